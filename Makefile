@@ -1,0 +1,68 @@
+# Kubernetes Networking Labs: `make lab` to learn, `make test` to verify.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LABKIT := $(VENV)/bin/labkit
+LAB ?= netlab
+CNI ?= calico
+BACKEND ?= auto
+# Debian/Ubuntu packages the sandbox backend drives (ip, iptables, tcpdump, dig, ps).
+APT_PACKAGES := iproute2 iptables tcpdump dnsutils procps
+SYSTEM_TOOLS := ip iptables iptables-save iptables-restore tcpdump dig
+
+.PHONY: setup system-tools lab test unit sandbox-tests kind-tests nbval bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## setup: create .venv with everything, and (as root on Debian/Ubuntu) the sandbox's system tools
+setup: $(VENV)/.installed system-tools
+
+system-tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup: installing$$missing ($(APT_PACKAGES))"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	else \
+	  echo "setup: missing$$missing; the sandbox backend needs them. Run 'sudo make setup' on Debian/Ubuntu, or install: $(APT_PACKAGES)."; \
+	fi
+
+## lab: set up, bring a lab up (Kind when Docker answers, else the sandbox), open JupyterLab on lessons/
+lab: setup
+	$(LABKIT) up --backend $(BACKEND) --cni $(CNI) --name $(LAB)
+	$(VENV)/bin/jupyter lab lessons/
+
+## test: set up, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; notebooks)
+test: setup
+	$(PY) -m pytest tests -q
+	@$(MAKE) --no-print-directory nbval
+
+unit: setup
+	$(PY) -m pytest tests/unit -q
+
+sandbox-tests: setup
+	$(PY) -m pytest tests/sandbox -q
+
+kind-tests: setup
+	$(PY) -m pytest -m kind tests/kind -q
+
+## nbval: run the lesson sources against the sandbox and compare marked outputs
+nbval: setup
+	@if ls lessons/*.ipynb >/dev/null 2>&1; then \
+	  $(PY) -m pytest --nbval-lax --sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
+	else echo "nbval: no lessons yet, nothing to validate"; fi
+
+## bench: print speed and memory figures (targets in the README)
+bench: setup
+	$(PY) bench/model.py
+	$(PY) bench/sandbox.py
+
+## clean: remove the default lab and the virtualenv
+clean:
+	-[ -x $(LABKIT) ] && $(LABKIT) down --name $(LAB)
+	rm -rf $(VENV)

@@ -1,0 +1,151 @@
+"""`labkit`: bring labs up and down, look at them, deploy scenarios, grade, report.
+
+Every expected failure is a LabError printed as two sentences (problem, fix) with exit code 1;
+usage mistakes exit 2. No traceback reaches the learner for anything we can foresee.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from labkit.errors import LabError
+from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, validate_cni
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Kubernetes Networking Labs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def named(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--name", default=DEFAULT_LAB_NAME, help=f"lab name (default {DEFAULT_LAB_NAME})")
+
+    up = sub.add_parser("up", help="bring a lab up (Kind cluster or sandbox)")
+    up.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
+    up.add_argument("--cni", default="flannel", help="flannel (default), calico or cilium")
+    up.add_argument("--kube-proxy-mode", default=None, help=f"one of {', '.join(KUBE_PROXY_MODES)}")
+    up.add_argument("--dry-run", action="store_true", help="print the whole plan, change nothing")
+    named(up)
+
+    down = sub.add_parser("down", help="remove a lab, whichever backend holds it")
+    named(down)
+
+    status = sub.add_parser("status", help="nodes and pods of a lab, like kubectl get -o wide")
+    named(status)
+
+    doctor = sub.add_parser("doctor", help="check this machine; every failing line names its fix")
+    doctor.add_argument("--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}")
+    doctor.add_argument("--cni", default=None, help="also check what this CNI needs")
+
+    report = sub.add_parser("report", help="a learner's progress, or a whole workshop's")
+    report.add_argument("paths", nargs="*", help="progress files or folders (default: your own)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `labkit` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except LabError as exc:
+        print(f"labkit: {exc.render()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("labkit: interrupted; run `labkit down` if a lab was half built.", file=sys.stderr)
+        return 130
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from labkit.lab import backend_module, choose_backend
+
+    validate_cni(args.cni)
+    if args.kube_proxy_mode is not None and args.kube_proxy_mode not in KUBE_PROXY_MODES:
+        raise LabError(f"Unknown kube-proxy mode {args.kube_proxy_mode!r}.",
+                       f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).")
+    if args.dry_run:
+        backend = "kind" if args.backend == "auto" else args.backend
+        if backend != "kind":
+            raise LabError("--dry-run prints the Kind plan; the sandbox has no separate plan to print.",
+                           "Use --backend kind --dry-run, or drop --dry-run to build the sandbox.")
+        from labkit.kind.backend import plan
+
+        print(plan(args.name, args.cni, args.kube_proxy_mode).render())
+        return 0
+    backend, why = choose_backend(args.backend)
+    print(f"labkit: using the {backend} backend ({why}).", file=sys.stderr)
+    lab = backend_module(backend).up(name=args.name, cni=args.cni, kube_proxy_mode=args.kube_proxy_mode)
+    print(f"labkit: lab {lab.name!r} is up on {lab.backend} with {lab.cni}. "
+          f"Next: `labkit status --name {lab.name}`.")
+    return 0
+
+
+def _find_backends(name: str) -> list[str]:
+    """Backends that hold a lab of this name (asking each one that can run here)."""
+    from labkit.lab import backend_module, docker_engine_answers, sandbox_possible
+
+    found = []
+    if sandbox_possible()[0] and name in backend_module("sandbox").names():
+        found.append("sandbox")
+    if docker_engine_answers()[0] and name in backend_module("kind").names():
+        found.append("kind")
+    return found
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from labkit.lab import backend_module
+
+    holders = _find_backends(args.name)
+    if not holders:
+        print(f"labkit: no lab named {args.name!r} is running; nothing to remove.")
+        return 0
+    for backend in holders:
+        backend_module(backend).down(args.name)
+        print(f"labkit: removed {backend} lab {args.name!r}.")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from labkit.lab import backend_module
+    from labkit.status import render_status
+
+    holders = _find_backends(args.name)
+    if not holders:
+        raise LabError(f"No lab named {args.name!r} is running.",
+                       f"Start one with `labkit up --name {args.name}` (add --cni calico to enforce policies).")
+    for backend in holders:
+        lab = backend_module(backend).attach(args.name)
+        if lab is None:
+            raise LabError(f"The {backend} lab {args.name!r} exists but does not answer.",
+                           f"Recreate it: `labkit down --name {args.name}` then `labkit up --name {args.name}`.")
+        print(render_status(lab))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from labkit.doctor import render_lines, run_doctor
+
+    if args.cni is not None:
+        validate_cni(args.cni)
+    lines = run_doctor(args.backend, args.cni)
+    print(render_lines(lines))
+    return 0 if all(line.ok or not line.required for line in lines) else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from labkit.checks.progress import default_path, report
+
+    print(report(args.paths or [default_path()]))
+    return 0
+
+
+_COMMANDS = {
+    "up": _cmd_up,
+    "down": _cmd_down,
+    "status": _cmd_status,
+    "doctor": _cmd_doctor,
+    "report": _cmd_report,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Shared test settings: tiers are chosen by folder and marker, never silently skipped."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/sandbox as `sandbox` and skip it, with the reason, when not root."""
+    not_root = os.geteuid() != 0
+    for item in items:
+        path = str(item.fspath)
+        if f"{os.sep}tests{os.sep}sandbox{os.sep}" in path:
+            item.add_marker(pytest.mark.sandbox)
+            if not_root:
+                item.add_marker(pytest.mark.skip(
+                    reason="sandbox tests build real network namespaces and need root: run `sudo make test`"))

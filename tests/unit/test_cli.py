@@ -1,0 +1,54 @@
+"""The CLI's refusals: one sentence of problem, one of fix, exit code 1, nothing changed."""
+from __future__ import annotations
+
+import pytest
+
+from labkit import cli, lab
+
+
+@pytest.mark.parametrize("argv, problem, fix", [
+    (["up", "--cni", "weave"], "Unknown CNI 'weave'", "flannel, calico, cilium"),
+    (["up", "--backend", "vm"], "Unknown backend 'vm'", "auto, kind, sandbox"),
+    (["up", "--kube-proxy-mode", "userspace"], "Unknown kube-proxy mode", "iptables"),
+    (["up", "--backend", "sandbox", "--dry-run"], "--dry-run prints the Kind plan", "--backend kind --dry-run"),
+    (["doctor", "--backend", "vm"], "Unknown backend 'vm'", "auto, kind, sandbox"),
+    (["doctor", "--cni", "weave"], "Unknown CNI", "calico"),
+])
+def test_bad_input_is_refused_with_fix(argv, problem, fix, capsys):
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert problem in err and "Fix:" in err and fix in err
+    assert "Traceback" not in err
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fly"])
+    assert exit_info.value.code == 2
+
+
+def test_auto_without_docker_or_root_names_both_ways_out(monkeypatch):
+    monkeypatch.setattr(lab, "docker_engine_answers", lambda timeout=5.0: (False, "no engine"))
+    monkeypatch.setattr(lab, "sandbox_possible", lambda: (False, "not root"))
+    with pytest.raises(lab.LabError) as err:
+        lab.choose_backend("auto")
+    assert "Docker" in err.value.fix and "sandbox" in err.value.fix
+
+
+def test_auto_prefers_kind_when_docker_answers(monkeypatch):
+    monkeypatch.setattr(lab, "docker_engine_answers", lambda timeout=5.0: (True, "Docker engine 28 answers"))
+    backend, why = lab.choose_backend("auto")
+    assert backend == "kind" and "Docker engine 28" in why
+
+
+def test_auto_falls_back_to_sandbox(monkeypatch):
+    monkeypatch.setattr(lab, "docker_engine_answers", lambda timeout=5.0: (False, "no engine"))
+    monkeypatch.setattr(lab, "sandbox_possible", lambda: (True, "Linux and root"))
+    backend, why = lab.choose_backend("auto")
+    assert backend == "sandbox" and "no engine" in why
+
+
+def test_split_pod_ref():
+    assert lab.split_pod_ref("shop/cart") == ("shop", "cart")
+    assert lab.split_pod_ref("cart") == ("default", "cart")
+    assert lab.split_pod_ref("cart", namespace="x") == ("x", "cart")
