@@ -37,6 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}")
     doctor.add_argument("--cni", default=None, help="also check what this CNI needs")
 
+    deploy = sub.add_parser("deploy", help="deploy a tutorial scenario onto a running lab")
+    deploy.add_argument("scenario", nargs="?", help="scenario name, e.g. 07-nodeport or nodeport (omit to list)")
+    deploy.add_argument("--variant", default=None, help="a later step or a broken variant to apply on top")
+    named(deploy)
+
+    reset = sub.add_parser("reset", help="remove what a scenario created and deploy its starting state again")
+    reset.add_argument("scenario")
+    named(reset)
+
+    check = sub.add_parser("check", help="run a scenario's checks and record the result as progress")
+    check.add_argument("scenario")
+    check.add_argument("--variant", default=None, help="grade a step or broken variant instead")
+    check.add_argument("--learner", default=None, help="name recorded in the progress file")
+    named(check)
+
     report = sub.add_parser("report", help="a learner's progress, or a whole workshop's")
     report.add_argument("paths", nargs="*", help="progress files or folders (default: your own)")
     return parser
@@ -50,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"labkit: {exc.render()}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("labkit: interrupted; run `labkit down` if a lab was half built.", file=sys.stderr)
         return 130
@@ -131,6 +149,53 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(line.ok or not line.required for line in lines) else 1
 
 
+def _attach(name: str):
+    """The running lab of this name, on whichever backend holds it."""
+    from labkit.lab import backend_module
+
+    holders = _find_backends(name)
+    lab = backend_module(holders[0]).attach(name) if holders else None
+    if lab is None:
+        raise LabError(f"No running lab named {name!r}.",
+                       f"Start one first: `labkit up --name {name}` (add --cni calico to enforce policies).")
+    return lab
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from labkit import scenarios
+
+    if not args.scenario:
+        for name in scenarios.names():
+            scenario = scenarios.get(name)
+            print(f"{name:32} {scenario.title}")
+        return 0
+    refs = scenarios.deploy(_attach(args.name), args.scenario, variant=args.variant)
+    print("\n".join(f"{ref} applied" for ref in refs))
+    return 0
+
+
+def _cmd_reset(args: argparse.Namespace) -> int:
+    from labkit import scenarios
+
+    refs = scenarios.reset(_attach(args.name), args.scenario)
+    print(f"labkit: {args.scenario} is back at its starting state ({len(refs)} objects applied).")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from labkit import scenarios
+    from labkit.checks import progress
+
+    scenario = scenarios.get(args.scenario)
+    results = scenarios.run_checks(_attach(args.name), scenario.name, variant=args.variant)
+    exercise = scenario.name + (f"/{args.variant}" if args.variant else "")
+    for result in results:
+        print(result)
+        print()
+        progress.record(result, lesson=scenario.lesson, exercise=exercise, learner=args.learner)
+    return 0 if all(r.verdict == "pass" for r in results) else 3
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from labkit.checks.progress import default_path, report
 
@@ -143,6 +208,9 @@ _COMMANDS = {
     "down": _cmd_down,
     "status": _cmd_status,
     "doctor": _cmd_doctor,
+    "deploy": _cmd_deploy,
+    "reset": _cmd_reset,
+    "check": _cmd_check,
     "report": _cmd_report,
 }
 

@@ -1,0 +1,80 @@
+"""Every scenario folder is complete, valid and graded by checks that exist."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from labkit import manifests, scenarios
+from labkit.errors import LabError
+
+NAMES = scenarios.names()
+LESSON = re.compile(r"^\d\d-[a-z0-9-]+$")
+
+
+def all_files(scenario: scenarios.Scenario) -> tuple[str, ...]:
+    files = list(scenario.manifests)
+    for variant in scenario.variants:
+        files += [*variant.manifests, *variant.fix, *variant.delete]
+    return tuple(dict.fromkeys(files))
+
+
+def test_the_tutorials_eighteen_scenarios_are_here():
+    assert len(NAMES) == 18
+    assert [n[:2] for n in NAMES] == [f"{i:02d}" for i in range(1, 19)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_is_complete(name):
+    scenario = scenarios.get(name)
+    assert LESSON.match(scenario.lesson), f"{name}: lesson must name a lesson like 06-dns"
+    assert scenario.checks, f"{name} has no check"
+    assert scenario.title and scenario.section and len(scenario.demonstrates) > 60
+    for variant in scenario.variants:
+        assert variant.checks, f"{name}/{variant.name} has no check"
+        if variant.role == "broken":
+            assert variant.fix and variant.hint_contains
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifests_validate_and_images_are_pinned(name):
+    scenario = scenarios.get(name)
+    docs = scenario.documents(all_files(scenario))
+    manifests.validate(docs)
+    for doc in docs:
+        spec = doc.get("spec") or {}
+        pod_spec = (spec.get("template") or {}).get("spec") or spec
+        for container in pod_spec.get("containers") or []:
+            image = container["image"]
+            assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), f"{name}: unpinned {image}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checks_named_exist(name):
+    from labkit.checks import CHECKS
+
+    scenario = scenarios.get(name)
+    specs = list(scenario.checks) + [c for v in scenario.variants for c in v.checks]
+    missing = sorted({c.check for c in specs} - set(CHECKS))
+    assert not missing, f"{name} names checks that do not exist: {missing}"
+
+
+def test_lookup_by_short_name_and_errors():
+    assert scenarios.get("nodeport").name == "07-nodeport"
+    with pytest.raises(LabError, match="No scenario named"):
+        scenarios.get("nope")
+    with pytest.raises(LabError, match="has no variant"):
+        scenarios.get("nodeport").variant("nope")
+
+
+def test_folder_without_scenario_yaml_is_refused(tmp_path):
+    with pytest.raises(LabError, match="no scenario.yaml"):
+        scenarios.load_scenario(tmp_path)
+
+
+def test_broken_variant_needs_fix_and_hint(tmp_path):
+    (tmp_path / "scenario.yaml").write_text(
+        "title: t\nlesson: 01-x\nsection: s\ndemonstrates: d\nmanifests: [a.yaml]\n"
+        "checks: [{check: pod_netns}]\nbroken: [{name: b, description: d, manifests: [a.yaml]}]\n")
+    with pytest.raises(LabError, match="needs `fix` and `hint_contains`"):
+        scenarios.load_scenario(tmp_path)
