@@ -8,8 +8,8 @@ LAB ?= netlab
 CNI ?= calico
 BACKEND ?= auto
 # Debian/Ubuntu packages the sandbox backend drives (ip, iptables, tcpdump, dig, ps).
-APT_PACKAGES := iproute2 iptables tcpdump dnsutils procps
-SYSTEM_TOOLS := ip iptables iptables-save iptables-restore tcpdump dig
+APT_PACKAGES := iproute2 iptables tcpdump dnsutils procps openssl
+SYSTEM_TOOLS := ip iptables iptables-save iptables-restore tcpdump dig openssl
 
 .PHONY: setup system-tools lab test unit sandbox-tests kind-tests nbval bench clean
 
