@@ -6,6 +6,7 @@ scenario and its variants create, then deploys the starting state again.
 """
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,27 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class KindStep:
+    """A step only a real Kind cluster can show: run on a node (by role) or with kubectl."""
+
+    describe: str
+    command: tuple[str, ...]
+    node: str | None = None
+    cnis: tuple[str, ...] = ()
+
+    def argv(self, lab_name: str) -> list[str]:
+        """The full command line: `docker exec <node> ...` for node steps, kubectl with the Kind
+        cluster's context otherwise."""
+        if self.node is None:
+            if self.command[0] != "kubectl":
+                raise LabError(f"Kind step {self.describe!r} runs {self.command[0]!r}.",
+                               "Kind steps run on a node (give `node:`) or are kubectl commands.")
+            return ["kubectl", "--context", f"kind-{lab_name}", *self.command[1:]]
+        suffix = {"control-plane": "control-plane", "worker": "worker", "worker2": "worker2"}[self.node]
+        return ["docker", "exec", f"{lab_name}-{suffix}", *self.command]
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One folder of labkit/scenarios."""
 
@@ -59,6 +81,11 @@ class Scenario:
     backends: tuple[str, ...]
     sandbox_note: str
     folder: Path
+    kind_steps: tuple[KindStep, ...] = ()
+
+    def kind_plan(self, lab_name: str, cni: str) -> list[tuple[str, list[str]]]:
+        """The Kind-only steps that apply to this CNI, as (description, argv) pairs."""
+        return [(step.describe, step.argv(lab_name)) for step in self.kind_steps if not step.cnis or cni in step.cnis]
 
     def documents(self, files: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         """The manifests of the starting state (or of the named files), loaded in order."""
@@ -105,10 +132,20 @@ def load_scenario(folder: Path) -> Scenario:
     unknown = [b for b in backends if b not in BACKEND_NAMES]
     if unknown:
         raise LabError(f"{path}: unknown backends {unknown}.", f"Use {', '.join(BACKEND_NAMES)}.")
+    kind_steps = []
+    for raw in data.get("kind_steps") or []:
+        node = raw.get("node")
+        if node not in (None, "control-plane", "worker", "worker2"):
+            raise LabError(f"{path}: kind step node {node!r} is not a node role.",
+                           "Use control-plane, worker or worker2 (or leave it out for a kubectl step).")
+        kind_steps.append(KindStep(raw["describe"], tuple(raw["command"]), node, tuple(raw.get("cnis") or ())))
+    if kind_steps and not data.get("sandbox_note"):
+        raise LabError(f"{path}: has Kind-only steps but no sandbox_note.",
+                       "Say in sandbox_note what the sandbox cannot show and why.")
     return Scenario(name=folder.name, title=data["title"], lesson=str(data["lesson"]), section=data["section"],
                     demonstrates=data["demonstrates"], manifests=tuple(data["manifests"]),
                     checks=_checks(data.get("checks"), str(path)), variants=variants, backends=backends,
-                    sandbox_note=data.get("sandbox_note", ""), folder=folder)
+                    sandbox_note=data.get("sandbox_note", ""), folder=folder, kind_steps=tuple(kind_steps))
 
 
 def names() -> list[str]:
@@ -170,6 +207,21 @@ def reset(lab: Lab, name: str) -> list[ObjectRef]:
 def _exists(lab: Lab, doc: dict[str, Any]) -> bool:
     meta = doc.get("metadata") or {}
     return bool(lab.get(doc["kind"], meta.get("name"), namespace=manifests.namespace_of(doc)))
+
+
+def run_kind_steps(lab: Lab, name: str) -> list[tuple[str, str]]:
+    """Run a scenario's Kind-only steps on a Kind lab; on the sandbox say plainly they cannot run."""
+    scenario = get(name)
+    if lab.backend != "kind":
+        raise LabError(
+            f"These steps of {scenario.name!r} need a real Kind cluster; this lab is the {lab.backend}. "
+            f"{scenario.sandbox_note}".strip(),
+            "Read them with `scenario.kind_plan(...)`, or run them on a machine with Docker (`labkit up --backend kind`).")
+    outputs = []
+    for describe, argv in scenario.kind_plan(lab.name, lab.cni):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        outputs.append((describe, (proc.stdout + proc.stderr).strip()))
+    return outputs
 
 
 def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Any]:

@@ -78,3 +78,31 @@ def test_broken_variant_needs_fix_and_hint(tmp_path):
         "checks: [{check: pod_netns}]\nbroken: [{name: b, description: d, manifests: [a.yaml]}]\n")
     with pytest.raises(LabError, match="needs `fix` and `hint_contains`"):
         scenarios.load_scenario(tmp_path)
+
+
+def test_kind_steps_render_as_plans_per_cni():
+    cni = scenarios.get("cni-investigation")
+    assert cni.sandbox_note
+    flannel = cni.kind_plan("netlab", "flannel")
+    calico = cni.kind_plan("netlab", "calico")
+    assert ("Flannel's subnet lease for this node",
+            ["docker", "exec", "netlab-worker", "cat", "/run/flannel/subnet.env"]) in flannel
+    assert not any("tigerastatus" in argv for _, argv in flannel)
+    assert ["kubectl", "--context", "kind-netlab", "get", "tigerastatus"] in [argv for _, argv in calico]
+    assert all(argv[0] in ("docker", "kubectl") for _, argv in flannel + calico)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_kind_step_names_a_node_or_kubectl(name):
+    scenario = scenarios.get(name)
+    for cni in ("flannel", "calico", "cilium"):
+        for describe, argv in scenario.kind_plan("lab", cni):
+            assert describe and (argv[:2] == ["docker", "exec"] or argv[:3] == ["kubectl", "--context", "kind-lab"])
+
+
+def test_kind_steps_refuse_to_run_on_the_sandbox():
+    class SandboxLike:
+        backend, name, cni = "sandbox", "netlab", "calico"
+
+    with pytest.raises(LabError, match="need a real Kind cluster"):
+        scenarios.run_kind_steps(SandboxLike(), "cni-investigation")
