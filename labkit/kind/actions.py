@@ -1,0 +1,119 @@
+"""The actions a Kind install plan is made of, as plain data that renders to shell-like text.
+
+A plan never runs anything by itself: ``labkit.kind.execute`` carries the actions out, and
+``--dry-run`` prints them. Commands name tools (``kind``, ``kubectl``, ``helm``) that are looked up
+on PATH when they run.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+WAIT_KINDS = ("nodes", "daemonset", "deployment", "tigerastatus", "crd")
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run an external command; optionally feed ``stdin`` and save stdout to a file."""
+
+    argv: tuple[str, ...]
+    stdin: str | None = None
+    stdout_to: str | None = None
+
+    def shell(self) -> str:
+        """The command as one would type it (here-document for stdin, redirect for stdout)."""
+        text = shlex.join(self.argv)
+        if self.stdout_to:
+            text += f" > {shlex.quote(self.stdout_to)}"
+        if self.stdin is not None:
+            text += " <<'EOF'\n" + self.stdin.rstrip("\n") + "\nEOF"
+        return text
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """Write a text file (the rendered Kind config)."""
+
+    path: str
+    content: str
+
+    def shell(self) -> str:
+        return f"write {self.path} (the Kind config shown above)"
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Download a tarball once into a cache, check its SHA-256, and unpack it into a folder."""
+
+    url: str
+    sha256: str
+    cache_file: str
+    extract_to: str
+
+    def shell(self) -> str:
+        return (f"download {self.url}\n  -> {self.cache_file} (sha256 {self.sha256})\n"
+                f"  unpack into {self.extract_to}")
+
+
+@dataclass(frozen=True)
+class CreateCluster:
+    """``kind create cluster`` through pytest-kind's KindCluster (the exact command it runs)."""
+
+    name: str
+    image: str
+    config_path: str
+    kubeconfig: str
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return ("kind", "create", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig}",
+                f"--image={self.image}", "--config", self.config_path)
+
+    def shell(self) -> str:
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Poll until objects are ready; ``names`` lists the objects, ``count`` the nodes expected."""
+
+    what: str
+    title: str
+    timeout_s: float
+    namespace: str | None = None
+    names: tuple[str, ...] = ()
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        if self.what not in WAIT_KINDS:
+            raise ValueError(f"unknown wait kind {self.what!r}")
+
+    def kubectl_equivalent(self, kubeconfig: str) -> list[str]:
+        """What a person would type to wait for the same thing with kubectl."""
+        base = ["kubectl", "--kubeconfig", kubeconfig]
+        timeout = f"--timeout={int(self.timeout_s)}s"
+        if self.what == "nodes":
+            return [shlex.join(base + ["wait", "--for=condition=Ready", "nodes", "--all", timeout])]
+        if self.what in ("daemonset", "deployment"):
+            return [shlex.join(base + ["-n", self.namespace or "default", "rollout", "status",
+                                       f"{self.what}/{n}", timeout]) for n in self.names]
+        if self.what == "tigerastatus":
+            return [shlex.join(base + ["wait", "--for=condition=Available",
+                                       *[f"tigerastatus/{n}" for n in self.names], timeout])]
+        return [shlex.join(base + ["wait", "--for=condition=Established",
+                                   *[f"crd/{n}" for n in self.names], timeout])]
+
+    def shell(self, kubeconfig: str = "KUBECONFIG") -> str:
+        return "\n".join(self.kubectl_equivalent(kubeconfig))
+
+
+Action = Run | WriteFile | Fetch | CreateCluster | Wait
+
+
+@dataclass(frozen=True)
+class Step:
+    """One titled stage of the plan and the actions it takes, in order."""
+
+    title: str
+    actions: tuple[Action, ...]
+    note: str = ""

@@ -1,0 +1,59 @@
+"""Recognise what runs in an existing Kind cluster (its CNI and kube-proxy mode) from its objects,
+so `attach` works for a lab created in an earlier session."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from labkit.lab import Capabilities
+
+CNI_DAEMONSETS = {
+    ("kube-flannel", "kube-flannel-ds"): "flannel",
+    ("calico-system", "calico-node"): "calico",
+    ("kube-system", "cilium"): "cilium",
+}
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+def detect_cni(daemonsets: Sequence[Mapping[str, Any]]) -> str | None:
+    """flannel / calico / cilium from the DaemonSet each installs; None when none is there."""
+    for ds in daemonsets:
+        cni = CNI_DAEMONSETS.get(_key(ds))
+        if cni:
+            return cni
+    return None
+
+
+def detect_kube_proxy_mode(daemonsets: Sequence[Mapping[str, Any]],
+                           kube_proxy_config: Mapping[str, Any] | None) -> str:
+    """``none`` without a kube-proxy DaemonSet, else the mode in its ConfigMap (empty means iptables)."""
+    if ("kube-system", "kube-proxy") not in {_key(ds) for ds in daemonsets}:
+        return "none"
+    text = ((kube_proxy_config or {}).get("data") or {}).get("config.conf") or ""
+    try:
+        mode = (yaml.safe_load(text) or {}).get("mode") or ""
+    except yaml.YAMLError:
+        mode = ""
+    return str(mode) or "iptables"
+
+
+def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
+    """What a Kind lab with this CNI really enforces and offers."""
+    notes = [
+        "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind on the "
+        "host to give LoadBalancer Services an external address.",
+        "No Ingress controller is installed; the control-plane node maps ports 80 and 443 on 127.0.0.1 "
+        "for one (ingress-ready=true).",
+    ]
+    if cni == "flannel":
+        notes.insert(0, "Flannel does not enforce NetworkPolicy: the API server stores policies but no "
+                        "component applies them, so traffic they should block still flows. Use calico or "
+                        "cilium to see policies enforced.")
+    return Capabilities(network_policy=cni != "flannel", kube_proxy_mode=kube_proxy_mode,
+                        load_balancer=False, ingress=False, notes=tuple(notes))

@@ -1,0 +1,220 @@
+"""Carry out a Kind install plan: preflight checks, each step with progress, and polling waits
+that time out with a list of what is still not ready."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import LabError
+from labkit.kind import cluster, readiness, tools
+from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
+from labkit.kind.doctor import port_in_use
+from labkit.kind.plan import Plan
+from labkit.kind.progress import StepList
+from labkit.lab import docker_engine_answers
+
+POLL_INTERVAL_S = 2.0
+COMMAND_TIMEOUT_S = 600.0
+RESOURCE_NAMES = {
+    "nodes": "nodes",
+    "daemonset": "daemonsets",
+    "deployment": "deployments",
+    "tigerastatus": "tigerastatuses.operator.tigera.io",
+    "crd": "customresourcedefinitions",
+}
+KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+def preflight(plan: Plan) -> None:
+    """Refuse to start when a tool, the Docker engine, the name or the ports would make kind fail."""
+    for tool in plan.required_tools:
+        tools.find(tool)
+    ok, why = docker_engine_answers()
+    if not ok:
+        raise LabError(f"No Docker engine answers ({why}), and Kind runs its nodes as Docker containers.",
+                       "Start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
+                       "`docker info` works, or use the sandbox backend (`labkit up --backend sandbox`).")
+    existing = cluster.cluster_names()
+    if plan.name in existing:
+        raise LabError(f"A Kind cluster named {plan.name!r} already exists.",
+                       f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
+                       f"`labkit down --name {plan.name}`, or choose another --name.")
+    for port in (80, 443):
+        if port_in_use("127.0.0.1", port):
+            others = f" (running Kind clusters: {', '.join(existing)})" if existing else ""
+            raise LabError(f"Port {port} on 127.0.0.1 is already in use{others}, and the lab maps it to "
+                           "its ingress node.",
+                           f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` names it), or "
+                           "remove the other lab with `labkit down --name <name>`.")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.urlopen) -> None:
+    """Download the tarball unless the cache already holds it intact, verify it, and unpack it."""
+    cache = Path(action.cache_file)
+    if not cache.is_file() or sha256_of(cache) != action.sha256:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        part = cache.with_name(cache.name + ".part")
+        try:
+            with opener(action.url, timeout=120) as response, open(part, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise LabError(f"Could not download {action.url}: {exc}.",
+                           "Check the internet connection (or proxy settings), then try again.") from None
+        got = sha256_of(part)
+        if got != action.sha256:
+            part.unlink(missing_ok=True)
+            raise LabError(f"The file downloaded from {action.url} does not match its pinned SHA-256 "
+                           f"(got {got}).",
+                           "Try again; if it keeps failing, the download is being altered on the way "
+                           "(proxy) or upstream changed the file: do not use it.")
+        part.replace(cache)
+    dest = Path(action.extract_to)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(cache, "r:gz") as archive:
+        try:
+            archive.extractall(dest, filter="data")
+        except TypeError:  # Python without extraction filters
+            archive.extractall(dest)  # noqa: S202 - checksum-verified archive
+    if not (dest / "bridge").is_file():
+        raise LabError(f"{cache} unpacked without a `bridge` plugin.",
+                       f"Delete {cache} and try again.")
+
+
+def write_file(action: WriteFile) -> None:
+    path = Path(action.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(action.content)
+
+
+def run_command(action: Run) -> str:
+    """Run a plan command; save its stdout where the plan says (private: it may be a kubeconfig)."""
+    proc = tools.run(list(action.argv), input=action.stdin, timeout=COMMAND_TIMEOUT_S)
+    if action.stdout_to:
+        target = Path(action.stdout_to)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(proc.stdout)
+        os.chmod(target, 0o600)
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------- waits
+
+
+def list_objects(wait: Wait, kubeconfig: str) -> tuple[list[dict] | None, str]:
+    """The objects a wait looks at, via `kubectl get -o json`; (None, reason) when they cannot be listed yet."""
+    argv = ["kubectl", "--kubeconfig", kubeconfig, "get", RESOURCE_NAMES[wait.what], "-o", "json"]
+    if wait.namespace:
+        argv[4:4] = ["-n", wait.namespace]
+    proc = tools.run(argv, check=False, timeout=60)
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["no output"])[0]
+        return None, f"cannot list {RESOURCE_NAMES[wait.what]} yet ({first})"
+    return list(json.loads(proc.stdout or "{}").get("items") or []), ""
+
+
+def wait_until_ready(wait: Wait, fetch: Callable[[Wait], tuple[list[dict] | None, str]],
+                     report: Callable[[list[str], float], None] = lambda p, w: None,
+                     diagnostics: Callable[[], str] = lambda: "",
+                     clock: Callable[[], float] = time.monotonic,
+                     sleep: Callable[[float], None] = time.sleep,
+                     interval: float = POLL_INTERVAL_S) -> float:
+    """Poll until nothing is pending; returns seconds waited, or raises LabError naming what is not ready."""
+    began = clock()
+    while True:
+        objects, why = fetch(wait)
+        pending = readiness.pending(wait, objects) if objects is not None else [why]
+        waited = clock() - began
+        if not pending:
+            return waited
+        report(pending, waited)
+        if waited >= wait.timeout_s:
+            extra = diagnostics()
+            raise LabError(
+                f"Timed out after {wait.timeout_s:.0f} s waiting for {wait.title}.",
+                "Images may still be downloading on a slow network: run `labkit down`, then `labkit up` "
+                "again; `kubectl get pods -A -o wide` and `kubectl describe pod <name> -n <namespace>` "
+                "show what is stuck.",
+                output="Still not ready:\n  - " + "\n  - ".join(pending) + (f"\n\n{extra}" if extra else ""))
+        sleep(interval)
+
+
+def cluster_snapshot(kubeconfig: str) -> str:
+    """`kubectl get nodes,pods -A -o wide` for a timeout report."""
+    proc = tools.run(["kubectl", "--kubeconfig", kubeconfig, "get", "nodes,pods", "-A", "-o", "wide"],
+                     check=False, timeout=60)
+    return "kubectl get nodes,pods -A -o wide:\n" + (proc.stdout or proc.stderr).strip()
+
+
+# --------------------------------------------------------------------------- the whole plan
+
+
+def execute(plan: Plan, steps: StepList | None = None, keep_failed: bool | None = None) -> None:
+    """Run ``plan`` after its preflight checks; on failure after creation the cluster is removed
+    (set LABKIT_KIND_KEEP_FAILED=1 to keep it for inspection)."""
+    preflight(plan)
+    steps = steps or StepList(total=len(plan.steps))
+    keep = keep_failed if keep_failed is not None else os.environ.get(KEEP_FAILED_ENV) == "1"
+    kubeconfig = str(plan.paths.lab_kubeconfig)
+    created = False
+    try:
+        for number, step in enumerate(plan.steps, 1):
+            with steps.step(number, step.title):
+                for action in step.actions:
+                    if isinstance(action, Fetch):
+                        fetch_and_unpack(action)
+                    elif isinstance(action, WriteFile):
+                        write_file(action)
+                    elif isinstance(action, CreateCluster):
+                        steps.command(action.shell())
+                        created = True
+                        cluster.create(action.name, config_path=Path(action.config_path),
+                                       kubeconfig=Path(action.kubeconfig), image=action.image,
+                                       state_dir=plan.paths.state_dir)
+                    elif isinstance(action, Run):
+                        steps.command(action.shell())
+                        run_command(action)
+                    elif isinstance(action, Wait):
+                        with steps.waiting(action.title) as report:
+                            wait_until_ready(action, lambda w: list_objects(w, kubeconfig), report,
+                                             diagnostics=lambda: cluster_snapshot(kubeconfig))
+    except LabError as exc:
+        if created and not keep:
+            _remove_after_failure(plan, exc)
+        raise
+    steps.summary()
+
+
+def _remove_after_failure(plan: Plan, exc: LabError) -> None:
+    """Delete a half-built cluster so nothing is left half-applied, and say so in the error."""
+    try:
+        if plan.name in cluster.cluster_names():
+            cluster.delete(plan.name, kubeconfig=plan.paths.user_kubeconfig, state_dir=plan.paths.state_dir)
+        exc.fix += (f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
+                    "to keep it for inspection next time.")
+    except LabError as cleanup:
+        exc.fix += f" Removing the half-built cluster also failed ({cleanup.what}); run `labkit down`."
+    exc.args = (exc.render(),)

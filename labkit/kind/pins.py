@@ -1,0 +1,51 @@
+"""Pinned versions, images, URLs and checksums of everything the Kind backend installs.
+
+Read from upstream release notes and manifests (late 2026); bump them together and re-check
+the facts listed in DESIGN.md ("Kind and CNI facts") when you do.
+"""
+from __future__ import annotations
+
+KIND_VERSION = "v0.32.0"
+KIND_MIN_VERSION = (0, 32, 0)
+
+NODE_IMAGE = (
+    "kindest/node:v1.36.1"
+    "@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+)
+"""kind v0.32.0's default node image; its release notes require pinning by this digest."""
+
+KUBERNETES_MINOR = 36
+
+FLANNEL_VERSION = "v0.28.9"
+FLANNEL_MANIFEST_URL = (
+    f"https://raw.githubusercontent.com/flannel-io/flannel/{FLANNEL_VERSION}/Documentation/kube-flannel.yml"
+)
+
+CNI_PLUGINS_VERSION = "v1.9.1"
+CNI_PLUGINS_SHA256 = {
+    "amd64": "b98f74a0f8522f0a83867178729c1aa70f2158f90c45a2ca8fa791db1c76b303",
+    "arm64": "56171987d3947707c3563db2f4001bccaf50fd63468611b9f3cbecb1375ee7ec",
+}
+"""Checksums of cni-plugins-linux-<arch>-v1.9.1.tgz, as pinned by Flannel's own kind e2e suite."""
+
+
+def cni_plugins_url(arch: str) -> str:
+    """Release tarball of the containernetworking plugins for one CPU architecture."""
+    return (
+        "https://github.com/containernetworking/plugins/releases/download/"
+        f"{CNI_PLUGINS_VERSION}/cni-plugins-linux-{arch}-{CNI_PLUGINS_VERSION}.tgz"
+    )
+
+
+CALICO_VERSION = "v3.32.1"
+_CALICO_BASE = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests"
+CALICO_CRDS_URL = f"{_CALICO_BASE}/v1_crd_projectcalico_org.yaml"
+CALICO_OPERATOR_URL = f"{_CALICO_BASE}/tigera-operator.yaml"
+CALICO_CUSTOM_RESOURCES_URL = f"{_CALICO_BASE}/custom-resources.yaml"
+"""Upstream's example resources; labkit renders its own copy with the pool CIDR set from podSubnet."""
+
+CILIUM_VERSION = "1.20.0"
+CILIUM_CHART_REPO = "https://helm.cilium.io/"
+
+AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
+"""Probe image: curl, dig, bash, and `agnhost connect` (prints TIMEOUT / REFUSED / DNS)."""

@@ -1,0 +1,185 @@
+"""The Kind Lab's pure helpers, and what it refuses before touching any cluster (no Docker)."""
+import http.server
+import socketserver
+import threading
+
+import pytest
+
+from labkit.errors import LabError
+from labkit.kind import detect
+from labkit.kind.lab import KindLab, apply_order, as_argv, exit_code, selector_string, with_namespace
+from labkit.lab import OUTSIDE, Lab
+
+# A kubeconfig whose API server does not exist: any call that reaches the network fails loudly.
+UNREACHABLE = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "kind-t",
+    "clusters": [{"name": "kind-t", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+    "users": [{"name": "kind-t", "user": {"token": "x"}}],
+    "contexts": [{"name": "kind-t", "context": {"cluster": "kind-t", "user": "kind-t"}}],
+}
+
+
+@pytest.fixture
+def lab():
+    return KindLab("t", "flannel", "iptables", UNREACHABLE)
+
+
+def test_kind_lab_satisfies_the_seam(lab):
+    assert isinstance(lab, Lab)
+    assert lab.backend == "kind" and lab.name == "t" and lab.cni == "flannel"
+    assert lab.capabilities.network_policy is False
+    assert lab.capabilities.kube_proxy_mode == "iptables"
+
+
+def test_as_argv():
+    assert as_argv("ip route | head -1") == ["sh", "-c", "ip route | head -1"]
+    assert as_argv(["ip", "addr"]) == ["ip", "addr"]
+    assert as_argv(("echo", 1)) == ["echo", "1"]
+
+
+@pytest.mark.parametrize("text,code", [
+    ('{"metadata":{},"status":"Success"}', 0),
+    ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing '
+     'command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode",'
+     '"message":"3"}]}}', 3),
+    ('{"status":"Failure","message":"container not found"}', 1),
+    ("", 0),
+    ("not json", 1),
+])
+def test_exit_code_from_status_channel(text, code):
+    assert exit_code(text)[0] == code
+
+
+def test_exit_code_keeps_the_message():
+    assert exit_code('{"status":"Failure","message":"container not found"}') == (1, "container not found")
+
+
+@pytest.mark.parametrize("selector,expected", [
+    (None, None), ("", None), ("app=web,tier!=db", "app=web,tier!=db"),
+    ({"app": "web", "tier": "fe"}, "app=web,tier=fe"),
+    ({"matchLabels": {"app": "web"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["a", "b"]},
+        {"key": "env", "operator": "NotIn", "values": ["prod"]},
+        {"key": "canary", "operator": "Exists"},
+        {"key": "legacy", "operator": "DoesNotExist"}]},
+     "app=web,tier in (a,b),env notin (prod),canary,!legacy"),
+    ({"matchLabels": {}}, None),
+])
+def test_selector_string(selector, expected):
+    assert selector_string(selector) == expected
+
+
+def test_selector_string_bad_operator():
+    with pytest.raises(LabError):
+        selector_string({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]})
+
+
+def test_apply_order_puts_namespaces_and_crds_first_and_keeps_the_rest():
+    docs = [{"kind": "Deployment", "n": 1}, {"kind": "Service", "n": 2}, {"kind": "Namespace", "n": 3},
+            {"kind": "CustomResourceDefinition", "n": 4}, {"kind": "Pod", "n": 5}]
+    assert [d["n"] for d in apply_order(docs)] == [3, 4, 1, 2, 5]
+
+
+def test_with_namespace_fills_only_namespaced_objects():
+    docs = [{"kind": "Pod", "metadata": {"name": "a"}}, {"kind": "Pod", "metadata": {"name": "b", "namespace": "x"}},
+            {"kind": "Namespace", "metadata": {"name": "x"}}]
+    out = with_namespace(docs, "shop")
+    assert [d["metadata"].get("namespace") for d in out] == ["shop", "x", None]
+    assert "namespace" not in docs[0]["metadata"]  # inputs untouched
+    assert with_namespace(docs[:1], None)[0]["metadata"]["namespace"] == "default"
+
+
+def test_apply_validates_everything_before_any_api_call(lab):
+    good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok"}, "data": {"a": "b"}}
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": "three", "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}
+    with pytest.raises(LabError) as err:
+        lab.apply([good, bad])
+    # the schema error, not "cannot reach the API server": nothing was sent
+    assert "nothing was applied" in err.value.what and "Deployment/default/web" in err.value.what
+
+
+def test_unreachable_cluster_gives_a_lab_error(lab):
+    with pytest.raises(LabError) as err:
+        lab.get("pods")
+    assert "t" in err.value.what and "labkit down" in err.value.fix
+
+
+def test_resolve_from_outside_is_refused(lab):
+    with pytest.raises(LabError):
+        lab.resolve(OUTSIDE, "kubernetes.default")
+
+
+class _Agent(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802
+        body = {"/hostname": b"ingress-pod", "/clientip": b"127.0.0.1:5555"}.get(self.path, b"ok")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_probe_from_outside_builds_a_probe_without_the_api(lab):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Agent)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        probes = lab.probe_many([(OUTSIDE, "127.0.0.1", port), (OUTSIDE, "127.0.0.1", port, "TCP")], timeout=1.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [p.outcome for p in probes] == ["connected", "connected"]
+    assert probes[0].src == OUTSIDE and probes[0].port == port and probes[0].protocol == "TCP"
+    assert probes[0].served_by == "ingress-pod" and probes[0].client_ip == "127.0.0.1"
+
+
+def test_probe_many_of_nothing(lab):
+    assert lab.probe_many([]) == []
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def ds(ns, name):
+    return {"metadata": {"namespace": ns, "name": name}}
+
+
+@pytest.mark.parametrize("daemonsets,cni", [
+    ([ds("kube-system", "kube-proxy"), ds("kube-flannel", "kube-flannel-ds")], "flannel"),
+    ([ds("calico-system", "calico-node"), ds("calico-system", "csi-node-driver")], "calico"),
+    ([ds("kube-system", "cilium"), ds("kube-system", "cilium-envoy")], "cilium"),
+    ([ds("kube-system", "kindnet"), ds("kube-system", "kube-proxy")], None),
+    ([ds("default", "cilium")], None),
+])
+def test_detect_cni(daemonsets, cni):
+    assert detect.detect_cni(daemonsets) == cni
+
+
+@pytest.mark.parametrize("conf,mode", [
+    ("mode: nftables\n", "nftables"), ("mode: \"\"\n", "iptables"), ("mode: ipvs\nclusterCIDR: x\n", "ipvs"),
+    ("", "iptables"), (": bad: [yaml", "iptables"),
+])
+def test_detect_kube_proxy_mode(conf, mode):
+    cm = {"data": {"config.conf": conf}}
+    assert detect.detect_kube_proxy_mode([ds("kube-system", "kube-proxy")], cm) == mode
+
+
+def test_no_kube_proxy_means_none():
+    assert detect.detect_kube_proxy_mode([ds("kube-system", "cilium")], None) == "none"
+
+
+@pytest.mark.parametrize("cni,policy", [("flannel", False), ("calico", True), ("cilium", True)])
+def test_capabilities(cni, policy):
+    caps = detect.capabilities(cni, "nftables")
+    assert caps.network_policy is policy
+    assert caps.kube_proxy_mode == "nftables"
+    assert caps.load_balancer is False and caps.ingress is False
+    assert any("NetworkPolicy" in n for n in caps.notes) is (cni == "flannel")
+    assert any("cloud-provider-kind" in n for n in caps.notes)

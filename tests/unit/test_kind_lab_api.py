@@ -1,0 +1,285 @@
+"""The Kind Lab's Kubernetes API calls, against a small fake API server on loopback (no Docker):
+discovery, get/list, server-side apply with its all-or-nothing dry run, delete, the probe
+container patch, and attach's detection of CNI and kube-proxy mode."""
+import copy
+import http.server
+import json
+import socketserver
+import threading
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from labkit.errors import LabError
+from labkit.kind import cluster, probe
+from labkit.kind.lab import KindLab
+from labkit.lab import ObjectRef
+
+RESOURCES = {
+    "/api/v1": ("v1", [("pods", "Pod", True, ["po"]), ("configmaps", "ConfigMap", True, ["cm"]),
+                       ("namespaces", "Namespace", False, ["ns"]), ("nodes", "Node", False, ["no"]),
+                       ("services", "Service", True, ["svc"])]),
+    "/apis/apps/v1": ("apps/v1", [("daemonsets", "DaemonSet", True, ["ds"]), ("deployments", "Deployment", True, ["deploy"])]),
+    "/apis/operator.tigera.io/v1": ("operator.tigera.io/v1", [("tigerastatuses", "TigeraStatus", False, [])]),
+}
+
+
+class FakeAPI:
+    """Objects keyed by (plural, namespace, name); records every request."""
+
+    def __init__(self):
+        self.objects = {}
+        self.requests = []
+        self.reject = set()  # names whose apply the server refuses (422)
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, code, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _not_found(self):
+                self._send(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
+                                 "message": "not found"})
+
+            def _route(self):
+                url = urlparse(self.path)
+                parts = url.path.strip("/").split("/")
+                base = "/" + "/".join(parts[:2] if parts[0] == "api" else parts[:3])
+                rest = parts[2:] if parts[0] == "api" else parts[3:]
+                ns = None
+                if rest[:1] == ["namespaces"] and len(rest) >= 3:
+                    ns, rest = rest[1], rest[2:]
+                plural = rest[0] if rest else None
+                name = rest[1] if len(rest) > 1 else None
+                sub = rest[2] if len(rest) > 2 else None
+                return base, plural, ns, name, sub, parse_qs(url.query)
+
+            def do_GET(self):  # noqa: N802
+                api.requests.append(("GET", self.path))
+                path = urlparse(self.path).path
+                if path == "/version":
+                    return self._send(200, {"major": "1", "minor": "36", "gitVersion": "v1.36.1"})
+                if path == "/apis":
+                    groups = [{"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": "v1"}],
+                               "preferredVersion": {"groupVersion": gv, "version": "v1"}}
+                              for gv, _ in RESOURCES.values() if "/" in gv]
+                    return self._send(200, {"kind": "APIGroupList", "groups": groups})
+                if path == "/api":
+                    return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
+                if path in RESOURCES:
+                    gv, res = RESOURCES[path]
+                    return self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": [
+                        {"name": p, "singularName": k.lower(), "namespaced": n, "kind": k, "shortNames": s,
+                         "verbs": ["get", "list", "patch", "delete"]} for p, k, n, s in res]})
+                base, plural, ns, name, _, query = self._route()
+                if name:
+                    obj = api.objects.get((plural, ns, name))
+                    return self._send(200, obj) if obj else self._not_found()
+                items = [o for (p, n, _), o in api.objects.items() if p == plural and (ns is None or n == ns)]
+                wanted = (query.get("fieldSelector") or [""])[0].removeprefix("metadata.name=")
+                if wanted:
+                    items = [o for o in items if o["metadata"]["name"] == wanted]
+                selector = (query.get("labelSelector") or [""])[0]
+                if selector:
+                    k, _, v = selector.partition("=")
+                    items = [o for o in items if (o["metadata"].get("labels") or {}).get(k) == v]
+                return self._send(200, {"kind": "List", "apiVersion": "v1", "items": items})
+
+            def do_PATCH(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                api.requests.append(("PATCH", self.path, self.headers.get("Content-Type"), body))
+                base, plural, ns, name, sub, query = self._route()
+                if sub == "ephemeralcontainers":
+                    pod = api.objects[(plural, ns, name)]
+                    pod["spec"]["ephemeralContainers"] = body["spec"]["ephemeralContainers"]
+                    pod["status"]["ephemeralContainerStatuses"] = [
+                        {"name": c["name"], "state": {"running": {}}} for c in body["spec"]["ephemeralContainers"]]
+                    return self._send(200, pod)
+                if name in api.reject:
+                    return self._send(422, {"kind": "Status", "status": "Failure", "code": 422,
+                                            "message": f'{plural} "{name}" is invalid: spec: forbidden'})
+                if "dryRun" not in query:
+                    api.objects[(plural, ns, name)] = copy.deepcopy(body)
+                return self._send(200, body)
+
+            def do_DELETE(self):  # noqa: N802
+                api.requests.append(("DELETE", self.path))
+                _, plural, ns, name, _, _ = self._route()
+                if api.objects.pop((plural, ns, name), None) is None:
+                    return self._not_found()
+                return self._send(200, {"kind": "Status", "status": "Success"})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def kubeconfig(self):
+        return {"apiVersion": "v1", "kind": "Config", "current-context": "kind-t",
+                "clusters": [{"name": "kind-t", "cluster": {"server": f"http://127.0.0.1:{self.server.server_address[1]}"}}],
+                "users": [{"name": "kind-t", "user": {"token": "t"}}],
+                "contexts": [{"name": "kind-t", "context": {"cluster": "kind-t", "user": "kind-t"}}]}
+
+    def add(self, plural, obj):
+        for gv, resources in RESOURCES.values():
+            for name, kind, _, _ in resources:
+                if name == plural:
+                    obj = {"apiVersion": gv, "kind": kind, **obj}
+        self.objects[(plural, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+
+    def writes(self):
+        return [r for r in self.requests if r[0] in ("PATCH", "DELETE")]
+
+
+@pytest.fixture
+def api():
+    fake = FakeAPI()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@pytest.fixture
+def lab(api):
+    return KindLab("t", "calico", "iptables", api.kubeconfig)
+
+
+def pod(name, ns="default", labels=None, phase="Running"):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}",
+                                                            "labels": labels or {}},
+            "spec": {"containers": [{"name": "main", "image": "nginx"}]}, "status": {"phase": phase, "podIP": "10.244.1.9"}}
+
+
+def test_get_lists_gets_and_fills_kind(api, lab):
+    api.add("pods", pod("a", "shop", {"app": "web"}))
+    api.add("pods", pod("b", "default", {"app": "db"}))
+    api.add("nodes", {"metadata": {"name": "t-worker"}})
+    assert [p["metadata"]["name"] for p in lab.get("pods", namespace=None)] == ["a", "b"]
+    assert [p["metadata"]["name"] for p in lab.get("po", namespace="shop")] == ["a"]
+    assert [p["metadata"]["name"] for p in lab.get("Pod", namespace=None, selector={"app": "db"})] == ["b"]
+    found = lab.get("pod", "a", namespace="shop")
+    assert found[0]["kind"] == "Pod" and found[0]["apiVersion"] == "v1"
+    assert lab.get("pod", "missing") == []
+    assert [p["metadata"]["namespace"] for p in lab.get("pods", "a", namespace=None)] == ["shop"]
+    nodes = lab.get("nodes", namespace="default")  # cluster-scoped: namespace ignored
+    assert nodes[0]["kind"] == "Node" and nodes[0]["metadata"]["name"] == "t-worker"
+
+
+def test_get_custom_kind_by_discovery(api, lab):
+    api.add("tigerastatuses", {"metadata": {"name": "calico"}, "status": {"conditions": []}})
+    assert lab.get("tigerastatus", namespace=None)[0]["kind"] == "TigeraStatus"
+    with pytest.raises(LabError) as err:
+        lab.get("frobnicators")
+    assert "frobnicators" in err.value.what
+
+
+def test_apply_dry_runs_everything_then_applies_with_server_side_apply(api, lab):
+    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}, "data": {"a": "b"}},
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}]
+    refs = lab.apply(docs)
+    assert refs == [ObjectRef("Namespace", "shop", None), ObjectRef("ConfigMap", "c1", "default")]
+    patches = [r for r in api.writes()]
+    assert [("dryRun=All" in r[1]) for r in patches] == [True, True, False, False]
+    assert all(r[2] == "application/apply-patch+yaml" and "fieldManager=labkit" in r[1] for r in patches)
+    assert patches[2][1].startswith("/api/v1/namespaces/shop") and "/namespaces/default/configmaps/c1" in patches[3][1]
+    assert api.objects[("configmaps", "default", "c1")]["data"] == {"a": "b"}
+
+
+def test_apply_refused_by_the_server_applies_nothing(api, lab):
+    api.reject.add("bad")
+    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad"}}]
+    with pytest.raises(LabError) as err:
+        lab.apply(docs)
+    assert "nothing was applied" in err.value.what and "forbidden" in err.value.what
+    assert all("dryRun=All" in r[1] for r in api.writes())
+    assert ("configmaps", "default", "good") not in api.objects
+
+
+def test_delete_refs_and_manifests_ignoring_missing(api, lab):
+    api.add("configmaps", {"metadata": {"name": "c1", "namespace": "default"}})
+    api.add("namespaces", {"metadata": {"name": "shop"}})
+    lab.delete([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}}])
+    deletes = [r[1] for r in api.writes()]
+    assert deletes == ["/api/v1/namespaces/default/configmaps/c1", "/api/v1/namespaces/shop"]  # namespace last
+    lab.delete(ObjectRef("ConfigMap", "c1", "default"))  # already gone: fine
+    assert not api.objects
+
+
+def test_probe_container_is_added_once_with_a_strategic_merge_patch(api, lab):
+    api.add("pods", pod("client", "shop"))
+    lab._ensure_probe_container("shop", "client")
+    lab._ensure_probe_container("shop", "client")
+    patches = [r for r in api.writes() if r[1].endswith("/ephemeralcontainers")]
+    assert len(patches) == 1
+    assert patches[0][1] == "/api/v1/namespaces/shop/pods/client/ephemeralcontainers"
+    assert patches[0][2] == "application/strategic-merge-patch+json"
+    assert patches[0][3] == probe.ephemeral_patch()
+
+
+def test_probe_source_must_exist_and_run(api, lab):
+    api.add("pods", pod("pending", phase="Pending"))
+    with pytest.raises(LabError) as err:
+        lab.probe("default/nobody", "10.0.0.1", 80)
+    assert "does not exist" in err.value.what
+    with pytest.raises(LabError) as err:
+        lab.probe("pending", "10.0.0.1", 80)
+    assert "Pending" in err.value.what
+
+
+def test_destination_pod_ref_becomes_its_ip(api, lab):
+    api.add("pods", pod("web", "shop"))
+    assert lab._destination("shop/web") == "10.244.1.9"
+    assert lab._destination("web.shop.svc") == "web.shop.svc"
+    with pytest.raises(LabError):
+        lab._destination("shop/none")
+
+
+def test_node_exec_refuses_unknown_nodes(api, lab):
+    api.add("nodes", {"metadata": {"name": "t-worker"}})
+    with pytest.raises(LabError) as err:
+        lab.node_exec("t-worker9", "true")
+    assert "t-worker" in err.value.fix
+
+
+def test_exec_into_a_missing_pod(api, lab):
+    with pytest.raises(LabError) as err:
+        lab.exec("shop/none", "true")
+    assert "does not exist" in err.value.what
+
+
+@pytest.mark.parametrize("daemonsets,config,cni,mode", [
+    ([("kube-flannel", "kube-flannel-ds"), ("kube-system", "kube-proxy")], "mode: nftables\n", "flannel", "nftables"),
+    ([("calico-system", "calico-node"), ("kube-system", "kube-proxy")], "mode: \"\"\n", "calico", "iptables"),
+    ([("kube-system", "cilium")], None, "cilium", "none"),
+    ([("kube-system", "kindnet"), ("kube-system", "kube-proxy")], "", None, None),
+])
+def test_attach_detects_cni_and_mode(api, monkeypatch, daemonsets, config, cni, mode):
+    import yaml
+
+    for ns, name in daemonsets:
+        api.add("daemonsets", {"metadata": {"name": name, "namespace": ns}})
+    if config is not None:
+        api.add("configmaps", {"metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+                               "data": {"config.conf": config}})
+    monkeypatch.setattr(cluster, "cluster_names", lambda: ["t"])
+    monkeypatch.setattr(cluster, "kubeconfig_text", lambda name: yaml.safe_dump(api.kubeconfig))
+    lab = KindLab.attach("t")
+    if cni is None:
+        assert lab is None
+    else:
+        assert (lab.cni, lab.kube_proxy_mode) == (cni, mode)
+        assert lab.capabilities.network_policy is (cni != "flannel")
+
+
+def test_attach_of_an_unknown_cluster(monkeypatch):
+    monkeypatch.setattr(cluster, "cluster_names", lambda: ["other"])
+    assert KindLab.attach("t") is None
