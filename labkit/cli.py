@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
     up.add_argument("--cni", default="flannel", help="flannel (default), calico or cilium")
     up.add_argument("--kube-proxy-mode", default=None, help=f"one of {', '.join(KUBE_PROXY_MODES)}")
+    up.add_argument("--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI")
     up.add_argument("--dry-run", action="store_true", help="print the whole plan, change nothing")
     named(up)
 
@@ -87,11 +88,15 @@ def _cmd_up(args: argparse.Namespace) -> int:
                            "Use --backend kind --dry-run, or drop --dry-run to build the sandbox.")
         from labkit.kind.backend import plan
 
-        print(plan(args.name, args.cni, args.kube_proxy_mode).render())
+        print(plan(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble).render())
         return 0
     backend, why = choose_backend(args.backend)
+    if args.hubble and (backend != "kind" or args.cni != "cilium"):
+        raise LabError("--hubble needs Cilium on Kind: Hubble is Cilium's flow observer.",
+                       "Use --backend kind --cni cilium --hubble, or drop --hubble.")
     print(f"labkit: using the {backend} backend ({why}).", file=sys.stderr)
-    lab = backend_module(backend).up(name=args.name, cni=args.cni, kube_proxy_mode=args.kube_proxy_mode)
+    extra = {"hubble": True} if args.hubble else {}
+    lab = backend_module(backend).up(name=args.name, cni=args.cni, kube_proxy_mode=args.kube_proxy_mode, **extra)
     print(f"labkit: lab {lab.name!r} is up on {lab.backend} with {lab.cni}. "
           f"Next: `labkit status --name {lab.name}`.")
     return 0

@@ -1,0 +1,248 @@
+"""The sandbox's cluster DNS server: wire format in, wire format out, answers from a RecordIndex.
+
+The records and their semantics live in ``labkit.model.dns``; this module only speaks the DNS
+protocol (via dnslib) and runs on sockets the caller has already bound inside a pod's network
+namespace. Usage from the agent, for a coredns pod::
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind((pod_ip, 53))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM); tcp.bind((pod_ip, 53))
+    await serve(udp, tcp, get_index)   # runs until cancelled; closes both sockets on the way out
+
+``get_index()`` is called once per query, so returning a freshly built ``RecordIndex`` after the
+cluster changes takes effect at once; keep it cheap (cache the index and rebuild on change).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import Callable
+
+from dnslib import AAAA, CLASS, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSHeader, DNSRecord, EDNS0
+
+from labkit.model.dns import Answer, Record, RecordIndex
+
+log = logging.getLogger(__name__)
+
+GetIndex = Callable[[], RecordIndex]
+UDP_DEFAULT_SIZE = 512     # the classic limit when the client sends no EDNS
+EDNS_SIZE = 1232           # what we advertise and the most we send over UDP (DNS flag day 2020)
+TCP_IDLE_TIMEOUT = 10.0    # seconds a TCP client may sit silent before we close the connection
+_REFUSED_TYPES = {"AXFR", "IXFR"}  # zone transfers: CoreDNS refuses them without its transfer plugin
+_CLASS_ANY = 255
+
+
+# --------------------------------------------------------------------------- wire format
+
+def to_rr(record: Record) -> RR:
+    """One model Record as a dnslib resource record."""
+    value = record.value
+    if record.rtype == "A":
+        rdata = A(value)
+    elif record.rtype == "AAAA":
+        rdata = AAAA(value)
+    elif record.rtype in ("CNAME", "PTR", "NS"):
+        rdata = {"CNAME": CNAME, "PTR": PTR, "NS": NS}[record.rtype](value)
+    elif record.rtype == "SRV":
+        priority, weight, port, target = value.split()
+        rdata = SRV(int(priority), int(weight), int(port), target)
+    elif record.rtype == "TXT":
+        rdata = TXT(value)
+    elif record.rtype == "SOA":
+        mname, rname, *times = value.split()
+        rdata = SOA(mname, rname, tuple(int(t) for t in times))
+    else:
+        raise ValueError(f"record type {record.rtype!r} has no wire encoding here")
+    return RR(record.name, getattr(QTYPE, record.rtype), CLASS.IN, record.ttl, rdata)
+
+
+def answer(query: bytes, index: RecordIndex, *, tcp: bool = False) -> bytes:
+    """The reply to one DNS message, or ``b""`` when it deserves none (too short, or not a query).
+
+    Authoritative (AA) for the cluster and reverse zones, with their SOA in the authority section
+    for NXDOMAIN and NODATA and SRV targets' addresses as additional records. Over UDP a reply
+    larger than the client accepts (512 bytes, or its EDNS size up to 1232) is sent truncated (TC)
+    so the client retries over TCP. RA is set, as CoreDNS sets it, although there is no upstream.
+    """
+    request = _parse(query)
+    if request is None:
+        return _formerr(query)
+    if request.header.qr:
+        return b""  # a response sent to us: never answer it, or two servers could loop
+    reply = _reply_skeleton(request)
+    if request.header.opcode != 0:
+        return _finish(reply, request, RCODE.NOTIMP, tcp)
+    if len(request.questions) != 1:
+        return _finish(reply, request, RCODE.FORMERR, tcp)
+    question = request.questions[0]
+    qtype = QTYPE.get(question.qtype, f"TYPE{question.qtype}")
+    if question.qclass not in (CLASS.IN, _CLASS_ANY) or qtype in _REFUSED_TYPES:
+        return _finish(reply, request, RCODE.REFUSED, tcp)
+    result: Answer = index.lookup(str(question.qname), qtype)
+    reply.header.aa = int(result.zone is not None)
+    reply.add_answer(*map(to_rr, result.answers))
+    reply.add_auth(*map(to_rr, result.authority))
+    reply.add_ar(*map(to_rr, result.additional))
+    return _finish(reply, request, getattr(RCODE, result.rcode), tcp)
+
+
+def servfail(query: bytes) -> bytes:
+    """A SERVFAIL reply to ``query`` (used when no index can be had), or ``b""`` if it is unreadable."""
+    request = _parse(query)
+    if request is None or request.header.qr:
+        return b""
+    return _finish(_reply_skeleton(request), request, RCODE.SERVFAIL, tcp=False)
+
+
+def frame(message: bytes) -> bytes:
+    """A DNS message with the two-byte length prefix DNS over TCP uses (RFC 1035 4.2.2)."""
+    if len(message) > 0xFFFF:
+        raise ValueError(f"a DNS message over TCP is at most 65535 bytes, not {len(message)}")
+    return struct.pack("!H", len(message)) + message
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
+    """The next length-prefixed message from a TCP stream, or ``None`` at a clean end of stream."""
+    try:
+        prefix = await reader.readexactly(2)
+    except asyncio.IncompleteReadError:
+        return None
+    (length,) = struct.unpack("!H", prefix)
+    return await reader.readexactly(length)
+
+
+def _parse(query: bytes) -> DNSRecord | None:
+    try:
+        return DNSRecord.parse(query)
+    except Exception:  # dnslib raises DNSError and assorted others on garbage
+        return None
+
+
+def _formerr(query: bytes) -> bytes:
+    """FORMERR for a message we cannot parse but whose header we can read; nothing otherwise."""
+    if len(query) < 12:
+        return b""
+    (msg_id, flags) = struct.unpack("!HH", query[:4])
+    if flags & 0x8000:
+        return b""
+    header = DNSHeader(id=msg_id, qr=1, opcode=(flags >> 11) & 0xF, rcode=RCODE.FORMERR)
+    return DNSRecord(header).pack()
+
+
+def _reply_skeleton(request: DNSRecord) -> DNSRecord:
+    header = DNSHeader(id=request.header.id, qr=1, opcode=request.header.opcode, aa=0,
+                       rd=request.header.rd, ra=1)
+    return DNSRecord(header, questions=list(request.questions))
+
+
+def _client_edns(request: DNSRecord) -> RR | None:
+    return next((rr for rr in request.ar if rr.rtype == QTYPE.OPT), None)
+
+
+def _finish(reply: DNSRecord, request: DNSRecord, rcode: int, tcp: bool) -> bytes:
+    """Set the rcode, echo EDNS when the client used it, and truncate for UDP when needed."""
+    reply.header.rcode = rcode
+    edns = _client_edns(request)
+    if edns is not None:
+        reply.add_ar(EDNS0(udp_len=EDNS_SIZE))
+    wire = reply.pack()
+    if tcp:
+        return wire
+    limit = UDP_DEFAULT_SIZE if edns is None else max(UDP_DEFAULT_SIZE, min(edns.rclass, EDNS_SIZE))
+    if len(wire) <= limit:
+        return wire
+    short = DNSRecord(DNSHeader(id=reply.header.id, qr=1, opcode=reply.header.opcode, aa=reply.header.aa,
+                                tc=1, rd=reply.header.rd, ra=1, rcode=rcode),
+                      questions=list(request.questions))
+    if edns is not None:
+        short.add_ar(EDNS0(udp_len=EDNS_SIZE))
+    return short.pack()
+
+
+def respond(query: bytes, get_index: GetIndex, *, tcp: bool = False) -> bytes:
+    """Fetch the current index and answer; a failure to get the index or to answer is SERVFAIL."""
+    try:
+        index = get_index()
+    except Exception:
+        log.exception("cluster DNS: could not load the record index")
+        return servfail(query)
+    try:
+        return answer(query, index, tcp=tcp)
+    except Exception:
+        log.exception("cluster DNS: failed to answer a query")
+        return servfail(query)
+
+
+# --------------------------------------------------------------------------- servers
+
+class DnsDatagramProtocol(asyncio.DatagramProtocol):
+    """Answers each UDP datagram with ``respond``; the index is fetched per query."""
+
+    def __init__(self, get_index: GetIndex) -> None:
+        self._get_index = get_index
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        reply = respond(data, self._get_index)
+        if reply and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("cluster DNS: UDP error %s", exc)
+
+
+async def serve_udp(sock: socket.socket, get_index: GetIndex) -> None:
+    """Serve DNS on an already-bound UDP socket until cancelled; the socket is closed on exit."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: DnsDatagramProtocol(get_index), sock=sock)
+    try:
+        await asyncio.Future()  # forever, until the task is cancelled
+    finally:
+        transport.close()
+
+
+async def serve_tcp(sock: socket.socket, get_index: GetIndex, *, idle_timeout: float = TCP_IDLE_TIMEOUT) -> None:
+    """Serve DNS on an already-bound TCP socket (we call listen) until cancelled; several queries may
+    share a connection; idle connections close after ``idle_timeout`` seconds; all close on exit."""
+    handlers: set[asyncio.Task] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                message = await asyncio.wait_for(read_frame(reader), idle_timeout)
+                if message is None:
+                    break
+                reply = respond(message, get_index, tcp=True)
+                if not reply:
+                    break
+                writer.write(frame(reply))
+                await writer.drain()
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Track each connection from the moment it is accepted, so shutdown can cancel it even
+        # before its handler first runs; the done callback closes the connection in every case.
+        task = asyncio.get_running_loop().create_task(handle(reader, writer))
+        handlers.add(task)
+        task.add_done_callback(lambda done: (handlers.discard(done), writer.close()))
+
+    server = await asyncio.start_server(on_connect, sock=sock)
+    try:
+        await server.serve_forever()
+    finally:
+        server.close()
+        while handlers:
+            pending = list(handlers)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def serve(udp_sock: socket.socket, tcp_sock: socket.socket, get_index: GetIndex) -> None:
+    """Serve DNS over UDP and TCP together until cancelled (what a coredns pod does on port 53)."""
+    await asyncio.gather(serve_udp(udp_sock, get_index), serve_tcp(tcp_sock, get_index))
