@@ -203,3 +203,26 @@ def connect(backend: str = "auto", cni: str = "flannel", name: str = DEFAULT_LAB
     if not quiet:
         print(f"labkit: bringing up {chosen} lab {name!r} with {cni}; {why}.", file=sys.stderr)
     return module.up(name=name, cni=cni, kube_proxy_mode=kube_proxy_mode)
+
+
+class ScenarioMixin:
+    """`lab.deploy(name)`, `lab.reset(name)` and `lab.check(name)` for notebooks.
+
+    The work lives in `labkit.scenarios`; this is the one deliberate upward call from the seam
+    (declared in .importlinter), so a learner's cell can stay a one-liner on either backend.
+    """
+
+    def deploy(self, scenario: str, variant: str | None = None) -> list[ObjectRef]:
+        from labkit import scenarios
+
+        return scenarios.deploy(self, scenario, variant=variant)  # type: ignore[arg-type]
+
+    def reset(self, scenario: str) -> list[ObjectRef]:
+        from labkit import scenarios
+
+        return scenarios.reset(self, scenario)  # type: ignore[arg-type]
+
+    def check(self, scenario: str, variant: str | None = None) -> list[Any]:
+        from labkit import scenarios
+
+        return scenarios.run_checks(self, scenario, variant=variant)  # type: ignore[arg-type]

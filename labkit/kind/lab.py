@@ -22,7 +22,7 @@ from labkit import manifests
 from labkit.errors import LabError
 from labkit.kind import cluster, detect, tools
 from labkit.kind import probe as probes
-from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
+from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, ScenarioMixin, split_pod_ref
 
 FIELD_MANAGER = "labkit"
 PROBE_START_TIMEOUT_S = 180.0
@@ -104,7 +104,7 @@ def _api_reason(exc: ApiException) -> str:
 # --------------------------------------------------------------------------- the Lab
 
 
-class KindLab:
+class KindLab(ScenarioMixin):
     """A running Kind lab, driven through its own kubeconfig."""
 
     backend = "kind"

@@ -1,0 +1,59 @@
+"""Graders: each check gathers through a ``labkit.lab.Lab`` and judges with ``labkit.model``,
+returning a :class:`Result` (verdict, points, steps with evidence, hint).
+
+``CHECKS`` maps the names that scenario.yaml files and ``labkit check NAME`` use to the functions.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from labkit.checks.connectivity import external_to_service, pod_to_pod, pod_to_service
+from labkit.checks.diagnose import diagnose
+from labkit.checks.dns import dns_resolves
+from labkit.checks.ingress import ingress_routes
+from labkit.checks.podnet import cni_identity, pod_netns
+from labkit.checks.policy import policy_matrix
+from labkit.checks.result import Result, Step
+from labkit.checks.services import kube_proxy_rules, service_health
+from labkit.errors import LabError
+from labkit.lab import Lab
+
+CHECKS: dict[str, Callable[..., Result]] = {
+    "pod_to_pod": pod_to_pod,
+    "pod_to_service": pod_to_service,
+    "external_to_service": external_to_service,
+    "dns_resolves": dns_resolves,
+    "service_health": service_health,
+    "kube_proxy_rules": kube_proxy_rules,
+    "ingress_routes": ingress_routes,
+    "policy_matrix": policy_matrix,
+    "pod_netns": pod_netns,
+    "cni_identity": cni_identity,
+    "diagnose": diagnose,
+}
+
+
+def get_check(name: str) -> Callable[..., Result]:
+    """The check registered under ``name``, or a LabError listing the names there are."""
+    try:
+        return CHECKS[name]
+    except KeyError:
+        raise LabError(f"There is no check named {name!r}.",
+                       f"Use one of: {', '.join(sorted(CHECKS))}.") from None
+
+
+def run_check(lab: Lab, name: str, args: Mapping[str, Any] | None = None) -> Result:
+    """Run a registered check with keyword arguments (as a scenario.yaml lists them)."""
+    check = get_check(name)
+    kwargs = dict(args or {})
+    try:
+        inspect.signature(check).bind(lab, **kwargs)
+    except TypeError as exc:
+        raise LabError(f"Check {name} cannot take these arguments: {exc}.",
+                       f"See help(labkit.checks.{name}) for its parameters.") from None
+    return check(lab, **kwargs)
+
+
+__all__ = ["CHECKS", "Result", "Step", "get_check", "run_check", *sorted(CHECKS)]

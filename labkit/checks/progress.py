@@ -1,0 +1,192 @@
+"""A learner's progress file (one JSON line per graded attempt) and the reports built from it.
+
+``record`` appends; ``report`` reads one file (a learner's table: lesson, exercise, best verdict,
+points) or several files / a folder (a workshop summary, one row per learner).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from labkit.checks.result import VERDICTS, Result
+from labkit.errors import LabError
+
+ENV_VAR = "LABKIT_PROGRESS"
+
+
+def default_path() -> Path:
+    """``$LABKIT_PROGRESS`` if set, else ``~/.labkit/progress.jsonl``."""
+    override = os.environ.get(ENV_VAR)
+    return Path(override).expanduser() if override else Path.home() / ".labkit" / "progress.jsonl"
+
+
+def _learner_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER") or "learner"
+
+
+def record(result: Result, lesson: str | None = None, exercise: str | None = None,
+           learner: str | None = None, path: str | Path | None = None) -> Path:
+    """Append one graded attempt to the progress file; returns the file written."""
+    if not isinstance(result, Result):
+        raise LabError(f"Only a check's Result can be recorded, not a {type(result).__name__}.",
+                       "Pass what a check returned, e.g. record(pod_to_pod(lab, ...), lesson='02').")
+    target = Path(path).expanduser() if path is not None else default_path()
+    entry = {
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "learner": learner or _learner_name(),
+        "lesson": str(lesson) if lesson is not None else "",
+        "exercise": str(exercise) if exercise is not None else result.check,
+        **result.to_dict(),
+    }
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise LabError(f"Cannot write the progress file {target}: {exc.strerror}.",
+                       f"Point {ENV_VAR} at a writable file, or pass path=... to record().") from None
+    return target
+
+
+def read(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """Entries of one progress file and the number of unreadable lines skipped."""
+    entries, bad = [], 0
+    with Path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
+                bad += 1
+                continue
+            entries.append(entry)
+    return entries, bad
+
+
+def _files(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p).expanduser()
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.jsonl")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise LabError(f"No progress file or folder at {path}.",
+                           "Check the path; a learner's file is ~/.labkit/progress.jsonl unless "
+                           f"{ENV_VAR} says otherwise.")
+    return files
+
+
+def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per graded item (lesson, exercise label): best verdict, best points, their maximum, attempts.
+
+    An exercise graded by several checks (a scenario's checks, recorded together) gets one row per
+    check, labelled ``exercise: check`` (plus the subject when one check grades several things),
+    so a passing check never hides a failing one.
+    """
+    items: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = {}
+    for e in entries:
+        key = (str(e.get("lesson") or ""), str(e.get("exercise") or e.get("check") or ""),
+               str(e.get("check") or ""), str(e.get("subject") or ""))
+        items.setdefault(key, []).append(e)
+    checks_per_exercise: dict[tuple[str, str], set[str]] = {}
+    subjects_per_check: dict[tuple[str, str, str], set[str]] = {}
+    for lesson, exercise, check, subject in items:
+        checks_per_exercise.setdefault((lesson, exercise), set()).add(check)
+        subjects_per_check.setdefault((lesson, exercise, check), set()).add(subject)
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for (lesson, exercise, check, subject), group in items.items():
+        label = exercise
+        if len(checks_per_exercise[(lesson, exercise)]) > 1 or len(subjects_per_check[(lesson, exercise, check)]) > 1:
+            label = f"{exercise}: {check}" if check != exercise else exercise
+            if len(subjects_per_check[(lesson, exercise, check)]) > 1:
+                label += f" ({subject})"
+        best[(lesson, label)] = {
+            "verdict": min((e["verdict"] for e in group), key=rank.__getitem__),
+            "points": max(e.get("points") or 0 for e in group),
+            "max_points": max(e.get("max_points") or 0 for e in group),
+            "attempts": len(group),
+        }
+    return best
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def learner_table(entries: list[dict[str, Any]]) -> str:
+    """One learner's table: lesson, exercise, best verdict, points, attempts, then the totals."""
+    best = best_attempts(entries)
+    rows = [[lesson or "-", exercise, row["verdict"], f"{_num(row['points'])}/{_num(row['max_points'])}",
+             str(row["attempts"])] for (lesson, exercise), row in sorted(best.items())]
+    passed = sum(1 for r in best.values() if r["verdict"] == "pass")
+    points = sum(r["points"] for r in best.values())
+    max_points = sum(r["max_points"] for r in best.values())
+    table = _table(["lesson", "exercise", "best", "points", "attempts"], rows)
+    return f"{table}\n{passed} of {len(best)} exercises passed, {_num(points)}/{_num(max_points)} points"
+
+
+def workshop_table(entries: list[dict[str, Any]]) -> str:
+    """One row per learner: exercises tried, passed, partial, failed, and best points."""
+    by_learner: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        by_learner.setdefault(str(e.get("learner") or "?"), []).append(e)
+    rows = []
+    for learner, items in sorted(by_learner.items()):
+        best = best_attempts(items)
+        counts = {v: sum(1 for r in best.values() if r["verdict"] == v) for v in VERDICTS}
+        points = sum(r["points"] for r in best.values())
+        max_points = sum(r["max_points"] for r in best.values())
+        rows.append([learner, str(len(best)), str(counts["pass"]), str(counts["partial"]),
+                     str(counts["fail"]), f"{_num(points)}/{_num(max_points)}"])
+    return _table(["learner", "exercises", "passed", "partial", "failed", "points"], rows) + \
+        f"\n{len(by_learner)} learner{'s' if len(by_learner) != 1 else ''}"
+
+
+def report(path_or_paths: str | Path | Iterable[str | Path]) -> str:
+    """A learner's table for one file; a workshop summary for several files or a folder."""
+    if isinstance(path_or_paths, (str, Path)):
+        paths: list[str | Path] = [path_or_paths]
+    else:
+        paths = list(path_or_paths)
+    if not paths:
+        paths = [default_path()]
+    if len(paths) == 1 and not Path(paths[0]).expanduser().exists():
+        return f"No progress recorded yet ({Path(paths[0]).expanduser()} does not exist)."
+    workshop = len(paths) > 1 or Path(paths[0]).expanduser().is_dir()
+    files = _files(paths)
+    entries: list[dict[str, Any]] = []
+    skipped = 0
+    for f in files:
+        got, bad = read(f)
+        entries.extend(got)
+        skipped += bad
+    note = f"\n({skipped} unreadable line{'s' if skipped != 1 else ''} skipped)" if skipped else ""
+    if not entries:
+        return f"No graded attempts in {', '.join(str(f) for f in files) or 'these folders'}.{note}"
+    learners = {str(e.get("learner") or "?") for e in entries}
+    if workshop or len(learners) > 1:
+        return workshop_table(entries) + note
+    return f"Progress of {next(iter(learners))}\n{learner_table(entries)}{note}"

@@ -1,0 +1,359 @@
+"""What a check points at: pods (by ``"ns/name"`` or by selector), services, their endpoints,
+and stable display names for pods so results never show random pod hashes.
+
+Everything here gathers through the Lab seam and returns plain data; judging is elsewhere.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from labkit.errors import LabError
+from labkit.lab import OUTSIDE, Lab
+from labkit.model.selectors import parse_selector_string, selector_matches
+
+Target = Union[str, Mapping[str, Any]]
+"""``"ns/name"`` (or ``"name"`` in the default namespace), or ``{"namespace": ns, "selector": "app=x"}``."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A parsed target: one named pod, or the Running pods a selector picks."""
+
+    namespace: str
+    name: str | None = None
+    selector: str | None = None
+    all: bool = False
+
+    def describe(self) -> str:
+        if self.name:
+            return f"{self.namespace}/{self.name}"
+        return f"{self.namespace}/{{{self.selector}}}"
+
+
+def parse_target(target: Target, namespace: str = "default") -> TargetSpec:
+    """Read a target; refuse anything that is neither a pod ref nor a selector mapping."""
+    if isinstance(target, str):
+        text = target.strip()
+        if not text or text == OUTSIDE or text.count("/") > 1:
+            raise LabError(f"{target!r} is not a pod reference.",
+                           'Name a pod as "namespace/name", or pass {"namespace": ..., "selector": "app=x"}.')
+        ns, name = _split(text, namespace)
+        return TargetSpec(namespace=ns, name=name)
+    if isinstance(target, Mapping):
+        unknown = set(target) - {"namespace", "selector", "all", "name"}
+        if unknown:
+            raise LabError(f"Unknown target keys {sorted(unknown)} in {dict(target)!r}.",
+                           "Use only namespace, selector (like app=web), name and all.")
+        ns = str(target.get("namespace") or namespace)
+        if target.get("name"):
+            return TargetSpec(namespace=ns, name=str(target["name"]))
+        selector = target.get("selector")
+        if isinstance(selector, Mapping):
+            selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        if not selector or not isinstance(selector, str):
+            raise LabError(f"The target {dict(target)!r} has no selector.",
+                           'Give a label selector, e.g. {"namespace": "default", "selector": "app=web"}.')
+        try:
+            parse_selector_string(selector)
+        except ValueError as exc:
+            raise LabError(f"The selector {selector!r} cannot be read: {exc}.",
+                           "Write it as kubectl -l does, e.g. app=web,tier!=db.") from None
+        return TargetSpec(namespace=ns, selector=selector, all=bool(target.get("all")))
+    raise LabError(f"A target must be a string or a mapping, not {type(target).__name__}.",
+                   'Use "namespace/name" or {"namespace": ..., "selector": "app=x"}.')
+
+
+def _split(text: str, namespace: str) -> tuple[str, str]:
+    if "/" in text:
+        ns, _, name = text.partition("/")
+        if not ns or not name:
+            raise LabError(f"{text!r} is not a pod reference.", 'Write it as "namespace/name".')
+        return ns, name
+    return namespace, text
+
+
+# --------------------------------------------------------------------------- pod facts
+
+
+def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An object's metadata ({} when absent)."""
+    return obj.get("metadata") or {}
+
+
+def pod_ref(pod: Mapping[str, Any]) -> str:
+    """``"ns/name"``: how probes and exec name a pod."""
+    return f"{meta(pod).get('namespace') or 'default'}/{meta(pod).get('name')}"
+
+
+def pod_ip(pod: Mapping[str, Any]) -> str | None:
+    """status.podIP, or None before the CNI gave one."""
+    return (pod.get("status") or {}).get("podIP") or None
+
+
+def pod_phase(pod: Mapping[str, Any]) -> str:
+    """status.phase (Unknown when absent)."""
+    return (pod.get("status") or {}).get("phase") or "Unknown"
+
+
+def pod_node(pod: Mapping[str, Any]) -> str | None:
+    """spec.nodeName, or None while unscheduled."""
+    return (pod.get("spec") or {}).get("nodeName") or None
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's Ready condition is True (what puts it into a Service's endpoints)."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return str(cond.get("status")) == "True"
+    return False
+
+
+def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
+    """The pod's labels as strings."""
+    return {str(k): str(v) for k, v in (meta(pod).get("labels") or {}).items()}
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    """One declared containerPort and the container that declares it."""
+
+    container: str
+    name: str | None
+    port: int
+    protocol: str
+
+
+def container_ports(pod: Mapping[str, Any]) -> list[ContainerPort]:
+    """Every declared containerPort of every container, in declaration order."""
+    ports = []
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for p in container.get("ports") or []:
+            if "containerPort" in p:
+                ports.append(ContainerPort(container.get("name", "?"), p.get("name"),
+                                           int(p["containerPort"]), str(p.get("protocol") or "TCP").upper()))
+    return ports
+
+
+def strip_port(address: str | None) -> str | None:
+    """``"10.0.0.1:5555"`` / ``"[fd00::1]:80"`` / ``"10.0.0.1"`` -> the bare IP."""
+    if not address:
+        return None
+    text = address.strip()
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    if text.count(":") == 1:
+        return text.split(":", 1)[0]
+    return text
+
+
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- finding pods
+
+
+def list_pods(lab: Lab, namespace: str | None) -> list[dict]:
+    """Pods in a namespace (None: all), sorted by namespace and name."""
+    pods = lab.get("pods", namespace=namespace)
+    return sorted(pods, key=lambda p: (meta(p).get("namespace") or "", meta(p).get("name") or ""))
+
+
+def find_pods(lab: Lab, target: Target, namespace: str = "default") -> tuple[TargetSpec, list[dict]]:
+    """The pods a target names: the named pod whatever its phase, or the Running pods a selector
+    picks (sorted by name; only the first unless the target says ``all``)."""
+    spec = parse_target(target, namespace)
+    if spec.name:
+        found = [p for p in list_pods(lab, spec.namespace) if meta(p).get("name") == spec.name]
+        return spec, found[:1]
+    selector = parse_selector_string(spec.selector or "")
+    pods = [p for p in list_pods(lab, spec.namespace)
+            if selector_matches(selector, pod_labels(p)) and pod_phase(p) == "Running"]
+    return spec, pods if spec.all else pods[:1]
+
+
+# --------------------------------------------------------------------------- display names
+
+_HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{5,10})-(?P<suffix>[a-z0-9]{5})$")
+_DS_LIKE = re.compile(r"^(?P<base>.+)-(?P<suffix>[a-z0-9]{5})$")
+
+
+def workload_of(pod: Mapping[str, Any]) -> str | None:
+    """The Deployment/DaemonSet/ReplicaSet a pod comes from (None for a bare or StatefulSet pod)."""
+    name = str(meta(pod).get("name") or "")
+    labels = pod_labels(pod)
+    for owner in meta(pod).get("ownerReferences") or []:
+        kind, owner_name = owner.get("kind"), str(owner.get("name") or "")
+        if kind == "ReplicaSet":
+            template_hash = labels.get("pod-template-hash")
+            if template_hash and owner_name.endswith("-" + template_hash):
+                return owner_name[: -len(template_hash) - 1]
+            return owner_name
+        if kind in ("DaemonSet", "Job"):
+            return owner_name
+        if kind == "StatefulSet":
+            return None
+    template_hash = labels.get("pod-template-hash")
+    if template_hash:
+        m = _HASHED.match(name)
+        if m and m.group("hash") == template_hash:
+            return m.group("base")
+    return None
+
+
+class PodNames:
+    """Stable names for pods in results: bare pods keep ``ns/name``; pods of a workload become
+    ``ns/<workload>#k`` (k counts that workload's pods in name order), so no hash is ever shown."""
+
+    def __init__(self, pods: Iterable[Mapping[str, Any]]) -> None:
+        self._by_key: dict[tuple[str, str], str] = {}
+        groups: dict[tuple[str, str], list[str]] = {}
+        for pod in pods:
+            ns = str(meta(pod).get("namespace") or "default")
+            name = str(meta(pod).get("name"))
+            workload = workload_of(pod)
+            if workload:
+                groups.setdefault((ns, workload), []).append(name)
+            else:
+                self._by_key[(ns, name)] = f"{ns}/{name}"
+        for (ns, workload), names in groups.items():
+            for k, name in enumerate(sorted(set(names)), start=1):
+                self._by_key[(ns, name)] = f"{ns}/{workload}#{k}"
+
+    def __call__(self, pod_or_ref: Mapping[str, Any] | str, namespace: str = "default") -> str:
+        if isinstance(pod_or_ref, Mapping):
+            ns = str(meta(pod_or_ref).get("namespace") or "default")
+            name = str(meta(pod_or_ref).get("name"))
+        else:
+            ns, name = _split(pod_or_ref, namespace)
+        return self._by_key.get((ns, name)) or self._guess(ns, name)
+
+    @staticmethod
+    def _guess(ns: str, name: str) -> str:
+        m = _HASHED.match(name)
+        return f"{ns}/{m.group('base')}-*" if m else f"{ns}/{name}"
+
+    def by_name(self, name: str | None, namespace: str = "default") -> str:
+        """Display a pod known only by name (e.g. a probe's ``served_by``)."""
+        if not name:
+            return "(nobody)"
+        if "/" in name:
+            return self(name)
+        for (ns, pod), shown in self._by_key.items():
+            if pod == name and ns == namespace:
+                return shown
+        for (ns, pod), shown in sorted(self._by_key.items()):
+            if pod == name:
+                return shown
+        return self._guess(namespace, name)
+
+
+def pod_summary(pod: Mapping[str, Any], names: PodNames) -> str:
+    """``default/web#1 (Running, Ready, IP 10.244.1.2 on netlab-worker)`` for evidence."""
+    ready = "Ready" if pod_ready(pod) else "not Ready"
+    ip = f"IP {pod_ip(pod)}" if pod_ip(pod) else "no IP"
+    node = f" on {pod_node(pod)}" if pod_node(pod) else ", not scheduled"
+    return f"{names(pod)} ({pod_phase(pod)}, {ready}, {ip}{node})"
+
+
+# --------------------------------------------------------------------------- services and endpoints
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address behind a Service, as its EndpointSlice (or Endpoints) lists it."""
+
+    ip: str
+    pod: str | None
+    namespace: str | None
+    node: str | None
+    ready: bool
+    ports: tuple[tuple[str | None, int, str], ...]
+
+
+def get_service(lab: Lab, name: str, namespace: str) -> dict | None:
+    """The Service ``namespace/name``, or None."""
+    found = [s for s in lab.get("services", namespace=namespace) if meta(s).get("name") == name]
+    return found[0] if found else None
+
+
+def service_endpoints(lab: Lab, service: str, namespace: str) -> list[Endpoint]:
+    """The Service's endpoints from its EndpointSlices (or the older Endpoints object)."""
+    try:
+        slices = [s for s in lab.get("endpointslices", namespace=namespace)
+                  if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == service]
+    except LabError:
+        slices = None
+    if slices is not None and slices:
+        return _from_slices(slices)
+    try:
+        endpoints = [e for e in lab.get("endpoints", namespace=namespace) if meta(e).get("name") == service]
+    except LabError:
+        endpoints = []
+    if endpoints:
+        return _from_endpoints(endpoints[0])
+    return []
+
+
+def _from_slices(slices: Sequence[Mapping[str, Any]]) -> list[Endpoint]:
+    out: dict[str, Endpoint] = {}
+    for sl in slices:
+        ports = tuple((p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
+                      for p in sl.get("ports") or [])
+        for ep in sl.get("endpoints") or []:
+            cond = ep.get("conditions") or {}
+            ready = cond.get("ready")
+            ready = True if ready is None else bool(ready)
+            ref = ep.get("targetRef") or {}
+            for ip in ep.get("addresses") or []:
+                out[ip] = Endpoint(ip, ref.get("name"), ref.get("namespace"), ep.get("nodeName"), ready, ports)
+    return sorted(out.values(), key=lambda e: e.ip)
+
+
+def _from_endpoints(obj: Mapping[str, Any]) -> list[Endpoint]:
+    out: dict[str, Endpoint] = {}
+    for subset in obj.get("subsets") or []:
+        ports = tuple((p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
+                      for p in subset.get("ports") or [])
+        for key, ready in (("addresses", True), ("notReadyAddresses", False)):
+            for addr in subset.get(key) or []:
+                ref = addr.get("targetRef") or {}
+                out[addr["ip"]] = Endpoint(addr["ip"], ref.get("name"), ref.get("namespace"),
+                                           addr.get("nodeName"), ready, ports)
+    return sorted(out.values(), key=lambda e: e.ip)
+
+
+def pick_service_port(service: Mapping[str, Any], port: int | str | None) -> dict | None:
+    """The Service port a check means: by number or name, or the first one when None."""
+    ports = (service.get("spec") or {}).get("ports") or []
+    if port is None:
+        return dict(ports[0]) if ports else None
+    for p in ports:
+        if str(p.get("port")) == str(port) or (p.get("name") and p.get("name") == str(port)):
+            return dict(p)
+    return None
+
+
+def node_internal_ips(lab: Lab) -> list[tuple[str, str]]:
+    """``(node name, InternalIP)`` for every node, sorted by name."""
+    out = []
+    for node in lab.get("nodes", namespace=None):
+        for addr in (node.get("status") or {}).get("addresses") or []:
+            if addr.get("type") == "InternalIP":
+                out.append((str(meta(node).get("name")), str(addr.get("address"))))
+                break
+    return sorted(out)
+
+
+def split_ref(ref: str, namespace: str = "default") -> tuple[str, str]:
+    """``"ns/name"`` or ``"name"`` -> ``(namespace, name)`` (for services)."""
+    return _split(ref, namespace)

@@ -1,0 +1,98 @@
+"""diagnose: the first broken layer among DNS, Service, Endpoints, policy and the data plane."""
+from __future__ import annotations
+
+import pytest
+from test_checks_fakelab import fast_clock, netpol_doc, pod, service, web_cluster  # noqa: F401
+
+from labkit.checks.diagnose import LAYERS, diagnose
+from labkit.errors import LabError
+
+pytestmark = pytest.mark.usefixtures("fast_clock")
+
+
+def test_healthy_path_passes_every_layer():
+    r = diagnose(web_cluster(), "default/client", "web")
+    assert r.verdict == "pass" and r.layer is None
+    actions = [s.action for s in r.steps]
+    assert actions == ["find the client pod default/client", "dns", "service", "endpoints", "policy", "data plane"]
+    assert "connected, answered by an endpoint of the Service (converged after 1 attempt)" in str(r)
+
+
+def test_dns_layer():
+    r = diagnose(web_cluster(), "default/client", "db")
+    assert (r.verdict, r.layer, r.failure) == ("fail", "dns", "dns")
+    assert "one exists in namespace shop" in r.hint
+
+
+def test_service_layer_wrong_port():
+    r = diagnose(web_cluster(), "default/client", "web", port=81)
+    assert r.layer == "service" and "does not expose port 81" in r.hint
+
+
+def test_endpoints_layer_selector_mismatch():
+    broken = service("pg", "10.96.7.7", selector={"app": "web", "tier": "db"})
+    r = diagnose(web_cluster(extra=[broken]), "default/client", "pg")
+    assert r.layer == "endpoints" and "lacks tier=db" in r.hint
+
+
+def test_endpoints_layer_target_port():
+    broken = service("pg", "10.96.7.7", selector={"app": "web"}, ports=({"name": "h", "port": 80, "targetPort": 9999},))
+    r = diagnose(web_cluster(extra=[broken]), "default/client", "pg")
+    assert r.layer == "endpoints" and "targetPort" in r.hint
+
+
+def test_policy_layer():
+    deny = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
+    r = diagnose(web_cluster(extra=[deny]), "default/client", "web")
+    assert r.layer == "policy" and "default/web-deny" in r.hint and r.failure == "timeout"
+
+
+def test_policy_not_enforced_moves_on_to_the_data_plane():
+    deny = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
+    r = diagnose(web_cluster(extra=[deny], enforce=False, cni="flannel"), "default/client", "web")
+    assert r.verdict == "pass" and "not enforced here: flannel" in str(r)
+
+
+def test_data_plane_layer():
+    lab = web_cluster()
+    lab.overrides[("default/client", "10.96.10.10", 80)] = "timeout"
+    r = diagnose(lab, "default/client", "web")
+    assert r.layer == "data plane" and r.failure == "timeout" and "Probe one endpoint" in r.hint
+
+
+def test_targets_as_refs_and_addresses():
+    assert diagnose(web_cluster(), "default/client", "shop/db").verdict == "pass"
+    r = diagnose(web_cluster(), "default/client", "shop/db", port="pg")
+    assert r.verdict == "pass"
+    r = diagnose(web_cluster(), "default/client", "10.244.2.5")
+    assert r.verdict == "pass" and "skipped: the target is a pod" in str(r) and "answered by shop/db" in str(r)
+    r = diagnose(web_cluster(), "default/client", "default/web-5d4f8c7b9d-abcde")
+    assert r.verdict == "pass"
+    r = diagnose(web_cluster(), "default/client", "10.9.9.9")
+    assert r.layer == "service" and "not a Service ClusterIP nor a pod IP" in r.hint
+    r = diagnose(web_cluster(), "default/client", "shop/nothing")
+    assert r.layer == "service"
+
+
+def test_pod_target_with_unknown_named_port():
+    r = diagnose(web_cluster(), "default/client", "default/web-5d4f8c7b9d-abcde", port="nope")
+    assert r.layer == "endpoints" and "no containerPort named 'nope'" in r.hint
+    r = diagnose(web_cluster(), "default/client", "shop/db", port="nope")
+    assert r.layer == "service", "shop/db names the Service first"
+
+
+def test_layers_are_in_walking_order():
+    assert LAYERS == ("dns", "service", "endpoints", "policy", "data plane")
+
+
+def test_bad_input():
+    with pytest.raises(LabError, match="needs a target"):
+        diagnose(web_cluster(), "default/client", " ")
+    lab = web_cluster(extra=[pod("bare", "10.244.1.77", ports=())])
+    with pytest.raises(LabError, match="declares no containerPort"):
+        diagnose(lab, "default/client", "default/bare")
+
+
+def test_missing_client():
+    r = diagnose(web_cluster(), "default/ghost", "web")
+    assert r.verdict == "fail" and "does not exist" in r.hint

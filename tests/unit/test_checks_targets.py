@@ -1,0 +1,117 @@
+"""Targets: pod refs and selectors, workload display names (no hashes), endpoints, ports."""
+from __future__ import annotations
+
+import pytest
+from test_checks_fakelab import FakeLab, namespace, pod, service, web_cluster
+
+from labkit.checks import targets
+from labkit.checks.targets import PodNames, TargetSpec, parse_target, workload_of
+from labkit.errors import LabError
+
+
+@pytest.mark.parametrize("target, spec", [
+    ("web", TargetSpec("default", "web")),
+    ("shop/db", TargetSpec("shop", "db")),
+    ({"namespace": "shop", "selector": "app=db"}, TargetSpec("shop", selector="app=db")),
+    ({"selector": {"tier": "api", "app": "x"}}, TargetSpec("default", selector="app=x,tier=api")),
+    ({"namespace": "a", "selector": "app in (x,y)", "all": True}, TargetSpec("a", selector="app in (x,y)", all=True)),
+    ({"namespace": "a", "name": "p"}, TargetSpec("a", "p")),
+])
+def test_parse_target(target, spec):
+    assert parse_target(target) == spec
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("", "not a pod reference"), ("a/b/c", "not a pod reference"), ("@outside", "not a pod reference"),
+    ("/x", "not a pod reference"), ({"namespace": "a"}, "has no selector"), ({"selector": "app=x", "lbl": 1}, "Unknown target keys"),
+    ({"selector": "app in x"}, "cannot be read"), (42, "string or a mapping"),
+])
+def test_bad_targets_are_refused(bad, message):
+    with pytest.raises(LabError, match=message):
+        parse_target(bad)
+
+
+def test_workload_names():
+    assert workload_of(pod("web-5d4f8c7b9d-abcde", "1.1.1.1", owner="web")) == "web"
+    hashed_only = pod("api-5d4f8c7b9d-abcde", "1.1.1.1", labels={"pod-template-hash": "5d4f8c7b9d"})
+    assert workload_of(hashed_only) == "api"
+    ds = pod("kube-proxy-x2k4q", "1.1.1.1")
+    ds["metadata"]["ownerReferences"] = [{"kind": "DaemonSet", "name": "kube-proxy"}]
+    assert workload_of(ds) == "kube-proxy"
+    sts = pod("db-0", "1.1.1.1")
+    sts["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": "db"}]
+    assert workload_of(sts) is None
+    assert workload_of(pod("client", "1.1.1.1")) is None
+
+
+def test_pod_names_hide_hashes_and_number_replicas():
+    lab = web_cluster()
+    names = PodNames(lab.get("pods", namespace=None))
+    assert names(lab.get("pods", name="web-5d4f8c7b9d-fghij")[0]) == "default/web#2"
+    assert names("default/web-5d4f8c7b9d-abcde") == "default/web#1"
+    assert names("default/client") == "default/client"
+    assert names.by_name("web-5d4f8c7b9d-klmno") == "default/web#3"
+    assert names.by_name("coredns-7c65d6cfc9-xyzab", "default") == "kube-system/coredns#1"
+    assert names.by_name(None) == "(nobody)"
+    assert names("default/gone-5d4f8c7b9d-zzzzz") == "default/gone-*"
+
+
+def test_display_names_do_not_depend_on_the_hash():
+    a = PodNames([pod("web-aaaaaaaaaa-bbbbb", "1.1.1.1", owner="web")])
+    b = PodNames([pod("web-cccccccccc-ddddd", "1.1.1.2", owner="web")])
+    assert a("default/web-aaaaaaaaaa-bbbbb") == b("default/web-cccccccccc-ddddd") == "default/web#1"
+
+
+def test_find_pods_by_selector_takes_running_pods_in_name_order():
+    objects = [namespace("default"), pod("b", "10.0.0.2", labels={"app": "x"}), pod("a", "10.0.0.1", labels={"app": "x"}),
+               pod("0", None, labels={"app": "x"}, phase="Pending")]
+    lab = FakeLab(objects)
+    spec, found = targets.find_pods(lab, {"selector": "app=x"})
+    assert [p["metadata"]["name"] for p in found] == ["a"]
+    _, found = targets.find_pods(lab, {"selector": "app=x", "all": True})
+    assert [p["metadata"]["name"] for p in found] == ["a", "b"]
+    _, found = targets.find_pods(lab, "0")
+    assert found[0]["status"]["phase"] == "Pending"
+    assert targets.find_pods(lab, "nope")[1] == []
+
+
+@pytest.mark.parametrize("text, ip", [("10.0.0.1:4444", "10.0.0.1"), ("10.0.0.1", "10.0.0.1"),
+                                      ("[fd00::1]:80", "fd00::1"), ("fd00::1", "fd00::1"), (None, None)])
+def test_strip_port(text, ip):
+    assert targets.strip_port(text) == ip
+
+
+def test_endpoints_from_slices_and_from_legacy_endpoints():
+    lab = web_cluster()
+    eps = targets.service_endpoints(lab, "web", "default")
+    assert [e.ip for e in eps] == ["10.244.1.3", "10.244.2.3", "10.244.2.4"]
+    assert all(e.ready for e in eps) and eps[0].pod == "web-5d4f8c7b9d-abcde" and eps[0].ports == (("http", 8080, "TCP"),)
+    legacy = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "old", "namespace": "default"},
+              "subsets": [{"addresses": [{"ip": "10.0.0.9", "targetRef": {"name": "p"}}],
+                           "notReadyAddresses": [{"ip": "10.0.0.8"}], "ports": [{"port": 80}]}]}
+    lab2 = FakeLab([namespace("default"), service("old", "10.96.0.50"), legacy])
+    eps = targets.service_endpoints(lab2, "old", "default")
+    assert [(e.ip, e.ready) for e in eps] == [("10.0.0.8", False), ("10.0.0.9", True)]
+    assert targets.service_endpoints(lab2, "none", "default") == []
+
+
+def test_pick_service_port():
+    svc = service("s", "10.96.0.9", ports=({"name": "http", "port": 80}, {"name": "admin", "port": 9000}))
+    assert targets.pick_service_port(svc, None)["port"] == 80
+    assert targets.pick_service_port(svc, 9000)["name"] == "admin"
+    assert targets.pick_service_port(svc, "admin")["port"] == 9000
+    assert targets.pick_service_port(svc, "9000")["port"] == 9000
+    assert targets.pick_service_port(svc, 81) is None
+
+
+def test_node_internal_ips_sorted():
+    lab = web_cluster()
+    assert targets.node_internal_ips(lab) == [("lab-control-plane", "172.18.0.2"), ("lab-worker", "172.18.0.3"),
+                                              ("lab-worker2", "172.18.0.4")]
+
+
+def test_pod_summary_says_what_is_missing():
+    names = PodNames([])
+    assert targets.pod_summary(pod("p", None, phase="Pending", ready=False), names) == \
+        "default/p (Pending, not Ready, no IP, not scheduled)"
+    assert targets.pod_summary(pod("p", "10.0.0.1"), names) == "default/p (Running, Ready, IP 10.0.0.1 on lab-worker)"
