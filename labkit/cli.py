@@ -102,36 +102,22 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_backends(name: str) -> list[str]:
-    """Backends that hold a lab of this name (asking each one that can run here)."""
-    from labkit.lab import backend_module, docker_engine_answers, sandbox_possible
-
-    found = []
-    if sandbox_possible()[0] and name in backend_module("sandbox").names():
-        found.append("sandbox")
-    if docker_engine_answers()[0] and name in backend_module("kind").names():
-        found.append("kind")
-    return found
-
-
 def _cmd_down(args: argparse.Namespace) -> int:
-    from labkit.lab import backend_module
+    from labkit.lab import down
 
-    holders = _find_backends(args.name)
+    holders = down(args.name)
     if not holders:
         print(f"labkit: no lab named {args.name!r} is running; nothing to remove.")
-        return 0
     for backend in holders:
-        backend_module(backend).down(args.name)
         print(f"labkit: removed {backend} lab {args.name!r}.")
     return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from labkit.lab import backend_module
+    from labkit.lab import backend_module, find_backends
     from labkit.status import render_status
 
-    holders = _find_backends(args.name)
+    holders = find_backends(args.name)
     if not holders:
         raise LabError(f"No lab named {args.name!r} is running.",
                        f"Start one with `labkit up --name {args.name}` (add --cni calico to enforce policies).")
@@ -156,9 +142,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _attach(name: str):
     """The running lab of this name, on whichever backend holds it."""
-    from labkit.lab import backend_module
+    from labkit.lab import backend_module, find_backends
 
-    holders = _find_backends(name)
+    holders = find_backends(name)
     lab = backend_module(holders[0]).attach(name) if holders else None
     if lab is None:
         raise LabError(f"No running lab named {name!r}.",

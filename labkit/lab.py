@@ -205,6 +205,24 @@ def connect(backend: str = "auto", cni: str = "flannel", name: str = DEFAULT_LAB
     return module.up(name=name, cni=cni, kube_proxy_mode=kube_proxy_mode)
 
 
+def find_backends(name: str) -> list[str]:
+    """The backends that hold a lab of this name, asking each one that can run here."""
+    found = []
+    if sandbox_possible()[0] and name in backend_module("sandbox").names():
+        found.append("sandbox")
+    if docker_engine_answers()[0] and name in backend_module("kind").names():
+        found.append("kind")
+    return found
+
+
+def down(name: str = DEFAULT_LAB_NAME) -> list[str]:
+    """Remove lab ``name`` from whichever backend holds it; returns those backends (none: nothing ran)."""
+    holders = find_backends(name)
+    for backend in holders:
+        backend_module(backend).down(name)
+    return holders
+
+
 class ScenarioMixin:
     """`lab.deploy(name)`, `lab.reset(name)` and `lab.check(name)` for notebooks.
 
