@@ -946,7 +946,7 @@ def agent_command(state_dir: str, cmd: str, timeout: float = 10.0) -> str:
                 if not chunk:
                     break
                 data += chunk
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
             raise LabError(f"The lab's workload agent is not running (nothing answers on {path}).",
                            "Run `labkit down` and `labkit up` to restart the lab.") from None
         except socket.timeout:

@@ -160,9 +160,9 @@ class _Renderer:
             _join(_comment("cali: drop packets conntrack cannot place"), "-m conntrack --ctstate INVALID -j DROP"),
             "-i cali+ -j cali-from-wl-dispatch",
             "-o cali+ -j cali-to-wl-dispatch",
-            _join("-i cali+", _comment("Policy allowed traffic from a local workload"), "-j ACCEPT"),
-            _join("-o cali+", _comment("Policy allowed traffic to a local workload"), "-j ACCEPT"),
         ]
+        # Like Felix, allowed packets only carry the accept mark out of cali-FORWARD: the rest of
+        # FORWARD still applies, so kube-proxy can REJECT a connection to a Service without endpoints.
         workload: list[str] = []
         for ep in self.local:
             iface = self.iface[ep.label]

@@ -1,13 +1,16 @@
 """Every check against its known-wrong and fixed states on a real sandbox lab (root only).
 
-Two labs of our own: ``chk`` (Calico mode, policies enforced) and ``chkf`` (Flannel mode, not
-enforced), each brought up on first use and always taken down at the end. Each self-test case
-applies its base, then the wrong overlay (the check must reject it with the intended hint), then
-swaps in the fixed overlay (the check must accept it), then removes its overlays.
+Two labs of our own, named after this test process so parallel runs never share one:
+``chk-c<pid>`` (Calico mode, policies enforced) and ``chk-f<pid>`` (Flannel mode, not enforced),
+each brought up on first use and always taken down at the end (labs of runs that died are
+removed first). Each self-test case applies its base, then the wrong overlay (the check must
+reject it with the intended hint), then swaps in the fixed overlay (the check must accept it),
+then removes its overlays.
 """
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -15,10 +18,18 @@ from labkit.checks import progress, run_check, selftest
 
 pytestmark = pytest.mark.sandbox
 
-LAB_NAMES = {"calico": "chk", "flannel": "chkf"}
+LAB_NAMES = {"calico": f"chk-c{os.getpid()}", "flannel": f"chk-f{os.getpid()}"}
 CASES = selftest.cases()
 PARAMS = [pytest.param(case, cni, id=f"{case.name}-{cni}")
           for case in CASES for cni in ("calico", "flannel") if case.runs_on("sandbox", cni)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"pytest" in f.read()
+    except OSError:
+        return False
 
 
 def _backend():
@@ -38,6 +49,11 @@ def lab_for():
     import labkit
 
     labs = {}
+
+    for stale in backend.names():  # labs of earlier runs that died without their teardown
+        found = re.fullmatch(r"chk-[cf](\d+)", stale)
+        if found and not _alive(int(found.group(1))):
+            backend.down(stale)
 
     def get(cni: str):
         if cni not in labs:

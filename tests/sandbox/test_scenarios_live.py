@@ -306,6 +306,63 @@ def test_policy_scenario_on_flannel_says_policies_are_not_enforced(flannel, name
                                  what=f"{name}/{variant} on flannel after its fix")
 
 
+# --------------------------------------------------------------------------- hints that name the real cause
+
+
+@pytest.mark.parametrize(("name", "variant", "check", "wanted", "unwanted"), [
+    # Pods that never got a node: the hint is about scheduling, with the scheduler's own message.
+    ("01-web-across-nodes", "unschedulable-database", "pod_to_pod",
+     ("is Pending: the scheduler found no node", "PodScheduled=False", "nodes labelled disktype=ssd"),
+     ("does not exist",)),
+    ("18-troubleshooting-symptoms", "pod-not-scheduled", "diagnose",
+     ("are Pending: the scheduler found no node", "PodScheduled=False, reason Unschedulable", "gpu=true"),
+     ("readiness",)),
+    # A near-miss Service name: `auth` is what was meant, not the names sharing "-service".
+    ("06-api-gateway", "misnamed-service", "dns_resolves", ("did you mean auth?",), ("user-service",)),
+    # The Service stayed behind in default: pointing there would not help, it has no endpoints.
+    ("11-env-to-dns", "service-left-behind", "dns_resolves",
+     ("one exists in namespace default", "has no ready endpoints", "run in finance", "Create the Service in finance"),
+     ("write payment-service.default",)),
+])
+def test_broken_variant_hints_name_the_real_cause(calico, name, variant, check, wanted, unwanted):
+    scenarios.deploy(calico, name, variant)
+    results = [r for r in scenarios.run_checks(calico, name, variant) if r.check == check]
+    assert results, f"{name}/{variant}: no {check} ran"
+    for result in results:
+        assert result.verdict == "fail", f"{name}/{variant}: {check} should fail\n\n{result}"
+        missing = [w for w in wanted if w not in result.hint]
+        assert not missing, f"{name}/{variant}: the hint lacks {missing}\n\n{result}"
+        present = [u for u in unwanted if u in result.hint]
+        assert not present, f"{name}/{variant}: the hint still says {present}\n\n{result}"
+
+
+def test_pending_pods_are_shown_with_the_schedulers_message(calico):
+    name, variant = "18-troubleshooting-symptoms", "pod-not-scheduled"
+    scenarios.deploy(calico, name, variant)
+    result = next(r for r in scenarios.run_checks(calico, name, variant) if r.check == "diagnose")
+    step = next(s for s in result.steps if s.action == "endpoints")
+    assert step.ok is False and "Pending" in step.observed and "unschedulable" in step.observed, result
+    assert step.evidence and all("Pending, not Ready, no IP, PodScheduled=False (Unschedulable): 0/3 nodes are "
+                                 "available" in line for line in step.evidence), result
+
+
+@pytest.mark.parametrize(("name", "pod", "port"), [("05-sidecar-logging", "default/app-pod", 24224),
+                                                   ("13-sidecar-proxy", "default/api-service", 8080)])
+def test_sidecar_scenarios_connect_over_localhost(calico, name, pod, port):
+    """Containers of one pod share its loopback: the probe dials 127.0.0.1 inside the pod and the
+    pod itself answers; no pod IP is involved, so no NAT judgement either."""
+    scenarios.deploy(calico, name)
+    results = [r for r in scenarios.run_checks(calico, name)
+               if r.check == "pod_to_pod" and "127.0.0.1" in r.subject]
+    assert len(results) == 1, report(scenarios.run_checks(calico, name))
+    result = results[0]
+    text = str(result)
+    assert result.passed, text
+    assert result.subject == f"{pod} -> 127.0.0.1 (its own localhost):{port}/TCP (connected)"
+    assert f"connect from {pod} to 127.0.0.1:{port}/TCP: connected, answered by {pod}" in text
+    assert "(no NAT)" not in text and "(NAT)" not in text
+
+
 # --------------------------------------------------------------------------- scenario 3: no downtime
 
 

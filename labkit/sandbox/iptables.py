@@ -1,0 +1,188 @@
+"""A node's whole iptables ruleset: the CNI's own chains plus rule fragments from kube-proxy and
+the policy engine, composed into one ``iptables-restore`` input and loaded inside the node's
+namespace (never the host's).
+
+A fragment is ``{table: [lines]}`` where lines are chain declarations (``:NAME - [0:0]``, or a
+built-in chain with its policy) and ``-A`` rules. Composition keeps each fragment's rule order,
+puts fragments in the order given (so policy chains hooked into FORWARD come before
+kube-proxy's, as Felix inserts them), drops duplicate declarations, and refuses a jump to a chain
+nobody declared, which ``iptables-restore`` would reject with a cryptic message.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+
+from labkit.errors import LabError
+
+Fragment = Mapping[str, Sequence[str]]
+
+BUILTIN_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+}
+ALWAYS_TABLES = ("filter", "nat", "mangle")
+"""Tables every restore rewrites, so rules from an earlier state never linger."""
+TARGETS = {"ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "SNAT", "MASQUERADE", "MARK", "CONNMARK",
+           "LOG", "NFLOG", "NOTRACK", "CT", "TCPMSS", "REDIRECT", "TPROXY", "CHECKSUM", "QUEUE",
+           "NFQUEUE", "SET", "AUDIT", "TRACE", "CLASSIFY", "DSCP", "TOS", "TTL"}
+TABLE_ORDER = ("raw", "mangle", "nat", "filter")
+
+_JUMP = re.compile(r"(?:^|\s)-[jg]\s+(\S+)")
+_DECL = re.compile(r":(\S+)\s+(\S+)")
+
+
+def compose(fragments: Iterable[Fragment]) -> str:
+    """One ``iptables-restore`` input from fragments, in order; ValueError names a bad line."""
+    declared: dict[str, dict[str, str]] = {}
+    rules: dict[str, list[str]] = {}
+    for fragment in fragments:
+        for table, lines in fragment.items():
+            if table not in BUILTIN_CHAINS:
+                raise ValueError(f"unknown iptables table {table!r}")
+            chains = declared.setdefault(table, {})
+            table_rules = rules.setdefault(table, [])
+            for raw in lines:
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith(":"):
+                    match = _DECL.match(line)
+                    if not match:
+                        raise ValueError(f"bad chain declaration {line!r} in table {table}")
+                    name, policy = match.groups()
+                    builtin = name in BUILTIN_CHAINS[table]
+                    if builtin and policy == "-":
+                        raise ValueError(f"built-in chain {name} needs a policy, not '-'")
+                    if builtin:
+                        chains[name] = policy
+                    else:
+                        chains.setdefault(name, "-")
+                elif line.startswith("-A "):
+                    table_rules.append(line)
+                else:
+                    raise ValueError(f"only ':' declarations and '-A' rules may be composed, not {line!r}")
+    for table in ALWAYS_TABLES:
+        declared.setdefault(table, {})
+        rules.setdefault(table, [])
+    out: list[str] = []
+    for table in sorted(declared, key=lambda t: TABLE_ORDER.index(t)):
+        chains = declared[table]
+        _check_references(table, chains, rules[table])
+        out.append(f"*{table}")
+        for name in BUILTIN_CHAINS[table]:
+            out.append(f":{name} {chains.get(name, 'ACCEPT')} [0:0]")
+        out.extend(f":{name} - [0:0]" for name in chains if name not in BUILTIN_CHAINS[table])
+        out.extend(rules[table])
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str]) -> None:
+    known = set(chains) | set(BUILTIN_CHAINS[table])
+    for rule in rules:
+        chain = rule.split()[1]
+        if chain not in known:
+            raise ValueError(f"rule {rule!r} appends to chain {chain} of table {table}, which no fragment declares")
+        for target in _JUMP.findall(rule):
+            if target not in known and target not in TARGETS:
+                raise ValueError(f"rule {rule!r} jumps to {target}, which no fragment declares in table {table}")
+
+
+# --------------------------------------------------------------------------- CNI base rules (pure)
+
+
+def flannel_rules(node_pod_cidr: str, cluster_cidr: str) -> dict[str, list[str]]:
+    """What flanneld installs on a node: FLANNEL-FWD accepts pod traffic in FORWARD, and
+    FLANNEL-POSTRTG masquerades pod traffic that leaves the cluster network."""
+    masq = '-m comment --comment "flanneld masq"'
+    fwd = '-m comment --comment "flanneld forward"'
+    return {
+        "filter": [":FLANNEL-FWD - [0:0]",
+                   f"-A FORWARD {fwd} -j FLANNEL-FWD",
+                   f"-A FLANNEL-FWD -s {cluster_cidr} {fwd} -j ACCEPT",
+                   f"-A FLANNEL-FWD -d {cluster_cidr} {fwd} -j ACCEPT"],
+        "nat": [":FLANNEL-POSTRTG - [0:0]",
+                f"-A POSTROUTING {masq} -j FLANNEL-POSTRTG",
+                f"-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 {masq} -j RETURN",
+                f"-A FLANNEL-POSTRTG -s {node_pod_cidr} -d {cluster_cidr} {masq} -j RETURN",
+                f"-A FLANNEL-POSTRTG -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
+                f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
+                f"-A FLANNEL-POSTRTG -s {cluster_cidr} ! -d 224.0.0.0/4 {masq} -j MASQUERADE --random-fully",
+                f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {cluster_cidr} {masq} -j MASQUERADE --random-fully"],
+    }
+
+
+def calico_nat_rules(pool_cidr: str) -> dict[str, list[str]]:
+    """Calico's natOutgoing for its IP pool: pod traffic to anything outside the pool is
+    masqueraded (Felix matches ipsets of pools; one pool here, so a CIDR says the same)."""
+    return {"nat": [":cali-POSTROUTING - [0:0]", ":cali-nat-outgoing - [0:0]",
+                    '-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING',
+                    '-A cali-POSTROUTING -m comment --comment "cali:Z-c7XtVd2Bq7s_hA" -j cali-nat-outgoing',
+                    f'-A cali-nat-outgoing -s {pool_cidr} ! -d {pool_cidr} '
+                    '-m comment --comment "cali:flqWnvo8yq4ULQLa" -j MASQUERADE --random-fully']}
+
+
+def hostport_rules(mappings: Sequence[tuple[str, str, str, int, int, str]]) -> dict[str, list[str]]:
+    """The CNI portmap plugin's chains for pods with ``hostPort``.
+
+    ``mappings`` are ``(pod_ref, pod_ip, protocol, host_port, container_port, host_ip)`` for the
+    pods on this node (host_ip '' for all node addresses). Traffic to a local address on the
+    host port is DNATed to the pod; hairpin and localhost traffic is marked for masquerade.
+    """
+    if not mappings:
+        return {}
+    nat = [":CNI-HOSTPORT-DNAT - [0:0]", ":CNI-HOSTPORT-SETMARK - [0:0]", ":CNI-HOSTPORT-MASQ - [0:0]",
+           '-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
+           '-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
+           '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
+           '-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE',
+           '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000']
+    by_pod: dict[str, list[tuple[str, str, int, int, str]]] = {}
+    for pod_ref, pod_ip, protocol, host_port, container_port, host_ip in mappings:
+        by_pod.setdefault(pod_ref, []).append((pod_ip, protocol.lower(), host_port, container_port, host_ip))
+    for pod_ref, entries in sorted(by_pod.items()):
+        chain = "CNI-DN-" + hashlib.sha1(pod_ref.encode()).hexdigest()[:20]
+        nat.append(f":{chain} - [0:0]")
+        for protocol in sorted({e[1] for e in entries}):
+            ports = ",".join(str(e[2]) for e in entries if e[1] == protocol)
+            nat.append(f'-A CNI-HOSTPORT-DNAT -p {protocol} -m comment --comment "dnat name: cbr0 id: {pod_ref}" '
+                       f'-m multiport --dports {ports} -j {chain}')
+        for pod_ip, protocol, host_port, container_port, host_ip in entries:
+            dst = f"-d {host_ip}/32 " if host_ip else ""
+            nat.append(f"-A {chain} -s {pod_ip}/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK")
+            nat.append(f"-A {chain} -s 127.0.0.1/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK")
+            nat.append(f"-A {chain} {dst}-p {protocol} -m {protocol} --dport {host_port} "
+                       f"-j DNAT --to-destination {pod_ip}:{container_port}")
+    return {"nat": nat}
+
+
+# --------------------------------------------------------------------------- loading (I/O)
+
+
+def restore(netns: str, text: str, timeout: float = 30.0) -> None:
+    """Replace the tables named in ``text`` inside namespace ``netns`` (atomically per table)."""
+    from labkit.sandbox.netns import enter_netns
+
+    try:
+        with enter_netns(netns):
+            # A child forked from this thread starts in the thread's namespace.
+            proc = subprocess.run(["iptables-restore", "-w"], input=text, capture_output=True, text=True,
+                                  timeout=timeout)
+    except FileNotFoundError:
+        raise LabError("`iptables-restore` is not installed.", "Install iptables (`sudo make setup`).") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"iptables-restore in {netns} did not finish within {timeout:g} s.",
+                       "Check the machine's load, then `labkit down` and `labkit up`.") from None
+    if proc.returncode != 0:
+        raise LabError(f"iptables-restore refused the rules for {netns}.",
+                       "This is a labkit bug or a missing kernel feature: run `labkit doctor --backend sandbox`.",
+                       output=proc.stderr.strip() + "\n--- input (numbered) ---\n" + _numbered(text))
+
+
+def _numbered(text: str) -> str:
+    return "\n".join(f"{i:4d} {line}" for i, line in enumerate(text.splitlines(), 1))

@@ -1,0 +1,137 @@
+"""Names of everything a sandbox lab creates: network namespaces, interfaces, state paths.
+
+Every namespace is ``lk-<lab>-<role>``, and the roles form a closed set, so a lab's namespaces
+are matched exactly: lab ``a`` never claims lab ``a-b``'s. Interface names fit the kernel's
+15-character limit (IFNAMSIZ - 1).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from labkit.errors import LabError
+
+PREFIX = "lk-"
+IFNAME_MAX = 15
+STATE_ROOT = Path("/run/labkit")
+NETNS_ETC = Path("/etc/netns")
+
+NODE_SHORTS = ("cp", "w1", "w2")
+"""Namespace suffixes of the nodes, in node order (control plane, worker, worker2)."""
+FIXED_ROLES = (*NODE_SHORTS, "fabric", "outside")
+POD_HASH_LEN = 10
+
+FABRIC_BRIDGE = "br-kind"
+"""The underlay switch in the fabric namespace (kind's docker network is named ``kind``)."""
+OUTSIDE_PORT = "veth-outside"
+
+_LAB_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+
+
+def check_lab_name(lab: str) -> str:
+    """Refuse a lab name that is not a short DNS label (it becomes part of namespace names)."""
+    if not isinstance(lab, str) or not _LAB_NAME.fullmatch(lab):
+        raise LabError(f"{lab!r} is not a usable lab name.",
+                       "Use 1-40 lower-case letters, digits or '-', starting and ending with a "
+                       "letter or digit (e.g. netlab).")
+    return lab
+
+
+def lab_prefix(lab: str) -> str:
+    """``lk-<lab>-``: the start of every namespace name of this lab."""
+    return f"{PREFIX}{check_lab_name(lab)}-"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def node_netns(lab: str, index: int) -> str:
+    """Namespace of node ``index`` (0 control plane, 1 worker, 2 worker2)."""
+    return f"{lab_prefix(lab)}{NODE_SHORTS[index]}"
+
+
+def fabric_netns(lab: str) -> str:
+    """Namespace holding the underlay bridge that joins the nodes (like kind's docker network)."""
+    return f"{lab_prefix(lab)}fabric"
+
+
+def outside_netns(lab: str) -> str:
+    """Namespace of the client and addresses outside the cluster (172.18.0.1, the gateway)."""
+    return f"{lab_prefix(lab)}outside"
+
+
+def pod_hash(namespace: str, name: str) -> str:
+    """Ten hex characters identifying a pod within a lab (from ``namespace/name``)."""
+    return _digest(f"{namespace}/{name}")[:POD_HASH_LEN]
+
+
+def pod_netns(lab: str, namespace: str, name: str) -> str:
+    """Namespace of one pod: ``lk-<lab>-p-<hash>``; every container of the pod shares it."""
+    return f"{lab_prefix(lab)}p-{pod_hash(namespace, name)}"
+
+
+def pod_host_iface(cni: str, namespace: str, name: str) -> str:
+    """Node-side name of a pod's veth: ``veth`` + 8 hex for Flannel's bridge plugin, and
+    ``cali`` + the first 11 hex of sha1(``namespace.name``) as Calico names it."""
+    if cni == "calico":
+        return "cali" + _digest(f"{namespace}.{name}")[:11]
+    return "veth" + _digest(f"{namespace}/{name}")[:8]
+
+
+def node_fabric_port(short: str) -> str:
+    """Fabric-side name of a node's uplink veth (``veth-cp``...)."""
+    return f"veth-{short}"
+
+
+def vtep_mac(index: int) -> str:
+    """A stable, locally administered MAC for node ``index``'s ``flannel.1`` (flannel publishes
+    the real one in a node annotation; here it is fixed so every node can be told it)."""
+    tail = _digest(f"flannel.1/{index}")[:8]
+    return "0e:" + ":".join(tail[i:i + 2] for i in range(0, 8, 2)) + f":{index:02x}"
+
+
+def bridge_mac(label: str) -> str:
+    """A fixed, locally administered MAC for a bridge (``cni0`` of a node, the fabric switch).
+
+    Without one a Linux bridge takes the lowest MAC of its ports and changes it as ports come
+    and go; pods that cached the old gateway MAC would then have their packets bridged (and
+    flooded) instead of routed. The CNI bridge plugin pins cni0's MAC for the same reason.
+    """
+    tail = _digest(f"bridge/{label}")[:10]
+    return "0a:" + ":".join(tail[i:i + 2] for i in range(0, 10, 2))
+
+
+def is_lab_netns(lab: str, netns: str) -> bool:
+    """Whether ``netns`` is exactly one of lab ``lab``'s namespaces (never another lab's)."""
+    return _netns_pattern(lab).fullmatch(netns) is not None
+
+
+def _netns_pattern(lab: str) -> re.Pattern[str]:
+    roles = "|".join(FIXED_ROLES)
+    return re.compile(re.escape(lab_prefix(lab)) + rf"(?:{roles}|p-[0-9a-f]{{{POD_HASH_LEN}}})")
+
+
+def labs_of(netns_names: list[str]) -> set[str]:
+    """The lab names that a list of namespace names belongs to (for `names()` after a crash)."""
+    found = set()
+    fixed = "|".join(FIXED_ROLES)
+    pattern = re.compile(rf"{re.escape(PREFIX)}(.+)-(?:{fixed}|p-[0-9a-f]{{{POD_HASH_LEN}}})")
+    for name in netns_names:
+        match = pattern.fullmatch(name)
+        if match and _LAB_NAME.fullmatch(match.group(1)):
+            found.add(match.group(1))
+    return found
+
+
+def state_dir(lab: str) -> Path:
+    """``/run/labkit/<lab>``: state file, lock, agent files."""
+    return STATE_ROOT / check_lab_name(lab)
+
+
+def check_ifname(name: str) -> str:
+    """Refuse an interface name the kernel would reject (empty, too long, or with '/' or spaces)."""
+    if not name or len(name) > IFNAME_MAX or any(c in name for c in "/ \t\n:"):
+        raise ValueError(f"invalid interface name {name!r} (at most {IFNAME_MAX} characters)")
+    return name
