@@ -3,15 +3,16 @@ load balancing over its endpoints), and from outside the cluster to a NodePort o
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.result import Result, Step, classify, failure_hint, make_result, poll
 from labkit.checks.targets import (
-    Endpoint, PodNames, Target, container_ports, find_pods, get_service, list_pods, meta,
-    node_internal_ips, pick_service_port, pod_ip, pod_phase, pod_ref, pod_summary,
-    service_endpoints, split_ref, strip_port,
+    Endpoint, PodNames, Target, container_ports, find_pods, get_service, is_ip, list_pods, meta,
+    node_internal_ips, pick_service_port, pod_ip, pod_phase, pod_ref, pod_summary, scheduling_hint,
+    scheduling_problem, service_endpoints, split_ref, strip_port, unschedulable,
 )
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Lab, Probe
@@ -40,23 +41,32 @@ def check_protocol(protocol: str) -> str:
 
 
 def one_pod(lab: Lab, target: Target, role: str, names: PodNames) -> tuple[dict | None, Step]:
-    """Find the single pod a target means, with the step that says what was found."""
+    """Find the single pod a target means, with the step that says what was found (and, for a
+    pod the scheduler could not place, its PodScheduled message as evidence)."""
     spec, pods = find_pods(lab, target)
     if not pods:
-        what = "no pod named" if spec.name else "no Running pod matches"
+        what = "no pod named" if spec.name else "no pod matches"
         return None, Step(f"find the {role} pod {spec.describe()}", f"{what} {spec.describe()}", False)
     pod = pods[0]
     ok = pod_phase(pod) == "Running" and bool(pod_ip(pod))
-    return pod, Step(f"find the {role} pod {spec.describe()}", pod_summary(pod, names), ok)
+    problem = scheduling_problem(pod)
+    evidence = (problem.describe(),) if problem is not None and not ok else ()
+    return pod, Step(f"find the {role} pod {spec.describe()}", pod_summary(pod, names), ok, evidence)
 
 
 def missing_pod_hint(role: str, pod: Mapping[str, Any] | None) -> str:
-    """Why a pod a check needs is unusable: it does not exist, or it has no network yet."""
+    """Why a pod a check needs is unusable: it does not exist, the scheduler found no node for it,
+    or it has no network yet."""
     if pod is None:
-        return (f"The {role} pod does not exist (or no Running pod matches the selector). List them "
+        return (f"The {role} pod does not exist (no pod matches the name or selector). List them "
                 "with `kubectl get pods -A --show-labels` and check the name, namespace and labels.")
-    return (f"The {role} pod is {pod_phase(pod)} without an IP, so it has no network yet. "
-            "`kubectl describe pod` shows why (scheduling: nodeSelector or taints; image; CNI errors).")
+    if unschedulable(pod):
+        return scheduling_hint(f"The {role} pod", [pod])
+    if pod_phase(pod) == "Running" and not pod_ip(pod):
+        return (f"The {role} pod is Running without an IP: the CNI did not wire its network. "
+                "`kubectl describe pod` shows the sandbox or CNI error.")
+    return (f"The {role} pod is {pod_phase(pod)} without an IP, so it has no network. "
+            "`kubectl describe pod` shows why (image pull, CNI errors, a container that exited).")
 
 
 def describe_outcomes(probes: Sequence[Probe]) -> str:
@@ -84,37 +94,91 @@ def worst_failure(probes: Sequence[Probe]) -> str | None:
 # --------------------------------------------------------------------------- pod to pod
 
 
+LOCALHOST_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def literal_address(target: Target) -> str | None:
+    """The address a ``dst`` names literally (an IP, or ``localhost`` -> 127.0.0.1), else None."""
+    if not isinstance(target, str):
+        return None
+    text = target.strip()
+    if text.lower() in LOCALHOST_NAMES:
+        return "127.0.0.1"
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return str(ipaddress.ip_address(text)) if is_ip(text) else None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether an address is the pod's own loopback (127.0.0.0/8, ::1)."""
+    return ipaddress.ip_address(address).is_loopback
+
+
+def pod_with_ip(pods: Sequence[Mapping[str, Any]], address: str) -> dict | None:
+    """The pod (not hostNetwork) whose podIP is ``address``, or None."""
+    for pod in pods:
+        if pod_ip(pod) == address and not (pod.get("spec") or {}).get("hostNetwork"):
+            return dict(pod)
+    return None
+
+
 def pod_to_pod(lab: Lab, src: Target, dst: Target, port: int, protocol: str = "TCP",
                expect: str = "connected", no_nat: bool = True, *, wait: float = 5.0,
                timeout: float = 1.0) -> Result:
     """Connect from one pod to another pod's IP; with ``expect="blocked"`` the connection must be
-    dropped (by a policy). When connected, the server must see the client's own pod IP (no NAT)."""
+    dropped (by a policy). When connected, the server must see the client's own pod IP (no NAT).
+
+    ``dst`` is a pod target, or a literal IP: ``127.0.0.1`` (or ``localhost``) is the source pod's
+    own loopback, shared by all its containers (a sidecar); another IP is dialled as given (and
+    judged as that pod when a pod owns it). ``no_nat`` is only judged when the destination is a pod.
+    """
     port, protocol = check_port(port), check_protocol(protocol)
     if expect not in EXPECTATIONS:
         raise LabError(f"expect must be one of {EXPECTATIONS}, not {expect!r}.",
                        'Use expect="connected" or expect="blocked".')
-    names = PodNames(list_pods(lab, None))
+    address = literal_address(dst)
+    local = address is not None and is_loopback(address)
+    if local and expect == "blocked":
+        raise LabError(f"Traffic to {dst} never leaves the source pod, so no NetworkPolicy can block it.",
+                       'Use expect="connected" for localhost, or dial another pod to test a block.')
+    all_pods = list_pods(lab, None)
+    names = PodNames(all_pods)
     steps: list[Step] = []
-    subject = f"{_shown(src, None, names)} -> {_shown(dst, None, names)}:{port}/{protocol} ({expect})"
+    dst_text = address if address is not None else _shown(dst, None, names)
+    subject = f"{_shown(src, None, names)} -> {dst_text}:{port}/{protocol} ({expect})"
     src_pod, step = one_pod(lab, src, "source", names)
     steps.append(step)
     if not step.ok:
         return make_result("pod_to_pod", subject, steps, hint=missing_pod_hint("source", src_pod))
-    dst_pod, step = one_pod(lab, dst, "destination", names)
-    steps.append(step)
-    subject = f"{names(src_pod)} -> {_shown(dst, dst_pod, names)}:{port}/{protocol} ({expect})"
-    if not step.ok:
-        return make_result("pod_to_pod", subject, steps, hint=missing_pod_hint("destination", dst_pod))
-    assert src_pod is not None and dst_pod is not None
-    dst_ip = pod_ip(dst_pod)
-    declared = [cp for cp in container_ports(dst_pod) if cp.port == port and cp.protocol == protocol]
-    if not declared:
-        ports = ", ".join(f"{cp.port}/{cp.protocol}" for cp in container_ports(dst_pod)) or "none"
-        steps.append(Step(f"is {port}/{protocol} a containerPort of {names(dst_pod)}",
-                          f"no (declared: {ports})", None))
+    assert src_pod is not None
+    dst_pod: dict | None
+    if address is None:
+        dst_pod, step = one_pod(lab, dst, "destination", names)
+        steps.append(step)
+        subject = f"{names(src_pod)} -> {_shown(dst, dst_pod, names)}:{port}/{protocol} ({expect})"
+        if not step.ok:
+            return make_result("pod_to_pod", subject, steps, hint=missing_pod_hint("destination", dst_pod))
+        assert dst_pod is not None
+        dst_ip = str(pod_ip(dst_pod))
+    elif local:
+        dst_pod, dst_ip = dict(src_pod), address
+        subject = f"{names(src_pod)} -> {address} (its own localhost):{port}/{protocol} ({expect})"
+        steps.append(Step(f"the destination {dst}", f"localhost inside {names(src_pod)}: every container of "
+                          "the pod shares its network namespace, so this never touches the pod network", None))
+    else:
+        dst_pod, dst_ip = pod_with_ip(all_pods, address), address
+        subject = f"{names(src_pod)} -> {address}:{port}/{protocol} ({expect})"
+        owner = f"the IP of {pod_summary(dst_pod, names)}" if dst_pod is not None else "no pod has this IP"
+        steps.append(Step(f"the destination {address}", owner, None))
+    if dst_pod is not None:
+        declared = [cp for cp in container_ports(dst_pod) if cp.port == port and cp.protocol == protocol]
+        if not declared:
+            ports = ", ".join(f"{cp.port}/{cp.protocol}" for cp in container_ports(dst_pod)) or "none"
+            steps.append(Step(f"is {port}/{protocol} a containerPort of {names(dst_pod)}",
+                              f"no (declared: {ports})", None))
 
     enforced = lab.capabilities.network_policy
-    verdict = model_verdict(lab, src_pod, dst_pod, port, protocol)
+    verdict = None if local or dst_pod is None else model_verdict(lab, src_pod, dst_pod, port, protocol)
     wants_block = expect == "blocked"
 
     def done(p: Probe) -> bool:
@@ -126,8 +190,8 @@ def pod_to_pod(lab: Lab, src: Target, dst: Target, port: int, protocol: str = "T
                 wait=effective_wait)
     probe: Probe = conv.observation
     failure = classify(probe.outcome)
-    answered = f", answered by {names.by_name(probe.served_by, meta(dst_pod).get('namespace'))}" \
-        if probe.served_by else ""
+    home = meta(dst_pod).get("namespace") if dst_pod is not None else meta(src_pod).get("namespace")
+    answered = f", answered by {names.by_name(probe.served_by, home)}" if probe.served_by else ""
     observed = f"{probe.outcome}{answered} ({conv.describe()})"
     if verdict is not None:
         steps.append(Step("what the NetworkPolicies allow (model)",
@@ -159,17 +223,27 @@ def pod_to_pod(lab: Lab, src: Target, dst: Target, port: int, protocol: str = "T
     steps.append(Step(action, observed, connected))
     if not connected:
         hint = failure_hint(failure or "error", "pod")
-        if failure == "timeout" and verdict is not None and not verdict.allowed and enforced:
+        if local and failure == "refused":
+            hint = (f"Nothing in {names(src_pod)} listens on {dst_ip}:{port}. The containers of a pod share "
+                    "one network namespace, so another container must listen on that port: check that the "
+                    "sidecar container exists and serves this port (its containerPort), "
+                    "`kubectl get pod -o jsonpath='{.spec.containers[*].ports}'`.")
+        elif failure == "timeout" and verdict is not None and not verdict.allowed and enforced:
             hint = f"A NetworkPolicy drops this flow: {verdict.reason}. " \
                    "Add a rule that allows this source and port, in the right direction."
         return make_result("pod_to_pod", subject, steps, hint=hint, failure=failure, elapsed_s=conv.elapsed_s)
-    if probe.served_by and probe.served_by != meta(dst_pod).get("name"):
+    if dst_pod is not None and probe.served_by and probe.served_by != meta(dst_pod).get("name"):
         steps.append(Step("the pod that answered is the destination",
                           f"no: {names.by_name(probe.served_by)} answered", False))
         return make_result("pod_to_pod", subject, steps, elapsed_s=conv.elapsed_s,
                            hint="Another pod answered on this IP: the address was re-used. Look up the "
                                 "destination's current IP with `kubectl get pod -o wide`.")
-    if no_nat:
+    if local:
+        seen = strip_port(probe.client_ip)
+        if seen is not None:
+            steps.append(Step("source IP as the server saw it", f"{seen} (localhost: the pod talked to itself)",
+                              None))
+    elif no_nat and dst_pod is not None:
         seen = strip_port(probe.client_ip)
         src_ip = pod_ip(src_pod)
         if seen is None:
@@ -185,6 +259,11 @@ def pod_to_pod(lab: Lab, src: Target, dst: Target, port: int, protocol: str = "T
                     hint=f"The server saw {seen}, not the pod IP {src_ip}: something masqueraded pod-to-pod "
                          "traffic. Kubernetes requires pods to reach each other without NAT; look for a "
                          "MASQUERADE rule in the nat table on the source node (`iptables-save -t nat`).")
+    if verdict is not None and not verdict.allowed and not enforced:
+        return make_result("pod_to_pod", subject, steps, verdict="partial", elapsed_s=conv.elapsed_s,
+                           hint=f"The connection went through only because policies are not enforced: on a "
+                                f"cluster that enforces them it would be dropped ({verdict.reason}). "
+                                + not_enforced_note(lab))
     return make_result("pod_to_pod", subject, steps, elapsed_s=conv.elapsed_s)
 
 
@@ -260,7 +339,7 @@ def pod_to_service(lab: Lab, src: Target, service: str, port: int | str | None =
             hint = (f"Service {ns}/{svc_name} has no ready endpoints, so nothing can answer on its ClusterIP. "
                     f"Run service_health(lab, '{svc_name}', namespace='{ns}') to see whether the selector, "
                     "the targetPort or readiness is wrong.")
-        elif failure == "timeout":
+        elif failure == "timeout" and lab.capabilities.network_policy:
             denied = _denied_by_policy(lab, src_pod, endpoints, svc_port, ns)
             if denied:
                 hint = f"A NetworkPolicy drops the traffic at the endpoints: {denied}"
@@ -290,6 +369,14 @@ def pod_to_service(lab: Lab, src: Target, service: str, port: int | str | None =
                      "on the targetPort.")
     else:
         steps.append(Step("who answered", "endpoints of the Service only" if served else "(not reported)", None))
+    if not lab.capabilities.network_policy:
+        denied = _denied_by_policy(lab, src_pod, endpoints, svc_port, ns)
+        if denied:
+            steps.append(Step("what the NetworkPolicies allow (model)", denied, None))
+            return make_result("pod_to_service", subject, steps, verdict="partial", elapsed_s=conv.elapsed_s,
+                               hint="The connections went through only because policies are not enforced: on a "
+                                    f"cluster that enforces them they would be dropped ({denied}). "
+                                    + not_enforced_note(lab))
     return make_result("pod_to_service", subject, steps, elapsed_s=conv.elapsed_s)
 
 
@@ -338,9 +425,8 @@ def _service_and_port(lab: Lab, name: str, namespace: str, port: int | str | Non
 
 def _denied_by_policy(lab: Lab, src_pod: Mapping[str, Any] | None, endpoints: Sequence[Endpoint],
                       svc_port: Mapping[str, Any], namespace: str) -> str:
-    """If the policy model denies the source every ready endpoint, the reason (else "")."""
-    if not lab.capabilities.network_policy:
-        return ""
+    """If the policy model denies the source every ready endpoint, the reason (else ""), whether
+    or not this lab enforces policies (callers decide what a denial means here)."""
     pods = {meta(p).get("name"): p for p in lab.get("pods", namespace=namespace)}
     reasons = []
     for ep in endpoints:

@@ -9,8 +9,8 @@ from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.result import Result, Step, classify, failure_hint, make_result, poll
 from labkit.checks.services import judge_service, resolve_target_port
 from labkit.checks.targets import (
-    PodNames, Target, get_service, is_ip, list_pods, meta, pick_service_port, pod_ip, pod_ref, pod_ready,
-    service_endpoints, split_ref,
+    PodNames, Target, get_service, is_ip, list_pods, meta, pick_service_port, pod_ip, pod_phase, pod_ready, pod_ref,
+    pod_state, scheduling_hint, service_endpoints, split_ref, unschedulable,
 )
 from labkit.errors import LabError
 from labkit.lab import Lab, Probe
@@ -121,7 +121,7 @@ def diagnose(lab: Lab, src: Target, target: str, port: int | str | None = None, 
         bad = next((f for f in findings[1:] if f.step.ok is False), None)
         summary = next((f.step for f in reversed(findings) if f.step.action == "ready endpoints"), None)
         if bad is not None:
-            steps.append(Step("endpoints", f"{bad.step.action}: {bad.step.observed}", False))
+            steps.append(Step("endpoints", f"{bad.step.action}: {bad.step.observed}", False, bad.step.evidence))
             return broken("endpoints", bad.hint)
         steps.append(Step("endpoints", summary.observed if summary else "ready", True))
         by_name = {meta(p).get("name"): p for p in here}
@@ -149,7 +149,15 @@ def diagnose(lab: Lab, src: Target, target: str, port: int | str | None = None, 
         probe_ip = pod_ip(pod)
         ready = pod_ready(pod)
         steps.append(Step("service", "skipped: the target is a pod", None))
-        steps.append(Step("endpoints", f"{names(pod)} is {'Ready' if ready else 'not Ready'}", None))
+        if probe_ip is None:
+            steps.append(Step("endpoints", f"{names(pod)} is {pod_phase(pod)} with no IP", False,
+                              (pod_state(pod, names),)))
+            hint = (scheduling_hint(f"The pod {names(pod)}", [pod]) if unschedulable(pod) else
+                    f"The pod {names(pod)} is {pod_phase(pod)} without an IP, so there is nothing to connect to; "
+                    "`kubectl describe pod` shows why it has not started.")
+            return broken("endpoints", hint)
+        steps.append(Step("endpoints", f"{names(pod)} is {pod_phase(pod)}, {'Ready' if ready else 'not Ready'}",
+                          None))
 
     # ---- policy
     verdicts = []
@@ -197,5 +205,12 @@ def diagnose(lab: Lab, src: Target, target: str, port: int | str | None = None, 
             hint += " " + not_enforced_note(lab)
         return make_result("diagnose", subject, steps, hint=hint, layer="data plane", failure=failure,
                            elapsed_s=conv.elapsed_s)
+    if verdicts and len(denied) == len(verdicts) and not enforced:
+        # It connected only because nothing enforces the policies: neither a pass nor a fail.
+        reason = sorted(v.reason for _, v in denied)[0]
+        return make_result("diagnose", subject, steps, verdict="partial", elapsed_s=conv.elapsed_s,
+                           hint=f"The connection went through only because policies are not enforced: a "
+                                f"NetworkPolicy would drop it on a cluster that enforces them ({reason}). "
+                                + not_enforced_note(lab))
     return make_result("diagnose", subject, steps, elapsed_s=conv.elapsed_s)
 

@@ -9,12 +9,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.checks.connectivity import missing_pod_hint, one_pod
-from labkit.checks.policy import model_verdict
+from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.result import Result, Step, failure_hint, make_result, poll
-from labkit.checks.targets import PodNames, Target, get_service, is_ip, list_pods, meta, pod_ref, service_endpoints
+from labkit.checks.targets import (
+    PodNames, Target, get_service, is_ip, list_pods, meta, pod_labels, pod_phase, pod_ref, service_endpoints,
+)
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model import dns as dnsmodel
+from labkit.model.selectors import equality_selector_matches
 
 RTYPES = ("A", "AAAA", "SRV", "PTR", "CNAME", "TXT")
 
@@ -145,17 +148,35 @@ def dns_resolves(lab: Lab, src: Target, name: str, rtype: str = "A", expect: Any
     def matches(values: list[str]) -> bool:
         return values == wanted and (bool(values) or not must_resolve)
 
-    conv = poll(observe, matches, wait=wait)
+    enforced = lab.capabilities.network_policy
+    dns_denied = "" if enforced else dns_egress_denied(lab, src_pod)
+    conv = poll(observe, matches, wait=wait if not dns_denied else min(wait, 1.0))
     observed: list[str] = conv.observation
     ok = matches(observed)
     steps.append(Step(f"resolve {name} ({rtype}) in {names(src_pod)}",
                       f"{', '.join(observed) or 'no answer'}; expected {wording}: {', '.join(wanted) or 'no answer'} "
-                      f"({conv.describe()})", ok))
+                      f"({conv.describe()})", ok if not dns_denied else None))
+    if dns_denied:
+        # The policies would drop this pod's DNS queries, but nothing enforces them here: what an
+        # enforcing cluster would show is "no answer". Grade only when both views agree.
+        steps.append(Step("may the pod ask kube-dns on 53/UDP (policy model)", f"no: {dns_denied}", None))
+        enforced_view_ok = matches([])
+        if ok != enforced_view_ok:
+            return make_result(
+                "dns_resolves", subject, steps, verdict="partial", elapsed_s=conv.elapsed_s,
+                hint=(f"An egress NetworkPolicy on the client would drop its DNS queries ({dns_denied}), so on a "
+                      "cluster that enforces policies this pod could not resolve any name. Allow egress to "
+                      "kube-dns on 53/UDP and 53/TCP (namespaceSelector kube-system + podSelector "
+                      "k8s-app=kube-dns). " + not_enforced_note(lab)))
+        steps[-2] = Step(steps[-2].action, steps[-2].observed, ok, steps[-2].evidence)
     if ok:
         return make_result("dns_resolves", subject, steps, elapsed_s=conv.elapsed_s)
+    hint = dns_failure_hint(lab, src_pod, name, observed, wanted, model_values, answered, names)
+    if dns_denied:
+        hint += (f" Note: an egress NetworkPolicy would also drop this pod's DNS queries ({dns_denied}). "
+                 + not_enforced_note(lab))
     return make_result("dns_resolves", subject, steps, failure="dns" if not observed else None,
-                       hint=dns_failure_hint(lab, src_pod, name, observed, wanted, model_values, answered, names),
-                       elapsed_s=conv.elapsed_s)
+                       hint=hint, elapsed_s=conv.elapsed_s)
 
 
 def dns_failure_hint(lab: Lab, src_pod: Mapping[str, Any], name: str, observed: list[str], wanted: list[str],
@@ -173,14 +194,14 @@ def dns_failure_hint(lab: Lab, src_pod: Mapping[str, Any], name: str, observed: 
                 "endpoints kube-dns`).")
     if not observed:
         label = name.rstrip(".").split(".")[0].lower()
+        pointed = namespace_of_name(name, src_ns)
         services = lab.get("services", namespace=None)
-        same_name = sorted(str(meta(s).get("namespace")) for s in services if meta(s).get("name") == label)
+        same_name = sorted((s for s in services if meta(s).get("name") == label),
+                           key=lambda s: str(meta(s).get("namespace")))
         if same_name:
-            where = ", ".join(f"{label}.{ns}" for ns in same_name)
-            return (f"No Service {label!r} exists where this name points, but one exists in namespace "
-                    f"{', '.join(same_name)}. A short name only searches the client's own namespace "
-                    f"({src_ns}); write {where} (or the full {label}.<ns>.svc.cluster.local).")
-        close = difflib.get_close_matches(label, sorted({str(meta(s).get("name")) for s in services}), n=3)
+            return _elsewhere_hint(lab, name, label, pointed, src_ns, same_name)
+        close = near_names(label, [(str(meta(s).get("name")), str(meta(s).get("namespace"))) for s in services],
+                           pointed)
         if close:
             return (f"Nothing is called {label!r}; did you mean {', '.join(close)}? Service names come from "
                     "metadata.name (`kubectl get svc -A`).")
@@ -199,6 +220,75 @@ def dns_failure_hint(lab: Lab, src_pod: Mapping[str, Any], name: str, observed: 
             "`kubectl get svc,endpointslices`.")
 
 
+def namespace_of_name(name: str, client_namespace: str) -> str:
+    """The namespace a Service name points into: its second label (``svc.ns``, ``svc.ns.svc...``),
+    or the client's own namespace for a short name."""
+    parts = [p for p in name.rstrip(".").lower().split(".") if p]
+    return parts[1] if len(parts) >= 2 else client_namespace
+
+
+def near_names(label: str, services: Sequence[tuple[str, str]], namespace: str, n: int = 3) -> list[str]:
+    """Service names a learner probably meant by ``label``, best first: names that contain it or
+    that it contains (``auth`` for ``auth-service``), then names sharing its first word
+    (``auth-svc``), then names spelled alike; only the best kind found is returned. A name that
+    lives in another namespace than ``namespace`` is shown as ``name.ns``."""
+    where: dict[str, list[str]] = {}
+    for svc_name, ns in services:
+        if svc_name != label:
+            where.setdefault(svc_name, []).append(ns)
+    candidates = sorted(where)
+    head = label.split("-")[0]
+    contained = [c for c in candidates if min(len(c), len(label)) >= 3 and (c in label or label in c)]
+    same_word = [c for c in candidates if len(head) >= 3 and c.split("-")[0] == head]
+    for tier in (sorted(contained, key=lambda c: (abs(len(c) - len(label)), c)),
+                 sorted(same_word, key=lambda c: (abs(len(c) - len(label)), c)),
+                 difflib.get_close_matches(label, candidates, n=n)):
+        if tier:
+            return [c if namespace in where[c] else f"{c}.{sorted(where[c])[0]}" for c in tier[:n]]
+    return []
+
+
+def _elsewhere_hint(lab: Lab, name: str, label: str, pointed: str, src_ns: str,
+                    same_name: Sequence[Mapping[str, Any]]) -> str:
+    """The name points at a namespace without that Service, but one exists elsewhere: say which
+    of those Services has ready endpoints (worth pointing at) and why the others have none."""
+    namespaces = [str(meta(s).get("namespace")) for s in same_name]
+    text = (f"No Service {label!r} exists in namespace {pointed}, where {name} points, but one exists in "
+            f"namespace {', '.join(namespaces)}.")
+    if "." not in name.rstrip("."):
+        text += f" A short name only searches the client's own namespace ({src_ns})."
+    pods = lab.get("pods", namespace=None)
+    usable: list[str] = []
+    for svc in same_name:
+        ns = str(meta(svc).get("namespace"))
+        spec = svc.get("spec") or {}
+        if spec.get("type") == "ExternalName" or any(e.ready for e in service_endpoints(lab, label, ns)):
+            usable.append(ns)
+            continue
+        selector = spec.get("selector") or {}
+        homes = sorted({str(meta(p).get("namespace")) for p in pods if selector
+                        and equality_selector_matches(selector, pod_labels(p))
+                        and meta(p).get("namespace") != ns and pod_phase(p) not in ("Succeeded", "Failed")})
+        text += f" The Service {label}.{ns} has no ready endpoints"
+        if homes:
+            sel = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            text += (f": the pods its selector {sel} matches run in {', '.join(homes)}, and a Service only "
+                     "selects pods in its own namespace")
+        elif selector:
+            text += " (no Running pod matches its selector)"
+        text += "."
+    if usable:
+        where = ", ".join(f"{label}.{ns}" for ns in usable)
+        text += (f" The Service with ready endpoints is in {', '.join(usable)}: write {where} (or the full "
+                 f"{label}.{usable[0]}.svc.cluster.local), or create the Service in {pointed}.")
+    elif pointed in {str(meta(p).get("namespace")) for p in pods}:
+        text += (f" Create the Service in {pointed}, next to the pods it should select "
+                 "(`kubectl get pods -n " + pointed + " --show-labels`).")
+    else:
+        text += " Pointing at it would not help yet: fix the Service first (run service_health)."
+    return text
+
+
 def _is_addresses(values: Sequence[str]) -> bool:
     try:
         for v in values:
@@ -209,14 +299,20 @@ def _is_addresses(values: Sequence[str]) -> bool:
 
 
 def _dns_blocked(lab: Lab, src_pod: Mapping[str, Any], names: PodNames) -> str:
-    """The model's reason when policies block the pod from every cluster DNS pod on 53/UDP."""
+    """The model's reason when enforced policies block the pod from every cluster DNS pod on 53/UDP."""
     if not lab.capabilities.network_policy:
         return ""
+    return dns_egress_denied(lab, src_pod)
+
+
+def dns_egress_denied(lab: Lab, src_pod: Mapping[str, Any]) -> str:
+    """The policy model's reason when the pod may not reach any kube-dns endpoint on 53/UDP (else ""),
+    whether or not this lab enforces policies."""
     pods = {meta(p).get("name"): p for p in lab.get("pods", namespace="kube-system")}
     reasons = []
     for ep in service_endpoints(lab, "kube-dns", "kube-system"):
         pod = pods.get(ep.pod)
-        if pod is None:
+        if pod is None or not ep.ready:
             continue
         verdict = model_verdict(lab, src_pod, pod, 53, "UDP")
         if verdict is None or verdict.allowed:

@@ -10,7 +10,7 @@ from typing import Any
 
 from labkit.checks.connectivity import one_pod
 from labkit.checks.result import Result, Step, make_result
-from labkit.checks.targets import PodNames, Target, list_pods, meta, pod_ip, pod_node, pod_phase
+from labkit.checks.targets import PodNames, Target, list_pods, meta, pod_ip, pod_node, pod_phase, scheduling_problem
 from labkit.errors import LabError
 from labkit.lab import Lab
 
@@ -157,9 +157,12 @@ def pod_netns(lab: Lab, pod: Target) -> Result:
         if found is None:
             hint = "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
         else:
+            problem = scheduling_problem(found)
+            said = (f" Here it is scheduling: {problem.describe()}." if problem is not None and problem.message
+                    else "")
             hint = (f"The pod is {pod_phase(found)} without an IP, so no network namespace was wired for it. "
                     "`kubectl describe pod` shows why: usually scheduling (a nodeSelector or taint no node "
-                    "satisfies), then the image or the CNI.")
+                    f"satisfies), then the image or the CNI.{said}")
         return make_result("pod_netns", subject, steps, hint=hint)
     assert found is not None
     ip, node = pod_ip(found) or "", pod_node(found) or "?"

@@ -12,7 +12,7 @@ from typing import Any
 from labkit.checks.result import Result, Step, make_result, poll
 from labkit.checks.targets import (
     Endpoint, PodNames, container_ports, get_service, list_pods, meta, node_internal_ips, pod_labels, pod_phase,
-    pod_ready, service_endpoints, split_ref,
+    pod_ready, pod_state, scheduling_hint, service_endpoints, split_ref, unschedulable,
 )
 from labkit.errors import LabError
 from labkit.lab import Lab
@@ -162,13 +162,7 @@ def judge_service(service: str, namespace: str, svc: Mapping[str, Any] | None,
         else:
             findings.append(Finding(Step(label, observed, True)))
 
-    not_ready = sorted(names(p) for p in selected if not pod_ready(p))
-    findings.append(Finding(
-        Step("selected pods Ready", "all Ready" if not not_ready else f"not Ready: {', '.join(not_ready)}",
-             not not_ready),
-        "" if not not_ready else
-        "Pods that are not Ready are left out of the endpoints (or listed as not ready), so they get no "
-        "traffic. `kubectl describe pod` shows the failing readiness probe or why it is not Running."))
+    findings.append(judge_readiness(selected, names))
 
     selected_names = {meta(p).get("name") for p in selected if pod_ready(p)}
     listed = {e.pod for e in ready_eps if e.pod}
@@ -185,6 +179,33 @@ def judge_service(service: str, namespace: str, svc: Mapping[str, Any] | None,
                             "Compare `kubectl get endpointslices -l kubernetes.io/service-name=<svc>` with "
                             "the pods."))
     return findings
+
+
+def judge_readiness(selected: Sequence[Mapping[str, Any]], names: PodNames) -> Finding:
+    """Whether the selected pods are Ready; for those that are not, each one's phase (and the
+    scheduler's message for a pod no node fits), and a hint for the actual cause: scheduling,
+    a pod that has not started, or a failing readiness probe."""
+    waiting = sorted((p for p in selected if not pod_ready(p)), key=lambda p: names(p))
+    if not waiting:
+        return Finding(Step("selected pods Ready", "all Ready", True))
+    unplaced = [p for p in waiting if unschedulable(p)]
+    phases = sorted({pod_phase(p) for p in waiting})
+    observed = (f"not Ready: {', '.join(names(p) for p in waiting)} "
+                f"({', '.join(f'{sum(pod_phase(p) == ph for p in waiting)} {ph}' for ph in phases)}"
+                + (", unschedulable" if unplaced else "") + ")")
+    evidence = tuple(pod_state(p, names) for p in waiting)
+    if unplaced:
+        shown = ", ".join(names(p) for p in unplaced)
+        hint = scheduling_hint(f"The selected pod{'s' if len(unplaced) > 1 else ''} ({shown})", unplaced) + \
+            " A pod without a node is never Ready, so the Service sends it no traffic."
+    elif any(pod_phase(p) != "Running" for p in waiting):
+        starting = ", ".join(f"{names(p)} {pod_phase(p)}" for p in waiting if pod_phase(p) != "Running")
+        hint = (f"Some selected pods are not Running yet ({starting}), so they are left out of the endpoints. "
+                "`kubectl describe pod` shows why they have not started (image pull, CNI, a crashing container).")
+    else:
+        hint = ("Pods that are not Ready are left out of the endpoints (or listed as not ready), so they get no "
+                "traffic. `kubectl describe pod` shows the failing readiness probe.")
+    return Finding(Step("selected pods Ready", observed, False, evidence), hint)
 
 
 def service_health(lab: Lab, service: str, namespace: str = "default", *, wait: float = 3.0) -> Result:

@@ -168,17 +168,83 @@ def list_pods(lab: Lab, namespace: str | None) -> list[dict]:
     return sorted(pods, key=lambda p: (meta(p).get("namespace") or "", meta(p).get("name") or ""))
 
 
+_PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Failed": 2, "Succeeded": 3}
+
+
 def find_pods(lab: Lab, target: Target, namespace: str = "default") -> tuple[TargetSpec, list[dict]]:
     """The pods a target names: the named pod whatever its phase, or the Running pods a selector
-    picks (sorted by name; only the first unless the target says ``all``)."""
+    picks (sorted by name; only the first unless the target says ``all``).
+
+    When a selector matches pods but none of them runs, those pods are returned instead (Pending
+    first, then by name), so a check can say *why* they are unusable rather than "no such pod".
+    """
     spec = parse_target(target, namespace)
     if spec.name:
         found = [p for p in list_pods(lab, spec.namespace) if meta(p).get("name") == spec.name]
         return spec, found[:1]
     selector = parse_selector_string(spec.selector or "")
-    pods = [p for p in list_pods(lab, spec.namespace)
-            if selector_matches(selector, pod_labels(p)) and pod_phase(p) == "Running"]
+    matching = [p for p in list_pods(lab, spec.namespace) if selector_matches(selector, pod_labels(p))]
+    pods = [p for p in matching if pod_phase(p) == "Running"]
+    if not pods:
+        pods = sorted(matching, key=lambda p: (_PHASE_ORDER.get(pod_phase(p), 1), str(meta(p).get("name"))))
     return spec, pods if spec.all else pods[:1]
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """Why a pod has no node yet, as its PodScheduled condition says (reason and message)."""
+
+    reason: str
+    message: str
+
+    def describe(self) -> str:
+        """``PodScheduled=False (Unschedulable): 0/3 nodes are available: ...``"""
+        text = f"PodScheduled=False ({self.reason})"
+        return f"{text}: {self.message}" if self.message else text
+
+
+def scheduling_problem(pod: Mapping[str, Any]) -> Scheduling | None:
+    """The PodScheduled=False condition of a pod the scheduler could not place, else None."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and str(cond.get("status")) == "False":
+            return Scheduling(str(cond.get("reason") or "Unschedulable"), str(cond.get("message") or "").strip())
+    return None
+
+
+def unschedulable(pod: Mapping[str, Any]) -> bool:
+    """Whether a pod waits for a node: Pending, with no nodeName or PodScheduled=False."""
+    return pod_phase(pod) == "Pending" and (scheduling_problem(pod) is not None or pod_node(pod) is None)
+
+
+def pod_state(pod: Mapping[str, Any], names: PodNames) -> str:
+    """One line on a pod's phase and, for a pod the scheduler could not place, its message:
+    ``default/web#1: Pending, no IP, PodScheduled=False (Unschedulable): 0/3 nodes ...``."""
+    ip = f"IP {pod_ip(pod)}" if pod_ip(pod) else "no IP"
+    text = f"{names(pod)}: {pod_phase(pod)}, {'Ready' if pod_ready(pod) else 'not Ready'}, {ip}"
+    problem = scheduling_problem(pod)
+    if problem is not None:
+        return f"{text}, {problem.describe()}"
+    if pod_node(pod) is None:
+        return f"{text}, not scheduled"
+    return f"{text}, on {pod_node(pod)}"
+
+
+def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
+    """Why ``subject`` (e.g. "The destination pod") is Pending without a node, and what to check."""
+    many = len(pods) > 1
+    problems = sorted({(p.reason, p.message) for p in (scheduling_problem(pod) for pod in pods) if p and p.message})
+    said = (f" The scheduler says (status.conditions PodScheduled=False, reason {problems[0][0]}): "
+            f"\"{problems[0][1].rstrip('.')}\"." if problems else "")
+    selectors = sorted({",".join(f"{k}={v}" for k, v in sorted(((pod.get("spec") or {}).get("nodeSelector") or {}).items()))
+                        for pod in pods} - {""})
+    asks = (f" {'They ask' if many else 'It asks'} for nodes labelled {' or '.join(selectors)} (nodeSelector)."
+            if selectors else "")
+    return (f"{subject} {'are' if many else 'is'} Pending: the scheduler found no node for "
+            f"{'them' if many else 'it'}, so {'they have' if many else 'it has'} no IP and nothing runs.{said}{asks} "
+            f"Compare {'their' if many else 'its'} nodeSelector / node affinity with the nodes' labels "
+            f"(`kubectl get nodes --show-labels`) and {'their' if many else 'its'} tolerations with the nodes' "
+            "taints; "
+            "`kubectl describe pod` shows the FailedScheduling event.")
 
 
 # --------------------------------------------------------------------------- display names

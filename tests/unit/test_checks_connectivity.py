@@ -131,9 +131,116 @@ def test_missing_and_pending_pods():
     r = pod_to_pod(lab, "default/nope", WEB, 8080)
     assert r.verdict == "fail" and "does not exist" in r.hint and r.max_points == 1
     r = pod_to_pod(lab, "default/client", "default/pending", 8080)
-    assert "Pending without an IP" in r.hint
+    assert "The destination pod is Pending" in r.hint and "no IP" in r.hint
     r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=ghost"}, 8080)
-    assert "no Running pod matches default/{app=ghost}" in str(r)
+    assert "no pod matches default/{app=ghost}" in str(r) and "does not exist" in r.hint
+
+
+UNSCHEDULABLE = ("0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+                 "2 node(s) didn't match Pod's node affinity/selector.")
+
+
+def test_selector_whose_pods_are_all_pending_reports_the_scheduler():
+    """Scenario 01 unschedulable-database: no database pod runs, so the check must say why
+    (Pending, no IP, the scheduler's message) instead of "does not exist"."""
+    lab = web_cluster(extra=[pod("database-7f9c8d6b5a-aaaaa", None, labels={"app": "database"}, owner="database",
+                                unschedulable=UNSCHEDULABLE),
+                            pod("database-7f9c8d6b5a-bbbbb", None, labels={"app": "database"}, owner="database",
+                                unschedulable=UNSCHEDULABLE)])
+    r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=database"}, 5432)
+    text = str(r)
+    assert r.verdict == "fail" and "does not exist" not in r.hint
+    assert "default/database#1 (Pending, not Ready, no IP, not scheduled)" in text
+    assert "PodScheduled=False (Unschedulable): 0/3 nodes are available" in text
+    assert r.hint.startswith("The destination pod is Pending: the scheduler found no node for it")
+    assert "didn't match Pod's node affinity/selector" in r.hint and "nodeSelector" in r.hint
+    assert "taints" in r.hint and "kubectl describe pod" in r.hint
+    assert not [c for c in lab.calls if c[0] == "probe"], "a pod without an IP is not probed"
+
+
+def test_running_pods_are_still_preferred_over_pending_ones():
+    lab = web_cluster(extra=[pod("web-5d4f8c7b9d-00000", None, labels={"app": "web"}, owner="web",
+                                unschedulable=UNSCHEDULABLE)])
+    assert pod_to_pod(lab, "default/client", WEB, 8080).verdict == "pass"
+
+
+def test_pending_source_pod_is_explained_too():
+    lab = web_cluster(extra=[pod("stuck", None, labels={"app": "stuck"}, unschedulable=UNSCHEDULABLE)])
+    r = pod_to_pod(lab, {"namespace": "default", "selector": "app=stuck"}, WEB, 8080)
+    assert r.verdict == "fail" and r.hint.startswith("The source pod is Pending")
+
+
+def test_pending_but_scheduled_pod_is_not_blamed_on_the_scheduler():
+    starting = pod("starting", None, phase="Pending", ready=False)
+    starting["spec"]["nodeName"] = "lab-worker"  # placed, but its containers have not started
+    lab = web_cluster(extra=[starting])
+    r = pod_to_pod(lab, "default/client", "default/starting", 8080)
+    assert "scheduler" not in r.hint and "Pending without an IP" in r.hint
+
+
+SIDECAR = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app-pod", "namespace": "default", "labels": {}},
+           "spec": {"nodeName": "lab-worker", "containers": [
+               {"name": "app", "image": "agnhost", "ports": [{"containerPort": 8080, "protocol": "TCP"}]},
+               {"name": "log-forwarder", "image": "agnhost", "ports": [{"containerPort": 24224, "protocol": "TCP"}]}]},
+           "status": {"phase": "Running", "podIP": "10.244.1.50",
+                      "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+@pytest.mark.parametrize("dst", ["127.0.0.1", "localhost"])
+def test_localhost_reaches_a_sidecar_in_the_same_pod(dst):
+    """Scenario 05 / 13: containers of one pod share localhost; no pod IP, no NAT judgement."""
+    lab = web_cluster(extra=[SIDECAR])
+    r = pod_to_pod(lab, "default/app-pod", dst, 24224)
+    text = str(r)
+    assert r.verdict == "pass", text
+    assert r.subject == "default/app-pod -> 127.0.0.1 (its own localhost):24224/TCP (connected)"
+    assert "localhost inside default/app-pod" in text and "answered by default/app-pod" in text
+    assert "127.0.0.1 (localhost: the pod talked to itself)" in text and "NAT" not in text
+    assert lab.calls[-1] == ("probe", "default/app-pod", "127.0.0.1", 24224, "TCP")
+
+
+def test_localhost_port_nobody_serves_is_refused_with_a_sidecar_hint():
+    lab = web_cluster(extra=[SIDECAR])
+    r = pod_to_pod(lab, "default/app-pod", "127.0.0.1", 9999)
+    assert r.verdict == "fail" and r.failure == "refused"
+    assert "Nothing in default/app-pod listens on 127.0.0.1:9999" in r.hint and "share" in r.hint
+    assert "is 9999/TCP a containerPort of default/app-pod: no (declared: 8080/TCP, 24224/TCP)" in str(r)
+
+
+def test_localhost_cannot_be_expected_blocked():
+    with pytest.raises(LabError, match="never leaves the source pod"):
+        pod_to_pod(web_cluster(), "default/client", "127.0.0.1", 8080, expect="blocked")
+
+
+def test_localhost_ignores_policies_even_a_deny_all():
+    deny = netpol_doc("deny-all", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    assert pod_to_pod(web_cluster(extra=[deny]), "default/client", "127.0.0.1", 8080).verdict == "pass"
+
+
+def test_a_pod_ip_as_destination_is_judged_as_that_pod():
+    lab = web_cluster()
+    lab.nat["default/client"] = "172.18.0.3"
+    r = pod_to_pod(lab, "default/client", "10.244.2.5", 5432)
+    assert r.verdict == "fail" and "masqueraded" in r.hint, "no_nat is judged: the IP is a pod's"
+    assert "the IP of shop/db (Running, Ready, IP 10.244.2.5 on lab-worker)" in str(r)
+    assert pod_to_pod(web_cluster(extra=[DENY_DB]), "default/client", "10.244.2.5", 5432).hint.startswith(
+        "A NetworkPolicy drops this flow")
+
+
+def test_an_address_no_pod_owns_is_dialled_without_nat_judgement():
+    lab = web_cluster()
+    r = pod_to_pod(lab, "default/client", "10.244.9.9", 80)
+    assert r.verdict == "fail" and r.failure == "unreachable" and "no pod has this IP" in str(r)
+    lab.overrides[("default/client", "10.244.9.9", 80)] = "connected"
+    r = pod_to_pod(lab, "default/client", "10.244.9.9", 80)
+    assert r.verdict == "pass" and "source IP" not in str(r)
+
+
+def test_connected_although_policies_would_drop_is_partial_on_flannel():
+    lab = web_cluster(enforce=False, cni="flannel", extra=[DENY_DB])
+    r = pod_to_pod(lab, "default/client", "shop/db", 5432)
+    assert r.verdict == "partial" and "not enforced" in r.hint and "shop/db-deny-all" in r.hint
+    assert pod_to_pod(web_cluster(enforce=False, cni="flannel"), "default/client", "shop/db", 5432).verdict == "pass"
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -177,6 +284,13 @@ def test_service_timeouts_are_explained_by_policy():
     deny_web = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
     r = pod_to_service(web_cluster(extra=[deny_web]), "default/client", "web", requests=3)
     assert r.failure == "timeout" and "default/web-deny" in r.hint
+
+
+def test_service_reached_only_because_policies_are_not_enforced_is_partial():
+    deny_web = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
+    r = pod_to_service(web_cluster(extra=[deny_web], enforce=False, cni="flannel"), "default/client", "web", requests=6)
+    assert r.verdict == "partial" and "not enforced" in r.hint and "default/web-deny" in r.hint
+    assert pod_to_service(web_cluster(enforce=False, cni="flannel"), "default/client", "web", requests=6).passed
 
 
 def test_missing_service_names_where_it_is():

@@ -47,10 +47,58 @@ def test_policy_layer():
     assert r.layer == "policy" and "default/web-deny" in r.hint and r.failure == "timeout"
 
 
-def test_policy_not_enforced_moves_on_to_the_data_plane():
+def test_policy_not_enforced_is_partial_never_a_false_pass():
+    """Scenario 18 deny-all-ingress on flannel: the probe connects, but only because nothing
+    enforces the policy; diagnose must say so (partial), not pass."""
     deny = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
     r = diagnose(web_cluster(extra=[deny], enforce=False, cni="flannel"), "default/client", "web")
-    assert r.verdict == "pass" and "not enforced here: flannel" in str(r)
+    assert r.verdict == "partial" and "not enforced here: flannel" in str(r)
+    assert "NetworkPolicy is not enforced on this lab" in r.hint and "default/web-deny" in r.hint
+    assert "data plane" in [s.action for s in r.steps], "the data plane is still probed"
+
+
+def test_policy_not_enforced_but_allowing_passes():
+    deny = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
+    allow = netpol_doc("web-from-client", {"podSelector": {"matchLabels": {"app": "web"}},
+                                           "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]})
+    r = diagnose(web_cluster(extra=[deny, allow], enforce=False, cni="flannel"), "default/client", "web")
+    assert r.verdict == "pass", r
+
+
+def test_policy_not_enforced_and_data_plane_broken_is_a_real_failure():
+    deny = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
+    lab = web_cluster(extra=[deny], enforce=False, cni="flannel")
+    lab.overrides[("default/client", "10.96.10.10", 80)] = "timeout"
+    r = diagnose(lab, "default/client", "web")
+    assert r.verdict == "fail" and r.layer == "data plane" and "not enforced" in r.hint
+
+
+UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+
+
+def test_pending_backends_are_a_scheduling_problem_not_readiness():
+    """Scenario 18 pod-not-scheduled: the Service's pods are Pending; the endpoints step shows each
+    pod's phase and the scheduler's message, and the hint is about scheduling."""
+    pending = [pod(f"site-7c9d8b6f5a-{suffix}", None, labels={"app": "site"}, owner="site",
+                   unschedulable=UNSCHEDULABLE) for suffix in ("aaaaa", "bbbbb")]
+    site = service("site", "10.96.30.30", selector={"app": "site"})
+    r = diagnose(web_cluster(extra=[*pending, site]), "default/client", "site", port=80)
+    text = str(r)
+    assert (r.verdict, r.layer) == ("fail", "endpoints")
+    assert "not Ready: default/site#1, default/site#2 (2 Pending, unschedulable)" in text
+    assert f"default/site#1: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {UNSCHEDULABLE}" in text
+    assert f"default/site#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {UNSCHEDULABLE}" in text
+    assert r.hint.startswith("The selected pods (default/site#1, default/site#2) are Pending: the scheduler found "
+                             "no node for them")
+    assert f"(status.conditions PodScheduled=False, reason Unschedulable): \"{UNSCHEDULABLE[:-1]}\"." in r.hint
+    assert "nodeSelector" in r.hint and "taints" in r.hint and "readiness" not in r.hint
+
+
+def test_pending_pod_target_is_explained():
+    lab = web_cluster(extra=[pod("stuck", None, unschedulable=UNSCHEDULABLE)])
+    r = diagnose(lab, "default/client", "default/stuck", port=8080)
+    assert (r.verdict, r.layer) == ("fail", "endpoints")
+    assert "default/stuck is Pending with no IP" in str(r) and r.hint.startswith("The pod default/stuck is Pending")
 
 
 def test_data_plane_layer():

@@ -3,9 +3,9 @@ the learner expects, and hints for the usual mistakes (namespace, spelling, egre
 from __future__ import annotations
 
 import pytest
-from test_checks_fakelab import fast_clock, netpol_doc, service, web_cluster  # noqa: F401
+from test_checks_fakelab import fast_clock, namespace, netpol_doc, pod, service, web_cluster  # noqa: F401
 
-from labkit.checks.dns import dns_resolves, normalize
+from labkit.checks.dns import dns_resolves, namespace_of_name, near_names, normalize
 from labkit.errors import LabError
 from labkit.lab import ExecResult
 
@@ -42,6 +42,81 @@ def test_misspelled_name_hint():
     assert "did you mean web" in r.hint
 
 
+def test_did_you_mean_prefers_a_name_contained_in_the_other():
+    """Scenario 06 misnamed-service: the Service is `auth`, the gateway asks for auth-service; the
+    near miss is auth, not user-service or product-service (which only share the suffix)."""
+    lab = web_cluster(extra=[service("auth", "10.96.40.1", selector={"app": "web"}),
+                             service("user-service", "10.96.40.2", selector={"app": "web"}),
+                             service("product-service", "10.96.40.3", selector={"app": "web"})])
+    r = dns_resolves(lab, "default/client", "auth-service.default.svc.cluster.local", expect=True)
+    assert "Nothing is called 'auth-service'; did you mean auth?" in r.hint
+
+
+@pytest.mark.parametrize("label, services, namespace, expected", [
+    ("auth-service", [("auth", "default"), ("user-service", "default"), ("product-service", "default")], "default",
+     ["auth"]),
+    ("auth", [("auth-service", "default"), ("user-service", "default")], "default", ["auth-service"]),
+    ("auth-service", [("auth-svc", "default"), ("user-service", "default")], "default", ["auth-svc"]),
+    ("auth-service", [("auth", "identity")], "default", ["auth.identity"]),
+    ("wbe", [("web", "default"), ("kube-dns", "kube-system")], "default", ["web"]),
+    ("web", [("web", "default")], "default", []),
+    ("zz", [("web", "default")], "default", []),
+    ("db", [("db2", "default"), ("mydb", "default")], "default", ["db2", "mydb"]),  # too short to contain: spelling
+])
+def test_near_names(label, services, namespace, expected):
+    assert near_names(label, services, namespace) == expected
+
+
+@pytest.mark.parametrize("name, client_ns, pointed", [
+    ("web", "default", "default"), ("web.shop", "default", "shop"), ("web.shop.svc.cluster.local.", "x", "shop"),
+])
+def test_namespace_of_name(name, client_ns, pointed):
+    assert namespace_of_name(name, client_ns) == pointed
+
+
+def payment_moved(service_ns: str) -> list[dict]:
+    """Scenario 11: the payment pods run in finance; the Service is in ``service_ns``."""
+    return [namespace("finance"),
+            pod("payment-6c8d9f7b5a-aaaaa", "10.244.2.9", ns="finance", labels={"app": "payment"}, owner="payment"),
+            service("payment-service", "10.96.50.5", ns=service_ns, selector={"app": "payment"})]
+
+
+def test_same_name_elsewhere_without_endpoints_says_so_instead_of_pointing_there():
+    """Scenario 11 service-left-behind: the Service stayed in default, its pods moved to finance.
+    Writing payment-service.default would not help: that Service has no endpoints."""
+    lab = web_cluster(extra=payment_moved("default"))
+    r = dns_resolves(lab, "default/client", "payment-service.finance.svc.cluster.local", expect=True)
+    assert r.verdict == "fail" and r.failure == "dns"
+    assert r.hint.startswith("No Service 'payment-service' exists in namespace finance, where "
+                             "payment-service.finance.svc.cluster.local points, but one exists in namespace default.")
+    assert ("The Service payment-service.default has no ready endpoints: the pods its selector app=payment matches "
+            "run in finance, and a Service only selects pods in its own namespace.") in r.hint
+    assert "Create the Service in finance" in r.hint and "write payment-service.default" not in r.hint
+
+
+def test_same_name_elsewhere_with_endpoints_is_recommended():
+    lab = web_cluster(extra=payment_moved("finance"))
+    r = dns_resolves(lab, "default/client", "payment-service", expect=True)
+    assert "one exists in namespace finance" in r.hint and "A short name only searches the client's own namespace" in r.hint
+    assert "The Service with ready endpoints is in finance: write payment-service.finance" in r.hint
+
+
+def test_same_name_in_two_namespaces_names_the_one_with_endpoints():
+    lab = web_cluster(extra=[*payment_moved("finance"), namespace("billing"),
+                             service("payment-service", "10.96.50.6", ns="billing", selector={"app": "payment"})])
+    r = dns_resolves(lab, "default/client", "payment-service", expect=True)
+    assert "one exists in namespace billing, finance" in r.hint
+    assert "The Service payment-service.billing has no ready endpoints" in r.hint
+    assert "write payment-service.finance " in r.hint
+
+
+def test_same_name_elsewhere_without_any_pod():
+    lab = web_cluster(extra=[namespace("finance"), service("payments", "10.96.50.7", selector={"app": "payments"})])
+    r = dns_resolves(lab, "default/client", "payments.finance", expect=True)
+    assert "one exists in namespace default" in r.hint and "(no Running pod matches its selector)" in r.hint
+    assert "fix the Service first" in r.hint
+
+
 def test_model_agreeing_on_nxdomain_passes_when_nothing_is_expected():
     assert dns_resolves(web_cluster(), "default/client", "nothing-here").verdict == "pass"
     assert dns_resolves(web_cluster(), "default/client", "nothing-here", expect=False).verdict == "pass"
@@ -73,6 +148,40 @@ def test_egress_policy_blocking_dns_is_named():
     lab.resolve_overrides[("default/client", "web", "A")] = []
     r = dns_resolves(lab, "default/client", "web", expect=True)
     assert r.verdict == "fail" and "drops its DNS queries" in r.hint and "default/client-egress-deny" in r.hint
+
+
+CLIENT_EGRESS_DENY = netpol_doc("client-egress-deny", {"podSelector": {"matchLabels": {"app": "client"}},
+                                                        "policyTypes": ["Egress"]})
+ALLOW_DNS = netpol_doc("client-allow-dns", {
+    "podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"],
+    "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]})
+
+
+def test_egress_policy_blocking_dns_on_flannel_is_partial_not_a_pass():
+    """Scenario 16 no-dns-egress on flannel: the name resolves only because nothing enforces the
+    policy; on an enforcing cluster the pod could not ask kube-dns at all."""
+    lab = web_cluster(enforce=False, cni="flannel", extra=[CLIENT_EGRESS_DENY])
+    r = dns_resolves(lab, "default/client", "web", expect=True)
+    assert r.verdict == "partial" and r.failure is None
+    assert "NetworkPolicy is not enforced on this lab" in r.hint and "default/client-egress-deny" in r.hint
+    assert "egress" in r.hint and "53/UDP" in r.hint
+    assert "may the pod ask kube-dns on 53/UDP (policy model)" in str(r)
+
+
+def test_dns_allowed_by_policy_on_flannel_passes():
+    lab = web_cluster(enforce=False, cni="flannel", extra=[CLIENT_EGRESS_DENY, ALLOW_DNS])
+    assert dns_resolves(lab, "default/client", "web", expect=True).verdict == "pass"
+
+
+def test_blocked_dns_on_flannel_where_both_views_agree_is_graded():
+    lab = web_cluster(enforce=False, cni="flannel", extra=[CLIENT_EGRESS_DENY])
+    assert dns_resolves(lab, "default/client", "nothing-here", expect=False).verdict == "pass"
+    r = dns_resolves(lab, "default/client", "nothing-here", expect=True)
+    assert r.verdict == "fail" and "would also drop this pod's DNS queries" in r.hint
+    r = dns_resolves(lab, "default/client", "web", expect=False)
+    assert r.verdict == "partial", "on an enforcing cluster the name would not resolve, as expected"
 
 
 def test_dns_down_without_policy():

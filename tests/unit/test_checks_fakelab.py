@@ -35,8 +35,10 @@ def node(name: str, ip: str) -> dict:
 
 def pod(name: str, ip: str | None, *, ns: str = "default", labels: Mapping[str, str] | None = None,
         ports: Sequence[tuple] = ((8080, "TCP", "http"),), node_name: str = "lab-worker", ready: bool = True,
-        phase: str = "Running", owner: str | None = None, image: str = "registry.k8s.io/e2e-test-images/agnhost:2.66.1") -> dict:
-    """A Pod as `kubectl get -o json` shows it; ``owner`` = a Deployment name (adds RS owner + hash)."""
+        phase: str = "Running", owner: str | None = None, image: str = "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+        unschedulable: str | None = None) -> dict:
+    """A Pod as `kubectl get -o json` shows it; ``owner`` = a Deployment name (adds RS owner + hash);
+    ``unschedulable`` = the scheduler's message (a Pending pod with PodScheduled=False, no node)."""
     meta: dict[str, Any] = {"name": name, "namespace": ns, "labels": dict(labels or {})}
     if owner:
         template_hash = name[len(owner) + 1:].split("-")[0]
@@ -46,6 +48,10 @@ def pod(name: str, ip: str | None, *, ns: str = "default", labels: Mapping[str, 
     container_ports = [{"containerPort": p[0], "protocol": p[1], **({"name": p[2]} if len(p) > 2 and p[2] else {})}
                        for p in ports]
     status: dict[str, Any] = {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    if unschedulable is not None:
+        status = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                                                      "reason": "Unschedulable", "message": unschedulable}]}
+        node_name = ""
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
@@ -232,6 +238,12 @@ class FakeLab:
             return Probe(src, dst, port, protocol, override)
         src_ip = "172.18.0.1" if src == OUTSIDE else self._pod_by_ref(src)["status"]["podIP"]
         backends, is_service = self._backends(dst, port, protocol, src)
+        if src != OUTSIDE and dst in ("127.0.0.1", "::1"):  # the source pod's own loopback
+            me = self._pod_by_ref(src)
+            if not any(c.get("containerPort") == port and c.get("protocol", "TCP") == protocol
+                       for container in me["spec"]["containers"] for c in container.get("ports", [])):
+                return Probe(src, dst, port, protocol, "refused")
+            return Probe(src, dst, port, protocol, "connected", 0.001, me["metadata"]["name"], f"{dst}:40000")
         if is_service:
             if not backends:
                 return Probe(src, dst, port, protocol, "refused" if src != OUTSIDE else "timeout")
@@ -331,6 +343,19 @@ def test_double_refuses_undeclared_port_and_drops_by_policy():
     assert lab.probe("default/client", "10.244.1.3", 9999).outcome == "refused"
     assert lab.probe("default/client", "10.244.2.5", 5432).outcome == "timeout"
     assert lab.probe("default/client", "10.9.9.9", 80).outcome == "unreachable"
+
+
+def test_double_answers_on_the_source_pods_own_loopback():
+    lab = web_cluster()
+    local = lab.probe("default/client", "127.0.0.1", 8080)
+    assert (local.outcome, local.served_by, local.client_ip) == ("connected", "client", "127.0.0.1:40000")
+    assert lab.probe("default/client", "127.0.0.1", 9999).outcome == "refused"
+
+
+def test_double_builds_unschedulable_pods():
+    waiting = pod("w", None, unschedulable="0/3 nodes are available")
+    assert waiting["status"]["phase"] == "Pending" and "nodeName" not in waiting["spec"]
+    assert waiting["status"]["conditions"][0]["reason"] == "Unschedulable"
 
 
 def test_double_resolves_like_the_dns_model():

@@ -84,6 +84,29 @@ def test_not_ready_pods_are_named():
     assert r.verdict == "fail" and "not Ready: default/postgres#1" in str(r) and "readiness" in r.hint
 
 
+def test_unschedulable_pods_are_named_with_the_schedulers_message():
+    message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    lab = postgres_lab({"app": "postgres"}, extra=[
+        pod("postgres-6b4f87b5c9-zzzzz", None, labels={"app": "postgres"}, owner="postgres",
+            ports=((5432, "TCP", "postgres"),), unschedulable=message)])
+    r = service_health(lab, "postgres-db")
+    text = str(r)
+    assert r.verdict == "fail"
+    assert "not Ready: default/postgres#2 (1 Pending, unschedulable)" in text
+    assert f"default/postgres#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {message}" in text
+    assert r.hint.startswith("The selected pod (default/postgres#2) is Pending: the scheduler found no node")
+    assert "readiness" not in r.hint and "nodeSelector" in r.hint and message[:-1] in r.hint
+
+
+def test_pods_that_have_not_started_are_not_blamed_on_readiness_probes():
+    starting = pod("postgres-6b4f87b5c9-yyyyy", None, labels={"app": "postgres"}, owner="postgres",
+                   phase="Pending", ready=False, ports=((5432, "TCP", "postgres"),))
+    starting["spec"]["nodeName"] = "lab-worker"
+    r = service_health(postgres_lab({"app": "postgres"}, extra=[starting]), "postgres-db")
+    assert r.verdict == "fail" and "not Running yet (default/postgres#2 Pending)" in r.hint
+    assert "scheduler" not in r.hint
+
+
 def test_endpoints_lagging_behind_the_pods():
     lab = postgres_lab({"app": "postgres"})
     for o in lab.objects:

@@ -75,6 +75,43 @@ def test_find_pods_by_selector_takes_running_pods_in_name_order():
     assert targets.find_pods(lab, "nope")[1] == []
 
 
+def test_find_pods_falls_back_to_pods_that_do_not_run():
+    """A selector whose pods are all Pending still finds them, so checks can say why."""
+    objects = [namespace("default"), pod("b", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
+               pod("a", None, labels={"app": "x"}, phase="Failed", ready=False),
+               pod("c", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
+               pod("d", "10.0.0.4", labels={"app": "y"})]
+    lab = FakeLab(objects)
+    _, found = targets.find_pods(lab, {"selector": "app=x"})
+    assert [p["metadata"]["name"] for p in found] == ["b"], "Pending before Failed, then by name"
+    _, found = targets.find_pods(lab, {"selector": "app=x", "all": True})
+    assert [p["metadata"]["name"] for p in found] == ["b", "c", "a"]
+    assert targets.find_pods(lab, {"selector": "app=z"})[1] == []
+
+
+def test_scheduling_facts():
+    names = PodNames([])
+    waiting = pod("w", None, unschedulable="0/3 nodes are available: 3 Insufficient cpu.")
+    assert targets.scheduling_problem(waiting) == targets.Scheduling("Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.")
+    assert targets.unschedulable(waiting)
+    assert targets.pod_state(waiting, names) == ("default/w: Pending, not Ready, no IP, PodScheduled=False "
+                                                 "(Unschedulable): 0/3 nodes are available: 3 Insufficient cpu.")
+    running = pod("r", "10.0.0.1")
+    assert targets.scheduling_problem(running) is None and not targets.unschedulable(running)
+    assert targets.pod_state(running, names) == "default/r: Running, Ready, IP 10.0.0.1, on lab-worker"
+    bare = pod("p", None, phase="Pending", ready=False)
+    assert targets.unschedulable(bare) and targets.pod_state(bare, names).endswith("not scheduled")
+    hint = targets.scheduling_hint("The web pod", [waiting])
+    assert hint.startswith("The web pod is Pending: the scheduler found no node for it, so it has no IP")
+    assert '(status.conditions PodScheduled=False, reason Unschedulable): "0/3 nodes are available: 3 Insufficient cpu".' in hint
+    many = targets.scheduling_hint("The pods", [waiting, bare])
+    assert many.startswith("The pods are Pending: the scheduler found no node for them") and "their tolerations" in many
+    assert "The scheduler says" not in targets.scheduling_hint("The pod", [bare])
+    waiting["spec"]["nodeSelector"] = {"disktype": "ssd", "zone": "a"}
+    assert "It asks for nodes labelled disktype=ssd,zone=a (nodeSelector)." in targets.scheduling_hint("P", [waiting])
+    assert "nodes labelled" not in targets.scheduling_hint("P", [bare])
+
+
 @pytest.mark.parametrize("text, ip", [("10.0.0.1:4444", "10.0.0.1"), ("10.0.0.1", "10.0.0.1"),
                                       ("[fd00::1]:80", "fd00::1"), ("fd00::1", "fd00::1"), (None, None)])
 def test_strip_port(text, ip):
