@@ -150,7 +150,7 @@ def policy_matrix(lab: Lab, pods: Sequence[Target], ports: Sequence[int | str | 
     try:
         table = netpol.truth_table(chosen, queries, namespaces=namespaces, policies=policies)
         policy_set = netpol.PolicySet(namespaces, policies)
-    except LabError as exc:
+    except (LabError, netpol.PolicyError) as exc:
         steps.append(Step("read the NetworkPolicies", exc.what, False))
         return make_result("policy_matrix", subject, steps, hint=exc.fix)
 

@@ -13,6 +13,7 @@ from typing import Any, Union
 
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Lab
+from labkit.model.addresses import is_ip
 from labkit.model.selectors import parse_selector_string, selector_matches
 
 Target = Union[str, Mapping[str, Any]]
@@ -148,15 +149,6 @@ def strip_port(address: str | None) -> str | None:
     if text.count(":") == 1:
         return text.split(":", 1)[0]
     return text
-
-
-def is_ip(text: str) -> bool:
-    """Whether ``text`` is an IPv4 or IPv6 address."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- finding pods

@@ -25,6 +25,7 @@ from typing import Any
 from labkit import manifests
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, ScenarioMixin, split_pod_ref
+from labkit.model.addresses import is_ip
 from labkit.sandbox import fabric, iptables, naming
 from labkit.sandbox.fabric import NodeNet, PodNet
 
@@ -694,7 +695,7 @@ class SandboxLab(ScenarioMixin):
                 if address and address not in found:
                     found.append(address)
             return found
-        if rtype == "PTR" and _is_address(name):
+        if rtype == "PTR" and is_ip(name):
             query = ["-x", name]  # the reverse name of an address, as `dig -x` builds it
         else:
             query = ["+search", "-t", rtype, name]
@@ -831,9 +832,3 @@ def _try_readiness(node_netns: str, ip: str, check: Mapping[str, Any]) -> tuple[
         sock.close()
 
 
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

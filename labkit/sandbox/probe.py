@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from labkit.errors import LabError
 from labkit.lab import Probe
+from labkit.model.addresses import is_ip
 from labkit.model.dns import parse_resolv_conf, query_order
 from labkit.sandbox.agent import HttpError, read_message, render_request
 from labkit.sandbox.netns import check_netns_name, describe_socket_error, netns_exists, socket_in_netns
@@ -35,15 +36,6 @@ ETC_NETNS = "/etc/netns"
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def is_ip(text: str) -> bool:
-    """Whether ``text`` is an IPv4 or IPv6 address literal."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def reverse_name(ip: str) -> str:
