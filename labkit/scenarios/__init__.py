@@ -7,6 +7,7 @@ scenario and its variants create, then deploys the starting state again.
 from __future__ import annotations
 
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,16 @@ class CheckSpec:
     check: str
     args: dict[str, Any] = field(default_factory=dict)
     expect: str = "pass"
+    backends: tuple[str, ...] = BACKEND_NAMES
+
+
+@dataclass(frozen=True)
+class OutsideHost:
+    """An address range outside the cluster that a scenario needs (e.g. a payment gateway)."""
+
+    cidr: str
+    ports: tuple[int, ...]
+    describe: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Scenario:
     sandbox_note: str
     folder: Path
     kind_steps: tuple[KindStep, ...] = ()
+    outside: tuple[OutsideHost, ...] = ()
 
     def kind_plan(self, lab_name: str, cni: str) -> list[tuple[str, list[str]]]:
         """The Kind-only steps that apply to this CNI, as (description, argv) pairs."""
@@ -104,7 +116,8 @@ def _checks(raw: list[dict[str, Any]] | None, where: str) -> tuple[CheckSpec, ..
     for item in raw or []:
         if not isinstance(item, dict) or "check" not in item:
             raise LabError(f"{where}: every check entry needs a `check:` name.", "Fix scenario.yaml.")
-        specs.append(CheckSpec(item["check"], dict(item.get("args") or {}), item.get("expect", "pass")))
+        specs.append(CheckSpec(item["check"], dict(item.get("args") or {}), item.get("expect", "pass"),
+                               tuple(item.get("backends") or BACKEND_NAMES)))
     return tuple(specs)
 
 
@@ -145,7 +158,9 @@ def load_scenario(folder: Path) -> Scenario:
     return Scenario(name=folder.name, title=data["title"], lesson=str(data["lesson"]), section=data["section"],
                     demonstrates=data["demonstrates"], manifests=tuple(data["manifests"]),
                     checks=_checks(data.get("checks"), str(path)), variants=variants, backends=backends,
-                    sandbox_note=data.get("sandbox_note", ""), folder=folder, kind_steps=tuple(kind_steps))
+                    sandbox_note=data.get("sandbox_note", ""), folder=folder, kind_steps=tuple(kind_steps),
+                    outside=tuple(OutsideHost(o["cidr"], tuple(o.get("ports") or ()), o["describe"])
+                                  for o in data.get("outside") or []))
 
 
 def names() -> list[str]:
@@ -174,6 +189,7 @@ def deploy(lab: Lab, name: str, variant: str | None = None) -> list[ObjectRef]:
     """Apply a scenario's starting state, then a step's or broken variant's changes if one is named."""
     scenario = get(name)
     _require_backend(scenario, lab)
+    _add_outside_hosts(lab, scenario)
     refs = lab.apply(scenario.documents())
     if variant is not None:
         chosen = scenario.variant(variant)
@@ -182,6 +198,20 @@ def deploy(lab: Lab, name: str, variant: str | None = None) -> list[ObjectRef]:
         if chosen.manifests:
             refs += lab.apply(scenario.documents(chosen.manifests))
     return refs
+
+
+def _add_outside_hosts(lab: Lab, scenario: Scenario) -> None:
+    """Give the sandbox's outside namespace the external ranges a scenario talks to. On Kind the
+    range would have to exist on the host's network, which labkit does not touch: say so."""
+    if not scenario.outside:
+        return
+    add = getattr(lab, "add_outside_address", None)
+    for host in scenario.outside:
+        if add is not None:
+            add(host.cidr, ports=host.ports)
+        else:
+            print(f"labkit: {scenario.name} talks to {host.describe} at {host.cidr}; on {lab.backend} that range "
+                  "is not provided, so the checks that need it are skipped here.", file=sys.stderr)
 
 
 def fix(lab: Lab, name: str, variant: str) -> list[ObjectRef]:
@@ -232,6 +262,10 @@ def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Any]:
     specs = scenario.variant(variant).checks if variant else scenario.checks
     results = []
     for spec in specs:
+        if lab.backend not in spec.backends:
+            print(f"labkit: check {spec.check} of {scenario.name} runs only on {', '.join(spec.backends)}; "
+                  f"skipped on {lab.backend}.", file=sys.stderr)
+            continue
         if spec.check not in CHECKS:
             raise LabError(f"Scenario {scenario.name!r} names an unknown check {spec.check!r}.",
                            f"Use one of: {', '.join(sorted(CHECKS))}.")

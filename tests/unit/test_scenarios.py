@@ -106,3 +106,29 @@ def test_kind_steps_refuse_to_run_on_the_sandbox():
 
     with pytest.raises(LabError, match="need a real Kind cluster"):
         scenarios.run_kind_steps(SandboxLike(), "cni-investigation")
+
+
+def test_outside_hosts_and_backend_limited_checks():
+    pci = scenarios.get("pci-payment-isolation")
+    assert [(h.cidr, h.ports) for h in pci.outside] == [("203.0.113.0/24", (443, 80))]
+    limited = [c for c in pci.checks if c.backends != ("kind", "sandbox")]
+    assert limited and all(c.backends == ("sandbox",) for c in limited)
+
+
+def test_outside_hosts_go_to_the_sandbox_and_are_announced_elsewhere(capsys):
+    added = []
+
+    class SandboxLike:
+        backend = "sandbox"
+
+        def add_outside_address(self, cidr, ports=()):
+            added.append((cidr, tuple(ports)))
+
+    class KindLike:
+        backend = "kind"
+
+    pci = scenarios.get("pci-payment-isolation")
+    scenarios._add_outside_hosts(SandboxLike(), pci)
+    assert added == [("203.0.113.0/24", (443, 80))]
+    scenarios._add_outside_hosts(KindLike(), pci)
+    assert "not provided" in capsys.readouterr().err
