@@ -88,25 +88,6 @@ def own_rss_mb() -> float:
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")) / 1024
 
 
-def _fast_validation() -> None:
-    """What the change proposed for labkit.manifests does: skip jsonschema's IRI grammar (about 1.5 s
-    of import, never used by Kubernetes schemas) and read each schema file once per process."""
-    import functools
-
-    sys.modules.setdefault("rfc3987_syntax", None)
-    import kubernetes_validate.utils as utils
-
-    utils.schema_contents = functools.lru_cache(maxsize=128)(utils.schema_contents)
-
-
-def validation_seconds(docs: list[dict]) -> float:
-    from labkit import manifests
-
-    began = time.perf_counter()
-    manifests.validate(docs)
-    return time.perf_counter() - began
-
-
 def one_run(cni: str) -> dict[str, float]:
     from labkit.sandbox import backend
 
@@ -116,7 +97,6 @@ def one_run(cni: str) -> dict[str, float]:
     bare = time.perf_counter() - started
     lab.apply(reference_workload())
     up = time.perf_counter() - started
-    validation = validation_seconds(reference_workload())  # what apply spent on schema checks (same docs)
     pods = lab.get("pods", namespace=NS)
     assert len(pods) == 12 and len(lab.get("svc", namespace=NS)) == 6, "reference workload incomplete"
     sources = [p for p in pods][:10]
@@ -129,7 +109,7 @@ def one_run(cni: str) -> dict[str, float]:
     began = time.perf_counter()
     backend.down(LAB)
     down = time.perf_counter() - began
-    return {"bare_up": bare, "up": up, "validation": validation, "matrix": matrix, "down": down, "rss_mb": rss,
+    return {"bare_up": bare, "up": up, "matrix": matrix, "down": down, "rss_mb": rss,
             "connected": outcomes["connected"], "blocked": outcomes["timeout"], "refused": outcomes["refused"],
             "procs": procs}
 
@@ -138,28 +118,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cni", default="calico", choices=["calico", "flannel"])
-    parser.add_argument("--fast-validation", action="store_true",
-                        help="measure with the schema-cache change proposed for labkit.manifests applied in-process")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/sandbox.py builds network namespaces: run it as root (sudo).", file=sys.stderr)
         return 1
     began = time.perf_counter()
-    if args.fast_validation:
-        _fast_validation()
     from labkit import manifests  # noqa: F401  (import cost is reported, not hidden)
     from labkit.sandbox import backend, lab  # noqa: F401
     imports = time.perf_counter() - began
-    print(f"sandbox bench: {args.cni}, 3 nodes, 12 pods, 6 services, DNS, 3 policies; {args.runs} run(s)"
-          + (" [with the proposed schema cache in labkit.manifests]" if args.fast_validation else ""))
+    print(f"sandbox bench: {args.cni}, 3 nodes, 12 pods, 6 services, DNS, 3 policies; {args.runs} run(s)")
     print(f"  python imports of labkit (once per process): {imports:.2f} s")
     runs = []
     try:
         for i in range(args.runs):
             result = one_run(args.cni)
             runs.append(result)
-            print(f"  run {i + 1}: up {result['bare_up']:.2f} s (+ workload = {result['up']:.2f} s, of which schema "
-                  f"validation ~{result['validation']:.2f} s), "
+            print(f"  run {i + 1}: up {result['bare_up']:.2f} s (+ workload = {result['up']:.2f} s), "
                   f"matrix {result['matrix']:.2f} s ({result['connected']} connected, {result['blocked']} blocked, "
                   f"{result['refused']} refused), down {result['down']:.2f} s, lab RSS {result['rss_mb']:.1f} MB")
     finally:
