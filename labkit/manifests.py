@@ -171,12 +171,28 @@ def validate(docs: Iterable[Mapping[str, Any]], version: str = KUBERNETES_VERSIO
         if error is not None:
             path = ".".join(str(p) for p in error.path) or "(top level)"
             problems.append(f"{where}: at {path}: {error.message}")
+            continue
+        problems.extend(f"{where}: {problem}" for problem in _api_server_rules(doc))
     if problems:
         raise LabError(
             "These manifests are not valid Kubernetes objects, so nothing was applied:\n  - "
             + "\n  - ".join(problems),
             "Correct the fields named above (compare with `kubectl explain <kind>.<field>`), then apply again.",
         )
+
+
+def _api_server_rules(doc: Mapping[str, Any]) -> list[str]:
+    """Rules the API server enforces that the OpenAPI schema leaves optional (so both backends
+    refuse the same objects): every container needs an image."""
+    spec = doc.get("spec") or {}
+    pod_spec = ((spec.get("jobTemplate") or {}).get("spec") or spec)
+    pod_spec = (pod_spec.get("template") or {}).get("spec") or pod_spec
+    problems = []
+    for field in ("initContainers", "containers"):
+        for i, container in enumerate(pod_spec.get(field) or []):
+            if isinstance(container, Mapping) and not container.get("image"):
+                problems.append(f"at spec.{field}[{i}].image: container {container.get('name', i)!r} has no image")
+    return problems
 
 
 def namespace_of(doc: Mapping[str, Any], default: str = "default") -> str | None:

@@ -97,3 +97,14 @@ def test_namespace_of_and_scope():
     assert not manifests.is_namespaced("Node") and manifests.is_namespaced("Pod")
     assert manifests.api_version_of("netpol") == "networking.k8s.io/v1"
     assert manifests.describe(service) == "Service/shop/web"
+
+
+def test_containers_need_an_image_as_the_api_server_says():
+    pod = manifests.load(POD.replace("    image: registry.k8s.io/e2e-test-images/agnhost:2.66.1\n", ""))
+    with pytest.raises(LabError, match=r"spec.containers\[0\].image: container 'web' has no image"):
+        manifests.validate(pod)
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                      "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c"}]}}}}
+    with pytest.raises(LabError, match="has no image"):
+        manifests.validate([deployment])
