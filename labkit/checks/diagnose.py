@@ -15,8 +15,6 @@ from labkit.checks.targets import (
 from labkit.errors import LabError
 from labkit.lab import Lab, Probe
 
-LAYERS = ("dns", "service", "endpoints", "policy", "data plane")
-
 
 def _find_by_ip(lab: Lab, ip: str) -> tuple[dict | None, dict | None]:
     """The Service whose ClusterIP is ``ip``, or the pod whose IP it is."""
@@ -72,7 +70,7 @@ def diagnose(lab: Lab, src: Target, target: str, port: int | str | None = None, 
             steps.append(Step("dns", f"{dns_name} -> {', '.join(sorted(answers)) or 'no answer'}", ok))
             if not ok:
                 return broken("dns", dns_failure_hint(lab, src_pod, dns_name, [], [cluster_ip or ""], [cluster_ip or ""],
-                                              None, names), "dns")
+                                              None), "dns")
         else:
             address = pod_ip(pod)
             steps.append(Step("dns", f"skipped: {target} is a pod", None))
@@ -86,7 +84,7 @@ def diagnose(lab: Lab, src: Target, target: str, port: int | str | None = None, 
                           bool(answers), evidence))
         if not answers:
             return broken("dns", dns_failure_hint(lab, src_pod, target, [], model_values or ["?"], model_values,
-                                          None, names), "dns")
+                                          None), "dns")
         address = answers[0]
 
     if address is not None and svc is None and pod is None:

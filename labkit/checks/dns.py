@@ -4,7 +4,6 @@ Services say it should answer, showing every name the resolver tried (search pat
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -171,7 +170,7 @@ def dns_resolves(lab: Lab, src: Target, name: str, rtype: str = "A", expect: Any
         steps[-2] = Step(steps[-2].action, steps[-2].observed, ok, steps[-2].evidence)
     if ok:
         return make_result("dns_resolves", subject, steps, elapsed_s=conv.elapsed_s)
-    hint = dns_failure_hint(lab, src_pod, name, observed, wanted, model_values, answered, names)
+    hint = dns_failure_hint(lab, src_pod, name, observed, wanted, model_values, answered)
     if dns_denied:
         hint += (f" Note: an egress NetworkPolicy would also drop this pod's DNS queries ({dns_denied}). "
                  + not_enforced_note(lab))
@@ -180,11 +179,11 @@ def dns_resolves(lab: Lab, src: Target, name: str, rtype: str = "A", expect: Any
 
 
 def dns_failure_hint(lab: Lab, src_pod: Mapping[str, Any], name: str, observed: list[str], wanted: list[str],
-          model_values: list[str], answered: str | None, names: PodNames) -> str:
+          model_values: list[str], answered: str | None) -> str:
     """The likely mistake behind a DNS answer that differs: namespace, spelling, egress policy, stale DNS."""
     src_ns = meta(src_pod).get("namespace") or "default"
     if not observed and model_values:
-        blocked = _dns_blocked(lab, src_pod, names)
+        blocked = _dns_blocked(lab, src_pod)
         if blocked:
             return (f"The cluster has records for this name but the pod got no answer: an egress NetworkPolicy "
                     f"on the client drops its DNS queries ({blocked}). Allow egress to kube-dns on 53/UDP and "
@@ -290,15 +289,10 @@ def _elsewhere_hint(lab: Lab, name: str, label: str, pointed: str, src_ns: str,
 
 
 def _is_addresses(values: Sequence[str]) -> bool:
-    try:
-        for v in values:
-            ipaddress.ip_address(v)
-    except ValueError:
-        return False
-    return True
+    return all(is_ip(v) for v in values)
 
 
-def _dns_blocked(lab: Lab, src_pod: Mapping[str, Any], names: PodNames) -> str:
+def _dns_blocked(lab: Lab, src_pod: Mapping[str, Any]) -> str:
     """The model's reason when enforced policies block the pod from every cluster DNS pod on 53/UDP."""
     if not lab.capabilities.network_policy:
         return ""

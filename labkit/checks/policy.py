@@ -44,10 +44,7 @@ def model_verdict(lab: Lab, src_pod: Mapping[str, Any] | None, dst_pod: Mapping[
 
 def humanize(text: str, names: PodNames) -> str:
     """Replace ``ns/pod-name`` in a model reason with the pod's display name (no hashes)."""
-    def swap(m: re.Match[str]) -> str:
-        shown = names(m.group(0))
-        return shown
-    return re.sub(r"\b[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9.-]*[a-z0-9]\b", swap, text)
+    return re.sub(r"\b[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9.-]*[a-z0-9]\b", lambda m: names(m.group(0)), text)
 
 
 def not_enforced_note(lab: Lab) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit.checks.result import VERDICTS, Result
+from labkit.checks.result import VERDICTS, Result, number_text
 from labkit.errors import LabError
 
 ENV_VAR = "LABKIT_PROGRESS"
@@ -132,20 +132,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-
 def learner_table(entries: list[dict[str, Any]]) -> str:
     """One learner's table: lesson, exercise, best verdict, points, attempts, then the totals."""
     best = best_attempts(entries)
-    rows = [[lesson or "-", exercise, row["verdict"], f"{_num(row['points'])}/{_num(row['max_points'])}",
+    rows = [[lesson or "-", exercise, row["verdict"], f"{number_text(row['points'])}/{number_text(row['max_points'])}",
              str(row["attempts"])] for (lesson, exercise), row in sorted(best.items())]
     passed = sum(1 for r in best.values() if r["verdict"] == "pass")
     points = sum(r["points"] for r in best.values())
     max_points = sum(r["max_points"] for r in best.values())
     table = _table(["lesson", "exercise", "best", "points", "attempts"], rows)
-    return f"{table}\n{passed} of {len(best)} exercises passed, {_num(points)}/{_num(max_points)} points"
+    return f"{table}\n{passed} of {len(best)} exercises passed, {number_text(points)}/{number_text(max_points)} points"
 
 
 def workshop_table(entries: list[dict[str, Any]]) -> str:
@@ -160,7 +156,7 @@ def workshop_table(entries: list[dict[str, Any]]) -> str:
         points = sum(r["points"] for r in best.values())
         max_points = sum(r["max_points"] for r in best.values())
         rows.append([learner, str(len(best)), str(counts["pass"]), str(counts["partial"]),
-                     str(counts["fail"]), f"{_num(points)}/{_num(max_points)}"])
+                     str(counts["fail"]), f"{number_text(points)}/{number_text(max_points)}"])
     return _table(["learner", "exercises", "passed", "partial", "failed", "points"], rows) + \
         f"\n{len(by_learner)} learner{'s' if len(by_learner) != 1 else ''}"
 

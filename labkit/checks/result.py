@@ -70,7 +70,7 @@ class Result:
 
     def __str__(self) -> str:
         lines = [f"{self.verdict.upper()}  {self.check}: {self.subject}  "
-                 f"({_num(self.points)}/{_num(self.max_points)} points)"]
+                 f"({number_text(self.points)}/{number_text(self.max_points)} points)"]
         if self.layer:
             lines.append(f"  first broken layer: {self.layer}")
         for step in self.steps:
@@ -108,14 +108,16 @@ class Result:
             f"<div><span style='background:{colour};color:white;padding:2px 8px;border-radius:4px;"
             f"font-weight:bold'>{e(self.verdict.upper())}</span> "
             f"<b>{e(self.check)}</b>: {e(self.subject)} "
-            f"<span style='color:#57606a'>({_num(self.points)}/{_num(self.max_points)} points)</span></div>"
+            f"<span style='color:#57606a'>({number_text(self.points)}/{number_text(self.max_points)} points)"
+            f"</span></div>"
             f"{layer}<table style='border-collapse:collapse;margin-top:6px'>"
             f"<tr><th></th><th style='text-align:left;padding:2px 6px'>step</th>"
             f"<th style='text-align:left;padding:2px 6px'>observed</th></tr>{''.join(rows)}</table>"
             f"{hint}</div>")
 
 
-def _num(value: float) -> str:
+def number_text(value: float) -> str:
+    """``3`` for a whole number, ``2.5`` (one decimal) otherwise: points and seconds in messages."""
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
@@ -233,7 +235,7 @@ class Convergence(Generic[T]):
         tries = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}"
         if self.converged:
             return f"converged after {tries}"
-        return f"still different after {tries} ({_num(self.wait_s)} s limit)"
+        return f"still different after {tries} ({number_text(self.wait_s)} s limit)"
 
 
 def poll(observe: Callable[[], T], done: Callable[[T], bool], *, wait: float = 5.0,

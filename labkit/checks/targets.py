@@ -5,7 +5,6 @@ Everything here gathers through the Lab seam and returns plain data; judging is 
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -242,7 +241,6 @@ def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
 # --------------------------------------------------------------------------- display names
 
 _HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{5,10})-(?P<suffix>[a-z0-9]{5})$")
-_DS_LIKE = re.compile(r"^(?P<base>.+)-(?P<suffix>[a-z0-9]{5})$")
 
 
 def workload_of(pod: Mapping[str, Any]) -> str | None:

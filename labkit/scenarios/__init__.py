@@ -28,7 +28,6 @@ class CheckSpec:
 
     check: str
     args: dict[str, Any] = field(default_factory=dict)
-    expect: str = "pass"
     backends: tuple[str, ...] = BACKEND_NAMES
 
 
@@ -73,8 +72,7 @@ class KindStep:
                 raise LabError(f"Kind step {self.describe!r} runs {self.command[0]!r}.",
                                "Kind steps run on a node (give `node:`) or are kubectl commands.")
             return ["kubectl", "--context", f"kind-{lab_name}", *self.command[1:]]
-        suffix = {"control-plane": "control-plane", "worker": "worker", "worker2": "worker2"}[self.node]
-        return ["docker", "exec", f"{lab_name}-{suffix}", *self.command]
+        return ["docker", "exec", f"{lab_name}-{self.node}", *self.command]
 
 
 @dataclass(frozen=True)
@@ -104,6 +102,7 @@ class Scenario:
         return manifests.load([self.folder / f for f in (files if files is not None else self.manifests)])
 
     def variant(self, name: str) -> Variant:
+        """The step or broken variant called ``name``, or a LabError listing the ones there are."""
         for variant in self.variants:
             if variant.name == name:
                 return variant
@@ -116,7 +115,7 @@ def _checks(raw: list[dict[str, Any]] | None, where: str) -> tuple[CheckSpec, ..
     for item in raw or []:
         if not isinstance(item, dict) or "check" not in item:
             raise LabError(f"{where}: every check entry needs a `check:` name.", "Fix scenario.yaml.")
-        specs.append(CheckSpec(item["check"], dict(item.get("args") or {}), item.get("expect", "pass"),
+        specs.append(CheckSpec(item["check"], dict(item.get("args") or {}),
                                tuple(item.get("backends") or BACKEND_NAMES)))
     return tuple(specs)
 

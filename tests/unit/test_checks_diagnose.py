@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from test_checks_fakelab import fast_clock, netpol_doc, pod, service, web_cluster  # noqa: F401
 
-from labkit.checks.diagnose import LAYERS, diagnose
+from labkit.checks.diagnose import diagnose
 from labkit.errors import LabError
 
 pytestmark = pytest.mark.usefixtures("fast_clock")
@@ -127,10 +127,6 @@ def test_pod_target_with_unknown_named_port():
     assert r.layer == "endpoints" and "no containerPort named 'nope'" in r.hint
     r = diagnose(web_cluster(), "default/client", "shop/db", port="nope")
     assert r.layer == "service", "shop/db names the Service first"
-
-
-def test_layers_are_in_walking_order():
-    assert LAYERS == ("dns", "service", "endpoints", "policy", "data plane")
 
 
 def test_bad_input():
