@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -66,15 +67,16 @@ def reference_workload() -> list[dict]:
 
 def lab_rss_mb(lab: str) -> tuple[float, list[str]]:
     """Summed RSS of every process that belongs to the lab (its agent, anything run in its namespaces)."""
-    from labkit.sandbox import naming
+    from labkit.sandbox import fabric, naming
 
-    inodes = {os.stat(f"/run/netns/{n}").st_ino for n in os.listdir("/run/netns") if naming.is_lab_netns(lab, n)}
+    inodes = {os.stat(fabric.NETNS_DIR / n).st_ino for n in fabric.list_netns() if naming.is_lab_netns(lab, n)}
+    state_dir = str(naming.state_dir(lab))
     total, names = 0, []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
             inside = os.stat(f"/proc/{pid}/ns/net").st_ino in inodes
-            if f"/run/labkit/{lab}" not in cmd and not inside:
+            if state_dir not in cmd and not inside:
                 continue
             rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:"))
         except (OSError, StopIteration):
@@ -88,7 +90,7 @@ def own_rss_mb() -> float:
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")) / 1024
 
 
-def one_run(cni: str) -> dict[str, float]:
+def one_run(cni: str) -> dict[str, Any]:
     from labkit.sandbox import backend
 
     backend.down(LAB)
@@ -99,7 +101,7 @@ def one_run(cni: str) -> dict[str, float]:
     up = time.perf_counter() - started
     pods = lab.get("pods", namespace=NS)
     assert len(pods) == 12 and len(lab.get("svc", namespace=NS)) == 6, "reference workload incomplete"
-    sources = [p for p in pods][:10]
+    sources = pods[:10]
     pairs = [(f"{NS}/{s['metadata']['name']}", d["status"]["podIP"], 8080) for s in sources for d in sources]
     began = time.perf_counter()
     probes = lab.probe_many(pairs, timeout=1.0)
@@ -137,8 +139,7 @@ def main() -> int:
                   f"matrix {result['matrix']:.2f} s ({result['connected']} connected, {result['blocked']} blocked, "
                   f"{result['refused']} refused), down {result['down']:.2f} s, lab RSS {result['rss_mb']:.1f} MB")
     finally:
-        from labkit.sandbox import backend as _backend
-        _backend.down(LAB)
+        backend.down(LAB)
     print("  lab processes: " + "; ".join(runs[-1]["procs"]))
     print(f"  (this client process: {own_rss_mb():.1f} MB RSS)")
     ok = True

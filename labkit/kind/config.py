@@ -14,7 +14,6 @@ CLUSTERS_DIR = Path(__file__).resolve().parents[2] / "clusters"
 """``clusters/`` at the repository root (labkit is installed editable from the clone)."""
 
 POD_SUBNETS = {"flannel": "10.244.0.0/16", "calico": "192.168.0.0/16", "cilium": "10.244.0.0/16"}
-SERVICE_SUBNET = "10.96.0.0/16"
 CNI_BIN_PATH = "/opt/cni/bin"
 
 

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -539,6 +539,26 @@ def default_dns_backend() -> DnsBackend:
     return DnsBackend(dns.serve_udp, dns.serve_tcp, build_index)
 
 
+async def _serve_requests(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          answer: Callable[[HttpMessage, Any], Awaitable[bytes]]) -> None:
+    """Answer HTTP/1.1 requests on one keep-alive connection until the client closes it or asks
+    to; ``answer(request, peer)`` renders each response (its keep-alive must follow the request's)."""
+    peer = writer.get_extra_info("peername")
+    while True:
+        try:
+            request = await asyncio.wait_for(read_message(reader, response=False), IDLE_TIMEOUT_S)
+        except HttpError as exc:
+            writer.write(render_response(exc.status, f"{exc}\n", keep_alive=False))
+            await writer.drain()
+            return
+        if request is None:
+            return
+        writer.write(await answer(request, peer))
+        await writer.drain()
+        if not request.keep_alive:
+            return
+
+
 # --------------------------------------------------------------------------- TLS for ingress :443
 
 
@@ -766,52 +786,29 @@ class Agent:
 
     async def _netexec_connection(self, workload: Workload, reader: asyncio.StreamReader,
                                   writer: asyncio.StreamWriter, scheme: str) -> None:
-        peer = writer.get_extra_info("peername")
-        while True:
-            try:
-                request = await asyncio.wait_for(read_message(reader, response=False), IDLE_TIMEOUT_S)
-            except HttpError as exc:
-                writer.write(render_response(exc.status, f"{exc}\n", keep_alive=False))
-                await writer.drain()
-                return
-            if request is None:
-                return
+        async def answer(request: HttpMessage, peer: Any) -> bytes:
             status, body = netexec_http_answer(workload.name, request.start[0], request.start[1],
                                                peer, request.header_map)
-            keep = request.keep_alive
-            writer.write(render_response(status, b"" if request.start[0] == "HEAD" else body.encode(),
-                                         keep_alive=keep))
-            await writer.drain()
-            if not keep:
-                return
+            return render_response(status, b"" if request.start[0] == "HEAD" else body.encode(),
+                                   keep_alive=request.keep_alive)
+
+        await _serve_requests(reader, writer, answer)
 
     async def _ingress_connection(self, workload: Workload, reader: asyncio.StreamReader,
                                   writer: asyncio.StreamWriter, scheme: str) -> None:
-        peer = writer.get_extra_info("peername")
-        while True:
-            try:
-                request = await asyncio.wait_for(read_message(reader, response=False), IDLE_TIMEOUT_S)
-            except HttpError as exc:
-                writer.write(render_response(exc.status, f"{exc}\n", keep_alive=False))
-                await writer.drain()
-                return
-            if request is None:
-                return
+        async def answer(request: HttpMessage, peer: Any) -> bytes:
             keep = request.keep_alive
             host = request_host(request.header_map)
             path = urlsplit(request.start[1]).path or "/"
             rule = match_ingress(self.spec.ingress, host, path)
             if rule is None:
-                answer = render_response(
+                return render_response(
                     404, f"{DEFAULT_BACKEND_BODY}: no Ingress rule matches host {host or '(none)'!r} "
                          f"path {path!r}\n", keep_alive=keep,
                     headers=[("X-Labkit-Ingress", "default-backend")])
-            else:
-                answer = await self._forward(workload, rule, request, peer, host, scheme, keep)
-            writer.write(answer)
-            await writer.drain()
-            if not keep:
-                return
+            return await self._forward(workload, rule, request, peer, host, scheme, keep)
+
+        await _serve_requests(reader, writer, answer)
 
     async def _forward(self, workload: Workload, rule: IngressRule, request: HttpMessage, peer: Any,
                        host: str, scheme: str, keep: bool) -> bytes:

@@ -21,9 +21,9 @@ from labkit.doctor import DoctorLine
 from labkit.errors import LabError
 from labkit.lab import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, sandbox_possible
 from labkit.sandbox import fabric, naming
+from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.lab import STATE_FORMAT, SandboxLab, StateFile, lifecycle_lock
 
-SUPPORTED_CNIS = ("flannel", "calico")
 REQUIRED_TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "iptables-save")
 LESSON_TOOLS = ("tcpdump", "dig", "getent")
 SETUP_FIX = "Run `sudo make setup` (installs iproute2, iptables, tcpdump, dnsutils)."
@@ -34,12 +34,7 @@ SETUP_FIX = "Run `sudo make setup` (installs iproute2, iptables, tcpdump, dnsuti
 
 def check_request(cni: str, kube_proxy_mode: str | None) -> None:
     """Refuse a CNI or kube-proxy mode the sandbox cannot model, saying where to go instead."""
-    if cni == "cilium":
-        raise LabError("Cilium's eBPF data plane is not modelled by the sandbox.",
-                       "Use the Kind backend for Cilium (`labkit up --backend kind --cni cilium`), or pick "
-                       "--cni flannel or --cni calico for the sandbox.")
-    if cni not in SUPPORTED_CNIS:
-        raise LabError(f"The sandbox does not know the CNI {cni!r}.", f"Choose one of: {', '.join(SUPPORTED_CNIS)}.")
+    check_cni(cni)
     mode = kube_proxy_mode or "iptables"
     if mode == "ipvs":
         raise LabError("kube-proxy's IPVS mode needs the kernel's IPVS module, and this kernel has no IPVS.",
@@ -254,7 +249,8 @@ def _etc_netns_entries() -> list[str]:
 
 
 def down(name: str = DEFAULT_LAB_NAME) -> bool:
-    """Remove lab ``name`` completely (agent, namespaces, /etc/netns entries, state); idempotent.
+    """Remove lab ``name`` completely (agent, processes left in its namespaces, the namespaces,
+    /etc/netns entries, state); idempotent.
 
     Returns whether there was anything to remove.
     """
@@ -272,6 +268,7 @@ def _down_locked(name: str) -> bool:
         found |= bool(agent_pids(str(directory)))
         stop_agent(str(directory), grace=0.5)
     namespaces = [n for n in fabric.list_netns() if naming.is_lab_netns(name, n)]
+    fabric.stop_processes_in(namespaces)
     problems = fabric.delete_netns(namespaces)
     still = [n for n in fabric.list_netns() if naming.is_lab_netns(name, n)]
     etc = [n for n in _etc_netns_entries() if naming.is_lab_netns(name, n)]

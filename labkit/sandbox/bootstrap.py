@@ -31,7 +31,8 @@ def check_cni(cni: str) -> str:
     """Refuse a CNI the sandbox cannot emulate, saying what to use instead."""
     if cni == "cilium":
         raise LabError("Cilium's eBPF data plane is not modelled by the sandbox.",
-                       "Use --backend kind for Cilium, or pick --cni flannel or --cni calico on the sandbox.")
+                       "Use the Kind backend for Cilium (`labkit up --backend kind --cni cilium`), or pick "
+                       "--cni flannel or --cni calico for the sandbox.")
     if cni not in SANDBOX_CNIS:
         raise LabError(f"The sandbox has no CNI called {cni!r}.",
                        f"Choose one of: {', '.join(SANDBOX_CNIS)} (e.g. --cni calico).")

@@ -26,7 +26,6 @@ FIXED_CLUSTER_IPS = {("default", "kubernetes"): "10.96.0.1", ("kube-system", "ku
 NODE_PORT_MIN, NODE_PORT_MAX = 30000, 32767
 LB_POOL = tuple(f"172.18.255.{i}" for i in range(200, 251))
 API_SERVER_PORT = 6443
-CONTROL_PLANE_TAINT_KEY = "node-role.kubernetes.io/control-plane"
 INGRESS_NAMESPACE, INGRESS_SERVICE, INGRESS_CLASS = "ingress-system", "ingress-controller", "labkit"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 SLICE_CONTROLLER = "endpointslice-controller.k8s.io"

@@ -10,10 +10,13 @@ files under ``/etc/netns/lk-*``.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -349,6 +352,36 @@ def _write_sysctls(netns: str | None, values: Mapping[str, str]) -> str:
     except OSError as exc:
         return f"sysctl {exc.filename or ''} in {netns}: {exc.strerror}"
     return ""
+
+
+def stop_processes_in(names: Iterable[str]) -> list[int]:
+    """Kill every process still running in the named namespaces (a command a learner sent to the
+    background, a shell opened with ``ip netns exec``): deleting a namespace's name does not stop
+    them, and they would keep the namespace alive. Returns the pids killed."""
+    wanted: set[tuple[int, int]] = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            st = os.stat(NETNS_DIR / name)
+            wanted.add((st.st_dev, st.st_ino))
+
+    def inside() -> set[int]:
+        found = set()
+        for entry in os.listdir("/proc") if wanted else ():
+            if entry.isdigit() and int(entry) != os.getpid():
+                with contextlib.suppress(OSError):
+                    st = os.stat(f"/proc/{entry}/ns/net")
+                    if (st.st_dev, st.st_ino) in wanted:
+                        found.add(int(entry))
+        return found
+
+    pids = inside()
+    if pids:  # look twice: a labkit process only passes through a namespace to open a socket
+        time.sleep(0.02)
+        pids &= inside()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(pids)
 
 
 def delete_netns(names: Iterable[str]) -> list[str]:

@@ -379,6 +379,15 @@ class SandboxLab(ScenarioMixin):
             self._cache = (stamp, data, None)
         return self._cache[1]
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold both locks for a change; a lab taken down meanwhile is refused before the state
+        lock would recreate its folder (which would leave ``/run/labkit/<lab>/lock`` behind)."""
+        with lifecycle_lock(self.name):
+            self._state()  # raises "the lab was taken down" when the state file is gone
+            with self._state_file.locked():
+                yield
+
     def _store(self):
         """The cluster store as last saved (parsed once per state version)."""
         from labkit.sandbox.store import ClusterStore
@@ -445,7 +454,7 @@ class SandboxLab(ScenarioMixin):
         """Run ``mutate`` on a copy of the store, converge the data plane, save; roll back on failure."""
         from labkit.sandbox.store import ClusterStore
 
-        with lifecycle_lock(self.name), self._state_file.locked():
+        with self._writing():
             state = self._state()  # never mutated: _save writes a new dict
             built = self._built(state)
             store = ClusterStore.from_dict(state["store"])  # from_dict copies
@@ -727,7 +736,7 @@ class SandboxLab(ScenarioMixin):
         except ValueError as exc:
             raise LabError(f"{cidr!r} is not an IPv4 address or range ({exc}).",
                            "Give an address like 203.0.113.10 or a range like 192.168.5.0/24.") from None
-        with lifecycle_lock(self.name), self._state_file.locked():
+        with self._writing():
             state = dict(self._state())
             outside = dict(state.get("outside") or {"addresses": [], "ports": []})
             addresses = [a for a in outside.get("addresses") or [] if a != network]
@@ -741,7 +750,8 @@ class SandboxLab(ScenarioMixin):
                 outside["ports"] = served
             elif network not in (outside.get("addresses") or []):
                 raise LabError(f"{network} is not one of the outside addresses of lab {self.name!r}.",
-                               f"These are: {', '.join(outside.get('addresses') or []) or 'none'}.")
+                               f"Remove one that is there: {', '.join(outside['addresses'])}." if outside.get("addresses")
+                               else "Nothing needs removing: no outside address was added to this lab.")
             outside["addresses"] = addresses
             fabric.run_stages([[fabric.Job(naming.outside_netns(self.name)).ip(*lines)]],
                               f"{'add' if present else 'remove'} outside address {network}")
@@ -751,16 +761,6 @@ class SandboxLab(ScenarioMixin):
             self._cache = None
             built = self._built(state)
             self._publish(StoreView(store), built)
-
-    # ---- extras for lessons and tests
-
-    def netns_of(self, pod: str, namespace: str = "default") -> str:
-        """The network namespace name of a pod (for ``ip netns exec`` in a terminal)."""
-        return self._pod(pod, namespace)[1].netns
-
-    def iptables_save(self, node: str) -> str:
-        """``iptables-save`` of a node, as on a real node."""
-        return self.node_exec(node, ["iptables-save"]).stdout
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:

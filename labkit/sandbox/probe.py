@@ -338,7 +338,7 @@ async def _probe_tcp(req: ProbeRequest, address: str, timeout: float):
             if req.port == DNS_PORT:
                 words = await _ask_dns_tcp(reader, writer, timeout)
                 return "connected", latency, None, None, f"connected to {target} in {latency * 1000:.1f} ms; {words}"
-            answers, note = await _ask_http(reader, writer, req, address, timeout)
+            answers, note = await _ask_http(reader, writer, req, timeout)
         finally:
             writer.close()
         served_by = answers.get("/hostname")
@@ -356,7 +356,7 @@ async def _probe_tcp(req: ProbeRequest, address: str, timeout: float):
 
 
 async def _ask_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: ProbeRequest,
-                    address: str, timeout: float) -> tuple[dict[str, str], str]:
+                    timeout: float) -> tuple[dict[str, str], str]:
     """GET /hostname then /clientip on one keep-alive connection; answers by path, and a note."""
     host = req.http_host or (req.dst if req.port == 80 else f"{req.dst}:{req.port}")
     answers: dict[str, str] = {}

@@ -211,3 +211,24 @@ def test_a_change_restarts_an_agent_that_died():
         assert backend.attach("theal") is not None
     finally:
         backend.down("theal")
+
+
+def test_down_stops_what_a_learner_left_running_in_a_pod():
+    lab = backend.up("tbgproc", "flannel", quiet=True)
+    try:
+        lab.apply(SMALL)
+        pod = lab.get("pods", namespace="default", selector="app=echo")[0]["metadata"]["name"]
+        assert lab.exec(f"default/{pod}", "sleep 87654 >/dev/null 2>&1 &").ok
+        assert subprocess.run(["pgrep", "-f", "sleep 87654"], capture_output=True).returncode == 0
+    finally:
+        backend.down("tbgproc")
+    assert subprocess.run(["pgrep", "-f", "sleep 87654"], capture_output=True).returncode == 1
+
+
+def test_a_lab_object_used_after_down_refuses_and_recreates_nothing():
+    lab = backend.up("tstale", "flannel", quiet=True)
+    backend.down("tstale")
+    with pytest.raises(LabError):
+        lab.apply(SMALL)
+    assert not os.path.exists(naming.state_dir("tstale"))
+    assert "tstale" not in backend.names()
