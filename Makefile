@@ -35,7 +35,8 @@ system-tools:
 ## lab: set up, bring a lab up (Kind when Docker answers, else the sandbox), open JupyterLab on lessons/
 lab: setup
 	$(LABKIT) up --backend $(BACKEND) --cni $(CNI) --name $(LAB)
-	$(VENV)/bin/jupyter lab lessons/
+	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate.
+	$(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/
 
 ## test: set up, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; notebooks)
 test: setup
