@@ -54,6 +54,14 @@ def one_pod(lab: Lab, target: Target, role: str, names: PodNames) -> tuple[dict 
     return pod, Step(f"find the {role} pod {spec.describe()}", pod_summary(pod, names), ok, evidence)
 
 
+def open_on_pod(lab: Lab, target: Target, role: str) -> tuple[PodNames, dict | None, list[Step], str]:
+    """The opening that single-pod checks share: stable pod names, the pod, the step that found it,
+    and how to show the pod in the result's subject."""
+    names = PodNames(list_pods(lab, None))
+    pod, step = one_pod(lab, target, role, names)
+    return names, pod, [step], names(pod) if pod is not None else str(target)
+
+
 def missing_pod_hint(role: str, pod: Mapping[str, Any] | None) -> str:
     """Why a pod a check needs is unusable: it does not exist, the scheduler found no node for it,
     or it has no network yet."""

@@ -7,11 +7,11 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from labkit.checks.connectivity import missing_pod_hint, one_pod
+from labkit.checks.connectivity import missing_pod_hint, open_on_pod
 from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.result import Result, Step, failure_hint, make_result, poll
 from labkit.checks.targets import (
-    PodNames, Target, get_service, is_ip, list_pods, meta, pod_labels, pod_phase, pod_ref, service_endpoints,
+    Target, get_service, is_ip, meta, pod_labels, pod_phase, pod_ref, service_endpoints,
 )
 from labkit.errors import LabError
 from labkit.lab import Lab
@@ -105,12 +105,9 @@ def dns_resolves(lab: Lab, src: Target, name: str, rtype: str = "A", expect: Any
         raise LabError(f"Unknown record type {rtype!r}.", f"Use one of {', '.join(RTYPES)}.")
     if not str(name).strip():
         raise LabError("dns_resolves needs a name to resolve.", "Pass e.g. name='my-svc' or 'my-svc.other-ns'.")
-    names = PodNames(list_pods(lab, None))
-    steps: list[Step] = []
-    src_pod, step = one_pod(lab, src, "client", names)
-    steps.append(step)
-    subject = f"{name} ({rtype}) from {names(src_pod) if src_pod is not None else src}"
-    if not step.ok:
+    names, src_pod, steps, shown = open_on_pod(lab, src, "client")
+    subject = f"{name} ({rtype}) from {shown}"
+    if not steps[0].ok:
         return make_result("dns_resolves", subject, steps, hint=missing_pod_hint("client", src_pod))
     conf, origin = pod_resolv_conf(lab, src_pod)
     steps.append(Step("the pod's resolver", f"search {' '.join(conf.search) or '(none)'}; ndots:{conf.ndots}; "

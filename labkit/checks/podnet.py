@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.checks.connectivity import one_pod
+from labkit.checks.connectivity import open_on_pod
 from labkit.checks.result import Result, Step, make_result
-from labkit.checks.targets import PodNames, Target, list_pods, meta, pod_ip, pod_node, pod_phase, scheduling_problem
+from labkit.checks.targets import Target, list_pods, meta, pod_ip, pod_node, pod_phase, scheduling_problem
 from labkit.errors import LabError
 from labkit.lab import Lab
 
@@ -148,12 +148,9 @@ def _run(lab: Lab, where: str, command: list[str], pod: Mapping[str, Any] | None
 def pod_netns(lab: Lab, pod: Target) -> Result:
     """Read the pod's interfaces and routes and its veth peer and route on the node, and check that
     they form the path the CNI should have built."""
-    names = PodNames(list_pods(lab, None))
-    steps: list[Step] = []
-    found, step = one_pod(lab, pod, "target", names)
-    steps.append(step)
-    subject = f"network namespace of {names(found) if found is not None else pod}"
-    if not step.ok:
+    names, found, steps, shown = open_on_pod(lab, pod, "target")
+    subject = f"network namespace of {shown}"
+    if not steps[0].ok:
         if found is None:
             hint = "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
         else:
@@ -246,12 +243,9 @@ def fingerprint(cni: str, eth0: Link | None, addrs: list[str], routes: list[str]
 def cni_identity(lab: Lab, pod: Target) -> Result:
     """Say which CNI runs (its node agents) and check that a pod's interface carries that
     plugin's fingerprint: Flannel a /24 behind cni0 with MTU 1450, Calico a /32 via 169.254.1.1."""
-    names = PodNames(list_pods(lab, None))
-    steps: list[Step] = []
-    found, step = one_pod(lab, pod, "target", names)
-    steps.append(step)
-    subject = f"CNI wiring of {names(found) if found is not None else pod}"
-    if not step.ok:
+    names, found, steps, shown = open_on_pod(lab, pod, "target")
+    subject = f"CNI wiring of {shown}"
+    if not steps[0].ok:
         return make_result("cni_identity", subject, steps,
                            hint="The pod is missing or has no IP yet; run pod_netns on it for the reason.")
     assert found is not None

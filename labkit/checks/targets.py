@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Lab
-from labkit.model.addresses import is_ip
+from labkit.model.addresses import is_ip  # noqa: F401 - re-exported for the checks that import it from here
 from labkit.model.selectors import parse_selector_string, selector_matches
 
 Target = Union[str, Mapping[str, Any]]
