@@ -11,7 +11,7 @@ BACKEND ?= auto
 APT_PACKAGES := iproute2 iptables tcpdump dnsutils procps openssl
 SYSTEM_TOOLS := ip iptables iptables-save iptables-restore tcpdump dig openssl
 
-.PHONY: setup system-tools lab test unit sandbox-tests kind-tests nbval bench clean
+.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests nbval bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,22 @@ lab: setup
 	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate.
 	$(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/
 
-## test: set up, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; notebooks)
-test: setup
+## test: set up, lint, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; notebooks)
+test: setup lint
 	$(PY) -m pytest tests -q
 	@$(MAKE) --no-print-directory nbval
+
+## lint: formatting, lint rules, types and layers (configured in pyproject.toml and .importlinter)
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+## format: rewrite the code in the house style and apply ruff's safe fixes
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 unit: setup
 	$(PY) -m pytest tests/unit -q

@@ -3,6 +3,7 @@
 Prints the figures (target: the table itself in <= 2 s on a 2-core machine); no assertion.
 Run: .venv/bin/python bench/model.py [--pods N] [--policies N] [--seed N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labkit.model import netpol  # noqa: E402
+from labkit.model import netpol
 
 APPS = ["web", "api", "db", "cache", "queue", "auth", "search", "billing", "report", "batch"]
 TIERS = ["frontend", "backend", "data"]
@@ -23,24 +24,41 @@ ENVS = ["dev", "staging", "prod"]
 def build_cluster(n_pods: int, n_namespaces: int, n_policies: int, seed: int):
     """A deterministic random cluster: namespaces, pods (with named ports) and policies."""
     rng = random.Random(seed)
-    namespaces = [{"kind": "Namespace", "metadata": {"name": f"ns{i:02d}",
-                                                      "labels": {"env": ENVS[i % 3], "team": f"t{i % 5}"}}}
-                  for i in range(n_namespaces)]
+    namespaces = [
+        {
+            "kind": "Namespace",
+            "metadata": {"name": f"ns{i:02d}", "labels": {"env": ENVS[i % 3], "team": f"t{i % 5}"}},
+        }
+        for i in range(n_namespaces)
+    ]
     pods = []
     for i in range(n_pods):
         ns = f"ns{i % n_namespaces:02d}"
         app = rng.choice(APPS)
         http = rng.choice([80, 8080])
-        pods.append({
-            "kind": "Pod",
-            "metadata": {"name": f"{app}-{i:04d}", "namespace": ns,
-                         "labels": {"app": app, "tier": rng.choice(TIERS), "v": str(rng.randint(1, 3))}},
-            "spec": {"nodeName": f"node{i % 3}", "containers": [{"name": "main", "ports": [
-                {"containerPort": http, "name": "http"},
-                {"containerPort": 53, "name": "dns", "protocol": "UDP"},
-            ]}]},
-            "status": {"podIP": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"},
-        })
+        pods.append(
+            {
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{app}-{i:04d}",
+                    "namespace": ns,
+                    "labels": {"app": app, "tier": rng.choice(TIERS), "v": str(rng.randint(1, 3))},
+                },
+                "spec": {
+                    "nodeName": f"node{i % 3}",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "ports": [
+                                {"containerPort": http, "name": "http"},
+                                {"containerPort": 53, "name": "dns", "protocol": "UDP"},
+                            ],
+                        }
+                    ],
+                },
+                "status": {"podIP": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"},
+            }
+        )
     policies = [random_policy(rng, i, n_namespaces) for i in range(n_policies)]
     return namespaces, pods, policies
 
@@ -50,9 +68,17 @@ def random_policy(rng: random.Random, i: int, n_namespaces: int) -> dict:
     ns = f"ns{rng.randrange(n_namespaces):02d}"
 
     def pod_sel():
-        return rng.choice([{}, {"matchLabels": {"app": rng.choice(APPS)}},
-                           {"matchExpressions": [{"key": "tier", "operator": "In",
-                                                  "values": rng.sample(TIERS, 2)}]}])
+        return rng.choice(
+            [
+                {},
+                {"matchLabels": {"app": rng.choice(APPS)}},
+                {
+                    "matchExpressions": [
+                        {"key": "tier", "operator": "In", "values": rng.sample(TIERS, 2)}
+                    ]
+                },
+            ]
+        )
 
     def peer():
         kind = rng.randrange(5)
@@ -61,26 +87,42 @@ def random_policy(rng: random.Random, i: int, n_namespaces: int) -> dict:
         if kind == 1:
             return {"namespaceSelector": {"matchLabels": {"env": rng.choice(ENVS)}}}
         if kind == 2:
-            return {"namespaceSelector": {"matchLabels": {"team": f"t{rng.randrange(5)}"}}, "podSelector": pod_sel()}
+            return {
+                "namespaceSelector": {"matchLabels": {"team": f"t{rng.randrange(5)}"}},
+                "podSelector": pod_sel(),
+            }
         if kind == 3:
             return {"ipBlock": {"cidr": "10.0.0.0/22", "except": [f"10.0.{rng.randrange(4)}.0/24"]}}
         return {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": rng.choice(APPS)}}}
 
     def ports():
-        return rng.choice([[], [{"port": 80}], [{"port": "http"}], [{"port": 8000, "endPort": 8100}],
-                           [{"protocol": "UDP", "port": 53}, {"port": 80}]])
+        return rng.choice(
+            [
+                [],
+                [{"port": 80}],
+                [{"port": "http"}],
+                [{"port": 8000, "endPort": 8100}],
+                [{"protocol": "UDP", "port": 53}, {"port": 80}],
+            ]
+        )
 
     def rules():
         if rng.random() < 0.1:
             return [{}]
-        return [{"from": [peer() for _ in range(rng.randint(1, 2))], "ports": ports()}
-                for _ in range(rng.randint(0, 2))]
+        return [
+            {"from": [peer() for _ in range(rng.randint(1, 2))], "ports": ports()}
+            for _ in range(rng.randint(0, 2))
+        ]
 
     spec: dict = {"podSelector": pod_sel(), "ingress": rules()}
     if rng.random() < 0.4:
         spec["egress"] = [{"to": r.get("from", []), "ports": r.get("ports", [])} for r in rules()]
         spec["policyTypes"] = ["Ingress", "Egress"]
-    return {"kind": "NetworkPolicy", "metadata": {"name": f"pol-{i:03d}", "namespace": ns}, "spec": spec}
+    return {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"pol-{i:03d}", "namespace": ns},
+        "spec": spec,
+    }
 
 
 def main() -> None:
@@ -112,13 +154,19 @@ def main() -> None:
     per_verdict = (time.perf_counter() - start) / len(sample)
     pairs = len(table.labels) ** 2
     allowed = {p: sum(bin(r).count("1") for r in table.rows[p]) for p in table.ports}
-    print(f"truth table: {args.pods} pods, {args.namespaces} namespaces, {args.policies} policies, "
-          f"{len(ports)} ports = {pairs * len(ports):,} cells")
-    print(f"  build (best of {args.repeat}): {min(times):.3f} s   (all runs: {', '.join(f'{t:.3f}' for t in times)}; target <= 2 s)")
+    print(
+        f"truth table: {args.pods} pods, {args.namespaces} namespaces, {args.policies} policies, "
+        f"{len(ports)} ports = {pairs * len(ports):,} cells"
+    )
+    print(
+        f"  build (best of {args.repeat}): {min(times):.3f} s   (all runs: {', '.join(f'{t:.3f}' for t in times)}; target <= 2 s)"
+    )
     print(f"  render to text: {render_s:.3f} s ({len(text) / 1e6:.1f} MB)")
-    print(f"  allowed cells: " + ", ".join(f"{p} {allowed[p]:,} of {pairs:,}" for p in table.ports))
-    print(f"  verdict() with explanation: {per_verdict * 1e6:.0f} us per flow "
-          f"(naive table would take ~{per_verdict * pairs * len(ports):.0f} s)")
+    print("  allowed cells: " + ", ".join(f"{p} {allowed[p]:,} of {pairs:,}" for p in table.ports))
+    print(
+        f"  verdict() with explanation: {per_verdict * 1e6:.0f} us per flow "
+        f"(naive table would take ~{per_verdict * pairs * len(ports):.0f} s)"
+    )
 
 
 if __name__ == "__main__":

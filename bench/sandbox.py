@@ -6,6 +6,7 @@ the lab's processes <= 150 MB, a 10 x 10 probe matrix with blocked pairs (1 s ti
 
 Run as root: ``sudo .venv/bin/python bench/sandbox.py [--runs 3] [--cni calico]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,43 +26,102 @@ TARGETS = {"up": 2.0, "down": 1.0, "rss_mb": 150.0, "matrix": 1.5}
 
 def reference_workload() -> list[dict]:
     """12 pods (4 Deployments + 2 pods), 6 Services (ClusterIP, NodePort, LoadBalancer), 3 policies."""
+
     def deployment(name: str, replicas: int, port: int = 8080) -> dict:
-        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},
-                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                         "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{
-                             "name": name, "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
-                             "args": ["netexec", f"--http-port={port}"],
-                             "ports": [{"name": "http", "containerPort": port}],
-                             "readinessProbe": {"tcpSocket": {"port": "http"}}}]}}}}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": name,
+                                "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+                                "args": ["netexec", f"--http-port={port}"],
+                                "ports": [{"name": "http", "containerPort": port}],
+                                "readinessProbe": {"tcpSocket": {"port": "http"}},
+                            }
+                        ]
+                    },
+                },
+            },
+        }
 
     def pod(name: str) -> dict:
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS,
-                                                                "labels": {"role": "client"}},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
-                                         "ports": [{"containerPort": 8080}]}]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": {"role": "client"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+                        "ports": [{"containerPort": 8080}],
+                    }
+                ]
+            },
+        }
 
     def service(name: str, app: str, kind: str = "ClusterIP") -> dict:
-        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": NS},
-                "spec": {"type": kind, "selector": {"app": app}, "ports": [{"name": "http", "port": 80,
-                                                                            "targetPort": "http"}]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "type": kind,
+                "selector": {"app": app},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        }
 
     def policy(name: str, spec: dict) -> dict:
-        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                "metadata": {"name": name, "namespace": NS}, "spec": spec}
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": spec,
+        }
 
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-        deployment("frontend", 3), deployment("backend", 3), deployment("db", 2), deployment("cache", 2),
-        pod("client-1"), pod("client-2"),
-        service("frontend", "frontend"), service("backend", "backend"), service("db", "db"),
-        service("cache", "cache"), service("frontend-np", "frontend", "NodePort"),
+        deployment("frontend", 3),
+        deployment("backend", 3),
+        deployment("db", 2),
+        deployment("cache", 2),
+        pod("client-1"),
+        pod("client-2"),
+        service("frontend", "frontend"),
+        service("backend", "backend"),
+        service("db", "db"),
+        service("cache", "cache"),
+        service("frontend-np", "frontend", "NodePort"),
         service("frontend-lb", "frontend", "LoadBalancer"),
         policy("default-deny-ingress", {"podSelector": {}, "policyTypes": ["Ingress"]}),
-        policy("frontend-from-clients", {"podSelector": {"matchLabels": {"app": "frontend"}},
-                                         "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]}),
-        policy("backend-from-frontend", {"podSelector": {"matchLabels": {"app": "backend"}},
-                                         "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "frontend"}}}],
-                                                      "ports": [{"port": 8080}]}]}),
+        policy(
+            "frontend-from-clients",
+            {
+                "podSelector": {"matchLabels": {"app": "frontend"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}],
+            },
+        ),
+        policy(
+            "backend-from-frontend",
+            {
+                "podSelector": {"matchLabels": {"app": "backend"}},
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": {"app": "frontend"}}}],
+                        "ports": [{"port": 8080}],
+                    }
+                ],
+            },
+        ),
     ]
 
 
@@ -69,25 +129,45 @@ def lab_rss_mb(lab: str) -> tuple[float, list[str]]:
     """Summed RSS of every process that belongs to the lab (its agent, anything run in its namespaces)."""
     from labkit.sandbox import fabric, naming
 
-    inodes = {os.stat(fabric.NETNS_DIR / n).st_ino for n in fabric.list_netns() if naming.is_lab_netns(lab, n)}
+    inodes = {
+        os.stat(fabric.NETNS_DIR / n).st_ino
+        for n in fabric.list_netns()
+        if naming.is_lab_netns(lab, n)
+    }
     state_dir = str(naming.state_dir(lab))
     total, names = 0, []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            cmd = (
+                open(f"/proc/{pid}/cmdline", "rb")
+                .read()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
             inside = os.stat(f"/proc/{pid}/ns/net").st_ino in inodes
             if state_dir not in cmd and not inside:
                 continue
-            rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:"))
+            rss = next(
+                int(line.split()[1])
+                for line in open(f"/proc/{pid}/status")
+                if line.startswith("VmRSS:")
+            )
         except (OSError, StopIteration):
             continue
         total += rss
-        names.append(f"pid {pid} ({cmd.split()[2] if len(cmd.split()) > 2 else cmd.strip()}) {rss / 1024:.1f} MB")
+        names.append(
+            f"pid {pid} ({cmd.split()[2] if len(cmd.split()) > 2 else cmd.strip()}) {rss / 1024:.1f} MB"
+        )
     return total / 1024, names
 
 
 def own_rss_mb() -> float:
-    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")) / 1024
+    return (
+        next(
+            int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")
+        )
+        / 1024
+    )
 
 
 def one_run(cni: str) -> dict[str, Any]:
@@ -100,9 +180,15 @@ def one_run(cni: str) -> dict[str, Any]:
     lab.apply(reference_workload())
     up = time.perf_counter() - started
     pods = lab.get("pods", namespace=NS)
-    assert len(pods) == 12 and len(lab.get("svc", namespace=NS)) == 6, "reference workload incomplete"
+    assert len(pods) == 12 and len(lab.get("svc", namespace=NS)) == 6, (
+        "reference workload incomplete"
+    )
     sources = pods[:10]
-    pairs = [(f"{NS}/{s['metadata']['name']}", d["status"]["podIP"], 8080) for s in sources for d in sources]
+    pairs = [
+        (f"{NS}/{s['metadata']['name']}", d["status"]["podIP"], 8080)
+        for s in sources
+        for d in sources
+    ]
     began = time.perf_counter()
     probes = lab.probe_many(pairs, timeout=1.0)
     matrix = time.perf_counter() - began
@@ -111,9 +197,17 @@ def one_run(cni: str) -> dict[str, Any]:
     began = time.perf_counter()
     backend.down(LAB)
     down = time.perf_counter() - began
-    return {"bare_up": bare, "up": up, "matrix": matrix, "down": down, "rss_mb": rss,
-            "connected": outcomes["connected"], "blocked": outcomes["timeout"], "refused": outcomes["refused"],
-            "procs": procs}
+    return {
+        "bare_up": bare,
+        "up": up,
+        "matrix": matrix,
+        "down": down,
+        "rss_mb": rss,
+        "connected": outcomes["connected"],
+        "blocked": outcomes["timeout"],
+        "refused": outcomes["refused"],
+        "procs": procs,
+    }
 
 
 def main() -> int:
@@ -127,29 +221,40 @@ def main() -> int:
     began = time.perf_counter()
     from labkit import manifests  # noqa: F401  (import cost is reported, not hidden)
     from labkit.sandbox import backend, lab  # noqa: F401
+
     imports = time.perf_counter() - began
-    print(f"sandbox bench: {args.cni}, 3 nodes, 12 pods, 6 services, DNS, 3 policies; {args.runs} run(s)")
+    print(
+        f"sandbox bench: {args.cni}, 3 nodes, 12 pods, 6 services, DNS, 3 policies; {args.runs} run(s)"
+    )
     print(f"  python imports of labkit (once per process): {imports:.2f} s")
     runs = []
     try:
         for i in range(args.runs):
             result = one_run(args.cni)
             runs.append(result)
-            print(f"  run {i + 1}: up {result['bare_up']:.2f} s (+ workload = {result['up']:.2f} s), "
-                  f"matrix {result['matrix']:.2f} s ({result['connected']} connected, {result['blocked']} blocked, "
-                  f"{result['refused']} refused), down {result['down']:.2f} s, lab RSS {result['rss_mb']:.1f} MB")
+            print(
+                f"  run {i + 1}: up {result['bare_up']:.2f} s (+ workload = {result['up']:.2f} s), "
+                f"matrix {result['matrix']:.2f} s ({result['connected']} connected, {result['blocked']} blocked, "
+                f"{result['refused']} refused), down {result['down']:.2f} s, lab RSS {result['rss_mb']:.1f} MB"
+            )
     finally:
         backend.down(LAB)
     print("  lab processes: " + "; ".join(runs[-1]["procs"]))
     print(f"  (this client process: {own_rss_mb():.1f} MB RSS)")
     ok = True
-    for key, label in (("up", "up (lab + reference workload)"), ("down", "down"), ("rss_mb", "RSS of the lab's processes"),
-                       ("matrix", "10x10 probe matrix, 1 s timeout")):
+    for key, label in (
+        ("up", "up (lab + reference workload)"),
+        ("down", "down"),
+        ("rss_mb", "RSS of the lab's processes"),
+        ("matrix", "10x10 probe matrix, 1 s timeout"),
+    ):
         value = statistics.median(r[key] for r in runs)
         unit = " MB" if key == "rss_mb" else " s"
         good = value <= TARGETS[key]
         ok &= good
-        print(f"  {label:34s} median {value:7.2f}{unit}  target <= {TARGETS[key]:g}{unit}  {'OK' if good else 'OVER'}")
+        print(
+            f"  {label:34s} median {value:7.2f}{unit}  target <= {TARGETS[key]:g}{unit}  {'OK' if good else 'OVER'}"
+        )
     if args.cni == "calico" and not all(r["blocked"] for r in runs):
         print("  warning: no pair was blocked; the policies did not take effect")
         ok = False

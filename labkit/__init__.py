@@ -1,6 +1,19 @@
 """Kubernetes Networking Labs: clusters, scenarios and graders for hands-on lessons."""
-from labkit.errors import LabError
-from labkit.lab import OUTSIDE, Capabilities, ExecResult, Lab, ObjectRef, Probe, connect, down
 
-__all__ = ["LabError", "Lab", "ObjectRef", "ExecResult", "Probe", "Capabilities", "OUTSIDE", "connect", "down"]
+from labkit.course import LearnerLab, connect
+from labkit.errors import LabError
+from labkit.lab import OUTSIDE, Capabilities, ExecResult, Lab, ObjectRef, Probe, down
+
+__all__ = [
+    "OUTSIDE",
+    "Capabilities",
+    "ExecResult",
+    "Lab",
+    "LabError",
+    "LearnerLab",
+    "ObjectRef",
+    "Probe",
+    "connect",
+    "down",
+]
 __version__ = "0.1.0"

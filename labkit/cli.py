@@ -3,6 +3,7 @@
 Every expected failure is a LabError printed as two sentences (problem, fix) with exit code 1;
 usage mistakes exit 2. No traceback reaches the learner for anything we can foresee.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def named(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--name", default=DEFAULT_LAB_NAME, help=f"lab name (default {DEFAULT_LAB_NAME})")
+        p.add_argument(
+            "--name", default=DEFAULT_LAB_NAME, help=f"lab name (default {DEFAULT_LAB_NAME})"
+        )
 
     up = sub.add_parser("up", help="bring a lab up (Kind cluster or sandbox)")
     up.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
     up.add_argument("--cni", default="flannel", help="flannel (default), calico or cilium")
     up.add_argument("--kube-proxy-mode", default=None, help=f"one of {', '.join(KUBE_PROXY_MODES)}")
-    up.add_argument("--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI")
+    up.add_argument(
+        "--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI"
+    )
     up.add_argument("--dry-run", action="store_true", help="print the whole plan, change nothing")
     named(up)
 
@@ -35,19 +40,29 @@ def _parser() -> argparse.ArgumentParser:
     named(status)
 
     doctor = sub.add_parser("doctor", help="check this machine; every failing line names its fix")
-    doctor.add_argument("--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}")
+    doctor.add_argument(
+        "--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}"
+    )
     doctor.add_argument("--cni", default=None, help="also check what this CNI needs")
 
     deploy = sub.add_parser("deploy", help="deploy a tutorial scenario onto a running lab")
-    deploy.add_argument("scenario", nargs="?", help="scenario name, e.g. 07-nodeport or nodeport (omit to list)")
-    deploy.add_argument("--variant", default=None, help="a later step or a broken variant to apply on top")
+    deploy.add_argument(
+        "scenario", nargs="?", help="scenario name, e.g. 07-nodeport or nodeport (omit to list)"
+    )
+    deploy.add_argument(
+        "--variant", default=None, help="a later step or a broken variant to apply on top"
+    )
     named(deploy)
 
-    reset = sub.add_parser("reset", help="remove what a scenario created and deploy its starting state again")
+    reset = sub.add_parser(
+        "reset", help="remove what a scenario created and deploy its starting state again"
+    )
     reset.add_argument("scenario")
     named(reset)
 
-    check = sub.add_parser("check", help="run a scenario's checks and record the result as progress")
+    check = sub.add_parser(
+        "check", help="run a scenario's checks and record the result as progress"
+    )
     check.add_argument("scenario")
     check.add_argument("--variant", default=None, help="grade a step or broken variant instead")
     check.add_argument("--learner", default=None, help="name recorded in the progress file")
@@ -79,26 +94,36 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     validate_cni(args.cni)
     if args.kube_proxy_mode is not None and args.kube_proxy_mode not in KUBE_PROXY_MODES:
-        raise LabError(f"Unknown kube-proxy mode {args.kube_proxy_mode!r}.",
-                       f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).")
+        raise LabError(
+            f"Unknown kube-proxy mode {args.kube_proxy_mode!r}.",
+            f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).",
+        )
     if args.dry_run:
         backend = "kind" if args.backend == "auto" else args.backend
         if backend != "kind":
-            raise LabError("--dry-run prints the Kind plan; the sandbox has no separate plan to print.",
-                           "Use --backend kind --dry-run, or drop --dry-run to build the sandbox.")
+            raise LabError(
+                "--dry-run prints the Kind plan; the sandbox has no separate plan to print.",
+                "Use --backend kind --dry-run, or drop --dry-run to build the sandbox.",
+            )
         from labkit.kind.backend import plan
 
         print(plan(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble).render())
         return 0
     backend, why = choose_backend(args.backend)
     if args.hubble and (backend != "kind" or args.cni != "cilium"):
-        raise LabError("--hubble needs Cilium on Kind: Hubble is Cilium's flow observer.",
-                       "Use --backend kind --cni cilium --hubble, or drop --hubble.")
+        raise LabError(
+            "--hubble needs Cilium on Kind: Hubble is Cilium's flow observer.",
+            "Use --backend kind --cni cilium --hubble, or drop --hubble.",
+        )
     print(f"labkit: using the {backend} backend ({why}).", file=sys.stderr)
     extra = {"hubble": True} if args.hubble else {}
-    lab = backend_module(backend).up(name=args.name, cni=args.cni, kube_proxy_mode=args.kube_proxy_mode, **extra)
-    print(f"labkit: lab {lab.name!r} is up on {lab.backend} with {lab.cni}. "
-          f"Next: `labkit status --name {lab.name}`.")
+    lab = backend_module(backend).up(
+        name=args.name, cni=args.cni, kube_proxy_mode=args.kube_proxy_mode, **extra
+    )
+    print(
+        f"labkit: lab {lab.name!r} is up on {lab.backend} with {lab.cni}. "
+        f"Next: `labkit status --name {lab.name}`."
+    )
     return 0
 
 
@@ -119,13 +144,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     holders = find_backends(args.name)
     if not holders:
-        raise LabError(f"No lab named {args.name!r} is running.",
-                       f"Start one with `labkit up --name {args.name}` (add --cni calico to enforce policies).")
+        raise LabError(
+            f"No lab named {args.name!r} is running.",
+            f"Start one with `labkit up --name {args.name}` (add --cni calico to enforce policies).",
+        )
     for backend in holders:
         lab = backend_module(backend).attach(args.name)
         if lab is None:
-            raise LabError(f"The {backend} lab {args.name!r} exists but does not answer.",
-                           f"Recreate it: `labkit down --name {args.name}` then `labkit up --name {args.name}`.")
+            raise LabError(
+                f"The {backend} lab {args.name!r} exists but does not answer.",
+                f"Recreate it: `labkit down --name {args.name}` then `labkit up --name {args.name}`.",
+            )
         print(render_status(lab))
     return 0
 
@@ -147,8 +176,10 @@ def _attach(name: str):
     holders = find_backends(name)
     lab = backend_module(holders[0]).attach(name) if holders else None
     if lab is None:
-        raise LabError(f"No running lab named {name!r}.",
-                       f"Start one first: `labkit up --name {name}` (add --cni calico to enforce policies).")
+        raise LabError(
+            f"No running lab named {name!r}.",
+            f"Start one first: `labkit up --name {name}` (add --cni calico to enforce policies).",
+        )
     return lab
 
 

@@ -3,6 +3,7 @@
 Modelled on kind's errors: a learner reads one sentence of cause and one of fix, plus the
 output of the command that failed when there was one, and never a traceback.
 """
+
 from __future__ import annotations
 
 

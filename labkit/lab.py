@@ -1,96 +1,65 @@
-"""The Lab seam: the one interface that notebooks, checks and scenarios use to talk to a cluster.
+"""The Lab seam: the one interface that checks, scenarios and notebooks use to talk to a cluster.
 
 Two backends implement it (``labkit.kind`` for real Kind clusters, ``labkit.sandbox`` for the
-namespace-based data plane), so everything above this module runs unchanged on either.
-Objects are plain dicts in the Kubernetes JSON shape.
+namespace-based data plane), so everything above this module runs unchanged on either. Objects
+are plain dicts in the Kubernetes JSON shape. This module holds the protocols and backend choice;
+the value types live in `labkit.values` (below the backends) and are re-exported here.
 """
+
 from __future__ import annotations
 
 import importlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from labkit.errors import LabError
+from labkit.machine import docker_engine_answers, sandbox_possible
+from labkit.values import (
+    BACKENDS,
+    CNIS,
+    DEFAULT_LAB_NAME,
+    KUBE_PROXY_MODES,
+    OUTCOMES,
+    OUTSIDE,
+    Capabilities,
+    DoctorLine,
+    ExecResult,
+    ObjectRef,
+    Probe,
+    split_pod_ref,
+    validate_cni,
+)
 
-BACKENDS = ("kind", "sandbox")
-CNIS = ("flannel", "calico", "cilium")
-KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
-DEFAULT_LAB_NAME = "netlab"
-OUTSIDE = "@outside"
-"""Probe source meaning "a client outside the cluster" (the host on Kind, ``lk-<lab>-outside`` on the sandbox)."""
+__all__ = [
+    "BACKENDS",
+    "CNIS",
+    "DEFAULT_LAB_NAME",
+    "KUBE_PROXY_MODES",
+    "OUTCOMES",
+    "OUTSIDE",
+    "Backend",
+    "Capabilities",
+    "DoctorLine",
+    "ExecResult",
+    "Lab",
+    "ObjectRef",
+    "Probe",
+    "backend_module",
+    "choose_backend",
+    "connect_backend",
+    "docker_engine_answers",
+    "down",
+    "find_backends",
+    "sandbox_possible",
+    "split_pod_ref",
+    "validate_cni",
+]
 
-OUTCOMES = ("connected", "refused", "timeout", "dns", "unreachable", "error")
+log = logging.getLogger("labkit")
 
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """Names one applied object."""
-
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    def __str__(self) -> str:
-        scope = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind.lower()}/{scope}{self.name}"
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """What a command run inside a pod or node printed and returned."""
-
-    command: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One connection attempt from inside ``src``'s network namespace to ``dst:port``.
-
-    ``outcome`` is one of OUTCOMES. When the server is a lab agent (agnhost netexec on Kind),
-    ``served_by`` is the answering pod's hostname and ``client_ip`` the source address it saw,
-    which proves load balancing and the absence of NAT.
-    """
-
-    src: str
-    dst: str
-    port: int
-    protocol: str
-    outcome: str
-    latency_s: float | None = None
-    served_by: str | None = None
-    client_ip: str | None = None
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == "connected"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What this backend and CNI really enforce, so checks never report a false verdict."""
-
-    network_policy: bool
-    kube_proxy_mode: str
-    load_balancer: bool = True
-    ingress: bool = True
-    notes: tuple[str, ...] = field(default_factory=tuple)
+PortSpec = int | tuple[int, str]
+"""A port an outside host serves: a number (TCP) or ``(number, protocol)``."""
 
 
 @runtime_checkable
@@ -102,58 +71,93 @@ class Lab(Protocol):
     cni: str
     capabilities: Capabilities
 
-    def apply(self, manifests: Any, namespace: str | None = None) -> list[ObjectRef]: ...
-    def delete(self, manifests_or_refs: Any) -> None: ...
-    def get(self, kind: str, name: str | None = None, namespace: str | None = "default",
-            selector: str | dict | None = None) -> list[dict]: ...
-    def exec(self, pod: str, command: str | Sequence[str], namespace: str = "default",
-             timeout: float = 10.0) -> ExecResult: ...
-    def node_exec(self, node: str, command: str | Sequence[str], timeout: float = 10.0) -> ExecResult: ...
-    def probe(self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0) -> Probe: ...
-    def probe_many(self, pairs: Iterable[tuple], timeout: float = 1.0) -> list[Probe]: ...
-    def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]: ...
+    def apply(self, manifests: Any, namespace: str | None = None) -> list[ObjectRef]:
+        """Create or update objects from manifests (paths, YAML text, dicts)."""
+        ...
+
+    def delete(self, manifests_or_refs: Any) -> None:
+        """Delete the objects named by manifests or ObjectRefs."""
+        ...
+
+    def get(
+        self,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = "default",
+        selector: str | dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Objects of a kind (kubectl's spellings); ``namespace=None`` means all namespaces."""
+        ...
+
+    def exec(
+        self,
+        pod: str,
+        command: str | Sequence[str],
+        namespace: str = "default",
+        timeout: float = 10.0,
+    ) -> ExecResult:
+        """Run a command in a pod's network namespace."""
+        ...
+
+    def node_exec(
+        self, node: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
+        """Run a command on a node."""
+        ...
+
+    def probe(
+        self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
+    ) -> Probe:
+        """One connection attempt from inside ``src``'s network namespace."""
+        ...
+
+    def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:
+        """Many probes at once; ``pairs`` are ``(src, dst, port[, protocol])``."""
+        ...
+
+    def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
+        """Resolve ``name`` through ``src``'s resolver (its resolv.conf and search path)."""
+        ...
+
+    def add_outside_address(self, cidr: str, ports: Iterable[PortSpec] = ()) -> None:
+        """Give the outside world an address range serving ``ports``; only where
+        ``capabilities.outside_addresses`` is true (a LabError elsewhere)."""
+        ...
 
 
-def split_pod_ref(ref: str, namespace: str = "default") -> tuple[str, str]:
-    """``"ns/name"`` or ``"name"`` -> ``(namespace, name)``."""
-    if "/" in ref:
-        ns, _, name = ref.partition("/")
-        return ns, name
-    return namespace, ref
+class Backend(Protocol):
+    """What a backend module (`labkit.kind.backend`, `labkit.sandbox.backend`) provides."""
+
+    def up(
+        self, name: str = DEFAULT_LAB_NAME, cni: str = "flannel", kube_proxy_mode: str | None = None
+    ) -> Lab:
+        """Bring lab ``name`` up (or reuse it when it already runs) and return it."""
+        ...
+
+    def attach(self, name: str = DEFAULT_LAB_NAME) -> Lab | None:
+        """The running lab ``name``, or None when there is none."""
+        ...
+
+    def down(self, name: str = DEFAULT_LAB_NAME) -> bool:
+        """Remove lab ``name``; whether there was anything to remove."""
+        ...
+
+    def names(self) -> list[str]:
+        """The labs this backend holds on this machine."""
+        ...
+
+    def doctor_checks(self, cni: str | None = None) -> list[DoctorLine]:
+        """What this backend needs of the machine, each failing line naming its fix."""
+        ...
 
 
 # --------------------------------------------------------------------------- backend choice
 
 
-def docker_engine_answers(timeout: float = 5.0) -> tuple[bool, str]:
-    """Whether a Docker engine answers ``docker info``; the reason in words either way."""
-    if not shutil.which("docker"):
-        return False, "no `docker` command on PATH"
-    try:
-        proc = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False, f"`docker info` did not answer within {timeout:.0f} s"
-    if proc.returncode != 0 or not proc.stdout.strip():
-        first = (proc.stderr.strip().splitlines() or ["no output"])[0]
-        return False, f"the docker client is installed but no engine answers ({first})"
-    return True, f"Docker engine {proc.stdout.strip()} answers"
-
-
-def sandbox_possible() -> tuple[bool, str]:
-    """Whether this machine can run the sandbox backend (Linux, root)."""
-    if platform.system() != "Linux":
-        return False, f"the sandbox needs Linux network namespaces and this is {platform.system()}"
-    if os.geteuid() != 0:
-        return False, "the sandbox creates network namespaces, which needs root"
-    return True, "Linux and running as root"
-
-
 def choose_backend(backend: str = "auto") -> tuple[str, str]:
     """Resolve ``auto`` to a concrete backend; returns ``(backend, why)``."""
     if backend not in ("auto", *BACKENDS):
-        raise LabError(f"Unknown backend {backend!r}.",
-                       f"Use one of: auto, {', '.join(BACKENDS)}.")
+        raise LabError(f"Unknown backend {backend!r}.", f"Use one of: auto, {', '.join(BACKENDS)}.")
     if backend != "auto":
         return backend, f"asked for {backend}"
     docker_ok, docker_why = docker_engine_answers()
@@ -169,78 +173,56 @@ def choose_backend(backend: str = "auto") -> tuple[str, str]:
     )
 
 
-def backend_module(backend: str):
-    """The module implementing a backend: it provides up(), attach(), down(), names()."""
+def backend_module(backend: str) -> Backend:
+    """The module implementing a backend, imported only when asked for (Kind's pulls in the
+    Kubernetes client)."""
     if backend not in BACKENDS:
         raise LabError(f"Unknown backend {backend!r}.", f"Use one of: {', '.join(BACKENDS)}.")
-    return importlib.import_module(f"labkit.{backend}.backend")
+    return cast(Backend, importlib.import_module(f"labkit.{backend}.backend"))
 
 
-def validate_cni(cni: str) -> str:
-    """Refuse a CNI name we do not support, naming the ones we do."""
-    if cni not in CNIS:
-        raise LabError(f"Unknown CNI {cni!r}.", f"Choose one of: {', '.join(CNIS)} (e.g. --cni calico).")
-    return cni
-
-
-def connect(backend: str = "auto", cni: str = "flannel", name: str = DEFAULT_LAB_NAME,
-            kube_proxy_mode: str | None = None, quiet: bool = False) -> Lab:
-    """Attach to lab ``name``, bringing it up first if it is not running.
-
-    This is the one call a notebook's first cell needs. It says which backend it picked and why.
-    """
+def connect_backend(
+    backend: str = "auto",
+    cni: str = "flannel",
+    lab_name: str = DEFAULT_LAB_NAME,
+    kube_proxy_mode: str | None = None,
+) -> Lab:
+    """Attach to lab ``lab_name``, bringing it up first if it is not running; logs which
+    backend it picked and why."""
     validate_cni(cni)
     chosen, why = choose_backend(backend)
     module = backend_module(chosen)
-    lab = module.attach(name)
+    lab = module.attach(lab_name)
     if lab is not None:
-        if lab.cni != cni and not quiet:
-            print(f"labkit: lab {name!r} is already running with CNI {lab.cni}; using it "
-                  f"(run `labkit down --name {name}` first to switch to {cni}).", file=sys.stderr)
-        if not quiet:
-            print(f"labkit: attached to running {chosen} lab {name!r} ({lab.cni}); {why}.", file=sys.stderr)
+        if lab.cni != cni:
+            log.warning(
+                "lab %r is already running with CNI %s; using it (run `labkit down --name %s` "
+                "first to switch to %s).",
+                lab_name,
+                lab.cni,
+                lab_name,
+                cni,
+            )
+        log.info("attached to running %s lab %r (%s); %s.", chosen, lab_name, lab.cni, why)
         return lab
-    if not quiet:
-        print(f"labkit: bringing up {chosen} lab {name!r} with {cni}; {why}.", file=sys.stderr)
-    return module.up(name=name, cni=cni, kube_proxy_mode=kube_proxy_mode)
+    log.info("bringing up %s lab %r with %s; %s.", chosen, lab_name, cni, why)
+    return module.up(lab_name, cni, kube_proxy_mode)
 
 
-def find_backends(name: str) -> list[str]:
+def find_backends(lab_name: str) -> list[str]:
     """The backends that hold a lab of this name, asking each one that can run here."""
     found = []
-    if sandbox_possible()[0] and name in backend_module("sandbox").names():
+    if sandbox_possible()[0] and lab_name in backend_module("sandbox").names():
         found.append("sandbox")
-    if docker_engine_answers()[0] and name in backend_module("kind").names():
+    if docker_engine_answers()[0] and lab_name in backend_module("kind").names():
         found.append("kind")
     return found
 
 
-def down(name: str = DEFAULT_LAB_NAME) -> list[str]:
-    """Remove lab ``name`` from whichever backend holds it; returns those backends (none: nothing ran)."""
-    holders = find_backends(name)
+def down(lab_name: str = DEFAULT_LAB_NAME) -> list[str]:
+    """Remove lab ``lab_name`` from whichever backend holds it; returns those backends (none:
+    nothing ran)."""
+    holders = find_backends(lab_name)
     for backend in holders:
-        backend_module(backend).down(name)
+        backend_module(backend).down(lab_name)
     return holders
-
-
-class ScenarioMixin:
-    """`lab.deploy(name)`, `lab.reset(name)` and `lab.check(name)` for notebooks.
-
-    The work lives in `labkit.scenarios`; this is the one deliberate upward call from the seam
-    (declared in .importlinter), so a learner's cell can stay a one-liner on either backend.
-    """
-
-    def deploy(self, scenario: str, variant: str | None = None) -> list[ObjectRef]:
-        from labkit import scenarios
-
-        return scenarios.deploy(self, scenario, variant=variant)  # type: ignore[arg-type]
-
-    def reset(self, scenario: str) -> list[ObjectRef]:
-        from labkit import scenarios
-
-        return scenarios.reset(self, scenario)  # type: ignore[arg-type]
-
-    def check(self, scenario: str, variant: str | None = None) -> list[Any]:
-        from labkit import scenarios
-
-        return scenarios.run_checks(self, scenario, variant=variant)  # type: ignore[arg-type]

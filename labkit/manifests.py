@@ -2,6 +2,7 @@
 
 Every backend applies through here so a malformed manifest is refused before anything changes.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,7 +52,9 @@ def canonical_kind(spelling: str) -> str:
     entry = _KINDS.get(spelling.strip().lower())
     if entry is None:
         known = sorted({k for k, _, _ in _KINDS.values()})
-        raise LabError(f"Unknown kind {spelling!r}.", f"Use a Kubernetes kind such as {', '.join(known)}.")
+        raise LabError(
+            f"Unknown kind {spelling!r}.", f"Use a Kubernetes kind such as {', '.join(known)}."
+        )
     return entry[0]
 
 
@@ -80,12 +83,16 @@ def load(source: Any) -> list[dict[str, Any]]:
         try:
             loaded = [d for d in yaml.safe_load_all(text) if d is not None]
         except yaml.YAMLError as exc:
-            raise LabError(f"{origin} is not valid YAML: {exc}",
-                           "Fix the indentation or syntax at the line shown, then apply again.") from None
+            raise LabError(
+                f"{origin} is not valid YAML: {exc}",
+                "Fix the indentation or syntax at the line shown, then apply again.",
+            ) from None
         for doc in loaded:
             if not isinstance(doc, Mapping):
-                raise LabError(f"{origin} holds a {type(doc).__name__}, not a Kubernetes object.",
-                               "Each YAML document must be a mapping with apiVersion, kind and metadata.")
+                raise LabError(
+                    f"{origin} holds a {type(doc).__name__}, not a Kubernetes object.",
+                    "Each YAML document must be a mapping with apiVersion, kind and metadata.",
+                )
             docs.extend(_flatten(dict(doc)))
     return docs
 
@@ -95,20 +102,29 @@ def _as_items(source: Any) -> list[Any]:
         return [source]
     if isinstance(source, Iterable):
         return list(source)
-    raise LabError(f"Cannot read manifests from a {type(source).__name__}.",
-                   "Pass a file path, YAML text, a dict, or a list of these.")
+    raise LabError(
+        f"Cannot read manifests from a {type(source).__name__}.",
+        "Pass a file path, YAML text, a dict, or a list of these.",
+    )
 
 
 def _read_text(item: Any) -> tuple[str, str]:
-    if isinstance(item, Path) or (isinstance(item, str) and "\n" not in item and item.endswith((".yaml", ".yml", ".json"))):
+    if isinstance(item, Path) or (
+        isinstance(item, str) and "\n" not in item and item.endswith((".yaml", ".yml", ".json"))
+    ):
         path = Path(item)
         if not path.is_file():
-            raise LabError(f"Manifest file {path} does not exist.", "Check the path (relative paths start at the current folder).")
+            raise LabError(
+                f"Manifest file {path} does not exist.",
+                "Check the path (relative paths start at the current folder).",
+            )
         return path.read_text(), str(path)
     if isinstance(item, str):
         return item, "the manifest text"
-    raise LabError(f"Cannot read manifests from a {type(item).__name__}.",
-                   "Pass a file path, YAML text, a dict, or a list of these.")
+    raise LabError(
+        f"Cannot read manifests from a {type(item).__name__}.",
+        "Pass a file path, YAML text, a dict, or a list of these.",
+    )
 
 
 def _flatten(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,9 +155,13 @@ def _validator(kind: str, api_version: str, version: str) -> Any:
     schema_dir = f"v{version}.0-local-strict"
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
-        schema = schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json", version)
+        schema = schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json", version
+        )
     except FileNotFoundError:
-        raise kubernetes_validate.SchemaNotFoundError(version=version, kind=kind, api_version=api_version) from None
+        raise kubernetes_validate.SchemaNotFoundError(
+            version=version, kind=kind, api_version=api_version
+        ) from None
     definitions = schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", version)
     registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.Draft202012Validator(schema, registry=registry)
@@ -160,13 +180,24 @@ def validate(docs: Iterable[Mapping[str, Any]], version: str = KUBERNETES_VERSIO
         if not doc.get("apiVersion") or not doc.get("kind"):
             problems.append(f"{where}: needs both apiVersion and kind")
             continue
-        if not (doc.get("metadata") or {}).get("name") and not (doc.get("metadata") or {}).get("generateName"):
+        if not (doc.get("metadata") or {}).get("name") and not (doc.get("metadata") or {}).get(
+            "generateName"
+        ):
             problems.append(f"{where}: needs metadata.name")
             continue
         try:
-            error = next(iter(_validator(str(doc["kind"]), str(doc["apiVersion"]), version).iter_errors(dict(doc))), None)
+            error = next(
+                iter(
+                    _validator(str(doc["kind"]), str(doc["apiVersion"]), version).iter_errors(
+                        dict(doc)
+                    )
+                ),
+                None,
+            )
         except kubernetes_validate.SchemaNotFoundError:
-            problems.append(f"{where}: no schema for {doc['apiVersion']} {doc['kind']} in Kubernetes {version}")
+            problems.append(
+                f"{where}: no schema for {doc['apiVersion']} {doc['kind']} in Kubernetes {version}"
+            )
             continue
         if error is not None:
             path = ".".join(str(p) for p in error.path) or "(top level)"
@@ -185,13 +216,15 @@ def _api_server_rules(doc: Mapping[str, Any]) -> list[str]:
     """Rules the API server enforces that the OpenAPI schema leaves optional (so both backends
     refuse the same objects): every container needs an image."""
     spec = doc.get("spec") or {}
-    pod_spec = ((spec.get("jobTemplate") or {}).get("spec") or spec)
+    pod_spec = (spec.get("jobTemplate") or {}).get("spec") or spec
     pod_spec = (pod_spec.get("template") or {}).get("spec") or pod_spec
     problems = []
     for field in ("initContainers", "containers"):
         for i, container in enumerate(pod_spec.get(field) or []):
             if isinstance(container, Mapping) and not container.get("image"):
-                problems.append(f"at spec.{field}[{i}].image: container {container.get('name', i)!r} has no image")
+                problems.append(
+                    f"at spec.{field}[{i}].image: container {container.get('name', i)!r} has no image"
+                )
     return problems
 
 

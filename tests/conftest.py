@@ -1,4 +1,5 @@
 """Shared test settings: tiers are chosen by folder and marker, never silently skipped."""
+
 from __future__ import annotations
 
 import os
@@ -14,5 +15,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if f"{os.sep}tests{os.sep}sandbox{os.sep}" in path:
             item.add_marker(pytest.mark.sandbox)
             if not_root:
-                item.add_marker(pytest.mark.skip(
-                    reason="sandbox tests build real network namespaces and need root: run `sudo make test`"))
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="sandbox tests build real network namespaces and need root: run `sudo make test`"
+                    )
+                )

@@ -3,6 +3,7 @@ returning a :class:`Result` (verdict, points, steps with evidence, hint).
 
 ``CHECKS`` maps the names that scenario.yaml files and ``labkit check NAME`` use to the functions.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -40,8 +41,9 @@ def get_check(name: str) -> Callable[..., Result]:
     try:
         return CHECKS[name]
     except KeyError:
-        raise LabError(f"There is no check named {name!r}.",
-                       f"Use one of: {', '.join(sorted(CHECKS))}.") from None
+        raise LabError(
+            f"There is no check named {name!r}.", f"Use one of: {', '.join(sorted(CHECKS))}."
+        ) from None
 
 
 def run_check(lab: Lab, name: str, args: Mapping[str, Any] | None = None) -> Result:
@@ -51,8 +53,10 @@ def run_check(lab: Lab, name: str, args: Mapping[str, Any] | None = None) -> Res
     try:
         inspect.signature(check).bind(lab, **kwargs)
     except TypeError as exc:
-        raise LabError(f"Check {name} cannot take these arguments: {exc}.",
-                       f"See help(labkit.checks.{name}) for its parameters.") from None
+        raise LabError(
+            f"Check {name} cannot take these arguments: {exc}.",
+            f"See help(labkit.checks.{name}) for its parameters.",
+        ) from None
     return check(lab, **kwargs)
 
 

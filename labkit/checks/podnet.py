@@ -1,6 +1,7 @@
 """A pod's network namespace, checked like the tutorial's deep dive: ``eth0@ifN`` with the pod IP,
 a default route, the veth peer with index N on the pod's node, and the node's route back to the pod.
 """
+
 from __future__ import annotations
 
 import re
@@ -10,11 +11,21 @@ from typing import Any
 
 from labkit.checks.connectivity import open_on_pod
 from labkit.checks.result import Result, Step, make_result
-from labkit.checks.targets import Target, list_pods, meta, pod_ip, pod_node, pod_phase, scheduling_problem
+from labkit.checks.targets import (
+    Target,
+    list_pods,
+    meta,
+    pod_ip,
+    pod_node,
+    pod_phase,
+    scheduling_problem,
+)
 from labkit.errors import LabError
 from labkit.lab import Lab
 
-_LINK = re.compile(r"^(?P<index>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>[^:\s]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)$")
+_LINK = re.compile(
+    r"^(?P<index>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>[^:\s]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)$"
+)
 _ADDR = re.compile(r"^\d+:\s+(?P<dev>\S+)\s+inet6?\s+(?P<cidr>\S+)")
 
 
@@ -43,14 +54,28 @@ def parse_links(text: str) -> list[Link]:
         if not m:
             continue
         peer = m.group("peer")
-        peer_index = int(peer[2:]) if peer and peer.startswith("if") and peer[2:].isdigit() else None
+        peer_index = (
+            int(peer[2:]) if peer and peer.startswith("if") and peer[2:].isdigit() else None
+        )
         rest = m.group("rest")
         master = re.search(r"\bmaster\s+(\S+)", rest)
-        kind = "loopback" if "link/loopback" in rest else ("ether" if "link/ether" in rest else "other")
+        kind = (
+            "loopback"
+            if "link/loopback" in rest
+            else ("ether" if "link/ether" in rest else "other")
+        )
         mtu = re.search(r"\bmtu\s+(\d+)", rest)
-        links.append(Link(int(m.group("index")), m.group("name"), peer_index,
-                          tuple(f for f in m.group("flags").split(",") if f), master.group(1) if master else None,
-                          kind, int(mtu.group(1)) if mtu else None))
+        links.append(
+            Link(
+                int(m.group("index")),
+                m.group("name"),
+                peer_index,
+                tuple(f for f in m.group("flags").split(",") if f),
+                master.group(1) if master else None,
+                kind,
+                int(mtu.group(1)) if mtu else None,
+            )
+        )
     return links
 
 
@@ -67,7 +92,11 @@ def parse_addresses(text: str) -> dict[str, list[str]]:
 
 def parse_routes(text: str) -> list[str]:
     """``ip route show`` -> one normalised line per route (the cache lines dropped)."""
-    return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+    return [
+        " ".join(line.split())
+        for line in text.splitlines()
+        if line.strip() and not line.startswith((" ", "\t"))
+    ]
 
 
 def route_device(text: str) -> str | None:
@@ -93,55 +122,93 @@ def judge_netns(view: PodNetView, ip: str, node: str) -> list[tuple[Step, str]]:
     eth0 = next((link for link in view.pod_links if link.name == "eth0"), None)
     if eth0 is None:
         names = ", ".join(link.name for link in view.pod_links) or "none"
-        out.append((Step("interface eth0 in the pod", f"missing (interfaces: {names})", False),
-                    "The pod has no eth0: the CNI never wired its network namespace. Look at the CNI's "
-                    "pods and logs on that node."))
+        out.append(
+            (
+                Step("interface eth0 in the pod", f"missing (interfaces: {names})", False),
+                "The pod has no eth0: the CNI never wired its network namespace. Look at the CNI's "
+                "pods and logs on that node.",
+            )
+        )
         return out
     addrs = view.pod_addrs.get("eth0", [])
     has_ip = any(a.split("/")[0] == ip for a in addrs)
-    peer = f"eth0@if{eth0.peer_index}" if eth0.peer_index is not None else "eth0 (no veth peer index)"
-    out.append((Step("interface eth0 in the pod",
-                     f"{peer}, {'UP' if eth0.up else 'DOWN'}, addresses {', '.join(addrs) or 'none'}",
-                     has_ip and eth0.up and eth0.peer_index is not None),
-                f"eth0 should be UP, carry the pod IP {ip} and be one end of a veth pair; the CNI set it up "
-                "wrongly (or the pod IP in the API is stale)."))
+    peer = (
+        f"eth0@if{eth0.peer_index}" if eth0.peer_index is not None else "eth0 (no veth peer index)"
+    )
+    out.append(
+        (
+            Step(
+                "interface eth0 in the pod",
+                f"{peer}, {'UP' if eth0.up else 'DOWN'}, addresses {', '.join(addrs) or 'none'}",
+                has_ip and eth0.up and eth0.peer_index is not None,
+            ),
+            f"eth0 should be UP, carry the pod IP {ip} and be one end of a veth pair; the CNI set it up "
+            "wrongly (or the pod IP in the API is stale).",
+        )
+    )
     default = next((r for r in view.pod_routes if r.startswith("default")), None)
-    out.append((Step("default route in the pod", default or "missing", default is not None),
-                "Without a default route the pod can only reach its own subnet; the CNI writes it "
-                "(flannel: via the bridge's .1; calico: via 169.254.1.1)."))
+    out.append(
+        (
+            Step("default route in the pod", default or "missing", default is not None),
+            "Without a default route the pod can only reach its own subnet; the CNI writes it "
+            "(flannel: via the bridge's .1; calico: via 169.254.1.1).",
+        )
+    )
     if eth0.peer_index is None:
         return out
     host = next((link for link in view.node_links if link.index == eth0.peer_index), None)
     if host is None:
-        out.append((Step(f"veth peer with index {eth0.peer_index} on {node}", "no such interface", False),
-                    f"The node has no interface with index {eth0.peer_index}: the pod's veth peer is gone or the "
-                    "pod runs elsewhere than the API says."))
+        out.append(
+            (
+                Step(
+                    f"veth peer with index {eth0.peer_index} on {node}", "no such interface", False
+                ),
+                f"The node has no interface with index {eth0.peer_index}: the pod's veth peer is gone or the "
+                "pod runs elsewhere than the API says.",
+            )
+        )
         return out
     back = f"@if{host.peer_index}" if host.peer_index is not None else ""
     pairs = host.peer_index == eth0.index
     master = f", attached to bridge {host.master}" if host.master else ""
-    out.append((Step(f"veth peer with index {eth0.peer_index} on {node}",
-                     f"{host.name}{back}{master}" + ("" if pairs else f" (its peer is not eth0's index {eth0.index})"),
-                     pairs and host.up),
-                "The node-side end of the veth must be UP and point back at the pod's eth0 index."))
+    out.append(
+        (
+            Step(
+                f"veth peer with index {eth0.peer_index} on {node}",
+                f"{host.name}{back}{master}"
+                + ("" if pairs else f" (its peer is not eth0's index {eth0.index})"),
+                pairs and host.up,
+            ),
+            "The node-side end of the veth must be UP and point back at the pod's eth0 index.",
+        )
+    )
     dev = route_device(view.node_route)
     reaches = dev is not None and dev in (host.name, host.master)
     shown_route = re.sub(r"\s+uid\s+\d+", "", " ".join(view.node_route.split())) or "none"
-    out.append((Step(f"{node}'s route to {ip}", shown_route, reaches),
-                f"The node must send {ip} to the pod's veth ({host.name}) or to the bridge it hangs on"
-                f"{' (' + host.master + ')' if host.master else ''}; the CNI adds that route (calico: a /32 "
-                "per pod; flannel: the bridge's subnet)."))
+    out.append(
+        (
+            Step(f"{node}'s route to {ip}", shown_route, reaches),
+            f"The node must send {ip} to the pod's veth ({host.name}) or to the bridge it hangs on"
+            f"{' (' + host.master + ')' if host.master else ''}; the CNI adds that route (calico: a /32 "
+            "per pod; flannel: the bridge's subnet).",
+        )
+    )
     return out
 
 
 def _run(lab: Lab, where: str, command: list[str], pod: Mapping[str, Any] | None = None) -> str:
     if pod is not None:
-        result = lab.exec(str(meta(pod).get("name")), command, namespace=meta(pod).get("namespace") or "default")
+        result = lab.exec(
+            str(meta(pod).get("name")), command, namespace=meta(pod).get("namespace") or "default"
+        )
     else:
         result = lab.node_exec(where, command)
     if not result.ok:
-        raise LabError(f"`{' '.join(command)}` failed in {where}: {result.stderr.strip() or result.returncode}.",
-                       "Check that the lab is up (`labkit status`) and the pod is Running.", result.stdout)
+        raise LabError(
+            f"`{' '.join(command)}` failed in {where}: {result.stderr.strip() or result.returncode}.",
+            "Check that the lab is up (`labkit status`) and the pod is Running.",
+            result.stdout,
+        )
     return result.stdout
 
 
@@ -152,14 +219,21 @@ def pod_netns(lab: Lab, pod: Target) -> Result:
     subject = f"network namespace of {shown}"
     if not steps[0].ok:
         if found is None:
-            hint = "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
+            hint = (
+                "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
+            )
         else:
             problem = scheduling_problem(found)
-            said = (f" Here it is scheduling: {problem.describe()}." if problem is not None and problem.message
-                    else "")
-            hint = (f"The pod is {pod_phase(found)} without an IP, so no network namespace was wired for it. "
-                    "`kubectl describe pod` shows why: usually scheduling (a nodeSelector or taint no node "
-                    f"satisfies), then the image or the CNI.{said}")
+            said = (
+                f" Here it is scheduling: {problem.describe()}."
+                if problem is not None and problem.message
+                else ""
+            )
+            hint = (
+                f"The pod is {pod_phase(found)} without an IP, so no network namespace was wired for it. "
+                "`kubectl describe pod` shows why: usually scheduling (a nodeSelector or taint no node "
+                f"satisfies), then the image or the CNI.{said}"
+            )
         return make_result("pod_netns", subject, steps, hint=hint)
     assert found is not None
     ip, node = pod_ip(found) or "", pod_node(found) or "?"
@@ -169,7 +243,9 @@ def pod_netns(lab: Lab, pod: Target) -> Result:
         pod_addrs=parse_addresses(_run(lab, where, ["ip", "-o", "addr", "show"], found)),
         pod_routes=parse_routes(_run(lab, where, ["ip", "route", "show"], found)),
         node_links=parse_links(_run(lab, node, ["ip", "-o", "link", "show"])),
-        node_route=_run(lab, node, ["ip", "route", "get", ip]).strip().splitlines()[0] if ip else "",
+        node_route=_run(lab, node, ["ip", "route", "get", ip]).strip().splitlines()[0]
+        if ip
+        else "",
     )
     judged = judge_netns(view, ip, node)
     steps.extend(s for s, _ in judged)
@@ -197,46 +273,83 @@ def detect_cni(pods: list[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any
         labels = meta(pod).get("labels") or {}
         name = str(meta(pod).get("name") or "")
         for cni, ((key, value), prefix) in CNI_PODS.items():
-            if labels.get(key) == value or (name.startswith(prefix) and not name.startswith(prefix + "-operator")):
+            if labels.get(key) == value or (
+                name.startswith(prefix) and not name.startswith(prefix + "-operator")
+            ):
                 found.setdefault(cni, []).append(pod)
                 break
     return found
 
 
-def fingerprint(cni: str, eth0: Link | None, addrs: list[str], routes: list[str],
-                pod_cidr: str | None) -> list[tuple[Step, str]]:
+def fingerprint(
+    cni: str, eth0: Link | None, addrs: list[str], routes: list[str], pod_cidr: str | None
+) -> list[tuple[Step, str]]:
     """What a pod's eth0 and routes should look like under ``cni`` (pure), each with its hint."""
     import ipaddress
 
     out: list[tuple[Step, str]] = []
     cidr = next((a for a in addrs if ":" not in a), None)
     default = next((r for r in routes if r.startswith("default")), "")
-    gateway = default.split()[2] if len(default.split()) > 2 and default.split()[1] == "via" else None
+    gateway = (
+        default.split()[2] if len(default.split()) > 2 and default.split()[1] == "via" else None
+    )
     if cni == "flannel":
         network = ipaddress.ip_network(pod_cidr, strict=False) if pod_cidr else None
         in_cidr = bool(cidr and network and ipaddress.ip_interface(cidr).network == network)
-        out.append((Step("eth0's address", f"{cidr or 'none'}" + (f" (node podCIDR {pod_cidr})" if pod_cidr else ""),
-                         in_cidr),
-                    "Flannel gives each pod an address from its node's /24 (the node's spec.podCIDR), behind cni0."))
+        out.append(
+            (
+                Step(
+                    "eth0's address",
+                    f"{cidr or 'none'}" + (f" (node podCIDR {pod_cidr})" if pod_cidr else ""),
+                    in_cidr,
+                ),
+                "Flannel gives each pod an address from its node's /24 (the node's spec.podCIDR), behind cni0.",
+            )
+        )
         bridge = str(next(network.hosts())) if network else None
-        out.append((Step("default route", default or "none", bool(gateway and gateway == bridge)),
-                    f"Under Flannel the pod's default route goes via the cni0 bridge, the first address of the "
-                    f"node's podCIDR ({bridge})."))
+        out.append(
+            (
+                Step("default route", default or "none", bool(gateway and gateway == bridge)),
+                f"Under Flannel the pod's default route goes via the cni0 bridge, the first address of the "
+                f"node's podCIDR ({bridge}).",
+            )
+        )
         mtu = eth0.mtu if eth0 else None
-        out.append((Step("eth0's MTU", str(mtu), mtu == 1450),
-                    "Flannel's VXLAN overlay costs 50 bytes per packet, so pods get MTU 1450 on a 1500-byte network."))
+        out.append(
+            (
+                Step("eth0's MTU", str(mtu), mtu == 1450),
+                "Flannel's VXLAN overlay costs 50 bytes per packet, so pods get MTU 1450 on a 1500-byte network.",
+            )
+        )
     elif cni == "calico":
         prefix = ipaddress.ip_interface(cidr).network.prefixlen if cidr else None
-        out.append((Step("eth0's address", cidr or "none", prefix == 32),
-                    "Calico gives each pod a single /32 address from an IPAM block of its node; no subnet is shared."))
-        out.append((Step("default route", default or "none", gateway == "169.254.1.1"),
-                    "Calico points the pod's default route at the link-local 169.254.1.1, answered by proxy ARP "
-                    "on the node's cali* veth."))
+        out.append(
+            (
+                Step("eth0's address", cidr or "none", prefix == 32),
+                "Calico gives each pod a single /32 address from an IPAM block of its node; no subnet is shared.",
+            )
+        )
+        out.append(
+            (
+                Step("default route", default or "none", gateway == "169.254.1.1"),
+                "Calico points the pod's default route at the link-local 169.254.1.1, answered by proxy ARP "
+                "on the node's cali* veth.",
+            )
+        )
     else:
         prefix = ipaddress.ip_interface(cidr).network.prefixlen if cidr else None
-        out.append((Step("eth0's address", cidr or "none", prefix == 32),
-                    "Cilium gives each pod a /32 and routes through cilium_host."))
-        out.append((Step("default route", default or "none", gateway is not None), "A pod needs a default route."))
+        out.append(
+            (
+                Step("eth0's address", cidr or "none", prefix == 32),
+                "Cilium gives each pod a /32 and routes through cilium_host.",
+            )
+        )
+        out.append(
+            (
+                Step("default route", default or "none", gateway is not None),
+                "A pod needs a default route.",
+            )
+        )
     return out
 
 
@@ -246,44 +359,82 @@ def cni_identity(lab: Lab, pod: Target) -> Result:
     names, found, steps, shown = open_on_pod(lab, pod, "target")
     subject = f"CNI wiring of {shown}"
     if not steps[0].ok:
-        return make_result("cni_identity", subject, steps,
-                           hint="The pod is missing or has no IP yet; run pod_netns on it for the reason.")
+        return make_result(
+            "cni_identity",
+            subject,
+            steps,
+            hint="The pod is missing or has no IP yet; run pod_netns on it for the reason.",
+        )
     assert found is not None
     agents = detect_cni(list_pods(lab, None))
     if not agents:
-        steps.append(Step("the CNI's node agents", "none found (no kube-flannel, calico-node or cilium pods)", False))
-        return make_result("cni_identity", subject, steps,
-                           hint="No CNI runs: without one, nodes stay NotReady and pods get no network. Install "
-                                "one (Flannel, Calico, Cilium); `labkit up --cni ...` does it for you.")
+        steps.append(
+            Step(
+                "the CNI's node agents",
+                "none found (no kube-flannel, calico-node or cilium pods)",
+                False,
+            )
+        )
+        return make_result(
+            "cni_identity",
+            subject,
+            steps,
+            hint="No CNI runs: without one, nodes stay NotReady and pods get no network. Install "
+            "one (Flannel, Calico, Cilium); `labkit up --cni ...` does it for you.",
+        )
     cni = sorted(agents)[0]
     for name, pods in sorted(agents.items()):
         groups = sorted({names(p).split("#")[0] for p in pods})
         running = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
-        steps.append(Step("the CNI's node agents", f"{name}: {', '.join(groups)} ({running} of {len(pods)} Running)",
-                          running == len(pods)))
+        steps.append(
+            Step(
+                "the CNI's node agents",
+                f"{name}: {', '.join(groups)} ({running} of {len(pods)} Running)",
+                running == len(pods),
+            )
+        )
     if len(agents) > 1:
         steps.append(Step("one CNI only", f"found {', '.join(sorted(agents))}", False))
-        return make_result("cni_identity", subject, steps,
-                           hint="Two CNIs fight over the same pods; remove all but one.")
+        return make_result(
+            "cni_identity",
+            subject,
+            steps,
+            hint="Two CNIs fight over the same pods; remove all but one.",
+        )
     if cni != lab.cni:
         steps.append(Step("the lab says", f"{lab.cni}", None))
     if (found.get("spec") or {}).get("hostNetwork"):
         steps.append(Step("the pod's own network namespace", "no: hostNetwork: true", False))
-        return make_result("cni_identity", subject, steps,
-                           hint="This pod uses hostNetwork: it shares its node's network namespace and interfaces, "
-                                "so the CNI never wired it and it shows no CNI fingerprint. Remove hostNetwork "
-                                "to get a pod IP from the CNI.")
+        return make_result(
+            "cni_identity",
+            subject,
+            steps,
+            hint="This pod uses hostNetwork: it shares its node's network namespace and interfaces, "
+            "so the CNI never wired it and it shows no CNI fingerprint. Remove hostNetwork "
+            "to get a pod IP from the CNI.",
+        )
     where = names(found)
     links = parse_links(_run(lab, where, ["ip", "-o", "link", "show"], found))
     addrs = parse_addresses(_run(lab, where, ["ip", "-o", "addr", "show"], found))
     routes = parse_routes(_run(lab, where, ["ip", "route", "show"], found))
     node_name = pod_node(found)
-    node = next((n for n in lab.get("nodes", namespace=None) if meta(n).get("name") == node_name), {})
-    judged = fingerprint(cni, next((link for link in links if link.name == "eth0"), None), addrs.get("eth0", []),
-                         routes, (node.get("spec") or {}).get("podCIDR"))
+    node = next(
+        (n for n in lab.get("nodes", namespace=None) if meta(n).get("name") == node_name), {}
+    )
+    judged = fingerprint(
+        cni,
+        next((link for link in links if link.name == "eth0"), None),
+        addrs.get("eth0", []),
+        routes,
+        (node.get("spec") or {}).get("podCIDR"),
+    )
     steps.extend(s for s, _ in judged)
     first_bad = next((h for s, h in judged if s.ok is False), "")
     if first_bad or any(s.ok is False for s in steps):
-        return make_result("cni_identity", subject, steps,
-                           hint=first_bad or "Some of the CNI's node agents are not Running; look at their logs.")
+        return make_result(
+            "cni_identity",
+            subject,
+            steps,
+            hint=first_bad or "Some of the CNI's node agents are not Running; look at their logs.",
+        )
     return make_result("cni_identity", subject, steps)

@@ -3,6 +3,7 @@
 ``record`` appends; ``report`` reads one file (a learner's table: lesson, exercise, best verdict,
 points) or several files / a folder (a workshop summary, one row per learner).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -15,6 +16,7 @@ from typing import Any
 
 from labkit.checks.result import VERDICTS, Result, number_text
 from labkit.errors import LabError
+from labkit.tables import render_table
 
 ENV_VAR = "LABKIT_PROGRESS"
 
@@ -32,12 +34,19 @@ def _learner_name() -> str:
         return os.environ.get("USER") or "learner"
 
 
-def record(result: Result, lesson: str | None = None, exercise: str | None = None,
-           learner: str | None = None, path: str | Path | None = None) -> Path:
+def record(
+    result: Result,
+    lesson: str | None = None,
+    exercise: str | None = None,
+    learner: str | None = None,
+    path: str | Path | None = None,
+) -> Path:
     """Append one graded attempt to the progress file; returns the file written."""
     if not isinstance(result, Result):
-        raise LabError(f"Only a check's Result can be recorded, not a {type(result).__name__}.",
-                       "Pass what a check returned, e.g. record(pod_to_pod(lab, ...), lesson='02').")
+        raise LabError(
+            f"Only a check's Result can be recorded, not a {type(result).__name__}.",
+            "Pass what a check returned, e.g. record(pod_to_pod(lab, ...), lesson='02').",
+        )
     target = Path(path).expanduser() if path is not None else default_path()
     entry = {
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -51,8 +60,10 @@ def record(result: Result, lesson: str | None = None, exercise: str | None = Non
         with target.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
     except OSError as exc:
-        raise LabError(f"Cannot write the progress file {target}: {exc.strerror}.",
-                       f"Point {ENV_VAR} at a writable file, or pass path=... to record().") from None
+        raise LabError(
+            f"Cannot write the progress file {target}: {exc.strerror}.",
+            f"Point {ENV_VAR} at a writable file, or pass path=... to record().",
+        ) from None
     return target
 
 
@@ -84,9 +95,11 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise LabError(f"No progress file or folder at {path}.",
-                           "Check the path; a learner's file is ~/.labkit/progress.jsonl unless "
-                           f"{ENV_VAR} says otherwise.")
+            raise LabError(
+                f"No progress file or folder at {path}.",
+                "Check the path; a learner's file is ~/.labkit/progress.jsonl unless "
+                f"{ENV_VAR} says otherwise.",
+            )
     return files
 
 
@@ -99,8 +112,12 @@ def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
     """
     items: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = {}
     for e in entries:
-        key = (str(e.get("lesson") or ""), str(e.get("exercise") or e.get("check") or ""),
-               str(e.get("check") or ""), str(e.get("subject") or ""))
+        key = (
+            str(e.get("lesson") or ""),
+            str(e.get("exercise") or e.get("check") or ""),
+            str(e.get("check") or ""),
+            str(e.get("subject") or ""),
+        )
         items.setdefault(key, []).append(e)
     checks_per_exercise: dict[tuple[str, str], set[str]] = {}
     subjects_per_check: dict[tuple[str, str, str], set[str]] = {}
@@ -111,7 +128,10 @@ def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for (lesson, exercise, check, subject), group in items.items():
         label = exercise
-        if len(checks_per_exercise[(lesson, exercise)]) > 1 or len(subjects_per_check[(lesson, exercise, check)]) > 1:
+        if (
+            len(checks_per_exercise[(lesson, exercise)]) > 1
+            or len(subjects_per_check[(lesson, exercise, check)]) > 1
+        ):
             label = f"{exercise}: {check}" if check != exercise else exercise
             if len(subjects_per_check[(lesson, exercise, check)]) > 1:
                 label += f" ({subject})"
@@ -124,23 +144,23 @@ def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
     return best
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    lines += [fmt.format(*map(str, r)) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def learner_table(entries: list[dict[str, Any]]) -> str:
     """One learner's table: lesson, exercise, best verdict, points, attempts, then the totals."""
     best = best_attempts(entries)
-    rows = [[lesson or "-", exercise, row["verdict"], f"{number_text(row['points'])}/{number_text(row['max_points'])}",
-             str(row["attempts"])] for (lesson, exercise), row in sorted(best.items())]
+    rows = [
+        [
+            lesson or "-",
+            exercise,
+            row["verdict"],
+            f"{number_text(row['points'])}/{number_text(row['max_points'])}",
+            str(row["attempts"]),
+        ]
+        for (lesson, exercise), row in sorted(best.items())
+    ]
     passed = sum(1 for r in best.values() if r["verdict"] == "pass")
     points = sum(r["points"] for r in best.values())
     max_points = sum(r["max_points"] for r in best.values())
-    table = _table(["lesson", "exercise", "best", "points", "attempts"], rows)
+    table = render_table(["lesson", "exercise", "best", "points", "attempts"], rows, rule=True)
     return f"{table}\n{passed} of {len(best)} exercises passed, {number_text(points)}/{number_text(max_points)} points"
 
 
@@ -155,10 +175,22 @@ def workshop_table(entries: list[dict[str, Any]]) -> str:
         counts = {v: sum(1 for r in best.values() if r["verdict"] == v) for v in VERDICTS}
         points = sum(r["points"] for r in best.values())
         max_points = sum(r["max_points"] for r in best.values())
-        rows.append([learner, str(len(best)), str(counts["pass"]), str(counts["partial"]),
-                     str(counts["fail"]), f"{number_text(points)}/{number_text(max_points)}"])
-    return _table(["learner", "exercises", "passed", "partial", "failed", "points"], rows) + \
-        f"\n{len(by_learner)} learner{'s' if len(by_learner) != 1 else ''}"
+        rows.append(
+            [
+                learner,
+                str(len(best)),
+                str(counts["pass"]),
+                str(counts["partial"]),
+                str(counts["fail"]),
+                f"{number_text(points)}/{number_text(max_points)}",
+            ]
+        )
+    return (
+        render_table(
+            ["learner", "exercises", "passed", "partial", "failed", "points"], rows, rule=True
+        )
+        + f"\n{len(by_learner)} learner{'s' if len(by_learner) != 1 else ''}"
+    )
 
 
 def report(path_or_paths: str | Path | Iterable[str | Path]) -> str:

@@ -4,6 +4,7 @@ Also the two things every check shares: classifying a failed probe into a failur
 hint, and polling until what is observed matches what is expected (or a bounded time runs out).
 The text form is deterministic (no timestamps, latencies or pod hashes) so lessons can compare it.
 """
+
 from __future__ import annotations
 
 import html
@@ -31,8 +32,12 @@ class Step:
     evidence: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "observed": self.observed, "ok": self.ok,
-                "evidence": list(self.evidence)}
+        return {
+            "action": self.action,
+            "observed": self.observed,
+            "ok": self.ok,
+            "evidence": list(self.evidence),
+        }
 
 
 @dataclass
@@ -62,15 +67,24 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready) for progress files, widgets and the CLI's --json."""
         return {
-            "check": self.check, "subject": self.subject, "verdict": self.verdict,
-            "points": self.points, "max_points": self.max_points, "failure": self.failure,
-            "layer": self.layer, "hint": self.hint, "steps": [s.to_dict() for s in self.steps],
-            "data": self.data, "elapsed_s": self.elapsed_s,
+            "check": self.check,
+            "subject": self.subject,
+            "verdict": self.verdict,
+            "points": self.points,
+            "max_points": self.max_points,
+            "failure": self.failure,
+            "layer": self.layer,
+            "hint": self.hint,
+            "steps": [s.to_dict() for s in self.steps],
+            "data": self.data,
+            "elapsed_s": self.elapsed_s,
         }
 
     def __str__(self) -> str:
-        lines = [f"{self.verdict.upper()}  {self.check}: {self.subject}  "
-                 f"({number_text(self.points)}/{number_text(self.max_points)} points)"]
+        lines = [
+            f"{self.verdict.upper()}  {self.check}: {self.subject}  "
+            f"({number_text(self.points)}/{number_text(self.max_points)} points)"
+        ]
         if self.layer:
             lines.append(f"  first broken layer: {self.layer}")
         for step in self.steps:
@@ -88,20 +102,33 @@ class Result:
         e = html.escape
         rows = []
         for step in self.steps:
-            mark = {True: ("&#10004;", "#1a7f37"), False: ("&#10008;", "#cf222e"), None: ("&#8226;", "#57606a")}[step.ok]
-            evidence = (f"<pre style='margin:4px 0 0;font-size:90%'>{e(chr(10).join(step.evidence))}</pre>"
-                        if step.evidence else "")
+            mark = {
+                True: ("&#10004;", "#1a7f37"),
+                False: ("&#10008;", "#cf222e"),
+                None: ("&#8226;", "#57606a"),
+            }[step.ok]
+            evidence = (
+                f"<pre style='margin:4px 0 0;font-size:90%'>{e(chr(10).join(step.evidence))}</pre>"
+                if step.evidence
+                else ""
+            )
             rows.append(
                 f"<tr><td style='color:{mark[1]};font-weight:bold;padding:2px 6px'>{mark[0]}</td>"
                 f"<td style='padding:2px 6px'>{e(step.action)}</td>"
-                f"<td style='padding:2px 6px'>{e(step.observed)}{evidence}</td></tr>")
-        layer = (f"<div style='margin:4px 0'>First broken layer: <b>{e(self.layer)}</b></div>"
-                 if self.layer else "")
+                f"<td style='padding:2px 6px'>{e(step.observed)}{evidence}</td></tr>"
+            )
+        layer = (
+            f"<div style='margin:4px 0'>First broken layer: <b>{e(self.layer)}</b></div>"
+            if self.layer
+            else ""
+        )
         hint = ""
         if self.hint:
             label = f"Hint ({e(self.failure)})" if self.failure else "Hint"
-            hint = (f"<div style='margin-top:6px;padding:6px;background:#fff8c5;border-radius:4px'>"
-                    f"<b>{label}:</b> {e(self.hint)}</div>")
+            hint = (
+                f"<div style='margin-top:6px;padding:6px;background:#fff8c5;border-radius:4px'>"
+                f"<b>{label}:</b> {e(self.hint)}</div>"
+            )
         return (
             f"<div style='border:2px solid {colour};border-radius:6px;padding:8px;margin:4px 0;"
             f"font-family:sans-serif'>"
@@ -113,7 +140,8 @@ class Result:
             f"{layer}<table style='border-collapse:collapse;margin-top:6px'>"
             f"<tr><th></th><th style='text-align:left;padding:2px 6px'>step</th>"
             f"<th style='text-align:left;padding:2px 6px'>observed</th></tr>{''.join(rows)}</table>"
-            f"{hint}</div>")
+            f"{hint}</div>"
+        )
 
 
 def number_text(value: float) -> str:
@@ -121,9 +149,18 @@ def number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
-def make_result(check: str, subject: str, steps: Iterable[Step], *, verdict: str | None = None,
-                hint: str = "", failure: str | None = None, layer: str | None = None,
-                data: Mapping[str, Any] | None = None, elapsed_s: float | None = None) -> Result:
+def make_result(
+    check: str,
+    subject: str,
+    steps: Iterable[Step],
+    *,
+    verdict: str | None = None,
+    hint: str = "",
+    failure: str | None = None,
+    layer: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    elapsed_s: float | None = None,
+) -> Result:
     """Build a Result whose points are its graded steps that passed (one point each).
 
     Without an explicit verdict: pass when every graded step passed, else fail. A pass never
@@ -140,9 +177,19 @@ def make_result(check: str, subject: str, steps: Iterable[Step], *, verdict: str
         hint, failure = "", None
     elif not hint:
         raise ValueError(f"a {verdict} result needs a hint")
-    return Result(check=check, subject=subject, verdict=verdict, steps=steps, hint=hint,
-                  points=points, max_points=len(graded), failure=failure, layer=layer,
-                  data=dict(data or {}), elapsed_s=None if elapsed_s is None else round(elapsed_s, 3))
+    return Result(
+        check=check,
+        subject=subject,
+        verdict=verdict,
+        steps=steps,
+        hint=hint,
+        points=points,
+        max_points=len(graded),
+        failure=failure,
+        layer=layer,
+        data=dict(data or {}),
+        elapsed_s=None if elapsed_s is None else round(elapsed_s, 3),
+    )
 
 
 # --------------------------------------------------------------------------- failure classes
@@ -152,42 +199,52 @@ _HINTS: dict[tuple[str, str], str] = {
         "The packets were dropped on the way, so nothing answered before the timeout. Look at the "
         "NetworkPolicies that select the destination (ingress) or the source (egress) with "
         "`kubectl get netpol -A`; if none applies, look at routing between the nodes (`ip route` on "
-        "the source's node, the CNI's pods)."),
+        "the source's node, the CNI's pods)."
+    ),
     ("timeout", "service"): (
         "The Service's virtual IP took the packets but no endpoint answered: a NetworkPolicy dropping "
         "them at the pods, or a route to the endpoint's node missing. Probe one endpoint pod IP "
-        "directly to tell the two apart."),
+        "directly to tell the two apart."
+    ),
     ("timeout", "external"): (
         "Nothing answered from outside the cluster: the node port or load-balancer address is not "
         "forwarded (wrong port, a Service type that does not expose it, externalTrafficPolicy: Local "
-        "on a node without endpoints) or a policy drops the traffic at the pods."),
+        "on a node without endpoints) or a policy drops the traffic at the pods."
+    ),
     ("refused", "pod"): (
         "The connection was refused: the packet reached the pod and nothing listens on that port. "
         "Compare the port with the pod's containerPorts (`kubectl get pod -o yaml`). A policy never "
-        "refuses; it drops, which shows as a timeout."),
+        "refuses; it drops, which shows as a timeout."
+    ),
     ("refused", "service"): (
         "The Service refused the connection: it has no ready endpoints (kube-proxy rejects traffic to "
         "a Service without endpoints) or its targetPort is not a port the pods listen on. Run "
-        "`kubectl get endpoints <svc>` and compare targetPort with the pods' containerPorts."),
+        "`kubectl get endpoints <svc>` and compare targetPort with the pods' containerPorts."
+    ),
     ("refused", "external"): (
         "The node or load balancer refused the connection: the Service has no ready endpoints, or its "
-        "targetPort does not match the pods' containerPort."),
+        "targetPort does not match the pods' containerPort."
+    ),
     ("dns", "any"): (
         "The name did not resolve. A short name only resolves in the client's own namespace (the "
         "search path starts with <namespace>.svc.cluster.local): from elsewhere use "
         "<service>.<namespace>. Check the spelling with `kubectl get svc -A`; with ndots:5 a name with "
-        "fewer than 5 dots is tried with every search suffix first."),
+        "fewer than 5 dots is tried with every search suffix first."
+    ),
     ("unreachable", "any"): (
         "There is no route to that address: the IP belongs to no running pod (a stale IP from a "
         "deleted pod, a typo) or the node has no route to the pod's network. Compare with "
-        "`kubectl get pods -o wide` and `ip route` on the node."),
+        "`kubectl get pods -o wide` and `ip route` on the node."
+    ),
     ("http", "any"): (
         "A server answered with an HTTP error: the network path works, the request does not. For an "
         "Ingress, check the Host header and the path against the rules and the backend's "
-        "service name and port."),
+        "service name and port."
+    ),
     ("error", "any"): (
         "The probe itself failed; read the detail shown above and check that the source pod is "
-        "Running."),
+        "Running."
+    ),
 }
 
 
@@ -238,8 +295,9 @@ class Convergence(Generic[T]):
         return f"still different after {tries} ({number_text(self.wait_s)} s limit)"
 
 
-def poll(observe: Callable[[], T], done: Callable[[T], bool], *, wait: float = 5.0,
-         interval: float = 0.5) -> Convergence[T]:
+def poll(
+    observe: Callable[[], T], done: Callable[[T], bool], *, wait: float = 5.0, interval: float = 0.5
+) -> Convergence[T]:
     """Observe until ``done(observation)`` or ``wait`` seconds have passed (always at least once).
 
     Policies and endpoints take a moment to apply, so checks retry instead of judging the first

@@ -3,6 +3,7 @@ and stable display names for pods so results never show random pod hashes.
 
 Everything here gathers through the Lab seam and returns plain data; judging is elsewhere.
 """
+
 from __future__ import annotations
 
 import re
@@ -39,15 +40,19 @@ def parse_target(target: Target, namespace: str = "default") -> TargetSpec:
     if isinstance(target, str):
         text = target.strip()
         if not text or text == OUTSIDE or text.count("/") > 1:
-            raise LabError(f"{target!r} is not a pod reference.",
-                           'Name a pod as "namespace/name", or pass {"namespace": ..., "selector": "app=x"}.')
+            raise LabError(
+                f"{target!r} is not a pod reference.",
+                'Name a pod as "namespace/name", or pass {"namespace": ..., "selector": "app=x"}.',
+            )
         ns, name = _split(text, namespace)
         return TargetSpec(namespace=ns, name=name)
     if isinstance(target, Mapping):
         unknown = set(target) - {"namespace", "selector", "all", "name"}
         if unknown:
-            raise LabError(f"Unknown target keys {sorted(unknown)} in {dict(target)!r}.",
-                           "Use only namespace, selector (like app=web), name and all.")
+            raise LabError(
+                f"Unknown target keys {sorted(unknown)} in {dict(target)!r}.",
+                "Use only namespace, selector (like app=web), name and all.",
+            )
         ns = str(target.get("namespace") or namespace)
         if target.get("name"):
             return TargetSpec(namespace=ns, name=str(target["name"]))
@@ -55,16 +60,22 @@ def parse_target(target: Target, namespace: str = "default") -> TargetSpec:
         if isinstance(selector, Mapping):
             selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         if not selector or not isinstance(selector, str):
-            raise LabError(f"The target {dict(target)!r} has no selector.",
-                           'Give a label selector, e.g. {"namespace": "default", "selector": "app=web"}.')
+            raise LabError(
+                f"The target {dict(target)!r} has no selector.",
+                'Give a label selector, e.g. {"namespace": "default", "selector": "app=web"}.',
+            )
         try:
             parse_selector_string(selector)
         except ValueError as exc:
-            raise LabError(f"The selector {selector!r} cannot be read: {exc}.",
-                           "Write it as kubectl -l does, e.g. app=web,tier!=db.") from None
+            raise LabError(
+                f"The selector {selector!r} cannot be read: {exc}.",
+                "Write it as kubectl -l does, e.g. app=web,tier!=db.",
+            ) from None
         return TargetSpec(namespace=ns, selector=selector, all=bool(target.get("all")))
-    raise LabError(f"A target must be a string or a mapping, not {type(target).__name__}.",
-                   'Use "namespace/name" or {"namespace": ..., "selector": "app=x"}.')
+    raise LabError(
+        f"A target must be a string or a mapping, not {type(target).__name__}.",
+        'Use "namespace/name" or {"namespace": ..., "selector": "app=x"}.',
+    )
 
 
 def _split(text: str, namespace: str) -> tuple[str, str]:
@@ -133,8 +144,14 @@ def container_ports(pod: Mapping[str, Any]) -> list[ContainerPort]:
     for container in (pod.get("spec") or {}).get("containers") or []:
         for p in container.get("ports") or []:
             if "containerPort" in p:
-                ports.append(ContainerPort(container.get("name", "?"), p.get("name"),
-                                           int(p["containerPort"]), str(p.get("protocol") or "TCP").upper()))
+                ports.append(
+                    ContainerPort(
+                        container.get("name", "?"),
+                        p.get("name"),
+                        int(p["containerPort"]),
+                        str(p.get("protocol") or "TCP").upper(),
+                    )
+                )
     return ports
 
 
@@ -162,7 +179,9 @@ def list_pods(lab: Lab, namespace: str | None) -> list[dict]:
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Failed": 2, "Succeeded": 3}
 
 
-def find_pods(lab: Lab, target: Target, namespace: str = "default") -> tuple[TargetSpec, list[dict]]:
+def find_pods(
+    lab: Lab, target: Target, namespace: str = "default"
+) -> tuple[TargetSpec, list[dict]]:
     """The pods a target names: the named pod whatever its phase, or the Running pods a selector
     picks (sorted by name; only the first unless the target says ``all``).
 
@@ -174,10 +193,14 @@ def find_pods(lab: Lab, target: Target, namespace: str = "default") -> tuple[Tar
         found = [p for p in list_pods(lab, spec.namespace) if meta(p).get("name") == spec.name]
         return spec, found[:1]
     selector = parse_selector_string(spec.selector or "")
-    matching = [p for p in list_pods(lab, spec.namespace) if selector_matches(selector, pod_labels(p))]
+    matching = [
+        p for p in list_pods(lab, spec.namespace) if selector_matches(selector, pod_labels(p))
+    ]
     pods = [p for p in matching if pod_phase(p) == "Running"]
     if not pods:
-        pods = sorted(matching, key=lambda p: (_PHASE_ORDER.get(pod_phase(p), 1), str(meta(p).get("name"))))
+        pods = sorted(
+            matching, key=lambda p: (_PHASE_ORDER.get(pod_phase(p), 1), str(meta(p).get("name")))
+        )
     return spec, pods if spec.all else pods[:1]
 
 
@@ -198,13 +221,17 @@ def scheduling_problem(pod: Mapping[str, Any]) -> Scheduling | None:
     """The PodScheduled=False condition of a pod the scheduler could not place, else None."""
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "PodScheduled" and str(cond.get("status")) == "False":
-            return Scheduling(str(cond.get("reason") or "Unschedulable"), str(cond.get("message") or "").strip())
+            return Scheduling(
+                str(cond.get("reason") or "Unschedulable"), str(cond.get("message") or "").strip()
+            )
     return None
 
 
 def unschedulable(pod: Mapping[str, Any]) -> bool:
     """Whether a pod waits for a node: Pending, with no nodeName or PodScheduled=False."""
-    return pod_phase(pod) == "Pending" and (scheduling_problem(pod) is not None or pod_node(pod) is None)
+    return pod_phase(pod) == "Pending" and (
+        scheduling_problem(pod) is not None or pod_node(pod) is None
+    )
 
 
 def pod_state(pod: Mapping[str, Any], names: PodNames) -> str:
@@ -223,19 +250,42 @@ def pod_state(pod: Mapping[str, Any], names: PodNames) -> str:
 def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
     """Why ``subject`` (e.g. "The destination pod") is Pending without a node, and what to check."""
     many = len(pods) > 1
-    problems = sorted({(p.reason, p.message) for p in (scheduling_problem(pod) for pod in pods) if p and p.message})
-    said = (f" The scheduler says (status.conditions PodScheduled=False, reason {problems[0][0]}): "
-            f"\"{problems[0][1].rstrip('.')}\"." if problems else "")
-    selectors = sorted({",".join(f"{k}={v}" for k, v in sorted(((pod.get("spec") or {}).get("nodeSelector") or {}).items()))
-                        for pod in pods} - {""})
-    asks = (f" {'They ask' if many else 'It asks'} for nodes labelled {' or '.join(selectors)} (nodeSelector)."
-            if selectors else "")
-    return (f"{subject} {'are' if many else 'is'} Pending: the scheduler found no node for "
-            f"{'them' if many else 'it'}, so {'they have' if many else 'it has'} no IP and nothing runs.{said}{asks} "
-            f"Compare {'their' if many else 'its'} nodeSelector / node affinity with the nodes' labels "
-            f"(`kubectl get nodes --show-labels`) and {'their' if many else 'its'} tolerations with the nodes' "
-            "taints; "
-            "`kubectl describe pod` shows the FailedScheduling event.")
+    problems = sorted(
+        {
+            (p.reason, p.message)
+            for p in (scheduling_problem(pod) for pod in pods)
+            if p and p.message
+        }
+    )
+    said = (
+        f" The scheduler says (status.conditions PodScheduled=False, reason {problems[0][0]}): "
+        f'"{problems[0][1].rstrip(".")}".'
+        if problems
+        else ""
+    )
+    selectors = sorted(
+        {
+            ",".join(
+                f"{k}={v}"
+                for k, v in sorted(((pod.get("spec") or {}).get("nodeSelector") or {}).items())
+            )
+            for pod in pods
+        }
+        - {""}
+    )
+    asks = (
+        f" {'They ask' if many else 'It asks'} for nodes labelled {' or '.join(selectors)} (nodeSelector)."
+        if selectors
+        else ""
+    )
+    return (
+        f"{subject} {'are' if many else 'is'} Pending: the scheduler found no node for "
+        f"{'them' if many else 'it'}, so {'they have' if many else 'it has'} no IP and nothing runs.{said}{asks} "
+        f"Compare {'their' if many else 'its'} nodeSelector / node affinity with the nodes' labels "
+        f"(`kubectl get nodes --show-labels`) and {'their' if many else 'its'} tolerations with the nodes' "
+        "taints; "
+        "`kubectl describe pod` shows the FailedScheduling event."
+    )
 
 
 # --------------------------------------------------------------------------- display names
@@ -345,14 +395,19 @@ def get_service(lab: Lab, name: str, namespace: str) -> dict | None:
 def service_endpoints(lab: Lab, service: str, namespace: str) -> list[Endpoint]:
     """The Service's endpoints from its EndpointSlices (or the older Endpoints object)."""
     try:
-        slices = [s for s in lab.get("endpointslices", namespace=namespace)
-                  if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == service]
+        slices = [
+            s
+            for s in lab.get("endpointslices", namespace=namespace)
+            if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == service
+        ]
     except LabError:
         slices = None
     if slices is not None and slices:
         return _from_slices(slices)
     try:
-        endpoints = [e for e in lab.get("endpoints", namespace=namespace) if meta(e).get("name") == service]
+        endpoints = [
+            e for e in lab.get("endpoints", namespace=namespace) if meta(e).get("name") == service
+        ]
     except LabError:
         endpoints = []
     if endpoints:
@@ -363,28 +418,40 @@ def service_endpoints(lab: Lab, service: str, namespace: str) -> list[Endpoint]:
 def _from_slices(slices: Sequence[Mapping[str, Any]]) -> list[Endpoint]:
     out: dict[str, Endpoint] = {}
     for sl in slices:
-        ports = tuple((p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
-                      for p in sl.get("ports") or [])
+        ports = tuple(
+            (p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
+            for p in sl.get("ports") or []
+        )
         for ep in sl.get("endpoints") or []:
             cond = ep.get("conditions") or {}
             ready = cond.get("ready")
             ready = True if ready is None else bool(ready)
             ref = ep.get("targetRef") or {}
             for ip in ep.get("addresses") or []:
-                out[ip] = Endpoint(ip, ref.get("name"), ref.get("namespace"), ep.get("nodeName"), ready, ports)
+                out[ip] = Endpoint(
+                    ip, ref.get("name"), ref.get("namespace"), ep.get("nodeName"), ready, ports
+                )
     return sorted(out.values(), key=lambda e: e.ip)
 
 
 def _from_endpoints(obj: Mapping[str, Any]) -> list[Endpoint]:
     out: dict[str, Endpoint] = {}
     for subset in obj.get("subsets") or []:
-        ports = tuple((p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
-                      for p in subset.get("ports") or [])
+        ports = tuple(
+            (p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
+            for p in subset.get("ports") or []
+        )
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):
             for addr in subset.get(key) or []:
                 ref = addr.get("targetRef") or {}
-                out[addr["ip"]] = Endpoint(addr["ip"], ref.get("name"), ref.get("namespace"),
-                                           addr.get("nodeName"), ready, ports)
+                out[addr["ip"]] = Endpoint(
+                    addr["ip"],
+                    ref.get("name"),
+                    ref.get("namespace"),
+                    addr.get("nodeName"),
+                    ready,
+                    ports,
+                )
     return sorted(out.values(), key=lambda e: e.ip)
 
 

@@ -4,6 +4,7 @@ A plan never runs anything by itself: ``labkit.kind.execute`` carries the action
 ``--dry-run`` prints them. Commands name tools (``kind``, ``kubectl``, ``helm``) that are looked up
 on PATH when they run.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -51,8 +52,10 @@ class Fetch:
     extract_to: str
 
     def shell(self) -> str:
-        return (f"download {self.url}\n  -> {self.cache_file} (sha256 {self.sha256})\n"
-                f"  unpack into {self.extract_to}")
+        return (
+            f"download {self.url}\n  -> {self.cache_file} (sha256 {self.sha256})\n"
+            f"  unpack into {self.extract_to}"
+        )
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,16 @@ class CreateCluster:
 
     @property
     def argv(self) -> tuple[str, ...]:
-        return ("kind", "create", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig}",
-                f"--image={self.image}", "--config", self.config_path)
+        return (
+            "kind",
+            "create",
+            "cluster",
+            f"--name={self.name}",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--image={self.image}",
+            "--config",
+            self.config_path,
+        )
 
     def shell(self) -> str:
         return shlex.join(self.argv)
@@ -95,13 +106,43 @@ class Wait:
         if self.what == "nodes":
             return [shlex.join(base + ["wait", "--for=condition=Ready", "nodes", "--all", timeout])]
         if self.what in ("daemonset", "deployment"):
-            return [shlex.join(base + ["-n", self.namespace or "default", "rollout", "status",
-                                       f"{self.what}/{n}", timeout]) for n in self.names]
+            return [
+                shlex.join(
+                    base
+                    + [
+                        "-n",
+                        self.namespace or "default",
+                        "rollout",
+                        "status",
+                        f"{self.what}/{n}",
+                        timeout,
+                    ]
+                )
+                for n in self.names
+            ]
         if self.what == "tigerastatus":
-            return [shlex.join(base + ["wait", "--for=condition=Available",
-                                       *[f"tigerastatus/{n}" for n in self.names], timeout])]
-        return [shlex.join(base + ["wait", "--for=condition=Established",
-                                   *[f"crd/{n}" for n in self.names], timeout])]
+            return [
+                shlex.join(
+                    base
+                    + [
+                        "wait",
+                        "--for=condition=Available",
+                        *[f"tigerastatus/{n}" for n in self.names],
+                        timeout,
+                    ]
+                )
+            ]
+        return [
+            shlex.join(
+                base
+                + [
+                    "wait",
+                    "--for=condition=Established",
+                    *[f"crd/{n}" for n in self.names],
+                    timeout,
+                ]
+            )
+        ]
 
     def shell(self, kubeconfig: str = "KUBECONFIG") -> str:
         return "\n".join(self.kubectl_equivalent(kubeconfig))

@@ -1,34 +1,59 @@
-"""The Kind backend as `labkit.lab` expects it: up, attach, down, names, and plan for --dry-run."""
+"""The Kind backend as `labkit.lab.Backend` describes it: up, attach, down, names, doctor_checks,
+and plan for --dry-run."""
+
 from __future__ import annotations
 
 import shutil
 
 from labkit.errors import LabError
 from labkit.kind import cluster, execute, tools
+from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
 from labkit.kind.options import validate_name
 from labkit.kind.plan import Plan, build_plan, default_paths, host_arch
-from labkit.lab import DEFAULT_LAB_NAME, docker_engine_answers
+from labkit.machine import docker_engine_answers
+from labkit.values import DEFAULT_LAB_NAME, DoctorLine
 
 
-def plan(name: str = DEFAULT_LAB_NAME, cni: str = "flannel", kube_proxy_mode: str | None = None, *,
-         hubble: bool = False, timeout_s: float | None = None) -> Plan:
+def plan(
+    name: str = DEFAULT_LAB_NAME,
+    cni: str = "flannel",
+    kube_proxy_mode: str | None = None,
+    *,
+    hubble: bool = False,
+    timeout_s: float | None = None,
+) -> Plan:
     """Everything `up` would do, without touching Docker; ``plan(...).render()`` is the dry-run text."""
     arch = host_arch() if cni == "flannel" else "amd64"
-    return build_plan(name, cni, kube_proxy_mode, paths=default_paths(name), arch=arch, hubble=hubble,
-                      timeout_s=timeout_s)
+    return build_plan(
+        name,
+        cni,
+        kube_proxy_mode,
+        paths=default_paths(name),
+        arch=arch,
+        hubble=hubble,
+        timeout_s=timeout_s,
+    )
 
 
-def up(name: str = DEFAULT_LAB_NAME, cni: str = "flannel", kube_proxy_mode: str | None = None, *,
-       hubble: bool = False, timeout_s: float | None = None) -> KindLab:
+def up(
+    name: str = DEFAULT_LAB_NAME,
+    cni: str = "flannel",
+    kube_proxy_mode: str | None = None,
+    *,
+    hubble: bool = False,
+    timeout_s: float | None = None,
+) -> KindLab:
     """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return the Lab."""
     the_plan = plan(name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
     execute.execute(the_plan)
     lab = KindLab.attach(name)
     if lab is None:
-        raise LabError(f"Kind lab {name!r} was created, but its {cni} DaemonSet cannot be found.",
-                       f"Look at `kubectl --context kind-{name} get pods -A`; `labkit down --name {name}` "
-                       "removes the cluster.")
+        raise LabError(
+            f"Kind lab {name!r} was created, but its {cni} DaemonSet cannot be found.",
+            f"Look at `kubectl --context kind-{name} get pods -A`; `labkit down --name {name}` "
+            "removes the cluster.",
+        )
     return lab
 
 
@@ -45,8 +70,10 @@ def down(name: str = DEFAULT_LAB_NAME) -> bool:
     if not ok:
         # Without an engine we cannot tell whether the cluster exists, and its nodes may still need
         # the lab's files (Flannel's plugin folder) when Docker comes back: keep everything.
-        raise LabError(f"No Docker engine answers ({why}), so labkit cannot remove Kind lab {name!r}.",
-                       "Start Docker (`docker info` must work), then run `labkit down` again.")
+        raise LabError(
+            f"No Docker engine answers ({why}), so labkit cannot remove Kind lab {name!r}.",
+            "Start Docker (`docker info` must work), then run `labkit down` again.",
+        )
     paths = default_paths(name)
     existed = name in cluster.cluster_names()
     if existed:
@@ -58,3 +85,8 @@ def down(name: str = DEFAULT_LAB_NAME) -> bool:
 def names() -> list[str]:
     """Names of the Kind clusters that exist (empty without kind or a Docker engine)."""
     return cluster.cluster_names()
+
+
+def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
+    """What the Kind backend needs of this machine (Docker, kind, kubectl, limits, ports)."""
+    return kind_checks(cni)

@@ -1,5 +1,6 @@
 """Create, delete and list Kind clusters through pytest-kind's KindCluster, with kind and kubectl
 taken from PATH (never downloaded) and the lab's files kept out of the current folder."""
+
 from __future__ import annotations
 
 import platform
@@ -17,8 +18,16 @@ _NO_CLUSTERS = "No kind clusters found."
 class LabKindCluster(KindCluster):
     """KindCluster pointed at labkit's paths and the pinned node image."""
 
-    def __init__(self, name: str, *, kubeconfig: Path, image: str, state_dir: Path,
-                 kind_path: Path, kubectl_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        kubeconfig: Path,
+        image: str,
+        state_dir: Path,
+        kind_path: Path,
+        kubectl_path: Path,
+    ) -> None:
         # KindCluster.__init__ would create ./.pytest-kind/<name> in the current folder (for a
         # notebook, the lessons folder) and default to downloading kind v0.17 and kubectl 1.25.
         # Set the attributes it sets, with labkit's folder and the tools found on PATH instead.
@@ -41,13 +50,23 @@ class LabKindCluster(KindCluster):
 
 def open_cluster(name: str, *, kubeconfig: Path, image: str, state_dir: Path) -> LabKindCluster:
     """A KindCluster handle for lab ``name`` (kind and kubectl must be on PATH)."""
-    return LabKindCluster(name, kubeconfig=Path(kubeconfig), image=image, state_dir=Path(state_dir),
-                          kind_path=Path(tools.find("kind")), kubectl_path=Path(tools.find("kubectl")))
+    return LabKindCluster(
+        name,
+        kubeconfig=Path(kubeconfig),
+        image=image,
+        state_dir=Path(state_dir),
+        kind_path=Path(tools.find("kind")),
+        kubectl_path=Path(tools.find("kubectl")),
+    )
 
 
 def parse_cluster_names(output: str) -> list[str]:
     """Names from `kind get clusters` (which prints a sentence instead when there are none)."""
-    return [line.strip() for line in output.splitlines() if line.strip() and line.strip() != _NO_CLUSTERS]
+    return [
+        line.strip()
+        for line in output.splitlines()
+        if line.strip() and line.strip() != _NO_CLUSTERS
+    ]
 
 
 def cluster_names() -> list[str]:
@@ -63,12 +82,28 @@ def diagnose(name: str) -> str:
     """What Docker shows about a lab's node containers, to attach to a creation failure."""
     lines: list[str] = []
     try:
-        ps = tools.run(["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={name}",
-                        "--format", "{{.Names}}\t{{.Status}}"], check=False, timeout=30)
+        ps = tools.run(
+            [
+                "docker",
+                "ps",
+                "-a",
+                "--filter",
+                f"label=io.x-k8s.kind.cluster={name}",
+                "--format",
+                "{{.Names}}\t{{.Status}}",
+            ],
+            check=False,
+            timeout=30,
+        )
         lines.append("docker ps -a (this lab's nodes):\n" + (ps.stdout.strip() or "(none left)"))
-        logs = tools.run(["docker", "logs", "--tail", "30", f"{name}-control-plane"], check=False, timeout=30)
+        logs = tools.run(
+            ["docker", "logs", "--tail", "30", f"{name}-control-plane"], check=False, timeout=30
+        )
         if logs.returncode == 0:
-            lines.append(f"docker logs --tail 30 {name}-control-plane:\n" + (logs.stdout + logs.stderr).strip())
+            lines.append(
+                f"docker logs --tail 30 {name}-control-plane:\n"
+                + (logs.stdout + logs.stderr).strip()
+            )
     except LabError as exc:
         lines.append(exc.what)
     return "\n".join(lines)
@@ -85,11 +120,15 @@ def create(name: str, *, config_path: Path, kubeconfig: Path, image: str, state_
             f"kind could not create cluster {name!r} (exit {exc.returncode}); its messages are printed above.",
             "Run `labkit doctor` (Docker memory, inotify limits, ports 80/443), then "
             f"`labkit down --name {name}` and try again.",
-            output=diagnose(name)) from None
-    except Exception as exc:  # noqa: BLE001 - pykube re-reads the kubeconfig after kind is done
+            output=diagnose(name),
+        ) from None
+    except Exception as exc:
         if name not in cluster_names():
-            raise LabError(f"Creating Kind cluster {name!r} failed: {exc}",
-                           "Run `labkit doctor`, then try again.", output=diagnose(name)) from None
+            raise LabError(
+                f"Creating Kind cluster {name!r} failed: {exc}",
+                "Run `labkit doctor`, then try again.",
+                output=diagnose(name),
+            ) from None
 
 
 def delete(name: str, *, kubeconfig: Path, state_dir: Path) -> None:
@@ -98,12 +137,18 @@ def delete(name: str, *, kubeconfig: Path, state_dir: Path) -> None:
     try:
         cluster.delete()
     except subprocess.CalledProcessError as exc:
-        raise LabError(f"kind could not delete cluster {name!r} (exit {exc.returncode}).",
-                       f"Check that the Docker engine answers (`docker info`), then run "
-                       f"`kind delete cluster --name {name}`.", output=diagnose(name)) from None
+        raise LabError(
+            f"kind could not delete cluster {name!r} (exit {exc.returncode}).",
+            f"Check that the Docker engine answers (`docker info`), then run "
+            f"`kind delete cluster --name {name}`.",
+            output=diagnose(name),
+        ) from None
 
 
 def kubeconfig_text(name: str) -> str:
     """The cluster's kubeconfig as printed by `kind get kubeconfig --name`."""
-    return tools.run(["kind", "get", "kubeconfig", "--name", name], timeout=60,
-                     fix=f"Check that cluster {name!r} exists (`kind get clusters`).").stdout
+    return tools.run(
+        ["kind", "get", "kubeconfig", "--name", name],
+        timeout=60,
+        fix=f"Check that cluster {name!r} exists (`kind get clusters`).",
+    ).stdout

@@ -4,6 +4,7 @@ Flannel: the upstream manifest at its tag. Calico: the Tigera operator with ``ku
 (the CRDs are too large for client-side apply) and an Installation whose IP pool equals the
 cluster's podSubnet. Cilium: the Helm chart with the values kind needs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,12 +54,27 @@ def kubectl(ctx: InstallContext, *args: str) -> tuple[str, ...]:
 
 def flannel_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
     """Apply kube-flannel.yml at the pinned tag; then wait for its DaemonSet."""
-    install = [Step(f"Install Flannel {pins.FLANNEL_VERSION} (VXLAN overlay)",
-                    (Run(kubectl(ctx, "apply", "-f", pins.FLANNEL_MANIFEST_URL)),),
-                    note="The manifest's net-conf.json uses 10.244.0.0/16, the cluster's podSubnet.")]
-    waits = [Step("Wait for the Flannel DaemonSet on every node",
-                  (Wait("daemonset", "kube-flannel-ds ready on every node", ctx.timeout(DEFAULT_TIMEOUT_S),
-                        namespace="kube-flannel", names=("kube-flannel-ds",)),))]
+    install = [
+        Step(
+            f"Install Flannel {pins.FLANNEL_VERSION} (VXLAN overlay)",
+            (Run(kubectl(ctx, "apply", "-f", pins.FLANNEL_MANIFEST_URL)),),
+            note="The manifest's net-conf.json uses 10.244.0.0/16, the cluster's podSubnet.",
+        )
+    ]
+    waits = [
+        Step(
+            "Wait for the Flannel DaemonSet on every node",
+            (
+                Wait(
+                    "daemonset",
+                    "kube-flannel-ds ready on every node",
+                    ctx.timeout(DEFAULT_TIMEOUT_S),
+                    namespace="kube-flannel",
+                    names=("kube-flannel-ds",),
+                ),
+            ),
+        )
+    ]
     return install, waits
 
 
@@ -73,45 +89,86 @@ def calico_custom_resources(pod_subnet: str, kube_proxy_mode: str) -> list[dict[
     network: dict[str, Any] = {}
     if kube_proxy_mode == "nftables":
         network["linuxDataplane"] = "Nftables"
-    network["ipPools"] = [{
-        "name": "default-ipv4-ippool",
-        "blockSize": 26,
-        "cidr": pod_subnet,
-        "encapsulation": "VXLANCrossSubnet",
-        "natOutgoing": "Enabled",
-        "nodeSelector": "all()",
-    }]
+    network["ipPools"] = [
+        {
+            "name": "default-ipv4-ippool",
+            "blockSize": 26,
+            "cidr": pod_subnet,
+            "encapsulation": "VXLANCrossSubnet",
+            "natOutgoing": "Enabled",
+            "nodeSelector": "all()",
+        }
+    ]
     return [
-        {"apiVersion": "operator.tigera.io/v1", "kind": "Installation", "metadata": {"name": "default"},
-         "spec": {"calicoNetwork": network}},
-        {"apiVersion": "operator.tigera.io/v1", "kind": "APIServer", "metadata": {"name": "default"}, "spec": {}},
-        {"apiVersion": "operator.tigera.io/v1", "kind": "Goldmane", "metadata": {"name": "default"}},
+        {
+            "apiVersion": "operator.tigera.io/v1",
+            "kind": "Installation",
+            "metadata": {"name": "default"},
+            "spec": {"calicoNetwork": network},
+        },
+        {
+            "apiVersion": "operator.tigera.io/v1",
+            "kind": "APIServer",
+            "metadata": {"name": "default"},
+            "spec": {},
+        },
+        {
+            "apiVersion": "operator.tigera.io/v1",
+            "kind": "Goldmane",
+            "metadata": {"name": "default"},
+        },
         {"apiVersion": "operator.tigera.io/v1", "kind": "Whisker", "metadata": {"name": "default"}},
     ]
 
 
 def calico_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
     """CRDs, the operator, then the Installation; then wait until every TigeraStatus is Available."""
-    resources = yaml.safe_dump_all(calico_custom_resources(ctx.pod_subnet, ctx.kube_proxy_mode), sort_keys=False)
+    resources = yaml.safe_dump_all(
+        calico_custom_resources(ctx.pod_subnet, ctx.kube_proxy_mode), sort_keys=False
+    )
     timeout = ctx.timeout(CALICO_TIMEOUT_S)
     install = [
-        Step(f"Install the Calico {pins.CALICO_VERSION} CRDs",
-             (Run(kubectl(ctx, "create", "-f", pins.CALICO_CRDS_URL)),),
-             note="`create`, not `apply`: the CRDs are too large for apply's last-applied annotation."),
-        Step("Install the Tigera operator",
-             (Run(kubectl(ctx, "create", "-f", pins.CALICO_OPERATOR_URL)),
-              Wait("deployment", "tigera-operator available", timeout,
-                   namespace="tigera-operator", names=("tigera-operator",)),
-              Wait("crd", "operator CRDs established", timeout, names=CALICO_OPERATOR_CRDS))),
-        Step(f"Configure Calico (IP pool {ctx.pod_subnet} = the cluster's podSubnet)",
-             (Run(kubectl(ctx, "create", "-f", "-"), stdin=resources),),
-             note=f"Upstream's example: {pins.CALICO_CUSTOM_RESOURCES_URL}"),
+        Step(
+            f"Install the Calico {pins.CALICO_VERSION} CRDs",
+            (Run(kubectl(ctx, "create", "-f", pins.CALICO_CRDS_URL)),),
+            note="`create`, not `apply`: the CRDs are too large for apply's last-applied annotation.",
+        ),
+        Step(
+            "Install the Tigera operator",
+            (
+                Run(kubectl(ctx, "create", "-f", pins.CALICO_OPERATOR_URL)),
+                Wait(
+                    "deployment",
+                    "tigera-operator available",
+                    timeout,
+                    namespace="tigera-operator",
+                    names=("tigera-operator",),
+                ),
+                Wait("crd", "operator CRDs established", timeout, names=CALICO_OPERATOR_CRDS),
+            ),
+        ),
+        Step(
+            f"Configure Calico (IP pool {ctx.pod_subnet} = the cluster's podSubnet)",
+            (Run(kubectl(ctx, "create", "-f", "-"), stdin=resources),),
+            note=f"Upstream's example: {pins.CALICO_CUSTOM_RESOURCES_URL}",
+        ),
     ]
     waits = [
-        Step("Wait for Calico (every TigeraStatus Available, calico-node on every node)",
-             (Wait("tigerastatus", "Calico components available", timeout, names=CALICO_COMPONENTS),
-              Wait("daemonset", "calico-node ready on every node", timeout,
-                   namespace="calico-system", names=("calico-node",)))),
+        Step(
+            "Wait for Calico (every TigeraStatus Available, calico-node on every node)",
+            (
+                Wait(
+                    "tigerastatus", "Calico components available", timeout, names=CALICO_COMPONENTS
+                ),
+                Wait(
+                    "daemonset",
+                    "calico-node ready on every node",
+                    timeout,
+                    namespace="calico-system",
+                    names=("calico-node",),
+                ),
+            ),
+        ),
     ]
     return install, waits
 
@@ -119,13 +176,17 @@ def calico_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
 # --------------------------------------------------------------------------- Cilium
 
 
-def cilium_helm_values(name: str, kube_proxy_mode: str, hubble: bool = False) -> list[tuple[str, str]]:
+def cilium_helm_values(
+    name: str, kube_proxy_mode: str, hubble: bool = False
+) -> list[tuple[str, str]]:
     """Helm ``--set`` values for Cilium on Kind, in the order they are passed."""
     values = [("image.pullPolicy", "IfNotPresent"), ("ipam.mode", "kubernetes")]
     if kube_proxy_mode == "none":
-        values += [("kubeProxyReplacement", "true"),
-                   ("k8sServiceHost", f"{name}-control-plane"),
-                   ("k8sServicePort", "6443")]
+        values += [
+            ("kubeProxyReplacement", "true"),
+            ("k8sServiceHost", f"{name}-control-plane"),
+            ("k8sServicePort", "6443"),
+        ]
     if hubble:
         values += [("hubble.relay.enabled", "true"), ("hubble.ui.enabled", "true")]
     return values
@@ -133,20 +194,51 @@ def cilium_helm_values(name: str, kube_proxy_mode: str, hubble: bool = False) ->
 
 def cilium_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
     """``helm install`` the pinned chart into kube-system; then wait for the agent and operator."""
-    argv = ["helm", "install", "cilium", "cilium", "--repo", pins.CILIUM_CHART_REPO,
-            "--version", pins.CILIUM_VERSION, "--namespace", "kube-system", "--kubeconfig", ctx.kubeconfig]
+    argv = [
+        "helm",
+        "install",
+        "cilium",
+        "cilium",
+        "--repo",
+        pins.CILIUM_CHART_REPO,
+        "--version",
+        pins.CILIUM_VERSION,
+        "--namespace",
+        "kube-system",
+        "--kubeconfig",
+        ctx.kubeconfig,
+    ]
     for key, value in cilium_helm_values(ctx.name, ctx.kube_proxy_mode, ctx.hubble):
         argv += ["--set", f"{key}={value}"]
     timeout = ctx.timeout(DEFAULT_TIMEOUT_S)
     deployments = ("cilium-operator",) + (("hubble-relay", "hubble-ui") if ctx.hubble else ())
-    install = [Step(f"Install Cilium {pins.CILIUM_VERSION} with Helm", (Run(tuple(argv)),),
-                    note="pinned chart version; the cilium CLI would otherwise pick its own default")]
+    install = [
+        Step(
+            f"Install Cilium {pins.CILIUM_VERSION} with Helm",
+            (Run(tuple(argv)),),
+            note="pinned chart version; the cilium CLI would otherwise pick its own default",
+        )
+    ]
     waits = [
-        Step("Wait for the Cilium agent on every node and the operator",
-             (Wait("daemonset", "cilium agent ready on every node", timeout,
-                   namespace="kube-system", names=("cilium",)),
-              Wait("deployment", "cilium operator" + (" and Hubble" if ctx.hubble else "") + " available",
-                   timeout, namespace="kube-system", names=deployments))),
+        Step(
+            "Wait for the Cilium agent on every node and the operator",
+            (
+                Wait(
+                    "daemonset",
+                    "cilium agent ready on every node",
+                    timeout,
+                    namespace="kube-system",
+                    names=("cilium",),
+                ),
+                Wait(
+                    "deployment",
+                    "cilium operator" + (" and Hubble" if ctx.hubble else "") + " available",
+                    timeout,
+                    namespace="kube-system",
+                    names=deployments,
+                ),
+            ),
+        ),
     ]
     return install, waits
 
@@ -161,11 +253,17 @@ def install_steps(cni: str, ctx: InstallContext) -> tuple[list[Step], list[Step]
 
 def manifest_urls(cni: str) -> list[str]:
     """Every manifest URL a CNI install reads."""
-    return {"flannel": [pins.FLANNEL_MANIFEST_URL],
-            "calico": [pins.CALICO_CRDS_URL, pins.CALICO_OPERATOR_URL],
-            "cilium": []}[cni]
+    return {
+        "flannel": [pins.FLANNEL_MANIFEST_URL],
+        "calico": [pins.CALICO_CRDS_URL, pins.CALICO_OPERATOR_URL],
+        "cilium": [],
+    }[cni]
 
 
 def cni_version(cni: str) -> str:
     """The pinned release of a CNI, for messages."""
-    return {"flannel": pins.FLANNEL_VERSION, "calico": pins.CALICO_VERSION, "cilium": pins.CILIUM_VERSION}[cni]
+    return {
+        "flannel": pins.FLANNEL_VERSION,
+        "calico": pins.CALICO_VERSION,
+        "cilium": pins.CILIUM_VERSION,
+    }[cni]

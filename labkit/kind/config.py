@@ -1,4 +1,5 @@
 """Load the checked-in Kind cluster configs (``clusters/<cni>.yaml``) and render them for one lab."""
+
 from __future__ import annotations
 
 import copy
@@ -8,7 +9,7 @@ from typing import Any
 import yaml
 
 from labkit.errors import LabError
-from labkit.lab import validate_cni
+from labkit.values import validate_cni
 
 CLUSTERS_DIR = Path(__file__).resolve().parents[2] / "clusters"
 """``clusters/`` at the repository root (labkit is installed editable from the clone)."""
@@ -26,13 +27,17 @@ def load(cni: str, clusters_dir: Path = CLUSTERS_DIR) -> dict[str, Any]:
     """Read ``clusters/<cni>.yaml`` as a dict."""
     path = config_path(cni, clusters_dir)
     if not path.is_file():
-        raise LabError(f"The Kind config {path} is missing.",
-                       "Run labkit from a full clone of the repository (pip install -e .), "
-                       "which includes the clusters/ folder.")
+        raise LabError(
+            f"The Kind config {path} is missing.",
+            "Run labkit from a full clone of the repository (pip install -e .), "
+            "which includes the clusters/ folder.",
+        )
     return yaml.safe_load(path.read_text())
 
 
-def render(template: dict[str, Any], kube_proxy_mode: str, cni_bin_dir: Path | None = None) -> dict[str, Any]:
+def render(
+    template: dict[str, Any], kube_proxy_mode: str, cni_bin_dir: Path | None = None
+) -> dict[str, Any]:
     """The config for one lab: the template with kubeProxyMode set and the CNI plugin mount made absolute.
 
     ``cni_bin_dir`` replaces the hostPath of every mount onto /opt/cni/bin (Flannel's plugin fix);
@@ -51,8 +56,11 @@ def render(template: dict[str, Any], kube_proxy_mode: str, cni_bin_dir: Path | N
 
 def mounts_cni_plugins(config: dict[str, Any]) -> bool:
     """Whether any node mounts a plugin folder over /opt/cni/bin."""
-    return any(m.get("containerPath") == CNI_BIN_PATH
-               for n in config.get("nodes") or [] for m in n.get("extraMounts") or [])
+    return any(
+        m.get("containerPath") == CNI_BIN_PATH
+        for n in config.get("nodes") or []
+        for m in n.get("extraMounts") or []
+    )
 
 
 def pod_subnet(config: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
 """Recognise what runs in an existing Kind cluster (its CNI and kube-proxy mode) from its objects,
 so `attach` works for a lab created in an earlier session."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -7,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from labkit.lab import Capabilities
+from labkit.values import Capabilities
 
 CNI_DAEMONSETS = {
     ("kube-flannel", "kube-flannel-ds"): "flannel",
@@ -30,8 +31,9 @@ def detect_cni(daemonsets: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def detect_kube_proxy_mode(daemonsets: Sequence[Mapping[str, Any]],
-                           kube_proxy_config: Mapping[str, Any] | None) -> str:
+def detect_kube_proxy_mode(
+    daemonsets: Sequence[Mapping[str, Any]], kube_proxy_config: Mapping[str, Any] | None
+) -> str:
     """``none`` without a kube-proxy DaemonSet, else the mode in its ConfigMap (empty means iptables)."""
     if ("kube-system", "kube-proxy") not in {_key(ds) for ds in daemonsets}:
         return "none"
@@ -52,8 +54,16 @@ def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
         "for one (ingress-ready=true).",
     ]
     if cni == "flannel":
-        notes.insert(0, "Flannel does not enforce NetworkPolicy: the API server stores policies but no "
-                        "component applies them, so traffic they should block still flows. Use calico or "
-                        "cilium to see policies enforced.")
-    return Capabilities(network_policy=cni != "flannel", kube_proxy_mode=kube_proxy_mode,
-                        load_balancer=False, ingress=False, notes=tuple(notes))
+        notes.insert(
+            0,
+            "Flannel does not enforce NetworkPolicy: the API server stores policies but no "
+            "component applies them, so traffic they should block still flows. Use calico or "
+            "cilium to see policies enforced.",
+        )
+    return Capabilities(
+        network_policy=cni != "flannel",
+        kube_proxy_mode=kube_proxy_mode,
+        load_balancer=False,
+        ingress=False,
+        notes=tuple(notes),
+    )

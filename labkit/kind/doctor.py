@@ -2,6 +2,7 @@
 
 The parsing and thresholds are pure functions; ``kind_checks`` gathers the facts and judges them.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ import shutil
 import socket
 from pathlib import Path
 
-from labkit.doctor import DoctorLine
 from labkit.kind import pins, tools
-from labkit.lab import docker_engine_answers
+from labkit.machine import docker_engine_answers
+from labkit.values import DoctorLine
 
 MIN_WATCHES = 524288
 MIN_INSTANCES = 512
@@ -21,10 +22,14 @@ MIN_MEMORY_BYTES = 6 * 1024**3
 """Recommended free memory for three nodes plus a CNI (Calico and Cilium are the hungriest)."""
 LAB_PORTS = (80, 443)
 
-INOTIFY_FIX = (f"sudo sysctl fs.inotify.max_user_watches={MIN_WATCHES} fs.inotify.max_user_instances={MIN_INSTANCES} "
-               f"(to keep it: write both settings to /etc/sysctl.d/99-kind.conf).")
-BR_NETFILTER_FIX = ("sudo modprobe br_netfilter (to keep it: echo br_netfilter | sudo tee "
-                    "/etc/modules-load.d/br_netfilter.conf).")
+INOTIFY_FIX = (
+    f"sudo sysctl fs.inotify.max_user_watches={MIN_WATCHES} fs.inotify.max_user_instances={MIN_INSTANCES} "
+    f"(to keep it: write both settings to /etc/sysctl.d/99-kind.conf)."
+)
+BR_NETFILTER_FIX = (
+    "sudo modprobe br_netfilter (to keep it: echo br_netfilter | sudo tee "
+    "/etc/modules-load.d/br_netfilter.conf)."
+)
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -44,7 +49,9 @@ def parse_kubectl_version(json_text: str) -> tuple[int, ...] | None:
         info = json.loads(json_text).get("clientVersion") or {}
     except (json.JSONDecodeError, AttributeError):
         return parse_version(json_text)
-    return parse_version(info.get("gitVersion") or f"{info.get('major', '')}.{info.get('minor', '')}")
+    return parse_version(
+        info.get("gitVersion") or f"{info.get('major', '')}.{info.get('minor', '')}"
+    )
 
 
 def show(version: tuple[int, ...]) -> str:
@@ -56,7 +63,10 @@ def judge_kind(version: tuple[int, ...] | None) -> tuple[bool, str]:
     if version is None:
         return False, "kind printed no version"
     if version < pins.KIND_MIN_VERSION:
-        return False, f"kind {show(version)} is older than {pins.KIND_VERSION}, which the pinned node image needs"
+        return (
+            False,
+            f"kind {show(version)} is older than {pins.KIND_VERSION}, which the pinned node image needs",
+        )
     return True, f"kind {show(version)}"
 
 
@@ -66,8 +76,10 @@ def judge_kubectl(version: tuple[int, ...] | None) -> tuple[bool, str]:
         return False, "kubectl printed no version"
     skew = abs(version[1] - pins.KUBERNETES_MINOR) if version[0] == 1 else 99
     if skew > 1:
-        return False, (f"kubectl {show(version)} is more than one minor version away from the cluster's "
-                       f"1.{pins.KUBERNETES_MINOR}")
+        return False, (
+            f"kubectl {show(version)} is more than one minor version away from the cluster's "
+            f"1.{pins.KUBERNETES_MINOR}"
+        )
     return True, f"kubectl {show(version)}"
 
 
@@ -116,7 +128,9 @@ def judge_memory(available: int | None, where: str = "free") -> tuple[bool, str]
 
 def module_loaded(name: str, proc_modules: str, sys_module_dir_exists: bool) -> bool:
     """A kernel module is there when /proc/modules lists it or /sys/module has it (built in)."""
-    return sys_module_dir_exists or any(line.split(" ", 1)[0] == name for line in proc_modules.splitlines())
+    return sys_module_dir_exists or any(
+        line.split(" ", 1)[0] == name for line in proc_modules.splitlines()
+    )
 
 
 # --------------------------------------------------------------------------- probes of this host
@@ -130,7 +144,9 @@ def port_in_use(host: str, port: int, timeout: float = 0.5) -> bool:
     except ConnectionRefusedError:
         return False
     except OSError:
-        return True  # no answer at all: something filters it, so kind could not bind it cleanly either
+        return (
+            True  # no answer at all: something filters it, so kind could not bind it cleanly either
+        )
 
 
 def _read_int(path: str) -> int | None:
@@ -146,7 +162,7 @@ def _tool_version(tool: str, argv: list[str]) -> tuple[str | None, str]:
         return None, "not found on PATH"
     try:
         proc = tools.run([tool, *argv], check=False, timeout=20)
-    except Exception as exc:  # noqa: BLE001 - missing tool (LabError) or a hung one
+    except Exception as exc:
         return None, getattr(exc, "what", str(exc))
     if proc.returncode != 0:
         return None, (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0]
@@ -156,45 +172,98 @@ def _tool_version(tool: str, argv: list[str]) -> tuple[str | None, str]:
 # --------------------------------------------------------------------------- the lines
 
 
-def _tool_line(tool: str, argv: list[str], parse, judge, required: bool, why: str,
-               version_required: bool = True) -> DoctorLine:
+def _tool_line(
+    tool: str,
+    argv: list[str],
+    parse,
+    judge,
+    required: bool,
+    why: str,
+    version_required: bool = True,
+) -> DoctorLine:
     """A tool's line: missing is a failure (if required); a judged version problem may be a warning."""
     out, problem = _tool_version(tool, argv)
     if out is None:
-        return DoctorLine(f"{tool} on PATH", False, f"{problem} ({why})", tools.INSTALL_HINTS[tool], required)
+        return DoctorLine(
+            f"{tool} on PATH", False, f"{problem} ({why})", tools.INSTALL_HINTS[tool], required
+        )
     ok, detail = judge(parse(out))
-    return DoctorLine(f"{tool} on PATH", ok, detail, "" if ok else tools.INSTALL_HINTS[tool],
-                      required and (ok or version_required))
+    return DoctorLine(
+        f"{tool} on PATH",
+        ok,
+        detail,
+        "" if ok else tools.INSTALL_HINTS[tool],
+        required and (ok or version_required),
+    )
 
 
-def kind_checks(cni: str | None = None) -> list["DoctorLine"]:
+def kind_checks(cni: str | None = None) -> list[DoctorLine]:
     """Every check the Kind backend needs; ``cni`` makes helm (cilium) and br_netfilter (flannel) required."""
     linux = platform.system() == "Linux"
     lines: list[DoctorLine] = []
 
     ok, why = docker_engine_answers()
-    lines.append(DoctorLine("Docker engine", ok, why, "" if ok else (
-        "Start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and make sure "
-        "`docker info` works for your user; without Docker, use `labkit up --backend sandbox`.")))
+    lines.append(
+        DoctorLine(
+            "Docker engine",
+            ok,
+            why,
+            ""
+            if ok
+            else (
+                "Start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and make sure "
+                "`docker info` works for your user; without Docker, use `labkit up --backend sandbox`."
+            ),
+        )
+    )
 
-    lines.append(_tool_line("kind", ["version"], parse_version, judge_kind, True, "it creates the clusters"))
-    lines.append(_tool_line("kubectl", ["version", "--client", "-o", "json"], parse_kubectl_version,
-                            judge_kubectl, True, "every lab step uses it", version_required=False))
-    lines.append(_tool_line("helm", ["version", "--short"], parse_version, judge_helm, cni == "cilium",
-                            "needed for the Cilium lab only" if cni != "cilium" else "the Cilium lab needs it"))
+    lines.append(
+        _tool_line("kind", ["version"], parse_version, judge_kind, True, "it creates the clusters")
+    )
+    lines.append(
+        _tool_line(
+            "kubectl",
+            ["version", "--client", "-o", "json"],
+            parse_kubectl_version,
+            judge_kubectl,
+            True,
+            "every lab step uses it",
+            version_required=False,
+        )
+    )
+    lines.append(
+        _tool_line(
+            "helm",
+            ["version", "--short"],
+            parse_version,
+            judge_helm,
+            cni == "cilium",
+            "needed for the Cilium lab only" if cni != "cilium" else "the Cilium lab needs it",
+        )
+    )
 
     if linux:
-        ok, detail = judge_inotify(_read_int("/proc/sys/fs/inotify/max_user_watches"),
-                                   _read_int("/proc/sys/fs/inotify/max_user_instances"))
+        ok, detail = judge_inotify(
+            _read_int("/proc/sys/fs/inotify/max_user_watches"),
+            _read_int("/proc/sys/fs/inotify/max_user_instances"),
+        )
         lines.append(DoctorLine("inotify limits", ok, detail, "" if ok else INOTIFY_FIX))
         try:
             proc_modules = Path("/proc/modules").read_text()
         except OSError:
             proc_modules = ""
-        loaded = module_loaded("br_netfilter", proc_modules, Path("/sys/module/br_netfilter").is_dir())
-        lines.append(DoctorLine("br_netfilter module", loaded,
-                                "loaded" if loaded else "not loaded (Flannel's bridged pod traffic skips iptables)",
-                                "" if loaded else BR_NETFILTER_FIX, required=cni == "flannel"))
+        loaded = module_loaded(
+            "br_netfilter", proc_modules, Path("/sys/module/br_netfilter").is_dir()
+        )
+        lines.append(
+            DoctorLine(
+                "br_netfilter module",
+                loaded,
+                "loaded" if loaded else "not loaded (Flannel's bridged pod traffic skips iptables)",
+                "" if loaded else BR_NETFILTER_FIX,
+                required=cni == "flannel",
+            )
+        )
         try:
             available = parse_meminfo(Path("/proc/meminfo").read_text()).get("MemAvailable")
         except OSError:
@@ -205,16 +274,37 @@ def kind_checks(cni: str | None = None) -> list["DoctorLine"]:
         lines.append(DoctorLine("inotify limits", True, note, required=False))
         lines.append(DoctorLine("br_netfilter module", True, note, required=False))
         out, _ = _tool_version("docker", ["info", "--format", "{{.MemTotal}}"])
-        ok, detail = judge_memory(int(out.strip()) if out and out.strip().isdigit() else None,
-                                  "given to Docker")
-    lines.append(DoctorLine("free memory", ok, detail, "" if ok else (
-        "Close other programs or give Docker more memory (Docker Desktop: Settings > Resources); "
-        "the sandbox backend needs far less."), required=False))
+        ok, detail = judge_memory(
+            int(out.strip()) if out and out.strip().isdigit() else None, "given to Docker"
+        )
+    lines.append(
+        DoctorLine(
+            "free memory",
+            ok,
+            detail,
+            ""
+            if ok
+            else (
+                "Close other programs or give Docker more memory (Docker Desktop: Settings > Resources); "
+                "the sandbox backend needs far less."
+            ),
+            required=False,
+        )
+    )
 
     for port in LAB_PORTS:
         busy = port_in_use("127.0.0.1", port)
-        lines.append(DoctorLine(f"port {port} on 127.0.0.1", not busy,
-                                "in use (a running lab or a local web server?)" if busy else "free",
-                                "" if not busy else (f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` "
-                                                     "names it) or `labkit down` the lab that holds it.")))
+        lines.append(
+            DoctorLine(
+                f"port {port} on 127.0.0.1",
+                not busy,
+                "in use (a running lab or a local web server?)" if busy else "free",
+                ""
+                if not busy
+                else (
+                    f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` "
+                    "names it) or `labkit down` the lab that holds it."
+                ),
+            )
+        )
     return lines

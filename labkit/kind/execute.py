@@ -1,5 +1,6 @@
 """Carry out a Kind install plan: preflight checks, each step with progress, and polling waits
 that time out with a list of what is still not ready."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,8 @@ from labkit.kind import cluster, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
 from labkit.kind.doctor import port_in_use
 from labkit.kind.plan import Plan
-from labkit.kind.progress import StepList
-from labkit.lab import docker_engine_answers
+from labkit.machine import docker_engine_answers
+from labkit.progress import StepList
 
 POLL_INTERVAL_S = 2.0
 COMMAND_TIMEOUT_S = 600.0
@@ -42,21 +43,27 @@ def preflight(plan: Plan) -> None:
         tools.find(tool)
     ok, why = docker_engine_answers()
     if not ok:
-        raise LabError(f"No Docker engine answers ({why}), and Kind runs its nodes as Docker containers.",
-                       "Start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
-                       "`docker info` works, or use the sandbox backend (`labkit up --backend sandbox`).")
+        raise LabError(
+            f"No Docker engine answers ({why}), and Kind runs its nodes as Docker containers.",
+            "Start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
+            "`docker info` works, or use the sandbox backend (`labkit up --backend sandbox`).",
+        )
     existing = cluster.cluster_names()
     if plan.name in existing:
-        raise LabError(f"A Kind cluster named {plan.name!r} already exists.",
-                       f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
-                       f"`labkit down --name {plan.name}`, or choose another --name.")
+        raise LabError(
+            f"A Kind cluster named {plan.name!r} already exists.",
+            f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
+            f"`labkit down --name {plan.name}`, or choose another --name.",
+        )
     for port in (80, 443):
         if port_in_use("127.0.0.1", port):
             others = f" (running Kind clusters: {', '.join(existing)})" if existing else ""
-            raise LabError(f"Port {port} on 127.0.0.1 is already in use{others}, and the lab maps it to "
-                           "its ingress node.",
-                           f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` names it), or "
-                           "remove the other lab with `labkit down --name <name>`.")
+            raise LabError(
+                f"Port {port} on 127.0.0.1 is already in use{others}, and the lab maps it to "
+                "its ingress node.",
+                f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` names it), or "
+                "remove the other lab with `labkit down --name <name>`.",
+            )
 
 
 # --------------------------------------------------------------------------- actions
@@ -82,15 +89,19 @@ def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.
                 shutil.copyfileobj(response, out)
         except OSError as exc:
             part.unlink(missing_ok=True)
-            raise LabError(f"Could not download {action.url}: {exc}.",
-                           "Check the internet connection (or proxy settings), then try again.") from None
+            raise LabError(
+                f"Could not download {action.url}: {exc}.",
+                "Check the internet connection (or proxy settings), then try again.",
+            ) from None
         got = sha256_of(part)
         if got != action.sha256:
             part.unlink(missing_ok=True)
-            raise LabError(f"The file downloaded from {action.url} does not match its pinned SHA-256 "
-                           f"(got {got}).",
-                           "Try again; if it keeps failing, the download is being altered on the way "
-                           "(proxy) or upstream changed the file: do not use it.")
+            raise LabError(
+                f"The file downloaded from {action.url} does not match its pinned SHA-256 "
+                f"(got {got}).",
+                "Try again; if it keeps failing, the download is being altered on the way "
+                "(proxy) or upstream changed the file: do not use it.",
+            )
         part.replace(cache)
     dest = Path(action.extract_to)
     dest.mkdir(parents=True, exist_ok=True)
@@ -98,10 +109,11 @@ def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.
         try:
             archive.extractall(dest, filter="data")
         except TypeError:  # Python without extraction filters
-            archive.extractall(dest)  # noqa: S202 - checksum-verified archive
+            archive.extractall(dest)
     if not (dest / "bridge").is_file():
-        raise LabError(f"{cache} unpacked without a `bridge` plugin.",
-                       f"Delete {cache} and try again.")
+        raise LabError(
+            f"{cache} unpacked without a `bridge` plugin.", f"Delete {cache} and try again."
+        )
 
 
 def write_file(action: WriteFile) -> None:
@@ -136,12 +148,15 @@ def list_objects(wait: Wait, kubeconfig: str) -> tuple[list[dict] | None, str]:
     return list(json.loads(proc.stdout or "{}").get("items") or []), ""
 
 
-def wait_until_ready(wait: Wait, fetch: Callable[[Wait], tuple[list[dict] | None, str]],
-                     report: Callable[[list[str], float], None] = lambda p, w: None,
-                     diagnostics: Callable[[], str] = lambda: "",
-                     clock: Callable[[], float] = time.monotonic,
-                     sleep: Callable[[float], None] = time.sleep,
-                     interval: float = POLL_INTERVAL_S) -> float:
+def wait_until_ready(
+    wait: Wait,
+    fetch: Callable[[Wait], tuple[list[dict] | None, str]],
+    report: Callable[[list[str], float], None] = lambda p, w: None,
+    diagnostics: Callable[[], str] = lambda: "",
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    interval: float = POLL_INTERVAL_S,
+) -> float:
     """Poll until nothing is pending; returns seconds waited, or raises LabError naming what is not ready."""
     began = clock()
     while True:
@@ -158,14 +173,20 @@ def wait_until_ready(wait: Wait, fetch: Callable[[Wait], tuple[list[dict] | None
                 "Images may still be downloading on a slow network: run `labkit down`, then `labkit up` "
                 "again; `kubectl get pods -A -o wide` and `kubectl describe pod <name> -n <namespace>` "
                 "show what is stuck.",
-                output="Still not ready:\n  - " + "\n  - ".join(pending) + (f"\n\n{extra}" if extra else ""))
+                output="Still not ready:\n  - "
+                + "\n  - ".join(pending)
+                + (f"\n\n{extra}" if extra else ""),
+            )
         sleep(interval)
 
 
 def cluster_snapshot(kubeconfig: str) -> str:
     """`kubectl get nodes,pods -A -o wide` for a timeout report."""
-    proc = tools.run(["kubectl", "--kubeconfig", kubeconfig, "get", "nodes,pods", "-A", "-o", "wide"],
-                     check=False, timeout=60)
+    proc = tools.run(
+        ["kubectl", "--kubeconfig", kubeconfig, "get", "nodes,pods", "-A", "-o", "wide"],
+        check=False,
+        timeout=60,
+    )
     return "kubectl get nodes,pods -A -o wide:\n" + (proc.stdout or proc.stderr).strip()
 
 
@@ -182,7 +203,7 @@ def execute(plan: Plan, steps: StepList | None = None, keep_failed: bool | None 
     created = False
     try:
         for number, step in enumerate(plan.steps, 1):
-            with steps.step(number, step.title):
+            with steps.step(step.title, number):
                 for action in step.actions:
                     if isinstance(action, Fetch):
                         fetch_and_unpack(action)
@@ -191,16 +212,24 @@ def execute(plan: Plan, steps: StepList | None = None, keep_failed: bool | None 
                     elif isinstance(action, CreateCluster):
                         steps.command(action.shell())
                         created = True
-                        cluster.create(action.name, config_path=Path(action.config_path),
-                                       kubeconfig=Path(action.kubeconfig), image=action.image,
-                                       state_dir=plan.paths.state_dir)
+                        cluster.create(
+                            action.name,
+                            config_path=Path(action.config_path),
+                            kubeconfig=Path(action.kubeconfig),
+                            image=action.image,
+                            state_dir=plan.paths.state_dir,
+                        )
                     elif isinstance(action, Run):
                         steps.command(action.shell())
                         run_command(action)
                     elif isinstance(action, Wait):
                         with steps.waiting(action.title) as report:
-                            wait_until_ready(action, lambda w: list_objects(w, kubeconfig), report,
-                                             diagnostics=lambda: cluster_snapshot(kubeconfig))
+                            wait_until_ready(
+                                action,
+                                lambda w: list_objects(w, kubeconfig),
+                                report,
+                                diagnostics=lambda: cluster_snapshot(kubeconfig),
+                            )
     except LabError as exc:
         if created and not keep:
             _remove_after_failure(plan, exc)
@@ -212,9 +241,15 @@ def _remove_after_failure(plan: Plan, exc: LabError) -> None:
     """Delete a half-built cluster so nothing is left half-applied, and say so in the error."""
     try:
         if plan.name in cluster.cluster_names():
-            cluster.delete(plan.name, kubeconfig=plan.paths.user_kubeconfig, state_dir=plan.paths.state_dir)
-        exc.fix += (f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
-                    "to keep it for inspection next time.")
+            cluster.delete(
+                plan.name, kubeconfig=plan.paths.user_kubeconfig, state_dir=plan.paths.state_dir
+            )
+        exc.fix += (
+            f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
+            "to keep it for inspection next time."
+        )
     except LabError as cleanup:
-        exc.fix += f" Removing the half-built cluster also failed ({cleanup.what}); run `labkit down`."
+        exc.fix += (
+            f" Removing the half-built cluster also failed ({cleanup.what}); run `labkit down`."
+        )
     exc.args = (exc.render(),)

@@ -1,10 +1,11 @@
 """Which lab names, CNIs and kube-proxy modes the Kind backend accepts, and why it refuses others."""
+
 from __future__ import annotations
 
 import re
 
 from labkit.errors import LabError
-from labkit.lab import CNIS, KUBE_PROXY_MODES, validate_cni
+from labkit.values import CNIS, KUBE_PROXY_MODES, validate_cni
 
 DEFAULT_KUBE_PROXY_MODE = "iptables"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -46,15 +47,27 @@ def mode_notes(cni: str, mode: str) -> list[str]:
     """Remarks the plan prints about a CNI/mode pair (caveats, what changes)."""
     notes: list[str] = []
     if mode == "ipvs":
-        notes.append("ipvs needs the ip_vs kernel modules on the Docker host; the sandbox backend has "
-                     "no IPVS, so lessons that compare rules expect iptables or nftables.")
+        notes.append(
+            "ipvs needs the ip_vs kernel modules on the Docker host; the sandbox backend has "
+            "no IPVS, so lessons that compare rules expect iptables or nftables."
+        )
     if mode == "nftables" and cni == "calico":
-        notes.append("Calico runs its nftables data plane (linuxDataplane: Nftables) to match kube-proxy.")
+        notes.append(
+            "Calico runs its nftables data plane (linuxDataplane: Nftables) to match kube-proxy."
+        )
     if mode == "none":
         notes.append("No kube-proxy: Cilium's eBPF kube-proxy replacement serves every Service.")
     if cni == "flannel":
-        notes.append("Flannel does not enforce NetworkPolicy: policies are stored but never block traffic.")
+        notes.append(
+            "Flannel does not enforce NetworkPolicy: policies are stored but never block traffic."
+        )
     return notes
 
 
-__all__ = ["CNIS", "DEFAULT_KUBE_PROXY_MODE", "validate_name", "resolve_kube_proxy_mode", "mode_notes"]
+__all__ = [
+    "CNIS",
+    "DEFAULT_KUBE_PROXY_MODE",
+    "mode_notes",
+    "resolve_kube_proxy_mode",
+    "validate_name",
+]

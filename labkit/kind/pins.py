@@ -3,23 +3,21 @@
 Read from upstream release notes and manifests (late 2026); bump them together and re-check
 the facts listed in DESIGN.md ("Kind and CNI facts") when you do.
 """
+
 from __future__ import annotations
 
 KIND_VERSION = "v0.32.0"
 KIND_MIN_VERSION = (0, 32, 0)
 
 NODE_IMAGE = (
-    "kindest/node:v1.36.1"
-    "@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+    "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
 )
 """kind v0.32.0's default node image; its release notes require pinning by this digest."""
 
 KUBERNETES_MINOR = 36
 
 FLANNEL_VERSION = "v0.28.9"
-FLANNEL_MANIFEST_URL = (
-    f"https://raw.githubusercontent.com/flannel-io/flannel/{FLANNEL_VERSION}/Documentation/kube-flannel.yml"
-)
+FLANNEL_MANIFEST_URL = f"https://raw.githubusercontent.com/flannel-io/flannel/{FLANNEL_VERSION}/Documentation/kube-flannel.yml"
 
 CNI_PLUGINS_VERSION = "v1.9.1"
 CNI_PLUGINS_SHA256 = {

@@ -1,4 +1,5 @@
 """The whole Kind install plan for one lab, built without touching Docker, and its dry-run text."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ from labkit.kind import config as kind_config
 from labkit.kind import pins
 from labkit.kind.actions import CreateCluster, Fetch, Run, Step, Wait, WriteFile
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
-from labkit.lab import validate_cni
+from labkit.values import validate_cni
 
 NODE_COUNT = 3
 NODE_TIMEOUT_S = 300.0
@@ -61,8 +62,10 @@ def host_arch(machine: str | None = None) -> str:
         return "amd64"
     if machine in ("aarch64", "arm64"):
         return "arm64"
-    raise LabError(f"This host's CPU architecture ({machine}) has no pinned containernetworking plugins.",
-                   "Run the Flannel lab on an amd64 or arm64 machine, or choose --cni calico or cilium.")
+    raise LabError(
+        f"This host's CPU architecture ({machine}) has no pinned containernetworking plugins.",
+        "Run the Flannel lab on an amd64 or arm64 machine, or choose --cni calico or cilium.",
+    )
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,20 @@ class Plan:
     def render(self) -> str:
         """The full dry-run text: pins, checks, the rendered config, each step, URLs and Helm values."""
         kubeconfig = str(self.paths.lab_kubeconfig)
-        out = [f"Kind lab {self.name!r}: {self.cni} {cni_installers.cni_version(self.cni)}, "
-               f"kube-proxy {self.kube_proxy_mode}" + (", Hubble" if self.hubble else ""),
-               f"Pinned: kind {pins.KIND_VERSION}, node image {pins.NODE_IMAGE}"]
+        out = [
+            f"Kind lab {self.name!r}: {self.cni} {cni_installers.cni_version(self.cni)}, "
+            f"kube-proxy {self.kube_proxy_mode}" + (", Hubble" if self.hubble else ""),
+            f"Pinned: kind {pins.KIND_VERSION}, node image {pins.NODE_IMAGE}",
+        ]
         if self.notes:
             out.append("Notes:")
             out += [f"  - {n}" for n in self.notes]
-        out.append("Checks before anything changes: "
-                   + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
-                   + f"; a Docker engine answers; no Kind cluster named {self.name!r} exists; "
-                   "ports 80 and 443 are free on 127.0.0.1.")
+        out.append(
+            "Checks before anything changes: "
+            + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
+            + f"; a Docker engine answers; no Kind cluster named {self.name!r} exists; "
+            "ports 80 and 443 are free on 127.0.0.1."
+        )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
         out += ["", "Steps:"]
@@ -118,8 +125,10 @@ class Plan:
                 out.append(f"       ({step.note})")
             for action in step.actions:
                 if isinstance(action, Wait):
-                    out.append(f"       wait: {action.title} (timeout {int(action.timeout_s)} s); "
-                               "labkit polls, the kubectl equivalent is:")
+                    out.append(
+                        f"       wait: {action.title} (timeout {int(action.timeout_s)} s); "
+                        "labkit polls, the kubectl equivalent is:"
+                    )
                     text = action.shell(kubeconfig)
                 else:
                     text = action.shell()
@@ -129,58 +138,135 @@ class Plan:
         if self.manifest_urls:
             out += ["", "Manifest URLs:"] + [f"  - {u}" for u in self.manifest_urls]
         if self.helm_values:
-            out += ["", f"Helm values (chart cilium {pins.CILIUM_VERSION} from {pins.CILIUM_CHART_REPO}):"]
+            out += [
+                "",
+                f"Helm values (chart cilium {pins.CILIUM_VERSION} from {pins.CILIUM_CHART_REPO}):",
+            ]
             out += [f"  {k}={v}" for k, v in self.helm_values]
         return "\n".join(out) + "\n"
 
 
-def build_plan(name: str, cni: str, kube_proxy_mode: str | None = None, *, paths: Paths,
-               arch: str = "amd64", hubble: bool = False, timeout_s: float | None = None,
-               clusters_dir: Path = kind_config.CLUSTERS_DIR) -> Plan:
+def build_plan(
+    name: str,
+    cni: str,
+    kube_proxy_mode: str | None = None,
+    *,
+    paths: Paths,
+    arch: str = "amd64",
+    hubble: bool = False,
+    timeout_s: float | None = None,
+    clusters_dir: Path = kind_config.CLUSTERS_DIR,
+) -> Plan:
     """Plan a lab from its name, CNI and kube-proxy mode; pure apart from reading clusters/<cni>.yaml."""
     validate_name(name)
     validate_cni(cni)
     mode = resolve_kube_proxy_mode(cni, kube_proxy_mode)
     if hubble and cni != "cilium":
-        raise LabError(f"Hubble is part of Cilium, and this lab uses {cni}.",
-                       "Drop the Hubble option, or choose --cni cilium.")
+        raise LabError(
+            f"Hubble is part of Cilium, and this lab uses {cni}.",
+            "Drop the Hubble option, or choose --cni cilium.",
+        )
     template = kind_config.load(cni, clusters_dir)
     needs_plugins = kind_config.mounts_cni_plugins(template)
     config = kind_config.render(template, mode, paths.cni_bin if needs_plugins else None)
     config_yaml = kind_config.to_yaml(
-        config, header=f"Rendered by labkit for lab {name!r} from clusters/{cni}.yaml")
+        config, header=f"Rendered by labkit for lab {name!r} from clusters/{cni}.yaml"
+    )
 
     steps: list[Step] = []
     if needs_plugins:
         if arch not in pins.CNI_PLUGINS_SHA256:
             host_arch(arch)  # raises the explanation
         tarball = f"cni-plugins-linux-{arch}-{pins.CNI_PLUGINS_VERSION}.tgz"
-        steps.append(Step(
-            f"Prepare the containernetworking plugins {pins.CNI_PLUGINS_VERSION} for Flannel's `bridge`",
-            (Fetch(pins.cni_plugins_url(arch), pins.CNI_PLUGINS_SHA256[arch],
-                   str(paths.cache_dir / tarball), str(paths.cni_bin)),),
-            note="kind nodes lack the bridge plugin; this folder is mounted over /opt/cni/bin on every node"))
+        steps.append(
+            Step(
+                f"Prepare the containernetworking plugins {pins.CNI_PLUGINS_VERSION} for Flannel's `bridge`",
+                (
+                    Fetch(
+                        pins.cni_plugins_url(arch),
+                        pins.CNI_PLUGINS_SHA256[arch],
+                        str(paths.cache_dir / tarball),
+                        str(paths.cni_bin),
+                    ),
+                ),
+                note="kind nodes lack the bridge plugin; this folder is mounted over /opt/cni/bin on every node",
+            )
+        )
     steps.append(Step("Write the Kind config", (WriteFile(str(paths.config_file), config_yaml),)))
-    steps.append(Step(f"Create Kind cluster {name!r} ({NODE_COUNT} nodes) with pytest-kind's KindCluster",
-                      (CreateCluster(name, pins.NODE_IMAGE, str(paths.config_file), str(paths.user_kubeconfig)),),
-                      note=f"kind also adds context kind-{name} to {paths.user_kubeconfig}"))
-    steps.append(Step("Save the lab's own kubeconfig",
-                      (Run(("kind", "get", "kubeconfig", "--name", name), stdout_to=str(paths.lab_kubeconfig)),)))
-    ctx = cni_installers.InstallContext(name=name, kubeconfig=str(paths.lab_kubeconfig), kube_proxy_mode=mode,
-                                        pod_subnet=kind_config.pod_subnet(config), hubble=hubble,
-                                        timeout_s=timeout_s)
+    steps.append(
+        Step(
+            f"Create Kind cluster {name!r} ({NODE_COUNT} nodes) with pytest-kind's KindCluster",
+            (
+                CreateCluster(
+                    name, pins.NODE_IMAGE, str(paths.config_file), str(paths.user_kubeconfig)
+                ),
+            ),
+            note=f"kind also adds context kind-{name} to {paths.user_kubeconfig}",
+        )
+    )
+    steps.append(
+        Step(
+            "Save the lab's own kubeconfig",
+            (
+                Run(
+                    ("kind", "get", "kubeconfig", "--name", name),
+                    stdout_to=str(paths.lab_kubeconfig),
+                ),
+            ),
+        )
+    )
+    ctx = cni_installers.InstallContext(
+        name=name,
+        kubeconfig=str(paths.lab_kubeconfig),
+        kube_proxy_mode=mode,
+        pod_subnet=kind_config.pod_subnet(config),
+        hubble=hubble,
+        timeout_s=timeout_s,
+    )
     install, cni_waits = cni_installers.install_steps(cni, ctx)
     steps += install
     # Nodes turn Ready once the CNI has written its config; the CNI's own pods are checked after.
-    steps.append(Step("Wait until every node is Ready",
-                      (Wait("nodes", f"{NODE_COUNT} nodes Ready",
-                            timeout_s if timeout_s is not None else NODE_TIMEOUT_S, count=NODE_COUNT),)))
+    steps.append(
+        Step(
+            "Wait until every node is Ready",
+            (
+                Wait(
+                    "nodes",
+                    f"{NODE_COUNT} nodes Ready",
+                    timeout_s if timeout_s is not None else NODE_TIMEOUT_S,
+                    count=NODE_COUNT,
+                ),
+            ),
+        )
+    )
     steps += cni_waits
-    steps.append(Step("Wait for cluster DNS",
-                      (Wait("deployment", "CoreDNS available",
-                            timeout_s if timeout_s is not None else cni_installers.DEFAULT_TIMEOUT_S,
-                            namespace="kube-system", names=("coredns",)),)))
-    helm_values = tuple(cni_installers.cilium_helm_values(name, mode, hubble)) if cni == "cilium" else ()
-    return Plan(name=name, cni=cni, kube_proxy_mode=mode, hubble=hubble, paths=paths, config=config,
-                config_yaml=config_yaml, steps=tuple(steps), helm_values=helm_values,
-                manifest_urls=tuple(cni_installers.manifest_urls(cni)), notes=tuple(mode_notes(cni, mode)))
+    steps.append(
+        Step(
+            "Wait for cluster DNS",
+            (
+                Wait(
+                    "deployment",
+                    "CoreDNS available",
+                    timeout_s if timeout_s is not None else cni_installers.DEFAULT_TIMEOUT_S,
+                    namespace="kube-system",
+                    names=("coredns",),
+                ),
+            ),
+        )
+    )
+    helm_values = (
+        tuple(cni_installers.cilium_helm_values(name, mode, hubble)) if cni == "cilium" else ()
+    )
+    return Plan(
+        name=name,
+        cni=cni,
+        kube_proxy_mode=mode,
+        hubble=hubble,
+        paths=paths,
+        config=config,
+        config_yaml=config_yaml,
+        steps=tuple(steps),
+        helm_values=helm_values,
+        manifest_urls=tuple(cni_installers.manifest_urls(cni)),
+        notes=tuple(mode_notes(cni, mode)),
+    )

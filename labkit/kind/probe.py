@@ -7,6 +7,7 @@ TIMEOUT / REFUSED / DNS / OTHER); then curl asks the server for /hostname and /c
 keep-alive connection (UDP: datagrams "hostname" and "clientip" from one socket).
 A probe from OUTSIDE runs on this host with plain sockets.
 """
+
 from __future__ import annotations
 
 import errno
@@ -68,8 +69,14 @@ class Reading:
 
 def ephemeral_container() -> dict[str, Any]:
     """The ephemeral container labkit adds once to a source pod (agnhost idling with `pause`)."""
-    return {"name": PROBE_CONTAINER, "image": pins.AGNHOST_IMAGE, "imagePullPolicy": "IfNotPresent",
-            "args": ["pause"], "stdin": False, "tty": False}
+    return {
+        "name": PROBE_CONTAINER,
+        "image": pins.AGNHOST_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["pause"],
+        "stdin": False,
+        "tty": False,
+    }
 
 
 def ephemeral_patch() -> dict[str, Any]:
@@ -105,13 +112,32 @@ def probe_command(dst: str, port: int, protocol: str = "TCP", timeout: float = 1
         raise ValueError(f"protocol must be TCP or UDP, not {protocol!r}")
     t = f"{timeout:g}"
     whole = f"{2 * timeout + 2:g}"
-    return ["bash", "-c", PROBE_SCRIPT, "labkit-probe", dst, str(int(port)), t,
-            str(max(1, math.ceil(timeout))), whole, protocol]
+    return [
+        "bash",
+        "-c",
+        PROBE_SCRIPT,
+        "labkit-probe",
+        dst,
+        str(int(port)),
+        t,
+        str(max(1, math.ceil(timeout))),
+        whole,
+        protocol,
+    ]
 
 
 def resolve_command(name: str, rtype: str = "A") -> list[str]:
     """argv for a lookup through the pod's resolver (search list and ndots from its resolv.conf)."""
-    return ["dig", "+search", "+short", f"+time={DIG_TIMEOUT_S}", "+tries=1", "-t", rtype.upper(), name]
+    return [
+        "dig",
+        "+search",
+        "+short",
+        f"+time={DIG_TIMEOUT_S}",
+        "+tries=1",
+        "-t",
+        rtype.upper(),
+        name,
+    ]
 
 
 # --------------------------------------------------------------------------- reading output
@@ -165,7 +191,7 @@ def parse_probe_output(text: str, protocol: str = "TCP") -> Reading:
     if int(match.group(1)) != 0:
         message = match.group(2).strip()
         return Reading(classify_connect(message), detail=message)
-    rest = text[match.end():]
+    rest = text[match.end() :]
     if protocol.upper() == "UDP":
         return _parse_udp(rest)
     return _parse_tcp(rest)
@@ -173,10 +199,14 @@ def parse_probe_output(text: str, protocol: str = "TCP") -> Reading:
 
 def _parse_tcp(rest: str) -> Reading:
     parts = _HTTP.split(rest.lstrip("\n"))
-    transfers = [(parts[i], int(parts[i + 1]), float(parts[i + 2]), parts[i + 3])
-                 for i in range(0, len(parts) - 3, 4)]
+    transfers = [
+        (parts[i], int(parts[i + 1]), float(parts[i + 2]), parts[i + 3])
+        for i in range(0, len(parts) - 3, 4)
+    ]
     if not transfers:
-        return Reading("connected", detail="connected; no HTTP exchange was recorded: " + rest.strip()[:200])
+        return Reading(
+            "connected", detail="connected; no HTTP exchange was recorded: " + rest.strip()[:200]
+        )
     body, code, t_connect, status = transfers[0]
     latency = t_connect if t_connect > 0 else None
     served_by = hostname_answer(body) if status == "200" else None
@@ -200,7 +230,9 @@ def _parse_udp(rest: str) -> Reading:
     except ValueError:
         pass
     served_by = hostname_answer(fields.get("HOSTNAME", ""))
-    client_ip = client_host(fields.get("CLIENTIP", "")) if fields.get("CLIENTIP", "").strip() else None
+    client_ip = (
+        client_host(fields.get("CLIENTIP", "")) if fields.get("CLIENTIP", "").strip() else None
+    )
     detail = "" if served_by else "connected; the server did not answer the hostname datagram"
     return Reading("connected", latency, served_by, client_ip, detail)
 
@@ -221,7 +253,11 @@ def parse_dig(output: str, rtype: str = "A") -> list[str]:
 
 def dig_failed(output: str, returncode: int) -> bool:
     """Whether dig reached no DNS server at all (as opposed to a name that does not exist)."""
-    return returncode == 9 or "no servers could be reached" in output or "connection timed out" in output
+    return (
+        returncode == 9
+        or "no servers could be reached" in output
+        or "connection timed out" in output
+    )
 
 
 # --------------------------------------------------------------------------- from outside the cluster

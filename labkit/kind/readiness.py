@@ -1,5 +1,6 @@
 """Pure judgements of readiness: given objects as `kubectl get -o json` returns them, say what is
 still not ready, in words a learner can act on. An empty list means ready."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -67,8 +68,9 @@ def deployment_pending(dep: Mapping[str, Any] | None, namespace: str, name: str)
     return []
 
 
-def conditions_pending(objs: Sequence[Mapping[str, Any]], kind_label: str, names: Sequence[str],
-                       condition_type: str) -> list[str]:
+def conditions_pending(
+    objs: Sequence[Mapping[str, Any]], kind_label: str, names: Sequence[str], condition_type: str
+) -> list[str]:
     """Named objects (TigeraStatus, CRDs) that are missing or whose condition is not True."""
     by_name = {_name(o): o for o in objs}
     pending: list[str] = []
@@ -80,8 +82,12 @@ def conditions_pending(objs: Sequence[Mapping[str, Any]], kind_label: str, names
             cond = condition(obj, condition_type) or {}
             # TigeraStatus explains trouble in its Degraded condition.
             degraded = condition(obj, "Degraded") or {}
-            why = degraded.get("message") if degraded.get("status") == "True" else cond.get("message")
-            pending.append(f"{kind_label} {name} not {condition_type}" + (f": {why}" if why else ""))
+            why = (
+                degraded.get("message") if degraded.get("status") == "True" else cond.get("message")
+            )
+            pending.append(
+                f"{kind_label} {name} not {condition_type}" + (f": {why}" if why else "")
+            )
     return pending
 
 

@@ -1,4 +1,5 @@
 """Small address helpers shared by checks and backends (pure)."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -15,6 +15,7 @@ Three pure pieces, no I/O:
 Names in records are lowercase, fully qualified, with a trailing dot. Bad input raises
 ``ValueError`` with a sentence saying what is wrong (this package may not import ``labkit.errors``).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -28,9 +29,9 @@ from typing import Any, NamedTuple
 CLUSTER_DOMAIN = "cluster.local"
 DNS_SERVICE_IP = "10.96.0.10"
 DEFAULT_NDOTS = 5
-DEFAULT_TTL = 30          # kind's Corefile sets `ttl 30` in the kubernetes plugin
+DEFAULT_TTL = 30  # kind's Corefile sets `ttl 30` in the kubernetes plugin
 SCHEMA_VERSION = "1.1.0"  # what CoreDNS answers for dns-version.<zone> TXT
-GLIBC_MAX_NDOTS = 15      # glibc clamps options ndots:n to this
+GLIBC_MAX_NDOTS = 15  # glibc clamps options ndots:n to this
 GLIBC_MAX_NAMESERVERS = 3  # MAXNS: further nameserver lines are ignored
 REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
 TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
@@ -42,6 +43,7 @@ _POD_NAME = re.compile(r"^(?P<ip>[0-9a-f-]+)\.(?P<ns>[a-z0-9-]+)\.pod\.(?P<zone>
 
 
 # --------------------------------------------------------------------------- names
+
 
 def fqdn(name: str) -> str:
     """``name`` lowercased with exactly one trailing dot, the form every record here uses."""
@@ -65,7 +67,9 @@ def _check_name(name: str, what: str) -> str:
 def _zone(cluster_domain: str) -> str:
     zone = _check_name(cluster_domain, "cluster domain")
     if zone == "." or not all(_LABEL.match(label) for label in zone[:-1].split(".")):
-        raise ValueError(f"cluster domain {cluster_domain!r} must be lowercase DNS labels such as 'cluster.local'.")
+        raise ValueError(
+            f"cluster domain {cluster_domain!r} must be lowercase DNS labels such as 'cluster.local'."
+        )
     return zone
 
 
@@ -91,6 +95,7 @@ def _address_type(ip: str) -> str:
 
 
 # --------------------------------------------------------------------------- resolver side
+
 
 @dataclass(frozen=True)
 class ResolvConf:
@@ -146,19 +151,24 @@ def cluster_search_path(namespace: str, cluster_domain: str = CLUSTER_DOMAIN) ->
     """The search domains kubelet gives a ClusterFirst pod in ``namespace``."""
     ns = namespace.strip().lower()
     if not _LABEL.match(ns):
-        raise ValueError(f"namespace {namespace!r} is not a DNS label (lowercase letters, digits and '-').")
+        raise ValueError(
+            f"namespace {namespace!r} is not a DNS label (lowercase letters, digits and '-')."
+        )
     zone = _zone(cluster_domain)[:-1]
     return [f"{ns}.svc.{zone}", f"svc.{zone}", zone]
 
 
-def render_resolv_conf(namespace: str, cluster_domain: str = CLUSTER_DOMAIN,
-                       nameserver: str = DNS_SERVICE_IP) -> str:
+def render_resolv_conf(
+    namespace: str, cluster_domain: str = CLUSTER_DOMAIN, nameserver: str = DNS_SERVICE_IP
+) -> str:
     """The resolv.conf a pod with ``dnsPolicy: ClusterFirst`` gets (search, nameserver, options lines,
     in the order containerd writes them); the sandbox has no host search domains to append."""
     try:
         ipaddress.ip_address(nameserver)
     except ValueError:
-        raise ValueError(f"nameserver {nameserver!r} is not an IP address; give the DNS Service's ClusterIP.") from None
+        raise ValueError(
+            f"nameserver {nameserver!r} is not an IP address; give the DNS Service's ClusterIP."
+        ) from None
     search = " ".join(cluster_search_path(namespace, cluster_domain))
     return f"search {search}\nnameserver {nameserver}\noptions ndots:{DEFAULT_NDOTS}\n"
 
@@ -204,6 +214,7 @@ def query_order(name: str, search: Sequence[str], ndots: int = DEFAULT_NDOTS) ->
 
 # --------------------------------------------------------------------------- records
 
+
 @dataclass(frozen=True, order=True)
 class Record:
     """One resource record. ``value`` is the RDATA in zone-file text: an address, a target name,
@@ -224,9 +235,13 @@ def _meta(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
     name = str(meta.get("name") or "").lower()
     namespace = str(meta.get("namespace") or "default").lower()
     if not _LABEL.match(name):
-        raise ValueError(f"{kind} name {meta.get('name')!r} is not a DNS label; every {kind} needs metadata.name.")
+        raise ValueError(
+            f"{kind} name {meta.get('name')!r} is not a DNS label; every {kind} needs metadata.name."
+        )
     if not _LABEL.match(namespace):
-        raise ValueError(f"{kind} {name!r} has namespace {meta.get('namespace')!r}, which is not a DNS label.")
+        raise ValueError(
+            f"{kind} {name!r} has namespace {meta.get('namespace')!r}, which is not a DNS label."
+        )
     return name, namespace
 
 
@@ -264,14 +279,23 @@ def _group_backends(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
         ports = _ports(obj.get("ports"))
         for endpoint in obj.get("endpoints") or []:
             ready = (endpoint.get("conditions") or {}).get("ready")
-            group.append(_Endpoint(list(endpoint.get("addresses") or []), endpoint.get("hostname"),
-                                   ready is None or bool(ready), ports))  # unknown readiness counts as ready
+            group.append(
+                _Endpoint(
+                    list(endpoint.get("addresses") or []),
+                    endpoint.get("hostname"),
+                    ready is None or bool(ready),
+                    ports,
+                )
+            )  # unknown readiness counts as ready
     return groups
 
 
 def _ports(items: Iterable[Mapping[str, Any]] | None) -> tuple[Port, ...]:
-    return tuple((str(p.get("name") or "").lower(), str(p.get("protocol") or "TCP").lower(), int(p["port"]))
-                 for p in items or [] if p.get("port") is not None)
+    return tuple(
+        (str(p.get("name") or "").lower(), str(p.get("protocol") or "TCP").lower(), int(p["port"]))
+        for p in items or []
+        if p.get("port") is not None
+    )
 
 
 def _srv_records(owner: str, targets: list[tuple[int, str]], ttl: int) -> list[Record]:
@@ -281,9 +305,14 @@ def _srv_records(owner: str, targets: list[tuple[int, str]], ttl: int) -> list[R
     return [Record(owner, "SRV", f"0 {weight} {port} {target}", ttl) for port, target in unique]
 
 
-def records(services: Iterable[Mapping[str, Any]], endpoint_slices: Iterable[Mapping[str, Any]],
-            pods: Iterable[Mapping[str, Any]] = (), cluster_domain: str = CLUSTER_DOMAIN, *,
-            ttl: int = DEFAULT_TTL) -> list[Record]:
+def records(
+    services: Iterable[Mapping[str, Any]],
+    endpoint_slices: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]] = (),
+    cluster_domain: str = CLUSTER_DOMAIN,
+    *,
+    ttl: int = DEFAULT_TTL,
+) -> list[Record]:
     """The records the Kubernetes DNS specification requires for these objects, sorted and unique.
 
     * ClusterIP/NodePort/LoadBalancer: A (AAAA) ``svc.ns.svc.<zone>`` -> cluster IP, PTR for the IP,
@@ -308,7 +337,9 @@ def records(services: Iterable[Mapping[str, Any]], endpoint_slices: Iterable[Map
         if spec.get("type") == "ExternalName":
             target = spec.get("externalName")
             if not target:
-                raise ValueError(f"Service {ns}/{name} has type ExternalName but no spec.externalName.")
+                raise ValueError(
+                    f"Service {ns}/{name} has type ExternalName but no spec.externalName."
+                )
             out.add(Record(base, "CNAME", _check_name(str(target), "externalName"), ttl))
             continue
         ips = [str(ip) for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip]
@@ -319,7 +350,9 @@ def records(services: Iterable[Mapping[str, Any]], endpoint_slices: Iterable[Map
             for port in spec.get("ports") or []:
                 if port.get("name"):
                     if port.get("port") is None:
-                        raise ValueError(f"Service {ns}/{name} port {port['name']!r} has no port number.")
+                        raise ValueError(
+                            f"Service {ns}/{name} port {port['name']!r} has no port number."
+                        )
                     owner = f"_{str(port['name']).lower()}._{str(port.get('protocol') or 'TCP').lower()}.{base}"
                     out.update(_srv_records(owner, [(int(port["port"]), base)], ttl))
             continue
@@ -337,10 +370,15 @@ def records(services: Iterable[Mapping[str, Any]], endpoint_slices: Iterable[Map
     return sorted(out)
 
 
-def _headless_records(svc: Mapping[str, Any], base: str, endpoints: list[_Endpoint], ttl: int) -> list[Record]:
+def _headless_records(
+    svc: Mapping[str, Any], base: str, endpoints: list[_Endpoint], ttl: int
+) -> list[Record]:
     spec = svc.get("spec") or {}
     annotations = (svc.get("metadata") or {}).get("annotations") or {}
-    publish_all = bool(spec.get("publishNotReadyAddresses")) or str(annotations.get(TOLERATE_UNREADY)).lower() == "true"
+    publish_all = (
+        bool(spec.get("publishNotReadyAddresses"))
+        or str(annotations.get(TOLERATE_UNREADY)).lower() == "true"
+    )
     out: list[Record] = []
     srv_targets: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for endpoint in endpoints:
@@ -361,6 +399,7 @@ def _headless_records(svc: Mapping[str, Any], base: str, endpoints: list[_Endpoi
 
 
 # --------------------------------------------------------------------------- answering
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -391,8 +430,14 @@ class RecordIndex:
     ``namespaces`` or any record); ``"verified"`` answers only the pod records given.
     """
 
-    def __init__(self, records: Iterable[Record], cluster_domain: str = CLUSTER_DOMAIN, *,
-                 namespaces: Iterable[str] = (), pod_mode: str = "insecure") -> None:
+    def __init__(
+        self,
+        records: Iterable[Record],
+        cluster_domain: str = CLUSTER_DOMAIN,
+        *,
+        namespaces: Iterable[str] = (),
+        pod_mode: str = "insecure",
+    ) -> None:
         if pod_mode not in ("insecure", "verified"):
             raise ValueError(f"pod_mode must be 'insecure' or 'verified', not {pod_mode!r}.")
         self.zone = _zone(cluster_domain)
@@ -412,21 +457,38 @@ class RecordIndex:
         self._existing.update({self.zone, f"svc.{self.zone}", f"pod.{self.zone}", *REVERSE_ZONES})
 
     @classmethod
-    def from_objects(cls, services: Iterable[Mapping[str, Any]], endpoint_slices: Iterable[Mapping[str, Any]],
-                     pods: Iterable[Mapping[str, Any]] = (), namespaces: Iterable[Mapping[str, Any] | str] = (),
-                     cluster_domain: str = CLUSTER_DOMAIN, *, ttl: int = DEFAULT_TTL) -> RecordIndex:
+    def from_objects(
+        cls,
+        services: Iterable[Mapping[str, Any]],
+        endpoint_slices: Iterable[Mapping[str, Any]],
+        pods: Iterable[Mapping[str, Any]] = (),
+        namespaces: Iterable[Mapping[str, Any] | str] = (),
+        cluster_domain: str = CLUSTER_DOMAIN,
+        *,
+        ttl: int = DEFAULT_TTL,
+    ) -> RecordIndex:
         """Build the index straight from Kubernetes objects (namespaces as Namespace dicts or names)."""
-        names = [ns if isinstance(ns, str) else str((ns.get("metadata") or {}).get("name") or "") for ns in namespaces]
-        return cls(records(services, endpoint_slices, pods, cluster_domain, ttl=ttl), cluster_domain,
-                   namespaces=[n for n in names if n])
+        names = [
+            ns if isinstance(ns, str) else str((ns.get("metadata") or {}).get("name") or "")
+            for ns in namespaces
+        ]
+        return cls(
+            records(services, endpoint_slices, pods, cluster_domain, ttl=ttl),
+            cluster_domain,
+            namespaces=[n for n in names if n],
+        )
 
     def __len__(self) -> int:
         return len(self.records)
 
     def soa(self, zone: str) -> Record:
         """The SOA record of one of our zones, shaped like CoreDNS's (serial derived from the records)."""
-        return Record(zone, "SOA", f"ns.dns.{zone} hostmaster.{zone} {self.serial} 7200 1800 86400 {DEFAULT_TTL}",
-                      DEFAULT_TTL)
+        return Record(
+            zone,
+            "SOA",
+            f"ns.dns.{zone} hostmaster.{zone} {self.serial} 7200 1800 86400 {DEFAULT_TTL}",
+            DEFAULT_TTL,
+        )
 
     def zone_of(self, name: str) -> str | None:
         """The zone of ours that holds ``name``, or ``None`` when the name is outside them."""
@@ -499,7 +561,11 @@ class RecordIndex:
         for record in answers:
             if record.rtype == "SRV":
                 target = fqdn(record.value.split()[-1])
-                extra.extend(r for r in self._by_name.get(target, []) if r.rtype in ("A", "AAAA") and r not in extra)
+                extra.extend(
+                    r
+                    for r in self._by_name.get(target, [])
+                    if r.rtype in ("A", "AAAA") and r not in extra
+                )
         return extra
 
     def _namespaces_in_records(self) -> set[str]:
@@ -526,13 +592,16 @@ class RecordIndex:
     def _add_zone_infrastructure(self) -> None:
         """Apex SOA and NS, and ``ns.dns.<zone>`` pointing at the kube-dns Service, as CoreDNS serves them."""
         zone = self.zone
-        self._by_name[zone].extend([self.soa(zone), Record(zone, "NS", f"ns.dns.{zone}", DEFAULT_TTL)])
+        self._by_name[zone].extend(
+            [self.soa(zone), Record(zone, "NS", f"ns.dns.{zone}", DEFAULT_TTL)]
+        )
         for reverse in REVERSE_ZONES:
             self._by_name[reverse].append(self.soa(reverse))
         for record in self._by_name.get(f"kube-dns.kube-system.svc.{zone}", []):
             if record.rtype in ("A", "AAAA"):
-                self._by_name[f"ns.dns.{zone}"].append(Record(f"ns.dns.{zone}", record.rtype, record.value,
-                                                              DEFAULT_TTL))
+                self._by_name[f"ns.dns.{zone}"].append(
+                    Record(f"ns.dns.{zone}", record.rtype, record.value, DEFAULT_TTL)
+                )
 
 
 class Attempt(NamedTuple):
@@ -543,8 +612,9 @@ class Attempt(NamedTuple):
     rcode: str
 
 
-def explain_lookup(name: str, search: Sequence[str], ndots: int, index: RecordIndex,
-                   qtype: str = "A") -> list[Attempt]:
+def explain_lookup(
+    name: str, search: Sequence[str], ndots: int, index: RecordIndex, qtype: str = "A"
+) -> list[Attempt]:
     """Every query glibc makes to resolve ``name``, with each reply, stopping at the first reply
     that carries records (NODATA and NXDOMAIN both make it try the next name)."""
     attempts: list[Attempt] = []

@@ -11,6 +11,7 @@ This module parses that text (a whole dump, one table, or the lines ``grep`` kep
 chains the way kube-proxy does (so the sandbox's renderer can share the names), and formats a
 short table for people. Stdlib only, no I/O.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,9 @@ import ipaddress
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 __all__ = [
     "Endpoint",
@@ -43,7 +45,12 @@ ENDPOINT_CHAIN_PREFIX = "KUBE-SEP-"
 MARK_MASQ_CHAIN = "KUBE-MARK-MASQ"
 _PROTOCOLS = ("tcp", "udp", "sctp")
 # Chains that only ever live in the filter table (used when a grep dropped the "*filter" line).
-_FILTER_ONLY_CHAINS = {"KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL"}
+_FILTER_ONLY_CHAINS = {
+    "KUBE-EXTERNAL-SERVICES",
+    "KUBE-FORWARD",
+    "KUBE-PROXY-FIREWALL",
+    "KUBE-FIREWALL",
+}
 _FILTER_ONLY_TARGETS = {"REJECT", "DROP", "ACCEPT"}
 
 
@@ -68,7 +75,9 @@ def port_proto_hash(port_name: str, protocol: str) -> str:
 def service_chain(prefix: str, port_name: str, protocol: str) -> str:
     """A per-service-port chain name, e.g. ``service_chain("KUBE-SVC-", "default/web:http", "TCP")``."""
     if prefix not in SERVICE_CHAIN_PREFIXES:
-        raise ValueError(f"unknown service chain prefix {prefix!r}; use one of {', '.join(SERVICE_CHAIN_PREFIXES)}")
+        raise ValueError(
+            f"unknown service chain prefix {prefix!r}; use one of {', '.join(SERVICE_CHAIN_PREFIXES)}"
+        )
     return prefix + port_proto_hash(port_name, protocol)
 
 
@@ -202,10 +211,32 @@ _ALIASES = {
 }
 # Options that always take exactly one value, even if that value starts with "-".
 _ONE_VALUE = {
-    "-s", "-d", "-p", "-j", "-g", "-m", "-i", "-o", "--comment", "--dport", "--sport",
-    "--mode", "--probability", "--name", "--seconds", "--mask", "--to-destination",
-    "--mark", "--set-xmark", "--or-mark", "--xor-mark", "--dst-type", "--src-type",
-    "--ctstate", "--reject-with", "--nfacct-name",
+    "-s",
+    "-d",
+    "-p",
+    "-j",
+    "-g",
+    "-m",
+    "-i",
+    "-o",
+    "--comment",
+    "--dport",
+    "--sport",
+    "--mode",
+    "--probability",
+    "--name",
+    "--seconds",
+    "--mask",
+    "--to-destination",
+    "--mark",
+    "--set-xmark",
+    "--or-mark",
+    "--xor-mark",
+    "--dst-type",
+    "--src-type",
+    "--ctstate",
+    "--reject-with",
+    "--nfacct-name",
 }
 
 
@@ -279,8 +310,10 @@ class _Rule:
     @property
     def unconditional(self) -> bool:
         """True when the rule matches every packet (comments do not count as conditions)."""
-        return all(name in ("--comment",) or (name == "-m" and values == ("comment",))
-                   for name, values, _ in self.matches)
+        return all(
+            name in ("--comment",) or (name == "-m" and values == ("comment",))
+            for name, values, _ in self.matches
+        )
 
 
 def _host(value: str | None) -> str | None:
@@ -339,7 +372,9 @@ def _parse_rule(table: str | None, tokens: list[str]) -> _Rule | None:
             matches.append((name, tuple(values), negate))
         negate = False
     if table is None:
-        table = "filter" if (chain in _FILTER_ONLY_CHAINS or target in _FILTER_ONLY_TARGETS) else "nat"
+        table = (
+            "filter" if (chain in _FILTER_ONLY_CHAINS or target in _FILTER_ONLY_TARGETS) else "nat"
+        )
     return _Rule(table, chain, matches, target, target_args)
 
 
@@ -428,7 +463,7 @@ def _key(chain: str | None) -> str | None:
         return None
     for prefix in SERVICE_CHAIN_PREFIXES:
         if chain.startswith(prefix):
-            return chain[len(prefix):]
+            return chain[len(prefix) :]
     return None
 
 
@@ -606,7 +641,9 @@ def _assemble(dump: _Dump, acc: _Acc, old_style_masq: list[_Rule], masq: Masquer
                     acc.unless_source = rule.address("-s")
                 elif not rule.has("-s"):
                     acc.all_sources = True
-            elif rule.dport is not None:  # older kube-proxy: NodePort masquerade inside the SVC chain
+            elif (
+                rule.dport is not None
+            ):  # older kube-proxy: NodePort masquerade inside the SVC chain
                 acc.external_masq = True
                 acc.node_port = acc.node_port or rule.dport
     for rule in dump.chain(ext) + dump.chain(xlb):
@@ -654,20 +691,34 @@ def _assemble(dump: _Dump, acc: _Acc, old_style_masq: list[_Rule], masq: Masquer
     cluster_eps, cluster_affinity = endpoints_of(svc)
     local_eps, local_affinity = endpoints_of(svl if dump.chain(svl) else xlb)
     internal = acc.internal_chain or (svc if dump.chain(svc) else svl)
-    chain = next((c for c in (svc, svl, ext, fw, xlb) if dump.chain(c) or c == acc.internal_chain), svc)
+    chain = next(
+        (c for c in (svc, svl, ext, fw, xlb) if dump.chain(c) or c == acc.internal_chain), svc
+    )
     return ServicePort(
-        namespace=None, name=None, port_name=None,
+        namespace=None,
+        name=None,
+        port_name=None,
         protocol=acc.protocol.upper() if acc.protocol else None,
-        cluster_ip=acc.cluster_ip, port=acc.port, node_port=acc.node_port,
-        load_balancer_ips=list(acc.lb_ips), external_ips=list(acc.ext_ips),
-        external_traffic_policy=acc.external_policy, internal_traffic_policy=acc.internal_policy,
+        cluster_ip=acc.cluster_ip,
+        port=acc.port,
+        node_port=acc.node_port,
+        load_balancer_ips=list(acc.lb_ips),
+        external_ips=list(acc.ext_ips),
+        external_traffic_policy=acc.external_policy,
+        internal_traffic_policy=acc.internal_policy,
         endpoints=local_eps if internal.startswith("KUBE-SVL-") else cluster_eps,
         local_endpoints=local_eps,
         session_affinity=cluster_affinity or local_affinity,
         load_balancer_source_ranges=list(acc.source_ranges),
-        masquerade=Masquerade(mark=masq.mark, snat=masq.snat, random_fully=masq.random_fully,
-                              unless_source=acc.unless_source, all_sources=acc.all_sources,
-                              external=acc.external_masq, hairpin=hairpin),
+        masquerade=Masquerade(
+            mark=masq.mark,
+            snat=masq.snat,
+            random_fully=masq.random_fully,
+            unless_source=acc.unless_source,
+            all_sources=acc.all_sources,
+            external=acc.external_masq,
+            hairpin=hairpin,
+        ),
         chain=chain,
     )
 
@@ -675,7 +726,9 @@ def _assemble(dump: _Dump, acc: _Acc, old_style_masq: list[_Rule], masq: Masquer
 def _apply_filter_table(dump: _Dump, services: list[ServicePort], masq: Masquerade) -> None:
     """Fold the filter table's REJECT/DROP and health-check rules into the service ports."""
 
-    def find(comment: str | None, proto: str | None, ip: str | None, port: int | None) -> ServicePort | None:
+    def find(
+        comment: str | None, proto: str | None, ip: str | None, port: int | None
+    ) -> ServicePort | None:
         for ns, name, port_name in _names_in(comment):
             spn = service_port_name(ns, name, port_name)
             for sp in services:
@@ -685,14 +738,18 @@ def _apply_filter_table(dump: _Dump, services: list[ServicePort], masq: Masquera
                     return sp
         if ip is not None:
             for sp in services:
-                if ip in (sp.cluster_ip, *sp.load_balancer_ips, *sp.external_ips) and sp.port == port \
-                        and (proto is None or (sp.protocol or "").lower() == proto):
+                if (
+                    ip in (sp.cluster_ip, *sp.load_balancer_ips, *sp.external_ips)
+                    and sp.port == port
+                    and (proto is None or (sp.protocol or "").lower() == proto)
+                ):
                     return sp
         return None
 
     def new_entry(comment: str | None, proto: str | None) -> ServicePort:
-        sp = ServicePort(None, None, None, proto.upper() if proto else None, None, None,
-                         masquerade=masq)
+        sp = ServicePort(
+            None, None, None, proto.upper() if proto else None, None, None, masquerade=masq
+        )
         names = _names_in(comment)
         if names:
             sp.namespace, sp.name, sp.port_name = names[0]
@@ -735,7 +792,9 @@ def _apply_filter_table(dump: _Dump, services: list[ServicePort], masq: Masquera
                 sp.health_check_node_port = rule.dport
 
 
-def _name_services(services: list[ServicePort], accs: dict[str, _Acc], hints: Iterable[str]) -> None:
+def _name_services(
+    services: list[ServicePort], accs: dict[str, _Acc], hints: Iterable[str]
+) -> None:
     """Pick each service port's name: the comment whose hash matches its chain, else the commonest."""
     by_hash: dict[str, tuple[str, str, str]] = {}
     for hint in hints:
@@ -764,7 +823,12 @@ def _name_services(services: list[ServicePort], accs: dict[str, _Acc], hints: It
             sp.namespace, sp.name, sp.port_name = chosen
         if sp.protocol is None and sp.service is not None and key:
             for proto in _PROTOCOLS:
-                if port_proto_hash(service_port_name(sp.namespace or "", sp.name or "", sp.port_name), proto) == key:
+                if (
+                    port_proto_hash(
+                        service_port_name(sp.namespace or "", sp.name or "", sp.port_name), proto
+                    )
+                    == key
+                ):
                     sp.protocol = proto.upper()
 
 
@@ -787,8 +851,16 @@ def _ip_key(ip: str | None) -> tuple[int, int]:
 
 
 def _sort_key(sp: ServicePort) -> tuple:
-    return (sp.namespace is None, sp.namespace or "", sp.name or "", sp.port_name or "",
-            sp.protocol or "", _ip_key(sp.cluster_ip), sp.port or 0, sp.chain or "")
+    return (
+        sp.namespace is None,
+        sp.namespace or "",
+        sp.name or "",
+        sp.port_name or "",
+        sp.protocol or "",
+        _ip_key(sp.cluster_ip),
+        sp.port or 0,
+        sp.chain or "",
+    )
 
 
 # --------------------------------------------------------------------------- for people
@@ -811,5 +883,7 @@ def format_services(entries: Iterable[ServicePort]) -> str:
         rows.append((sp.display_name, cluster, node_port, external, policy, endpoint_cells[0]))
         rows.extend(("", "", "", "", "", cell) for cell in endpoint_cells[1:])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]
+    ]
     return "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ Semantics, and the choices made where Kubernetes leaves them to the network plug
 Invalid input raises :class:`PolicyError` (``what`` and ``fix``, like ``labkit.errors.LabError``,
 which this layer may not import) before anything is evaluated.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -56,7 +57,6 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 _PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 _NUMERIC_PORT = re.compile(r"^(\d+)(?:/(TCP|UDP|SCTP))?$", re.IGNORECASE)
-
 
 
 class PolicyError(ValueError):
@@ -140,50 +140,73 @@ def endpoint(obj: Mapping[str, Any] | Endpoint) -> Endpoint:
     if isinstance(obj, Endpoint):
         return obj
     if not isinstance(obj, Mapping):
-        raise PolicyError(f"Expected a Pod dict or {{'ip': ...}}, got {type(obj).__name__}.",
-                       "Pass pods as returned by lab.get('pods'), or {'ip': '203.0.113.9'} for an outside peer.")
+        raise PolicyError(
+            f"Expected a Pod dict or {{'ip': ...}}, got {type(obj).__name__}.",
+            "Pass pods as returned by lab.get('pods'), or {'ip': '203.0.113.9'} for an outside peer.",
+        )
     if "metadata" not in obj:
         if "ip" not in obj:
-            raise PolicyError("An endpoint has neither metadata (a Pod) nor an 'ip' key (an outside peer).",
-                           "Pass a Pod dict, or {'ip': '203.0.113.9'} for an address outside the cluster.")
+            raise PolicyError(
+                "An endpoint has neither metadata (a Pod) nor an 'ip' key (an outside peer).",
+                "Pass a Pod dict, or {'ip': '203.0.113.9'} for an address outside the cluster.",
+            )
         return Endpoint(ip=_parse_ip(obj["ip"], "the outside peer"))
     meta = obj.get("metadata") or {}
     name = meta.get("name")
     if not name:
-        raise PolicyError("A Pod has no metadata.name.", "Give every pod a name (as the API server requires).")
+        raise PolicyError(
+            "A Pod has no metadata.name.", "Give every pod a name (as the API server requires)."
+        )
     namespace = meta.get("namespace") or "default"
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    raw_ip = status.get("podIP") or next((p.get("ip") for p in status.get("podIPs") or [] if p.get("ip")), None)
+    raw_ip = status.get("podIP") or next(
+        (p.get("ip") for p in status.get("podIPs") or [] if p.get("ip")), None
+    )
     ports: list[ContainerPort] = []
     for container in spec.get("containers") or []:
         for port in container.get("ports") or []:
             if "containerPort" not in port:
-                raise PolicyError(f"Pod {namespace}/{name} declares a port without containerPort.",
-                               "Give each entry of containers[].ports a containerPort number.")
-            ports.append(ContainerPort(number=int(port["containerPort"]),
-                                       protocol=_protocol(port.get("protocol"), f"pod {namespace}/{name}"),
-                                       name=port.get("name") or None))
+                raise PolicyError(
+                    f"Pod {namespace}/{name} declares a port without containerPort.",
+                    "Give each entry of containers[].ports a containerPort number.",
+                )
+            ports.append(
+                ContainerPort(
+                    number=int(port["containerPort"]),
+                    protocol=_protocol(port.get("protocol"), f"pod {namespace}/{name}"),
+                    name=port.get("name") or None,
+                )
+            )
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-    return Endpoint(ip=_parse_ip(raw_ip, f"pod {namespace}/{name}") if raw_ip else None,
-                    namespace=namespace, name=name, labels=labels,
-                    host_network=bool(spec.get("hostNetwork")), ports=tuple(ports))
+    return Endpoint(
+        ip=_parse_ip(raw_ip, f"pod {namespace}/{name}") if raw_ip else None,
+        namespace=namespace,
+        name=name,
+        labels=labels,
+        host_network=bool(spec.get("hostNetwork")),
+        ports=tuple(ports),
+    )
 
 
 def _parse_ip(value: Any, where: str) -> IPAddress:
     try:
         return ipaddress.ip_address(str(value))
     except ValueError:
-        raise PolicyError(f"{value!r} is not an IP address ({where}).",
-                       "Write an IPv4 or IPv6 address such as 203.0.113.9.") from None
+        raise PolicyError(
+            f"{value!r} is not an IP address ({where}).",
+            "Write an IPv4 or IPv6 address such as 203.0.113.9.",
+        ) from None
 
 
 def _protocol(value: Any, where: str) -> str:
     proto = "TCP" if value is None else str(value)
     if proto not in PROTOCOLS:
         hint = f" (write {proto.upper()} in capitals)" if proto.upper() in PROTOCOLS else ""
-        raise PolicyError(f"Protocol {proto!r} in {where} is not one Kubernetes accepts{hint}.",
-                       "Use TCP, UDP or SCTP.")
+        raise PolicyError(
+            f"Protocol {proto!r} in {where} is not one Kubernetes accepts{hint}.",
+            "Use TCP, UDP or SCTP.",
+        )
     return proto
 
 
@@ -197,7 +220,9 @@ def namespace_labels(namespaces: Iterable[Mapping[str, Any] | str]) -> dict[str,
             meta = ns.get("metadata") or {}
             name = meta.get("name")
             if not name:
-                raise PolicyError("A Namespace has no metadata.name.", "Give every namespace a name.")
+                raise PolicyError(
+                    "A Namespace has no metadata.name.", "Give every namespace a name."
+                )
             labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
         labels.setdefault(NAMESPACE_NAME_LABEL, name)
         result[name] = labels
@@ -318,15 +343,21 @@ class RuleRef:
 def parse_policy(doc: Mapping[str, Any]) -> Policy:
     """Check one NetworkPolicy dict and apply the API server's defaults; LabError when invalid."""
     if not isinstance(doc, Mapping):
-        raise PolicyError(f"Expected a NetworkPolicy dict, got {type(doc).__name__}.",
-                       "Pass policies as dicts (lab.get('networkpolicies') or manifests.load(...)).")
+        raise PolicyError(
+            f"Expected a NetworkPolicy dict, got {type(doc).__name__}.",
+            "Pass policies as dicts (lab.get('networkpolicies') or manifests.load(...)).",
+        )
     if doc.get("kind") not in (None, "NetworkPolicy"):
-        raise PolicyError(f"Expected kind NetworkPolicy, got {doc.get('kind')!r}.",
-                       "Pass only NetworkPolicy objects as policies.")
+        raise PolicyError(
+            f"Expected kind NetworkPolicy, got {doc.get('kind')!r}.",
+            "Pass only NetworkPolicy objects as policies.",
+        )
     meta = doc.get("metadata") or {}
     name = meta.get("name")
     if not name:
-        raise PolicyError("A NetworkPolicy has no metadata.name.", "Give every NetworkPolicy a name.")
+        raise PolicyError(
+            "A NetworkPolicy has no metadata.name.", "Give every NetworkPolicy a name."
+        )
     namespace = meta.get("namespace") or "default"
     ref = f"{namespace}/{name}"
     spec = doc.get("spec") or {}
@@ -335,10 +366,14 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
     types = spec.get("policyTypes") or []
     for t in types:
         if t not in ("Ingress", "Egress"):
-            raise PolicyError(f"{ref} lists policyType {t!r}.", "policyTypes may hold only Ingress and Egress.")
+            raise PolicyError(
+                f"{ref} lists policyType {t!r}.", "policyTypes may hold only Ingress and Egress."
+            )
     if not types:
         types = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
-    ingress = tuple(_parse_rule(r, INGRESS, i, ref) for i, r in enumerate(spec.get("ingress") or []))
+    ingress = tuple(
+        _parse_rule(r, INGRESS, i, ref) for i, r in enumerate(spec.get("ingress") or [])
+    )
     egress = tuple(_parse_rule(r, EGRESS, i, ref) for i, r in enumerate(spec.get("egress") or []))
     ordered = tuple(t for t in ("Ingress", "Egress") if t in types)
     return Policy(namespace, name, pod_selector, ordered, ingress, egress)
@@ -350,8 +385,10 @@ def parse_policies(docs: Iterable[Mapping[str, Any] | Policy]) -> tuple[Policy, 
     for doc in docs or ():
         policy = doc if isinstance(doc, Policy) else parse_policy(doc)
         if policy.ref in parsed:
-            raise PolicyError(f"NetworkPolicy {policy.ref} appears twice.",
-                           "Give each policy in a namespace its own name.")
+            raise PolicyError(
+                f"NetworkPolicy {policy.ref} appears twice.",
+                "Give each policy in a namespace its own name.",
+            )
         parsed[policy.ref] = policy
     return tuple(parsed[k] for k in sorted(parsed))
 
@@ -360,28 +397,45 @@ def _parse_rule(raw: Any, direction: str, index: int, ref: str) -> Rule:
     where = f"{ref} {direction}[{index}]"
     raw = raw or {}
     if not isinstance(raw, Mapping):
-        raise PolicyError(f"{where} is not a mapping.", "Write each rule as a mapping with from/to and ports.")
+        raise PolicyError(
+            f"{where} is not a mapping.", "Write each rule as a mapping with from/to and ports."
+        )
     key = "from" if direction == INGRESS else "to"
     wrong = "to" if direction == INGRESS else "from"
     if wrong in raw and key not in raw:
-        raise PolicyError(f"{where} uses '{wrong}', which belongs to {'egress' if direction == INGRESS else 'ingress'} rules.",
-                       f"Write '{key}:' in {direction} rules.")
+        raise PolicyError(
+            f"{where} uses '{wrong}', which belongs to {'egress' if direction == INGRESS else 'ingress'} rules.",
+            f"Write '{key}:' in {direction} rules.",
+        )
     peers = tuple(_parse_peer(p, f"{where}.{key}[{i}]") for i, p in enumerate(raw.get(key) or []))
-    ports = tuple(_parse_port(p, f"{where}.ports[{i}]") for i, p in enumerate(raw.get("ports") or []))
+    ports = tuple(
+        _parse_port(p, f"{where}.ports[{i}]") for i, p in enumerate(raw.get("ports") or [])
+    )
     return Rule(direction, index, peers, ports)
 
 
 def _parse_peer(raw: Any, where: str) -> Peer:
     if not isinstance(raw, Mapping):
-        raise PolicyError(f"{where} is not a mapping.", "Write a peer as podSelector, namespaceSelector or ipBlock.")
-    pod_sel, ns_sel, block = raw.get("podSelector"), raw.get("namespaceSelector"), raw.get("ipBlock")
+        raise PolicyError(
+            f"{where} is not a mapping.",
+            "Write a peer as podSelector, namespaceSelector or ipBlock.",
+        )
+    pod_sel, ns_sel, block = (
+        raw.get("podSelector"),
+        raw.get("namespaceSelector"),
+        raw.get("ipBlock"),
+    )
     given = [x for x in (pod_sel, ns_sel, block) if x is not None]
     if not given:
-        raise PolicyError(f"{where} names no peer (the API server rejects an empty peer).",
-                       "Give it a podSelector, namespaceSelector or ipBlock; to allow every peer, leave out the whole from/to list.")
+        raise PolicyError(
+            f"{where} names no peer (the API server rejects an empty peer).",
+            "Give it a podSelector, namespaceSelector or ipBlock; to allow every peer, leave out the whole from/to list.",
+        )
     if block is not None and len(given) > 1:
-        raise PolicyError(f"{where} combines ipBlock with a selector, which the API server rejects.",
-                       "Put the ipBlock in its own list entry (separate entries are OR-ed).")
+        raise PolicyError(
+            f"{where} combines ipBlock with a selector, which the API server rejects.",
+            "Put the ipBlock in its own list entry (separate entries are OR-ed).",
+        )
     if pod_sel is not None:
         _check_selector(pod_sel, f"{where}.podSelector")
     if ns_sel is not None:
@@ -391,79 +445,126 @@ def _parse_peer(raw: Any, where: str) -> Peer:
 
 def _parse_ip_block(raw: Any, where: str) -> IPBlock:
     if not isinstance(raw, Mapping) or not raw.get("cidr"):
-        raise PolicyError(f"{where}.ipBlock has no cidr.", "Write ipBlock: {cidr: 10.0.0.0/8, except: [...]}.")
+        raise PolicyError(
+            f"{where}.ipBlock has no cidr.", "Write ipBlock: {cidr: 10.0.0.0/8, except: [...]}."
+        )
     cidr = _parse_cidr(raw["cidr"], f"{where}.ipBlock.cidr")
     excepts = []
     for i, text in enumerate(raw.get("except") or []):
         net = _parse_cidr(text, f"{where}.ipBlock.except[{i}]")
-        if net.version != cidr.version or not net.subnet_of(cidr) or net.prefixlen <= cidr.prefixlen:
-            raise PolicyError(f"{where}.ipBlock.except[{i}] {text} is not strictly inside {cidr}.",
-                           "Each except must be a smaller range within the cidr.")
+        if (
+            net.version != cidr.version
+            or not net.subnet_of(cidr)
+            or net.prefixlen <= cidr.prefixlen
+        ):
+            raise PolicyError(
+                f"{where}.ipBlock.except[{i}] {text} is not strictly inside {cidr}.",
+                "Each except must be a smaller range within the cidr.",
+            )
         excepts.append(net)
     return IPBlock(cidr, tuple(excepts))
 
 
 def _parse_cidr(text: Any, where: str) -> IPNetwork:
     if "/" not in str(text):
-        raise PolicyError(f"{where} {text!r} has no prefix length.", "Write a CIDR such as 10.0.0.0/8 or 203.0.113.9/32.")
+        raise PolicyError(
+            f"{where} {text!r} has no prefix length.",
+            "Write a CIDR such as 10.0.0.0/8 or 203.0.113.9/32.",
+        )
     try:
         return ipaddress.ip_network(str(text), strict=False)
     except ValueError:
-        raise PolicyError(f"{where} {text!r} is not a CIDR.", "Write a CIDR such as 10.0.0.0/8.") from None
+        raise PolicyError(
+            f"{where} {text!r} is not a CIDR.", "Write a CIDR such as 10.0.0.0/8."
+        ) from None
 
 
 def _parse_port(raw: Any, where: str) -> PortRule:
     if not isinstance(raw, Mapping):
-        raise PolicyError(f"{where} is not a mapping.", "Write a port as {protocol: TCP, port: 80}.")
+        raise PolicyError(
+            f"{where} is not a mapping.", "Write a port as {protocol: TCP, port: 80}."
+        )
     proto = _protocol(raw.get("protocol"), where)
     port, end = raw.get("port"), raw.get("endPort")
     if isinstance(port, bool) or isinstance(end, bool):
-        raise PolicyError(f"{where} has a true/false port.", "Write the port as a number or a name.")
+        raise PolicyError(
+            f"{where} has a true/false port.", "Write the port as a number or a name."
+        )
     if isinstance(port, str):
         if port.isdigit():
-            raise PolicyError(f"{where} port {port!r} is a quoted number, which Kubernetes reads as a port name.",
-                           f"Write port: {port} without quotes.")
+            raise PolicyError(
+                f"{where} port {port!r} is a quoted number, which Kubernetes reads as a port name.",
+                f"Write port: {port} without quotes.",
+            )
         if not _PORT_NAME.match(port) or "--" in port or not re.search("[a-z]", port):
-            raise PolicyError(f"{where} port name {port!r} is not a valid port name.",
-                           "Port names have at most 15 lowercase letters, digits and single hyphens, with at least one letter.")
+            raise PolicyError(
+                f"{where} port name {port!r} is not a valid port name.",
+                "Port names have at most 15 lowercase letters, digits and single hyphens, with at least one letter.",
+            )
         if end is not None:
-            raise PolicyError(f"{where} sets endPort with the named port {port!r}.",
-                           "endPort needs a numeric port; use two numbers for a range.")
+            raise PolicyError(
+                f"{where} sets endPort with the named port {port!r}.",
+                "endPort needs a numeric port; use two numbers for a range.",
+            )
         return PortRule(proto, port)
     if port is None:
         if end is not None:
-            raise PolicyError(f"{where} sets endPort without port.", "Set port to the first port of the range.")
+            raise PolicyError(
+                f"{where} sets endPort without port.", "Set port to the first port of the range."
+            )
         return PortRule(proto)
     if not isinstance(port, int) or not 1 <= port <= 65535:
-        raise PolicyError(f"{where} port {port!r} is outside 1-65535.", "Use a port number from 1 to 65535.")
+        raise PolicyError(
+            f"{where} port {port!r} is outside 1-65535.", "Use a port number from 1 to 65535."
+        )
     if end is not None:
         if not isinstance(end, int) or not port <= end <= 65535:
-            raise PolicyError(f"{where} endPort {end!r} is below port {port} or above 65535.",
-                           "endPort must be at least port and at most 65535.")
+            raise PolicyError(
+                f"{where} endPort {end!r} is below port {port} or above 65535.",
+                "endPort must be at least port and at most 65535.",
+            )
     return PortRule(proto, port, end)
 
 
 def _check_selector(sel: Any, where: str) -> None:
     if not isinstance(sel, Mapping):
-        raise PolicyError(f"{where} is not a LabelSelector.", "Write matchLabels and/or matchExpressions under it.")
+        raise PolicyError(
+            f"{where} is not a LabelSelector.",
+            "Write matchLabels and/or matchExpressions under it.",
+        )
     unknown = set(sel) - {"matchLabels", "matchExpressions"}
     if unknown:
-        raise PolicyError(f"{where} has {', '.join(sorted(unknown))}, which a LabelSelector does not know.",
-                       "Put labels under matchLabels (e.g. podSelector: {matchLabels: {app: web}}).")
+        raise PolicyError(
+            f"{where} has {', '.join(sorted(unknown))}, which a LabelSelector does not know.",
+            "Put labels under matchLabels (e.g. podSelector: {matchLabels: {app: web}}).",
+        )
     if not isinstance(sel.get("matchLabels") or {}, Mapping):
-        raise PolicyError(f"{where}.matchLabels is not a mapping.", "Write matchLabels as key: value pairs.")
+        raise PolicyError(
+            f"{where}.matchLabels is not a mapping.", "Write matchLabels as key: value pairs."
+        )
     for i, expr in enumerate(sel.get("matchExpressions") or []):
         op = expr.get("operator") if isinstance(expr, Mapping) else None
         if op not in _OPERATORS:
-            raise PolicyError(f"{where}.matchExpressions[{i}] has operator {op!r}.",
-                           f"Use one of {', '.join(_OPERATORS)}.")
+            raise PolicyError(
+                f"{where}.matchExpressions[{i}] has operator {op!r}.",
+                f"Use one of {', '.join(_OPERATORS)}.",
+            )
         if not expr.get("key"):
-            raise PolicyError(f"{where}.matchExpressions[{i}] has no key.", "Name the label key the expression tests.")
+            raise PolicyError(
+                f"{where}.matchExpressions[{i}] has no key.",
+                "Name the label key the expression tests.",
+            )
         has_values = bool(expr.get("values"))
         if op in ("In", "NotIn") and not has_values:
-            raise PolicyError(f"{where}.matchExpressions[{i}] uses {op} without values.", f"List at least one value for {op}.")
+            raise PolicyError(
+                f"{where}.matchExpressions[{i}] uses {op} without values.",
+                f"List at least one value for {op}.",
+            )
         if op in ("Exists", "DoesNotExist") and has_values:
-            raise PolicyError(f"{where}.matchExpressions[{i}] gives values to {op}.", f"Drop the values; {op} tests only the key.")
+            raise PolicyError(
+                f"{where}.matchExpressions[{i}] gives values to {op}.",
+                f"Drop the values; {op} tests only the key.",
+            )
 
 
 def _selector_text(sel: Mapping[str, Any]) -> str:
@@ -480,8 +581,13 @@ def _selector_text(sel: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- matching
 
 
-def peer_matches(peer: Peer, ep: Endpoint, *, policy_namespace: str,
-                 namespace_labels: Mapping[str, Mapping[str, str]]) -> bool:
+def peer_matches(
+    peer: Peer,
+    ep: Endpoint,
+    *,
+    policy_namespace: str,
+    namespace_labels: Mapping[str, Mapping[str, str]],
+) -> bool:
     """Whether ``ep`` is one of the endpoints a ``from``/``to`` entry names."""
     if peer.ip_block is not None:
         return peer.ip_block.contains(ep.ip)
@@ -504,7 +610,9 @@ def port_rule_matches(rule: PortRule, number: int, protocol: str, dst: Endpoint)
     if rule.port is None:
         return True
     if isinstance(rule.port, str):
-        return any(p.name == rule.port and p.protocol == protocol and p.number == number for p in dst.ports)
+        return any(
+            p.name == rule.port and p.protocol == protocol and p.number == number for p in dst.ports
+        )
     if rule.end_port is not None:
         return rule.port <= number <= rule.end_port
     return rule.port == number
@@ -517,7 +625,11 @@ def ports_match(ports: Sequence[PortRule], number: int, protocol: str, dst: Endp
 
 def policy_selects(policy: Policy, ep: Endpoint) -> bool:
     """Whether the policy's podSelector picks ``ep`` (same namespace, not hostNetwork)."""
-    return ep.subject and ep.namespace == policy.namespace and selector_matches(policy.pod_selector, ep.labels)
+    return (
+        ep.subject
+        and ep.namespace == policy.namespace
+        and selector_matches(policy.pod_selector, ep.labels)
+    )
 
 
 def resolve_port(dst: Endpoint, port: int | str, protocol: str = "TCP") -> tuple[int, str]:
@@ -525,7 +637,9 @@ def resolve_port(dst: Endpoint, port: int | str, protocol: str = "TCP") -> tuple
     protocol = _protocol(protocol, "the probe")
     if isinstance(port, int) and not isinstance(port, bool):
         if not 1 <= port <= 65535:
-            raise PolicyError(f"Port {port} is outside 1-65535.", "Use a port number from 1 to 65535.")
+            raise PolicyError(
+                f"Port {port} is outside 1-65535.", "Use a port number from 1 to 65535."
+            )
         return port, protocol
     name = str(port)
     if name.isdigit():
@@ -533,8 +647,10 @@ def resolve_port(dst: Endpoint, port: int | str, protocol: str = "TCP") -> tuple
     found = dst.named_port(name, protocol)
     if found is None:
         have = ", ".join(f"{p.name}={p.number}/{p.protocol}" for p in dst.ports if p.name) or "none"
-        raise PolicyError(f"{dst.label} declares no {protocol} containerPort named {name!r} (named ports: {have}).",
-                       "Use a port number, or a name from the destination pod's containerPorts.")
+        raise PolicyError(
+            f"{dst.label} declares no {protocol} containerPort named {name!r} (named ports: {have}).",
+            "Use a port number, or a name from the destination pod's containerPorts.",
+        )
     return found.number, protocol
 
 
@@ -582,7 +698,11 @@ class Verdict:
 class PolicySet:
     """Parsed policies and namespace labels, ready to answer many questions about one cluster."""
 
-    def __init__(self, namespaces: Iterable[Mapping[str, Any] | str], policies: Iterable[Mapping[str, Any] | Policy]):
+    def __init__(
+        self,
+        namespaces: Iterable[Mapping[str, Any] | str],
+        policies: Iterable[Mapping[str, Any] | Policy],
+    ):
         self.namespace_labels = namespace_labels(namespaces)
         self.policies = parse_policies(policies)
         by_ns: dict[str, list[Policy]] = defaultdict(list)
@@ -597,43 +717,77 @@ class PolicySet:
         """Policies that select ``ep`` and isolate it in ``direction`` (ingress/egress)."""
         if not ep.subject:
             return ()
-        return tuple(p for p in self._by_namespace.get(ep.namespace, ())
-                     if p.affects(direction) and policy_selects(p, ep))
+        return tuple(
+            p
+            for p in self._by_namespace.get(ep.namespace, ())
+            if p.affects(direction) and policy_selects(p, ep)
+        )
 
     def peer_matches(self, peer: Peer, ep: Endpoint, policy_namespace: str) -> bool:
-        return peer_matches(peer, ep, policy_namespace=policy_namespace, namespace_labels=self.namespace_labels)
+        return peer_matches(
+            peer, ep, policy_namespace=policy_namespace, namespace_labels=self.namespace_labels
+        )
 
-    def rule_allows(self, policy: Policy, rule: Rule, peer: Endpoint, number: int, protocol: str,
-                    dst: Endpoint) -> bool:
+    def rule_allows(
+        self, policy: Policy, rule: Rule, peer: Endpoint, number: int, protocol: str, dst: Endpoint
+    ) -> bool:
         """Whether one rule covers ``peer`` (the other end) and the port at ``dst``."""
         if not ports_match(rule.ports, number, protocol, dst):
             return False
-        return not rule.peers or any(self.peer_matches(p, peer, policy.namespace) for p in rule.peers)
+        return not rule.peers or any(
+            self.peer_matches(p, peer, policy.namespace) for p in rule.peers
+        )
 
-    def side(self, direction: str, subject: Endpoint, peer: Endpoint, number: int, protocol: str,
-             dst: Endpoint) -> SideVerdict:
+    def side(
+        self,
+        direction: str,
+        subject: Endpoint,
+        peer: Endpoint,
+        number: int,
+        protocol: str,
+        dst: Endpoint,
+    ) -> SideVerdict:
         """Evaluate one side: every selecting policy's rules, collected with their indexes."""
         if not subject.subject:
             return SideVerdict(direction, subject.label, applies=False)
         isolating = self.selecting(subject, direction)
-        allowed = tuple(RuleRef(p.ref, direction, r.index)
-                        for p in isolating for r in p.rules(direction)
-                        if self.rule_allows(p, r, peer, number, protocol, dst))
+        allowed = tuple(
+            RuleRef(p.ref, direction, r.index)
+            for p in isolating
+            for r in p.rules(direction)
+            if self.rule_allows(p, r, peer, number, protocol, dst)
+        )
         return SideVerdict(direction, subject.label, True, tuple(p.ref for p in isolating), allowed)
 
-    def verdict(self, src: Mapping[str, Any] | Endpoint, dst: Mapping[str, Any] | Endpoint,
-                port: int | str, protocol: str = "TCP") -> Verdict:
+    def verdict(
+        self,
+        src: Mapping[str, Any] | Endpoint,
+        dst: Mapping[str, Any] | Endpoint,
+        port: int | str,
+        protocol: str = "TCP",
+    ) -> Verdict:
         """Whether ``src`` may open a connection to ``dst`` on ``port``, and why."""
         s, d = endpoint(src), endpoint(dst)
         if not d.is_pod and isinstance(port, str) and not port.isdigit():
-            raise PolicyError(f"The named port {port!r} cannot be resolved at {d.label}, which is not a pod.",
-                           "Use a port number for destinations outside the cluster.")
+            raise PolicyError(
+                f"The named port {port!r} cannot be resolved at {d.label}, which is not a pod.",
+                "Use a port number for destinations outside the cluster.",
+            )
         number, protocol = resolve_port(d, port, protocol)
         what = f"{s.label} -> {d.label}:{number}/{protocol}"
         if s.is_pod and d.is_pod and (s.namespace, s.name) == (d.namespace, d.name):
-            none_e, none_i = SideVerdict(EGRESS, s.label, False), SideVerdict(INGRESS, d.label, False)
-            return Verdict(True, f"allowed: {what} is a pod reaching itself, which stays on its loopback "
-                                 "and no NetworkPolicy can block", "none", none_e, none_i)
+            none_e, none_i = (
+                SideVerdict(EGRESS, s.label, False),
+                SideVerdict(INGRESS, d.label, False),
+            )
+            return Verdict(
+                True,
+                f"allowed: {what} is a pod reaching itself, which stays on its loopback "
+                "and no NetworkPolicy can block",
+                "none",
+                none_e,
+                none_i,
+            )
         egress = self.side(EGRESS, s, d, number, protocol, d)
         ingress = self.side(INGRESS, d, s, number, protocol, d)
         return _explain(what, egress, ingress)
@@ -646,10 +800,14 @@ def _explain(what: str, egress: SideVerdict, ingress: SideVerdict) -> Verdict:
         reasons = []
         for sv in blocked:
             plural = "policy" if len(sv.isolated_by) == 1 else "policies"
-            reasons.append(f"{sv.subject} is isolated for {sv.direction} by {plural} {', '.join(sv.isolated_by)} "
-                           f"and no {sv.direction} rule of {'it' if len(sv.isolated_by) == 1 else 'them'} matches")
+            reasons.append(
+                f"{sv.subject} is isolated for {sv.direction} by {plural} {', '.join(sv.isolated_by)} "
+                f"and no {sv.direction} rule of {'it' if len(sv.isolated_by) == 1 else 'them'} matches"
+            )
         label = "egress and ingress" if side == "both" else side
-        return Verdict(False, f"blocked on {label}: {what}: " + "; ".join(reasons), side, egress, ingress)
+        return Verdict(
+            False, f"blocked on {label}: {what}: " + "; ".join(reasons), side, egress, ingress
+        )
     isolated = [sv for sv in (egress, ingress) if sv.isolated]
     if not isolated:
         parts = []
@@ -670,8 +828,15 @@ def _explain(what: str, egress: SideVerdict, ingress: SideVerdict) -> Verdict:
     return Verdict(True, f"allowed: {what}: " + "; ".join(parts), side, egress, ingress)
 
 
-def verdict(src: Mapping[str, Any], dst: Mapping[str, Any], port: int | str, protocol: str = "TCP", *,
-            namespaces: Iterable[Mapping[str, Any] | str], policies: Iterable[Mapping[str, Any]]) -> Verdict:
+def verdict(
+    src: Mapping[str, Any],
+    dst: Mapping[str, Any],
+    port: int | str,
+    protocol: str = "TCP",
+    *,
+    namespaces: Iterable[Mapping[str, Any] | str],
+    policies: Iterable[Mapping[str, Any]],
+) -> Verdict:
     """Whether ``src`` may connect to ``dst:port/protocol`` under ``policies``, with the reason.
 
     ``port`` may be a containerPort name of ``dst`` (resolved for ``protocol``). For many
@@ -711,11 +876,17 @@ def port_query(item: int | str | tuple | PortQuery) -> PortQuery:
     proto: str | None = None
     if isinstance(item, tuple):
         if len(item) != 2:
-            raise PolicyError(f"Port {item!r} is not (port, protocol).", "Write ports as 80, (53, 'UDP') or 'http'.")
+            raise PolicyError(
+                f"Port {item!r} is not (port, protocol).",
+                "Write ports as 80, (53, 'UDP') or 'http'.",
+            )
         item, proto = item
         proto = _protocol(proto, f"port {item!r}")
     if isinstance(item, bool) or not isinstance(item, (int, str)):
-        raise PolicyError(f"Port {item!r} is neither a number nor a name.", "Write ports as 80, (53, 'UDP') or 'http'.")
+        raise PolicyError(
+            f"Port {item!r} is neither a number nor a name.",
+            "Write ports as 80, (53, 'UDP') or 'http'.",
+        )
     if isinstance(item, str):
         m = _NUMERIC_PORT.match(item)
         if m:
@@ -724,7 +895,9 @@ def port_query(item: int | str | tuple | PortQuery) -> PortQuery:
                 proto = m.group(2).upper()
     if isinstance(item, int):
         if not 1 <= item <= 65535:
-            raise PolicyError(f"Port {item} is outside 1-65535.", "Use a port number from 1 to 65535.")
+            raise PolicyError(
+                f"Port {item} is outside 1-65535.", "Use a port number from 1 to 65535."
+            )
         return PortQuery(item, proto or "TCP")
     return PortQuery(item, proto)
 
@@ -758,23 +931,39 @@ class _BitIndex:
             self.classes_by_ns[ns].append((key, mask))
         self._sel_cache: dict[tuple[str, tuple], bool] = {}
         self._peer_cache: dict[tuple[str, str], int] = {}
-        self.compiled: list[tuple[Policy, int, list[tuple[int, tuple[PortRule, ...]]],
-                                  list[tuple[int, tuple[PortRule, ...]]]]] = []
+        self.compiled: list[
+            tuple[
+                Policy,
+                int,
+                list[tuple[int, tuple[PortRule, ...]]],
+                list[tuple[int, tuple[PortRule, ...]]],
+            ]
+        ] = []
         self.iso = {INGRESS: 0, EGRESS: 0}
         for policy in policies.policies:
             selected = self._pods_matching(policy.pod_selector, [policy.namespace])
-            rules = {d: [(self.rule_peers(r, policy.namespace), r.ports) for r in policy.rules(d)]
-                     for d in (INGRESS, EGRESS)}
+            rules = {
+                d: [(self.rule_peers(r, policy.namespace), r.ports) for r in policy.rules(d)]
+                for d in (INGRESS, EGRESS)
+            }
             for d in (INGRESS, EGRESS):
                 if policy.affects(d):
                     self.iso[d] |= selected
-            self.compiled.append((policy, selected, rules[INGRESS] if policy.affects(INGRESS) else [],
-                                  rules[EGRESS] if policy.affects(EGRESS) else []))
+            self.compiled.append(
+                (
+                    policy,
+                    selected,
+                    rules[INGRESS] if policy.affects(INGRESS) else [],
+                    rules[EGRESS] if policy.affects(EGRESS) else [],
+                )
+            )
         self._index_cache: dict[int, list[int]] = {}
 
     def _pods_matching(self, selector: Mapping[str, Any] | None, namespaces: Iterable[str]) -> int:
         """Subject pods of ``namespaces`` whose labels satisfy ``selector`` (None or {} = all)."""
-        everything = selector is None or not (selector.get("matchLabels") or selector.get("matchExpressions"))
+        everything = selector is None or not (
+            selector.get("matchLabels") or selector.get("matchExpressions")
+        )
         selector_key = "" if everything else json.dumps(selector, sort_keys=True)
         mask = 0
         for ns in namespaces:
@@ -792,8 +981,12 @@ class _BitIndex:
 
     def peer_mask(self, peer: Peer, policy_namespace: str) -> int:
         """The endpoints one ``from``/``to`` entry names, as a bitmask."""
-        key = (json.dumps([peer.pod_selector, peer.namespace_selector, str(peer.ip_block)], sort_keys=True),
-               policy_namespace)
+        key = (
+            json.dumps(
+                [peer.pod_selector, peer.namespace_selector, str(peer.ip_block)], sort_keys=True
+            ),
+            policy_namespace,
+        )
         hit = self._peer_cache.get(key)
         if hit is not None:
             return hit
@@ -806,8 +999,11 @@ class _BitIndex:
             if peer.namespace_selector is None:
                 namespaces = [policy_namespace]
             else:
-                namespaces = [ns for ns in self.ns_mask
-                              if selector_matches(peer.namespace_selector, self.ps.labels_of_namespace(ns))]
+                namespaces = [
+                    ns
+                    for ns in self.ns_mask
+                    if selector_matches(peer.namespace_selector, self.ps.labels_of_namespace(ns))
+                ]
             mask = self._pods_matching(peer.pod_selector, namespaces)
         self._peer_cache[key] = mask
         return mask
@@ -903,12 +1099,16 @@ class TruthTable:
         """True/False for one cell; None when a named port is not declared by ``dst``."""
         label = port if isinstance(port, str) and port in self.rows else port_query(port).label
         if label not in self.rows:
-            raise PolicyError(f"The truth table has no port {label!r}.", f"Use one of: {', '.join(self.ports)}.")
+            raise PolicyError(
+                f"The truth table has no port {label!r}.", f"Use one of: {', '.join(self.ports)}."
+            )
         try:
             i, j = self._position[src], self._position[dst]
         except KeyError as missing:
-            raise PolicyError(f"The truth table has no endpoint {missing.args[0]!r}.",
-                           "Name pods as ns/name (or the address of an outside peer).") from None
+            raise PolicyError(
+                f"The truth table has no endpoint {missing.args[0]!r}.",
+                "Name pods as ns/name (or the address of an outside peer).",
+            ) from None
         if not (self.defined[label] >> j) & 1:
             return None
         return bool((self.rows[label][i] >> j) & 1)
@@ -935,8 +1135,11 @@ class TruthTable:
         """The (from, to) pairs blocked on ``port``, in table order."""
         n = len(self.labels)
         defined = self.defined[port]
-        return [(self.labels[i], self.labels[j]) for i in range(n)
-                for j in _bit_indexes(defined & ~self.rows[port][i])]
+        return [
+            (self.labels[i], self.labels[j])
+            for i in range(n)
+            for j in _bit_indexes(defined & ~self.rows[port][i])
+        ]
 
     def render(self, port: str | None = None) -> str:
         """Cyclonus-style text: one bordered table per port, ``.`` allowed, ``X`` blocked, ``-`` no such port."""
@@ -951,12 +1154,23 @@ class TruthTable:
         width = max([len(port), *(len(label) for label in self.labels), 1])
         head_w = width
         rule = "+" + "-" * (head_w + 2) + ("+" + "-" * (width + 2)) * n + "+"
-        header = "| " + port.ljust(head_w) + " | " + " | ".join(label.ljust(width) for label in self.labels) + " |"
+        header = (
+            "| "
+            + port.ljust(head_w)
+            + " | "
+            + " | ".join(label.ljust(width) for label in self.labels)
+            + " |"
+        )
         sep = " " * (width - 1) + " | "
         defined = self.defined[port]
         full = defined == self.all_mask
-        lines = [f"{port}: rows = from, columns = to; . allowed, X blocked"
-                 + ("" if full else ", - port not declared by the destination"), rule, header, rule]
+        lines = [
+            f"{port}: rows = from, columns = to; . allowed, X blocked"
+            + ("" if full else ", - port not declared by the destination"),
+            rule,
+            header,
+            rule,
+        ]
         table = str.maketrans("10", ".X")
         for i, label in enumerate(self.labels):
             bits = format(self.rows[port][i], f"0{n}b")[::-1] if n else ""
@@ -973,9 +1187,13 @@ class TruthTable:
         return (1 << len(self.labels)) - 1
 
 
-def truth_table(pods: Iterable[Mapping[str, Any] | Endpoint], ports: Iterable[int | str | tuple], *,
-                namespaces: Iterable[Mapping[str, Any] | str],
-                policies: Iterable[Mapping[str, Any]]) -> TruthTable:
+def truth_table(
+    pods: Iterable[Mapping[str, Any] | Endpoint],
+    ports: Iterable[int | str | tuple],
+    *,
+    namespaces: Iterable[Mapping[str, Any] | str],
+    policies: Iterable[Mapping[str, Any]],
+) -> TruthTable:
     """Expected reachability between every ordered pair of ``pods`` on each of ``ports``.
 
     Uses bitmasks per policy and rule rather than one :func:`verdict` per cell; the two always
@@ -987,13 +1205,17 @@ def truth_table(pods: Iterable[Mapping[str, Any] | Endpoint], ports: Iterable[in
     labels = tuple(ep.label for ep in eps)
     if len(set(labels)) != len(labels):
         dup = next(label for label in labels if labels.count(label) > 1)
-        raise PolicyError(f"{dup} appears twice in the pods of the truth table.", "Pass each pod once.")
+        raise PolicyError(
+            f"{dup} appears twice in the pods of the truth table.", "Pass each pod once."
+        )
     queries: dict[str, PortQuery] = {}
     for item in ports:
         q = port_query(item)
         queries.setdefault(q.label, q)
     if not queries:
-        raise PolicyError("The truth table was asked for no ports.", "Pass at least one port, e.g. [80].")
+        raise PolicyError(
+            "The truth table was asked for no ports.", "Pass at least one port, e.g. [80]."
+        )
     index = _BitIndex(eps, ps)
     rows: dict[str, tuple[int, ...]] = {}
     defined: dict[str, int] = {}

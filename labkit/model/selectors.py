@@ -1,4 +1,5 @@
 """Label selectors as Kubernetes evaluates them (matchLabels and matchExpressions)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -38,7 +39,9 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     return True
 
 
-def equality_selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
+def equality_selector_matches(
+    selector: Mapping[str, str] | None, labels: Mapping[str, str] | None
+) -> bool:
     """A Service/ReplicaSet-style map selector: every key=value must be present.
 
     An empty or absent map selects nothing here (a Service without a selector gets no
@@ -64,7 +67,9 @@ def parse_selector_string(text: str) -> dict[str, Any]:
             key, _, rest = lowered.partition(" notin " if op == "NotIn" else " in ")
             rest = rest.strip()
             if not (rest.startswith("(") and rest.endswith(")")):
-                raise ValueError(f"selector term {part!r} needs its values in parentheses, e.g. env in (a,b)")
+                raise ValueError(
+                    f"selector term {part!r} needs its values in parentheses, e.g. env in (a,b)"
+                )
             values = [v.strip() for v in rest[1:-1].split(",") if v.strip()]
             exprs.append({"key": key.strip(), "operator": op, "values": values})
         elif "!=" in part:

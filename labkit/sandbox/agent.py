@@ -10,6 +10,7 @@ A unix socket ``<state-dir>/agent.sock`` takes ``ping``, ``reload``, ``status`` 
 
 Run: ``python -m labkit.sandbox.agent --state-dir /run/labkit/<lab>`` (``start_agent`` does it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,20 @@ BACKEND_CONNECT_TIMEOUT_S = 2.0
 BACKEND_ANSWER_TIMEOUT_S = 10.0
 MAX_BODY = 8 * 1024 * 1024
 DEFAULT_BACKEND_BODY = "default backend - 404"
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-                        "content-length"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
 
 
 # --------------------------------------------------------------------------- the spec (pure)
@@ -102,9 +114,11 @@ class AgentSpec:
     tls_hosts: tuple[str, ...] = ()
 
 
-def _need(obj: dict, key: str, kind: type | tuple[type, ...], where: str, problems: list[str]) -> Any:
+def _need(
+    obj: dict, key: str, kind: type | tuple[type, ...], where: str, problems: list[str]
+) -> Any:
     value = obj.get(key) if isinstance(obj, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         problems.append(f"{where}: {key!r} is missing or not a {getattr(kind, '__name__', kind)}")
         return None
     return value
@@ -121,8 +135,10 @@ def parse_spec(data: Any) -> AgentSpec:
         if not isinstance(raw, dict):
             problems.append(f"{where} is not an object")
             continue
-        ns, name, netns, ip, role = (_need(raw, k, str, where, problems)
-                                     for k in ("namespace", "name", "netns", "ip", "role"))
+        ns, name, netns, ip, role = (
+            _need(raw, k, str, where, problems)
+            for k in ("namespace", "name", "netns", "ip", "role")
+        )
         if role is not None and role not in ROLES:
             problems.append(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
         ports: list[PortSpec] = []
@@ -143,8 +159,12 @@ def parse_spec(data: Any) -> AgentSpec:
         seen[w.netns] = w.ref
     records: list[tuple[str, str, str, int]] = []
     for i, r in enumerate(data.get("dns_records") or []):
-        if (not isinstance(r, (list, tuple)) or len(r) != 4 or not all(isinstance(x, str) for x in r[:3])
-                or not isinstance(r[3], int)):
+        if (
+            not isinstance(r, (list, tuple))
+            or len(r) != 4
+            or not all(isinstance(x, str) for x in r[:3])
+            or not isinstance(r[3], int)
+        ):
             problems.append(f"dns_records[{i}] is not [name, type, value, ttl]")
             continue
         records.append((r[0], r[1], r[2], r[3]))
@@ -162,13 +182,25 @@ def parse_spec(data: Any) -> AgentSpec:
         if not isinstance(path, str) or not path.startswith("/"):
             problems.append(f"{where}: path {path!r} must start with '/'")
         if path_type not in PATH_TYPES:
-            problems.append(f"{where}: pathType {path_type!r} is not one of {', '.join(PATH_TYPES)}")
+            problems.append(
+                f"{where}: pathType {path_type!r} is not one of {', '.join(PATH_TYPES)}"
+            )
         backend = raw.get("backend")
         b_ip = _need(backend, "ip", str, f"{where}.backend", problems)
         b_port = _need(backend, "port", int, f"{where}.backend", problems)
-        service = (backend.get("service") if isinstance(backend, dict) else None) or f"{b_ip}:{b_port}"
-        rules.append(IngressRule(host.lower() if isinstance(host, str) and host else None,
-                                 path, path_type, b_ip, b_port, str(service)))
+        service = (
+            backend.get("service") if isinstance(backend, dict) else None
+        ) or f"{b_ip}:{b_port}"
+        rules.append(
+            IngressRule(
+                host.lower() if isinstance(host, str) and host else None,
+                path,
+                path_type,
+                b_ip,
+                b_port,
+                str(service),
+            )
+        )
     tls = data.get("tls_hosts") or []
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
@@ -212,13 +244,17 @@ def path_matches(path_type: str, rule_path: str, path: str) -> bool:
         return path == rule_path
     prefix = [p for p in rule_path.split("/") if p]
     parts = [p for p in path.split("/") if p]
-    return parts[:len(prefix)] == prefix
+    return parts[: len(prefix)] == prefix
 
 
 def _rule_rank(rule: IngressRule) -> tuple:
     exact = rule.path_type == "Exact"
-    return (rule.host is None, rule.host is not None and rule.host.startswith("*."),
-            not exact, -len(rule.path.rstrip("/") if not exact else rule.path))
+    return (
+        rule.host is None,
+        rule.host is not None and rule.host.startswith("*."),
+        not exact,
+        -len(rule.path.rstrip("/") if not exact else rule.path),
+    )
 
 
 def sort_ingress_rules(rules: Iterable[IngressRule]) -> list[IngressRule]:
@@ -306,10 +342,14 @@ def parse_head(head: bytes, *, response: bool) -> HttpMessage:
         raise HttpError(400, f"bad start line {lines[0][:80]!r}")
     if len(parts) == 2:
         parts.append("")
-    if response and not (parts[0].startswith("HTTP/1.") and parts[1].isdigit() and len(parts[1]) == 3):
+    if response and not (
+        parts[0].startswith("HTTP/1.") and parts[1].isdigit() and len(parts[1]) == 3
+    ):
         raise HttpError(502, f"not an HTTP response: {lines[0][:80]!r}")
     if not response and not parts[2].startswith("HTTP/1."):
-        raise HttpError(505 if parts[2].startswith("HTTP/") else 400, f"bad request line {lines[0][:80]!r}")
+        raise HttpError(
+            505 if parts[2].startswith("HTTP/") else 400, f"bad request line {lines[0][:80]!r}"
+        )
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if not line:
@@ -339,8 +379,9 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readline()
 
 
-async def read_message(reader: asyncio.StreamReader, *, response: bool,
-                       request_method: str = "GET") -> HttpMessage | None:
+async def read_message(
+    reader: asyncio.StreamReader, *, response: bool, request_method: str = "GET"
+) -> HttpMessage | None:
     """Read one HTTP message from a stream; None when the peer closed before sending a byte."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -369,14 +410,29 @@ async def read_message(reader: asyncio.StreamReader, *, response: bool,
     return msg
 
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-           413: "Payload Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           502: "Bad Gateway", 504: "Gateway Timeout", 505: "HTTP Version Not Supported"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
 
 
-def render_response(status: int, body: bytes | str, *, keep_alive: bool,
-                    headers: Iterable[tuple[str, str]] = (), reason: str | None = None,
-                    content_type: str | None = "text/plain; charset=utf-8") -> bytes:
+def render_response(
+    status: int,
+    body: bytes | str,
+    *,
+    keep_alive: bool,
+    headers: Iterable[tuple[str, str]] = (),
+    reason: str | None = None,
+    content_type: str | None = "text/plain; charset=utf-8",
+) -> bytes:
     """Serialise an HTTP/1.1 response with a Content-Length, so keep-alive works."""
     data = body.encode() if isinstance(body, str) else body
     lines = [f"HTTP/1.1 {status} {reason or REASONS.get(status, 'Status')}"]
@@ -389,7 +445,9 @@ def render_response(status: int, body: bytes | str, *, keep_alive: bool,
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
 
 
-def render_request(method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes = b"") -> bytes:
+def render_request(
+    method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes = b""
+) -> bytes:
     """Serialise an HTTP/1.1 request with its Content-Length."""
     lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in headers)]
     if body or method in ("POST", "PUT", "PATCH"):
@@ -405,8 +463,9 @@ def format_peer(peer: Any) -> str:
     return str(peer)
 
 
-def netexec_http_answer(pod: str, method: str, target: str, peer: Any,
-                        headers: dict[str, str]) -> tuple[int, str]:
+def netexec_http_answer(
+    pod: str, method: str, target: str, peer: Any, headers: dict[str, str]
+) -> tuple[int, str]:
     """What agnhost netexec answers to one HTTP request: (status, body)."""
     url = urlsplit(target)
     query = parse_qs(url.query, keep_blank_values=True)
@@ -524,23 +583,31 @@ def default_dns_backend() -> DnsBackend:
         from labkit.model.dns import Record, RecordIndex
         from labkit.sandbox import dns
     except ImportError as exc:
-        raise LabError("The cluster DNS code is not available in this labkit installation.",
-                       "Reinstall labkit (`make setup`).", output=str(exc)) from None
+        raise LabError(
+            "The cluster DNS code is not available in this labkit installation.",
+            "Reinstall labkit (`make setup`).",
+            output=str(exc),
+        ) from None
 
     def build_index(rows: list[tuple[str, str, str, int]]) -> Any:
         records = [Record(*row) for row in rows]
         for record in records:  # encode each once now, so a bad one is named at reload time
             try:
                 dns.to_rr(record)
-            except Exception as exc:  # noqa: BLE001 - dnslib raises assorted errors
-                raise ValueError(f"record {record.name} {record.rtype} {record.value!r}: {exc}") from None
+            except Exception as exc:
+                raise ValueError(
+                    f"record {record.name} {record.rtype} {record.value!r}: {exc}"
+                ) from None
         return RecordIndex(records)
 
     return DnsBackend(dns.serve_udp, dns.serve_tcp, build_index)
 
 
-async def _serve_requests(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                          answer: Callable[[HttpMessage, Any], Awaitable[bytes]]) -> None:
+async def _serve_requests(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    answer: Callable[[HttpMessage, Any], Awaitable[bytes]],
+) -> None:
     """Answer HTTP/1.1 requests on one keep-alive connection until the client closes it or asks
     to; ``answer(request, peer)`` renders each response (its keep-alive must follow the request's)."""
     peer = writer.get_extra_info("peername")
@@ -573,11 +640,34 @@ def make_tls_context(state_dir: str, hosts: Iterable[str]):
     if shutil.which("openssl") is None:
         raise OSError("serving TLS on 443 needs the openssl command, which is not installed")
     proc = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "30", "-subj", "/CN=labkit-ingress", "-addext", f"subjectAltName={san}",
-         "-keyout", key, "-out", cert], capture_output=True, text=True, timeout=10)
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=labkit-ingress",
+            "-addext",
+            f"subjectAltName={san}",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     if proc.returncode != 0:
-        raise OSError(f"openssl could not make the ingress certificate: {proc.stderr.strip()[-200:]}")
+        raise OSError(
+            f"openssl could not make the ingress certificate: {proc.stderr.strip()[-200:]}"
+        )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     return ctx
@@ -635,7 +725,9 @@ class Agent:
 
     # ---- control
 
-    async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _control_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), 5.0)
             command = line.decode("utf-8", "replace").strip()
@@ -654,8 +746,13 @@ class Agent:
         if command == "reload":
             return await self.reload()
         if command == "status":
-            return json.dumps({"pid": os.getpid(), "listeners": sorted(
-                f"{k[4]} {k[1]}/{k[2]} {k[3]}" for k in self.listeners), "errors": self.errors})
+            return json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "listeners": sorted(f"{k[4]} {k[1]}/{k[2]} {k[3]}" for k in self.listeners),
+                    "errors": self.errors,
+                }
+            )
         if command == "stop":
             assert self._stop is not None
             self._stop.set()
@@ -676,7 +773,9 @@ class Agent:
                     try:  # build now, so bad records are reported here and not as SERVFAIL later
                         self._dns_index = self._dns().build_index(list(spec.dns_records))
                     except (ValueError, TypeError, LabError) as exc:
-                        return f"error dns_records: {exc.what if isinstance(exc, LabError) else exc}"
+                        return (
+                            f"error dns_records: {exc.what if isinstance(exc, LabError) else exc}"
+                        )
             if spec.tls_hosts != self.spec.tls_hosts:  # new certificate: rebind ingress :443
                 for key in [k for k in self.listeners if k[3] == "ingress" and k[2] == HTTPS_PORT]:
                     await self.listeners.pop(key).close()
@@ -684,8 +783,11 @@ class Agent:
             wanted = listener_keys(spec)
             identity = {ns: netns_identity(ns) for ns in {k[0] for k in wanted}}
             # Gone from the spec, or the pod's namespace was deleted and made anew under the same name.
-            for key in [k for k, lst in self.listeners.items()
-                        if k not in wanted or lst.netns_id != identity[k[0]]]:
+            for key in [
+                k
+                for k, lst in self.listeners.items()
+                if k not in wanted or lst.netns_id != identity[k[0]]
+            ]:
                 await self.listeners.pop(key).close()
                 log.info("closed %s %s/%d (%s)", key[4], key[1], key[2], key[3])
             errors: list[str] = []
@@ -695,11 +797,20 @@ class Agent:
                 try:
                     self.listeners[key] = await self._open(workload, port)
                     self.listeners[key].netns_id = identity[workload.netns]
-                    log.info("serving %s %s/%d in %s (%s)", workload.ref, port.protocol, port.port,
-                             workload.netns, workload.role)
+                    log.info(
+                        "serving %s %s/%d in %s (%s)",
+                        workload.ref,
+                        port.protocol,
+                        port.port,
+                        workload.netns,
+                        workload.role,
+                    )
                 except (OSError, LabError) as exc:
-                    text = exc.what if isinstance(exc, LabError) else (
-                        describe_socket_error(exc.errno) if exc.errno else str(exc))
+                    text = (
+                        exc.what
+                        if isinstance(exc, LabError)
+                        else (describe_socket_error(exc.errno) if exc.errno else str(exc))
+                    )
                     errors.append(f"pod {workload.ref} {port.protocol} port {port.port}: {text}")
             self.errors = errors
             if errors:
@@ -740,21 +851,27 @@ class Agent:
             backend = self._dns()
             sock = self._bound_socket(workload, port)
             serve = backend.serve_udp if port.protocol == "UDP" else backend.serve_tcp
-            task = asyncio.create_task(serve(sock, self.dns_index),
-                                       name=f"dns {workload.ref} {port.protocol}")
+            task = asyncio.create_task(
+                serve(sock, self.dns_index), name=f"dns {workload.ref} {port.protocol}"
+            )
             task.add_done_callback(self._task_done)
             return Listener(workload, port, "dns", task=task, sock=sock)
         if port.protocol == "UDP":
             sock = self._bound_socket(workload, port)
-            transport, _ = await loop.create_datagram_endpoint(lambda: _UdpNetexec(workload.name), sock=sock)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpNetexec(workload.name), sock=sock
+            )
             return Listener(workload, port, "udp-netexec", transport=transport, sock=sock)
         ssl_ctx = None
         if workload.role == "ingress" and port.port == HTTPS_PORT:
             ssl_ctx = await self._tls_context()
         sock = self._bound_socket(workload, port)
-        listener = Listener(workload, port, "ingress" if workload.role == "ingress" else "http-netexec",
-                            sock=sock)
-        handler = self._ingress_connection if workload.role == "ingress" else self._netexec_connection
+        listener = Listener(
+            workload, port, "ingress" if workload.role == "ingress" else "http-netexec", sock=sock
+        )
+        handler = (
+            self._ingress_connection if workload.role == "ingress" else self._netexec_connection
+        )
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             listener.connections.add(writer)
@@ -762,7 +879,7 @@ class Agent:
                 await handler(workload, reader, writer, "https" if ssl_ctx else "http")
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
                 pass
-            except Exception:  # noqa: BLE001 - one bad connection must not stop the agent
+            except Exception:
                 log.exception("connection to %s port %d failed", workload.ref, port.port)
             finally:
                 listener.connections.discard(writer)
@@ -784,18 +901,32 @@ class Agent:
 
     # ---- serving
 
-    async def _netexec_connection(self, workload: Workload, reader: asyncio.StreamReader,
-                                  writer: asyncio.StreamWriter, scheme: str) -> None:
+    async def _netexec_connection(
+        self,
+        workload: Workload,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        scheme: str,
+    ) -> None:
         async def answer(request: HttpMessage, peer: Any) -> bytes:
-            status, body = netexec_http_answer(workload.name, request.start[0], request.start[1],
-                                               peer, request.header_map)
-            return render_response(status, b"" if request.start[0] == "HEAD" else body.encode(),
-                                   keep_alive=request.keep_alive)
+            status, body = netexec_http_answer(
+                workload.name, request.start[0], request.start[1], peer, request.header_map
+            )
+            return render_response(
+                status,
+                b"" if request.start[0] == "HEAD" else body.encode(),
+                keep_alive=request.keep_alive,
+            )
 
         await _serve_requests(reader, writer, answer)
 
-    async def _ingress_connection(self, workload: Workload, reader: asyncio.StreamReader,
-                                  writer: asyncio.StreamWriter, scheme: str) -> None:
+    async def _ingress_connection(
+        self,
+        workload: Workload,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        scheme: str,
+    ) -> None:
         async def answer(request: HttpMessage, peer: Any) -> bytes:
             keep = request.keep_alive
             host = request_host(request.header_map)
@@ -803,15 +934,26 @@ class Agent:
             rule = match_ingress(self.spec.ingress, host, path)
             if rule is None:
                 return render_response(
-                    404, f"{DEFAULT_BACKEND_BODY}: no Ingress rule matches host {host or '(none)'!r} "
-                         f"path {path!r}\n", keep_alive=keep,
-                    headers=[("X-Labkit-Ingress", "default-backend")])
+                    404,
+                    f"{DEFAULT_BACKEND_BODY}: no Ingress rule matches host {host or '(none)'!r} "
+                    f"path {path!r}\n",
+                    keep_alive=keep,
+                    headers=[("X-Labkit-Ingress", "default-backend")],
+                )
             return await self._forward(workload, rule, request, peer, host, scheme, keep)
 
         await _serve_requests(reader, writer, answer)
 
-    async def _forward(self, workload: Workload, rule: IngressRule, request: HttpMessage, peer: Any,
-                       host: str, scheme: str, keep: bool) -> bytes:
+    async def _forward(
+        self,
+        workload: Workload,
+        rule: IngressRule,
+        request: HttpMessage,
+        peer: Any,
+        host: str,
+        scheme: str,
+        keep: bool,
+    ) -> bytes:
         """Send one request to the rule's Service from inside the ingress pod's netns."""
         target = f"{rule.backend_ip}:{rule.backend_port}"
         route = [("X-Labkit-Ingress", "routed"), ("X-Labkit-Ingress-Backend", rule.service)]
@@ -820,48 +962,86 @@ class Agent:
         sock.setblocking(False)
         try:
             try:
-                await asyncio.wait_for(loop.sock_connect(sock, (rule.backend_ip, rule.backend_port)),
-                                       BACKEND_CONNECT_TIMEOUT_S)
+                await asyncio.wait_for(
+                    loop.sock_connect(sock, (rule.backend_ip, rule.backend_port)),
+                    BACKEND_CONNECT_TIMEOUT_S,
+                )
             except asyncio.TimeoutError:
-                return render_response(504, f"ingress: service {rule.service} ({target}) did not accept "
-                                            f"a connection within {BACKEND_CONNECT_TIMEOUT_S:g} s\n",
-                                       keep_alive=keep, headers=route)
+                return render_response(
+                    504,
+                    f"ingress: service {rule.service} ({target}) did not accept "
+                    f"a connection within {BACKEND_CONNECT_TIMEOUT_S:g} s\n",
+                    keep_alive=keep,
+                    headers=route,
+                )
             except OSError as exc:
-                return render_response(502, f"ingress: service {rule.service} ({target}): "
-                                            f"{describe_socket_error(exc.errno or 0)}\n",
-                                       keep_alive=keep, headers=route)
+                return render_response(
+                    502,
+                    f"ingress: service {rule.service} ({target}): "
+                    f"{describe_socket_error(exc.errno or 0)}\n",
+                    keep_alive=keep,
+                    headers=route,
+                )
             b_reader, b_writer = await asyncio.open_connection(sock=sock)
             try:
                 client_ip = peer[0] if isinstance(peer, tuple) else str(peer)
                 prior = request.header("x-forwarded-for")
-                headers = [(k.title(), v) for k, v in request.headers
-                           if k not in HOP_BY_HOP and not k.startswith("x-forwarded-") and k != "x-real-ip"]
-                headers += [("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip),
-                            ("X-Real-Ip", client_ip), ("X-Forwarded-Host", host),
-                            ("X-Forwarded-Proto", scheme), ("Connection", "close")]
+                headers = [
+                    (k.title(), v)
+                    for k, v in request.headers
+                    if k not in HOP_BY_HOP and not k.startswith("x-forwarded-") and k != "x-real-ip"
+                ]
+                headers += [
+                    ("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip),
+                    ("X-Real-Ip", client_ip),
+                    ("X-Forwarded-Host", host),
+                    ("X-Forwarded-Proto", scheme),
+                    ("Connection", "close"),
+                ]
                 if not any(k == "Host" for k, _ in headers):
                     headers.insert(0, ("Host", host or target))
-                b_writer.write(render_request(request.start[0], request.start[1], headers, request.body))
+                b_writer.write(
+                    render_request(request.start[0], request.start[1], headers, request.body)
+                )
                 await b_writer.drain()
                 try:
                     answer = await asyncio.wait_for(
                         read_message(b_reader, response=True, request_method=request.start[0]),
-                        BACKEND_ANSWER_TIMEOUT_S)
+                        BACKEND_ANSWER_TIMEOUT_S,
+                    )
                 except asyncio.TimeoutError:
-                    return render_response(504, f"ingress: service {rule.service} ({target}) did not "
-                                                f"answer within {BACKEND_ANSWER_TIMEOUT_S:g} s\n",
-                                           keep_alive=keep, headers=route)
+                    return render_response(
+                        504,
+                        f"ingress: service {rule.service} ({target}) did not "
+                        f"answer within {BACKEND_ANSWER_TIMEOUT_S:g} s\n",
+                        keep_alive=keep,
+                        headers=route,
+                    )
                 except (HttpError, ConnectionError, asyncio.IncompleteReadError) as exc:
-                    return render_response(502, f"ingress: service {rule.service} ({target}) sent no "
-                                                f"valid HTTP answer ({exc})\n", keep_alive=keep, headers=route)
+                    return render_response(
+                        502,
+                        f"ingress: service {rule.service} ({target}) sent no "
+                        f"valid HTTP answer ({exc})\n",
+                        keep_alive=keep,
+                        headers=route,
+                    )
                 if answer is None:
-                    return render_response(502, f"ingress: service {rule.service} ({target}) closed the "
-                                                f"connection without answering\n", keep_alive=keep,
-                                           headers=route)
+                    return render_response(
+                        502,
+                        f"ingress: service {rule.service} ({target}) closed the "
+                        f"connection without answering\n",
+                        keep_alive=keep,
+                        headers=route,
+                    )
                 kept = [(k.title(), v) for k, v in answer.headers if k not in HOP_BY_HOP]
-                return render_response(int(answer.start[1]), answer.body, keep_alive=keep,
-                                       headers=kept + route, reason=answer.start[2] or None,
-                                       content_type=None)
+                return render_response(
+                    int(answer.start[1]),
+                    answer.body,
+                    keep_alive=keep,
+                    headers=kept + route,
+                    reason=answer.start[2] or None,
+                    content_type=None,
+                )
             finally:
                 b_writer.close()
         finally:
@@ -881,24 +1061,33 @@ def _write_pid(state_dir: str, pid: int) -> None:
 
 def _remove_own_pid(state_dir: str) -> None:
     path = os.path.join(state_dir, PID_FILE)
-    with contextlib.suppress(OSError, ValueError):
-        with open(path, encoding="utf-8") as fh:
-            if int(fh.read().strip()) == os.getpid():
-                os.unlink(path)
+    with contextlib.suppress(OSError, ValueError), open(path, encoding="utf-8") as fh:
+        if int(fh.read().strip()) == os.getpid():
+            os.unlink(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the agent process."""
-    parser = argparse.ArgumentParser(prog="python -m labkit.sandbox.agent",
-                                     description="Serve a sandbox lab's pods (one process per lab).")
-    parser.add_argument("--state-dir", required=True, help="the lab's state directory, /run/labkit/<lab>")
-    parser.add_argument("--daemonize", action="store_true",
-                        help="fork once and let the parent exit at once (used by start_agent)")
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.sandbox.agent",
+        description="Serve a sandbox lab's pods (one process per lab).",
+    )
+    parser.add_argument(
+        "--state-dir", required=True, help="the lab's state directory, /run/labkit/<lab>"
+    )
+    parser.add_argument(
+        "--daemonize",
+        action="store_true",
+        help="fork once and let the parent exit at once (used by start_agent)",
+    )
     args = parser.parse_args(argv)
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, exist_ok=True)
-    logging.basicConfig(filename=os.path.join(state_dir, LOG_FILE), level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        filename=os.path.join(state_dir, LOG_FILE),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
     if _answers_ping(state_dir):
         log.error("another agent already serves %s; this one (%d) exits", state_dir, os.getpid())
         return 1
@@ -944,15 +1133,21 @@ def agent_command(state_dir: str, cmd: str, timeout: float = 10.0) -> str:
                     break
                 data += chunk
         except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
-            raise LabError(f"The lab's workload agent is not running (nothing answers on {path}).",
-                           "Run `labkit down` and `labkit up` to restart the lab.") from None
-        except socket.timeout:
-            raise LabError(f"The lab's workload agent did not answer {cmd!r} within {timeout:g} s.",
-                           f"Look at {os.path.join(state_dir, LOG_FILE)}; `labkit down` then `labkit up` "
-                           "restarts it.") from None
+            raise LabError(
+                f"The lab's workload agent is not running (nothing answers on {path}).",
+                "Run `labkit down` and `labkit up` to restart the lab.",
+            ) from None
+        except TimeoutError:
+            raise LabError(
+                f"The lab's workload agent did not answer {cmd!r} within {timeout:g} s.",
+                f"Look at {os.path.join(state_dir, LOG_FILE)}; `labkit down` then `labkit up` "
+                "restarts it.",
+            ) from None
     if not data:
-        raise LabError(f"The lab's workload agent closed the connection without answering {cmd!r}.",
-                       f"Look at {os.path.join(state_dir, LOG_FILE)} for the reason.")
+        raise LabError(
+            f"The lab's workload agent closed the connection without answering {cmd!r}.",
+            f"Look at {os.path.join(state_dir, LOG_FILE)} for the reason.",
+        )
     return data.decode("utf-8", "replace").strip()
 
 
@@ -973,8 +1168,11 @@ def _is_our_agent(pid: int, state_dir: str) -> bool:
             argv = fh.read().split(b"\0")
     except (OSError, IndexError):
         return False
-    return (state != "Z" and b"labkit.sandbox.agent" in argv
-            and os.fsencode(os.path.abspath(state_dir)) in argv)
+    return (
+        state != "Z"
+        and b"labkit.sandbox.agent" in argv
+        and os.fsencode(os.path.abspath(state_dir)) in argv
+    )
 
 
 def _pid_from_file(state_dir: str) -> int | None:
@@ -994,8 +1192,12 @@ def agent_pids(state_dir: str) -> list[int]:
     if pid and _is_our_agent(pid, state_dir):
         found.append(pid)
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in found and int(entry) != os.getpid() \
-                and _is_our_agent(int(entry), state_dir):
+        if (
+            entry.isdigit()
+            and int(entry) not in found
+            and int(entry) != os.getpid()
+            and _is_our_agent(int(entry), state_dir)
+        ):
             found.append(int(entry))
     return found
 
@@ -1018,8 +1220,14 @@ def start_agent(state_dir: str, timeout: float = 5.0) -> int:
     with open(os.path.join(state_dir, LOG_FILE), "ab") as log_fh:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "labkit.sandbox.agent", "--state-dir", state_dir, "--daemonize"],
-            stdin=subprocess.DEVNULL, stdout=log_fh, stderr=log_fh, cwd="/", env=env,
-            start_new_session=True, close_fds=True)
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=log_fh,
+            cwd="/",
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
     try:
         code = launcher.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -1027,9 +1235,11 @@ def start_agent(state_dir: str, timeout: float = 5.0) -> int:
         launcher.wait()
         code = -1
     if code != 0:
-        raise LabError("The lab's workload agent could not start.",
-                       "Read the log below; `labkit down` then `labkit up` retries.",
-                       output=_log_tail(state_dir))
+        raise LabError(
+            "The lab's workload agent could not start.",
+            "Read the log below; `labkit down` then `labkit up` retries.",
+            output=_log_tail(state_dir),
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid = _pid_from_file(state_dir)
@@ -1039,9 +1249,11 @@ def start_agent(state_dir: str, timeout: float = 5.0) -> int:
             return pid
         time.sleep(0.01)
     stop_agent(state_dir)
-    raise LabError(f"The lab's workload agent stopped or did not answer within {timeout:g} s.",
-                   "Read the log below; `labkit down` then `labkit up` retries.",
-                   output=_log_tail(state_dir))
+    raise LabError(
+        f"The lab's workload agent stopped or did not answer within {timeout:g} s.",
+        "Read the log below; `labkit down` then `labkit up` retries.",
+        output=_log_tail(state_dir),
+    )
 
 
 def stop_agent(state_dir: str, grace: float = 1.0) -> bool:

@@ -5,27 +5,30 @@ builds the nodes, fabric and outside namespaces, starts the workload agent and t
 system pods. ``down`` finds every namespace of the lab by exact name pattern, so it works from
 any leftover state and never touches another lab's.
 """
+
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from labkit.doctor import DoctorLine
 from labkit.errors import LabError
-from labkit.lab import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, sandbox_possible
+from labkit.machine import sandbox_possible
+from labkit.progress import StepList
 from labkit.sandbox import fabric, naming
 from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.lab import STATE_FORMAT, SandboxLab, StateFile, lifecycle_lock
+from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
 
 REQUIRED_TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "iptables-save")
 LESSON_TOOLS = ("tcpdump", "dig", "getent")
+log = logging.getLogger("labkit")
+
 SETUP_FIX = "Run `sudo make setup` (installs iproute2, iptables, tcpdump, dnsutils)."
 
 
@@ -37,65 +40,42 @@ def check_request(cni: str, kube_proxy_mode: str | None) -> None:
     check_cni(cni)
     mode = kube_proxy_mode or "iptables"
     if mode == "ipvs":
-        raise LabError("kube-proxy's IPVS mode needs the kernel's IPVS module, and this kernel has no IPVS.",
-                       "Use the Kind backend on a machine with IPVS (`--backend kind --kube-proxy-mode ipvs`), "
-                       "or keep the default iptables mode.")
+        raise LabError(
+            "kube-proxy's IPVS mode needs the kernel's IPVS module, and this kernel has no IPVS.",
+            "Use the Kind backend on a machine with IPVS (`--backend kind --kube-proxy-mode ipvs`), "
+            "or keep the default iptables mode.",
+        )
     if mode == "nftables":
-        raise LabError("kube-proxy's nftables mode is not modelled by the sandbox.",
-                       "Use the Kind backend (`--backend kind --kube-proxy-mode nftables`), or keep the default "
-                       "iptables mode.")
+        raise LabError(
+            "kube-proxy's nftables mode is not modelled by the sandbox.",
+            "Use the Kind backend (`--backend kind --kube-proxy-mode nftables`), or keep the default "
+            "iptables mode.",
+        )
     if mode == "none":
-        raise LabError(f"kube-proxy mode 'none' leaves {cni} without Service routing: nothing would replace kube-proxy.",
-                       "Keep the default iptables mode; 'none' is only for Cilium's kube-proxy replacement on Kind.")
+        raise LabError(
+            f"kube-proxy mode 'none' leaves {cni} without Service routing: nothing would replace kube-proxy.",
+            "Keep the default iptables mode; 'none' is only for Cilium's kube-proxy replacement on Kind.",
+        )
     if mode not in KUBE_PROXY_MODES:
-        raise LabError(f"Unknown kube-proxy mode {mode!r}.", f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).")
+        raise LabError(
+            f"Unknown kube-proxy mode {mode!r}.",
+            f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).",
+        )
 
 
 def _check_machine() -> None:
     ok, why = sandbox_possible()
     if not ok:
-        raise LabError(f"The sandbox cannot run here: {why}.",
-                       "Run as root on Linux (`sudo labkit up --backend sandbox`), or use --backend kind.")
+        raise LabError(
+            f"The sandbox cannot run here: {why}.",
+            "Run as root on Linux (`sudo labkit up --backend sandbox`), or use --backend kind.",
+        )
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
-        raise LabError(f"The sandbox needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed.",
-                       SETUP_FIX)
-
-
-# --------------------------------------------------------------------------- progress
-
-
-class _Progress:
-    """Steps with elapsed time on stderr (rich), or nothing when quiet."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.started = time.perf_counter()
-        self.console = None
-        if not quiet:
-            from rich.console import Console
-
-            self.console = Console(stderr=True, highlight=False)
-
-    @contextlib.contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        began = time.perf_counter()
-        try:
-            yield
-        except BaseException:
-            self._line("[red]✗[/red]", text, began)
-            raise
-        self._line("[green]✓[/green]", text, began)
-
-    def _line(self, mark: str, text: str, began: float) -> None:
-        if self.console is not None:
-            now = time.perf_counter()
-            self.console.print(f" {mark} {text} [dim]{now - began:.2f} s (total {now - self.started:.2f} s)[/dim]",
-                               soft_wrap=True)
-
-    def say(self, text: str) -> None:
-        if self.console is not None:
-            self.console.print(text, soft_wrap=True)
+        raise LabError(
+            f"The sandbox needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed.",
+            SETUP_FIX,
+        )
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -113,7 +93,7 @@ class _Background:
     def _run(self, func: Any, args: tuple) -> None:
         try:
             self._value = func(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller in result()
+        except BaseException as exc:
             self._error = exc
 
     def join(self) -> None:
@@ -126,8 +106,13 @@ class _Background:
         return self._value
 
 
-def up(name: str = DEFAULT_LAB_NAME, cni: str = "flannel", kube_proxy_mode: str | None = None, *,
-       quiet: bool = False) -> SandboxLab:
+def up(
+    name: str = DEFAULT_LAB_NAME,
+    cni: str = "flannel",
+    kube_proxy_mode: str | None = None,
+    *,
+    quiet: bool = False,
+) -> SandboxLab:
     """Build lab ``name``: nodes, fabric, outside, CNI, kube-proxy rules, CoreDNS, the agent.
 
     A healthy lab of the same name and CNI is reused; leftovers of a broken one are cleared first.
@@ -147,12 +132,13 @@ def _up_locked(name: str, cni: str, quiet: bool) -> SandboxLab:
     existing = attach(name)
     if existing is not None:
         if existing.cni != cni:
-            raise LabError(f"A sandbox lab named {name!r} is already running with {existing.cni}.",
-                           f"Use it, or remove it first with `labkit down --name {name}` to build one with {cni}.")
-        if not quiet:
-            print(f"labkit: sandbox lab {name!r} ({cni}) is already running; using it.", file=sys.stderr)
+            raise LabError(
+                f"A sandbox lab named {name!r} is already running with {existing.cni}.",
+                f"Use it, or remove it first with `labkit down --name {name}` to build one with {cni}.",
+            )
+        log.info("sandbox lab %r (%s) is already running; using it.", name, cni)
         return existing
-    progress = _Progress(quiet)
+    progress = StepList(quiet=quiet)
     if _leftovers(name):
         with progress.step(f"Clearing what an earlier run of lab {name!r} left behind"):
             down(name)
@@ -164,10 +150,20 @@ def _up_locked(name: str, cni: str, quiet: bool) -> SandboxLab:
             agent = _Background(start_agent, str(state_file.directory))
             with progress.step("Creating the cluster objects (nodes, system namespaces, CoreDNS)"):
                 store = ClusterStore.bootstrap(name, cni)
-                state = {"format": STATE_FORMAT, "name": name, "cni": cni, "kube_proxy_mode": "iptables",
-                         "phase": "building", "created": time.time(), "store": store.to_dict(), "pods": {}}
+                state = {
+                    "format": STATE_FORMAT,
+                    "name": name,
+                    "cni": cni,
+                    "kube_proxy_mode": "iptables",
+                    "phase": "building",
+                    "created": time.time(),
+                    "store": store.to_dict(),
+                    "pods": {},
+                }
                 state_file.write(state)
-            with progress.step(f"Building 3 node namespaces, the fabric switch and the {cni} network"):
+            with progress.step(
+                f"Building 3 node namespaces, the fabric switch and the {cni} network"
+            ):
                 nodes = fabric.node_nets(name, cni, store.nodes())
                 fabric.run_stages(fabric.underlay_plan(name, cni, nodes), f"build lab {name!r}")
                 fabric.write_node_etc([naming.outside_netns(name), *(n.netns for n in nodes)])
@@ -185,7 +181,7 @@ def _up_locked(name: str, cni: str, quiet: bool) -> SandboxLab:
         with contextlib.suppress(Exception):
             down(name)
         raise
-    progress.say(_summary(lab, store, progress.started))
+    progress.say(_summary(lab, store, progress.started_at))
     return lab
 
 
@@ -194,10 +190,12 @@ def _summary(lab: SandboxLab, store: Any, started: float) -> str:
     pods = [p for p in store.pods() if (p.get("status") or {}).get("podIP")]
     node_text = ", ".join(f"{n.name} {n.internal_ip}" for n in nodes)
     policy = "enforced" if lab.capabilities.network_policy else "NOT enforced (Flannel)"
-    return (f"Lab {lab.name!r} is up in {time.perf_counter() - started:.2f} s: sandbox backend, CNI {lab.cni}, "
-            f"kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
-            f"  {len(pods)} system pod(s) running; outside client {fabric.GATEWAY_IP} "
-            f"(namespace {naming.outside_netns(lab.name)}); namespaces start with {naming.lab_prefix(lab.name)}")
+    return (
+        f"Lab {lab.name!r} is up in {time.monotonic() - started:.2f} s: sandbox backend, CNI {lab.cni}, "
+        f"kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
+        f"  {len(pods)} system pod(s) running; outside client {fabric.GATEWAY_IP} "
+        f"(namespace {naming.outside_netns(lab.name)}); namespaces start with {naming.lab_prefix(lab.name)}"
+    )
 
 
 def attach(name: str = DEFAULT_LAB_NAME) -> SandboxLab | None:
@@ -231,14 +229,19 @@ def attach(name: str = DEFAULT_LAB_NAME) -> SandboxLab | None:
 
 
 def _fixed_netns(name: str) -> list[str]:
-    return [naming.fabric_netns(name), naming.outside_netns(name),
-            *(naming.node_netns(name, i) for i in range(len(naming.NODE_SHORTS)))]
+    return [
+        naming.fabric_netns(name),
+        naming.outside_netns(name),
+        *(naming.node_netns(name, i) for i in range(len(naming.NODE_SHORTS))),
+    ]
 
 
 def _leftovers(name: str) -> bool:
-    return (naming.state_dir(name).exists()
-            or any(naming.is_lab_netns(name, n) for n in fabric.list_netns())
-            or any(naming.is_lab_netns(name, n) for n in _etc_netns_entries()))
+    return (
+        naming.state_dir(name).exists()
+        or any(naming.is_lab_netns(name, n) for n in fabric.list_netns())
+        or any(naming.is_lab_netns(name, n) for n in _etc_netns_entries())
+    )
 
 
 def _etc_netns_entries() -> list[str]:
@@ -278,9 +281,12 @@ def _down_locked(name: str) -> bool:
     with contextlib.suppress(OSError):
         naming.STATE_ROOT.rmdir()
     if still:
-        raise LabError(f"Could not remove {len(still)} namespace(s) of lab {name!r}: {', '.join(still)}.",
-                       "A process may hold them mounted: run `ip netns pids NAME` to find it, stop it, then "
-                       f"`labkit down --name {name}` again.", output="\n".join(problems))
+        raise LabError(
+            f"Could not remove {len(still)} namespace(s) of lab {name!r}: {', '.join(still)}.",
+            "A process may hold them mounted: run `ip netns pids NAME` to find it, stop it, then "
+            f"`labkit down --name {name}` again.",
+            output="\n".join(problems),
+        )
     return found or bool(namespaces) or bool(etc)
 
 
@@ -300,29 +306,53 @@ def names() -> list[str]:
 # --------------------------------------------------------------------------- doctor
 
 
-def doctor_checks() -> list[DoctorLine]:
-    """What the sandbox needs of this machine, each failing line naming the fix."""
+def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
+    """What the sandbox needs of this machine, each failing line naming the fix (the same for
+    every CNI it models)."""
     lines: list[DoctorLine] = []
     root = os.geteuid() == 0
-    lines.append(DoctorLine("root", root, "running as root" if root else f"running as uid {os.geteuid()}",
-                            "Run as root: `sudo labkit up --backend sandbox` (network namespaces need it)."))
+    lines.append(
+        DoctorLine(
+            "root",
+            root,
+            "running as root" if root else f"running as uid {os.geteuid()}",
+            "Run as root: `sudo labkit up --backend sandbox` (network namespaces need it).",
+        )
+    )
     for tool in REQUIRED_TOOLS:
         path = shutil.which(tool)
-        lines.append(DoctorLine(f"`{tool}` command", path is not None, path or "not found", SETUP_FIX))
+        lines.append(
+            DoctorLine(f"`{tool}` command", path is not None, path or "not found", SETUP_FIX)
+        )
     for tool in LESSON_TOOLS:
         path = shutil.which(tool)
-        lines.append(DoctorLine(f"`{tool}` command", path is not None, path or "not found (the lessons use it)",
-                                SETUP_FIX, required=tool != "getent"))
+        lines.append(
+            DoctorLine(
+                f"`{tool}` command",
+                path is not None,
+                path or "not found (the lessons use it)",
+                SETUP_FIX,
+                required=tool != "getent",
+            )
+        )
     if root and shutil.which("ip") and shutil.which("iptables-restore"):
         lines.extend(kernel_checks())
     else:
-        lines.append(DoctorLine("kernel features", False, "not tested (needs root, `ip` and `iptables-restore`)",
-                                "Run `sudo labkit doctor` after `sudo make setup`."))
+        lines.append(
+            DoctorLine(
+                "kernel features",
+                False,
+                "not tested (needs root, `ip` and `iptables-restore`)",
+                "Run `sudo labkit doctor` after `sudo make setup`.",
+            )
+        )
     return lines
 
 
-KERNEL_FIX = ("Use a Linux kernel with network namespaces, veth, bridge, vxlan and netfilter (nf_tables); "
-              "on a VM, load the modules (`sudo modprobe veth bridge vxlan br_netfilter nf_nat`).")
+KERNEL_FIX = (
+    "Use a Linux kernel with network namespaces, veth, bridge, vxlan and netfilter (nf_tables); "
+    "on a VM, load the modules (`sudo modprobe veth bridge vxlan br_netfilter nf_nat`)."
+)
 
 
 def kernel_checks() -> list[DoctorLine]:
@@ -336,7 +366,9 @@ def kernel_checks() -> list[DoctorLine]:
 
     def record(name: str, proc: subprocess.CompletedProcess, fix: str = KERNEL_FIX) -> bool:
         ok = proc.returncode == 0
-        lines.append(DoctorLine(name, ok, "works" if ok else (proc.stderr.strip() or "failed"), fix))
+        lines.append(
+            DoctorLine(name, ok, "works" if ok else (proc.stderr.strip() or "failed"), fix)
+        )
         return ok
 
     created = record("network namespaces", ip("netns", "add", ns, netns=None))
@@ -345,25 +377,54 @@ def kernel_checks() -> list[DoctorLine]:
     try:
         record("veth pairs", ip("link", "add", "lkd-a", "type", "veth", "peer", "name", "lkd-b"))
         record("bridges", ip("link", "add", "lkd-br", "type", "bridge"))
-        record("VXLAN", ip("link", "add", "lkd-vx", "type", "vxlan", "id", "42", "dstport", "8472", "nolearning"))
-        rules = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
-                 ":LKD-SVC - [0:0]\n-A PREROUTING -d 10.96.0.1/32 -p tcp --dport 80 -j LKD-SVC\n"
-                 "-A LKD-SVC -p tcp -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.0.0.1:80\n"
-                 "-A LKD-SVC -p tcp -j DNAT --to-destination 10.0.0.2:80\n"
-                 "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE --random-fully\nCOMMIT\n")
+        record(
+            "VXLAN",
+            ip(
+                "link",
+                "add",
+                "lkd-vx",
+                "type",
+                "vxlan",
+                "id",
+                "42",
+                "dstport",
+                "8472",
+                "nolearning",
+            ),
+        )
+        rules = (
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            ":LKD-SVC - [0:0]\n-A PREROUTING -d 10.96.0.1/32 -p tcp --dport 80 -j LKD-SVC\n"
+            "-A LKD-SVC -p tcp -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.0.0.1:80\n"
+            "-A LKD-SVC -p tcp -j DNAT --to-destination 10.0.0.2:80\n"
+            "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE --random-fully\nCOMMIT\n"
+        )
         from labkit.sandbox.iptables import restore
 
         try:
             restore(ns, rules)
             lines.append(DoctorLine("iptables nat (statistic, DNAT, MASQUERADE)", True, "works"))
         except LabError as exc:
-            lines.append(DoctorLine("iptables nat (statistic, DNAT, MASQUERADE)", False,
-                                    (exc.output or exc.what).splitlines()[0], KERNEL_FIX))
+            lines.append(
+                DoctorLine(
+                    "iptables nat (statistic, DNAT, MASQUERADE)",
+                    False,
+                    (exc.output or exc.what).splitlines()[0],
+                    KERNEL_FIX,
+                )
+            )
         bridge_nf = fabric.NETNS_DIR.exists() and _br_netfilter_in(ns)
-        lines.append(DoctorLine("br_netfilter per namespace", bridge_nf,
-                                "net.bridge.bridge-nf-call-iptables is available in lab namespaces" if bridge_nf
-                                else "net.bridge.bridge-nf-call-iptables is missing (Flannel's same-node Service hairpin needs it)",
-                                "Load the module: `sudo modprobe br_netfilter`.", required=False))
+        lines.append(
+            DoctorLine(
+                "br_netfilter per namespace",
+                bridge_nf,
+                "net.bridge.bridge-nf-call-iptables is available in lab namespaces"
+                if bridge_nf
+                else "net.bridge.bridge-nf-call-iptables is missing (Flannel's same-node Service hairpin needs it)",
+                "Load the module: `sudo modprobe br_netfilter`.",
+                required=False,
+            )
+        )
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
     return lines

@@ -6,6 +6,7 @@ collector, Deployment / ReplicaSet / DaemonSet / StatefulSet controllers, schedu
 LoadBalancer allocator, EndpointSlice and Endpoints controllers, status writers) in one
 deterministic pass, so the same inputs always give the same names, nodes and addresses.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,7 +23,10 @@ from labkit.model.selectors import equality_selector_matches
 
 KUBERNETES_VERSION = "v1.36.1"
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
-FIXED_CLUSTER_IPS = {("default", "kubernetes"): "10.96.0.1", ("kube-system", "kube-dns"): "10.96.0.10"}
+FIXED_CLUSTER_IPS = {
+    ("default", "kubernetes"): "10.96.0.1",
+    ("kube-system", "kube-dns"): "10.96.0.10",
+}
 NODE_PORT_MIN, NODE_PORT_MAX = 30000, 32767
 LB_POOL = tuple(f"172.18.255.{i}" for i in range(200, 251))
 API_SERVER_PORT = 6443
@@ -70,8 +74,14 @@ def object_key(namespace: str | None, name: str) -> str:
 
 def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
     """The controller ownerReference a child of ``owner`` carries."""
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def controller_uid(obj: Mapping[str, Any]) -> str | None:
@@ -97,9 +107,20 @@ def ip_sort_key(ip: str) -> int:
 
 def empty_state(lab: str, cni: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
     """A cluster with nodes and nothing else, as the dict ``World`` works on."""
-    return {"format": STATE_FORMAT, "lab": lab, "cni": cni, "nodes": copy.deepcopy(nodes),
-            "clock": 0, "resourceVersion": 0, "seq": 0, "objects": {}, "created": {},
-            "counters": {}, "ipamCursor": {}, "pods": {}}
+    return {
+        "format": STATE_FORMAT,
+        "lab": lab,
+        "cni": cni,
+        "nodes": copy.deepcopy(nodes),
+        "clock": 0,
+        "resourceVersion": 0,
+        "seq": 0,
+        "objects": {},
+        "created": {},
+        "counters": {},
+        "ipamCursor": {},
+        "pods": {},
+    }
 
 
 class World:
@@ -149,14 +170,21 @@ class World:
     def ordered(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Objects of a kind in creation order (optionally of one namespace)."""
         created = self.state["created"]
-        items = [o for o in self.state["objects"].get(kind, {}).values()
-                 if namespace is None or o["metadata"].get("namespace") == namespace]
+        items = [
+            o
+            for o in self.state["objects"].get(kind, {}).values()
+            if namespace is None or o["metadata"].get("namespace") == namespace
+        ]
         return sorted(items, key=lambda o: created.get(f"{kind}/{_key_of(o)}", 0))
 
     def owned(self, kind: str, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Objects of ``kind`` whose controller is ``owner``, in creation order."""
         uid = owner["metadata"]["uid"]
-        return [o for o in self.ordered(kind, owner["metadata"].get("namespace")) if controller_uid(o) == uid]
+        return [
+            o
+            for o in self.ordered(kind, owner["metadata"].get("namespace"))
+            if controller_uid(o) == uid
+        ]
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create or replace an object; keeps uid and creationTimestamp, bumps resourceVersion on change."""
@@ -164,14 +192,23 @@ class World:
         key = object_key(meta.get("namespace"), meta["name"])
         table = self.table(kind)
         old = table.get(key)
-        meta["uid"] = old["metadata"]["uid"] if old else self.uid(kind, meta.get("namespace"), meta["name"])
-        meta["creationTimestamp"] = old["metadata"]["creationTimestamp"] if old else self.timestamp()
+        meta["uid"] = (
+            old["metadata"]["uid"] if old else self.uid(kind, meta.get("namespace"), meta["name"])
+        )
+        meta["creationTimestamp"] = (
+            old["metadata"]["creationTimestamp"] if old else self.timestamp()
+        )
         if old is None:
             self.state["seq"] += 1
             self.state["created"][f"{kind}/{key}"] = self.state["seq"]
             if kind == "Pod":
-                self.state["pods"][key] = {"ip": None, "unschedulable": None, "ipError": None,
-                                           "ready": True, "readyReason": ""}
+                self.state["pods"][key] = {
+                    "ip": None,
+                    "unschedulable": None,
+                    "ipError": None,
+                    "ready": True,
+                    "readyReason": "",
+                }
         meta.pop("resourceVersion", None)
         if old is not None:
             previous = old["metadata"].get("resourceVersion")
@@ -239,11 +276,18 @@ def default_pod_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 _PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
-_DEFAULT_TOLERATIONS = (("node.kubernetes.io/not-ready", "NoExecute"), ("node.kubernetes.io/unreachable", "NoExecute"))
+_DEFAULT_TOLERATIONS = (
+    ("node.kubernetes.io/not-ready", "NoExecute"),
+    ("node.kubernetes.io/unreachable", "NoExecute"),
+)
 
 
 def _covers(toleration: Mapping[str, Any], key: str, effect: str) -> bool:
-    return toleration.get("key") in (key, None, "") and toleration.get("effect") in (effect, None, "")
+    return toleration.get("key") in (key, None, "") and toleration.get("effect") in (
+        effect,
+        None,
+        "",
+    )
 
 
 def admit_pod_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,7 +298,9 @@ def admit_pod_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     tolerations = out.setdefault("tolerations", [])
     for key, effect in _DEFAULT_TOLERATIONS:
         if not any(_covers(t, key, effect) for t in tolerations):
-            tolerations.append({"key": key, "operator": "Exists", "effect": effect, "tolerationSeconds": 300})
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": effect, "tolerationSeconds": 300}
+            )
     return out
 
 
@@ -283,7 +329,9 @@ def tolerates(tolerations: Iterable[Mapping[str, Any]] | None, taint: Mapping[st
         if tol.get("operator", "Equal") == "Exists":
             if not tol.get("key") or tol["key"] == taint.get("key"):
                 return True
-        elif tol.get("key") == taint.get("key") and (tol.get("value") or "") == (taint.get("value") or ""):
+        elif tol.get("key") == taint.get("key") and (tol.get("value") or "") == (
+            taint.get("value") or ""
+        ):
             return True
     return False
 
@@ -291,7 +339,9 @@ def tolerates(tolerations: Iterable[Mapping[str, Any]] | None, taint: Mapping[st
 def untolerated_taint(spec: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any] | None:
     """The first NoSchedule/NoExecute taint of ``node`` the pod does not tolerate."""
     for taint in node.get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(spec.get("tolerations"), taint):
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(
+            spec.get("tolerations"), taint
+        ):
             return dict(taint)
     return None
 
@@ -322,16 +372,20 @@ def matches_node(spec: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     labels = node.get("labels") or {}
     if any(labels.get(k) != str(v) for k, v in (spec.get("nodeSelector") or {}).items()):
         return False
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
     terms = required.get("nodeSelectorTerms")
     if not terms:
         return True
     fields = {"metadata.name": node["name"]}
     for term in terms:
         exprs, field_reqs = term.get("matchExpressions") or [], term.get("matchFields") or []
-        if (exprs or field_reqs) and all(_requirement_holds(e, labels) for e in exprs) \
-                and all(_requirement_holds(f, fields) for f in field_reqs):
+        if (
+            (exprs or field_reqs)
+            and all(_requirement_holds(e, labels) for e in exprs)
+            and all(_requirement_holds(f, fields) for f in field_reqs)
+        ):
             return True
     return False
 
@@ -341,13 +395,17 @@ def host_ports(spec: Mapping[str, Any]) -> set[tuple[int, str]]:
     taken = set()
     for container in spec.get("containers") or []:
         for port in container.get("ports") or []:
-            number = port.get("hostPort") or (port.get("containerPort") if spec.get("hostNetwork") else None)
+            number = port.get("hostPort") or (
+                port.get("containerPort") if spec.get("hostNetwork") else None
+            )
             if number:
                 taken.add((int(number), port.get("protocol", "TCP")))
     return taken
 
 
-def unfit_reason(spec: Mapping[str, Any], node: Mapping[str, Any], pods_on_node: list[dict[str, Any]]) -> str | None:
+def unfit_reason(
+    spec: Mapping[str, Any], node: Mapping[str, Any], pods_on_node: list[dict[str, Any]]
+) -> str | None:
     """Why the scheduler would filter ``node`` out for this pod (its own words), or None if it fits.
 
     Filters run in the scheduler's order: TaintToleration, NodeAffinity, NodePorts.
@@ -370,8 +428,10 @@ def unfit_reason(spec: Mapping[str, Any], node: Mapping[str, Any], pods_on_node:
 def unschedulable_message(reasons: list[str], total: int) -> str:
     """The scheduler's FailedScheduling message for a pod no node fits."""
     parts = sorted(f"{count} {reason}" for reason, count in Counter(reasons).items())
-    return (f"0/{total} nodes are available: {', '.join(parts)}. preemption: 0/{total} nodes are available: "
-            f"{total} Preemption is not helpful for scheduling.")
+    return (
+        f"0/{total} nodes are available: {', '.join(parts)}. preemption: 0/{total} nodes are available: "
+        f"{total} Preemption is not helpful for scheduling."
+    )
 
 
 # --------------------------------------------------------------------------- allocators
@@ -381,7 +441,9 @@ def cluster_ip_holder(world: World, ip: str, namespace: str, name: str) -> str |
     """``ns/name`` of another Service that already has ClusterIP ``ip``."""
     for svc in world.ordered("Service"):
         meta = svc["metadata"]
-        if (meta["namespace"], meta["name"]) != (namespace, name) and svc["spec"].get("clusterIP") == ip:
+        if (meta["namespace"], meta["name"]) != (namespace, name) and svc["spec"].get(
+            "clusterIP"
+        ) == ip:
             return f"{meta['namespace']}/{meta['name']}"
     return None
 
@@ -391,11 +453,16 @@ def allocate_cluster_ip(world: World, namespace: str, name: str) -> str | None:
     fixed = FIXED_CLUSTER_IPS.get((namespace, name))
     if fixed and cluster_ip_holder(world, fixed, namespace, name) is None:
         return fixed
-    taken = {s["spec"].get("clusterIP") for s in world.ordered("Service")
-             if (s["metadata"]["namespace"], s["metadata"]["name"]) != (namespace, name)}
+    taken = {
+        s["spec"].get("clusterIP")
+        for s in world.ordered("Service")
+        if (s["metadata"]["namespace"], s["metadata"]["name"]) != (namespace, name)
+    }
     taken |= {ip for key, ip in FIXED_CLUSTER_IPS.items() if key != (namespace, name)}
     base, size = int(SERVICE_CIDR.network_address), SERVICE_CIDR.num_addresses - 2
-    start = int.from_bytes(hashlib.sha256(f"{namespace}/{name}".encode()).digest()[:8], "big") % size
+    start = (
+        int.from_bytes(hashlib.sha256(f"{namespace}/{name}".encode()).digest()[:8], "big") % size
+    )
     for step in range(size):
         ip = str(ipaddress.ip_address(base + 1 + (start + step) % size))
         if ip not in taken:
@@ -414,14 +481,19 @@ def node_port_holder(world: World, port: int, namespace: str, name: str) -> str 
     return None
 
 
-def allocate_node_port(world: World, namespace: str, name: str, port_id: str, taken: set[int]) -> int | None:
+def allocate_node_port(
+    world: World, namespace: str, name: str, port_id: str, taken: set[int]
+) -> int | None:
     """A free NodePort in 30000-32767 from a hash of ns/name/port, probing linearly."""
     held = set(taken)
     for svc in world.ordered("Service"):
         if (svc["metadata"]["namespace"], svc["metadata"]["name"]) != (namespace, name):
             held |= {p["nodePort"] for p in svc["spec"].get("ports") or [] if p.get("nodePort")}
     size = NODE_PORT_MAX - NODE_PORT_MIN + 1
-    start = int.from_bytes(hashlib.sha256(f"{namespace}/{name}/{port_id}".encode()).digest()[:8], "big") % size
+    start = (
+        int.from_bytes(hashlib.sha256(f"{namespace}/{name}/{port_id}".encode()).digest()[:8], "big")
+        % size
+    )
     for step in range(size):
         candidate = NODE_PORT_MIN + (start + step) % size
         if candidate not in held:
@@ -471,8 +543,13 @@ def ensure_service_accounts(world: World) -> None:
     for ns in world.ordered("Namespace"):
         name = ns["metadata"]["name"]
         if world.find("ServiceAccount", name, "default") is None:
-            world.put({"apiVersion": "v1", "kind": "ServiceAccount",
-                       "metadata": {"name": "default", "namespace": name}})
+            world.put(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": name},
+                }
+            )
 
 
 def collect_garbage(world: World) -> list[tuple[str, str | None, str]]:
@@ -485,10 +562,19 @@ def collect_garbage(world: World) -> list[tuple[str, str | None, str]]:
             refs = obj["metadata"].get("ownerReferences") or []
             if not refs:
                 continue
-            alive = [r for r in refs if (world.node(r.get("name")) is not None if r.get("kind") == "Node"
-                                         else r.get("uid") in uids)]
+            alive = [
+                r
+                for r in refs
+                if (
+                    world.node(r.get("name")) is not None
+                    if r.get("kind") == "Node"
+                    else r.get("uid") in uids
+                )
+            ]
             if not alive:
-                doomed.append((obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]))
+                doomed.append(
+                    (obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                )
         if not doomed:
             return removed
         for kind, namespace, name in doomed:
@@ -505,7 +591,9 @@ def _template_with_labels(template: Mapping[str, Any], extra: Mapping[str, str])
 
 def _revision(obj: Mapping[str, Any]) -> int:
     try:
-        return int((obj["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+        return int(
+            (obj["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
+        )
     except ValueError:
         return 0
 
@@ -521,26 +609,40 @@ def sync_deployments(world: World) -> None:
         owned = world.owned("ReplicaSet", deploy)
         top = max((_revision(rs) for rs in owned), default=0)
         current = next((rs for rs in owned if rs["metadata"]["name"] == rs_name), None)
-        revision = _revision(current) if current is not None and _revision(current) == top else top + 1
+        revision = (
+            _revision(current) if current is not None and _revision(current) == top else top + 1
+        )
         selector = copy.deepcopy(spec["selector"])
         selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
         replicas = spec.get("replicas", 1)
         rs = {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
             "metadata": {
-                "name": rs_name, "namespace": ns,
-                "labels": {**((template.get("metadata") or {}).get("labels") or {}), "pod-template-hash": pod_hash},
-                "annotations": {"deployment.kubernetes.io/desired-replicas": str(replicas),
-                                "deployment.kubernetes.io/max-replicas": str(replicas + _surge(spec, replicas)),
-                                "deployment.kubernetes.io/revision": str(revision)},
+                "name": rs_name,
+                "namespace": ns,
+                "labels": {
+                    **((template.get("metadata") or {}).get("labels") or {}),
+                    "pod-template-hash": pod_hash,
+                },
+                "annotations": {
+                    "deployment.kubernetes.io/desired-replicas": str(replicas),
+                    "deployment.kubernetes.io/max-replicas": str(replicas + _surge(spec, replicas)),
+                    "deployment.kubernetes.io/revision": str(revision),
+                },
                 "ownerReferences": [owner_reference(deploy)],
             },
-            "spec": {"replicas": replicas, "selector": selector,
-                     "template": _template_with_labels(template, {"pod-template-hash": pod_hash})},
+            "spec": {
+                "replicas": replicas,
+                "selector": selector,
+                "template": _template_with_labels(template, {"pod-template-hash": pod_hash}),
+            },
             "status": copy.deepcopy((current or {}).get("status") or {"replicas": 0}),
         }
         if current is not None:
-            rs["metadata"]["generation"] = current["metadata"].get("generation", 1) + (current["spec"] != rs["spec"])
+            rs["metadata"]["generation"] = current["metadata"].get("generation", 1) + (
+                current["spec"] != rs["spec"]
+            )
         else:
             rs["metadata"]["generation"] = 1
         world.put(rs)
@@ -549,15 +651,21 @@ def sync_deployments(world: World) -> None:
                 scaled = copy.deepcopy(old)
                 scaled["spec"]["replicas"] = 0
                 scaled["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
-                scaled["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/desired-replicas"] = str(replicas)
+                scaled["metadata"].setdefault("annotations", {})[
+                    "deployment.kubernetes.io/desired-replicas"
+                ] = str(replicas)
                 world.put(scaled)
-        history = sorted((o for o in world.owned("ReplicaSet", deploy) if o["metadata"]["name"] != rs_name),
-                         key=_revision)
+        history = sorted(
+            (o for o in world.owned("ReplicaSet", deploy) if o["metadata"]["name"] != rs_name),
+            key=_revision,
+        )
         limit = spec.get("revisionHistoryLimit", 10)
-        for old in history[:max(0, len(history) - limit)]:
+        for old in history[: max(0, len(history) - limit)]:
             world.remove("ReplicaSet", ns, old["metadata"]["name"])
         annotated = copy.deepcopy(deploy)
-        annotated["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision)
+        annotated["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = (
+            str(revision)
+        )
         world.put(annotated)
 
 
@@ -573,15 +681,24 @@ def _surge(spec: Mapping[str, Any], replicas: int) -> int:
     return _scaled_value(rolling.get("maxSurge", "25%"), replicas, round_up=True)
 
 
-def new_pod(world: World, owner: Mapping[str, Any], name: str, template: Mapping[str, Any],
-            extra_labels: Mapping[str, str], spec_updates: Mapping[str, Any] | None = None,
-            generate_name: str | None = None) -> dict[str, Any]:
+def new_pod(
+    world: World,
+    owner: Mapping[str, Any],
+    name: str,
+    template: Mapping[str, Any],
+    extra_labels: Mapping[str, str],
+    spec_updates: Mapping[str, Any] | None = None,
+    generate_name: str | None = None,
+) -> dict[str, Any]:
     """A pod created by a controller from its template."""
     tmeta = template.get("metadata") or {}
     spec = pod_spec_for(template)
     spec.update(spec_updates or {})
-    meta: dict[str, Any] = {"name": name, "namespace": owner["metadata"]["namespace"],
-                            "labels": {**(tmeta.get("labels") or {}), **extra_labels}}
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": owner["metadata"]["namespace"],
+        "labels": {**(tmeta.get("labels") or {}), **extra_labels},
+    }
     if generate_name:
         meta["generateName"] = generate_name
     if tmeta.get("annotations"):
@@ -611,9 +728,16 @@ def sync_replicasets(world: World) -> None:
         want = rs["spec"].get("replicas", 1)
         for _ in range(want - len(pods)):
             prefix = rs["metadata"]["name"] + "-"
-            new_pod(world, rs, _generated_name(world, rs, prefix), rs["spec"]["template"], {}, generate_name=prefix)
+            new_pod(
+                world,
+                rs,
+                _generated_name(world, rs, prefix),
+                rs["spec"]["template"],
+                {},
+                generate_name=prefix,
+            )
         if len(pods) > want:
-            for pod in _deletion_order(world, pods)[:len(pods) - want]:
+            for pod in _deletion_order(world, pods)[: len(pods) - want]:
                 world.remove("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
 
 
@@ -626,8 +750,14 @@ def _deletion_order(world: World, pods: list[dict[str, Any]]) -> list[dict[str, 
     def rank(pod: dict[str, Any]) -> tuple:
         facts = world.facts(pod)
         node = pod["spec"].get("nodeName")
-        return (bool(node), bool(facts["ip"]), _ready(world, pod), -per_node[node],
-                -created.get(f"Pod/{_key_of(pod)}", 0), pod["metadata"]["name"])
+        return (
+            bool(node),
+            bool(facts["ip"]),
+            _ready(world, pod),
+            -per_node[node],
+            -created.get(f"Pod/{_key_of(pod)}", 0),
+            pod["metadata"]["name"],
+        )
 
     return sorted(pods, key=rank)
 
@@ -649,20 +779,43 @@ def sync_daemonsets(world: World) -> None:
             here = [p for p in pods if p["spec"].get("nodeName") == node["name"]]
             keep = None
             if daemonset_wants(spec, node):
-                keep = next((p for p in here if p["metadata"]["labels"].get("controller-revision-hash") == revision), None)
+                keep = next(
+                    (
+                        p
+                        for p in here
+                        if p["metadata"]["labels"].get("controller-revision-hash") == revision
+                    ),
+                    None,
+                )
             for pod in here:
                 if pod is not keep:
                     world.remove("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
             if keep is None and daemonset_wants(spec, node):
                 affinity = copy.deepcopy(spec.get("affinity") or {})
-                affinity.setdefault("nodeAffinity", {})["requiredDuringSchedulingIgnoredDuringExecution"] = {
-                    "nodeSelectorTerms": [{"matchFields": [
-                        {"key": "metadata.name", "operator": "In", "values": [node["name"]]}]}]}
+                affinity.setdefault("nodeAffinity", {})[
+                    "requiredDuringSchedulingIgnoredDuringExecution"
+                ] = {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [node["name"]]}
+                            ]
+                        }
+                    ]
+                }
                 prefix = meta["name"] + "-"
-                new_pod(world, ds, _generated_name(world, ds, prefix), template,
-                        {"controller-revision-hash": revision,
-                         "pod-template-generation": str(meta.get("generation", 1))},
-                        {"affinity": affinity, "nodeName": node["name"]}, generate_name=prefix)
+                new_pod(
+                    world,
+                    ds,
+                    _generated_name(world, ds, prefix),
+                    template,
+                    {
+                        "controller-revision-hash": revision,
+                        "pod-template-generation": str(meta.get("generation", 1)),
+                    },
+                    {"affinity": affinity, "nodeName": node["name"]},
+                    generate_name=prefix,
+                )
 
 
 def sync_statefulsets(world: World) -> None:
@@ -684,9 +837,18 @@ def sync_statefulsets(world: World) -> None:
             updates: dict[str, Any] = {"hostname": pod_name}
             if spec.get("serviceName"):
                 updates["subdomain"] = spec["serviceName"]
-            new_pod(world, sts, pod_name, spec["template"],
-                    {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name,
-                     "apps.kubernetes.io/pod-index": str(ordinal)}, updates)
+            new_pod(
+                world,
+                sts,
+                pod_name,
+                spec["template"],
+                {
+                    "controller-revision-hash": revision,
+                    "statefulset.kubernetes.io/pod-name": pod_name,
+                    "apps.kubernetes.io/pod-index": str(ordinal),
+                },
+                updates,
+            )
 
 
 def schedule_pods(world: World) -> None:
@@ -744,14 +906,22 @@ def assign_pod_ips(world: World) -> None:
                 world.state["ipamCursor"][node["name"]] = offset
                 break
         else:
-            span = f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}" if size else node["ipam_block"]
-            facts["ipError"] = (f"failed to allocate for range 0: no IP addresses available in range set: {span}")
+            span = (
+                f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}"
+                if size
+                else node["ipam_block"]
+            )
+            facts["ipError"] = (
+                f"failed to allocate for range 0: no IP addresses available in range set: {span}"
+            )
 
 
 def assign_load_balancer_ips(world: World) -> None:
     """The LoadBalancer pool (172.18.255.200-250): the requested address or the lowest free one."""
     services = world.ordered("Service")
-    used = {load_balancer_ip(s) for s in services if s["spec"].get("type") == "LoadBalancer"} - {None}
+    used = {load_balancer_ip(s) for s in services if s["spec"].get("type") == "LoadBalancer"} - {
+        None
+    }
     for svc in services:
         if svc["spec"].get("type") != "LoadBalancer":
             if (svc.get("status") or {}).get("loadBalancer"):
@@ -762,7 +932,11 @@ def assign_load_balancer_ips(world: World) -> None:
         if load_balancer_ip(svc):
             continue
         wanted = svc["spec"].get("loadBalancerIP")
-        ip = wanted if wanted and wanted not in used else next((a for a in LB_POOL if a not in used), None)
+        ip = (
+            wanted
+            if wanted and wanted not in used
+            else next((a for a in LB_POOL if a not in used), None)
+        )
         if ip is None:
             continue
         used.add(ip)
@@ -780,7 +954,12 @@ def _address(world: World, pod: Mapping[str, Any], svc_name: str) -> dict[str, A
     if spec.get("hostname") and spec.get("subdomain") == svc_name:
         address["hostname"] = spec["hostname"]
     address["nodeName"] = spec["nodeName"]
-    address["targetRef"] = {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+    address["targetRef"] = {
+        "kind": "Pod",
+        "namespace": meta["namespace"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+    }
     return address
 
 
@@ -803,15 +982,26 @@ def endpoint_ports(service: Mapping[str, Any], pod: Mapping[str, Any]) -> list[d
     return ports
 
 
-def _service_endpoints(world: World, svc: Mapping[str, Any]) -> list[tuple[list[dict[str, Any]], dict[str, Any], bool]]:
+def _service_endpoints(
+    world: World, svc: Mapping[str, Any]
+) -> list[tuple[list[dict[str, Any]], dict[str, Any], bool]]:
     """(ports, address, ready) for each pod the Service selects that has an IP."""
     meta, spec = svc["metadata"], svc["spec"]
     if (meta["namespace"], meta["name"]) == ("default", "kubernetes"):
-        return [([{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}], {"ip": n["internal_ip"]}, True)
-                for n in world.nodes if n.get("role") == "control-plane"]
+        return [
+            (
+                [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}],
+                {"ip": n["internal_ip"]},
+                True,
+            )
+            for n in world.nodes
+            if n.get("role") == "control-plane"
+        ]
     out = []
     for pod in world.ordered("Pod", meta["namespace"]):
-        if not world.facts(pod)["ip"] or not equality_selector_matches(spec.get("selector"), pod["metadata"].get("labels")):
+        if not world.facts(pod)["ip"] or not equality_selector_matches(
+            spec.get("selector"), pod["metadata"].get("labels")
+        ):
             continue
         ready = bool(spec.get("publishNotReadyAddresses")) or _ready(world, pod)
         out.append((endpoint_ports(svc, pod), _address(world, pod, meta["name"]), ready))
@@ -826,8 +1016,9 @@ def _endpoints_port(port: Mapping[str, Any]) -> dict[str, Any]:
 Member = tuple[dict[str, Any], bool]
 
 
-def _group_by_ports(entries: list[tuple[list[dict[str, Any]], dict[str, Any], bool]]
-                    ) -> list[tuple[list[dict[str, Any]], list[Member]]]:
+def _group_by_ports(
+    entries: list[tuple[list[dict[str, Any]], dict[str, Any], bool]],
+) -> list[tuple[list[dict[str, Any]], list[Member]]]:
     groups: dict[str, tuple[list[dict[str, Any]], list[Member]]] = {}
     for ports, address, ready in entries:
         key = canonical_json(sorted(ports, key=canonical_json))
@@ -857,21 +1048,36 @@ def sync_endpoints(world: World) -> None:
         _write_endpoints(world, svc, groups)
         wanted_endpoints.add(object_key(ns, name))
         if system:
-            _write_slice(world, svc, name, groups[0][0] if groups else [], groups[0][1] if groups else [], None)
+            _write_slice(
+                world,
+                svc,
+                name,
+                groups[0][0] if groups else [],
+                groups[0][1] if groups else [],
+                None,
+            )
             wanted_slices.add(object_key(ns, name))
             continue
         if not groups:  # the controller keeps one empty placeholder slice
             groups = [([], [])]
         for ports, members in groups:
-            suffix = short_hash(f"{ns}/{name}/" + canonical_json(ports) if members else f"{ns}/{name}/placeholder", 5)
+            suffix = short_hash(
+                f"{ns}/{name}/" + canonical_json(ports) if members else f"{ns}/{name}/placeholder",
+                5,
+            )
             _write_slice(world, svc, f"{name}-{suffix}", ports, members, SLICE_CONTROLLER)
             wanted_slices.add(object_key(ns, f"{name}-{suffix}"))
     for sl in world.ordered("EndpointSlice"):
-        managed = (sl["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) in (SLICE_CONTROLLER, SLICE_MIRROR)
+        managed = (sl["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) in (
+            SLICE_CONTROLLER,
+            SLICE_MIRROR,
+        )
         if (managed or _is_system_slice(sl)) and _key_of(sl) not in wanted_slices:
             world.remove("EndpointSlice", sl["metadata"]["namespace"], sl["metadata"]["name"])
     for ep in world.ordered("Endpoints"):
-        if (ep["metadata"].get("labels") or {}).get(SKIP_MIRROR_LABEL) == "true" and _key_of(ep) not in wanted_endpoints:
+        if (ep["metadata"].get("labels") or {}).get(SKIP_MIRROR_LABEL) == "true" and _key_of(
+            ep
+        ) not in wanted_endpoints:
             world.remove("Endpoints", ep["metadata"]["namespace"], ep["metadata"]["name"])
 
 
@@ -879,7 +1085,9 @@ def _headless_label(svc: Mapping[str, Any]) -> dict[str, str]:
     return {"service.kubernetes.io/headless": ""} if svc["spec"].get("clusterIP") == "None" else {}
 
 
-def _write_endpoints(world: World, svc: Mapping[str, Any], groups: list[tuple[list[dict[str, Any]], list[Member]]]) -> None:
+def _write_endpoints(
+    world: World, svc: Mapping[str, Any], groups: list[tuple[list[dict[str, Any]], list[Member]]]
+) -> None:
     meta = svc["metadata"]
     subsets = []
     for ports, members in groups:
@@ -896,35 +1104,61 @@ def _write_endpoints(world: World, svc: Mapping[str, Any], groups: list[tuple[li
             subset["ports"] = [_endpoints_port(p) for p in ports]
         subsets.append(subset)
     labels = {**(meta.get("labels") or {}), **_headless_label(svc), SKIP_MIRROR_LABEL: "true"}
-    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
-                           "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": labels}}
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": labels},
+    }
     if subsets:
         obj["subsets"] = subsets
     world.put(obj)
 
 
-def _write_slice(world: World, svc: Mapping[str, Any], slice_name: str, ports: list[dict[str, Any]],
-                 members: list[Member], managed_by: str | None) -> None:
+def _write_slice(
+    world: World,
+    svc: Mapping[str, Any],
+    slice_name: str,
+    ports: list[dict[str, Any]],
+    members: list[Member],
+    managed_by: str | None,
+) -> None:
     """One EndpointSlice; ``managed_by`` None marks the API server's own ``kubernetes`` slice."""
     meta = svc["metadata"]
     endpoints = []
     for address, ready in sorted(members, key=lambda m: ip_sort_key(m[0]["ip"])):
-        entry: dict[str, Any] = {"addresses": [address["ip"]],
-                                 "conditions": {"ready": ready, "serving": ready, "terminating": False}}
+        entry: dict[str, Any] = {
+            "addresses": [address["ip"]],
+            "conditions": {"ready": ready, "serving": ready, "terminating": False},
+        }
         for field in ("hostname", "nodeName"):
             if address.get(field):
                 entry[field] = address[field]
         if address.get("targetRef"):
             entry["targetRef"] = dict(address["targetRef"])
         endpoints.append(entry)
-    obj_meta: dict[str, Any] = {"name": slice_name, "namespace": meta["namespace"],
-                                "labels": {SERVICE_NAME_LABEL: meta["name"]}}
+    obj_meta: dict[str, Any] = {
+        "name": slice_name,
+        "namespace": meta["namespace"],
+        "labels": {SERVICE_NAME_LABEL: meta["name"]},
+    }
     if managed_by:
-        obj_meta["labels"] = {**(meta.get("labels") or {}), **_headless_label(svc),
-                              SERVICE_NAME_LABEL: meta["name"], MANAGED_BY_LABEL: managed_by}
+        obj_meta["labels"] = {
+            **(meta.get("labels") or {}),
+            **_headless_label(svc),
+            SERVICE_NAME_LABEL: meta["name"],
+            MANAGED_BY_LABEL: managed_by,
+        }
         obj_meta["ownerReferences"] = [owner_reference(svc)]
-    world.put({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": obj_meta,
-               "addressType": "IPv4", "endpoints": endpoints, "ports": [dict(p) for p in ports]})
+    world.put(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": obj_meta,
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+            "ports": [dict(p) for p in ports],
+        }
+    )
 
 
 def _mirror_endpoints(world: World, svc: Mapping[str, Any]) -> list[str]:
@@ -935,8 +1169,10 @@ def _mirror_endpoints(world: World, svc: Mapping[str, Any]) -> list[str]:
         return []
     names = []
     for index, subset in enumerate(ep.get("subsets") or []):
-        ports = [{"name": p.get("name", ""), "port": p["port"], "protocol": p.get("protocol", "TCP")}
-                 for p in subset.get("ports") or []]
+        ports = [
+            {"name": p.get("name", ""), "port": p["port"], "protocol": p.get("protocol", "TCP")}
+            for p in subset.get("ports") or []
+        ]
         members = [(a, True) for a in subset.get("addresses") or []]
         members += [(a, False) for a in subset.get("notReadyAddresses") or []]
         key = f"{meta['namespace']}/{meta['name']}/mirror/{index}"
@@ -949,14 +1185,20 @@ def _mirror_endpoints(world: World, svc: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- statuses
 
 
-def _with_times(new: list[dict[str, Any]], old: list[dict[str, Any]] | None, now: str,
-                fields: tuple[str, ...] = ("lastTransitionTime",)) -> list[dict[str, Any]]:
+def _with_times(
+    new: list[dict[str, Any]],
+    old: list[dict[str, Any]] | None,
+    now: str,
+    fields: tuple[str, ...] = ("lastTransitionTime",),
+) -> list[dict[str, Any]]:
     """Condition timestamps move only when the condition's status changes."""
     previous = {c.get("type"): c for c in old or []}
     for cond in new:
         before = previous.get(cond["type"])
         for field in fields:
-            keep = before is not None and before.get("status") == cond["status"] and before.get(field)
+            keep = (
+                before is not None and before.get("status") == cond["status"] and before.get(field)
+            )
             cond[field] = before[field] if keep else now
     return new
 
@@ -982,16 +1224,31 @@ def pod_status(world: World, pod: Mapping[str, Any]) -> dict[str, Any]:
     now = world.timestamp()
     node = world.node(spec.get("nodeName"))
     if node is None:
-        conditions = [{"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-                       "reason": "Unschedulable", "message": facts["unschedulable"] or "no nodes available"}]
-        return {"phase": "Pending", "conditions": _with_times(conditions, old, now), "qosClass": qos_class(spec)}
+        conditions = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "lastProbeTime": None,
+                "reason": "Unschedulable",
+                "message": facts["unschedulable"] or "no nodes available",
+            }
+        ]
+        return {
+            "phase": "Pending",
+            "conditions": _with_times(conditions, old, now),
+            "qosClass": qos_class(spec),
+        }
     containers = spec.get("containers") or []
     names = " ".join(c["name"] for c in containers)
     running = bool(facts["ip"])
     ready = running and facts["ready"]
 
     def cond(kind: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
-        c: dict[str, Any] = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None}
+        c: dict[str, Any] = {
+            "type": kind,
+            "status": "True" if ok else "False",
+            "lastProbeTime": None,
+        }
         if not ok and reason:
             c["reason"] = reason
         if not ok and message:
@@ -1001,14 +1258,24 @@ def pod_status(world: World, pod: Mapping[str, Any]) -> dict[str, Any]:
     unready = f"containers with unready status: [{names}]"
     if running and facts.get("readyReason"):
         unready += f" ({facts['readyReason']})"
-    conditions = [cond("PodReadyToStartContainers", running, "FailedCreatePodSandBox", facts.get("ipError") or ""),
-                  cond("Initialized", True),
-                  cond("Ready", ready, "ContainersNotReady", unready),
-                  cond("ContainersReady", ready, "ContainersNotReady", unready),
-                  cond("PodScheduled", True)]
-    status: dict[str, Any] = {"phase": "Running" if running else "Pending",
-                              "conditions": _with_times(conditions, old, now),
-                              "hostIP": node["internal_ip"], "hostIPs": [{"ip": node["internal_ip"]}]}
+    conditions = [
+        cond(
+            "PodReadyToStartContainers",
+            running,
+            "FailedCreatePodSandBox",
+            facts.get("ipError") or "",
+        ),
+        cond("Initialized", True),
+        cond("Ready", ready, "ContainersNotReady", unready),
+        cond("ContainersReady", ready, "ContainersNotReady", unready),
+        cond("PodScheduled", True),
+    ]
+    status: dict[str, Any] = {
+        "phase": "Running" if running else "Pending",
+        "conditions": _with_times(conditions, old, now),
+        "hostIP": node["internal_ip"],
+        "hostIPs": [{"ip": node["internal_ip"]}],
+    }
     if running:
         status["podIP"] = facts["ip"]
         status["podIPs"] = [{"ip": facts["ip"]}]
@@ -1016,11 +1283,18 @@ def pod_status(world: World, pod: Mapping[str, Any]) -> dict[str, Any]:
     status["qosClass"] = qos_class(spec)
     statuses = []
     for c in containers:
-        entry: dict[str, Any] = {"name": c["name"], "image": c.get("image", ""), "ready": ready,
-                                 "restartCount": 0, "started": running}
+        entry: dict[str, Any] = {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "ready": ready,
+            "restartCount": 0,
+            "started": running,
+        }
         if running:
-            entry["containerID"] = "containerd://" + hashlib.sha256(
-                f"{world.lab}/{meta['uid']}/{c['name']}".encode()).hexdigest()
+            entry["containerID"] = (
+                "containerd://"
+                + hashlib.sha256(f"{world.lab}/{meta['uid']}/{c['name']}".encode()).hexdigest()
+            )
             entry["state"] = {"running": {"startedAt": meta["creationTimestamp"]}}
         else:
             entry["state"] = {"waiting": {"reason": "ContainerCreating"}}
@@ -1055,8 +1329,11 @@ def write_workload_statuses(world: World) -> None:
     now = world.timestamp()
     for rs in world.ordered("ReplicaSet"):
         total, ready = _counts(world, world.owned("Pod", rs))
-        status: dict[str, Any] = {"replicas": total, "fullyLabeledReplicas": total,
-                                  "observedGeneration": rs["metadata"].get("generation", 1)}
+        status: dict[str, Any] = {
+            "replicas": total,
+            "fullyLabeledReplicas": total,
+            "observedGeneration": rs["metadata"].get("generation", 1),
+        }
         if ready:
             status["readyReplicas"] = ready
             status["availableReplicas"] = ready
@@ -1066,24 +1343,43 @@ def write_workload_statuses(world: World) -> None:
         sets = world.owned("ReplicaSet", deploy)
         current = f"{meta['name']}-{template_hash(spec['template'])}"
         pods = [p for rs in sets for p in world.owned("Pod", rs)]
-        updated = [p for rs in sets if rs["metadata"]["name"] == current for p in world.owned("Pod", rs)]
+        updated = [
+            p for rs in sets if rs["metadata"]["name"] == current for p in world.owned("Pod", rs)
+        ]
         total, ready = _counts(world, pods)
         want = spec.get("replicas", 1)
         rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
         minimum = want - _scaled_value(rolling.get("maxUnavailable", "25%"), want, round_up=False)
         available = ready >= minimum
         conditions = [
-            {"type": "Available", "status": "True" if available else "False",
-             "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
-             "message": "Deployment has minimum availability." if available
-             else "Deployment does not have minimum availability."},
-            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-             "message": f'ReplicaSet "{current}" has successfully progressed.'},
+            {
+                "type": "Available",
+                "status": "True" if available else "False",
+                "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                "message": "Deployment has minimum availability."
+                if available
+                else "Deployment does not have minimum availability.",
+            },
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "NewReplicaSetAvailable",
+                "message": f'ReplicaSet "{current}" has successfully progressed.',
+            },
         ]
-        status = {"observedGeneration": meta.get("generation", 1), "replicas": total,
-                  "updatedReplicas": len(updated), "readyReplicas": ready, "availableReplicas": ready,
-                  "conditions": _with_times(conditions, (deploy.get("status") or {}).get("conditions"), now,
-                                            ("lastUpdateTime", "lastTransitionTime"))}
+        status = {
+            "observedGeneration": meta.get("generation", 1),
+            "replicas": total,
+            "updatedReplicas": len(updated),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": _with_times(
+                conditions,
+                (deploy.get("status") or {}).get("conditions"),
+                now,
+                ("lastUpdateTime", "lastTransitionTime"),
+            ),
+        }
         if total - ready > 0:
             status["unavailableReplicas"] = total - ready
         _put_status(world, deploy, status)
@@ -1094,21 +1390,40 @@ def write_workload_statuses(world: World) -> None:
         revision = template_hash(ds["spec"]["template"])
         on_eligible = [p for p in pods if p["spec"].get("nodeName") in eligible]
         total, ready = _counts(world, on_eligible)
-        status = {"currentNumberScheduled": total, "desiredNumberScheduled": len(eligible),
-                  "numberMisscheduled": len(pods) - total, "numberReady": ready, "numberAvailable": ready,
-                  "updatedNumberScheduled": sum(1 for p in on_eligible
-                                                if p["metadata"]["labels"].get("controller-revision-hash") == revision),
-                  "observedGeneration": ds["metadata"].get("generation", 1)}
+        status = {
+            "currentNumberScheduled": total,
+            "desiredNumberScheduled": len(eligible),
+            "numberMisscheduled": len(pods) - total,
+            "numberReady": ready,
+            "numberAvailable": ready,
+            "updatedNumberScheduled": sum(
+                1
+                for p in on_eligible
+                if p["metadata"]["labels"].get("controller-revision-hash") == revision
+            ),
+            "observedGeneration": ds["metadata"].get("generation", 1),
+        }
         if len(eligible) - ready > 0:
             status["numberUnavailable"] = len(eligible) - ready
         _put_status(world, ds, status)
     for sts in world.ordered("StatefulSet"):
         revision = f"{sts['metadata']['name']}-{template_hash(sts['spec']['template'])}"
         total, ready = _counts(world, world.owned("Pod", sts))
-        _put_status(world, sts, {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": total,
-                                 "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": total,
-                                 "updatedReplicas": total, "currentRevision": revision, "updateRevision": revision,
-                                 "collisionCount": 0})
+        _put_status(
+            world,
+            sts,
+            {
+                "observedGeneration": sts["metadata"].get("generation", 1),
+                "replicas": total,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "currentReplicas": total,
+                "updatedReplicas": total,
+                "currentRevision": revision,
+                "updateRevision": revision,
+                "collisionCount": 0,
+            },
+        )
 
 
 def default_ingress_class(world: World) -> str | None:
@@ -1124,9 +1439,9 @@ def write_ingress_statuses(world: World) -> None:
     controller = world.find("Service", INGRESS_NAMESPACE, INGRESS_SERVICE)
     ip = load_balancer_ip(controller) if controller else None
     for ing in world.ordered("Ingress"):
-        cls = ing["spec"].get("ingressClassName") or \
-            (ing["metadata"].get("annotations") or {}).get("kubernetes.io/ingress.class")
+        cls = ing["spec"].get("ingressClassName") or (ing["metadata"].get("annotations") or {}).get(
+            "kubernetes.io/ingress.class"
+        )
         served = ip is not None and cls == INGRESS_CLASS
         lb = {"ingress": [{"ip": ip}]} if served else {}
         _put_status(world, ing, {"loadBalancer": lb})
-

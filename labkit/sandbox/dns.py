@@ -11,6 +11,7 @@ namespace. Usage from the agent, for a coredns pod::
 ``get_index()`` is called once per query, so returning a freshly built ``RecordIndex`` after the
 cluster changes takes effect at once; keep it cheap (cache the index and rebuild on change).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,21 +20,41 @@ import socket
 import struct
 from collections.abc import Callable
 
-from dnslib import AAAA, CLASS, CNAME, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, TXT, A, DNSHeader, DNSRecord, EDNS0
+from dnslib import (
+    AAAA,
+    CLASS,
+    CNAME,
+    EDNS0,
+    NS,
+    PTR,
+    QTYPE,
+    RCODE,
+    RR,
+    SOA,
+    SRV,
+    TXT,
+    A,
+    DNSHeader,
+    DNSRecord,
+)
 
 from labkit.model.dns import Answer, Record, RecordIndex
 
 log = logging.getLogger(__name__)
 
 GetIndex = Callable[[], RecordIndex]
-UDP_DEFAULT_SIZE = 512     # the classic limit when the client sends no EDNS
-EDNS_SIZE = 1232           # what we advertise and the most we send over UDP (DNS flag day 2020)
-TCP_IDLE_TIMEOUT = 10.0    # seconds a TCP client may sit silent before we close the connection
-_REFUSED_TYPES = {"AXFR", "IXFR"}  # zone transfers: CoreDNS refuses them without its transfer plugin
+UDP_DEFAULT_SIZE = 512  # the classic limit when the client sends no EDNS
+EDNS_SIZE = 1232  # what we advertise and the most we send over UDP (DNS flag day 2020)
+TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP client may sit silent before we close the connection
+_REFUSED_TYPES = {
+    "AXFR",
+    "IXFR",
+}  # zone transfers: CoreDNS refuses them without its transfer plugin
 _CLASS_ANY = 255
 
 
 # --------------------------------------------------------------------------- wire format
+
 
 def to_rr(record: Record) -> RR:
     """One model Record as a dnslib resource record."""
@@ -131,8 +152,9 @@ def _formerr(query: bytes) -> bytes:
 
 
 def _reply_skeleton(request: DNSRecord) -> DNSRecord:
-    header = DNSHeader(id=request.header.id, qr=1, opcode=request.header.opcode, aa=0,
-                       rd=request.header.rd, ra=1)
+    header = DNSHeader(
+        id=request.header.id, qr=1, opcode=request.header.opcode, aa=0, rd=request.header.rd, ra=1
+    )
     return DNSRecord(header, questions=list(request.questions))
 
 
@@ -152,9 +174,19 @@ def _finish(reply: DNSRecord, request: DNSRecord, rcode: int, tcp: bool) -> byte
     limit = UDP_DEFAULT_SIZE if edns is None else max(UDP_DEFAULT_SIZE, min(edns.rclass, EDNS_SIZE))
     if len(wire) <= limit:
         return wire
-    short = DNSRecord(DNSHeader(id=reply.header.id, qr=1, opcode=reply.header.opcode, aa=reply.header.aa,
-                                tc=1, rd=reply.header.rd, ra=1, rcode=rcode),
-                      questions=list(request.questions))
+    short = DNSRecord(
+        DNSHeader(
+            id=reply.header.id,
+            qr=1,
+            opcode=reply.header.opcode,
+            aa=reply.header.aa,
+            tc=1,
+            rd=reply.header.rd,
+            ra=1,
+            rcode=rcode,
+        ),
+        questions=list(request.questions),
+    )
     if edns is not None:
         short.add_ar(EDNS0(udp_len=EDNS_SIZE))
     return short.pack()
@@ -175,6 +207,7 @@ def respond(query: bytes, get_index: GetIndex, *, tcp: bool = False) -> bytes:
 
 
 # --------------------------------------------------------------------------- servers
+
 
 class DnsDatagramProtocol(asyncio.DatagramProtocol):
     """Answers each UDP datagram with ``respond``; the index is fetched per query."""
@@ -198,14 +231,18 @@ class DnsDatagramProtocol(asyncio.DatagramProtocol):
 async def serve_udp(sock: socket.socket, get_index: GetIndex) -> None:
     """Serve DNS on an already-bound UDP socket until cancelled; the socket is closed on exit."""
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: DnsDatagramProtocol(get_index), sock=sock)
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: DnsDatagramProtocol(get_index), sock=sock
+    )
     try:
         await asyncio.Future()  # forever, until the task is cancelled
     finally:
         transport.close()
 
 
-async def serve_tcp(sock: socket.socket, get_index: GetIndex, *, idle_timeout: float = TCP_IDLE_TIMEOUT) -> None:
+async def serve_tcp(
+    sock: socket.socket, get_index: GetIndex, *, idle_timeout: float = TCP_IDLE_TIMEOUT
+) -> None:
     """Serve DNS on an already-bound TCP socket (we call listen) until cancelled; several queries may
     share a connection; idle connections close after ``idle_timeout`` seconds; all close on exit."""
     handlers: set[asyncio.Task] = set()

@@ -8,6 +8,7 @@ namespaces of one stage in parallel, and never touches the host's own namespace:
 side effects are the bind mounts that ``ip netns add`` creates under ``/run/netns`` and the
 files under ``/etc/netns/lk-*``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -92,13 +93,13 @@ class Job:
     force: bool = False
     """Keep going past failing lines (``-force``), for removals where some things may be gone."""
 
-    def ip(self, *lines: str) -> "Job":
+    def ip(self, *lines: str) -> Job:
         return self._add("ip", list(lines))
 
-    def bridge(self, *lines: str) -> "Job":
+    def bridge(self, *lines: str) -> Job:
         return self._add("bridge", list(lines))
 
-    def sysctl(self, values: Mapping[str, str]) -> "Job":
+    def sysctl(self, values: Mapping[str, str]) -> Job:
         if values:
             if self.steps and self.steps[-1][0] == "sysctl":
                 self.steps[-1][1].update(values)  # type: ignore[union-attr]
@@ -106,7 +107,7 @@ class Job:
                 self.steps.append(("sysctl", dict(values)))
         return self
 
-    def _add(self, tool: str, lines: list[str]) -> "Job":
+    def _add(self, tool: str, lines: list[str]) -> Job:
         if not lines:
             return self
         if self.steps and self.steps[-1][0] == tool:
@@ -127,11 +128,18 @@ def node_nets(lab: str, cni: str, nodes: Sequence[object]) -> list[NodeNet]:
     """NodeNet for each store node (objects with name, internal_ip, pod_cidr, ipam_block), in order."""
     result = []
     for index, node in enumerate(nodes):
-        pod_cidr = str(getattr(node, "pod_cidr"))
+        pod_cidr = str(node.pod_cidr)
         block = str(getattr(node, "ipam_block", None) or pod_cidr) if cni == "calico" else pod_cidr
-        result.append(NodeNet(name=str(getattr(node, "name")), index=index,
-                              netns=naming.node_netns(lab, index), ip=str(getattr(node, "internal_ip")),
-                              pod_cidr=pod_cidr, block=block))
+        result.append(
+            NodeNet(
+                name=str(node.name),
+                index=index,
+                netns=naming.node_netns(lab, index),
+                ip=str(node.internal_ip),
+                pod_cidr=pod_cidr,
+                block=block,
+            )
+        )
     return result
 
 
@@ -160,16 +168,23 @@ def underlay_plan(lab: str, cni: str, nodes: Sequence[NodeNet]) -> list[list[Job
     names = [fabric, outside, *(n.netns for n in nodes)]
     create = Job(None).ip(*(f"netns add {name}" for name in names))
 
-    sw = Job(fabric).ip("link set lo up",
-                        f"link add {naming.FABRIC_BRIDGE} address {naming.bridge_mac('fabric')} type bridge",
-                        f"link set {naming.FABRIC_BRIDGE} up")
-    for port, peer in [*((naming.node_fabric_port(n.short), n.netns) for n in nodes),
-                       (naming.OUTSIDE_PORT, outside)]:
-        sw.ip(f"link add {naming.check_ifname(port)} type veth peer name eth0 netns {peer}",
-              f"link set {port} master {naming.FABRIC_BRIDGE} up")
+    sw = Job(fabric).ip(
+        "link set lo up",
+        f"link add {naming.FABRIC_BRIDGE} address {naming.bridge_mac('fabric')} type bridge",
+        f"link set {naming.FABRIC_BRIDGE} up",
+    )
+    for port, peer in [
+        *((naming.node_fabric_port(n.short), n.netns) for n in nodes),
+        (naming.OUTSIDE_PORT, outside),
+    ]:
+        sw.ip(
+            f"link add {naming.check_ifname(port)} type veth peer name eth0 netns {peer}",
+            f"link set {port} master {naming.FABRIC_BRIDGE} up",
+        )
 
-    out = Job(outside).ip("link set lo up", f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0",
-                          "link set eth0 up")
+    out = Job(outside).ip(
+        "link set lo up", f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0", "link set eth0 up"
+    )
     for address in lb_addresses():
         out.ip(f"route add {address}/32 via {lb_route_node(address, nodes).ip} dev eth0")
     configure = [out, *(node_job(cni, node, nodes) for node in nodes)]
@@ -178,26 +193,44 @@ def underlay_plan(lab: str, cni: str, nodes: Sequence[NodeNet]) -> list[list[Job
 
 def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
     """One node's own addresses, default route, sysctls and CNI plumbing."""
-    job = Job(node.netns).sysctl({"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/rp_filter": "0",
-                                  "net/ipv4/conf/default/rp_filter": "0"})
-    job.ip("link set lo up", f"addr add {node.ip}/{UNDERLAY_PREFIX} dev eth0", "link set eth0 up",
-           f"route add default via {GATEWAY_IP} dev eth0")
+    job = Job(node.netns).sysctl(
+        {
+            "net/ipv4/ip_forward": "1",
+            "net/ipv4/conf/all/rp_filter": "0",
+            "net/ipv4/conf/default/rp_filter": "0",
+        }
+    )
+    job.ip(
+        "link set lo up",
+        f"addr add {node.ip}/{UNDERLAY_PREFIX} dev eth0",
+        "link set eth0 up",
+        f"route add default via {GATEWAY_IP} dev eth0",
+    )
     others = [n for n in nodes if n.name != node.name]
     if cni == "flannel":
         # The bridge plugin's cni0 and flanneld's VTEP, with the static neighbour, FDB and route
         # entries flanneld writes for every other node (it learns them from node annotations).
         job.sysctl({"net/bridge/bridge-nf-call-iptables": "1"})
-        job.ip(f"link add {FLANNEL_BRIDGE} address {naming.bridge_mac(f'cni0/{node.index}')} mtu {FLANNEL_MTU} type bridge",
-               f"addr add {node.bridge_ip}/{ipaddress.ip_network(node.pod_cidr).prefixlen} dev {FLANNEL_BRIDGE}",
-               f"link set {FLANNEL_BRIDGE} up",
-               f"link add {FLANNEL_DEV} address {naming.vtep_mac(node.index)} mtu {FLANNEL_MTU} type vxlan "
-               f"id {FLANNEL_VNI} local {node.ip} dev eth0 dstport {FLANNEL_PORT} nolearning",
-               f"addr add {vtep_ip(node)}/32 dev {FLANNEL_DEV}", f"link set {FLANNEL_DEV} up")
+        job.ip(
+            f"link add {FLANNEL_BRIDGE} address {naming.bridge_mac(f'cni0/{node.index}')} mtu {FLANNEL_MTU} type bridge",
+            f"addr add {node.bridge_ip}/{ipaddress.ip_network(node.pod_cidr).prefixlen} dev {FLANNEL_BRIDGE}",
+            f"link set {FLANNEL_BRIDGE} up",
+            f"link add {FLANNEL_DEV} address {naming.vtep_mac(node.index)} mtu {FLANNEL_MTU} type vxlan "
+            f"id {FLANNEL_VNI} local {node.ip} dev eth0 dstport {FLANNEL_PORT} nolearning",
+            f"addr add {vtep_ip(node)}/32 dev {FLANNEL_DEV}",
+            f"link set {FLANNEL_DEV} up",
+        )
         for other in others:
-            job.ip(f"neigh add {vtep_ip(other)} lladdr {naming.vtep_mac(other.index)} dev {FLANNEL_DEV} nud permanent",
-                   f"route add {other.pod_cidr} via {vtep_ip(other)} dev {FLANNEL_DEV} onlink")
-        job.bridge(*(f"fdb add {naming.vtep_mac(o.index)} dev {FLANNEL_DEV} dst {o.ip} self permanent"
-                     for o in others))
+            job.ip(
+                f"neigh add {vtep_ip(other)} lladdr {naming.vtep_mac(other.index)} dev {FLANNEL_DEV} nud permanent",
+                f"route add {other.pod_cidr} via {vtep_ip(other)} dev {FLANNEL_DEV} onlink",
+            )
+        job.bridge(
+            *(
+                f"fdb add {naming.vtep_mac(o.index)} dev {FLANNEL_DEV} dst {o.ip} self permanent"
+                for o in others
+            )
+        )
     else:
         # Calico in BGP mode without encapsulation: the own block is blackholed (pods get /32
         # routes), other nodes' blocks are routed to their node IP, as BIRD would program them.
@@ -227,25 +260,44 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
         job = node_jobs.setdefault(node.name, Job(node.netns))
         iface = naming.check_ifname(pod.iface)
         if cni == "flannel":
-            job.ip(f"link add {iface} mtu {FLANNEL_MTU} type veth peer name eth0 mtu {FLANNEL_MTU} netns {pod.netns}",
-                   f"link set {iface} master {FLANNEL_BRIDGE}",
-                   f"link set dev {iface} type bridge_slave hairpin on",
-                   f"link set {iface} up")
+            job.ip(
+                f"link add {iface} mtu {FLANNEL_MTU} type veth peer name eth0 mtu {FLANNEL_MTU} netns {pod.netns}",
+                f"link set {iface} master {FLANNEL_BRIDGE}",
+                f"link set dev {iface} type bridge_slave hairpin on",
+                f"link set {iface} up",
+            )
             prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
-            pod_jobs.append(Job(pod.netns).ip(
-                "link set lo up", f"addr add {pod.ip}/{prefix} dev eth0", "link set eth0 up",
-                f"route add default via {node.bridge_ip} dev eth0",
-                f"route add {CLUSTER_CIDRS['flannel']} via {node.bridge_ip} dev eth0"))
+            pod_jobs.append(
+                Job(pod.netns).ip(
+                    "link set lo up",
+                    f"addr add {pod.ip}/{prefix} dev eth0",
+                    "link set eth0 up",
+                    f"route add default via {node.bridge_ip} dev eth0",
+                    f"route add {CLUSTER_CIDRS['flannel']} via {node.bridge_ip} dev eth0",
+                )
+            )
         else:
-            job.ip(f"link add {iface} address {CALICO_HOST_MAC} type veth peer name eth0 netns {pod.netns}",
-                   f"link set {iface} up", f"route add {pod.ip}/32 dev {iface} scope link")
-            job.sysctl({f"net/ipv4/conf/{iface}/proxy_arp": "1",
-                        f"net/ipv4/neigh/{iface}/proxy_delay": "0",
-                        f"net/ipv4/conf/{iface}/forwarding": "1"})
-            pod_jobs.append(Job(pod.netns).ip(
-                "link set lo up", f"addr add {pod.ip}/32 dev eth0", "link set eth0 up",
-                f"route add {CALICO_GATEWAY} dev eth0 scope link",
-                f"route add default via {CALICO_GATEWAY} dev eth0"))
+            job.ip(
+                f"link add {iface} address {CALICO_HOST_MAC} type veth peer name eth0 netns {pod.netns}",
+                f"link set {iface} up",
+                f"route add {pod.ip}/32 dev {iface} scope link",
+            )
+            job.sysctl(
+                {
+                    f"net/ipv4/conf/{iface}/proxy_arp": "1",
+                    f"net/ipv4/neigh/{iface}/proxy_delay": "0",
+                    f"net/ipv4/conf/{iface}/forwarding": "1",
+                }
+            )
+            pod_jobs.append(
+                Job(pod.netns).ip(
+                    "link set lo up",
+                    f"addr add {pod.ip}/32 dev eth0",
+                    "link set eth0 up",
+                    f"route add {CALICO_GATEWAY} dev eth0 scope link",
+                    f"route add default via {CALICO_GATEWAY} dev eth0",
+                )
+            )
     return [[create], list(node_jobs.values()), pod_jobs]
 
 
@@ -261,7 +313,10 @@ def pods_remove_plan(pods: Iterable[PodNet], nodes: Sequence[NodeNet]) -> list[l
         node = by_node.get(pod.node)
         if node is not None:
             node_jobs.setdefault(node.name, Job(node.netns, force=True)).ip(f"link del {pod.iface}")
-    return [list(node_jobs.values()), [Job(None, force=True).ip(*(f"netns del {p.netns}" for p in pods))]]
+    return [
+        list(node_jobs.values()),
+        [Job(None, force=True).ip(*(f"netns del {p.netns}" for p in pods))],
+    ]
 
 
 def outside_address_lines(cidr: str, present: bool = True) -> list[str]:
@@ -275,9 +330,11 @@ def outside_address_lines(cidr: str, present: bool = True) -> list[str]:
 
 def hosts_file(pod: PodNet) -> str:
     """The pod's /etc/hosts, as the kubelet writes it."""
-    return ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
-            f"{pod.ip}\t{pod.name}\n")
+    return (
+        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
+        f"{pod.ip}\t{pod.name}\n"
+    )
 
 
 # --------------------------------------------------------------------------- I/O
@@ -291,7 +348,9 @@ def list_netns() -> list[str]:
         return []
 
 
-def run_stages(stages: Sequence[Sequence[Job]], what: str, *, ignore_errors: bool = False) -> list[str]:
+def run_stages(
+    stages: Sequence[Sequence[Job]], what: str, *, ignore_errors: bool = False
+) -> list[str]:
     """Run stages in order, the jobs of a stage concurrently; raise a LabError on the first
     failing stage (after letting its other jobs finish), or collect the errors when asked to."""
     errors: list[str] = []
@@ -306,9 +365,12 @@ def run_stages(stages: Sequence[Sequence[Job]], what: str, *, ignore_errors: boo
                 outcomes = list(pool.map(_run_job, jobs))
         failed = [o for o in outcomes if o]
         if failed and not ignore_errors:
-            raise LabError(f"Could not {what}: a kernel networking command failed.",
-                           "Run `labkit doctor --backend sandbox` to check this machine's kernel features, "
-                           "then `labkit down` and try again.", output="\n".join(failed))
+            raise LabError(
+                f"Could not {what}: a kernel networking command failed.",
+                "Run `labkit doctor --backend sandbox` to check this machine's kernel features, "
+                "then `labkit down` and try again.",
+                output="\n".join(failed),
+            )
         errors.extend(failed)
     return errors
 
@@ -326,9 +388,13 @@ def _run_job(job: Job) -> str:
 
 
 def _run_batch(tool: str, netns: str | None, lines: list[str], force: bool = False) -> str:
-    argv = [tool] + (["-n", netns] if netns else []) + (["-force"] if force else []) + ["-batch", "-"]
+    argv = (
+        [tool] + (["-n", netns] if netns else []) + (["-force"] if force else []) + ["-batch", "-"]
+    )
     try:
-        proc = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            argv, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=30
+        )
     except FileNotFoundError:
         return f"`{tool}` is not installed (it comes with iproute2)"
     except subprocess.TimeoutExpired:
@@ -390,8 +456,11 @@ def delete_netns(names: Iterable[str]) -> list[str]:
     todo = [n for n in names if n in existing]
     if not todo:
         return []
-    return run_stages([[Job(None, force=True).ip(*(f"netns del {n}" for n in todo))]], "delete namespaces",
-                      ignore_errors=True)
+    return run_stages(
+        [[Job(None, force=True).ip(*(f"netns del {n}" for n in todo))]],
+        "delete namespaces",
+        ignore_errors=True,
+    )
 
 
 def write_pod_etc(pod: PodNet, resolv_conf: str) -> None:
@@ -402,9 +471,11 @@ def write_pod_etc(pod: PodNet, resolv_conf: str) -> None:
     _write_atomic(folder / "hosts", hosts_file(pod))
 
 
-NO_DNS_RESOLV_CONF = (f"# The sandbox has no DNS outside the cluster: {GATEWAY_IP} refuses at once instead of\n"
-                      "# letting lookups from nodes hang (pods use the cluster DNS, 10.96.0.10).\n"
-                      f"nameserver {GATEWAY_IP}\noptions timeout:1 attempts:1\n")
+NO_DNS_RESOLV_CONF = (
+    f"# The sandbox has no DNS outside the cluster: {GATEWAY_IP} refuses at once instead of\n"
+    "# letting lookups from nodes hang (pods use the cluster DNS, 10.96.0.10).\n"
+    f"nameserver {GATEWAY_IP}\noptions timeout:1 attempts:1\n"
+)
 
 
 def write_node_etc(netns_names: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ puts fragments in the order given (so policy chains hooked into FORWARD come bef
 kube-proxy's, as Felix inserts them), drops duplicate declarations, and refuses a jump to a chain
 nobody declared, which ``iptables-restore`` would reject with a cryptic message.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,9 +28,34 @@ BUILTIN_CHAINS = {
 }
 ALWAYS_TABLES = ("filter", "nat", "mangle")
 """Tables every restore rewrites, so rules from an earlier state never linger."""
-TARGETS = {"ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "SNAT", "MASQUERADE", "MARK", "CONNMARK",
-           "LOG", "NFLOG", "NOTRACK", "CT", "TCPMSS", "REDIRECT", "TPROXY", "CHECKSUM", "QUEUE",
-           "NFQUEUE", "SET", "AUDIT", "TRACE", "CLASSIFY", "DSCP", "TOS", "TTL"}
+TARGETS = {
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "REJECT",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "MARK",
+    "CONNMARK",
+    "LOG",
+    "NFLOG",
+    "NOTRACK",
+    "CT",
+    "TCPMSS",
+    "REDIRECT",
+    "TPROXY",
+    "CHECKSUM",
+    "QUEUE",
+    "NFQUEUE",
+    "SET",
+    "AUDIT",
+    "TRACE",
+    "CLASSIFY",
+    "DSCP",
+    "TOS",
+    "TTL",
+}
 TABLE_ORDER = ("raw", "mangle", "nat", "filter")
 
 _JUMP = re.compile(r"(?:^|\s)-[jg]\s+(\S+)")
@@ -65,7 +91,9 @@ def compose(fragments: Iterable[Fragment]) -> str:
                 elif line.startswith("-A "):
                     table_rules.append(line)
                 else:
-                    raise ValueError(f"only ':' declarations and '-A' rules may be composed, not {line!r}")
+                    raise ValueError(
+                        f"only ':' declarations and '-A' rules may be composed, not {line!r}"
+                    )
     for table in ALWAYS_TABLES:
         declared.setdefault(table, {})
         rules.setdefault(table, [])
@@ -87,10 +115,14 @@ def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str
     for rule in rules:
         chain = rule.split()[1]
         if chain not in known:
-            raise ValueError(f"rule {rule!r} appends to chain {chain} of table {table}, which no fragment declares")
+            raise ValueError(
+                f"rule {rule!r} appends to chain {chain} of table {table}, which no fragment declares"
+            )
         for target in _JUMP.findall(rule):
             if target not in known and target not in TARGETS:
-                raise ValueError(f"rule {rule!r} jumps to {target}, which no fragment declares in table {table}")
+                raise ValueError(
+                    f"rule {rule!r} jumps to {target}, which no fragment declares in table {table}"
+                )
 
 
 # --------------------------------------------------------------------------- CNI base rules (pure)
@@ -102,29 +134,38 @@ def flannel_rules(node_pod_cidr: str, cluster_cidr: str) -> dict[str, list[str]]
     masq = '-m comment --comment "flanneld masq"'
     fwd = '-m comment --comment "flanneld forward"'
     return {
-        "filter": [":FLANNEL-FWD - [0:0]",
-                   f"-A FORWARD {fwd} -j FLANNEL-FWD",
-                   f"-A FLANNEL-FWD -s {cluster_cidr} {fwd} -j ACCEPT",
-                   f"-A FLANNEL-FWD -d {cluster_cidr} {fwd} -j ACCEPT"],
-        "nat": [":FLANNEL-POSTRTG - [0:0]",
-                f"-A POSTROUTING {masq} -j FLANNEL-POSTRTG",
-                f"-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 {masq} -j RETURN",
-                f"-A FLANNEL-POSTRTG -s {node_pod_cidr} -d {cluster_cidr} {masq} -j RETURN",
-                f"-A FLANNEL-POSTRTG -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
-                f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
-                f"-A FLANNEL-POSTRTG -s {cluster_cidr} ! -d 224.0.0.0/4 {masq} -j MASQUERADE --random-fully",
-                f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {cluster_cidr} {masq} -j MASQUERADE --random-fully"],
+        "filter": [
+            ":FLANNEL-FWD - [0:0]",
+            f"-A FORWARD {fwd} -j FLANNEL-FWD",
+            f"-A FLANNEL-FWD -s {cluster_cidr} {fwd} -j ACCEPT",
+            f"-A FLANNEL-FWD -d {cluster_cidr} {fwd} -j ACCEPT",
+        ],
+        "nat": [
+            ":FLANNEL-POSTRTG - [0:0]",
+            f"-A POSTROUTING {masq} -j FLANNEL-POSTRTG",
+            f"-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 {masq} -j RETURN",
+            f"-A FLANNEL-POSTRTG -s {node_pod_cidr} -d {cluster_cidr} {masq} -j RETURN",
+            f"-A FLANNEL-POSTRTG -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
+            f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
+            f"-A FLANNEL-POSTRTG -s {cluster_cidr} ! -d 224.0.0.0/4 {masq} -j MASQUERADE --random-fully",
+            f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {cluster_cidr} {masq} -j MASQUERADE --random-fully",
+        ],
     }
 
 
 def calico_nat_rules(pool_cidr: str) -> dict[str, list[str]]:
     """Calico's natOutgoing for its IP pool: pod traffic to anything outside the pool is
     masqueraded (Felix matches ipsets of pools; one pool here, so a CIDR says the same)."""
-    return {"nat": [":cali-POSTROUTING - [0:0]", ":cali-nat-outgoing - [0:0]",
-                    '-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING',
-                    '-A cali-POSTROUTING -m comment --comment "cali:Z-c7XtVd2Bq7s_hA" -j cali-nat-outgoing',
-                    f'-A cali-nat-outgoing -s {pool_cidr} ! -d {pool_cidr} '
-                    '-m comment --comment "cali:flqWnvo8yq4ULQLa" -j MASQUERADE --random-fully']}
+    return {
+        "nat": [
+            ":cali-POSTROUTING - [0:0]",
+            ":cali-nat-outgoing - [0:0]",
+            '-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING',
+            '-A cali-POSTROUTING -m comment --comment "cali:Z-c7XtVd2Bq7s_hA" -j cali-nat-outgoing',
+            f"-A cali-nat-outgoing -s {pool_cidr} ! -d {pool_cidr} "
+            '-m comment --comment "cali:flqWnvo8yq4ULQLa" -j MASQUERADE --random-fully',
+        ]
+    }
 
 
 def hostport_rules(mappings: Sequence[tuple[str, str, str, int, int, str]]) -> dict[str, list[str]]:
@@ -136,28 +177,42 @@ def hostport_rules(mappings: Sequence[tuple[str, str, str, int, int, str]]) -> d
     """
     if not mappings:
         return {}
-    nat = [":CNI-HOSTPORT-DNAT - [0:0]", ":CNI-HOSTPORT-SETMARK - [0:0]", ":CNI-HOSTPORT-MASQ - [0:0]",
-           '-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
-           '-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
-           '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
-           '-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE',
-           '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000']
+    nat = [
+        ":CNI-HOSTPORT-DNAT - [0:0]",
+        ":CNI-HOSTPORT-SETMARK - [0:0]",
+        ":CNI-HOSTPORT-MASQ - [0:0]",
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+        '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
+        "-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE",
+        '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000',
+    ]
     by_pod: dict[str, list[tuple[str, str, int, int, str]]] = {}
     for pod_ref, pod_ip, protocol, host_port, container_port, host_ip in mappings:
-        by_pod.setdefault(pod_ref, []).append((pod_ip, protocol.lower(), host_port, container_port, host_ip))
+        by_pod.setdefault(pod_ref, []).append(
+            (pod_ip, protocol.lower(), host_port, container_port, host_ip)
+        )
     for pod_ref, entries in sorted(by_pod.items()):
         chain = "CNI-DN-" + hashlib.sha1(pod_ref.encode()).hexdigest()[:20]
         nat.append(f":{chain} - [0:0]")
         for protocol in sorted({e[1] for e in entries}):
             ports = ",".join(str(e[2]) for e in entries if e[1] == protocol)
-            nat.append(f'-A CNI-HOSTPORT-DNAT -p {protocol} -m comment --comment "dnat name: cbr0 id: {pod_ref}" '
-                       f'-m multiport --dports {ports} -j {chain}')
+            nat.append(
+                f'-A CNI-HOSTPORT-DNAT -p {protocol} -m comment --comment "dnat name: cbr0 id: {pod_ref}" '
+                f"-m multiport --dports {ports} -j {chain}"
+            )
         for pod_ip, protocol, host_port, container_port, host_ip in entries:
             dst = f"-d {host_ip}/32 " if host_ip else ""
-            nat.append(f"-A {chain} -s {pod_ip}/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK")
-            nat.append(f"-A {chain} -s 127.0.0.1/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK")
-            nat.append(f"-A {chain} {dst}-p {protocol} -m {protocol} --dport {host_port} "
-                       f"-j DNAT --to-destination {pod_ip}:{container_port}")
+            nat.append(
+                f"-A {chain} -s {pod_ip}/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK"
+            )
+            nat.append(
+                f"-A {chain} -s 127.0.0.1/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK"
+            )
+            nat.append(
+                f"-A {chain} {dst}-p {protocol} -m {protocol} --dport {host_port} "
+                f"-j DNAT --to-destination {pod_ip}:{container_port}"
+            )
     return {"nat": nat}
 
 
@@ -171,17 +226,28 @@ def restore(netns: str, text: str, timeout: float = 30.0) -> None:
     try:
         with enter_netns(netns):
             # A child forked from this thread starts in the thread's namespace.
-            proc = subprocess.run(["iptables-restore", "-w"], input=text, capture_output=True, text=True,
-                                  timeout=timeout)
+            proc = subprocess.run(
+                ["iptables-restore", "-w"],
+                input=text,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
     except FileNotFoundError:
-        raise LabError("`iptables-restore` is not installed.", "Install iptables (`sudo make setup`).") from None
+        raise LabError(
+            "`iptables-restore` is not installed.", "Install iptables (`sudo make setup`)."
+        ) from None
     except subprocess.TimeoutExpired:
-        raise LabError(f"iptables-restore in {netns} did not finish within {timeout:g} s.",
-                       "Check the machine's load, then `labkit down` and `labkit up`.") from None
+        raise LabError(
+            f"iptables-restore in {netns} did not finish within {timeout:g} s.",
+            "Check the machine's load, then `labkit down` and `labkit up`.",
+        ) from None
     if proc.returncode != 0:
-        raise LabError(f"iptables-restore refused the rules for {netns}.",
-                       "This is a labkit bug or a missing kernel feature: run `labkit doctor --backend sandbox`.",
-                       output=proc.stderr.strip() + "\n--- input (numbered) ---\n" + _numbered(text))
+        raise LabError(
+            f"iptables-restore refused the rules for {netns}.",
+            "This is a labkit bug or a missing kernel feature: run `labkit doctor --backend sandbox`.",
+            output=proc.stderr.strip() + "\n--- input (numbered) ---\n" + _numbered(text),
+        )
 
 
 def _numbered(text: str) -> str:

@@ -6,6 +6,7 @@ which pods serve what. State lives in ``/run/labkit/<lab>/state.json``; changes 
 lifecycle lock and an ``fcntl`` lock on the state folder, so a CLI and a notebook can share one lab.
 A change that fails midway is rolled back to the previous state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,10 +25,10 @@ from typing import Any
 
 from labkit import manifests
 from labkit.errors import LabError
-from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, ScenarioMixin, split_pod_ref
 from labkit.model.addresses import is_ip
 from labkit.sandbox import fabric, iptables, naming
 from labkit.sandbox.fabric import NodeNet, PodNet
+from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
 
 STATE_FORMAT = 1
 STATE_FILE = "state.json"
@@ -45,15 +46,30 @@ INGRESS_IMAGE_MARK = "labkit/ingress-controller"
 
 def capabilities_for(cni: str) -> Capabilities:
     """What the sandbox enforces with this CNI."""
-    common = ("kube-proxy runs in iptables mode on every node (the sandbox's kernel has no IPVS).",
-              "LoadBalancer addresses come from 172.18.255.200-250 and are reachable from the outside namespace.")
+    common = (
+        "kube-proxy runs in iptables mode on every node (the sandbox's kernel has no IPVS).",
+        "LoadBalancer addresses come from 172.18.255.200-250 and are reachable from the outside namespace.",
+    )
     if cni == "calico":
-        return Capabilities(network_policy=True, kube_proxy_mode=KUBE_PROXY_MODE, notes=(
-            "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked packets are dropped.",
-            *common))
-    return Capabilities(network_policy=False, kube_proxy_mode=KUBE_PROXY_MODE, notes=(
-        "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would block "
-        "still flows, exactly as on a real Flannel cluster. Use --cni calico to see them enforced.", *common))
+        return Capabilities(
+            network_policy=True,
+            kube_proxy_mode=KUBE_PROXY_MODE,
+            outside_addresses=True,
+            notes=(
+                "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked packets are dropped.",
+                *common,
+            ),
+        )
+    return Capabilities(
+        network_policy=False,
+        kube_proxy_mode=KUBE_PROXY_MODE,
+        outside_addresses=True,
+        notes=(
+            "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would block "
+            "still flows, exactly as on a real Flannel cluster. Use --cni calico to see them enforced.",
+            *common,
+        ),
+    )
 
 
 def _meta(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -76,7 +92,10 @@ def pod_ports(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     for container in (pod.get("spec") or {}).get("containers") or []:
         for port in container.get("ports") or []:
-            entry = {"port": int(port["containerPort"]), "protocol": str(port.get("protocol") or "TCP").upper()}
+            entry = {
+                "port": int(port["containerPort"]),
+                "protocol": str(port.get("protocol") or "TCP").upper(),
+            }
             if entry["protocol"] in ("TCP", "UDP") and entry not in seen:
                 seen.append(entry)
     return seen
@@ -87,7 +106,9 @@ def is_host_network(pod: Mapping[str, Any]) -> bool:
     return bool((pod.get("spec") or {}).get("hostNetwork"))
 
 
-def pod_nets(lab: str, cni: str, pods: Iterable[Mapping[str, Any]], nodes: Sequence[NodeNet]) -> dict[str, PodNet]:
+def pod_nets(
+    lab: str, cni: str, pods: Iterable[Mapping[str, Any]], nodes: Sequence[NodeNet]
+) -> dict[str, PodNet]:
     """The pods that need a data plane (scheduled, with an address, not finished), by ``ns/name``."""
     by_name = {n.name: n for n in nodes}
     wanted: dict[str, PodNet] = {}
@@ -100,9 +121,14 @@ def pod_nets(lab: str, cni: str, pods: Iterable[Mapping[str, Any]], nodes: Seque
             continue
         host = is_host_network(pod)
         wanted[f"{ns}/{name}"] = PodNet(
-            namespace=ns, name=name, node=node.name, ip=str(ip),
+            namespace=ns,
+            name=name,
+            node=node.name,
+            ip=str(ip),
             netns=node.netns if host else naming.pod_netns(lab, ns, name),
-            iface="" if host else naming.pod_host_iface(cni, ns, name), host_network=host)
+            iface="" if host else naming.pod_host_iface(cni, ns, name),
+            host_network=host,
+        )
     return wanted
 
 
@@ -117,7 +143,9 @@ def service_port(service: Mapping[str, Any], port: Mapping[str, Any] | None) -> 
     return None
 
 
-def ingress_rules(ingresses: Iterable[Mapping[str, Any]], services: Iterable[Mapping[str, Any]]) -> tuple[list[dict], list[str]]:
+def ingress_rules(
+    ingresses: Iterable[Mapping[str, Any]], services: Iterable[Mapping[str, Any]]
+) -> tuple[list[dict], list[str]]:
     """Ingress paths resolved to their Service's ClusterIP and port (the agent's ``ingress`` list),
     and the TLS host names. Paths whose Service is missing or headless are left out."""
     by_ref = {_meta(s): s for s in services}
@@ -144,8 +172,14 @@ def ingress_rules(ingresses: Iterable[Mapping[str, Any]], services: Iterable[Map
             for path in (rule.get("http") or {}).get("paths") or []:
                 backend = backend_of(ns, path.get("backend"))
                 if backend is not None:
-                    rules.append({"host": rule.get("host"), "path": path.get("path") or "/",
-                                  "pathType": path.get("pathType") or "Prefix", "backend": backend})
+                    rules.append(
+                        {
+                            "host": rule.get("host"),
+                            "path": path.get("path") or "/",
+                            "pathType": path.get("pathType") or "Prefix",
+                            "backend": backend,
+                        }
+                    )
         default = backend_of(ns, spec.get("defaultBackend"))
         if default is not None:
             rules.append({"host": None, "path": "/", "pathType": "Prefix", "backend": default})
@@ -155,11 +189,18 @@ def ingress_rules(ingresses: Iterable[Mapping[str, Any]], services: Iterable[Map
 def served_ingresses(ingresses: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The Ingresses the lab's controller serves: those the store gave the controller's address
     (class ``labkit``, or no class while ``labkit`` is the default)."""
-    return [i for i in ingresses if ((i.get("status") or {}).get("loadBalancer") or {}).get("ingress")]
+    return [
+        i for i in ingresses if ((i.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    ]
 
 
-def workloads_document(pods: Iterable[Mapping[str, Any]], nets: Mapping[str, PodNet], records: Iterable[Any],
-                       ingress: list[dict], tls_hosts: list[str]) -> dict[str, Any]:
+def workloads_document(
+    pods: Iterable[Mapping[str, Any]],
+    nets: Mapping[str, PodNet],
+    records: Iterable[Any],
+    ingress: list[dict],
+    tls_hosts: list[str],
+) -> dict[str, Any]:
     """The agent's ``workloads.json``: who serves which ports where, DNS records, Ingress routes.
 
     Host-network pods serve in their node's namespace: only those that declare ports are listed,
@@ -173,11 +214,22 @@ def workloads_document(pods: Iterable[Mapping[str, Any]], nets: Mapping[str, Pod
         if net is None or net.netns in used_netns or (net.host_network and not pod_ports(pod)):
             continue
         used_netns.add(net.netns)
-        workloads.append({"namespace": ns, "name": name, "netns": net.netns, "ip": net.ip,
-                          "role": pod_role(pod), "ports": pod_ports(pod)})
-    return {"workloads": workloads,
-            "dns_records": [[r.name, r.rtype, r.value, int(r.ttl)] for r in records],
-            "ingress": ingress, "tls_hosts": tls_hosts}
+        workloads.append(
+            {
+                "namespace": ns,
+                "name": name,
+                "netns": net.netns,
+                "ip": net.ip,
+                "role": pod_role(pod),
+                "ports": pod_ports(pod),
+            }
+        )
+    return {
+        "workloads": workloads,
+        "dns_records": [[r.name, r.rtype, r.value, int(r.ttl)] for r in records],
+        "ingress": ingress,
+        "tls_hosts": tls_hosts,
+    }
 
 
 def readiness_checks(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -187,19 +239,44 @@ def readiness_checks(pod: Mapping[str, Any]) -> list[dict[str, Any]]:
         spec = container.get("readinessProbe")
         if not spec:
             continue
-        named = {p.get("name"): int(p["containerPort"]) for p in container.get("ports") or [] if p.get("name")}
+        named = {
+            p.get("name"): int(p["containerPort"])
+            for p in container.get("ports") or []
+            if p.get("name")
+        }
         timeout = min(float(spec.get("timeoutSeconds") or 1), READINESS_TIMEOUT_S)
         for kind in ("tcpSocket", "httpGet"):
             if kind in spec:
                 raw = (spec[kind] or {}).get("port")
-                port = named.get(raw) if isinstance(raw, str) and not raw.isdigit() else int(raw) if raw is not None else None
-                checks.append({"container": container.get("name"), "kind": kind, "port": port,
-                               "path": (spec[kind] or {}).get("path") or "/",
-                               "scheme": (spec[kind] or {}).get("scheme") or "HTTP", "timeout": timeout})
+                port = (
+                    named.get(raw)
+                    if isinstance(raw, str) and not raw.isdigit()
+                    else int(raw)
+                    if raw is not None
+                    else None
+                )
+                checks.append(
+                    {
+                        "container": container.get("name"),
+                        "kind": kind,
+                        "port": port,
+                        "path": (spec[kind] or {}).get("path") or "/",
+                        "scheme": (spec[kind] or {}).get("scheme") or "HTTP",
+                        "timeout": timeout,
+                    }
+                )
                 break
         else:
-            checks.append({"container": container.get("name"), "kind": "other", "port": None, "path": "",
-                           "scheme": "", "timeout": timeout})
+            checks.append(
+                {
+                    "container": container.get("name"),
+                    "kind": "other",
+                    "port": None,
+                    "path": "",
+                    "scheme": "",
+                    "timeout": timeout,
+                }
+            )
     return checks
 
 
@@ -233,8 +310,10 @@ def lifecycle_lock(name: str, timeout: float = 60.0) -> Iterator[None]:
             except OSError:
                 if time.monotonic() > deadline:
                     sock.close()
-                    raise LabError(f"Another labkit process has been changing lab {name!r} for {timeout:g} s.",
-                                   "Wait for it to finish, or stop it, then try again.") from None
+                    raise LabError(
+                        f"Another labkit process has been changing lab {name!r} for {timeout:g} s.",
+                        "Wait for it to finish, or stop it, then try again.",
+                    ) from None
                 time.sleep(0.02)
         with _held_guard:
             _held[key] = (sock, 1)
@@ -274,14 +353,20 @@ class StateFile:
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
-            raise LabError(f"Lab state {self.path} is gone: the lab was taken down.",
-                           "Bring it up again with `labkit up` (or `labkit.connect()` in a notebook).") from None
+            raise LabError(
+                f"Lab state {self.path} is gone: the lab was taken down.",
+                "Bring it up again with `labkit up` (or `labkit.connect()` in a notebook).",
+            ) from None
         except json.JSONDecodeError as exc:
-            raise LabError(f"Lab state {self.path} is damaged ({exc}).",
-                           "Run `labkit down` then `labkit up` to rebuild the lab.") from None
+            raise LabError(
+                f"Lab state {self.path} is damaged ({exc}).",
+                "Run `labkit down` then `labkit up` to rebuild the lab.",
+            ) from None
         if data.get("format") != STATE_FORMAT:
-            raise LabError(f"Lab state {self.path} has an unknown format.",
-                           "It was written by another labkit version: `labkit down` then `labkit up`.")
+            raise LabError(
+                f"Lab state {self.path} has an unknown format.",
+                "It was written by another labkit version: `labkit down` then `labkit up`.",
+            )
         return data
 
     def stamp(self) -> tuple[int, int] | None:
@@ -303,7 +388,9 @@ class StateFile:
         with self._thread_lock:
             if self._depth == 0:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(
+                    self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+                )
                 deadline = time.monotonic() + timeout
                 while True:
                     try:
@@ -312,9 +399,12 @@ class StateFile:
                     except BlockingIOError:
                         if time.monotonic() > deadline:
                             os.close(fd)
-                            raise LabError(f"Another labkit process has held lab {self.directory.name!r} for "
-                                           f"{timeout:g} s.", "Wait for it to finish, or stop it and run "
-                                           f"`labkit down --name {self.directory.name}`.") from None
+                            raise LabError(
+                                f"Another labkit process has held lab {self.directory.name!r} for "
+                                f"{timeout:g} s.",
+                                "Wait for it to finish, or stop it and run "
+                                f"`labkit down --name {self.directory.name}`.",
+                            ) from None
                         time.sleep(0.01)
                 self._fd = fd
             self._depth += 1
@@ -352,8 +442,7 @@ class StoreView:
         self._lists.clear()
 
 
-
-class SandboxLab(ScenarioMixin):
+class SandboxLab:
     """A running sandbox lab (implements ``labkit.lab.Lab``)."""
 
     backend = "sandbox"
@@ -418,8 +507,10 @@ class SandboxLab(ScenarioMixin):
         """Validate and store the objects, then make the data plane match; all or nothing."""
         docs = manifests.load(manifests_)
         if not docs:
-            raise LabError("There was nothing to apply (no Kubernetes objects in the input).",
-                           "Pass a manifest file, YAML text, or a dict with apiVersion, kind and metadata.")
+            raise LabError(
+                "There was nothing to apply (no Kubernetes objects in the input).",
+                "Pass a manifest file, YAML text, or a dict with apiVersion, kind and metadata.",
+            )
         manifests.validate(docs)
         return self._change(lambda store: store.apply(docs, namespace))
 
@@ -431,10 +522,19 @@ class SandboxLab(ScenarioMixin):
     def _refs(self, items: Any) -> list[ObjectRef]:
         if isinstance(items, ObjectRef):
             return [items]
-        if isinstance(items, (list, tuple)) and items and all(isinstance(i, ObjectRef) for i in items):
+        if (
+            isinstance(items, (list, tuple))
+            and items
+            and all(isinstance(i, ObjectRef) for i in items)
+        ):
             return list(items)
-        if isinstance(items, str) and "\n" not in items and "/" in items and ":" not in items \
-                and not items.endswith((".yaml", ".yml", ".json")):
+        if (
+            isinstance(items, str)
+            and "\n" not in items
+            and "/" in items
+            and ":" not in items
+            and not items.endswith((".yaml", ".yml", ".json"))
+        ):
             kind, _, rest = items.partition("/")
             ns, name = split_pod_ref(rest)
             kind = manifests.canonical_kind(kind)
@@ -442,11 +542,20 @@ class SandboxLab(ScenarioMixin):
         refs = []
         for doc in manifests.load(items):
             kind = manifests.canonical_kind(str(doc.get("kind", "")))
-            refs.append(ObjectRef(kind, str((doc.get("metadata") or {}).get("name")), manifests.namespace_of(doc)))
+            refs.append(
+                ObjectRef(
+                    kind, str((doc.get("metadata") or {}).get("name")), manifests.namespace_of(doc)
+                )
+            )
         return refs
 
-    def get(self, kind: str, name: str | None = None, namespace: str | None = "default",
-            selector: str | dict | None = None) -> list[dict]:
+    def get(
+        self,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = "default",
+        selector: str | dict | None = None,
+    ) -> list[dict]:
         """Objects in the Kubernetes JSON shape, status filled in (copies: change them freely)."""
         return self._store().get(kind, name, namespace, selector)
 
@@ -467,16 +576,20 @@ class SandboxLab(ScenarioMixin):
             self._save(state, store, built)
             return result
 
-    def _roll_back(self, state: Mapping[str, Any], built: dict[str, PodNet], cause: BaseException) -> None:
+    def _roll_back(
+        self, state: Mapping[str, Any], built: dict[str, PodNet], cause: BaseException
+    ) -> None:
         from labkit.sandbox.store import ClusterStore
 
         previous = ClusterStore.from_dict(state["store"])
         try:
             self.converge(previous, built)
         except Exception as exc:  # the lab is now in an unknown shape: say how to get out
-            raise LabError(f"Applying failed ({cause}) and restoring lab {self.name!r} failed too.",
-                           f"Rebuild the lab: `labkit down --name {self.name}` then `labkit up --name {self.name}`.",
-                           output=str(exc)) from cause
+            raise LabError(
+                f"Applying failed ({cause}) and restoring lab {self.name!r} failed too.",
+                f"Rebuild the lab: `labkit down --name {self.name}` then `labkit up --name {self.name}`.",
+                output=str(exc),
+            ) from cause
 
     # ---- reconciliation
 
@@ -498,19 +611,25 @@ class SandboxLab(ScenarioMixin):
             for net in new:
                 if not net.host_network:
                     fabric.write_pod_etc(net, self._resolv_conf(net.namespace))
-            fabric.run_stages(fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces")
+            fabric.run_stages(
+                fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces"
+            )
         published = self._publish(view, wanted)
         if self._update_readiness(view, wanted, nodes):
             view.refresh()
             published = self._publish(view, wanted, previous=published)
         self._load_rules(view, nodes, wanted)
 
-    def _remove_pods(self, gone: list[PodNet], nodes: list[NodeNet], built: dict[str, PodNet]) -> None:
+    def _remove_pods(
+        self, gone: list[PodNet], nodes: list[NodeNet], built: dict[str, PodNet]
+    ) -> None:
         fabric.run_stages(fabric.pods_remove_plan(gone, nodes), "remove pods", ignore_errors=True)
         left = set(fabric.list_netns()) & {n.netns for n in gone if not n.host_network}
         if left:
-            raise LabError(f"Could not remove the namespaces of {len(left)} pod(s): {', '.join(sorted(left))}.",
-                           f"Run `labkit down --name {self.name}` and bring the lab up again.")
+            raise LabError(
+                f"Could not remove the namespaces of {len(left)} pod(s): {', '.join(sorted(left))}.",
+                f"Run `labkit down --name {self.name}` and bring the lab up again.",
+            )
         fabric.remove_pod_etc(n.netns for n in gone if not n.host_network)
         for net in gone:
             built.pop(net.key, None)
@@ -521,7 +640,9 @@ class SandboxLab(ScenarioMixin):
 
         return render_resolv_conf(namespace)
 
-    def _publish(self, view: StoreView, nets: Mapping[str, PodNet], previous: dict | None = None) -> dict:
+    def _publish(
+        self, view: StoreView, nets: Mapping[str, PodNet], previous: dict | None = None
+    ) -> dict:
         """Write workloads.json for these pods and make the agent serve exactly that."""
         from labkit.model.dns import records
         from labkit.sandbox.agent import agent_command
@@ -533,9 +654,16 @@ class SandboxLab(ScenarioMixin):
         document = workloads_document(pods, nets, records(services, slices, pods), rules, tls)
         outside = self._state().get("outside") or {}
         if outside.get("ports") and outside.get("addresses"):
-            document["workloads"].append({"namespace": "outside", "name": "outside",
-                                          "netns": naming.outside_netns(self.name),
-                                          "ip": fabric.GATEWAY_IP, "role": "netexec", "ports": outside["ports"]})
+            document["workloads"].append(
+                {
+                    "namespace": "outside",
+                    "name": "outside",
+                    "netns": naming.outside_netns(self.name),
+                    "ip": fabric.GATEWAY_IP,
+                    "role": "netexec",
+                    "ports": outside["ports"],
+                }
+            )
         if document == previous:
             return document
         path = self.state_dir / WORKLOADS_FILE
@@ -552,12 +680,16 @@ class SandboxLab(ScenarioMixin):
             start_agent(str(self.state_dir))
             answer = agent_command(str(self.state_dir), "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
         if not answer.startswith("ok"):
-            raise LabError("The workload agent could not serve every pod port.",
-                           "Check that no two containers of a pod declare the same port, then apply again.",
-                           output=answer)
+            raise LabError(
+                "The workload agent could not serve every pod port.",
+                "Check that no two containers of a pod declare the same port, then apply again.",
+                output=answer,
+            )
         return document
 
-    def _update_readiness(self, view: StoreView, wanted: Mapping[str, PodNet], nodes: list[NodeNet]) -> bool:
+    def _update_readiness(
+        self, view: StoreView, wanted: Mapping[str, PodNet], nodes: list[NodeNet]
+    ) -> bool:
         """Run every readinessProbe from the pod's node, as the kubelet does; True if any changed."""
         by_node = {n.name: n for n in nodes}
         jobs = []
@@ -575,7 +707,11 @@ class SandboxLab(ScenarioMixin):
             pod, net, node, checks = job
             results = [_try_readiness(node.netns, net.ip, check) for check in checks]
             failed = [text for ok, text in results if not ok]
-            return pod, (not failed), ("; ".join(failed) if failed else "; ".join(t for _, t in results))
+            return (
+                pod,
+                (not failed),
+                ("; ".join(failed) if failed else "; ".join(t for _, t in results)),
+            )
 
         with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
             outcomes = list(pool.map(run, jobs))
@@ -602,10 +738,17 @@ class SandboxLab(ScenarioMixin):
         if self.cni == "calico":
             from labkit.sandbox.policyrules import render_policy_rules
 
-            iface_of = {(v.namespace, v.name): v.iface for v in local.values() if not v.host_network}
-            fragments.append(render_policy_rules(node.name, pods, view.all("Namespace"),
-                                                 view.all("NetworkPolicy"), iface_of))
-        fragments.append(render_proxy_rules(this_node, node_objects, services, slices, cluster_cidr))
+            iface_of = {
+                (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
+            }
+            fragments.append(
+                render_policy_rules(
+                    node.name, pods, view.all("Namespace"), view.all("NetworkPolicy"), iface_of
+                )
+            )
+        fragments.append(
+            render_proxy_rules(this_node, node_objects, services, slices, cluster_cidr)
+        )
         if self.cni == "flannel":
             fragments.append(iptables.flannel_rules(node.pod_cidr, cluster_cidr))
         else:
@@ -613,7 +756,9 @@ class SandboxLab(ScenarioMixin):
         fragments.append(iptables.hostport_rules(_host_ports(pods, local)))
         return iptables.compose(fragments)
 
-    def _load_rules(self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]) -> None:
+    def _load_rules(
+        self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]
+    ) -> None:
         texts = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
         with ThreadPoolExecutor(max_workers=len(texts)) as pool:
             list(pool.map(lambda item: iptables.restore(*item), texts.items()))
@@ -626,12 +771,16 @@ class SandboxLab(ScenarioMixin):
         found = self._store().get("Pod", name, ns, None)
         net = (state.get("pods") or {}).get(f"{ns}/{name}")
         if not found:
-            raise LabError(f"There is no pod {name!r} in namespace {ns!r} of lab {self.name!r}.",
-                           f"List the pods with `labkit status --name {self.name}` or lab.get('pods', namespace=None), "
-                           "and pass 'namespace/name'.")
+            raise LabError(
+                f"There is no pod {name!r} in namespace {ns!r} of lab {self.name!r}.",
+                f"List the pods with `labkit status --name {self.name}` or lab.get('pods', namespace=None), "
+                "and pass 'namespace/name'.",
+            )
         if net is None:
-            raise LabError(f"Pod {ns}/{name} has no network yet (it is not scheduled or has no IP).",
-                           "Look at its status with lab.get('pod', name, namespace) (e.g. a nodeSelector no node matches).")
+            raise LabError(
+                f"Pod {ns}/{name} has no network yet (it is not scheduled or has no IP).",
+                "Look at its status with lab.get('pod', name, namespace) (e.g. a nodeSelector no node matches).",
+            )
         return found[0], PodNet(**net)
 
     def _node(self, node: str) -> NodeNet:
@@ -639,18 +788,27 @@ class SandboxLab(ScenarioMixin):
         for n in nodes:
             if node in (n.name, n.short, n.netns):
                 return n
-        raise LabError(f"There is no node {node!r} in lab {self.name!r}.",
-                       f"Use one of: {', '.join(n.name for n in nodes)}.")
+        raise LabError(
+            f"There is no node {node!r} in lab {self.name!r}.",
+            f"Use one of: {', '.join(n.name for n in nodes)}.",
+        )
 
-    def exec(self, pod: str, command: str | Sequence[str], namespace: str = "default",
-             timeout: float = 10.0) -> ExecResult:
+    def exec(
+        self,
+        pod: str,
+        command: str | Sequence[str],
+        namespace: str = "default",
+        timeout: float = 10.0,
+    ) -> ExecResult:
         """Run a command in the pod's network namespace (its node's, for a host-network pod)."""
         from labkit.sandbox.netns import run_in_netns
 
         _, net = self._pod(pod, namespace)
         return run_in_netns(net.netns, _argv(command), timeout)
 
-    def node_exec(self, node: str, command: str | Sequence[str], timeout: float = 10.0) -> ExecResult:
+    def node_exec(
+        self, node: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
         """Run a command in a node's network namespace (``iptables-save``, ``ip route``...)."""
         from labkit.sandbox.netns import run_in_netns
 
@@ -667,10 +825,16 @@ class SandboxLab(ScenarioMixin):
                     return n.netns, "", n.name
         pod, net = self._pod(src)
         policy = (pod.get("spec") or {}).get("dnsPolicy") or "ClusterFirst"
-        resolv = self._resolv_conf(net.namespace) if not net.host_network or policy == "ClusterFirstWithHostNet" else ""
+        resolv = (
+            self._resolv_conf(net.namespace)
+            if not net.host_network or policy == "ClusterFirstWithHostNet"
+            else ""
+        )
         return net.netns, resolv, net.key
 
-    def probe(self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0) -> Probe:
+    def probe(
+        self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
+    ) -> Probe:
         """Connect from inside ``src`` (``ns/name`` or OUTSIDE) to ``dst:port`` and report what answered."""
         return self.probe_many([(src, dst, port, protocol)], timeout)[0]
 
@@ -687,7 +851,9 @@ class SandboxLab(ScenarioMixin):
                 src, dst, port, *rest = item
                 protocol = rest[0] if rest else "TCP"
             netns, resolv, label = self._source(str(src))
-            requests.append(ProbeRequest(netns, str(dst), int(port), str(protocol).upper(), label, resolv))
+            requests.append(
+                ProbeRequest(netns, str(dst), int(port), str(protocol).upper(), label, resolv)
+            )
         return probe_many(requests, timeout)
 
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
@@ -709,8 +875,11 @@ class SandboxLab(ScenarioMixin):
         else:
             query = ["+search", "-t", rtype, name]
         result = run_in_netns(netns, ["dig", "+short", "+time=2", "+tries=1", *query], timeout=10)
-        return [line.strip().rstrip(".") if rtype in ("CNAME", "PTR", "NS") else line.strip()
-                for line in result.stdout.splitlines() if line.strip() and not line.startswith(";")]
+        return [
+            line.strip().rstrip(".") if rtype in ("CNAME", "PTR", "NS") else line.strip()
+            for line in result.stdout.splitlines()
+            if line.strip() and not line.startswith(";")
+        ]
 
     # ---- addresses outside the cluster
 
@@ -729,13 +898,17 @@ class SandboxLab(ScenarioMixin):
         """Take an address range added with ``add_outside_address`` away again."""
         self._change_outside(cidr, present=False, ports=())
 
-    def _change_outside(self, cidr: str, present: bool, ports: Iterable[int | tuple[int, str]]) -> None:
+    def _change_outside(
+        self, cidr: str, present: bool, ports: Iterable[int | tuple[int, str]]
+    ) -> None:
         try:
             network = str(ipaddress.ip_network(cidr, strict=False))
             lines = fabric.outside_address_lines(network, present)
         except ValueError as exc:
-            raise LabError(f"{cidr!r} is not an IPv4 address or range ({exc}).",
-                           "Give an address like 203.0.113.10 or a range like 192.168.5.0/24.") from None
+            raise LabError(
+                f"{cidr!r} is not an IPv4 address or range ({exc}).",
+                "Give an address like 203.0.113.10 or a range like 192.168.5.0/24.",
+            ) from None
         with self._writing():
             state = dict(self._state())
             outside = dict(state.get("outside") or {"addresses": [], "ports": []})
@@ -744,17 +917,26 @@ class SandboxLab(ScenarioMixin):
                 addresses.append(network)
                 served = list(outside.get("ports") or [])
                 for item in ports:
-                    port, protocol = (item, "TCP") if isinstance(item, int) else (int(item[0]), str(item[1]).upper())
+                    port, protocol = (
+                        (item, "TCP")
+                        if isinstance(item, int)
+                        else (int(item[0]), str(item[1]).upper())
+                    )
                     if {"port": port, "protocol": protocol} not in served:
                         served.append({"port": port, "protocol": protocol})
                 outside["ports"] = served
             elif network not in (outside.get("addresses") or []):
-                raise LabError(f"{network} is not one of the outside addresses of lab {self.name!r}.",
-                               f"Remove one that is there: {', '.join(outside['addresses'])}." if outside.get("addresses")
-                               else "Nothing needs removing: no outside address was added to this lab.")
+                raise LabError(
+                    f"{network} is not one of the outside addresses of lab {self.name!r}.",
+                    f"Remove one that is there: {', '.join(outside['addresses'])}."
+                    if outside.get("addresses")
+                    else "Nothing needs removing: no outside address was added to this lab.",
+                )
             outside["addresses"] = addresses
-            fabric.run_stages([[fabric.Job(naming.outside_netns(self.name)).ip(*lines)]],
-                              f"{'add' if present else 'remove'} outside address {network}")
+            fabric.run_stages(
+                [[fabric.Job(naming.outside_netns(self.name)).ip(*lines)]],
+                f"{'add' if present else 'remove'} outside address {network}",
+            )
             state["outside"] = outside
             store = self._store()
             self._state_file.write({**state, "updated": time.time()})
@@ -767,7 +949,9 @@ def _argv(command: str | Sequence[str]) -> list[str]:
     """A shell string runs through ``sh -c`` (pipes work); a list runs as given."""
     if isinstance(command, str):
         if not command.strip():
-            raise LabError("No command was given to run.", "Pass a command, e.g. 'ip addr' or ['ip', 'addr'].")
+            raise LabError(
+                "No command was given to run.", "Pass a command, e.g. 'ip addr' or ['ip', 'addr']."
+            )
         return ["sh", "-c", command]
     return [str(c) for c in command]
 
@@ -779,7 +963,9 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
     return False
 
 
-def _host_ports(pods: Iterable[Mapping[str, Any]], local: Mapping[str, PodNet]) -> list[tuple[str, str, str, int, int, str]]:
+def _host_ports(
+    pods: Iterable[Mapping[str, Any]], local: Mapping[str, PodNet]
+) -> list[tuple[str, str, str, int, int, str]]:
     out = []
     for pod in pods:
         ns, name = _meta(pod)
@@ -789,8 +975,16 @@ def _host_ports(pods: Iterable[Mapping[str, Any]], local: Mapping[str, PodNet]) 
         for container in (pod.get("spec") or {}).get("containers") or []:
             for port in container.get("ports") or []:
                 if port.get("hostPort"):
-                    out.append((f"{ns}/{name}", net.ip, str(port.get("protocol") or "TCP"), int(port["hostPort"]),
-                                int(port["containerPort"]), str(port.get("hostIP") or "")))
+                    out.append(
+                        (
+                            f"{ns}/{name}",
+                            net.ip,
+                            str(port.get("protocol") or "TCP"),
+                            int(port["hostPort"]),
+                            int(port["containerPort"]),
+                            str(port.get("hostIP") or ""),
+                        )
+                    )
     return out
 
 
@@ -800,9 +994,15 @@ def _try_readiness(node_netns: str, ip: str, check: Mapping[str, Any]) -> tuple[
 
     kind, port = check["kind"], check["port"]
     if kind == "other":
-        return True, f"container {check['container']}: exec/grpc probes are not run by the sandbox (counted as passing)"
+        return (
+            True,
+            f"container {check['container']}: exec/grpc probes are not run by the sandbox (counted as passing)",
+        )
     if port is None:
-        return False, f"container {check['container']}: readiness probe names a port the container does not declare"
+        return (
+            False,
+            f"container {check['container']}: readiness probe names a port the container does not declare",
+        )
     target = f"{ip}:{port}"
     sock = socket_in_netns(node_netns, socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(check["timeout"])
@@ -813,8 +1013,10 @@ def _try_readiness(node_netns: str, ip: str, check: Mapping[str, Any]) -> tuple[
             return False, f"Readiness probe failed: dial tcp {target}: {exc.strerror or exc}"
         if kind == "tcpSocket" or check["scheme"] == "HTTPS":
             return True, f"tcp {target} accepted"
-        sock.sendall(f"GET {check['path']} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: kube-probe/1.36\r\n"
-                     "Connection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"GET {check['path']} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: kube-probe/1.36\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         head = b""
         while b"\r\n" not in head and len(head) < 4096:
             chunk = sock.recv(4096)
@@ -825,10 +1027,11 @@ def _try_readiness(node_netns: str, ip: str, check: Mapping[str, Any]) -> tuple[
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         if 200 <= status < 400:
             return True, f"GET http://{target}{check['path']} answered {status}"
-        return False, f"Readiness probe failed: HTTP probe failed with statuscode: {status or 'none'}"
+        return (
+            False,
+            f"Readiness probe failed: HTTP probe failed with statuscode: {status or 'none'}",
+        )
     except OSError as exc:
         return False, f"Readiness probe failed: {target}: {exc.strerror or exc}"
     finally:
         sock.close()
-
-

@@ -4,6 +4,7 @@ Every namespace is ``lk-<lab>-<role>``, and the roles form a closed set, so a la
 are matched exactly: lab ``a`` never claims lab ``a-b``'s. Interface names fit the kernel's
 15-character limit (IFNAMSIZ - 1).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,9 +33,11 @@ _LAB_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 def check_lab_name(lab: str) -> str:
     """Refuse a lab name that is not a short DNS label (it becomes part of namespace names)."""
     if not isinstance(lab, str) or not _LAB_NAME.fullmatch(lab):
-        raise LabError(f"{lab!r} is not a usable lab name.",
-                       "Use 1-40 lower-case letters, digits or '-', starting and ending with a "
-                       "letter or digit (e.g. netlab).")
+        raise LabError(
+            f"{lab!r} is not a usable lab name.",
+            "Use 1-40 lower-case letters, digits or '-', starting and ending with a "
+            "letter or digit (e.g. netlab).",
+        )
     return lab
 
 
@@ -89,7 +92,7 @@ def vtep_mac(index: int) -> str:
     """A stable, locally administered MAC for node ``index``'s ``flannel.1`` (flannel publishes
     the real one in a node annotation; here it is fixed so every node can be told it)."""
     tail = _digest(f"flannel.1/{index}")[:8]
-    return "0e:" + ":".join(tail[i:i + 2] for i in range(0, 8, 2)) + f":{index:02x}"
+    return "0e:" + ":".join(tail[i : i + 2] for i in range(0, 8, 2)) + f":{index:02x}"
 
 
 def bridge_mac(label: str) -> str:
@@ -100,7 +103,7 @@ def bridge_mac(label: str) -> str:
     flooded) instead of routed. The CNI bridge plugin pins cni0's MAC for the same reason.
     """
     tail = _digest(f"bridge/{label}")[:10]
-    return "0a:" + ":".join(tail[i:i + 2] for i in range(0, 10, 2))
+    return "0a:" + ":".join(tail[i : i + 2] for i in range(0, 10, 2))
 
 
 def is_lab_netns(lab: str, netns: str) -> bool:

@@ -4,6 +4,7 @@ socket there, or run a command there with ``ip netns exec``.
 Only namespaces whose names start with ``lk-`` are accepted, so nothing here can be pointed at
 the host's namespace or at someone else's by mistake.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,7 +18,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 
 from labkit.errors import LabError
-from labkit.lab import ExecResult
+from labkit.values import ExecResult
 
 NETNS_DIR = "/run/netns"
 NAME_PREFIX = "lk-"
@@ -32,10 +33,17 @@ _libc.setns.restype = ctypes.c_int
 
 def check_netns_name(name: str) -> str:
     """Refuse a name that is not one of the lab's namespaces (``lk-...``, no path characters)."""
-    if (not isinstance(name, str) or not name.startswith(NAME_PREFIX) or "/" in name
-            or "\0" in name or len(name) > 200):
-        raise LabError(f"{name!r} is not a lab network namespace name.",
-                       f"Use a name that starts with {NAME_PREFIX!r}, as the lab creates them.")
+    if (
+        not isinstance(name, str)
+        or not name.startswith(NAME_PREFIX)
+        or "/" in name
+        or "\0" in name
+        or len(name) > 200
+    ):
+        raise LabError(
+            f"{name!r} is not a lab network namespace name.",
+            f"Use a name that starts with {NAME_PREFIX!r}, as the lab creates them.",
+        )
     return name
 
 
@@ -59,9 +67,11 @@ def _open_netns(name: str) -> int:
     try:
         return os.open(netns_path(name), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise LabError(f"The network namespace {name!r} does not exist.",
-                       "Bring the lab up (`labkit up`) or check the pod/node name; "
-                       "`ip netns list` shows the namespaces that exist.") from None
+        raise LabError(
+            f"The network namespace {name!r} does not exist.",
+            "Bring the lab up (`labkit up`) or check the pod/node name; "
+            "`ip netns list` shows the namespaces that exist.",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -86,8 +96,9 @@ def enter_netns(name: str) -> Iterator[None]:
         os.close(original)
 
 
-def socket_in_netns(name: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
-                    proto: int = 0) -> socket.socket:
+def socket_in_netns(
+    name: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+) -> socket.socket:
     """A new socket that belongs to namespace ``name`` for its whole life, wherever it is used."""
     with enter_netns(name):
         return socket.socket(family, type, proto)
@@ -98,8 +109,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_in_netns(name: str, argv: str | Sequence[str], timeout: float = 10.0,
-                 input: str | None = None) -> ExecResult:
+def run_in_netns(
+    name: str, argv: str | Sequence[str], timeout: float = 10.0, input: str | None = None
+) -> ExecResult:
     """Run a command inside namespace ``name`` with ``ip netns exec`` and capture its output.
 
     ``ip netns exec`` also bind-mounts ``/etc/netns/<name>/*`` (the pod's resolv.conf), so
@@ -111,19 +123,29 @@ def run_in_netns(name: str, argv: str | Sequence[str], timeout: float = 10.0,
         raise LabError("No command was given to run.", "Pass a command, e.g. ['ip', 'addr'].")
     if not netns_exists(name):
         _open_netns(name)  # raises the LabError naming the namespace
-    proc = subprocess.Popen(["ip", "netns", "exec", name, *command],
-                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", start_new_session=True)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", name, *command],
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         stdout, stderr = proc.communicate()
-        note = f"labkit: `{shlex.join(command)}` did not finish within {timeout:g} s and was stopped."
-        return ExecResult(command, TIMEOUT_RETURNCODE, stdout or "",
-                          ((stderr or "") + ("\n" if stderr and not stderr.endswith("\n") else "")
-                           + note))
+        note = (
+            f"labkit: `{shlex.join(command)}` did not finish within {timeout:g} s and was stopped."
+        )
+        return ExecResult(
+            command,
+            TIMEOUT_RETURNCODE,
+            stdout or "",
+            ((stderr or "") + ("\n" if stderr and not stderr.endswith("\n") else "") + note),
+        )
     except BaseException:
         _kill_group(proc)
         proc.wait()
@@ -133,8 +155,13 @@ def run_in_netns(name: str, argv: str | Sequence[str], timeout: float = 10.0,
 
 def describe_socket_error(code: int) -> str:
     """Short words for an errno seen on a lab socket (``ECONNREFUSED`` -> ``connection refused``)."""
-    names = {errno.ECONNREFUSED: "connection refused", errno.EHOSTUNREACH: "no route to host",
-             errno.ENETUNREACH: "network unreachable", errno.ETIMEDOUT: "timed out",
-             errno.ECONNRESET: "connection reset", errno.EADDRINUSE: "address already in use",
-             errno.EADDRNOTAVAIL: "address not available"}
+    names = {
+        errno.ECONNREFUSED: "connection refused",
+        errno.EHOSTUNREACH: "no route to host",
+        errno.ENETUNREACH: "network unreachable",
+        errno.ETIMEDOUT: "timed out",
+        errno.ECONNRESET: "connection reset",
+        errno.EADDRINUSE: "address already in use",
+        errno.EADDRNOTAVAIL: "address not available",
+    }
     return names.get(code, os.strerror(code))

@@ -22,6 +22,7 @@ and ``COMMIT`` and loads them into the node's namespace). The shape follows Cali
 Semantics are exactly :mod:`labkit.model.netpol`'s (tests compare the two). IPv4 only: IPv6
 addresses and CIDRs are left out, with a comment saying so.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,9 +54,14 @@ _IFACE = re.compile(r"^cali[A-Za-z0-9._-]{1,11}$")
 _COMMENT_MAX = 255
 
 
-def render_policy_rules(node_name: str, pods: Sequence[Mapping[str, Any]], namespaces: Sequence[Mapping[str, Any]],
-                        policies: Sequence[Mapping[str, Any]], iface_of: Mapping[tuple[str, str], str],
-                        outside_cidrs: Iterable[str] = ()) -> dict[str, list[str]]:
+def render_policy_rules(
+    node_name: str,
+    pods: Sequence[Mapping[str, Any]],
+    namespaces: Sequence[Mapping[str, Any]],
+    policies: Sequence[Mapping[str, Any]],
+    iface_of: Mapping[tuple[str, str], str],
+    outside_cidrs: Iterable[str] = (),
+) -> dict[str, list[str]]:
     """Filter-table lines enforcing ``policies`` for the pods scheduled on ``node_name``.
 
     ``iface_of[(namespace, name)]`` is the node-side veth of each local pod (``cali...``).
@@ -63,7 +69,11 @@ def render_policy_rules(node_name: str, pods: Sequence[Mapping[str, Any]], names
     ipBlock rules that cover them. Returns ``{"filter": [chain declarations..., -A rules...]}``.
     """
     try:
-        return {"filter": _Renderer(node_name, pods, namespaces, policies, iface_of, outside_cidrs).lines()}
+        return {
+            "filter": _Renderer(
+                node_name, pods, namespaces, policies, iface_of, outside_cidrs
+            ).lines()
+        }
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
 
@@ -110,11 +120,20 @@ def _join(*parts: str) -> str:
 class _Renderer:
     """Collects chains for one node, then prints them in a fixed order."""
 
-    def __init__(self, node_name: str, pods: Sequence[Mapping[str, Any]], namespaces: Sequence[Mapping[str, Any]],
-                 policies: Sequence[Mapping[str, Any]], iface_of: Mapping[tuple[str, str], str],
-                 outside_cidrs: Iterable[str]):
+    def __init__(
+        self,
+        node_name: str,
+        pods: Sequence[Mapping[str, Any]],
+        namespaces: Sequence[Mapping[str, Any]],
+        policies: Sequence[Mapping[str, Any]],
+        iface_of: Mapping[tuple[str, str], str],
+        outside_cidrs: Iterable[str],
+    ):
         if not node_name:
-            raise LabError("No node name was given to the policy renderer.", "Pass the node whose pods to enforce.")
+            raise LabError(
+                "No node name was given to the policy renderer.",
+                "Pass the node whose pods to enforce.",
+            )
         self.node = node_name
         self.ps = PolicySet(namespaces, policies)
         self.outside = [_outside_cidr(c) for c in outside_cidrs]
@@ -129,21 +148,30 @@ class _Renderer:
         labels = [e.label for e in self.eps]
         if len(set(labels)) != len(labels):
             dup = next(label for label in labels if labels.count(label) > 1)
-            raise LabError(f"Pod {dup} appears twice in the pods given to the policy renderer.", "Pass each pod once.")
+            raise LabError(
+                f"Pod {dup} appears twice in the pods given to the policy renderer.",
+                "Pass each pod once.",
+            )
         self.local = sorted(local, key=lambda e: e.sort_key)
         self.iface: dict[str, str] = {}
         seen: dict[str, str] = {}
         for ep in self.local:
             name = iface_of.get((ep.namespace, ep.name))
             if not name:
-                raise LabError(f"Pod {ep.label} runs on {node_name} but no veth interface is known for it.",
-                               "Pass iface_of[(namespace, name)] for every pod on the node (e.g. cali1a2b3c4d5e6).")
+                raise LabError(
+                    f"Pod {ep.label} runs on {node_name} but no veth interface is known for it.",
+                    "Pass iface_of[(namespace, name)] for every pod on the node (e.g. cali1a2b3c4d5e6).",
+                )
             if not _IFACE.match(name):
-                raise LabError(f"Interface {name!r} of pod {ep.label} is not a Calico-style name.",
-                               "Name node-side veths cali<up to 11 letters or digits> (15 characters at most).")
+                raise LabError(
+                    f"Interface {name!r} of pod {ep.label} is not a Calico-style name.",
+                    "Name node-side veths cali<up to 11 letters or digits> (15 characters at most).",
+                )
             if name in seen:
-                raise LabError(f"Pods {seen[name]} and {ep.label} share the interface {name}.",
-                               "Give every pod its own veth.")
+                raise LabError(
+                    f"Pods {seen[name]} and {ep.label} share the interface {name}.",
+                    "Give every pod its own veth.",
+                )
             seen[name] = ep.label
             self.iface[ep.label] = name
         self.chains: dict[str, list[str]] = {}
@@ -155,9 +183,14 @@ class _Renderer:
         for name in base:
             self.chains[name] = []
         self.chains["cali-FORWARD"] = [
-            _join(_comment("cali: accept packets of flows already allowed"),
-                  "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
-            _join(_comment("cali: drop packets conntrack cannot place"), "-m conntrack --ctstate INVALID -j DROP"),
+            _join(
+                _comment("cali: accept packets of flows already allowed"),
+                "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            ),
+            _join(
+                _comment("cali: drop packets conntrack cannot place"),
+                "-m conntrack --ctstate INVALID -j DROP",
+            ),
             "-i cali+ -j cali-from-wl-dispatch",
             "-o cali+ -j cali-to-wl-dispatch",
         ]
@@ -166,38 +199,68 @@ class _Renderer:
         workload: list[str] = []
         for ep in self.local:
             iface = self.iface[ep.label]
-            for direction, dispatch, flag in ((EGRESS, "cali-from-wl-dispatch", "-i"),
-                                              (INGRESS, "cali-to-wl-dispatch", "-o")):
+            for direction, dispatch, flag in (
+                (EGRESS, "cali-from-wl-dispatch", "-i"),
+                (INGRESS, "cali-to-wl-dispatch", "-o"),
+            ):
                 isolating = self.ps.selecting(ep, direction)
                 if not isolating:
                     continue
                 chain = workload_chain(iface, direction)
-                self.chains[dispatch].append(_join(f"{flag} {iface}", _comment(ep.label), f"-g {chain}"))
+                self.chains[dispatch].append(
+                    _join(f"{flag} {iface}", _comment(ep.label), f"-g {chain}")
+                )
                 self.chains[chain] = self._workload_rules(ep, direction, isolating)
                 workload.append(chain)
-        policy_chains = sorted(name for name in self.chains if name.startswith(("cali-pi-", "cali-po-")))
+        policy_chains = sorted(
+            name for name in self.chains if name.startswith(("cali-pi-", "cali-po-"))
+        )
         except_chains = sorted(name for name in self.chains if name.startswith("cali-ex-"))
         order = base + sorted(workload) + policy_chains + except_chains
         for name in order:
             assert len(name) <= MAX_CHAIN, name
         out = [f":{name} - [0:0]" for name in order]
-        out.append(_join("-A FORWARD", _comment("cali: NetworkPolicy enforcement for local pods"), "-j cali-FORWARD"))
+        out.append(
+            _join(
+                "-A FORWARD",
+                _comment("cali: NetworkPolicy enforcement for local pods"),
+                "-j cali-FORWARD",
+            )
+        )
         for name in order:
             out.extend(f"-A {name} {rule}" for rule in self.chains[name])
         return out
 
     # ------------------------------------------------------------------ workload chains
 
-    def _workload_rules(self, ep: Endpoint, direction: str, isolating: tuple[Policy, ...]) -> list[str]:
-        rules = [_join(_comment(f"{ep.label}: start of {direction} policies"), f"-j MARK --set-xmark {CLEAR_ACCEPT_MARK}")]
+    def _workload_rules(
+        self, ep: Endpoint, direction: str, isolating: tuple[Policy, ...]
+    ) -> list[str]:
+        rules = [
+            _join(
+                _comment(f"{ep.label}: start of {direction} policies"),
+                f"-j MARK --set-xmark {CLEAR_ACCEPT_MARK}",
+            )
+        ]
         for policy in isolating:
             chain = self._policy_chain(policy, direction)
             rules.append(_join(_comment(f"policy {policy.ref}"), f"-j {chain}"))
-            rules.append(_join(f"-m mark --mark {ACCEPT_MARK}", _comment(f"Return if policy {policy.ref} accepted"),
-                               "-j RETURN"))
+            rules.append(
+                _join(
+                    f"-m mark --mark {ACCEPT_MARK}",
+                    _comment(f"Return if policy {policy.ref} accepted"),
+                    "-j RETURN",
+                )
+            )
         names = ", ".join(p.ref for p in isolating)
-        rules.append(_join(_comment(f"Drop if no policies passed packet: {ep.label} isolated for {direction} by {names}"),
-                           "-j DROP"))
+        rules.append(
+            _join(
+                _comment(
+                    f"Drop if no policies passed packet: {ep.label} isolated for {direction} by {names}"
+                ),
+                "-j DROP",
+            )
+        )
         return rules
 
     # ------------------------------------------------------------------ policy chains
@@ -213,11 +276,19 @@ class _Renderer:
             body = self._rule_lines(policy, rule, direction, where)
             if body:
                 rules.extend(body)
-                rules.append(_join(f"-m mark --mark {ACCEPT_MARK}", _comment(f"{where} accepted"), "-j RETURN"))
+                rules.append(
+                    _join(
+                        f"-m mark --mark {ACCEPT_MARK}", _comment(f"{where} accepted"), "-j RETURN"
+                    )
+                )
             else:
                 rules.append(_comment(f"{where} matches no endpoint"))
         if not policy.rules(direction):
-            rules.append(_comment(f"{policy.ref} has no {direction} rules: every {direction} packet is denied"))
+            rules.append(
+                _comment(
+                    f"{policy.ref} has no {direction} rules: every {direction} packet is denied"
+                )
+            )
         return name
 
     def _rule_lines(self, policy: Policy, rule: Rule, direction: str, where: str) -> list[str]:
@@ -235,7 +306,9 @@ class _Renderer:
         for kind, value in peers:
             for port in ports:
                 if port is not None and port.named:
-                    for line in self._named_port_lines(policy, rule, direction, kind, value, port, where):
+                    for line in self._named_port_lines(
+                        policy, rule, direction, kind, value, port, where
+                    ):
                         lines[line] = None
                     continue
                 port_args = _port_args(port)
@@ -243,14 +316,28 @@ class _Renderer:
                     lines[_join(port_args, _comment(where), accept)] = None
                 elif kind == "pod":
                     note = f"{where} {'from' if direction == INGRESS else 'to'} {value.label}"
-                    lines[_join(f"{peer_flag} {value.ip}/32", port_args, _comment(note), accept)] = None
+                    lines[
+                        _join(f"{peer_flag} {value.ip}/32", port_args, _comment(note), accept)
+                    ] = None
                 else:
                     index, peer = value
-                    lines[self._block_line(policy, rule, direction, index, peer, port_args, where)] = None
+                    lines[
+                        self._block_line(policy, rule, direction, index, peer, port_args, where)
+                    ] = None
         return list(lines)
 
-    def _block_line(self, policy: Policy, rule: Rule, direction: str, index: int, peer: Peer,
-                    port_args: str, where: str, extra: str = "", detail: str = "") -> str:
+    def _block_line(
+        self,
+        policy: Policy,
+        rule: Rule,
+        direction: str,
+        index: int,
+        peer: Peer,
+        port_args: str,
+        where: str,
+        extra: str = "",
+        detail: str = "",
+    ) -> str:
         block = peer.ip_block
         assert block is not None
         flag = "-s" if direction == INGRESS else "-d"
@@ -259,17 +346,36 @@ class _Renderer:
         note = f"{where}{detail} ipBlock {block}" + self._outside_note(block)
         excepts = [n for n in block.excepts if n.version == 4]
         if not excepts:
-            return _join(f"{flag} {block.cidr}", extra, port_args, _comment(note), f"-j MARK --set-xmark {ACCEPT_MARK}")
+            return _join(
+                f"{flag} {block.cidr}",
+                extra,
+                port_args,
+                _comment(note),
+                f"-j MARK --set-xmark {ACCEPT_MARK}",
+            )
         chain = "cali-ex-" + _digest(f"{policy.ref}|{direction}|{rule.index}|{index}")
         if chain not in self.chains:
-            self.chains[chain] = [_join(f"{flag} {net}", _comment(f"{where} except {net}"), "-j RETURN")
-                                  for net in excepts]
-            self.chains[chain].append(_join(_comment(f"{where} ipBlock {block.cidr}"),
-                                            f"-j MARK --set-xmark {ACCEPT_MARK}"))
+            self.chains[chain] = [
+                _join(f"{flag} {net}", _comment(f"{where} except {net}"), "-j RETURN")
+                for net in excepts
+            ]
+            self.chains[chain].append(
+                _join(
+                    _comment(f"{where} ipBlock {block.cidr}"), f"-j MARK --set-xmark {ACCEPT_MARK}"
+                )
+            )
         return _join(f"{flag} {block.cidr}", extra, port_args, _comment(note), f"-j {chain}")
 
-    def _named_port_lines(self, policy: Policy, rule: Rule, direction: str, kind: str, value: Any,
-                          port: PortRule, where: str) -> list[str]:
+    def _named_port_lines(
+        self,
+        policy: Policy,
+        rule: Rule,
+        direction: str,
+        kind: str,
+        value: Any,
+        port: PortRule,
+        where: str,
+    ) -> list[str]:
         """A named port resolved at each destination pod: ``-d <podIP>/32 --dport <its number>``."""
         accept = f"-j MARK --set-xmark {ACCEPT_MARK}"
         out = []
@@ -277,7 +383,12 @@ class _Renderer:
             # The destination is the protected pod itself: every local pod this policy selects.
             for dst in self.local:
                 resolved = dst.named_port(str(port.port), port.protocol)
-                if resolved is None or dst.ip is None or dst.ip.version != 4 or not policy_selects(policy, dst):
+                if (
+                    resolved is None
+                    or dst.ip is None
+                    or dst.ip.version != 4
+                    or not policy_selects(policy, dst)
+                ):
                     continue
                 dst_args = f"-d {dst.ip}/32"
                 port_args = _port_args(port, resolved.number)
@@ -286,12 +397,22 @@ class _Renderer:
                 if kind == "any":
                     out.append(_join(dst_args, port_args, _comment(note), accept))
                 elif kind == "pod":
-                    out.append(_join(f"-s {value.ip}/32", dst_args, port_args,
-                                     _comment(f"{note} from {value.label}"), accept))
+                    out.append(
+                        _join(
+                            f"-s {value.ip}/32",
+                            dst_args,
+                            port_args,
+                            _comment(f"{note} from {value.label}"),
+                            accept,
+                        )
+                    )
                 else:
                     index, peer = value
-                    out.append(self._block_line(policy, rule, direction, index, peer, port_args, where,
-                                                    dst_args, detail))
+                    out.append(
+                        self._block_line(
+                            policy, rule, direction, index, peer, port_args, where, dst_args, detail
+                        )
+                    )
             return out
         # Egress: the destination is the peer; only pods declare named ports.
         if kind == "pod":
@@ -306,19 +427,30 @@ class _Renderer:
             if resolved is None or dst.ip is None or dst.ip.version != 4:
                 continue
             note = f"{where} port {port.port}={resolved.number} at {dst.label}"
-            out.append(_join(f"-d {dst.ip}/32", _port_args(port, resolved.number), _comment(note), accept))
+            out.append(
+                _join(f"-d {dst.ip}/32", _port_args(port, resolved.number), _comment(note), accept)
+            )
         return out
 
     def _pods_of(self, peer: Peer, policy_namespace: str) -> list[Endpoint]:
         """Pods a selector peer names that have an IPv4 address, in address order."""
-        found = [ep for ep in self.eps if ep.ip is not None and ep.ip.version == 4
-                 and self.ps.peer_matches(peer, ep, policy_namespace)]
+        found = [
+            ep
+            for ep in self.eps
+            if ep.ip is not None
+            and ep.ip.version == 4
+            and self.ps.peer_matches(peer, ep, policy_namespace)
+        ]
         return sorted(found, key=lambda e: int(e.ip))
 
     def _outside_note(self, block: IPBlock) -> str:
-        covered = [str(net) for net in self.outside
-                   if net.version == block.cidr.version and net.subnet_of(block.cidr)
-                   and not any(net.overlaps(x) for x in block.excepts)]
+        covered = [
+            str(net)
+            for net in self.outside
+            if net.version == block.cidr.version
+            and net.subnet_of(block.cidr)
+            and not any(net.overlaps(x) for x in block.excepts)
+        ]
         return f" (covers outside {', '.join(covered)})" if covered else ""
 
 
@@ -326,4 +458,6 @@ def _outside_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(str(text), strict=False)
     except ValueError:
-        raise LabError(f"Outside range {text!r} is not a CIDR.", "Write it like 203.0.113.0/24.") from None
+        raise LabError(
+            f"Outside range {text!r} is not a CIDR.", "Write it like 203.0.113.0/24."
+        ) from None

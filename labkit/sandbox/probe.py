@@ -6,6 +6,7 @@ source namespace (a socket keeps the namespace it was born in), so one thread se
 ``timeout`` bounds each step on its own: the DNS lookup, the connect (or the first UDP answer),
 and the HTTP questions after a TCP connect.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,11 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from labkit.errors import LabError
-from labkit.lab import Probe
 from labkit.model.addresses import is_ip
 from labkit.model.dns import parse_resolv_conf, query_order
 from labkit.sandbox.agent import HttpError, read_message, render_request
-from labkit.sandbox.netns import check_netns_name, describe_socket_error, netns_exists, socket_in_netns
+from labkit.sandbox.netns import (
+    check_netns_name,
+    describe_socket_error,
+    netns_exists,
+    socket_in_netns,
+)
+from labkit.values import Probe
 
 PROTOCOLS = ("TCP", "UDP")
 DNS_PORT = 53
@@ -87,13 +93,20 @@ def _check_requests(requests: Iterable[ProbeRequest | tuple | dict]) -> list[Pro
     checked: list[ProbeRequest] = []
     problems: list[str] = []
     for raw in requests:
-        req = raw if isinstance(raw, ProbeRequest) else (
-            ProbeRequest(**raw) if isinstance(raw, dict) else ProbeRequest(*raw))
+        req = (
+            raw
+            if isinstance(raw, ProbeRequest)
+            else (ProbeRequest(**raw) if isinstance(raw, dict) else ProbeRequest(*raw))
+        )
         protocol = str(req.protocol).upper()
         where = f"{req.src_label or req.src_netns} -> {req.dst}:{req.port}/{req.protocol}"
         if protocol not in PROTOCOLS:
             problems.append(f"{where}: protocol must be TCP or UDP")
-        if not isinstance(req.port, int) or isinstance(req.port, bool) or not 1 <= req.port <= 65535:
+        if (
+            not isinstance(req.port, int)
+            or isinstance(req.port, bool)
+            or not 1 <= req.port <= 65535
+        ):
             problems.append(f"{where}: port must be a number from 1 to 65535")
         if not str(req.dst).strip():
             problems.append(f"{where}: empty destination")
@@ -103,27 +116,50 @@ def _check_requests(requests: Iterable[ProbeRequest | tuple | dict]) -> list[Pro
                 problems.append(f"{where}: network namespace {req.src_netns} does not exist")
         except LabError as exc:
             problems.append(f"{where}: {exc.what}")
-        checked.append(ProbeRequest(req.src_netns, str(req.dst).strip(), req.port, protocol,
-                                    req.src_label or req.src_netns, req.resolv_conf, req.http_host,
-                                    req.timeout))
+        checked.append(
+            ProbeRequest(
+                req.src_netns,
+                str(req.dst).strip(),
+                req.port,
+                protocol,
+                req.src_label or req.src_netns,
+                req.resolv_conf,
+                req.http_host,
+                req.timeout,
+            )
+        )
     if problems:
-        raise LabError("Some probes cannot run: " + "; ".join(problems) + ".",
-                       "Probe from a running pod or node and to a TCP or UDP port in 1-65535.")
+        raise LabError(
+            "Some probes cannot run: " + "; ".join(problems) + ".",
+            "Probe from a running pod or node and to a TCP or UDP port in 1-65535.",
+        )
     return checked
 
 
-def probe(src_netns: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0, *,
-          src_label: str, resolv_conf: str | None, http_host: str | None = None) -> Probe:
+def probe(
+    src_netns: str,
+    dst: str,
+    port: int,
+    protocol: str = "TCP",
+    timeout: float = 1.0,
+    *,
+    src_label: str,
+    resolv_conf: str | None,
+    http_host: str | None = None,
+) -> Probe:
     """Connect from inside ``src_netns`` to ``dst:port`` and report what happened.
 
     ``dst`` may be a name: it is resolved through ``resolv_conf`` (the pod's resolv.conf text;
     None reads ``/etc/netns/<src_netns>/resolv.conf``) with real DNS queries from the namespace.
     """
-    return probe_many([ProbeRequest(src_netns, dst, port, protocol, src_label, resolv_conf, http_host)],
-                      timeout)[0]
+    return probe_many(
+        [ProbeRequest(src_netns, dst, port, protocol, src_label, resolv_conf, http_host)], timeout
+    )[0]
 
 
-def probe_many(requests: Iterable[ProbeRequest | tuple | dict], timeout: float = 1.0) -> list[Probe]:
+def probe_many(
+    requests: Iterable[ProbeRequest | tuple | dict], timeout: float = 1.0
+) -> list[Probe]:
     """Run many probes concurrently; the answers come back in the order of the requests."""
     checked = _check_requests(requests)
     if not checked:
@@ -173,8 +209,9 @@ def _resolv_text(netns: str, resolv_conf: str | None) -> str:
         return ""
 
 
-async def _udp_exchange(sock: socket.socket, server: str, packet: bytes, qid: int,
-                        deadline: float) -> bytes | None:
+async def _udp_exchange(
+    sock: socket.socket, server: str, packet: bytes, qid: int, deadline: float
+) -> bytes | None:
     loop = asyncio.get_running_loop()
     await loop.sock_sendto(sock, packet, (server, 53))
     while True:
@@ -191,26 +228,33 @@ async def _udp_exchange(sock: socket.socket, server: str, packet: bytes, qid: in
 
 async def _tcp_exchange(netns: str, server: str, packet: bytes, deadline: float) -> bytes | None:
     loop = asyncio.get_running_loop()
-    sock = socket_in_netns(netns, socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket_in_netns(
+        netns, socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_STREAM
+    )
     sock.setblocking(False)
     try:
-        await asyncio.wait_for(loop.sock_connect(sock, (server, 53)), max(0.01, deadline - time.monotonic()))
+        await asyncio.wait_for(
+            loop.sock_connect(sock, (server, 53)), max(0.01, deadline - time.monotonic())
+        )
         await loop.sock_sendall(sock, struct.pack("!H", len(packet)) + packet)
         buf = b""
         while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
-            chunk = await asyncio.wait_for(loop.sock_recv(sock, 65535), max(0.01, deadline - time.monotonic()))
+            chunk = await asyncio.wait_for(
+                loop.sock_recv(sock, 65535), max(0.01, deadline - time.monotonic())
+            )
             if not chunk:
                 return None
             buf += chunk
-        return buf[2:2 + struct.unpack("!H", buf[:2])[0]]
+        return buf[2 : 2 + struct.unpack("!H", buf[:2])[0]]
     except (OSError, asyncio.TimeoutError):
         return None
     finally:
         sock.close()
 
 
-async def lookup(netns: str, name: str, rtype: str = "A", timeout: float = 1.0, *,
-                 resolv_conf: str | None = None) -> Lookup:
+async def lookup(
+    netns: str, name: str, rtype: str = "A", timeout: float = 1.0, *, resolv_conf: str | None = None
+) -> Lookup:
     """Resolve ``name`` as the pod's stub resolver would: search path, ndots, real DNS queries
     sent from inside ``netns``; CNAME chains are followed. Raises DnsFailure when nothing answers."""
     from dnslib import QTYPE, RCODE, DNSRecord
@@ -252,18 +296,25 @@ async def lookup(netns: str, name: str, rtype: str = "A", timeout: float = 1.0, 
                     if reply_bytes is not None:
                         break
             if reply_bytes is None:
-                raise DnsFailure(f"no answer from nameserver {', '.join(conf.nameservers)} within "
-                                 f"{timeout:g} s for {candidate}" + (f" ({result.detail})" if result.detail else ""))
+                raise DnsFailure(
+                    f"no answer from nameserver {', '.join(conf.nameservers)} within "
+                    f"{timeout:g} s for {candidate}"
+                    + (f" ({result.detail})" if result.detail else "")
+                )
             reply = DNSRecord.parse(reply_bytes)
             rcode = RCODE.get(reply.header.rcode)
             if rcode not in ("NOERROR", "NXDOMAIN"):
                 raise DnsFailure(f"nameserver answered {rcode} for {candidate}")
             wanted = [str(rr.rdata) for rr in reply.rr if QTYPE.get(rr.rtype) == rtype]
             if wanted:
-                result.answers = [a.rstrip(".") if rtype in ("CNAME", "PTR", "NS") else a for a in wanted]
+                result.answers = [
+                    a.rstrip(".") if rtype in ("CNAME", "PTR", "NS") else a for a in wanted
+                ]
                 result.detail = f"{candidate} -> {', '.join(result.answers)}"
                 return result
-            cnames = [str(rr.rdata).rstrip(".") for rr in reply.rr if QTYPE.get(rr.rtype) == "CNAME"]
+            cnames = [
+                str(rr.rdata).rstrip(".") for rr in reply.rr if QTYPE.get(rr.rtype) == "CNAME"
+            ]
             if cnames and hops < MAX_CNAME_HOPS:
                 hops += 1
                 candidates = [cnames[-1]]
@@ -273,8 +324,14 @@ async def lookup(netns: str, name: str, rtype: str = "A", timeout: float = 1.0, 
         loop_sock.close()
 
 
-def resolve(src_netns: str, name: str, rtype: str = "A", timeout: float = 1.0, *,
-            resolv_conf: str | None = None) -> list[str]:
+def resolve(
+    src_netns: str,
+    name: str,
+    rtype: str = "A",
+    timeout: float = 1.0,
+    *,
+    resolv_conf: str | None = None,
+) -> list[str]:
     """The answers for ``name`` through the pod's resolver ([] when it does not resolve)."""
     check_netns_name(src_netns)
     try:
@@ -287,10 +344,24 @@ def resolve(src_netns: str, name: str, rtype: str = "A", timeout: float = 1.0, *
 
 
 async def _probe_one(req: ProbeRequest, timeout: float) -> Probe:
-    def done(outcome: str, latency: float | None = None, served_by: str | None = None,
-             client_ip: str | None = None, detail: str = "") -> Probe:
-        return Probe(req.src_label, req.dst, req.port, req.protocol, outcome,
-                     None if latency is None else round(latency, 6), served_by, client_ip, detail)
+    def done(
+        outcome: str,
+        latency: float | None = None,
+        served_by: str | None = None,
+        client_ip: str | None = None,
+        detail: str = "",
+    ) -> Probe:
+        return Probe(
+            req.src_label,
+            req.dst,
+            req.port,
+            req.protocol,
+            outcome,
+            None if latency is None else round(latency, 6),
+            served_by,
+            client_ip,
+            detail,
+        )
 
     address = req.dst
     via = ""
@@ -330,14 +401,25 @@ async def _probe_tcp(req: ProbeRequest, address: str, timeout: float):
         except asyncio.TimeoutError:
             return "timeout", None, None, None, f"no answer from {target} within {timeout:g} s"
         except OSError as exc:
-            return (classify_os_error(exc), time.perf_counter() - started, None, None,
-                    f"{target}: {describe_socket_error(exc.errno or 0)}")
+            return (
+                classify_os_error(exc),
+                time.perf_counter() - started,
+                None,
+                None,
+                f"{target}: {describe_socket_error(exc.errno or 0)}",
+            )
         latency = time.perf_counter() - started
         reader, writer = await asyncio.open_connection(sock=sock)
         try:
             if req.port == DNS_PORT:
                 words = await _ask_dns_tcp(reader, writer, timeout)
-                return "connected", latency, None, None, f"connected to {target} in {latency * 1000:.1f} ms; {words}"
+                return (
+                    "connected",
+                    latency,
+                    None,
+                    None,
+                    f"connected to {target} in {latency * 1000:.1f} ms; {words}",
+                )
             answers, note = await _ask_http(reader, writer, req, timeout)
         finally:
             writer.close()
@@ -355,21 +437,29 @@ async def _probe_tcp(req: ProbeRequest, address: str, timeout: float):
         sock.close()
 
 
-async def _ask_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: ProbeRequest,
-                    timeout: float) -> tuple[dict[str, str], str]:
+async def _ask_http(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: ProbeRequest, timeout: float
+) -> tuple[dict[str, str], str]:
     """GET /hostname then /clientip on one keep-alive connection; answers by path, and a note."""
     host = req.http_host or (req.dst if req.port == 80 else f"{req.dst}:{req.port}")
     answers: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     for path in ("/hostname", "/clientip"):
-        writer.write(render_request("GET", path, [("Host", host), ("User-Agent", "labkit-probe"),
-                                                  ("Accept", "*/*")]))
+        writer.write(
+            render_request(
+                "GET", path, [("Host", host), ("User-Agent", "labkit-probe"), ("Accept", "*/*")]
+            )
+        )
         try:
             await writer.drain()
-            msg = await asyncio.wait_for(read_message(reader, response=True),
-                                         max(0.001, deadline - time.monotonic()))
+            msg = await asyncio.wait_for(
+                read_message(reader, response=True), max(0.001, deadline - time.monotonic())
+            )
         except asyncio.TimeoutError:
-            return answers, f"no HTTP answer to GET {path} within {timeout:g} s (not an HTTP server?)"
+            return (
+                answers,
+                f"no HTTP answer to GET {path} within {timeout:g} s (not an HTTP server?)",
+            )
         except HttpError:
             return answers, "the server does not speak HTTP"
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
@@ -379,7 +469,9 @@ async def _ask_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         status = int(msg.start[1])
         if status != 200:
             first = msg.body.decode("utf-8", "replace").strip().splitlines()[:1]
-            return answers, f"GET {path} answered {status}" + (f": {first[0][:160]}" if first else "")
+            return answers, f"GET {path} answered {status}" + (
+                f": {first[0][:160]}" if first else ""
+            )
         answers[path] = msg.body.decode("utf-8", "replace").strip()
         if not msg.keep_alive:
             return answers, "the server closed the connection after one answer"
@@ -401,11 +493,13 @@ def describe_dns_reply(data: bytes) -> str:
 
     try:
         reply = DNSRecord.parse(data)
-    except Exception:  # noqa: BLE001 - dnslib raises assorted errors on garbage
+    except Exception:
         return "an answer that is not DNS"
     found = [str(rr.rdata) for rr in reply.rr if QTYPE.get(rr.rtype) == "A"]
     rcode = RCODE.get(reply.header.rcode)
-    return f"DNS answered {rcode} for {DNS_PROBE_NAME.rstrip('.')}" + (f" ({', '.join(found)})" if found else "")
+    return f"DNS answered {rcode} for {DNS_PROBE_NAME.rstrip('.')}" + (
+        f" ({', '.join(found)})" if found else ""
+    )
 
 
 async def _probe_udp(req: ProbeRequest, address: str, timeout: float):
@@ -415,41 +509,77 @@ async def _probe_udp(req: ProbeRequest, address: str, timeout: float):
     sock = socket_in_netns(req.src_netns, family, socket.SOCK_DGRAM)
     sock.setblocking(False)
     target = f"{address}:{req.port}/UDP"
-    questions = [("dns", dns_probe_query()[1])] if req.port == DNS_PORT else \
-        [("hostname", b"hostname"), ("clientip", b"clientip")]
+    questions = (
+        [("dns", dns_probe_query()[1])]
+        if req.port == DNS_PORT
+        else [("hostname", b"hostname"), ("clientip", b"clientip")]
+    )
     started = time.perf_counter()
     try:
         try:
             sock.connect((address, req.port))
         except OSError as exc:
-            return classify_os_error(exc), None, None, None, f"{target}: {describe_socket_error(exc.errno or 0)}"
+            return (
+                classify_os_error(exc),
+                None,
+                None,
+                None,
+                f"{target}: {describe_socket_error(exc.errno or 0)}",
+            )
         answers: dict[str, bytes] = {}
         latency = None
         deadline = time.monotonic() + timeout
         for name, question in questions:
             try:
                 await loop.sock_sendall(sock, question)
-                data = await asyncio.wait_for(loop.sock_recv(sock, 65535),
-                                              max(0.001, deadline - time.monotonic()))
+                data = await asyncio.wait_for(
+                    loop.sock_recv(sock, 65535), max(0.001, deadline - time.monotonic())
+                )
             except asyncio.TimeoutError:
                 if not answers:
-                    return "timeout", None, None, None, f"no UDP answer from {target} within {timeout:g} s"
+                    return (
+                        "timeout",
+                        None,
+                        None,
+                        None,
+                        f"no UDP answer from {target} within {timeout:g} s",
+                    )
                 break
             except OSError as exc:
                 if not answers:
                     words = describe_socket_error(exc.errno or 0)
                     if exc.errno == errno.ECONNREFUSED:
                         words += " (ICMP port unreachable)"
-                    return classify_os_error(exc), time.perf_counter() - started, None, None, f"{target}: {words}"
+                    return (
+                        classify_os_error(exc),
+                        time.perf_counter() - started,
+                        None,
+                        None,
+                        f"{target}: {words}",
+                    )
                 break
             if latency is None:
                 latency = time.perf_counter() - started
             answers[name] = data
         detail = f"UDP answer from {target} in {latency * 1000:.1f} ms"
         if "dns" in answers:
-            return "connected", latency, None, None, f"{detail}; {describe_dns_reply(answers['dns'])}"
-        served_by = answers["hostname"].decode("utf-8", "replace").strip() if "hostname" in answers else None
-        seen = answers["clientip"].decode("utf-8", "replace").strip() if "clientip" in answers else None
+            return (
+                "connected",
+                latency,
+                None,
+                None,
+                f"{detail}; {describe_dns_reply(answers['dns'])}",
+            )
+        served_by = (
+            answers["hostname"].decode("utf-8", "replace").strip()
+            if "hostname" in answers
+            else None
+        )
+        seen = (
+            answers["clientip"].decode("utf-8", "replace").strip()
+            if "clientip" in answers
+            else None
+        )
         if served_by is not None:
             detail += f"; served by {served_by}"
         if seen is not None:
@@ -459,7 +589,9 @@ async def _probe_udp(req: ProbeRequest, address: str, timeout: float):
         sock.close()
 
 
-async def _ask_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> str:
+async def _ask_dns_tcp(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
+) -> str:
     """One DNS question over an open TCP connection (port 53); words for the answer."""
     _, packet = dns_probe_query()
     writer.write(struct.pack("!H", len(packet)) + packet)

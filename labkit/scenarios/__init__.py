@@ -6,8 +6,8 @@ scenario and its variants create, then deploys the starting state again.
 """
 from __future__ import annotations
 
+import logging
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,11 @@ from typing import Any
 import yaml
 
 from labkit import manifests
+from labkit.checks import CHECKS, Result
 from labkit.errors import LabError
 from labkit.lab import Lab, ObjectRef
+
+log = logging.getLogger("labkit")
 
 SCENARIO_DIR = Path(__file__).resolve().parent
 BACKEND_NAMES = ("kind", "sandbox")
@@ -204,13 +207,12 @@ def _add_outside_hosts(lab: Lab, scenario: Scenario) -> None:
     range would have to exist on the host's network, which labkit does not touch: say so."""
     if not scenario.outside:
         return
-    add = getattr(lab, "add_outside_address", None)
     for host in scenario.outside:
-        if add is not None:
-            add(host.cidr, ports=host.ports)
+        if lab.capabilities.outside_addresses:
+            lab.add_outside_address(host.cidr, ports=host.ports)
         else:
-            print(f"labkit: {scenario.name} talks to {host.describe} at {host.cidr}; on {lab.backend} that range "
-                  "is not provided, so the checks that need it are skipped here.", file=sys.stderr)
+            log.warning("%s talks to %s at %s; on %s that range is not provided, so the checks that "
+                        "need it are skipped here.", scenario.name, host.describe, host.cidr, lab.backend)
 
 
 def fix(lab: Lab, name: str, variant: str) -> list[ObjectRef]:
@@ -253,17 +255,15 @@ def run_kind_steps(lab: Lab, name: str) -> list[tuple[str, str]]:
     return outputs
 
 
-def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Any]:
+def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Result]:
     """Run the checks a scenario (or one of its variants) declares; returns their Results."""
-    from labkit.checks import CHECKS
-
     scenario = get(name)
     specs = scenario.variant(variant).checks if variant else scenario.checks
     results = []
     for spec in specs:
         if lab.backend not in spec.backends:
-            print(f"labkit: check {spec.check} of {scenario.name} runs only on {', '.join(spec.backends)}; "
-                  f"skipped on {lab.backend}.", file=sys.stderr)
+            log.info("check %s of %s runs only on %s; skipped on %s.", spec.check, scenario.name,
+                     ", ".join(spec.backends), lab.backend)
             continue
         if spec.check not in CHECKS:
             raise LabError(f"Scenario {scenario.name!r} names an unknown check {spec.check!r}.",

@@ -3,6 +3,7 @@
 Every test here is marked `kind` and skipped, with the reason shown, when no Docker engine answers
 or a needed tool is missing. Run them with `pytest -m kind tests/kind`.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,16 +67,24 @@ def wait_for_pods():
     return _wait_for_pods
 
 
-def _wait_for_pods(lab, namespace: str, selector: str, count: int, timeout: float = 240.0) -> list[dict]:
+def _wait_for_pods(
+    lab, namespace: str, selector: str, count: int, timeout: float = 240.0
+) -> list[dict]:
     """Poll until ``count`` pods matching ``selector`` are Running and Ready."""
     deadline = time.monotonic() + timeout
     while True:
         pods = lab.get("pods", namespace=namespace, selector=selector)
-        ready = [p for p in pods if p["status"].get("phase") == "Running" and all(
-            c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+        ready = [
+            p
+            for p in pods
+            if p["status"].get("phase") == "Running"
+            and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])
+        ]
         if len(ready) >= count:
             return ready
         if time.monotonic() > deadline:
-            raise AssertionError(f"pods {selector} in {namespace} not ready: "
-                                 f"{[(p['metadata']['name'], p['status'].get('phase')) for p in pods]}")
+            raise AssertionError(
+                f"pods {selector} in {namespace} not ready: "
+                f"{[(p['metadata']['name'], p['status'].get('phase')) for p in pods]}"
+            )
         time.sleep(2)

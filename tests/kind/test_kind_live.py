@@ -1,5 +1,6 @@
 """The Kind backend against a real cluster: nodes, apply/get/delete, exec, node_exec, probes, DNS,
 NetworkPolicy enforcement per CNI, attach, and the errors a second `up` gives."""
+
 from __future__ import annotations
 
 import platform
@@ -24,35 +25,71 @@ def cni(settings):
 def name(settings):
     return settings["name"]
 
+
 SERVER = {
-    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
-    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{
-                 "name": "agnhost", "image": pins.AGNHOST_IMAGE,
-                 "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
-                 "ports": [{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 8081, "protocol": "UDP"}],
-                 "readinessProbe": {"httpGet": {"path": "/hostname", "port": 8080}}}]}}},
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": NS},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "agnhost",
+                        "image": pins.AGNHOST_IMAGE,
+                        "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
+                        "ports": [
+                            {"containerPort": 8080, "protocol": "TCP"},
+                            {"containerPort": 8081, "protocol": "UDP"},
+                        ],
+                        "readinessProbe": {"httpGet": {"path": "/hostname", "port": 8080}},
+                    }
+                ]
+            },
+        },
+    },
 }
 SERVICE = {
-    "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
-    "spec": {"type": "NodePort", "selector": {"app": "web"},
-             "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-                       {"name": "udp", "port": 81, "targetPort": 8081, "protocol": "UDP"}]},
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "web", "namespace": NS},
+    "spec": {
+        "type": "NodePort",
+        "selector": {"app": "web"},
+        "ports": [
+            {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+            {"name": "udp", "port": 81, "targetPort": 8081, "protocol": "UDP"},
+        ],
+    },
 }
 # A client whose image has no shell and no tools at all: probes must still work from it.
 CLIENT = {
-    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": NS, "labels": {"app": "client"}},
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "client", "namespace": NS, "labels": {"app": "client"}},
     "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]},
 }
 DENY_WEB = {
-    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny-web", "namespace": NS},
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "deny-web", "namespace": NS},
     "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]},
 }
 
 
 @pytest.fixture(scope="module")
 def workload(lab, wait_for_pods):
-    refs = lab.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}, SERVER, SERVICE, CLIENT])
+    refs = lab.apply(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+            SERVER,
+            SERVICE,
+            CLIENT,
+        ]
+    )
     assert [r.kind for r in refs] == ["Namespace", "Deployment", "Service", "Pod"]
     servers = wait_for_pods(lab, NS, "app=web", 2)
     client = wait_for_pods(lab, NS, "app=client", 1)[0]
@@ -69,8 +106,10 @@ def test_nodes_labels_and_pod_cidrs(lab, cni, name):
     assert labels[f"{name}-worker2"]["labkit.dev/pool"] == "data"
     prefix = "192.168." if cni == "calico" else "10.244."
     assert all(n["spec"]["podCIDR"].startswith(prefix) for n in nodes.values())
-    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-               for n in nodes.values())
+    assert all(
+        any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+        for n in nodes.values()
+    )
 
 
 def test_attach_finds_the_same_lab(lab, cni, name):
@@ -145,17 +184,29 @@ def test_node_exec(lab, name):
 
 
 def test_invalid_batch_applies_nothing(lab, workload):
-    ok_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "should-not-exist", "namespace": NS}}
-    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bad", "namespace": NS},
-           "spec": {"ports": [{"port": "eighty"}]}}
+    ok_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "should-not-exist", "namespace": NS},
+    }
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bad", "namespace": NS},
+        "spec": {"ports": [{"port": "eighty"}]},
+    }
     with pytest.raises(LabError):
         lab.apply([ok_map, bad])
     assert lab.get("configmap", "should-not-exist", namespace=NS) == []
 
 
-@pytest.mark.skipif(platform.system() != "Linux", reason="only Linux hosts reach Kind node IPs directly")
+@pytest.mark.skipif(
+    platform.system() != "Linux", reason="only Linux hosts reach Kind node IPs directly"
+)
 def test_outside_probe_to_a_node_port(lab, workload, name):
-    node_port = next(p["nodePort"] for p in workload["service"]["spec"]["ports"] if p["name"] == "http")
+    node_port = next(
+        p["nodePort"] for p in workload["service"]["spec"]["ports"] if p["name"] == "http"
+    )
     node = lab.get("nodes", f"{name}-worker", namespace=None)[0]
     ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
     probe = lab.probe(OUTSIDE, ip, node_port, timeout=2.0)

@@ -3,6 +3,7 @@ of the host's own networking to prove nothing leaked.
 
 The root conftest marks every test here ``sandbox`` and skips it, with the reason, when not root.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ def _down_quietly(name: str) -> None:
 
     try:
         backend.down(name)
-    except Exception as exc:  # noqa: BLE001 - report, but never leave the session half torn down
+    except Exception as exc:
         print(f"teardown of lab {name!r} failed: {exc}")
 
 
@@ -77,28 +78,50 @@ def host_snapshot(*labs: str) -> dict[str, object]:
 
     def links() -> list[str]:
         # Names and flags of the host's interfaces (counters and qdisc stats left out).
-        return sorted(line.split(": ", 2)[1] + " " + line.split("<", 1)[1].split(">", 1)[0]
-                      for line in run("ip", "-o", "link", "show").splitlines())
+        return sorted(
+            line.split(": ", 2)[1] + " " + line.split("<", 1)[1].split(">", 1)[0]
+            for line in run("ip", "-o", "link", "show").splitlines()
+        )
 
     def processes() -> set[str]:
         marks = [f"lk-{lab}-" for lab in labs] + [f"/run/labkit/{lab}" for lab in labs]
         out = set()
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                args = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+                args = (
+                    open(f"/proc/{pid}/cmdline", "rb")
+                    .read()
+                    .replace(b"\0", b" ")
+                    .decode(errors="replace")
+                )
             except OSError:
                 continue
             if any(mark in args for mark in marks):
                 out.add(f"{pid} {args.strip()}")
         return out
 
-    etc = sorted(n for n in os.listdir("/etc/netns") if ours(n)) if os.path.isdir("/etc/netns") else []
-    state = sorted(n for n in os.listdir("/run/labkit") if n in labs) if os.path.isdir("/run/labkit") else []
-    netns = sorted(line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip())
-    return {"netns": [n for n in netns if ours(n)], "etc_netns": etc, "run_labkit": state,
-            "iptables": [l for l in run("iptables-save").splitlines() if not l.startswith("#")],
-            "links": links(), "routes": run("ip", "route", "show", "table", "all"),
-            "processes": processes()}
+    etc = (
+        sorted(n for n in os.listdir("/etc/netns") if ours(n))
+        if os.path.isdir("/etc/netns")
+        else []
+    )
+    state = (
+        sorted(n for n in os.listdir("/run/labkit") if n in labs)
+        if os.path.isdir("/run/labkit")
+        else []
+    )
+    netns = sorted(
+        line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()
+    )
+    return {
+        "netns": [n for n in netns if ours(n)],
+        "etc_netns": etc,
+        "run_labkit": state,
+        "iptables": [l for l in run("iptables-save").splitlines() if not l.startswith("#")],
+        "links": links(),
+        "routes": run("ip", "route", "show", "table", "all"),
+        "processes": processes(),
+    }
 
 
 def netns_inodes(lab: str) -> set[int]:

@@ -4,6 +4,7 @@ Topology built here (all inside lk-t<random>-* namespaces, nothing in the host's
 ``a`` (10.99.1.1 towards b, 10.99.2.1 towards c, forwards between them) -- ``b`` (10.99.1.2)
 and ``c`` (10.99.2.2), each with a default route through ``a``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,11 +29,15 @@ pytestmark = [
 
 from labkit.errors import LabError  # noqa: E402
 from labkit.sandbox.agent import (  # noqa: E402
-    Agent, DnsBackend, agent_command, agent_pids, start_agent, stop_agent,
+    Agent,
+    DnsBackend,
+    agent_command,
+    agent_pids,
+    start_agent,
+    stop_agent,
 )
 from labkit.sandbox.netns import run_in_netns, socket_in_netns  # noqa: E402
 from labkit.sandbox.probe import probe, resolve  # noqa: E402
-
 
 # --------------------------------------------------------------------------- topology
 
@@ -66,7 +71,12 @@ def topo():
         t = Topo(a, b, c)
         ip("-n", a, "link", "add", "vab", "type", "veth", "peer", "name", "vba", "netns", b)
         ip("-n", a, "link", "add", "vac", "type", "veth", "peer", "name", "vca", "netns", c)
-        for ns, dev, addr in ((a, "vab", t.a_to_b), (a, "vac", t.a_to_c), (b, "vba", t.b_ip), (c, "vca", t.c_ip)):
+        for ns, dev, addr in (
+            (a, "vab", t.a_to_b),
+            (a, "vac", t.a_to_c),
+            (b, "vba", t.b_ip),
+            (c, "vca", t.c_ip),
+        ):
             ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
             ip("-n", ns, "link", "set", dev, "up")
         ip("-n", b, "route", "add", "default", "via", t.a_to_b)
@@ -85,10 +95,22 @@ def state_dir(tmp_path: Path):
     assert agent_pids(str(tmp_path)) == []
 
 
-def workload(ns: str, name: str, netns: str, addr: str, role: str = "netexec",
-             ports: tuple = ((8080, "TCP"),)) -> dict:
-    return {"namespace": ns, "name": name, "netns": netns, "ip": addr, "role": role,
-            "ports": [{"port": p, "protocol": proto} for p, proto in ports]}
+def workload(
+    ns: str,
+    name: str,
+    netns: str,
+    addr: str,
+    role: str = "netexec",
+    ports: tuple = ((8080, "TCP"),),
+) -> dict:
+    return {
+        "namespace": ns,
+        "name": name,
+        "netns": netns,
+        "ip": addr,
+        "role": role,
+        "ports": [{"port": p, "protocol": proto} for p, proto in ports],
+    }
 
 
 def write_spec(state: Path, workloads: list[dict], **extra) -> None:
@@ -104,7 +126,9 @@ def http(netns: str, url: str, *headers: str) -> tuple[int, dict[str, str], str]
     assert res.ok, res.stderr
     head, _, body = res.stdout.replace("\r\n", "\n").partition("\n\n")
     lines = head.splitlines()
-    fields = dict((k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:]))
+    fields = dict(
+        (k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])
+    )
     return int(lines[0].split()[1]), fields, body
 
 
@@ -126,7 +150,9 @@ def test_netexec_http_answers_like_agnhost(topo: Topo, state_dir: Path) -> None:
     url = f"http://{topo.b_ip}:8080"
     assert http(topo.a, f"{url}/hostname")[::2] == (200, "web-7d9f")
     status, _, seen = http(topo.a, f"{url}/clientip")
-    assert status == 200 and seen.rsplit(":", 1)[0] == topo.a_to_b and seen.rsplit(":", 1)[1].isdigit()
+    assert (
+        status == 200 and seen.rsplit(":", 1)[0] == topo.a_to_b and seen.rsplit(":", 1)[1].isdigit()
+    )
     assert http(topo.a, f"{url}/echo?msg=hello%20there")[2] == "hello there"
     assert http(topo.a, f"{url}/healthz")[2] == "ok"
     assert http(topo.a, f"{url}/header?key=X-Lab", "X-Lab: yes")[2] == "yes"
@@ -136,15 +162,21 @@ def test_netexec_http_answers_like_agnhost(topo: Topo, state_dir: Path) -> None:
     assert http(topo.c, f"{url}/clientip")[2].startswith(topo.c_ip + ":")
 
 
-def test_netexec_http_keep_alive_serves_many_requests_on_one_connection(topo: Topo, state_dir: Path) -> None:
+def test_netexec_http_keep_alive_serves_many_requests_on_one_connection(
+    topo: Topo, state_dir: Path
+) -> None:
     write_spec(state_dir, [workload("default", "web-1", topo.b, topo.b_ip)])
     start_agent(str(state_dir))
     with socket_in_netns(topo.a) as sock:
         sock.settimeout(2)
         sock.connect((topo.b_ip, 8080))
-        sock.sendall(b"GET /hostname HTTP/1.1\r\nHost: x\r\n\r\nGET /clientip HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(
+            b"GET /hostname HTTP/1.1\r\nHost: x\r\n\r\nGET /clientip HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         data = b""
-        while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(str(sock.getsockname()[1]).encode()):
+        while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(
+            str(sock.getsockname()[1]).encode()
+        ):
             chunk = sock.recv(4096)
             assert chunk, f"server closed early: {data!r}"
             data += chunk
@@ -158,13 +190,18 @@ def test_netexec_http_keep_alive_serves_many_requests_on_one_connection(topo: To
 
 
 def test_netexec_udp_answers_datagrams(topo: Topo, state_dir: Path) -> None:
-    write_spec(state_dir, [workload("default", "dgram-1", topo.b, topo.b_ip, ports=((9000, "UDP"),))])
+    write_spec(
+        state_dir, [workload("default", "dgram-1", topo.b, topo.b_ip, ports=((9000, "UDP"),))]
+    )
     start_agent(str(state_dir))
     with socket_in_netns(topo.a, socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(1)
         sock.connect((topo.b_ip, 9000))
-        for question, expected in ((b"hostname", b"dgram-1"), (b"echo hi there", b"hi there"),
-                                   (b"clientip", f"{topo.a_to_b}:{sock.getsockname()[1]}".encode())):
+        for question, expected in (
+            (b"hostname", b"dgram-1"),
+            (b"echo hi there", b"hi there"),
+            (b"clientip", f"{topo.a_to_b}:{sock.getsockname()[1]}".encode()),
+        ):
             sock.send(question)
             assert sock.recv(100) == expected
         sock.send(b"what")  # agnhost ignores unknown commands
@@ -175,19 +212,47 @@ def test_netexec_udp_answers_datagrams(topo: Topo, state_dir: Path) -> None:
 # --------------------------------------------------------------------------- ingress
 
 
-def test_ingress_routes_by_host_and_path_from_its_own_namespace(topo: Topo, state_dir: Path) -> None:
-    pods = [workload("ingress", "ingress-ctrl", topo.a, topo.a_to_b, role="ingress",
-                     ports=((80, "TCP"), (443, "TCP"))),
-            workload("shop", "api-1", topo.b, topo.b_ip),
-            workload("shop", "dash-1", topo.c, topo.c_ip, ports=((8080, "TCP"), (8081, "TCP")))]
-    rules = [{"host": "shop.example", "path": "/api", "pathType": "Prefix",
-              "backend": {"ip": topo.b_ip, "port": 8080, "service": "shop/api"}},
-             {"host": "shop.example", "path": "/dashboard", "pathType": "Exact",
-              "backend": {"ip": topo.c_ip, "port": 8080, "service": "shop/dash"}},
-             {"host": "*.example", "path": "/", "pathType": "Prefix",
-              "backend": {"ip": topo.c_ip, "port": 8081, "service": "shop/wild"}},
-             {"host": "broken.test", "path": "/", "pathType": "Prefix",
-              "backend": {"ip": topo.c_ip, "port": 9999, "service": "shop/broken"}}]
+def test_ingress_routes_by_host_and_path_from_its_own_namespace(
+    topo: Topo, state_dir: Path
+) -> None:
+    pods = [
+        workload(
+            "ingress",
+            "ingress-ctrl",
+            topo.a,
+            topo.a_to_b,
+            role="ingress",
+            ports=((80, "TCP"), (443, "TCP")),
+        ),
+        workload("shop", "api-1", topo.b, topo.b_ip),
+        workload("shop", "dash-1", topo.c, topo.c_ip, ports=((8080, "TCP"), (8081, "TCP"))),
+    ]
+    rules = [
+        {
+            "host": "shop.example",
+            "path": "/api",
+            "pathType": "Prefix",
+            "backend": {"ip": topo.b_ip, "port": 8080, "service": "shop/api"},
+        },
+        {
+            "host": "shop.example",
+            "path": "/dashboard",
+            "pathType": "Exact",
+            "backend": {"ip": topo.c_ip, "port": 8080, "service": "shop/dash"},
+        },
+        {
+            "host": "*.example",
+            "path": "/",
+            "pathType": "Prefix",
+            "backend": {"ip": topo.c_ip, "port": 8081, "service": "shop/wild"},
+        },
+        {
+            "host": "broken.test",
+            "path": "/",
+            "pathType": "Prefix",
+            "backend": {"ip": topo.c_ip, "port": 9999, "service": "shop/broken"},
+        },
+    ]
     write_spec(state_dir, pods, ingress=rules, tls_hosts=["shop.example"])
     start_agent(str(state_dir))
     assert agent_command(str(state_dir), "reload") == "ok 5"
@@ -200,7 +265,10 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(topo: Topo, stat
     status, svc, body = routed("shop.example", "/api/orders")
     assert (status, svc) == (200, "shop/api") and body.startswith("api-1:")
     assert routed("shop.example", "/api")[1] == "shop/api"
-    assert routed("shop.example", "/dashboard")[1:] == ("shop/dash", "dash-1: labkit netexec answered GET /dashboard\n")
+    assert routed("shop.example", "/dashboard")[1:] == (
+        "shop/dash",
+        "dash-1: labkit netexec answered GET /dashboard\n",
+    )
     # Exact does not take a sub-path, and /apix is not under /api: both fall to the wildcard host rule
     assert routed("shop.example", "/dashboard/x")[1] == "shop/wild"
     assert routed("shop.example", "/apix")[1] == "shop/wild"
@@ -214,25 +282,61 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(topo: Topo, stat
     assert routed("x.example", "/header?key=X-Forwarded-For")[2] == topo.b_ip
     assert routed("x.example", "/header?key=X-Forwarded-Host")[2] == "x.example"
     # a probe through the ingress reports the backend pod that answered
-    p = probe(topo.b, topo.a_to_b, 80, src_label="shop/client", resolv_conf=None, http_host="x.example")
+    p = probe(
+        topo.b, topo.a_to_b, 80, src_label="shop/client", resolv_conf=None, http_host="x.example"
+    )
     assert (p.outcome, p.served_by, p.client_ip) == ("connected", "dash-1", topo.a_to_c)
     # 443 terminates TLS with a self-signed certificate for the TLS hosts and routes the same way
-    res = run_in_netns(topo.b, ["curl", "-sk", "--max-time", "3", "--resolve", f"shop.example:443:{topo.a_to_b}",
-                                "https://shop.example/api/x"])
+    res = run_in_netns(
+        topo.b,
+        [
+            "curl",
+            "-sk",
+            "--max-time",
+            "3",
+            "--resolve",
+            f"shop.example:443:{topo.a_to_b}",
+            "https://shop.example/api/x",
+        ],
+    )
     assert res.ok and res.stdout.startswith("api-1:"), res.stderr
-    res = run_in_netns(topo.b, ["curl", "-sk", "--max-time", "3", "--resolve", f"shop.example:443:{topo.a_to_b}",
-                                "https://shop.example/dashboard/x?"])
+    res = run_in_netns(
+        topo.b,
+        [
+            "curl",
+            "-sk",
+            "--max-time",
+            "3",
+            "--resolve",
+            f"shop.example:443:{topo.a_to_b}",
+            "https://shop.example/dashboard/x?",
+        ],
+    )
     assert res.ok and res.stdout.startswith("dash-1:"), res.stderr
 
 
 def test_ingress_rules_change_on_reload_without_rebinding(topo: Topo, state_dir: Path) -> None:
-    pods = [workload("ingress", "ingress-ctrl", topo.a, topo.a_to_b, role="ingress", ports=((80, "TCP"),)),
-            workload("shop", "api-1", topo.b, topo.b_ip)]
+    pods = [
+        workload(
+            "ingress", "ingress-ctrl", topo.a, topo.a_to_b, role="ingress", ports=((80, "TCP"),)
+        ),
+        workload("shop", "api-1", topo.b, topo.b_ip),
+    ]
     write_spec(state_dir, pods)
     start_agent(str(state_dir))
     assert http(topo.c, f"http://{topo.a_to_c}/api")[0] == 404
-    write_spec(state_dir, pods, ingress=[{"host": None, "path": "/api", "pathType": "Prefix",
-                                          "backend": {"ip": topo.b_ip, "port": 8080, "service": "shop/api"}}])
+    write_spec(
+        state_dir,
+        pods,
+        ingress=[
+            {
+                "host": None,
+                "path": "/api",
+                "pathType": "Prefix",
+                "backend": {"ip": topo.b_ip, "port": 8080, "service": "shop/api"},
+            }
+        ],
+    )
     assert agent_command(str(state_dir), "reload") == "ok 2"
     status, _, body = http(topo.c, f"http://{topo.a_to_c}/api/v1")
     assert status == 200 and body.startswith("api-1:")
@@ -242,24 +346,39 @@ def test_ingress_rules_change_on_reload_without_rebinding(topo: Topo, state_dir:
 
 
 def test_reload_adds_keeps_and_removes_listeners(topo: Topo, state_dir: Path) -> None:
-    write_spec(state_dir, [workload("default", "web-1", topo.b, topo.b_ip, ports=((8080, "TCP"), (8081, "TCP")))])
+    write_spec(
+        state_dir,
+        [workload("default", "web-1", topo.b, topo.b_ip, ports=((8080, "TCP"), (8081, "TCP")))],
+    )
     start_agent(str(state_dir))
     assert agent_command(str(state_dir), "reload") == "ok 2"
     kept = socket_in_netns(topo.a)
     kept.settimeout(2)
     kept.connect((topo.b_ip, 8081))
-    write_spec(state_dir, [workload("default", "web-1", topo.b, topo.b_ip, ports=((8081, "TCP"), (8082, "UDP"))),
-                           workload("default", "web-2", topo.c, topo.c_ip, ports=((7070, "TCP"),))])
+    write_spec(
+        state_dir,
+        [
+            workload("default", "web-1", topo.b, topo.b_ip, ports=((8081, "TCP"), (8082, "UDP"))),
+            workload("default", "web-2", topo.c, topo.c_ip, ports=((7070, "TCP"),)),
+        ],
+    )
     assert agent_command(str(state_dir), "reload") == "ok 3"
     assert probe(topo.a, topo.b_ip, 8080, src_label="a", resolv_conf=None).outcome == "refused"
-    assert probe(topo.a, topo.b_ip, 8082, "UDP", src_label="a", resolv_conf=None).served_by == "web-1"
+    assert (
+        probe(topo.a, topo.b_ip, 8082, "UDP", src_label="a", resolv_conf=None).served_by == "web-1"
+    )
     assert probe(topo.a, topo.c_ip, 7070, src_label="a", resolv_conf=None).served_by == "web-2"
-    kept.sendall(b"GET /hostname HTTP/1.1\r\nHost: x\r\n\r\n")  # a kept listener keeps its connections
+    kept.sendall(
+        b"GET /hostname HTTP/1.1\r\nHost: x\r\n\r\n"
+    )  # a kept listener keeps its connections
     assert kept.recv(4096).endswith(b"web-1")
     kept.close()
     status = json.loads(agent_command(str(state_dir), "status"))
-    assert status["listeners"] == ["default/web-1 TCP/8081 netexec", "default/web-1 UDP/8082 netexec",
-                                   "default/web-2 TCP/7070 netexec"]
+    assert status["listeners"] == [
+        "default/web-1 TCP/8081 netexec",
+        "default/web-1 UDP/8082 netexec",
+        "default/web-2 TCP/7070 netexec",
+    ]
 
 
 def test_reload_rebinds_when_a_pods_namespace_was_made_anew(topo: Topo, state_dir: Path) -> None:
@@ -289,7 +408,10 @@ def test_reload_reports_errors_naming_pod_and_port(topo: Topo, state_dir: Path) 
     answer = agent_command(str(state_dir), "reload")
     assert answer.startswith("error workloads.json")
     assert probe(topo.a, topo.b_ip, 8080, src_label="a", resolv_conf=None).ok  # nothing changed
-    write_spec(state_dir, [good, workload("default", "ghost", "lk-tnosuch-x", "10.99.9.9", ports=((80, "TCP"),))])
+    write_spec(
+        state_dir,
+        [good, workload("default", "ghost", "lk-tnosuch-x", "10.99.9.9", ports=((80, "TCP"),))],
+    )
     answer = agent_command(str(state_dir), "reload")
     assert answer.startswith("error pod default/ghost TCP port 80:") and "lk-tnosuch-x" in answer
     write_spec(state_dir, [{**good, "role": "nginx"}])
@@ -298,9 +420,14 @@ def test_reload_reports_errors_naming_pod_and_port(topo: Topo, state_dir: Path) 
     with socket_in_netns(topo.c) as squatter:
         squatter.bind(("0.0.0.0", 6060))
         squatter.listen()
-        write_spec(state_dir, [good, workload("default", "web-2", topo.c, topo.c_ip, ports=((6060, "TCP"),))])
-        assert agent_command(str(state_dir), "reload") == \
-            "error pod default/web-2 TCP port 6060: address already in use"
+        write_spec(
+            state_dir,
+            [good, workload("default", "web-2", topo.c, topo.c_ip, ports=((6060, "TCP"),))],
+        )
+        assert (
+            agent_command(str(state_dir), "reload")
+            == "error pod default/web-2 TCP port 6060: address already in use"
+        )
     assert agent_command(str(state_dir), "reload") == "ok 2"
     assert agent_command(str(state_dir), "dance").startswith("error unknown command")
 
@@ -359,29 +486,56 @@ def _wait_gone(pid: int, within: float = 3.0) -> None:
 # --------------------------------------------------------------------------- DNS role
 
 
-def test_dns_role_serves_the_cluster_records_and_reload_updates_them(topo: Topo, state_dir: Path) -> None:
-    records = [["web.default.svc.cluster.local.", "A", topo.b_ip, 30],
-               ["_http._tcp.web.default.svc.cluster.local.", "SRV", "0 100 8080 web.default.svc.cluster.local.", 30]]
-    pods = [workload("kube-system", "coredns-1", topo.c, topo.c_ip, role="dns",
-                     ports=((53, "UDP"), (53, "TCP"), (9153, "TCP"))),
-            workload("default", "web-1", topo.b, topo.b_ip)]
+def test_dns_role_serves_the_cluster_records_and_reload_updates_them(
+    topo: Topo, state_dir: Path
+) -> None:
+    records = [
+        ["web.default.svc.cluster.local.", "A", topo.b_ip, 30],
+        [
+            "_http._tcp.web.default.svc.cluster.local.",
+            "SRV",
+            "0 100 8080 web.default.svc.cluster.local.",
+            30,
+        ],
+    ]
+    pods = [
+        workload(
+            "kube-system",
+            "coredns-1",
+            topo.c,
+            topo.c_ip,
+            role="dns",
+            ports=((53, "UDP"), (53, "TCP"), (9153, "TCP")),
+        ),
+        workload("default", "web-1", topo.b, topo.b_ip),
+    ]
     write_spec(state_dir, pods, dns_records=records)
     start_agent(str(state_dir))
     assert agent_command(str(state_dir), "reload") == "ok 4"
     conf = f"search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver {topo.c_ip}\noptions ndots:5\n"
     assert resolve(topo.a, "web", resolv_conf=conf) == [topo.b_ip]
-    assert resolve(topo.a, "_http._tcp.web", "SRV", resolv_conf=conf) == ["0 100 8080 web.default.svc.cluster.local."]
-    dig = run_in_netns(topo.a, ["dig", "+tcp", "+short", f"@{topo.c_ip}", "web.default.svc.cluster.local"])
+    assert resolve(topo.a, "_http._tcp.web", "SRV", resolv_conf=conf) == [
+        "0 100 8080 web.default.svc.cluster.local."
+    ]
+    dig = run_in_netns(
+        topo.a, ["dig", "+tcp", "+short", f"@{topo.c_ip}", "web.default.svc.cluster.local"]
+    )
     assert dig.stdout.strip() == topo.b_ip
     p = probe(topo.a, "web", 8080, src_label="a", resolv_conf=conf)
     assert (p.outcome, p.served_by) == ("connected", "web-1")
     assert probe(topo.a, topo.c_ip, 9153, src_label="a", resolv_conf=None).served_by == "coredns-1"
-    write_spec(state_dir, pods, dns_records=[["web.default.svc.cluster.local.", "A", "10.99.1.77", 30]])
+    write_spec(
+        state_dir, pods, dns_records=[["web.default.svc.cluster.local.", "A", "10.99.1.77", 30]]
+    )
     assert agent_command(str(state_dir), "reload") == "ok 4"
     assert resolve(topo.a, "web", resolv_conf=conf) == ["10.99.1.77"]
-    write_spec(state_dir, pods, dns_records=[["web.default.svc.cluster.local.", "A", "not-an-ip", 30]])
+    write_spec(
+        state_dir, pods, dns_records=[["web.default.svc.cluster.local.", "A", "not-an-ip", 30]]
+    )
     assert agent_command(str(state_dir), "reload").startswith("error dns_records:")
-    assert resolve(topo.a, "web", resolv_conf=conf) == ["10.99.1.77"]  # the last good records still answer
+    assert resolve(topo.a, "web", resolv_conf=conf) == [
+        "10.99.1.77"
+    ]  # the last good records still answer
 
 
 class _FakeDns:
@@ -395,7 +549,8 @@ class _FakeDns:
         return {r[0].rstrip(".").lower(): r[2] for r in records if r[1] == "A"}
 
     async def serve_udp(self, sock, get_index):
-        from dnslib import RR, DNSRecord, QTYPE, A
+        from dnslib import QTYPE, RR, A, DNSRecord
+
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -418,10 +573,23 @@ class _FakeDns:
 def test_dns_hook_passes_bound_sockets_and_a_live_index(topo: Topo, tmp_path: Path) -> None:
     """The agent hands DNS its sockets and a get_index() that follows reloads (in-process run)."""
     fake = _FakeDns()
-    write_spec(tmp_path, [workload("kube-system", "coredns-1", topo.c, topo.c_ip, role="dns",
-                                   ports=((53, "UDP"), (53, "TCP")))],
-               dns_records=[["a.test.", "A", "10.1.1.1", 30]])
-    agent = Agent(str(tmp_path), dns_backend=DnsBackend(fake.serve_udp, fake.serve_tcp, fake.build_index))
+    write_spec(
+        tmp_path,
+        [
+            workload(
+                "kube-system",
+                "coredns-1",
+                topo.c,
+                topo.c_ip,
+                role="dns",
+                ports=((53, "UDP"), (53, "TCP")),
+            )
+        ],
+        dns_records=[["a.test.", "A", "10.1.1.1", 30]],
+    )
+    agent = Agent(
+        str(tmp_path), dns_backend=DnsBackend(fake.serve_udp, fake.serve_tcp, fake.build_index)
+    )
     thread = threading.Thread(target=asyncio.run, args=(agent.run(),), daemon=True)
     thread.start()
     try:
@@ -432,9 +600,20 @@ def test_dns_hook_passes_bound_sockets_and_a_live_index(topo: Topo, tmp_path: Pa
         assert resolve(topo.a, "a.test", resolv_conf=conf) == ["10.1.1.1"]
         assert resolve(topo.a, "a.test", resolv_conf=conf) == ["10.1.1.1"]
         assert len(fake.built) == 1  # built once, cached between queries
-        write_spec(tmp_path, [workload("kube-system", "coredns-1", topo.c, topo.c_ip, role="dns",
-                                       ports=((53, "UDP"), (53, "TCP")))],
-                   dns_records=[["a.test.", "A", "10.2.2.2", 30]])
+        write_spec(
+            tmp_path,
+            [
+                workload(
+                    "kube-system",
+                    "coredns-1",
+                    topo.c,
+                    topo.c_ip,
+                    role="dns",
+                    ports=((53, "UDP"), (53, "TCP")),
+                )
+            ],
+            dns_records=[["a.test.", "A", "10.2.2.2", 30]],
+        )
         assert agent_command(str(tmp_path), "reload") == "ok 2"
         assert resolve(topo.a, "a.test", resolv_conf=conf) == ["10.2.2.2"]
         assert resolve(topo.a, "b.test", resolv_conf=conf) == []
@@ -457,23 +636,53 @@ def test_agent_memory_with_twelve_pods_of_two_ports(state_dir: Path) -> None:
             ip("netns", "add", ns)
             created.append(ns)
             ip("-n", ns, "link", "set", "lo", "up")
-        pods = [workload("default", f"pod-{i}", ns, "127.0.0.1", ports=((8080, "TCP"), (8081, "UDP")))
-                for i, ns in enumerate(names[2:], start=2)]
-        pods.append(workload("kube-system", "coredns-0", names[0], "127.0.0.1", role="dns",
-                             ports=((53, "UDP"), (53, "TCP"))))
-        pods.append(workload("ingress", "ingress-1", names[1], "127.0.0.1", role="ingress",
-                             ports=((80, "TCP"), (443, "TCP"))))
-        write_spec(state_dir, pods, dns_records=[[f"svc-{i}.default.svc.cluster.local.", "A", f"10.96.0.{i + 20}", 30]
-                                                 for i in range(6)],
-                   ingress=[{"host": None, "path": "/", "backend": {"ip": "127.0.0.1", "port": 8080}}],
-                   tls_hosts=["shop.example"])
+        pods = [
+            workload("default", f"pod-{i}", ns, "127.0.0.1", ports=((8080, "TCP"), (8081, "UDP")))
+            for i, ns in enumerate(names[2:], start=2)
+        ]
+        pods.append(
+            workload(
+                "kube-system",
+                "coredns-0",
+                names[0],
+                "127.0.0.1",
+                role="dns",
+                ports=((53, "UDP"), (53, "TCP")),
+            )
+        )
+        pods.append(
+            workload(
+                "ingress",
+                "ingress-1",
+                names[1],
+                "127.0.0.1",
+                role="ingress",
+                ports=((80, "TCP"), (443, "TCP")),
+            )
+        )
+        write_spec(
+            state_dir,
+            pods,
+            dns_records=[
+                [f"svc-{i}.default.svc.cluster.local.", "A", f"10.96.0.{i + 20}", 30]
+                for i in range(6)
+            ],
+            ingress=[{"host": None, "path": "/", "backend": {"ip": "127.0.0.1", "port": 8080}}],
+            tls_hosts=["shop.example"],
+        )
         pid = start_agent(str(state_dir))
         assert agent_command(str(state_dir), "reload") == "ok 24"
         for ns in names[2:5]:
-            assert probe(ns, "127.0.0.1", 8080, src_label=ns, resolv_conf=None).served_by.startswith("pod-")
-        assert resolve(names[0], "svc-3.default.svc.cluster.local", resolv_conf="nameserver 127.0.0.1") == ["10.96.0.23"]
+            assert probe(
+                ns, "127.0.0.1", 8080, src_label=ns, resolv_conf=None
+            ).served_by.startswith("pod-")
+        assert resolve(
+            names[0], "svc-3.default.svc.cluster.local", resolv_conf="nameserver 127.0.0.1"
+        ) == ["10.96.0.23"]
         kb = rss_kb(pid)
-        print(f"\nagent RSS with 12 pods x 2 ports (netexec, DNS, ingress with TLS): {kb / 1024:.1f} MB")
+        print(
+            f"\nagent RSS with 12 pods x 2 ports (netexec, DNS, ingress with TLS): {kb / 1024:.1f} MB"
+        )
         assert kb < 150 * 1024
         # the loop's thread, plus at most asyncio's executor thread (used once to make the TLS cert)
         assert len(os.listdir(f"/proc/{pid}/task")) <= 2

@@ -7,6 +7,7 @@ removed first). Each self-test case applies its base, then the wrong overlay (th
 reject it with the intended hint), then swaps in the fixed overlay (the check must accept it),
 then removes its overlays.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ pytestmark = pytest.mark.sandbox
 
 LAB_NAMES = {"calico": f"chk-c{os.getpid()}", "flannel": f"chk-f{os.getpid()}"}
 CASES = selftest.cases()
-PARAMS = [pytest.param(case, cni, id=f"{case.name}-{cni}")
-          for case in CASES for cni in ("calico", "flannel") if case.runs_on("sandbox", cni)]
+PARAMS = [
+    pytest.param(case, cni, id=f"{case.name}-{cni}")
+    for case in CASES
+    for cni in ("calico", "flannel")
+    if case.runs_on("sandbox", cni)
+]
 
 
 def _alive(pid: int) -> bool:
@@ -59,7 +64,7 @@ def lab_for():
         if cni not in labs:
             name = LAB_NAMES[cni]
             backend.down(name)  # a stale lab of ours from an interrupted run
-            labs[cni] = labkit.connect(backend="sandbox", cni=cni, name=name, quiet=True)
+            labs[cni] = labkit.connect(backend="sandbox", cni=cni, name=name)
         return labs[cni]
 
     try:
@@ -120,8 +125,13 @@ def test_results_render_and_reach_the_progress_report(lab_for, tmp_path):
 def test_pod_names_in_results_carry_no_hash(lab_for):
     lab = lab_for("calico")
     lab.apply(selftest.load_files(["base.yaml"]))
-    result = run_check(lab, "pod_to_service", {"src": "selftest/client", "service": "web", "namespace": "selftest"})
+    result = run_check(
+        lab, "pod_to_service", {"src": "selftest/client", "service": "web", "namespace": "selftest"}
+    )
     assert result.passed, result
-    hashes = {p["metadata"]["labels"].get("pod-template-hash") for p in lab.get("pods", namespace="selftest")} - {None}
+    hashes = {
+        p["metadata"]["labels"].get("pod-template-hash")
+        for p in lab.get("pods", namespace="selftest")
+    } - {None}
     assert hashes and not any(h in str(result) for h in hashes)
     assert "selftest/web#1, selftest/web#2, selftest/web#3" in str(result)

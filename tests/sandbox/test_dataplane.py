@@ -1,5 +1,6 @@
 """The sandbox data plane, end to end in real namespaces: pod to pod, Services, NodePort,
 LoadBalancer, Ingress, DNS and NetworkPolicy, on both CNIs."""
+
 from __future__ import annotations
 
 import collections
@@ -25,14 +26,19 @@ def test_the_lab_implements_the_seam(any_lab):
     assert isinstance(any_lab, Lab)
     assert any_lab.backend == "sandbox"
     nodes = any_lab.get("nodes", namespace=None)
-    assert [n["metadata"]["name"] for n in nodes] == [f"{any_lab.name}-control-plane", f"{any_lab.name}-worker",
-                                                      f"{any_lab.name}-worker2"]
+    assert [n["metadata"]["name"] for n in nodes] == [
+        f"{any_lab.name}-control-plane",
+        f"{any_lab.name}-worker",
+        f"{any_lab.name}-worker2",
+    ]
 
 
 def test_pods_get_addresses_from_their_nodes_block(any_lab):
     for pod in pods_of(any_lab, "demo"):
         node = pod["spec"]["nodeName"]
-        index = {"control-plane": 0, "worker": 1, "worker2": 2}[node.removeprefix(f"{any_lab.name}-")]
+        index = {"control-plane": 0, "worker": 1, "worker2": 2}[
+            node.removeprefix(f"{any_lab.name}-")
+        ]
         ip = pod_ip(pod)
         if any_lab.cni == "flannel":
             assert ip.startswith(f"10.244.{index}.")
@@ -55,7 +61,9 @@ def test_pod_to_pod_across_nodes_keeps_the_source_ip(any_lab):
 def test_flannel_crosses_nodes_over_vxlan(flannel_lab):
     route = flannel_lab.node_exec(f"{flannel_lab.name}-worker", "ip route show 10.244.2.0/24")
     assert route.stdout.strip() == "10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"
-    details = flannel_lab.node_exec(f"{flannel_lab.name}-worker", ["ip", "-d", "link", "show", "flannel.1"]).stdout
+    details = flannel_lab.node_exec(
+        f"{flannel_lab.name}-worker", ["ip", "-d", "link", "show", "flannel.1"]
+    ).stdout
     assert "vxlan id 1" in details and "dstport 8472" in details and "nolearning" in details
     mtu = flannel_lab.exec("demo/client-a", "cat /sys/class/net/eth0/mtu").stdout.strip()
     assert mtu == "1450"
@@ -87,7 +95,11 @@ def test_cluster_ip_spreads_requests_over_every_endpoint(any_lab):
 
 def test_node_rules_read_like_kube_proxy(any_lab):
     saved = any_lab.node_exec(f"{any_lab.name}-worker", "iptables-save").stdout
-    svc_lines = [l for l in saved.splitlines() if l.startswith("-A KUBE-SERVICES ") and "demo/web:http cluster IP" in l]
+    svc_lines = [
+        l
+        for l in saved.splitlines()
+        if l.startswith("-A KUBE-SERVICES ") and "demo/web:http cluster IP" in l
+    ]
     assert svc_lines, saved
     chain = re.search(r"-j (KUBE-SVC-\S+)", svc_lines[0]).group(1)
     dispatch = [l for l in saved.splitlines() if l.startswith(f"-A {chain} ") and "KUBE-SEP-" in l]
@@ -128,20 +140,39 @@ def test_ingress_routes_paths_to_different_services(any_lab):
     from labkit.sandbox.netns import run_in_netns
 
     def get(path):
-        result = run_in_netns(outside, ["curl", "-s", "-i", "--max-time", "3", "-H", "Host: shop.example",
-                                        f"http://{ip}{path}"])
+        result = run_in_netns(
+            outside,
+            [
+                "curl",
+                "-s",
+                "-i",
+                "--max-time",
+                "3",
+                "-H",
+                "Host: shop.example",
+                f"http://{ip}{path}",
+            ],
+        )
         assert result.ok, result.stderr
         return result.stdout
 
     api, dash, other = get("/api/items"), get("/dashboard"), get("/nowhere")
-    assert "X-Labkit-Ingress-Backend: demo/api" in api and re.search(r"\bapi-\S+: labkit netexec", api)
+    assert "X-Labkit-Ingress-Backend: demo/api" in api and re.search(
+        r"\bapi-\S+: labkit netexec", api
+    )
     assert "X-Labkit-Ingress-Backend: demo/dashboard" in dash and "dashboard-" in dash
     assert other.startswith("HTTP/1.1 404")
 
 
 def test_services_without_ready_endpoints_refuse(any_lab):
-    any_lab.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nobody", "namespace": "demo"},
-                   "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]}})
+    any_lab.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "nobody", "namespace": "demo"},
+            "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]},
+        }
+    )
     try:
         ip = any_lab.get("svc", "nobody", "demo")[0]["spec"]["clusterIP"]
         assert any_lab.probe("demo/client-a", ip, 80).outcome == "refused"
@@ -159,8 +190,16 @@ def test_udp_service(any_lab):
 # --------------------------------------------------------------------------- DNS
 
 
-@pytest.mark.parametrize("name", ["web", "web.demo", "web.demo.svc", "web.demo.svc.cluster.local",
-                                  "web.demo.svc.cluster.local."])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "web",
+        "web.demo",
+        "web.demo.svc",
+        "web.demo.svc.cluster.local",
+        "web.demo.svc.cluster.local.",
+    ],
+)
 def test_service_names_resolve_through_the_pods_resolver(any_lab, name):
     ip = any_lab.get("svc", "web", "demo")[0]["spec"]["clusterIP"]
     assert any_lab.resolve("demo/client-a", name) == [ip]
@@ -208,24 +247,43 @@ POLICY_NS = "secure"
 
 
 def _policy_workload(ns):
-    pod = lambda name, labels: {"apiVersion": "v1", "kind": "Pod",  # noqa: E731
-                                "metadata": {"name": name, "namespace": ns, "labels": labels},
-                                "spec": {"containers": [{"name": "c", "image": "agnhost",
-                                                         "ports": [{"containerPort": 8080}]}]}}
+    pod = lambda name, labels: {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {
+            "containers": [{"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}]
+        },
+    }
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-        pod("server", {"app": "server"}), pod("frontend", {"role": "frontend"}), pod("intruder", {"role": "other"}),
+        pod("server", {"app": "server"}),
+        pod("frontend", {"role": "frontend"}),
+        pod("intruder", {"role": "other"}),
     ]
 
 
-DENY = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": {"name": "default-deny", "namespace": POLICY_NS},
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
-ALLOW = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-         "metadata": {"name": "allow-frontend", "namespace": POLICY_NS},
-         "spec": {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"],
-                  "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
-                               "ports": [{"port": 8080}]}]}}
+DENY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "default-deny", "namespace": POLICY_NS},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+}
+ALLOW = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "allow-frontend", "namespace": POLICY_NS},
+    "spec": {
+        "podSelector": {"matchLabels": {"app": "server"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
+                "ports": [{"port": 8080}],
+            }
+        ],
+    },
+}
 
 
 def test_policies_are_enforced_only_by_calico(any_lab):
@@ -243,13 +301,17 @@ def test_policies_are_enforced_only_by_calico(any_lab):
             assert [p.outcome for p in denied] == ["timeout", "timeout"], "dropped, not refused"
             assert [p.outcome for p in allowed] == ["connected", "timeout"]
             assert allowed[0].client_ip == pod_ip(any_lab.get("pod", "frontend", POLICY_NS)[0])
-            saved = any_lab.node_exec(any_lab.get("pod", "server", POLICY_NS)[0]["spec"]["nodeName"],
-                                      "iptables-save -t filter").stdout
+            saved = any_lab.node_exec(
+                any_lab.get("pod", "server", POLICY_NS)[0]["spec"]["nodeName"],
+                "iptables-save -t filter",
+            ).stdout
             assert "cali-tw-" + naming.pod_host_iface("calico", POLICY_NS, "server") in saved
         else:
             assert not any_lab.capabilities.network_policy
             assert "Flannel does not implement NetworkPolicy" in any_lab.capabilities.notes[0]
-            assert all(p.ok for p in denied + allowed), "Flannel stores policies but does not enforce them"
+            assert all(p.ok for p in denied + allowed), (
+                "Flannel stores policies but does not enforce them"
+            )
         any_lab.delete([DENY, ALLOW])
         assert all(p.ok for p in any_lab.probe_many(pairs)), "open again once the policies are gone"
     finally:
@@ -260,11 +322,17 @@ def test_policies_are_enforced_only_by_calico(any_lab):
 
 
 def test_exec_and_node_exec_run_real_commands(any_lab):
-    assert "KUBE-SERVICES" in any_lab.node_exec(f"{any_lab.name}-control-plane", "iptables-save -t nat").stdout
+    assert (
+        "KUBE-SERVICES"
+        in any_lab.node_exec(f"{any_lab.name}-control-plane", "iptables-save -t nat").stdout
+    )
     pipe = any_lab.node_exec(f"{any_lab.name}-worker", "iptables-save | grep -c 'demo/web:http'")
     assert pipe.ok and int(pipe.stdout) > 0
     assert any_lab.exec("client-a", ["ip", "route"], namespace="demo").ok
-    assert "inet 172.18.0.3/16" in any_lab.node_exec(f"{any_lab.name}-worker", "ip -4 addr show eth0").stdout
+    assert (
+        "inet 172.18.0.3/16"
+        in any_lab.node_exec(f"{any_lab.name}-worker", "ip -4 addr show eth0").stdout
+    )
 
 
 def test_unknown_pod_and_node_are_named_in_the_error(any_lab):
@@ -278,10 +346,22 @@ def test_unknown_pod_and_node_are_named_in_the_error(any_lab):
 def test_a_bad_manifest_changes_nothing(any_lab):
     before = any_lab.get("pods", namespace=None)
     netns_before = sorted(n for n in _netns() if naming.is_lab_netns(any_lab.name, n))
-    bad = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fine", "namespace": "demo"},
-            "spec": {"containers": [{"name": "c", "image": "x"}]}},
-           {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "broken", "namespace": "demo"},
-            "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": "eighty"}]}]}}]
+    bad = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "fine", "namespace": "demo"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "broken", "namespace": "demo"},
+            "spec": {
+                "containers": [{"name": "c", "image": "x", "ports": [{"containerPort": "eighty"}]}]
+            },
+        },
+    ]
     with pytest.raises(LabError):
         any_lab.apply(bad)
     assert any_lab.get("pods", namespace=None) == before
@@ -304,8 +384,12 @@ def test_a_failing_data_plane_change_is_rolled_back(any_lab, monkeypatch):
 
     real = iptables.restore
     monkeypatch.setattr(iptables, "restore", broken)
-    doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "doomed", "namespace": "demo"},
-           "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}]}}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "doomed", "namespace": "demo"},
+        "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}]},
+    }
     with pytest.raises(LabError, match="simulated"):
         any_lab.apply(doc)
     monkeypatch.undo()
@@ -318,16 +402,33 @@ def test_a_failing_data_plane_change_is_rolled_back(any_lab, monkeypatch):
 def test_node_bridges_keep_their_mac_while_pods_come_and_go(flannel_lab):
     """A bridge would otherwise take its lowest port MAC, and pods with the old gateway MAC in
     their ARP cache would have their packets bridged instead of routed."""
-    def macs():
-        return {n: flannel_lab.node_exec(f"{flannel_lab.name}-{n}", "cat /sys/class/net/cni0/address").stdout
-                for n in ("worker", "worker2")}
 
-    pinned = {"worker": naming.bridge_mac("cni0/1") + "\n", "worker2": naming.bridge_mac("cni0/2") + "\n"}
+    def macs():
+        return {
+            n: flannel_lab.node_exec(
+                f"{flannel_lab.name}-{n}", "cat /sys/class/net/cni0/address"
+            ).stdout
+            for n in ("worker", "worker2")
+        }
+
+    pinned = {
+        "worker": naming.bridge_mac("cni0/1") + "\n",
+        "worker2": naming.bridge_mac("cni0/2") + "\n",
+    }
     assert macs() == pinned
-    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "churn", "namespace": "demo"},
-           "spec": {"replicas": 6, "selector": {"matchLabels": {"app": "churn"}},
-                    "template": {"metadata": {"labels": {"app": "churn"}},
-                                 "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    doc = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "churn", "namespace": "demo"},
+        "spec": {
+            "replicas": 6,
+            "selector": {"matchLabels": {"app": "churn"}},
+            "template": {
+                "metadata": {"labels": {"app": "churn"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
     flannel_lab.apply(doc)
     assert macs() == pinned
     flannel_lab.delete(doc)
@@ -337,11 +438,25 @@ def test_node_bridges_keep_their_mac_while_pods_come_and_go(flannel_lab):
 
 
 def test_deleting_a_deployment_removes_its_pods_namespaces(any_lab):
-    any_lab.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "temp", "namespace": "demo"},
-                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "temp"}},
-                            "template": {"metadata": {"labels": {"app": "temp"}},
-                                         "spec": {"containers": [{"name": "c", "image": "x",
-                                                                  "ports": [{"containerPort": 8080}]}]}}}})
+    any_lab.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "temp", "namespace": "demo"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "temp"}},
+                "template": {
+                    "metadata": {"labels": {"app": "temp"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}
+                        ]
+                    },
+                },
+            },
+        }
+    )
     pods = pods_of(any_lab, "demo", "temp")
     spaces = {naming.pod_netns(any_lab.name, "demo", p["metadata"]["name"]) for p in pods}
     assert len(pods) == 2 and spaces <= set(_netns())
@@ -354,9 +469,11 @@ def test_a_second_process_sees_and_changes_the_same_lab(any_lab):
     import subprocess
     import sys
 
-    code = ("from labkit.sandbox.backend import attach; lab = attach(%r); "
-            "lab.apply({'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'from-cli','namespace':'demo'}}); "
-            "print(len(lab.get('pods', namespace='demo')))") % any_lab.name
+    code = (
+        "from labkit.sandbox.backend import attach; lab = attach(%r); "
+        "lab.apply({'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'from-cli','namespace':'demo'}}); "
+        "print(len(lab.get('pods', namespace='demo')))"
+    ) % any_lab.name
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == len(any_lab.get("pods", namespace="demo"))
@@ -366,6 +483,7 @@ def test_a_second_process_sees_and_changes_the_same_lab(any_lab):
 
 def _netns():
     import os
+
     return os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
 
 
@@ -377,7 +495,9 @@ def test_addresses_outside_the_cluster_are_reached_through_the_node(any_lab):
         probe = any_lab.probe("demo/client-a", "203.0.113.10", 443, timeout=2.0)
         assert probe.ok, probe.detail
         assert probe.served_by == "outside"
-        assert probe.client_ip == client["status"]["hostIP"], "pod traffic leaving the cluster is masqueraded"
+        assert probe.client_ip == client["status"]["hostIP"], (
+            "pod traffic leaving the cluster is masqueraded"
+        )
     finally:
         any_lab.remove_outside_address("203.0.113.0/24")
     assert any_lab.probe("demo/client-a", "203.0.113.10", 443).outcome in ("unreachable", "timeout")
@@ -386,7 +506,11 @@ def test_addresses_outside_the_cluster_are_reached_through_the_node(any_lab):
 
 
 def test_host_network_pods_run_in_their_node(any_lab):
-    proxy = next(p for p in any_lab.get("pods", namespace="kube-system") if p["metadata"]["name"].startswith("kube-proxy-"))
+    proxy = next(
+        p
+        for p in any_lab.get("pods", namespace="kube-system")
+        if p["metadata"]["name"].startswith("kube-proxy-")
+    )
     out = any_lab.exec(f"kube-system/{proxy['metadata']['name']}", "ip -4 -o addr show eth0").stdout
     assert proxy["status"]["hostIP"] in out
 
@@ -398,23 +522,45 @@ def test_kubernetes_service_reaches_the_api_server_on_the_control_plane(any_lab)
 
 def test_readiness_probes_decide_who_gets_traffic(any_lab):
     def pod(name, probe_port):
-        return {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": "demo", "labels": {"app": "ready-test"}},
-                "spec": {"containers": [{"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}],
-                                         "readinessProbe": {"tcpSocket": {"port": probe_port}}}]}}
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ready-test", "namespace": "demo"},
-           "spec": {"selector": {"app": "ready-test"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "demo", "labels": {"app": "ready-test"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "agnhost",
+                        "ports": [{"containerPort": 8080}],
+                        "readinessProbe": {"tcpSocket": {"port": probe_port}},
+                    }
+                ]
+            },
+        }
+
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ready-test", "namespace": "demo"},
+        "spec": {"selector": {"app": "ready-test"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
     docs = [pod("ready-yes", 8080), pod("ready-no", 9999), svc]
     any_lab.apply(docs)
     try:
-        states = {p["metadata"]["name"]: next(c["status"] for c in p["status"]["conditions"] if c["type"] == "Ready")
-                  for p in pods_of(any_lab, "demo", "ready-test")}
+        states = {
+            p["metadata"]["name"]: next(
+                c["status"] for c in p["status"]["conditions"] if c["type"] == "Ready"
+            )
+            for p in pods_of(any_lab, "demo", "ready-test")
+        }
         assert states == {"ready-yes": "True", "ready-no": "False"}
         ip = any_lab.get("svc", "ready-test", "demo")[0]["spec"]["clusterIP"]
         served = {p.served_by for p in any_lab.probe_many([("demo/client-a", ip, 80)] * 20)}
         assert served == {"ready-yes"}
         unready = any_lab.get("pod", "ready-no", "demo")[0]
-        assert any_lab.probe("demo/client-a", pod_ip(unready), 8080).ok, "an unready pod still answers directly"
+        assert any_lab.probe("demo/client-a", pod_ip(unready), 8080).ok, (
+            "an unready pod still answers directly"
+        )
     finally:
         any_lab.delete(docs)
 
@@ -430,9 +576,26 @@ def test_tcpdump_on_a_node_sees_vxlan_or_plain_pod_packets(any_lab):
     target = any_lab.get("pod", "client-b", "demo")[0]
     source = any_lab.get("pod", "client-a", "demo")[0]
     worker = naming.node_netns(any_lab.name, 1)  # client-a's node
-    capture = subprocess.Popen(["ip", "netns", "exec", worker, "timeout", "10", "tcpdump", "-l", "-c", "4", "-nni",
-                                "eth0", "udp port 8472 or tcp port 8080"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    capture = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            worker,
+            "timeout",
+            "10",
+            "tcpdump",
+            "-l",
+            "-c",
+            "4",
+            "-nni",
+            "eth0",
+            "udp port 8472 or tcp port 8080",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         while "listening on" not in (line := capture.stderr.readline()):
             assert line, "tcpdump stopped before it listened"
@@ -445,17 +608,32 @@ def test_tcpdump_on_a_node_sees_vxlan_or_plain_pod_packets(any_lab):
     if any_lab.cni == "flannel":
         assert "172.18.0.3." in out and "172.18.0.4.8472" in out, out  # VXLAN between the node IPs
     else:
-        assert f"{pod_ip(source)}." in out and f"{pod_ip(target)}.8080" in out, out  # pod IPs on the wire
+        assert f"{pod_ip(source)}." in out and f"{pod_ip(target)}.8080" in out, (
+            out
+        )  # pod IPs on the wire
 
 
 def test_a_pod_reaches_itself_through_its_service(any_lab):
     """Hairpin: the Service's only endpoint is the client; Flannel needs hairpin mode on the cni0
     port and bridge netfilter in the node, Calico routes it back through the node."""
-    docs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loner", "namespace": "demo",
-                                                              "labels": {"app": "loner"}},
-             "spec": {"containers": [{"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}]}},
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "loner", "namespace": "demo"},
-             "spec": {"selector": {"app": "loner"}, "ports": [{"port": 80, "targetPort": 8080}]}}]
+    docs = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "loner", "namespace": "demo", "labels": {"app": "loner"}},
+            "spec": {
+                "containers": [
+                    {"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}
+                ]
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "loner", "namespace": "demo"},
+            "spec": {"selector": {"app": "loner"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+    ]
     any_lab.apply(docs)
     try:
         probe = any_lab.probe("demo/loner", "loner", 80)
@@ -465,7 +643,9 @@ def test_a_pod_reaches_itself_through_its_service(any_lab):
         # kube-proxy masquerades hairpin traffic (KUBE-SEP ... -s <pod> -j KUBE-MARK-MASQ), to the
         # address of the interface it leaves by: cni0's on Flannel, the node's on Calico (cali* have none).
         bridge_ip = pod["status"]["podIP"].rsplit(".", 1)[0] + ".1"
-        assert probe.client_ip == (bridge_ip if any_lab.cni == "flannel" else pod["status"]["hostIP"])
+        assert probe.client_ip == (
+            bridge_ip if any_lab.cni == "flannel" else pod["status"]["hostIP"]
+        )
     finally:
         any_lab.delete(docs)
 
@@ -475,7 +655,11 @@ def test_names_fail_fast_where_there_is_no_cluster_dns(any_lab):
 
     began = time.perf_counter()
     assert any_lab.resolve(OUTSIDE, "web.demo.svc.cluster.local") == []
-    proxy = next(p for p in any_lab.get("pods", namespace="kube-system") if p["metadata"]["name"].startswith("kube-proxy-"))
+    proxy = next(
+        p
+        for p in any_lab.get("pods", namespace="kube-system")
+        if p["metadata"]["name"].startswith("kube-proxy-")
+    )
     assert any_lab.resolve(f"kube-system/{proxy['metadata']['name']}", "example.com") == []
     assert time.perf_counter() - began < 5
     assert any_lab.probe(OUTSIDE, "web.demo", 80).outcome == "dns"

@@ -1,5 +1,6 @@
 """Bringing sandbox labs up and down: nothing leaks into the host, crashes are cleaned up, labs
 with different names live side by side."""
+
 from __future__ import annotations
 
 import os
@@ -9,22 +10,40 @@ import sys
 import time
 
 import pytest
+from conftest import netns_inodes, processes_inside
 
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE
 from labkit.sandbox import backend, naming
 
-from conftest import netns_inodes, processes_inside
-
-
 SMALL = [
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo", "namespace": "default"},
-     "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "echo"}},
-              "template": {"metadata": {"labels": {"app": "echo"}},
-                           "spec": {"containers": [{"name": "c", "image": "agnhost",
-                                                    "ports": [{"containerPort": 8080}]}]}}}},
-    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo", "namespace": "default"},
-     "spec": {"type": "NodePort", "selector": {"app": "echo"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "echo", "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "echo"}},
+            "template": {
+                "metadata": {"labels": {"app": "echo"}},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}
+                    ]
+                },
+            },
+        },
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "echo", "namespace": "default"},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": "echo"},
+            "ports": [{"port": 80, "targetPort": 8080}],
+        },
+    },
 ]
 
 
@@ -34,13 +53,17 @@ def _exercise(lab):
     probe = lab.probe(OUTSIDE, "172.18.0.3", node_port, timeout=2.0)
     assert probe.ok, probe.detail
     assert probe.served_by.startswith("echo-")
-    assert lab.resolve(f"default/{probe.served_by}", "echo") == [lab.get("svc", "echo")[0]["spec"]["clusterIP"]]
+    assert lab.resolve(f"default/{probe.served_by}", "echo") == [
+        lab.get("svc", "echo")[0]["spec"]["clusterIP"]
+    ]
     return probe
 
 
 def _assert_same(before, after):
     for key in before:
-        assert before[key] == after[key], f"{key} changed:\nbefore {before[key]}\nafter  {after[key]}"
+        assert before[key] == after[key], (
+            f"{key} changed:\nbefore {before[key]}\nafter  {after[key]}"
+        )
 
 
 @pytest.mark.parametrize("cni", ["flannel", "calico"])
@@ -51,9 +74,13 @@ def test_down_leaves_the_host_exactly_as_it_was(cni, snapshot):
     lab = backend.up("tclean", cni, quiet=True)
     _exercise(lab)
     inodes = netns_inodes("tclean")
-    assert lab.exec(f"default/{lab.get('pods', selector='app=echo')[0]['metadata']['name']}",
-                    "ip -o link show eth0").ok
-    assert os.path.isdir(f"/etc/netns/{naming.pod_netns('tclean', 'default', lab.get('pods', selector='app=echo')[0]['metadata']['name'])}")
+    assert lab.exec(
+        f"default/{lab.get('pods', selector='app=echo')[0]['metadata']['name']}",
+        "ip -o link show eth0",
+    ).ok
+    assert os.path.isdir(
+        f"/etc/netns/{naming.pod_netns('tclean', 'default', lab.get('pods', selector='app=echo')[0]['metadata']['name'])}"
+    )
     assert backend.down("tclean") is True
     assert backend.down("tclean") is False, "down is idempotent"
     assert not processes_inside(inodes)
@@ -75,16 +102,22 @@ def test_twenty_up_down_cycles_leak_nothing(snapshot):
     assert len(os.listdir("/proc/self/fd")) == fds
 
 
-UP_IN_CHILD = ("import sys; from labkit.sandbox import backend; "
-               "backend.up('tkill', sys.argv[1], quiet=True); print('up', flush=True)")
+UP_IN_CHILD = (
+    "import sys; from labkit.sandbox import backend; "
+    "backend.up('tkill', sys.argv[1], quiet=True); print('up', flush=True)"
+)
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.2, 0.4, 0.7])
 def test_kill_9_during_up_then_up_and_down_leave_nothing(delay, snapshot):
     backend.down("tkill")
     before = snapshot("tkill")
-    child = subprocess.Popen([sys.executable, "-c", UP_IN_CHILD, "flannel"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", UP_IN_CHILD, "flannel"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
@@ -97,8 +130,12 @@ def test_kill_9_during_up_then_up_and_down_leave_nothing(delay, snapshot):
 def test_kill_9_during_up_then_down_leaves_nothing(snapshot):
     backend.down("tkill")
     before = snapshot("tkill")
-    child = subprocess.Popen([sys.executable, "-c", UP_IN_CHILD, "calico"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", UP_IN_CHILD, "calico"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not os.path.exists("/run/labkit/tkill/agent.pid") and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -120,9 +157,13 @@ def test_two_labs_side_by_side_do_not_see_each_other(snapshot):
         p1, p2 = _exercise(first), _exercise(second)
         assert {"tpair", "tpair-b"} <= set(backend.names())
         # The same addresses exist in both labs; each answers from its own pods.
-        assert p1.served_by in {p["metadata"]["name"] for p in first.get("pods", selector="app=echo")}
+        assert p1.served_by in {
+            p["metadata"]["name"] for p in first.get("pods", selector="app=echo")
+        }
         pod = second.get("pods", selector="app=echo")[0]
-        assert second.probe(OUTSIDE, "172.18.0.3", second.get("svc", "echo")[0]["spec"]["ports"][0]["nodePort"]).ok
+        assert second.probe(
+            OUTSIDE, "172.18.0.3", second.get("svc", "echo")[0]["spec"]["ports"][0]["nodePort"]
+        ).ok
         assert backend.down("tpair") is True
         # Lab "tpair" never claims "tpair-b"'s namespaces (its names start with lk-tpair- too).
         assert backend.attach("tpair-b") is not None
@@ -180,17 +221,29 @@ def test_doctor_checks_pass_here_and_clean_up(snapshot):
     failed = [line for line in lines if not line.ok and line.required]
     assert not failed, failed
     names = {line.name for line in lines}
-    assert {"root", "network namespaces", "veth pairs", "bridges", "VXLAN",
-            "iptables nat (statistic, DNAT, MASQUERADE)"} <= names
+    assert {
+        "root",
+        "network namespaces",
+        "veth pairs",
+        "bridges",
+        "VXLAN",
+        "iptables nat (statistic, DNAT, MASQUERADE)",
+    } <= names
     _assert_same(before, snapshot())
 
 
 def test_two_processes_bringing_up_one_lab_get_one_lab(snapshot):
     backend.down("trace")
     before = snapshot("trace")
-    code = "from labkit.sandbox import backend; print(backend.up('trace', 'flannel', quiet=True).name)"
-    children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True) for _ in range(3)]
+    code = (
+        "from labkit.sandbox import backend; print(backend.up('trace', 'flannel', quiet=True).name)"
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     outputs = [c.communicate(timeout=60) for c in children]
     assert all(c.returncode == 0 for c in children), outputs
     lab = backend.attach("trace")

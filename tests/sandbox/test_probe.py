@@ -3,6 +3,7 @@
 Topology (all inside lk-t<random>-* namespaces): ``a`` routes between ``b`` (10.99.1.2) and
 ``c`` (10.99.2.2). The agent serves netexec pods in ``b`` and ``c`` and cluster DNS in ``c``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,26 +55,67 @@ def lab(tmp_path_factory):
             ip("-n", ns, "link", "set", "lo", "up")
         ip("-n", a, "link", "add", "vab", "type", "veth", "peer", "name", "vba", "netns", b)
         ip("-n", a, "link", "add", "vac", "type", "veth", "peer", "name", "vca", "netns", c)
-        for ns, dev, addr in ((a, "vab", A_TO_B), (a, "vac", A_TO_C), (b, "vba", B_IP), (c, "vca", C_IP)):
+        for ns, dev, addr in (
+            (a, "vab", A_TO_B),
+            (a, "vac", A_TO_C),
+            (b, "vba", B_IP),
+            (c, "vca", C_IP),
+        ):
             ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
             ip("-n", ns, "link", "set", dev, "up")
         ip("-n", b, "route", "add", "default", "via", A_TO_B)
         ip("-n", c, "route", "add", "default", "via", A_TO_C)
         assert run_in_netns(a, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]).ok
         # c drops TCP 8081 and UDP 9001 silently, and rejects TCP 8082 as "host unreachable"
-        for rule in (["-p", "tcp", "--dport", "8081", "-j", "DROP"], ["-p", "udp", "--dport", "9001", "-j", "DROP"],
-                     ["-p", "tcp", "--dport", "8082", "-j", "REJECT", "--reject-with", "icmp-host-unreachable"]):
+        for rule in (
+            ["-p", "tcp", "--dport", "8081", "-j", "DROP"],
+            ["-p", "udp", "--dport", "9001", "-j", "DROP"],
+            [
+                "-p",
+                "tcp",
+                "--dport",
+                "8082",
+                "-j",
+                "REJECT",
+                "--reject-with",
+                "icmp-host-unreachable",
+            ],
+        ):
             assert run_in_netns(c, ["iptables", "-A", "INPUT", *rule]).ok
-        pods = [{"namespace": "default", "name": "web-b", "netns": b, "ip": B_IP, "role": "netexec",
-                 "ports": [{"port": 8080, "protocol": "TCP"}, {"port": 9000, "protocol": "UDP"}]},
-                {"namespace": "default", "name": "web-c", "netns": c, "ip": C_IP, "role": "netexec",
-                 "ports": [{"port": p, "protocol": "TCP"} for p in (8080, 8081, 8082)]
-                 + [{"port": p, "protocol": "UDP"} for p in (9000, 9001)]},
-                {"namespace": "kube-system", "name": "coredns-x", "netns": a, "ip": A_TO_C, "role": "dns",
-                 "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]
-        records = [["web.default.svc.cluster.local.", "A", B_IP, 30],
-                   ["alias.default.svc.cluster.local.", "CNAME", "web.default.svc.cluster.local.", 30]]
-        (state / "workloads.json").write_text(json.dumps({"workloads": pods, "dns_records": records}))
+        pods = [
+            {
+                "namespace": "default",
+                "name": "web-b",
+                "netns": b,
+                "ip": B_IP,
+                "role": "netexec",
+                "ports": [{"port": 8080, "protocol": "TCP"}, {"port": 9000, "protocol": "UDP"}],
+            },
+            {
+                "namespace": "default",
+                "name": "web-c",
+                "netns": c,
+                "ip": C_IP,
+                "role": "netexec",
+                "ports": [{"port": p, "protocol": "TCP"} for p in (8080, 8081, 8082)]
+                + [{"port": p, "protocol": "UDP"} for p in (9000, 9001)],
+            },
+            {
+                "namespace": "kube-system",
+                "name": "coredns-x",
+                "netns": a,
+                "ip": A_TO_C,
+                "role": "dns",
+                "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+            },
+        ]
+        records = [
+            ["web.default.svc.cluster.local.", "A", B_IP, 30],
+            ["alias.default.svc.cluster.local.", "CNAME", "web.default.svc.cluster.local.", 30],
+        ]
+        (state / "workloads.json").write_text(
+            json.dumps({"workloads": pods, "dns_records": records})
+        )
         start_agent(str(state))
         assert agent_command(str(state), "reload") == "ok 9"
         yield {"a": a, "b": b, "c": c, "state": state}
@@ -96,7 +138,9 @@ def test_tcp_connected_reports_server_and_unnatted_client(lab) -> None:
 
 def test_tcp_refused_timeout_and_unreachable(lab) -> None:
     refused = probe(lab["b"], C_IP, 7777, src_label="b", resolv_conf=None)
-    assert refused.outcome == "refused" and "refused" in refused.detail and refused.served_by is None
+    assert (
+        refused.outcome == "refused" and "refused" in refused.detail and refused.served_by is None
+    )
     dropped = probe(lab["b"], C_IP, 8081, timeout=0.3, src_label="b", resolv_conf=None)
     assert dropped.outcome == "timeout" and dropped.latency_s is None and "0.3 s" in dropped.detail
     rejected = probe(lab["b"], C_IP, 8082, src_label="b", resolv_conf=None)
@@ -158,11 +202,25 @@ def test_names_resolve_through_the_pods_search_path(lab) -> None:
     p = probe(lab["c"], "web", 8080, src_label="c", resolv_conf=RESOLV)
     assert (p.outcome, p.served_by, p.client_ip) == ("connected", "web-b", C_IP)
     assert "web.default.svc.cluster.local -> 10.99.1.2" in p.detail
-    assert probe(lab["c"], "alias.default", 8080, src_label="c", resolv_conf=RESOLV).served_by == "web-b"
-    assert probe(lab["c"], "web.default.svc.cluster.local.", 9000, "UDP", src_label="c",
-                 resolv_conf=RESOLV).served_by == "web-b"
+    assert (
+        probe(lab["c"], "alias.default", 8080, src_label="c", resolv_conf=RESOLV).served_by
+        == "web-b"
+    )
+    assert (
+        probe(
+            lab["c"],
+            "web.default.svc.cluster.local.",
+            9000,
+            "UDP",
+            src_label="c",
+            resolv_conf=RESOLV,
+        ).served_by
+        == "web-b"
+    )
     assert resolve(lab["c"], "alias", resolv_conf=RESOLV) == [B_IP]
-    assert resolve(lab["c"], "alias", "CNAME", resolv_conf=RESOLV) == ["web.default.svc.cluster.local"]
+    assert resolve(lab["c"], "alias", "CNAME", resolv_conf=RESOLV) == [
+        "web.default.svc.cluster.local"
+    ]
 
 
 def test_port_53_is_probed_with_a_dns_question(lab) -> None:
@@ -177,7 +235,14 @@ def test_dns_failures(lab) -> None:
     missing = probe(lab["c"], "nosuch", 8080, src_label="c", resolv_conf=RESOLV)
     assert missing.outcome == "dns" and "nosuch.default.svc.cluster.local" in missing.detail
     assert missing.served_by is None and missing.latency_s is None
-    silent = probe(lab["c"], "web", 8080, timeout=0.3, src_label="c", resolv_conf=RESOLV.replace(A_TO_C, "10.99.2.99"))
+    silent = probe(
+        lab["c"],
+        "web",
+        8080,
+        timeout=0.3,
+        src_label="c",
+        resolv_conf=RESOLV.replace(A_TO_C, "10.99.2.99"),
+    )
     assert silent.outcome == "dns" and "no answer from nameserver 10.99.2.99" in silent.detail
     none = probe(lab["c"], "web", 8080, src_label="c", resolv_conf="")
     assert none.outcome == "dns" and "no nameserver" in none.detail
@@ -209,17 +274,31 @@ def test_probe_many_runs_concurrently_and_keeps_order(lab) -> None:
         elif kind == 1:
             requests.append((lab["b"], C_IP, 8080, "TCP", f"ok-{i}"))
         elif kind == 2:
-            requests.append({"src_netns": lab["c"], "dst": "web", "port": 9000, "protocol": "UDP",
-                             "src_label": f"dns-{i}", "resolv_conf": RESOLV})
+            requests.append(
+                {
+                    "src_netns": lab["c"],
+                    "dst": "web",
+                    "port": 9000,
+                    "protocol": "UDP",
+                    "src_label": f"dns-{i}",
+                    "resolv_conf": RESOLV,
+                }
+            )
         else:
             requests.append(ProbeRequest(lab["b"], C_IP, 7777, src_label=f"refused-{i}"))
     started = time.monotonic()
     results = probe_many(requests, timeout=0.5)
     elapsed = time.monotonic() - started
-    assert [r.src for r in results] == [f"{('drop', 'ok', 'dns', 'refused')[i % 4]}-{i}" for i in range(60)]
-    assert [r.outcome for r in results] == [("timeout", "connected", "connected", "refused")[i % 4] for i in range(60)]
+    assert [r.src for r in results] == [
+        f"{('drop', 'ok', 'dns', 'refused')[i % 4]}-{i}" for i in range(60)
+    ]
+    assert [r.outcome for r in results] == [
+        ("timeout", "connected", "connected", "refused")[i % 4] for i in range(60)
+    ]
     assert {r.served_by for r in results if r.ok} == {"web-b", "web-c"}
-    assert elapsed < 15 * 0.5 / 3, f"15 timeouts of 0.5 s took {elapsed:.2f} s: probes did not overlap"
+    assert elapsed < 15 * 0.5 / 3, (
+        f"15 timeouts of 0.5 s took {elapsed:.2f} s: probes did not overlap"
+    )
     assert probe_many([]) == []
 
 
@@ -277,13 +356,21 @@ def test_socket_keeps_the_namespace_it_was_born_in(lab) -> None:
 
 def test_run_in_netns_output_input_and_timeout(lab) -> None:
     res = run_in_netns(lab["b"], ["ip", "-o", "-4", "addr", "show", "dev", "vba"])
-    assert res.ok and B_IP in res.stdout and res.command == ("ip", "-o", "-4", "addr", "show", "dev", "vba")
+    assert (
+        res.ok
+        and B_IP in res.stdout
+        and res.command == ("ip", "-o", "-4", "addr", "show", "dev", "vba")
+    )
     assert run_in_netns(lab["b"], "cat", input="hello").stdout == "hello"
     failed = run_in_netns(lab["b"], ["sh", "-c", "echo oops >&2; exit 3"])
     assert (failed.returncode, failed.stderr.strip()) == (3, "oops")
     started = time.monotonic()
     slow = run_in_netns(lab["b"], ["sh", "-c", "sleep 5 & sleep 5; echo never"], timeout=0.3)
     assert time.monotonic() - started < 3
-    assert slow.returncode == 124 and "did not finish within 0.3 s" in slow.stderr and "never" not in slow.stdout
+    assert (
+        slow.returncode == 124
+        and "did not finish within 0.3 s" in slow.stderr
+        and "never" not in slow.stdout
+    )
     with pytest.raises(LabError, match="does not exist"):
         run_in_netns("lk-tnosuch-zz", ["true"])

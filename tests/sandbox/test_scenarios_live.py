@@ -6,6 +6,7 @@ Every test starts from, and leaves, the lab's bootstrap state: whatever a scenar
 deleted afterwards and the lab's objects are compared with the state right after ``up``.
 On Flannel (no policy engine) the policy scenarios must say so instead of giving a false verdict.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,19 +28,46 @@ pytestmark = pytest.mark.sandbox
 NAMES = scenarios.names()
 SCENARIOS = {name: scenarios.get(name) for name in NAMES}
 
-KINDS = ("namespaces", "pods", "deployments", "replicasets", "daemonsets", "statefulsets", "services",
-         "endpoints", "endpointslices", "networkpolicies", "ingresses", "ingressclasses", "configmaps",
-         "secrets", "serviceaccounts")
+KINDS = (
+    "namespaces",
+    "pods",
+    "deployments",
+    "replicasets",
+    "daemonsets",
+    "statefulsets",
+    "services",
+    "endpoints",
+    "endpointslices",
+    "networkpolicies",
+    "ingresses",
+    "ingressclasses",
+    "configmaps",
+    "secrets",
+    "serviceaccounts",
+)
 """Every kind the sandbox stores: a snapshot of these is "the objects in the lab"."""
 PLURAL = {manifests.canonical_kind(k): k for k in KINDS}
 
-TOP_LEVEL = ("deployments", "daemonsets", "statefulsets", "replicasets", "pods", "services", "endpoints",
-             "endpointslices", "networkpolicies", "ingresses", "ingressclasses", "configmaps", "secrets",
-             "serviceaccounts")
+TOP_LEVEL = (
+    "deployments",
+    "daemonsets",
+    "statefulsets",
+    "replicasets",
+    "pods",
+    "services",
+    "endpoints",
+    "endpointslices",
+    "networkpolicies",
+    "ingresses",
+    "ingressclasses",
+    "configmaps",
+    "secrets",
+    "serviceaccounts",
+)
 """Deletion order for the sweep: owners before what they own, so controllers do not re-create."""
 
 POLICY_SCENARIOS_ON_FLANNEL = {
-    "14-three-tier-policies": None,           # None: the starting state and every variant
+    "14-three-tier-policies": None,  # None: the starting state and every variant
     "16-pci-payment-isolation": None,
     "18-troubleshooting-symptoms": ("deny-all-ingress",),
 }
@@ -61,16 +89,22 @@ class LiveLab:
 
 def snapshot(lab: Any) -> set[Key]:
     """``(kind, namespace, name)`` of every object the lab holds."""
-    return {(kind, (obj.get("metadata") or {}).get("namespace"), obj["metadata"]["name"])
-            for kind in KINDS for obj in lab.get(kind, namespace=None)}
+    return {
+        (kind, (obj.get("metadata") or {}).get("namespace"), obj["metadata"]["name"])
+        for kind in KINDS
+        for obj in lab.get(kind, namespace=None)
+    }
 
 
 def shape(lab: Any) -> Counter:
     """The snapshot with a workload pod's random suffix dropped (``web-<hash>-*``): a re-created
     Deployment gets new pod names, as on a real cluster, but the same number from the same template."""
     shaped: Counter = Counter()
-    owned = {(o["metadata"].get("namespace"), o["metadata"]["name"])
-             for o in lab.get("pods", namespace=None) if o["metadata"].get("ownerReferences")}
+    owned = {
+        (o["metadata"].get("namespace"), o["metadata"]["name"])
+        for o in lab.get("pods", namespace=None)
+        if o["metadata"].get("ownerReferences")
+    }
     for kind, ns, name in snapshot(lab):
         if kind == "pods" and (ns, name) in owned:
             name = name.rsplit("-", 1)[0] + "-*"
@@ -89,8 +123,11 @@ def sweep(live: LiveLab) -> None:
     for kind in TOP_LEVEL:
         doomed = sorted((key for key in snapshot(lab) - live.baseline if key[0] == kind), key=str)
         if kind == "pods":  # only bare pods: a workload's pods went with it
-            owned = {(o["metadata"].get("namespace"), o["metadata"]["name"])
-                     for o in lab.get("pods", namespace=None) if o["metadata"].get("ownerReferences")}
+            owned = {
+                (o["metadata"].get("namespace"), o["metadata"]["name"])
+                for o in lab.get("pods", namespace=None)
+                if o["metadata"].get("ownerReferences")
+            }
             doomed = [key for key in doomed if key[1:] not in owned]
         if doomed:
             lab.delete([ObjectRef(manifests.canonical_kind(k), name, ns) for k, ns, name in doomed])
@@ -98,7 +135,8 @@ def sweep(live: LiveLab) -> None:
     missing = live.baseline - snapshot(lab)
     assert not left and not missing, (
         f"the lab did not return to its bootstrap state: left over {sorted(left, key=str)}, "
-        f"missing {sorted(missing, key=str)}")
+        f"missing {sorted(missing, key=str)}"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -181,19 +219,29 @@ def require_sandbox(scenario: scenarios.Scenario, lab: Any) -> None:
     pytest.skip(f"{scenario.name} is Kind-only: {scenario.sandbox_note}")
 
 
-def declared_objects(scenario: scenarios.Scenario, files: tuple[str, ...] | None = None) -> list[Key]:
+def declared_objects(
+    scenario: scenarios.Scenario, files: tuple[str, ...] | None = None
+) -> list[Key]:
     """The snapshot keys of the objects a scenario's manifests declare."""
     keys = []
     for doc in scenario.documents(files):
         kind = manifests.canonical_kind(doc["kind"])
-        ns = (doc["metadata"].get("namespace") or "default") if manifests.is_namespaced(kind) else None
+        ns = (
+            (doc["metadata"].get("namespace") or "default")
+            if manifests.is_namespaced(kind)
+            else None
+        )
         keys.append((PLURAL[kind], ns, doc["metadata"]["name"]))
     return keys
 
 
 def variant_ids(role: str, names: Sequence[str] = NAMES) -> list[Any]:
-    return [pytest.param(n, v.name, id=f"{n}/{v.name}")
-            for n in names for v in SCENARIOS[n].variants if v.role == role]
+    return [
+        pytest.param(n, v.name, id=f"{n}/{v.name}")
+        for n in names
+        for v in SCENARIOS[n].variants
+        if v.role == role
+    ]
 
 
 # --------------------------------------------------------------------------- every scenario on calico
@@ -229,9 +277,15 @@ def test_broken_variant_fails_with_its_hint_then_fix_passes(calico, name, varian
     assert results, f"{name}/{variant}: no check ran"
     passed = [r for r in results if r.verdict == "pass"]
     assert not passed, f"{name}/{variant} is broken, yet these checks pass:\n\n{report(passed)}"
-    unhinted = [r for r in results if chosen.hint_contains not in r.hint and chosen.hint_contains not in str(r)]
-    assert not unhinted, (f"{name}/{variant}: the failing checks should say {chosen.hint_contains!r}:"
-                          f"\n\n{report(unhinted)}")
+    unhinted = [
+        r
+        for r in results
+        if chosen.hint_contains not in r.hint and chosen.hint_contains not in str(r)
+    ]
+    assert not unhinted, (
+        f"{name}/{variant}: the failing checks should say {chosen.hint_contains!r}:"
+        f"\n\n{report(unhinted)}"
+    )
     scenarios.fix(calico, name, variant)
     assert_all_pass(scenarios.run_checks(calico, name, variant), f"{name}/{variant} after its fix")
 
@@ -250,11 +304,16 @@ def test_reset_returns_to_the_starting_state(calico, name):
     now = shape(calico)
     # Namespaces a variant created may stay behind if empty (nothing but their default ServiceAccount).
     extra_ns = {key[2] for key in now - fresh if key[0] == "namespaces"}
-    tolerated = Counter({("namespaces", None, n): 1 for n in extra_ns}) + \
-        Counter({("serviceaccounts", n, "default"): 1 for n in extra_ns})
+    tolerated = Counter({("namespaces", None, n): 1 for n in extra_ns}) + Counter(
+        {("serviceaccounts", n, "default"): 1 for n in extra_ns}
+    )
     surplus, lacking = now - fresh - tolerated, fresh - now
-    assert not surplus, f"{name}: after reset, objects a fresh deploy lacks: {sorted(surplus.elements(), key=str)}"
-    assert not lacking, f"{name}: after reset, missing objects: {sorted(lacking.elements(), key=str)}"
+    assert not surplus, (
+        f"{name}: after reset, objects a fresh deploy lacks: {sorted(surplus.elements(), key=str)}"
+    )
+    assert not lacking, (
+        f"{name}: after reset, missing objects: {sorted(lacking.elements(), key=str)}"
+    )
     assert_all_pass(scenarios.run_checks(calico, name), f"{name} after reset")
 
 
@@ -271,8 +330,9 @@ def flannel_cases() -> list[Any]:
     return cases
 
 
-def assert_honest_on_flannel(specs: Sequence[scenarios.CheckSpec], results: Sequence[Any], *, broken: bool,
-                             what: str) -> None:
+def assert_honest_on_flannel(
+    specs: Sequence[scenarios.CheckSpec], results: Sequence[Any], *, broken: bool, what: str
+) -> None:
     """Without a policy engine no check may fail or pass on a block it cannot see: anything that
     depends on a policy drop is "partial" and says policies are not enforced."""
     assert len(specs) == len(results)
@@ -280,12 +340,17 @@ def assert_honest_on_flannel(specs: Sequence[scenarios.CheckSpec], results: Sequ
         text = str(result)
         assert result.verdict != "fail", f"{what}: a false failure on flannel\n\n{text}"
         if result.verdict == "partial":
-            assert NOT_ENFORCED in result.hint, f"{what}: partial without saying policies are not enforced\n\n{text}"
-        needs_block = broken or spec.check == "policy_matrix" or spec.args.get("expect") == "blocked"
+            assert NOT_ENFORCED in result.hint, (
+                f"{what}: partial without saying policies are not enforced\n\n{text}"
+            )
+        needs_block = (
+            broken or spec.check == "policy_matrix" or spec.args.get("expect") == "blocked"
+        )
         if needs_block:
             assert result.verdict == "partial" and NOT_ENFORCED in result.hint, (
                 f"{what}: this verdict depends on a NetworkPolicy drop that flannel cannot make; the check "
-                f"must say policies are {NOT_ENFORCED!r} (verdict partial), not {result.verdict}\n\n{text}")
+                f"must say policies are {NOT_ENFORCED!r} (verdict partial), not {result.verdict}\n\n{text}"
+            )
 
 
 @pytest.mark.parametrize(("name", "variant"), flannel_cases())
@@ -294,36 +359,82 @@ def test_policy_scenario_on_flannel_says_policies_are_not_enforced(flannel, name
     assert not flannel.capabilities.network_policy
     scenarios.deploy(flannel, name, variant)
     if variant is None:
-        assert_honest_on_flannel(scenario.checks, scenarios.run_checks(flannel, name), broken=False,
-                                 what=f"{name} on flannel")
+        assert_honest_on_flannel(
+            scenario.checks,
+            scenarios.run_checks(flannel, name),
+            broken=False,
+            what=f"{name} on flannel",
+        )
         return
     chosen = scenario.variant(variant)
-    assert_honest_on_flannel(chosen.checks, scenarios.run_checks(flannel, name, variant),
-                             broken=chosen.role == "broken", what=f"{name}/{variant} on flannel")
+    assert_honest_on_flannel(
+        chosen.checks,
+        scenarios.run_checks(flannel, name, variant),
+        broken=chosen.role == "broken",
+        what=f"{name}/{variant} on flannel",
+    )
     if chosen.role == "broken":
         scenarios.fix(flannel, name, variant)
-        assert_honest_on_flannel(chosen.checks, scenarios.run_checks(flannel, name, variant), broken=False,
-                                 what=f"{name}/{variant} on flannel after its fix")
+        assert_honest_on_flannel(
+            chosen.checks,
+            scenarios.run_checks(flannel, name, variant),
+            broken=False,
+            what=f"{name}/{variant} on flannel after its fix",
+        )
 
 
 # --------------------------------------------------------------------------- hints that name the real cause
 
 
-@pytest.mark.parametrize(("name", "variant", "check", "wanted", "unwanted"), [
-    # Pods that never got a node: the hint is about scheduling, with the scheduler's own message.
-    ("01-web-across-nodes", "unschedulable-database", "pod_to_pod",
-     ("is Pending: the scheduler found no node", "PodScheduled=False", "nodes labelled disktype=ssd"),
-     ("does not exist",)),
-    ("18-troubleshooting-symptoms", "pod-not-scheduled", "diagnose",
-     ("are Pending: the scheduler found no node", "PodScheduled=False, reason Unschedulable", "gpu=true"),
-     ("readiness",)),
-    # A near-miss Service name: `auth` is what was meant, not the names sharing "-service".
-    ("06-api-gateway", "misnamed-service", "dns_resolves", ("did you mean auth?",), ("user-service",)),
-    # The Service stayed behind in default: pointing there would not help, it has no endpoints.
-    ("11-env-to-dns", "service-left-behind", "dns_resolves",
-     ("one exists in namespace default", "has no ready endpoints", "run in finance", "Create the Service in finance"),
-     ("write payment-service.default",)),
-])
+@pytest.mark.parametrize(
+    ("name", "variant", "check", "wanted", "unwanted"),
+    [
+        # Pods that never got a node: the hint is about scheduling, with the scheduler's own message.
+        (
+            "01-web-across-nodes",
+            "unschedulable-database",
+            "pod_to_pod",
+            (
+                "is Pending: the scheduler found no node",
+                "PodScheduled=False",
+                "nodes labelled disktype=ssd",
+            ),
+            ("does not exist",),
+        ),
+        (
+            "18-troubleshooting-symptoms",
+            "pod-not-scheduled",
+            "diagnose",
+            (
+                "are Pending: the scheduler found no node",
+                "PodScheduled=False, reason Unschedulable",
+                "gpu=true",
+            ),
+            ("readiness",),
+        ),
+        # A near-miss Service name: `auth` is what was meant, not the names sharing "-service".
+        (
+            "06-api-gateway",
+            "misnamed-service",
+            "dns_resolves",
+            ("did you mean auth?",),
+            ("user-service",),
+        ),
+        # The Service stayed behind in default: pointing there would not help, it has no endpoints.
+        (
+            "11-env-to-dns",
+            "service-left-behind",
+            "dns_resolves",
+            (
+                "one exists in namespace default",
+                "has no ready endpoints",
+                "run in finance",
+                "Create the Service in finance",
+            ),
+            ("write payment-service.default",),
+        ),
+    ],
+)
 def test_broken_variant_hints_name_the_real_cause(calico, name, variant, check, wanted, unwanted):
     scenarios.deploy(calico, name, variant)
     results = [r for r in scenarios.run_checks(calico, name, variant) if r.check == check]
@@ -341,19 +452,32 @@ def test_pending_pods_are_shown_with_the_schedulers_message(calico):
     scenarios.deploy(calico, name, variant)
     result = next(r for r in scenarios.run_checks(calico, name, variant) if r.check == "diagnose")
     step = next(s for s in result.steps if s.action == "endpoints")
-    assert step.ok is False and "Pending" in step.observed and "unschedulable" in step.observed, result
-    assert step.evidence and all("Pending, not Ready, no IP, PodScheduled=False (Unschedulable): 0/3 nodes are "
-                                 "available" in line for line in step.evidence), result
+    assert step.ok is False and "Pending" in step.observed and "unschedulable" in step.observed, (
+        result
+    )
+    assert step.evidence and all(
+        "Pending, not Ready, no IP, PodScheduled=False (Unschedulable): 0/3 nodes are "
+        "available" in line
+        for line in step.evidence
+    ), result
 
 
-@pytest.mark.parametrize(("name", "pod", "port"), [("05-sidecar-logging", "default/app-pod", 24224),
-                                                   ("13-sidecar-proxy", "default/api-service", 8080)])
+@pytest.mark.parametrize(
+    ("name", "pod", "port"),
+    [
+        ("05-sidecar-logging", "default/app-pod", 24224),
+        ("13-sidecar-proxy", "default/api-service", 8080),
+    ],
+)
 def test_sidecar_scenarios_connect_over_localhost(calico, name, pod, port):
     """Containers of one pod share its loopback: the probe dials 127.0.0.1 inside the pod and the
     pod itself answers; no pod IP is involved, so no NAT judgement either."""
     scenarios.deploy(calico, name)
-    results = [r for r in scenarios.run_checks(calico, name)
-               if r.check == "pod_to_pod" and "127.0.0.1" in r.subject]
+    results = [
+        r
+        for r in scenarios.run_checks(calico, name)
+        if r.check == "pod_to_pod" and "127.0.0.1" in r.subject
+    ]
     assert len(results) == 1, report(scenarios.run_checks(calico, name))
     result = results[0]
     text = str(result)
@@ -373,8 +497,10 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
     scenarios.deploy(lab, name)
     svc = lab.get("services", "database-service")[0]
     cluster_ip, port = svc["spec"]["clusterIP"], int(svc["spec"]["ports"][0]["port"])
-    engine = {p["metadata"]["name"]: p["metadata"]["labels"]["app"]
-              for p in lab.get("pods", selector="tier=database")}
+    engine = {
+        p["metadata"]["name"]: p["metadata"]["labels"]["app"]
+        for p in lab.get("pods", selector="tier=database")
+    }
     assert sorted(set(engine.values())) == ["mysql", "postgres"]
 
     phase = ["mysql"]
@@ -391,7 +517,7 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
                 probe = lab.probe("default/client", cluster_ip, port, timeout=1.0)
                 spans.append((began, time.monotonic()))
                 log.append((phase[0], probe))
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     def engines_since(start: int) -> set[str]:
@@ -409,16 +535,25 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
     worker.start()
     try:
         assert wait_for(0, {"mysql"}) == {"mysql"}
-        for step, wanted in (("both-engines", {"mysql", "postgres"}), ("postgres-only", {"postgres"})):
+        for step, wanted in (
+            ("both-engines", {"mysql", "postgres"}),
+            ("postgres-only", {"postgres"}),
+        ):
             phase[0] = step
             start = len(log)
             began = time.monotonic()
-            lab.apply(scenario.documents(scenario.variant(step).manifests))  # kubectl apply -f, mid-traffic
+            lab.apply(
+                scenario.documents(scenario.variant(step).manifests)
+            )  # kubectl apply -f, mid-traffic
             applies.append((step, began, time.monotonic()))
-            assert wait_for(start, wanted) >= wanted, f"after {step}, answers came from {engines_since(start)}"
+            assert wait_for(start, wanted) >= wanted, (
+                f"after {step}, answers came from {engines_since(start)}"
+            )
         settled = len(log)
         wait_for(settled, {"postgres"})
-        assert engines_since(settled) == {"postgres"}, "MySQL still answers after the postgres-only switch"
+        assert engines_since(settled) == {"postgres"}, (
+            "MySQL still answers after the postgres-only switch"
+        )
     finally:
         stop.set()
         worker.join(timeout=10)
@@ -427,9 +562,13 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
     assert len(log) >= 30, f"only {len(log)} probes ran during the switch"
     for step, began, ended in applies:
         overlapping = [span for span in spans if span[0] < ended and span[1] > began]
-        assert overlapping, f"no probe was in flight while {step} was applied: the test proves nothing"
-    assert not failed, (f"{len(failed)} of {len(log)} probes failed during the selector switch (downtime):\n"
-                        + "\n".join(f"  during {ph}: {p.outcome} {p.detail}" for ph, p in failed[:10]))
+        assert overlapping, (
+            f"no probe was in flight while {step} was applied: the test proves nothing"
+        )
+    assert not failed, (
+        f"{len(failed)} of {len(log)} probes failed during the selector switch (downtime):\n"
+        + "\n".join(f"  during {ph}: {p.outcome} {p.detail}" for ph, p in failed[:10])
+    )
 
 
 # --------------------------------------------------------------------------- scenario 10: the node's rules
@@ -439,14 +578,20 @@ PROBABILITY = re.compile(r"--probability (\S+)")
 
 def kube_svc_rules(dump: str, service_port: str) -> tuple[str, list[str]]:
     """The KUBE-SVC chain for ``ns/name:port`` and its rules that jump to an endpoint (KUBE-SEP)."""
-    entry = [line for line in dump.splitlines()
-             if line.startswith("-A KUBE-SERVICES ") and f'"{service_port} cluster IP"' in line]
+    entry = [
+        line
+        for line in dump.splitlines()
+        if line.startswith("-A KUBE-SERVICES ") and f'"{service_port} cluster IP"' in line
+    ]
     assert len(entry) == 1, f"expected one KUBE-SERVICES rule for {service_port}, found {entry}"
     chain = entry[0].rsplit("-j ", 1)[1].strip()
     assert chain.startswith("KUBE-SVC-"), entry[0]
     assert f":{chain} - [0:0]" in dump.splitlines(), f"{chain} is not declared in the nat table"
-    return chain, [line for line in dump.splitlines()
-                   if line.startswith(f"-A {chain} ") and re.search(r"-j KUBE-SEP-\w+\s*$", line)]
+    return chain, [
+        line
+        for line in dump.splitlines()
+        if line.startswith(f"-A {chain} ") and re.search(r"-j KUBE-SEP-\w+\s*$", line)
+    ]
 
 
 def test_kube_proxy_rules_split_one_third_one_half_then_the_rest(calico):
@@ -461,9 +606,15 @@ def test_kube_proxy_rules_split_one_third_one_half_then_the_rest(calico):
         shown = "\n".join(rules)
         assert len(rules) == 3, f"{node}: {chain} should pick one of 3 endpoints:\n{shown}"
         odds = [PROBABILITY.search(rule) for rule in rules]
-        assert odds[0] and abs(float(odds[0].group(1)) - 1 / 3) < 1e-9, f"{node}: first rule is not 1/3:\n{shown}"
-        assert odds[1] and abs(float(odds[1].group(1)) - 1 / 2) < 1e-9, f"{node}: second rule is not 1/2:\n{shown}"
-        assert odds[2] is None and "statistic" not in rules[2], f"{node}: the last rule must take the rest:\n{shown}"
+        assert odds[0] and abs(float(odds[0].group(1)) - 1 / 3) < 1e-9, (
+            f"{node}: first rule is not 1/3:\n{shown}"
+        )
+        assert odds[1] and abs(float(odds[1].group(1)) - 1 / 2) < 1e-9, (
+            f"{node}: second rule is not 1/2:\n{shown}"
+        )
+        assert odds[2] is None and "statistic" not in rules[2], (
+            f"{node}: the last rule must take the rest:\n{shown}"
+        )
         targets = sorted(re.search(r"-> ([\d.]+):8080", rule).group(1) for rule in rules)
         assert targets == endpoints, f"{node}: rules point at {targets}, endpoints are {endpoints}"
 
@@ -474,8 +625,12 @@ def test_kube_proxy_rules_split_one_third_one_half_then_the_rest(calico):
 @pytest.mark.parametrize("name", [n for n in NAMES if SCENARIOS[n].kind_steps])
 def test_kind_only_steps_are_refused_plainly_on_the_sandbox(calico, name):
     scenario = SCENARIOS[name]
-    assert scenario.sandbox_note, f"{name} has Kind-only steps but does not say what the sandbox lacks"
+    assert scenario.sandbox_note, (
+        f"{name} has Kind-only steps but does not say what the sandbox lacks"
+    )
     with pytest.raises(LabError) as refused:
         scenarios.run_kind_steps(calico, name)
-    assert "Kind" in str(refused.value) and scenario.sandbox_note.split(".")[0] in str(refused.value)
+    assert "Kind" in str(refused.value) and scenario.sandbox_note.split(".")[0] in str(
+        refused.value
+    )
     assert scenario.kind_plan("netlab", "calico"), f"{name}: no Kind step applies to calico"

@@ -1,4 +1,5 @@
 """pod_to_pod, pod_to_service and external_to_service judged on a recorded lab double."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,11 @@ def test_source_nat_is_caught():
     lab = web_cluster()
     lab.nat["default/client"] = "172.18.0.3"
     r = pod_to_pod(lab, "default/client", WEB, 8080)
-    assert r.verdict == "fail" and "masqueraded" in r.hint and "172.18.0.3 != the client's pod IP" in str(r)
+    assert (
+        r.verdict == "fail"
+        and "masqueraded" in r.hint
+        and "172.18.0.3 != the client's pod IP" in str(r)
+    )
 
 
 def test_no_nat_check_can_be_turned_off():
@@ -52,14 +57,18 @@ def test_no_nat_check_can_be_turned_off():
 
 def test_an_unreported_client_ip_is_context_only():
     lab = web_cluster()
-    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(p, client_ip=None)
+    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(
+        p, client_ip=None
+    )
     r = pod_to_pod(lab, "default/client", WEB, 8080)
     assert r.verdict == "pass" and "the server did not report it" in str(r)
 
 
 def test_another_pod_answering_is_a_failure():
     lab = web_cluster()
-    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(p, served_by="other")
+    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(
+        p, served_by="other"
+    )
     r = pod_to_pod(lab, "default/client", WEB, 8080)
     assert r.verdict == "fail" and "re-used" in r.hint
 
@@ -97,7 +106,9 @@ def test_polling_reports_convergence():
 
 
 def test_expect_blocked_passes_on_a_drop():
-    r = pod_to_pod(web_cluster(extra=[DENY_DB]), "default/client", "shop/db", 5432, expect="blocked")
+    r = pod_to_pod(
+        web_cluster(extra=[DENY_DB]), "default/client", "shop/db", 5432, expect="blocked"
+    )
     assert r.verdict == "pass" and "timeout (converged after 1 attempt)" in str(r)
 
 
@@ -116,7 +127,9 @@ def test_expect_blocked_on_a_cni_without_policy_is_partial():
     lab = web_cluster(enforce=False, cni="flannel", extra=[DENY_DB])
     r = pod_to_pod(lab, "default/client", "shop/db", 5432, expect="blocked", wait=30)
     assert r.verdict == "partial" and "not enforced" in r.hint and "flannel" in r.hint
-    assert len([c for c in lab.calls if c[0] == "probe"]) == 1, "no point polling what cannot change"
+    assert len([c for c in lab.calls if c[0] == "probe"]) == 1, (
+        "no point polling what cannot change"
+    )
 
 
 def test_blocked_by_data_plane_while_policies_allow_is_noted():
@@ -136,18 +149,36 @@ def test_missing_and_pending_pods():
     assert "no pod matches default/{app=ghost}" in str(r) and "does not exist" in r.hint
 
 
-UNSCHEDULABLE = ("0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
-                 "2 node(s) didn't match Pod's node affinity/selector.")
+UNSCHEDULABLE = (
+    "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+    "2 node(s) didn't match Pod's node affinity/selector."
+)
 
 
 def test_selector_whose_pods_are_all_pending_reports_the_scheduler():
     """Scenario 01 unschedulable-database: no database pod runs, so the check must say why
     (Pending, no IP, the scheduler's message) instead of "does not exist"."""
-    lab = web_cluster(extra=[pod("database-7f9c8d6b5a-aaaaa", None, labels={"app": "database"}, owner="database",
-                                unschedulable=UNSCHEDULABLE),
-                            pod("database-7f9c8d6b5a-bbbbb", None, labels={"app": "database"}, owner="database",
-                                unschedulable=UNSCHEDULABLE)])
-    r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=database"}, 5432)
+    lab = web_cluster(
+        extra=[
+            pod(
+                "database-7f9c8d6b5a-aaaaa",
+                None,
+                labels={"app": "database"},
+                owner="database",
+                unschedulable=UNSCHEDULABLE,
+            ),
+            pod(
+                "database-7f9c8d6b5a-bbbbb",
+                None,
+                labels={"app": "database"},
+                owner="database",
+                unschedulable=UNSCHEDULABLE,
+            ),
+        ]
+    )
+    r = pod_to_pod(
+        lab, "default/client", {"namespace": "default", "selector": "app=database"}, 5432
+    )
     text = str(r)
     assert r.verdict == "fail" and "does not exist" not in r.hint
     assert "default/database#1 (Pending, not Ready, no IP, not scheduled)" in text
@@ -159,13 +190,24 @@ def test_selector_whose_pods_are_all_pending_reports_the_scheduler():
 
 
 def test_running_pods_are_still_preferred_over_pending_ones():
-    lab = web_cluster(extra=[pod("web-5d4f8c7b9d-00000", None, labels={"app": "web"}, owner="web",
-                                unschedulable=UNSCHEDULABLE)])
+    lab = web_cluster(
+        extra=[
+            pod(
+                "web-5d4f8c7b9d-00000",
+                None,
+                labels={"app": "web"},
+                owner="web",
+                unschedulable=UNSCHEDULABLE,
+            )
+        ]
+    )
     assert pod_to_pod(lab, "default/client", WEB, 8080).verdict == "pass"
 
 
 def test_pending_source_pod_is_explained_too():
-    lab = web_cluster(extra=[pod("stuck", None, labels={"app": "stuck"}, unschedulable=UNSCHEDULABLE)])
+    lab = web_cluster(
+        extra=[pod("stuck", None, labels={"app": "stuck"}, unschedulable=UNSCHEDULABLE)]
+    )
     r = pod_to_pod(lab, {"namespace": "default", "selector": "app=stuck"}, WEB, 8080)
     assert r.verdict == "fail" and r.hint.startswith("The source pod is Pending")
 
@@ -178,12 +220,31 @@ def test_pending_but_scheduled_pod_is_not_blamed_on_the_scheduler():
     assert "scheduler" not in r.hint and "Pending without an IP" in r.hint
 
 
-SIDECAR = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app-pod", "namespace": "default", "labels": {}},
-           "spec": {"nodeName": "lab-worker", "containers": [
-               {"name": "app", "image": "agnhost", "ports": [{"containerPort": 8080, "protocol": "TCP"}]},
-               {"name": "log-forwarder", "image": "agnhost", "ports": [{"containerPort": 24224, "protocol": "TCP"}]}]},
-           "status": {"phase": "Running", "podIP": "10.244.1.50",
-                      "conditions": [{"type": "Ready", "status": "True"}]}}
+SIDECAR = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "app-pod", "namespace": "default", "labels": {}},
+    "spec": {
+        "nodeName": "lab-worker",
+        "containers": [
+            {
+                "name": "app",
+                "image": "agnhost",
+                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            },
+            {
+                "name": "log-forwarder",
+                "image": "agnhost",
+                "ports": [{"containerPort": 24224, "protocol": "TCP"}],
+            },
+        ],
+    },
+    "status": {
+        "phase": "Running",
+        "podIP": "10.244.1.50",
+        "conditions": [{"type": "Ready", "status": "True"}],
+    },
+}
 
 
 @pytest.mark.parametrize("dst", ["127.0.0.1", "localhost"])
@@ -204,7 +265,10 @@ def test_localhost_port_nobody_serves_is_refused_with_a_sidecar_hint():
     r = pod_to_pod(lab, "default/app-pod", "127.0.0.1", 9999)
     assert r.verdict == "fail" and r.failure == "refused"
     assert "Nothing in default/app-pod listens on 127.0.0.1:9999" in r.hint and "share" in r.hint
-    assert "is 9999/TCP a containerPort of default/app-pod: no (declared: 8080/TCP, 24224/TCP)" in str(r)
+    assert (
+        "is 9999/TCP a containerPort of default/app-pod: no (declared: 8080/TCP, 24224/TCP)"
+        in str(r)
+    )
 
 
 def test_localhost_cannot_be_expected_blocked():
@@ -214,7 +278,9 @@ def test_localhost_cannot_be_expected_blocked():
 
 def test_localhost_ignores_policies_even_a_deny_all():
     deny = netpol_doc("deny-all", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
-    assert pod_to_pod(web_cluster(extra=[deny]), "default/client", "127.0.0.1", 8080).verdict == "pass"
+    assert (
+        pod_to_pod(web_cluster(extra=[deny]), "default/client", "127.0.0.1", 8080).verdict == "pass"
+    )
 
 
 def test_a_pod_ip_as_destination_is_judged_as_that_pod():
@@ -223,8 +289,9 @@ def test_a_pod_ip_as_destination_is_judged_as_that_pod():
     r = pod_to_pod(lab, "default/client", "10.244.2.5", 5432)
     assert r.verdict == "fail" and "masqueraded" in r.hint, "no_nat is judged: the IP is a pod's"
     assert "the IP of shop/db (Running, Ready, IP 10.244.2.5 on lab-worker)" in str(r)
-    assert pod_to_pod(web_cluster(extra=[DENY_DB]), "default/client", "10.244.2.5", 5432).hint.startswith(
-        "A NetworkPolicy drops this flow")
+    assert pod_to_pod(
+        web_cluster(extra=[DENY_DB]), "default/client", "10.244.2.5", 5432
+    ).hint.startswith("A NetworkPolicy drops this flow")
 
 
 def test_an_address_no_pod_owns_is_dialled_without_nat_judgement():
@@ -240,13 +307,23 @@ def test_connected_although_policies_would_drop_is_partial_on_flannel():
     lab = web_cluster(enforce=False, cni="flannel", extra=[DENY_DB])
     r = pod_to_pod(lab, "default/client", "shop/db", 5432)
     assert r.verdict == "partial" and "not enforced" in r.hint and "shop/db-deny-all" in r.hint
-    assert pod_to_pod(web_cluster(enforce=False, cni="flannel"), "default/client", "shop/db", 5432).verdict == "pass"
+    assert (
+        pod_to_pod(
+            web_cluster(enforce=False, cni="flannel"), "default/client", "shop/db", 5432
+        ).verdict
+        == "pass"
+    )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"port": 0}, "not a port number"), ({"port": "http"}, "not a port number"),
-    ({"port": 80, "protocol": "ICMP"}, "Unknown protocol"), ({"port": 80, "expect": "maybe"}, "expect must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"port": 0}, "not a port number"),
+        ({"port": "http"}, "not a port number"),
+        ({"port": 80, "protocol": "ICMP"}, "Unknown protocol"),
+        ({"port": 80, "expect": "maybe"}, "expect must be"),
+    ],
+)
 def test_pod_to_pod_bad_input(kwargs, message):
     with pytest.raises(LabError, match=message):
         pod_to_pod(web_cluster(), "default/client", WEB, **kwargs)
@@ -268,7 +345,12 @@ def test_pod_to_service_by_ns_ref_and_named_port():
 
 
 def test_wrong_target_port_is_refused_with_the_hint():
-    svc = service("front", "10.96.30.30", selector={"app": "web"}, ports=({"name": "http", "port": 80, "targetPort": 9999},))
+    svc = service(
+        "front",
+        "10.96.30.30",
+        selector={"app": "web"},
+        ports=({"name": "http", "port": 80, "targetPort": 9999},),
+    )
     r = pod_to_service(web_cluster(extra=[svc]), "default/client", "front")
     assert r.verdict == "fail" and r.failure == "refused" and "targetPort" in r.hint
     assert "0 of 20 connected; 20 refused" in str(r)
@@ -288,9 +370,16 @@ def test_service_timeouts_are_explained_by_policy():
 
 def test_service_reached_only_because_policies_are_not_enforced_is_partial():
     deny_web = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
-    r = pod_to_service(web_cluster(extra=[deny_web], enforce=False, cni="flannel"), "default/client", "web", requests=6)
+    r = pod_to_service(
+        web_cluster(extra=[deny_web], enforce=False, cni="flannel"),
+        "default/client",
+        "web",
+        requests=6,
+    )
     assert r.verdict == "partial" and "not enforced" in r.hint and "default/web-deny" in r.hint
-    assert pod_to_service(web_cluster(enforce=False, cni="flannel"), "default/client", "web", requests=6).passed
+    assert pod_to_service(
+        web_cluster(enforce=False, cni="flannel"), "default/client", "web", requests=6
+    ).passed
 
 
 def test_missing_service_names_where_it_is():
@@ -311,20 +400,30 @@ def test_headless_service_is_refused_as_input():
 
 def test_an_endpoint_that_never_answers_fails_the_spread():
     lab = web_cluster()
-    lab.overrides[("default/client", "10.96.10.10", 80)] = lambda p: dataclasses.replace(p, served_by="web-5d4f8c7b9d-abcde")
+    lab.overrides[("default/client", "10.96.10.10", 80)] = lambda p: dataclasses.replace(
+        p, served_by="web-5d4f8c7b9d-abcde"
+    )
     r = pod_to_service(lab, "default/client", "web", wait=2)
-    assert r.verdict == "fail" and "never: default/web#2, default/web#3" in str(r) and "1/(n-1)" in r.hint
+    assert (
+        r.verdict == "fail"
+        and "never: default/web#2, default/web#3" in str(r)
+        and "1/(n-1)" in r.hint
+    )
 
 
 def test_spread_is_optional():
     lab = web_cluster()
-    lab.overrides[("default/client", "10.96.10.10", 80)] = lambda p: dataclasses.replace(p, served_by="web-5d4f8c7b9d-abcde")
+    lab.overrides[("default/client", "10.96.10.10", 80)] = lambda p: dataclasses.replace(
+        p, served_by="web-5d4f8c7b9d-abcde"
+    )
     assert pod_to_service(lab, "default/client", "web", expect_spread=False).verdict == "pass"
 
 
 def test_answers_from_non_endpoints_are_stale_rules():
     lab = web_cluster()
-    lab.overrides[("default/client", "10.96.10.10", 80)] = lambda p: dataclasses.replace(p, served_by="client")
+    lab.overrides[("default/client", "10.96.10.10", 80)] = lambda p: dataclasses.replace(
+        p, served_by="client"
+    )
     r = pod_to_service(lab, "default/client", "web", expect_spread=False)
     assert r.verdict == "fail" and "stale" in r.hint
 
@@ -338,15 +437,25 @@ def test_requests_must_be_positive():
 
 
 def nodeport_service(**kw):
-    return service("web-np", "10.96.40.40", selector={"app": "web"}, type_="NodePort",
-                   ports=({"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},), **kw)
+    return service(
+        "web-np",
+        "10.96.40.40",
+        selector={"app": "web"},
+        type_="NodePort",
+        ports=({"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},),
+        **kw,
+    )
 
 
 def test_nodeport_answers_on_every_node():
     r = external_to_service(web_cluster(extra=[nodeport_service()]), "web-np")
     assert r.verdict == "pass", r
     text = str(r)
-    for ip, name in (("172.18.0.2", "lab-control-plane"), ("172.18.0.3", "lab-worker"), ("172.18.0.4", "lab-worker2")):
+    for ip, name in (
+        ("172.18.0.2", "lab-control-plane"),
+        ("172.18.0.3", "lab-worker"),
+        ("172.18.0.4", "lab-worker2"),
+    ):
         assert f"connections from outside to {ip}:30080 ({name})" in text
 
 
@@ -370,8 +479,14 @@ def test_nodeport_timeouts_fail_with_external_hint():
 
 
 def test_load_balancer_pass_and_spread():
-    lb = service("pub", "10.96.50.50", selector={"app": "web"}, type_="LoadBalancer", lb_ip="172.18.255.200",
-                 ports=({"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31000},))
+    lb = service(
+        "pub",
+        "10.96.50.50",
+        selector={"app": "web"},
+        type_="LoadBalancer",
+        lb_ip="172.18.255.200",
+        ports=({"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31000},),
+    )
     r = external_to_service(web_cluster(extra=[lb]), "pub", via="loadbalancer", expect_spread=True)
     assert r.verdict == "pass" and "3 of 3 answered" in str(r)
 

@@ -1,4 +1,5 @@
 """diagnose: the first broken layer among DNS, Service, Endpoints, policy and the data plane."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,14 @@ def test_healthy_path_passes_every_layer():
     r = diagnose(web_cluster(), "default/client", "web")
     assert r.verdict == "pass" and r.layer is None
     actions = [s.action for s in r.steps]
-    assert actions == ["find the client pod default/client", "dns", "service", "endpoints", "policy", "data plane"]
+    assert actions == [
+        "find the client pod default/client",
+        "dns",
+        "service",
+        "endpoints",
+        "policy",
+        "data plane",
+    ]
     assert "connected, answered by an endpoint of the Service (converged after 1 attempt)" in str(r)
 
 
@@ -36,7 +44,12 @@ def test_endpoints_layer_selector_mismatch():
 
 
 def test_endpoints_layer_target_port():
-    broken = service("pg", "10.96.7.7", selector={"app": "web"}, ports=({"name": "h", "port": 80, "targetPort": 9999},))
+    broken = service(
+        "pg",
+        "10.96.7.7",
+        selector={"app": "web"},
+        ports=({"name": "h", "port": 80, "targetPort": 9999},),
+    )
     r = diagnose(web_cluster(extra=[broken]), "default/client", "pg")
     assert r.layer == "endpoints" and "targetPort" in r.hint
 
@@ -59,9 +72,16 @@ def test_policy_not_enforced_is_partial_never_a_false_pass():
 
 def test_policy_not_enforced_but_allowing_passes():
     deny = netpol_doc("web-deny", {"podSelector": {"matchLabels": {"app": "web"}}})
-    allow = netpol_doc("web-from-client", {"podSelector": {"matchLabels": {"app": "web"}},
-                                           "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]})
-    r = diagnose(web_cluster(extra=[deny, allow], enforce=False, cni="flannel"), "default/client", "web")
+    allow = netpol_doc(
+        "web-from-client",
+        {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}],
+        },
+    )
+    r = diagnose(
+        web_cluster(extra=[deny, allow], enforce=False, cni="flannel"), "default/client", "web"
+    )
     assert r.verdict == "pass", r
 
 
@@ -79,18 +99,37 @@ UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affi
 def test_pending_backends_are_a_scheduling_problem_not_readiness():
     """Scenario 18 pod-not-scheduled: the Service's pods are Pending; the endpoints step shows each
     pod's phase and the scheduler's message, and the hint is about scheduling."""
-    pending = [pod(f"site-7c9d8b6f5a-{suffix}", None, labels={"app": "site"}, owner="site",
-                   unschedulable=UNSCHEDULABLE) for suffix in ("aaaaa", "bbbbb")]
+    pending = [
+        pod(
+            f"site-7c9d8b6f5a-{suffix}",
+            None,
+            labels={"app": "site"},
+            owner="site",
+            unschedulable=UNSCHEDULABLE,
+        )
+        for suffix in ("aaaaa", "bbbbb")
+    ]
     site = service("site", "10.96.30.30", selector={"app": "site"})
     r = diagnose(web_cluster(extra=[*pending, site]), "default/client", "site", port=80)
     text = str(r)
     assert (r.verdict, r.layer) == ("fail", "endpoints")
     assert "not Ready: default/site#1, default/site#2 (2 Pending, unschedulable)" in text
-    assert f"default/site#1: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {UNSCHEDULABLE}" in text
-    assert f"default/site#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {UNSCHEDULABLE}" in text
-    assert r.hint.startswith("The selected pods (default/site#1, default/site#2) are Pending: the scheduler found "
-                             "no node for them")
-    assert f"(status.conditions PodScheduled=False, reason Unschedulable): \"{UNSCHEDULABLE[:-1]}\"." in r.hint
+    assert (
+        f"default/site#1: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {UNSCHEDULABLE}"
+        in text
+    )
+    assert (
+        f"default/site#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {UNSCHEDULABLE}"
+        in text
+    )
+    assert r.hint.startswith(
+        "The selected pods (default/site#1, default/site#2) are Pending: the scheduler found "
+        "no node for them"
+    )
+    assert (
+        f'(status.conditions PodScheduled=False, reason Unschedulable): "{UNSCHEDULABLE[:-1]}".'
+        in r.hint
+    )
     assert "nodeSelector" in r.hint and "taints" in r.hint and "readiness" not in r.hint
 
 
@@ -98,7 +137,9 @@ def test_pending_pod_target_is_explained():
     lab = web_cluster(extra=[pod("stuck", None, unschedulable=UNSCHEDULABLE)])
     r = diagnose(lab, "default/client", "default/stuck", port=8080)
     assert (r.verdict, r.layer) == ("fail", "endpoints")
-    assert "default/stuck is Pending with no IP" in str(r) and r.hint.startswith("The pod default/stuck is Pending")
+    assert "default/stuck is Pending with no IP" in str(r) and r.hint.startswith(
+        "The pod default/stuck is Pending"
+    )
 
 
 def test_data_plane_layer():
@@ -113,7 +154,11 @@ def test_targets_as_refs_and_addresses():
     r = diagnose(web_cluster(), "default/client", "shop/db", port="pg")
     assert r.verdict == "pass"
     r = diagnose(web_cluster(), "default/client", "10.244.2.5")
-    assert r.verdict == "pass" and "skipped: the target is a pod" in str(r) and "answered by shop/db" in str(r)
+    assert (
+        r.verdict == "pass"
+        and "skipped: the target is a pod" in str(r)
+        and "answered by shop/db" in str(r)
+    )
     r = diagnose(web_cluster(), "default/client", "default/web-5d4f8c7b9d-abcde")
     assert r.verdict == "pass"
     r = diagnose(web_cluster(), "default/client", "10.9.9.9")

@@ -1,5 +1,6 @@
 """ingress_routes: which backend answered each Host + path, and the hints for 404 / 5xx / a wrong
 backend / an Ingress without address; plus the curl output parser."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,12 +18,30 @@ ROUTES = {"/api": "default/api", "/dashboard": "dashboard"}
 
 
 def ingress(paths: dict[str, str], cls: str = "labkit", address: str | None = LB) -> dict:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": "company", "namespace": "default"},
-            "spec": {"ingressClassName": cls, "rules": [{"host": HOST, "http": {"paths": [
-                {"path": p, "pathType": "Prefix", "backend": {"service": {"name": s, "port": {"number": 80}}}}
-                for p, s in paths.items()]}}]},
-            "status": {"loadBalancer": {"ingress": [{"ip": address}]} if address else {}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "company", "namespace": "default"},
+        "spec": {
+            "ingressClassName": cls,
+            "rules": [
+                {
+                    "host": HOST,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": p,
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": s, "port": {"number": 80}}},
+                            }
+                            for p, s in paths.items()
+                        ]
+                    },
+                }
+            ],
+        },
+        "status": {"loadBalancer": {"ingress": [{"ip": address}]} if address else {}},
+    }
 
 
 def http(status: int, body: str, backend: str | None = None) -> str:
@@ -33,46 +52,99 @@ def http(status: int, body: str, backend: str | None = None) -> str:
 
 
 def lab_with(ing: dict, answers: dict[str, str]) -> FakeLab:
-    objects = [namespace("default"), node("lab-control-plane", "172.18.0.2"), node("lab-worker", "172.18.0.3"),
-               pod("api-6c8d9f7b5c-aaaaa", "10.244.1.5", labels={"app": "api"}, owner="api"),
-               pod("dashboard-7d9f8c6b4d-bbbbb", "10.244.2.6", labels={"app": "dashboard"}, owner="dashboard"),
-               service("api", "10.96.1.1", selector={"app": "api"}), service("dashboard", "10.96.1.2", selector={"app": "dashboard"}),
-               service("ingress-controller", "10.96.1.3", ns="ingress-system", type_="LoadBalancer", lb_ip=LB,
-                       ports=({"name": "http", "port": 80, "targetPort": 80, "nodePort": 31080},)),
-               {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "labkit"}}, ing]
+    objects = [
+        namespace("default"),
+        node("lab-control-plane", "172.18.0.2"),
+        node("lab-worker", "172.18.0.3"),
+        pod("api-6c8d9f7b5c-aaaaa", "10.244.1.5", labels={"app": "api"}, owner="api"),
+        pod(
+            "dashboard-7d9f8c6b4d-bbbbb",
+            "10.244.2.6",
+            labels={"app": "dashboard"},
+            owner="dashboard",
+        ),
+        service("api", "10.96.1.1", selector={"app": "api"}),
+        service("dashboard", "10.96.1.2", selector={"app": "dashboard"}),
+        service(
+            "ingress-controller",
+            "10.96.1.3",
+            ns="ingress-system",
+            type_="LoadBalancer",
+            lb_ip=LB,
+            ports=({"name": "http", "port": 80, "targetPort": 80, "nodePort": 31080},),
+        ),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": "labkit"},
+        },
+        ing,
+    ]
     lab = FakeLab(objects)
     lab.overrides[(OUTSIDE, LB, 80)] = "connected"
     lab.overrides[(OUTSIDE, "172.18.0.2", 31080)] = "connected"
     for path, text in answers.items():
         for address, port in ((LB, 80), ("172.18.0.2", 31080)):
-            cmd = ("curl", "-sS", "-i", "--max-time", "3", "-H", f"Host: {HOST}", f"http://{address}:{port}{path}")
+            cmd = (
+                "curl",
+                "-sS",
+                "-i",
+                "--max-time",
+                "3",
+                "-H",
+                f"Host: {HOST}",
+                f"http://{address}:{port}{path}",
+            )
             lab.exec_outputs[("lab-control-plane", cmd)] = ExecResult(cmd, 0, text)
     return lab
 
 
-GOOD = {"/api": http(200, "api-6c8d9f7b5c-aaaaa: labkit netexec answered GET /api\n", "default/api"),
-        "/dashboard": http(200, "dashboard-7d9f8c6b4d-bbbbb: labkit netexec answered GET /dashboard\n", "default/dashboard")}
+GOOD = {
+    "/api": http(200, "api-6c8d9f7b5c-aaaaa: labkit netexec answered GET /api\n", "default/api"),
+    "/dashboard": http(
+        200,
+        "dashboard-7d9f8c6b4d-bbbbb: labkit netexec answered GET /dashboard\n",
+        "default/dashboard",
+    ),
+}
 
 
 def test_routes_pass_when_each_path_reaches_its_service():
-    r = ingress_routes(lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD), HOST, ROUTES)
+    r = ingress_routes(
+        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD), HOST, ROUTES
+    )
     assert r.verdict == "pass", r
-    assert "GET /api with Host: services.company.com (from lab-control-plane): HTTP 200 from an endpoint of " \
-           "default/api (converged after 1 attempt)" in str(r)
+    assert (
+        "GET /api with Host: services.company.com (from lab-control-plane): HTTP 200 from an endpoint of "
+        "default/api (converged after 1 attempt)" in str(r)
+    )
     assert "6c8d9f7b5c" not in str(r)
 
 
 def test_routes_via_the_controllers_node_port():
-    r = ingress_routes(lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD), HOST, ROUTES, via="nodeport")
+    r = ingress_routes(
+        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD),
+        HOST,
+        ROUTES,
+        via="nodeport",
+    )
     assert r.verdict == "pass" and "172.18.0.2:31080" in str(r)
 
 
 def test_swapped_backends_are_named():
     swapped = {"/api": GOOD["/dashboard"], "/dashboard": GOOD["/api"]}
-    r = ingress_routes(lab_with(ingress({"/api": "dashboard", "/dashboard": "api"}), swapped), HOST, ROUTES, wait=1)
+    r = ingress_routes(
+        lab_with(ingress({"/api": "dashboard", "/dashboard": "api"}), swapped), HOST, ROUTES, wait=1
+    )
     assert r.verdict == "fail" and r.failure is None
-    assert "/api reached an endpoint of default/dashboard, not default/api" in r.hint and "backend.service.name" in r.hint
-    assert "HTTP 200 from an endpoint of default/dashboard; wanted an endpoint of default/api" in str(r)
+    assert (
+        "/api reached an endpoint of default/dashboard, not default/api" in r.hint
+        and "backend.service.name" in r.hint
+    )
+    assert (
+        "HTTP 200 from an endpoint of default/dashboard; wanted an endpoint of default/api"
+        in str(r)
+    )
 
 
 def test_no_rule_gives_404_hint():
@@ -82,14 +154,21 @@ def test_no_rule_gives_404_hint():
 
 
 def test_backend_errors_point_at_service_health():
-    answers = {**GOOD, "/api": http(503, "ingress: service default/api did not answer", "default/api")}
-    r = ingress_routes(lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), answers), HOST, ROUTES, wait=1)
+    answers = {
+        **GOOD,
+        "/api": http(503, "ingress: service default/api did not answer", "default/api"),
+    }
+    r = ingress_routes(
+        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), answers), HOST, ROUTES, wait=1
+    )
     assert r.failure == "http" and "service_health(lab, 'api'" in r.hint
 
 
 def test_no_http_answer():
     answers = {**GOOD, "/api": "curl: (28) timed out"}
-    r = ingress_routes(lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), answers), HOST, ROUTES, wait=1)
+    r = ingress_routes(
+        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), answers), HOST, ROUTES, wait=1
+    )
     assert r.verdict == "fail" and "no HTTP answer" in str(r)
 
 
@@ -99,7 +178,9 @@ def test_unknown_host():
 
 
 def test_ingress_without_address_names_the_classes():
-    r = ingress_routes(lab_with(ingress({"/api": "api"}, cls="nginx", address=None), GOOD), HOST, ROUTES)
+    r = ingress_routes(
+        lab_with(ingress({"/api": "api"}, cls="nginx", address=None), GOOD), HOST, ROUTES
+    )
     assert "has no address" in r.hint and "(nginx)" in r.hint and "(labkit)" in r.hint
 
 
@@ -107,11 +188,20 @@ def test_controller_unreachable_from_outside():
     lab = lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD)
     lab.overrides[(OUTSIDE, LB, 80)] = "timeout"
     r = ingress_routes(lab, HOST, ROUTES)
-    assert r.failure == "timeout" and "connect from outside the cluster to 172.18.255.200:80: timeout" in str(r)
+    assert (
+        r.failure == "timeout"
+        and "connect from outside the cluster to 172.18.255.200:80: timeout" in str(r)
+    )
 
 
-@pytest.mark.parametrize("kwargs, message", [({"via": "magic"}, "via must be"), ({"routes": {}}, "at least one route"),
-                                             ({"routes": {"api": "api"}}, "does not start with")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"via": "magic"}, "via must be"),
+        ({"routes": {}}, "at least one route"),
+        ({"routes": {"api": "api"}}, "does not start with"),
+    ],
+)
 def test_bad_input(kwargs, message):
     args = {"host": HOST, "routes": ROUTES, **kwargs}
     with pytest.raises(LabError, match=message):
@@ -119,14 +209,19 @@ def test_bad_input(kwargs, message):
 
 
 def test_parse_curl_i():
-    answer = parse_curl_i("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 502 Bad Gateway\r\nX-A: b\r\n\r\nbody\nmore")
+    answer = parse_curl_i(
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 502 Bad Gateway\r\nX-A: b\r\n\r\nbody\nmore"
+    )
     assert answer == HttpAnswer(502, {"x-a": "b"}, "body\nmore")
     assert parse_curl_i("garbage").status is None
 
 
 def test_answering_pod_reads_netexec_bodies():
     names = {"web-1", "api-2"}
-    assert answering_pod(HttpAnswer(200, {}, "web-1: labkit netexec answered GET /x"), names) == "web-1"
+    assert (
+        answering_pod(HttpAnswer(200, {}, "web-1: labkit netexec answered GET /x"), names)
+        == "web-1"
+    )
     assert answering_pod(HttpAnswer(200, {}, "api-2"), names) == "api-2"
     assert answering_pod(HttpAnswer(200, {}, "NOW: 2026-01-01"), names) is None
     assert answering_pod(HttpAnswer(200, {}, ""), names) is None

@@ -1,37 +1,77 @@
 """policy_matrix: observed table vs expected (model or learner), each differing cell explained;
 "cannot grade here" on a CNI without policy enforcement; helpers."""
+
 from __future__ import annotations
 
 import pytest
 from test_checks_fakelab import FakeLab, fast_clock, namespace, netpol_doc, pod  # noqa: F401
 
-from labkit.checks.policy import _expected_from, humanize, not_enforced_note, passed_policy, policy_matrix
+from labkit.checks.policy import (
+    _expected_from,
+    humanize,
+    not_enforced_note,
+    passed_policy,
+    policy_matrix,
+)
 from labkit.checks.targets import PodNames
 from labkit.errors import LabError
 from labkit.lab import Probe
 
 pytestmark = pytest.mark.usefixtures("fast_clock")
 
-API_FROM_FE = netpol_doc("api-from-frontend", {
-    "podSelector": {"matchLabels": {"tier": "api"}}, "policyTypes": ["Ingress"],
-    "ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "frontend"}}}], "ports": [{"port": 8080}]}]})
-DB_FROM_ALL = netpol_doc("db-from-api", {
-    "podSelector": {"matchLabels": {"tier": "db"}}, "policyTypes": ["Ingress"],
-    "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 8080}]}]})
-DB_FROM_API = netpol_doc("db-from-api", {
-    "podSelector": {"matchLabels": {"tier": "db"}}, "policyTypes": ["Ingress"],
-    "ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "api"}}}], "ports": [{"port": 8080}]}]})
+API_FROM_FE = netpol_doc(
+    "api-from-frontend",
+    {
+        "podSelector": {"matchLabels": {"tier": "api"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [{"podSelector": {"matchLabels": {"tier": "frontend"}}}],
+                "ports": [{"port": 8080}],
+            }
+        ],
+    },
+)
+DB_FROM_ALL = netpol_doc(
+    "db-from-api",
+    {
+        "podSelector": {"matchLabels": {"tier": "db"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 8080}]}],
+    },
+)
+DB_FROM_API = netpol_doc(
+    "db-from-api",
+    {
+        "podSelector": {"matchLabels": {"tier": "db"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {"from": [{"podSelector": {"matchLabels": {"tier": "api"}}}], "ports": [{"port": 8080}]}
+        ],
+    },
+)
 PODS = ["default/fe", "default/api", {"namespace": "default", "selector": "tier=db"}]
-INTENT = {"default/fe -> default/api": "allowed", "default/api -> default/db": True,
-          "default/fe -> default/db": "blocked", ("default/db", "default/api"): False}
+INTENT = {
+    "default/fe -> default/api": "allowed",
+    "default/api -> default/db": True,
+    "default/fe -> default/db": "blocked",
+    ("default/db", "default/api"): False,
+}
 
 
 def tiers(*policies, enforce=True, cni="calico", db_name="db-7b9c8d6f5a-qwert"):
-    objects = [namespace("default"),
-               pod("fe", "10.244.1.10", labels={"tier": "frontend"}),
-               pod("api", "10.244.1.11", labels={"tier": "api"}, ports=((8080, "TCP", "http"), (9090, "TCP", "metrics"))),
-               pod(db_name, "10.244.2.12", labels={"tier": "db"}, owner="db"),
-               *policies]
+    objects = [
+        namespace("default"),
+        pod("fe", "10.244.1.10", labels={"tier": "frontend"}),
+        pod(
+            "api",
+            "10.244.1.11",
+            labels={"tier": "api"},
+            ports=((8080, "TCP", "http"), (9090, "TCP", "metrics")),
+        ),
+        pod(db_name, "10.244.2.12", labels={"tier": "db"}, owner="db"),
+        *policies,
+    ]
     return FakeLab(objects, enforce=enforce, cni=cni)
 
 
@@ -64,9 +104,16 @@ def test_too_open_db_is_caught_and_explained():
 
 
 def test_too_closed_is_caught_with_the_blocking_reason():
-    r = policy_matrix(tiers(API_FROM_FE, DB_FROM_API), PODS, [8080],
-                      {**INTENT, "default/db -> default/api": "allowed"}, wait=1)
-    assert r.verdict == "fail" and r.failure == "timeout" and "should be allowed is dropped" in r.hint
+    r = policy_matrix(
+        tiers(API_FROM_FE, DB_FROM_API),
+        PODS,
+        [8080],
+        {**INTENT, "default/db -> default/api": "allowed"},
+        wait=1,
+    )
+    assert (
+        r.verdict == "fail" and r.failure == "timeout" and "should be allowed is dropped" in r.hint
+    )
     assert "isolated for ingress by policy default/api-from-frontend" in str(r)
 
 
@@ -94,7 +141,11 @@ def test_refused_counts_as_past_the_policies():
     assert passed_policy(Probe("a", "b", 1, "TCP", "refused"))
     assert not passed_policy(Probe("a", "b", 1, "TCP", "timeout"))
     r = policy_matrix(tiers(), PODS, [9090])
-    assert r.verdict == "pass" and " r " in [s for s in r.steps if s.action.startswith("reachability")][0].evidence[2] + " "
+    assert (
+        r.verdict == "pass"
+        and " r "
+        in [s for s in r.steps if s.action.startswith("reachability")][0].evidence[2] + " "
+    )
 
 
 def test_flannel_cannot_grade_blocks():
@@ -102,7 +153,9 @@ def test_flannel_cannot_grade_blocks():
     r = policy_matrix(lab, PODS, [8080], INTENT, wait=30)
     assert r.verdict == "partial" and "not enforced" in r.hint and "flannel" in r.hint
     assert "cells expected blocked: 2, not gradable" in str(r)
-    assert sum(1 for c in lab.calls if c[0] == "probe") == 9, "one look is enough where nothing can change"
+    assert sum(1 for c in lab.calls if c[0] == "probe") == 9, (
+        "one look is enough where nothing can change"
+    )
 
 
 def test_flannel_still_grades_cells_expected_allowed():
@@ -122,13 +175,16 @@ def test_missing_pods_fail_early():
     assert r.verdict == "fail" and "missing or not Running" in r.hint
 
 
-@pytest.mark.parametrize("expected, message", [
-    ({"default/fe to default/api": True}, "is not 'src -> dst'"),
-    ({"default/fe -> default/api": "maybe"}, "neither allowed nor blocked"),
-    ({("a",): True}, "cannot be read"),
-    ({"default/fe -> default/ghost": True}, "not in the matrix"),
-    ({"default/fe -> default/api:9999": True}, "not in ports"),
-])
+@pytest.mark.parametrize(
+    "expected, message",
+    [
+        ({"default/fe to default/api": True}, "is not 'src -> dst'"),
+        ({"default/fe -> default/api": "maybe"}, "neither allowed nor blocked"),
+        ({("a",): True}, "cannot be read"),
+        ({"default/fe -> default/ghost": True}, "not in the matrix"),
+        ({"default/fe -> default/api:9999": True}, "not in ports"),
+    ],
+)
 def test_bad_expected_cells(expected, message):
     with pytest.raises(LabError, match=message):
         policy_matrix(tiers(), PODS, [8080], expected)
@@ -142,14 +198,23 @@ def test_empty_inputs_are_refused():
 
 
 def test_expected_forms():
-    cells = _expected_from({"a/x -> b/y:80": "connected", ("a/x", "b/y"): "deny", ("a/x", "b/y", "53/UDP"): "."})
-    assert cells == {("a/x", "b/y", "80"): True, ("a/x", "b/y", None): False, ("a/x", "b/y", "53/UDP"): True}
+    cells = _expected_from(
+        {"a/x -> b/y:80": "connected", ("a/x", "b/y"): "deny", ("a/x", "b/y", "53/UDP"): "."}
+    )
+    assert cells == {
+        ("a/x", "b/y", "80"): True,
+        ("a/x", "b/y", None): False,
+        ("a/x", "b/y", "53/UDP"): True,
+    }
 
 
 def test_humanize_replaces_pod_names_only():
     names = PodNames([pod("web-5d4f8c7b9d-abcde", "1.1.1.1", owner="web")])
     text = "blocked: default/web-5d4f8c7b9d-abcde is isolated by policy default/deny-all on 80/TCP"
-    assert humanize(text, names) == "blocked: default/web#1 is isolated by policy default/deny-all on 80/TCP"
+    assert (
+        humanize(text, names)
+        == "blocked: default/web#1 is isolated by policy default/deny-all on 80/TCP"
+    )
 
 
 def test_not_enforced_note_mentions_cni_and_the_fix():

@@ -1,4 +1,5 @@
 """Progress files: results appended as JSON lines; a learner's table and a workshop summary."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,18 @@ from labkit.errors import LabError
 
 
 def result(verdict: str, ok_steps: int = 1, bad_steps: int = 0, check: str = "pod_to_pod"):
-    steps = [Step(f"s{i}", "ok", True) for i in range(ok_steps)] + [Step(f"b{i}", "bad", False) for i in range(bad_steps)]
+    steps = [Step(f"s{i}", "ok", True) for i in range(ok_steps)] + [
+        Step(f"b{i}", "bad", False) for i in range(bad_steps)
+    ]
     if verdict == "partial":
         steps.append(Step("x", "not gradable", None))
-    return make_result(check, "subject", steps, verdict=None if verdict != "partial" else "partial",
-                       hint="" if verdict == "pass" else "a hint")
+    return make_result(
+        check,
+        "subject",
+        steps,
+        verdict=None if verdict != "partial" else "partial",
+        hint="" if verdict == "pass" else "a hint",
+    )
 
 
 def test_default_path_and_env_override(monkeypatch, tmp_path):
@@ -34,7 +42,11 @@ def test_record_appends_json_lines(tmp_path, monkeypatch):
     progress.record(result("pass", 2), lesson="03", exercise="reach-db", learner="ada")
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert [e["verdict"] for e in lines] == ["fail", "pass"]
-    assert lines[0]["learner"] == "ada" and lines[0]["lesson"] == "03" and lines[0]["exercise"] == "reach-db"
+    assert (
+        lines[0]["learner"] == "ada"
+        and lines[0]["lesson"] == "03"
+        and lines[0]["exercise"] == "reach-db"
+    )
     assert lines[0]["steps"][1]["ok"] is False and "time" in lines[0]
 
 
@@ -65,10 +77,20 @@ def test_learner_table_keeps_the_best_attempt(tmp_path):
 
 
 def test_workshop_summary_from_a_folder(tmp_path):
-    for learner, verdicts in (("ada", ["pass", "pass"]), ("bo", ["fail", "partial"]), ("cy", ["pass", "fail"])):
+    for learner, verdicts in (
+        ("ada", ["pass", "pass"]),
+        ("bo", ["fail", "partial"]),
+        ("cy", ["pass", "fail"]),
+    ):
         path = tmp_path / f"{learner}.jsonl"
         for i, v in enumerate(verdicts):
-            progress.record(result(v, 1, 1 if v == "fail" else 0), lesson="01", exercise=f"e{i}", learner=learner, path=path)
+            progress.record(
+                result(v, 1, 1 if v == "fail" else 0),
+                lesson="01",
+                exercise=f"e{i}",
+                learner=learner,
+                path=path,
+            )
     text = progress.report(tmp_path)
     lines = text.splitlines()
     assert lines[0].split() == ["learner", "exercises", "passed", "partial", "failed", "points"]
@@ -76,7 +98,10 @@ def test_workshop_summary_from_a_folder(tmp_path):
     assert lines[3].split() == ["bo", "2", "0", "1", "1", "2/3"]
     assert lines[4].split() == ["cy", "2", "1", "0", "1", "2/3"]
     assert lines[-1] == "3 learners"
-    assert progress.report([tmp_path / "ada.jsonl", tmp_path / "bo.jsonl"]).splitlines()[-1] == "2 learners"
+    assert (
+        progress.report([tmp_path / "ada.jsonl", tmp_path / "bo.jsonl"]).splitlines()[-1]
+        == "2 learners"
+    )
 
 
 def test_missing_default_file_is_a_friendly_note(tmp_path):
@@ -93,7 +118,7 @@ def test_unreadable_lines_are_skipped_and_counted(tmp_path):
     path = tmp_path / "p.jsonl"
     progress.record(result("pass"), learner="ada", path=path, lesson="01")
     with path.open("a") as fh:
-        fh.write("not json\n{\"verdict\": \"great\"}\n")
+        fh.write('not json\n{"verdict": "great"}\n')
     text = progress.report(path)
     assert "1 of 1 exercises passed" in text and "(2 unreadable lines skipped)" in text
 
@@ -125,6 +150,9 @@ def test_an_exercise_graded_by_several_checks_gets_a_row_each(tmp_path):
     lines = progress.report(path).splitlines()
     rows = [line.split("  ") for line in lines[3:-1]]
     labels = [[cell.strip() for cell in row if cell.strip()][1] for row in rows]
-    assert labels == ["06-api-gateway: dns_resolves", "06-api-gateway: pod_to_service (x -> service a)",
-                      "06-api-gateway: pod_to_service (x -> service b)"]
+    assert labels == [
+        "06-api-gateway: dns_resolves",
+        "06-api-gateway: pod_to_service (x -> service a)",
+        "06-api-gateway: pod_to_service (x -> service b)",
+    ]
     assert lines[-1] == "2 of 3 exercises passed, 2/3 points"

@@ -1,6 +1,7 @@
 """The registry and the self-test index: every check is registered and ships with a known-wrong
 state and its fix; every manifest validates; every case's arguments fit its check. The cases run
 for real in tests/sandbox/test_checks_live.py."""
+
 from __future__ import annotations
 
 import inspect
@@ -16,9 +17,19 @@ CASES = selftest.cases()
 
 
 def test_registry_names_every_check():
-    assert sorted(CHECKS) == ["cni_identity", "diagnose", "dns_resolves", "external_to_service", "ingress_routes",
-                              "kube_proxy_rules", "pod_netns", "pod_to_pod", "pod_to_service", "policy_matrix",
-                              "service_health"]
+    assert sorted(CHECKS) == [
+        "cni_identity",
+        "diagnose",
+        "dns_resolves",
+        "external_to_service",
+        "ingress_routes",
+        "kube_proxy_rules",
+        "pod_netns",
+        "pod_to_pod",
+        "pod_to_service",
+        "policy_matrix",
+        "service_health",
+    ]
     for name, fn in CHECKS.items():
         assert inspect.signature(fn).return_annotation in (Result, "Result"), name
         assert fn.__doc__, name
@@ -68,8 +79,11 @@ def test_judge_reports_every_difference():
     good = Result("diagnose", "s", "fail", [], hint="x lacks tier=db y", layer="endpoints")
     assert selftest.judge(case, "wrong", good) == []
     bad = Result("diagnose", "s", "pass", [], layer=None)
-    assert selftest.judge(case, "wrong", bad) == ["verdict pass, wanted fail", "hint lacks 'lacks tier=db'",
-                                                  "layer None, wanted 'endpoints'"]
+    assert selftest.judge(case, "wrong", bad) == [
+        "verdict pass, wanted fail",
+        "hint lacks 'lacks tier=db'",
+        "layer None, wanted 'endpoints'",
+    ]
     with pytest.raises(ValueError):
         case.expectation("broken")
 
@@ -83,9 +97,13 @@ def test_runs_on_filters_by_cni_and_backend():
 
 def test_index_errors_are_explained(tmp_path):
     bad = tmp_path / "index.yaml"
-    bad.write_text("cases:\n  - {name: x, check: pod_to_pod, wrong: {verdict: fail}, fixed: {verdict: pass}}\n")
+    bad.write_text(
+        "cases:\n  - {name: x, check: pod_to_pod, wrong: {verdict: fail}, fixed: {verdict: pass}}\n"
+    )
     with pytest.raises(LabError, match="must name the hint"):
         selftest.cases(bad)
-    bad.write_text("cases:\n  - {name: x, check: pod_to_pod, wrong: {verdict: bad}, fixed: {verdict: pass}}\n")
+    bad.write_text(
+        "cases:\n  - {name: x, check: pod_to_pod, wrong: {verdict: bad}, fixed: {verdict: pass}}\n"
+    )
     with pytest.raises(LabError, match="is not one of"):
         selftest.cases(bad)

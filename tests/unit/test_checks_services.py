@@ -1,5 +1,6 @@
 """service_health: selector vs labels (naming the labels that differ), targetPort vs containerPorts
 (named ports per pod), readiness, endpoints; plus its pure helpers."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,11 @@ import pytest
 from test_checks_fakelab import FakeLab, fast_clock, namespace, node, pod, service, web_cluster  # noqa: F401
 
 from labkit.checks.services import (
-    chained_statistics, kube_proxy_rules, label_differences, resolve_target_port, service_health,
+    chained_statistics,
+    kube_proxy_rules,
+    label_differences,
+    resolve_target_port,
+    service_health,
 )
 from labkit.checks.targets import PodNames
 from labkit.errors import LabError
@@ -18,18 +23,33 @@ pytestmark = pytest.mark.usefixtures("fast_clock")
 
 
 def postgres_lab(selector, target="postgres", extra=()):
-    objects = [namespace("default"),
-               pod("postgres-6b4f87b5c9-8p7x2", "10.244.2.45", labels={"app": "postgres"}, owner="postgres",
-                   ports=((5432, "TCP", "postgres"),)),
-               service("postgres-db", "10.96.145.232", selector=selector,
-                       ports=({"name": "pg", "port": 5432, "targetPort": target},)), *extra]
+    objects = [
+        namespace("default"),
+        pod(
+            "postgres-6b4f87b5c9-8p7x2",
+            "10.244.2.45",
+            labels={"app": "postgres"},
+            owner="postgres",
+            ports=((5432, "TCP", "postgres"),),
+        ),
+        service(
+            "postgres-db",
+            "10.96.145.232",
+            selector=selector,
+            ports=({"name": "pg", "port": 5432, "targetPort": target},),
+        ),
+        *extra,
+    ]
     return FakeLab(objects)
 
 
 def test_healthy_service_passes():
     r = service_health(web_cluster(), "web")
     assert r.verdict == "pass" and r.points == r.max_points == 5
-    assert "ready endpoints: 3: default/web#1, default/web#2, default/web#3 (converged after 1 attempt)" in str(r)
+    assert (
+        "ready endpoints: 3: default/web#1, default/web#2, default/web#3 (converged after 1 attempt)"
+        in str(r)
+    )
 
 
 def test_the_tutorials_missing_label():
@@ -71,7 +91,12 @@ def test_numeric_target_port_mismatch():
 def test_named_target_port_resolves_pod_by_pod():
     a = pod("a", "10.0.0.1", labels={"app": "x"}, ports=((8080, "TCP", "web"),))
     b = pod("b", "10.0.0.2", labels={"app": "x"}, ports=((9090, "TCP", "web"),))
-    svc = service("x", "10.96.0.77", selector={"app": "x"}, ports=({"name": "h", "port": 80, "targetPort": "web"},))
+    svc = service(
+        "x",
+        "10.96.0.77",
+        selector={"app": "x"},
+        ports=({"name": "h", "port": 80, "targetPort": "web"},),
+    )
     r = service_health(FakeLab([namespace("default"), a, b, svc]), "x")
     assert r.verdict == "pass" and "default/a: web -> 8080; default/b: web -> 9090" in str(r)
 
@@ -81,26 +106,50 @@ def test_not_ready_pods_are_named():
     lab.objects[1]["status"]["conditions"][0]["status"] = "False"
     lab.objects = [o for o in lab.objects if o["kind"] != "EndpointSlice"]
     r = service_health(lab, "postgres-db")
-    assert r.verdict == "fail" and "not Ready: default/postgres#1" in str(r) and "readiness" in r.hint
+    assert (
+        r.verdict == "fail" and "not Ready: default/postgres#1" in str(r) and "readiness" in r.hint
+    )
 
 
 def test_unschedulable_pods_are_named_with_the_schedulers_message():
     message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
-    lab = postgres_lab({"app": "postgres"}, extra=[
-        pod("postgres-6b4f87b5c9-zzzzz", None, labels={"app": "postgres"}, owner="postgres",
-            ports=((5432, "TCP", "postgres"),), unschedulable=message)])
+    lab = postgres_lab(
+        {"app": "postgres"},
+        extra=[
+            pod(
+                "postgres-6b4f87b5c9-zzzzz",
+                None,
+                labels={"app": "postgres"},
+                owner="postgres",
+                ports=((5432, "TCP", "postgres"),),
+                unschedulable=message,
+            )
+        ],
+    )
     r = service_health(lab, "postgres-db")
     text = str(r)
     assert r.verdict == "fail"
     assert "not Ready: default/postgres#2 (1 Pending, unschedulable)" in text
-    assert f"default/postgres#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {message}" in text
-    assert r.hint.startswith("The selected pod (default/postgres#2) is Pending: the scheduler found no node")
+    assert (
+        f"default/postgres#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {message}"
+        in text
+    )
+    assert r.hint.startswith(
+        "The selected pod (default/postgres#2) is Pending: the scheduler found no node"
+    )
     assert "readiness" not in r.hint and "nodeSelector" in r.hint and message[:-1] in r.hint
 
 
 def test_pods_that_have_not_started_are_not_blamed_on_readiness_probes():
-    starting = pod("postgres-6b4f87b5c9-yyyyy", None, labels={"app": "postgres"}, owner="postgres",
-                   phase="Pending", ready=False, ports=((5432, "TCP", "postgres"),))
+    starting = pod(
+        "postgres-6b4f87b5c9-yyyyy",
+        None,
+        labels={"app": "postgres"},
+        owner="postgres",
+        phase="Pending",
+        ready=False,
+        ports=((5432, "TCP", "postgres"),),
+    )
     starting["spec"]["nodeName"] = "lab-worker"
     r = service_health(postgres_lab({"app": "postgres"}, extra=[starting]), "postgres-db")
     assert r.verdict == "fail" and "not Running yet (default/postgres#2 Pending)" in r.hint
@@ -113,7 +162,11 @@ def test_endpoints_lagging_behind_the_pods():
         if o["kind"] == "EndpointSlice":
             o["endpoints"] = []
     r = service_health(lab, "postgres-db", wait=1)
-    assert r.verdict == "fail" and "missing: default/postgres#1" in str(r) and "still different after" in str(r)
+    assert (
+        r.verdict == "fail"
+        and "missing: default/postgres#1" in str(r)
+        and "still different after" in str(r)
+    )
 
 
 def test_missing_service_names_other_namespaces():
@@ -134,17 +187,28 @@ def test_external_name_needs_no_endpoints():
 
 
 def test_label_differences_prefers_the_closest_pods():
-    pods = [pod("a", "1.1.1.1", labels={"app": "pg"}), pod("b", "1.1.1.2", labels={"app": "pg", "tier": "cache"}),
-            pod("c", "1.1.1.3", labels={"other": "x"})]
+    pods = [
+        pod("a", "1.1.1.1", labels={"app": "pg"}),
+        pod("b", "1.1.1.2", labels={"app": "pg", "tier": "cache"}),
+        pod("c", "1.1.1.3", labels={"other": "x"}),
+    ]
     diffs = label_differences({"app": "pg", "tier": "db"}, pods, PodNames(pods))
     assert diffs == ["default/a lacks tier=db", "default/b has tier=cache, not tier=db"]
     assert label_differences({"zzz": "1"}, pods, PodNames(pods)) == []
 
 
-@pytest.mark.parametrize("target, protocol, expected", [
-    ("http", "TCP", 8080), (8080, "TCP", 8080), ("8080", "TCP", 8080), (9090, "TCP", None), ("dns", "UDP", 53),
-    ("dns", "TCP", None), ("nope", "TCP", None),
-])
+@pytest.mark.parametrize(
+    "target, protocol, expected",
+    [
+        ("http", "TCP", 8080),
+        (8080, "TCP", 8080),
+        ("8080", "TCP", 8080),
+        (9090, "TCP", None),
+        ("dns", "UDP", 53),
+        ("dns", "TCP", None),
+        ("nope", "TCP", None),
+    ],
+)
 def test_resolve_target_port(target, protocol, expected):
     p = pod("p", "1.1.1.1", ports=((8080, "TCP", "http"), (53, "UDP", "dns")))
     assert resolve_target_port(target, protocol, p)[0] == expected
@@ -178,13 +242,27 @@ COMMIT
 """
 
 
-def rules_lab(web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.4"), rules=WEB_RULES, pg_selector=None):
-    pods = [pod(f"web-stncs8nrgp-{s}", ip, ns="selftest", labels={"app": "web"}, owner="web")
-            for s, ip in zip(("aaaaa", "bbbbb", "ccccc", "ddddd"), web_pods)]
-    objects = [namespace("selftest"), node("w1", "172.18.0.3"), node("w2", "172.18.0.4"), *pods,
-               service("web", "10.96.17.228", ns="selftest", selector={"app": "web"}),
-               service("postgres-db", "10.96.147.155", ns="selftest", selector=pg_selector or {"app": "postgres", "tier": "db"},
-                       ports=({"name": "postgres", "port": 5432, "targetPort": "postgres"},))]
+def rules_lab(
+    web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.4"), rules=WEB_RULES, pg_selector=None
+):
+    pods = [
+        pod(f"web-stncs8nrgp-{s}", ip, ns="selftest", labels={"app": "web"}, owner="web")
+        for s, ip in zip(("aaaaa", "bbbbb", "ccccc", "ddddd"), web_pods)
+    ]
+    objects = [
+        namespace("selftest"),
+        node("w1", "172.18.0.3"),
+        node("w2", "172.18.0.4"),
+        *pods,
+        service("web", "10.96.17.228", ns="selftest", selector={"app": "web"}),
+        service(
+            "postgres-db",
+            "10.96.147.155",
+            ns="selftest",
+            selector=pg_selector or {"app": "postgres", "tier": "db"},
+            ports=({"name": "postgres", "port": 5432, "targetPort": "postgres"},),
+        ),
+    ]
     lab = FakeLab(objects)
     for n in ("w1", "w2"):
         lab.exec_outputs[(n, ("iptables-save",))] = ExecResult(("iptables-save",), 0, rules)
@@ -207,13 +285,21 @@ def test_rules_for_a_service_without_endpoints():
 
 
 def test_stale_rules_are_named():
-    r = kube_proxy_rules(rules_lab(web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.9")), "selftest/web", wait=0)
-    assert r.verdict == "fail" and "stale: 192.168.30.4:8080" in str(r) and "missing: 192.168.30.9:8080" in str(r)
+    r = kube_proxy_rules(
+        rules_lab(web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.9")), "selftest/web", wait=0
+    )
+    assert (
+        r.verdict == "fail"
+        and "stale: 192.168.30.4:8080" in str(r)
+        and "missing: 192.168.30.9:8080" in str(r)
+    )
 
 
 def test_rules_missing_on_a_node():
     lab = rules_lab()
-    lab.exec_outputs[("w2", ("iptables-save",))] = ExecResult(("iptables-save",), 0, "*nat\nCOMMIT\n")
+    lab.exec_outputs[("w2", ("iptables-save",))] = ExecResult(
+        ("iptables-save",), 0, "*nat\nCOMMIT\n"
+    )
     r = kube_proxy_rules(lab, "selftest/web", wait=0)
     assert "has not programmed selftest/web on w2" in r.hint
 
@@ -229,8 +315,14 @@ def test_rules_on_one_node_and_other_modes():
     assert kube_proxy_rules(rules_lab(), "selftest/nope").verdict == "fail"
 
 
-@pytest.mark.parametrize("chances, stats", [
-    ([1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 2, 1.0]), ([0.25] * 4, [0.25, 1 / 3, 0.5, 1.0]), ([1.0], [1.0]), ([], []),
-])
+@pytest.mark.parametrize(
+    "chances, stats",
+    [
+        ([1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 2, 1.0]),
+        ([0.25] * 4, [0.25, 1 / 3, 0.5, 1.0]),
+        ([1.0], [1.0]),
+        ([], []),
+    ],
+)
 def test_chained_statistics(chances, stats):
     assert chained_statistics(chances) == pytest.approx(stats)

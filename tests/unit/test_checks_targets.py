@@ -1,4 +1,5 @@
 """Targets: pod refs and selectors, workload display names (no hashes), endpoints, ports."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,23 +10,40 @@ from labkit.checks.targets import PodNames, TargetSpec, parse_target, workload_o
 from labkit.errors import LabError
 
 
-@pytest.mark.parametrize("target, spec", [
-    ("web", TargetSpec("default", "web")),
-    ("shop/db", TargetSpec("shop", "db")),
-    ({"namespace": "shop", "selector": "app=db"}, TargetSpec("shop", selector="app=db")),
-    ({"selector": {"tier": "api", "app": "x"}}, TargetSpec("default", selector="app=x,tier=api")),
-    ({"namespace": "a", "selector": "app in (x,y)", "all": True}, TargetSpec("a", selector="app in (x,y)", all=True)),
-    ({"namespace": "a", "name": "p"}, TargetSpec("a", "p")),
-])
+@pytest.mark.parametrize(
+    "target, spec",
+    [
+        ("web", TargetSpec("default", "web")),
+        ("shop/db", TargetSpec("shop", "db")),
+        ({"namespace": "shop", "selector": "app=db"}, TargetSpec("shop", selector="app=db")),
+        (
+            {"selector": {"tier": "api", "app": "x"}},
+            TargetSpec("default", selector="app=x,tier=api"),
+        ),
+        (
+            {"namespace": "a", "selector": "app in (x,y)", "all": True},
+            TargetSpec("a", selector="app in (x,y)", all=True),
+        ),
+        ({"namespace": "a", "name": "p"}, TargetSpec("a", "p")),
+    ],
+)
 def test_parse_target(target, spec):
     assert parse_target(target) == spec
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("", "not a pod reference"), ("a/b/c", "not a pod reference"), ("@outside", "not a pod reference"),
-    ("/x", "not a pod reference"), ({"namespace": "a"}, "has no selector"), ({"selector": "app=x", "lbl": 1}, "Unknown target keys"),
-    ({"selector": "app in x"}, "cannot be read"), (42, "string or a mapping"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "not a pod reference"),
+        ("a/b/c", "not a pod reference"),
+        ("@outside", "not a pod reference"),
+        ("/x", "not a pod reference"),
+        ({"namespace": "a"}, "has no selector"),
+        ({"selector": "app=x", "lbl": 1}, "Unknown target keys"),
+        ({"selector": "app in x"}, "cannot be read"),
+        (42, "string or a mapping"),
+    ],
+)
 def test_bad_targets_are_refused(bad, message):
     with pytest.raises(LabError, match=message):
         parse_target(bad)
@@ -63,8 +81,12 @@ def test_display_names_do_not_depend_on_the_hash():
 
 
 def test_find_pods_by_selector_takes_running_pods_in_name_order():
-    objects = [namespace("default"), pod("b", "10.0.0.2", labels={"app": "x"}), pod("a", "10.0.0.1", labels={"app": "x"}),
-               pod("0", None, labels={"app": "x"}, phase="Pending")]
+    objects = [
+        namespace("default"),
+        pod("b", "10.0.0.2", labels={"app": "x"}),
+        pod("a", "10.0.0.1", labels={"app": "x"}),
+        pod("0", None, labels={"app": "x"}, phase="Pending"),
+    ]
     lab = FakeLab(objects)
     spec, found = targets.find_pods(lab, {"selector": "app=x"})
     assert [p["metadata"]["name"] for p in found] == ["a"]
@@ -77,10 +99,13 @@ def test_find_pods_by_selector_takes_running_pods_in_name_order():
 
 def test_find_pods_falls_back_to_pods_that_do_not_run():
     """A selector whose pods are all Pending still finds them, so checks can say why."""
-    objects = [namespace("default"), pod("b", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
-               pod("a", None, labels={"app": "x"}, phase="Failed", ready=False),
-               pod("c", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
-               pod("d", "10.0.0.4", labels={"app": "y"})]
+    objects = [
+        namespace("default"),
+        pod("b", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
+        pod("a", None, labels={"app": "x"}, phase="Failed", ready=False),
+        pod("c", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
+        pod("d", "10.0.0.4", labels={"app": "y"}),
+    ]
     lab = FakeLab(objects)
     _, found = targets.find_pods(lab, {"selector": "app=x"})
     assert [p["metadata"]["name"] for p in found] == ["b"], "Pending before Failed, then by name"
@@ -92,28 +117,53 @@ def test_find_pods_falls_back_to_pods_that_do_not_run():
 def test_scheduling_facts():
     names = PodNames([])
     waiting = pod("w", None, unschedulable="0/3 nodes are available: 3 Insufficient cpu.")
-    assert targets.scheduling_problem(waiting) == targets.Scheduling("Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.")
+    assert targets.scheduling_problem(waiting) == targets.Scheduling(
+        "Unschedulable", "0/3 nodes are available: 3 Insufficient cpu."
+    )
     assert targets.unschedulable(waiting)
-    assert targets.pod_state(waiting, names) == ("default/w: Pending, not Ready, no IP, PodScheduled=False "
-                                                 "(Unschedulable): 0/3 nodes are available: 3 Insufficient cpu.")
+    assert targets.pod_state(waiting, names) == (
+        "default/w: Pending, not Ready, no IP, PodScheduled=False "
+        "(Unschedulable): 0/3 nodes are available: 3 Insufficient cpu."
+    )
     running = pod("r", "10.0.0.1")
     assert targets.scheduling_problem(running) is None and not targets.unschedulable(running)
-    assert targets.pod_state(running, names) == "default/r: Running, Ready, IP 10.0.0.1, on lab-worker"
+    assert (
+        targets.pod_state(running, names) == "default/r: Running, Ready, IP 10.0.0.1, on lab-worker"
+    )
     bare = pod("p", None, phase="Pending", ready=False)
     assert targets.unschedulable(bare) and targets.pod_state(bare, names).endswith("not scheduled")
     hint = targets.scheduling_hint("The web pod", [waiting])
-    assert hint.startswith("The web pod is Pending: the scheduler found no node for it, so it has no IP")
-    assert '(status.conditions PodScheduled=False, reason Unschedulable): "0/3 nodes are available: 3 Insufficient cpu".' in hint
+    assert hint.startswith(
+        "The web pod is Pending: the scheduler found no node for it, so it has no IP"
+    )
+    assert (
+        '(status.conditions PodScheduled=False, reason Unschedulable): "0/3 nodes are available: 3 Insufficient cpu".'
+        in hint
+    )
     many = targets.scheduling_hint("The pods", [waiting, bare])
-    assert many.startswith("The pods are Pending: the scheduler found no node for them") and "their tolerations" in many
+    assert (
+        many.startswith("The pods are Pending: the scheduler found no node for them")
+        and "their tolerations" in many
+    )
     assert "The scheduler says" not in targets.scheduling_hint("The pod", [bare])
     waiting["spec"]["nodeSelector"] = {"disktype": "ssd", "zone": "a"}
-    assert "It asks for nodes labelled disktype=ssd,zone=a (nodeSelector)." in targets.scheduling_hint("P", [waiting])
+    assert (
+        "It asks for nodes labelled disktype=ssd,zone=a (nodeSelector)."
+        in targets.scheduling_hint("P", [waiting])
+    )
     assert "nodes labelled" not in targets.scheduling_hint("P", [bare])
 
 
-@pytest.mark.parametrize("text, ip", [("10.0.0.1:4444", "10.0.0.1"), ("10.0.0.1", "10.0.0.1"),
-                                      ("[fd00::1]:80", "fd00::1"), ("fd00::1", "fd00::1"), (None, None)])
+@pytest.mark.parametrize(
+    "text, ip",
+    [
+        ("10.0.0.1:4444", "10.0.0.1"),
+        ("10.0.0.1", "10.0.0.1"),
+        ("[fd00::1]:80", "fd00::1"),
+        ("fd00::1", "fd00::1"),
+        (None, None),
+    ],
+)
 def test_strip_port(text, ip):
     assert targets.strip_port(text) == ip
 
@@ -122,10 +172,23 @@ def test_endpoints_from_slices_and_from_legacy_endpoints():
     lab = web_cluster()
     eps = targets.service_endpoints(lab, "web", "default")
     assert [e.ip for e in eps] == ["10.244.1.3", "10.244.2.3", "10.244.2.4"]
-    assert all(e.ready for e in eps) and eps[0].pod == "web-5d4f8c7b9d-abcde" and eps[0].ports == (("http", 8080, "TCP"),)
-    legacy = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "old", "namespace": "default"},
-              "subsets": [{"addresses": [{"ip": "10.0.0.9", "targetRef": {"name": "p"}}],
-                           "notReadyAddresses": [{"ip": "10.0.0.8"}], "ports": [{"port": 80}]}]}
+    assert (
+        all(e.ready for e in eps)
+        and eps[0].pod == "web-5d4f8c7b9d-abcde"
+        and eps[0].ports == (("http", 8080, "TCP"),)
+    )
+    legacy = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "old", "namespace": "default"},
+        "subsets": [
+            {
+                "addresses": [{"ip": "10.0.0.9", "targetRef": {"name": "p"}}],
+                "notReadyAddresses": [{"ip": "10.0.0.8"}],
+                "ports": [{"port": 80}],
+            }
+        ],
+    }
     lab2 = FakeLab([namespace("default"), service("old", "10.96.0.50"), legacy])
     eps = targets.service_endpoints(lab2, "old", "default")
     assert [(e.ip, e.ready) for e in eps] == [("10.0.0.8", False), ("10.0.0.9", True)]
@@ -133,7 +196,9 @@ def test_endpoints_from_slices_and_from_legacy_endpoints():
 
 
 def test_pick_service_port():
-    svc = service("s", "10.96.0.9", ports=({"name": "http", "port": 80}, {"name": "admin", "port": 9000}))
+    svc = service(
+        "s", "10.96.0.9", ports=({"name": "http", "port": 80}, {"name": "admin", "port": 9000})
+    )
     assert targets.pick_service_port(svc, None)["port"] == 80
     assert targets.pick_service_port(svc, 9000)["name"] == "admin"
     assert targets.pick_service_port(svc, "admin")["port"] == 9000
@@ -143,12 +208,20 @@ def test_pick_service_port():
 
 def test_node_internal_ips_sorted():
     lab = web_cluster()
-    assert targets.node_internal_ips(lab) == [("lab-control-plane", "172.18.0.2"), ("lab-worker", "172.18.0.3"),
-                                              ("lab-worker2", "172.18.0.4")]
+    assert targets.node_internal_ips(lab) == [
+        ("lab-control-plane", "172.18.0.2"),
+        ("lab-worker", "172.18.0.3"),
+        ("lab-worker2", "172.18.0.4"),
+    ]
 
 
 def test_pod_summary_says_what_is_missing():
     names = PodNames([])
-    assert targets.pod_summary(pod("p", None, phase="Pending", ready=False), names) == \
-        "default/p (Pending, not Ready, no IP, not scheduled)"
-    assert targets.pod_summary(pod("p", "10.0.0.1"), names) == "default/p (Running, Ready, IP 10.0.0.1 on lab-worker)"
+    assert (
+        targets.pod_summary(pod("p", None, phase="Pending", ready=False), names)
+        == "default/p (Pending, not Ready, no IP, not scheduled)"
+    )
+    assert (
+        targets.pod_summary(pod("p", "10.0.0.1"), names)
+        == "default/p (Running, Ready, IP 10.0.0.1 on lab-worker)"
+    )

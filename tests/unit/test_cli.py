@@ -1,4 +1,5 @@
 """The CLI's refusals: one sentence of problem, one of fix, exit code 1, nothing changed."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,14 +7,21 @@ import pytest
 from labkit import cli, lab
 
 
-@pytest.mark.parametrize("argv, problem, fix", [
-    (["up", "--cni", "weave"], "Unknown CNI 'weave'", "flannel, calico, cilium"),
-    (["up", "--backend", "vm"], "Unknown backend 'vm'", "auto, kind, sandbox"),
-    (["up", "--kube-proxy-mode", "userspace"], "Unknown kube-proxy mode", "iptables"),
-    (["up", "--backend", "sandbox", "--dry-run"], "--dry-run prints the Kind plan", "--backend kind --dry-run"),
-    (["doctor", "--backend", "vm"], "Unknown backend 'vm'", "auto, kind, sandbox"),
-    (["doctor", "--cni", "weave"], "Unknown CNI", "calico"),
-])
+@pytest.mark.parametrize(
+    "argv, problem, fix",
+    [
+        (["up", "--cni", "weave"], "Unknown CNI 'weave'", "flannel, calico, cilium"),
+        (["up", "--backend", "vm"], "Unknown backend 'vm'", "auto, kind, sandbox"),
+        (["up", "--kube-proxy-mode", "userspace"], "Unknown kube-proxy mode", "iptables"),
+        (
+            ["up", "--backend", "sandbox", "--dry-run"],
+            "--dry-run prints the Kind plan",
+            "--backend kind --dry-run",
+        ),
+        (["doctor", "--backend", "vm"], "Unknown backend 'vm'", "auto, kind, sandbox"),
+        (["doctor", "--cni", "weave"], "Unknown CNI", "calico"),
+    ],
+)
 def test_bad_input_is_refused_with_fix(argv, problem, fix, capsys):
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
@@ -36,7 +44,9 @@ def test_auto_without_docker_or_root_names_both_ways_out(monkeypatch):
 
 
 def test_auto_prefers_kind_when_docker_answers(monkeypatch):
-    monkeypatch.setattr(lab, "docker_engine_answers", lambda timeout=5.0: (True, "Docker engine 28 answers"))
+    monkeypatch.setattr(
+        lab, "docker_engine_answers", lambda timeout=5.0: (True, "Docker engine 28 answers")
+    )
     backend, why = lab.choose_backend("auto")
     assert backend == "kind" and "Docker engine 28" in why
 

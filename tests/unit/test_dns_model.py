@@ -1,4 +1,5 @@
 """Cluster DNS semantics (pure): resolver query order, resolv.conf, spec records, lookups."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,35 +28,113 @@ Z = "cluster.local."
 
 # --------------------------------------------------------------------------- query order
 
-@pytest.mark.parametrize("name, ndots, expected", [
-    # bare service name: 0 dots < 5, search list first, the bare name last
-    ("web", 5, ["web.default.svc.cluster.local.", "web.svc.cluster.local.", "web.cluster.local.", "web."]),
-    # svc.ns: 1 dot, still below ndots
-    ("web.prod", 5, ["web.prod.default.svc.cluster.local.", "web.prod.svc.cluster.local.",
-                     "web.prod.cluster.local.", "web.prod."]),
-    # svc.ns.svc: the third candidate is the real name
-    ("web.prod.svc", 5, ["web.prod.svc.default.svc.cluster.local.", "web.prod.svc.svc.cluster.local.",
-                         "web.prod.svc.cluster.local.", "web.prod.svc."]),
-    # the full name without a trailing dot has 4 dots < 5: three wasted queries first
-    ("web.prod.svc.cluster.local", 5, [
-        "web.prod.svc.cluster.local.default.svc.cluster.local.", "web.prod.svc.cluster.local.svc.cluster.local.",
-        "web.prod.svc.cluster.local.cluster.local.", "web.prod.svc.cluster.local."]),
-    # trailing dot: absolute, tried alone
-    ("web.prod.svc.cluster.local.", 5, ["web.prod.svc.cluster.local."]),
-    ("web.", 5, ["web."]),
-    # 5 dots reaches ndots: as written first, then the search list
-    ("a.b.c.d.e.f", 5, ["a.b.c.d.e.f.", "a.b.c.d.e.f.default.svc.cluster.local.", "a.b.c.d.e.f.svc.cluster.local.",
-                        "a.b.c.d.e.f.cluster.local."]),
-    # 4 dots is one short of 5
-    ("a.b.c.d.e", 5, ["a.b.c.d.e.default.svc.cluster.local.", "a.b.c.d.e.svc.cluster.local.",
-                      "a.b.c.d.e.cluster.local.", "a.b.c.d.e."]),
-    # ndots:1 (the glibc default) tries dotted names as written first
-    ("example.com", 1, ["example.com.", "example.com.default.svc.cluster.local.", "example.com.svc.cluster.local.",
-                        "example.com.cluster.local."]),
-    ("web", 1, ["web.default.svc.cluster.local.", "web.svc.cluster.local.", "web.cluster.local.", "web."]),
-    # ndots:0 makes even a bare name absolute-first
-    ("web", 0, ["web.", "web.default.svc.cluster.local.", "web.svc.cluster.local.", "web.cluster.local."]),
-])
+
+@pytest.mark.parametrize(
+    "name, ndots, expected",
+    [
+        # bare service name: 0 dots < 5, search list first, the bare name last
+        (
+            "web",
+            5,
+            [
+                "web.default.svc.cluster.local.",
+                "web.svc.cluster.local.",
+                "web.cluster.local.",
+                "web.",
+            ],
+        ),
+        # svc.ns: 1 dot, still below ndots
+        (
+            "web.prod",
+            5,
+            [
+                "web.prod.default.svc.cluster.local.",
+                "web.prod.svc.cluster.local.",
+                "web.prod.cluster.local.",
+                "web.prod.",
+            ],
+        ),
+        # svc.ns.svc: the third candidate is the real name
+        (
+            "web.prod.svc",
+            5,
+            [
+                "web.prod.svc.default.svc.cluster.local.",
+                "web.prod.svc.svc.cluster.local.",
+                "web.prod.svc.cluster.local.",
+                "web.prod.svc.",
+            ],
+        ),
+        # the full name without a trailing dot has 4 dots < 5: three wasted queries first
+        (
+            "web.prod.svc.cluster.local",
+            5,
+            [
+                "web.prod.svc.cluster.local.default.svc.cluster.local.",
+                "web.prod.svc.cluster.local.svc.cluster.local.",
+                "web.prod.svc.cluster.local.cluster.local.",
+                "web.prod.svc.cluster.local.",
+            ],
+        ),
+        # trailing dot: absolute, tried alone
+        ("web.prod.svc.cluster.local.", 5, ["web.prod.svc.cluster.local."]),
+        ("web.", 5, ["web."]),
+        # 5 dots reaches ndots: as written first, then the search list
+        (
+            "a.b.c.d.e.f",
+            5,
+            [
+                "a.b.c.d.e.f.",
+                "a.b.c.d.e.f.default.svc.cluster.local.",
+                "a.b.c.d.e.f.svc.cluster.local.",
+                "a.b.c.d.e.f.cluster.local.",
+            ],
+        ),
+        # 4 dots is one short of 5
+        (
+            "a.b.c.d.e",
+            5,
+            [
+                "a.b.c.d.e.default.svc.cluster.local.",
+                "a.b.c.d.e.svc.cluster.local.",
+                "a.b.c.d.e.cluster.local.",
+                "a.b.c.d.e.",
+            ],
+        ),
+        # ndots:1 (the glibc default) tries dotted names as written first
+        (
+            "example.com",
+            1,
+            [
+                "example.com.",
+                "example.com.default.svc.cluster.local.",
+                "example.com.svc.cluster.local.",
+                "example.com.cluster.local.",
+            ],
+        ),
+        (
+            "web",
+            1,
+            [
+                "web.default.svc.cluster.local.",
+                "web.svc.cluster.local.",
+                "web.cluster.local.",
+                "web.",
+            ],
+        ),
+        # ndots:0 makes even a bare name absolute-first
+        (
+            "web",
+            0,
+            [
+                "web.",
+                "web.default.svc.cluster.local.",
+                "web.svc.cluster.local.",
+                "web.cluster.local.",
+            ],
+        ),
+    ],
+)
 def test_query_order(name, ndots, expected):
     assert query_order(name, SEARCH, ndots) == expected
 
@@ -71,12 +150,18 @@ def test_query_order_without_search_list():
 
 
 def test_query_order_root_on_search_list_is_the_bare_name_once():
-    assert query_order("web", ["default.svc.cluster.local", "."]) == ["web.default.svc.cluster.local.", "web."]
+    assert query_order("web", ["default.svc.cluster.local", "."]) == [
+        "web.default.svc.cluster.local.",
+        "web.",
+    ]
 
 
 def test_query_order_normalises_search_domains_and_keeps_case():
     assert query_order("Web", ["Default.svc.cluster.local.", ".svc.cluster.local"]) == [
-        "Web.Default.svc.cluster.local.", "Web.svc.cluster.local.", "Web."]
+        "Web.Default.svc.cluster.local.",
+        "Web.svc.cluster.local.",
+        "Web.",
+    ]
 
 
 def test_query_order_clamps_ndots_like_glibc():
@@ -97,39 +182,57 @@ def test_query_order_rejects_negative_ndots():
 
 # --------------------------------------------------------------------------- resolv.conf
 
+
 def test_render_resolv_conf_is_what_kubelet_writes():
     assert render_resolv_conf("default") == (
         "search default.svc.cluster.local svc.cluster.local cluster.local\n"
         "nameserver 10.96.0.10\n"
-        "options ndots:5\n")
+        "options ndots:5\n"
+    )
 
 
 def test_render_resolv_conf_other_namespace_domain_and_server():
     text = render_resolv_conf("Shop", cluster_domain="corp.example", nameserver="10.96.0.53")
-    assert text.splitlines() == ["search shop.svc.corp.example svc.corp.example corp.example",
-                                 "nameserver 10.96.0.53", "options ndots:5"]
+    assert text.splitlines() == [
+        "search shop.svc.corp.example svc.corp.example corp.example",
+        "nameserver 10.96.0.53",
+        "options ndots:5",
+    ]
 
 
-@pytest.mark.parametrize("namespace, domain, server", [
-    ("Bad_NS", "cluster.local", "10.96.0.10"),
-    ("", "cluster.local", "10.96.0.10"),
-    ("default", "cluster..local", "10.96.0.10"),
-    ("default", "", "10.96.0.10"),
-    ("default", "cluster.local", "kube-dns"),
-])
+@pytest.mark.parametrize(
+    "namespace, domain, server",
+    [
+        ("Bad_NS", "cluster.local", "10.96.0.10"),
+        ("", "cluster.local", "10.96.0.10"),
+        ("default", "cluster..local", "10.96.0.10"),
+        ("default", "", "10.96.0.10"),
+        ("default", "cluster.local", "kube-dns"),
+    ],
+)
 def test_render_resolv_conf_rejects_bad_input(namespace, domain, server):
     with pytest.raises(ValueError):
         render_resolv_conf(namespace, domain, server)
 
 
 def test_cluster_search_path():
-    assert cluster_search_path("prod") == ["prod.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+    assert cluster_search_path("prod") == [
+        "prod.svc.cluster.local",
+        "svc.cluster.local",
+        "cluster.local",
+    ]
 
 
 def test_parse_resolv_conf_round_trips_the_rendered_file():
     conf = parse_resolv_conf(render_resolv_conf("prod"))
-    assert conf == ResolvConf(nameservers=("10.96.0.10",), search=tuple(cluster_search_path("prod")),
-                              ndots=5, timeout=5, attempts=2, options=("ndots:5",))
+    assert conf == ResolvConf(
+        nameservers=("10.96.0.10",),
+        search=tuple(cluster_search_path("prod")),
+        ndots=5,
+        timeout=5,
+        attempts=2,
+        options=("ndots:5",),
+    )
 
 
 def test_parse_resolv_conf_defaults_for_an_empty_file():
@@ -156,19 +259,33 @@ options ndots:20 timeout:2 attempts:9 rotate ndots:x
     assert "rotate" in conf.options
 
 
-@pytest.mark.parametrize("text, search", [
-    ("domain corp.example\nsearch a.example b.example\n", ("a.example", "b.example")),
-    ("search a.example b.example\ndomain corp.example\n", ("corp.example",)),
-    ("search one.example\nsearch two.example\n", ("two.example",)),
-])
+@pytest.mark.parametrize(
+    "text, search",
+    [
+        ("domain corp.example\nsearch a.example b.example\n", ("a.example", "b.example")),
+        ("search a.example b.example\ndomain corp.example\n", ("corp.example",)),
+        ("search one.example\nsearch two.example\n", ("two.example",)),
+    ],
+)
 def test_parse_resolv_conf_last_search_or_domain_wins(text, search):
     assert parse_resolv_conf(text).search == search
 
 
 # --------------------------------------------------------------------------- objects
 
-def service(name, namespace="default", *, cluster_ip=None, ports=(), type_=None, external=None,
-            publish_not_ready=False, annotations=None, cluster_ips=None):
+
+def service(
+    name,
+    namespace="default",
+    *,
+    cluster_ip=None,
+    ports=(),
+    type_=None,
+    external=None,
+    publish_not_ready=False,
+    annotations=None,
+    cluster_ips=None,
+):
     spec = {"ports": list(ports)}
     if cluster_ip is not None:
         spec["clusterIP"] = cluster_ip
@@ -194,14 +311,26 @@ def endpoint(ip, *, ready=True, hostname=None):
 
 
 def eslice(service_name, namespace, endpoints, ports, name=None):
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"name": name or f"{service_name}-abcde", "namespace": namespace,
-                         "labels": {"kubernetes.io/service-name": service_name}},
-            "endpoints": list(endpoints), "ports": list(ports)}
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "addressType": "IPv4",
+        "metadata": {
+            "name": name or f"{service_name}-abcde",
+            "namespace": namespace,
+            "labels": {"kubernetes.io/service-name": service_name},
+        },
+        "endpoints": list(endpoints),
+        "ports": list(ports),
+    }
 
 
 def pod(name, namespace, ip):
-    return {"kind": "Pod", "metadata": {"name": name, "namespace": namespace}, "status": {"podIP": ip}}
+    return {
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "status": {"podIP": ip},
+    }
 
 
 def rec(name, rtype, value):
@@ -214,16 +343,32 @@ def without_version(recs):
 
 # --------------------------------------------------------------------------- records per kind
 
+
 def test_clusterip_service_records():
-    svc = service("web", cluster_ip="10.96.10.10",
-                  ports=[{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-                         {"name": "Metrics", "port": 9090}])
-    assert without_version(records([svc], [])) == sorted([
-        rec("web.default.svc.cluster.local.", "A", "10.96.10.10"),
-        rec("10.10.96.10.in-addr.arpa.", "PTR", "web.default.svc.cluster.local."),
-        rec("_http._tcp.web.default.svc.cluster.local.", "SRV", "0 100 80 web.default.svc.cluster.local."),
-        rec("_metrics._tcp.web.default.svc.cluster.local.", "SRV", "0 100 9090 web.default.svc.cluster.local."),
-    ])
+    svc = service(
+        "web",
+        cluster_ip="10.96.10.10",
+        ports=[
+            {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+            {"name": "Metrics", "port": 9090},
+        ],
+    )
+    assert without_version(records([svc], [])) == sorted(
+        [
+            rec("web.default.svc.cluster.local.", "A", "10.96.10.10"),
+            rec("10.10.96.10.in-addr.arpa.", "PTR", "web.default.svc.cluster.local."),
+            rec(
+                "_http._tcp.web.default.svc.cluster.local.",
+                "SRV",
+                "0 100 80 web.default.svc.cluster.local.",
+            ),
+            rec(
+                "_metrics._tcp.web.default.svc.cluster.local.",
+                "SRV",
+                "0 100 9090 web.default.svc.cluster.local.",
+            ),
+        ]
+    )
 
 
 def test_unnamed_port_has_no_srv():
@@ -232,26 +377,50 @@ def test_unnamed_port_has_no_srv():
 
 
 def test_udp_port_srv_uses_udp_label():
-    svc = service("kube-dns", "kube-system", cluster_ip="10.96.0.10",
-                  ports=[{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53},
-                         {"name": "metrics", "port": 9153, "protocol": "TCP"}])
+    svc = service(
+        "kube-dns",
+        "kube-system",
+        cluster_ip="10.96.0.10",
+        ports=[
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53},
+            {"name": "metrics", "port": 9153, "protocol": "TCP"},
+        ],
+    )
     srv = {r.name: r.value for r in records([svc], []) if r.rtype == "SRV"}
     base = "kube-dns.kube-system.svc.cluster.local."
-    assert srv == {f"_dns._udp.{base}": f"0 100 53 {base}", f"_dns-tcp._tcp.{base}": f"0 100 53 {base}",
-                   f"_metrics._tcp.{base}": f"0 100 9153 {base}"}
+    assert srv == {
+        f"_dns._udp.{base}": f"0 100 53 {base}",
+        f"_dns-tcp._tcp.{base}": f"0 100 53 {base}",
+        f"_metrics._tcp.{base}": f"0 100 9153 {base}",
+    }
 
 
 @pytest.mark.parametrize("type_", ["NodePort", "LoadBalancer"])
 def test_nodeport_and_loadbalancer_get_a_records_like_clusterip(type_):
-    svc = service("edge", cluster_ip="10.96.30.30", type_=type_, ports=[{"name": "http", "port": 80, "nodePort": 30080}])
+    svc = service(
+        "edge",
+        cluster_ip="10.96.30.30",
+        type_=type_,
+        ports=[{"name": "http", "port": 80, "nodePort": 30080}],
+    )
     got = records([svc], [])
     assert rec("edge.default.svc.cluster.local.", "A", "10.96.30.30") in got
-    assert rec("_http._tcp.edge.default.svc.cluster.local.", "SRV", "0 100 80 edge.default.svc.cluster.local.") in got
+    assert (
+        rec(
+            "_http._tcp.edge.default.svc.cluster.local.",
+            "SRV",
+            "0 100 80 edge.default.svc.cluster.local.",
+        )
+        in got
+    )
 
 
 def test_clusterip_records_do_not_depend_on_endpoints():
     svc = service("web", cluster_ip="10.96.10.10", ports=[{"name": "http", "port": 80}])
-    not_ready = eslice("web", "default", [endpoint("10.244.1.5", ready=False)], [{"name": "http", "port": 8080}])
+    not_ready = eslice(
+        "web", "default", [endpoint("10.244.1.5", ready=False)], [{"name": "http", "port": 8080}]
+    )
     assert records([svc], []) == records([svc], [not_ready])
 
 
@@ -263,26 +432,36 @@ def test_dual_stack_cluster_ips():
     assert reverse_name("fd00:10:96::a").endswith(".ip6.arpa.")
 
 
-HEADLESS_SLICE = eslice("db", "data", [
-    endpoint("10.244.1.5", hostname="db-0"),
-    endpoint("10.244.2.7"),
-    endpoint("10.244.1.9", ready=False, hostname="db-2"),
-], [{"name": "postgres", "port": 5432, "protocol": "TCP"}, {"name": "", "port": 9187, "protocol": "TCP"}])
+HEADLESS_SLICE = eslice(
+    "db",
+    "data",
+    [
+        endpoint("10.244.1.5", hostname="db-0"),
+        endpoint("10.244.2.7"),
+        endpoint("10.244.1.9", ready=False, hostname="db-2"),
+    ],
+    [
+        {"name": "postgres", "port": 5432, "protocol": "TCP"},
+        {"name": "", "port": 9187, "protocol": "TCP"},
+    ],
+)
 
 
 def test_headless_service_records():
     svc = service("db", "data", cluster_ip="None", ports=[{"name": "postgres", "port": 5432}])
     base = "db.data.svc.cluster.local."
-    assert without_version(records([svc], [HEADLESS_SLICE])) == sorted([
-        rec(base, "A", "10.244.1.5"),
-        rec(base, "A", "10.244.2.7"),
-        rec(f"db-0.{base}", "A", "10.244.1.5"),
-        rec(f"10-244-2-7.{base}", "A", "10.244.2.7"),
-        rec("5.1.244.10.in-addr.arpa.", "PTR", f"db-0.{base}"),
-        rec("7.2.244.10.in-addr.arpa.", "PTR", f"10-244-2-7.{base}"),
-        rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 db-0.{base}"),
-        rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 10-244-2-7.{base}"),
-    ])
+    assert without_version(records([svc], [HEADLESS_SLICE])) == sorted(
+        [
+            rec(base, "A", "10.244.1.5"),
+            rec(base, "A", "10.244.2.7"),
+            rec(f"db-0.{base}", "A", "10.244.1.5"),
+            rec(f"10-244-2-7.{base}", "A", "10.244.2.7"),
+            rec("5.1.244.10.in-addr.arpa.", "PTR", f"db-0.{base}"),
+            rec("7.2.244.10.in-addr.arpa.", "PTR", f"10-244-2-7.{base}"),
+            rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 db-0.{base}"),
+            rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 10-244-2-7.{base}"),
+        ]
+    )
 
 
 def test_headless_not_ready_endpoints_are_excluded():
@@ -296,9 +475,15 @@ def test_headless_not_ready_endpoints_are_excluded():
 
 @pytest.mark.parametrize("how", ["spec", "annotation"])
 def test_headless_publish_not_ready_addresses(how):
-    svc = service("db", "data", cluster_ip="None", publish_not_ready=how == "spec",
-                  annotations={"service.alpha.kubernetes.io/tolerate-unready-endpoints": "true"}
-                  if how == "annotation" else None)
+    svc = service(
+        "db",
+        "data",
+        cluster_ip="None",
+        publish_not_ready=how == "spec",
+        annotations={"service.alpha.kubernetes.io/tolerate-unready-endpoints": "true"}
+        if how == "annotation"
+        else None,
+    )
     got = records([svc], [HEADLESS_SLICE])
     assert rec("db.data.svc.cluster.local.", "A", "10.244.1.9") in got
     assert rec("db-2.db.data.svc.cluster.local.", "A", "10.244.1.9") in got
@@ -306,21 +491,41 @@ def test_headless_publish_not_ready_addresses(how):
 
 def test_headless_unknown_readiness_counts_as_ready():
     sl = eslice("db", "data", [{"addresses": ["10.244.1.5"]}], [])
-    assert rec("db.data.svc.cluster.local.", "A", "10.244.1.5") in records([service("db", "data", cluster_ip="None")], [sl])
+    assert rec("db.data.svc.cluster.local.", "A", "10.244.1.5") in records(
+        [service("db", "data", cluster_ip="None")], [sl]
+    )
 
 
 def test_headless_without_ready_endpoints_has_no_records():
     svc = service("db", "data", cluster_ip="None", ports=[{"name": "postgres", "port": 5432}])
-    only_unready = eslice("db", "data", [endpoint("10.244.1.9", ready=False)], [{"name": "postgres", "port": 5432}])
+    only_unready = eslice(
+        "db", "data", [endpoint("10.244.1.9", ready=False)], [{"name": "postgres", "port": 5432}]
+    )
     assert without_version(records([svc], [only_unready])) == []
     assert without_version(records([svc], [])) == []
 
 
 def test_headless_srv_follows_each_slices_ports():
     """A named targetPort can resolve to different numbers per pod: each slice keeps its own ports."""
-    svc = service("api", cluster_ip="None", ports=[{"name": "http", "port": 80, "targetPort": "web"}])
-    slices = [eslice("api", "default", [endpoint("10.244.1.2")], [{"name": "http", "port": 8080}], name="api-a"),
-              eslice("api", "default", [endpoint("10.244.2.2")], [{"name": "http", "port": 9090}], name="api-b")]
+    svc = service(
+        "api", cluster_ip="None", ports=[{"name": "http", "port": 80, "targetPort": "web"}]
+    )
+    slices = [
+        eslice(
+            "api",
+            "default",
+            [endpoint("10.244.1.2")],
+            [{"name": "http", "port": 8080}],
+            name="api-a",
+        ),
+        eslice(
+            "api",
+            "default",
+            [endpoint("10.244.2.2")],
+            [{"name": "http", "port": 9090}],
+            name="api-b",
+        ),
+    ]
     srv = sorted(r.value for r in records([svc], slices) if r.rtype == "SRV")
     base = "api.default.svc.cluster.local."
     assert srv == [f"0 50 8080 10-244-1-2.{base}", f"0 50 9090 10-244-2-2.{base}"]
@@ -328,12 +533,19 @@ def test_headless_srv_follows_each_slices_ports():
 
 def test_headless_shared_hostname_gets_one_a_per_ip_and_one_srv_target():
     svc = service("db", "data", cluster_ip="None")
-    sl = eslice("db", "data", [endpoint("10.244.1.5", hostname="db"), endpoint("10.244.2.5", hostname="db")],
-                [{"name": "pg", "port": 5432}])
+    sl = eslice(
+        "db",
+        "data",
+        [endpoint("10.244.1.5", hostname="db"), endpoint("10.244.2.5", hostname="db")],
+        [{"name": "pg", "port": 5432}],
+    )
     got = records([svc], [sl])
-    assert {r.value for r in got if r.name == "db.db.data.svc.cluster.local." and r.rtype == "A"} == {
-        "10.244.1.5", "10.244.2.5"}
-    assert [r.value for r in got if r.rtype == "SRV"] == ["0 100 5432 db.db.data.svc.cluster.local."]
+    assert {
+        r.value for r in got if r.name == "db.db.data.svc.cluster.local." and r.rtype == "A"
+    } == {"10.244.1.5", "10.244.2.5"}
+    assert [r.value for r in got if r.rtype == "SRV"] == [
+        "0 100 5432 db.db.data.svc.cluster.local."
+    ]
 
 
 def test_slices_of_other_namespaces_or_unowned_are_ignored():
@@ -348,21 +560,41 @@ def test_slices_of_other_namespaces_or_unowned_are_ignored():
 
 def test_legacy_endpoints_object():
     svc = service("db", "data", cluster_ip="None")
-    eps = {"kind": "Endpoints", "metadata": {"name": "db", "namespace": "data"},
-           "subsets": [{"addresses": [{"ip": "10.244.1.5", "hostname": "db-0"}],
-                        "notReadyAddresses": [{"ip": "10.244.1.9"}],
-                        "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}]}
+    eps = {
+        "kind": "Endpoints",
+        "metadata": {"name": "db", "namespace": "data"},
+        "subsets": [
+            {
+                "addresses": [{"ip": "10.244.1.5", "hostname": "db-0"}],
+                "notReadyAddresses": [{"ip": "10.244.1.9"}],
+                "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}],
+            }
+        ],
+    }
     got = records([svc], [eps])
     assert rec("db-0.db.data.svc.cluster.local.", "A", "10.244.1.5") in got
-    assert rec("_pg._tcp.db.data.svc.cluster.local.", "SRV", "0 100 5432 db-0.db.data.svc.cluster.local.") in got
+    assert (
+        rec(
+            "_pg._tcp.db.data.svc.cluster.local.",
+            "SRV",
+            "0 100 5432 db-0.db.data.svc.cluster.local.",
+        )
+        in got
+    )
     assert "10.244.1.9" not in {r.value for r in got}
 
 
 def test_external_name_is_a_cname():
-    svc = service("payments", "shop", type_="ExternalName", external="API.Payments.Example.com",
-                  ports=[{"name": "https", "port": 443}])
+    svc = service(
+        "payments",
+        "shop",
+        type_="ExternalName",
+        external="API.Payments.Example.com",
+        ports=[{"name": "https", "port": 443}],
+    )
     assert without_version(records([svc], [])) == [
-        rec("payments.shop.svc.cluster.local.", "CNAME", "api.payments.example.com.")]
+        rec("payments.shop.svc.cluster.local.", "CNAME", "api.payments.example.com.")
+    ]
 
 
 def test_external_name_without_target_is_rejected():
@@ -371,14 +603,30 @@ def test_external_name_without_target_is_rejected():
 
 
 def test_pod_records():
-    got = records([], [], [pod("web-1", "default", "10.244.1.5"), pod("pending", "default", None),
-                           {"metadata": {"name": "v6", "namespace": "prod"}, "status": {"podIPs": [{"ip": "fd00::5"}]}}])
-    assert without_version(got) == sorted([rec("10-244-1-5.default.pod.cluster.local.", "A", "10.244.1.5"),
-                                           rec("fd00--5.prod.pod.cluster.local.", "AAAA", "fd00::5")])
+    got = records(
+        [],
+        [],
+        [
+            pod("web-1", "default", "10.244.1.5"),
+            pod("pending", "default", None),
+            {
+                "metadata": {"name": "v6", "namespace": "prod"},
+                "status": {"podIPs": [{"ip": "fd00::5"}]},
+            },
+        ],
+    )
+    assert without_version(got) == sorted(
+        [
+            rec("10-244-1-5.default.pod.cluster.local.", "A", "10.244.1.5"),
+            rec("fd00--5.prod.pod.cluster.local.", "AAAA", "fd00::5"),
+        ]
+    )
 
 
 def test_schema_version_record_and_custom_domain_and_ttl():
-    got = records([service("web", "Prod", cluster_ip="10.96.1.1")], [], cluster_domain="Corp.Example", ttl=5)
+    got = records(
+        [service("web", "Prod", cluster_ip="10.96.1.1")], [], cluster_domain="Corp.Example", ttl=5
+    )
     assert Record("dns-version.corp.example.", "TXT", SCHEMA_VERSION, 5) in got
     assert Record("web.prod.svc.corp.example.", "A", "10.96.1.1", 5) in got
 
@@ -393,12 +641,15 @@ def test_records_are_sorted_and_unique():
     assert got == sorted(set(got))
 
 
-@pytest.mark.parametrize("bad", [
-    service("Not_A_Label", cluster_ip="10.96.0.5"),
-    {"metadata": {"namespace": "default"}, "spec": {"clusterIP": "10.96.0.5"}},
-    service("web", cluster_ip="10.96.0.500"),
-    service("web", cluster_ip="10.96.0.5", ports=[{"name": "http"}]),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        service("Not_A_Label", cluster_ip="10.96.0.5"),
+        {"metadata": {"namespace": "default"}, "spec": {"clusterIP": "10.96.0.5"}},
+        service("web", cluster_ip="10.96.0.500"),
+        service("web", cluster_ip="10.96.0.5", ports=[{"name": "http"}]),
+    ],
+)
 def test_records_reject_bad_services(bad):
     with pytest.raises(ValueError):
         records([bad], [])
@@ -409,18 +660,26 @@ def test_helpers():
     assert fqdn("x.") == "x." and fqdn(".") == "."
     assert reverse_name("10.96.0.10") == "10.0.96.10.in-addr.arpa."
     assert dashed("10.244.1.5") == "10-244-1-5"
-    assert str(Record("dns-version.cluster.local.", "TXT", "1.1.0")) == 'dns-version.cluster.local.\t30\tIN\tTXT\t"1.1.0"'
+    assert (
+        str(Record("dns-version.cluster.local.", "TXT", "1.1.0"))
+        == 'dns-version.cluster.local.\t30\tIN\tTXT\t"1.1.0"'
+    )
     with pytest.raises(ValueError):
         reverse_name("nope")
 
 
 # --------------------------------------------------------------------------- lookups
 
+
 def cluster():
     services = [
         service("kubernetes", cluster_ip="10.96.0.1", ports=[{"name": "https", "port": 443}]),
-        service("kube-dns", "kube-system", cluster_ip="10.96.0.10",
-                ports=[{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}]),
+        service(
+            "kube-dns",
+            "kube-system",
+            cluster_ip="10.96.0.10",
+            ports=[{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}],
+        ),
         service("web", cluster_ip="10.96.10.10", ports=[{"name": "http", "port": 80}]),
         service("web", "prod", cluster_ip="10.96.11.11", ports=[{"name": "http", "port": 80}]),
         service("db", "data", cluster_ip="None", ports=[{"name": "postgres", "port": 5432}]),
@@ -430,8 +689,10 @@ def cluster():
         service("loop-a", type_="ExternalName", external="loop-b.default.svc.cluster.local"),
         service("loop-b", type_="ExternalName", external="loop-a.default.svc.cluster.local"),
     ]
-    return RecordIndex(records(services, [HEADLESS_SLICE], [pod("web-1", "default", "10.244.1.3")]),
-                       namespaces=["empty"])
+    return RecordIndex(
+        records(services, [HEADLESS_SLICE], [pod("web-1", "default", "10.244.1.3")]),
+        namespaces=["empty"],
+    )
 
 
 INDEX = cluster()
@@ -447,8 +708,14 @@ def test_lookup_service_a():
     assert got.zone == Z and got.authority == [] and not got.nodata
 
 
-@pytest.mark.parametrize("qname", ["WEB.Default.Svc.Cluster.Local.", "web.default.svc.cluster.local",
-                                   "wEb.DEFAULT.svc.CLUSTER.local"])
+@pytest.mark.parametrize(
+    "qname",
+    [
+        "WEB.Default.Svc.Cluster.Local.",
+        "web.default.svc.cluster.local",
+        "wEb.DEFAULT.svc.CLUSTER.local",
+    ],
+)
 def test_lookup_is_case_insensitive(qname):
     assert values(INDEX.lookup(qname, "a")) == ["10.96.10.10"]
 
@@ -472,10 +739,20 @@ def test_lookup_nodata_when_name_exists_without_the_type():
     assert INDEX.lookup("web.default.svc.cluster.local.", "TYPE65280").nodata
 
 
-@pytest.mark.parametrize("qname", [
-    "default.svc.cluster.local.", "svc.cluster.local.", "cluster.local.", "_tcp.web.default.svc.cluster.local.",
-    "empty.svc.cluster.local.", "pod.cluster.local.", "default.pod.cluster.local.", "96.10.in-addr.arpa.",
-    "in-addr.arpa."])
+@pytest.mark.parametrize(
+    "qname",
+    [
+        "default.svc.cluster.local.",
+        "svc.cluster.local.",
+        "cluster.local.",
+        "_tcp.web.default.svc.cluster.local.",
+        "empty.svc.cluster.local.",
+        "pod.cluster.local.",
+        "default.pod.cluster.local.",
+        "96.10.in-addr.arpa.",
+        "in-addr.arpa.",
+    ],
+)
 def test_lookup_parent_names_exist_with_no_a_records(qname):
     got = INDEX.lookup(qname, "A")
     assert got.rcode == "NOERROR" and got.answers == []
@@ -502,8 +779,12 @@ def test_lookup_headless():
 
 
 def test_lookup_ptr():
-    assert values(INDEX.lookup("10.10.96.10.in-addr.arpa.", "PTR")) == ["web.default.svc.cluster.local."]
-    assert values(INDEX.lookup("5.1.244.10.in-addr.arpa.", "PTR")) == ["db-0.db.data.svc.cluster.local."]
+    assert values(INDEX.lookup("10.10.96.10.in-addr.arpa.", "PTR")) == [
+        "web.default.svc.cluster.local."
+    ]
+    assert values(INDEX.lookup("5.1.244.10.in-addr.arpa.", "PTR")) == [
+        "db-0.db.data.svc.cluster.local."
+    ]
     missing = INDEX.lookup("99.99.244.10.in-addr.arpa.", "PTR")
     assert missing.rcode == "NXDOMAIN" and missing.zone == "in-addr.arpa."
     assert missing.authority[0].name == "in-addr.arpa."
@@ -518,7 +799,10 @@ def test_lookup_external_name_returns_the_cname_only():
 def test_lookup_cname_is_chased_inside_the_cluster():
     got = INDEX.lookup("alias.default.svc.cluster.local.", "A")
     assert got.rcode == "NOERROR"
-    assert [(r.rtype, r.value) for r in got.answers] == [("CNAME", "web.prod.svc.cluster.local."), ("A", "10.96.11.11")]
+    assert [(r.rtype, r.value) for r in got.answers] == [
+        ("CNAME", "web.prod.svc.cluster.local."),
+        ("A", "10.96.11.11"),
+    ]
 
 
 def test_lookup_cname_query_is_not_chased():
@@ -534,13 +818,20 @@ def test_lookup_dangling_cname_is_nxdomain_with_the_chain():
 
 def test_lookup_cname_loop_stops():
     got = INDEX.lookup("loop-a.default.svc.cluster.local.", "A")
-    assert [r.value for r in got.answers] == ["loop-b.default.svc.cluster.local.", "loop-a.default.svc.cluster.local."]
+    assert [r.value for r in got.answers] == [
+        "loop-b.default.svc.cluster.local.",
+        "loop-a.default.svc.cluster.local.",
+    ]
 
 
-@pytest.mark.parametrize("qname", ["example.com.", "web.", "web.default.svc.cluster.local.default.svc.example."])
+@pytest.mark.parametrize(
+    "qname", ["example.com.", "web.", "web.default.svc.cluster.local.default.svc.example."]
+)
 def test_lookup_outside_our_zones_is_nxdomain_without_authority(qname):
     got = INDEX.lookup(qname, "A")
-    assert got.rcode == "NXDOMAIN" and got.zone is None and got.authority == [] and got.answers == []
+    assert (
+        got.rcode == "NXDOMAIN" and got.zone is None and got.authority == [] and got.answers == []
+    )
 
 
 def test_lookup_pods_insecure_and_verified():
@@ -576,8 +867,11 @@ def test_index_serial_follows_content():
 
 
 def test_index_from_objects():
-    idx = RecordIndex.from_objects([service("web", cluster_ip="10.96.10.10")], [],
-                                   namespaces=[{"metadata": {"name": "team-a"}}, "team-b"])
+    idx = RecordIndex.from_objects(
+        [service("web", cluster_ip="10.96.10.10")],
+        [],
+        namespaces=[{"metadata": {"name": "team-a"}}, "team-b"],
+    )
     assert values(idx.lookup("web.default.svc.cluster.local.", "A")) == ["10.96.10.10"]
     assert idx.lookup("team-a.svc.cluster.local.", "A").nodata
     assert idx.lookup("team-b.svc.cluster.local.", "A").nodata
@@ -591,8 +885,11 @@ def test_index_rejects_unknown_pod_mode():
 
 # --------------------------------------------------------------------------- explain_lookup
 
+
 def test_explain_short_name_resolves_on_first_try():
-    assert explain_lookup("web", SEARCH, 5, INDEX) == [Attempt("web.default.svc.cluster.local.", "NOERROR")]
+    assert explain_lookup("web", SEARCH, 5, INDEX) == [
+        Attempt("web.default.svc.cluster.local.", "NOERROR")
+    ]
 
 
 def test_explain_cross_namespace_name_walks_the_search_list():
@@ -607,7 +904,8 @@ def test_explain_full_name_without_dot_costs_three_misses():
     assert [a.rcode for a in attempts] == ["NXDOMAIN", "NXDOMAIN", "NXDOMAIN", "NOERROR"]
     assert attempts[-1].name == "web.prod.svc.cluster.local."
     assert explain_lookup("web.prod.svc.cluster.local.", SEARCH, 5, INDEX) == [
-        Attempt("web.prod.svc.cluster.local.", "NOERROR")]
+        Attempt("web.prod.svc.cluster.local.", "NOERROR")
+    ]
 
 
 def test_explain_unknown_name_tries_everything():
@@ -626,9 +924,12 @@ def test_explain_nodata_keeps_searching_like_glibc():
 def test_explain_other_namespace_short_name_misses():
     assert {a.rcode for a in explain_lookup("db", SEARCH, 5, INDEX)} == {"NXDOMAIN"}
     assert explain_lookup("db", cluster_search_path("data"), 5, INDEX)[-1] == Attempt(
-        "db.data.svc.cluster.local.", "NOERROR")
+        "db.data.svc.cluster.local.", "NOERROR"
+    )
 
 
 def test_explain_srv_and_external_name():
     assert explain_lookup("_http._tcp.web", SEARCH, 5, INDEX, qtype="SRV")[0].rcode == "NOERROR"
-    assert explain_lookup("ext", SEARCH, 5, INDEX) == [Attempt("ext.default.svc.cluster.local.", "NOERROR")]
+    assert explain_lookup("ext", SEARCH, 5, INDEX) == [
+        Attempt("ext.default.svc.cluster.local.", "NOERROR")
+    ]

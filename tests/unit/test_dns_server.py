@@ -1,4 +1,5 @@
 """The sandbox's DNS server on loopback: wire answers through dnslib and, when installed, dig."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from dnslib import CLASS, QTYPE, RCODE, DNSQuestion, DNSRecord, EDNS0
+from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord
 
 from labkit.model.dns import RecordIndex, records
 from labkit.sandbox.dns import answer, frame, serve, serve_tcp, serve_udp
@@ -25,24 +26,47 @@ def service(name, namespace="default", **spec):
 
 def build_index(web_ip="10.96.10.10", many=0) -> RecordIndex:
     services = [
-        service("kube-dns", "kube-system", clusterIP="10.96.0.10",
-                ports=[{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}]),
+        service(
+            "kube-dns",
+            "kube-system",
+            clusterIP="10.96.0.10",
+            ports=[{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}],
+        ),
         service("web", clusterIP=web_ip, ports=[{"name": "http", "port": 80}]),
         service("db", "data", clusterIP="None", ports=[{"name": "postgres", "port": 5432}]),
         service("ext", type="ExternalName", externalName="api.example.com"),
         service("big", clusterIP="None"),
     ]
     slices = [
-        {"kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": {"name": "db-x", "namespace": "data", "labels": {"kubernetes.io/service-name": "db"}},
-         "endpoints": [{"addresses": ["10.244.1.5"], "hostname": "db-0", "conditions": {"ready": True}},
-                       {"addresses": ["10.244.2.7"], "hostname": "db-1", "conditions": {"ready": True}},
-                       {"addresses": ["10.244.1.9"], "hostname": "db-2", "conditions": {"ready": False}}],
-         "ports": [{"name": "postgres", "port": 5432, "protocol": "TCP"}]},
-        {"kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": {"name": "big-x", "namespace": "default", "labels": {"kubernetes.io/service-name": "big"}},
-         "endpoints": [{"addresses": [f"10.244.3.{i}"], "conditions": {"ready": True}} for i in range(1, many + 1)],
-         "ports": []},
+        {
+            "kind": "EndpointSlice",
+            "addressType": "IPv4",
+            "metadata": {
+                "name": "db-x",
+                "namespace": "data",
+                "labels": {"kubernetes.io/service-name": "db"},
+            },
+            "endpoints": [
+                {"addresses": ["10.244.1.5"], "hostname": "db-0", "conditions": {"ready": True}},
+                {"addresses": ["10.244.2.7"], "hostname": "db-1", "conditions": {"ready": True}},
+                {"addresses": ["10.244.1.9"], "hostname": "db-2", "conditions": {"ready": False}},
+            ],
+            "ports": [{"name": "postgres", "port": 5432, "protocol": "TCP"}],
+        },
+        {
+            "kind": "EndpointSlice",
+            "addressType": "IPv4",
+            "metadata": {
+                "name": "big-x",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "big"},
+            },
+            "endpoints": [
+                {"addresses": [f"10.244.3.{i}"], "conditions": {"ready": True}}
+                for i in range(1, many + 1)
+            ],
+            "ports": [],
+        },
     ]
     return RecordIndex(records(services, slices))
 
@@ -110,14 +134,18 @@ def server():
 
     async def main():
         control["loop"], control["stop"] = asyncio.get_running_loop(), asyncio.Event()
-        tasks = [asyncio.create_task(serve_udp(udp, get_index)),
-                 asyncio.create_task(serve_tcp(tcp, get_index, idle_timeout=0.5))]
+        tasks = [
+            asyncio.create_task(serve_udp(udp, get_index)),
+            asyncio.create_task(serve_tcp(tcp, get_index, idle_timeout=0.5)),
+        ]
         await control["stop"].wait()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.sleep(0.05)  # let any connection accepted during shutdown show up
-        leftovers.extend(t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done())
+        leftovers.extend(
+            t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
+        )
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
@@ -132,6 +160,7 @@ def server():
 
 
 # --------------------------------------------------------------------------- over the wire (dnslib client)
+
 
 def test_udp_a_record_is_authoritative(server):
     reply = ask(server.port, "web.default.svc.cluster.local", "A")
@@ -155,7 +184,10 @@ def test_srv_with_additional_address(server):
 def test_headless_a_and_srv(server):
     assert rdata(ask(server.port, "db.data.svc.cluster.local")) == ["10.244.1.5", "10.244.2.7"]
     srv = ask(server.port, "_postgres._tcp.db.data.svc.cluster.local", "SRV")
-    assert rdata(srv) == ["0 50 5432 db-0.db.data.svc.cluster.local.", "0 50 5432 db-1.db.data.svc.cluster.local."]
+    assert rdata(srv) == [
+        "0 50 5432 db-0.db.data.svc.cluster.local.",
+        "0 50 5432 db-1.db.data.svc.cluster.local.",
+    ]
     assert rdata(srv, "ar") == ["10.244.1.5", "10.244.2.7"]
     assert ask(server.port, "db-2.db.data.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
 
@@ -163,12 +195,18 @@ def test_headless_a_and_srv(server):
 def test_external_name_cname(server):
     reply = ask(server.port, "ext.default.svc.cluster.local", "A")
     assert reply.header.rcode == RCODE.NOERROR
-    assert [QTYPE[rr.rtype] for rr in reply.rr] == ["CNAME"] and rdata(reply) == ["api.example.com."]
+    assert [QTYPE[rr.rtype] for rr in reply.rr] == ["CNAME"] and rdata(reply) == [
+        "api.example.com."
+    ]
 
 
 def test_ptr(server):
-    assert rdata(ask(server.port, "10.10.96.10.in-addr.arpa", "PTR")) == ["web.default.svc.cluster.local."]
-    assert rdata(ask(server.port, "5.1.244.10.in-addr.arpa", "PTR")) == ["db-0.db.data.svc.cluster.local."]
+    assert rdata(ask(server.port, "10.10.96.10.in-addr.arpa", "PTR")) == [
+        "web.default.svc.cluster.local."
+    ]
+    assert rdata(ask(server.port, "5.1.244.10.in-addr.arpa", "PTR")) == [
+        "db-0.db.data.svc.cluster.local."
+    ]
 
 
 def test_nxdomain_has_the_soa(server):
@@ -199,8 +237,10 @@ def test_tcp_answers(server):
 
 def test_tcp_several_queries_on_one_connection(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=3) as conn:
-        for name, expected in [("web.default.svc.cluster.local", ["10.96.10.10"]),
-                               ("db.data.svc.cluster.local", ["10.244.1.5", "10.244.2.7"])]:
+        for name, expected in [
+            ("web.default.svc.cluster.local", ["10.96.10.10"]),
+            ("db.data.svc.cluster.local", ["10.244.1.5", "10.244.2.7"]),
+        ]:
             conn.sendall(frame(DNSRecord.question(name).pack()))
             (length,) = struct.unpack("!H", _recv_exact(conn, 2))
             assert rdata(DNSRecord.parse(_recv_exact(conn, length))) == expected
@@ -223,7 +263,9 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
 def test_large_udp_answer_is_truncated_and_complete_over_tcp(server):
     server.holder["index"] = build_index(many=60)
     udp = ask(server.port, "big.default.svc.cluster.local", "A")
-    assert udp.header.tc == 1 and not udp.rr and str(udp.q.qname) == "big.default.svc.cluster.local."
+    assert (
+        udp.header.tc == 1 and not udp.rr and str(udp.q.qname) == "big.default.svc.cluster.local."
+    )
     with_edns = ask(server.port, "big.default.svc.cluster.local", "A", edns=4096)
     assert with_edns.header.tc == 0 and len(with_edns.rr) == 60  # 60 A records fit in 1232 bytes
     assert any(rr.rtype == QTYPE.OPT for rr in with_edns.ar)
@@ -243,7 +285,9 @@ def test_index_is_fetched_per_query_so_reloads_apply(server):
 def test_failing_index_gives_servfail_and_the_server_survives(server):
     server.holder["index"] = RuntimeError("state file unreadable")
     assert ask(server.port, "web.default.svc.cluster.local").header.rcode == RCODE.SERVFAIL
-    assert ask(server.port, "web.default.svc.cluster.local", tcp=True).header.rcode == RCODE.SERVFAIL
+    assert (
+        ask(server.port, "web.default.svc.cluster.local", tcp=True).header.rcode == RCODE.SERVFAIL
+    )
     server.holder["index"] = build_index()
     assert rdata(ask(server.port, "web.default.svc.cluster.local")) == ["10.96.10.10"]
 
@@ -252,7 +296,9 @@ def test_garbage_datagram_does_not_stop_the_server(server):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
         # a query header (QR clear) claiming 65535 questions that are not there
-        sock.sendto(b"\x12\x34\x01\x00\xff\xff" + b"\x00" * 6 + b"\xff" * 8, ("127.0.0.1", server.port))
+        sock.sendto(
+            b"\x12\x34\x01\x00\xff\xff" + b"\x00" * 6 + b"\xff" * 8, ("127.0.0.1", server.port)
+        )
         reply = DNSRecord.parse(sock.recvfrom(512)[0])
         assert reply.header.id == 0x1234 and reply.header.rcode == RCODE.FORMERR
         sock.sendto(b"\x00", ("127.0.0.1", server.port))  # too short for a header: no reply at all
@@ -267,9 +313,14 @@ def test_garbage_datagram_does_not_stop_the_server(server):
 
 # --------------------------------------------------------------------------- dig, when installed
 
+
 def dig(port, *args) -> str:
-    proc = subprocess.run([DIG, "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1", *args],
-                          capture_output=True, text=True, timeout=15)
+    proc = subprocess.run(
+        [DIG, "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1", *args],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -277,13 +328,27 @@ def dig(port, *args) -> str:
 @pytest.mark.skipif(DIG is None, reason="dig is not installed (dnsutils)")
 @pytest.mark.parametrize("transport", ["+notcp", "+tcp"])
 def test_dig_short_answers(server, transport):
-    assert dig(server.port, transport, "+short", "web.default.svc.cluster.local", "A").split() == ["10.96.10.10"]
-    assert dig(server.port, transport, "+short", "_http._tcp.web.default.svc.cluster.local", "SRV").strip() == \
-        "0 100 80 web.default.svc.cluster.local."
-    assert dig(server.port, transport, "+short", "ext.default.svc.cluster.local", "A").strip() == "api.example.com."
-    assert dig(server.port, transport, "+short", "-x", "10.96.10.10").strip() == "web.default.svc.cluster.local."
+    assert dig(server.port, transport, "+short", "web.default.svc.cluster.local", "A").split() == [
+        "10.96.10.10"
+    ]
+    assert (
+        dig(
+            server.port, transport, "+short", "_http._tcp.web.default.svc.cluster.local", "SRV"
+        ).strip()
+        == "0 100 80 web.default.svc.cluster.local."
+    )
+    assert (
+        dig(server.port, transport, "+short", "ext.default.svc.cluster.local", "A").strip()
+        == "api.example.com."
+    )
+    assert (
+        dig(server.port, transport, "+short", "-x", "10.96.10.10").strip()
+        == "web.default.svc.cluster.local."
+    )
     assert sorted(dig(server.port, transport, "+short", "db.data.svc.cluster.local").split()) == [
-        "10.244.1.5", "10.244.2.7"]
+        "10.244.1.5",
+        "10.244.2.7",
+    ]
 
 
 @pytest.mark.skipif(DIG is None, reason="dig is not installed (dnsutils)")
@@ -359,6 +424,7 @@ def test_frame_limits():
 
 # --------------------------------------------------------------------------- lifecycle
 
+
 def test_serve_runs_both_and_closes_its_sockets_when_cancelled():
     udp, tcp = _bind_pair()
     port = udp.getsockname()[1]
@@ -376,7 +442,9 @@ def test_serve_runs_both_and_closes_its_sockets_when_cancelled():
         writer.write(frame(_wire().pack()))
         length = struct.unpack("!H", await reader.readexactly(2))[0]
         tcp_reply = DNSRecord.parse(await reader.readexactly(length))
-        udp_reply = await loop.run_in_executor(None, lambda: ask(port, "web.default.svc.cluster.local"))
+        udp_reply = await loop.run_in_executor(
+            None, lambda: ask(port, "web.default.svc.cluster.local")
+        )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -1,5 +1,6 @@
 """Cluster lifecycle through pytest-kind's KindCluster and the whole executor, with stand-in
 kind/kubectl/helm/docker scripts on PATH (no Docker): the commands run are the ones the plan shows."""
+
 import json
 import os
 import shlex
@@ -12,13 +13,23 @@ from labkit.errors import LabError
 from labkit.kind import backend, cluster, execute
 from labkit.kind.actions import CreateCluster, Run
 from labkit.kind.plan import Paths, build_plan
-from labkit.kind.progress import StepList
+from labkit.progress import StepList
 
 KUBECONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "kind-netlab", "preferences": {},
-    "clusters": [{"name": "kind-netlab", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "kind-netlab",
+    "preferences": {},
+    "clusters": [
+        {
+            "name": "kind-netlab",
+            "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True},
+        }
+    ],
     "users": [{"name": "kind-netlab", "user": {"token": "x"}}],
-    "contexts": [{"name": "kind-netlab", "context": {"cluster": "kind-netlab", "user": "kind-netlab"}}],
+    "contexts": [
+        {"name": "kind-netlab", "context": {"cluster": "kind-netlab", "user": "kind-netlab"}}
+    ],
 }
 
 KIND = r"""#!/bin/sh
@@ -42,12 +53,21 @@ case "$*" in
   *) cat > /dev/null ;;
 esac
 """
-LOGGER = '#!/bin/sh\necho "$(basename "$0") $*" >> "$FAKE_LOG"\n[ "$1" = info ] && echo 28.2.2\nexit 0\n'
+LOGGER = (
+    '#!/bin/sh\necho "$(basename "$0") $*" >> "$FAKE_LOG"\n[ "$1" = info ] && echo 28.2.2\nexit 0\n'
+)
 
 
 def ready_nodes():
-    return {"items": [{"metadata": {"name": n}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
-                      for n in ("netlab-control-plane", "netlab-worker", "netlab-worker2")]}
+    return {
+        "items": [
+            {
+                "metadata": {"name": n},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            }
+            for n in ("netlab-control-plane", "netlab-worker", "netlab-worker2")
+        ]
+    }
 
 
 @pytest.fixture
@@ -61,10 +81,15 @@ def fake(tmp_path, monkeypatch):
     (data / "kubeconfig.yaml").write_text(yaml.safe_dump(KUBECONFIG))
     (data / "nodes.json").write_text(json.dumps(ready_nodes()))
     ds = {"status": {"desiredNumberScheduled": 3, "numberReady": 3, "updatedNumberScheduled": 3}}
-    (data / "daemonsets.json").write_text(json.dumps({"items": [{"metadata": {"name": "cilium"}, **ds}]}))
+    (data / "daemonsets.json").write_text(
+        json.dumps({"items": [{"metadata": {"name": "cilium"}, **ds}]})
+    )
     dep = {"spec": {"replicas": 1}, "status": {"availableReplicas": 1, "updatedReplicas": 1}}
-    (data / "deployments.json").write_text(json.dumps({"items": [
-        {"metadata": {"name": n}, **dep} for n in ("cilium-operator", "coredns")]}))
+    (data / "deployments.json").write_text(
+        json.dumps(
+            {"items": [{"metadata": {"name": n}, **dep} for n in ("cilium-operator", "coredns")]}
+        )
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_DIR", str(data))
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "log"))
@@ -80,7 +105,9 @@ def log(fake):
 
 @pytest.fixture
 def paths(tmp_path):
-    return Paths(tmp_path / "state" / "netlab", tmp_path / "home" / ".kube" / "config", tmp_path / "cache")
+    return Paths(
+        tmp_path / "state" / "netlab", tmp_path / "home" / ".kube" / "config", tmp_path / "cache"
+    )
 
 
 def test_kind_cluster_runs_exactly_the_planned_create_command(fake, paths):
@@ -88,8 +115,13 @@ def test_kind_cluster_runs_exactly_the_planned_create_command(fake, paths):
     create = next(a for a in plan.actions() if isinstance(a, CreateCluster))
     paths.config_file.parent.mkdir(parents=True)
     paths.config_file.write_text(plan.config_yaml)
-    cluster.create("netlab", config_path=paths.config_file, kubeconfig=paths.user_kubeconfig,
-                   image=create.image, state_dir=paths.state_dir)
+    cluster.create(
+        "netlab",
+        config_path=paths.config_file,
+        kubeconfig=paths.user_kubeconfig,
+        image=create.image,
+        state_dir=paths.state_dir,
+    )
     created = [line for line in log(fake) if line.startswith("kind create")]
     assert created == [create.shell()]
     assert yaml.safe_load(paths.user_kubeconfig.read_text())["current-context"] == "kind-netlab"
@@ -100,8 +132,13 @@ def test_kind_cluster_runs_exactly_the_planned_create_command(fake, paths):
 def test_create_failure_is_a_lab_error_with_docker_state(fake, paths, monkeypatch):
     monkeypatch.setenv("FAKE_CREATE_FAILS", "1")
     with pytest.raises(LabError) as err:
-        cluster.create("netlab", config_path=paths.config_file, kubeconfig=paths.user_kubeconfig,
-                       image="img", state_dir=paths.state_dir)
+        cluster.create(
+            "netlab",
+            config_path=paths.config_file,
+            kubeconfig=paths.user_kubeconfig,
+            image="img",
+            state_dir=paths.state_dir,
+        )
     assert "kind could not create cluster 'netlab' (exit 1)" in err.value.what
     assert "labkit doctor" in err.value.fix
     assert "docker ps -a" in err.value.output
@@ -115,8 +152,13 @@ def test_delete_through_kind_cluster(fake, paths):
 
 
 def test_kind_cluster_kubectl_uses_path_tool_and_lab_kubeconfig(fake, paths):
-    handle = cluster.open_cluster("netlab", kubeconfig=paths.user_kubeconfig, image="img", state_dir=paths.state_dir)
-    assert handle.kind_path == fake / "bin" / "kind" and handle.kubectl_path == fake / "bin" / "kubectl"
+    handle = cluster.open_cluster(
+        "netlab", kubeconfig=paths.user_kubeconfig, image="img", state_dir=paths.state_dir
+    )
+    assert (
+        handle.kind_path == fake / "bin" / "kind"
+        and handle.kubectl_path == fake / "bin" / "kubectl"
+    )
     handle.kubectl("get", "pods")
     assert "kubectl get pods" in log(fake)
 
@@ -124,7 +166,9 @@ def test_kind_cluster_kubectl_uses_path_tool_and_lab_kubeconfig(fake, paths):
 def test_open_cluster_without_kind(monkeypatch, tmp_path, paths):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(LabError) as err:
-        cluster.open_cluster("netlab", kubeconfig=paths.user_kubeconfig, image="i", state_dir=paths.state_dir)
+        cluster.open_cluster(
+            "netlab", kubeconfig=paths.user_kubeconfig, image="i", state_dir=paths.state_dir
+        )
     assert "kind" in err.value.what
 
 
@@ -149,7 +193,9 @@ def test_down_of_a_missing_lab_is_false_and_cleans_files(fake, monkeypatch, tmp_
 
 
 def test_down_without_docker_keeps_everything(fake, monkeypatch, tmp_path):
-    (fake / "bin" / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (fake / "bin" / "docker").write_text(
+        "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n"
+    )
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     state = tmp_path / "xdg" / "labkit" / "kind" / "netlab"
     state.mkdir(parents=True)
@@ -160,8 +206,12 @@ def test_down_without_docker_keeps_everything(fake, monkeypatch, tmp_path):
 
 
 def test_up_refuses_bad_input_before_anything_runs(fake):
-    for kwargs in ({"cni": "weave"}, {"cni": "calico", "kube_proxy_mode": "none"}, {"cni": "calico", "name": "Bad_Name"},
-                   {"cni": "flannel", "kube_proxy_mode": "userspace"}):
+    for kwargs in (
+        {"cni": "weave"},
+        {"cni": "calico", "kube_proxy_mode": "none"},
+        {"cni": "calico", "name": "Bad_Name"},
+        {"cni": "flannel", "kube_proxy_mode": "userspace"},
+    ):
         with pytest.raises(LabError):
             backend.up(**kwargs)
     assert log(fake) == []
@@ -170,8 +220,11 @@ def test_up_refuses_bad_input_before_anything_runs(fake):
 def test_execute_runs_the_plan_in_order(fake, paths, capsys):
     plan = build_plan("netlab", "cilium", "none", paths=paths)
     execute.execute(plan, StepList(len(plan.steps)))
-    ran = [line for line in log(fake) if not line.startswith(("docker", "kind get clusters"))
-           and not line.endswith("-o json")]  # leave out preflight and the waits' polling
+    ran = [
+        line
+        for line in log(fake)
+        if not line.startswith(("docker", "kind get clusters")) and not line.endswith("-o json")
+    ]  # leave out preflight and the waits' polling
     planned = [shlex.join(a.argv) for a in plan.actions() if isinstance(a, (Run, CreateCluster))]
     assert ran == planned
     polls = [line for line in log(fake) if line.endswith("-o json")]
@@ -189,7 +242,10 @@ def test_execute_timeout_removes_the_half_built_cluster(fake, paths, monkeypatch
     plan = build_plan("netlab", "cilium", None, paths=paths, timeout_s=0)
     with pytest.raises(LabError) as err:
         execute.execute(plan, StepList(len(plan.steps)))
-    assert "Timed out" in err.value.what and "daemonset kube-system/cilium not created yet" in err.value.output
+    assert (
+        "Timed out" in err.value.what
+        and "daemonset kube-system/cilium not created yet" in err.value.output
+    )
     assert "was removed" in err.value.fix
     assert any(line.startswith("kind delete cluster --name=netlab") for line in log(fake))
     assert "was removed" in str(err.value)

@@ -1,4 +1,5 @@
 """The checked-in Kind configs and how labkit renders them (no Docker)."""
+
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,10 @@ def test_node_labels_and_ports_follow_the_brief(cni):
     assert cp["labels"] == {"ingress-ready": "true"}
     assert w1["labels"] == {"labkit.dev/pool": "apps"}
     assert w2["labels"] == {"labkit.dev/pool": "data"}
-    ports = {(m["containerPort"], m["hostPort"], m["listenAddress"], m["protocol"]) for m in cp["extraPortMappings"]}
+    ports = {
+        (m["containerPort"], m["hostPort"], m["listenAddress"], m["protocol"])
+        for m in cp["extraPortMappings"]
+    }
     assert ports == {(80, 80, "127.0.0.1", "TCP"), (443, 443, "127.0.0.1", "TCP")}
     assert "extraPortMappings" not in w1 and "extraPortMappings" not in w2
 
@@ -46,7 +50,9 @@ def test_only_flannel_mounts_cni_plugins_on_every_node():
     flannel = config.load("flannel")
     assert config.mounts_cni_plugins(flannel)
     for node in flannel["nodes"]:
-        assert node["extraMounts"] == [{"hostPath": "./.labkit/cni-bin", "containerPath": "/opt/cni/bin"}]
+        assert node["extraMounts"] == [
+            {"hostPath": "./.labkit/cni-bin", "containerPath": "/opt/cni/bin"}
+        ]
     assert not config.mounts_cni_plugins(config.load("calico"))
     assert not config.mounts_cni_plugins(config.load("cilium"))
 

@@ -1,4 +1,5 @@
 """The Kind doctor lines: parsing and thresholds (pure), and the lines on a machine we control."""
+
 import socket
 
 import pytest
@@ -7,48 +8,85 @@ from labkit.doctor import DoctorLine
 from labkit.kind import doctor as D
 
 
-@pytest.mark.parametrize("text,version", [
-    ("kind v0.32.0 go1.26.1 linux/amd64", (0, 32, 0)),
-    ("v3.21.1+g5caf0044", (3, 21, 1)),
-    ("Client Version: v1.36.1", (1, 36, 1)),
-    ("nothing here", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,version",
+    [
+        ("kind v0.32.0 go1.26.1 linux/amd64", (0, 32, 0)),
+        ("v3.21.1+g5caf0044", (3, 21, 1)),
+        ("Client Version: v1.36.1", (1, 36, 1)),
+        ("nothing here", None),
+        ("", None),
+    ],
+)
 def test_parse_version(text, version):
     assert D.parse_version(text) == version
 
 
-@pytest.mark.parametrize("text,version", [
-    ('{"clientVersion": {"major": "1", "minor": "36", "gitVersion": "v1.36.1"}}', (1, 36, 1)),
-    ('{"clientVersion": {"major": "1", "minor": "32+", "gitVersion": "v1.32.4-dispatcher"}}', (1, 32, 4)),
-    ('{"clientVersion": {"major": "1", "minor": "35"}}', (1, 35)),
-    ("Client Version: v1.37.0", (1, 37, 0)),
-])
+@pytest.mark.parametrize(
+    "text,version",
+    [
+        ('{"clientVersion": {"major": "1", "minor": "36", "gitVersion": "v1.36.1"}}', (1, 36, 1)),
+        (
+            '{"clientVersion": {"major": "1", "minor": "32+", "gitVersion": "v1.32.4-dispatcher"}}',
+            (1, 32, 4),
+        ),
+        ('{"clientVersion": {"major": "1", "minor": "35"}}', (1, 35)),
+        ("Client Version: v1.37.0", (1, 37, 0)),
+    ],
+)
 def test_parse_kubectl_version(text, version):
     assert D.parse_kubectl_version(text) == version
 
 
-@pytest.mark.parametrize("version,ok", [((0, 32, 0), True), ((0, 33, 1), True), ((1, 0, 0), True),
-                                        ((0, 31, 0), False), ((0, 17, 0), False), (None, False)])
+@pytest.mark.parametrize(
+    "version,ok",
+    [
+        ((0, 32, 0), True),
+        ((0, 33, 1), True),
+        ((1, 0, 0), True),
+        ((0, 31, 0), False),
+        ((0, 17, 0), False),
+        (None, False),
+    ],
+)
 def test_judge_kind(version, ok):
     assert D.judge_kind(version)[0] is ok
 
 
-@pytest.mark.parametrize("version,ok", [((1, 36, 1), True), ((1, 35, 0), True), ((1, 37, 2), True),
-                                        ((1, 34, 0), False), ((1, 32, 4), False), ((2, 36), False), (None, False)])
+@pytest.mark.parametrize(
+    "version,ok",
+    [
+        ((1, 36, 1), True),
+        ((1, 35, 0), True),
+        ((1, 37, 2), True),
+        ((1, 34, 0), False),
+        ((1, 32, 4), False),
+        ((2, 36), False),
+        (None, False),
+    ],
+)
 def test_judge_kubectl_skew(version, ok):
     assert D.judge_kubectl(version)[0] is ok
 
 
-@pytest.mark.parametrize("version,ok", [((3, 21, 1), True), ((4, 0, 0), True), ((2, 17, 0), False), (None, False)])
+@pytest.mark.parametrize(
+    "version,ok", [((3, 21, 1), True), ((4, 0, 0), True), ((2, 17, 0), False), (None, False)]
+)
 def test_judge_helm(version, ok):
     assert D.judge_helm(version)[0] is ok
 
 
-@pytest.mark.parametrize("watches,instances,ok", [
-    (524288, 512, True), (1048576, 8192, True), (524287, 512, False), (524288, 511, False),
-    (192908, 128, False), (None, 512, False),
-])
+@pytest.mark.parametrize(
+    "watches,instances,ok",
+    [
+        (524288, 512, True),
+        (1048576, 8192, True),
+        (524287, 512, False),
+        (524288, 511, False),
+        (192908, 128, False),
+        (None, 512, False),
+    ],
+)
 def test_judge_inotify(watches, instances, ok):
     good, detail = D.judge_inotify(watches, instances)
     assert good is ok
@@ -57,7 +95,9 @@ def test_judge_inotify(watches, instances, ok):
 
 
 def test_parse_meminfo_and_memory_threshold():
-    info = D.parse_meminfo("MemTotal:       24731708 kB\nMemAvailable:    5000000 kB\nHugePages_Total: 0\n")
+    info = D.parse_meminfo(
+        "MemTotal:       24731708 kB\nMemAvailable:    5000000 kB\nHugePages_Total: 0\n"
+    )
     assert info["MemTotal"] == 24731708 * 1024
     assert info["HugePages_Total"] == 0
     ok, detail = D.judge_memory(info["MemAvailable"])
@@ -66,12 +106,15 @@ def test_parse_meminfo_and_memory_threshold():
     assert not D.judge_memory(None)[0]
 
 
-@pytest.mark.parametrize("modules,sysdir,loaded", [
-    ("br_netfilter 32768 0 - Live 0x0\nbridge 311296 1 br_netfilter, Live 0x0\n", False, True),
-    ("bridge 311296 0 - Live 0x0\n", False, False),
-    ("", True, True),
-    ("br_netfilterx 1 0 - Live\n", False, False),
-])
+@pytest.mark.parametrize(
+    "modules,sysdir,loaded",
+    [
+        ("br_netfilter 32768 0 - Live 0x0\nbridge 311296 1 br_netfilter, Live 0x0\n", False, True),
+        ("bridge 311296 0 - Live 0x0\n", False, False),
+        ("", True, True),
+        ("br_netfilterx 1 0 - Live\n", False, False),
+    ],
+)
 def test_module_loaded(modules, sysdir, loaded):
     assert D.module_loaded("br_netfilter", modules, sysdir) is loaded
 
@@ -104,18 +147,30 @@ def test_helm_and_br_netfilter_are_required_only_for_their_cni(monkeypatch, tmp_
     assert by_name["helm on PATH"].required is False
     assert by_name["br_netfilter module"].required is True
     by_name = {line.name: line for line in D.kind_checks(None)}
-    assert by_name["helm on PATH"].required is False and by_name["br_netfilter module"].required is False
+    assert (
+        by_name["helm on PATH"].required is False
+        and by_name["br_netfilter module"].required is False
+    )
 
 
 def test_tool_versions_are_read_from_the_tools(monkeypatch, tmp_path):
-    for tool, output in {"kind": "echo kind v0.31.0 go1.25 linux/amd64",
-                         "kubectl": "echo '{\"clientVersion\": {\"gitVersion\": \"v1.36.1\"}}'",
-                         "helm": "echo v3.21.1+gabc"}.items():
+    for tool, output in {
+        "kind": "echo kind v0.31.0 go1.25 linux/amd64",
+        "kubectl": 'echo \'{"clientVersion": {"gitVersion": "v1.36.1"}}\'',
+        "helm": "echo v3.21.1+gabc",
+    }.items():
         script = tmp_path / tool
         script.write_text(f"#!/bin/sh\n{output}\n")
         script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     by_name = {line.name: line for line in D.kind_checks("cilium")}
-    assert by_name["kind on PATH"].ok is False and "v0.31.0" in by_name["kind on PATH"].detail and "v0.32.0" in by_name["kind on PATH"].fix
-    assert by_name["kubectl on PATH"].ok is True and by_name["kubectl on PATH"].detail == "kubectl v1.36.1"
+    assert (
+        by_name["kind on PATH"].ok is False
+        and "v0.31.0" in by_name["kind on PATH"].detail
+        and "v0.32.0" in by_name["kind on PATH"].fix
+    )
+    assert (
+        by_name["kubectl on PATH"].ok is True
+        and by_name["kubectl on PATH"].detail == "kubectl v1.36.1"
+    )
     assert by_name["helm on PATH"].ok is True

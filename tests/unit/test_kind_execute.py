@@ -1,5 +1,6 @@
 """Carrying out a plan without Docker: waits and their timeout report, the plugin download, the
 preflight refusals (with stand-in tools on PATH), and the command runner's errors."""
+
 import hashlib
 import io
 import json
@@ -25,16 +26,37 @@ class FakeClock:
 
 
 def node(name, ready):
-    return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                                                   "reason": "KubeletNotReady"}]}}
+    return {
+        "metadata": {"name": name},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": "KubeletNotReady",
+                }
+            ]
+        },
+    }
 
 
 def test_wait_returns_when_ready():
     clock = FakeClock()
-    states = iter([[node("a", False)], [node("a", False), node("b", True)], [node("a", True), node("b", True)]])
+    states = iter(
+        [
+            [node("a", False)],
+            [node("a", False), node("b", True)],
+            [node("a", True), node("b", True)],
+        ]
+    )
     reports = []
-    waited = execute.wait_until_ready(Wait("nodes", "2 nodes Ready", 60, count=2), lambda w: (next(states), ""),
-                                      report=lambda p, w: reports.append((list(p), w)), clock=clock, sleep=clock.sleep)
+    waited = execute.wait_until_ready(
+        Wait("nodes", "2 nodes Ready", 60, count=2),
+        lambda w: (next(states), ""),
+        report=lambda p, w: reports.append((list(p), w)),
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert waited == 4.0
     assert reports[0][0] == ["1 of 2 nodes registered", "node a NotReady: KubeletNotReady"]
     assert reports[1] == (["node a NotReady: KubeletNotReady"], 2.0)
@@ -42,12 +64,21 @@ def test_wait_returns_when_ready():
 
 def test_wait_times_out_listing_what_is_not_ready():
     clock = FakeClock()
-    wait = Wait("daemonset", "calico-node ready", 10, namespace="calico-system", names=("calico-node",))
-    ds = {"metadata": {"name": "calico-node"}, "status": {"desiredNumberScheduled": 3, "numberReady": 1,
-                                                          "updatedNumberScheduled": 3}}
+    wait = Wait(
+        "daemonset", "calico-node ready", 10, namespace="calico-system", names=("calico-node",)
+    )
+    ds = {
+        "metadata": {"name": "calico-node"},
+        "status": {"desiredNumberScheduled": 3, "numberReady": 1, "updatedNumberScheduled": 3},
+    }
     with pytest.raises(LabError) as err:
-        execute.wait_until_ready(wait, lambda w: ([ds], ""), diagnostics=lambda: "pods: calico-node-x ImagePullBackOff",
-                                 clock=clock, sleep=clock.sleep)
+        execute.wait_until_ready(
+            wait,
+            lambda w: ([ds], ""),
+            diagnostics=lambda: "pods: calico-node-x ImagePullBackOff",
+            clock=clock,
+            sleep=clock.sleep,
+        )
     assert err.value.what == "Timed out after 10 s waiting for calico-node ready."
     assert "daemonset calico-system/calico-node: 1/3 pods ready" in err.value.output
     assert "ImagePullBackOff" in err.value.output
@@ -57,9 +88,12 @@ def test_wait_times_out_listing_what_is_not_ready():
 def test_wait_reports_objects_that_cannot_be_listed_yet():
     clock = FakeClock()
     with pytest.raises(LabError) as err:
-        execute.wait_until_ready(Wait("tigerastatus", "calico", 4, names=("calico",)),
-                                 lambda w: (None, "cannot list tigerastatuses yet (no such resource)"),
-                                 clock=clock, sleep=clock.sleep)
+        execute.wait_until_ready(
+            Wait("tigerastatus", "calico", 4, names=("calico",)),
+            lambda w: (None, "cannot list tigerastatuses yet (no such resource)"),
+            clock=clock,
+            sleep=clock.sleep,
+        )
     assert "cannot list tigerastatuses yet" in err.value.output
 
 
@@ -86,8 +120,12 @@ class _Opener:
 
 def test_fetch_verifies_caches_and_unpacks(tmp_path):
     payload = _tarball({"bridge": b"#!bridge", "host-local": b"#!hl", "loopback": b"#!lo"})
-    action = Fetch("https://example.invalid/plugins.tgz", hashlib.sha256(payload).hexdigest(),
-                   str(tmp_path / "cache" / "p.tgz"), str(tmp_path / "cni-bin"))
+    action = Fetch(
+        "https://example.invalid/plugins.tgz",
+        hashlib.sha256(payload).hexdigest(),
+        str(tmp_path / "cache" / "p.tgz"),
+        str(tmp_path / "cni-bin"),
+    )
     opener = _Opener(payload)
     execute.fetch_and_unpack(action, opener)
     execute.fetch_and_unpack(action, opener)  # second time from the cache
@@ -98,7 +136,9 @@ def test_fetch_verifies_caches_and_unpacks(tmp_path):
 
 def test_fetch_refuses_a_wrong_checksum_and_keeps_nothing(tmp_path):
     payload = _tarball({"bridge": b"x"})
-    action = Fetch("https://example.invalid/p.tgz", "0" * 64, str(tmp_path / "p.tgz"), str(tmp_path / "bin"))
+    action = Fetch(
+        "https://example.invalid/p.tgz", "0" * 64, str(tmp_path / "p.tgz"), str(tmp_path / "bin")
+    )
     with pytest.raises(LabError) as err:
         execute.fetch_and_unpack(action, _Opener(payload))
     assert "SHA-256" in err.value.what
@@ -107,7 +147,9 @@ def test_fetch_refuses_a_wrong_checksum_and_keeps_nothing(tmp_path):
 
 def test_fetch_requires_the_bridge_plugin(tmp_path):
     payload = _tarball({"loopback": b"x"})
-    action = Fetch("u", hashlib.sha256(payload).hexdigest(), str(tmp_path / "p.tgz"), str(tmp_path / "bin"))
+    action = Fetch(
+        "u", hashlib.sha256(payload).hexdigest(), str(tmp_path / "p.tgz"), str(tmp_path / "bin")
+    )
     with pytest.raises(LabError) as err:
         execute.fetch_and_unpack(action, _Opener(payload))
     assert "bridge" in err.value.what
@@ -116,7 +158,10 @@ def test_fetch_requires_the_bridge_plugin(tmp_path):
 def test_fetch_network_failure(tmp_path):
     def broken(url, timeout):
         raise OSError("Name or service not known")
-    action = Fetch("https://example.invalid/p.tgz", "0" * 64, str(tmp_path / "p.tgz"), str(tmp_path / "bin"))
+
+    action = Fetch(
+        "https://example.invalid/p.tgz", "0" * 64, str(tmp_path / "p.tgz"), str(tmp_path / "bin")
+    )
     with pytest.raises(LabError) as err:
         execute.fetch_and_unpack(action, broken)
     assert "Could not download" in err.value.what
@@ -165,8 +210,8 @@ def fake_tools(tmp_path, monkeypatch):
     scripts = {
         "docker": '#!/bin/sh\n[ "$1" = info ] && echo 28.2.2 && exit 0\nexit 1\n',
         "kind": '#!/bin/sh\nif [ "$1 $2" = "get clusters" ]; then\n'
-                '  if [ -n "$FAKE_CLUSTERS" ]; then printf "%s\\n" $FAKE_CLUSTERS;'
-                ' else echo "No kind clusters found." >&2; fi\nfi\n',
+        '  if [ -n "$FAKE_CLUSTERS" ]; then printf "%s\\n" $FAKE_CLUSTERS;'
+        ' else echo "No kind clusters found." >&2; fi\nfi\n',
         "kubectl": "#!/bin/sh\nexit 0\n",
         "helm": "#!/bin/sh\nexit 0\n",
     }
@@ -204,7 +249,9 @@ def test_preflight_refuses_a_busy_port(fake_tools, paths, monkeypatch):
 
 
 def test_preflight_refuses_without_docker_engine(fake_tools, paths):
-    (fake_tools / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (fake_tools / "docker").write_text(
+        "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n"
+    )
     with pytest.raises(LabError) as err:
         execute.preflight(build_plan("netlab", "flannel", None, paths=paths, arch="amd64"))
     assert "No Docker engine answers" in err.value.what and "sandbox" in err.value.fix
@@ -219,10 +266,13 @@ def test_preflight_needs_helm_for_cilium_only(fake_tools, paths):
 
 
 def test_list_objects_reads_kubectl_json(fake_tools):
-    (fake_tools / "kubectl").write_text("#!/bin/sh\necho '" + json.dumps(
-        {"items": [{"metadata": {"name": "n1"}}]}) + "'\n")
+    (fake_tools / "kubectl").write_text(
+        "#!/bin/sh\necho '" + json.dumps({"items": [{"metadata": {"name": "n1"}}]}) + "'\n"
+    )
     objs, why = execute.list_objects(Wait("nodes", "n", 1, count=1), "/k")
     assert objs == [{"metadata": {"name": "n1"}}] and why == ""
-    (fake_tools / "kubectl").write_text("#!/bin/sh\necho 'error: the server doesn'\"'\"'t have a resource type' >&2\nexit 1\n")
+    (fake_tools / "kubectl").write_text(
+        "#!/bin/sh\necho 'error: the server doesn'\"'\"'t have a resource type' >&2\nexit 1\n"
+    )
     objs, why = execute.list_objects(Wait("tigerastatus", "t", 1, names=("calico",)), "/k")
     assert objs is None and "tigerastatuses.operator.tigera.io" in why

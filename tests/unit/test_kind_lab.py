@@ -1,4 +1,5 @@
 """The Kind Lab's pure helpers, and what it refuses before touching any cluster (no Docker)."""
+
 import http.server
 import socketserver
 import threading
@@ -7,13 +8,27 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.kind import detect
-from labkit.kind.lab import KindLab, apply_order, as_argv, exit_code, selector_string, with_namespace
+from labkit.kind.lab import (
+    KindLab,
+    apply_order,
+    as_argv,
+    exit_code,
+    selector_string,
+    with_namespace,
+)
 from labkit.lab import OUTSIDE, Lab
 
 # A kubeconfig whose API server does not exist: any call that reaches the network fails loudly.
 UNREACHABLE = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "kind-t",
-    "clusters": [{"name": "kind-t", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "kind-t",
+    "clusters": [
+        {
+            "name": "kind-t",
+            "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True},
+        }
+    ],
     "users": [{"name": "kind-t", "user": {"token": "x"}}],
     "contexts": [{"name": "kind-t", "context": {"cluster": "kind-t", "user": "kind-t"}}],
 }
@@ -37,34 +52,54 @@ def test_as_argv():
     assert as_argv(("echo", 1)) == ["echo", "1"]
 
 
-@pytest.mark.parametrize("text,code", [
-    ('{"metadata":{},"status":"Success"}', 0),
-    ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing '
-     'command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode",'
-     '"message":"3"}]}}', 3),
-    ('{"status":"Failure","message":"container not found"}', 1),
-    ("", 0),
-    ("not json", 1),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ('{"metadata":{},"status":"Success"}', 0),
+        (
+            '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing '
+            'command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode",'
+            '"message":"3"}]}}',
+            3,
+        ),
+        ('{"status":"Failure","message":"container not found"}', 1),
+        ("", 0),
+        ("not json", 1),
+    ],
+)
 def test_exit_code_from_status_channel(text, code):
     assert exit_code(text)[0] == code
 
 
 def test_exit_code_keeps_the_message():
-    assert exit_code('{"status":"Failure","message":"container not found"}') == (1, "container not found")
+    assert exit_code('{"status":"Failure","message":"container not found"}') == (
+        1,
+        "container not found",
+    )
 
 
-@pytest.mark.parametrize("selector,expected", [
-    (None, None), ("", None), ("app=web,tier!=db", "app=web,tier!=db"),
-    ({"app": "web", "tier": "fe"}, "app=web,tier=fe"),
-    ({"matchLabels": {"app": "web"}, "matchExpressions": [
-        {"key": "tier", "operator": "In", "values": ["a", "b"]},
-        {"key": "env", "operator": "NotIn", "values": ["prod"]},
-        {"key": "canary", "operator": "Exists"},
-        {"key": "legacy", "operator": "DoesNotExist"}]},
-     "app=web,tier in (a,b),env notin (prod),canary,!legacy"),
-    ({"matchLabels": {}}, None),
-])
+@pytest.mark.parametrize(
+    "selector,expected",
+    [
+        (None, None),
+        ("", None),
+        ("app=web,tier!=db", "app=web,tier!=db"),
+        ({"app": "web", "tier": "fe"}, "app=web,tier=fe"),
+        (
+            {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                    {"key": "env", "operator": "NotIn", "values": ["prod"]},
+                    {"key": "canary", "operator": "Exists"},
+                    {"key": "legacy", "operator": "DoesNotExist"},
+                ],
+            },
+            "app=web,tier in (a,b),env notin (prod),canary,!legacy",
+        ),
+        ({"matchLabels": {}}, None),
+    ],
+)
 def test_selector_string(selector, expected):
     assert selector_string(selector) == expected
 
@@ -75,14 +110,22 @@ def test_selector_string_bad_operator():
 
 
 def test_apply_order_puts_namespaces_and_crds_first_and_keeps_the_rest():
-    docs = [{"kind": "Deployment", "n": 1}, {"kind": "Service", "n": 2}, {"kind": "Namespace", "n": 3},
-            {"kind": "CustomResourceDefinition", "n": 4}, {"kind": "Pod", "n": 5}]
+    docs = [
+        {"kind": "Deployment", "n": 1},
+        {"kind": "Service", "n": 2},
+        {"kind": "Namespace", "n": 3},
+        {"kind": "CustomResourceDefinition", "n": 4},
+        {"kind": "Pod", "n": 5},
+    ]
     assert [d["n"] for d in apply_order(docs)] == [3, 4, 1, 2, 5]
 
 
 def test_with_namespace_fills_only_namespaced_objects():
-    docs = [{"kind": "Pod", "metadata": {"name": "a"}}, {"kind": "Pod", "metadata": {"name": "b", "namespace": "x"}},
-            {"kind": "Namespace", "metadata": {"name": "x"}}]
+    docs = [
+        {"kind": "Pod", "metadata": {"name": "a"}},
+        {"kind": "Pod", "metadata": {"name": "b", "namespace": "x"}},
+        {"kind": "Namespace", "metadata": {"name": "x"}},
+    ]
     out = with_namespace(docs, "shop")
     assert [d["metadata"].get("namespace") for d in out] == ["shop", "x", None]
     assert "namespace" not in docs[0]["metadata"]  # inputs untouched
@@ -91,10 +134,19 @@ def test_with_namespace_fills_only_namespaced_objects():
 
 def test_apply_validates_everything_before_any_api_call(lab):
     good = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok"}, "data": {"a": "b"}}
-    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-           "spec": {"replicas": "three", "selector": {"matchLabels": {"app": "web"}},
-                    "template": {"metadata": {"labels": {"app": "web"}},
-                                 "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": "three",
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+            },
+        },
+    }
     with pytest.raises(LabError) as err:
         lab.apply([good, bad])
     # the schema error, not "cannot reach the API server": nothing was sent
@@ -115,7 +167,7 @@ def test_resolve_from_outside_is_refused(lab):
 class _Agent(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = {"/hostname": b"ingress-pod", "/clientip": b"127.0.0.1:5555"}.get(self.path, b"ok")
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -128,10 +180,14 @@ class _Agent(http.server.BaseHTTPRequestHandler):
 
 def test_probe_from_outside_builds_a_probe_without_the_api(lab):
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Agent)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     try:
         port = server.server_address[1]
-        probes = lab.probe_many([(OUTSIDE, "127.0.0.1", port), (OUTSIDE, "127.0.0.1", port, "TCP")], timeout=1.0)
+        probes = lab.probe_many(
+            [(OUTSIDE, "127.0.0.1", port), (OUTSIDE, "127.0.0.1", port, "TCP")], timeout=1.0
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -151,21 +207,30 @@ def ds(ns, name):
     return {"metadata": {"namespace": ns, "name": name}}
 
 
-@pytest.mark.parametrize("daemonsets,cni", [
-    ([ds("kube-system", "kube-proxy"), ds("kube-flannel", "kube-flannel-ds")], "flannel"),
-    ([ds("calico-system", "calico-node"), ds("calico-system", "csi-node-driver")], "calico"),
-    ([ds("kube-system", "cilium"), ds("kube-system", "cilium-envoy")], "cilium"),
-    ([ds("kube-system", "kindnet"), ds("kube-system", "kube-proxy")], None),
-    ([ds("default", "cilium")], None),
-])
+@pytest.mark.parametrize(
+    "daemonsets,cni",
+    [
+        ([ds("kube-system", "kube-proxy"), ds("kube-flannel", "kube-flannel-ds")], "flannel"),
+        ([ds("calico-system", "calico-node"), ds("calico-system", "csi-node-driver")], "calico"),
+        ([ds("kube-system", "cilium"), ds("kube-system", "cilium-envoy")], "cilium"),
+        ([ds("kube-system", "kindnet"), ds("kube-system", "kube-proxy")], None),
+        ([ds("default", "cilium")], None),
+    ],
+)
 def test_detect_cni(daemonsets, cni):
     assert detect.detect_cni(daemonsets) == cni
 
 
-@pytest.mark.parametrize("conf,mode", [
-    ("mode: nftables\n", "nftables"), ("mode: \"\"\n", "iptables"), ("mode: ipvs\nclusterCIDR: x\n", "ipvs"),
-    ("", "iptables"), (": bad: [yaml", "iptables"),
-])
+@pytest.mark.parametrize(
+    "conf,mode",
+    [
+        ("mode: nftables\n", "nftables"),
+        ('mode: ""\n', "iptables"),
+        ("mode: ipvs\nclusterCIDR: x\n", "ipvs"),
+        ("", "iptables"),
+        (": bad: [yaml", "iptables"),
+    ],
+)
 def test_detect_kube_proxy_mode(conf, mode):
     cm = {"data": {"config.conf": conf}}
     assert detect.detect_kube_proxy_mode([ds("kube-system", "kube-proxy")], cm) == mode

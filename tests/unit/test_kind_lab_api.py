@@ -1,6 +1,7 @@
 """The Kind Lab's Kubernetes API calls, against a small fake API server on loopback (no Docker):
 discovery, get/list, server-side apply with its all-or-nothing dry run, delete, the probe
 container patch, and attach's detection of CNI and kube-proxy mode."""
+
 import copy
 import http.server
 import json
@@ -16,11 +17,27 @@ from labkit.kind.lab import KindLab
 from labkit.lab import ObjectRef
 
 RESOURCES = {
-    "/api/v1": ("v1", [("pods", "Pod", True, ["po"]), ("configmaps", "ConfigMap", True, ["cm"]),
-                       ("namespaces", "Namespace", False, ["ns"]), ("nodes", "Node", False, ["no"]),
-                       ("services", "Service", True, ["svc"])]),
-    "/apis/apps/v1": ("apps/v1", [("daemonsets", "DaemonSet", True, ["ds"]), ("deployments", "Deployment", True, ["deploy"])]),
-    "/apis/operator.tigera.io/v1": ("operator.tigera.io/v1", [("tigerastatuses", "TigeraStatus", False, [])]),
+    "/api/v1": (
+        "v1",
+        [
+            ("pods", "Pod", True, ["po"]),
+            ("configmaps", "ConfigMap", True, ["cm"]),
+            ("namespaces", "Namespace", False, ["ns"]),
+            ("nodes", "Node", False, ["no"]),
+            ("services", "Service", True, ["svc"]),
+        ],
+    ),
+    "/apis/apps/v1": (
+        "apps/v1",
+        [
+            ("daemonsets", "DaemonSet", True, ["ds"]),
+            ("deployments", "Deployment", True, ["deploy"]),
+        ],
+    ),
+    "/apis/operator.tigera.io/v1": (
+        "operator.tigera.io/v1",
+        [("tigerastatuses", "TigeraStatus", False, [])],
+    ),
 }
 
 
@@ -43,8 +60,16 @@ class FakeAPI:
                 self.wfile.write(body)
 
             def _not_found(self):
-                self._send(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
-                                 "message": "not found"})
+                self._send(
+                    404,
+                    {
+                        "kind": "Status",
+                        "status": "Failure",
+                        "reason": "NotFound",
+                        "code": 404,
+                        "message": "not found",
+                    },
+                )
 
             def _route(self):
                 url = urlparse(self.path)
@@ -59,28 +84,53 @@ class FakeAPI:
                 sub = rest[2] if len(rest) > 2 else None
                 return base, plural, ns, name, sub, parse_qs(url.query)
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 api.requests.append(("GET", self.path))
                 path = urlparse(self.path).path
                 if path == "/version":
                     return self._send(200, {"major": "1", "minor": "36", "gitVersion": "v1.36.1"})
                 if path == "/apis":
-                    groups = [{"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": "v1"}],
-                               "preferredVersion": {"groupVersion": gv, "version": "v1"}}
-                              for gv, _ in RESOURCES.values() if "/" in gv]
+                    groups = [
+                        {
+                            "name": gv.split("/")[0],
+                            "versions": [{"groupVersion": gv, "version": "v1"}],
+                            "preferredVersion": {"groupVersion": gv, "version": "v1"},
+                        }
+                        for gv, _ in RESOURCES.values()
+                        if "/" in gv
+                    ]
                     return self._send(200, {"kind": "APIGroupList", "groups": groups})
                 if path == "/api":
                     return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
                 if path in RESOURCES:
                     gv, res = RESOURCES[path]
-                    return self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": [
-                        {"name": p, "singularName": k.lower(), "namespaced": n, "kind": k, "shortNames": s,
-                         "verbs": ["get", "list", "patch", "delete"]} for p, k, n, s in res]})
+                    return self._send(
+                        200,
+                        {
+                            "kind": "APIResourceList",
+                            "groupVersion": gv,
+                            "resources": [
+                                {
+                                    "name": p,
+                                    "singularName": k.lower(),
+                                    "namespaced": n,
+                                    "kind": k,
+                                    "shortNames": s,
+                                    "verbs": ["get", "list", "patch", "delete"],
+                                }
+                                for p, k, n, s in res
+                            ],
+                        },
+                    )
                 base, plural, ns, name, _, query = self._route()
                 if name:
                     obj = api.objects.get((plural, ns, name))
                     return self._send(200, obj) if obj else self._not_found()
-                items = [o for (p, n, _), o in api.objects.items() if p == plural and (ns is None or n == ns)]
+                items = [
+                    o
+                    for (p, n, _), o in api.objects.items()
+                    if p == plural and (ns is None or n == ns)
+                ]
                 wanted = (query.get("fieldSelector") or [""])[0].removeprefix("metadata.name=")
                 if wanted:
                     items = [o for o in items if o["metadata"]["name"] == wanted]
@@ -90,7 +140,7 @@ class FakeAPI:
                     items = [o for o in items if (o["metadata"].get("labels") or {}).get(k) == v]
                 return self._send(200, {"kind": "List", "apiVersion": "v1", "items": items})
 
-            def do_PATCH(self):  # noqa: N802
+            def do_PATCH(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 api.requests.append(("PATCH", self.path, self.headers.get("Content-Type"), body))
                 base, plural, ns, name, sub, query = self._route()
@@ -98,16 +148,25 @@ class FakeAPI:
                     pod = api.objects[(plural, ns, name)]
                     pod["spec"]["ephemeralContainers"] = body["spec"]["ephemeralContainers"]
                     pod["status"]["ephemeralContainerStatuses"] = [
-                        {"name": c["name"], "state": {"running": {}}} for c in body["spec"]["ephemeralContainers"]]
+                        {"name": c["name"], "state": {"running": {}}}
+                        for c in body["spec"]["ephemeralContainers"]
+                    ]
                     return self._send(200, pod)
                 if name in api.reject:
-                    return self._send(422, {"kind": "Status", "status": "Failure", "code": 422,
-                                            "message": f'{plural} "{name}" is invalid: spec: forbidden'})
+                    return self._send(
+                        422,
+                        {
+                            "kind": "Status",
+                            "status": "Failure",
+                            "code": 422,
+                            "message": f'{plural} "{name}" is invalid: spec: forbidden',
+                        },
+                    )
                 if "dryRun" not in query:
                     api.objects[(plural, ns, name)] = copy.deepcopy(body)
                 return self._send(200, body)
 
-            def do_DELETE(self):  # noqa: N802
+            def do_DELETE(self):
                 api.requests.append(("DELETE", self.path))
                 _, plural, ns, name, _, _ = self._route()
                 if api.objects.pop((plural, ns, name), None) is None:
@@ -118,14 +177,25 @@ class FakeAPI:
                 pass
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def kubeconfig(self):
-        return {"apiVersion": "v1", "kind": "Config", "current-context": "kind-t",
-                "clusters": [{"name": "kind-t", "cluster": {"server": f"http://127.0.0.1:{self.server.server_address[1]}"}}],
-                "users": [{"name": "kind-t", "user": {"token": "t"}}],
-                "contexts": [{"name": "kind-t", "context": {"cluster": "kind-t", "user": "kind-t"}}]}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "kind-t",
+            "clusters": [
+                {
+                    "name": "kind-t",
+                    "cluster": {"server": f"http://127.0.0.1:{self.server.server_address[1]}"},
+                }
+            ],
+            "users": [{"name": "kind-t", "user": {"token": "t"}}],
+            "contexts": [{"name": "kind-t", "context": {"cluster": "kind-t", "user": "kind-t"}}],
+        }
 
     def add(self, plural, obj):
         for gv, resources in RESOURCES.values():
@@ -152,9 +222,13 @@ def lab(api):
 
 
 def pod(name, ns="default", labels=None, phase="Running"):
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}",
-                                                            "labels": labels or {}},
-            "spec": {"containers": [{"name": "main", "image": "nginx"}]}, "status": {"phase": phase, "podIP": "10.244.1.9"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}", "labels": labels or {}},
+        "spec": {"containers": [{"name": "main", "image": "nginx"}]},
+        "status": {"phase": phase, "podIP": "10.244.1.9"},
+    }
 
 
 def test_get_lists_gets_and_fills_kind(api, lab):
@@ -163,7 +237,9 @@ def test_get_lists_gets_and_fills_kind(api, lab):
     api.add("nodes", {"metadata": {"name": "t-worker"}})
     assert [p["metadata"]["name"] for p in lab.get("pods", namespace=None)] == ["a", "b"]
     assert [p["metadata"]["name"] for p in lab.get("po", namespace="shop")] == ["a"]
-    assert [p["metadata"]["name"] for p in lab.get("Pod", namespace=None, selector={"app": "db"})] == ["b"]
+    assert [
+        p["metadata"]["name"] for p in lab.get("Pod", namespace=None, selector={"app": "db"})
+    ] == ["b"]
     found = lab.get("pod", "a", namespace="shop")
     assert found[0]["kind"] == "Pod" and found[0]["apiVersion"] == "v1"
     assert lab.get("pod", "missing") == []
@@ -181,21 +257,30 @@ def test_get_custom_kind_by_discovery(api, lab):
 
 
 def test_apply_dry_runs_everything_then_applies_with_server_side_apply(api, lab):
-    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}, "data": {"a": "b"}},
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}]
+    docs = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}, "data": {"a": "b"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+    ]
     refs = lab.apply(docs)
     assert refs == [ObjectRef("Namespace", "shop", None), ObjectRef("ConfigMap", "c1", "default")]
     patches = [r for r in api.writes()]
     assert [("dryRun=All" in r[1]) for r in patches] == [True, True, False, False]
-    assert all(r[2] == "application/apply-patch+yaml" and "fieldManager=labkit" in r[1] for r in patches)
-    assert patches[2][1].startswith("/api/v1/namespaces/shop") and "/namespaces/default/configmaps/c1" in patches[3][1]
+    assert all(
+        r[2] == "application/apply-patch+yaml" and "fieldManager=labkit" in r[1] for r in patches
+    )
+    assert (
+        patches[2][1].startswith("/api/v1/namespaces/shop")
+        and "/namespaces/default/configmaps/c1" in patches[3][1]
+    )
     assert api.objects[("configmaps", "default", "c1")]["data"] == {"a": "b"}
 
 
 def test_apply_refused_by_the_server_applies_nothing(api, lab):
     api.reject.add("bad")
-    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good"}},
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad"}}]
+    docs = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad"}},
+    ]
     with pytest.raises(LabError) as err:
         lab.apply(docs)
     assert "nothing was applied" in err.value.what and "forbidden" in err.value.what
@@ -206,10 +291,17 @@ def test_apply_refused_by_the_server_applies_nothing(api, lab):
 def test_delete_refs_and_manifests_ignoring_missing(api, lab):
     api.add("configmaps", {"metadata": {"name": "c1", "namespace": "default"}})
     api.add("namespaces", {"metadata": {"name": "shop"}})
-    lab.delete([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
-                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}}])
+    lab.delete(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}},
+        ]
+    )
     deletes = [r[1] for r in api.writes()]
-    assert deletes == ["/api/v1/namespaces/default/configmaps/c1", "/api/v1/namespaces/shop"]  # namespace last
+    assert deletes == [
+        "/api/v1/namespaces/default/configmaps/c1",
+        "/api/v1/namespaces/shop",
+    ]  # namespace last
     lab.delete(ObjectRef("ConfigMap", "c1", "default"))  # already gone: fine
     assert not api.objects
 
@@ -256,20 +348,38 @@ def test_exec_into_a_missing_pod(api, lab):
     assert "does not exist" in err.value.what
 
 
-@pytest.mark.parametrize("daemonsets,config,cni,mode", [
-    ([("kube-flannel", "kube-flannel-ds"), ("kube-system", "kube-proxy")], "mode: nftables\n", "flannel", "nftables"),
-    ([("calico-system", "calico-node"), ("kube-system", "kube-proxy")], "mode: \"\"\n", "calico", "iptables"),
-    ([("kube-system", "cilium")], None, "cilium", "none"),
-    ([("kube-system", "kindnet"), ("kube-system", "kube-proxy")], "", None, None),
-])
+@pytest.mark.parametrize(
+    "daemonsets,config,cni,mode",
+    [
+        (
+            [("kube-flannel", "kube-flannel-ds"), ("kube-system", "kube-proxy")],
+            "mode: nftables\n",
+            "flannel",
+            "nftables",
+        ),
+        (
+            [("calico-system", "calico-node"), ("kube-system", "kube-proxy")],
+            'mode: ""\n',
+            "calico",
+            "iptables",
+        ),
+        ([("kube-system", "cilium")], None, "cilium", "none"),
+        ([("kube-system", "kindnet"), ("kube-system", "kube-proxy")], "", None, None),
+    ],
+)
 def test_attach_detects_cni_and_mode(api, monkeypatch, daemonsets, config, cni, mode):
     import yaml
 
     for ns, name in daemonsets:
         api.add("daemonsets", {"metadata": {"name": name, "namespace": ns}})
     if config is not None:
-        api.add("configmaps", {"metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-                               "data": {"config.conf": config}})
+        api.add(
+            "configmaps",
+            {
+                "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+                "data": {"config.conf": config},
+            },
+        )
     monkeypatch.setattr(cluster, "cluster_names", lambda: ["t"])
     monkeypatch.setattr(cluster, "kubeconfig_text", lambda name: yaml.safe_dump(api.kubeconfig))
     lab = KindLab.attach("t")

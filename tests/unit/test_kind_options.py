@@ -1,4 +1,5 @@
 """Which names, CNIs and kube-proxy modes the Kind backend accepts, and the reasons it refuses."""
+
 import pytest
 
 from labkit.errors import LabError
@@ -6,8 +7,17 @@ from labkit.kind.options import MAX_NAME_LENGTH, mode_notes, resolve_kube_proxy_
 
 
 @pytest.mark.parametrize("cni", ["flannel", "calico", "cilium"])
-@pytest.mark.parametrize("mode,expected", [(None, "iptables"), ("", "iptables"), ("iptables", "iptables"),
-                                           ("nftables", "nftables"), ("ipvs", "ipvs"), ("NFTables", "nftables")])
+@pytest.mark.parametrize(
+    "mode,expected",
+    [
+        (None, "iptables"),
+        ("", "iptables"),
+        ("iptables", "iptables"),
+        ("nftables", "nftables"),
+        ("ipvs", "ipvs"),
+        ("NFTables", "nftables"),
+    ],
+)
 def test_accepted_modes(cni, mode, expected):
     assert resolve_kube_proxy_mode(cni, mode) == expected
 
@@ -43,7 +53,9 @@ def test_good_names(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "NetLab", "-lab", "lab-", "lab_1", "lab.1", "x" * (MAX_NAME_LENGTH + 1)])
+@pytest.mark.parametrize(
+    "name", ["", "NetLab", "-lab", "lab-", "lab_1", "lab.1", "x" * (MAX_NAME_LENGTH + 1)]
+)
 def test_bad_names(name):
     with pytest.raises(LabError) as err:
         validate_name(name)

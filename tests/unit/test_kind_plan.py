@@ -1,4 +1,5 @@
 """The whole install plan per CNI and kube-proxy mode, and its dry-run text (no Docker)."""
+
 from pathlib import Path
 
 import pytest
@@ -9,14 +10,21 @@ from labkit.kind import pins
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
 from labkit.kind.plan import Paths, build_plan, default_paths, host_arch
 
-COMBOS = [(cni, mode) for cni in ("flannel", "calico", "cilium") for mode in ("iptables", "nftables", "ipvs")]
+COMBOS = [
+    (cni, mode)
+    for cni in ("flannel", "calico", "cilium")
+    for mode in ("iptables", "nftables", "ipvs")
+]
 COMBOS.append(("cilium", "none"))
 
 
 @pytest.fixture
 def paths(tmp_path):
-    return Paths(state_dir=tmp_path / "state" / "netlab", user_kubeconfig=tmp_path / "kube" / "config",
-                 cache_dir=tmp_path / "cache")
+    return Paths(
+        state_dir=tmp_path / "state" / "netlab",
+        user_kubeconfig=tmp_path / "kube" / "config",
+        cache_dir=tmp_path / "cache",
+    )
 
 
 def kinds(plan):
@@ -30,8 +38,16 @@ def test_every_plan_writes_config_creates_cluster_saves_kubeconfig_and_waits(cni
     actions = plan.actions()
     create = [a for a in actions if isinstance(a, CreateCluster)]
     assert len(create) == 1
-    assert create[0].argv == ("kind", "create", "cluster", "--name=netlab", f"--kubeconfig={paths.user_kubeconfig}",
-                              f"--image={pins.NODE_IMAGE}", "--config", str(paths.config_file))
+    assert create[0].argv == (
+        "kind",
+        "create",
+        "cluster",
+        "--name=netlab",
+        f"--kubeconfig={paths.user_kubeconfig}",
+        f"--image={pins.NODE_IMAGE}",
+        "--config",
+        str(paths.config_file),
+    )
     write = [a for a in actions if isinstance(a, WriteFile)]
     assert write[0].path == str(paths.config_file)
     assert yaml.safe_load(write[0].content) == plan.config
@@ -63,16 +79,24 @@ def test_flannel_plan(paths):
     plan = build_plan("netlab", "flannel", None, paths=paths, arch="arm64")
     fetch = plan.actions()[0]
     assert isinstance(fetch, Fetch)
-    assert fetch.url == ("https://github.com/containernetworking/plugins/releases/download/v1.9.1/"
-                         "cni-plugins-linux-arm64-v1.9.1.tgz")
+    assert fetch.url == (
+        "https://github.com/containernetworking/plugins/releases/download/v1.9.1/"
+        "cni-plugins-linux-arm64-v1.9.1.tgz"
+    )
     assert fetch.sha256 == pins.CNI_PLUGINS_SHA256["arm64"]
     assert fetch.extract_to == str(paths.cni_bin)
     assert Path(fetch.cache_file).parent == paths.cache_dir
     for node in plan.config["nodes"]:
         assert node["extraMounts"][0]["hostPath"] == str(paths.cni_bin)
     runs = [a.argv for a in plan.actions() if isinstance(a, Run)]
-    assert ("kubectl", "--kubeconfig", str(paths.lab_kubeconfig), "apply", "-f",
-            "https://raw.githubusercontent.com/flannel-io/flannel/v0.28.9/Documentation/kube-flannel.yml") in runs
+    assert (
+        "kubectl",
+        "--kubeconfig",
+        str(paths.lab_kubeconfig),
+        "apply",
+        "-f",
+        "https://raw.githubusercontent.com/flannel-io/flannel/v0.28.9/Documentation/kube-flannel.yml",
+    ) in runs
     assert plan.manifest_urls == (pins.FLANNEL_MANIFEST_URL,)
     assert plan.helm_values == ()
     assert plan.required_tools == ("kind", "kubectl")
@@ -84,15 +108,25 @@ def test_calico_plan_creates_crds_operator_then_resources(paths):
     plan = build_plan("netlab", "calico", "nftables", paths=paths)
     runs = [a for a in plan.actions() if isinstance(a, Run)][1:]  # after `kind get kubeconfig`
     assert [r.argv[3:] for r in runs] == [
-        ("create", "-f", "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/v1_crd_projectcalico_org.yaml"),
-        ("create", "-f", "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml"),
+        (
+            "create",
+            "-f",
+            "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/v1_crd_projectcalico_org.yaml",
+        ),
+        (
+            "create",
+            "-f",
+            "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml",
+        ),
         ("create", "-f", "-"),
     ]
     resources = list(yaml.safe_load_all(runs[2].stdin))
     installation = resources[0]
     assert installation["kind"] == "Installation"
     network = installation["spec"]["calicoNetwork"]
-    assert network["ipPools"][0]["cidr"] == plan.config["networking"]["podSubnet"] == "192.168.0.0/16"
+    assert (
+        network["ipPools"][0]["cidr"] == plan.config["networking"]["podSubnet"] == "192.168.0.0/16"
+    )
     assert network["linuxDataplane"] == "Nftables"
     # the operator (and its CRDs) must be up before the Installation is created
     order = plan.actions()
@@ -112,14 +146,28 @@ def test_calico_iptables_keeps_default_dataplane(paths):
     assert "linuxDataplane" not in stdin
 
 
-@pytest.mark.parametrize("mode,hubble", [("iptables", False), ("none", False), ("nftables", True), ("none", True)])
+@pytest.mark.parametrize(
+    "mode,hubble", [("iptables", False), ("none", False), ("nftables", True), ("none", True)]
+)
 def test_cilium_plan_helm_command_and_values(mode, hubble, paths):
     plan = build_plan("lab2", "cilium", mode, paths=paths, hubble=hubble)
     helm = [a for a in plan.actions() if isinstance(a, Run) and a.argv[0] == "helm"]
     assert len(helm) == 1
     argv = helm[0].argv
-    assert argv[:12] == ("helm", "install", "cilium", "cilium", "--repo", "https://helm.cilium.io/",
-                         "--version", "1.20.0", "--namespace", "kube-system", "--kubeconfig", str(paths.lab_kubeconfig))
+    assert argv[:12] == (
+        "helm",
+        "install",
+        "cilium",
+        "cilium",
+        "--repo",
+        "https://helm.cilium.io/",
+        "--version",
+        "1.20.0",
+        "--namespace",
+        "kube-system",
+        "--kubeconfig",
+        str(paths.lab_kubeconfig),
+    )
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
     assert sets == [f"{k}={v}" for k, v in plan.helm_values]
     values = dict(plan.helm_values)
@@ -130,7 +178,9 @@ def test_cilium_plan_helm_command_and_values(mode, hubble, paths):
         assert values["k8sServicePort"] == "6443"
     else:
         assert "kubeProxyReplacement" not in values
-    assert ("hubble.relay.enabled" in values) is hubble and ("hubble.ui.enabled" in values) is hubble
+    assert ("hubble.relay.enabled" in values) is hubble and (
+        "hubble.ui.enabled" in values
+    ) is hubble
     deployments = [n for w in plan.waits() if w.what == "deployment" for n in w.names]
     assert "cilium-operator" in deployments
     assert ("hubble-relay" in deployments) is hubble
@@ -199,7 +249,11 @@ def test_render_shows_everything(cni, mode, paths):
 
 def test_render_shows_calico_resources_inline(paths):
     text = build_plan("netlab", "calico", None, paths=paths).render()
-    assert "create -f - <<'EOF'" in text and "cidr: 192.168.0.0/16" in text and "\n         EOF" in text
+    assert (
+        "create -f - <<'EOF'" in text
+        and "cidr: 192.168.0.0/16" in text
+        and "\n         EOF" in text
+    )
 
 
 def test_default_paths_follow_xdg_and_kubeconfig():
@@ -214,8 +268,10 @@ def test_default_paths_follow_xdg_and_kubeconfig():
     assert bare.state_dir == Path("/home/u/.local/state/labkit/kind/x")
 
 
-@pytest.mark.parametrize("machine,arch", [("x86_64", "amd64"), ("AMD64", "amd64"), ("aarch64", "arm64"),
-                                          ("arm64", "arm64")])
+@pytest.mark.parametrize(
+    "machine,arch",
+    [("x86_64", "amd64"), ("AMD64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64")],
+)
 def test_host_arch(machine, arch):
     assert host_arch(machine) == arch
 

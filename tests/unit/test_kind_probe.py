@@ -1,4 +1,5 @@
 """Probe commands and the classification of their output (no Docker; loopback servers only)."""
+
 import http.server
 import os
 import shutil
@@ -40,41 +41,70 @@ def test_ephemeral_container_is_agnhost_pause():
     assert P.ephemeral_patch() == {"spec": {"ephemeralContainers": [spec]}}
 
 
-@pytest.mark.parametrize("pod,state", [
-    ({"spec": {}}, "absent"),
-    ({"spec": {"ephemeralContainers": [{"name": "labkit-probe"}]}}, "waiting: not started yet"),
-    ({"spec": {"ephemeralContainers": [{"name": "labkit-probe"}]},
-      "status": {"ephemeralContainerStatuses": [{"name": "labkit-probe", "state": {"running": {}}}]}}, "running"),
-    ({"spec": {"ephemeralContainers": [{"name": "labkit-probe"}]},
-      "status": {"ephemeralContainerStatuses": [{"name": "labkit-probe",
-                                                 "state": {"waiting": {"reason": "ErrImagePull"}}}]}},
-     "waiting: ErrImagePull"),
-    ({"spec": {"ephemeralContainers": [{"name": "labkit-probe"}]},
-      "status": {"ephemeralContainerStatuses": [{"name": "labkit-probe",
-                                                 "state": {"terminated": {"reason": "Error"}}}]}},
-     "terminated: Error"),
-])
+@pytest.mark.parametrize(
+    "pod,state",
+    [
+        ({"spec": {}}, "absent"),
+        ({"spec": {"ephemeralContainers": [{"name": "labkit-probe"}]}}, "waiting: not started yet"),
+        (
+            {
+                "spec": {"ephemeralContainers": [{"name": "labkit-probe"}]},
+                "status": {
+                    "ephemeralContainerStatuses": [
+                        {"name": "labkit-probe", "state": {"running": {}}}
+                    ]
+                },
+            },
+            "running",
+        ),
+        (
+            {
+                "spec": {"ephemeralContainers": [{"name": "labkit-probe"}]},
+                "status": {
+                    "ephemeralContainerStatuses": [
+                        {"name": "labkit-probe", "state": {"waiting": {"reason": "ErrImagePull"}}}
+                    ]
+                },
+            },
+            "waiting: ErrImagePull",
+        ),
+        (
+            {
+                "spec": {"ephemeralContainers": [{"name": "labkit-probe"}]},
+                "status": {
+                    "ephemeralContainerStatuses": [
+                        {"name": "labkit-probe", "state": {"terminated": {"reason": "Error"}}}
+                    ]
+                },
+            },
+            "terminated: Error",
+        ),
+    ],
+)
 def test_probe_container_state(pod, state):
     assert P.probe_container_state(pod) == state
 
 
-@pytest.mark.parametrize("message,outcome", [
-    ("TIMEOUT", "timeout"),
-    ("TIMEOUT: read udp 10.244.1.3:40000->10.96.0.10:53: i/o timeout", "timeout"),
-    ("REFUSED", "refused"),
-    ("REFUSED: read udp: connection refused", "refused"),
-    ("DNS: lookup nosuch on 10.96.0.10:53: no such host", "dns"),
-    ("OTHER: dial tcp 10.1.2.3:80: connect: no route to host", "unreachable"),
-    ("OTHER: dial tcp 10.1.2.3:80: connect: network is unreachable", "unreachable"),
-    ("OTHER: something odd", "error"),
-    ("UNKNOWN: missing port in address", "error"),
-])
+@pytest.mark.parametrize(
+    "message,outcome",
+    [
+        ("TIMEOUT", "timeout"),
+        ("TIMEOUT: read udp 10.244.1.3:40000->10.96.0.10:53: i/o timeout", "timeout"),
+        ("REFUSED", "refused"),
+        ("REFUSED: read udp: connection refused", "refused"),
+        ("DNS: lookup nosuch on 10.96.0.10:53: no such host", "dns"),
+        ("OTHER: dial tcp 10.1.2.3:80: connect: no route to host", "unreachable"),
+        ("OTHER: dial tcp 10.1.2.3:80: connect: network is unreachable", "unreachable"),
+        ("OTHER: something odd", "error"),
+        ("UNKNOWN: missing port in address", "error"),
+    ],
+)
 def test_classify_connect(message, outcome):
     assert P.classify_connect(message) == outcome
 
 
 def test_parse_tcp_connected_with_answers_from_one_connection():
-    out = ("@@CONNECT 0 \nweb-6d4b-x2k9q\n@@HTTP 0 0.000812 200\n10.244.1.7:51234\n@@HTTP 0 0.000000 200\n")
+    out = "@@CONNECT 0 \nweb-6d4b-x2k9q\n@@HTTP 0 0.000812 200\n10.244.1.7:51234\n@@HTTP 0 0.000000 200\n"
     r = P.parse_probe_output(out, "TCP")
     assert r == P.Reading("connected", 0.000812, "web-6d4b-x2k9q", "10.244.1.7", "")
 
@@ -92,24 +122,31 @@ def test_parse_tcp_connected_but_no_http():
     assert r.outcome == "connected" and r.latency_s == 0.0009 and "curl exit 52" in r.detail
 
 
-@pytest.mark.parametrize("text,outcome", [
-    ("@@CONNECT 1 TIMEOUT\n", "timeout"),
-    ("@@CONNECT 1 REFUSED\n", "refused"),
-    ("@@CONNECT 1 DNS: lookup web.nope on 10.96.0.10:53: no such host\n", "dns"),
-])
+@pytest.mark.parametrize(
+    "text,outcome",
+    [
+        ("@@CONNECT 1 TIMEOUT\n", "timeout"),
+        ("@@CONNECT 1 REFUSED\n", "refused"),
+        ("@@CONNECT 1 DNS: lookup web.nope on 10.96.0.10:53: no such host\n", "dns"),
+    ],
+)
 def test_parse_failures(text, outcome):
     r = P.parse_probe_output(text, "TCP")
     assert r.outcome == outcome and r.served_by is None and r.detail
 
 
 def test_parse_when_probe_did_not_run():
-    r = P.parse_probe_output('error: unable to upgrade connection: container not found ("labkit-probe")')
+    r = P.parse_probe_output(
+        'error: unable to upgrade connection: container not found ("labkit-probe")'
+    )
     assert r.outcome == "error" and "container not found" in r.detail
     assert P.parse_probe_output("").outcome == "error"
 
 
 def test_parse_udp():
-    out = "@@CONNECT 0 \n@@UDP 100.250 100.2515\n@@HOSTNAME dns-pod \n@@CLIENTIP 10.244.2.4:39000 \n"
+    out = (
+        "@@CONNECT 0 \n@@UDP 100.250 100.2515\n@@HOSTNAME dns-pod \n@@CLIENTIP 10.244.2.4:39000 \n"
+    )
     r = P.parse_probe_output(out, "UDP")
     assert r.outcome == "connected" and r.served_by == "dns-pod" and r.client_ip == "10.244.2.4"
     assert r.latency_s == pytest.approx(0.0015)
@@ -120,42 +157,75 @@ def test_parse_udp_no_answer_text():
     assert r.outcome == "connected" and r.latency_s is None and r.served_by is None and r.detail
 
 
-@pytest.mark.parametrize("answer,ip", [("10.244.1.7:51234", "10.244.1.7"), ("[fd00::5]:443", "fd00::5"),
-                                       ("10.0.0.1", "10.0.0.1"), ("hello", None), ("", None)])
+@pytest.mark.parametrize(
+    "answer,ip",
+    [
+        ("10.244.1.7:51234", "10.244.1.7"),
+        ("[fd00::5]:443", "fd00::5"),
+        ("10.0.0.1", "10.0.0.1"),
+        ("hello", None),
+        ("", None),
+    ],
+)
 def test_client_host(answer, ip):
     assert P.client_host(answer) == ip
 
 
-@pytest.mark.parametrize("rtype,out,answers", [
-    ("A", "10.96.0.1\n", ["10.96.0.1"]),
-    ("A", "web.default.svc.cluster.local.\n10.96.12.4\n", ["10.96.12.4"]),
-    ("A", "", []),
-    ("AAAA", "fd00:10:96::1\n", ["fd00:10:96::1"]),
-    ("SRV", "0 100 80 web.default.svc.cluster.local.\n", ["0 100 80 web.default.svc.cluster.local."]),
-    ("PTR", ";; comment\nkubernetes.default.svc.cluster.local.\n", ["kubernetes.default.svc.cluster.local."]),
-])
+@pytest.mark.parametrize(
+    "rtype,out,answers",
+    [
+        ("A", "10.96.0.1\n", ["10.96.0.1"]),
+        ("A", "web.default.svc.cluster.local.\n10.96.12.4\n", ["10.96.12.4"]),
+        ("A", "", []),
+        ("AAAA", "fd00:10:96::1\n", ["fd00:10:96::1"]),
+        (
+            "SRV",
+            "0 100 80 web.default.svc.cluster.local.\n",
+            ["0 100 80 web.default.svc.cluster.local."],
+        ),
+        (
+            "PTR",
+            ";; comment\nkubernetes.default.svc.cluster.local.\n",
+            ["kubernetes.default.svc.cluster.local."],
+        ),
+    ],
+)
 def test_parse_dig(rtype, out, answers):
     assert P.parse_dig(out, rtype) == answers
 
 
 def test_dig_failure_detection():
-    assert P.dig_failed(";; communications error to 10.96.0.10#53: timed out\n;; no servers could be reached", 9)
+    assert P.dig_failed(
+        ";; communications error to 10.96.0.10#53: timed out\n;; no servers could be reached", 9
+    )
     assert P.dig_failed(";; connection timed out; no servers could be reached", 0)
     assert not P.dig_failed("", 0)
 
 
 def test_resolve_command_uses_search_list():
-    assert P.resolve_command("web", "srv") == ["dig", "+search", "+short", "+time=2", "+tries=1", "-t", "SRV", "web"]
+    assert P.resolve_command("web", "srv") == [
+        "dig",
+        "+search",
+        "+short",
+        "+time=2",
+        "+tries=1",
+        "-t",
+        "SRV",
+        "web",
+    ]
 
 
-@pytest.mark.parametrize("exc,outcome", [
-    (ConnectionRefusedError(111, "refused"), "refused"),
-    (TimeoutError("timed out"), "timeout"),
-    (socket.gaierror(-2, "Name or service not known"), "dns"),
-    (OSError(113, "No route to host"), "unreachable"),
-    (OSError(101, "Network is unreachable"), "unreachable"),
-    (OSError(5, "I/O error"), "error"),
-])
+@pytest.mark.parametrize(
+    "exc,outcome",
+    [
+        (ConnectionRefusedError(111, "refused"), "refused"),
+        (TimeoutError("timed out"), "timeout"),
+        (socket.gaierror(-2, "Name or service not known"), "dns"),
+        (OSError(113, "No route to host"), "unreachable"),
+        (OSError(101, "Network is unreachable"), "unreachable"),
+        (OSError(5, "I/O error"), "error"),
+    ],
+)
 def test_classify_exception(exc, outcome):
     assert P.classify_exception(exc) == outcome
 
@@ -166,7 +236,7 @@ def test_classify_exception(exc, outcome):
 class _Agent(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         answers = {"/hostname": "web-abc12", "/clientip": "%s:%d" % self.client_address}
         body = answers.get(self.path, "ok").encode()
         self.send_response(200)
@@ -196,7 +266,10 @@ def agent():
             reply = {"hostname": b"udp-abc12", "clientip": b"%s:%d" % (addr[0].encode(), addr[1])}
             udp.sendto(reply.get(data.decode().strip(), b"?"), addr)
 
-    threads = [threading.Thread(target=tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True), threading.Thread(target=serve_udp, daemon=True)]
+    threads = [
+        threading.Thread(target=tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True),
+        threading.Thread(target=serve_udp, daemon=True),
+    ]
     for t in threads:
         t.start()
     yield tcp.server_address[1], udp.getsockname()[1]
@@ -222,12 +295,24 @@ def _free_port(kind):
 
 
 def test_outside_probe_refused():
-    assert P.outside_probe("127.0.0.1", _free_port(socket.SOCK_STREAM), "TCP", 1.0).outcome == "refused"
-    assert P.outside_probe("127.0.0.1", _free_port(socket.SOCK_DGRAM), "UDP", 1.0).outcome == "refused"
+    assert (
+        P.outside_probe("127.0.0.1", _free_port(socket.SOCK_STREAM), "TCP", 1.0).outcome
+        == "refused"
+    )
+    assert (
+        P.outside_probe("127.0.0.1", _free_port(socket.SOCK_DGRAM), "UDP", 1.0).outcome == "refused"
+    )
 
 
-@pytest.mark.skipif(not (shutil.which("bash") and shutil.which("curl") and shutil.which("dd")
-                         and shutil.which("timeout")), reason="needs bash, curl, dd and timeout")
+@pytest.mark.skipif(
+    not (
+        shutil.which("bash")
+        and shutil.which("curl")
+        and shutil.which("dd")
+        and shutil.which("timeout")
+    ),
+    reason="needs bash, curl, dd and timeout",
+)
 @pytest.mark.parametrize("protocol", ["TCP", "UDP"])
 def test_probe_script_end_to_end_on_loopback(agent, tmp_path, protocol):
     """The real script with real curl/bash; only `agnhost connect` is replaced by a stand-in that says
@@ -236,8 +321,13 @@ def test_probe_script_end_to_end_on_loopback(agent, tmp_path, protocol):
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
     port = agent[0] if protocol == "TCP" else agent[1]
-    proc = subprocess.run(P.probe_command("127.0.0.1", port, protocol, 1.0), capture_output=True, text=True,
-                          env={**os.environ, "AGNHOST": str(fake)}, timeout=20)
+    proc = subprocess.run(
+        P.probe_command("127.0.0.1", port, protocol, 1.0),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AGNHOST": str(fake)},
+        timeout=20,
+    )
     r = P.parse_probe_output(proc.stdout, protocol)
     assert r.outcome == "connected", proc.stdout + proc.stderr
     assert r.served_by == ("web-abc12" if protocol == "TCP" else "udp-abc12")

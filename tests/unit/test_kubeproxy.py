@@ -1,4 +1,5 @@
 """Reading kube-proxy's iptables-save output back into service ports and endpoints."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,9 +46,14 @@ def test_chain_hashes_match_kube_proxy():
 
 
 def test_chain_families_share_one_hash_and_protocol_changes_it():
-    names = {service_chain(p, "lab/web:http", "tcp")[len(p):] for p in ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")}
+    names = {
+        service_chain(p, "lab/web:http", "tcp")[len(p) :]
+        for p in ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
+    }
     assert len(names) == 1
-    assert service_chain("KUBE-SVC-", "lab/web:http", "udp") != service_chain("KUBE-SVC-", "lab/web:http", "tcp")
+    assert service_chain("KUBE-SVC-", "lab/web:http", "udp") != service_chain(
+        "KUBE-SVC-", "lab/web:http", "tcp"
+    )
 
 
 def test_unknown_chain_prefix_is_refused():
@@ -55,24 +61,30 @@ def test_unknown_chain_prefix_is_refused():
         service_chain("KUBE-NOPE-", "a/b", "tcp")
 
 
-@pytest.mark.parametrize(("ns", "name", "port", "expected"), [
-    ("default", "web", "http", "default/web:http"),
-    ("default", "web", "", "default/web"),
-    ("default", "web", None, "default/web"),
-])
+@pytest.mark.parametrize(
+    ("ns", "name", "port", "expected"),
+    [
+        ("default", "web", "http", "default/web:http"),
+        ("default", "web", "", "default/web"),
+        ("default", "web", None, "default/web"),
+    ],
+)
 def test_service_port_name(ns, name, port, expected):
     assert service_port_name(ns, name, port) == expected
 
 
-@pytest.mark.parametrize(("p", "printed"), [
-    (1 / 2, "0.50000000000"),
-    (1 / 3, "0.33333333349"),
-    (1 / 4, "0.25000000000"),
-    (1 / 5, "0.20000000019"),
-    (1 / 6, "0.16666666651"),
-    (1.0, "1.00000000000"),
-    (0.0, "0.00000000000"),
-])
+@pytest.mark.parametrize(
+    ("p", "printed"),
+    [
+        (1 / 2, "0.50000000000"),
+        (1 / 3, "0.33333333349"),
+        (1 / 4, "0.25000000000"),
+        (1 / 5, "0.20000000019"),
+        (1 / 6, "0.16666666651"),
+        (1.0, "1.00000000000"),
+        (0.0, "0.00000000000"),
+    ],
+)
 def test_statistic_probability_prints_like_iptables_save(p, printed):
     assert statistic_probability(p) == printed
     # Feeding the printed value back in is stable (iptables-save -> iptables-restore -> save).
@@ -85,12 +97,15 @@ def test_statistic_probability_rejects_out_of_range(p):
         statistic_probability(p)
 
 
-@pytest.mark.parametrize(("text", "quoted"), [
-    ("plain_word-1", "plain_word-1"),
-    ("ns/svc:p80", '"ns/svc:p80"'),
-    ("kubernetes service portals", '"kubernetes service portals"'),
-    ('say "hi"', '"say \\"hi\\""'),
-])
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("plain_word-1", "plain_word-1"),
+        ("ns/svc:p80", '"ns/svc:p80"'),
+        ("kubernetes service portals", '"kubernetes service portals"'),
+        ('say "hi"', '"say \\"hi\\""'),
+    ],
+)
 def test_comment_quoting(text, quoted):
     assert iptables_comment(text) == quoted
 
@@ -117,12 +132,15 @@ def test_worker_lists_every_service_port_once(worker):
     ]
 
 
-@pytest.mark.parametrize(("name", "count"), [
-    ("default/kubernetes:https", 1),
-    ("kube-system/kube-dns:dns", 2),
-    ("lab/frontend:http", 3),
-    ("lab/catalog", 5),
-])
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("default/kubernetes:https", 1),
+        ("kube-system/kube-dns:dns", 2),
+        ("lab/frontend:http", 3),
+        ("lab/catalog", 5),
+    ],
+)
 def test_every_endpoint_gets_one_nth(worker, name, count):
     sp = worker[name]
     assert len(sp.endpoints) == count
@@ -136,7 +154,10 @@ def test_three_endpoint_service_in_detail(worker):
     assert (sp.namespace, sp.name, sp.port_name, sp.protocol) == ("lab", "frontend", "http", "TCP")
     assert (sp.cluster_ip, sp.port, sp.node_port) == ("10.96.120.15", 80, 30808)
     assert [(ip, port) for ip, port, _ in sp.endpoints] == [
-        ("10.244.1.7", 8080), ("10.244.1.9", 8080), ("10.244.2.6", 8080)]
+        ("10.244.1.7", 8080),
+        ("10.244.1.9", 8080),
+        ("10.244.2.6", 8080),
+    ]
     assert sp.endpoints[0] == ("10.244.1.7", 8080, pytest.approx(1 / 3, abs=1e-6))
     assert isinstance(sp.endpoints[0], Endpoint)
     assert sp.chain == "KUBE-SVC-TBADUGEKBYRFDH6S"
@@ -162,7 +183,10 @@ def test_load_balancer_with_local_policy(worker):
     assert edge.external_traffic_policy == "Local"
     assert edge.health_check_node_port == 30555
     # The cluster IP still reaches both pods; outside traffic only the one on this node.
-    assert shares(edge) == [("10.244.1.30", 80, pytest.approx(0.5)), ("10.244.2.31", 80, pytest.approx(0.5))]
+    assert shares(edge) == [
+        ("10.244.1.30", 80, pytest.approx(0.5)),
+        ("10.244.2.31", 80, pytest.approx(0.5)),
+    ]
     assert edge.local_endpoints == [("10.244.1.30", 80, pytest.approx(1.0))]
     assert edge.external_endpoints == edge.local_endpoints
     assert not edge.masquerade.external  # Local keeps the client's source IP
@@ -193,7 +217,10 @@ def test_cni_chains_are_ignored(worker):
 def test_large_cluster_mode_names_come_from_kube_services():
     entries = by_name(load("large-cluster-calico.txt"))
     search = entries["team-a/search:http"]
-    assert shares(search) == [("192.168.20.5", 8000, pytest.approx(0.5)), ("192.168.30.7", 8000, pytest.approx(0.5))]
+    assert shares(search) == [
+        ("192.168.20.5", 8000, pytest.approx(0.5)),
+        ("192.168.30.7", 8000, pytest.approx(0.5)),
+    ]
     assert search.masquerade.unless_source == "192.168.0.0/16"
     assert entries["team-a/index"].endpoints == [("192.168.20.9", 7000, pytest.approx(1.0))]
 
@@ -204,18 +231,30 @@ def test_without_any_comment_addresses_and_endpoints_remain():
     by_ip = {sp.cluster_ip: sp for sp in entries}
     search = by_ip["10.96.140.2"]
     assert (search.port, search.protocol, search.node_port) == (80, "TCP", 32080)
-    assert shares(search) == [("192.168.20.5", 8000, pytest.approx(0.5)), ("192.168.30.7", 8000, pytest.approx(0.5))]
+    assert shares(search) == [
+        ("192.168.20.5", 8000, pytest.approx(0.5)),
+        ("192.168.30.7", 8000, pytest.approx(0.5)),
+    ]
     assert search.external_traffic_policy == "Cluster" and search.masquerade.external
     dns = by_ip["10.96.150.9"]
-    assert (dns.port, dns.protocol, dns.endpoints) == (53, "UDP", [("192.168.40.2", 5353, pytest.approx(1.0))])
+    assert (dns.port, dns.protocol, dns.endpoints) == (
+        53,
+        "UDP",
+        [("192.168.40.2", 5353, pytest.approx(1.0))],
+    )
     rejected = by_ip["10.96.160.1"]
     assert rejected.no_endpoints and rejected.port == 8443
-    assert search.masquerade.mark == "0x4000" and search.masquerade.snat and not search.masquerade.random_fully
+    assert (
+        search.masquerade.mark == "0x4000"
+        and search.masquerade.snat
+        and not search.masquerade.random_fully
+    )
 
 
 def test_known_service_names_recover_hashed_chains():
-    entries = parse_iptables_save((DATA / "no-comments.txt").read_text(),
-                                  service_names=["team-a/search:http", "team-a/other"])
+    entries = parse_iptables_save(
+        (DATA / "no-comments.txt").read_text(), service_names=["team-a/search:http", "team-a/other"]
+    )
     names = {sp.cluster_ip: sp.service for sp in entries}
     assert names["10.96.140.2"] == "team-a/search"
     assert names["10.96.150.9"] is None  # its hash matches no known name
@@ -237,7 +276,9 @@ def test_arbitrary_weights_multiply_the_remaining_mass():
     entries = by_name(load("weighted-restore-input.txt"))
     weighted = entries["lab/weighted:http"]
     assert [round(ep.probability, 9) for ep in weighted.endpoints] == [0.7, 0.15, 0.15]
-    assert weighted.cluster_ip == "10.96.9.9" and weighted.masquerade.unless_source == "10.244.0.0/16"
+    assert (
+        weighted.cluster_ip == "10.96.9.9" and weighted.masquerade.unless_source == "10.244.0.0/16"
+    )
 
 
 def test_chain_without_catch_all_leaves_mass_unassigned():
@@ -259,37 +300,46 @@ def test_older_kube_proxy_with_xlb_chains_and_counters():
 
 
 def test_session_affinity_rules_do_not_count_as_dispatch():
-    svc, sep = service_chain("KUBE-SVC-", "a/b:p", "tcp"), endpoint_chain("a/b:p", "tcp", "10.1.0.5:80")
-    text = "\n".join([
-        "*nat",
-        f'-A KUBE-SERVICES -d 10.96.1.1/32 -p tcp -m comment --comment "a/b:p cluster IP" -m tcp --dport 80 -j {svc}',
-        f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" -m recent --rcheck --seconds 10800 --reap '
-        f"--name {sep} --mask 255.255.255.255 --rsource -j {sep}",
-        f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" -j {sep}',
-        f'-A {sep} -p tcp -m comment --comment "a/b:p" -m recent --set --name {sep} --mask 255.255.255.255 '
-        "--rsource -m tcp -j DNAT --to-destination 10.1.0.5:80",
-        "COMMIT",
-    ])
+    svc, sep = (
+        service_chain("KUBE-SVC-", "a/b:p", "tcp"),
+        endpoint_chain("a/b:p", "tcp", "10.1.0.5:80"),
+    )
+    text = "\n".join(
+        [
+            "*nat",
+            f'-A KUBE-SERVICES -d 10.96.1.1/32 -p tcp -m comment --comment "a/b:p cluster IP" -m tcp --dport 80 -j {svc}',
+            f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" -m recent --rcheck --seconds 10800 --reap '
+            f"--name {sep} --mask 255.255.255.255 --rsource -j {sep}",
+            f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" -j {sep}',
+            f'-A {sep} -p tcp -m comment --comment "a/b:p" -m recent --set --name {sep} --mask 255.255.255.255 '
+            "--rsource -m tcp -j DNAT --to-destination 10.1.0.5:80",
+            "COMMIT",
+        ]
+    )
     [sp] = parse_iptables_save(text)
     assert sp.session_affinity
     assert sp.endpoints == [("10.1.0.5", 80, pytest.approx(1.0))]
 
 
 def test_escaped_quotes_and_inline_counters():
-    text = "\n".join([
-        "*nat",
-        '-A KUBE-SERVICES -d 10.96.2.2/32 -p tcp -m comment --comment "x/y:z cluster IP \\"quoted\\"" '
-        "-m tcp --dport 81 -c 4 240 -j KUBE-SVC-AAAAAAAAAAAAAAAA",
-        "-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-BBBBBBBBBBBBBBBB",
-        "-A KUBE-SEP-BBBBBBBBBBBBBBBB -p tcp -m tcp -j DNAT --to-destination 10.1.1.1:8081",
-        "COMMIT",
-    ])
+    text = "\n".join(
+        [
+            "*nat",
+            '-A KUBE-SERVICES -d 10.96.2.2/32 -p tcp -m comment --comment "x/y:z cluster IP \\"quoted\\"" '
+            "-m tcp --dport 81 -c 4 240 -j KUBE-SVC-AAAAAAAAAAAAAAAA",
+            "-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-BBBBBBBBBBBBBBBB",
+            "-A KUBE-SEP-BBBBBBBBBBBBBBBB -p tcp -m tcp -j DNAT --to-destination 10.1.1.1:8081",
+            "COMMIT",
+        ]
+    )
     [sp] = parse_iptables_save(text)
     assert (sp.service, sp.port_name, sp.cluster_ip, sp.port) == ("x/y", "z", "10.96.2.2", 81)
     assert sp.endpoints == [("10.1.1.1", 8081, 1.0)]
 
 
-@pytest.mark.parametrize("text", ["", "*nat\nCOMMIT\n", "# nothing here\n", "not iptables at all\n"])
+@pytest.mark.parametrize(
+    "text", ["", "*nat\nCOMMIT\n", "# nothing here\n", "not iptables at all\n"]
+)
 def test_text_without_kube_proxy_rules_gives_nothing(text):
     assert parse_iptables_save(text) == []
 

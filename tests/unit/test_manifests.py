@@ -1,4 +1,5 @@
 """Loading, naming and validating manifests."""
+
 from __future__ import annotations
 
 import pytest
@@ -75,11 +76,23 @@ def test_validate_unknown_kind():
         manifests.validate([{"apiVersion": "v1", "kind": "Gizmo", "metadata": {"name": "g"}}])
 
 
-@pytest.mark.parametrize("spelling, kind", [
-    ("po", "Pod"), ("pods", "Pod"), ("Pod", "Pod"), ("svc", "Service"), ("netpol", "NetworkPolicy"),
-    ("NetworkPolicies", "NetworkPolicy"), ("deploy", "Deployment"), ("ep", "Endpoints"),
-    ("endpointslices", "EndpointSlice"), ("ns", "Namespace"), ("nodes", "Node"), ("ing", "Ingress"),
-])
+@pytest.mark.parametrize(
+    "spelling, kind",
+    [
+        ("po", "Pod"),
+        ("pods", "Pod"),
+        ("Pod", "Pod"),
+        ("svc", "Service"),
+        ("netpol", "NetworkPolicy"),
+        ("NetworkPolicies", "NetworkPolicy"),
+        ("deploy", "Deployment"),
+        ("ep", "Endpoints"),
+        ("endpointslices", "EndpointSlice"),
+        ("ns", "Namespace"),
+        ("nodes", "Node"),
+        ("ing", "Ingress"),
+    ],
+)
 def test_canonical_kind(spelling, kind):
     assert manifests.canonical_kind(spelling) == kind
 
@@ -100,11 +113,22 @@ def test_namespace_of_and_scope():
 
 
 def test_containers_need_an_image_as_the_api_server_says():
-    pod = manifests.load(POD.replace("    image: registry.k8s.io/e2e-test-images/agnhost:2.66.1\n", ""))
+    pod = manifests.load(
+        POD.replace("    image: registry.k8s.io/e2e-test-images/agnhost:2.66.1\n", "")
+    )
     with pytest.raises(LabError, match=r"spec.containers\[0\].image: container 'web' has no image"):
         manifests.validate(pod)
-    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-                  "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
-                      "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c"}]}}}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c"}]},
+            },
+        },
+    }
     with pytest.raises(LabError, match="has no image"):
         manifests.validate([deployment])

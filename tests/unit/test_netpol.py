@@ -1,4 +1,5 @@
 """NetworkPolicy semantics: every rule of the API, the tricky cases, and the fast truth table."""
+
 from __future__ import annotations
 
 import random
@@ -22,9 +23,12 @@ def pod(ns, name, ip=None, labels=None, ports=(), host_network=False, node=None)
         if proto:
             entry["protocol"] = proto
         declared.append(entry)
-    doc = {"kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
-           "spec": {"containers": [{"name": "main", "image": "agnhost", "ports": declared}]},
-           "status": {"podIP": ip} if ip else {}}
+    doc = {
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
+        "spec": {"containers": [{"name": "main", "image": "agnhost", "ports": declared}]},
+        "status": {"podIP": ip} if ip else {},
+    }
     if host_network:
         doc["spec"]["hostNetwork"] = True
     if node:
@@ -38,22 +42,37 @@ def namespace(name, **labels):
 
 def policy(name, ns, **spec):
     spec.setdefault("podSelector", {})
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 def labels(**kv):
     return {"matchLabels": kv}
 
 
-NAMESPACES = [namespace("default"), namespace("prod", env="prod", team="a"),
-              namespace("dev", env="dev", team="b"), namespace("kube-system")]
+NAMESPACES = [
+    namespace("default"),
+    namespace("prod", env="prod", team="a"),
+    namespace("dev", env="dev", team="b"),
+    namespace("kube-system"),
+]
 WEB = pod("prod", "web", "10.244.1.2", {"app": "web"}, [(8080, "http")])
-API = pod("prod", "api", "10.244.1.3", {"app": "api", "tier": "backend"}, [(9090, "http"), (9091, "grpc")])
+API = pod(
+    "prod", "api", "10.244.1.3", {"app": "api", "tier": "backend"}, [(9090, "http"), (9091, "grpc")]
+)
 DB = pod("prod", "db", "10.244.2.2", {"app": "db", "tier": "data"}, [(5432, "pg")])
 DEVWEB = pod("dev", "web", "10.244.2.3", {"app": "web"}, [(8080, "http")])
-DNS = pod("kube-system", "coredns", "10.244.0.2", {"k8s-app": "kube-dns"},
-          [(53, "dns", "UDP"), (53, "dns-tcp", "TCP"), (9153, "metrics")])
+DNS = pod(
+    "kube-system",
+    "coredns",
+    "10.244.0.2",
+    {"k8s-app": "kube-dns"},
+    [(53, "dns", "UDP"), (53, "dns-tcp", "TCP"), (9153, "metrics")],
+)
 OUT = {"ip": "203.0.113.9"}
 
 
@@ -81,12 +100,15 @@ def test_default_deny_ingress_blocks_and_names_the_policy():
     assert allowed(WEB, DNS, 53, "UDP", [deny])
 
 
-@pytest.mark.parametrize("spec", [
-    {"ingress": []},                                      # empty list, policyTypes defaulted
-    {},                                                   # no ingress key at all
-    {"policyTypes": ["Ingress"]},                         # explicit type, no rules
-    {"policyTypes": ["Ingress"], "ingress": []},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"ingress": []},  # empty list, policyTypes defaulted
+        {},  # no ingress key at all
+        {"policyTypes": ["Ingress"]},  # explicit type, no rules
+        {"policyTypes": ["Ingress"], "ingress": []},
+    ],
+)
 def test_ingress_deny_all_spellings(spec):
     assert not allowed(WEB, DB, 5432, policies=[policy("p", "prod", **spec)])
 
@@ -98,7 +120,9 @@ def test_ingress_list_with_one_empty_rule_allows_everything():
         assert v.allowed and "prod/allow-all ingress[0]" in v.reason
 
 
-@pytest.mark.parametrize("rule", [{"from": []}, {"ports": []}, {"from": [], "ports": []}, {"from": None}])
+@pytest.mark.parametrize(
+    "rule", [{"from": []}, {"ports": []}, {"from": [], "ports": []}, {"from": None}]
+)
 def test_empty_from_and_ports_mean_everything(rule):
     p = policy("p", "prod", ingress=[rule])
     assert allowed(DEVWEB, DB, 5432, policies=[p])
@@ -112,13 +136,20 @@ def test_policy_types_default_adds_egress_only_for_a_non_empty_egress_list():
     empty = netpol.parse_policy(policy("p", "prod", egress=[]))
     assert empty.policy_types == ("Ingress",)
     assert allowed(WEB, DNS, 53, "UDP", [policy("p", "prod", egress=[])])
-    assert not allowed(WEB, DNS, 53, "UDP", [policy("p", "prod", policyTypes=["Egress"], egress=[])])
+    assert not allowed(
+        WEB, DNS, 53, "UDP", [policy("p", "prod", policyTypes=["Egress"], egress=[])]
+    )
 
 
 def test_egress_only_policy_ignores_its_ingress_rules():
-    p = policy("p", "prod", policyTypes=["Egress"], ingress=[{"from": [{"podSelector": labels(app="none")}]}])
-    assert allowed(DEVWEB, DB, 5432, policies=[p])          # not isolated for ingress
-    assert not allowed(DB, DEVWEB, 8080, policies=[p])      # isolated for egress, no egress rule
+    p = policy(
+        "p",
+        "prod",
+        policyTypes=["Egress"],
+        ingress=[{"from": [{"podSelector": labels(app="none")}]}],
+    )
+    assert allowed(DEVWEB, DB, 5432, policies=[p])  # not isolated for ingress
+    assert not allowed(DB, DEVWEB, 8080, policies=[p])  # isolated for egress, no egress rule
 
 
 def test_policies_only_affect_pods_of_their_own_namespace():
@@ -145,17 +176,39 @@ SERVER_CLIENT = pod("server", "client", "10.244.3.6", {"app": "client"})
 PEER_NS = [namespace("server"), namespace("a", team="a"), namespace("b", team="b")]
 
 
-@pytest.mark.parametrize("src, and_peer, or_peers", [
-    (A_CLIENT, True, True),        # namespace and pod both match
-    (A_OTHER, False, True),        # namespace matches, pod does not
-    (B_CLIENT, False, False),      # pod labels match, namespace does not (podSelector alone means ns server)
-    (SERVER_CLIENT, False, True),  # pod matches in the policy's own namespace
-])
+@pytest.mark.parametrize(
+    "src, and_peer, or_peers",
+    [
+        (A_CLIENT, True, True),  # namespace and pod both match
+        (A_OTHER, False, True),  # namespace matches, pod does not
+        (
+            B_CLIENT,
+            False,
+            False,
+        ),  # pod labels match, namespace does not (podSelector alone means ns server)
+        (SERVER_CLIENT, False, True),  # pod matches in the policy's own namespace
+    ],
+)
 def test_namespace_and_pod_selector_in_one_peer_vs_two_peers(src, and_peer, or_peers):
-    one = policy("and", "server", ingress=[{"from": [
-        {"namespaceSelector": labels(team="a"), "podSelector": labels(app="client")}]}])
-    two = policy("or", "server", ingress=[{"from": [
-        {"namespaceSelector": labels(team="a")}, {"podSelector": labels(app="client")}]}])
+    one = policy(
+        "and",
+        "server",
+        ingress=[
+            {"from": [{"namespaceSelector": labels(team="a"), "podSelector": labels(app="client")}]}
+        ],
+    )
+    two = policy(
+        "or",
+        "server",
+        ingress=[
+            {
+                "from": [
+                    {"namespaceSelector": labels(team="a")},
+                    {"podSelector": labels(app="client")},
+                ]
+            }
+        ],
+    )
     assert allowed(src, SERVER, 80, policies=[one], namespaces=PEER_NS) is and_peer
     assert allowed(src, SERVER, 80, policies=[two], namespaces=PEER_NS) is or_peers
 
@@ -172,62 +225,103 @@ def test_empty_namespace_selector_means_every_namespace_but_no_outside_address()
     assert allowed(DEVWEB, DB, 5432, policies=[p])
     assert allowed(DNS, DB, 5432, policies=[p])
     assert not allowed(OUT, DB, 5432, policies=[p])
-    both = policy("web-anywhere", "prod", ingress=[{"from": [
-        {"namespaceSelector": {}, "podSelector": labels(app="web")}]}])
+    both = policy(
+        "web-anywhere",
+        "prod",
+        ingress=[{"from": [{"namespaceSelector": {}, "podSelector": labels(app="web")}]}],
+    )
     assert allowed(DEVWEB, DB, 5432, policies=[both])
     assert not allowed(DNS, DB, 5432, policies=[both])
 
 
 def test_automatic_namespace_name_label_is_added():
-    p = policy("from-dev", "prod", ingress=[{"from": [
-        {"namespaceSelector": labels(**{"kubernetes.io/metadata.name": "dev"})}]}])
+    p = policy(
+        "from-dev",
+        "prod",
+        ingress=[
+            {"from": [{"namespaceSelector": labels(**{"kubernetes.io/metadata.name": "dev"})}]}
+        ],
+    )
     assert allowed(DEVWEB, DB, 5432, policies=[p])
     assert not allowed(DNS, DB, 5432, policies=[p])
     # Also for a namespace that was not passed at all.
     stray = pod("stray", "x", "10.244.9.9")
-    q = policy("from-stray", "prod", ingress=[{"from": [
-        {"namespaceSelector": labels(**{"kubernetes.io/metadata.name": "stray"})}]}])
+    q = policy(
+        "from-stray",
+        "prod",
+        ingress=[
+            {"from": [{"namespaceSelector": labels(**{"kubernetes.io/metadata.name": "stray"})}]}
+        ],
+    )
     assert allowed(stray, DB, 5432, policies=[q], namespaces=[])
     assert netpol.namespace_labels(["x"]) == {"x": {"kubernetes.io/metadata.name": "x"}}
 
 
-@pytest.mark.parametrize("expr, web, api, db", [
-    ({"key": "tier", "operator": "In", "values": ["backend", "data"]}, False, True, True),
-    ({"key": "tier", "operator": "NotIn", "values": ["data"]}, True, True, False),
-    ({"key": "tier", "operator": "Exists"}, False, True, True),
-    ({"key": "tier", "operator": "DoesNotExist"}, True, False, False),
-])
+@pytest.mark.parametrize(
+    "expr, web, api, db",
+    [
+        ({"key": "tier", "operator": "In", "values": ["backend", "data"]}, False, True, True),
+        ({"key": "tier", "operator": "NotIn", "values": ["data"]}, True, True, False),
+        ({"key": "tier", "operator": "Exists"}, False, True, True),
+        ({"key": "tier", "operator": "DoesNotExist"}, True, False, False),
+    ],
+)
 def test_match_expressions_in_peers(expr, web, api, db):
     target = pod("prod", "target", "10.244.1.9", {"app": "target"})
-    p = policy("p", "prod", podSelector=labels(app="target"),
-               ingress=[{"from": [{"podSelector": {"matchExpressions": [expr]}}]}])
+    p = policy(
+        "p",
+        "prod",
+        podSelector=labels(app="target"),
+        ingress=[{"from": [{"podSelector": {"matchExpressions": [expr]}}]}],
+    )
     assert [allowed(src, target, 80, policies=[p]) for src in (WEB, API, DB)] == [web, api, db]
 
 
 def test_match_expressions_in_policy_pod_selector():
-    p = policy("p", "prod", podSelector={"matchExpressions": [{"key": "tier", "operator": "Exists"}]})
+    p = policy(
+        "p", "prod", podSelector={"matchExpressions": [{"key": "tier", "operator": "Exists"}]}
+    )
     assert allowed(DEVWEB, WEB, 8080, policies=[p])
     assert not allowed(DEVWEB, API, 9090, policies=[p])
 
 
-@pytest.mark.parametrize("src_ip, expected", [
-    ("203.0.113.9", True), ("203.0.113.200", True), ("203.0.113.130", False),  # except 203.0.113.128/26
-    ("198.51.100.1", False),
-])
+@pytest.mark.parametrize(
+    "src_ip, expected",
+    [
+        ("203.0.113.9", True),
+        ("203.0.113.200", True),
+        ("203.0.113.130", False),  # except 203.0.113.128/26
+        ("198.51.100.1", False),
+    ],
+)
 def test_ip_block_with_except(src_ip, expected):
-    p = policy("p", "prod", ingress=[{"from": [
-        {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/26"]}}]}])
+    p = policy(
+        "p",
+        "prod",
+        ingress=[
+            {"from": [{"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/26"]}}]}
+        ],
+    )
     assert allowed({"ip": src_ip}, DB, 5432, policies=[p]) is expected
 
 
 def test_ip_block_matches_pod_ips_like_calico_and_host_network_pods_only_by_ip():
-    p = policy("p", "prod", podSelector=labels(app="db"), ingress=[{"from": [{"ipBlock": {"cidr": "10.244.1.0/24"}}]}])
-    assert allowed(WEB, DB, 5432, policies=[p])            # 10.244.1.2 is inside
-    assert not allowed(DEVWEB, DB, 5432, policies=[p])     # 10.244.2.3 is not
+    p = policy(
+        "p",
+        "prod",
+        podSelector=labels(app="db"),
+        ingress=[{"from": [{"ipBlock": {"cidr": "10.244.1.0/24"}}]}],
+    )
+    assert allowed(WEB, DB, 5432, policies=[p])  # 10.244.1.2 is inside
+    assert not allowed(DEVWEB, DB, 5432, policies=[p])  # 10.244.2.3 is not
     node_agent = pod("prod", "agent", "10.244.1.250", {"app": "web"}, host_network=True)
     assert allowed(node_agent, DB, 5432, policies=[p])
-    by_label = policy("q", "prod", podSelector=labels(app="db"),
-                      ingress=[{"from": [{"podSelector": labels(app="web")}]}])
+    by_label = policy(
+        "q",
+        "prod",
+        podSelector=labels(app="db"),
+        ingress=[{"from": [{"podSelector": labels(app="web")}]}],
+    )
     assert not allowed(node_agent, DB, 5432, policies=[by_label])
     assert allowed(WEB, DB, 5432, policies=[by_label])
 
@@ -235,7 +329,9 @@ def test_ip_block_matches_pod_ips_like_calico_and_host_network_pods_only_by_ip()
 def test_host_network_pods_are_never_isolated():
     node_agent = pod("prod", "agent", "172.18.0.3", {"app": "db"}, host_network=True)
     deny = policy("deny", "prod", policyTypes=["Ingress", "Egress"])
-    assert allowed(WEB, node_agent, 10250, policies=[deny]) is False  # web's egress is still isolated
+    assert (
+        allowed(WEB, node_agent, 10250, policies=[deny]) is False
+    )  # web's egress is still isolated
     assert allowed(DEVWEB, node_agent, 10250, policies=[deny])
     assert allowed(node_agent, DEVWEB, 8080, policies=[deny])
 
@@ -243,22 +339,25 @@ def test_host_network_pods_are_never_isolated():
 # --------------------------------------------------------------------------- ports
 
 
-@pytest.mark.parametrize("ports, port, protocol, expected", [
-    ([{"port": 5432}], 5432, "TCP", True),
-    ([{"port": 5432}], 5433, "TCP", False),
-    ([{"port": 5432}], 5432, "UDP", False),                           # protocol defaults to TCP
-    ([{"protocol": "UDP", "port": 5432}], 5432, "UDP", True),
-    ([{"protocol": "UDP"}], 9999, "UDP", True),                       # no port: all ports of UDP
-    ([{"protocol": "UDP"}], 9999, "TCP", False),
-    ([{"protocol": "SCTP", "port": 7777}], 7777, "SCTP", True),
-    ([{"protocol": "SCTP", "port": 7777}], 7777, "TCP", False),
-    ([{"port": 32000, "endPort": 32768}], 32000, "TCP", True),        # range bounds are inclusive
-    ([{"port": 32000, "endPort": 32768}], 32768, "TCP", True),
-    ([{"port": 32000, "endPort": 32768}], 31999, "TCP", False),
-    ([{"port": 32000, "endPort": 32768}], 32769, "TCP", False),
-    ([{"port": 80}, {"protocol": "UDP", "port": 53}], 53, "UDP", True),
-    ([{"port": 80}, {"protocol": "UDP", "port": 53}], 53, "TCP", False),
-])
+@pytest.mark.parametrize(
+    "ports, port, protocol, expected",
+    [
+        ([{"port": 5432}], 5432, "TCP", True),
+        ([{"port": 5432}], 5433, "TCP", False),
+        ([{"port": 5432}], 5432, "UDP", False),  # protocol defaults to TCP
+        ([{"protocol": "UDP", "port": 5432}], 5432, "UDP", True),
+        ([{"protocol": "UDP"}], 9999, "UDP", True),  # no port: all ports of UDP
+        ([{"protocol": "UDP"}], 9999, "TCP", False),
+        ([{"protocol": "SCTP", "port": 7777}], 7777, "SCTP", True),
+        ([{"protocol": "SCTP", "port": 7777}], 7777, "TCP", False),
+        ([{"port": 32000, "endPort": 32768}], 32000, "TCP", True),  # range bounds are inclusive
+        ([{"port": 32000, "endPort": 32768}], 32768, "TCP", True),
+        ([{"port": 32000, "endPort": 32768}], 31999, "TCP", False),
+        ([{"port": 32000, "endPort": 32768}], 32769, "TCP", False),
+        ([{"port": 80}, {"protocol": "UDP", "port": 53}], 53, "UDP", True),
+        ([{"port": 80}, {"protocol": "UDP", "port": 53}], 53, "TCP", False),
+    ],
+)
 def test_ports_numbers_ranges_and_protocols(ports, port, protocol, expected):
     p = policy("p", "prod", podSelector=labels(app="db"), ingress=[{"ports": ports}])
     assert allowed(WEB, DB, port, protocol, policies=[p]) is expected
@@ -271,7 +370,7 @@ def test_named_ingress_port_resolves_per_destination_pod():
     assert not allowed(DEVWEB, WEB, 9090, policies=[p])
     assert allowed(DEVWEB, API, 9090, policies=[p])
     assert not allowed(DEVWEB, API, 8080, policies=[p])
-    assert not allowed(DEVWEB, DB, 5432, policies=[p])        # db declares no "http"
+    assert not allowed(DEVWEB, DB, 5432, policies=[p])  # db declares no "http"
     # A probe may name the port too; it resolves against the destination.
     assert allowed(DEVWEB, API, "http", policies=[p])
     assert not allowed(DEVWEB, API, "grpc", policies=[p])
@@ -280,8 +379,10 @@ def test_named_ingress_port_resolves_per_destination_pod():
 def test_named_port_needs_the_same_protocol():
     p = policy("dns", "kube-system", ingress=[{"ports": [{"port": "dns", "protocol": "UDP"}]}])
     assert allowed(WEB, DNS, 53, "UDP", policies=[p])
-    assert not allowed(WEB, DNS, 53, "TCP", policies=[p])     # 53/TCP is called dns-tcp
-    q = policy("dns-tcp-name", "kube-system", ingress=[{"ports": [{"port": "dns"}]}])  # TCP + "dns": no such port
+    assert not allowed(WEB, DNS, 53, "TCP", policies=[p])  # 53/TCP is called dns-tcp
+    q = policy(
+        "dns-tcp-name", "kube-system", ingress=[{"ports": [{"port": "dns"}]}]
+    )  # TCP + "dns": no such port
     assert not allowed(WEB, DNS, 53, "UDP", policies=[q])
     assert not allowed(WEB, DNS, 53, "TCP", policies=[q])
 
@@ -295,12 +396,20 @@ def test_named_egress_port_resolves_against_each_destination():
 
 
 def test_named_port_with_ip_block_egress_reaches_pods_in_range_but_nothing_outside():
-    p = policy("p", "dev", policyTypes=["Egress"], egress=[{
-        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": "http"}]}])
+    p = policy(
+        "p",
+        "dev",
+        policyTypes=["Egress"],
+        egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": "http"}]}],
+    )
     assert not allowed(DEVWEB, OUT, 8080, policies=[p])
     assert allowed(DEVWEB, WEB, 8080, policies=[p])
-    numbered = policy("p", "dev", policyTypes=["Egress"], egress=[{
-        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 8080}]}])
+    numbered = policy(
+        "p",
+        "dev",
+        policyTypes=["Egress"],
+        egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 8080}]}],
+    )
     assert allowed(DEVWEB, OUT, 8080, policies=[numbered])
 
 
@@ -315,9 +424,15 @@ def test_verdict_refuses_a_named_port_it_cannot_resolve():
 # --------------------------------------------------------------------------- egress, both sides, union
 
 
-DNS_EGRESS_RULE = {"to": [{"namespaceSelector": labels(**{"kubernetes.io/metadata.name": "kube-system"}),
-                           "podSelector": labels(**{"k8s-app": "kube-dns"})}],
-                   "ports": [{"protocol": "UDP", "port": 53}]}
+DNS_EGRESS_RULE = {
+    "to": [
+        {
+            "namespaceSelector": labels(**{"kubernetes.io/metadata.name": "kube-system"}),
+            "podSelector": labels(**{"k8s-app": "kube-dns"}),
+        }
+    ],
+    "ports": [{"protocol": "UDP", "port": 53}],
+}
 
 
 def test_egress_isolation_blocks_dns_until_a_dns_rule_is_added():
@@ -329,20 +444,33 @@ def test_egress_isolation_blocks_dns_until_a_dns_rule_is_added():
     v = verdict(WEB, DNS, 53, "UDP", namespaces=NAMESPACES, policies=[lockdown, allow_dns])
     assert v.allowed and v.side == "egress"
     assert "egress allowed by prod/allow-dns egress[0]" in v.reason
-    assert not allowed(WEB, DNS, 53, "TCP", policies=[lockdown, allow_dns])      # only UDP allowed
+    assert not allowed(WEB, DNS, 53, "TCP", policies=[lockdown, allow_dns])  # only UDP allowed
     assert not allowed(WEB, DNS, 9153, "TCP", policies=[lockdown, allow_dns])
     assert not allowed(WEB, DB, 5432, policies=[lockdown, allow_dns])
 
 
 def test_flow_needs_egress_at_source_and_ingress_at_destination():
-    out = policy("web-out", "prod", podSelector=labels(app="web"), policyTypes=["Egress"],
-                 egress=[{"to": [{"podSelector": labels(app="db")}]}])
-    inn = policy("db-in", "prod", podSelector=labels(app="db"),
-                 ingress=[{"from": [{"podSelector": labels(app="api")}]}])
+    out = policy(
+        "web-out",
+        "prod",
+        podSelector=labels(app="web"),
+        policyTypes=["Egress"],
+        egress=[{"to": [{"podSelector": labels(app="db")}]}],
+    )
+    inn = policy(
+        "db-in",
+        "prod",
+        podSelector=labels(app="db"),
+        ingress=[{"from": [{"podSelector": labels(app="api")}]}],
+    )
     v = verdict(WEB, DB, 5432, namespaces=NAMESPACES, policies=[out, inn])
     assert not v.allowed and v.side == "ingress" and v.egress.allowed
-    fix = policy("db-in-web", "prod", podSelector=labels(app="db"),
-                 ingress=[{"from": [{"podSelector": labels(app="web")}]}])
+    fix = policy(
+        "db-in-web",
+        "prod",
+        podSelector=labels(app="db"),
+        ingress=[{"from": [{"podSelector": labels(app="web")}]}],
+    )
     v = verdict(WEB, DB, 5432, namespaces=NAMESPACES, policies=[out, inn, fix])
     assert v.allowed and v.side == "both"
     assert "egress allowed by prod/web-out egress[0]" in v.reason
@@ -352,16 +480,28 @@ def test_flow_needs_egress_at_source_and_ingress_at_destination():
 def test_blocked_on_both_sides():
     deny = policy("deny", "prod", policyTypes=["Ingress", "Egress"])
     v = verdict(WEB, DB, 5432, namespaces=NAMESPACES, policies=[deny])
-    assert not v.allowed and v.side == "both" and v.reason.startswith("blocked on egress and ingress")
+    assert (
+        not v.allowed and v.side == "both" and v.reason.startswith("blocked on egress and ingress")
+    )
 
 
 def test_policies_are_a_union_and_rule_indexes_are_named():
     deny = policy("deny", "prod")
-    from_web = policy("from-web", "prod", podSelector=labels(app="db"), ingress=[
-        {"from": [{"podSelector": labels(app="nothing")}]},
-        {"from": [{"podSelector": labels(app="web")}], "ports": [{"port": 5432}]}])
-    from_dev = policy("from-dev", "prod", podSelector=labels(app="db"), ingress=[
-        {"from": [{"namespaceSelector": labels(env="dev")}]}])
+    from_web = policy(
+        "from-web",
+        "prod",
+        podSelector=labels(app="db"),
+        ingress=[
+            {"from": [{"podSelector": labels(app="nothing")}]},
+            {"from": [{"podSelector": labels(app="web")}], "ports": [{"port": 5432}]},
+        ],
+    )
+    from_dev = policy(
+        "from-dev",
+        "prod",
+        podSelector=labels(app="db"),
+        ingress=[{"from": [{"namespaceSelector": labels(env="dev")}]}],
+    )
     pols = [deny, from_web, from_dev]
     v = verdict(WEB, DB, 5432, namespaces=NAMESPACES, policies=pols)
     assert v.allowed and v.ingress.allowed_by == (netpol.RuleRef("prod/from-web", "ingress", 1),)
@@ -396,28 +536,65 @@ def test_verdict_is_truthy_like_allowed():
 # --------------------------------------------------------------------------- invalid input
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"ingress": [{"from": [{}]}]}, "names no peer"),
-    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]}, "combines ipBlock"),
-    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}}]}]}, "not strictly inside"),
-    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}]}, "not strictly inside"),
-    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0"}}]}]}, "no prefix length"),
-    ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]}, "is not a CIDR"),
-    ({"ingress": [{"ports": [{"port": "80"}]}]}, "quoted number"),
-    ({"ingress": [{"ports": [{"port": "http", "endPort": 90}]}]}, "endPort with the named port"),
-    ({"ingress": [{"ports": [{"port": 90, "endPort": 80}]}]}, "endPort 80 is below port 90"),
-    ({"ingress": [{"ports": [{"endPort": 80}]}]}, "endPort without port"),
-    ({"ingress": [{"ports": [{"port": 70000}]}]}, "outside 1-65535"),
-    ({"ingress": [{"ports": [{"port": "Bad_Name"}]}]}, "not a valid port name"),
-    ({"ingress": [{"ports": [{"protocol": "tcp", "port": 80}]}]}, "in capitals"),
-    ({"ingress": [{"ports": [{"protocol": "ICMP"}]}]}, "Use TCP, UDP or SCTP"),
-    ({"policyTypes": ["ingress"]}, "policyType 'ingress'"),
-    ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["b"]}]}}, "operator 'Equals'"),
-    ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}, "without values"),
-    ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["b"]}]}}, "Drop the values"),
-    ({"podSelector": {"app": "web"}}, "LabelSelector does not know"),
-    ({"ingress": [{"to": [{"podSelector": {}}]}]}, "uses 'to'"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"ingress": [{"from": [{}]}]}, "names no peer"),
+        (
+            {"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]},
+            "combines ipBlock",
+        ),
+        (
+            {
+                "ingress": [
+                    {"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}}]}
+                ]
+            },
+            "not strictly inside",
+        ),
+        (
+            {
+                "ingress": [
+                    {"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}
+                ]
+            },
+            "not strictly inside",
+        ),
+        ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0"}}]}]}, "no prefix length"),
+        ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]}, "is not a CIDR"),
+        ({"ingress": [{"ports": [{"port": "80"}]}]}, "quoted number"),
+        (
+            {"ingress": [{"ports": [{"port": "http", "endPort": 90}]}]},
+            "endPort with the named port",
+        ),
+        ({"ingress": [{"ports": [{"port": 90, "endPort": 80}]}]}, "endPort 80 is below port 90"),
+        ({"ingress": [{"ports": [{"endPort": 80}]}]}, "endPort without port"),
+        ({"ingress": [{"ports": [{"port": 70000}]}]}, "outside 1-65535"),
+        ({"ingress": [{"ports": [{"port": "Bad_Name"}]}]}, "not a valid port name"),
+        ({"ingress": [{"ports": [{"protocol": "tcp", "port": 80}]}]}, "in capitals"),
+        ({"ingress": [{"ports": [{"protocol": "ICMP"}]}]}, "Use TCP, UDP or SCTP"),
+        ({"policyTypes": ["ingress"]}, "policyType 'ingress'"),
+        (
+            {
+                "podSelector": {
+                    "matchExpressions": [{"key": "a", "operator": "Equals", "values": ["b"]}]
+                }
+            },
+            "operator 'Equals'",
+        ),
+        ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}, "without values"),
+        (
+            {
+                "podSelector": {
+                    "matchExpressions": [{"key": "a", "operator": "Exists", "values": ["b"]}]
+                }
+            },
+            "Drop the values",
+        ),
+        ({"podSelector": {"app": "web"}}, "LabelSelector does not know"),
+        ({"ingress": [{"to": [{"podSelector": {}}]}]}, "uses 'to'"),
+    ],
+)
 def test_invalid_policies_are_refused_with_a_fix(spec, message):
     with pytest.raises(PolicyError, match=message) as err:
         verdict(WEB, DB, 5432, namespaces=NAMESPACES, policies=[policy("bad", "prod", **spec)])
@@ -438,40 +615,52 @@ def test_invalid_endpoints_and_duplicates_are_refused():
 # --------------------------------------------------------------------------- truth tables
 
 
-SMALL = [pod("x", "a", "10.0.0.1", {"pod": "a"}, [(80, "serve-80-tcp"), (81, "serve-81-udp", "UDP")]),
-         pod("x", "b", "10.0.0.2", {"pod": "b"}, [(80, "serve-80-tcp")]),
-         pod("y", "a", "10.0.0.3", {"pod": "a"}, [(80, "serve-80-tcp")])]
+SMALL = [
+    pod("x", "a", "10.0.0.1", {"pod": "a"}, [(80, "serve-80-tcp"), (81, "serve-81-udp", "UDP")]),
+    pod("x", "b", "10.0.0.2", {"pod": "b"}, [(80, "serve-80-tcp")]),
+    pod("y", "a", "10.0.0.3", {"pod": "a"}, [(80, "serve-80-tcp")]),
+]
 SMALL_NS = [namespace("x", ns="x"), namespace("y", ns="y")]
-ONLY_FROM_XA = policy("only-a", "x", podSelector=labels(pod="b"), ingress=[
-    {"from": [{"podSelector": labels(pod="a")}], "ports": [{"port": 80}]}])
+ONLY_FROM_XA = policy(
+    "only-a",
+    "x",
+    podSelector=labels(pod="b"),
+    ingress=[{"from": [{"podSelector": labels(pod="a")}], "ports": [{"port": 80}]}],
+)
 
 
 def test_truth_table_renders_like_cyclonus():
     table = truth_table(list(reversed(SMALL)), [80], namespaces=SMALL_NS, policies=[ONLY_FROM_XA])
-    assert table.render() == "\n".join([
-        "80/TCP: rows = from, columns = to; . allowed, X blocked",
-        "+--------+--------+--------+--------+",
-        "| 80/TCP | x/a    | x/b    | y/a    |",
-        "+--------+--------+--------+--------+",
-        "| x/a    | .      | .      | .      |",
-        "| x/b    | .      | .      | .      |",
-        "| y/a    | .      | X      | .      |",
-        "+--------+--------+--------+--------+",
-    ])
+    assert table.render() == "\n".join(
+        [
+            "80/TCP: rows = from, columns = to; . allowed, X blocked",
+            "+--------+--------+--------+--------+",
+            "| 80/TCP | x/a    | x/b    | y/a    |",
+            "+--------+--------+--------+--------+",
+            "| x/a    | .      | .      | .      |",
+            "| x/b    | .      | .      | .      |",
+            "| y/a    | .      | X      | .      |",
+            "+--------+--------+--------+--------+",
+        ]
+    )
     assert str(table) == table.render()
     assert table.blocked("80/TCP") == [("y/a", "x/b")]
 
 
 def test_truth_table_cells_ports_and_named_ports():
-    table = truth_table(SMALL + [{"ip": "203.0.113.9"}], [80, (81, "UDP"), "serve-81-udp", "81/UDP"],
-                        namespaces=SMALL_NS, policies=[ONLY_FROM_XA])
-    assert table.ports == ("80/TCP", "81/UDP", "serve-81-udp")          # duplicates collapse
+    table = truth_table(
+        SMALL + [{"ip": "203.0.113.9"}],
+        [80, (81, "UDP"), "serve-81-udp", "81/UDP"],
+        namespaces=SMALL_NS,
+        policies=[ONLY_FROM_XA],
+    )
+    assert table.ports == ("80/TCP", "81/UDP", "serve-81-udp")  # duplicates collapse
     assert table.labels == ("x/a", "x/b", "y/a", "203.0.113.9")
     assert table.cells[("y/a", "x/b", "80/TCP")] is False
     assert table.cells[("203.0.113.9", "x/b", "80/TCP")] is False
-    assert table.cells[("y/a", "x/b", "81/UDP")] is False                # only port 80 allowed
+    assert table.cells[("y/a", "x/b", "81/UDP")] is False  # only port 80 allowed
     assert table.cells[("y/a", "x/a", "serve-81-udp")] is True
-    assert table.cells[("y/a", "x/b", "serve-81-udp")] is None           # x/b declares no such port
+    assert table.cells[("y/a", "x/b", "serve-81-udp")] is None  # x/b declares no such port
     assert table.allowed("x/a", "x/b", 80) is True
     assert table.allowed("x/a", "x/b", "serve-81-udp") is None
     text = table.render("serve-81-udp")
@@ -491,10 +680,16 @@ def test_truth_table_is_deterministic_whatever_the_input_order():
         assert truth_table(pods, [80, 81], namespaces=SMALL_NS, policies=pol).render() == first
 
 
-@pytest.mark.parametrize("ports, message", [
-    ([], "no ports"), ([0], "outside 1-65535"), ([(80, "tcp", 1)], "not \\(port, protocol\\)"),
-    ([(80, "ICMP")], "Use TCP, UDP or SCTP"), ([1.5], "neither a number nor a name"),
-])
+@pytest.mark.parametrize(
+    "ports, message",
+    [
+        ([], "no ports"),
+        ([0], "outside 1-65535"),
+        ([(80, "tcp", 1)], "not \\(port, protocol\\)"),
+        ([(80, "ICMP")], "Use TCP, UDP or SCTP"),
+        ([1.5], "neither a number nor a name"),
+    ],
+)
 def test_truth_table_refuses_bad_ports(ports, message):
     with pytest.raises(PolicyError, match=message):
         truth_table(SMALL, ports, namespaces=SMALL_NS, policies=[])
@@ -519,21 +714,46 @@ APPS = ["web", "api", "db", "cache"]
 def random_cluster(seed: int):
     """A seeded random cluster exercising every feature, including odd endpoints."""
     rng = random.Random(seed)
-    nss = [namespace(f"n{i}", env=rng.choice(["dev", "prod"]), team=rng.choice("ab")) for i in range(4)]
+    nss = [
+        namespace(f"n{i}", env=rng.choice(["dev", "prod"]), team=rng.choice("ab")) for i in range(4)
+    ]
     pods = []
     for i in range(36):
-        ns = f"n{i % 5}"                                   # n4 is not among the Namespace objects
-        ports = [(rng.choice([80, 8080]), "http"), (53, "dns", "UDP"), (rng.choice([7, 8]), "sctp", "SCTP")]
-        pods.append(pod(ns, f"p{i}", None if i == 7 else f"10.1.{i // 10}.{i}",
-                        {"app": rng.choice(APPS), "tier": rng.choice(["fe", "be"])},
-                        rng.sample(ports, rng.randint(0, 3)), host_network=(i == 11)))
+        ns = f"n{i % 5}"  # n4 is not among the Namespace objects
+        ports = [
+            (rng.choice([80, 8080]), "http"),
+            (53, "dns", "UDP"),
+            (rng.choice([7, 8]), "sctp", "SCTP"),
+        ]
+        pods.append(
+            pod(
+                ns,
+                f"p{i}",
+                None if i == 7 else f"10.1.{i // 10}.{i}",
+                {"app": rng.choice(APPS), "tier": rng.choice(["fe", "be"])},
+                rng.sample(ports, rng.randint(0, 3)),
+                host_network=(i == 11),
+            )
+        )
     pods += [{"ip": "10.1.0.200"}, {"ip": "203.0.113.5"}, {"ip": "203.0.113.77"}]
 
     def selector():
-        return rng.choice([{}, labels(app=rng.choice(APPS)),
-                           {"matchExpressions": [{"key": "tier", "operator": rng.choice(["In", "NotIn"]),
-                                                  "values": ["fe"]}]},
-                           {"matchExpressions": [{"key": "app", "operator": rng.choice(["Exists", "DoesNotExist"])}]}])
+        return rng.choice(
+            [
+                {},
+                labels(app=rng.choice(APPS)),
+                {
+                    "matchExpressions": [
+                        {"key": "tier", "operator": rng.choice(["In", "NotIn"]), "values": ["fe"]}
+                    ]
+                },
+                {
+                    "matchExpressions": [
+                        {"key": "app", "operator": rng.choice(["Exists", "DoesNotExist"])}
+                    ]
+                },
+            ]
+        )
 
     def peer():
         k = rng.randrange(6)
@@ -547,16 +767,35 @@ def random_cluster(seed: int):
             return {"ipBlock": {"cidr": "10.1.0.0/16", "except": ["10.1.1.0/24"]}}
         if k == 4:
             return {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.64/26"]}}
-        return {"namespaceSelector": labels(**{"kubernetes.io/metadata.name": f"n{rng.randrange(5)}"})}
+        return {
+            "namespaceSelector": labels(**{"kubernetes.io/metadata.name": f"n{rng.randrange(5)}"})
+        }
 
     def ports():
-        return rng.choice([[], [{"port": 80}], [{"port": "http"}], [{"port": 8000, "endPort": 8100}],
-                           [{"protocol": "UDP", "port": 53}], [{"protocol": "UDP", "port": "dns"}],
-                           [{"protocol": "SCTP"}], [{"protocol": "SCTP", "port": "sctp"}, {"port": 8080}]])
+        return rng.choice(
+            [
+                [],
+                [{"port": 80}],
+                [{"port": "http"}],
+                [{"port": 8000, "endPort": 8100}],
+                [{"protocol": "UDP", "port": 53}],
+                [{"protocol": "UDP", "port": "dns"}],
+                [{"protocol": "SCTP"}],
+                [{"protocol": "SCTP", "port": "sctp"}, {"port": 8080}],
+            ]
+        )
 
     def rules(key):
-        return rng.choice([[], [{}], [{key: [peer() for _ in range(rng.randint(0, 2))], "ports": ports()}
-                                     for _ in range(rng.randint(1, 3))]])
+        return rng.choice(
+            [
+                [],
+                [{}],
+                [
+                    {key: [peer() for _ in range(rng.randint(0, 2))], "ports": ports()}
+                    for _ in range(rng.randint(1, 3))
+                ],
+            ]
+        )
 
     pols = []
     for i in range(14):
@@ -581,7 +820,9 @@ def test_truth_table_agrees_with_verdict_on_every_cell(seed):
     by_label = {ep.label: ep for ep in map(netpol.endpoint, pods)}
     checked = blocked = 0
     for port_label in table.ports:
-        query = netpol.port_query(next(p for p in ports if netpol.port_query(p).label == port_label))
+        query = netpol.port_query(
+            next(p for p in ports if netpol.port_query(p).label == port_label)
+        )
         for src in table.labels:
             for dst in table.labels:
                 cell = table.allowed(src, dst, port_label)
@@ -593,4 +834,4 @@ def test_truth_table_agrees_with_verdict_on_every_cell(seed):
                 assert cell is expected.allowed, (src, dst, port_label, expected.reason)
                 checked += 1
                 blocked += not cell
-    assert checked > 5000 and 0 < blocked < checked      # the workload really mixes both outcomes
+    assert checked > 5000 and 0 < blocked < checked  # the workload really mixes both outcomes

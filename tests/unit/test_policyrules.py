@@ -5,6 +5,7 @@ targets the renderer emits; anything else fails the test), so every random workl
 end to end against :func:`labkit.model.netpol.verdict`. One root-only test loads the rules into a
 throwaway network namespace with the machine's real iptables-restore.
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,11 +39,18 @@ def pod(ns, name, ip, node, labels=None, ports=(), host_network=False):
         if proto:
             entry["protocol"] = proto
         declared.append(entry)
-    spec = {"nodeName": node, "containers": [{"name": "main", "image": "agnhost", "ports": declared}]}
+    spec = {
+        "nodeName": node,
+        "containers": [{"name": "main", "image": "agnhost", "ports": declared}],
+    }
     if host_network:
         spec["hostNetwork"] = True
-    return {"kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
-            "spec": spec, "status": {"podIP": ip} if ip else {}}
+    return {
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
+        "spec": spec,
+        "status": {"podIP": ip} if ip else {},
+    }
 
 
 def namespace(name, **labels):
@@ -59,8 +67,12 @@ def iface(ns, name):
 
 
 def ifaces(pods):
-    return {(p["metadata"]["namespace"], p["metadata"]["name"]): iface(p["metadata"]["namespace"], p["metadata"]["name"])
-            for p in pods}
+    return {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): iface(
+            p["metadata"]["namespace"], p["metadata"]["name"]
+        )
+        for p in pods
+    }
 
 
 NSS = [namespace("prod", env="prod"), namespace("dev", env="dev"), namespace("kube-system")]
@@ -68,17 +80,25 @@ WEB = pod("prod", "web", "192.168.20.1", "w1", {"app": "web"}, [(8080, "http")])
 API = pod("prod", "api", "192.168.20.2", "w1", {"app": "api"}, [(9090, "http")])
 DB = pod("prod", "db", "192.168.30.1", "w2", {"app": "db"}, [(5432, "pg")])
 DEV = pod("dev", "tool", "192.168.30.2", "w2", {"app": "tool"}, [(8080, "http")])
-DNS = pod("kube-system", "coredns", "192.168.10.1", "cp", {"k8s-app": "kube-dns"},
-          [(53, "dns", "UDP"), (53, "dns-tcp"), (9153, "metrics")])
+DNS = pod(
+    "kube-system",
+    "coredns",
+    "192.168.10.1",
+    "cp",
+    {"k8s-app": "kube-dns"},
+    [(53, "dns", "UDP"), (53, "dns-tcp"), (9153, "metrics")],
+)
 PODS = [WEB, API, DB, DEV, DNS]
 
 
 def render(node, pods=PODS, policies=(), namespaces=NSS, outside=()):
-    return render_policy_rules(node, pods, namespaces, list(policies), ifaces(pods), outside)["filter"]
+    return render_policy_rules(node, pods, namespaces, list(policies), ifaces(pods), outside)[
+        "filter"
+    ]
 
 
 def rules_of(lines, chain):
-    return [line[len(f"-A {chain} "):] for line in lines if line.startswith(f"-A {chain} ")]
+    return [line[len(f"-A {chain} ") :] for line in lines if line.startswith(f"-A {chain} ")]
 
 
 # --------------------------------------------------------------------------- a tiny iptables
@@ -185,7 +205,7 @@ class Tables:
                 if not ok:
                     return False
             elif key == "ctstate":
-                if "NEW" not in value.split(","):    # simulated packets open new flows
+                if "NEW" not in value.split(","):  # simulated packets open new flows
                     return False
             elif key == "mark":
                 v, m = (int(x, 16) for x in value.split("/"))
@@ -220,14 +240,16 @@ class Tables:
         return self.run("FORWARD", pkt) or "ACCEPT"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inside(addr: str, cidr: str) -> bool:
     return ipaddress.ip_address(addr) in ipaddress.ip_network(cidr)
 
 
 def simulate(tables_by_node, pods_by_label, iface_map, src, dst, port, proto):
     """Walk a packet through the FORWARD chains of the nodes it crosses; True when all accept."""
-    return all(ok for _hop, ok in hops(tables_by_node, pods_by_label, iface_map, src, dst, port, proto))
+    return all(
+        ok for _hop, ok in hops(tables_by_node, pods_by_label, iface_map, src, dst, port, proto)
+    )
 
 
 def hops(tables_by_node, pods_by_label, iface_map, src, dst, port, proto):
@@ -243,8 +265,14 @@ def hops(tables_by_node, pods_by_label, iface_map, src, dst, port, proto):
             path.append(("egress", s["spec"]["nodeName"], iface_map[_key(s)], "eth0"))
         if d:
             path.append(("ingress", d["spec"]["nodeName"], "eth0", iface_map[_key(d)]))
-    return [(kind, tables_by_node[node].forward(Packet(src_ip, dst_ip, proto.lower(), port, i, o)) == "ACCEPT")
-            for kind, node, i, o in path]
+    return [
+        (
+            kind,
+            tables_by_node[node].forward(Packet(src_ip, dst_ip, proto.lower(), port, i, o))
+            == "ACCEPT",
+        )
+        for kind, node, i, o in path
+    ]
 
 
 def _key(p):
@@ -258,15 +286,26 @@ def test_base_chains_and_dispatch_shape():
     deny = policy("deny", "prod", policyTypes=["Ingress", "Egress"])
     lines = render("w1", policies=[deny])
     decl = [line for line in lines if line.startswith(":")]
-    assert lines[: len(decl)] == decl                               # declarations first
-    assert decl[:3] == [":cali-FORWARD - [0:0]", ":cali-from-wl-dispatch - [0:0]", ":cali-to-wl-dispatch - [0:0]"]
-    assert any(re.fullmatch(r'-A FORWARD -m comment --comment ".*" -j cali-FORWARD', line) for line in lines)
+    assert lines[: len(decl)] == decl  # declarations first
+    assert decl[:3] == [
+        ":cali-FORWARD - [0:0]",
+        ":cali-from-wl-dispatch - [0:0]",
+        ":cali-to-wl-dispatch - [0:0]",
+    ]
+    assert any(
+        re.fullmatch(r'-A FORWARD -m comment --comment ".*" -j cali-FORWARD', line)
+        for line in lines
+    )
     fwd = rules_of(lines, "cali-FORWARD")
     assert "RELATED,ESTABLISHED -j ACCEPT" in fwd[0] and "INVALID -j DROP" in fwd[1]
     assert fwd[2:4] == ["-i cali+ -j cali-from-wl-dispatch", "-o cali+ -j cali-to-wl-dispatch"]
     web_if = iface("prod", "web")
-    assert f'-o {web_if} -m comment --comment "prod/web" -g cali-tw-{web_if}' in rules_of(lines, "cali-to-wl-dispatch")
-    assert f'-i {web_if} -m comment --comment "prod/web" -g cali-fw-{web_if}' in rules_of(lines, "cali-from-wl-dispatch")
+    assert f'-o {web_if} -m comment --comment "prod/web" -g cali-tw-{web_if}' in rules_of(
+        lines, "cali-to-wl-dispatch"
+    )
+    assert f'-i {web_if} -m comment --comment "prod/web" -g cali-fw-{web_if}' in rules_of(
+        lines, "cali-from-wl-dispatch"
+    )
     # Pods on other nodes get no chain here.
     assert not any(iface("prod", "db") in line for line in lines)
     for line in decl:
@@ -278,69 +317,150 @@ def test_isolated_pod_ends_in_a_commented_drop_and_free_pods_get_no_chain():
     lines = render("w1", policies=[only_web])
     web_if, api_if = iface("prod", "web"), iface("prod", "api")
     tw = rules_of(lines, workload_chain(web_if, "ingress"))
-    assert tw[-1] == ('-m comment --comment "Drop if no policies passed packet: prod/web isolated for ingress '
-                      'by prod/web-lock" -j DROP')
-    assert f'-m comment --comment "policy prod/web-lock" -j {policy_chain("prod/web-lock", "ingress")}' in tw
+    assert tw[-1] == (
+        '-m comment --comment "Drop if no policies passed packet: prod/web isolated for ingress '
+        'by prod/web-lock" -j DROP'
+    )
+    assert (
+        f'-m comment --comment "policy prod/web-lock" -j {policy_chain("prod/web-lock", "ingress")}'
+        in tw
+    )
     assert not any(api_if in line for line in lines)
-    assert not any(line.startswith(f":cali-fw-{web_if}") for line in lines)   # no egress isolation
-    assert "every ingress packet is denied" in rules_of(lines, policy_chain("prod/web-lock", "ingress"))[0]
+    assert not any(line.startswith(f":cali-fw-{web_if}") for line in lines)  # no egress isolation
+    assert (
+        "every ingress packet is denied"
+        in rules_of(lines, policy_chain("prod/web-lock", "ingress"))[0]
+    )
 
 
 def test_pod_peers_ports_ranges_and_sctp():
-    p = policy("db-in", "prod", podSelector={"matchLabels": {"app": "db"}}, ingress=[
-        {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}, {"namespaceSelector": {"matchLabels": {"env": "dev"}}}],
-         "ports": [{"port": 5432}, {"port": 30000, "endPort": 30010}, {"protocol": "SCTP", "port": 9}, {"protocol": "UDP"}]}])
+    p = policy(
+        "db-in",
+        "prod",
+        podSelector={"matchLabels": {"app": "db"}},
+        ingress=[
+            {
+                "from": [
+                    {"podSelector": {"matchLabels": {"app": "web"}}},
+                    {"namespaceSelector": {"matchLabels": {"env": "dev"}}},
+                ],
+                "ports": [
+                    {"port": 5432},
+                    {"port": 30000, "endPort": 30010},
+                    {"protocol": "SCTP", "port": 9},
+                    {"protocol": "UDP"},
+                ],
+            }
+        ],
+    )
     chain = policy_chain("prod/db-in", "ingress")
     body = rules_of(render("w2", policies=[p]), chain)
     mark = "-j MARK --set-xmark 0x10000/0x10000"
-    assert f'-s 192.168.20.1/32 -p tcp -m tcp --dport 5432 -m comment --comment "prod/db-in ingress[0] from prod/web" {mark}' in body
-    assert f'-s 192.168.30.2/32 -p tcp -m multiport --dports 30000:30010 -m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}' in body
-    assert f'-s 192.168.20.1/32 -p sctp -m sctp --dport 9 -m comment --comment "prod/db-in ingress[0] from prod/web" {mark}' in body
-    assert f'-s 192.168.30.2/32 -p udp -m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}' in body
-    assert body[-1] == '-m mark --mark 0x10000/0x10000 -m comment --comment "prod/db-in ingress[0] accepted" -j RETURN'
+    assert (
+        f'-s 192.168.20.1/32 -p tcp -m tcp --dport 5432 -m comment --comment "prod/db-in ingress[0] from prod/web" {mark}'
+        in body
+    )
+    assert (
+        f'-s 192.168.30.2/32 -p tcp -m multiport --dports 30000:30010 -m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}'
+        in body
+    )
+    assert (
+        f'-s 192.168.20.1/32 -p sctp -m sctp --dport 9 -m comment --comment "prod/db-in ingress[0] from prod/web" {mark}'
+        in body
+    )
+    assert (
+        f'-s 192.168.30.2/32 -p udp -m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}'
+        in body
+    )
+    assert (
+        body[-1]
+        == '-m mark --mark 0x10000/0x10000 -m comment --comment "prod/db-in ingress[0] accepted" -j RETURN'
+    )
     assert len(body) == 2 * 4 + 1
 
 
 def test_ip_block_except_becomes_a_returning_sub_chain():
-    p = policy("gw", "prod", podSelector={"matchLabels": {"app": "web"}}, policyTypes=["Egress"], egress=[
-        {"to": [{"ipBlock": {"cidr": "172.18.0.0/16", "except": ["172.18.0.2/32", "172.18.1.0/24"]}}],
-         "ports": [{"port": 443}]}])
+    p = policy(
+        "gw",
+        "prod",
+        podSelector={"matchLabels": {"app": "web"}},
+        policyTypes=["Egress"],
+        egress=[
+            {
+                "to": [
+                    {
+                        "ipBlock": {
+                            "cidr": "172.18.0.0/16",
+                            "except": ["172.18.0.2/32", "172.18.1.0/24"],
+                        }
+                    }
+                ],
+                "ports": [{"port": 443}],
+            }
+        ],
+    )
     lines = render("w1", policies=[p], outside=["172.18.0.1/32"])
     body = rules_of(lines, policy_chain("prod/gw", "egress"))
-    jump = re.fullmatch(r'-d 172\.18\.0\.0/16 -p tcp -m tcp --dport 443 -m comment --comment "prod/gw egress\[0\] '
-                        r'ipBlock 172\.18\.0\.0/16 except 172\.18\.0\.2/32, 172\.18\.1\.0/24 \(covers outside 172\.18\.0\.1/32\)" '
-                        r'-j (cali-ex-[0-9a-f]{16})', body[0])
+    jump = re.fullmatch(
+        r'-d 172\.18\.0\.0/16 -p tcp -m tcp --dport 443 -m comment --comment "prod/gw egress\[0\] '
+        r'ipBlock 172\.18\.0\.0/16 except 172\.18\.0\.2/32, 172\.18\.1\.0/24 \(covers outside 172\.18\.0\.1/32\)" '
+        r"-j (cali-ex-[0-9a-f]{16})",
+        body[0],
+    )
     assert jump, body[0]
     sub = rules_of(lines, jump.group(1))
-    assert sub == ['-d 172.18.0.2/32 -m comment --comment "prod/gw egress[0] except 172.18.0.2/32" -j RETURN',
-                   '-d 172.18.1.0/24 -m comment --comment "prod/gw egress[0] except 172.18.1.0/24" -j RETURN',
-                   '-m comment --comment "prod/gw egress[0] ipBlock 172.18.0.0/16" -j MARK --set-xmark 0x10000/0x10000']
+    assert sub == [
+        '-d 172.18.0.2/32 -m comment --comment "prod/gw egress[0] except 172.18.0.2/32" -j RETURN',
+        '-d 172.18.1.0/24 -m comment --comment "prod/gw egress[0] except 172.18.1.0/24" -j RETURN',
+        '-m comment --comment "prod/gw egress[0] ipBlock 172.18.0.0/16" -j MARK --set-xmark 0x10000/0x10000',
+    ]
 
 
 def test_named_ports_expand_per_destination_pod():
     ingress = policy("http-in", "prod", ingress=[{"ports": [{"port": "http"}]}])
     body = rules_of(render("w1", policies=[ingress]), policy_chain("prod/http-in", "ingress"))
-    assert any(line.startswith("-d 192.168.20.1/32 -p tcp -m tcp --dport 8080 ") for line in body)   # web
-    assert any(line.startswith("-d 192.168.20.2/32 -p tcp -m tcp --dport 9090 ") for line in body)   # api
-    assert not any("192.168.30" in line for line in body)                      # db is on another node
-    egress = policy("to-http", "prod", policyTypes=["Egress"], egress=[{"ports": [{"port": "http"}]}])
+    assert any(
+        line.startswith("-d 192.168.20.1/32 -p tcp -m tcp --dport 8080 ") for line in body
+    )  # web
+    assert any(
+        line.startswith("-d 192.168.20.2/32 -p tcp -m tcp --dport 9090 ") for line in body
+    )  # api
+    assert not any("192.168.30" in line for line in body)  # db is on another node
+    egress = policy(
+        "to-http", "prod", policyTypes=["Egress"], egress=[{"ports": [{"port": "http"}]}]
+    )
     body = rules_of(render("w1", policies=[egress]), policy_chain("prod/to-http", "egress"))
-    targets = sorted(re.match(r"-d (\S+) -p tcp -m tcp --dport (\d+)", line).groups() for line in body[:-1])
-    assert targets == [("192.168.20.1/32", "8080"), ("192.168.20.2/32", "9090"), ("192.168.30.2/32", "8080")]
-    dns = policy("dns", "prod", policyTypes=["Egress"], egress=[{"ports": [{"port": "dns", "protocol": "UDP"}]}])
+    targets = sorted(
+        re.match(r"-d (\S+) -p tcp -m tcp --dport (\d+)", line).groups() for line in body[:-1]
+    )
+    assert targets == [
+        ("192.168.20.1/32", "8080"),
+        ("192.168.20.2/32", "9090"),
+        ("192.168.30.2/32", "8080"),
+    ]
+    dns = policy(
+        "dns",
+        "prod",
+        policyTypes=["Egress"],
+        egress=[{"ports": [{"port": "dns", "protocol": "UDP"}]}],
+    )
     body = rules_of(render("w1", policies=[dns]), policy_chain("prod/dns", "egress"))
     assert body[0].startswith("-d 192.168.10.1/32 -p udp -m udp --dport 53 ")
 
 
 def test_rule_that_selects_nothing_is_visible_but_inert():
-    p = policy("ghost", "prod", ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "ghost"}}}]}])
+    p = policy(
+        "ghost", "prod", ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "ghost"}}}]}]
+    )
     body = rules_of(render("w1", policies=[p]), policy_chain("prod/ghost", "ingress"))
     assert body == ['-m comment --comment "prod/ghost ingress[0] matches no endpoint"']
 
 
 def test_output_is_deterministic_whatever_the_input_order():
-    pols = [policy("a", "prod", ingress=[{"from": [{"namespaceSelector": {}}]}]),
-            policy("b", "prod", policyTypes=["Egress"], egress=[{"to": [{"podSelector": {}}]}])]
+    pols = [
+        policy("a", "prod", ingress=[{"from": [{"namespaceSelector": {}}]}]),
+        policy("b", "prod", policyTypes=["Egress"], egress=[{"to": [{"podSelector": {}}]}]),
+    ]
     first = render("w1", policies=pols)
     rng = random.Random(3)
     for _ in range(5):
@@ -357,12 +477,18 @@ def test_host_network_and_foreign_pods_are_not_enforced_here():
     assert not any("prod/agent" in line for line in lines)
 
 
-@pytest.mark.parametrize("iface_map, message", [
-    ({}, "no veth interface is known"),
-    ({("prod", "web"): "eth0", ("prod", "api"): "cali1"}, "not a Calico-style name"),
-    ({("prod", "web"): "cali123456789012", ("prod", "api"): "cali1"}, "not a Calico-style name"),
-    ({("prod", "web"): "cali1", ("prod", "api"): "cali1"}, "share the interface"),
-])
+@pytest.mark.parametrize(
+    "iface_map, message",
+    [
+        ({}, "no veth interface is known"),
+        ({("prod", "web"): "eth0", ("prod", "api"): "cali1"}, "not a Calico-style name"),
+        (
+            {("prod", "web"): "cali123456789012", ("prod", "api"): "cali1"},
+            "not a Calico-style name",
+        ),
+        ({("prod", "web"): "cali1", ("prod", "api"): "cali1"}, "share the interface"),
+    ],
+)
 def test_bad_interfaces_are_refused(iface_map, message):
     with pytest.raises(LabError, match=message):
         render_policy_rules("w1", PODS, NSS, [], iface_map)
@@ -382,16 +508,36 @@ def test_bad_input_is_refused_before_anything_renders():
 
 def test_egress_lockdown_blocks_dns_in_the_rules_too():
     lock = policy("lockdown", "prod", policyTypes=["Ingress", "Egress"])
-    allow_dns = policy("allow-dns", "prod", policyTypes=["Egress"], egress=[{
-        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-        "ports": [{"protocol": "UDP", "port": 53}]}])
+    allow_dns = policy(
+        "allow-dns",
+        "prod",
+        policyTypes=["Egress"],
+        egress=[
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        },
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }
+                ],
+                "ports": [{"protocol": "UDP", "port": 53}],
+            }
+        ],
+    )
     cases = {(False,): [lock], (True,): [lock, allow_dns]}
     for (expected,), pols in cases.items():
         tables = {n: Tables(render(n, policies=pols)) for n in ("cp", "w1", "w2")}
         by_label = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in PODS}
-        assert simulate(tables, by_label, ifaces(PODS), "prod/web", "kube-system/coredns", 53, "UDP") is expected
-        assert simulate(tables, by_label, ifaces(PODS), "prod/web", "kube-system/coredns", 53, "TCP") is False
+        assert (
+            simulate(tables, by_label, ifaces(PODS), "prod/web", "kube-system/coredns", 53, "UDP")
+            is expected
+        )
+        assert (
+            simulate(tables, by_label, ifaces(PODS), "prod/web", "kube-system/coredns", 53, "TCP")
+            is False
+        )
 
 
 def random_cluster(seed):
@@ -401,33 +547,69 @@ def random_cluster(seed):
     pods = []
     for i in range(18):
         ports = [(rng.choice([80, 8080]), "http"), (53, "dns", "UDP"), (7, "sctp", "SCTP")]
-        pods.append(pod(f"n{i % 3}", f"p{i}", f"192.168.{10 * (1 + i % 3)}.{i + 1}", ("cp", "w1", "w2")[i % 3],
-                        {"app": rng.choice(apps)}, rng.sample(ports, rng.randint(0, 3))))
+        pods.append(
+            pod(
+                f"n{i % 3}",
+                f"p{i}",
+                f"192.168.{10 * (1 + i % 3)}.{i + 1}",
+                ("cp", "w1", "w2")[i % 3],
+                {"app": rng.choice(apps)},
+                rng.sample(ports, rng.randint(0, 3)),
+            )
+        )
 
     def peer():
-        return rng.choice([
-            {"podSelector": {"matchLabels": {"app": rng.choice(apps)}}},
-            {"namespaceSelector": {"matchLabels": {"team": rng.choice("ab")}}},
-            {"namespaceSelector": {}, "podSelector": {"matchExpressions": [
-                {"key": "app", "operator": "NotIn", "values": [rng.choice(apps)]}]}},
-            {"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.20.0/24"]}},
-            {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/25"]}},
-            {"podSelector": {}},
-        ])
+        return rng.choice(
+            [
+                {"podSelector": {"matchLabels": {"app": rng.choice(apps)}}},
+                {"namespaceSelector": {"matchLabels": {"team": rng.choice("ab")}}},
+                {
+                    "namespaceSelector": {},
+                    "podSelector": {
+                        "matchExpressions": [
+                            {"key": "app", "operator": "NotIn", "values": [rng.choice(apps)]}
+                        ]
+                    },
+                },
+                {"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.20.0/24"]}},
+                {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/25"]}},
+                {"podSelector": {}},
+            ]
+        )
 
     def ports():
-        return rng.choice([[], [{"port": 80}], [{"port": "http"}], [{"port": 8000, "endPort": 8100}],
-                           [{"protocol": "UDP", "port": "dns"}], [{"port": "dns"}],   # TCP "dns": no such port
-                           [{"protocol": "SCTP"}, {"port": 8080}], [{"port": "http"}, {"protocol": "SCTP", "port": "sctp"}]])
+        return rng.choice(
+            [
+                [],
+                [{"port": 80}],
+                [{"port": "http"}],
+                [{"port": 8000, "endPort": 8100}],
+                [{"protocol": "UDP", "port": "dns"}],
+                [{"port": "dns"}],  # TCP "dns": no such port
+                [{"protocol": "SCTP"}, {"port": 8080}],
+                [{"port": "http"}, {"protocol": "SCTP", "port": "sctp"}],
+            ]
+        )
 
     def rules(key):
-        return rng.choice([[], [{}], [{key: [peer() for _ in range(rng.randint(0, 2))], "ports": ports()}
-                                     for _ in range(rng.randint(1, 3))]])
+        return rng.choice(
+            [
+                [],
+                [{}],
+                [
+                    {key: [peer() for _ in range(rng.randint(0, 2))], "ports": ports()}
+                    for _ in range(rng.randint(1, 3))
+                ],
+            ]
+        )
 
     pols = []
     for i in range(8):
-        spec = {"podSelector": rng.choice([{}, {"matchLabels": {"app": rng.choice(apps)}}]),
-                "ingress": rules("from"), "egress": rules("to")}
+        spec = {
+            "podSelector": rng.choice([{}, {"matchLabels": {"app": rng.choice(apps)}}]),
+            "ingress": rules("from"),
+            "egress": rules("to"),
+        }
         if rng.random() < 0.6:
             spec["policyTypes"] = rng.choice([["Ingress"], ["Egress"], ["Ingress", "Egress"]])
         pols.append(policy(f"pol{i}", f"n{rng.randrange(3)}", **spec))
@@ -437,22 +619,37 @@ def random_cluster(seed):
 def assert_rules_match_model(nss, pods, pols):
     """Every (src, dst, port) of the cluster: each node's rules agree with the model's verdict."""
     iface_map = ifaces(pods)
-    tables = {n: Tables(render_policy_rules(n, pods, nss, pols, iface_map)["filter"]) for n in ("cp", "w1", "w2")}
+    tables = {
+        n: Tables(render_policy_rules(n, pods, nss, pols, iface_map)["filter"])
+        for n in ("cp", "w1", "w2")
+    }
     by_label = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in pods}
     outside = ["203.0.113.9", "203.0.113.200", "198.51.100.1"]
     ps = netpol.PolicySet(nss, pols)
     checked = blocked = 0
-    for port, proto in [(80, "TCP"), (8080, "TCP"), (8050, "TCP"), (53, "UDP"), (53, "TCP"), (7, "SCTP")]:
+    for port, proto in [
+        (80, "TCP"),
+        (8080, "TCP"),
+        (8050, "TCP"),
+        (53, "UDP"),
+        (53, "TCP"),
+        (7, "SCTP"),
+    ]:
         for src in list(by_label) + outside:
             for dst in list(by_label) + outside[:1]:
                 if src == dst or (src in outside and dst in outside):
                     continue
-                expected = ps.verdict(by_label.get(src, {"ip": src}), by_label.get(dst, {"ip": dst}), port, proto)
+                expected = ps.verdict(
+                    by_label.get(src, {"ip": src}), by_label.get(dst, {"ip": dst}), port, proto
+                )
                 walked = hops(tables, by_label, iface_map, src, dst, port, proto)
                 for kind, ok in walked:
                     # Across nodes each node enforces one side, so each hop is checked on its own.
-                    want = {"same-node": expected.allowed, "egress": expected.egress.allowed,
-                            "ingress": expected.ingress.allowed}[kind]
+                    want = {
+                        "same-node": expected.allowed,
+                        "egress": expected.egress.allowed,
+                        "ingress": expected.ingress.allowed,
+                    }[kind]
                     assert ok is want, (kind, src, dst, port, proto, expected.reason)
                 got = all(ok for _kind, ok in walked)
                 assert got is expected.allowed, (src, dst, port, proto, expected.reason)
@@ -463,24 +660,90 @@ def assert_rules_match_model(nss, pods, pols):
 
 N0_ALL = {"podSelector": {}}
 TRICKY = {
-    "egress named port to an ipBlock with except": [policy("p", "n0", policyTypes=["Egress"], egress=[{
-        "to": [{"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.20.0/24"]}}],
-        "ports": [{"port": "http"}, {"protocol": "UDP", "port": "dns"}]}])],
-    "named port with the wrong protocol": [policy("p", "n1", ingress=[{"ports": [{"port": "dns"}]}]),
-                                           policy("q", "n2", policyTypes=["Egress"], egress=[{"ports": [{"port": "dns"}]}])],
-    "one peer with both selectors": [policy("p", "n0", ingress=[{"from": [
-        {"namespaceSelector": {"matchLabels": {"team": "b"}}, "podSelector": {"matchLabels": {"app": "web"}}}]}])],
-    "two separate peers": [policy("p", "n0", ingress=[{"from": [
-        {"namespaceSelector": {"matchLabels": {"team": "b"}}}, {"podSelector": {"matchLabels": {"app": "web"}}}]}])],
-    "ingress [{}] next to a deny": [policy("deny", "n1"), policy("all", "n1", ingress=[{}]), policy("deny", "n2")],
-    "egress lockdown with DNS allowed": [policy("lock", "n2", policyTypes=["Ingress", "Egress"]),
-                                         policy("dns", "n2", policyTypes=["Egress"], egress=[{
-                                             "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "db"}}}],
-                                             "ports": [{"protocol": "UDP", "port": 53}]}])],
-    "ranges, SCTP and ipBlock ingress": [policy("p", "n1", podSelector={"matchLabels": {"app": "web"}}, ingress=[
-        {"from": [{"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/25"]}}],
-         "ports": [{"port": 8000, "endPort": 8100}, {"protocol": "SCTP"}]},
-        {"from": [N0_ALL], "ports": [{"port": 80}]}])],
+    "egress named port to an ipBlock with except": [
+        policy(
+            "p",
+            "n0",
+            policyTypes=["Egress"],
+            egress=[
+                {
+                    "to": [{"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.20.0/24"]}}],
+                    "ports": [{"port": "http"}, {"protocol": "UDP", "port": "dns"}],
+                }
+            ],
+        )
+    ],
+    "named port with the wrong protocol": [
+        policy("p", "n1", ingress=[{"ports": [{"port": "dns"}]}]),
+        policy("q", "n2", policyTypes=["Egress"], egress=[{"ports": [{"port": "dns"}]}]),
+    ],
+    "one peer with both selectors": [
+        policy(
+            "p",
+            "n0",
+            ingress=[
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"team": "b"}},
+                            "podSelector": {"matchLabels": {"app": "web"}},
+                        }
+                    ]
+                }
+            ],
+        )
+    ],
+    "two separate peers": [
+        policy(
+            "p",
+            "n0",
+            ingress=[
+                {
+                    "from": [
+                        {"namespaceSelector": {"matchLabels": {"team": "b"}}},
+                        {"podSelector": {"matchLabels": {"app": "web"}}},
+                    ]
+                }
+            ],
+        )
+    ],
+    "ingress [{}] next to a deny": [
+        policy("deny", "n1"),
+        policy("all", "n1", ingress=[{}]),
+        policy("deny", "n2"),
+    ],
+    "egress lockdown with DNS allowed": [
+        policy("lock", "n2", policyTypes=["Ingress", "Egress"]),
+        policy(
+            "dns",
+            "n2",
+            policyTypes=["Egress"],
+            egress=[
+                {
+                    "to": [
+                        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "db"}}}
+                    ],
+                    "ports": [{"protocol": "UDP", "port": 53}],
+                }
+            ],
+        ),
+    ],
+    "ranges, SCTP and ipBlock ingress": [
+        policy(
+            "p",
+            "n1",
+            podSelector={"matchLabels": {"app": "web"}},
+            ingress=[
+                {
+                    "from": [
+                        {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/25"]}}
+                    ],
+                    "ports": [{"port": 8000, "endPort": 8100}, {"protocol": "SCTP"}],
+                },
+                {"from": [N0_ALL], "ports": [{"port": 80}]},
+            ],
+        )
+    ],
 }
 
 
@@ -491,8 +754,12 @@ def fixed_cluster():
     for i in range(12):
         node = ("cp", "w1", "w2")[(i // 3) % 3]
         ip = f"192.168.{10 * (1 + (i // 3) % 3)}.{i + 1}"
-        ports = [(80 if i % 2 else 8080, "http"), (53, "dns", "UDP")] + ([(7, "sctp", "SCTP")] if i % 4 else [])
-        pods.append(pod(f"n{i % 3}", f"p{i}", ip, node, {"app": ("web", "api", "db", "web")[i % 4]}, ports))
+        ports = [(80 if i % 2 else 8080, "http"), (53, "dns", "UDP")] + (
+            [(7, "sctp", "SCTP")] if i % 4 else []
+        )
+        pods.append(
+            pod(f"n{i % 3}", f"p{i}", ip, node, {"app": ("web", "api", "db", "web")[i % 4]}, ports)
+        )
     return nss, pods
 
 
@@ -519,28 +786,66 @@ def _is_root() -> bool:
 
 @pytest.mark.sandbox
 @pytest.mark.skipif(not _is_root(), reason="needs root to create a throwaway network namespace")
-@pytest.mark.skipif(not (shutil.which("ip") and shutil.which("iptables-restore")), reason="needs iproute2 and iptables")
+@pytest.mark.skipif(
+    not (shutil.which("ip") and shutil.which("iptables-restore")),
+    reason="needs iproute2 and iptables",
+)
 def test_this_machines_iptables_accepts_the_rules():
     nss, pods, pols = random_cluster(11)
-    pols.append(policy("everything", "n1", podSelector={}, policyTypes=["Ingress", "Egress"], ingress=[{
-        "from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
-        "ports": [{"port": 1, "endPort": 1024}, {"protocol": "SCTP", "port": 9}, {"protocol": "UDP"}, {"port": "http"}]}],
-        egress=[{"to": [{"podSelector": {}}], "ports": [{"port": "dns", "protocol": "UDP"}]}]))
+    pols.append(
+        policy(
+            "everything",
+            "n1",
+            podSelector={},
+            policyTypes=["Ingress", "Egress"],
+            ingress=[
+                {
+                    "from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                    "ports": [
+                        {"port": 1, "endPort": 1024},
+                        {"protocol": "SCTP", "port": 9},
+                        {"protocol": "UDP"},
+                        {"port": "http"},
+                    ],
+                }
+            ],
+            egress=[{"to": [{"podSelector": {}}], "ports": [{"port": "dns", "protocol": "UDP"}]}],
+        )
+    )
     lines = render_policy_rules("w1", pods, nss, pols, ifaces(pods), ["203.0.113.0/24"])["filter"]
     assert any("cali-ex-" in line for line in lines) and any("multiport" in line for line in lines)
-    text = "\n".join(["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-                      *lines, "COMMIT", ""])
+    text = "\n".join(
+        [
+            "*filter",
+            ":INPUT ACCEPT [0:0]",
+            ":FORWARD ACCEPT [0:0]",
+            ":OUTPUT ACCEPT [0:0]",
+            *lines,
+            "COMMIT",
+            "",
+        ]
+    )
     ns = f"lk-t-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
-        load = subprocess.run(["ip", "netns", "exec", ns, "iptables-restore"], input=text, text=True,
-                              capture_output=True, timeout=30)
+        load = subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables-restore"],
+            input=text,
+            text=True,
+            capture_output=True,
+            timeout=30,
+        )
         assert load.returncode == 0, load.stderr
-        saved = subprocess.run(["ip", "netns", "exec", ns, "iptables-save", "-t", "filter"], text=True,
-                               capture_output=True, timeout=30, check=True).stdout
+        saved = subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables-save", "-t", "filter"],
+            text=True,
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout
         saved_rules = [line for line in saved.splitlines() if line.startswith("-A ")]
         assert len(saved_rules) == sum(line.startswith("-A ") for line in lines)
-        assert "-j cali-FORWARD" in saved and 'Drop if no policies passed packet' in saved
+        assert "-j cali-FORWARD" in saved and "Drop if no policies passed packet" in saved
     finally:
         subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
     assert ns not in subprocess.run(["ip", "netns", "list"], text=True, capture_output=True).stdout

@@ -1,5 +1,6 @@
 """Result: verdicts and points from steps, deterministic text, HTML card, plain data; failure
 classes and their hints; polling with a bounded wait."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,30 @@ import pytest
 
 from labkit.checks import result as result_module
 from labkit.checks.result import (
-    FAILURE_CLASSES, Result, Step, classify, failure_hint, make_result, poll,
+    FAILURE_CLASSES,
+    Result,
+    Step,
+    classify,
+    failure_hint,
+    make_result,
+    poll,
 )
 
 
 def sample(verdict: str | None = None, hint: str = "") -> Result:
-    steps = [Step("find pod default/a", "Running", True), Step("context", "two policies", None),
-             Step("connect", "timeout", False, ("line one", "line two"))]
-    return make_result("pod_to_pod", "default/a -> default/b:80/TCP", steps, verdict=verdict,
-                       hint=hint or "look at the policies", failure="timeout")
+    steps = [
+        Step("find pod default/a", "Running", True),
+        Step("context", "two policies", None),
+        Step("connect", "timeout", False, ("line one", "line two")),
+    ]
+    return make_result(
+        "pod_to_pod",
+        "default/a -> default/b:80/TCP",
+        steps,
+        verdict=verdict,
+        hint=hint or "look at the policies",
+        failure="timeout",
+    )
 
 
 def test_points_count_graded_steps_only():
@@ -25,7 +41,9 @@ def test_points_count_graded_steps_only():
 
 
 def test_all_graded_steps_ok_is_a_pass_without_hint():
-    r = make_result("c", "s", [Step("a", "b", True), Step("c", "d", None)], hint="ignored", failure="timeout")
+    r = make_result(
+        "c", "s", [Step("a", "b", True), Step("c", "d", None)], hint="ignored", failure="timeout"
+    )
     assert r.verdict == "pass" and r.passed and r.hint == "" and r.failure is None
     assert (r.points, r.max_points) == (1, 1)
 
@@ -61,7 +79,8 @@ def test_text_is_exact_and_deterministic():
         "  [FAIL] connect: timeout\n"
         "         line one\n"
         "         line two\n"
-        "  hint (timeout): look at the policies")
+        "  hint (timeout): look at the policies"
+    )
     assert repr(sample()) == text
 
 
@@ -78,7 +97,9 @@ def test_html_card_has_badge_steps_and_escaped_hint():
     assert "&lt;svc&gt;.&lt;ns&gt; &amp; retry" in page and "<svc>" not in page
 
 
-@pytest.mark.parametrize("verdict, colour", [("pass", "#1a7f37"), ("partial", "#9a6700"), ("fail", "#cf222e")])
+@pytest.mark.parametrize(
+    "verdict, colour", [("pass", "#1a7f37"), ("partial", "#9a6700"), ("fail", "#cf222e")]
+)
 def test_html_colour_follows_verdict(verdict, colour):
     steps = [Step("a", "b", True)] if verdict == "pass" else [Step("a", "b", None)]
     r = make_result("c", "s", steps, verdict=verdict, hint="" if verdict == "pass" else "h")
@@ -89,8 +110,12 @@ def test_to_dict_is_json_ready_and_complete():
     data = sample().to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["verdict"] == "fail" and data["failure"] == "timeout"
-    assert data["steps"][2] == {"action": "connect", "observed": "timeout", "ok": False,
-                                "evidence": ["line one", "line two"]}
+    assert data["steps"][2] == {
+        "action": "connect",
+        "observed": "timeout",
+        "ok": False,
+        "evidence": ["line one", "line two"],
+    }
 
 
 def test_fractional_points_render_with_one_decimal():
@@ -98,11 +123,21 @@ def test_fractional_points_render_with_one_decimal():
     assert "(1.5/3 points)" in str(r)
 
 
-@pytest.mark.parametrize("outcome, status, expected", [
-    ("connected", None, None), ("connected", 200, None), ("connected", 404, "http"), ("connected", 503, "http"),
-    ("timeout", None, "timeout"), ("refused", None, "refused"), ("dns", None, "dns"),
-    ("unreachable", None, "unreachable"), ("error", None, "error"), ("weird", None, "error"),
-])
+@pytest.mark.parametrize(
+    "outcome, status, expected",
+    [
+        ("connected", None, None),
+        ("connected", 200, None),
+        ("connected", 404, "http"),
+        ("connected", 503, "http"),
+        ("timeout", None, "timeout"),
+        ("refused", None, "refused"),
+        ("dns", None, "dns"),
+        ("unreachable", None, "unreachable"),
+        ("error", None, "error"),
+        ("weird", None, "error"),
+    ],
+)
 def test_classify(outcome, status, expected):
     assert classify(outcome, status) == expected
 

@@ -1,5 +1,6 @@
 """Pure parts of the sandbox runtime: names, data-plane plans, iptables composition, workload
 documents. No namespace is created here."""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,13 @@ from labkit.errors import LabError
 from labkit.sandbox import fabric, iptables, naming
 from labkit.sandbox.fabric import PodNet
 from labkit.sandbox.lab import (
-    capabilities_for, ingress_rules, pod_nets, pod_ports, pod_role, readiness_checks, workloads_document,
+    capabilities_for,
+    ingress_rules,
+    pod_nets,
+    pod_ports,
+    pod_role,
+    readiness_checks,
+    workloads_document,
 )
 
 # --------------------------------------------------------------------------- naming
@@ -20,15 +27,24 @@ from labkit.sandbox.lab import (
 @pytest.mark.parametrize("lab", ["netlab", "a", "a-b", "lab-2", "x" * 40])
 def test_every_name_of_a_lab_is_its_own(lab):
     names = [naming.node_netns(lab, i) for i in range(3)] + [
-        naming.fabric_netns(lab), naming.outside_netns(lab), naming.pod_netns(lab, "default", "web-1")]
+        naming.fabric_netns(lab),
+        naming.outside_netns(lab),
+        naming.pod_netns(lab, "default", "web-1"),
+    ]
     assert all(n.startswith(f"lk-{lab}-") for n in names)
     assert all(naming.is_lab_netns(lab, n) for n in names)
     assert naming.labs_of(names) == {lab}
 
 
 def test_lab_a_never_claims_lab_a_b():
-    other = [naming.node_netns("a-b", 0), naming.fabric_netns("a-b"), naming.outside_netns("a-b"),
-             naming.pod_netns("a-b", "default", "x"), naming.node_netns("a-p", 1), naming.pod_netns("a-p", "ns", "y")]
+    other = [
+        naming.node_netns("a-b", 0),
+        naming.fabric_netns("a-b"),
+        naming.outside_netns("a-b"),
+        naming.pod_netns("a-b", "default", "x"),
+        naming.node_netns("a-p", 1),
+        naming.pod_netns("a-p", "ns", "y"),
+    ]
     assert not any(naming.is_lab_netns("a", n) for n in other)
     assert not naming.is_lab_netns("a", "lk-a-p-12345")  # too short for a pod hash
     assert not naming.is_lab_netns("a", "lk-a-cp-x")
@@ -47,8 +63,10 @@ def test_pod_names_are_stable_and_distinct():
     assert re.fullmatch(r"lk-l-p-[0-9a-f]{10}", naming.pod_netns("l", "default", "web"))
 
 
-@pytest.mark.parametrize("ns,name", [("default", "web"), ("kube-system", "coredns-7d764666f9-abcde"),
-                                     ("a" * 63, "b" * 253)])
+@pytest.mark.parametrize(
+    "ns,name",
+    [("default", "web"), ("kube-system", "coredns-7d764666f9-abcde"), ("a" * 63, "b" * 253)],
+)
 def test_interface_names_fit_the_kernel_limit(ns, name):
     flannel = naming.pod_host_iface("flannel", ns, name)
     calico = naming.pod_host_iface("calico", ns, name)
@@ -59,7 +77,11 @@ def test_interface_names_fit_the_kernel_limit(ns, name):
 
 def test_calico_interface_name_is_calicos_own_hash():
     import hashlib
-    assert naming.pod_host_iface("calico", "default", "web") == "cali" + hashlib.sha1(b"default.web").hexdigest()[:11]
+
+    assert (
+        naming.pod_host_iface("calico", "default", "web")
+        == "cali" + hashlib.sha1(b"default.web").hexdigest()[:11]
+    )
 
 
 def test_vtep_macs_are_unicast_local_and_distinct():
@@ -80,26 +102,43 @@ def test_bad_interface_names_are_refused(bad):
 
 
 def _nodes(cni):
-    specs = [SimpleNamespace(name=f"lab-{n}", internal_ip=f"172.18.0.{i + 2}",
-                             pod_cidr=f"10.244.{i}.0/24" if cni == "flannel" else f"192.168.{i}.0/24",
-                             ipam_block=None if cni == "flannel" else f"192.168.{10 * (i + 1)}.0/26")
-             for i, n in enumerate(["control-plane", "worker", "worker2"])]
+    specs = [
+        SimpleNamespace(
+            name=f"lab-{n}",
+            internal_ip=f"172.18.0.{i + 2}",
+            pod_cidr=f"10.244.{i}.0/24" if cni == "flannel" else f"192.168.{i}.0/24",
+            ipam_block=None if cni == "flannel" else f"192.168.{10 * (i + 1)}.0/26",
+        )
+        for i, n in enumerate(["control-plane", "worker", "worker2"])
+    ]
     return fabric.node_nets("lab", cni, specs)
 
 
 def _lines(stage, netns):
-    return [line for job in stage if job.netns == netns for kind, payload in job.steps if kind != "sysctl"
-            for line in payload]
+    return [
+        line
+        for job in stage
+        if job.netns == netns
+        for kind, payload in job.steps
+        if kind != "sysctl"
+        for line in payload
+    ]
 
 
 def test_underlay_joins_every_node_and_outside_to_one_bridge():
     nodes = _nodes("flannel")
     create, switch, configure = fabric.underlay_plan("lab", "flannel", nodes)
-    assert _lines(create, None) == [f"netns add {n}" for n in
-                                    ["lk-lab-fabric", "lk-lab-outside", "lk-lab-cp", "lk-lab-w1", "lk-lab-w2"]]
+    assert _lines(create, None) == [
+        f"netns add {n}"
+        for n in ["lk-lab-fabric", "lk-lab-outside", "lk-lab-cp", "lk-lab-w1", "lk-lab-w2"]
+    ]
     fabric_lines = _lines(switch, "lk-lab-fabric")
-    for port, peer in [("veth-cp", "lk-lab-cp"), ("veth-w1", "lk-lab-w1"), ("veth-w2", "lk-lab-w2"),
-                       ("veth-outside", "lk-lab-outside")]:
+    for port, peer in [
+        ("veth-cp", "lk-lab-cp"),
+        ("veth-w1", "lk-lab-w1"),
+        ("veth-w2", "lk-lab-w2"),
+        ("veth-outside", "lk-lab-outside"),
+    ]:
         assert f"link add {port} type veth peer name eth0 netns {peer}" in fabric_lines
         assert f"link set {port} master br-kind up" in fabric_lines
     outside = _lines(configure, "lk-lab-outside")
@@ -121,19 +160,30 @@ def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():
     assert "addr add 10.244.1.1/24 dev cni0" in lines
     assert f"link add cni0 address {naming.bridge_mac('cni0/1')} mtu 1450 type bridge" in lines
     vx = next(l for l in lines if l.startswith("link add flannel.1"))
-    assert "type vxlan id 1 local 172.18.0.3 dev eth0 dstport 8472 nolearning" in vx and "mtu 1450" in vx
+    assert (
+        "type vxlan id 1 local 172.18.0.3 dev eth0 dstport 8472 nolearning" in vx
+        and "mtu 1450" in vx
+    )
     assert "addr add 10.244.1.0/32 dev flannel.1" in lines
     for j, ip in [(0, "172.18.0.2"), (2, "172.18.0.4")]:
         assert f"route add 10.244.{j}.0/24 via 10.244.{j}.0 dev flannel.1 onlink" in lines
-        assert f"neigh add 10.244.{j}.0 lladdr {naming.vtep_mac(j)} dev flannel.1 nud permanent" in lines
+        assert (
+            f"neigh add 10.244.{j}.0 lladdr {naming.vtep_mac(j)} dev flannel.1 nud permanent"
+            in lines
+        )
         assert f"fdb add {naming.vtep_mac(j)} dev flannel.1 dst {ip} self permanent" in fdb
     assert not any("10.244.1.0/24 via" in l for l in lines)
-    assert sysctls["net/ipv4/ip_forward"] == "1" and sysctls["net/bridge/bridge-nf-call-iptables"] == "1"
+    assert (
+        sysctls["net/ipv4/ip_forward"] == "1"
+        and sysctls["net/bridge/bridge-nf-call-iptables"] == "1"
+    )
 
 
 def test_calico_node_blackholes_its_block_and_routes_the_others():
     nodes = _nodes("calico")
-    lines = [l for kind, p in fabric.node_job("calico", nodes[2], nodes).steps if kind == "ip" for l in p]
+    lines = [
+        l for kind, p in fabric.node_job("calico", nodes[2], nodes).steps if kind == "ip" for l in p
+    ]
     assert "route add blackhole 192.168.30.0/26 proto bird" in lines
     assert "route add 192.168.10.0/26 via 172.18.0.2 dev eth0 proto bird" in lines
     assert "route add 192.168.20.0/26 via 172.18.0.3 dev eth0 proto bird" in lines
@@ -141,8 +191,15 @@ def test_calico_node_blackholes_its_block_and_routes_the_others():
 
 
 def _pod(cni, ns="default", name="web", node="lab-worker", ip="10.244.1.2", host=False):
-    return PodNet(ns, name, node, ip, naming.pod_netns("lab", ns, name),
-                  "" if host else naming.pod_host_iface(cni, ns, name), host)
+    return PodNet(
+        ns,
+        name,
+        node,
+        ip,
+        naming.pod_netns("lab", ns, name),
+        "" if host else naming.pod_host_iface(cni, ns, name),
+        host,
+    )
 
 
 def test_flannel_pod_plugs_into_cni0_with_hairpin_and_gets_flannel_routes():
@@ -151,12 +208,19 @@ def test_flannel_pod_plugs_into_cni0_with_hairpin_and_gets_flannel_routes():
     create, node_stage, pod_stage = fabric.pods_add_plan("flannel", [pod], nodes)
     assert _lines(create, None) == [f"netns add {pod.netns}"]
     node_lines = _lines(node_stage, "lk-lab-w1")
-    assert f"link add {pod.iface} mtu 1450 type veth peer name eth0 mtu 1450 netns {pod.netns}" in node_lines
+    assert (
+        f"link add {pod.iface} mtu 1450 type veth peer name eth0 mtu 1450 netns {pod.netns}"
+        in node_lines
+    )
     assert f"link set {pod.iface} master cni0" in node_lines
     assert f"link set dev {pod.iface} type bridge_slave hairpin on" in node_lines
-    assert _lines(pod_stage, pod.netns) == ["link set lo up", "addr add 10.244.1.2/24 dev eth0", "link set eth0 up",
-                                            "route add default via 10.244.1.1 dev eth0",
-                                            "route add 10.244.0.0/16 via 10.244.1.1 dev eth0"]
+    assert _lines(pod_stage, pod.netns) == [
+        "link set lo up",
+        "addr add 10.244.1.2/24 dev eth0",
+        "link set eth0 up",
+        "route add default via 10.244.1.1 dev eth0",
+        "route add 10.244.0.0/16 via 10.244.1.1 dev eth0",
+    ]
 
 
 def test_calico_pod_is_routed_with_a_32_and_proxy_arp():
@@ -165,12 +229,24 @@ def test_calico_pod_is_routed_with_a_32_and_proxy_arp():
     _, node_stage, pod_stage = fabric.pods_add_plan("calico", [pod], nodes)
     node_lines = _lines(node_stage, "lk-lab-w1")
     assert f"route add 192.168.20.1/32 dev {pod.iface} scope link" in node_lines
-    assert f"link add {pod.iface} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {pod.netns}" in node_lines
-    sysctls = {k: v for job in node_stage for kind, p in job.steps if kind == "sysctl" for k, v in p.items()}
+    assert (
+        f"link add {pod.iface} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {pod.netns}"
+        in node_lines
+    )
+    sysctls = {
+        k: v
+        for job in node_stage
+        for kind, p in job.steps
+        if kind == "sysctl"
+        for k, v in p.items()
+    }
     assert sysctls[f"net/ipv4/conf/{pod.iface}/proxy_arp"] == "1"
-    assert _lines(pod_stage, pod.netns)[1:] == ["addr add 192.168.20.1/32 dev eth0", "link set eth0 up",
-                                                "route add 169.254.1.1 dev eth0 scope link",
-                                                "route add default via 169.254.1.1 dev eth0"]
+    assert _lines(pod_stage, pod.netns)[1:] == [
+        "addr add 192.168.20.1/32 dev eth0",
+        "link set eth0 up",
+        "route add 169.254.1.1 dev eth0 scope link",
+        "route add default via 169.254.1.1 dev eth0",
+    ]
 
 
 def test_host_network_pods_need_no_plumbing():
@@ -196,15 +272,36 @@ def test_hosts_file_names_the_pod():
 
 
 def test_compose_orders_fragments_and_declares_builtins_once():
-    text = iptables.compose([
-        {"filter": [":cali-FORWARD - [0:0]", "-A FORWARD -j cali-FORWARD", "-A cali-FORWARD -j ACCEPT"]},
-        {"filter": [":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":KUBE-FORWARD - [0:0]",
-                    "-A FORWARD -j KUBE-FORWARD"], "nat": [":KUBE-SERVICES - [0:0]", "-A PREROUTING -j KUBE-SERVICES"]},
-    ])
+    text = iptables.compose(
+        [
+            {
+                "filter": [
+                    ":cali-FORWARD - [0:0]",
+                    "-A FORWARD -j cali-FORWARD",
+                    "-A cali-FORWARD -j ACCEPT",
+                ]
+            },
+            {
+                "filter": [
+                    ":INPUT ACCEPT [0:0]",
+                    ":FORWARD ACCEPT [0:0]",
+                    ":KUBE-FORWARD - [0:0]",
+                    "-A FORWARD -j KUBE-FORWARD",
+                ],
+                "nat": [":KUBE-SERVICES - [0:0]", "-A PREROUTING -j KUBE-SERVICES"],
+            },
+        ]
+    )
     filter_part = text.split("*filter\n")[1].split("COMMIT")[0].splitlines()
-    assert filter_part[:3] == [":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    assert filter_part[:3] == [
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+    ]
     assert filter_part.count(":FORWARD ACCEPT [0:0]") == 1
-    assert filter_part.index("-A FORWARD -j cali-FORWARD") < filter_part.index("-A FORWARD -j KUBE-FORWARD")
+    assert filter_part.index("-A FORWARD -j cali-FORWARD") < filter_part.index(
+        "-A FORWARD -j KUBE-FORWARD"
+    )
     assert "*mangle" in text and "*nat" in text, "every restore rewrites the tables it owns"
     assert text.index("*mangle") < text.index("*nat") < text.index("*filter")
 
@@ -213,13 +310,16 @@ def test_compose_keeps_a_builtin_policy():
     assert ":FORWARD DROP [0:0]" in iptables.compose([{"filter": [":FORWARD DROP [0:0]"]}])
 
 
-@pytest.mark.parametrize("fragment,words", [
-    ({"filter": ["-A FORWARD -j NOWHERE"]}, "NOWHERE"),
-    ({"filter": ["-A MISSING -j ACCEPT"]}, "MISSING"),
-    ({"bogus": []}, "bogus"),
-    ({"filter": ["-I FORWARD -j ACCEPT"]}, "-I"),
-    ({"filter": [":FORWARD - [0:0]"]}, "policy"),
-])
+@pytest.mark.parametrize(
+    "fragment,words",
+    [
+        ({"filter": ["-A FORWARD -j NOWHERE"]}, "NOWHERE"),
+        ({"filter": ["-A MISSING -j ACCEPT"]}, "MISSING"),
+        ({"bogus": []}, "bogus"),
+        ({"filter": ["-I FORWARD -j ACCEPT"]}, "-I"),
+        ({"filter": [":FORWARD - [0:0]"]}, "policy"),
+    ],
+)
 def test_compose_refuses_what_iptables_restore_would(fragment, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         iptables.compose([fragment])
@@ -251,27 +351,47 @@ def test_hostport_rules_dnat_to_the_pod():
 # --------------------------------------------------------------------------- workloads
 
 
-def _k8s_pod(name, image="registry.k8s.io/e2e-test-images/agnhost:2.66.1", ns="default", node="lab-worker",
-             ip="10.244.1.2", ports=((8080, "TCP"),), host=False, probe=None):
-    container = {"name": "c", "image": image,
-                 "ports": [{"containerPort": p, "protocol": pr, "name": f"p{p}"} for p, pr in ports]}
+def _k8s_pod(
+    name,
+    image="registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+    ns="default",
+    node="lab-worker",
+    ip="10.244.1.2",
+    ports=((8080, "TCP"),),
+    host=False,
+    probe=None,
+):
+    container = {
+        "name": "c",
+        "image": image,
+        "ports": [{"containerPort": p, "protocol": pr, "name": f"p{p}"} for p, pr in ports],
+    }
     if probe:
         container["readinessProbe"] = probe
-    return {"metadata": {"name": name, "namespace": ns},
-            "spec": {"nodeName": node, "hostNetwork": host, "containers": [container]},
-            "status": {"phase": "Running", "podIP": ip}}
+    return {
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"nodeName": node, "hostNetwork": host, "containers": [container]},
+        "status": {"phase": "Running", "podIP": ip},
+    }
 
 
-@pytest.mark.parametrize("image,role", [("registry.k8s.io/coredns/coredns:v1.12.1", "dns"),
-                                        ("labkit/ingress-controller:1", "ingress"),
-                                        ("nginx", "netexec")])
+@pytest.mark.parametrize(
+    "image,role",
+    [
+        ("registry.k8s.io/coredns/coredns:v1.12.1", "dns"),
+        ("labkit/ingress-controller:1", "ingress"),
+        ("nginx", "netexec"),
+    ],
+)
 def test_role_follows_the_image(image, role):
     assert pod_role(_k8s_pod("x", image)) == role
 
 
 def test_ports_are_unique_across_containers():
     pod = _k8s_pod("x", ports=((8080, "TCP"), (53, "UDP")))
-    pod["spec"]["containers"].append({"name": "d", "image": "x", "ports": [{"containerPort": 8080}]})
+    pod["spec"]["containers"].append(
+        {"name": "d", "image": "x", "ports": [{"containerPort": 8080}]}
+    )
     assert pod_ports(pod) == [{"port": 8080, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]
 
 
@@ -288,10 +408,20 @@ def test_pod_nets_skip_unscheduled_and_use_the_node_for_host_network():
 
 def test_workloads_document_lists_pods_records_and_ingress():
     nodes = _nodes("flannel")
-    pods = [_k8s_pod("a"), _k8s_pod("dns", image="coredns/coredns:1", ns="kube-system", ip="10.244.1.3",
-                                    ports=((53, "UDP"), (53, "TCP")))]
+    pods = [
+        _k8s_pod("a"),
+        _k8s_pod(
+            "dns",
+            image="coredns/coredns:1",
+            ns="kube-system",
+            ip="10.244.1.3",
+            ports=((53, "UDP"), (53, "TCP")),
+        ),
+    ]
     nets = pod_nets("lab", "flannel", pods, nodes)
-    record = SimpleNamespace(name="a.default.svc.cluster.local.", rtype="A", value="10.96.0.5", ttl=30)
+    record = SimpleNamespace(
+        name="a.default.svc.cluster.local.", rtype="A", value="10.96.0.5", ttl=30
+    )
     doc = workloads_document(pods, nets, [record], [], [])
     assert doc["dns_records"] == [["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]]
     roles = {w["name"]: w["role"] for w in doc["workloads"]}
@@ -299,50 +429,112 @@ def test_workloads_document_lists_pods_records_and_ingress():
 
 
 def test_ingress_rules_resolve_services_to_cluster_ips():
-    services = [{"metadata": {"name": "api", "namespace": "shop"},
-                 "spec": {"clusterIP": "10.96.1.1", "ports": [{"name": "http", "port": 80}]}},
-                {"metadata": {"name": "none", "namespace": "shop"}, "spec": {"clusterIP": "None", "ports": []}}]
-    ingress = {"metadata": {"name": "i", "namespace": "shop"}, "spec": {
-        "tls": [{"hosts": ["shop.example"]}],
-        "rules": [{"host": "shop.example", "http": {"paths": [
-            {"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": "api", "port": {"name": "http"}}}},
-            {"path": "/x", "pathType": "Exact", "backend": {"service": {"name": "none", "port": {"number": 80}}}},
-            {"path": "/y", "pathType": "Exact", "backend": {"service": {"name": "missing", "port": {"number": 80}}}},
-        ]}}]}}
+    services = [
+        {
+            "metadata": {"name": "api", "namespace": "shop"},
+            "spec": {"clusterIP": "10.96.1.1", "ports": [{"name": "http", "port": 80}]},
+        },
+        {
+            "metadata": {"name": "none", "namespace": "shop"},
+            "spec": {"clusterIP": "None", "ports": []},
+        },
+    ]
+    ingress = {
+        "metadata": {"name": "i", "namespace": "shop"},
+        "spec": {
+            "tls": [{"hosts": ["shop.example"]}],
+            "rules": [
+                {
+                    "host": "shop.example",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/api",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "api", "port": {"name": "http"}}},
+                            },
+                            {
+                                "path": "/x",
+                                "pathType": "Exact",
+                                "backend": {"service": {"name": "none", "port": {"number": 80}}},
+                            },
+                            {
+                                "path": "/y",
+                                "pathType": "Exact",
+                                "backend": {"service": {"name": "missing", "port": {"number": 80}}},
+                            },
+                        ]
+                    },
+                }
+            ],
+        },
+    }
     rules, tls = ingress_rules([ingress], services)
-    assert rules == [{"host": "shop.example", "path": "/api", "pathType": "Prefix",
-                      "backend": {"ip": "10.96.1.1", "port": 80, "service": "shop/api"}}]
+    assert rules == [
+        {
+            "host": "shop.example",
+            "path": "/api",
+            "pathType": "Prefix",
+            "backend": {"ip": "10.96.1.1", "port": 80, "service": "shop/api"},
+        }
+    ]
     assert tls == ["shop.example"]
 
 
 def test_readiness_checks_resolve_named_ports():
-    pod = _k8s_pod("a", probe={"httpGet": {"path": "/healthz", "port": "p8080"}, "timeoutSeconds": 3})
-    assert readiness_checks(pod) == [{"container": "c", "kind": "httpGet", "port": 8080, "path": "/healthz",
-                                      "scheme": "HTTP", "timeout": 1.0}]
+    pod = _k8s_pod(
+        "a", probe={"httpGet": {"path": "/healthz", "port": "p8080"}, "timeoutSeconds": 3}
+    )
+    assert readiness_checks(pod) == [
+        {
+            "container": "c",
+            "kind": "httpGet",
+            "port": 8080,
+            "path": "/healthz",
+            "scheme": "HTTP",
+            "timeout": 1.0,
+        }
+    ]
     tcp = _k8s_pod("b", probe={"tcpSocket": {"port": 9999}})
-    assert readiness_checks(tcp)[0]["kind"] == "tcpSocket" and readiness_checks(tcp)[0]["port"] == 9999
+    assert (
+        readiness_checks(tcp)[0]["kind"] == "tcpSocket" and readiness_checks(tcp)[0]["port"] == 9999
+    )
     assert readiness_checks(_k8s_pod("c")) == []
-    assert readiness_checks(_k8s_pod("d", probe={"exec": {"command": ["true"]}}))[0]["kind"] == "other"
+    assert (
+        readiness_checks(_k8s_pod("d", probe={"exec": {"command": ["true"]}}))[0]["kind"] == "other"
+    )
 
 
 def test_capabilities_say_what_is_enforced():
     assert capabilities_for("calico").network_policy is True
     flannel = capabilities_for("flannel")
-    assert flannel.network_policy is False and "Flannel does not implement NetworkPolicy" in flannel.notes[0]
+    assert (
+        flannel.network_policy is False
+        and "Flannel does not implement NetworkPolicy" in flannel.notes[0]
+    )
     assert flannel.kube_proxy_mode == "iptables"
 
 
-@pytest.mark.parametrize("cni,mode,words", [
-    ("cilium", None, "Cilium"), ("weave", None, "weave"), ("flannel", "ipvs", "IPVS"),
-    ("calico", "nftables", "nftables"), ("flannel", "none", "none"), ("calico", "bogus", "bogus"),
-])
+@pytest.mark.parametrize(
+    "cni,mode,words",
+    [
+        ("cilium", None, "Cilium"),
+        ("weave", None, "weave"),
+        ("flannel", "ipvs", "IPVS"),
+        ("calico", "nftables", "nftables"),
+        ("flannel", "none", "none"),
+        ("calico", "bogus", "bogus"),
+    ],
+)
 def test_requests_the_sandbox_cannot_model_are_refused(cni, mode, words):
     from labkit.sandbox.backend import check_request
+
     with pytest.raises(LabError, match=words):
         check_request(cni, mode)
 
 
 def test_iptables_mode_is_accepted():
     from labkit.sandbox.backend import check_request
+
     check_request("flannel", None)
     check_request("calico", "iptables")

@@ -1,4 +1,5 @@
 """Every scenario folder is complete, valid and graded by checks that exist."""
+
 from __future__ import annotations
 
 import re
@@ -6,6 +7,7 @@ import re
 import pytest
 
 from labkit import manifests, scenarios
+from labkit.values import Capabilities
 from labkit.errors import LabError
 
 NAMES = scenarios.names()
@@ -46,7 +48,9 @@ def test_manifests_validate_and_images_are_pinned(name):
         pod_spec = (spec.get("template") or {}).get("spec") or spec
         for container in pod_spec.get("containers") or []:
             image = container["image"]
-            assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), f"{name}: unpinned {image}"
+            assert re.search(r":[\w.-]+$", image) and not image.endswith(":latest"), (
+                f"{name}: unpinned {image}"
+            )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,7 +79,8 @@ def test_folder_without_scenario_yaml_is_refused(tmp_path):
 def test_broken_variant_needs_fix_and_hint(tmp_path):
     (tmp_path / "scenario.yaml").write_text(
         "title: t\nlesson: 01-x\nsection: s\ndemonstrates: d\nmanifests: [a.yaml]\n"
-        "checks: [{check: pod_netns}]\nbroken: [{name: b, description: d, manifests: [a.yaml]}]\n")
+        "checks: [{check: pod_netns}]\nbroken: [{name: b, description: d, manifests: [a.yaml]}]\n"
+    )
     with pytest.raises(LabError, match="needs `fix` and `hint_contains`"):
         scenarios.load_scenario(tmp_path)
 
@@ -85,10 +90,14 @@ def test_kind_steps_render_as_plans_per_cni():
     assert cni.sandbox_note
     flannel = cni.kind_plan("netlab", "flannel")
     calico = cni.kind_plan("netlab", "calico")
-    assert ("Flannel's subnet lease for this node",
-            ["docker", "exec", "netlab-worker", "cat", "/run/flannel/subnet.env"]) in flannel
+    assert (
+        "Flannel's subnet lease for this node",
+        ["docker", "exec", "netlab-worker", "cat", "/run/flannel/subnet.env"],
+    ) in flannel
     assert not any("tigerastatus" in argv for _, argv in flannel)
-    assert ["kubectl", "--context", "kind-netlab", "get", "tigerastatus"] in [argv for _, argv in calico]
+    assert ["kubectl", "--context", "kind-netlab", "get", "tigerastatus"] in [
+        argv for _, argv in calico
+    ]
     assert all(argv[0] in ("docker", "kubectl") for _, argv in flannel + calico)
 
 
@@ -97,7 +106,9 @@ def test_every_kind_step_names_a_node_or_kubectl(name):
     scenario = scenarios.get(name)
     for cni in ("flannel", "calico", "cilium"):
         for describe, argv in scenario.kind_plan("lab", cni):
-            assert describe and (argv[:2] == ["docker", "exec"] or argv[:3] == ["kubectl", "--context", "kind-lab"])
+            assert describe and (
+                argv[:2] == ["docker", "exec"] or argv[:3] == ["kubectl", "--context", "kind-lab"]
+            )
 
 
 def test_kind_steps_refuse_to_run_on_the_sandbox():
@@ -115,20 +126,24 @@ def test_outside_hosts_and_backend_limited_checks():
     assert limited and all(c.backends == ("sandbox",) for c in limited)
 
 
-def test_outside_hosts_go_to_the_sandbox_and_are_announced_elsewhere(capsys):
+def test_outside_hosts_go_to_the_sandbox_and_are_announced_elsewhere(caplog):
     added = []
 
     class SandboxLike:
         backend = "sandbox"
+        capabilities = Capabilities(
+            network_policy=True, kube_proxy_mode="iptables", outside_addresses=True
+        )
 
         def add_outside_address(self, cidr, ports=()):
             added.append((cidr, tuple(ports)))
 
     class KindLike:
         backend = "kind"
+        capabilities = Capabilities(network_policy=True, kube_proxy_mode="iptables")
 
     pci = scenarios.get("pci-payment-isolation")
     scenarios._add_outside_hosts(SandboxLike(), pci)
     assert added == [("203.0.113.0/24", (443, 80))]
     scenarios._add_outside_hosts(KindLike(), pci)
-    assert "not provided" in capsys.readouterr().err
+    assert "not provided" in caplog.text

@@ -1,4 +1,5 @@
 """ClusterStore core: bootstrap, apply/get/delete semantics, all-or-nothing, persistence, determinism."""
+
 from __future__ import annotations
 
 import copy
@@ -31,7 +32,12 @@ def pod(name, labels=None, ns=None, ports=None, **spec):
     container = {"name": "app", "image": AGNHOST, "args": ["netexec"]}
     if ports:
         container["ports"] = ports
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"containers": [container], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {"containers": [container], **spec},
+    }
 
 
 def deployment(name, replicas=3, labels=None, ns=None, ports=None, **spec):
@@ -39,23 +45,49 @@ def deployment(name, replicas=3, labels=None, ns=None, ports=None, **spec):
     meta = {"name": name}
     if ns:
         meta["namespace"] = ns
-    container = {"name": "app", "image": AGNHOST, "args": ["netexec"],
-                 "ports": ports or [{"containerPort": 8080, "name": "http"}]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [container], **spec}}}}
+    container = {
+        "name": "app",
+        "image": AGNHOST,
+        "args": ["netexec"],
+        "ports": ports or [{"containerPort": 8080, "name": "http"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [container], **spec},
+            },
+        },
+    }
 
 
 def service(name, selector, ports=None, ns=None, **spec):
     meta = {"name": name}
     if ns:
         meta["namespace"] = ns
-    return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-            "spec": {"selector": selector, "ports": ports or [{"port": 80, "targetPort": 8080}], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "selector": selector,
+            "ports": ports or [{"port": 80, "targetPort": 8080}],
+            **spec,
+        },
+    }
 
 
 def namespace(name, labels=None):
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, **({"labels": labels} if labels else {})}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, **({"labels": labels} if labels else {})},
+    }
 
 
 def names(items):
@@ -76,14 +108,24 @@ def test_bootstrap_nodes_follow_the_address_plan(cni):
         assert [n.ipam_block for n in nodes] == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
     else:
         assert [n.pod_cidr for n in nodes] == ["192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/24"]
-        assert [n.ipam_block for n in nodes] == ["192.168.10.0/26", "192.168.20.0/26", "192.168.30.0/26"]
+        assert [n.ipam_block for n in nodes] == [
+            "192.168.10.0/26",
+            "192.168.20.0/26",
+            "192.168.30.0/26",
+        ]
     cp, w1, w2 = nodes
-    assert cp.labels["node-role.kubernetes.io/control-plane"] == "" and cp.labels["ingress-ready"] == "true"
+    assert (
+        cp.labels["node-role.kubernetes.io/control-plane"] == ""
+        and cp.labels["ingress-ready"] == "true"
+    )
     assert cp.taints == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
     assert w1.labels["labkit.dev/pool"] == "apps" and w2.labels["labkit.dev/pool"] == "data"
     assert w1.taints == [] and w2.taints == []
     for node in nodes:
-        assert node.labels["kubernetes.io/hostname"] == node.name and node.labels["kubernetes.io/os"] == "linux"
+        assert (
+            node.labels["kubernetes.io/hostname"] == node.name
+            and node.labels["kubernetes.io/os"] == "linux"
+        )
 
 
 def test_node_objects_look_like_kind_nodes():
@@ -93,24 +135,56 @@ def test_node_objects_look_like_kind_nodes():
     assert store.get("no") == nodes  # cluster-scoped: the namespace argument does not matter
     cp = nodes[0]
     assert cp["apiVersion"] == "v1" and cp["kind"] == "Node"
-    assert cp["status"]["addresses"] == [{"type": "InternalIP", "address": "172.18.0.2"},
-                                         {"type": "Hostname", "address": "netlab-control-plane"}]
+    assert cp["status"]["addresses"] == [
+        {"type": "InternalIP", "address": "172.18.0.2"},
+        {"type": "Hostname", "address": "netlab-control-plane"},
+    ]
     assert cp["spec"]["podCIDR"] == "10.244.0.0/24" and cp["spec"]["podCIDRs"] == ["10.244.0.0/24"]
-    assert cp["spec"]["taints"] == [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+    assert cp["spec"]["taints"] == [
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+    ]
     assert "taints" not in nodes[1]["spec"]
     ready = [c for c in cp["status"]["conditions"] if c["type"] == "Ready"]
     assert ready[0]["status"] == "True"
     assert cp["status"]["nodeInfo"]["kubeletVersion"] == "v1.36.1"
     assert cp["status"]["nodeInfo"]["kubeProxyVersion"] == "v1.36.1"
     assert cp["metadata"]["annotations"]["flannel.alpha.coreos.com/public-ip"] == "172.18.0.2"
-    assert store.get("nodes", name="netlab-worker2", selector="labkit.dev/pool=data")[0]["metadata"]["name"] == "netlab-worker2"
+    assert (
+        store.get("nodes", name="netlab-worker2", selector="labkit.dev/pool=data")[0]["metadata"][
+            "name"
+        ]
+        == "netlab-worker2"
+    )
 
 
-@pytest.mark.parametrize("cni, expected", [
-    ("flannel", {"default", "kube-system", "kube-public", "kube-node-lease", "kube-flannel", "ingress-system"}),
-    ("calico", {"default", "kube-system", "kube-public", "kube-node-lease", "calico-system", "tigera-operator",
-                "ingress-system"}),
-])
+@pytest.mark.parametrize(
+    "cni, expected",
+    [
+        (
+            "flannel",
+            {
+                "default",
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "kube-flannel",
+                "ingress-system",
+            },
+        ),
+        (
+            "calico",
+            {
+                "default",
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "calico-system",
+                "tigera-operator",
+                "ingress-system",
+            },
+        ),
+    ],
+)
 def test_bootstrap_namespaces(cni, expected):
     namespaces = fresh(cni).get("namespaces", namespace=None)
     assert set(names(namespaces)) == expected
@@ -124,19 +198,30 @@ def test_bootstrap_control_plane_and_daemon_pods_flannel():
     cp = "netlab-control-plane"
     system = store.get("pods", namespace="kube-system")
     static = [p for p in system if p["metadata"]["labels"].get("tier") == "control-plane"]
-    assert sorted(names(static)) == sorted(f"{c}-{cp}" for c in ("etcd", "kube-apiserver", "kube-controller-manager",
-                                                                 "kube-scheduler"))
+    assert sorted(names(static)) == sorted(
+        f"{c}-{cp}" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    )
     for p in static:
         assert p["spec"]["hostNetwork"] is True and p["spec"]["nodeName"] == cp
         assert p["status"]["podIP"] == "172.18.0.2" and p["status"]["phase"] == "Running"
         assert p["metadata"]["ownerReferences"][0]["kind"] == "Node"
     proxies = store.get("pods", namespace="kube-system", selector="k8s-app=kube-proxy")
-    assert sorted(p["spec"]["nodeName"] for p in proxies) == ["netlab-control-plane", "netlab-worker", "netlab-worker2"]
-    assert sorted(p["status"]["podIP"] for p in proxies) == ["172.18.0.2", "172.18.0.3", "172.18.0.4"]
+    assert sorted(p["spec"]["nodeName"] for p in proxies) == [
+        "netlab-control-plane",
+        "netlab-worker",
+        "netlab-worker2",
+    ]
+    assert sorted(p["status"]["podIP"] for p in proxies) == [
+        "172.18.0.2",
+        "172.18.0.3",
+        "172.18.0.4",
+    ]
     assert all(p["spec"]["hostNetwork"] for p in proxies)
     flannel = store.get("pods", namespace="kube-flannel")
-    assert len(flannel) == 3 and all(n.startswith("kube-flannel-ds-") and len(n) == len("kube-flannel-ds-") + 5
-                                     for n in names(flannel))
+    assert len(flannel) == 3 and all(
+        n.startswith("kube-flannel-ds-") and len(n) == len("kube-flannel-ds-") + 5
+        for n in names(flannel)
+    )
     assert {p["spec"]["nodeName"] for p in flannel} == {n.name for n in store.nodes()}
     assert store.get("ds", "kube-flannel-ds", "kube-flannel")[0]["status"]["numberReady"] == 3
 
@@ -145,7 +230,9 @@ def test_bootstrap_calico_workloads():
     store = fresh("calico")
     calico_node = store.get("pods", namespace="calico-system", selector="k8s-app=calico-node")
     assert len(calico_node) == 3 and all(p["spec"]["hostNetwork"] for p in calico_node)
-    controllers = store.get("pods", namespace="calico-system", selector="k8s-app=calico-kube-controllers")
+    controllers = store.get(
+        "pods", namespace="calico-system", selector="k8s-app=calico-kube-controllers"
+    )
     assert len(controllers) == 1 and not controllers[0]["spec"].get("hostNetwork")
     assert controllers[0]["status"]["podIP"].startswith("192.168.")
     operator = store.get("deploy", "tigera-operator", "tigera-operator")
@@ -162,19 +249,31 @@ def test_bootstrap_coredns_and_kube_dns(cni):
     assert sorted(p["spec"]["nodeName"] for p in dns_pods) == ["netlab-worker", "netlab-worker2"]
     blocks = {n.name: n.ipam_block for n in store.nodes()}
     import ipaddress
+
     for p in dns_pods:
         assert p["spec"]["containers"][0]["image"] == COREDNS_IMAGE
         ip = ipaddress.ip_address(p["status"]["podIP"])
         assert ip in ipaddress.ip_network(blocks[p["spec"]["nodeName"]])
-        assert any(t.get("key") == "node-role.kubernetes.io/control-plane" for t in p["spec"]["tolerations"])
-        ports = {(q["name"], q["containerPort"], q["protocol"]) for q in p["spec"]["containers"][0]["ports"]}
+        assert any(
+            t.get("key") == "node-role.kubernetes.io/control-plane"
+            for t in p["spec"]["tolerations"]
+        )
+        ports = {
+            (q["name"], q["containerPort"], q["protocol"])
+            for q in p["spec"]["containers"][0]["ports"]
+        }
         assert ports == {("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")}
     kube_dns = store.get("svc", "kube-dns", "kube-system")[0]
     assert kube_dns["spec"]["clusterIP"] == "10.96.0.10"
     assert [(p["name"], p["port"], p["protocol"]) for p in kube_dns["spec"]["ports"]] == [
-        ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")]
+        ("dns", 53, "UDP"),
+        ("dns-tcp", 53, "TCP"),
+        ("metrics", 9153, "TCP"),
+    ]
     ep = store.get("endpoints", "kube-dns", "kube-system")[0]
-    assert sorted(a["ip"] for a in ep["subsets"][0]["addresses"]) == sorted(p["status"]["podIP"] for p in dns_pods)
+    assert sorted(a["ip"] for a in ep["subsets"][0]["addresses"]) == sorted(
+        p["status"]["podIP"] for p in dns_pods
+    )
     deploy = store.get("deployment", "coredns", "kube-system")[0]
     assert deploy["status"]["readyReplicas"] == 2 and deploy["spec"]["replicas"] == 2
 
@@ -183,10 +282,16 @@ def test_bootstrap_kubernetes_service_points_at_the_api_server():
     store = fresh()
     svc = store.get("svc", "kubernetes")[0]
     assert svc["spec"]["clusterIP"] == "10.96.0.1"
-    assert [(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [("https", 443, 6443)]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [
+        ("https", 443, 6443)
+    ]
     ep = store.get("ep", "kubernetes")[0]
-    assert ep["subsets"] == [{"addresses": [{"ip": "172.18.0.2"}],
-                              "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]
+    assert ep["subsets"] == [
+        {
+            "addresses": [{"ip": "172.18.0.2"}],
+            "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+        }
+    ]
     slices = store.get("endpointslices", selector="kubernetes.io/service-name=kubernetes")
     assert names(slices) == ["kubernetes"]
     assert slices[0]["endpoints"][0]["addresses"] == ["172.18.0.2"]
@@ -200,11 +305,20 @@ def test_bootstrap_ingress_controller():
     assert sorted(p["port"] for p in svc["spec"]["ports"]) == [80, 443]
     assert all(30000 <= p["nodePort"] <= 32767 for p in svc["spec"]["ports"])
     pods = store.get("pods", namespace="ingress-system")
-    assert len(pods) == 1 and pods[0]["spec"]["containers"][0]["image"] == "labkit/ingress-controller:0.1"
-    assert sorted(p["containerPort"] for p in pods[0]["spec"]["containers"][0]["ports"]) == [80, 443]
+    assert (
+        len(pods) == 1
+        and pods[0]["spec"]["containers"][0]["image"] == "labkit/ingress-controller:0.1"
+    )
+    assert sorted(p["containerPort"] for p in pods[0]["spec"]["containers"][0]["ports"]) == [
+        80,
+        443,
+    ]
     ingress_class = store.get("ingressclass", namespace=None)
     assert names(ingress_class) == ["labkit"]
-    assert ingress_class[0]["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"] == "true"
+    assert (
+        ingress_class[0]["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"]
+        == "true"
+    )
 
 
 @pytest.mark.parametrize("cni", ["flannel", "calico"])
@@ -219,7 +333,11 @@ def test_bootstrap_refuses_cilium_and_unknown_cnis():
     assert "eBPF" in cilium.value.what and "--backend kind" in cilium.value.fix
     with pytest.raises(LabError) as unknown:
         ClusterStore.bootstrap("netlab", "weave")
-    assert "weave" in unknown.value.what and "flannel" in unknown.value.fix and "calico" in unknown.value.fix
+    assert (
+        "weave" in unknown.value.what
+        and "flannel" in unknown.value.fix
+        and "calico" in unknown.value.fix
+    )
     with pytest.raises(LabError):
         ClusterStore("netlab", "cilium", kind_like_nodes("netlab", "flannel"))
 
@@ -229,8 +347,13 @@ def test_every_system_pod_is_running_and_ready():
         for p in fresh(cni).pods():
             assert p["status"]["phase"] == "Running", p["metadata"]["name"]
             ready = {c["type"]: c["status"] for c in p["status"]["conditions"]}
-            assert ready == {"PodReadyToStartContainers": "True", "Initialized": "True", "Ready": "True",
-                             "ContainersReady": "True", "PodScheduled": "True"}
+            assert ready == {
+                "PodReadyToStartContainers": "True",
+                "Initialized": "True",
+                "Ready": "True",
+                "ContainersReady": "True",
+                "PodScheduled": "True",
+            }
 
 
 # --------------------------------------------------------------------------- determinism and persistence
@@ -267,8 +390,12 @@ def test_from_dict_refuses_foreign_data():
 
 
 def test_same_operations_give_equal_stores():
-    ops = [[namespace("shop")], [deployment("cart", 2, ns="shop"), service("cart", {"app": "cart"}, ns="shop")],
-           [pod("debug")], [deployment("cart", 4, ns="shop")]]
+    ops = [
+        [namespace("shop")],
+        [deployment("cart", 2, ns="shop"), service("cart", {"app": "cart"}, ns="shop")],
+        [pod("debug")],
+        [deployment("cart", 4, ns="shop")],
+    ]
     stores = [fresh(), fresh()]
     for store in stores:
         for batch in ops:
@@ -296,7 +423,9 @@ def test_state_is_identical_across_processes_and_hash_seeds():
     outputs = []
     for seed in ("1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 0, proc.stderr
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
@@ -317,9 +446,18 @@ def test_uids_are_derived_from_lab_kind_namespace_and_name():
 
 def test_apply_returns_refs_in_order():
     store = fresh()
-    refs = store.apply([namespace("shop"), deployment("web", 1, ns="shop"), service("web", {"app": "web"}, ns="shop")])
-    assert refs == [ObjectRef("Namespace", "shop", None), ObjectRef("Deployment", "web", "shop"),
-                    ObjectRef("Service", "web", "shop")]
+    refs = store.apply(
+        [
+            namespace("shop"),
+            deployment("web", 1, ns="shop"),
+            service("web", {"app": "web"}, ns="shop"),
+        ]
+    )
+    assert refs == [
+        ObjectRef("Namespace", "shop", None),
+        ObjectRef("Deployment", "web", "shop"),
+        ObjectRef("Service", "web", "shop"),
+    ]
     assert store.apply([]) == []
 
 
@@ -351,14 +489,38 @@ def test_namespace_created_earlier_in_the_batch_counts_but_not_later():
     assert store.get("ns", "late", None) == []
 
 
-@pytest.mark.parametrize("doc", [
-    {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
-     "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "busybox"}], "restartPolicy": "Never"}}}},
-    {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"}, "spec": {}},
-    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"}, "spec": {}},
-    {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "extra"}},
-    {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"}, "spec": {}},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "once"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"name": "a", "image": "busybox"}],
+                        "restartPolicy": "Never",
+                    }
+                }
+            },
+        },
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"}, "spec": {}},
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "gw"},
+            "spec": {},
+        },
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "extra"}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {},
+        },
+    ],
+)
 def test_unmodelled_kinds_are_refused_with_a_pointer_to_kind(doc):
     store = fresh()
     before = store.to_dict()
@@ -371,12 +533,28 @@ def test_unmodelled_kinds_are_refused_with_a_pointer_to_kind(doc):
 
 def test_bad_batch_applies_nothing():
     store = fresh()
-    store.apply([service("holder", {"app": "x"}, type="NodePort",
-                         ports=[{"port": 80, "targetPort": 8080, "nodePort": 30080}])])
+    store.apply(
+        [
+            service(
+                "holder",
+                {"app": "x"},
+                type="NodePort",
+                ports=[{"port": 80, "targetPort": 8080, "nodePort": 30080}],
+            )
+        ]
+    )
     before = store.to_dict()
-    batch = [namespace("shop"), deployment("web", 3, ns="shop"),
-             service("web", {"app": "web"}, ns="shop", type="NodePort",
-                     ports=[{"port": 80, "targetPort": 8080, "nodePort": 30080}])]
+    batch = [
+        namespace("shop"),
+        deployment("web", 3, ns="shop"),
+        service(
+            "web",
+            {"app": "web"},
+            ns="shop",
+            type="NodePort",
+            ports=[{"port": 80, "targetPort": 8080, "nodePort": 30080}],
+        ),
+    ]
     with pytest.raises(LabError) as err:
         store.apply(batch)
     assert "default/holder" in err.value.what
@@ -405,9 +583,13 @@ def test_generate_name():
     store = fresh()
     doc = pod("ignored")
     doc["metadata"] = {"generateName": "probe-", "labels": {"app": "probe"}}
-    ref1, = store.apply([copy.deepcopy(doc)])
-    ref2, = store.apply([copy.deepcopy(doc)])
-    assert ref1.name != ref2.name and ref1.name.startswith("probe-") and len(ref1.name) == len("probe-") + 5
+    (ref1,) = store.apply([copy.deepcopy(doc)])
+    (ref2,) = store.apply([copy.deepcopy(doc)])
+    assert (
+        ref1.name != ref2.name
+        and ref1.name.startswith("probe-")
+        and len(ref1.name) == len("probe-") + 5
+    )
 
 
 # --------------------------------------------------------------------------- pods
@@ -416,7 +598,9 @@ def test_generate_name():
 def test_pod_with_several_containers_has_one_ip():
     store = fresh()
     doc = pod("sidecar", ports=[{"containerPort": 8080}])
-    doc["spec"]["containers"].append({"name": "log", "image": "busybox:1.36", "ports": [{"containerPort": 9000}]})
+    doc["spec"]["containers"].append(
+        {"name": "log", "image": "busybox:1.36", "ports": [{"containerPort": 9000}]}
+    )
     store.apply([doc])
     p = store.get("pod", "sidecar")[0]
     assert p["status"]["podIPs"] == [{"ip": p["status"]["podIP"]}]
@@ -459,8 +643,16 @@ def test_reapplying_a_pod_with_its_node_name_is_fine():
     store = fresh()
     store.apply([pod("web")])
     current = store.get("pod", "web")[0]
-    store.apply([{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
-                  "spec": current["spec"]}])
+    store.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web", "labels": {"app": "web"}},
+                "spec": current["spec"],
+            }
+        ]
+    )
 
 
 def test_pod_with_unknown_node_name_is_refused():
@@ -472,37 +664,99 @@ def test_pod_with_unknown_node_name_is_refused():
 # --------------------------------------------------------------------------- get
 
 
-@pytest.mark.parametrize("spelling, kind", [
-    ("po", "Pod"), ("pods", "Pod"), ("Pod", "Pod"), ("svc", "Service"), ("services", "Service"),
-    ("deploy", "Deployment"), ("rs", "ReplicaSet"), ("ep", "Endpoints"), ("endpointslices", "EndpointSlice"),
-    ("netpol", "NetworkPolicy"), ("ing", "Ingress"), ("ns", "Namespace"), ("cm", "ConfigMap"), ("sa", "ServiceAccount"),
-])
+@pytest.mark.parametrize(
+    "spelling, kind",
+    [
+        ("po", "Pod"),
+        ("pods", "Pod"),
+        ("Pod", "Pod"),
+        ("svc", "Service"),
+        ("services", "Service"),
+        ("deploy", "Deployment"),
+        ("rs", "ReplicaSet"),
+        ("ep", "Endpoints"),
+        ("endpointslices", "EndpointSlice"),
+        ("netpol", "NetworkPolicy"),
+        ("ing", "Ingress"),
+        ("ns", "Namespace"),
+        ("cm", "ConfigMap"),
+        ("sa", "ServiceAccount"),
+    ],
+)
 def test_get_accepts_kubectl_spellings(spelling, kind):
     store = fresh()
-    store.apply([deployment("web", 1), service("web", {"app": "web"}),
-                 {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny"},
-                  "spec": {"podSelector": {}}},
-                 {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
-                  "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-                      "service": {"name": "web", "port": {"number": 80}}}}]}}]}},
-                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}}])
+    store.apply(
+        [
+            deployment("web", 1),
+            service("web", {"app": "web"}),
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny"},
+                "spec": {"podSelector": {}},
+            },
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "rules": [
+                        {
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {
+                                            "service": {"name": "web", "port": {"number": 80}}
+                                        },
+                                    }
+                                ]
+                            }
+                        }
+                    ]
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg"},
+                "data": {"a": "1"},
+            },
+        ]
+    )
     items = store.get(spelling, namespace=None)
     assert items and all(i["kind"] == kind for i in items)
 
 
 def test_get_filters_by_namespace_name_and_selector():
     store = fresh()
-    store.apply([namespace("shop"), pod("a", {"app": "web", "tier": "front"}, ns="shop"),
-                 pod("b", {"app": "web", "tier": "back"}, ns="shop"), pod("c", {"app": "db"})])
+    store.apply(
+        [
+            namespace("shop"),
+            pod("a", {"app": "web", "tier": "front"}, ns="shop"),
+            pod("b", {"app": "web", "tier": "back"}, ns="shop"),
+            pod("c", {"app": "db"}),
+        ]
+    )
     assert names(store.get("pods", namespace="shop")) == ["a", "b"]
     assert names(store.get("pods", selector="app=web", namespace=None)) == ["a", "b"]
     assert names(store.get("pods", namespace="shop", selector="tier!=front")) == ["b"]
     assert names(store.get("pods", namespace=None, selector="tier in (front,back)")) == ["a", "b"]
-    assert names(store.get("pods", namespace=None, selector={"matchLabels": {"app": "db"}})) == ["c"]
+    assert names(store.get("pods", namespace=None, selector={"matchLabels": {"app": "db"}})) == [
+        "c"
+    ]
     assert names(store.get("pods", namespace=None, selector={"tier": "back"})) == ["b"]
-    assert names(store.get("pods", namespace=None,
-                           selector={"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}],
-                                     "matchLabels": {"app": "db"}})) == ["c"]
+    assert names(
+        store.get(
+            "pods",
+            namespace=None,
+            selector={
+                "matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}],
+                "matchLabels": {"app": "db"},
+            },
+        )
+    ) == ["c"]
     assert store.get("pod", "a") == []  # default namespace
     assert names(store.get("pod", "a", namespace=None)) == ["a"]
     assert store.get("pod", "nope", namespace=None) == []
@@ -534,7 +788,12 @@ def test_every_object_has_the_kubernetes_shape():
         for obj in store.get(kind, namespace=None):
             assert obj["kind"] == kind and obj["apiVersion"]
             meta = obj["metadata"]
-            assert meta["name"] and meta["uid"] and meta["resourceVersion"] and meta["creationTimestamp"]
+            assert (
+                meta["name"]
+                and meta["uid"]
+                and meta["resourceVersion"]
+                and meta["creationTimestamp"]
+            )
 
 
 # --------------------------------------------------------------------------- other kinds are stored
@@ -542,21 +801,46 @@ def test_every_object_has_the_kubernetes_shape():
 
 def test_configmap_secret_serviceaccount_networkpolicy_are_stored():
     store = fresh()
-    store.apply([
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"PAYMENT_URL": "http://pay"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"password": "s3cret"},
-         "data": {"user": "YWRtaW4="}},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "db"},
-         "spec": {"podSelector": {"matchLabels": {"app": "db"}},
-                  "ingress": [{"ports": [{"port": 5432}]}],
-                  "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny"},
-         "spec": {"podSelector": {}}},
-    ])
+    store.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg"},
+                "data": {"PAYMENT_URL": "http://pay"},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "creds"},
+                "stringData": {"password": "s3cret"},
+                "data": {"user": "YWRtaW4="},
+            },
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}},
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "db"},
+                "spec": {
+                    "podSelector": {"matchLabels": {"app": "db"}},
+                    "ingress": [{"ports": [{"port": 5432}]}],
+                    "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}],
+                },
+            },
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "deny"},
+                "spec": {"podSelector": {}},
+            },
+        ]
+    )
     assert store.get("cm", "cfg")[0]["data"] == {"PAYMENT_URL": "http://pay"}
     secret = store.get("secret", "creds")[0]
-    assert secret["data"] == {"user": "YWRtaW4=", "password": "czNjcmV0"} and "stringData" not in secret
+    assert (
+        secret["data"] == {"user": "YWRtaW4=", "password": "czNjcmV0"}
+        and "stringData" not in secret
+    )
     assert secret["type"] == "Opaque"
     assert names(store.get("sa")) == ["default", "robot"]
     db = store.get("netpol", "db")[0]
@@ -576,11 +860,32 @@ def test_every_namespace_gets_a_default_service_account():
 
 def test_delete_accepts_refs_dicts_and_manifests():
     store = fresh()
-    store.apply([pod("a"), pod("b"), pod("c"), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}])
-    removed = store.delete([ObjectRef("Pod", "a", "default"), {"kind": "po", "name": "b"}, pod("c"),
-                            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}}])
-    assert removed[:4] == [ObjectRef("Pod", "a", "default"), ObjectRef("Pod", "b", "default"),
-                           ObjectRef("Pod", "c", "default"), ObjectRef("ConfigMap", "x", "default")]
+    store.apply(
+        [
+            pod("a"),
+            pod("b"),
+            pod("c"),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+        ]
+    )
+    removed = store.delete(
+        [
+            ObjectRef("Pod", "a", "default"),
+            {"kind": "po", "name": "b"},
+            pod("c"),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "x", "namespace": "default"},
+            },
+        ]
+    )
+    assert removed[:4] == [
+        ObjectRef("Pod", "a", "default"),
+        ObjectRef("Pod", "b", "default"),
+        ObjectRef("Pod", "c", "default"),
+        ObjectRef("ConfigMap", "x", "default"),
+    ]
     assert store.get("pods") == [] and store.get("cm", "x") == []
 
 
@@ -607,12 +912,31 @@ def test_system_namespaces_cannot_be_deleted(name):
 
 def test_deleting_a_namespace_deletes_everything_in_it():
     store = fresh()
-    store.apply([namespace("shop"), deployment("web", 2, ns="shop"), service("web", {"app": "web"}, ns="shop"),
-                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "shop"}}])
+    store.apply(
+        [
+            namespace("shop"),
+            deployment("web", 2, ns="shop"),
+            service("web", {"app": "web"}, ns="shop"),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg", "namespace": "shop"},
+            },
+        ]
+    )
     removed = store.delete([ObjectRef("Namespace", "shop")])
     kinds = {r.kind for r in removed}
-    assert {"Namespace", "Deployment", "ReplicaSet", "Pod", "Service", "Endpoints", "EndpointSlice", "ConfigMap",
-            "ServiceAccount"} <= kinds
+    assert {
+        "Namespace",
+        "Deployment",
+        "ReplicaSet",
+        "Pod",
+        "Service",
+        "Endpoints",
+        "EndpointSlice",
+        "ConfigMap",
+        "ServiceAccount",
+    } <= kinds
     for kind in MODELLED_KINDS:
         if kind not in ("Namespace", "IngressClass"):
             assert store.get(kind, namespace="shop") == []
@@ -629,10 +953,15 @@ def test_deleting_a_namespace_and_something_inside_it_together():
 def test_deleting_a_service_deletes_its_endpoints_and_slices():
     store = fresh()
     store.apply([deployment("web", 2), service("web", {"app": "web"})])
-    assert store.get("ep", "web") and store.get("endpointslice", selector="kubernetes.io/service-name=web")
+    assert store.get("ep", "web") and store.get(
+        "endpointslice", selector="kubernetes.io/service-name=web"
+    )
     removed = store.delete([ObjectRef("Service", "web", "default")])
     assert {r.kind for r in removed} == {"Service", "Endpoints", "EndpointSlice"}
-    assert store.get("ep", "web") == [] and store.get("endpointslice", selector="kubernetes.io/service-name=web") == []
+    assert (
+        store.get("ep", "web") == []
+        and store.get("endpointslice", selector="kubernetes.io/service-name=web") == []
+    )
     assert len(store.get("pods", selector="app=web")) == 2
 
 
@@ -643,19 +972,30 @@ def test_set_pod_ready_moves_the_pod_out_of_ready_endpoints_and_back():
     store = fresh()
     store.apply([deployment("web", 2), service("web", {"app": "web"})])
     first, second = store.get("pods", selector="app=web")
-    store.set_pod_ready("default", first["metadata"]["name"], False, "Readiness probe failed: HTTP 500")
+    store.set_pod_ready(
+        "default", first["metadata"]["name"], False, "Readiness probe failed: HTTP 500"
+    )
     p = store.get("pod", first["metadata"]["name"])[0]
     conditions = {c["type"]: c for c in p["status"]["conditions"]}
-    assert conditions["Ready"]["status"] == "False" and conditions["ContainersReady"]["status"] == "False"
+    assert (
+        conditions["Ready"]["status"] == "False"
+        and conditions["ContainersReady"]["status"] == "False"
+    )
     assert conditions["Ready"]["reason"] == "ContainersNotReady"
     assert "Readiness probe failed" in conditions["Ready"]["message"]
-    assert p["status"]["containerStatuses"][0]["ready"] is False and p["status"]["phase"] == "Running"
+    assert (
+        p["status"]["containerStatuses"][0]["ready"] is False and p["status"]["phase"] == "Running"
+    )
     subset = store.get("ep", "web")[0]["subsets"][0]
     assert [a["ip"] for a in subset["addresses"]] == [second["status"]["podIP"]]
     assert [a["ip"] for a in subset["notReadyAddresses"]] == [first["status"]["podIP"]]
     sl = store.get("endpointslice", selector="kubernetes.io/service-name=web")[0]
     flags = {e["addresses"][0]: e["conditions"] for e in sl["endpoints"]}
-    assert flags[first["status"]["podIP"]] == {"ready": False, "serving": False, "terminating": False}
+    assert flags[first["status"]["podIP"]] == {
+        "ready": False,
+        "serving": False,
+        "terminating": False,
+    }
     assert flags[second["status"]["podIP"]]["ready"] is True
     assert store.get("deploy", "web")[0]["status"]["readyReplicas"] == 1
     store.set_pod_ready("default", first["metadata"]["name"], True)
@@ -679,19 +1019,37 @@ def test_set_pod_ready_is_idempotent_and_checks_the_pod():
 def test_ready_transition_time_moves_only_on_change():
     store = fresh()
     store.apply([pod("web")])
-    t0 = {c["type"]: c["lastTransitionTime"] for c in store.get("pod", "web")[0]["status"]["conditions"]}
+    t0 = {
+        c["type"]: c["lastTransitionTime"]
+        for c in store.get("pod", "web")[0]["status"]["conditions"]
+    }
     store.apply([pod("other")])
     store.set_pod_ready("default", "web", False)
-    t1 = {c["type"]: c["lastTransitionTime"] for c in store.get("pod", "web")[0]["status"]["conditions"]}
+    t1 = {
+        c["type"]: c["lastTransitionTime"]
+        for c in store.get("pod", "web")[0]["status"]["conditions"]
+    }
     assert t1["PodScheduled"] == t0["PodScheduled"] and t1["Ready"] > t0["Ready"]
 
 
 def test_custom_nodes_store_starts_empty():
-    nodes = [NodeSpec("n1", "worker", "10.0.0.1", "10.1.0.0/24", "10.1.0.0/24", {"kubernetes.io/hostname": "n1"}, [])]
+    nodes = [
+        NodeSpec(
+            "n1",
+            "worker",
+            "10.0.0.1",
+            "10.1.0.0/24",
+            "10.1.0.0/24",
+            {"kubernetes.io/hostname": "n1"},
+            [],
+        )
+    ]
     store = ClusterStore("tiny", "flannel", nodes)
     assert store.nodes() == nodes and store.pods() == []
     assert len({*store.nodes(), *nodes}) == 1
     with pytest.raises(LabError):
         ClusterStore("tiny", "flannel", nodes + nodes)
     with pytest.raises(LabError):
-        ClusterStore("tiny", "flannel", [NodeSpec("n1", "boss", "10.0.0.1", "10.1.0.0/24", "10.1.0.0/24")])
+        ClusterStore(
+            "tiny", "flannel", [NodeSpec("n1", "boss", "10.0.0.1", "10.1.0.0/24", "10.1.0.0/24")]
+        )

@@ -1,5 +1,6 @@
 """ClusterStore Services: ClusterIP/NodePort/LoadBalancer allocation, headless, ExternalName,
 Endpoints and EndpointSlices (named ports, readiness, hostnames, mirroring), Ingress status."""
+
 from __future__ import annotations
 
 import copy
@@ -21,17 +22,36 @@ def fresh() -> ClusterStore:
 
 
 def pod(name, labels, ports=None, **spec):
-    container = {"name": "app", "image": AGNHOST, "ports": ports or [{"name": "http", "containerPort": 8080}]}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
-            "spec": {"containers": [container], **spec}}
+    container = {
+        "name": "app",
+        "image": AGNHOST,
+        "ports": ports or [{"name": "http", "containerPort": 8080}],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [container], **spec},
+    }
 
 
 def deployment(name, replicas=2, labels=None, ports=None):
     labels = labels or {"app": name}
-    container = {"name": "app", "image": AGNHOST, "ports": ports or [{"name": "http", "containerPort": 8080}]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}}
+    container = {
+        "name": "app",
+        "image": AGNHOST,
+        "ports": ports or [{"name": "http", "containerPort": 8080}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
 
 
 def service(name, selector=None, ports=None, ns=None, **spec):
@@ -64,7 +84,10 @@ def test_cluster_ip_is_allocated_in_range_deterministically_and_defaults_are_fil
     spec = svc(a, "web")["spec"]
     assert ipaddress.ip_address(spec["clusterIP"]) in ipaddress.ip_network("10.96.0.0/16")
     assert spec["clusterIP"] not in ("10.96.0.1", "10.96.0.10")
-    assert spec["clusterIPs"] == [spec["clusterIP"]] and spec["clusterIP"] == svc(b, "web")["spec"]["clusterIP"]
+    assert (
+        spec["clusterIPs"] == [spec["clusterIP"]]
+        and spec["clusterIP"] == svc(b, "web")["spec"]["clusterIP"]
+    )
     assert spec["type"] == "ClusterIP" and spec["sessionAffinity"] == "None"
     assert spec["ipFamilies"] == ["IPv4"] and spec["ipFamilyPolicy"] == "SingleStack"
     assert spec["ports"] == [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]
@@ -124,7 +147,16 @@ def test_cluster_ip_is_kept_on_update_and_cannot_change():
 def test_fixed_cluster_ips_for_kubernetes_and_kube_dns_without_asking():
     store = fresh()
     store.delete([ObjectRef("Service", "kube-dns", "kube-system")])
-    store.apply([service("kube-dns", {"k8s-app": "kube-dns"}, ns="kube-system", ports=[{"port": 53, "protocol": "UDP"}])])
+    store.apply(
+        [
+            service(
+                "kube-dns",
+                {"k8s-app": "kube-dns"},
+                ns="kube-system",
+                ports=[{"port": 53, "protocol": "UDP"}],
+            )
+        ]
+    )
     assert svc(store, "kube-dns", "kube-system")["spec"]["clusterIP"] == "10.96.0.10"
 
 
@@ -133,8 +165,17 @@ def test_fixed_cluster_ips_for_kubernetes_and_kube_dns_without_asking():
 
 def test_headless_service_has_no_cluster_ip_and_per_pod_endpoints():
     store = fresh()
-    store.apply([deployment("db", 2), service("db", {"app": "db"}, clusterIP="None",
-                                              ports=[{"port": 5432, "targetPort": 8080, "name": "pg"}])])
+    store.apply(
+        [
+            deployment("db", 2),
+            service(
+                "db",
+                {"app": "db"},
+                clusterIP="None",
+                ports=[{"port": 5432, "targetPort": 8080, "name": "pg"}],
+            ),
+        ]
+    )
     spec = svc(store, "db")["spec"]
     assert spec["clusterIP"] == "None" and spec["clusterIPs"] == ["None"]
     ep = endpoints(store, "db")
@@ -150,8 +191,17 @@ def test_headless_must_be_cluster_ip_type():
 
 def test_headless_service_without_ports_lists_addresses_only():
     store = fresh()
-    store.apply([pod("a", {"app": "a"}), {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"},
-                                          "spec": {"clusterIP": "None", "selector": {"app": "a"}}}])
+    store.apply(
+        [
+            pod("a", {"app": "a"}),
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "a"},
+                "spec": {"clusterIP": "None", "selector": {"app": "a"}},
+            },
+        ]
+    )
     assert list(endpoints(store, "a")["subsets"][0]) == ["addresses"]
     assert slices(store, "a")[0]["ports"] == []
 
@@ -159,22 +209,55 @@ def test_headless_service_without_ports_lists_addresses_only():
 def test_statefulset_pods_get_hostnames_in_endpoints():
     store = fresh()
     labels = {"app": "db"}
-    store.apply([service("db", labels, clusterIP="None", ports=[{"port": 5432, "targetPort": 8080}]),
-                 {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
-                  "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": labels},
-                           "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                               {"name": "pg", "image": "postgres:17", "ports": [{"containerPort": 8080}]}]}}}},
-                 service("db-other", labels, ports=[{"port": 5432, "targetPort": 8080}])])
+    store.apply(
+        [
+            service("db", labels, clusterIP="None", ports=[{"port": 5432, "targetPort": 8080}]),
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "db"},
+                "spec": {
+                    "replicas": 2,
+                    "serviceName": "db",
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "pg",
+                                    "image": "postgres:17",
+                                    "ports": [{"containerPort": 8080}],
+                                }
+                            ]
+                        },
+                    },
+                },
+            },
+            service("db-other", labels, ports=[{"port": 5432, "targetPort": 8080}]),
+        ]
+    )
     hostnames = sorted(e["hostname"] for e in slices(store, "db")[0]["endpoints"])
     assert hostnames == ["db-0", "db-1"]
-    assert sorted(a["hostname"] for a in endpoints(store, "db")["subsets"][0]["addresses"]) == ["db-0", "db-1"]
+    assert sorted(a["hostname"] for a in endpoints(store, "db")["subsets"][0]["addresses"]) == [
+        "db-0",
+        "db-1",
+    ]
     assert all("hostname" not in e for e in slices(store, "db-other")[0]["endpoints"])
 
 
 def test_external_name_service_has_no_ip_and_no_endpoints():
     store = fresh()
-    store.apply([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "payments"},
-                  "spec": {"type": "ExternalName", "externalName": "api.payments.example"}}])
+    store.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "payments"},
+                "spec": {"type": "ExternalName", "externalName": "api.payments.example"},
+            }
+        ]
+    )
     spec = svc(store, "payments")["spec"]
     assert spec["type"] == "ExternalName" and spec["externalName"] == "api.payments.example"
     assert "clusterIP" not in spec
@@ -184,8 +267,16 @@ def test_external_name_service_has_no_ip_and_no_endpoints():
 def test_switching_to_external_name_and_back():
     store = fresh()
     store.apply([pod("a", {"app": "a"}), service("a", {"app": "a"})])
-    store.apply([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"},
-                  "spec": {"type": "ExternalName", "externalName": "example.org"}}])
+    store.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "a"},
+                "spec": {"type": "ExternalName", "externalName": "example.org"},
+            }
+        ]
+    )
     assert store.get("ep", "a") == [] and slices(store, "a") == []
     store.apply([service("a", {"app": "a"})])
     assert svc(store, "a")["spec"]["clusterIP"] != "None" and endpoints(store, "a")["subsets"]
@@ -196,9 +287,19 @@ def test_switching_to_external_name_and_back():
 
 def test_node_port_given_is_kept_and_auto_ports_are_in_range():
     store = fresh()
-    store.apply([service("my-nodeport-service", {"app": "web"}, type="NodePort",
-                         ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},
-                                {"name": "metrics", "port": 9090, "targetPort": 9090}])])
+    store.apply(
+        [
+            service(
+                "my-nodeport-service",
+                {"app": "web"},
+                type="NodePort",
+                ports=[
+                    {"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},
+                    {"name": "metrics", "port": 9090, "targetPort": 9090},
+                ],
+            )
+        ]
+    )
     ports = svc(store, "my-nodeport-service")["spec"]["ports"]
     assert ports[0]["nodePort"] == 30080 and 30000 <= ports[1]["nodePort"] <= 32767
     assert ports[1]["nodePort"] != 30080
@@ -207,17 +308,28 @@ def test_node_port_given_is_kept_and_auto_ports_are_in_range():
 
 def test_duplicate_node_port_names_the_holder():
     store = fresh()
-    store.apply([service("first", {"app": "a"}, type="NodePort", ports=[{"port": 80, "nodePort": 30080}])])
+    store.apply(
+        [service("first", {"app": "a"}, type="NodePort", ports=[{"port": 80, "nodePort": 30080}])]
+    )
     with pytest.raises(LabError) as err:
-        store.apply([service("second", {"app": "b"}, type="NodePort", ports=[{"port": 80, "nodePort": 30080}])])
+        store.apply(
+            [
+                service(
+                    "second", {"app": "b"}, type="NodePort", ports=[{"port": 80, "nodePort": 30080}]
+                )
+            ]
+        )
     assert "default/first" in err.value.what and "30080" in err.value.what
 
 
-@pytest.mark.parametrize("ports", [
-    [{"port": 80, "nodePort": 29999}],
-    [{"port": 80, "nodePort": 32768}],
-    [{"port": 80, "nodePort": 30100}, {"port": 81, "nodePort": 30100}],
-])
+@pytest.mark.parametrize(
+    "ports",
+    [
+        [{"port": 80, "nodePort": 29999}],
+        [{"port": 80, "nodePort": 32768}],
+        [{"port": 80, "nodePort": 30100}, {"port": 81, "nodePort": 30100}],
+    ],
+)
 def test_bad_node_ports_are_refused(ports):
     with pytest.raises(LabError):
         fresh().apply([service("s", {"app": "s"}, type="NodePort", ports=ports)])
@@ -225,9 +337,19 @@ def test_bad_node_ports_are_refused(ports):
 
 def test_same_node_port_for_two_protocols_in_one_service_is_fine():
     store = fresh()
-    store.apply([service("dns", {"app": "dns"}, type="NodePort",
-                         ports=[{"name": "u", "port": 53, "protocol": "UDP", "nodePort": 30053},
-                                {"name": "t", "port": 53, "protocol": "TCP", "nodePort": 30053}])])
+    store.apply(
+        [
+            service(
+                "dns",
+                {"app": "dns"},
+                type="NodePort",
+                ports=[
+                    {"name": "u", "port": 53, "protocol": "UDP", "nodePort": 30053},
+                    {"name": "t", "port": 53, "protocol": "TCP", "nodePort": 30053},
+                ],
+            )
+        ]
+    )
     assert [p["nodePort"] for p in svc(store, "dns")["spec"]["ports"]] == [30053, 30053]
 
 
@@ -245,7 +367,9 @@ def test_node_ports_survive_updates_and_type_changes():
     assert svc(store, "web")["spec"]["ports"][0]["nodePort"] == port
     store.apply([service("web", {"app": "web"})])
     assert "nodePort" not in svc(store, "web")["spec"]["ports"][0]
-    store.apply([service("other", {"app": "o"}, type="NodePort", ports=[{"port": 80, "nodePort": port}])])
+    store.apply(
+        [service("other", {"app": "o"}, type="NodePort", ports=[{"port": 80, "nodePort": port}])]
+    )
     assert svc(store, "other")["spec"]["ports"][0]["nodePort"] == port
 
 
@@ -261,8 +385,15 @@ def test_node_port_allocation_is_deterministic():
 
 def test_load_balancer_addresses_come_from_the_pool_in_order():
     store = fresh()
-    store.apply([service("lb1", {"app": "a"}, type="LoadBalancer"), service("lb2", {"app": "b"}, type="LoadBalancer")])
-    assert svc(store, "lb1")["status"]["loadBalancer"]["ingress"] == [{"ip": "172.18.255.201", "ipMode": "VIP"}]
+    store.apply(
+        [
+            service("lb1", {"app": "a"}, type="LoadBalancer"),
+            service("lb2", {"app": "b"}, type="LoadBalancer"),
+        ]
+    )
+    assert svc(store, "lb1")["status"]["loadBalancer"]["ingress"] == [
+        {"ip": "172.18.255.201", "ipMode": "VIP"}
+    ]
     assert svc(store, "lb2")["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.202"
     assert all(p["nodePort"] for p in svc(store, "lb1")["spec"]["ports"])
     assert svc(store, "lb1")["spec"]["allocateLoadBalancerNodePorts"] is True
@@ -284,7 +415,9 @@ def test_requested_load_balancer_ip():
     store.apply([service("lb", {"app": "a"}, type="LoadBalancer", loadBalancerIP="172.18.255.240")])
     assert svc(store, "lb")["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.240"
     with pytest.raises(LabError) as taken:
-        store.apply([service("lb2", {"app": "b"}, type="LoadBalancer", loadBalancerIP="172.18.255.240")])
+        store.apply(
+            [service("lb2", {"app": "b"}, type="LoadBalancer", loadBalancerIP="172.18.255.240")]
+        )
     assert "default/lb" in taken.value.what
     with pytest.raises(LabError):
         store.apply([service("lb3", {"app": "c"}, type="LoadBalancer", loadBalancerIP="10.1.1.1")])
@@ -296,7 +429,9 @@ def test_exhausted_pool_leaves_the_service_pending_until_an_address_frees():
     store.apply([service(f"lb{i}", {"app": "a"}, type="LoadBalancer") for i in range(count + 1)])
     assert svc(store, f"lb{count}")["status"] == {"loadBalancer": {}}
     store.delete([ObjectRef("Service", "lb0", "default")])
-    assert svc(store, f"lb{count}")["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.201"
+    assert (
+        svc(store, f"lb{count}")["status"]["loadBalancer"]["ingress"][0]["ip"] == "172.18.255.201"
+    )
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -304,7 +439,9 @@ def test_exhausted_pool_leaves_the_service_pending_until_an_address_frees():
 
 def test_endpoints_and_slices_follow_the_selector():
     store = fresh()
-    store.apply([deployment("web", 3), pod("stray", {"app": "other"}), service("web", {"app": "web"})])
+    store.apply(
+        [deployment("web", 3), pod("stray", {"app": "other"}), service("web", {"app": "web"})]
+    )
     pods = store.get("pods", selector="app=web")
     ips = sorted((p["status"]["podIP"] for p in pods), key=ipaddress.ip_address)
     ep = endpoints(store, "web")
@@ -315,24 +452,41 @@ def test_endpoints_and_slices_follow_the_selector():
     for address in ep["subsets"][0]["addresses"]:
         p = by_ip[address["ip"]]
         assert address["nodeName"] == p["spec"]["nodeName"]
-        assert address["targetRef"] == {"kind": "Pod", "namespace": "default", "name": p["metadata"]["name"],
-                                        "uid": p["metadata"]["uid"]}
-    sl, = slices(store, "web")
+        assert address["targetRef"] == {
+            "kind": "Pod",
+            "namespace": "default",
+            "name": p["metadata"]["name"],
+            "uid": p["metadata"]["uid"],
+        }
+    (sl,) = slices(store, "web")
     assert sl["apiVersion"] == "discovery.k8s.io/v1" and sl["addressType"] == "IPv4"
-    assert sl["metadata"]["name"].startswith("web-") and len(sl["metadata"]["name"]) == len("web-") + 5
-    assert sl["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    assert (
+        sl["metadata"]["name"].startswith("web-") and len(sl["metadata"]["name"]) == len("web-") + 5
+    )
+    assert (
+        sl["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+        == "endpointslice-controller.k8s.io"
+    )
     assert sl["metadata"]["ownerReferences"][0]["kind"] == "Service"
     assert sl["ports"] == [{"name": "", "port": 8080, "protocol": "TCP"}]
     assert [e["addresses"][0] for e in sl["endpoints"]] == ips
-    assert all(e["conditions"] == {"ready": True, "serving": True, "terminating": False} for e in sl["endpoints"])
+    assert all(
+        e["conditions"] == {"ready": True, "serving": True, "terminating": False}
+        for e in sl["endpoints"]
+    )
     assert {e["nodeName"] for e in sl["endpoints"]} == {p["spec"]["nodeName"] for p in pods}
 
 
 def test_changing_the_selector_moves_endpoints():
     """Scenario 3's switch: mysql, then both engines through a shared label, then postgres only."""
     store = fresh()
-    store.apply([pod("mysql", {"app": "mysql", "role": "db"}), pod("pg", {"app": "postgres", "role": "db"}),
-                 service("db", {"app": "mysql"})])
+    store.apply(
+        [
+            pod("mysql", {"app": "mysql", "role": "db"}),
+            pod("pg", {"app": "postgres", "role": "db"}),
+            service("db", {"app": "mysql"}),
+        ]
+    )
     mysql_ip = store.get("pod", "mysql")[0]["status"]["podIP"]
     pg_ip = store.get("pod", "pg")[0]["status"]["podIP"]
 
@@ -349,11 +503,15 @@ def test_changing_the_selector_moves_endpoints():
 def test_service_with_no_matching_pods_has_empty_endpoints_and_a_placeholder_slice():
     """Scenario 17: the selector asks for a label the pods lack."""
     store = fresh()
-    store.apply([deployment("postgres", 2, labels={"app": "postgres"}),
-                 service("postgres-db", {"app": "postgres", "tier": "db"}, ports=[{"port": 5432}])])
+    store.apply(
+        [
+            deployment("postgres", 2, labels={"app": "postgres"}),
+            service("postgres-db", {"app": "postgres", "tier": "db"}, ports=[{"port": 5432}]),
+        ]
+    )
     ep = endpoints(store, "postgres-db")
     assert "subsets" not in ep
-    placeholder, = slices(store, "postgres-db")
+    (placeholder,) = slices(store, "postgres-db")
     assert placeholder["endpoints"] == [] and placeholder["ports"] == []
     store.apply([service("postgres-db", {"app": "postgres"}, ports=[{"port": 5432}])])
     assert len(endpoints(store, "postgres-db")["subsets"][0]["addresses"]) == 2
@@ -362,10 +520,16 @@ def test_service_with_no_matching_pods_has_empty_endpoints_and_a_placeholder_sli
 
 def test_named_target_port_is_resolved_per_pod():
     store = fresh()
-    store.apply([pod("old", {"app": "web"}, ports=[{"name": "http", "containerPort": 8080}]),
-                 pod("new", {"app": "web"}, ports=[{"name": "http", "containerPort": 9090}]),
-                 pod("none", {"app": "web"}, ports=[{"name": "metrics", "containerPort": 9100}]),
-                 service("web", {"app": "web"}, ports=[{"name": "web", "port": 80, "targetPort": "http"}])])
+    store.apply(
+        [
+            pod("old", {"app": "web"}, ports=[{"name": "http", "containerPort": 8080}]),
+            pod("new", {"app": "web"}, ports=[{"name": "http", "containerPort": 9090}]),
+            pod("none", {"app": "web"}, ports=[{"name": "metrics", "containerPort": 9100}]),
+            service(
+                "web", {"app": "web"}, ports=[{"name": "web", "port": 80, "targetPort": "http"}]
+            ),
+        ]
+    )
     ip = {n: store.get("pod", n)[0]["status"]["podIP"] for n in ("old", "new", "none")}
     ep = endpoints(store, "web")
     by_port = {s["ports"][0]["port"]: [a["ip"] for a in s["addresses"]] for s in ep["subsets"]}
@@ -380,60 +544,121 @@ def test_named_target_port_is_resolved_per_pod():
 def test_named_target_port_in_a_second_container_and_protocol_matters():
     store = fresh()
     doc = pod("multi", {"app": "multi"}, ports=[{"name": "app", "containerPort": 8080}])
-    doc["spec"]["containers"].append({"name": "dns", "image": "coredns/coredns:1.12.0",
-                                      "ports": [{"name": "dns", "containerPort": 5353, "protocol": "UDP"}]})
-    store.apply([doc, service("multi", {"app": "multi"}, ports=[
-        {"name": "dns-udp", "port": 53, "protocol": "UDP", "targetPort": "dns"},
-        {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": "dns"}])])
-    sl, = slices(store, "multi")
+    doc["spec"]["containers"].append(
+        {
+            "name": "dns",
+            "image": "coredns/coredns:1.12.0",
+            "ports": [{"name": "dns", "containerPort": 5353, "protocol": "UDP"}],
+        }
+    )
+    store.apply(
+        [
+            doc,
+            service(
+                "multi",
+                {"app": "multi"},
+                ports=[
+                    {"name": "dns-udp", "port": 53, "protocol": "UDP", "targetPort": "dns"},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": "dns"},
+                ],
+            ),
+        ]
+    )
+    (sl,) = slices(store, "multi")
     assert sl["ports"] == [{"name": "dns-udp", "port": 5353, "protocol": "UDP"}]
 
 
 def test_multi_port_service_and_app_protocol():
     store = fresh()
-    store.apply([pod("a", {"app": "a"}, ports=[{"name": "http", "containerPort": 8080},
-                                              {"name": "grpc", "containerPort": 9000}]),
-                 service("a", {"app": "a"}, ports=[{"name": "http", "port": 80, "targetPort": "http"},
-                                                   {"name": "grpc", "port": 9000, "appProtocol": "kubernetes.io/h2c"}])])
-    sl, = slices(store, "a")
-    assert sl["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"},
-                           {"name": "grpc", "port": 9000, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"}]
+    store.apply(
+        [
+            pod(
+                "a",
+                {"app": "a"},
+                ports=[
+                    {"name": "http", "containerPort": 8080},
+                    {"name": "grpc", "containerPort": 9000},
+                ],
+            ),
+            service(
+                "a",
+                {"app": "a"},
+                ports=[
+                    {"name": "http", "port": 80, "targetPort": "http"},
+                    {"name": "grpc", "port": 9000, "appProtocol": "kubernetes.io/h2c"},
+                ],
+            ),
+        ]
+    )
+    (sl,) = slices(store, "a")
+    assert sl["ports"] == [
+        {"name": "http", "port": 8080, "protocol": "TCP"},
+        {"name": "grpc", "port": 9000, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"},
+    ]
 
 
 def test_pending_pods_are_not_endpoints_and_host_network_pods_are():
     store = fresh()
-    store.apply([pod("lost", {"app": "w"}, nodeSelector={"x": "y"}),
-                 pod("host", {"app": "w"}, hostNetwork=True, nodeName="netlab-worker"),
-                 service("w", {"app": "w"})])
+    store.apply(
+        [
+            pod("lost", {"app": "w"}, nodeSelector={"x": "y"}),
+            pod("host", {"app": "w"}, hostNetwork=True, nodeName="netlab-worker"),
+            service("w", {"app": "w"}),
+        ]
+    )
     assert [a["ip"] for a in endpoints(store, "w")["subsets"][0]["addresses"]] == ["172.18.0.3"]
 
 
 def test_publish_not_ready_addresses_keeps_unready_pods_ready():
     store = fresh()
-    store.apply([pod("a", {"app": "a"}), service("a", {"app": "a"}, clusterIP="None", publishNotReadyAddresses=True)])
+    store.apply(
+        [
+            pod("a", {"app": "a"}),
+            service("a", {"app": "a"}, clusterIP="None", publishNotReadyAddresses=True),
+        ]
+    )
     store.set_pod_ready("default", "a", False)
-    sl, = slices(store, "a")
-    assert sl["endpoints"][0]["conditions"] == {"ready": True, "serving": True, "terminating": False}
+    (sl,) = slices(store, "a")
+    assert sl["endpoints"][0]["conditions"] == {
+        "ready": True,
+        "serving": True,
+        "terminating": False,
+    }
     assert endpoints(store, "a")["subsets"][0]["addresses"]
 
 
 def test_services_only_select_pods_of_their_namespace():
     store = fresh()
-    store.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "finance"}},
-                 pod("pay", {"app": "pay"}), service("pay", {"app": "pay"}, ns="finance")])
+    store.apply(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "finance"}},
+            pod("pay", {"app": "pay"}),
+            service("pay", {"app": "pay"}, ns="finance"),
+        ]
+    )
     assert "subsets" not in endpoints(store, "pay", "finance")
 
 
 def test_selectorless_service_mirrors_user_endpoints():
     store = fresh()
-    store.apply([service("external-db", None, ports=[{"port": 5432}]),
-                 {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "external-db"},
-                  "subsets": [{"addresses": [{"ip": "172.18.0.1"}], "ports": [{"port": 5432}]}]}])
+    store.apply(
+        [
+            service("external-db", None, ports=[{"port": 5432}]),
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "external-db"},
+                "subsets": [{"addresses": [{"ip": "172.18.0.1"}], "ports": [{"port": 5432}]}],
+            },
+        ]
+    )
     ep = endpoints(store, "external-db")
     assert ep["subsets"] == [{"addresses": [{"ip": "172.18.0.1"}], "ports": [{"port": 5432}]}]
-    sl, = slices(store, "external-db")
-    assert sl["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
-        "endpointslicemirroring-controller.k8s.io"
+    (sl,) = slices(store, "external-db")
+    assert (
+        sl["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+        == "endpointslicemirroring-controller.k8s.io"
+    )
     assert sl["endpoints"][0]["addresses"] == ["172.18.0.1"] and sl["ports"][0]["port"] == 5432
     store.delete([ObjectRef("Service", "external-db", "default")])
     assert store.get("ep", "external-db") == [] and slices(store, "external-db") == []
@@ -453,7 +678,9 @@ def test_endpoints_follow_scaling_and_pod_replacement():
     victim = store.get("pods", selector="app=web")[0]
     store.delete([ObjectRef("Pod", victim["metadata"]["name"], "default")])
     addresses = endpoints(store, "web")["subsets"][0]["addresses"]
-    assert len(addresses) == 4 and victim["metadata"]["name"] not in {a["targetRef"]["name"] for a in addresses}
+    assert len(addresses) == 4 and victim["metadata"]["name"] not in {
+        a["targetRef"]["name"] for a in addresses
+    }
 
 
 def test_three_endpoints_for_kube_proxy_lesson():
@@ -467,8 +694,22 @@ def test_three_endpoints_for_kube_proxy_lesson():
 
 def ingress(name, host="services.company.com", cls=None, annotations=None):
     meta = {"name": name, **({"annotations": annotations} if annotations else {})}
-    spec = {"rules": [{"host": host, "http": {"paths": [
-        {"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}
+    spec = {
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/api",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": "api", "port": {"number": 80}}},
+                        }
+                    ]
+                },
+            }
+        ]
+    }
     if cls:
         spec["ingressClassName"] = cls
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
@@ -484,7 +725,12 @@ def test_ingress_gets_the_default_class_and_the_controllers_address():
 
 def test_ingress_of_another_class_is_not_served():
     store = fresh()
-    store.apply([ingress("nginx", cls="nginx"), ingress("legacy", annotations={"kubernetes.io/ingress.class": "nginx"})])
+    store.apply(
+        [
+            ingress("nginx", cls="nginx"),
+            ingress("legacy", annotations={"kubernetes.io/ingress.class": "nginx"}),
+        ]
+    )
     assert store.get("ing", "nginx")[0]["status"] == {"loadBalancer": {}}
     legacy = store.get("ing", "legacy")[0]
     assert "ingressClassName" not in legacy["spec"] and legacy["status"] == {"loadBalancer": {}}
@@ -503,4 +749,7 @@ def test_ingress_class_is_kept_on_update():
     doc = ingress("site", host="other.company.com")
     store.apply([copy.deepcopy(doc)])
     ing = store.get("ing", "site")[0]
-    assert ing["spec"]["ingressClassName"] == "labkit" and ing["spec"]["rules"][0]["host"] == "other.company.com"
+    assert (
+        ing["spec"]["ingressClassName"] == "labkit"
+        and ing["spec"]["rules"][0]["host"] == "other.company.com"
+    )

@@ -1,4 +1,5 @@
 """ClusterStore controllers: Deployments, ReplicaSets, DaemonSets, StatefulSets, garbage collection."""
+
 from __future__ import annotations
 
 import copy
@@ -22,29 +23,53 @@ def fresh() -> ClusterStore:
 
 
 def template(labels, image=AGNHOST, **spec):
-    return {"metadata": {"labels": dict(labels)},
-            "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}], **spec}}
+    return {
+        "metadata": {"labels": dict(labels)},
+        "spec": {
+            "containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}],
+            **spec,
+        },
+    }
 
 
 def deployment(name, replicas=3, labels=None, image=AGNHOST, ns=None, **spec):
     labels = labels or {"app": name}
     meta = {"name": name, **({"namespace": ns} if ns else {})}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
-                     "template": template(labels, image, **spec)}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": template(labels, image, **spec),
+        },
+    }
 
 
 def daemonset(name, labels=None, **spec):
     labels = labels or {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": dict(labels)}, "template": template(labels, **spec)}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": dict(labels)}, "template": template(labels, **spec)},
+    }
 
 
 def statefulset(name, replicas=3, service_name="db", labels=None, image=AGNHOST):
     labels = labels or {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "serviceName": service_name, "selector": {"matchLabels": dict(labels)},
-                     "template": template(labels, image)}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": service_name,
+            "selector": {"matchLabels": dict(labels)},
+            "template": template(labels, image),
+        },
+    }
 
 
 def pods_of(store, selector, ns="default"):
@@ -70,7 +95,11 @@ def test_deployment_pods_are_named_with_template_hash_and_suffix():
         assert re.fullmatch(rf"web-{pod_hash}-{SUFFIX}{{5}}", p["metadata"]["name"])
         assert p["metadata"]["labels"] == {"app": "web", "pod-template-hash": pod_hash}
         owner = p["metadata"]["ownerReferences"][0]
-        assert owner["kind"] == "ReplicaSet" and owner["name"] == f"web-{pod_hash}" and owner["controller"] is True
+        assert (
+            owner["kind"] == "ReplicaSet"
+            and owner["name"] == f"web-{pod_hash}"
+            and owner["controller"] is True
+        )
     rs = store.get("rs", f"web-{pod_hash}")[0]
     assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
     assert rs["metadata"]["ownerReferences"][0]["uid"] == deploy["metadata"]["uid"]
@@ -87,7 +116,9 @@ def test_deployment_names_are_deterministic():
     for s in (a, b):
         s.apply([deployment("web", 4)])
     assert names(pods_of(a, "app=web")) == names(pods_of(b, "app=web"))
-    assert [p["status"]["podIP"] for p in pods_of(a, "app=web")] == [p["status"]["podIP"] for p in pods_of(b, "app=web")]
+    assert [p["status"]["podIP"] for p in pods_of(a, "app=web")] == [
+        p["status"]["podIP"] for p in pods_of(b, "app=web")
+    ]
 
 
 def test_deployment_spreads_over_the_workers_only():
@@ -118,7 +149,7 @@ def test_scale_down_removes_newest_from_the_crowded_node():
     store.apply([deployment("web", 2)])
     first = names(pods_of(store, "app=web"))
     store.apply([deployment("web", 3)])
-    newest, = set(names(pods_of(store, "app=web"))) - set(first)
+    (newest,) = set(names(pods_of(store, "app=web"))) - set(first)
     crowded = store.get("pod", newest)[0]["spec"]["nodeName"]
     assert [p["spec"]["nodeName"] for p in pods_of(store, "app=web")].count(crowded) == 2
     store.apply([deployment("web", 2)])
@@ -139,14 +170,19 @@ def test_changed_template_replaces_pods_and_keeps_old_replicaset_at_zero():
     sets = {rs["metadata"]["name"]: rs for rs in store.get("rs", selector="app=web")}
     assert len(sets) == 2
     assert sets[old_rs[0]["metadata"]["name"]]["spec"]["replicas"] == 0
-    revisions = sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in sets.values())
+    revisions = sorted(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in sets.values()
+    )
     assert revisions == ["1", "2"]
     deploy = store.get("deploy", "web")[0]
     assert deploy["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     # rolling back re-uses the first ReplicaSet under a new revision
     store.apply([deployment("web", 3)])
     back = store.get("rs", old_rs[0]["metadata"]["name"])[0]
-    assert back["spec"]["replicas"] == 3 and back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert (
+        back["spec"]["replicas"] == 3
+        and back["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    )
 
 
 def test_revision_history_limit_prunes_old_replicasets():
@@ -184,7 +220,10 @@ def test_deleting_a_deployment_deletes_its_replicasets_and_pods():
     store.apply([deployment("web", 3), deployment("api", 1)])
     removed = store.delete([ObjectRef("Deployment", "web", "default")])
     assert removed[0] == ObjectRef("Deployment", "web", "default")
-    assert sum(r.kind == "Pod" for r in removed) == 3 and sum(r.kind == "ReplicaSet" for r in removed) == 1
+    assert (
+        sum(r.kind == "Pod" for r in removed) == 3
+        and sum(r.kind == "ReplicaSet" for r in removed) == 1
+    )
     assert pods_of(store, "app=web") == [] and store.get("rs", selector="app=web") == []
     assert len(pods_of(store, "app=api")) == 1
 
@@ -212,7 +251,9 @@ def test_deployment_selector_is_immutable():
 
 def test_match_expressions_selector_works():
     doc = deployment("web", 2, labels={"app": "web", "tier": "front"})
-    doc["spec"]["selector"] = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}
+    doc["spec"]["selector"] = {
+        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]
+    }
     store = fresh()
     store.apply([doc])
     assert len(pods_of(store, "tier=front")) == 2
@@ -225,7 +266,10 @@ def test_deployment_defaults_are_filled():
     store.apply([doc])
     spec = store.get("deploy", "web")[0]["spec"]
     assert spec["replicas"] == 1 and spec["revisionHistoryLimit"] == 10
-    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+    }
     assert spec["template"]["spec"]["dnsPolicy"] == "ClusterFirst"
 
 
@@ -233,7 +277,11 @@ def test_unschedulable_deployment_is_not_available():
     store = fresh()
     store.apply([deployment("gpu", 2, nodeSelector={"accelerator": "gpu"})])
     status = store.get("deploy", "gpu")[0]["status"]
-    assert status["replicas"] == 2 and status["readyReplicas"] == 0 and status["unavailableReplicas"] == 2
+    assert (
+        status["replicas"] == 2
+        and status["readyReplicas"] == 0
+        and status["unavailableReplicas"] == 2
+    )
     available = [c for c in status["conditions"] if c["type"] == "Available"][0]
     assert available["status"] == "False" and available["reason"] == "MinimumReplicasUnavailable"
     assert all(p["status"]["phase"] == "Pending" for p in pods_of(store, "app=gpu"))
@@ -249,23 +297,43 @@ def test_controller_pods_carry_generate_name():
 
 def test_bare_replicaset():
     store = fresh()
-    store.apply([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs1"},
-                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "rs1"}},
-                           "template": template({"app": "rs1"})}}])
+    store.apply(
+        [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {"name": "rs1"},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": "rs1"}},
+                    "template": template({"app": "rs1"}),
+                },
+            }
+        ]
+    )
     pods = pods_of(store, "app=rs1")
-    assert len(pods) == 2 and all(re.fullmatch(rf"rs1-{SUFFIX}{{5}}", p["metadata"]["name"]) for p in pods)
+    assert len(pods) == 2 and all(
+        re.fullmatch(rf"rs1-{SUFFIX}{{5}}", p["metadata"]["name"]) for p in pods
+    )
 
 
 def test_labelling_a_controlled_pod_keeps_its_owner():
     store = fresh()
     store.apply([deployment("web", 1)])
     p = pods_of(store, "app=web")[0]
-    doc = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": p["metadata"]["name"], "labels": {"debug": "yes"}}, "spec": p["spec"]}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": p["metadata"]["name"], "labels": {"debug": "yes"}},
+        "spec": p["spec"],
+    }
     store.apply([doc])
     again = store.get("pod", p["metadata"]["name"])[0]
     assert again["metadata"]["ownerReferences"] == p["metadata"]["ownerReferences"]
-    assert again["metadata"]["labels"]["debug"] == "yes" and again["metadata"]["labels"]["app"] == "web"
+    assert (
+        again["metadata"]["labels"]["debug"] == "yes"
+        and again["metadata"]["labels"]["app"] == "web"
+    )
     assert len(pods_of(store, "app=web")) == 1
 
 
@@ -280,8 +348,20 @@ def test_daemonset_runs_on_workers_unless_it_tolerates_the_control_plane():
     assert all(re.fullmatch(rf"agent-{SUFFIX}{{5}}", p["metadata"]["name"]) for p in pods)
     ds = store.get("ds", "agent")[0]
     assert ds["status"]["desiredNumberScheduled"] == 2 and ds["status"]["numberReady"] == 2
-    store.apply([daemonset("everywhere", tolerations=[{"key": "node-role.kubernetes.io/control-plane",
-                                                       "operator": "Exists", "effect": "NoSchedule"}])])
+    store.apply(
+        [
+            daemonset(
+                "everywhere",
+                tolerations=[
+                    {
+                        "key": "node-role.kubernetes.io/control-plane",
+                        "operator": "Exists",
+                        "effect": "NoSchedule",
+                    }
+                ],
+            )
+        ]
+    )
     assert len(pods_of(store, "app=everywhere")) == 3
 
 
@@ -325,9 +405,13 @@ def test_statefulset_pods_have_ordinal_names_hostname_and_subdomain():
     assert names(pods) == ["db-0", "db-1", "db-2"]
     for p in pods:
         assert p["spec"]["hostname"] == p["metadata"]["name"] and p["spec"]["subdomain"] == "db"
-        assert p["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == p["metadata"]["name"]
+        assert (
+            p["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == p["metadata"]["name"]
+        )
     sts = store.get("sts", "db")[0]
-    assert sts["status"]["readyReplicas"] == 3 and sts["status"]["currentRevision"].startswith("db-")
+    assert sts["status"]["readyReplicas"] == 3 and sts["status"]["currentRevision"].startswith(
+        "db-"
+    )
 
 
 def test_statefulset_scales_from_the_top_and_recreates_deleted_pods_with_the_same_name():
@@ -347,7 +431,9 @@ def test_statefulset_template_change_replaces_pods_in_place():
     store.apply([statefulset("db", 2)])
     store.apply([statefulset("db", 2, image="postgres:17")])
     pods = pods_of(store, "app=db")
-    assert names(pods) == ["db-0", "db-1"] and all(p["spec"]["containers"][0]["image"] == "postgres:17" for p in pods)
+    assert names(pods) == ["db-0", "db-1"] and all(
+        p["spec"]["containers"][0]["image"] == "postgres:17" for p in pods
+    )
 
 
 def test_statefulset_service_name_is_immutable():
@@ -363,9 +449,22 @@ def test_statefulset_service_name_is_immutable():
 
 def test_objects_whose_owner_vanished_are_collected():
     store = fresh()
-    doc = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "orphan", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                                               "name": "gone", "uid": "0000", "controller": True}]},
-           "spec": {"containers": [{"name": "a", "image": AGNHOST}]}}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "orphan",
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "gone",
+                    "uid": "0000",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"containers": [{"name": "a", "image": AGNHOST}]},
+    }
     store.apply([copy.deepcopy(doc)])
     assert store.get("pod", "orphan") == []

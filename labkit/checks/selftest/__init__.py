@@ -4,6 +4,7 @@ the fixed states it must accept, as manifests in this folder indexed by ``index.
 ``cases()`` reads the index; ``SelfTestCase.manifests(state)`` loads a state's objects;
 ``judge(case, state, result)`` says whether a check's Result is what the case expects.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -58,7 +59,9 @@ class SelfTestCase:
         return load_files(self.expectation(state).files)
 
     def runs_on(self, backend: str, cni: str) -> bool:
-        return (self.cni is None or self.cni == cni) and (not self.backends or backend in self.backends)
+        return (self.cni is None or self.cni == cni) and (
+            not self.backends or backend in self.backends
+        )
 
 
 def load_files(names: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
@@ -72,10 +75,17 @@ def load_files(names: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
 def _expectation(raw: Mapping[str, Any], where: str) -> Expectation:
     verdict = raw.get("verdict")
     if verdict not in VERDICTS:
-        raise LabError(f"{where}: verdict {verdict!r} is not one of {VERDICTS}.", "Fix labkit/checks/selftest/index.yaml.")
+        raise LabError(
+            f"{where}: verdict {verdict!r} is not one of {VERDICTS}.",
+            "Fix labkit/checks/selftest/index.yaml.",
+        )
     if verdict != "pass" and not raw.get("hint"):
-        raise LabError(f"{where}: a {verdict} state must name the hint it expects.", "Add hint: to the case.")
-    return Expectation(tuple(raw.get("manifests") or ()), verdict, str(raw.get("hint") or ""), raw.get("layer"))
+        raise LabError(
+            f"{where}: a {verdict} state must name the hint it expects.", "Add hint: to the case."
+        )
+    return Expectation(
+        tuple(raw.get("manifests") or ()), verdict, str(raw.get("hint") or ""), raw.get("layer")
+    )
 
 
 def cases(path: Path = INDEX) -> list[SelfTestCase]:
@@ -84,11 +94,18 @@ def cases(path: Path = INDEX) -> list[SelfTestCase]:
     out = []
     for i, raw in enumerate(data.get("cases") or []):
         where = f"case {i + 1} ({raw.get('name', '?')})"
-        out.append(SelfTestCase(
-            name=str(raw["name"]), check=str(raw["check"]), args=dict(raw.get("args") or {}),
-            base=tuple(raw.get("base") or ()), wrong=_expectation(raw.get("wrong") or {}, f"{where} wrong"),
-            fixed=_expectation(raw.get("fixed") or {}, f"{where} fixed"), cni=raw.get("cni"),
-            backends=tuple(raw.get("backends") or ())))
+        out.append(
+            SelfTestCase(
+                name=str(raw["name"]),
+                check=str(raw["check"]),
+                args=dict(raw.get("args") or {}),
+                base=tuple(raw.get("base") or ()),
+                wrong=_expectation(raw.get("wrong") or {}, f"{where} wrong"),
+                fixed=_expectation(raw.get("fixed") or {}, f"{where} fixed"),
+                cni=raw.get("cni"),
+                backends=tuple(raw.get("backends") or ()),
+            )
+        )
     return out
 
 

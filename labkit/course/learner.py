@@ -1,0 +1,140 @@
+"""The object `labkit.connect()` hands a notebook: a backend's Lab plus `deploy`, `reset` and
+`check`, composed here rather than inherited by backends, so the seam never calls upward."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from labkit import scenarios
+from labkit.checks.result import Result
+from labkit.lab import (
+    DEFAULT_LAB_NAME,
+    Capabilities,
+    ExecResult,
+    Lab,
+    ObjectRef,
+    PortSpec,
+    Probe,
+    connect_backend,
+)
+from labkit.progress import show_messages
+
+
+class LearnerLab:
+    """A running lab with the learner's one-liners; every seam call goes to the backend's Lab."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def __repr__(self) -> str:
+        return f"<{self.backend} lab {self.name!r} ({self.cni})>"
+
+    # ---- what the seam reports
+
+    @property
+    def name(self) -> str:
+        """The lab's name (``netlab`` unless chosen)."""
+        return self.lab.name
+
+    @property
+    def backend(self) -> str:
+        """``kind`` or ``sandbox``."""
+        return self.lab.backend
+
+    @property
+    def cni(self) -> str:
+        """``flannel``, ``calico`` or ``cilium``."""
+        return self.lab.cni
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend and CNI enforce and offer."""
+        return self.lab.capabilities
+
+    # ---- the seam, passed through
+
+    def apply(self, manifests: Any, namespace: str | None = None) -> list[ObjectRef]:
+        """Create or update objects from manifests (paths, YAML text, dicts)."""
+        return self.lab.apply(manifests, namespace)
+
+    def delete(self, manifests_or_refs: Any) -> None:
+        """Delete the objects named by manifests or ObjectRefs."""
+        self.lab.delete(manifests_or_refs)
+
+    def get(
+        self,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = "default",
+        selector: str | dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Objects of a kind; ``namespace=None`` means all namespaces."""
+        return self.lab.get(kind, name, namespace, selector)
+
+    def exec(
+        self,
+        pod: str,
+        command: str | Sequence[str],
+        namespace: str = "default",
+        timeout: float = 10.0,
+    ) -> ExecResult:
+        """Run a command in a pod."""
+        return self.lab.exec(pod, command, namespace, timeout)
+
+    def node_exec(
+        self, node: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
+        """Run a command on a node."""
+        return self.lab.node_exec(node, command, timeout)
+
+    def probe(
+        self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
+    ) -> Probe:
+        """One connection attempt from inside ``src``'s network namespace."""
+        return self.lab.probe(src, dst, port, protocol, timeout)
+
+    def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:
+        """Many probes at once."""
+        return self.lab.probe_many(pairs, timeout)
+
+    def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
+        """Resolve ``name`` through ``src``'s resolver."""
+        return self.lab.resolve(src, name, rtype)
+
+    def add_outside_address(self, cidr: str, ports: Iterable[PortSpec] = ()) -> None:
+        """Give the outside world an address range (sandbox only)."""
+        self.lab.add_outside_address(cidr, ports)
+
+    def __getattr__(self, attribute: str) -> Any:
+        # What a backend offers beyond the seam (e.g. the sandbox's outside_addresses()).
+        if attribute == "lab":
+            raise AttributeError(attribute)
+        return getattr(self.lab, attribute)
+
+    # ---- the learner's one-liners
+
+    def deploy(self, scenario: str, variant: str | None = None) -> list[ObjectRef]:
+        """Deploy a tutorial scenario (and, optionally, a later step or broken variant)."""
+        return scenarios.deploy(self.lab, scenario, variant=variant)
+
+    def reset(self, scenario: str) -> list[ObjectRef]:
+        """Put a scenario back at its starting state."""
+        return scenarios.reset(self.lab, scenario)
+
+    def check(self, scenario: str, variant: str | None = None) -> list[Result]:
+        """Grade a scenario (or one of its variants) with the checks it declares."""
+        return scenarios.run_checks(self.lab, scenario, variant=variant)
+
+
+def connect(
+    backend: str = "auto",
+    cni: str = "flannel",
+    name: str = DEFAULT_LAB_NAME,
+    kube_proxy_mode: str | None = None,
+) -> LearnerLab:
+    """Attach to lab ``name``, bringing it up first if it is not running; the one call a
+    notebook's first cell needs. It says which backend it picked and why."""
+    show_messages(sys.stdout)
+    return LearnerLab(connect_backend(backend, cni, name, kube_proxy_mode))

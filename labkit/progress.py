@@ -1,0 +1,107 @@
+"""One progress printer for both backends: steps with elapsed times, waits with a spinner.
+
+It prints with rich to stderr in a terminal (rich renders it as notebook output in Jupyter, so
+nothing is painted as an error); ``quiet`` prints nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.markup import escape
+
+log = logging.getLogger("labkit")
+
+
+class StepList:
+    """Prints steps with their elapsed time; numbered ``[n/total]`` when the total is known.
+
+    ``clock`` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        total: int | None = None,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        quiet: bool = False,
+    ) -> None:
+        self.total = total
+        self.console = None if quiet else (console or Console(stderr=True, highlight=False))
+        self.clock = clock
+        self.started_at = clock()
+        self.finished: list[tuple[str, float, bool]] = []
+
+    def _print(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text, soft_wrap=True)
+
+    @contextmanager
+    def step(self, title: str, number: int | None = None) -> Iterator[None]:
+        """Time a step and mark it done or failed; numbered steps also announce their start
+        (they are the slow ones)."""
+        if number is None:
+            number = len(self.finished) + 1
+        label = f"[{number}/{self.total}] {escape(title)}" if self.total else escape(title)
+        if self.total:
+            self._print(f"[bold cyan]>[/] {label}")
+        began = self.clock()
+        try:
+            yield
+        except BaseException:
+            took = self.clock() - began
+            self.finished.append((title, took, False))
+            self._print(f"[bold red]✗[/] {label} [red]failed after {took:.2f} s[/]")
+            raise
+        took = self.clock() - began
+        self.finished.append((title, took, True))
+        self._print(
+            f"[bold green]✓[/] {label} [dim]{took:.2f} s "
+            f"(total {self.clock() - self.started_at:.2f} s)[/]"
+        )
+
+    def command(self, text: str) -> None:
+        """Show a command line as it runs (first line only for here-documents)."""
+        self._print(f"    [dim]$ {escape(text.splitlines()[0])}[/]")
+
+    @contextmanager
+    def waiting(self, title: str) -> Iterator[Callable[[list[str], float], None]]:
+        """A spinner for a wait; call the yielded function with what is pending and seconds
+        waited."""
+        if self.console is None:
+            yield lambda pending, waited: None
+            return
+        with self.console.status(f"waiting: {escape(title)}") as status:
+
+            def update(pending: list[str], waited: float) -> None:
+                more = f" (+{len(pending) - 3} more)" if len(pending) > 3 else ""
+                shown = "; ".join(pending[:3]) + more
+                status.update(f"waiting {waited:.0f} s: {escape(title)} [dim]- {escape(shown)}[/]")
+
+            yield update
+
+    def say(self, text: str) -> None:
+        """A line of its own (a summary, a note)."""
+        self._print(escape(text))
+
+    def summary(self) -> None:
+        """One closing line with the total time."""
+        total = self.clock() - self.started_at
+        self._print(f"[bold]Done in {total:.0f} s[/] ({len(self.finished)} steps).")
+
+
+def show_messages(stream: object = None) -> None:
+    """Let the ``labkit`` logger's information reach a person (once): as ``labkit: ...`` lines on
+    ``stream`` (stderr in a terminal; a notebook passes stdout so it is not painted red)."""
+    if any(getattr(h, "_labkit", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(logging.Formatter("labkit: %(message)s"))
+    handler._labkit = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)

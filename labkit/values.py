@@ -1,0 +1,122 @@
+"""Value types and names every layer shares: what a lab applied, ran, probed and can do.
+
+They sit at the bottom of the package so that backends can build them and checks can read them
+without either importing the other; `labkit.lab` re-exports them as part of the seam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from labkit.errors import LabError
+
+BACKENDS = ("kind", "sandbox")
+CNIS = ("flannel", "calico", "cilium")
+KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
+DEFAULT_LAB_NAME = "netlab"
+OUTSIDE = "@outside"
+"""Probe source meaning "a client outside the cluster" (the host on Kind, ``lk-<lab>-outside``
+on the sandbox)."""
+
+OUTCOMES = ("connected", "refused", "timeout", "dns", "unreachable", "error")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Names one applied object."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        scope = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind.lower()}/{scope}{self.name}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run inside a pod or node printed and returned."""
+
+    command: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command exited 0."""
+        return self.returncode == 0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One connection attempt from inside ``src``'s network namespace to ``dst:port``.
+
+    ``outcome`` is one of OUTCOMES. When the server is a lab agent (agnhost netexec on Kind),
+    ``served_by`` is the answering pod's hostname and ``client_ip`` the source address it saw,
+    which proves load balancing and the absence of NAT.
+    """
+
+    src: str
+    dst: str
+    port: int
+    protocol: str
+    outcome: str
+    latency_s: float | None = None
+    served_by: str | None = None
+    client_ip: str | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the connection was made."""
+        return self.outcome == "connected"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The probe as plain data (progress files, JSON)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this backend and CNI really enforce and offer, so checks never report a false
+    verdict and scenarios never reach for a method a backend lacks."""
+
+    network_policy: bool
+    kube_proxy_mode: str
+    load_balancer: bool = True
+    ingress: bool = True
+    outside_addresses: bool = False
+    """Whether ``add_outside_address`` can give the lab's outside world a whole address range."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class DoctorLine:
+    """One finding of `labkit doctor`: what was checked, whether it is fine, what was seen, and
+    the fix when not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def split_pod_ref(ref: str, namespace: str = "default") -> tuple[str, str]:
+    """``"ns/name"`` or ``"name"`` -> ``(namespace, name)``."""
+    if "/" in ref:
+        ns, _, name = ref.partition("/")
+        return ns, name
+    return namespace, ref
+
+
+def validate_cni(cni: str) -> str:
+    """Refuse a CNI name we do not support, naming the ones we do."""
+    if cni not in CNIS:
+        raise LabError(
+            f"Unknown CNI {cni!r}.", f"Choose one of: {', '.join(CNIS)} (e.g. --cni calico)."
+        )
+    return cni
