@@ -11,30 +11,32 @@ from typing import Any
 from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.result import Result, Step, classify, failure_hint, make_result, poll
 from labkit.checks.targets import (
-    Endpoint,
     PodNames,
     Target,
-    container_ports,
     find_pods,
     get_service,
-    is_ip,
     list_pods,
-    meta,
     node_internal_ips,
-    pick_service_port,
-    pod_ip,
-    pod_phase,
-    pod_ref,
     pod_summary,
     scheduling_hint,
     scheduling_problem,
     service_endpoints,
     split_ref,
-    strip_port,
     unschedulable,
 )
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Lab, Probe
+from labkit.model.addresses import is_ip
+from labkit.model.objects import (
+    ServiceEndpoint,
+    container_ports,
+    meta,
+    pick_service_port,
+    pod_ip,
+    pod_phase,
+    ref_of,
+    strip_port,
+)
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 EXPECTATIONS = ("connected", "blocked")
@@ -238,11 +240,11 @@ def pod_to_pod(
         steps.append(Step(f"the destination {address}", owner, None))
     if dst_pod is not None:
         declared = [
-            cp for cp in container_ports(dst_pod) if cp.port == port and cp.protocol == protocol
+            cp for cp in container_ports(dst_pod) if cp.number == port and cp.protocol == protocol
         ]
         if not declared:
             ports = (
-                ", ".join(f"{cp.port}/{cp.protocol}" for cp in container_ports(dst_pod)) or "none"
+                ", ".join(f"{cp.number}/{cp.protocol}" for cp in container_ports(dst_pod)) or "none"
             )
             steps.append(
                 Step(
@@ -267,7 +269,7 @@ def pod_to_pod(
 
     effective_wait = 0.0 if (wants_block and not enforced) else wait
     conv = poll(
-        lambda: lab.probe(pod_ref(src_pod), dst_ip, port, protocol, timeout),
+        lambda: lab.probe(ref_of(src_pod), dst_ip, port, protocol, timeout),
         done,
         wait=effective_wait,
     )
@@ -423,7 +425,7 @@ def _shown(target: Target, pod: Mapping[str, Any] | None, names: PodNames) -> st
 # --------------------------------------------------------------------------- pod to service
 
 
-def ready_endpoint_pods(endpoints: Sequence[Endpoint]) -> list[str]:
+def ready_endpoint_pods(endpoints: Sequence[ServiceEndpoint]) -> list[str]:
     """Names of the pods behind the ready endpoints, sorted."""
     return sorted({e.pod for e in endpoints if e.ready and e.pod})
 
@@ -479,7 +481,7 @@ def pod_to_service(
         )
     )
 
-    pairs = [(pod_ref(src_pod), cluster_ip, number, proto)] * int(requests)
+    pairs = [(ref_of(src_pod), cluster_ip, number, proto)] * int(requests)
     served: set[str] = set()
 
     def observe() -> list[Probe]:
@@ -659,7 +661,7 @@ def _service_and_port(
 def _denied_by_policy(
     lab: Lab,
     src_pod: Mapping[str, Any] | None,
-    endpoints: Sequence[Endpoint],
+    endpoints: Sequence[ServiceEndpoint],
     svc_port: Mapping[str, Any],
     namespace: str,
 ) -> str:
@@ -683,12 +685,12 @@ def _denied_by_policy(
     return sorted(set(reasons))[0] if reasons else ""
 
 
-def _endpoint_port(ep: Endpoint, svc_port: Mapping[str, Any]) -> int | None:
+def _endpoint_port(ep: ServiceEndpoint, svc_port: Mapping[str, Any]) -> int | None:
     """The port on the endpoint pod that a Service port leads to."""
     name = svc_port.get("name") or None
-    for port_name, number, _ in ep.ports:
-        if port_name == name or len(ep.ports) == 1:
-            return number
+    for port in ep.ports:
+        if port.name == name or len(ep.ports) == 1:
+            return port.number
     target = svc_port.get("targetPort", svc_port.get("port"))
     return int(target) if str(target).isdigit() else None
 

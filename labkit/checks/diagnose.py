@@ -13,14 +13,7 @@ from labkit.checks.targets import (
     PodNames,
     Target,
     get_service,
-    is_ip,
     list_pods,
-    meta,
-    pick_service_port,
-    pod_ip,
-    pod_phase,
-    pod_ready,
-    pod_ref,
     pod_state,
     scheduling_hint,
     service_endpoints,
@@ -29,6 +22,15 @@ from labkit.checks.targets import (
 )
 from labkit.errors import LabError
 from labkit.lab import Lab, Probe
+from labkit.model.addresses import is_ip
+from labkit.model.objects import (
+    meta,
+    pick_service_port,
+    pod_ip,
+    pod_phase,
+    pod_ready,
+    ref_of,
+)
 
 
 def _find_by_ip(lab: Lab, ip: str) -> tuple[dict | None, dict | None]:
@@ -95,7 +97,7 @@ def diagnose(
             )
         if svc is not None:
             dns_name = f"{name}.{ns}"
-            answers = lab.resolve(pod_ref(src_pod), dns_name, "A")
+            answers = lab.resolve(ref_of(src_pod), dns_name, "A")
             cluster_ip = (svc.get("spec") or {}).get("clusterIP")
             ok = bool(answers) or cluster_ip in (None, "None")
             steps.append(
@@ -115,7 +117,7 @@ def diagnose(
     else:
         conf, _ = pod_resolv_conf(lab, src_pod)
         tried, model_values = explain_queries(target, "A", conf, cluster_records(lab))
-        answers = sorted(lab.resolve(pod_ref(src_pod), target, "A"))
+        answers = sorted(lab.resolve(ref_of(src_pod), target, "A"))
         evidence = tuple(f"{i + 1}. {q} -> {rc}" for i, (q, rc) in enumerate(tried))
         steps.append(
             Step(
@@ -200,7 +202,7 @@ def diagnose(
         backends = [by_name[e.pod] for e in endpoints if e.ready and e.pod in by_name]
         target_port = svc_port.get("targetPort", svc_port.get("port"))
         per_pod_port = {
-            pod_ref(p): resolve_target_port(target_port, protocol, p)[0] for p in backends
+            ref_of(p): resolve_target_port(target_port, protocol, p)[0] for p in backends
         }
         cluster_ip = spec.get("clusterIP")
         probe_ip = (
@@ -211,7 +213,7 @@ def diagnose(
         dst_port = (
             int(svc_port["port"])
             if probe_ip == cluster_ip
-            else per_pod_port.get(pod_ref(backends[0]))
+            else per_pod_port.get(ref_of(backends[0]))
         )
     else:
         assert pod is not None
@@ -224,7 +226,7 @@ def diagnose(
             ]
             if not declared:
                 raise LabError(
-                    f"Pod {pod_ref(pod)} declares no containerPort, so diagnose cannot pick a port.",
+                    f"Pod {ref_of(pod)} declares no containerPort, so diagnose cannot pick a port.",
                     "Pass port=... explicitly.",
                 )
             port = int(declared[0]["containerPort"])
@@ -233,7 +235,7 @@ def diagnose(
         if dst_port is None:
             steps.append(Step("endpoints", f"{names(pod)} declares no port named {port}", False))
             return broken("endpoints", f"Pod {names(pod)} has no containerPort named {port!r}.")
-        per_pod_port = {pod_ref(pod): dst_port}
+        per_pod_port = {ref_of(pod): dst_port}
         probe_ip = pod_ip(pod)
         ready = pod_ready(pod)
         steps.append(Step("service", "skipped: the target is a pod", None))
@@ -264,7 +266,7 @@ def diagnose(
     # ---- policy
     verdicts = []
     for backend in backends:
-        number = per_pod_port.get(pod_ref(backend))
+        number = per_pod_port.get(ref_of(backend))
         if number is None:
             continue
         verdict = model_verdict(lab, src_pod, backend, number, protocol)
@@ -310,7 +312,7 @@ def diagnose(
             "data plane", "The Service has no address and no ready backend to connect to."
         )
     conv = poll(
-        lambda: lab.probe(pod_ref(src_pod), probe_ip, dst_port, protocol, timeout),
+        lambda: lab.probe(ref_of(src_pod), probe_ip, dst_port, protocol, timeout),
         lambda p: p.ok,
         wait=wait,
     )

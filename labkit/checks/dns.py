@@ -14,16 +14,18 @@ from labkit.checks.result import Result, Step, failure_hint, make_result, poll
 from labkit.checks.targets import (
     Target,
     get_service,
-    is_ip,
-    meta,
-    pod_labels,
-    pod_phase,
-    pod_ref,
     service_endpoints,
 )
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model import dns as dnsmodel
+from labkit.model.addresses import is_ip
+from labkit.model.objects import (
+    labels_of,
+    meta,
+    pod_phase,
+    ref_of,
+)
 from labkit.model.selectors import equality_selector_matches
 
 RTYPES = ("A", "AAAA", "SRV", "PTR", "CNAME", "TXT")
@@ -182,7 +184,7 @@ def dns_resolves(
     )
 
     def observe() -> list[str]:
-        return sorted(normalize(v) for v in lab.resolve(pod_ref(src_pod), asked, rtype))
+        return sorted(normalize(v) for v in lab.resolve(ref_of(src_pod), asked, rtype))
 
     def matches(values: list[str]) -> bool:
         return values == wanted and (bool(values) or not must_resolve)
@@ -372,7 +374,7 @@ def _elsewhere_hint(
                 str(meta(p).get("namespace"))
                 for p in pods
                 if selector
-                and equality_selector_matches(selector, pod_labels(p))
+                and equality_selector_matches(selector, labels_of(p))
                 and meta(p).get("namespace") != ns
                 and pod_phase(p) not in ("Succeeded", "Failed")
             }

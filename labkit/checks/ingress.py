@@ -15,13 +15,15 @@ from labkit.checks.result import Result, Step, failure_hint, make_result, poll
 from labkit.checks.targets import (
     PodNames,
     list_pods,
-    meta,
     node_internal_ips,
     service_endpoints,
     split_ref,
 )
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Lab
+from labkit.model.objects import (
+    meta,
+)
 
 VIAS = ("loadbalancer", "nodeport")
 BACKEND_HEADER = "x-labkit-ingress-backend"

@@ -14,14 +14,16 @@ from labkit.checks.result import Result, Step, make_result
 from labkit.checks.targets import (
     Target,
     list_pods,
-    meta,
-    pod_ip,
-    pod_node,
-    pod_phase,
     scheduling_problem,
 )
 from labkit.errors import LabError
 from labkit.lab import Lab
+from labkit.model.objects import (
+    meta,
+    pod_ip,
+    pod_node,
+    pod_phase,
+)
 
 _LINK = re.compile(
     r"^(?P<index>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>[^:\s]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)$"

@@ -17,15 +17,17 @@ from labkit.checks.targets import (
     Target,
     find_pods,
     list_pods,
-    meta,
-    pod_ip,
-    pod_phase,
-    pod_ref,
     workload_of,
 )
 from labkit.errors import LabError
 from labkit.lab import Lab, Probe
 from labkit.model import netpol
+from labkit.model.objects import (
+    meta,
+    pod_ip,
+    pod_phase,
+    ref_of,
+)
 
 # --------------------------------------------------------------------------- asking the model
 
@@ -158,12 +160,12 @@ def policy_matrix(
             steps.append(Step(f"find pod {spec.describe()}", what, False))
             continue
         for pod in found:
-            if pod_ref(pod) not in {pod_ref(c) for c in chosen}:
+            if ref_of(pod) not in {ref_of(c) for c in chosen}:
                 chosen.append(pod)
-            aliases[spec.describe()] = pod_ref(pod)
-            aliases[names(pod)] = pod_ref(pod)
+            aliases[spec.describe()] = ref_of(pod)
+            aliases[names(pod)] = ref_of(pod)
             if isinstance(target, str):
-                aliases[target] = pod_ref(pod)
+                aliases[target] = ref_of(pod)
         steps.append(Step(f"find pod {spec.describe()}", ", ".join(names(p) for p in found), True))
     subject = f"{len(pods)} pods x {', '.join(q.label for q in queries)}"
     if any(s.ok is False for s in steps):
@@ -179,12 +181,12 @@ def policy_matrix(
     for p in chosen:
         workload = workload_of(p)
         if workload:
-            by_workload.setdefault(f"{meta(p).get('namespace')}/{workload}", []).append(pod_ref(p))
+            by_workload.setdefault(f"{meta(p).get('namespace')}/{workload}", []).append(ref_of(p))
     for short, refs_of in by_workload.items():
         if len(refs_of) == 1:
             aliases.setdefault(short, refs_of[0])
-    refs = [pod_ref(p) for p in chosen]
-    by_ref = {pod_ref(p): p for p in chosen}
+    refs = [ref_of(p) for p in chosen]
+    by_ref = {ref_of(p): p for p in chosen}
     namespaces, policies = cluster_policies(lab)
     try:
         table = netpol.truth_table(chosen, queries, namespaces=namespaces, policies=policies)

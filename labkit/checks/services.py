@@ -12,16 +12,10 @@ from typing import Any
 
 from labkit.checks.result import Result, Step, make_result, poll
 from labkit.checks.targets import (
-    Endpoint,
     PodNames,
-    container_ports,
     get_service,
     list_pods,
-    meta,
     node_internal_ips,
-    pod_labels,
-    pod_phase,
-    pod_ready,
     pod_state,
     scheduling_hint,
     service_endpoints,
@@ -31,6 +25,14 @@ from labkit.checks.targets import (
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.kubeproxy import parse_iptables_save
+from labkit.model.objects import (
+    ServiceEndpoint,
+    container_ports,
+    labels_of,
+    meta,
+    pod_phase,
+    pod_ready,
+)
 from labkit.model.selectors import equality_selector_matches
 
 
@@ -57,7 +59,7 @@ def label_differences(
     """
     scored = []
     for pod in pods:
-        labels = pod_labels(pod)
+        labels = labels_of(pod)
         if not any(key in labels for key in selector):
             continue
         diffs, similarity = [], 0.0
@@ -90,15 +92,15 @@ def resolve_target_port(
     if isinstance(target, str) and not target.isdigit():
         for cp in ports:
             if cp.name == target:
-                return cp.port, f"{target} -> {cp.port}"
-        names = ", ".join(f"{cp.name}={cp.port}" for cp in ports if cp.name) or "no named ports"
+                return cp.number, f"{target} -> {cp.number}"
+        names = ", ".join(f"{cp.name}={cp.number}" for cp in ports if cp.name) or "no named ports"
         return None, f"no {protocol} containerPort named {target!r} ({names})"
     number = int(target)
     if not container_ports(pod):
         return number, f"{number} (the pod declares no containerPorts; not verifiable)"
-    if any(cp.port == number for cp in ports):
+    if any(cp.number == number for cp in ports):
         return number, str(number)
-    declared = ", ".join(f"{cp.port}/{cp.protocol}" for cp in container_ports(pod))
+    declared = ", ".join(f"{cp.number}/{cp.protocol}" for cp in container_ports(pod))
     return None, f"{number} is not a containerPort (declared: {declared})"
 
 
@@ -108,7 +110,7 @@ def judge_service(
     svc: Mapping[str, Any] | None,
     pods_here: Sequence[Mapping[str, Any]],
     pods_everywhere: Sequence[Mapping[str, Any]],
-    endpoints: Sequence[Endpoint],
+    endpoints: Sequence[ServiceEndpoint],
     names: PodNames,
     other_namespaces: Sequence[str] = (),
 ) -> list[Finding]:
@@ -178,7 +180,7 @@ def judge_service(
     selected = [
         p
         for p in pods_here
-        if equality_selector_matches(selector, pod_labels(p))
+        if equality_selector_matches(selector, labels_of(p))
         and pod_phase(p) not in ("Succeeded", "Failed")
     ]
     sel = selector_text(selector)
@@ -188,7 +190,7 @@ def judge_service(
             {
                 str(meta(p).get("namespace"))
                 for p in pods_everywhere
-                if equality_selector_matches(selector, pod_labels(p))
+                if equality_selector_matches(selector, labels_of(p))
                 and meta(p).get("namespace") != namespace
             }
         )
@@ -232,7 +234,7 @@ def judge_service(
         if bad:
             declared = sorted(
                 {
-                    f"{cp.port}/{cp.protocol}" + (f" ({cp.name})" if cp.name else "")
+                    f"{cp.number}/{cp.protocol}" + (f" ({cp.name})" if cp.name else "")
                     for p in selected
                     for cp in container_ports(p)
                 }
@@ -382,7 +384,7 @@ def judge_rules(
     svc_ref: str,
     svc_port: Mapping[str, Any],
     programmed: Any | None,
-    ready: Sequence[Endpoint],
+    ready: Sequence[ServiceEndpoint],
     pod_of_ip: Mapping[str, str],
 ) -> Finding:
     """One node's rules for one Service port against its ready endpoints (pure)."""
@@ -390,10 +392,10 @@ def judge_rules(
     port_name = svc_port.get("name") or None
     wanted = sorted(
         {
-            (e.ip, number)
+            (e.ip, port.number)
             for e in ready
-            for name, number, _ in e.ports
-            if (name or None) == port_name or len(e.ports) == 1
+            for port in e.ports
+            if port.name == port_name or len(e.ports) == 1
         }
     )
     if programmed is None:

@@ -9,14 +9,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Lab
-from labkit.model.addresses import is_ip  # noqa: F401 - re-exported for the checks that import it from here
+from labkit.model.objects import (
+    ServiceEndpoint,
+    endpoints_from_endpoints,
+    endpoints_from_slices,
+    labels_of,
+    meta,
+    node_internal_ip,
+    pod_ip,
+    pod_node,
+    pod_phase,
+    pod_ready,
+)
 from labkit.model.selectors import parse_selector_string, selector_matches
 
-Target = Union[str, Mapping[str, Any]]
+Target = str | Mapping[str, Any]
 """``"ns/name"`` (or ``"name"`` in the default namespace), or ``{"namespace": ns, "selector": "app=x"}``."""
 
 
@@ -90,83 +101,6 @@ def _split(text: str, namespace: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- pod facts
 
 
-def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An object's metadata ({} when absent)."""
-    return obj.get("metadata") or {}
-
-
-def pod_ref(pod: Mapping[str, Any]) -> str:
-    """``"ns/name"``: how probes and exec name a pod."""
-    return f"{meta(pod).get('namespace') or 'default'}/{meta(pod).get('name')}"
-
-
-def pod_ip(pod: Mapping[str, Any]) -> str | None:
-    """status.podIP, or None before the CNI gave one."""
-    return (pod.get("status") or {}).get("podIP") or None
-
-
-def pod_phase(pod: Mapping[str, Any]) -> str:
-    """status.phase (Unknown when absent)."""
-    return (pod.get("status") or {}).get("phase") or "Unknown"
-
-
-def pod_node(pod: Mapping[str, Any]) -> str | None:
-    """spec.nodeName, or None while unscheduled."""
-    return (pod.get("spec") or {}).get("nodeName") or None
-
-
-def pod_ready(pod: Mapping[str, Any]) -> bool:
-    """Whether the pod's Ready condition is True (what puts it into a Service's endpoints)."""
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return str(cond.get("status")) == "True"
-    return False
-
-
-def pod_labels(pod: Mapping[str, Any]) -> dict[str, str]:
-    """The pod's labels as strings."""
-    return {str(k): str(v) for k, v in (meta(pod).get("labels") or {}).items()}
-
-
-@dataclass(frozen=True)
-class ContainerPort:
-    """One declared containerPort and the container that declares it."""
-
-    container: str
-    name: str | None
-    port: int
-    protocol: str
-
-
-def container_ports(pod: Mapping[str, Any]) -> list[ContainerPort]:
-    """Every declared containerPort of every container, in declaration order."""
-    ports = []
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for p in container.get("ports") or []:
-            if "containerPort" in p:
-                ports.append(
-                    ContainerPort(
-                        container.get("name", "?"),
-                        p.get("name"),
-                        int(p["containerPort"]),
-                        str(p.get("protocol") or "TCP").upper(),
-                    )
-                )
-    return ports
-
-
-def strip_port(address: str | None) -> str | None:
-    """``"10.0.0.1:5555"`` / ``"[fd00::1]:80"`` / ``"10.0.0.1"`` -> the bare IP."""
-    if not address:
-        return None
-    text = address.strip()
-    if text.startswith("["):
-        return text[1:].split("]", 1)[0]
-    if text.count(":") == 1:
-        return text.split(":", 1)[0]
-    return text
-
-
 # --------------------------------------------------------------------------- finding pods
 
 
@@ -194,7 +128,7 @@ def find_pods(
         return spec, found[:1]
     selector = parse_selector_string(spec.selector or "")
     matching = [
-        p for p in list_pods(lab, spec.namespace) if selector_matches(selector, pod_labels(p))
+        p for p in list_pods(lab, spec.namespace) if selector_matches(selector, labels_of(p))
     ]
     pods = [p for p in matching if pod_phase(p) == "Running"]
     if not pods:
@@ -296,7 +230,7 @@ _HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{5,10})-(?P<suffix>[a-z0-9
 def workload_of(pod: Mapping[str, Any]) -> str | None:
     """The Deployment/DaemonSet/ReplicaSet a pod comes from (None for a bare or StatefulSet pod)."""
     name = str(meta(pod).get("name") or "")
-    labels = pod_labels(pod)
+    labels = labels_of(pod)
     for owner in meta(pod).get("ownerReferences") or []:
         kind, owner_name = owner.get("kind"), str(owner.get("name") or "")
         if kind == "ReplicaSet":
@@ -374,25 +308,13 @@ def pod_summary(pod: Mapping[str, Any], names: PodNames) -> str:
 # --------------------------------------------------------------------------- services and endpoints
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """One address behind a Service, as its EndpointSlice (or Endpoints) lists it."""
-
-    ip: str
-    pod: str | None
-    namespace: str | None
-    node: str | None
-    ready: bool
-    ports: tuple[tuple[str | None, int, str], ...]
-
-
 def get_service(lab: Lab, name: str, namespace: str) -> dict | None:
     """The Service ``namespace/name``, or None."""
     found = [s for s in lab.get("services", namespace=namespace) if meta(s).get("name") == name]
     return found[0] if found else None
 
 
-def service_endpoints(lab: Lab, service: str, namespace: str) -> list[Endpoint]:
+def service_endpoints(lab: Lab, service: str, namespace: str) -> list[ServiceEndpoint]:
     """The Service's endpoints from its EndpointSlices (or the older Endpoints object)."""
     try:
         slices = [
@@ -403,7 +325,7 @@ def service_endpoints(lab: Lab, service: str, namespace: str) -> list[Endpoint]:
     except LabError:
         slices = None
     if slices is not None and slices:
-        return _from_slices(slices)
+        return endpoints_from_slices(slices)
     try:
         endpoints = [
             e for e in lab.get("endpoints", namespace=namespace) if meta(e).get("name") == service
@@ -411,70 +333,17 @@ def service_endpoints(lab: Lab, service: str, namespace: str) -> list[Endpoint]:
     except LabError:
         endpoints = []
     if endpoints:
-        return _from_endpoints(endpoints[0])
+        return endpoints_from_endpoints(endpoints[0])
     return []
 
 
-def _from_slices(slices: Sequence[Mapping[str, Any]]) -> list[Endpoint]:
-    out: dict[str, Endpoint] = {}
-    for sl in slices:
-        ports = tuple(
-            (p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
-            for p in sl.get("ports") or []
-        )
-        for ep in sl.get("endpoints") or []:
-            cond = ep.get("conditions") or {}
-            ready = cond.get("ready")
-            ready = True if ready is None else bool(ready)
-            ref = ep.get("targetRef") or {}
-            for ip in ep.get("addresses") or []:
-                out[ip] = Endpoint(
-                    ip, ref.get("name"), ref.get("namespace"), ep.get("nodeName"), ready, ports
-                )
-    return sorted(out.values(), key=lambda e: e.ip)
-
-
-def _from_endpoints(obj: Mapping[str, Any]) -> list[Endpoint]:
-    out: dict[str, Endpoint] = {}
-    for subset in obj.get("subsets") or []:
-        ports = tuple(
-            (p.get("name") or None, int(p.get("port") or 0), str(p.get("protocol") or "TCP"))
-            for p in subset.get("ports") or []
-        )
-        for key, ready in (("addresses", True), ("notReadyAddresses", False)):
-            for addr in subset.get(key) or []:
-                ref = addr.get("targetRef") or {}
-                out[addr["ip"]] = Endpoint(
-                    addr["ip"],
-                    ref.get("name"),
-                    ref.get("namespace"),
-                    addr.get("nodeName"),
-                    ready,
-                    ports,
-                )
-    return sorted(out.values(), key=lambda e: e.ip)
-
-
-def pick_service_port(service: Mapping[str, Any], port: int | str | None) -> dict | None:
-    """The Service port a check means: by number or name, or the first one when None."""
-    ports = (service.get("spec") or {}).get("ports") or []
-    if port is None:
-        return dict(ports[0]) if ports else None
-    for p in ports:
-        if str(p.get("port")) == str(port) or (p.get("name") and p.get("name") == str(port)):
-            return dict(p)
-    return None
-
-
 def node_internal_ips(lab: Lab) -> list[tuple[str, str]]:
-    """``(node name, InternalIP)`` for every node, sorted by name."""
-    out = []
-    for node in lab.get("nodes", namespace=None):
-        for addr in (node.get("status") or {}).get("addresses") or []:
-            if addr.get("type") == "InternalIP":
-                out.append((str(meta(node).get("name")), str(addr.get("address"))))
-                break
-    return sorted(out)
+    """``(node name, InternalIP)`` for every node that has one, sorted by name."""
+    found = (
+        (meta(node).get("name"), node_internal_ip(node))
+        for node in lab.get("nodes", namespace=None)
+    )
+    return sorted((str(name), ip) for name, ip in found if ip)
 
 
 def split_ref(ref: str, namespace: str = "default") -> tuple[str, str]:

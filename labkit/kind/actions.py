@@ -152,7 +152,7 @@ Action = Run | WriteFile | Fetch | CreateCluster | Wait
 
 
 @dataclass(frozen=True)
-class Step:
+class PlanStep:
     """One titled stage of the plan and the actions it takes, in order."""
 
     title: str

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from labkit.kind import pins
-from labkit.kind.actions import Run, Step, Wait
+from labkit.kind.actions import PlanStep, Run, Wait
 
 DEFAULT_TIMEOUT_S = 300.0
 CALICO_TIMEOUT_S = 600.0
@@ -52,17 +52,17 @@ def kubectl(ctx: InstallContext, *args: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- Flannel
 
 
-def flannel_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
+def flannel_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     """Apply kube-flannel.yml at the pinned tag; then wait for its DaemonSet."""
     install = [
-        Step(
+        PlanStep(
             f"Install Flannel {pins.FLANNEL_VERSION} (VXLAN overlay)",
             (Run(kubectl(ctx, "apply", "-f", pins.FLANNEL_MANIFEST_URL)),),
             note="The manifest's net-conf.json uses 10.244.0.0/16, the cluster's podSubnet.",
         )
     ]
     waits = [
-        Step(
+        PlanStep(
             "Wait for the Flannel DaemonSet on every node",
             (
                 Wait(
@@ -121,19 +121,19 @@ def calico_custom_resources(pod_subnet: str, kube_proxy_mode: str) -> list[dict[
     ]
 
 
-def calico_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
+def calico_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     """CRDs, the operator, then the Installation; then wait until every TigeraStatus is Available."""
     resources = yaml.safe_dump_all(
         calico_custom_resources(ctx.pod_subnet, ctx.kube_proxy_mode), sort_keys=False
     )
     timeout = ctx.timeout(CALICO_TIMEOUT_S)
     install = [
-        Step(
+        PlanStep(
             f"Install the Calico {pins.CALICO_VERSION} CRDs",
             (Run(kubectl(ctx, "create", "-f", pins.CALICO_CRDS_URL)),),
             note="`create`, not `apply`: the CRDs are too large for apply's last-applied annotation.",
         ),
-        Step(
+        PlanStep(
             "Install the Tigera operator",
             (
                 Run(kubectl(ctx, "create", "-f", pins.CALICO_OPERATOR_URL)),
@@ -147,14 +147,14 @@ def calico_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
                 Wait("crd", "operator CRDs established", timeout, names=CALICO_OPERATOR_CRDS),
             ),
         ),
-        Step(
+        PlanStep(
             f"Configure Calico (IP pool {ctx.pod_subnet} = the cluster's podSubnet)",
             (Run(kubectl(ctx, "create", "-f", "-"), stdin=resources),),
             note=f"Upstream's example: {pins.CALICO_CUSTOM_RESOURCES_URL}",
         ),
     ]
     waits = [
-        Step(
+        PlanStep(
             "Wait for Calico (every TigeraStatus Available, calico-node on every node)",
             (
                 Wait(
@@ -192,7 +192,7 @@ def cilium_helm_values(
     return values
 
 
-def cilium_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
+def cilium_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     """``helm install`` the pinned chart into kube-system; then wait for the agent and operator."""
     argv = [
         "helm",
@@ -213,14 +213,14 @@ def cilium_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
     timeout = ctx.timeout(DEFAULT_TIMEOUT_S)
     deployments = ("cilium-operator",) + (("hubble-relay", "hubble-ui") if ctx.hubble else ())
     install = [
-        Step(
+        PlanStep(
             f"Install Cilium {pins.CILIUM_VERSION} with Helm",
             (Run(tuple(argv)),),
             note="pinned chart version; the cilium CLI would otherwise pick its own default",
         )
     ]
     waits = [
-        Step(
+        PlanStep(
             "Wait for the Cilium agent on every node and the operator",
             (
                 Wait(
@@ -246,7 +246,7 @@ def cilium_steps(ctx: InstallContext) -> tuple[list[Step], list[Step]]:
 INSTALLERS = {"flannel": flannel_steps, "calico": calico_steps, "cilium": cilium_steps}
 
 
-def install_steps(cni: str, ctx: InstallContext) -> tuple[list[Step], list[Step]]:
+def install_steps(cni: str, ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     """One CNI's install steps, and the steps that wait for its pods (run once nodes are Ready)."""
     return INSTALLERS[cni](ctx)
 

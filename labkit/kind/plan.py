@@ -12,7 +12,7 @@ from labkit.errors import LabError
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
 from labkit.kind import pins
-from labkit.kind.actions import CreateCluster, Fetch, Run, Step, Wait, WriteFile
+from labkit.kind.actions import CreateCluster, Fetch, PlanStep, Run, Wait, WriteFile
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
 from labkit.values import validate_cni
 
@@ -79,7 +79,7 @@ class Plan:
     paths: Paths
     config: dict[str, Any]
     config_yaml: str
-    steps: tuple[Step, ...]
+    steps: tuple[PlanStep, ...]
     helm_values: tuple[tuple[str, str], ...] = ()
     manifest_urls: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -173,13 +173,13 @@ def build_plan(
         config, header=f"Rendered by labkit for lab {name!r} from clusters/{cni}.yaml"
     )
 
-    steps: list[Step] = []
+    steps: list[PlanStep] = []
     if needs_plugins:
         if arch not in pins.CNI_PLUGINS_SHA256:
             host_arch(arch)  # raises the explanation
         tarball = f"cni-plugins-linux-{arch}-{pins.CNI_PLUGINS_VERSION}.tgz"
         steps.append(
-            Step(
+            PlanStep(
                 f"Prepare the containernetworking plugins {pins.CNI_PLUGINS_VERSION} for Flannel's `bridge`",
                 (
                     Fetch(
@@ -192,9 +192,11 @@ def build_plan(
                 note="kind nodes lack the bridge plugin; this folder is mounted over /opt/cni/bin on every node",
             )
         )
-    steps.append(Step("Write the Kind config", (WriteFile(str(paths.config_file), config_yaml),)))
     steps.append(
-        Step(
+        PlanStep("Write the Kind config", (WriteFile(str(paths.config_file), config_yaml),))
+    )
+    steps.append(
+        PlanStep(
             f"Create Kind cluster {name!r} ({NODE_COUNT} nodes) with pytest-kind's KindCluster",
             (
                 CreateCluster(
@@ -205,7 +207,7 @@ def build_plan(
         )
     )
     steps.append(
-        Step(
+        PlanStep(
             "Save the lab's own kubeconfig",
             (
                 Run(
@@ -227,7 +229,7 @@ def build_plan(
     steps += install
     # Nodes turn Ready once the CNI has written its config; the CNI's own pods are checked after.
     steps.append(
-        Step(
+        PlanStep(
             "Wait until every node is Ready",
             (
                 Wait(
@@ -241,7 +243,7 @@ def build_plan(
     )
     steps += cni_waits
     steps.append(
-        Step(
+        PlanStep(
             "Wait for cluster DNS",
             (
                 Wait(

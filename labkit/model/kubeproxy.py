@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 __all__ = [
-    "Endpoint",
     "Masquerade",
     "ServicePort",
+    "WeightedEndpoint",
     "endpoint_chain",
     "format_services",
     "iptables_comment",
@@ -112,7 +112,7 @@ def iptables_comment(text: str) -> str:
 # --------------------------------------------------------------------------- results
 
 
-class Endpoint(NamedTuple):
+class WeightedEndpoint(NamedTuple):
     """One backend and the real chance that a new connection lands on it."""
 
     ip: str | None
@@ -161,8 +161,8 @@ class ServicePort:
     external_ips: list[str] = field(default_factory=list)
     external_traffic_policy: str | None = None
     internal_traffic_policy: str | None = None
-    endpoints: list[Endpoint] = field(default_factory=list)
-    local_endpoints: list[Endpoint] = field(default_factory=list)
+    endpoints: list[WeightedEndpoint] = field(default_factory=list)
+    local_endpoints: list[WeightedEndpoint] = field(default_factory=list)
     no_endpoints: bool = False
     session_affinity: bool = False
     load_balancer_source_ranges: list[str] = field(default_factory=list)
@@ -187,7 +187,7 @@ class ServicePort:
         return f"{self.cluster_ip}:{self.port}/{self.protocol}"
 
     @property
-    def external_endpoints(self) -> list[Endpoint]:
+    def external_endpoints(self) -> list[WeightedEndpoint]:
         """What NodePort / load balancer traffic from outside reaches on this node."""
         if self.external_traffic_policy == "Local":
             return self.local_endpoints
@@ -673,7 +673,7 @@ def _assemble(dump: _Dump, acc: _Acc, old_style_masq: list[_Rule], masq: Masquer
 
     hairpin = False
 
-    def endpoints_of(chain: str) -> tuple[list[Endpoint], bool]:
+    def endpoints_of(chain: str) -> tuple[list[WeightedEndpoint], bool]:
         nonlocal hairpin
         shares, affinity = dump.distribution(chain)
         merged: dict[tuple[str | None, int | None], float] = {}
@@ -686,7 +686,7 @@ def _assemble(dump: _Dump, acc: _Acc, old_style_masq: list[_Rule], masq: Masquer
             ip, port, proto = dump.endpoint(sep, dispatch)
             acc.protocol = acc.protocol or proto
             merged[(ip, port)] = merged.get((ip, port), 0.0) + share
-        return [Endpoint(ip, port, p) for (ip, port), p in merged.items()], affinity
+        return [WeightedEndpoint(ip, port, p) for (ip, port), p in merged.items()], affinity
 
     cluster_eps, cluster_affinity = endpoints_of(svc)
     local_eps, local_affinity = endpoints_of(svl if dump.chain(svl) else xlb)

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from labkit.model.objects import ContainerPort
 from labkit.model.selectors import selector_matches
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -80,15 +81,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # --------------------------------------------------------------------------- endpoints
-
-
-@dataclass(frozen=True)
-class ContainerPort:
-    """One declared containerPort of a pod (names resolve named ports in policies)."""
-
-    number: int
-    protocol: str = "TCP"
-    name: str | None = None
 
 
 @dataclass(frozen=True)

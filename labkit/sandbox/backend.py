@@ -22,7 +22,7 @@ from labkit.machine import sandbox_possible
 from labkit.progress import StepList
 from labkit.sandbox import fabric, naming
 from labkit.sandbox.bootstrap import check_cni
-from labkit.sandbox.lab import STATE_FORMAT, SandboxLab, StateFile, lifecycle_lock
+from labkit.sandbox.lab import LAB_STATE_FORMAT, SandboxLab, StateFile, lifecycle_lock
 from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
 
 REQUIRED_TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "iptables-save")
@@ -151,7 +151,7 @@ def _up_locked(name: str, cni: str, quiet: bool) -> SandboxLab:
             with progress.step("Creating the cluster objects (nodes, system namespaces, CoreDNS)"):
                 store = ClusterStore.bootstrap(name, cni)
                 state = {
-                    "format": STATE_FORMAT,
+                    "format": LAB_STATE_FORMAT,
                     "name": name,
                     "cni": cni,
                     "kube_proxy_mode": "iptables",

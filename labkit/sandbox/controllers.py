@@ -41,7 +41,7 @@ EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 """The alphabet Kubernetes uses for generated name suffixes and pod-template hashes (no vowels)."""
 
-STATE_FORMAT = 1
+STORE_STATE_FORMAT = 1
 
 
 # --------------------------------------------------------------------------- small pure helpers
@@ -108,7 +108,7 @@ def ip_sort_key(ip: str) -> int:
 def empty_state(lab: str, cni: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
     """A cluster with nodes and nothing else, as the dict ``World`` works on."""
     return {
-        "format": STATE_FORMAT,
+        "format": STORE_STATE_FORMAT,
         "lab": lab,
         "cni": cni,
         "nodes": copy.deepcopy(nodes),
@@ -1210,7 +1210,8 @@ def qos_class(spec: Mapping[str, Any]) -> str:
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
     for r in resources:
-        limits, requests = r.get("limits") or {}, r.get("requests") or limits
+        limits = r.get("limits") or {}
+        requests = r.get("requests") or limits  # requests default to limits
         if not all(limits.get(k) and requests.get(k) == limits.get(k) for k in ("cpu", "memory")):
             return "Burstable"
     return "Guaranteed"

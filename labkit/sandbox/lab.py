@@ -30,7 +30,7 @@ from labkit.sandbox import fabric, iptables, naming
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
 
-STATE_FORMAT = 1
+LAB_STATE_FORMAT = 1
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 WORKLOADS_FILE = "workloads.json"
@@ -362,7 +362,7 @@ class StateFile:
                 f"Lab state {self.path} is damaged ({exc}).",
                 "Run `labkit down` then `labkit up` to rebuild the lab.",
             ) from None
-        if data.get("format") != STATE_FORMAT:
+        if data.get("format") != LAB_STATE_FORMAT:
             raise LabError(
                 f"Lab state {self.path} has an unknown format.",
                 "It was written by another labkit version: `labkit down` then `labkit up`.",

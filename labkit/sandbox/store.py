@@ -28,7 +28,7 @@ from labkit.sandbox.controllers import (
     NODE_PORT_MAX,
     NODE_PORT_MIN,
     SERVICE_CIDR,
-    STATE_FORMAT,
+    STORE_STATE_FORMAT,
     World,
     admit_pod_spec,
     allocate_cluster_ip,
@@ -148,7 +148,7 @@ class ClusterStore:
         """Rebuild a store from ``to_dict`` output; refuses data of another format."""
         if (
             not isinstance(data, Mapping)
-            or data.get("format") != STATE_FORMAT
+            or data.get("format") != STORE_STATE_FORMAT
             or "objects" not in data
         ):
             raise LabError(

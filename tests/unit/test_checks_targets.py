@@ -8,6 +8,7 @@ from test_checks_fakelab import FakeLab, namespace, pod, service, web_cluster
 from labkit.checks import targets
 from labkit.checks.targets import PodNames, TargetSpec, parse_target, workload_of
 from labkit.errors import LabError
+from labkit.model import objects
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,7 @@ def test_scheduling_facts():
     ],
 )
 def test_strip_port(text, ip):
-    assert targets.strip_port(text) == ip
+    assert objects.strip_port(text) == ip
 
 
 def test_endpoints_from_slices_and_from_legacy_endpoints():
@@ -199,11 +200,11 @@ def test_pick_service_port():
     svc = service(
         "s", "10.96.0.9", ports=({"name": "http", "port": 80}, {"name": "admin", "port": 9000})
     )
-    assert targets.pick_service_port(svc, None)["port"] == 80
-    assert targets.pick_service_port(svc, 9000)["name"] == "admin"
-    assert targets.pick_service_port(svc, "admin")["port"] == 9000
-    assert targets.pick_service_port(svc, "9000")["port"] == 9000
-    assert targets.pick_service_port(svc, 81) is None
+    assert objects.pick_service_port(svc, None)["port"] == 80
+    assert objects.pick_service_port(svc, 9000)["name"] == "admin"
+    assert objects.pick_service_port(svc, "admin")["port"] == 9000
+    assert objects.pick_service_port(svc, "9000")["port"] == 9000
+    assert objects.pick_service_port(svc, 81) is None
 
 
 def test_node_internal_ips_sorted():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from labkit.model.kubeproxy import (
-    Endpoint,
+    WeightedEndpoint,
     ServicePort,
     endpoint_chain,
     format_services,
@@ -159,7 +159,7 @@ def test_three_endpoint_service_in_detail(worker):
         ("10.244.2.6", 8080),
     ]
     assert sp.endpoints[0] == ("10.244.1.7", 8080, pytest.approx(1 / 3, abs=1e-6))
-    assert isinstance(sp.endpoints[0], Endpoint)
+    assert isinstance(sp.endpoints[0], WeightedEndpoint)
     assert sp.chain == "KUBE-SVC-TBADUGEKBYRFDH6S"
     assert sp.external_traffic_policy == "Cluster"
     assert sp.internal_traffic_policy == "Cluster"

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from labkit import manifests, scenarios
-from labkit.values import Capabilities
 from labkit.errors import LabError
+from labkit.values import Capabilities
 
 NAMES = scenarios.names()
 LESSON = re.compile(r"^\d\d-[a-z0-9-]+$")
