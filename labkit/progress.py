@@ -58,11 +58,11 @@ class StepList:
             self.finished.append((title, took, False))
             self._print(f"[bold red]✗[/] {label} [red]failed after {took:.2f} s[/]")
             raise
-        took = self.clock() - began
+        now = self.clock()
+        took = now - began
         self.finished.append((title, took, True))
         self._print(
-            f"[bold green]✓[/] {label} [dim]{took:.2f} s "
-            f"(total {self.clock() - self.started_at:.2f} s)[/]"
+            f"[bold green]✓[/] {label} [dim]{took:.2f} s (total {now - self.started_at:.2f} s)[/]"
         )
 
     def command(self, text: str) -> None:
@@ -95,13 +95,22 @@ class StepList:
         self._print(f"[bold]Done in {total:.0f} s[/] ({len(self.finished)} steps).")
 
 
-def show_messages(stream: object = None) -> None:
-    """Let the ``labkit`` logger's information reach a person (once): as ``labkit: ...`` lines on
-    ``stream`` (stderr in a terminal; a notebook passes stdout so it is not painted red)."""
-    if any(getattr(h, "_labkit", False) for h in log.handlers):
-        return
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(logging.Formatter("labkit: %(message)s"))
-    handler._labkit = True  # type: ignore[attr-defined]
-    log.addHandler(handler)
+class _MessageHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the stream current at each message (a notebook cell's stdout, a test's capture)."""
+
+    def __init__(self, to_stdout: bool) -> None:
+        super().__init__()
+        self.to_stdout = to_stdout
+        self.setFormatter(logging.Formatter("labkit: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout if self.to_stdout else sys.stderr
+        super().emit(record)
+
+
+def show_messages(to_stdout: bool = False) -> None:
+    """Let the ``labkit`` logger's information reach a person, once, as ``labkit: ...`` lines:
+    on stderr in a terminal, on stdout in a notebook (where stderr is painted red)."""
+    if not any(isinstance(h, _MessageHandler) for h in log.handlers):
+        log.addHandler(_MessageHandler(to_stdout))
     log.setLevel(logging.INFO)

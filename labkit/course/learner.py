@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -136,5 +135,5 @@ def connect(
 ) -> LearnerLab:
     """Attach to lab ``name``, bringing it up first if it is not running; the one call a
     notebook's first cell needs. It says which backend it picked and why."""
-    show_messages(sys.stdout)
+    show_messages(to_stdout=True)
     return LearnerLab(connect_backend(backend, cni, name, kube_proxy_mode))
