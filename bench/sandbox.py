@@ -25,7 +25,8 @@ TARGETS = {"up": 2.0, "down": 1.0, "rss_mb": 150.0, "matrix": 1.5}
 
 
 def reference_workload() -> list[dict]:
-    """12 pods (4 Deployments + 2 pods), 6 Services (ClusterIP, NodePort, LoadBalancer), 3 policies."""
+    """12 pods (4 Deployments + 2 pods), 6 Services (ClusterIP, NodePort, LoadBalancer), 3
+    policies."""
 
     def deployment(name: str, replicas: int, port: int = 8080) -> dict:
         return {
@@ -125,38 +126,37 @@ def reference_workload() -> list[dict]:
     ]
 
 
-def lab_rss_mb(lab: str) -> tuple[float, list[str]]:
-    """Summed RSS of every process that belongs to the lab (its agent, anything run in its namespaces)."""
-    from labkit.sandbox import fabric, naming
+def lab_rss_mb(lab_name: str) -> tuple[float, list[str]]:
+    """Summed RSS of every process that belongs to the lab (its agent, anything run in its
+    namespaces)."""
+    from labkit.sandbox import fabric_runner, naming
+    from labkit.sandbox.netns import NETNS_DIR
 
     inodes = {
-        os.stat(fabric.NETNS_DIR / n).st_ino
-        for n in fabric.list_netns()
-        if naming.is_lab_netns(lab, n)
+        os.stat(NETNS_DIR / n).st_ino
+        for n in fabric_runner.list_netns()
+        if naming.is_lab_netns(lab_name, n)
     }
-    state_dir = str(naming.state_dir(lab))
+    state_dir = str(naming.state_dir(lab_name))
     total, names = 0, []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmd = (
-                open(f"/proc/{pid}/cmdline", "rb")
-                .read()
-                .replace(b"\0", b" ")
-                .decode(errors="replace")
-            )
-            inside = os.stat(f"/proc/{pid}/ns/net").st_ino in inodes
+            proc = Path("/proc") / pid
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            inside = os.stat(proc / "ns" / "net").st_ino in inodes
             if state_dir not in cmd and not inside:
                 continue
             rss = next(
                 int(line.split()[1])
-                for line in open(f"/proc/{pid}/status")
+                for line in (proc / "status").read_text().splitlines()
                 if line.startswith("VmRSS:")
             )
         except (OSError, StopIteration):
             continue
         total += rss
         names.append(
-            f"pid {pid} ({cmd.split()[2] if len(cmd.split()) > 2 else cmd.strip()}) {rss / 1024:.1f} MB"
+            f"pid {pid} ({cmd.split()[2] if len(cmd.split()) > 2 else cmd.strip()}) "
+            f"{rss / 1024:.1f} MB"
         )
     return total / 1024, names
 
@@ -220,11 +220,12 @@ def main() -> int:
         return 1
     began = time.perf_counter()
     from labkit import manifests  # noqa: F401  (import cost is reported, not hidden)
-    from labkit.sandbox import backend, lab  # noqa: F401
+    from labkit.sandbox import backend, lab  # noqa: F401  (import cost is reported, not hidden)
 
     imports = time.perf_counter() - began
     print(
-        f"sandbox bench: {args.cni}, 3 nodes, 12 pods, 6 services, DNS, 3 policies; {args.runs} run(s)"
+        f"sandbox bench: {args.cni}, 3 nodes, 12 pods, 6 services, DNS, 3 policies; "
+        f"{args.runs} run(s)"
     )
     print(f"  python imports of labkit (once per process): {imports:.2f} s")
     runs = []
@@ -234,8 +235,9 @@ def main() -> int:
             runs.append(result)
             print(
                 f"  run {i + 1}: up {result['bare_up']:.2f} s (+ workload = {result['up']:.2f} s), "
-                f"matrix {result['matrix']:.2f} s ({result['connected']} connected, {result['blocked']} blocked, "
-                f"{result['refused']} refused), down {result['down']:.2f} s, lab RSS {result['rss_mb']:.1f} MB"
+                f"matrix {result['matrix']:.2f} s ({result['connected']} connected, "
+                f"{result['blocked']} blocked, {result['refused']} refused), "
+                f"down {result['down']:.2f} s, lab RSS {result['rss_mb']:.1f} MB"
             )
     finally:
         backend.down(LAB)
@@ -253,7 +255,8 @@ def main() -> int:
         good = value <= TARGETS[key]
         ok &= good
         print(
-            f"  {label:34s} median {value:7.2f}{unit}  target <= {TARGETS[key]:g}{unit}  {'OK' if good else 'OVER'}"
+            f"  {label:34s} median {value:7.2f}{unit}  target <= {TARGETS[key]:g}{unit}  "
+            f"{'OK' if good else 'OVER'}"
         )
     if args.cni == "calico" and not all(r["blocked"] for r in runs):
         print("  warning: no pair was blocked; the policies did not take effect")

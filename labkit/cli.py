@@ -7,11 +7,15 @@ usage mistakes exit 2. No traceback reaches the learner for anything we can fore
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from labkit.errors import LabError
-from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, validate_cni
+from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
+from labkit.progress import show_messages
+
+log = logging.getLogger("labkit")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,8 +78,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `labkit` console script."""
+    """Entry point of the `labkit` console script; information goes to stderr as ``labkit: ...``
+    lines through the ``labkit`` logger, errors as a LabError's problem and fix."""
     args = _parser().parse_args(argv)
+    show_messages()
     try:
         return _COMMANDS[args.command](args)
     except LabError as exc:
@@ -115,11 +121,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "--hubble needs Cilium on Kind: Hubble is Cilium's flow observer.",
             "Use --backend kind --cni cilium --hubble, or drop --hubble.",
         )
-    print(f"labkit: using the {backend} backend ({why}).", file=sys.stderr)
-    extra = {"hubble": True} if args.hubble else {}
-    lab = backend_module(backend).up(
-        name=args.name, cni=args.cni, kube_proxy_mode=args.kube_proxy_mode, **extra
-    )
+    log.info("using the %s backend (%s).", backend, why)
+    lab: Lab
+    if args.hubble:
+        from labkit.kind.backend import up as kind_up
+
+        lab = kind_up(args.name, args.cni, args.kube_proxy_mode, hubble=True)
+    else:
+        lab = backend_module(backend).up(args.name, args.cni, args.kube_proxy_mode)
     print(
         f"labkit: lab {lab.name!r} is up on {lab.backend} with {lab.cni}. "
         f"Next: `labkit status --name {lab.name}`."
@@ -146,14 +155,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if not holders:
         raise LabError(
             f"No lab named {args.name!r} is running.",
-            f"Start one with `labkit up --name {args.name}` (add --cni calico to enforce policies).",
+            f"Start one with `labkit up --name {args.name}` "
+            "(add --cni calico to enforce policies).",
         )
     for backend in holders:
         lab = backend_module(backend).attach(args.name)
         if lab is None:
             raise LabError(
                 f"The {backend} lab {args.name!r} exists but does not answer.",
-                f"Recreate it: `labkit down --name {args.name}` then `labkit up --name {args.name}`.",
+                f"Recreate it: `labkit down --name {args.name}` "
+                f"then `labkit up --name {args.name}`.",
             )
         print(render_status(lab))
     return 0
@@ -169,16 +180,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(line.ok or not line.required for line in lines) else 1
 
 
-def _attach(name: str):
+def _attach(lab_name: str) -> Lab:
     """The running lab of this name, on whichever backend holds it."""
     from labkit.lab import backend_module, find_backends
 
-    holders = find_backends(name)
-    lab = backend_module(holders[0]).attach(name) if holders else None
+    holders = find_backends(lab_name)
+    lab = backend_module(holders[0]).attach(lab_name) if holders else None
     if lab is None:
         raise LabError(
-            f"No running lab named {name!r}.",
-            f"Start one first: `labkit up --name {name}` (add --cni calico to enforce policies).",
+            f"No running lab named {lab_name!r}.",
+            f"Start one first: `labkit up --name {lab_name}` "
+            "(add --cni calico to enforce policies).",
         )
     return lab
 

@@ -12,11 +12,13 @@ def run_doctor(backend: str = "auto", cni: str | None = None) -> list[DoctorLine
     if backend not in ("auto", *BACKENDS):
         raise LabError(f"Unknown backend {backend!r}.", f"Use one of: auto, {', '.join(BACKENDS)}.")
     lines: list[DoctorLine] = []
-    for name in ("sandbox", "kind"):
-        if backend in ("auto", name):
+    for backend_name in ("sandbox", "kind"):
+        if backend in ("auto", backend_name):
             lines += [
-                DoctorLine(f"{name}: {line.name}", line.ok, line.detail, line.fix, line.required)
-                for line in backend_module(name).doctor_checks(cni)
+                DoctorLine(
+                    f"{backend_name}: {line.name}", line.ok, line.detail, line.fix, line.required
+                )
+                for line in backend_module(backend_name).doctor_checks(cni)
             ]
     return lines
 

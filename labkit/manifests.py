@@ -147,7 +147,7 @@ def _validator(kind: str, api_version: str, version: str) -> Any:
     kubernetes-validate re-reads and recompiles two large JSON files for every document it
     checks; a lab applies dozens, so we keep one validator per kind and reuse it.
     """
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]  # no stubs; types-jsonschema is not a dependency
     import kubernetes_validate
     from kubernetes_validate.utils import schema_contents
     from referencing import Registry, Resource
@@ -168,9 +168,11 @@ def _validator(kind: str, api_version: str, version: str) -> Any:
 
 
 def validate(docs: Iterable[Mapping[str, Any]], version: str = KUBERNETES_VERSION) -> None:
-    """Check every document against the Kubernetes schema; raise one LabError listing all problems."""
+    """Check every document against the Kubernetes schema; raise one LabError listing all
+    problems."""
     # jsonschema imports the optional IRI grammar (rfc3987_syntax) when it is installed, which
     # costs about 1.5 s; Kubernetes schemas use no IRI formats and we check no formats at all.
+    # None in sys.modules makes that import fail at once, as if the module were not installed.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     import kubernetes_validate
 
@@ -208,7 +210,8 @@ def validate(docs: Iterable[Mapping[str, Any]], version: str = KUBERNETES_VERSIO
         raise LabError(
             "These manifests are not valid Kubernetes objects, so nothing was applied:\n  - "
             + "\n  - ".join(problems),
-            "Correct the fields named above (compare with `kubectl explain <kind>.<field>`), then apply again.",
+            "Correct the fields named above (compare with `kubectl explain <kind>.<field>`), then "
+            "apply again.",
         )
 
 
@@ -223,7 +226,8 @@ def _api_server_rules(doc: Mapping[str, Any]) -> list[str]:
         for i, container in enumerate(pod_spec.get(field) or []):
             if isinstance(container, Mapping) and not container.get("image"):
                 problems.append(
-                    f"at spec.{field}[{i}].image: container {container.get('name', i)!r} has no image"
+                    f"at spec.{field}[{i}].image: "
+                    f"container {container.get('name', i)!r} has no image"
                 )
     return problems
 

@@ -95,7 +95,7 @@ class StepList:
         self._print(f"[bold]Done in {total:.0f} s[/] ({len(self.finished)} steps).")
 
 
-class _MessageHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _MessageHandler(logging.StreamHandler):
     """Writes to the stream current at each message (a notebook cell's stdout, a test's capture)."""
 
     def __init__(self, to_stdout: bool) -> None:

@@ -2,64 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.lab import Lab
-from labkit.tables import render_table
+from labkit.model.objects import labels_of, meta, name_of, node_internal_ip, pod_ip, pod_node
+from labkit.tables import EMPTY, render_table
+
+ROLE_LABEL = "node-role.kubernetes.io/"
 
 
-def _node_rows(nodes: list[dict]) -> list[list[Any]]:
+def _node_rows(nodes: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     rows = []
-    for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
-        meta, status = node["metadata"], node.get("status") or {}
+    for node in sorted(nodes, key=name_of):
+        status = node.get("status") or {}
         ready = next(
             (c["status"] for c in status.get("conditions") or [] if c.get("type") == "Ready"),
             "Unknown",
         )
-        roles = (
-            ",".join(
-                sorted(
-                    k.split("/", 1)[1]
-                    for k in (meta.get("labels") or {})
-                    if k.startswith("node-role.kubernetes.io/")
-                )
-            )
-            or "<none>"
+        roles = sorted(
+            k.removeprefix(ROLE_LABEL) for k in labels_of(node) if k.startswith(ROLE_LABEL)
         )
-        ip = next(
-            (a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
-            None,
-        )
-        version = (status.get("nodeInfo") or {}).get("kubeletVersion")
         rows.append(
             [
-                f"node/{meta['name']}",
+                f"node/{name_of(node)}",
                 "Ready" if ready == "True" else "NotReady",
-                roles,
-                version,
-                ip,
+                ",".join(roles) or EMPTY,
+                (status.get("nodeInfo") or {}).get("kubeletVersion"),
+                node_internal_ip(node),
                 (node.get("spec") or {}).get("podCIDR"),
             ]
         )
     return rows
 
 
-def _pod_rows(pods: list[dict]) -> list[list[Any]]:
+def _pod_rows(pods: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     rows = []
-    for pod in sorted(
-        pods, key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"])
-    ):
-        meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
-        containers = spec.get("containers") or []
+    for pod in sorted(pods, key=lambda p: (meta(p).get("namespace", ""), name_of(p))):
+        status = pod.get("status") or {}
+        containers = (pod.get("spec") or {}).get("containers") or []
         ready = sum(1 for c in status.get("containerStatuses") or [] if c.get("ready"))
         rows.append(
             [
-                meta.get("namespace"),
-                f"pod/{meta['name']}",
+                meta(pod).get("namespace"),
+                f"pod/{name_of(pod)}",
                 f"{ready}/{len(containers)}",
                 status.get("phase"),
-                status.get("podIP"),
-                spec.get("nodeName"),
+                pod_ip(pod),
+                pod_node(pod),
             ]
         )
     return rows
@@ -67,9 +57,11 @@ def _pod_rows(pods: list[dict]) -> list[list[Any]]:
 
 def render_status(lab: Lab) -> str:
     """Nodes then pods of every namespace, with IPs and placement."""
+    caps = lab.capabilities
     header = (
-        f"Lab {lab.name!r}: backend {lab.backend}, CNI {lab.cni}, kube-proxy {lab.capabilities.kube_proxy_mode}, "
-        f"NetworkPolicy {'enforced' if lab.capabilities.network_policy else 'NOT enforced'}"
+        f"Lab {lab.name!r}: backend {lab.backend}, CNI {lab.cni}, "
+        f"kube-proxy {caps.kube_proxy_mode}, "
+        f"NetworkPolicy {'enforced' if caps.network_policy else 'NOT enforced'}"
     )
     nodes = render_table(
         ["NAME", "STATUS", "ROLES", "VERSION", "INTERNAL-IP", "POD-CIDR"],

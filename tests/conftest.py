@@ -8,7 +8,8 @@ import pytest
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/sandbox as `sandbox` and skip it, with the reason, when not root."""
+    """Mark every test under tests/sandbox as `sandbox` and skip it, with the reason, when not
+    root."""
     not_root = os.geteuid() != 0
     for item in items:
         path = str(item.fspath)
@@ -17,6 +18,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if not_root:
                 item.add_marker(
                     pytest.mark.skip(
-                        reason="sandbox tests build real network namespaces and need root: run `sudo make test`"
+                        reason=(
+                            "sandbox tests build real network namespaces and need root: run "
+                            "`sudo make test`"
+                        )
                     )
                 )

@@ -39,6 +39,7 @@ class WriteFile:
     content: str
 
     def shell(self) -> str:
+        """What the dry run shows for it (the content is printed with the config)."""
         return f"write {self.path} (the Kind config shown above)"
 
 
@@ -52,6 +53,7 @@ class Fetch:
     extract_to: str
 
     def shell(self) -> str:
+        """What the dry run shows for it: the URL, the cache file and its checksum, the folder."""
         return (
             f"download {self.url}\n  -> {self.cache_file} (sha256 {self.sha256})\n"
             f"  unpack into {self.extract_to}"
@@ -69,6 +71,7 @@ class CreateCluster:
 
     @property
     def argv(self) -> tuple[str, ...]:
+        """The `kind create cluster` command line KindCluster runs."""
         return (
             "kind",
             "create",
@@ -81,6 +84,7 @@ class CreateCluster:
         )
 
     def shell(self) -> str:
+        """The command line as one would type it."""
         return shlex.join(self.argv)
 
 
@@ -104,47 +108,23 @@ class Wait:
         base = ["kubectl", "--kubeconfig", kubeconfig]
         timeout = f"--timeout={int(self.timeout_s)}s"
         if self.what == "nodes":
-            return [shlex.join(base + ["wait", "--for=condition=Ready", "nodes", "--all", timeout])]
+            return [shlex.join([*base, "wait", "--for=condition=Ready", "nodes", "--all", timeout])]
         if self.what in ("daemonset", "deployment"):
+            namespace = self.namespace or "default"
             return [
                 shlex.join(
-                    base
-                    + [
-                        "-n",
-                        self.namespace or "default",
-                        "rollout",
-                        "status",
-                        f"{self.what}/{n}",
-                        timeout,
-                    ]
+                    [*base, "-n", namespace, "rollout", "status", f"{self.what}/{n}", timeout]
                 )
                 for n in self.names
             ]
-        if self.what == "tigerastatus":
-            return [
-                shlex.join(
-                    base
-                    + [
-                        "wait",
-                        "--for=condition=Available",
-                        *[f"tigerastatus/{n}" for n in self.names],
-                        timeout,
-                    ]
-                )
-            ]
-        return [
-            shlex.join(
-                base
-                + [
-                    "wait",
-                    "--for=condition=Established",
-                    *[f"crd/{n}" for n in self.names],
-                    timeout,
-                ]
-            )
-        ]
+        condition, prefix = (
+            ("Available", "tigerastatus") if self.what == "tigerastatus" else ("Established", "crd")
+        )
+        objects = [f"{prefix}/{n}" for n in self.names]
+        return [shlex.join([*base, "wait", f"--for=condition={condition}", *objects, timeout])]
 
     def shell(self, kubeconfig: str = "KUBECONFIG") -> str:
+        """The kubectl equivalent, one command per line."""
         return "\n".join(self.kubectl_equivalent(kubeconfig))
 
 

@@ -23,7 +23,8 @@ def plan(
     hubble: bool = False,
     timeout_s: float | None = None,
 ) -> Plan:
-    """Everything `up` would do, without touching Docker; ``plan(...).render()`` is the dry-run text."""
+    """Everything `up` would do, without touching Docker; ``plan(...).render()`` is the dry-run
+    text."""
     arch = host_arch() if cni == "flannel" else "amd64"
     return build_plan(
         name,
@@ -44,7 +45,8 @@ def up(
     hubble: bool = False,
     timeout_s: float | None = None,
 ) -> KindLab:
-    """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return the Lab."""
+    """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return
+    the Lab."""
     the_plan = plan(name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
     execute.execute(the_plan)
     lab = KindLab.attach(name)
@@ -58,7 +60,8 @@ def up(
 
 
 def attach(name: str = DEFAULT_LAB_NAME) -> KindLab | None:
-    """The running Kind lab ``name``, or None when no Kind cluster of that name runs one of our CNIs."""
+    """The running Kind lab ``name``, or None when no Kind cluster of that name runs one of our
+    CNIs."""
     return KindLab.attach(validate_name(name))
 
 

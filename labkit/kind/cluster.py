@@ -15,7 +15,7 @@ from labkit.kind import tools
 _NO_CLUSTERS = "No kind clusters found."
 
 
-class LabKindCluster(KindCluster):
+class LabKindCluster(KindCluster):  # pytest-kind ships no type hints
     """KindCluster pointed at labkit's paths and the pinned node image."""
 
     def __init__(
@@ -40,10 +40,12 @@ class LabKindCluster(KindCluster):
         self.platform = platform.system().lower()
 
     def ensure_kind(self) -> None:
+        """Find kind on PATH (pytest-kind would download an old release)."""
         if not self.kind_path.exists():
             tools.find("kind")  # raises with the install hint
 
     def ensure_kubectl(self) -> None:
+        """Find kubectl on PATH (pytest-kind would download an old release)."""
         if not self.kubectl_path.exists():
             tools.find("kubectl")
 
@@ -117,7 +119,8 @@ def create(name: str, *, config_path: Path, kubeconfig: Path, image: str, state_
         cluster.create(config_file=config_path)
     except subprocess.CalledProcessError as exc:
         raise LabError(
-            f"kind could not create cluster {name!r} (exit {exc.returncode}); its messages are printed above.",
+            f"kind could not create cluster {name!r} (exit {exc.returncode}); its messages are "
+            "printed above.",
             "Run `labkit doctor` (Docker memory, inotify limits, ports 80/443), then "
             f"`labkit down --name {name}` and try again.",
             output=diagnose(name),

@@ -17,7 +17,8 @@ from labkit.kind.actions import PlanStep, Run, Wait
 
 DEFAULT_TIMEOUT_S = 300.0
 CALICO_TIMEOUT_S = 600.0
-"""Calico pulls the most images (operator, node, typha, kube-controllers, apiserver, goldmane, whisker)."""
+"""Calico pulls the most images (operator, node, typha, kube-controllers, apiserver, goldmane,
+whisker)."""
 
 CALICO_OPERATOR_CRDS = (
     "installations.operator.tigera.io",
@@ -45,7 +46,8 @@ class InstallContext:
 
 
 def kubectl(ctx: InstallContext, *args: str) -> tuple[str, ...]:
-    """A kubectl command line aimed at the lab's own kubeconfig (never the user's current context)."""
+    """A kubectl command line aimed at the lab's own kubeconfig (never the user's current
+    context)."""
     return ("kubectl", "--kubeconfig", ctx.kubeconfig, *args)
 
 
@@ -82,7 +84,8 @@ def flannel_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
 
 
 def calico_custom_resources(pod_subnet: str, kube_proxy_mode: str) -> list[dict[str, Any]]:
-    """Calico's operator resources (as upstream's custom-resources.yaml) with the pool set to podSubnet.
+    """Calico's operator resources (as upstream's custom-resources.yaml) with the pool set to
+    podSubnet.
 
     With kube-proxy in nftables mode Calico must run its nftables data plane too.
     """
@@ -122,7 +125,8 @@ def calico_custom_resources(pod_subnet: str, kube_proxy_mode: str) -> list[dict[
 
 
 def calico_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
-    """CRDs, the operator, then the Installation; then wait until every TigeraStatus is Available."""
+    """CRDs, the operator, then the Installation; then wait until every TigeraStatus is
+    Available."""
     resources = yaml.safe_dump_all(
         calico_custom_resources(ctx.pod_subnet, ctx.kube_proxy_mode), sort_keys=False
     )
@@ -131,7 +135,9 @@ def calico_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
         PlanStep(
             f"Install the Calico {pins.CALICO_VERSION} CRDs",
             (Run(kubectl(ctx, "create", "-f", pins.CALICO_CRDS_URL)),),
-            note="`create`, not `apply`: the CRDs are too large for apply's last-applied annotation.",
+            note=(
+                "`create`, not `apply`: the CRDs are too large for apply's last-applied annotation."
+            ),
         ),
         PlanStep(
             "Install the Tigera operator",

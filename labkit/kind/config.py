@@ -1,4 +1,5 @@
-"""Load the checked-in Kind cluster configs (``clusters/<cni>.yaml``) and render them for one lab."""
+"""Load the checked-in Kind cluster configs (``clusters/<cni>.yaml``) and render them for one
+lab."""
 
 from __future__ import annotations
 
@@ -32,13 +33,15 @@ def load(cni: str, clusters_dir: Path = CLUSTERS_DIR) -> dict[str, Any]:
             "Run labkit from a full clone of the repository (pip install -e .), "
             "which includes the clusters/ folder.",
         )
-    return yaml.safe_load(path.read_text())
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    return config
 
 
 def render(
     template: dict[str, Any], kube_proxy_mode: str, cni_bin_dir: Path | None = None
 ) -> dict[str, Any]:
-    """The config for one lab: the template with kubeProxyMode set and the CNI plugin mount made absolute.
+    """The config for one lab: the template with kubeProxyMode set and the CNI plugin mount made
+    absolute.
 
     ``cni_bin_dir`` replaces the hostPath of every mount onto /opt/cni/bin (Flannel's plugin fix);
     it must be given when the template has such a mount.

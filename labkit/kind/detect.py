@@ -34,7 +34,8 @@ def detect_cni(daemonsets: Sequence[Mapping[str, Any]]) -> str | None:
 def detect_kube_proxy_mode(
     daemonsets: Sequence[Mapping[str, Any]], kube_proxy_config: Mapping[str, Any] | None
 ) -> str:
-    """``none`` without a kube-proxy DaemonSet, else the mode in its ConfigMap (empty means iptables)."""
+    """``none`` without a kube-proxy DaemonSet, else the mode in its ConfigMap (empty means
+    iptables)."""
     if ("kube-system", "kube-proxy") not in {_key(ds) for ds in daemonsets}:
         return "none"
     text = ((kube_proxy_config or {}).get("data") or {}).get("config.conf") or ""
@@ -48,10 +49,10 @@ def detect_kube_proxy_mode(
 def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
     """What a Kind lab with this CNI really enforces and offers."""
     notes = [
-        "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind on the "
-        "host to give LoadBalancer Services an external address.",
-        "No Ingress controller is installed; the control-plane node maps ports 80 and 443 on 127.0.0.1 "
-        "for one (ingress-ready=true).",
+        "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind "
+        "on the host to give LoadBalancer Services an external address.",
+        "No Ingress controller is installed; the control-plane node maps ports 80 and 443 on "
+        "127.0.0.1 for one (ingress-ready=true).",
     ]
     if cni == "flannel":
         notes.insert(

@@ -1,4 +1,5 @@
-"""`labkit doctor` lines for the Kind backend: Docker, kind, kubectl, helm, kernel limits, memory, ports.
+"""`labkit doctor` lines for the Kind backend: Docker, kind, kubectl, helm, kernel limits, memory
+and ports.
 
 The parsing and thresholds are pure functions; ``kind_checks`` gathers the facts and judges them.
 """
@@ -10,11 +11,15 @@ import platform
 import re
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from labkit.kind import pins, tools
 from labkit.machine import docker_engine_answers
 from labkit.values import DoctorLine
+
+Version = tuple[int, ...]
+"""A tool's version as numbers, (1, 36, 1); compares as versions do."""
 
 MIN_WATCHES = 524288
 MIN_INSTANCES = 512
@@ -23,8 +28,9 @@ MIN_MEMORY_BYTES = 6 * 1024**3
 LAB_PORTS = (80, 443)
 
 INOTIFY_FIX = (
-    f"sudo sysctl fs.inotify.max_user_watches={MIN_WATCHES} fs.inotify.max_user_instances={MIN_INSTANCES} "
-    f"(to keep it: write both settings to /etc/sysctl.d/99-kind.conf)."
+    f"sudo sysctl fs.inotify.max_user_watches={MIN_WATCHES} "
+    f"fs.inotify.max_user_instances={MIN_INSTANCES} "
+    "(to keep it: write both settings to /etc/sysctl.d/99-kind.conf)."
 )
 BR_NETFILTER_FIX = (
     "sudo modprobe br_netfilter (to keep it: echo br_netfilter | sudo tee "
@@ -35,7 +41,7 @@ BR_NETFILTER_FIX = (
 # --------------------------------------------------------------------------- pure parts
 
 
-def parse_version(text: str) -> tuple[int, ...] | None:
+def parse_version(text: str) -> Version | None:
     """The first vX.Y.Z (or X.Y.Z) in a tool's version output."""
     match = re.search(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
     if not match:
@@ -43,7 +49,7 @@ def parse_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(g) for g in match.groups() if g is not None)
 
 
-def parse_kubectl_version(json_text: str) -> tuple[int, ...] | None:
+def parse_kubectl_version(json_text: str) -> Version | None:
     """Client version from `kubectl version --client -o json` (gitVersion, e.g. v1.36.1)."""
     try:
         info = json.loads(json_text).get("clientVersion") or {}
@@ -54,27 +60,30 @@ def parse_kubectl_version(json_text: str) -> tuple[int, ...] | None:
     )
 
 
-def show(version: tuple[int, ...]) -> str:
+def show(version: Version) -> str:
+    """A version as tools print it (v1.36.1)."""
     return "v" + ".".join(str(v) for v in version)
 
 
-def judge_kind(version: tuple[int, ...] | None) -> tuple[bool, str]:
+def judge_kind(version: Version | None) -> tuple[bool, str]:
     """kind must be at least the pinned release (its node images need it)."""
     if version is None:
         return False, "kind printed no version"
     if version < pins.KIND_MIN_VERSION:
         return (
             False,
-            f"kind {show(version)} is older than {pins.KIND_VERSION}, which the pinned node image needs",
+            f"kind {show(version)} is older than {pins.KIND_VERSION}, "
+            "which the pinned node image needs",
         )
     return True, f"kind {show(version)}"
 
 
-def judge_kubectl(version: tuple[int, ...] | None) -> tuple[bool, str]:
+def judge_kubectl(version: Version | None) -> tuple[bool, str]:
     """kubectl within one minor version of the cluster (Kubernetes 1.36), as Kubernetes supports."""
     if version is None or len(version) < 2:
         return False, "kubectl printed no version"
-    skew = abs(version[1] - pins.KUBERNETES_MINOR) if version[0] == 1 else 99
+    major, minor = version[:2]
+    skew = abs(minor - pins.KUBERNETES_MINOR) if major == 1 else 99
     if skew > 1:
         return False, (
             f"kubectl {show(version)} is more than one minor version away from the cluster's "
@@ -83,11 +92,11 @@ def judge_kubectl(version: tuple[int, ...] | None) -> tuple[bool, str]:
     return True, f"kubectl {show(version)}"
 
 
-def judge_helm(version: tuple[int, ...] | None) -> tuple[bool, str]:
+def judge_helm(version: Version | None) -> tuple[bool, str]:
     """Helm 3 or newer installs the Cilium chart."""
     if version is None:
         return False, "helm printed no version"
-    if version[0] < 3:
+    if version < (3,):
         return False, f"helm {show(version)} is too old (Helm 3 or newer is needed)"
     return True, f"helm {show(version)}"
 
@@ -137,7 +146,8 @@ def module_loaded(name: str, proc_modules: str, sys_module_dir_exists: bool) -> 
 
 
 def port_in_use(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Whether something accepts connections on host:port (a refused connection means it is free)."""
+    """Whether something accepts connections on host:port (a refused connection means it is
+    free)."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -175,13 +185,14 @@ def _tool_version(tool: str, argv: list[str]) -> tuple[str | None, str]:
 def _tool_line(
     tool: str,
     argv: list[str],
-    parse,
-    judge,
+    parse: Callable[[str], Version | None],
+    judge: Callable[[Version | None], tuple[bool, str]],
     required: bool,
     why: str,
     version_required: bool = True,
 ) -> DoctorLine:
-    """A tool's line: missing is a failure (if required); a judged version problem may be a warning."""
+    """A tool's line: missing is a failure (if required); a judged version problem may be a
+    warning."""
     out, problem = _tool_version(tool, argv)
     if out is None:
         return DoctorLine(
@@ -198,7 +209,8 @@ def _tool_line(
 
 
 def kind_checks(cni: str | None = None) -> list[DoctorLine]:
-    """Every check the Kind backend needs; ``cni`` makes helm (cilium) and br_netfilter (flannel) required."""
+    """Every check the Kind backend needs; ``cni`` makes helm (cilium) and br_netfilter (flannel)
+    required."""
     linux = platform.system() == "Linux"
     lines: list[DoctorLine] = []
 
@@ -211,8 +223,9 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             ""
             if ok
             else (
-                "Start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and make sure "
-                "`docker info` works for your user; without Docker, use `labkit up --backend sandbox`."
+                "Start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and "
+                "make sure `docker info` works for your user; without Docker, use "
+                "`labkit up --backend sandbox`."
             ),
         )
     )
@@ -285,8 +298,8 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             ""
             if ok
             else (
-                "Close other programs or give Docker more memory (Docker Desktop: Settings > Resources); "
-                "the sandbox backend needs far less."
+                "Close other programs or give Docker more memory "
+                "(Docker Desktop: Settings > Resources); the sandbox backend needs far less."
             ),
             required=False,
         )

@@ -38,7 +38,8 @@ KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 
 
 def preflight(plan: Plan) -> None:
-    """Refuse to start when a tool, the Docker engine, the name or the ports would make kind fail."""
+    """Refuse to start when a tool, the Docker engine, the name or the ports would make kind
+    fail."""
     for tool in plan.required_tools:
         tools.find(tool)
     ok, why = docker_engine_answers()
@@ -117,6 +118,7 @@ def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.
 
 
 def write_file(action: WriteFile) -> None:
+    """Write a plan's file (the rendered Kind config), creating its folder."""
     path = Path(action.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(action.content)
@@ -136,8 +138,9 @@ def run_command(action: Run) -> str:
 # --------------------------------------------------------------------------- waits
 
 
-def list_objects(wait: Wait, kubeconfig: str) -> tuple[list[dict] | None, str]:
-    """The objects a wait looks at, via `kubectl get -o json`; (None, reason) when they cannot be listed yet."""
+def list_objects(wait: Wait, kubeconfig: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """The objects a wait looks at, via `kubectl get -o json`; (None, reason) when they cannot be
+    listed yet."""
     argv = ["kubectl", "--kubeconfig", kubeconfig, "get", RESOURCE_NAMES[wait.what], "-o", "json"]
     if wait.namespace:
         argv[4:4] = ["-n", wait.namespace]
@@ -150,14 +153,15 @@ def list_objects(wait: Wait, kubeconfig: str) -> tuple[list[dict] | None, str]:
 
 def wait_until_ready(
     wait: Wait,
-    fetch: Callable[[Wait], tuple[list[dict] | None, str]],
+    fetch: Callable[[Wait], tuple[list[dict[str, Any]] | None, str]],
     report: Callable[[list[str], float], None] = lambda p, w: None,
     diagnostics: Callable[[], str] = lambda: "",
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     interval: float = POLL_INTERVAL_S,
 ) -> float:
-    """Poll until nothing is pending; returns seconds waited, or raises LabError naming what is not ready."""
+    """Poll until nothing is pending; returns seconds waited, or raises LabError naming what is not
+    ready."""
     began = clock()
     while True:
         objects, why = fetch(wait)
@@ -170,8 +174,9 @@ def wait_until_ready(
             extra = diagnostics()
             raise LabError(
                 f"Timed out after {wait.timeout_s:.0f} s waiting for {wait.title}.",
-                "Images may still be downloading on a slow network: run `labkit down`, then `labkit up` "
-                "again; `kubectl get pods -A -o wide` and `kubectl describe pod <name> -n <namespace>` "
+                "Images may still be downloading on a slow network: run `labkit down`, then "
+                "`labkit up` again; `kubectl get pods -A -o wide` and "
+                "`kubectl describe pod <name> -n <namespace>` "
                 "show what is stuck.",
                 output="Still not ready:\n  - "
                 + "\n  - ".join(pending)

@@ -1,4 +1,5 @@
-"""Which lab names, CNIs and kube-proxy modes the Kind backend accepts, and why it refuses others."""
+"""Which lab names, CNIs and kube-proxy modes the Kind backend accepts, and why it refuses
+others."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from labkit.values import CNIS, KUBE_PROXY_MODES, validate_cni
 DEFAULT_KUBE_PROXY_MODE = "iptables"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 MAX_NAME_LENGTH = 49
-"""Node names append "-control-plane" (14 characters) and must stay within a 63-character hostname."""
+"""Node names append "-control-plane" (14 characters) and must stay within a 63-character
+hostname."""
 
 
 def validate_name(name: str) -> str:
@@ -18,8 +20,8 @@ def validate_name(name: str) -> str:
     if not _NAME.match(name or "") or len(name) > MAX_NAME_LENGTH:
         raise LabError(
             f"Lab name {name!r} cannot be used as a Kind cluster name.",
-            f"Use lower-case letters, digits and dashes, starting and ending with a letter or digit, "
-            f"at most {MAX_NAME_LENGTH} characters (e.g. --name netlab).",
+            "Use lower-case letters, digits and dashes, starting and ending with a letter or "
+            f"digit, at most {MAX_NAME_LENGTH} characters (e.g. --name netlab).",
         )
     return name
 

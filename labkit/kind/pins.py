@@ -1,7 +1,7 @@
 """Pinned versions, images, URLs and checksums of everything the Kind backend installs.
 
 Read from upstream release notes and manifests (late 2026); bump them together and re-check
-the facts listed in DESIGN.md ("Kind and CNI facts") when you do.
+the facts listed in ARCHITECTURE.md ("Kind and CNI facts") when you do.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ _CALICO_BASE = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_
 CALICO_CRDS_URL = f"{_CALICO_BASE}/v1_crd_projectcalico_org.yaml"
 CALICO_OPERATOR_URL = f"{_CALICO_BASE}/tigera-operator.yaml"
 CALICO_CUSTOM_RESOURCES_URL = f"{_CALICO_BASE}/custom-resources.yaml"
-"""Upstream's example resources; labkit renders its own copy with the pool CIDR set from podSubnet."""
+"""Upstream's example resources; labkit renders its own copy with the pool CIDR set from
+podSubnet."""
 
 CILIUM_VERSION = "1.20.0"
 CILIUM_CHART_REPO = "https://helm.cilium.io/"

@@ -12,7 +12,7 @@ from labkit.errors import LabError
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
 from labkit.kind import pins
-from labkit.kind.actions import CreateCluster, Fetch, PlanStep, Run, Wait, WriteFile
+from labkit.kind.actions import Action, CreateCluster, Fetch, PlanStep, Run, Wait, WriteFile
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
 from labkit.values import validate_cni
 
@@ -33,19 +33,23 @@ class Paths:
 
     @property
     def config_file(self) -> Path:
+        """The rendered Kind config."""
         return self.state_dir / "kind-config.yaml"
 
     @property
     def lab_kubeconfig(self) -> Path:
+        """The lab's own kubeconfig (labkit never uses the user's current context)."""
         return self.state_dir / "kubeconfig"
 
     @property
     def cni_bin(self) -> Path:
+        """Flannel's plugin folder, mounted over /opt/cni/bin on every node."""
         return self.state_dir / "cni-bin"
 
 
 def default_paths(name: str, env: dict[str, str] | None = None) -> Paths:
-    """Paths under XDG state and cache folders, and the user's kubeconfig (first $KUBECONFIG entry)."""
+    """Paths under XDG state and cache folders, and the user's kubeconfig (first $KUBECONFIG
+    entry)."""
     env = dict(os.environ) if env is None else env
     home = Path(env.get("HOME") or Path.home())
     state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "labkit" / "kind" / name
@@ -86,9 +90,10 @@ class Plan:
 
     @property
     def required_tools(self) -> tuple[str, ...]:
+        """The tools `up` looks up on PATH before it starts (helm only for Cilium)."""
         return ("kind", "kubectl", "helm") if self.cni == "cilium" else ("kind", "kubectl")
 
-    def actions(self) -> list:
+    def actions(self) -> list[Action]:
         """Every action of every step, in order."""
         return [a for s in self.steps for a in s.actions]
 
@@ -97,10 +102,12 @@ class Plan:
         return [a.shell() for a in self.actions() if isinstance(a, (Run, CreateCluster))]
 
     def waits(self) -> list[Wait]:
+        """Every wait of the plan, in order."""
         return [a for a in self.actions() if isinstance(a, Wait)]
 
     def render(self) -> str:
-        """The full dry-run text: pins, checks, the rendered config, each step, URLs and Helm values."""
+        """The full dry-run text: pins, checks, the rendered config, each step, URLs and Helm
+        values."""
         kubeconfig = str(self.paths.lab_kubeconfig)
         out = [
             f"Kind lab {self.name!r}: {self.cni} {cni_installers.cni_version(self.cni)}, "
@@ -157,7 +164,8 @@ def build_plan(
     timeout_s: float | None = None,
     clusters_dir: Path = kind_config.CLUSTERS_DIR,
 ) -> Plan:
-    """Plan a lab from its name, CNI and kube-proxy mode; pure apart from reading clusters/<cni>.yaml."""
+    """Plan a lab from its name, CNI and kube-proxy mode; pure apart from reading
+    clusters/<cni>.yaml."""
     validate_name(name)
     validate_cni(cni)
     mode = resolve_kube_proxy_mode(cni, kube_proxy_mode)
@@ -180,7 +188,8 @@ def build_plan(
         tarball = f"cni-plugins-linux-{arch}-{pins.CNI_PLUGINS_VERSION}.tgz"
         steps.append(
             PlanStep(
-                f"Prepare the containernetworking plugins {pins.CNI_PLUGINS_VERSION} for Flannel's `bridge`",
+                f"Prepare the containernetworking plugins {pins.CNI_PLUGINS_VERSION} for "
+                "Flannel's `bridge`",
                 (
                     Fetch(
                         pins.cni_plugins_url(arch),
@@ -189,7 +198,10 @@ def build_plan(
                         str(paths.cni_bin),
                     ),
                 ),
-                note="kind nodes lack the bridge plugin; this folder is mounted over /opt/cni/bin on every node",
+                note=(
+                    "kind nodes lack the bridge plugin; this folder is mounted over /opt/cni/bin "
+                    "on every node"
+                ),
             )
         )
     steps.append(

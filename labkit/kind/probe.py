@@ -18,7 +18,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from labkit.kind import pins
 
@@ -55,7 +55,8 @@ exit 0
 
 @dataclass(frozen=True)
 class Reading:
-    """The part of a Probe that comes from running it: outcome, latency, who answered, what it saw."""
+    """The part of a Probe that comes from running it: outcome, latency, who answered, what it
+    saw."""
 
     outcome: str
     latency_s: float | None = None
@@ -85,7 +86,8 @@ def ephemeral_patch() -> dict[str, Any]:
 
 
 def probe_container_state(pod: dict[str, Any]) -> str:
-    """``absent``, ``running``, ``waiting: <reason>`` or ``terminated: <reason>`` for the probe container."""
+    """``absent``, ``running``, ``waiting: <reason>`` or ``terminated: <reason>`` for the probe
+    container."""
     names = [c.get("name") for c in (pod.get("spec") or {}).get("ephemeralContainers") or []]
     if PROBE_CONTAINER not in names:
         return "absent"
@@ -163,7 +165,8 @@ def classify_connect(message: str) -> str:
 
 
 def client_host(answer: str) -> str | None:
-    """The IP in a /clientip answer (``10.244.1.5:41234`` or ``[fd00::5]:41234``); None if it is not one."""
+    """The IP in a /clientip answer (``10.244.1.5:41234`` or ``[fd00::5]:41234``); None if it is not
+    one."""
     text = answer.strip()
     host = text.rsplit(":", 1)[0].strip("[]") if ":" in text else text
     try:
@@ -197,22 +200,32 @@ def parse_probe_output(text: str, protocol: str = "TCP") -> Reading:
     return _parse_tcp(rest)
 
 
+class Transfer(NamedTuple):
+    """One of curl's HTTP exchanges: the body, then what its ``-w`` line reported."""
+
+    body: str
+    curl_exit: int
+    connect_s: float
+    http_status: str
+
+
 def _parse_tcp(rest: str) -> Reading:
     parts = _HTTP.split(rest.lstrip("\n"))
     transfers = [
-        (parts[i], int(parts[i + 1]), float(parts[i + 2]), parts[i + 3])
+        Transfer(parts[i], int(parts[i + 1]), float(parts[i + 2]), parts[i + 3])
         for i in range(0, len(parts) - 3, 4)
     ]
     if not transfers:
         return Reading(
             "connected", detail="connected; no HTTP exchange was recorded: " + rest.strip()[:200]
         )
-    body, code, t_connect, status = transfers[0]
-    latency = t_connect if t_connect > 0 else None
-    served_by = hostname_answer(body) if status == "200" else None
+    hostname, *others = transfers
+    latency = hostname.connect_s if hostname.connect_s > 0 else None
+    served_by = hostname_answer(hostname.body) if hostname.http_status == "200" else None
     client_ip = None
-    if len(transfers) > 1 and transfers[1][3] == "200":
-        client_ip = client_host(transfers[1][0])
+    if others and others[0].http_status == "200":
+        client_ip = client_host(others[0].body)
+    code = hostname.curl_exit
     detail = "" if code == 0 else f"connected; the server did not answer HTTP (curl exit {code})"
     return Reading("connected", latency, served_by, client_ip, detail)
 
@@ -241,7 +254,8 @@ _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
 def parse_dig(output: str, rtype: str = "A") -> list[str]:
-    """Answers from `dig +short`: addresses for A/AAAA (CNAME hops dropped), every line otherwise."""
+    """Answers from `dig +short`: addresses for A/AAAA (CNAME hops dropped), every line
+    otherwise."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln.startswith(";")]
     rtype = rtype.upper()
     if rtype == "A":
@@ -260,7 +274,8 @@ def dig_failed(output: str, returncode: int) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- from outside the cluster
+# --------------------------------------------------------------------------- from outside the
+# cluster
 
 
 def classify_exception(exc: BaseException) -> str:

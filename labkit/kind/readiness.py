@@ -7,23 +7,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.kind.actions import Wait
+from labkit.model.objects import name_of
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     """The status condition of type ``kind`` (e.g. Ready, Available), if the object reports it."""
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return cond
-    return None
+    conditions: list[Mapping[str, Any]] = (obj.get("status") or {}).get("conditions") or []
+    return next((cond for cond in conditions if cond.get("type") == kind), None)
 
 
 def _is_true(obj: Mapping[str, Any], kind: str) -> bool:
     cond = condition(obj, kind)
-    return bool(cond) and cond.get("status") == "True"
+    return cond is not None and cond.get("status") == "True"
 
 
 def _name(obj: Mapping[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("name", "?")
+    return name_of(obj) or "?"
 
 
 def nodes_pending(nodes: Sequence[Mapping[str, Any]], expected: int) -> list[str]:

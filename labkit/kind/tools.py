@@ -14,7 +14,8 @@ from labkit.kind import pins
 INSTALL_HINTS = {
     "kind": (
         f"Install kind {pins.KIND_VERSION}: download the binary for your system from "
-        f"https://github.com/kubernetes-sigs/kind/releases/tag/{pins.KIND_VERSION} into a folder on "
+        f"https://github.com/kubernetes-sigs/kind/releases/tag/{pins.KIND_VERSION} "
+        "into a folder on "
         f"PATH (or `go install sigs.k8s.io/kind@{pins.KIND_VERSION}`)."
     ),
     "kubectl": (
@@ -72,7 +73,8 @@ def run(
         raise LabError(
             f"`{shown}` did not finish within {timeout:.0f} s.",
             fix
-            or "Check that the Docker engine and the cluster respond (`labkit doctor`), then retry.",
+            or "Check that the Docker engine and the cluster respond (`labkit doctor`), "
+            "then retry.",
             output=tail(out),
         ) from None
     if check and proc.returncode != 0:

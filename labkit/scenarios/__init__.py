@@ -4,6 +4,7 @@ A scenario folder holds `scenario.yaml` and the manifests it names. `deploy(lab,
 them through the Lab seam (so both backends work); `reset(lab, name)` removes everything the
 scenario and its variants create, then deploys the starting state again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,12 +18,11 @@ import yaml
 from labkit import manifests
 from labkit.checks import CHECKS, Result
 from labkit.errors import LabError
-from labkit.lab import Lab, ObjectRef
+from labkit.lab import BACKENDS, Lab, ObjectRef
 
 log = logging.getLogger("labkit")
 
 SCENARIO_DIR = Path(__file__).resolve().parent
-BACKEND_NAMES = ("kind", "sandbox")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class CheckSpec:
 
     check: str
     args: dict[str, Any] = field(default_factory=dict)
-    backends: tuple[str, ...] = BACKEND_NAMES
+    backends: tuple[str, ...] = BACKENDS
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class OutsideHost:
 @dataclass(frozen=True)
 class Variant:
     """A state reached from the starting one: a later `step` of the story, or a `broken` state
-    learners repair (then `hint_contains` is what the failing check must say, and `fix` repairs it)."""
+    learners repair (then `hint_contains` is what the failing check must say, and `fix` repairs
+    it)."""
 
     name: str
     role: str
@@ -72,8 +73,10 @@ class KindStep:
         cluster's context otherwise."""
         if self.node is None:
             if self.command[0] != "kubectl":
-                raise LabError(f"Kind step {self.describe!r} runs {self.command[0]!r}.",
-                               "Kind steps run on a node (give `node:`) or are kubectl commands.")
+                raise LabError(
+                    f"Kind step {self.describe!r} runs {self.command[0]!r}.",
+                    "Kind steps run on a node (give `node:`) or are kubectl commands.",
+                )
             return ["kubectl", "--context", f"kind-{lab_name}", *self.command[1:]]
         return ["docker", "exec", f"{lab_name}-{self.node}", *self.command]
 
@@ -98,28 +101,43 @@ class Scenario:
 
     def kind_plan(self, lab_name: str, cni: str) -> list[tuple[str, list[str]]]:
         """The Kind-only steps that apply to this CNI, as (description, argv) pairs."""
-        return [(step.describe, step.argv(lab_name)) for step in self.kind_steps if not step.cnis or cni in step.cnis]
+        return [
+            (step.describe, step.argv(lab_name))
+            for step in self.kind_steps
+            if not step.cnis or cni in step.cnis
+        ]
 
     def documents(self, files: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         """The manifests of the starting state (or of the named files), loaded in order."""
-        return manifests.load([self.folder / f for f in (files if files is not None else self.manifests)])
+        return manifests.load(
+            [self.folder / f for f in (files if files is not None else self.manifests)]
+        )
 
     def variant(self, name: str) -> Variant:
         """The step or broken variant called ``name``, or a LabError listing the ones there are."""
         for variant in self.variants:
             if variant.name == name:
                 return variant
-        raise LabError(f"Scenario {self.name!r} has no variant {name!r}.",
-                       f"Use one of: {', '.join(v.name for v in self.variants) or '(none)'}.")
+        raise LabError(
+            f"Scenario {self.name!r} has no variant {name!r}.",
+            f"Use one of: {', '.join(v.name for v in self.variants) or '(none)'}.",
+        )
 
 
 def _checks(raw: list[dict[str, Any]] | None, where: str) -> tuple[CheckSpec, ...]:
     specs = []
     for item in raw or []:
         if not isinstance(item, dict) or "check" not in item:
-            raise LabError(f"{where}: every check entry needs a `check:` name.", "Fix scenario.yaml.")
-        specs.append(CheckSpec(item["check"], dict(item.get("args") or {}),
-                               tuple(item.get("backends") or BACKEND_NAMES)))
+            raise LabError(
+                f"{where}: every check entry needs a `check:` name.", "Fix scenario.yaml."
+            )
+        specs.append(
+            CheckSpec(
+                item["check"],
+                dict(item.get("args") or {}),
+                tuple(item.get("backends") or BACKENDS),
+            )
+        )
     return tuple(specs)
 
 
@@ -129,45 +147,76 @@ def load_scenario(folder: Path) -> Scenario:
     if not path.is_file():
         raise LabError(f"{folder.name} has no scenario.yaml.", "Add one (see README, Scenarios).")
     data = yaml.safe_load(path.read_text()) or {}
-    missing = [k for k in ("title", "lesson", "section", "demonstrates", "manifests") if not data.get(k)]
+    missing = [
+        k for k in ("title", "lesson", "section", "demonstrates", "manifests") if not data.get(k)
+    ]
     if missing:
         raise LabError(f"{path} lacks {', '.join(missing)}.", "Fill those keys in scenario.yaml.")
     variants = tuple(
-        Variant(name=v["name"], role=role, description=v["description"], manifests=tuple(v.get("manifests") or ()),
-                checks=_checks(v.get("checks"), f"{path} {role} {v['name']}"), delete=tuple(v.get("delete") or ()),
-                fix=tuple(v.get("fix") or ()), hint_contains=v.get("hint_contains", ""))
+        Variant(
+            name=v["name"],
+            role=role,
+            description=v["description"],
+            manifests=tuple(v.get("manifests") or ()),
+            checks=_checks(v.get("checks"), f"{path} {role} {v['name']}"),
+            delete=tuple(v.get("delete") or ()),
+            fix=tuple(v.get("fix") or ()),
+            hint_contains=v.get("hint_contains", ""),
+        )
         for role, key in (("step", "steps"), ("broken", "broken"))
         for v in data.get(key) or []
     )
     for v in variants:
         if v.role == "broken" and not (v.fix and v.hint_contains):
-            raise LabError(f"{path}: broken variant {v.name!r} needs `fix` and `hint_contains`.",
-                           "Name the manifests that repair it and the words the failing check must say.")
-    backends = tuple(data.get("backends") or BACKEND_NAMES)
-    unknown = [b for b in backends if b not in BACKEND_NAMES]
+            raise LabError(
+                f"{path}: broken variant {v.name!r} needs `fix` and `hint_contains`.",
+                "Name the manifests that repair it and the words the failing check must say.",
+            )
+    backends = tuple(data.get("backends") or BACKENDS)
+    unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise LabError(f"{path}: unknown backends {unknown}.", f"Use {', '.join(BACKEND_NAMES)}.")
+        raise LabError(f"{path}: unknown backends {unknown}.", f"Use {', '.join(BACKENDS)}.")
     kind_steps = []
     for raw in data.get("kind_steps") or []:
         node = raw.get("node")
         if node not in (None, "control-plane", "worker", "worker2"):
-            raise LabError(f"{path}: kind step node {node!r} is not a node role.",
-                           "Use control-plane, worker or worker2 (or leave it out for a kubectl step).")
-        kind_steps.append(KindStep(raw["describe"], tuple(raw["command"]), node, tuple(raw.get("cnis") or ())))
+            raise LabError(
+                f"{path}: kind step node {node!r} is not a node role.",
+                "Use control-plane, worker or worker2 (or leave it out for a kubectl step).",
+            )
+        kind_steps.append(
+            KindStep(raw["describe"], tuple(raw["command"]), node, tuple(raw.get("cnis") or ()))
+        )
     if kind_steps and not data.get("sandbox_note"):
-        raise LabError(f"{path}: has Kind-only steps but no sandbox_note.",
-                       "Say in sandbox_note what the sandbox cannot show and why.")
-    return Scenario(name=folder.name, title=data["title"], lesson=str(data["lesson"]), section=data["section"],
-                    demonstrates=data["demonstrates"], manifests=tuple(data["manifests"]),
-                    checks=_checks(data.get("checks"), str(path)), variants=variants, backends=backends,
-                    sandbox_note=data.get("sandbox_note", ""), folder=folder, kind_steps=tuple(kind_steps),
-                    outside=tuple(OutsideHost(o["cidr"], tuple(o.get("ports") or ()), o["describe"])
-                                  for o in data.get("outside") or []))
+        raise LabError(
+            f"{path}: has Kind-only steps but no sandbox_note.",
+            "Say in sandbox_note what the sandbox cannot show and why.",
+        )
+    return Scenario(
+        name=folder.name,
+        title=data["title"],
+        lesson=str(data["lesson"]),
+        section=data["section"],
+        demonstrates=data["demonstrates"],
+        manifests=tuple(data["manifests"]),
+        checks=_checks(data.get("checks"), str(path)),
+        variants=variants,
+        backends=backends,
+        sandbox_note=data.get("sandbox_note", ""),
+        folder=folder,
+        kind_steps=tuple(kind_steps),
+        outside=tuple(
+            OutsideHost(o["cidr"], tuple(o.get("ports") or ()), o["describe"])
+            for o in data.get("outside") or []
+        ),
+    )
 
 
 def names() -> list[str]:
     """Every scenario folder, sorted (the number prefix keeps the tutorial's order)."""
-    return sorted(p.name for p in SCENARIO_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    return sorted(
+        p.name for p in SCENARIO_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+    )
 
 
 def get(name: str) -> Scenario:
@@ -182,13 +231,16 @@ def get(name: str) -> Scenario:
 def _require_backend(scenario: Scenario, lab: Lab) -> None:
     if lab.backend not in scenario.backends:
         raise LabError(
-            f"Scenario {scenario.name!r} needs the {' or '.join(scenario.backends)} backend, and this lab is "
-            f"{lab.backend}. {scenario.sandbox_note}".strip(),
-            "Bring up a Kind lab (`labkit up --backend kind`) on a machine with Docker for this one.")
+            f"Scenario {scenario.name!r} needs the {' or '.join(scenario.backends)} backend, "
+            f"and this lab is {lab.backend}. {scenario.sandbox_note}".strip(),
+            "Bring up a Kind lab (`labkit up --backend kind`) on a machine with Docker "
+            "for this one.",
+        )
 
 
 def deploy(lab: Lab, name: str, variant: str | None = None) -> list[ObjectRef]:
-    """Apply a scenario's starting state, then a step's or broken variant's changes if one is named."""
+    """Apply a scenario's starting state, then a step's or broken variant's changes if one is
+    named."""
     scenario = get(name)
     _require_backend(scenario, lab)
     _add_outside_hosts(lab, scenario)
@@ -211,8 +263,14 @@ def _add_outside_hosts(lab: Lab, scenario: Scenario) -> None:
         if lab.capabilities.outside_addresses:
             lab.add_outside_address(host.cidr, ports=host.ports)
         else:
-            log.warning("%s talks to %s at %s; on %s that range is not provided, so the checks that "
-                        "need it are skipped here.", scenario.name, host.describe, host.cidr, lab.backend)
+            log.warning(
+                "%s talks to %s at %s; on %s that range is not provided, so the checks that "
+                "need it are skipped here.",
+                scenario.name,
+                host.describe,
+                host.cidr,
+                lab.backend,
+            )
 
 
 def fix(lab: Lab, name: str, variant: str) -> list[ObjectRef]:
@@ -241,13 +299,17 @@ def _exists(lab: Lab, doc: dict[str, Any]) -> bool:
 
 
 def run_kind_steps(lab: Lab, name: str) -> list[tuple[str, str]]:
-    """Run a scenario's Kind-only steps on a Kind lab; on the sandbox say plainly they cannot run."""
+    """Run a scenario's Kind-only steps on a Kind lab; on the sandbox say plainly they cannot
+    run."""
     scenario = get(name)
     if lab.backend != "kind":
         raise LabError(
-            f"These steps of {scenario.name!r} need a real Kind cluster; this lab is the {lab.backend}. "
+            f"These steps of {scenario.name!r} need a real Kind cluster; "
+            f"this lab is the {lab.backend}. "
             f"{scenario.sandbox_note}".strip(),
-            "Read them with `scenario.kind_plan(...)`, or run them on a machine with Docker (`labkit up --backend kind`).")
+            "Read them with `scenario.kind_plan(...)`, or run them on a machine with Docker "
+            "(`labkit up --backend kind`).",
+        )
     outputs = []
     for describe, argv in scenario.kind_plan(lab.name, lab.cni):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -262,11 +324,18 @@ def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Result]:
     results = []
     for spec in specs:
         if lab.backend not in spec.backends:
-            log.info("check %s of %s runs only on %s; skipped on %s.", spec.check, scenario.name,
-                     ", ".join(spec.backends), lab.backend)
+            log.info(
+                "check %s of %s runs only on %s; skipped on %s.",
+                spec.check,
+                scenario.name,
+                ", ".join(spec.backends),
+                lab.backend,
+            )
             continue
         if spec.check not in CHECKS:
-            raise LabError(f"Scenario {scenario.name!r} names an unknown check {spec.check!r}.",
-                           f"Use one of: {', '.join(sorted(CHECKS))}.")
+            raise LabError(
+                f"Scenario {scenario.name!r} names an unknown check {spec.check!r}.",
+                f"Use one of: {', '.join(sorted(CHECKS))}.",
+            )
         results.append(CHECKS[spec.check](lab, **spec.args))
     return results

@@ -29,6 +29,25 @@ def test_bad_input_is_refused_with_fix(argv, problem, fix, capsys):
     assert "Traceback" not in err
 
 
+def test_up_says_which_backend_on_stderr_and_the_result_on_stdout(monkeypatch, capsys):
+    class FakeLab:
+        name, backend, cni = "netlab", "sandbox", "calico"
+
+    class FakeBackend:
+        @staticmethod
+        def up(lab_name, cni, kube_proxy_mode):
+            assert (lab_name, cni, kube_proxy_mode) == ("netlab", "calico", None)
+            return FakeLab()
+
+    monkeypatch.setattr(lab, "choose_backend", lambda backend: ("sandbox", "asked for sandbox"))
+    monkeypatch.setattr(lab, "backend_module", lambda backend: FakeBackend)
+    assert cli.main(["up", "--backend", "sandbox", "--cni", "calico"]) == 0
+    captured = capsys.readouterr()
+    assert "labkit: using the sandbox backend (asked for sandbox)." in captured.err
+    assert "lab 'netlab' is up on sandbox with calico" in captured.out
+    assert "using the" not in captured.out
+
+
 def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fly"])

@@ -1,10 +1,12 @@
 """Cluster lifecycle through pytest-kind's KindCluster and the whole executor, with stand-in
-kind/kubectl/helm/docker scripts on PATH (no Docker): the commands run are the ones the plan shows."""
+kind/kubectl/helm/docker scripts on PATH (no Docker): the commands run are the ones the plan
+shows."""
 
 import json
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,9 +39,16 @@ echo "kind $*" >> "$FAKE_LOG"
 case "$1 $2" in
   "get clusters") cat "$FAKE_DIR/clusters" 2>/dev/null || echo "No kind clusters found." >&2 ;;
   "create cluster")
-    [ -n "$FAKE_CREATE_FAILS" ] && { echo "ERROR: failed to create cluster: port is already allocated" >&2; exit 1; }
-    for a in "$@"; do case $a in --name=*) echo "${a#--name=}" >> "$FAKE_DIR/clusters";;
-                                   --kubeconfig=*) cp "$FAKE_DIR/kubeconfig.yaml" "${a#--kubeconfig=}";; esac; done ;;
+    if [ -n "$FAKE_CREATE_FAILS" ]; then
+      echo "ERROR: failed to create cluster: port is already allocated" >&2
+      exit 1
+    fi
+    for a in "$@"; do
+      case $a in
+        --name=*) echo "${a#--name=}" >> "$FAKE_DIR/clusters" ;;
+        --kubeconfig=*) cp "$FAKE_DIR/kubeconfig.yaml" "${a#--kubeconfig=}" ;;
+      esac
+    done ;;
   "get kubeconfig") cat "$FAKE_DIR/kubeconfig.yaml" ;;
   "delete cluster") : > "$FAKE_DIR/clusters" ;;
 esac
@@ -141,7 +150,7 @@ def test_create_failure_is_a_lab_error_with_docker_state(fake, paths, monkeypatc
         )
     assert "kind could not create cluster 'netlab' (exit 1)" in err.value.what
     assert "labkit doctor" in err.value.fix
-    assert "docker ps -a" in err.value.output
+    assert "docker ps -a" in (err.value.output or "")
 
 
 def test_delete_through_kind_cluster(fake, paths):
@@ -206,12 +215,13 @@ def test_down_without_docker_keeps_everything(fake, monkeypatch, tmp_path):
 
 
 def test_up_refuses_bad_input_before_anything_runs(fake):
-    for kwargs in (
+    refused: list[dict[str, Any]] = [
         {"cni": "weave"},
         {"cni": "calico", "kube_proxy_mode": "none"},
         {"cni": "calico", "name": "Bad_Name"},
         {"cni": "flannel", "kube_proxy_mode": "userspace"},
-    ):
+    ]
+    for kwargs in refused:
         with pytest.raises(LabError):
             backend.up(**kwargs)
     assert log(fake) == []
@@ -242,9 +252,8 @@ def test_execute_timeout_removes_the_half_built_cluster(fake, paths, monkeypatch
     plan = build_plan("netlab", "cilium", None, paths=paths, timeout_s=0)
     with pytest.raises(LabError) as err:
         execute.execute(plan, StepList(len(plan.steps)))
-    assert (
-        "Timed out" in err.value.what
-        and "daemonset kube-system/cilium not created yet" in err.value.output
+    assert "Timed out" in err.value.what and "daemonset kube-system/cilium not created yet" in (
+        err.value.output or ""
     )
     assert "was removed" in err.value.fix
     assert any(line.startswith("kind delete cluster --name=netlab") for line in log(fake))

@@ -80,8 +80,8 @@ def test_wait_times_out_listing_what_is_not_ready():
             sleep=clock.sleep,
         )
     assert err.value.what == "Timed out after 10 s waiting for calico-node ready."
-    assert "daemonset calico-system/calico-node: 1/3 pods ready" in err.value.output
-    assert "ImagePullBackOff" in err.value.output
+    assert "daemonset calico-system/calico-node: 1/3 pods ready" in (err.value.output or "")
+    assert "ImagePullBackOff" in (err.value.output or "")
     assert "labkit down" in err.value.fix
 
 
@@ -94,7 +94,7 @@ def test_wait_reports_objects_that_cannot_be_listed_yet():
             clock=clock,
             sleep=clock.sleep,
         )
-    assert "cannot list tigerastatuses yet" in err.value.output
+    assert "cannot list tigerastatuses yet" in (err.value.output or "")
 
 
 def _tarball(files):
@@ -178,7 +178,7 @@ def test_tools_run_failure_carries_output():
     with pytest.raises(LabError) as err:
         tools.run(["sh", "-c", "echo partial; echo boom >&2; exit 3"])
     assert "exit 3" in err.value.what
-    assert "partial" in err.value.output and "boom" in err.value.output
+    assert "partial" in (err.value.output or "") and "boom" in (err.value.output or "")
 
 
 def test_tools_run_timeout():
@@ -199,12 +199,13 @@ def test_tail_keeps_the_end():
     assert tools.tail(text, 3) == "... (97 earlier lines omitted)\nline 97\nline 98\nline 99"
 
 
-# --------------------------------------------------------------------------- preflight with stand-in tools
+# ------------------------------------------------------------- preflight with stand-in tools
 
 
 @pytest.fixture
 def fake_tools(tmp_path, monkeypatch):
-    """kind, kubectl, helm and docker stand-ins: docker answers, `kind get clusters` lists $FAKE_CLUSTERS."""
+    """kind, kubectl, helm and docker stand-ins: docker answers, `kind get clusters` lists
+    $FAKE_CLUSTERS."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     scripts = {

@@ -8,14 +8,8 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.kind import detect
-from labkit.kind.lab import (
-    KindLab,
-    apply_order,
-    as_argv,
-    exit_code,
-    selector_string,
-    with_namespace,
-)
+from labkit.kind.lab import KindLab, as_argv, exit_code
+from labkit.kind.objects import apply_order, selector_string, with_namespace
 from labkit.lab import OUTSIDE, Lab
 
 # A kubeconfig whose API server does not exist: any call that reaches the network fails loudly.
@@ -46,6 +40,13 @@ def test_kind_lab_satisfies_the_seam(lab):
     assert lab.capabilities.kube_proxy_mode == "iptables"
 
 
+def test_outside_addresses_are_refused_and_declared_absent(lab):
+    assert lab.capabilities.outside_addresses is False
+    with pytest.raises(LabError) as err:
+        lab.add_outside_address("203.0.113.0/24", ports=[443, (53, "UDP")])
+    assert "203.0.113.0/24" in err.value.what and "--backend sandbox" in err.value.fix
+
+
 def test_as_argv():
     assert as_argv("ip route | head -1") == ["sh", "-c", "ip route | head -1"]
     assert as_argv(["ip", "addr"]) == ["ip", "addr"]
@@ -57,8 +58,9 @@ def test_as_argv():
     [
         ('{"metadata":{},"status":"Success"}', 0),
         (
-            '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing '
-            'command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode",'
+            '{"metadata":{},"status":"Failure","message":"command terminated with non-zero '
+            'exit code: error executing command [sh -c exit 3], exit code 3",'
+            '"reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode",'
             '"message":"3"}]}}',
             3,
         ),

@@ -7,6 +7,7 @@ import http.server
 import json
 import socketserver
 import threading
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -16,7 +17,7 @@ from labkit.kind import cluster, probe
 from labkit.kind.lab import KindLab
 from labkit.lab import ObjectRef
 
-RESOURCES = {
+RESOURCES: dict[str, tuple[str, list[tuple[str, str, bool, list[str]]]]] = {
     "/api/v1": (
         "v1",
         [
@@ -41,13 +42,32 @@ RESOURCES = {
 }
 
 
+class Request(NamedTuple):
+    """One request the fake API server received."""
+
+    method: str
+    path: str
+    content_type: str | None = None
+    body: Any = None
+
+
+class Route(NamedTuple):
+    """What a request's path names: a resource (plural), its namespace, object and subresource."""
+
+    plural: str | None
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    query: dict[str, list[str]]
+
+
 class FakeAPI:
     """Objects keyed by (plural, namespace, name); records every request."""
 
-    def __init__(self):
-        self.objects = {}
-        self.requests = []
-        self.reject = set()  # names whose apply the server refuses (422)
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str | None, str | None, str | None], dict[str, Any]] = {}
+        self.requests: list[Request] = []
+        self.reject: set[str] = set()  # names whose apply the server refuses (422)
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -74,7 +94,6 @@ class FakeAPI:
             def _route(self):
                 url = urlparse(self.path)
                 parts = url.path.strip("/").split("/")
-                base = "/" + "/".join(parts[:2] if parts[0] == "api" else parts[:3])
                 rest = parts[2:] if parts[0] == "api" else parts[3:]
                 ns = None
                 if rest[:1] == ["namespaces"] and len(rest) >= 3:
@@ -82,10 +101,10 @@ class FakeAPI:
                 plural = rest[0] if rest else None
                 name = rest[1] if len(rest) > 1 else None
                 sub = rest[2] if len(rest) > 2 else None
-                return base, plural, ns, name, sub, parse_qs(url.query)
+                return Route(plural, ns, name, sub, parse_qs(url.query))
 
             def do_GET(self):
-                api.requests.append(("GET", self.path))
+                api.requests.append(Request("GET", self.path))
                 path = urlparse(self.path).path
                 if path == "/version":
                     return self._send(200, {"major": "1", "minor": "36", "gitVersion": "v1.36.1"})
@@ -122,19 +141,22 @@ class FakeAPI:
                             ],
                         },
                     )
-                base, plural, ns, name, _, query = self._route()
-                if name:
-                    obj = api.objects.get((plural, ns, name))
+                route = self._route()
+                plural, ns = route.plural, route.namespace
+                if route.name:
+                    obj = api.objects.get((plural, ns, route.name))
                     return self._send(200, obj) if obj else self._not_found()
                 items = [
                     o
                     for (p, n, _), o in api.objects.items()
                     if p == plural and (ns is None or n == ns)
                 ]
-                wanted = (query.get("fieldSelector") or [""])[0].removeprefix("metadata.name=")
+                wanted = (route.query.get("fieldSelector") or [""])[0].removeprefix(
+                    "metadata.name="
+                )
                 if wanted:
                     items = [o for o in items if o["metadata"]["name"] == wanted]
-                selector = (query.get("labelSelector") or [""])[0]
+                selector = (route.query.get("labelSelector") or [""])[0]
                 if selector:
                     k, _, v = selector.partition("=")
                     items = [o for o in items if (o["metadata"].get("labels") or {}).get(k) == v]
@@ -142,9 +164,12 @@ class FakeAPI:
 
             def do_PATCH(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                api.requests.append(("PATCH", self.path, self.headers.get("Content-Type"), body))
-                base, plural, ns, name, sub, query = self._route()
-                if sub == "ephemeralcontainers":
+                api.requests.append(
+                    Request("PATCH", self.path, self.headers.get("Content-Type"), body)
+                )
+                route = self._route()
+                plural, ns, name = route.plural, route.namespace, route.name
+                if route.subresource == "ephemeralcontainers":
                     pod = api.objects[(plural, ns, name)]
                     pod["spec"]["ephemeralContainers"] = body["spec"]["ephemeralContainers"]
                     pod["status"]["ephemeralContainerStatuses"] = [
@@ -162,14 +187,14 @@ class FakeAPI:
                             "message": f'{plural} "{name}" is invalid: spec: forbidden',
                         },
                     )
-                if "dryRun" not in query:
+                if "dryRun" not in route.query:
                     api.objects[(plural, ns, name)] = copy.deepcopy(body)
                 return self._send(200, body)
 
             def do_DELETE(self):
-                api.requests.append(("DELETE", self.path))
-                _, plural, ns, name, _, _ = self._route()
-                if api.objects.pop((plural, ns, name), None) is None:
+                api.requests.append(Request("DELETE", self.path))
+                route = self._route()
+                if api.objects.pop((route.plural, route.namespace, route.name), None) is None:
                     return self._not_found()
                 return self._send(200, {"kind": "Status", "status": "Success"})
 
@@ -205,7 +230,7 @@ class FakeAPI:
         self.objects[(plural, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
 
     def writes(self):
-        return [r for r in self.requests if r[0] in ("PATCH", "DELETE")]
+        return [r for r in self.requests if r.method in ("PATCH", "DELETE")]
 
 
 @pytest.fixture
@@ -263,14 +288,15 @@ def test_apply_dry_runs_everything_then_applies_with_server_side_apply(api, lab)
     ]
     refs = lab.apply(docs)
     assert refs == [ObjectRef("Namespace", "shop", None), ObjectRef("ConfigMap", "c1", "default")]
-    patches = [r for r in api.writes()]
-    assert [("dryRun=All" in r[1]) for r in patches] == [True, True, False, False]
+    patches = api.writes()
+    assert [("dryRun=All" in r.path) for r in patches] == [True, True, False, False]
     assert all(
-        r[2] == "application/apply-patch+yaml" and "fieldManager=labkit" in r[1] for r in patches
+        r.content_type == "application/apply-patch+yaml" and "fieldManager=labkit" in r.path
+        for r in patches
     )
     assert (
-        patches[2][1].startswith("/api/v1/namespaces/shop")
-        and "/namespaces/default/configmaps/c1" in patches[3][1]
+        patches[2].path.startswith("/api/v1/namespaces/shop")
+        and "/namespaces/default/configmaps/c1" in patches[3].path
     )
     assert api.objects[("configmaps", "default", "c1")]["data"] == {"a": "b"}
 
@@ -284,7 +310,7 @@ def test_apply_refused_by_the_server_applies_nothing(api, lab):
     with pytest.raises(LabError) as err:
         lab.apply(docs)
     assert "nothing was applied" in err.value.what and "forbidden" in err.value.what
-    assert all("dryRun=All" in r[1] for r in api.writes())
+    assert all("dryRun=All" in r.path for r in api.writes())
     assert ("configmaps", "default", "good") not in api.objects
 
 
@@ -297,7 +323,7 @@ def test_delete_refs_and_manifests_ignoring_missing(api, lab):
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}},
         ]
     )
-    deletes = [r[1] for r in api.writes()]
+    deletes = [r.path for r in api.writes()]
     assert deletes == [
         "/api/v1/namespaces/default/configmaps/c1",
         "/api/v1/namespaces/shop",
@@ -310,11 +336,11 @@ def test_probe_container_is_added_once_with_a_strategic_merge_patch(api, lab):
     api.add("pods", pod("client", "shop"))
     lab._ensure_probe_container("shop", "client")
     lab._ensure_probe_container("shop", "client")
-    patches = [r for r in api.writes() if r[1].endswith("/ephemeralcontainers")]
+    patches = [r for r in api.writes() if r.path.endswith("/ephemeralcontainers")]
     assert len(patches) == 1
-    assert patches[0][1] == "/api/v1/namespaces/shop/pods/client/ephemeralcontainers"
-    assert patches[0][2] == "application/strategic-merge-patch+json"
-    assert patches[0][3] == probe.ephemeral_patch()
+    assert patches[0].path == "/api/v1/namespaces/shop/pods/client/ephemeralcontainers"
+    assert patches[0].content_type == "application/strategic-merge-patch+json"
+    assert patches[0].body == probe.ephemeral_patch()
 
 
 def test_probe_source_must_exist_and_run(api, lab):
@@ -386,6 +412,7 @@ def test_attach_detects_cni_and_mode(api, monkeypatch, daemonsets, config, cni, 
     if cni is None:
         assert lab is None
     else:
+        assert lab is not None
         assert (lab.cni, lab.kube_proxy_mode) == (cni, mode)
         assert lab.capabilities.network_policy is (cni != "flannel")
 

@@ -120,7 +120,7 @@ def test_calico_plan_creates_crds_operator_then_resources(paths):
         ),
         ("create", "-f", "-"),
     ]
-    resources = list(yaml.safe_load_all(runs[2].stdin))
+    resources = list(yaml.safe_load_all(runs[2].stdin or ""))
     installation = resources[0]
     assert installation["kind"] == "Installation"
     network = installation["spec"]["calicoNetwork"]
@@ -142,7 +142,7 @@ def test_calico_plan_creates_crds_operator_then_resources(paths):
 
 def test_calico_iptables_keeps_default_dataplane(paths):
     plan = build_plan("netlab", "calico", "iptables", paths=paths)
-    stdin = [a for a in plan.actions() if isinstance(a, Run) and a.stdin][0].stdin
+    stdin = next(a.stdin for a in plan.actions() if isinstance(a, Run) and a.stdin)
     assert "linuxDataplane" not in stdin
 
 

@@ -104,7 +104,10 @@ def test_classify_connect(message, outcome):
 
 
 def test_parse_tcp_connected_with_answers_from_one_connection():
-    out = "@@CONNECT 0 \nweb-6d4b-x2k9q\n@@HTTP 0 0.000812 200\n10.244.1.7:51234\n@@HTTP 0 0.000000 200\n"
+    out = (
+        "@@CONNECT 0 \nweb-6d4b-x2k9q\n@@HTTP 0 0.000812 200\n"
+        "10.244.1.7:51234\n@@HTTP 0 0.000000 200\n"
+    )
     r = P.parse_probe_output(out, "TCP")
     assert r == P.Reading("connected", 0.000812, "web-6d4b-x2k9q", "10.244.1.7", "")
 
@@ -237,7 +240,8 @@ class _Agent(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        answers = {"/hostname": "web-abc12", "/clientip": "%s:%d" % self.client_address}
+        host, port = self.client_address[:2]
+        answers = {"/hostname": "web-abc12", "/clientip": f"{host}:{port}"}
         body = answers.get(self.path, "ok").encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -250,7 +254,8 @@ class _Agent(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def agent():
-    """An agnhost-netexec-like server on loopback: HTTP on TCP, hostname/clientip datagrams on UDP."""
+    """An agnhost-netexec-like server on loopback: HTTP on TCP, hostname/clientip datagrams on
+    UDP."""
     tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Agent)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
@@ -315,8 +320,8 @@ def test_outside_probe_refused():
 )
 @pytest.mark.parametrize("protocol", ["TCP", "UDP"])
 def test_probe_script_end_to_end_on_loopback(agent, tmp_path, protocol):
-    """The real script with real curl/bash; only `agnhost connect` is replaced by a stand-in that says
-    "connected", so this checks the answer-gathering half and its parser."""
+    """The real script with real curl/bash; only `agnhost connect` is replaced by a stand-in that
+    says "connected", so this checks the answer-gathering half and its parser."""
     fake = tmp_path / "agnhost"
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)

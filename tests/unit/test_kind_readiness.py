@@ -153,13 +153,15 @@ def test_wait_rejects_unknown_kind():
         (
             Wait("daemonset", "d", 60, namespace="kube-flannel", names=("kube-flannel-ds",)),
             [
-                "kubectl --kubeconfig K -n kube-flannel rollout status daemonset/kube-flannel-ds --timeout=60s"
+                "kubectl --kubeconfig K -n kube-flannel rollout status daemonset/kube-flannel-ds "
+                "--timeout=60s"
             ],
         ),
         (
             Wait("tigerastatus", "t", 600, names=("calico", "apiserver")),
             [
-                "kubectl --kubeconfig K wait --for=condition=Available tigerastatus/calico tigerastatus/apiserver --timeout=600s"
+                "kubectl --kubeconfig K wait --for=condition=Available tigerastatus/calico "
+                "tigerastatus/apiserver --timeout=600s"
             ],
         ),
         (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import pytest
 
 from labkit import manifests, scenarios
 from labkit.errors import LabError
+from labkit.lab import Lab
 from labkit.values import Capabilities
 
 NAMES = scenarios.names()
@@ -72,7 +74,7 @@ def test_lookup_by_short_name_and_errors():
 
 
 def test_folder_without_scenario_yaml_is_refused(tmp_path):
-    with pytest.raises(LabError, match="no scenario.yaml"):
+    with pytest.raises(LabError, match=r"no scenario\.yaml"):
         scenarios.load_scenario(tmp_path)
 
 
@@ -116,7 +118,7 @@ def test_kind_steps_refuse_to_run_on_the_sandbox():
         backend, name, cni = "sandbox", "netlab", "calico"
 
     with pytest.raises(LabError, match="need a real Kind cluster"):
-        scenarios.run_kind_steps(SandboxLike(), "cni-investigation")
+        scenarios.run_kind_steps(cast(Lab, SandboxLike()), "cni-investigation")
 
 
 def test_outside_hosts_and_backend_limited_checks():
@@ -143,7 +145,7 @@ def test_outside_hosts_go_to_the_sandbox_and_are_announced_elsewhere(caplog):
         capabilities = Capabilities(network_policy=True, kube_proxy_mode="iptables")
 
     pci = scenarios.get("pci-payment-isolation")
-    scenarios._add_outside_hosts(SandboxLike(), pci)
+    scenarios._add_outside_hosts(cast(Lab, SandboxLike()), pci)
     assert added == [("203.0.113.0/24", (443, 80))]
-    scenarios._add_outside_hosts(KindLike(), pci)
+    scenarios._add_outside_hosts(cast(Lab, KindLike()), pci)
     assert "not provided" in caplog.text
