@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labkit.model import netpol
+from labkit.model.netpol.truthtable import truth_table
+from labkit.model.netpol.verdicts import PolicySet
 
 APPS = ["web", "api", "db", "cache", "queue", "auth", "search", "billing", "report", "batch"]
 TIERS = ["frontend", "backend", "data"]
@@ -64,7 +65,8 @@ def build_cluster(n_pods: int, n_namespaces: int, n_policies: int, seed: int):
 
 
 def random_policy(rng: random.Random, i: int, n_namespaces: int) -> dict:
-    """One policy of a varied mix: default-deny, selectors, both-in-one-peer, ipBlock, named ports, ranges."""
+    """One policy of a varied mix: default-deny, selectors, both-in-one-peer, ipBlock, named ports,
+    ranges."""
     ns = f"ns{rng.randrange(n_namespaces):02d}"
 
     def pod_sel():
@@ -139,13 +141,13 @@ def main() -> None:
     table = None
     for _ in range(args.repeat):
         start = time.perf_counter()
-        table = netpol.truth_table(pods, ports, namespaces=namespaces, policies=policies)
+        table = truth_table(pods, ports, namespaces=namespaces, policies=policies)
         times.append(time.perf_counter() - start)
     assert table is not None
     start = time.perf_counter()
     text = table.render()
     render_s = time.perf_counter() - start
-    ps = netpol.PolicySet(namespaces, policies)
+    ps = PolicySet(namespaces, policies)
     rng = random.Random(args.seed)
     sample = [(rng.choice(pods), rng.choice(pods)) for _ in range(2000)]
     start = time.perf_counter()
@@ -159,7 +161,8 @@ def main() -> None:
         f"{len(ports)} ports = {pairs * len(ports):,} cells"
     )
     print(
-        f"  build (best of {args.repeat}): {min(times):.3f} s   (all runs: {', '.join(f'{t:.3f}' for t in times)}; target <= 2 s)"
+        f"  build (best of {args.repeat}): {min(times):.3f} s   (all runs: "
+        f"{', '.join(f'{t:.3f}' for t in times)}; target <= 2 s)"
     )
     print(f"  render to text: {render_s:.3f} s ({len(text) / 1e6:.1f} MB)")
     print("  allowed cells: " + ", ".join(f"{p} {allowed[p]:,} of {pairs:,}" for p in table.ports))

@@ -132,6 +132,9 @@ def pick_service_port(service: Obj, port: int | str | None) -> dict[str, Any] | 
     return None
 
 
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # ties an EndpointSlice to its Service
+
+
 class EndpointPort(NamedTuple):
     """A port an endpoint serves, as an EndpointSlice lists it."""
 
@@ -142,7 +145,8 @@ class EndpointPort(NamedTuple):
 
 @dataclass(frozen=True)
 class ServiceEndpoint:
-    """One address behind a Service, as its EndpointSlice (or Endpoints) lists it."""
+    """One address behind a Service, as its EndpointSlice (or Endpoints) lists it; ``hostname``
+    is the endpoint's own DNS label (headless Services publish it), when it has one."""
 
     ip: str
     pod: str | None
@@ -150,6 +154,7 @@ class ServiceEndpoint:
     node: str | None
     ready: bool
     ports: tuple[EndpointPort, ...]
+    hostname: str | None = None
 
 
 def _endpoint_ports(items: Sequence[Obj] | None) -> tuple[EndpointPort, ...]:
@@ -177,6 +182,7 @@ def endpoints_from_slices(slices: Sequence[Obj]) -> list[ServiceEndpoint]:
                     ep.get("nodeName"),
                     True if ready is None else bool(ready),
                     ports,
+                    ep.get("hostname") or None,
                 )
     return sorted(out.values(), key=lambda e: e.ip)
 
@@ -196,6 +202,7 @@ def endpoints_from_endpoints(obj: Obj) -> list[ServiceEndpoint]:
                     addr.get("nodeName"),
                     ready,
                     ports,
+                    addr.get("hostname") or None,
                 )
     return sorted(out.values(), key=lambda e: e.ip)
 

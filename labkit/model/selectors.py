@@ -54,7 +54,8 @@ def equality_selector_matches(
 
 
 def parse_selector_string(text: str) -> dict[str, Any]:
-    """Turn kubectl's ``-l`` syntax (``app=web,tier!=db,env in (a,b),!legacy,team``) into a LabelSelector."""
+    """Turn kubectl's ``-l`` syntax (``app=web,tier!=db,env in (a,b),!legacy,team``) into a
+    LabelSelector."""
     match_labels: dict[str, str] = {}
     exprs: list[dict[str, Any]] = []
     for part in _split_top_level(text):
@@ -92,7 +93,9 @@ def parse_selector_string(text: str) -> dict[str, Any]:
 
 def _split_top_level(text: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.model.dns import (
-    SCHEMA_VERSION,
-    Answer,
-    Attempt,
-    Record,
-    RecordIndex,
+from labkit.model.dns.lookup import Answer, RecordIndex, ResolverQuery, explain_lookup
+from labkit.model.dns.names import dashed, fqdn, reverse_name
+from labkit.model.dns.records import SCHEMA_VERSION, Record, records
+from labkit.model.dns.resolver import (
     ResolvConf,
     cluster_search_path,
-    dashed,
-    explain_lookup,
-    fqdn,
     parse_resolv_conf,
     query_order,
-    records,
     render_resolv_conf,
-    reverse_name,
 )
 
 SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
@@ -506,7 +499,7 @@ def test_headless_without_ready_endpoints_has_no_records():
 
 
 def test_headless_srv_follows_each_slices_ports():
-    """A named targetPort can resolve to different numbers per pod: each slice keeps its own ports."""
+    """A named targetPort can resolve to different numbers per pod: each slice keeps its ports."""
     svc = service(
         "api", cluster_ip="None", ports=[{"name": "http", "port": 80, "targetPort": "web"}]
     )
@@ -888,14 +881,14 @@ def test_index_rejects_unknown_pod_mode():
 
 def test_explain_short_name_resolves_on_first_try():
     assert explain_lookup("web", SEARCH, 5, INDEX) == [
-        Attempt("web.default.svc.cluster.local.", "NOERROR")
+        ResolverQuery("web.default.svc.cluster.local.", "NOERROR")
     ]
 
 
 def test_explain_cross_namespace_name_walks_the_search_list():
     assert explain_lookup("web.prod", SEARCH, 5, INDEX) == [
-        Attempt("web.prod.default.svc.cluster.local.", "NXDOMAIN"),
-        Attempt("web.prod.svc.cluster.local.", "NOERROR"),
+        ResolverQuery("web.prod.default.svc.cluster.local.", "NXDOMAIN"),
+        ResolverQuery("web.prod.svc.cluster.local.", "NOERROR"),
     ]
 
 
@@ -904,7 +897,7 @@ def test_explain_full_name_without_dot_costs_three_misses():
     assert [a.rcode for a in attempts] == ["NXDOMAIN", "NXDOMAIN", "NXDOMAIN", "NOERROR"]
     assert attempts[-1].name == "web.prod.svc.cluster.local."
     assert explain_lookup("web.prod.svc.cluster.local.", SEARCH, 5, INDEX) == [
-        Attempt("web.prod.svc.cluster.local.", "NOERROR")
+        ResolverQuery("web.prod.svc.cluster.local.", "NOERROR")
     ]
 
 
@@ -917,13 +910,13 @@ def test_explain_unknown_name_tries_everything():
 def test_explain_nodata_keeps_searching_like_glibc():
     # "default" is a namespace: default.svc.cluster.local exists with no A, so the resolver moves on
     attempts = explain_lookup("default", ["svc.cluster.local", "cluster.local"], 5, INDEX)
-    assert attempts[0] == Attempt("default.svc.cluster.local.", "NODATA")
+    assert attempts[0] == ResolverQuery("default.svc.cluster.local.", "NODATA")
     assert [a.rcode for a in attempts] == ["NODATA", "NXDOMAIN", "NXDOMAIN"]
 
 
 def test_explain_other_namespace_short_name_misses():
     assert {a.rcode for a in explain_lookup("db", SEARCH, 5, INDEX)} == {"NXDOMAIN"}
-    assert explain_lookup("db", cluster_search_path("data"), 5, INDEX)[-1] == Attempt(
+    assert explain_lookup("db", cluster_search_path("data"), 5, INDEX)[-1] == ResolverQuery(
         "db.data.svc.cluster.local.", "NOERROR"
     )
 
@@ -931,5 +924,5 @@ def test_explain_other_namespace_short_name_misses():
 def test_explain_srv_and_external_name():
     assert explain_lookup("_http._tcp.web", SEARCH, 5, INDEX, qtype="SRV")[0].rcode == "NOERROR"
     assert explain_lookup("ext", SEARCH, 5, INDEX) == [
-        Attempt("ext.default.svc.cluster.local.", "NOERROR")
+        ResolverQuery("ext.default.svc.cluster.local.", "NOERROR")
     ]

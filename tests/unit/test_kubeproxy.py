@@ -6,18 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from labkit.model.kubeproxy import (
-    WeightedEndpoint,
-    ServicePort,
+from labkit.model.kubeproxy.assemble import parse_iptables_save
+from labkit.model.kubeproxy.chains import (
     endpoint_chain,
-    format_services,
     iptables_comment,
-    parse_iptables_save,
     port_proto_hash,
     service_chain,
     service_port_name,
     statistic_probability,
 )
+from labkit.model.kubeproxy.serviceports import ServicePort, WeightedEndpoint, format_services
 
 DATA = Path(__file__).parent / "data" / "kubeproxy"
 
@@ -307,11 +305,14 @@ def test_session_affinity_rules_do_not_count_as_dispatch():
     text = "\n".join(
         [
             "*nat",
-            f'-A KUBE-SERVICES -d 10.96.1.1/32 -p tcp -m comment --comment "a/b:p cluster IP" -m tcp --dport 80 -j {svc}',
-            f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" -m recent --rcheck --seconds 10800 --reap '
+            '-A KUBE-SERVICES -d 10.96.1.1/32 -p tcp -m comment --comment "a/b:p cluster IP" '
+            f"-m tcp --dport 80 -j {svc}",
+            f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" '
+            "-m recent --rcheck --seconds 10800 --reap "
             f"--name {sep} --mask 255.255.255.255 --rsource -j {sep}",
             f'-A {svc} -m comment --comment "a/b:p -> 10.1.0.5:80" -j {sep}',
-            f'-A {sep} -p tcp -m comment --comment "a/b:p" -m recent --set --name {sep} --mask 255.255.255.255 '
+            f'-A {sep} -p tcp -m comment --comment "a/b:p" '
+            f"-m recent --set --name {sep} --mask 255.255.255.255 "
             "--rsource -m tcp -j DNAT --to-destination 10.1.0.5:80",
             "COMMIT",
         ]
@@ -325,7 +326,8 @@ def test_escaped_quotes_and_inline_counters():
     text = "\n".join(
         [
             "*nat",
-            '-A KUBE-SERVICES -d 10.96.2.2/32 -p tcp -m comment --comment "x/y:z cluster IP \\"quoted\\"" '
+            "-A KUBE-SERVICES -d 10.96.2.2/32 -p tcp "
+            '-m comment --comment "x/y:z cluster IP \\"quoted\\"" '
             "-m tcp --dport 81 -c 4 240 -j KUBE-SVC-AAAAAAAAAAAAAAAA",
             "-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-BBBBBBBBBBBBBBBB",
             "-A KUBE-SEP-BBBBBBBBBBBBBBBB -p tcp -m tcp -j DNAT --to-destination 10.1.1.1:8081",
@@ -345,7 +347,10 @@ def test_text_without_kube_proxy_rules_gives_nothing(text):
 
 
 def test_endpoint_from_arrow_comment_when_sep_chain_is_missing():
-    text = '-A KUBE-SVC-CCCCCCCCCCCCCCCC -m comment --comment "q/r:s -> 10.2.0.9:7070" -j KUBE-SEP-DDDDDDDDDDDDDDDD\n'
+    text = (
+        '-A KUBE-SVC-CCCCCCCCCCCCCCCC -m comment --comment "q/r:s -> 10.2.0.9:7070" '
+        "-j KUBE-SEP-DDDDDDDDDDDDDDDD\n"
+    )
     [sp] = parse_iptables_save(text)
     assert sp.service == "q/r" and sp.endpoints == [("10.2.0.9", 7070, 1.0)]
 
@@ -360,7 +365,8 @@ def test_format_services_table():
         "demo/greeter      10.96.45.10:80/TCP  -         -         -       10.244.1.4:5678 33.3%\n"
         "                                                                  10.244.2.8:5678 33.3%\n"
         "                                                                  10.244.2.9:5678 33.3%\n"
-        "demo/greeter-old  10.96.45.11:80/TCP  -         -         -       none (REJECT: connection refused)\n"
+        "demo/greeter-old  10.96.45.11:80/TCP  -         -         -       "
+        "none (REJECT: connection refused)\n"
     )
 
 

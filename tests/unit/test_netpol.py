@@ -6,8 +6,10 @@ import random
 
 import pytest
 
-from labkit.model import netpol
-from labkit.model.netpol import PolicyError, PolicySet, truth_table, verdict
+from labkit.model.netpol.endpoints import endpoint, namespace_labels
+from labkit.model.netpol.policies import PolicyError, RuleRef, parse_policy
+from labkit.model.netpol.truthtable import port_query, truth_table
+from labkit.model.netpol.verdicts import PolicySet, verdict
 
 # --------------------------------------------------------------------------- builders
 
@@ -16,7 +18,7 @@ def pod(ns, name, ip=None, labels=None, ports=(), host_network=False, node=None)
     """A Pod dict; ports are (number, name, protocol) with name/protocol optional."""
     declared = []
     for p in ports:
-        number, name_, proto = (tuple(p) + (None, None))[:3]
+        number, name_, proto = (*tuple(p), None, None)[:3]
         entry = {"containerPort": number}
         if name_:
             entry["name"] = name_
@@ -130,10 +132,10 @@ def test_empty_from_and_ports_mean_everything(rule):
 
 
 def test_policy_types_default_adds_egress_only_for_a_non_empty_egress_list():
-    with_rules = netpol.parse_policy(policy("p", "prod", egress=[{"ports": [{"port": 53}]}]))
+    with_rules = parse_policy(policy("p", "prod", egress=[{"ports": [{"port": 53}]}]))
     assert with_rules.policy_types == ("Ingress", "Egress")
     # The API server defaults on len(egress) != 0, so an empty list stays ingress-only.
-    empty = netpol.parse_policy(policy("p", "prod", egress=[]))
+    empty = parse_policy(policy("p", "prod", egress=[]))
     assert empty.policy_types == ("Ingress",)
     assert allowed(WEB, DNS, 53, "UDP", [policy("p", "prod", egress=[])])
     assert not allowed(
@@ -254,7 +256,7 @@ def test_automatic_namespace_name_label_is_added():
         ],
     )
     assert allowed(stray, DB, 5432, policies=[q], namespaces=[])
-    assert netpol.namespace_labels(["x"]) == {"x": {"kubernetes.io/metadata.name": "x"}}
+    assert namespace_labels(["x"]) == {"x": {"kubernetes.io/metadata.name": "x"}}
 
 
 @pytest.mark.parametrize(
@@ -421,7 +423,7 @@ def test_verdict_refuses_a_named_port_it_cannot_resolve():
     assert verdict(WEB, DB, "5432", namespaces=NAMESPACES, policies=[]).allowed
 
 
-# --------------------------------------------------------------------------- egress, both sides, union
+# ------------------------------------------------------------------ egress, both sides, union
 
 
 DNS_EGRESS_RULE = {
@@ -504,7 +506,7 @@ def test_policies_are_a_union_and_rule_indexes_are_named():
     )
     pols = [deny, from_web, from_dev]
     v = verdict(WEB, DB, 5432, namespaces=NAMESPACES, policies=pols)
-    assert v.allowed and v.ingress.allowed_by == (netpol.RuleRef("prod/from-web", "ingress", 1),)
+    assert v.allowed and v.ingress.allowed_by == (RuleRef("prod/from-web", "ingress", 1),)
     assert "prod/from-web ingress[1]" in v.reason
     assert allowed(DEVWEB, DB, 5432, policies=pols)
     v = verdict(API, DB, 5432, namespaces=NAMESPACES, policies=pols)
@@ -649,7 +651,7 @@ def test_truth_table_renders_like_cyclonus():
 
 def test_truth_table_cells_ports_and_named_ports():
     table = truth_table(
-        SMALL + [{"ip": "203.0.113.9"}],
+        [*SMALL, {"ip": "203.0.113.9"}],
         [80, (81, "UDP"), "serve-81-udp", "81/UDP"],
         namespaces=SMALL_NS,
         policies=[ONLY_FROM_XA],
@@ -817,12 +819,10 @@ def test_truth_table_agrees_with_verdict_on_every_cell(seed):
     ports = [80, 8080, 8050, (53, "UDP"), (7, "SCTP"), "http", ("dns", "UDP"), "sctp"]
     table = truth_table(pods, ports, namespaces=nss, policies=pols)
     ps = PolicySet(nss, pols)
-    by_label = {ep.label: ep for ep in map(netpol.endpoint, pods)}
+    by_label = {ep.label: ep for ep in map(endpoint, pods)}
     checked = blocked = 0
     for port_label in table.ports:
-        query = netpol.port_query(
-            next(p for p in ports if netpol.port_query(p).label == port_label)
-        )
+        query = port_query(next(p for p in ports if port_query(p).label == port_label))
         for src in table.labels:
             for dst in table.labels:
                 cell = table.allowed(src, dst, port_label)

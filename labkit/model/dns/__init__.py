@@ -1,0 +1,19 @@
+"""Cluster DNS as Kubernetes defines it: the records a cluster serves and how a pod's resolver
+asks. Pure, no I/O; one room per piece:
+
+* :mod:`.names`: DNS names as the records spell them (``fqdn``, ``reverse_name``, ``dashed``);
+* :mod:`.resolver`, the pod side: ``render_resolv_conf`` (what kubelet writes for
+  ``dnsPolicy: ClusterFirst``), ``parse_resolv_conf`` (how glibc reads it) and ``query_order``
+  (the names glibc's stub resolver tries, in order, for one lookup);
+* :mod:`.records`, the server's data: ``records`` turns Services, EndpointSlices and Pods into
+  the resource records of the Kubernetes DNS specification (github.com/kubernetes/dns,
+  docs/specification.md, schema 1.1.0 as CoreDNS serves it);
+* :mod:`.lookup`, the server's answers: ``RecordIndex.lookup`` answers one question the way an
+  authoritative server would (NXDOMAIN vs NODATA, CNAME chasing, case-insensitive), and
+  ``explain_lookup`` replays every query the resolver makes for a name, so a check can show a
+  learner why ``my-svc`` resolved (or did not) and how many queries it took.
+
+Names in records are lowercase, fully qualified, with a trailing dot. Bad input raises
+``ValueError`` with a sentence saying what is wrong (this package may not import
+``labkit.errors``).
+"""
