@@ -129,17 +129,20 @@ class Backend(Protocol):
     """What a backend module (`labkit.kind.backend`, `labkit.sandbox.backend`) provides."""
 
     def up(
-        self, name: str = DEFAULT_LAB_NAME, cni: str = "flannel", kube_proxy_mode: str | None = None
+        self,
+        lab_name: str = DEFAULT_LAB_NAME,
+        cni: str = "flannel",
+        kube_proxy_mode: str | None = None,
     ) -> Lab:
-        """Bring lab ``name`` up (or reuse it when it already runs) and return it."""
+        """Bring lab ``lab_name`` up (or reuse it when it already runs) and return it."""
         ...
 
-    def attach(self, name: str = DEFAULT_LAB_NAME) -> Lab | None:
-        """The running lab ``name``, or None when there is none."""
+    def attach(self, lab_name: str = DEFAULT_LAB_NAME) -> Lab | None:
+        """The running lab ``lab_name``, or None when there is none."""
         ...
 
-    def down(self, name: str = DEFAULT_LAB_NAME) -> bool:
-        """Remove lab ``name``; whether there was anything to remove."""
+    def down(self, lab_name: str = DEFAULT_LAB_NAME) -> bool:
+        """Remove lab ``lab_name``; whether there was anything to remove."""
         ...
 
     def names(self) -> list[str]:

@@ -16,7 +16,7 @@ from labkit.values import DEFAULT_LAB_NAME, DoctorLine
 
 
 def plan(
-    name: str = DEFAULT_LAB_NAME,
+    lab_name: str = DEFAULT_LAB_NAME,
     cni: str = "flannel",
     kube_proxy_mode: str | None = None,
     *,
@@ -27,10 +27,10 @@ def plan(
     text."""
     arch = host_arch() if cni == "flannel" else "amd64"
     return build_plan(
-        name,
+        lab_name,
         cni,
         kube_proxy_mode,
-        paths=default_paths(name),
+        paths=default_paths(lab_name),
         arch=arch,
         hubble=hubble,
         timeout_s=timeout_s,
@@ -38,7 +38,7 @@ def plan(
 
 
 def up(
-    name: str = DEFAULT_LAB_NAME,
+    lab_name: str = DEFAULT_LAB_NAME,
     cni: str = "flannel",
     kube_proxy_mode: str | None = None,
     *,
@@ -47,40 +47,40 @@ def up(
 ) -> KindLab:
     """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return
     the Lab."""
-    the_plan = plan(name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
+    the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
     execute.execute(the_plan)
-    lab = KindLab.attach(name)
+    lab = KindLab.attach(lab_name)
     if lab is None:
         raise LabError(
-            f"Kind lab {name!r} was created, but its {cni} DaemonSet cannot be found.",
-            f"Look at `kubectl --context kind-{name} get pods -A`; `labkit down --name {name}` "
-            "removes the cluster.",
+            f"Kind lab {lab_name!r} was created, but its {cni} DaemonSet cannot be found.",
+            f"Look at `kubectl --context kind-{lab_name} get pods -A`; "
+            f"`labkit down --name {lab_name}` removes the cluster.",
         )
     return lab
 
 
-def attach(name: str = DEFAULT_LAB_NAME) -> KindLab | None:
-    """The running Kind lab ``name``, or None when no Kind cluster of that name runs one of our
+def attach(lab_name: str = DEFAULT_LAB_NAME) -> KindLab | None:
+    """The running Kind lab ``lab_name``, or None when no Kind cluster of that name runs one of our
     CNIs."""
-    return KindLab.attach(validate_name(name))
+    return KindLab.attach(validate_name(lab_name))
 
 
-def down(name: str = DEFAULT_LAB_NAME) -> bool:
-    """Delete the Kind cluster ``name`` and its files; False when there was no such cluster."""
-    validate_name(name)
+def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
+    """Delete the Kind cluster ``lab_name`` and its files; False when there was no such cluster."""
+    validate_name(lab_name)
     tools.find("kind")
     ok, why = docker_engine_answers()
     if not ok:
         # Without an engine we cannot tell whether the cluster exists, and its nodes may still need
         # the lab's files (Flannel's plugin folder) when Docker comes back: keep everything.
         raise LabError(
-            f"No Docker engine answers ({why}), so labkit cannot remove Kind lab {name!r}.",
+            f"No Docker engine answers ({why}), so labkit cannot remove Kind lab {lab_name!r}.",
             "Start Docker (`docker info` must work), then run `labkit down` again.",
         )
-    paths = default_paths(name)
-    existed = name in cluster.cluster_names()
+    paths = default_paths(lab_name)
+    existed = lab_name in cluster.cluster_names()
     if existed:
-        cluster.delete(name, kubeconfig=paths.user_kubeconfig, state_dir=paths.state_dir)
+        cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig, state_dir=paths.state_dir)
     shutil.rmtree(paths.state_dir, ignore_errors=True)
     return existed
 

@@ -3,7 +3,8 @@
 ``up`` clears whatever an earlier run of the same lab left (also after a crash or ``kill -9``),
 builds the nodes, fabric and outside namespaces, starts the workload agent and the cluster's
 system pods. ``down`` finds every namespace of the lab by exact name pattern, so it works from
-any leftover state and never touches another lab's.
+any leftover state and never touches another lab's. ``up``, ``attach``, ``down``, ``names`` and
+``doctor_checks`` take exactly the parameters of ``labkit.lab.Backend`` (the seam's names).
 """
 
 from __future__ import annotations
@@ -15,19 +16,27 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from labkit.errors import LabError
 from labkit.machine import sandbox_possible
+from labkit.model.objects import pod_ip
 from labkit.progress import StepList
-from labkit.sandbox import fabric, naming
+from labkit.sandbox import fabric, fabric_runner, naming, netns_etc
 from labkit.sandbox.bootstrap import check_cni
-from labkit.sandbox.lab import LAB_STATE_FORMAT, SandboxLab, StateFile, lifecycle_lock
+from labkit.sandbox.lab import SandboxLab
+from labkit.sandbox.netns import NETNS_DIR
+from labkit.sandbox.state import StateFile, building_state, lifecycle_lock
 from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
+
+if TYPE_CHECKING:
+    from labkit.sandbox.store import ClusterStore
 
 REQUIRED_TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "iptables-save")
 LESSON_TOOLS = ("tcpdump", "dig", "getent")
 log = logging.getLogger("labkit")
+T = TypeVar("T")
 
 SETUP_FIX = "Run `sudo make setup` (installs iproute2, iptables, tcpdump, dnsutils)."
 
@@ -42,19 +51,21 @@ def check_request(cni: str, kube_proxy_mode: str | None) -> None:
     if mode == "ipvs":
         raise LabError(
             "kube-proxy's IPVS mode needs the kernel's IPVS module, and this kernel has no IPVS.",
-            "Use the Kind backend on a machine with IPVS (`--backend kind --kube-proxy-mode ipvs`), "
-            "or keep the default iptables mode.",
+            "Use the Kind backend on a machine with IPVS "
+            "(`--backend kind --kube-proxy-mode ipvs`), or keep the default iptables mode.",
         )
     if mode == "nftables":
         raise LabError(
             "kube-proxy's nftables mode is not modelled by the sandbox.",
-            "Use the Kind backend (`--backend kind --kube-proxy-mode nftables`), or keep the default "
-            "iptables mode.",
+            "Use the Kind backend (`--backend kind --kube-proxy-mode nftables`), or keep the "
+            "default iptables mode.",
         )
     if mode == "none":
         raise LabError(
-            f"kube-proxy mode 'none' leaves {cni} without Service routing: nothing would replace kube-proxy.",
-            "Keep the default iptables mode; 'none' is only for Cilium's kube-proxy replacement on Kind.",
+            f"kube-proxy mode 'none' leaves {cni} without Service routing: nothing would replace "
+            "kube-proxy.",
+            "Keep the default iptables mode; 'none' is only for Cilium's kube-proxy replacement "
+            "on Kind.",
         )
     if mode not in KUBE_PROXY_MODES:
         raise LabError(
@@ -72,34 +83,36 @@ def _check_machine() -> None:
         )
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise LabError(
-            f"The sandbox needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed.",
-            SETUP_FIX,
+            f"The sandbox needs {', '.join(missing)}, which {verb} not installed.", SETUP_FIX
         )
 
 
 # --------------------------------------------------------------------------- lifecycle
 
 
-class _Background:
+class _Background(Generic[T]):
     """Run one call in a thread; ``result()`` waits and returns its value or raises its error."""
 
-    def __init__(self, func: Any, *args: Any) -> None:
-        self._value: Any = None
+    def __init__(self, func: Callable[..., T], *args: Any) -> None:
+        self._value: T | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(func, args), daemon=True)
         self._thread.start()
 
-    def _run(self, func: Any, args: tuple) -> None:
+    def _run(self, func: Callable[..., T], args: tuple[Any, ...]) -> None:
         try:
             self._value = func(*args)
         except BaseException as exc:
             self._error = exc
 
     def join(self) -> None:
+        """Wait for the call to end, whatever its outcome."""
         self._thread.join()
 
-    def result(self) -> Any:
+    def result(self) -> T | None:
+        """Wait for the call and return its value (or raise its error)."""
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -107,106 +120,101 @@ class _Background:
 
 
 def up(
-    name: str = DEFAULT_LAB_NAME,
+    lab_name: str = DEFAULT_LAB_NAME,
     cni: str = "flannel",
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,
 ) -> SandboxLab:
-    """Build lab ``name``: nodes, fabric, outside, CNI, kube-proxy rules, CoreDNS, the agent.
+    """Build lab ``lab_name``: nodes, fabric, outside, CNI, kube-proxy rules, CoreDNS, the agent.
 
     A healthy lab of the same name and CNI is reused; leftovers of a broken one are cleared first.
-    Anything that fails midway is torn down, so there is never a half-built lab.
+    Anything that fails midway is torn down, so there is never a half-built lab. ``quiet`` prints
+    neither the steps nor the closing summary.
     """
-    naming.check_lab_name(name)
+    naming.check_lab_name(lab_name)
     check_request(cni, kube_proxy_mode)
     _check_machine()
-    with lifecycle_lock(name):
-        return _up_locked(name, cni, quiet)
+    with lifecycle_lock(lab_name):
+        return _up_locked(lab_name, cni, quiet)
 
 
-def _up_locked(name: str, cni: str, quiet: bool) -> SandboxLab:
-    from labkit.sandbox.agent import start_agent
+def _up_locked(lab_name: str, cni: str, quiet: bool) -> SandboxLab:
+    from labkit.sandbox.agent.client import start_agent
     from labkit.sandbox.store import ClusterStore
 
-    existing = attach(name)
+    existing = attach(lab_name)
     if existing is not None:
         if existing.cni != cni:
             raise LabError(
-                f"A sandbox lab named {name!r} is already running with {existing.cni}.",
-                f"Use it, or remove it first with `labkit down --name {name}` to build one with {cni}.",
+                f"A sandbox lab named {lab_name!r} is already running with {existing.cni}.",
+                f"Use it, or remove it first with `labkit down --name {lab_name}` to build one "
+                f"with {cni}.",
             )
-        log.info("sandbox lab %r (%s) is already running; using it.", name, cni)
+        log.info("sandbox lab %r (%s) is already running; using it.", lab_name, cni)
         return existing
     progress = StepList(quiet=quiet)
-    if _leftovers(name):
-        with progress.step(f"Clearing what an earlier run of lab {name!r} left behind"):
-            down(name)
-    state_file = StateFile(naming.state_dir(name))
-    agent: _Background | None = None
+    if _leftovers(lab_name):
+        with progress.step(f"Clearing what an earlier run of lab {lab_name!r} left behind"):
+            down(lab_name)
+    state_file = StateFile(naming.state_dir(lab_name))
+    agent: _Background[int] | None = None
     try:
         with state_file.locked():
             # The agent's interpreter starts while the namespaces are built: it needs none yet.
             agent = _Background(start_agent, str(state_file.directory))
             with progress.step("Creating the cluster objects (nodes, system namespaces, CoreDNS)"):
-                store = ClusterStore.bootstrap(name, cni)
-                state = {
-                    "format": LAB_STATE_FORMAT,
-                    "name": name,
-                    "cni": cni,
-                    "kube_proxy_mode": "iptables",
-                    "phase": "building",
-                    "created": time.time(),
-                    "store": store.to_dict(),
-                    "pods": {},
-                }
-                state_file.write(state)
+                store = ClusterStore.bootstrap(lab_name, cni)
+                state_file.write(building_state(lab_name, cni, store.to_dict()))
             with progress.step(
                 f"Building 3 node namespaces, the fabric switch and the {cni} network"
             ):
-                nodes = fabric.node_nets(name, cni, store.nodes())
-                fabric.run_stages(fabric.underlay_plan(name, cni, nodes), f"build lab {name!r}")
-                fabric.write_node_etc([naming.outside_netns(name), *(n.netns for n in nodes)])
+                nodes = fabric.node_nets(lab_name, cni, store.nodes())
+                fabric_runner.run_stages(
+                    fabric.underlay_plan(lab_name, cni, nodes), f"build lab {lab_name!r}"
+                )
+                netns_etc.write_node_etc(
+                    [naming.outside_netns(lab_name), *(n.netns for n in nodes)]
+                )
             with progress.step("Starting the workload agent"):
                 agent.result()
-            lab = SandboxLab(name)
-            built: dict = {}
+            lab = SandboxLab(lab_name, state_file)
             with progress.step("Starting system pods, kube-proxy rules and cluster DNS"):
-                lab.converge(store, built)
-            state["phase"] = "ready"
-            lab._save(state, store, built)
+                lab.finish_up(store)
     except BaseException:
         if agent is not None:
             agent.join()  # so that down() finds and stops an agent that was still starting
         with contextlib.suppress(Exception):
-            down(name)
+            down(lab_name)
         raise
     progress.say(_summary(lab, store, progress.started_at))
     return lab
 
 
-def _summary(lab: SandboxLab, store: Any, started: float) -> str:
-    nodes = store.nodes()
-    pods = [p for p in store.pods() if (p.get("status") or {}).get("podIP")]
-    node_text = ", ".join(f"{n.name} {n.internal_ip}" for n in nodes)
+def _summary(lab: SandboxLab, store: ClusterStore, started: float) -> str:
+    """The closing lines of ``up``: time taken, CNI and policy, nodes, system pods, outside."""
+    running = [p for p in store.pods() if pod_ip(p)]
+    node_text = ", ".join(f"{n.name} {n.internal_ip}" for n in store.nodes())
     policy = "enforced" if lab.capabilities.network_policy else "NOT enforced (Flannel)"
     return (
-        f"Lab {lab.name!r} is up in {time.monotonic() - started:.2f} s: sandbox backend, CNI {lab.cni}, "
-        f"kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
-        f"  {len(pods)} system pod(s) running; outside client {fabric.GATEWAY_IP} "
-        f"(namespace {naming.outside_netns(lab.name)}); namespaces start with {naming.lab_prefix(lab.name)}"
+        f"Lab {lab.name!r} is up in {time.monotonic() - started:.2f} s: sandbox backend, "
+        f"CNI {lab.cni}, kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
+        f"  {len(running)} system pod(s) running; outside client {fabric.GATEWAY_IP} "
+        f"(namespace {naming.outside_netns(lab.name)}); namespaces start with "
+        f"{naming.lab_prefix(lab.name)}"
     )
 
 
-def attach(name: str = DEFAULT_LAB_NAME) -> SandboxLab | None:
-    """The running lab ``name``, or None when it is not (fully) up or its agent does not answer."""
-    from labkit.sandbox.agent import agent_command
+def attach(lab_name: str = DEFAULT_LAB_NAME) -> SandboxLab | None:
+    """The running lab ``lab_name``, or None when it is not (fully) up or its agent does not
+    answer."""
+    from labkit.sandbox.agent.client import agent_command
 
     try:
-        naming.check_lab_name(name)
+        naming.check_lab_name(lab_name)
     except LabError:
         return None
-    state_file = StateFile(naming.state_dir(name))
+    state_file = StateFile(naming.state_dir(lab_name))
     if not state_file.exists():
         return None
     try:
@@ -220,27 +228,29 @@ def attach(name: str = DEFAULT_LAB_NAME) -> SandboxLab | None:
             return None
     except (LabError, OSError):  # no agent, or one dying as we ask
         return None
-    if not all(fabric.NETNS_DIR.joinpath(n).exists() for n in _fixed_netns(name)):
+    if not all(NETNS_DIR.joinpath(n).exists() for n in _fixed_netns(lab_name)):
         return None
     try:
-        return SandboxLab(name)
+        return SandboxLab(lab_name)
     except LabError:
         return None
 
 
-def _fixed_netns(name: str) -> list[str]:
+def _fixed_netns(lab_name: str) -> list[str]:
+    """The namespaces every built lab has: fabric, outside and the nodes."""
     return [
-        naming.fabric_netns(name),
-        naming.outside_netns(name),
-        *(naming.node_netns(name, i) for i in range(len(naming.NODE_SHORTS))),
+        naming.fabric_netns(lab_name),
+        naming.outside_netns(lab_name),
+        *(naming.node_netns(lab_name, i) for i in range(len(naming.NODE_SHORTS))),
     ]
 
 
-def _leftovers(name: str) -> bool:
+def _leftovers(lab_name: str) -> bool:
+    """Whether anything of lab ``lab_name`` is on this machine (state, namespaces, /etc/netns)."""
     return (
-        naming.state_dir(name).exists()
-        or any(naming.is_lab_netns(name, n) for n in fabric.list_netns())
-        or any(naming.is_lab_netns(name, n) for n in _etc_netns_entries())
+        naming.state_dir(lab_name).exists()
+        or any(naming.is_lab_netns(lab_name, n) for n in fabric_runner.list_netns())
+        or any(naming.is_lab_netns(lab_name, n) for n in _etc_netns_entries())
     )
 
 
@@ -251,40 +261,40 @@ def _etc_netns_entries() -> list[str]:
         return []
 
 
-def down(name: str = DEFAULT_LAB_NAME) -> bool:
-    """Remove lab ``name`` completely (agent, processes left in its namespaces, the namespaces,
+def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
+    """Remove lab ``lab_name`` completely (agent, processes left in its namespaces, the namespaces,
     /etc/netns entries, state); idempotent.
 
     Returns whether there was anything to remove.
     """
-    naming.check_lab_name(name)
-    with lifecycle_lock(name):
-        return _down_locked(name)
+    naming.check_lab_name(lab_name)
+    with lifecycle_lock(lab_name):
+        return _down_locked(lab_name)
 
 
-def _down_locked(name: str) -> bool:
-    from labkit.sandbox.agent import agent_pids, stop_agent
+def _down_locked(lab_name: str) -> bool:
+    from labkit.sandbox.agent.client import agent_pids, stop_agent
 
-    directory = naming.state_dir(name)
+    directory = naming.state_dir(lab_name)
     found = directory.exists()
     if found:
         found |= bool(agent_pids(str(directory)))
         stop_agent(str(directory), grace=0.5)
-    namespaces = [n for n in fabric.list_netns() if naming.is_lab_netns(name, n)]
-    fabric.stop_processes_in(namespaces)
-    problems = fabric.delete_netns(namespaces)
-    still = [n for n in fabric.list_netns() if naming.is_lab_netns(name, n)]
-    etc = [n for n in _etc_netns_entries() if naming.is_lab_netns(name, n)]
-    fabric.remove_pod_etc(etc)
-    fabric.remove_empty_etc_netns()
+    namespaces = [n for n in fabric_runner.list_netns() if naming.is_lab_netns(lab_name, n)]
+    fabric_runner.stop_processes_in(namespaces)
+    problems = fabric_runner.delete_netns(namespaces)
+    still = [n for n in fabric_runner.list_netns() if naming.is_lab_netns(lab_name, n)]
+    etc = [n for n in _etc_netns_entries() if naming.is_lab_netns(lab_name, n)]
+    netns_etc.remove_pod_etc(etc)
+    netns_etc.remove_empty_etc_netns()
     shutil.rmtree(directory, ignore_errors=True)
     with contextlib.suppress(OSError):
         naming.STATE_ROOT.rmdir()
     if still:
         raise LabError(
-            f"Could not remove {len(still)} namespace(s) of lab {name!r}: {', '.join(still)}.",
+            f"Could not remove {len(still)} namespace(s) of lab {lab_name!r}: {', '.join(still)}.",
             "A process may hold them mounted: run `ip netns pids NAME` to find it, stop it, then "
-            f"`labkit down --name {name}` again.",
+            f"`labkit down --name {lab_name}` again.",
             output="\n".join(problems),
         )
     return found or bool(namespaces) or bool(etc)
@@ -292,7 +302,9 @@ def _down_locked(name: str) -> bool:
 
 def names() -> list[str]:
     """Every sandbox lab on this machine: those with state, and those with leftover namespaces."""
-    found = set(naming.labs_of(fabric.list_netns())) | set(naming.labs_of(_etc_netns_entries()))
+    found = set(naming.labs_of(fabric_runner.list_netns())) | set(
+        naming.labs_of(_etc_netns_entries())
+    )
     try:
         for entry in naming.STATE_ROOT.iterdir():
             if entry.is_dir():
@@ -360,11 +372,11 @@ def kernel_checks() -> list[DoctorLine]:
     ns = f"lk-doctor-{os.getpid()}"
     lines: list[DoctorLine] = []
 
-    def ip(*args: str, netns: str | None = ns) -> subprocess.CompletedProcess:
+    def ip(*args: str, netns: str | None = ns) -> subprocess.CompletedProcess[str]:
         argv = ["ip", *(["-n", netns] if netns else []), *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=10)
 
-    def record(name: str, proc: subprocess.CompletedProcess, fix: str = KERNEL_FIX) -> bool:
+    def record(name: str, proc: subprocess.CompletedProcess[str], fix: str = KERNEL_FIX) -> bool:
         ok = proc.returncode == 0
         lines.append(
             DoctorLine(name, ok, "works" if ok else (proc.stderr.strip() or "failed"), fix)
@@ -393,9 +405,11 @@ def kernel_checks() -> list[DoctorLine]:
             ),
         )
         rules = (
-            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            ":POSTROUTING ACCEPT [0:0]\n"
             ":LKD-SVC - [0:0]\n-A PREROUTING -d 10.96.0.1/32 -p tcp --dport 80 -j LKD-SVC\n"
-            "-A LKD-SVC -p tcp -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.0.0.1:80\n"
+            "-A LKD-SVC -p tcp -m statistic --mode random --probability 0.50000000000 "
+            "-j DNAT --to-destination 10.0.0.1:80\n"
             "-A LKD-SVC -p tcp -j DNAT --to-destination 10.0.0.2:80\n"
             "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE --random-fully\nCOMMIT\n"
         )
@@ -413,14 +427,15 @@ def kernel_checks() -> list[DoctorLine]:
                     KERNEL_FIX,
                 )
             )
-        bridge_nf = fabric.NETNS_DIR.exists() and _br_netfilter_in(ns)
+        bridge_nf = NETNS_DIR.exists() and _br_netfilter_in(ns)
         lines.append(
             DoctorLine(
                 "br_netfilter per namespace",
                 bridge_nf,
                 "net.bridge.bridge-nf-call-iptables is available in lab namespaces"
                 if bridge_nf
-                else "net.bridge.bridge-nf-call-iptables is missing (Flannel's same-node Service hairpin needs it)",
+                else "net.bridge.bridge-nf-call-iptables is missing (Flannel's same-node Service "
+                "hairpin needs it)",
                 "Load the module: `sudo modprobe br_netfilter`.",
                 required=False,
             )

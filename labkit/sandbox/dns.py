@@ -19,6 +19,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
+from typing import Any, cast
 
 from dnslib import (
     AAAA,
@@ -38,7 +39,8 @@ from dnslib import (
     DNSRecord,
 )
 
-from labkit.model.dns import Answer, Record, RecordIndex
+from labkit.model.dns.lookup import Answer, RecordIndex
+from labkit.model.dns.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,8 @@ GetIndex = Callable[[], RecordIndex]
 UDP_DEFAULT_SIZE = 512  # the classic limit when the client sends no EDNS
 EDNS_SIZE = 1232  # what we advertise and the most we send over UDP (DNS flag day 2020)
 TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP client may sit silent before we close the connection
-_REFUSED_TYPES = {
-    "AXFR",
-    "IXFR",
-}  # zone transfers: CoreDNS refuses them without its transfer plugin
+# Zone transfers: CoreDNS refuses them without its transfer plugin.
+_REFUSED_TYPES = {"AXFR", "IXFR"}
 _CLASS_ANY = 255
 
 
@@ -109,7 +109,8 @@ def answer(query: bytes, index: RecordIndex, *, tcp: bool = False) -> bytes:
 
 
 def servfail(query: bytes) -> bytes:
-    """A SERVFAIL reply to ``query`` (used when no index can be had), or ``b""`` if it is unreadable."""
+    """A SERVFAIL reply to ``query`` (used when no index can be had), or ``b""`` if it is
+    unreadable."""
     request = _parse(query)
     if request is None or request.header.qr:
         return b""
@@ -148,7 +149,7 @@ def _formerr(query: bytes) -> bytes:
     if flags & 0x8000:
         return b""
     header = DNSHeader(id=msg_id, qr=1, opcode=(flags >> 11) & 0xF, rcode=RCODE.FORMERR)
-    return DNSRecord(header).pack()
+    return bytes(DNSRecord(header).pack())
 
 
 def _reply_skeleton(request: DNSRecord) -> DNSRecord:
@@ -168,7 +169,7 @@ def _finish(reply: DNSRecord, request: DNSRecord, rcode: int, tcp: bool) -> byte
     edns = _client_edns(request)
     if edns is not None:
         reply.add_ar(EDNS0(udp_len=EDNS_SIZE))
-    wire = reply.pack()
+    wire = bytes(reply.pack())
     if tcp:
         return wire
     limit = UDP_DEFAULT_SIZE if edns is None else max(UDP_DEFAULT_SIZE, min(edns.rclass, EDNS_SIZE))
@@ -189,7 +190,7 @@ def _finish(reply: DNSRecord, request: DNSRecord, rcode: int, tcp: bool) -> byte
     )
     if edns is not None:
         short.add_ar(EDNS0(udp_len=EDNS_SIZE))
-    return short.pack()
+    return bytes(short.pack())
 
 
 def respond(query: bytes, get_index: GetIndex, *, tcp: bool = False) -> bytes:
@@ -217,14 +218,17 @@ class DnsDatagramProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        """Keep the transport to answer on."""
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Answer one query (nothing for a message that deserves no answer)."""
         reply = respond(data, self._get_index)
         if reply and self.transport is not None:
             self.transport.sendto(reply, addr)
 
     def error_received(self, exc: Exception) -> None:
+        """ICMP errors for earlier replies: nothing to do but note them."""
         log.debug("cluster DNS: UDP error %s", exc)
 
 
@@ -243,9 +247,10 @@ async def serve_udp(sock: socket.socket, get_index: GetIndex) -> None:
 async def serve_tcp(
     sock: socket.socket, get_index: GetIndex, *, idle_timeout: float = TCP_IDLE_TIMEOUT
 ) -> None:
-    """Serve DNS on an already-bound TCP socket (we call listen) until cancelled; several queries may
-    share a connection; idle connections close after ``idle_timeout`` seconds; all close on exit."""
-    handlers: set[asyncio.Task] = set()
+    """Serve DNS on an already-bound TCP socket (we call listen) until cancelled; several queries
+    may share a connection; idle connections close after ``idle_timeout`` seconds; all close on
+    exit."""
+    handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -266,7 +271,12 @@ async def serve_tcp(
         # before its handler first runs; the done callback closes the connection in every case.
         task = asyncio.get_running_loop().create_task(handle(reader, writer))
         handlers.add(task)
-        task.add_done_callback(lambda done: (handlers.discard(done), writer.close()))
+
+        def finished(done: asyncio.Task[None]) -> None:
+            handlers.discard(done)
+            writer.close()
+
+        task.add_done_callback(finished)
 
     server = await asyncio.start_server(on_connect, sock=sock)
     try:

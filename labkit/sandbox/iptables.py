@@ -15,6 +15,7 @@ import hashlib
 import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 from labkit.errors import LabError
 
@@ -116,7 +117,8 @@ def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str
         chain = rule.split()[1]
         if chain not in known:
             raise ValueError(
-                f"rule {rule!r} appends to chain {chain} of table {table}, which no fragment declares"
+                f"rule {rule!r} appends to chain {chain} of table {table}, "
+                "which no fragment declares"
             )
         for target in _JUMP.findall(rule):
             if target not in known and target not in TARGETS:
@@ -147,8 +149,10 @@ def flannel_rules(node_pod_cidr: str, cluster_cidr: str) -> dict[str, list[str]]
             f"-A FLANNEL-POSTRTG -s {node_pod_cidr} -d {cluster_cidr} {masq} -j RETURN",
             f"-A FLANNEL-POSTRTG -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
             f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {node_pod_cidr} {masq} -j RETURN",
-            f"-A FLANNEL-POSTRTG -s {cluster_cidr} ! -d 224.0.0.0/4 {masq} -j MASQUERADE --random-fully",
-            f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {cluster_cidr} {masq} -j MASQUERADE --random-fully",
+            f"-A FLANNEL-POSTRTG -s {cluster_cidr} ! -d 224.0.0.0/4 {masq} "
+            "-j MASQUERADE --random-fully",
+            f"-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {cluster_cidr} {masq} "
+            "-j MASQUERADE --random-fully",
         ],
     }
 
@@ -168,12 +172,25 @@ def calico_nat_rules(pool_cidr: str) -> dict[str, list[str]]:
     }
 
 
-def hostport_rules(mappings: Sequence[tuple[str, str, str, int, int, str]]) -> dict[str, list[str]]:
-    """The CNI portmap plugin's chains for pods with ``hostPort``.
+class HostPort(NamedTuple):
+    """A pod's ``hostPort``: traffic to a node address on ``host_port`` goes to the pod."""
 
-    ``mappings`` are ``(pod_ref, pod_ip, protocol, host_port, container_port, host_ip)`` for the
-    pods on this node (host_ip '' for all node addresses). Traffic to a local address on the
-    host port is DNATed to the pod; hairpin and localhost traffic is marked for masquerade.
+    pod_ref: str
+    pod_ip: str
+    protocol: str
+    host_port: int
+    container_port: int
+    host_ip: str
+    """The one node address it listens on; '' for all of them."""
+
+
+def hostport_rules(
+    mappings: Sequence[HostPort],
+) -> dict[str, list[str]]:
+    """The CNI portmap plugin's chains for the host ports of the pods on this node.
+
+    Traffic to a local address on the host port is DNATed to the pod; hairpin and localhost
+    traffic is marked for masquerade.
     """
     if not mappings:
         return {}
@@ -183,36 +200,33 @@ def hostport_rules(mappings: Sequence[tuple[str, str, str, int, int, str]]) -> d
         ":CNI-HOSTPORT-MASQ - [0:0]",
         "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
         "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
-        '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ',
+        '-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" '
+        "-j CNI-HOSTPORT-MASQ",
         "-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE",
-        '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000',
+        '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" '
+        "-j MARK --set-xmark 0x2000/0x2000",
     ]
-    by_pod: dict[str, list[tuple[str, str, int, int, str]]] = {}
-    for pod_ref, pod_ip, protocol, host_port, container_port, host_ip in mappings:
-        by_pod.setdefault(pod_ref, []).append(
-            (pod_ip, protocol.lower(), host_port, container_port, host_ip)
+    by_pod: dict[str, list[HostPort]] = {}
+    for mapping in mappings:
+        by_pod.setdefault(mapping.pod_ref, []).append(
+            mapping._replace(protocol=mapping.protocol.lower())
         )
     for pod_ref, entries in sorted(by_pod.items()):
         chain = "CNI-DN-" + hashlib.sha1(pod_ref.encode()).hexdigest()[:20]
         nat.append(f":{chain} - [0:0]")
-        for protocol in sorted({e[1] for e in entries}):
-            ports = ",".join(str(e[2]) for e in entries if e[1] == protocol)
+        for protocol in sorted({e.protocol for e in entries}):
+            ports = ",".join(str(e.host_port) for e in entries if e.protocol == protocol)
             nat.append(
-                f'-A CNI-HOSTPORT-DNAT -p {protocol} -m comment --comment "dnat name: cbr0 id: {pod_ref}" '
+                f"-A CNI-HOSTPORT-DNAT -p {protocol} "
+                f'-m comment --comment "dnat name: cbr0 id: {pod_ref}" '
                 f"-m multiport --dports {ports} -j {chain}"
             )
-        for pod_ip, protocol, host_port, container_port, host_ip in entries:
-            dst = f"-d {host_ip}/32 " if host_ip else ""
-            nat.append(
-                f"-A {chain} -s {pod_ip}/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK"
-            )
-            nat.append(
-                f"-A {chain} -s 127.0.0.1/32 {dst}-p {protocol} -m {protocol} --dport {host_port} -j CNI-HOSTPORT-SETMARK"
-            )
-            nat.append(
-                f"-A {chain} {dst}-p {protocol} -m {protocol} --dport {host_port} "
-                f"-j DNAT --to-destination {pod_ip}:{container_port}"
-            )
+        for e in entries:
+            dst = f"-d {e.host_ip}/32 " if e.host_ip else ""
+            match = f"{dst}-p {e.protocol} -m {e.protocol} --dport {e.host_port}"
+            nat.append(f"-A {chain} -s {e.pod_ip}/32 {match} -j CNI-HOSTPORT-SETMARK")
+            nat.append(f"-A {chain} -s 127.0.0.1/32 {match} -j CNI-HOSTPORT-SETMARK")
+            nat.append(f"-A {chain} {match} -j DNAT --to-destination {e.pod_ip}:{e.container_port}")
     return {"nat": nat}
 
 
@@ -245,7 +259,8 @@ def restore(netns: str, text: str, timeout: float = 30.0) -> None:
     if proc.returncode != 0:
         raise LabError(
             f"iptables-restore refused the rules for {netns}.",
-            "This is a labkit bug or a missing kernel feature: run `labkit doctor --backend sandbox`.",
+            "This is a labkit bug or a missing kernel feature: "
+            "run `labkit doctor --backend sandbox`.",
             output=proc.stderr.strip() + "\n--- input (numbered) ---\n" + _numbered(text),
         )
 

@@ -1,6 +1,6 @@
 """Names of everything a sandbox lab creates: network namespaces, interfaces, state paths.
 
-Every namespace is ``lk-<lab>-<role>``, and the roles form a closed set, so a lab's namespaces
+Every namespace is ``lk-<lab_name>-<role>``, and the roles form a closed set, so a lab's namespaces
 are matched exactly: lab ``a`` never claims lab ``a-b``'s. Interface names fit the kernel's
 15-character limit (IFNAMSIZ - 1).
 """
@@ -30,39 +30,39 @@ OUTSIDE_PORT = "veth-outside"
 _LAB_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 
 
-def check_lab_name(lab: str) -> str:
+def check_lab_name(lab_name: str) -> str:
     """Refuse a lab name that is not a short DNS label (it becomes part of namespace names)."""
-    if not isinstance(lab, str) or not _LAB_NAME.fullmatch(lab):
+    if not isinstance(lab_name, str) or not _LAB_NAME.fullmatch(lab_name):
         raise LabError(
-            f"{lab!r} is not a usable lab name.",
+            f"{lab_name!r} is not a usable lab name.",
             "Use 1-40 lower-case letters, digits or '-', starting and ending with a "
             "letter or digit (e.g. netlab).",
         )
-    return lab
+    return lab_name
 
 
-def lab_prefix(lab: str) -> str:
-    """``lk-<lab>-``: the start of every namespace name of this lab."""
-    return f"{PREFIX}{check_lab_name(lab)}-"
+def lab_prefix(lab_name: str) -> str:
+    """``lk-<lab_name>-``: the start of every namespace name of this lab."""
+    return f"{PREFIX}{check_lab_name(lab_name)}-"
 
 
 def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def node_netns(lab: str, index: int) -> str:
+def node_netns(lab_name: str, index: int) -> str:
     """Namespace of node ``index`` (0 control plane, 1 worker, 2 worker2)."""
-    return f"{lab_prefix(lab)}{NODE_SHORTS[index]}"
+    return f"{lab_prefix(lab_name)}{NODE_SHORTS[index]}"
 
 
-def fabric_netns(lab: str) -> str:
+def fabric_netns(lab_name: str) -> str:
     """Namespace holding the underlay bridge that joins the nodes (like kind's docker network)."""
-    return f"{lab_prefix(lab)}fabric"
+    return f"{lab_prefix(lab_name)}fabric"
 
 
-def outside_netns(lab: str) -> str:
+def outside_netns(lab_name: str) -> str:
     """Namespace of the client and addresses outside the cluster (172.18.0.1, the gateway)."""
-    return f"{lab_prefix(lab)}outside"
+    return f"{lab_prefix(lab_name)}outside"
 
 
 def pod_hash(namespace: str, name: str) -> str:
@@ -70,9 +70,9 @@ def pod_hash(namespace: str, name: str) -> str:
     return _digest(f"{namespace}/{name}")[:POD_HASH_LEN]
 
 
-def pod_netns(lab: str, namespace: str, name: str) -> str:
-    """Namespace of one pod: ``lk-<lab>-p-<hash>``; every container of the pod shares it."""
-    return f"{lab_prefix(lab)}p-{pod_hash(namespace, name)}"
+def pod_netns(lab_name: str, namespace: str, name: str) -> str:
+    """Namespace of one pod: ``lk-<lab_name>-p-<hash>``; every container of the pod shares it."""
+    return f"{lab_prefix(lab_name)}p-{pod_hash(namespace, name)}"
 
 
 def pod_host_iface(cni: str, namespace: str, name: str) -> str:
@@ -106,14 +106,16 @@ def bridge_mac(label: str) -> str:
     return "0a:" + ":".join(tail[i : i + 2] for i in range(0, 10, 2))
 
 
-def is_lab_netns(lab: str, netns: str) -> bool:
-    """Whether ``netns`` is exactly one of lab ``lab``'s namespaces (never another lab's)."""
-    return _netns_pattern(lab).fullmatch(netns) is not None
+def is_lab_netns(lab_name: str, netns: str) -> bool:
+    """Whether ``netns`` is exactly one of lab ``lab_name``'s namespaces (never another lab's)."""
+    return _netns_pattern(lab_name).fullmatch(netns) is not None
 
 
-def _netns_pattern(lab: str) -> re.Pattern[str]:
+def _netns_pattern(lab_name: str) -> re.Pattern[str]:
     roles = "|".join(FIXED_ROLES)
-    return re.compile(re.escape(lab_prefix(lab)) + rf"(?:{roles}|p-[0-9a-f]{{{POD_HASH_LEN}}})")
+    return re.compile(
+        re.escape(lab_prefix(lab_name)) + rf"(?:{roles}|p-[0-9a-f]{{{POD_HASH_LEN}}})"
+    )
 
 
 def labs_of(netns_names: list[str]) -> set[str]:
@@ -128,9 +130,9 @@ def labs_of(netns_names: list[str]) -> set[str]:
     return found
 
 
-def state_dir(lab: str) -> Path:
-    """``/run/labkit/<lab>``: state file, lock, agent files."""
-    return STATE_ROOT / check_lab_name(lab)
+def state_dir(lab_name: str) -> Path:
+    """``/run/labkit/<lab_name>``: state file, lock, agent files."""
+    return STATE_ROOT / check_lab_name(lab_name)
 
 
 def check_ifname(name: str) -> str:

@@ -16,11 +16,12 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from labkit.errors import LabError
 from labkit.values import ExecResult
 
-NETNS_DIR = "/run/netns"
+NETNS_DIR = Path("/run/netns")
 NAME_PREFIX = "lk-"
 CLONE_NEWNET = 0x40000000
 TIMEOUT_RETURNCODE = 124
@@ -104,7 +105,7 @@ def socket_in_netns(
         return socket.socket(family, type, proto)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -154,7 +155,8 @@ def run_in_netns(
 
 
 def describe_socket_error(code: int) -> str:
-    """Short words for an errno seen on a lab socket (``ECONNREFUSED`` -> ``connection refused``)."""
+    """Short words for an errno seen on a lab socket (``ECONNREFUSED``: ``connection
+    refused``)."""
     names = {
         errno.ECONNREFUSED: "connection refused",
         errno.EHOSTUNREACH: "no route to host",

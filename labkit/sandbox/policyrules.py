@@ -29,23 +29,23 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.model.netpol import (
+from labkit.model.netpol.endpoints import Endpoint, endpoint
+from labkit.model.netpol.policies import (
     EGRESS,
     INGRESS,
-    Endpoint,
     IPBlock,
+    IPNetwork,
     Peer,
     Policy,
     PolicyError,
-    PolicySet,
     PortRule,
     Rule,
-    endpoint,
-    policy_selects,
 )
+from labkit.model.netpol.verdicts import PolicySet, policy_selects
 
 ACCEPT_MARK = "0x10000/0x10000"
 CLEAR_ACCEPT_MARK = "0x0/0x10000"
@@ -79,7 +79,8 @@ def render_policy_rules(
 
 
 def policy_chain(policy_ref: str, direction: str) -> str:
-    """Calico-style chain name for one policy's rules in one direction (``cali-pi-``/``cali-po-``)."""
+    """Calico-style chain name for one policy's rules in one direction (``cali-pi-`` or
+    ``cali-po-``)."""
     return ("cali-pi-" if direction == INGRESS else "cali-po-") + _digest(policy_ref)
 
 
@@ -115,6 +116,16 @@ def _port_args(port: PortRule | None, number: int | None = None) -> str:
 
 def _join(*parts: str) -> str:
     return " ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One peer of a rule as rule lines are written for it: one selected pod, the ipBlock that is
+    the rule's ``index``-th peer, or (neither) every address, for a rule without peers."""
+
+    pod: Endpoint | None = None
+    block: IPBlock | None = None
+    index: int = 0
 
 
 class _Renderer:
@@ -156,16 +167,18 @@ class _Renderer:
         self.iface: dict[str, str] = {}
         seen: dict[str, str] = {}
         for ep in self.local:
-            name = iface_of.get((ep.namespace, ep.name))
+            name = iface_of.get((ep.namespace or "", ep.name or ""))
             if not name:
                 raise LabError(
                     f"Pod {ep.label} runs on {node_name} but no veth interface is known for it.",
-                    "Pass iface_of[(namespace, name)] for every pod on the node (e.g. cali1a2b3c4d5e6).",
+                    "Pass iface_of[(namespace, name)] for every pod on the node "
+                    "(e.g. cali1a2b3c4d5e6).",
                 )
             if not _IFACE.match(name):
                 raise LabError(
                     f"Interface {name!r} of pod {ep.label} is not a Calico-style name.",
-                    "Name node-side veths cali<up to 11 letters or digits> (15 characters at most).",
+                    "Name node-side veths cali<up to 11 letters or digits> "
+                    "(15 characters at most).",
                 )
             if name in seen:
                 raise LabError(
@@ -179,6 +192,7 @@ class _Renderer:
     # ------------------------------------------------------------------ output
 
     def lines(self) -> list[str]:
+        """Chain declarations, the FORWARD hook, then every chain's rules, in a fixed order."""
         base = ["cali-FORWARD", "cali-from-wl-dispatch", "cali-to-wl-dispatch"]
         for name in base:
             self.chains[name] = []
@@ -195,7 +209,8 @@ class _Renderer:
             "-o cali+ -j cali-to-wl-dispatch",
         ]
         # Like Felix, allowed packets only carry the accept mark out of cali-FORWARD: the rest of
-        # FORWARD still applies, so kube-proxy can REJECT a connection to a Service without endpoints.
+        # FORWARD still applies, so kube-proxy can REJECT a connection to a Service without
+        # endpoints.
         workload: list[str] = []
         for ep in self.local:
             iface = self.iface[ep.label]
@@ -256,7 +271,8 @@ class _Renderer:
         rules.append(
             _join(
                 _comment(
-                    f"Drop if no policies passed packet: {ep.label} isolated for {direction} by {names}"
+                    "Drop if no policies passed packet: "
+                    f"{ep.label} isolated for {direction} by {names}"
                 ),
                 "-j DROP",
             )
@@ -296,34 +312,35 @@ class _Renderer:
         peer_flag = "-s" if direction == INGRESS else "-d"
         accept = f"-j MARK --set-xmark {ACCEPT_MARK}"
         lines: dict[str, None] = {}
-        peers: list[tuple[str, Any]] = [("any", None)] if not rule.peers else []
+        targets: list[_Target] = [_Target()] if not rule.peers else []
         for index, peer in enumerate(rule.peers):
             if peer.ip_block is not None:
-                peers.append(("block", (index, peer)))
+                targets.append(_Target(block=peer.ip_block, index=index))
             else:
-                peers.extend(("pod", ep) for ep in self._pods_of(peer, policy.namespace))
+                targets.extend(_Target(pod=ep) for ep in self._pods_of(peer, policy.namespace))
         ports: list[PortRule | None] = list(rule.ports) or [None]
-        for kind, value in peers:
+        for target in targets:
             for port in ports:
                 if port is not None and port.named:
                     for line in self._named_port_lines(
-                        policy, rule, direction, kind, value, port, where
+                        policy, rule, direction, target, port, where
                     ):
                         lines[line] = None
                     continue
                 port_args = _port_args(port)
-                if kind == "any":
-                    lines[_join(port_args, _comment(where), accept)] = None
-                elif kind == "pod":
-                    note = f"{where} {'from' if direction == INGRESS else 'to'} {value.label}"
-                    lines[
-                        _join(f"{peer_flag} {value.ip}/32", port_args, _comment(note), accept)
-                    ] = None
+                if target.pod is not None:
+                    pod = target.pod
+                    note = f"{where} {'from' if direction == INGRESS else 'to'} {pod.label}"
+                    lines[_join(f"{peer_flag} {pod.ip}/32", port_args, _comment(note), accept)] = (
+                        None
+                    )
+                elif target.block is not None:
+                    line = self._block_line(
+                        policy, rule, direction, target.index, target.block, port_args, where
+                    )
+                    lines[line] = None
                 else:
-                    index, peer = value
-                    lines[
-                        self._block_line(policy, rule, direction, index, peer, port_args, where)
-                    ] = None
+                    lines[_join(port_args, _comment(where), accept)] = None
         return list(lines)
 
     def _block_line(
@@ -332,14 +349,14 @@ class _Renderer:
         rule: Rule,
         direction: str,
         index: int,
-        peer: Peer,
+        block: IPBlock,
         port_args: str,
         where: str,
         extra: str = "",
         detail: str = "",
     ) -> str:
-        block = peer.ip_block
-        assert block is not None
+        """The rule line for an ipBlock peer (the ``index``-th of its rule); with excepts, it
+        jumps to a sub-chain that returns for them first."""
         flag = "-s" if direction == INGRESS else "-d"
         if block.cidr.version != 4:
             return _comment(f"{where} ipBlock {block} is IPv6: not rendered in this IPv4 table")
@@ -371,8 +388,7 @@ class _Renderer:
         policy: Policy,
         rule: Rule,
         direction: str,
-        kind: str,
-        value: Any,
+        target: _Target,
         port: PortRule,
         where: str,
     ) -> list[str]:
@@ -394,34 +410,41 @@ class _Renderer:
                 port_args = _port_args(port, resolved.number)
                 detail = f" port {port.port}={resolved.number} at {dst.label}"
                 note = where + detail
-                if kind == "any":
-                    out.append(_join(dst_args, port_args, _comment(note), accept))
-                elif kind == "pod":
+                if target.pod is not None:
                     out.append(
                         _join(
-                            f"-s {value.ip}/32",
+                            f"-s {target.pod.ip}/32",
                             dst_args,
                             port_args,
-                            _comment(f"{note} from {value.label}"),
+                            _comment(f"{note} from {target.pod.label}"),
                             accept,
                         )
                     )
-                else:
-                    index, peer = value
+                elif target.block is not None:
                     out.append(
                         self._block_line(
-                            policy, rule, direction, index, peer, port_args, where, dst_args, detail
+                            policy,
+                            rule,
+                            direction,
+                            target.index,
+                            target.block,
+                            port_args,
+                            where,
+                            dst_args,
+                            detail,
                         )
                     )
+                else:
+                    out.append(_join(dst_args, port_args, _comment(note), accept))
             return out
         # Egress: the destination is the peer; only pods declare named ports.
-        if kind == "pod":
-            candidates = [value]
-        elif kind == "any":
-            candidates = [ep for ep in self.eps if ep.is_pod]
+        if target.pod is not None:
+            candidates = [target.pod]
+        elif target.block is not None:
+            block = target.block
+            candidates = [ep for ep in self.eps if ep.is_pod and block.contains(ep.ip)]
         else:
-            _index, peer = value
-            candidates = [ep for ep in self.eps if ep.is_pod and peer.ip_block.contains(ep.ip)]
+            candidates = [ep for ep in self.eps if ep.is_pod]
         for dst in candidates:
             resolved = dst.named_port(str(port.port), port.protocol)
             if resolved is None or dst.ip is None or dst.ip.version != 4:
@@ -441,20 +464,27 @@ class _Renderer:
             and ep.ip.version == 4
             and self.ps.peer_matches(peer, ep, policy_namespace)
         ]
-        return sorted(found, key=lambda e: int(e.ip))
+        return sorted(found, key=lambda e: int(e.ip) if e.ip else 0)
 
     def _outside_note(self, block: IPBlock) -> str:
         covered = [
             str(net)
             for net in self.outside
-            if net.version == block.cidr.version
-            and net.subnet_of(block.cidr)
-            and not any(net.overlaps(x) for x in block.excepts)
+            if _within(net, block.cidr) and not any(net.overlaps(x) for x in block.excepts)
         ]
         return f" (covers outside {', '.join(covered)})" if covered else ""
 
 
-def _outside_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _within(inner: IPNetwork, outer: IPNetwork) -> bool:
+    """Whether ``inner`` lies inside ``outer`` (never across IP versions)."""
+    return (
+        inner.version == outer.version
+        and int(outer.network_address) <= int(inner.network_address)
+        and int(inner.broadcast_address) <= int(outer.broadcast_address)
+    )
+
+
+def _outside_cidr(text: str) -> IPNetwork:
     try:
         return ipaddress.ip_network(str(text), strict=False)
     except ValueError:

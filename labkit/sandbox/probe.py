@@ -4,7 +4,8 @@ the server who it is and whom it saw.
 All probes of a batch run concurrently on one asyncio loop; each socket is created inside its
 source namespace (a socket keeps the namespace it was born in), so one thread serves them all.
 ``timeout`` bounds each step on its own: the DNS lookup, the connect (or the first UDP answer),
-and the HTTP questions after a TCP connect.
+and the HTTP questions after a TCP connect. What the answers mean is decided in
+:mod:`labkit.sandbox.probe_outcome`; names are looked up by :mod:`labkit.sandbox.pod_resolver`.
 """
 
 from __future__ import annotations
@@ -12,64 +13,36 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
-import ipaddress
-import os
-import random
 import socket
 import struct
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
-from labkit.model.dns import parse_resolv_conf, query_order
-from labkit.sandbox.agent import HttpError, read_message, render_request
+from labkit.sandbox.agent.http import HttpError, read_message, render_request
 from labkit.sandbox.netns import (
     check_netns_name,
     describe_socket_error,
     netns_exists,
     socket_in_netns,
 )
+from labkit.sandbox.pod_resolver import DnsFailure, lookup
+from labkit.sandbox.probe_outcome import (
+    DNS_PORT,
+    ConnectAttempt,
+    classify_os_error,
+    connected,
+    describe_dns_reply,
+    dns_probe_query,
+)
 from labkit.values import Probe
 
 PROTOCOLS = ("TCP", "UDP")
-DNS_PORT = 53
-DNS_PROBE_NAME = "kubernetes.default.svc.cluster.local."
-"""What a probe to port 53 asks: a DNS server answers it, a netexec server would not."""
-MAX_CNAME_HOPS = 8
-ETC_NETNS = "/etc/netns"
 
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def reverse_name(ip: str) -> str:
-    """The in-addr.arpa / ip6.arpa name of an address, for PTR lookups."""
-    return ipaddress.ip_address(ip).reverse_pointer
-
-
-def client_ip_of(answer: str) -> str | None:
-    """The address in an agnhost ``/clientip`` answer (``10.244.1.5:43120`` -> ``10.244.1.5``)."""
-    text = answer.strip()
-    if text.startswith("["):
-        host = text[1:].split("]", 1)[0]
-    elif text.count(":") == 1:
-        host = text.split(":", 1)[0]
-    else:
-        host = text
-    return host if is_ip(host) else None
-
-
-def classify_os_error(exc: OSError) -> str:
-    """The probe outcome for a socket error: refused, unreachable or error."""
-    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
-        return "refused"
-    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return "unreachable"
-    if exc.errno == errno.ETIMEDOUT:
-        return "timeout"
-    return "error"
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- requests
@@ -89,14 +62,16 @@ class ProbeRequest:
     timeout: float | None = None
 
 
-def _check_requests(requests: Iterable[ProbeRequest | tuple | dict]) -> list[ProbeRequest]:
+def _check_requests(
+    requests: Iterable[ProbeRequest | tuple[Any, ...] | Mapping[str, Any]],
+) -> list[ProbeRequest]:
     checked: list[ProbeRequest] = []
     problems: list[str] = []
     for raw in requests:
         req = (
             raw
             if isinstance(raw, ProbeRequest)
-            else (ProbeRequest(**raw) if isinstance(raw, dict) else ProbeRequest(*raw))
+            else (ProbeRequest(**raw) if isinstance(raw, Mapping) else ProbeRequest(*raw))
         )
         protocol = str(req.protocol).upper()
         where = f"{req.src_label or req.src_netns} -> {req.dst}:{req.port}/{req.protocol}"
@@ -136,6 +111,9 @@ def _check_requests(requests: Iterable[ProbeRequest | tuple | dict]) -> list[Pro
     return checked
 
 
+# --------------------------------------------------------------------------- synchronous front door
+
+
 def probe(
     src_netns: str,
     dst: str,
@@ -158,7 +136,7 @@ def probe(
 
 
 def probe_many(
-    requests: Iterable[ProbeRequest | tuple | dict], timeout: float = 1.0
+    requests: Iterable[ProbeRequest | tuple[Any, ...] | Mapping[str, Any]], timeout: float = 1.0
 ) -> list[Probe]:
     """Run many probes concurrently; the answers come back in the order of the requests."""
     checked = _check_requests(requests)
@@ -169,159 +147,6 @@ def probe_many(
         return list(await asyncio.gather(*(_probe_one(r, r.timeout or timeout) for r in checked)))
 
     return run_sync(run_all())
-
-
-def run_sync(coro):
-    """Run a coroutine to completion from synchronous code, also inside Jupyter's running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="labkit-probe") as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-# --------------------------------------------------------------------------- DNS from a namespace
-
-
-class DnsFailure(Exception):
-    """A name did not resolve; the text says what was asked and what came back."""
-
-
-@dataclass
-class Lookup:
-    """The result of resolving one name through a pod's resolver."""
-
-    name: str
-    rtype: str
-    answers: list[str] = field(default_factory=list)
-    tried: list[str] = field(default_factory=list)
-    detail: str = ""
-
-
-def _resolv_text(netns: str, resolv_conf: str | None) -> str:
-    if resolv_conf is not None:
-        return resolv_conf
-    try:
-        with open(os.path.join(ETC_NETNS, netns, "resolv.conf"), encoding="utf-8") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
-async def _udp_exchange(
-    sock: socket.socket, server: str, packet: bytes, qid: int, deadline: float
-) -> bytes | None:
-    loop = asyncio.get_running_loop()
-    await loop.sock_sendto(sock, packet, (server, 53))
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        try:
-            data, addr = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), remaining)
-        except asyncio.TimeoutError:
-            return None
-        if addr[0] == server and len(data) >= 2 and struct.unpack("!H", data[:2])[0] == qid:
-            return data
-
-
-async def _tcp_exchange(netns: str, server: str, packet: bytes, deadline: float) -> bytes | None:
-    loop = asyncio.get_running_loop()
-    sock = socket_in_netns(
-        netns, socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_STREAM
-    )
-    sock.setblocking(False)
-    try:
-        await asyncio.wait_for(
-            loop.sock_connect(sock, (server, 53)), max(0.01, deadline - time.monotonic())
-        )
-        await loop.sock_sendall(sock, struct.pack("!H", len(packet)) + packet)
-        buf = b""
-        while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
-            chunk = await asyncio.wait_for(
-                loop.sock_recv(sock, 65535), max(0.01, deadline - time.monotonic())
-            )
-            if not chunk:
-                return None
-            buf += chunk
-        return buf[2 : 2 + struct.unpack("!H", buf[:2])[0]]
-    except (OSError, asyncio.TimeoutError):
-        return None
-    finally:
-        sock.close()
-
-
-async def lookup(
-    netns: str, name: str, rtype: str = "A", timeout: float = 1.0, *, resolv_conf: str | None = None
-) -> Lookup:
-    """Resolve ``name`` as the pod's stub resolver would: search path, ndots, real DNS queries
-    sent from inside ``netns``; CNAME chains are followed. Raises DnsFailure when nothing answers."""
-    from dnslib import QTYPE, RCODE, DNSRecord
-
-    rtype = rtype.upper()
-    conf = parse_resolv_conf(_resolv_text(netns, resolv_conf))
-    result = Lookup(name, rtype)
-    if not conf.nameservers:
-        raise DnsFailure(f"cannot resolve {name!r}: the pod has no nameserver in its resolv.conf")
-    if rtype == "PTR" and is_ip(name):
-        candidates = [reverse_name(name)]
-    else:
-        try:
-            candidates = [c.rstrip(".") for c in query_order(name, conf.search, conf.ndots)]
-        except ValueError as exc:
-            raise DnsFailure(str(exc)) from None
-    deadline = time.monotonic() + timeout
-    loop_sock = socket_in_netns(netns, socket.AF_INET, socket.SOCK_DGRAM)
-    loop_sock.setblocking(False)
-    try:
-        hops = 0
-        while candidates:
-            candidate = candidates.pop(0)
-            result.tried.append(candidate)
-            query = DNSRecord.question(candidate, rtype)
-            qid = query.header.id = random.randrange(1, 65536)
-            packet = query.pack()
-            reply_bytes = None
-            for server in conf.nameservers:
-                try:
-                    reply_bytes = await _udp_exchange(loop_sock, server, packet, qid, deadline)
-                except OSError as exc:
-                    result.detail = f"nameserver {server}: {describe_socket_error(exc.errno or 0)}"
-                    continue
-                if reply_bytes is not None:
-                    reply = DNSRecord.parse(reply_bytes)
-                    if reply.header.tc:
-                        reply_bytes = await _tcp_exchange(netns, server, packet, deadline)
-                    if reply_bytes is not None:
-                        break
-            if reply_bytes is None:
-                raise DnsFailure(
-                    f"no answer from nameserver {', '.join(conf.nameservers)} within "
-                    f"{timeout:g} s for {candidate}"
-                    + (f" ({result.detail})" if result.detail else "")
-                )
-            reply = DNSRecord.parse(reply_bytes)
-            rcode = RCODE.get(reply.header.rcode)
-            if rcode not in ("NOERROR", "NXDOMAIN"):
-                raise DnsFailure(f"nameserver answered {rcode} for {candidate}")
-            wanted = [str(rr.rdata) for rr in reply.rr if QTYPE.get(rr.rtype) == rtype]
-            if wanted:
-                result.answers = [
-                    a.rstrip(".") if rtype in ("CNAME", "PTR", "NS") else a for a in wanted
-                ]
-                result.detail = f"{candidate} -> {', '.join(result.answers)}"
-                return result
-            cnames = [
-                str(rr.rdata).rstrip(".") for rr in reply.rr if QTYPE.get(rr.rtype) == "CNAME"
-            ]
-            if cnames and hops < MAX_CNAME_HOPS:
-                hops += 1
-                candidates = [cnames[-1]]
-                continue
-        raise DnsFailure(f"{name!r} did not resolve ({rtype}); tried {', '.join(result.tried)}")
-    finally:
-        loop_sock.close()
 
 
 def resolve(
@@ -340,27 +165,32 @@ def resolve(
         return []
 
 
-# --------------------------------------------------------------------------- the probe itself
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, also inside Jupyter's running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="labkit-probe") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+# --------------------------------------------------------------------------- one probe
 
 
 async def _probe_one(req: ProbeRequest, timeout: float) -> Probe:
-    def done(
-        outcome: str,
-        latency: float | None = None,
-        served_by: str | None = None,
-        client_ip: str | None = None,
-        detail: str = "",
-    ) -> Probe:
+    def done(attempt: ConnectAttempt) -> Probe:
+        latency = attempt.latency
         return Probe(
             req.src_label,
             req.dst,
             req.port,
             req.protocol,
-            outcome,
+            attempt.outcome,
             None if latency is None else round(latency, 6),
-            served_by,
-            client_ip,
-            detail,
+            attempt.served_by,
+            attempt.client_ip,
+            attempt.detail,
         )
 
     address = req.dst
@@ -371,27 +201,31 @@ async def _probe_one(req: ProbeRequest, timeout: float) -> Probe:
             address = found.answers[0]
             via = f"{found.detail}; "
     except DnsFailure as exc:
-        return done("dns", detail=str(exc))
+        return done(ConnectAttempt("dns", detail=str(exc)))
     except LabError as exc:
-        return done("error", detail=exc.what)
+        return done(ConnectAttempt("error", detail=exc.what))
     except OSError as exc:
-        return done("error", detail=f"DNS lookup failed: {exc}")
+        return done(ConnectAttempt("error", detail=f"DNS lookup failed: {exc}"))
     try:
         if req.protocol == "TCP":
-            outcome, latency, served_by, client_ip, detail = await _probe_tcp(req, address, timeout)
+            attempt = await _probe_tcp(req, address, timeout)
         else:
-            outcome, latency, served_by, client_ip, detail = await _probe_udp(req, address, timeout)
+            attempt = await _probe_udp(req, address, timeout)
     except LabError as exc:
-        return done("error", detail=exc.what)
+        return done(ConnectAttempt("error", detail=exc.what))
     except OSError as exc:
-        return done("error", detail=f"{via}{exc}")
-    return done(outcome, latency, served_by, client_ip, via + detail)
+        return done(ConnectAttempt("error", detail=f"{via}{exc}"))
+    return done(attempt._replace(detail=via + attempt.detail))
 
 
-async def _probe_tcp(req: ProbeRequest, address: str, timeout: float):
+def _family(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+async def _probe_tcp(req: ProbeRequest, address: str, timeout: float) -> ConnectAttempt:
+    """Connect, then ask the server who it is and whom it saw (HTTP), or a DNS question on 53."""
     loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket_in_netns(req.src_netns, family, socket.SOCK_STREAM)
+    sock = socket_in_netns(req.src_netns, _family(address), socket.SOCK_STREAM)
     sock.setblocking(False)
     target = f"{address}:{req.port}"
     started = time.perf_counter()
@@ -399,40 +233,24 @@ async def _probe_tcp(req: ProbeRequest, address: str, timeout: float):
         try:
             await asyncio.wait_for(loop.sock_connect(sock, (address, req.port)), timeout)
         except asyncio.TimeoutError:
-            return "timeout", None, None, None, f"no answer from {target} within {timeout:g} s"
+            return ConnectAttempt("timeout", detail=f"no answer from {target} within {timeout:g} s")
         except OSError as exc:
-            return (
+            return ConnectAttempt(
                 classify_os_error(exc),
                 time.perf_counter() - started,
-                None,
-                None,
-                f"{target}: {describe_socket_error(exc.errno or 0)}",
+                detail=f"{target}: {describe_socket_error(exc.errno or 0)}",
             )
         latency = time.perf_counter() - started
+        words = f"connected to {target} in {latency * 1000:.1f} ms"
         reader, writer = await asyncio.open_connection(sock=sock)
         try:
             if req.port == DNS_PORT:
-                words = await _ask_dns_tcp(reader, writer, timeout)
-                return (
-                    "connected",
-                    latency,
-                    None,
-                    None,
-                    f"connected to {target} in {latency * 1000:.1f} ms; {words}",
-                )
+                dns_words = await _ask_dns_tcp(reader, writer, timeout)
+                return ConnectAttempt("connected", latency, detail=f"{words}; {dns_words}")
             answers, note = await _ask_http(reader, writer, req, timeout)
         finally:
             writer.close()
-        served_by = answers.get("/hostname")
-        seen = answers.get("/clientip")
-        detail = f"connected to {target} in {latency * 1000:.1f} ms"
-        if served_by is not None:
-            detail += f"; served by {served_by}"
-        if seen is not None:
-            detail += f"; it saw the client as {seen}"
-        if note:
-            detail += f"; {note}"
-        return "connected", latency, served_by, client_ip_of(seen) if seen else None, detail
+        return connected(words, latency, answers.get("/hostname"), answers.get("/clientip"), note)
     finally:
         sock.close()
 
@@ -466,7 +284,7 @@ async def _ask_http(
             return answers, f"the connection closed during GET {path} ({exc.__class__.__name__})"
         if msg is None:
             return answers, f"the server closed the connection without answering GET {path}"
-        status = int(msg.start[1])
+        status = msg.status
         if status != 200:
             first = msg.body.decode("utf-8", "replace").strip().splitlines()[:1]
             return answers, f"GET {path} answered {status}" + (
@@ -478,122 +296,11 @@ async def _ask_http(
     return answers, ""
 
 
-def dns_probe_query() -> tuple[int, bytes]:
-    """A DNS question (the API server's Service name) to send where a DNS server listens: port 53."""
-    from dnslib import DNSRecord
-
-    query = DNSRecord.question(DNS_PROBE_NAME, "A")
-    query.header.id = random.randrange(1, 65536)
-    return query.header.id, query.pack()
-
-
-def describe_dns_reply(data: bytes) -> str:
-    """Words for a DNS server's reply to the probe question (or why it is not one)."""
-    from dnslib import QTYPE, RCODE, DNSRecord
-
-    try:
-        reply = DNSRecord.parse(data)
-    except Exception:
-        return "an answer that is not DNS"
-    found = [str(rr.rdata) for rr in reply.rr if QTYPE.get(rr.rtype) == "A"]
-    rcode = RCODE.get(reply.header.rcode)
-    return f"DNS answered {rcode} for {DNS_PROBE_NAME.rstrip('.')}" + (
-        f" ({', '.join(found)})" if found else ""
-    )
-
-
-async def _probe_udp(req: ProbeRequest, address: str, timeout: float):
-    """Send ``hostname`` then ``clientip`` (a DNS question on port 53) from one connected socket."""
-    loop = asyncio.get_running_loop()
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket_in_netns(req.src_netns, family, socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    target = f"{address}:{req.port}/UDP"
-    questions = (
-        [("dns", dns_probe_query()[1])]
-        if req.port == DNS_PORT
-        else [("hostname", b"hostname"), ("clientip", b"clientip")]
-    )
-    started = time.perf_counter()
-    try:
-        try:
-            sock.connect((address, req.port))
-        except OSError as exc:
-            return (
-                classify_os_error(exc),
-                None,
-                None,
-                None,
-                f"{target}: {describe_socket_error(exc.errno or 0)}",
-            )
-        answers: dict[str, bytes] = {}
-        latency = None
-        deadline = time.monotonic() + timeout
-        for name, question in questions:
-            try:
-                await loop.sock_sendall(sock, question)
-                data = await asyncio.wait_for(
-                    loop.sock_recv(sock, 65535), max(0.001, deadline - time.monotonic())
-                )
-            except asyncio.TimeoutError:
-                if not answers:
-                    return (
-                        "timeout",
-                        None,
-                        None,
-                        None,
-                        f"no UDP answer from {target} within {timeout:g} s",
-                    )
-                break
-            except OSError as exc:
-                if not answers:
-                    words = describe_socket_error(exc.errno or 0)
-                    if exc.errno == errno.ECONNREFUSED:
-                        words += " (ICMP port unreachable)"
-                    return (
-                        classify_os_error(exc),
-                        time.perf_counter() - started,
-                        None,
-                        None,
-                        f"{target}: {words}",
-                    )
-                break
-            if latency is None:
-                latency = time.perf_counter() - started
-            answers[name] = data
-        detail = f"UDP answer from {target} in {latency * 1000:.1f} ms"
-        if "dns" in answers:
-            return (
-                "connected",
-                latency,
-                None,
-                None,
-                f"{detail}; {describe_dns_reply(answers['dns'])}",
-            )
-        served_by = (
-            answers["hostname"].decode("utf-8", "replace").strip()
-            if "hostname" in answers
-            else None
-        )
-        seen = (
-            answers["clientip"].decode("utf-8", "replace").strip()
-            if "clientip" in answers
-            else None
-        )
-        if served_by is not None:
-            detail += f"; served by {served_by}"
-        if seen is not None:
-            detail += f"; it saw the client as {seen}"
-        return "connected", latency, served_by, client_ip_of(seen) if seen else None, detail
-    finally:
-        sock.close()
-
-
 async def _ask_dns_tcp(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
 ) -> str:
     """One DNS question over an open TCP connection (port 53); words for the answer."""
-    _, packet = dns_probe_query()
+    packet = dns_probe_query().packet
     writer.write(struct.pack("!H", len(packet)) + packet)
     try:
         await writer.drain()
@@ -603,3 +310,66 @@ async def _ask_dns_tcp(
         return f"no DNS answer within {timeout:g} s"
     except (ConnectionError, asyncio.IncompleteReadError):
         return "the server closed the connection without a DNS answer"
+
+
+async def _probe_udp(req: ProbeRequest, address: str, timeout: float) -> ConnectAttempt:
+    """Send ``hostname`` then ``clientip`` (a DNS question on port 53) from one connected socket."""
+    loop = asyncio.get_running_loop()
+    sock = socket_in_netns(req.src_netns, _family(address), socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    target = f"{address}:{req.port}/UDP"
+    questions = (
+        [("dns", dns_probe_query().packet)]
+        if req.port == DNS_PORT
+        else [("hostname", b"hostname"), ("clientip", b"clientip")]
+    )
+    started = time.perf_counter()
+    try:
+        try:
+            sock.connect((address, req.port))
+        except OSError as exc:
+            return ConnectAttempt(
+                classify_os_error(exc), detail=f"{target}: {describe_socket_error(exc.errno or 0)}"
+            )
+        answers: dict[str, str] = {}
+        dns_reply = b""
+        latency = None
+        deadline = time.monotonic() + timeout
+        for name, question in questions:
+            try:
+                await loop.sock_sendall(sock, question)
+                data = await asyncio.wait_for(
+                    loop.sock_recv(sock, 65535), max(0.001, deadline - time.monotonic())
+                )
+            except asyncio.TimeoutError:
+                if latency is None:
+                    return ConnectAttempt(
+                        "timeout", detail=f"no UDP answer from {target} within {timeout:g} s"
+                    )
+                break
+            except OSError as exc:
+                if latency is None:
+                    words = describe_socket_error(exc.errno or 0)
+                    if exc.errno == errno.ECONNREFUSED:
+                        words += " (ICMP port unreachable)"
+                    return ConnectAttempt(
+                        classify_os_error(exc),
+                        time.perf_counter() - started,
+                        detail=f"{target}: {words}",
+                    )
+                break
+            if latency is None:
+                latency = time.perf_counter() - started
+            if name == "dns":
+                dns_reply = data
+            else:
+                answers[name] = data.decode("utf-8", "replace").strip()
+        assert latency is not None  # every question without an answer returned above
+        words = f"UDP answer from {target} in {latency * 1000:.1f} ms"
+        if req.port == DNS_PORT:
+            return ConnectAttempt(
+                "connected", latency, detail=f"{words}; {describe_dns_reply(dns_reply)}"
+            )
+        return connected(words, latency, answers.get("hostname"), answers.get("clientip"))
+    finally:
+        sock.close()

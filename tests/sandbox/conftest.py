@@ -15,25 +15,25 @@ import pytest
 WORKLOAD = Path(__file__).with_name("data") / "workload.yaml"
 
 
-def _down_quietly(name: str) -> None:
+def _down_quietly(lab_name: str) -> None:
     from labkit.sandbox import backend
 
     try:
-        backend.down(name)
+        backend.down(lab_name)
     except Exception as exc:
-        print(f"teardown of lab {name!r} failed: {exc}")
+        print(f"teardown of lab {lab_name!r} failed: {exc}")
 
 
-def _lab(name: str, cni: str):
+def _lab(lab_name: str, cni: str):
     from labkit.sandbox import backend
 
-    _down_quietly(name)
-    lab = backend.up(name, cni, quiet=True)
+    _down_quietly(lab_name)
+    lab = backend.up(lab_name, cni, quiet=True)
     try:
         lab.apply(WORKLOAD)
         yield lab
     finally:
-        _down_quietly(name)
+        _down_quietly(lab_name)
 
 
 @pytest.fixture(scope="session")
@@ -60,21 +60,45 @@ def any_lab(request):
 
 @pytest.fixture
 def snapshot():
-    """A function ``snapshot(*labs)`` returning the host's networking and what exists of those labs."""
+    """A function ``snapshot(*lab_names)`` returning the host's networking and what exists of
+    those labs."""
     return host_snapshot
 
 
-def host_snapshot(*labs: str) -> dict[str, object]:
-    """The host's own namespace (interfaces, routes, iptables) and every trace of ``labs``: their
-    namespaces, /etc/netns entries, state folders and processes. Other labs on the machine (other
-    test runs) are left out, so they cannot make the comparison flaky."""
+@pytest.fixture
+def netns_inodes():
+    """A function ``netns_inodes(lab_name)``: the inodes of a running lab's namespaces."""
+    return lab_netns_inodes
+
+
+@pytest.fixture
+def processes_inside():
+    """A function ``processes_inside(inodes)``: the processes still inside those namespaces."""
+    return processes_in_netns
+
+
+def _read_cmdline(pid: str) -> str | None:
+    """A process's command line, or None when it is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def host_snapshot(*lab_names: str) -> dict[str, object]:
+    """The host's own namespace (interfaces, routes, iptables) and every trace of ``lab_names``:
+    their namespaces, /etc/netns entries, state folders and processes. Other labs on the machine
+    (other test runs) are left out, so they cannot make the comparison flaky."""
     from labkit.sandbox import naming
 
     def run(*argv: str) -> str:
         return subprocess.run(list(argv), capture_output=True, text=True, timeout=30).stdout
 
     def ours(name: str) -> bool:
-        return any(naming.is_lab_netns(lab, name) for lab in labs) or name.startswith("lk-doctor-")
+        return any(naming.is_lab_netns(lab_name, name) for lab_name in lab_names) or (
+            name.startswith("lk-doctor-")
+        )
 
     def links() -> list[str]:
         # Names and flags of the host's interfaces (counters and qdisc stats left out).
@@ -84,19 +108,13 @@ def host_snapshot(*labs: str) -> dict[str, object]:
         )
 
     def processes() -> set[str]:
-        marks = [f"lk-{lab}-" for lab in labs] + [f"/run/labkit/{lab}" for lab in labs]
+        marks = [f"lk-{lab_name}-" for lab_name in lab_names] + [
+            f"/run/labkit/{lab_name}" for lab_name in lab_names
+        ]
         out = set()
         for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                args = (
-                    open(f"/proc/{pid}/cmdline", "rb")
-                    .read()
-                    .replace(b"\0", b" ")
-                    .decode(errors="replace")
-                )
-            except OSError:
-                continue
-            if any(mark in args for mark in marks):
+            args = _read_cmdline(pid)
+            if args is not None and any(mark in args for mark in marks):
                 out.add(f"{pid} {args.strip()}")
         return out
 
@@ -106,7 +124,7 @@ def host_snapshot(*labs: str) -> dict[str, object]:
         else []
     )
     state = (
-        sorted(n for n in os.listdir("/run/labkit") if n in labs)
+        sorted(n for n in os.listdir("/run/labkit") if n in lab_names)
         if os.path.isdir("/run/labkit")
         else []
     )
@@ -117,25 +135,27 @@ def host_snapshot(*labs: str) -> dict[str, object]:
         "netns": [n for n in netns if ours(n)],
         "etc_netns": etc,
         "run_labkit": state,
-        "iptables": [l for l in run("iptables-save").splitlines() if not l.startswith("#")],
+        "iptables": [
+            line for line in run("iptables-save").splitlines() if not line.startswith("#")
+        ],
         "links": links(),
         "routes": run("ip", "route", "show", "table", "all"),
         "processes": processes(),
     }
 
 
-def netns_inodes(lab: str) -> set[int]:
+def lab_netns_inodes(lab_name: str) -> set[int]:
     """Inodes of a running lab's namespaces, to find processes still inside them later."""
     from labkit.sandbox import naming
 
     found = set()
     for name in os.listdir("/run/netns"):
-        if naming.is_lab_netns(lab, name):
+        if naming.is_lab_netns(lab_name, name):
             found.add(os.stat(f"/run/netns/{name}").st_ino)
     return found
 
 
-def processes_inside(inodes: set[int]) -> list[str]:
+def processes_in_netns(inodes: set[int]) -> list[str]:
     """Processes whose network namespace is one of ``inodes``."""
     stuck = []
     for pid in filter(str.isdigit, os.listdir("/proc")):

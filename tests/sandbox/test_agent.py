@@ -28,14 +28,14 @@ pytestmark = [
 ]
 
 from labkit.errors import LabError  # noqa: E402
-from labkit.sandbox.agent import (  # noqa: E402
-    Agent,
-    DnsBackend,
+from labkit.sandbox.agent.client import (  # noqa: E402
     agent_command,
     agent_pids,
     start_agent,
     stop_agent,
 )
+from labkit.sandbox.agent.listeners import DnsBackend  # noqa: E402
+from labkit.sandbox.agent.server import Agent  # noqa: E402
 from labkit.sandbox.netns import run_in_netns, socket_in_netns  # noqa: E402
 from labkit.sandbox.probe import probe, resolve  # noqa: E402
 
@@ -126,9 +126,9 @@ def http(netns: str, url: str, *headers: str) -> tuple[int, dict[str, str], str]
     assert res.ok, res.stderr
     head, _, body = res.stdout.replace("\r\n", "\n").partition("\n\n")
     lines = head.splitlines()
-    fields = dict(
-        (k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])
-    )
+    fields = {
+        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+    }
     return int(lines[0].split()[1]), fields, body
 
 
@@ -269,7 +269,8 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(
         "shop/dash",
         "dash-1: labkit netexec answered GET /dashboard\n",
     )
-    # Exact does not take a sub-path, and /apix is not under /api: both fall to the wildcard host rule
+    # Exact does not take a sub-path, and /apix is not under /api: both fall to the wildcard
+    # host rule
     assert routed("shop.example", "/dashboard/x")[1] == "shop/wild"
     assert routed("shop.example", "/apix")[1] == "shop/wild"
     status, fields, body = http(topo.b, f"{ing}/api", "Host: other.test")
@@ -512,7 +513,10 @@ def test_dns_role_serves_the_cluster_records_and_reload_updates_them(
     write_spec(state_dir, pods, dns_records=records)
     start_agent(str(state_dir))
     assert agent_command(str(state_dir), "reload") == "ok 4"
-    conf = f"search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver {topo.c_ip}\noptions ndots:5\n"
+    conf = (
+        "search default.svc.cluster.local svc.cluster.local cluster.local\n"
+        f"nameserver {topo.c_ip}\noptions ndots:5\n"
+    )
     assert resolve(topo.a, "web", resolv_conf=conf) == [topo.b_ip]
     assert resolve(topo.a, "_http._tcp.web", "SRV", resolv_conf=conf) == [
         "0 100 8080 web.default.svc.cluster.local."
@@ -546,7 +550,7 @@ class _FakeDns:
 
     def build_index(self, records):
         self.built.append(records)
-        return {r[0].rstrip(".").lower(): r[2] for r in records if r[1] == "A"}
+        return {r.name.rstrip(".").lower(): r.value for r in records if r.rtype == "A"}
 
     async def serve_udp(self, sock, get_index):
         from dnslib import QTYPE, RR, A, DNSRecord
@@ -681,7 +685,8 @@ def test_agent_memory_with_twelve_pods_of_two_ports(state_dir: Path) -> None:
         ) == ["10.96.0.23"]
         kb = rss_kb(pid)
         print(
-            f"\nagent RSS with 12 pods x 2 ports (netexec, DNS, ingress with TLS): {kb / 1024:.1f} MB"
+            "\nagent RSS with 12 pods x 2 ports (netexec, DNS, ingress with TLS): "
+            f"{kb / 1024:.1f} MB"
         )
         assert kb < 150 * 1024
         # the loop's thread, plus at most asyncio's executor thread (used once to make the TLS cert)

@@ -62,9 +62,9 @@ def lab_for():
 
     def get(cni: str):
         if cni not in labs:
-            name = LAB_NAMES[cni]
-            backend.down(name)  # a stale lab of ours from an interrupted run
-            labs[cni] = labkit.connect(backend="sandbox", cni=cni, name=name)
+            lab_name = LAB_NAMES[cni]
+            backend.down(lab_name)  # a stale lab of ours from an interrupted run
+            labs[cni] = labkit.connect(backend="sandbox", cni=cni, name=lab_name)
         return labs[cni]
 
     try:

@@ -96,18 +96,22 @@ def test_cluster_ip_spreads_requests_over_every_endpoint(any_lab):
 def test_node_rules_read_like_kube_proxy(any_lab):
     saved = any_lab.node_exec(f"{any_lab.name}-worker", "iptables-save").stdout
     svc_lines = [
-        l
-        for l in saved.splitlines()
-        if l.startswith("-A KUBE-SERVICES ") and "demo/web:http cluster IP" in l
+        line
+        for line in saved.splitlines()
+        if line.startswith("-A KUBE-SERVICES ") and "demo/web:http cluster IP" in line
     ]
     assert svc_lines, saved
     chain = re.search(r"-j (KUBE-SVC-\S+)", svc_lines[0]).group(1)
-    dispatch = [l for l in saved.splitlines() if l.startswith(f"-A {chain} ") and "KUBE-SEP-" in l]
+    dispatch = [
+        line
+        for line in saved.splitlines()
+        if line.startswith(f"-A {chain} ") and "KUBE-SEP-" in line
+    ]
     assert len(dispatch) == 3
     assert "--probability 0.33333333349" in dispatch[0]
     assert "--probability 0.50000000000" in dispatch[1]
     assert "statistic" not in dispatch[2]
-    seps = [re.search(r"-j (KUBE-SEP-\S+)", l).group(1) for l in dispatch]
+    seps = [re.search(r"-j (KUBE-SEP-\S+)", line).group(1) for line in dispatch]
     for sep in seps:
         assert re.search(rf"-A {sep} -p tcp .*-j DNAT --to-destination \S+:8080", saved)
 
@@ -247,14 +251,18 @@ POLICY_NS = "secure"
 
 
 def _policy_workload(ns):
-    pod = lambda name, labels: {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": labels},
-        "spec": {
-            "containers": [{"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}]
-        },
-    }
+    def pod(name, labels):
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {
+                "containers": [
+                    {"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}
+                ]
+            },
+        }
+
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
         pod("server", {"app": "server"}),
@@ -318,7 +326,7 @@ def test_policies_are_enforced_only_by_calico(any_lab):
         any_lab.delete(_policy_workload(POLICY_NS)[1:])
 
 
-# --------------------------------------------------------------------------- exec, errors, atomicity
+# ---------------------------------------------------------------------- exec, errors, atomicity
 
 
 def test_exec_and_node_exec_run_real_commands(any_lab):
@@ -395,7 +403,7 @@ def test_a_failing_data_plane_change_is_rolled_back(any_lab, monkeypatch):
     monkeypatch.undo()
     assert any_lab.get("pods", namespace=None) == before
     assert sorted(n for n in _netns() if naming.is_lab_netns(any_lab.name, n)) == netns_before
-    assert not any("doomed" in l for l in rules_before.splitlines())
+    assert not any("doomed" in line for line in rules_before.splitlines())
     assert not any_lab.get("pod", "doomed", "demo")
 
 
@@ -469,11 +477,14 @@ def test_a_second_process_sees_and_changes_the_same_lab(any_lab):
     import subprocess
     import sys
 
+    config_map = (
+        "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'from-cli','namespace':'demo'}}"
+    )
     code = (
-        "from labkit.sandbox.backend import attach; lab = attach(%r); "
-        "lab.apply({'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'from-cli','namespace':'demo'}}); "
+        f"from labkit.sandbox.backend import attach; lab = attach({any_lab.name!r}); "
+        f"lab.apply({config_map}); "
         "print(len(lab.get('pods', namespace='demo')))"
-    ) % any_lab.name
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == len(any_lab.get("pods", namespace="demo"))
@@ -641,7 +652,8 @@ def test_a_pod_reaches_itself_through_its_service(any_lab):
         assert probe.served_by == "loner"
         pod = any_lab.get("pod", "loner", "demo")[0]
         # kube-proxy masquerades hairpin traffic (KUBE-SEP ... -s <pod> -j KUBE-MARK-MASQ), to the
-        # address of the interface it leaves by: cni0's on Flannel, the node's on Calico (cali* have none).
+        # address of the interface it leaves by: cni0's on Flannel, the node's on Calico (cali*
+        # have none).
         bridge_ip = pod["status"]["podIP"].rsplit(".", 1)[0] + ".1"
         assert probe.client_ip == (
             bridge_ip if any_lab.cni == "flannel" else pod["status"]["hostIP"]

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-from conftest import netns_inodes, processes_inside
 
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE
@@ -59,6 +58,12 @@ def _exercise(lab):
     return probe
 
 
+def _agent_pid(lab_name: str) -> int:
+    """The pid of the lab's workload agent, from its pid file."""
+    with open(f"/run/labkit/{lab_name}/agent.pid") as f:
+        return int(f.read())
+
+
 def _assert_same(before, after):
     for key in before:
         assert before[key] == after[key], (
@@ -67,7 +72,7 @@ def _assert_same(before, after):
 
 
 @pytest.mark.parametrize("cni", ["flannel", "calico"])
-def test_down_leaves_the_host_exactly_as_it_was(cni, snapshot):
+def test_down_leaves_the_host_exactly_as_it_was(cni, snapshot, netns_inodes, processes_inside):
     backend.down("tclean")
     before = snapshot("tclean")
     fds = len(os.listdir("/proc/self/fd"))
@@ -78,9 +83,8 @@ def test_down_leaves_the_host_exactly_as_it_was(cni, snapshot):
         f"default/{lab.get('pods', selector='app=echo')[0]['metadata']['name']}",
         "ip -o link show eth0",
     ).ok
-    assert os.path.isdir(
-        f"/etc/netns/{naming.pod_netns('tclean', 'default', lab.get('pods', selector='app=echo')[0]['metadata']['name'])}"
-    )
+    pod_name = lab.get("pods", selector="app=echo")[0]["metadata"]["name"]
+    assert os.path.isdir(f"/etc/netns/{naming.pod_netns('tclean', 'default', pod_name)}")
     assert backend.down("tclean") is True
     assert backend.down("tclean") is False, "down is idempotent"
     assert not processes_inside(inodes)
@@ -148,13 +152,14 @@ def test_kill_9_during_up_then_down_leaves_nothing(snapshot):
 
 
 def test_two_labs_side_by_side_do_not_see_each_other(snapshot):
-    for name in ("tpair", "tpair-b"):
-        backend.down(name)
+    for lab_name in ("tpair", "tpair-b"):
+        backend.down(lab_name)
     before = snapshot("tpair", "tpair-b")
     first = backend.up("tpair", "flannel", quiet=True)
     second = backend.up("tpair-b", "flannel", quiet=True)
     try:
-        p1, p2 = _exercise(first), _exercise(second)
+        p1 = _exercise(first)
+        _exercise(second)
         assert {"tpair", "tpair-b"} <= set(backend.names())
         # The same addresses exist in both labs; each answers from its own pods.
         assert p1.served_by in {
@@ -192,8 +197,7 @@ def test_a_lab_whose_agent_died_is_not_attached_and_is_rebuilt():
     backend.down("tdead")
     try:
         backend.up("tdead", "flannel", quiet=True)
-        pid = int(open("/run/labkit/tdead/agent.pid").read())
-        os.kill(pid, signal.SIGKILL)
+        os.kill(_agent_pid("tdead"), signal.SIGKILL)
         deadline = time.monotonic() + 5
         while backend.attach("tdead") is not None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -257,7 +261,7 @@ def test_a_change_restarts_an_agent_that_died():
     backend.down("theal")
     try:
         lab = backend.up("theal", "calico", quiet=True)
-        os.kill(int(open("/run/labkit/theal/agent.pid").read()), signal.SIGKILL)
+        os.kill(_agent_pid("theal"), signal.SIGKILL)
         time.sleep(0.1)
         probe = _exercise(lab)  # apply restarts the agent; the probe proves every pod serves again
         assert probe.ok

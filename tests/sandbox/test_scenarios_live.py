@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -73,7 +73,21 @@ POLICY_SCENARIOS_ON_FLANNEL = {
 }
 NOT_ENFORCED = "not enforced"
 
-Key = tuple[str, "str | None", str]
+
+class Key(NamedTuple):
+    """One object of a lab snapshot."""
+
+    kind: str
+    """Its plural, as in KINDS."""
+    namespace: str | None
+    name: str
+
+
+class Span(NamedTuple):
+    """When something ran (``time.monotonic()`` seconds)."""
+
+    began: float
+    ended: float
 
 
 # --------------------------------------------------------------------------- the labs
@@ -90,7 +104,7 @@ class LiveLab:
 def snapshot(lab: Any) -> set[Key]:
     """``(kind, namespace, name)`` of every object the lab holds."""
     return {
-        (kind, (obj.get("metadata") or {}).get("namespace"), obj["metadata"]["name"])
+        Key(kind, (obj.get("metadata") or {}).get("namespace"), obj["metadata"]["name"])
         for kind in KINDS
         for obj in lab.get(kind, namespace=None)
     }
@@ -98,7 +112,8 @@ def snapshot(lab: Any) -> set[Key]:
 
 def shape(lab: Any) -> Counter:
     """The snapshot with a workload pod's random suffix dropped (``web-<hash>-*``): a re-created
-    Deployment gets new pod names, as on a real cluster, but the same number from the same template."""
+    Deployment gets new pod names, as on a real cluster, but the same number from the same
+    template."""
     shaped: Counter = Counter()
     owned = {
         (o["metadata"].get("namespace"), o["metadata"]["name"])
@@ -108,7 +123,7 @@ def shape(lab: Any) -> Counter:
     for kind, ns, name in snapshot(lab):
         if kind == "pods" and (ns, name) in owned:
             name = name.rsplit("-", 1)[0] + "-*"
-        shaped[(kind, ns, name)] += 1
+        shaped[Key(kind, ns, name)] += 1
     return shaped
 
 
@@ -121,14 +136,14 @@ def sweep(live: LiveLab) -> None:
     if namespaces:
         lab.delete([ObjectRef("Namespace", n) for n in namespaces])
     for kind in TOP_LEVEL:
-        doomed = sorted((key for key in snapshot(lab) - live.baseline if key[0] == kind), key=str)
+        doomed = sorted((key for key in snapshot(lab) - live.baseline if key.kind == kind), key=str)
         if kind == "pods":  # only bare pods: a workload's pods went with it
             owned = {
                 (o["metadata"].get("namespace"), o["metadata"]["name"])
                 for o in lab.get("pods", namespace=None)
                 if o["metadata"].get("ownerReferences")
             }
-            doomed = [key for key in doomed if key[1:] not in owned]
+            doomed = [key for key in doomed if (key.namespace, key.name) not in owned]
         if doomed:
             lab.delete([ObjectRef(manifests.canonical_kind(k), name, ns) for k, ns, name in doomed])
     left = snapshot(lab) - live.baseline
@@ -158,13 +173,13 @@ def _session_lab(cni: str) -> Iterator[LiveLab]:
         found = re.fullmatch(r"scn-[cf](\d+)", stale)
         if found and not _alive(int(found.group(1))):
             backend.down(stale)
-    name = f"scn-{cni[0]}{os.getpid()}"
-    backend.down(name)
+    lab_name = f"scn-{cni[0]}{os.getpid()}"
+    backend.down(lab_name)
     try:
-        lab = backend.up(name, cni, quiet=True)
+        lab = backend.up(lab_name, cni, quiet=True)
         yield LiveLab(lab)
     finally:
-        backend.down(name)
+        backend.down(lab_name)
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +225,8 @@ def assert_all_pass(results: Sequence[Any], what: str) -> None:
 
 
 def require_sandbox(scenario: scenarios.Scenario, lab: Any) -> None:
-    """A Kind-only scenario must refuse the sandbox with its note; then there is nothing more to test here."""
+    """A Kind-only scenario must refuse the sandbox with its note; then there is nothing more to
+    test here."""
     if "sandbox" in scenario.backends:
         return
     with pytest.raises(LabError) as refused:
@@ -231,7 +247,7 @@ def declared_objects(
             if manifests.is_namespaced(kind)
             else None
         )
-        keys.append((PLURAL[kind], ns, doc["metadata"]["name"]))
+        keys.append(Key(PLURAL[kind], ns, doc["metadata"]["name"]))
     return keys
 
 
@@ -244,7 +260,7 @@ def variant_ids(role: str, names: Sequence[str] = NAMES) -> list[Any]:
     ]
 
 
-# --------------------------------------------------------------------------- every scenario on calico
+# ---------------------------------------------------------------------- every scenario on calico
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -302,10 +318,11 @@ def test_reset_returns_to_the_starting_state(calico, name):
             scenarios.fix(calico, name, variant.name)
     scenarios.reset(calico, name)
     now = shape(calico)
-    # Namespaces a variant created may stay behind if empty (nothing but their default ServiceAccount).
-    extra_ns = {key[2] for key in now - fresh if key[0] == "namespaces"}
-    tolerated = Counter({("namespaces", None, n): 1 for n in extra_ns}) + Counter(
-        {("serviceaccounts", n, "default"): 1 for n in extra_ns}
+    # Namespaces a variant created may stay behind if empty (nothing but their default
+    # ServiceAccount).
+    extra_ns = {key.name for key in now - fresh if key.kind == "namespaces"}
+    tolerated = Counter({Key("namespaces", None, n): 1 for n in extra_ns}) + Counter(
+        {Key("serviceaccounts", n, "default"): 1 for n in extra_ns}
     )
     surplus, lacking = now - fresh - tolerated, fresh - now
     assert not surplus, (
@@ -317,7 +334,7 @@ def test_reset_returns_to_the_starting_state(calico, name):
     assert_all_pass(scenarios.run_checks(calico, name), f"{name} after reset")
 
 
-# --------------------------------------------------------------------------- policy scenarios on flannel
+# ------------------------------------------------------------------- policy scenarios on flannel
 
 
 def flannel_cases() -> list[Any]:
@@ -336,7 +353,7 @@ def assert_honest_on_flannel(
     """Without a policy engine no check may fail or pass on a block it cannot see: anything that
     depends on a policy drop is "partial" and says policies are not enforced."""
     assert len(specs) == len(results)
-    for spec, result in zip(specs, results):
+    for spec, result in zip(specs, results, strict=True):
         text = str(result)
         assert result.verdict != "fail", f"{what}: a false failure on flannel\n\n{text}"
         if result.verdict == "partial":
@@ -348,8 +365,9 @@ def assert_honest_on_flannel(
         )
         if needs_block:
             assert result.verdict == "partial" and NOT_ENFORCED in result.hint, (
-                f"{what}: this verdict depends on a NetworkPolicy drop that flannel cannot make; the check "
-                f"must say policies are {NOT_ENFORCED!r} (verdict partial), not {result.verdict}\n\n{text}"
+                f"{what}: this verdict depends on a NetworkPolicy drop that flannel cannot make; "
+                f"the check must say policies are {NOT_ENFORCED!r} (verdict partial), not "
+                f"{result.verdict}\n\n{text}"
             )
 
 
@@ -383,13 +401,14 @@ def test_policy_scenario_on_flannel_says_policies_are_not_enforced(flannel, name
         )
 
 
-# --------------------------------------------------------------------------- hints that name the real cause
+# ---------------------------------------------------------------- hints that name the real cause
 
 
 @pytest.mark.parametrize(
     ("name", "variant", "check", "wanted", "unwanted"),
     [
-        # Pods that never got a node: the hint is about scheduling, with the scheduler's own message.
+        # Pods that never got a node: the hint is about scheduling, with the scheduler's own
+        # message.
         (
             "01-web-across-nodes",
             "unschedulable-database",
@@ -487,7 +506,7 @@ def test_sidecar_scenarios_connect_over_localhost(calico, name, pod, port):
     assert "(no NAT)" not in text and "(NAT)" not in text
 
 
-# --------------------------------------------------------------------------- scenario 3: no downtime
+# ----------------------------------------------------------------------- scenario 3: no downtime
 
 
 def test_database_migration_switches_the_selector_without_downtime(calico):
@@ -505,7 +524,7 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
 
     phase = ["mysql"]
     log: list[tuple[str, Any]] = []
-    spans: list[tuple[float, float]] = []  # when each probe ran
+    spans: list[Span] = []  # when each probe ran
     applies: list[tuple[str, float, float]] = []  # when each selector switch was being applied
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -515,7 +534,7 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
             while not stop.is_set():
                 began = time.monotonic()
                 probe = lab.probe("default/client", cluster_ip, port, timeout=1.0)
-                spans.append((began, time.monotonic()))
+                spans.append(Span(began, time.monotonic()))
                 log.append((phase[0], probe))
         except BaseException as exc:
             errors.append(exc)
@@ -561,7 +580,7 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
     failed = [(ph, p) for ph, p in log if not p.ok]
     assert len(log) >= 30, f"only {len(log)} probes ran during the switch"
     for step, began, ended in applies:
-        overlapping = [span for span in spans if span[0] < ended and span[1] > began]
+        overlapping = [span for span in spans if span.began < ended and span.ended > began]
         assert overlapping, (
             f"no probe was in flight while {step} was applied: the test proves nothing"
         )
@@ -571,7 +590,7 @@ def test_database_migration_switches_the_selector_without_downtime(calico):
     )
 
 
-# --------------------------------------------------------------------------- scenario 10: the node's rules
+# ----------------------------------------------------------------- scenario 10: the node's rules
 
 PROBABILITY = re.compile(r"--probability (\S+)")
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, DNSQuestion, DNSRecord
 
-from labkit.model.dns import RecordIndex, records
+from labkit.model.dns.lookup import RecordIndex
+from labkit.model.dns.records import records
 from labkit.sandbox.dns import answer, frame, serve, serve_tcp, serve_udp
 
 DIG = shutil.which("dig")
@@ -91,7 +92,8 @@ class Server:
 
 
 def _bind_pair() -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on 127.0.0.1 sharing one ephemeral port number (as port 53 is shared)."""
+    """A UDP and a TCP socket on 127.0.0.1 sharing one ephemeral port number (as port 53 is
+    shared)."""
     for _ in range(20):
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.bind(("127.0.0.1", 0))
@@ -159,7 +161,7 @@ def server():
     assert udp.fileno() == -1 and tcp.fileno() == -1
 
 
-# --------------------------------------------------------------------------- over the wire (dnslib client)
+# ------------------------------------------------------------------ over the wire (dnslib client)
 
 
 def test_udp_a_record_is_authoritative(server):
@@ -365,7 +367,7 @@ def test_dig_case_insensitive(server):
     assert dig(server.port, "+short", "WEB.DEFAULT.SVC.CLUSTER.LOCAL").split() == ["10.96.10.10"]
 
 
-# --------------------------------------------------------------------------- answer() without sockets
+# ----------------------------------------------------------------------- answer() without sockets
 
 INDEX = build_index()
 

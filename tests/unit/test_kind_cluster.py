@@ -218,7 +218,7 @@ def test_up_refuses_bad_input_before_anything_runs(fake):
     refused: list[dict[str, Any]] = [
         {"cni": "weave"},
         {"cni": "calico", "kube_proxy_mode": "none"},
-        {"cni": "calico", "name": "Bad_Name"},
+        {"cni": "calico", "lab_name": "Bad_Name"},
         {"cni": "flannel", "kube_proxy_mode": "userspace"},
     ]
     for kwargs in refused:

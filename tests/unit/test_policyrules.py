@@ -2,8 +2,8 @@
 
 A small interpreter below runs the rendered rules on simulated packets (only the matches and
 targets the renderer emits; anything else fails the test), so every random workload is checked
-end to end against :func:`labkit.model.netpol.verdict`. One root-only test loads the rules into a
-throwaway network namespace with the machine's real iptables-restore.
+end to end against :func:`labkit.model.netpol.verdicts.verdict`. One root-only test loads the rules
+into a throwaway network namespace with the machine's real iptables-restore.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 
 from labkit.errors import LabError
-from labkit.model import netpol
+from labkit.model.netpol.verdicts import PolicySet
 from labkit.sandbox.policyrules import policy_chain, render_policy_rules, workload_chain
 
 # --------------------------------------------------------------------------- builders
@@ -32,7 +32,7 @@ from labkit.sandbox.policyrules import policy_chain, render_policy_rules, worklo
 def pod(ns, name, ip, node, labels=None, ports=(), host_network=False):
     declared = []
     for p in ports:
-        number, pname, proto = (tuple(p) + (None, None))[:3]
+        number, pname, proto = ((*tuple(p), None, None))[:3]
         entry = {"containerPort": number}
         if pname:
             entry["name"] = pname
@@ -253,7 +253,8 @@ def simulate(tables_by_node, pods_by_label, iface_map, src, dst, port, proto):
 
 
 def hops(tables_by_node, pods_by_label, iface_map, src, dst, port, proto):
-    """``[(kind, accepted)]`` per node crossed: kind is "same-node", "egress" (source node) or "ingress"."""
+    """``[(kind, accepted)]`` per node crossed: kind is "same-node", "egress" (source node) or
+    "ingress"."""
     s, d = pods_by_label.get(src), pods_by_label.get(dst)
     src_ip = s["status"]["podIP"] if s else src
     dst_ip = d["status"]["podIP"] if d else dst
@@ -357,24 +358,24 @@ def test_pod_peers_ports_ranges_and_sctp():
     body = rules_of(render("w2", policies=[p]), chain)
     mark = "-j MARK --set-xmark 0x10000/0x10000"
     assert (
-        f'-s 192.168.20.1/32 -p tcp -m tcp --dport 5432 -m comment --comment "prod/db-in ingress[0] from prod/web" {mark}'
-        in body
+        "-s 192.168.20.1/32 -p tcp -m tcp --dport 5432 "
+        f'-m comment --comment "prod/db-in ingress[0] from prod/web" {mark}' in body
     )
     assert (
-        f'-s 192.168.30.2/32 -p tcp -m multiport --dports 30000:30010 -m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}'
-        in body
+        "-s 192.168.30.2/32 -p tcp -m multiport --dports 30000:30010 "
+        f'-m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}' in body
     )
     assert (
-        f'-s 192.168.20.1/32 -p sctp -m sctp --dport 9 -m comment --comment "prod/db-in ingress[0] from prod/web" {mark}'
-        in body
+        "-s 192.168.20.1/32 -p sctp -m sctp --dport 9 "
+        f'-m comment --comment "prod/db-in ingress[0] from prod/web" {mark}' in body
     )
     assert (
-        f'-s 192.168.30.2/32 -p udp -m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}'
-        in body
+        "-s 192.168.30.2/32 -p udp "
+        f'-m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}' in body
     )
     assert (
-        body[-1]
-        == '-m mark --mark 0x10000/0x10000 -m comment --comment "prod/db-in ingress[0] accepted" -j RETURN'
+        body[-1] == "-m mark --mark 0x10000/0x10000 "
+        '-m comment --comment "prod/db-in ingress[0] accepted" -j RETURN'
     )
     assert len(body) == 2 * 4 + 1
 
@@ -403,7 +404,8 @@ def test_ip_block_except_becomes_a_returning_sub_chain():
     body = rules_of(lines, policy_chain("prod/gw", "egress"))
     jump = re.fullmatch(
         r'-d 172\.18\.0\.0/16 -p tcp -m tcp --dport 443 -m comment --comment "prod/gw egress\[0\] '
-        r'ipBlock 172\.18\.0\.0/16 except 172\.18\.0\.2/32, 172\.18\.1\.0/24 \(covers outside 172\.18\.0\.1/32\)" '
+        r"ipBlock 172\.18\.0\.0/16 except 172\.18\.0\.2/32, 172\.18\.1\.0/24 "
+        r'\(covers outside 172\.18\.0\.1/32\)" '
         r"-j (cali-ex-[0-9a-f]{16})",
         body[0],
     )
@@ -412,7 +414,8 @@ def test_ip_block_except_becomes_a_returning_sub_chain():
     assert sub == [
         '-d 172.18.0.2/32 -m comment --comment "prod/gw egress[0] except 172.18.0.2/32" -j RETURN',
         '-d 172.18.1.0/24 -m comment --comment "prod/gw egress[0] except 172.18.1.0/24" -j RETURN',
-        '-m comment --comment "prod/gw egress[0] ipBlock 172.18.0.0/16" -j MARK --set-xmark 0x10000/0x10000',
+        '-m comment --comment "prod/gw egress[0] ipBlock 172.18.0.0/16" '
+        "-j MARK --set-xmark 0x10000/0x10000",
     ]
 
 
@@ -473,7 +476,7 @@ def test_output_is_deterministic_whatever_the_input_order():
 def test_host_network_and_foreign_pods_are_not_enforced_here():
     agent = pod("prod", "agent", "172.18.0.3", "w1", {"app": "web"}, host_network=True)
     deny = policy("deny", "prod")
-    lines = render_policy_rules("w1", PODS + [agent], NSS, [deny], ifaces(PODS), ())["filter"]
+    lines = render_policy_rules("w1", [*PODS, agent], NSS, [deny], ifaces(PODS), ())["filter"]
     assert not any("prod/agent" in line for line in lines)
 
 
@@ -500,7 +503,7 @@ def test_bad_input_is_refused_before_anything_renders():
     with pytest.raises(LabError, match="not a CIDR"):
         render("w1", outside=["nope"])
     with pytest.raises(LabError, match="appears twice"):
-        render("w1", pods=PODS + [WEB])
+        render("w1", pods=[*PODS, WEB])
 
 
 # --------------------------------------------------------------------------- enforcement == model
@@ -625,7 +628,7 @@ def assert_rules_match_model(nss, pods, pols):
     }
     by_label = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in pods}
     outside = ["203.0.113.9", "203.0.113.200", "198.51.100.1"]
-    ps = netpol.PolicySet(nss, pols)
+    ps = PolicySet(nss, pols)
     checked = blocked = 0
     for port, proto in [
         (80, "TCP"),
@@ -748,7 +751,8 @@ TRICKY = {
 
 
 def fixed_cluster():
-    """Twelve pods: every namespace on every node, every app, both http numbers, dns/UDP everywhere."""
+    """Twelve pods: every namespace on every node, every app, both http numbers, dns/UDP
+    everywhere."""
     nss = [namespace("n0", team="a"), namespace("n1", team="b"), namespace("n2", team="b")]
     pods = []
     for i in range(12):

@@ -8,31 +8,34 @@ import errno
 
 import pytest
 
-from labkit.sandbox.agent import (
+from labkit.model.addresses import is_ip
+from labkit.model.dns.records import Record
+from labkit.sandbox.agent.http import (
     HttpError,
-    IngressRule,
-    PortSpec,
-    host_matches,
-    listener_keys,
-    match_ingress,
-    netexec_http_answer,
-    netexec_udp_answer,
     parse_head,
-    parse_spec,
-    path_matches,
     read_message,
     render_request,
     render_response,
+)
+from labkit.sandbox.agent.ingress import (
+    IngressRule,
+    host_matches,
+    match_ingress,
+    path_matches,
     request_host,
     sort_ingress_rules,
 )
-from labkit.sandbox.probe import (
+from labkit.sandbox.agent.listeners import listener_keys
+from labkit.sandbox.agent.netexec import netexec_http_answer, netexec_udp_answer
+from labkit.sandbox.agent.spec import PortSpec, parse_spec
+from labkit.sandbox.pod_resolver import ptr_name
+from labkit.sandbox.probe_outcome import (
+    ConnectAttempt,
     classify_os_error,
     client_ip_of,
+    connected,
     describe_dns_reply,
     dns_probe_query,
-    is_ip,
-    reverse_name,
 )
 
 # --------------------------------------------------------------------------- probe answers
@@ -70,8 +73,8 @@ def test_is_ip(text: str, expected: bool) -> None:
     assert is_ip(text) is expected
 
 
-def test_reverse_name() -> None:
-    assert reverse_name("10.96.0.10") == "10.0.96.10.in-addr.arpa"
+def test_ptr_name() -> None:
+    assert ptr_name("10.96.0.10") == "10.0.96.10.in-addr.arpa"
 
 
 @pytest.mark.parametrize(
@@ -87,6 +90,23 @@ def test_reverse_name() -> None:
 )
 def test_classify_os_error(exc: OSError, outcome: str) -> None:
     assert classify_os_error(exc) == outcome
+
+
+def test_connected_names_server_and_client() -> None:
+    assert connected(
+        "connected to 10.96.0.20:80 in 1.0 ms", 0.001, "web-1", "10.244.1.5:43120", "late"
+    ) == ConnectAttempt(
+        "connected",
+        0.001,
+        "web-1",
+        "10.244.1.5",
+        "connected to 10.96.0.20:80 in 1.0 ms; served by web-1; "
+        "it saw the client as 10.244.1.5:43120; late",
+    )
+    assert connected("UDP answer", 0.002, None, None) == ConnectAttempt(
+        "connected", 0.002, None, None, "UDP answer"
+    )
+    assert connected("x", 0.1, None, "pod-a").client_ip is None
 
 
 def test_dns_probe_question_and_reply_words() -> None:
@@ -167,7 +187,10 @@ def test_read_message_bodies() -> None:
         _read(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA", response=True).body
         == b"hello"
     )
-    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
+    )
     assert _read(chunked, response=True).body == b"hello world"
     assert _read(b"HTTP/1.0 200 OK\r\n\r\nuntil eof", response=True).body == b"until eof"
     assert _read(b"HTTP/1.1 204 No Content\r\n\r\n", response=True).body == b""
@@ -214,7 +237,7 @@ def test_request_host(host_header: str, host: str) -> None:
     assert request_host({"host": host_header} if host_header else {}) == host
 
 
-# --------------------------------------------------------------------------- agnhost netexec answers
+# -------------------------------------------------------------------------- agnhost netexec answers
 
 
 @pytest.mark.parametrize(
@@ -393,7 +416,7 @@ def test_parse_spec_reads_everything() -> None:
     )
     (w,) = spec.workloads
     assert w.ref == "default/web-1" and w.ports == (PortSpec(8080, "TCP"), PortSpec(53, "UDP"))
-    assert spec.dns_records == (("web.default.svc.cluster.local.", "A", "10.96.0.20", 30),)
+    assert spec.dns_records == (Record("web.default.svc.cluster.local.", "A", "10.96.0.20", 30),)
     assert [(r.host, r.path_type, r.service) for r in spec.ingress] == [
         ("shop.example", "Exact", "default/web"),
         (None, "Prefix", "10.96.0.21:8080"),

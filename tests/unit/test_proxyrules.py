@@ -1,4 +1,5 @@
-"""The sandbox's kube-proxy: Services + EndpointSlices -> iptables rules shaped like a real node's."""
+"""The sandbox's kube-proxy: Services + EndpointSlices -> iptables rules shaped like a real
+node's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ import subprocess
 import pytest
 
 from labkit.errors import LabError
-from labkit.model.kubeproxy import endpoint_chain, parse_iptables_save, service_chain
+from labkit.model.kubeproxy.assemble import parse_iptables_save
+from labkit.model.kubeproxy.chains import endpoint_chain, service_chain
+from labkit.sandbox.proxyports import (
+    EndpointChoice,
+    PortEndpoint,
+    PortKey,
+    Refusal,
+    choose_endpoints,
+    endpoints_by_port,
+    port_chains,
+    service_ports,
+)
 from labkit.sandbox.proxyrules import render_proxy_rules, restore_text
 
 POD_CIDR = "10.244.0.0/16"
@@ -71,7 +83,8 @@ def endpoint_slice(
         ip, node_name, ready, *rest = ep
         conditions = {"ready": ready}
         if rest:
-            conditions.update(serving=rest[0], terminating=rest[1])
+            serving, terminating = rest
+            conditions.update(serving=serving, terminating=terminating)
         items.append({"addresses": [ip], "conditions": conditions, "nodeName": node_name})
     return {
         "apiVersion": "discovery.k8s.io/v1",
@@ -88,7 +101,8 @@ def endpoint_slice(
 
 
 def lab_objects() -> tuple[list[dict], list[dict]]:
-    """A small cluster: 1/2/3/5-endpoint services, NodePort, LB (Local), no endpoints, headless, ExternalName."""
+    """A small cluster: 1/2/3/5-endpoint services, NodePort, LB (Local), no endpoints, headless,
+    ExternalName."""
     services = [
         service(
             "default",
@@ -228,7 +242,8 @@ def test_chain_names_and_rules_match_kube_proxy_output():
         "-j KUBE-SEP-SXIVWICOYRO3J4NJ",
     ]
     assert chain_rules(nat, "KUBE-SEP-SXIVWICOYRO3J4NJ") == [
-        '-A KUBE-SEP-SXIVWICOYRO3J4NJ -s 10.180.0.1/32 -m comment --comment "ns1/svc1:p80" -j KUBE-MARK-MASQ',
+        "-A KUBE-SEP-SXIVWICOYRO3J4NJ -s 10.180.0.1/32 "
+        '-m comment --comment "ns1/svc1:p80" -j KUBE-MARK-MASQ',
         '-A KUBE-SEP-SXIVWICOYRO3J4NJ -p tcp -m comment --comment "ns1/svc1:p80" -m tcp '
         "-j DNAT --to-destination 10.180.0.1:80",
     ]
@@ -259,8 +274,9 @@ def test_node_wide_chains_and_jumps_from_builtin_chains():
         "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000"
     ]
     assert chain_rules(nat, "KUBE-SERVICES")[-1] == (
-        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule '
-        'in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS'
+        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; '
+        'NOTE: this must be the last rule in this chain" '
+        "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS"
     )
     assert {r.split(" -j ")[-1] for r in chain_rules(filt, "INPUT")} == {
         "KUBE-PROXY-FIREWALL",
@@ -310,13 +326,14 @@ def test_masquerade_rules():
     )
     ext = service_chain("KUBE-EXT-", "default/web:http", "tcp")
     assert chain_rules(nat, ext) == [
-        f'-A {ext} -m comment --comment "masquerade traffic for default/web:http external destinations" '
+        f"-A {ext} "
+        '-m comment --comment "masquerade traffic for default/web:http external destinations" '
         "-j KUBE-MARK-MASQ",
         f"-A {ext} -j {svc}",
     ]
     assert (
-        f'-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j {ext}'
-        in nat
+        '-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:http" '
+        f"-m tcp --dport 30080 -j {ext}" in nat
     )
 
 
@@ -324,12 +341,14 @@ def test_no_ready_endpoints_reject_in_filter_table():
     tables = render()
     nat, filt = tables["nat"], tables["filter"]
     assert (
-        '-A KUBE-SERVICES -d 10.96.40.40/32 -p tcp -m comment --comment "shop/empty:http has no endpoints" '
+        "-A KUBE-SERVICES -d 10.96.40.40/32 -p tcp "
+        '-m comment --comment "shop/empty:http has no endpoints" '
         "-m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable"
     ) in filt
     assert (
         '-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "shop/empty:http has no endpoints" '
-        "-m addrtype --dst-type LOCAL -m tcp --dport 30500 -j REJECT --reject-with icmp-port-unreachable"
+        "-m addrtype --dst-type LOCAL -m tcp --dport 30500 "
+        "-j REJECT --reject-with icmp-port-unreachable"
     ) in filt
     assert not any("shop/empty" in line for line in nat)
 
@@ -359,7 +378,8 @@ def test_local_policy_on_a_node_with_a_local_endpoint():
         len([r for r in chain_rules(nat, svc) if "KUBE-SEP-" in r]) == 2
     )  # cluster IP still reaches both
     assert (
-        f'-A KUBE-SERVICES -d 172.18.255.200/32 -p tcp -m comment --comment "shop/api loadbalancer IP" '
+        "-A KUBE-SERVICES -d 172.18.255.200/32 -p tcp "
+        '-m comment --comment "shop/api loadbalancer IP" '
         f"-m tcp --dport 8080 -j {ext}"
     ) in nat
 
@@ -403,9 +423,10 @@ def test_internal_traffic_policy_local():
         r.startswith("-A KUBE-SERVICES -d 10.96.9.1/32") and r.endswith(f"-j {svl}")
         for r in here["nat"]
     )
-    assert [r for r in chain_rules(here["nat"], svl) if "KUBE-SEP-" in r][0].count(
-        "10.244.1.9:80"
-    ) == 1
+    assert (
+        next(r for r in chain_rules(here["nat"], svl) if "KUBE-SEP-" in r).count("10.244.1.9:80")
+        == 1
+    )
     elsewhere = render(CP, [svc], [eps])
     assert any(
         "lab/near:http has no local endpoints" in r and r.endswith("-j DROP")
@@ -532,48 +553,126 @@ def test_restore_text_wraps_each_table():
     assert text == "*filter\n:KUBE-SERVICES - [0:0]\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n"
 
 
+# --------------------------------------------------------------------------- what is proxied
+
+
+def test_service_ports_skip_headless_and_external_name_and_sort_by_key():
+    services, _ = lab_objects()
+    ports = service_ports(services)
+    assert [p.key for p in ports] == sorted(p.key for p in ports)
+    assert {p.name for p in ports} == {"kubernetes", "kube-dns", "web", "api", "cart", "empty"}
+    api = next(p for p in ports if p.name == "api")
+    assert api.key == PortKey("shop", "api", "", "tcp")
+    assert api.spn == "shop/api"
+    assert (api.node_port, api.load_balancer_ips, api.health_check_node_port) == (
+        31000,
+        ("172.18.255.200",),
+        32000,
+    )
+    assert api.external_local and api.externally_accessible
+    assert api.uses_cluster_endpoints and api.uses_local_endpoints
+
+
+def test_endpoints_are_filed_by_port_key_and_ordered_by_address():
+    _, slices = lab_objects()
+    found = endpoints_by_port(slices)
+    web = found[PortKey("default", "web", "http", "tcp")]
+    assert [e.address for e in web] == ["10.244.1.5:8080", "10.244.1.6:8080", "10.244.2.5:8080"]
+    assert web[0] == PortEndpoint("10.244.1.5", 8080, W1, True, True, False)
+    assert PortKey("kube-system", "kube-dns", "dns", "udp") in found
+
+
+def test_choose_endpoints_falls_back_to_terminating_and_keeps_local_ones():
+    (port,) = service_ports(
+        [
+            service(
+                "lab",
+                "api",
+                "10.96.0.50",
+                [{"port": 80, "nodePort": 30050}],
+                "NodePort",
+                externalTrafficPolicy="Local",
+            )
+        ]
+    )
+    ready_w2 = PortEndpoint("10.244.2.1", 80, W2, True, True, False)
+    leaving_w1 = PortEndpoint("10.244.1.1", 80, W1, False, True, True)
+    choice = choose_endpoints(port, [leaving_w1, ready_w2], W1)
+    assert choice == EndpointChoice([ready_w2], [leaving_w1], [ready_w2, leaving_w1], True)
+    chains = port_chains(port, choice)
+    assert chains.has_internal and chains.has_external
+    assert chains.external_policy_chain == chains.svl and chains.internal_chain == chains.svc
+    assert chains.lb_chain == chains.ext and chains.internal_refusal is None
+    nothing = port_chains(port, choose_endpoints(port, [], W1))
+    assert (
+        nothing.internal_refusal
+        == nothing.external_refusal
+        == Refusal("lab/api has no endpoints", "REJECT --reject-with icmp-port-unreachable")
+    )
+
+
 # --------------------------------------------------------------------------- round trip
 
 
 def expected_ports(node_name: str) -> dict[str, dict]:
     """What each proxied service port must look like on ``node_name`` after a parse."""
     return {
-        "default/kubernetes:https": dict(
-            ip="10.96.0.1", port=443, proto="TCP", eps=["172.18.0.2:6443"]
-        ),
-        "kube-system/kube-dns:dns": dict(
-            ip="10.96.0.10", port=53, proto="UDP", eps=["10.244.1.2:53", "10.244.2.2:53"]
-        ),
-        "kube-system/kube-dns:dns-tcp": dict(
-            ip="10.96.0.10", port=53, proto="TCP", eps=["10.244.1.2:53", "10.244.2.2:53"]
-        ),
-        "kube-system/kube-dns:metrics": dict(
-            ip="10.96.0.10", port=9153, proto="TCP", eps=["10.244.1.2:9153", "10.244.2.2:9153"]
-        ),
-        "default/web:http": dict(
-            ip="10.96.14.7",
-            port=80,
-            proto="TCP",
-            node_port=30080,
-            policy="Cluster",
-            eps=["10.244.1.5:8080", "10.244.1.6:8080", "10.244.2.5:8080"],
-        ),
-        "shop/api": dict(
-            ip="10.96.77.3",
-            port=8080,
-            proto="TCP",
-            node_port=31000,
-            lb=["172.18.255.200"],
-            policy="Local",
-            eps=["10.244.1.8:8080", "10.244.2.8:8080"],
-            local={W1: ["10.244.1.8:8080"], W2: ["10.244.2.8:8080"]}.get(node_name, []),
-        ),
-        "shop/cart:http": dict(
-            ip="10.96.33.9", port=80, proto="TCP", eps=[f"10.244.2.{i}:80" for i in range(20, 25)]
-        ),
-        "shop/empty:http": dict(
-            ip="10.96.40.40", port=80, proto="TCP", node_port=30500, eps=[], rejected=True
-        ),
+        "default/kubernetes:https": {
+            "ip": "10.96.0.1",
+            "port": 443,
+            "proto": "TCP",
+            "eps": ["172.18.0.2:6443"],
+        },
+        "kube-system/kube-dns:dns": {
+            "ip": "10.96.0.10",
+            "port": 53,
+            "proto": "UDP",
+            "eps": ["10.244.1.2:53", "10.244.2.2:53"],
+        },
+        "kube-system/kube-dns:dns-tcp": {
+            "ip": "10.96.0.10",
+            "port": 53,
+            "proto": "TCP",
+            "eps": ["10.244.1.2:53", "10.244.2.2:53"],
+        },
+        "kube-system/kube-dns:metrics": {
+            "ip": "10.96.0.10",
+            "port": 9153,
+            "proto": "TCP",
+            "eps": ["10.244.1.2:9153", "10.244.2.2:9153"],
+        },
+        "default/web:http": {
+            "ip": "10.96.14.7",
+            "port": 80,
+            "proto": "TCP",
+            "node_port": 30080,
+            "policy": "Cluster",
+            "eps": ["10.244.1.5:8080", "10.244.1.6:8080", "10.244.2.5:8080"],
+        },
+        "shop/api": {
+            "ip": "10.96.77.3",
+            "port": 8080,
+            "proto": "TCP",
+            "node_port": 31000,
+            "lb": ["172.18.255.200"],
+            "policy": "Local",
+            "eps": ["10.244.1.8:8080", "10.244.2.8:8080"],
+            "local": {W1: ["10.244.1.8:8080"], W2: ["10.244.2.8:8080"]}.get(node_name, []),
+        },
+        "shop/cart:http": {
+            "ip": "10.96.33.9",
+            "port": 80,
+            "proto": "TCP",
+            "eps": [f"10.244.2.{i}:80" for i in range(20, 25)],
+        },
+        "shop/empty:http": {
+            "ip": "10.96.40.40",
+            "port": 80,
+            "proto": "TCP",
+            "node_port": 30500,
+            "eps": [],
+            "rejected": True,
+        },
     }
 
 

@@ -9,31 +9,31 @@ from types import SimpleNamespace
 import pytest
 
 from labkit.errors import LabError
-from labkit.sandbox import fabric, iptables, naming
+from labkit.sandbox import fabric, iptables, naming, netns_etc
 from labkit.sandbox.fabric import PodNet
-from labkit.sandbox.lab import (
-    capabilities_for,
+from labkit.sandbox.lab import capabilities_for
+from labkit.sandbox.readiness import readiness_checks
+from labkit.sandbox.workloads import (
     ingress_rules,
     pod_nets,
     pod_ports,
     pod_role,
-    readiness_checks,
     workloads_document,
 )
 
 # --------------------------------------------------------------------------- naming
 
 
-@pytest.mark.parametrize("lab", ["netlab", "a", "a-b", "lab-2", "x" * 40])
-def test_every_name_of_a_lab_is_its_own(lab):
-    names = [naming.node_netns(lab, i) for i in range(3)] + [
-        naming.fabric_netns(lab),
-        naming.outside_netns(lab),
-        naming.pod_netns(lab, "default", "web-1"),
+@pytest.mark.parametrize("lab_name", ["netlab", "a", "a-b", "lab-2", "x" * 40])
+def test_every_name_of_a_lab_is_its_own(lab_name):
+    names = [naming.node_netns(lab_name, i) for i in range(3)] + [
+        naming.fabric_netns(lab_name),
+        naming.outside_netns(lab_name),
+        naming.pod_netns(lab_name, "default", "web-1"),
     ]
-    assert all(n.startswith(f"lk-{lab}-") for n in names)
-    assert all(naming.is_lab_netns(lab, n) for n in names)
-    assert naming.labs_of(names) == {lab}
+    assert all(n.startswith(f"lk-{lab_name}-") for n in names)
+    assert all(naming.is_lab_netns(lab_name, n) for n in names)
+    assert naming.labs_of(names) == {lab_name}
 
 
 def test_lab_a_never_claims_lab_a_b():
@@ -143,23 +143,23 @@ def test_underlay_joins_every_node_and_outside_to_one_bridge():
         assert f"link set {port} master br-kind up" in fabric_lines
     outside = _lines(configure, "lk-lab-outside")
     assert "addr add 172.18.0.1/16 dev eth0" in outside
-    lb_routes = [l for l in outside if l.startswith("route add 172.18.255.")]
+    lb_routes = [line for line in outside if line.startswith("route add 172.18.255.")]
     assert len(lb_routes) == 51
-    assert all(" via 172.18.0.3 " in l or " via 172.18.0.4 " in l for l in lb_routes)
-    assert not any("default" in l for l in outside), "nothing outside the lab is reachable"
+    assert all(" via 172.18.0.3 " in line or " via 172.18.0.4 " in line for line in lb_routes)
+    assert not any("default" in line for line in outside), "nothing outside the lab is reachable"
 
 
 def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():
     nodes = _nodes("flannel")
     job = fabric.node_job("flannel", nodes[1], nodes)
-    lines = [l for kind, p in job.steps if kind == "ip" for l in p]
-    fdb = [l for kind, p in job.steps if kind == "bridge" for l in p]
+    lines = [line for kind, p in job.steps if kind == "ip" for line in p]
+    fdb = [line for kind, p in job.steps if kind == "bridge" for line in p]
     sysctls = {k: v for kind, p in job.steps if kind == "sysctl" for k, v in p.items()}
     assert "addr add 172.18.0.3/16 dev eth0" in lines
     assert "route add default via 172.18.0.1 dev eth0" in lines
     assert "addr add 10.244.1.1/24 dev cni0" in lines
     assert f"link add cni0 address {naming.bridge_mac('cni0/1')} mtu 1450 type bridge" in lines
-    vx = next(l for l in lines if l.startswith("link add flannel.1"))
+    vx = next(line for line in lines if line.startswith("link add flannel.1"))
     assert (
         "type vxlan id 1 local 172.18.0.3 dev eth0 dstport 8472 nolearning" in vx
         and "mtu 1450" in vx
@@ -172,7 +172,7 @@ def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():
             in lines
         )
         assert f"fdb add {naming.vtep_mac(j)} dev flannel.1 dst {ip} self permanent" in fdb
-    assert not any("10.244.1.0/24 via" in l for l in lines)
+    assert not any("10.244.1.0/24 via" in line for line in lines)
     assert (
         sysctls["net/ipv4/ip_forward"] == "1"
         and sysctls["net/bridge/bridge-nf-call-iptables"] == "1"
@@ -182,12 +182,15 @@ def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():
 def test_calico_node_blackholes_its_block_and_routes_the_others():
     nodes = _nodes("calico")
     lines = [
-        l for kind, p in fabric.node_job("calico", nodes[2], nodes).steps if kind == "ip" for l in p
+        line
+        for kind, p in fabric.node_job("calico", nodes[2], nodes).steps
+        if kind == "ip"
+        for line in p
     ]
     assert "route add blackhole 192.168.30.0/26 proto bird" in lines
     assert "route add 192.168.10.0/26 via 172.18.0.2 dev eth0 proto bird" in lines
     assert "route add 192.168.20.0/26 via 172.18.0.3 dev eth0 proto bird" in lines
-    assert not any("vxlan" in l or "cni0" in l for l in lines)
+    assert not any("vxlan" in line or "cni0" in line for line in lines)
 
 
 def _pod(cni, ns="default", name="web", node="lab-worker", ip="10.244.1.2", host=False):
@@ -265,7 +268,7 @@ def test_removing_a_pod_deletes_its_veth_then_its_namespace():
 
 
 def test_hosts_file_names_the_pod():
-    assert "10.244.1.2\tweb\n" in fabric.hosts_file(_pod("flannel"))
+    assert "10.244.1.2\tweb\n" in netns_etc.hosts_file(_pod("flannel"))
 
 
 # --------------------------------------------------------------------------- iptables composition
@@ -340,7 +343,9 @@ def test_calico_nat_outgoing_masquerades_only_leaving_the_pool():
 
 
 def test_hostport_rules_dnat_to_the_pod():
-    rules = iptables.hostport_rules([("ingress-system/ctl", "10.244.0.2", "TCP", 80, 8080, "")])
+    rules = iptables.hostport_rules(
+        [iptables.HostPort("ingress-system/ctl", "10.244.0.2", "TCP", 80, 8080, "")]
+    )
     text = iptables.compose([rules])
     assert "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT" in text
     assert "-j DNAT --to-destination 10.244.0.2:8080" in text

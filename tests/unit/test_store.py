@@ -1,4 +1,5 @@
-"""ClusterStore core: bootstrap, apply/get/delete semantics, all-or-nothing, persistence, determinism."""
+"""ClusterStore core: bootstrap, apply/get/delete semantics, all-or-nothing, persistence,
+determinism."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 from labkit.errors import LabError
 from labkit.lab import ObjectRef
 from labkit.manifests import validate
-from labkit.sandbox.bootstrap import COREDNS_IMAGE, system_manifests
-from labkit.sandbox.store import MODELLED_KINDS, ClusterStore, NodeSpec, kind_like_nodes
+from labkit.sandbox.bootstrap import system_manifests
+from labkit.sandbox.cluster.admission import MODELLED_KINDS
+from labkit.sandbox.store import ClusterStore, NodeSpec, kind_like_nodes
+from labkit.sandbox.system.addons import COREDNS_IMAGE
 
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
 _BOOT = {cni: ClusterStore.bootstrap("netlab", cni).to_dict() for cni in ("flannel", "calico")}
@@ -356,7 +359,7 @@ def test_every_system_pod_is_running_and_ready():
             }
 
 
-# --------------------------------------------------------------------------- determinism and persistence
+# ------------------------------------------------------------------- determinism and persistence
 
 
 def test_two_bootstraps_are_equal_and_json_ready():
@@ -411,8 +414,8 @@ store = ClusterStore.bootstrap("netlab", "calico")
 labels = {"app": "web"}
 store.apply([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
               "spec": {"replicas": 5, "selector": {"matchLabels": labels},
-                       "template": {"metadata": {"labels": labels},
-                                    "spec": {"containers": [{"name": "a", "image": "nginx:1.27"}]}}}},
+                       "template": {"metadata": {"labels": labels}, "spec": {
+                           "containers": [{"name": "a", "image": "nginx:1.27"}]}}}},
              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
               "spec": {"type": "LoadBalancer", "selector": labels, "ports": [{"port": 80}]}}])
 print(json.dumps(store.to_dict(), sort_keys=True))

@@ -1,4 +1,5 @@
-"""ClusterStore scheduler and IPAM: nodeName, nodeSelector, affinity, taints, host ports, pod IPs."""
+"""ClusterStore scheduler and IPAM: nodeName, nodeSelector, affinity, taints, host ports, pod
+IPs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import ipaddress
 import pytest
 
 from labkit.lab import ObjectRef
-from labkit.sandbox.controllers import (
+from labkit.sandbox.cluster.allocation import pod_ip_range
+from labkit.sandbox.cluster.scheduling import (
     matches_node,
-    pod_ip_range,
     tolerates,
     unfit_reason,
     unschedulable_message,
@@ -89,7 +90,8 @@ def test_pod_no_node_fits_stays_pending_with_the_schedulers_message():
     scheduled = conditions(p)["PodScheduled"]
     assert scheduled["status"] == "False" and scheduled["reason"] == "Unschedulable"
     assert scheduled["message"] == (
-        "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
+        "0/3 nodes are available: "
+        "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
         "2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: "
         "3 Preemption is not helpful for scheduling."
     )
@@ -117,7 +119,8 @@ def test_tolerating_pods_still_prefer_the_emptier_workers():
 
 def test_fewest_pods_then_name_decides():
     store = fresh()
-    # after bootstrap both workers hold the same number of pods, so the first goes to the first worker
+    # after bootstrap both workers hold the same number of pods, so the first goes to the first
+    # worker
     store.apply([pod("a")])
     assert get_pod(store, "a")["spec"]["nodeName"] == W1
     store.apply([pod("b")])

@@ -10,7 +10,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.lab import ObjectRef
-from labkit.sandbox.controllers import LB_POOL
+from labkit.sandbox.cluster.allocation import LB_POOL
 from labkit.sandbox.store import ClusterStore
 
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
@@ -160,7 +160,7 @@ def test_fixed_cluster_ips_for_kubernetes_and_kube_dns_without_asking():
     assert svc(store, "kube-dns", "kube-system")["spec"]["clusterIP"] == "10.96.0.10"
 
 
-# --------------------------------------------------------------------------- headless and ExternalName
+# ----------------------------------------------------------------------- headless and ExternalName
 
 
 def test_headless_service_has_no_cluster_ip_and_per_pod_endpoints():

@@ -1,4 +1,5 @@
-"""ClusterStore controllers: Deployments, ReplicaSets, DaemonSets, StatefulSets, garbage collection."""
+"""ClusterStore controllers: Deployments, ReplicaSets, DaemonSets, StatefulSets, garbage
+collection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.lab import ObjectRef
-from labkit.sandbox.controllers import SAFE_CHARS, template_hash
+from labkit.sandbox.cluster.world import SAFE_CHARS, template_hash
 from labkit.sandbox.store import ClusterStore
 
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
@@ -107,7 +108,7 @@ def test_deployment_pods_are_named_with_template_hash_and_suffix():
     assert rs["status"]["readyReplicas"] == 3
     assert deploy["status"]["replicas"] == 3 and deploy["status"]["readyReplicas"] == 3
     assert deploy["status"]["updatedReplicas"] == 3
-    available = [c for c in deploy["status"]["conditions"] if c["type"] == "Available"][0]
+    available = next(c for c in deploy["status"]["conditions"] if c["type"] == "Available")
     assert available["status"] == "True"
 
 
@@ -282,7 +283,7 @@ def test_unschedulable_deployment_is_not_available():
         and status["readyReplicas"] == 0
         and status["unavailableReplicas"] == 2
     )
-    available = [c for c in status["conditions"] if c["type"] == "Available"][0]
+    available = next(c for c in status["conditions"] if c["type"] == "Available")
     assert available["status"] == "False" and available["reason"] == "MinimumReplicasUnavailable"
     assert all(p["status"]["phase"] == "Pending" for p in pods_of(store, "app=gpu"))
 

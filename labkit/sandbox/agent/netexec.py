@@ -1,0 +1,93 @@
+"""What a ``netexec`` pod answers, as agnhost netexec does: HTTP /hostname, /clientip, /echo,
+/header and /healthz, and UDP ``hostname``, ``clientip`` and ``echo x``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from labkit.sandbox.agent.http import HttpMessage, render_response, serve_requests
+
+log = logging.getLogger("labkit.agent")
+
+
+def format_peer(peer: Any) -> str:
+    """``ip:port`` of a socket peer as agnhost's /clientip prints it."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+        return f"{host}:{peer[1]}"
+    return str(peer)
+
+
+def netexec_http_answer(
+    pod: str, method: str, target: str, peer: Any, headers: dict[str, str]
+) -> tuple[int, str]:
+    """What agnhost netexec answers to one HTTP request: (status, body)."""
+    url = urlsplit(target)
+    query = parse_qs(url.query, keep_blank_values=True)
+    path = url.path or "/"
+    if path == "/hostname":
+        return 200, pod
+    if path == "/clientip":
+        return 200, format_peer(peer)
+    if path == "/echo":
+        return 200, (query.get("msg") or [""])[0]
+    if path == "/header":
+        return 200, headers.get((query.get("key") or [""])[0].lower(), "")
+    if path in ("/healthz", "/readyz", "/livez"):
+        return 200, "ok"
+    return 200, f"{pod}: labkit netexec answered {method} {path}\n"
+
+
+def netexec_udp_answer(pod: str, data: bytes, peer: Any) -> bytes | None:
+    """What agnhost netexec's UDP server answers to one datagram (None: no answer)."""
+    text = data.decode("utf-8", "replace").strip()
+    if text == "hostname":
+        return pod.encode()
+    if text == "clientip":
+        return format_peer(peer).encode()
+    if text.startswith("echo "):
+        return text[5:].encode()
+    return None
+
+
+async def serve_netexec_http(
+    pod: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Answer one HTTP connection to netexec pod ``pod`` (keep-alive until the client is done)."""
+
+    async def answer(request: HttpMessage, peer: Any) -> bytes:
+        status, body = netexec_http_answer(
+            pod, request.method, request.target, peer, request.header_map
+        )
+        return render_response(
+            status,
+            b"" if request.method == "HEAD" else body.encode(),
+            keep_alive=request.keep_alive,
+        )
+
+    await serve_requests(reader, writer, answer)
+
+
+class UdpNetexec(asyncio.DatagramProtocol):
+    """A netexec pod's UDP port: answers each datagram with ``netexec_udp_answer``."""
+
+    def __init__(self, pod: str) -> None:
+        self.pod = pod
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport to answer on."""
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        """Answer one datagram, if it asks for something netexec answers."""
+        answer = netexec_udp_answer(self.pod, data, addr)
+        if answer is not None and self.transport is not None:
+            self.transport.sendto(answer, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors for earlier answers: nothing to do but note them."""
+        log.debug("udp %s: %s", self.pod, exc)

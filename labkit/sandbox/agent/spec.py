@@ -1,0 +1,177 @@
+"""What ``workloads.json`` asks the agent to serve (pure): pods, their ports and roles, cluster DNS
+records and Ingress rules; ``parse_spec`` checks it all and names every problem at once."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from labkit.model.dns.records import Record
+from labkit.sandbox.agent.files import SPEC_FILE
+from labkit.sandbox.agent.ingress import IngressRule, sort_ingress_rules
+
+ROLES = ("netexec", "dns", "ingress")
+PROTOCOLS = ("TCP", "UDP")
+PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """One declared container port."""
+
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One pod the agent serves: where it lives and what it answers on."""
+
+    namespace: str
+    name: str
+    netns: str
+    ip: str
+    role: str
+    ports: tuple[PortSpec, ...]
+
+    @property
+    def ref(self) -> str:
+        """``namespace/name``, how logs and errors name the pod."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Everything ``workloads.json`` says."""
+
+    workloads: tuple[Workload, ...] = ()
+    dns_records: tuple[Record, ...] = ()
+    ingress: tuple[IngressRule, ...] = ()
+    tls_hosts: tuple[str, ...] = ()
+
+
+def _need(
+    obj: object, key: str, kind: type | tuple[type, ...], where: str, problems: list[str]
+) -> Any:
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        problems.append(f"{where}: {key!r} is missing or not a {getattr(kind, '__name__', kind)}")
+        return None
+    return value
+
+
+def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload]:
+    workloads: list[Workload] = []
+    for i, raw in enumerate(data.get("workloads") or []):
+        where = f"workloads[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        ns, name, netns, ip, role = (
+            _need(raw, k, str, where, problems)
+            for k in ("namespace", "name", "netns", "ip", "role")
+        )
+        if role is not None and role not in ROLES:
+            problems.append(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
+        ports: list[PortSpec] = []
+        for j, p in enumerate(raw.get("ports") or []):
+            port = _need(p, "port", int, f"{where}.ports[{j}]", problems)
+            proto = (p.get("protocol") or "TCP") if isinstance(p, dict) else None
+            if port is not None and not 1 <= port <= 65535:
+                problems.append(f"{where}.ports[{j}]: port {port} is outside 1-65535")
+            elif proto not in PROTOCOLS:
+                problems.append(f"{where}.ports[{j}]: protocol {proto!r} is not TCP or UDP")
+            elif port is not None and PortSpec(port, proto) not in ports:
+                ports.append(PortSpec(port, proto))
+        workloads.append(Workload(ns, name, netns, ip, role, tuple(ports)))
+    seen: dict[str, str] = {}
+    for w in workloads:
+        if w.netns in seen and w.netns is not None:
+            problems.append(f"pods {seen[w.netns]} and {w.ref} share netns {w.netns}")
+        seen[w.netns] = w.ref
+    return workloads
+
+
+def _parse_records(data: dict[str, Any], problems: list[str]) -> list[Record]:
+    records: list[Record] = []
+    for i, row in enumerate(data.get("dns_records") or []):
+        if (
+            not isinstance(row, (list, tuple))
+            or len(row) != 4
+            or not all(isinstance(x, str) for x in row[:3])
+            or not isinstance(row[3], int)
+        ):
+            problems.append(f"dns_records[{i}] is not [name, type, value, ttl]")
+            continue
+        name, rtype, value, ttl = row
+        records.append(Record(name, rtype, value, ttl))
+    return records
+
+
+def _parse_ingress(data: dict[str, Any], problems: list[str]) -> list[IngressRule]:
+    rules: list[IngressRule] = []
+    for i, raw in enumerate(data.get("ingress") or []):
+        where = f"ingress[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        host = raw.get("host")
+        if host is not None and not isinstance(host, str):
+            problems.append(f"{where}: host must be a string or null")
+        path = raw.get("path") or "/"
+        path_type = raw.get("pathType") or "Prefix"
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append(f"{where}: path {path!r} must start with '/'")
+        if path_type not in PATH_TYPES:
+            problems.append(
+                f"{where}: pathType {path_type!r} is not one of {', '.join(PATH_TYPES)}"
+            )
+        backend = raw.get("backend")
+        b_ip = _need(backend, "ip", str, f"{where}.backend", problems)
+        b_port = _need(backend, "port", int, f"{where}.backend", problems)
+        service = (
+            backend.get("service") if isinstance(backend, dict) else None
+        ) or f"{b_ip}:{b_port}"
+        rules.append(
+            IngressRule(
+                host.lower() if isinstance(host, str) and host else None,
+                path,
+                path_type,
+                b_ip,
+                b_port,
+                str(service),
+            )
+        )
+    return rules
+
+
+def parse_spec(data: Any) -> AgentSpec:
+    """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem."""
+    if not isinstance(data, dict):
+        raise ValueError("workloads.json must hold a JSON object")
+    problems: list[str] = []
+    workloads = _parse_workloads(data, problems)
+    records = _parse_records(data, problems)
+    rules = _parse_ingress(data, problems)
+    tls = data.get("tls_hosts") or []
+    if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
+        problems.append("tls_hosts must be a list of host names")
+        tls = []
+    if problems:
+        raise ValueError("; ".join(problems))
+    return AgentSpec(tuple(workloads), tuple(records), tuple(sort_ingress_rules(rules)), tuple(tls))
+
+
+def load_spec(state_dir: str) -> AgentSpec:
+    """Read ``<state_dir>/workloads.json``; a missing file means nothing to serve yet."""
+    path = os.path.join(state_dir, SPEC_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return AgentSpec()
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+    return parse_spec(data)

@@ -1,0 +1,265 @@
+"""The cluster's state: one JSON-ready dict, and ``World``, the accessors every controller uses.
+
+The state holds the API objects by kind, creation order, counters, the IPAM cursor, and per pod
+what the kubelet and CNI know (``PodFacts``). Names, uids and times derive from the inputs only
+(hashes and a logical clock), so the same changes always give the same state.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypedDict, cast
+
+KUBERNETES_VERSION = "v1.36.1"
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+"""The alphabet Kubernetes uses for generated name suffixes and pod-template hashes (no vowels)."""
+
+STORE_STATE_FORMAT = 1
+"""Version of the state dict ``ClusterStore.to_dict`` writes; a saved state of another format
+is refused."""
+
+
+# --------------------------------------------------------------------------- small pure helpers
+
+
+def short_hash(text: str, length: int) -> str:
+    """``length`` characters of SAFE_CHARS derived from ``text`` (stable across runs and
+    machines)."""
+    number = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, len(SAFE_CHARS))
+        chars.append(SAFE_CHARS[digit])
+    return "".join(chars)
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling of a JSON value, whatever its key order (for hashing and comparing)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def template_hash(template: Mapping[str, Any]) -> str:
+    """The 10-character ``pod-template-hash`` of a pod template."""
+    return short_hash("template:" + canonical_json(template), 10)
+
+
+def object_key(namespace: str | None, name: str) -> str:
+    """Key of an object inside its kind's table: ``ns/name`` or ``name`` when cluster-scoped."""
+    return f"{namespace}/{name}" if namespace else name
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    """The table key of a stored object (see ``object_key``)."""
+    return object_key(obj["metadata"].get("namespace"), obj["metadata"]["name"])
+
+
+def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The controller ownerReference a child of ``owner`` carries."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    """uid of the object's controlling owner, if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            uid = ref.get("uid")
+            return str(uid) if uid is not None else None
+    return None
+
+
+def object_uid(lab_name: str, kind: str, namespace: str | None, name: str) -> str:
+    """A uid derived from the lab and the object's identity, so rebuilt states compare equal."""
+    identity = f"labkit://{lab_name}/{kind}/{namespace or ''}/{name}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, identity))
+
+
+def ip_sort_key(ip: str) -> int:
+    """Sort key that orders IPv4 addresses numerically."""
+    return int(ipaddress.ip_address(ip))
+
+
+# --------------------------------------------------------------------------- the state
+
+
+class PodFacts(TypedDict):
+    """What the kubelet and CNI know of a pod, kept in the state beside its API object."""
+
+    ip: str | None
+    unschedulable: str | None
+    ipError: str | None
+    ready: bool
+    readyReason: str
+
+
+def empty_state(lab_name: str, cni: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A cluster with nodes and nothing else, as the dict ``World`` works on."""
+    return {
+        "format": STORE_STATE_FORMAT,
+        "lab": lab_name,
+        "cni": cni,
+        "nodes": copy.deepcopy(nodes),
+        "clock": 0,
+        "resourceVersion": 0,
+        "seq": 0,
+        "objects": {},
+        "created": {},
+        "counters": {},
+        "ipamCursor": {},
+        "pods": {},
+    }
+
+
+class World:
+    """The cluster's state (one JSON-ready dict) with the accessors controllers need."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    # ---- identity and time
+    @property
+    def lab_name(self) -> str:
+        """Name of the lab this cluster belongs to."""
+        return str(self.state["lab"])
+
+    @property
+    def cni(self) -> str:
+        """The CNI the cluster runs (``flannel`` or ``calico``)."""
+        return str(self.state["cni"])
+
+    @property
+    def nodes(self) -> list[dict[str, Any]]:
+        """The nodes (NodeSpec fields as dicts), control plane first."""
+        return cast(list[dict[str, Any]], self.state["nodes"])
+
+    def node(self, name: str | None) -> dict[str, Any] | None:
+        """The node called ``name``, or None."""
+        return next((n for n in self.nodes if n["name"] == name), None)
+
+    def timestamp(self) -> str:
+        """The logical clock as an RFC 3339 time (one second per change made to the cluster)."""
+        return (EPOCH + timedelta(seconds=self.state["clock"])).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def tick(self) -> None:
+        """Advance the logical clock by one change."""
+        self.state["clock"] += 1
+
+    def uid(self, kind: str, namespace: str | None, name: str) -> str:
+        """The uid an object of this identity gets in this lab."""
+        return object_uid(self.lab_name, kind, namespace, name)
+
+    def next_count(self, counter: str) -> int:
+        """Bump and return a named counter (for generated names that never repeat)."""
+        counters = self.state["counters"]
+        counters[counter] = counters.get(counter, 0) + 1
+        return int(counters[counter])
+
+    # ---- objects
+    def table(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The objects of a kind by ``object_key`` (created empty on first use)."""
+        return cast(dict[str, dict[str, Any]], self.state["objects"].setdefault(kind, {}))
+
+    def find(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The stored object, or None."""
+        found = self.state["objects"].get(kind, {}).get(object_key(namespace, name))
+        return cast(dict[str, Any] | None, found)
+
+    def ordered(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Objects of a kind in creation order (optionally of one namespace)."""
+        created = self.state["created"]
+        items = [
+            o
+            for o in self.state["objects"].get(kind, {}).values()
+            if namespace is None or o["metadata"].get("namespace") == namespace
+        ]
+        return sorted(items, key=lambda o: created.get(f"{kind}/{key_of(o)}", 0))
+
+    def owned(self, kind: str, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Objects of ``kind`` whose controller is ``owner``, in creation order."""
+        uid = owner["metadata"]["uid"]
+        return [
+            o
+            for o in self.ordered(kind, owner["metadata"].get("namespace"))
+            if controller_uid(o) == uid
+        ]
+
+    def created_seq(self, kind: str, obj: Mapping[str, Any]) -> int:
+        """The object's place in creation order (0 when not stored)."""
+        return int(self.state["created"].get(f"{kind}/{key_of(obj)}", 0))
+
+    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace an object; keeps uid and creationTimestamp, bumps resourceVersion
+        only when the object changed."""
+        kind, meta = obj["kind"], obj["metadata"]
+        key = object_key(meta.get("namespace"), meta["name"])
+        table = self.table(kind)
+        old = table.get(key)
+        meta["uid"] = (
+            old["metadata"]["uid"] if old else self.uid(kind, meta.get("namespace"), meta["name"])
+        )
+        meta["creationTimestamp"] = (
+            old["metadata"]["creationTimestamp"] if old else self.timestamp()
+        )
+        if old is None:
+            self.state["seq"] += 1
+            self.state["created"][f"{kind}/{key}"] = self.state["seq"]
+            if kind == "Pod":
+                facts: PodFacts = {
+                    "ip": None,
+                    "unschedulable": None,
+                    "ipError": None,
+                    "ready": True,
+                    "readyReason": "",
+                }
+                self.state["pods"][key] = facts
+        meta.pop("resourceVersion", None)
+        if old is not None:
+            previous = old["metadata"].get("resourceVersion")
+            old["metadata"].pop("resourceVersion", None)
+            unchanged = old == obj
+            old["metadata"]["resourceVersion"] = previous
+            if unchanged:
+                meta["resourceVersion"] = previous
+                table[key] = obj
+                return obj
+        self.state["resourceVersion"] += 1
+        meta["resourceVersion"] = str(self.state["resourceVersion"])
+        table[key] = obj
+        return obj
+
+    def remove(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """Drop an object (and a pod's facts); returns what was stored, or None."""
+        key = object_key(namespace, name)
+        obj = self.state["objects"].get(kind, {}).pop(key, None)
+        self.state["created"].pop(f"{kind}/{key}", None)
+        if kind == "Pod":
+            self.state["pods"].pop(key, None)
+        return cast(dict[str, Any] | None, obj)
+
+    def all_objects(self) -> Iterable[dict[str, Any]]:
+        """Every stored object, kind by kind."""
+        for table in self.state["objects"].values():
+            yield from table.values()
+
+    def facts(self, pod: Mapping[str, Any]) -> PodFacts:
+        """What the kubelet and CNI know of a pod: IP, scheduling failure, readiness."""
+        return cast(PodFacts, self.state["pods"][key_of(pod)])
+
+    def is_ready(self, pod: Mapping[str, Any]) -> bool:
+        """Whether the pod runs and passes readiness, from the kubelet's facts (a pod's Ready
+        condition is written from these only at the end of ``reconcile``)."""
+        facts = self.facts(pod)
+        return bool(facts["ip"]) and facts["ready"]

@@ -1,0 +1,222 @@
+"""Making a lab's data plane match its cluster store.
+
+After every change the store says which pods exist where; :meth:`DataPlane.converge` then adds
+and removes pod namespaces and veths, tells the workload agent who serves what
+(``workloads.json``), runs the readiness probes, and re-renders and restores every node's
+iptables rules (policy, kube-proxy, CNI, host ports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labkit.errors import LabError
+from labkit.model.objects import name_of
+from labkit.sandbox import fabric, fabric_runner, iptables, netns_etc
+from labkit.sandbox.agent.files import SPEC_FILE
+from labkit.sandbox.fabric import NodeNet, PodNet
+from labkit.sandbox.readiness import update_readiness
+from labkit.sandbox.workloads import (
+    host_ports,
+    ingress_rules,
+    outside_workload,
+    pod_nets,
+    served_ingresses,
+    workloads_document,
+)
+
+if TYPE_CHECKING:
+    from labkit.sandbox.store import ClusterStore
+
+AGENT_RELOAD_TIMEOUT_S = 15.0
+
+
+class StoreView:
+    """Read-only lists from a store, fetched once (the store deep-copies on every read).
+
+    ``refresh()`` after the store changed (e.g. readiness updates)."""
+
+    def __init__(self, store: ClusterStore) -> None:
+        self.store = store
+        self._lists: dict[str, list[dict[str, Any]]] = {}
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of a kind, in all namespaces."""
+        if kind not in self._lists:
+            self._lists[kind] = self.store.get(kind, None, None, None)
+        return self._lists[kind]
+
+    def pods(self) -> list[dict[str, Any]]:
+        """Every pod, in all namespaces."""
+        return self.all("Pod")
+
+    def refresh(self) -> None:
+        """Forget the lists, so the next read sees the store's changes."""
+        self._lists.clear()
+
+
+def resolv_conf(namespace: str) -> str:
+    """The resolv.conf a pod of this namespace gets (ClusterFirst: the cluster DNS first)."""
+    from labkit.model.dns.resolver import render_resolv_conf
+
+    return render_resolv_conf(namespace)
+
+
+class DataPlane:
+    """The network namespaces, agent and iptables rules of one lab."""
+
+    def __init__(self, lab_name: str, cni: str, state_dir: Path) -> None:
+        self.lab_name = lab_name
+        self.cni = cni
+        self.state_dir = state_dir
+
+    def nodes(self, store: ClusterStore) -> list[NodeNet]:
+        """The store's nodes as the data plane knows them (namespace, address, pod range)."""
+        return fabric.node_nets(self.lab_name, self.cni, store.nodes())
+
+    def converge(
+        self, store: ClusterStore, built: dict[str, PodNet], outside: Mapping[str, Any]
+    ) -> None:
+        """Make the data plane match ``store``; ``built`` (what exists) is updated as work is
+        done, so a failure leaves it true. ``outside`` is the state's outside addresses and
+        ports."""
+        nodes = self.nodes(store)
+        view = StoreView(store)
+        wanted = pod_nets(self.lab_name, self.cni, view.pods(), nodes)
+        gone = [net for key, net in built.items() if wanted.get(key) != net]
+        new = [net for key, net in wanted.items() if built.get(key) != net]
+        if any(net.key in wanted for net in gone):
+            # A pod rebuilt under the same name: the agent must let go of the old namespace first.
+            kept = {k: v for k, v in built.items() if k in wanted and wanted[k] == v}
+            self.publish(view, kept, outside)
+        if gone:
+            self._remove_pods(gone, nodes, built)
+        if new:
+            for net in new:
+                built[net.key] = net
+            for net in new:
+                if not net.host_network:
+                    netns_etc.write_pod_etc(net, resolv_conf(net.namespace))
+            fabric_runner.run_stages(
+                fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces"
+            )
+        published = self.publish(view, wanted, outside)
+        if update_readiness(store, view.pods(), wanted, nodes):
+            view.refresh()
+            self.publish(view, wanted, outside, previous=published)
+        self._load_rules(view, nodes, wanted)
+
+    def _remove_pods(
+        self, gone: list[PodNet], nodes: list[NodeNet], built: dict[str, PodNet]
+    ) -> None:
+        fabric_runner.run_stages(
+            fabric.pods_remove_plan(gone, nodes), "remove pods", ignore_errors=True
+        )
+        left = set(fabric_runner.list_netns()) & {n.netns for n in gone if not n.host_network}
+        if left:
+            raise LabError(
+                f"Could not remove the namespaces of {len(left)} pod(s): "
+                f"{', '.join(sorted(left))}.",
+                f"Run `labkit down --name {self.lab_name}` and bring the lab up again.",
+            )
+        netns_etc.remove_pod_etc(n.netns for n in gone if not n.host_network)
+        for net in gone:
+            built.pop(net.key, None)
+
+    def publish(
+        self,
+        view: StoreView,
+        nets: Mapping[str, PodNet],
+        outside: Mapping[str, Any],
+        previous: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write workloads.json for these pods and make the agent serve exactly that (nothing is
+        sent when the document equals ``previous``); returns the document."""
+        from labkit.model.dns.records import records
+
+        services = view.all("Service")
+        slices = view.all("EndpointSlice")
+        pods = view.pods()
+        routes = ingress_rules(served_ingresses(view.all("Ingress")), services)
+        document = workloads_document(
+            pods, nets, records(services, slices, pods), routes.rules, routes.tls_hosts
+        )
+        if outside.get("ports") and outside.get("addresses"):
+            document["workloads"].append(outside_workload(self.lab_name, outside["ports"]))
+        if document == previous:
+            return document
+        path = self.state_dir / SPEC_FILE
+        tmp = path.with_name(f".{SPEC_FILE}.tmp")
+        tmp.write_text(json.dumps(document))
+        os.replace(tmp, path)
+        answer = self._reload_agent()
+        if not answer.startswith("ok"):
+            raise LabError(
+                "The workload agent could not serve every pod port.",
+                "Check that no two containers of a pod declare the same port, then apply again.",
+                output=answer,
+            )
+        return document
+
+    def _reload_agent(self) -> str:
+        """Ask the agent to re-read workloads.json; its answer."""
+        from labkit.sandbox.agent.client import agent_command, start_agent
+
+        directory = str(self.state_dir)
+        try:
+            return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
+        except LabError:
+            # The agent died (killed, or the machine ran out of memory): start a new one, which
+            # reads workloads.json as it starts, and ask again.
+            start_agent(directory)
+            return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
+
+    def render_rules(self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]) -> str:
+        """The complete iptables-restore input for one node: policy (Calico), kube-proxy, CNI,
+        hostPorts."""
+        from labkit.sandbox.proxyrules import render_proxy_rules
+
+        cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
+        node_objects = view.all("Node")
+        this_node = next(n for n in node_objects if name_of(n) == node.name)
+        fragments: list[Mapping[str, Sequence[str]]] = []
+        local = {k: v for k, v in wanted.items() if v.node == node.name}
+        pods = view.pods()
+        if self.cni == "calico":
+            from labkit.sandbox.policyrules import render_policy_rules
+
+            iface_of = {
+                (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
+            }
+            fragments.append(
+                render_policy_rules(
+                    node.name, pods, view.all("Namespace"), view.all("NetworkPolicy"), iface_of
+                )
+            )
+        fragments.append(
+            render_proxy_rules(
+                this_node,
+                node_objects,
+                view.all("Service"),
+                view.all("EndpointSlice"),
+                cluster_cidr,
+            )
+        )
+        if self.cni == "flannel":
+            fragments.append(iptables.flannel_rules(node.pod_cidr, cluster_cidr))
+        else:
+            fragments.append(iptables.calico_nat_rules(cluster_cidr))
+        fragments.append(iptables.hostport_rules(host_ports(pods, local)))
+        return iptables.compose(fragments)
+
+    def _load_rules(
+        self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]
+    ) -> None:
+        texts = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
+        with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+            list(pool.map(lambda item: iptables.restore(*item), texts.items()))

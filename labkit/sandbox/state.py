@@ -1,0 +1,225 @@
+"""A sandbox lab's state on disk and its locks.
+
+``/run/labkit/<lab>/state.json`` holds everything a lab is (its CNI, phase, the cluster store,
+the pods' networks, the outside addresses). Writers hold two locks: the lab's lifecycle lock
+(one ``up``, ``down`` or change at a time, across processes and threads) and an ``fcntl`` lock on
+the state folder; readers need neither, since every write replaces the file atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from labkit.errors import LabError
+from labkit.sandbox.fabric import PodNet
+
+LAB_STATE_FORMAT = 1
+"""The version of ``state.json``'s layout; a file of another version is refused."""
+STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+KUBE_PROXY_MODE = "iptables"
+"""The only kube-proxy mode the sandbox models (its kernel has no IPVS)."""
+
+
+# --------------------------------------------------------------------------- the state document
+
+
+def building_state(lab_name: str, cni: str, store: Mapping[str, Any]) -> dict[str, Any]:
+    """The first state of a lab, written before its namespaces exist, so that ``down`` finds
+    whatever a failed or killed ``up`` leaves."""
+    return {
+        "format": LAB_STATE_FORMAT,
+        "name": lab_name,
+        "cni": cni,
+        "kube_proxy_mode": KUBE_PROXY_MODE,
+        "phase": "building",
+        "created": time.time(),
+        "store": dict(store),
+        "pods": {},
+    }
+
+
+def with_data_plane(
+    state: Mapping[str, Any], store: Mapping[str, Any], built: Mapping[str, PodNet]
+) -> dict[str, Any]:
+    """A copy of ``state`` recording a store and the pod networks built for it."""
+    return {
+        **state,
+        "store": dict(store),
+        "pods": {key: asdict(net) for key, net in sorted(built.items())},
+        "updated": time.time(),
+    }
+
+
+def built_pods(state: Mapping[str, Any]) -> dict[str, PodNet]:
+    """The pod networks a state records as built, by ``ns/name``."""
+    return {key: PodNet(**value) for key, value in (state.get("pods") or {}).items()}
+
+
+# --------------------------------------------------------------------------- the lifecycle lock
+
+
+@dataclass
+class _Hold:
+    """A lifecycle lock one thread holds: its socket, and how many times it was entered."""
+
+    sock: socket.socket
+    depth: int
+
+
+_held: dict[tuple[str, int], _Hold] = {}
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def lifecycle_lock(lab_name: str, timeout: float = 60.0) -> Iterator[None]:
+    """One ``up``, ``down`` or change of lab ``lab_name`` at a time, across processes and threads
+    (re-entrant within one thread).
+
+    The lock is an abstract unix socket name: the kernel frees it when its holder exits, even
+    after ``kill -9``, and it leaves no file behind.
+    """
+    key = (lab_name, threading.get_ident())
+    with _held_guard:
+        hold = _held.get(key)
+        if hold is not None:
+            hold.depth += 1
+    if hold is None:
+        hold = _Hold(_bind_lock_socket(lab_name, timeout), 1)
+        with _held_guard:
+            _held[key] = hold
+    try:
+        yield
+    finally:
+        with _held_guard:
+            hold.depth -= 1
+            if hold.depth == 0:
+                del _held[key]
+                hold.sock.close()
+
+
+def _bind_lock_socket(lab_name: str, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock.bind(f"\0labkit-sandbox-{lab_name}")
+            return sock
+        except OSError:
+            if time.monotonic() > deadline:
+                sock.close()
+                raise LabError(
+                    f"Another labkit process has been changing lab {lab_name!r} for {timeout:g} s.",
+                    "Wait for it to finish, or stop it, then try again.",
+                ) from None
+            time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- the state file
+
+
+class StateStamp(NamedTuple):
+    """Which version of the state file is on disk (any write changes it)."""
+
+    mtime_ns: int
+    inode: int
+
+
+class StateFile:
+    """``/run/labkit/<lab>/state.json`` with an exclusive ``fcntl`` lock for writers.
+
+    Writes replace the file atomically, so readers never need the lock. The lock is re-entrant
+    within a process (a thread lock plus a depth count around one ``flock``).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / STATE_FILE
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def exists(self) -> bool:
+        """Whether the state file is there (a lab was built, or is being built)."""
+        return self.path.is_file()
+
+    def read(self) -> dict[str, Any]:
+        """The state, refused with a fix when it is gone, damaged or of another format."""
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            raise LabError(
+                f"Lab state {self.path} is gone: the lab was taken down.",
+                "Bring it up again with `labkit up` (or `labkit.connect()` in a notebook).",
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise LabError(
+                f"Lab state {self.path} is damaged ({exc}).",
+                "Run `labkit down` then `labkit up` to rebuild the lab.",
+            ) from None
+        if data.get("format") != LAB_STATE_FORMAT:
+            raise LabError(
+                f"Lab state {self.path} has an unknown format.",
+                "It was written by another labkit version: `labkit down` then `labkit up`.",
+            )
+        return data
+
+    def stamp(self) -> StateStamp | None:
+        """The version on disk (None when there is no file), to tell when a cache is stale."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return StateStamp(st.st_mtime_ns, st.st_ino)
+
+    def write(self, data: Mapping[str, Any]) -> None:
+        """Replace the state atomically (callers hold ``locked()``)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, self.path)
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float = 60.0) -> Iterator[None]:
+        """Hold the lab's write lock (waits for another process's change to finish)."""
+        with self._thread_lock:
+            if self._depth == 0:
+                self._fd = self._flock(timeout)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    os.close(self._fd)
+                    self._fd = None
+
+    def _flock(self, timeout: float) -> int:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise LabError(
+                        f"Another labkit process has held lab {self.directory.name!r} for "
+                        f"{timeout:g} s.",
+                        "Wait for it to finish, or stop it and run "
+                        f"`labkit down --name {self.directory.name}`.",
+                    ) from None
+                time.sleep(0.01)

@@ -1,0 +1,139 @@
+"""A sandbox lab's state file, its locks, and the host-port and outside entries the data plane
+derives from the store (no namespace is created here, and no root is needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from labkit.errors import LabError
+from labkit.sandbox.fabric import GATEWAY_IP, PodNet
+from labkit.sandbox.iptables import HostPort
+from labkit.sandbox.state import (
+    LAB_STATE_FORMAT,
+    StateFile,
+    building_state,
+    built_pods,
+    lifecycle_lock,
+    with_data_plane,
+)
+from labkit.sandbox.workloads import host_ports, ingress_backend_port, outside_workload
+
+NET = PodNet("default", "web", "lab-worker", "10.244.1.5", "lk-lab-p-0123456789", "veth1")
+
+# --------------------------------------------------------------------------- the state document
+
+
+def test_a_building_state_records_the_lab_and_no_pods():
+    state = building_state("lab", "calico", {"objects": []})
+    assert state["format"] == LAB_STATE_FORMAT and state["phase"] == "building"
+    assert (state["name"], state["cni"], state["kube_proxy_mode"]) == ("lab", "calico", "iptables")
+    assert state["store"] == {"objects": []} and state["pods"] == {}
+
+
+def test_pod_networks_survive_a_save_and_a_json_round_trip():
+    state = building_state("lab", "flannel", {})
+    saved = with_data_plane(state, {"objects": [1]}, {NET.key: NET})
+    assert saved["store"] == {"objects": [1]} and "updated" in saved
+    assert state["pods"] == {}, "the state it was made from is left alone"
+    assert built_pods(json.loads(json.dumps(saved))) == {NET.key: NET}
+
+
+# --------------------------------------------------------------------------- the state file
+
+
+def test_state_file_reads_what_it_wrote_and_its_stamp_changes(tmp_path):
+    state_file = StateFile(tmp_path / "lab")
+    assert not state_file.exists() and state_file.stamp() is None
+    with state_file.locked(), state_file.locked():  # re-entrant within a process
+        state_file.write(building_state("lab", "flannel", {}))
+    first = state_file.stamp()
+    assert state_file.read()["name"] == "lab" and first is not None
+    state_file.write({**state_file.read(), "phase": "ready"})
+    assert state_file.stamp() != first and state_file.read()["phase"] == "ready"
+    assert sorted(os.listdir(tmp_path / "lab")) == ["lock", "state.json"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [(None, "is gone"), ("{not json", "is damaged"), ('{"format": 99}', "unknown format")],
+)
+def test_state_file_refuses_a_missing_damaged_or_foreign_state(tmp_path, text, says):
+    state_file = StateFile(tmp_path)
+    if text is not None:
+        state_file.path.write_text(text)
+    with pytest.raises(LabError, match=says):
+        state_file.read()
+
+
+# --------------------------------------------------------------------------- the lifecycle lock
+
+
+def test_lifecycle_lock_is_reentrant_in_a_thread_and_exclusive_across_threads():
+    lab_name = f"unit-lock-{os.getpid()}"
+    refused: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            with lifecycle_lock(lab_name, timeout=0.1):
+                pass
+        except LabError as exc:
+            refused.append(str(exc))
+
+    with lifecycle_lock(lab_name), lifecycle_lock(lab_name):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert refused and "Another labkit process" in refused[0]
+    with lifecycle_lock(lab_name, timeout=0.1):  # released once the outermost hold ends
+        pass
+
+
+# --------------------------------------------------------------------------- derived entries
+
+
+def test_host_ports_list_the_local_pods_mappings_but_not_host_network_pods():
+    pod = {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "ports": [
+                        {"containerPort": 8080, "hostPort": 30080},
+                        {
+                            "containerPort": 53,
+                            "protocol": "UDP",
+                            "hostPort": 5353,
+                            "hostIP": "1.2.3.4",
+                        },
+                        {"containerPort": 9000},
+                    ],
+                }
+            ]
+        },
+    }
+    assert host_ports([pod], {NET.key: NET}) == [
+        HostPort("default/web", NET.ip, "TCP", 30080, 8080, ""),
+        HostPort("default/web", NET.ip, "UDP", 5353, 53, "1.2.3.4"),
+    ]
+    host_net = PodNet("default", "web", "lab-worker", "172.18.0.3", "lk-lab-w1", "", True)
+    assert host_ports([pod], {NET.key: host_net}) == []
+    assert host_ports([pod], {}) == []
+
+
+def test_an_ingress_backend_port_is_given_by_number_or_by_name():
+    service = {"spec": {"ports": [{"name": "http", "port": 80}, {"name": "admin", "port": 9000}]}}
+    assert ingress_backend_port(service, {"number": 8443}) == 8443
+    assert ingress_backend_port(service, {"name": "admin"}) == 9000
+    assert ingress_backend_port(service, {"name": "metrics"}) is None
+    assert ingress_backend_port(service, None) is None
+
+
+def test_the_outside_serves_its_ports_from_the_gateway_address():
+    entry = outside_workload("lab", [{"port": 443, "protocol": "TCP"}])
+    assert entry["netns"] == "lk-lab-outside" and entry["ip"] == GATEWAY_IP
+    assert entry["role"] == "netexec" and entry["ports"] == [{"port": 443, "protocol": "TCP"}]
