@@ -1,5 +1,6 @@
-"""Graders: each check gathers through a ``labkit.lab.Lab`` and judges with ``labkit.model``,
-returning a :class:`Result` (verdict, points, steps with evidence, hint).
+"""Graders: each check reads the cluster once into a :class:`~labkit.checks.view.ClusterView`
+(through the ``labkit.lab.Lab`` seam), judges with ``labkit.model`` in ordered stages, and returns
+a :class:`Result` (verdict, points, steps with evidence, hint).
 
 ``CHECKS`` maps the names that scenario.yaml files and ``labkit check NAME`` use to the functions.
 """
@@ -10,14 +11,17 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from labkit.checks.connectivity import external_to_service, pod_to_pod, pod_to_service
 from labkit.checks.diagnose import diagnose
 from labkit.checks.dns import dns_resolves
 from labkit.checks.ingress import ingress_routes
+from labkit.checks.matrix import policy_matrix
+from labkit.checks.outside_reach import external_to_service
+from labkit.checks.pod_reach import pod_to_pod
 from labkit.checks.podnet import cni_identity, pod_netns
-from labkit.checks.policy import policy_matrix
+from labkit.checks.proxy_rules import kube_proxy_rules
 from labkit.checks.result import Result, Step
-from labkit.checks.services import kube_proxy_rules, service_health
+from labkit.checks.service_reach import pod_to_service
+from labkit.checks.services import service_health
 from labkit.errors import LabError
 from labkit.lab import Lab
 

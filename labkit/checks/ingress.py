@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from labkit.checks.result import Result, Step, failure_hint, make_result, poll
-from labkit.checks.targets import (
-    PodNames,
-    list_pods,
-    node_internal_ips,
-    service_endpoints,
-    split_ref,
-)
+from labkit.checks.result import Result, failure_hint, poll
+from labkit.checks.stages import Report
+from labkit.checks.targets import split_ref
+from labkit.checks.view import ClusterView
 from labkit.errors import LabError
-from labkit.lab import OUTSIDE, Lab
-from labkit.model.objects import (
-    meta,
-)
+from labkit.lab import Lab
+from labkit.model.objects import meta, name_of, namespace_of
+from labkit.values import OUTSIDE
 
 VIAS = ("loadbalancer", "nodeport")
 BACKEND_HEADER = "x-labkit-ingress-backend"
@@ -66,89 +62,59 @@ def answering_pod(answer: HttpAnswer, pod_names: set[str]) -> str | None:
     return token if token in pod_names else None
 
 
-def _address(lab: Lab, host: str, via: str, steps: list[Step]) -> tuple[str | None, int, str]:
-    """The controller's address for this host (from the Ingress status / its Service) and a hint."""
-    ingresses = lab.get("ingresses", namespace=None)
-    serving = sorted(
-        (
-            ing
-            for ing in ingresses
-            if any(
-                (r.get("host") or "") in (host, "")
-                for r in (ing.get("spec") or {}).get("rules") or []
-            )
-        ),
-        key=lambda i: (meta(i).get("namespace"), meta(i).get("name")),
-    )
-    named = [
-        ing
-        for ing in serving
-        if any(r.get("host") == host for r in (ing.get("spec") or {}).get("rules") or [])
-    ]
-    serving = named or serving
+class Address(NamedTuple):
+    """Where the routed requests go: the controller's IP and port."""
+
+    ip: str
+    port: int
+
+
+def _rules(ing: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return (ing.get("spec") or {}).get("rules") or []
+
+
+def controller_address(view: ClusterView, report: Report, host: str, via: str) -> Address | Result:
+    """The controller's address for this host (from the Ingress status, or its Service's
+    nodePort), or a failed Result saying which Ingress, class or port is missing."""
+    ingresses = view.listing("ingresses")
+    serving = [i for i in ingresses if any((r.get("host") or "") in (host, "") for r in _rules(i))]
+    serving = [i for i in serving if any(r.get("host") == host for r in _rules(i))] or serving
+    action = f"find an Ingress for host {host}"
     if not serving:
-        hosts = sorted(
-            {
-                r.get("host") or "*"
-                for ing in ingresses
-                for r in (ing.get("spec") or {}).get("rules") or []
-            }
-        )
-        steps.append(
-            Step(
-                f"find an Ingress for host {host}",
-                f"none (hosts: {', '.join(hosts) or 'no Ingress'})",
-                False,
-            )
-        )
-        return (
-            None,
-            0,
-            (
-                f"No Ingress has a rule for host {host!r}. Add `rules: - host: {host}` with its paths "
-                "(`kubectl get ingress -A` lists the hosts)."
-            ),
+        hosts = sorted({r.get("host") or "*" for ing in ingresses for r in _rules(ing)})
+        report.add(action, f"none (hosts: {', '.join(hosts) or 'no Ingress'})", False)
+        return report.result(
+            f"No Ingress has a rule for host {host!r}. Add `rules: - host: {host}` with its "
+            "paths (`kubectl get ingress -A` lists the hosts)."
         )
     ing = serving[0]
-    ref = f"{meta(ing).get('namespace')}/{meta(ing).get('name')}"
+    ref = f"{namespace_of(ing)}/{name_of(ing)}"
     lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    ip = next((e.get("ip") for e in lb if e.get("ip")), None)
+    ip = next((str(e["ip"]) for e in lb if e.get("ip")), None)
     cls = (ing.get("spec") or {}).get("ingressClassName") or (
         meta(ing).get("annotations") or {}
     ).get("kubernetes.io/ingress.class")
-    steps.append(
-        Step(
-            f"find an Ingress for host {host}",
-            f"{ref} (class {cls or 'none'}), address {ip or 'none'}",
-            bool(ip),
-        )
-    )
+    report.add(action, f"{ref} (class {cls or 'none'}), address {ip or 'none'}", bool(ip))
     if not ip:
-        classes = sorted(meta(c).get("name") for c in lab.get("ingressclasses", namespace=None))
-        return (
-            None,
-            0,
-            (
-                f"Ingress {ref} has no address, so no controller serves it: its ingressClassName "
-                f"({cls or 'unset'}) must name a running controller's class "
-                f"({', '.join(classes) or 'none installed'})."
-            ),
+        classes = sorted(name_of(c) for c in view.listing("ingressclasses"))
+        return report.result(
+            f"Ingress {ref} has no address, so no controller serves it: its ingressClassName "
+            f"({cls or 'unset'}) must name a running controller's class "
+            f"({', '.join(classes) or 'none installed'})."
         )
     if via == "loadbalancer":
-        return ip, 80, ""
-    for svc in lab.get("services", namespace=None):
+        return Address(ip, 80)
+    nodes = view.node_addresses()
+    for svc in view.services:
         status = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        if any(e.get("ip") == ip for e in status):
+        if nodes and any(e.get("ip") == ip for e in status):
             for port in (svc.get("spec") or {}).get("ports") or []:
                 if int(port.get("port") or 0) == 80 and port.get("nodePort"):
-                    nodes = node_internal_ips(lab)
-                    if nodes:
-                        return nodes[0][1], int(port["nodePort"]), ""
-    steps.append(Step("the controller's NodePort for port 80", "not found", False))
-    return (
-        None,
-        0,
-        "The ingress controller's Service has no nodePort for port 80; reach it via its load balancer.",
+                    return Address(nodes[0].ip, int(port["nodePort"]))
+    report.add("the controller's NodePort for port 80", "not found", False)
+    return report.result(
+        "The ingress controller's Service has no nodePort for port 80; reach it via its load "
+        "balancer."
     )
 
 
@@ -166,6 +132,75 @@ def _curl(lab: Lab, node: str, address: str, port: int, host: str, path: str) ->
     return parse_curl_i(result.stdout)
 
 
+@dataclass(frozen=True)
+class Route:
+    """One path of the check: the Service it should reach and that Service's ready pods."""
+
+    path: str
+    namespace: str
+    service: str
+    endpoint_pods: frozenset[str]
+
+    @property
+    def ref(self) -> str:
+        """``ns/service``."""
+        return f"{self.namespace}/{self.service}"
+
+    def reached(self, answer: HttpAnswer, all_pods: set[str]) -> bool:
+        """A 2xx answer from one of the Service's endpoints (or, when the body names no pod, from
+        the backend the controller's header names)."""
+        if answer.status is None or not 200 <= answer.status < 300:
+            return False
+        pod = answering_pod(answer, all_pods)
+        if pod is not None:
+            return pod in self.endpoint_pods
+        backend = answer.headers.get(BACKEND_HEADER)
+        return backend is None or backend == self.ref
+
+
+class RouteProblem(NamedTuple):
+    """Why one route failed: its failure class (None: it reached the wrong backend) and hint."""
+
+    failure: str | None
+    hint: str
+
+
+def route_problem(route: Route, host: str, answer: HttpAnswer, who: str) -> RouteProblem:
+    """What a route's wrong answer means: no HTTP at all, no rule (404), a backend without ready
+    endpoints (502-504), the application's refusal, or a rule naming another Service."""
+    path, status = route.path, answer.status
+    if status is None:
+        return RouteProblem(
+            "error", f"{path}: the controller did not answer over HTTP: " + (answer.error or "")
+        )
+    if status == 404:
+        return RouteProblem(
+            "http",
+            f"{path}: no Ingress rule matches host {host} and this path (the controller's "
+            "default backend answered 404). Check spec.rules[].host and the path; pathType "
+            "Prefix matches whole path elements (/api matches /api/v1, not /apiv1).",
+        )
+    if status in (502, 503, 504):
+        return RouteProblem(
+            "http",
+            f"{path}: the rule's backend Service did not answer ({status}): it has no "
+            "ready endpoints or the Ingress names a Service port it does not expose. Run "
+            f"service_health(lab, '{route.service}', namespace='{route.namespace}').",
+        )
+    if status >= 400:
+        return RouteProblem(
+            "http",
+            f"{path}: the backend answered {status}; the route works but the "
+            "application refused the request.",
+        )
+    return RouteProblem(
+        None,
+        f"{path} reached {who}, not {route.ref}: the rule for this path names another "
+        "backend service (or a longer path of another rule wins). Fix "
+        "backend.service.name for this path.",
+    )
+
+
 def ingress_routes(
     lab: Lab,
     host: str,
@@ -175,8 +210,8 @@ def ingress_routes(
     *,
     wait: float = 5.0,
 ) -> Result:
-    """For each ``path -> "ns/service"``: request ``http://<controller>/<path>`` with ``Host: host``;
-    it must answer 2xx from an endpoint of that Service."""
+    """For each ``path -> "ns/service"``: request ``http://<controller>/<path>`` with
+    ``Host: host``; it must answer 2xx from an endpoint of that Service."""
     if via not in VIAS:
         raise LabError(
             f"via must be one of {VIAS}, not {via!r}.", 'Use via="loadbalancer" or via="nodeport".'
@@ -190,138 +225,72 @@ def ingress_routes(
             raise LabError(
                 f"Route path {path!r} does not start with '/'.", "Write paths like /api."
             )
-    subject = f"http://{host} routes " + ", ".join(
-        f"{p} -> {split_ref(s, namespace)[0]}/{split_ref(s, namespace)[1]}"
-        for p, s in sorted(routes.items())
-    )
-    steps: list[Step] = []
-    address, port, problem = _address(lab, host, via, steps)
-    if problem:
-        return make_result("ingress_routes", subject, steps, hint=problem)
-    assert address is not None
-    outside = lab.probe(OUTSIDE, address, port, "TCP", 1.0)
-    steps.append(
-        Step(f"connect from outside the cluster to {address}:{port}", outside.outcome, outside.ok)
+    view = ClusterView(lab)
+    wanted = {}
+    for path, ref in sorted(routes.items()):
+        ns, svc = split_ref(ref, namespace)
+        ready = frozenset(e.pod for e in view.endpoints(svc, ns) if e.ready and e.pod)
+        wanted[path] = Route(path, ns, svc, ready)
+    subject = f"http://{host} routes " + ", ".join(f"{r.path} -> {r.ref}" for r in wanted.values())
+    report = Report("ingress_routes", subject)
+    address = controller_address(view, report, host, via)
+    if isinstance(address, Result):
+        return address
+    outside = lab.probe(OUTSIDE, address.ip, address.port, "TCP", 1.0)
+    report.add(
+        f"connect from outside the cluster to {address.ip}:{address.port}",
+        outside.outcome,
+        outside.ok,
     )
     if not outside.ok:
-        return make_result(
-            "ingress_routes",
-            subject,
-            steps,
+        known = outside.outcome in ("timeout", "refused", "dns", "unreachable")
+        return report.result(
+            failure_hint(outside.outcome if known else "error", "external"),
             failure=outside.outcome,
-            hint=failure_hint(
-                outside.outcome
-                if outside.outcome in ("timeout", "refused", "dns", "unreachable")
-                else "error",
-                "external",
-            ),
         )
-    nodes = node_internal_ips(lab)
+    nodes = view.node_addresses()
     if not nodes:
         raise LabError("The lab reports no nodes.", "Check the lab with `labkit status`.")
-    node = nodes[0][0]
-    names = PodNames(list_pods(lab, None))
-    wanted = {path: split_ref(svc, namespace) for path, svc in routes.items()}
-    endpoint_pods = {
-        path: {e.pod for e in service_endpoints(lab, svc, ns) if e.ready and e.pod}
-        for path, (ns, svc) in wanted.items()
-    }
-    all_pods = {str(meta(p).get("name")) for p in list_pods(lab, None)}
-    service_of = {
-        pod: f"{wanted[path][0]}/{wanted[path][1]}"
-        for path, pods in endpoint_pods.items()
-        for pod in pods
-    }
+    node = nodes[0].name
+    all_pods = {name_of(p) for p in view.pods}
+    service_of = {pod: r.ref for r in wanted.values() for pod in r.endpoint_pods}
 
     def observe() -> dict[str, HttpAnswer]:
-        return {path: _curl(lab, node, address, port, host, path) for path in sorted(routes)}
+        return {p: _curl(lab, node, address.ip, address.port, host, p) for p in wanted}
 
-    def route_ok(path: str, answer: HttpAnswer) -> bool:
-        if answer.status is None or not 200 <= answer.status < 300:
-            return False
-        pod = answering_pod(answer, all_pods)
-        if pod is not None:
-            return pod in endpoint_pods[path]
-        backend = answer.headers.get(BACKEND_HEADER)
-        return backend is None or backend == "/".join(wanted[path])
+    def all_reached(answers: dict[str, HttpAnswer]) -> bool:
+        return all(wanted[p].reached(a, all_pods) for p, a in answers.items())
 
-    conv = poll(observe, lambda obs: all(route_ok(p, a) for p, a in obs.items()), wait=wait)
-    answers: dict[str, HttpAnswer] = conv.observation
-    hints: list[tuple[str | None, str]] = []
-    for path in sorted(routes):
-        ns, svc = wanted[path]
-        answer = answers[path]
+    conv = poll(observe, all_reached, wait=wait)
+    report.elapsed_s = conv.elapsed_s
+    problems: list[RouteProblem] = []
+    for route in wanted.values():
+        answer = conv.observation[route.path]
         pod = answering_pod(answer, all_pods)
         backend = answer.headers.get(BACKEND_HEADER)
         if pod:
             who = (
-                f"an endpoint of {service_of[pod]}" if pod in service_of else names.by_name(pod, ns)
+                f"an endpoint of {service_of[pod]}"
+                if pod in service_of
+                else view.names.by_name(pod, route.namespace)
             )
         else:
             who = f"service {backend}" if backend else "an unnamed backend"
-        ok = route_ok(path, answer)
+        ok = route.reached(answer, all_pods)
         if answer.status is None:
             seen = f"no HTTP answer ({answer.error or 'curl failed'})"
         else:
             seen = f"HTTP {answer.status} from {who}"
-        steps.append(
-            Step(
-                f"GET {path} with Host: {host} (from {node})",
-                f"{seen}{'' if ok else f'; wanted an endpoint of {ns}/{svc}'} ({conv.describe()})",
-                ok,
-            )
+        report.add(
+            f"GET {route.path} with Host: {host} (from {node})",
+            f"{seen}{'' if ok else f'; wanted an endpoint of {route.ref}'} ({conv.describe()})",
+            ok,
         )
-        if ok:
-            continue
-        if answer.status is None:
-            hints.append(
-                (
-                    "error",
-                    f"{path}: the controller did not answer over HTTP: " + (answer.error or ""),
-                )
-            )
-        elif answer.status == 404:
-            hints.append(
-                (
-                    "http",
-                    f"{path}: no Ingress rule matches host {host} and this path (the controller's "
-                    "default backend answered 404). Check spec.rules[].host and the path; pathType "
-                    "Prefix matches whole path elements (/api matches /api/v1, not /apiv1).",
-                )
-            )
-        elif answer.status in (502, 503, 504):
-            hints.append(
-                (
-                    "http",
-                    f"{path}: the rule's backend Service did not answer ({answer.status}): it has no "
-                    f"ready endpoints or the Ingress names a Service port it does not expose. Run "
-                    f"service_health(lab, '{svc}', namespace='{ns}').",
-                )
-            )
-        elif answer.status >= 400:
-            hints.append(
-                (
-                    "http",
-                    f"{path}: the backend answered {answer.status}; the route works but the "
-                    "application refused the request.",
-                )
-            )
-        else:
-            hints.append(
-                (
-                    None,
-                    f"{path} reached {who}, not {ns}/{svc}: the rule for this path names another "
-                    "backend service (or a longer path of another rule wins). Fix "
-                    "backend.service.name for this path.",
-                )
-            )
-    if not hints:
-        return make_result("ingress_routes", subject, steps, elapsed_s=conv.elapsed_s)
-    return make_result(
-        "ingress_routes",
-        subject,
-        steps,
-        hint=" ".join(h for _, h in hints),
-        failure=next((f for f, _ in hints if f), None),
-        elapsed_s=conv.elapsed_s,
+        if not ok:
+            problems.append(route_problem(route, host, answer, who))
+    if not problems:
+        return report.result()
+    return report.result(
+        " ".join(p.hint for p in problems),
+        failure=next((p.failure for p in problems if p.failure), None),
     )

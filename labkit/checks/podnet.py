@@ -5,28 +5,30 @@ a default route, the veth peer with index N on the pod's node, and the node's ro
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.checks.connectivity import open_on_pod
-from labkit.checks.result import Result, Step, make_result
-from labkit.checks.targets import (
-    Target,
-    list_pods,
-    scheduling_problem,
-)
+from labkit.checks.pods import one_pod
+from labkit.checks.result import Result, Step
+from labkit.checks.stages import Report
+from labkit.checks.targets import Target, scheduling_problem
+from labkit.checks.view import ClusterView
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.objects import (
-    meta,
+    is_host_network,
+    labels_of,
+    name_of,
+    namespace_of,
     pod_ip,
     pod_node,
     pod_phase,
 )
 
 _LINK = re.compile(
-    r"^(?P<index>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>[^:\s]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)$"
+    r"^(?P<index>\d+):\s+(?P<name>[^:@\s]+)(?:@(?P<peer>[^:\s]+))?:\s+"
+    r"<(?P<flags>[^>]*)>(?P<rest>.*)$"
 )
 _ADDR = re.compile(r"^\d+:\s+(?P<dev>\S+)\s+inet6?\s+(?P<cidr>\S+)")
 
@@ -45,6 +47,7 @@ class Link:
 
     @property
     def up(self) -> bool:
+        """Whether the link is administratively UP."""
         return "UP" in self.flags
 
 
@@ -144,8 +147,8 @@ def judge_netns(view: PodNetView, ip: str, node: str) -> list[tuple[Step, str]]:
                 f"{peer}, {'UP' if eth0.up else 'DOWN'}, addresses {', '.join(addrs) or 'none'}",
                 has_ip and eth0.up and eth0.peer_index is not None,
             ),
-            f"eth0 should be UP, carry the pod IP {ip} and be one end of a veth pair; the CNI set it up "
-            "wrongly (or the pod IP in the API is stale).",
+            f"eth0 should be UP, carry the pod IP {ip} and be one end of a veth pair; the CNI set "
+            "it up wrongly (or the pod IP in the API is stale).",
         )
     )
     default = next((r for r in view.pod_routes if r.startswith("default")), None)
@@ -165,8 +168,8 @@ def judge_netns(view: PodNetView, ip: str, node: str) -> list[tuple[Step, str]]:
                 Step(
                     f"veth peer with index {eth0.peer_index} on {node}", "no such interface", False
                 ),
-                f"The node has no interface with index {eth0.peer_index}: the pod's veth peer is gone or the "
-                "pod runs elsewhere than the API says.",
+                f"The node has no interface with index {eth0.peer_index}: the pod's veth peer is "
+                "gone or the pod runs elsewhere than the API says.",
             )
         )
         return out
@@ -191,7 +194,8 @@ def judge_netns(view: PodNetView, ip: str, node: str) -> list[tuple[Step, str]]:
         (
             Step(f"{node}'s route to {ip}", shown_route, reaches),
             f"The node must send {ip} to the pod's veth ({host.name}) or to the bridge it hangs on"
-            f"{' (' + host.master + ')' if host.master else ''}; the CNI adds that route (calico: a /32 "
+            f"{' (' + host.master + ')' if host.master else ''}; the CNI adds that route (calico: "
+            "a /32 "
             "per pod; flannel: the bridge's subnet).",
         )
     )
@@ -200,14 +204,13 @@ def judge_netns(view: PodNetView, ip: str, node: str) -> list[tuple[Step, str]]:
 
 def _run(lab: Lab, where: str, command: list[str], pod: Mapping[str, Any] | None = None) -> str:
     if pod is not None:
-        result = lab.exec(
-            str(meta(pod).get("name")), command, namespace=meta(pod).get("namespace") or "default"
-        )
+        result = lab.exec(name_of(pod), command, namespace=namespace_of(pod))
     else:
         result = lab.node_exec(where, command)
     if not result.ok:
+        failed = result.stderr.strip() or result.returncode
         raise LabError(
-            f"`{' '.join(command)}` failed in {where}: {result.stderr.strip() or result.returncode}.",
+            f"`{' '.join(command)}` failed in {where}: {failed}.",
             "Check that the lab is up (`labkit status`) and the pod is Running.",
             result.stdout,
         )
@@ -217,30 +220,15 @@ def _run(lab: Lab, where: str, command: list[str], pod: Mapping[str, Any] | None
 def pod_netns(lab: Lab, pod: Target) -> Result:
     """Read the pod's interfaces and routes and its veth peer and route on the node, and check that
     they form the path the CNI should have built."""
-    names, found, steps, shown = open_on_pod(lab, pod, "target")
-    subject = f"network namespace of {shown}"
-    if not steps[0].ok:
-        if found is None:
-            hint = (
-                "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
-            )
-        else:
-            problem = scheduling_problem(found)
-            said = (
-                f" Here it is scheduling: {problem.describe()}."
-                if problem is not None and problem.message
-                else ""
-            )
-            hint = (
-                f"The pod is {pod_phase(found)} without an IP, so no network namespace was wired for it. "
-                "`kubectl describe pod` shows why: usually scheduling (a nodeSelector or taint no node "
-                f"satisfies), then the image or the CNI.{said}"
-            )
-        return make_result("pod_netns", subject, steps, hint=hint)
-    assert found is not None
+    view = ClusterView(lab)
+    looked_at = one_pod(view, pod, "target")
+    report = Report("pod_netns", f"network namespace of {looked_at.shown}", [looked_at.step])
+    found = looked_at.usable
+    if found is None:
+        return report.result(unwired_hint(looked_at.pod))
     ip, node = pod_ip(found) or "", pod_node(found) or "?"
-    where = names(found)
-    view = PodNetView(
+    where = view.names(found)
+    netns = PodNetView(
         pod_links=parse_links(_run(lab, where, ["ip", "-o", "link", "show"], found)),
         pod_addrs=parse_addresses(_run(lab, where, ["ip", "-o", "addr", "show"], found)),
         pod_routes=parse_routes(_run(lab, where, ["ip", "route", "show"], found)),
@@ -249,12 +237,27 @@ def pod_netns(lab: Lab, pod: Target) -> Result:
         if ip
         else "",
     )
-    judged = judge_netns(view, ip, node)
-    steps.extend(s for s, _ in judged)
-    first_bad = next((h for s, h in judged if s.ok is False), "")
-    if first_bad:
-        return make_result("pod_netns", subject, steps, hint=first_bad)
-    return make_result("pod_netns", subject, steps)
+    judged = judge_netns(netns, ip, node)
+    report.steps.extend(s for s, _ in judged)
+    return report.result(next((h for s, h in judged if s.ok is False), ""))
+
+
+def unwired_hint(pod: Mapping[str, Any] | None) -> str:
+    """Why a pod has no network namespace to look at: it does not exist, or has no IP yet (and
+    what the scheduler said, when that is why)."""
+    if pod is None:
+        return "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
+    problem = scheduling_problem(pod)
+    said = (
+        f" Here it is scheduling: {problem.describe()}."
+        if problem is not None and problem.message
+        else ""
+    )
+    return (
+        f"The pod is {pod_phase(pod)} without an IP, so no network namespace was wired for it. "
+        "`kubectl describe pod` shows why: usually scheduling (a nodeSelector or taint no node "
+        f"satisfies), then the image or the CNI.{said}"
+    )
 
 
 # --------------------------------------------------------------------------- which CNI
@@ -268,12 +271,12 @@ CNI_PODS = {
 """How each CNI's node agent shows up: a label, or a name prefix (namespace-independent)."""
 
 
-def detect_cni(pods: list[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+def detect_cni(pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     """The CNI node agents found among the cluster's pods, by CNI."""
     found: dict[str, list[Mapping[str, Any]]] = {}
     for pod in pods:
-        labels = meta(pod).get("labels") or {}
-        name = str(meta(pod).get("name") or "")
+        labels = labels_of(pod)
+        name = name_of(pod)
         for cni, ((key, value), prefix) in CNI_PODS.items():
             if labels.get(key) == value or (
                 name.startswith(prefix) and not name.startswith(prefix + "-operator")
@@ -305,22 +308,24 @@ def fingerprint(
                     f"{cidr or 'none'}" + (f" (node podCIDR {pod_cidr})" if pod_cidr else ""),
                     in_cidr,
                 ),
-                "Flannel gives each pod an address from its node's /24 (the node's spec.podCIDR), behind cni0.",
+                "Flannel gives each pod an address from its node's /24 (the node's spec.podCIDR), "
+                "behind cni0.",
             )
         )
         bridge = str(next(network.hosts())) if network else None
         out.append(
             (
                 Step("default route", default or "none", bool(gateway and gateway == bridge)),
-                f"Under Flannel the pod's default route goes via the cni0 bridge, the first address of the "
-                f"node's podCIDR ({bridge}).",
+                "Under Flannel the pod's default route goes via the cni0 bridge, the first "
+                f"address of the node's podCIDR ({bridge}).",
             )
         )
         mtu = eth0.mtu if eth0 else None
         out.append(
             (
                 Step("eth0's MTU", str(mtu), mtu == 1450),
-                "Flannel's VXLAN overlay costs 50 bytes per packet, so pods get MTU 1450 on a 1500-byte network.",
+                "Flannel's VXLAN overlay costs 50 bytes per packet, so pods get MTU 1450 on a "
+                "1500-byte network.",
             )
         )
     elif cni == "calico":
@@ -328,14 +333,15 @@ def fingerprint(
         out.append(
             (
                 Step("eth0's address", cidr or "none", prefix == 32),
-                "Calico gives each pod a single /32 address from an IPAM block of its node; no subnet is shared.",
+                "Calico gives each pod a single /32 address from an IPAM block of its node; no "
+                "subnet is shared.",
             )
         )
         out.append(
             (
                 Step("default route", default or "none", gateway == "169.254.1.1"),
-                "Calico points the pod's default route at the link-local 169.254.1.1, answered by proxy ARP "
-                "on the node's cali* veth.",
+                "Calico points the pod's default route at the link-local 169.254.1.1, answered by "
+                "proxy ARP on the node's cali* veth.",
             )
         )
     else:
@@ -358,71 +364,51 @@ def fingerprint(
 def cni_identity(lab: Lab, pod: Target) -> Result:
     """Say which CNI runs (its node agents) and check that a pod's interface carries that
     plugin's fingerprint: Flannel a /24 behind cni0 with MTU 1450, Calico a /32 via 169.254.1.1."""
-    names, found, steps, shown = open_on_pod(lab, pod, "target")
-    subject = f"CNI wiring of {shown}"
-    if not steps[0].ok:
-        return make_result(
-            "cni_identity",
-            subject,
-            steps,
-            hint="The pod is missing or has no IP yet; run pod_netns on it for the reason.",
+    view = ClusterView(lab)
+    looked_at = one_pod(view, pod, "target")
+    report = Report("cni_identity", f"CNI wiring of {looked_at.shown}", [looked_at.step])
+    found = looked_at.usable
+    if found is None:
+        return report.result(
+            "The pod is missing or has no IP yet; run pod_netns on it for the reason."
         )
-    assert found is not None
-    agents = detect_cni(list_pods(lab, None))
+    agents = detect_cni(view.pods)
     if not agents:
-        steps.append(
-            Step(
-                "the CNI's node agents",
-                "none found (no kube-flannel, calico-node or cilium pods)",
-                False,
-            )
+        report.add(
+            "the CNI's node agents",
+            "none found (no kube-flannel, calico-node or cilium pods)",
+            False,
         )
-        return make_result(
-            "cni_identity",
-            subject,
-            steps,
-            hint="No CNI runs: without one, nodes stay NotReady and pods get no network. Install "
-            "one (Flannel, Calico, Cilium); `labkit up --cni ...` does it for you.",
+        return report.result(
+            "No CNI runs: without one, nodes stay NotReady and pods get no network. Install "
+            "one (Flannel, Calico, Cilium); `labkit up --cni ...` does it for you."
         )
-    cni = sorted(agents)[0]
     for name, pods in sorted(agents.items()):
-        groups = sorted({names(p).split("#")[0] for p in pods})
-        running = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
-        steps.append(
-            Step(
-                "the CNI's node agents",
-                f"{name}: {', '.join(groups)} ({running} of {len(pods)} Running)",
-                running == len(pods),
-            )
+        groups = sorted({view.names(p).split("#")[0] for p in pods})
+        running = sum(1 for p in pods if pod_phase(p) == "Running")
+        report.add(
+            "the CNI's node agents",
+            f"{name}: {', '.join(groups)} ({running} of {len(pods)} Running)",
+            running == len(pods),
         )
     if len(agents) > 1:
-        steps.append(Step("one CNI only", f"found {', '.join(sorted(agents))}", False))
-        return make_result(
-            "cni_identity",
-            subject,
-            steps,
-            hint="Two CNIs fight over the same pods; remove all but one.",
-        )
+        report.add("one CNI only", f"found {', '.join(sorted(agents))}", False)
+        return report.result("Two CNIs fight over the same pods; remove all but one.")
+    cni = next(iter(agents))
     if cni != lab.cni:
-        steps.append(Step("the lab says", f"{lab.cni}", None))
-    if (found.get("spec") or {}).get("hostNetwork"):
-        steps.append(Step("the pod's own network namespace", "no: hostNetwork: true", False))
-        return make_result(
-            "cni_identity",
-            subject,
-            steps,
-            hint="This pod uses hostNetwork: it shares its node's network namespace and interfaces, "
+        report.add("the lab says", f"{lab.cni}")
+    if is_host_network(found):
+        report.add("the pod's own network namespace", "no: hostNetwork: true", False)
+        return report.result(
+            "This pod uses hostNetwork: it shares its node's network namespace and interfaces, "
             "so the CNI never wired it and it shows no CNI fingerprint. Remove hostNetwork "
-            "to get a pod IP from the CNI.",
+            "to get a pod IP from the CNI."
         )
-    where = names(found)
+    where = view.names(found)
     links = parse_links(_run(lab, where, ["ip", "-o", "link", "show"], found))
     addrs = parse_addresses(_run(lab, where, ["ip", "-o", "addr", "show"], found))
     routes = parse_routes(_run(lab, where, ["ip", "route", "show"], found))
-    node_name = pod_node(found)
-    node = next(
-        (n for n in lab.get("nodes", namespace=None) if meta(n).get("name") == node_name), {}
-    )
+    node = view.node(pod_node(found)) or {}
     judged = fingerprint(
         cni,
         next((link for link in links if link.name == "eth0"), None),
@@ -430,13 +416,10 @@ def cni_identity(lab: Lab, pod: Target) -> Result:
         routes,
         (node.get("spec") or {}).get("podCIDR"),
     )
-    steps.extend(s for s, _ in judged)
+    report.steps.extend(s for s, _ in judged)
     first_bad = next((h for s, h in judged if s.ok is False), "")
-    if first_bad or any(s.ok is False for s in steps):
-        return make_result(
-            "cni_identity",
-            subject,
-            steps,
-            hint=first_bad or "Some of the CNI's node agents are not Running; look at their logs.",
+    if first_bad or any(s.ok is False for s in report.steps):
+        return report.result(
+            first_bad or "Some of the CNI's node agents are not Running; look at their logs."
         )
-    return make_result("cni_identity", subject, steps)
+    return report.result()

@@ -161,7 +161,8 @@ def learner_table(entries: list[dict[str, Any]]) -> str:
     points = sum(r["points"] for r in best.values())
     max_points = sum(r["max_points"] for r in best.values())
     table = render_table(["lesson", "exercise", "best", "points", "attempts"], rows, rule=True)
-    return f"{table}\n{passed} of {len(best)} exercises passed, {number_text(points)}/{number_text(max_points)} points"
+    score = f"{number_text(points)}/{number_text(max_points)} points"
+    return f"{table}\n{passed} of {len(best)} exercises passed, {score}"
 
 
 def workshop_table(entries: list[dict[str, Any]]) -> str:

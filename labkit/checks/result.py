@@ -11,7 +11,7 @@ import html
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 VERDICTS = ("pass", "partial", "fail")
 """Best first: a learner's best attempt is the first of these they reached."""
@@ -19,6 +19,18 @@ VERDICTS = ("pass", "partial", "fail")
 FAILURE_CLASSES = ("timeout", "refused", "dns", "http", "unreachable", "error")
 
 _MARKS = {True: " ok ", False: "FAIL", None: "info"}
+
+
+class _HtmlMark(NamedTuple):
+    symbol: str
+    colour: str
+
+
+_HTML_MARKS = {
+    True: _HtmlMark("&#10004;", "#1a7f37"),
+    False: _HtmlMark("&#10008;", "#cf222e"),
+    None: _HtmlMark("&#8226;", "#57606a"),
+}
 _COLOURS = {"pass": "#1a7f37", "partial": "#9a6700", "fail": "#cf222e"}
 
 
@@ -32,6 +44,7 @@ class Step:
     evidence: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready), as a Result's ``steps`` list holds it."""
         return {
             "action": self.action,
             "observed": self.observed,
@@ -62,6 +75,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
+        """Whether the verdict is pass."""
         return self.verdict == "pass"
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,18 +116,15 @@ class Result:
         e = html.escape
         rows = []
         for step in self.steps:
-            mark = {
-                True: ("&#10004;", "#1a7f37"),
-                False: ("&#10008;", "#cf222e"),
-                None: ("&#8226;", "#57606a"),
-            }[step.ok]
+            mark = _HTML_MARKS[step.ok]
             evidence = (
                 f"<pre style='margin:4px 0 0;font-size:90%'>{e(chr(10).join(step.evidence))}</pre>"
                 if step.evidence
                 else ""
             )
             rows.append(
-                f"<tr><td style='color:{mark[1]};font-weight:bold;padding:2px 6px'>{mark[0]}</td>"
+                f"<tr><td style='color:{mark.colour};font-weight:bold;padding:2px 6px'>"
+                f"{mark.symbol}</td>"
                 f"<td style='padding:2px 6px'>{e(step.action)}</td>"
                 f"<td style='padding:2px 6px'>{e(step.observed)}{evidence}</td></tr>"
             )
@@ -131,14 +142,15 @@ class Result:
             )
         return (
             f"<div style='border:2px solid {colour};border-radius:6px;padding:8px;margin:4px 0;"
-            f"font-family:sans-serif'>"
+            "font-family:sans-serif'>"
             f"<div><span style='background:{colour};color:white;padding:2px 8px;border-radius:4px;"
             f"font-weight:bold'>{e(self.verdict.upper())}</span> "
             f"<b>{e(self.check)}</b>: {e(self.subject)} "
-            f"<span style='color:#57606a'>({number_text(self.points)}/{number_text(self.max_points)} points)"
-            f"</span></div>"
+            "<span style='color:#57606a'>"
+            f"({number_text(self.points)}/{number_text(self.max_points)} points)"
+            "</span></div>"
             f"{layer}<table style='border-collapse:collapse;margin-top:6px'>"
-            f"<tr><th></th><th style='text-align:left;padding:2px 6px'>step</th>"
+            "<tr><th></th><th style='text-align:left;padding:2px 6px'>step</th>"
             f"<th style='text-align:left;padding:2px 6px'>observed</th></tr>{''.join(rows)}</table>"
             f"{hint}</div>"
         )
@@ -198,38 +210,39 @@ _HINTS: dict[tuple[str, str], str] = {
     ("timeout", "pod"): (
         "The packets were dropped on the way, so nothing answered before the timeout. Look at the "
         "NetworkPolicies that select the destination (ingress) or the source (egress) with "
-        "`kubectl get netpol -A`; if none applies, look at routing between the nodes (`ip route` on "
-        "the source's node, the CNI's pods)."
+        "`kubectl get netpol -A`; if none applies, look at routing between the nodes (`ip route` "
+        "on the source's node, the CNI's pods)."
     ),
     ("timeout", "service"): (
-        "The Service's virtual IP took the packets but no endpoint answered: a NetworkPolicy dropping "
-        "them at the pods, or a route to the endpoint's node missing. Probe one endpoint pod IP "
-        "directly to tell the two apart."
+        "The Service's virtual IP took the packets but no endpoint answered: a NetworkPolicy "
+        "dropping them at the pods, or a route to the endpoint's node missing. Probe one endpoint "
+        "pod IP directly to tell the two apart."
     ),
     ("timeout", "external"): (
         "Nothing answered from outside the cluster: the node port or load-balancer address is not "
-        "forwarded (wrong port, a Service type that does not expose it, externalTrafficPolicy: Local "
-        "on a node without endpoints) or a policy drops the traffic at the pods."
+        "forwarded (wrong port, a Service type that does not expose it, externalTrafficPolicy: "
+        "Local on a node without endpoints) or a policy drops the traffic at the pods."
     ),
     ("refused", "pod"): (
         "The connection was refused: the packet reached the pod and nothing listens on that port. "
-        "Compare the port with the pod's containerPorts (`kubectl get pod -o yaml`). A policy never "
-        "refuses; it drops, which shows as a timeout."
+        "Compare the port with the pod's containerPorts (`kubectl get pod -o yaml`). A policy "
+        "never refuses; it drops, which shows as a timeout."
     ),
     ("refused", "service"): (
-        "The Service refused the connection: it has no ready endpoints (kube-proxy rejects traffic to "
-        "a Service without endpoints) or its targetPort is not a port the pods listen on. Run "
-        "`kubectl get endpoints <svc>` and compare targetPort with the pods' containerPorts."
+        "The Service refused the connection: it has no ready endpoints (kube-proxy rejects "
+        "traffic to a Service without endpoints) or its targetPort is not a port the pods listen "
+        "on. Run `kubectl get endpoints <svc>` and compare targetPort with the pods' "
+        "containerPorts."
     ),
     ("refused", "external"): (
-        "The node or load balancer refused the connection: the Service has no ready endpoints, or its "
-        "targetPort does not match the pods' containerPort."
+        "The node or load balancer refused the connection: the Service has no ready endpoints, or "
+        "its targetPort does not match the pods' containerPort."
     ),
     ("dns", "any"): (
         "The name did not resolve. A short name only resolves in the client's own namespace (the "
         "search path starts with <namespace>.svc.cluster.local): from elsewhere use "
-        "<service>.<namespace>. Check the spelling with `kubectl get svc -A`; with ndots:5 a name with "
-        "fewer than 5 dots is tried with every search suffix first."
+        "<service>.<namespace>. Check the spelling with `kubectl get svc -A`; with ndots:5 a name "
+        "with fewer than 5 dots is tried with every search suffix first."
     ),
     ("unreachable", "any"): (
         "There is no route to that address: the IP belongs to no running pod (a stale IP from a "
@@ -237,8 +250,8 @@ _HINTS: dict[tuple[str, str], str] = {
         "`kubectl get pods -o wide` and `ip route` on the node."
     ),
     ("http", "any"): (
-        "A server answered with an HTTP error: the network path works, the request does not. For an "
-        "Ingress, check the Host header and the path against the rules and the backend's "
+        "A server answered with an HTTP error: the network path works, the request does not. For "
+        "an Ingress, check the Host header and the path against the rules and the backend's "
         "service name and port."
     ),
     ("error", "any"): (
@@ -279,7 +292,8 @@ sleep: Callable[[float], None] = time.sleep
 
 @dataclass(frozen=True)
 class Convergence(Generic[T]):
-    """How a poll ended: the last observation, how many attempts, how long, and whether it matched."""
+    """How a poll ended: the last observation, how many attempts, how long, and whether it
+    matched."""
 
     observation: T
     attempts: int

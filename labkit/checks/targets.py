@@ -1,7 +1,8 @@
-"""What a check points at: pods (by ``"ns/name"`` or by selector), services, their endpoints,
-and stable display names for pods so results never show random pod hashes.
+"""What a check points at: a pod by ``"ns/name"`` or the pods a selector picks, stable display
+names for pods so results never show random pod hashes, and a pod's scheduling facts in words.
 
-Everything here gathers through the Lab seam and returns plain data; judging is elsewhere.
+Everything here is pure: it reads object dicts (from a :class:`~labkit.checks.view.ClusterView`)
+and never talks to a lab.
 """
 
 from __future__ import annotations
@@ -12,23 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.lab import OUTSIDE, Lab
 from labkit.model.objects import (
-    ServiceEndpoint,
-    endpoints_from_endpoints,
-    endpoints_from_slices,
     labels_of,
     meta,
-    node_internal_ip,
+    name_of,
+    namespace_of,
     pod_ip,
     pod_node,
     pod_phase,
     pod_ready,
 )
 from labkit.model.selectors import parse_selector_string, selector_matches
+from labkit.values import OUTSIDE
 
 Target = str | Mapping[str, Any]
-"""``"ns/name"`` (or ``"name"`` in the default namespace), or ``{"namespace": ns, "selector": "app=x"}``."""
+"""``"ns/name"`` (or ``"name"`` in the default namespace), or
+``{"namespace": ns, "selector": "app=x"}``."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class TargetSpec:
     all: bool = False
 
     def describe(self) -> str:
+        """``ns/name`` for a named pod, ``ns/{app=x}`` for a selector."""
         if self.name:
             return f"{self.namespace}/{self.name}"
         return f"{self.namespace}/{{{self.selector}}}"
@@ -50,12 +51,12 @@ def parse_target(target: Target, namespace: str = "default") -> TargetSpec:
     """Read a target; refuse anything that is neither a pod ref nor a selector mapping."""
     if isinstance(target, str):
         text = target.strip()
-        if not text or text == OUTSIDE or text.count("/") > 1:
+        if not text or text == OUTSIDE or text.count("/") > 1 or text.strip("/") != text:
             raise LabError(
                 f"{target!r} is not a pod reference.",
                 'Name a pod as "namespace/name", or pass {"namespace": ..., "selector": "app=x"}.',
             )
-        ns, name = _split(text, namespace)
+        ns, name = split_ref(text, namespace)
         return TargetSpec(namespace=ns, name=name)
     if isinstance(target, Mapping):
         unknown = set(target) - {"namespace", "selector", "all", "name"}
@@ -89,53 +90,29 @@ def parse_target(target: Target, namespace: str = "default") -> TargetSpec:
     )
 
 
-def _split(text: str, namespace: str) -> tuple[str, str]:
-    if "/" in text:
-        ns, _, name = text.partition("/")
-        if not ns or not name:
-            raise LabError(f"{text!r} is not a pod reference.", 'Write it as "namespace/name".')
-        return ns, name
-    return namespace, text
-
-
-# --------------------------------------------------------------------------- pod facts
-
-
-# --------------------------------------------------------------------------- finding pods
-
-
-def list_pods(lab: Lab, namespace: str | None) -> list[dict]:
-    """Pods in a namespace (None: all), sorted by namespace and name."""
-    pods = lab.get("pods", namespace=namespace)
-    return sorted(pods, key=lambda p: (meta(p).get("namespace") or "", meta(p).get("name") or ""))
-
+# --------------------------------------------------------------------------- choosing pods
 
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Failed": 2, "Succeeded": 3}
 
 
-def find_pods(
-    lab: Lab, target: Target, namespace: str = "default"
-) -> tuple[TargetSpec, list[dict]]:
-    """The pods a target names: the named pod whatever its phase, or the Running pods a selector
-    picks (sorted by name; only the first unless the target says ``all``).
+def choose_pods(spec: TargetSpec, pods: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The pods a parsed target means among ``pods``: the named pod whatever its phase, or the
+    Running pods a selector picks (by name; only the first unless the target says ``all``).
 
     When a selector matches pods but none of them runs, those pods are returned instead (Pending
     first, then by name), so a check can say *why* they are unusable rather than "no such pod".
     """
-    spec = parse_target(target, namespace)
+    here = sorted(
+        (dict(p) for p in pods if namespace_of(p) == spec.namespace), key=lambda p: name_of(p)
+    )
     if spec.name:
-        found = [p for p in list_pods(lab, spec.namespace) if meta(p).get("name") == spec.name]
-        return spec, found[:1]
+        return [p for p in here if name_of(p) == spec.name][:1]
     selector = parse_selector_string(spec.selector or "")
-    matching = [
-        p for p in list_pods(lab, spec.namespace) if selector_matches(selector, labels_of(p))
-    ]
-    pods = [p for p in matching if pod_phase(p) == "Running"]
-    if not pods:
-        pods = sorted(
-            matching, key=lambda p: (_PHASE_ORDER.get(pod_phase(p), 1), str(meta(p).get("name")))
-        )
-    return spec, pods if spec.all else pods[:1]
+    matching = [p for p in here if selector_matches(selector, labels_of(p))]
+    chosen = [p for p in matching if pod_phase(p) == "Running"]
+    if not chosen:
+        chosen = sorted(matching, key=lambda p: (_PHASE_ORDER.get(pod_phase(p), 1), name_of(p)))
+    return chosen if spec.all else chosen[:1]
 
 
 @dataclass(frozen=True)
@@ -184,16 +161,11 @@ def pod_state(pod: Mapping[str, Any], names: PodNames) -> str:
 def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
     """Why ``subject`` (e.g. "The destination pod") is Pending without a node, and what to check."""
     many = len(pods) > 1
-    problems = sorted(
-        {
-            (p.reason, p.message)
-            for p in (scheduling_problem(pod) for pod in pods)
-            if p and p.message
-        }
-    )
+    found = (scheduling_problem(pod) for pod in pods)
+    problems = sorted({p for p in found if p and p.message}, key=lambda p: (p.reason, p.message))
     said = (
-        f" The scheduler says (status.conditions PodScheduled=False, reason {problems[0][0]}): "
-        f'"{problems[0][1].rstrip(".")}".'
+        f" The scheduler says (status.conditions PodScheduled=False, reason {problems[0].reason}): "
+        f'"{problems[0].message.rstrip(".")}".'
         if problems
         else ""
     )
@@ -208,16 +180,17 @@ def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
         - {""}
     )
     asks = (
-        f" {'They ask' if many else 'It asks'} for nodes labelled {' or '.join(selectors)} (nodeSelector)."
+        f" {'They ask' if many else 'It asks'} for nodes labelled {' or '.join(selectors)} "
+        "(nodeSelector)."
         if selectors
         else ""
     )
+    their = "their" if many else "its"
     return (
         f"{subject} {'are' if many else 'is'} Pending: the scheduler found no node for "
-        f"{'them' if many else 'it'}, so {'they have' if many else 'it has'} no IP and nothing runs.{said}{asks} "
-        f"Compare {'their' if many else 'its'} nodeSelector / node affinity with the nodes' labels "
-        f"(`kubectl get nodes --show-labels`) and {'their' if many else 'its'} tolerations with the nodes' "
-        "taints; "
+        f"{'them' if many else 'it'}, so {'they have' if many else 'it has'} no IP and nothing "
+        f"runs.{said}{asks} Compare {their} nodeSelector / node affinity with the nodes' labels "
+        f"(`kubectl get nodes --show-labels`) and {their} tolerations with the nodes' taints; "
         "`kubectl describe pod` shows the FailedScheduling event."
     )
 
@@ -229,7 +202,7 @@ _HASHED = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{5,10})-(?P<suffix>[a-z0-9
 
 def workload_of(pod: Mapping[str, Any]) -> str | None:
     """The Deployment/DaemonSet/ReplicaSet a pod comes from (None for a bare or StatefulSet pod)."""
-    name = str(meta(pod).get("name") or "")
+    name = name_of(pod)
     labels = labels_of(pod)
     for owner in meta(pod).get("ownerReferences") or []:
         kind, owner_name = owner.get("kind"), str(owner.get("name") or "")
@@ -258,8 +231,8 @@ class PodNames:
         self._by_key: dict[tuple[str, str], str] = {}
         groups: dict[tuple[str, str], list[str]] = {}
         for pod in pods:
-            ns = str(meta(pod).get("namespace") or "default")
-            name = str(meta(pod).get("name"))
+            ns = namespace_of(pod)
+            name = name_of(pod)
             workload = workload_of(pod)
             if workload:
                 groups.setdefault((ns, workload), []).append(name)
@@ -270,11 +243,12 @@ class PodNames:
                 self._by_key[(ns, name)] = f"{ns}/{workload}#{k}"
 
     def __call__(self, pod_or_ref: Mapping[str, Any] | str, namespace: str = "default") -> str:
+        """The display name of a pod, or of ``"ns/name"`` (``"name"`` in ``namespace``)."""
         if isinstance(pod_or_ref, Mapping):
-            ns = str(meta(pod_or_ref).get("namespace") or "default")
-            name = str(meta(pod_or_ref).get("name"))
+            ns = namespace_of(pod_or_ref)
+            name = name_of(pod_or_ref)
         else:
-            ns, name = _split(pod_or_ref, namespace)
+            ns, name = split_ref(pod_or_ref, namespace)
         return self._by_key.get((ns, name)) or self._guess(ns, name)
 
     @staticmethod
@@ -291,7 +265,7 @@ class PodNames:
         for (ns, pod), shown in self._by_key.items():
             if pod == name and ns == namespace:
                 return shown
-        for (ns, pod), shown in sorted(self._by_key.items()):
+        for (_, pod), shown in sorted(self._by_key.items()):
             if pod == name:
                 return shown
         return self._guess(namespace, name)
@@ -305,47 +279,11 @@ def pod_summary(pod: Mapping[str, Any], names: PodNames) -> str:
     return f"{names(pod)} ({pod_phase(pod)}, {ready}, {ip}{node})"
 
 
-# --------------------------------------------------------------------------- services and endpoints
-
-
-def get_service(lab: Lab, name: str, namespace: str) -> dict | None:
-    """The Service ``namespace/name``, or None."""
-    found = [s for s in lab.get("services", namespace=namespace) if meta(s).get("name") == name]
-    return found[0] if found else None
-
-
-def service_endpoints(lab: Lab, service: str, namespace: str) -> list[ServiceEndpoint]:
-    """The Service's endpoints from its EndpointSlices (or the older Endpoints object)."""
-    try:
-        slices = [
-            s
-            for s in lab.get("endpointslices", namespace=namespace)
-            if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == service
-        ]
-    except LabError:
-        slices = None
-    if slices is not None and slices:
-        return endpoints_from_slices(slices)
-    try:
-        endpoints = [
-            e for e in lab.get("endpoints", namespace=namespace) if meta(e).get("name") == service
-        ]
-    except LabError:
-        endpoints = []
-    if endpoints:
-        return endpoints_from_endpoints(endpoints[0])
-    return []
-
-
-def node_internal_ips(lab: Lab) -> list[tuple[str, str]]:
-    """``(node name, InternalIP)`` for every node that has one, sorted by name."""
-    found = (
-        (meta(node).get("name"), node_internal_ip(node))
-        for node in lab.get("nodes", namespace=None)
-    )
-    return sorted((str(name), ip) for name, ip in found if ip)
-
-
 def split_ref(ref: str, namespace: str = "default") -> tuple[str, str]:
-    """``"ns/name"`` or ``"name"`` -> ``(namespace, name)`` (for services)."""
-    return _split(ref, namespace)
+    """``"ns/name"`` or ``"name"`` -> ``(namespace, name)``, for pods and Services alike."""
+    if "/" in ref:
+        ns, _, name = ref.partition("/")
+        if not ns or not name:
+            raise LabError(f"{ref!r} is not a reference.", 'Write it as "namespace/name".')
+        return ns, name
+    return namespace, ref

@@ -4,7 +4,6 @@ backend / an Ingress without address; plus the curl output parser."""
 from __future__ import annotations
 
 import pytest
-from test_checks_fakelab import FakeLab, fast_clock, namespace, node, pod, service  # noqa: F401
 
 from labkit.checks.ingress import HttpAnswer, answering_pod, ingress_routes, parse_curl_i
 from labkit.errors import LabError
@@ -51,21 +50,21 @@ def http(status: int, body: str, backend: str | None = None) -> str:
     return head + "\r\n" + body
 
 
-def lab_with(ing: dict, answers: dict[str, str]) -> FakeLab:
+def lab_with(fakes, ing: dict, answers: dict[str, str]):
     objects = [
-        namespace("default"),
-        node("lab-control-plane", "172.18.0.2"),
-        node("lab-worker", "172.18.0.3"),
-        pod("api-6c8d9f7b5c-aaaaa", "10.244.1.5", labels={"app": "api"}, owner="api"),
-        pod(
+        fakes.namespace("default"),
+        fakes.node("lab-control-plane", "172.18.0.2"),
+        fakes.node("lab-worker", "172.18.0.3"),
+        fakes.pod("api-6c8d9f7b5c-aaaaa", "10.244.1.5", labels={"app": "api"}, owner="api"),
+        fakes.pod(
             "dashboard-7d9f8c6b4d-bbbbb",
             "10.244.2.6",
             labels={"app": "dashboard"},
             owner="dashboard",
         ),
-        service("api", "10.96.1.1", selector={"app": "api"}),
-        service("dashboard", "10.96.1.2", selector={"app": "dashboard"}),
-        service(
+        fakes.service("api", "10.96.1.1", selector={"app": "api"}),
+        fakes.service("dashboard", "10.96.1.2", selector={"app": "dashboard"}),
+        fakes.service(
             "ingress-controller",
             "10.96.1.3",
             ns="ingress-system",
@@ -80,7 +79,7 @@ def lab_with(ing: dict, answers: dict[str, str]) -> FakeLab:
         },
         ing,
     ]
-    lab = FakeLab(objects)
+    lab = fakes.FakeLab(objects)
     lab.overrides[(OUTSIDE, LB, 80)] = "connected"
     lab.overrides[(OUTSIDE, "172.18.0.2", 31080)] = "connected"
     for path, text in answers.items():
@@ -109,21 +108,22 @@ GOOD = {
 }
 
 
-def test_routes_pass_when_each_path_reaches_its_service():
+def test_routes_pass_when_each_path_reaches_its_service(fakes):
     r = ingress_routes(
-        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD), HOST, ROUTES
+        lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD), HOST, ROUTES
     )
     assert r.verdict == "pass", r
     assert (
-        "GET /api with Host: services.company.com (from lab-control-plane): HTTP 200 from an endpoint of "
+        "GET /api with Host: services.company.com (from lab-control-plane): HTTP 200 from an "
+        "endpoint of "
         "default/api (converged after 1 attempt)" in str(r)
     )
     assert "6c8d9f7b5c" not in str(r)
 
 
-def test_routes_via_the_controllers_node_port():
+def test_routes_via_the_controllers_node_port(fakes):
     r = ingress_routes(
-        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD),
+        lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD),
         HOST,
         ROUTES,
         via="nodeport",
@@ -131,10 +131,13 @@ def test_routes_via_the_controllers_node_port():
     assert r.verdict == "pass" and "172.18.0.2:31080" in str(r)
 
 
-def test_swapped_backends_are_named():
+def test_swapped_backends_are_named(fakes):
     swapped = {"/api": GOOD["/dashboard"], "/dashboard": GOOD["/api"]}
     r = ingress_routes(
-        lab_with(ingress({"/api": "dashboard", "/dashboard": "api"}), swapped), HOST, ROUTES, wait=1
+        lab_with(fakes, ingress({"/api": "dashboard", "/dashboard": "api"}), swapped),
+        HOST,
+        ROUTES,
+        wait=1,
     )
     assert r.verdict == "fail" and r.failure is None
     assert (
@@ -147,45 +150,53 @@ def test_swapped_backends_are_named():
     )
 
 
-def test_no_rule_gives_404_hint():
+def test_no_rule_gives_404_hint(fakes):
     answers = {**GOOD, "/dashboard": http(404, "default backend - 404: no Ingress rule matches")}
-    r = ingress_routes(lab_with(ingress({"/api": "api"}), answers), HOST, ROUTES, wait=1)
+    r = ingress_routes(lab_with(fakes, ingress({"/api": "api"}), answers), HOST, ROUTES, wait=1)
     assert r.failure == "http" and "no Ingress rule matches host" in r.hint and "pathType" in r.hint
 
 
-def test_backend_errors_point_at_service_health():
+def test_backend_errors_point_at_service_health(fakes):
     answers = {
         **GOOD,
         "/api": http(503, "ingress: service default/api did not answer", "default/api"),
     }
     r = ingress_routes(
-        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), answers), HOST, ROUTES, wait=1
+        lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}), answers),
+        HOST,
+        ROUTES,
+        wait=1,
     )
     assert r.failure == "http" and "service_health(lab, 'api'" in r.hint
 
 
-def test_no_http_answer():
+def test_no_http_answer(fakes):
     answers = {**GOOD, "/api": "curl: (28) timed out"}
     r = ingress_routes(
-        lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), answers), HOST, ROUTES, wait=1
+        lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}), answers),
+        HOST,
+        ROUTES,
+        wait=1,
     )
     assert r.verdict == "fail" and "no HTTP answer" in str(r)
 
 
-def test_unknown_host():
-    r = ingress_routes(lab_with(ingress({"/api": "api"}), GOOD), "other.example.com", {"/": "api"})
+def test_unknown_host(fakes):
+    r = ingress_routes(
+        lab_with(fakes, ingress({"/api": "api"}), GOOD), "other.example.com", {"/": "api"}
+    )
     assert r.verdict == "fail" and "No Ingress has a rule for host 'other.example.com'" in r.hint
 
 
-def test_ingress_without_address_names_the_classes():
+def test_ingress_without_address_names_the_classes(fakes):
     r = ingress_routes(
-        lab_with(ingress({"/api": "api"}, cls="nginx", address=None), GOOD), HOST, ROUTES
+        lab_with(fakes, ingress({"/api": "api"}, cls="nginx", address=None), GOOD), HOST, ROUTES
     )
     assert "has no address" in r.hint and "(nginx)" in r.hint and "(labkit)" in r.hint
 
 
-def test_controller_unreachable_from_outside():
-    lab = lab_with(ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD)
+def test_controller_unreachable_from_outside(fakes):
+    lab = lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}), GOOD)
     lab.overrides[(OUTSIDE, LB, 80)] = "timeout"
     r = ingress_routes(lab, HOST, ROUTES)
     assert (
@@ -202,10 +213,10 @@ def test_controller_unreachable_from_outside():
         ({"routes": {"api": "api"}}, "does not start with"),
     ],
 )
-def test_bad_input(kwargs, message):
+def test_bad_input(fakes, kwargs, message):
     args = {"host": HOST, "routes": ROUTES, **kwargs}
     with pytest.raises(LabError, match=message):
-        ingress_routes(lab_with(ingress({"/api": "api"}), GOOD), **args)
+        ingress_routes(lab_with(fakes, ingress({"/api": "api"}), GOOD), **args)
 
 
 def test_parse_curl_i():

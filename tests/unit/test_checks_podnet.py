@@ -4,7 +4,6 @@ of eth0@ifN, the default route, the veth peer on the node and the node's route b
 from __future__ import annotations
 
 import pytest
-from test_checks_fakelab import FakeLab, namespace, pod
 
 from labkit.checks.podnet import (
     PodNetView,
@@ -21,62 +20,75 @@ from labkit.errors import LabError
 from labkit.lab import ExecResult
 
 FLANNEL_POD_LINKS = (
-    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\"
-    "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
-    "2: eth0@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT group default "
-    "qlen 1000\\    link/ether 9e:24:e8:4f:ab:0f brd ff:ff:ff:ff:ff:ff link-netns lk-chkf-w1\n"
+    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group "
+    "default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+    "2: eth0@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT "
+    "group default qlen 1000\\    link/ether 9e:24:e8:4f:ab:0f brd ff:ff:ff:ff:ff:ff link-netns "
+    "lk-chkf-w1\n"
 )
 FLANNEL_POD_ADDRS = (
     "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
     "1: lo    inet6 ::1/128 scope host \\       valid_lft forever preferred_lft forever\n"
-    "2: eth0    inet 10.244.1.3/24 scope global eth0\\       valid_lft forever preferred_lft forever\n"
-    "2: eth0    inet6 fe80::9c24:e8ff:fe4f:ab0f/64 scope link \\       valid_lft forever preferred_lft forever\n"
+    "2: eth0    inet 10.244.1.3/24 scope global eth0\\       valid_lft forever preferred_lft "
+    "forever\n"
+    "2: eth0    inet6 fe80::9c24:e8ff:fe4f:ab0f/64 scope link \\       valid_lft forever "
+    "preferred_lft forever\n"
 )
 FLANNEL_POD_ROUTES = (
-    "default via 10.244.1.1 dev eth0 \n10.244.0.0/16 via 10.244.1.1 dev eth0 \n"
+    "default via 10.244.1.1 dev eth0 \n"
+    "10.244.0.0/16 via 10.244.1.1 dev eth0 \n"
     "10.244.1.0/24 dev eth0 proto kernel scope link src 10.244.1.3 \n"
 )
 FLANNEL_NODE_LINKS = (
-    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\"
-    "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
-    "2: eth0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default "
-    "qlen 1000\\    link/ether 52:3b:52:95:23:3a brd ff:ff:ff:ff:ff:ff link-netns lk-chkf-fabric\n"
-    "3: cni0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT group default "
-    "qlen 1000\\    link/ether 36:15:ba:6a:4c:5b brd ff:ff:ff:ff:ff:ff\n"
-    "4: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group "
-    "default qlen 1000\\    link/ether 0e:a9:a7:e7:a7:01 brd ff:ff:ff:ff:ff:ff\n"
-    "5: veth8a8819e2@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master cni0 state UP mode "
-    "DEFAULT group default qlen 1000\\    link/ether 46:69:dc:ec:8e:9f brd ff:ff:ff:ff:ff:ff link-netns x\n"
-    "6: vethde710908@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master cni0 state UP mode "
-    "DEFAULT group default qlen 1000\\    link/ether 36:9f:1c:5a:c5:e9 brd ff:ff:ff:ff:ff:ff link-netns y\n"
+    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group "
+    "default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+    "2: eth0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT "
+    "group default qlen 1000\\    link/ether 52:3b:52:95:23:3a brd ff:ff:ff:ff:ff:ff link-netns "
+    "lk-chkf-fabric\n"
+    "3: cni0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT group "
+    "default qlen 1000\\    link/ether 36:15:ba:6a:4c:5b brd ff:ff:ff:ff:ff:ff\n"
+    "4: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode "
+    "DEFAULT group default qlen 1000\\    link/ether 0e:a9:a7:e7:a7:01 brd ff:ff:ff:ff:ff:ff\n"
+    "5: veth8a8819e2@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master cni0 "
+    "state UP mode DEFAULT group default qlen 1000\\    link/ether 46:69:dc:ec:8e:9f brd "
+    "ff:ff:ff:ff:ff:ff link-netns x\n"
+    "6: vethde710908@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master cni0 "
+    "state UP mode DEFAULT group default qlen 1000\\    link/ether 36:9f:1c:5a:c5:e9 brd "
+    "ff:ff:ff:ff:ff:ff link-netns y\n"
 )
 FLANNEL_ROUTE_GET = "10.244.1.3 dev cni0 src 10.244.1.1 uid 0 \n    cache \n"
 
 CALICO_POD_LINKS = (
-    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\"
-    "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
-    "2: eth0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default "
-    "qlen 1000\\    link/ether 4a:af:b4:20:65:85 brd ff:ff:ff:ff:ff:ff link-netns lk-chk-w1\n"
+    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group "
+    "default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+    "2: eth0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT "
+    "group default qlen 1000\\    link/ether 4a:af:b4:20:65:85 brd ff:ff:ff:ff:ff:ff link-netns "
+    "lk-chk-w1\n"
 )
-CALICO_POD_ADDRS = "2: eth0    inet 192.168.20.2/32 scope global eth0\\       valid_lft forever preferred_lft forever\n"
+CALICO_POD_ADDRS = (
+    "2: eth0    inet 192.168.20.2/32 scope global eth0\\       valid_lft forever preferred_lft "
+    "forever\n"
+)
 CALICO_POD_ROUTES = "default via 169.254.1.1 dev eth0 \n169.254.1.1 dev eth0 scope link \n"
 CALICO_NODE_LINKS = (
-    "3: cali02105432505@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT "
-    "group default qlen 1000\\    link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff link-netns a\n"
-    "4: calib4c721bae48@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT "
-    "group default qlen 1000\\    link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff link-netns b\n"
+    "3: cali02105432505@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP "
+    "mode DEFAULT group default qlen 1000\\    link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff "
+    "link-netns a\n"
+    "4: calib4c721bae48@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP "
+    "mode DEFAULT group default qlen 1000\\    link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff "
+    "link-netns b\n"
 )
 CALICO_ROUTE_GET = "192.168.20.2 dev calib4c721bae48 src 172.18.0.3 uid 0 \n    cache \n"
 
 
 def flannel_view(**changes) -> PodNetView:
-    base = dict(
-        pod_links=parse_links(FLANNEL_POD_LINKS),
-        pod_addrs=parse_addresses(FLANNEL_POD_ADDRS),
-        pod_routes=parse_routes(FLANNEL_POD_ROUTES),
-        node_links=parse_links(FLANNEL_NODE_LINKS),
-        node_route=FLANNEL_ROUTE_GET.splitlines()[0],
-    )
+    base = {
+        "pod_links": parse_links(FLANNEL_POD_LINKS),
+        "pod_addrs": parse_addresses(FLANNEL_POD_ADDRS),
+        "pod_routes": parse_routes(FLANNEL_POD_ROUTES),
+        "node_links": parse_links(FLANNEL_NODE_LINKS),
+        "node_route": FLANNEL_ROUTE_GET.splitlines()[0],
+    }
     base.update(changes)
     return PodNetView(**base)
 
@@ -179,15 +191,15 @@ def test_broken_wiring_is_named(change, ip, failing, hint):
     assert first[0].action == failing and hint.lower() in first[1].lower()
 
 
-def recorded_lab(phase="Running"):
-    p = pod(
+def recorded_lab(fakes, phase="Running"):
+    p = fakes.pod(
         "client",
         "10.244.1.3" if phase == "Running" else None,
         node_name="w1",
         phase=phase,
         ready=phase == "Running",
     )
-    lab = FakeLab([namespace("default"), p])
+    lab = fakes.FakeLab([fakes.namespace("default"), p])
     outputs = {
         ("default/client", ("ip", "-o", "link", "show")): FLANNEL_POD_LINKS,
         ("default/client", ("ip", "-o", "addr", "show")): FLANNEL_POD_ADDRS,
@@ -199,14 +211,14 @@ def recorded_lab(phase="Running"):
     return lab
 
 
-def test_pod_netns_end_to_end_on_recorded_output():
-    r = pod_netns(recorded_lab(), "default/client")
+def test_pod_netns_end_to_end_on_recorded_output(fakes):
+    r = pod_netns(recorded_lab(fakes), "default/client")
     assert r.verdict == "pass" and r.points == 5
     assert "veth peer with index 6 on w1: vethde710908@if2, attached to bridge cni0" in str(r)
 
 
-def test_pending_pod_has_no_namespace():
-    r = pod_netns(recorded_lab("Pending"), "default/client")
+def test_pending_pod_has_no_namespace(fakes):
+    r = pod_netns(recorded_lab(fakes, "Pending"), "default/client")
     assert (
         r.verdict == "fail"
         and "no network namespace was wired" in r.hint
@@ -214,12 +226,12 @@ def test_pending_pod_has_no_namespace():
     )
 
 
-def test_missing_pod():
-    assert "does not exist" in pod_netns(recorded_lab(), "default/ghost").hint
+def test_missing_pod(fakes):
+    assert "does not exist" in pod_netns(recorded_lab(fakes), "default/ghost").hint
 
 
-def test_a_failing_command_is_a_lab_error():
-    lab = recorded_lab()
+def test_a_failing_command_is_a_lab_error(fakes):
+    lab = recorded_lab(fakes)
     lab.exec_outputs.pop(("w1", ("ip", "-o", "link", "show")))
     with pytest.raises(LabError, match="ip -o link show"):
         pod_netns(lab, "default/client")
@@ -228,19 +240,21 @@ def test_a_failing_command_is_a_lab_error():
 # --------------------------------------------------------------------------- cni_identity
 
 
-def agent(cni: str, i: int) -> dict:
+def agent(fakes, cni: str, i: int) -> dict:
     specs = {
         "flannel": ("kube-flannel", "kube-flannel-ds", {"app": "flannel"}),
         "calico": ("calico-system", "calico-node", {"k8s-app": "calico-node"}),
     }
     ns, ds, labels = specs[cni]
-    p = pod(f"{ds}-x{i}k4q", f"172.18.0.{i + 2}", ns=ns, labels=labels, node_name=f"n{i}")
+    p = fakes.pod(f"{ds}-x{i}k4q", f"172.18.0.{i + 2}", ns=ns, labels=labels, node_name=f"n{i}")
     p["metadata"]["ownerReferences"] = [{"kind": "DaemonSet", "name": ds}]
     return p
 
 
-def identity_lab(cni: str, agents=None, host_network=False, pod_links=None):
-    target = pod("client", "10.244.1.3" if cni == "flannel" else "192.168.20.2", node_name="w1")
+def identity_lab(fakes, cni: str, agents=None, host_network=False, pod_links=None):
+    target = fakes.pod(
+        "client", "10.244.1.3" if cni == "flannel" else "192.168.20.2", node_name="w1"
+    )
     target["spec"]["hostNetwork"] = host_network
     w1 = {
         "kind": "Node",
@@ -249,12 +263,12 @@ def identity_lab(cni: str, agents=None, host_network=False, pod_links=None):
         "spec": {"podCIDR": "10.244.1.0/24"},
         "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.3"}]},
     }
-    lab = FakeLab(
+    lab = fakes.FakeLab(
         [
-            namespace("default"),
+            fakes.namespace("default"),
             w1,
             target,
-            *(agents if agents is not None else [agent(cni, i) for i in range(3)]),
+            *(agents if agents is not None else [agent(fakes, cni, i) for i in range(3)]),
         ],
         cni=cni,
         enforce=cni == "calico",
@@ -273,8 +287,8 @@ def identity_lab(cni: str, agents=None, host_network=False, pod_links=None):
     return lab
 
 
-def test_flannel_fingerprint():
-    r = cni_identity(identity_lab("flannel"), "default/client")
+def test_flannel_fingerprint(fakes):
+    r = cni_identity(identity_lab(fakes, "flannel"), "default/client")
     assert r.verdict == "pass", r
     text = str(r)
     assert "flannel: kube-flannel/kube-flannel-ds (3 of 3 Running)" in text
@@ -284,30 +298,38 @@ def test_flannel_fingerprint():
     )
 
 
-def test_calico_fingerprint():
-    r = cni_identity(identity_lab("calico"), "default/client")
+def test_calico_fingerprint(fakes):
+    r = cni_identity(identity_lab(fakes, "calico"), "default/client")
     assert r.verdict == "pass" and "default via 169.254.1.1 dev eth0" in str(r)
 
 
-def test_fingerprint_that_contradicts_the_cni():
-    lab = identity_lab("flannel", pod_links=FLANNEL_POD_LINKS.replace("mtu 1450", "mtu 1500"))
+def test_fingerprint_that_contradicts_the_cni(fakes):
+    lab = identity_lab(
+        fakes, "flannel", pod_links=FLANNEL_POD_LINKS.replace("mtu 1450", "mtu 1500")
+    )
     r = cni_identity(lab, "default/client")
     assert r.verdict == "fail" and "VXLAN" in r.hint
 
 
-def test_host_network_pod_has_no_fingerprint():
-    r = cni_identity(identity_lab("flannel", host_network=True), "default/client")
+def test_host_network_pod_has_no_fingerprint(fakes):
+    r = cni_identity(identity_lab(fakes, "flannel", host_network=True), "default/client")
     assert r.verdict == "fail" and "uses hostNetwork" in r.hint
 
 
-def test_no_cni_and_two_cnis():
-    assert "No CNI runs" in cni_identity(identity_lab("flannel", agents=[]), "default/client").hint
-    both = [agent("flannel", 0), agent("calico", 1)]
-    assert "Two CNIs" in cni_identity(identity_lab("flannel", agents=both), "default/client").hint
+def test_no_cni_and_two_cnis(fakes):
+    assert (
+        "No CNI runs"
+        in cni_identity(identity_lab(fakes, "flannel", agents=[]), "default/client").hint
+    )
+    both = [agent(fakes, "flannel", 0), agent(fakes, "calico", 1)]
+    assert (
+        "Two CNIs"
+        in cni_identity(identity_lab(fakes, "flannel", agents=both), "default/client").hint
+    )
 
 
-def test_missing_pod_for_identity():
-    assert cni_identity(identity_lab("flannel"), "default/ghost").verdict == "fail"
+def test_missing_pod_for_identity(fakes):
+    assert cni_identity(identity_lab(fakes, "flannel"), "default/ghost").verdict == "fail"
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,20 @@
 from __future__ import annotations
 
 import pytest
-from test_checks_fakelab import FakeLab, fast_clock, namespace, netpol_doc, pod  # noqa: F401
 
-from labkit.checks.policy import (
-    _expected_from,
-    humanize,
-    not_enforced_note,
-    passed_policy,
-    policy_matrix,
-)
+from labkit.checks.matrix import _expected_from, policy_matrix
+from labkit.checks.policy import humanize, not_enforced_note, passed_policy
 from labkit.checks.targets import PodNames
 from labkit.errors import LabError
 from labkit.lab import Probe
 
 pytestmark = pytest.mark.usefixtures("fast_clock")
 
-API_FROM_FE = netpol_doc(
-    "api-from-frontend",
-    {
+API_FROM_FE = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "api-from-frontend", "namespace": "default"},
+    "spec": {
         "podSelector": {"matchLabels": {"tier": "api"}},
         "policyTypes": ["Ingress"],
         "ingress": [
@@ -31,25 +27,29 @@ API_FROM_FE = netpol_doc(
             }
         ],
     },
-)
-DB_FROM_ALL = netpol_doc(
-    "db-from-api",
-    {
+}
+DB_FROM_ALL = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "db-from-api", "namespace": "default"},
+    "spec": {
         "podSelector": {"matchLabels": {"tier": "db"}},
         "policyTypes": ["Ingress"],
         "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 8080}]}],
     },
-)
-DB_FROM_API = netpol_doc(
-    "db-from-api",
-    {
+}
+DB_FROM_API = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "db-from-api", "namespace": "default"},
+    "spec": {
         "podSelector": {"matchLabels": {"tier": "db"}},
         "policyTypes": ["Ingress"],
         "ingress": [
             {"from": [{"podSelector": {"matchLabels": {"tier": "api"}}}], "ports": [{"port": 8080}]}
         ],
     },
-)
+}
 PODS = ["default/fe", "default/api", {"namespace": "default", "selector": "tier=db"}]
 INTENT = {
     "default/fe -> default/api": "allowed",
@@ -59,31 +59,31 @@ INTENT = {
 }
 
 
-def tiers(*policies, enforce=True, cni="calico", db_name="db-7b9c8d6f5a-qwert"):
+def tiers(fakes, *policies, enforce=True, cni="calico", db_name="db-7b9c8d6f5a-qwert"):
     objects = [
-        namespace("default"),
-        pod("fe", "10.244.1.10", labels={"tier": "frontend"}),
-        pod(
+        fakes.namespace("default"),
+        fakes.pod("fe", "10.244.1.10", labels={"tier": "frontend"}),
+        fakes.pod(
             "api",
             "10.244.1.11",
             labels={"tier": "api"},
             ports=((8080, "TCP", "http"), (9090, "TCP", "metrics")),
         ),
-        pod(db_name, "10.244.2.12", labels={"tier": "db"}, owner="db"),
+        fakes.pod(db_name, "10.244.2.12", labels={"tier": "db"}, owner="db"),
         *policies,
     ]
-    return FakeLab(objects, enforce=enforce, cni=cni)
+    return fakes.FakeLab(objects, enforce=enforce, cni=cni)
 
 
-def test_matrix_passes_when_the_data_plane_follows_the_intent():
-    r = policy_matrix(tiers(API_FROM_FE, DB_FROM_API), PODS, [8080], INTENT)
+def test_matrix_passes_when_the_data_plane_follows_the_intent(fakes):
+    r = policy_matrix(tiers(fakes, API_FROM_FE, DB_FROM_API), PODS, [8080], INTENT)
     assert r.verdict == "pass", r
     assert "9 of 9 cells as expected (converged after 1 attempt)" in str(r)
 
 
-def test_matrix_table_is_cyclonus_like_and_hash_free():
-    r = policy_matrix(tiers(API_FROM_FE, DB_FROM_API), PODS, [8080], INTENT)
-    table = [s for s in r.steps if s.action.startswith("reachability")][0].evidence
+def test_matrix_table_is_cyclonus_like_and_hash_free(fakes):
+    r = policy_matrix(tiers(fakes, API_FROM_FE, DB_FROM_API), PODS, [8080], INTENT)
+    table = next(s for s in r.steps if s.action.startswith("reachability")).evidence
     assert table[0].split() == ["1", "2", "3"]
     assert table[1].split() == ["default/api", ".", ".", ".", "(1)"]
     assert table[2].split() == ["default/db#1", "X", ".", ".", "(2)"]
@@ -91,10 +91,10 @@ def test_matrix_table_is_cyclonus_like_and_hash_free():
     assert "7b9c8d6f5a" not in str(r)
 
 
-def test_too_open_db_is_caught_and_explained():
-    r = policy_matrix(tiers(API_FROM_FE, DB_FROM_ALL), PODS, [8080], INTENT, wait=2)
+def test_too_open_db_is_caught_and_explained(fakes):
+    r = policy_matrix(tiers(fakes, API_FROM_FE, DB_FROM_ALL), PODS, [8080], INTENT, wait=2)
     assert r.verdict == "fail" and "should be blocked gets through" in r.hint
-    cell = [s for s in r.steps if s.action == "default/fe -> default/db#1:8080/TCP"][0]
+    cell = next(s for s in r.steps if s.action == "default/fe -> default/db#1:8080/TCP")
     assert cell.ok is False
     assert cell.observed.startswith("observed connected, expected blocked; model: allowed:")
     assert "ingress allowed by default/db-from-api" in cell.observed
@@ -103,9 +103,9 @@ def test_too_open_db_is_caught_and_explained():
     assert r.data["observed"]["default/fe -> default/db#1:8080/TCP"] == "connected"
 
 
-def test_too_closed_is_caught_with_the_blocking_reason():
+def test_too_closed_is_caught_with_the_blocking_reason(fakes):
     r = policy_matrix(
-        tiers(API_FROM_FE, DB_FROM_API),
+        tiers(fakes, API_FROM_FE, DB_FROM_API),
         PODS,
         [8080],
         {**INTENT, "default/db -> default/api": "allowed"},
@@ -117,39 +117,39 @@ def test_too_closed_is_caught_with_the_blocking_reason():
     assert "isolated for ingress by policy default/api-from-frontend" in str(r)
 
 
-def test_no_expected_means_the_model_from_the_policies():
-    r = policy_matrix(tiers(API_FROM_FE, DB_FROM_ALL), PODS, [8080])
+def test_no_expected_means_the_model_from_the_policies(fakes):
+    r = policy_matrix(tiers(fakes, API_FROM_FE, DB_FROM_ALL), PODS, [8080])
     assert r.verdict == "pass"
 
 
-def test_data_plane_disagreeing_with_the_model():
-    lab = tiers(API_FROM_FE)
+def test_data_plane_disagreeing_with_the_model(fakes):
+    lab = tiers(fakes, API_FROM_FE)
     lab.overrides[("default/api", "10.244.2.12", 8080)] = "timeout"
     r = policy_matrix(lab, PODS, [8080], wait=1)
     assert r.verdict == "fail"
     assert "observed timeout, the policies say allowed" in str(r)
 
 
-def test_named_ports_are_resolved_per_destination():
-    r = policy_matrix(tiers(), PODS, ["metrics"])
+def test_named_ports_are_resolved_per_destination(fakes):
+    r = policy_matrix(tiers(fakes), PODS, ["metrics"])
     assert r.verdict == "pass"
-    table = [s for s in r.steps if s.action.startswith("reachability")][0].evidence
+    table = next(s for s in r.steps if s.action.startswith("reachability")).evidence
     assert table[1].split() == ["default/api", ".", "-", "-", "(1)"]
 
 
-def test_refused_counts_as_past_the_policies():
+def test_refused_counts_as_past_the_policies(fakes):
     assert passed_policy(Probe("a", "b", 1, "TCP", "refused"))
     assert not passed_policy(Probe("a", "b", 1, "TCP", "timeout"))
-    r = policy_matrix(tiers(), PODS, [9090])
+    r = policy_matrix(tiers(fakes), PODS, [9090])
     assert (
         r.verdict == "pass"
         and " r "
-        in [s for s in r.steps if s.action.startswith("reachability")][0].evidence[2] + " "
+        in next(s for s in r.steps if s.action.startswith("reachability")).evidence[2] + " "
     )
 
 
-def test_flannel_cannot_grade_blocks():
-    lab = tiers(API_FROM_FE, DB_FROM_API, enforce=False, cni="flannel")
+def test_flannel_cannot_grade_blocks(fakes):
+    lab = tiers(fakes, API_FROM_FE, DB_FROM_API, enforce=False, cni="flannel")
     r = policy_matrix(lab, PODS, [8080], INTENT, wait=30)
     assert r.verdict == "partial" and "not enforced" in r.hint and "flannel" in r.hint
     assert "cells expected blocked: 2, not gradable" in str(r)
@@ -158,20 +158,20 @@ def test_flannel_cannot_grade_blocks():
     )
 
 
-def test_flannel_still_grades_cells_expected_allowed():
-    lab = tiers(enforce=False, cni="flannel")
+def test_flannel_still_grades_cells_expected_allowed(fakes):
+    lab = tiers(fakes, enforce=False, cni="flannel")
     lab.overrides[("default/fe", "10.244.1.11", 8080)] = "timeout"
     r = policy_matrix(lab, PODS, [8080], INTENT, wait=1)
     assert r.verdict == "fail" and "data plane itself is broken" in r.hint
 
 
-def test_flannel_with_nothing_blocked_is_a_real_pass():
-    r = policy_matrix(tiers(enforce=False, cni="flannel"), PODS, [8080])
+def test_flannel_with_nothing_blocked_is_a_real_pass(fakes):
+    r = policy_matrix(tiers(fakes, enforce=False, cni="flannel"), PODS, [8080])
     assert r.verdict == "pass"
 
 
-def test_missing_pods_fail_early():
-    r = policy_matrix(tiers(), ["default/fe", "default/ghost"], [8080])
+def test_missing_pods_fail_early(fakes):
+    r = policy_matrix(tiers(fakes), ["default/fe", "default/ghost"], [8080])
     assert r.verdict == "fail" and "missing or not Running" in r.hint
 
 
@@ -185,16 +185,16 @@ def test_missing_pods_fail_early():
         ({"default/fe -> default/api:9999": True}, "not in ports"),
     ],
 )
-def test_bad_expected_cells(expected, message):
+def test_bad_expected_cells(fakes, expected, message):
     with pytest.raises(LabError, match=message):
-        policy_matrix(tiers(), PODS, [8080], expected)
+        policy_matrix(tiers(fakes), PODS, [8080], expected)
 
 
-def test_empty_inputs_are_refused():
+def test_empty_inputs_are_refused(fakes):
     with pytest.raises(LabError, match="at least one pod"):
-        policy_matrix(tiers(), [], [80])
+        policy_matrix(tiers(fakes), [], [80])
     with pytest.raises(LabError, match="at least one port"):
-        policy_matrix(tiers(), PODS, [])
+        policy_matrix(tiers(fakes), PODS, [])
 
 
 def test_expected_forms():
@@ -208,8 +208,8 @@ def test_expected_forms():
     }
 
 
-def test_humanize_replaces_pod_names_only():
-    names = PodNames([pod("web-5d4f8c7b9d-abcde", "1.1.1.1", owner="web")])
+def test_humanize_replaces_pod_names_only(fakes):
+    names = PodNames([fakes.pod("web-5d4f8c7b9d-abcde", "1.1.1.1", owner="web")])
     text = "blocked: default/web-5d4f8c7b9d-abcde is isolated by policy default/deny-all on 80/TCP"
     assert (
         humanize(text, names)
@@ -217,7 +217,7 @@ def test_humanize_replaces_pod_names_only():
     )
 
 
-def test_not_enforced_note_mentions_cni_and_the_fix():
-    lab = tiers(enforce=False, cni="flannel")
+def test_not_enforced_note_mentions_cni_and_the_fix(fakes):
+    lab = tiers(fakes, enforce=False, cni="flannel")
     note = not_enforced_note(lab)
     assert "flannel" in note and "--cni calico" in note and "Cannot grade" in note

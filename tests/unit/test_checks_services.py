@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
-from test_checks_fakelab import FakeLab, fast_clock, namespace, node, pod, service, web_cluster  # noqa: F401
 
-from labkit.checks.services import (
-    chained_statistics,
-    kube_proxy_rules,
-    label_differences,
-    resolve_target_port,
-    service_health,
-)
+from labkit.checks.proxy_rules import chained_statistics, kube_proxy_rules
+from labkit.checks.services import label_differences, resolve_target_port, service_health
 from labkit.checks.targets import PodNames
 from labkit.errors import LabError
 from labkit.lab import ExecResult
@@ -22,17 +17,17 @@ from labkit.lab import ExecResult
 pytestmark = pytest.mark.usefixtures("fast_clock")
 
 
-def postgres_lab(selector, target="postgres", extra=()):
+def postgres_lab(fakes, selector, target="postgres", extra=()):
     objects = [
-        namespace("default"),
-        pod(
+        fakes.namespace("default"),
+        fakes.pod(
             "postgres-6b4f87b5c9-8p7x2",
             "10.244.2.45",
             labels={"app": "postgres"},
             owner="postgres",
             ports=((5432, "TCP", "postgres"),),
         ),
-        service(
+        fakes.service(
             "postgres-db",
             "10.96.145.232",
             selector=selector,
@@ -40,69 +35,71 @@ def postgres_lab(selector, target="postgres", extra=()):
         ),
         *extra,
     ]
-    return FakeLab(objects)
+    return fakes.FakeLab(objects)
 
 
-def test_healthy_service_passes():
-    r = service_health(web_cluster(), "web")
+def test_healthy_service_passes(fakes):
+    r = service_health(fakes.web_cluster(), "web")
     assert r.verdict == "pass" and r.points == r.max_points == 5
     assert (
-        "ready endpoints: 3: default/web#1, default/web#2, default/web#3 (converged after 1 attempt)"
-        in str(r)
+        "ready endpoints: 3: default/web#1, default/web#2, default/web#3 (converged after 1 "
+        "attempt)" in str(r)
     )
 
 
-def test_the_tutorials_missing_label():
-    r = service_health(postgres_lab({"app": "postgres", "tier": "db"}), "postgres-db")
+def test_the_tutorials_missing_label(fakes):
+    r = service_health(postgres_lab(fakes, {"app": "postgres", "tier": "db"}), "postgres-db")
     assert r.verdict == "fail"
     assert "default/postgres#1 lacks tier=db" in r.hint and "matches no pod" in r.hint
     assert "closest: default/postgres#1 lacks tier=db" in str(r)
     assert "6b4f87b5c9" not in str(r)
 
 
-def test_a_label_with_another_value():
-    r = service_health(postgres_lab({"app": "postgresql"}), "postgres-db")
+def test_a_label_with_another_value(fakes):
+    r = service_health(postgres_lab(fakes, {"app": "postgresql"}), "postgres-db")
     assert "has app=postgres, not app=postgresql" in r.hint
 
 
-def test_labels_only_in_another_namespace():
-    other = pod("pg", "10.244.2.46", ns="data", labels={"app": "pg"})
-    r = service_health(postgres_lab({"app": "pg"}, extra=[namespace("data"), other]), "postgres-db")
+def test_labels_only_in_another_namespace(fakes):
+    other = fakes.pod("pg", "10.244.2.46", ns="data", labels={"app": "pg"})
+    r = service_health(
+        postgres_lab(fakes, {"app": "pg"}, extra=[fakes.namespace("data"), other]), "postgres-db"
+    )
     assert "exist only in data" in r.hint and "own namespace" in r.hint
 
 
-def test_no_pod_has_any_label():
-    r = service_health(postgres_lab({"role": "x"}), "postgres-db")
+def test_no_pod_has_any_label(fakes):
+    r = service_health(postgres_lab(fakes, {"role": "x"}), "postgres-db")
     assert "No pod carries any of the labels role=x" in r.hint
 
 
-def test_named_target_port_missing():
-    r = service_health(postgres_lab({"app": "postgres"}, target="pgsql"), "postgres-db")
+def test_named_target_port_missing(fakes):
+    r = service_health(postgres_lab(fakes, {"app": "postgres"}, target="pgsql"), "postgres-db")
     assert r.verdict == "fail" and "which the selected pods do not serve" in r.hint
     assert "no TCP containerPort named 'pgsql' (postgres=5432)" in str(r)
 
 
-def test_numeric_target_port_mismatch():
-    r = service_health(postgres_lab({"app": "postgres"}, target=5433), "postgres-db")
+def test_numeric_target_port_mismatch(fakes):
+    r = service_health(postgres_lab(fakes, {"app": "postgres"}, target=5433), "postgres-db")
     assert "5433 is not a containerPort (declared: 5432/TCP)" in str(r)
     assert "5432/TCP (postgres)" in r.hint
 
 
-def test_named_target_port_resolves_pod_by_pod():
-    a = pod("a", "10.0.0.1", labels={"app": "x"}, ports=((8080, "TCP", "web"),))
-    b = pod("b", "10.0.0.2", labels={"app": "x"}, ports=((9090, "TCP", "web"),))
-    svc = service(
+def test_named_target_port_resolves_pod_by_pod(fakes):
+    a = fakes.pod("a", "10.0.0.1", labels={"app": "x"}, ports=((8080, "TCP", "web"),))
+    b = fakes.pod("b", "10.0.0.2", labels={"app": "x"}, ports=((9090, "TCP", "web"),))
+    svc = fakes.service(
         "x",
         "10.96.0.77",
         selector={"app": "x"},
         ports=({"name": "h", "port": 80, "targetPort": "web"},),
     )
-    r = service_health(FakeLab([namespace("default"), a, b, svc]), "x")
+    r = service_health(fakes.FakeLab([fakes.namespace("default"), a, b, svc]), "x")
     assert r.verdict == "pass" and "default/a: web -> 8080; default/b: web -> 9090" in str(r)
 
 
-def test_not_ready_pods_are_named():
-    lab = postgres_lab({"app": "postgres"})
+def test_not_ready_pods_are_named(fakes):
+    lab = postgres_lab(fakes, {"app": "postgres"})
     lab.objects[1]["status"]["conditions"][0]["status"] = "False"
     lab.objects = [o for o in lab.objects if o["kind"] != "EndpointSlice"]
     r = service_health(lab, "postgres-db")
@@ -111,12 +108,13 @@ def test_not_ready_pods_are_named():
     )
 
 
-def test_unschedulable_pods_are_named_with_the_schedulers_message():
+def test_unschedulable_pods_are_named_with_the_schedulers_message(fakes):
     message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
     lab = postgres_lab(
+        fakes,
         {"app": "postgres"},
         extra=[
-            pod(
+            fakes.pod(
                 "postgres-6b4f87b5c9-zzzzz",
                 None,
                 labels={"app": "postgres"},
@@ -131,8 +129,8 @@ def test_unschedulable_pods_are_named_with_the_schedulers_message():
     assert r.verdict == "fail"
     assert "not Ready: default/postgres#2 (1 Pending, unschedulable)" in text
     assert (
-        f"default/postgres#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): {message}"
-        in text
+        "default/postgres#2: Pending, not Ready, no IP, PodScheduled=False (Unschedulable): "
+        f"{message}" in text
     )
     assert r.hint.startswith(
         "The selected pod (default/postgres#2) is Pending: the scheduler found no node"
@@ -140,8 +138,8 @@ def test_unschedulable_pods_are_named_with_the_schedulers_message():
     assert "readiness" not in r.hint and "nodeSelector" in r.hint and message[:-1] in r.hint
 
 
-def test_pods_that_have_not_started_are_not_blamed_on_readiness_probes():
-    starting = pod(
+def test_pods_that_have_not_started_are_not_blamed_on_readiness_probes(fakes):
+    starting = fakes.pod(
         "postgres-6b4f87b5c9-yyyyy",
         None,
         labels={"app": "postgres"},
@@ -151,13 +149,13 @@ def test_pods_that_have_not_started_are_not_blamed_on_readiness_probes():
         ports=((5432, "TCP", "postgres"),),
     )
     starting["spec"]["nodeName"] = "lab-worker"
-    r = service_health(postgres_lab({"app": "postgres"}, extra=[starting]), "postgres-db")
+    r = service_health(postgres_lab(fakes, {"app": "postgres"}, extra=[starting]), "postgres-db")
     assert r.verdict == "fail" and "not Running yet (default/postgres#2 Pending)" in r.hint
     assert "scheduler" not in r.hint
 
 
-def test_endpoints_lagging_behind_the_pods():
-    lab = postgres_lab({"app": "postgres"})
+def test_endpoints_lagging_behind_the_pods(fakes):
+    lab = postgres_lab(fakes, {"app": "postgres"})
     for o in lab.objects:
         if o["kind"] == "EndpointSlice":
             o["endpoints"] = []
@@ -169,28 +167,28 @@ def test_endpoints_lagging_behind_the_pods():
     )
 
 
-def test_missing_service_names_other_namespaces():
-    r = service_health(web_cluster(), "db")
+def test_missing_service_names_other_namespaces(fakes):
+    r = service_health(fakes.web_cluster(), "db")
     assert r.verdict == "fail" and "exists in: shop" in r.hint
-    assert service_health(web_cluster(), "shop/db").verdict == "pass"
+    assert service_health(fakes.web_cluster(), "shop/db").verdict == "pass"
 
 
-def test_service_without_selector_needs_manual_endpoints():
-    r = service_health(web_cluster(extra=[service("manual", "10.96.0.88")]), "manual")
+def test_service_without_selector_needs_manual_endpoints(fakes):
+    r = service_health(fakes.web_cluster(extra=[fakes.service("manual", "10.96.0.88")]), "manual")
     assert r.verdict == "fail" and "without a selector" in r.hint
 
 
-def test_external_name_needs_no_endpoints():
-    svc = service("ext", None, type_="ExternalName", external_name="db.example.com", ports=())
-    r = service_health(web_cluster(extra=[svc]), "ext")
+def test_external_name_needs_no_endpoints(fakes):
+    svc = fakes.service("ext", None, type_="ExternalName", external_name="db.example.com", ports=())
+    r = service_health(fakes.web_cluster(extra=[svc]), "ext")
     assert r.verdict == "pass" and "ExternalName aliases db.example.com" in str(r)
 
 
-def test_label_differences_prefers_the_closest_pods():
+def test_label_differences_prefers_the_closest_pods(fakes):
     pods = [
-        pod("a", "1.1.1.1", labels={"app": "pg"}),
-        pod("b", "1.1.1.2", labels={"app": "pg", "tier": "cache"}),
-        pod("c", "1.1.1.3", labels={"other": "x"}),
+        fakes.pod("a", "1.1.1.1", labels={"app": "pg"}),
+        fakes.pod("b", "1.1.1.2", labels={"app": "pg", "tier": "cache"}),
+        fakes.pod("c", "1.1.1.3", labels={"other": "x"}),
     ]
     diffs = label_differences({"app": "pg", "tier": "db"}, pods, PodNames(pods))
     assert diffs == ["default/a lacks tier=db", "default/b has tier=cache, not tier=db"]
@@ -209,13 +207,13 @@ def test_label_differences_prefers_the_closest_pods():
         ("nope", "TCP", None),
     ],
 )
-def test_resolve_target_port(target, protocol, expected):
-    p = pod("p", "1.1.1.1", ports=((8080, "TCP", "http"), (53, "UDP", "dns")))
+def test_resolve_target_port(fakes, target, protocol, expected):
+    p = fakes.pod("p", "1.1.1.1", ports=((8080, "TCP", "http"), (53, "UDP", "dns")))
     assert resolve_target_port(target, protocol, p)[0] == expected
 
 
-def test_a_pod_without_declared_ports_cannot_be_verified():
-    number, words = resolve_target_port(80, "TCP", pod("p", "1.1.1.1", ports=()))
+def test_a_pod_without_declared_ports_cannot_be_verified(fakes):
+    number, words = resolve_target_port(80, "TCP", fakes.pod("p", "1.1.1.1", ports=()))
     assert number == 80 and "not verifiable" in words
 
 
@@ -223,39 +221,26 @@ def test_a_pod_without_declared_ports_cannot_be_verified():
 
 
 # Recorded from a sandbox node (calico mode): `iptables-save` lines of selftest/web, 3 endpoints.
-WEB_RULES = """*filter
--A KUBE-SERVICES -d 10.96.147.155/32 -p tcp -m comment --comment "selftest/postgres-db:postgres has no endpoints" -m tcp --dport 5432 -j REJECT --reject-with icmp-port-unreachable
-COMMIT
-*nat
--A KUBE-SEP-6KEZWY55ONW2WTWV -s 192.168.30.4/32 -m comment --comment "selftest/web:http" -j KUBE-MARK-MASQ
--A KUBE-SEP-6KEZWY55ONW2WTWV -p tcp -m comment --comment "selftest/web:http" -m tcp -j DNAT --to-destination 192.168.30.4:8080
--A KUBE-SEP-AVTEGLTPOOGKOPO7 -s 192.168.30.3/32 -m comment --comment "selftest/web:http" -j KUBE-MARK-MASQ
--A KUBE-SEP-AVTEGLTPOOGKOPO7 -p tcp -m comment --comment "selftest/web:http" -m tcp -j DNAT --to-destination 192.168.30.3:8080
--A KUBE-SEP-SBOERHNBBAD6YUML -s 192.168.20.3/32 -m comment --comment "selftest/web:http" -j KUBE-MARK-MASQ
--A KUBE-SEP-SBOERHNBBAD6YUML -p tcp -m comment --comment "selftest/web:http" -m tcp -j DNAT --to-destination 192.168.20.3:8080
--A KUBE-SERVICES -d 10.96.17.228/32 -p tcp -m comment --comment "selftest/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-6E3IAVJTOG372C2K
--A KUBE-SVC-6E3IAVJTOG372C2K ! -s 192.168.0.0/16 -d 10.96.17.228/32 -p tcp -m comment --comment "selftest/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
--A KUBE-SVC-6E3IAVJTOG372C2K -m comment --comment "selftest/web:http -> 192.168.20.3:8080" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-SBOERHNBBAD6YUML
--A KUBE-SVC-6E3IAVJTOG372C2K -m comment --comment "selftest/web:http -> 192.168.30.3:8080" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-AVTEGLTPOOGKOPO7
--A KUBE-SVC-6E3IAVJTOG372C2K -m comment --comment "selftest/web:http -> 192.168.30.4:8080" -j KUBE-SEP-6KEZWY55ONW2WTWV
-COMMIT
-"""
+WEB_RULES = (Path(__file__).parent / "data" / "checks" / "selftest-web-calico.iptables").read_text()
 
 
 def rules_lab(
-    web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.4"), rules=WEB_RULES, pg_selector=None
+    fakes,
+    web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.4"),
+    rules=WEB_RULES,
+    pg_selector=None,
 ):
     pods = [
-        pod(f"web-stncs8nrgp-{s}", ip, ns="selftest", labels={"app": "web"}, owner="web")
-        for s, ip in zip(("aaaaa", "bbbbb", "ccccc", "ddddd"), web_pods)
+        fakes.pod(f"web-stncs8nrgp-{s}", ip, ns="selftest", labels={"app": "web"}, owner="web")
+        for s, ip in zip(("aaaaa", "bbbbb", "ccccc", "ddddd"), web_pods, strict=False)
     ]
     objects = [
-        namespace("selftest"),
-        node("w1", "172.18.0.3"),
-        node("w2", "172.18.0.4"),
+        fakes.namespace("selftest"),
+        fakes.node("w1", "172.18.0.3"),
+        fakes.node("w2", "172.18.0.4"),
         *pods,
-        service("web", "10.96.17.228", ns="selftest", selector={"app": "web"}),
-        service(
+        fakes.service("web", "10.96.17.228", ns="selftest", selector={"app": "web"}),
+        fakes.service(
             "postgres-db",
             "10.96.147.155",
             ns="selftest",
@@ -263,14 +248,14 @@ def rules_lab(
             ports=({"name": "postgres", "port": 5432, "targetPort": "postgres"},),
         ),
     ]
-    lab = FakeLab(objects)
+    lab = fakes.FakeLab(objects)
     for n in ("w1", "w2"):
         lab.exec_outputs[(n, ("iptables-save",))] = ExecResult(("iptables-save",), 0, rules)
     return lab
 
 
-def test_rules_spread_evenly_over_ready_endpoints():
-    r = kube_proxy_rules(rules_lab(), "selftest/web")
+def test_rules_spread_evenly_over_ready_endpoints(fakes):
+    r = kube_proxy_rules(rules_lab(fakes), "selftest/web")
     assert r.verdict == "pass" and r.points == 3
     text = str(r)
     assert "w1: rules for selftest/web:http: 3 endpoints, equal chances" in text
@@ -279,14 +264,16 @@ def test_rules_spread_evenly_over_ready_endpoints():
     assert "3. selftest/web#3 (192.168.30.4:8080): the rest, chance 0.333" in text
 
 
-def test_rules_for_a_service_without_endpoints():
-    r = kube_proxy_rules(rules_lab(), "postgres-db", namespace="selftest", wait=0)
+def test_rules_for_a_service_without_endpoints(fakes):
+    r = kube_proxy_rules(rules_lab(fakes), "postgres-db", namespace="selftest", wait=0)
     assert r.verdict == "fail" and "has no endpoints" in r.hint and "REJECT" in str(r)
 
 
-def test_stale_rules_are_named():
+def test_stale_rules_are_named(fakes):
     r = kube_proxy_rules(
-        rules_lab(web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.9")), "selftest/web", wait=0
+        rules_lab(fakes, web_pods=("192.168.20.3", "192.168.30.3", "192.168.30.9")),
+        "selftest/web",
+        wait=0,
     )
     assert (
         r.verdict == "fail"
@@ -295,8 +282,8 @@ def test_stale_rules_are_named():
     )
 
 
-def test_rules_missing_on_a_node():
-    lab = rules_lab()
+def test_rules_missing_on_a_node(fakes):
+    lab = rules_lab(fakes)
     lab.exec_outputs[("w2", ("iptables-save",))] = ExecResult(
         ("iptables-save",), 0, "*nat\nCOMMIT\n"
     )
@@ -304,15 +291,17 @@ def test_rules_missing_on_a_node():
     assert "has not programmed selftest/web on w2" in r.hint
 
 
-def test_rules_on_one_node_and_other_modes():
-    assert kube_proxy_rules(rules_lab(), "selftest/web", node="w1").max_points == 2
-    lab = rules_lab()
+def test_rules_on_one_node_and_other_modes(fakes):
+    assert kube_proxy_rules(rules_lab(fakes), "selftest/web", node="w1").max_points == 2
+    lab = rules_lab(fakes)
     lab.capabilities = dataclasses.replace(lab.capabilities, kube_proxy_mode="ipvs")
     r = kube_proxy_rules(lab, "selftest/web")
     assert r.verdict == "partial" and "ipvs" in r.hint
     with pytest.raises(LabError, match="no cluster IP"):
-        kube_proxy_rules(web_cluster(extra=[service("hl", "None", selector={"app": "web"})]), "hl")
-    assert kube_proxy_rules(rules_lab(), "selftest/nope").verdict == "fail"
+        kube_proxy_rules(
+            fakes.web_cluster(extra=[fakes.service("hl", "None", selector={"app": "web"})]), "hl"
+        )
+    assert kube_proxy_rules(rules_lab(fakes), "selftest/nope").verdict == "fail"
 
 
 @pytest.mark.parametrize(

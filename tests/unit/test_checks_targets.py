@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from test_checks_fakelab import FakeLab, namespace, pod, service, web_cluster
 
 from labkit.checks import targets
 from labkit.checks.targets import PodNames, TargetSpec, parse_target, workload_of
+from labkit.checks.view import ClusterView
 from labkit.errors import LabError
 from labkit.model import objects
 
@@ -50,21 +50,23 @@ def test_bad_targets_are_refused(bad, message):
         parse_target(bad)
 
 
-def test_workload_names():
-    assert workload_of(pod("web-5d4f8c7b9d-abcde", "1.1.1.1", owner="web")) == "web"
-    hashed_only = pod("api-5d4f8c7b9d-abcde", "1.1.1.1", labels={"pod-template-hash": "5d4f8c7b9d"})
+def test_workload_names(fakes):
+    assert workload_of(fakes.pod("web-5d4f8c7b9d-abcde", "1.1.1.1", owner="web")) == "web"
+    hashed_only = fakes.pod(
+        "api-5d4f8c7b9d-abcde", "1.1.1.1", labels={"pod-template-hash": "5d4f8c7b9d"}
+    )
     assert workload_of(hashed_only) == "api"
-    ds = pod("kube-proxy-x2k4q", "1.1.1.1")
+    ds = fakes.pod("kube-proxy-x2k4q", "1.1.1.1")
     ds["metadata"]["ownerReferences"] = [{"kind": "DaemonSet", "name": "kube-proxy"}]
     assert workload_of(ds) == "kube-proxy"
-    sts = pod("db-0", "1.1.1.1")
+    sts = fakes.pod("db-0", "1.1.1.1")
     sts["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": "db"}]
     assert workload_of(sts) is None
-    assert workload_of(pod("client", "1.1.1.1")) is None
+    assert workload_of(fakes.pod("client", "1.1.1.1")) is None
 
 
-def test_pod_names_hide_hashes_and_number_replicas():
-    lab = web_cluster()
+def test_pod_names_hide_hashes_and_number_replicas(fakes):
+    lab = fakes.web_cluster()
     names = PodNames(lab.get("pods", namespace=None))
     assert names(lab.get("pods", name="web-5d4f8c7b9d-fghij")[0]) == "default/web#2"
     assert names("default/web-5d4f8c7b9d-abcde") == "default/web#1"
@@ -75,49 +77,49 @@ def test_pod_names_hide_hashes_and_number_replicas():
     assert names("default/gone-5d4f8c7b9d-zzzzz") == "default/gone-*"
 
 
-def test_display_names_do_not_depend_on_the_hash():
-    a = PodNames([pod("web-aaaaaaaaaa-bbbbb", "1.1.1.1", owner="web")])
-    b = PodNames([pod("web-cccccccccc-ddddd", "1.1.1.2", owner="web")])
+def test_display_names_do_not_depend_on_the_hash(fakes):
+    a = PodNames([fakes.pod("web-aaaaaaaaaa-bbbbb", "1.1.1.1", owner="web")])
+    b = PodNames([fakes.pod("web-cccccccccc-ddddd", "1.1.1.2", owner="web")])
     assert a("default/web-aaaaaaaaaa-bbbbb") == b("default/web-cccccccccc-ddddd") == "default/web#1"
 
 
-def test_find_pods_by_selector_takes_running_pods_in_name_order():
+def test_find_pods_by_selector_takes_running_pods_in_name_order(fakes):
     objects = [
-        namespace("default"),
-        pod("b", "10.0.0.2", labels={"app": "x"}),
-        pod("a", "10.0.0.1", labels={"app": "x"}),
-        pod("0", None, labels={"app": "x"}, phase="Pending"),
+        fakes.namespace("default"),
+        fakes.pod("b", "10.0.0.2", labels={"app": "x"}),
+        fakes.pod("a", "10.0.0.1", labels={"app": "x"}),
+        fakes.pod("0", None, labels={"app": "x"}, phase="Pending"),
     ]
-    lab = FakeLab(objects)
-    spec, found = targets.find_pods(lab, {"selector": "app=x"})
+    lab = fakes.FakeLab(objects)
+    _, found = ClusterView(lab).find_pods({"selector": "app=x"})
     assert [p["metadata"]["name"] for p in found] == ["a"]
-    _, found = targets.find_pods(lab, {"selector": "app=x", "all": True})
+    _, found = ClusterView(lab).find_pods({"selector": "app=x", "all": True})
     assert [p["metadata"]["name"] for p in found] == ["a", "b"]
-    _, found = targets.find_pods(lab, "0")
+    _, found = ClusterView(lab).find_pods("0")
     assert found[0]["status"]["phase"] == "Pending"
-    assert targets.find_pods(lab, "nope")[1] == []
+    assert ClusterView(lab).find_pods("nope")[1] == []
 
 
-def test_find_pods_falls_back_to_pods_that_do_not_run():
+def test_find_pods_falls_back_to_pods_that_do_not_run(fakes):
     """A selector whose pods are all Pending still finds them, so checks can say why."""
     objects = [
-        namespace("default"),
-        pod("b", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
-        pod("a", None, labels={"app": "x"}, phase="Failed", ready=False),
-        pod("c", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
-        pod("d", "10.0.0.4", labels={"app": "y"}),
+        fakes.namespace("default"),
+        fakes.pod("b", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
+        fakes.pod("a", None, labels={"app": "x"}, phase="Failed", ready=False),
+        fakes.pod("c", None, labels={"app": "x"}, unschedulable="0/3 nodes are available"),
+        fakes.pod("d", "10.0.0.4", labels={"app": "y"}),
     ]
-    lab = FakeLab(objects)
-    _, found = targets.find_pods(lab, {"selector": "app=x"})
+    lab = fakes.FakeLab(objects)
+    _, found = ClusterView(lab).find_pods({"selector": "app=x"})
     assert [p["metadata"]["name"] for p in found] == ["b"], "Pending before Failed, then by name"
-    _, found = targets.find_pods(lab, {"selector": "app=x", "all": True})
+    _, found = ClusterView(lab).find_pods({"selector": "app=x", "all": True})
     assert [p["metadata"]["name"] for p in found] == ["b", "c", "a"]
-    assert targets.find_pods(lab, {"selector": "app=z"})[1] == []
+    assert ClusterView(lab).find_pods({"selector": "app=z"})[1] == []
 
 
-def test_scheduling_facts():
+def test_scheduling_facts(fakes):
     names = PodNames([])
-    waiting = pod("w", None, unschedulable="0/3 nodes are available: 3 Insufficient cpu.")
+    waiting = fakes.pod("w", None, unschedulable="0/3 nodes are available: 3 Insufficient cpu.")
     assert targets.scheduling_problem(waiting) == targets.Scheduling(
         "Unschedulable", "0/3 nodes are available: 3 Insufficient cpu."
     )
@@ -126,20 +128,20 @@ def test_scheduling_facts():
         "default/w: Pending, not Ready, no IP, PodScheduled=False "
         "(Unschedulable): 0/3 nodes are available: 3 Insufficient cpu."
     )
-    running = pod("r", "10.0.0.1")
+    running = fakes.pod("r", "10.0.0.1")
     assert targets.scheduling_problem(running) is None and not targets.unschedulable(running)
     assert (
         targets.pod_state(running, names) == "default/r: Running, Ready, IP 10.0.0.1, on lab-worker"
     )
-    bare = pod("p", None, phase="Pending", ready=False)
+    bare = fakes.pod("p", None, phase="Pending", ready=False)
     assert targets.unschedulable(bare) and targets.pod_state(bare, names).endswith("not scheduled")
     hint = targets.scheduling_hint("The web pod", [waiting])
     assert hint.startswith(
         "The web pod is Pending: the scheduler found no node for it, so it has no IP"
     )
     assert (
-        '(status.conditions PodScheduled=False, reason Unschedulable): "0/3 nodes are available: 3 Insufficient cpu".'
-        in hint
+        "(status.conditions PodScheduled=False, reason Unschedulable): "
+        '"0/3 nodes are available: 3 Insufficient cpu".' in hint
     )
     many = targets.scheduling_hint("The pods", [waiting, bare])
     assert (
@@ -169,9 +171,9 @@ def test_strip_port(text, ip):
     assert objects.strip_port(text) == ip
 
 
-def test_endpoints_from_slices_and_from_legacy_endpoints():
-    lab = web_cluster()
-    eps = targets.service_endpoints(lab, "web", "default")
+def test_endpoints_from_slices_and_from_legacy_endpoints(fakes):
+    lab = fakes.web_cluster()
+    eps = ClusterView(lab).endpoints("web", "default")
     assert [e.ip for e in eps] == ["10.244.1.3", "10.244.2.3", "10.244.2.4"]
     assert (
         all(e.ready for e in eps)
@@ -190,14 +192,14 @@ def test_endpoints_from_slices_and_from_legacy_endpoints():
             }
         ],
     }
-    lab2 = FakeLab([namespace("default"), service("old", "10.96.0.50"), legacy])
-    eps = targets.service_endpoints(lab2, "old", "default")
+    lab2 = fakes.FakeLab([fakes.namespace("default"), fakes.service("old", "10.96.0.50"), legacy])
+    eps = ClusterView(lab2).endpoints("old", "default")
     assert [(e.ip, e.ready) for e in eps] == [("10.0.0.8", False), ("10.0.0.9", True)]
-    assert targets.service_endpoints(lab2, "none", "default") == []
+    assert ClusterView(lab2).endpoints("none", "default") == []
 
 
-def test_pick_service_port():
-    svc = service(
+def test_pick_service_port(fakes):
+    svc = fakes.service(
         "s", "10.96.0.9", ports=({"name": "http", "port": 80}, {"name": "admin", "port": 9000})
     )
     assert objects.pick_service_port(svc, None)["port"] == 80
@@ -207,22 +209,22 @@ def test_pick_service_port():
     assert objects.pick_service_port(svc, 81) is None
 
 
-def test_node_internal_ips_sorted():
-    lab = web_cluster()
-    assert targets.node_internal_ips(lab) == [
+def test_node_internal_ips_sorted(fakes):
+    lab = fakes.web_cluster()
+    assert ClusterView(lab).node_addresses() == [
         ("lab-control-plane", "172.18.0.2"),
         ("lab-worker", "172.18.0.3"),
         ("lab-worker2", "172.18.0.4"),
     ]
 
 
-def test_pod_summary_says_what_is_missing():
+def test_pod_summary_says_what_is_missing(fakes):
     names = PodNames([])
     assert (
-        targets.pod_summary(pod("p", None, phase="Pending", ready=False), names)
+        targets.pod_summary(fakes.pod("p", None, phase="Pending", ready=False), names)
         == "default/p (Pending, not Ready, no IP, not scheduled)"
     )
     assert (
-        targets.pod_summary(pod("p", "10.0.0.1"), names)
+        targets.pod_summary(fakes.pod("p", "10.0.0.1"), names)
         == "default/p (Running, Ready, IP 10.0.0.1 on lab-worker)"
     )

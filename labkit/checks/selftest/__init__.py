@@ -47,11 +47,13 @@ class SelfTestCase:
     backends: tuple[str, ...] = field(default_factory=tuple)
 
     def expectation(self, state: str) -> Expectation:
+        """What the check must answer in ``state`` ("wrong" or "fixed")."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}, not {state!r}")
         return self.wrong if state == "wrong" else self.fixed
 
     def base_manifests(self) -> list[dict[str, Any]]:
+        """The objects both states start from."""
         return load_files(self.base)
 
     def manifests(self, state: str) -> list[dict[str, Any]]:
@@ -59,6 +61,7 @@ class SelfTestCase:
         return load_files(self.expectation(state).files)
 
     def runs_on(self, backend: str, cni: str) -> bool:
+        """Whether the case applies to a lab of this backend and CNI."""
         return (self.cni is None or self.cni == cni) and (
             not self.backends or backend in self.backends
         )

@@ -1,0 +1,252 @@
+"""``pod_to_service``: send connections from a pod to a Service's ClusterIP; every one must connect,
+be answered by one of the Service's endpoints and, when asked, every ready endpoint must answer
+(kube-proxy load balancing).
+
+The check runs as ordered stages: find the source, find the Service, send the connections, then
+judge that all connected, that only endpoints answered, the spread, and the policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labkit.checks.pods import missing_pod_hint, one_pod, shown
+from labkit.checks.policy import not_enforced_note
+from labkit.checks.reach import (
+    ServiceTarget,
+    check_requests,
+    denied_by_policy,
+    describe_outcomes,
+    find_service_port,
+    ready_endpoints_step,
+    sample,
+    worst_failure,
+)
+from labkit.checks.result import Convergence, Result, failure_hint, poll
+from labkit.checks.stages import Report, Stages
+from labkit.checks.targets import Target, split_ref
+from labkit.checks.view import ClusterView
+from labkit.errors import LabError
+from labkit.lab import Lab
+from labkit.model.objects import ref_of
+from labkit.values import Probe
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What pod_to_service was asked, with the lab, its view and the report being built."""
+
+    lab: Lab
+    view: ClusterView
+    report: Report
+    src: Target
+    namespace: str
+    service: str
+    port: int | str | None
+    requests: int
+    expect_spread: bool
+    wait: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """The source pod found."""
+
+    ask: Ask
+    pod: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Dial:
+    """The source pod and the Service (with its ClusterIP) it connects to."""
+
+    ask: Ask
+    src: dict[str, Any]
+    target: ServiceTarget
+    cluster_ip: str
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The connections sent: the first batch of probes, every endpoint that answered in any
+    batch, and how the poll converged."""
+
+    dial: Dial
+    probes: list[Probe]
+    served: set[str]
+    conv: Convergence[list[Probe]]
+
+    @property
+    def report(self) -> Report:
+        """The report being built."""
+        return self.dial.ask.report
+
+    def shown(self, pods: set[str]) -> list[str]:
+        """Display names of pods of the Service's namespace, sorted."""
+        names, ns = self.dial.ask.view.names, self.dial.target.namespace
+        return sorted(names.by_name(p, ns) for p in pods)
+
+
+def pod_to_service(
+    lab: Lab,
+    src: Target,
+    service: str,
+    port: int | str | None = None,
+    namespace: str = "default",
+    requests: int = 20,
+    expect_spread: bool = True,
+    *,
+    wait: float = 5.0,
+    timeout: float = 1.0,
+) -> Result:
+    """Send ``requests`` connections from a pod to a Service's ClusterIP; all must connect, and with
+    ``expect_spread`` every ready endpoint must answer at least once (kube-proxy load balancing)."""
+    requests = check_requests(requests, 20)
+    ns, svc_name = split_ref(service, namespace)
+    view = ClusterView(lab)
+    report = Report("pod_to_service", f"{shown(src)} -> service {ns}/{svc_name}")
+    ask = Ask(lab, view, report, src, ns, svc_name, port, requests, expect_spread, wait, timeout)
+    return (
+        Stages(ask)
+        .then(find_source)
+        .then(find_service)
+        .then(send)
+        .then(all_connected)
+        .then(only_endpoints_answered)
+        .then(spread)
+        .finish(policies_agree)
+    )
+
+
+def find_source(ask: Ask) -> Source | Result:
+    """The source pod must exist, run and have an IP."""
+    found = one_pod(ask.view, ask.src, "source")
+    ask.report.steps.append(found.step)
+    if found.pod is not None:
+        ask.report.subject = f"{found.shown} -> service {ask.namespace}/{ask.service}"
+    if found.usable is None:
+        return ask.report.result(missing_pod_hint("source", found.pod))
+    return Source(ask, found.usable)
+
+
+def find_service(source: Source) -> Dial | Result:
+    """The Service and port must exist, and the Service must have a ClusterIP to dial."""
+    ask = source.ask
+    target = find_service_port(ask.view, ask.report, ask.service, ask.namespace, ask.port)
+    if isinstance(target, Result):
+        return target
+    cluster_ip = target.spec.get("clusterIP")
+    if not cluster_ip or cluster_ip == "None":
+        raise LabError(
+            f"Service {target.ref} is headless (clusterIP: None), so it has no virtual IP to "
+            "load-balance.",
+            "Check a headless Service with dns_resolves (one A record per pod).",
+        )
+    ask.report.subject += f":{target.number}/{target.protocol}"
+    ready_endpoints_step(ask.report, ask.view, target)
+    return Dial(ask, source.pod, target, str(cluster_ip))
+
+
+def send(dial: Dial) -> Traffic:
+    """Send the connections until all connect (and, for the spread, every ready endpoint has
+    answered) or the wait runs out."""
+    ask, target = dial.ask, dial.target
+    pairs = [(ref_of(dial.src), dial.cluster_ip, target.number, target.protocol)] * ask.requests
+    ready = set(target.ready)
+    wanted = ready if ask.expect_spread else set()
+    served: set[str] = set()
+
+    def done(probes: list[Probe]) -> bool:
+        return all(p.ok for p in probes) and wanted <= served
+
+    conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
+    ask.report.elapsed_s = conv.elapsed_s
+    return Traffic(dial, conv.observation, served, conv)
+
+
+def all_connected(traffic: Traffic) -> Traffic | Result:
+    """Every connection connected; else fail, explained by the endpoints or the policies."""
+    dial, probes = traffic.dial, traffic.probes
+    ask, target = dial.ask, dial.target
+    ok = all(p.ok for p in probes) and worst_failure(probes) is None
+    traffic.report.add(
+        f"{ask.requests} connections from {ask.view.names(dial.src)} to "
+        f"{dial.cluster_ip}:{target.number}/{target.protocol}",
+        f"{describe_outcomes(probes)} ({traffic.conv.describe()})",
+        ok,
+    )
+    if ok:
+        return traffic
+    failure = worst_failure(probes) or "error"
+    hint = failure_hint(failure, "service")
+    if not target.ready:
+        hint = (
+            f"Service {target.ref} has no ready endpoints, so nothing can answer on its "
+            f"ClusterIP. Run service_health(lab, '{target.name}', namespace='{target.namespace}') "
+            "to see whether the selector, the targetPort or readiness is wrong."
+        )
+    elif failure == "timeout" and ask.lab.capabilities.network_policy:
+        denied = denied_by_policy(ask.view, dial.src, target)
+        if denied:
+            hint = f"A NetworkPolicy drops the traffic at the endpoints: {denied}"
+    return traffic.report.result(hint, failure=failure)
+
+
+def only_endpoints_answered(traffic: Traffic) -> Traffic | Result:
+    """No pod outside the Service's endpoints answered (stale rules would send them traffic)."""
+    strangers = traffic.shown(traffic.served - set(traffic.dial.target.ready))
+    if not strangers:
+        return traffic
+    traffic.report.add(
+        "only endpoints of the Service answered",
+        f"no: {', '.join(strangers)} also answered",
+        False,
+    )
+    return traffic.report.result(
+        "Pods that are not endpoints answered: the node's rules are stale. "
+        "Compare `iptables-save | grep KUBE-SEP` with `kubectl get endpointslices`."
+    )
+
+
+def spread(traffic: Traffic) -> Traffic | Result:
+    """With ``expect_spread``, every ready endpoint answered at least once."""
+    report, ready, served = traffic.report, traffic.dial.target.ready, traffic.served
+    if not traffic.dial.ask.expect_spread:
+        report.add("who answered", "endpoints of the Service only" if served else "(not reported)")
+        return traffic
+    missing = traffic.shown(set(ready) - served)
+    seen = (
+        f"{len(served)} of {len(ready)} ready endpoints answered: "
+        f"{', '.join(traffic.shown(served)) or 'none'}"
+    )
+    if missing:
+        seen += f" (never: {', '.join(missing)})"
+    ok = not missing and bool(ready)
+    report.add("load balancing over the endpoints", seen, ok)
+    if ok:
+        return traffic
+    return report.result(
+        "Some ready endpoints never answered. kube-proxy picks an endpoint per new "
+        "connection with probabilities 1/n, 1/(n-1), ...: read them with "
+        "`iptables-save | grep KUBE-SVC` on a node, and check that every endpoint listens "
+        "on the targetPort."
+    )
+
+
+def policies_agree(traffic: Traffic) -> Result:
+    """Pass, unless the connections got through only because this lab does not enforce
+    policies that deny the source every endpoint (partial: cannot grade here)."""
+    ask, dial = traffic.dial.ask, traffic.dial
+    if ask.lab.capabilities.network_policy:
+        return traffic.report.result()
+    denied = denied_by_policy(ask.view, dial.src, dial.target)
+    if not denied:
+        return traffic.report.result()
+    traffic.report.add("what the NetworkPolicies allow (model)", denied)
+    return traffic.report.result(
+        "The connections went through only because policies are not enforced: on a cluster "
+        f"that enforces them they would be dropped ({denied}). " + not_enforced_note(ask.lab),
+        verdict="partial",
+    )
