@@ -1,7 +1,19 @@
 """Pinned versions, images, URLs and checksums of everything the Kind backend installs.
 
 Read from upstream release notes and manifests (late 2026); bump them together and re-check
-the facts listed in ARCHITECTURE.md ("Kind and CNI facts") when you do.
+these facts when you do:
+- kind v0.32.0, node image `kindest/node:v1.36.1` pinned by digest; kubeadm v1beta4, so
+  `kubeadmConfigPatches` stay unversioned. Defaults: podSubnet 10.244.0.0/16, serviceSubnet
+  10.96.0.0/16; `disableDefaultCNI: true` leaves nodes NotReady until a CNI runs.
+- Flannel v0.28.9 needs the full CNI plugin set (kind ships no `bridge`) and br_netfilter; it
+  does not enforce NetworkPolicy.
+- Calico v3.32.1 through tigera-operator: `kubectl create` (not `apply`) the CRDs, the operator,
+  then custom resources whose pool matches kind's podSubnet; ready when every `tigerastatus` is
+  Available.
+- Cilium 1.20.0 through Helm (`ipam.mode=kubernetes`; with kube-proxy mode `none`,
+  `kubeProxyReplacement=true` and the API server's host and port).
+- ingress-nginx is retired (March 2026): Ingress uses a maintained controller
+  (cloud-provider-kind's). Multi-node Kind needs raised inotify limits; `labkit doctor` checks.
 """
 
 from __future__ import annotations
