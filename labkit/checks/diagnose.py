@@ -36,7 +36,7 @@ from labkit.model.objects import (
 
 
 @dataclass(frozen=True)
-class Ask:
+class DiagnoseAsk:
     """What diagnose was asked, the client pod found, the view and the report being built."""
 
     lab: Lab
@@ -57,7 +57,7 @@ class Ask:
 class Destination:
     """What the target turned out to be: a Service, or a pod."""
 
-    ask: Ask
+    ask: DiagnoseAsk
     service: dict[str, Any] | None
     pod: dict[str, Any] | None
 
@@ -66,7 +66,7 @@ class Destination:
 class Backends:
     """The pods that should answer, the port each serves, and the address and port to dial."""
 
-    ask: Ask
+    ask: DiagnoseAsk
     via_service: bool
     pods: list[dict[str, Any]]
     ports: dict[str, int | None]
@@ -128,7 +128,7 @@ def diagnose(
     report = Report("diagnose", subject, [found.step])
     if found.usable is None:
         return report.result(missing_pod_hint("client", found.pod), layer="data plane")
-    ask = Ask(lab, view, report, found.usable, target, port, wait, timeout)
+    ask = DiagnoseAsk(lab, view, report, found.usable, target, port, wait, timeout)
     return (
         Stages(ask).then(dns_layer).then(service_layer).then(policy_layer).finish(data_plane_layer)
     )
@@ -137,7 +137,7 @@ def diagnose(
 # --------------------------------------------------------------------------- DNS
 
 
-def dns_layer(ask: Ask) -> Destination | Result:
+def dns_layer(ask: DiagnoseAsk) -> Destination | Result:
     """Resolve the target: an address is taken as is, ``ns/name`` names a Service (resolved as
     ``name.ns``) or a pod, anything else is a DNS name resolved in the client."""
     report, view, target = ask.report, ask.view, ask.target
@@ -186,7 +186,7 @@ def dns_layer(ask: Ask) -> Destination | Result:
     return by_address(ask, answers[0])
 
 
-def by_address(ask: Ask, address: str) -> Destination | Result:
+def by_address(ask: DiagnoseAsk, address: str) -> Destination | Result:
     """The Service whose ClusterIP is ``address``, or else the pod whose IP it is."""
     for svc in ask.view.services:
         spec = svc.get("spec") or {}
@@ -216,7 +216,7 @@ def service_layer(dest: Destination) -> Backends | Result:
     return pod_backend(dest.ask, dest.pod)
 
 
-def service_backends(ask: Ask, svc: dict[str, Any]) -> Backends | Result:
+def service_backends(ask: DiagnoseAsk, svc: dict[str, Any]) -> Backends | Result:
     """The Service must expose the port and have ready endpoints; they are the backends."""
     report, view = ask.report, ask.view
     ns, name = namespace_of(svc), name_of(svc)
@@ -262,7 +262,7 @@ def service_backends(ask: Ask, svc: dict[str, Any]) -> Backends | Result:
     return Backends(ask, True, pods, ports, protocol, probe_ip, dst_port)
 
 
-def pod_backend(ask: Ask, pod: dict[str, Any]) -> Backends | Result:
+def pod_backend(ask: DiagnoseAsk, pod: dict[str, Any]) -> Backends | Result:
     """The pod must declare the port (the first containerPort when none is given) and have an
     IP; it is the only backend."""
     report, names = ask.report, ask.view.names

@@ -86,7 +86,7 @@ def queries_evidence(tried: Sequence[ResolverQuery]) -> tuple[str, ...]:
     return tuple(f"{i + 1}. {q.name} -> {q.rcode}" for i, q in enumerate(tried))
 
 
-class Wanted(NamedTuple):
+class WantedAnswer(NamedTuple):
     """The answers a check wants, how to say so, and whether some answer is required."""
 
     values: list[str]
@@ -94,16 +94,16 @@ class Wanted(NamedTuple):
     must_resolve: bool
 
 
-def wanted_answers(view: ClusterView, expect: Any, model_values: list[str]) -> Wanted:
+def wanted_answers(view: ClusterView, expect: Any, model_values: list[str]) -> WantedAnswer:
     """Read ``expect`` (see :func:`dns_resolves`) into the answers wanted."""
     if expect is None:
-        return Wanted(model_values, "the cluster's records", False)
+        return WantedAnswer(model_values, "the cluster's records", False)
     if expect is True:
-        return Wanted(model_values, "an answer, as the cluster's records give", True)
+        return WantedAnswer(model_values, "an answer, as the cluster's records give", True)
     if expect is False:
-        return Wanted([], "no answer", False)
+        return WantedAnswer([], "no answer", False)
     if isinstance(expect, (list, tuple)):
-        return Wanted(_expand_expect(view, expect), "the expected answers", bool(expect))
+        return WantedAnswer(_expand_expect(view, expect), "the expected answers", bool(expect))
     raise LabError(
         f"expect={expect!r} cannot be read.",
         "Use None (the model), True, False, or a list of values such as ['10.96.0.10'].",

@@ -78,7 +78,7 @@ def _port_label(port: PortLike) -> str:
 
 
 @dataclass(frozen=True)
-class Ask:
+class MatrixAsk:
     """What policy_matrix was asked, with the lab, its view and the report being built."""
 
     lab: Lab
@@ -96,7 +96,7 @@ class Matrix:
     """The pods of the matrix (sorted by namespace and name), and every name a cell of
     ``expected`` may use for one of them, mapped to its ``ns/name``."""
 
-    ask: Ask
+    ask: MatrixAsk
     pods: list[dict[str, Any]]
     aliases: dict[str, str]
 
@@ -217,7 +217,7 @@ def policy_matrix(
         )
     queries = [port_query(p) for p in ports]
     report = Report("policy_matrix", f"{len(pods)} pods x {', '.join(q.label for q in queries)}")
-    ask = Ask(lab, ClusterView(lab), report, pods, queries, expected, wait, timeout)
+    ask = MatrixAsk(lab, ClusterView(lab), report, pods, queries, expected, wait, timeout)
     return (
         Stages(ask)
         .then(find_matrix_pods)
@@ -228,7 +228,7 @@ def policy_matrix(
     )
 
 
-def find_matrix_pods(ask: Ask) -> Matrix | Result:
+def find_matrix_pods(ask: MatrixAsk) -> Matrix | Result:
     """Every target must find Running pods with an IP; remember the names cells may use."""
     names = ask.view.names
     chosen: dict[str, dict[str, Any]] = {}

@@ -31,7 +31,7 @@ VIAS = ("nodeport", "loadbalancer")
 
 
 @dataclass(frozen=True)
-class Ask:
+class OutsideReachAsk:
     """What external_to_service was asked, with the lab, its view and the report being built."""
 
     lab: Lab
@@ -61,7 +61,7 @@ class Entry:
 class Found:
     """The Service found."""
 
-    ask: Ask
+    ask: OutsideReachAsk
     target: ServiceTarget
 
 
@@ -69,13 +69,13 @@ class Found:
 class Entries:
     """The Service and the addresses to dial."""
 
-    ask: Ask
+    ask: OutsideReachAsk
     target: ServiceTarget
     entries: list[Entry]
 
 
 @dataclass(frozen=True)
-class Traffic:
+class OutsideTraffic:
     """The connections sent: the first batch, every endpoint that answered in any batch, and how
     the poll converged."""
 
@@ -118,7 +118,9 @@ def external_to_service(
     ns, svc_name = split_ref(service, namespace)
     view = ClusterView(lab)
     report = Report("external_to_service", f"outside -> service {ns}/{svc_name} via {via}")
-    ask = Ask(lab, view, report, ns, svc_name, via, requests, port, expect_spread, wait, timeout)
+    ask = OutsideReachAsk(
+        lab, view, report, ns, svc_name, via, requests, port, expect_spread, wait, timeout
+    )
     return (
         Stages(ask)
         .then(find_service)
@@ -130,7 +132,7 @@ def external_to_service(
     )
 
 
-def find_service(ask: Ask) -> Found | Result:
+def find_service(ask: OutsideReachAsk) -> Found | Result:
     """The Service and the port meant must exist."""
     target = find_service_port(ask.view, ask.report, ask.service, ask.namespace, ask.port)
     return target if isinstance(target, Result) else Found(ask, target)
@@ -211,7 +213,7 @@ def load_balancer(found: Found) -> Entries | Result:
     return Entries(ask, target, [Entry("load balancer", str(address), target.number)])
 
 
-def send(entries: Entries) -> Traffic:
+def send(entries: Entries) -> OutsideTraffic:
     """Spread the requests over the entries and send them until all connect (and, for the
     spread, every ready endpoint has answered) or the wait runs out."""
     ask, target = entries.ask, entries.target
@@ -227,10 +229,10 @@ def send(entries: Entries) -> Traffic:
 
     conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
     ask.report.elapsed_s = conv.elapsed_s
-    return Traffic(entries, conv.observation, served, conv)
+    return OutsideTraffic(entries, conv.observation, served, conv)
 
 
-def all_connected(traffic: Traffic) -> Traffic | Result:
+def all_connected(traffic: OutsideTraffic) -> OutsideTraffic | Result:
     """Every connection to every entry connected; else fail with the hint for how it failed."""
     ask, target = traffic.entries.ask, traffic.entries.target
     failed_any = False
@@ -256,7 +258,7 @@ def all_connected(traffic: Traffic) -> Traffic | Result:
     return traffic.report.result(hint, failure=failure)
 
 
-def only_endpoints_answered(traffic: Traffic) -> Traffic | Result:
+def only_endpoints_answered(traffic: OutsideTraffic) -> OutsideTraffic | Result:
     """No pod outside the Service's endpoints answered."""
     strangers = traffic.shown(traffic.served - set(traffic.entries.target.ready))
     if not strangers:
@@ -270,7 +272,7 @@ def only_endpoints_answered(traffic: Traffic) -> Traffic | Result:
     )
 
 
-def spread(traffic: Traffic) -> Result:
+def spread(traffic: OutsideTraffic) -> Result:
     """With ``expect_spread``, every ready endpoint answered at least once."""
     report, ready, served = traffic.report, traffic.entries.target.ready, traffic.served
     if not traffic.entries.ask.expect_spread:

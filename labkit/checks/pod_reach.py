@@ -70,7 +70,7 @@ def pod_with_ip(pods: Sequence[Mapping[str, Any]], address: str) -> dict[str, An
 
 
 @dataclass(frozen=True)
-class Ask:
+class PodReachAsk:
     """What pod_to_pod was asked, with the lab, its view and the report being built."""
 
     lab: Lab
@@ -106,10 +106,10 @@ class Ask:
 
 
 @dataclass(frozen=True)
-class Source:
+class PodSource:
     """The source pod found."""
 
-    ask: Ask
+    ask: PodReachAsk
     pod: dict[str, Any]
 
 
@@ -118,7 +118,7 @@ class Ends:
     """Both ends: the source pod, the destination pod (None for an address no pod owns) and the
     address dialled."""
 
-    ask: Ask
+    ask: PodReachAsk
     src: dict[str, Any]
     dst: dict[str, Any] | None
     dst_ip: str
@@ -139,7 +139,7 @@ class Connection:
         return self.conv.observation
 
     @property
-    def ask(self) -> Ask:
+    def ask(self) -> PodReachAsk:
         """What was asked."""
         return self.ends.ask
 
@@ -205,7 +205,7 @@ def pod_to_pod(
             'Use expect="connected" for localhost, or dial another pod to test a block.',
         )
     report = Report("pod_to_pod", "")
-    ask = Ask(
+    ask = PodReachAsk(
         lab, ClusterView(lab), report, src, dst, port, protocol, expect, no_nat, wait, timeout
     )
     report.subject = f"{shown(src)} -> {ask.flow(address if address is not None else shown(dst))}"
@@ -218,16 +218,16 @@ def pod_to_pod(
     )
 
 
-def find_source(ask: Ask) -> Source | Result:
+def find_source(ask: PodReachAsk) -> PodSource | Result:
     """The source pod must exist, run and have an IP."""
     found = one_pod(ask.view, ask.src, "source")
     ask.report.steps.append(found.step)
     if found.usable is None:
         return ask.report.result(missing_pod_hint("source", found.pod))
-    return Source(ask, found.usable)
+    return PodSource(ask, found.usable)
 
 
-def find_destination(source: Source) -> Ends | Result:
+def find_destination(source: PodSource) -> Ends | Result:
     """The destination: a pod target (which must run with an IP), the source's own localhost, or
     a literal address (judged as the pod that owns it, if any); then whether it declares the
     port."""

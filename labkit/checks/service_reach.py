@@ -34,7 +34,7 @@ from labkit.values import Probe
 
 
 @dataclass(frozen=True)
-class Ask:
+class ServiceReachAsk:
     """What pod_to_service was asked, with the lab, its view and the report being built."""
 
     lab: Lab
@@ -51,10 +51,10 @@ class Ask:
 
 
 @dataclass(frozen=True)
-class Source:
+class ServiceClient:
     """The source pod found."""
 
-    ask: Ask
+    ask: ServiceReachAsk
     pod: dict[str, Any]
 
 
@@ -62,14 +62,14 @@ class Source:
 class Dial:
     """The source pod and the Service (with its ClusterIP) it connects to."""
 
-    ask: Ask
+    ask: ServiceReachAsk
     src: dict[str, Any]
     target: ServiceTarget
     cluster_ip: str
 
 
 @dataclass(frozen=True)
-class Traffic:
+class ServiceTraffic:
     """The connections sent: the first batch of probes, every endpoint that answered in any
     batch, and how the poll converged."""
 
@@ -107,7 +107,9 @@ def pod_to_service(
     ns, svc_name = split_ref(service, namespace)
     view = ClusterView(lab)
     report = Report("pod_to_service", f"{shown(src)} -> service {ns}/{svc_name}")
-    ask = Ask(lab, view, report, src, ns, svc_name, port, requests, expect_spread, wait, timeout)
+    ask = ServiceReachAsk(
+        lab, view, report, src, ns, svc_name, port, requests, expect_spread, wait, timeout
+    )
     return (
         Stages(ask)
         .then(find_source)
@@ -120,7 +122,7 @@ def pod_to_service(
     )
 
 
-def find_source(ask: Ask) -> Source | Result:
+def find_source(ask: ServiceReachAsk) -> ServiceClient | Result:
     """The source pod must exist, run and have an IP."""
     found = one_pod(ask.view, ask.src, "source")
     ask.report.steps.append(found.step)
@@ -128,10 +130,10 @@ def find_source(ask: Ask) -> Source | Result:
         ask.report.subject = f"{found.shown} -> service {ask.namespace}/{ask.service}"
     if found.usable is None:
         return ask.report.result(missing_pod_hint("source", found.pod))
-    return Source(ask, found.usable)
+    return ServiceClient(ask, found.usable)
 
 
-def find_service(source: Source) -> Dial | Result:
+def find_service(source: ServiceClient) -> Dial | Result:
     """The Service and port must exist, and the Service must have a ClusterIP to dial."""
     ask = source.ask
     target = find_service_port(ask.view, ask.report, ask.service, ask.namespace, ask.port)
@@ -149,7 +151,7 @@ def find_service(source: Source) -> Dial | Result:
     return Dial(ask, source.pod, target, str(cluster_ip))
 
 
-def send(dial: Dial) -> Traffic:
+def send(dial: Dial) -> ServiceTraffic:
     """Send the connections until all connect (and, for the spread, every ready endpoint has
     answered) or the wait runs out."""
     ask, target = dial.ask, dial.target
@@ -163,10 +165,10 @@ def send(dial: Dial) -> Traffic:
 
     conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
     ask.report.elapsed_s = conv.elapsed_s
-    return Traffic(dial, conv.observation, served, conv)
+    return ServiceTraffic(dial, conv.observation, served, conv)
 
 
-def all_connected(traffic: Traffic) -> Traffic | Result:
+def all_connected(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     """Every connection connected; else fail, explained by the endpoints or the policies."""
     dial, probes = traffic.dial, traffic.probes
     ask, target = dial.ask, dial.target
@@ -194,7 +196,7 @@ def all_connected(traffic: Traffic) -> Traffic | Result:
     return traffic.report.result(hint, failure=failure)
 
 
-def only_endpoints_answered(traffic: Traffic) -> Traffic | Result:
+def only_endpoints_answered(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     """No pod outside the Service's endpoints answered (stale rules would send them traffic)."""
     strangers = traffic.shown(traffic.served - set(traffic.dial.target.ready))
     if not strangers:
@@ -210,7 +212,7 @@ def only_endpoints_answered(traffic: Traffic) -> Traffic | Result:
     )
 
 
-def spread(traffic: Traffic) -> Traffic | Result:
+def spread(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     """With ``expect_spread``, every ready endpoint answered at least once."""
     report, ready, served = traffic.report, traffic.dial.target.ready, traffic.served
     if not traffic.dial.ask.expect_spread:
@@ -235,7 +237,7 @@ def spread(traffic: Traffic) -> Traffic | Result:
     )
 
 
-def policies_agree(traffic: Traffic) -> Result:
+def policies_agree(traffic: ServiceTraffic) -> Result:
     """Pass, unless the connections got through only because this lab does not enforce
     policies that deny the source every endpoint (partial: cannot grade here)."""
     ask, dial = traffic.dial.ask, traffic.dial

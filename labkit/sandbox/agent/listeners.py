@@ -47,19 +47,19 @@ class ListenerKey(NamedTuple):
         return f"{self.pod} {self.protocol}/{self.port} {self.role}"
 
 
-class Wanted(NamedTuple):
+class WantedListener(NamedTuple):
     """The pod and port one listener serves."""
 
     workload: Workload
     port: PortSpec
 
 
-def listener_keys(spec: AgentSpec) -> dict[ListenerKey, Wanted]:
+def listener_keys(spec: AgentSpec) -> dict[ListenerKey, WantedListener]:
     """The listeners a spec asks for, in the order the spec declares them."""
-    wanted: dict[ListenerKey, Wanted] = {}
+    wanted: dict[ListenerKey, WantedListener] = {}
     for w in spec.workloads:
         for p in w.ports:
-            wanted[ListenerKey(w.netns, p.protocol, p.port, w.role, w.ref)] = Wanted(w, p)
+            wanted[ListenerKey(w.netns, p.protocol, p.port, w.role, w.ref)] = WantedListener(w, p)
     return wanted
 
 

@@ -18,7 +18,7 @@ from labkit.sandbox.agent.listeners import (
     DnsBackend,
     Listener,
     ListenerKey,
-    Wanted,
+    WantedListener,
     bound_socket,
     default_dns_backend,
     listener_keys,
@@ -143,7 +143,7 @@ class Agent:
             self.spec = spec
             return await self._bind(listener_keys(spec))
 
-    async def _bind(self, wanted: dict[ListenerKey, Wanted]) -> str:
+    async def _bind(self, wanted: dict[ListenerKey, WantedListener]) -> str:
         """Close listeners not wanted (or whose namespace was made anew), open the missing ones."""
         identity = {ns: netns_identity(ns) for ns in {key.netns for key in wanted}}
         for key in [
