@@ -109,8 +109,12 @@ class _MessageHandler(logging.StreamHandler):
 
 
 def show_messages(to_stdout: bool = False) -> None:
-    """Let the ``labkit`` logger's information reach a person, once, as ``labkit: ...`` lines:
-    on stderr in a terminal, on stdout in a notebook (where stderr is painted red)."""
-    if not any(isinstance(h, _MessageHandler) for h in log.handlers):
+    """Let the ``labkit`` logger's information reach a person as ``labkit: ...`` lines: on stderr
+    in a terminal, on stdout in a notebook (where stderr is painted red). One handler, however
+    often it is called; the latest call chooses the stream."""
+    handler = next((h for h in log.handlers if isinstance(h, _MessageHandler)), None)
+    if handler is None:
         log.addHandler(_MessageHandler(to_stdout))
+    else:
+        handler.to_stdout = to_stdout
     log.setLevel(logging.INFO)

@@ -235,9 +235,9 @@ def test_show_messages_prints_information_once_with_the_labkit_prefix(capsys):
         show_messages()
         logger.info("attached to running sandbox lab %r", "t")
         assert capsys.readouterr().err == "labkit: attached to running sandbox lab 't'\n"
-        logger.handlers[:] = []
         show_messages(to_stdout=True)
         logger.info("shown in the notebook")
         assert capsys.readouterr().out == "labkit: shown in the notebook\n"
+        assert len(logger.handlers) == 1
     finally:
         logger.handlers[:] = before
