@@ -12,20 +12,21 @@ from dataclasses import dataclass
 
 from labkit.checks.reach import (
     ServiceTarget,
+    Traffic,
     check_requests,
     describe_outcomes,
     find_service_port,
     ready_endpoints_step,
-    sample,
+    send_to_service,
     worst_failure,
 )
-from labkit.checks.result import Convergence, Result, failure_hint, poll
+from labkit.checks.result import Result, failure_hint
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import split_ref
 from labkit.checks.view import ClusterView
 from labkit.errors import LabError
 from labkit.lab import Lab
-from labkit.values import OUTSIDE, Probe
+from labkit.values import OUTSIDE
 
 VIAS = ("nodeport", "loadbalancer")
 
@@ -74,25 +75,8 @@ class Entries:
     entries: list[Entry]
 
 
-@dataclass(frozen=True)
-class OutsideTraffic:
-    """The connections sent: the first batch, every endpoint that answered in any batch, and how
-    the poll converged."""
-
-    entries: Entries
-    probes: list[Probe]
-    served: set[str]
-    conv: Convergence[list[Probe]]
-
-    @property
-    def report(self) -> Report:
-        """The report being built."""
-        return self.entries.ask.report
-
-    def shown(self, pods: set[str]) -> list[str]:
-        """Display names of pods of the Service's namespace, sorted."""
-        names, ns = self.entries.ask.view.names, self.entries.target.namespace
-        return sorted(names.by_name(p, ns) for p in pods)
+OutsideTraffic = Traffic[Entries]
+"""The connections sent from outside to the entries."""
 
 
 def external_to_service(
@@ -221,22 +205,14 @@ def send(entries: Entries) -> OutsideTraffic:
     pairs = [
         (OUTSIDE, e.ip, e.port, target.protocol) for e in entries.entries for _ in range(per_entry)
     ]
-    wanted = set(target.ready) if ask.expect_spread else set()
-    served: set[str] = set()
-
-    def done(probes: list[Probe]) -> bool:
-        return all(p.ok for p in probes) and wanted <= served
-
-    conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
-    ask.report.elapsed_s = conv.elapsed_s
-    return OutsideTraffic(entries, conv.observation, served, conv)
+    return send_to_service(entries, pairs)
 
 
 def all_connected(traffic: OutsideTraffic) -> OutsideTraffic | Result:
     """Every connection to every entry connected; else fail with the hint for how it failed."""
-    ask, target = traffic.entries.ask, traffic.entries.target
+    ask, target = traffic.aim.ask, traffic.aim.target
     failed_any = False
-    for entry in traffic.entries.entries:
+    for entry in traffic.aim.entries:
         got = [p for p in traffic.probes if p.dst == entry.ip]
         ok = bool(got) and all(p.ok for p in got) and worst_failure(got) is None
         failed_any |= not ok
@@ -260,7 +236,7 @@ def all_connected(traffic: OutsideTraffic) -> OutsideTraffic | Result:
 
 def only_endpoints_answered(traffic: OutsideTraffic) -> OutsideTraffic | Result:
     """No pod outside the Service's endpoints answered."""
-    strangers = traffic.shown(traffic.served - set(traffic.entries.target.ready))
+    strangers = traffic.shown(traffic.served - set(traffic.aim.target.ready))
     if not strangers:
         return traffic
     traffic.report.add(
@@ -274,8 +250,8 @@ def only_endpoints_answered(traffic: OutsideTraffic) -> OutsideTraffic | Result:
 
 def spread(traffic: OutsideTraffic) -> Result:
     """With ``expect_spread``, every ready endpoint answered at least once."""
-    report, ready, served = traffic.report, traffic.entries.target.ready, traffic.served
-    if not traffic.entries.ask.expect_spread:
+    report, ready, served = traffic.report, traffic.aim.target.ready, traffic.served
+    if not traffic.aim.ask.expect_spread:
         report.add("who answered", "endpoints of the Service only" if served else "(not reported)")
         return report.result()
     missing = traffic.shown(set(ready) - served)

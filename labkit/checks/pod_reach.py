@@ -15,7 +15,7 @@ from typing import Any
 
 from labkit.checks.pods import missing_pod_hint, one_pod, shown
 from labkit.checks.policy import model_verdict, not_enforced_note
-from labkit.checks.reach import check_port, check_protocol
+from labkit.checks.reach import SourcePod, check_port, check_protocol
 from labkit.checks.result import Convergence, Result, classify, failure_hint, poll
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, pod_summary
@@ -105,12 +105,8 @@ class PodReachAsk:
         return f"{dst_text}:{self.port}/{self.protocol} ({self.expect})"
 
 
-@dataclass(frozen=True)
-class PodSource:
-    """The source pod found."""
-
-    ask: PodReachAsk
-    pod: dict[str, Any]
+PodSource = SourcePod[PodReachAsk]
+"""The source pod found."""
 
 
 @dataclass(frozen=True)

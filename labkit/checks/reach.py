@@ -1,15 +1,16 @@
-"""What the reachability checks share: reading their port and protocol arguments, finding the
-Service and port they dial, sending batches of probes, and putting a batch's outcomes in words.
+"""What the reachability checks share: reading their port and protocol arguments, the source pod
+they connect from, finding the Service and port they dial, sending batches of probes to it, and
+putting a batch's outcomes in words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from labkit.checks.policy import model_verdict
-from labkit.checks.result import Result, classify
+from labkit.checks.result import Convergence, Result, classify, poll
 from labkit.checks.stages import Report
 from labkit.checks.view import ClusterView
 from labkit.errors import LabError
@@ -96,6 +97,19 @@ def sample(
         served.update(p.served_by for p in batch if p.ok and p.served_by)
         extra += 1
     return first
+
+
+# --------------------------------------------------------------------------- the source pod
+
+AskT = TypeVar("AskT")
+
+
+@dataclass(frozen=True)
+class SourcePod(Generic[AskT]):
+    """The source pod a check found, with what the check was asked."""
+
+    ask: AskT
+    pod: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- the Service dialled
@@ -221,3 +235,71 @@ def endpoint_port(ep: ServiceEndpoint, svc_port: Mapping[str, Any]) -> int | Non
             return port.number
     target = svc_port.get("targetPort", svc_port.get("port"))
     return int(target) if str(target).isdigit() else None
+
+
+# --------------------------------------------------------------------------- traffic to a Service
+
+
+class TrafficAsk(Protocol):
+    """What a check sending traffic to a Service was asked, as far as sending it goes."""
+
+    @property
+    def lab(self) -> Lab: ...
+    @property
+    def view(self) -> ClusterView: ...
+    @property
+    def report(self) -> Report: ...
+    @property
+    def expect_spread(self) -> bool: ...
+    @property
+    def wait(self) -> float: ...
+    @property
+    def timeout(self) -> float: ...
+
+
+class Aim(Protocol):
+    """Where a check's traffic goes: the Service, with what the check was asked."""
+
+    @property
+    def ask(self) -> TrafficAsk: ...
+    @property
+    def target(self) -> ServiceTarget: ...
+
+
+AimT = TypeVar("AimT", bound=Aim)
+
+
+@dataclass(frozen=True)
+class Traffic(Generic[AimT]):
+    """The connections sent to a Service: where they were aimed, the first batch of probes, every
+    endpoint that answered in any batch, and how the poll converged."""
+
+    aim: AimT
+    probes: list[Probe]
+    served: set[str]
+    conv: Convergence[list[Probe]]
+
+    @property
+    def report(self) -> Report:
+        """The report being built."""
+        return self.aim.ask.report
+
+    def shown(self, pods: set[str]) -> list[str]:
+        """Display names of pods of the Service's namespace, sorted."""
+        names, ns = self.aim.ask.view.names, self.aim.target.namespace
+        return sorted(names.by_name(p, ns) for p in pods)
+
+
+def send_to_service(aim: AimT, pairs: Sequence[tuple[str, str, int, str]]) -> Traffic[AimT]:
+    """Send the batch of ``pairs`` until all connect (and, with ``expect_spread``, every ready
+    endpoint has answered) or the wait runs out; the report records how long it took."""
+    ask = aim.ask
+    wanted = set(aim.target.ready) if ask.expect_spread else set()
+    served: set[str] = set()
+
+    def done(probes: list[Probe]) -> bool:
+        return all(p.ok for p in probes) and wanted <= served
+
+    conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
+    ask.report.elapsed_s = conv.elapsed_s
+    return Traffic(aim, conv.observation, served, conv)

@@ -15,22 +15,23 @@ from labkit.checks.pods import missing_pod_hint, one_pod, shown
 from labkit.checks.policy import not_enforced_note
 from labkit.checks.reach import (
     ServiceTarget,
+    SourcePod,
+    Traffic,
     check_requests,
     denied_by_policy,
     describe_outcomes,
     find_service_port,
     ready_endpoints_step,
-    sample,
+    send_to_service,
     worst_failure,
 )
-from labkit.checks.result import Convergence, Result, failure_hint, poll
+from labkit.checks.result import Result, failure_hint
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, split_ref
 from labkit.checks.view import ClusterView
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.objects import ref_of
-from labkit.values import Probe
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,8 @@ class ServiceReachAsk:
     timeout: float
 
 
-@dataclass(frozen=True)
-class ServiceClient:
-    """The source pod found."""
-
-    ask: ServiceReachAsk
-    pod: dict[str, Any]
+ServiceClient = SourcePod[ServiceReachAsk]
+"""The source pod found."""
 
 
 @dataclass(frozen=True)
@@ -68,25 +65,8 @@ class Dial:
     cluster_ip: str
 
 
-@dataclass(frozen=True)
-class ServiceTraffic:
-    """The connections sent: the first batch of probes, every endpoint that answered in any
-    batch, and how the poll converged."""
-
-    dial: Dial
-    probes: list[Probe]
-    served: set[str]
-    conv: Convergence[list[Probe]]
-
-    @property
-    def report(self) -> Report:
-        """The report being built."""
-        return self.dial.ask.report
-
-    def shown(self, pods: set[str]) -> list[str]:
-        """Display names of pods of the Service's namespace, sorted."""
-        names, ns = self.dial.ask.view.names, self.dial.target.namespace
-        return sorted(names.by_name(p, ns) for p in pods)
+ServiceTraffic = Traffic[Dial]
+"""The connections sent from the source pod to the ClusterIP."""
 
 
 def pod_to_service(
@@ -154,23 +134,14 @@ def find_service(source: ServiceClient) -> Dial | Result:
 def send(dial: Dial) -> ServiceTraffic:
     """Send the connections until all connect (and, for the spread, every ready endpoint has
     answered) or the wait runs out."""
-    ask, target = dial.ask, dial.target
-    pairs = [(ref_of(dial.src), dial.cluster_ip, target.number, target.protocol)] * ask.requests
-    ready = set(target.ready)
-    wanted = ready if ask.expect_spread else set()
-    served: set[str] = set()
-
-    def done(probes: list[Probe]) -> bool:
-        return all(p.ok for p in probes) and wanted <= served
-
-    conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
-    ask.report.elapsed_s = conv.elapsed_s
-    return ServiceTraffic(dial, conv.observation, served, conv)
+    target = dial.target
+    pairs = [(ref_of(dial.src), dial.cluster_ip, target.number, target.protocol)]
+    return send_to_service(dial, pairs * dial.ask.requests)
 
 
 def all_connected(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     """Every connection connected; else fail, explained by the endpoints or the policies."""
-    dial, probes = traffic.dial, traffic.probes
+    dial, probes = traffic.aim, traffic.probes
     ask, target = dial.ask, dial.target
     ok = all(p.ok for p in probes) and worst_failure(probes) is None
     traffic.report.add(
@@ -198,7 +169,7 @@ def all_connected(traffic: ServiceTraffic) -> ServiceTraffic | Result:
 
 def only_endpoints_answered(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     """No pod outside the Service's endpoints answered (stale rules would send them traffic)."""
-    strangers = traffic.shown(traffic.served - set(traffic.dial.target.ready))
+    strangers = traffic.shown(traffic.served - set(traffic.aim.target.ready))
     if not strangers:
         return traffic
     traffic.report.add(
@@ -214,8 +185,8 @@ def only_endpoints_answered(traffic: ServiceTraffic) -> ServiceTraffic | Result:
 
 def spread(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     """With ``expect_spread``, every ready endpoint answered at least once."""
-    report, ready, served = traffic.report, traffic.dial.target.ready, traffic.served
-    if not traffic.dial.ask.expect_spread:
+    report, ready, served = traffic.report, traffic.aim.target.ready, traffic.served
+    if not traffic.aim.ask.expect_spread:
         report.add("who answered", "endpoints of the Service only" if served else "(not reported)")
         return traffic
     missing = traffic.shown(set(ready) - served)
@@ -240,7 +211,7 @@ def spread(traffic: ServiceTraffic) -> ServiceTraffic | Result:
 def policies_agree(traffic: ServiceTraffic) -> Result:
     """Pass, unless the connections got through only because this lab does not enforce
     policies that deny the source every endpoint (partial: cannot grade here)."""
-    ask, dial = traffic.dial.ask, traffic.dial
+    ask, dial = traffic.aim.ask, traffic.aim
     if ask.lab.capabilities.network_policy:
         return traffic.report.result()
     denied = denied_by_policy(ask.view, dial.src, dial.target)

@@ -215,76 +215,30 @@ def _entry_rules(t: SaveTables, c: PortChains) -> None:
     """Where the port's traffic arrives: its cluster, external and load balancer IPs and its
     node port, each sent on (nat) or refused (filter)."""
     port, spn, proto, dport = c.port, c.spn, c.proto, _dport(c)
-    usable = c.endpoints.any_usable
+
+    def to_each(ips: Sequence[str], table: str, chain: str, why: str, target: str) -> None:
+        """One rule per address dialled on the port, commented ``why``, jumping to ``target``."""
+        for ip in ips:
+            t.add(table, chain, dst=ip, proto=proto, matches=(comment(why), dport), target=target)
+
     if c.has_internal:
-        t.add(
-            "nat",
-            "KUBE-SERVICES",
-            dst=port.cluster_ip,
-            proto=proto,
-            matches=(comment(f"{spn} cluster IP"), dport),
-            target=c.internal_chain,
-        )
+        to_each([port.cluster_ip], "nat", "KUBE-SERVICES", f"{spn} cluster IP", c.internal_chain)
     elif c.internal_refusal:
-        t.add(
-            "filter",
-            "KUBE-SERVICES",
-            dst=port.cluster_ip,
-            proto=proto,
-            matches=(comment(c.internal_refusal.reason), dport),
-            target=c.internal_refusal.target,
-        )
-    for ip in port.external_ips:
-        if usable:
-            t.add(
-                "nat",
-                "KUBE-SERVICES",
-                dst=ip,
-                proto=proto,
-                matches=(comment(f"{spn} external IP"), dport),
-                target=c.ext,
-            )
-        if c.external_refusal:
-            t.add(
-                "filter",
-                "KUBE-EXTERNAL-SERVICES",
-                dst=ip,
-                proto=proto,
-                matches=(comment(c.external_refusal.reason), dport),
-                target=c.external_refusal.target,
-            )
-    for ip in port.load_balancer_ips:
-        if usable:
-            t.add(
-                "nat",
-                "KUBE-SERVICES",
-                dst=ip,
-                proto=proto,
-                matches=(comment(f"{spn} loadbalancer IP"), dport),
-                target=c.lb_chain,
-            )
-        if c.uses_fw:
-            t.add(
-                "filter",
-                "KUBE-PROXY-FIREWALL",
-                dst=ip,
-                proto=proto,
-                matches=(comment(f"{spn} traffic not accepted by {c.fw}"), dport),
-                target="DROP",
-            )
+        refused = c.internal_refusal
+        to_each([port.cluster_ip], "filter", "KUBE-SERVICES", refused.reason, refused.target)
+    if c.endpoints.any_usable:
+        to_each(port.external_ips, "nat", "KUBE-SERVICES", f"{spn} external IP", c.ext)
+        lb_ips = port.load_balancer_ips
+        to_each(lb_ips, "nat", "KUBE-SERVICES", f"{spn} loadbalancer IP", c.lb_chain)
+    if c.uses_fw:
+        why = f"{spn} traffic not accepted by {c.fw}"
+        to_each(port.load_balancer_ips, "filter", "KUBE-PROXY-FIREWALL", why, "DROP")
     if c.external_refusal:
-        for ip in port.load_balancer_ips:
-            t.add(
-                "filter",
-                "KUBE-EXTERNAL-SERVICES",
-                dst=ip,
-                proto=proto,
-                matches=(comment(c.external_refusal.reason), dport),
-                target=c.external_refusal.target,
-            )
+        refused, outside = c.external_refusal, [*port.external_ips, *port.load_balancer_ips]
+        to_each(outside, "filter", "KUBE-EXTERNAL-SERVICES", refused.reason, refused.target)
     if port.node_port:
         node_dport = f"-m {proto} --dport {port.node_port}"
-        if usable:
+        if c.endpoints.any_usable:
             t.add(
                 "nat",
                 "KUBE-NODEPORTS",

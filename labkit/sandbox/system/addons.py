@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.sandbox.system.core import namespace, service_account
+from labkit.sandbox.system.core import cluster_critical, namespace, service_account
 
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.14.2"
 """The CoreDNS kubeadm installs with Kubernetes 1.36 (1.35 shipped v1.13.1)."""
@@ -56,17 +56,8 @@ def coredns_manifests() -> list[dict[str, Any]]:
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "priorityClassName": "system-cluster-critical",
-                        "serviceAccountName": "coredns",
+                        **cluster_critical("coredns"),
                         "dnsPolicy": "Default",
-                        "nodeSelector": {"kubernetes.io/os": "linux"},
-                        "tolerations": [
-                            {"key": "CriticalAddonsOnly", "operator": "Exists"},
-                            {
-                                "key": "node-role.kubernetes.io/control-plane",
-                                "effect": "NoSchedule",
-                            },
-                        ],
                         "containers": [
                             {
                                 "name": "coredns",

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from labkit.sandbox.fabric import CLUSTER_CIDRS
-from labkit.sandbox.system.core import namespace, service_account
+from labkit.sandbox.system.core import cluster_critical, namespace, service_account
 
 FLANNEL_IMAGE = "ghcr.io/flannel-io/flannel:v0.28.9"
 CALICO_VERSION = "v3.32.1"
@@ -226,16 +226,7 @@ def calico_manifests() -> list[dict[str, Any]]:
                 "template": {
                     "metadata": {"labels": kc_labels},
                     "spec": {
-                        "priorityClassName": "system-cluster-critical",
-                        "serviceAccountName": "calico-kube-controllers",
-                        "nodeSelector": {"kubernetes.io/os": "linux"},
-                        "tolerations": [
-                            {"key": "CriticalAddonsOnly", "operator": "Exists"},
-                            {
-                                "key": "node-role.kubernetes.io/control-plane",
-                                "effect": "NoSchedule",
-                            },
-                        ],
+                        **cluster_critical("calico-kube-controllers"),
                         "containers": [
                             {
                                 "name": "calico-kube-controllers",

@@ -1,5 +1,6 @@
 """The objects every fresh cluster holds (its four namespaces and the ``kubernetes`` Service),
-and the small builders the other families share (a Namespace, a ServiceAccount)."""
+and the small builders the other families share (a Namespace, a ServiceAccount, a
+cluster-critical add-on's scheduling)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ def service_account(name: str, namespace: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {"name": name, "namespace": namespace},
+    }
+
+
+def cluster_critical(service_account: str) -> dict[str, Any]:
+    """The scheduling part of a cluster-critical add-on's pod spec: its priority and service
+    account, Linux nodes, and tolerations for the control plane and critical-add-on-only nodes."""
+    return {
+        "priorityClassName": "system-cluster-critical",
+        "serviceAccountName": service_account,
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [
+            {"key": "CriticalAddonsOnly", "operator": "Exists"},
+            {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+        ],
     }
 
 
