@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from labkit.console import show_messages
 from labkit.errors import LabError
 from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
-from labkit.progress import show_messages
 
 log = logging.getLogger("labkit")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from labkit import scenarios
 from labkit.checks.result import Result
+from labkit.console import show_messages
 from labkit.lab import (
     DEFAULT_LAB_NAME,
     Capabilities,
@@ -18,7 +19,6 @@ from labkit.lab import (
     Probe,
     connect_backend,
 )
-from labkit.progress import show_messages
 
 
 class LearnerLab:

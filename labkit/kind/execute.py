@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.kind import cluster, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
 from labkit.kind.doctor import port_in_use
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
-from labkit.progress import StepList
 
 POLL_INTERVAL_S = 2.0
 COMMAND_TIMEOUT_S = 600.0

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.machine import sandbox_possible
 from labkit.model.objects import pod_ip
-from labkit.progress import StepList
 from labkit.sandbox import fabric, fabric_runner, naming, netns_etc
 from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.lab import SandboxLab

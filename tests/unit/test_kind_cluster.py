@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.kind import backend, cluster, execute
 from labkit.kind.actions import CreateCluster, Run
 from labkit.kind.plan import Paths, build_plan
-from labkit.progress import StepList
 
 KUBECONFIG = {
     "apiVersion": "v1",

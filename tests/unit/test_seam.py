@@ -12,9 +12,9 @@ from rich.console import Console
 
 import labkit
 from labkit import lab as seam
+from labkit.console import StepList, show_messages
 from labkit.course import LearnerLab
 from labkit.errors import LabError
-from labkit.progress import StepList, show_messages
 from labkit.tables import render_table
 from labkit.values import Capabilities, ExecResult, ObjectRef, Probe, validate_cni
 

@@ -1,4 +1,4 @@
-"""One progress printer for both backends: steps with elapsed times, waits with a spinner.
+"""One progress printer for both backends, and the information lines of the `labkit` logger.
 
 It prints with rich to stderr in a terminal (rich renders it as notebook output in Jupyter, so
 nothing is painted as an error); ``quiet`` prints nothing.
