@@ -67,7 +67,7 @@ kind-tests: setup
 ## nbval: run the lesson sources against the sandbox and compare marked outputs
 nbval: setup
 	@if ls lessons/*.ipynb >/dev/null 2>&1; then \
-	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
+	  LABKIT_PROGRESS=$(CURDIR)/$(VENV)/nbval-progress.jsonl $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
 	else echo "nbval: no lessons yet, nothing to validate"; fi
 
 ## bench: print speed and memory figures (targets in the README)

@@ -171,13 +171,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from labkit.doctor import render_lines, run_doctor
+    from labkit.doctor import render_lines, run_doctor, verdict
 
     if args.cni is not None:
         validate_cni(args.cni)
     lines = run_doctor(args.backend, args.cni)
+    ready, closing = verdict(lines, args.backend)
     print(render_lines(lines))
-    return 0 if all(line.ok or not line.required for line in lines) else 1
+    print(closing)
+    return 0 if ready else 1
 
 
 def _attach(lab_name: str) -> Lab:
@@ -217,16 +219,12 @@ def _cmd_reset(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from labkit import scenarios
-    from labkit.checks import progress
+    from labkit.course.grading import grade
 
-    scenario = scenarios.get(args.scenario)
-    results = scenarios.run_checks(_attach(args.name), scenario.name, variant=args.variant)
-    exercise = scenario.name + (f"/{args.variant}" if args.variant else "")
+    results = grade(_attach(args.name), args.scenario, args.variant, args.learner)
     for result in results:
         print(result)
         print()
-        progress.record(result, lesson=scenario.lesson, exercise=exercise, learner=args.learner)
     return 0 if all(r.verdict == "pass" for r in results) else 3
 
 

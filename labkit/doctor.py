@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labkit.errors import LabError
-from labkit.lab import BACKENDS, DoctorLine, backend_module
+from labkit.lab import BACKENDS, DoctorLine, backend_module, choose_backend
 
 
 def run_doctor(backend: str = "auto", cni: str | None = None) -> list[DoctorLine]:
@@ -39,3 +39,24 @@ def render_lines(lines: list[DoctorLine]) -> str:
         else f"{len(failed)} check(s) failed; apply the fixes above."
     )
     return "\n".join(out)
+
+
+def verdict(lines: list[DoctorLine], backend: str = "auto") -> tuple[bool, str]:
+    """Whether the backend labkit will use is ready (``auto``: the one it picks on this machine;
+    the other backend's failures are advice, not a failure), with a closing sentence."""
+    if backend == "auto":
+        try:
+            chosen, _ = choose_backend("auto")
+        except LabError:
+            return False, "Neither backend can run here: apply the fixes above."
+    else:
+        chosen = backend
+    failed = [
+        line
+        for line in lines
+        if line.name.startswith(f"{chosen}: ") and line.required and not line.ok
+    ]
+    picked = " (the one labkit uses on this machine)" if backend == "auto" else ""
+    if failed:
+        return False, f"The {chosen} backend{picked} is not ready: apply the fixes above."
+    return True, f"The {chosen} backend{picked} is ready."

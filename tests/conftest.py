@@ -24,3 +24,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         )
                     )
                 )
+
+
+@pytest.fixture(autouse=True)
+def progress_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Graded attempts a test records go to a file of its own, never the learner's
+    ~/.labkit/progress.jsonl."""
+    path = tmp_path_factory.mktemp("progress") / "progress.jsonl"
+    monkeypatch.setenv("LABKIT_PROGRESS", str(path))
+    return path

@@ -104,7 +104,8 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per graded item (lesson, exercise label): best verdict, best points, their maximum, attempts.
+    """Per graded item (lesson, exercise label): the best attempt's verdict, points and maximum
+    (all three from that one attempt), and the number of attempts.
 
     An exercise graded by several checks (a scenario's checks, recorded together) gets one row per
     check, labelled ``exercise: check`` (plus the subject when one check grades several things),
@@ -135,13 +136,20 @@ def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
             label = f"{exercise}: {check}" if check != exercise else exercise
             if len(subjects_per_check[(lesson, exercise, check)]) > 1:
                 label += f" ({subject})"
+        top = min(group, key=lambda e: (rank[e["verdict"]], -_share(e)))
         best[(lesson, label)] = {
-            "verdict": min((e["verdict"] for e in group), key=rank.__getitem__),
-            "points": max(e.get("points") or 0 for e in group),
-            "max_points": max(e.get("max_points") or 0 for e in group),
+            "verdict": top["verdict"],
+            "points": top.get("points") or 0,
+            "max_points": top.get("max_points") or 0,
             "attempts": len(group),
         }
     return best
+
+
+def _share(entry: Mapping[str, Any]) -> float:
+    """The share of its points an attempt earned (0 where it had none to earn)."""
+    most = entry.get("max_points") or 0
+    return (entry.get("points") or 0) / most if most else 0.0
 
 
 def learner_table(entries: list[dict[str, Any]]) -> str:

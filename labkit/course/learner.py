@@ -9,6 +9,8 @@ from typing import Any
 from labkit import scenarios
 from labkit.checks.result import Result
 from labkit.console import show_messages
+from labkit.course.grading import grade
+from labkit.course.notebook import show_lab_errors_plainly
 from labkit.lab import (
     DEFAULT_LAB_NAME,
     Capabilities,
@@ -122,9 +124,12 @@ class LearnerLab:
         """Put a scenario back at its starting state."""
         return scenarios.reset(self.lab, scenario)
 
-    def check(self, scenario: str, variant: str | None = None) -> list[Result]:
-        """Grade a scenario (or one of its variants) with the checks it declares."""
-        return scenarios.run_checks(self.lab, scenario, variant=variant)
+    def check(
+        self, scenario: str, variant: str | None = None, learner: str | None = None
+    ) -> list[Result]:
+        """Grade a scenario (or one of its variants) with the checks it declares, and record the
+        attempt in the learner's progress file as `labkit check` does."""
+        return grade(self.lab, scenario, variant, learner)
 
 
 def connect(
@@ -135,5 +140,6 @@ def connect(
 ) -> LearnerLab:
     """Attach to lab ``name``, bringing it up first if it is not running; the one call a
     notebook's first cell needs. It says which backend it picked and why."""
+    show_lab_errors_plainly()
     show_messages(to_stdout=True)
     return LearnerLab(connect_backend(backend, cni, name, kube_proxy_mode))

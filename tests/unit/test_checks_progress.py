@@ -72,8 +72,22 @@ def test_learner_table_keeps_the_best_attempt(tmp_path):
     assert lines[0] == "Progress of ada"
     assert lines[1].split() == ["lesson", "exercise", "best", "points", "attempts"]
     assert lines[3].split() == ["01", "b", "pass", "3/3", "1"]
-    assert lines[4].split() == ["02", "a", "partial", "2/3", "3"]
-    assert lines[-1] == "1 of 2 exercises passed, 5/6 points"
+    # The partial attempt earned 2 of its own 2 points (the 3 was the failed attempt's maximum).
+    assert lines[4].split() == ["02", "a", "partial", "2/2", "3"]
+    assert lines[-1] == "1 of 2 exercises passed, 5/5 points"
+
+
+def test_points_and_maximum_come_from_the_same_attempt(tmp_path):
+    path = tmp_path / "p.jsonl"
+    progress.record(result("fail", 2, 5), lesson="02", exercise="a", learner="ada", path=path)
+    progress.record(result("pass", 5), lesson="02", exercise="a", learner="ada", path=path)
+    progress.record(result("partial", 3, 0), lesson="02", exercise="b", learner="ada", path=path)
+    progress.record(result("partial", 6, 1), lesson="02", exercise="b", learner="ada", path=path)
+    rows = [line.split() for line in progress.report(path).splitlines()[3:5]]
+    # Not "pass 5/7": the passing attempt had 5 points to earn.
+    assert rows[0] == ["02", "a", "pass", "5/5", "2"]
+    # Of two partial attempts, the one that earned the larger share of its own points.
+    assert rows[1] == ["02", "b", "partial", "3/3", "2"]
 
 
 def test_workshop_summary_from_a_folder(tmp_path):

@@ -4,6 +4,7 @@ composed above scenarios, one table renderer, one progress printer."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 from typing import Any
 
@@ -241,3 +242,62 @@ def test_show_messages_prints_information_once_with_the_labkit_prefix(capsys):
         assert len(logger.handlers) == 1
     finally:
         logger.handlers[:] = before
+
+
+def test_lab_check_records_progress_as_the_cli_does(monkeypatch, progress_file):
+    from labkit import cli, scenarios
+    from labkit.checks.result import Step, make_result
+
+    passed = make_result("external_to_service", "outside -> svc", [Step("connect", "ok", True)])
+    monkeypatch.setattr(scenarios, "run_checks", lambda lab, s, variant=None: [passed])
+    inner = RecordingLab()
+    LearnerLab(inner).check("07-nodeport", variant="selector-typo", learner="ada")
+    monkeypatch.setattr(cli, "_attach", lambda lab_name: inner)
+    assert cli.main(["check", "07-nodeport", "--variant", "selector-typo", "--learner", "ada"]) == 0
+    from_notebook, from_cli = (json.loads(line) for line in progress_file.read_text().splitlines())
+    for entry in (from_notebook, from_cli):
+        entry.pop("time")
+    assert from_notebook == from_cli
+    assert from_cli["exercise"] == "07-nodeport/selector-typo"
+    assert from_cli["lesson"] == scenarios.get("07-nodeport").lesson
+    assert from_cli["learner"] == "ada" and from_cli["verdict"] == "pass"
+
+
+def test_in_ipython_a_lab_error_shows_as_its_problem_and_fix(monkeypatch, capsys):
+    import IPython
+
+    from labkit.course import notebook
+
+    registered = {}
+
+    class Shell:
+        def set_custom_exc(self, exc_tuple, handler):
+            registered[exc_tuple] = handler
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert notebook.show_lab_errors_plainly() is False and not registered
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    assert notebook.show_lab_errors_plainly() is True
+    handler = registered[(LabError,)]
+    error = LabError("No running lab named 'netlab'.", "Start one first: `labkit up`.")
+    assert handler(Shell(), LabError, error, None) is None
+    assert capsys.readouterr().err == (
+        "labkit: No running lab named 'netlab'.\nFix: Start one first: `labkit up`.\n"
+    )
+
+
+def test_a_real_ipython_shell_shows_the_lab_error_without_a_traceback():
+    import subprocess
+    import sys
+
+    code = (
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "shell = start_ipython()\n"
+        "from labkit.course.notebook import show_lab_errors_plainly\n"
+        "assert show_lab_errors_plainly()\n"
+        'shell.run_cell("from labkit.errors import LabError\\n'
+        "raise LabError('Unknown CNI weave.', 'Choose calico.')\")\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "labkit: Unknown CNI weave.\nFix: Choose calico." in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout

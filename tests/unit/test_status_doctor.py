@@ -54,3 +54,46 @@ def test_doctor_report_names_fixes_and_counts_only_required_failures():
     assert "[warn] helm" in text
     assert text.endswith("1 check(s) failed; apply the fixes above.")
     assert render_lines([DoctorLine("root", True, "ok")]).endswith("All checks passed.")
+
+
+class _DoctorBackend:
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+
+    def doctor_checks(self, cni=None):
+        return [
+            DoctorLine("root", True, "running as root"),
+            DoctorLine("tool", self.ok, "x", "fix"),
+        ]
+
+
+def test_doctor_exits_0_when_the_backend_labkit_will_use_is_ready(monkeypatch, capsys):
+    from labkit import cli, doctor
+
+    backends = {"sandbox": _DoctorBackend(ok=True), "kind": _DoctorBackend(ok=False)}
+    monkeypatch.setattr(doctor, "backend_module", lambda name: backends[name])
+    monkeypatch.setattr(doctor, "choose_backend", lambda backend: ("sandbox", "no Docker; root"))
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "[FAIL] kind: tool" in out
+    assert out.rstrip().endswith(
+        "The sandbox backend (the one labkit uses on this machine) is ready."
+    )
+    assert cli.main(["doctor", "--backend", "kind"]) == 1
+    assert (
+        capsys.readouterr()
+        .out.rstrip()
+        .endswith("The kind backend is not ready: apply the fixes above.")
+    )
+
+
+def test_doctor_fails_when_no_backend_can_run(monkeypatch):
+    from labkit import doctor
+    from labkit.errors import LabError
+
+    def nothing(backend):
+        raise LabError("No backend can run here.", "Start Docker or run as root.")
+
+    monkeypatch.setattr(doctor, "choose_backend", nothing)
+    ready, closing = doctor.verdict([DoctorLine("sandbox: root", False, "uid 1000", "sudo")])
+    assert not ready and closing.startswith("Neither backend can run here")
