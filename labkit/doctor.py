@@ -59,4 +59,10 @@ def verdict(lines: list[DoctorLine], backend: str = "auto") -> tuple[bool, str]:
     picked = " (the one labkit uses on this machine)" if backend == "auto" else ""
     if failed:
         return False, f"The {chosen} backend{picked} is not ready: apply the fixes above."
+    others = sorted({line.name.split(":", 1)[0] for line in lines if line.required and not line.ok})
+    if others:
+        return True, (
+            f"The {chosen} backend{picked} is ready; the failures above are the "
+            f"{' and '.join(others)} backend's, for when you want it."
+        )
     return True, f"The {chosen} backend{picked} is ready."

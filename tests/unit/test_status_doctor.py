@@ -77,7 +77,8 @@ def test_doctor_exits_0_when_the_backend_labkit_will_use_is_ready(monkeypatch, c
     out = capsys.readouterr().out
     assert "[FAIL] kind: tool" in out
     assert out.rstrip().endswith(
-        "The sandbox backend (the one labkit uses on this machine) is ready."
+        "The sandbox backend (the one labkit uses on this machine) is ready; the failures above "
+        "are the kind backend's, for when you want it."
     )
     assert cli.main(["doctor", "--backend", "kind"]) == 1
     assert (
@@ -97,3 +98,14 @@ def test_doctor_fails_when_no_backend_can_run(monkeypatch):
     monkeypatch.setattr(doctor, "choose_backend", nothing)
     ready, closing = doctor.verdict([DoctorLine("sandbox: root", False, "uid 1000", "sudo")])
     assert not ready and closing.startswith("Neither backend can run here")
+
+
+def test_doctor_for_one_backend_judges_only_its_lines():
+    from labkit import doctor
+
+    lines = [DoctorLine("sandbox: root", True, "root"), DoctorLine("sandbox: ip", True, "/sbin/ip")]
+    assert doctor.verdict(lines, "sandbox") == (True, "The sandbox backend is ready.")
+    lines.append(DoctorLine("sandbox: dig", False, "not found", "apt install dnsutils"))
+    assert doctor.verdict(lines, "sandbox")[0] is False
+    optional = [DoctorLine("sandbox: getent", False, "not found", "fix", required=False)]
+    assert doctor.verdict(optional, "sandbox") == (True, "The sandbox backend is ready.")
