@@ -7,9 +7,10 @@ LABKIT := $(VENV)/bin/labkit
 LAB ?= netlab
 CNI ?= calico
 BACKEND ?= auto
-# Debian/Ubuntu packages the sandbox backend drives (ip, iptables, tcpdump, dig, ps).
-APT_PACKAGES := iproute2 iptables tcpdump dnsutils procps openssl
-SYSTEM_TOOLS := ip iptables iptables-save iptables-restore tcpdump dig openssl
+# Debian/Ubuntu packages the sandbox backend drives (ip, iptables, bwrap to confine pod and node
+# commands, tcpdump, dig, ping, conntrack, ps).
+APT_PACKAGES := iproute2 iptables bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl
+SYSTEM_TOOLS := ip iptables iptables-save iptables-restore bwrap tcpdump dig ping conntrack openssl
 
 .PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests nbval bench clean
 

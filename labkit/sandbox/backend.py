@@ -33,12 +33,16 @@ from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
-REQUIRED_TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "iptables-save")
+REQUIRED_TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "iptables-save", "bwrap")
+TOOL_ROLES = {"bwrap": "bubblewrap, confines pod and node commands"}
+"""What doctor adds to a tool's name where the command does not say it."""
 LESSON_TOOLS = ("tcpdump", "dig", "getent")
 log = logging.getLogger("labkit")
 T = TypeVar("T")
 
-SETUP_FIX = "Run `sudo make setup` (installs iproute2, iptables, tcpdump, dnsutils)."
+SETUP_FIX = (
+    "Run `sudo make setup` (installs iproute2, iptables, bubblewrap, tcpdump, dnsutils, ping)."
+)
 
 
 # --------------------------------------------------------------------------- checks of the request
@@ -333,8 +337,9 @@ def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
     )
     for tool in REQUIRED_TOOLS:
         path = shutil.which(tool)
+        role = f" ({TOOL_ROLES[tool]})" if tool in TOOL_ROLES else ""
         lines.append(
-            DoctorLine(f"`{tool}` command", path is not None, path or "not found", SETUP_FIX)
+            DoctorLine(f"`{tool}` command{role}", path is not None, path or "not found", SETUP_FIX)
         )
     for tool in LESSON_TOOLS:
         path = shutil.which(tool)

@@ -21,6 +21,7 @@ from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
 from labkit.sandbox import fabric, fabric_runner, naming
+from labkit.sandbox.confine import Confinement, pod_hostname
 from labkit.sandbox.dataplane import DataPlane, StoreView, resolv_conf
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.state import (
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
 T = TypeVar("T")
+OUTSIDE_HOSTNAME = "outside"
+"""The hostname of commands run in the outside client (the internet, the learner's laptop)."""
 
 
 def capabilities_for(cni: str) -> Capabilities:
@@ -80,11 +83,13 @@ class _Cached:
 
 
 class ProbeSource(NamedTuple):
-    """Where a probe starts: a namespace, the resolv.conf it resolves with, and its label."""
+    """Where a probe starts: a namespace, the resolv.conf it resolves with, its label, and how a
+    command run there is confined."""
 
     netns: str
     resolv_conf: str | None
     label: str
+    confinement: Confinement
 
 
 class SandboxLab:
@@ -282,28 +287,33 @@ class SandboxLab:
         namespace: str = "default",
         timeout: float = 10.0,
     ) -> ExecResult:
-        """Run a command in the pod's network namespace (its node's, for a host-network pod)."""
-        from labkit.sandbox.netns import run_in_netns
+        """Run a command in the pod's network namespace (its node's, for a host-network pod),
+        confined like a container (:mod:`labkit.sandbox.confine`)."""
+        from labkit.sandbox.netns import run_confined
 
-        _, net = self._pod(pod, namespace)
-        return run_in_netns(net.netns, _argv(command), timeout)
+        found, net = self._pod(pod, namespace)
+        return run_confined(net.netns, _pod_confinement(found, net), _argv(command), timeout)
 
     def node_exec(
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
     ) -> ExecResult:
-        """Run a command in a node's network namespace (``iptables-save``, ``ip route``...)."""
-        from labkit.sandbox.netns import run_in_netns
+        """Run a command in a node's network namespace (``iptables-save``, ``ip route``...),
+        confined like a node's shell: its own processes and files, the node's network."""
+        from labkit.sandbox.netns import run_confined
 
-        return run_in_netns(self._node(node).netns, _argv(command), timeout)
+        n = self._node(node)
+        return run_confined(n.netns, Confinement(n.name, node=True), _argv(command), timeout)
 
     def _source(self, src: str) -> ProbeSource:
         """Where a probe from ``src`` starts: a pod, a node, or OUTSIDE."""
         if src == OUTSIDE:
-            return ProbeSource(naming.outside_netns(self.name), "", OUTSIDE)
+            return ProbeSource(
+                naming.outside_netns(self.name), "", OUTSIDE, Confinement(OUTSIDE_HOSTNAME)
+            )
         if "/" not in src:
             for n in self._nodes():
                 if src in (n.name, n.netns):
-                    return ProbeSource(n.netns, "", n.name)
+                    return ProbeSource(n.netns, "", n.name, Confinement(n.name, node=True))
         pod, net = self._pod(src)
         policy = (pod.get("spec") or {}).get("dnsPolicy") or "ClusterFirst"
         resolv = (
@@ -311,7 +321,7 @@ class SandboxLab:
             if not net.host_network or policy == "ClusterFirstWithHostNet"
             else ""
         )
-        return ProbeSource(net.netns, resolv, net.key)
+        return ProbeSource(net.netns, resolv, net.key, _pod_confinement(pod, net))
 
     def probe(
         self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
@@ -348,12 +358,14 @@ class SandboxLab:
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
         """Answers for ``name`` through the source pod's own resolver (resolv.conf search path,
         ndots)."""
-        from labkit.sandbox.netns import run_in_netns
+        from labkit.sandbox.netns import run_confined
 
-        netns = self._source(src).netns
+        source = self._source(src)
         rtype = rtype.upper()
         if rtype == "A":
-            result = run_in_netns(netns, ["getent", "ahostsv4", name], timeout=10)
+            result = run_confined(
+                source.netns, source.confinement, ["getent", "ahostsv4", name], timeout=10
+            )
             found: list[str] = []
             for line in result.stdout.splitlines():
                 address = line.split()[0] if line.split() else ""
@@ -362,7 +374,12 @@ class SandboxLab:
             return found
         # The reverse name of an address, as `dig -x` builds it; else a search-list lookup.
         query = ["-x", name] if rtype == "PTR" and is_ip(name) else ["+search", "-t", rtype, name]
-        result = run_in_netns(netns, ["dig", "+short", "+time=2", "+tries=1", *query], timeout=10)
+        result = run_confined(
+            source.netns,
+            source.confinement,
+            ["dig", "+short", "+time=2", "+tries=1", *query],
+            timeout=10,
+        )
         return [
             line.strip().rstrip(".") if rtype in ("CNAME", "PTR", "NS") else line.strip()
             for line in result.stdout.splitlines()
@@ -425,6 +442,14 @@ class SandboxLab:
             self._state_file.write({**state, "updated": time.time()})
             self._cache = None
             self._dataplane.publish(StoreView(store), built_pods(state), outside)
+
+
+def _pod_confinement(pod: Mapping[str, Any], net: PodNet) -> Confinement:
+    """A pod's commands carry its hostname; a host-network pod's, its node's (as in
+    Kubernetes)."""
+    if net.host_network:
+        return Confinement(net.node)
+    return Confinement(pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")))
 
 
 def _served_port(item: int | tuple[int, str]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Work inside a lab's named network namespaces: enter one with the current thread, open a
-socket there, or run a command there with ``ip netns exec``.
+socket there, or run a command there with ``ip netns exec`` (a pod's or node's command also
+confined by bubblewrap, :mod:`labkit.sandbox.confine`).
 
 Only namespaces whose names start with ``lk-`` are accepted, so nothing here can be pointed at
 the host's namespace or at someone else's by mistake.
@@ -10,15 +11,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from labkit.errors import LabError
+from labkit.sandbox.confine import ROOT_ENTRIES, Confinement, bwrap_argv
 from labkit.values import ExecResult
 
 NETNS_DIR = Path("/run/netns")
@@ -110,14 +114,49 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def run_confined(
+    name: str,
+    confinement: Confinement,
+    argv: str | Sequence[str],
+    timeout: float = 10.0,
+    input: str | None = None,
+) -> ExecResult:
+    """Run a pod's or node's command inside namespace ``name``, confined by bubblewrap."""
+    if shutil.which("bwrap") is None:
+        raise LabError(
+            "Pod and node commands run confined by bubblewrap (`bwrap`), which is not installed.",
+            "Run `sudo make setup`, or `sudo apt-get install bubblewrap`.",
+        )
+    return run_in_netns(name, argv, timeout, input, wrapper=bwrap_argv(confinement, host_root()))
+
+
+@functools.cache
+def host_root() -> Mapping[str, str | None]:
+    """What the host's top-level tool folders are: symlink targets, or None for real folders."""
+    found: dict[str, str | None] = {}
+    for entry in ROOT_ENTRIES:
+        path = os.path.join("/", entry)
+        if os.path.islink(path):
+            found[entry] = os.readlink(path)
+        elif os.path.isdir(path):
+            found[entry] = None
+    return found
+
+
 def run_in_netns(
-    name: str, argv: str | Sequence[str], timeout: float = 10.0, input: str | None = None
+    name: str,
+    argv: str | Sequence[str],
+    timeout: float = 10.0,
+    input: str | None = None,
+    *,
+    wrapper: Sequence[str] = (),
 ) -> ExecResult:
     """Run a command inside namespace ``name`` with ``ip netns exec`` and capture its output.
 
     ``ip netns exec`` also bind-mounts ``/etc/netns/<name>/*`` (the pod's resolv.conf), so
-    ``getent``, ``dig`` and ``curl`` resolve as the pod would. On timeout the whole process group
-    is killed and the result has return code 124 and says so in stderr.
+    ``getent``, ``dig`` and ``curl`` resolve as the pod would. ``wrapper`` (a ``bwrap ... --``)
+    runs the command. On timeout the whole process group is killed and the result has return
+    code 124 and says so in stderr.
     """
     command = tuple(shlex.split(argv)) if isinstance(argv, str) else tuple(str(a) for a in argv)
     if not command:
@@ -125,7 +164,7 @@ def run_in_netns(
     if not netns_exists(name):
         _open_netns(name)  # raises the LabError naming the namespace
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", name, *command],
+        ["ip", "netns", "exec", name, *wrapper, *command],
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

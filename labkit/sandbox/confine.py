@@ -1,0 +1,139 @@
+"""How a pod's or a node's commands are confined: the ``bwrap`` (bubblewrap) command line that
+runs them in their own mount, PID, UTS and IPC namespaces inside the lab namespace that
+``ip netns exec`` has entered (and over whose ``/etc`` it has mounted ``/etc/netns/<netns>/*``).
+
+Each command is like an ephemeral debug container (``kubectl debug --image=netshoot``) attached to
+the pod: it shares the pod's network and nothing else of the host's. It sees the host's tools
+read-only, private /tmp and /run that end with it, only its own processes, the pod's hostname,
+and holds a container's network capabilities but not CAP_SYS_ADMIN, so it can neither write the
+host's files nor enter another namespace. Pure: the caller finds ``bwrap`` and reads the host's
+root layout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from labkit.errors import LabError
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""A container's default PATH (the host's own PATH names folders the sandbox does not show)."""
+
+ROOT_ENTRIES = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+"""Top-level folders besides /usr that hold tools or libraries (symlinks into /usr on merged-usr
+systems, real folders on older ones)."""
+
+CAPABILITIES = (
+    "CAP_NET_ADMIN",  # netshoot's addition: ip, iptables, tc, conntrack in its own namespace
+    "CAP_NET_RAW",  # ping, tcpdump, raw sockets
+    "CAP_NET_BIND_SERVICE",  # listen on ports below 1024, as any container may
+    "CAP_SETUID",  # tcpdump hands its capture to user tcpdump (Debian's build), as in a container
+    "CAP_SETGID",
+    "CAP_CHOWN",  # tcpdump -w gives its file to that user
+)
+"""A container's network capabilities; everything else (CAP_SYS_ADMIN above all) is dropped."""
+
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?")
+KUBERNETES_HOSTNAME_MAX = 63
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """Who a command runs as: a pod (or the outside client), or a node's shell, and its
+    hostname."""
+
+    hostname: str
+    node: bool = False
+    """A node's shell also writes its own network sysctls (``sysctl -w net.ipv4...``), as a
+    privileged Kind node does; a pod reads them only, as in Kubernetes."""
+
+
+def pod_hostname(name: str, spec_hostname: str | None = None) -> str:
+    """The hostname the kubelet gives a pod: ``spec.hostname``, else its name cut to 63
+    characters without the ``-`` or ``.`` the cut may leave at the end."""
+    if spec_hostname:
+        return spec_hostname
+    return name[:KUBERNETES_HOSTNAME_MAX].rstrip("-.")
+
+
+def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list[str]:
+    """``bwrap ... --``, to put before a command that ``ip netns exec`` runs.
+
+    ``root`` maps each of :data:`ROOT_ENTRIES` the host has to its symlink target (``None``: a
+    real folder); names it lacks are left out.
+    """
+    hostname = confinement.hostname
+    if not _HOSTNAME.fullmatch(hostname):
+        raise LabError(
+            f"{hostname!r} cannot be a hostname.",
+            "Name pods and nodes as Kubernetes does: lower-case letters, digits, '-' and '.', "
+            "at most 64 characters.",
+        )
+    # The network namespace is shared, and there is no user namespace of its own: the
+    # capabilities below then count in the lab's network namespace.
+    argv = [
+        "bwrap",
+        "--unshare-pid",  # ps shows only this command's processes
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--hostname",
+        hostname,
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    for name in ROOT_ENTRIES:
+        if name in root:
+            target = root[name]
+            argv += (
+                ["--ro-bind", f"/{name}", f"/{name}"]
+                if target is None
+                else ["--symlink", target, f"/{name}"]
+            )
+    argv += [
+        "--ro-bind",  # the tools' configuration; bwrap binds recursively, so the pod's
+        "/etc",  # resolv.conf and hosts that ip netns exec mounted stay on top
+        "/etc",
+        "--ro-bind",  # the sysfs ip netns exec mounted for this network namespace
+        "/sys",
+        "/sys",
+        "--proc",
+        "/proc",
+        "--ro-bind",  # uid 0 may write many sysctls without any capability
+        "/proc/sys",
+        "/proc/sys",
+    ]
+    if confinement.node:
+        argv += ["--bind", "/proc/sys/net", "/proc/sys/net"]  # this network namespace's only
+    argv += [
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",  # hides /run/netns and /run/labkit; a writable home for xtables.lock
+        "/run",
+        "--dir",
+        "/root",
+        "--chdir",
+        "/",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        PATH,
+        "--setenv",
+        "HOME",
+        "/root",
+        "--setenv",
+        "HOSTNAME",
+        hostname,
+        "--cap-drop",
+        "ALL",
+    ]
+    for capability in CAPABILITIES:
+        argv += ["--cap-add", capability]
+    return [*argv, "--"]
