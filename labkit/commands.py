@@ -80,9 +80,7 @@ class Shell:
 
 # --------------------------------------------------------------------------- the catalogue
 
-POD_LIST = Command(
-    kind="kubectl --context kind-{lab} get pods -A -o wide", sandbox="labkit status --name {lab}"
-)
+POD_LIST = kubectl("get pods -A -o wide", sandbox="labkit status --name {lab}")
 """Every pod with its phase, IP and node."""
 
 POD_LABELS = kubectl("get pods -n {ns} --show-labels", sandbox="lab.get('pods', namespace={ns!r})")
