@@ -91,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("labkit: interrupted; run `labkit down` if a lab was half built.", file=sys.stderr)
+        name = getattr(args, "name", DEFAULT_LAB_NAME)
+        print(
+            f"labkit: interrupted; run `labkit down --name {name}` if a lab was half built.",
+            file=sys.stderr,
+        )
         return 130
 
 

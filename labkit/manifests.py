@@ -210,8 +210,8 @@ def validate(docs: Iterable[Mapping[str, Any]], version: str = KUBERNETES_VERSIO
         raise LabError(
             "These manifests are not valid Kubernetes objects, so nothing was applied:\n  - "
             + "\n  - ".join(problems),
-            "Correct the fields named above (compare with `kubectl explain <kind>.<field>`), then "
-            "apply again.",
+            "Correct the fields named above (compare with the kind's page of the Kubernetes API "
+            "reference, kubernetes.io/docs/reference/kubernetes-api/), then apply again.",
         )
 
 

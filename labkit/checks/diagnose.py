@@ -19,6 +19,7 @@ from labkit.checks.services import judge_service, resolve_target_port
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, pod_state, scheduling_hint, split_ref, unschedulable
 from labkit.checks.view import ClusterView
+from labkit.commands import POD_DETAIL, PODS_IN, SERVICES_IN
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.addresses import is_ip
@@ -29,6 +30,7 @@ from labkit.model.objects import (
     namespace_of,
     pick_service_port,
     pod_ip,
+    pod_node,
     pod_phase,
     pod_ready,
     ref_of,
@@ -127,7 +129,7 @@ def diagnose(
     subject = f"{found.shown} -> {target}" + (f":{port}" if port else "")
     report = Report("diagnose", subject, [found.step])
     if found.usable is None:
-        return report.result(missing_pod_hint("client", found.pod), layer="data plane")
+        return report.result(missing_pod_hint("client", found.pod, view.shell), layer="data plane")
     ask = DiagnoseAsk(lab, view, report, found.usable, target, port, wait, timeout)
     return (
         Stages(ask).then(dns_layer).then(service_layer).then(policy_layer).finish(data_plane_layer)
@@ -153,7 +155,7 @@ def dns_layer(ask: DiagnoseAsk) -> Destination | Result:
             return ask.broken(
                 "service",
                 f"Neither a Service nor a pod {ns}/{name} exists; check "
-                f"`kubectl get svc,pods -n {ns}`.",
+                f"{view.shell(SERVICES_IN, ns=ns)} and {view.shell(PODS_IN, ns=ns)}.",
             )
         if svc is None:
             report.add("dns", f"skipped: {target} is a pod")
@@ -240,7 +242,9 @@ def service_backends(ask: DiagnoseAsk, svc: dict[str, Any]) -> Backends | Result
         True,
     )
     endpoints = view.endpoints(name, ns)
-    findings = judge_service(name, ns, svc, view.pods_in(ns), view.pods, endpoints, view.names)
+    findings = judge_service(
+        name, ns, svc, view.pods_in(ns), view.pods, endpoints, view.names, shell=view.shell
+    )
     bad = next((f for f in findings[1:] if f.step.ok is False), None)
     if bad is not None:
         observed = f"{bad.step.action}: {bad.step.observed}"
@@ -288,11 +292,13 @@ def pod_backend(ask: DiagnoseAsk, pod: dict[str, Any]) -> Backends | Result:
             False,
             (pod_state(pod, names),),
         )
+        shell = ask.view.shell
         hint = (
-            scheduling_hint(f"The pod {names(pod)}", [pod])
+            scheduling_hint(f"The pod {names(pod)}", [pod], shell)
             if unschedulable(pod)
             else f"The pod {names(pod)} is {pod_phase(pod)} without an IP, so there is nothing "
-            "to connect to; `kubectl describe pod` shows why it has not started."
+            f"to connect to; {shell(POD_DETAIL, pod=name_of(pod), ns=namespace_of(pod))} shows "
+            "why it has not started."
         )
         return ask.broken("endpoints", hint)
     ready = "Ready" if pod_ready(pod) else "not Ready"
@@ -349,6 +355,26 @@ def policy_layer(backends: Backends) -> Policed | Result:
 # --------------------------------------------------------------------------- data plane
 
 
+def _names(backends: Backends) -> dict[str, str]:
+    """What a failure hint's commands name: the Service dialled (or the pod), and the client's
+    node."""
+    ask = backends.ask
+    names = {"node": pod_node(ask.src) or "<node>"}
+    svc = next(
+        (
+            s
+            for s in ask.view.services
+            if backends.via_service and (s.get("spec") or {}).get("clusterIP") == backends.probe_ip
+        ),
+        None,
+    )
+    if svc is not None:
+        names.update(svc=name_of(svc), ns=namespace_of(svc))
+    elif backends.pods:
+        names.update(pod=name_of(backends.pods[0]), ns=namespace_of(backends.pods[0]))
+    return names
+
+
 def data_plane_layer(policed: Policed) -> Result:
     """Connect: pass when the probe connects, unless only unenforced policies let it through."""
     backends = policed.backends
@@ -383,7 +409,12 @@ def data_plane_layer(policed: Policed) -> Result:
     enforced = ask.lab.capabilities.network_policy
     if not probe.ok:
         failure = classify(probe.outcome) or "error"
-        hint = failure_hint(failure, "service" if backends.via_service else "pod")
+        hint = failure_hint(
+            failure,
+            "service" if backends.via_service else "pod",
+            ask.view.shell,
+            **_names(backends),
+        )
         if policed.denied and not enforced:
             hint += " " + not_enforced_note(ask.lab)
         return ask.broken("data plane", hint, failure)

@@ -158,7 +158,7 @@ def dns_resolves(
     report = Report("dns_resolves", f"{name} ({rtype}) from {found.shown}", [found.step])
     src_pod = found.usable
     if src_pod is None:
-        return report.result(missing_pod_hint("client", found.pod))
+        return report.result(missing_pod_hint("client", found.pod, view.shell))
     conf, origin = pod_resolv_conf(lab, src_pod)
     report.add(
         "the pod's resolver",

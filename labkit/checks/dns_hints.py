@@ -11,6 +11,7 @@ from typing import Any
 from labkit.checks.policy import model_verdict
 from labkit.checks.result import failure_hint
 from labkit.checks.view import ClusterView
+from labkit.commands import ALL_ENDPOINTS, ENDPOINTS, POD_LABELS, SERVICES
 from labkit.model.addresses import is_ip
 from labkit.model.objects import labels_of, name_of, namespace_of, pod_phase
 from labkit.model.selectors import equality_selector_matches
@@ -28,6 +29,7 @@ def dns_failure_hint(
     """The likely mistake behind a DNS answer that differs: namespace, spelling, egress policy,
     stale DNS."""
     src_ns = namespace_of(src_pod)
+    shell = view.shell
     if not observed and model_values:
         blocked = dns_egress_denied(view, src_pod) if view.lab.capabilities.network_policy else ""
         if blocked:
@@ -40,7 +42,7 @@ def dns_failure_hint(
         return (
             "The cluster has records for this name but the pod got no answer: check that the DNS "
             "pods are Running and that the kube-dns Service has endpoints "
-            "(`kubectl -n kube-system get endpoints kube-dns`)."
+            f"({shell(ENDPOINTS, ns='kube-system', svc='kube-dns')})."
         )
     if not observed:
         label = name.rstrip(".").split(".")[0].lower()
@@ -52,13 +54,13 @@ def dns_failure_hint(
         if close:
             return (
                 f"Nothing is called {label!r}; did you mean {', '.join(close)}? Service names "
-                "come from metadata.name (`kubectl get svc -A`)."
+                f"come from metadata.name ({shell(SERVICES)})."
             )
-        return failure_hint("dns")
+        return failure_hint("dns", "any", shell)
     if not wanted:
         return (
             f"The name resolves ({', '.join(observed)}) although it should not: a Service or "
-            "record with this name exists. Check `kubectl get svc -A` for what answers it."
+            f"record with this name exists. Check {shell(SERVICES)} for what answers it."
         )
     if answered and observed == model_values:
         return (
@@ -75,7 +77,7 @@ def dns_failure_hint(
     return (
         "The DNS answer differs from what the Services say: cluster DNS is stale or the pod asks "
         "another server. Compare the pod's nameserver with the kube-dns ClusterIP and the records "
-        "with `kubectl get svc,endpointslices`."
+        f"with {shell(SERVICES)} and {shell(ALL_ENDPOINTS)}."
     )
 
 
@@ -168,7 +170,7 @@ def _elsewhere_hint(
     elif pointed in {namespace_of(p) for p in pods}:
         text += (
             f" Create the Service in {pointed}, next to the pods it should select "
-            "(`kubectl get pods -n " + pointed + " --show-labels`)."
+            f"({view.shell(POD_LABELS, ns=pointed)})."
         )
     else:
         text += " Pointing at it would not help yet: fix the Service first (run service_health)."

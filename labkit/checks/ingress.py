@@ -16,6 +16,7 @@ from labkit.checks.result import Result, failure_hint, poll
 from labkit.checks.stages import Report
 from labkit.checks.targets import split_ref
 from labkit.checks.view import ClusterView
+from labkit.commands import INGRESSES, LAB_STATUS
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.objects import meta, name_of, namespace_of
@@ -85,7 +86,7 @@ def controller_address(view: ClusterView, report: Report, host: str, via: str) -
         report.add(action, f"none (hosts: {', '.join(hosts) or 'no Ingress'})", False)
         return report.result(
             f"No Ingress has a rule for host {host!r}. Add `rules: - host: {host}` with its "
-            "paths (`kubectl get ingress -A` lists the hosts)."
+            f"paths ({view.shell(INGRESSES)} lists the hosts)."
         )
     ing = serving[0]
     ref = f"{namespace_of(ing)}/{name_of(ing)}"
@@ -245,12 +246,12 @@ def ingress_routes(
     if not outside.ok:
         known = outside.outcome in ("timeout", "refused", "dns", "unreachable")
         return report.result(
-            failure_hint(outside.outcome if known else "error", "external"),
+            failure_hint(outside.outcome if known else "error", "external", view.shell),
             failure=outside.outcome,
         )
     nodes = view.node_addresses()
     if not nodes:
-        raise LabError("The lab reports no nodes.", "Check the lab with `labkit status`.")
+        raise LabError("The lab reports no nodes.", f"Check the lab with {view.shell(LAB_STATUS)}.")
     node = nodes[0].name
     all_pods = {name_of(p) for p in view.pods}
     service_of = {pod: r.ref for r in wanted.values() for pod in r.endpoint_pods}

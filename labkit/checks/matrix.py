@@ -17,6 +17,7 @@ from labkit.checks.result import Convergence, Result, classify, poll
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, workload_of
 from labkit.checks.view import ClusterView
+from labkit.commands import ALL_POD_LABELS, POD_LIST
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.netpol.endpoints import endpoint
@@ -250,7 +251,7 @@ def find_matrix_pods(ask: MatrixAsk) -> Matrix | Result:
     if any(s.ok is False for s in ask.report.steps):
         return ask.report.result(
             "Some pods of the matrix are missing or not Running; deploy the scenario "
-            "and wait until `kubectl get pods -A` shows them Running."
+            f"and wait until {ask.view.shell(POD_LIST)} shows them Running."
         )
     pods = sorted(chosen.values(), key=lambda p: (namespace_of(p), name_of(p)))
     by_workload: dict[str, list[str]] = {}
@@ -391,7 +392,8 @@ def judge_matrix(obs: Observed) -> Result:
         hint = (
             "Traffic that should be blocked gets through. A pod is isolated only when a policy "
             "in its namespace selects it (podSelector) for that direction (policyTypes); check "
-            "the selectors with `kubectl get pods --show-labels` and that a default-deny exists."
+            f"the selectors against {ask.view.shell(ALL_POD_LABELS)} and that a default-deny "
+            "exists."
         )
     elif not too_open:
         hint = (

@@ -163,10 +163,10 @@ def load_balancer(found: Found) -> Entries | Result:
     ask, target, report = found.ask, found.target, found.ask.report
     if not ask.lab.capabilities.load_balancer:
         report.add("a load-balancer implementation runs", "no")
+        notes = [n for n in ask.lab.capabilities.notes if "LoadBalancer" in n]
         return report.result(
             "This lab has no load-balancer implementation, so LoadBalancer Services stay "
-            "<pending>: cannot grade here. On Kind run cloud-provider-kind; the sandbox "
-            "provides one.",
+            "<pending>: cannot grade here." + "".join(f" {n}" for n in notes),
             verdict="partial",
         )
     if target.type != "LoadBalancer":
@@ -225,7 +225,7 @@ def all_connected(traffic: OutsideTraffic) -> OutsideTraffic | Result:
     if not failed_any:
         return traffic
     failure = worst_failure(traffic.probes) or "error"
-    hint = failure_hint(failure, "external")
+    hint = failure_hint(failure, "external", ask.view.shell, svc=target.name, ns=target.namespace)
     if not target.ready:
         hint = (
             f"Service {target.ref} has no ready endpoints, so the node forwards to nothing. "

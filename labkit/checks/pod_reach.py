@@ -20,6 +20,7 @@ from labkit.checks.result import Convergence, Result, classify, failure_hint, po
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, pod_summary
 from labkit.checks.view import ClusterView
+from labkit.commands import NAT_RULES, POD_DETAIL, POD_LIST
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.addresses import is_ip
@@ -30,6 +31,7 @@ from labkit.model.objects import (
     name_of,
     namespace_of,
     pod_ip,
+    pod_node,
     ref_of,
     strip_port,
 )
@@ -118,6 +120,14 @@ class Ends:
     src: dict[str, Any]
     dst: dict[str, Any] | None
     dst_ip: str
+
+    def failure_hint(self, failure: str) -> str:
+        """The hint for how the connection failed, its commands naming the destination pod and
+        the source's node."""
+        names = {"node": pod_node(self.src) or "<node>"}
+        if self.dst is not None:
+            names.update(pod=name_of(self.dst), ns=namespace_of(self.dst))
+        return failure_hint(failure, "pod", self.ask.view.shell, **names)
 
 
 @dataclass(frozen=True)
@@ -219,7 +229,7 @@ def find_source(ask: PodReachAsk) -> PodSource | Result:
     found = one_pod(ask.view, ask.src, "source")
     ask.report.steps.append(found.step)
     if found.usable is None:
-        return ask.report.result(missing_pod_hint("source", found.pod))
+        return ask.report.result(missing_pod_hint("source", found.pod, ask.view.shell))
     return PodSource(ask, found.usable)
 
 
@@ -235,7 +245,7 @@ def find_destination(source: PodSource) -> Ends | Result:
         report.steps.append(found.step)
         report.subject = f"{src_name} -> {ask.flow(found.shown)}"
         if found.usable is None:
-            return report.result(missing_pod_hint("destination", found.pod))
+            return report.result(missing_pod_hint("destination", found.pod, ask.view.shell))
         ends = Ends(ask, source.pod, found.usable, str(pod_ip(found.usable)))
     elif ask.local:
         report.subject = f"{src_name} -> {ask.flow(f'{address} (its own localhost)')}"
@@ -321,7 +331,7 @@ def judge_block(attempt: Connection) -> Result:
             "then only the listed peers and ports are allowed." + agrees
         )
     failure = classify(probe.outcome)
-    return report.result(failure_hint(failure or "error", "pod"), failure=failure)
+    return report.result(attempt.ends.failure_hint(failure or "error"), failure=failure)
 
 
 # --------------------------------------------------------------------------- expect="connected"
@@ -347,14 +357,15 @@ def connected(attempt: Connection) -> Connection | Result:
     attempt.report.add(attempt.action, attempt.observed, ok)
     if ok:
         return attempt
-    hint = failure_hint(failure or "error", "pod")
+    hint = attempt.ends.failure_hint(failure or "error")
     if ask.local and failure == "refused":
+        src = attempt.ends.src
+        detail = ask.view.shell(POD_DETAIL, pod=name_of(src), ns=namespace_of(src))
         hint = (
-            f"Nothing in {ask.view.names(attempt.ends.src)} listens on "
+            f"Nothing in {ask.view.names(src)} listens on "
             f"{attempt.ends.dst_ip}:{ask.port}. The containers of a pod share one network "
             "namespace, so another container must listen on that port: check that the sidecar "
-            "container exists and serves this port (its containerPort), "
-            "`kubectl get pod -o jsonpath='{.spec.containers[*].ports}'`."
+            f"container exists and serves this port (its containerPort, in {detail})."
         )
     elif failure == "timeout" and verdict is not None and not verdict.allowed and attempt.enforced:
         hint = (
@@ -376,7 +387,7 @@ def answered_by_destination(attempt: Connection) -> Connection | Result:
     )
     return attempt.report.result(
         "Another pod answered on this IP: the address was re-used. Look up the destination's "
-        "current IP with `kubectl get pod -o wide`."
+        f"current IP with {attempt.ask.view.shell(POD_LIST)}."
     )
 
 
@@ -400,10 +411,11 @@ def source_ip_kept(attempt: Connection) -> Connection | Result:
     report.add(action, f"{seen} {'=' if kept else '!='} the client's pod IP {src_ip} {nat}", kept)
     if kept:
         return attempt
+    rules = ask.view.shell(NAT_RULES, node=pod_node(attempt.ends.src) or "<node>")
     return report.result(
         f"The server saw {seen}, not the pod IP {src_ip}: something masqueraded pod-to-pod "
         "traffic. Kubernetes requires pods to reach each other without NAT; look for a "
-        "MASQUERADE rule in the nat table on the source node (`iptables-save -t nat`)."
+        f"MASQUERADE rule in the nat table on the source node ({rules})."
     )
 
 

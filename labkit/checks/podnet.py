@@ -14,6 +14,7 @@ from labkit.checks.result import Result, Step
 from labkit.checks.stages import Report
 from labkit.checks.targets import Target, scheduling_problem
 from labkit.checks.view import ClusterView
+from labkit.commands import LAB_DOWN, LAB_STATUS, LAB_UP, POD_DETAIL, POD_LIST, Shell
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.objects import (
@@ -203,6 +204,8 @@ def judge_netns(view: PodNetView, ip: str, node: str) -> list[tuple[Step, str]]:
 
 
 def _run(lab: Lab, where: str, command: list[str], pod: Mapping[str, Any] | None = None) -> str:
+    """What ``command`` printed in ``pod`` (or on node ``where`` without one); a LabError when it
+    failed."""
     if pod is not None:
         result = lab.exec(name_of(pod), command, namespace=namespace_of(pod))
     else:
@@ -211,7 +214,7 @@ def _run(lab: Lab, where: str, command: list[str], pod: Mapping[str, Any] | None
         failed = result.stderr.strip() or result.returncode
         raise LabError(
             f"`{' '.join(command)}` failed in {where}: {failed}.",
-            "Check that the lab is up (`labkit status`) and the pod is Running.",
+            f"Check that the lab is up and the pod is Running ({Shell.of(lab)(LAB_STATUS)}).",
             result.stdout,
         )
     return result.stdout
@@ -225,7 +228,7 @@ def pod_netns(lab: Lab, pod: Target) -> Result:
     report = Report("pod_netns", f"network namespace of {looked_at.shown}", [looked_at.step])
     found = looked_at.usable
     if found is None:
-        return report.result(unwired_hint(looked_at.pod))
+        return report.result(unwired_hint(looked_at.pod, view.shell))
     ip, node = pod_ip(found) or "", pod_node(found) or "?"
     where = view.names(found)
     netns = PodNetView(
@@ -242,11 +245,11 @@ def pod_netns(lab: Lab, pod: Target) -> Result:
     return report.result(next((h for s, h in judged if s.ok is False), ""))
 
 
-def unwired_hint(pod: Mapping[str, Any] | None) -> str:
+def unwired_hint(pod: Mapping[str, Any] | None, shell: Shell) -> str:
     """Why a pod has no network namespace to look at: it does not exist, or has no IP yet (and
-    what the scheduler said, when that is why)."""
+    what the scheduler said, when that is why); commands spelt for ``shell``."""
     if pod is None:
-        return "The pod does not exist; check its name and namespace with `kubectl get pods -A`."
+        return f"The pod does not exist; check its name and namespace with {shell(POD_LIST)}."
     problem = scheduling_problem(pod)
     said = (
         f" Here it is scheduling: {problem.describe()}."
@@ -255,8 +258,8 @@ def unwired_hint(pod: Mapping[str, Any] | None) -> str:
     )
     return (
         f"The pod is {pod_phase(pod)} without an IP, so no network namespace was wired for it. "
-        "`kubectl describe pod` shows why: usually scheduling (a nodeSelector or taint no node "
-        f"satisfies), then the image or the CNI.{said}"
+        f"{shell(POD_DETAIL, pod=name_of(pod), ns=namespace_of(pod))} shows why: usually "
+        f"scheduling (a nodeSelector or taint no node satisfies), then the image or the CNI.{said}"
     )
 
 
@@ -379,9 +382,10 @@ def cni_identity(lab: Lab, pod: Target) -> Result:
             "none found (no kube-flannel, calico-node or cilium pods)",
             False,
         )
+        again = f"{view.shell(LAB_DOWN)} then {view.shell(LAB_UP, cni=lab.cni)}"
         return report.result(
             "No CNI runs: without one, nodes stay NotReady and pods get no network. Install "
-            "one (Flannel, Calico, Cilium); `labkit up --cni ...` does it for you."
+            f"one (Flannel, Calico, Cilium), or build the lab again with its CNI: {again}."
         )
     for name, pods in sorted(agents.items()):
         groups = sorted({view.names(p).split("#")[0] for p in pods})

@@ -11,7 +11,8 @@ from labkit.checks.result import Step
 from labkit.checks.targets import Target, pod_summary, scheduling_hint, scheduling_problem
 from labkit.checks.targets import unschedulable as waits_for_node
 from labkit.checks.view import ClusterView
-from labkit.model.objects import pod_ip, pod_phase
+from labkit.commands import ALL_POD_LABELS, POD_DETAIL, Shell
+from labkit.model.objects import name_of, namespace_of, pod_ip, pod_phase
 
 
 class FoundPod(NamedTuple):
@@ -51,22 +52,23 @@ def shown(target: Target) -> str:
     return f"{target.get('namespace', 'default')}/{{{target.get('selector')}}}"
 
 
-def missing_pod_hint(role: str, pod: Mapping[str, Any] | None) -> str:
+def missing_pod_hint(role: str, pod: Mapping[str, Any] | None, shell: Shell) -> str:
     """Why a pod a check needs is unusable: it does not exist, the scheduler found no node for it,
-    or it has no network yet."""
+    or it has no network yet (commands spelt for ``shell``)."""
     if pod is None:
         return (
             f"The {role} pod does not exist (no pod matches the name or selector). List them "
-            "with `kubectl get pods -A --show-labels` and check the name, namespace and labels."
+            f"with {shell(ALL_POD_LABELS)} and check the name, namespace and labels."
         )
     if waits_for_node(pod):
-        return scheduling_hint(f"The {role} pod", [pod])
+        return scheduling_hint(f"The {role} pod", [pod], shell)
+    detail = shell(POD_DETAIL, pod=name_of(pod), ns=namespace_of(pod))
     if pod_phase(pod) == "Running" and not pod_ip(pod):
         return (
             f"The {role} pod is Running without an IP: the CNI did not wire its network. "
-            "`kubectl describe pod` shows the sandbox or CNI error."
+            f"{detail} shows the sandbox or CNI error."
         )
     return (
         f"The {role} pod is {pod_phase(pod)} without an IP, so it has no network. "
-        "`kubectl describe pod` shows why (image pull, CNI errors, a container that exited)."
+        f"{detail} shows why (image pull, CNI errors, a container that exited)."
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from labkit.checks.targets import PodNames
 from labkit.checks.view import ClusterView
+from labkit.commands import LAB_DOWN, LAB_UP, Shell
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.netpol.verdicts import Verdict, verdict
@@ -49,11 +50,13 @@ def humanize(text: str, names: PodNames) -> str:
 def not_enforced_note(lab: Lab) -> str:
     """Why policy verdicts cannot be graded on this lab, and what to do instead."""
     notes = " ".join(n for n in lab.capabilities.notes if "polic" in n.lower())
+    shell = Shell.of(lab)
+    again = f"{shell(LAB_DOWN)} then {shell(LAB_UP, cni='calico')}"
     return (
         f"NetworkPolicy is not enforced on this lab ({lab.backend}, CNI {lab.cni}): the CNI only "
         "connects pods and has no policy engine, so every pod reaches every other whatever the "
-        "policies say. Cannot grade a block here. Bring a lab up with --cni calico (or Cilium on "
-        "Kind) to see policies enforced." + (f" ({notes})" if notes else "")
+        f"policies say. Cannot grade a block here. To see policies enforced, build the lab again "
+        f"with Calico: {again}." + (f" ({notes})" if notes else "")
     )
 
 

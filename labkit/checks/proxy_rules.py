@@ -12,6 +12,15 @@ from labkit.checks.services import Finding, note_convergence
 from labkit.checks.stages import Report
 from labkit.checks.targets import split_ref
 from labkit.checks.view import ClusterView
+from labkit.commands import (
+    ENDPOINTS,
+    IPVS_RULES,
+    LAB_STATUS,
+    NFT_RULES,
+    SERVICE_RULES,
+    SERVICES,
+    Shell,
+)
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.kubeproxy.assemble import parse_iptables_save
@@ -38,9 +47,12 @@ def judge_rules(
     programmed: ServicePort | None,
     ready: Sequence[ServiceEndpoint],
     pod_of_ip: Mapping[str, str],
+    shell: Shell,
 ) -> Finding:
-    """One node's rules for one Service port against its ready endpoints (pure)."""
+    """One node's rules for one Service port against its ready endpoints (pure; the hints'
+    commands spelt for ``shell``)."""
     label = f"{node}: rules for {svc_ref}:{svc_port.get('name') or svc_port.get('port')}"
+    ns, _, name = svc_ref.partition("/")
     port_name = svc_port.get("name") or None
     wanted = sorted(
         {
@@ -93,10 +105,10 @@ def judge_rules(
         )
     hint = ""
     if not same:
+        rules = shell(SERVICE_RULES, node=node, chain="KUBE-SEP")
         hint = (
             f"The rules on {node} do not list exactly the ready endpoints of {svc_ref}: "
-            "kube-proxy's view is stale. Compare `iptables-save | grep KUBE-SEP` with "
-            "`kubectl get endpointslices`."
+            f"kube-proxy's view is stale. Compare {rules} with {shell(ENDPOINTS, ns=ns, svc=name)}."
         )
     elif not equal:
         hint = (
@@ -126,7 +138,7 @@ def kube_proxy_rules(
     if svc is None:
         report.add(f"find service {ns}/{name}", "not found", False)
         return report.result(
-            f"There is no Service {name!r} in namespace {ns!r}; `kubectl get svc -A` lists them."
+            f"There is no Service {name!r} in namespace {ns!r}; {view.shell(SERVICES)} lists them."
         )
     spec = svc.get("spec") or {}
     if spec.get("type") == "ExternalName" or spec.get("clusterIP") in (None, "None"):
@@ -141,14 +153,16 @@ def kube_proxy_rules(
         True,
     )
     mode = lab.capabilities.kube_proxy_mode
+    nodes = [n.name for n in view.node_addresses()] if node is None else [node]
     if mode != "iptables":
         report.add("kube-proxy mode", mode)
+        rules = {"ipvs": IPVS_RULES, "nftables": NFT_RULES}.get(mode)
+        shown = f" ({view.shell(rules, node=nodes[0])} shows them)" if rules and nodes else ""
         return report.result(
-            f"kube-proxy runs in {mode} mode here; this check reads iptables-mode rules "
-            "(`ipvsadm -Ln` or `nft list ruleset` show the others). Cannot grade here.",
+            f"kube-proxy runs in {mode} mode here; this check reads iptables-mode rules"
+            f"{shown}. Cannot grade here.",
             verdict="partial",
         )
-    nodes = [n.name for n in view.node_addresses()] if node is None else [node]
     pod_of_ip = {
         str(pod_ip(p)): view.names(p) for p in view.pods if pod_ip(p) and not is_host_network(p)
     }
@@ -156,7 +170,9 @@ def kube_proxy_rules(
     def gather() -> list[Finding]:
         ready = [e for e in ClusterView(lab).endpoints(name, ns) if e.ready]
         return [
-            judge_rules(node_name, f"{ns}/{name}", svc_port, programmed, ready, pod_of_ip)
+            judge_rules(
+                node_name, f"{ns}/{name}", svc_port, programmed, ready, pod_of_ip, view.shell
+            )
             for node_name in nodes
             for svc_port, programmed in programmed_ports(lab, node_name, ns, name, spec)
         ]
@@ -183,7 +199,7 @@ def programmed_ports(
     if not dump.ok:
         raise LabError(
             f"`iptables-save` failed on node {node}: {dump.stderr.strip()}.",
-            "Check that the lab is up (`labkit status`).",
+            f"Check that the lab is up ({Shell.of(lab)(LAB_STATUS)}).",
         )
     ports = [
         sp

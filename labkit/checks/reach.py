@@ -13,6 +13,7 @@ from labkit.checks.policy import model_verdict
 from labkit.checks.result import Convergence, Result, classify, poll
 from labkit.checks.stages import Report
 from labkit.checks.view import ClusterView
+from labkit.commands import SERVICES
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.objects import ServiceEndpoint, pick_service_port
@@ -173,7 +174,7 @@ def find_service_port(
         report.add(f"find service {namespace}/{name}", f"not found{where}", False)
         return report.result(
             f"There is no Service {name!r} in namespace {namespace!r}{where}. Check the name "
-            "and namespace with `kubectl get svc -A`."
+            f"and namespace with {view.shell(SERVICES)}."
         )
     spec = svc.get("spec") or {}
     svc_port = pick_service_port(svc, port)

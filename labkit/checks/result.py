@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from labkit import commands
+from labkit.commands import Command, Shell
+
 VERDICTS = ("pass", "partial", "fail")
 """Best first: a learner's best attempt is the first of these they reached."""
 
@@ -210,8 +213,8 @@ _HINTS: dict[tuple[str, str], str] = {
     ("timeout", "pod"): (
         "The packets were dropped on the way, so nothing answered before the timeout. Look at the "
         "NetworkPolicies that select the destination (ingress) or the source (egress) with "
-        "`kubectl get netpol -A`; if none applies, look at routing between the nodes (`ip route` "
-        "on the source's node, the CNI's pods)."
+        "{policies}; if none applies, look at routing between the nodes ({node_routes} on the "
+        "source's node, the CNI's pods)."
     ),
     ("timeout", "service"): (
         "The Service's virtual IP took the packets but no endpoint answered: a NetworkPolicy "
@@ -225,14 +228,13 @@ _HINTS: dict[tuple[str, str], str] = {
     ),
     ("refused", "pod"): (
         "The connection was refused: the packet reached the pod and nothing listens on that port. "
-        "Compare the port with the pod's containerPorts (`kubectl get pod -o yaml`). A policy "
-        "never refuses; it drops, which shows as a timeout."
+        "Compare the port with the pod's containerPorts ({pod_detail}). A policy never refuses; "
+        "it drops, which shows as a timeout."
     ),
     ("refused", "service"): (
         "The Service refused the connection: it has no ready endpoints (kube-proxy rejects "
         "traffic to a Service without endpoints) or its targetPort is not a port the pods listen "
-        "on. Run `kubectl get endpoints <svc>` and compare targetPort with the pods' "
-        "containerPorts."
+        "on. Run {endpoints} and compare targetPort with the pods' containerPorts."
     ),
     ("refused", "external"): (
         "The node or load balancer refused the connection: the Service has no ready endpoints, or "
@@ -241,13 +243,13 @@ _HINTS: dict[tuple[str, str], str] = {
     ("dns", "any"): (
         "The name did not resolve. A short name only resolves in the client's own namespace (the "
         "search path starts with <namespace>.svc.cluster.local): from elsewhere use "
-        "<service>.<namespace>. Check the spelling with `kubectl get svc -A`; with ndots:5 a name "
+        "<service>.<namespace>. Check the spelling with {services}; with ndots:5 a name "
         "with fewer than 5 dots is tried with every search suffix first."
     ),
     ("unreachable", "any"): (
         "There is no route to that address: the IP belongs to no running pod (a stale IP from a "
         "deleted pod, a typo) or the node has no route to the pod's network. Compare with "
-        "`kubectl get pods -o wide` and `ip route` on the node."
+        "{pod_list} and {node_routes} on the node."
     ),
     ("http", "any"): (
         "A server answered with an HTTP error: the network path works, the request does not. For "
@@ -260,16 +262,33 @@ _HINTS: dict[tuple[str, str], str] = {
     ),
 }
 
+_HINT_COMMANDS: dict[str, Command] = {
+    "policies": commands.POLICIES,
+    "node_routes": commands.NODE_ROUTES,
+    "pod_detail": commands.POD_DETAIL,
+    "endpoints": commands.ENDPOINTS,
+    "services": commands.SERVICES,
+    "pod_list": commands.POD_LIST,
+}
+"""The commands the failure-class hints name, by their field in the texts above."""
 
-def failure_hint(failure: str, target: str = "pod") -> str:
+_UNKNOWN = {"ns": "<namespace>", "svc": "<service>", "pod": "<pod>", "node": "<node>"}
+"""What a hint's command shows for a name the caller does not know."""
+
+
+def failure_hint(failure: str, target: str, shell: Shell, **names: str) -> str:
     """The hint for a failure class (timeout / refused / dns / http / unreachable / error).
 
     ``target`` says what was dialled: ``pod`` (a pod IP), ``service`` (a ClusterIP) or ``external``
     (a node port or load-balancer address), because a refusal means something different on each.
+    Its commands are spelt for ``shell`` with the ``names`` known (``ns``, ``svc``, ``pod``,
+    ``node``); the others show as placeholders.
     """
     if failure not in FAILURE_CLASSES:
         raise ValueError(f"unknown failure class {failure!r}; use one of {FAILURE_CLASSES}")
-    return _HINTS.get((failure, target)) or _HINTS.get((failure, "any")) or _HINTS[(failure, "pod")]
+    text = _HINTS.get((failure, target)) or _HINTS.get((failure, "any")) or _HINTS[(failure, "pod")]
+    fields = {**_UNKNOWN, **names}
+    return text.format(**{key: shell(cmd, **fields) for key, cmd in _HINT_COMMANDS.items()})
 
 
 def classify(outcome: str, http_status: int | None = None) -> str | None:

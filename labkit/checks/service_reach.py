@@ -29,9 +29,10 @@ from labkit.checks.result import Result, failure_hint
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, split_ref
 from labkit.checks.view import ClusterView
+from labkit.commands import ENDPOINTS, SERVICE_RULES
 from labkit.errors import LabError
 from labkit.lab import Lab
-from labkit.model.objects import ref_of
+from labkit.model.objects import pod_node, ref_of
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def find_source(ask: ServiceReachAsk) -> ServiceClient | Result:
     if found.pod is not None:
         ask.report.subject = f"{found.shown} -> service {ask.namespace}/{ask.service}"
     if found.usable is None:
-        return ask.report.result(missing_pod_hint("source", found.pod))
+        return ask.report.result(missing_pod_hint("source", found.pod, ask.view.shell))
     return ServiceClient(ask, found.usable)
 
 
@@ -153,7 +154,14 @@ def all_connected(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     if ok:
         return traffic
     failure = worst_failure(probes) or "error"
-    hint = failure_hint(failure, "service")
+    hint = failure_hint(
+        failure,
+        "service",
+        ask.view.shell,
+        svc=target.name,
+        ns=target.namespace,
+        node=pod_node(dial.src) or "<node>",
+    )
     if not target.ready:
         hint = (
             f"Service {target.ref} has no ready endpoints, so nothing can answer on its "
@@ -179,7 +187,7 @@ def only_endpoints_answered(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     )
     return traffic.report.result(
         "Pods that are not endpoints answered: the node's rules are stale. "
-        "Compare `iptables-save | grep KUBE-SEP` with `kubectl get endpointslices`."
+        f"Compare {_rules(traffic, 'KUBE-SEP')} with {_endpoints(traffic)}."
     )
 
 
@@ -203,9 +211,21 @@ def spread(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     return report.result(
         "Some ready endpoints never answered. kube-proxy picks an endpoint per new "
         "connection with probabilities 1/n, 1/(n-1), ...: read them with "
-        "`iptables-save | grep KUBE-SVC` on a node, and check that every endpoint listens "
-        "on the targetPort."
+        f"{_rules(traffic, 'KUBE-SVC')} on the client's node, and check that every endpoint "
+        "listens on the targetPort."
     )
+
+
+def _rules(traffic: ServiceTraffic, chain: str) -> str:
+    """The command that shows kube-proxy's ``chain`` rules on the client's node."""
+    dial = traffic.aim
+    return dial.ask.view.shell(SERVICE_RULES, node=pod_node(dial.src) or "<node>", chain=chain)
+
+
+def _endpoints(traffic: ServiceTraffic) -> str:
+    """The command that shows the Service's EndpointSlices."""
+    target = traffic.aim.target
+    return traffic.aim.ask.view.shell(ENDPOINTS, ns=target.namespace, svc=target.name)
 
 
 def policies_agree(traffic: ServiceTraffic) -> Result:

@@ -20,6 +20,7 @@ from labkit.checks.targets import (
     unschedulable,
 )
 from labkit.checks.view import ClusterView
+from labkit.commands import ENDPOINTS, POD_DETAIL, POD_LABELS, SERVICES, Shell
 from labkit.lab import Lab
 from labkit.model.objects import (
     ServiceEndpoint,
@@ -122,8 +123,11 @@ def judge_service(
     endpoints: Sequence[ServiceEndpoint],
     names: PodNames,
     other_namespaces: Sequence[str] = (),
+    *,
+    shell: Shell,
 ) -> list[Finding]:
-    """Pure judging of one Service from gathered objects: a list of findings in layer order."""
+    """Pure judging of one Service from gathered objects: a list of findings in layer order (the
+    hints' commands spelt for ``shell``)."""
     findings: list[Finding] = []
     if svc is None:
         where = (
@@ -135,7 +139,7 @@ def judge_service(
             Finding(
                 Step(f"find service {namespace}/{service}", f"not found{where}", False),
                 f"There is no Service {service!r} in namespace {namespace!r}{where}. Create it, or "
-                "check the name and namespace with `kubectl get svc -A`.",
+                f"check the name and namespace with {shell(SERVICES)}.",
             )
         )
         return findings
@@ -218,13 +222,12 @@ def judge_service(
                 f"The selector {sel} matches no pod, so the Service has no endpoints: "
                 + "; ".join(diffs)
                 + ". Make the selector and the pod template's labels agree "
-                "(`kubectl get pods --show-labels`), e.g. fix the selector with "
-                "`kubectl patch svc`."
+                f"({shell(POD_LABELS, ns=namespace)}), then apply the corrected manifest."
             )
         else:
             hint = (
                 f"No pod carries any of the labels {sel}. Deploy the workload, or change the "
-                "selector to the labels its pods really have (`kubectl get pods --show-labels`)."
+                f"selector to the labels its pods really have ({shell(POD_LABELS, ns=namespace)})."
             )
         findings.append(Finding(Step(f"pods selected by {sel}", observed, False), hint))
         return findings
@@ -260,7 +263,7 @@ def judge_service(
         else:
             findings.append(Finding(Step(label, observed, True)))
 
-    findings.append(judge_readiness(selected, names))
+    findings.append(judge_readiness(selected, names, shell))
 
     selected_names = {name_of(p) for p in selected if pod_ready(p)}
     listed = {e.pod for e in ready_eps if e.pod}
@@ -281,14 +284,15 @@ def judge_service(
             if ok
             else "The endpoints do not list exactly the selected Ready pods yet; the endpoint "
             "controller updates them within a moment of a label or readiness change. "
-            "Compare `kubectl get endpointslices -l kubernetes.io/service-name=<svc>` with "
-            "the pods.",
+            f"Compare {shell(ENDPOINTS, ns=namespace, svc=service)} with the pods.",
         )
     )
     return findings
 
 
-def judge_readiness(selected: Sequence[Mapping[str, Any]], names: PodNames) -> Finding:
+def judge_readiness(
+    selected: Sequence[Mapping[str, Any]], names: PodNames, shell: Shell
+) -> Finding:
     """Whether the selected pods are Ready; for those that are not, each one's phase (and the
     scheduler's message for a pod no node fits), and a hint for the actual cause: scheduling,
     a pod that has not started, or a failing readiness probe."""
@@ -308,25 +312,29 @@ def judge_readiness(selected: Sequence[Mapping[str, Any]], names: PodNames) -> F
         shown = ", ".join(names(p) for p in unplaced)
         hint = (
             scheduling_hint(
-                f"The selected pod{'s' if len(unplaced) > 1 else ''} ({shown})", unplaced
+                f"The selected pod{'s' if len(unplaced) > 1 else ''} ({shown})", unplaced, shell
             )
             + " A pod without a node is never Ready, so the Service sends it no traffic."
         )
     elif any(pod_phase(p) != "Running" for p in waiting):
-        starting = ", ".join(
-            f"{names(p)} {pod_phase(p)}" for p in waiting if pod_phase(p) != "Running"
-        )
+        idle = [p for p in waiting if pod_phase(p) != "Running"]
+        starting = ", ".join(f"{names(p)} {pod_phase(p)}" for p in idle)
         hint = (
             f"Some selected pods are not Running yet ({starting}), so they are left out of the "
-            "endpoints. `kubectl describe pod` shows why they have not started (image pull, CNI, "
-            "a crashing container)."
+            f"endpoints. {_detail(shell, idle[0])} shows why they have not started (image pull, "
+            "CNI, a crashing container)."
         )
     else:
         hint = (
             "Pods that are not Ready are left out of the endpoints (or listed as not ready), so "
-            "they get no traffic. `kubectl describe pod` shows the failing readiness probe."
+            f"they get no traffic. {_detail(shell, waiting[0])} shows the failing readiness probe."
         )
     return Finding(Step("selected pods Ready", observed, False, evidence), hint)
+
+
+def _detail(shell: Shell, pod: Mapping[str, Any]) -> str:
+    """The command that shows one pod's spec and status."""
+    return shell(POD_DETAIL, pod=name_of(pod), ns=namespace_of(pod))
 
 
 def service_health(
@@ -344,7 +352,15 @@ def service_health(
         others = [] if svc is not None else view.service_namespaces(name)
         endpoints = view.endpoints(name, ns) if svc is not None else []
         return judge_service(
-            name, ns, svc, view.pods_in(ns), view.pods, endpoints, view.names, others
+            name,
+            ns,
+            svc,
+            view.pods_in(ns),
+            view.pods,
+            endpoints,
+            view.names,
+            others,
+            shell=view.shell,
         )
 
     conv = poll(gather, lambda fs: all(f.step.ok is not False for f in fs), wait=wait)

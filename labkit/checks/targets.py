@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labkit.commands import NODE_LABELS, POD_DETAIL, Shell
 from labkit.errors import LabError
 from labkit.model.objects import (
     labels_of,
@@ -81,7 +82,7 @@ def parse_target(target: Target, namespace: str = "default") -> TargetSpec:
         except ValueError as exc:
             raise LabError(
                 f"The selector {selector!r} cannot be read: {exc}.",
-                "Write it as kubectl -l does, e.g. app=web,tier!=db.",
+                "Write it as a label selector, e.g. app=web,tier!=db.",
             ) from None
         return TargetSpec(namespace=ns, selector=selector, all=bool(target.get("all")))
     raise LabError(
@@ -158,8 +159,9 @@ def pod_state(pod: Mapping[str, Any], names: PodNames) -> str:
     return f"{text}, on {pod_node(pod)}"
 
 
-def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
-    """Why ``subject`` (e.g. "The destination pod") is Pending without a node, and what to check."""
+def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]], shell: Shell) -> str:
+    """Why ``subject`` (e.g. "The destination pod") is Pending without a node, and what to check
+    (commands spelt for ``shell``)."""
     many = len(pods) > 1
     found = (scheduling_problem(pod) for pod in pods)
     problems = sorted({p for p in found if p and p.message}, key=lambda p: (p.reason, p.message))
@@ -186,12 +188,14 @@ def scheduling_hint(subject: str, pods: Sequence[Mapping[str, Any]]) -> str:
         else ""
     )
     their = "their" if many else "its"
+    first = pods[0] if pods else {}
+    detail = shell(POD_DETAIL, pod=name_of(first) or "<pod>", ns=namespace_of(first))
     return (
         f"{subject} {'are' if many else 'is'} Pending: the scheduler found no node for "
         f"{'them' if many else 'it'}, so {'they have' if many else 'it has'} no IP and nothing "
         f"runs.{said}{asks} Compare {their} nodeSelector / node affinity with the nodes' labels "
-        f"(`kubectl get nodes --show-labels`) and {their} tolerations with the nodes' taints; "
-        "`kubectl describe pod` shows the FailedScheduling event."
+        f"({shell(NODE_LABELS)}) and {their} tolerations with the nodes' taints; {detail} "
+        "shows the scheduler's message."
     )
 
 

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from labkit.checks.targets import PodNames, Target, TargetSpec, choose_pods, parse_target
+from labkit.commands import Shell
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.objects import (
@@ -39,6 +40,8 @@ class ClusterView:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
+        self.shell = Shell.of(lab)
+        """The lab's backend and name, which a hint's commands are spelt for."""
         self._listings: dict[str, list[Obj] | None] = {}
 
     # ---- listings

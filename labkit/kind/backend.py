@@ -75,7 +75,8 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
         # the lab's files (Flannel's plugin folder) when Docker comes back: keep everything.
         raise LabError(
             f"No Docker engine answers ({why}), so labkit cannot remove Kind lab {lab_name!r}.",
-            "Start Docker (`docker info` must work), then run `labkit down` again.",
+            f"Start Docker (`docker info` must work), then run `labkit down --name {lab_name}` "
+            "again.",
         )
     paths = default_paths(lab_name)
     existed = lab_name in cluster.cluster_names()

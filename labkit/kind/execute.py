@@ -255,6 +255,7 @@ def _remove_after_failure(plan: Plan, exc: LabError) -> None:
         )
     except LabError as cleanup:
         exc.fix += (
-            f" Removing the half-built cluster also failed ({cleanup.what}); run `labkit down`."
+            f" Removing the half-built cluster also failed ({cleanup.what}); run "
+            f"`labkit down --name {plan.name}`."
         )
     exc.args = (exc.render(),)

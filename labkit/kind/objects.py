@@ -127,7 +127,8 @@ class KindObjects:
                     raise LabError(
                         f"Cannot reach the API server of Kind lab {self.lab_name!r}: {exc}",
                         f"Check that the lab runs (`kind get clusters`, `docker ps`); "
-                        f"`labkit down --name {self.lab_name}` and `labkit up` recreate it.",
+                        f"`labkit down --name {self.lab_name}` and "
+                        f"`labkit up --name {self.lab_name} --backend kind` recreate it.",
                     ) from None
             return self._dynamic
 
@@ -247,7 +248,7 @@ class KindObjects:
         except ApiException as exc:
             raise LabError(
                 f"Listing {kind} failed: {api_reason(exc)}",
-                "Check that the lab is running (`labkit status`).",
+                f"Check that the lab is running (`labkit status --name {self.lab_name}`).",
             ) from None
         items = listed.to_dict().get("items") or []
         return [self._plain(i, resource.kind, resource.group_version) for i in items]

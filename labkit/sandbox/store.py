@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.commands import ALL_POD_LABELS, OBJECTS, POD_DETAIL, Command, Shell
 from labkit.errors import LabError
 from labkit.manifests import canonical_kind, is_namespaced
 from labkit.model.selectors import parse_selector_string, selector_matches
@@ -103,6 +104,10 @@ class ClusterStore:
     def lab_name(self) -> str:
         """Name of the lab this cluster belongs to."""
         return World(self._state).lab_name
+
+    def _shell(self, command: Command, **fields: str) -> str:
+        """A command spelt for a learner on this sandbox lab (for an error's fix)."""
+        return Shell("sandbox", self.lab_name)(command, **fields)
 
     @property
     def cni(self) -> str:
@@ -247,13 +252,14 @@ class ClusterStore:
         if pod is None:
             raise LabError(
                 f"There is no pod {namespace}/{name} to mark {'ready' if ready else 'not ready'}.",
-                "Check the name with `kubectl get pods -A` (lab.get('pods', namespace=None)).",
+                f"Check the name with {self._shell(ALL_POD_LABELS)}.",
             )
         facts = World(self._state).facts(pod)
         if not facts["ip"]:
             raise LabError(
                 f"Pod {namespace}/{name} is not running (it is Pending), so it has no readiness.",
-                "Find out why it is Pending with `kubectl describe pod`, fix that, then try again.",
+                f"Find out why it is Pending with "
+                f"{self._shell(POD_DETAIL, pod=name, ns=namespace)}, fix that, then try again.",
             )
         wanted_reason = "" if ready else reason
         if facts["ready"] == bool(ready) and facts["readyReason"] == wanted_reason:
@@ -302,7 +308,7 @@ def _label_selector(selector: str | Mapping[str, Any] | None) -> dict[str, Any] 
         except ValueError as exc:
             raise LabError(
                 f"The label selector {selector!r} does not parse: {exc}.",
-                "Write it like kubectl's -l, e.g. app=web,tier!=db or 'env in (a,b)'.",
+                "Write it as a label selector, e.g. app=web,tier!=db or 'env in (a,b)'.",
             ) from None
     if set(selector) <= {"matchLabels", "matchExpressions"}:
         return dict(selector)
@@ -361,8 +367,8 @@ def _check_deletable(world: World, target: ObjectRef) -> None:
         where = f"{ns}/{name}" if ns else name
         raise LabError(
             f"{kind} {where} does not exist, so nothing was deleted.",
-            f"Check the name and namespace with `kubectl get {kind.lower()} -A`, then delete "
-            "again.",
+            f"Check the name and namespace with "
+            f"{Shell('sandbox', world.lab_name)(OBJECTS, kind=kind.lower())}, then delete again.",
         )
     if kind == "Namespace" and name in PROTECTED_NAMESPACES:
         raise LabError(

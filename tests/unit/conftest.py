@@ -3,19 +3,38 @@ instant clock for polling checks (``fast_clock``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
 
 import fakes as fakes_module
+import hintcheck
 import pytest
 
 from labkit.checks import result as result_module
+from labkit.checks import stages
 
 
-@pytest.fixture
-def fakes() -> ModuleType:
+@pytest.fixture(params=["sandbox", "kind"])
+def fakes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The lab double and object builders of tests/unit/fakes.py: ``fakes.web_cluster()``,
-    ``fakes.FakeLab([...])``, ``fakes.pod(...)``, ``fakes.service(...)``, ..."""
-    return fakes_module
+    ``fakes.FakeLab([...])``, ``fakes.pod(...)``, ``fakes.service(...)``, ...
+
+    Each test runs once per backend the FakeLab plays, and every hint a check gives in it must
+    name only commands that backend has (tests/unit/hintcheck.py)."""
+    backend = request.param
+    monkeypatch.setattr(fakes_module.FakeLab, "default_backend", backend)
+    hints: list[str] = []
+    build = stages.make_result
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = build(*args, **kwargs)
+        hints.append(result.hint)
+        return result
+
+    monkeypatch.setattr(stages, "make_result", watched)
+    yield fakes_module
+    wrong = {hint: hintcheck.problems(hint, backend) for hint in hints}
+    assert not {h: p for h, p in wrong.items() if p}, f"hints wrong on {backend}"
 
 
 @pytest.fixture

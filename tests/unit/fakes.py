@@ -248,7 +248,8 @@ _KINDS = {
 class FakeLab:
     """A recorded lab: objects in, simulated probes out (see the module docstring)."""
 
-    backend = "fake"
+    default_backend = "sandbox"
+    """The backend a FakeLab plays unless given one (the ``fakes`` fixture runs tests on each)."""
 
     def __init__(
         self,
@@ -258,8 +259,10 @@ class FakeLab:
         enforce: bool = True,
         load_balancer: bool = True,
         auto_slices: bool = True,
+        backend: str | None = None,
     ) -> None:
         self.name = "fake"
+        self.backend = backend or self.default_backend
         self.cni = cni
         self.capabilities = Capabilities(
             network_policy=enforce, kube_proxy_mode="iptables", load_balancer=load_balancer

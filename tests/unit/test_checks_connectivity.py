@@ -10,6 +10,7 @@ import pytest
 from labkit.checks.outside_reach import external_to_service
 from labkit.checks.pod_reach import pod_to_pod
 from labkit.checks.service_reach import pod_to_service
+from labkit.commands import POD_DETAIL, Shell
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE
 
@@ -194,7 +195,8 @@ def test_selector_whose_pods_are_all_pending_reports_the_scheduler(fakes):
     assert "PodScheduled=False (Unschedulable): 0/3 nodes are available" in text
     assert r.hint.startswith("The destination pod is Pending: the scheduler found no node for it")
     assert "didn't match Pod's node affinity/selector" in r.hint and "nodeSelector" in r.hint
-    assert "taints" in r.hint and "kubectl describe pod" in r.hint
+    detail = Shell.of(lab)(POD_DETAIL, pod="database-7f9c8d6b5a-aaaaa", ns="default")
+    assert "taints" in r.hint and detail in r.hint
     assert not [c for c in lab.calls if c[0] == "probe"], "a pod without an IP is not probed"
 
 

@@ -7,6 +7,7 @@ import pytest
 from labkit.checks import targets
 from labkit.checks.targets import PodNames, TargetSpec, parse_target, workload_of
 from labkit.checks.view import ClusterView
+from labkit.commands import NODE_LABELS, POD_DETAIL, Shell
 from labkit.errors import LabError
 from labkit.model import objects
 
@@ -135,7 +136,8 @@ def test_scheduling_facts(fakes):
     )
     bare = fakes.pod("p", None, phase="Pending", ready=False)
     assert targets.unschedulable(bare) and targets.pod_state(bare, names).endswith("not scheduled")
-    hint = targets.scheduling_hint("The web pod", [waiting])
+    shell = Shell.of(fakes.FakeLab([]))
+    hint = targets.scheduling_hint("The web pod", [waiting], shell)
     assert hint.startswith(
         "The web pod is Pending: the scheduler found no node for it, so it has no IP"
     )
@@ -143,18 +145,20 @@ def test_scheduling_facts(fakes):
         "(status.conditions PodScheduled=False, reason Unschedulable): "
         '"0/3 nodes are available: 3 Insufficient cpu".' in hint
     )
-    many = targets.scheduling_hint("The pods", [waiting, bare])
+    assert shell(NODE_LABELS) in hint
+    assert shell(POD_DETAIL, pod="w", ns="default") in hint
+    many = targets.scheduling_hint("The pods", [waiting, bare], shell)
     assert (
         many.startswith("The pods are Pending: the scheduler found no node for them")
         and "their tolerations" in many
     )
-    assert "The scheduler says" not in targets.scheduling_hint("The pod", [bare])
+    assert "The scheduler says" not in targets.scheduling_hint("The pod", [bare], shell)
     waiting["spec"]["nodeSelector"] = {"disktype": "ssd", "zone": "a"}
     assert (
         "It asks for nodes labelled disktype=ssd,zone=a (nodeSelector)."
-        in targets.scheduling_hint("P", [waiting])
+        in targets.scheduling_hint("P", [waiting], shell)
     )
-    assert "nodes labelled" not in targets.scheduling_hint("P", [bare])
+    assert "nodes labelled" not in targets.scheduling_hint("P", [bare], shell)
 
 
 @pytest.mark.parametrize(

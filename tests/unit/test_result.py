@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import hintcheck
 import pytest
 
 from labkit.checks import result as result_module
@@ -17,6 +18,7 @@ from labkit.checks.result import (
     make_result,
     poll,
 )
+from labkit.commands import Shell
 
 
 def sample(verdict: str | None = None, hint: str = "") -> Result:
@@ -142,22 +144,44 @@ def test_classify(outcome, status, expected):
     assert classify(outcome, status) == expected
 
 
+SHELLS = [Shell("sandbox", "netlab"), Shell("kind", "netlab")]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s.backend)
+@pytest.mark.parametrize("target", ["pod", "service", "external"])
 @pytest.mark.parametrize("failure", FAILURE_CLASSES)
-def test_every_failure_class_has_a_hint(failure):
-    assert len(failure_hint(failure)) > 40
+def test_every_failure_class_has_a_hint_for_each_backend(failure, target, shell):
+    hint = failure_hint(failure, target, shell)
+    assert len(hint) > 40
+    assert hintcheck.problems(hint, shell.backend) == []
 
 
 def test_refused_means_different_things_on_a_pod_and_a_service():
-    assert "nothing listens" in failure_hint("refused", "pod")
-    assert "no ready endpoints" in failure_hint("refused", "service")
-    assert "targetPort" in failure_hint("refused", "service")
-    assert "NetworkPolic" in failure_hint("timeout", "pod")
-    assert "ndots" in failure_hint("dns")
+    shell = SHELLS[0]
+    assert "nothing listens" in failure_hint("refused", "pod", shell)
+    assert "no ready endpoints" in failure_hint("refused", "service", shell)
+    assert "targetPort" in failure_hint("refused", "service", shell)
+    assert "NetworkPolic" in failure_hint("timeout", "pod", shell)
+    assert "ndots" in failure_hint("dns", "any", shell)
+
+
+def test_failure_hints_name_what_is_known_and_mark_the_rest():
+    kind, sandbox = SHELLS[1], SHELLS[0]
+    named = failure_hint("refused", "service", kind, svc="web", ns="shop")
+    assert "`kubectl --context kind-netlab get endpointslices -n shop -l " in named
+    assert "kubernetes.io/service-name=web`" in named
+    unnamed = failure_hint("refused", "pod", sandbox)
+    assert "`lab.get('pods', '<pod>', namespace='<namespace>')`" in unnamed
+    routes = failure_hint("timeout", "pod", sandbox, node="netlab-worker")
+    assert "`lab.node_exec('netlab-worker', 'ip route')`" in routes
+    assert "`docker exec netlab-worker ip route`" in failure_hint(
+        "unreachable", "pod", kind, node="netlab-worker"
+    )
 
 
 def test_unknown_failure_class_is_refused():
     with pytest.raises(ValueError):
-        failure_hint("slow")
+        failure_hint("slow", "pod", SHELLS[0])
 
 
 @pytest.fixture

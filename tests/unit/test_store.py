@@ -479,7 +479,7 @@ def test_missing_namespace_is_refused_naming_it():
     with pytest.raises(LabError) as err:
         store.apply([deployment("web", 2, ns="shop")])
     assert "'shop'" in err.value.what and "nothing was applied" in err.value.what
-    assert "create namespace shop" in err.value.fix
+    assert "Apply a Namespace named shop first" in err.value.fix
     assert store.to_dict() == before
 
 

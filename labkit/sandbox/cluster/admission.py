@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from labkit.commands import DELETE, Shell
 from labkit.errors import LabError
 from labkit.manifests import api_version_of, describe, is_namespaced
 from labkit.model.selectors import selector_matches
@@ -82,8 +83,8 @@ def admit(world: World, doc: Mapping[str, Any], namespace: str | None) -> Object
     if ns is not None and world.find("Namespace", None, ns) is None:
         raise LabError(
             f"Namespace {ns!r} does not exist, so {where} cannot be created",
-            f"Create the namespace first (`kubectl create namespace {ns}`), or put its Namespace "
-            f"manifest before {where} in the same apply.",
+            f"Apply a Namespace named {ns} first, or put its Namespace manifest before {where} in "
+            "the same apply.",
         )
     existing = world.find(kind, ns, name)
     obj: dict[str, Any] = {
@@ -192,9 +193,8 @@ def _admit_pod(
         raise LabError(
             f"{where} already exists and its spec cannot change ({fields} differ): a pod's spec is "
             f"fixed once it is created, only labels and annotations can be updated",
-            f"Delete the pod first (`kubectl delete pod {obj['metadata']['name']} -n "
-            f"{obj['metadata']['namespace']}`) and apply again, or run it from a Deployment, "
-            f"which replaces pods for you.",
+            f"Delete the pod first ({_delete(world, 'pod', obj['metadata'])}) and apply again, or "
+            "run it from a Deployment, which replaces pods for you.",
         )
     obj["spec"] = copy.deepcopy(existing["spec"])
     obj["status"] = copy.deepcopy(existing.get("status") or {})
@@ -267,7 +267,7 @@ def _admit_workload(
     generation = 1
     if existing is not None:
         old_spec = existing["spec"]
-        _check_workload_update(kind, old_spec, spec, obj["metadata"], where)
+        _check_workload_update(world, kind, old_spec, spec, obj["metadata"], where)
         generation = existing["metadata"].get("generation", 1) + (old_spec != spec)
         obj["status"] = copy.deepcopy(existing.get("status") or {})
     obj["metadata"]["generation"] = generation
@@ -275,6 +275,7 @@ def _admit_workload(
 
 
 def _check_workload_update(
+    world: World,
     kind: str,
     old_spec: Mapping[str, Any],
     spec: Mapping[str, Any],
@@ -285,8 +286,8 @@ def _check_workload_update(
     if canonical_json(old_spec.get("selector")) != canonical_json(spec.get("selector") or {}):
         raise LabError(
             f"{where}: spec.selector cannot change once the {kind} exists",
-            f"Delete the {kind} first (`kubectl delete {kind.lower()} {meta['name']} -n "
-            f"{meta['namespace']}`), then apply the new version.",
+            f"Delete the {kind} first ({_delete(world, kind.lower(), meta)}), then apply the new "
+            "version.",
         )
     if kind == "StatefulSet":
         frozen = sorted(
@@ -317,6 +318,12 @@ def _admit_network_policy(
             for port in rule.get("ports") or []:
                 port.setdefault("protocol", "TCP")
     obj["spec"] = spec
+
+
+def _delete(world: World, kind: str, meta: Mapping[str, Any]) -> str:
+    """How a learner deletes one object of this lab (to re-create it)."""
+    shell = Shell("sandbox", world.lab_name)
+    return shell(DELETE, kind=kind, name=str(meta["name"]), ns=str(meta["namespace"]))
 
 
 def default_ingress_class(world: World) -> str | None:
