@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from labkit import manifests
+from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
@@ -285,6 +285,7 @@ class SandboxLab:
         """Run a command in the pod's network namespace (its node's, for a host-network pod)."""
         from labkit.sandbox.netns import run_in_netns
 
+        timeout = inputs.check_timeout(timeout)
         _, net = self._pod(pod, namespace)
         return run_in_netns(net.netns, _argv(command), timeout)
 
@@ -294,6 +295,7 @@ class SandboxLab:
         """Run a command in a node's network namespace (``iptables-save``, ``ip route``...)."""
         from labkit.sandbox.netns import run_in_netns
 
+        timeout = inputs.check_timeout(timeout)
         return run_in_netns(self._node(node).netns, _argv(command), timeout)
 
     def _source(self, src: str) -> ProbeSource:
@@ -324,24 +326,13 @@ class SandboxLab:
         """Many probes at once: ``(src, dst, port[, protocol])`` tuples or dicts with those keys."""
         from labkit.sandbox.probe import ProbeRequest, probe_many
 
+        timeout = inputs.check_timeout(timeout)
         requests = []
         for item in pairs:
-            if isinstance(item, Mapping):
-                src, dst, port = item["src"], item["dst"], item["port"]
-                protocol = item.get("protocol", "TCP")
-            else:
-                src, dst, port, *rest = item
-                protocol = rest[0] if rest else "TCP"
-            source = self._source(str(src))
+            src, dst, port, protocol = _probe_fields(item)
+            source = self._source(src)
             requests.append(
-                ProbeRequest(
-                    source.netns,
-                    str(dst),
-                    int(port),
-                    str(protocol).upper(),
-                    source.label,
-                    source.resolv_conf,
-                )
+                ProbeRequest(source.netns, dst, port, protocol, source.label, source.resolv_conf)
             )
         return probe_many(requests, timeout)
 
@@ -350,18 +341,21 @@ class SandboxLab:
         ndots)."""
         from labkit.sandbox.netns import run_in_netns
 
+        name, rtype = inputs.check_lookup(name, rtype)
         netns = self._source(src).netns
-        rtype = rtype.upper()
         if rtype == "A":
-            result = run_in_netns(netns, ["getent", "ahostsv4", name], timeout=10)
+            result = run_in_netns(netns, ["getent", "ahostsv4", "--", name], timeout=10)
             found: list[str] = []
             for line in result.stdout.splitlines():
                 address = line.split()[0] if line.split() else ""
                 if address and address not in found:
                     found.append(address)
             return found
-        # The reverse name of an address, as `dig -x` builds it; else a search-list lookup.
-        query = ["-x", name] if rtype == "PTR" and is_ip(name) else ["+search", "-t", rtype, name]
+        # The reverse name of an address, as `dig -x` builds it; else a search-list lookup. The
+        # name is validated and passed with -q, so it can never be read as an option.
+        query = (
+            ["-x", name] if rtype == "PTR" and is_ip(name) else ["+search", "-t", rtype, "-q", name]
+        )
         result = run_in_netns(netns, ["dig", "+short", "+time=2", "+tries=1", *query], timeout=10)
         return [
             line.strip().rstrip(".") if rtype in ("CNAME", "PTR", "NS") else line.strip()
@@ -392,11 +386,19 @@ class SandboxLab:
         try:
             network = str(ipaddress.ip_network(cidr, strict=False))
             lines = fabric.outside_address_lines(network, present)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise LabError(
-                f"{cidr!r} is not an IPv4 address or range ({exc}).",
-                "Give an address like 203.0.113.10 or a range like 192.168.5.0/24.",
+                f"{inputs.shown(cidr)} is not an IPv4 address or range ({exc}).",
+                "Give an address like 203.0.113.10 or a range like 198.51.100.0/24.",
             ) from None
+        pod_cidrs = [n.pod_cidr for n in self._store().nodes()]
+        problem = fabric.outside_range_problem(network, self.cni, pod_cidrs) if present else None
+        if problem is not None:
+            raise LabError(
+                f"The outside cannot take {network}: {problem}.",
+                "Use a range the cluster does not use, such as 203.0.113.0/24 or 198.51.100.0/24.",
+            )
+        served_ports = [_served_port(p) for p in ports]
         with self._writing():
             state = dict(self._state())
             outside = dict(state.get("outside") or {"addresses": [], "ports": []})
@@ -404,7 +406,7 @@ class SandboxLab:
             if present:
                 addresses.append(network)
                 served = list(outside.get("ports") or [])
-                for entry in map(_served_port, ports):
+                for entry in served_ports:
                     if entry not in served:
                         served.append(entry)
                 outside["ports"] = served
@@ -427,12 +429,42 @@ class SandboxLab:
             self._dataplane.publish(StoreView(store), built_pods(state), outside)
 
 
-def _served_port(item: int | tuple[int, str]) -> dict[str, Any]:
+def _served_port(item: object) -> dict[str, Any]:
     """A port the outside serves, as the agent lists it: a number is TCP."""
-    if isinstance(item, int):
-        return {"port": item, "protocol": "TCP"}
-    port, protocol = item
-    return {"port": int(port), "protocol": str(protocol).upper()}
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        port, protocol = item
+    else:
+        port, protocol = item, "TCP"
+    if str(protocol).upper() not in ("TCP", "UDP"):
+        raise LabError(
+            f"protocol {inputs.shown(protocol)} of an outside port is not TCP or UDP.",
+            "Give ports as numbers (TCP) or (port, 'UDP') pairs.",
+        )
+    return {"port": inputs.check_port(port, "an outside port"), "protocol": str(protocol).upper()}
+
+
+def _probe_fields(item: Any) -> tuple[str, str, int, str]:
+    """``(src, dst, port, protocol)`` of one probe, from a tuple or a dict, checked."""
+    if isinstance(item, Mapping):
+        fields = [item.get(k) for k in ("src", "dst", "port")] + [item.get("protocol", "TCP")]
+    elif isinstance(item, (tuple, list)) and len(item) in (3, 4):
+        fields = [*item, "TCP"][:4]
+    else:
+        raise LabError(
+            f"A probe must be (src, dst, port[, protocol]), not {inputs.shown(item)}.",
+            "Pass tuples such as ('default/client', 'web', 80) or dicts with those keys.",
+        )
+    src, dst, port, protocol = fields
+    if not isinstance(src, str) or not src:
+        raise LabError(
+            f"src {inputs.shown(src)} is not a pod, node or OUTSIDE.",
+            "Pass the source as 'namespace/name', a node name, or labkit.OUTSIDE.",
+        )
+    if str(protocol).upper() not in ("TCP", "UDP"):
+        raise LabError(
+            f"protocol {inputs.shown(protocol)} is not TCP or UDP.", "Pass 'TCP' or 'UDP'."
+        )
+    return src, inputs.check_destination(dst), inputs.check_port(port), str(protocol).upper()
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:
