@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from collections.abc import Mapping
 
 from labkit.errors import LabError
 
@@ -235,6 +236,35 @@ def check_destination(dst: object, what: str = "dst") -> str:
             "Pass an IP address, a name such as 'web.shop', or a pod as 'namespace/name'.",
         )
     return text
+
+
+def check_probe(item: object) -> tuple[str, str, int, str]:
+    """One probe of a batch, checked: ``(src, dst, port[, protocol])`` or a dict with those
+    keys -> ``(src, dst, port, protocol)``."""
+    if isinstance(item, Mapping):
+        fields = [item.get("src"), item.get("dst"), item.get("port"), item.get("protocol", "TCP")]
+    elif isinstance(item, (tuple, list)) and len(item) in (3, 4):
+        fields = [*item, "TCP"][:4]
+    else:
+        raise LabError(
+            f"A probe must be (src, dst, port[, protocol]), not {shown(item)}.",
+            "Pass tuples such as ('default/client', 'web', 80) or dicts with those keys.",
+        )
+    src, dst, port, protocol = fields
+    if not isinstance(src, str) or not src:
+        raise LabError(
+            f"src {shown(src)} is not a pod, a node or OUTSIDE.",
+            "Pass the source as 'namespace/name', a node name, or labkit.OUTSIDE.",
+        )
+    return src, check_destination(dst), check_port(port), check_protocol(protocol)
+
+
+def check_protocol(value: object) -> str:
+    """A probe's protocol, TCP or UDP (any case)."""
+    protocol = value.upper() if isinstance(value, str) else ""
+    if protocol not in ("TCP", "UDP"):
+        raise LabError(f"protocol {shown(value)} is not TCP or UDP.", "Pass 'TCP' or 'UDP'.")
+    return protocol
 
 
 def check_learner(name: object) -> str:

@@ -329,7 +329,7 @@ class SandboxLab:
         timeout = inputs.check_timeout(timeout)
         requests = []
         for item in pairs:
-            src, dst, port, protocol = _probe_fields(item)
+            src, dst, port, protocol = inputs.check_probe(item)
             source = self._source(src)
             requests.append(
                 ProbeRequest(source.netns, dst, port, protocol, source.label, source.resolv_conf)
@@ -441,30 +441,6 @@ def _served_port(item: object) -> dict[str, Any]:
             "Give ports as numbers (TCP) or (port, 'UDP') pairs.",
         )
     return {"port": inputs.check_port(port, "an outside port"), "protocol": str(protocol).upper()}
-
-
-def _probe_fields(item: Any) -> tuple[str, str, int, str]:
-    """``(src, dst, port, protocol)`` of one probe, from a tuple or a dict, checked."""
-    if isinstance(item, Mapping):
-        fields = [item.get(k) for k in ("src", "dst", "port")] + [item.get("protocol", "TCP")]
-    elif isinstance(item, (tuple, list)) and len(item) in (3, 4):
-        fields = [*item, "TCP"][:4]
-    else:
-        raise LabError(
-            f"A probe must be (src, dst, port[, protocol]), not {inputs.shown(item)}.",
-            "Pass tuples such as ('default/client', 'web', 80) or dicts with those keys.",
-        )
-    src, dst, port, protocol = fields
-    if not isinstance(src, str) or not src:
-        raise LabError(
-            f"src {inputs.shown(src)} is not a pod, node or OUTSIDE.",
-            "Pass the source as 'namespace/name', a node name, or labkit.OUTSIDE.",
-        )
-    if str(protocol).upper() not in ("TCP", "UDP"):
-        raise LabError(
-            f"protocol {inputs.shown(protocol)} is not TCP or UDP.", "Pass 'TCP' or 'UDP'."
-        )
-    return src, inputs.check_destination(dst), inputs.check_port(port), str(protocol).upper()
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:
