@@ -21,7 +21,7 @@ DATA_MAX_BYTES = 1024 * 1024
 """ConfigMap and Secret data together may hold at most 1 MiB."""
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-_PERCENT = re.compile(r"[0-9]{1,3}%")
+_PERCENT = re.compile(r"[0-9]+%")
 
 Problems = list[str]
 _NAME_RULES: dict[str, Callable[[str], str | None]] = {
@@ -61,11 +61,17 @@ def encoded_size(value: Any, limit: int) -> int:
     return total
 
 
+def too_large(doc: Mapping[str, Any]) -> str | None:
+    """The problem when ``doc`` is over the request limit (checked first, before any walk that
+    would take long on a huge or alias-built object), or None."""
+    if encoded_size(doc, REQUEST_MAX_BYTES) > REQUEST_MAX_BYTES:
+        return f"at (whole object): larger than the API server's {_mib(REQUEST_MAX_BYTES)} limit"
+    return None
+
+
 def problems(doc: Mapping[str, Any]) -> Problems:
     """Every rule ``doc`` breaks, as ``at <field>: <why>``; [] when the API server would take
-    it."""
-    if encoded_size(doc, REQUEST_MAX_BYTES) > REQUEST_MAX_BYTES:
-        return [f"at (whole object): larger than the API server's {_mib(REQUEST_MAX_BYTES)} limit"]
+    it. Call ``too_large`` first."""
     kind = str(doc.get("kind") or "")
     found: Problems = []
     _metadata(found, kind, doc.get("metadata"), "metadata")
@@ -316,14 +322,13 @@ def _ingress(found: Problems, doc: Mapping[str, Any]) -> None:
     if not _is_map(spec):
         return
     _backend(found, spec.get("defaultBackend"), "spec.defaultBackend")
+    for tpath, tls in _items(found, spec.get("tls"), "spec.tls"):
+        _check(found, f"{tpath}.secretName", tls.get("secretName"), inputs.dns1123_subdomain)
+        hosts = tls.get("hosts")
+        for i, host in enumerate(hosts if isinstance(hosts, list) else []):
+            _check(found, f"{tpath}.hosts[{i}]", host, _host)
     for rpath, rule in _items(found, spec.get("rules"), "spec.rules"):
-        host = rule.get("host")
-        _check(
-            found,
-            f"{rpath}.host",
-            host.removeprefix("*.") if isinstance(host, str) else host,
-            inputs.dns1123_subdomain,
-        )
+        _check(found, f"{rpath}.host", rule.get("host"), _host)
         http = rule.get("http")
         if not _is_map(http):
             continue
@@ -334,6 +339,11 @@ def _ingress(found: Problems, doc: Mapping[str, Any]) -> None:
             ):
                 found.append(f"at {ppath}.path: must be an absolute path such as /api")
             _backend(found, item.get("backend"), f"{ppath}.backend")
+
+
+def _host(value: str) -> str | None:
+    """An Ingress host: empty (every host) or a DNS subdomain, optionally behind ``*.``."""
+    return inputs.dns1123_subdomain(value.removeprefix("*.")) if value else None
 
 
 def _endpoints(found: Problems, doc: Mapping[str, Any]) -> None:

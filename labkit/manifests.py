@@ -291,8 +291,9 @@ def _problems(doc: Mapping[str, Any]) -> list[str]:
         return [f"{where}: at apiVersion and kind: both are required, as text"]
     if not isinstance(meta, Mapping) or not (meta.get("name") or meta.get("generateName")):
         return [f"{where}: at metadata.name: required"]
-    if apirules.encoded_size(doc, apirules.REQUEST_MAX_BYTES) > apirules.REQUEST_MAX_BYTES:
-        return [f"{where}: at (whole object): larger than the API server's 3 MiB request limit"]
+    too_large = apirules.too_large(doc)
+    if too_large is not None:
+        return [f"{where}: {too_large}"]
     validator = _validator(kind, api_version)
     if validator is None:
         return [

@@ -125,6 +125,9 @@ def _bad_values(kind: str, path: Path, value: Any) -> list[Any]:
     if path == ("metadata", "name"):
         long = "x" * (64 if kind in LABEL_KINDS else 254)
         return [*BAD_NAMES, long] + (["1st"] if kind == "Service" else [])
+    if (last == "name" and parent == "service") or last == "host":
+        hosts = [*BAD_NAMES, "1.2.3.4,IP:10.0.0.1"]
+        return [h for h in hosts if h] if last == "host" else hosts
     if path == ("metadata", "namespace") or (
         last == "name"
         and isinstance(parent, int)
@@ -274,6 +277,16 @@ SHAPE_CASES: list[tuple[str, Any, str]] = [
             },
         },
         "spec.ingress[0].from[0].ipBlock.cidr",
+    ),
+    (
+        "Ingress TLS host that would add a certificate name",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "i"},
+            "spec": {"tls": [{"hosts": ["shop.example,IP:10.0.0.1"]}]},
+        },
+        "spec.tls[0].hosts[0]",
     ),
     (
         "NetworkPolicy endPort below port",
