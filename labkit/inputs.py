@@ -238,6 +238,22 @@ def check_destination(dst: object, what: str = "dst") -> str:
     return text
 
 
+def check_ref(name: object, namespace: object = None) -> None:
+    """An object's name (and namespace) as a Kind lab puts them in an API path: one path
+    segment each, never '..' or '/'."""
+    bad = (
+        not isinstance(name, str) or not name or path_segment(name) is not None,
+        namespace is not None
+        and (not isinstance(namespace, str) or dns1123_label(namespace) is not None),
+    )
+    if any(bad):
+        what = f"name {shown(name)}" if bad[0] else f"namespace {shown(namespace)}"
+        raise LabError(
+            f"The object {what} is not a Kubernetes name.",
+            "Use the names `kubectl get` shows: lower case letters, digits, '-' and '.'.",
+        )
+
+
 def check_probe(item: object) -> tuple[str, str, int, str]:
     """One probe of a batch, checked: ``(src, dst, port[, protocol])`` or a dict with those
     keys -> ``(src, dst, port, protocol)``."""

@@ -138,6 +138,7 @@ class KindLab:
         """Run a command in a pod's container through the Kubernetes exec API."""
         timeout = inputs.check_timeout(timeout)
         ns, name = split_pod_ref(pod, namespace)
+        inputs.check_ref(name, ns)
         argv = as_argv(command)
         if container is None:
             found = self.get("pod", name, namespace=ns)

@@ -18,11 +18,13 @@ from labkit.errors import LabError
 from labkit.kind.lab import KindLab
 from labkit.sandbox.fabric import outside_range_problem
 from labkit.scenarios import load_scenario
+from labkit.values import ObjectRef
 
 BAD_TIMEOUTS = [0, -1, -0.5, math.inf, math.nan, "1", None, True, 10_000]
 BAD_NAMES = ["-f/etc/shadow", "--help", "a b", "web;id", "$(id)", "x" * 64 + ".svc", "", "a..b"]
 BAD_DESTINATIONS = ["-f/etc/shadow", "--help", "web;id", "", "a b", "ns/-x", "../x/y", 80]
 BAD_PORTS = [0, -5, 70000, "http", "-f", None, 1.5, True]
+BAD_REFS = ["..", "../../apis/x", "a/b", "a%2Fb", "a\nb"]
 BAD_RTYPES = ["AXFR", "-f", "", None, "a;b"]
 
 LAB_CALLS: list[tuple[str, str, tuple[object, ...], dict[str, object]]] = [
@@ -44,6 +46,10 @@ LAB_CALLS: list[tuple[str, str, tuple[object, ...], dict[str, object]]] = [
         for p in BAD_PORTS
     ],
     *[("probe must be", "probe_many", ([bad],), {}) for bad in ("web", ("a", "b"), 7)],
+    *[("name", "get", ("pod", n), {}) for n in BAD_REFS],
+    *[("name", "exec", (f"default/{n}", "true"), {"container": "c"}) for n in BAD_REFS],
+    *[("name", "delete", (ObjectRef("Pod", n, "default"),), {}) for n in BAD_REFS],
+    *[("namespace", "get", ("pod", "web"), {"namespace": ns}) for ns in ("../x", "A", "a/b")],
 ]
 
 
