@@ -239,10 +239,11 @@ def check_destination(dst: object, what: str = "dst") -> str:
 
 
 def check_ref(name: object, namespace: object = None) -> None:
-    """An object's name (and namespace) as a Kind lab puts them in an API path: one path
-    segment each, never '..' or '/'."""
+    """An object's name and namespace (either may be None) as a Kind lab puts them in an API
+    path: one path segment each, never '..' or '/'."""
     bad = (
-        not isinstance(name, str) or not name or path_segment(name) is not None,
+        name is not None
+        and (not isinstance(name, str) or not name or path_segment(name) is not None),
         namespace is not None
         and (not isinstance(namespace, str) or dns1123_label(namespace) is not None),
     )

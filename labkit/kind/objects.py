@@ -231,8 +231,7 @@ class KindObjects:
     ) -> list[dict[str, Any]]:
         """Objects as plain dicts in the Kubernetes JSON shape; ``namespace=None`` means all
         namespaces."""
-        if name is not None:
-            inputs.check_ref(name, namespace)
+        inputs.check_ref(name, namespace)
         resource = self.resource(kind)
         ns = namespace if resource.namespaced else None
         try:

@@ -50,6 +50,7 @@ LAB_CALLS: list[tuple[str, str, tuple[object, ...], dict[str, object]]] = [
     *[("name", "exec", (f"default/{n}", "true"), {"container": "c"}) for n in BAD_REFS],
     *[("name", "delete", (ObjectRef("Pod", n, "default"),), {}) for n in BAD_REFS],
     *[("namespace", "get", ("pod", "web"), {"namespace": ns}) for ns in ("../x", "A", "a/b")],
+    *[("namespace", "get", ("pod",), {"namespace": ns}) for ns in ("../x", "", "a/b")],
 ]
 
 
