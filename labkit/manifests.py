@@ -169,7 +169,7 @@ def _read_text(item: Any) -> tuple[str, str]:
         path = Path(item)
         if not path.is_file():
             raise LabError(
-                f"Manifest file {shown(path)} does not exist.",
+                f"Manifest file {shown(str(path), 200)} does not exist.",
                 "Check the path (relative paths start at the current folder).",
             )
         if path.stat().st_size > apirules.REQUEST_MAX_BYTES:

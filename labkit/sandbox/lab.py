@@ -435,12 +435,10 @@ def _served_port(item: object) -> dict[str, Any]:
         port, protocol = item
     else:
         port, protocol = item, "TCP"
-    if str(protocol).upper() not in ("TCP", "UDP"):
-        raise LabError(
-            f"protocol {inputs.shown(protocol)} of an outside port is not TCP or UDP.",
-            "Give ports as numbers (TCP) or (port, 'UDP') pairs.",
-        )
-    return {"port": inputs.check_port(port, "an outside port"), "protocol": str(protocol).upper()}
+    return {
+        "port": inputs.check_port(port, "an outside port"),
+        "protocol": inputs.check_protocol(protocol),
+    }
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:
