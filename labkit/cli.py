@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from labkit.console import show_messages
 from labkit.errors import LabError
+from labkit.inputs import check_learner
 from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
 
 log = logging.getLogger("labkit")
@@ -225,6 +226,8 @@ def _cmd_reset(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from labkit.course.grading import grade
 
+    if args.learner is not None:
+        check_learner(args.learner)  # before attaching: the name is wrong whatever the lab
     results = grade(_attach(args.name), args.scenario, args.variant, args.learner)
     for result in results:
         print(result)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,7 +14,9 @@ from typing import Any
 
 import yaml
 
+from labkit import apirules
 from labkit.errors import LabError
+from labkit.inputs import shown
 
 KUBERNETES_VERSION = "1.36"
 """The Kubernetes minor our pinned Kind node image runs; schemas are checked against it."""
@@ -73,18 +74,34 @@ def load(source: Any) -> list[dict[str, Any]]:
     """Read manifests from a path, YAML/JSON text, a dict, or a list of any of these.
 
     ``List`` objects are flattened; empty documents are dropped; each result is a deep copy.
+    Text over the API server's request limit, and YAML whose aliases expand past it, are
+    refused before any object is built.
     """
+    try:
+        return _load(source)
+    except RecursionError:
+        raise LabError(
+            "The manifests are nested too deeply to be Kubernetes objects.",
+            "Apply plain manifests (a few levels of mappings and lists).",
+        ) from None
+
+
+def _load(source: Any) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for item in _as_items(source):
         if isinstance(item, Mapping):
-            docs.extend(_flatten(copy.deepcopy(dict(item))))
+            docs.extend(_flatten(copy.deepcopy(dict(item)), "the manifest"))
             continue
         text, origin = _read_text(item)
+        if len(text) > apirules.REQUEST_MAX_BYTES:
+            raise _too_large(origin)
         try:
-            loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+            loaded = [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]
+        except _AliasBomb:
+            raise _too_large(origin, " once its YAML aliases are expanded") from None
         except yaml.YAMLError as exc:
             raise LabError(
-                f"{origin} is not valid YAML: {exc}",
+                f"{origin} is not valid YAML: {' '.join(str(exc).split())}",
                 "Fix the indentation or syntax at the line shown, then apply again.",
             ) from None
         for doc in loaded:
@@ -93,8 +110,45 @@ def load(source: Any) -> list[dict[str, Any]]:
                     f"{origin} holds a {type(doc).__name__}, not a Kubernetes object.",
                     "Each YAML document must be a mapping with apiVersion, kind and metadata.",
                 )
-            docs.extend(_flatten(dict(doc)))
+            docs.extend(_flatten(dict(doc), origin))
     return docs
+
+
+class _AliasBomb(Exception):
+    """A YAML document whose aliases expand past the request limit."""
+
+
+def _too_large(origin: str, how: str = "") -> LabError:
+    limit = apirules.REQUEST_MAX_BYTES // (1024 * 1024)
+    return LabError(
+        f"{origin} is larger than the API server's {limit} MiB request limit{how}.",
+        "Split it into several smaller objects (a ConfigMap holds at most 1 MiB of data).",
+    )
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """The size of a composed YAML node with every alias expanded (each node counted once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, yaml.ScalarNode):
+        size = len(node.value) + 1
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+    else:
+        size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = size
+    return size
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that measures a document before building it: aliases may not expand
+    it past the request limit (a "billion laughs" document)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded_size(node, {}) > apirules.REQUEST_MAX_BYTES:
+            raise _AliasBomb
+        return super().construct_document(node)
 
 
 def _as_items(source: Any) -> list[Any]:
@@ -115,10 +169,19 @@ def _read_text(item: Any) -> tuple[str, str]:
         path = Path(item)
         if not path.is_file():
             raise LabError(
-                f"Manifest file {path} does not exist.",
+                f"Manifest file {shown(str(path), 200)} does not exist.",
                 "Check the path (relative paths start at the current folder).",
             )
-        return path.read_text(), str(path)
+        if path.stat().st_size > apirules.REQUEST_MAX_BYTES:
+            raise _too_large(str(path))
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LabError(
+                f"Cannot read manifest file {path}: "
+                f"{'it is not UTF-8 text' if isinstance(exc, UnicodeDecodeError) else exc}.",
+                "Pass a YAML or JSON file saved as UTF-8 text.",
+            ) from None
     if isinstance(item, str):
         return item, "the manifest text"
     raise LabError(
@@ -127,109 +190,124 @@ def _read_text(item: Any) -> tuple[str, str]:
     )
 
 
-def _flatten(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    if doc.get("kind") == "List":
-        return [dict(i) for i in doc.get("items") or []]
-    return [doc]
+def _flatten(doc: dict[str, Any], origin: str) -> list[dict[str, Any]]:
+    if doc.get("kind") != "List":
+        return [doc]
+    items = doc.get("items") or []
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise LabError(
+            f"{origin} holds a List whose items are not all Kubernetes objects.",
+            "Give the List's items as a list of mappings with apiVersion, kind and metadata.",
+        )
+    return [dict(i) for i in items]
 
 
 def describe(doc: Mapping[str, Any]) -> str:
-    """``Kind/name`` (or ``Kind/namespace/name``) for messages."""
-    meta = doc.get("metadata") or {}
+    """``Kind/name`` (or ``Kind/namespace/name``) for messages, each part short and printable."""
+    meta = doc.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
     ns = meta.get("namespace")
-    return f"{doc.get('kind', '?')}/{ns + '/' if ns else ''}{meta.get('name', '?')}"
+    name = meta.get("name") or meta.get("generateName") or "?"
+    scope = f"{shown(ns)}/" if ns else ""
+    return f"{shown(doc.get('kind') or '?')}/{scope}{shown(name)}"
+
+
+_SCHEMA_DIR = f"v{KUBERNETES_VERSION}.0-local-strict"
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_files() -> dict[tuple[str, str], str]:
+    """(apiVersion, Kind) -> schema file, for every kind the bundled API definitions serve.
+
+    A fixed table: a manifest's kind and apiVersion are only ever keys into it, never parts of a
+    path.
+    """
+    from kubernetes_validate.utils import schema_contents
+
+    definitions = schema_contents(
+        f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json", KUBERNETES_VERSION
+    )
+    table: dict[tuple[str, str], str] = {}
+    for definition in definitions["$defs"].values():
+        for gvk in definition.get("x-kubernetes-group-version-kind") or []:
+            group, version, kind = gvk["group"], gvk["version"], gvk["kind"]
+            group_version = f"{group.split('.')[0]}-{version}" if group else version
+            table[(f"{group}/{version}" if group else version, kind)] = (
+                f"{kind.lower()}-{group_version}.json"
+            )
+    return table
 
 
 @functools.lru_cache(maxsize=64)
-def _validator(kind: str, api_version: str, version: str) -> Any:
-    """One compiled schema validator per kind, built from kubernetes-validate's bundled schemas.
+def _validator(kind: str, api_version: str) -> Any:
+    """One compiled schema validator per kind (None when the API serves no such kind), built
+    from kubernetes-validate's bundled schemas.
 
     kubernetes-validate re-reads and recompiles two large JSON files for every document it
     checks; a lab applies dozens, so we keep one validator per kind and reuse it.
     """
     import jsonschema  # type: ignore[import-untyped]  # no stubs; types-jsonschema is not a dependency
-    import kubernetes_validate
     from kubernetes_validate.utils import schema_contents
     from referencing import Registry, Resource
 
-    schema_dir = f"v{version}.0-local-strict"
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    filename = _schema_files().get((api_version, kind))
+    if filename is None:
+        return None
     try:
         schema = schema_contents(
-            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json", version
+            f"kubernetes-json-schema/{_SCHEMA_DIR}/{filename}", KUBERNETES_VERSION
         )
     except FileNotFoundError:
-        raise kubernetes_validate.SchemaNotFoundError(
-            version=version, kind=kind, api_version=api_version
-        ) from None
-    definitions = schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", version)
+        return None
+    definitions = schema_contents(
+        f"kubernetes-json-schema/{_SCHEMA_DIR}/_definitions.json", KUBERNETES_VERSION
+    )
     registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-def validate(docs: Iterable[Mapping[str, Any]], version: str = KUBERNETES_VERSION) -> None:
-    """Check every document against the Kubernetes schema; raise one LabError listing all
-    problems."""
-    # jsonschema imports the optional IRI grammar (rfc3987_syntax) when it is installed, which
-    # costs about 1.5 s; Kubernetes schemas use no IRI formats and we check no formats at all.
-    # None in sys.modules makes that import fail at once, as if the module were not installed.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    import kubernetes_validate
-
-    problems: list[str] = []
-    for doc in docs:
-        where = describe(doc)
-        if not doc.get("apiVersion") or not doc.get("kind"):
-            problems.append(f"{where}: needs both apiVersion and kind")
-            continue
-        if not (doc.get("metadata") or {}).get("name") and not (doc.get("metadata") or {}).get(
-            "generateName"
-        ):
-            problems.append(f"{where}: needs metadata.name")
-            continue
-        try:
-            error = next(
-                iter(
-                    _validator(str(doc["kind"]), str(doc["apiVersion"]), version).iter_errors(
-                        dict(doc)
-                    )
-                ),
-                None,
-            )
-        except kubernetes_validate.SchemaNotFoundError:
-            problems.append(
-                f"{where}: no schema for {doc['apiVersion']} {doc['kind']} in Kubernetes {version}"
-            )
-            continue
-        if error is not None:
-            path = ".".join(str(p) for p in error.path) or "(top level)"
-            problems.append(f"{where}: at {path}: {error.message}")
-            continue
-        problems.extend(f"{where}: {problem}" for problem in _api_server_rules(doc))
+def validate(docs: Iterable[Mapping[str, Any]]) -> None:
+    """Check every document as the API server would (schema, then its own rules); raise one
+    LabError naming each bad field, before anything is applied."""
+    problems = [problem for doc in docs for problem in _problems(doc)]
     if problems:
+        many = f"{len(problems)} problems, so " if len(problems) > 1 else ""
         raise LabError(
-            "These manifests are not valid Kubernetes objects, so nothing was applied:\n  - "
-            + "\n  - ".join(problems),
-            "Correct the fields named above (compare with the kind's page of the Kubernetes API "
+            f"{'; '.join(problems)}; {many}nothing was applied.",
+            "Correct the fields named (compare with the kind's page of the Kubernetes API "
             "reference, kubernetes.io/docs/reference/kubernetes-api/), then apply again.",
         )
 
 
-def _api_server_rules(doc: Mapping[str, Any]) -> list[str]:
-    """Rules the API server enforces that the OpenAPI schema leaves optional (so both backends
-    refuse the same objects): every container needs an image."""
-    spec = doc.get("spec") or {}
-    pod_spec = (spec.get("jobTemplate") or {}).get("spec") or spec
-    pod_spec = (pod_spec.get("template") or {}).get("spec") or pod_spec
-    problems = []
-    for field in ("initContainers", "containers"):
-        for i, container in enumerate(pod_spec.get(field) or []):
-            if isinstance(container, Mapping) and not container.get("image"):
-                problems.append(
-                    f"at spec.{field}[{i}].image: "
-                    f"container {container.get('name', i)!r} has no image"
-                )
-    return problems
+def _problems(doc: Mapping[str, Any]) -> list[str]:
+    """What is wrong with one document, each as ``<Kind/name>: at <field>: <why>``."""
+    # jsonschema imports the optional IRI grammar (rfc3987_syntax) when it is installed, which
+    # costs about 1.5 s; Kubernetes schemas use no IRI formats and we check no formats at all.
+    # None in sys.modules makes that import fail at once, as if the module were not installed.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    where = describe(doc)
+    kind, api_version, meta = doc.get("kind"), doc.get("apiVersion"), doc.get("metadata")
+    if not isinstance(kind, str) or not kind or not isinstance(api_version, str) or not api_version:
+        return [f"{where}: at apiVersion and kind: both are required, as text"]
+    if not isinstance(meta, Mapping) or not (meta.get("name") or meta.get("generateName")):
+        return [f"{where}: at metadata.name: required"]
+    too_large = apirules.too_large(doc)
+    if too_large is not None:
+        return [f"{where}: {too_large}"]
+    validator = _validator(kind, api_version)
+    if validator is None:
+        return [
+            f"{where}: at kind: Kubernetes {KUBERNETES_VERSION} serves no kind "
+            f"{shown(kind)} in {shown(api_version)}"
+        ]
+    error = next(iter(validator.iter_errors(dict(doc))), None)
+    if error is not None:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        if error.validator == "required" and isinstance(error.instance, Mapping):
+            missing = [p for p in error.validator_value if p not in error.instance]
+            return [f"{where}: at {path[1:] + '.' if path else ''}{missing[0]}: required"]
+        return [f"{where}: at {path[1:] or '(top level)'}: {' '.join(error.message.split())[:200]}"]
+    return [f"{where}: {problem}" for problem in apirules.problems(doc)]
 
 
 def namespace_of(doc: Mapping[str, Any], default: str = "default") -> str | None:

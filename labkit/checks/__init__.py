@@ -23,6 +23,7 @@ from labkit.checks.result import Result, Step
 from labkit.checks.service_reach import pod_to_service
 from labkit.checks.services import service_health
 from labkit.errors import LabError
+from labkit.inputs import check_timeout
 from labkit.lab import Lab
 
 CHECKS: dict[str, Callable[..., Result]] = {
@@ -51,17 +52,43 @@ def get_check(name: str) -> Callable[..., Result]:
 
 
 def run_check(lab: Lab, name: str, args: Mapping[str, Any] | None = None) -> Result:
-    """Run a registered check with keyword arguments (as a scenario.yaml lists them)."""
+    """Run a registered check with keyword arguments (as a scenario.yaml lists them); arguments
+    the check does not take are a LabError naming the ones it does."""
     check = get_check(name)
     kwargs = dict(args or {})
-    try:
-        inspect.signature(check).bind(lab, **kwargs)
-    except TypeError as exc:
-        raise LabError(
-            f"Check {name} cannot take these arguments: {exc}.",
-            f"See help(labkit.checks.{name}) for its parameters.",
-        ) from None
+    check_arguments(name, kwargs)
     return check(lab, **kwargs)
 
 
-__all__ = ["CHECKS", "Result", "Step", "get_check", "run_check", *sorted(CHECKS)]
+def check_arguments(name: str, args: Mapping[str, Any]) -> None:
+    """Refuse keyword arguments check ``name`` does not take, a required one left out, or an
+    unusable timeout."""
+    parameters = list(inspect.signature(get_check(name)).parameters.values())[1:]
+    accepted = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
+    required = [p.name for p in parameters if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
+    unknown = [str(key) for key in args if key not in accepted]
+    missing = [key for key in required if key not in args]
+    if "timeout" in args:
+        check_timeout(args["timeout"])
+    if unknown or missing:
+        wrong = (
+            f"does not take {', '.join(map(repr, unknown))}"
+            if unknown
+            else f"needs {', '.join(map(repr, missing))}"
+        )
+        raise LabError(
+            f"Check {name} {wrong}.",
+            f"Give it only these arguments: {', '.join(accepted)} "
+            f"(required: {', '.join(required) or 'none'}).",
+        )
+
+
+__all__ = [
+    "CHECKS",
+    "Result",
+    "Step",
+    "check_arguments",
+    "get_check",
+    "run_check",
+    *sorted(CHECKS),
+]

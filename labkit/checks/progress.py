@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import io
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from labkit.checks.result import VERDICTS, Result, number_text
 from labkit.errors import LabError
+from labkit.inputs import check_learner
 from labkit.tables import render_table
 
 ENV_VAR = "LABKIT_PROGRESS"
@@ -50,7 +52,7 @@ def record(
     target = Path(path).expanduser() if path is not None else default_path()
     entry = {
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "learner": learner or _learner_name(),
+        "learner": check_learner(learner if learner is not None else _learner_name()),
         "lesson": str(lesson) if lesson is not None else "",
         "exercise": str(exercise) if exercise is not None else result.check,
         **result.to_dict(),
@@ -68,9 +70,10 @@ def record(
 
 
 def read(path: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """Entries of one progress file and the number of unreadable lines skipped."""
+    """Entries of one progress file and the number of unreadable lines skipped (a learner name
+    with control characters makes a line unreadable)."""
     entries, bad = [], 0
-    with Path(path).open(encoding="utf-8") as fh:
+    with _text(path) as fh:
         for line in fh:
             if not line.strip():
                 continue
@@ -82,8 +85,24 @@ def read(path: str | Path) -> tuple[list[dict[str, Any]], int]:
             if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
                 bad += 1
                 continue
+            if not str(entry.get("learner") or "?").isprintable():
+                bad += 1
+                continue
             entries.append(entry)
     return entries, bad
+
+
+def _text(path: str | Path) -> io.StringIO:
+    """A progress file's text; a file that is not UTF-8 text is a LabError naming it."""
+    try:
+        return io.StringIO(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        raise LabError(
+            f"Cannot read the progress file {path}: {why}.",
+            "Point labkit at the JSON-lines files it wrote, and move any other file out of the "
+            "folder.",
+        ) from None
 
 
 def _files(paths: Iterable[str | Path]) -> list[Path]:

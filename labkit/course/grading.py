@@ -6,6 +6,7 @@ from __future__ import annotations
 from labkit import scenarios
 from labkit.checks import progress
 from labkit.checks.result import Result
+from labkit.inputs import check_learner
 from labkit.lab import Lab
 
 
@@ -14,6 +15,8 @@ def grade(
 ) -> list[Result]:
     """Run the checks a scenario (or one of its variants) declares and record each Result as an
     attempt at ``scenario`` (or ``scenario/variant``) in its lesson."""
+    if learner is not None:
+        check_learner(learner)  # before grading, so a bad name costs no check run
     found = scenarios.get(scenario)
     results = scenarios.run_checks(lab, found.name, variant=variant)
     exercise = found.name + (f"/{variant}" if variant else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 from labkit.errors import LabError
+from labkit.inputs import check_timeout
 from labkit.kind import cluster, execute, tools
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
@@ -25,6 +26,8 @@ def plan(
 ) -> Plan:
     """Everything `up` would do, without touching Docker; ``plan(...).render()`` is the dry-run
     text."""
+    if timeout_s is not None:
+        check_timeout(timeout_s, "timeout_s")
     arch = host_arch() if cni == "flannel" else "amd64"
     return build_plan(
         lab_name,

@@ -16,6 +16,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
+from labkit import inputs
 from labkit.errors import LabError
 from labkit.kind import cluster, detect, pins, tools
 from labkit.kind import probe as probes
@@ -135,7 +136,9 @@ class KindLab:
         container: str | None = None,
     ) -> ExecResult:
         """Run a command in a pod's container through the Kubernetes exec API."""
+        timeout = inputs.check_timeout(timeout)
         ns, name = split_pod_ref(pod, namespace)
+        inputs.check_ref(name, ns)
         argv = as_argv(command)
         if container is None:
             found = self.get("pod", name, namespace=ns)
@@ -188,6 +191,7 @@ class KindLab:
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
     ) -> ExecResult:
         """Run a command on a node with `docker exec` (a Kind node is a container)."""
+        timeout = inputs.check_timeout(timeout)
         names = self.nodes()
         if node not in names:
             raise LabError(
@@ -284,7 +288,8 @@ class KindLab:
     ) -> Probe:
         """Connect from inside ``src``'s network namespace (or from the host for OUTSIDE) to
         dst:port."""
-        protocol = protocol.upper()
+        timeout = inputs.check_timeout(timeout)
+        src, dst, port, protocol = inputs.check_probe((src, dst, port, protocol))
         target = self._destination(dst)
         if src == OUTSIDE:
             reading = probes.outside_probe(target, port, protocol, timeout)
@@ -312,7 +317,8 @@ class KindLab:
 
     def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:
         """Run many probes at once; each pair is (src, dst, port) or (src, dst, port, protocol)."""
-        jobs = [ProbeJob(*pair) for pair in pairs]
+        timeout = inputs.check_timeout(timeout)
+        jobs = [ProbeJob(*inputs.check_probe(pair)) for pair in pairs]
         if not jobs:
             return []
         sources = {split_pod_ref(job.src) for job in jobs if job.src != OUTSIDE}
@@ -339,6 +345,7 @@ class KindLab:
 
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
         """Look ``name`` up through ``src``'s resolver (its search list and ndots apply)."""
+        name, rtype = inputs.check_lookup(name, rtype)
         if src == OUTSIDE:
             raise LabError(
                 "Cluster DNS answers inside the cluster only.", 'Resolve from a pod ("ns/name").'

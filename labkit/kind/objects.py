@@ -18,7 +18,7 @@ from kubernetes.dynamic.exceptions import (
     ResourceNotUniqueError,
 )
 
-from labkit import manifests
+from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.values import ObjectRef
 
@@ -232,6 +232,7 @@ class KindObjects:
     ) -> list[dict[str, Any]]:
         """Objects as plain dicts in the Kubernetes JSON shape; ``namespace=None`` means all
         namespaces."""
+        inputs.check_ref(name, namespace)
         resource = self.resource(kind)
         ns = namespace if resource.namespaced else None
         try:
@@ -274,6 +275,8 @@ class KindObjects:
                 )
                 for doc in with_namespace(manifests.load(items), None)
             ]
+        for target in targets:
+            inputs.check_ref(target.name, target.namespace)
         for target in delete_order(targets):
             resource = self.resource(target.kind, target.api_version)
             try:

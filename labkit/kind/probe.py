@@ -129,7 +129,8 @@ def probe_command(dst: str, port: int, protocol: str = "TCP", timeout: float = 1
 
 
 def resolve_command(name: str, rtype: str = "A") -> list[str]:
-    """argv for a lookup through the pod's resolver (search list and ndots from its resolv.conf)."""
+    """argv for a lookup through the pod's resolver (search list and ndots from its resolv.conf);
+    ``-q`` makes the name a query even if it began with '-'."""
     return [
         "dig",
         "+search",
@@ -138,6 +139,7 @@ def resolve_command(name: str, rtype: str = "A") -> list[str]:
         "+tries=1",
         "-t",
         rtype.upper(),
+        "-q",
         name,
     ]
 

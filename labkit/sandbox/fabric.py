@@ -17,6 +17,9 @@ from typing import NamedTuple, Protocol
 from labkit.sandbox import naming
 
 UNDERLAY_PREFIX = 16
+SERVICE_CIDR = "10.96.0.0/12"
+"""Kubernetes' default Service range, kept free of outside addresses (the sandbox allocates
+from its first /16)."""
 GATEWAY_IP = "172.18.0.1"
 LB_POOL = ("172.18.255.200", "172.18.255.250")
 CLUSTER_CIDRS = {"flannel": "10.244.0.0/16", "calico": "192.168.0.0/16"}
@@ -342,6 +345,32 @@ def pods_remove_plan(pods: Iterable[PodNet], nodes: Sequence[NodeNet]) -> list[l
         list(node_jobs.values()),
         [Job(None, force=True).ip(*(f"netns del {p.netns}" for p in pods))],
     ]
+
+
+OUTSIDE_MIN_PREFIX = 8
+"""The widest range the outside may claim (a /0 would swallow every route of the lab)."""
+
+
+def outside_range_problem(cidr: str, cni: str, pod_cidrs: Iterable[str]) -> str | None:
+    """Why ``cidr`` cannot live outside the lab (too wide, special, or an address range the
+    cluster itself uses), or None."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.prefixlen < OUTSIDE_MIN_PREFIX:
+        return f"{network} is wider than a /{OUTSIDE_MIN_PREFIX}"
+    if any(
+        (network.is_loopback, network.is_link_local, network.is_multicast, network.is_reserved)
+    ) or network.overlaps(ipaddress.ip_network("0.0.0.0/8")):
+        return f"{network} is a special-purpose range (loopback, link-local, multicast, reserved)"
+    taken = {
+        f"the node network {GATEWAY_IP}/{UNDERLAY_PREFIX}": f"{GATEWAY_IP}/{UNDERLAY_PREFIX}",
+        f"the Service range {SERVICE_CIDR}": SERVICE_CIDR,
+        f"the pod range {CLUSTER_CIDRS.get(cni, '')}": CLUSTER_CIDRS.get(cni),
+        **{f"the pod range {c}": c for c in pod_cidrs},
+    }
+    for what, used in taken.items():
+        if used and network.overlaps(ipaddress.ip_network(used, strict=False)):
+            return f"{network} overlaps {what}"
+    return None
 
 
 def outside_address_lines(cidr: str, present: bool = True) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from labkit import manifests
+from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
@@ -291,6 +291,7 @@ class SandboxLab:
         confined like a container (:mod:`labkit.sandbox.confine`)."""
         from labkit.sandbox.netns import run_confined
 
+        timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
         return run_confined(net.netns, _pod_confinement(found, net), _argv(command), timeout)
 
@@ -301,6 +302,7 @@ class SandboxLab:
         confined like a node's shell: its own processes and files, the node's network."""
         from labkit.sandbox.netns import run_confined
 
+        timeout = inputs.check_timeout(timeout)
         n = self._node(node)
         return run_confined(n.netns, Confinement(n.name, node=True), _argv(command), timeout)
 
@@ -334,24 +336,13 @@ class SandboxLab:
         """Many probes at once: ``(src, dst, port[, protocol])`` tuples or dicts with those keys."""
         from labkit.sandbox.probe import ProbeRequest, probe_many
 
+        timeout = inputs.check_timeout(timeout)
         requests = []
         for item in pairs:
-            if isinstance(item, Mapping):
-                src, dst, port = item["src"], item["dst"], item["port"]
-                protocol = item.get("protocol", "TCP")
-            else:
-                src, dst, port, *rest = item
-                protocol = rest[0] if rest else "TCP"
-            source = self._source(str(src))
+            src, dst, port, protocol = inputs.check_probe(item)
+            source = self._source(src)
             requests.append(
-                ProbeRequest(
-                    source.netns,
-                    str(dst),
-                    int(port),
-                    str(protocol).upper(),
-                    source.label,
-                    source.resolv_conf,
-                )
+                ProbeRequest(source.netns, dst, port, protocol, source.label, source.resolv_conf)
             )
         return probe_many(requests, timeout)
 
@@ -360,11 +351,11 @@ class SandboxLab:
         ndots)."""
         from labkit.sandbox.netns import run_confined
 
+        name, rtype = inputs.check_lookup(name, rtype)
         source = self._source(src)
-        rtype = rtype.upper()
         if rtype == "A":
             result = run_confined(
-                source.netns, source.confinement, ["getent", "ahostsv4", name], timeout=10
+                source.netns, source.confinement, ["getent", "ahostsv4", "--", name], timeout=10
             )
             found: list[str] = []
             for line in result.stdout.splitlines():
@@ -372,8 +363,11 @@ class SandboxLab:
                 if address and address not in found:
                     found.append(address)
             return found
-        # The reverse name of an address, as `dig -x` builds it; else a search-list lookup.
-        query = ["-x", name] if rtype == "PTR" and is_ip(name) else ["+search", "-t", rtype, name]
+        # The reverse name of an address, as `dig -x` builds it; else a search-list lookup. The
+        # name is validated and passed with -q, so it can never be read as an option.
+        query = (
+            ["-x", name] if rtype == "PTR" and is_ip(name) else ["+search", "-t", rtype, "-q", name]
+        )
         result = run_confined(
             source.netns,
             source.confinement,
@@ -409,11 +403,19 @@ class SandboxLab:
         try:
             network = str(ipaddress.ip_network(cidr, strict=False))
             lines = fabric.outside_address_lines(network, present)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise LabError(
-                f"{cidr!r} is not an IPv4 address or range ({exc}).",
-                "Give an address like 203.0.113.10 or a range like 192.168.5.0/24.",
+                f"{inputs.shown(cidr)} is not an IPv4 address or range ({exc}).",
+                "Give an address like 203.0.113.10 or a range like 198.51.100.0/24.",
             ) from None
+        pod_cidrs = [n.pod_cidr for n in self._store().nodes()]
+        problem = fabric.outside_range_problem(network, self.cni, pod_cidrs) if present else None
+        if problem is not None:
+            raise LabError(
+                f"The outside cannot take {network}: {problem}.",
+                "Use a range the cluster does not use, such as 203.0.113.0/24 or 198.51.100.0/24.",
+            )
+        served_ports = [_served_port(p) for p in ports]
         with self._writing():
             state = dict(self._state())
             outside = dict(state.get("outside") or {"addresses": [], "ports": []})
@@ -421,7 +423,7 @@ class SandboxLab:
             if present:
                 addresses.append(network)
                 served = list(outside.get("ports") or [])
-                for entry in map(_served_port, ports):
+                for entry in served_ports:
                     if entry not in served:
                         served.append(entry)
                 outside["ports"] = served
@@ -452,12 +454,16 @@ def _pod_confinement(pod: Mapping[str, Any], net: PodNet) -> Confinement:
     return Confinement(pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")))
 
 
-def _served_port(item: int | tuple[int, str]) -> dict[str, Any]:
+def _served_port(item: object) -> dict[str, Any]:
     """A port the outside serves, as the agent lists it: a number is TCP."""
-    if isinstance(item, int):
-        return {"port": item, "protocol": "TCP"}
-    port, protocol = item
-    return {"port": int(port), "protocol": str(protocol).upper()}
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        port, protocol = item
+    else:
+        port, protocol = item, "TCP"
+    return {
+        "port": inputs.check_port(port, "an outside port"),
+        "protocol": inputs.check_protocol(protocol),
+    }
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:

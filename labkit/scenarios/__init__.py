@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from labkit import manifests
-from labkit.checks import CHECKS, Result
+from labkit.checks import Result, check_arguments, run_check
 from labkit.errors import LabError
 from labkit.lab import BACKENDS, Lab, ObjectRef
 
@@ -131,12 +131,13 @@ def _checks(raw: list[dict[str, Any]] | None, where: str) -> tuple[CheckSpec, ..
             raise LabError(
                 f"{where}: every check entry needs a `check:` name.", "Fix scenario.yaml."
             )
+        args = dict(item.get("args") or {})
+        try:
+            check_arguments(str(item["check"]), args)
+        except LabError as exc:
+            raise LabError(f"{where}: {exc.what}", exc.fix) from None
         specs.append(
-            CheckSpec(
-                item["check"],
-                dict(item.get("args") or {}),
-                tuple(item.get("backends") or BACKENDS),
-            )
+            CheckSpec(str(item["check"]), args, tuple(item.get("backends") or BACKENDS))
         )
     return tuple(specs)
 
@@ -332,10 +333,5 @@ def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Result]:
                 lab.backend,
             )
             continue
-        if spec.check not in CHECKS:
-            raise LabError(
-                f"Scenario {scenario.name!r} names an unknown check {spec.check!r}.",
-                f"Use one of: {', '.join(sorted(CHECKS))}.",
-            )
-        results.append(CHECKS[spec.check](lab, **spec.args))
+        results.append(run_check(lab, spec.check, spec.args))
     return results

@@ -38,8 +38,11 @@ def test_registry_names_every_check():
 def test_unknown_check_and_bad_arguments_are_lab_errors():
     with pytest.raises(LabError, match="no check named 'ping'"):
         get_check("ping")
-    with pytest.raises(LabError, match="cannot take these arguments"):
+    with pytest.raises(LabError, match="does not take 'target'") as err:
         run_check(object(), "pod_to_pod", {"src": "a", "target": "b"})
+    assert "\n" not in err.value.what and "src, dst, port" in err.value.fix
+    with pytest.raises(LabError, match="needs 'dst', 'port'"):
+        run_check(object(), "pod_to_pod", {"src": "a"})
 
 
 def test_every_check_has_a_wrong_and_a_fixed_state():

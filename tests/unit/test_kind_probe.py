@@ -214,6 +214,7 @@ def test_resolve_command_uses_search_list():
         "+tries=1",
         "-t",
         "SRV",
+        "-q",
         "web",
     ]
 

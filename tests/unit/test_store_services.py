@@ -753,3 +753,23 @@ def test_ingress_class_is_kept_on_update():
         ing["spec"]["ingressClassName"] == "labkit"
         and ing["spec"]["rules"][0]["host"] == "other.company.com"
     )
+
+
+def test_target_port_zero_and_null_fields_get_the_api_servers_defaults():
+    store = fresh()
+    store.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "zero"},
+                "spec": {
+                    "type": None,
+                    "selector": {"app": "x"},
+                    "ports": [{"port": 81, "targetPort": 0}],
+                },
+            }
+        ]
+    )
+    spec = store.get("service", "zero")[0]["spec"]
+    assert spec["ports"][0]["targetPort"] == 81 and spec["type"] == "ClusterIP"

@@ -62,6 +62,7 @@ def admit(world: World, doc: Mapping[str, Any], namespace: str | None) -> Object
             f"Cannot apply a {type(doc).__name__}: it is not a Kubernetes object.",
             "Pass manifests as dicts (labkit.manifests.load reads files and YAML text).",
         )
+    doc = without_nulls(doc)
     kind = str(doc.get("kind") or "")
     if kind not in MODELLED_KINDS:
         raise _not_modelled(doc)
@@ -95,6 +96,16 @@ def admit(world: World, doc: Mapping[str, Any], namespace: str | None) -> Object
     _ADMITTERS.get(kind, _admit_plain)(world, doc, obj, existing, where)
     world.put(obj)
     return ObjectRef(kind, name, ns)
+
+
+def without_nulls(value: Any) -> Any:
+    """A copy without the fields set to null: the API server reads null as "not set", so they
+    get their defaults."""
+    if isinstance(value, Mapping):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
 
 
 def _metadata(

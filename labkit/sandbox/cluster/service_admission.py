@@ -41,7 +41,8 @@ def admit_service(
     spec.setdefault("sessionAffinity", "None")
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
-        port.setdefault("targetPort", port["port"])
+        if port.get("targetPort") in (None, 0, ""):  # the API server's default
+            port["targetPort"] = port["port"]
         if port.get("nodePort") and svc_type not in ("NodePort", "LoadBalancer"):
             raise LabError(
                 f"{where} sets nodePort {port['nodePort']} but is of type {svc_type}",
