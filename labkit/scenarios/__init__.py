@@ -2,7 +2,8 @@
 
 A scenario folder holds `scenario.yaml` and the manifests it names. `deploy(lab, name, variant)`
 brings the scenario to one of its states through the Lab seam (so both backends work), whatever
-state it was in; `reset(lab, name)` is a deploy of the starting state.
+state it was in; `reset(lab, name)` removes whatever the scenario created and deploys the
+starting state afresh.
 """
 
 from __future__ import annotations
@@ -247,12 +248,8 @@ def deploy(lab: Lab, name: str, variant: str | None = None) -> list[ObjectRef]:
     _require_backend(scenario, lab)
     wanted = state_documents(scenario, variant)
     keep = {_key(doc) for doc in wanted}
-    others = {_key(doc): doc for doc in _all_documents(scenario) if _key(doc) not in keep}
-    stale = [d for d in others.values() if d.get("kind") != "Namespace" and _exists(lab, d)]
-    _add_outside_hosts(lab, scenario)
-    if stale:
-        lab.delete(stale)
-    return lab.apply(wanted)
+    others = [doc for doc in _all_documents(scenario) if _key(doc) not in keep]
+    return _replace(lab, scenario, others, wanted)
 
 
 def state_documents(scenario: Scenario, variant: str | None = None) -> list[dict[str, Any]]:
@@ -273,6 +270,18 @@ def _all_documents(scenario: Scenario) -> list[dict[str, Any]]:
     for variant in scenario.variants:
         files += [*variant.manifests, *variant.fix, *variant.delete]
     return scenario.documents(tuple(dict.fromkeys(files)))
+
+
+def _replace(
+    lab: Lab, scenario: Scenario, remove: list[dict[str, Any]], wanted: list[dict[str, Any]]
+) -> list[ObjectRef]:
+    """Delete the objects of ``remove`` that exist (namespaces stay), then apply ``wanted``."""
+    doomed = {_key(doc): doc for doc in remove if doc.get("kind") != "Namespace"}
+    present = [doc for doc in doomed.values() if _exists(lab, doc)]
+    _add_outside_hosts(lab, scenario)
+    if present:
+        lab.delete(present)
+    return lab.apply(wanted)
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -307,9 +316,12 @@ def fix(lab: Lab, name: str, variant: str) -> list[ObjectRef]:
 
 
 def reset(lab: Lab, name: str) -> list[ObjectRef]:
-    """Put a scenario back at its starting state: what any of its states created goes, the
-    starting state is applied again (the same as `deploy` without a variant)."""
-    return deploy(lab, name)
+    """Put a scenario back at its starting state, as fresh as a first deploy: everything any of
+    its states created is removed (so no Deployment keeps a variant's ReplicaSet), then the
+    starting state is applied."""
+    scenario = get(name)
+    _require_backend(scenario, lab)
+    return _replace(lab, scenario, _all_documents(scenario), scenario.documents())
 
 
 def _exists(lab: Lab, doc: dict[str, Any]) -> bool:

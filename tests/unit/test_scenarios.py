@@ -203,7 +203,7 @@ def test_a_variant_replaces_the_start_and_drops_what_it_deletes():
         scenarios.state_documents(moved, "nope")
 
 
-def test_reset_is_a_deploy_of_the_starting_state_and_keeps_the_learners_objects(fakes):
+def test_reset_brings_back_the_starting_state_and_keeps_the_learners_objects(fakes):
     lab = fakes.ObjectLab()
     scenarios.deploy(lab, "troubleshooting-symptoms", "deny-all-ingress")
     scenarios.fix(lab, "troubleshooting-symptoms", "deny-all-ingress")
