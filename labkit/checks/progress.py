@@ -78,7 +78,6 @@ def record_deploy(
     lab_uid: str,
     *,
     reset: bool = False,
-    path: str | Path | None = None,
 ) -> Path:
     """Append that a scenario's state (``variant`` None: its starting state) was deployed on this
     build of a lab, or that the scenario was reset there; returns the file written."""
@@ -90,15 +89,13 @@ def record_deploy(
         "scenario": scenario,
         "variant": variant,
     }
-    return _append(entry, path)
+    return _append(entry, None)
 
 
-def last_deployed(
-    scenario: str, lab_name: str, lab_uid: str, path: str | Path | None = None
-) -> Deployed | None:
+def last_deployed(scenario: str, lab_name: str, lab_uid: str) -> Deployed | None:
     """The latest deploy or reset of ``scenario`` on this build of the lab (None when there was
     none: a lab built again under the same name starts with nothing on record)."""
-    source = Path(path).expanduser() if path is not None else default_path()
+    source = default_path()
     latest = None
     try:
         with source.open(encoding="utf-8", errors="replace") as fh:
