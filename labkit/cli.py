@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", help="scenario name, e.g. 07-nodeport or nodeport (omit to list)"
     )
     deploy.add_argument(
-        "--variant", default=None, help="a later step or a broken variant to apply on top"
+        "--variant",
+        default=None,
+        help="a later step or a broken variant instead of the starting state",
     )
     named(deploy)
 
@@ -69,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="run a scenario's checks and record the result as progress"
     )
     check.add_argument("scenario")
-    check.add_argument("--variant", default=None, help="grade a step or broken variant instead")
+    check.add_argument(
+        "--variant", default=None, help="grade a step or broken variant (deploy it first)"
+    )
     check.add_argument("--learner", default=None, help="name recorded in the progress file")
     named(check)
 
@@ -204,21 +208,22 @@ def _attach(lab_name: str) -> Lab:
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from labkit import scenarios
+    from labkit.course.grading import deploy
 
     if not args.scenario:
         for name in scenarios.names():
             scenario = scenarios.get(name)
             print(f"{name:32} {scenario.title}")
         return 0
-    refs = scenarios.deploy(_attach(args.name), args.scenario, variant=args.variant)
+    refs = deploy(_attach(args.name), args.scenario, variant=args.variant)
     print("\n".join(f"{ref} applied" for ref in refs))
     return 0
 
 
 def _cmd_reset(args: argparse.Namespace) -> int:
-    from labkit import scenarios
+    from labkit.course.grading import reset
 
-    refs = scenarios.reset(_attach(args.name), args.scenario)
+    refs = reset(_attach(args.name), args.scenario)
     print(f"labkit: {args.scenario} is back at its starting state ({len(refs)} objects applied).")
     return 0
 

@@ -71,6 +71,11 @@ class Lab(Protocol):
     cni: str
     capabilities: Capabilities
 
+    def uid(self) -> str:
+        """This lab's identity: it changes when the lab is taken down and brought up again under
+        the same name (progress ties a deployed scenario to it)."""
+        ...
+
     def apply(self, manifests: Any, namespace: str | None = None) -> list[ObjectRef]:
         """Create or update objects from manifests (paths, YAML text, dicts)."""
         ...

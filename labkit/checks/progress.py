@@ -1,7 +1,10 @@
-"""A learner's progress file (one JSON line per graded attempt) and the reports built from it.
+"""A learner's progress file (one JSON line per graded attempt, or per scenario deployed) and
+the reports built from it.
 
-``record`` appends; ``report`` reads one file (a learner's table: lesson, exercise, best verdict,
-points) or several files / a folder (a workshop summary, one row per learner).
+``record`` appends an attempt; ``record_deploy`` appends that a scenario's state was deployed on
+a lab (``last_deployed`` finds it, so a state is graded only once it was deployed); ``report``
+reads one file (a learner's table: lesson, exercise, best verdict, points) or several files / a
+folder (a workshop summary, one row per learner).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from labkit.checks.result import VERDICTS, Result, number_text
 from labkit.errors import LabError
@@ -21,6 +24,17 @@ from labkit.inputs import check_learner
 from labkit.tables import render_table
 
 ENV_VAR = "LABKIT_PROGRESS"
+EVENTS = ("deployed", "reset")
+"""What a non-attempt line records: a scenario state deployed on a lab, or a scenario reset."""
+
+
+class Deployed(NamedTuple):
+    """A scenario state on record for a lab: the variant (None: the starting state), whether it
+    came from a reset, and when."""
+
+    variant: str | None
+    event: str
+    time: str
 
 
 def default_path() -> Path:
@@ -49,14 +63,74 @@ def record(
             f"Only a check's Result can be recorded, not a {type(result).__name__}.",
             "Pass what a check returned, e.g. record(pod_to_pod(lab, ...), lesson='02').",
         )
-    target = Path(path).expanduser() if path is not None else default_path()
     entry = {
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _now(),
         "learner": check_learner(learner if learner is not None else _learner_name()),
         "lesson": str(lesson) if lesson is not None else "",
         "exercise": str(exercise) if exercise is not None else result.check,
         **result.to_dict(),
     }
+    return _append(entry, path)
+
+
+def record_deploy(
+    scenario: str,
+    variant: str | None,
+    lab_name: str,
+    lab_uid: str,
+    *,
+    reset: bool = False,
+) -> Path:
+    """Append that a scenario's state (``variant`` None: its starting state) was deployed on this
+    build of a lab, or that the scenario was reset there; returns the file written."""
+    entry = {
+        "time": _now(),
+        "event": "reset" if reset else "deployed",
+        "lab": lab_name,
+        "lab_uid": lab_uid,
+        "scenario": scenario,
+        "variant": variant,
+    }
+    return _append(entry, None)
+
+
+def last_deployed(scenario: str, lab_name: str, lab_uid: str) -> Deployed | None:
+    """The latest deploy or reset of ``scenario`` on this build of the lab (None when there was
+    none: a lab built again under the same name starts with nothing on record)."""
+    source = default_path()
+    latest = None
+    try:
+        with source.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if (
+                    isinstance(entry, dict)
+                    and entry.get("event") in EVENTS
+                    and entry.get("scenario") == scenario
+                    and entry.get("lab") == lab_name
+                    and entry.get("lab_uid") == lab_uid
+                ):
+                    latest = Deployed(entry.get("variant"), entry["event"], str(entry.get("time")))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LabError(
+            f"Cannot read the progress file {source}: {exc.strerror}.",
+            f"Point {ENV_VAR} at a readable file.",
+        ) from None
+    return latest
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _append(entry: Mapping[str, Any], path: str | Path | None) -> Path:
+    """Append one JSON line to the progress file (``path``, else the default one)."""
+    target = Path(path).expanduser() if path is not None else default_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("a", encoding="utf-8") as fh:
@@ -64,7 +138,7 @@ def record(
     except OSError as exc:
         raise LabError(
             f"Cannot write the progress file {target}: {exc.strerror}.",
-            f"Point {ENV_VAR} at a writable file, or pass path=... to record().",
+            f"Point {ENV_VAR} at a writable file (or pass path=...).",
         ) from None
     return target
 
@@ -82,6 +156,8 @@ def read(path: str | Path) -> tuple[list[dict[str, Any]], int]:
             except json.JSONDecodeError:
                 bad += 1
                 continue
+            if isinstance(entry, dict) and entry.get("event") in EVENTS:
+                continue  # a deploy on record, not a graded attempt
             if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
                 bad += 1
                 continue

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from labkit import scenarios
 from labkit.checks.result import Result
 from labkit.console import show_messages
-from labkit.course.grading import grade
+from labkit.course import grading
 from labkit.course.notebook import show_lab_errors_plainly
 from labkit.lab import (
     DEFAULT_LAB_NAME,
@@ -48,6 +47,10 @@ class LearnerLab:
     def cni(self) -> str:
         """``flannel``, ``calico`` or ``cilium``."""
         return self.lab.cni
+
+    def uid(self) -> str:
+        """This lab's identity (new whenever it is built again under the same name)."""
+        return self.lab.uid()
 
     @property
     def capabilities(self) -> Capabilities:
@@ -117,19 +120,21 @@ class LearnerLab:
     # ---- the learner's one-liners
 
     def deploy(self, scenario: str, variant: str | None = None) -> list[ObjectRef]:
-        """Deploy a tutorial scenario (and, optionally, a later step or broken variant)."""
-        return scenarios.deploy(self.lab, scenario, variant=variant)
+        """Deploy a tutorial scenario's starting state, or a later step or broken variant, from
+        whatever state it is in; recorded as `labkit deploy` does."""
+        return grading.deploy(self.lab, scenario, variant)
 
     def reset(self, scenario: str) -> list[ObjectRef]:
-        """Put a scenario back at its starting state."""
-        return scenarios.reset(self.lab, scenario)
+        """Put a scenario back at its starting state; recorded as `labkit reset` does."""
+        return grading.reset(self.lab, scenario)
 
     def check(
         self, scenario: str, variant: str | None = None, learner: str | None = None
     ) -> list[Result]:
-        """Grade a scenario (or one of its variants) with the checks it declares, and record the
-        attempt in the learner's progress file as `labkit check` does."""
-        return grade(self.lab, scenario, variant, learner)
+        """Grade a scenario (or one of its variants) with the checks it declares, once that state
+        was deployed, and record the attempt in the learner's progress file as `labkit check`
+        does."""
+        return grading.grade(self.lab, scenario, variant, learner)
 
 
 def connect(

@@ -89,6 +89,18 @@ class KindLab:
             f"kube_proxy_mode={self.kube_proxy_mode!r})"
         )
 
+    def uid(self) -> str:
+        """The cluster's identity: the uid of its kube-system namespace (new with every
+        `kind create cluster`, the usual cluster id)."""
+        found = self.get("namespace", "kube-system", namespace=None)
+        if not found:
+            raise LabError(
+                f"Kind cluster {self.name!r} has no kube-system namespace.",
+                f"Recreate it: `labkit down --name {self.name}`, then "
+                f"`labkit up --backend kind --name {self.name}`.",
+            )
+        return str(meta(found[0])["uid"])
+
     @classmethod
     def attach(cls, name: str) -> KindLab | None:
         """The lab ``name`` if a Kind cluster of that name runs one of our CNIs, else None."""

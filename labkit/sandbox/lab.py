@@ -29,6 +29,7 @@ from labkit.sandbox.state import (
     StateFile,
     StateStamp,
     built_pods,
+    lab_uid,
     lifecycle_lock,
     with_data_plane,
 )
@@ -110,6 +111,10 @@ class SandboxLab:
 
     def __repr__(self) -> str:
         return f"SandboxLab(name={self.name!r}, cni={self.cni!r})"
+
+    def uid(self) -> str:
+        """This lab's identity (new whenever the lab is built again under the same name)."""
+        return lab_uid(self._state())
 
     # ---- state
 

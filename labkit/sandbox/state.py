@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,6 +48,14 @@ def building_state(lab_name: str, cni: str, store: Mapping[str, Any]) -> dict[st
         "store": dict(store),
         "pods": {},
     }
+
+
+def lab_uid(state: Mapping[str, Any]) -> str:
+    """The lab's identity, from its name and the moment ``up`` first wrote its state: the same
+    for the lab's whole life, new when it is taken down and built again under the same name."""
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"labkit-sandbox:{state['name']}:{state['created']!r}")
+    )
 
 
 def with_data_plane(

@@ -1,8 +1,9 @@
 """The tutorial's scenarios as deployable folders: manifests, a scenario.yaml, broken variants.
 
-A scenario folder holds `scenario.yaml` and the manifests it names. `deploy(lab, name)` applies
-them through the Lab seam (so both backends work); `reset(lab, name)` removes everything the
-scenario and its variants create, then deploys the starting state again.
+A scenario folder holds `scenario.yaml` and the manifests it names. `deploy(lab, name, variant)`
+brings the scenario to one of its states through the Lab seam (so both backends work), whatever
+state it was in; `reset(lab, name)` removes whatever the scenario created and deploys the
+starting state afresh.
 """
 
 from __future__ import annotations
@@ -240,19 +241,54 @@ def _require_backend(scenario: Scenario, lab: Lab) -> None:
 
 
 def deploy(lab: Lab, name: str, variant: str | None = None) -> list[ObjectRef]:
-    """Apply a scenario's starting state, then a step's or broken variant's changes if one is
-    named."""
+    """Bring a scenario to its starting state, or to a step or broken variant, whatever state it
+    was in: objects its other states create are removed, then this state's objects applied (so a
+    broken variant breaks the same way after any step). Namespaces and the learner's own objects
+    stay."""
     scenario = get(name)
     _require_backend(scenario, lab)
+    wanted = state_documents(scenario, variant)
+    keep = {_key(doc) for doc in wanted}
+    others = [doc for doc in _all_documents(scenario) if _key(doc) not in keep]
+    return _replace(lab, scenario, others, wanted)
+
+
+def state_documents(scenario: Scenario, variant: str | None = None) -> list[dict[str, Any]]:
+    """The objects of one state: the starting state, or it with a variant's `delete` removed and
+    its manifests applied over it (an object of the variant replaces the start's of that name)."""
+    start = scenario.documents()
+    if variant is None:
+        return start
+    chosen = scenario.variant(variant)
+    changes = scenario.documents(chosen.manifests)
+    dropped = {_key(doc) for doc in [*scenario.documents(chosen.delete), *changes]}
+    return [doc for doc in start if _key(doc) not in dropped] + changes
+
+
+def _all_documents(scenario: Scenario) -> list[dict[str, Any]]:
+    """Every object any state of the scenario (or a fix) creates."""
+    files = list(scenario.manifests)
+    for variant in scenario.variants:
+        files += [*variant.manifests, *variant.fix, *variant.delete]
+    return scenario.documents(tuple(dict.fromkeys(files)))
+
+
+def _replace(
+    lab: Lab, scenario: Scenario, remove: list[dict[str, Any]], wanted: list[dict[str, Any]]
+) -> list[ObjectRef]:
+    """Delete the objects of ``remove`` that exist (namespaces stay), then apply ``wanted``."""
+    doomed = {_key(doc): doc for doc in remove if doc.get("kind") != "Namespace"}
+    present = [doc for doc in doomed.values() if _exists(lab, doc)]
     _add_outside_hosts(lab, scenario)
-    refs = lab.apply(scenario.documents())
-    if variant is not None:
-        chosen = scenario.variant(variant)
-        if chosen.delete:
-            lab.delete(scenario.documents(chosen.delete))
-        if chosen.manifests:
-            refs += lab.apply(scenario.documents(chosen.manifests))
-    return refs
+    if present:
+        lab.delete(present)
+    return lab.apply(wanted)
+
+
+def _key(doc: dict[str, Any]) -> tuple[str, str | None, str]:
+    """An object's identity in a cluster: kind, namespace, name."""
+    kind = manifests.canonical_kind(str(doc.get("kind", "")))
+    return kind, manifests.namespace_of(doc), str((doc.get("metadata") or {}).get("name"))
 
 
 def _add_outside_hosts(lab: Lab, scenario: Scenario) -> None:
@@ -281,17 +317,12 @@ def fix(lab: Lab, name: str, variant: str) -> list[ObjectRef]:
 
 
 def reset(lab: Lab, name: str) -> list[ObjectRef]:
-    """Remove whatever the scenario and its variants created, then deploy the starting state."""
+    """Put a scenario back at its starting state, as fresh as a first deploy: everything any of
+    its states created is removed (so no Deployment keeps a variant's ReplicaSet), then the
+    starting state is applied."""
     scenario = get(name)
     _require_backend(scenario, lab)
-    files = list(scenario.manifests)
-    for variant in scenario.variants:
-        files += [*variant.manifests, *variant.fix]
-    docs = scenario.documents(tuple(dict.fromkeys(files)))
-    present = [d for d in docs if d.get("kind") != "Namespace" and _exists(lab, d)]
-    if present:
-        lab.delete(present)
-    return deploy(lab, name)
+    return _replace(lab, scenario, _all_documents(scenario), scenario.documents())
 
 
 def _exists(lab: Lab, doc: dict[str, Any]) -> bool:

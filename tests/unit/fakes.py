@@ -6,6 +6,9 @@ simulates a correct data plane on top: pod IPs answer on their declared ports, C
 ports / load-balancer IPs round-robin over ready endpoints, the policy model decides drops when
 ``enforce`` is on, the DNS model answers ``resolve``. Faults are injected per test (``overrides``,
 ``nat``, ``scripts``, ``exec_outputs``). tests/unit/test_checks_fakelab.py checks the double.
+
+``ObjectLab`` only stores objects (apply, delete, get), as the API server would, for the tests of
+deploying scenarios and of grading; ``uid()`` changes when ``rebuild()`` plays down-then-up.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from labkit.lab import OUTSIDE, Capabilities, ExecResult, Probe
+from labkit import manifests
+from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe
 from labkit.model.dns.lookup import RecordIndex
 from labkit.model.dns.resolver import cluster_search_path, query_order, render_resolv_conf
 from labkit.model.netpol import verdicts
@@ -555,3 +559,65 @@ def web_cluster(
         *extra,
     ]
     return FakeLab(objects, cni=cni, enforce=enforce)
+
+
+class ObjectLab:
+    """A lab that stores objects and nothing more: apply replaces by kind, namespace and name
+    (refusing a namespace that does not exist), delete refuses what is not there."""
+
+    backend = "sandbox"
+    cni = "calico"
+    capabilities = Capabilities(
+        network_policy=True, kube_proxy_mode="iptables", outside_addresses=True
+    )
+
+    def __init__(self, name: str = "netlab") -> None:
+        self.name = name
+        self.builds = 0
+        self.rebuild()
+
+    def uid(self) -> str:
+        return f"{self.name}-build-{self.builds}"
+
+    def rebuild(self) -> None:
+        """``labkit down`` then ``labkit up`` under the same name: a new, empty lab."""
+        self.builds += 1
+        self.objects: dict[tuple[str, str | None, str], dict] = {
+            ("Namespace", None, ns): namespace(ns) for ns in ("default", "kube-system")
+        }
+        self.outside: list[tuple[str, tuple]] = []
+
+    @staticmethod
+    def key(doc: Mapping[str, Any]) -> tuple[str, str | None, str]:
+        kind = manifests.canonical_kind(str(doc["kind"]))
+        return kind, manifests.namespace_of(doc), str(doc["metadata"]["name"])
+
+    def apply(self, docs: Any, namespace: str | None = None) -> list[ObjectRef]:
+        refs = []
+        for doc in manifests.load(docs):
+            kind, ns, name = self.key(doc)
+            if ns is not None and ("Namespace", None, ns) not in self.objects:
+                raise AssertionError(f"namespace {ns} does not exist for {kind} {name}")
+            self.objects[(kind, ns, name)] = doc
+            refs.append(ObjectRef(kind, name, ns))
+        return refs
+
+    def delete(self, docs: Any) -> None:
+        for doc in manifests.load(docs):
+            key = self.key(doc)
+            if key not in self.objects:
+                raise AssertionError(f"{key} does not exist, so it cannot be deleted")
+            del self.objects[key]
+
+    def get(self, kind, name=None, namespace="default", selector=None) -> list[dict]:
+        canonical = manifests.canonical_kind(kind)
+        return [
+            doc
+            for (k, ns, n), doc in self.objects.items()
+            if k == canonical
+            and (name is None or n == name)
+            and (namespace is None or ns is None or ns == namespace)
+        ]
+
+    def add_outside_address(self, cidr: str, ports: Iterable = ()) -> None:
+        self.outside.append((cidr, tuple(ports)))

@@ -420,3 +420,14 @@ def test_attach_detects_cni_and_mode(api, monkeypatch, daemonsets, config, cni, 
 def test_attach_of_an_unknown_cluster(monkeypatch):
     monkeypatch.setattr(cluster, "cluster_names", lambda: ["other"])
     assert KindLab.attach("t") is None
+
+
+def test_the_labs_uid_is_its_kube_system_namespaces(api, lab):
+    """A cluster deleted and created again under the same name has a new kube-system uid."""
+    api.add("namespaces", {"metadata": {"name": "kube-system", "uid": "1a2b-first-build"}})
+    assert lab.uid() == "1a2b-first-build"
+    api.add("namespaces", {"metadata": {"name": "kube-system", "uid": "3c4d-second-build"}})
+    assert lab.uid() == "3c4d-second-build"
+    del api.objects[("namespaces", None, "kube-system")]
+    with pytest.raises(LabError, match="no kube-system namespace"):
+        lab.uid()

@@ -17,6 +17,7 @@ from labkit.sandbox.state import (
     StateFile,
     building_state,
     built_pods,
+    lab_uid,
     lifecycle_lock,
     with_data_plane,
 )
@@ -32,6 +33,13 @@ def test_a_building_state_records_the_lab_and_no_pods():
     assert state["format"] == LAB_STATE_FORMAT and state["phase"] == "building"
     assert (state["name"], state["cni"], state["kube_proxy_mode"]) == ("lab", "calico", "iptables")
     assert state["store"] == {"objects": []} and state["pods"] == {}
+
+
+def test_a_labs_uid_lasts_its_life_and_is_new_when_built_again():
+    state = building_state("lab", "calico", {})
+    assert lab_uid(state) == lab_uid(with_data_plane(state, {"objects": []}, {}))
+    assert lab_uid(state) != lab_uid({**state, "created": state["created"] + 0.001})
+    assert lab_uid(state) != lab_uid({**state, "name": "other"})
 
 
 def test_pod_networks_survive_a_save_and_a_json_round_trip():

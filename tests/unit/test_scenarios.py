@@ -149,3 +149,68 @@ def test_outside_hosts_go_to_the_sandbox_and_are_announced_elsewhere(caplog):
     assert added == [("203.0.113.0/24", (443, 80))]
     scenarios._add_outside_hosts(cast(Lab, KindLike()), pci)
     assert "not provided" in caplog.text
+
+
+def states(scenario: scenarios.Scenario) -> list[str | None]:
+    """The starting state (None) and every step and broken variant."""
+    return [None, *(v.name for v in scenario.variants)]
+
+
+def deployed_alone(fakes, name: str, variant: str | None) -> dict:
+    """The objects of one state deployed on an empty lab."""
+    lab = fakes.ObjectLab()
+    scenarios.deploy(lab, name, variant)
+    return lab.objects
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if scenarios.get(n).variants])
+def test_a_state_deploys_the_same_objects_whatever_came_before(fakes, name):
+    """Every ordered pair: deploy X (and its fix, for a broken one), then Y, holds exactly Y's
+    objects, as Y deployed on an empty lab; only namespaces an earlier state made may stay."""
+    scenario = scenarios.get(name)
+    for before in states(scenario):
+        for fixed in (False, True) if before and scenario.variant(before).fix else (False,):
+            for after in states(scenario):
+                lab = fakes.ObjectLab()
+                scenarios.deploy(lab, name, before)
+                if fixed:
+                    scenarios.fix(lab, name, before)
+                scenarios.deploy(lab, name, after)
+                alone = deployed_alone(fakes, name, after)
+                now = {k: v for k, v in lab.objects.items() if k[0] != "Namespace"}
+                assert now == {k: v for k, v in alone.items() if k[0] != "Namespace"}, (
+                    f"{name}: {before}{' fixed' if fixed else ''} then {after} differs from "
+                    f"{after} alone"
+                )
+                assert set(alone) <= set(lab.objects)
+
+
+def test_a_variant_replaces_the_start_and_drops_what_it_deletes():
+    moved = scenarios.get("env-to-dns")
+    keys = [
+        (d["kind"], manifests.namespace_of(d), d["metadata"]["name"])
+        for d in scenarios.state_documents(moved, "service-left-behind")
+    ]
+    # payment-default.yaml is deleted; the broken variant's Service replaces the start's one,
+    # and its order-service (asking for the finance name) replaces the start's.
+    assert ("Deployment", "default", "payment") not in keys
+    assert keys.count(("Service", "default", "payment-service")) == 1
+    assert keys.count(("Deployment", "default", "order-service")) == 1
+    assert keys.index(("Namespace", None, "finance")) < keys.index(
+        ("Deployment", "finance", "payment")
+    )
+    with pytest.raises(LabError, match="has no variant"):
+        scenarios.state_documents(moved, "nope")
+
+
+def test_reset_brings_back_the_starting_state_and_keeps_the_learners_objects(fakes):
+    lab = fakes.ObjectLab()
+    scenarios.deploy(lab, "troubleshooting-symptoms", "deny-all-ingress")
+    scenarios.fix(lab, "troubleshooting-symptoms", "deny-all-ingress")
+    mine = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "my-notes"}}
+    lab.apply([mine])
+    scenarios.reset(lab, "troubleshooting-symptoms")
+    assert lab.objects == {
+        **deployed_alone(fakes, "troubleshooting-symptoms", None),
+        ("ConfigMap", "default", "my-notes"): mine,
+    }

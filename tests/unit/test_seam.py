@@ -68,6 +68,10 @@ class RecordingLab:
     def add_outside_address(self, cidr, ports=()):
         self._record("add_outside_address", cidr, tuple(ports))
 
+    def uid(self) -> str:
+        self._record("uid")
+        return f"uid-of-{self.name}"
+
     def outside_addresses(self) -> list[str]:
         return ["203.0.113.0/24"]
 
@@ -87,9 +91,10 @@ def test_learner_lab_passes_every_seam_call_through_unchanged():
     lab.probe_many([("a", "b", 80)])
     assert lab.resolve("a", "kube-dns.kube-system") == ["10.96.0.10"]
     lab.add_outside_address("203.0.113.0/24", [443])
+    assert lab.uid() == "uid-of-t"
     assert [c[0] for c in inner.calls] == [
         "apply", "delete", "get", "exec", "node_exec", "probe", "probe_many", "resolve",
-        "add_outside_address",
+        "add_outside_address", "uid",
     ]  # fmt: skip
     assert inner.calls[3] == ("exec", ("ns/p", "ip a", "default", 2.0))
     # What a backend offers beyond the seam is still reachable.
@@ -119,11 +124,13 @@ def test_learner_lab_deploys_and_grades_through_scenarios(monkeypatch):
     inner = RecordingLab()
     lab = LearnerLab(inner)
     lab.deploy("07-nodeport", variant="selector-typo")
+    lab.check("07-nodeport", variant="selector-typo")
     lab.reset("07-nodeport")
     lab.check("07-nodeport")
     # Scenarios get the backend's own Lab, never the wrapper.
     assert seen == [
         ("deploy", inner, "07-nodeport", "selector-typo"),
+        ("check", inner, "07-nodeport", "selector-typo"),
         ("reset", inner, "07-nodeport", None),
         ("check", inner, "07-nodeport", None),
     ]
@@ -249,12 +256,29 @@ def test_lab_check_records_progress_as_the_cli_does(monkeypatch, progress_file):
     from labkit.checks.result import Step, make_result
 
     passed = make_result("external_to_service", "outside -> svc", [Step("connect", "ok", True)])
+    monkeypatch.setattr(scenarios, "deploy", lambda lab, s, variant=None: [])
     monkeypatch.setattr(scenarios, "run_checks", lambda lab, s, variant=None: [passed])
     inner = RecordingLab()
+    LearnerLab(inner).deploy("07-nodeport", variant="selector-typo")
     LearnerLab(inner).check("07-nodeport", variant="selector-typo", learner="ada")
     monkeypatch.setattr(cli, "_attach", lambda lab_name: inner)
+    assert cli.main(["deploy", "07-nodeport", "--variant", "selector-typo"]) == 0
     assert cli.main(["check", "07-nodeport", "--variant", "selector-typo", "--learner", "ada"]) == 0
-    from_notebook, from_cli = (json.loads(line) for line in progress_file.read_text().splitlines())
+    lines = [json.loads(line) for line in progress_file.read_text().splitlines()]
+    deployed_notebook, from_notebook, deployed_cli, from_cli = lines
+    for event in (deployed_notebook, deployed_cli):
+        event.pop("time")
+    assert (
+        deployed_notebook
+        == deployed_cli
+        == {
+            "event": "deployed",
+            "lab": "t",
+            "lab_uid": "uid-of-t",
+            "scenario": "07-nodeport",
+            "variant": "selector-typo",
+        }
+    )
     for entry in (from_notebook, from_cli):
         entry.pop("time")
     assert from_notebook == from_cli
