@@ -4,13 +4,14 @@ Objects go into the cluster store; the data plane is then reconciled to match it
 (:mod:`labkit.sandbox.dataplane`). State lives in ``/run/labkit/<lab>/state.json``
 (:mod:`labkit.sandbox.state`); changes hold the lab's lifecycle lock and the state file's lock,
 so a CLI and a notebook can share one lab. A change that fails midway is rolled back to the
-previous state.
+previous state; one whose process died is finished by the next call (:meth:`SandboxLab.heal`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,15 +21,18 @@ from labkit import manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, naming
+from labkit.sandbox import fabric, fabric_runner, leftovers, naming
 from labkit.sandbox.dataplane import DataPlane, StoreView, resolv_conf
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.state import (
     KUBE_PROXY_MODE,
     StateFile,
     StateStamp,
+    begin_change,
     built_pods,
+    end_change,
     lifecycle_lock,
+    pending_change,
     with_data_plane,
 )
 from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
 T = TypeVar("T")
+log = logging.getLogger("labkit")
 
 
 def capabilities_for(cni: str) -> Capabilities:
@@ -138,19 +143,59 @@ class SandboxLab:
     ) -> None:
         saved = with_data_plane(state, store.to_dict(), built)
         self._state_file.write(saved)
+        end_change(self.state_dir)
         self._cache = _Cached(self._state_file.stamp(), saved, store)
 
     def _nodes(self) -> list[NodeNet]:
         return self._dataplane.nodes(self._store())
 
     def finish_up(self, store: ClusterStore) -> None:
-        """The last step of ``up``: start the bootstrap store's system pods (their namespaces,
-        the agent's workloads, readiness, every node's iptables rules) and record the lab as
-        ready, which is when ``attach`` finds it."""
+        """The last step of ``up``: start the store's pods in the new namespaces (their
+        namespaces, the agent's workloads, readiness, every node's iptables rules) and record the
+        lab as ready, which is when ``attach`` finds it."""
         with self._writing():
+            state = self._state()
             built: dict[str, PodNet] = {}
-            self._dataplane.converge(store, built, outside={})
-            self._save({**self._state(), "phase": "ready"}, store, built)
+            self._dataplane.converge(store, built, state.get("outside") or {})
+            self._save({**state, "phase": "ready"}, store, built)
+
+    # ---- the state is the truth: repair what a dead process left
+
+    def heal(self) -> None:
+        """Make the lab what its state says again when a process died: finish what a command
+        killed midway left half done, and restart a workload agent that is gone (cheap when
+        nothing is wrong: two directory listings and a ping)."""
+        from labkit.sandbox.agent.client import answers_ping
+
+        if (
+            pending_change(self.state_dir) is None
+            and not leftovers.untracked(self.name, built_pods(self._state()))
+            and answers_ping(str(self.state_dir))
+        ):
+            return
+        with self._writing():
+            self._heal_locked()
+
+    def _heal_locked(self) -> None:
+        """``heal`` for a caller holding both locks."""
+        from labkit.sandbox.agent.client import start_agent
+        from labkit.sandbox.store import ClusterStore
+
+        state = self._state()
+        built = built_pods(state)
+        touched = pending_change(self.state_dir)
+        if touched is None and not leftovers.untracked(self.name, built):
+            start_agent(str(self.state_dir))  # keeps an agent that answers
+            return
+        store = ClusterStore.from_dict(state["store"])
+        kept, removed = self._dataplane.restore(store, built, touched, state.get("outside") or {})
+        self._save(state, store, kept)
+        log.info(
+            "lab %r: finished what a stopped command left half done (%d pod(s) rebuilt%s).",
+            self.name,
+            len(built) - len(kept),
+            f"; removed {', '.join(removed)}" if removed else "",
+        )
 
     # ---- Lab seam: objects
 
@@ -216,6 +261,7 @@ class SandboxLab:
         from labkit.sandbox.store import ClusterStore
 
         with self._writing():
+            self._heal_locked()
             state = self._state()  # never mutated: _save writes a new dict
             outside = state.get("outside") or {}
             built = built_pods(state)
@@ -237,6 +283,7 @@ class SandboxLab:
         previous = ClusterStore.from_dict(state["store"])
         try:
             self._dataplane.converge(previous, built, state.get("outside") or {})
+            self._save(state, previous, built)
         except Exception as exc:  # the lab is now in an unknown shape: say how to get out
             raise LabError(
                 f"Applying failed ({cause}) and restoring lab {self.name!r} failed too.",
@@ -286,6 +333,7 @@ class SandboxLab:
         from labkit.sandbox.netns import run_in_netns
 
         _, net = self._pod(pod, namespace)
+        self.heal()
         return run_in_netns(net.netns, _argv(command), timeout)
 
     def node_exec(
@@ -324,6 +372,7 @@ class SandboxLab:
         """Many probes at once: ``(src, dst, port[, protocol])`` tuples or dicts with those keys."""
         from labkit.sandbox.probe import ProbeRequest, probe_many
 
+        self.heal()
         requests = []
         for item in pairs:
             if isinstance(item, Mapping):
@@ -351,6 +400,7 @@ class SandboxLab:
         from labkit.sandbox.netns import run_in_netns
 
         netns = self._source(src).netns
+        self.heal()
         rtype = rtype.upper()
         if rtype == "A":
             result = run_in_netns(netns, ["getent", "ahostsv4", name], timeout=10)
@@ -398,6 +448,7 @@ class SandboxLab:
                 "Give an address like 203.0.113.10 or a range like 192.168.5.0/24.",
             ) from None
         with self._writing():
+            self._heal_locked()
             state = dict(self._state())
             outside = dict(state.get("outside") or {"addresses": [], "ports": []})
             addresses = [a for a in outside.get("addresses") or [] if a != network]
@@ -416,6 +467,7 @@ class SandboxLab:
                     else "Nothing needs removing: no outside address was added to this lab.",
                 )
             outside["addresses"] = addresses
+            begin_change(self.state_dir, ())
             fabric_runner.run_stages(
                 [[fabric.Job(naming.outside_netns(self.name)).ip(*lines)]],
                 f"{'add' if present else 'remove'} outside address {network}",
@@ -425,6 +477,7 @@ class SandboxLab:
             self._state_file.write({**state, "updated": time.time()})
             self._cache = None
             self._dataplane.publish(StoreView(store), built_pods(state), outside)
+            end_change(self.state_dir)
 
 
 def _served_port(item: int | tuple[int, str]) -> dict[str, Any]:
