@@ -150,9 +150,8 @@ class SandboxLab:
         return self._dataplane.nodes(self._store())
 
     def finish_up(self, store: ClusterStore) -> None:
-        """The last step of ``up``: start the store's pods in the new namespaces (their
-        namespaces, the agent's workloads, readiness, every node's iptables rules) and record the
-        lab as ready, which is when ``attach`` finds it."""
+        """The last step of ``up``: start the store's pods (namespaces, the agent's workloads,
+        readiness, iptables rules) and record the lab as ready, when ``attach`` finds it."""
         with self._writing():
             state = self._state()
             built: dict[str, PodNet] = {}
@@ -164,13 +163,13 @@ class SandboxLab:
     def heal(self) -> None:
         """Make the lab what its state says again when a process died: finish what a command
         killed midway left half done, and restart a workload agent that is gone (cheap when
-        nothing is wrong: two directory listings and a ping)."""
-        from labkit.sandbox.agent.client import answers_ping
+        nothing is wrong: two directory listings and a connect)."""
+        from labkit.sandbox.agent.client import agent_listens
 
         if (
             pending_change(self.state_dir) is None
             and not leftovers.untracked(self.name, built_pods(self._state()))
-            and answers_ping(str(self.state_dir))
+            and agent_listens(str(self.state_dir))
         ):
             return
         with self._writing():
@@ -178,23 +177,25 @@ class SandboxLab:
 
     def _heal_locked(self) -> None:
         """``heal`` for a caller holding both locks."""
-        from labkit.sandbox.agent.client import start_agent
+        from labkit.sandbox.agent.client import agent_listens, start_agent
         from labkit.sandbox.store import ClusterStore
 
         state = self._state()
         built = built_pods(state)
         touched = pending_change(self.state_dir)
         if touched is None and not leftovers.untracked(self.name, built):
-            start_agent(str(self.state_dir))  # keeps an agent that answers
+            if not agent_listens(str(self.state_dir)):
+                start_agent(str(self.state_dir))  # it serves what workloads.json says
             return
         store = ClusterStore.from_dict(state["store"])
         kept, removed = self._dataplane.restore(store, built, touched, state.get("outside") or {})
         self._save(state, store, kept)
         log.info(
-            "lab %r: finished what a stopped command left half done (%d pod(s) rebuilt%s).",
+            "lab %r: finished what a stopped command left half done (%d pod(s) rebuilt, %d "
+            "leftover(s) removed).",
             self.name,
             len(built) - len(kept),
-            f"; removed {', '.join(removed)}" if removed else "",
+            len(removed),
         )
 
     # ---- Lab seam: objects
