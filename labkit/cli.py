@@ -7,7 +7,9 @@ usage mistakes exit 2. No traceback reaches the learner for anything we can fore
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -93,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"labkit: {exc.render()}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and cut short: not an error
-        sys.stderr.close()
+        _discard_output()
         return 0
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
@@ -102,6 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+
+
+def _discard_output() -> None:
+    """Point stdout and stderr at /dev/null once a reader closed them, so that nothing (not
+    even the interpreter flushing at exit) writes to the closed pipe and complains."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -172,8 +184,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         if lab is None:
             raise LabError(
                 f"The {backend} lab {args.name!r} exists but does not answer.",
-                f"Recreate it: `labkit down --name {args.name}` "
-                f"then `labkit up --name {args.name}`.",
+                f"Bring it back with `labkit up --name {args.name}` (a sandbox lab is rebuilt "
+                f"from its state, objects kept), or remove it: `labkit down --name {args.name}`.",
             )
         print(render_status(lab))
     return 0

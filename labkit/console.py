@@ -1,7 +1,8 @@
 """One progress printer for both backends, and the information lines of the `labkit` logger.
 
 It prints with rich to stderr in a terminal (rich renders it as notebook output in Jupyter, so
-nothing is painted as an error); ``quiet`` prints nothing.
+nothing is painted as an error); ``quiet`` prints nothing, and neither does a printer whose
+reader went away (``labkit up 2>&1 | head -2``): the work it reports on goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from rich.markup import escape
 log = logging.getLogger("labkit")
 
 
+class _PipeSafeConsole(Console):
+    """A rich Console that falls silent when its reader closes the pipe. Rich's default ends the
+    program there, which would abandon (and tear down) the lab a step was building."""
+
+    def on_broken_pipe(self) -> None:
+        """Print nothing more; the caller carries on."""
+        self.quiet = True
+
+
 class StepList:
     """Prints steps with their elapsed time; numbered ``[n/total]`` when the total is known.
 
@@ -32,7 +42,9 @@ class StepList:
         quiet: bool = False,
     ) -> None:
         self.total = total
-        self.console = None if quiet else (console or Console(stderr=True, highlight=False))
+        self.console = (
+            None if quiet else (console or _PipeSafeConsole(stderr=True, highlight=False))
+        )
         self.clock = clock
         self.started_at = clock()
         self.finished: list[tuple[str, float, bool]] = []

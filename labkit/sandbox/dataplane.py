@@ -1,9 +1,9 @@
 """Making a lab's data plane match its cluster store.
 
-After every change the store says which pods exist where; :meth:`DataPlane.converge` then adds
-and removes pod namespaces and veths, tells the workload agent who serves what
-(``workloads.json``), runs the readiness probes, and re-renders and restores every node's
-iptables rules (policy, kube-proxy, CNI, host ports).
+After every change the store says which pods exist where; :meth:`DataPlane.converge` then
+records which pods it is about to touch, adds and removes pod namespaces and veths, tells the
+workload agent who serves what (``workloads.json``), runs the readiness probes, and re-renders
+and restores every node's iptables rules (policy, kube-proxy, CNI, host ports).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, iptables, netns_etc
+from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, netns_etc
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.readiness import update_readiness
+from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
     host_ports,
     ingress_rules,
@@ -84,12 +85,13 @@ class DataPlane:
     ) -> None:
         """Make the data plane match ``store``; ``built`` (what exists) is updated as work is
         done, so a failure leaves it true. ``outside`` is the state's outside addresses and
-        ports."""
+        ports. The pods it touches are recorded first (the caller's save ends that record)."""
         nodes = self.nodes(store)
         view = StoreView(store)
         wanted = pod_nets(self.lab_name, self.cni, view.pods(), nodes)
         gone = [net for key, net in built.items() if wanted.get(key) != net]
         new = [net for key, net in wanted.items() if built.get(key) != net]
+        begin_change(self.state_dir, [net.key for net in (*gone, *new)])
         if any(net.key in wanted for net in gone):
             # A pod rebuilt under the same name: the agent must let go of the old namespace first.
             kept = {k: v for k, v in built.items() if k in wanted and wanted[k] == v}
@@ -110,6 +112,28 @@ class DataPlane:
             view.refresh()
             self.publish(view, wanted, outside, previous=published)
         self._load_rules(view, nodes, wanted)
+
+    def restore(
+        self,
+        store: ClusterStore,
+        built: Mapping[str, PodNet],
+        touched: set[str] | None,
+        outside: Mapping[str, Any],
+    ) -> tuple[dict[str, PodNet], list[str]]:
+        """Converge to ``store`` from whatever a killed command left: the pods it was touching
+        (``touched``, None when no change was under way) and those whose namespace is gone are
+        rebuilt; pod namespaces, veths and /etc/netns entries ``built`` does not hold are removed
+        first. Returns what is built now, and what was removed."""
+        kept = {
+            key: net
+            for key, net in leftovers.intact(self.lab_name, built).items()
+            if key not in (touched or set())
+        }
+        removed = leftovers.remove_untracked(self.lab_name, self.nodes(store), kept)
+        if touched is not None:
+            removed += leftovers.outside_routes(self.lab_name, outside.get("addresses") or [])
+        self.converge(store, kept, outside)
+        return kept, removed
 
     def _remove_pods(
         self, gone: list[PodNet], nodes: list[NodeNet], built: dict[str, PodNet]

@@ -4,13 +4,14 @@ Objects go into the cluster store; the data plane is then reconciled to match it
 (:mod:`labkit.sandbox.dataplane`). State lives in ``/run/labkit/<lab>/state.json``
 (:mod:`labkit.sandbox.state`); changes hold the lab's lifecycle lock and the state file's lock,
 so a CLI and a notebook can share one lab. A change that fails midway is rolled back to the
-previous state.
+previous state; one whose process died is finished by the next call (:meth:`SandboxLab.heal`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, naming
+from labkit.sandbox import fabric, fabric_runner, leftovers, naming
 from labkit.sandbox.confine import Confinement, pod_hostname
 from labkit.sandbox.dataplane import DataPlane, StoreView, resolv_conf
 from labkit.sandbox.fabric import NodeNet, PodNet
@@ -28,9 +29,12 @@ from labkit.sandbox.state import (
     KUBE_PROXY_MODE,
     StateFile,
     StateStamp,
+    begin_change,
     built_pods,
+    end_change,
     lab_uid,
     lifecycle_lock,
+    pending_change,
     with_data_plane,
 )
 from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OUTSIDE_HOSTNAME = "outside"
 """The hostname of commands run in the outside client (the internet, the learner's laptop)."""
+log = logging.getLogger("labkit")
 
 
 def capabilities_for(cni: str) -> Capabilities:
@@ -148,19 +153,60 @@ class SandboxLab:
     ) -> None:
         saved = with_data_plane(state, store.to_dict(), built)
         self._state_file.write(saved)
+        end_change(self.state_dir)
         self._cache = _Cached(self._state_file.stamp(), saved, store)
 
     def _nodes(self) -> list[NodeNet]:
         return self._dataplane.nodes(self._store())
 
     def finish_up(self, store: ClusterStore) -> None:
-        """The last step of ``up``: start the bootstrap store's system pods (their namespaces,
-        the agent's workloads, readiness, every node's iptables rules) and record the lab as
-        ready, which is when ``attach`` finds it."""
+        """The last step of ``up``: start the store's pods (namespaces, the agent's workloads,
+        readiness, iptables rules) and record the lab as ready, when ``attach`` finds it."""
         with self._writing():
+            state = self._state()
             built: dict[str, PodNet] = {}
-            self._dataplane.converge(store, built, outside={})
-            self._save({**self._state(), "phase": "ready"}, store, built)
+            self._dataplane.converge(store, built, state.get("outside") or {})
+            self._save({**state, "phase": "ready"}, store, built)
+
+    # ---- the state is the truth: repair what a dead process left
+
+    def heal(self) -> None:
+        """Make the lab what its state says again when a process died: finish what a command
+        killed midway left half done, and restart a workload agent that is gone (cheap when
+        nothing is wrong: two directory listings and a connect)."""
+        from labkit.sandbox.agent.client import agent_listens
+
+        if (
+            pending_change(self.state_dir) is None
+            and not leftovers.untracked(self.name, built_pods(self._state()))
+            and agent_listens(str(self.state_dir))
+        ):
+            return
+        with self._writing():
+            self._heal_locked()
+
+    def _heal_locked(self) -> None:
+        """``heal`` for a caller holding both locks."""
+        from labkit.sandbox.agent.client import agent_listens, start_agent
+        from labkit.sandbox.store import ClusterStore
+
+        state = self._state()
+        built = built_pods(state)
+        touched = pending_change(self.state_dir)
+        if touched is None and not leftovers.untracked(self.name, built):
+            if not agent_listens(str(self.state_dir)):
+                start_agent(str(self.state_dir))  # it serves what workloads.json says
+            return
+        store = ClusterStore.from_dict(state["store"])
+        kept, removed = self._dataplane.restore(store, built, touched, state.get("outside") or {})
+        self._save(state, store, kept)
+        log.info(
+            "lab %r: finished what a stopped command left half done (%d pod(s) rebuilt, %d "
+            "leftover(s) removed).",
+            self.name,
+            len(built) - len(kept),
+            len(removed),
+        )
 
     # ---- Lab seam: objects
 
@@ -226,6 +272,7 @@ class SandboxLab:
         from labkit.sandbox.store import ClusterStore
 
         with self._writing():
+            self._heal_locked()
             state = self._state()  # never mutated: _save writes a new dict
             outside = state.get("outside") or {}
             built = built_pods(state)
@@ -247,6 +294,7 @@ class SandboxLab:
         previous = ClusterStore.from_dict(state["store"])
         try:
             self._dataplane.converge(previous, built, state.get("outside") or {})
+            self._save(state, previous, built)
         except Exception as exc:  # the lab is now in an unknown shape: say how to get out
             raise LabError(
                 f"Applying failed ({cause}) and restoring lab {self.name!r} failed too.",
@@ -298,6 +346,7 @@ class SandboxLab:
 
         timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
+        self.heal()
         return run_confined(net.netns, _pod_confinement(found, net), _argv(command), timeout)
 
     def node_exec(
@@ -342,6 +391,7 @@ class SandboxLab:
         from labkit.sandbox.probe import ProbeRequest, probe_many
 
         timeout = inputs.check_timeout(timeout)
+        self.heal()
         requests = []
         for item in pairs:
             src, dst, port, protocol = inputs.check_probe(item)
@@ -358,6 +408,7 @@ class SandboxLab:
 
         name, rtype = inputs.check_lookup(name, rtype)
         source = self._source(src)
+        self.heal()
         if rtype == "A":
             result = run_confined(
                 source.netns, source.confinement, ["getent", "ahostsv4", "--", name], timeout=10
@@ -422,6 +473,7 @@ class SandboxLab:
             )
         served_ports = [_served_port(p) for p in ports]
         with self._writing():
+            self._heal_locked()
             state = dict(self._state())
             outside = dict(state.get("outside") or {"addresses": [], "ports": []})
             addresses = [a for a in outside.get("addresses") or [] if a != network]
@@ -440,6 +492,7 @@ class SandboxLab:
                     else "Nothing needs removing: no outside address was added to this lab.",
                 )
             outside["addresses"] = addresses
+            begin_change(self.state_dir, ())
             fabric_runner.run_stages(
                 [[fabric.Job(naming.outside_netns(self.name)).ip(*lines)]],
                 f"{'add' if present else 'remove'} outside address {network}",
@@ -449,6 +502,7 @@ class SandboxLab:
             self._state_file.write({**state, "updated": time.time()})
             self._cache = None
             self._dataplane.publish(StoreView(store), built_pods(state), outside)
+            end_change(self.state_dir)
 
 
 def _pod_confinement(pod: Mapping[str, Any], net: PodNet) -> Confinement:

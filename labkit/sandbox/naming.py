@@ -111,6 +111,22 @@ def is_lab_netns(lab_name: str, netns: str) -> bool:
     return _netns_pattern(lab_name).fullmatch(netns) is not None
 
 
+def is_lab_pod_netns(lab_name: str, netns: str) -> bool:
+    """Whether ``netns`` is the namespace of one of lab ``lab_name``'s pods."""
+    return (
+        re.fullmatch(rf"{re.escape(lab_prefix(lab_name))}p-[0-9a-f]{{{POD_HASH_LEN}}}", netns)
+        is not None
+    )
+
+
+_POD_HOST_IFACE = re.compile(r"veth[0-9a-f]{8}|cali[0-9a-f]{11}")
+
+
+def is_pod_host_iface(name: str) -> bool:
+    """Whether ``name`` is the node side of a pod's veth as :func:`pod_host_iface` names them."""
+    return _POD_HOST_IFACE.fullmatch(name) is not None
+
+
 def _netns_pattern(lab_name: str) -> re.Pattern[str]:
     roles = "|".join(FIXED_ROLES)
     return re.compile(

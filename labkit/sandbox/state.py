@@ -4,6 +4,10 @@
 the pods' networks, the outside addresses). Writers hold two locks: the lab's lifecycle lock
 (one ``up``, ``down`` or change at a time, across processes and threads) and an ``fcntl`` lock on
 the state folder; readers need neither, since every write replaces the file atomically.
+
+A change first records which pods it is about to touch (``changing.json``, the intent), and the
+save that ends it removes that record: one found later means a command died midway and the data
+plane may differ from the state, which the next command repairs before anything else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +32,9 @@ LAB_STATE_FORMAT = 1
 """The version of ``state.json``'s layout; a file of another version is refused."""
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
+CHANGE_FILE = "changing.json"
+REPAIRING = "repairing"
+"""The phase of a built lab whose namespaces ``up`` is building again from its state."""
 KUBE_PROXY_MODE = "iptables"
 """The only kube-proxy mode the sandbox models (its kernel has no IPVS)."""
 
@@ -73,6 +80,48 @@ def with_data_plane(
 def built_pods(state: Mapping[str, Any]) -> dict[str, PodNet]:
     """The pod networks a state records as built, by ``ns/name``."""
     return {key: PodNet(**value) for key, value in (state.get("pods") or {}).items()}
+
+
+# --------------------------------------------------------------------------- the intent of a change
+
+
+def begin_change(directory: Path, pod_keys: Iterable[str]) -> None:
+    """Record, before acting, that the data plane is changing and which pods (``ns/name``) it
+    may touch; added to what an unfinished earlier change recorded."""
+    keys = set(pod_keys) | (pending_change(directory) or set())
+    _write_atomic(directory / CHANGE_FILE, json.dumps({"pods": sorted(keys)}))
+
+
+def pending_change(directory: Path) -> set[str] | None:
+    """The pods an unfinished change may have touched, or None when no change is under way."""
+    try:
+        text = (directory / CHANGE_FILE).read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return {str(key) for key in json.loads(text).get("pods") or []}
+    except (ValueError, AttributeError):  # damaged from outside (it is written atomically)
+        return set()
+
+
+def end_change(directory: Path) -> None:
+    """The data plane matches the saved state again: forget the intent."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(directory / CHANGE_FILE)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: a reader (or a process killed meanwhile) sees
+    the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 # --------------------------------------------------------------------------- the lifecycle lock
@@ -193,10 +242,7 @@ class StateFile:
 
     def write(self, data: Mapping[str, Any]) -> None:
         """Replace the state atomically (callers hold ``locked()``)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data, separators=(",", ":")))
-        os.replace(tmp, self.path)
+        _write_atomic(self.path, json.dumps(data, separators=(",", ":")))
 
     @contextlib.contextmanager
     def locked(self, timeout: float = 60.0) -> Iterator[None]:

@@ -193,21 +193,6 @@ def test_up_reuses_a_running_lab_and_refuses_another_cni():
         backend.down("treuse")
 
 
-def test_a_lab_whose_agent_died_is_not_attached_and_is_rebuilt():
-    backend.down("tdead")
-    try:
-        backend.up("tdead", "flannel", quiet=True)
-        os.kill(_agent_pid("tdead"), signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while backend.attach("tdead") is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert backend.attach("tdead") is None
-        lab = backend.up("tdead", "flannel", quiet=True)
-        _exercise(lab)
-    finally:
-        backend.down("tdead")
-
-
 def test_up_prints_its_steps(capfd):
     backend.down("tsay")
     try:

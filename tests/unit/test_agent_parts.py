@@ -1,9 +1,11 @@
 """The workload agent's small pure parts: listener keys by name, HTTP start-line fields, the pid
-file, and how the agent process is started (``python -m labkit.sandbox.agent``)."""
+file, how the agent process is started (``python -m labkit.sandbox.agent``) and how a dead one
+is told from a live one."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +86,16 @@ def test_the_agent_runs_as_a_module_and_the_client_stays_light() -> None:
         "['labkit.sandbox.agent.client',",
         "'labkit.sandbox.agent.files']",
     ]
+
+
+def test_an_agent_listens_while_its_socket_is_held_and_not_after_it_died(tmp_path: Path) -> None:
+    from labkit.sandbox.agent.client import agent_listens
+    from labkit.sandbox.agent.files import SOCKET_FILE
+
+    assert not agent_listens(str(tmp_path))  # no socket file at all
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(tmp_path / SOCKET_FILE))
+    server.listen()
+    assert agent_listens(str(tmp_path))  # busy or not, a live process holds it
+    server.close()  # as after kill -9: the file stays, nobody listens
+    assert (tmp_path / SOCKET_FILE).exists() and not agent_listens(str(tmp_path))

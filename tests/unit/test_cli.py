@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from labkit import cli, lab
@@ -46,6 +49,17 @@ def test_up_says_which_backend_on_stderr_and_the_result_on_stdout(monkeypatch, c
     assert "labkit: using the sandbox backend (asked for sandbox)." in captured.err
     assert "lab 'netlab' is up on sandbox with calico" in captured.out
     assert "using the" not in captured.out
+
+
+def test_a_reader_that_closed_the_pipe_ends_the_command_quietly():
+    # `head -0` exits at once: every line labkit prints meets a closed pipe.
+    run = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m labkit.cli deploy | head -0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and run.stderr == ""
 
 
 def test_unknown_command_is_a_usage_error(capsys):

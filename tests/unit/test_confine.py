@@ -106,10 +106,10 @@ def test_exec_without_bubblewrap_names_the_fix(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_doctor_lists_bubblewrap_among_the_sandboxs_needs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from labkit.sandbox import backend
+    from labkit.sandbox import backend, doctor
 
-    monkeypatch.setattr(backend.shutil, "which", lambda tool: None if tool == "bwrap" else "/x")
-    monkeypatch.setattr(backend, "kernel_checks", lambda: [])
+    monkeypatch.setattr(doctor.shutil, "which", lambda tool: None if tool == "bwrap" else "/x")
+    monkeypatch.setattr(doctor, "kernel_checks", lambda: [])
     line = next(line for line in backend.doctor_checks() if "bwrap" in line.name)
     assert "bubblewrap" in line.name and line.required and not line.ok
     assert "make setup" in line.fix and "bubblewrap" in line.fix

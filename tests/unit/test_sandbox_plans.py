@@ -51,6 +51,17 @@ def test_lab_a_never_claims_lab_a_b():
     assert naming.labs_of(other) == {"a-b", "a-p"}
 
 
+def test_pod_namespaces_and_pod_veths_are_told_from_the_rest():
+    pod = naming.pod_netns("a", "default", "web-1")
+    assert naming.is_lab_pod_netns("a", pod)
+    assert not naming.is_lab_pod_netns("a-b", pod) and not naming.is_lab_pod_netns("a", "lk-a-cp")
+    assert not naming.is_lab_pod_netns("a", naming.pod_netns("a-b", "default", "web-1"))
+    for cni in ("flannel", "calico"):
+        assert naming.is_pod_host_iface(naming.pod_host_iface(cni, "default", "web-1"))
+    for other in ("eth0", "cni0", "flannel.1", "veth-cp", "lo", "cali-x", "veth1"):
+        assert not naming.is_pod_host_iface(other)
+
+
 @pytest.mark.parametrize("bad", ["", "A", "-a", "a-", "a_b", "a/b", "x" * 41, "a b"])
 def test_bad_lab_names_are_refused(bad):
     with pytest.raises(LabError):

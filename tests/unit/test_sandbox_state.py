@@ -15,10 +15,13 @@ from labkit.sandbox.iptables import HostPort
 from labkit.sandbox.state import (
     LAB_STATE_FORMAT,
     StateFile,
+    begin_change,
     building_state,
     built_pods,
+    end_change,
     lab_uid,
     lifecycle_lock,
+    pending_change,
     with_data_plane,
 )
 from labkit.sandbox.workloads import host_ports, ingress_backend_port, outside_workload
@@ -75,6 +78,37 @@ def test_state_file_refuses_a_missing_damaged_or_foreign_state(tmp_path, text, s
         state_file.path.write_text(text)
     with pytest.raises(LabError, match=says):
         state_file.read()
+
+
+def test_a_failed_write_leaves_the_previous_state_whole_and_no_temporary_file(
+    tmp_path, monkeypatch
+):
+    state_file = StateFile(tmp_path)
+    state_file.write(building_state("lab", "flannel", {}))
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # as if the process stopped between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        state_file.write({**state_file.read(), "phase": "ready"})
+    monkeypatch.undo()
+    assert state_file.read()["phase"] == "building"
+    assert os.listdir(tmp_path) == ["state.json"]
+
+
+def test_a_change_is_recorded_before_it_acts_and_forgotten_when_saved(tmp_path):
+    assert pending_change(tmp_path) is None
+    begin_change(tmp_path, ["default/web", "default/db"])
+    begin_change(tmp_path, ["default/api"])  # a change after an unfinished one adds to it
+    assert pending_change(tmp_path) == {"default/web", "default/db", "default/api"}
+    begin_change(tmp_path, [])
+    assert pending_change(tmp_path) == {"default/web", "default/db", "default/api"}
+    end_change(tmp_path)
+    end_change(tmp_path)
+    assert pending_change(tmp_path) is None
+    begin_change(tmp_path, [])
+    assert pending_change(tmp_path) == set(), "a change of rules only touches no pod"
 
 
 # --------------------------------------------------------------------------- the lifecycle lock

@@ -234,6 +234,25 @@ def test_step_list_without_a_total_prints_one_line_per_step_and_quiet_prints_not
     assert out.getvalue() == ""
 
 
+class _ClosedPipe(io.StringIO):
+    """A stream whose reader went away (``labkit up 2>&1 | head -2``)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_step_list_falls_silent_when_its_reader_goes_away_and_the_work_goes_on(monkeypatch):
+    monkeypatch.setattr("sys.stderr", _ClosedPipe())
+    steps = StepList()
+    done = []
+    for title in ("Build namespaces", "Start the agent"):
+        with steps.step(title):
+            done.append(title)
+    steps.say("Lab 't' is up")
+    assert done == ["Build namespaces", "Start the agent"]
+    assert [ok for _, _, ok in steps.finished] == [True, True]
+
+
 def test_show_messages_prints_information_once_with_the_labkit_prefix(capsys):
     logger = logging.getLogger("labkit")
     before = list(logger.handlers)

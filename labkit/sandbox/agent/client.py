@@ -60,6 +60,19 @@ def answers_ping(state_dir: str) -> bool:
         return False
 
 
+def agent_listens(state_dir: str) -> bool:
+    """Whether a live process holds the lab's control socket: one that died (``kill -9``) leaves
+    a socket file that refuses connections. A busy agent counts as alive, unlike a late ping."""
+    path = os.path.join(os.path.abspath(state_dir), SOCKET_FILE)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PING_TIMEOUT_S)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def _is_our_agent(pid: int, state_dir: str) -> bool:
     """Whether ``pid`` is a live (not zombie) agent process serving ``state_dir``."""
     try:
