@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeGuard
 
 from labkit import inputs
+from labkit.model.addresses import is_ip
 
 REQUEST_MAX_BYTES = 3 * 1024 * 1024
 """The API server refuses request bodies over 3 MiB."""
@@ -366,7 +367,7 @@ def _endpoint_slice(found: Problems, doc: Mapping[str, Any]) -> None:
 
 
 def _address(value: str) -> str | None:
-    return None if inputs.is_address(value) else "is not an IP address"
+    return None if is_ip(value) else "is not an IP address"
 
 
 def _config_map(found: Problems, doc: Mapping[str, Any]) -> None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 from labkit.errors import LabError
+from labkit.model.addresses import is_ip
 
 LABEL_MAX = 63
 SUBDOMAIN_MAX = 253
@@ -148,15 +149,6 @@ def cidr(value: str) -> str | None:
     return None if "/" in value else f"{shown(value)} is not a CIDR: add the prefix length"
 
 
-def is_address(value: str) -> bool:
-    """Whether ``value`` is one IPv4 or IPv6 address."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def dns_name(value: str) -> str | None:
     """Why ``value`` is not a DNS name to look up (labels of letters, digits, '-', '_'; at most
     253 characters; may end with '.'), or None. Never starts with '-', so never an option."""
@@ -212,7 +204,7 @@ def check_lookup(name: object, rtype: object = "A") -> tuple[str, str]:
         raise LabError(
             f"name {shown(name)} is not a DNS name.", "Pass the name as text, e.g. 'web.shop'."
         )
-    problem = None if kind == "PTR" and is_address(name) else dns_name(name)
+    problem = None if kind == "PTR" and is_ip(name) else dns_name(name)
     if problem is not None:
         raise LabError(
             f"name {shown(name)} cannot be looked up: {problem}.",
@@ -229,7 +221,7 @@ def check_destination(dst: object, what: str = "dst") -> str:
         ns, _, name = dst.partition("/")
         bad = dns1123_label(ns) or dns1123_subdomain(name)
     else:
-        bad = None if is_address(text) else dns_name(text)
+        bad = None if is_ip(text) else dns_name(text)
     if bad is not None:
         raise LabError(
             f"{what} {shown(dst)} is not an address, a DNS name or a pod: {bad}.",
