@@ -90,6 +90,9 @@ class Capabilities:
     ingress: bool = True
     outside_addresses: bool = False
     """Whether ``add_outside_address`` can give the lab's outside world a whole address range."""
+    converges_on_apply: bool = False
+    """Whether ``apply`` and ``delete`` return only once the data plane matches (the sandbox):
+    checks then judge their first look instead of polling while a cluster converges (Kind)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+RESOLVE_TIMEOUT_S = 1.0
+"""The deadline of a whole name lookup (every search-path candidate): the lab's DNS server answers
+in milliseconds, so only a dropped query takes this long."""
+
 
 def capabilities_for(cni: str) -> Capabilities:
     """What the sandbox enforces with this CNI."""
@@ -51,6 +55,7 @@ def capabilities_for(cni: str) -> Capabilities:
             network_policy=True,
             kube_proxy_mode=KUBE_PROXY_MODE,
             outside_addresses=True,
+            converges_on_apply=True,
             notes=(
                 "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
                 "packets are dropped.",
@@ -61,6 +66,7 @@ def capabilities_for(cni: str) -> Capabilities:
         network_policy=False,
         kube_proxy_mode=KUBE_PROXY_MODE,
         outside_addresses=True,
+        converges_on_apply=True,
         notes=(
             "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would "
             "block still flows, exactly as on a real Flannel cluster. Use --cni calico to see them "
@@ -349,17 +355,16 @@ class SandboxLab:
         """Answers for ``name`` through the source pod's own resolver (resolv.conf search path,
         ndots)."""
         from labkit.sandbox.netns import run_in_netns
+        from labkit.sandbox.probe import resolve
 
-        netns = self._source(src).netns
+        source = self._source(src)
+        netns = source.netns
         rtype = rtype.upper()
         if rtype == "A":
-            result = run_in_netns(netns, ["getent", "ahostsv4", name], timeout=10)
-            found: list[str] = []
-            for line in result.stdout.splitlines():
-                address = line.split()[0] if line.split() else ""
-                if address and address not in found:
-                    found.append(address)
-            return found
+            # Real queries from the pod's namespace, its search path and ndots, under one
+            # deadline: a resolver a policy cuts off answers "no answer" in RESOLVE_TIMEOUT_S.
+            answers = resolve(netns, name, "A", RESOLVE_TIMEOUT_S, resolv_conf=source.resolv_conf)
+            return list(dict.fromkeys(answers))
         # The reverse name of an address, as `dig -x` builds it; else a search-list lookup.
         query = ["-x", name] if rtype == "PTR" and is_ip(name) else ["+search", "-t", rtype, name]
         result = run_in_netns(netns, ["dig", "+short", "+time=2", "+tries=1", *query], timeout=10)
