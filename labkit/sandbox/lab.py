@@ -56,6 +56,7 @@ def capabilities_for(cni: str) -> Capabilities:
             kube_proxy_mode=KUBE_PROXY_MODE,
             outside_addresses=True,
             converges_on_apply=True,
+            concurrent_checks=True,
             notes=(
                 "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
                 "packets are dropped.",
@@ -67,6 +68,7 @@ def capabilities_for(cni: str) -> Capabilities:
         kube_proxy_mode=KUBE_PROXY_MODE,
         outside_addresses=True,
         converges_on_apply=True,
+        concurrent_checks=True,
         notes=(
             "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would "
             "block still flows, exactly as on a real Flannel cluster. Use --cni calico to see them "

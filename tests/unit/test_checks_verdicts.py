@@ -12,7 +12,9 @@ from labkit.checks.outside_reach import external_to_service
 from labkit.checks.pod_reach import pod_to_pod
 from labkit.checks.result import failure_class
 from labkit.checks.service_reach import pod_to_service
+from labkit.kind import detect
 from labkit.lab import Probe
+from labkit.sandbox.lab import capabilities_for
 
 pytestmark = pytest.mark.usefixtures("fast_clock")
 
@@ -108,3 +110,9 @@ def test_a_lab_that_converges_later_is_polled_until_the_wait_runs_out(fakes):
     r = pod_to_service(lab, "default/client", "ghost", requests=10, wait=5.0)
     assert r.failure == "refused" and len(lab.calls) == 10 * 11
     assert "still different after 11 attempts (5 s limit)" in str(r)
+
+
+@pytest.mark.parametrize("cni", ["flannel", "calico"])
+def test_only_the_sandbox_says_apply_returns_converged(cni):
+    assert capabilities_for(cni).converges_on_apply
+    assert not detect.capabilities(cni, "iptables").converges_on_apply

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import cast
 
 import pytest
 
 from labkit import manifests, scenarios
+from labkit.checks.result import Step, make_result
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.values import Capabilities
@@ -149,3 +151,29 @@ def test_outside_hosts_go_to_the_sandbox_and_are_announced_elsewhere(caplog):
     assert added == [("203.0.113.0/24", (443, 80))]
     scenarios._add_outside_hosts(cast(Lab, KindLike()), pci)
     assert "not provided" in caplog.text
+
+
+@pytest.mark.parametrize("concurrent", [True, False])
+def test_a_scenarios_checks_run_at_once_only_where_the_lab_allows_it(monkeypatch, concurrent):
+    pci = scenarios.get("pci-payment-isolation")
+    specs = [c for c in pci.checks if "sandbox" in c.backends]
+    barrier = threading.Barrier(len(specs), timeout=5)
+    threads = []
+
+    def check(lab, **args):
+        threads.append(threading.current_thread().name)
+        if concurrent:
+            barrier.wait()  # every check is running at the same time, or this times out
+        return make_result("recorded", repr(sorted(args.items())), [Step("ran", "yes", True)])
+
+    monkeypatch.setattr(scenarios, "CHECKS", {c.check: check for c in specs})
+
+    class SandboxLike:
+        backend = "sandbox"
+        capabilities = Capabilities(
+            network_policy=True, kube_proxy_mode="iptables", concurrent_checks=concurrent
+        )
+
+    results = scenarios.run_checks(cast(Lab, SandboxLike()), pci.name)
+    assert [r.subject for r in results] == [repr(sorted(c.args.items())) for c in specs]
+    assert (threading.main_thread().name in threads) is not concurrent
