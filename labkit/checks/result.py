@@ -320,7 +320,7 @@ class Convergence(Generic[T]):
     elapsed_s: float
     converged: bool
     wait_s: float
-    observations: tuple[T, ...] = ()
+    observations: tuple[T, ...]
 
     def describe(self) -> str:
         """Deterministic words for the evidence: attempts, never raw seconds."""
@@ -328,7 +328,7 @@ class Convergence(Generic[T]):
         if self.converged:
             return f"converged after {tries}"
         if not self.wait_s:
-            return f"{tries}; the lab had converged, so nothing to wait for"
+            return f"{tries}, judged as first seen"
         return f"still different after {tries} ({number_text(self.wait_s)} s limit)"
 
 

@@ -101,7 +101,7 @@ def test_a_lab_that_converges_on_apply_is_judged_on_its_first_look(fakes):
     lab.capabilities = dataclasses.replace(lab.capabilities, converges_on_apply=True)
     r = pod_to_service(lab, "default/client", "ghost", requests=10)
     assert r.failure == "refused" and len(lab.calls) == 10
-    assert "1 attempt; the lab had converged, so nothing to wait for" in str(r)
+    assert "0 of 10 connected; 10 refused (1 attempt, judged as first seen)" in str(r)
 
 
 def test_a_lab_that_converges_later_is_polled_until_the_wait_runs_out(fakes):
