@@ -75,6 +75,7 @@ nbval: setup
 bench: setup
 	$(PY) bench/model.py
 	$(PY) bench/sandbox.py
+	$(PY) bench/checks.py
 
 ## clean: remove the default lab and the virtualenv
 clean:

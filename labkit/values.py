@@ -90,6 +90,12 @@ class Capabilities:
     ingress: bool = True
     outside_addresses: bool = False
     """Whether ``add_outside_address`` can give the lab's outside world a whole address range."""
+    converges_on_apply: bool = False
+    """Whether ``apply`` and ``delete`` return only once the data plane matches (the sandbox):
+    checks then judge their first look instead of polling while a cluster converges (Kind)."""
+    concurrent_checks: bool = False
+    """Whether a scenario's checks may run at the same time: the sandbox's probes are sockets in
+    local namespaces; Kind's share one debug container per pod, so they run in turn."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -14,7 +14,7 @@ from labkit.checks.dns import queries_evidence as dns_evidence
 from labkit.checks.dns_hints import dns_failure_hint
 from labkit.checks.pods import missing_pod_hint, one_pod
 from labkit.checks.policy import model_verdict, not_enforced_note
-from labkit.checks.result import Result, classify, failure_hint, poll
+from labkit.checks.result import Result, failure_class, failure_hint, poll, settle_wait
 from labkit.checks.services import judge_service, resolve_target_port
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, pod_state, scheduling_hint, split_ref, unschedulable
@@ -388,7 +388,7 @@ def data_plane_layer(policed: Policed) -> Result:
     conv = poll(
         lambda: ask.lab.probe(ref_of(ask.src), probe_ip, dst_port, backends.protocol, ask.timeout),
         lambda p: p.ok,
-        wait=ask.wait,
+        wait=settle_wait(ask.lab, ask.wait),
     )
     report.elapsed_s = conv.elapsed_s
     probe = conv.observation
@@ -408,7 +408,7 @@ def data_plane_layer(policed: Policed) -> Result:
     )
     enforced = ask.lab.capabilities.network_policy
     if not probe.ok:
-        failure = classify(probe.outcome) or "error"
+        failure = failure_class(p.outcome for p in conv.observations) or "error"
         hint = failure_hint(
             failure,
             "service" if backends.via_service else "pod",

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from labkit.checks.dns_hints import dns_egress_denied, dns_failure_hint
 from labkit.checks.pods import missing_pod_hint, one_pod
 from labkit.checks.policy import not_enforced_note
-from labkit.checks.result import Result, Step, poll
+from labkit.checks.result import Result, Step, poll, settle_wait
 from labkit.checks.stages import Report
 from labkit.checks.targets import Target
 from labkit.checks.view import ClusterView
@@ -193,7 +193,7 @@ def dns_resolves(
         return values == wanted.values and (bool(values) or not wanted.must_resolve)
 
     dns_denied = "" if lab.capabilities.network_policy else dns_egress_denied(view, src_pod)
-    conv = poll(observe, matches, wait=wait if not dns_denied else min(wait, 1.0))
+    conv = poll(observe, matches, wait=settle_wait(lab, wait if not dns_denied else min(wait, 1.0)))
     report.elapsed_s = conv.elapsed_s
     observed: list[str] = conv.observation
     ok = matches(observed)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from labkit.checks.result import Result, failure_hint, poll
+from labkit.checks.result import Result, failure_hint, poll, settle_wait
 from labkit.checks.stages import Report
 from labkit.checks.targets import split_ref
 from labkit.checks.view import ClusterView
@@ -262,7 +262,7 @@ def ingress_routes(
     def all_reached(answers: dict[str, HttpAnswer]) -> bool:
         return all(wanted[p].reached(a, all_pods) for p, a in answers.items())
 
-    conv = poll(observe, all_reached, wait=wait)
+    conv = poll(observe, all_reached, wait=settle_wait(lab, wait))
     report.elapsed_s = conv.elapsed_s
     problems: list[RouteProblem] = []
     for route in wanted.values():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from labkit.checks.policy import humanize, not_enforced_note, passed_policy
-from labkit.checks.result import Convergence, Result, classify, poll
+from labkit.checks.result import Convergence, Result, classify, poll, settle_wait
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, workload_of
 from labkit.checks.view import ClusterView
@@ -320,7 +320,7 @@ def probe_cells(exp: Expectations) -> Observed:
         return all(passed_policy(probes[c]) == exp.expect[c] for c in exp.gradable)
 
     wait = ask.wait if (exp.enforced or not exp.has_blocks) else min(ask.wait, 2.0)
-    conv = poll(observe, done, wait=wait)
+    conv = poll(observe, done, wait=settle_wait(ask.lab, wait))
     ask.report.elapsed_s = conv.elapsed_s
     return Observed(exp, conv.observation, conv)
 

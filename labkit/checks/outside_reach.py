@@ -224,7 +224,7 @@ def all_connected(traffic: OutsideTraffic) -> OutsideTraffic | Result:
         )
     if not failed_any:
         return traffic
-    failure = worst_failure(traffic.probes) or "error"
+    failure = worst_failure(traffic.attempts) or "error"
     hint = failure_hint(failure, "external", ask.view.shell, svc=target.name, ns=target.namespace)
     if not target.ready:
         hint = (

@@ -16,7 +16,15 @@ from typing import Any
 from labkit.checks.pods import missing_pod_hint, one_pod, shown
 from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.reach import SourcePod, check_port, check_protocol
-from labkit.checks.result import Convergence, Result, classify, failure_hint, poll
+from labkit.checks.result import (
+    Convergence,
+    Result,
+    classify,
+    failure_class,
+    failure_hint,
+    poll,
+    settle_wait,
+)
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import Target, pod_summary
 from labkit.checks.view import ClusterView
@@ -291,7 +299,7 @@ def connect(ends: Ends) -> Connection:
     conv = poll(
         lambda: ask.lab.probe(ref_of(ends.src), ends.dst_ip, ask.port, ask.protocol, ask.timeout),
         done,
-        wait=0.0 if (ask.wants_block and not enforced) else ask.wait,
+        wait=0.0 if (ask.wants_block and not enforced) else settle_wait(ask.lab, ask.wait),
     )
     ask.report.elapsed_s = conv.elapsed_s
     if verdict is not None:
@@ -352,11 +360,11 @@ def judge_connection(attempt: Connection) -> Result:
 def connected(attempt: Connection) -> Connection | Result:
     """The probe connected; else fail with the hint for how it failed."""
     ask, probe, verdict = attempt.ask, attempt.probe, attempt.verdict
-    failure = classify(probe.outcome)
-    ok = probe.outcome == "connected" and failure is None
+    ok = probe.outcome == "connected"
     attempt.report.add(attempt.action, attempt.observed, ok)
     if ok:
         return attempt
+    failure = failure_class(p.outcome for p in attempt.conv.observations)
     hint = attempt.ends.failure_hint(failure or "error")
     if ask.local and failure == "refused":
         src = attempt.ends.src

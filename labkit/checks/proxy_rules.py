@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from labkit.checks.result import Result, Step, poll
+from labkit.checks.result import Result, Step, poll, settle_wait
 from labkit.checks.services import Finding, note_convergence
 from labkit.checks.stages import Report
 from labkit.checks.targets import split_ref
@@ -177,7 +177,7 @@ def kube_proxy_rules(
             for svc_port, programmed in programmed_ports(lab, node_name, ns, name, spec)
         ]
 
-    conv = poll(gather, lambda fs: all(f.step.ok for f in fs), wait=wait)
+    conv = poll(gather, lambda fs: all(f.step.ok for f in fs), wait=settle_wait(lab, wait))
     findings: list[Finding] = conv.observation
     report.steps += [f.step for f in findings]
     report.elapsed_s = conv.elapsed_s

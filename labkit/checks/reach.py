@@ -5,12 +5,12 @@ putting a batch's outcomes in words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from labkit.checks.policy import model_verdict
-from labkit.checks.result import Convergence, Result, classify, poll
+from labkit.checks.result import Convergence, Result, failure_class, poll, settle_wait
 from labkit.checks.stages import Report
 from labkit.checks.view import ClusterView
 from labkit.commands import SERVICES
@@ -69,16 +69,10 @@ def describe_outcomes(probes: Sequence[Probe]) -> str:
     return f"{ok} of {len(probes)} connected" + (f"; {rest}" if rest else "")
 
 
-def worst_failure(probes: Sequence[Probe]) -> str | None:
-    """The failure class most probes show (ties broken by name), or None if all connected."""
-    classes: dict[str, int] = {}
-    for p in probes:
-        cls = classify(p.outcome)
-        if cls:
-            classes[cls] = classes.get(cls, 0) + 1
-    if not classes:
-        return None
-    return min(classes, key=lambda cls: (-classes[cls], cls))
+def worst_failure(probes: Iterable[Probe]) -> str | None:
+    """The failure class of these attempts (see :func:`failure_class`), or None if all
+    connected."""
+    return failure_class(p.outcome for p in probes)
 
 
 def sample(
@@ -285,6 +279,11 @@ class Traffic(Generic[AimT]):
         """The report being built."""
         return self.aim.ask.report
 
+    @property
+    def attempts(self) -> list[Probe]:
+        """The first batch of every attempt of the poll: their failure class is the verdict's."""
+        return [p for batch in self.conv.observations for p in batch]
+
     def shown(self, pods: set[str]) -> list[str]:
         """Display names of pods of the Service's namespace, sorted."""
         names, ns = self.aim.ask.view.names, self.aim.target.namespace
@@ -301,6 +300,10 @@ def send_to_service(aim: AimT, pairs: Sequence[tuple[str, str, int, str]]) -> Tr
     def done(probes: list[Probe]) -> bool:
         return all(p.ok for p in probes) and wanted <= served
 
-    conv = poll(lambda: sample(ask.lab, pairs, ask.timeout, served, wanted), done, wait=ask.wait)
+    conv = poll(
+        lambda: sample(ask.lab, pairs, ask.timeout, served, wanted),
+        done,
+        wait=settle_wait(ask.lab, ask.wait),
+    )
     ask.report.elapsed_s = conv.elapsed_s
     return Traffic(aim, conv.observation, served, conv)

@@ -15,6 +15,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from labkit import commands
 from labkit.commands import Command, Shell
+from labkit.lab import Lab
 
 VERDICTS = ("pass", "partial", "fail")
 """Best first: a learner's best attempt is the first of these they reached."""
@@ -301,6 +302,24 @@ def classify(outcome: str, http_status: int | None = None) -> str | None:
     return "error"
 
 
+def failure_class(outcomes: Iterable[str]) -> str | None:
+    """The one failure class of repeated attempts at the same thing (None when none failed).
+
+    A failure that answered (refused, unreachable, ...) outranks silence: the kernel rate-limits
+    the ICMP errors of a REJECT or a missing route (a burst of 6 per destination, then 1 a
+    second), so a run of refusals decays into timeouts, but a drop never turns into an answer.
+    Among answered failures the most common wins (ties by name); "timeout" only when all were
+    silent.
+    """
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        cls = classify(outcome)
+        if cls:
+            counts[cls] = counts.get(cls, 0) + 1
+    answered = {cls: n for cls, n in counts.items() if cls != "timeout"} or counts
+    return min(answered, key=lambda cls: (-answered[cls], cls)) if answered else None
+
+
 # --------------------------------------------------------------------------- polling
 
 T = TypeVar("T")
@@ -311,21 +330,30 @@ sleep: Callable[[float], None] = time.sleep
 
 @dataclass(frozen=True)
 class Convergence(Generic[T]):
-    """How a poll ended: the last observation, how many attempts, how long, and whether it
-    matched."""
+    """How a poll ended: the last observation, every observation in order, how many attempts,
+    how long, and whether it matched."""
 
     observation: T
     attempts: int
     elapsed_s: float
     converged: bool
     wait_s: float
+    observations: tuple[T, ...]
 
     def describe(self) -> str:
         """Deterministic words for the evidence: attempts, never raw seconds."""
         tries = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}"
         if self.converged:
             return f"converged after {tries}"
+        if not self.wait_s:
+            return f"{tries}, judged as first seen"
         return f"still different after {tries} ({number_text(self.wait_s)} s limit)"
+
+
+def settle_wait(lab: Lab, wait: float) -> float:
+    """How long a check may poll for the cluster to converge: ``wait`` on a lab that converges
+    after ``apply`` returns (Kind), nothing on one whose ``apply`` returns converged (sandbox)."""
+    return 0.0 if lab.capabilities.converges_on_apply else wait
 
 
 def poll(
@@ -333,17 +361,17 @@ def poll(
 ) -> Convergence[T]:
     """Observe until ``done(observation)`` or ``wait`` seconds have passed (always at least once).
 
-    Policies and endpoints take a moment to apply, so checks retry instead of judging the first
-    look; the attempts are reported so a learner sees how long the cluster took to converge.
+    Policies and endpoints take a moment to apply on a real cluster, so checks retry instead of
+    judging the first look; the attempts are reported so a learner sees how long it took.
     """
     start = clock()
-    attempts = 0
+    seen: list[T] = []
     while True:
         observation = observe()
-        attempts += 1
+        seen.append(observation)
         elapsed = clock() - start
         if done(observation):
-            return Convergence(observation, attempts, elapsed, True, wait)
+            return Convergence(observation, len(seen), elapsed, True, wait, tuple(seen))
         if elapsed + interval > wait:
-            return Convergence(observation, attempts, elapsed, False, wait)
+            return Convergence(observation, len(seen), elapsed, False, wait, tuple(seen))
         sleep(interval)

@@ -153,7 +153,7 @@ def all_connected(traffic: ServiceTraffic) -> ServiceTraffic | Result:
     )
     if ok:
         return traffic
-    failure = worst_failure(probes) or "error"
+    failure = worst_failure(traffic.attempts) or "error"
     hint = failure_hint(
         failure,
         "service",

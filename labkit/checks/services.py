@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from labkit.checks.result import Result, Step, poll
+from labkit.checks.result import Result, Step, poll, settle_wait
 from labkit.checks.stages import Report
 from labkit.checks.targets import (
     PodNames,
@@ -363,7 +363,11 @@ def service_health(
             shell=view.shell,
         )
 
-    conv = poll(gather, lambda fs: all(f.step.ok is not False for f in fs), wait=wait)
+    conv = poll(
+        gather,
+        lambda fs: all(f.step.ok is not False for f in fs),
+        wait=settle_wait(lab, wait),
+    )
     findings: list[Finding] = conv.observation
     report = Report("service_health", f"service {ns}/{name}", [f.step for f in findings])
     report.elapsed_s = conv.elapsed_s

@@ -32,6 +32,15 @@ CALICO_GATEWAY = "169.254.1.1"
 CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
 SANDBOX_CNIS = ("flannel", "calico")
 """The CNIs whose data plane the sandbox builds (Kind runs more: ``labkit.values.CNIS``)."""
+# A namespace rate-limits the ICMP errors it sends whose type is in icmp_ratemask: per destination
+# (icmp_ratelimit: a burst of 6, then 1 a second) and in total (icmp_msgs_per_sec/_burst).
+# kube-proxy's REJECT answers with port-unreachable, so from the 7th quick connection on, a
+# Service without endpoints turned "refused" into "timeout" (the node's IcmpOutRateLimitHost
+# counter rose by exactly the number of timeouts). The lab's namespaces exempt that type.
+ICMP_RATEMASK = str((1 << 4) | (1 << 11) | (1 << 12))
+"""The kernel's default ICMP rate mask (6168) without destination-unreachable (type 3)."""
+ICMP_SYSCTLS = {"net/ipv4/icmp_ratemask": ICMP_RATEMASK}
+"""Set in every namespace the lab creates (nodes, pods, outside), never on the host."""
 
 
 class StoreNode(Protocol):
@@ -204,7 +213,8 @@ def underlay_plan(lab_name: str, cni: str, nodes: Sequence[NodeNet]) -> list[lis
             f"link set {port} master {naming.FABRIC_BRIDGE} up",
         )
 
-    out = Job(outside).ip(
+    out = Job(outside).sysctl(ICMP_SYSCTLS)
+    out.ip(
         "link set lo up", f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0", "link set eth0 up"
     )
     for address in lb_addresses():
@@ -220,6 +230,7 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
             "net/ipv4/ip_forward": "1",
             "net/ipv4/conf/all/rp_filter": "0",
             "net/ipv4/conf/default/rp_filter": "0",
+            **ICMP_SYSCTLS,
         }
     )
     job.ip(
@@ -295,7 +306,9 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
             )
             prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
             pod_jobs.append(
-                Job(pod.netns).ip(
+                Job(pod.netns)
+                .sysctl(ICMP_SYSCTLS)
+                .ip(
                     "link set lo up",
                     f"addr add {pod.ip}/{prefix} dev eth0",
                     "link set eth0 up",
@@ -318,7 +331,9 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
                 }
             )
             pod_jobs.append(
-                Job(pod.netns).ip(
+                Job(pod.netns)
+                .sysctl(ICMP_SYSCTLS)
+                .ip(
                     "link set lo up",
                     f"addr add {pod.ip}/32 dev eth0",
                     "link set eth0 up",

@@ -47,6 +47,10 @@ OUTSIDE_HOSTNAME = "outside"
 """The hostname of commands run in the outside client (the internet, the learner's laptop)."""
 log = logging.getLogger("labkit")
 
+RESOLVE_TIMEOUT_S = 1.0
+"""The deadline of a whole name lookup (every search-path candidate): the lab's DNS server answers
+in milliseconds, so only a dropped query takes this long."""
+
 
 def capabilities_for(cni: str) -> Capabilities:
     """What the sandbox enforces with this CNI."""
@@ -60,6 +64,8 @@ def capabilities_for(cni: str) -> Capabilities:
             network_policy=True,
             kube_proxy_mode=KUBE_PROXY_MODE,
             outside_addresses=True,
+            converges_on_apply=True,
+            concurrent_checks=True,
             notes=(
                 "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
                 "packets are dropped.",
@@ -70,6 +76,8 @@ def capabilities_for(cni: str) -> Capabilities:
         network_policy=False,
         kube_proxy_mode=KUBE_PROXY_MODE,
         outside_addresses=True,
+        converges_on_apply=True,
+        concurrent_checks=True,
         notes=(
             "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would "
             "block still flows, exactly as on a real Flannel cluster. Use --cni calico to see them "
@@ -405,20 +413,18 @@ class SandboxLab:
         """Answers for ``name`` through the source pod's own resolver (resolv.conf search path,
         ndots)."""
         from labkit.sandbox.netns import run_confined
+        from labkit.sandbox.probe import resolve
 
         name, rtype = inputs.check_lookup(name, rtype)
         source = self._source(src)
         self.heal()
         if rtype == "A":
-            result = run_confined(
-                source.netns, source.confinement, ["getent", "ahostsv4", "--", name], timeout=10
+            # Real queries from the pod's namespace, its search path and ndots, under one
+            # deadline: a resolver a policy cuts off answers "no answer" in RESOLVE_TIMEOUT_S.
+            answers = resolve(
+                source.netns, name, "A", RESOLVE_TIMEOUT_S, resolv_conf=source.resolv_conf
             )
-            found: list[str] = []
-            for line in result.stdout.splitlines():
-                address = line.split()[0] if line.split() else ""
-                if address and address not in found:
-                    found.append(address)
-            return found
+            return list(dict.fromkeys(answers))
         # The reverse name of an address, as `dig -x` builds it; else a search-list lookup. The
         # name is validated and passed with -q, so it can never be read as an option.
         query = (

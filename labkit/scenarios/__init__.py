@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,10 +351,12 @@ def run_kind_steps(lab: Lab, name: str) -> list[tuple[str, str]]:
 
 
 def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Result]:
-    """Run the checks a scenario (or one of its variants) declares; returns their Results."""
+    """Run the checks a scenario (or one of its variants) declares; returns their Results in
+    order. Where the lab allows it (``capabilities.concurrent_checks``) they run at once, so a
+    scenario with several policy drops waits out one probe timeout, not one per check."""
     scenario = get(name)
     specs = scenario.variant(variant).checks if variant else scenario.checks
-    results = []
+    chosen = []
     for spec in specs:
         if lab.backend not in spec.backends:
             log.info(
@@ -364,5 +367,12 @@ def run_checks(lab: Lab, name: str, variant: str | None = None) -> list[Result]:
                 lab.backend,
             )
             continue
-        results.append(run_check(lab, spec.check, spec.args))
-    return results
+        chosen.append(spec)
+
+    def run(spec: CheckSpec) -> Result:
+        return run_check(lab, spec.check, spec.args)
+
+    if lab.capabilities.concurrent_checks and len(chosen) > 1:
+        with ThreadPoolExecutor(len(chosen), thread_name_prefix="labkit-check") as pool:
+            return list(pool.map(run, chosen))
+    return [run(spec) for spec in chosen]

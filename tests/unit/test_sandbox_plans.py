@@ -554,3 +554,21 @@ def test_iptables_mode_is_accepted():
 
     check_request("flannel", None)
     check_request("calico", "iptables")
+
+
+@pytest.mark.parametrize("cni", ["flannel", "calico"])
+def test_every_namespace_the_lab_configures_sends_icmp_errors_unlimited(cni):
+    nodes = _nodes(cni)
+    pod = _pod(cni, ip="10.244.1.2" if cni == "flannel" else "192.168.20.1")
+    _, _, configure = fabric.underlay_plan("lab", cni, nodes)
+    _, _, pod_stage = fabric.pods_add_plan(cni, [pod], nodes)
+    masks = {
+        job.netns: p.get("net/ipv4/icmp_ratemask")
+        for job in [*configure, *pod_stage]
+        for kind, p in job.steps
+        if kind == "sysctl" and "net/ipv4/icmp_ratemask" in p
+    }
+    expected = {naming.outside_netns("lab"), *(n.netns for n in nodes), pod.netns}
+    assert set(masks) == expected
+    # Destination unreachable (type 3) is exempt; the kernel's other defaults stay limited.
+    assert {int(m) for m in masks.values()} == {6168 & ~(1 << 3)}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import cast
 
 import pytest
 
 from labkit import manifests, scenarios
+from labkit.checks.result import Step, make_result
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.values import Capabilities
@@ -214,3 +216,29 @@ def test_reset_brings_back_the_starting_state_and_keeps_the_learners_objects(fak
         **deployed_alone(fakes, "troubleshooting-symptoms", None),
         ("ConfigMap", "default", "my-notes"): mine,
     }
+
+
+@pytest.mark.parametrize("concurrent", [True, False])
+def test_a_scenarios_checks_run_at_once_only_where_the_lab_allows_it(monkeypatch, concurrent):
+    pci = scenarios.get("pci-payment-isolation")
+    specs = [c for c in pci.checks if "sandbox" in c.backends]
+    barrier = threading.Barrier(len(specs), timeout=5)
+    threads = []
+
+    def check(lab, name, args):
+        threads.append(threading.current_thread().name)
+        if concurrent:
+            barrier.wait()  # every check is running at the same time, or this times out
+        return make_result("recorded", repr(sorted(args.items())), [Step("ran", "yes", True)])
+
+    monkeypatch.setattr(scenarios, "run_check", check)
+
+    class SandboxLike:
+        backend = "sandbox"
+        capabilities = Capabilities(
+            network_policy=True, kube_proxy_mode="iptables", concurrent_checks=concurrent
+        )
+
+    results = scenarios.run_checks(cast(Lab, SandboxLike()), pci.name)
+    assert [r.subject for r in results] == [repr(sorted(c.args.items())) for c in specs]
+    assert (threading.main_thread().name in threads) is not concurrent
