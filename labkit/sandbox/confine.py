@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from labkit.errors import LabError
+from labkit.sandbox.fabric import PodNet
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """A container's default PATH (the host's own PATH names folders the sandbox does not show)."""
@@ -137,3 +139,11 @@ def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list
     for capability in CAPABILITIES:
         argv += ["--cap-add", capability]
     return [*argv, "--"]
+
+
+def pod_confinement(pod: Mapping[str, Any], net: PodNet) -> Confinement:
+    """A pod's commands carry its hostname; a host-network pod's, its node's (as in
+    Kubernetes)."""
+    if net.host_network:
+        return Confinement(net.node)
+    return Confinement(pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")))

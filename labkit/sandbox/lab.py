@@ -22,11 +22,11 @@ from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
 from labkit.sandbox import fabric, fabric_runner, leftovers, naming
-from labkit.sandbox.confine import Confinement, pod_hostname
+from labkit.sandbox.capabilities import capabilities_for
+from labkit.sandbox.confine import Confinement, pod_confinement
 from labkit.sandbox.dataplane import DataPlane, StoreView, resolv_conf
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.state import (
-    KUBE_PROXY_MODE,
     StateFile,
     StateStamp,
     begin_change,
@@ -37,7 +37,7 @@ from labkit.sandbox.state import (
     pending_change,
     with_data_plane,
 )
-from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
+from labkit.values import OUTSIDE, ExecResult, ObjectRef, Probe, split_pod_ref
 
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
@@ -50,41 +50,6 @@ log = logging.getLogger("labkit")
 RESOLVE_TIMEOUT_S = 1.0
 """The deadline of a whole name lookup (every search-path candidate): the lab's DNS server answers
 in milliseconds, so only a dropped query takes this long."""
-
-
-def capabilities_for(cni: str) -> Capabilities:
-    """What the sandbox enforces with this CNI."""
-    common = (
-        "kube-proxy runs in iptables mode on every node (the sandbox's kernel has no IPVS).",
-        "LoadBalancer addresses come from 172.18.255.200-250 and are reachable from the outside "
-        "namespace.",
-    )
-    if cni == "calico":
-        return Capabilities(
-            network_policy=True,
-            kube_proxy_mode=KUBE_PROXY_MODE,
-            outside_addresses=True,
-            converges_on_apply=True,
-            concurrent_checks=True,
-            notes=(
-                "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
-                "packets are dropped.",
-                *common,
-            ),
-        )
-    return Capabilities(
-        network_policy=False,
-        kube_proxy_mode=KUBE_PROXY_MODE,
-        outside_addresses=True,
-        converges_on_apply=True,
-        concurrent_checks=True,
-        notes=(
-            "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would "
-            "block still flows, exactly as on a real Flannel cluster. Use --cni calico to see them "
-            "enforced.",
-            *common,
-        ),
-    )
 
 
 @dataclass
@@ -355,7 +320,7 @@ class SandboxLab:
         timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
         self.heal()
-        return run_confined(net.netns, _pod_confinement(found, net), _argv(command), timeout)
+        return run_confined(net.netns, pod_confinement(found, net), _argv(command), timeout)
 
     def node_exec(
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
@@ -385,7 +350,7 @@ class SandboxLab:
             if not net.host_network or policy == "ClusterFirstWithHostNet"
             else ""
         )
-        return ProbeSource(net.netns, resolv, net.key, _pod_confinement(pod, net))
+        return ProbeSource(net.netns, resolv, net.key, pod_confinement(pod, net))
 
     def probe(
         self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
@@ -509,14 +474,6 @@ class SandboxLab:
             self._cache = None
             self._dataplane.publish(StoreView(store), built_pods(state), outside)
             end_change(self.state_dir)
-
-
-def _pod_confinement(pod: Mapping[str, Any], net: PodNet) -> Confinement:
-    """A pod's commands carry its hostname; a host-network pod's, its node's (as in
-    Kubernetes)."""
-    if net.host_network:
-        return Confinement(net.node)
-    return Confinement(pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")))
 
 
 def _served_port(item: object) -> dict[str, Any]:

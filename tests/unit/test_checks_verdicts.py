@@ -14,7 +14,7 @@ from labkit.checks.result import failure_class
 from labkit.checks.service_reach import pod_to_service
 from labkit.kind import detect
 from labkit.lab import Probe
-from labkit.sandbox.lab import capabilities_for
+from labkit.sandbox.capabilities import capabilities_for
 
 pytestmark = pytest.mark.usefixtures("fast_clock")
 

@@ -10,8 +10,8 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.sandbox import fabric, iptables, naming, netns_etc
+from labkit.sandbox.capabilities import capabilities_for
 from labkit.sandbox.fabric import PodNet
-from labkit.sandbox.lab import capabilities_for
 from labkit.sandbox.readiness import readiness_checks
 from labkit.sandbox.workloads import (
     ingress_rules,

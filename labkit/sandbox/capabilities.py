@@ -1,0 +1,41 @@
+"""What a sandbox lab models and enforces, per CNI (the seam's ``Capabilities``)."""
+
+from __future__ import annotations
+
+from labkit.sandbox.state import KUBE_PROXY_MODE
+from labkit.values import Capabilities
+
+
+def capabilities_for(cni: str) -> Capabilities:
+    """What the sandbox enforces with this CNI."""
+    common = (
+        "kube-proxy runs in iptables mode on every node (the sandbox's kernel has no IPVS).",
+        "LoadBalancer addresses come from 172.18.255.200-250 and are reachable from the outside "
+        "namespace.",
+    )
+    if cni == "calico":
+        return Capabilities(
+            network_policy=True,
+            kube_proxy_mode=KUBE_PROXY_MODE,
+            outside_addresses=True,
+            converges_on_apply=True,
+            concurrent_checks=True,
+            notes=(
+                "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
+                "packets are dropped.",
+                *common,
+            ),
+        )
+    return Capabilities(
+        network_policy=False,
+        kube_proxy_mode=KUBE_PROXY_MODE,
+        outside_addresses=True,
+        converges_on_apply=True,
+        concurrent_checks=True,
+        notes=(
+            "Flannel does not implement NetworkPolicy: policies are stored, but traffic they would "
+            "block still flows, exactly as on a real Flannel cluster. Use --cni calico to see them "
+            "enforced.",
+            *common,
+        ),
+    )
