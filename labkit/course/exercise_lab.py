@@ -35,7 +35,9 @@ class Exercise:
     """One exercise of a lesson, bound to a lab and a learner; its state lives in the progress
     file, so a new kernel picks up attempts and hints where the last one left them."""
 
-    def __init__(self, spec: ExerciseSpec, lab: Lab | LearnerLab, learner: str | None = None):
+    def __init__(
+        self, spec: ExerciseSpec, lab: Lab | LearnerLab, learner: str | None = None
+    ) -> None:
         self.spec = spec
         self.lab: Lab = lab.lab if isinstance(lab, LearnerLab) else lab
         self.learner = check_learner(learner) if learner is not None else None
