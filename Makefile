@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 LABKIT := $(VENV)/bin/labkit
 LAB ?= netlab
 CNI ?= calico
+# The lab nbval runs the lessons on (taken down afterwards; a learner's lab is left alone).
+NBVAL_LAB ?= nbval
 BACKEND ?= auto
 # Debian/Ubuntu packages the sandbox backend drives (ip, iptables, bwrap to confine pod and node
 # commands, tcpdump, dig, ping, conntrack, ps).
 APT_PACKAGES := iproute2 iptables bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl
 SYSTEM_TOOLS := ip iptables iptables-save iptables-restore bwrap tcpdump dig ping conntrack openssl
 
-.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests nbval bench clean
+.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests nbval student bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +39,7 @@ system-tools:
 lab: setup
 	$(LABKIT) up --backend $(BACKEND) --cni $(CNI) --name $(LAB)
 	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate.
-	$(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/
+	LABKIT_LAB=$(LAB) $(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/
 
 ## test: set up, lint, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; notebooks)
 test: setup lint
@@ -65,11 +67,18 @@ sandbox-tests: setup
 kind-tests: setup
 	$(PY) -m pytest -m kind tests/kind -q
 
-## nbval: run the lesson sources against the sandbox and compare marked outputs
+## nbval: run the lesson sources on lab $(NBVAL_LAB) with a fresh progress file, compare marked outputs
 nbval: setup
 	@if ls lessons/*.ipynb >/dev/null 2>&1; then \
-	  LABKIT_PROGRESS=$(CURDIR)/$(VENV)/nbval-progress.jsonl $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
+	  progress=$$(mktemp --suffix=.jsonl); start=$$(date +%s); \
+	  LABKIT_LAB=$(NBVAL_LAB) LABKIT_PROGRESS=$$progress $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
+	  status=$$?; $(LABKIT) down --name $(NBVAL_LAB) >/dev/null; rm -f $$progress; \
+	  echo "nbval: $$(( $$(date +%s) - start )) s wall time"; exit $$status; \
 	else echo "nbval: no lessons yet, nothing to validate"; fi
+
+## student: learner copies of the lessons in build/student/ (solutions and outputs removed)
+student: setup
+	$(PY) -m labkit.student lessons build/student
 
 ## bench: print speed and memory figures (targets in the README)
 bench: setup

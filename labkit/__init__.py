@@ -1,6 +1,6 @@
 """Kubernetes Networking Labs: clusters, scenarios and graders for hands-on lessons."""
 
-from labkit.course import LearnerLab, connect
+from labkit.course import Exercise, LearnerLab, connect, exercise
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Capabilities, ExecResult, Lab, ObjectRef, Probe, down
 
@@ -8,6 +8,7 @@ __all__ = [
     "OUTSIDE",
     "Capabilities",
     "ExecResult",
+    "Exercise",
     "Lab",
     "LabError",
     "LearnerLab",
@@ -15,5 +16,6 @@ __all__ = [
     "Probe",
     "connect",
     "down",
+    "exercise",
 ]
 __version__ = "0.1.0"

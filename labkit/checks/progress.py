@@ -2,7 +2,9 @@
 the reports built from it.
 
 ``record`` appends an attempt; ``record_deploy`` appends that a scenario's state was deployed on
-a lab (``last_deployed`` finds it, so a state is graded only once it was deployed); ``report``
+a lab (``last_deployed`` finds it, so a state is graded only once it was deployed);
+``record_hint`` appends that an exercise's hint was shown (``exercise_history`` counts attempts
+and hints, for the hint ladder); ``report``
 reads one file (a learner's table: lesson, exercise, best verdict, points) or several files / a
 folder (a workshop summary, one row per learner).
 """
@@ -14,7 +16,7 @@ import getpass
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,8 +26,9 @@ from labkit.inputs import check_learner
 from labkit.tables import render_table
 
 ENV_VAR = "LABKIT_PROGRESS"
-EVENTS = ("deployed", "reset")
-"""What a non-attempt line records: a scenario state deployed on a lab, or a scenario reset."""
+EVENTS = ("deployed", "reset", "hint")
+"""What a non-attempt line records: a scenario state deployed on a lab, a scenario reset, or an
+exercise's hint shown to a learner."""
 
 
 class Deployed(NamedTuple):
@@ -35,6 +38,15 @@ class Deployed(NamedTuple):
     variant: str | None
     event: str
     time: str
+
+
+class ExerciseHistory(NamedTuple):
+    """One learner's record of one exercise: attempts graded, the failure class the latest one
+    observed (None after a pass or before any attempt), and the hint rungs shown, in order."""
+
+    attempts: int
+    last_failure: str | None
+    hints: tuple[int, ...]
 
 
 def default_path() -> Path:
@@ -56,8 +68,12 @@ def record(
     exercise: str | None = None,
     learner: str | None = None,
     path: str | Path | None = None,
+    *,
+    attempt: int | None = None,
+    hints_used: int | None = None,
 ) -> Path:
-    """Append one graded attempt to the progress file; returns the file written."""
+    """Append one graded attempt to the progress file (an exercise's also with its attempt number
+    and the hints used before it); returns the file written."""
     if not isinstance(result, Result):
         raise LabError(
             f"Only a check's Result can be recorded, not a {type(result).__name__}.",
@@ -70,7 +86,60 @@ def record(
         "exercise": str(exercise) if exercise is not None else result.check,
         **result.to_dict(),
     }
+    if attempt is not None:
+        entry["attempt"] = attempt
+    if hints_used is not None:
+        entry["hints_used"] = hints_used
     return _append(entry, path)
+
+
+def record_hint(lesson: str, exercise: str, rung: int, learner: str | None = None) -> Path:
+    """Append that hint ``rung`` (0-based) of an exercise was shown to the learner."""
+    entry = {
+        "time": _now(),
+        "event": "hint",
+        "learner": check_learner(learner if learner is not None else _learner_name()),
+        "lesson": lesson,
+        "exercise": exercise,
+        "rung": rung,
+    }
+    return _append(entry, None)
+
+
+def exercise_history(exercise: str, learner: str | None = None) -> ExerciseHistory:
+    """What the progress file holds of ``exercise`` for a learner (default: this user): attempts,
+    the latest attempt's failure class, and the hint rungs shown."""
+    who = check_learner(learner if learner is not None else _learner_name())
+    attempts, failure, hints = 0, None, []
+    for entry in _lines(default_path()):
+        if entry.get("exercise") != exercise or entry.get("learner") != who:
+            continue
+        if entry.get("event") == "hint" and isinstance(entry.get("rung"), int):
+            hints.append(entry["rung"])
+        elif entry.get("event") is None and entry.get("verdict") in VERDICTS:
+            attempts += 1
+            failure = entry.get("failure") if entry["verdict"] != "pass" else None
+    return ExerciseHistory(attempts, failure, tuple(hints))
+
+
+def _lines(source: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a progress file, skipping unreadable lines (none when it is absent)."""
+    try:
+        with source.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(entry, dict):
+                    yield entry
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise LabError(
+            f"Cannot read the progress file {source}: {exc.strerror}.",
+            f"Point {ENV_VAR} at a readable file.",
+        ) from None
 
 
 def record_deploy(
@@ -97,30 +166,15 @@ def record_deploy(
 def last_deployed(scenario: str, lab_name: str, lab_uid: str) -> Deployed | None:
     """The latest deploy or reset of ``scenario`` on this build of the lab (None when there was
     none: a lab built again under the same name starts with nothing on record)."""
-    source = default_path()
     latest = None
-    try:
-        with source.open(encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if (
-                    isinstance(entry, dict)
-                    and entry.get("event") in EVENTS
-                    and entry.get("scenario") == scenario
-                    and entry.get("lab") == lab_name
-                    and entry.get("lab_uid") == lab_uid
-                ):
-                    latest = Deployed(entry.get("variant"), entry["event"], str(entry.get("time")))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise LabError(
-            f"Cannot read the progress file {source}: {exc.strerror}.",
-            f"Point {ENV_VAR} at a readable file.",
-        ) from None
+    for entry in _lines(default_path()):
+        if (
+            entry.get("event") in ("deployed", "reset")
+            and entry.get("scenario") == scenario
+            and entry.get("lab") == lab_name
+            and entry.get("lab_uid") == lab_uid
+        ):
+            latest = Deployed(entry.get("variant"), entry["event"], str(entry.get("time")))
     return latest
 
 
@@ -248,7 +302,8 @@ def _share(entry: Mapping[str, Any]) -> float:
 
 
 def learner_table(entries: list[dict[str, Any]]) -> str:
-    """One learner's table: lesson, exercise, best verdict, points, attempts, then the totals."""
+    """One learner's table: lesson, exercise, best verdict, points, attempts; then each lesson's
+    totals (when there are several lessons) and the learner's."""
     best = best_attempts(entries)
     rows = [
         [
@@ -260,12 +315,28 @@ def learner_table(entries: list[dict[str, Any]]) -> str:
         ]
         for (lesson, exercise), row in sorted(best.items())
     ]
-    passed = sum(1 for r in best.values() if r["verdict"] == "pass")
-    points = sum(r["points"] for r in best.values())
-    max_points = sum(r["max_points"] for r in best.values())
     table = render_table(["lesson", "exercise", "best", "points", "attempts"], rows, rule=True)
+    lessons = sorted({lesson for lesson, _ in best})
+    per_lesson = (
+        [
+            _summary(
+                f"lesson {lesson or '-'}: ", [r for (ls, _), r in best.items() if ls == lesson]
+            )
+            for lesson in lessons
+        ]
+        if len(lessons) > 1
+        else []
+    )
+    return "\n".join([table, *per_lesson, _summary("", list(best.values()))])
+
+
+def _summary(prefix: str, rows: list[dict[str, Any]]) -> str:
+    """``<prefix>P of N exercises passed, x/y points`` for some rows of a learner's table."""
+    passed = sum(1 for r in rows if r["verdict"] == "pass")
+    points = sum(r["points"] for r in rows)
+    max_points = sum(r["max_points"] for r in rows)
     score = f"{number_text(points)}/{number_text(max_points)} points"
-    return f"{table}\n{passed} of {len(best)} exercises passed, {score}"
+    return f"{prefix}{passed} of {len(rows)} exercises passed, {score}"
 
 
 def workshop_table(entries: list[dict[str, Any]]) -> str:

@@ -41,16 +41,26 @@ def grade(
     if learner is not None:
         check_learner(learner)  # before grading, so a bad name costs no check run
     found = scenarios.get(scenario)
-    if variant is not None:
-        found.variant(variant)  # an unknown variant is refused before anything else
-    on_record = progress.last_deployed(found.name, lab.name, lab.uid())
-    if on_record is None or on_record.variant != variant:
-        return [_deploy_first(lab, found, variant, on_record)]
+    refusal = not_deployed(lab, found, variant)
+    if refusal is not None:
+        return [refusal]
     results = scenarios.run_checks(lab, found.name, variant=variant)
     exercise = found.name + (f"/{variant}" if variant else "")
     for result in results:
         progress.record(result, lesson=found.lesson, exercise=exercise, learner=learner)
     return results
+
+
+def not_deployed(lab: Lab, scenario: scenarios.Scenario, variant: str | None) -> Result | None:
+    """None when ``variant`` (None: the starting state) of the scenario is what this lab last had
+    deployed; else the failing Result that says what it has and what to deploy first. The one
+    rule that scenario checks and exercises grade by."""
+    if variant is not None:
+        scenario.variant(variant)  # an unknown variant is refused before anything else
+    on_record = progress.last_deployed(scenario.name, lab.name, lab.uid())
+    if on_record is None or on_record.variant != variant:
+        return _deploy_first(lab, scenario, variant, on_record)
+    return None
 
 
 def _deploy_first(

@@ -1,0 +1,212 @@
+"""Exercises as data: one YAML file per lesson in ``course/exercises/``, loaded and validated here
+(unknown keys, checks, arguments, scenarios or variants are refused as one LabError line).
+
+``<lesson>.yaml`` holds ``exercises:``, a list of entries with exactly these keys::
+
+    id: "00.1"                  # the lesson's number, a dot, a number; unique in the course
+    title: one line
+    kind: repair                # repair (from a broken variant) | write (from a start or step)
+    points: 2
+    setup: {scenario: 02-expose-nginx, variant: wrong-target-port}
+    checks: [{check: service_health, args: {service: nginx-service}}]   # labkit.checks.CHECKS
+    hints: [a nudge, {failure: refused, text: for that failure class}, the give-away]
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labkit import scenarios
+from labkit.checks import check_arguments
+from labkit.checks.result import FAILURE_CLASSES
+from labkit.errors import LabError
+
+EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
+
+KINDS = ("repair", "write")
+"""The kinds graded so far: a broken state to repair, or a starting state to build on. (Predict,
+find and build kinds come with the graders for what a learner submits.)"""
+
+_ID = re.compile(r"\d{2}\.\d{1,2}")
+_KEYS = {"id", "title", "kind", "points", "setup", "checks", "hints"}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The state an exercise starts from: a scenario's starting state, or one of its variants."""
+
+    scenario: str
+    variant: str | None = None
+
+
+@dataclass(frozen=True)
+class ExerciseCheck:
+    """A check from ``labkit.checks.CHECKS`` and the arguments it grades the exercise with."""
+
+    check: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One hint; ``failure`` set: shown only when the latest check observed that failure class."""
+
+    text: str
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    """One exercise: what it starts from, what grades it and its hint ladder (the last rung gives
+    the fix away)."""
+
+    id: str
+    lesson: str
+    title: str
+    kind: str
+    points: float
+    setup: Setup
+    checks: tuple[ExerciseCheck, ...]
+    hints: tuple[Rung, ...]
+
+
+def get(exercise_id: str) -> ExerciseSpec:
+    """The exercise with this id (e.g. ``"00.1"``), or a LabError listing the ids there are."""
+    every = load()
+    if exercise_id not in every:
+        raise LabError(
+            f"There is no exercise {exercise_id!r}.", f"Use one of: {', '.join(sorted(every))}."
+        )
+    return every[exercise_id]
+
+
+@functools.cache
+def load(folder: Path = EXERCISE_DIR) -> dict[str, ExerciseSpec]:
+    """Every exercise of every lesson file in ``folder``, by id; ids are unique across lessons."""
+    found: dict[str, ExerciseSpec] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        for spec in load_lesson(path):
+            if spec.id in found:
+                other = found[spec.id].lesson
+                raise LabError(
+                    f"{path.name}: exercise id {spec.id!r} is also in lesson {other}.",
+                    "Give every exercise its own id.",
+                )
+            found[spec.id] = spec
+    return found
+
+
+def load_lesson(path: Path) -> list[ExerciseSpec]:
+    """The exercises of one lesson file (the lesson is the file's name without ``.yaml``)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or set(data) != {"exercises"} or not data["exercises"]:
+        raise LabError(
+            f"{path.name} is not a list of exercises.", "Write `exercises:` and a list under it."
+        )
+    return [_exercise(raw, path.stem, path.name) for raw in data["exercises"]]
+
+
+def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
+    if not isinstance(raw, dict) or "id" not in raw:
+        raise LabError(f"{where}: every exercise needs an `id:`.", 'Start each with `id: "NN.N"`.')
+    ident = str(raw["id"])
+    where = f"{where} exercise {ident}"
+    if not _ID.fullmatch(ident) or not lesson.startswith(ident.split(".")[0] + "-"):
+        raise LabError(
+            f"{where}: the id must be the lesson's number, a dot and a number.",
+            f'Use e.g. "{lesson[:2]}.1" in {lesson}.yaml.',
+        )
+    unknown, missing = set(raw) - _KEYS, _KEYS - set(raw)
+    if unknown or missing:
+        what = f"has unknown keys {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
+        raise LabError(f"{where} {what}.", f"Give it exactly: {', '.join(sorted(_KEYS))}.")
+    kind = str(raw["kind"])
+    if kind not in KINDS:
+        raise LabError(f"{where}: kind {kind!r} is not graded yet.", f"Use {' or '.join(KINDS)}.")
+    points = raw["points"]
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+        raise LabError(f"{where}: points must be a positive number.", "Write e.g. `points: 3`.")
+    return ExerciseSpec(
+        id=ident,
+        lesson=lesson,
+        title=str(raw["title"]),
+        kind=kind,
+        points=float(points),
+        setup=_setup(raw["setup"], kind, where),
+        checks=_checks(raw["checks"], where),
+        hints=_hints(raw["hints"], where),
+    )
+
+
+def _setup(raw: Any, kind: str, where: str) -> Setup:
+    if not isinstance(raw, dict) or "scenario" not in raw or set(raw) - {"scenario", "variant"}:
+        raise LabError(
+            f"{where}: setup must name a scenario (and maybe a variant), nothing else.",
+            "Write `setup: {scenario: 02-expose-nginx, variant: wrong-target-port}`.",
+        )
+    try:
+        scenario = scenarios.get(str(raw["scenario"]))
+        variant = scenario.variant(str(raw["variant"])) if raw.get("variant") else None
+    except LabError as exc:
+        raise LabError(f"{where}: {exc.what}", exc.fix) from None
+    if (kind == "repair") != (variant is not None and variant.role == "broken"):
+        raise LabError(
+            f"{where}: a repair starts from a broken variant, any other kind from a step or start.",
+            f"Set the variant of {scenario.name} to match kind {kind!r}.",
+        )
+    return Setup(scenario.name, variant.name if variant else None)
+
+
+def _checks(raw: Any, where: str) -> tuple[ExerciseCheck, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise LabError(f"{where}: checks must be a list.", "List at least one `- check: NAME`.")
+    specs = []
+    for item in raw:
+        if not isinstance(item, dict) or "check" not in item or set(item) - {"check", "args"}:
+            raise LabError(
+                f"{where}: every check entry has a `check:` name and maybe `args:`, nothing else.",
+                "Write `- check: service_health` with `args: {service: nginx-service}`.",
+            )
+        args = dict(item.get("args") or {})
+        try:
+            check_arguments(str(item["check"]), args)
+        except LabError as exc:
+            raise LabError(f"{where}: {exc.what}", exc.fix) from None
+        specs.append(ExerciseCheck(str(item["check"]), args))
+    return tuple(specs)
+
+
+def _hints(raw: Any, where: str) -> tuple[Rung, ...]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise LabError(
+            f"{where}: hints must be a ladder of at least two rungs.",
+            "List hints from a nudge to the give-away, one per item.",
+        )
+    rungs = []
+    for item in raw:
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, dict) or set(item) - {"text", "failure"} or not item.get("text"):
+            raise LabError(
+                f"{where}: a hint is text, or `text:` with a `failure:` class.",
+                "Write `- text: ...` and optionally `failure: refused`.",
+            )
+        failure = item.get("failure")
+        if failure is not None and failure not in FAILURE_CLASSES:
+            raise LabError(
+                f"{where}: hint failure class {failure!r} is unknown.",
+                f"Use one of: {', '.join(FAILURE_CLASSES)}.",
+            )
+        rungs.append(Rung(" ".join(str(item["text"]).split()), failure))
+    if rungs[-1].failure is not None:
+        raise LabError(
+            f"{where}: the last hint (the give-away) must not depend on a failure class.",
+            "Drop `failure:` from the last rung.",
+        )
+    return tuple(rungs)

@@ -1,0 +1,119 @@
+"""`labkit.exercise("00.1", lab)`: an exercise on a live lab. ``setup()`` deploys its starting
+state on record, ``check()`` grades behaviour by the same rule as `grading.grade` and records the
+attempt, ``hint()`` climbs the hint ladder, ``reset()`` puts the scenario back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from labkit import scenarios
+from labkit.checks import progress, run_check
+from labkit.course import exercise_data, exercise_result, grading
+from labkit.course.exercise_data import ExerciseSpec
+from labkit.course.exercise_result import ExerciseResult
+from labkit.course.learner import LearnerLab
+from labkit.inputs import check_learner
+from labkit.lab import Lab
+
+log = logging.getLogger("labkit")
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What ``ex.hint()`` shows: a new rung, or why there is none to show."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+class Exercise:
+    """One exercise of a lesson, bound to a lab and a learner; its state lives in the progress
+    file, so a new kernel picks up attempts and hints where the last one left them."""
+
+    def __init__(
+        self, spec: ExerciseSpec, lab: Lab | LearnerLab, learner: str | None = None
+    ) -> None:
+        self.spec = spec
+        self.lab: Lab = lab.lab if isinstance(lab, LearnerLab) else lab
+        self.learner = check_learner(learner) if learner is not None else None
+
+    def __repr__(self) -> str:
+        spec = self.spec
+        return f"<exercise {spec.id} ({spec.kind}, {spec.points:g} points): {spec.title}>"
+
+    def setup(self) -> None:
+        """Deploy the exercise's starting state (a repair's broken state), on record for grading."""
+        setup = self.spec.setup
+        grading.deploy(self.lab, setup.scenario, setup.variant)
+        state = f"variant {setup.variant}" if setup.variant else "its starting state"
+        log.info(
+            "exercise %s: %s deployed (%s). Do the exercise, then ex.check().",
+            self.spec.id,
+            setup.scenario,
+            state,
+        )
+
+    def check(self) -> ExerciseResult:
+        """Grade the lab with the exercise's checks and record the attempt; an exercise whose
+        starting state was not deployed is not graded (the result says to run ``setup()``)."""
+        spec = self.spec
+        refusal = grading.not_deployed(
+            self.lab, scenarios.get(spec.setup.scenario), spec.setup.variant
+        )
+        if refusal is not None:
+            return exercise_result.not_set_up(spec, refusal)
+        result = exercise_result.grade(
+            spec, [run_check(self.lab, c.check, c.args) for c in spec.checks]
+        )
+        history = progress.exercise_history(spec.id, self.learner)
+        progress.record(
+            result,
+            lesson=spec.lesson,
+            exercise=spec.id,
+            learner=self.learner,
+            attempt=history.attempts + 1,
+            hints_used=len(set(history.hints)),
+        )
+        return result
+
+    def hint(self) -> Hint:
+        """The next rung of the hint ladder that fits the latest check's failure class; the last
+        (the give-away) only after one attempt. Each rung shown is recorded."""
+        spec = self.spec
+        history = progress.exercise_history(spec.id, self.learner)
+        total, shown = len(spec.hints), set(history.hints)
+        fitting = [
+            i
+            for i, rung in enumerate(spec.hints)
+            if i not in shown and rung.failure in (None, history.last_failure)
+        ]
+        if not fitting:
+            last = spec.hints[history.hints[-1]].text if history.hints else ""
+            return Hint(
+                f"exercise {spec.id}: no more hints ({len(shown)} of {total} shown). {last}"
+            )
+        rung = fitting[0]
+        if rung == total - 1 and history.attempts == 0:
+            return Hint(
+                f"exercise {spec.id}: the last hint gives the answer away, so it comes after an "
+                "attempt. Try a fix, run ex.check(), then ask again."
+            )
+        progress.record_hint(spec.lesson, spec.id, rung, self.learner)
+        return Hint(f"hint {rung + 1} of {total} for exercise {spec.id}: {spec.hints[rung].text}")
+
+    def reset(self) -> None:
+        """Put the exercise's scenario back at its starting state (``setup()`` starts over)."""
+        grading.reset(self.lab, self.spec.setup.scenario)
+        log.info(
+            "exercise %s: %s reset to its starting state.", self.spec.id, self.spec.setup.scenario
+        )
+
+
+def exercise(exercise_id: str, lab: Lab | LearnerLab, learner: str | None = None) -> Exercise:
+    """The exercise with this id (e.g. ``"00.1"``) on ``lab``, for ``learner`` (default: you)."""
+    return Exercise(exercise_data.get(exercise_id), lab, learner)
