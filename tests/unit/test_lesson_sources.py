@@ -1,0 +1,26 @@
+"""What every lesson notebook must hold for nbval to test it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+LESSONS = sorted((Path(__file__).resolve().parents[2] / "lessons").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_every_compared_cell_has_the_output_nbval_compares(path: Path) -> None:
+    """nbval skips a marked cell that has no stored output, so a marker alone tests nothing."""
+    notebook = nbformat.read(path, as_version=4)
+    empty = [
+        cell.source.splitlines()[1] if len(cell.source.splitlines()) > 1 else cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in cell.source and not cell.outputs
+    ]
+    assert not empty, f"{path.name}: marked cells without a stored output: {empty}"
+
+
+def test_there_are_lessons() -> None:
+    assert LESSONS, "no lessons/*.ipynb found"
