@@ -130,6 +130,9 @@ NODE_LABELS = kubectl("get nodes --show-labels", sandbox="lab.get('nodes', names
 INGRESSES = kubectl("get ingress -A", sandbox="lab.get('ingresses', namespace=None)")
 """Every Ingress with its hosts."""
 
+NODE_LIST = kubectl("get nodes -o wide", sandbox="labkit status --name {lab}")
+"""The nodes with their InternalIPs."""
+
 NODE_ROUTES = on_node("ip route")
 """A node's routing table."""
 

@@ -6,10 +6,13 @@
     id: "00.1"                  # the lesson's number, a dot, a number; unique in the course
     title: one line
     kind: repair                # repair (from a broken variant) | write (from a start or step)
-    points: 2
+    points: 2                   # | predict | find (from a start or step)
     setup: {scenario: 02-expose-nginx, variant: wrong-target-port}
     checks: [{check: service_health, args: {service: nginx-service}}]   # labkit.checks.CHECKS
     hints: [a nudge, {failure: refused, text: for that failure class}, the give-away]
+
+A predict exercise has ``predict:`` cases and a find exercise ``find:`` facts instead of
+``checks:`` (`exercise_questions` documents both).
 """
 
 from __future__ import annotations
@@ -25,16 +28,19 @@ import yaml
 from labkit import scenarios
 from labkit.checks import check_arguments
 from labkit.checks.result import FAILURE_CLASSES
+from labkit.course.exercise_questions import Case, Finding, parse_cases, parse_findings
 from labkit.errors import LabError
 
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
 
-KINDS = ("repair", "write")
-"""The kinds graded so far: a broken state to repair, or a starting state to build on. (Predict,
-find and build kinds come with the graders for what a learner submits.)"""
+KINDS = ("repair", "write", "predict", "find")
+"""The kinds graded so far: a broken state to repair, a starting state to build on, a prediction
+of what the lab will do, a fact dug out of the lab."""
 
 _ID = re.compile(r"\d{2}\.\d{1,2}")
-_KEYS = {"id", "title", "kind", "points", "setup", "checks", "hints"}
+_COMMON = {"id", "title", "kind", "points", "setup", "hints"}
+_GRADED_BY = {"repair": "checks", "write": "checks", "predict": "predict", "find": "find"}
+"""The key that says how each kind is graded."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class ExerciseSpec:
     setup: Setup
     checks: tuple[ExerciseCheck, ...]
     hints: tuple[Rung, ...]
+    cases: tuple[Case, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
 
 def get(exercise_id: str) -> ExerciseSpec:
@@ -122,13 +130,16 @@ def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
             f"{where}: the id must be the lesson's number, a dot and a number.",
             f'Use e.g. "{lesson[:2]}.1" in {lesson}.yaml.',
         )
-    unknown, missing = set(raw) - _KEYS, _KEYS - set(raw)
+    kind = str(raw.get("kind"))
+    if kind not in KINDS:
+        raise LabError(
+            f"{where}: kind {kind!r} is not graded yet.", f"Use one of: {', '.join(KINDS)}."
+        )
+    keys = _COMMON | {_GRADED_BY[kind]}
+    unknown, missing = set(raw) - keys, keys - set(raw)
     if unknown or missing:
         what = f"has unknown keys {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
-        raise LabError(f"{where} {what}.", f"Give it exactly: {', '.join(sorted(_KEYS))}.")
-    kind = str(raw["kind"])
-    if kind not in KINDS:
-        raise LabError(f"{where}: kind {kind!r} is not graded yet.", f"Use {' or '.join(KINDS)}.")
+        raise LabError(f"{where} {what}.", f"Give a {kind} exactly: {', '.join(sorted(keys))}.")
     points = raw["points"]
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
         raise LabError(f"{where}: points must be a positive number.", "Write e.g. `points: 3`.")
@@ -139,8 +150,10 @@ def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
         kind=kind,
         points=float(points),
         setup=_setup(raw["setup"], kind, where),
-        checks=_checks(raw["checks"], where),
+        checks=_checks(raw["checks"], where) if "checks" in raw else (),
         hints=_hints(raw["hints"], where),
+        cases=parse_cases(raw["predict"], where) if kind == "predict" else (),
+        findings=parse_findings(raw["find"], where) if kind == "find" else (),
     )
 
 

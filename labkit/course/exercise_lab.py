@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from labkit import scenarios
 from labkit.checks import progress, run_check
 from labkit.course import exercise_data, exercise_result, grading
+from labkit.course.exercise_answers import grade_answer, grade_prediction
 from labkit.course.exercise_data import ExerciseSpec
 from labkit.course.exercise_result import ExerciseResult
 from labkit.course.learner import LearnerLab
+from labkit.errors import LabError
 from labkit.inputs import check_learner
 from labkit.lab import Lab
 
@@ -58,18 +61,26 @@ class Exercise:
             state,
         )
 
-    def check(self) -> ExerciseResult:
-        """Grade the lab with the exercise's checks and record the attempt; an exercise whose
-        starting state was not deployed is not graded (the result says to run ``setup()``)."""
+    def check(self, *, prediction: Any = None, answer: Any = None) -> ExerciseResult:
+        """Grade the lab by the checks, a predict's ``prediction`` or a find's ``answer`` (a value
+        or a dict by key) and record the attempt; ungraded until ``setup()`` deployed the start."""
         spec = self.spec
+        self._refuse_misplaced(prediction, answer)
         refusal = grading.not_deployed(
             self.lab, scenarios.get(spec.setup.scenario), spec.setup.variant
         )
         if refusal is not None:
             return exercise_result.not_set_up(spec, refusal)
-        result = exercise_result.grade(
-            spec, [run_check(self.lab, c.check, c.args) for c in spec.checks]
-        )
+        if spec.kind == "predict":
+            submitted = grade_prediction(self.lab, spec.id, spec.cases, prediction)
+            result = exercise_result.score(spec, submitted)
+        elif spec.kind == "find":
+            submitted = grade_answer(self.lab, spec.id, spec.findings, answer)
+            result = exercise_result.score(spec, submitted)
+        else:
+            result = exercise_result.grade(
+                spec, [run_check(self.lab, c.check, c.args) for c in spec.checks]
+            )
         history = progress.exercise_history(spec.id, self.learner)
         progress.record(
             result,
@@ -80,6 +91,18 @@ class Exercise:
             hints_used=len(set(history.hints)),
         )
         return result
+
+    def _refuse_misplaced(self, prediction: Any, answer: Any) -> None:
+        """A prediction only for a predict exercise, an answer only for a find exercise."""
+        wanted = {"predict": "prediction", "find": "answer"}.get(self.spec.kind)
+        given = [n for n, v in (("prediction", prediction), ("answer", answer)) if v is not None]
+        wrong = [n for n in given if n != wanted]
+        if wrong:
+            call = f"ex.check({wanted}=...)" if wanted else "ex.check()"
+            raise LabError(
+                f"Exercise {self.spec.id} is a {self.spec.kind} exercise and takes no {wrong[0]}.",
+                f"Grade it with {call}.",
+            )
 
     def hint(self) -> Hint:
         """The next rung of the hint ladder that fits the latest check's failure class; the last

@@ -51,9 +51,19 @@ def grade(spec: ExerciseSpec, results: Sequence[Result]) -> ExerciseResult:
     """Score an exercise from its checks' Results: each check weighs the same (a pass 1, a partial
     half); pass when every check passed, fail when none earned anything, partial between."""
     share = sum(_WEIGHTS[r.verdict] for r in results) / len(results)
+    return _scored(spec, share, list(results))
+
+
+def score(spec: ExerciseSpec, submission: Result) -> ExerciseResult:
+    """Score a predict or find exercise from the Result of grading what was submitted: points in
+    proportion to the questions answered right."""
+    return _scored(spec, submission.points / submission.max_points, [submission])
+
+
+def _scored(spec: ExerciseSpec, share: float, results: list[Result]) -> ExerciseResult:
     verdict = "pass" if share == 1 else "fail" if share == 0 else "partial"
     failing = next((r for r in results if not r.passed), None)
-    return _result(spec, verdict, round(spec.points * share, 1), list(results), failing)
+    return _result(spec, verdict, round(spec.points * share, 1), results, failing)
 
 
 def not_set_up(spec: ExerciseSpec, refusal: Result) -> ExerciseResult:

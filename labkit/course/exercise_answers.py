@@ -1,0 +1,242 @@
+"""Grade what a learner submits against the live lab: a prediction beside the truth the lab shows
+(one probe per connection, with the policy model's view as evidence), or a fact found on the lab
+(compared with the lab's own objects, whitespace and case aside, never revealed when wrong)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from labkit.checks.policy import model_verdict
+from labkit.checks.result import Result, Step, make_result
+from labkit.checks.targets import Target, choose_pods, parse_target
+from labkit.checks.view import ClusterView
+from labkit.commands import NODE_LIST, POD_LIST
+from labkit.course.exercise_questions import Case, Connection, Finding
+from labkit.errors import LabError
+from labkit.lab import Lab
+from labkit.model.addresses import is_ip
+from labkit.model.objects import node_internal_ip, pod_ip, pod_node, pod_phase, ref_of, strip_port
+from labkit.values import OUTCOMES, Probe
+
+Obj = dict[str, Any]
+
+_FACT_WORDS = {"pod_ip": "the IP of", "pod_node": "the node of", "node_ip": "the node IP of"}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One connection made on the lab: both pods, the probe, and what the policies allow."""
+
+    src: Obj
+    dst: Obj
+    probe: Probe
+    policies: str
+
+    def evidence(self, view: ClusterView) -> tuple[str, ...]:
+        """Who connected to whom, across which nodes, how it ended, as the server saw it."""
+        probe = self.probe
+        seen = strip_port(probe.client_ip)
+        return (
+            f"{_where(view, self.src)} -> {_where(view, self.dst)} port "
+            f"{probe.port}/{probe.protocol}: {probe.outcome}",
+            f"the server saw the client as {seen}" if seen else "the server saw no client",
+            f"what the NetworkPolicies allow (model): {self.policies}",
+        )
+
+
+def grade_prediction(lab: Lab, exercise_id: str, cases: Sequence[Case], prediction: Any) -> Result:
+    """Each case's prediction beside the truth observed on the lab: one point per case right."""
+    said = _submitted([c.key for c in cases], prediction, "prediction")
+    for case in cases:
+        _check_prediction(case, said[case.key])
+    view = ClusterView(lab)
+    seen: dict[str, Observation | str] = {}
+    steps = []
+    for case in cases:
+        key = repr(case.connection)
+        first = key not in seen
+        if said[case.key] is not None and first:
+            seen[key] = _observe(lab, view, case.connection)
+        steps.append(_prediction_step(view, case, said[case.key], seen.get(key), first))
+    if all(said[c.key] is None for c in cases):
+        hint = _unanswered("prediction", {c.key: c.choices() for c in cases})
+    else:
+        hint = (
+            "Compare your prediction with what the lab did, case by case: the evidence says who "
+            "connected to whom, across which nodes, and which address the server saw."
+        )
+    return _result("prediction", exercise_id, steps, hint)
+
+
+def grade_answer(lab: Lab, exercise_id: str, findings: Sequence[Finding], answer: Any) -> Result:
+    """Each answer compared with the fact on the lab (any pod the target picks counts); a wrong
+    answer is not told the right one."""
+    said = _submitted([f.key for f in findings], answer, "answer")
+    view = ClusterView(lab)
+    steps = [_finding_step(view, f, said[f.key]) for f in findings]
+    if all(said[f.key] is None for f in findings):
+        hint = _unanswered("answer", {f.key: _asked(f) for f in findings})
+    else:
+        needed = (NODE_LIST if f.fact == "node_ip" else POD_LIST for f in findings)
+        spelt = dict.fromkeys(view.shell(command) for command in needed)
+        hint = (
+            f"Look it up on the lab with {' and '.join(spelt)} (pods with their IPs and nodes, "
+            "nodes with their InternalIPs), and copy the value as the lab shows it."
+        )
+    return _result("answer", exercise_id, steps, hint)
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+def _submitted(keys: Sequence[str], value: Any, what: str) -> dict[str, Any]:
+    """The learner's value per key (None: unanswered); a bare value answers a single question."""
+    if value is None or value == "" or (isinstance(value, Mapping) and not value):
+        return dict.fromkeys(keys)
+    if not isinstance(value, Mapping):
+        if len(keys) == 1:
+            return {keys[0]: value}
+        raise LabError(
+            f"This exercise asks {len(keys)} things, so the {what} is a dict.",
+            f"Pass {what}={{...}} with the keys {', '.join(map(repr, keys))}.",
+        )
+    unknown = [str(k) for k in value if k not in keys]
+    if unknown:
+        raise LabError(
+            f"The {what} has keys this exercise does not ask about: "
+            f"{', '.join(map(repr, unknown))}.",
+            f"Use the keys {', '.join(map(repr, keys))}.",
+        )
+    return {k: None if value.get(k) == "" else value.get(k) for k in keys}
+
+
+def _check_prediction(case: Case, value: Any) -> None:
+    """Refuse a prediction outside the case's choices (None is unanswered, and allowed)."""
+    if value is None:
+        return
+    fits = (
+        isinstance(value, str) and _text(value) in OUTCOMES
+        if case.truth == "outcome"
+        else isinstance(value, bool)
+    )
+    if not fits:
+        raise LabError(
+            f"The prediction for {case.key!r} is {value!r}, not one of its choices.",
+            f"Predict one of: {case.choices()}.",
+        )
+
+
+def _unanswered(what: str, choices: Mapping[str, str]) -> str:
+    listed = ", ".join(f"{key!r}: <{choice}>" for key, choice in choices.items())
+    return f"Nothing was submitted. Record your {what} first, then check: {what}={{{listed}}}."
+
+
+def _result(check: str, exercise_id: str, steps: list[Step], hint: str) -> Result:
+    right = sum(1 for s in steps if s.ok)
+    verdict = "pass" if right == len(steps) else "fail" if right == 0 else "partial"
+    return make_result(check, f"exercise {exercise_id}", steps, verdict=verdict, hint=hint)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def _observe(lab: Lab, view: ClusterView, connection: Connection) -> Observation | str:
+    """Probe the first pair of running pods that fits the connection, or say why there is none."""
+    sources, destinations = _running(view, connection.src), _running(view, connection.dst)
+    for src in sources:
+        for dst in destinations:
+            same = pod_node(src) == pod_node(dst)
+            if connection.nodes == "any" or same == (connection.nodes == "same"):
+                probe = lab.probe(
+                    ref_of(src), str(pod_ip(dst)), connection.port, connection.protocol
+                )
+                verdict = model_verdict(view, src, dst, connection.port, connection.protocol)
+                policies = verdict.reason if verdict is not None else "the model cannot judge it"
+                return Observation(src, dst, probe, policies)
+    where = "" if connection.nodes == "any" else f" on {connection.nodes} nodes"
+    return f"no running pod pair{where} for {_shown(connection.src)} -> {_shown(connection.dst)}"
+
+
+def _prediction_step(
+    view: ClusterView, case: Case, said: Any, observed: Observation | str | None, first: bool
+) -> Step:
+    """The prediction beside the truth, with the connection's evidence under its first case; an
+    unanswered case shows no truth (predict first, then observe)."""
+    if said is None or observed is None:
+        return Step(case.key, "no prediction yet: the lab shows its answer once you predict", False)
+    yours = f"you predicted {_shown_value(said)}"
+    if isinstance(observed, str):
+        return Step(case.key, f"{yours}; the lab cannot show it: {observed}", False)
+    probe, evidence = observed.probe, observed.evidence(view) if first else ()
+    if case.truth == "outcome":
+        truth: Any = probe.outcome
+        right = _text(said) == truth
+    else:
+        seen = strip_port(probe.client_ip)
+        if seen is None:
+            text = f"{yours}; no server saw the client (the connection ended {probe.outcome})"
+            return Step(case.key, text, False, evidence)
+        truth = seen == pod_ip(observed.src)
+        right = said is truth
+    verdict = "right" if right else "wrong"
+    text = f"{yours}; the lab: {_shown_value(truth)} ({verdict})"
+    return Step(case.key, text, right, evidence)
+
+
+def _running(view: ClusterView, target: Target) -> list[Obj]:
+    spec = replace(parse_target(target), all=True)
+    return [p for p in choose_pods(spec, view.pods) if pod_phase(p) == "Running" and pod_ip(p)]
+
+
+def _where(view: ClusterView, pod: Obj) -> str:
+    return f"{view.names(pod)} ({pod_ip(pod)} on {pod_node(pod)})"
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def _finding_step(view: ClusterView, finding: Finding, said: Any) -> Step:
+    action = f"{finding.key}: {_asked(finding)}"
+    spec = replace(parse_target(finding.pod), all=True)
+    facts = {_text(v) for p in choose_pods(spec, view.pods) if (v := _fact(view, finding.fact, p))}
+    if not facts:
+        return Step(action, "the lab has no such fact now: run `ex.setup()` first", False)
+    if said is None:
+        return Step(action, "no answer", False)
+    right = _text(str(said)) in facts
+    verdict = "right, as the lab says" if right else "not what the lab says"
+    return Step(action, f"you answered {_shown_value(said)}: {verdict}", right)
+
+
+def _fact(view: ClusterView, fact: str, pod: Obj) -> str | None:
+    if fact == "pod_ip":
+        return pod_ip(pod)
+    node = pod_node(pod)
+    if fact == "pod_node" or node is None:
+        return node
+    found = view.node(node)
+    return node_internal_ip(found) if found is not None else None
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _text(value: Any) -> str:
+    """A value as compared: whitespace collapsed, lower case, an IP in its canonical form."""
+    text = " ".join(str(value).split()).lower()
+    return str(ipaddress.ip_address(text)) if is_ip(text) else text
+
+
+def _asked(finding: Finding) -> str:
+    return f"{_FACT_WORDS[finding.fact]} {_shown(finding.pod)}"
+
+
+def _shown(target: Target) -> str:
+    return parse_target(target).describe()
+
+
+def _shown_value(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,154 @@
+"""What predict and find exercises ask, as data: each question names what the learner submits (a
+key) and how the lab computes the truth it is graded against. Parsed and validated here (pure).
+
+A predict exercise lists ``predict:`` cases; each probes from one pod to another and asks for one
+truth of that connection::
+
+    - case: frontend -> database (other node)   # the key of the learner's prediction
+      truth: outcome        # outcome: connected | refused | timeout | ...; source_kept: True/False
+      src: {namespace: default, selector: app=frontend}
+      dst: {namespace: default, selector: app=database}
+      port: 5432
+      protocol: TCP         # optional
+      nodes: different      # optional: any (default) | same | different, where src and dst run
+
+A find exercise lists ``find:`` facts of the lab the learner digs out::
+
+    - name: node            # the key of the learner's answer
+      fact: pod_node        # pod_ip | pod_node | node_ip (the InternalIP of the pod's node)
+      pod: {namespace: default, selector: app=database}   # any pod the target picks counts
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labkit.checks.reach import check_port, check_protocol
+from labkit.checks.targets import Target, parse_target
+from labkit.errors import LabError
+from labkit.values import OUTCOMES
+
+TRUTHS = ("outcome", "source_kept")
+"""What a prediction can be about: how a connection ends, and whether the server sees the
+client's own pod IP (no NAT)."""
+
+FACTS = ("pod_ip", "pod_node", "node_ip")
+"""What a find answer can be: a pod's IP, the node it runs on, and that node's InternalIP."""
+
+NODES = ("any", "same", "different")
+
+_CASE_KEYS = {"case", "truth", "src", "dst", "port", "protocol", "nodes"}
+_FIND_KEYS = {"name", "fact", "pod"}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection to observe: the first pair of pods the targets pick (by name) that run on
+    the same or different nodes, as asked."""
+
+    src: Target
+    dst: Target
+    port: int
+    protocol: str = "TCP"
+    nodes: str = "any"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One prediction: its key and which truth of which connection it is graded against."""
+
+    key: str
+    truth: str
+    connection: Connection
+
+    def choices(self) -> str:
+        """The values a prediction of this case can take: ``connected|refused|...``."""
+        return "|".join(OUTCOMES) if self.truth == "outcome" else "True|False"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact to find: its key, which fact, and of which pod."""
+
+    key: str
+    fact: str
+    pod: Target
+
+
+def parse_cases(raw: Any, where: str) -> tuple[Case, ...]:
+    """The ``predict:`` list of an exercise, or a LabError naming what is wrong."""
+    items = _entries(raw, where, "predict", "`- case: NAME` with truth, src, dst and port")
+    cases = []
+    for item in items:
+        _keys(item, {"case", "truth", "src", "dst", "port"}, _CASE_KEYS, where, "predict case")
+        truth, nodes = str(item["truth"]), str(item.get("nodes", "any"))
+        if truth not in TRUTHS:
+            raise LabError(
+                f"{where}: truth {truth!r} is unknown.", f"Use one of: {', '.join(TRUTHS)}."
+            )
+        if nodes not in NODES:
+            raise LabError(
+                f"{where}: nodes {nodes!r} is unknown.", f"Use one of: {', '.join(NODES)}."
+            )
+        try:
+            connection = Connection(
+                _target(item["src"]),
+                _target(item["dst"]),
+                check_port(item["port"]),
+                check_protocol(item.get("protocol", "TCP")),
+                nodes,
+            )
+        except LabError as exc:
+            raise LabError(f"{where}: {exc.what}", exc.fix) from None
+        cases.append(Case(str(item["case"]), truth, connection))
+    _unique([c.key for c in cases], where, "case")
+    return tuple(cases)
+
+
+def parse_findings(raw: Any, where: str) -> tuple[Finding, ...]:
+    """The ``find:`` list of an exercise, or a LabError naming what is wrong."""
+    items = _entries(raw, where, "find", "`- name: NAME` with fact and pod")
+    findings = []
+    for item in items:
+        _keys(item, _FIND_KEYS, _FIND_KEYS, where, "find entry")
+        fact = str(item["fact"])
+        if fact not in FACTS:
+            raise LabError(
+                f"{where}: fact {fact!r} is unknown.", f"Use one of: {', '.join(FACTS)}."
+            )
+        try:
+            pod = _target(item["pod"])
+        except LabError as exc:
+            raise LabError(f"{where}: {exc.what}", exc.fix) from None
+        findings.append(Finding(str(item["name"]), fact, pod))
+    _unique([f.key for f in findings], where, "name")
+    return tuple(findings)
+
+
+def _entries(raw: Any, where: str, field: str, example: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(i, dict) for i in raw):
+        raise LabError(
+            f"{where}: {field} must be a list of entries.", f"List at least one {example}."
+        )
+    return raw
+
+
+def _keys(item: dict[str, Any], needed: set[str], allowed: set[str], where: str, what: str) -> None:
+    unknown, missing = set(item) - allowed, needed - set(item)
+    if unknown or missing:
+        wrong = f"has unknown keys {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
+        raise LabError(f"{where}: a {what} {wrong}.", f"Use only: {', '.join(sorted(allowed))}.")
+
+
+def _target(raw: Any) -> Target:
+    parse_target(raw)  # refuses what is not a pod reference or selector
+    return str(raw) if isinstance(raw, str) else dict(raw)
+
+
+def _unique(keys: list[str], where: str, field: str) -> None:
+    doubled = sorted({k for k in keys if keys.count(k) > 1})
+    if doubled:
+        raise LabError(
+            f"{where}: {field} {doubled[0]!r} appears twice.", f"Give every {field} its own text."
+        )

@@ -1,0 +1,369 @@
+"""Predict and find exercises: their data is validated on load (one LabError line), a prediction
+is graded against what the lab does (pass, partial, fail; unanswered fails without revealing the
+truth), a found fact against the lab's objects (tolerant of whitespace and case, never told when
+wrong), and `ex.check` takes a prediction or an answer only where it belongs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hintcheck
+import pytest
+
+from labkit.course import exercise_data, exercise_lab, grading
+from labkit.course.exercise_answers import grade_answer, grade_prediction
+from labkit.course.exercise_lab import Exercise
+from labkit.course.exercise_questions import Case, Connection, Finding
+from labkit.errors import LabError
+
+PREDICT = """
+exercises:
+  - id: "07.2"
+    title: Predict a connection
+    kind: predict
+    points: 4
+    setup: {scenario: 01-web-across-nodes}
+    predict:
+      - case: client -> web
+        truth: outcome
+        src: default/client
+        dst: {namespace: default, selector: app=web}
+        port: 8080
+        nodes: different
+      - case: web sees the client's own IP
+        truth: source_kept
+        src: default/client
+        dst: {namespace: default, selector: app=web}
+        port: 8080
+        nodes: different
+    hints: [Think., The answer.]
+  - id: "07.3"
+    title: Find the database
+    kind: find
+    points: 3
+    setup: {scenario: 01-web-across-nodes}
+    find:
+      - {name: ip, fact: pod_ip, pod: shop/db}
+      - {name: node, fact: pod_node, pod: shop/db}
+      - {name: via, fact: node_ip, pod: shop/db}
+    hints: [Look., The answer.]
+"""
+
+CLIENT_TO_WEB = Connection(
+    "default/client", {"namespace": "default", "selector": "app=web"}, 8080, nodes="different"
+)
+OUTCOME = Case("client -> web", "outcome", CLIENT_TO_WEB)
+KEPT = Case("web sees the client's own IP", "source_kept", CLIENT_TO_WEB)
+FINDINGS = (
+    Finding("ip", "pod_ip", "shop/db"),
+    Finding("node", "pod_node", "shop/db"),
+    Finding("via", "node_ip", "shop/db"),
+)
+
+
+def specs(tmp_path: Path, text: str = PREDICT) -> dict[str, exercise_data.ExerciseSpec]:
+    path = tmp_path / "07-demo.yaml"
+    path.write_text(text)
+    return {s.id: s for s in exercise_data.load_lesson(path)}
+
+
+def lines(result) -> list[str]:
+    return str(result).splitlines()
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def test_predict_and_find_load_as_questions(tmp_path):
+    loaded = specs(tmp_path)
+    assert loaded["07.2"].cases == (OUTCOME, KEPT) and loaded["07.2"].checks == ()
+    assert loaded["07.3"].findings == FINDINGS and loaded["07.3"].cases == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("truth: outcome", "truth: latency"), "truth 'latency' is unknown"),
+        (("nodes: different\n      - case", "nodes: far\n      - case"), "nodes 'far' is unknown"),
+        (
+            (
+                "port: 8080\n        nodes: different\n      - case",
+                "port: 0\n        nodes: x\n      - case",
+            ),
+            "nodes 'x'",
+        ),
+        (
+            (
+                "        port: 8080\n        nodes: different\n    hints",
+                "        port: 99999\n    hints",
+            ),
+            "99999 is not a port number",
+        ),
+        (
+            ("src: default/client\n", "src: a/b/c\n"),
+            "not a pod reference",
+        ),
+        (("fact: pod_ip", "fact: pod_mac"), "fact 'pod_mac' is unknown"),
+        (
+            ("pod: shop/db}\n      - {name: node", "pod: {selector: ''}}\n      - {name: node"),
+            "has no selector",
+        ),
+        (
+            ("case: web sees the client's own IP", "case: client -> web"),
+            "case 'client -> web' appears twice",
+        ),
+        (("name: via", "name: ip"), "name 'ip' appears twice"),
+        (
+            ("        nodes: different\n      - case", "        colour: red\n      - case"),
+            "unknown keys ['colour']",
+        ),
+        (("{name: ip, fact: pod_ip, pod: shop/db}", "{name: ip, fact: pod_ip}"), "lacks ['pod']"),
+        (
+            ("    predict:\n", "    checks: [{check: pod_to_pod}]\n    predict:\n"),
+            "unknown keys ['checks']",
+        ),
+        (("    find:\n", "    found:\n"), "has unknown keys ['found']"),
+        (
+            (
+                "    find:\n      - {name: ip, fact: pod_ip, pod: shop/db}\n",
+                "    find: []\n      - {name: ip, fact: pod_ip, pod: shop/db}\n",
+            ),
+            None,
+        ),
+        (("kind: find", "kind: build"), "kind 'build' is not graded yet"),
+    ],
+)
+def test_bad_predict_and_find_data_is_refused_in_one_line(tmp_path, change, message):
+    old, new = change
+    assert old in PREDICT
+    with pytest.raises(Exception) as caught:
+        specs(tmp_path, PREDICT.replace(old, new, 1))
+    if message is None:  # not even YAML
+        return
+    assert isinstance(caught.value, LabError)
+    assert message in caught.value.what, caught.value.what
+    assert caught.value.what.startswith("07-demo.yaml exercise 07.")
+    assert "\n" not in caught.value.what and "\n" not in caught.value.fix
+
+
+def test_an_empty_question_list_is_refused(tmp_path):
+    emptied = PREDICT.split("    find:\n")[0] + "    find: []\n    hints: [Look., The answer.]\n"
+    with pytest.raises(LabError, match="find must be a list of entries"):
+        specs(tmp_path, emptied)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def test_a_right_prediction_passes_beside_the_evidence(fakes):
+    lab = fakes.web_cluster()
+    result = grade_prediction(
+        lab, "07.2", (OUTCOME, KEPT), {"client -> web": " Connected ", KEPT.key: True}
+    )
+    assert (result.verdict, result.points, result.max_points) == ("pass", 2, 2)
+    text = str(result)
+    assert "you predicted ' Connected '; the lab: 'connected' (right)" in text
+    assert "you predicted True; the lab: True (right)" in text
+    # the first pair on different nodes: client on lab-worker, web#2 on lab-worker2; one probe
+    assert (
+        "default/client (10.244.1.2 on lab-worker) -> default/web#2 (10.244.2.3 on lab-worker2)"
+        in text
+    )
+    assert "the server saw the client as 10.244.1.2" in text
+    assert "what the NetworkPolicies allow (model): allowed" in text
+    assert [c[0] for c in lab.calls] == ["probe"]
+
+
+def test_nodes_same_picks_a_pair_on_one_node(fakes):
+    lab = fakes.web_cluster()
+    same = Case(
+        "same",
+        "outcome",
+        Connection("default/client", "default/web-5d4f8c7b9d-abcde", 8080, nodes="same"),
+    )
+    result = grade_prediction(lab, "07.2", (same,), "connected")
+    assert result.verdict == "pass"
+    assert "10.244.1.3 on lab-worker" in str(result)
+
+
+def test_one_wrong_prediction_is_partial_and_shows_the_truth(fakes):
+    lab = fakes.web_cluster()
+    result = grade_prediction(
+        lab, "07.2", (OUTCOME, KEPT), {OUTCOME.key: "timeout", KEPT.key: True}
+    )
+    assert (result.verdict, result.points) == ("partial", 1)
+    assert "you predicted 'timeout'; the lab: 'connected' (wrong)" in str(result)
+    assert "Compare your prediction" in result.hint
+
+
+def test_nat_makes_source_kept_false(fakes):
+    lab = fakes.web_cluster()
+    lab.nat["default/client"] = "172.18.0.3"
+    result = grade_prediction(
+        lab, "07.2", (OUTCOME, KEPT), {OUTCOME.key: "connected", KEPT.key: True}
+    )
+    assert result.verdict == "partial"
+    assert "you predicted True; the lab: False (wrong)" in str(result)
+    assert "the server saw the client as 172.18.0.3" in str(result)
+
+
+def test_a_drop_is_a_timeout_and_no_server_sees_the_client(fakes):
+    deny = fakes.netpol_doc("deny", {"podSelector": {}, "policyTypes": ["Ingress"]})
+    lab = fakes.web_cluster(extra=[deny])
+    result = grade_prediction(
+        lab, "07.2", (OUTCOME, KEPT), {OUTCOME.key: "timeout", KEPT.key: True}
+    )
+    assert (result.verdict, result.points) == ("partial", 1)
+    assert "the lab: 'timeout' (right)" in str(result)
+    assert "no server saw the client (the connection ended timeout)" in str(result)
+    assert "blocked on ingress" in str(result) and "by policy default/deny" in str(result)
+
+
+def test_both_wrong_fail(fakes):
+    result = grade_prediction(
+        fakes.web_cluster(), "07.2", (OUTCOME, KEPT), {OUTCOME.key: "refused", KEPT.key: False}
+    )
+    assert (result.verdict, result.points, result.max_points) == ("fail", 0, 2)
+
+
+@pytest.mark.parametrize("unanswered", [None, "", {}, {OUTCOME.key: None, KEPT.key: ""}])
+def test_an_unanswered_prediction_fails_without_probing_or_revealing(fakes, unanswered):
+    lab = fakes.web_cluster()
+    result = grade_prediction(lab, "07.2", (OUTCOME, KEPT), unanswered)
+    assert (result.verdict, result.points) == ("fail", 0)
+    assert lab.calls == [] and "connected" not in "\n".join(s.observed for s in result.steps)
+    assert result.hint.startswith("Nothing was submitted. Record your prediction first")
+    assert "'client -> web': <connected|refused|timeout|dns|unreachable|error>" in result.hint
+    assert "<True|False>" in result.hint
+
+
+def test_half_a_prediction_grades_the_half_given(fakes):
+    result = grade_prediction(
+        fakes.web_cluster(), "07.2", (OUTCOME, KEPT), {OUTCOME.key: "connected"}
+    )
+    assert (result.verdict, result.points) == ("partial", 1)
+    assert "no prediction yet" in str(result)
+
+
+def test_no_pair_on_the_lab_cannot_be_right(fakes):
+    lonely = Case("x", "outcome", Connection("default/client", {"selector": "app=nothing"}, 80))
+    result = grade_prediction(fakes.web_cluster(), "07.2", (lonely,), "connected")
+    assert result.verdict == "fail"
+    assert (
+        "the lab cannot show it: no running pod pair for default/client -> default/{app=nothing}"
+        in str(result)
+    )
+
+
+@pytest.mark.parametrize(
+    ("prediction", "message"),
+    [
+        ({OUTCOME.key: "connects", KEPT.key: True}, "not one of its choices"),
+        ({OUTCOME.key: "connected", KEPT.key: "yes"}, "not one of its choices"),
+        ({OUTCOME.key: True}, "not one of its choices"),
+        ({"client to web": "connected"}, "does not ask about: 'client to web'"),
+        ("connected", "asks 2 things, so the prediction is a dict"),
+    ],
+)
+def test_a_prediction_outside_the_choices_is_refused(fakes, prediction, message):
+    lab = fakes.web_cluster()
+    with pytest.raises(LabError) as caught:
+        grade_prediction(lab, "07.2", (OUTCOME, KEPT), prediction)
+    assert message in caught.value.what and lab.calls == []
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def test_found_facts_pass_whatever_the_spacing_and_case(fakes):
+    answer = {"ip": " 10.244.2.5\n", "node": "LAB-Worker", "via": "172.18.0.3"}
+    result = grade_answer(fakes.web_cluster(), "07.3", FINDINGS, answer)
+    assert (result.verdict, result.points, result.max_points) == ("pass", 3, 3)
+    assert "ip: the IP of shop/db: you answered ' 10.244.2.5\\n': right, as the lab says" in str(
+        result
+    )
+
+
+def test_any_pod_a_selector_picks_counts(fakes):
+    web_ip = (Finding("ip", "pod_ip", {"namespace": "default", "selector": "app=web"}),)
+    lab = fakes.web_cluster()
+    assert all(grade_answer(lab, "07.3", web_ip, ip).passed for ip in ("10.244.1.3", "10.244.2.4"))
+    assert not grade_answer(lab, "07.3", web_ip, "10.244.1.2").passed
+
+
+@pytest.mark.parametrize("backend", ["sandbox", "kind"])
+def test_a_wrong_fact_is_not_told_the_right_one(fakes, backend):
+    lab = fakes.web_cluster()
+    lab.backend = backend
+    result = grade_answer(
+        lab, "07.3", FINDINGS, {"ip": "10.244.2.5", "node": "lab-worker2", "via": "172.18.0.4"}
+    )
+    assert (result.verdict, result.points) == ("partial", 1)
+    assert "you answered 'lab-worker2': not what the lab says" in str(result)
+    assert "'lab-worker'" not in str(result) and "172.18.0.3" not in str(result)
+    assert not hintcheck.problems(result.hint, backend)
+    assert ("kubectl" in result.hint) == (backend == "kind")
+    wrong = grade_answer(lab, "07.3", FINDINGS, {"ip": "10.0.0.1", "node": "x", "via": "y"})
+    assert (wrong.verdict, wrong.points) == ("fail", 0)
+
+
+@pytest.mark.parametrize("unanswered", [None, "", {}, {"ip": None}])
+def test_an_unanswered_find_fails(fakes, unanswered):
+    result = grade_answer(fakes.web_cluster(), "07.3", FINDINGS, unanswered)
+    assert (result.verdict, result.points) == ("fail", 0)
+    assert "no answer" in str(result)
+    assert result.hint.startswith("Nothing was submitted. Record your answer first")
+    assert "'via': <the node IP of shop/db>" in result.hint
+
+
+def test_a_single_fact_takes_a_bare_answer(fakes):
+    assert grade_answer(fakes.web_cluster(), "07.3", FINDINGS[1:2], "lab-worker").passed
+
+
+def test_a_fact_the_lab_does_not_have_fails(fakes):
+    pending = fakes.pod("db2", None, ns="shop", unschedulable="0/3 nodes are available")
+    lab = fakes.web_cluster(extra=[pending])
+    gone = (Finding("node", "node_ip", "shop/db2"), Finding("ip", "pod_ip", "shop/nothing"))
+    result = grade_answer(lab, "07.3", gone, {"node": "172.18.0.3", "ip": "10.244.2.5"})
+    assert result.verdict == "fail"
+    assert str(result).count("the lab has no such fact now") == 2
+
+
+# --------------------------------------------------------------------------- ex.check
+
+
+@pytest.fixture
+def set_up(monkeypatch):
+    """Every exercise counts as set up (the deploy rule has tests of its own)."""
+    monkeypatch.setattr(grading, "not_deployed", lambda *args: None)
+
+
+def test_check_scores_a_prediction_and_records_it(tmp_path, fakes, set_up, progress_file):
+    ex = Exercise(specs(tmp_path)["07.2"], fakes.web_cluster())
+    result = ex.check(prediction={OUTCOME.key: "connected", KEPT.key: False})
+    assert result.headline() == "exercise 07.2: partial (2/4)"
+    assert lines(result)[2].startswith("  PARTIAL  prediction: exercise 07.2  (1/2 points)")
+    assert ex.check(prediction=None).headline() == "exercise 07.2: fail (0/4)"
+    assert '"exercise": "07.2"' in progress_file.read_text()
+
+
+def test_check_scores_an_answer(tmp_path, fakes, set_up, progress_file):
+    ex = Exercise(specs(tmp_path)["07.3"], fakes.web_cluster())
+    answer = {"ip": "10.244.2.5", "node": "lab-worker", "via": "172.18.0.4"}
+    assert ex.check(answer=answer).headline() == "exercise 07.3: partial (2/3)"
+    assert ex.check().headline() == "exercise 07.3: fail (0/3)"
+
+
+def test_check_refuses_a_misplaced_submission(tmp_path, fakes, set_up, progress_file):
+    loaded = specs(tmp_path)
+    lab = fakes.web_cluster()
+    with pytest.raises(LabError, match="takes no answer") as caught:
+        Exercise(loaded["07.2"], lab).check(answer="x")
+    assert caught.value.fix == "Grade it with ex.check(prediction=...)."
+    with pytest.raises(LabError, match="takes no prediction"):
+        Exercise(loaded["07.3"], lab).check(prediction="x")
+    repair = exercise_lab.exercise("00.1", lab)
+    with pytest.raises(LabError, match="a repair exercise and takes no answer") as caught:
+        repair.check(answer="nginx")
+    assert caught.value.fix == "Grade it with ex.check()."
+    assert not progress_file.exists()
