@@ -19,7 +19,10 @@ def test_every_compared_cell_has_the_output_nbval_compares(path: Path) -> None:
         for cell in notebook.cells
         if cell.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in cell.source and not cell.outputs
     ]
-    assert not empty, f"{path.name}: marked cells without a stored output: {empty}"
+    assert not empty, (
+        f"{path.name}: marked cells without a stored output: {empty}. Store them with "
+        f"`.venv/bin/python lessons/store_outputs.py lessons/{path.name}` (as root)."
+    )
 
 
 def test_there_are_lessons() -> None:
