@@ -12,7 +12,9 @@
     hints: [a nudge, {failure: refused, text: for that failure class}, the give-away]
 
 A predict exercise has ``predict:`` cases and a find exercise ``find:`` facts instead of
-``checks:`` (`exercise_questions` documents both).
+``checks:`` (`exercise_questions` documents both). A write exercise also lists in ``writes:`` the
+objects the learner creates (``Service/api``, ``NetworkPolicy/shop/db-only``), which ``setup()``
+removes, so an exercise done before starts over unanswered.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import Any
 
 import yaml
 
-from labkit import scenarios
+from labkit import manifests, scenarios
 from labkit.checks import check_arguments
 from labkit.checks.result import FAILURE_CLASSES
 from labkit.course.exercise_questions import Case, Finding, parse_cases, parse_findings
 from labkit.errors import LabError
+from labkit.values import ObjectRef
 
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
 
@@ -41,6 +44,8 @@ _ID = re.compile(r"\d{2}\.\d{1,2}")
 _COMMON = {"id", "title", "kind", "points", "setup", "hints"}
 _GRADED_BY = {"repair": "checks", "write": "checks", "predict": "predict", "find": "find"}
 """The key that says how each kind is graded."""
+_ALSO = {"write": {"writes"}}
+"""Further keys a kind needs."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class ExerciseSpec:
     hints: tuple[Rung, ...]
     cases: tuple[Case, ...] = ()
     findings: tuple[Finding, ...] = ()
+    writes: tuple[ObjectRef, ...] = ()
 
 
 def get(exercise_id: str) -> ExerciseSpec:
@@ -135,7 +141,7 @@ def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
         raise LabError(
             f"{where}: kind {kind!r} is not graded yet.", f"Use one of: {', '.join(KINDS)}."
         )
-    keys = _COMMON | {_GRADED_BY[kind]}
+    keys = _COMMON | {_GRADED_BY[kind]} | _ALSO.get(kind, set())
     unknown, missing = set(raw) - keys, keys - set(raw)
     if unknown or missing:
         what = f"has unknown keys {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
@@ -154,7 +160,39 @@ def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
         hints=_hints(raw["hints"], where),
         cases=parse_cases(raw["predict"], where) if kind == "predict" else (),
         findings=parse_findings(raw["find"], where) if kind == "find" else (),
+        writes=_writes(raw["writes"], where) if "writes" in raw else (),
     )
+
+
+def _writes(raw: Any, where: str) -> tuple[ObjectRef, ...]:
+    """``Kind/name`` or ``Kind/namespace/name`` (namespace ``default`` when left out)."""
+    if not isinstance(raw, list) or not raw:
+        raise LabError(
+            f"{where}: writes must list the objects the learner creates.",
+            "Write e.g. `writes: [Service/api]` or `[NetworkPolicy/shop/db-only]`.",
+        )
+    refs = []
+    for item in raw:
+        parts = str(item).split("/")
+        try:
+            kind = manifests.canonical_kind(parts[0]) if len(parts) in (2, 3) else ""
+        except LabError:
+            kind = ""
+        if (
+            not kind
+            or not all(parts[1:])
+            or (len(parts) == 3 and not manifests.is_namespaced(kind))
+        ):
+            raise LabError(
+                f"{where}: {str(item)!r} in writes is not Kind/name (Kind/namespace/name for a "
+                "namespaced kind in another namespace).",
+                "Write e.g. `Service/api`, `NetworkPolicy/shop/db-only` or `Namespace/shop`.",
+            )
+        if not manifests.is_namespaced(kind):
+            refs.append(ObjectRef(kind, parts[-1]))
+        else:
+            refs.append(ObjectRef(kind, parts[-1], parts[1] if len(parts) == 3 else "default"))
+    return tuple(refs)
 
 
 def _setup(raw: Any, kind: str, where: str) -> Setup:

@@ -50,8 +50,12 @@ class Exercise:
         return f"<exercise {spec.id} ({spec.kind}, {spec.points:g} points): {spec.title}>"
 
     def setup(self) -> None:
-        """Deploy the exercise's starting state (a repair's broken state), on record for grading."""
+        """Deploy the exercise's starting state (a repair's broken state), on record for grading;
+        a write exercise's objects from an earlier answer are removed first."""
         setup = self.spec.setup
+        written = [r for r in self.spec.writes if self.lab.get(r.kind, r.name, r.namespace)]
+        if written:  # an answer from an earlier run: the exercise starts over unanswered
+            self.lab.delete(written)
         grading.deploy(self.lab, setup.scenario, setup.variant)
         state = f"variant {setup.variant}" if setup.variant else "its starting state"
         log.info(

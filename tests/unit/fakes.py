@@ -603,8 +603,13 @@ class ObjectLab:
         return refs
 
     def delete(self, docs: Any) -> None:
-        for doc in manifests.load(docs):
-            key = self.key(doc)
+        refs = (
+            docs if isinstance(docs, list) and all(isinstance(d, ObjectRef) for d in docs) else []
+        )
+        keys = [(r.kind, r.namespace, r.name) for r in refs] or [
+            self.key(doc) for doc in manifests.load(docs)
+        ]
+        for key in keys:
             if key not in self.objects:
                 raise AssertionError(f"{key} does not exist, so it cannot be deleted")
             del self.objects[key]

@@ -76,7 +76,10 @@ def test_an_unknown_id_is_refused_with_the_ids_there_are():
         (("variant: wrong-target-port", "variant: right-port"), "has no variant 'right-port'"),
         (("scenario: 02-expose-nginx", "scenario: 99-nothing"), "No scenario named"),
         (("kind: repair", "kind: build"), "kind 'build' is not graded yet"),
-        (("kind: repair", "kind: write"), "a repair starts from a broken variant"),
+        (
+            ("kind: repair", "kind: write\n    writes: [Service/api]"),
+            "a repair starts from a broken variant",
+        ),
         (("points: 4", "points: 0"), "points must be a positive number"),
         (('id: "07.1"', 'id: "08.1"'), "the id must be the lesson's number"),
         (("    title: Fix", "    titel: Fix"), "unknown keys ['titel']"),
@@ -92,6 +95,44 @@ def test_bad_exercise_data_is_refused_in_one_line(tmp_path, change, message):
     assert message in caught.value.what
     assert caught.value.what.startswith("07-demo.yaml")
     assert "\n" not in caught.value.what and "\n" not in caught.value.fix
+
+
+WRITE = LADDER.replace("kind: repair", "kind: write").replace(
+    "setup: {scenario: 02-expose-nginx, variant: wrong-target-port}",
+    "setup: {scenario: 02-expose-nginx}\n    writes: [Service/nginx-service, Namespace/shop]",
+)
+
+
+@pytest.mark.parametrize(
+    ("writes", "message"),
+    [
+        (None, "lacks ['writes']"),
+        ("[]", "writes must list the objects"),
+        ("[Banana/x]", "'Banana/x' in writes is not Kind/name"),
+        ("[Namespace/a/b]", "'Namespace/a/b' in writes is not Kind/name"),
+        ("[Service/]", "'Service/' in writes is not Kind/name"),
+        ("[Service/a/b/c]", "'Service/a/b/c' in writes is not Kind/name"),
+    ],
+)
+def test_a_write_exercise_must_name_what_the_learner_writes(tmp_path, writes, message):
+    old = "    writes: [Service/nginx-service, Namespace/shop]\n"
+    text = WRITE.replace(old, "" if writes is None else f"    writes: {writes}\n")
+    with pytest.raises(LabError) as caught:
+        spec_of(tmp_path, text)
+    assert message in caught.value.what
+
+
+def test_setup_of_a_write_exercise_removes_an_earlier_answer(tmp_path, fakes, progress_file):
+    spec = spec_of(tmp_path, WRITE)
+    assert [str(r) for r in spec.writes] == ["service/default/nginx-service", "namespace/shop"]
+    lab = fakes.ObjectLab()
+    ex = Exercise(spec, lab, learner="ada")
+    ex.setup()
+    lab.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}])
+    assert lab.get("service", "nginx-service") and lab.get("namespace", "shop", None)
+    ex.setup()  # the learner starts over: their Namespace goes, the scenario's Service comes back
+    assert not lab.get("namespace", "shop", None)
+    assert lab.get("service", "nginx-service")
 
 
 def test_an_id_in_two_lessons_is_refused(tmp_path):
