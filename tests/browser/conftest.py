@@ -28,19 +28,34 @@ def _down_lab() -> None:
     down(LAB_NAME)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Headless Chromium from Debian's package, driven by Playwright (never its own download);
-    skips, naming `make setup`, where either is missing."""
-    executable = shutil.which("chromium")
-    if executable is None:
+@pytest.fixture(scope="module", autouse=True)
+def requirements() -> None:
+    """Skip, with the reason, where Debian's chromium or Playwright is missing, or where no
+    backend can bring up the lab the lessons connect to (before anything starts)."""
+    from labkit.errors import LabError
+    from labkit.lab import choose_backend
+
+    if shutil.which("chromium") is None:
         pytest.skip(f"the browser test needs Debian's chromium package: {SETUP_HINT}")
-    sync_api = pytest.importorskip(
+    pytest.importorskip(
         "playwright.sync_api", reason=f"the browser test needs Playwright: {SETUP_HINT}"
     )
+    try:
+        choose_backend("auto")
+    except LabError as exc:
+        pytest.skip(f"the lessons bring a lab up: {exc.what} Run `sudo make test`.")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium from Debian's package, driven by Playwright (never its own download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable is not None
     # Chromium refuses to run as root with its own sandbox; the pages are our loopback server's.
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=args)
         try:
             yield browser
@@ -51,14 +66,7 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     """One JupyterLab server for every lesson; its kernels use lab LAB_NAME and a temporary
-    progress file. Skips where no backend can bring a lab up; the lab is taken down after."""
-    from labkit.errors import LabError
-    from labkit.lab import choose_backend
-
-    try:
-        choose_backend("auto")
-    except LabError as exc:
-        pytest.skip(f"the lessons bring a lab up, and {exc.what} Run `sudo make test`.")
+    progress file, and the lab is taken down afterwards."""
     home = tmp_path_factory.mktemp("jupyterlab")
     env = {"LABKIT_LAB": LAB_NAME, "LABKIT_PROGRESS": str(home / "progress.jsonl")}
     _down_lab()
