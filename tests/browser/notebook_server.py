@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +104,8 @@ def _stop(server: JupyterLab, process: subprocess.Popen[bytes], runtime_dir: Pat
         server.api("POST", "/api/shutdown")
         process.wait(STOP_S)
     except (urllib.error.URLError, ConnectionError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(STOP_S)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -113,7 +114,8 @@ def _stop(server: JupyterLab, process: subprocess.Popen[bytes], runtime_dir: Pat
             continue
         if str(runtime_dir).encode() in cmdline:
             print(f"killing kernel {pid}, left running by JupyterLab")
-            os.kill(int(pid), signal.SIGKILL)
+            with suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 @contextmanager
