@@ -10,11 +10,12 @@ CNI ?= calico
 NBVAL_LAB ?= nbval
 BACKEND ?= auto
 # Debian/Ubuntu packages the sandbox backend drives (ip, iptables, bwrap to confine pod and node
-# commands, tcpdump, dig, ping, conntrack, ps).
-APT_PACKAGES := iproute2 iptables bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl
-SYSTEM_TOOLS := ip iptables iptables-save iptables-restore bwrap tcpdump dig ping conntrack openssl
+# commands, tcpdump, dig, ping, conntrack, ps), and the browser test's chromium (Playwright drives
+# it; Playwright's own browser download is never used).
+APT_PACKAGES := iproute2 iptables bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl chromium
+SYSTEM_TOOLS := ip iptables iptables-save iptables-restore bwrap tcpdump dig ping conntrack openssl chromium
 
-.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests nbval student bench clean
+.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests browser-tests nbval student bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-## setup: create .venv with everything, and (as root on Debian/Ubuntu) the sandbox's system tools
+## setup: create .venv with everything, and (as root on Debian/Ubuntu) the sandbox's system tools and chromium
 setup: $(VENV)/.installed system-tools
 
 system-tools:
@@ -32,7 +33,7 @@ system-tools:
 	  echo "setup: installing$$missing ($(APT_PACKAGES))"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	else \
-	  echo "setup: missing$$missing; the sandbox backend needs them. Run 'sudo make setup' on Debian/Ubuntu, or install: $(APT_PACKAGES)."; \
+	  echo "setup: missing$$missing; the sandbox backend and the browser test need them. Run 'sudo make setup' on Debian/Ubuntu, or install: $(APT_PACKAGES)."; \
 	fi
 
 ## lab: set up, bring a lab up (Kind when Docker answers, else the sandbox), open JupyterLab on lessons/
@@ -41,7 +42,7 @@ lab: setup
 	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate.
 	LABKIT_LAB=$(LAB) $(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/
 
-## test: set up, lint, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; notebooks)
+## test: set up, lint, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; lessons in a browser; notebooks)
 test: setup lint
 	$(PY) -m pytest tests -q
 	@$(MAKE) --no-print-directory nbval
@@ -66,6 +67,10 @@ sandbox-tests: setup
 
 kind-tests: setup
 	$(PY) -m pytest -m kind tests/kind -q
+
+## browser-tests: every lesson run in JupyterLab in headless chromium; screenshots in build/screenshots/
+browser-tests: setup
+	$(PY) -m pytest tests/browser -q
 
 ## nbval: run the lesson sources on lab $(NBVAL_LAB) with a fresh progress file, compare marked outputs
 nbval: setup
