@@ -8,6 +8,8 @@ LAB ?= netlab
 CNI ?= calico
 # The lab nbval runs the lessons on (taken down afterwards; a learner's lab is left alone).
 NBVAL_LAB ?= nbval
+# The notebooks nbval runs (the Kind workflow's Flannel job leaves out those that need policies).
+NBVAL_LESSONS ?= lessons
 BACKEND ?= auto
 # Debian/Ubuntu packages the sandbox backend drives (ip, iptables, bwrap to confine pod and node
 # commands, tcpdump, dig, ping, conntrack, ps), and the browser test's chromium (Playwright drives
@@ -76,7 +78,7 @@ browser-tests: setup
 nbval: setup
 	@if ls lessons/*.ipynb >/dev/null 2>&1; then \
 	  progress=$$(mktemp --suffix=.jsonl); start=$$(date +%s); \
-	  LABKIT_LAB=$(NBVAL_LAB) LABKIT_PROGRESS=$$progress $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
+	  LABKIT_LAB=$(NBVAL_LAB) LABKIT_PROGRESS=$$progress $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg $(NBVAL_LESSONS) -q -p no:cacheprovider; \
 	  status=$$?; $(LABKIT) down --name $(NBVAL_LAB) >/dev/null; rm -f $$progress; \
 	  echo "nbval: $$(( $$(date +%s) - start )) s wall time"; exit $$status; \
 	else echo "nbval: no lessons yet, nothing to validate"; fi
