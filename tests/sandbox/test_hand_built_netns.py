@@ -142,3 +142,49 @@ def test_heal_removes_an_unrecorded_namespace_and_forgets_a_vanished_one(lab):
     assert not (naming.NETNS_ETC / naming.hand_netns(lab.name, short, NAME)).exists()
     with pytest.raises(LabError, match="netns_add"):
         lab.netns_exec(node, NAME, "true")
+
+
+EXERCISE = """
+exercises:
+  - id: "07.9"
+    title: Wire a pod's network by hand
+    kind: build
+    points: 3
+    setup: {scenario: 10-kube-proxy-rules}
+    build:
+      namespace: hand
+      node: {namespace: default, selector: app=my-service}
+      reach:
+        - case: same node
+          dst: {namespace: default, selector: app=my-service}
+          port: 8080
+          nodes: same
+        - case: other node
+          dst: {namespace: default, selector: app=my-service}
+          port: 8080
+          nodes: different
+        - {case: the Service, service: {namespace: default, name: my-service}, port: 80}
+    hints: [Make the namespace first., The whole recipe.]
+"""
+
+
+def test_a_build_exercise_grades_the_wiring_on_the_lab(lab, tmp_path, progress_file):
+    from labkit.course.exercise_data import load_lesson
+    from labkit.course.exercise_lab import Exercise
+
+    path = tmp_path / "07-demo.yaml"
+    path.write_text(EXERCISE)
+    ex = Exercise(load_lesson(path)[0], lab, learner="ada")
+    ex.setup()
+    node = lab.get("pods", selector="app=my-service")[0]["spec"]["nodeName"]
+    missing = ex.check()
+    assert str(missing).startswith("exercise 07.9: fail (0/3)")
+    assert f"lab.netns_add('{node}', 'hand')" in str(missing)
+    lab.netns_add(node, NAME)
+    assert str(ex.check()).startswith("exercise 07.9: fail (0/3)")  # nothing wired yet
+    (_wire_flannel if lab.cni == "flannel" else _wire_calico)(lab, node)
+    done = ex.check()
+    assert str(done).startswith("exercise 07.9: pass (3/3)"), str(done)
+    assert f"{node}:hand -> Service default/my-service" in str(done)
+    ex.setup()  # a rerun starts over
+    assert lab.netns_list(node) == []
