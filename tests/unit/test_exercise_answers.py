@@ -130,7 +130,7 @@ def test_predict_and_find_load_as_questions(tmp_path):
             ),
             None,
         ),
-        (("kind: find", "kind: build"), "kind 'build' is not graded yet"),
+        (("kind: find", "kind: essay"), "kind 'essay' is not graded yet"),
     ],
 )
 def test_bad_predict_and_find_data_is_refused_in_one_line(tmp_path, change, message):
