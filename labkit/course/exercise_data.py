@@ -6,7 +6,7 @@
     id: "00.1"                  # the lesson's number, a dot, a number; unique in the course
     title: one line
     kind: repair                # repair (from a broken variant) | write (from a start or step)
-    points: 2                   # | predict | find | build (from a start or step)
+    points: 2                   # | build (from a start or step) | predict | find (from any state)
     setup: {scenario: 02-expose-nginx, variant: wrong-target-port}
     checks: [{check: service_health, args: {service: nginx-service}}]   # labkit.checks.CHECKS
     hints: [a nudge, {failure: refused, text: for that failure class}, the give-away]
@@ -216,9 +216,11 @@ def _setup(raw: Any, kind: str, where: str) -> Setup:
         variant = scenario.variant(str(raw["variant"])) if raw.get("variant") else None
     except LabError as exc:
         raise LabError(f"{where}: {exc.what}", exc.fix) from None
-    if (kind == "repair") != (variant is not None and variant.role == "broken"):
+    broken = variant is not None and variant.role == "broken"
+    if (kind == "repair" and not broken) or (kind in ("write", "build") and broken):
         raise LabError(
-            f"{where}: a repair starts from a broken variant, any other kind from a step or start.",
+            f"{where}: a repair starts from a broken variant, a write or build from a step or "
+            "start.",
             f"Set the variant of {scenario.name} to match kind {kind!r}.",
         )
     return Setup(scenario.name, variant.name if variant else None)
