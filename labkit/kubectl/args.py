@@ -33,6 +33,7 @@ _FLAGS: dict[str, tuple[bool, tuple[str, ...]]] = {
     "--no-headers": (False, ("get",)),
 }
 _SHORT = {"-n": "--namespace", "-A": "--all-namespaces", "-l": "--selector", "-o": "--output"}
+_FLAG_SHORTS = {long: next((s for s, lg in _SHORT.items() if lg == long), "") for long in _FLAGS}
 KUBECTL_ONLY_FLAGS = (
     "--watch", "-w", "--watch-only", "--sort-by", "--field-selector", "--label-columns", "-L",
     "--show-kind", "--ignore-not-found", "--chunk-size", "--raw", "--filename", "-f",
@@ -44,7 +45,8 @@ KUBECTL_ONLY_FLAGS = (
 
 
 class KubectlError(Exception):
-    """What kubectl would print on stderr for a mistake, and its exit code."""
+    """What kubectl would print on stderr for a mistake, and its exit code (0: help, printed on
+    stdout)."""
 
     def __init__(self, text: str, code: int = 1) -> None:
         super().__init__(text)
@@ -71,6 +73,24 @@ class Request:
 
 def _usage(verb: str) -> str:
     return f"See 'kubectl {verb} --help' for usage."
+
+
+def served_help(verb: str) -> str:
+    """What ``kubectl [VERB] --help`` prints on the sandbox: what is served, not kubectl's
+    whole manual."""
+    kinds = ", ".join(
+        r.plural + (f" ({', '.join(r.short)})" if r.short else "") for r in resources.RESOURCES
+    )
+    flags = [
+        f"{s}/{long}" if s else long for long, s in _FLAG_SHORTS.items() if verb in _FLAGS[long][1]
+    ]
+    return (
+        f"labkit kubectl on the sandbox serves: kubectl {' and kubectl '.join(SERVED_VERBS)}.\n"
+        f"Usage: kubectl {verb} TYPE[,TYPE...] [NAME...] | TYPE/NAME... [flags]\n"
+        f"Flags: {', '.join(flags)}; -o takes {', '.join(OUTPUTS)} (jsonpath=TEMPLATE).\n"
+        f"Types: {kinds}, and all (get).\n"
+        "On a Kind lab `labkit kubectl` runs the real kubectl, every verb included.\n"
+    )
 
 
 def unsupported_verb(verb: str) -> KubectlError:
@@ -112,6 +132,8 @@ def _split(verb: str, argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[
         if item == "--":
             words.extend(items[i:])
             break
+        if item in ("-h", "--help"):
+            raise KubectlError(served_help(verb), code=0)
         if not item.startswith("-") or item == "-":
             words.append(item)
             continue
@@ -237,6 +259,8 @@ def _split_verb(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
     """Find the verb (the first word that is not a flag or a flag's value) and parse the rest
     for it."""
     items = list(argv)
+    if items == ["help"]:
+        raise KubectlError(served_help("get"), code=0)
     verb_at = next(
         (i for i, w in enumerate(items) if not w.startswith("-") and _is_verb_slot(items, i)), None
     )

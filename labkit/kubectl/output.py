@@ -29,7 +29,8 @@ class _GoStyleDumper(yaml.SafeDumper):
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    plain_tag = dumper.resolve(yaml.ScalarNode, value, (True, False))
+    # the tag a plain scalar would resolve to (PyYAML's stubs leave resolve untyped)
+    plain_tag = dumper.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     if value == "" or plain_tag != "tag:yaml.org,2002:str":
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)

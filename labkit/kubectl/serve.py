@@ -20,4 +20,5 @@ def serve(lab: Lab, argv: Sequence[str], now: datetime) -> Outcome:
         request = parse(argv)
         return (get if request.verb == "get" else describe)(lab, request, now)
     except KubectlError as exc:
-        return Outcome("", exc.text.rstrip("\n") + "\n", exc.code)
+        text = exc.text.rstrip("\n") + "\n"
+        return Outcome(text, "", 0) if exc.code == 0 else Outcome("", text, exc.code)

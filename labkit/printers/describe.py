@@ -4,6 +4,7 @@ kinds' describers are in :mod:`labkit.printers.describe_net`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -100,7 +101,7 @@ def _ports(container: Obj, field: str) -> str:
     return ", ".join(shown) or ""
 
 
-def _container(w: Writer, container: Obj, status: Obj) -> None:
+def _container(w: Writer, container: Obj, status: Obj, pod: Obj) -> None:
     w.line(1, f"{container.get('name')}:")
     if status.get("containerID"):
         w.line(2, f"Container ID:\t{status['containerID']}")
@@ -119,15 +120,45 @@ def _container(w: Writer, container: Obj, status: Obj) -> None:
     w.line(2, f"Ready:\t{'True' if status.get('ready') else 'False'}")
     w.line(2, f"Restart Count:\t{status.get('restartCount', 0)}")
     env = container.get("env") or []
-    if not env:
-        w.line(2, f"Environment:\t{EMPTY}")
-    else:
-        w.line(2, "Environment:")
-        for item in env:
-            value = item.get("value")
-            shown = value if value is not None else "(set from the pod's fields)"
-            w.line(3, f"{item.get('name')}:\t{shown}")
+    w.line(2, "Environment:" if env else f"Environment:\t{EMPTY}")
+    for item in env:
+        _env_var(w, item, pod)
     w.line(2, f"Mounts:\t{EMPTY}")
+
+
+def _field(pod: Obj, path: str) -> str:
+    """The value kubectl resolves for an env var's fieldRef: only metadata fields
+    (``fieldpath.ExtractFieldPathAsString``); others, like ``spec.nodeName``, show empty."""
+    meta = pod.get("metadata") or {}
+    if path in ("metadata.name", "metadata.namespace", "metadata.uid"):
+        return str(meta.get(path.removeprefix("metadata.")) or "")
+    found = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+    return str((meta.get(found.group(1)) or {}).get(found.group(2), "")) if found else ""
+
+
+def _env_var(w: Writer, item: Obj, pod: Obj) -> None:
+    """One variable as kubectl shows it: its value, the pod field it comes from (resolved), or
+    the ConfigMap or Secret key it is set from."""
+    name, source = item.get("name"), item.get("valueFrom") or {}
+    if not source:
+        for i, line in enumerate(str(item.get("value") or "").split("\n")):
+            w.line(3, f"{name}:\t{line}" if i == 0 else f"\t{line}")
+    elif "fieldRef" in source:
+        ref = source["fieldRef"] or {}
+        path = str(ref.get("fieldPath") or "")
+        w.line(3, f"{name}:\t{_field(pod, path)} ({ref.get('apiVersion') or 'v1'}:{path})")
+    elif "resourceFieldRef" in source:
+        w.line(3, f"{name}:\t ({(source['resourceFieldRef'] or {}).get('resource')})")
+    else:
+        key = "secretKeyRef" if "secretKeyRef" in source else "configMapKeyRef"
+        ref = source.get(key) or {}
+        where = (
+            f"in secret '{ref.get('name')}'"
+            if key == "secretKeyRef"
+            else (f"of config map '{ref.get('name')}'")
+        )
+        optional = "true" if ref.get("optional") else "false"
+        w.line(3, f"{name}:\t<set to the key '{ref.get('key')}' {where}>\tOptional: {optional}")
 
 
 def _tolerations(w: Writer, tolerations: Sequence[Obj]) -> None:
@@ -174,7 +205,7 @@ def describe_pod(pod: Obj) -> str:
     w.line(0, "Containers:")
     statuses = {s.get("name"): s for s in status.get("containerStatuses") or []}
     for container in spec.get("containers") or []:
-        _container(w, container, statuses.get(container.get("name"), {}))
+        _container(w, container, statuses.get(container.get("name"), {}), pod)
     w.line(0, "Conditions:")
     w.line(1, "Type\tStatus")
     for cond in status.get("conditions") or []:

@@ -216,3 +216,12 @@ def test_parse_takes_flags_anywhere_and_in_every_spelling():
     assert parse(["get", "ns", "--no-headers=false"]).no_headers is False
     with pytest.raises(KubectlError):
         parse(["describe", "pod", "-o", "wide"])  # describe has no -o
+
+
+@pytest.mark.parametrize("line", ["get --help", "describe -h", "help"])
+def test_help_says_what_the_sandbox_serves(lab, line):
+    out, err, code = run(lab, line)
+    assert (err, code) == ("", 0)
+    assert out.startswith("labkit kubectl on the sandbox serves: kubectl get and kubectl describe.")
+    assert "-n/--namespace" in out and "netpol" in out
+    assert ("--show-labels" in out) == line.startswith(("get", "help"))

@@ -383,3 +383,32 @@ def test_describe_node_lists_conditions_addresses_and_its_pods():
         "(0%)",
         "60m",
     ]
+
+
+def test_describe_pod_shows_where_each_variable_comes_from():
+    container = {
+        "name": "app",
+        "image": "agnhost",
+        "env": [
+            {"name": "MODE", "value": "fast"},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "DB", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "db"}}},
+            {
+                "name": "PW",
+                "valueFrom": {"secretKeyRef": {"name": "s", "key": "pw", "optional": True}},
+            },
+        ],
+    }
+    pod = {**POD, "spec": {**POD["spec"], "containers": [container]}}
+    lines = describe_pod(pod).splitlines()
+    start = lines.index("    Environment:")
+    assert lines[start + 1 : start + 7] == [
+        "      MODE:       fast",
+        "      NODE_NAME:   (v1:spec.nodeName)",
+        "      POD:        web (v1:metadata.name)",
+        "      APP:        web (v1:metadata.labels['app'])",
+        "      DB:         <set to the key 'db' of config map 'cfg'>  Optional: false",
+        "      PW:         <set to the key 'pw' in secret 's'>        Optional: true",
+    ]
