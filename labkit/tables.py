@@ -3,7 +3,7 @@
 kubectl writes its tables and descriptions through Go's tabwriter: a tab ends a cell, cells of
 one column in consecutive lines share a width, and the last cell of a line is never padded.
 :func:`align_tabs` does the same; :func:`render_table` is kubectl's column style on top of it
-(three spaces between columns, ``<none>`` for an empty cell, no trailing blanks).
+(three spaces between columns, ``<none>`` for a missing value, no trailing blanks).
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ def render_table(
     headers: Sequence[str] | None, rows: Sequence[Sequence[Any]], *, rule: bool = False
 ) -> str:
     """The rows under their headers (none: ``--no-headers``); ``rule`` adds a dashed line under
-    the headers (reports). ``None`` and ``""`` cells print as ``<none>``."""
-    body = [[EMPTY if cell in (None, "") else str(cell) for cell in row] for row in rows]
+    the headers (reports). A ``None`` cell prints as ``<none>``; ``""`` stays blank, as kubectl
+    leaves a cell it has no text for (an Ingress without an address yet)."""
+    body = [[EMPTY if cell is None else str(cell) for cell in row] for row in rows]
     table = body if headers is None else [[str(h) for h in headers], *body]
     if rule and headers is not None:
         count = len(headers)

@@ -169,8 +169,10 @@ def _split(verb: str, argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[
 
 
 def _output(value: str) -> tuple[str, str]:
-    kind, _, template = value.partition("=")
-    if kind in OUTPUTS and (kind == "jsonpath") == bool(_):
+    kind, eq, template = value.partition("=")
+    if kind == "jsonpath" and not template:
+        raise KubectlError("error: template format specified but no template given")
+    if kind in OUTPUTS and (kind == "jsonpath") == bool(eq):
         return kind, template
     if kind in KUBECTL_ONLY_OUTPUTS:
         raise KubectlError(

@@ -39,8 +39,10 @@ def objects(lab: Lab, request: Request, resource: Resource) -> list[dict[str, An
 
 
 def not_found(resource: Resource, name: str) -> str:
-    """kubectl's line for a name that is not there."""
-    return f'Error from server (NotFound): {resource.plural} "{name}" not found'
+    """kubectl's line for a name that is not there (the resource with its API group, as the
+    API server names it: ``deployments.apps``)."""
+    group = f".{resource.group}" if resource.group else ""
+    return f'Error from server (NotFound): {resource.plural}{group} "{name}" not found'
 
 
 def gather(lab: Lab, request: Request, *, by_prefix: bool = False) -> Found:

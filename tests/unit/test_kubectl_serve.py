@@ -126,6 +126,9 @@ def test_nothing_found_and_not_found(lab):
     assert (out, err, code) == ("", 'Error from server (NotFound): pods "nope" not found\n', 1)
     out, err, code = run(lab, "get svc api-service nope -n three-tier")
     assert "api-service" in out and err.endswith('services "nope" not found\n') and code == 1
+    assert run(lab, "get netpol nope -n three-tier")[1] == (
+        'Error from server (NotFound): networkpolicies.networking.k8s.io "nope" not found\n'
+    )
     out, err, code = run(lab, "get pod x -A")
     assert err == "error: a resource cannot be retrieved by name across all namespaces\n"
 
@@ -165,6 +168,7 @@ def test_nothing_found_and_not_found(lab):
         ("get", "error: You must specify the type of resource to get."),
         ("describe", "error: You must specify the type of resource to describe."),
         ("get pods -o jsonpath={..name}", "error: error parsing jsonpath {..name}"),
+        ("get pods -o jsonpath", "error: template format specified but no template given\n"),
         ("get svc api-service svc/web", "error: there is no need to specify a resource type"),
         ("get pods -l 'env in a'", "needs its values in parentheses"),
         ("describe deploy api -n three-tier", "describes pods, services, nodes, networkpolicies"),

@@ -53,6 +53,10 @@ def test_render_table_is_kubectl_get_style():
         "pending-pod   <none>",
     ]
     assert render_table(None, [["a", "b"]]) == "a   b"
+    assert render_table(["NAME", "ADDRESS", "PORTS"], [["web", "", "80"]]).splitlines() == [
+        "NAME   ADDRESS   PORTS",
+        "web              80",
+    ]
 
 
 SVC = {
