@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labkit.doctor import DoctorLine, render_lines
-from labkit.status import _node_rows, _pod_rows
+from labkit.status import _node_rows, _pod_rows, render_status
 from labkit.tables import render_table as table
 
 
@@ -33,7 +33,10 @@ def test_rows_come_from_kubernetes_shaped_objects():
         "status": {
             "phase": "Running",
             "podIP": "10.244.1.2",
-            "containerStatuses": [{"ready": True}, {"ready": False}],
+            "containerStatuses": [
+                {"ready": True, "state": {"running": {}}},
+                {"ready": False, "state": {"waiting": {}}},
+            ],
         },
     }
     assert _pod_rows([pod]) == [
@@ -109,3 +112,14 @@ def test_doctor_for_one_backend_judges_only_its_lines():
     assert doctor.verdict(lines, "sandbox")[0] is False
     optional = [DoctorLine("sandbox: getent", False, "not found", "fix", required=False)]
     assert doctor.verdict(optional, "sandbox") == (True, "The sandbox backend is ready.")
+
+
+def test_status_lists_the_namespaces_made_by_hand(fakes):
+    lab = fakes.web_cluster()
+    assert "made by hand" not in render_status(lab)
+    lab.netns_add("lab-worker2", "hand")
+    lab.netns_add("lab-worker2", "b")
+    lab.netns_add("lab-worker", "hand")
+    assert render_status(lab).endswith(
+        "network namespaces made by hand (lab.netns_add): lab-worker: hand; lab-worker2: b, hand"
+    )
