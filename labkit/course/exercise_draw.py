@@ -70,12 +70,19 @@ def fault_of(setup: Setup) -> Fault:
 
 
 def check_pools(specs: Iterable[ExerciseSpec], where: str) -> None:
-    """Refuse a lesson whose pools share a scenario or name two scenarios that clash on a lab."""
+    """Refuse a lesson whose pools share a scenario, name two scenarios that clash on a lab, or
+    draw a variant with no checks to grade it."""
     owner: dict[str, str] = {}
     for spec in specs:
         if not isinstance(spec.setup, Draw):
             continue
         for setup in spec.setup.pool:
+            if not scenarios.get(setup.scenario).variant(str(setup.variant)).checks:
+                raise LabError(
+                    f"{where}: {setup.scenario} variant {setup.variant} declares no checks, so "
+                    f"exercise {spec.id} could not grade it.",
+                    "Draw only broken variants whose scenario.yaml lists checks.",
+                )
             if setup.scenario in owner:
                 raise LabError(
                     f"{where}: scenario {setup.scenario} is in the pools of exercises "

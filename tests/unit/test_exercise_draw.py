@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,20 @@ def test_pools_of_one_lesson_must_fit_on_one_lab(tmp_path, pool, message):
     with pytest.raises(LabError, match=r"cannot share|is in the pools") as caught:
         specs_of(tmp_path, DRAWN + second)
     assert message in caught.value.what
+
+
+def test_a_drawn_variant_must_have_checks(tmp_path, monkeypatch):
+    real = scenarios.get
+
+    def without_checks(name):
+        found = real(name)
+        if found.name != "02-expose-nginx":
+            return found
+        return replace(found, variants=tuple(replace(v, checks=()) for v in found.variants))
+
+    monkeypatch.setattr(scenarios, "get", without_checks)
+    with pytest.raises(LabError, match="wrong-target-port declares no checks"):
+        specs_of(tmp_path, DRAWN)
 
 
 def test_conflicts_name_objects_selectors_and_node_ports(tmp_path):
