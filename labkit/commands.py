@@ -133,6 +133,12 @@ INGRESSES = kubectl("get ingress -A", sandbox="lab.get('ingresses', namespace=No
 NODE_LIST = kubectl("get nodes -o wide", sandbox="labkit status --name {lab}")
 """The nodes with their InternalIPs."""
 
+NODE_CIDRS = kubectl(
+    "get nodes -o custom-columns=NAME:.metadata.name,PODCIDR:.spec.podCIDR",
+    sandbox="lab.get('nodes', namespace=None)",
+)
+"""The nodes with their podCIDRs (``spec.podCIDR``, the range each node's pods come from)."""
+
 NODE_ROUTES = on_node("ip route")
 """A node's routing table."""
 
