@@ -9,6 +9,8 @@ CNI ?= calico
 # The lab nbval runs the lessons on (taken down afterwards, with the Flannel lab lesson 04 brings
 # up beside it as $(NBVAL_LAB)-flannel; a learner's lab is left alone).
 NBVAL_LAB ?= nbval
+# The notebooks nbval runs (the Kind workflow's Flannel job leaves out those that need policies).
+NBVAL_LESSONS ?= lessons
 BACKEND ?= auto
 # Debian/Ubuntu packages the sandbox backend drives (ip, iptables, bwrap to confine pod and node
 # commands, tcpdump, dig, ping, conntrack, ps), and the browser test's chromium (Playwright drives
@@ -77,7 +79,7 @@ browser-tests: setup
 nbval: setup
 	@if ls lessons/*.ipynb >/dev/null 2>&1; then \
 	  progress=$$(mktemp --suffix=.jsonl); start=$$(date +%s); \
-	  LABKIT_LAB=$(NBVAL_LAB) LABKIT_PROGRESS=$$progress $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg lessons -q -p no:cacheprovider; \
+	  LABKIT_LAB=$(NBVAL_LAB) LABKIT_PROGRESS=$$progress $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg $(NBVAL_LESSONS) -q -p no:cacheprovider; \
 	  status=$$?; for lab in $(NBVAL_LAB) $(NBVAL_LAB)-flannel; do $(LABKIT) down --name $$lab >/dev/null; done; \
 	  rm -f $$progress; \
 	  echo "nbval: $$(( $$(date +%s) - start )) s wall time"; exit $$status; \
