@@ -31,6 +31,10 @@ _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 _PORT_NAME = re.compile(r"[-a-z0-9]+")
 _CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _QUERY_LABEL = re.compile(r"[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?")
+HAND_NETNS_PATTERN = r"[a-z][a-z0-9-]{0,14}"
+"""A hand-made network namespace's name (``ip netns add NAME`` on a node): short, plain, never
+an option or a path."""
+_HAND_NETNS = re.compile(HAND_NETNS_PATTERN)
 
 _NAME_RULE = (
     "lower case letters, digits and '-', starting and ending with a letter or digit (e.g. "
@@ -262,10 +266,35 @@ def check_probe(item: object) -> tuple[str, str, int, str]:
     src, dst, port, protocol = fields
     if not isinstance(src, str) or not src:
         raise LabError(
-            f"src {shown(src)} is not a pod, a node or OUTSIDE.",
-            "Pass the source as 'namespace/name', a node name, or labkit.OUTSIDE.",
+            f"src {shown(src)} is not a pod, a node, a hand-made namespace or OUTSIDE.",
+            "Pass the source as 'namespace/name', a node name, 'node:netns' or labkit.OUTSIDE.",
         )
+    hand_source(src)  # a 'node:netns' source is refused here when its name is not one
     return src, check_destination(dst), check_port(port), check_protocol(protocol)
+
+
+def check_hand_netns(name: object) -> str:
+    """The name of a network namespace a learner makes on a node (``hand``, ``pod-a``)."""
+    if not isinstance(name, str) or not _HAND_NETNS.fullmatch(name):
+        raise LabError(
+            f"{shown(repr(name))} cannot name a hand-made network namespace.",
+            "Use 1-15 lower-case letters, digits or '-', starting with a letter (e.g. 'hand').",
+        )
+    return name
+
+
+def hand_source(src: str) -> tuple[str, str] | None:
+    """``"node:netns"`` (a probe from a hand-made namespace) -> ``(node, netns)``; None for
+    any other source."""
+    if ":" not in src:
+        return None
+    node, _, name = src.partition(":")
+    if dns1123_subdomain(node) is not None:
+        raise LabError(
+            f"src {shown(src)} does not start with a node name.",
+            "Pass a hand-made namespace as 'node:netns', e.g. 'netlab-worker:hand'.",
+        )
+    return node, check_hand_netns(name)
 
 
 def check_protocol(value: object) -> str:

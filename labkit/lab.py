@@ -110,10 +110,34 @@ class Lab(Protocol):
         """Run a command on a node."""
         ...
 
+    def netns_add(self, node: str, name: str) -> None:
+        """Create an empty network namespace ``name`` on ``node`` (only ``lo``, down), as
+        ``ip netns add NAME`` on the node does; a name is 1-15 of ``a-z0-9-`` starting with a
+        letter, and an existing one is refused (``netns_delete`` it first). The node's shell
+        (``node_exec``) sees it at ``/run/netns/NAME``, so ``ip link set X netns NAME`` works."""
+        ...
+
+    def netns_delete(self, node: str, name: str) -> None:
+        """Remove a namespace made with ``netns_add`` (and the veth ends in it); none is fine."""
+        ...
+
+    def netns_list(self, node: str) -> list[str]:
+        """The namespaces made with ``netns_add`` on ``node``."""
+        ...
+
+    def netns_exec(
+        self, node: str, name: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
+        """Run a command inside a namespace made on ``node``, as ``ip netns exec NAME CMD`` on
+        the node would (confined like a pod's shell, with the node's hostname)."""
+        ...
+
     def probe(
         self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
     ) -> Probe:
-        """One connection attempt from inside ``src``'s network namespace."""
+        """One connection attempt from inside ``src``'s network namespace: a pod
+        (``"namespace/name"``), a node (its name), a namespace made on a node with ``netns_add``
+        (``"node:name"``), or OUTSIDE."""
         ...
 
     def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:

@@ -63,12 +63,19 @@ def render_status(lab: Lab) -> str:
         f"kube-proxy {caps.kube_proxy_mode}, "
         f"NetworkPolicy {'enforced' if caps.network_policy else 'NOT enforced'}"
     )
+    node_objects = lab.get("nodes", namespace=None)
     nodes = render_table(
         ["NAME", "STATUS", "ROLES", "VERSION", "INTERNAL-IP", "POD-CIDR"],
-        _node_rows(lab.get("nodes", namespace=None)),
+        _node_rows(node_objects),
     )
     pods = render_table(
         ["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"],
         _pod_rows(lab.get("pods", namespace=None)),
     )
-    return f"{header}\n\n{nodes}\n\n{pods}"
+    made = [
+        f"{name_of(n)}: {', '.join(found)}"
+        for n in sorted(node_objects, key=name_of)
+        if (found := lab.netns_list(name_of(n)))
+    ]
+    by_hand = f"\n\nnetwork namespaces made by hand (lab.netns_add): {'; '.join(made)}"
+    return f"{header}\n\n{nodes}\n\n{pods}" + (by_hand if made else "")

@@ -19,6 +19,7 @@ from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.addresses import is_ip
 from labkit.model.objects import (
+    name_of,
     node_internal_ip,
     node_pod_cidr,
     pod_ip,
@@ -49,23 +50,30 @@ nodes with their podCIDRs."""
 
 @dataclass(frozen=True)
 class Observation:
-    """One connection made on the lab: both pods, the probe, and what the policies allow."""
+    """One connection made on the lab: both pods (no destination pod when a name or address was
+    dialled), the probe, and what the policies allow."""
 
     src: Obj
-    dst: Obj
+    dst: Obj | None
     probe: Probe
-    policies: str
+    policies: str | None
 
     def evidence(self, view: ClusterView) -> tuple[str, ...]:
         """Who connected to whom, across which nodes, how it ended, as the server saw it."""
         probe = self.probe
         seen = strip_port(probe.client_ip)
-        return (
-            f"{_where(view, self.src)} -> {_where(view, self.dst)} port "
-            f"{probe.port}/{probe.protocol}: {probe.outcome}",
+        to = probe.dst if self.dst is None else _where(view, self.dst)
+        lines = [
+            f"{_where(view, self.src)} -> {to} port {probe.port}/{probe.protocol}: {probe.outcome}",
             f"the server saw the client as {seen}" if seen else "the server saw no client",
-            f"what the NetworkPolicies allow (model): {self.policies}",
-        )
+        ]
+        if self.dst is None:  # a dialled name or address: which pod answered, if any
+            answered = next((p for p in view.pods if name_of(p) == probe.served_by), None)
+            if answered is not None:
+                lines.append(f"answered by {_where(view, answered)}")
+        if self.policies is not None:
+            lines.append(f"what the NetworkPolicies allow (model): {self.policies}")
+        return tuple(lines)
 
 
 def grade_prediction(lab: Lab, exercise_id: str, cases: Sequence[Case], prediction: Any) -> Result:
@@ -164,8 +172,17 @@ def _result(check: str, exercise_id: str, steps: list[Step], hint: str) -> Resul
 
 
 def _observe(lab: Lab, view: ClusterView, connection: Connection) -> Observation | str:
-    """Probe the first pair of running pods that fits the connection, or say why there is none."""
-    sources, destinations = _running(view, connection.src), _running(view, connection.dst)
+    """Probe the first pair of running pods that fits the connection (or from the first source
+    to the name or address it dials), or say why there is none."""
+    sources = _running(view, connection.src)
+    if connection.to is not None:
+        if not sources:
+            return f"no running pod for {_shown(connection.src)}"
+        src = sources[0]
+        probe = lab.probe(ref_of(src), connection.to, connection.port, connection.protocol)
+        return Observation(src, None, probe, None)
+    assert connection.dst is not None  # parse_cases gives a case either dst or to
+    destinations = _running(view, connection.dst)
     for src in sources:
         for dst in destinations:
             same = pod_node(src) == pod_node(dst)

@@ -6,15 +6,16 @@
     id: "00.1"                  # the lesson's number, a dot, a number; unique in the course
     title: one line
     kind: repair                # repair (from a broken variant) | write (from a start or step)
-    points: 2                   # | predict | find (from a start or step)
+    points: 2                   # | build (from a start or step) | predict | find (from any state)
     setup: {scenario: 02-expose-nginx, variant: wrong-target-port}
     checks: [{check: service_health, args: {service: nginx-service}}]   # labkit.checks.CHECKS
     hints: [a nudge, {failure: refused, text: for that failure class}, the give-away]
 
-A predict exercise has ``predict:`` cases and a find exercise ``find:`` facts instead of
-``checks:`` (`exercise_questions` documents both). A write exercise also lists in ``writes:`` the
-objects the learner creates (``Service/api``, ``NetworkPolicy/shop/db-only``), which ``setup()``
-removes, so an exercise done before starts over unanswered.
+A predict exercise has ``predict:`` cases, a find exercise ``find:`` facts and a build exercise a
+``build:`` block instead of ``checks:`` (`exercise_questions` documents the first two,
+`exercise_build` the last). A write exercise also lists in ``writes:`` the objects the learner
+creates (``Service/api``, ``NetworkPolicy/shop/db-only``), which ``setup()`` removes, as it
+removes a build's namespace from every node, so an exercise done before starts over unanswered.
 """
 
 from __future__ import annotations
@@ -30,19 +31,26 @@ import yaml
 from labkit import manifests, scenarios
 from labkit.checks import check_arguments
 from labkit.checks.result import FAILURE_CLASSES
+from labkit.course.exercise_build import Build, parse_build
 from labkit.course.exercise_questions import Case, Finding, parse_cases, parse_findings
 from labkit.errors import LabError
 from labkit.values import ObjectRef
 
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
 
-KINDS = ("repair", "write", "predict", "find")
+KINDS = ("repair", "write", "predict", "find", "build")
 """The kinds graded so far: a broken state to repair, a starting state to build on, a prediction
-of what the lab will do, a fact dug out of the lab."""
+of what the lab will do, a fact dug out of the lab, a pod's network wired by hand."""
 
 _ID = re.compile(r"\d{2}\.\d{1,2}")
 _COMMON = {"id", "title", "kind", "points", "setup", "hints"}
-_GRADED_BY = {"repair": "checks", "write": "checks", "predict": "predict", "find": "find"}
+_GRADED_BY = {
+    "repair": "checks",
+    "write": "checks",
+    "predict": "predict",
+    "find": "find",
+    "build": "build",
+}
 """The key that says how each kind is graded."""
 _ALSO = {"write": {"writes"}}
 """Further keys a kind needs."""
@@ -88,6 +96,7 @@ class ExerciseSpec:
     cases: tuple[Case, ...] = ()
     findings: tuple[Finding, ...] = ()
     writes: tuple[ObjectRef, ...] = ()
+    build: Build | None = None
 
 
 def get(exercise_id: str) -> ExerciseSpec:
@@ -161,6 +170,7 @@ def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
         cases=parse_cases(raw["predict"], where) if kind == "predict" else (),
         findings=parse_findings(raw["find"], where) if kind == "find" else (),
         writes=_writes(raw["writes"], where) if "writes" in raw else (),
+        build=parse_build(raw["build"], where) if kind == "build" else None,
     )
 
 
@@ -206,9 +216,11 @@ def _setup(raw: Any, kind: str, where: str) -> Setup:
         variant = scenario.variant(str(raw["variant"])) if raw.get("variant") else None
     except LabError as exc:
         raise LabError(f"{where}: {exc.what}", exc.fix) from None
-    if (kind == "repair") != (variant is not None and variant.role == "broken"):
+    broken = variant is not None and variant.role == "broken"
+    if (kind == "repair" and not broken) or (kind in ("write", "build") and broken):
         raise LabError(
-            f"{where}: a repair starts from a broken variant, any other kind from a step or start.",
+            f"{where}: a repair starts from a broken variant, a write or build from a step or "
+            "start.",
             f"Set the variant of {scenario.name} to match kind {kind!r}.",
         )
     return Setup(scenario.name, variant.name if variant else None)

@@ -12,6 +12,7 @@ from labkit import scenarios
 from labkit.checks import progress, run_check
 from labkit.course import exercise_data, exercise_result, grading
 from labkit.course.exercise_answers import grade_answer, grade_prediction
+from labkit.course.exercise_build import grade_build
 from labkit.course.exercise_data import ExerciseSpec
 from labkit.course.exercise_result import ExerciseResult
 from labkit.course.learner import LearnerLab
@@ -51,11 +52,13 @@ class Exercise:
 
     def setup(self) -> None:
         """Deploy the exercise's starting state (a repair's broken state), on record for grading;
-        a write exercise's objects from an earlier answer are removed first."""
+        a write exercise's objects or a build's namespace from an earlier answer are removed
+        first."""
         setup = self.spec.setup
         written = [r for r in self.spec.writes if self.lab.get(r.kind, r.name, r.namespace)]
         if written:  # an answer from an earlier run: the exercise starts over unanswered
             self.lab.delete(written)
+        self._remove_built()
         grading.deploy(self.lab, setup.scenario, setup.variant)
         state = f"variant {setup.variant}" if setup.variant else "its starting state"
         log.info(
@@ -81,6 +84,8 @@ class Exercise:
         elif spec.kind == "find":
             submitted = grade_answer(self.lab, spec.id, spec.findings, answer)
             result = exercise_result.score(spec, submitted)
+        elif spec.build is not None:
+            result = exercise_result.score(spec, grade_build(self.lab, spec.id, spec.build))
         else:
             result = exercise_result.grade(
                 spec, [run_check(self.lab, c.check, c.args) for c in spec.checks]
@@ -136,9 +141,20 @@ class Exercise:
     def reset(self) -> None:
         """Put the exercise's scenario back at its starting state (``setup()`` starts over)."""
         grading.reset(self.lab, self.spec.setup.scenario)
+        self._remove_built()
         log.info(
             "exercise %s: %s reset to its starting state.", self.spec.id, self.spec.setup.scenario
         )
+
+    def _remove_built(self) -> None:
+        """A build exercise's namespace goes from every node it was made on."""
+        if self.spec.build is None:
+            return
+        name = self.spec.build.namespace
+        for node in self.lab.get("nodes", namespace=None):
+            node_name = node["metadata"]["name"]
+            if name in self.lab.netns_list(node_name):
+                self.lab.netns_delete(node_name, name)
 
 
 def exercise(exercise_id: str, lab: Lab | LearnerLab, learner: str | None = None) -> Exercise:

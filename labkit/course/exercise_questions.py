@@ -12,6 +12,11 @@ truth of that connection::
       protocol: TCP         # optional
       nodes: different      # optional: any (default) | same | different, where src and dst run
 
+Instead of ``dst:`` a case may name ``to:``, a DNS name or address the source dials as a client
+would (``to: web`` is the Service web, looked up through the source pod's resolver), so a
+prediction can be about a Service's name and port: refused, timeout, or ``dns`` for a name that
+does not resolve. ``nodes`` does not apply to it.
+
 A find exercise lists ``find:`` facts of the lab the learner digs out::
 
     - name: node            # the key of the learner's answer
@@ -28,6 +33,8 @@ from typing import Any
 from labkit.checks.reach import check_port, check_protocol
 from labkit.checks.targets import Target, parse_target
 from labkit.errors import LabError
+from labkit.inputs import dns_name, shown
+from labkit.model.addresses import is_ip
 from labkit.values import OUTCOMES
 
 TRUTHS = ("outcome", "source_kept")
@@ -40,20 +47,22 @@ range that node hands out pod addresses from (its podCIDR)."""
 
 NODES = ("any", "same", "different")
 
-_CASE_KEYS = {"case", "truth", "src", "dst", "port", "protocol", "nodes"}
+_CASE_KEYS = {"case", "truth", "src", "dst", "to", "port", "protocol", "nodes"}
 _FIND_KEYS = {"name", "fact", "pod"}
 
 
 @dataclass(frozen=True)
 class Connection:
     """One connection to observe: the first pair of pods the targets pick (by name) that run on
-    the same or different nodes, as asked."""
+    the same or different nodes, as asked; or, with ``to`` (and no ``dst``), from the first pod
+    ``src`` picks to that name or address."""
 
     src: Target
-    dst: Target
+    dst: Target | None
     port: int
     protocol: str = "TCP"
     nodes: str = "any"
+    to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,17 @@ class Finding:
 
 def parse_cases(raw: Any, where: str) -> tuple[Case, ...]:
     """The ``predict:`` list of an exercise, or a LabError naming what is wrong."""
-    items = _entries(raw, where, "predict", "`- case: NAME` with truth, src, dst and port")
+    items = _entries(raw, where, "predict", "`- case: NAME` with truth, src, dst (or to) and port")
     cases = []
     for item in items:
-        _keys(item, {"case", "truth", "src", "dst", "port"}, _CASE_KEYS, where, "predict case")
+        _keys(item, {"case", "truth", "src", "port"}, _CASE_KEYS, where, "predict case")
         truth, nodes = str(item["truth"]), str(item.get("nodes", "any"))
+        if ("dst" in item) == ("to" in item) or ("to" in item and "nodes" in item):
+            raise LabError(
+                f"{where}: a predict case needs either dst (a pod target) or to (a name or "
+                "address), and nodes only with dst.",
+                "Write `dst: {namespace: ..., selector: app=x}` or `to: web`.",
+            )
         if truth not in TRUTHS:
             raise LabError(
                 f"{where}: truth {truth!r} is unknown.", f"Use one of: {', '.join(TRUTHS)}."
@@ -96,10 +111,11 @@ def parse_cases(raw: Any, where: str) -> tuple[Case, ...]:
         try:
             connection = Connection(
                 _target(item["src"]),
-                _target(item["dst"]),
+                _target(item["dst"]) if "dst" in item else None,
                 check_port(item["port"]),
                 check_protocol(item.get("protocol", "TCP")),
                 nodes,
+                _dialled(item["to"]) if "to" in item else None,
             )
         except LabError as exc:
             raise LabError(f"{where}: {exc.what}", exc.fix) from None
@@ -146,6 +162,18 @@ def _keys(item: dict[str, Any], needed: set[str], allowed: set[str], where: str,
 def _target(raw: Any) -> Target:
     parse_target(raw)  # refuses what is not a pod reference or selector
     return str(raw) if isinstance(raw, str) else dict(raw)
+
+
+def _dialled(raw: Any) -> str:
+    """A name or address a case's source dials: never a pod reference or an option."""
+    text = raw if isinstance(raw, str) else ""
+    problem = None if is_ip(text) else dns_name(text)
+    if problem is not None:
+        raise LabError(
+            f"to: {shown(raw)} is not a DNS name or an address: {problem}.",
+            "Write e.g. `to: web`, `to: web.shop.svc.cluster.local` or `to: 10.96.0.10`.",
+        )
+    return text
 
 
 def _unique(keys: list[str], where: str, field: str) -> None:

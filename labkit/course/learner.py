@@ -93,10 +93,29 @@ class LearnerLab:
         """Run a command on a node."""
         return self.lab.node_exec(node, command, timeout)
 
+    def netns_add(self, node: str, name: str) -> None:
+        """Create an empty network namespace on a node, as ``ip netns add NAME`` there does."""
+        self.lab.netns_add(node, name)
+
+    def netns_delete(self, node: str, name: str) -> None:
+        """Remove a namespace made with ``netns_add`` (none there is fine)."""
+        self.lab.netns_delete(node, name)
+
+    def netns_list(self, node: str) -> list[str]:
+        """The namespaces made with ``netns_add`` on a node."""
+        return self.lab.netns_list(node)
+
+    def netns_exec(
+        self, node: str, name: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
+        """Run a command inside a namespace made on a node, as ``ip netns exec NAME`` would."""
+        return self.lab.netns_exec(node, name, command, timeout)
+
     def probe(
         self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
     ) -> Probe:
-        """One connection attempt from inside ``src``'s network namespace."""
+        """One connection attempt from inside ``src``'s network namespace (a pod, a node,
+        ``"node:name"`` for a namespace made with ``netns_add``, or OUTSIDE)."""
         return self.lab.probe(src, dst, port, protocol, timeout)
 
     def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:

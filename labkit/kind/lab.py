@@ -18,7 +18,7 @@ from kubernetes.stream import stream
 
 from labkit import inputs
 from labkit.errors import LabError
-from labkit.kind import cluster, detect, pins, tools
+from labkit.kind import cluster, detect, handmade, pins, tools
 from labkit.kind import probe as probes
 from labkit.kind.objects import KindObjects, api_reason
 from labkit.model.objects import meta, name_of, pod_ip, pod_phase
@@ -203,13 +203,16 @@ class KindLab:
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
     ) -> ExecResult:
         """Run a command on a node with `docker exec` (a Kind node is a container)."""
+        return self._docker(node, ["docker", "exec", node, *as_argv(command)], timeout)
+
+    def _docker(self, node: str, argv: list[str], timeout: float = 10.0) -> ExecResult:
+        """Run a ``docker exec`` argv on one of the lab's nodes."""
         timeout = inputs.check_timeout(timeout)
         names = self.nodes()
         if node not in names:
             raise LabError(
                 f"Lab {self.name!r} has no node {node!r}.", f"Use one of: {', '.join(names)}."
             )
-        argv = ["docker", "exec", node, *as_argv(command)]
         try:
             proc = subprocess.run(
                 [tools.find("docker"), *argv[1:]], capture_output=True, text=True, timeout=timeout
@@ -218,6 +221,50 @@ class KindLab:
             out = exc.stdout if isinstance(exc.stdout, str) else ""
             return ExecResult(tuple(argv), 124, out or "", f"(timed out after {timeout:g} s)")
         return ExecResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+    # ----------------------------------------------------------------- seam: hand-made namespaces
+
+    def netns_add(self, node: str, name: str) -> None:
+        """``ip netns add NAME`` in the node container."""
+        if name in self.netns_list(node):
+            raise LabError(
+                f"Node {node} already has a network namespace {name!r}.",
+                f"Remove it first with lab.netns_delete({node!r}, {name!r}), or pick another name.",
+            )
+        self._checked(node, handmade.add_argv(node, name), f"create namespace {name!r}")
+
+    def netns_delete(self, node: str, name: str) -> None:
+        """``ip netns delete NAME`` in the node container, when it is there."""
+        if name in self.netns_list(node):
+            self._checked(node, handmade.delete_argv(node, name), f"delete namespace {name!r}")
+
+    def netns_list(self, node: str) -> list[str]:
+        """The hand-made namespaces ``ip netns list`` shows in the node container."""
+        listed = self._checked(node, handmade.list_argv(node), "list namespaces")
+        return handmade.parse_list(listed.stdout)
+
+    def netns_exec(
+        self, node: str, name: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
+        """``ip netns exec NAME CMD`` in the node container."""
+        self._hand_exists(node, name)
+        return self._docker(node, handmade.exec_argv(node, name, as_argv(command)), timeout)
+
+    def _hand_exists(self, node: str, name: str) -> None:
+        if inputs.check_hand_netns(name) not in self.netns_list(node):
+            raise LabError(
+                f"Node {node} has no network namespace {name!r}.",
+                f"Create it with lab.netns_add({node!r}, {name!r}).",
+            )
+
+    def _checked(self, node: str, argv: list[str], what: str) -> ExecResult:
+        result = self._docker(node, argv)
+        if not result.ok:
+            raise LabError(
+                f"Could not {what} on node {node}: {result.stderr.strip() or 'it failed'}.",
+                f"Look at the node with `docker exec {node} ip netns list`.",
+            )
+        return result
 
     # ----------------------------------------------------------------- seam: probes
 
@@ -303,8 +350,14 @@ class KindLab:
         timeout = inputs.check_timeout(timeout)
         src, dst, port, protocol = inputs.check_probe((src, dst, port, protocol))
         target = self._destination(dst)
+        hand = inputs.hand_source(src)
         if src == OUTSIDE:
             reading = probes.outside_probe(target, port, protocol, timeout)
+        elif hand is not None:
+            self._hand_exists(*hand)
+            argv = handmade.probe_argv(*hand, target, port, protocol, timeout)
+            result = self._docker(hand[0], argv, timeout=2 * timeout + 15)
+            reading = probes.parse_probe_output(result.stdout + result.stderr, protocol)
         else:
             ns, name = split_pod_ref(src)
             self._ensure_probe_container(ns, name)
@@ -333,7 +386,11 @@ class KindLab:
         jobs = [ProbeJob(*inputs.check_probe(pair)) for pair in pairs]
         if not jobs:
             return []
-        sources = {split_pod_ref(job.src) for job in jobs if job.src != OUTSIDE}
+        sources = {
+            split_pod_ref(job.src)
+            for job in jobs
+            if job.src != OUTSIDE and inputs.hand_source(job.src) is None
+        }
         with ThreadPoolExecutor(
             max_workers=min(MAX_PROBE_THREADS, max(len(jobs), len(sources)))
         ) as pool:

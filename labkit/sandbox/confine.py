@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.inputs import check_hand_netns
 from labkit.sandbox.fabric import PodNet
+from labkit.sandbox.naming import PREFIX
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """A container's default PATH (the host's own PATH names folders the sandbox does not show)."""
@@ -50,6 +52,9 @@ class Confinement:
     node: bool = False
     """A node's shell also writes its own network sysctls (``sysctl -w net.ipv4...``), as a
     privileged Kind node does; a pod reads them only, as in Kubernetes."""
+    netns: tuple[tuple[str, str], ...] = ()
+    """A node shell's hand-made namespaces, ``(lab namespace, name)``: each is shown read-only at
+    ``/run/netns/<name>``, so ``ip link set X netns <name>`` works there and nothing else does."""
 
 
 def pod_hostname(name: str, spec_hostname: str | None = None) -> str:
@@ -110,6 +115,11 @@ def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list
     ]
     if confinement.node:
         argv += ["--bind", "/proc/sys/net", "/proc/sys/net"]  # this network namespace's only
+    shown = []
+    for netns, name in confinement.netns:
+        if not netns.startswith(PREFIX) or "/" in netns:
+            raise LabError(f"{netns!r} is not a lab network namespace.", "Use the lab's own.")
+        shown += ["--ro-bind", f"/run/netns/{netns}", f"/run/netns/{check_hand_netns(name)}"]
     argv += [
         "--dev",
         "/dev",
@@ -119,6 +129,7 @@ def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list
         "/tmp",
         "--tmpfs",  # hides /run/netns and /run/labkit; a writable home for xtables.lock
         "/run",
+        *shown,  # then a node's hand-made namespaces, on top
         "--dir",
         "/root",
         "--chdir",

@@ -9,40 +9,28 @@ previous state; one whose process died is finished by the next call (:meth:`Sand
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, leftovers, naming
-from labkit.sandbox.capabilities import capabilities_for
+from labkit.sandbox import fabric, fabric_runner, handmade, naming
 from labkit.sandbox.confine import Confinement, pod_confinement
-from labkit.sandbox.dataplane import DataPlane, StoreView, resolv_conf
+from labkit.sandbox.dataplane import StoreView, resolv_conf
 from labkit.sandbox.fabric import NodeNet, PodNet
+from labkit.sandbox.lab_state import LabState
 from labkit.sandbox.state import (
-    StateFile,
-    StateStamp,
     begin_change,
     built_pods,
     end_change,
-    lab_uid,
-    lifecycle_lock,
-    pending_change,
-    with_data_plane,
 )
 from labkit.values import OUTSIDE, ExecResult, ObjectRef, Probe, split_pod_ref
 
-if TYPE_CHECKING:
-    from labkit.sandbox.store import ClusterStore
-
-T = TypeVar("T")
 OUTSIDE_HOSTNAME = "outside"
 """The hostname of commands run in the outside client (the internet, the learner's laptop)."""
 log = logging.getLogger("labkit")
@@ -50,15 +38,6 @@ log = logging.getLogger("labkit")
 RESOLVE_TIMEOUT_S = 1.0
 """The deadline of a whole name lookup (every search-path candidate): the lab's DNS server answers
 in milliseconds, so only a dropped query takes this long."""
-
-
-@dataclass
-class _Cached:
-    """The state as last read (and its store, parsed on first use), valid while ``stamp`` is."""
-
-    stamp: StateStamp | None
-    state: dict[str, Any]
-    store: ClusterStore | None = None
 
 
 class ProbeSource(NamedTuple):
@@ -71,115 +50,13 @@ class ProbeSource(NamedTuple):
     confinement: Confinement
 
 
-class SandboxLab:
+class SandboxLab(LabState):
     """A running sandbox lab (implements ``labkit.lab.Lab``)."""
 
     backend = "sandbox"
 
-    def __init__(self, lab_name: str, state_file: StateFile | None = None) -> None:
-        """Open lab ``lab_name`` from its state; ``state_file`` is the one ``up`` holds locked
-        while it builds the lab (by default the lab opens its own)."""
-        self.name = naming.check_lab_name(lab_name)
-        self.state_dir = naming.state_dir(lab_name)
-        self._state_file = state_file or StateFile(self.state_dir)
-        self._cache: _Cached | None = None
-        self.cni: str = self._state()["cni"]
-        self.capabilities = capabilities_for(self.cni)
-        self._dataplane = DataPlane(self.name, self.cni, self.state_dir)
-
     def __repr__(self) -> str:
         return f"SandboxLab(name={self.name!r}, cni={self.cni!r})"
-
-    def uid(self) -> str:
-        """This lab's identity (new whenever the lab is built again under the same name)."""
-        return lab_uid(self._state())
-
-    # ---- state
-
-    def _state(self) -> dict[str, Any]:
-        stamp = self._state_file.stamp()
-        if self._cache is None or self._cache.stamp != stamp or stamp is None:
-            self._cache = _Cached(stamp, self._state_file.read())
-        return self._cache.state
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold both locks for a change; a lab taken down meanwhile is refused before the state
-        lock would recreate its folder (which would leave ``/run/labkit/<lab>/lock`` behind)."""
-        with lifecycle_lock(self.name):
-            self._state()  # raises "the lab was taken down" when the state file is gone
-            with self._state_file.locked():
-                yield
-
-    def _store(self) -> ClusterStore:
-        """The cluster store as last saved (parsed once per state version)."""
-        from labkit.sandbox.store import ClusterStore
-
-        state = self._state()
-        assert self._cache is not None
-        if self._cache.store is None:
-            self._cache.store = ClusterStore.from_dict(state["store"])
-        return self._cache.store
-
-    def _save(
-        self, state: Mapping[str, Any], store: ClusterStore, built: Mapping[str, PodNet]
-    ) -> None:
-        saved = with_data_plane(state, store.to_dict(), built)
-        self._state_file.write(saved)
-        end_change(self.state_dir)
-        self._cache = _Cached(self._state_file.stamp(), saved, store)
-
-    def _nodes(self) -> list[NodeNet]:
-        return self._dataplane.nodes(self._store())
-
-    def finish_up(self, store: ClusterStore) -> None:
-        """The last step of ``up``: start the store's pods (namespaces, the agent's workloads,
-        readiness, iptables rules) and record the lab as ready, when ``attach`` finds it."""
-        with self._writing():
-            state = self._state()
-            built: dict[str, PodNet] = {}
-            self._dataplane.converge(store, built, state.get("outside") or {})
-            self._save({**state, "phase": "ready"}, store, built)
-
-    # ---- the state is the truth: repair what a dead process left
-
-    def heal(self) -> None:
-        """Make the lab what its state says again when a process died: finish what a command
-        killed midway left half done, and restart a workload agent that is gone (cheap when
-        nothing is wrong: two directory listings and a connect)."""
-        from labkit.sandbox.agent.client import agent_listens
-
-        if (
-            pending_change(self.state_dir) is None
-            and not leftovers.untracked(self.name, built_pods(self._state()))
-            and agent_listens(str(self.state_dir))
-        ):
-            return
-        with self._writing():
-            self._heal_locked()
-
-    def _heal_locked(self) -> None:
-        """``heal`` for a caller holding both locks."""
-        from labkit.sandbox.agent.client import agent_listens, start_agent
-        from labkit.sandbox.store import ClusterStore
-
-        state = self._state()
-        built = built_pods(state)
-        touched = pending_change(self.state_dir)
-        if touched is None and not leftovers.untracked(self.name, built):
-            if not agent_listens(str(self.state_dir)):
-                start_agent(str(self.state_dir))  # it serves what workloads.json says
-            return
-        store = ClusterStore.from_dict(state["store"])
-        kept, removed = self._dataplane.restore(store, built, touched, state.get("outside") or {})
-        self._save(state, store, kept)
-        log.info(
-            "lab %r: finished what a stopped command left half done (%d pod(s) rebuilt, %d "
-            "leftover(s) removed).",
-            self.name,
-            len(built) - len(kept),
-            len(removed),
-        )
 
     # ---- Lab seam: objects
 
@@ -239,43 +116,6 @@ class SandboxLab:
         """Objects in the Kubernetes JSON shape, status filled in (copies: change them freely)."""
         return self._store().get(kind, name, namespace, selector)
 
-    def _change(self, mutate: Callable[[ClusterStore], T]) -> T:
-        """Run ``mutate`` on a copy of the store, converge the data plane, save; roll back on
-        failure."""
-        from labkit.sandbox.store import ClusterStore
-
-        with self._writing():
-            self._heal_locked()
-            state = self._state()  # never mutated: _save writes a new dict
-            outside = state.get("outside") or {}
-            built = built_pods(state)
-            store = ClusterStore.from_dict(state["store"])  # from_dict copies
-            result = mutate(store)
-            try:
-                self._dataplane.converge(store, built, outside)
-            except BaseException as exc:
-                self._roll_back(state, built, exc)
-                raise
-            self._save(state, store, built)
-            return result
-
-    def _roll_back(
-        self, state: Mapping[str, Any], built: dict[str, PodNet], cause: BaseException
-    ) -> None:
-        from labkit.sandbox.store import ClusterStore
-
-        previous = ClusterStore.from_dict(state["store"])
-        try:
-            self._dataplane.converge(previous, built, state.get("outside") or {})
-            self._save(state, previous, built)
-        except Exception as exc:  # the lab is now in an unknown shape: say how to get out
-            raise LabError(
-                f"Applying failed ({cause}) and restoring lab {self.name!r} failed too.",
-                f"Rebuild the lab: `labkit down --name {self.name}` then "
-                f"`labkit up --name {self.name}`.",
-                output=str(exc),
-            ) from cause
-
     # ---- Lab seam: running things
 
     def _pod(self, pod: str, namespace: str = "default") -> tuple[dict[str, Any], PodNet]:
@@ -295,16 +135,6 @@ class SandboxLab:
                 "no node matches).",
             )
         return found[0], PodNet(**net)
-
-    def _node(self, node: str) -> NodeNet:
-        nodes = self._nodes()
-        for n in nodes:
-            if node in (n.name, n.short, n.netns):
-                return n
-        raise LabError(
-            f"There is no node {node!r} in lab {self.name!r}.",
-            f"Use one of: {', '.join(n.name for n in nodes)}.",
-        )
 
     def exec(
         self,
@@ -331,7 +161,66 @@ class SandboxLab:
 
         timeout = inputs.check_timeout(timeout)
         n = self._node(node)
-        return run_confined(n.netns, Confinement(n.name, node=True), _argv(command), timeout)
+        self.heal()
+        made = handmade.recorded(self._state()).get(n.name, [])
+        shown = tuple((naming.hand_netns(self.name, n.short, m), m) for m in made)
+        confinement = Confinement(n.name, node=True, netns=shown)
+        return run_confined(n.netns, confinement, _argv(command), timeout)
+
+    # ---- Lab seam: namespaces made by hand on a node
+
+    def netns_add(self, node: str, name: str) -> None:
+        """Create an empty network namespace on a node, as ``ip netns add NAME`` there does."""
+        name, n = inputs.check_hand_netns(name), self._node(node)
+        with self._writing():
+            self._heal_locked()
+            made = handmade.recorded(self._state())
+            if name in made.get(n.name, []):
+                raise LabError(
+                    f"Node {n.name} already has a network namespace {name!r}.",
+                    f"Remove it first with lab.netns_delete({n.name!r}, {name!r}), or pick "
+                    "another name.",
+                )
+            handmade.create(naming.hand_netns(self.name, n.short, name))
+            self._record_hand({**made, n.name: sorted([*made.get(n.name, []), name])})
+
+    def netns_delete(self, node: str, name: str) -> None:
+        """Remove a namespace made by hand (its veth ends go with it); none there is fine."""
+        name, n = inputs.check_hand_netns(name), self._node(node)
+        with self._writing():
+            self._heal_locked()
+            made = handmade.recorded(self._state())
+            if name in made.get(n.name, []):
+                handmade.remove([naming.hand_netns(self.name, n.short, name)])
+                self._record_hand({**made, n.name: [m for m in made[n.name] if m != name]})
+
+    def netns_list(self, node: str) -> list[str]:
+        """The namespaces made by hand on a node (what ``ip netns list`` shows there)."""
+        n = self._node(node)
+        self.heal()
+        return handmade.recorded(self._state()).get(n.name, [])
+
+    def netns_exec(
+        self, node: str, name: str, command: str | Sequence[str], timeout: float = 10.0
+    ) -> ExecResult:
+        """Run a command in a namespace made by hand on a node, as ``ip netns exec NAME`` there
+        would, confined like a pod's shell with the node's hostname."""
+        from labkit.sandbox.netns import run_confined
+
+        timeout = inputs.check_timeout(timeout)
+        n, netns = self._hand_netns(node, name)
+        return run_confined(netns, Confinement(n.name), _argv(command), timeout)
+
+    def _hand_netns(self, node: str, name: str) -> tuple[NodeNet, str]:
+        """A node and the lab namespace of its hand-made namespace ``name``, which must exist."""
+        name, n = inputs.check_hand_netns(name), self._node(node)
+        self.heal()
+        if name not in handmade.recorded(self._state()).get(n.name, []):
+            raise LabError(
+                f"Node {n.name} has no network namespace {name!r}.",
+                f"Create it with lab.netns_add({n.name!r}, {name!r}).",
+            )
+        return n, naming.hand_netns(self.name, n.short, name)
 
     def _source(self, src: str) -> ProbeSource:
         """Where a probe from ``src`` starts: a pod, a node, or OUTSIDE."""
@@ -339,6 +228,10 @@ class SandboxLab:
             return ProbeSource(
                 naming.outside_netns(self.name), "", OUTSIDE, Confinement(OUTSIDE_HOSTNAME)
             )
+        hand = inputs.hand_source(src)
+        if hand is not None:
+            n, netns = self._hand_netns(*hand)
+            return ProbeSource(netns, "", src, Confinement(n.name))
         if "/" not in src:
             for n in self._nodes():
                 if src in (n.name, n.netns):

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from labkit.errors import LabError
+from labkit.inputs import HAND_NETNS_PATTERN, check_hand_netns
 
 PREFIX = "lk-"
 IFNAME_MAX = 15
@@ -63,6 +64,12 @@ def fabric_netns(lab_name: str) -> str:
 def outside_netns(lab_name: str) -> str:
     """Namespace of the client and addresses outside the cluster (172.18.0.1, the gateway)."""
     return f"{lab_prefix(lab_name)}outside"
+
+
+def hand_netns(lab_name: str, short: str, name: str) -> str:
+    """Namespace a learner made on node ``short`` (``lk-<lab_name>-h.<short>.<name>``): the dots,
+    which lab names never hold, keep one lab from claiming another's."""
+    return f"{lab_prefix(lab_name)}h.{short}.{check_hand_netns(name)}"
 
 
 def pod_hash(namespace: str, name: str) -> str:
@@ -127,18 +134,27 @@ def is_pod_host_iface(name: str) -> bool:
     return _POD_HOST_IFACE.fullmatch(name) is not None
 
 
+_ROLES = (
+    f"{'|'.join(FIXED_ROLES)}|p-[0-9a-f]{{{POD_HASH_LEN}}}"
+    + rf"|h\.(?:{'|'.join(NODE_SHORTS)})\.{HAND_NETNS_PATTERN}"
+)
+"""Every role of a lab's namespaces: nodes, fabric, outside, pods, and hand-made ones."""
+
+
 def _netns_pattern(lab_name: str) -> re.Pattern[str]:
-    roles = "|".join(FIXED_ROLES)
-    return re.compile(
-        re.escape(lab_prefix(lab_name)) + rf"(?:{roles}|p-[0-9a-f]{{{POD_HASH_LEN}}})"
-    )
+    return re.compile(re.escape(lab_prefix(lab_name)) + f"(?:{_ROLES})")
+
+
+def is_lab_hand_netns(lab_name: str, netns: str) -> bool:
+    """Whether ``netns`` is a namespace a learner made on one of lab ``lab_name``'s nodes."""
+    pattern = rf"{re.escape(lab_prefix(lab_name))}h\.(?:{'|'.join(NODE_SHORTS)})\."
+    return re.fullmatch(pattern + HAND_NETNS_PATTERN, netns) is not None
 
 
 def labs_of(netns_names: list[str]) -> set[str]:
     """The lab names that a list of namespace names belongs to (for `names()` after a crash)."""
     found = set()
-    fixed = "|".join(FIXED_ROLES)
-    pattern = re.compile(rf"{re.escape(PREFIX)}(.+)-(?:{fixed}|p-[0-9a-f]{{{POD_HASH_LEN}}})")
+    pattern = re.compile(rf"{re.escape(PREFIX)}(.+)-(?:{_ROLES})")
     for name in netns_names:
         match = pattern.fullmatch(name)
         if match and _LAB_NAME.fullmatch(match.group(1)):

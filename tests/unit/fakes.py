@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from labkit import manifests
+from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe
 from labkit.model.dns.lookup import RecordIndex
 from labkit.model.dns.resolver import cluster_search_path, query_order, render_resolv_conf
@@ -251,7 +252,32 @@ _KINDS = {
 }
 
 
-class FakeLab:
+class HandMade:
+    """Namespaces made by hand on nodes (``netns_*``), as names only: a probe from one answers
+    what a test scripts, else ``unreachable`` (a fresh namespace has no route anywhere)."""
+
+    def _made(self) -> dict[str, list[str]]:
+        return self.__dict__.setdefault("made", {})
+
+    def netns_add(self, node: str, name: str) -> None:
+        made = self._made().setdefault(node, [])
+        if name in made:
+            raise LabError(f"{name} exists", "netns_delete it first")
+        made.append(name)
+
+    def netns_delete(self, node: str, name: str) -> None:
+        if name in self._made().get(node, []):
+            self._made()[node].remove(name)
+
+    def netns_list(self, node: str) -> list[str]:
+        return sorted(self._made().get(node, []))
+
+    def netns_exec(self, node: str, name: str, command, timeout: float = 10.0) -> ExecResult:
+        argv = tuple(command) if not isinstance(command, str) else (command,)
+        return ExecResult(argv, 0 if name in self.netns_list(node) else 1, "")
+
+
+class FakeLab(HandMade):
     """A recorded lab: objects in, simulated probes out (see the module docstring)."""
 
     default_backend = "sandbox"
@@ -424,6 +450,10 @@ class FakeLab:
         )
         if isinstance(override, str):
             return Probe(src, dst, port, protocol, override)
+        if ":" in src:
+            node, _, name = src.partition(":")
+            assert name in self.netns_list(node), f"no namespace {name} on {node}"
+            return Probe(src, dst, port, protocol, "unreachable")
         src_ip = "172.18.0.1" if src == OUTSIDE else self._pod_by_ref(src)["status"]["podIP"]
         backends, is_service = self._backends(dst, port, protocol, src)
         if src != OUTSIDE and dst in ("127.0.0.1", "::1"):  # the source pod's own loopback
@@ -563,7 +593,7 @@ def web_cluster(
     return FakeLab(objects, cni=cni, enforce=enforce)
 
 
-class ObjectLab:
+class ObjectLab(HandMade):
     """A lab that stores objects and nothing more: apply replaces by kind, namespace and name
     (refusing a namespace that does not exist), delete refuses what is not there."""
 

@@ -130,7 +130,7 @@ def test_predict_and_find_load_as_questions(tmp_path):
             ),
             None,
         ),
-        (("kind: find", "kind: build"), "kind 'build' is not graded yet"),
+        (("kind: find", "kind: essay"), "kind 'essay' is not graded yet"),
     ],
 )
 def test_bad_predict_and_find_data_is_refused_in_one_line(tmp_path, change, message):
@@ -143,6 +143,66 @@ def test_bad_predict_and_find_data_is_refused_in_one_line(tmp_path, change, mess
     assert isinstance(caught.value, LabError)
     assert message in caught.value.what, caught.value.what
     assert caught.value.what.startswith("07-demo.yaml exercise 07.")
+    assert "\n" not in caught.value.what and "\n" not in caught.value.fix
+
+
+DIALLED = """
+exercises:
+  - id: "07.4"
+    title: Predict how calls to a Service end
+    kind: predict
+    points: 2
+    setup: {scenario: 01-web-across-nodes}
+    predict:
+      - case: client -> web, port 80
+        truth: outcome
+        src: default/client
+        to: web
+        port: 80
+      - case: client -> 10.96.10.10, port 8080
+        truth: outcome
+        src: default/client
+        to: 10.96.10.10
+        port: 8080
+    hints: [Think., The answer.]
+"""
+
+
+def test_predict_and_find_may_start_from_a_broken_variant(tmp_path):
+    broken = PREDICT.replace(
+        "{scenario: 01-web-across-nodes}",
+        "{scenario: 01-web-across-nodes, variant: unschedulable-database}",
+    )
+    loaded = specs(tmp_path, broken)
+    assert {s.setup.variant for s in loaded.values()} == {"unschedulable-database"}
+
+
+def test_a_case_may_dial_a_name_or_address_instead_of_a_pod(tmp_path):
+    cases = specs(tmp_path, DIALLED)["07.4"].cases
+    assert [c.connection for c in cases] == [
+        Connection("default/client", None, 80, to="web"),
+        Connection("default/client", None, 8080, to="10.96.10.10"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("        to: web\n", ""), "either dst (a pod target) or to"),
+        (("        to: web\n", "        to: web\n        dst: default/web\n"), "either dst"),
+        (("        to: web\n", "        to: web\n        nodes: same\n"), "nodes only with dst"),
+        (("to: web", "to: default/web"), "default/web is not a DNS name or an address"),
+        (("to: web", "to: -rf"), "-rf is not a DNS name or an address"),
+        (("to: web", "to: 8080"), "8080 is not a DNS name or an address"),
+    ],
+)
+def test_bad_dialled_cases_are_refused_in_one_line(tmp_path, change, message):
+    old, new = change
+    assert old in DIALLED
+    with pytest.raises(LabError) as caught:
+        specs(tmp_path, DIALLED.replace(old, new, 1))
+    assert message in caught.value.what, caught.value.what
+    assert caught.value.what.startswith("07-demo.yaml exercise 07.4: ")
     assert "\n" not in caught.value.what and "\n" not in caught.value.fix
 
 
@@ -264,6 +324,43 @@ def test_no_pair_on_the_lab_cannot_be_right(fakes):
         "the lab cannot show it: no running pod pair for default/client -> default/{app=nothing}"
         in str(result)
     )
+
+
+def dialled(to: str, port: int = 80, truth: str = "outcome") -> Case:
+    key = f"client -> {to}:{port}" + (" keeps its IP" if truth == "source_kept" else "")
+    return Case(key, truth, Connection("default/client", None, port, to=to))
+
+
+def test_a_dialled_service_shows_the_pod_that_answered(fakes):
+    lab = fakes.web_cluster()
+    cases = (dialled("10.96.10.10"), dialled("10.96.10.10", truth="source_kept"))
+    result = grade_prediction(lab, "07.4", cases, {cases[0].key: " Connected", cases[1].key: True})
+    assert (result.verdict, result.points) == ("pass", 2)
+    text = str(result)
+    assert "default/client (10.244.1.2 on lab-worker) -> 10.96.10.10 port 80/TCP: connected" in text
+    assert "answered by default/web#" in text and "the server saw the client as 10.244.1.2" in text
+    assert "NetworkPolicies" not in text  # the model judges pod pairs, not a dialled name
+    assert [c[:3] for c in lab.calls] == [("probe", "default/client", "10.96.10.10")]
+
+
+def test_a_dialled_name_ends_as_the_lab_says(fakes):
+    lab = fakes.web_cluster(extra=[fakes.service("empty", "10.96.30.30", selector={"app": "x"})])
+    lab.overrides["wbe"] = "dns"
+    cases = (dialled("wbe"), dialled("10.96.30.30"), dialled("10.96.10.10", 8080))
+    prediction = {cases[0].key: "dns", cases[1].key: "refused", cases[2].key: "refused"}
+    result = grade_prediction(lab, "07.4", cases, prediction)
+    assert (result.verdict, result.points) == ("partial", 2)
+    text = str(result)
+    assert "-> wbe port 80/TCP: dns" in text and "the server saw no client" in text
+    assert "you predicted 'refused'; the lab: 'refused' (right)" in text
+    assert "answered by" not in text
+
+
+def test_a_dialled_case_needs_a_running_source(fakes):
+    lonely = Case("x", "outcome", Connection({"selector": "app=nothing"}, None, 80, to="web"))
+    result = grade_prediction(fakes.web_cluster(), "07.4", (lonely,), "connected")
+    assert result.verdict == "fail"
+    assert "the lab cannot show it: no running pod for default/{app=nothing}" in str(result)
 
 
 @pytest.mark.parametrize(

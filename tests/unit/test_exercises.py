@@ -75,9 +75,13 @@ def test_an_unknown_id_is_refused_with_the_ids_there_are():
         (("{service: nginx-service}", "{svc: nginx-service}"), "does not take 'svc'"),
         (("variant: wrong-target-port", "variant: right-port"), "has no variant 'right-port'"),
         (("scenario: 02-expose-nginx", "scenario: 99-nothing"), "No scenario named"),
-        (("kind: repair", "kind: build"), "kind 'build' is not graded yet"),
+        (("kind: repair", "kind: essay"), "kind 'essay' is not graded yet"),
         (
             ("kind: repair", "kind: write\n    writes: [Service/api]"),
+            "a write or build from a step or start",
+        ),
+        (
+            (", variant: wrong-target-port}", "}"),
             "a repair starts from a broken variant",
         ),
         (("points: 4", "points: 0"), "points must be a positive number"),

@@ -6,6 +6,7 @@ import copy
 import http.server
 import json
 import socketserver
+import subprocess
 import threading
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlparse
@@ -13,7 +14,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from labkit.errors import LabError
-from labkit.kind import cluster, probe
+from labkit.kind import cluster, handmade, probe, tools
+from labkit.kind import lab as kind_lab
 from labkit.kind.lab import KindLab
 from labkit.lab import ObjectRef
 
@@ -431,3 +433,63 @@ def test_the_labs_uid_is_its_kube_system_namespaces(api, lab):
     del api.objects[("namespaces", None, "kube-system")]
     with pytest.raises(LabError, match="no kube-system namespace"):
         lab.uid()
+
+
+class Docker:
+    """``subprocess.run`` for ``docker exec``: records each argv; ``ip netns list`` prints
+    ``listing``, a probe prints ``probe_output``."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.listing = ""
+        self.probe_output = "@@CONNECT 1 TIMEOUT\n"
+
+    def __call__(self, argv, capture_output, text, timeout):
+        self.calls.append(["docker", *argv[1:]])
+        out = self.listing if argv[-2:] == ["netns", "list"] else ""
+        out = self.probe_output if "labkit-probe" in argv else out
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+
+@pytest.fixture
+def docker(api, monkeypatch):
+    api.add("nodes", {"metadata": {"name": "t-worker"}})
+    fake = Docker()
+    monkeypatch.setattr(tools, "find", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(kind_lab.subprocess, "run", fake)
+    return fake
+
+
+def test_netns_add_and_delete_run_ip_netns_in_the_node(docker, lab):
+    lab.netns_add("t-worker", "hand")
+    assert docker.calls == [handmade.list_argv("t-worker"), handmade.add_argv("t-worker", "hand")]
+    docker.listing = "hand (id: 0)\ncni-0d3c9a4e-1111-2222-3333-444455556666\n"
+    assert lab.netns_list("t-worker") == ["hand"]
+    with pytest.raises(LabError) as err:
+        lab.netns_add("t-worker", "hand")
+    assert "netns_delete('t-worker', 'hand')" in err.value.fix
+    docker.calls.clear()
+    lab.netns_delete("t-worker", "hand")
+    assert docker.calls[-1] == handmade.delete_argv("t-worker", "hand")
+    docker.listing = ""
+    docker.calls.clear()
+    lab.netns_delete("t-worker", "hand")  # absent: nothing to do
+    assert docker.calls == [handmade.list_argv("t-worker")]
+    with pytest.raises(LabError):
+        lab.netns_list("t-worker9")
+
+
+def test_netns_exec_and_probes_need_the_namespace(api, docker, lab):
+    with pytest.raises(LabError) as err:
+        lab.netns_exec("t-worker", "hand", "ip addr")
+    assert "netns_add('t-worker', 'hand')" in err.value.fix
+    with pytest.raises(LabError):
+        lab.probe("t-worker:hand", "10.96.0.1", 443)
+    docker.listing = "hand\n"
+    assert lab.netns_exec("t-worker", "hand", "ip addr").ok
+    assert docker.calls[-1] == handmade.exec_argv("t-worker", "hand", ["sh", "-c", "ip addr"])
+    probed = lab.probe_many([("t-worker:hand", "10.96.0.1", 443)], timeout=1.0)
+    assert [p.outcome for p in probed] == ["timeout"] and probed[0].src == "t-worker:hand"
+    sent = handmade.probe_argv("t-worker", "hand", "10.96.0.1", 443, "TCP", 1.0)
+    assert docker.calls[-1] == sent
+    assert not [r for r in api.requests if r.method == "PATCH"]  # no probe container added

@@ -53,6 +53,20 @@ class RecordingLab:
         self._record("node_exec", node, command, timeout)
         return ExecResult(("true",), 0, "")
 
+    def netns_add(self, node, name):
+        self._record("netns_add", node, name)
+
+    def netns_delete(self, node, name):
+        self._record("netns_delete", node, name)
+
+    def netns_list(self, node):
+        self._record("netns_list", node)
+        return ["hand"]
+
+    def netns_exec(self, node, name, command, timeout=10.0):
+        self._record("netns_exec", node, name, command, timeout)
+        return ExecResult(("true",), 0, "")
+
     def probe(self, src, dst, port, protocol="TCP", timeout=1.0):
         self._record("probe", src, dst, port, protocol, timeout)
         return Probe(src, dst, port, protocol, "connected")
@@ -87,15 +101,20 @@ def test_learner_lab_passes_every_seam_call_through_unchanged():
     lab.get("pods", namespace=None)
     lab.exec("ns/p", "ip a", timeout=2.0)
     lab.node_exec("cp", ["ls"])
+    lab.netns_add("cp", "hand")
+    assert lab.netns_list("cp") == ["hand"]
+    assert lab.netns_exec("cp", "hand", "ip a", timeout=3.0).ok
+    lab.netns_delete("cp", "hand")
     assert lab.probe("a", "b", 80).ok
     lab.probe_many([("a", "b", 80)])
     assert lab.resolve("a", "kube-dns.kube-system") == ["10.96.0.10"]
     lab.add_outside_address("203.0.113.0/24", [443])
     assert lab.uid() == "uid-of-t"
     assert [c[0] for c in inner.calls] == [
-        "apply", "delete", "get", "exec", "node_exec", "probe", "probe_many", "resolve",
-        "add_outside_address", "uid",
+        "apply", "delete", "get", "exec", "node_exec", "netns_add", "netns_list", "netns_exec",
+        "netns_delete", "probe", "probe_many", "resolve", "add_outside_address", "uid",
     ]  # fmt: skip
+    assert inner.calls[7] == ("netns_exec", ("cp", "hand", "ip a", 3.0))
     assert inner.calls[3] == ("exec", ("ns/p", "ip a", "default", 2.0))
     # What a backend offers beyond the seam is still reachable.
     assert lab.outside_addresses() == ["203.0.113.0/24"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labkit.doctor import DoctorLine, render_lines
-from labkit.status import _node_rows, _pod_rows
+from labkit.status import _node_rows, _pod_rows, render_status
 from labkit.tables import render_table as table
 
 
@@ -109,3 +109,14 @@ def test_doctor_for_one_backend_judges_only_its_lines():
     assert doctor.verdict(lines, "sandbox")[0] is False
     optional = [DoctorLine("sandbox: getent", False, "not found", "fix", required=False)]
     assert doctor.verdict(optional, "sandbox") == (True, "The sandbox backend is ready.")
+
+
+def test_status_lists_the_namespaces_made_by_hand(fakes):
+    lab = fakes.web_cluster()
+    assert "made by hand" not in render_status(lab)
+    lab.netns_add("lab-worker2", "hand")
+    lab.netns_add("lab-worker2", "b")
+    lab.netns_add("lab-worker", "hand")
+    assert render_status(lab).endswith(
+        "network namespaces made by hand (lab.netns_add): lab-worker: hand; lab-worker2: b, hand"
+    )
