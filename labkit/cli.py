@@ -81,13 +81,39 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="a learner's progress, or a whole workshop's")
     report.add_argument("paths", nargs="*", help="progress files or folders (default: your own)")
+
+    kubectl = sub.add_parser(
+        "kubectl",
+        help="kubectl on the lab: the real one on Kind, get and describe served on the sandbox",
+        usage="labkit kubectl [--name LAB] ARGS...",
+    )
+    named(kubectl)
+    kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
     return parser
+
+
+def _kubectl_split(argv: Sequence[str]) -> tuple[str, list[str]] | None:
+    """``kubectl [--name LAB] ARGS...`` as (lab name, kubectl's arguments), or None when the
+    command is another one (kubectl's own flags must not reach argparse)."""
+    if not argv or argv[0] != "kubectl":
+        return None
+    rest = list(argv[1:])
+    if rest[:1] == ["--name"] and len(rest) >= 2:
+        return rest[1], rest[2:]
+    if rest and rest[0].startswith("--name="):
+        return rest[0].removeprefix("--name="), rest[1:]
+    return DEFAULT_LAB_NAME, rest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `labkit` console script; information goes to stderr as ``labkit: ...``
     lines through the ``labkit`` logger, errors as a LabError's problem and fix."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    kubectl = _kubectl_split(argv)
+    if kubectl is not None and kubectl[1] not in (["-h"], ["--help"]):
+        args = argparse.Namespace(command="kubectl", name=kubectl[0], args=kubectl[1])
+    else:
+        args = _parser().parse_args(argv)
     show_messages()
     try:
         return _COMMANDS[args.command](args)
@@ -259,6 +285,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kubectl(args: argparse.Namespace) -> int:
+    from labkit.kubectl.run import run
+
+    return run(args.name, args.args)
+
+
 _COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
@@ -268,6 +300,7 @@ _COMMANDS = {
     "reset": _cmd_reset,
     "check": _cmd_check,
     "report": _cmd_report,
+    "kubectl": _cmd_kubectl,
 }
 
 

@@ -1,10 +1,11 @@
 """The commands hints and fixes tell a learner to run, spelt for the backend they are on.
 
 On Kind a learner has kubectl and ``docker exec`` into the nodes; the sandbox has neither, only
-the ``labkit`` CLI and the notebook's Lab API (``lab.get``, ``lab.node_exec``...). A
-:class:`Command` holds both spellings as templates and a :class:`Shell` (a lab's backend and
-name) renders one for a message. Every command a message names comes from this catalogue, so
-when the sandbox gets ``labkit kubectl`` (issue 11), :func:`kubectl` is the one place to change.
+the ``labkit`` CLI (including ``labkit kubectl``, which serves kubectl's read verbs from the lab)
+and the notebook's Lab API (``lab.get``, ``lab.node_exec``...). A :class:`Command` holds both
+spellings as templates and a :class:`Shell` (a lab's backend and name) renders one for a
+message. Every command a message names comes from this catalogue; :func:`kubectl` decides which
+kubectl command lines the sandbox can take as they are.
 """
 
 from __future__ import annotations
@@ -32,9 +33,20 @@ class Command:
         return template.format(lab=lab_name, **fields)
 
 
-def kubectl(args: str, *, sandbox: str) -> Command:
-    """kubectl on Kind (aimed at the lab's context); ``sandbox`` says the same with labkit until
-    the sandbox has a kubectl of its own."""
+SANDBOX_KUBECTL_VERBS = ("get", "describe")
+"""The kubectl verbs `labkit kubectl` serves on the sandbox (``labkit.kubectl.args``)."""
+
+
+def kubectl(args: str, *, sandbox: str | None = None) -> Command:
+    """kubectl on Kind (aimed at the lab's context); on the sandbox the same command line through
+    ``labkit kubectl`` for the verbs it serves, else ``sandbox`` (the labkit or Python way)."""
+    if args.split()[0] in SANDBOX_KUBECTL_VERBS:
+        sandbox = "labkit kubectl --name {lab} " + args
+    if sandbox is None:
+        raise ValueError(
+            f"`kubectl {args}` needs a sandbox spelling: the sandbox serves only "
+            f"{', '.join(SANDBOX_KUBECTL_VERBS)}"
+        )
     return Command(kind="kubectl --context kind-{lab} " + args, sandbox=sandbox)
 
 
@@ -80,57 +92,49 @@ class Shell:
 
 # --------------------------------------------------------------------------- the catalogue
 
-POD_LIST = kubectl("get pods -A -o wide", sandbox="labkit status --name {lab}")
+POD_LIST = kubectl("get pods -A -o wide")
 """Every pod with its phase, IP and node."""
 
-POD_LABELS = kubectl("get pods -n {ns} --show-labels", sandbox="lab.get('pods', namespace={ns!r})")
+POD_LABELS = kubectl("get pods -n {ns} --show-labels")
 """The pods of one namespace with their labels."""
 
-ALL_POD_LABELS = kubectl("get pods -A --show-labels", sandbox="lab.get('pods', namespace=None)")
+ALL_POD_LABELS = kubectl("get pods -A --show-labels")
 """Every pod with its labels."""
 
-POD_DETAIL = kubectl(
-    "describe pod {pod} -n {ns}", sandbox="lab.get('pods', {pod!r}, namespace={ns!r})"
-)
+POD_DETAIL = kubectl("describe pod {pod} -n {ns}")
 """One pod's spec and status: its containers' ports, its conditions and why it waits."""
 
-SERVICES = kubectl("get svc -A", sandbox="lab.get('services', namespace=None)")
+SERVICES = kubectl("get svc -A")
 """Every Service."""
 
-SERVICES_IN = kubectl("get svc -n {ns}", sandbox="lab.get('services', namespace={ns!r})")
+SERVICES_IN = kubectl("get svc -n {ns}")
 """The Services of one namespace."""
 
-PODS_IN = kubectl("get pods -n {ns}", sandbox="lab.get('pods', namespace={ns!r})")
+PODS_IN = kubectl("get pods -n {ns}")
 """The pods of one namespace."""
 
-ENDPOINTS = kubectl(
-    "get endpointslices -n {ns} -l kubernetes.io/service-name={svc}",
-    sandbox="lab.get('endpointslices', namespace={ns!r}, "
-    "selector='kubernetes.io/service-name={svc}')",
-)
+ENDPOINTS = kubectl("get endpointslices -n {ns} -l kubernetes.io/service-name={svc}")
 """One Service's EndpointSlices: which pod IPs and ports it sends traffic to."""
 
-ALL_ENDPOINTS = kubectl(
-    "get endpointslices -A", sandbox="lab.get('endpointslices', namespace=None)"
-)
+ALL_ENDPOINTS = kubectl("get endpointslices -A")
 """Every EndpointSlice."""
 
-OBJECTS = kubectl("get {kind} -A", sandbox="lab.get({kind!r}, namespace=None)")
+OBJECTS = kubectl("get {kind} -A")
 """Every object of a kind."""
 
 DELETE = kubectl("delete {kind} {name} -n {ns}", sandbox="lab.delete('{kind}/{ns}/{name}')")
 """Delete one namespaced object."""
 
-POLICIES = kubectl("get netpol -A", sandbox="lab.get('networkpolicies', namespace=None)")
+POLICIES = kubectl("get netpol -A")
 """Every NetworkPolicy."""
 
-NODE_LABELS = kubectl("get nodes --show-labels", sandbox="lab.get('nodes', namespace=None)")
+NODE_LABELS = kubectl("get nodes --show-labels")
 """The nodes with their labels (and, in the objects, their taints)."""
 
-INGRESSES = kubectl("get ingress -A", sandbox="lab.get('ingresses', namespace=None)")
+INGRESSES = kubectl("get ingress -A")
 """Every Ingress with its hosts."""
 
-NODE_LIST = kubectl("get nodes -o wide", sandbox="labkit status --name {lab}")
+NODE_LIST = kubectl("get nodes -o wide")
 """The nodes with their InternalIPs."""
 
 NODE_CIDRS = kubectl(

@@ -1,4 +1,5 @@
-"""A `kubectl get nodes,pods -o wide`-style view of any Lab, built only from `lab.get`."""
+"""A `kubectl get nodes,pods -o wide`-style view of any Lab, built only from `lab.get`, with the
+cells of `labkit kubectl get` (labkit.printers) so the two never disagree."""
 
 from __future__ import annotations
 
@@ -6,53 +7,37 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.lab import Lab
-from labkit.model.objects import labels_of, meta, name_of, node_internal_ip, pod_ip, pod_node
-from labkit.tables import EMPTY, render_table
-
-ROLE_LABEL = "node-role.kubernetes.io/"
+from labkit.model.objects import meta, name_of, node_internal_ip, pod_node
+from labkit.printers import cells
+from labkit.tables import render_table
 
 
 def _node_rows(nodes: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for node in sorted(nodes, key=name_of):
-        status = node.get("status") or {}
-        ready = next(
-            (c["status"] for c in status.get("conditions") or [] if c.get("type") == "Ready"),
-            "Unknown",
-        )
-        roles = sorted(
-            k.removeprefix(ROLE_LABEL) for k in labels_of(node) if k.startswith(ROLE_LABEL)
-        )
-        rows.append(
-            [
-                f"node/{name_of(node)}",
-                "Ready" if ready == "True" else "NotReady",
-                ",".join(roles) or EMPTY,
-                (status.get("nodeInfo") or {}).get("kubeletVersion"),
-                node_internal_ip(node),
-                (node.get("spec") or {}).get("podCIDR"),
-            ]
-        )
-    return rows
+    return [
+        [
+            f"node/{name_of(node)}",
+            cells.node_status(node),
+            cells.node_roles(node),
+            ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion"),
+            node_internal_ip(node),
+            (node.get("spec") or {}).get("podCIDR"),
+        ]
+        for node in sorted(nodes, key=name_of)
+    ]
 
 
 def _pod_rows(pods: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for pod in sorted(pods, key=lambda p: (meta(p).get("namespace", ""), name_of(p))):
-        status = pod.get("status") or {}
-        containers = (pod.get("spec") or {}).get("containers") or []
-        ready = sum(1 for c in status.get("containerStatuses") or [] if c.get("ready"))
-        rows.append(
-            [
-                meta(pod).get("namespace"),
-                f"pod/{name_of(pod)}",
-                f"{ready}/{len(containers)}",
-                status.get("phase"),
-                pod_ip(pod),
-                pod_node(pod),
-            ]
-        )
-    return rows
+    return [
+        [
+            meta(pod).get("namespace"),
+            f"pod/{name_of(pod)}",
+            cells.pod_ready(pod),
+            cells.pod_status(pod),
+            cells.pod_ip(pod),
+            pod_node(pod),
+        ]
+        for pod in sorted(pods, key=lambda p: (meta(p).get("namespace", ""), name_of(p)))
+    ]
 
 
 def render_status(lab: Lab) -> str:

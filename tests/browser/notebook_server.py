@@ -20,6 +20,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = ROOT / "lessons"
 START_S = 120.0
@@ -118,12 +120,27 @@ def _stop(server: JupyterLab, process: subprocess.Popen[bytes], runtime_dir: Pat
                 os.kill(int(pid), signal.SIGKILL)
 
 
+def _forget_execution_counts(path: Path) -> None:
+    """Clear the counts stored with the outputs nbval compares: the test reads a count as "Run All
+    reached this cell", so a stored one would pass for a cell the run never reached."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = None
+    nbformat.write(notebook, path)
+
+
 @contextmanager
 def running_jupyterlab(home: Path, env: dict[str, str]) -> Iterator[JupyterLab]:
     """JupyterLab on a free 127.0.0.1 port with a token, serving a copy of lessons/ in ``home``
     (so a run never saves into the sources); its kernels get ``env`` on top of ours."""
     root_dir = home / "lessons"
     shutil.copytree(LESSONS, root_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for notebook in root_dir.glob("*.ipynb"):
+        _forget_execution_counts(notebook)
     _write_settings(home / "config")
     port = _free_port()
     server = JupyterLab(f"http://127.0.0.1:{port}", secrets.token_hex(24), root_dir)

@@ -11,15 +11,18 @@ import inspect
 import re
 
 from labkit import cli
+from labkit.kubectl import args as kubectl_args
 from labkit.lab import Lab
 
-NOT_ON_SANDBOX = re.compile(r"\b(kubectl|docker|crictl|nsenter|cloud-provider-kind)\b")
-"""Tools a sandbox learner does not have (until issue 11 adds `labkit kubectl`)."""
+NOT_ON_SANDBOX = re.compile(
+    r"(?<!labkit )\bkubectl\b|\b(docker|crictl|nsenter|cloud-provider-kind)\b"
+)
+"""Tools a sandbox learner does not have (kubectl only as `labkit kubectl`)."""
 
 NOT_ON_KIND = re.compile(r"ip netns|\blk-|/run/labkit|labkit kubectl|add_outside_address")
 """Things only a sandbox lab has."""
 
-NAMED_VERBS = ("up", "down", "status", "deploy", "reset", "check")
+NAMED_VERBS = ("up", "down", "status", "deploy", "reset", "check", "kubectl")
 """`labkit` verbs that act on one lab, so a hint must say which (``--name``)."""
 
 _SPANS = re.compile(r"`([^`]+)`")
@@ -56,10 +59,17 @@ def problems(text: str, backend: str) -> list[str]:
 def labkit_problems(command: str) -> list[str]:
     """Why a `labkit ...` command line is not one the CLI takes (or leaves the lab out)."""
     argv = command.split()[1:]
-    try:
-        cli._parser().parse_args(argv)
-    except SystemExit:
-        return [f"`{command}` is not a labkit command line"]
+    split = cli._kubectl_split(argv)
+    if split is not None:  # kubectl's own flags are for labkit.kubectl, not argparse
+        try:
+            kubectl_args.parse(split[1])
+        except kubectl_args.KubectlError as exc:
+            return [f"`{command}` is refused by labkit kubectl: {exc.text}"]
+    else:
+        try:
+            cli._parser().parse_args(argv)
+        except SystemExit:
+            return [f"`{command}` is not a labkit command line"]
     if argv and argv[0] in NAMED_VERBS and "--name" not in argv:
         return [f"`{command}` does not name the lab"]
     return []

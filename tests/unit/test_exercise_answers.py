@@ -410,7 +410,8 @@ def test_a_wrong_fact_is_not_told_the_right_one(fakes, backend):
     assert "you answered 'lab-worker2': not what the lab says" in str(result)
     assert "'lab-worker'" not in str(result) and "172.18.0.3" not in str(result)
     assert not hintcheck.problems(result.hint, backend)
-    assert ("kubectl" in result.hint) == (backend == "kind")
+    spelt = "`labkit kubectl --name " if backend == "sandbox" else "`kubectl --context kind-"
+    assert f"{spelt}" in result.hint and "get pods -A -o wide`" in result.hint
     wrong = grade_answer(lab, "07.3", FINDINGS, {"ip": "10.0.0.1", "node": "x", "via": "y"})
     assert (wrong.verdict, wrong.points) == ("fail", 0)
 

@@ -171,7 +171,7 @@ def test_failure_hints_name_what_is_known_and_mark_the_rest():
     assert "`kubectl --context kind-netlab get endpointslices -n shop -l " in named
     assert "kubernetes.io/service-name=web`" in named
     unnamed = failure_hint("refused", "pod", sandbox)
-    assert "`lab.get('pods', '<pod>', namespace='<namespace>')`" in unnamed
+    assert "`labkit kubectl --name netlab describe pod <pod> -n <namespace>`" in unnamed
     routes = failure_hint("timeout", "pod", sandbox, node="netlab-worker")
     assert "`lab.node_exec('netlab-worker', 'ip route')`" in routes
     assert "`docker exec netlab-worker ip route`" in failure_hint(

@@ -33,7 +33,10 @@ def test_rows_come_from_kubernetes_shaped_objects():
         "status": {
             "phase": "Running",
             "podIP": "10.244.1.2",
-            "containerStatuses": [{"ready": True}, {"ready": False}],
+            "containerStatuses": [
+                {"ready": True, "state": {"running": {}}},
+                {"ready": False, "state": {"waiting": {}}},
+            ],
         },
     }
     assert _pod_rows([pod]) == [

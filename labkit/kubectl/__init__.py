@@ -1,0 +1,8 @@
+"""`labkit kubectl`: kubectl's command lines on either backend.
+
+On Kind the real kubectl runs, aimed at the lab's context (:mod:`.kind`). On the sandbox the
+same command line is served from the lab's objects (:mod:`.serve`): the read verbs ``get``
+(:mod:`.get`) and ``describe`` (:mod:`.describe`), parsed by :mod:`.args` against the resource
+types of :mod:`.resources`, printed by :mod:`labkit.printers`. A verb or flag the sandbox does
+not serve is refused in one line naming the nearest one it does; nothing is made up.
+"""

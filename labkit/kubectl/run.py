@@ -1,0 +1,43 @@
+"""`labkit kubectl [--name LAB] ARGS...`: find the lab, then run the real kubectl (Kind) or
+serve the command from the lab's objects (sandbox)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from labkit.errors import LabError
+from labkit.kubectl.kind import kind_argv
+from labkit.kubectl.serve import serve
+from labkit.lab import backend_module, find_backends
+
+
+def run(lab_name: str, argv: Sequence[str]) -> int:
+    """Run ``kubectl ARGS`` against lab ``lab_name``; returns kubectl's exit code."""
+    holders = find_backends(lab_name)
+    if not holders:
+        raise LabError(
+            f"No running lab named {lab_name!r}.",
+            f"Start one first: `labkit up --name {lab_name}`, or name yours with --name.",
+        )
+    if holders[0] == "kind":
+        from labkit.kind import tools
+        from labkit.kind.plan import default_paths
+
+        command = kind_argv(
+            lab_name, argv, tools.find("kubectl"), default_paths(lab_name).user_kubeconfig
+        )
+        return subprocess.run(command, check=False).returncode
+    lab = backend_module(holders[0]).attach(lab_name)
+    if lab is None:
+        raise LabError(
+            f"The {holders[0]} lab {lab_name!r} exists but does not answer.",
+            f"Bring it back with `labkit up --name {lab_name}`.",
+        )
+    outcome = serve(lab, argv, datetime.now(timezone.utc))
+    sys.stdout.write(outcome.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(outcome.stderr)
+    return outcome.code

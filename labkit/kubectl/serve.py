@@ -1,0 +1,24 @@
+"""A kubectl command line served from a Lab's objects (the sandbox has no API server to run the
+real kubectl against)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from labkit.kubectl.args import KubectlError, parse
+from labkit.kubectl.describe import describe
+from labkit.kubectl.get import get
+from labkit.kubectl.outcome import Outcome
+from labkit.lab import Lab
+
+
+def serve(lab: Lab, argv: Sequence[str], now: datetime) -> Outcome:
+    """What kubectl would print for ``argv`` (without ``kubectl``) on this lab; ``now`` is the
+    time ages count to."""
+    try:
+        request = parse(argv)
+        return (get if request.verb == "get" else describe)(lab, request, now)
+    except KubectlError as exc:
+        text = exc.text.rstrip("\n") + "\n"
+        return Outcome(text, "", 0) if exc.code == 0 else Outcome("", text, exc.code)
