@@ -137,11 +137,8 @@ INGRESSES = kubectl("get ingress -A")
 NODE_LIST = kubectl("get nodes -o wide")
 """The nodes with their InternalIPs."""
 
-NODE_CIDRS = kubectl(
-    "get nodes -o custom-columns=NAME:.metadata.name,PODCIDR:.spec.podCIDR",
-    sandbox="lab.get('nodes', namespace=None)",
-)
-"""The nodes with their podCIDRs (``spec.podCIDR``, the range each node's pods come from)."""
+NODE_CIDRS = kubectl("describe nodes")
+"""Every node in detail, its PodCIDR (``spec.podCIDR``, the range its pods come from) among them."""
 
 NODE_ROUTES = on_node("ip route")
 """A node's routing table."""
