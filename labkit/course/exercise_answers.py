@@ -13,7 +13,7 @@ from labkit.checks.policy import model_verdict
 from labkit.checks.result import Result, Step, make_result
 from labkit.checks.targets import Target, choose_pods, parse_target
 from labkit.checks.view import ClusterView
-from labkit.commands import NODE_LIST, POD_LIST
+from labkit.commands import NODE_CIDRS, NODE_LIST, POD_LIST, Command
 from labkit.course.exercise_questions import Case, Connection, Finding
 from labkit.errors import LabError
 from labkit.lab import Lab
@@ -21,6 +21,7 @@ from labkit.model.addresses import is_ip
 from labkit.model.objects import (
     name_of,
     node_internal_ip,
+    node_pod_cidr,
     pod_ip,
     pod_node,
     pod_phase,
@@ -31,7 +32,20 @@ from labkit.values import OUTCOMES, Probe
 
 Obj = dict[str, Any]
 
-_FACT_WORDS = {"pod_ip": "the IP of", "pod_node": "the node of", "node_ip": "the node IP of"}
+_FACT_WORDS = {
+    "pod_ip": "the IP of",
+    "pod_node": "the node of",
+    "node_ip": "the node IP of",
+    "node_pod_cidr": "the podCIDR of the node of",
+}
+_LOOKUPS: dict[str, Command] = {
+    "pod_ip": POD_LIST,
+    "pod_node": POD_LIST,
+    "node_ip": NODE_LIST,
+    "node_pod_cidr": NODE_CIDRS,
+}
+"""Where the lab shows each fact: pods with their IPs and nodes, nodes with their InternalIPs,
+nodes with their podCIDRs."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +109,10 @@ def grade_answer(lab: Lab, exercise_id: str, findings: Sequence[Finding], answer
     if all(said[f.key] is None for f in findings):
         hint = _unanswered("answer", {f.key: _asked(f) for f in findings})
     else:
-        needed = (NODE_LIST if f.fact == "node_ip" else POD_LIST for f in findings)
-        spelt = dict.fromkeys(view.shell(command) for command in needed)
+        spelt = dict.fromkeys(view.shell(_LOOKUPS[f.fact]) for f in findings)
         hint = (
-            f"Look it up on the lab with {' and '.join(spelt)} (pods with their IPs and nodes, "
-            "nodes with their InternalIPs), and copy the value as the lab shows it."
+            f"Look it up on the lab with {' and '.join(spelt)} (pods with their IPs and nodes; "
+            "nodes with their InternalIPs and podCIDRs), and copy the value as the lab shows it."
         )
     return _result("answer", exercise_id, steps, hint)
 
@@ -179,6 +192,8 @@ def _observe(lab: Lab, view: ClusterView, connection: Connection) -> Observation
                 )
                 verdict = model_verdict(view, src, dst, connection.port, connection.protocol)
                 policies = verdict.reason if verdict is not None else "the model cannot judge it"
+                if verdict is not None and not lab.capabilities.network_policy:
+                    policies += f" (not enforced here: {lab.cni} has no policy engine)"
                 return Observation(src, dst, probe, policies)
     where = "" if connection.nodes == "any" else f" on {connection.nodes} nodes"
     return f"no running pod pair{where} for {_shown(connection.src)} -> {_shown(connection.dst)}"
@@ -242,16 +257,24 @@ def _fact(view: ClusterView, fact: str, pod: Obj) -> str | None:
     if fact == "pod_node" or node is None:
         return node
     found = view.node(node)
-    return node_internal_ip(found) if found is not None else None
+    if found is None:
+        return None
+    return node_internal_ip(found) if fact == "node_ip" else node_pod_cidr(found)
 
 
 # --------------------------------------------------------------------------- words
 
 
 def _text(value: Any) -> str:
-    """A value as compared: whitespace collapsed, lower case, an IP in its canonical form."""
+    """A value as compared: whitespace collapsed, lower case, an IP or a network (no host bits
+    set) in its canonical form."""
     text = " ".join(str(value).split()).lower()
-    return str(ipaddress.ip_address(text)) if is_ip(text) else text
+    if is_ip(text):
+        return str(ipaddress.ip_address(text))
+    try:
+        return str(ipaddress.ip_network(text)) if "/" in text else text
+    except ValueError:  # not a network, or an address with a prefix ("10.244.1.1/24")
+        return text
 
 
 def _asked(finding: Finding) -> str:

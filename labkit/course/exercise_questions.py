@@ -21,6 +21,7 @@ A find exercise lists ``find:`` facts of the lab the learner digs out::
 
     - name: node            # the key of the learner's answer
       fact: pod_node        # pod_ip | pod_node | node_ip (the InternalIP of the pod's node)
+                            # | node_pod_cidr (the spec.podCIDR of the pod's node)
       pod: {namespace: default, selector: app=database}   # any pod the target picks counts
 """
 
@@ -40,8 +41,9 @@ TRUTHS = ("outcome", "source_kept")
 """What a prediction can be about: how a connection ends, and whether the server sees the
 client's own pod IP (no NAT)."""
 
-FACTS = ("pod_ip", "pod_node", "node_ip")
-"""What a find answer can be: a pod's IP, the node it runs on, and that node's InternalIP."""
+FACTS = ("pod_ip", "pod_node", "node_ip", "node_pod_cidr")
+"""What a find answer can be: a pod's IP, the node it runs on, that node's InternalIP, and the
+range that node hands out pod addresses from (its podCIDR)."""
 
 NODES = ("any", "same", "different")
 
