@@ -137,6 +137,9 @@ INGRESSES = kubectl("get ingress -A")
 NODE_LIST = kubectl("get nodes -o wide")
 """The nodes with their InternalIPs."""
 
+NODE_CIDRS = kubectl("describe nodes")
+"""Every node in detail, its PodCIDR (``spec.podCIDR``, the range its pods come from) among them."""
+
 NODE_ROUTES = on_node("ip route")
 """A node's routing table."""
 

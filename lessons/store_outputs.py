@@ -18,6 +18,8 @@ from nbclient import NotebookClient
 
 MARK = "# NBVAL_CHECK_OUTPUT"
 LAB = "lkstore"
+LABS = (LAB, LAB + "-flannel")
+"""The lab the lessons run on, and the Flannel lab lesson 04 brings up beside it (named from it)."""
 
 
 def store(path: Path) -> list[str]:
@@ -40,7 +42,8 @@ def store(path: Path) -> list[str]:
 
 
 def main(paths: list[str]) -> int:
-    """Store every named lesson's compared outputs, on lab ``lkstore``, taken down afterwards."""
+    """Store every named lesson's compared outputs, on lab ``lkstore`` (and lesson 04's
+    ``lkstore-flannel``), taken down afterwards."""
     from labkit.lab import down
 
     os.environ["LABKIT_LAB"] = LAB
@@ -51,7 +54,8 @@ def main(paths: list[str]) -> int:
                 for line in store(Path(name)):
                     print(f"{Path(name).name}: {line}")
         finally:
-            down(LAB)
+            for lab_name in LABS:
+                down(lab_name)
     return 0
 
 

@@ -42,11 +42,13 @@ class Deployed(NamedTuple):
 
 class ExerciseHistory(NamedTuple):
     """One learner's record of one exercise: attempts graded, the failure class the latest one
-    observed (None after a pass or before any attempt), and the hint rungs shown, in order."""
+    observed (None after a pass or before any attempt), the hint rungs shown, in order, and the
+    latest attempt's hint (its first failing check's)."""
 
     attempts: int
     last_failure: str | None
     hints: tuple[int, ...]
+    last_hint: str = ""
 
 
 def default_path() -> Path:
@@ -55,11 +57,15 @@ def default_path() -> Path:
     return Path(override).expanduser() if override else Path.home() / ".labkit" / "progress.jsonl"
 
 
-def _learner_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return os.environ.get("USER") or "learner"
+def learner_name(learner: str | None = None) -> str:
+    """The name progress is recorded under: ``learner`` if given, else this user (``LOGNAME`` or
+    ``USER`` first, as `getpass.getuser` reads them), checked."""
+    if learner is None:
+        try:
+            learner = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (containers)
+            learner = os.environ.get("USER") or "learner"
+    return check_learner(learner)
 
 
 def record(
@@ -81,7 +87,7 @@ def record(
         )
     entry = {
         "time": _now(),
-        "learner": check_learner(learner if learner is not None else _learner_name()),
+        "learner": learner_name(learner),
         "lesson": str(lesson) if lesson is not None else "",
         "exercise": str(exercise) if exercise is not None else result.check,
         **result.to_dict(),
@@ -98,7 +104,7 @@ def record_hint(lesson: str, exercise: str, rung: int, learner: str | None = Non
     entry = {
         "time": _now(),
         "event": "hint",
-        "learner": check_learner(learner if learner is not None else _learner_name()),
+        "learner": learner_name(learner),
         "lesson": lesson,
         "exercise": exercise,
         "rung": rung,
@@ -109,8 +115,8 @@ def record_hint(lesson: str, exercise: str, rung: int, learner: str | None = Non
 def exercise_history(exercise: str, learner: str | None = None) -> ExerciseHistory:
     """What the progress file holds of ``exercise`` for a learner (default: this user): attempts,
     the latest attempt's failure class, and the hint rungs shown."""
-    who = check_learner(learner if learner is not None else _learner_name())
-    attempts, failure, hints = 0, None, []
+    who = learner_name(learner)
+    attempts, failure, hints, hint = 0, None, [], ""
     for entry in _lines(default_path()):
         if entry.get("exercise") != exercise or entry.get("learner") != who:
             continue
@@ -119,7 +125,8 @@ def exercise_history(exercise: str, learner: str | None = None) -> ExerciseHisto
         elif entry.get("event") is None and entry.get("verdict") in VERDICTS:
             attempts += 1
             failure = entry.get("failure") if entry["verdict"] != "pass" else None
-    return ExerciseHistory(attempts, failure, tuple(hints))
+            hint = str(entry.get("hint") or "")
+    return ExerciseHistory(attempts, failure, tuple(hints), hint)
 
 
 def _lines(source: Path) -> Iterator[dict[str, Any]]:

@@ -15,7 +15,7 @@ from labkit.checks.policy import model_verdict
 from labkit.checks.result import Result, Step, make_result
 from labkit.checks.targets import Target, choose_pods, parse_target
 from labkit.checks.view import ClusterView
-from labkit.commands import NODE_LINKS, NODE_LIST, POD_LINKS, POD_LIST
+from labkit.commands import NODE_CIDRS, NODE_LINKS, NODE_LIST, POD_LINKS, POD_LIST, Command
 from labkit.course.exercise_questions import Case, Connection, Finding
 from labkit.errors import LabError
 from labkit.lab import Lab
@@ -25,6 +25,7 @@ from labkit.model.objects import (
     name_of,
     namespace_of,
     node_internal_ip,
+    node_pod_cidr,
     pod_ip,
     pod_node,
     pod_phase,
@@ -39,8 +40,17 @@ _FACT_WORDS = {
     "pod_ip": "the IP of",
     "pod_node": "the node of",
     "node_ip": "the node IP of",
+    "node_pod_cidr": "the podCIDR of the node of",
     "host_veth": "the node-side veth of",
 }
+_LOOKUPS: dict[str, Command] = {
+    "pod_ip": POD_LIST,
+    "pod_node": POD_LIST,
+    "node_ip": NODE_LIST,
+    "node_pod_cidr": NODE_CIDRS,
+}
+"""Where the lab shows each fact read from its objects: pods with their IPs and nodes, nodes with
+their InternalIPs, nodes with their podCIDRs (``host_veth`` is read from interfaces instead)."""
 _NODE_FACTS = ("pod_node", "node_ip")
 """Facts that name a node, so a hint must not name the pod's node while one is asked."""
 
@@ -112,14 +122,13 @@ def grade_answer(lab: Lab, exercise_id: str, findings: Sequence[Finding], answer
 
 def _look_it_up(view: ClusterView, findings: Sequence[Finding]) -> str:
     """Where the asked facts are on the lab, in the backend's own commands (never the facts)."""
-    objects = [f for f in findings if f.fact != "host_veth"]
+    objects = [f for f in findings if f.fact in _LOOKUPS]
     said = []
     if objects:
-        needed = (NODE_LIST if f.fact == "node_ip" else POD_LIST for f in objects)
-        spelt = dict.fromkeys(view.shell(command) for command in needed)
+        spelt = dict.fromkeys(view.shell(_LOOKUPS[f.fact]) for f in objects)
         said.append(
-            f"Look it up on the lab with {' and '.join(spelt)} (pods with their IPs and nodes, "
-            "nodes with their InternalIPs), and copy the value as the lab shows it."
+            f"Look it up on the lab with {' and '.join(spelt)} (pods with their IPs and nodes; "
+            "nodes with their InternalIPs and podCIDRs), and copy the value as the lab shows it."
         )
     hide_node = any(f.fact in _NODE_FACTS for f in findings)
     for target in dict.fromkeys(_shown(f.pod) for f in findings if f.fact == "host_veth"):
@@ -210,6 +219,8 @@ def _observe(lab: Lab, view: ClusterView, connection: Connection) -> Observation
                 )
                 verdict = model_verdict(view, src, dst, connection.port, connection.protocol)
                 policies = verdict.reason if verdict is not None else "the model cannot judge it"
+                if verdict is not None and not lab.capabilities.network_policy:
+                    policies += f" (not enforced here: {lab.cni} has no policy engine)"
                 return Observation(src, dst, probe, policies)
     where = "" if connection.nodes == "any" else f" on {connection.nodes} nodes"
     return f"no running pod pair{where} for {_shown(connection.src)} -> {_shown(connection.dst)}"
@@ -277,7 +288,9 @@ def _fact(view: ClusterView, fact: str, pod: Obj) -> str | None:
     if fact == "pod_node" or node is None:
         return node
     found = view.node(node)
-    return node_internal_ip(found) if found is not None else None
+    if found is None:
+        return None
+    return node_internal_ip(found) if fact == "node_ip" else node_pod_cidr(found)
 
 
 def host_veth(lab: Lab, pod: Obj) -> str | None:
@@ -299,9 +312,15 @@ def host_veth(lab: Lab, pod: Obj) -> str | None:
 
 
 def _text(value: Any) -> str:
-    """A value as compared: whitespace collapsed, lower case, an IP in its canonical form."""
+    """A value as compared: whitespace collapsed, lower case, an IP or a network (no host bits
+    set) in its canonical form."""
     text = " ".join(str(value).split()).lower()
-    return str(ipaddress.ip_address(text)) if is_ip(text) else text
+    if is_ip(text):
+        return str(ipaddress.ip_address(text))
+    try:
+        return str(ipaddress.ip_network(text)) if "/" in text else text
+    except ValueError:  # not a network, or an address with a prefix ("10.244.1.1/24")
+        return text
 
 
 def _asked(finding: Finding) -> str:

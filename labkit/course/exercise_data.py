@@ -16,6 +16,10 @@ A predict exercise has ``predict:`` cases, a find exercise ``find:`` facts and a
 `exercise_build` the last). A write exercise also lists in ``writes:`` the objects the learner
 creates (``Service/api``, ``NetworkPolicy/shop/db-only``), which ``setup()`` removes, as it
 removes a build's namespace from every node, so an exercise done before starts over unanswered.
+
+A repair may draw its broken state instead: ``setup: {draw: [{scenario: S, variant: V}, ...]}``
+and no ``checks:`` (the drawn variant's own checks grade it; its hints are generic, and
+`exercise_lab` adds the failing check's hint and the give-away; see `exercise_draw`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from labkit import manifests, scenarios
 from labkit.checks import check_arguments
 from labkit.checks.result import FAILURE_CLASSES
 from labkit.course.exercise_build import Build, parse_build
+from labkit.course.exercise_draw import Draw, check_pools
 from labkit.course.exercise_questions import Case, Finding, parse_cases, parse_findings
 from labkit.errors import LabError
 from labkit.values import ObjectRef
@@ -90,7 +95,7 @@ class ExerciseSpec:
     title: str
     kind: str
     points: float
-    setup: Setup
+    setup: Setup | Draw
     checks: tuple[ExerciseCheck, ...]
     hints: tuple[Rung, ...]
     cases: tuple[Case, ...] = ()
@@ -132,7 +137,9 @@ def load_lesson(path: Path) -> list[ExerciseSpec]:
         raise LabError(
             f"{path.name} is not a list of exercises.", "Write `exercises:` and a list under it."
         )
-    return [_exercise(raw, path.stem, path.name) for raw in data["exercises"]]
+    specs = [_exercise(raw, path.stem, path.name) for raw in data["exercises"]]
+    check_pools(specs, path.name)
+    return specs
 
 
 def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
@@ -151,6 +158,8 @@ def _exercise(raw: Any, lesson: str, where: str) -> ExerciseSpec:
             f"{where}: kind {kind!r} is not graded yet.", f"Use one of: {', '.join(KINDS)}."
         )
     keys = _COMMON | {_GRADED_BY[kind]} | _ALSO.get(kind, set())
+    if isinstance(raw.get("setup"), dict) and "draw" in raw["setup"]:
+        keys -= {"checks"}  # the drawn variant's checks grade it
     unknown, missing = set(raw) - keys, keys - set(raw)
     if unknown or missing:
         what = f"has unknown keys {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
@@ -205,7 +214,9 @@ def _writes(raw: Any, where: str) -> tuple[ObjectRef, ...]:
     return tuple(refs)
 
 
-def _setup(raw: Any, kind: str, where: str) -> Setup:
+def _setup(raw: Any, kind: str, where: str) -> Setup | Draw:
+    if isinstance(raw, dict) and set(raw) == {"draw"}:
+        return _draw(raw["draw"], kind, where)
     if not isinstance(raw, dict) or "scenario" not in raw or set(raw) - {"scenario", "variant"}:
         raise LabError(
             f"{where}: setup must name a scenario (and maybe a variant), nothing else.",
@@ -224,6 +235,25 @@ def _setup(raw: Any, kind: str, where: str) -> Setup:
             f"Set the variant of {scenario.name} to match kind {kind!r}.",
         )
     return Setup(scenario.name, variant.name if variant else None)
+
+
+def _draw(raw: Any, kind: str, where: str) -> Draw:
+    """A repair's pool: at least two broken variants, each of another scenario."""
+    if kind != "repair" or not isinstance(raw, list) or len(raw) < 2:
+        raise LabError(
+            f"{where}: only a repair draws, from a list of at least two broken variants.",
+            "Write `setup: {draw: [{scenario: S, variant: V}, {scenario: T, variant: W}]}`.",
+        )
+    pool: list[Setup] = []
+    for item in raw:
+        setup = _setup(item, kind, where)
+        if not isinstance(setup, Setup) or setup.scenario in {s.scenario for s in pool}:
+            raise LabError(
+                f"{where}: every entry of a draw names a broken variant of another scenario.",
+                "List each scenario once, as `{scenario: S, variant: V}`.",
+            )
+        pool.append(setup)
+    return Draw(tuple(pool))
 
 
 def _checks(raw: Any, where: str) -> tuple[ExerciseCheck, ...]:

@@ -1,19 +1,25 @@
 """`labkit.exercise("00.1", lab)`: an exercise on a live lab. ``setup()`` deploys its starting
 state on record, ``check()`` grades behaviour by the same rule as `grading.grade` and records the
-attempt, ``hint()`` climbs the hint ladder, ``reset()`` puts the scenario back."""
+attempt, ``hint()`` climbs the hint ladder, ``reset()`` puts the scenario back.
+
+A repair that draws its broken state (`exercise_draw`) keeps the draw out of what the learner
+sees (its repr, setup's message, its cards); ``ex.fault`` holds it for the instructor's solution.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labkit import scenarios
 from labkit.checks import progress, run_check
+from labkit.checks.result import Result, Step
 from labkit.course import exercise_data, exercise_result, grading
 from labkit.course.exercise_answers import grade_answer, grade_prediction
 from labkit.course.exercise_build import grade_build
-from labkit.course.exercise_data import ExerciseSpec
+from labkit.course.exercise_data import ExerciseSpec, Rung
+from labkit.course.exercise_draw import Draw, Fault, fault_of
 from labkit.course.exercise_result import ExerciseResult
 from labkit.course.learner import LearnerLab
 from labkit.errors import LabError
@@ -45,6 +51,14 @@ class Exercise:
         self.spec = spec
         self.lab: Lab = lab.lab if isinstance(lab, LearnerLab) else lab
         self.learner = check_learner(learner) if learner is not None else None
+        self.fault: Fault | None = None
+        """The drawn fault (None unless the exercise draws one): the instructor's key, for the
+        source notebook's solution. The learner's card never shows it."""
+        if isinstance(spec.setup, Draw):
+            self._start = spec.setup.pick(progress.learner_name(learner), spec.id)
+            self.fault = fault_of(self._start)
+        else:
+            self._start = spec.setup
 
     def __repr__(self) -> str:
         spec = self.spec
@@ -54,12 +68,20 @@ class Exercise:
         """Deploy the exercise's starting state (a repair's broken state), on record for grading;
         a write exercise's objects or a build's namespace from an earlier answer are removed
         first."""
-        setup = self.spec.setup
+        setup = self._start
         written = [r for r in self.spec.writes if self.lab.get(r.kind, r.name, r.namespace)]
         if written:  # an answer from an earlier run: the exercise starts over unanswered
             self.lab.delete(written)
         self._remove_built()
         grading.deploy(self.lab, setup.scenario, setup.variant)
+        if self.fault is not None:
+            log.info(
+                "exercise %s: a fault drawn for learner %s is in place. Find it and fix it, then "
+                "ex.check().",
+                self.spec.id,
+                progress.learner_name(self.learner),
+            )
+            return
         state = f"variant {setup.variant}" if setup.variant else "its starting state"
         log.info(
             "exercise %s: %s deployed (%s). Do the exercise, then ex.check().",
@@ -73,11 +95,10 @@ class Exercise:
         or a dict by key) and record the attempt; ungraded until ``setup()`` deployed the start."""
         spec = self.spec
         self._refuse_misplaced(prediction, answer)
-        refusal = grading.not_deployed(
-            self.lab, scenarios.get(spec.setup.scenario), spec.setup.variant
-        )
+        start = self._start
+        refusal = grading.not_deployed(self.lab, scenarios.get(start.scenario), start.variant)
         if refusal is not None:
-            return exercise_result.not_set_up(spec, refusal)
+            return exercise_result.not_set_up(spec, self._hidden(refusal))
         if spec.kind == "predict":
             submitted = grade_prediction(self.lab, spec.id, spec.cases, prediction)
             result = exercise_result.score(spec, submitted)
@@ -88,7 +109,7 @@ class Exercise:
             result = exercise_result.score(spec, grade_build(self.lab, spec.id, spec.build))
         else:
             result = exercise_result.grade(
-                spec, [run_check(self.lab, c.check, c.args) for c in spec.checks]
+                spec, [run_check(self.lab, check, args) for check, args in self._checks()]
             )
         history = progress.exercise_history(spec.id, self.learner)
         progress.record(
@@ -100,6 +121,23 @@ class Exercise:
             hints_used=len(set(history.hints)),
         )
         return result
+
+    def _checks(self) -> list[tuple[str, dict[str, Any]]]:
+        """The checks that grade it: the exercise's own, or the drawn variant's (on this lab's
+        backend), as a repair of that variant is graded."""
+        if self.fault is None:
+            return [(c.check, c.args) for c in self.spec.checks]
+        variant = scenarios.get(self.fault.scenario).variant(self.fault.variant)
+        return [(c.check, c.args) for c in variant.checks if self.lab.backend in c.backends]
+
+    def _hidden(self, refusal: Result) -> Result:
+        """A refusal to grade, without the drawn scenario and variant it would name."""
+        if self.fault is None:
+            return refusal
+        seen = "not on record on this lab since ex.setup() (or a reset ended it)"
+        return replace(
+            refusal, subject="the drawn fault", steps=[Step("find the fault's deploy", seen, False)]
+        )
 
     def _refuse_misplaced(self, prediction: Any, answer: Any) -> None:
         """A prediction only for a predict exercise, an answer only for a find exercise."""
@@ -118,33 +156,47 @@ class Exercise:
         (the give-away) only after one attempt. Each rung shown is recorded."""
         spec = self.spec
         history = progress.exercise_history(spec.id, self.learner)
-        total, shown = len(spec.hints), set(history.hints)
+        ladder = self._ladder(history)
+        total, shown = len(ladder), set(history.hints)
         fitting = [
             i
-            for i, rung in enumerate(spec.hints)
+            for i, rung in enumerate(ladder)
             if i not in shown and rung.failure in (None, history.last_failure)
         ]
         if not fitting:
-            last = spec.hints[history.hints[-1]].text if history.hints else ""
+            last = ladder[history.hints[-1]].text if history.hints else ""
             return Hint(
                 f"exercise {spec.id}: no more hints ({len(shown)} of {total} shown). {last}"
             )
         rung = fitting[0]
-        if rung == total - 1 and history.attempts == 0:
+        after_attempt = total - 1 if self.fault is None else len(spec.hints)
+        if rung >= after_attempt and history.attempts == 0:
+            what = "gives the answer away" if rung == total - 1 else "is your failing check's own"
             return Hint(
-                f"exercise {spec.id}: the last hint gives the answer away, so it comes after an "
-                "attempt. Try a fix, run ex.check(), then ask again."
+                f"exercise {spec.id}: the next hint {what}, so it comes after an attempt. Try a "
+                "fix, run ex.check(), then ask again."
             )
         progress.record_hint(spec.lesson, spec.id, rung, self.learner)
-        return Hint(f"hint {rung + 1} of {total} for exercise {spec.id}: {spec.hints[rung].text}")
+        return Hint(f"hint {rung + 1} of {total} for exercise {spec.id}: {ladder[rung].text}")
+
+    def _ladder(self, history: progress.ExerciseHistory) -> tuple[Rung, ...]:
+        """The hint ladder: the exercise's own; a drawn fault's generic rungs are followed by the
+        latest failing check's hint and the give-away for the fault drawn."""
+        if self.fault is None:
+            return self.spec.hints
+        said = history.last_hint or "nothing: your latest check passed."
+        return (
+            *self.spec.hints,
+            Rung(f"The failing check says: {said}"),
+            Rung(self.fault.giveaway()),
+        )
 
     def reset(self) -> None:
         """Put the exercise's scenario back at its starting state (``setup()`` starts over)."""
-        grading.reset(self.lab, self.spec.setup.scenario)
+        grading.reset(self.lab, self._start.scenario)
         self._remove_built()
-        log.info(
-            "exercise %s: %s reset to its starting state.", self.spec.id, self.spec.setup.scenario
-        )
+        what = "the drawn fault's scenario" if self.fault else self._start.scenario
+        log.info("exercise %s: %s reset to its starting state.", self.spec.id, what)
 
     def _remove_built(self) -> None:
         """A build exercise's namespace goes from every node it was made on."""

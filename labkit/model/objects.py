@@ -216,3 +216,9 @@ def node_internal_ip(node: Obj) -> str | None:
         if addr.get("type") == "InternalIP":
             return str(addr.get("address"))
     return None
+
+
+def node_pod_cidr(node: Obj) -> str | None:
+    """The range the node's pods get their addresses from (``spec.podCIDR``), or None."""
+    cidr = (node.get("spec") or {}).get("podCIDR")
+    return str(cidr) if cidr else None

@@ -33,7 +33,9 @@ from labkit.sandbox.state import (
     STATE_FILE,
     StateFile,
     building_state,
+    created_at,
     lifecycle_lock,
+    wall_clock,
 )
 from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
 
@@ -152,8 +154,9 @@ def _up_locked(lab_name: str, cni: str, quiet: bool) -> SandboxLab:
             # The agent's interpreter starts while the namespaces are built: it needs none yet.
             agent = _Background(start_agent, str(state_file.directory))
             with progress.step("Creating the cluster objects (nodes, system namespaces, CoreDNS)"):
-                store = ClusterStore.bootstrap(lab_name, cni)
-                state_file.write(building_state(lab_name, cni, store.to_dict()))
+                created = time.time()
+                store = ClusterStore.bootstrap(lab_name, cni, wall_clock, created_at(created))
+                state_file.write(building_state(lab_name, cni, store.to_dict(), created))
             return _build(state_file, store, agent, progress, "Starting system pods")
     except BaseException:
         if agent is not None:
@@ -205,7 +208,7 @@ def _rebuild(lab_name: str, recorded: dict[str, Any], quiet: bool) -> SandboxLab
         try:
             return _build(
                 state_file,
-                ClusterStore.from_dict(recorded["store"]),
+                ClusterStore.from_dict(recorded["store"], wall_clock),
                 agent,
                 progress,
                 "Starting the lab's pods again",

@@ -12,7 +12,7 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.sandbox import naming
-from labkit.sandbox.cluster.world import EPOCH, KUBERNETES_VERSION, object_uid
+from labkit.sandbox.cluster.world import KUBERNETES_VERSION, object_uid
 from labkit.sandbox.fabric import SANDBOX_CNIS
 from labkit.sandbox.system.addons import coredns_manifests, ingress_manifests
 from labkit.sandbox.system.cni import calico_manifests, flannel_manifests
@@ -76,10 +76,11 @@ def kind_nodes(lab_name: str, cni: str) -> list[dict[str, Any]]:
     return nodes
 
 
-def node_object(lab_name: str, cni: str, index: int, node: dict[str, Any]) -> dict[str, Any]:
+def node_object(
+    lab_name: str, cni: str, index: int, node: dict[str, Any], created: str
+) -> dict[str, Any]:
     """A Node as ``kubectl get node -o json`` shows it on Kind (addresses, podCIDR, taints,
-    versions)."""
-    created = EPOCH.strftime("%Y-%m-%dT%H:%M:%SZ")
+    versions); ``created`` is when the lab was made, the RFC 3339 time the node carries."""
     annotations = {
         "kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock",
         "node.alpha.kubernetes.io/ttl": "0",

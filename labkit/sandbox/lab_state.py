@@ -26,6 +26,7 @@ from labkit.sandbox.state import (
     lab_uid,
     lifecycle_lock,
     pending_change,
+    wall_clock,
     with_data_plane,
 )
 
@@ -85,7 +86,7 @@ class LabState:
         state = self._state()
         assert self._cache is not None
         if self._cache.store is None:
-            self._cache.store = ClusterStore.from_dict(state["store"])
+            self._cache.store = ClusterStore.from_dict(state["store"], wall_clock)
         return self._cache.store
 
     def _save(
@@ -142,7 +143,7 @@ class LabState:
             if not agent_listens(str(self.state_dir)):
                 start_agent(str(self.state_dir))  # it serves what workloads.json says
             return
-        store = ClusterStore.from_dict(state["store"])
+        store = ClusterStore.from_dict(state["store"], wall_clock)
         kept, removed = self._dataplane.restore(store, built, touched, state.get("outside") or {})
         self._save(state, store, kept)
         log.info(
@@ -163,7 +164,7 @@ class LabState:
             state = self._state()  # never mutated: _save writes a new dict
             outside = state.get("outside") or {}
             built = built_pods(state)
-            store = ClusterStore.from_dict(state["store"])  # from_dict copies
+            store = ClusterStore.from_dict(state["store"], wall_clock)  # from_dict copies
             result = mutate(store)
             try:
                 self._dataplane.converge(store, built, outside)
@@ -178,7 +179,7 @@ class LabState:
     ) -> None:
         from labkit.sandbox.store import ClusterStore
 
-        previous = ClusterStore.from_dict(state["store"])
+        previous = ClusterStore.from_dict(state["store"], wall_clock)
         try:
             self._dataplane.converge(previous, built, state.get("outside") or {})
             self._save(state, previous, built)

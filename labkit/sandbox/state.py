@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,16 +43,30 @@ KUBE_PROXY_MODE = "iptables"
 # --------------------------------------------------------------------------- the state document
 
 
-def building_state(lab_name: str, cni: str, store: Mapping[str, Any]) -> dict[str, Any]:
-    """The first state of a lab, written before its namespaces exist, so that ``down`` finds
-    whatever a failed or killed ``up`` leaves."""
+def wall_clock() -> datetime:
+    """The time now, in UTC: what the sandbox's API server stamps objects with, as a real one
+    does, so that kubectl's ages are true."""
+    return datetime.now(timezone.utc)
+
+
+def created_at(created: float) -> datetime:
+    """A lab's creation time (``time.time()`` when ``up`` made it) as a UTC time, which its
+    nodes and system objects carry."""
+    return datetime.fromtimestamp(created, timezone.utc)
+
+
+def building_state(
+    lab_name: str, cni: str, store: Mapping[str, Any], created: float
+) -> dict[str, Any]:
+    """The first state of a lab made at ``created`` (``time.time()``), written before its
+    namespaces exist, so that ``down`` finds whatever a failed or killed ``up`` leaves."""
     return {
         "format": LAB_STATE_FORMAT,
         "name": lab_name,
         "cni": cni,
         "kube_proxy_mode": KUBE_PROXY_MODE,
         "phase": "building",
-        "created": time.time(),
+        "created": created,
         "store": dict(store),
         "pods": {},
     }

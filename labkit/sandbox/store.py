@@ -6,15 +6,18 @@ address allocation), then lets the controllers (``labkit.sandbox.cluster.reconci
 cluster. It never touches the system: the sandbox backend builds real namespaces from what
 ``pods()``, ``get()`` and ``nodes()`` say. Every change works on a copy that replaces the state
 only when the whole batch succeeded, and the state is one JSON-ready dict, so
-``to_dict``/``from_dict`` round-trip exactly and two stores fed the same inputs are equal.
+``to_dict``/``from_dict`` round-trip exactly. Each change is stamped with its ``clock``'s reading
+(the sandbox lab gives the wall clock, so ages are true); a store without one keeps the model's
+logical clock, and two such stores fed the same inputs are equal.
 """
 
 from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from labkit.commands import ALL_POD_LABELS, OBJECTS, POD_DETAIL, Command, Shell
@@ -29,6 +32,8 @@ from labkit.values import ObjectRef
 
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 NODE_ROLES = ("control-plane", "worker")
+Clock = Callable[[], datetime]
+"""Where a store reads the time of each change (timezone-aware)."""
 
 
 @dataclass(frozen=True)
@@ -83,20 +88,37 @@ def kind_like_nodes(lab_name: str, cni: str) -> list[NodeSpec]:
 class ClusterStore:
     """A Kubernetes-shaped cluster state that plays API server, controllers, scheduler and IPAM."""
 
-    def __init__(self, lab_name: str, cni: str, nodes: list[NodeSpec]) -> None:
+    def __init__(
+        self,
+        lab_name: str,
+        cni: str,
+        nodes: list[NodeSpec],
+        clock: Clock | None = None,
+        born: datetime | None = None,
+    ) -> None:
+        """A cluster of ``nodes`` made at ``born`` (default: ``clock``'s reading, else the logical
+        clock's start); ``clock`` stamps every later change (None: the logical clock)."""
         _bootstrap.check_cni(cni)
         _check_nodes(nodes)
-        self._state = empty_state(lab_name, cni, [n.to_dict() for n in nodes])
+        self._clock = clock
+        if born is None and clock is not None:
+            born = clock()
+        self._state = empty_state(lab_name, cni, [n.to_dict() for n in nodes], born)
         reconcile(World(self._state))
 
     @classmethod
-    def bootstrap(cls, lab_name: str, cni: str) -> ClusterStore:
+    def bootstrap(
+        cls, lab_name: str, cni: str, clock: Clock | None = None, born: datetime | None = None
+    ) -> ClusterStore:
         """A fresh Kind-like cluster: three nodes and the system objects of a Kind cluster with
-        this CNI."""
+        this CNI, all stamped with the time it was made (``born``, defaulting as for the
+        constructor)."""
         _bootstrap.check_cni(cni)
-        store = cls(lab_name, cni, kind_like_nodes(lab_name, cni))
+        if born is None and clock is not None:
+            born = clock()
+        store = cls(lab_name, cni, kind_like_nodes(lab_name, cni), clock, born)
         nodes = [n.to_dict() for n in store.nodes()]
-        store.apply(_bootstrap.system_manifests(lab_name, cni, nodes))
+        store._apply(_bootstrap.system_manifests(lab_name, cni, nodes), None, born)
         return store
 
     # ------------------------------------------------------------------ identity and persistence
@@ -119,8 +141,9 @@ class ClusterStore:
         return copy.deepcopy(self._state)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ClusterStore:
-        """Rebuild a store from ``to_dict`` output; refuses data of another format."""
+    def from_dict(cls, data: Mapping[str, Any], clock: Clock | None = None) -> ClusterStore:
+        """Rebuild a store from ``to_dict`` output, its later changes stamped by ``clock`` (None:
+        the logical clock); refuses data of another format."""
         if (
             not isinstance(data, Mapping)
             or data.get("format") != STORE_STATE_FORMAT
@@ -132,6 +155,7 @@ class ClusterStore:
             )
         store = cls.__new__(cls)
         store._state = copy.deepcopy(dict(data))
+        store._clock = clock
         return store
 
     def __eq__(self, other: object) -> bool:
@@ -142,6 +166,10 @@ class ClusterStore:
             kind: len(table) for kind, table in sorted(self._state["objects"].items()) if table
         }
         return f"ClusterStore(lab_name={self.lab_name!r}, cni={self.cni!r}, objects={counts})"
+
+    def _now(self) -> datetime | None:
+        """The time of a change starting now: the clock's reading (None: the logical clock)."""
+        return None if self._clock is None else self._clock()
 
     # ------------------------------------------------------------------ reads
     def nodes(self) -> list[NodeSpec]:
@@ -164,8 +192,9 @@ class ClusterStore:
         []."""
         canonical = canonical_kind(kind)
         if canonical == "Node":
+            born = World(self._state).born()
             items = [
-                _bootstrap.node_object(self.lab_name, self.cni, i, n)
+                _bootstrap.node_object(self.lab_name, self.cni, i, n, born)
                 for i, n in enumerate(self._state["nodes"])
             ]
         else:
@@ -191,10 +220,16 @@ class ClusterStore:
 
         ``metadata.namespace`` wins over ``namespace``, which wins over ``default``.
         """
+        return self._apply(docs, namespace, self._now())
+
+    def _apply(
+        self, docs: Iterable[Mapping[str, Any]], namespace: str | None, now: datetime | None
+    ) -> list[ObjectRef]:
+        """``apply`` as a change made at ``now`` (None: the logical clock)."""
         docs = list(docs)
         if not docs:
             return []
-        world = World(copy.deepcopy(self._state))
+        world = World(copy.deepcopy(self._state), now)
         world.tick()
         try:
             refs = [admit(world, doc, namespace) for doc in docs]
@@ -214,7 +249,7 @@ class ClusterStore:
         Deployment, everything in a Namespace, a Service's Endpoints and EndpointSlices).
         Controllers then do their job: a deleted Deployment pod is replaced under a new name.
         """
-        world = World(copy.deepcopy(self._state))
+        world = World(copy.deepcopy(self._state), self._now())
         targets: list[ObjectRef] = []
         for ref in refs:
             target = _deletion_target(ref)
@@ -264,7 +299,7 @@ class ClusterStore:
         wanted_reason = "" if ready else reason
         if facts["ready"] == bool(ready) and facts["readyReason"] == wanted_reason:
             return
-        world = World(copy.deepcopy(self._state))
+        world = World(copy.deepcopy(self._state), self._now())
         world.tick()
         facts = world.facts(pod)
         facts["ready"], facts["readyReason"] = bool(ready), wanted_reason

@@ -249,8 +249,8 @@ def deploy(lab: Lab, name: str, variant: str | None = None) -> list[ObjectRef]:
     scenario = get(name)
     _require_backend(scenario, lab)
     wanted = state_documents(scenario, variant)
-    keep = {_key(doc) for doc in wanted}
-    others = [doc for doc in _all_documents(scenario) if _key(doc) not in keep]
+    keep = {object_key(doc) for doc in wanted}
+    others = [doc for doc in all_documents(scenario) if object_key(doc) not in keep]
     return _replace(lab, scenario, others, wanted)
 
 
@@ -262,11 +262,11 @@ def state_documents(scenario: Scenario, variant: str | None = None) -> list[dict
         return start
     chosen = scenario.variant(variant)
     changes = scenario.documents(chosen.manifests)
-    dropped = {_key(doc) for doc in [*scenario.documents(chosen.delete), *changes]}
-    return [doc for doc in start if _key(doc) not in dropped] + changes
+    dropped = {object_key(doc) for doc in [*scenario.documents(chosen.delete), *changes]}
+    return [doc for doc in start if object_key(doc) not in dropped] + changes
 
 
-def _all_documents(scenario: Scenario) -> list[dict[str, Any]]:
+def all_documents(scenario: Scenario) -> list[dict[str, Any]]:
     """Every object any state of the scenario (or a fix) creates."""
     files = list(scenario.manifests)
     for variant in scenario.variants:
@@ -278,7 +278,7 @@ def _replace(
     lab: Lab, scenario: Scenario, remove: list[dict[str, Any]], wanted: list[dict[str, Any]]
 ) -> list[ObjectRef]:
     """Delete the objects of ``remove`` that exist (namespaces stay), then apply ``wanted``."""
-    doomed = {_key(doc): doc for doc in remove if doc.get("kind") != "Namespace"}
+    doomed = {object_key(doc): doc for doc in remove if doc.get("kind") != "Namespace"}
     present = [doc for doc in doomed.values() if _exists(lab, doc)]
     _add_outside_hosts(lab, scenario)
     if present:
@@ -286,7 +286,7 @@ def _replace(
     return lab.apply(wanted)
 
 
-def _key(doc: dict[str, Any]) -> tuple[str, str | None, str]:
+def object_key(doc: dict[str, Any]) -> tuple[str, str | None, str]:
     """An object's identity in a cluster: kind, namespace, name."""
     kind = manifests.canonical_kind(str(doc.get("kind", "")))
     return kind, manifests.namespace_of(doc), str((doc.get("metadata") or {}).get("name"))
@@ -323,7 +323,7 @@ def reset(lab: Lab, name: str) -> list[ObjectRef]:
     starting state is applied."""
     scenario = get(name)
     _require_backend(scenario, lab)
-    return _replace(lab, scenario, _all_documents(scenario), scenario.documents())
+    return _replace(lab, scenario, all_documents(scenario), scenario.documents())
 
 
 def _exists(lab: Lab, doc: dict[str, Any]) -> bool:

@@ -22,10 +22,12 @@ SETUP_HINT = (
 
 
 def _down_lab() -> None:
-    """Take the test's lab down on whichever backend holds it."""
+    """Take the test's lab down on whichever backend holds it, with the Flannel lab lesson 04
+    brings up beside it (named from it)."""
     from labkit.lab import down
 
-    down(LAB_NAME)
+    for name in (LAB_NAME, LAB_NAME + "-flannel"):
+        down(name)
 
 
 @pytest.fixture(scope="module", autouse=True)

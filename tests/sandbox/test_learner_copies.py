@@ -19,6 +19,8 @@ from labkit.course import exercise_data
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 LAB = "tlearn"
+LABS = (LAB, LAB + "-flannel")
+"""The lab the lessons run on, and the Flannel lab lesson 04 brings up beside it (named from it)."""
 VERDICT_LINE = re.compile(r"^exercise (\d{2}\.\d{1,2}): (pass|partial|fail) \(", re.MULTILINE)
 
 
@@ -46,9 +48,11 @@ def verdicts(texts: list[str]) -> dict[str, str]:
 
 
 def _down() -> None:
+    """Take down every lab a lesson may have left, even one stopped by a failing cell."""
     from labkit.sandbox import backend
 
-    backend.down(LAB)
+    for name in LABS:
+        backend.down(name)
 
 
 @pytest.mark.parametrize("lesson", sorted(LESSONS.glob("*.ipynb")), ids=lambda p: p.stem)

@@ -44,11 +44,13 @@ def namespace(name: str, labels: Mapping[str, str] | None = None) -> dict:
     }
 
 
-def node(name: str, ip: str) -> dict:
+def node(name: str, ip: str, pod_cidr: str | None = None) -> dict:
+    """A Node with its InternalIP (and ``spec.podCIDR`` when given)."""
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {},
         "status": {
             "addresses": [
                 {"type": "InternalIP", "address": ip},
@@ -538,9 +540,9 @@ def web_cluster(
         namespace("default"),
         namespace("shop", {"team": "shop"}),
         namespace("kube-system"),
-        node("lab-control-plane", "172.18.0.2"),
-        node("lab-worker", "172.18.0.3"),
-        node("lab-worker2", "172.18.0.4"),
+        node("lab-control-plane", "172.18.0.2", "10.244.0.0/24"),
+        node("lab-worker", "172.18.0.3", "10.244.1.0/24"),
+        node("lab-worker2", "172.18.0.4", "10.244.2.0/24"),
         pod("client", "10.244.1.2", labels={"app": "client"}),
         pod("web-5d4f8c7b9d-abcde", "10.244.1.3", labels={"app": "web"}, owner="web"),
         pod(

@@ -280,6 +280,17 @@ def test_a_drop_is_a_timeout_and_no_server_sees_the_client(fakes):
     assert "blocked on ingress" in str(result) and "by policy default/deny" in str(result)
 
 
+def test_a_policy_the_cni_does_not_enforce_is_shown_as_such(fakes):
+    deny = fakes.netpol_doc("deny", {"podSelector": {}, "policyTypes": ["Ingress"]})
+    lab = fakes.web_cluster(enforce=False, cni="flannel", extra=[deny])
+    result = grade_prediction(lab, "07.2", (OUTCOME,), "connected")
+    assert result.verdict == "pass" and "the lab: 'connected' (right)" in str(result)
+    assert "by policy default/deny" in str(result)
+    assert "(not enforced here: flannel has no policy engine)" in str(result)
+    enforced = grade_prediction(fakes.web_cluster(extra=[deny]), "07.2", (OUTCOME,), "timeout")
+    assert enforced.verdict == "pass" and "not enforced" not in str(enforced)
+
+
 def test_both_wrong_fail(fakes):
     result = grade_prediction(
         fakes.web_cluster(), "07.2", (OUTCOME, KEPT), {OUTCOME.key: "refused", KEPT.key: False}
@@ -426,6 +437,51 @@ def test_a_fact_the_lab_does_not_have_fails(fakes):
     result = grade_answer(lab, "07.3", gone, {"node": "172.18.0.3", "ip": "10.244.2.5"})
     assert result.verdict == "fail"
     assert str(result).count("the lab has no such fact now") == 2
+
+
+POD_CIDR = (Finding("cidr", "node_pod_cidr", "shop/db"),)
+
+
+@pytest.mark.parametrize("answer", ["10.244.1.0/24", " 10.244.1.0/24\n"])
+def test_a_node_pod_cidr_is_compared_as_a_network(fakes, answer):
+    # shop/db runs on lab-worker, whose podCIDR is 10.244.1.0/24
+    result = grade_answer(fakes.web_cluster(), "07.3", POD_CIDR, answer)
+    assert (result.verdict, result.points) == ("pass", 1)
+    assert "cidr: the podCIDR of the node of shop/db: you answered" in str(result)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "10.244.1.1/24",  # cni0's address with its prefix: an interface, not the range
+        "10.244.1.0",  # the network address without its prefix
+        "10.244.0.0/16",  # the cluster's whole range
+        "10.244.2.0/24",  # another node's range
+        "lab-worker",
+    ],
+)
+def test_a_wrong_node_pod_cidr_fails_without_the_right_one(fakes, answer):
+    result = grade_answer(fakes.web_cluster(), "07.3", POD_CIDR, answer)
+    assert (result.verdict, result.points) == ("fail", 0)
+    assert "not what the lab says" in str(result) and "10.244.1.0/24" not in str(result)
+
+
+@pytest.mark.parametrize("backend", ["sandbox", "kind"])
+def test_a_node_pod_cidr_hint_names_where_the_lab_shows_it(fakes, backend):
+    lab = fakes.web_cluster()
+    lab.backend = backend
+    result = grade_answer(lab, "07.3", POD_CIDR + FINDINGS[2:], {"cidr": "x", "via": "y"})
+    assert not hintcheck.problems(result.hint, backend)
+    assert "describe nodes" in result.hint and "get nodes -o wide" in result.hint
+    unanswered = grade_answer(lab, "07.3", POD_CIDR, None)
+    assert "'cidr': <the podCIDR of the node of shop/db>" in unanswered.hint
+
+
+def test_a_node_without_a_pod_cidr_has_no_such_fact(fakes):
+    bare = fakes.pod("edge", "10.0.0.9", ns="shop", node_name="lab-edge")
+    lab = fakes.web_cluster(extra=[fakes.node("lab-edge", "172.18.0.9"), bare])
+    result = grade_answer(lab, "07.3", (Finding("cidr", "node_pod_cidr", "shop/edge"),), "x")
+    assert "the lab has no such fact now" in str(result) and result.verdict == "fail"
 
 
 # --------------------------------------------------------------------------- ex.check

@@ -227,8 +227,13 @@ def test_the_ladder_follows_attempts_and_the_failure_class(
         ("07.1", 1, "ada"),
         ("07.1", 3, "ada"),
     ]
-    assert progress.exercise_history("07.1", "ada") == (1, "refused", (0, 1, 3))
-    assert progress.exercise_history("07.1", "bo") == (0, None, ())
+    assert progress.exercise_history("07.1", "ada") == (
+        1,
+        "refused",
+        (0, 1, 3),
+        "service_health says no",
+    )
+    assert progress.exercise_history("07.1", "bo") == (0, None, (), "")
 
 
 def test_a_timeout_skips_the_refused_rung(tmp_path, fakes, verdicts, progress_file):

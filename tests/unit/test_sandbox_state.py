@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+import uuid
+from datetime import datetime, timezone
 
 import pytest
 
@@ -18,10 +21,12 @@ from labkit.sandbox.state import (
     begin_change,
     building_state,
     built_pods,
+    created_at,
     end_change,
     lab_uid,
     lifecycle_lock,
     pending_change,
+    wall_clock,
     with_data_plane,
 )
 from labkit.sandbox.workloads import host_ports, ingress_backend_port, outside_workload
@@ -32,21 +37,30 @@ NET = PodNet("default", "web", "lab-worker", "10.244.1.5", "lk-lab-p-0123456789"
 
 
 def test_a_building_state_records_the_lab_and_no_pods():
-    state = building_state("lab", "calico", {"objects": []})
+    state = building_state("lab", "calico", {"objects": []}, 1.5)
     assert state["format"] == LAB_STATE_FORMAT and state["phase"] == "building"
     assert (state["name"], state["cni"], state["kube_proxy_mode"]) == ("lab", "calico", "iptables")
     assert state["store"] == {"objects": []} and state["pods"] == {}
+    assert state["created"] == 1.5
+
+
+def test_the_labs_creation_time_and_the_wall_clock_are_utc():
+    assert created_at(1.5) == datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=timezone.utc)
+    before = time.time()
+    now = wall_clock()
+    assert now.tzinfo == timezone.utc and before - 1 <= now.timestamp() <= time.time() + 1
 
 
 def test_a_labs_uid_lasts_its_life_and_is_new_when_built_again():
-    state = building_state("lab", "calico", {})
+    state = building_state("lab", "calico", {}, 1.5)
     assert lab_uid(state) == lab_uid(with_data_plane(state, {"objects": []}, {}))
     assert lab_uid(state) != lab_uid({**state, "created": state["created"] + 0.001})
     assert lab_uid(state) != lab_uid({**state, "name": "other"})
+    assert lab_uid(state) == str(uuid.uuid5(uuid.NAMESPACE_URL, "labkit-sandbox:lab:1.5"))
 
 
 def test_pod_networks_survive_a_save_and_a_json_round_trip():
-    state = building_state("lab", "flannel", {})
+    state = building_state("lab", "flannel", {}, 1.5)
     saved = with_data_plane(state, {"objects": [1]}, {NET.key: NET})
     assert saved["store"] == {"objects": [1]} and "updated" in saved
     assert state["pods"] == {}, "the state it was made from is left alone"
@@ -60,7 +74,7 @@ def test_state_file_reads_what_it_wrote_and_its_stamp_changes(tmp_path):
     state_file = StateFile(tmp_path / "lab")
     assert not state_file.exists() and state_file.stamp() is None
     with state_file.locked(), state_file.locked():  # re-entrant within a process
-        state_file.write(building_state("lab", "flannel", {}))
+        state_file.write(building_state("lab", "flannel", {}, 1.5))
     first = state_file.stamp()
     assert state_file.read()["name"] == "lab" and first is not None
     state_file.write({**state_file.read(), "phase": "ready"})
@@ -84,7 +98,7 @@ def test_a_failed_write_leaves_the_previous_state_whole_and_no_temporary_file(
     tmp_path, monkeypatch
 ):
     state_file = StateFile(tmp_path)
-    state_file.write(building_state("lab", "flannel", {}))
+    state_file.write(building_state("lab", "flannel", {}, 1.5))
 
     def killed(src, dst):
         raise KeyboardInterrupt  # as if the process stopped between writing and renaming

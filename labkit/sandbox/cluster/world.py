@@ -1,8 +1,10 @@
 """The cluster's state: one JSON-ready dict, and ``World``, the accessors every controller uses.
 
 The state holds the API objects by kind, creation order, counters, the IPAM cursor, and per pod
-what the kubelet and CNI know (``PodFacts``). Names, uids and times derive from the inputs only
-(hashes and a logical clock), so the same changes always give the same state.
+what the kubelet and CNI know (``PodFacts``). Names and uids derive from the inputs only (hashes).
+Times come from the clock: whole seconds after ``EPOCH``, moved by each change to the ``now`` the
+caller gives (the store passes the wall clock), never backwards; without a ``now`` it is a logical
+clock, one second per change, so the same changes always give the same state.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import copy
 import hashlib
 import ipaddress
 import json
+import math
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -87,6 +90,17 @@ def object_uid(lab_name: str, kind: str, namespace: str | None, name: str) -> st
     return str(uuid.uuid5(uuid.NAMESPACE_URL, identity))
 
 
+def clock_reading(now: datetime) -> int:
+    """``now`` (timezone-aware) as a reading of the state's clock: whole seconds after ``EPOCH``,
+    rounded down, as Kubernetes stamps whole seconds (negative before ``EPOCH``)."""
+    return math.floor((now - EPOCH).total_seconds())
+
+
+def rfc3339(reading: int) -> str:
+    """A reading of the state's clock as the API's RFC 3339 time (``2026-01-01T00:00:04Z``)."""
+    return (EPOCH + timedelta(seconds=reading)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def ip_sort_key(ip: str) -> int:
     """Sort key that orders IPv4 addresses numerically."""
     return int(ipaddress.ip_address(ip))
@@ -105,14 +119,19 @@ class PodFacts(TypedDict):
     readyReason: str
 
 
-def empty_state(lab_name: str, cni: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
-    """A cluster with nodes and nothing else, as the dict ``World`` works on."""
+def empty_state(
+    lab_name: str, cni: str, nodes: list[dict[str, Any]], born: datetime | None = None
+) -> dict[str, Any]:
+    """A cluster with nodes and nothing else, as the dict ``World`` works on; its clock starts at
+    ``born`` (when the lab was made, which its nodes carry), or at ``EPOCH`` without one."""
+    start = 0 if born is None else clock_reading(born)
     return {
         "format": STORE_STATE_FORMAT,
         "lab": lab_name,
         "cni": cni,
         "nodes": copy.deepcopy(nodes),
-        "clock": 0,
+        "clock": start,
+        "born": start,
         "resourceVersion": 0,
         "seq": 0,
         "objects": {},
@@ -124,10 +143,12 @@ def empty_state(lab_name: str, cni: str, nodes: list[dict[str, Any]]) -> dict[st
 
 
 class World:
-    """The cluster's state (one JSON-ready dict) with the accessors controllers need."""
+    """The cluster's state (one JSON-ready dict) with the accessors controllers need; ``now`` is
+    the time a change made through it happens at (None: the logical clock)."""
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], now: datetime | None = None) -> None:
         self.state = state
+        self.now = now
 
     # ---- identity and time
     @property
@@ -150,12 +171,21 @@ class World:
         return next((n for n in self.nodes if n["name"] == name), None)
 
     def timestamp(self) -> str:
-        """The logical clock as an RFC 3339 time (one second per change made to the cluster)."""
-        return (EPOCH + timedelta(seconds=self.state["clock"])).strftime("%Y-%m-%dT%H:%M:%SZ")
+        """The time of the current change, as the API stamps it (RFC 3339, whole seconds)."""
+        return rfc3339(int(self.state["clock"]))
+
+    def born(self) -> str:
+        """When the cluster was made, as the API stamps it: the time its nodes carry (``EPOCH``
+        for a state saved before the cluster recorded it)."""
+        return rfc3339(int(self.state.get("born", 0)))
 
     def tick(self) -> None:
-        """Advance the logical clock by one change."""
-        self.state["clock"] += 1
+        """Start a change: the clock moves to ``now``, or stays when ``now`` lies before it (the
+        wall clock stepped back); without ``now`` it moves one second."""
+        if self.now is None:
+            self.state["clock"] += 1
+        else:
+            self.state["clock"] = max(int(self.state["clock"]), clock_reading(self.now))
 
     def uid(self, kind: str, namespace: str | None, name: str) -> str:
         """The uid an object of this identity gets in this lab."""
