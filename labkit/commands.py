@@ -143,6 +143,14 @@ NODE_CIDRS = kubectl("describe nodes")
 NODE_ROUTES = on_node("ip route")
 """A node's routing table."""
 
+POD_LINKS = kubectl(
+    "exec {pod} -n {ns} -- ip link", sandbox="lab.exec({pod!r}, 'ip link', namespace={ns!r})"
+)
+"""A pod's interfaces: ``eth0@ifN`` names the index of its veth peer on the node."""
+
+NODE_LINKS = on_node("ip link")
+"""A node's interfaces with their indexes (the host ends of the pods' veths among them)."""
+
 SERVICE_RULES = on_node("iptables-save | grep {chain}")
 """kube-proxy's rules of one chain family (KUBE-SVC, KUBE-SEP) on a node."""
 

@@ -1,6 +1,7 @@
 """Grade what a learner submits against the live lab: a prediction beside the truth the lab shows
 (one probe per connection, with the policy model's view as evidence), or a fact found on the lab
-(compared with the lab's own objects, whitespace and case aside, never revealed when wrong)."""
+(compared with the lab's own objects and interfaces, whitespace and case aside, never revealed
+when wrong)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from labkit.checks.podnet import parse_links
 from labkit.checks.policy import model_verdict
 from labkit.checks.result import Result, Step, make_result
 from labkit.checks.targets import Target, choose_pods, parse_target
 from labkit.checks.view import ClusterView
-from labkit.commands import NODE_CIDRS, NODE_LIST, POD_LIST, Command
+from labkit.commands import NODE_CIDRS, NODE_LINKS, NODE_LIST, POD_LINKS, POD_LIST, Command
 from labkit.course.exercise_questions import Case, Connection, Finding
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.addresses import is_ip
 from labkit.model.objects import (
+    is_host_network,
     name_of,
+    namespace_of,
     node_internal_ip,
     node_pod_cidr,
     pod_ip,
@@ -37,6 +41,7 @@ _FACT_WORDS = {
     "pod_node": "the node of",
     "node_ip": "the node IP of",
     "node_pod_cidr": "the podCIDR of the node of",
+    "host_veth": "the node-side veth of",
 }
 _LOOKUPS: dict[str, Command] = {
     "pod_ip": POD_LIST,
@@ -44,8 +49,10 @@ _LOOKUPS: dict[str, Command] = {
     "node_ip": NODE_LIST,
     "node_pod_cidr": NODE_CIDRS,
 }
-"""Where the lab shows each fact: pods with their IPs and nodes, nodes with their InternalIPs,
-nodes with their podCIDRs."""
+"""Where the lab shows each fact read from its objects: pods with their IPs and nodes, nodes with
+their InternalIPs, nodes with their podCIDRs (``host_veth`` is read from interfaces instead)."""
+_NODE_FACTS = ("pod_node", "node_ip")
+"""Facts that name a node, so a hint must not name the pod's node while one is asked."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +116,32 @@ def grade_answer(lab: Lab, exercise_id: str, findings: Sequence[Finding], answer
     if all(said[f.key] is None for f in findings):
         hint = _unanswered("answer", {f.key: _asked(f) for f in findings})
     else:
-        spelt = dict.fromkeys(view.shell(_LOOKUPS[f.fact]) for f in findings)
-        hint = (
+        hint = _look_it_up(view, findings)
+    return _result("answer", exercise_id, steps, hint)
+
+
+def _look_it_up(view: ClusterView, findings: Sequence[Finding]) -> str:
+    """Where the asked facts are on the lab, in the backend's own commands (never the facts)."""
+    objects = [f for f in findings if f.fact in _LOOKUPS]
+    said = []
+    if objects:
+        spelt = dict.fromkeys(view.shell(_LOOKUPS[f.fact]) for f in objects)
+        said.append(
             f"Look it up on the lab with {' and '.join(spelt)} (pods with their IPs and nodes; "
             "nodes with their InternalIPs and podCIDRs), and copy the value as the lab shows it."
         )
-    return _result("answer", exercise_id, steps, hint)
+    hide_node = any(f.fact in _NODE_FACTS for f in findings)
+    for target in dict.fromkeys(_shown(f.pod) for f in findings if f.fact == "host_veth"):
+        spec = replace(parse_target(target), all=True)
+        pod = next(iter(choose_pods(spec, view.pods)), None)
+        pod_name, ns = (name_of(pod), namespace_of(pod)) if pod else ("<pod>", "<namespace>")
+        node = (pod_node(pod) if pod and not hide_node else None) or "<node>"
+        said.append(
+            f"In {target}, {view.shell(POD_LINKS, pod=pod_name, ns=ns)} shows eth0@ifN: N is the "
+            f"index of its peer on the pod's node, where {view.shell(NODE_LINKS, node=node)} "
+            "lists the interface with that index. Submit its name (without the @ifM part)."
+        )
+    return " ".join(said)
 
 
 # --------------------------------------------------------------------------- submissions
@@ -238,6 +265,7 @@ def _where(view: ClusterView, pod: Obj) -> str:
 
 
 def _finding_step(view: ClusterView, finding: Finding, said: Any) -> Step:
+    """One answer beside the fact on the lab; an interface name counts with its ``@ifN`` too."""
     action = f"{finding.key}: {_asked(finding)}"
     spec = replace(parse_target(finding.pod), all=True)
     facts = {_text(v) for p in choose_pods(spec, view.pods) if (v := _fact(view, finding.fact, p))}
@@ -245,7 +273,8 @@ def _finding_step(view: ClusterView, finding: Finding, said: Any) -> Step:
         return Step(action, "the lab has no such fact now: run `ex.setup()` first", False)
     if said is None:
         return Step(action, "no answer", False)
-    right = _text(str(said)) in facts
+    given = str(said).split("@")[0] if finding.fact == "host_veth" else str(said)
+    right = _text(given) in facts
     verdict = "right, as the lab says" if right else "not what the lab says"
     return Step(action, f"you answered {_shown_value(said)}: {verdict}", right)
 
@@ -253,6 +282,8 @@ def _finding_step(view: ClusterView, finding: Finding, said: Any) -> Step:
 def _fact(view: ClusterView, fact: str, pod: Obj) -> str | None:
     if fact == "pod_ip":
         return pod_ip(pod)
+    if fact == "host_veth":
+        return host_veth(view.lab, pod)
     node = pod_node(pod)
     if fact == "pod_node" or node is None:
         return node
@@ -260,6 +291,21 @@ def _fact(view: ClusterView, fact: str, pod: Obj) -> str | None:
     if found is None:
         return None
     return node_internal_ip(found) if fact == "node_ip" else node_pod_cidr(found)
+
+
+def host_veth(lab: Lab, pod: Obj) -> str | None:
+    """The name of the node's interface at the other end of the pod's eth0 (eth0@ifN: the node's
+    link with index N), read from both ends on the lab; None without a wired pod to read."""
+    node = pod_node(pod)
+    if node is None or not pod_ip(pod) or is_host_network(pod):
+        return None
+    inside = lab.exec(name_of(pod), ["ip", "-o", "link", "show"], namespace=namespace_of(pod))
+    eth0 = next((i for i in parse_links(inside.stdout) if i.name == "eth0"), None)
+    if not inside.ok or eth0 is None or eth0.peer_index is None:
+        return None
+    outside = lab.node_exec(node, ["ip", "-o", "link", "show"])
+    links = parse_links(outside.stdout) if outside.ok else []
+    return next((i.name for i in links if i.index == eth0.peer_index), None)
 
 
 # --------------------------------------------------------------------------- words

@@ -22,6 +22,7 @@ A find exercise lists ``find:`` facts of the lab the learner digs out::
     - name: node            # the key of the learner's answer
       fact: pod_node        # pod_ip | pod_node | node_ip (the InternalIP of the pod's node)
                             # | node_pod_cidr (the spec.podCIDR of the pod's node)
+                            # | host_veth (the node-side end of the pod's eth0, e.g. cali1a2b...)
       pod: {namespace: default, selector: app=database}   # any pod the target picks counts
 """
 
@@ -41,9 +42,10 @@ TRUTHS = ("outcome", "source_kept")
 """What a prediction can be about: how a connection ends, and whether the server sees the
 client's own pod IP (no NAT)."""
 
-FACTS = ("pod_ip", "pod_node", "node_ip", "node_pod_cidr")
-"""What a find answer can be: a pod's IP, the node it runs on, that node's InternalIP, and the
-range that node hands out pod addresses from (its podCIDR)."""
+FACTS = ("pod_ip", "pod_node", "node_ip", "node_pod_cidr", "host_veth")
+"""What a find answer can be: a pod's IP, the node it runs on, that node's InternalIP, the range
+that node hands out pod addresses from (its podCIDR), and the name of the node's interface at the
+other end of the pod's eth0 veth."""
 
 NODES = ("any", "same", "different")
 

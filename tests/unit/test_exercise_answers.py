@@ -15,6 +15,7 @@ from labkit.course.exercise_answers import grade_answer, grade_prediction
 from labkit.course.exercise_lab import Exercise
 from labkit.course.exercise_questions import Case, Connection, Finding
 from labkit.errors import LabError
+from labkit.lab import ExecResult
 
 PREDICT = """
 exercises:
@@ -521,3 +522,105 @@ def test_check_refuses_a_misplaced_submission(tmp_path, fakes, set_up, progress_
         repair.check(answer="nginx")
     assert caught.value.fix == "Grade it with ex.check()."
     assert not progress_file.exists()
+
+
+# --------------------------------------------------------------------------- host_veth
+
+LINK = (
+    "{index}: {name}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode "
+    "DEFAULT group default qlen 1000\\    link/ether ee:ee:ee:ee:ee:ee brd ff:ff:ff:ff:ff:ff\n"
+)
+IP_LINK = ("ip", "-o", "link", "show")
+VETH = (Finding("veth", "host_veth", "shop/db"),)
+
+
+def wired(fakes, eth0: str = "eth0@if4", **changes):
+    """web_cluster with shop/db's eth0 and the interfaces of its node (lab-worker) recorded, as
+    `ip -o link show` prints them on the sandbox's calico."""
+    lab = fakes.web_cluster(extra=changes.pop("extra", ()))
+    node_links = changes.pop(
+        "node_links",
+        LINK.format(index=3, name="cali02105432505@if2")
+        + LINK.format(index=4, name="calib4c721bae48@if2"),
+    )
+    outputs = {
+        ("shop/db", IP_LINK): LINK.format(index=1, name="lo") + LINK.format(index=2, name=eth0),
+        ("lab-worker", IP_LINK): node_links,
+    }
+    lab.exec_outputs = {k: ExecResult(k[1], 0, v) for k, v in outputs.items()}
+    return lab
+
+
+def test_the_host_veth_is_the_node_link_eth0_names(fakes):
+    lab = wired(fakes)
+    for answer in ("calib4c721bae48", " CALIB4C721BAE48 ", "calib4c721bae48@if2"):
+        result = grade_answer(lab, "07.3", VETH, answer)
+        assert (result.verdict, result.points) == ("pass", 1), answer
+    assert "veth: the node-side veth of shop/db: you answered" in str(result)
+    assert ("node_exec", "lab-worker", IP_LINK) in lab.calls
+
+
+def test_a_wrong_veth_is_not_told_the_right_one_but_where_to_look(fakes):
+    lab = wired(fakes)
+    backend = lab.backend
+    result = grade_answer(lab, "07.3", VETH, "cali02105432505")  # another pod's veth
+    assert (result.verdict, result.points) == ("fail", 0)
+    assert "calib4c721bae48" not in str(result) and "calib4c721bae48" not in result.hint
+    assert not hintcheck.problems(result.hint, backend)
+    pod_links, node_links = hintcheck.spans(result.hint)
+    if backend == "sandbox":
+        assert pod_links == "lab.exec('db', 'ip link', namespace='shop')"
+        assert node_links == "lab.node_exec('lab-worker', 'ip link')"
+    else:
+        assert pod_links == "kubectl --context kind-fake exec db -n shop -- ip link"
+        assert node_links == "docker exec lab-worker ip link"
+    assert "Look it up" not in result.hint  # no object listing helps here
+
+
+def test_the_hint_keeps_the_node_to_itself_while_a_node_is_asked(fakes):
+    asked = (*VETH, Finding("node", "pod_node", "shop/db"))
+    result = grade_answer(wired(fakes), "07.3", asked, {"veth": "x", "node": "y"})
+    assert result.verdict == "fail"
+    assert "lab-worker" not in result.hint
+    if fakes.FakeLab.default_backend == "sandbox":
+        assert "lab.node_exec('<node>', 'ip link')" in result.hint
+        assert (
+            "Look it up on the lab with `labkit kubectl --name fake get pods -A -o wide`"
+            in result.hint
+        )
+    else:
+        assert "docker exec <node> ip link" in result.hint
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"eth0": "eth0"}, "eth0 without a peer index"),
+        ({"eth0": "net1@if4"}, "no eth0"),
+        ({"node_links": LINK.format(index=3, name="cali02105432505@if2")}, "no link 4 on the node"),
+    ],
+)
+def test_no_veth_to_read_is_no_fact(fakes, change, why):
+    result = grade_answer(wired(fakes, **change), "07.3", VETH, "calib4c721bae48")
+    assert result.verdict == "fail", why
+    assert "the lab has no such fact now" in str(result), why
+
+
+def test_a_pod_without_its_own_network_has_no_host_veth(fakes):
+    host = fakes.pod("agent", "172.18.0.3", ns="shop")
+    host["spec"]["hostNetwork"] = True
+    pending = fakes.pod("db2", None, ns="shop", unschedulable="0/3 nodes are available")
+    lab = wired(fakes, extra=[host, pending])
+    gone = (Finding("a", "host_veth", "shop/agent"), Finding("b", "host_veth", "shop/db2"))
+    result = grade_answer(lab, "07.3", gone, {"a": "eth0", "b": "x"})
+    assert str(result).count("the lab has no such fact now") == 2
+    assert not [c for c in lab.calls if c[0] in ("exec", "node_exec")]  # nothing to read
+
+
+def test_a_failing_read_is_no_fact(fakes):
+    lab = wired(fakes)
+    del lab.exec_outputs[("lab-worker", IP_LINK)]  # the node's command fails (not recorded)
+    assert "the lab has no such fact now" in str(grade_answer(lab, "07.3", VETH, "calib4c721bae48"))
+    lab = wired(fakes)
+    del lab.exec_outputs[("shop/db", IP_LINK)]
+    assert "the lab has no such fact now" in str(grade_answer(lab, "07.3", VETH, "calib4c721bae48"))
