@@ -31,11 +31,12 @@ def test_there_are_lessons() -> None:
     assert LESSONS, "no lessons/*.ipynb found"
 
 
-def test_the_kind_workflow_runs_real_lessons_on_flannel() -> None:
-    """The Kind workflow's Flannel job runs a listed subset; a renamed lesson must not drop out
-    of it silently, and the list must leave out some lessons (the policy ones), or it is moot."""
+@pytest.mark.parametrize("listing", ["FLANNEL_LESSONS", "CILIUM_LESSONS"])
+def test_the_kind_workflow_runs_real_lessons_per_cni(listing: str) -> None:
+    """The Kind workflow's Flannel and Cilium jobs run listed subsets; a renamed lesson must not
+    drop out of one silently, and a list must leave some lessons out, or it is moot."""
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "kind.yml").read_text())
-    listed = workflow["env"]["FLANNEL_LESSONS"].split()
+    listed = workflow["env"][listing].split()
     missing = [name for name in listed if not (ROOT / name).is_file()]
-    assert not missing, f"kind.yml FLANNEL_LESSONS names lessons that do not exist: {missing}"
+    assert not missing, f"kind.yml {listing} names lessons that do not exist: {missing}"
     assert 0 < len(listed) < len(LESSONS)
