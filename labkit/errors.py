@@ -22,3 +22,9 @@ class LabError(Exception):
         if self.output:
             text += "\n--- output ---\n" + self.output
         return text
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook for an exception's own traceback: in a notebook a LabError shows as its
+        problem and fix, as the CLI prints it, and is still the cell's error (Run All stops, nbval
+        fails), instead of a long traceback through labkit's internals."""
+        return f"labkit: {self.render()}".splitlines()

@@ -9,7 +9,6 @@ from typing import Any
 from labkit.checks.result import Result
 from labkit.console import show_messages
 from labkit.course import grading
-from labkit.course.notebook import show_lab_errors_plainly
 from labkit.lab import (
     DEFAULT_LAB_NAME,
     Capabilities,
@@ -164,6 +163,5 @@ def connect(
 ) -> LearnerLab:
     """Attach to lab ``name``, bringing it up first if it is not running; the one call a
     notebook's first cell needs. It says which backend it picked and why."""
-    show_lab_errors_plainly()
     show_messages(to_stdout=True)
     return LearnerLab(connect_backend(backend, cni, name, kube_proxy_mode))

@@ -321,7 +321,9 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
                 f"link add {iface} address {CALICO_HOST_MAC} type veth "
                 f"peer name eth0 netns {pod.netns}",
                 f"link set {iface} up",
-                f"route add {pod.ip}/32 dev {iface} scope link",
+                # replace, as Felix programs it: a /32 a learner wired by hand (a build exercise)
+                # never stops a pod the IPAM gave that address from being wired
+                f"route replace {pod.ip}/32 dev {iface} scope link",
             )
             job.sysctl(
                 {

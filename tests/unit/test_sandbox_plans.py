@@ -242,7 +242,7 @@ def test_calico_pod_is_routed_with_a_32_and_proxy_arp():
     pod = _pod("calico", ip="192.168.20.1")
     _, node_stage, pod_stage = fabric.pods_add_plan("calico", [pod], nodes)
     node_lines = _lines(node_stage, "lk-lab-w1")
-    assert f"route add 192.168.20.1/32 dev {pod.iface} scope link" in node_lines
+    assert f"route replace 192.168.20.1/32 dev {pod.iface} scope link" in node_lines
     assert (
         f"link add {pod.iface} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {pod.netns}"
         in node_lines

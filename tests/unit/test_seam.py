@@ -325,41 +325,32 @@ def test_lab_check_records_progress_as_the_cli_does(monkeypatch, progress_file):
     assert from_cli["learner"] == "ada" and from_cli["verdict"] == "pass"
 
 
-def test_in_ipython_a_lab_error_shows_as_its_problem_and_fix(monkeypatch, capsys):
-    import IPython
-
-    from labkit.course import notebook
-
-    registered = {}
-
-    class Shell:
-        def set_custom_exc(self, exc_tuple, handler):
-            registered[exc_tuple] = handler
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
-    assert notebook.show_lab_errors_plainly() is False and not registered
-    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
-    assert notebook.show_lab_errors_plainly() is True
-    handler = registered[(LabError,)]
+def test_in_ipython_a_lab_error_renders_as_its_problem_and_fix():
     error = LabError("No running lab named 'netlab'.", "Start one first: `labkit up`.")
-    assert handler(Shell(), LabError, error, None) is None
-    assert capsys.readouterr().err == (
-        "labkit: No running lab named 'netlab'.\nFix: Start one first: `labkit up`.\n"
-    )
+    assert error._render_traceback_() == [
+        "labkit: No running lab named 'netlab'.",
+        "Fix: Start one first: `labkit up`.",
+    ]
 
 
-def test_a_real_ipython_shell_shows_the_lab_error_without_a_traceback():
-    import subprocess
-    import sys
+def test_a_notebook_cell_that_raises_a_lab_error_fails_with_only_its_problem_and_fix():
+    """The cell's error output carries the plain text (no traceback through labkit), and it is
+    an error, so Run All stops there and nbval fails the cell."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
-    code = (
-        "from IPython.testing.globalipapp import start_ipython\n"
-        "shell = start_ipython()\n"
-        "from labkit.course.notebook import show_lab_errors_plainly\n"
-        "assert show_lab_errors_plainly()\n"
-        'shell.run_cell("from labkit.errors import LabError\\n'
-        "raise LabError('Unknown CNI weave.', 'Choose calico.')\")\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "labkit: Unknown CNI weave.\nFix: Choose calico." in proc.stderr + proc.stdout
-    assert "Traceback" not in proc.stderr + proc.stdout
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from labkit.errors import LabError\n"
+            "raise LabError('Unknown CNI weave.', 'Choose calico.')"
+        ),
+        nbformat.v4.new_code_cell("print('never')"),
+    ]
+    with pytest.raises(CellExecutionError):
+        NotebookClient(notebook, timeout=60).execute()
+    [error] = notebook.cells[0].outputs
+    assert error.output_type == "error" and error.ename == "LabError"
+    assert error.traceback == ["labkit: Unknown CNI weave.", "Fix: Choose calico."]
+    assert notebook.cells[1].outputs == []
