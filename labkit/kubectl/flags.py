@@ -34,6 +34,7 @@ KUBECTL_WRITE_FLAGS = (
     "--overrides", "--interactive", "-i", "--all-namespaces", "-A", "--force-conflicts",
     "--applyset", "--prune-allowlist", "--show-managed-fields", "--template",
     "--allow-missing-template-keys", "--context", "--kubeconfig", "--cluster", "--user",
+    "--selector", "-l", "--all",
 )  # fmt: skip
 """Flags kubectl has on the write verbs that `labkit kubectl` does not serve on the sandbox."""
 

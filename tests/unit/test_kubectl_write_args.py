@@ -62,6 +62,7 @@ def test_repeated_files_booleans_words_and_the_double_dash():
             1,
         ),
         ("-R", "error: labkit kubectl on the sandbox does not serve -R for apply", 1),
+        ("-l app=web", "error: labkit kubectl on the sandbox does not serve -l for apply", 1),
     ],
 )
 def test_flag_mistakes(line, said, code):

@@ -525,6 +525,23 @@ def test_patch_strategic_merge_json_and_merge_on_a_service(lab, folder):
     assert lab.get("svc", "web", "shop")[0]["spec"]["type"] == "NodePort"
     run(lab, "patch svc web -n shop --type merge -p 'spec: {selector: {app: other}}'")
     assert lab.get("svc", "web", "shop")[0]["spec"]["selector"] == {"app": "other"}
+    policy = (
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: "
+        "shop}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress]\n"
+    )
+    run(lab, "apply -f -", policy)
+    egress = '{"spec":{"policyTypes":["Ingress","Egress"],"egress":[{"ports":[{"port":53}]}]}}'
+    out, _, _ = run(lab, f"patch netpol db -n shop --type merge -p '{egress}'")
+    spec = lab.get("netpol", "db", "shop")[0]["spec"]
+    assert out == "networkpolicy.networking.k8s.io/db patched\n"
+    assert (
+        spec["policyTypes"] == ["Ingress", "Egress"] and spec["egress"][0]["ports"][0]["port"] == 53
+    )
+    out, _, _ = run(lab, "label deploy web -n shop team=shop")
+    assert lab.get("deploy", "web", "shop")[0]["metadata"]["labels"] == {
+        "app": "web",
+        "team": "shop",
+    }
     out, _, _ = run(lab, """patch deploy web -n shop -p '{"spec":{"replicas":1}}'""")
     assert out == "deployment.apps/web patched\n" and len(pods(lab)) == 1
 
