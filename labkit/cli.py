@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
     kubectl = sub.add_parser(
         "kubectl",
-        help="kubectl on the lab: the real one on Kind, get and describe served on the sandbox",
+        help="kubectl on the lab: the real one on Kind, served from the lab on the sandbox",
         usage="labkit kubectl [--name LAB] ARGS...",
     )
     named(kubectl)

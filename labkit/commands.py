@@ -34,7 +34,8 @@ class Command:
 
 
 SANDBOX_KUBECTL_VERBS = ("get", "describe")
-"""The kubectl verbs `labkit kubectl` serves on the sandbox (``labkit.kubectl.args``)."""
+"""The kubectl verbs a hint spells as `labkit kubectl` on the sandbox: the read verbs
+(``labkit.kubectl.args.READ_VERBS``); a hint that changes the lab stays a ``lab.`` call."""
 
 
 def kubectl(args: str, *, sandbox: str | None = None) -> Command:
@@ -44,8 +45,8 @@ def kubectl(args: str, *, sandbox: str | None = None) -> Command:
         sandbox = "labkit kubectl --name {lab} " + args
     if sandbox is None:
         raise ValueError(
-            f"`kubectl {args}` needs a sandbox spelling: the sandbox serves only "
-            f"{', '.join(SANDBOX_KUBECTL_VERBS)}"
+            f"`kubectl {args}` needs a sandbox spelling: hints spell only "
+            f"{', '.join(SANDBOX_KUBECTL_VERBS)} as labkit kubectl"
         )
     return Command(kind="kubectl --context kind-{lab} " + args, sandbox=sandbox)
 

@@ -269,18 +269,19 @@ def _validator(kind: str, api_version: str) -> Any:
 def validate(docs: Iterable[Mapping[str, Any]]) -> None:
     """Check every document as the API server would (schema, then its own rules); raise one
     LabError naming each bad field, before anything is applied."""
-    problems = [problem for doc in docs for problem in _problems(doc)]
-    if problems:
-        many = f"{len(problems)} problems, so " if len(problems) > 1 else ""
+    found = [problem for doc in docs for problem in problems(doc)]
+    if found:
+        many = f"{len(found)} problems, so " if len(found) > 1 else ""
         raise LabError(
-            f"{'; '.join(problems)}; {many}nothing was applied.",
+            f"{'; '.join(found)}; {many}nothing was applied.",
             "Correct the fields named (compare with the kind's page of the Kubernetes API "
             "reference, kubernetes.io/docs/reference/kubernetes-api/), then apply again.",
         )
 
 
-def _problems(doc: Mapping[str, Any]) -> list[str]:
-    """What is wrong with one document, each as ``<Kind/name>: at <field>: <why>``."""
+def problems(doc: Mapping[str, Any]) -> list[str]:
+    """What is wrong with one document, each as ``<Kind/name>: at <field>: <why>`` (``[]``:
+    the API server would take it)."""
     # jsonschema imports the optional IRI grammar (rfc3987_syntax) when it is installed, which
     # costs about 1.5 s; Kubernetes schemas use no IRI formats and we check no formats at all.
     # None in sys.modules makes that import fail at once, as if the module were not installed.

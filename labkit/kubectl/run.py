@@ -36,7 +36,7 @@ def run(lab_name: str, argv: Sequence[str]) -> int:
             f"The {holders[0]} lab {lab_name!r} exists but does not answer.",
             f"Bring it back with `labkit up --name {lab_name}`.",
         )
-    outcome = serve(lab, argv, datetime.now(timezone.utc))
+    outcome = serve(lab, argv, datetime.now(timezone.utc), sys.stdin.read)
     sys.stdout.write(outcome.stdout)
     sys.stdout.flush()
     sys.stderr.write(outcome.stderr)

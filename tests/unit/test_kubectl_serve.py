@@ -162,7 +162,8 @@ def test_nothing_found_and_not_found(lab):
         ("get pods --sort-by=.metadata.name", "does not serve --sort-by for get"),
         (
             "exec -it web -- sh",
-            "error: labkit kubectl on the sandbox serves get and describe, not 'exec'",
+            "error: labkit kubectl on the sandbox serves get, describe, apply, create, delete, "
+            "expose, patch, scale, label, cluster-info, api-resources, not 'exec'",
         ),
         ("gte pods", 'error: unknown command "gte" for "kubectl"\n\nDid you mean this?\n\tget\n'),
         ("get", "error: You must specify the type of resource to get."),
@@ -226,6 +227,6 @@ def test_parse_takes_flags_anywhere_and_in_every_spelling():
 def test_help_says_what_the_sandbox_serves(lab, line):
     out, err, code = run(lab, line)
     assert (err, code) == ("", 0)
-    assert out.startswith("labkit kubectl on the sandbox serves: kubectl get and kubectl describe.")
+    assert out.startswith("labkit kubectl on the sandbox serves: kubectl get, describe, apply,")
     assert "-n/--namespace" in out and "netpol" in out
     assert ("--show-labels" in out) == line.startswith(("get", "help"))
