@@ -84,11 +84,17 @@ def _parser() -> argparse.ArgumentParser:
 
     kubectl = sub.add_parser(
         "kubectl",
-        help="kubectl on the lab: the real one on Kind, get and describe served on the sandbox",
+        help="kubectl on the lab: the real one on Kind; get, describe, exec, run, logs served on "
+        "the sandbox",
         usage="labkit kubectl [--name LAB] ARGS...",
     )
     named(kubectl)
     kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
+
+    shell = sub.add_parser(
+        "shell", help="open your shell with `kubectl` meaning `labkit kubectl --name LAB`"
+    )
+    named(shell)
     return parser
 
 
@@ -291,6 +297,12 @@ def _cmd_kubectl(args: argparse.Namespace) -> int:
     return run(args.name, args.args)
 
 
+def _cmd_shell(args: argparse.Namespace) -> int:
+    from labkit.kubectl.shell import open_shell
+
+    return open_shell(args.name)
+
+
 _COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
@@ -301,6 +313,7 @@ _COMMANDS = {
     "check": _cmd_check,
     "report": _cmd_report,
     "kubectl": _cmd_kubectl,
+    "shell": _cmd_shell,
 }
 
 

@@ -33,7 +33,7 @@ class Command:
         return template.format(lab=lab_name, **fields)
 
 
-SANDBOX_KUBECTL_VERBS = ("get", "describe")
+SANDBOX_KUBECTL_VERBS = ("get", "describe", "exec", "run", "logs")
 """The kubectl verbs `labkit kubectl` serves on the sandbox (``labkit.kubectl.args``)."""
 
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from labkit.kubectl import resources
 from labkit.kubectl.resources import Resource
 
-SERVED_VERBS = ("get", "describe")
+READ_VERBS = ("get", "describe")
+POD_VERBS = ("exec", "run", "logs")  # labkit.kubectl.podverbs
+SERVED_VERBS = (*READ_VERBS, *POD_VERBS)
 LATER_VERBS = (
-    "apply", "create", "delete", "expose", "patch", "scale", "label", "run", "exec", "logs",
+    "apply", "create", "delete", "expose", "patch", "scale", "label",
     "cluster-info", "api-resources", "edit", "annotate", "port-forward", "cp", "top", "rollout",
     "wait", "explain", "version", "config", "debug", "attach", "auth", "set", "diff", "replace",
 )  # fmt: skip
@@ -25,9 +27,9 @@ KUBECTL_ONLY_OUTPUTS = (
 )  # fmt: skip
 # flag -> (takes a value, verbs)
 _FLAGS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "--namespace": (True, SERVED_VERBS),
-    "--all-namespaces": (False, SERVED_VERBS),
-    "--selector": (True, SERVED_VERBS),
+    "--namespace": (True, READ_VERBS),
+    "--all-namespaces": (False, READ_VERBS),
+    "--selector": (True, READ_VERBS),
     "--output": (True, ("get",)),
     "--show-labels": (False, ("get",)),
     "--no-headers": (False, ("get",)),
@@ -85,7 +87,8 @@ def served_help(verb: str) -> str:
         f"{s}/{long}" if s else long for long, s in _FLAG_SHORTS.items() if verb in _FLAGS[long][1]
     ]
     return (
-        f"labkit kubectl on the sandbox serves: kubectl {' and kubectl '.join(SERVED_VERBS)}.\n"
+        f"labkit kubectl on the sandbox serves: kubectl {', kubectl '.join(SERVED_VERBS)}"
+        " (`kubectl exec -h` and the like for the pod verbs).\n"
         f"Usage: kubectl {verb} TYPE[,TYPE...] [NAME...] | TYPE/NAME... [flags]\n"
         f"Flags: {', '.join(flags)}; -o takes {', '.join(OUTPUTS)} (jsonpath=TEMPLATE).\n"
         f"Types: {kinds}, and all (get).\n"
@@ -98,7 +101,7 @@ def unsupported_verb(verb: str) -> KubectlError:
     near = resources.nearest(verb, SERVED_VERBS) or SERVED_VERBS[0]
     if verb in LATER_VERBS:
         return KubectlError(
-            f"error: labkit kubectl on the sandbox serves {' and '.join(SERVED_VERBS)}, not "
+            f"error: labkit kubectl on the sandbox serves {', '.join(SERVED_VERBS)}, not "
             f"{verb!r}; nearest: `kubectl {near}` (or use a Kind lab, where the real kubectl runs)"
         )
     return KubectlError(
@@ -263,19 +266,25 @@ def _split_verb(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
     items = list(argv)
     if items == ["help"]:
         raise KubectlError(served_help("get"), code=0)
-    verb_at = next(
-        (i for i, w in enumerate(items) if not w.startswith("-") and _is_verb_slot(items, i)), None
-    )
+    verb_at = verb_index(items)
     if verb_at is None:
         raise KubectlError(
             "error: labkit kubectl needs a command: "
-            f"{' or '.join(SERVED_VERBS)} (e.g. `labkit kubectl get pods -o wide`)"
+            f"{', '.join(SERVED_VERBS)} (e.g. `labkit kubectl get pods -o wide`)"
         )
     verb = items[verb_at]
-    if verb not in SERVED_VERBS:
+    if verb not in READ_VERBS:
         raise unsupported_verb(verb)
     flags, words = _split(verb, items[:verb_at] + items[verb_at + 1 :])
     return flags, [verb, *words]
+
+
+def verb_index(argv: Sequence[str]) -> int | None:
+    """Where the verb is: the first word that is not a flag or a flag's value."""
+    items = list(argv)
+    return next(
+        (i for i, w in enumerate(items) if not w.startswith("-") and _is_verb_slot(items, i)), None
+    )
 
 
 def _is_verb_slot(items: list[str], i: int) -> bool:

@@ -120,7 +120,7 @@ def test_a_shell_comes_from_a_lab(fakes):
         ("Run `labkit statu --name x`.", "sandbox", "not a labkit command line"),
         ("See `lab.get('pods', nspace=None)`.", "sandbox", "does not fit Lab.get"),
         ("See `lab.node_exec('n')`.", "sandbox", "does not fit Lab.node_exec"),
-        ("See `lab.logs('web')`.", "kind", "Lab has no method 'logs'"),
+        ("See `lab.pod_logs('web')`.", "kind", "Lab has no method 'pod_logs'"),
         ("See `lab.get('pods'`.", "sandbox", "is not Python"),
     ],
 )
