@@ -67,7 +67,7 @@ def exec_pod(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
         raise KubectlError(
             f"error: cannot exec into a container in a completed pod; current phase is {phase}"
         )
-    container = choose_container(pod, parsed.flags.get("container"), term)
+    container = choose_container(pod, parsed.flags.get("container"), term, parsed.on("quiet"))
     ref = f"{namespace}/{pod['metadata']['name']}"
     try:
         if parsed.on("stdin"):

@@ -71,8 +71,11 @@ def container_names(pod: dict[str, Any]) -> str:
     return ", ".join(names)
 
 
-def choose_container(pod: dict[str, Any], container: str | None, term: Terminal) -> str:
-    """The container named, or the pod's first (saying so on stderr when it has others)."""
+def choose_container(
+    pod: dict[str, Any], container: str | None, term: Terminal, quiet: bool = False
+) -> str:
+    """The container named, or the pod's first (saying so on stderr when it has others, unless
+    ``quiet``)."""
     spec = pod.get("spec") or {}
     every = [
         str(c.get("name"))
@@ -91,7 +94,7 @@ def choose_container(pod: dict[str, Any], container: str | None, term: Terminal)
         raise KubectlError(
             f"error: pod {pod['metadata'].get('namespace')}/{name} does not have any containers"
         )
-    if len(every) > 1:
+    if len(every) > 1 and not quiet:
         term.err(f'Defaulted container "{every[0]}" out of: {container_names(pod)}\n')
     return every[0]
 

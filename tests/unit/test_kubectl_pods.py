@@ -145,6 +145,8 @@ def test_exec_it_opens_the_command_on_this_terminal():
         "Unable to use a TTY - input is not a terminal or the right kind of file\n"
     )
     assert lab.calls[-1] == ("exec_interactive", "default/web", ("sh",), "default", "app", True)
+    out, err, code = run(lab, "exec -q web -- ip addr")  # -q: no "Defaulted container" line
+    assert err == "err\ncommand terminated with exit code 3\n"
 
 
 @pytest.mark.parametrize(
