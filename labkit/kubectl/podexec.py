@@ -11,7 +11,7 @@ from labkit import inputs
 from labkit.errors import LabError
 from labkit.kubectl.args import KubectlError
 from labkit.kubectl.podflags import Flag, parse, usage
-from labkit.kubectl.pods import Terminal, choose_container, find_pod, lab_error, pod_name
+from labkit.kubectl.pods import Terminal, choose_container, lab_error, target_pod
 from labkit.lab import Lab
 
 FLAGS = (
@@ -31,11 +31,14 @@ that pod: its hostname, resolv.conf and hosts file, the host's tools (ip, ss, cu
 nslookup, ping, tcpdump) read-only. Every container of a pod shares its network.
 
 Usage:
-  kubectl exec (POD | pod/NAME) [-c CONTAINER] [-n NAMESPACE] [-i] [-t] -- COMMAND [args...]
+  kubectl exec (POD | TYPE/NAME) [-c CONTAINER] [-n NAMESPACE] [-i] [-t] -- COMMAND [args...]
+
+TYPE/NAME is pod/NAME, or deploy/, rs/, sts/, ds/ or svc/NAME for one of the pods it selects.
 
 Examples:
   kubectl exec pod-a -- ip -4 addr show eth0
   kubectl exec -it pod-a -- sh
+  kubectl exec deploy/web -- hostname
 
 Flags: -c/--container, -n/--namespace, -i/--stdin, -t/--tty, -q/--quiet.
 On a Kind lab `labkit kubectl` runs the real kubectl.
@@ -61,7 +64,7 @@ def exec_pod(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
             f"error: you must specify at least one command for the container\n{usage('exec')}"
         )
     namespace = parsed.flags.get("namespace", "default")
-    pod = find_pod(lab, namespace, pod_name("exec", parsed.words[0]))
+    pod = target_pod(lab, "exec", namespace, parsed.words[0], term)
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         raise KubectlError(

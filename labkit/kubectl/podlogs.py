@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from labkit.errors import LabError
 from labkit.kubectl.args import KubectlError
 from labkit.kubectl.podflags import Flag, flag_usage, parse, usage
-from labkit.kubectl.pods import Terminal, choose_container, find_pod, lab_error, pod_name
+from labkit.kubectl.pods import Terminal, choose_container, lab_error, target_pod
 from labkit.lab import Lab
 
 FLAGS = (
@@ -30,7 +30,7 @@ one line per request shaped like agnhost netexec's (`GET /hostname`). CoreDNS po
 server block they serve; kube-system's other pods keep no log (labkit does their work).
 
 Usage:
-  kubectl logs (POD | pod/NAME) [-c CONTAINER] [-n NAMESPACE] [--tail=N]
+  kubectl logs (POD | TYPE/NAME) [-c CONTAINER] [-n NAMESPACE] [--tail=N]
 
 Examples:
   kubectl logs web-5d9c7b7f4-abcde
@@ -73,7 +73,7 @@ def pod_logs(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
         )
     count = _count(parsed.flags.get("tail", "-1"))
     namespace = parsed.flags.get("namespace", "default")
-    pod = find_pod(lab, namespace, pod_name("logs", words[0]))
+    pod = target_pod(lab, "logs", namespace, words[0], term)
     wanted = words[1] if len(words) == 2 else parsed.flags.get("container")
     container = choose_container(pod, wanted, term)
     try:

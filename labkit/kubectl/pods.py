@@ -1,6 +1,7 @@
-"""What the pod verbs share: the terminal they talk to, and finding the pod and container a
-command line names, refused in kubectl's words (``pods "x" not found``, ``container x is not
-valid for pod y out of: ...``, as kubectl 1.36's ``podcmd.FindOrDefaultContainerByName``)."""
+"""What the pod verbs share: the terminal they talk to, and finding the pod (``POD``,
+``pod/NAME``, ``deploy/NAME``, ``svc/NAME``...) and the container a command line names, refused
+in kubectl's words (``pods "x" not found``, ``container x is not valid for pod y out of: ...``,
+as kubectl 1.36's ``podcmd.FindOrDefaultContainerByName``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from labkit.errors import LabError
+from labkit.kubectl import resources
 from labkit.kubectl.args import KubectlError
+from labkit.kubectl.fetch import not_found
 from labkit.lab import Lab
 
-POD_TYPES = ("pod", "pods", "po")
-"""The spellings of ``TYPE/NAME`` a pod verb accepts for a pod."""
+OWNER_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Service")
+"""The kinds whose ``TYPE/NAME`` a pod verb accepts for one of the pods they select."""
 
 
 @dataclass
@@ -47,18 +50,53 @@ class Terminal:
         self.stderr.flush()
 
 
-def pod_name(verb: str, word: str) -> str:
-    """A pod's name from ``NAME`` or ``pod/NAME``; another type is refused (the sandbox runs
-    these verbs on pods only)."""
+def target_pod(lab: Lab, verb: str, namespace: str, word: str, term: Terminal) -> dict[str, Any]:
+    """The pod ``NAME`` or ``TYPE/NAME`` names: a pod, or one of the pods a Deployment,
+    ReplicaSet, StatefulSet, DaemonSet or Service selects (a Running one first, as kubectl
+    picks an attachable pod); ``logs`` says which when there are several."""
     kind, slash, name = word.partition("/")
     if not slash:
-        return word
-    if kind.lower() in POD_TYPES and name:
-        return name
-    raise KubectlError(
-        f"error: labkit kubectl on the sandbox runs {verb} on a pod (POD or pod/NAME), not "
-        f"{word!r}; find the pod with `kubectl get pods`"
-    )
+        return find_pod(lab, namespace, word)
+    resource = resources.find(kind)
+    if resource is None:
+        raise KubectlError(f'error: the server doesn\'t have a resource type "{kind}"')
+    if resource.kind == "Pod":
+        return find_pod(lab, namespace, name)
+    if resource.kind not in OWNER_KINDS:
+        raise KubectlError(
+            f"error: cannot attach to *v1.{resource.kind}: selector for *v1.{resource.kind} "
+            "not implemented"
+        )
+    owners = _read(lab, resource.kind, name, namespace)
+    if not owners:
+        raise KubectlError(not_found(resource, name))
+    spec = owners[0].get("spec") or {}
+    selector = spec.get("selector") or {}
+    labels = dict(selector if resource.kind == "Service" else selector.get("matchLabels") or {})
+    pods = _read(lab, "pods", None, namespace, labels) if labels else []
+    pods.sort(key=lambda p: ((p.get("status") or {}).get("phase") != "Running", _name(p)))
+    if not pods:
+        raise KubectlError(f"error: {resource.qualified}/{name} selects no pods")
+    if verb == "logs" and len(pods) > 1:
+        term.err(f"Found {len(pods)} pods, using pod/{_name(pods[0])}\n")
+    return pods[0]
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
+
+
+def _read(
+    lab: Lab,
+    kind: str,
+    name: str | None,
+    namespace: str,
+    selector: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    try:
+        return lab.get(kind, name, namespace, selector)
+    except LabError as exc:
+        raise KubectlError(f"error: {exc.what}") from None
 
 
 def container_names(pod: dict[str, Any]) -> str:
@@ -101,10 +139,7 @@ def choose_container(
 
 def find_pod(lab: Lab, namespace: str, name: str) -> dict[str, Any]:
     """The pod, or kubectl's NotFound line."""
-    try:
-        found = lab.get("pods", name, namespace)
-    except LabError as exc:
-        raise KubectlError(f"error: {exc.what}") from None
+    found = _read(lab, "pods", name, namespace)
     if not found:
         raise KubectlError(f'Error from server (NotFound): pods "{name}" not found')
     return found[0]

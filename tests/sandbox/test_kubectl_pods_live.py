@@ -32,6 +32,13 @@ metadata: {name: pod-b}
 spec:
   containers:
   - {name: client, image: nicolaka/netshoot}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec:
+  selector: {app: a}
+  ports: [{port: 80, targetPort: 8080}]
 """
 KUBECTL = [sys.executable, "-m", "labkit.cli", "kubectl", "--name", LAB]
 
@@ -65,6 +72,8 @@ def test_exec_passes_output_and_exit_code_through(lab):
     assert done.stderr == "command terminated with exit code 3\n"
     done = kubectl("exec", "pod-b", "--", "hostname")
     assert done.stdout == "pod-b\n" and "Defaulted" not in done.stderr
+    done = kubectl("exec", "svc/a", "-c", "web", "--", "hostname")  # one of the pods it selects
+    assert (done.returncode, done.stdout) == (0, "pod-a\n")
 
 
 def test_exec_refuses_a_missing_container_or_pod_in_kubectls_words(lab):

@@ -32,14 +32,23 @@ def _pod(name: str, *containers: str, phase: str = "Running", ns: str = "default
 class PodLab:
     """A lab holding a few pods; records what the verbs ask of it."""
 
-    def __init__(self, *pods: dict, fail: LabError | None = None) -> None:
+    def __init__(self, *pods: dict, fail: LabError | None = None, owners=()) -> None:
         self.pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
+        self.owners = {(o["kind"], o["metadata"]["name"]): o for o in owners}
         self.calls: list[tuple[Any, ...]] = []
         self.fail = fail
 
     def get(self, kind, name=None, namespace="default", selector=None):
-        assert kind == "pods"
-        return [self.pods[(namespace, name)]] if (namespace, name) in self.pods else []
+        if kind != "pods":
+            return [self.owners[(kind, name)]] if (kind, name) in self.owners else []
+        if name is not None:
+            return [self.pods[(namespace, name)]] if (namespace, name) in self.pods else []
+        return [
+            p
+            for (ns, _), p in self.pods.items()
+            if ns == namespace
+            and all(p["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+        ]
 
     def exec(self, pod, command, namespace="default", timeout=10.0):
         self.calls.append(("exec", pod, tuple(command), namespace))
@@ -119,7 +128,7 @@ def test_flag_mistakes_get_kubectls_wording(argv, text):
 
 def test_help_is_printed_on_stdout_with_exit_0():
     out, err, code = run(PodLab(), "exec -h")
-    assert (err, code) == ("", 0) and "kubectl exec (POD | pod/NAME)" in out
+    assert (err, code) == ("", 0) and "kubectl exec (POD | TYPE/NAME)" in out
     assert "any --image is accepted" in run(PodLab(), "run --help")[0]
     assert "agnhost netexec" in run(PodLab(), "logs --help")[0]
 
@@ -157,15 +166,38 @@ def test_exec_it_opens_the_command_on_this_terminal():
         ("exec web sh", "error: exec [POD] [COMMAND] is not supported anymore. Use exec [POD] "),
         ("exec web --", "error: you must specify at least one command for the container\n"),
         ("exec -- sh", "error: expected 'exec (POD | TYPE/NAME) -- COMMAND [args...]'.\n"),
-        ("exec deploy/web -- sh", "error: labkit kubectl on the sandbox runs exec on a pod"),
+        ("exec cm/x -- sh", "error: cannot attach to *v1.ConfigMap: selector for *v1.ConfigMap "),
+        ("exec widget/x -- sh", 'error: the server doesn\'t have a resource type "widget"\n'),
+        ("exec deploy/ghost -- sh", 'Error from server (NotFound): deployments.apps "ghost" '),
+        ("exec deploy/none -- sh", "error: deployment.apps/none selects no pods\n"),
         ("exec done -- sh", "error: cannot exec into a container in a completed pod; current "),
     ],
 )
 def test_exec_mistakes_get_kubectls_wording_and_touch_nothing(line, text):
-    lab = PodLab(_pod("web", "app"), _pod("done", "app", phase="Succeeded"))
+    none = {"kind": "Deployment", "metadata": {"name": "none"}, "spec": {"selector": {}}}
+    lab = PodLab(_pod("web", "app"), _pod("done", "app", phase="Succeeded"), owners=[none])
     out, err, code = run(lab, line)
     assert (out, code) == ("", 1) and err.startswith(text)
     assert lab.calls == []
+
+
+def test_a_deployment_or_service_names_one_of_its_pods_a_running_one_first():
+    pods = [_pod(n, "app", phase=ph) for n, ph in (("web-a", "Pending"), ("web-b", "Running"))]
+    for pod in pods:
+        pod["metadata"]["labels"] = {"app": "web"}
+    owners = [
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}},
+        },
+        {"kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}},
+    ]
+    lab = PodLab(*pods, owners=owners)
+    assert run(lab, "exec deploy/web -- ip addr")[2] == 3
+    assert run(lab, "exec svc/web -- ip addr")[2] == 3
+    assert [c[1] for c in lab.calls] == ["default/web-b", "default/web-b"]
+    assert run(lab, "logs deployment/web") == ("a\nb\nc\n", "Found 2 pods, using pod/web-b\n", 0)
 
 
 def test_a_lab_error_is_one_error_line():
