@@ -42,8 +42,11 @@ system-tools:
 ## lab: set up, bring a lab up (Kind when Docker answers, else the sandbox), open JupyterLab on lessons/
 lab: setup
 	$(LABKIT) up --backend $(BACKEND) --cni $(CNI) --name $(LAB)
-	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate.
-	LABKIT_LAB=$(LAB) $(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) lessons/
+	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate. Its
+	@# terminals open `labkit shell`, where `kubectl` means `labkit kubectl --name $(LAB)`.
+	LABKIT_LAB=$(LAB) $(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
+	  --ServerApp.terminado_settings="{'shell_command': ['$(abspath $(LABKIT))', 'shell', '--name', '$(LAB)']}" \
+	  lessons/
 
 ## test: set up, lint, then every tier this machine can run (unit; sandbox as root; Kind where Docker answers; lessons in a browser; notebooks)
 test: setup lint

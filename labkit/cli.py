@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     named(kubectl)
     kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
+
+    shell = sub.add_parser(
+        "shell", help="open your shell with `kubectl` meaning `labkit kubectl --name LAB`"
+    )
+    named(shell)
     return parser
 
 
@@ -291,6 +296,12 @@ def _cmd_kubectl(args: argparse.Namespace) -> int:
     return run(args.name, args.args)
 
 
+def _cmd_shell(args: argparse.Namespace) -> int:
+    from labkit.kubectl.shell import open_shell
+
+    return open_shell(args.name)
+
+
 _COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
@@ -301,6 +312,7 @@ _COMMANDS = {
     "check": _cmd_check,
     "report": _cmd_report,
     "kubectl": _cmd_kubectl,
+    "shell": _cmd_shell,
 }
 
 

@@ -33,9 +33,9 @@ class Command:
         return template.format(lab=lab_name, **fields)
 
 
-SANDBOX_KUBECTL_VERBS = ("get", "describe")
-"""The kubectl verbs a hint spells as `labkit kubectl` on the sandbox: the read verbs
-(``labkit.kubectl.args.READ_VERBS``); a hint that changes the lab stays a ``lab.`` call."""
+SANDBOX_KUBECTL_VERBS = ("get", "describe", "exec", "run", "logs")
+"""The kubectl verbs a hint spells as `labkit kubectl` on the sandbox: the read verbs and the pod
+verbs (``labkit.kubectl.args``); a hint that changes the lab's objects stays a ``lab.`` call."""
 
 
 def kubectl(args: str, *, sandbox: str | None = None) -> Command:

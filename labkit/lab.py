@@ -104,6 +104,23 @@ class Lab(Protocol):
         """Run a command in a pod's network namespace."""
         ...
 
+    def exec_interactive(
+        self,
+        pod: str,
+        argv: Sequence[str],
+        namespace: str = "default",
+        container: str | None = None,
+        tty: bool = True,
+    ) -> int:
+        """Run ``argv`` in a pod with this process's stdin, stdout and stderr and return its exit
+        code; with ``tty`` and a terminal on stdin, on a terminal in the pod (``exec -it``)."""
+        ...
+
+    def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
+        """What the pod's container printed (``kubectl logs``); on the sandbox, what its server
+        saw, as the agent logged it."""
+        ...
+
     def node_exec(
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
     ) -> ExecResult:

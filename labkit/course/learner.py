@@ -86,6 +86,21 @@ class LearnerLab:
         """Run a command in a pod."""
         return self.lab.exec(pod, command, namespace, timeout)
 
+    def exec_interactive(
+        self,
+        pod: str,
+        argv: Sequence[str],
+        namespace: str = "default",
+        container: str | None = None,
+        tty: bool = True,
+    ) -> int:
+        """Run a command in a pod with this process's terminal; its exit code."""
+        return self.lab.exec_interactive(pod, argv, namespace, container, tty)
+
+    def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
+        """What the pod's container printed, as ``kubectl logs`` shows it."""
+        return self.lab.logs(pod, namespace, container)
+
     def node_exec(
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
     ) -> ExecResult:

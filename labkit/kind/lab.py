@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from labkit.errors import LabError
 from labkit.kind import cluster, detect, handmade, pins, tools
 from labkit.kind import probe as probes
 from labkit.kind.objects import KindObjects, api_reason
+from labkit.kind.plan import default_paths
 from labkit.model.objects import meta, name_of, pod_ip, pod_phase
 from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
 
@@ -52,6 +54,27 @@ def exit_code(status_text: str) -> tuple[int, str]:
             except (TypeError, ValueError):
                 break
     return 1, status.get("message", "exec failed")
+
+
+def exec_interactive_argv(
+    kubectl: str,
+    kubeconfig: str,
+    lab_name: str,
+    pod_ref: tuple[str, str],
+    argv: Sequence[str],
+    container: str | None,
+    tty: bool,
+) -> list[str]:
+    """``kubectl exec -i[t]`` on the lab's context for ``(namespace, name)``: stdin always
+    attached, a terminal only when there is one (as kubectl asks)."""
+    namespace, name = pod_ref
+    flags = ["-it"] if tty else ["-i"]
+    if container is not None:
+        flags += ["-c", container]
+    return [
+        kubectl, "--kubeconfig", kubeconfig, "--context", f"kind-{lab_name}",
+        "exec", *flags, "-n", namespace, name, "--", *argv,
+    ]  # fmt: skip
 
 
 class ProbeJob(NamedTuple):
@@ -194,6 +217,41 @@ class KindLab:
         if code and message and not stderr:
             stderr = message
         return ExecResult(tuple(argv), code, stdout, stderr)
+
+    def exec_interactive(
+        self,
+        pod: str,
+        argv: Sequence[str],
+        namespace: str = "default",
+        container: str | None = None,
+        tty: bool = True,
+    ) -> int:
+        """``kubectl exec -it`` into the pod with this process's terminal; its exit code."""
+        ns, name = split_pod_ref(pod, namespace)
+        inputs.check_ref(name, ns)
+        command = exec_interactive_argv(
+            tools.find("kubectl"),
+            str(default_paths(self.name).user_kubeconfig),
+            self.name,
+            (ns, name),
+            [str(a) for a in argv],
+            container,
+            tty and sys.stdin.isatty(),
+        )
+        return subprocess.run(command, check=False).returncode
+
+    def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
+        """What the pod's container printed, read through the API (``kubectl logs``)."""
+        ns, name = split_pod_ref(pod, namespace)
+        inputs.check_ref(name, ns)
+        try:
+            text = self.objects.core().read_namespaced_pod_log(name, ns, container=container)
+        except ApiException as exc:
+            raise LabError(
+                f"Cannot read the logs of pod {ns}/{name}: {api_reason(exc)}",
+                f"Check the pod and its containers: `kubectl describe pod -n {ns} {name}`.",
+            ) from None
+        return str(text)
 
     def nodes(self) -> list[str]:
         """Node names (Kind node containers carry the same names)."""

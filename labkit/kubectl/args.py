@@ -17,9 +17,10 @@ WRITE_VERBS = (
     "api-resources",
 )  # fmt: skip
 """Served by :mod:`.writeverbs`, each with its own flags."""
-SERVED_VERBS = (*READ_VERBS, *WRITE_VERBS)
+POD_VERBS = ("exec", "run", "logs")  # labkit.kubectl.podverbs
+SERVED_VERBS = (*READ_VERBS, *WRITE_VERBS, *POD_VERBS)
 LATER_VERBS = (
-    "run", "exec", "logs", "edit", "annotate", "port-forward", "cp", "top", "rollout",
+    "edit", "annotate", "port-forward", "cp", "top", "rollout",
     "wait", "explain", "version", "config", "debug", "attach", "auth", "set", "diff", "replace",
 )  # fmt: skip
 """kubectl verbs the sandbox does not serve (yet): refused in one line, never faked."""
@@ -90,7 +91,8 @@ def served_help(verb: str) -> str:
         f"{s}/{long}" if s else long for long, s in _FLAG_SHORTS.items() if verb in _FLAGS[long][1]
     ]
     return (
-        f"labkit kubectl on the sandbox serves: kubectl {', '.join(SERVED_VERBS)}.\n"
+        f"labkit kubectl on the sandbox serves: kubectl {', kubectl '.join(SERVED_VERBS)}"
+        " (`kubectl exec -h` and the like for the pod verbs).\n"
         f"Usage: kubectl {verb} TYPE[,TYPE...] [NAME...] | TYPE/NAME... [flags]\n"
         f"Flags: {', '.join(flags)}; -o takes {', '.join(OUTPUTS)} (jsonpath=TEMPLATE).\n"
         f"Types: {kinds}, and all (get).\n"
@@ -268,9 +270,7 @@ def _split_verb(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
     items = list(argv)
     if items == ["help"]:
         raise KubectlError(served_help("get"), code=0)
-    verb_at = next(
-        (i for i, w in enumerate(items) if not w.startswith("-") and _is_verb_slot(items, i)), None
-    )
+    verb_at = verb_index(items)
     if verb_at is None:
         raise KubectlError(
             "error: labkit kubectl needs a command: "
@@ -281,6 +281,14 @@ def _split_verb(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
         raise unsupported_verb(verb)
     flags, words = _split(verb, items[:verb_at] + items[verb_at + 1 :])
     return flags, [verb, *words]
+
+
+def verb_index(argv: Sequence[str]) -> int | None:
+    """Where the verb is: the first word that is not a flag or a flag's value."""
+    items = list(argv)
+    return next(
+        (i for i, w in enumerate(items) if not w.startswith("-") and _is_verb_slot(items, i)), None
+    )
 
 
 def _is_verb_slot(items: list[str], i: int) -> bool:

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 from labkit.errors import LabError
 from labkit.kubectl.kind import kind_argv
+from labkit.kubectl.pods import Terminal
+from labkit.kubectl.podverbs import serve_pod_verb
 from labkit.kubectl.serve import serve
 from labkit.lab import backend_module, find_backends
 
@@ -36,6 +38,9 @@ def run(lab_name: str, argv: Sequence[str]) -> int:
             f"The {holders[0]} lab {lab_name!r} exists but does not answer.",
             f"Bring it back with `labkit up --name {lab_name}`.",
         )
+    code = serve_pod_verb(lab, argv, Terminal.of_process())
+    if code is not None:
+        return code
     outcome = serve(lab, argv, datetime.now(timezone.utc), sys.stdin.read)
     sys.stdout.write(outcome.stdout)
     sys.stdout.flush()

@@ -10,7 +10,9 @@ previous state; one whose process died is finished by the next call (:meth:`Sand
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -29,6 +31,7 @@ from labkit.sandbox.state import (
     built_pods,
     end_change,
 )
+from labkit.sandbox.workloads import pod_role
 from labkit.values import OUTSIDE, ExecResult, ObjectRef, Probe, split_pod_ref
 
 OUTSIDE_HOSTNAME = "outside"
@@ -151,6 +154,59 @@ class SandboxLab(LabState):
         found, net = self._pod(pod, namespace)
         self.heal()
         return run_confined(net.netns, pod_confinement(found, net), _argv(command), timeout)
+
+    def exec_interactive(
+        self,
+        pod: str,
+        argv: Sequence[str],
+        namespace: str = "default",
+        container: str | None = None,
+        tty: bool = True,
+    ) -> int:
+        """Run ``argv`` in the pod's namespaces, confined as ``exec`` is, with this process's
+        terminal; every container of a pod shares its network, so ``container`` only has to be
+        one of the pod's."""
+        from labkit.sandbox.netns import run_confined_attached
+
+        found, net = self._pod(pod, namespace)
+        self._container(found, net, container)
+        self.heal()
+        confinement = pod_confinement(found, net)
+        return run_confined_attached(net.netns, confinement, _argv(argv), tty and _stdin_tty())
+
+    def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
+        """What the pod's server saw, as the agent logged it (agnhost netexec's lines, CoreDNS's
+        first); kube-system's other pods are refused: labkit does their work and logs nothing."""
+        from labkit.sandbox.agent.client import agent_command
+
+        found, net = self._pod(pod, namespace)
+        chosen = self._container(found, net, container)
+        if net.namespace == "kube-system" and pod_role(found) != "dns":
+            raise LabError(
+                f"The sandbox keeps no log for {net.key}: labkit does that component's work "
+                "itself, so nothing ran to print one.",
+                "Read what it did instead: `iptables-save` on a node for kube-proxy "
+                "(lab.node_exec), `labkit kubectl describe pod` for the others.",
+            )
+        if not chosen.get("ports"):
+            return ""  # the agent serves the ports a container declares: this one has none
+        self.heal()
+        lines = json.loads(agent_command(str(self.state_dir), f"logs {net.key}"))
+        return "".join(f"{line}\n" for line in lines)
+
+    def _container(self, pod: dict[str, Any], net: PodNet, container: str | None) -> dict[str, Any]:
+        """The container named (None: the pod's first, as kubectl picks); one the pod does not
+        have is refused."""
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        if container is None:
+            return dict(containers[0])
+        for found in containers:
+            if found.get("name") == container:
+                return dict(found)
+        raise LabError(
+            f"Pod {net.key} has no container {container!r}.",
+            f"Use one of its containers: {', '.join(str(c.get('name')) for c in containers)}.",
+        )
 
     def node_exec(
         self, node: str, command: str | Sequence[str], timeout: float = 10.0
@@ -379,6 +435,14 @@ def _served_port(item: object) -> dict[str, Any]:
         "port": inputs.check_port(port, "an outside port"),
         "protocol": inputs.check_protocol(protocol),
     }
+
+
+def _stdin_tty() -> bool:
+    """Whether this process's stdin is a terminal."""
+    try:
+        return sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:

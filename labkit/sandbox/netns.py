@@ -130,6 +130,41 @@ def run_confined(
     return run_in_netns(name, argv, timeout, input, wrapper=bwrap_argv(confinement, host_root()))
 
 
+def run_confined_attached(
+    name: str, confinement: Confinement, argv: Sequence[str], tty: bool
+) -> int:
+    """Run a pod's command inside namespace ``name``, confined as ``run_confined`` does, with
+    this process's stdin, stdout and stderr; its exit code. With ``tty`` (stdin a terminal) the
+    command gets a terminal of its own inside the pod, as ``kubectl exec -it`` gives it, and
+    this one is relayed to it (:mod:`labkit.sandbox.ptyrelay`): its session, job control and
+    Ctrl-C stay inside the pod's PID namespace. Without, Ctrl-C reaches the command only."""
+    if shutil.which("bwrap") is None:
+        raise LabError(
+            "Pod and node commands run confined by bubblewrap (`bwrap`), which is not installed.",
+            "Run `sudo make setup`, or `sudo apt-get install bubblewrap`.",
+        )
+    command = [str(a) for a in argv]
+    if not command:
+        raise LabError("No command was given to run.", "Pass a command, e.g. ['sh'].")
+    if not netns_exists(name):
+        _open_netns(name)  # raises the LabError naming the namespace
+    confined = ["ip", "netns", "exec", name, *bwrap_argv(confinement, host_root())]
+    if tty:
+        from labkit.sandbox.ptyrelay import relay
+
+        # setsid -c: a session inside the pod whose controlling terminal is the new one.
+        return relay([*confined, "setsid", "--wait", "--ctty", *command])
+    proc = subprocess.Popen([*confined, *command])
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child was forked before this
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if proc.poll() is None:  # this process was interrupted otherwise: end the command
+            proc.kill()
+            proc.wait()
+
+
 @functools.cache
 def host_root() -> Mapping[str, str | None]:
     """What the host's top-level tool folders are: symlink targets, or None for real folders."""

@@ -128,7 +128,7 @@ def test_mistakes_exit_1_with_kubectls_words(lab):
     )
     done = kubectl("get", "widgets")
     assert done.returncode == 1 and 'doesn\'t have a resource type "widgets"' in done.stderr
-    done = kubectl("exec", "-it", "web", "--", "sh")
+    done = kubectl("port-forward", "web", "8080")
     assert done.returncode == 1 and done.stdout == "" and "nearest" in done.stderr
 
 

@@ -12,6 +12,7 @@ import re
 
 from labkit import cli
 from labkit.kubectl import args as kubectl_args
+from labkit.kubectl import podexec, podflags, podlogs, podrun
 from labkit.lab import Lab
 
 NOT_ON_SANDBOX = re.compile(
@@ -56,13 +57,29 @@ def problems(text: str, backend: str) -> list[str]:
     return found
 
 
+POD_VERBS = {"exec": podexec, "run": podrun, "logs": podlogs}
+
+
+def _parse_kubectl(argv: list[str]) -> None:
+    """Parse a kubectl command line as `labkit kubectl` would: a pod verb with its own flags,
+    any other with the shared parser; a KubectlError when it would be refused."""
+    at = kubectl_args.verb_index(argv)
+    if at is not None and argv[at] in POD_VERBS:
+        verb = POD_VERBS[argv[at]]
+        podflags.parse(
+            argv[at], [*argv[:at], *argv[at + 1 :]], verb.FLAGS, verb.UNSERVED, verb.HELP
+        )
+    else:
+        kubectl_args.parse(argv)
+
+
 def labkit_problems(command: str) -> list[str]:
     """Why a `labkit ...` command line is not one the CLI takes (or leaves the lab out)."""
     argv = command.split()[1:]
     split = cli._kubectl_split(argv)
     if split is not None:  # kubectl's own flags are for labkit.kubectl, not argparse
         try:
-            kubectl_args.parse(split[1])
+            _parse_kubectl(split[1])
         except kubectl_args.KubectlError as exc:
             return [f"`{command}` is refused by labkit kubectl: {exc.text}"]
     else:

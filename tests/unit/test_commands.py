@@ -112,7 +112,11 @@ def test_a_shell_comes_from_a_lab(fakes):
         ("Run `kubectl get pods -A`.", "kind", "does not name the lab's context"),
         ("Run `ip netns exec lk-netlab-worker ip route`.", "kind", "names 'ip netns'"),
         ("Run `labkit kubectl --name netlab get pods`.", "kind", "names 'labkit kubectl'"),
-        ("Run `labkit kubectl --name netlab exec web -- sh`.", "sandbox", "refused by labkit"),
+        (
+            "Run `labkit kubectl --name netlab port-forward web 8080`.",
+            "sandbox",
+            "refused by labkit",
+        ),
         ("Run `labkit kubectl --name netlab get pod --watch`.", "sandbox", "refused by labkit"),
         ("Run `labkit kubectl get pods`.", "sandbox", "does not name the lab"),
         ("Run `kubectl get pods -A`.", "sandbox", "names 'kubectl'"),
@@ -120,7 +124,7 @@ def test_a_shell_comes_from_a_lab(fakes):
         ("Run `labkit statu --name x`.", "sandbox", "not a labkit command line"),
         ("See `lab.get('pods', nspace=None)`.", "sandbox", "does not fit Lab.get"),
         ("See `lab.node_exec('n')`.", "sandbox", "does not fit Lab.node_exec"),
-        ("See `lab.logs('web')`.", "kind", "Lab has no method 'logs'"),
+        ("See `lab.pod_logs('web')`.", "kind", "Lab has no method 'pod_logs'"),
         ("See `lab.get('pods'`.", "sandbox", "is not Python"),
     ],
 )

@@ -569,7 +569,7 @@ def test_a_wrong_veth_is_not_told_the_right_one_but_where_to_look(fakes):
     assert not hintcheck.problems(result.hint, backend)
     pod_links, node_links = hintcheck.spans(result.hint)
     if backend == "sandbox":
-        assert pod_links == "lab.exec('db', 'ip link', namespace='shop')"
+        assert pod_links == "labkit kubectl --name fake exec db -n shop -- ip link"
         assert node_links == "lab.node_exec('lab-worker', 'ip link')"
     else:
         assert pod_links == "kubectl --context kind-fake exec db -n shop -- ip link"

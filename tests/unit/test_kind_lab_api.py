@@ -145,6 +145,13 @@ class FakeAPI:
                     )
                 route = self._route()
                 plural, ns = route.plural, route.namespace
+                if route.subresource == "log" and (plural, ns, route.name) in api.objects:
+                    text = f"log of {route.name} {route.query.get('container')}\n".encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    return self.wfile.write(text)
                 if route.name:
                     obj = api.objects.get((plural, ns, route.name))
                     return self._send(200, obj) if obj else self._not_found()
@@ -273,6 +280,34 @@ def test_get_lists_gets_and_fills_kind(api, lab):
     assert [p["metadata"]["namespace"] for p in lab.get("pods", "a", namespace=None)] == ["shop"]
     nodes = lab.get("nodes", namespace="default")  # cluster-scoped: namespace ignored
     assert nodes[0]["kind"] == "Node" and nodes[0]["metadata"]["name"] == "t-worker"
+
+
+def test_logs_read_the_pods_log_through_the_api(api, lab):
+    api.add("pods", pod("web", "shop"))
+    assert lab.logs("shop/web", container="main") == "log of web ['main']\n"
+    assert api.requests[-1].path == "/api/v1/namespaces/shop/pods/web/log?container=main"
+    with pytest.raises(LabError, match="Cannot read the logs of pod default/ghost"):
+        lab.logs("ghost")
+
+
+def test_exec_interactive_runs_kubectl_exec_on_the_labs_context(api, lab, monkeypatch):
+    ran: list[list[str]] = []
+    monkeypatch.setattr(tools, "find", lambda tool: f"/opt/bin/{tool}")
+    monkeypatch.setattr(
+        kind_lab, "default_paths", lambda name: type("P", (), {"user_kubeconfig": "/k/c"})
+    )
+    monkeypatch.setattr(
+        subprocess,
+        "run",
+        lambda argv, check: ran.append(argv) or subprocess.CompletedProcess(argv, 4),
+    )
+    assert lab.exec_interactive("shop/web", ["sh"], container="main", tty=False) == 4
+    assert ran == [
+        [
+            "/opt/bin/kubectl", "--kubeconfig", "/k/c", "--context", "kind-t",
+            "exec", "-i", "-c", "main", "-n", "shop", "web", "--", "sh",
+        ]
+    ]  # fmt: skip
 
 
 def test_get_custom_kind_by_discovery(api, lab):

@@ -104,7 +104,7 @@ def test_hints_name_only_the_verbs_the_sandbox_serves():
     from labkit import commands
     from labkit.kubectl import args
 
-    assert commands.SANDBOX_KUBECTL_VERBS == args.READ_VERBS
+    assert (*args.READ_VERBS, *args.POD_VERBS) == commands.SANDBOX_KUBECTL_VERBS
     assert commands.kubectl("get pods").sandbox == "labkit kubectl --name {lab} get pods"
     with pytest.raises(ValueError, match="needs a sandbox spelling"):
         commands.kubectl("delete pod web")

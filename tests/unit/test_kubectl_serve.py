@@ -161,9 +161,10 @@ def test_nothing_found_and_not_found(lab):
         ("get pods -w", "error: labkit kubectl on the sandbox does not serve -w for get"),
         ("get pods --sort-by=.metadata.name", "does not serve --sort-by for get"),
         (
-            "exec -it web -- sh",
+            "port-forward web 8080",
             "error: labkit kubectl on the sandbox serves get, describe, apply, create, delete, "
-            "expose, patch, scale, label, cluster-info, api-resources, not 'exec'",
+            "expose, patch, scale, label, cluster-info, api-resources, exec, run, logs, not "
+            "'port-forward'",
         ),
         ("gte pods", 'error: unknown command "gte" for "kubectl"\n\nDid you mean this?\n\tget\n'),
         ("get", "error: You must specify the type of resource to get."),
@@ -227,6 +228,9 @@ def test_parse_takes_flags_anywhere_and_in_every_spelling():
 def test_help_says_what_the_sandbox_serves(lab, line):
     out, err, code = run(lab, line)
     assert (err, code) == ("", 0)
-    assert out.startswith("labkit kubectl on the sandbox serves: kubectl get, describe, apply,")
+    assert out.startswith(
+        "labkit kubectl on the sandbox serves: kubectl get, kubectl describe, kubectl apply, "
+        "kubectl create,"
+    )
     assert "-n/--namespace" in out and "netpol" in out
     assert ("--show-labels" in out) == line.startswith(("get", "help"))

@@ -53,6 +53,14 @@ class RecordingLab:
         self._record("node_exec", node, command, timeout)
         return ExecResult(("true",), 0, "")
 
+    def exec_interactive(self, pod, argv, namespace="default", container=None, tty=True):
+        self._record("exec_interactive", pod, tuple(argv), namespace, container, tty)
+        return 7
+
+    def logs(self, pod, namespace="default", container=None):
+        self._record("logs", pod, namespace, container)
+        return "GET /hostname\n"
+
     def netns_add(self, node, name):
         self._record("netns_add", node, name)
 
@@ -101,6 +109,8 @@ def test_learner_lab_passes_every_seam_call_through_unchanged():
     lab.get("pods", namespace=None)
     lab.exec("ns/p", "ip a", timeout=2.0)
     lab.node_exec("cp", ["ls"])
+    assert lab.exec_interactive("ns/p", ["sh"], container="c", tty=False) == 7
+    assert lab.logs("ns/p", container="c") == "GET /hostname\n"
     lab.netns_add("cp", "hand")
     assert lab.netns_list("cp") == ["hand"]
     assert lab.netns_exec("cp", "hand", "ip a", timeout=3.0).ok
@@ -111,10 +121,12 @@ def test_learner_lab_passes_every_seam_call_through_unchanged():
     lab.add_outside_address("203.0.113.0/24", [443])
     assert lab.uid() == "uid-of-t"
     assert [c[0] for c in inner.calls] == [
-        "apply", "delete", "get", "exec", "node_exec", "netns_add", "netns_list", "netns_exec",
-        "netns_delete", "probe", "probe_many", "resolve", "add_outside_address", "uid",
+        "apply", "delete", "get", "exec", "node_exec", "exec_interactive", "logs", "netns_add",
+        "netns_list", "netns_exec", "netns_delete", "probe", "probe_many", "resolve",
+        "add_outside_address", "uid",
     ]  # fmt: skip
-    assert inner.calls[7] == ("netns_exec", ("cp", "hand", "ip a", 3.0))
+    assert inner.calls[9] == ("netns_exec", ("cp", "hand", "ip a", 3.0))
+    assert inner.calls[5] == ("exec_interactive", ("ns/p", ("sh",), "default", "c", False))
     assert inner.calls[3] == ("exec", ("ns/p", "ip a", "default", 2.0))
     # What a backend offers beyond the seam is still reachable.
     assert lab.outside_addresses() == ["203.0.113.0/24"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +42,38 @@ def netexec_http_answer(
     return 200, f"{pod}: labkit netexec answered {method} {path}\n"
 
 
+def netexec_http_log(method: str, target: str) -> str:
+    """The line agnhost netexec logs for one HTTP request (its handlers log ``GET /path``, and
+    ``/echo`` its arguments); a path it has no handler for is logged as it came."""
+    url = urlsplit(target)
+    query = parse_qs(url.query, keep_blank_values=True)
+    path = url.path or "/"
+    if path == "/echo":
+        msg, code = ((query.get(k) or [""])[0] for k in ("msg", "code"))
+        return f"GET /echo?msg={msg}&code={code}"
+    if path in ("/", "/hostname", "/clientip", "/header", "/healthz", "/readyz", "/livez"):
+        return f"GET {path}"
+    return f"{method} {path}"
+
+
+def netexec_udp_log(data: bytes, peer: Any) -> str | None:
+    """The line agnhost netexec's UDP server logs for one datagram (None: nothing)."""
+    text = data.decode("utf-8", "replace").strip().lower()
+    if text == "hostname":
+        return "Sending udp hostName response"
+    if text.startswith("echo "):
+        return f"Echoing {text[5:]} to UDP client {format_peer(peer)}"
+    if text == "clientip":
+        return f"Sending clientip back to UDP client {format_peer(peer)}"
+    if text:
+        return f"Unknown UDP command received from {format_peer(peer)}: {text}"
+    return None
+
+
+Record = Callable[[str], None]
+"""Appends one line to the serving pod's log."""
+
+
 def netexec_udp_answer(pod: str, data: bytes, peer: Any) -> bytes | None:
     """What agnhost netexec's UDP server answers to one datagram (None: no answer)."""
     text = data.decode("utf-8", "replace").strip()
@@ -54,11 +87,13 @@ def netexec_udp_answer(pod: str, data: bytes, peer: Any) -> bytes | None:
 
 
 async def serve_netexec_http(
-    pod: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    pod: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: Record
 ) -> None:
-    """Answer one HTTP connection to netexec pod ``pod`` (keep-alive until the client is done)."""
+    """Answer one HTTP connection to netexec pod ``pod`` (keep-alive until the client is done),
+    logging each request as agnhost does."""
 
     async def answer(request: HttpMessage, peer: Any) -> bytes:
+        record(netexec_http_log(request.method, request.target))
         status, body = netexec_http_answer(
             pod, request.method, request.target, peer, request.header_map
         )
@@ -74,8 +109,9 @@ async def serve_netexec_http(
 class UdpNetexec(asyncio.DatagramProtocol):
     """A netexec pod's UDP port: answers each datagram with ``netexec_udp_answer``."""
 
-    def __init__(self, pod: str) -> None:
+    def __init__(self, pod: str, record: Record) -> None:
         self.pod = pod
+        self.record = record
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,6 +120,9 @@ class UdpNetexec(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         """Answer one datagram, if it asks for something netexec answers."""
+        line = netexec_udp_log(data, addr)
+        if line is not None:
+            self.record(line)
         answer = netexec_udp_answer(self.pod, data, addr)
         if answer is not None and self.transport is not None:
             self.transport.sendto(answer, addr)

@@ -25,6 +25,7 @@ from labkit.sandbox.agent.listeners import (
     netns_identity,
 )
 from labkit.sandbox.agent.netexec import UdpNetexec, serve_netexec_http
+from labkit.sandbox.agent.podlog import PodLogs
 from labkit.sandbox.agent.spec import AgentSpec, PortSpec, Workload, load_spec
 from labkit.sandbox.agent.tls import IngressTls
 from labkit.sandbox.netns import describe_socket_error
@@ -44,6 +45,7 @@ class Agent:
         self.spec = AgentSpec()
         self.listeners: dict[ListenerKey, Listener] = {}
         self.errors: list[str] = []
+        self.logs = PodLogs()
         self._dns_backend = dns_backend
         self._dns_index: Any = None
         self._tls = IngressTls(self.state_dir)
@@ -113,11 +115,14 @@ class Agent:
                     "errors": self.errors,
                 }
             )
+        verb, _, pod = command.partition(" ")
+        if verb == "logs" and pod:
+            return json.dumps(self.logs.lines(pod))
         if command == "stop":
             assert self._stop is not None
             self._stop.set()
             return "ok stopping"
-        return f"error unknown command {command!r} (use ping, reload, status or stop)"
+        return f"error unknown command {command!r} (use ping, reload, status, logs POD or stop)"
 
     async def reload(self) -> str:
         """Re-read workloads.json, close listeners that are gone, bind new ones, keep the rest."""
@@ -153,6 +158,7 @@ class Agent:
         ]:
             await self.listeners.pop(key).close()
             log.info("closed %s %s/%d (%s)", key.pod, key.protocol, key.port, key.role)
+        self.logs.keep_only(key.pod for key in wanted)
         errors: list[str] = []
         for key, want in wanted.items():
             if key in self.listeners:
@@ -200,8 +206,9 @@ class Agent:
         if port.protocol == "UDP":
             sock = bound_socket(workload, port)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: UdpNetexec(workload.name), sock=sock
+                lambda: UdpNetexec(workload.name, self.logs.recorder(workload.ref)), sock=sock
             )
+            self.logs.record(workload.ref, f"Started UDP server on port {port.port}")
             return Listener(workload, port, "udp-netexec", transport=transport, sock=sock)
         return await self._open_http(workload, port)
 
@@ -213,6 +220,8 @@ class Agent:
             serve(sock, self.dns_index), name=f"dns {workload.ref} {port.protocol}"
         )
         task.add_done_callback(_log_task_end)
+        if not self.logs.lines(workload.ref):  # CoreDNS's first line: its server block
+            self.logs.record(workload.ref, f".:{port.port}", stamped=False)
         return Listener(workload, port, "dns", task=task, sock=sock)
 
     async def _open_http(self, workload: Workload, port: PortSpec) -> Listener:
@@ -233,7 +242,9 @@ class Agent:
                         workload.netns, lambda: self.spec.ingress, reader, writer, scheme
                     )
                 else:
-                    await serve_netexec_http(workload.name, reader, writer)
+                    await serve_netexec_http(
+                        workload.name, reader, writer, self.logs.recorder(workload.ref)
+                    )
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
                 pass
             except Exception:
@@ -243,6 +254,8 @@ class Agent:
                 writer.close()
 
         listener.server = await asyncio.start_server(on_client, sock=sock, ssl=ssl_ctx)
+        if workload.role == "netexec":
+            self.logs.record(workload.ref, f"Started HTTP server on port {port.port}")
         return listener
 
 
