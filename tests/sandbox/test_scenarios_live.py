@@ -67,7 +67,7 @@ TOP_LEVEL = (
 """Deletion order for the sweep: owners before what they own, so controllers do not re-create."""
 
 POLICY_SCENARIOS_ON_FLANNEL = {
-    "09-cni-investigation": ("web-isolated",),
+    "09-cni-investigation": ("cni-web-isolated",),
     "14-three-tier-policies": None,  # None: the starting state and every variant
     "16-pci-payment-isolation": None,
     "18-troubleshooting-symptoms": ("deny-all-ingress",),
