@@ -121,3 +121,13 @@ def test_tutorial_command_on_the_sandbox(lab, fields, entry):
         assert err.startswith(format_text(expect["stderr_starts"], fields, regex=False))
     if "yaml" in expect:
         assert list(yaml.safe_load(out)) == expect["yaml"]
+
+
+def test_describe_shows_the_sidecars_shared_volume(lab):
+    """The tutorial's sidecar pod shares its logs through an emptyDir: describe shows it (the
+    sandbox mounts no volumes, but the object declares it, as `ls` at line 283 cannot show)."""
+    code, out, _ = run_plain(["describe", "pod", "app-pod"])
+    assert code == 0
+    assert "      /var/log/app from app-logs (rw)\n" in out
+    assert "      /var/log/app from app-logs (ro)\n" in out
+    assert re.search(r"(?m)^  app-logs:\n    Type: +EmptyDir \(a temporary directory", out)
