@@ -11,6 +11,7 @@ from typing import Any
 
 from labkit.printers.ages import age, parse_time
 from labkit.printers.cells import format_labels, node_roles, pod_status
+from labkit.printers.describe_volumes import mounts, volumes
 from labkit.tables import EMPTY, align_tabs
 
 Obj = Mapping[str, Any]
@@ -123,7 +124,8 @@ def _container(w: Writer, container: Obj, status: Obj, pod: Obj) -> None:
     w.line(2, "Environment:" if env else f"Environment:\t{EMPTY}")
     for item in env:
         _env_var(w, item, pod)
-    w.line(2, f"Mounts:\t{EMPTY}")
+    for level, text in mounts(container):
+        w.line(level, text)
 
 
 def _field(pod: Obj, path: str) -> str:
@@ -210,7 +212,8 @@ def describe_pod(pod: Obj) -> str:
     w.line(1, "Type\tStatus")
     for cond in status.get("conditions") or []:
         w.line(1, f"{cond.get('type')} \t{cond.get('status')} ")
-    w.line(0, f"Volumes:\t{EMPTY}")
+    for level, text in volumes(spec.get("volumes") or []):
+        w.line(level, text)
     w.line(0, f"QoS Class:\t{status.get('qosClass', 'BestEffort')}")
     w.line(0, f"Node-Selectors:\t{format_labels(spec.get('nodeSelector'))}")
     _tolerations(w, spec.get("tolerations") or [])

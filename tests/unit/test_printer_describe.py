@@ -412,3 +412,58 @@ def test_describe_pod_shows_where_each_variable_comes_from():
         "      DB:         <set to the key 'db' of config map 'cfg'>  Optional: false",
         "      PW:         <set to the key 'pw' in secret 's'>        Optional: true",
     ]
+
+
+def test_describe_pod_lists_mounts_and_volumes_as_real_kubectl_does():
+    """Held against real kubectl's describe of a pod with an emptyDir shared by two containers
+    (``Mounts:`` by path, ``(rw)``/``(ro)``; the volume block aligned with ``QoS Class``)."""
+    logs = {"name": "logs", "mountPath": "/var/log/app"}
+    app = {**POD["spec"]["containers"][0], "volumeMounts": [logs, {**logs, "mountPath": "/b"}]}
+    reader = {"name": "reader", "image": "agnhost", "volumeMounts": [{**logs, "readOnly": True}]}
+    extra = [
+        {"name": "cfg", "configMap": {"name": "web-config"}},
+        {"name": "token", "secret": {"secretName": "web-token", "optional": True}},
+        {"name": "host", "hostPath": {"path": "/etc/kubernetes/pki", "type": "Directory"}},
+        {"name": "disk", "persistentVolumeClaim": {"claimName": "data"}},
+    ]
+    spec = {
+        **POD["spec"],
+        "containers": [app, reader],
+        "volumes": [{"name": "logs", "emptyDir": {}}],
+    }
+    lines = describe_pod({**POD, "spec": spec}).splitlines()
+    mounts = [i for i, line in enumerate(lines) if line == "    Mounts:"]
+    assert [lines[i + 1 : i + 3] for i in mounts] == [
+        ["      /b from logs (rw)", "      /var/log/app from logs (rw)"],
+        ["      /var/log/app from logs (ro)", "Conditions:"],
+    ]
+    assert lines[lines.index("Volumes:") :] == [
+        "Volumes:",
+        "  logs:",
+        "    Type:        EmptyDir (a temporary directory that shares a pod's lifetime)",
+        "    Medium:",  # real kubectl pads it; labkit trims trailing blanks everywhere
+        "    SizeLimit:   <unset>",
+        "QoS Class:       BestEffort",
+        "Node-Selectors:  <none>",
+        "Tolerations:     node.kubernetes.io/not-ready:NoExecute op=Exists for 300s",
+        "Events:          <none>",
+    ]
+    spec = {**spec, "volumes": extra}
+    lines = describe_pod({**POD, "spec": spec}).splitlines()
+    assert lines[lines.index("Volumes:") : lines.index("QoS Class:       BestEffort")] == [
+        "Volumes:",
+        "  cfg:",
+        "    Type:      ConfigMap (a volume populated by a ConfigMap)",
+        "    Name:      web-config",
+        "    Optional:  false",
+        "  token:",
+        "    Type:        Secret (a volume populated by a Secret)",
+        "    SecretName:  web-token",
+        "    Optional:    true",
+        "  host:",
+        "    Type:          HostPath (bare host directory volume)",
+        "    Path:          /etc/kubernetes/pki",
+        "    HostPathType:  Directory",
+        "  disk:",
+        "  <unknown>",
+    ]
