@@ -118,7 +118,7 @@ class Lab(Protocol):
 
     def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
         """What the pod's container printed (``kubectl logs``); on the sandbox, what its server
-        saw, as the agent logged it."""
+        saw, as the agent logged it, or CoreDNS's and kube-proxy's start-up lines."""
         ...
 
     def node_exec(

@@ -1,6 +1,7 @@
 """``kubectl logs POD [-c C] [-n NS] [--tail N]`` on the sandbox: what the pod's server saw,
-read through ``lab.logs`` (the agent's request log, shaped like agnhost netexec's; CoreDNS's
-first line). kube-system's other pods are refused in one line: labkit does their work."""
+read through ``lab.logs`` (the agent's request log, shaped like agnhost netexec's; CoreDNS's and
+kube-proxy's start-up lines). kube-system's other pods are refused in one line: labkit does their
+work."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ HELP = """\
 Print the logs for a container in a pod (labkit kubectl on the sandbox).
 
 The sandbox runs no images: a pod's log is what its server saw, as the lab's agent logged it,
-one line per request shaped like agnhost netexec's (`GET /hostname`). CoreDNS pods show the
-server block they serve; kube-system's other pods keep no log (labkit does their work).
+one line per request shaped like agnhost netexec's (`GET /hostname`). CoreDNS and kube-proxy
+pods show their start-up lines; kube-system's other pods keep no log (labkit does their work).
 
 Usage:
   kubectl logs (POD | TYPE/NAME) [-c CONTAINER] [-n NAMESPACE] [--tail=N]

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from labkit import inputs, manifests
@@ -22,6 +23,7 @@ from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
 from labkit.sandbox import fabric, fabric_runner, handmade, naming
+from labkit.sandbox.componentlogs import coredns_log, kube_proxy_log
 from labkit.sandbox.confine import Confinement, pod_confinement
 from labkit.sandbox.dataplane import StoreView, resolv_conf
 from labkit.sandbox.fabric import NodeNet, PodNet
@@ -31,6 +33,8 @@ from labkit.sandbox.state import (
     built_pods,
     end_change,
 )
+from labkit.sandbox.system.addons import COREFILE
+from labkit.sandbox.system.control_plane import KUBE_PROXY_IMAGE
 from labkit.sandbox.workloads import pod_role
 from labkit.values import OUTSIDE, ExecResult, ObjectRef, Probe, split_pod_ref
 
@@ -175,24 +179,31 @@ class SandboxLab(LabState):
         return run_confined_attached(net.netns, confinement, _argv(argv), tty and _stdin_tty())
 
     def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
-        """What the pod's server saw, as the agent logged it (agnhost netexec's lines, CoreDNS's
-        first); kube-system's other pods are refused: labkit does their work and logs nothing."""
+        """What the pod's server saw, as the agent logged it (agnhost netexec's lines); CoreDNS's
+        and kube-proxy's start-up lines; kube-system's other pods are refused: labkit does their
+        work and logs nothing."""
         from labkit.sandbox.agent.client import agent_command
 
         found, net = self._pod(pod, namespace)
         chosen = self._container(found, net, container)
-        if net.namespace == "kube-system" and pod_role(found) != "dns":
+        role = pod_role(found)
+        if _is_kube_proxy(found):
+            started = datetime.fromisoformat(self._store().born)
+            return _text(kube_proxy_log(started, [self._node(net.node).ip]))
+        if net.namespace == "kube-system" and role != "dns":
             raise LabError(
                 f"The sandbox keeps no log for {net.key}: labkit does that component's work "
                 "itself, so nothing ran to print one.",
-                "Read what it did instead: `iptables-save` on a node for kube-proxy "
+                "Read what it did instead: `iptables-save` on a node for kube-proxy's rules "
                 "(lab.node_exec), `labkit kubectl describe pod` for the others.",
             )
         if not chosen.get("ports"):
             return ""  # the agent serves the ports a container declares: this one has none
         self.heal()
         lines = json.loads(agent_command(str(self.state_dir), f"logs {net.key}"))
-        return "".join(f"{line}\n" for line in lines)
+        if role == "dns":
+            lines = coredns_log(lines, COREFILE, str(chosen.get("image")))
+        return _text(lines)
 
     def _container(self, pod: dict[str, Any], net: PodNet, container: str | None) -> dict[str, Any]:
         """The container named (None: the pod's first, as kubectl picks); one the pod does not
@@ -443,6 +454,17 @@ def _stdin_tty() -> bool:
         return sys.stdin.isatty()
     except ValueError:  # closed
         return False
+
+
+def _text(lines: Sequence[str]) -> str:
+    """Log lines as ``kubectl logs`` prints them, one per line."""
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _is_kube_proxy(pod: dict[str, Any]) -> bool:
+    """A kube-proxy pod: one whose container runs kube-proxy's image (the DaemonSet's)."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return any(str(c.get("image") or "").startswith(f"{KUBE_PROXY_IMAGE}:") for c in containers)
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:

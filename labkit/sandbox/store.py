@@ -136,6 +136,12 @@ class ClusterStore:
         """The CNI the cluster runs (``flannel`` or ``calico``)."""
         return World(self._state).cni
 
+    @property
+    def born(self) -> str:
+        """When the cluster was made (RFC 3339): its nodes' creation time, when kube-proxy
+        started on them."""
+        return World(self._state).born()
+
     def to_dict(self) -> dict[str, Any]:
         """The whole state as JSON-ready data (a deep copy)."""
         return copy.deepcopy(self._state)

@@ -1,15 +1,20 @@
 """Issue 11 (pod verbs) on a real sandbox lab, run as a learner runs them: `labkit kubectl exec`
 (exit codes, -c refusals), `exec -it ... -- sh` and `run -it --rm` through a pseudo-terminal,
-and `logs` showing the request a probe made. Lab ``tkx``, Flannel."""
+`logs` showing the request a probe made, and CoreDNS's and kube-proxy's start-up lines. Lab
+``tkx``, Flannel."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 import pexpect
 import pytest
+
+from labkit.sandbox.componentlogs import corefile_sha512
+from labkit.sandbox.system.addons import COREFILE
 
 pytestmark = pytest.mark.sandbox
 LAB = "tkx"
@@ -143,8 +148,33 @@ def test_logs_show_what_the_pods_server_saw(lab):
     assert kubectl("logs", "pod-a", "-c", "sidecar").stdout == ""
     system = {p["metadata"]["name"]: p for p in lab.get("pods", namespace="kube-system")}
     coredns = next(n for n in system if n.startswith("coredns-"))
-    assert kubectl("logs", "-n", "kube-system", coredns).stdout.splitlines()[0] == ".:53"
-    proxy = next(n for n in system if n.startswith("kube-proxy-"))
-    done = kubectl("logs", "-n", "kube-system", proxy)
+    assert kubectl("logs", "-n", "kube-system", coredns).stdout.splitlines() == [
+        ".:53",
+        f"[INFO] plugin/reload: Running configuration SHA512 = {corefile_sha512(COREFILE)}",
+        "CoreDNS-1.14.2",
+    ]
+
+
+def test_kube_proxy_logs_its_start_on_its_node_when_the_lab_was_built(lab):
+    born = datetime.fromisoformat(lab.get("nodes")[0]["metadata"]["creationTimestamp"])
+    stamp = f"I{born:%m%d %H:%M:%S}.000000       1"
+    proxies = lab.get("pods", namespace="kube-system", selector="k8s-app=kube-proxy")
+    assert len(proxies) == len(lab.get("nodes"))
+    for pod in proxies:
+        name, node_ip = pod["metadata"]["name"], pod["status"]["hostIP"]
+        done = kubectl("logs", "-n", "kube-system", name)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == (
+            f'{stamp} server.go:218] "Successfully retrieved NodeIPs" NodeIPs=["{node_ip}"]\n'
+            f'{stamp} server_linux.go:136] "Using iptables Proxier"\n'
+        )
+    tail = kubectl("logs", "-n", "kube-system", proxies[0]["metadata"]["name"], "--tail=1")
+    assert tail.stdout == f'{stamp} server_linux.go:136] "Using iptables Proxier"\n'
+    other = next(
+        p["metadata"]["name"]
+        for p in lab.get("pods", namespace="kube-system")
+        if p["metadata"]["name"].startswith("etcd-")
+    )
+    done = kubectl("logs", "-n", "kube-system", other)
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
-    assert done.stderr.startswith(f"error: The sandbox keeps no log for kube-system/{proxy}")
+    assert done.stderr.startswith(f"error: The sandbox keeps no log for kube-system/{other}")

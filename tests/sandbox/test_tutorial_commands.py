@@ -63,11 +63,13 @@ def fields(lab) -> dict[str, str]:
             if o["metadata"]["name"].startswith(prefix)
         )
 
+    kube_proxy = first("pods", "kube-system", "kube-proxy-")
     return {
         "nginx_ip": first("pods", "default", "nginx-pod")["status"]["podIP"],
         "nginx_svc_ip": first("services", "default", "nginx-service")["spec"]["clusterIP"],
         "payment_ip": first("pods", "payment-processing", "payment-processor-")["status"]["podIP"],
-        "kube_proxy": first("pods", "kube-system", "kube-proxy-")["metadata"]["name"],
+        "kube_proxy": kube_proxy["metadata"]["name"],
+        "kube_proxy_node_ip": kube_proxy["status"]["hostIP"],
         "postgres_pod": first("pods", "default", "postgres-")["metadata"]["name"],
     }
 

@@ -27,6 +27,7 @@ FIELDS = {  # what the sandbox test fills in from the lab (names and addresses o
     "nginx_svc_ip": "10.96.0.20",
     "payment_ip": "192.168.30.7",
     "kube_proxy": "kube-proxy-abcde",
+    "kube_proxy_node_ip": "172.18.0.3",
     "postgres_pod": "postgres-6b4f87b5c9-8p7x2",
 }
 EXPECT_KEYS = {"code", "header", "shows", "stderr", "stderr_starts", "yaml"}

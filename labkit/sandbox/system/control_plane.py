@@ -106,6 +106,10 @@ def control_plane_pods(lab_name: str, cni: str, cp: dict[str, Any]) -> list[dict
     ]
 
 
+KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy"
+"""kube-proxy's image, without its tag (the tag is the cluster's Kubernetes version)."""
+
+
 def kube_proxy_manifests(cni: str) -> list[dict[str, Any]]:
     """kube-proxy in iptables mode: its ServiceAccount, ConfigMap and host-network DaemonSet."""
     config = "\n".join(
@@ -150,7 +154,7 @@ def kube_proxy_manifests(cni: str) -> list[dict[str, Any]]:
                         "containers": [
                             {
                                 "name": "kube-proxy",
-                                "image": f"registry.k8s.io/kube-proxy:{KUBERNETES_VERSION}",
+                                "image": f"{KUBE_PROXY_IMAGE}:{KUBERNETES_VERSION}",
                                 "command": [
                                     "/usr/local/bin/kube-proxy",
                                     "--config=/var/lib/kube-proxy/config.conf",
