@@ -59,8 +59,22 @@ def open_shell(lab_name: str, environ: Mapping[str, str] = os.environ) -> int:
         script.chmod(0o755)
         print(banner(lab_name), file=sys.stderr, flush=True)
         proc = subprocess.Popen(shell_argv(environ), env=shell_env(environ, folder, lab_name))
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the shell's
+        previous = {
+            signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),  # Ctrl-C is the shell's
+            # a closed terminal (JupyterLab's, or a window) hangs up: end the shell, then tidy up
+            signal.SIGHUP: signal.signal(signal.SIGHUP, _end),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, _end),
+        }
         try:
             return proc.wait()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def _end(number: int, _frame: object) -> None:
+    """A hang-up or terminate ends ``labkit shell`` through its cleanup, not around it."""
+    raise SystemExit(128 + number)

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +375,28 @@ def test_labkit_shell_puts_a_kubectl_for_the_lab_first_on_path(tmp_path, capsys)
     assert '-m labkit.cli kubectl --name netlab "$@"' in (tmp_path / "script").read_text()
     assert (tmp_path / "lab").read_text() == "netlab\n"
     assert capsys.readouterr().err == shell.banner("netlab") + "\n"
+
+
+def test_a_hung_up_labkit_shell_still_removes_its_kubectl(tmp_path):
+    """A closed JupyterLab terminal hangs up: the shell ends and the script's folder goes."""
+    probe = tmp_path / "probe-shell"
+    probe.write_text(
+        '#!/bin/sh\ndirname "$(command -v kubectl)" > ' + str(tmp_path / "where") + "\nsleep 30\n"
+    )
+    probe.chmod(0o755)
+    env = {**os.environ, "SHELL": str(probe)}
+    code = "from labkit.kubectl.shell import open_shell; open_shell('netlab')"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
+    where = tmp_path / "where"
+    for _ in range(100):
+        if where.exists() and where.read_text().strip():
+            break
+        time.sleep(0.05)
+    folder = Path(where.read_text().strip())
+    assert folder.is_dir()
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=10) == 128 + signal.SIGHUP
+    assert not folder.exists()
 
 
 def test_labkit_shell_refuses_a_name_that_is_not_a_lab_name():
