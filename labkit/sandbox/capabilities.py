@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_interface
+
+from labkit.sandbox import fabric
 from labkit.sandbox.state import KUBE_PROXY_MODE
 from labkit.values import Capabilities
 
@@ -14,6 +17,7 @@ def capabilities_for(cni: str) -> Capabilities:
         "namespace.",
     )
     if cni == "calico":
+        underlay = ip_interface(f"{fabric.GATEWAY_IP}/{fabric.UNDERLAY_PREFIX}").network
         return Capabilities(
             network_policy=True,
             kube_proxy_mode=KUBE_PROXY_MODE,
@@ -23,6 +27,14 @@ def capabilities_for(cni: str) -> Capabilities:
             notes=(
                 "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
                 "packets are dropped.",
+                "Calico as Kind installs it: an IP pool with VXLANCrossSubnet, so every node has "
+                f"{fabric.CALICO_VXLAN_DEV} (VNI {fabric.CALICO_VXLAN_VNI}) and pods and their "
+                f"cali veths have MTU {fabric.CALICO_MTU} ({fabric.HOST_MTU} minus VXLAN's "
+                f"{fabric.HOST_MTU - fabric.CALICO_MTU}). All nodes share one subnet "
+                f"({underlay}, like Kind's Docker network), so "
+                "Felix routes other nodes' blocks directly via their node IPs (proto "
+                f"{fabric.CALICO_ROUTE_PROTO}) and no packet takes the tunnel; across subnets "
+                "it would.",
                 *common,
             ),
         )

@@ -28,6 +28,16 @@ FLANNEL_VNI = 1
 FLANNEL_PORT = 8472
 FLANNEL_DEV = "flannel.1"
 FLANNEL_BRIDGE = "cni0"
+HOST_MTU = 1500
+"""The MTU of every node's ``eth0`` (a Kind node's, on Docker's bridge network)."""
+CALICO_MTU = HOST_MTU - 50
+"""Felix's MTU auto-detection with VXLAN on: the host MTU minus VXLAN's 50 bytes
+(``vxlanMTUOverhead`` in felix/dataplane/linux/int_dataplane.go); pods and their veths get it."""
+CALICO_VXLAN_DEV = "vxlan.calico"
+CALICO_VXLAN_VNI = 4096
+CALICO_VXLAN_PORT = 4789
+CALICO_ROUTE_PROTO = "80"
+"""The protocol Felix marks its blackhole and same-subnet routes with (``DefaultRouteProto``)."""
 CALICO_GATEWAY = "169.254.1.1"
 CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
 SANDBOX_CNIS = ("flannel", "calico")
@@ -269,12 +279,46 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
             )
         )
     else:
-        # Calico in BGP mode without encapsulation: the own block is blackholed (pods get /32
-        # routes), other nodes' blocks are routed to their node IP, as BIRD would program them.
-        job.ip(f"route add blackhole {node.block} proto bird")
-        for other in others:
-            job.ip(f"route add {other.block} via {other.ip} dev eth0 proto bird")
+        job.ip(*calico_node_lines(node, nodes))
+        job.bridge(
+            *(
+                f"fdb add {naming.calico_vtep_mac(o.name)} dev {CALICO_VXLAN_DEV} dst {o.ip} "
+                "self permanent"
+                for o in others
+            )
+        )
     return job
+
+
+def calico_node_lines(node: NodeNet, nodes: Sequence[NodeNet]) -> list[str]:
+    """What Felix programs on a node of a VXLANCrossSubnet pool (felix/dataplane/linux/
+    vxlan_mgr.go, route_mgr.go): ``vxlan.calico`` with its VTEP (the block's first address),
+    every other VTEP's neighbour entry, a blackhole for the own block, and each other block
+    routed directly via its node: every node shares the one underlay subnet, so no block needs
+    the tunnel."""
+    lines = [
+        f"link add {CALICO_VXLAN_DEV} address {naming.calico_vtep_mac(node.name)} "
+        f"mtu {CALICO_MTU} type vxlan id {CALICO_VXLAN_VNI} local {node.ip} dev eth0 "
+        f"dstport {CALICO_VXLAN_PORT} nolearning",
+        f"addr add {calico_vtep_ip(node)}/32 dev {CALICO_VXLAN_DEV}",
+        f"link set {CALICO_VXLAN_DEV} up",
+        f"route add blackhole {node.block} proto {CALICO_ROUTE_PROTO}",
+    ]
+    for other in nodes:
+        if other.name == node.name:
+            continue
+        lines += [
+            f"neigh add {calico_vtep_ip(other)} lladdr {naming.calico_vtep_mac(other.name)} "
+            f"dev {CALICO_VXLAN_DEV} nud permanent",
+            f"route add {other.block} via {other.ip} dev eth0 proto {CALICO_ROUTE_PROTO} onlink",
+        ]
+    return lines
+
+
+def calico_vtep_ip(node: NodeNet) -> str:
+    """A node's ``vxlan.calico`` address: Calico's IPAM gives the tunnel the first address of
+    the node's block (pods start at the next one)."""
+    return str(ipaddress.ip_network(node.block, strict=False).network_address)
 
 
 def vtep_ip(node: NodeNet) -> str:
@@ -318,8 +362,8 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
             )
         else:
             job.ip(
-                f"link add {iface} address {CALICO_HOST_MAC} type veth "
-                f"peer name eth0 netns {pod.netns}",
+                f"link add {iface} mtu {CALICO_MTU} address {CALICO_HOST_MAC} type veth "
+                f"peer name eth0 mtu {CALICO_MTU} netns {pod.netns}",
                 f"link set {iface} up",
                 # replace, as Felix programs it: a /32 a learner wired by hand (a build exercise)
                 # never stops a pod the IPAM gave that address from being wired

@@ -102,6 +102,13 @@ def vtep_mac(index: int) -> str:
     return "0e:" + ":".join(tail[i : i + 2] for i in range(0, 8, 2)) + f":{index:02x}"
 
 
+def calico_vtep_mac(node_name: str) -> str:
+    """The MAC of ``vxlan.calico`` on a node, as Felix derives it when no annotation sets one:
+    the byte ``f`` (0x66) and the first 5 bytes of the SHA-1 of the node's name."""
+    tail = hashlib.sha1(node_name.encode()).digest()[:5]
+    return ":".join(f"{b:02x}" for b in b"f" + tail)
+
+
 def bridge_mac(label: str) -> str:
     """A fixed, locally administered MAC for a bridge (``cni0`` of a node, the fabric switch).
 
