@@ -54,6 +54,8 @@ class StoreNode(Protocol):
     def pod_cidr(self) -> str: ...
     @property
     def ipam_block(self) -> str | None: ...
+    @property
+    def more_blocks(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ class NodeNet:
     netns: str
     ip: str
     pod_cidr: str
-    block: str
-    """The range this node's pods get addresses from (Flannel: podCIDR; Calico: its /26 block)."""
+    blocks: tuple[str, ...]
+    """The ranges this node's pods get addresses from (Flannel: its podCIDR; Calico: the /26
+    blocks affine to it, its first one first)."""
 
     @property
     def short(self) -> str:
@@ -160,7 +163,11 @@ def node_nets(lab_name: str, cni: str, nodes: Sequence[StoreNode]) -> list[NodeN
     result = []
     for index, node in enumerate(nodes):
         pod_cidr = str(node.pod_cidr)
-        block = str(node.ipam_block or pod_cidr) if cni == "calico" else pod_cidr
+        blocks = (
+            (str(node.ipam_block or pod_cidr), *node.more_blocks)
+            if cni == "calico"
+            else (pod_cidr,)
+        )
         result.append(
             NodeNet(
                 name=str(node.name),
@@ -168,7 +175,7 @@ def node_nets(lab_name: str, cni: str, nodes: Sequence[StoreNode]) -> list[NodeN
                 netns=naming.node_netns(lab_name, index),
                 ip=str(node.internal_ip),
                 pod_cidr=pod_cidr,
-                block=block,
+                blocks=blocks,
             )
         )
     return result
@@ -269,12 +276,33 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
             )
         )
     else:
-        # Calico in BGP mode without encapsulation: the own block is blackholed (pods get /32
-        # routes), other nodes' blocks are routed to their node IP, as BIRD would program them.
-        job.ip(f"route add blackhole {node.block} proto bird")
-        for other in others:
-            job.ip(f"route add {other.block} via {other.ip} dev eth0 proto bird")
+        job.ip(*calico_block_routes(node, nodes, "add"))
     return job
+
+
+def calico_block_routes(
+    node: NodeNet, nodes: Sequence[NodeNet], verb: str, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """The routes BIRD programs on ``node`` (Calico in BGP mode without encapsulation), one per
+    IPAM block: a blackhole for each block affine to it (its pods get /32 routes), a route via
+    the owner's IP for every other node's block; blocks in ``skip`` are left out."""
+    lines = [f"route {verb} blackhole {b} proto bird" for b in node.blocks if b not in skip]
+    for other in nodes:
+        if other.name != node.name:
+            lines += [
+                f"route {verb} {b} via {other.ip} dev eth0 proto bird"
+                for b in other.blocks
+                if b not in skip
+            ]
+    return lines
+
+
+def block_routes_plan(before: Sequence[NodeNet] | None, after: Sequence[NodeNet]) -> list[Job]:
+    """Jobs that route the blocks Calico's IPAM claimed since ``before`` (None: unknown, so
+    every block's route is replaced), on every node; none when no block was claimed."""
+    skip = frozenset(b for n in before for b in n.blocks) if before is not None else frozenset()
+    jobs = [Job(n.netns).ip(*calico_block_routes(n, after, "replace", skip)) for n in after]
+    return [job for job in jobs if not job.empty]
 
 
 def vtep_ip(node: NodeNet) -> str:
