@@ -81,12 +81,22 @@ class DataPlane:
         return fabric.node_nets(self.lab_name, self.cni, store.nodes())
 
     def converge(
-        self, store: ClusterStore, built: dict[str, PodNet], outside: Mapping[str, Any]
+        self,
+        store: ClusterStore,
+        built: dict[str, PodNet],
+        outside: Mapping[str, Any],
+        routed: Sequence[NodeNet] | None,
     ) -> None:
         """Make the data plane match ``store``; ``built`` (what exists) is updated as work is
         done, so a failure leaves it true. ``outside`` is the state's outside addresses and
-        ports. The pods it touches are recorded first (the caller's save ends that record)."""
+        ports; ``routed`` the nodes whose IPAM blocks are routed already (None: unknown, every
+        block's route is written again). The pods it touches are recorded first (the caller's
+        save ends that record)."""
         nodes = self.nodes(store)
+        if self.cni == "calico":
+            fabric_runner.run_stages(
+                [fabric.block_routes_plan(routed, nodes)], "route Calico's IPAM blocks"
+            )
         view = StoreView(store)
         wanted = pod_nets(self.lab_name, self.cni, view.pods(), nodes)
         gone = [net for key, net in built.items() if wanted.get(key) != net]
@@ -132,7 +142,7 @@ class DataPlane:
         removed = leftovers.remove_untracked(self.lab_name, self.nodes(store), kept)
         if touched is not None:
             removed += leftovers.outside_routes(self.lab_name, outside.get("addresses") or [])
-        self.converge(store, kept, outside)
+        self.converge(store, kept, outside, None)
         return kept, removed
 
     def _remove_pods(

@@ -64,6 +64,8 @@ class StoreNode(Protocol):
     def pod_cidr(self) -> str: ...
     @property
     def ipam_block(self) -> str | None: ...
+    @property
+    def more_blocks(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ class NodeNet:
     netns: str
     ip: str
     pod_cidr: str
-    block: str
-    """The range this node's pods get addresses from (Flannel: podCIDR; Calico: its /26 block)."""
+    blocks: tuple[str, ...]
+    """The ranges this node's pods get addresses from (Flannel: its podCIDR; Calico: the /26
+    blocks affine to it, its first one first)."""
 
     @property
     def short(self) -> str:
@@ -170,7 +173,11 @@ def node_nets(lab_name: str, cni: str, nodes: Sequence[StoreNode]) -> list[NodeN
     result = []
     for index, node in enumerate(nodes):
         pod_cidr = str(node.pod_cidr)
-        block = str(node.ipam_block or pod_cidr) if cni == "calico" else pod_cidr
+        blocks = (
+            (str(node.ipam_block or pod_cidr), *node.more_blocks)
+            if cni == "calico"
+            else (pod_cidr,)
+        )
         result.append(
             NodeNet(
                 name=str(node.name),
@@ -178,7 +185,7 @@ def node_nets(lab_name: str, cni: str, nodes: Sequence[StoreNode]) -> list[NodeN
                 netns=naming.node_netns(lab_name, index),
                 ip=str(node.internal_ip),
                 pod_cidr=pod_cidr,
-                block=block,
+                blocks=blocks,
             )
         )
     return result
@@ -292,33 +299,58 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
 
 def calico_node_lines(node: NodeNet, nodes: Sequence[NodeNet]) -> list[str]:
     """What Felix programs on a node of a VXLANCrossSubnet pool (felix/dataplane/linux/
-    vxlan_mgr.go, route_mgr.go): ``vxlan.calico`` with its VTEP (the block's first address),
-    every other VTEP's neighbour entry, a blackhole for the own block, and each other block
-    routed directly via its node: every node shares the one underlay subnet, so no block needs
-    the tunnel."""
+    vxlan_mgr.go, route_mgr.go): ``vxlan.calico`` with its VTEP (the first block's first
+    address), every other VTEP's neighbour entry, and the block routes."""
     lines = [
         f"link add {CALICO_VXLAN_DEV} address {naming.calico_vtep_mac(node.name)} "
         f"mtu {CALICO_MTU} type vxlan id {CALICO_VXLAN_VNI} local {node.ip} dev eth0 "
         f"dstport {CALICO_VXLAN_PORT} nolearning",
         f"addr add {calico_vtep_ip(node)}/32 dev {CALICO_VXLAN_DEV}",
         f"link set {CALICO_VXLAN_DEV} up",
-        f"route add blackhole {node.block} proto {CALICO_ROUTE_PROTO}",
     ]
-    for other in nodes:
-        if other.name == node.name:
-            continue
-        lines += [
-            f"neigh add {calico_vtep_ip(other)} lladdr {naming.calico_vtep_mac(other.name)} "
-            f"dev {CALICO_VXLAN_DEV} nud permanent",
-            f"route add {other.block} via {other.ip} dev eth0 proto {CALICO_ROUTE_PROTO} onlink",
-        ]
-    return lines
+    lines += [
+        f"neigh add {calico_vtep_ip(other)} lladdr {naming.calico_vtep_mac(other.name)} "
+        f"dev {CALICO_VXLAN_DEV} nud permanent"
+        for other in nodes
+        if other.name != node.name
+    ]
+    return lines + calico_block_routes(node, nodes, "add")
 
 
 def calico_vtep_ip(node: NodeNet) -> str:
     """A node's ``vxlan.calico`` address: Calico's IPAM gives the tunnel the first address of
-    the node's block (pods start at the next one)."""
-    return str(ipaddress.ip_network(node.block, strict=False).network_address)
+    the node's first block (pods start at the next one)."""
+    return str(ipaddress.ip_network(node.blocks[0], strict=False).network_address)
+
+
+def calico_block_routes(
+    node: NodeNet, nodes: Sequence[NodeNet], verb: str, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """The routes Felix's route manager programs on ``node``, one per IPAM block: a blackhole
+    for each block affine to it (its pods get /32 routes), and every other node's block routed
+    directly via the owner's IP (the nodes share one underlay subnet, so no block needs the
+    tunnel); blocks in ``skip`` are left out."""
+    lines = [
+        f"route {verb} blackhole {b} proto {CALICO_ROUTE_PROTO}"
+        for b in node.blocks
+        if b not in skip
+    ]
+    for other in nodes:
+        if other.name != node.name:
+            lines += [
+                f"route {verb} {b} via {other.ip} dev eth0 proto {CALICO_ROUTE_PROTO} onlink"
+                for b in other.blocks
+                if b not in skip
+            ]
+    return lines
+
+
+def block_routes_plan(before: Sequence[NodeNet] | None, after: Sequence[NodeNet]) -> list[Job]:
+    """Jobs that route the blocks Calico's IPAM claimed since ``before`` (None: unknown, so
+    every block's route is replaced), on every node; none when no block was claimed."""
+    skip = frozenset(b for n in before for b in n.blocks) if before is not None else frozenset()
+    jobs = [Job(n.netns).ip(*calico_block_routes(n, after, "replace", skip)) for n in after]
+    return [job for job in jobs if not job.empty]
 
 
 def vtep_ip(node: NodeNet) -> str:

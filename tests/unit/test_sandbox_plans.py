@@ -119,6 +119,7 @@ def _nodes(cni):
             internal_ip=f"172.18.0.{i + 2}",
             pod_cidr=f"10.244.{i}.0/24" if cni == "flannel" else f"192.168.{i}.0/24",
             ipam_block=None if cni == "flannel" else f"192.168.{10 * (i + 1)}.0/26",
+            more_blocks=(),
         )
         for i, n in enumerate(["control-plane", "worker", "worker2"])
     ]
