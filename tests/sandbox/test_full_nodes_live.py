@@ -102,9 +102,9 @@ def test_workers_fill_to_max_pods_and_the_rest_pend_with_the_schedulers_message(
 
 
 def test_every_running_pod_is_wired_and_reachable_across_blocks(full_lab):
-    """Calico programs a blackhole per affine block on its node and a route per block on the
-    others (BIRD's bird.cfg.template, Felix route_table.go), so a pod of a worker's second block
-    answers from the other worker."""
+    """Felix programs a blackhole per affine block on its node and a route per block on the
+    others (felix/dataplane/linux/route_mgr.go, protocol 80), so a pod of a worker's second
+    block answers from the other worker."""
     pods = full_lab.get("pods", namespace="default", selector={"app": "web"})
     on_w1 = [p for p in pods if p["spec"].get("nodeName") == W1]
     client = next(p for p in pods if p["spec"].get("nodeName") == W2)
@@ -115,7 +115,7 @@ def test_every_running_pod_is_wired_and_reachable_across_blocks(full_lab):
         f"default/{client['metadata']['name']}", target["status"]["podIP"], 8080, timeout=2.0
     )
     assert probe.ok, probe.detail
-    routes = full_lab.node_exec(W2, ["ip", "route", "show", "proto", "bird"]).stdout
+    routes = full_lab.node_exec(W2, ["ip", "route", "show", "proto", "80"]).stdout
     assert "192.168.20.64/26 via 172.18.0.3" in routes
 
 
