@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, netns_etc
+from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc
 from labkit.sandbox.agent.files import SPEC_FILE
-from labkit.sandbox.fabric import NodeNet, PodNet
+from labkit.sandbox.fabric import Job, NodeNet, PodNet
+from labkit.sandbox.healthchecks import (
+    health_check_entries,
+    load_balancer_targets,
+    service_health,
+)
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
@@ -122,6 +127,7 @@ class DataPlane:
             view.refresh()
             self.publish(view, wanted, outside, previous=published)
         self._load_rules(view, nodes, wanted)
+        self._route_load_balancers(view, nodes)
 
     def restore(
         self,
@@ -182,6 +188,9 @@ class DataPlane:
         )
         if outside.get("ports") and outside.get("addresses"):
             document["workloads"].append(outside_workload(self.lab_name, outside["ports"]))
+        document["health_checks"] = health_check_entries(
+            service_health(services, slices), self.nodes(view.store)
+        )
         if document == previous:
             return document
         path = self.state_dir / SPEC_FILE
@@ -247,6 +256,17 @@ class DataPlane:
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
         return iptables.compose(fragments)
+
+    def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
+        """Point each LoadBalancer address, in the outside namespace, at the node its load
+        balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
+        answers 200)."""
+        checks = service_health(view.all("Service"), view.all("EndpointSlice"))
+        targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
+        job = Job(naming.outside_netns(self.lab_name)).ip(
+            *(f"route replace {a}/32 via {node.ip} dev eth0" for a, node in targets.items())
+        )
+        fabric_runner.run_stages([[job]], "route the LoadBalancer addresses")
 
     def _load_rules(
         self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]

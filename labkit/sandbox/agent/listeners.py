@@ -57,7 +57,7 @@ class WantedListener(NamedTuple):
 def listener_keys(spec: AgentSpec) -> dict[ListenerKey, WantedListener]:
     """The listeners a spec asks for, in the order the spec declares them."""
     wanted: dict[ListenerKey, WantedListener] = {}
-    for w in spec.workloads:
+    for w in (*spec.workloads, *(check.workload() for check in spec.health_checks)):
         for p in w.ports:
             wanted[ListenerKey(w.netns, p.protocol, p.port, w.role, w.ref)] = WantedListener(w, p)
     return wanted
@@ -69,7 +69,7 @@ class Listener:
 
     workload: Workload
     port: PortSpec
-    kind: str  # dns, udp-netexec, http-netexec or ingress
+    kind: str  # dns, udp-netexec, http-netexec, ingress or healthcheck
     server: asyncio.AbstractServer | None = None
     transport: asyncio.BaseTransport | None = None
     task: asyncio.Task[None] | None = None

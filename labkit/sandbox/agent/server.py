@@ -13,6 +13,7 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.sandbox.agent.files import SOCKET_FILE
+from labkit.sandbox.agent.healthcheck import serve_health_check
 from labkit.sandbox.agent.ingress_proxy import serve_ingress
 from labkit.sandbox.agent.listeners import (
     DnsBackend,
@@ -225,19 +226,29 @@ class Agent:
         return Listener(workload, port, "dns", task=task, sock=sock)
 
     async def _open_http(self, workload: Workload, port: PortSpec) -> Listener:
-        """A TCP port of a netexec pod, or of an ingress pod (TLS on 443)."""
+        """A TCP port of a netexec pod, of an ingress pod (TLS on 443), or a node's service
+        health check."""
         ingress = workload.role == "ingress"
         ssl_ctx = None
         if ingress and port.port == HTTPS_PORT:
             ssl_ctx = await self._tls.context(self.spec.tls_hosts)
         scheme = "https" if ssl_ctx else "http"
         sock = bound_socket(workload, port)
-        listener = Listener(workload, port, "ingress" if ingress else "http-netexec", sock=sock)
+        kind = {"ingress": "ingress", "healthcheck": "healthcheck"}.get(workload.role)
+        listener = Listener(workload, port, kind or "http-netexec", sock=sock)
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             listener.connections.add(writer)
             try:
-                if ingress:
+                if workload.role == "healthcheck":
+                    await serve_health_check(
+                        workload.namespace,
+                        workload.name,
+                        lambda: self.spec.health_count(workload.netns, port.port),
+                        reader,
+                        writer,
+                    )
+                elif ingress:
                     await serve_ingress(
                         workload.netns, lambda: self.spec.ingress, reader, writer, scheme
                     )

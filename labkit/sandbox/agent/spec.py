@@ -43,6 +43,23 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class HealthCheckSpec:
+    """One kube-proxy service health check to serve: a Service's healthCheckNodePort in one
+    node's namespace, and the ready local endpoints it reports."""
+
+    namespace: str
+    name: str
+    netns: str
+    port: int
+    local_endpoints: int
+
+    def workload(self) -> Workload:
+        """The server as a listener sees it: the Service's name, in the node's namespace."""
+        port = PortSpec(self.port, "TCP")
+        return Workload(self.namespace, self.name, self.netns, "", "healthcheck", (port,))
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """Everything ``workloads.json`` says."""
 
@@ -50,6 +67,14 @@ class AgentSpec:
     dns_records: tuple[Record, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
     tls_hosts: tuple[str, ...] = ()
+    health_checks: tuple[HealthCheckSpec, ...] = ()
+
+    def health_count(self, netns: str, port: int) -> int:
+        """The local endpoint count the health check on ``port`` in ``netns`` reports now."""
+        for check in self.health_checks:
+            if (check.netns, check.port) == (netns, port):
+                return check.local_endpoints
+        return 0
 
 
 def _need(
@@ -147,6 +172,21 @@ def _parse_ingress(data: dict[str, Any], problems: list[str]) -> list[IngressRul
     return rules
 
 
+def _parse_health_checks(data: dict[str, Any], problems: list[str]) -> list[HealthCheckSpec]:
+    checks: list[HealthCheckSpec] = []
+    for i, raw in enumerate(data.get("health_checks") or []):
+        where = f"health_checks[{i}]"
+        ns, name, netns = (
+            _need(raw, k, str, where, problems) for k in ("namespace", "name", "netns")
+        )
+        port, count = (_need(raw, k, int, where, problems) for k in ("port", "local_endpoints"))
+        if port is not None and not 1 <= port <= 65535:
+            problems.append(f"{where}: port {port} is outside 1-65535")
+        elif None not in (ns, name, netns, port, count):
+            checks.append(HealthCheckSpec(ns, name, netns, port, count))
+    return checks
+
+
 def parse_spec(data: Any) -> AgentSpec:
     """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem."""
     if not isinstance(data, dict):
@@ -155,13 +195,20 @@ def parse_spec(data: Any) -> AgentSpec:
     workloads = _parse_workloads(data, problems)
     records = _parse_records(data, problems)
     rules = _parse_ingress(data, problems)
+    checks = _parse_health_checks(data, problems)
     tls = data.get("tls_hosts") or []
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
         tls = []
     if problems:
         raise ValueError("; ".join(problems))
-    return AgentSpec(tuple(workloads), tuple(records), tuple(sort_ingress_rules(rules)), tuple(tls))
+    return AgentSpec(
+        tuple(workloads),
+        tuple(records),
+        tuple(sort_ingress_rules(rules)),
+        tuple(tls),
+        tuple(checks),
+    )
 
 
 def load_spec(state_dir: str) -> AgentSpec:

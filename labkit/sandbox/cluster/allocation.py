@@ -66,12 +66,20 @@ def allocate_cluster_ip(world: World, namespace: str, name: str) -> str | None:
     return None
 
 
+def held_node_ports(svc: Mapping[str, Any]) -> set[int]:
+    """The node ports a Service holds: its ports' nodePorts and its healthCheckNodePort, which
+    the API server allocates from the same range (service/storage/alloc.go)."""
+    spec = svc["spec"]
+    held = {int(p["nodePort"]) for p in spec.get("ports") or [] if p.get("nodePort")}
+    if spec.get("healthCheckNodePort"):
+        held.add(int(spec["healthCheckNodePort"]))
+    return held
+
+
 def node_port_holder(world: World, port: int, namespace: str, name: str) -> str | None:
     """``ns/name`` of another Service that already holds NodePort ``port``."""
     for svc in world.ordered("Service"):
-        if _is_service(svc, namespace, name):
-            continue
-        if any(p.get("nodePort") == port for p in svc["spec"].get("ports") or []):
+        if not _is_service(svc, namespace, name) and port in held_node_ports(svc):
             return _service_ref(svc)
     return None
 
@@ -83,7 +91,7 @@ def allocate_node_port(
     held = set(taken)
     for svc in world.ordered("Service"):
         if not _is_service(svc, namespace, name):
-            held |= {p["nodePort"] for p in svc["spec"].get("ports") or [] if p.get("nodePort")}
+            held |= held_node_ports(svc)
     size = NODE_PORT_MAX - NODE_PORT_MIN + 1
     start = _hash_start(f"{namespace}/{name}/{port_id}", size)
     for step in range(size):
