@@ -71,9 +71,12 @@ def netexec_pod(
 
 
 def service(name: str, ns: str, ports: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    """The jig's Service: selector ``testid: <name>`` (``jig.Labels``) unless given."""
+    """The jig's Service: selector ``testid: <name>`` (``jig.Labels``) unless given (None: no
+    selector, endpoints made by hand)."""
     body: dict[str, Any] = {"selector": {"testid": name}, "ports": ports}
     body.update(spec)
+    if body["selector"] is None:
+        del body["selector"]
     return {
         "apiVersion": "v1",
         "kind": "Service",
