@@ -199,13 +199,15 @@ def _check_requested_node_port(
     """Refuse a nodePort out of range, held by another Service, or used twice in this one."""
     if not NODE_PORT_MIN <= number <= NODE_PORT_MAX:
         raise LabError(
-            f"{where} asks for nodePort {number}, outside {NODE_PORT_RANGE}",
+            f"{where} asks for nodePort {number}: provided port is not in the valid range. "
+            f"The range of valid ports is {NODE_PORT_RANGE}",
             f"Pick a port between {NODE_PORT_MIN} and {NODE_PORT_MAX}, or leave nodePort out.",
         )
     holder = node_port_holder(world, number, ns, name)
     if holder is not None:
         raise LabError(
-            f"{where} asks for nodePort {number}, which Service {holder} already uses",
+            f"{where} asks for nodePort {number}: provided port is already allocated "
+            f"(Service {holder} uses it)",
             f"Pick another port in {NODE_PORT_RANGE}, or leave nodePort out to get a free one.",
         )
     if protocol in in_service.get(number, set()):
