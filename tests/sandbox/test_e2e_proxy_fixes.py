@@ -202,7 +202,7 @@ def test_change_the_type_and_ports_of_a_tcp_service(proxyfix):
     port keep the load balancer address; with no endpoints it stops answering; back to
     ClusterIP the API server clears the node port (strategy.go dropTypeDependentFields) and the
     load balancer address is gone.
-    """  # noqa: E501 (the first line is the e2e It title, verbatim)
+    """
     from labkit.lab import OUTSIDE
 
     lab = proxyfix

@@ -851,7 +851,9 @@ def test_health_check_node_port_requested_kept_and_refused():
         [service("lb", {"app": "a", "v": "2"}, type="LoadBalancer", externalTrafficPolicy="Local")]
     )
     assert svc(store, "lb")["spec"]["healthCheckNodePort"] == 32100
-    with pytest.raises(LabError, match="32100, which Service default/lb already uses"):
+    with pytest.raises(
+        LabError, match=r"32100: provided port is already allocated \(Service default/lb uses it\)"
+    ):
         store.apply(
             [service("np", {"app": "b"}, type="NodePort", ports=[{"port": 80, "nodePort": 32100}])]
         )
