@@ -50,6 +50,7 @@ class AgentSpec:
     dns_records: tuple[Record, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
     tls_hosts: tuple[str, ...] = ()
+    dns_namespaces: tuple[str, ...] = ()
 
 
 def _need(
@@ -159,9 +160,19 @@ def parse_spec(data: Any) -> AgentSpec:
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
         tls = []
+    namespaces = data.get("dns_namespaces") or []
+    if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
+        problems.append("dns_namespaces must be a list of namespace names")
+        namespaces = []
     if problems:
         raise ValueError("; ".join(problems))
-    return AgentSpec(tuple(workloads), tuple(records), tuple(sort_ingress_rules(rules)), tuple(tls))
+    return AgentSpec(
+        tuple(workloads),
+        tuple(records),
+        tuple(sort_ingress_rules(rules)),
+        tuple(tls),
+        tuple(namespaces),
+    )
 
 
 def load_spec(state_dir: str) -> AgentSpec:
