@@ -110,7 +110,8 @@ def test_owner_names_keep_the_query_case(flannel_lab):
 def test_any_ns_and_dns_version(flannel_lab):
     """CoreDNS plugin/kubernetes/handler.go ServeDNS (ANY: a fake A lookup, NODATA), ns.go
     nsAddrs with backend_lookup.go NS (the kube-dns Service and its glue address) and
-    kubernetes.go Services (dns-version TXT, TTL 28800)."""
+    kubernetes.go Services (dns-version TXT, TTL 28800, which reaches the pod because kubeadm's
+    Corefile disables the cache for cluster.local: kubernetes/kubernetes#128359)."""
     lab = flannel_lab
     assert dig(lab, "ANY web.demo.svc.cluster.local") == Dig("NOERROR", [], [])
     ns = dig(lab, "NS cluster.local")
