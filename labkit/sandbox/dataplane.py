@@ -184,7 +184,12 @@ class DataPlane:
         pods = view.pods()
         routes = ingress_rules(served_ingresses(view.all("Ingress")), services)
         document = workloads_document(
-            pods, nets, records(services, slices, pods), routes.rules, routes.tls_hosts
+            pods,
+            nets,
+            records(services, slices, pods),
+            routes.rules,
+            routes.tls_hosts,
+            [name_of(ns) for ns in view.all("Namespace")],
         )
         if outside.get("ports") and outside.get("addresses"):
             document["workloads"].append(outside_workload(self.lab_name, outside["ports"]))

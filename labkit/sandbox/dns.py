@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import struct
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from dnslib import (
     DNSRecord,
 )
 
+from labkit.model.dns.loadbalance import Draw, shuffle_answer
 from labkit.model.dns.lookup import Answer, RecordIndex
 from labkit.model.dns.records import Record
 
@@ -78,13 +80,20 @@ def to_rr(record: Record) -> RR:
     return RR(record.name, getattr(QTYPE, record.rtype), CLASS.IN, record.ttl, rdata)
 
 
-def answer(query: bytes, index: RecordIndex, *, tcp: bool = False) -> bytes:
+def random_id() -> int:
+    """A random 16-bit number from the system's secure source, as miekg/dns's ``dns.Id()``."""
+    return secrets.randbits(16)
+
+
+def answer(query: bytes, index: RecordIndex, *, tcp: bool = False, draw: Draw = random_id) -> bytes:
     """The reply to one DNS message, or ``b""`` when it deserves none (too short, or not a query).
 
     Authoritative (AA) for the cluster and reverse zones, with their SOA in the authority section
-    for NXDOMAIN and NODATA and SRV targets' addresses as additional records. Over UDP a reply
-    larger than the client accepts (512 bytes, or its EDNS size up to 1232) is sent truncated (TC)
-    so the client retries over TCP. RA is set, as CoreDNS sets it, although there is no upstream.
+    for NXDOMAIN and NODATA and SRV targets' addresses as additional records; a successful
+    reply's addresses are shuffled with ``draw`` as CoreDNS's loadbalance plugin does. Over UDP a
+    reply larger than the client accepts (512 bytes, or its EDNS size up to 1232) is sent
+    truncated (TC) so the client retries over TCP. RA is set, as CoreDNS sets it, although there
+    is no upstream.
     """
     request = _parse(query)
     if request is None:
@@ -100,7 +109,7 @@ def answer(query: bytes, index: RecordIndex, *, tcp: bool = False) -> bytes:
     qtype = QTYPE.get(question.qtype, f"TYPE{question.qtype}")
     if question.qclass not in (CLASS.IN, _CLASS_ANY) or qtype in _REFUSED_TYPES:
         return _finish(reply, request, RCODE.REFUSED, tcp)
-    result: Answer = index.lookup(str(question.qname), qtype)
+    result: Answer = shuffle_answer(index.lookup(str(question.qname), qtype), draw)
     reply.header.aa = int(result.zone is not None)
     reply.add_answer(*map(to_rr, result.answers))
     reply.add_auth(*map(to_rr, result.authority))

@@ -191,8 +191,10 @@ def workloads_document(
     records: Iterable[Record],
     ingress: list[dict[str, Any]],
     tls_hosts: list[str],
+    namespaces: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The agent's ``workloads.json``: who serves which ports where, DNS records, Ingress routes.
+    """The agent's ``workloads.json``: who serves which ports where, DNS records and the
+    namespaces (an empty one still answers NODATA, as in CoreDNS), Ingress routes.
 
     Host-network pods serve in their node's namespace: only those that declare ports are listed,
     and only the first of them per node, since the agent gives each namespace to one pod.
@@ -220,6 +222,7 @@ def workloads_document(
         "dns_records": [[r.name, r.rtype, r.value, int(r.ttl)] for r in records],
         "ingress": ingress,
         "tls_hosts": tls_hosts,
+        "dns_namespaces": sorted(namespaces),
     }
 
 

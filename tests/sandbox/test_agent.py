@@ -548,7 +548,7 @@ class _FakeDns:
     def __init__(self) -> None:
         self.built: list[list] = []
 
-    def build_index(self, records):
+    def build_index(self, records, namespaces):
         self.built.append(records)
         return {r.name.rstrip(".").lower(): r.value for r in records if r.rtype == "A"}
 

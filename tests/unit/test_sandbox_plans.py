@@ -478,8 +478,9 @@ def test_workloads_document_lists_pods_records_and_ingress():
     record = SimpleNamespace(
         name="a.default.svc.cluster.local.", rtype="A", value="10.96.0.5", ttl=30
     )
-    doc = workloads_document(pods, nets, [record], [], [])
+    doc = workloads_document(pods, nets, [record], [], [], ["team-b", "default"])
     assert doc["dns_records"] == [["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]]
+    assert doc["dns_namespaces"] == ["default", "team-b"]
     roles = {w["name"]: w["role"] for w in doc["workloads"]}
     assert roles == {"a": "netexec", "dns": "dns"}
 

@@ -124,7 +124,7 @@ class DnsBackend:
 
     serve_udp: ServeDns
     serve_tcp: ServeDns
-    build_index: Callable[[list[Record]], Any]
+    build_index: Callable[[list[Record], list[str]], Any]
 
 
 def default_dns_backend() -> DnsBackend:
@@ -139,7 +139,7 @@ def default_dns_backend() -> DnsBackend:
             output=str(exc),
         ) from None
 
-    def build_index(records: list[Record]) -> RecordIndex:
+    def build_index(records: list[Record], namespaces: list[str]) -> RecordIndex:
         for record in records:  # encode each once now, so a bad one is named at reload time
             try:
                 dns.to_rr(record)
@@ -147,6 +147,6 @@ def default_dns_backend() -> DnsBackend:
                 raise ValueError(
                     f"record {record.name} {record.rtype} {record.value!r}: {exc}"
                 ) from None
-        return RecordIndex(records)
+        return RecordIndex(records, namespaces=namespaces)
 
     return DnsBackend(dns.serve_udp, dns.serve_tcp, build_index)

@@ -133,11 +133,17 @@ class Agent:
                 spec = load_spec(self.state_dir)
             except (OSError, ValueError) as exc:
                 return f"error workloads.json: {exc}"
-            if spec.dns_records != self.spec.dns_records or self._dns_index is None:
+            changed = (spec.dns_records, spec.dns_namespaces) != (
+                self.spec.dns_records,
+                self.spec.dns_namespaces,
+            )
+            if changed or self._dns_index is None:
                 self._dns_index = None
                 if any(w.role == "dns" for w in spec.workloads):
                     try:  # build now, so bad records are reported here and not as SERVFAIL later
-                        self._dns_index = self._dns().build_index(list(spec.dns_records))
+                        self._dns_index = self._dns().build_index(
+                            list(spec.dns_records), list(spec.dns_namespaces)
+                        )
                     except (ValueError, TypeError, LabError) as exc:
                         what = exc.what if isinstance(exc, LabError) else exc
                         return f"error dns_records: {what}"
@@ -198,7 +204,9 @@ class Agent:
     def dns_index(self) -> Any:
         """The record index for the current records (rebuilt lazily after a reload changed them)."""
         if self._dns_index is None:
-            self._dns_index = self._dns().build_index(list(self.spec.dns_records))
+            self._dns_index = self._dns().build_index(
+                list(self.spec.dns_records), list(self.spec.dns_namespaces)
+            )
         return self._dns_index
 
     async def _open(self, workload: Workload, port: PortSpec) -> Listener:

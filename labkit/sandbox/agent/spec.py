@@ -68,6 +68,7 @@ class AgentSpec:
     ingress: tuple[IngressRule, ...] = ()
     tls_hosts: tuple[str, ...] = ()
     health_checks: tuple[HealthCheckSpec, ...] = ()
+    dns_namespaces: tuple[str, ...] = ()
 
     def health_count(self, netns: str, port: int) -> int:
         """The local endpoint count the health check on ``port`` in ``netns`` reports now."""
@@ -200,6 +201,10 @@ def parse_spec(data: Any) -> AgentSpec:
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
         tls = []
+    namespaces = data.get("dns_namespaces") or []
+    if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
+        problems.append("dns_namespaces must be a list of namespace names")
+        namespaces = []
     if problems:
         raise ValueError("; ".join(problems))
     return AgentSpec(
@@ -208,6 +213,7 @@ def parse_spec(data: Any) -> AgentSpec:
         tuple(sort_ingress_rules(rules)),
         tuple(tls),
         tuple(checks),
+        tuple(namespaces),
     )
 
 
