@@ -25,7 +25,7 @@ from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
     host_ports,
     ingress_rules,
-    outside_workload,
+    outside_workloads,
     pod_nets,
     served_ingresses,
     workloads_document,
@@ -170,8 +170,8 @@ class DataPlane:
         document = workloads_document(
             pods, nets, records(services, slices, pods), routes.rules, routes.tls_hosts
         )
-        if outside.get("ports") and outside.get("addresses"):
-            document["workloads"].append(outside_workload(self.lab_name, outside["ports"]))
+        scenario_ports = outside.get("ports") if outside.get("addresses") else None
+        document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
         if document == previous:
             return document
         path = self.state_dir / SPEC_FILE
