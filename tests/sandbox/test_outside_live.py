@@ -68,9 +68,10 @@ def test_an_external_name_to_an_outside_host_resolves_and_serves(any_lab):
 
 def test_pods_reach_outside_hosts_masqueraded_to_their_node(any_lab):
     """Pod egress is SNATed to the node's address: Flannel's --ip-masq rules (flannel
-    pkg/trafficmngr/iptables MasqRules: ``-s <cluster> ! -d 224.0.0.0/4 -j MASQUERADE``) and
-    Calico's natOutgoing, on by default for the pool kind installs (Felix's cali-nat-outgoing:
-    pool source, non-pool destination, MASQUERADE). The outside server sees the node."""
+    pkg/trafficmngr/iptables/iptables.go masqRules: ``-s <cluster> ! -d 224.0.0.0/4 -j
+    MASQUERADE``) and Calico's natOutgoing, on for the default pool (calico-node's
+    CALICO_IPV4POOL_NAT_OUTGOING defaults to true; felix/rules/nat.go NATOutgoingChain: pool
+    source, non-pool destination, MASQUERADE). The outside server sees the node."""
     client = any_lab.get("pod", "client-a", "demo")[0]
     curl = any_lab.exec(CLIENT, "curl -s --max-time 3 http://api.example.net/clientip")
     assert curl.ok, curl.stderr
