@@ -5,8 +5,19 @@ from __future__ import annotations
 from ipaddress import ip_interface
 
 from labkit.sandbox import fabric
+from labkit.sandbox.outside_world import RESOLVER_IP, world_names
 from labkit.sandbox.state import KUBE_PROXY_MODE
 from labkit.values import Capabilities
+
+
+def outside_world_note() -> str:
+    """What the lab's outside world holds, for capability notes and ``up``'s summary."""
+    return (
+        f"An outside world in the outside namespace: a resolver at {RESOLVER_IP} (the nodes' "
+        f"nameserver; CoreDNS forwards other names to it) and HTTP servers on 80 and 443 for "
+        f"{', '.join(world_names())}; pods reach them masqueraded to their node's address, "
+        "and nothing leaves the machine."
+    )
 
 
 def capabilities_for(cni: str) -> Capabilities:
@@ -15,6 +26,7 @@ def capabilities_for(cni: str) -> Capabilities:
         "kube-proxy runs in iptables mode on every node (the sandbox's kernel has no IPVS).",
         "LoadBalancer addresses come from 172.18.255.200-250 and are reachable from the outside "
         "namespace.",
+        outside_world_note(),
     )
     if cni == "calico":
         underlay = ip_interface(f"{fabric.GATEWAY_IP}/{fabric.UNDERLAY_PREFIX}").network

@@ -30,7 +30,7 @@ from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
     host_ports,
     ingress_rules,
-    outside_workload,
+    outside_workloads,
     pod_nets,
     served_ingresses,
     workloads_document,
@@ -191,8 +191,8 @@ class DataPlane:
             routes.tls_hosts,
             [name_of(ns) for ns in view.all("Namespace")],
         )
-        if outside.get("ports") and outside.get("addresses"):
-            document["workloads"].append(outside_workload(self.lab_name, outside["ports"]))
+        scenario_ports = outside.get("ports") if outside.get("addresses") else None
+        document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
         document["health_checks"] = health_check_entries(
             service_health(services, slices), self.nodes(view.store)
         )

@@ -40,6 +40,9 @@ CALICO_ROUTE_PROTO = "80"
 """The protocol Felix marks its blackhole and same-subnet routes with (``DefaultRouteProto``)."""
 CALICO_GATEWAY = "169.254.1.1"
 CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
+UPLINK_ROUTER = "169.254.0.1"
+UPLINK_ROUTER_MAC = "02:00:00:00:00:01"
+"""The outside's default router: an address nobody holds, a MAC no device of the lab has."""
 SANDBOX_CNIS = ("flannel", "calico")
 """The CNIs whose data plane the sandbox builds (Kind runs more: ``labkit.values.CNIS``)."""
 # A namespace rate-limits the ICMP errors it sends whose type is in icmp_ratemask: per destination
@@ -204,11 +207,14 @@ def lb_addresses() -> list[str]:
     return [str(ipaddress.ip_address(i)) for i in range(first, last + 1)]
 
 
-def underlay_plan(lab_name: str, cni: str, nodes: Sequence[NodeNet]) -> list[list[Job]]:
+def underlay_plan(
+    lab_name: str, cni: str, nodes: Sequence[NodeNet], outside_ranges: Sequence[str] = ()
+) -> list[list[Job]]:
     """Stages that build the fabric, the outside client and the nodes, CNI plumbing included.
 
     Stage 1 creates the namespaces, stage 2 the fabric bridge with one uplink per node and one
-    for ``outside``, stage 3 configures every node and ``outside`` in parallel.
+    for ``outside``, stage 3 configures every node and ``outside`` (with ``outside_ranges`` as
+    its own addresses) in parallel.
     """
     if cni not in SANDBOX_CNIS:
         raise ValueError(f"unsupported CNI {cni!r}")
@@ -232,12 +238,33 @@ def underlay_plan(lab_name: str, cni: str, nodes: Sequence[NodeNet]) -> list[lis
 
     out = Job(outside).sysctl(ICMP_SYSCTLS)
     out.ip(
-        "link set lo up", f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0", "link set eth0 up"
+        "link set lo up",
+        f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0",
+        "link set eth0 up",
+        *outside_uplink_lines(),
+        *(line for cidr in outside_ranges for line in outside_address_lines(cidr)),
     )
     for address in lb_addresses():
         out.ip(f"route add {address}/32 via {lb_route_node(address, nodes).ip} dev eth0")
     configure = [out, *(node_job(cni, node, nodes) for node in nodes)]
     return [[create], [sw], configure]
+
+
+def outside_uplink_lines() -> list[str]:
+    """The outside's default route, like a Kind host's towards its router, so a pod address
+    (which no host routes) times out instead of failing at once as "network unreachable".
+
+    The route leads into a veth pair whose both ends stay in the outside namespace, to a router
+    MAC that the far end does not own: the far end drops those frames as meant for another host,
+    silently (no ICMP error). Nothing leaves the namespace."""
+    up, far = naming.OUTSIDE_UPLINK, naming.OUTSIDE_UPLINK_FAR
+    return [
+        f"link add {up} type veth peer name {far}",
+        f"link set {up} up",
+        f"link set {far} up",
+        f"route add default via {UPLINK_ROUTER} dev {up} onlink",
+        f"neigh add {UPLINK_ROUTER} lladdr {UPLINK_ROUTER_MAC} dev {up} nud permanent",
+    ]
 
 
 def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:

@@ -27,6 +27,10 @@ POD_HASH_LEN = 10
 FABRIC_BRIDGE = "br-kind"
 """The underlay switch in the fabric namespace (kind's docker network is named ``kind``)."""
 OUTSIDE_PORT = "veth-outside"
+OUTSIDE_UPLINK = "uplink"
+OUTSIDE_UPLINK_FAR = "uplink-far"
+"""The outside's default route leaves by ``uplink``; its peer ``uplink-far``, in the same
+namespace, drops what arrives (a host's way to the rest of the world, closed)."""
 
 _LAB_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 

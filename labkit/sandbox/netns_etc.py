@@ -1,6 +1,6 @@
 """The files ``ip netns exec`` mounts over ``/etc`` for a lab's namespaces
-(``/etc/netns/<name>/``): a pod's resolv.conf and hosts as the kubelet writes them, and a
-resolver for nodes and the outside client that fails fast.
+(``/etc/netns/<name>/``): a pod's resolv.conf and hosts as the kubelet writes them, and the
+resolv.conf of nodes and the outside client (the outside world's resolver, as on a Kind node).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from labkit.sandbox import naming
-from labkit.sandbox.fabric import GATEWAY_IP, PodNet
+from labkit.sandbox.fabric import PodNet
+from labkit.sandbox.outside_world import node_resolv_conf
 
 
 def hosts_file(pod: PodNet) -> str:
@@ -37,20 +38,13 @@ def write_pod_etc(pod: PodNet, resolv_conf: str) -> None:
     _write_atomic(folder / "hosts", hosts_file(pod))
 
 
-NO_DNS_RESOLV_CONF = (
-    f"# The sandbox has no DNS outside the cluster: {GATEWAY_IP} refuses at once instead of\n"
-    "# letting lookups from nodes hang (pods use the cluster DNS, 10.96.0.10).\n"
-    f"nameserver {GATEWAY_IP}\noptions timeout:1 attempts:1\n"
-)
-
-
 def write_node_etc(netns_names: Iterable[str]) -> None:
-    """``/etc/netns/<node or outside>/resolv.conf``: a resolver that fails fast, not one that
-    would send queries towards the host's nameserver, which the lab cannot reach."""
+    """``/etc/netns/<node or outside>/resolv.conf``: the outside world's resolver, never the host's
+    nameserver, which the lab cannot reach."""
     for name in netns_names:
         folder = naming.NETNS_ETC / name
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(folder / "resolv.conf", NO_DNS_RESOLV_CONF)
+        _write_atomic(folder / "resolv.conf", node_resolv_conf())
 
 
 def remove_pod_etc(netns_names: Iterable[str]) -> None:

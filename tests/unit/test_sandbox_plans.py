@@ -139,7 +139,7 @@ def _lines(stage, netns):
 
 def test_underlay_joins_every_node_and_outside_to_one_bridge():
     nodes = _nodes("flannel")
-    create, switch, configure = fabric.underlay_plan("lab", "flannel", nodes)
+    create, switch, configure = fabric.underlay_plan("lab", "flannel", nodes, ["192.0.2.10/32"])
     assert _lines(create, None) == [
         f"netns add {n}"
         for n in ["lk-lab-fabric", "lk-lab-outside", "lk-lab-cp", "lk-lab-w1", "lk-lab-w2"]
@@ -158,7 +158,14 @@ def test_underlay_joins_every_node_and_outside_to_one_bridge():
     lb_routes = [line for line in outside if line.startswith("route add 172.18.255.")]
     assert len(lb_routes) == 51
     assert all(" via 172.18.0.3 " in line or " via 172.18.0.4 " in line for line in lb_routes)
-    assert not any("default" in line for line in outside), "nothing outside the lab is reachable"
+    assert "route replace local 192.0.2.10/32 dev lo" in outside
+    # the only way on is a veth pair kept inside the namespace: nothing outside the lab is
+    # reachable, nothing leaves
+    assert [line for line in outside if "default" in line] == [
+        "route add default via 169.254.0.1 dev uplink onlink"
+    ]
+    assert "link add uplink type veth peer name uplink-far" in outside
+    assert not any("netns" in line for line in outside)
 
 
 def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():

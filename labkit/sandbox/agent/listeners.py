@@ -114,24 +114,29 @@ def bound_socket(workload: Workload, port: PortSpec) -> socket.socket:
 
 
 GetIndex = Callable[[], Any]
-ServeDns = Callable[[socket.socket, GetIndex], Coroutine[Any, Any, None]]
+ServeDns = Callable[[socket.socket, GetIndex, Any], Coroutine[Any, Any, None]]
+ServeFixed = Callable[[socket.socket], Coroutine[Any, Any, None]]
 
 
 @dataclass
 class DnsBackend:
     """Where DNS serving comes from: coroutines that serve a bound socket until cancelled (asking
-    ``get_index()`` per query), and how to index records. Tests swap in a stand-in."""
+    ``get_index()`` per query and forwarding through ``upstream_from(netns)``), how to index
+    records, and the outside world's resolver. Tests swap in a stand-in."""
 
     serve_udp: ServeDns
     serve_tcp: ServeDns
     build_index: Callable[[list[Record], list[str]], Any]
+    upstream_from: Callable[[str], Any]
+    resolver_udp: ServeFixed
+    resolver_tcp: ServeFixed
 
 
 def default_dns_backend() -> DnsBackend:
     """The lab's real cluster DNS (``labkit.sandbox.dns`` over ``labkit.model.dns`` records)."""
     try:
         from labkit.model.dns.lookup import RecordIndex
-        from labkit.sandbox import dns
+        from labkit.sandbox import dns, dns_forward, outside_dns
     except ImportError as exc:
         raise LabError(
             "The cluster DNS code is not available in this labkit installation.",
@@ -149,4 +154,12 @@ def default_dns_backend() -> DnsBackend:
                 ) from None
         return RecordIndex(records, namespaces=namespaces)
 
-    return DnsBackend(dns.serve_udp, dns.serve_tcp, build_index)
+    world = dns.fixed_responder(outside_dns.resolve)
+    return DnsBackend(
+        dns.serve_udp,
+        dns.serve_tcp,
+        build_index,
+        dns_forward.upstream_from,
+        lambda sock: dns.serve_udp_with(sock, world),
+        lambda sock: dns.serve_tcp_with(sock, world),
+    )

@@ -212,6 +212,8 @@ class Agent:
     async def _open(self, workload: Workload, port: PortSpec) -> Listener:
         if workload.role == "dns" and port.port == DNS_PORT:
             return self._open_dns(workload, port)
+        if workload.role == "resolver":
+            return self._open_resolver(workload, port)
         if port.protocol == "UDP":
             sock = bound_socket(workload, port)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
@@ -226,12 +228,22 @@ class Agent:
         sock = bound_socket(workload, port)
         serve = backend.serve_udp if port.protocol == "UDP" else backend.serve_tcp
         task = asyncio.create_task(
-            serve(sock, self.dns_index), name=f"dns {workload.ref} {port.protocol}"
+            serve(sock, self.dns_index, backend.upstream_from(workload.netns)),
+            name=f"dns {workload.ref} {port.protocol}",
         )
         task.add_done_callback(_log_task_end)
         if not self.logs.lines(workload.ref):  # CoreDNS's first line: its server block
             self.logs.record(workload.ref, f".:{port.port}", stamped=False)
         return Listener(workload, port, "dns", task=task, sock=sock)
+
+    def _open_resolver(self, workload: Workload, port: PortSpec) -> Listener:
+        """The outside world's resolver (answers from its fixed zone, forwards nothing)."""
+        backend = self._dns()
+        sock = bound_socket(workload, port)
+        serve = backend.resolver_udp if port.protocol == "UDP" else backend.resolver_tcp
+        task = asyncio.create_task(serve(sock), name=f"resolver {port.protocol}")
+        task.add_done_callback(_log_task_end)
+        return Listener(workload, port, "resolver", task=task, sock=sock)
 
     async def _open_http(self, workload: Workload, port: PortSpec) -> Listener:
         """A TCP port of a netexec pod, of an ingress pod (TLS on 443), or a node's service

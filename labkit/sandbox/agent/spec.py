@@ -12,7 +12,7 @@ from labkit.model.dns.records import Record
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.agent.ingress import IngressRule, sort_ingress_rules
 
-ROLES = ("netexec", "dns", "ingress")
+ROLES = ("netexec", "dns", "ingress", "resolver")
 PROTOCOLS = ("TCP", "UDP")
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
 
@@ -112,11 +112,16 @@ def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload
             elif port is not None and PortSpec(port, proto) not in ports:
                 ports.append(PortSpec(port, proto))
         workloads.append(Workload(ns, name, netns, ip, role, tuple(ports)))
-    seen: dict[str, str] = {}
+    # Workloads may share a namespace (the outside's resolver and servers) but never a port.
+    seen: dict[tuple[str, PortSpec], str] = {}
     for w in workloads:
-        if w.netns in seen and w.netns is not None:
-            problems.append(f"pods {seen[w.netns]} and {w.ref} share netns {w.netns}")
-        seen[w.netns] = w.ref
+        for port in w.ports:
+            other = seen.setdefault((w.netns, port), w.ref)
+            if other != w.ref and w.netns is not None:
+                problems.append(
+                    f"pods {other} and {w.ref} share netns {w.netns} and both serve "
+                    f"{port.protocol}/{port.port}"
+                )
     return workloads
 
 
