@@ -225,14 +225,14 @@ class DataPlane:
             return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
 
     def render_rules(self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]) -> str:
-        """The complete iptables-restore input for one node: policy (Calico), kube-proxy, CNI,
-        hostPorts."""
+        """The complete iptables-restore input for one node: kubelet's chains, policy (Calico),
+        kube-proxy, CNI, hostPorts."""
         from labkit.sandbox.proxyrules import render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
-        fragments: list[Mapping[str, Sequence[str]]] = []
+        fragments: list[Mapping[str, Sequence[str]]] = [iptables.kubelet_rules()]
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
         if self.cni == "calico":
