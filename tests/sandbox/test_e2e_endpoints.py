@@ -1,5 +1,6 @@
-"""Kubernetes' EndpointSlice and hostPort e2e cases (test/e2e/network/endpointslice.go,
-test/e2e/network/hostport.go) on a Flannel sandbox lab, each in a namespace of its own."""
+"""Kubernetes' EndpointSlice, EndpointSlice mirroring and hostPort e2e cases
+(test/e2e/network/endpointslice.go, endpointslicemirroring.go, hostport.go) on a Flannel sandbox
+lab, each in a namespace of its own."""
 
 from __future__ import annotations
 
@@ -288,3 +289,64 @@ def test_host_port_no_conflict(lab, ns):
         three = lab.probe(f"{ns}/e2e-host-exec", host_ip, 54323, "UDP", timeout=5.0)
         assert one.returncode == 0 and two.returncode == 0 and three.ok, (one, two, three)
         assert len({one.stdout, two.stdout, three.served_by}) == 3
+
+
+def _custom_endpoints(ns: str, subsets: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "example-custom-endpoints", "namespace": ns},
+        "subsets": subsets,
+    }
+
+
+def _mirrored(lab, ns: str) -> list[tuple[list[int], list[str]]]:
+    """Each mirrored slice's ports and endpoint addresses."""
+    return [
+        (
+            [p["port"] for p in s.get("ports") or []],
+            [a for ep in s.get("endpoints") or [] for a in ep["addresses"]],
+        )
+        for s in slices(lab, ns, "example-custom-endpoints")
+    ]
+
+
+def test_mirror_custom_endpoints(lab, ns):
+    """e2e test/e2e/network/endpointslicemirroring.go: should mirror a custom Endpoints resource through create update and delete"""
+    lab.apply(
+        service(
+            "example-custom-endpoints",
+            ns,
+            [{"name": "example", "port": 80, "protocol": "TCP"}],
+            selector=None,
+        )
+    )
+    subset = {"ports": [{"port": 80}], "addresses": [{"ip": "10.1.2.3"}]}
+    lab.apply(_custom_endpoints(ns, [subset]))
+    assert _mirrored(lab, ns) == [([80], ["10.1.2.3"])]
+    subset["addresses"] = [{"ip": "10.2.3.4"}]
+    lab.apply(_custom_endpoints(ns, [subset]))
+    assert _mirrored(lab, ns) == [([80], ["10.2.3.4"])]
+    lab.delete(lab.get("endpoints", "example-custom-endpoints", ns))
+    assert _mirrored(lab, ns) == []
+
+
+def test_mirror_multiple_subsets_same_ip(lab, ns):
+    """e2e test/e2e/network/endpointslicemirroring.go: should mirror a custom Endpoint with multiple subsets and same IP address"""
+    lab.apply(service("example-custom-endpoints", ns, CUSTOM_PORTS, selector=None))
+    server = agnhost_pod("pod-handle-http-request", ns)
+    server["spec"]["containers"] = [_http_container(8090), _http_container(9090)]
+    lab.apply(server)
+    ip = lab.get("pod", "pod-handle-http-request", ns)[0]["status"]["podIP"]
+    subsets = [
+        {"ports": [{"name": "port80", "port": 8090}], "addresses": [{"ip": ip}]},
+        {"ports": [{"name": "port81", "port": 9090}], "addresses": [{"ip": ip}]},
+    ]
+    lab.apply(_custom_endpoints(ns, subsets))
+    assert _mirrored(lab, ns)
+    lab.apply(agnhost_pod("pause-pod-0", ns))
+    cluster_ip = lab.get("service", "example-custom-endpoints", ns)[0]["spec"]["clusterIP"]
+    assert _hostname_via(lab, ns, cluster_ip, 80) == "pod-handle-http-request"
+    assert _hostname_via(lab, ns, cluster_ip, 81) == "pod-handle-http-request"
+    lab.delete(lab.get("endpoints", "example-custom-endpoints", ns))
+    assert _mirrored(lab, ns) == []

@@ -27,6 +27,7 @@ from e2e_jig import (
 )
 
 from labkit.errors import LabError
+from labkit.lab import OUTSIDE
 
 SERVE_PORT = 9376
 AFFINITY_CONFIRM_COUNT = 15
@@ -543,3 +544,34 @@ def test_same_port_different_protocols_load_balancer(lab, ns):
     svc["spec"]["type"] = "ClusterIP"  # CheckServiceReachability checks a LoadBalancer as ClusterIP
     check_reachability(lab, svc, exec_pod(lab, ns))
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", live(lab, name, ns)["spec"]["clusterIP"])
+
+
+def _lb_affinity(lab, ns: str, name: str, transition: bool) -> None:
+    """``execAffinityTestForLBServiceWithOptionalTransition`` with externalTrafficPolicy
+    Cluster: affinity checked from outside the cluster on the load balancer's ingress IP."""
+    spec = {
+        "type": "LoadBalancer",
+        "externalTrafficPolicy": "Cluster",
+        "sessionAffinity": "ClientIP",
+    }
+    start_serve_hostname(lab, ns, name, 3, **spec)
+    ingress = live(lab, name, ns)["status"]["loadBalancer"]["ingress"][0]["ip"]
+    if not transition:
+        check_affinity(lab, OUTSIDE, ingress, 80, True)
+        return
+    for affinity, holds in (("None", False), ("ClientIP", True)):
+        svc = live(lab, name, ns)
+        svc["spec"]["sessionAffinity"] = affinity
+        svc["spec"].pop("sessionAffinityConfig", None)
+        lab.apply(svc)
+        check_affinity(lab, OUTSIDE, ingress, 80, holds)
+
+
+def test_lb_affinity_esipp_off(lab, ns):
+    """e2e test/e2e/network/loadbalancer.go: should have session affinity work for LoadBalancer service with ESIPP off"""
+    _lb_affinity(lab, ns, "affinity-lb", transition=False)
+
+
+def test_lb_affinity_switch_esipp_off(lab, ns):
+    """e2e test/e2e/network/loadbalancer.go: should be able to switch session affinity for LoadBalancer service with ESIPP off"""
+    _lb_affinity(lab, ns, "affinity-lb-transition", transition=True)
