@@ -1,6 +1,6 @@
 """The files ``ip netns exec`` mounts over ``/etc`` for a lab's namespaces
-(``/etc/netns/<name>/``): a pod's resolv.conf and hosts as the kubelet writes them, and a
-resolver for nodes and the outside client that fails fast.
+(``/etc/netns/<name>/``): a pod's resolv.conf (from its dnsPolicy and dnsConfig) and hosts as
+the kubelet writes them, and a resolver for nodes and the outside client that fails fast.
 """
 
 from __future__ import annotations
@@ -8,34 +8,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+from labkit.model.dns import poddns
+from labkit.model.dns.resolver import DNS_SERVICE_IP
+from labkit.model.podidentity import pod_hosts_file
 from labkit.sandbox import naming
 from labkit.sandbox.fabric import GATEWAY_IP, PodNet
-
-
-def hosts_file(pod: PodNet) -> str:
-    """The pod's /etc/hosts, as the kubelet writes it."""
-    return (
-        "# Kubernetes-managed hosts file.\n"
-        "127.0.0.1\tlocalhost\n"
-        "::1\tlocalhost ip6-localhost ip6-loopback\n"
-        "fe00::0\tip6-localnet\n"
-        "fe00::0\tip6-mcastprefix\n"
-        "fe00::1\tip6-allnodes\n"
-        "fe00::2\tip6-allrouters\n"
-        f"{pod.ip}\t{pod.name}\n"
-    )
-
-
-def write_pod_etc(pod: PodNet, resolv_conf: str) -> None:
-    """``/etc/netns/<pod netns>/{resolv.conf,hosts}``: ``ip netns exec`` mounts them over /etc."""
-    folder = naming.NETNS_ETC / pod.netns
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "resolv.conf", resolv_conf)
-    _write_atomic(folder / "hosts", hosts_file(pod))
-
 
 NO_DNS_RESOLV_CONF = (
     f"# The sandbox has no DNS outside the cluster: {GATEWAY_IP} refuses at once instead of\n"
@@ -44,13 +25,34 @@ NO_DNS_RESOLV_CONF = (
 )
 
 
+def node_resolv_conf() -> str:
+    """The nodes' resolv.conf: what ``dnsPolicy: Default`` pods (and ClusterFirst host-network
+    pods) start from, as kubelet reads the node's file."""
+    return NO_DNS_RESOLV_CONF
+
+
+def pod_resolv_conf(pod: Mapping[str, Any], namespace: str) -> str:
+    """The pod's resolv.conf as kubelet composes it from its dnsPolicy and dnsConfig."""
+    return poddns.pod_resolv_conf(
+        pod.get("spec") or {}, namespace, node_resolv_conf(), (DNS_SERVICE_IP,)
+    )
+
+
+def write_pod_etc(net: PodNet, pod: Mapping[str, Any]) -> None:
+    """``/etc/netns/<pod netns>/{resolv.conf,hosts}``: ``ip netns exec`` mounts them over /etc."""
+    folder = naming.NETNS_ETC / net.netns
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / "resolv.conf", pod_resolv_conf(pod, net.namespace))
+    _write_atomic(folder / "hosts", pod_hosts_file(pod, [net.ip]))
+
+
 def write_node_etc(netns_names: Iterable[str]) -> None:
     """``/etc/netns/<node or outside>/resolv.conf``: a resolver that fails fast, not one that
     would send queries towards the host's nameserver, which the lab cannot reach."""
     for name in netns_names:
         folder = naming.NETNS_ETC / name
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(folder / "resolv.conf", NO_DNS_RESOLV_CONF)
+        _write_atomic(folder / "resolv.conf", node_resolv_conf())
 
 
 def remove_pod_etc(netns_names: Iterable[str]) -> None:

@@ -35,6 +35,9 @@ class Workload:
     ip: str
     role: str
     ports: tuple[PortSpec, ...]
+    hostname: str
+    """What the pod's ``os.Hostname()`` returns (agnhost's ``/hostname``): the node's name for a
+    host-network pod, ``spec.hostname`` where set, else the pod's name."""
 
     @property
     def ref(self) -> str:
@@ -85,7 +88,10 @@ def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload
                 problems.append(f"{where}.ports[{j}]: protocol {proto!r} is not TCP or UDP")
             elif port is not None and PortSpec(port, proto) not in ports:
                 ports.append(PortSpec(port, proto))
-        workloads.append(Workload(ns, name, netns, ip, role, tuple(ports)))
+        hostname = raw.get("hostname", name)
+        if not isinstance(hostname, str):
+            problems.append(f"{where}: 'hostname' is not a str")
+        workloads.append(Workload(ns, name, netns, ip, role, tuple(ports), str(hostname)))
     seen: dict[str, str] = {}
     for w in workloads:
         if w.netns in seen and w.netns is not None:
