@@ -15,6 +15,7 @@ from typing import Any, TypeGuard
 
 from labkit import inputs
 from labkit.model.addresses import is_ip
+from labkit.model.dns import poddns
 
 REQUEST_MAX_BYTES = 3 * 1024 * 1024
 """The API server refuses request bodies over 3 MiB."""
@@ -229,6 +230,78 @@ def _pod_spec(found: Problems, spec: Mapping[str, Any], where: str) -> None:
                     found.append(f"at {mpath}.name: names no volume of this pod")
             for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
                 _probe(found, container.get(probe), f"{cpath}.{probe}")
+    _pod_identity(found, spec, where)
+    _pod_dns(found, spec, where)
+
+
+def _pod_identity(found: Problems, spec: Mapping[str, Any], where: str) -> None:
+    """spec.hostname and spec.subdomain are DNS labels; each hostAlias an IP and DNS subdomains
+    (ValidatePodSpec, validateHostAliases)."""
+    _check(found, f"{where}.hostname", spec.get("hostname"), inputs.dns1123_label)
+    _check(found, f"{where}.subdomain", spec.get("subdomain"), inputs.dns1123_label)
+    for apath, alias in _items(found, spec.get("hostAliases"), f"{where}.hostAliases"):
+        _check(found, f"{apath}.ip", alias.get("ip"), _address)
+        if alias.get("ip") is None:
+            found.append(f"at {apath}.ip: required: give the address the names stand for")
+        names = alias.get("hostnames")
+        for i, name in enumerate(names if isinstance(names, list) else []):
+            _check(found, f"{apath}.hostnames[{i}]", name, inputs.dns1123_subdomain)
+
+
+def _pod_dns(found: Problems, spec: Mapping[str, Any], where: str) -> None:
+    """dnsPolicy is one of four, and dnsConfig within the limits kubelet relies on
+    (pkg/apis/core/validation: validateDNSPolicy, validatePodDNSConfig)."""
+    policy = spec.get("dnsPolicy")
+    if policy is not None and policy not in poddns.POLICIES:
+        found.append(
+            f"at {where}.dnsPolicy: {inputs.shown(policy)} must be one of "
+            + ", ".join(poddns.POLICIES)
+        )
+    config = spec.get("dnsConfig")
+    if config is not None and not _is_map(config):
+        found.append(f"at {where}.dnsConfig: must be a mapping")
+        return
+    cpath = f"{where}.dnsConfig"
+    if policy == "None" and not (config or {}).get("nameservers"):
+        found.append(
+            f"at {cpath}.nameservers: required: give at least one nameserver when dnsPolicy is None"
+        )
+    if config is None:
+        return
+    servers = _strings(found, config.get("nameservers"), f"{cpath}.nameservers")
+    if len(servers) > poddns.MAX_DNS_NAMESERVERS:
+        found.append(
+            f"at {cpath}.nameservers: must not have more than {poddns.MAX_DNS_NAMESERVERS} "
+            "nameservers"
+        )
+    for i, server in enumerate(servers):
+        _check(found, f"{cpath}.nameservers[{i}]", server, _address)
+    searches = _strings(found, config.get("searches"), f"{cpath}.searches")
+    if len(searches) > poddns.MAX_DNS_SEARCH_PATHS:
+        found.append(
+            f"at {cpath}.searches: must not have more than {poddns.MAX_DNS_SEARCH_PATHS} "
+            "search paths"
+        )
+    if len(" ".join(searches)) > poddns.MAX_DNS_SEARCH_LIST_CHARS:
+        found.append(
+            f"at {cpath}.searches: must not have more than {poddns.MAX_DNS_SEARCH_LIST_CHARS} "
+            "characters (including spaces) in the search list"
+        )
+    for i, search in enumerate(searches):
+        _check(found, f"{cpath}.searches[{i}]", search.removesuffix("."), inputs.dns1123_subdomain)
+    for opath, option in _items(found, config.get("options"), f"{cpath}.options"):
+        if not option.get("name"):
+            found.append(f"at {opath}.name: required: an option needs a name such as ndots")
+
+
+def _strings(found: Problems, value: Any, path: str) -> list[str]:
+    """A list of strings field ([] when unset); a wrong shape is a problem."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        found.append(f"at {path}: must be a list of text")
+        return []
+    return value
 
 
 def _probe(found: Problems, probe: Any, path: str) -> None:

@@ -17,9 +17,15 @@ from labkit.checks.view import ClusterView
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.addresses import is_ip
+from labkit.model.dns import poddns
 from labkit.model.dns.lookup import RecordIndex, ResolverQuery
 from labkit.model.dns.names import reverse_name
-from labkit.model.dns.resolver import ResolvConf, parse_resolv_conf, query_order, render_resolv_conf
+from labkit.model.dns.resolver import (
+    DNS_SERVICE_IP,
+    ResolvConf,
+    parse_resolv_conf,
+    query_order,
+)
 from labkit.model.objects import name_of, namespace_of, ref_of
 
 RTYPES = ("A", "AAAA", "SRV", "PTR", "CNAME", "TXT")
@@ -39,7 +45,9 @@ def pod_resolv_conf(lab: Lab, pod: Mapping[str, Any]) -> tuple[ResolvConf, str]:
         got = None
     if got is not None and got.ok and got.stdout.strip():
         return parse_resolv_conf(got.stdout), "read in the pod"
-    return parse_resolv_conf(render_resolv_conf(ns)), "as kubelet writes it (could not read it)"
+    spec = pod.get("spec") or {}
+    text = poddns.pod_resolv_conf(spec, ns, "", (DNS_SERVICE_IP,))
+    return parse_resolv_conf(text), "as kubelet writes it (could not read it)"
 
 
 def cluster_records(view: ClusterView) -> RecordIndex:

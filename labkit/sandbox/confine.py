@@ -19,6 +19,7 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.inputs import check_hand_netns
+from labkit.model.podidentity import pod_hostname
 from labkit.sandbox.fabric import PodNet
 from labkit.sandbox.naming import PREFIX
 
@@ -40,7 +41,6 @@ CAPABILITIES = (
 """A container's network capabilities; everything else (CAP_SYS_ADMIN above all) is dropped."""
 
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?")
-KUBERNETES_HOSTNAME_MAX = 63
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,6 @@ class Confinement:
     netns: tuple[tuple[str, str], ...] = ()
     """A node shell's hand-made namespaces, ``(lab namespace, name)``: each is shown read-only at
     ``/run/netns/<name>``, so ``ip link set X netns <name>`` works there and nothing else does."""
-
-
-def pod_hostname(name: str, spec_hostname: str | None = None) -> str:
-    """The hostname the kubelet gives a pod: ``spec.hostname``, else its name cut to 63
-    characters without the ``-`` or ``.`` the cut may leave at the end."""
-    if spec_hostname:
-        return spec_hostname
-    return name[:KUBERNETES_HOSTNAME_MAX].rstrip("-.")
 
 
 def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
-from labkit.model.objects import name_of
+from labkit.model.objects import name_of, ref_of
 from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
@@ -66,13 +66,6 @@ class StoreView:
         self._lists.clear()
 
 
-def resolv_conf(namespace: str) -> str:
-    """The resolv.conf a pod of this namespace gets (ClusterFirst: the cluster DNS first)."""
-    from labkit.model.dns.resolver import render_resolv_conf
-
-    return render_resolv_conf(namespace)
-
-
 class DataPlane:
     """The network namespaces, agent and iptables rules of one lab."""
 
@@ -116,9 +109,10 @@ class DataPlane:
         if new:
             for net in new:
                 built[net.key] = net
+            pods = {ref_of(pod): pod for pod in view.pods()}
             for net in new:
                 if not net.host_network:
-                    netns_etc.write_pod_etc(net, resolv_conf(net.namespace))
+                    netns_etc.write_pod_etc(net, pods[net.key])
             fabric_runner.run_stages(
                 fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces"
             )

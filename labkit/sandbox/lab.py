@@ -22,10 +22,10 @@ from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, handmade, naming
+from labkit.sandbox import fabric, fabric_runner, handmade, naming, netns_etc
 from labkit.sandbox.componentlogs import coredns_log, kube_proxy_log
 from labkit.sandbox.confine import Confinement, pod_confinement
-from labkit.sandbox.dataplane import StoreView, resolv_conf
+from labkit.sandbox.dataplane import StoreView
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.lab_state import LabState
 from labkit.sandbox.outside_world import node_resolv_conf
@@ -310,12 +310,7 @@ class SandboxLab(LabState):
                         n.netns, node_resolv_conf(), n.name, Confinement(n.name, node=True)
                     )
         pod, net = self._pod(src)
-        policy = (pod.get("spec") or {}).get("dnsPolicy") or "ClusterFirst"
-        resolv = (
-            resolv_conf(net.namespace)
-            if not net.host_network or policy == "ClusterFirstWithHostNet"
-            else node_resolv_conf()
-        )
+        resolv = netns_etc.pod_resolv_conf(pod, net.namespace)
         return ProbeSource(net.netns, resolv, net.key, pod_confinement(pod, net))
 
     def probe(

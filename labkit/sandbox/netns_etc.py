@@ -1,6 +1,7 @@
 """The files ``ip netns exec`` mounts over ``/etc`` for a lab's namespaces
-(``/etc/netns/<name>/``): a pod's resolv.conf and hosts as the kubelet writes them, and the
-resolv.conf of nodes and the outside client (the outside world's resolver, as on a Kind node).
+(``/etc/netns/<name>/``): a pod's resolv.conf (from its dnsPolicy and dnsConfig) and hosts as
+the kubelet writes them, and the resolv.conf of nodes and the outside client (the outside
+world's resolver, as on a Kind node).
 """
 
 from __future__ import annotations
@@ -8,34 +9,32 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+from labkit.model.dns import poddns
+from labkit.model.dns.resolver import DNS_SERVICE_IP
+from labkit.model.podidentity import pod_hosts_file
 from labkit.sandbox import naming
 from labkit.sandbox.fabric import PodNet
 from labkit.sandbox.outside_world import node_resolv_conf
 
 
-def hosts_file(pod: PodNet) -> str:
-    """The pod's /etc/hosts, as the kubelet writes it."""
-    return (
-        "# Kubernetes-managed hosts file.\n"
-        "127.0.0.1\tlocalhost\n"
-        "::1\tlocalhost ip6-localhost ip6-loopback\n"
-        "fe00::0\tip6-localnet\n"
-        "fe00::0\tip6-mcastprefix\n"
-        "fe00::1\tip6-allnodes\n"
-        "fe00::2\tip6-allrouters\n"
-        f"{pod.ip}\t{pod.name}\n"
+def pod_resolv_conf(pod: Mapping[str, Any], namespace: str) -> str:
+    """The pod's resolv.conf as kubelet composes it from its dnsPolicy and dnsConfig, starting
+    from the node's resolv.conf for Default (and ClusterFirst host-network) pods."""
+    return poddns.pod_resolv_conf(
+        pod.get("spec") or {}, namespace, node_resolv_conf(), (DNS_SERVICE_IP,)
     )
 
 
-def write_pod_etc(pod: PodNet, resolv_conf: str) -> None:
+def write_pod_etc(net: PodNet, pod: Mapping[str, Any]) -> None:
     """``/etc/netns/<pod netns>/{resolv.conf,hosts}``: ``ip netns exec`` mounts them over /etc."""
-    folder = naming.NETNS_ETC / pod.netns
+    folder = naming.NETNS_ETC / net.netns
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "resolv.conf", resolv_conf)
-    _write_atomic(folder / "hosts", hosts_file(pod))
+    _write_atomic(folder / "resolv.conf", pod_resolv_conf(pod, net.namespace))
+    _write_atomic(folder / "hosts", pod_hosts_file(pod, [net.ip]))
 
 
 def write_node_etc(netns_names: Iterable[str]) -> None:

@@ -20,6 +20,7 @@ from labkit.model.objects import (
     pod_node,
     pod_phase,
 )
+from labkit.model.podidentity import pod_hostname
 from labkit.sandbox import fabric, naming
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.iptables import HostPort
@@ -216,6 +217,9 @@ def workloads_document(
                 "ip": net.ip,
                 "role": pod_role(pod),
                 "ports": pod_ports(pod),
+                "hostname": net.node
+                if net.host_network
+                else pod_hostname(name, (pod.get("spec") or {}).get("hostname")),
             }
         )
     return {

@@ -22,7 +22,8 @@ from labkit import manifests
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe
 from labkit.model.dns.lookup import RecordIndex
-from labkit.model.dns.resolver import cluster_search_path, query_order, render_resolv_conf
+from labkit.model.dns.poddns import pod_resolv_conf
+from labkit.model.dns.resolver import DNS_SERVICE_IP, cluster_search_path, query_order
 from labkit.model.netpol import verdicts
 from labkit.model.selectors import (
     equality_selector_matches,
@@ -361,7 +362,7 @@ class FakeLab(HandMade):
         if key in self.exec_outputs:
             return self.exec_outputs[key]
         if key[1] == ("cat", "/etc/resolv.conf"):
-            return ExecResult(key[1], 0, render_resolv_conf(namespace))
+            return ExecResult(key[1], 0, pod_resolv_conf({}, namespace, "", (DNS_SERVICE_IP,)))
         return ExecResult(key[1], 127, "", f"{key[1][0]}: not recorded")
 
     def node_exec(self, node: str, command, timeout: float = 10.0) -> ExecResult:

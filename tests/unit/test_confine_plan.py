@@ -7,7 +7,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.sandbox import netns
-from labkit.sandbox.confine import CAPABILITIES, Confinement, bwrap_argv, pod_hostname
+from labkit.sandbox.confine import CAPABILITIES, Confinement, bwrap_argv
 
 MERGED_USR = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
 
@@ -87,14 +87,6 @@ def test_top_level_tool_folders_follow_the_hosts_layout() -> None:
 def test_a_name_that_is_not_a_hostname_never_reaches_bwrap(bad: str) -> None:
     with pytest.raises(LabError, match="cannot be a hostname"):
         bwrap_argv(Confinement(bad), MERGED_USR)
-
-
-def test_a_pods_hostname_is_as_the_kubelet_sets_it() -> None:
-    assert pod_hostname("web-7d9f-abcde") == "web-7d9f-abcde"
-    assert pod_hostname("web-1", "custom") == "custom"
-    long = "a" * 62 + "-b" + "c" * 10
-    assert pod_hostname(long) == "a" * 62  # cut to 63, the trailing '-' trimmed
-    assert pod_hostname("x" * 70) == "x" * 63
 
 
 def test_exec_without_bubblewrap_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

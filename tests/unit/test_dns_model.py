@@ -6,13 +6,13 @@ import pytest
 
 from labkit.model.dns.lookup import Answer, RecordIndex, ResolverQuery, explain_lookup
 from labkit.model.dns.names import dashed, fqdn, reverse_name
+from labkit.model.dns.poddns import pod_resolv_conf
 from labkit.model.dns.records import SCHEMA_VERSION, Record, records
 from labkit.model.dns.resolver import (
     ResolvConf,
     cluster_search_path,
     parse_resolv_conf,
     query_order,
-    render_resolv_conf,
 )
 
 SEARCH = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
@@ -176,36 +176,22 @@ def test_query_order_rejects_negative_ndots():
 # --------------------------------------------------------------------------- resolv.conf
 
 
-def test_render_resolv_conf_is_what_kubelet_writes():
-    assert render_resolv_conf("default") == (
+def test_a_cluster_first_pods_resolv_conf_is_what_kubelet_writes():
+    """kubelet dns.go GetPodDNS (ClusterFirst) as containerd writes it."""
+    assert pod_resolv_conf({}, "default", "", ("10.96.0.10",)) == (
         "search default.svc.cluster.local svc.cluster.local cluster.local\n"
         "nameserver 10.96.0.10\n"
         "options ndots:5\n"
     )
 
 
-def test_render_resolv_conf_other_namespace_domain_and_server():
-    text = render_resolv_conf("Shop", cluster_domain="corp.example", nameserver="10.96.0.53")
+def test_a_cluster_first_pods_resolv_conf_in_another_domain():
+    text = pod_resolv_conf({}, "shop", "", ("10.96.0.53",), cluster_domain="corp.example")
     assert text.splitlines() == [
         "search shop.svc.corp.example svc.corp.example corp.example",
         "nameserver 10.96.0.53",
         "options ndots:5",
     ]
-
-
-@pytest.mark.parametrize(
-    "namespace, domain, server",
-    [
-        ("Bad_NS", "cluster.local", "10.96.0.10"),
-        ("", "cluster.local", "10.96.0.10"),
-        ("default", "cluster..local", "10.96.0.10"),
-        ("default", "", "10.96.0.10"),
-        ("default", "cluster.local", "kube-dns"),
-    ],
-)
-def test_render_resolv_conf_rejects_bad_input(namespace, domain, server):
-    with pytest.raises(ValueError):
-        render_resolv_conf(namespace, domain, server)
 
 
 def test_cluster_search_path():
@@ -217,7 +203,7 @@ def test_cluster_search_path():
 
 
 def test_parse_resolv_conf_round_trips_the_rendered_file():
-    conf = parse_resolv_conf(render_resolv_conf("prod"))
+    conf = parse_resolv_conf(pod_resolv_conf({}, "prod", "", ("10.96.0.10",)))
     assert conf == ResolvConf(
         nameservers=("10.96.0.10",),
         search=tuple(cluster_search_path("prod")),

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from labkit.errors import LabError
-from labkit.sandbox import fabric, iptables, naming, netns_etc
+from labkit.sandbox import fabric, iptables, naming
 from labkit.sandbox.capabilities import capabilities_for
 from labkit.sandbox.fabric import PodNet
 from labkit.sandbox.readiness import readiness_checks
@@ -323,10 +323,6 @@ def test_removing_a_pod_deletes_its_veth_then_its_namespace():
     node_stage, host_stage = fabric.pods_remove_plan([pod], nodes)
     assert _lines(node_stage, "lk-lab-w1") == [f"link del {pod.iface}"]
     assert _lines(host_stage, None) == [f"netns del {pod.netns}"]
-
-
-def test_hosts_file_names_the_pod():
-    assert "10.244.1.2\tweb\n" in netns_etc.hosts_file(_pod("flannel"))
 
 
 # --------------------------------------------------------------------------- iptables composition

@@ -2,8 +2,9 @@
 asks. Pure, no I/O; one room per piece:
 
 * :mod:`.names`: DNS names as the records spell them (``fqdn``, ``reverse_name``, ``dashed``);
-* :mod:`.resolver`, the pod side: ``render_resolv_conf`` (what kubelet writes for
-  ``dnsPolicy: ClusterFirst``), ``parse_resolv_conf`` (how glibc reads it) and ``query_order``
+* :mod:`.poddns`: ``pod_resolv_conf``, the resolv.conf kubelet writes for a pod's
+  ``dnsPolicy`` and ``dnsConfig`` (its merge rules and limits);
+* :mod:`.resolver`, the pod side: ``parse_resolv_conf`` (how glibc reads it) and ``query_order``
   (the names glibc's stub resolver tries, in order, for one lookup);
 * :mod:`.records`, the server's data: ``records`` turns Services, EndpointSlices and Pods into
   the resource records of the Kubernetes DNS specification (github.com/kubernetes/dns,

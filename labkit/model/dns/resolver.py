@@ -1,5 +1,5 @@
-"""The pod side of cluster DNS: the resolv.conf kubelet writes for a ClusterFirst pod, how
-glibc reads one, and the names glibc's stub resolver tries, in order, for one lookup."""
+"""The pod side of cluster DNS: how glibc reads a resolv.conf, and the names glibc's stub
+resolver tries, in order, for one lookup (what kubelet writes is :mod:`.poddns`)."""
 
 from __future__ import annotations
 
@@ -76,22 +76,6 @@ def cluster_search_path(namespace: str, cluster_domain: str = CLUSTER_DOMAIN) ->
         )
     zone = cluster_zone(cluster_domain)[:-1]
     return [f"{ns}.svc.{zone}", f"svc.{zone}", zone]
-
-
-def render_resolv_conf(
-    namespace: str, cluster_domain: str = CLUSTER_DOMAIN, nameserver: str = DNS_SERVICE_IP
-) -> str:
-    """The resolv.conf a pod with ``dnsPolicy: ClusterFirst`` gets (search, nameserver, options
-    lines, in the order containerd writes them); the sandbox has no host search domains to
-    append."""
-    try:
-        ipaddress.ip_address(nameserver)
-    except ValueError:
-        raise ValueError(
-            f"nameserver {nameserver!r} is not an IP address; give the DNS Service's ClusterIP."
-        ) from None
-    search = " ".join(cluster_search_path(namespace, cluster_domain))
-    return f"search {search}\nnameserver {nameserver}\noptions ndots:{DEFAULT_NDOTS}\n"
 
 
 def query_order(name: str, search: Sequence[str], ndots: int = DEFAULT_NDOTS) -> list[str]:

@@ -23,14 +23,15 @@ def format_peer(peer: Any) -> str:
 
 
 def netexec_http_answer(
-    pod: str, method: str, target: str, peer: Any, headers: dict[str, str]
+    hostname: str, method: str, target: str, peer: Any, headers: dict[str, str]
 ) -> tuple[int, str]:
-    """What agnhost netexec answers to one HTTP request: (status, body)."""
+    """What agnhost netexec answers to one HTTP request: (status, body); ``/hostname`` is the
+    pod's ``os.Hostname()``."""
     url = urlsplit(target)
     query = parse_qs(url.query, keep_blank_values=True)
     path = url.path or "/"
     if path == "/hostname":
-        return 200, pod
+        return 200, hostname
     if path == "/clientip":
         return 200, format_peer(peer)
     if path == "/echo":
@@ -39,7 +40,7 @@ def netexec_http_answer(
         return 200, headers.get((query.get("key") or [""])[0].lower(), "")
     if path in ("/healthz", "/readyz", "/livez"):
         return 200, "ok"
-    return 200, f"{pod}: labkit netexec answered {method} {path}\n"
+    return 200, f"{hostname}: labkit netexec answered {method} {path}\n"
 
 
 def netexec_http_log(method: str, target: str) -> str:
@@ -74,11 +75,12 @@ Record = Callable[[str], None]
 """Appends one line to the serving pod's log."""
 
 
-def netexec_udp_answer(pod: str, data: bytes, peer: Any) -> bytes | None:
-    """What agnhost netexec's UDP server answers to one datagram (None: no answer)."""
+def netexec_udp_answer(hostname: str, data: bytes, peer: Any) -> bytes | None:
+    """What agnhost netexec's UDP server answers to one datagram (None: no answer); ``hostname``
+    is the pod's ``os.Hostname()``."""
     text = data.decode("utf-8", "replace").strip()
     if text == "hostname":
-        return pod.encode()
+        return hostname.encode()
     if text == "clientip":
         return format_peer(peer).encode()
     if text.startswith("echo "):
@@ -87,15 +89,15 @@ def netexec_udp_answer(pod: str, data: bytes, peer: Any) -> bytes | None:
 
 
 async def serve_netexec_http(
-    pod: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: Record
+    hostname: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: Record
 ) -> None:
-    """Answer one HTTP connection to netexec pod ``pod`` (keep-alive until the client is done),
-    logging each request as agnhost does."""
+    """Answer one HTTP connection to a netexec pod whose hostname is ``hostname`` (keep-alive
+    until the client is done), logging each request as agnhost does."""
 
     async def answer(request: HttpMessage, peer: Any) -> bytes:
         record(netexec_http_log(request.method, request.target))
         status, body = netexec_http_answer(
-            pod, request.method, request.target, peer, request.header_map
+            hostname, request.method, request.target, peer, request.header_map
         )
         return render_response(
             status,
@@ -109,8 +111,8 @@ async def serve_netexec_http(
 class UdpNetexec(asyncio.DatagramProtocol):
     """A netexec pod's UDP port: answers each datagram with ``netexec_udp_answer``."""
 
-    def __init__(self, pod: str, record: Record) -> None:
-        self.pod = pod
+    def __init__(self, hostname: str, record: Record) -> None:
+        self.hostname = hostname
         self.record = record
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -123,10 +125,10 @@ class UdpNetexec(asyncio.DatagramProtocol):
         line = netexec_udp_log(data, addr)
         if line is not None:
             self.record(line)
-        answer = netexec_udp_answer(self.pod, data, addr)
+        answer = netexec_udp_answer(self.hostname, data, addr)
         if answer is not None and self.transport is not None:
             self.transport.sendto(answer, addr)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors for earlier answers: nothing to do but note them."""
-        log.debug("udp %s: %s", self.pod, exc)
+        log.debug("udp %s: %s", self.hostname, exc)

@@ -217,7 +217,7 @@ class Agent:
         if port.protocol == "UDP":
             sock = bound_socket(workload, port)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: UdpNetexec(workload.name, self.logs.recorder(workload.ref)), sock=sock
+                lambda: UdpNetexec(workload.hostname, self.logs.recorder(workload.ref)), sock=sock
             )
             self.logs.record(workload.ref, f"Started UDP server on port {port.port}")
             return Listener(workload, port, "udp-netexec", transport=transport, sock=sock)
@@ -274,7 +274,7 @@ class Agent:
                     )
                 else:
                     await serve_netexec_http(
-                        workload.name, reader, writer, self.logs.recorder(workload.ref)
+                        workload.hostname, reader, writer, self.logs.recorder(workload.ref)
                     )
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
                 pass

@@ -35,6 +35,9 @@ class Workload:
     ip: str
     role: str
     ports: tuple[PortSpec, ...]
+    hostname: str
+    """What the pod's ``os.Hostname()`` returns (agnhost's ``/hostname``): the node's name for a
+    host-network pod, ``spec.hostname`` where set, else the pod's name."""
 
     @property
     def ref(self) -> str:
@@ -54,9 +57,10 @@ class HealthCheckSpec:
     local_endpoints: int
 
     def workload(self) -> Workload:
-        """The server as a listener sees it: the Service's name, in the node's namespace."""
+        """The server as a listener sees it: the Service's name, in the node's namespace (no
+        hostname: it answers only kube-proxy's health check)."""
         port = PortSpec(self.port, "TCP")
-        return Workload(self.namespace, self.name, self.netns, "", "healthcheck", (port,))
+        return Workload(self.namespace, self.name, self.netns, "", "healthcheck", (port,), "")
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,10 @@ def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload
                 problems.append(f"{where}.ports[{j}]: protocol {proto!r} is not TCP or UDP")
             elif port is not None and PortSpec(port, proto) not in ports:
                 ports.append(PortSpec(port, proto))
-        workloads.append(Workload(ns, name, netns, ip, role, tuple(ports)))
+        hostname = raw.get("hostname", name)
+        if not isinstance(hostname, str):
+            problems.append(f"{where}: 'hostname' is not a str")
+        workloads.append(Workload(ns, name, netns, ip, role, tuple(ports), str(hostname)))
     # Workloads may share a namespace (the outside's resolver and servers) but never a port.
     seen: dict[tuple[str, PortSpec], str] = {}
     for w in workloads:
