@@ -1,5 +1,6 @@
 """What ``workloads.json`` asks the agent to serve (pure): pods, their ports and roles, cluster DNS
-records and Ingress rules; ``parse_spec`` checks it all and names every problem at once."""
+records, Ingress rules and kube-proxy's service health checks; ``parse_spec`` checks it all and
+names every problem at once."""
 
 from __future__ import annotations
 
