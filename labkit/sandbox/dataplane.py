@@ -2,8 +2,9 @@
 
 After every change the store says which pods exist where; :meth:`DataPlane.converge` then
 records which pods it is about to touch, adds and removes pod namespaces and veths, tells the
-workload agent who serves what (``workloads.json``), runs the readiness probes, and re-renders
-and restores every node's iptables rules (policy, kube-proxy, CNI, host ports).
+workload agent who serves what (``workloads.json``), runs the readiness probes, and renders every
+node's iptables rules (policy, kube-proxy, CNI, host ports), loading only the chains that changed
+since the node's last load (a full sync after a crash).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
-from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc
+from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc, rulediff
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.healthchecks import (
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
 AGENT_RELOAD_TIMEOUT_S = 15.0
+RULES_DIR = "rules"
+"""Per node, the iptables-restore input it last loaded: the base of the next partial sync."""
 
 
 class StoreView:
@@ -87,9 +90,10 @@ class DataPlane:
     ) -> None:
         """Make the data plane match ``store``; ``built`` (what exists) is updated as work is
         done, so a failure leaves it true. ``outside`` is the state's outside addresses and
-        ports; ``routed`` the nodes whose IPAM blocks are routed already (None: unknown, every
-        block's route is written again). The pods it touches are recorded first (the caller's
-        save ends that record)."""
+        ports; ``routed`` the nodes as the data plane last made them (their IPAM blocks routed);
+        None after a crash: every block's route and every node's rules are written whole again
+        (a full sync), where otherwise only the chains that changed are. The pods it touches are
+        recorded first (the caller's save ends that record)."""
         nodes = self.nodes(store)
         if self.cni == "calico":
             fabric_runner.run_stages(
@@ -120,7 +124,7 @@ class DataPlane:
         if update_readiness(store, view.pods(), wanted, nodes):
             view.refresh()
             self.publish(view, wanted, outside, previous=published)
-        self._load_rules(view, nodes, wanted)
+        self._load_rules(view, nodes, wanted, full=routed is None)
         self._route_load_balancers(view, nodes)
 
     def restore(
@@ -268,8 +272,28 @@ class DataPlane:
         fabric_runner.run_stages([[job]], "route the LoadBalancer addresses")
 
     def _load_rules(
-        self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]
+        self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet], full: bool
     ) -> None:
         texts = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
+        (self.state_dir / RULES_DIR).mkdir(exist_ok=True)
         with ThreadPoolExecutor(max_workers=len(texts)) as pool:
-            list(pool.map(lambda item: iptables.restore(*item), texts.items()))
+            list(pool.map(lambda item: self._sync_rules(item[0], item[1], full), texts.items()))
+
+    def _sync_rules(self, netns: str, text: str, full: bool) -> None:
+        """Load a node's ruleset: whole when ``full`` or when what it holds is unknown, else
+        only the chains that changed since the last load (``iptables-restore --noflush``)."""
+        record = self.state_dir / RULES_DIR / netns
+        before = None if full or not record.exists() else record.read_text()
+        if before == text:
+            return
+        record.unlink(missing_ok=True)  # unknown until this load succeeds
+        if before is None:
+            iptables.restore(netns, text)
+        else:
+            delta = rulediff.partial_restore(
+                rulediff.parse_restore(before), rulediff.parse_restore(text)
+            )
+            iptables.restore(netns, delta, noflush=True)
+        tmp = record.with_name(f".{netns}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, record)

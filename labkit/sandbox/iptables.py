@@ -249,15 +249,16 @@ def hostport_rules(
 # --------------------------------------------------------------------------- loading (I/O)
 
 
-def restore(netns: str, text: str, timeout: float = 30.0) -> None:
-    """Replace the tables named in ``text`` inside namespace ``netns`` (atomically per table)."""
+def restore(netns: str, text: str, timeout: float = 30.0, noflush: bool = False) -> None:
+    """Replace the tables named in ``text`` inside namespace ``netns`` (atomically per table);
+    with ``noflush``, only the chains it declares (a partial sync)."""
     from labkit.sandbox.netns import enter_netns
 
     try:
         with enter_netns(netns):
             # A child forked from this thread starts in the thread's namespace.
             proc = subprocess.run(
-                ["iptables-restore", "-w"],
+                ["iptables-restore", "-w", *(["--noflush"] if noflush else [])],
                 input=text,
                 capture_output=True,
                 text=True,

@@ -106,8 +106,8 @@ class LabState:
         with self._writing():
             state = self._state()
             built: dict[str, PodNet] = {}
-            routed = self._dataplane.nodes(store)  # up built the underlay with these blocks
-            self._dataplane.converge(store, built, state.get("outside") or {}, routed)
+            # a full sync: ``up`` may be rebuilding a lab whose rules record outlived its nodes
+            self._dataplane.converge(store, built, state.get("outside") or {}, None)
             self._save({**state, "phase": "ready"}, store, built)
 
     def heal(self) -> None:

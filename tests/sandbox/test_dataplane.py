@@ -384,27 +384,34 @@ def test_a_failing_data_plane_change_is_rolled_back(any_lab, monkeypatch):
     rules_before = any_lab.node_exec(f"{any_lab.name}-worker", "iptables-save -t nat").stdout
     calls = []
 
-    def broken(netns, text, timeout=30.0):
+    def broken(netns, text, timeout=30.0, noflush=False):
         calls.append(netns)
         if len(calls) <= 3:
             raise LabError("simulated iptables failure", "none")
-        return real(netns, text, timeout)
+        return real(netns, text, timeout, noflush)
 
     real = iptables.restore
     monkeypatch.setattr(iptables, "restore", broken)
     doc = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "doomed", "namespace": "demo"},
+        "metadata": {"name": "doomed", "namespace": "demo", "labels": {"app": "doomed"}},
         "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}]},
     }
+    svc = {  # a change that touches every node's rules (a pod alone may touch none)
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "doomed", "namespace": "demo"},
+        "spec": {"selector": {"app": "doomed"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
     with pytest.raises(LabError, match="simulated"):
-        any_lab.apply(doc)
+        any_lab.apply([doc, svc])
     monkeypatch.undo()
     assert any_lab.get("pods", namespace=None) == before
     assert sorted(n for n in _netns() if naming.is_lab_netns(any_lab.name, n)) == netns_before
-    assert not any("doomed" in line for line in rules_before.splitlines())
-    assert not any_lab.get("pod", "doomed", "demo")
+    rules_after = any_lab.node_exec(f"{any_lab.name}-worker", "iptables-save -t nat").stdout
+    assert "doomed" not in rules_before and "doomed" not in rules_after
+    assert not any_lab.get("pod", "doomed", "demo") and not any_lab.get("svc", "doomed", "demo")
 
 
 def test_node_bridges_keep_their_mac_while_pods_come_and_go(flannel_lab):
