@@ -173,11 +173,6 @@ def test_update_node_port_http(config):
     _update_node_port(config, "http", config.node_http)
 
 
-def test_update_node_port_udp(config):
-    """e2e test/e2e/network/networking.go: should update nodePort: udp [Slow]"""
-    _update_node_port(config, "udp", config.node_udp)
-
-
 def _affinity(config, protocol: str, port: int) -> None:
     """``GetEndpointsFromTestContainer`` with SessionAffinityChecks (10): exactly one endpoint."""
     proto = "UDP" if protocol == "udp" else "TCP"
