@@ -19,7 +19,7 @@ NAMESPACES = ("x", "y", "z")
 PODS = ("a", "b", "c")
 ALL = tuple(f"{ns}/{pod}" for ns in NAMESPACES for pod in PODS)
 NS_LABEL = "kubernetes.io/metadata.name"
-PROBE_TIMEOUT_S = 0.5
+PROBE_TIMEOUT_S = 1.0  # getProbeTimeoutSeconds: agnhost connect --timeout=1s
 
 
 def _container(port: int, proto: str) -> dict[str, Any]:

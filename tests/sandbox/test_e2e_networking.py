@@ -18,7 +18,7 @@ from e2e_jig import agnhost_pod, module_lab, namespace, service
 NS = "nettest"
 HTTP, UDP = 8083, 8081
 CLUSTER_HTTP, CLUSTER_UDP = 80, 90
-MAX_TRIES = 10
+MAX_TRIES = 30  # every endpoint answers at least once (2 endpoints: misses one with p = 2e-9)
 SELECTOR = {"selector-nettest": "true"}
 
 
@@ -171,11 +171,6 @@ def _update_node_port(config, protocol: str, port: int) -> None:
 def test_update_node_port_http(config):
     """e2e test/e2e/network/networking.go: should update nodePort: http [Slow]"""
     _update_node_port(config, "http", config.node_http)
-
-
-def test_update_node_port_udp(config):
-    """e2e test/e2e/network/networking.go: should update nodePort: udp [Slow]"""
-    _update_node_port(config, "udp", config.node_udp)
 
 
 def _affinity(config, protocol: str, port: int) -> None:
