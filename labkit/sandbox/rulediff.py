@@ -61,7 +61,9 @@ def parse_restore(text: str) -> Ruleset:
 def partial_restore(old: Ruleset, new: Ruleset) -> str:
     """The ``iptables-restore --noflush`` input that turns ``old`` into ``new``: per table, the
     chains that are new or changed (declared, so flushed, then written whole) and the chains no
-    longer wanted (flushed, then deleted after every rewrite); '' when nothing changed. A table
+    longer wanted (flushed, then deleted after every rewrite); '' when nothing changed. Under
+    ``--noflush`` declaring a built-in chain only sets its policy, so a changed one is flushed
+    with ``-F`` (else its rules would double and its old jumps keep deleted chains busy). A table
     ``new`` does not name is left alone, as a full restore leaves it."""
     out: list[str] = []
     for table in sorted(new, key=TABLE_ORDER.index):
@@ -73,6 +75,7 @@ def partial_restore(old: Ruleset, new: Ruleset) -> str:
         out.append(f"*{table}")
         out += [f":{name} {after[name].policy} [0:0]" for name in changed]
         out += [f":{name} - [0:0]" for name in gone]
+        out += [f"-F {name}" for name in changed if name in BUILTIN_CHAINS[table]]
         for name in changed:
             out += after[name].rules
         out += [f"-X {name}" for name in gone]

@@ -170,3 +170,38 @@ def test_after_a_crash_heal_loads_every_node_whole(sync_lab, monkeypatch):
     assert loads == [False, False, False]
     rules = sync_lab.node_exec(WORKER, "iptables-save -t nat").stdout
     assert rules.count("-A KUBE-SERVICES") >= 201
+
+
+def test_a_partial_sync_rewrites_a_built_in_chain_without_doubling_it(sync_lab):
+    """A host port adds jumps to nat PREROUTING, OUTPUT and POSTROUTING (the CNI portmap
+    plugin's CNI-HOSTPORT-* chains); removing it rewrites those built-in chains and deletes the
+    CNI-HOSTPORT chains in one ``iptables-restore --noflush``. iptables-restore(8) does not flush
+    a built-in chain it sees declared under --noflush, so the sync flushes it with ``-F``: the
+    node then holds exactly the rules wanted, never a jump twice."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "porter", "namespace": NS},
+        "spec": {
+            "nodeName": WORKER,
+            "containers": [
+                {
+                    "name": "c",
+                    "image": AGNHOST,
+                    "args": ["netexec", "--http-port=8080"],
+                    "ports": [{"containerPort": 8080, "hostPort": 18080}],
+                }
+            ],
+        },
+    }
+
+    def prerouting() -> list[str]:
+        saved = sync_lab.node_exec(WORKER, "iptables-save -t nat").stdout
+        return [line for line in saved.splitlines() if line.startswith("-A PREROUTING ")]
+
+    sync_lab.apply([pod])
+    assert sum("CNI-HOSTPORT-DNAT" in line for line in prerouting()) == 1
+    sync_lab.delete([pod])
+    rules = prerouting()
+    assert not any("CNI-HOSTPORT" in line for line in rules)
+    assert len(rules) == len(set(rules)), rules

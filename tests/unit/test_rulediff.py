@@ -80,15 +80,20 @@ def test_a_deleted_service_is_flushed_then_deleted_after_the_rewrites():
     ]
 
 
-def test_a_changed_built_in_chain_keeps_its_policy():
-    """A built-in chain is declared with its policy (``:FORWARD DROP``), never ``-``."""
-    old = parse_restore(iptables.compose([{"filter": [":FORWARD DROP [0:0]"]}]))
+def test_a_changed_built_in_chain_keeps_its_policy_and_is_flushed_explicitly():
+    """A built-in chain is declared with its policy (``:FORWARD DROP``), never ``-``; under
+    ``--noflush`` iptables-restore does not flush a built-in chain it sees declared (only user
+    chains: iptables-restore(8), as kube-proxy relies on for its own chains), so ``-F`` does."""
+    old = parse_restore(
+        iptables.compose([{"filter": [":FORWARD DROP [0:0]", "-A FORWARD -j DROP"]}])
+    )
     new = parse_restore(
         iptables.compose([{"filter": [":FORWARD DROP [0:0]", "-A FORWARD -j ACCEPT"]}])
     )
     assert partial_restore(old, new).splitlines() == [
         "*filter",
         ":FORWARD DROP [0:0]",
+        "-F FORWARD",
         "-A FORWARD -j ACCEPT",
         "COMMIT",
     ]
