@@ -179,8 +179,11 @@ class Backend(Protocol):
         lab_name: str = DEFAULT_LAB_NAME,
         cni: str = "flannel",
         kube_proxy_mode: str | None = None,
+        *,
+        quiet: bool = False,
     ) -> Lab:
-        """Bring lab ``lab_name`` up (or reuse it when it already runs) and return it."""
+        """Bring lab ``lab_name`` up (or reuse it when it already runs) and return it; ``quiet``
+        shows no progress."""
         ...
 
     def attach(self, lab_name: str = DEFAULT_LAB_NAME) -> Lab | None:
@@ -235,9 +238,11 @@ def connect_backend(
     cni: str = "flannel",
     lab_name: str = DEFAULT_LAB_NAME,
     kube_proxy_mode: str | None = None,
+    *,
+    quiet: bool = False,
 ) -> Lab:
     """Attach to lab ``lab_name``, bringing it up first if it is not running; logs which
-    backend it picked and why."""
+    backend it picked and why, and shows the bring-up's progress, unless ``quiet``."""
     validate_cni(cni)
     chosen, why = choose_backend(backend)
     module = backend_module(chosen)
@@ -252,10 +257,12 @@ def connect_backend(
                 lab_name,
                 cni,
             )
-        log.info("attached to running %s lab %r (%s); %s.", chosen, lab_name, lab.cni, why)
+        if not quiet:
+            log.info("attached to running %s lab %r (%s); %s.", chosen, lab_name, lab.cni, why)
         return lab
-    log.info("bringing up %s lab %r with %s; %s.", chosen, lab_name, cni, why)
-    return module.up(lab_name, cni, kube_proxy_mode)
+    if not quiet:
+        log.info("bringing up %s lab %r with %s; %s.", chosen, lab_name, cni, why)
+    return module.up(lab_name, cni, kube_proxy_mode, quiet=quiet)
 
 
 def find_backends(lab_name: str) -> list[str]:

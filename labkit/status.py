@@ -41,13 +41,16 @@ def _pod_rows(pods: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 
 def render_status(lab: Lab) -> str:
-    """Nodes then pods of every namespace, with IPs and placement."""
+    """The lab's backend and models, then nodes and pods of every namespace, with IPs and
+    placement."""
     caps = lab.capabilities
     header = (
         f"Lab {lab.name!r}: backend {lab.backend}, CNI {lab.cni}, "
         f"kube-proxy {caps.kube_proxy_mode}, "
         f"NetworkPolicy {'enforced' if caps.network_policy else 'NOT enforced'}"
     )
+    if caps.load_balancer_model:
+        header += f"\nLoadBalancer model: {caps.load_balancer_model}"
     node_objects = lab.get("nodes", namespace=None)
     nodes = render_table(
         ["NAME", "STATUS", "ROLES", "VERSION", "INTERNAL-IP", "POD-CIDR"],

@@ -97,6 +97,9 @@ class Capabilities:
     """Whether a scenario's checks may run at the same time: the sandbox's probes are sockets in
     local namespaces; Kind's share one debug container per pod, so they run in turn."""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    load_balancer_model: str = ""
+    """Which LoadBalancer model the lab shows, and how the other backend's differs (status
+    prints it, so nothing a learner sees on one backend is contradicted on the other)."""
 
 
 @dataclass(frozen=True)

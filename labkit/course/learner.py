@@ -175,8 +175,10 @@ def connect(
     cni: str = "flannel",
     name: str = DEFAULT_LAB_NAME,
     kube_proxy_mode: str | None = None,
+    quiet: bool = False,
 ) -> LearnerLab:
     """Attach to lab ``name``, bringing it up first if it is not running; the one call a
-    notebook's first cell needs. It says which backend it picked and why."""
+    notebook's first cell needs. It says which backend it picked and why, unless ``quiet``
+    (warnings and errors still show)."""
     show_messages(to_stdout=True)
-    return LearnerLab(connect_backend(backend, cni, name, kube_proxy_mode))
+    return LearnerLab(connect_backend(backend, cni, name, kube_proxy_mode, quiet=quiet))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
 from labkit.kind import cluster, execute, tools
@@ -45,13 +46,14 @@ def up(
     cni: str = "flannel",
     kube_proxy_mode: str | None = None,
     *,
+    quiet: bool = False,
     hubble: bool = False,
     timeout_s: float | None = None,
 ) -> KindLab:
     """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return
-    the Lab."""
+    the Lab. ``quiet`` prints no steps."""
     the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
-    execute.execute(the_plan)
+    execute.execute(the_plan, StepList(total=len(the_plan.steps), quiet=quiet))
     lab = KindLab.attach(lab_name)
     if lab is None:
         raise LabError(

@@ -46,11 +46,21 @@ def detect_kube_proxy_mode(
     return str(mode) or "iptables"
 
 
+LOAD_BALANCER_MODEL = (
+    "LoadBalancer addresses come from cloud-provider-kind: one Envoy proxy container per Service "
+    "(status ipMode: Proxy) connects to the nodes' nodePorts, health-checked on the Service's "
+    "healthCheckNodePort for externalTrafficPolicy: Local, so pods see the proxy's address, never "
+    "the client's. The sandbox instead routes the address to a worker that DNATs it (ipMode: "
+    "VIP), which keeps the client address under Local."
+)
+
+
 def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
     """What a Kind lab with this CNI really enforces and offers."""
     notes = [
         "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind "
         "on the host to give LoadBalancer Services an external address.",
+        LOAD_BALANCER_MODEL,
         "No Ingress controller is installed; the control-plane node maps ports 80 and 443 on "
         "127.0.0.1 for one (ingress-ready=true).",
     ]
@@ -67,4 +77,5 @@ def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
         load_balancer=False,
         ingress=False,
         notes=tuple(notes),
+        load_balancer_model=LOAD_BALANCER_MODEL,
     )

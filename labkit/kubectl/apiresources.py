@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from labkit.kubectl import flags, resources
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.kubectl.resources import Resource
 from labkit.lab import Lab
@@ -44,7 +44,7 @@ def api_version(resource: Resource) -> str:
 def api_resources(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl api-resources`` prints for the sandbox."""
     help_text = flags.served_help("api-resources", SHAPE, TABLE)
-    parsed = flags.split("api-resources", argv, TABLE, help_text)
+    parsed = flags.parse("api-resources", argv, TABLE, help_text)
     if parsed.words:
         raise KubectlError(
             f"error: Unexpected args: [{' '.join(parsed.words)}]\n"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from labkit.kubectl import flags, sources, writes
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.kubectl.resources import Resource
 from labkit.lab import Lab
@@ -30,7 +30,7 @@ def create_from_files(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -
 
 
 def _write(lab: Lab, verb: str, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
-    parsed = flags.split(verb, argv, TABLE, flags.served_help(verb, SHAPE, TABLE))
+    parsed = flags.parse(verb, argv, TABLE, flags.served_help(verb, SHAPE, TABLE))
     if parsed.words:
         raise KubectlError(
             f"error: Unexpected args: [{' '.join(parsed.words)}]\n"

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from labkit.kubectl import resources
+from labkit.kubectl import flags, resources
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.resources import Resource
 
 READ_VERBS = ("get", "describe")
@@ -29,17 +30,22 @@ KUBECTL_ONLY_OUTPUTS = (
     "custom-columns", "custom-columns-file", "go-template", "go-template-file",
     "jsonpath-as-json", "jsonpath-file", "kyaml", "template", "templatefile",
 )  # fmt: skip
-# flag -> (takes a value, verbs)
-_FLAGS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "--namespace": (True, READ_VERBS),
-    "--all-namespaces": (False, READ_VERBS),
-    "--selector": (True, READ_VERBS),
-    "--output": (True, ("get",)),
-    "--show-labels": (False, ("get",)),
-    "--no-headers": (False, ("get",)),
+READ_FLAGS = {
+    "get": (
+        flags.NAMESPACE,
+        flags.Flag("--all-namespaces", "-A", value=False),
+        flags.Flag("--selector", "-l"),
+        flags.Flag("--output", "-o"),
+        flags.Flag("--show-labels", value=False),
+        flags.Flag("--no-headers", value=False),
+    ),
+    "describe": (
+        flags.NAMESPACE,
+        flags.Flag("--all-namespaces", "-A", value=False),
+        flags.Flag("--selector", "-l"),
+    ),
 }
-_SHORT = {"-n": "--namespace", "-A": "--all-namespaces", "-l": "--selector", "-o": "--output"}
-_FLAG_SHORTS = {long: next((s for s, lg in _SHORT.items() if lg == long), "") for long in _FLAGS}
+"""The flags each read verb serves on the sandbox."""
 KUBECTL_ONLY_FLAGS = (
     "--watch", "-w", "--watch-only", "--sort-by", "--field-selector", "--label-columns", "-L",
     "--show-kind", "--ignore-not-found", "--chunk-size", "--raw", "--filename", "-f",
@@ -48,16 +54,6 @@ KUBECTL_ONLY_FLAGS = (
     "--kubeconfig", "--cluster", "--user", "--show-events", "--allow-missing-template-keys",
 )  # fmt: skip
 """kubectl flags that `labkit kubectl` does not serve on the sandbox."""
-
-
-class KubectlError(Exception):
-    """What kubectl would print on stderr for a mistake, and its exit code (0: help, printed on
-    stdout)."""
-
-    def __init__(self, text: str, code: int = 1) -> None:
-        super().__init__(text)
-        self.text = text
-        self.code = code
 
 
 @dataclass
@@ -77,24 +73,18 @@ class Request:
     everything: bool = False  # `get all`
 
 
-def _usage(verb: str) -> str:
-    return f"See 'kubectl {verb} --help' for usage."
-
-
 def served_help(verb: str) -> str:
     """What ``kubectl [VERB] --help`` prints on the sandbox: what is served, not kubectl's
     whole manual."""
     kinds = ", ".join(
         r.plural + (f" ({', '.join(r.short)})" if r.short else "") for r in resources.RESOURCES
     )
-    flags = [
-        f"{s}/{long}" if s else long for long, s in _FLAG_SHORTS.items() if verb in _FLAGS[long][1]
-    ]
+    served = [flag.shown() for flag in READ_FLAGS[verb]]
     return (
         f"labkit kubectl on the sandbox serves: kubectl {', kubectl '.join(SERVED_VERBS)}"
         " (`kubectl exec -h` and the like for the pod verbs).\n"
         f"Usage: kubectl {verb} TYPE[,TYPE...] [NAME...] | TYPE/NAME... [flags]\n"
-        f"Flags: {', '.join(flags)}; -o takes {', '.join(OUTPUTS)} (jsonpath=TEMPLATE).\n"
+        f"Flags: {', '.join(served)}; -o takes {', '.join(OUTPUTS)} (jsonpath=TEMPLATE).\n"
         f"Types: {kinds}, and all (get).\n"
         "On a Kind lab `labkit kubectl` runs the real kubectl, every verb included.\n"
     )
@@ -111,68 +101,6 @@ def unsupported_verb(verb: str) -> KubectlError:
     return KubectlError(
         f'error: unknown command "{verb}" for "kubectl"\n\nDid you mean this?\n\t{near}\n'
     )
-
-
-def _unknown_flag(verb: str, flag: str, shown: str) -> KubectlError:
-    served = [f for f, (_, verbs) in _FLAGS.items() if verb in verbs]
-    served += [s for s, long in _SHORT.items() if long in served]
-    near = resources.nearest(flag, served)
-    if flag in KUBECTL_ONLY_FLAGS:
-        hint = f" (nearest served: {near})" if near else ""
-        return KubectlError(
-            f"error: labkit kubectl on the sandbox does not serve {flag} for {verb}{hint}; "
-            f"it serves {', '.join(sorted(served))}"
-        )
-    hint = f" (did you mean {near}?)" if near else ""
-    return KubectlError(f"error: {shown}{hint}\n{_usage(verb)}")
-
-
-def _split(verb: str, argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """Flags (long name, value) and positional words, kubectl's way."""
-    flags: list[tuple[str, str]] = []
-    words: list[str] = []
-    items = list(argv)
-    i = 0
-    while i < len(items):
-        item = items[i]
-        i += 1
-        if item == "--":
-            words.extend(items[i:])
-            break
-        if item in ("-h", "--help"):
-            raise KubectlError(served_help(verb), code=0)
-        if not item.startswith("-") or item == "-":
-            words.append(item)
-            continue
-        if item.startswith("--"):
-            name, eq, value = item.partition("=")
-            shown = f"unknown flag: {name}"
-        else:
-            name, value, eq = _SHORT.get(item[:2], item[:2]), item[2:].removeprefix("="), ""
-            if value:
-                eq = "="
-            shown = f"unknown shorthand flag: {item[1]!r} in {item}"
-        if name not in _FLAGS or verb not in _FLAGS[name][1]:
-            raise _unknown_flag(
-                verb, item.partition("=")[0] if item.startswith("--") else item[:2], shown
-            )
-        takes_value = _FLAGS[name][0]
-        if takes_value and not eq:
-            if i >= len(items):
-                short = next((s for s, long in _SHORT.items() if long == name), None)
-                what = f"{short[1]!r} in {short}" if short and not item.startswith("--") else name
-                raise KubectlError(f"error: flag needs an argument: {what}\n{_usage(verb)}")
-            value = items[i]
-            i += 1
-        elif not takes_value and eq and value.lower() not in ("true", "false"):
-            raise KubectlError(
-                f'error: invalid argument "{value}" for "{name}" flag: '
-                f'strconv.ParseBool: parsing "{value}": invalid syntax\n{_usage(verb)}'
-            )
-        flags.append(
-            (name, value if takes_value else ("false" if value.lower() == "false" else "true"))
-        )
-    return flags, words
 
 
 def _output(value: str) -> tuple[str, str]:
@@ -233,38 +161,26 @@ def _resource(spelling: str) -> Resource:
 def parse(argv: Sequence[str]) -> Request:
     """A get or describe command line (``argv`` without ``kubectl``) as a Request, or
     KubectlError with kubectl's message."""
-    flags, words = _split_verb(argv)
-    verb = words.pop(0)
+    verb, parsed = _split_verb(argv)
     request = Request(verb)
-    for name, value in flags:
-        if name == "--namespace":
-            request.namespace = value
-        elif name == "--all-namespaces":
-            request.all_namespaces = value == "true"
-        elif name == "--selector":
-            request.selector = value
-        elif name == "--output":
-            request.output, request.template = _output(value)
-        elif name == "--show-labels":
-            request.show_labels = value == "true"
-        else:
-            request.no_headers = value == "true"
-    request.targets, request.everything = _targets(verb, words)
+    request.namespace = parsed.last("--namespace", "default")
+    request.all_namespaces = parsed.on("--all-namespaces")
+    request.selector = parsed.last("--selector") if parsed.given("--selector") else None
+    if parsed.given("--output"):
+        request.output, request.template = _output(parsed.last("--output"))
+    request.show_labels = parsed.on("--show-labels")
+    request.no_headers = parsed.on("--no-headers")
+    request.targets, request.everything = _targets(verb, parsed.words)
     if not request.targets:
-        if verb == "get":
-            raise KubectlError(
-                'error: You must specify the type of resource to get. Use "kubectl '
-                'api-resources" for a complete list of supported resources.\n\n'
-                f"{_usage(verb)}"
-            )
         raise KubectlError(
-            f'error: You must specify the type of resource to describe. Use "kubectl '
-            f'api-resources" for a complete list of supported resources.\n\n{_usage(verb)}'
+            f'error: You must specify the type of resource to {verb}. Use "kubectl '
+            'api-resources" for a complete list of supported resources.\n\n'
+            f"{flags.flag_usage(verb)}"
         )
     return request
 
 
-def _split_verb(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
+def _split_verb(argv: Sequence[str]) -> tuple[str, flags.Parsed]:
     """Find the verb (the first word that is not a flag or a flag's value) and parse the rest
     for it."""
     items = list(argv)
@@ -279,8 +195,8 @@ def _split_verb(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
     verb = items[verb_at]
     if verb not in READ_VERBS:
         raise unsupported_verb(verb)
-    flags, words = _split(verb, items[:verb_at] + items[verb_at + 1 :])
-    return flags, [verb, *words]
+    rest = items[:verb_at] + items[verb_at + 1 :]
+    return verb, flags.parse(verb, rest, READ_FLAGS[verb], served_help(verb), KUBECTL_ONLY_FLAGS)
 
 
 def verb_index(argv: Sequence[str]) -> int | None:
@@ -296,5 +212,7 @@ def _is_verb_slot(items: list[str], i: int) -> bool:
     if i == 0:
         return True
     before = items[i - 1]
-    long = _SHORT.get(before, before)
-    return not (long in _FLAGS and _FLAGS[long][0] and "=" not in before)
+    takes_value = {
+        spelling for flag in READ_FLAGS["get"] if flag.value for spelling in (flag.long, flag.short)
+    }
+    return before not in takes_value

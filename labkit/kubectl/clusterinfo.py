@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labkit.kubectl import flags
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 
@@ -53,7 +53,7 @@ def service_link(host: str, service: Mapping[str, Any]) -> str:
 def cluster_info(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl cluster-info`` prints on this lab."""
     help_text = flags.served_help("cluster-info", "[-n NAMESPACE]", TABLE)
-    parsed = flags.split("cluster-info", argv, TABLE, help_text)
+    parsed = flags.parse("cluster-info", argv, TABLE, help_text)
     if parsed.words[:1] == ["dump"]:
         raise KubectlError(
             "error: labkit kubectl on the sandbox does not serve cluster-info dump; nearest: "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from labkit.kubectl import apply, flags, writes
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 
@@ -56,7 +56,7 @@ def _subcommand_at(items: list[str]) -> int | None:
 def create_namespace(lab: Lab, argv: Sequence[str]) -> Outcome:
     """What ``kubectl create namespace NAME`` prints, and its exit code."""
     shape = "namespace NAME"
-    parsed = flags.split(
+    parsed = flags.parse(
         "create namespace", argv, NAMESPACE_TABLE, flags.served_help("create", shape, ())
     )
     if len(parsed.words) != 1:

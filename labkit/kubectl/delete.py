@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 
 from labkit.errors import LabError
 from labkit.kubectl import flags, resources, sources, writes
-from labkit.kubectl.args import KubectlError
 from labkit.kubectl.fetch import not_found
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.kubectl.resources import Resource
 from labkit.lab import Lab, ObjectRef
@@ -40,7 +40,7 @@ Target = tuple[Resource, str, str, str]
 
 def delete(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl delete ...`` prints on this lab, and its exit code."""
-    parsed = flags.split("delete", argv, TABLE, flags.served_help("delete", SHAPE, TABLE))
+    parsed = flags.parse("delete", argv, TABLE, flags.served_help("delete", SHAPE, TABLE))
     namespace = parsed.last("--namespace", "default")
     listing = parsed.on("--all") or parsed.given("--selector")
     if parsed.given("--filename"):

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from labkit.kubectl.args import KubectlError, Request
+from labkit.kubectl.args import Request
 from labkit.kubectl.fetch import gather, nothing_found
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 from labkit.model.objects import SERVICE_NAME_LABEL

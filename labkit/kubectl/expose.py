@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labkit.kubectl import flags, writes
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.kubectl.resources import Resource
 from labkit.lab import Lab
@@ -134,7 +134,7 @@ def service_for(obj: Mapping[str, Any], parsed: flags.Parsed) -> dict[str, Any]:
 
 def expose(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl expose`` prints on this lab, and its exit code."""
-    parsed = flags.split("expose", argv, TABLE, flags.served_help("expose", SHAPE, TABLE))
+    parsed = flags.parse("expose", argv, TABLE, flags.served_help("expose", SHAPE, TABLE))
     chosen = writes.targets(parsed.words)
     if not chosen:
         raise KubectlError(

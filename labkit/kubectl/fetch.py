@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.kubectl.args import KubectlError, Request
+from labkit.kubectl.args import Request
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.resources import Resource
 from labkit.lab import Lab
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from labkit.kubectl import output
-from labkit.kubectl.args import KubectlError, Request
+from labkit.kubectl.args import Request
 from labkit.kubectl.fetch import gather, nothing_found
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 from labkit.printers import jsonpath

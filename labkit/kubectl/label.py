@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from labkit import inputs
 from labkit.kubectl import flags, writes
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 
@@ -56,7 +56,7 @@ def parse_changes(pairs: Sequence[str]) -> tuple[dict[str, str], list[str]]:
 
 def label(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl label`` prints on this lab, and its exit code."""
-    parsed = flags.split("label", argv, TABLE, flags.served_help("label", SHAPE, TABLE))
+    parsed = flags.parse("label", argv, TABLE, flags.served_help("label", SHAPE, TABLE))
     words, pairs = split_pairs(parsed.words)
     wanted, remove = parse_changes(pairs)
     if not words:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from labkit.kubectl import flags, patching, writes
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 
@@ -39,7 +39,7 @@ def read_patch(text: str) -> Any:
 
 def patch(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl patch`` prints on this lab, and its exit code."""
-    parsed = flags.split("patch", argv, TABLE, flags.served_help("patch", SHAPE, TABLE))
+    parsed = flags.parse("patch", argv, TABLE, flags.served_help("patch", SHAPE, TABLE))
     patch_type = parsed.last("--type", "strategic")
     if not parsed.given("--patch"):
         raise KubectlError(

@@ -9,17 +9,16 @@ from collections.abc import Sequence
 
 from labkit import inputs
 from labkit.errors import LabError
-from labkit.kubectl.args import KubectlError
-from labkit.kubectl.podflags import Flag, parse, usage
+from labkit.kubectl.flags import Flag, KubectlError, parse, usage
 from labkit.kubectl.pods import Terminal, choose_container, lab_error, target_pod
 from labkit.lab import Lab
 
 FLAGS = (
-    Flag("container", "c", value=True),
-    Flag("namespace", "n", value=True),
-    Flag("stdin", "i"),
-    Flag("tty", "t"),
-    Flag("quiet", "q"),
+    Flag("--container", "-c"),
+    Flag("--namespace", "-n"),
+    Flag("--stdin", "-i", value=False),
+    Flag("--tty", "-t", value=False),
+    Flag("--quiet", "-q", value=False),
 )
 UNSERVED = ("--filename", "-f", "--pod-running-timeout", "--context", "--kubeconfig")
 NO_TTY = "Unable to use a TTY - input is not a terminal or the right kind of file\n"
@@ -51,34 +50,36 @@ _EXPECTED = (
 
 def exec_pod(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
     """Run ``kubectl exec ARGV`` (without the verb) on the sandbox; the command's exit code."""
-    parsed = parse("exec", argv, FLAGS, UNSERVED, HELP)
-    if not parsed.words:
+    parsed = parse("exec", argv, FLAGS, HELP, UNSERVED)
+    words, command = parsed.before_dash(), parsed.after_dash()
+    if not words:
         raise KubectlError(_EXPECTED + usage("exec"))
-    if len(parsed.words) > 1:
+    if len(words) > 1:
         raise KubectlError(
             "error: exec [POD] [COMMAND] is not supported anymore. "
             f"Use exec [POD] -- [COMMAND] instead\n{usage('exec')}"
         )
-    if not parsed.command:
+    if not command:
         raise KubectlError(
             f"error: you must specify at least one command for the container\n{usage('exec')}"
         )
-    namespace = parsed.flags.get("namespace", "default")
-    pod = target_pod(lab, "exec", namespace, parsed.words[0], term)
+    namespace = parsed.last("--namespace", "default")
+    pod = target_pod(lab, "exec", namespace, words[0], term)
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         raise KubectlError(
             f"error: cannot exec into a container in a completed pod; current phase is {phase}"
         )
-    container = choose_container(pod, parsed.flags.get("container"), term, parsed.on("quiet"))
+    chosen = parsed.last("--container") or None
+    container = choose_container(pod, chosen, term, parsed.on("--quiet"))
     ref = f"{namespace}/{pod['metadata']['name']}"
     try:
-        if parsed.on("stdin"):
-            if parsed.on("tty") and not term.is_tty():
+        if parsed.on("--stdin"):
+            if parsed.on("--tty") and not term.is_tty():
                 term.err(NO_TTY)
-            code = lab.exec_interactive(ref, parsed.command, namespace, container, parsed.on("tty"))
+            code = lab.exec_interactive(ref, command, namespace, container, parsed.on("--tty"))
         else:
-            result = lab.exec(ref, parsed.command, namespace, inputs.TIMEOUT_MAX_S)
+            result = lab.exec(ref, command, namespace, inputs.TIMEOUT_MAX_S)
             term.out(result.stdout)
             term.err(result.stderr)
             code = result.returncode

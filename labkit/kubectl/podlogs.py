@@ -8,15 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from labkit.errors import LabError
-from labkit.kubectl.args import KubectlError
-from labkit.kubectl.podflags import Flag, flag_usage, parse, usage
+from labkit.kubectl.flags import Flag, KubectlError, flag_usage, parse, usage
 from labkit.kubectl.pods import Terminal, choose_container, lab_error, target_pod
 from labkit.lab import Lab
 
 FLAGS = (
-    Flag("container", "c", value=True),
-    Flag("namespace", "n", value=True),
-    Flag("tail", value=True),
+    Flag("--container", "-c"),
+    Flag("--namespace", "-n"),
+    Flag("--tail"),
 )
 UNSERVED = (
     "--follow", "-f", "--previous", "-p", "--timestamps", "--since", "--since-time",
@@ -61,21 +60,21 @@ def _count(value: str) -> int:
 
 def pod_logs(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
     """Print ``kubectl logs ARGV`` (without the verb) on the sandbox; 0, or 1 on a mistake."""
-    parsed = parse("logs", argv, FLAGS, UNSERVED, HELP)
-    words = parsed.words
+    parsed = parse("logs", argv, FLAGS, HELP, UNSERVED)
+    words = parsed.before_dash()
     if not words:
         raise KubectlError(
             "error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.\n"
             "POD or TYPE/NAME is a required argument for the logs command\n" + usage("logs")
         )
-    if len(words) > 2 or (len(words) == 2 and "container" in parsed.flags):
+    if len(words) > 2 or (len(words) == 2 and parsed.given("--container")):
         raise KubectlError(
             "error: only one of -c or an inline [CONTAINER] arg is allowed\n" + usage("logs")
         )
-    count = _count(parsed.flags.get("tail", "-1"))
-    namespace = parsed.flags.get("namespace", "default")
+    count = _count(parsed.last("--tail", "-1"))
+    namespace = parsed.last("--namespace", "default")
     pod = target_pod(lab, "logs", namespace, words[0], term)
-    wanted = words[1] if len(words) == 2 else parsed.flags.get("container")
+    wanted = words[1] if len(words) == 2 else (parsed.last("--container") or None)
     container = choose_container(pod, wanted, term)
     try:
         text = lab.logs(f"{namespace}/{pod['metadata']['name']}", namespace, container)

@@ -11,21 +11,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.kubectl.args import KubectlError
-from labkit.kubectl.podflags import Flag, Parsed, parse, usage
+from labkit.kubectl.flags import Flag, KubectlError, Parsed, parse, usage
 from labkit.kubectl.pods import Terminal, lab_error
 from labkit.lab import Lab, ObjectRef
 
 FLAGS = (
-    Flag("image", value=True),
-    Flag("namespace", "n", value=True),
-    Flag("stdin", "i"),
-    Flag("tty", "t"),
-    Flag("rm"),
-    Flag("restart", value=True),
-    Flag("command"),
-    Flag("labels", "l", value=True),
-    Flag("quiet", "q"),
+    Flag("--image"),
+    Flag("--namespace", "-n"),
+    Flag("--stdin", "-i", value=False),
+    Flag("--tty", "-t", value=False),
+    Flag("--rm", value=False),
+    Flag("--restart"),
+    Flag("--command", value=False),
+    Flag("--labels", "-l"),
+    Flag("--quiet", "-q", value=False),
 )
 UNSERVED = (
     "--port", "--expose", "--env", "--overrides", "--dry-run", "--attach", "--privileged",
@@ -59,24 +58,25 @@ def pod_manifest(name: str, parsed: Parsed) -> dict[str, Any]:
     """The Pod ``kubectl run`` creates: label ``run=NAME`` (or --labels), one container named
     after the pod, the words after ``--`` as its args (its command with ``--command``)."""
     labels = {"run": name}
-    if "labels" in parsed.flags:
-        labels = dict(_label(pair) for pair in parsed.flags["labels"].split(",") if pair)
-    container: dict[str, Any] = {"name": name, "image": parsed.flags["image"]}
-    if parsed.command:
-        container["command" if parsed.on("command") else "args"] = list(parsed.command)
-    if parsed.on("stdin"):
-        container.update(stdin=True, stdinOnce=True, tty=parsed.on("tty"))
+    if parsed.given("--labels"):
+        labels = dict(_label(pair) for pair in parsed.last("--labels").split(",") if pair)
+    container: dict[str, Any] = {"name": name, "image": parsed.last("--image")}
+    command = parsed.after_dash()
+    if command:
+        container["command" if parsed.on("--command") else "args"] = command
+    if parsed.on("--stdin"):
+        container.update(stdin=True, stdinOnce=True, tty=parsed.on("--tty"))
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": name,
-            "namespace": parsed.flags.get("namespace", "default"),
+            "namespace": parsed.last("--namespace", "default"),
             "labels": labels,
         },
         "spec": {
             "containers": [container],
-            "restartPolicy": parsed.flags.get("restart", "Always"),
+            "restartPolicy": parsed.last("--restart", "Always"),
             "dnsPolicy": "ClusterFirst",
         },
     }
@@ -91,16 +91,16 @@ def _label(pair: str) -> tuple[str, str]:
 
 def check(parsed: Parsed) -> str:
     """The pod's name, once the command line is one ``kubectl run`` accepts."""
-    if len(parsed.words) != 1:
+    if len(parsed.before_dash()) != 1:
         raise KubectlError(f"error: NAME is required for run\n{usage('run')}")
-    if not parsed.flags.get("image"):
+    if not (parsed.last("--image") or None):
         raise KubectlError('error: required flag(s) "image" not set')
-    restart = parsed.flags.get("restart", "Always")
+    restart = parsed.last("--restart", "Always")
     if restart not in RESTART_POLICIES:
         raise KubectlError(f"error: invalid restart policy: {restart}")
-    if parsed.on("rm") and not parsed.on("stdin"):
+    if parsed.on("--rm") and not parsed.on("--stdin"):
         raise KubectlError("error: --rm should only be used for attached containers")
-    return parsed.words[0]
+    return parsed.before_dash()[0]
 
 
 def wait_running(
@@ -128,7 +128,7 @@ def wait_running(
 def run_pod(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
     """Run ``kubectl run ARGV`` (without the verb) on the sandbox; the shell's exit code with
     ``-i``, else 0 once the pod is created."""
-    parsed = parse("run", argv, FLAGS, UNSERVED, HELP)
+    parsed = parse("run", argv, FLAGS, HELP, UNSERVED)
     name = check(parsed)
     manifest = pod_manifest(name, parsed)
     namespace = manifest["metadata"]["namespace"]
@@ -138,20 +138,22 @@ def run_pod(lab: Lab, argv: Sequence[str], term: Terminal) -> int:
         lab.apply(manifest)
     except LabError as exc:
         raise lab_error(exc) from None
-    if not parsed.on("stdin"):
+    if not parsed.on("--stdin"):
         term.out(f"pod/{name} created\n")
         return 0
     try:
         wait_running(lab, namespace, name)
-        if parsed.on("tty") and not term.is_tty():
+        if parsed.on("--tty") and not term.is_tty():
             term.err("Unable to use a TTY - input is not a terminal or the right kind of file\n")
-        elif not parsed.on("quiet"):
+        elif not parsed.on("--quiet"):
             term.err(PROMPT_HINT)
-        argv = list(parsed.command or ["sh"])
-        return lab.exec_interactive(f"{namespace}/{name}", argv, namespace, name, parsed.on("tty"))
+        argv = list(parsed.after_dash() or ["sh"])
+        return lab.exec_interactive(
+            f"{namespace}/{name}", argv, namespace, name, parsed.on("--tty")
+        )
     except LabError as exc:
         raise lab_error(exc) from None
     finally:
-        if parsed.on("rm"):
+        if parsed.on("--rm"):
             lab.delete([ObjectRef("Pod", name, namespace)])
             term.out(f'pod "{name}" deleted\n')

@@ -11,8 +11,8 @@ from typing import Any, TextIO
 
 from labkit.errors import LabError
 from labkit.kubectl import resources
-from labkit.kubectl.args import KubectlError
 from labkit.kubectl.fetch import not_found
+from labkit.kubectl.flags import KubectlError
 from labkit.lab import Lab
 
 OWNER_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Service")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from labkit.kubectl.args import KubectlError, verb_index
+from labkit.kubectl.args import verb_index
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.podexec import exec_pod
 from labkit.kubectl.podlogs import pod_logs
 from labkit.kubectl.podrun import run_pod

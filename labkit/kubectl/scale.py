@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from labkit.kubectl import flags, writes
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.outcome import Outcome
 from labkit.lab import Lab
 
@@ -23,7 +23,7 @@ def replicas(value: str) -> int:
     except ValueError:
         raise KubectlError(
             f'error: invalid argument "{value}" for "--replicas" flag: strconv.ParseInt: '
-            f'parsing "{value}": invalid syntax\n{flags.usage("scale")}'
+            f'parsing "{value}": invalid syntax\n{flags.flag_usage("scale")}'
         ) from None
     if count < 0:
         raise KubectlError(
@@ -35,7 +35,7 @@ def replicas(value: str) -> int:
 
 def scale(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Outcome:
     """What ``kubectl scale`` prints on this lab, and its exit code."""
-    parsed = flags.split("scale", argv, TABLE, flags.served_help("scale", SHAPE, TABLE))
+    parsed = flags.parse("scale", argv, TABLE, flags.served_help("scale", SHAPE, TABLE))
     count = replicas(parsed.last("--replicas", "-1"))
     chosen = writes.targets(parsed.words)
     if not chosen:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from labkit.kubectl.args import KubectlError, parse
+from labkit.kubectl.args import parse
 from labkit.kubectl.describe import describe
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.get import get
 from labkit.kubectl.outcome import Outcome
 from labkit.kubectl.writeverbs import find as find_write_verb

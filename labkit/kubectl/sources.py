@@ -12,7 +12,7 @@ from typing import Any
 
 from labkit import apirules, manifests
 from labkit.errors import LabError
-from labkit.kubectl.args import KubectlError
+from labkit.kubectl.flags import KubectlError
 
 EXTENSIONS = (".json", ".yaml", ".yml")
 STDIN = "STDIN"

@@ -12,8 +12,8 @@ from typing import Any
 from labkit import manifests
 from labkit.errors import LabError
 from labkit.kubectl import resources
-from labkit.kubectl.args import KubectlError
 from labkit.kubectl.fetch import not_found
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.resources import Resource
 from labkit.kubectl.sources import Document
 from labkit.lab import Lab, ObjectRef

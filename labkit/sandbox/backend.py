@@ -28,6 +28,7 @@ from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.doctor import check_machine, machine_checks
 from labkit.sandbox.lab import SandboxLab
 from labkit.sandbox.netns import NETNS_DIR
+from labkit.sandbox.outside_world import world_addresses, world_names
 from labkit.sandbox.state import (
     REPAIRING,
     STATE_FILE,
@@ -232,7 +233,7 @@ def _build(
     with progress.step(f"Building 3 node namespaces, the fabric switch and the {cni} network"):
         nodes = fabric.node_nets(lab_name, cni, store.nodes())
         fabric_runner.run_stages(
-            fabric.underlay_plan(lab_name, cni, nodes), f"build lab {lab_name!r}"
+            fabric.underlay_plan(lab_name, cni, nodes, world_addresses()), f"build lab {lab_name!r}"
         )
         netns_etc.write_node_etc([naming.outside_netns(lab_name), *(n.netns for n in nodes)])
         addresses = (state.get("outside") or {}).get("addresses")
@@ -257,7 +258,8 @@ def _summary(lab: SandboxLab, store: ClusterStore, started: float) -> str:
         f"CNI {lab.cni}, kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
         f"  {len(running)} pod(s) running; outside client {fabric.GATEWAY_IP} "
         f"(namespace {naming.outside_netns(lab.name)}); namespaces start with "
-        f"{naming.lab_prefix(lab.name)}"
+        f"{naming.lab_prefix(lab.name)}\n  outside world: {', '.join(world_names())} "
+        f"(resolver {fabric.GATEWAY_IP})"
     )
 
 

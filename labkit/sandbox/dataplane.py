@@ -17,15 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
-from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, netns_etc
+from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc
 from labkit.sandbox.agent.files import SPEC_FILE
-from labkit.sandbox.fabric import NodeNet, PodNet
+from labkit.sandbox.fabric import Job, NodeNet, PodNet
+from labkit.sandbox.healthchecks import (
+    health_check_entries,
+    load_balancer_targets,
+    service_health,
+)
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
     host_ports,
     ingress_rules,
-    outside_workload,
+    outside_workloads,
     pod_nets,
     served_ingresses,
     workloads_document,
@@ -74,12 +79,22 @@ class DataPlane:
         return fabric.node_nets(self.lab_name, self.cni, store.nodes())
 
     def converge(
-        self, store: ClusterStore, built: dict[str, PodNet], outside: Mapping[str, Any]
+        self,
+        store: ClusterStore,
+        built: dict[str, PodNet],
+        outside: Mapping[str, Any],
+        routed: Sequence[NodeNet] | None,
     ) -> None:
         """Make the data plane match ``store``; ``built`` (what exists) is updated as work is
         done, so a failure leaves it true. ``outside`` is the state's outside addresses and
-        ports. The pods it touches are recorded first (the caller's save ends that record)."""
+        ports; ``routed`` the nodes whose IPAM blocks are routed already (None: unknown, every
+        block's route is written again). The pods it touches are recorded first (the caller's
+        save ends that record)."""
         nodes = self.nodes(store)
+        if self.cni == "calico":
+            fabric_runner.run_stages(
+                [fabric.block_routes_plan(routed, nodes)], "route Calico's IPAM blocks"
+            )
         view = StoreView(store)
         wanted = pod_nets(self.lab_name, self.cni, view.pods(), nodes)
         gone = [net for key, net in built.items() if wanted.get(key) != net]
@@ -106,6 +121,7 @@ class DataPlane:
             view.refresh()
             self.publish(view, wanted, outside, previous=published)
         self._load_rules(view, nodes, wanted)
+        self._route_load_balancers(view, nodes)
 
     def restore(
         self,
@@ -126,7 +142,7 @@ class DataPlane:
         removed = leftovers.remove_untracked(self.lab_name, self.nodes(store), kept)
         if touched is not None:
             removed += leftovers.outside_routes(self.lab_name, outside.get("addresses") or [])
-        self.converge(store, kept, outside)
+        self.converge(store, kept, outside, None)
         return kept, removed
 
     def _remove_pods(
@@ -163,10 +179,18 @@ class DataPlane:
         pods = view.pods()
         routes = ingress_rules(served_ingresses(view.all("Ingress")), services)
         document = workloads_document(
-            pods, nets, records(services, slices, pods), routes.rules, routes.tls_hosts
+            pods,
+            nets,
+            records(services, slices, pods),
+            routes.rules,
+            routes.tls_hosts,
+            [name_of(ns) for ns in view.all("Namespace")],
         )
-        if outside.get("ports") and outside.get("addresses"):
-            document["workloads"].append(outside_workload(self.lab_name, outside["ports"]))
+        scenario_ports = outside.get("ports") if outside.get("addresses") else None
+        document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
+        document["health_checks"] = health_check_entries(
+            service_health(services, slices), self.nodes(view.store)
+        )
         if document == previous:
             return document
         path = self.state_dir / SPEC_FILE
@@ -196,14 +220,14 @@ class DataPlane:
             return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
 
     def render_rules(self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]) -> str:
-        """The complete iptables-restore input for one node: policy (Calico), kube-proxy, CNI,
-        hostPorts."""
+        """The complete iptables-restore input for one node: kubelet's chains, policy (Calico),
+        kube-proxy, CNI, hostPorts."""
         from labkit.sandbox.proxyrules import render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
-        fragments: list[Mapping[str, Sequence[str]]] = []
+        fragments: list[Mapping[str, Sequence[str]]] = [iptables.kubelet_rules()]
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
         if self.cni == "calico":
@@ -232,6 +256,17 @@ class DataPlane:
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
         return iptables.compose(fragments)
+
+    def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
+        """Point each LoadBalancer address, in the outside namespace, at the node its load
+        balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
+        answers 200)."""
+        checks = service_health(view.all("Service"), view.all("EndpointSlice"))
+        targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
+        job = Job(naming.outside_netns(self.lab_name)).ip(
+            *(f"route replace {a}/32 via {node.ip} dev eth0" for a, node in targets.items())
+        )
+        fabric_runner.run_stages([[job]], "route the LoadBalancer addresses")
 
     def _load_rules(
         self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]

@@ -6,19 +6,22 @@ namespace. Usage from the agent, for a coredns pod::
 
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind((pod_ip, 53))
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM); tcp.bind((pod_ip, 53))
-    await serve(udp, tcp, get_index)   # runs until cancelled; closes both sockets on the way out
+    await serve(udp, tcp, get_index, upstream)   # until cancelled; closes both sockets on exit
 
 ``get_index()`` is called once per query, so returning a freshly built ``RecordIndex`` after the
 cluster changes takes effect at once; keep it cheap (cache the index and rebuild on change).
+``upstream`` (:mod:`labkit.sandbox.dns_forward`) is CoreDNS's ``forward`` plugin: without it,
+names outside the cluster get NXDOMAIN.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from dnslib import (
@@ -39,12 +42,16 @@ from dnslib import (
     DNSRecord,
 )
 
+from labkit.model.dns.loadbalance import Draw, shuffle_answer
 from labkit.model.dns.lookup import Answer, RecordIndex
 from labkit.model.dns.records import Record
+from labkit.sandbox.dns_forward import Upstream, forwarded
 
 log = logging.getLogger(__name__)
 
 GetIndex = Callable[[], RecordIndex]
+Responder = Callable[[bytes, bool], Awaitable[bytes]]
+"""Answers one query (``tcp``: it came over TCP); ``b""`` when it deserves no answer."""
 UDP_DEFAULT_SIZE = 512  # the classic limit when the client sends no EDNS
 EDNS_SIZE = 1232  # what we advertise and the most we send over UDP (DNS flag day 2020)
 TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP client may sit silent before we close the connection
@@ -78,13 +85,21 @@ def to_rr(record: Record) -> RR:
     return RR(record.name, getattr(QTYPE, record.rtype), CLASS.IN, record.ttl, rdata)
 
 
-def answer(query: bytes, index: RecordIndex, *, tcp: bool = False) -> bytes:
+def random_id() -> int:
+    """A random 16-bit number from the system's secure source, as miekg/dns's ``dns.Id()``."""
+    return secrets.randbits(16)
+
+
+def answer(query: bytes, index: RecordIndex, *, tcp: bool = False, draw: Draw = random_id) -> bytes:
     """The reply to one DNS message, or ``b""`` when it deserves none (too short, or not a query).
 
     Authoritative (AA) for the cluster and reverse zones, with their SOA in the authority section
-    for NXDOMAIN and NODATA and SRV targets' addresses as additional records. Over UDP a reply
-    larger than the client accepts (512 bytes, or its EDNS size up to 1232) is sent truncated (TC)
-    so the client retries over TCP. RA is set, as CoreDNS sets it, although there is no upstream.
+    for NXDOMAIN and NODATA and SRV targets' addresses as additional records; a successful
+    reply's addresses are shuffled with ``draw`` as CoreDNS's loadbalance plugin does. Over UDP a
+    reply larger than the client accepts (512 bytes, or its EDNS size up to 1232) is sent
+    truncated (TC) so the client retries over TCP. RA is not set: CoreDNS's kubernetes plugin
+    answers with ``SetReply``, which leaves it clear (dig warns "recursion requested but not
+    available").
     """
     request = _parse(query)
     if request is None:
@@ -100,7 +115,7 @@ def answer(query: bytes, index: RecordIndex, *, tcp: bool = False) -> bytes:
     qtype = QTYPE.get(question.qtype, f"TYPE{question.qtype}")
     if question.qclass not in (CLASS.IN, _CLASS_ANY) or qtype in _REFUSED_TYPES:
         return _finish(reply, request, RCODE.REFUSED, tcp)
-    result: Answer = index.lookup(str(question.qname), qtype)
+    result: Answer = shuffle_answer(index.lookup(str(question.qname), qtype), draw)
     reply.header.aa = int(result.zone is not None)
     reply.add_answer(*map(to_rr, result.answers))
     reply.add_auth(*map(to_rr, result.authority))
@@ -154,7 +169,7 @@ def _formerr(query: bytes) -> bytes:
 
 def _reply_skeleton(request: DNSRecord) -> DNSRecord:
     header = DNSHeader(
-        id=request.header.id, qr=1, opcode=request.header.opcode, aa=0, rd=request.header.rd, ra=1
+        id=request.header.id, qr=1, opcode=request.header.opcode, aa=0, rd=request.header.rd, ra=0
     )
     return DNSRecord(header, questions=list(request.questions))
 
@@ -183,7 +198,7 @@ def _finish(reply: DNSRecord, request: DNSRecord, rcode: int, tcp: bool) -> byte
             aa=reply.header.aa,
             tc=1,
             rd=reply.header.rd,
-            ra=1,
+            ra=0,
             rcode=rcode,
         ),
         questions=list(request.questions),
@@ -207,14 +222,73 @@ def respond(query: bytes, get_index: GetIndex, *, tcp: bool = False) -> bytes:
         return servfail(query)
 
 
+async def respond_forwarding(
+    query: bytes, get_index: GetIndex, upstream: Upstream, *, tcp: bool = False
+) -> bytes:
+    """CoreDNS's chain: ``forward`` relays what the kubernetes plugin does not own (the upstream's
+    reply as it came, rcode and flags included, or SERVFAIL when none comes); an ExternalName's
+    outside target is looked up upstream and its records follow the CNAME (plugin.A/AAAA)."""
+    request = _parse(query)
+    if request is None or request.header.qr or len(request.questions) != 1:
+        return respond(query, get_index, tcp=tcp)
+    question = request.questions[0]
+    qtype = QTYPE.get(question.qtype, f"TYPE{question.qtype}")
+    try:
+        index = get_index()
+    except Exception:
+        return respond(query, get_index, tcp=tcp)  # SERVFAIL, logged there
+    if forwarded(index, str(question.qname), qtype):
+        return await upstream(query) or servfail(query)
+    local = respond(query, get_index, tcp=tcp)
+    reply = _parse(local) if qtype in ("A", "AAAA") else None
+    last = reply.rr[-1] if reply is not None and reply.rr else None
+    if reply is None or last is None or last.rtype != QTYPE.CNAME:
+        return local
+    target = str(last.rdata.label)
+    if index.zone_of(target) is not None:
+        return local
+    found = await upstream(bytes(DNSRecord.question(target, qtype).pack()))
+    chased = _parse(found) if found else None
+    if chased is None:
+        return local
+    reply.add_answer(*chased.rr)
+    return bytes(reply.pack())
+
+
+def responder(get_index: GetIndex, upstream: Upstream | None = None) -> Responder:
+    """The cluster DNS's answers, forwarding to ``upstream`` when one is given."""
+
+    async def reply(query: bytes, tcp: bool) -> bytes:
+        if upstream is None:
+            return respond(query, get_index, tcp=tcp)
+        try:
+            return await respond_forwarding(query, get_index, upstream, tcp=tcp)
+        except Exception:
+            log.exception("cluster DNS: failed to forward a query")
+            return servfail(query)
+
+    return reply
+
+
+def fixed_responder(answer_of: Callable[[bytes], bytes]) -> Responder:
+    """A Responder for a server whose answers need nothing but the query (the outside resolver)."""
+
+    async def reply(query: bytes, tcp: bool) -> bytes:
+        return answer_of(query)
+
+    return reply
+
+
 # --------------------------------------------------------------------------- servers
 
 
 class DnsDatagramProtocol(asyncio.DatagramProtocol):
-    """Answers each UDP datagram with ``respond``; the index is fetched per query."""
+    """Answers each UDP datagram with its Responder, each in its own task (a forwarded one
+    waits for the upstream without holding up the others)."""
 
-    def __init__(self, get_index: GetIndex) -> None:
-        self._get_index = get_index
+    def __init__(self, reply: Responder) -> None:
+        self._reply = reply
+        self._pending: set[asyncio.Task[None]] = set()
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -223,33 +297,62 @@ class DnsDatagramProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         """Answer one query (nothing for a message that deserves no answer)."""
-        reply = respond(data, self._get_index)
-        if reply and self.transport is not None:
+        task = asyncio.get_running_loop().create_task(self._answer(data, addr))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _answer(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        reply = await self._reply(data, False)
+        if reply and self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
+
+    def cancel_pending(self) -> None:
+        """Drop the queries still waiting for an answer (the server is stopping)."""
+        for task in list(self._pending):
+            task.cancel()
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors for earlier replies: nothing to do but note them."""
         log.debug("cluster DNS: UDP error %s", exc)
 
 
-async def serve_udp(sock: socket.socket, get_index: GetIndex) -> None:
-    """Serve DNS on an already-bound UDP socket until cancelled; the socket is closed on exit."""
+async def serve_udp(
+    sock: socket.socket, get_index: GetIndex, upstream: Upstream | None = None
+) -> None:
+    """Serve cluster DNS on an already-bound UDP socket until cancelled; the socket is closed on
+    exit."""
+    await serve_udp_with(sock, responder(get_index, upstream))
+
+
+async def serve_udp_with(sock: socket.socket, reply: Responder) -> None:
+    """Serve DNS answered by ``reply`` on an already-bound UDP socket until cancelled."""
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: DnsDatagramProtocol(get_index), sock=sock
-    )
+    protocol = DnsDatagramProtocol(reply)
+    transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
     try:
         await asyncio.Future()  # forever, until the task is cancelled
     finally:
+        protocol.cancel_pending()
         transport.close()
 
 
 async def serve_tcp(
-    sock: socket.socket, get_index: GetIndex, *, idle_timeout: float = TCP_IDLE_TIMEOUT
+    sock: socket.socket,
+    get_index: GetIndex,
+    upstream: Upstream | None = None,
+    *,
+    idle_timeout: float = TCP_IDLE_TIMEOUT,
 ) -> None:
-    """Serve DNS on an already-bound TCP socket (we call listen) until cancelled; several queries
-    may share a connection; idle connections close after ``idle_timeout`` seconds; all close on
-    exit."""
+    """Serve cluster DNS on an already-bound TCP socket until cancelled; all close on exit."""
+    await serve_tcp_with(sock, responder(get_index, upstream), idle_timeout=idle_timeout)
+
+
+async def serve_tcp_with(
+    sock: socket.socket, reply: Responder, *, idle_timeout: float = TCP_IDLE_TIMEOUT
+) -> None:
+    """Serve DNS answered by ``reply`` on an already-bound TCP socket (we call listen) until
+    cancelled; several queries may share a connection; idle connections close after
+    ``idle_timeout`` seconds; all close on exit."""
     handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -258,10 +361,10 @@ async def serve_tcp(
                 message = await asyncio.wait_for(read_frame(reader), idle_timeout)
                 if message is None:
                     break
-                reply = respond(message, get_index, tcp=True)
-                if not reply:
+                answer_wire = await reply(message, True)
+                if not answer_wire:
                     break
-                writer.write(frame(reply))
+                writer.write(frame(answer_wire))
                 await writer.drain()
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -290,6 +393,13 @@ async def serve_tcp(
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def serve(udp_sock: socket.socket, tcp_sock: socket.socket, get_index: GetIndex) -> None:
+async def serve(
+    udp_sock: socket.socket,
+    tcp_sock: socket.socket,
+    get_index: GetIndex,
+    upstream: Upstream | None = None,
+) -> None:
     """Serve DNS over UDP and TCP together until cancelled (what a coredns pod does on port 53)."""
-    await asyncio.gather(serve_udp(udp_sock, get_index), serve_tcp(tcp_sock, get_index))
+    await asyncio.gather(
+        serve_udp(udp_sock, get_index, upstream), serve_tcp(tcp_sock, get_index, upstream)
+    )

@@ -28,8 +28,21 @@ FLANNEL_VNI = 1
 FLANNEL_PORT = 8472
 FLANNEL_DEV = "flannel.1"
 FLANNEL_BRIDGE = "cni0"
+HOST_MTU = 1500
+"""The MTU of every node's ``eth0`` (a Kind node's, on Docker's bridge network)."""
+CALICO_MTU = HOST_MTU - 50
+"""Felix's MTU auto-detection with VXLAN on: the host MTU minus VXLAN's 50 bytes
+(``vxlanMTUOverhead`` in felix/dataplane/linux/int_dataplane.go); pods and their veths get it."""
+CALICO_VXLAN_DEV = "vxlan.calico"
+CALICO_VXLAN_VNI = 4096
+CALICO_VXLAN_PORT = 4789
+CALICO_ROUTE_PROTO = "80"
+"""The protocol Felix marks its blackhole and same-subnet routes with (``DefaultRouteProto``)."""
 CALICO_GATEWAY = "169.254.1.1"
 CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
+UPLINK_ROUTER = "169.254.0.1"
+UPLINK_ROUTER_MAC = "02:00:00:00:00:01"
+"""The outside's default router: an address nobody holds, a MAC no device of the lab has."""
 SANDBOX_CNIS = ("flannel", "calico")
 """The CNIs whose data plane the sandbox builds (Kind runs more: ``labkit.values.CNIS``)."""
 # A namespace rate-limits the ICMP errors it sends whose type is in icmp_ratemask: per destination
@@ -54,6 +67,8 @@ class StoreNode(Protocol):
     def pod_cidr(self) -> str: ...
     @property
     def ipam_block(self) -> str | None: ...
+    @property
+    def more_blocks(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,9 @@ class NodeNet:
     netns: str
     ip: str
     pod_cidr: str
-    block: str
-    """The range this node's pods get addresses from (Flannel: podCIDR; Calico: its /26 block)."""
+    blocks: tuple[str, ...]
+    """The ranges this node's pods get addresses from (Flannel: its podCIDR; Calico: the /26
+    blocks affine to it, its first one first)."""
 
     @property
     def short(self) -> str:
@@ -160,7 +176,11 @@ def node_nets(lab_name: str, cni: str, nodes: Sequence[StoreNode]) -> list[NodeN
     result = []
     for index, node in enumerate(nodes):
         pod_cidr = str(node.pod_cidr)
-        block = str(node.ipam_block or pod_cidr) if cni == "calico" else pod_cidr
+        blocks = (
+            (str(node.ipam_block or pod_cidr), *node.more_blocks)
+            if cni == "calico"
+            else (pod_cidr,)
+        )
         result.append(
             NodeNet(
                 name=str(node.name),
@@ -168,7 +188,7 @@ def node_nets(lab_name: str, cni: str, nodes: Sequence[StoreNode]) -> list[NodeN
                 netns=naming.node_netns(lab_name, index),
                 ip=str(node.internal_ip),
                 pod_cidr=pod_cidr,
-                block=block,
+                blocks=blocks,
             )
         )
     return result
@@ -187,11 +207,14 @@ def lb_addresses() -> list[str]:
     return [str(ipaddress.ip_address(i)) for i in range(first, last + 1)]
 
 
-def underlay_plan(lab_name: str, cni: str, nodes: Sequence[NodeNet]) -> list[list[Job]]:
+def underlay_plan(
+    lab_name: str, cni: str, nodes: Sequence[NodeNet], outside_ranges: Sequence[str] = ()
+) -> list[list[Job]]:
     """Stages that build the fabric, the outside client and the nodes, CNI plumbing included.
 
     Stage 1 creates the namespaces, stage 2 the fabric bridge with one uplink per node and one
-    for ``outside``, stage 3 configures every node and ``outside`` in parallel.
+    for ``outside``, stage 3 configures every node and ``outside`` (with ``outside_ranges`` as
+    its own addresses) in parallel.
     """
     if cni not in SANDBOX_CNIS:
         raise ValueError(f"unsupported CNI {cni!r}")
@@ -215,12 +238,33 @@ def underlay_plan(lab_name: str, cni: str, nodes: Sequence[NodeNet]) -> list[lis
 
     out = Job(outside).sysctl(ICMP_SYSCTLS)
     out.ip(
-        "link set lo up", f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0", "link set eth0 up"
+        "link set lo up",
+        f"addr add {GATEWAY_IP}/{UNDERLAY_PREFIX} dev eth0",
+        "link set eth0 up",
+        *outside_uplink_lines(),
+        *(line for cidr in outside_ranges for line in outside_address_lines(cidr)),
     )
     for address in lb_addresses():
         out.ip(f"route add {address}/32 via {lb_route_node(address, nodes).ip} dev eth0")
     configure = [out, *(node_job(cni, node, nodes) for node in nodes)]
     return [[create], [sw], configure]
+
+
+def outside_uplink_lines() -> list[str]:
+    """The outside's default route, like a Kind host's towards its router, so a pod address
+    (which no host routes) times out instead of failing at once as "network unreachable".
+
+    The route leads into a veth pair whose both ends stay in the outside namespace, to a router
+    MAC that the far end does not own: the far end drops those frames as meant for another host,
+    silently (no ICMP error). Nothing leaves the namespace."""
+    up, far = naming.OUTSIDE_UPLINK, naming.OUTSIDE_UPLINK_FAR
+    return [
+        f"link add {up} type veth peer name {far}",
+        f"link set {up} up",
+        f"link set {far} up",
+        f"route add default via {UPLINK_ROUTER} dev {up} onlink",
+        f"neigh add {UPLINK_ROUTER} lladdr {UPLINK_ROUTER_MAC} dev {up} nud permanent",
+    ]
 
 
 def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
@@ -269,12 +313,71 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
             )
         )
     else:
-        # Calico in BGP mode without encapsulation: the own block is blackholed (pods get /32
-        # routes), other nodes' blocks are routed to their node IP, as BIRD would program them.
-        job.ip(f"route add blackhole {node.block} proto bird")
-        for other in others:
-            job.ip(f"route add {other.block} via {other.ip} dev eth0 proto bird")
+        job.ip(*calico_node_lines(node, nodes))
+        job.bridge(
+            *(
+                f"fdb add {naming.calico_vtep_mac(o.name)} dev {CALICO_VXLAN_DEV} dst {o.ip} "
+                "self permanent"
+                for o in others
+            )
+        )
     return job
+
+
+def calico_node_lines(node: NodeNet, nodes: Sequence[NodeNet]) -> list[str]:
+    """What Felix programs on a node of a VXLANCrossSubnet pool (felix/dataplane/linux/
+    vxlan_mgr.go, route_mgr.go): ``vxlan.calico`` with its VTEP (the first block's first
+    address), every other VTEP's neighbour entry, and the block routes."""
+    lines = [
+        f"link add {CALICO_VXLAN_DEV} address {naming.calico_vtep_mac(node.name)} "
+        f"mtu {CALICO_MTU} type vxlan id {CALICO_VXLAN_VNI} local {node.ip} dev eth0 "
+        f"dstport {CALICO_VXLAN_PORT} nolearning",
+        f"addr add {calico_vtep_ip(node)}/32 dev {CALICO_VXLAN_DEV}",
+        f"link set {CALICO_VXLAN_DEV} up",
+    ]
+    lines += [
+        f"neigh add {calico_vtep_ip(other)} lladdr {naming.calico_vtep_mac(other.name)} "
+        f"dev {CALICO_VXLAN_DEV} nud permanent"
+        for other in nodes
+        if other.name != node.name
+    ]
+    return lines + calico_block_routes(node, nodes, "add")
+
+
+def calico_vtep_ip(node: NodeNet) -> str:
+    """A node's ``vxlan.calico`` address: Calico's IPAM gives the tunnel the first address of
+    the node's first block (pods start at the next one)."""
+    return str(ipaddress.ip_network(node.blocks[0], strict=False).network_address)
+
+
+def calico_block_routes(
+    node: NodeNet, nodes: Sequence[NodeNet], verb: str, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """The routes Felix's route manager programs on ``node``, one per IPAM block: a blackhole
+    for each block affine to it (its pods get /32 routes), and every other node's block routed
+    directly via the owner's IP (the nodes share one underlay subnet, so no block needs the
+    tunnel); blocks in ``skip`` are left out."""
+    lines = [
+        f"route {verb} blackhole {b} proto {CALICO_ROUTE_PROTO}"
+        for b in node.blocks
+        if b not in skip
+    ]
+    for other in nodes:
+        if other.name != node.name:
+            lines += [
+                f"route {verb} {b} via {other.ip} dev eth0 proto {CALICO_ROUTE_PROTO} onlink"
+                for b in other.blocks
+                if b not in skip
+            ]
+    return lines
+
+
+def block_routes_plan(before: Sequence[NodeNet] | None, after: Sequence[NodeNet]) -> list[Job]:
+    """Jobs that route the blocks Calico's IPAM claimed since ``before`` (None: unknown, so
+    every block's route is replaced), on every node; none when no block was claimed."""
+    skip = frozenset(b for n in before for b in n.blocks) if before is not None else frozenset()
+    jobs = [Job(n.netns).ip(*calico_block_routes(n, after, "replace", skip)) for n in after]
+    return [job for job in jobs if not job.empty]
 
 
 def vtep_ip(node: NodeNet) -> str:
@@ -318,8 +421,8 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
             )
         else:
             job.ip(
-                f"link add {iface} address {CALICO_HOST_MAC} type veth "
-                f"peer name eth0 netns {pod.netns}",
+                f"link add {iface} mtu {CALICO_MTU} address {CALICO_HOST_MAC} type veth "
+                f"peer name eth0 mtu {CALICO_MTU} netns {pod.netns}",
                 f"link set {iface} up",
                 # replace, as Felix programs it: a /32 a learner wired by hand (a build exercise)
                 # never stops a pod the IPAM gave that address from being wired

@@ -127,6 +127,22 @@ def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str
                 )
 
 
+# --------------------------------------------------------------------------- kubelet (pure)
+
+
+def kubelet_rules() -> dict[str, list[str]]:
+    """The chains kubelet keeps on every node: KUBE-IPTABLES-HINT in mangle (so other components
+    see which iptables backend the node uses) and the KUBE-KUBELET-CANARY chains its iptables
+    Monitor watches in mangle, nat and filter (pkg/kubelet/kubelet_network_linux.go
+    initNetworkUtil, syncIPTablesRules). Its KUBE-FIREWALL rule is kube-proxy's identical copy."""
+    canary = ":KUBE-KUBELET-CANARY - [0:0]"
+    return {
+        "mangle": [":KUBE-IPTABLES-HINT - [0:0]", canary],
+        "nat": [canary],
+        "filter": [canary],
+    }
+
+
 # --------------------------------------------------------------------------- CNI base rules (pure)
 
 

@@ -14,6 +14,7 @@ from labkit.model.kubeproxy.chains import iptables_comment
 BUILTIN_CHAINS = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
 }
 """The tables these writers fill, with their built-in chains in iptables-save's order."""
 

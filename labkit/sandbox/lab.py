@@ -28,6 +28,7 @@ from labkit.sandbox.confine import Confinement, pod_confinement
 from labkit.sandbox.dataplane import StoreView
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.lab_state import LabState
+from labkit.sandbox.outside_world import node_resolv_conf
 from labkit.sandbox.state import (
     begin_change,
     built_pods,
@@ -293,7 +294,10 @@ class SandboxLab(LabState):
         """Where a probe from ``src`` starts: a pod, a node, or OUTSIDE."""
         if src == OUTSIDE:
             return ProbeSource(
-                naming.outside_netns(self.name), "", OUTSIDE, Confinement(OUTSIDE_HOSTNAME)
+                naming.outside_netns(self.name),
+                node_resolv_conf(),
+                OUTSIDE,
+                Confinement(OUTSIDE_HOSTNAME),
             )
         hand = inputs.hand_source(src)
         if hand is not None:
@@ -302,7 +306,9 @@ class SandboxLab(LabState):
         if "/" not in src:
             for n in self._nodes():
                 if src in (n.name, n.netns):
-                    return ProbeSource(n.netns, "", n.name, Confinement(n.name, node=True))
+                    return ProbeSource(
+                        n.netns, node_resolv_conf(), n.name, Confinement(n.name, node=True)
+                    )
         pod, net = self._pod(src)
         resolv = netns_etc.pod_resolv_conf(pod, net.namespace)
         return ProbeSource(net.netns, resolv, net.key, self._confinement(pod, net))

@@ -106,7 +106,8 @@ class LabState:
         with self._writing():
             state = self._state()
             built: dict[str, PodNet] = {}
-            self._dataplane.converge(store, built, state.get("outside") or {})
+            routed = self._dataplane.nodes(store)  # up built the underlay with these blocks
+            self._dataplane.converge(store, built, state.get("outside") or {}, routed)
             self._save({**state, "phase": "ready"}, store, built)
 
     def heal(self) -> None:
@@ -164,24 +165,29 @@ class LabState:
             state = self._state()  # never mutated: _save writes a new dict
             outside = state.get("outside") or {}
             built = built_pods(state)
+            routed = self._nodes()
             store = ClusterStore.from_dict(state["store"], wall_clock)  # from_dict copies
             result = mutate(store)
             try:
-                self._dataplane.converge(store, built, outside)
+                self._dataplane.converge(store, built, outside, routed)
             except BaseException as exc:
-                self._roll_back(state, built, exc)
+                self._roll_back(state, built, exc, self._dataplane.nodes(store))
                 raise
             self._save(state, store, built)
             return result
 
     def _roll_back(
-        self, state: Mapping[str, Any], built: dict[str, PodNet], cause: BaseException
+        self,
+        state: Mapping[str, Any],
+        built: dict[str, PodNet],
+        cause: BaseException,
+        routed: list[NodeNet],
     ) -> None:
         from labkit.sandbox.store import ClusterStore
 
         previous = ClusterStore.from_dict(state["store"], wall_clock)
         try:
-            self._dataplane.converge(previous, built, state.get("outside") or {})
+            self._dataplane.converge(previous, built, state.get("outside") or {}, routed)
             self._save(state, previous, built)
         except Exception as exc:  # the lab is now in an unknown shape: say how to get out
             raise LabError(

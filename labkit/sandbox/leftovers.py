@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from labkit.errors import LabError
 from labkit.sandbox import fabric, fabric_runner, naming, netns_etc
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
+from labkit.sandbox.outside_world import world_addresses
 
 
 def pod_namespaces(lab_name: str) -> set[str]:
@@ -108,7 +109,7 @@ def outside_routes(lab_name: str, addresses: Iterable[str]) -> list[str]:
         for line in proc.stdout.splitlines()
         if line.startswith("local ") and "proto kernel" not in line
     }
-    wanted = {str(ipaddress.ip_network(a, strict=False)) for a in addresses}
+    wanted = {str(ipaddress.ip_network(a, strict=False)) for a in [*addresses, *world_addresses()]}
     gone = sorted(present - wanted)
     lines = [
         *(line for a in gone for line in fabric.outside_address_lines(a, present=False)),

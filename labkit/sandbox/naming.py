@@ -27,6 +27,10 @@ POD_HASH_LEN = 10
 FABRIC_BRIDGE = "br-kind"
 """The underlay switch in the fabric namespace (kind's docker network is named ``kind``)."""
 OUTSIDE_PORT = "veth-outside"
+OUTSIDE_UPLINK = "uplink"
+OUTSIDE_UPLINK_FAR = "uplink-far"
+"""The outside's default route leaves by ``uplink``; its peer ``uplink-far``, in the same
+namespace, drops what arrives (a host's way to the rest of the world, closed)."""
 
 _LAB_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 
@@ -100,6 +104,13 @@ def vtep_mac(index: int) -> str:
     the real one in a node annotation; here it is fixed so every node can be told it)."""
     tail = _digest(f"flannel.1/{index}")[:8]
     return "0e:" + ":".join(tail[i : i + 2] for i in range(0, 8, 2)) + f":{index:02x}"
+
+
+def calico_vtep_mac(node_name: str) -> str:
+    """The MAC of ``vxlan.calico`` on a node, as Felix derives it when no annotation sets one:
+    the byte ``f`` (0x66) and the first 5 bytes of the SHA-1 of the node's name."""
+    tail = hashlib.sha1(node_name.encode()).digest()[:5]
+    return ":".join(f"{b:02x}" for b in b"f" + tail)
 
 
 def bridge_mac(label: str) -> str:

@@ -1,6 +1,7 @@
 """The files ``ip netns exec`` mounts over ``/etc`` for a lab's namespaces
 (``/etc/netns/<name>/``): a pod's resolv.conf (from its dnsPolicy and dnsConfig) and hosts as
-the kubelet writes them, and a resolver for nodes and the outside client that fails fast.
+the kubelet writes them, and the resolv.conf of nodes and the outside client (the outside
+world's resolver, as on a Kind node).
 """
 
 from __future__ import annotations
@@ -16,23 +17,13 @@ from labkit.model.dns import poddns
 from labkit.model.dns.resolver import DNS_SERVICE_IP
 from labkit.model.podidentity import host_alias_lines, pod_hosts_file
 from labkit.sandbox import naming
-from labkit.sandbox.fabric import GATEWAY_IP, PodNet
-
-NO_DNS_RESOLV_CONF = (
-    f"# The sandbox has no DNS outside the cluster: {GATEWAY_IP} refuses at once instead of\n"
-    "# letting lookups from nodes hang (pods use the cluster DNS, 10.96.0.10).\n"
-    f"nameserver {GATEWAY_IP}\noptions timeout:1 attempts:1\n"
-)
-
-
-def node_resolv_conf() -> str:
-    """The nodes' resolv.conf: what ``dnsPolicy: Default`` pods (and ClusterFirst host-network
-    pods) start from, as kubelet reads the node's file."""
-    return NO_DNS_RESOLV_CONF
+from labkit.sandbox.fabric import PodNet
+from labkit.sandbox.outside_world import node_resolv_conf
 
 
 def pod_resolv_conf(pod: Mapping[str, Any], namespace: str) -> str:
-    """The pod's resolv.conf as kubelet composes it from its dnsPolicy and dnsConfig."""
+    """The pod's resolv.conf as kubelet composes it from its dnsPolicy and dnsConfig, starting
+    from the node's resolv.conf for Default (and ClusterFirst host-network) pods."""
     return poddns.pod_resolv_conf(
         pod.get("spec") or {}, namespace, node_resolv_conf(), (DNS_SERVICE_IP,)
     )
@@ -72,8 +63,8 @@ def remove_host_network_etc(state_dir: Path, nets: Iterable[PodNet]) -> None:
 
 
 def write_node_etc(netns_names: Iterable[str]) -> None:
-    """``/etc/netns/<node or outside>/resolv.conf``: a resolver that fails fast, not one that
-    would send queries towards the host's nameserver, which the lab cannot reach."""
+    """``/etc/netns/<node or outside>/resolv.conf``: the outside world's resolver, never the host's
+    nameserver, which the lab cannot reach."""
     for name in netns_names:
         folder = naming.NETNS_ETC / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ from labkit.model.netpol.policies import (
     Rule,
 )
 from labkit.model.netpol.verdicts import PolicySet, policy_selects
+from labkit.model.objects import pod_phase
 
 ACCEPT_MARK = "0x10000/0x10000"
 CLEAR_ACCEPT_MARK = "0x0/0x10000"
@@ -128,6 +129,17 @@ class _Target:
     index: int = 0
 
 
+def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
+    """Whether the pod is a workload endpoint of this node: its own namespace, wired by the CNI
+    (an address) and not finished, as Felix only programs endpoints the CNI plugin created."""
+    return (
+        ep.subject
+        and ep.ip is not None
+        and pod_phase(pod) not in ("Succeeded", "Failed")
+        and (pod.get("spec") or {}).get("nodeName") == node_name
+    )
+
+
 class _Renderer:
     """Collects chains for one node, then prints them in a fixed order."""
 
@@ -153,7 +165,7 @@ class _Renderer:
         for pod in pods:
             ep = endpoint(pod)
             self.eps.append(ep)
-            if ep.subject and ((pod.get("spec") or {}).get("nodeName") == node_name):
+            if _wired_here(pod, ep, node_name):
                 local.append(ep)
         self.eps.sort(key=lambda e: e.sort_key)
         labels = [e.label for e in self.eps]

@@ -19,6 +19,13 @@ from labkit.model.objects import SERVICE_NAME_LABEL, labels_of, meta, name_of, n
 DEFAULT_AFFINITY_SECONDS = 10800
 _PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 REJECT = "REJECT --reject-with icmp-port-unreachable"
+# kube-proxy watches only Services without these labels (cmd/kube-proxy/app/server.go: the
+# informers' selector ``!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless``
+# when --proxy-name is unset, as on Kind).
+IGNORED_SERVICE_LABELS = (
+    "service.kubernetes.io/service-proxy-name",
+    "service.kubernetes.io/headless",
+)
 
 Obj = Mapping[str, Any]
 
@@ -165,7 +172,8 @@ def _source_ranges(spec: Obj, where: str) -> list[str]:
 
 
 def service_ports(services: Sequence[Obj]) -> list[ProxiedPort]:
-    """Every proxied service port; headless, ExternalName and IPv6-only services have none."""
+    """Every proxied service port; headless, ExternalName and IPv6-only services have none, nor
+    have Services carrying a label kube-proxy's selector excludes (IGNORED_SERVICE_LABELS)."""
     ports: list[ProxiedPort] = []
     for svc in services:
         kind = svc.get("kind", "Service")
@@ -181,6 +189,8 @@ def service_ports(services: Sequence[Obj]) -> list[ProxiedPort]:
         svc_type = spec.get("type") or "ClusterIP"
         raw_ip = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
         if svc_type == "ExternalName" or raw_ip in (None, "", "None"):
+            continue
+        if any(label in labels_of(svc) for label in IGNORED_SERVICE_LABELS):
             continue
         cluster_ip = ipv4(raw_ip, f"{where} clusterIP")
         if cluster_ip is None:

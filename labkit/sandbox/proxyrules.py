@@ -48,7 +48,8 @@ def render_proxy_rules(
     endpoint_slices: Sequence[Mapping[str, Any]],
     cluster_cidr: str,
 ) -> dict[str, list[str]]:
-    """kube-proxy's ``nat`` and ``filter`` rules for ``node``, as iptables-restore lines per table.
+    """kube-proxy's ``nat``, ``filter`` and ``mangle`` rules for ``node``, as iptables-restore lines
+    per table.
 
     ``cluster_cidr`` is the pod network (kube-proxy's --cluster-cidr): clients outside it are
     masqueraded on the way to a cluster IP. Output is deterministic and sorted like iptables-save.
@@ -96,7 +97,7 @@ def render_proxy_rules(
         ),
         target="KUBE-NODEPORTS",
     )
-    return {"filter": tables.lines("filter"), "nat": tables.lines("nat")}
+    return {table: tables.lines(table) for table in ("filter", "nat", "mangle")}
 
 
 def restore_text(tables: Mapping[str, list[str]]) -> str:
@@ -111,7 +112,10 @@ def restore_text(tables: Mapping[str, list[str]]) -> str:
 
 
 def _base_rules(t: SaveTables) -> None:
-    """The node-wide chains and the jumps into them from the built-in chains."""
+    """The node-wide chains and the jumps into them from the built-in chains; KUBE-PROXY-CANARY
+    in mangle, nat and filter, the chains kube-proxy's iptables Monitor watches to notice a
+    flushed table (pkg/proxy/iptables/proxier.go NewProxier)."""
+    t.declare("mangle", "KUBE-PROXY-CANARY")
     t.declare(
         "nat",
         "KUBE-SERVICES",

@@ -48,6 +48,8 @@ class NodeSpec:
     ipam_block: str
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict[str, Any]] = field(default_factory=list)
+    more_blocks: tuple[str, ...] = ()
+    """Calico: the further /26 blocks its IPAM claimed for this node as the first ones filled."""
 
     def __hash__(self) -> int:
         # labels and taints are dicts, so hash the fields that identify the node.
@@ -63,6 +65,7 @@ class NodeSpec:
             "ipam_block": self.ipam_block,
             "labels": dict(self.labels),
             "taints": copy.deepcopy(list(self.taints)),
+            "more_blocks": list(self.more_blocks),
         }
 
     @classmethod
@@ -76,6 +79,7 @@ class NodeSpec:
             ipam_block=data["ipam_block"],
             labels=dict(data.get("labels") or {}),
             taints=copy.deepcopy(list(data.get("taints") or [])),
+            more_blocks=tuple(data.get("more_blocks") or ()),
         )
 
 

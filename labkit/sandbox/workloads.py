@@ -24,6 +24,7 @@ from labkit.model.podidentity import pod_hostname
 from labkit.sandbox import fabric, naming
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.iptables import HostPort
+from labkit.sandbox.outside_world import DNS_PORT, RESOLVER_IP, WORLD_PORTS
 
 DNS_IMAGE_MARK = "coredns"
 INGRESS_IMAGE_MARK = "labkit/ingress-controller"
@@ -192,8 +193,10 @@ def workloads_document(
     records: Iterable[Record],
     ingress: list[dict[str, Any]],
     tls_hosts: list[str],
+    namespaces: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The agent's ``workloads.json``: who serves which ports where, DNS records, Ingress routes.
+    """The agent's ``workloads.json``: who serves which ports where, DNS records and the
+    namespaces (an empty one still answers NODATA, as in CoreDNS), Ingress routes.
 
     Host-network pods serve in their node's namespace: only those that declare ports are listed,
     and only the first of them per node, since the agent gives each namespace to one pod.
@@ -224,17 +227,31 @@ def workloads_document(
         "dns_records": [[r.name, r.rtype, r.value, int(r.ttl)] for r in records],
         "ingress": ingress,
         "tls_hosts": tls_hosts,
+        "dns_namespaces": sorted(namespaces),
     }
 
 
-def outside_workload(lab_name: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
-    """The workload entry that makes the outside namespace serve ``ports`` like netexec (on the
-    outside addresses a scenario added)."""
-    return {
-        "namespace": "outside",
-        "name": "outside",
-        "netns": naming.outside_netns(lab_name),
-        "ip": fabric.GATEWAY_IP,
-        "role": "netexec",
-        "ports": ports,
-    }
+def outside_workloads(lab_name: str, ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outside namespace's workload entries: its resolver on port 53, and its servers
+    answering like netexec on the world's ports plus ``ports`` (those a scenario's outside
+    addresses serve)."""
+    netns = naming.outside_netns(lab_name)
+    world = [{"port": p, "protocol": "TCP"} for p in WORLD_PORTS]
+    return [
+        {
+            "namespace": "outside",
+            "name": "resolver",
+            "netns": netns,
+            "ip": RESOLVER_IP,
+            "role": "resolver",
+            "ports": [{"port": DNS_PORT, "protocol": p} for p in SERVED_PROTOCOLS],
+        },
+        {
+            "namespace": "outside",
+            "name": "outside",
+            "netns": netns,
+            "ip": fabric.GATEWAY_IP,
+            "role": "netexec",
+            "ports": [*world, *(p for p in ports if p not in world)],
+        },
+    ]

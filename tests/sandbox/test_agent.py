@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -34,7 +35,7 @@ from labkit.sandbox.agent.client import (  # noqa: E402
     start_agent,
     stop_agent,
 )
-from labkit.sandbox.agent.listeners import DnsBackend  # noqa: E402
+from labkit.sandbox.agent.listeners import default_dns_backend  # noqa: E402
 from labkit.sandbox.agent.server import Agent  # noqa: E402
 from labkit.sandbox.netns import run_in_netns, socket_in_netns  # noqa: E402
 from labkit.sandbox.probe import probe, resolve  # noqa: E402
@@ -548,11 +549,11 @@ class _FakeDns:
     def __init__(self) -> None:
         self.built: list[list] = []
 
-    def build_index(self, records):
+    def build_index(self, records, namespaces):
         self.built.append(records)
         return {r.name.rstrip(".").lower(): r.value for r in records if r.rtype == "A"}
 
-    async def serve_udp(self, sock, get_index):
+    async def serve_udp(self, sock, get_index, upstream):
         from dnslib import QTYPE, RR, A, DNSRecord
 
         loop = asyncio.get_running_loop()
@@ -570,7 +571,7 @@ class _FakeDns:
         finally:
             sock.close()
 
-    async def serve_tcp(self, sock, get_index):
+    async def serve_tcp(self, sock, get_index, upstream):
         await asyncio.Future()
 
 
@@ -592,7 +593,13 @@ def test_dns_hook_passes_bound_sockets_and_a_live_index(topo: Topo, tmp_path: Pa
         dns_records=[["a.test.", "A", "10.1.1.1", 30]],
     )
     agent = Agent(
-        str(tmp_path), dns_backend=DnsBackend(fake.serve_udp, fake.serve_tcp, fake.build_index)
+        str(tmp_path),
+        dns_backend=dataclasses.replace(
+            default_dns_backend(),
+            serve_udp=fake.serve_udp,
+            serve_tcp=fake.serve_tcp,
+            build_index=fake.build_index,
+        ),
     )
     thread = threading.Thread(target=asyncio.run, args=(agent.run(),), daemon=True)
     thread.start()

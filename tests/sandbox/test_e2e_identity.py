@@ -1,7 +1,5 @@
-"""Issue 17 (agnhost ``/hostname``, the pod's /etc/hosts) and 12.5 (pod identity) on a real
-sandbox lab: Kubernetes' e2e cases that read a pod's hostname and /etc/hosts, re-expressed, and
-a StatefulSet's pods, which get hostname and subdomain from their controller. Lab ``tei``,
-Flannel."""
+"""Issue 17 (agnhost ``/hostname``, the pod's /etc/hosts) on a real sandbox lab: Kubernetes' e2e
+cases that read a pod's hostname and /etc/hosts, re-expressed. Lab ``tei``, Flannel."""
 
 from __future__ import annotations
 
@@ -68,28 +66,6 @@ apiVersion: v1
 kind: Pod
 metadata: {{name: client-same-node, namespace: {NS}}}
 spec: {{nodeName: {node}, containers: [{NETSHOOT}]}}
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: named-server, namespace: {NS}}}
-spec:
-  hostname: custom-name
-  containers:
-  - name: agnhost
-    image: {AGNHOST}
-    args: [netexec, --http-port=8080, --udp-port=8081]
-    ports: [{{containerPort: 8080}}, {{containerPort: 8081, protocol: UDP}}]
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {{name: db, namespace: {NS}}}
-spec:
-  serviceName: db
-  replicas: 1
-  selector: {{matchLabels: {{app: db}}}}
-  template:
-    metadata: {{labels: {{app: db}}}}
-    spec: {{containers: [{NETSHOOT}]}}
 """
 
 
@@ -160,34 +136,10 @@ def test_internal_traffic_policy_local_to_a_host_network_pod(lab):
 
     agnhost netexec's /hostname answers os.Hostname() (test/images/agnhost/netexec/netexec.go),
     which for a host-network endpoint is its node's name, from a pod on that node and from the
-    node itself."""  # noqa: E501
+    node itself."""
     node = _worker(lab)
     url = "http://itp-host/hostname"
     assert _out(lab, "client-same-node", f"curl -s --max-time 3 {url}") == node
     ip = lab.get("services", "itp-host", namespace=NS)[0]["spec"]["clusterIP"]
     on_node = lab.node_exec(node, f"curl -s --max-time 3 http://{ip}/hostname")
     assert on_node.ok and on_node.stdout == node, on_node.stderr
-
-
-def test_agnhost_answers_with_spec_hostname_over_http_and_udp(lab):
-    """agnhost netexec.go's /hostname handler and UDP ``hostname`` command answer
-    os.Hostname(), which kubelet sets to spec.hostname when a pod names one
-    (kubelet_pods.go GeneratePodHostNameAndDomain), not to the pod's name."""
-    ip = lab.get("pods", "named-server", namespace=NS)[0]["status"]["podIP"]
-    http = _out(lab, "client-same-node", f"curl -s --max-time 3 http://{ip}:8080/hostname")
-    udp_ask = f"exec 3<>/dev/udp/{ip}/8081; printf hostname >&3; "
-    udp_ask += "timeout 2 dd bs=512 count=1 status=none <&3"
-    udp = _out(lab, "client-same-node", f"bash -c '{udp_ask}'")
-    assert (http, udp) == ("custom-name", "custom-name")
-    assert _out(lab, "named-server", "hostname").strip() == "custom-name"
-
-
-def test_a_statefulset_pod_knows_its_stable_name(lab):
-    """A StatefulSet's controller gives each pod hostname = pod name and subdomain =
-    serviceName (pkg/controller/statefulset stateful_set_utils.go updateIdentity); kubelet
-    then writes its FQDN into /etc/hosts (managedHostsFileContent) and sets its hostname."""
-    ip = lab.get("pods", "db-0", namespace=NS)[0]["status"]["podIP"]
-    fqdn = f"db-0.db.{NS}.svc.{ZONE}"
-    assert f"{ip}\t{fqdn}\tdb-0\n" in _out(lab, "db-0", "cat /etc/hosts")
-    assert _out(lab, "db-0", "hostname").strip() == "db-0"
-    assert _out(lab, "db-0", "hostname -f").strip() == fqdn

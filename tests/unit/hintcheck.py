@@ -12,7 +12,7 @@ import re
 
 from labkit import cli
 from labkit.kubectl import args as kubectl_args
-from labkit.kubectl import podexec, podflags, podlogs, podrun
+from labkit.kubectl import flags, podexec, podlogs, podrun
 from labkit.lab import Lab
 
 NOT_ON_SANDBOX = re.compile(
@@ -66,9 +66,7 @@ def _parse_kubectl(argv: list[str]) -> None:
     at = kubectl_args.verb_index(argv)
     if at is not None and argv[at] in POD_VERBS:
         verb = POD_VERBS[argv[at]]
-        podflags.parse(
-            argv[at], [*argv[:at], *argv[at + 1 :]], verb.FLAGS, verb.UNSERVED, verb.HELP
-        )
+        flags.parse(argv[at], [*argv[:at], *argv[at + 1 :]], verb.FLAGS, verb.HELP, verb.UNSERVED)
     else:
         kubectl_args.parse(argv)
 

@@ -19,9 +19,9 @@ from labkit.sandbox.componentlogs import (
 from labkit.sandbox.system.addons import COREDNS_IMAGE, COREFILE
 
 BORN = datetime(2026, 12, 6, 12, 50, 2, tzinfo=timezone.utc)
-# What CoreDNS 1.9.3 printed for kubeadm's Corefile of the time (the sandbox's), and what
-# CoreDNS 1.12.0 to 1.14.6 print for kubeadm's current one (its cache block disables
-# cluster.local), both copied from real pods' logs.
+# What CoreDNS 1.9.3 printed for kubeadm's Corefile of the time, and what CoreDNS 1.12.0 to
+# 1.14.6 print for kubeadm's current one (the sandbox's: since kubernetes/kubernetes#128359 its
+# cache block disables cluster.local), both copied from real pods' logs.
 KUBEADM_OLD_SHA512 = (
     "591cf328cccc12bc490481273e738df59329c62c0b729d94e8b61db9961c2fa5f"
     "046dd37f1cf888b953814040d180f52594972691cd6ff41be96639138a43908"
@@ -65,9 +65,9 @@ def test_kube_proxy_prints_its_node_ips_then_its_mode_at_the_labs_birth():
 
 
 def test_the_reload_hash_is_the_one_coredns_prints_for_the_same_corefile():
-    assert corefile_sha512(COREFILE) == KUBEADM_OLD_SHA512
-    current = COREFILE.replace("    cache 30\n", KUBEADM_NEW_CACHE)
-    assert corefile_sha512(current) == KUBEADM_NEW_SHA512
+    assert corefile_sha512(COREFILE) == KUBEADM_NEW_SHA512
+    old = COREFILE.replace(KUBEADM_NEW_CACHE, "    cache 30\n")
+    assert corefile_sha512(old) == KUBEADM_OLD_SHA512
 
 
 def test_server_blocks_group_tokens_by_directive_with_nested_blocks():
@@ -101,7 +101,7 @@ def test_coredns_prints_its_block_hash_and_version_after_the_server_started():
     assert coredns_version(COREDNS_IMAGE) == "CoreDNS-1.14.2"
     assert coredns_log([".:53"], COREFILE, COREDNS_IMAGE) == [
         ".:53",
-        f"[INFO] plugin/reload: Running configuration SHA512 = {KUBEADM_OLD_SHA512}",
+        f"[INFO] plugin/reload: Running configuration SHA512 = {KUBEADM_NEW_SHA512}",
         "CoreDNS-1.14.2",
     ]
     assert coredns_log([], COREFILE, COREDNS_IMAGE) == []

@@ -324,6 +324,9 @@ def without_version(recs):
 
 
 def test_clusterip_service_records():
+    """CoreDNS plugin/kubernetes/kubernetes.go findServices (ClusterIP branch) and
+    plugin/backend_lookup.go SRV: the Service's name answers SRV for every port (weight 100/n over
+    the n ports), ``_port._proto`` answers SRV and A for its port."""
     svc = service(
         "web",
         cluster_ip="10.96.10.10",
@@ -341,21 +344,38 @@ def test_clusterip_service_records():
                 "SRV",
                 "0 100 80 web.default.svc.cluster.local.",
             ),
+            rec("_http._tcp.web.default.svc.cluster.local.", "A", "10.96.10.10"),
             rec(
                 "_metrics._tcp.web.default.svc.cluster.local.",
                 "SRV",
                 "0 100 9090 web.default.svc.cluster.local.",
             ),
+            rec("_metrics._tcp.web.default.svc.cluster.local.", "A", "10.96.10.10"),
+            rec("web.default.svc.cluster.local.", "SRV", "0 50 80 web.default.svc.cluster.local."),
+            rec(
+                "web.default.svc.cluster.local.", "SRV", "0 50 9090 web.default.svc.cluster.local."
+            ),
         ]
     )
 
 
-def test_unnamed_port_has_no_srv():
+def test_unnamed_port_has_srv_only_at_the_service_name():
+    """CoreDNS matchPortAndProtocol (plugin/kubernetes/kubernetes.go): an SRV query without
+    ``_port._proto`` matches every port, named or not; no ``_port`` name matches an unnamed one."""
     svc = service("plain", cluster_ip="10.96.20.20", ports=[{"port": 80, "protocol": "TCP"}])
-    assert sorted(r.rtype for r in without_version(records([svc], []))) == ["A", "PTR"]
+    base = "plain.default.svc.cluster.local."
+    assert without_version(records([svc], [])) == sorted(
+        [
+            rec(base, "A", "10.96.20.20"),
+            rec("20.20.96.10.in-addr.arpa.", "PTR", base),
+            rec(base, "SRV", f"0 100 80 {base}"),
+        ]
+    )
 
 
 def test_udp_port_srv_uses_udp_label():
+    """CoreDNS findServices + plugin.SRV: three ports give weight 33 at the Service's name, and
+    the two port-53 answers with one target collapse into one record (isDuplicate)."""
     svc = service(
         "kube-dns",
         "kube-system",
@@ -366,13 +386,17 @@ def test_udp_port_srv_uses_udp_label():
             {"name": "metrics", "port": 9153, "protocol": "TCP"},
         ],
     )
-    srv = {r.name: r.value for r in records([svc], []) if r.rtype == "SRV"}
+    srv = sorted((r.name, r.value) for r in records([svc], []) if r.rtype == "SRV")
     base = "kube-dns.kube-system.svc.cluster.local."
-    assert srv == {
-        f"_dns._udp.{base}": f"0 100 53 {base}",
-        f"_dns-tcp._tcp.{base}": f"0 100 53 {base}",
-        f"_metrics._tcp.{base}": f"0 100 9153 {base}",
-    }
+    assert srv == sorted(
+        [
+            (f"_dns._udp.{base}", f"0 100 53 {base}"),
+            (f"_dns-tcp._tcp.{base}", f"0 100 53 {base}"),
+            (f"_metrics._tcp.{base}", f"0 100 9153 {base}"),
+            (base, f"0 33 53 {base}"),
+            (base, f"0 33 9153 {base}"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("type_", ["NodePort", "LoadBalancer"])
@@ -427,18 +451,33 @@ HEADLESS_SLICE = eslice(
 
 
 def test_headless_service_records():
+    """CoreDNS findServices (headless branch) + plugin.SRV, as handler_test.go's hdls1 cases: one
+    answer per ready endpoint per port, the Service's name with all of them (weight 100/4 over
+    two endpoints with two ports), ``_postgres._tcp`` with the matching ones, each endpoint's
+    name with its own (handler_test.go "SRV Service (Headless)")."""
     svc = service("db", "data", cluster_ip="None", ports=[{"name": "postgres", "port": 5432}])
     base = "db.data.svc.cluster.local."
+    db0, other = f"db-0.{base}", f"10-244-2-7.{base}"
     assert without_version(records([svc], [HEADLESS_SLICE])) == sorted(
         [
             rec(base, "A", "10.244.1.5"),
             rec(base, "A", "10.244.2.7"),
-            rec(f"db-0.{base}", "A", "10.244.1.5"),
-            rec(f"10-244-2-7.{base}", "A", "10.244.2.7"),
-            rec("5.1.244.10.in-addr.arpa.", "PTR", f"db-0.{base}"),
-            rec("7.2.244.10.in-addr.arpa.", "PTR", f"10-244-2-7.{base}"),
-            rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 db-0.{base}"),
-            rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 10-244-2-7.{base}"),
+            rec(db0, "A", "10.244.1.5"),
+            rec(other, "A", "10.244.2.7"),
+            rec("5.1.244.10.in-addr.arpa.", "PTR", db0),
+            rec("7.2.244.10.in-addr.arpa.", "PTR", other),
+            rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 {db0}"),
+            rec(f"_postgres._tcp.{base}", "SRV", f"0 50 5432 {other}"),
+            rec(f"_postgres._tcp.{base}", "A", "10.244.1.5"),
+            rec(f"_postgres._tcp.{base}", "A", "10.244.2.7"),
+            rec(base, "SRV", f"0 25 5432 {db0}"),
+            rec(base, "SRV", f"0 25 9187 {db0}"),
+            rec(base, "SRV", f"0 25 5432 {other}"),
+            rec(base, "SRV", f"0 25 9187 {other}"),
+            rec(db0, "SRV", f"0 50 5432 {db0}"),
+            rec(db0, "SRV", f"0 50 9187 {db0}"),
+            rec(other, "SRV", f"0 50 5432 {other}"),
+            rec(other, "SRV", f"0 50 9187 {other}"),
         ]
     )
 
@@ -505,12 +544,16 @@ def test_headless_srv_follows_each_slices_ports():
             name="api-b",
         ),
     ]
-    srv = sorted(r.value for r in records([svc], slices) if r.rtype == "SRV")
+    srv = sorted(
+        r.value for r in records([svc], slices) if r.rtype == "SRV" and r.name.startswith("_")
+    )
     base = "api.default.svc.cluster.local."
     assert srv == [f"0 50 8080 10-244-1-2.{base}", f"0 50 9090 10-244-2-2.{base}"]
 
 
 def test_headless_shared_hostname_gets_one_a_per_ip_and_one_srv_target():
+    """CoreDNS handler_test.go "dup-name": two endpoints sharing a hostname count twice in the
+    weight (0 50) but give one SRV record (plugin/backend_lookup.go isDuplicate)."""
     svc = service("db", "data", cluster_ip="None")
     sl = eslice(
         "db",
@@ -522,9 +565,14 @@ def test_headless_shared_hostname_gets_one_a_per_ip_and_one_srv_target():
     assert {
         r.value for r in got if r.name == "db.db.data.svc.cluster.local." and r.rtype == "A"
     } == {"10.244.1.5", "10.244.2.5"}
-    assert [r.value for r in got if r.rtype == "SRV"] == [
-        "0 100 5432 db.db.data.svc.cluster.local."
-    ]
+    assert {(r.name, r.value) for r in got if r.rtype == "SRV"} == {
+        (name, "0 50 5432 db.db.data.svc.cluster.local.")
+        for name in (
+            "db.data.svc.cluster.local.",
+            "_pg._tcp.db.data.svc.cluster.local.",
+            "db.db.data.svc.cluster.local.",
+        )
+    }
 
 
 def test_slices_of_other_namespaces_or_unowned_are_ignored():
@@ -606,7 +654,9 @@ def test_schema_version_record_and_custom_domain_and_ttl():
     got = records(
         [service("web", "Prod", cluster_ip="10.96.1.1")], [], cluster_domain="Corp.Example", ttl=5
     )
-    assert Record("dns-version.corp.example.", "TXT", SCHEMA_VERSION, 5) in got
+    # CoreDNS plugin/kubernetes/kubernetes.go Services: dns-version's TTL is 28800, whatever
+    # the plugin's ttl (handler_test.go "TXT Schema")
+    assert Record("dns-version.corp.example.", "TXT", SCHEMA_VERSION, 28800) in got
     assert Record("web.prod.svc.corp.example.", "A", "10.96.1.1", 5) in got
 
 
@@ -724,15 +774,19 @@ def test_lookup_nodata_when_name_exists_without_the_type():
         "default.svc.cluster.local.",
         "svc.cluster.local.",
         "cluster.local.",
-        "_tcp.web.default.svc.cluster.local.",
         "empty.svc.cluster.local.",
         "pod.cluster.local.",
         "default.pod.cluster.local.",
-        "96.10.in-addr.arpa.",
+        "empty.pod.cluster.local.",
         "in-addr.arpa.",
+        "svc.in-addr.arpa.",
     ],
 )
 def test_lookup_parent_names_exist_with_no_a_records(qname):
+    """CoreDNS plugin/kubernetes/parse.go parseRequest ("return NODATA for apex queries": the
+    zone, svc, pod) and kubernetes.go findServices/findPods ("handle empty service name":
+    NODATA when the namespace exists); handler_test.go "svc.cluster.local." and
+    "testns.svc.cluster.local." cases."""
     got = INDEX.lookup(qname, "A")
     assert got.rcode == "NOERROR" and got.answers == []
 
@@ -789,18 +843,17 @@ def test_lookup_cname_query_is_not_chased():
     assert [r.rtype for r in got.answers] == ["CNAME"]
 
 
-def test_lookup_dangling_cname_is_nxdomain_with_the_chain():
+def test_lookup_dangling_cname_is_nodata_without_the_cname():
+    """CoreDNS plugin/backend_lookup.go A: a CNAME inside the zone whose target gives no address
+    is left out ("if len(nextRecords) > 0"), so the answer is NODATA."""
     got = INDEX.lookup("dangling.default.svc.cluster.local.", "A")
-    assert got.rcode == "NXDOMAIN" and [r.rtype for r in got.answers] == ["CNAME"]
-    assert got.authority[0].rtype == "SOA"
+    assert got.nodata and got.authority[0].rtype == "SOA"
 
 
 def test_lookup_cname_loop_stops():
-    got = INDEX.lookup("loop-a.default.svc.cluster.local.", "A")
-    assert [r.value for r in got.answers] == [
-        "loop-b.default.svc.cluster.local.",
-        "loop-a.default.svc.cluster.local.",
-    ]
+    """CoreDNS plugin/backend_lookup.go A with dnsutil.DuplicateCNAME: a loop ends when a target
+    repeats, and a chain that reaches no address is dropped whole (NODATA)."""
+    assert INDEX.lookup("loop-a.default.svc.cluster.local.", "A").nodata
 
 
 @pytest.mark.parametrize(
@@ -827,15 +880,43 @@ def test_lookup_pods_insecure_and_verified():
 
 
 def test_lookup_zone_apex_and_nameserver():
+    """CoreDNS plugin/kubernetes/ns.go nsAddrs and plugin/backend_lookup.go NS: the zone's NS is
+    the kube-dns Service's name, with its cluster IP as glue; ``ns.dns.<zone>`` answers that IP
+    (isDefaultNS); SOA names ``ns.dns.<zone>`` (plugin.SOA); ns_test.go TestNsAddrs."""
     assert [r.rtype for r in INDEX.lookup(Z, "SOA").answers] == ["SOA"]
-    assert values(INDEX.lookup(Z, "NS")) == [f"ns.dns.{Z}"]
+    ns = INDEX.lookup(Z, "NS")
+    kube_dns = f"kube-dns.kube-system.svc.{Z}"
+    assert ns.answers == [rec(Z, "NS", kube_dns)]
+    assert ns.additional == [rec(kube_dns, "A", "10.96.0.10")]
     assert values(INDEX.lookup(f"ns.dns.{Z}", "A")) == ["10.96.0.10"]
+    assert INDEX.lookup(f"ns.dns.{Z}", "AAAA").nodata
     assert values(INDEX.lookup(f"dns-version.{Z}", "TXT")) == [SCHEMA_VERSION]
+    # without a kube-dns Service there is no nameserver to name: NODATA
+    assert RecordIndex(records([], [])).lookup(Z, "NS").nodata
 
 
-def test_lookup_any_returns_every_type_at_the_name():
-    got = INDEX.lookup(Z, "ANY")
-    assert sorted(r.rtype for r in got.answers) == ["NS", "SOA"]
+@pytest.mark.parametrize(
+    "qname",
+    [
+        Z,
+        "web.default.svc.cluster.local.",
+        "ext.default.svc.cluster.local.",
+        "_http._tcp.web.default.svc.cluster.local.",
+        "empty.svc.cluster.local.",
+        f"ns.dns.{Z}",
+    ],
+)
+def test_lookup_any_is_nodata_for_an_existing_name(qname):
+    """CoreDNS plugin/kubernetes/handler.go ServeDNS, default case: for ANY (and every type it
+    has no case for) it does a fake A lookup only to tell NODATA from NXDOMAIN."""
+    got = INDEX.lookup(qname, "ANY")
+    assert got.nodata and [r.rtype for r in got.authority] == ["SOA"]
+
+
+def test_lookup_any_is_nxdomain_for_a_missing_name():
+    """CoreDNS handler.go default case: the fake A lookup's name error gives NXDOMAIN."""
+    assert INDEX.lookup("nope.default.svc.cluster.local.", "ANY").rcode == "NXDOMAIN"
+    assert INDEX.lookup(f"dns-version.{Z}", "ANY").rcode == "NXDOMAIN"
 
 
 def test_index_serial_follows_content():

@@ -357,7 +357,9 @@ def test_dig_short_answers(server, transport):
 def test_dig_nxdomain_with_soa(server):
     out = dig(server.port, "nope.default.svc.cluster.local", "A")
     assert "status: NXDOMAIN" in out and " aa " in out.split("flags:")[1].split(";")[0] + " "
-    assert "recursion requested but not available" not in out  # RA is set, as CoreDNS sets it
+    # CoreDNS's kubernetes plugin answers with m.SetReply (plugin/kubernetes/handler.go
+    # ServeDNS; plugin/backend_lookup.go BackendError for NXDOMAIN), which leaves RA clear
+    assert "recursion requested but not available" in out
     authority = out.split(";; AUTHORITY SECTION:")[1]
     assert "SOA\tns.dns.cluster.local. hostmaster.cluster.local." in authority
 
@@ -401,7 +403,7 @@ def test_answer_copies_id_and_rd():
     query = _wire()
     query.header.rd = 0
     reply = DNSRecord.parse(answer(query.pack(), INDEX))
-    assert reply.header.id == query.header.id and reply.header.rd == 0 and reply.header.ra == 1
+    assert reply.header.id == query.header.id and reply.header.rd == 0 and reply.header.ra == 0
 
 
 def test_answer_unknown_type_is_nodata():
@@ -456,3 +458,47 @@ def test_serve_runs_both_and_closes_its_sockets_when_cancelled():
     tcp_reply, udp_reply = asyncio.run(scenario())
     assert rdata(tcp_reply) == rdata(udp_reply) == ["10.96.10.10"]
     assert udp.fileno() == -1 and tcp.fileno() == -1
+
+
+def test_answer_keeps_the_query_case_on_the_wire():
+    """CoreDNS plugin/kubernetes/handler_case_test.go TestPreserveCase: owner names as asked,
+    the SRV target and its address under the query's spelling of the zone (dnslib compresses
+    names case-sensitively, so nothing folds the case on the way out)."""
+    asked = "_HtTp._TcP.WeB.default.svc.CLUSTER.local."
+    reply = DNSRecord.parse(answer(_wire(asked, "SRV").pack(), INDEX))
+    assert [str(rr.rname) for rr in reply.rr] == [asked]
+    assert str(reply.rr[0].rdata.target) == "web.default.svc.CLUSTER.local."
+    assert [str(rr.rname) for rr in reply.ar] == ["web.default.svc.CLUSTER.local."]
+
+
+def test_answer_ns_has_glue_and_dns_version_its_ttl():
+    """CoreDNS plugin/backend_lookup.go NS (glue from ns.go nsAddrs) and kubernetes.go Services
+    (dns-version TXT, TTL 28800), packed as CoreDNS writes them."""
+    ns = DNSRecord.parse(answer(_wire("cluster.local.", "NS").pack(), INDEX))
+    assert [str(rr.rdata) for rr in ns.rr] == ["kube-dns.kube-system.svc.cluster.local."]
+    assert [(str(rr.rname), str(rr.rdata)) for rr in ns.ar] == [
+        ("kube-dns.kube-system.svc.cluster.local.", "10.96.0.10")
+    ]
+    txt = DNSRecord.parse(answer(_wire("dns-version.cluster.local.", "TXT").pack(), INDEX))
+    assert [(rr.ttl, str(rr.rdata)) for rr in txt.rr] == [(28800, '"1.1.0"')]
+
+
+def test_answer_any_is_nodata():
+    """CoreDNS plugin/kubernetes/handler.go ServeDNS default case: ANY gets NODATA (with the SOA)
+    for an existing name, never the records of every type."""
+    reply = DNSRecord.parse(answer(_wire("web.default.svc.cluster.local.", "ANY").pack(), INDEX))
+    assert reply.header.rcode == RCODE.NOERROR and not reply.rr
+    assert [QTYPE[rr.rtype] for rr in reply.auth] == ["SOA"]
+
+
+def test_answer_shuffles_addresses_with_the_given_draw():
+    """CoreDNS plugin/loadbalance/loadbalance.go: the headless Service's two addresses swap on
+    an even draw and stay on an odd one."""
+    query = _wire("db.data.svc.cluster.local.").pack()
+    even = rdata_in_order(DNSRecord.parse(answer(query, INDEX, draw=lambda: 0)))
+    odd = rdata_in_order(DNSRecord.parse(answer(query, INDEX, draw=lambda: 1)))
+    assert odd == ["10.244.1.5", "10.244.2.7"] and even == list(reversed(odd))
+
+
+def rdata_in_order(reply: DNSRecord) -> list[str]:
+    return [str(rr.rdata) for rr in reply.rr]

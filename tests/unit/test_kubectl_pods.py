@@ -18,8 +18,7 @@ import pytest
 from labkit.errors import LabError
 from labkit.kind.lab import exec_interactive_argv
 from labkit.kubectl import podrun, shell
-from labkit.kubectl.args import KubectlError
-from labkit.kubectl.podflags import Flag, parse
+from labkit.kubectl.flags import Flag, KubectlError, parse
 from labkit.kubectl.pods import Terminal
 from labkit.kubectl.podverbs import serve_pod_verb
 from labkit.values import ExecResult, ObjectRef
@@ -94,7 +93,12 @@ def run(lab, line: str, tty: bool = False) -> tuple[str, str, int | None]:
     return term.stdout.getvalue(), term.stderr.getvalue(), code
 
 
-FLAGS = (Flag("container", "c", True), Flag("stdin", "i"), Flag("tty", "t"), Flag("rm"))
+FLAGS = (
+    Flag("--container", "-c"),
+    Flag("--stdin", "-i", value=False),
+    Flag("--tty", "-t", value=False),
+    Flag("--rm", value=False),
+)
 
 
 @pytest.mark.parametrize(
@@ -102,14 +106,14 @@ FLAGS = (Flag("container", "c", True), Flag("stdin", "i"), Flag("tty", "t"), Fla
     [["-it", "web"], ["-ti", "web"], ["-i", "-t", "web"], ["web", "--stdin", "--tty=true"]],
 )
 def test_interactive_flags_parse_every_way_kubectl_takes_them(argv):
-    parsed = parse("exec", [*argv, "--", "sh", "-c", "x"], FLAGS, (), "help")
-    assert parsed.on("stdin") and parsed.on("tty")
-    assert (parsed.words, parsed.command) == (["web"], ["sh", "-c", "x"])
+    parsed = parse("exec", [*argv, "--", "sh", "-c", "x"], FLAGS, "help", ())
+    assert parsed.on("--stdin") and parsed.on("--tty")
+    assert (parsed.before_dash(), parsed.after_dash()) == (["web"], ["sh", "-c", "x"])
 
 
 @pytest.mark.parametrize("argv", [["-cweb"], ["-c", "web"], ["-c=web"], ["--container=web"]])
 def test_a_flag_value_parses_every_way_kubectl_takes_it(argv):
-    assert parse("exec", argv, FLAGS, (), "help").flags == {"container": "web"}
+    assert parse("exec", argv, FLAGS, "help", ()).values == {"--container": ["web"]}
 
 
 @pytest.mark.parametrize(
@@ -126,7 +130,7 @@ def test_a_flag_value_parses_every_way_kubectl_takes_it(argv):
 )
 def test_flag_mistakes_get_kubectls_wording(argv, text):
     with pytest.raises(KubectlError) as caught:
-        parse("exec", argv, FLAGS, ("-f",), "help")
+        parse("exec", argv, FLAGS, "help", ("-f",))
     assert caught.value.text.startswith(text) and caught.value.code == 1
 
 
@@ -219,7 +223,7 @@ def test_other_verbs_are_not_pod_verbs():
 
 def test_run_builds_the_pod_kubectl_run_creates():
     parsed = parse(
-        "run", ["x", "--image=nicolaka/netshoot", "-it", "--", "bash"], podrun.FLAGS, (), ""
+        "run", ["x", "--image=nicolaka/netshoot", "-it", "--", "bash"], podrun.FLAGS, "", ()
     )
     assert podrun.pod_manifest("x", parsed) == {
         "apiVersion": "v1",
@@ -240,8 +244,8 @@ def test_run_builds_the_pod_kubectl_run_creates():
         "run",
         ["x", "--image=i", "-l", "a=b", "--command", "--", "sleep", "1"],
         podrun.FLAGS,
-        (),
         "",
+        (),
     )
     manifest = podrun.pod_manifest("x", parsed)
     assert manifest["metadata"]["labels"] == {"a": "b"}

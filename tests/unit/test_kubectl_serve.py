@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from labkit import manifests
-from labkit.kubectl.args import KubectlError, parse
+from labkit.kubectl.args import parse
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.serve import serve
 from labkit.sandbox.store import ClusterStore
 

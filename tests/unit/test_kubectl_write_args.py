@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from labkit.kubectl import flags, sources
-from labkit.kubectl.args import KubectlError
 from labkit.kubectl.expose import parse_selector, ports_of, selector_of
+from labkit.kubectl.flags import KubectlError
 from labkit.kubectl.label import parse_changes, split_pairs
 
 TABLE = (flags.NAMESPACE, flags.FILENAME, flags.Flag("--overwrite", value=False))
 
 
 def split(line: str) -> flags.Parsed:
-    return flags.split("apply", line.split(), TABLE, "help text")
+    return flags.parse("apply", line.split(), TABLE, "help text")
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,33 @@ def test_repeated_files_booleans_words_and_the_double_dash():
     parsed = split("-f a.yaml word -f - --overwrite -- -n x")
     assert parsed.values["--filename"] == ["a.yaml", "-"]
     assert parsed.on("--overwrite") and parsed.words == ["word", "-n", "x"]
+    assert (parsed.before_dash(), parsed.after_dash()) == (["word"], ["-n", "x"])
     assert not split("--overwrite=false").on("--overwrite")
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [(v, True) for v in ("1", "t", "T", "TRUE", "true", "True")]
+    + [(v, False) for v in ("0", "f", "F", "FALSE", "false", "False")],
+)
+def test_a_boolean_takes_exactly_gos_parsebool_spellings(value, on):
+    """pflag's boolValue.Set is strconv.ParseBool (Go's strconv/atob.go): these twelve, no other."""
+    assert split(f"--overwrite={value}").on("--overwrite") is on
+
+
+@pytest.mark.parametrize("value", ["tRuE", "yes", "on", ""])
+def test_any_other_boolean_spelling_is_kubectls_parse_error(value):
+    with pytest.raises(KubectlError, match=f'invalid argument "{value}" for "--overwrite" flag'):
+        split(f"--overwrite={value}")
+
+
+def test_every_verb_shares_one_parser_so_write_verbs_group_short_flags_too():
+    """pflag parses every kubectl verb alike: grouped one-letter flags end at the first one that
+    takes a value, which takes the rest of the word (``-Af`` would need a value)."""
+    table = (flags.Flag("--all", "-a", value=False), flags.FILENAME)
+    parsed = flags.parse("delete", ["-afweb.yaml"], table, "")
+    assert parsed.on("--all") and parsed.values["--filename"] == ["web.yaml"]
+    assert parsed.dash is None and parsed.after_dash() is None
     assert split("--overwrite=true").on("--overwrite") and not split("").given("--overwrite")
 
 

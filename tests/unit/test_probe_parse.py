@@ -412,6 +412,7 @@ def test_parse_spec_reads_everything() -> None:
                 {"host": None, "path": "/", "backend": {"ip": "10.96.0.21", "port": 8080}},
             ],
             tls_hosts=["shop.example"],
+            dns_namespaces=["default", "empty"],
         )
     )
     (w,) = spec.workloads
@@ -422,6 +423,7 @@ def test_parse_spec_reads_everything() -> None:
         (None, "Prefix", "10.96.0.21:8080"),
     ]
     assert spec.tls_hosts == ("shop.example",)
+    assert spec.dns_namespaces == ("default", "empty")
     assert list(listener_keys(spec)) == [
         ("lk-lab-p-1", "TCP", 8080, "netexec", "default/web-1"),
         ("lk-lab-p-1", "UDP", 53, "netexec", "default/web-1"),
@@ -467,6 +469,7 @@ def test_parse_spec_reads_everything() -> None:
         ),
         (_spec(ingress=[{"path": "/"}]), "ingress[0].backend: 'ip' is missing"),
         (_spec(tls_hosts="shop"), "tls_hosts"),
+        (_spec(dns_namespaces=["default", 7]), "dns_namespaces"),
     ],
 )
 def test_parse_spec_names_each_problem(data, message: str) -> None:

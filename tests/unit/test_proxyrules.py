@@ -15,6 +15,7 @@ import pytest
 from labkit.errors import LabError
 from labkit.model.kubeproxy.assemble import parse_iptables_save
 from labkit.model.kubeproxy.chains import endpoint_chain, service_chain
+from labkit.model.objects import name_of
 from labkit.sandbox.proxyports import (
     EndpointChoice,
     PortEndpoint,
@@ -571,6 +572,30 @@ def test_service_ports_skip_headless_and_external_name_and_sort_by_key():
     )
     assert api.external_local and api.externally_accessible
     assert api.uses_cluster_endpoints and api.uses_local_endpoints
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        ("service.kubernetes.io/service-proxy-name", "foo-bar"),
+        ("service.kubernetes.io/service-proxy-name", ""),
+        ("service.kubernetes.io/headless", ""),
+    ],
+)
+def test_services_with_a_label_kube_proxy_excludes_get_no_rules(label):
+    """kube-proxy's informers use the selector built in cmd/kube-proxy/app/server.go
+    (newProxyServer: ``labels.NewRequirement(apis.LabelServiceProxyName, selection.DoesNotExist)``
+    and the same for ``v1.IsHeadlessService``), so without --proxy-name a Service carrying either
+    label, whatever its value, is never proxied; removing the label brings the rules back."""
+    services, slices = lab_objects()
+    labelled = next(s for s in services if name_of(s) == "cart")
+    labelled["metadata"]["labels"] = {"app": "cart", label[0]: label[1]}
+    assert "cart" not in {p.name for p in service_ports(services)}
+    tables = render_proxy_rules(NODES[1], NODES, services, slices, POD_CIDR)
+    assert not any("shop/cart" in line for line in tables["nat"] + tables["filter"])
+    labelled["metadata"]["labels"] = {"app": "cart"}
+    tables = render_proxy_rules(NODES[1], NODES, services, slices, POD_CIDR)
+    assert any("shop/cart:http cluster IP" in line for line in tables["nat"])
 
 
 def test_endpoints_are_filed_by_port_key_and_ordered_by_address():

@@ -119,6 +119,7 @@ def _nodes(cni):
             internal_ip=f"172.18.0.{i + 2}",
             pod_cidr=f"10.244.{i}.0/24" if cni == "flannel" else f"192.168.{i}.0/24",
             ipam_block=None if cni == "flannel" else f"192.168.{10 * (i + 1)}.0/26",
+            more_blocks=(),
         )
         for i, n in enumerate(["control-plane", "worker", "worker2"])
     ]
@@ -138,7 +139,7 @@ def _lines(stage, netns):
 
 def test_underlay_joins_every_node_and_outside_to_one_bridge():
     nodes = _nodes("flannel")
-    create, switch, configure = fabric.underlay_plan("lab", "flannel", nodes)
+    create, switch, configure = fabric.underlay_plan("lab", "flannel", nodes, ["192.0.2.10/32"])
     assert _lines(create, None) == [
         f"netns add {n}"
         for n in ["lk-lab-fabric", "lk-lab-outside", "lk-lab-cp", "lk-lab-w1", "lk-lab-w2"]
@@ -157,7 +158,14 @@ def test_underlay_joins_every_node_and_outside_to_one_bridge():
     lb_routes = [line for line in outside if line.startswith("route add 172.18.255.")]
     assert len(lb_routes) == 51
     assert all(" via 172.18.0.3 " in line or " via 172.18.0.4 " in line for line in lb_routes)
-    assert not any("default" in line for line in outside), "nothing outside the lab is reachable"
+    assert "route replace local 192.0.2.10/32 dev lo" in outside
+    # the only way on is a veth pair kept inside the namespace: nothing outside the lab is
+    # reachable, nothing leaves
+    assert [line for line in outside if "default" in line] == [
+        "route add default via 169.254.0.1 dev uplink onlink"
+    ]
+    assert "link add uplink type veth peer name uplink-far" in outside
+    assert not any("netns" in line for line in outside)
 
 
 def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():
@@ -190,18 +198,54 @@ def test_flannel_node_has_bridge_vtep_and_static_entries_for_the_others():
     )
 
 
-def test_calico_node_blackholes_its_block_and_routes_the_others():
+def test_calico_node_blackholes_its_block_and_routes_the_others_directly():
+    """Felix's VXLAN route manager (felix/dataplane/linux/route_mgr.go, ``blackholeRoutes`` and
+    ``noEncapRoute``): a blackhole for the own block and, for a node in the same subnet (every
+    sandbox node is in 172.18.0.0/16, as Kind's are), ``<block> via <node IP> onlink`` with
+    protocol 80 (``dataplanedefs.DefaultRouteProto``), not through the tunnel."""
     nodes = _nodes("calico")
-    lines = [
-        line
-        for kind, p in fabric.node_job("calico", nodes[2], nodes).steps
-        if kind == "ip"
-        for line in p
+    steps = fabric.node_job("calico", nodes[2], nodes).steps
+    lines = [line for kind, p in steps if kind == "ip" for line in p]
+    assert "route add blackhole 192.168.30.0/26 proto 80" in lines
+    assert "route add 192.168.10.0/26 via 172.18.0.2 dev eth0 proto 80 onlink" in lines
+    assert "route add 192.168.20.0/26 via 172.18.0.3 dev eth0 proto 80 onlink" in lines
+    assert not any("cni0" in line or "dev vxlan.calico onlink" in line for line in lines)
+
+
+def test_calico_node_has_felix_vxlan_device_and_every_other_vtep():
+    """Felix's VXLAN manager (felix/dataplane/linux/vxlan_mgr.go with felix/vxlanfdb): device
+    ``vxlan.calico``, VNI 4096, port 4789, MTU host-50 (``vxlanMTUOverhead``), address = the
+    tunnel address IPAM gives first in the block; a permanent ARP and FDB entry per remote VTEP
+    whose MAC is ``vtepMACForHost`` (felix/calc/vxlan_resolver.go: 'f' + sha1(node)[0:5])."""
+    nodes = _nodes("calico")
+    steps = fabric.node_job("calico", nodes[2], nodes).steps
+    lines = [line for kind, p in steps if kind == "ip" for line in p]
+    fdb = [line for kind, p in steps if kind == "bridge" for line in p]
+    mac = naming.calico_vtep_mac("lab-worker2")
+    assert (
+        f"link add vxlan.calico address {mac} mtu 1450 type vxlan id 4096 local 172.18.0.4 "
+        "dev eth0 dstport 4789 nolearning"
+    ) in lines
+    assert "addr add 192.168.30.0/32 dev vxlan.calico" in lines
+    for other, vtep in (("lab-control-plane", "192.168.10.0"), ("lab-worker", "192.168.20.0")):
+        other_mac = naming.calico_vtep_mac(other)
+        assert f"neigh add {vtep} lladdr {other_mac} dev vxlan.calico nud permanent" in lines
+    assert fdb == [
+        f"fdb add {naming.calico_vtep_mac('lab-control-plane')} dev vxlan.calico "
+        "dst 172.18.0.2 self permanent",
+        f"fdb add {naming.calico_vtep_mac('lab-worker')} dev vxlan.calico "
+        "dst 172.18.0.3 self permanent",
     ]
-    assert "route add blackhole 192.168.30.0/26 proto bird" in lines
-    assert "route add 192.168.10.0/26 via 172.18.0.2 dev eth0 proto bird" in lines
-    assert "route add 192.168.20.0/26 via 172.18.0.3 dev eth0 proto bird" in lines
-    assert not any("vxlan" in line or "cni0" in line for line in lines)
+
+
+def test_calico_vtep_mac_is_felix_deterministic_mac():
+    """felix/calc/vxlan_resolver.go ``vtepMACForHost``: HardwareAddr('f' + sha1(name)[0:5])."""
+    import hashlib
+
+    for name in ("lab-worker", "netlab-control-plane", "n"):
+        raw = bytes.fromhex(naming.calico_vtep_mac(name).replace(":", ""))
+        assert raw == b"f" + hashlib.sha1(name.encode()).digest()[:5]
+    assert naming.calico_vtep_mac("a") != naming.calico_vtep_mac("b")
 
 
 def _pod(cni, ns="default", name="web", node="lab-worker", ip="10.244.1.2", host=False):
@@ -238,15 +282,18 @@ def test_flannel_pod_plugs_into_cni0_with_hairpin_and_gets_flannel_routes():
 
 
 def test_calico_pod_is_routed_with_a_32_and_proxy_arp():
+    """The calico CNI plugin (cni-plugin/pkg/dataplane/linux/dataplane_linux.go): a /32, routes
+    via 169.254.1.1, proxy ARP on the host veth, MTU from Felix's file (host MTU - 50) on both
+    ends."""
     nodes = _nodes("calico")
     pod = _pod("calico", ip="192.168.20.1")
     _, node_stage, pod_stage = fabric.pods_add_plan("calico", [pod], nodes)
     node_lines = _lines(node_stage, "lk-lab-w1")
     assert f"route replace 192.168.20.1/32 dev {pod.iface} scope link" in node_lines
     assert (
-        f"link add {pod.iface} address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns {pod.netns}"
-        in node_lines
-    )
+        f"link add {pod.iface} mtu 1450 address ee:ee:ee:ee:ee:ee type veth "
+        f"peer name eth0 mtu 1450 netns {pod.netns}"
+    ) in node_lines
     sysctls = {
         k: v
         for job in node_stage
@@ -434,8 +481,9 @@ def test_workloads_document_lists_pods_records_and_ingress():
     record = SimpleNamespace(
         name="a.default.svc.cluster.local.", rtype="A", value="10.96.0.5", ttl=30
     )
-    doc = workloads_document(pods, nets, [record], [], [])
+    doc = workloads_document(pods, nets, [record], [], [], ["team-b", "default"])
     assert doc["dns_records"] == [["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]]
+    assert doc["dns_namespaces"] == ["default", "team-b"]
     roles = {w["name"]: w["role"] for w in doc["workloads"]}
     assert roles == {"a": "netexec", "dns": "dns"}
 

@@ -29,7 +29,7 @@ from labkit.sandbox.state import (
     wall_clock,
     with_data_plane,
 )
-from labkit.sandbox.workloads import host_ports, ingress_backend_port, outside_workload
+from labkit.sandbox.workloads import host_ports, ingress_backend_port, outside_workloads
 
 NET = PodNet("default", "web", "lab-worker", "10.244.1.5", "lk-lab-p-0123456789", "veth1")
 
@@ -190,6 +190,14 @@ def test_an_ingress_backend_port_is_given_by_number_or_by_name():
 
 
 def test_the_outside_serves_its_ports_from_the_gateway_address():
-    entry = outside_workload("lab", [{"port": 443, "protocol": "TCP"}])
-    assert entry["netns"] == "lk-lab-outside" and entry["ip"] == GATEWAY_IP
-    assert entry["role"] == "netexec" and entry["ports"] == [{"port": 443, "protocol": "TCP"}]
+    resolver, servers = outside_workloads(
+        "lab", [{"port": 443, "protocol": "TCP"}, {"port": 8443, "protocol": "TCP"}]
+    )
+    assert servers["netns"] == "lk-lab-outside" and servers["ip"] == GATEWAY_IP
+    assert servers["role"] == "netexec" and servers["ports"] == [
+        {"port": 80, "protocol": "TCP"},
+        {"port": 443, "protocol": "TCP"},
+        {"port": 8443, "protocol": "TCP"},
+    ]
+    assert resolver["netns"] == "lk-lab-outside" and resolver["role"] == "resolver"
+    assert resolver["ports"] == [{"port": 53, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]

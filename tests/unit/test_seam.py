@@ -173,12 +173,16 @@ class FakeBackend:
     def __init__(self, running: RecordingLab | None) -> None:
         self.running = running
         self.upped: list[tuple[str, str, str | None]] = []
+        self.quiet: list[bool] = []
 
     def attach(self, lab_name: str = "netlab") -> RecordingLab | None:
         return self.running
 
-    def up(self, lab_name: str = "netlab", cni: str = "flannel", kube_proxy_mode=None):
+    def up(
+        self, lab_name: str = "netlab", cni: str = "flannel", kube_proxy_mode=None, *, quiet=False
+    ):
         self.upped.append((lab_name, cni, kube_proxy_mode))
+        self.quiet.append(quiet)
         self.running = RecordingLab(lab_name)
         return self.running
 
@@ -203,6 +207,20 @@ def test_connect_brings_a_lab_up_once_then_attaches(monkeypatch, caplog):
     assert again.lab is first.lab and len(backend.upped) == 1
     assert "already running with CNI calico" in caplog.text
     assert "attached to running sandbox lab 't'" in caplog.text
+
+
+def test_connect_quiet_asks_the_backend_for_no_progress_and_says_nothing(monkeypatch, caplog):
+    """Issue 12.8: `connect(..., quiet=True)` shows no bring-up progress and no info lines; a
+    loud connect still gets the progress."""
+    backend = FakeBackend(None)
+    monkeypatch.setattr(seam, "backend_module", lambda name: backend)
+    caplog.set_level(logging.INFO, logger="labkit")
+    labkit.connect(backend="sandbox", cni="calico", name="q", quiet=True)
+    labkit.connect(backend="sandbox", cni="calico", name="q", quiet=True)
+    assert backend.quiet == [True] and caplog.text == ""
+    backend.running = None
+    labkit.connect(backend="sandbox", cni="calico", name="q")
+    assert backend.quiet == [True, False] and "bringing up sandbox lab 'q'" in caplog.text
 
 
 def test_connect_refuses_bad_input_before_touching_a_backend(monkeypatch):

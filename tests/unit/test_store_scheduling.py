@@ -10,6 +10,7 @@ import pytest
 from labkit.lab import ObjectRef
 from labkit.sandbox.cluster.allocation import pod_ip_range
 from labkit.sandbox.cluster.scheduling import (
+    Unfit,
     matches_node,
     tolerates,
     unfit_reason,
@@ -329,15 +330,14 @@ def test_matches_node(spec, expected):
 
 def test_unfit_reason_order_and_message():
     tainted = {"name": "cp", "labels": {}, "taints": [TAINT]}
-    assert unfit_reason({"nodeSelector": {"x": "y"}}, tainted, []).startswith(
+    assert unfit_reason({"nodeSelector": {"x": "y"}}, tainted, []).reason.startswith(
         "node(s) had untolerated taint"
     )
-    assert (
-        unfit_reason({"nodeSelector": {"x": "y"}}, NODE, [])
-        == "node(s) didn't match Pod's node affinity/selector"
+    assert unfit_reason({"nodeSelector": {"x": "y"}}, NODE, []) == Unfit(
+        "node(s) didn't match Pod's node affinity/selector", False
     )
     assert unfit_reason({}, NODE, []) is None
-    assert unschedulable_message(["b", "a", "b"], 3) == (
+    assert unschedulable_message([Unfit("b", False), Unfit("a", False), Unfit("b", False)], 3) == (
         "0/3 nodes are available: 1 a, 2 b. preemption: 0/3 nodes are available: "
         "3 Preemption is not helpful for scheduling."
     )

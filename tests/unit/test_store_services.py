@@ -773,3 +773,90 @@ def test_target_port_zero_and_null_fields_get_the_api_servers_defaults():
     )
     spec = store.get("service", "zero")[0]["spec"]
     assert spec["ports"][0]["targetPort"] == 81 and spec["type"] == "ClusterIP"
+
+
+# --------------------------------------------------------------------------- type changes
+
+
+def test_get_edit_type_put_drops_type_dependent_fields():
+    """strategy.go dropTypeDependentFields + storage/alloc.go releasing node ports: a
+    LoadBalancer (Local) read back, set to ClusterIP and applied loses its nodePorts,
+    healthCheckNodePort, externalTrafficPolicy, allocateLoadBalancerNodePorts and LB status, and
+    its node ports are free for another Service."""
+    store = fresh()
+    store.apply([service("lb", {"app": "a"}, type="LoadBalancer", externalTrafficPolicy="Local")])
+    read = svc(store, "lb")
+    node_port, health = read["spec"]["ports"][0]["nodePort"], read["spec"]["healthCheckNodePort"]
+    read["spec"]["type"] = "ClusterIP"
+    store.apply([read])
+    spec = svc(store, "lb")["spec"]
+    assert "nodePort" not in spec["ports"][0]
+    for field in ("healthCheckNodePort", "externalTrafficPolicy", "allocateLoadBalancerNodePorts"):
+        assert field not in spec
+    assert svc(store, "lb")["status"] == {"loadBalancer": {}}
+    store.apply(
+        [
+            service(
+                "other",
+                {"app": "o"},
+                type="NodePort",
+                ports=[{"port": 80, "nodePort": node_port}, {"port": 81, "nodePort": health}],
+            )
+        ]
+    )
+
+
+def test_node_port_to_load_balancer_and_back_keeps_the_node_ports():
+    """storage.go patchAllocatedValues keeps allocated nodePorts across NodePort <-> LoadBalancer;
+    alloc.go updateHealthCheckNodePort allocates the health check node port when the Service
+    starts needing it, and strategy.go drops it (and allocateLoadBalancerNodePorts) back on
+    NodePort."""
+    store = fresh()
+    store.apply([service("web", {"app": "web"}, type="NodePort", externalTrafficPolicy="Local")])
+    read = svc(store, "web")
+    node_port = read["spec"]["ports"][0]["nodePort"]
+    assert "healthCheckNodePort" not in read["spec"]
+    read["spec"]["type"] = "LoadBalancer"
+    store.apply([read])
+    read = svc(store, "web")
+    assert read["spec"]["ports"][0]["nodePort"] == node_port
+    health = read["spec"]["healthCheckNodePort"]
+    assert 30000 <= health <= 32767 and health != node_port
+    read["spec"]["type"] = "NodePort"
+    store.apply([read])
+    spec = svc(store, "web")["spec"]
+    assert spec["ports"][0]["nodePort"] == node_port
+    assert spec["externalTrafficPolicy"] == "Local"
+    assert "healthCheckNodePort" not in spec and "allocateLoadBalancerNodePorts" not in spec
+
+
+def test_health_check_node_port_requested_kept_and_refused():
+    """alloc.go allocHealthCheckNodePort: a requested port is reserved if free, else refused as
+    already allocated; validation.go refuses healthCheckNodePort on any Service but a
+    LoadBalancer with externalTrafficPolicy Local; an update without it keeps the old one."""
+    store = fresh()
+    store.apply(
+        [
+            service(
+                "lb",
+                {"app": "a"},
+                type="LoadBalancer",
+                externalTrafficPolicy="Local",
+                healthCheckNodePort=32100,
+            )
+        ]
+    )
+    assert svc(store, "lb")["spec"]["healthCheckNodePort"] == 32100
+    store.apply(
+        [service("lb", {"app": "a", "v": "2"}, type="LoadBalancer", externalTrafficPolicy="Local")]
+    )
+    assert svc(store, "lb")["spec"]["healthCheckNodePort"] == 32100
+    with pytest.raises(
+        LabError, match=r"32100: provided port is already allocated \(Service default/lb uses it\)"
+    ):
+        store.apply(
+            [service("np", {"app": "b"}, type="NodePort", ports=[{"port": 80, "nodePort": 32100}])]
+        )
+    with pytest.raises(LabError, match="only a LoadBalancer with externalTrafficPolicy: Local"):
+        store.apply([service("np", {"app": "b"}, type="NodePort", healthCheckNodePort=32200)])
+    assert store.get("svc", "np", "default") == []

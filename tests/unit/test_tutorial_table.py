@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from labkit.kubectl import apply, args, create, expose, flags, patch, podexec, podlogs, podrun
-from labkit.kubectl.podflags import parse as parse_pod_flags
 from labkit.kubectl.sources import files
 
 TABLE: list[dict[str, Any]] = yaml.safe_load(
@@ -54,12 +53,12 @@ def parses(argv: list[str]) -> None:
         args.parse(argv)
     elif verb in POD_VERBS:
         module = POD_VERBS[verb]
-        parse_pod_flags(verb, rest, module.FLAGS, module.UNSERVED, module.HELP)
+        flags.parse(verb, rest, module.FLAGS, module.HELP, module.UNSERVED)
     elif verb == "create":
         assert rest[0] == "namespace", argv
-        flags.split("create namespace", rest[1:], create.NAMESPACE_TABLE, "")
+        flags.parse("create namespace", rest[1:], create.NAMESPACE_TABLE, "")
     else:
-        flags.split(verb, rest, WRITE_TABLES[verb], "")
+        flags.parse(verb, rest, WRITE_TABLES[verb], "")
 
 
 def test_the_table_has_one_entry_per_tutorial_command_in_the_tutorials_order():

@@ -1,6 +1,7 @@
-"""Answering from cluster DNS records as CoreDNS's kubernetes plugin does (NXDOMAIN vs NODATA,
-CNAME chasing, SOA on negative answers, pod names synthesized from addresses), and replaying
-every query a pod's resolver makes for one name."""
+"""Answering from cluster DNS records as CoreDNS's kubernetes plugin does (NXDOMAIN vs NODATA as
+its parseRequest decides, CNAME chasing, SOA on negative answers, pod names synthesized from
+addresses, the query's spelling kept), and replaying every query a pod's resolver makes for one
+name."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from labkit.model.dns.names import CLUSTER_DOMAIN, address_type, cluster_zone, dashed, fqdn
+from labkit.model.dns.names import CLUSTER_DOMAIN, address_type, cluster_zone, fqdn
 from labkit.model.dns.records import DEFAULT_TTL, Record, records
 from labkit.model.dns.resolver import query_order
 from labkit.model.objects import name_of
 
 REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
-MAX_CNAME_CHAIN = 8
-_POD_NAME = re.compile(r"^(?P<ip>[0-9a-f-]+)\.(?P<ns>[a-z0-9-]+)\.pod\.(?P<zone>.+)$")
+MAX_CNAME_CHAIN = 10  # CoreDNS's maxCnameChainLength (plugin/backend_lookup.go)
+SOA_MAX_TTL = 300  # CoreDNS caps the SOA record's own TTL at 300 s (plugin.SOA)
+DNS_SERVICE = ("kube-dns", "kube-system")  # the Service CoreDNS names as the zone's nameserver
+_ADDRESS_LABEL = re.compile(r"^[0-9a-f-]+$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Answer:
     """A server's reply to one question: ``rcode`` is ``"NOERROR"`` or ``"NXDOMAIN"``; NOERROR
     with no answers is NODATA. ``zone`` is the authoritative zone (``None``: not ours),
     ``authority`` holds its SOA for negative answers, ``additional`` the addresses of SRV
-    targets."""
+    targets and of the nameserver."""
 
     rcode: str
     answers: list[Record] = field(default_factory=list)
@@ -42,14 +45,18 @@ class Answer:
 
 
 class RecordIndex:
-    """Answers questions from a record set like CoreDNS's kubernetes plugin in kind, authoritative
-    for the cluster zone and for ``in-addr.arpa.``/``ip6.arpa.``.
+    """Answers questions from a record set as CoreDNS's kubernetes plugin does in kind (its
+    handler.go and kubernetes.go), authoritative for the cluster zone and for
+    ``in-addr.arpa.``/``ip6.arpa.``.
 
-    The sandbox has no upstream resolver, so a name outside those zones gets NXDOMAIN (not
-    REFUSED: a pod's resolver then fails the way it does on a cluster that cannot reach the
-    internet, and keeps walking its search list). With ``pod_mode="insecure"`` (kind's Corefile),
-    ``a-b-c-d.<ns>.pod.<zone>`` answers for any address if the namespace is known (from
-    ``namespaces`` or any record); ``"verified"`` answers only the pod records given.
+    Which names exist follows CoreDNS's ``parseRequest``/``Records``: the zone, ``svc`` and
+    ``pod`` under it and ``<ns>.svc``/``<ns>.pod`` of an existing namespace answer NODATA; other
+    names exist only with records. Owner names keep the query's spelling (case included), and
+    names CoreDNS builds from the zone (SRV targets, NS, SOA) take the query's spelling of it.
+    The sandbox has no upstream resolver, so a name outside those zones gets NXDOMAIN. With
+    ``pod_mode="insecure"`` (kind's Corefile), ``<address>.<ns>.pod.<zone>`` answers for any
+    address if the namespace is known (from ``namespaces`` or any record); ``"verified"``
+    answers only the pod records given.
     """
 
     def __init__(
@@ -70,13 +77,6 @@ class RecordIndex:
             self._by_name[fqdn(record.name)].append(record)
         self.namespaces = {ns.lower() for ns in namespaces} | self._namespaces_in_records()
         self.serial = zlib.crc32("\n".join(map(str, self.records)).encode()) & 0x7FFFFFFF
-        self._add_zone_infrastructure()
-        self._existing: set[str] = set()
-        for name in self._by_name:
-            self._existing.update(self._suffixes_in_zone(name))
-        for ns in self.namespaces:
-            self._existing.update({f"{ns}.svc.{self.zone}", f"{ns}.pod.{self.zone}"})
-        self._existing.update({self.zone, f"svc.{self.zone}", f"pod.{self.zone}", *REVERSE_ZONES})
 
     @classmethod
     def from_objects(
@@ -102,13 +102,13 @@ class RecordIndex:
         return len(self.records)
 
     def soa(self, zone: str) -> Record:
-        """The SOA record of one of our zones, shaped like CoreDNS's (serial derived from the
-        records)."""
+        """The SOA record of one of our zones as CoreDNS's ``plugin.SOA`` writes it, spelled as
+        ``zone`` is (serial derived from the records)."""
         return Record(
             zone,
             "SOA",
             f"ns.dns.{zone} hostmaster.{zone} {self.serial} 7200 1800 86400 {DEFAULT_TTL}",
-            DEFAULT_TTL,
+            min(DEFAULT_TTL, SOA_MAX_TTL),
         )
 
     def zone_of(self, name: str) -> str | None:
@@ -120,74 +120,171 @@ class RecordIndex:
         return None
 
     def lookup(self, qname: str, qtype: str = "A") -> Answer:
-        """Answer one question: records of that type, NODATA (NOERROR, empty) when the name exists
-        without them, NXDOMAIN when it does not; CNAMEs are followed while the target is ours."""
+        """Answer one question as CoreDNS's kubernetes handler does: records of that type, NODATA
+        (NOERROR, empty) when the name exists without them, NXDOMAIN when it does not, with the
+        zone's SOA on negative answers; CNAMEs are followed while the target is ours."""
         qtype = qtype.upper()
-        name = fqdn(qname)
+        asked = _spelled(qname)
+        name = asked.lower()
         zone = self.zone_of(name)
         if zone is None:
             return Answer("NXDOMAIN")
-        answers: list[Record] = []
-        seen: set[str] = set()
-        rcode = "NOERROR"
-        while True:
-            rrset = self._rrset(name)
-            if rrset is None:
-                rcode = "NXDOMAIN"
-                break
-            cname = [r for r in rrset if r.rtype == "CNAME"]
-            if cname and qtype not in ("CNAME", "ANY"):
-                answers.append(cname[0])
-                seen.add(name)
-                target = fqdn(cname[0].value)
-                target_zone = self.zone_of(target)
-                if target_zone is None or target in seen or len(seen) >= MAX_CNAME_CHAIN:
-                    break  # not ours to resolve further (no upstream), or a loop
-                name, zone = target, target_zone
-                continue
-            answers.extend(r for r in rrset if qtype == "ANY" or r.rtype == qtype)
-            break
-        authority = [self.soa(zone)] if zone and (rcode == "NXDOMAIN" or not answers) else []
-        additional = self._additional(answers)
-        return Answer(rcode, answers, authority, additional, self.zone_of(fqdn(qname)))
+        spelled_zone = asked[len(asked) - len(zone) :]
+        reply = self._answer(asked, name, zone, spelled_zone, qtype)
+        if reply is None:
+            return Answer("NXDOMAIN", authority=[self.soa(spelled_zone)], zone=zone)
+        answers, additional = reply
+        authority = [] if answers else [self.soa(spelled_zone)]
+        return Answer("NOERROR", answers, authority, additional, zone)
 
-    def _rrset(self, name: str) -> list[Record] | None:
-        """Records owned by ``name``; ``[]`` for a name that exists only as a parent of others."""
-        if name in self._by_name:
-            return self._by_name[name]
-        pod = self._synthesized_pod(name)
-        if pod is not None:
-            return [pod]
-        return [] if name in self._existing else None
+    # ------------------------------------------------------------------ CoreDNS's dispatch
 
-    def _synthesized_pod(self, name: str) -> Record | None:
-        if self.pod_mode != "insecure":
+    def _answer(
+        self, asked: str, name: str, zone: str, spelled_zone: str, qtype: str
+    ) -> tuple[list[Record], list[Record]] | None:
+        """(answers, additional), or ``None`` for a name error: ServeDNS's switch on the type."""
+        apex = name == zone
+        if qtype == "SOA":
+            return ([self.soa(spelled_zone)] if apex else []), []
+        if qtype == "NS" and apex:
+            glue = self._nameserver_addresses(spelled_zone)
+            servers = sorted({r.name for r in glue})
+            return [Record(asked, "NS", ns, DEFAULT_TTL) for ns in servers], glue
+        if qtype == "TXT":
+            if name == f"dns-version.{zone}":  # the schema version, under any of our zones
+                version = self._by_name[f"dns-version.{self.zone}"]
+                return [_owned(asked, r) for r in version if r.rtype == "TXT"], []
+            found = self._records(name, zone)
+            return ([], []) if found else None  # an empty match is a name error for TXT
+        if qtype == "PTR":
+            return self._ptr(asked, name, zone)
+        if qtype in ("A", "AAAA"):
+            if apex:
+                return [], []  # the apex has no address (CoreDNS's apex.dns lookup finds none)
+            return self._addresses(asked, name, zone, qtype, [])
+        found = self._services(name, zone)
+        if found is None:
             return None
-        match = _POD_NAME.match(name)
-        if not match or match["zone"] != self.zone or match["ns"] not in self.namespaces:
+        if qtype == "CNAME":
+            return [_owned(asked, r) for r in found if r.rtype == "CNAME"][:1], []
+        if qtype == "SRV":
+            return self._srv(asked, found, zone, spelled_zone)
+        return [], []  # ANY, MX and every other type: the name exists, nothing of that type
+
+    def _services(self, name: str, zone: str) -> list[Record] | None:
+        """What CoreDNS's ``Services`` finds at a name: the nameserver's addresses at
+        ``ns.dns.<zone>``, else ``_records``."""
+        if name == f"ns.dns.{zone}":
+            return self._nameserver_addresses(zone)
+        return self._records(name, zone)
+
+    def _records(self, name: str, zone: str) -> list[Record] | None:
+        """What CoreDNS's ``Records`` (``parseRequest``, ``findServices``, ``findPods``) finds at
+        a name: records, ``[]`` for a name that exists empty, ``None`` for a name error."""
+        base = name[: -len(zone)].rstrip(".")
+        if base in ("", "svc", "pod"):
+            return []
+        segs = base.split(".")
+        if segs[-1] not in ("svc", "pod") or zone != self.zone:
+            return None  # not svc/pod, or a forward name asked in a reverse zone
+        namespace = segs[-2]
+        if namespace not in self.namespaces:
             return None
-        label = match["ip"]
-        is_v4 = re.fullmatch(r"\d{1,3}(-\d{1,3}){3}", label) is not None
-        text = label.replace("-", ".") if is_v4 else label.replace("-", ":")
+        if len(segs) == 2:
+            return []  # <ns>.svc / <ns>.pod of an existing namespace: NODATA
+        if len(segs) > 5:
+            return None  # longer than _port._proto.<service>: too long to answer
+        if segs[-1] == "pod":
+            return self._pod(segs[-3], namespace)
+        if len(segs) == 5:  # _port._proto: CoreDNS strips the underscores, then matches
+            segs[:2] = ["_" + label.removeprefix("_") for label in segs[:2]]
+            name = ".".join(segs) + "." + zone
+        return list(self._by_name.get(name, [])) or None
+
+    def _pod(self, label: str, namespace: str) -> list[Record] | None:
+        """``findPods``: in insecure mode any label that parses as an address (dashes for dots
+        when it has exactly three and no ``--``, for colons otherwise) answers with it."""
+        if self.pod_mode == "verified":
+            found = self._by_name.get(f"{label}.{namespace}.pod.{self.zone}", [])
+            return list(found) or None
+        if not _ADDRESS_LABEL.match(label):
+            return None
+        dotted = label.count("-") == 3 and "--" not in label
         try:
-            ip = ipaddress.ip_address(text)
+            ip = ipaddress.ip_address(label.replace("-", "." if dotted else ":"))
         except ValueError:
             return None
-        if dashed(str(ip)) != label:
-            return None  # not the canonical spelling CoreDNS would accept
-        return Record(name, address_type(str(ip)), str(ip), DEFAULT_TTL)
+        return [Record(f"{label}.{namespace}.pod.{self.zone}", address_type(str(ip)), str(ip))]
 
-    def _additional(self, answers: list[Record]) -> list[Record]:
-        extra: list[Record] = []
-        for record in answers:
-            if record.rtype == "SRV":
-                target = fqdn(record.value.split()[-1])
-                extra.extend(
-                    r
-                    for r in self._by_name.get(target, [])
-                    if r.rtype in ("A", "AAAA") and r not in extra
-                )
-        return extra
+    def _addresses(
+        self, asked: str, name: str, zone: str, qtype: str, chain: list[Record]
+    ) -> tuple[list[Record], list[Record]] | None:
+        """``plugin.A``/``plugin.AAAA``: addresses of the type, CNAMEs followed inside the zone
+        (a CNAME whose target gives nothing is dropped), no more than ``MAX_CNAME_CHAIN``."""
+        found = self._services(name, zone)
+        if found is None:
+            return None
+        out: list[Record] = []
+        for record in found:
+            if record.rtype == qtype:
+                out.append(_owned(asked, record))
+            elif record.rtype == "CNAME":
+                target = fqdn(record.value)
+                cname = Record(asked, "CNAME", record.value, record.ttl)
+                looped = target == name or any(fqdn(c.value) == target for c in chain)
+                if looped or len(chain) > MAX_CNAME_CHAIN:
+                    continue  # CoreDNS drops x CNAME x and a target already in the chain
+                if self.zone_of(target) != zone:
+                    out.append(cname)  # not ours: the outside world resolves it
+                    continue
+                further = self._addresses(record.value, target, zone, qtype, [*chain, cname])
+                if further is not None and further[0]:
+                    out.extend([cname, *further[0]])
+        return out, []
+
+    def _srv(
+        self, asked: str, found: list[Record], zone: str, spelled_zone: str
+    ) -> tuple[list[Record], list[Record]]:
+        """``plugin.SRV``: the SRV records (an ExternalName's CNAME has none), and each target's
+        addresses as additional records, names in the query's spelling of the zone."""
+        answers: list[Record] = []
+        additional: list[Record] = []
+        for record in found:
+            if record.rtype != "SRV":
+                continue
+            *head, target = record.value.split()
+            spelled = _respell(target, zone, spelled_zone)
+            answers.append(Record(asked, "SRV", " ".join([*head, spelled]), record.ttl))
+            for address in self._by_name.get(fqdn(target), []):
+                glue = _owned(spelled, address)
+                if address.rtype in ("A", "AAAA") and glue not in additional:
+                    additional.append(glue)
+        return answers, additional
+
+    def _ptr(self, asked: str, name: str, zone: str) -> tuple[list[Record], list[Record]] | None:
+        """``plugin.PTR`` over ``Reverse``: a full reverse name gives the Service a cluster IP
+        belongs to, else one PTR per Service whose endpoints hold the address; other names go
+        through ``Records`` (where an ExternalName's target counts as a PTR target)."""
+        if zone in REVERSE_ZONES and _reverse_address(name, zone) is not None:
+            found = self._by_name.get(name, [])
+            services = [r for r in found if self._is_service_name(r.value)]
+            return ([_owned(asked, r) for r in services[:1] or found], []) if found else None
+        parsed = self._records(name, zone)
+        if parsed is None:
+            return None
+        return [Record(asked, "PTR", r.value, r.ttl) for r in parsed if r.rtype == "CNAME"], []
+
+    def _is_service_name(self, name: str) -> bool:
+        labels = fqdn(name)[: -len(self.zone)].rstrip(".").split(".")
+        return len(labels) == 3 and labels[-1] == "svc"
+
+    def _nameserver_addresses(self, zone: str) -> list[Record]:
+        """``nsAddrs``: the kube-dns Service's cluster IPs, named ``kube-dns.kube-system.svc.``
+        plus the zone as asked (CoreDNS joins them whatever the zone)."""
+        service, namespace = DNS_SERVICE
+        owner = f"{service}.{namespace}.svc.{zone}"
+        source = self._by_name.get(f"{service}.{namespace}.svc.{self.zone}", [])
+        return [_owned(owner, r) for r in source if r.rtype in ("A", "AAAA")]
 
     def _namespaces_in_records(self) -> set[str]:
         found = set()
@@ -198,32 +295,39 @@ class RecordIndex:
                     found.add(labels[-2])
         return found
 
-    def _suffixes_in_zone(self, name: str) -> set[str]:
-        zone = self.zone_of(name)
-        if zone is None:
-            return {name}
-        out = set()
-        current = name
-        while current != zone and "." in current[:-1]:
-            out.add(current)
-            current = current.split(".", 1)[1]
-        out.add(zone)
-        return out
 
-    def _add_zone_infrastructure(self) -> None:
-        """Apex SOA and NS, and ``ns.dns.<zone>`` pointing at the kube-dns Service, as CoreDNS
-        serves them."""
-        zone = self.zone
-        self._by_name[zone].extend(
-            [self.soa(zone), Record(zone, "NS", f"ns.dns.{zone}", DEFAULT_TTL)]
-        )
-        for reverse in REVERSE_ZONES:
-            self._by_name[reverse].append(self.soa(reverse))
-        for record in self._by_name.get(f"kube-dns.kube-system.svc.{zone}", []):
-            if record.rtype in ("A", "AAAA"):
-                self._by_name[f"ns.dns.{zone}"].append(
-                    Record(f"ns.dns.{zone}", record.rtype, record.value, DEFAULT_TTL)
-                )
+def _spelled(name: str) -> str:
+    """A query name as asked (case kept), with exactly one trailing dot."""
+    text = name.strip()
+    return "." if text in ("", ".") else text.rstrip(".") + "."
+
+
+def _owned(owner: str, record: Record) -> Record:
+    """``record`` under the owner name a reply uses."""
+    return Record(owner, record.rtype, record.value, record.ttl)
+
+
+def _respell(target: str, zone: str, spelled_zone: str) -> str:
+    """A name in our zone with the zone spelled as the query spelled it."""
+    if target.lower().endswith(zone):
+        return target[: len(target) - len(zone)] + spelled_zone
+    return target
+
+
+def _reverse_address(name: str, zone: str) -> str | None:
+    """The address a complete reverse name stands for (CoreDNS's ExtractAddressFromReverse)."""
+    labels = name[: -len(zone)].rstrip(".").split(".")
+    try:
+        if zone == "in-addr.arpa.":
+            if len(labels) != 4:
+                return None
+            return str(ipaddress.IPv4Address(".".join(reversed(labels))))
+        if len(labels) != 32 or not all(len(x) == 1 for x in labels):
+            return None
+        digits = "".join(reversed(labels))
+        return str(ipaddress.IPv6Address(":".join(digits[i : i + 4] for i in range(0, 32, 4))))
+    except ValueError:
+        return None
 
 
 class ResolverQuery(NamedTuple):

@@ -50,10 +50,10 @@ def reverse_name(ip: str) -> str:
 
 
 def dashed(ip: str) -> str:
-    """An address as one DNS label, as CoreDNS spells pod and endpoint names: ``10.244.1.5`` ->
-    ``10-244-1-5``."""
-    addr = ipaddress.ip_address(ip)
-    return str(addr).replace(".", "-").replace(":", "-")
+    """An address as one DNS label, as CoreDNS's ``endpointHostname`` spells it: ``10.244.1.5`` ->
+    ``10-244-1-5``, ``fd00::`` -> ``fd00--0`` (a label may not end in a dash)."""
+    label = str(ipaddress.ip_address(ip)).replace(".", "-").replace(":", "-")
+    return label + "0" if label.endswith("-") else label
 
 
 def address_type(ip: str) -> str:

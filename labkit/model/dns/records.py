@@ -4,6 +4,7 @@ from Services, their EndpointSlices (or legacy Endpoints) and Pods."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from labkit.model.objects import (
 
 DEFAULT_TTL = 30  # kind's Corefile sets `ttl 30` in the kubernetes plugin
 SCHEMA_VERSION = "1.1.0"  # what CoreDNS answers for dns-version.<zone> TXT
+SCHEMA_TTL = 28800  # and its TTL (plugin/kubernetes/kubernetes.go, Services)
 TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
 
 
@@ -61,19 +63,23 @@ def records(
     """The records the Kubernetes DNS specification requires for these objects, sorted and unique.
 
     * ClusterIP/NodePort/LoadBalancer: A (AAAA) ``svc.ns.svc.<zone>`` -> cluster IP, PTR for the
-      IP, SRV ``_port._proto.svc.ns.svc.<zone>`` -> ``0 100 port svc.ns.svc.<zone>`` per named
-      port. These exist whether or not the Service has endpoints.
-    * Headless (``clusterIP: None``): one A per *ready* endpoint address, an A and a PTR for each
-      endpoint's hostname (its ``hostname`` field, else its dashed IP as CoreDNS does), and one
-      SRV per named port and hostname, using the endpoint port (where a client must connect). No
-      ready endpoints means no records, so the name is NXDOMAIN.
+      IP, SRV at that name for every port and at ``_port._proto.svc.ns.svc.<zone>`` (which also
+      holds the A) per named port, target ``svc.ns.svc.<zone>``. These exist whether or not the
+      Service has endpoints.
+    * Headless (``clusterIP: None``): one A per *ready* endpoint address at the Service's name
+      and its ``_port._proto`` names, SRV there to each endpoint per port. No ready endpoints
+      means no records, so the name is NXDOMAIN.
+    * Every Service but ExternalName: for each ready endpoint, ``<hostname>.svc.ns.svc.<zone>``
+      (its ``hostname`` field, else its dashed IP, as CoreDNS's ``endpointHostname``) with A, SRV
+      per port, and a PTR from the endpoint's IP. SRV weights are 100/n over the n answers, as
+      CoreDNS's ``plugin.SRV`` computes them.
     * ExternalName: a CNAME to ``spec.externalName``.
-    * Pods with an IP: ``a-b-c-d.ns.pod.<zone>`` A; plus ``dns-version.<zone>`` TXT.
+    * Pods with an IP: ``a-b-c-d.ns.pod.<zone>`` A; plus ``dns-version.<zone>`` TXT (TTL 28800).
     ``endpoint_slices`` may also hold legacy Endpoints objects. Readiness honours
     ``publishNotReadyAddresses`` and the tolerate-unready annotation.
     """
     zone = cluster_zone(cluster_domain)
-    out: set[Record] = {Record(f"dns-version.{zone}", "TXT", SCHEMA_VERSION, ttl)}
+    out: set[Record] = {Record(f"dns-version.{zone}", "TXT", SCHEMA_VERSION, SCHEMA_TTL)}
     backends = _endpoints_by_service(endpoint_slices)
     for svc in services:
         name, ns = _dns_names_of(svc, "Service")
@@ -88,10 +94,13 @@ def records(
             out.add(Record(base, "CNAME", check_name(str(target), "externalName"), ttl))
             continue
         ips = [str(ip) for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip]
-        if ips and ips[0] != "None":
+        if not ips:
+            continue  # no address allocated yet: nothing to publish
+        headless = ips[0] == "None"
+        if not headless:
             out.update(_cluster_ip_records(svc, f"{ns}/{name}", base, ips, ttl))
-        elif ips:  # headless; no address allocated yet publishes nothing
-            out.update(_headless_records(svc, base, backends.get((ns, name), []), ttl))
+        published = _published(svc, backends.get((ns, name), []))
+        out.update(_endpoint_records(base, published, ttl, headless=headless))
     for pod in pods:
         ns = namespace_of(pod).lower()
         if not DNS_LABEL.match(ns):
@@ -139,56 +148,96 @@ def _endpoints_by_service(
     return groups
 
 
-def _srv_records(owner: str, targets: list[tuple[int, str]], ttl: int) -> list[Record]:
-    """SRV records at one owner name with CoreDNS' weights: 100 shared evenly (floor) among them."""
-    unique = sorted(set(targets))
-    weight = 100 // len(unique) if unique else 100
-    return [Record(owner, "SRV", f"0 {weight} {port} {target}", ttl) for port, target in unique]
+def srv_weight(offers: int) -> int:
+    """The weight CoreDNS's ``plugin.SRV`` gives each of ``offers`` equal SRV answers: 100 shared
+    evenly, rounded down in floating point as Go computes it, at least 1."""
+    return max(1, math.floor(100.0 / (100 * offers) * 100))
+
+
+def _srv_records(owner: str, offers: list[tuple[int, str]], ttl: int) -> list[Record]:
+    """SRV records at one owner as CoreDNS writes them: the weight counts every offer (duplicates
+    and port-less ones too), then one record per (port, target), port-less offers left out."""
+    if not offers:
+        return []
+    weight = srv_weight(len(offers))
+    return [
+        Record(owner, "SRV", f"0 {weight} {port} {target}", ttl)
+        for port, target in sorted(set(offers))
+        if port > 0
+    ]
+
+
+def _port_owner(name: str, protocol: str, base: str) -> str:
+    return f"_{name.lower()}._{protocol.lower()}.{base}"
 
 
 def _cluster_ip_records(
     svc: Mapping[str, Any], ref: str, base: str, ips: list[str], ttl: int
 ) -> list[Record]:
-    """A Service with cluster IPs: A/AAAA and PTR per IP, an SRV per named port."""
+    """A Service with cluster IPs: A/AAAA and PTR per IP; SRV for all ports at the Service's name
+    and per named port at ``_port._proto``, which also answers A/AAAA (CoreDNS findServices)."""
     out: list[Record] = []
     for ip in ips:
         out.append(Record(base, address_type(ip), ip, ttl))
         out.append(Record(reverse_name(ip), "PTR", base, ttl))
+    all_offers: list[tuple[int, str]] = []
     for port in (svc.get("spec") or {}).get("ports") or []:
+        if port.get("port") is None:
+            raise ValueError(f"Service {ref} port {port.get('name')!r} has no port number.")
+        offers = [(int(port["port"]), base) for _ in ips]
+        all_offers.extend(offers)
         if port.get("name"):
-            if port.get("port") is None:
-                raise ValueError(f"Service {ref} port {port['name']!r} has no port number.")
-            protocol = str(port.get("protocol") or "TCP").lower()
-            owner = f"_{str(port['name']).lower()}._{protocol}.{base}"
-            out.extend(_srv_records(owner, [(int(port["port"]), base)], ttl))
+            owner = _port_owner(str(port["name"]), str(port.get("protocol") or "TCP"), base)
+            out.extend(_srv_records(owner, offers, ttl))
+            out.extend(Record(owner, address_type(ip), ip, ttl) for ip in ips)
+    out.extend(_srv_records(base, all_offers, ttl))
     return out
 
 
-def _headless_records(
-    svc: Mapping[str, Any], base: str, endpoints: list[ServiceEndpoint], ttl: int
-) -> list[Record]:
-    """A headless Service: records for each (ready, or published anyway) endpoint address."""
+def _published(svc: Mapping[str, Any], endpoints: list[ServiceEndpoint]) -> list[ServiceEndpoint]:
+    """The endpoints cluster DNS publishes: ready ones, or all with ``publishNotReadyAddresses``
+    (or the tolerate-unready annotation), as the EndpointSlice controller marks them ready."""
     spec = svc.get("spec") or {}
     annotations = meta(svc).get("annotations") or {}
     publish_all = (
         bool(spec.get("publishNotReadyAddresses"))
         or str(annotations.get(TOLERATE_UNREADY)).lower() == "true"
     )
+    return [e for e in endpoints if e.ready or publish_all]
+
+
+def _endpoint_records(
+    base: str, endpoints: list[ServiceEndpoint], ttl: int, *, headless: bool
+) -> list[Record]:
+    """Records from a Service's published endpoints: for each, ``<hostname or dashed IP>.<base>``
+    A/AAAA and SRV per port, and a PTR to that name (CoreDNS answers endpoint names for every
+    Service and gives a pod IP one PTR per Service holding it); a headless Service's own name
+    and ``_port._proto`` names answer with the endpoints too."""
     out: list[Record] = []
-    srv_targets: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    by_host: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    by_port: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    all_offers: list[tuple[int, str]] = []
     for endpoint in endpoints:
-        if not (endpoint.ready or publish_all):
-            continue
-        ip = endpoint.ip
-        label = endpoint.hostname.lower() if endpoint.hostname else dashed(ip)
-        host = f"{label}.{base}"
-        out.append(Record(base, address_type(ip), ip, ttl))
-        out.append(Record(host, address_type(ip), ip, ttl))
+        ip, kind = endpoint.ip, address_type(endpoint.ip)
+        host = f"{endpoint.hostname.lower() if endpoint.hostname else dashed(ip)}.{base}"
+        out.append(Record(host, kind, ip, ttl))
         out.append(Record(reverse_name(ip), "PTR", host, ttl))
+        # an endpoint without ports still counts once in the weights (CoreDNS's port -1 sentinel)
+        offers = [(port.number or 0, host) for port in endpoint.ports] or [(0, host)]
+        by_host[host].extend(offers)
+        all_offers.extend(offers)
+        if not headless:
+            continue
+        out.append(Record(base, kind, ip, ttl))
         for port in endpoint.ports:
-            if port.name and port.number:  # a slice port without a number names no SRV target
-                owner = f"_{port.name.lower()}._{port.protocol.lower()}.{base}"
-                srv_targets[owner].append((port.number, host))
-    for owner, targets in srv_targets.items():
-        out.extend(_srv_records(owner, targets, ttl))
+            if port.name:
+                owner = _port_owner(port.name, port.protocol, base)
+                by_port[owner].append((port.number or 0, host))
+                out.append(Record(owner, kind, ip, ttl))
+    for host, offers in by_host.items():
+        out.extend(_srv_records(host, offers, ttl))
+    for owner, offers in by_port.items():
+        out.extend(_srv_records(owner, offers, ttl))
+    if headless:
+        out.extend(_srv_records(base, all_offers, ttl))
     return out

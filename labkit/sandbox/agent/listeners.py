@@ -57,7 +57,7 @@ class WantedListener(NamedTuple):
 def listener_keys(spec: AgentSpec) -> dict[ListenerKey, WantedListener]:
     """The listeners a spec asks for, in the order the spec declares them."""
     wanted: dict[ListenerKey, WantedListener] = {}
-    for w in spec.workloads:
+    for w in (*spec.workloads, *(check.workload() for check in spec.health_checks)):
         for p in w.ports:
             wanted[ListenerKey(w.netns, p.protocol, p.port, w.role, w.ref)] = WantedListener(w, p)
     return wanted
@@ -69,7 +69,7 @@ class Listener:
 
     workload: Workload
     port: PortSpec
-    kind: str  # dns, udp-netexec, http-netexec or ingress
+    kind: str  # dns, udp-netexec, http-netexec, ingress or healthcheck
     server: asyncio.AbstractServer | None = None
     transport: asyncio.BaseTransport | None = None
     task: asyncio.Task[None] | None = None
@@ -114,24 +114,29 @@ def bound_socket(workload: Workload, port: PortSpec) -> socket.socket:
 
 
 GetIndex = Callable[[], Any]
-ServeDns = Callable[[socket.socket, GetIndex], Coroutine[Any, Any, None]]
+ServeDns = Callable[[socket.socket, GetIndex, Any], Coroutine[Any, Any, None]]
+ServeFixed = Callable[[socket.socket], Coroutine[Any, Any, None]]
 
 
 @dataclass
 class DnsBackend:
     """Where DNS serving comes from: coroutines that serve a bound socket until cancelled (asking
-    ``get_index()`` per query), and how to index records. Tests swap in a stand-in."""
+    ``get_index()`` per query and forwarding through ``upstream_from(netns)``), how to index
+    records, and the outside world's resolver. Tests swap in a stand-in."""
 
     serve_udp: ServeDns
     serve_tcp: ServeDns
-    build_index: Callable[[list[Record]], Any]
+    build_index: Callable[[list[Record], list[str]], Any]
+    upstream_from: Callable[[str], Any]
+    resolver_udp: ServeFixed
+    resolver_tcp: ServeFixed
 
 
 def default_dns_backend() -> DnsBackend:
     """The lab's real cluster DNS (``labkit.sandbox.dns`` over ``labkit.model.dns`` records)."""
     try:
         from labkit.model.dns.lookup import RecordIndex
-        from labkit.sandbox import dns
+        from labkit.sandbox import dns, dns_forward, outside_dns
     except ImportError as exc:
         raise LabError(
             "The cluster DNS code is not available in this labkit installation.",
@@ -139,7 +144,7 @@ def default_dns_backend() -> DnsBackend:
             output=str(exc),
         ) from None
 
-    def build_index(records: list[Record]) -> RecordIndex:
+    def build_index(records: list[Record], namespaces: list[str]) -> RecordIndex:
         for record in records:  # encode each once now, so a bad one is named at reload time
             try:
                 dns.to_rr(record)
@@ -147,6 +152,14 @@ def default_dns_backend() -> DnsBackend:
                 raise ValueError(
                     f"record {record.name} {record.rtype} {record.value!r}: {exc}"
                 ) from None
-        return RecordIndex(records)
+        return RecordIndex(records, namespaces=namespaces)
 
-    return DnsBackend(dns.serve_udp, dns.serve_tcp, build_index)
+    world = dns.fixed_responder(outside_dns.resolve)
+    return DnsBackend(
+        dns.serve_udp,
+        dns.serve_tcp,
+        build_index,
+        dns_forward.upstream_from,
+        lambda sock: dns.serve_udp_with(sock, world),
+        lambda sock: dns.serve_tcp_with(sock, world),
+    )

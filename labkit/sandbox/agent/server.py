@@ -13,6 +13,7 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.sandbox.agent.files import SOCKET_FILE
+from labkit.sandbox.agent.healthcheck import serve_health_check
 from labkit.sandbox.agent.ingress_proxy import serve_ingress
 from labkit.sandbox.agent.listeners import (
     DnsBackend,
@@ -132,11 +133,17 @@ class Agent:
                 spec = load_spec(self.state_dir)
             except (OSError, ValueError) as exc:
                 return f"error workloads.json: {exc}"
-            if spec.dns_records != self.spec.dns_records or self._dns_index is None:
+            changed = (spec.dns_records, spec.dns_namespaces) != (
+                self.spec.dns_records,
+                self.spec.dns_namespaces,
+            )
+            if changed or self._dns_index is None:
                 self._dns_index = None
                 if any(w.role == "dns" for w in spec.workloads):
                     try:  # build now, so bad records are reported here and not as SERVFAIL later
-                        self._dns_index = self._dns().build_index(list(spec.dns_records))
+                        self._dns_index = self._dns().build_index(
+                            list(spec.dns_records), list(spec.dns_namespaces)
+                        )
                     except (ValueError, TypeError, LabError) as exc:
                         what = exc.what if isinstance(exc, LabError) else exc
                         return f"error dns_records: {what}"
@@ -197,12 +204,16 @@ class Agent:
     def dns_index(self) -> Any:
         """The record index for the current records (rebuilt lazily after a reload changed them)."""
         if self._dns_index is None:
-            self._dns_index = self._dns().build_index(list(self.spec.dns_records))
+            self._dns_index = self._dns().build_index(
+                list(self.spec.dns_records), list(self.spec.dns_namespaces)
+            )
         return self._dns_index
 
     async def _open(self, workload: Workload, port: PortSpec) -> Listener:
         if workload.role == "dns" and port.port == DNS_PORT:
             return self._open_dns(workload, port)
+        if workload.role == "resolver":
+            return self._open_resolver(workload, port)
         if port.protocol == "UDP":
             sock = bound_socket(workload, port)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
@@ -217,27 +228,47 @@ class Agent:
         sock = bound_socket(workload, port)
         serve = backend.serve_udp if port.protocol == "UDP" else backend.serve_tcp
         task = asyncio.create_task(
-            serve(sock, self.dns_index), name=f"dns {workload.ref} {port.protocol}"
+            serve(sock, self.dns_index, backend.upstream_from(workload.netns)),
+            name=f"dns {workload.ref} {port.protocol}",
         )
         task.add_done_callback(_log_task_end)
         if not self.logs.lines(workload.ref):  # CoreDNS's first line: its server block
             self.logs.record(workload.ref, f".:{port.port}", stamped=False)
         return Listener(workload, port, "dns", task=task, sock=sock)
 
+    def _open_resolver(self, workload: Workload, port: PortSpec) -> Listener:
+        """The outside world's resolver (answers from its fixed zone, forwards nothing)."""
+        backend = self._dns()
+        sock = bound_socket(workload, port)
+        serve = backend.resolver_udp if port.protocol == "UDP" else backend.resolver_tcp
+        task = asyncio.create_task(serve(sock), name=f"resolver {port.protocol}")
+        task.add_done_callback(_log_task_end)
+        return Listener(workload, port, "resolver", task=task, sock=sock)
+
     async def _open_http(self, workload: Workload, port: PortSpec) -> Listener:
-        """A TCP port of a netexec pod, or of an ingress pod (TLS on 443)."""
+        """A TCP port of a netexec pod, of an ingress pod (TLS on 443), or a node's service
+        health check."""
         ingress = workload.role == "ingress"
         ssl_ctx = None
         if ingress and port.port == HTTPS_PORT:
             ssl_ctx = await self._tls.context(self.spec.tls_hosts)
         scheme = "https" if ssl_ctx else "http"
         sock = bound_socket(workload, port)
-        listener = Listener(workload, port, "ingress" if ingress else "http-netexec", sock=sock)
+        kind = {"ingress": "ingress", "healthcheck": "healthcheck"}.get(workload.role)
+        listener = Listener(workload, port, kind or "http-netexec", sock=sock)
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             listener.connections.add(writer)
             try:
-                if ingress:
+                if workload.role == "healthcheck":
+                    await serve_health_check(
+                        workload.namespace,
+                        workload.name,
+                        lambda: self.spec.health_count(workload.netns, port.port),
+                        reader,
+                        writer,
+                    )
+                elif ingress:
                     await serve_ingress(
                         workload.netns, lambda: self.spec.ingress, reader, writer, scheme
                     )

@@ -1,5 +1,6 @@
 """What ``workloads.json`` asks the agent to serve (pure): pods, their ports and roles, cluster DNS
-records and Ingress rules; ``parse_spec`` checks it all and names every problem at once."""
+records, Ingress rules and kube-proxy's service health checks; ``parse_spec`` checks it all and
+names every problem at once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from labkit.model.dns.records import Record
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.agent.ingress import IngressRule, sort_ingress_rules
 
-ROLES = ("netexec", "dns", "ingress")
+ROLES = ("netexec", "dns", "ingress", "resolver")
 PROTOCOLS = ("TCP", "UDP")
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
 
@@ -46,6 +47,24 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class HealthCheckSpec:
+    """One kube-proxy service health check to serve: a Service's healthCheckNodePort in one
+    node's namespace, and the ready local endpoints it reports."""
+
+    namespace: str
+    name: str
+    netns: str
+    port: int
+    local_endpoints: int
+
+    def workload(self) -> Workload:
+        """The server as a listener sees it: the Service's name, in the node's namespace (no
+        hostname: it answers only kube-proxy's health check)."""
+        port = PortSpec(self.port, "TCP")
+        return Workload(self.namespace, self.name, self.netns, "", "healthcheck", (port,), "")
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """Everything ``workloads.json`` says."""
 
@@ -53,6 +72,15 @@ class AgentSpec:
     dns_records: tuple[Record, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
     tls_hosts: tuple[str, ...] = ()
+    health_checks: tuple[HealthCheckSpec, ...] = ()
+    dns_namespaces: tuple[str, ...] = ()
+
+    def health_count(self, netns: str, port: int) -> int:
+        """The local endpoint count the health check on ``port`` in ``netns`` reports now."""
+        for check in self.health_checks:
+            if (check.netns, check.port) == (netns, port):
+                return check.local_endpoints
+        return 0
 
 
 def _need(
@@ -92,11 +120,16 @@ def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload
         if not isinstance(hostname, str):
             problems.append(f"{where}: 'hostname' is not a str")
         workloads.append(Workload(ns, name, netns, ip, role, tuple(ports), str(hostname)))
-    seen: dict[str, str] = {}
+    # Workloads may share a namespace (the outside's resolver and servers) but never a port.
+    seen: dict[tuple[str, PortSpec], str] = {}
     for w in workloads:
-        if w.netns in seen and w.netns is not None:
-            problems.append(f"pods {seen[w.netns]} and {w.ref} share netns {w.netns}")
-        seen[w.netns] = w.ref
+        for port in w.ports:
+            other = seen.setdefault((w.netns, port), w.ref)
+            if other != w.ref and w.netns is not None:
+                problems.append(
+                    f"pods {other} and {w.ref} share netns {w.netns} and both serve "
+                    f"{port.protocol}/{port.port}"
+                )
     return workloads
 
 
@@ -153,6 +186,21 @@ def _parse_ingress(data: dict[str, Any], problems: list[str]) -> list[IngressRul
     return rules
 
 
+def _parse_health_checks(data: dict[str, Any], problems: list[str]) -> list[HealthCheckSpec]:
+    checks: list[HealthCheckSpec] = []
+    for i, raw in enumerate(data.get("health_checks") or []):
+        where = f"health_checks[{i}]"
+        ns, name, netns = (
+            _need(raw, k, str, where, problems) for k in ("namespace", "name", "netns")
+        )
+        port, count = (_need(raw, k, int, where, problems) for k in ("port", "local_endpoints"))
+        if port is not None and not 1 <= port <= 65535:
+            problems.append(f"{where}: port {port} is outside 1-65535")
+        elif None not in (ns, name, netns, port, count):
+            checks.append(HealthCheckSpec(ns, name, netns, port, count))
+    return checks
+
+
 def parse_spec(data: Any) -> AgentSpec:
     """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem."""
     if not isinstance(data, dict):
@@ -161,13 +209,25 @@ def parse_spec(data: Any) -> AgentSpec:
     workloads = _parse_workloads(data, problems)
     records = _parse_records(data, problems)
     rules = _parse_ingress(data, problems)
+    checks = _parse_health_checks(data, problems)
     tls = data.get("tls_hosts") or []
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
         tls = []
+    namespaces = data.get("dns_namespaces") or []
+    if not isinstance(namespaces, list) or not all(isinstance(n, str) for n in namespaces):
+        problems.append("dns_namespaces must be a list of namespace names")
+        namespaces = []
     if problems:
         raise ValueError("; ".join(problems))
-    return AgentSpec(tuple(workloads), tuple(records), tuple(sort_ingress_rules(rules)), tuple(tls))
+    return AgentSpec(
+        tuple(workloads),
+        tuple(records),
+        tuple(sort_ingress_rules(rules)),
+        tuple(tls),
+        tuple(checks),
+        tuple(namespaces),
+    )
 
 
 def load_spec(state_dir: str) -> AgentSpec:

@@ -66,12 +66,20 @@ def allocate_cluster_ip(world: World, namespace: str, name: str) -> str | None:
     return None
 
 
+def held_node_ports(svc: Mapping[str, Any]) -> set[int]:
+    """The node ports a Service holds: its ports' nodePorts and its healthCheckNodePort, which
+    the API server allocates from the same range (service/storage/alloc.go)."""
+    spec = svc["spec"]
+    held = {int(p["nodePort"]) for p in spec.get("ports") or [] if p.get("nodePort")}
+    if spec.get("healthCheckNodePort"):
+        held.add(int(spec["healthCheckNodePort"]))
+    return held
+
+
 def node_port_holder(world: World, port: int, namespace: str, name: str) -> str | None:
     """``ns/name`` of another Service that already holds NodePort ``port``."""
     for svc in world.ordered("Service"):
-        if _is_service(svc, namespace, name):
-            continue
-        if any(p.get("nodePort") == port for p in svc["spec"].get("ports") or []):
+        if not _is_service(svc, namespace, name) and port in held_node_ports(svc):
             return _service_ref(svc)
     return None
 
@@ -83,7 +91,7 @@ def allocate_node_port(
     held = set(taken)
     for svc in world.ordered("Service"):
         if not _is_service(svc, namespace, name):
-            held |= {p["nodePort"] for p in svc["spec"].get("ports") or [] if p.get("nodePort")}
+            held |= held_node_ports(svc)
     size = NODE_PORT_MAX - NODE_PORT_MIN + 1
     start = _hash_start(f"{namespace}/{name}/{port_id}", size)
     for step in range(size):
@@ -110,9 +118,55 @@ def pod_ip_range(block: str, cni: str) -> tuple[int, int]:
     return first, last
 
 
+CALICO_POOL = ipaddress.IPv4Network("192.168.0.0/16")
+"""Calico's default IPv4 pool, carved into /26 blocks (``blockSize: 26``)."""
+CALICO_BLOCK_PREFIX = 26
+
+
+def next_free_block(claimed: list[str], after: str) -> str | None:
+    """The first /26 of Calico's pool past ``after`` (wrapping round) that no node has claimed,
+    so a node's blocks lie together in the pool; None when the pool is used up."""
+    taken = [ipaddress.IPv4Network(b) for b in claimed]
+    blocks = list(CALICO_POOL.subnets(new_prefix=CALICO_BLOCK_PREFIX))
+    start = int(ipaddress.ip_network(after).network_address) - int(CALICO_POOL.network_address)
+    index = start >> (32 - CALICO_BLOCK_PREFIX)
+    for step in range(1, len(blocks) + 1):
+        block = blocks[(index + step) % len(blocks)]
+        if not any(block.overlaps(t) for t in taken):
+            return str(block)
+    return None
+
+
+def node_blocks(node: Mapping[str, Any]) -> list[str]:
+    """A node's IPAM blocks, its first one first."""
+    return [node["ipam_block"], *(node.get("more_blocks") or [])]
+
+
+def _free_address(
+    blocks: list[str], cni: str, cursor: int, in_use: set[str]
+) -> tuple[int, str] | None:
+    """The next free address after position ``cursor`` of the blocks' addresses taken in
+    order, and its position (host-local style: a freed address is not reused at once)."""
+    ranges = [pod_ip_range(b, cni) for b in blocks]
+    size = sum(max(0, last - first + 1) for first, last in ranges)
+    if size == 0:
+        return None
+    for step in range(1, size + 1):
+        offset = left = (cursor + step) % size
+        for first, last in ranges:
+            if left <= last - first:
+                ip = str(ipaddress.ip_address(first + left))
+                if ip not in in_use:
+                    return offset, ip
+                break
+            left -= last - first + 1
+    return None
+
+
 def assign_pod_ips(world: World) -> None:
-    """CNI IPAM: node IP for hostNetwork pods, else the next free address of the node's block
-    after the last one handed out (host-local style, so a freed address is not reused at once)."""
+    """CNI IPAM: node IP for hostNetwork pods, else the next free address of the node's blocks
+    after the last one handed out; Calico claims a further /26 block for the node when its
+    blocks are full (block affinity), Flannel's host-local has the node's /24 only."""
     in_use = {f["ip"] for f in world.state["pods"].values() if f["ip"]}
     for pod in world.ordered("Pod"):
         facts = world.facts(pod)
@@ -122,27 +176,28 @@ def assign_pod_ips(world: World) -> None:
         if is_host_network(pod):
             facts["ip"] = node["internal_ip"]
             continue
-        first, last = pod_ip_range(node["ipam_block"], world.cni)
-        size = max(0, last - first + 1)
         cursor = world.state["ipamCursor"].get(node["name"], -1)
+        found = _free_address(node_blocks(node), world.cni, cursor, in_use)
+        if found is None and world.cni == "calico":
+            claimed = [b for n in world.nodes for b in node_blocks(n)]
+            block = next_free_block(claimed, node_blocks(node)[-1])
+            if block is not None:
+                node["more_blocks"] = [*(node.get("more_blocks") or []), block]
+                found = _free_address(node_blocks(node), world.cni, cursor, in_use)
         facts["ipError"] = None
-        for step in range(1, size + 1):
-            offset = (cursor + step) % size
-            ip = str(ipaddress.ip_address(first + offset))
-            if ip not in in_use:
-                facts["ip"] = ip
-                in_use.add(ip)
-                world.state["ipamCursor"][node["name"]] = offset
-                break
-        else:
-            span = (
-                f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}"
-                if size
-                else node["ipam_block"]
-            )
-            facts["ipError"] = (
-                f"failed to allocate for range 0: no IP addresses available in range set: {span}"
-            )
+        if found is not None:
+            world.state["ipamCursor"][node["name"]], facts["ip"] = found
+            in_use.add(found[1])
+            continue
+        first, last = pod_ip_range(node["ipam_block"], world.cni)
+        span = (
+            f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}"
+            if last >= first
+            else node["ipam_block"]
+        )
+        facts["ipError"] = (
+            f"failed to allocate for range 0: no IP addresses available in range set: {span}"
+        )
 
 
 def assign_load_balancer_ips(world: World) -> None:

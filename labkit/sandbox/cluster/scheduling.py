@@ -1,15 +1,28 @@
-"""The scheduler: which nodes a pod may run on (taints, selectors and affinity, host ports), in
-the scheduler's own words when none fits, and binding unbound pods to the least busy node."""
+"""The scheduler: which nodes a pod may run on (taints, selectors and affinity, host ports, room
+for one more pod), in the scheduler's own words when none fits, and binding unbound pods to the
+least busy node."""
 
 from __future__ import annotations
 
 import copy
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from labkit.model.objects import pod_node
+from labkit.model.objects import pod_node, pod_phase
 from labkit.sandbox.cluster.world import World
+
+MAX_PODS = 110
+"""kubelet's default ``--max-pods``: the node's ``status.allocatable.pods``, system pods
+included."""
+
+
+class Unfit(NamedTuple):
+    """Why the scheduler filtered a node out, and whether preemption could help there (a
+    filter's ``Unschedulable``, as opposed to ``UnschedulableAndUnresolvable``)."""
+
+    reason: str
+    preemptible: bool
 
 
 def tolerates(tolerations: Iterable[Mapping[str, Any]] | None, taint: Mapping[str, Any]) -> bool:
@@ -103,50 +116,77 @@ def host_ports(spec: Mapping[str, Any]) -> set[tuple[int, str]]:
 
 def unfit_reason(
     spec: Mapping[str, Any], node: Mapping[str, Any], pods_on_node: list[dict[str, Any]]
-) -> str | None:
+) -> Unfit | None:
     """Why the scheduler would filter ``node`` out for this pod (its own words), or None if it
     fits.
 
-    Filters run in the scheduler's order: TaintToleration, NodeAffinity, NodePorts.
+    Filters run in the scheduler's order: TaintToleration, NodeAffinity (both unresolvable by
+    preemption), NodePorts, NodeResourcesFit (``len(pods)+1 > allowedPodNumber``: "Too many
+    pods").
     """
     taint = untolerated_taint(spec, node)
     if taint is not None:
-        return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value') or ''}}}"
+        return Unfit(
+            f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value') or ''}}}",
+            False,
+        )
     if not matches_node(spec, node):
-        return "node(s) didn't match Pod's node affinity/selector"
+        return Unfit("node(s) didn't match Pod's node affinity/selector", False)
     wanted = host_ports(spec)
     if wanted:
         used: set[tuple[int, str]] = set()
         for other in pods_on_node:
             used |= host_ports(other["spec"])
         if wanted & used:
-            return "node(s) didn't have free ports for the requested pod ports"
+            return Unfit("node(s) didn't have free ports for the requested pod ports", True)
+    if len(pods_on_node) + 1 > MAX_PODS:
+        return Unfit("Too many pods", True)
     return None
 
 
-def unschedulable_message(reasons: list[str], total: int) -> str:
-    """The scheduler's FailedScheduling message for a pod no node fits."""
-    parts = sorted(f"{count} {reason}" for reason, count in Counter(reasons).items())
+def unschedulable_message(unfit: list[Unfit], total: int) -> str:
+    """The scheduler's FailedScheduling message for a pod no node fits (FitError.Error(): each
+    reason counted, sorted); every pod here has priority 0, so preemption finds no victims where
+    it is tried and is "not helpful" where the filter's failure is unresolvable."""
+    parts = sorted(
+        f"{count} {reason}" for reason, count in Counter(u.reason for u in unfit).items()
+    )
+    tried = sum(1 for u in unfit if u.preemptible)
+    preemption = sorted(
+        f"{count} {what}"
+        for what, count in (
+            ("Preemption is not helpful for scheduling", len(unfit) - tried),
+            ("No preemption victims found for incoming pod", tried),
+        )
+        if count
+    )
     return (
         f"0/{total} nodes are available: {', '.join(parts)}. "
-        f"preemption: 0/{total} nodes are available: "
-        f"{total} Preemption is not helpful for scheduling."
+        f"preemption: 0/{total} nodes are available: {', '.join(preemption)}."
     )
 
 
+def holds_a_place(pod: Mapping[str, Any]) -> bool:
+    """Whether a bound pod counts against its node's max-pods (the scheduler does not watch
+    pods that Succeeded or Failed)."""
+    return pod_phase(pod) not in ("Succeeded", "Failed")
+
+
 def schedule_pods(world: World) -> None:
-    """Bind every unbound pod: filter nodes (taints, selector/affinity, host ports), pick the one
-    with the fewest pods (ties by name); a pod no node fits keeps the scheduler's message."""
+    """Bind every unbound pod: filter nodes (taints, selector/affinity, host ports, max-pods),
+    pick the one with the fewest pods (ties by name); a pod no node fits keeps the scheduler's
+    message."""
     pods = world.ordered("Pod")
     per_node: dict[str, list[dict[str, Any]]] = {n["name"]: [] for n in world.nodes}
     for pod in pods:
         node_name = pod_node(pod)
-        if node_name is not None and node_name in per_node:
+        if node_name is not None and node_name in per_node and holds_a_place(pod):
             per_node[node_name].append(pod)
     for pod in pods:
         if pod_node(pod):
             continue
-        reasons, fits = [], []
+        reasons: list[Unfit] = []
+        fits = []
         for node in world.nodes:
             reason = unfit_reason(pod["spec"], node, per_node[node["name"]])
             if reason is None:

@@ -21,6 +21,7 @@ from labkit.sandbox.cluster.allocation import (
     load_balancer_ip,
     node_port_holder,
 )
+from labkit.sandbox.cluster.service_types import drop_type_dependent_fields, needs_health_check
 from labkit.sandbox.cluster.world import World
 
 NODE_PORT_RANGE = f"{NODE_PORT_MIN}-{NODE_PORT_MAX}"
@@ -38,6 +39,8 @@ def admit_service(
     ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     spec = copy.deepcopy(dict(doc.get("spec") or {}))
     svc_type = spec.setdefault("type", "ClusterIP")
+    if existing is not None:
+        drop_type_dependent_fields(spec, existing["spec"])
     spec.setdefault("sessionAffinity", "None")
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
@@ -67,6 +70,7 @@ def admit_service(
     if svc_type in ("NodePort", "LoadBalancer"):
         spec.setdefault("externalTrafficPolicy", "Cluster")
         _assign_node_ports(world, spec, old_spec, ns, name, where)
+    _assign_health_check_node_port(world, spec, old_spec, ns, name, where)
     if svc_type == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)
         wanted = spec.get("loadBalancerIP")
@@ -195,13 +199,15 @@ def _check_requested_node_port(
     """Refuse a nodePort out of range, held by another Service, or used twice in this one."""
     if not NODE_PORT_MIN <= number <= NODE_PORT_MAX:
         raise LabError(
-            f"{where} asks for nodePort {number}, outside {NODE_PORT_RANGE}",
+            f"{where} asks for nodePort {number}: provided port is not in the valid range. "
+            f"The range of valid ports is {NODE_PORT_RANGE}",
             f"Pick a port between {NODE_PORT_MIN} and {NODE_PORT_MAX}, or leave nodePort out.",
         )
     holder = node_port_holder(world, number, ns, name)
     if holder is not None:
         raise LabError(
-            f"{where} asks for nodePort {number}, which Service {holder} already uses",
+            f"{where} asks for nodePort {number}: provided port is already allocated "
+            f"(Service {holder} uses it)",
             f"Pick another port in {NODE_PORT_RANGE}, or leave nodePort out to get a free one.",
         )
     if protocol in in_service.get(number, set()):
@@ -249,3 +255,43 @@ def _check_load_balancer_ip(world: World, wanted: str, ns: str, name: str, where
                 f"{other['namespace']}/{other['name']} already has",
                 "Pick another address from the pool, or leave loadBalancerIP out.",
             )
+
+
+def _assign_health_check_node_port(
+    world: World,
+    spec: dict[str, Any],
+    old_spec: Mapping[str, Any] | None,
+    ns: str,
+    name: str,
+    where: str,
+) -> None:
+    """A LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort from the node
+    port range: the requested one if free, else the one it had, else a fresh one
+    (service/storage/alloc.go allocHealthCheckNodePort); any other Service may not set one."""
+    requested = spec.get("healthCheckNodePort")
+    if not needs_health_check(spec):
+        if requested:
+            raise LabError(
+                f"{where} sets healthCheckNodePort {requested}, but only a LoadBalancer with "
+                "externalTrafficPolicy: Local has one",
+                "Remove spec.healthCheckNodePort, or set type: LoadBalancer and "
+                "externalTrafficPolicy: Local.",
+            )
+        return
+    own = {int(p["nodePort"]) for p in spec.get("ports") or [] if p.get("nodePort")}
+    if requested:
+        number = int(requested)
+        _check_requested_node_port(world, number, "TCP", {n: {"TCP"} for n in own}, ns, name, where)
+    else:
+        kept = (old_spec or {}).get("healthCheckNodePort")
+        if kept and int(kept) not in own and node_port_holder(world, int(kept), ns, name) is None:
+            number = int(kept)
+        else:
+            found = allocate_node_port(world, ns, name, "healthCheckNodePort", own)
+            if found is None:
+                raise LabError(
+                    f"No NodePort is free in {NODE_PORT_RANGE} for {where}'s health check",
+                    "Delete NodePort Services you no longer need, then apply again.",
+                )
+            number = found
+    spec["healthCheckNodePort"] = number
