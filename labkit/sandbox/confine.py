@@ -21,7 +21,7 @@ from labkit.errors import LabError
 from labkit.inputs import check_hand_netns
 from labkit.model.podidentity import pod_hostname
 from labkit.sandbox.fabric import PodNet
-from labkit.sandbox.naming import PREFIX
+from labkit.sandbox.naming import PREFIX, STATE_ROOT
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """A container's default PATH (the host's own PATH names folders the sandbox does not show)."""
@@ -52,6 +52,9 @@ class Confinement:
     node: bool = False
     """A node's shell also writes its own network sysctls (``sysctl -w net.ipv4...``), as a
     privileged Kind node does; a pod reads them only, as in Kubernetes."""
+    etc: tuple[tuple[str, str], ...] = ()
+    """Files shown read-only over ``/etc``, ``(host path, name)``: a host-network pod's own
+    resolv.conf and hosts, which kubelet mounts over the node's."""
     netns: tuple[tuple[str, str], ...] = ()
     """A node shell's hand-made namespaces, ``(lab namespace, name)``: each is shown read-only at
     ``/run/netns/<name>``, so ``ip link set X netns <name>`` works there and nothing else does."""
@@ -96,6 +99,7 @@ def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list
         "--ro-bind",  # the tools' configuration; bwrap binds recursively, so the pod's
         "/etc",  # resolv.conf and hosts that ip netns exec mounted stay on top
         "/etc",
+        *_etc_files(confinement.etc),
         "--ro-bind",  # the sysfs ip netns exec mounted for this network namespace
         "/sys",
         "/sys",
@@ -144,9 +148,24 @@ def bwrap_argv(confinement: Confinement, root: Mapping[str, str | None]) -> list
     return [*argv, "--"]
 
 
-def pod_confinement(pod: Mapping[str, Any], net: PodNet) -> Confinement:
+ETC_FILES = ("resolv.conf", "hosts")
+"""The files kubelet mounts into every container's /etc."""
+
+
+def _etc_files(files: tuple[tuple[str, str], ...]) -> list[str]:
+    argv = []
+    for source, name in files:
+        inside = source.startswith(f"{STATE_ROOT}/") and ".." not in source.split("/")
+        if name not in ETC_FILES or not inside:
+            raise LabError(f"{name!r} from {source!r} is not a pod's /etc file.", "Use the lab's.")
+        argv += ["--ro-bind", source, f"/etc/{name}"]
+    return argv
+
+
+def pod_confinement(pod: Mapping[str, Any], net: PodNet, etc_dir: str = "") -> Confinement:
     """A pod's commands carry its hostname; a host-network pod's, its node's (as in
-    Kubernetes)."""
+    Kubernetes), with its own resolv.conf and hosts from ``etc_dir`` over the node's."""
     if net.host_network:
-        return Confinement(net.node)
+        files = tuple((f"{etc_dir}/{name}", name) for name in ETC_FILES) if etc_dir else ()
+        return Confinement(net.node, etc=files)
     return Confinement(pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")))

@@ -163,6 +163,7 @@ class DataPlane:
                 f"Run `labkit down --name {self.lab_name}` and bring the lab up again.",
             )
         netns_etc.remove_pod_etc(n.netns for n in gone if not n.host_network)
+        netns_etc.remove_host_network_etc(self.state_dir, (n for n in gone if n.host_network))
         for net in gone:
             built.pop(net.key, None)
 

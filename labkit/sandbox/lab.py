@@ -158,7 +158,7 @@ class SandboxLab(LabState):
         timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
         self.heal()
-        return run_confined(net.netns, pod_confinement(found, net), _argv(command), timeout)
+        return run_confined(net.netns, self._confinement(found, net), _argv(command), timeout)
 
     def exec_interactive(
         self,
@@ -176,7 +176,7 @@ class SandboxLab(LabState):
         found, net = self._pod(pod, namespace)
         self._container(found, net, container)
         self.heal()
-        confinement = pod_confinement(found, net)
+        confinement = self._confinement(found, net)
         return run_confined_attached(net.netns, confinement, _argv(argv), tty and _stdin_tty())
 
     def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
@@ -311,7 +311,15 @@ class SandboxLab(LabState):
                     )
         pod, net = self._pod(src)
         resolv = netns_etc.pod_resolv_conf(pod, net.namespace)
-        return ProbeSource(net.netns, resolv, net.key, pod_confinement(pod, net))
+        return ProbeSource(net.netns, resolv, net.key, self._confinement(pod, net))
+
+    def _confinement(self, pod: dict[str, Any], net: PodNet) -> Confinement:
+        """How the pod's commands are confined; a host-network pod's resolv.conf and hosts are
+        written first (kubelet mounts them over its node's)."""
+        if not net.host_network:
+            return pod_confinement(pod, net)
+        folder = netns_etc.write_host_network_etc(self.state_dir, pod, net)
+        return pod_confinement(pod, net, str(folder))
 
     def probe(
         self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0

@@ -15,7 +15,7 @@ from typing import Any
 
 from labkit.model.dns import poddns
 from labkit.model.dns.resolver import DNS_SERVICE_IP
-from labkit.model.podidentity import pod_hosts_file
+from labkit.model.podidentity import host_alias_lines, pod_hosts_file
 from labkit.sandbox import naming
 from labkit.sandbox.fabric import PodNet
 from labkit.sandbox.outside_world import node_resolv_conf
@@ -35,6 +35,31 @@ def write_pod_etc(net: PodNet, pod: Mapping[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / "resolv.conf", pod_resolv_conf(pod, net.namespace))
     _write_atomic(folder / "hosts", pod_hosts_file(pod, [net.ip]))
+
+
+HOST_NETWORK_ETC = "pod-etc"
+"""The folder of the lab's state where host-network pods' resolv.conf and hosts live."""
+
+
+def write_host_network_etc(state_dir: Path, pod: Mapping[str, Any], net: PodNet) -> Path:
+    """A host-network pod's resolv.conf (its dnsPolicy over the node's) and hosts (the node's
+    /etc/hosts and its hostAliases, kubelet's nodeHostsFileContent), written anew; their
+    folder."""
+    folder = state_dir / HOST_NETWORK_ETC / f"{net.namespace}.{net.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / "resolv.conf", pod_resolv_conf(pod, net.namespace))
+    node_hosts = Path("/etc/hosts").read_text(encoding="utf-8", errors="replace")
+    aliases = (pod.get("spec") or {}).get("hostAliases") or ()
+    _write_atomic(folder / "hosts", node_hosts + host_alias_lines(aliases))
+    return folder
+
+
+def remove_host_network_etc(state_dir: Path, nets: Iterable[PodNet]) -> None:
+    """Remove the folders :func:`write_host_network_etc` wrote for these pods."""
+    for net in nets:
+        shutil.rmtree(
+            state_dir / HOST_NETWORK_ETC / f"{net.namespace}.{net.name}", ignore_errors=True
+        )
 
 
 def write_node_etc(netns_names: Iterable[str]) -> None:

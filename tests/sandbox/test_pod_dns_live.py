@@ -62,7 +62,18 @@ spec: {{hostNetwork: true, containers: [{NETSHOOT}]}}
 apiVersion: v1
 kind: Pod
 metadata: {{name: host-with-host-net}}
-spec: {{hostNetwork: true, dnsPolicy: ClusterFirstWithHostNet, containers: [{NETSHOOT}]}}
+spec:
+  hostNetwork: true
+  dnsPolicy: ClusterFirstWithHostNet
+  hostAliases: [{{ip: 10.1.2.3, hostnames: [db.corp.example, db]}}]
+  containers: [{NETSHOOT}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: with-aliases}}
+spec:
+  hostAliases: [{{ip: 10.1.2.3, hostnames: [db.corp.example, db]}}]
+  containers: [{NETSHOOT}]
 """
 CLUSTER_SEARCH = "search default.svc.cluster.local svc.cluster.local cluster.local\n"
 
@@ -129,6 +140,34 @@ def test_host_network_pods_use_the_cluster_dns_only_with_cluster_first_with_host
     node's resolver); ClusterFirstWithHostNet keeps the cluster DNS."""
     assert lab.resolve("default/host-with-host-net", "kubernetes.default") == ["10.96.0.1"]
     assert lab.resolve("default/host-cluster-first", "kubernetes.default") == []
+
+
+def test_host_network_pods_see_their_own_resolv_conf_and_hosts(lab):
+    """kubelet mounts a host-network pod's own resolv.conf over the node's (dns.go: the cluster's
+    for ClusterFirstWithHostNet, the node's for ClusterFirst) and writes its hosts as the node's
+    plus hostAliases (kubelet_pods.go nodeHostsFileContent); so a shell in it resolves Services
+    as probes do."""
+    assert _resolv(lab, "host-with-host-net") == (
+        CLUSTER_SEARCH + "nameserver 10.96.0.10\noptions ndots:5\n"
+    )
+    node = [line for line in node_resolv_conf().splitlines() if not line.startswith("#")]
+    assert _resolv(lab, "host-cluster-first").splitlines() == node
+    found = lab.exec("host-with-host-net", "getent hosts kubernetes.default")
+    assert found.ok and found.stdout.split() == [
+        "10.96.0.1",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    hosts = lab.exec("host-with-host-net", ["cat", "/etc/hosts"]).stdout
+    assert hosts.endswith("\n# Entries added by HostAliases.\n10.1.2.3\tdb.corp.example\tdb\n")
+    assert "Kubernetes-managed" not in lab.exec("host-cluster-first", ["cat", "/etc/hosts"]).stdout
+
+
+def test_host_aliases_resolve_in_the_pod(lab):
+    """kubelet_pods.go hostsEntriesFromHostAliases: each alias is a line of /etc/hosts, which
+    glibc reads before DNS (nsswitch.conf ``hosts: files dns``)."""
+    for name in ("db", "db.corp.example"):
+        got = lab.exec("with-aliases", f"getent hosts {name}")
+        assert got.ok and got.stdout.split() == ["10.1.2.3", "db.corp.example", "db"]
 
 
 def test_a_none_policy_without_nameservers_is_refused_in_one_line(lab):

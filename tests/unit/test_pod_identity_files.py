@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from labkit.errors import LabError
 from labkit.model.podidentity import (
     MANAGED_HOSTS_HEADER,
     managed_hosts_file,
@@ -11,8 +14,10 @@ from labkit.model.podidentity import (
     pod_hostname,
     pod_hosts_file,
 )
+from labkit.sandbox import netns_etc
 from labkit.sandbox.agent.netexec import netexec_http_answer, netexec_udp_answer
 from labkit.sandbox.agent.spec import parse_spec
+from labkit.sandbox.confine import Confinement, bwrap_argv, pod_confinement
 from labkit.sandbox.fabric import PodNet
 from labkit.sandbox.workloads import workloads_document
 
@@ -154,3 +159,63 @@ def test_a_workload_without_hostname_is_its_name_and_a_bad_one_is_named():
     assert parse_spec({"workloads": [raw]}).workloads[0].hostname == "w"
     with pytest.raises(Exception, match="'hostname' is not a str"):
         parse_spec({"workloads": [{**raw, "hostname": 7}]})
+
+
+# --------------------------------------------------------------------------- host-network pods
+
+MERGED_USR = {"bin": "usr/bin", "lib": "usr/lib"}
+
+
+def test_a_host_network_pods_own_etc_files_are_bound_over_the_nodes():
+    """kubelet mounts a host-network pod's resolv.conf (its dnsPolicy) and hosts
+    (nodeHostsFileContent) into the container, over the node's; after /etc itself, so they win."""
+    folder = "/run/labkit/l1/pod-etc/default.agent"
+    confinement = pod_confinement({}, _net("agent", host_network=True), folder)
+    assert confinement.hostname == "kind-worker"
+    argv = bwrap_argv(confinement, MERGED_USR)
+    etc = argv.index("/etc")
+    assert argv[etc + 2 : etc + 8] == [
+        "--ro-bind",
+        f"{folder}/resolv.conf",
+        "/etc/resolv.conf",
+        "--ro-bind",
+        f"{folder}/hosts",
+        "/etc/hosts",
+    ]
+    assert pod_confinement({}, _net("web")).etc == ()  # ip netns exec mounts a pod's own
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        (("/etc/shadow", "hosts"),),
+        (("/run/labkit/l1/x", "passwd"),),
+        (("/tmp/x", "hosts"),),
+        (("/run/labkit/../../etc/shadow", "hosts"),),
+    ],
+)
+def test_only_a_labs_resolv_conf_and_hosts_can_be_bound(files):
+    """Nothing but the lab's own resolv.conf and hosts reaches bwrap's --ro-bind."""
+    with pytest.raises(LabError, match="is not a pod's /etc file"):
+        bwrap_argv(Confinement("kind-worker", etc=files), MERGED_USR)
+
+
+def test_a_host_network_pods_files_are_written_and_removed(tmp_path):
+    """nodeHostsFileContent: the node's /etc/hosts then the HostAliases block; resolv.conf by
+    the pod's dnsPolicy (ClusterFirstWithHostNet: the cluster's)."""
+    net = _net("agent", host_network=True)
+    pod = {
+        "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {
+            "hostNetwork": True,
+            "dnsPolicy": "ClusterFirstWithHostNet",
+            "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["db.local"]}],
+        },
+    }
+    folder = netns_etc.write_host_network_etc(tmp_path, pod, net)
+    hosts = (folder / "hosts").read_text()
+    assert hosts.startswith(Path("/etc/hosts").read_text(errors="replace"))
+    assert hosts.endswith("\n# Entries added by HostAliases.\n10.1.2.3\tdb.local\n")
+    assert (folder / "resolv.conf").read_text().startswith("search default.svc.cluster.local ")
+    netns_etc.remove_host_network_etc(tmp_path, [net])
+    assert not folder.exists()
