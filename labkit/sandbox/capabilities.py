@@ -27,6 +27,11 @@ def capabilities_for(cni: str) -> Capabilities:
             notes=(
                 "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
                 "packets are dropped.",
+                "Felix-shaped filter chains (cali-FORWARD, cali-INPUT, cali-wl-to-host, "
+                "cali-tw-/cali-fw-<iface>, cali-pi-/cali-po-<policy>, namespace profiles "
+                "cali-pri-/cali-pro-kns.<ns>), each rule with Felix's cali:<hash> comment. Unlike "
+                "Felix, policy peers are inline pod addresses (one rule per address), not "
+                "cali40s: ipsets, and an ipBlock's except ranges use a cali-ex- sub-chain.",
                 "Calico as Kind installs it: an IP pool with VXLANCrossSubnet, so every node has "
                 f"{fabric.CALICO_VXLAN_DEV} (VNI {fabric.CALICO_VXLAN_VNI}) and pods and their "
                 f"cali veths have MTU {fabric.CALICO_MTU} ({fabric.HOST_MTU} minus VXLAN's "
