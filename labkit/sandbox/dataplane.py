@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, netns_etc
+from labkit.sandbox import fabric, fabric_runner, ipsets, iptables, leftovers, netns_etc
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.readiness import update_readiness
@@ -200,15 +200,18 @@ class DataPlane:
             start_agent(directory)
             return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
 
-    def render_rules(self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]) -> str:
-        """The complete iptables-restore input for one node: policy (Calico), kube-proxy, CNI,
-        hostPorts."""
+    def render_rules(
+        self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
+    ) -> tuple[str, dict[str, list[str]]]:
+        """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
+        hostPorts), and the ipsets its policy rules match."""
         from labkit.sandbox.proxyrules import render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
         fragments: list[Mapping[str, Sequence[str]]] = []
+        sets: dict[str, list[str]] = {}
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
         if self.cni == "calico":
@@ -217,11 +220,16 @@ class DataPlane:
             iface_of = {
                 (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
             }
-            fragments.append(
-                render_policy_rules(
-                    node.name, pods, view.all("Namespace"), view.all("NetworkPolicy"), iface_of
-                )
+            policy = render_policy_rules(
+                node.name,
+                pods,
+                view.all("Namespace"),
+                view.all("NetworkPolicy"),
+                iface_of,
+                use_ipsets=ipsets.available(),
             )
+            fragments.append(policy.tables)
+            sets = policy.ipsets
         fragments.append(
             render_proxy_rules(
                 this_node,
@@ -236,11 +244,26 @@ class DataPlane:
         else:
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
-        return iptables.compose(fragments)
+        return iptables.compose(fragments), sets
 
     def _load_rules(
         self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet]
     ) -> None:
-        texts = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
-        with ThreadPoolExecutor(max_workers=len(texts)) as pool:
-            list(pool.map(lambda item: iptables.restore(*item), texts.items()))
+        rendered = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
+
+        def load(netns: str) -> None:
+            text, sets = rendered[netns]
+            if not ipsets.available():
+                iptables.restore(netns, text)
+                return
+            # Sets first (the rules match them), stale sets once no rule references them.
+            before = ipsets.ours(netns)
+            if sets:
+                ipsets.run(netns, ["restore"], ipsets.restore_text(sets))
+            iptables.restore(netns, text)
+            stale = [name for name in before if name not in sets]
+            if stale:
+                ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
+
+        with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
+            list(pool.map(load, rendered))

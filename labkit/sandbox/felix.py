@@ -17,6 +17,7 @@ HASH_LENGTH = 16
 """Felix's ``HashLength``: the characters of a rule hash kept in the ``cali:`` comment."""
 HASH_COMMENT_PREFIX = "cali:"
 MAX_COMMENT = 256
+MAX_IPSET_NAME = 31
 _SHELL_UNSAFE = re.compile(r"[^\w @%+=:,./-]", re.ASCII)
 _SHORTENED = "_"
 
@@ -48,6 +49,13 @@ def profile_chain(profile: str, inbound: bool) -> str:
     """``cali-pri-``/``cali-pro-`` chain of a profile such as ``kns.<namespace>``
     (felix/rules/policy.go ``ProfileChainName``)."""
     return length_limited_id("cali-pri-" if inbound else "cali-pro-", profile)
+
+
+def ipset_name(identity: str) -> str:
+    """An IPv4 selector set's name: ``cali40`` (Felix's IPv4 prefix), ``s:`` (a selector ID) and
+    a base64url SHA-224 of ``identity``, 31 characters, the kernel's limit
+    (felix/ipsets/ipset_defs.go ``NameForMainIPSet``)."""
+    return ("cali40s:" + _b64(hashlib.sha224(identity.encode()).digest()))[:MAX_IPSET_NAME]
 
 
 def escape_comment(text: str) -> str:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,19 +80,20 @@ def render_policy_rules(
     policies: Sequence[Mapping[str, Any]],
     iface_of: Mapping[tuple[str, str], str],
     outside_cidrs: Iterable[str] = (),
-) -> dict[str, list[str]]:
-    """Filter-table lines enforcing ``policies`` for the pods scheduled on ``node_name``.
+    use_ipsets: bool = False,
+) -> PolicyRules:
+    """Filter-table lines enforcing ``policies`` for the pods scheduled on ``node_name``, and
+    the ipsets they match (none unless ``use_ipsets``).
 
     ``iface_of[(namespace, name)]`` is the node-side veth of each local pod (``cali...``).
     ``outside_cidrs`` are the lab's address ranges outside the cluster; they only annotate the
-    ipBlock rules that cover them. Returns ``{"filter": [chain declarations..., -A rules...]}``.
+    ipBlock rules that cover them.
     """
     try:
-        return {
-            "filter": _Renderer(
-                node_name, pods, namespaces, policies, iface_of, outside_cidrs
-            ).lines()
-        }
+        renderer = _Renderer(
+            node_name, pods, namespaces, policies, iface_of, outside_cidrs, use_ipsets
+        )
+        return PolicyRules({"filter": renderer.lines()}, renderer.sets)
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
 
@@ -146,18 +148,33 @@ def _port_args(port: PortRule | None, number: int | None = None) -> _Ports:
     return _Ports(proto, f"-m multiport --destination-ports {port.port}")
 
 
+def _set_side(direction: str) -> str:
+    return "src" if direction == INGRESS else "dst"
+
+
 def _join(*parts: str) -> str:
     return " ".join(p for p in parts if p)
+
+
+class PolicyRules(NamedTuple):
+    """A node's policy rules: ``{"filter": [declarations..., -A rules...]}``, and the members
+    of each ipset they match (``cali40s:<id>`` -> addresses)."""
+
+    tables: dict[str, list[str]]
+    ipsets: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
 class _Target:
     """One peer of a rule as rule lines are written for it: one selected pod, the ipBlock that is
-    the rule's ``index``-th peer, or (neither) every address, for a rule without peers."""
+    the rule's ``index``-th peer, the ipset of a selector peer's pods, or (none of them) every
+    address, for a rule without peers."""
 
     pod: Endpoint | None = None
     block: IPBlock | None = None
     index: int = 0
+    ipset: str = ""
+    members: tuple[Endpoint, ...] = ()
 
 
 class _Renderer:
@@ -171,6 +188,7 @@ class _Renderer:
         policies: Sequence[Mapping[str, Any]],
         iface_of: Mapping[tuple[str, str], str],
         outside_cidrs: Iterable[str],
+        use_ipsets: bool,
     ):
         if not node_name:
             raise LabError(
@@ -223,6 +241,8 @@ class _Renderer:
         # Felix orders dispatch entries by interface name.
         self.local = sorted(local, key=lambda e: self.iface[e.label])
         self.chains: dict[str, list[str]] = {}
+        self.use_ipsets = use_ipsets
+        self.sets: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ output
 
@@ -350,6 +370,8 @@ class _Renderer:
         for index, peer in enumerate(rule.peers):
             if peer.ip_block is not None:
                 targets.append(_Target(block=peer.ip_block, index=index))
+            elif self.use_ipsets:
+                targets.append(self._ipset_target(peer, policy.namespace))
             else:
                 targets.extend(_Target(pod=ep) for ep in self._pods_of(peer, policy.namespace))
         ports: list[PortRule | None] = list(rule.ports) or [None]
@@ -362,7 +384,10 @@ class _Renderer:
                         lines[line] = None
                     continue
                 pa = _port_args(port)
-                if target.pod is not None:
+                if target.ipset:
+                    match = f"-m set --match-set {target.ipset} {_set_side(direction)}"
+                    line = _join(pa.proto, match, pa.ports, SET_ACCEPT)
+                elif target.pod is not None:
                     line = _join(pa.proto, f"{peer_flag} {target.pod.ip}/32", pa.ports, SET_ACCEPT)
                 elif target.block is not None:
                     line = self._block_line(
@@ -428,7 +453,10 @@ class _Renderer:
                     continue
                 dst_args = f"--destination {dst.ip}/32"
                 pa = _port_args(port, resolved.number)
-                if target.pod is not None:
+                if target.ipset:
+                    src_args = f"-m set --match-set {target.ipset} src"
+                    out.append(_join(pa.proto, src_args, dst_args, pa.ports, SET_ACCEPT))
+                elif target.pod is not None:
                     src_args = f"--source {target.pod.ip}/32"
                     out.append(_join(pa.proto, src_args, dst_args, pa.ports, SET_ACCEPT))
                 elif target.block is not None:
@@ -448,7 +476,9 @@ class _Renderer:
                     out.append(_join(pa.proto, dst_args, pa.ports, SET_ACCEPT))
             return out
         # Egress: the destination is the peer; only pods declare named ports.
-        if target.pod is not None:
+        if target.ipset:
+            candidates = list(target.members)
+        elif target.pod is not None:
             candidates = [target.pod]
         elif target.block is not None:
             block = target.block
@@ -462,6 +492,18 @@ class _Renderer:
             pa = _port_args(port, resolved.number)
             out.append(_join(pa.proto, f"--destination {dst.ip}/32", pa.ports, SET_ACCEPT))
         return out
+
+    def _ipset_target(self, peer: Peer, policy_namespace: str) -> _Target:
+        """A selector peer as Felix matches it: one ``hash:net`` set of the selected pods'
+        addresses, named ``cali40s:`` and an ID of the selection (Felix's ID is a hash of the
+        selector it derives; this one hashes the policy's namespace and the peer's selectors)."""
+        identity = json.dumps(
+            [policy_namespace, peer.namespace_selector, peer.pod_selector], sort_keys=True
+        )
+        name = felix.ipset_name(identity)
+        members = tuple(self._pods_of(peer, policy_namespace))
+        self.sets[name] = [str(ep.ip) for ep in members]
+        return _Target(ipset=name, members=members)
 
     def _pods_of(self, peer: Peer, policy_namespace: str) -> list[Endpoint]:
         """Pods a selector peer names that have an IPv4 address, in address order."""

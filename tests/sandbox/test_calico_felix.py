@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-from labkit.sandbox import fabric, naming
+import pytest
+
+from labkit.sandbox import fabric, ipsets, naming
 
 NS = "felix-hooks"
 
@@ -136,3 +138,45 @@ def test_node_rules_read_like_felix_with_hashes_and_namespace_profiles(calico_la
     assert any(line.endswith("-j cali-pri-kns.demo") for line in tw), tw
     assert ":cali-pro-kns.demo - [0:0]" in saved
     assert tw[-1].endswith('-m comment --comment "Drop if no profiles matched" -j DROP')
+
+
+ALLOW_FROM_CLIENT_A = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "web-from-client-a", "namespace": "demo"},
+    "spec": {
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}],
+    },
+}
+
+
+def test_policy_peers_are_ipsets_on_the_node(calico_lab):
+    """Felix matches a selector peer with an IPv4 ``hash:net`` set named ``cali40s:<id>``
+    (felix/ipsets/ipset_defs.go ``NameForMainIPSet``, felix/rules/rule_defs.go source IP set
+    matches) holding the selected pods' addresses: the selected clients get through, another pod
+    does not, and the set goes once no policy needs it."""
+    if not ipsets.available():
+        pytest.skip("this machine has no ipset tool or ip_set module: peers stay inline")
+    lab = calico_lab
+    web = lab.get("pods", namespace="demo", selector={"app": "web"})
+    node = web[0]["spec"]["nodeName"]
+    client_ips = [lab.get("pod", n, "demo")[0]["status"]["podIP"] for n in ("client-a", "client-b")]
+    other = lab.get("pods", namespace="demo", selector={"app": "dashboard"})[0]["metadata"]["name"]
+    lab.apply(ALLOW_FROM_CLIENT_A)
+    try:
+        sets = lab.node_exec(node, "ipset list -n").stdout.split()
+        ours = [name for name in sets if name.startswith("cali40s:")]
+        assert len(ours) == 1 and len(ours[0]) == 31, sets
+        members = lab.node_exec(node, f"ipset list {ours[0]}").stdout
+        assert "Type: hash:net" in members and all(ip in members for ip in client_ips)
+        saved = lab.node_exec(node, "iptables-save -t filter").stdout
+        assert f"-m set --match-set {ours[0]} src" in saved
+        web_ip = web[0]["status"]["podIP"]
+        probes = lab.probe_many([("demo/client-a", web_ip, 8080), (f"demo/{other}", web_ip, 8080)])
+        assert [p.outcome for p in probes] == ["connected", "timeout"]
+    finally:
+        lab.delete([ALLOW_FROM_CLIENT_A])
+    assert not [
+        n for n in lab.node_exec(node, "ipset list -n").stdout.split() if n.startswith("cali40s:")
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.sandbox import felix
+from labkit.sandbox import felix, ipsets
 
 # felix/fv/cali-iptables-dump.txt (projectcalico/calico): the filter table's cali-FORWARD chain
 # as iptables-save printed it, with the rules as Felix renders them for hashing.
@@ -57,3 +57,20 @@ def test_render_chain_puts_the_hash_comment_first():
         '-m comment --comment "Configured DefaultEndpointToHostAction" --jump ACCEPT',
     ]
     assert felix.escape_comment("x" * 300) == "x" * felix.MAX_COMMENT
+
+
+def test_ipset_names_and_restore_input():
+    """felix/ipsets/ipset_defs.go ``NameForMainIPSet``: ``cali40`` + the set's ID (``s:`` and a
+    hash for a selector), cut to MaxIPSetNameLength 31; members of a ``hash:net`` selector set
+    (felix/ipsets ``IPSetTypeHashNet``) are replaced whole, and stale sets destroyed."""
+    name = felix.ipset_name("n1|{}|{}")
+    assert name.startswith("cali40s:") and len(name) == 31
+    assert felix.ipset_name("n1|{}|{}") == name != felix.ipset_name("n2|{}|{}")
+    assert ipsets.restore_text({name: ["192.168.20.1", "192.168.30.2"]}, ["cali40s:old"]) == (
+        f"create {name} hash:net family inet -exist\n"
+        f"flush {name}\n"
+        f"add {name} 192.168.20.1 -exist\n"
+        f"add {name} 192.168.30.2 -exist\n"
+        "destroy cali40s:old\n"
+    )
+    assert ipsets.restore_text({}) == ""

@@ -24,7 +24,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.model.netpol.verdicts import PolicySet
-from labkit.sandbox import felix
+from labkit.sandbox import felix, ipsets
 from labkit.sandbox.policyrules import policy_chain, render_policy_rules, workload_chain
 
 # --------------------------------------------------------------------------- builders
@@ -93,9 +93,17 @@ PODS = [WEB, API, DB, DEV, DNS]
 
 
 def render(node, pods=PODS, policies=(), namespaces=NSS, outside=()):
-    return render_policy_rules(node, pods, namespaces, list(policies), ifaces(pods), outside)[
-        "filter"
-    ]
+    return render_policy_rules(
+        node, pods, namespaces, list(policies), ifaces(pods), outside
+    ).tables["filter"]
+
+
+def render_tables(node, pods, namespaces, policies, use_ipsets):
+    """A node's rules loaded into the interpreter, with their ipsets."""
+    rules = render_policy_rules(
+        node, pods, namespaces, list(policies), ifaces(pods), use_ipsets=use_ipsets
+    )
+    return Tables(rules.tables["filter"], rules.ipsets)
 
 
 def rules_of(lines, chain):
@@ -131,7 +139,8 @@ class Tables:
     """Parses the rendered filter lines and runs packets through FORWARD or INPUT (policy
     ACCEPT)."""
 
-    def __init__(self, lines):
+    def __init__(self, lines, sets=None):
+        self.sets = {name: set(members) for name, members in (sets or {}).items()}
         self.chains = {"FORWARD": [], "INPUT": [], "OUTPUT": []}
         for line in lines:
             if line.startswith(":"):
@@ -175,6 +184,11 @@ class Tables:
                     assert words[i] == "--mark"
                     rule["matches"].append(("mark", words[i + 1]))
                     i += 2
+                elif module == "set":
+                    assert words[i] == "--match-set" and words[i + 1] in self.sets, line
+                    assert words[i + 2] in ("src", "dst"), line
+                    rule["matches"].append(("set", (words[i + 1], words[i + 2])))
+                    i += 3
                 else:
                     raise AssertionError(f"unknown match module {module} in {line}")
             elif w in ("--jump", "--goto"):
@@ -188,8 +202,7 @@ class Tables:
                 raise AssertionError(f"unknown word {w!r} in {line}")
         return rule
 
-    @staticmethod
-    def _matches(rule, pkt):
+    def _matches(self, rule, pkt):
         for key, value in rule["matches"]:
             if key in ("-s", "-d"):
                 if not _inside(pkt.src if key == "-s" else pkt.dst, value):
@@ -212,6 +225,10 @@ class Tables:
                     return False
             elif key == "ctstate":
                 if "NEW" not in value.split(","):  # simulated packets open new flows
+                    return False
+            elif key == "set":
+                name, side = value
+                if (pkt.src if side == "src" else pkt.dst) not in self.sets[name]:
                     return False
             elif key == "mark":
                 v, m = (int(x, 16) for x in value.split("/"))
@@ -562,7 +579,9 @@ def test_output_is_deterministic_whatever_the_input_order():
 def test_host_network_and_foreign_pods_are_not_enforced_here():
     agent = pod("prod", "agent", "172.18.0.3", "w1", {"app": "web"}, host_network=True)
     deny = policy("deny", "prod")
-    lines = render_policy_rules("w1", [*PODS, agent], NSS, [deny], ifaces(PODS), ())["filter"]
+    lines = render_policy_rules("w1", [*PODS, agent], NSS, [deny], ifaces(PODS), ()).tables[
+        "filter"
+    ]
     assert not any("prod/agent" in line for line in lines)
 
 
@@ -742,13 +761,11 @@ def random_cluster(seed):
     return nss, pods, pols
 
 
-def assert_rules_match_model(nss, pods, pols):
+def assert_rules_match_model(nss, pods, pols, use_ipsets):
     """Every (src, dst, port) of the cluster: each node's rules agree with the model's verdict."""
     iface_map = ifaces(pods)
-    tables = {
-        n: Tables(render_policy_rules(n, pods, nss, pols, iface_map)["filter"])
-        for n in ("cp", "w1", "w2")
-    }
+    tables = {n: render_tables(n, pods, nss, pols, use_ipsets) for n in ("cp", "w1", "w2")}
+    assert use_ipsets or not any(t.sets for t in tables.values())
     by_label = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in pods}
     outside = ["203.0.113.9", "203.0.113.200", "198.51.100.1"]
     ps = PolicySet(nss, pols)
@@ -890,17 +907,24 @@ def fixed_cluster():
     return nss, pods
 
 
+@pytest.mark.parametrize("use_ipsets", [False, True])
 @pytest.mark.parametrize("case", sorted(TRICKY))
-def test_tricky_policies_enforce_exactly_the_model(case):
+def test_tricky_policies_enforce_exactly_the_model(case, use_ipsets):
     nss, pods = fixed_cluster()
-    checked, blocked = assert_rules_match_model(nss, pods, TRICKY[case])
+    checked, blocked = assert_rules_match_model(nss, pods, TRICKY[case], use_ipsets)
     assert 0 < blocked < checked
 
 
+@pytest.mark.parametrize("use_ipsets", [False, True])
 @pytest.mark.parametrize("seed", range(8))
-def test_rendered_rules_enforce_exactly_the_model(seed):
+def test_rendered_rules_enforce_exactly_the_model(seed, use_ipsets):
     nss, pods, pols = random_cluster(seed)
-    checked, blocked = assert_rules_match_model(nss, pods, pols)
+    checked, blocked = assert_rules_match_model(nss, pods, pols, use_ipsets)
+    sets = [
+        render_policy_rules(n, pods, nss, pols, ifaces(pods), use_ipsets=use_ipsets).ipsets
+        for n in ("cp", "w1", "w2")
+    ]
+    assert any(sets) is use_ipsets
     assert checked > 1500 and 0 < blocked < checked
 
 
@@ -917,7 +941,10 @@ def _is_root() -> bool:
     not (shutil.which("ip") and shutil.which("iptables-restore")),
     reason="needs iproute2 and iptables",
 )
-def test_this_machines_iptables_accepts_the_rules():
+@pytest.mark.parametrize("use_ipsets", [False, True])
+def test_this_machines_iptables_accepts_the_rules(use_ipsets):
+    if use_ipsets and not ipsets.available():
+        pytest.skip("no ipset tool or ip_set module here")
     nss, pods, pols = random_cluster(11)
     pols.append(
         policy(
@@ -939,8 +966,12 @@ def test_this_machines_iptables_accepts_the_rules():
             egress=[{"to": [{"podSelector": {}}], "ports": [{"port": "dns", "protocol": "UDP"}]}],
         )
     )
-    lines = render_policy_rules("w1", pods, nss, pols, ifaces(pods), ["203.0.113.0/24"])["filter"]
+    rules = render_policy_rules(
+        "w1", pods, nss, pols, ifaces(pods), ["203.0.113.0/24"], use_ipsets=use_ipsets
+    )
+    lines = rules.tables["filter"]
     assert any("cali-ex-" in line for line in lines) and any("multiport" in line for line in lines)
+    assert any("-m set --match-set cali40s:" in line for line in lines) is use_ipsets
     text = "\n".join(
         [
             "*filter",
@@ -955,6 +986,14 @@ def test_this_machines_iptables_accepts_the_rules():
     ns = f"lk-t-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
+        if use_ipsets:
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "ipset", "restore"],
+                input=ipsets.restore_text(rules.ipsets),
+                text=True,
+                check=True,
+                timeout=30,
+            )
         load = subprocess.run(
             ["ip", "netns", "exec", ns, "iptables-restore"],
             input=text,
