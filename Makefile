@@ -12,11 +12,11 @@ NBVAL_LAB ?= nbval
 # The notebooks nbval runs (the Kind workflow's Flannel job leaves out those that need policies).
 NBVAL_LESSONS ?= lessons
 BACKEND ?= auto
-# Debian/Ubuntu packages the sandbox backend drives (ip, iptables, bwrap to confine pod and node
-# commands, tcpdump, dig, ping, conntrack, ps), and the browser test's chromium (Playwright drives
-# it; Playwright's own browser download is never used).
-APT_PACKAGES := iproute2 iptables bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl chromium
-SYSTEM_TOOLS := ip iptables iptables-save iptables-restore bwrap tcpdump dig ping conntrack openssl chromium
+# Debian/Ubuntu packages the sandbox backend drives (ip, iptables, ipset for Calico's policy sets,
+# bwrap to confine pod and node commands, tcpdump, dig, ping, conntrack, ps), and the browser
+# test's chromium (Playwright drives it; Playwright's own browser download is never used).
+APT_PACKAGES := iproute2 iptables ipset bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl chromium
+SYSTEM_TOOLS := ip iptables iptables-save iptables-restore ipset bwrap tcpdump dig ping conntrack openssl chromium
 
 .PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests browser-tests nbval student bench clean
 

@@ -29,8 +29,9 @@ def outside_world_note() -> str:
     )
 
 
-def capabilities_for(cni: str) -> Capabilities:
-    """What the sandbox enforces with this CNI."""
+def capabilities_for(cni: str, ipsets: bool) -> Capabilities:
+    """What the sandbox enforces with this CNI (``ipsets``: whether policy rules match ipsets,
+    which needs the ``ipset`` tool and the kernel's ``ip_set`` module)."""
     common = (
         "kube-proxy runs in iptables mode on every node (the sandbox's kernel has no IPVS).",
         LOAD_BALANCER_MODEL,
@@ -48,6 +49,16 @@ def capabilities_for(cni: str) -> Capabilities:
             notes=(
                 "Calico mode: NetworkPolicies are enforced with iptables on every node; blocked "
                 "packets are dropped.",
+                "Felix-shaped filter chains (cali-FORWARD, cali-INPUT, cali-wl-to-host, "
+                "cali-tw-/cali-fw-<iface>, cali-pi-/cali-po-<policy>, namespace profiles "
+                "cali-pri-/cali-pro-kns.<ns>), each rule with Felix's cali:<hash> comment; "
+                "an ipBlock's except ranges use a cali-ex- sub-chain of the sandbox's own.",
+                "Pod peers of a policy are matched with cali40s: ipsets (hash:net), as Felix "
+                "does; named ports are resolved per pod inline."
+                if ipsets
+                else "This machine has no ipset tool or no ip_set kernel module, so pod peers of "
+                "a policy are inline addresses (one rule per address), where Felix matches "
+                "cali40s: ipsets.",
                 "Calico as Kind installs it: an IP pool with VXLANCrossSubnet, so every node has "
                 f"{fabric.CALICO_VXLAN_DEV} (VNI {fabric.CALICO_VXLAN_VNI}) and pods and their "
                 f"cali veths have MTU {fabric.CALICO_MTU} ({fabric.HOST_MTU} minus VXLAN's "

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
-from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc, rulediff
+from labkit.sandbox import (
+    fabric,
+    fabric_runner,
+    ipsets,
+    iptables,
+    leftovers,
+    naming,
+    netns_etc,
+    rulediff,
+)
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.healthchecks import (
@@ -223,15 +232,18 @@ class DataPlane:
             start_agent(directory)
             return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
 
-    def render_rules(self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]) -> str:
-        """The complete iptables-restore input for one node: kubelet's chains, policy (Calico),
-        kube-proxy, CNI, hostPorts."""
+    def render_rules(
+        self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
+    ) -> tuple[str, dict[str, list[str]]]:
+        """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
+        hostPorts), and the ipsets its policy rules match."""
         from labkit.sandbox.proxyrules import render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
         fragments: list[Mapping[str, Sequence[str]]] = [iptables.kubelet_rules()]
+        sets: dict[str, list[str]] = {}
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
         if self.cni == "calico":
@@ -240,11 +252,16 @@ class DataPlane:
             iface_of = {
                 (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
             }
-            fragments.append(
-                render_policy_rules(
-                    node.name, pods, view.all("Namespace"), view.all("NetworkPolicy"), iface_of
-                )
+            policy = render_policy_rules(
+                node.name,
+                pods,
+                view.all("Namespace"),
+                view.all("NetworkPolicy"),
+                iface_of,
+                use_ipsets=ipsets.available(),
             )
+            fragments.append(policy.tables)
+            sets = policy.ipsets
         fragments.append(
             render_proxy_rules(
                 this_node,
@@ -259,7 +276,7 @@ class DataPlane:
         else:
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
-        return iptables.compose(fragments)
+        return iptables.compose(fragments), sets
 
     def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
@@ -275,26 +292,45 @@ class DataPlane:
     def _load_rules(
         self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet], full: bool
     ) -> None:
-        texts = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
+        rendered = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
         (self.state_dir / RULES_DIR).mkdir(exist_ok=True)
-        with ThreadPoolExecutor(max_workers=len(texts)) as pool:
-            list(pool.map(lambda item: self._sync_rules(item[0], item[1], full), texts.items()))
+        with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
+            list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
 
-    def _sync_rules(self, netns: str, text: str, full: bool) -> None:
-        """Load a node's ruleset: whole when ``full`` or when what it holds is unknown, else
-        only the chains that changed since the last load (``iptables-restore --noflush``)."""
+    def _sync_rules(self, netns: str, text: str, sets: dict[str, list[str]], full: bool) -> None:
+        """Load a node's ruleset: its ipsets first (the rules match them), then the rules, whole
+        when ``full`` or when what the node holds is unknown, else only the chains that changed
+        since the last load (``iptables-restore --noflush``); stale sets once no rule uses them."""
         record = self.state_dir / RULES_DIR / netns
-        before = None if full or not record.exists() else record.read_text()
-        if before == text:
-            return
-        record.unlink(missing_ok=True)  # unknown until this load succeeds
-        if before is None:
-            iptables.restore(netns, text)
+        set_record = record.with_name(f"{netns}.ipsets")
+        use_sets = ipsets.available()
+        set_text = ipsets.restore_text(sets) if use_sets else ""
+        if full or not set_record.exists() or set_record.read_text() != set_text:
+            set_record.unlink(missing_ok=True)
+            stale = [name for name in ipsets.ours(netns) if name not in sets] if use_sets else []
+            if set_text:
+                ipsets.run(netns, ["restore"], set_text)
         else:
-            delta = rulediff.partial_restore(
-                rulediff.parse_restore(before), rulediff.parse_restore(text)
-            )
-            iptables.restore(netns, delta, noflush=True)
-        tmp = record.with_name(f".{netns}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, record)
+            stale = []
+        before = None if full or not record.exists() else record.read_text()
+        if before != text:
+            record.unlink(missing_ok=True)  # unknown until this load succeeds
+            if before is None:
+                iptables.restore(netns, text)
+            else:
+                delta = rulediff.partial_restore(
+                    rulediff.parse_restore(before), rulediff.parse_restore(text)
+                )
+                iptables.restore(netns, delta, noflush=True)
+            _write_record(record, text)
+        if stale:
+            ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
+        if use_sets:
+            _write_record(set_record, set_text)
+
+
+def _write_record(path: Path, text: str) -> None:
+    """Replace a record of what a node holds in one step (never half-written)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

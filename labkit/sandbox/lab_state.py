@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from labkit.errors import LabError
-from labkit.sandbox import handmade, leftovers, naming
+from labkit.sandbox import handmade, ipsets, leftovers, naming
 from labkit.sandbox.capabilities import capabilities_for
 from labkit.sandbox.dataplane import DataPlane
 from labkit.sandbox.fabric import NodeNet, PodNet
@@ -57,7 +57,7 @@ class LabState:
         self._state_file = state_file or StateFile(self.state_dir)
         self._cache: _Cached | None = None
         self.cni: str = self._state()["cni"]
-        self.capabilities = capabilities_for(self.cni)
+        self.capabilities = capabilities_for(self.cni, ipsets.available())
         self._dataplane = DataPlane(self.name, self.cni, self.state_dir)
 
     def uid(self) -> str:

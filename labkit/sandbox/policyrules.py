@@ -1,23 +1,34 @@
-"""NetworkPolicy enforcement for one sandbox node, rendered as Calico-shaped iptables rules.
+"""NetworkPolicy enforcement for one sandbox node, rendered as Felix renders it (iptables mode).
 
 Pure: objects in, ``iptables-restore`` lines out (filter table only; the caller adds ``*filter``
-and ``COMMIT`` and loads them into the node's namespace). The shape follows Calico's Felix so
-``iptables-save`` on a node reads like a real Calico node:
+and ``COMMIT`` and loads them into the node's namespace). Rules are written in Felix's own
+syntax (``--jump``, ``--source``, ``-m multiport --destination-ports``) and each carries
+``-m comment --comment "cali:<hash>"`` computed with Felix's rule-hash scheme
+(:mod:`labkit.sandbox.felix`), so ``iptables-save`` on a node reads like a real Calico node:
 
-* ``FORWARD -> cali-FORWARD``: accept packets of established flows, drop INVALID ones, then send
-  packets leaving a local pod (``-i cali+``) to ``cali-from-wl-dispatch`` and packets entering
-  one (``-o cali+``) to ``cali-to-wl-dispatch``; whatever comes back was allowed and is accepted.
-* The dispatch chains jump by interface to ``cali-fw-<iface>`` (the pod's egress policies) and
-  ``cali-tw-<iface>`` (its ingress policies). Only isolated pods get such a chain: a pod that
-  no policy isolates falls through and is accepted, as in Kubernetes.
-* A workload chain clears the accept mark, calls each policy chain ``cali-pi-<hash>`` (ingress)
-  or ``cali-po-<hash>`` (egress), returns as soon as one set the mark, and ends in a commented
-  DROP naming the isolating policies.
-* Policy chains hold one rule per (peer, port): pod peers become ``-s``/``-d <podIP>/32``
-  (selectors resolved now against the given pods; the runtime re-renders on every change),
-  ``ipBlock`` becomes its CIDR with a ``cali-ex-<hash>`` sub-chain that RETURNs the ``except``
-  ranges, ports become ``-p tcp -m tcp --dport N`` or ``-m multiport --dports a:b`` (endPort).
-  Named ports are resolved per destination pod (``-d <podIP>/32 --dport <its number>``).
+* ``FORWARD -> cali-FORWARD`` sends packets leaving a local pod (``--in-interface cali+``) to
+  ``cali-from-wl-dispatch`` and packets entering one to ``cali-to-wl-dispatch``; those go by
+  interface to ``cali-fw-<iface>`` (egress) and ``cali-tw-<iface>`` (ingress). Felix ends
+  them with "Unknown interface" DROP; here an interface the rules do not know yet (a pod wired
+  before the rules reload, whose readiness the node probes meanwhile) falls through.
+* ``INPUT -> cali-INPUT`` sends packets from a local pod to the node itself to
+  ``cali-wl-to-host``: the pod's egress chain first, then the operator's
+  DefaultEndpointToHostAction, ACCEPT. An egress-isolated pod cannot reach its own node's
+  host-network ports. ``OUTPUT -> cali-OUTPUT`` returns for packets to local pods: like Felix,
+  the host is not policed on its way to a pod.
+* Every local pod has both workload chains: conntrack (established ACCEPT, invalid DROP), clear
+  the accept and pass marks, then the tier ``default`` when policies isolate the pod in that
+  direction (each ``cali-pi-``/``cali-po-`` policy chain, RETURN once one set the accept mark,
+  and "End of tier default. Drop if no policies passed packet"), then the pod's profiles
+  ``kns.<namespace>`` (allow all, as Calico's Kubernetes profiles do) and
+  ``ksa.<namespace>.<serviceaccount>`` (no rules), and "Drop if no profiles matched".
+* Policy chains (``cali-pi-``/``cali-po-`` + ``knp/<ns>/<name>``, hashed when too long) hold one
+  rule per (peer, port) that sets the accept mark, then a RETURN per NetworkPolicy rule; the
+  first rule carries "KubernetesNetworkPolicy <ns>/<name> <direction>". Pod peers are inline
+  ``--source``/``--destination <podIP>/32`` (selectors resolved now; the runtime re-renders on
+  every change); an ``ipBlock`` is its CIDR, with a ``cali-ex-<hash>`` sub-chain (the
+  sandbox's own) that RETURNs the ``except`` ranges; ports are ``-m multiport
+  --destination-ports``; named ports are resolved per destination pod.
 
 Semantics are exactly :mod:`labkit.model.netpol`'s (tests compare the two). IPv4 only: IPv6
 addresses and CIDRs are left out, with a comment saying so.
@@ -27,10 +38,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.netpol.endpoints import Endpoint, endpoint
@@ -47,12 +59,19 @@ from labkit.model.netpol.policies import (
 )
 from labkit.model.netpol.verdicts import PolicySet, policy_selects
 from labkit.model.objects import pod_phase
+from labkit.sandbox import felix
 
 ACCEPT_MARK = "0x10000/0x10000"
-CLEAR_ACCEPT_MARK = "0x0/0x10000"
-MAX_CHAIN = 28
+SET_ACCEPT = f"--jump MARK --set-mark {ACCEPT_MARK}"
+IF_ACCEPTED = f"-m mark --mark {ACCEPT_MARK}"
+CLEAR_ACCEPT_AND_PASS = "--jump MARK --set-mark 0/0x30000"
+CLEAR_PASS = "--jump MARK --set-mark 0/0x20000"
+IF_NOT_PASSED = "-m mark --mark 0/0x20000"
+"""Felix's default marks: accept 0x10000, pass 0x20000 (felix/config ``IptablesMarkMask``)."""
+TIER = "default"
+MAX_CHAIN = felix.MAX_CHAIN
 _IFACE = re.compile(r"^cali[A-Za-z0-9._-]{1,11}$")
-_COMMENT_MAX = 255
+_KINDS = {INGRESS: "ingress", EGRESS: "egress"}
 
 
 def render_policy_rules(
@@ -62,27 +81,29 @@ def render_policy_rules(
     policies: Sequence[Mapping[str, Any]],
     iface_of: Mapping[tuple[str, str], str],
     outside_cidrs: Iterable[str] = (),
-) -> dict[str, list[str]]:
-    """Filter-table lines enforcing ``policies`` for the pods scheduled on ``node_name``.
+    use_ipsets: bool = False,
+) -> PolicyRules:
+    """Filter-table lines enforcing ``policies`` for the pods scheduled on ``node_name``, and
+    the ipsets they match (none unless ``use_ipsets``).
 
     ``iface_of[(namespace, name)]`` is the node-side veth of each local pod (``cali...``).
     ``outside_cidrs`` are the lab's address ranges outside the cluster; they only annotate the
-    ipBlock rules that cover them. Returns ``{"filter": [chain declarations..., -A rules...]}``.
+    ipBlock rules that cover them.
     """
     try:
-        return {
-            "filter": _Renderer(
-                node_name, pods, namespaces, policies, iface_of, outside_cidrs
-            ).lines()
-        }
+        renderer = _Renderer(
+            node_name, pods, namespaces, policies, iface_of, outside_cidrs, use_ipsets
+        )
+        return PolicyRules({"filter": renderer.lines()}, renderer.sets)
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
 
 
 def policy_chain(policy_ref: str, direction: str) -> str:
-    """Calico-style chain name for one policy's rules in one direction (``cali-pi-`` or
-    ``cali-po-``)."""
-    return ("cali-pi-" if direction == INGRESS else "cali-po-") + _digest(policy_ref)
+    """Felix's chain for one NetworkPolicy (``namespace/name``) in one direction: ``cali-pi-`` or
+    ``cali-po-`` and the policy's ID, hashed when too long."""
+    namespace, _, name = policy_ref.partition("/")
+    return felix.policy_chain(namespace, name, direction == INGRESS)
 
 
 def workload_chain(iface: str, direction: str) -> str:
@@ -90,43 +111,71 @@ def workload_chain(iface: str, direction: str) -> str:
     return ("cali-tw-" if direction == INGRESS else "cali-fw-") + iface
 
 
+def pod_profiles(pod: Mapping[str, Any]) -> tuple[str, str]:
+    """The Calico profiles of a pod, as its Kubernetes datastore driver names them: its
+    namespace ``kns.<ns>`` and its ServiceAccount ``ksa.<ns>.<sa>``."""
+    namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+    account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+    return f"kns.{namespace}", f"ksa.{namespace}.{account}"
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _comment(text: str) -> str:
-    text = text.replace('"', "'").replace("\n", " ")
-    if len(text) > _COMMENT_MAX:
-        text = text[: _COMMENT_MAX - 3] + "..."
-    return f'-m comment --comment "{text}"'
+    return f'-m comment --comment "{felix.escape_comment(text)}"'
 
 
-def _port_args(port: PortRule | None, number: int | None = None) -> str:
-    """iptables matches for one ports entry (``number`` overrides it, for a resolved named port)."""
+class _Ports(NamedTuple):
+    """One ports entry as Felix writes it: the protocol goes first in a rule, the ports last."""
+
+    proto: str = ""
+    ports: str = ""
+
+
+def _port_args(port: PortRule | None, number: int | None = None) -> _Ports:
+    """Felix's matches for one ports entry (``number`` overrides it, for a resolved named
+    port)."""
     if port is None:
-        return ""
-    proto = port.protocol.lower()
+        return _Ports()
+    proto = f"-p {port.protocol.lower()}"
     if number is not None:
-        return f"-p {proto} -m {proto} --dport {number}"
+        return _Ports(proto, f"-m multiport --destination-ports {number}")
     if port.port is None:
-        return f"-p {proto}"
+        return _Ports(proto)
     if port.end_port is not None:
-        return f"-p {proto} -m multiport --dports {port.port}:{port.end_port}"
-    return f"-p {proto} -m {proto} --dport {port.port}"
+        return _Ports(proto, f"-m multiport --destination-ports {port.port}:{port.end_port}")
+    return _Ports(proto, f"-m multiport --destination-ports {port.port}")
+
+
+def _set_side(direction: str) -> str:
+    return "src" if direction == INGRESS else "dst"
 
 
 def _join(*parts: str) -> str:
     return " ".join(p for p in parts if p)
 
 
+class PolicyRules(NamedTuple):
+    """A node's policy rules: ``{"filter": [declarations..., -A rules...]}``, and the members
+    of each ipset they match (``cali40s:<id>`` -> addresses)."""
+
+    tables: dict[str, list[str]]
+    ipsets: dict[str, list[str]]
+
+
 @dataclass(frozen=True)
 class _Target:
     """One peer of a rule as rule lines are written for it: one selected pod, the ipBlock that is
-    the rule's ``index``-th peer, or (neither) every address, for a rule without peers."""
+    the rule's ``index``-th peer, the ipset of a selector peer's pods, or (none of them) every
+    address, for a rule without peers."""
 
     pod: Endpoint | None = None
     block: IPBlock | None = None
     index: int = 0
+    ipset: str = ""
+    members: tuple[Endpoint, ...] = ()
 
 
 def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
@@ -151,6 +200,7 @@ class _Renderer:
         policies: Sequence[Mapping[str, Any]],
         iface_of: Mapping[tuple[str, str], str],
         outside_cidrs: Iterable[str],
+        use_ipsets: bool,
     ):
         if not node_name:
             raise LabError(
@@ -161,12 +211,14 @@ class _Renderer:
         self.ps = PolicySet(namespaces, policies)
         self.outside = [_outside_cidr(c) for c in outside_cidrs]
         self.eps: list[Endpoint] = []
+        self.profiles: dict[str, tuple[str, str]] = {}
         local: list[Endpoint] = []
         for pod in pods:
             ep = endpoint(pod)
             self.eps.append(ep)
             if _wired_here(pod, ep, node_name):
                 local.append(ep)
+                self.profiles[ep.label] = pod_profiles(pod)
         self.eps.sort(key=lambda e: e.sort_key)
         labels = [e.label for e in self.eps]
         if len(set(labels)) != len(labels):
@@ -175,10 +227,9 @@ class _Renderer:
                 f"Pod {dup} appears twice in the pods given to the policy renderer.",
                 "Pass each pod once.",
             )
-        self.local = sorted(local, key=lambda e: e.sort_key)
         self.iface: dict[str, str] = {}
         seen: dict[str, str] = {}
-        for ep in self.local:
+        for ep in local:
             name = iface_of.get((ep.namespace or "", ep.name or ""))
             if not name:
                 raise LabError(
@@ -199,97 +250,107 @@ class _Renderer:
                 )
             seen[name] = ep.label
             self.iface[ep.label] = name
+        # Felix orders dispatch entries by interface name.
+        self.local = sorted(local, key=lambda e: self.iface[e.label])
         self.chains: dict[str, list[str]] = {}
+        self.use_ipsets = use_ipsets
+        self.sets: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ output
 
     def lines(self) -> list[str]:
-        """Chain declarations, the FORWARD hook, then every chain's rules, in a fixed order."""
-        base = ["cali-FORWARD", "cali-from-wl-dispatch", "cali-to-wl-dispatch"]
-        for name in base:
-            self.chains[name] = []
-        self.chains["cali-FORWARD"] = [
-            _join(
-                _comment("cali: accept packets of flows already allowed"),
-                "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-            ),
-            _join(
-                _comment("cali: drop packets conntrack cannot place"),
-                "-m conntrack --ctstate INVALID -j DROP",
-            ),
-            "-i cali+ -j cali-from-wl-dispatch",
-            "-o cali+ -j cali-to-wl-dispatch",
-        ]
-        # Like Felix, allowed packets only carry the accept mark out of cali-FORWARD: the rest of
-        # FORWARD still applies, so kube-proxy can REJECT a connection to a Service without
-        # endpoints.
+        """Chain declarations, the hooks, then every chain's rules, in a fixed order."""
+        self.chains = {
+            "cali-FORWARD": [
+                "--in-interface cali+ --jump cali-from-wl-dispatch",
+                "--out-interface cali+ --jump cali-to-wl-dispatch",
+            ],
+            "cali-INPUT": ["--in-interface cali+ --goto cali-wl-to-host"],
+            "cali-OUTPUT": [
+                f"{IF_ACCEPTED} --jump ACCEPT",
+                "--out-interface cali+ --jump RETURN",
+            ],
+            "cali-from-wl-dispatch": [],
+            "cali-to-wl-dispatch": [],
+            "cali-wl-to-host": [
+                "--jump cali-from-wl-dispatch",
+                _join(_comment("Configured DefaultEndpointToHostAction"), "--jump ACCEPT"),
+            ],
+        }
+        base = list(self.chains)
         workload: list[str] = []
         for ep in self.local:
             iface = self.iface[ep.label]
             for direction, dispatch, flag in (
-                (EGRESS, "cali-from-wl-dispatch", "-i"),
-                (INGRESS, "cali-to-wl-dispatch", "-o"),
+                (EGRESS, "cali-from-wl-dispatch", "--in-interface"),
+                (INGRESS, "cali-to-wl-dispatch", "--out-interface"),
             ):
-                isolating = self.ps.selecting(ep, direction)
-                if not isolating:
-                    continue
                 chain = workload_chain(iface, direction)
-                self.chains[dispatch].append(
-                    _join(f"{flag} {iface}", _comment(ep.label), f"-g {chain}")
-                )
-                self.chains[chain] = self._workload_rules(ep, direction, isolating)
+                self.chains[dispatch].append(f"{flag} {iface} --goto {chain}")
+                self.chains[chain] = self._workload_rules(ep, direction)
                 workload.append(chain)
         policy_chains = sorted(
             name for name in self.chains if name.startswith(("cali-pi-", "cali-po-"))
         )
+        profile_chains = sorted(
+            name for name in self.chains if name.startswith(("cali-pri-", "cali-pro-"))
+        )
         except_chains = sorted(name for name in self.chains if name.startswith("cali-ex-"))
-        order = base + sorted(workload) + policy_chains + except_chains
+        order = base + sorted(workload) + policy_chains + profile_chains + except_chains
         for name in order:
             assert len(name) <= MAX_CHAIN, name
         out = [f":{name} - [0:0]" for name in order]
-        out.append(
-            _join(
-                "-A FORWARD",
-                _comment("cali: NetworkPolicy enforcement for local pods"),
-                "-j cali-FORWARD",
-            )
-        )
+        for hook in ("INPUT", "FORWARD", "OUTPUT"):
+            out.extend(felix.render_chain(hook, [f"--jump cali-{hook}"]))
         for name in order:
-            out.extend(f"-A {name} {rule}" for rule in self.chains[name])
+            out.extend(felix.render_chain(name, self.chains[name]))
         return out
 
     # ------------------------------------------------------------------ workload chains
 
-    def _workload_rules(
-        self, ep: Endpoint, direction: str, isolating: tuple[Policy, ...]
-    ) -> list[str]:
+    def _workload_rules(self, ep: Endpoint, direction: str) -> list[str]:
+        """Felix's endpoint chain (felix/rules/endpoints.go ``endpointIptablesChain``)."""
         rules = [
-            _join(
-                _comment(f"{ep.label}: start of {direction} policies"),
-                f"-j MARK --set-xmark {CLEAR_ACCEPT_MARK}",
-            )
+            "-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT",
+            "-m conntrack --ctstate INVALID --jump DROP",
+            CLEAR_ACCEPT_AND_PASS,
         ]
-        for policy in isolating:
-            chain = self._policy_chain(policy, direction)
-            rules.append(_join(_comment(f"policy {policy.ref}"), f"-j {chain}"))
+        isolating = self.ps.selecting(ep, direction)
+        if isolating:
+            rules.append(_join(_comment(f"Start of tier {TIER}"), CLEAR_PASS))
+            for policy in isolating:
+                chain = self._policy_chain(policy, direction)
+                rules.append(f"{IF_NOT_PASSED} --jump {chain}")
+                rules.append(
+                    _join(_comment("Return if policy accepted"), IF_ACCEPTED, "--jump RETURN")
+                )
             rules.append(
                 _join(
-                    f"-m mark --mark {ACCEPT_MARK}",
-                    _comment(f"Return if policy {policy.ref} accepted"),
-                    "-j RETURN",
+                    _comment(f"End of tier {TIER}. Drop if no policies passed packet"),
+                    IF_NOT_PASSED,
+                    "--jump DROP",
                 )
             )
-        names = ", ".join(p.ref for p in isolating)
-        rules.append(
-            _join(
-                _comment(
-                    "Drop if no policies passed packet: "
-                    f"{ep.label} isolated for {direction} by {names}"
-                ),
-                "-j DROP",
+        for profile in self.profiles[ep.label]:
+            chain = self._profile_chain(profile, direction)
+            rules.append(f"--jump {chain}")
+            rules.append(
+                _join(_comment("Return if profile accepted"), IF_ACCEPTED, "--jump RETURN")
             )
-        )
+        rules.append(_join(_comment("Drop if no profiles matched"), "--jump DROP"))
         return rules
+
+    def _profile_chain(self, profile: str, direction: str) -> str:
+        """A namespace profile allows everything (Calico's Kubernetes driver gives ``kns.*`` one
+        allow rule per direction); a ServiceAccount profile only carries labels."""
+        name = felix.profile_chain(profile, direction == INGRESS)
+        if name not in self.chains:
+            comment = _comment(f"Profile {profile} {_KINDS[direction]}")
+            if profile.startswith("kns."):
+                self.chains[name] = [_join(comment, SET_ACCEPT), f"{IF_ACCEPTED} --jump RETURN"]
+            else:
+                self.chains[name] = [comment]
+        return name
 
     # ------------------------------------------------------------------ policy chains
 
@@ -298,36 +359,31 @@ class _Renderer:
         if name in self.chains:
             return name
         rules: list[str] = []
-        self.chains[name] = rules
         for rule in policy.rules(direction):
-            where = f"{policy.ref} {direction}[{rule.index}]"
+            where = f"{policy.ref} {direction} rule {rule.index}"
             body = self._rule_lines(policy, rule, direction, where)
             if body:
                 rules.extend(body)
-                rules.append(
-                    _join(
-                        f"-m mark --mark {ACCEPT_MARK}", _comment(f"{where} accepted"), "-j RETURN"
-                    )
-                )
-            else:
-                rules.append(_comment(f"{where} matches no endpoint"))
-        if not policy.rules(direction):
-            rules.append(
-                _comment(
-                    f"{policy.ref} has no {direction} rules: every {direction} packet is denied"
-                )
-            )
+                rules.append(f"{IF_ACCEPTED} --jump RETURN")
+        # Felix drops trailing RETURNs (the chain's end returns anyway) and puts the policy's
+        # name on the first rule (felix/rules/policy.go ``ProtoRulesToIptablesRules``).
+        while rules and rules[-1].endswith("--jump RETURN"):
+            rules.pop()
+        title = _comment(f"KubernetesNetworkPolicy {policy.ref} {_KINDS[direction]}")
+        rules[:1] = [_join(title, rules[0]) if rules else title]
+        self.chains[name] = rules
         return name
 
     def _rule_lines(self, policy: Policy, rule: Rule, direction: str, where: str) -> list[str]:
         """Every (peer, port) combination of one rule as a rule line, duplicates dropped."""
-        peer_flag = "-s" if direction == INGRESS else "-d"
-        accept = f"-j MARK --set-xmark {ACCEPT_MARK}"
+        peer_flag = "--source" if direction == INGRESS else "--destination"
         lines: dict[str, None] = {}
         targets: list[_Target] = [_Target()] if not rule.peers else []
         for index, peer in enumerate(rule.peers):
             if peer.ip_block is not None:
                 targets.append(_Target(block=peer.ip_block, index=index))
+            elif self.use_ipsets:
+                targets.append(self._ipset_target(peer, policy.namespace))
             else:
                 targets.extend(_Target(pod=ep) for ep in self._pods_of(peer, policy.namespace))
         ports: list[PortRule | None] = list(rule.ports) or [None]
@@ -339,20 +395,19 @@ class _Renderer:
                     ):
                         lines[line] = None
                     continue
-                port_args = _port_args(port)
-                if target.pod is not None:
-                    pod = target.pod
-                    note = f"{where} {'from' if direction == INGRESS else 'to'} {pod.label}"
-                    lines[_join(f"{peer_flag} {pod.ip}/32", port_args, _comment(note), accept)] = (
-                        None
-                    )
+                pa = _port_args(port)
+                if target.ipset:
+                    match = f"-m set --match-set {target.ipset} {_set_side(direction)}"
+                    line = _join(pa.proto, match, pa.ports, SET_ACCEPT)
+                elif target.pod is not None:
+                    line = _join(pa.proto, f"{peer_flag} {target.pod.ip}/32", pa.ports, SET_ACCEPT)
                 elif target.block is not None:
                     line = self._block_line(
-                        policy, rule, direction, target.index, target.block, port_args, where
+                        policy, rule, direction, target.index, target.block, pa, where
                     )
-                    lines[line] = None
                 else:
-                    lines[_join(port_args, _comment(where), accept)] = None
+                    line = _join(pa.proto, pa.ports, SET_ACCEPT)
+                lines[line] = None
         return list(lines)
 
     def _block_line(
@@ -362,38 +417,28 @@ class _Renderer:
         direction: str,
         index: int,
         block: IPBlock,
-        port_args: str,
+        pa: _Ports,
         where: str,
         extra: str = "",
-        detail: str = "",
     ) -> str:
         """The rule line for an ipBlock peer (the ``index``-th of its rule); with excepts, it
         jumps to a sub-chain that returns for them first."""
-        flag = "-s" if direction == INGRESS else "-d"
+        flag = "--source" if direction == INGRESS else "--destination"
         if block.cidr.version != 4:
             return _comment(f"{where} ipBlock {block} is IPv6: not rendered in this IPv4 table")
-        note = f"{where}{detail} ipBlock {block}" + self._outside_note(block)
+        outside = self._outside_note(block)
+        note = _comment(f"{where} ipBlock{outside}") if outside else ""
         excepts = [n for n in block.excepts if n.version == 4]
         if not excepts:
-            return _join(
-                f"{flag} {block.cidr}",
-                extra,
-                port_args,
-                _comment(note),
-                f"-j MARK --set-xmark {ACCEPT_MARK}",
-            )
+            return _join(note, pa.proto, f"{flag} {block.cidr}", extra, pa.ports, SET_ACCEPT)
         chain = "cali-ex-" + _digest(f"{policy.ref}|{direction}|{rule.index}|{index}")
         if chain not in self.chains:
             self.chains[chain] = [
-                _join(f"{flag} {net}", _comment(f"{where} except {net}"), "-j RETURN")
+                _join(_comment(f"{where} except {net}"), f"{flag} {net}", "--jump RETURN")
                 for net in excepts
             ]
-            self.chains[chain].append(
-                _join(
-                    _comment(f"{where} ipBlock {block.cidr}"), f"-j MARK --set-xmark {ACCEPT_MARK}"
-                )
-            )
-        return _join(f"{flag} {block.cidr}", extra, port_args, _comment(note), f"-j {chain}")
+            self.chains[chain].append(SET_ACCEPT)
+        return _join(note, pa.proto, f"{flag} {block.cidr}", extra, pa.ports, f"--jump {chain}")
 
     def _named_port_lines(
         self,
@@ -404,8 +449,8 @@ class _Renderer:
         port: PortRule,
         where: str,
     ) -> list[str]:
-        """A named port resolved at each destination pod: ``-d <podIP>/32 --dport <its number>``."""
-        accept = f"-j MARK --set-xmark {ACCEPT_MARK}"
+        """A named port resolved at each destination pod: ``--destination <podIP>/32`` and its
+        number there."""
         out = []
         if direction == INGRESS:
             # The destination is the protected pod itself: every local pod this policy selects.
@@ -418,20 +463,14 @@ class _Renderer:
                     or not policy_selects(policy, dst)
                 ):
                     continue
-                dst_args = f"-d {dst.ip}/32"
-                port_args = _port_args(port, resolved.number)
-                detail = f" port {port.port}={resolved.number} at {dst.label}"
-                note = where + detail
-                if target.pod is not None:
-                    out.append(
-                        _join(
-                            f"-s {target.pod.ip}/32",
-                            dst_args,
-                            port_args,
-                            _comment(f"{note} from {target.pod.label}"),
-                            accept,
-                        )
-                    )
+                dst_args = f"--destination {dst.ip}/32"
+                pa = _port_args(port, resolved.number)
+                if target.ipset:
+                    src_args = f"-m set --match-set {target.ipset} src"
+                    out.append(_join(pa.proto, src_args, dst_args, pa.ports, SET_ACCEPT))
+                elif target.pod is not None:
+                    src_args = f"--source {target.pod.ip}/32"
+                    out.append(_join(pa.proto, src_args, dst_args, pa.ports, SET_ACCEPT))
                 elif target.block is not None:
                     out.append(
                         self._block_line(
@@ -440,17 +479,18 @@ class _Renderer:
                             direction,
                             target.index,
                             target.block,
-                            port_args,
+                            pa,
                             where,
                             dst_args,
-                            detail,
                         )
                     )
                 else:
-                    out.append(_join(dst_args, port_args, _comment(note), accept))
+                    out.append(_join(pa.proto, dst_args, pa.ports, SET_ACCEPT))
             return out
         # Egress: the destination is the peer; only pods declare named ports.
-        if target.pod is not None:
+        if target.ipset:
+            candidates = list(target.members)
+        elif target.pod is not None:
             candidates = [target.pod]
         elif target.block is not None:
             block = target.block
@@ -461,11 +501,21 @@ class _Renderer:
             resolved = dst.named_port(str(port.port), port.protocol)
             if resolved is None or dst.ip is None or dst.ip.version != 4:
                 continue
-            note = f"{where} port {port.port}={resolved.number} at {dst.label}"
-            out.append(
-                _join(f"-d {dst.ip}/32", _port_args(port, resolved.number), _comment(note), accept)
-            )
+            pa = _port_args(port, resolved.number)
+            out.append(_join(pa.proto, f"--destination {dst.ip}/32", pa.ports, SET_ACCEPT))
         return out
+
+    def _ipset_target(self, peer: Peer, policy_namespace: str) -> _Target:
+        """A selector peer as Felix matches it: one ``hash:net`` set of the selected pods'
+        addresses, named ``cali40s:`` and an ID of the selection (Felix's ID is a hash of the
+        selector it derives; this one hashes the policy's namespace and the peer's selectors)."""
+        identity = json.dumps(
+            [policy_namespace, peer.namespace_selector, peer.pod_selector], sort_keys=True
+        )
+        name = felix.ipset_name(identity)
+        members = tuple(self._pods_of(peer, policy_namespace))
+        self.sets[name] = [str(ep.ip) for ep in members]
+        return _Target(ipset=name, members=members)
 
     def _pods_of(self, peer: Peer, policy_namespace: str) -> list[Endpoint]:
         """Pods a selector peer names that have an IPv4 address, in address order."""

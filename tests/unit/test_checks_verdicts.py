@@ -114,5 +114,5 @@ def test_a_lab_that_converges_later_is_polled_until_the_wait_runs_out(fakes):
 
 @pytest.mark.parametrize("cni", ["flannel", "calico"])
 def test_only_the_sandbox_says_apply_returns_converged(cni):
-    assert capabilities_for(cni).converges_on_apply
+    assert capabilities_for(cni, False).converges_on_apply
     assert not detect.capabilities(cni, "iptables").converges_on_apply

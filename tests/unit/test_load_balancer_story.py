@@ -19,7 +19,7 @@ def test_sandbox_says_vip_and_how_kind_differs(cni):
     """cloud-provider-kind pkg/loadbalancer/server.go sets status ipMode Proxy and proxy.go runs
     Envoy's tcp_proxy to every node's nodePort, health-checking /healthz on healthCheckNodePort
     for externalTrafficPolicy Local: the client address is lost; the sandbox's VIP keeps it."""
-    caps = capabilities_for(cni)
+    caps = capabilities_for(cni, True)
     model = caps.load_balancer_model
     assert "ipMode: VIP" in model and "ipMode: Proxy" in model
     assert "cloud-provider-kind" in model and "Envoy" in model
@@ -58,9 +58,9 @@ def test_status_prints_the_load_balancer_model(fakes):
     lab = fakes.web_cluster()
     assert "LoadBalancer model" not in render_status(lab)
     lab.capabilities = dataclasses.replace(
-        lab.capabilities, load_balancer_model=capabilities_for("calico").load_balancer_model
+        lab.capabilities, load_balancer_model=capabilities_for("calico", True).load_balancer_model
     )
     header = render_status(lab).split("\n\n")[0]
     assert header.splitlines()[1] == (
-        f"LoadBalancer model: {capabilities_for('calico').load_balancer_model}"
+        f"LoadBalancer model: {capabilities_for('calico', True).load_balancer_model}"
     )

@@ -234,5 +234,5 @@ def test_the_outside_resolver_and_servers_share_its_namespace_on_distinct_ports(
 def test_capabilities_name_the_outside_world(cni):
     """The capability notes a notebook and ``labkit up`` show name every outside host and the
     resolver, so a learner knows what ``curl example.com`` reaches on the sandbox."""
-    note = next(n for n in capabilities_for(cni).notes if n.startswith("An outside world"))
+    note = next(n for n in capabilities_for(cni, True).notes if n.startswith("An outside world"))
     assert all(name in note for name in world_names()) and fabric.GATEWAY_IP in note

@@ -24,6 +24,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.model.netpol.verdicts import PolicySet
+from labkit.sandbox import felix, ipsets
 from labkit.sandbox.policyrules import policy_chain, render_policy_rules, workload_chain
 
 # --------------------------------------------------------------------------- builders
@@ -92,13 +93,23 @@ PODS = [WEB, API, DB, DEV, DNS]
 
 
 def render(node, pods=PODS, policies=(), namespaces=NSS, outside=()):
-    return render_policy_rules(node, pods, namespaces, list(policies), ifaces(pods), outside)[
-        "filter"
-    ]
+    return render_policy_rules(
+        node, pods, namespaces, list(policies), ifaces(pods), outside
+    ).tables["filter"]
+
+
+def render_tables(node, pods, namespaces, policies, use_ipsets):
+    """A node's rules loaded into the interpreter, with their ipsets."""
+    rules = render_policy_rules(
+        node, pods, namespaces, list(policies), ifaces(pods), use_ipsets=use_ipsets
+    )
+    return Tables(rules.tables["filter"], rules.ipsets)
 
 
 def rules_of(lines, chain):
-    return [line[len(f"-A {chain} ") :] for line in lines if line.startswith(f"-A {chain} ")]
+    """The rules of one chain without the ``-A`` and the leading ``cali:<hash>`` comment."""
+    start = re.compile(rf'-A {re.escape(chain)} -m comment --comment "cali:[\w-]{{16}}" ?')
+    return [start.sub("", line, count=1) for line in lines if line.startswith(f"-A {chain} ")]
 
 
 # --------------------------------------------------------------------------- a tiny iptables
@@ -115,11 +126,22 @@ class Packet:
     mark: int = 0
 
 
-class Tables:
-    """Parses the rendered filter lines and runs packets through FORWARD (policy ACCEPT)."""
+FLAGS = {
+    "--source": "-s",
+    "--destination": "-d",
+    "--in-interface": "-i",
+    "--out-interface": "-o",
+    "-p": "-p",
+}
 
-    def __init__(self, lines):
-        self.chains = {"FORWARD": []}
+
+class Tables:
+    """Parses the rendered filter lines and runs packets through FORWARD or INPUT (policy
+    ACCEPT)."""
+
+    def __init__(self, lines, sets=None):
+        self.sets = {name: set(members) for name, members in (sets or {}).items()}
+        self.chains = {"FORWARD": [], "INPUT": [], "OUTPUT": []}
         for line in lines:
             if line.startswith(":"):
                 name, policy_, counters = line[1:].split()
@@ -141,8 +163,8 @@ class Tables:
         i = 0
         while i < len(words):
             w = words[i]
-            if w in ("-s", "-d", "-i", "-o", "-p"):
-                rule["matches"].append((w, words[i + 1]))
+            if w in FLAGS:
+                rule["matches"].append((FLAGS[w], words[i + 1]))
                 i += 2
             elif w == "-m":
                 module = words[i + 1]
@@ -150,12 +172,8 @@ class Tables:
                 if module == "comment":
                     assert words[i] == "--comment" and len(words[i + 1]) <= 256
                     i += 2
-                elif module in ("tcp", "udp", "sctp"):
-                    assert words[i] == "--dport"
-                    rule["matches"].append(("dport", words[i + 1]))
-                    i += 2
                 elif module == "multiport":
-                    assert words[i] == "--dports"
+                    assert words[i] == "--destination-ports"
                     rule["matches"].append(("dports", words[i + 1]))
                     i += 2
                 elif module == "conntrack":
@@ -166,21 +184,25 @@ class Tables:
                     assert words[i] == "--mark"
                     rule["matches"].append(("mark", words[i + 1]))
                     i += 2
+                elif module == "set":
+                    assert words[i] == "--match-set" and words[i + 1] in self.sets, line
+                    assert words[i + 2] in ("src", "dst"), line
+                    rule["matches"].append(("set", (words[i + 1], words[i + 2])))
+                    i += 3
                 else:
                     raise AssertionError(f"unknown match module {module} in {line}")
-            elif w in ("-j", "-g"):
-                rule["jump"], rule["goto"] = words[i + 1], w == "-g"
+            elif w in ("--jump", "--goto"):
+                rule["jump"], rule["goto"] = words[i + 1], w == "--goto"
                 i += 2
                 if rule["jump"] == "MARK":
-                    assert words[i] == "--set-xmark"
+                    assert words[i] == "--set-mark"
                     rule["set_mark"] = words[i + 1]
                     i += 2
             else:
                 raise AssertionError(f"unknown word {w!r} in {line}")
         return rule
 
-    @staticmethod
-    def _matches(rule, pkt):
+    def _matches(self, rule, pkt):
         for key, value in rule["matches"]:
             if key in ("-s", "-d"):
                 if not _inside(pkt.src if key == "-s" else pkt.dst, value):
@@ -194,9 +216,6 @@ class Tables:
             elif key == "-p":
                 if pkt.proto != value:
                     return False
-            elif key == "dport":
-                if pkt.dport != int(value):
-                    return False
             elif key == "dports":
                 ok = False
                 for part in value.split(","):
@@ -206,6 +225,10 @@ class Tables:
                     return False
             elif key == "ctstate":
                 if "NEW" not in value.split(","):  # simulated packets open new flows
+                    return False
+            elif key == "set":
+                name, side = value
+                if (pkt.src if side == "src" else pkt.dst) not in self.sets[name]:
                     return False
             elif key == "mark":
                 v, m = (int(x, 16) for x in value.split("/"))
@@ -238,6 +261,12 @@ class Tables:
 
     def forward(self, pkt):
         return self.run("FORWARD", pkt) or "ACCEPT"
+
+    def input(self, pkt):
+        return self.run("INPUT", pkt) or "ACCEPT"
+
+    def output(self, pkt):
+        return self.run("OUTPUT", pkt) or "ACCEPT"
 
 
 @functools.cache
@@ -283,28 +312,50 @@ def _key(p):
 # --------------------------------------------------------------------------- shape
 
 
-def test_base_chains_and_dispatch_shape():
+def test_base_chains_hooks_and_dispatch_read_like_felix():
+    """felix/rules/static.go (filterInputChain, filterOutputChain, filterWorkloadToHostChain) and
+    dispatch.go: the hooks and base chains; the hashes of rules Felix renders identically equal
+    those in Calico's own dump (felix/fv/cali-iptables-dump.txt: INPUT Cz_u1IQiXIMmKD4c, FORWARD
+    wUHhoiAYhphO9Mso, OUTPUT tVnHkvAo15HuiPy0, cali-wl-to-host Ee9Sbo10IpVujdIY and
+    nSZbcOoG1xPONxb8, cali-OUTPUT Mq1_rAdXXH3YkrzW and 69FkRTJDvD5Vu6Vl)."""
     deny = policy("deny", "prod", policyTypes=["Ingress", "Egress"])
     lines = render("w1", policies=[deny])
     decl = [line for line in lines if line.startswith(":")]
     assert lines[: len(decl)] == decl  # declarations first
-    assert decl[:3] == [
+    assert decl[:6] == [
         ":cali-FORWARD - [0:0]",
+        ":cali-INPUT - [0:0]",
+        ":cali-OUTPUT - [0:0]",
         ":cali-from-wl-dispatch - [0:0]",
         ":cali-to-wl-dispatch - [0:0]",
+        ":cali-wl-to-host - [0:0]",
     ]
-    assert any(
-        re.fullmatch(r'-A FORWARD -m comment --comment ".*" -j cali-FORWARD', line)
-        for line in lines
-    )
-    fwd = rules_of(lines, "cali-FORWARD")
-    assert "RELATED,ESTABLISHED -j ACCEPT" in fwd[0] and "INVALID -j DROP" in fwd[1]
-    assert fwd[2:4] == ["-i cali+ -j cali-from-wl-dispatch", "-o cali+ -j cali-to-wl-dispatch"]
-    web_if = iface("prod", "web")
-    assert f'-o {web_if} -m comment --comment "prod/web" -g cali-tw-{web_if}' in rules_of(
-        lines, "cali-to-wl-dispatch"
-    )
-    assert f'-i {web_if} -m comment --comment "prod/web" -g cali-fw-{web_if}' in rules_of(
+    for line in (
+        '-A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" --jump cali-INPUT',
+        '-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" --jump cali-FORWARD',
+        '-A OUTPUT -m comment --comment "cali:tVnHkvAo15HuiPy0" --jump cali-OUTPUT',
+        '-A cali-wl-to-host -m comment --comment "cali:Ee9Sbo10IpVujdIY" '
+        "--jump cali-from-wl-dispatch",
+        '-A cali-wl-to-host -m comment --comment "cali:nSZbcOoG1xPONxb8" -m comment --comment '
+        '"Configured DefaultEndpointToHostAction" --jump ACCEPT',
+        '-A cali-OUTPUT -m comment --comment "cali:Mq1_rAdXXH3YkrzW" '
+        "-m mark --mark 0x10000/0x10000 --jump ACCEPT",
+        '-A cali-OUTPUT -m comment --comment "cali:69FkRTJDvD5Vu6Vl" '
+        "--out-interface cali+ --jump RETURN",
+    ):
+        assert line in lines
+    assert rules_of(lines, "cali-FORWARD") == [
+        "--in-interface cali+ --jump cali-from-wl-dispatch",
+        "--out-interface cali+ --jump cali-to-wl-dispatch",
+    ]
+    assert rules_of(lines, "cali-INPUT") == ["--in-interface cali+ --goto cali-wl-to-host"]
+    web_if, api_if = iface("prod", "web"), iface("prod", "api")
+    first, second = sorted([web_if, api_if])
+    assert rules_of(lines, "cali-to-wl-dispatch") == [
+        f"--out-interface {first} --goto cali-tw-{first}",
+        f"--out-interface {second} --goto cali-tw-{second}",
+    ]
+    assert f"--in-interface {web_if} --goto cali-fw-{web_if}" in rules_of(
         lines, "cali-from-wl-dispatch"
     )
     # Pods on other nodes get no chain here.
@@ -313,25 +364,89 @@ def test_base_chains_and_dispatch_shape():
         assert len(line.split()[0][1:]) <= 28
 
 
-def test_isolated_pod_ends_in_a_commented_drop_and_free_pods_get_no_chain():
+def test_every_rule_carries_its_felix_hash():
+    """felix/generictables/rules.go ``RuleHashes``: each ``-A`` line's ``cali:`` comment is the
+    chained SHA-224 hash of the rules before it and itself; changing one rule changes the hashes
+    of it and every rule after it in that chain, and no other chain's."""
+    lines = render("w1", policies=[policy("deny", "prod", policyTypes=["Egress"])])
+    chains = {}
+    for line in lines:
+        if line.startswith("-A "):
+            match = re.fullmatch(r'-A (\S+) -m comment --comment "cali:([\w-]{16})" ?(.*)', line)
+            assert match, line
+            chains.setdefault(match.group(1), []).append((match.group(2), match.group(3)))
+    for chain, rules in chains.items():
+        assert [h for h, _ in rules] == felix.rule_hashes(chain, [b for _, b in rules])
+    assert len({h for rules in chains.values() for h, _ in rules}) == sum(map(len, chains.values()))
+    other = render("w1", policies=[policy("deny", "prod", policyTypes=["Ingress"])])
+    assert rules_of(other, "cali-FORWARD") == rules_of(lines, "cali-FORWARD")
+    assert [x for x in other if x.startswith("-A cali-FORWARD")] == [
+        x for x in lines if x.startswith("-A cali-FORWARD")
+    ]
+
+
+def test_isolated_pod_ends_its_tier_in_a_drop_and_free_pods_use_their_profiles():
+    """felix/rules/endpoints.go ``endpointIptablesChain``: conntrack, clear marks, tier
+    ``default`` with one jump and "Return if policy accepted" per policy and the end-of-tier
+    drop, then the profiles (kns.<ns>, ksa.<ns>.<sa>) and "Drop if no profiles matched"."""
     only_web = policy("web-lock", "prod", podSelector={"matchLabels": {"app": "web"}})
     lines = render("w1", policies=[only_web])
     web_if, api_if = iface("prod", "web"), iface("prod", "api")
-    tw = rules_of(lines, workload_chain(web_if, "ingress"))
-    assert tw[-1] == (
-        '-m comment --comment "Drop if no policies passed packet: prod/web isolated for ingress '
-        'by prod/web-lock" -j DROP'
+    chain = policy_chain("prod/web-lock", "ingress")
+    assert chain == "cali-pi-knp/prod/web-lock"
+    profiles = [
+        "--jump cali-pri-kns.prod",
+        '-m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 '
+        "--jump RETURN",
+        "--jump cali-pri-ksa.prod.default",
+        '-m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 '
+        "--jump RETURN",
+        '-m comment --comment "Drop if no profiles matched" --jump DROP',
+    ]
+    start = [
+        "-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT",
+        "-m conntrack --ctstate INVALID --jump DROP",
+        "--jump MARK --set-mark 0/0x30000",
+    ]
+    assert rules_of(lines, workload_chain(web_if, "ingress")) == [
+        *start,
+        '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+        f"-m mark --mark 0/0x20000 --jump {chain}",
+        '-m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 '
+        "--jump RETURN",
+        '-m comment --comment "End of tier default. Drop if no policies passed packet" '
+        "-m mark --mark 0/0x20000 --jump DROP",
+        *profiles,
+    ]
+    assert rules_of(lines, workload_chain(api_if, "ingress")) == [*start, *profiles]
+    assert rules_of(lines, workload_chain(web_if, "egress"))[3] == "--jump cali-pro-kns.prod"
+    assert rules_of(lines, "cali-pri-kns.prod") == [
+        '-m comment --comment "Profile kns.prod ingress" --jump MARK --set-mark 0x10000/0x10000',
+        "-m mark --mark 0x10000/0x10000 --jump RETURN",
+    ]
+    assert rules_of(lines, "cali-pri-ksa.prod.default") == [
+        '-m comment --comment "Profile ksa.prod.default ingress"'
+    ]
+    assert rules_of(lines, chain) == [
+        '-m comment --comment "KubernetesNetworkPolicy prod/web-lock ingress"'
+    ]
+
+
+def test_policy_and_profile_chain_names_follow_felix():
+    """libcalico-go/lib/hash/unique_id.go ``GetLengthLimitedID`` as Felix's policy_test.go
+    checks it: ``cali-pi-_PymyFHQQg3808jiz1OJ`` for GlobalNetworkPolicy
+    long-policy-name-that-gets-hashed; a Kubernetes NetworkPolicy's ID is knp/<ns>/<name>."""
+    assert felix.length_limited_id("cali-pi-", "gnp/long-policy-name-that-gets-hashed") == (
+        "cali-pi-_PymyFHQQg3808jiz1OJ"
     )
-    assert (
-        f'-m comment --comment "policy prod/web-lock" -j {policy_chain("prod/web-lock", "ingress")}'
-        in tw
-    )
-    assert not any(api_if in line for line in lines)
-    assert not any(line.startswith(f":cali-fw-{web_if}") for line in lines)  # no egress isolation
-    assert (
-        "every ingress packet is denied"
-        in rules_of(lines, policy_chain("prod/web-lock", "ingress"))[0]
-    )
+    assert felix.length_limited_id("cali-pi-", "gnp/default.foo") == "cali-pi-gnp/default.foo"
+    assert policy_chain("prod/a", "egress") == "cali-po-knp/prod/a"
+    long = policy_chain("payment-processing/allow-dns-egress", "ingress")
+    assert long.startswith("cali-pi-_") and len(long) == 28
+    assert felix.profile_chain("kns.kube-system", True) == "cali-pri-kns.kube-system"
+    exact = felix.length_limited_id("cali-pri-", "_" * 19)
+    assert exact.startswith("cali-pri-_") and exact != "cali-pri-" + "_" * 19
+    assert felix.escape_comment('a "b" [0] é') == "a _b_ _0_ _"
 
 
 def test_pod_peers_ports_ranges_and_sctp():
@@ -356,28 +471,18 @@ def test_pod_peers_ports_ranges_and_sctp():
     )
     chain = policy_chain("prod/db-in", "ingress")
     body = rules_of(render("w2", policies=[p]), chain)
-    mark = "-j MARK --set-xmark 0x10000/0x10000"
-    assert (
-        "-s 192.168.20.1/32 -p tcp -m tcp --dport 5432 "
-        f'-m comment --comment "prod/db-in ingress[0] from prod/web" {mark}' in body
+    mark = "--jump MARK --set-mark 0x10000/0x10000"
+    title = '-m comment --comment "KubernetesNetworkPolicy prod/db-in ingress"'
+    assert body[0] == (
+        f"{title} -p tcp --source 192.168.20.1/32 -m multiport --destination-ports 5432 {mark}"
     )
-    assert (
-        "-s 192.168.30.2/32 -p tcp -m multiport --dports 30000:30010 "
-        f'-m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}' in body
-    )
-    assert (
-        "-s 192.168.20.1/32 -p sctp -m sctp --dport 9 "
-        f'-m comment --comment "prod/db-in ingress[0] from prod/web" {mark}' in body
-    )
-    assert (
-        "-s 192.168.30.2/32 -p udp "
-        f'-m comment --comment "prod/db-in ingress[0] from dev/tool" {mark}' in body
-    )
-    assert (
-        body[-1] == "-m mark --mark 0x10000/0x10000 "
-        '-m comment --comment "prod/db-in ingress[0] accepted" -j RETURN'
-    )
-    assert len(body) == 2 * 4 + 1
+    for line in (
+        f"-p tcp --source 192.168.30.2/32 -m multiport --destination-ports 30000:30010 {mark}",
+        f"-p sctp --source 192.168.20.1/32 -m multiport --destination-ports 9 {mark}",
+        f"-p udp --source 192.168.30.2/32 {mark}",
+    ):
+        assert line in body
+    assert len(body) == 2 * 4  # the trailing RETURN is dropped, as Felix drops it
 
 
 def test_ip_block_except_becomes_a_returning_sub_chain():
@@ -403,38 +508,36 @@ def test_ip_block_except_becomes_a_returning_sub_chain():
     lines = render("w1", policies=[p], outside=["172.18.0.1/32"])
     body = rules_of(lines, policy_chain("prod/gw", "egress"))
     jump = re.fullmatch(
-        r'-d 172\.18\.0\.0/16 -p tcp -m tcp --dport 443 -m comment --comment "prod/gw egress\[0\] '
-        r"ipBlock 172\.18\.0\.0/16 except 172\.18\.0\.2/32, 172\.18\.1\.0/24 "
-        r'\(covers outside 172\.18\.0\.1/32\)" '
-        r"-j (cali-ex-[0-9a-f]{16})",
+        r'-m comment --comment "KubernetesNetworkPolicy prod/gw egress" -m comment --comment '
+        r'"prod/gw egress rule 0 ipBlock _covers outside 172\.18\.0\.1/32_" '
+        r"-p tcp --destination 172\.18\.0\.0/16 -m multiport --destination-ports 443 "
+        r"--jump (cali-ex-[0-9a-f]{16})",
         body[0],
     )
     assert jump, body[0]
     sub = rules_of(lines, jump.group(1))
     assert sub == [
-        '-d 172.18.0.2/32 -m comment --comment "prod/gw egress[0] except 172.18.0.2/32" -j RETURN',
-        '-d 172.18.1.0/24 -m comment --comment "prod/gw egress[0] except 172.18.1.0/24" -j RETURN',
-        '-m comment --comment "prod/gw egress[0] ipBlock 172.18.0.0/16" '
-        "-j MARK --set-xmark 0x10000/0x10000",
+        '-m comment --comment "prod/gw egress rule 0 except 172.18.0.2/32" '
+        "--destination 172.18.0.2/32 --jump RETURN",
+        '-m comment --comment "prod/gw egress rule 0 except 172.18.1.0/24" '
+        "--destination 172.18.1.0/24 --jump RETURN",
+        "--jump MARK --set-mark 0x10000/0x10000",
     ]
 
 
 def test_named_ports_expand_per_destination_pod():
     ingress = policy("http-in", "prod", ingress=[{"ports": [{"port": "http"}]}])
     body = rules_of(render("w1", policies=[ingress]), policy_chain("prod/http-in", "ingress"))
-    assert any(
-        line.startswith("-d 192.168.20.1/32 -p tcp -m tcp --dport 8080 ") for line in body
-    )  # web
-    assert any(
-        line.startswith("-d 192.168.20.2/32 -p tcp -m tcp --dport 9090 ") for line in body
-    )  # api
+    ports = "-m multiport --destination-ports"
+    assert any(f"-p tcp --destination 192.168.20.1/32 {ports} 8080 " in line for line in body)
+    assert any(f"-p tcp --destination 192.168.20.2/32 {ports} 9090 " in line for line in body)
     assert not any("192.168.30" in line for line in body)  # db is on another node
     egress = policy(
         "to-http", "prod", policyTypes=["Egress"], egress=[{"ports": [{"port": "http"}]}]
     )
     body = rules_of(render("w1", policies=[egress]), policy_chain("prod/to-http", "egress"))
     targets = sorted(
-        re.match(r"-d (\S+) -p tcp -m tcp --dport (\d+)", line).groups() for line in body[:-1]
+        re.search(rf"-p tcp --destination (\S+) {ports} (\d+)", line).groups() for line in body
     )
     assert targets == [
         ("192.168.20.1/32", "8080"),
@@ -448,15 +551,15 @@ def test_named_ports_expand_per_destination_pod():
         egress=[{"ports": [{"port": "dns", "protocol": "UDP"}]}],
     )
     body = rules_of(render("w1", policies=[dns]), policy_chain("prod/dns", "egress"))
-    assert body[0].startswith("-d 192.168.10.1/32 -p udp -m udp --dport 53 ")
+    assert f"-p udp --destination 192.168.10.1/32 {ports} 53 " in body[0]
 
 
-def test_rule_that_selects_nothing_is_visible_but_inert():
+def test_rule_that_selects_nothing_leaves_only_the_policy_title():
     p = policy(
         "ghost", "prod", ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "ghost"}}}]}]
     )
     body = rules_of(render("w1", policies=[p]), policy_chain("prod/ghost", "ingress"))
-    assert body == ['-m comment --comment "prod/ghost ingress[0] matches no endpoint"']
+    assert body == ['-m comment --comment "KubernetesNetworkPolicy prod/ghost ingress"']
 
 
 def test_output_is_deterministic_whatever_the_input_order():
@@ -476,7 +579,9 @@ def test_output_is_deterministic_whatever_the_input_order():
 def test_host_network_and_foreign_pods_are_not_enforced_here():
     agent = pod("prod", "agent", "172.18.0.3", "w1", {"app": "web"}, host_network=True)
     deny = policy("deny", "prod")
-    lines = render_policy_rules("w1", [*PODS, agent], NSS, [deny], ifaces(PODS), ())["filter"]
+    lines = render_policy_rules("w1", [*PODS, agent], NSS, [deny], ifaces(PODS), ()).tables[
+        "filter"
+    ]
     assert not any("prod/agent" in line for line in lines)
 
 
@@ -541,6 +646,43 @@ def test_egress_lockdown_blocks_dns_in_the_rules_too():
             simulate(tables, by_label, ifaces(PODS), "prod/web", "kube-system/coredns", 53, "TCP")
             is False
         )
+
+
+def test_pod_to_its_own_node_passes_its_egress_policies_in_input():
+    """Felix's filter INPUT chain (felix/rules/static.go ``filterInputChain``: ``-i cali+ -g
+    cali-wl-to-host``; ``filterWorkloadToHostChain``: jump to cali-from-wl-dispatch, then the
+    DefaultEndpointToHostAction, which tigera/operator's calico-node sets to ACCEPT) and
+    ``filterOutputChain`` (host -> workload is not policed: ``-o cali+ -j RETURN``): a pod's
+    packet for a host-network port of its own node obeys the pod's egress policies, exactly as
+    the model's verdict for that host-network pod says."""
+    proxy = pod(
+        "kube-system",
+        "kube-proxy-w1",
+        "172.18.0.3",
+        "w1",
+        {"k8s-app": "kube-proxy"},
+        [(10256, "healthz")],
+        host_network=True,
+    )
+    web_lock = {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"]}
+    deny = policy("deny-egress", "prod", **web_lock)
+    to_nodes = policy(
+        "to-nodes", "prod", **web_lock, egress=[{"to": [{"ipBlock": {"cidr": "172.18.0.0/16"}}]}]
+    )
+    lock_in = policy("web-in", "prod", podSelector={"matchLabels": {"app": "web"}})
+    pods = [*PODS, proxy]
+    for pols, web_allowed in (([], True), ([deny], False), ([deny, to_nodes], True)):
+        tables = Tables(render("w1", pods=pods, policies=[*pols, lock_in]))
+        for src, allowed in ((WEB, web_allowed), (API, True)):
+            model = PolicySet(NSS, [*pols, lock_in]).verdict(src, proxy, 10256, "TCP")
+            assert model.allowed is allowed
+            pkt = Packet(src["status"]["podIP"], "172.18.0.3", "tcp", 10256, iface(*_key(src)), "")
+            assert tables.input(pkt) == ("ACCEPT" if allowed else "DROP"), (pols, src)
+        from_other_node = Packet("172.18.0.4", "172.18.0.3", "tcp", 10256, "eth0", "")
+        assert tables.input(from_other_node) == "ACCEPT"
+        # The node itself reaches its ingress-isolated pod: Felix does not police host -> pod.
+        host_to_web = Packet("172.18.0.3", "192.168.20.1", "tcp", 8080, "", iface("prod", "web"))
+        assert tables.output(host_to_web) == "ACCEPT"
 
 
 def random_cluster(seed):
@@ -619,13 +761,11 @@ def random_cluster(seed):
     return nss, pods, pols
 
 
-def assert_rules_match_model(nss, pods, pols):
+def assert_rules_match_model(nss, pods, pols, use_ipsets):
     """Every (src, dst, port) of the cluster: each node's rules agree with the model's verdict."""
     iface_map = ifaces(pods)
-    tables = {
-        n: Tables(render_policy_rules(n, pods, nss, pols, iface_map)["filter"])
-        for n in ("cp", "w1", "w2")
-    }
+    tables = {n: render_tables(n, pods, nss, pols, use_ipsets) for n in ("cp", "w1", "w2")}
+    assert use_ipsets or not any(t.sets for t in tables.values())
     by_label = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in pods}
     outside = ["203.0.113.9", "203.0.113.200", "198.51.100.1"]
     ps = PolicySet(nss, pols)
@@ -767,17 +907,24 @@ def fixed_cluster():
     return nss, pods
 
 
+@pytest.mark.parametrize("use_ipsets", [False, True])
 @pytest.mark.parametrize("case", sorted(TRICKY))
-def test_tricky_policies_enforce_exactly_the_model(case):
+def test_tricky_policies_enforce_exactly_the_model(case, use_ipsets):
     nss, pods = fixed_cluster()
-    checked, blocked = assert_rules_match_model(nss, pods, TRICKY[case])
+    checked, blocked = assert_rules_match_model(nss, pods, TRICKY[case], use_ipsets)
     assert 0 < blocked < checked
 
 
+@pytest.mark.parametrize("use_ipsets", [False, True])
 @pytest.mark.parametrize("seed", range(8))
-def test_rendered_rules_enforce_exactly_the_model(seed):
+def test_rendered_rules_enforce_exactly_the_model(seed, use_ipsets):
     nss, pods, pols = random_cluster(seed)
-    checked, blocked = assert_rules_match_model(nss, pods, pols)
+    checked, blocked = assert_rules_match_model(nss, pods, pols, use_ipsets)
+    sets = [
+        render_policy_rules(n, pods, nss, pols, ifaces(pods), use_ipsets=use_ipsets).ipsets
+        for n in ("cp", "w1", "w2")
+    ]
+    assert any(sets) is use_ipsets
     assert checked > 1500 and 0 < blocked < checked
 
 
@@ -794,7 +941,10 @@ def _is_root() -> bool:
     not (shutil.which("ip") and shutil.which("iptables-restore")),
     reason="needs iproute2 and iptables",
 )
-def test_this_machines_iptables_accepts_the_rules():
+@pytest.mark.parametrize("use_ipsets", [False, True])
+def test_this_machines_iptables_accepts_the_rules(use_ipsets):
+    if use_ipsets and not ipsets.available():
+        pytest.skip("no ipset tool or ip_set module here")
     nss, pods, pols = random_cluster(11)
     pols.append(
         policy(
@@ -816,8 +966,12 @@ def test_this_machines_iptables_accepts_the_rules():
             egress=[{"to": [{"podSelector": {}}], "ports": [{"port": "dns", "protocol": "UDP"}]}],
         )
     )
-    lines = render_policy_rules("w1", pods, nss, pols, ifaces(pods), ["203.0.113.0/24"])["filter"]
+    rules = render_policy_rules(
+        "w1", pods, nss, pols, ifaces(pods), ["203.0.113.0/24"], use_ipsets=use_ipsets
+    )
+    lines = rules.tables["filter"]
     assert any("cali-ex-" in line for line in lines) and any("multiport" in line for line in lines)
+    assert any("-m set --match-set cali40s:" in line for line in lines) is use_ipsets
     text = "\n".join(
         [
             "*filter",
@@ -832,6 +986,14 @@ def test_this_machines_iptables_accepts_the_rules():
     ns = f"lk-t-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
+        if use_ipsets:
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "ipset", "restore"],
+                input=ipsets.restore_text(rules.ipsets),
+                text=True,
+                check=True,
+                timeout=30,
+            )
         load = subprocess.run(
             ["ip", "netns", "exec", ns, "iptables-restore"],
             input=text,

@@ -566,13 +566,16 @@ def test_readiness_checks_resolve_named_ports():
 
 
 def test_capabilities_say_what_is_enforced():
-    assert capabilities_for("calico").network_policy is True
-    flannel = capabilities_for("flannel")
+    assert capabilities_for("calico", True).network_policy is True
+    flannel = capabilities_for("flannel", True)
     assert (
         flannel.network_policy is False
         and "Flannel does not implement NetworkPolicy" in flannel.notes[0]
     )
     assert flannel.kube_proxy_mode == "iptables"
+    with_sets, without = capabilities_for("calico", True), capabilities_for("calico", False)
+    assert any("cali40s: ipsets (hash:net), as Felix does" in n for n in with_sets.notes)
+    assert any("no ipset tool or no ip_set kernel module" in n for n in without.notes)
 
 
 @pytest.mark.parametrize(
