@@ -102,8 +102,10 @@ def test_sandbox_rules_equal_upstreams_overall_iptables_rules():
     - upstream's NewFakeProxier has nfacct counters (nfAcctCounters), so its KUBE-FORWARD
       INVALID drop carries ``-m nfacct --nfacct-name ct_state_invalid_dropped_pkts`` and each
       NodePort gets a ``-d 127.0.0.0/8 ... -m nfacct --nfacct-name localhost_nps_accepted_pkts``
-      rule; the sandbox creates no nfacct counters and writes rules as proxier.go does without
-      them (the counting rules jump where the next rule jumps anyway, so no verdict changes);
+      rule. A Kind node has both counters too (PR #125015 shows them with ``nfacct list`` on
+      kind-worker); the sandbox creates none and writes the rules as proxier.go does without
+      them. No verdict changes: an nfacct match always matches (it only counts), and each
+      localhost rule jumps where the NodePort rule after it jumps;
     - upstream's fake iptables has no ``--random-fully`` (HasRandomFully false), a node's
       iptables has it, and proxier.go adds it to KUBE-POSTROUTING's MASQUERADE; the sandbox
       does so too."""
