@@ -25,8 +25,8 @@ class ExerciseCard(w.VBox):
 
     def __init__(self, result: Result) -> None:
         self.result = result
-        self.body = w.HTML(result._repr_html_(), layout=w.Layout(width="100%"))
-        self.hints = w.HTML("", layout=w.Layout(width="100%"))
+        self.body = w.HTML(result._repr_html_(), layout=w.Layout(width="auto"))
+        self.hints = w.HTML("", layout=w.Layout(width="auto"))
         self.hints.add_class("lk-hints")
         self.shown: list[str] = []
         children: list[w.Widget] = [self.body]
@@ -39,7 +39,7 @@ class ExerciseCard(w.VBox):
             )
             self.button.on_click(lambda _button: self.show_hint())
             children += [self.button, self.hints]
-        super().__init__(children, layout=w.Layout(width="100%"))
+        super().__init__(children, layout=w.Layout(width="auto"))
         self.add_class("lk-exercise-card")
 
     def show_hint(self) -> str:

@@ -23,7 +23,7 @@ def result_widget(result: Result) -> w.Widget:
     """The widget a Result shows as: its card, with the grid under it for a matrix."""
     card = ExerciseCard(result)
     if is_matrix(result):
-        return w.VBox([card, ReachabilityGrid(result)], layout=w.Layout(width="100%"))
+        return w.VBox([card, ReachabilityGrid(result)], layout=w.Layout(width="auto"))
     return card
 
 

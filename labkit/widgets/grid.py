@@ -108,15 +108,15 @@ class ReachabilityGrid(w.VBox):
         self.cells = grid_cells(result.data)
         self.reason = w.HTML(
             message_html("Click a cell to see why it is allowed or blocked."),
-            layout=w.Layout(width="100%"),
+            layout=w.Layout(width="auto"),
         )
         self.reason.add_class("lk-grid-reason")
         self.buttons: dict[str, w.Button] = {}
         tables = [self._port_grid(port, rows) for port, rows in self.cells.items()]
-        legend = w.Label(
+        legend = w.HTML(
             ". connected, r refused, X blocked, ! differs from the expected, - not declared"
         )
-        super().__init__([*tables, legend, self.reason], layout=w.Layout(width="100%"))
+        super().__init__([*tables, legend, self.reason], layout=w.Layout(width="auto"))
         self.add_class("lk-grid")
 
     def _port_grid(self, port: str, rows: list[list[GridCell]]) -> w.Widget:

@@ -43,8 +43,8 @@ class LabPanel(w.VBox):
         self.name, self.cni, self.backend = name, cni, backend
         self.lab = lab
         self.progress = ProgressBar(clock)
-        self.status = w.HTML(layout=w.Layout(width="100%"))
-        self.messages = w.Output(layout=w.Layout(width="100%"))
+        self.status = w.HTML(layout=w.Layout(width="auto", min_width="0"))
+        self.messages = w.Output(layout=w.Layout(width="auto"))
         self.buttons = {
             label: w.Button(description=label, tooltip=tip, layout=w.Layout(width="auto"))
             for label, tip in (
@@ -57,6 +57,8 @@ class LabPanel(w.VBox):
         actions = {"up": self.up, "down": self.down, "reset": self.reset, "refresh": self.refresh}
         for label, button in self.buttons.items():
             button.on_click(lambda _button, act=actions[label]: act())
+        # The whole output's width (a cell output's top widget has no side margins), so the
+        # tables fit at 1024 px; a narrower window scrolls them (status_html).
         super().__init__(
             [w.HBox(list(self.buttons.values())), self.progress, self.status, self.messages],
             layout=w.Layout(width="100%"),

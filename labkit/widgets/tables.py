@@ -1,5 +1,6 @@
 """The lab panel's HTML: the status's tables, left-aligned under their headers, in the theme's
-text colour, never wrapping a cell (a narrow window scrolls the table instead of breaking it)."""
+text colour. A narrow window (1024 px with the file browser open leaves about 600 px) wraps a
+long cell inside its column, so the columns stay aligned and nothing is clipped or scrolled."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from labkit.checks.result import TEXT
 from labkit.status import StatusView, Table
 from labkit.tables import EMPTY
 
-_CELL = "text-align:left;vertical-align:top;padding:1px 10px 1px 0;white-space:nowrap"
+_CELL = "text-align:left;vertical-align:top;padding:1px 10px 1px 0;overflow-wrap:anywhere"
 
 
 def cell_text(value: Any) -> str:
@@ -30,9 +31,8 @@ def table_html(title: str, table: Table) -> str:
     )
     return (
         f"<div style='margin:6px 0'><b>{e(title)}</b>"
-        "<div style='overflow-x:auto'><table style='border-collapse:collapse;font-family:"
-        f"var(--jp-code-font-family, monospace);font-size:90%'><tr>{head}</tr>{rows}</table>"
-        "</div></div>"
+        "<table style='border-collapse:collapse;font-size:90%'>"
+        f"<tr>{head}</tr>{rows}</table></div>"
     )
 
 

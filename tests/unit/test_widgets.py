@@ -152,17 +152,17 @@ def test_the_bar_fills_step_by_step_with_the_elapsed_time():
     now[0] = 11.5
     bar.started("Creating", 1, None)
     assert (bar.bar.value, bar.bar.max) == (0, 1)
-    assert bar.line.value == "step 1: Creating · 1.5 s"
+    assert bar.line.text == "step 1: Creating · 1.5 s"
     bar.finished("Creating", 1.5, True)
     bar.started("Building", 2, None)
     assert (bar.bar.value, bar.bar.max) == (1, 2)
     bar.note("$ ip netns add x")
-    assert bar.line.value == "$ ip netns add x · 1.5 s"
+    assert bar.line.text == "$ ip netns add x · 1.5 s"
     bar.finished("Building", 0.1, False)
-    assert bar.bar.bar_style == "danger" and bar.line.value.endswith("(FAILED)")
+    assert bar.bar.bar_style == "danger" and bar.line.text.endswith("(FAILED)")
     now[0] = 13.0
     bar.end("up", True)
-    assert (bar.bar.value, bar.bar.bar_style, bar.line.value) == (2, "success", "up in 3.0 s")
+    assert (bar.bar.value, bar.bar.bar_style, bar.line.text) == (2, "success", "up in 3.0 s")
     assert step_text(3, 7, "Pods", 0.25) == "step 3/7: Pods · 0.2 s"
 
 
@@ -177,7 +177,7 @@ def test_the_panel_shows_every_cell_of_the_status_and_the_services(fakes):
         for cell in line.split():
             assert cell.replace("<", "&lt;").replace(">", "&gt;") in shown, cell
     assert "service/web" in shown and "Services" in shown and "LoadBalancer yes" in shown
-    assert "text-align:left" in shown and "white-space:nowrap" in shown
+    assert "text-align:left" in shown and "overflow-wrap:anywhere" in shown
 
 
 def test_up_drives_the_bar_and_a_lab_error_is_one_line(fakes, monkeypatch):
