@@ -51,6 +51,8 @@ def test_css_colours_parse_as_browsers_compute_them(text, colour):
 
 @pytest.mark.parametrize("text", ["red", "#12", "hsl(0, 0%, 0%)", "rgb(1, 2)", ""])
 def test_other_colour_notations_are_refused(text):
+    """Browsers compute colours to rgb()/rgba() (CSS Color 4, 'resolving sRGB values'); any
+    other notation here is a mistake, refused rather than guessed."""
     with pytest.raises(ValueError, match="not a CSS"):
         parse_colour(text)
 

@@ -125,6 +125,8 @@ def test_steps_report_to_the_sink_instead_of_printing():
 
 
 def test_a_default_sink_is_made_once_per_step_list_unless_quiet(monkeypatch):
+    """ipykernel displays a widget where display() is called: one bar per bring-up (one
+    StepList), none for a quiet one (connect(quiet=True))."""
     made: list[Recorder] = []
 
     def make():
@@ -146,6 +148,8 @@ def test_a_default_sink_is_made_once_per_step_list_unless_quiet(monkeypatch):
 
 
 def test_the_bar_fills_step_by_step_with_the_elapsed_time():
+    """ipywidgets widget_int.py IntProgress (value, max, bar_style 'success'/'danger'): a tick
+    per finished step, red when one failed, green and full at the end."""
     now = [10.0]
     bar = ProgressBar(clock=lambda: now[0])
     bar.begin("up")
@@ -170,7 +174,8 @@ def test_the_bar_fills_step_by_step_with_the_elapsed_time():
 
 
 def test_the_panel_shows_every_cell_of_the_status_and_the_services(fakes):
-    """Same data as `labkit status` (status.status_view), plus Services as kubectl get svc."""
+    """Same data as `labkit status` (status.status_view), plus Services with kubectl's columns
+    (k8s.io/kubernetes pkg/printers/internalversion/printers.go serviceColumnDefinitions)."""
     lab = fakes.web_cluster()
     shown = LabPanel.of(lab).status.value
     for line in render_status(lab).splitlines()[2:]:
@@ -181,6 +186,8 @@ def test_the_panel_shows_every_cell_of_the_status_and_the_services(fakes):
 
 
 def test_up_drives_the_bar_and_a_lab_error_is_one_line(fakes, monkeypatch):
+    """ipywidgets widget_button.py Button.click runs the on_click handlers, as a browser click
+    does: up drives the bar; a LabError is one line (what, fix) and the buttons come back."""
     lab = fakes.web_cluster()
 
     def connect(backend, cni, name):
@@ -215,13 +222,16 @@ def test_up_drives_the_bar_and_a_lab_error_is_one_line(fakes, monkeypatch):
 
 @pytest.mark.parametrize("result", [FAILED, PASSED], ids=["fail", "pass"])
 def test_a_card_says_what_the_text_form_says(result):
-    """The card's words, in order, are the text form's (marks and headers aside)."""
+    """The card's words, in order, are str(result)'s (checks/result.py Result.__str__), marks
+    and headers aside; html.escape keeps '<' and '&' in a hint readable, not markup."""
     card = ExerciseCard(result)
     assert words_of_html(card.body.value) == words_of_text(str(result))
     assert not hasattr(card, "button")
 
 
 def test_an_exercise_card_says_what_its_text_form_says():
+    """An exercise's card (its headline badge, title, each check's card) has the words of
+    str(ExerciseResult), in order."""
     spec = exercise_data.get("00.1")
     result = grade(spec, [FAILED, PASSED])
     assert words_of_html(ExerciseCard(result).body.value) == words_of_text(str(result))
@@ -283,6 +293,7 @@ def test_the_grid_shows_the_text_tables_marks_and_highlights_differences(fakes):
 
 
 def test_only_a_matrix_result_makes_a_grid():
+    """Only a policy_matrix Result has a matrix (checks/matrix.py Observed.data)."""
     with pytest.raises(ValueError, match="not a policy_matrix result"):
         ReachabilityGrid(PASSED)
 
@@ -305,6 +316,8 @@ def test_a_kernel_shows_results_with_their_widget_and_the_same_text(fakes, monke
 
 
 def test_importing_labkit_registers_the_widgets_only_in_a_kernel(monkeypatch):
+    """IPython's get_ipython() is None outside IPython, and only ipykernel's shell has a
+    ``kernel`` (ipykernel zmqshell.py ZMQInteractiveShell): widgets only there."""
     registered = []
     monkeypatch.setattr("labkit.widgets.display.register", registered.append)
     shell = SimpleNamespace(kernel=object())
