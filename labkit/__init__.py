@@ -1,5 +1,7 @@
 """Kubernetes Networking Labs: clusters, scenarios and graders for hands-on lessons."""
 
+import sys
+
 from labkit.course import Exercise, LearnerLab, connect, exercise
 from labkit.errors import LabError
 from labkit.lab import OUTSIDE, Capabilities, ExecResult, Lab, ObjectRef, Probe, down
@@ -19,3 +21,17 @@ __all__ = [
     "exercise",
 ]
 __version__ = "0.1.0"
+
+
+def _widgets_in_jupyter() -> None:
+    """In a Jupyter kernel, show every Result with its widget (labkit.widgets) beside its text;
+    a terminal, a script or the CLI never imports ipywidgets."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and hasattr(shell, "kernel"):
+        from labkit.widgets.display import register
+
+        register(shell)
+
+
+_widgets_in_jupyter()

@@ -23,7 +23,7 @@ from labkit.lab import Lab
 from labkit.model.netpol.endpoints import endpoint
 from labkit.model.netpol.policies import PolicyError
 from labkit.model.netpol.truthtable import PortLike, PortQuery, port_query, truth_table
-from labkit.model.netpol.verdicts import PolicySet
+from labkit.model.netpol.verdicts import PolicySet, Verdict, why
 from labkit.model.objects import name_of, namespace_of, pod_ip, pod_phase, ref_of
 from labkit.values import Probe
 
@@ -169,8 +169,22 @@ class Observed:
             counts[cls] = counts.get(cls, 0) + 1
         return min(counts, key=lambda cls: (-counts[cls], cls)) if counts else None
 
+    def model(self, cell: Cell) -> Verdict:
+        """The policy model's verdict on a cell, with its reason."""
+        exp, matrix = self.expectations, self.expectations.matrix
+        number, protocol = exp.resolved[cell]
+        src, dst = matrix.by_ref[cell.src], matrix.by_ref[cell.dst]
+        return exp.policy_set.verdict(src, dst, number, protocol)
+
+    def why(self, cell: Cell) -> str:
+        """A cell's reason side by side (one line each): the policy rule that allowed it, the
+        policies that isolate a pod with no rule that matches, or no policy selecting the pod."""
+        names = self.expectations.matrix.ask.view.names
+        return "\n".join(humanize(line, names) for line in why(self.model(cell)))
+
     def data(self) -> dict[str, Any]:
-        """The matrix as plain data: ports, pods, expected and observed cells by display name."""
+        """The matrix as plain data: ports, pods, expected and observed cells by display name,
+        and the model's reason for each cell (what a notebook's grid shows on a click)."""
         exp, shown = self.expectations, self.expectations.matrix.shown
         return {
             "ports": [q.label for q in exp.matrix.ask.queries],
@@ -183,6 +197,9 @@ class Observed:
             "observed": {
                 f"{shown[c.src]} -> {shown[c.dst]}:{c.port}": self.probes[c].outcome
                 for c in exp.cells
+            },
+            "reasons": {
+                f"{shown[c.src]} -> {shown[c.dst]}:{c.port}": self.why(c) for c in exp.cells
             },
         }
 
@@ -342,15 +359,12 @@ def tabulate(obs: Observed) -> Observed:
             tuple(_render(matrix.refs, shown, q.label, exp.expect, obs.probes)),
         )
     for cell in (c for c in exp.cells if obs.differs(c) and c in gradable):
-        number, protocol = exp.resolved[cell]
-        src, dst = matrix.by_ref[cell.src], matrix.by_ref[cell.dst]
-        model = exp.policy_set.verdict(src, dst, number, protocol)
         want = "allowed" if exp.expect[cell] else "blocked"
         origin = "expected" if exp.source[cell] == "expected" else "the policies say"
         report.add(
             f"{shown[cell.src]} -> {shown[cell.dst]}:{cell.port}",
             f"observed {obs.probes[cell].outcome}, {origin} {want}; "
-            f"model: {humanize(model.reason, matrix.ask.view.names)}",
+            f"model: {humanize(obs.model(cell).reason, matrix.ask.view.names)}",
             False,
         )
     return obs

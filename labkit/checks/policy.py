@@ -63,4 +63,9 @@ def not_enforced_note(lab: Lab) -> str:
 def passed_policy(probe: Probe) -> bool:
     """Whether a probe got through the policies: connected, or refused (the packet reached the pod
     and nothing listened there; a policy drops instead, which times out)."""
-    return probe.outcome in ("connected", "refused")
+    return passed_outcome(probe.outcome)
+
+
+def passed_outcome(outcome: str) -> bool:
+    """Whether a probe outcome got through the policies (see ``passed_policy``)."""
+    return outcome in ("connected", "refused")

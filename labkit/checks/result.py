@@ -30,12 +30,25 @@ class _HtmlMark(NamedTuple):
     colour: str
 
 
+# The card's colours: text in JupyterLab's theme colour (light or dark), and white on these
+# backgrounds for badges and marks, each at least 4.5:1 (WCAG AA) whatever the theme.
+TEXT = "var(--jp-content-font-color1, #1f2328)"
+PANEL = "var(--jp-layout-color2, #eeeeee)"
+VERDICT_COLOURS = {"pass": "#1a7f37", "partial": "#9a6700", "fail": "#cf222e"}
 _HTML_MARKS = {
-    True: _HtmlMark("&#10004;", "#1a7f37"),
-    False: _HtmlMark("&#10008;", "#cf222e"),
+    True: _HtmlMark("&#10004;", VERDICT_COLOURS["pass"]),
+    False: _HtmlMark("&#10008;", VERDICT_COLOURS["fail"]),
     None: _HtmlMark("&#8226;", "#57606a"),
 }
-_COLOURS = {"pass": "#1a7f37", "partial": "#9a6700", "fail": "#cf222e"}
+_CELL = "text-align:left;vertical-align:top;padding:2px 6px"
+
+
+def badge(text: str, colour: str) -> str:
+    """White bold text on ``colour`` (a verdict's): a card's verdict, an exercise's headline."""
+    return (
+        f"<span style='background:{colour};color:#ffffff;padding:2px 8px;border-radius:4px;"
+        f"font-weight:bold'>{html.escape(text)}</span>"
+    )
 
 
 @dataclass(frozen=True)
@@ -116,21 +129,22 @@ class Result:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        colour = _COLOURS[self.verdict]
+        colour = VERDICT_COLOURS[self.verdict]
         e = html.escape
         rows = []
         for step in self.steps:
             mark = _HTML_MARKS[step.ok]
             evidence = (
-                f"<pre style='margin:4px 0 0;font-size:90%'>{e(chr(10).join(step.evidence))}</pre>"
+                "<pre style='margin:4px 0 0;font-size:90%;color:inherit;background:transparent;"
+                f"white-space:pre-wrap'>{e(chr(10).join(step.evidence))}</pre>"
                 if step.evidence
                 else ""
             )
             rows.append(
-                f"<tr><td style='color:{mark.colour};font-weight:bold;padding:2px 6px'>"
-                f"{mark.symbol}</td>"
-                f"<td style='padding:2px 6px'>{e(step.action)}</td>"
-                f"<td style='padding:2px 6px'>{e(step.observed)}{evidence}</td></tr>"
+                f"<tr><td style='{_CELL}'><span style='background:{mark.colour};color:#ffffff;"
+                f"border-radius:3px;padding:0 4px' class='lk-chrome'>{mark.symbol}</span></td>"
+                f"<td style='{_CELL}'>{e(step.action)}</td>"
+                f"<td style='{_CELL}'>{e(step.observed)}{evidence}</td></tr>"
             )
         layer = (
             f"<div style='margin:4px 0'>First broken layer: <b>{e(self.layer)}</b></div>"
@@ -141,21 +155,19 @@ class Result:
         if self.hint:
             label = f"Hint ({e(self.failure)})" if self.failure else "Hint"
             hint = (
-                f"<div style='margin-top:6px;padding:6px;background:#fff8c5;border-radius:4px'>"
+                f"<div style='margin-top:6px;padding:6px;background:{PANEL};color:{TEXT};"
+                f"border-left:4px solid {colour};border-radius:4px'>"
                 f"<b>{label}:</b> {e(self.hint)}</div>"
             )
         return (
-            f"<div style='border:2px solid {colour};border-radius:6px;padding:8px;margin:4px 0;"
-            "font-family:sans-serif'>"
-            f"<div><span style='background:{colour};color:white;padding:2px 8px;border-radius:4px;"
-            f"font-weight:bold'>{e(self.verdict.upper())}</span> "
+            f"<div class='lk-card' style='border:2px solid {colour};border-radius:6px;"
+            f"padding:8px;margin:4px 0;font-family:sans-serif;color:{TEXT}'>"
+            f"<div>{badge(self.verdict.upper(), colour)} "
             f"<b>{e(self.check)}</b>: {e(self.subject)} "
-            "<span style='color:#57606a'>"
-            f"({number_text(self.points)}/{number_text(self.max_points)} points)"
-            "</span></div>"
+            f"({number_text(self.points)}/{number_text(self.max_points)} points)</div>"
             f"{layer}<table style='border-collapse:collapse;margin-top:6px'>"
-            "<tr><th></th><th style='text-align:left;padding:2px 6px'>step</th>"
-            f"<th style='text-align:left;padding:2px 6px'>observed</th></tr>{''.join(rows)}</table>"
+            f"<tr class='lk-chrome'><th style='{_CELL}'></th><th style='{_CELL}'>step</th>"
+            f"<th style='{_CELL}'>observed</th></tr>{''.join(rows)}</table>"
             f"{hint}</div>"
         )
 

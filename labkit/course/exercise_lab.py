@@ -98,7 +98,9 @@ class Exercise:
         start = self._start
         refusal = grading.not_deployed(self.lab, scenarios.get(start.scenario), start.variant)
         if refusal is not None:
-            return exercise_result.not_set_up(spec, self._hidden(refusal))
+            refused = exercise_result.not_set_up(spec, self._hidden(refusal))
+            refused.ask_hint = self.hint
+            return refused
         if spec.kind == "predict":
             submitted = grade_prediction(self.lab, spec.id, spec.cases, prediction)
             result = exercise_result.score(spec, submitted)
@@ -120,6 +122,7 @@ class Exercise:
             attempt=history.attempts + 1,
             hints_used=len(set(history.hints)),
         )
+        result.ask_hint = self.hint
         return result
 
     def _checks(self) -> list[tuple[str, dict[str, Any]]]:

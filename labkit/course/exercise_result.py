@@ -5,14 +5,13 @@ it as text and as cards."""
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from labkit.checks.result import Result, Step, number_text
+from labkit.checks.result import TEXT, VERDICT_COLOURS, Result, Step, badge, number_text
 from labkit.course.exercise_data import ExerciseSpec
 
 _WEIGHTS = {"pass": 1.0, "partial": 0.5, "fail": 0.0}
-_COLOURS = {"pass": "#1a7f37", "partial": "#9a6700", "fail": "#cf222e"}
 
 
 @dataclass
@@ -23,6 +22,9 @@ class ExerciseResult(Result):
 
     title: str = ""
     parts: list[Result] = field(default_factory=list)
+    ask_hint: Callable[[], object] | None = field(default=None, repr=False, compare=False)
+    """The exercise's own ``hint()`` (set by ``ex.check()``): a card's "show hint" button climbs
+    the ladder through it, so each rung shown is recorded as a hint used."""
 
     def headline(self) -> str:
         """``exercise 00.1: pass (3/3)``."""
@@ -38,11 +40,10 @@ class ExerciseResult(Result):
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        colour = _COLOURS[self.verdict]
         head = (
-            f"<div style='font-family:sans-serif;margin:4px 0'><span style='background:{colour};"
-            "color:white;padding:2px 8px;border-radius:4px;font-weight:bold'>"
-            f"{html.escape(self.headline())}</span> {html.escape(self.title)}</div>"
+            f"<div style='font-family:sans-serif;margin:4px 0;color:{TEXT}'>"
+            f"{badge(self.headline(), VERDICT_COLOURS[self.verdict])} "
+            f"{html.escape(self.title)}</div>"
         )
         return head + "".join(part._repr_html_() for part in self.parts)
 

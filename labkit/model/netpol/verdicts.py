@@ -297,3 +297,26 @@ def verdict(
     questions about the same cluster, build one :class:`PolicySet` and call its ``verdict``.
     """
     return PolicySet(namespaces, policies).verdict(src, dst, port, protocol)
+
+
+def why(flow: Verdict) -> tuple[str, ...]:
+    """One line per side of a flow, for a grid cell a learner clicks: which policy rule let it
+    through, which policies isolate the pod with no rule that matches, or that no policy selects
+    the pod (a pod reaching itself: its loopback, which no policy can block)."""
+    egress, ingress = flow.egress, flow.ingress
+    if not egress.applies and not ingress.applies and egress.subject == ingress.subject:
+        return (f"{egress.subject} reaches itself over loopback: no policy applies",)
+    return tuple(_side_why(side) for side in (flow.egress, flow.ingress))
+
+
+def _side_why(side: SideVerdict) -> str:
+    where = f"{side.direction} at {side.subject}"
+    if not side.applies:
+        return f"{where}: not a pod, no policy selects it"
+    if not side.isolated:
+        return f"{where}: no policy selects the pod for {side.direction}, so it is allowed"
+    policies = ", ".join(side.isolated_by)
+    if side.allowed_by:
+        rules = ", ".join(map(str, side.allowed_by))
+        return f"{where}: allowed by rule {rules} (the pod is selected by {policies})"
+    return f"{where}: blocked, selected by {policies} and no {side.direction} rule matches"
