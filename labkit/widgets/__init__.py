@@ -1,0 +1,1 @@
+"""Front-end widgets for notebooks: pictures and panels drawn from the lab's real state."""
