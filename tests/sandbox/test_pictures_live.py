@@ -92,5 +92,12 @@ def test_policy_drop_names_the_chain_and_the_policy(calico_lab) -> None:
     assert "outcome timeout" in pic.text
     assert re.search(r"DROP on \S+ \| chain cali-tw-\S+ \(filter\)", pic.text), pic.text
     assert "demo/pictures-deny-web" in pic.text
-    assert "chosen endpoint" in pic.text  # the DNAT happened before the drop
+    # The DNAT happened before the drop: conntrack shows it when the packet left the node;
+    # dropped on the same node, its entry is never confirmed, and the chain's veth tells.
+    chosen = re.search(r"chosen endpoint (\S+):8080 \((\S+)\)", pic.text)
+    assert chosen, pic.text
+    assert pod_ip(calico_lab.get("pods", chosen.group(2), namespace="demo")[0]) == chosen.group(1)
+    assert re.search(
+        r"seen in conntrack on \S+|the dropping chain cali-tw-\S+ polices the veth", pic.text
+    )
     assert svg_words(pic.svg()) == text_words(pic.text)
