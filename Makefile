@@ -13,10 +13,11 @@ NBVAL_LAB ?= nbval
 NBVAL_LESSONS ?= lessons
 BACKEND ?= auto
 # Debian/Ubuntu packages the sandbox backend drives (ip, iptables, ipset for Calico's policy sets,
-# bwrap to confine pod and node commands, tcpdump, dig, ping, conntrack, ps), and the browser
-# test's chromium (Playwright drives it; Playwright's own browser download is never used).
-APT_PACKAGES := iproute2 iptables ipset bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl chromium
-SYSTEM_TOOLS := ip iptables iptables-save iptables-restore ipset bwrap tcpdump dig ping conntrack openssl chromium
+# bwrap to confine pod and node commands, tcpdump, dig, ping, conntrack, ps), Graphviz's dot (the
+# topology and packet-path pictures), and the browser test's chromium (Playwright drives it;
+# Playwright's own browser download is never used).
+APT_PACKAGES := iproute2 iptables ipset bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl graphviz chromium
+SYSTEM_TOOLS := ip iptables iptables-save iptables-restore ipset bwrap tcpdump dig ping conntrack openssl dot chromium
 
 .PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests browser-tests nbval student bench clean
 
