@@ -10,6 +10,20 @@ import graphviz
 from labkit.errors import LabError
 from labkit.widgets.diagram import Diagram, dot_source, text_form
 
+FIT_WIDTH = 'style="max-width:100%;height:auto"'
+"""Shrinks a wide SVG to its output area (``dot`` gives it a fixed width in points), keeping its
+proportions through the viewBox: nothing is clipped at 1024 px. It works where the SVG is inline
+HTML: JupyterLab draws an ``image/svg+xml`` output as an <img> at its own width, unconstrained,
+so the picture's notebook view is ``text/html``, which JupyterLab prefers."""
+
+
+def fit_width(svg: str) -> str:
+    """``svg`` with its root element told to fit the width it is given (never wider)."""
+    at = svg.find("<svg ")
+    if at < 0:
+        raise ValueError("no <svg> element in dot's output")
+    return f"{svg[: at + 5]}{FIT_WIDTH} {svg[at + 5 :]}"
+
 
 class Picture:
     """A diagram that displays as SVG in Jupyter and prints as text with the same content."""
@@ -31,12 +45,19 @@ class Picture:
                     "Install it (`sudo apt-get install graphviz`, or `sudo make setup`), or "
                     "print the picture to read its text form.",
                 ) from exc
-            self._svg = str(data)
+            self._svg = fit_width(str(data))
         return self._svg
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter's view: the SVG, and the text form for front ends without SVG."""
-        return {"image/svg+xml": self.svg(), "text/plain": self.text}
+        """Jupyter's view: the SVG inline in HTML (fitted to the output area), the SVG itself,
+        and the text form for front ends without either."""
+        svg = self.svg()
+        inline = svg[svg.index("<svg ") :]  # no XML prolog or DOCTYPE inside HTML
+        return {
+            "text/html": f'<div class="lk-picture">{inline}</div>',
+            "image/svg+xml": svg,
+            "text/plain": self.text,
+        }
 
     def __str__(self) -> str:
         return self.text

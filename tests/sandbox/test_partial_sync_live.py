@@ -130,22 +130,41 @@ def test_one_more_service_loads_only_its_chains_and_keeps_the_others_counters(
 
 
 def test_a_change_that_touches_no_rule_loads_nothing(sync_lab, monkeypatch):
-    """kube-proxy skips iptables-restore when no chain changed (proxier.go syncProxyRules);
-    a pod no Service, policy or host port selects changes no rule."""
+    """kube-proxy skips iptables-restore when no chain changed (proxier.go syncProxyRules):
+    applying a Service again, unchanged, loads nothing on any node."""
     loads: list[str] = []
     monkeypatch.setattr(iptables, "restore", lambda netns, *a, **k: loads.append(netns))
+    sync_lab.apply([_service(7)])
+    monkeypatch.undo()
+    assert loads == []
+
+
+def test_a_new_pod_loads_only_its_own_nodes_workload_chains(sync_lab, monkeypatch):
+    """Felix programs a workload endpoint's chains (cali-tw-/cali-fw-<iface> and the dispatch
+    chains: felix/rules/endpoints.go, dispatch.go) on its own node when the CNI creates it; a pod
+    no Service selects changes no kube-proxy chain, and no other node's rules."""
+    loads: list[tuple[str, str, bool]] = []
+    real = iptables.restore
+
+    def recording(netns, text, timeout=30.0, noflush=False):
+        loads.append((netns, text, noflush))
+        return real(netns, text, timeout, noflush)
+
+    monkeypatch.setattr(iptables, "restore", recording)
     sync_lab.apply(
         [
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {"name": "loner", "namespace": NS, "labels": {"app": "loner"}},
-                "spec": {"containers": [{"name": "c", "image": AGNHOST}]},
+                "spec": {"nodeName": WORKER, "containers": [{"name": "c", "image": AGNHOST}]},
             }
         ]
     )
     monkeypatch.undo()
-    assert loads == []
+    assert [(netns, noflush) for netns, _, noflush in loads] == [(f"lk-{LAB}-w1", True)]
+    declared = {line.split()[0][1:] for line in loads[0][1].splitlines() if line[:1] == ":"}
+    assert declared and all(name.startswith("cali-") for name in declared), declared
     assert sync_lab.get("pod", "loner", namespace=NS)[0]["status"]["phase"] == "Running"
 
 

@@ -136,6 +136,8 @@ def test_svg_says_what_the_text_says() -> None:
     bundle = pic._repr_mimebundle_()
     assert bundle["text/plain"] == pic.text == str(pic)
     ET.fromstring(bundle["image/svg+xml"])
+    inline = ET.fromstring(bundle["text/html"])  # the notebook's view: the same SVG, inline
+    assert inline.get("class") == "lk-picture" and len(inline) == 1
 
 
 @needs_dot
@@ -164,3 +166,19 @@ def test_missing_dot_is_one_lab_error(monkeypatch: pytest.MonkeyPatch) -> None:
         pic.svg()
     assert "apt-get install graphviz" in err.value.fix
     assert "svc default/web" in str(pic)
+
+
+def test_a_wide_picture_fits_its_output_area():
+    """dot writes the root <svg> with a fixed width in points (Graphviz's SVG renderer); a
+    responsive max-width with height:auto keeps the viewBox's proportions (CSS Images 3
+    default sizing), so a wide picture shrinks to a 1024 px window instead of being clipped."""
+    from labkit.widgets.picture import FIT_WIDTH, fit_width
+
+    svg = Picture(SAMPLE).svg()
+    root = svg[svg.index("<svg ") : svg.index(">", svg.index("<svg "))]
+    assert FIT_WIDTH in root and "viewBox=" in root
+    assert fit_width('<?xml?>\n<svg width="9pt">x</svg>') == (
+        f'<?xml?>\n<svg {FIT_WIDTH} width="9pt">x</svg>'
+    )
+    with pytest.raises(ValueError):
+        fit_width("<g/>")
