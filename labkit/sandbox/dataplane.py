@@ -21,6 +21,7 @@ from labkit.model.objects import name_of, ref_of
 from labkit.sandbox import fabric, fabric_runner, iptables, leftovers, naming, netns_etc, rulediff
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
+from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.healthchecks import (
     health_check_entries,
     load_balancer_targets,
@@ -76,6 +77,8 @@ class DataPlane:
         self.lab_name = lab_name
         self.cni = cni
         self.state_dir = state_dir
+        self.fragments = FragmentCache()
+        """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
 
     def nodes(self, store: ClusterStore) -> list[NodeNet]:
         """The store's nodes as the data plane knows them (namespace, address, pod range)."""
@@ -240,12 +243,20 @@ class DataPlane:
                 (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
             }
             fragments.append(
-                render_policy_rules(
-                    node.name, pods, view.all("Namespace"), view.all("NetworkPolicy"), iface_of
+                self.fragments.render(
+                    node.name,
+                    render_policy_rules,
+                    node.name,
+                    pods,
+                    view.all("Namespace"),
+                    view.all("NetworkPolicy"),
+                    iface_of,
                 )
             )
         fragments.append(
-            render_proxy_rules(
+            self.fragments.render(
+                node.name,
+                render_proxy_rules,
                 this_node,
                 node_objects,
                 view.all("Service"),
