@@ -3,8 +3,9 @@
 After every change the store says which pods exist where; :meth:`DataPlane.converge` then
 records which pods it is about to touch, adds and removes pod namespaces and veths, tells the
 workload agent who serves what (``workloads.json``), runs the readiness probes, and renders every
-node's iptables rules (policy, kube-proxy, CNI, host ports), loading only the chains that changed
-since the node's last load (a full sync after a crash).
+node's iptables rules (policy, kube-proxy, CNI, host ports; a policy or kube-proxy fragment whose
+inputs did not change is reused), loading only the chains that changed since the node's last load
+(a full sync after a crash).
 """
 
 from __future__ import annotations

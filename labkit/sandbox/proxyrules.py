@@ -19,6 +19,7 @@ adds its own rules to the same table (e.g. policy enforcement) appends them to t
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -108,6 +109,7 @@ def restore_text(tables: Mapping[str, list[str]]) -> str:
 # --------------------------------------------------------------------------- per-port cache
 
 _PORT_CACHE: dict[str, SaveTables] = {}
+_PORT_CACHE_LOCK = threading.Lock()
 PORT_CACHE_SIZE = 10_000
 """Ports' rendered rules kept (one per port and node, a few kB each): past it the least recently
 used go, which costs only a render."""
@@ -124,7 +126,8 @@ def _port_rules(
     one more object re-renders the ports it touches, not all 500 (issue 18). The key is the
     inputs' repr (frozen dataclasses of strings, numbers and tuples), which tells 1 from True."""
     key = repr((port, tuple(endpoints), node_name, node_ip, cidr))
-    cached = _PORT_CACHE.pop(key, None)
+    with _PORT_CACHE_LOCK:  # labs of one process may render at once
+        cached = _PORT_CACHE.pop(key, None)
     if cached is None:
         cached = SaveTables()
         chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
@@ -132,9 +135,10 @@ def _port_rules(
         _service_and_external_chains(cached, chains, cidr)
         _firewall_chain(cached, chains, node_ip)
         _endpoint_chains(cached, chains)
-    _PORT_CACHE[key] = cached  # most recently used last
-    while len(_PORT_CACHE) > PORT_CACHE_SIZE:
-        del _PORT_CACHE[next(iter(_PORT_CACHE))]
+    with _PORT_CACHE_LOCK:
+        _PORT_CACHE[key] = cached  # most recently used last
+        while len(_PORT_CACHE) > PORT_CACHE_SIZE:
+            del _PORT_CACHE[next(iter(_PORT_CACHE))]
     return cached
 
 
