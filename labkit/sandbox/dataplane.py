@@ -3,8 +3,9 @@
 After every change the store says which pods exist where; :meth:`DataPlane.converge` then
 records which pods it is about to touch, adds and removes pod namespaces and veths, tells the
 workload agent who serves what (``workloads.json``), runs the readiness probes, and renders every
-node's iptables rules (policy, kube-proxy, CNI, host ports), loading only the chains that changed
-since the node's last load (a full sync after a crash).
+node's iptables rules (policy, kube-proxy, CNI, host ports; a policy or kube-proxy fragment whose
+inputs did not change is reused), loading only the chains that changed since the node's last load
+(a full sync after a crash).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from labkit.sandbox import (
 )
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
+from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.healthchecks import (
     health_check_entries,
     load_balancer_targets,
@@ -85,6 +87,8 @@ class DataPlane:
         self.lab_name = lab_name
         self.cni = cni
         self.state_dir = state_dir
+        self.fragments = FragmentCache()
+        """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
 
     def nodes(self, store: ClusterStore) -> list[NodeNet]:
         """The store's nodes as the data plane knows them (namespace, address, pod range)."""
@@ -252,18 +256,23 @@ class DataPlane:
             iface_of = {
                 (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
             }
-            policy = render_policy_rules(
+            policy = self.fragments.render(
+                node.name,
+                render_policy_rules,
                 node.name,
                 pods,
                 view.all("Namespace"),
                 view.all("NetworkPolicy"),
                 iface_of,
-                use_ipsets=ipsets.available(),
+                (),
+                ipsets.available(),
             )
             fragments.append(policy.tables)
             sets = policy.ipsets
         fragments.append(
-            render_proxy_rules(
+            self.fragments.render(
+                node.name,
+                render_proxy_rules,
                 this_node,
                 node_objects,
                 view.all("Service"),

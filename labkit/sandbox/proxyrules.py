@@ -7,8 +7,9 @@ masquerading, KUBE-EXT / KUBE-SVL chains for ``externalTrafficPolicy: Local``, a
 REJECT for a service port without endpoints (the "connection refused" a learner meets). Each
 line is written in the canonical form ``iptables-save`` prints, chains sorted like it sorts them,
 so ``iptables-save | grep my-service`` on a sandbox node reads like a real node and equals what
-was rendered. Pure: no I/O. What is proxied (ports, endpoints, the endpoints each node picks)
-is read by :mod:`labkit.sandbox.proxyports`.
+was rendered. Pure: no I/O; each port's rules are kept, keyed by everything they are rendered
+from, so a change re-renders only the ports it touches. What is proxied (ports, endpoints, the
+endpoints each node picks) is read by :mod:`labkit.sandbox.proxyports`.
 
 Each table's lines declare its built-in chains too, so ``restore_text()`` output can be loaded
 with a plain ``iptables-restore`` (which replaces the table) any number of times; a caller that
@@ -18,6 +19,7 @@ adds its own rules to the same table (e.g. policy enforcement) appends them to t
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,11 +85,7 @@ def render_proxy_rules(
     tables = SaveTables()
     _base_rules(tables)
     for port in ports:
-        chains = port_chains(port, choose_endpoints(port, endpoints.get(port.key, []), node_name))
-        _entry_rules(tables, chains)
-        _service_and_external_chains(tables, chains, cidr)
-        _firewall_chain(tables, chains, node_ip)
-        _endpoint_chains(tables, chains)
+        _merge(tables, _port_rules(port, endpoints.get(port.key, []), node_name, node_ip, cidr))
     tables.add(
         "nat",
         "KUBE-SERVICES",
@@ -106,6 +104,52 @@ def restore_text(tables: Mapping[str, list[str]]) -> str:
     for table in sorted(tables, key=lambda name: (name != "filter", name)):
         out += [f"*{table}", *tables[table], "COMMIT"]
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- per-port cache
+
+_PORT_CACHE: dict[str, SaveTables] = {}
+_PORT_CACHE_LOCK = threading.Lock()
+PORT_CACHE_SIZE = 10_000
+"""Ports' rendered rules kept (one per port and node, a few kB each): past it the least recently
+used go, which costs only a render."""
+
+
+def _port_rules(
+    port: ProxiedPort,
+    endpoints: Sequence[PortEndpoint],
+    node_name: str,
+    node_ip: str | None,
+    cidr: str,
+) -> SaveTables:
+    """One Service port's rules on a node, rendered again only when one of these inputs differs:
+    one more object re-renders the ports it touches, not all 500 (issue 18). The key is the
+    inputs' repr (frozen dataclasses of strings, numbers and tuples), which tells 1 from True."""
+    key = repr((port, tuple(endpoints), node_name, node_ip, cidr))
+    with _PORT_CACHE_LOCK:  # labs of one process may render at once
+        cached = _PORT_CACHE.pop(key, None)
+    if cached is None:
+        cached = SaveTables()
+        chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
+        _entry_rules(cached, chains)
+        _service_and_external_chains(cached, chains, cidr)
+        _firewall_chain(cached, chains, node_ip)
+        _endpoint_chains(cached, chains)
+    with _PORT_CACHE_LOCK:
+        _PORT_CACHE[key] = cached  # most recently used last
+        while len(_PORT_CACHE) > PORT_CACHE_SIZE:
+            del _PORT_CACHE[next(iter(_PORT_CACHE))]
+    return cached
+
+
+def _merge(tables: SaveTables, part: SaveTables) -> None:
+    """Append one port's chains and rules to the node's (each chain's rules stay in the order
+    the ports were rendered, as when rendered straight into ``tables``)."""
+    for table, chains in part.chains.items():
+        tables.chains[table] |= chains
+    for table, rules in part.rules.items():
+        for chain, lines in rules.items():
+            tables.rules[table].setdefault(chain, []).extend(lines)
 
 
 # --------------------------------------------------------------------------- node-wide chains

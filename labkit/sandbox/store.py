@@ -23,6 +23,7 @@ from typing import Any
 from labkit.commands import ALL_POD_LABELS, OBJECTS, POD_DETAIL, Command, Shell
 from labkit.errors import LabError
 from labkit.manifests import canonical_kind, is_namespaced
+from labkit.model.copying import deep_copy
 from labkit.model.selectors import parse_selector_string, selector_matches
 from labkit.sandbox import bootstrap as _bootstrap
 from labkit.sandbox.cluster.admission import MODELLED_KINDS, admit
@@ -148,7 +149,7 @@ class ClusterStore:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole state as JSON-ready data (a deep copy)."""
-        return copy.deepcopy(self._state)
+        return deep_copy(self._state)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], clock: Clock | None = None) -> ClusterStore:
@@ -164,7 +165,7 @@ class ClusterStore:
                 "Run `labkit down` and then `labkit up` to start the lab afresh.",
             )
         store = cls.__new__(cls)
-        store._state = copy.deepcopy(dict(data))
+        store._state = deep_copy(dict(data))
         store._clock = clock
         return store
 
@@ -219,7 +220,7 @@ class ClusterStore:
                 o for o in items if selector_matches(label_selector, o["metadata"].get("labels"))
             ]
         items.sort(key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]))
-        return copy.deepcopy(items)
+        return deep_copy(items)
 
     # ------------------------------------------------------------------ writes
     def apply(
@@ -239,7 +240,7 @@ class ClusterStore:
         docs = list(docs)
         if not docs:
             return []
-        world = World(copy.deepcopy(self._state), now)
+        world = World(deep_copy(self._state), now)
         world.tick()
         try:
             refs = [admit(world, doc, namespace) for doc in docs]
@@ -259,7 +260,7 @@ class ClusterStore:
         Deployment, everything in a Namespace, a Service's Endpoints and EndpointSlices).
         Controllers then do their job: a deleted Deployment pod is replaced under a new name.
         """
-        world = World(copy.deepcopy(self._state), self._now())
+        world = World(deep_copy(self._state), self._now())
         targets: list[ObjectRef] = []
         for ref in refs:
             target = _deletion_target(ref)
@@ -309,7 +310,7 @@ class ClusterStore:
         wanted_reason = "" if ready else reason
         if facts["ready"] == bool(ready) and facts["readyReason"] == wanted_reason:
             return
-        world = World(copy.deepcopy(self._state), self._now())
+        world = World(deep_copy(self._state), self._now())
         world.tick()
         facts = world.facts(pod)
         facts["ready"], facts["readyReason"] = bool(ready), wanted_reason

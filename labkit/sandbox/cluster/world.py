@@ -219,12 +219,17 @@ class World:
 
     def owned(self, kind: str, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Objects of ``kind`` whose controller is ``owner``, in creation order."""
-        uid = owner["metadata"]["uid"]
-        return [
+        uid, namespace = owner["metadata"]["uid"], owner["metadata"].get("namespace")
+        created = self.state["created"]
+        # filtered before sorting (a stable sort of a filtered list is the filtered sorted list):
+        # a ReplicaSet's 3 pods are sorted, not its namespace's 300 (issue 18)
+        items = [
             o
-            for o in self.ordered(kind, owner["metadata"].get("namespace"))
+            for o in self.state["objects"].get(kind, {}).values()
             if controller_uid(o) == uid
+            and (namespace is None or o["metadata"].get("namespace") == namespace)
         ]
+        return sorted(items, key=lambda o: created.get(f"{kind}/{key_of(o)}", 0))
 
     def created_seq(self, kind: str, obj: Mapping[str, Any]) -> int:
         """The object's place in creation order (0 when not stored)."""

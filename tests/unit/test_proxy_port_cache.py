@@ -1,0 +1,154 @@
+"""kube-proxy's per-port rules are cached (labkit.sandbox.proxyrules._port_rules) and reused
+only while every input of the port's chains is unchanged: the ServicePort's fields, its
+endpoints with their conditions, the node, its IP and the cluster CIDR, all of which
+pkg/proxy/iptables/proxier.go syncProxyRules reads for one port's chains
+(svcInfo, CategorizeEndpoints' ready/serving/terminating/nodeName, nodeIP, localDetector)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from labkit.sandbox import proxyrules
+from labkit.sandbox.iptables_save import SaveTables
+from labkit.sandbox.proxyports import PortEndpoint, ProxiedPort
+
+PORT = ProxiedPort(
+    namespace="ns",
+    name="web",
+    port_name="http",
+    protocol="tcp",
+    cluster_ip="10.96.0.10",
+    port=80,
+    node_port=30080,
+    load_balancer_ips=("192.0.2.10",),
+    external_ips=("198.51.100.1",),
+    external_local=True,
+    internal_local=False,
+    affinity_seconds=10800,
+    source_ranges=("172.18.0.0/16",),
+    health_check_node_port=31000,
+)
+ENDPOINTS = (
+    PortEndpoint("10.244.1.5", 8080, "n1", True, True, False),
+    PortEndpoint("10.244.2.5", 8080, "n2", True, True, False),
+)
+INPUTS: dict[str, Any] = {"node": "n1", "node_ip": "172.18.0.2", "cidr": "10.244.0.0/16"}
+
+PORT_CHANGES: dict[str, Any] = {
+    "namespace": "other",
+    "name": "api",
+    "port_name": "https",
+    "protocol": "udp",
+    "cluster_ip": "10.96.0.11",
+    "port": 81,
+    "node_port": 30081,
+    "load_balancer_ips": ("192.0.2.11",),
+    "external_ips": (),
+    "external_local": False,
+    "internal_local": True,
+    "affinity_seconds": None,
+    "source_ranges": ("10.0.0.0/8",),
+    "health_check_node_port": 31001,
+}
+TERMINATING = tuple(dataclasses.replace(e, ready=False, terminating=True) for e in ENDPOINTS)
+"""No endpoint ready: serving and terminating ones stand in (where those two fields matter)."""
+ENDPOINT_CHANGES: dict[str, Any] = {
+    "ip": "10.244.1.6",
+    "port": 8081,
+    "node": "n3",
+    "ready": False,
+    "serving": False,
+    "terminating": False,
+}
+
+
+def rendered(part: SaveTables) -> tuple[Any, Any]:
+    return ({t: sorted(c) for t, c in part.chains.items()}, part.rules)
+
+
+def fresh(port: ProxiedPort, endpoints: tuple[PortEndpoint, ...], inputs: dict[str, Any]) -> Any:
+    """The port's rules with an empty cache: what rendering without a cache gives."""
+    proxyrules._PORT_CACHE.clear()
+    return rendered(proxyrules._port_rules(port, endpoints, *inputs.values()))
+
+
+def warm(
+    port: ProxiedPort,
+    endpoints: tuple[PortEndpoint, ...],
+    inputs: dict[str, Any],
+    base: tuple[PortEndpoint, ...],
+) -> Any:
+    """The port's rules right after the unchanged port (endpoints ``base``) was cached."""
+    proxyrules._PORT_CACHE.clear()
+    proxyrules._port_rules(PORT, base, *INPUTS.values())
+    return rendered(proxyrules._port_rules(port, endpoints, *inputs.values()))
+
+
+Case = tuple[str, ProxiedPort, tuple[PortEndpoint, ...], dict[str, Any], tuple[PortEndpoint, ...]]
+
+
+def cases() -> list[Case]:
+    """The port with one input changed: each ServicePort field, each endpoint field, the
+    endpoint list, the node, its IP, the cluster CIDR; the last item is the endpoints of the
+    unchanged port."""
+    out: list[Case] = [
+        (f"port.{f}", dataclasses.replace(PORT, **{f: v}), ENDPOINTS, INPUTS, ENDPOINTS)
+        for f, v in PORT_CHANGES.items()
+    ]
+    for f, v in ENDPOINT_CHANGES.items():
+        base = TERMINATING if f in ("serving", "terminating") else ENDPOINTS
+        changed = (dataclasses.replace(base[0], **{f: v}), base[1])
+        out.append((f"endpoint.{f}", PORT, changed, INPUTS, base))
+    out.append(("endpoints dropped", PORT, ENDPOINTS[:1], INPUTS, ENDPOINTS))
+    out += [
+        (f"input.{k}", PORT, ENDPOINTS, {**INPUTS, k: v}, ENDPOINTS)
+        for k, v in (("node", "n2"), ("node_ip", "10.0.0.1"), ("cidr", "10.245.0.0/16"))
+    ]
+    return out
+
+
+def test_every_input_is_covered() -> None:
+    """The cases change every field of both dataclasses: a new field must join them."""
+    assert set(PORT_CHANGES) == {f.name for f in dataclasses.fields(ProxiedPort)}
+    assert set(ENDPOINT_CHANGES) == {f.name for f in dataclasses.fields(PortEndpoint)}
+
+
+@pytest.mark.parametrize(
+    ("port", "endpoints", "inputs", "base"), [c[1:] for c in cases()], ids=[c[0] for c in cases()]
+)
+def test_a_changed_input_renders_again(
+    port: ProxiedPort,
+    endpoints: tuple[PortEndpoint, ...],
+    inputs: dict[str, Any],
+    base: tuple[PortEndpoint, ...],
+) -> None:
+    """With the unchanged port cached, the changed one gives its own rules (which differ)."""
+    expected = fresh(port, endpoints, inputs)
+    assert expected != fresh(PORT, base, INPUTS)
+    assert warm(port, endpoints, inputs, base) == expected
+
+
+def test_unchanged_inputs_reuse_and_equal_a_render() -> None:
+    """Equal inputs (new objects) reuse the cached part, which equals a fresh render."""
+    proxyrules._PORT_CACHE.clear()
+    first = proxyrules._port_rules(PORT, ENDPOINTS, *INPUTS.values())
+    again = proxyrules._port_rules(
+        dataclasses.replace(PORT),
+        tuple(dataclasses.replace(e) for e in ENDPOINTS),
+        *INPUTS.values(),
+    )
+    assert again is first
+    assert rendered(first) == fresh(PORT, ENDPOINTS, INPUTS)
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PORT_CACHE_SIZE entries the least recently used go."""
+    monkeypatch.setattr(proxyrules, "PORT_CACHE_SIZE", 2)
+    proxyrules._PORT_CACHE.clear()
+    for port in (80, 81, 82):
+        proxyrules._port_rules(dataclasses.replace(PORT, port=port), ENDPOINTS, *INPUTS.values())
+    assert len(proxyrules._PORT_CACHE) == 2
+    assert not any("port=80," in key for key in proxyrules._PORT_CACHE)
