@@ -163,7 +163,8 @@ class _Builder:
             Arrow(a.id, b.id, label)
             for (_, a, _), (_, b, label) in zip(self.order, self.order[1:], strict=False)
         )
-        return Diagram(title, tuple(groups), free, arrows, across=True)
+        # Top to bottom: a path is one long chain, and a notebook's output box is narrow (1024 px).
+        return Diagram(title, tuple(groups), free, arrows)
 
 
 def path_diagram(facts: PathFacts) -> Diagram:
