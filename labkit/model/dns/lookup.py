@@ -53,7 +53,8 @@ class RecordIndex:
     ``pod`` under it and ``<ns>.svc``/``<ns>.pod`` of an existing namespace answer NODATA; other
     names exist only with records. Owner names keep the query's spelling (case included), and
     names CoreDNS builds from the zone (SRV targets, NS, SOA) take the query's spelling of it.
-    The sandbox has no upstream resolver, so a name outside those zones gets NXDOMAIN. With
+    A name outside those zones gets NXDOMAIN here; the sandbox's server forwards such names
+    (and reverse names answered NXDOMAIN) upstream first, as ``forward`` does. With
     ``pod_mode="insecure"`` (kind's Corefile), ``<address>.<ns>.pod.<zone>`` answers for any
     address if the namespace is known (from ``namespaces`` or any record); ``"verified"``
     answers only the pod records given.
