@@ -57,10 +57,12 @@ def status_html(view: StatusView) -> str:
         if view.by_hand
         else ""
     )
+    title, *notes = view.header.splitlines()
     return (
         f"<div class='lk-status' style='color:{TEXT};font-family:sans-serif'>"
-        f"<div><b>{e(view.header)}</b></div>"
-        f"<div>{e(' · '.join(capability_words(view)))}</div>"
+        f"<div><b>{e(title)}</b></div>"
+        + "".join(f"<div>{e(note)}</div>" for note in notes)
+        + f"<div>{e(' · '.join(capability_words(view)))}</div>"
         + table_html("Nodes", view.nodes)
         + table_html("Pods", view.pods)
         + table_html("Services", view.services)

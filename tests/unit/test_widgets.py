@@ -185,6 +185,27 @@ def test_the_panel_shows_every_cell_of_the_status_and_the_services(fakes):
     assert "text-align:left" in shown and "overflow-wrap:anywhere" in shown
 
 
+def test_only_the_lab_line_of_the_status_header_is_bold():
+    """`labkit status` prints the lab line, then notes such as the LoadBalancer model, each on a
+    line of its own; the panel sets only the lab line in bold, the notes as plain lines."""
+    from labkit.status import StatusView, Table
+    from labkit.values import Capabilities
+    from labkit.widgets.tables import status_html
+
+    empty = Table((), [])
+    view = StatusView(
+        "Lab 'x': sandbox\nLoadBalancer model: VIPs",
+        Capabilities(True, "iptables"),
+        empty,
+        empty,
+        empty,
+        [],
+    )
+    shown = status_html(view)
+    assert "<b>Lab &#x27;x&#x27;: sandbox</b>" in shown
+    assert "<div>LoadBalancer model: VIPs</div>" in shown and "<b>LoadBalancer" not in shown
+
+
 def test_up_drives_the_bar_and_a_lab_error_is_one_line(fakes, monkeypatch):
     """ipywidgets widget_button.py Button.click runs the on_click handlers, as a browser click
     does: up drives the bar; a LabError is one line (what, fix) and the buttons come back."""
