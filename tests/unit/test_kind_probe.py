@@ -7,6 +7,7 @@ import socket
 import socketserver
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -295,9 +296,19 @@ def test_outside_probe_tcp_and_udp(agent):
 
 
 def _free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing is bound to, below the kernel's ephemeral range: a probe's own source port
+    comes from that range, and a socket whose source port equals its destination connects to
+    itself (TCP simultaneous open, a UDP datagram to itself) and would seem answered."""
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    for port in range(low - 1, 1024, -1):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def test_outside_probe_refused():
