@@ -18,7 +18,6 @@ from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.kind import cluster, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
-from labkit.kind.doctor import port_in_use
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
 
@@ -38,8 +37,7 @@ KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 
 
 def preflight(plan: Plan) -> None:
-    """Refuse to start when a tool, the Docker engine, the name or the ports would make kind
-    fail."""
+    """Refuse to start when a tool, the Docker engine or the name would make kind fail."""
     for tool in plan.required_tools:
         tools.find(tool)
     ok, why = docker_engine_answers()
@@ -56,15 +54,6 @@ def preflight(plan: Plan) -> None:
             f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
             f"`labkit down --name {plan.name}`, or choose another --name.",
         )
-    for port in (80, 443):
-        if port_in_use("127.0.0.1", port):
-            others = f" (running Kind clusters: {', '.join(existing)})" if existing else ""
-            raise LabError(
-                f"Port {port} on 127.0.0.1 is already in use{others}, and the lab maps it to "
-                "its ingress node.",
-                f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` names it), or "
-                "remove the other lab with `labkit down --name <name>`.",
-            )
 
 
 # --------------------------------------------------------------------------- actions

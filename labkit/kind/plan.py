@@ -120,8 +120,8 @@ class Plan:
         out.append(
             "Checks before anything changes: "
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
-            + f"; a Docker engine answers; no Kind cluster named {self.name!r} exists; "
-            "ports 80 and 443 are free on 127.0.0.1."
+            + f"; a Docker engine answers; no Kind cluster named {self.name!r} exists. The "
+            "config maps no host port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]

@@ -102,7 +102,6 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_DIR", str(data))
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "log"))
-    monkeypatch.setattr(execute, "port_in_use", lambda host, port: False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -220,7 +220,6 @@ def fake_tools(tmp_path, monkeypatch):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr(execute, "port_in_use", lambda host, port: False)
     return bin_dir
 
 
@@ -240,13 +239,6 @@ def test_preflight_refuses_a_name_clash(fake_tools, paths, monkeypatch):
         execute.preflight(build_plan("netlab", "calico", None, paths=paths))
     assert err.value.what == "A Kind cluster named 'netlab' already exists."
     assert "labkit down --name netlab" in err.value.fix
-
-
-def test_preflight_refuses_a_busy_port(fake_tools, paths, monkeypatch):
-    monkeypatch.setattr(execute, "port_in_use", lambda host, port: port == 443)
-    with pytest.raises(LabError) as err:
-        execute.preflight(build_plan("netlab", "calico", None, paths=paths))
-    assert "Port 443" in err.value.what
 
 
 def test_preflight_refuses_without_docker_engine(fake_tools, paths):
