@@ -70,8 +70,8 @@ def judge_kind(version: Version | None) -> tuple[bool, str]:
     if version < pins.KIND_MIN_VERSION:
         return (
             False,
-            f"kind {show(version)} is older than {pins.KIND_VERSION}, "
-            "which the pinned node image needs",
+            f"kind {show(version)} is older than {pins.KIND_VERSION}, the first release "
+            "that supports the pinned node image",
         )
     return True, f"kind {show(version)}"
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, readiness, tools
+from labkit.kind import cluster, dockerhost, pins, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
+from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
 
@@ -37,7 +38,8 @@ KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 
 
 def preflight(plan: Plan) -> None:
-    """Refuse to start when a tool, the Docker engine or the name would make kind fail."""
+    """Refuse to start when a tool, the Docker engine (cgroup v1), kind's version or the name would
+    make kind fail."""
     for tool in plan.required_tools:
         tools.find(tool)
     ok, why = docker_engine_answers()
@@ -47,12 +49,28 @@ def preflight(plan: Plan) -> None:
             "Start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
             "`docker info` works, or use the sandbox backend (`labkit up --backend sandbox`).",
         )
+    host = dockerhost.read()
+    if host is not None and host.cgroup_version == "1":
+        raise LabError(dockerhost.cgroup_v1_problem(), dockerhost.cgroup_v1_fix(host))
+    check_kind_version(tools.run(["kind", "version"], check=False, timeout=60).stdout)
     existing = cluster.cluster_names()
     if plan.name in existing:
         raise LabError(
             f"A Kind cluster named {plan.name!r} already exists.",
             f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
             f"`labkit down --name {plan.name}`, or choose another --name.",
+        )
+
+
+def check_kind_version(version_output: str) -> None:
+    """Refuse a kind older than the pinned release: kind v0.30/v0.31 write a kubeadm v1beta3
+    config, and the 1.36 node image then fails inside `kubeadm init` (v0.32.0 writes v1beta4)."""
+    ok, detail = judge_kind(parse_version(version_output))
+    if not ok:
+        raise LabError(
+            f"{detail}. kind v0.30 and v0.31 write a kubeadm v1beta3 config, and the pinned "
+            f"Kubernetes 1.{pins.KUBERNETES_MINOR} node image then fails inside `kubeadm init`.",
+            tools.INSTALL_HINTS["kind"],
         )
 
 

@@ -8,7 +8,7 @@ import yaml
 from labkit.errors import LabError
 from labkit.kind import pins
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
-from labkit.kind.plan import Paths, build_plan, default_paths, host_arch
+from labkit.kind.plan import Paths, build_plan, default_paths
 
 COMBOS = [
     (cni, mode)
@@ -283,16 +283,3 @@ def test_default_paths_follow_xdg_and_kubeconfig():
     bare = default_paths("x", {"HOME": "/home/u"})
     assert bare.user_kubeconfig == Path("/home/u/.kube/config")
     assert bare.state_dir == Path("/home/u/.local/state/labkit/kind/x")
-
-
-@pytest.mark.parametrize(
-    "machine,arch",
-    [("x86_64", "amd64"), ("AMD64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64")],
-)
-def test_host_arch(machine, arch):
-    assert host_arch(machine) == arch
-
-
-def test_host_arch_unknown():
-    with pytest.raises(LabError):
-        host_arch("s390x")
