@@ -69,6 +69,15 @@ def up(
     the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
     running = running_lab(lab_name, cni)
     if running is not None:
+        if running.kube_proxy_mode != the_plan.kube_proxy_mode:
+            log.warning(
+                "lab %r runs kube-proxy mode %s, not %s; using it (run `labkit down --name %s` "
+                "first to switch).",
+                lab_name,
+                running.kube_proxy_mode,
+                the_plan.kube_proxy_mode,
+                lab_name,
+            )
         log.info(
             "Kind lab %r is already running with %s; attaching to it, as connect() does.",
             lab_name,

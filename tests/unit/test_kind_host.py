@@ -124,7 +124,7 @@ WORKERS = [
 
 
 class RunningLab:
-    name, backend = "netlab", "kind"
+    name, backend, kube_proxy_mode = "netlab", "kind", "iptables"
 
     def __init__(self, cni, nodes):
         self.cni, self.nodes = cni, nodes
@@ -156,6 +156,11 @@ def test_up_twice_attaches_and_says_so(running, capsys):
     assert "Kind lab 'netlab' is already running with calico; attaching to it" in out.err
     assert "lab 'netlab' is up on kind with calico" in out.out
     assert backend.up("netlab", "calico") is running["lab"]
+    assert (
+        cli.main(["up", "--backend", "kind", "--cni", "calico", "--kube-proxy-mode", "nftables"])
+        == 0
+    )
+    assert "runs kube-proxy mode iptables, not nftables; using it" in capsys.readouterr().err
 
 
 def test_up_refuses_a_cluster_of_that_name_labkit_did_not_make(running):
