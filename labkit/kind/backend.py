@@ -14,12 +14,12 @@ from labkit.kind.lab import KindLab
 from labkit.kind.options import validate_name
 from labkit.kind.plan import Plan, build_plan, default_paths, host_arch
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_LAB_NAME, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine
 
 
 def plan(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     hubble: bool = False,
@@ -43,7 +43,7 @@ def plan(
 
 def up(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,
