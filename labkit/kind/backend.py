@@ -15,7 +15,7 @@ from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
 from labkit.kind.plan import Plan, build_plan, default_paths
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_LAB_NAME, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine
 
 
 def docker_arch() -> str:
@@ -27,7 +27,7 @@ def docker_arch() -> str:
 
 def plan(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     hubble: bool = False,
@@ -53,7 +53,7 @@ def plan(
 
 def up(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,
