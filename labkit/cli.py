@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}"
     )
     doctor.add_argument("--cni", default=None, help="also check what this CNI needs")
+    form = doctor.add_mutually_exclusive_group()
+    form.add_argument(
+        "--json", action="store_true", help="one JSON object per line: name, status, detail, fix"
+    )
+    form.add_argument(
+        "--checklist", action="store_true", help="a Markdown checklist to print, a box per line"
+    )
 
     deploy = sub.add_parser("deploy", help="deploy a tutorial scenario onto a running lab")
     deploy.add_argument(
@@ -223,14 +230,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from labkit.doctor import render_lines, run_doctor, verdict
+    from labkit.doctor import render_checklist, render_json, render_lines, run_doctor, verdict
 
     if args.cni is not None:
         validate_cni(args.cni)
     lines = run_doctor(args.backend, args.cni)
     ready, closing = verdict(lines, args.backend)
-    print(render_lines(lines))
-    print(closing)
+    if args.json:
+        print(render_json(lines))
+    elif args.checklist:
+        print(render_checklist(lines, closing))
+    else:
+        print(render_lines(lines))
+        print(closing)
     return 0 if ready else 1
 
 
