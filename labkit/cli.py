@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from labkit.classroom import DEFAULT_PARALLEL
 from labkit.console import show_messages
 from labkit.errors import LabError
 from labkit.inputs import check_learner
@@ -41,7 +42,27 @@ def _parser() -> argparse.ArgumentParser:
     named(up)
 
     down = sub.add_parser("down", help="remove a lab, whichever backend holds it")
-    named(down)
+    which = down.add_mutually_exclusive_group()
+    which.add_argument(
+        "--name", default=DEFAULT_LAB_NAME, help=f"lab name (default {DEFAULT_LAB_NAME})"
+    )
+    which.add_argument("--all", action="store_true", help="every lab on this machine")
+
+    sub.add_parser("ls", help="every lab on this machine: backend, CNI, status, age, memory")
+
+    klass = sub.add_parser("class", help="a lab per learner: `class up` or `class down`")
+    klass.add_argument("action", choices=("up", "down"))
+    klass.add_argument(
+        "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
+    )
+    klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
+    klass.add_argument("--cni", default="calico", help="calico (default, as the lessons), flannel")
+    klass.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        help=f"labs built at once (default {DEFAULT_PARALLEL})",
+    )
 
     status = sub.add_parser("status", help="nodes and pods of a lab, like kubectl get -o wide")
     named(status)
@@ -196,14 +217,52 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from labkit.lab import down
+    from labkit.lab import down, down_all
 
+    if args.all:
+        removed = down_all()
+        for lab in removed:
+            print(f"labkit: removed {lab.backend} lab {lab.name!r}.")
+        print(f"labkit: {len(removed)} lab(s) removed; none is left on this machine.")
+        return 0
     holders = down(args.name)
     if not holders:
         print(f"labkit: no lab named {args.name!r} is running; nothing to remove.")
     for backend in holders:
         print(f"labkit: removed {backend} lab {args.name!r}.")
     return 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    import time
+
+    from labkit.lab import list_labs
+    from labkit.lablist import render
+
+    print(render(list_labs(), time.time()))
+    return 0
+
+
+def _cmd_class(args: argparse.Namespace) -> int:
+    import time
+
+    from labkit.classroom import check_parallel, class_down, class_up, summary
+    from labkit.roster import learners
+
+    names = learners(args.learners)  # the whole roster is checked before any lab is touched
+    check_parallel(args.parallel)
+    began = time.perf_counter()
+    if args.action == "up":
+        outcomes = class_up(names, args.cni, args.backend, args.parallel)
+        print(summary(outcomes, time.perf_counter() - began, "up"))
+        print(
+            "Each learner's notebook connects to its own lab with LABKIT_LAB=<name> "
+            "(`labkit ls` lists them; `labkit class down` removes them)."
+        )
+    else:
+        outcomes = class_down(names, args.parallel)
+        print(summary(outcomes, time.perf_counter() - began, "down"))
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -317,6 +376,8 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
+    "ls": _cmd_ls,
+    "class": _cmd_class,
     "status": _cmd_status,
     "doctor": _cmd_doctor,
     "deploy": _cmd_deploy,

@@ -14,7 +14,7 @@ from labkit.kind.lab import KindLab
 from labkit.kind.options import validate_name
 from labkit.kind.plan import Plan, build_plan, default_paths, host_arch
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_LAB_NAME, DoctorLine
+from labkit.values import DEFAULT_LAB_NAME, DoctorLine, LabSummary
 
 
 def plan(
@@ -94,6 +94,12 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
 def names() -> list[str]:
     """Names of the Kind clusters that exist (empty without kind or a Docker engine)."""
     return cluster.cluster_names()
+
+
+def summaries() -> list[LabSummary]:
+    """The Kind clusters that exist, by name (their CNI, age and memory are Docker's to show:
+    ``docker stats``)."""
+    return [LabSummary(name, "kind", None, "Exists") for name in names()]
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
