@@ -117,6 +117,20 @@ class DoctorLine:
     required: bool = True
 
 
+@dataclass(frozen=True)
+class LabSummary:
+    """One lab on this machine as `labkit ls` lists it: its backend and CNI, whether it is
+    ready, when it was made (``time.time()``) and the memory its processes hold, in MiB (None:
+    not known to this backend)."""
+
+    name: str
+    backend: str
+    cni: str | None
+    status: str
+    created: float | None = None
+    memory_mb: float | None = None
+
+
 def split_pod_ref(ref: str, namespace: str = "default") -> tuple[str, str]:
     """``"ns/name"`` or ``"name"`` -> ``(namespace, name)``."""
     if "/" in ref:

@@ -15,7 +15,7 @@ from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
 from labkit.kind.plan import Plan, build_plan, default_paths
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
 
 
 def docker_arch() -> str:
@@ -104,6 +104,12 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
 def names() -> list[str]:
     """Names of the Kind clusters that exist (empty without kind or a Docker engine)."""
     return cluster.cluster_names()
+
+
+def summaries() -> list[LabSummary]:
+    """The Kind clusters that exist, by name (their CNI, age and memory are Docker's to show:
+    ``docker stats``)."""
+    return [LabSummary(name, "kind", None, "Exists") for name in names()]
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
