@@ -16,7 +16,7 @@ from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
 from labkit.kind.plan import Plan, build_plan, default_paths
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_LAB_NAME, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
 
 log = logging.getLogger("labkit")
 
@@ -30,14 +30,14 @@ def docker_arch() -> str:
 
 def plan(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     hubble: bool = False,
     timeout_s: float | None = None,
 ) -> Plan:
-    """Everything `up` would do, without touching Docker; ``plan(...).render()`` is the dry-run
-    text."""
+    """Everything `up` would do, changing nothing (for Flannel it asks Docker its architecture);
+    ``plan(...).render()`` is the dry-run text."""
     if timeout_s is not None:
         check_timeout(timeout_s, "timeout_s")
     validate_name(lab_name)
@@ -56,7 +56,7 @@ def plan(
 
 def up(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,
@@ -147,6 +147,12 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
 def names() -> list[str]:
     """Names of the Kind clusters that exist (empty without kind or a Docker engine)."""
     return cluster.cluster_names()
+
+
+def summaries() -> list[LabSummary]:
+    """The Kind clusters that exist, by name (their CNI, age and memory are Docker's to show:
+    ``docker stats``)."""
+    return [LabSummary(name, "kind", None, "Exists") for name in names()]
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
