@@ -108,8 +108,9 @@ class Plan:
             "Checks before anything changes: "
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
             + f"; a Docker engine answers, on cgroup v2; kind is {pins.KIND_VERSION} or newer; "
-            f"no Kind cluster named {self.name!r} exists. The config maps no host port, so labs "
-            "run side by side."
+            f"a running lab named {self.name!r} with {self.cni} is attached to instead (one "
+            "not made by labkit, or with another CNI, is refused). The config maps no host "
+            "port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
