@@ -139,7 +139,7 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
     paths = default_paths(lab_name)
     existed = lab_name in cluster.cluster_names()
     if existed:
-        cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig, state_dir=paths.state_dir)
+        cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig)
     shutil.rmtree(paths.state_dir, ignore_errors=True)
     return existed
 
