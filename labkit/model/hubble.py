@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 RESERVED_IDENTITIES = {
     1: "host",
@@ -24,7 +25,7 @@ RESERVED_IDENTITIES = {
     8: "ingress",
 }
 """cilium/cilium ``pkg/identity/numericidentity.go``: the reserved identities and their names."""
-HOST, WORLD = 1, 2
+HOST, WORLD, REMOTE_NODE = 1, 2, 6
 MIN_CLUSTER_IDENTITY = 256
 MAX_CLUSTER_IDENTITY = 65535
 """``MinimalAllocationIdentity`` and ``MaximumAllocationIdentity``: the range identities of label
@@ -246,3 +247,29 @@ class FlowFilter:
         if self.protocol and not flow.protocol.lower().startswith(self.protocol.lower()):
             return False
         return not self.port or self.port in (flow.src.port, flow.dst.port)
+
+
+def peers_of(
+    pods: Iterable[Mapping[str, Any]], nodes: Iterable[Mapping[str, Any]], observer: str
+) -> dict[str, Peer]:
+    """Who holds each address, as the Cilium agent on node ``observer`` sees it: pods (not on
+    the host network) by their IP with the identity of their labels, node addresses as ``host``
+    (the observer's own) or ``remote-node``."""
+    peers: dict[str, Peer] = {}
+    for node in nodes:
+        name = str((node.get("metadata") or {}).get("name", ""))
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP":
+                peers[str(address["address"])] = Peer(
+                    str(address["address"]), identity=HOST if name == observer else REMOTE_NODE
+                )
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        spec = pod.get("spec") or {}
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip or spec.get("hostNetwork"):
+            continue
+        ns = str(meta.get("namespace") or "default")
+        labels = identity_labels(ns, meta.get("labels") or {}, spec.get("serviceAccountName", ""))
+        peers[str(ip)] = Peer(str(ip), 0, ns, str(meta.get("name")), identity_of(labels))
+    return peers

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from typing import Any
 
-from labkit.model.hubble import PacketRecord
+from labkit.model.hubble import Flow, PacketRecord, Peer, flow_of, peers_of
 
 FLOW_FILE = "flows.jsonl"
 CAPACITY = 4096
@@ -55,3 +56,17 @@ def read_records(state_dir: str) -> list[PacketRecord]:
     except FileNotFoundError:
         pass
     return records
+
+
+def lab_flows(
+    state_dir: str, pods: list[dict[str, Any]], nodes: list[dict[str, Any]]
+) -> list[Flow]:
+    """The ring's records as Hubble's flows, oldest first: each address looked up among the
+    lab's pods and nodes as the agent on the node that logged it sees them."""
+    peers: dict[str, dict[str, Peer]] = {}
+    flows: list[Flow] = []
+    for record in read_records(state_dir):
+        if record.node not in peers:
+            peers[record.node] = peers_of(pods, nodes, record.node)
+        flows.append(flow_of(record, peers[record.node]))
+    return flows

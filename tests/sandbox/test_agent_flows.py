@@ -166,3 +166,13 @@ def test_flows_match_the_probes_made(nets, state_dir: Path) -> None:
     probe_many([(b, SERVER_B, 80, "TCP", "default/tiefighter", "")], timeout=0.5)
     time.sleep(0.2)
     assert len(read_records(str(state_dir))) == 5
+
+
+def test_hubble_observe_is_ciliums(calico_lab) -> None:
+    """Hubble ships with Cilium (Cilium's docs, "Setting up Hubble Observability"): on a calico
+    lab ``labkit hubble observe`` names the CNI and how to get a Cilium lab."""
+    from labkit.errors import LabError
+    from labkit.hubble import sandbox_reader
+
+    with pytest.raises(LabError, match="Hubble is part of Cilium, and lab 'tc' runs calico"):
+        sandbox_reader(calico_lab)
