@@ -120,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     named(kubectl)
     kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
 
+    hubble = sub.add_parser(
+        "hubble",
+        help="Hubble's flows of a Cilium lab: `labkit hubble observe --verdict DROPPED ...`",
+        usage="labkit hubble [--name LAB] observe [--pod P] [--namespace N] [--verdict V] "
+        "[--protocol P] [--port N] [--last N] [-f]",
+    )
+    named(hubble)
+    hubble.add_argument("args", nargs=argparse.REMAINDER, help="hubble's own arguments")
+
     shell = sub.add_parser(
         "shell", help="open your shell with `kubectl` meaning `labkit kubectl --name LAB`"
     )
@@ -367,6 +376,12 @@ def _cmd_kubectl(args: argparse.Namespace) -> int:
     return run(args.name, args.args)
 
 
+def _cmd_hubble(args: argparse.Namespace) -> int:
+    from labkit.hubble import run
+
+    return run(args.name, args.args)
+
+
 def _cmd_shell(args: argparse.Namespace) -> int:
     from labkit.kubectl.shell import open_shell
 
@@ -385,6 +400,7 @@ _COMMANDS = {
     "check": _cmd_check,
     "report": _cmd_report,
     "kubectl": _cmd_kubectl,
+    "hubble": _cmd_hubble,
     "shell": _cmd_shell,
 }
 
