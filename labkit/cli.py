@@ -158,10 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
-        print(
-            f"labkit: interrupted; run `labkit down --name {name}` if a lab was half built.",
-            file=sys.stderr,
+        undo = (
+            f"labkit class down --learners {args.learners}"
+            if args.command == "class"
+            else f"labkit down --name {name}"
         )
+        print(f"labkit: interrupted; run `{undo}` if a lab was half built.", file=sys.stderr)
         return 130
 
 
