@@ -17,7 +17,7 @@ from labkit.classroom import DEFAULT_PARALLEL
 from labkit.console import show_messages
 from labkit.errors import LabError
 from labkit.inputs import check_learner
-from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
+from labkit.lab import BACKENDS, DEFAULT_CNI, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
 
 log = logging.getLogger("labkit")
 
@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="bring a lab up (Kind cluster or sandbox)")
     up.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
-    up.add_argument("--cni", default="flannel", help="flannel (default), calico or cilium")
+    up.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
     up.add_argument("--kube-proxy-mode", default=None, help=f"one of {', '.join(KUBE_PROXY_MODES)}")
     up.add_argument(
         "--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI"
@@ -275,8 +277,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if not holders:
         raise LabError(
             f"No lab named {args.name!r} is running.",
-            f"Start one with `labkit up --name {args.name}` "
-            "(add --cni calico to enforce policies).",
+            f"Start one with `labkit up --name {args.name}`.",
         )
     for backend in holders:
         lab = backend_module(backend).attach(args.name)
@@ -316,8 +317,7 @@ def _attach(lab_name: str) -> Lab:
     if lab is None:
         raise LabError(
             f"No running lab named {lab_name!r}.",
-            f"Start one first: `labkit up --name {lab_name}` "
-            "(add --cni calico to enforce policies).",
+            f"Start one first: `labkit up --name {lab_name}`.",
         )
     return lab
 

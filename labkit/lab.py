@@ -18,6 +18,7 @@ from labkit.machine import docker_engine_answers, sandbox_possible
 from labkit.values import (
     BACKENDS,
     CNIS,
+    DEFAULT_CNI,
     DEFAULT_LAB_NAME,
     KUBE_PROXY_MODES,
     OUTCOMES,
@@ -35,6 +36,7 @@ from labkit.values import (
 __all__ = [
     "BACKENDS",
     "CNIS",
+    "DEFAULT_CNI",
     "DEFAULT_LAB_NAME",
     "KUBE_PROXY_MODES",
     "OUTCOMES",
@@ -181,7 +183,7 @@ class Backend(Protocol):
     def up(
         self,
         lab_name: str = DEFAULT_LAB_NAME,
-        cni: str = "flannel",
+        cni: str = DEFAULT_CNI,
         kube_proxy_mode: str | None = None,
         *,
         quiet: bool = False,
@@ -243,7 +245,7 @@ def backend_module(backend: str) -> Backend:
 
 def connect_backend(
     backend: str = "auto",
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     lab_name: str = DEFAULT_LAB_NAME,
     kube_proxy_mode: str | None = None,
     *,

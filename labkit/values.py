@@ -13,6 +13,9 @@ from labkit.errors import LabError
 
 BACKENDS = ("kind", "sandbox")
 CNIS = ("flannel", "calico", "cilium")
+# The CNI of connect(), labkit up and make lab on every backend: Calico enforces NetworkPolicy,
+# so no lesson meets a policy that silently does nothing.
+DEFAULT_CNI = "calico"
 KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
 DEFAULT_LAB_NAME = "netlab"
 OUTSIDE = "@outside"

@@ -3,23 +3,31 @@ and plan for --dry-run."""
 
 from __future__ import annotations
 
+import platform
 import shutil
 
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, execute, tools
+from labkit.kind import cluster, dockerhost, execute, tools
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
-from labkit.kind.options import validate_name
-from labkit.kind.plan import Plan, build_plan, default_paths, host_arch
+from labkit.kind.options import resolve_kube_proxy_mode, validate_name
+from labkit.kind.plan import Plan, build_plan, default_paths
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_LAB_NAME, DoctorLine, LabSummary
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
+
+
+def docker_arch() -> str:
+    """The architecture Kind's nodes run on: Docker's, not this Python's (an x86_64 Python under
+    Rosetta still drives arm64 nodes); this machine's only when no engine answers (a dry run)."""
+    host = dockerhost.read()
+    return dockerhost.platform_arch(host.architecture if host else platform.machine())
 
 
 def plan(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     hubble: bool = False,
@@ -29,7 +37,9 @@ def plan(
     text."""
     if timeout_s is not None:
         check_timeout(timeout_s, "timeout_s")
-    arch = host_arch() if cni == "flannel" else "amd64"
+    validate_name(lab_name)
+    resolve_kube_proxy_mode(cni, kube_proxy_mode)  # refuse bad input before asking Docker
+    arch = docker_arch() if cni == "flannel" else "amd64"
     return build_plan(
         lab_name,
         cni,
@@ -43,7 +53,7 @@ def plan(
 
 def up(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,

@@ -121,7 +121,7 @@ def create(name: str, *, config_path: Path, kubeconfig: Path, image: str, state_
         raise LabError(
             f"kind could not create cluster {name!r} (exit {exc.returncode}); its messages are "
             "printed above.",
-            "Run `labkit doctor` (Docker memory, inotify limits, ports 80/443), then "
+            "Run `labkit doctor` (Docker memory, inotify limits, cgroups), then "
             f"`labkit down --name {name}` and try again.",
             output=diagnose(name),
         ) from None

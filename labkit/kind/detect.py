@@ -61,8 +61,8 @@ def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
         "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind "
         "on the host to give LoadBalancer Services an external address.",
         LOAD_BALANCER_MODEL,
-        "No Ingress controller is installed; the control-plane node maps ports 80 and 443 on "
-        "127.0.0.1 for one (ingress-ready=true).",
+        "No Ingress controller is installed; no host port is mapped, so Ingress addresses are "
+        "reached on the kind Docker network.",
     ]
     if cni == "flannel":
         notes.insert(

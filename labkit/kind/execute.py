@@ -16,9 +16,9 @@ from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, readiness, tools
+from labkit.kind import cluster, dockerhost, pins, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
-from labkit.kind.doctor import port_in_use
+from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
 
@@ -38,8 +38,8 @@ KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 
 
 def preflight(plan: Plan) -> None:
-    """Refuse to start when a tool, the Docker engine, the name or the ports would make kind
-    fail."""
+    """Refuse to start when a tool, the Docker engine (cgroup v1), kind's version or the name would
+    make kind fail."""
     for tool in plan.required_tools:
         tools.find(tool)
     ok, why = docker_engine_answers()
@@ -49,6 +49,10 @@ def preflight(plan: Plan) -> None:
             "Start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
             "`docker info` works, or use the sandbox backend (`labkit up --backend sandbox`).",
         )
+    host = dockerhost.read()
+    if host is not None and host.cgroup_version == "1":
+        raise LabError(dockerhost.cgroup_v1_problem(), dockerhost.cgroup_v1_fix(host))
+    check_kind_version(tools.run(["kind", "version"], check=False, timeout=60).stdout)
     existing = cluster.cluster_names()
     if plan.name in existing:
         raise LabError(
@@ -56,15 +60,18 @@ def preflight(plan: Plan) -> None:
             f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
             f"`labkit down --name {plan.name}`, or choose another --name.",
         )
-    for port in (80, 443):
-        if port_in_use("127.0.0.1", port):
-            others = f" (running Kind clusters: {', '.join(existing)})" if existing else ""
-            raise LabError(
-                f"Port {port} on 127.0.0.1 is already in use{others}, and the lab maps it to "
-                "its ingress node.",
-                f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` names it), or "
-                "remove the other lab with `labkit down --name <name>`.",
-            )
+
+
+def check_kind_version(version_output: str) -> None:
+    """Refuse a kind older than the pinned release: kind v0.30/v0.31 write a kubeadm v1beta3
+    config, and the 1.36 node image then fails inside `kubeadm init` (v0.32.0 writes v1beta4)."""
+    ok, detail = judge_kind(parse_version(version_output))
+    if not ok:
+        raise LabError(
+            f"{detail}. kind v0.30 and v0.31 write a kubeadm v1beta3 config, and the pinned "
+            f"Kubernetes 1.{pins.KUBERNETES_MINOR} node image then fails inside `kubeadm init`.",
+            tools.INSTALL_HINTS["kind"],
+        )
 
 
 # --------------------------------------------------------------------------- actions

@@ -38,7 +38,7 @@ from labkit.sandbox.state import (
     lifecycle_lock,
     wall_clock,
 )
-from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine, LabSummary
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine, LabSummary
 
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
@@ -112,7 +112,7 @@ class _Background(Generic[T]):
 
 def up(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,

@@ -274,7 +274,11 @@ class Agent:
                     )
                 else:
                     await serve_netexec_http(
-                        workload.hostname, reader, writer, self.logs.recorder(workload.ref)
+                        workload.hostname,
+                        reader,
+                        writer,
+                        self.logs.recorder(workload.ref),
+                        lambda: self.spec.l7_for(workload.netns, port.port),
                     )
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
                 pass
