@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
     )
     klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
-    klass.add_argument("--cni", default="calico", help="calico (default, as the lessons), flannel")
+    klass.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
     klass.add_argument(
         "--parallel",
         type=int,
