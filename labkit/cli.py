@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
     )
     klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
-    klass.add_argument("--cni", default="calico", help="calico (default, as the lessons), flannel")
+    klass.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
     klass.add_argument(
         "--parallel",
         type=int,
@@ -169,10 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
-        print(
-            f"labkit: interrupted; run `labkit down --name {name}` if a lab was half built.",
-            file=sys.stderr,
+        undo = (
+            f"labkit class down --learners {args.learners}"
+            if args.command == "class"
+            else f"labkit down --name {name}"
         )
+        print(f"labkit: interrupted; run `{undo}` if a lab was half built.", file=sys.stderr)
         return 130
 
 
