@@ -10,7 +10,7 @@ import shutil
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, detect, dockerhost, execute, tools
+from labkit.kind import cluster, detect, dockerhost, execute, footprint, tools
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
@@ -150,9 +150,9 @@ def names() -> list[str]:
 
 
 def summaries() -> list[LabSummary]:
-    """The Kind clusters that exist, by name (their CNI, age and memory are Docker's to show:
-    ``docker stats``)."""
-    return [LabSummary(name, "kind", None, "Exists") for name in names()]
+    """The Kind clusters that exist, with their CNI, state, age and memory as Docker shows
+    them."""
+    return footprint.summaries(names())
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:
