@@ -114,6 +114,27 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="a learner's progress, or a whole workshop's")
     report.add_argument("paths", nargs="*", help="progress files or folders (default: your own)")
+    report.add_argument(
+        "--class",
+        dest="class_dir",
+        default=None,
+        metavar="DIR",
+        help="a class folder of <learner>.jsonl files: per learner and exercise, who is stuck, "
+        "the hardest exercises; also writes class-report.csv and class-report.html",
+    )
+    report.add_argument(
+        "--stuck-after",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --class: attempts without a pass that count as stuck (default 3)",
+    )
+    report.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="with --class: where the CSV and HTML go (default .)",
+    )
 
     kubectl = sub.add_parser(
         "kubectl",
@@ -122,6 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     named(kubectl)
     kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
+
+    hubble = sub.add_parser(
+        "hubble",
+        help="Hubble's flows of a Cilium lab: `labkit hubble observe --verdict DROPPED ...`",
+        usage="labkit hubble [--name LAB] observe [--pod P] [--namespace N] [--verdict V] "
+        "[--protocol P] [--port N] [--last N] [-f]",
+    )
+    named(hubble)
+    hubble.add_argument("args", nargs=argparse.REMAINDER, help="hubble's own arguments")
 
     shell = sub.add_parser(
         "shell", help="open your shell with `kubectl` meaning `labkit kubectl --name LAB`"
@@ -362,12 +392,54 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from labkit.checks.progress import default_path, report
 
+    if args.class_dir is not None:
+        return _class_report(args)
     print(report(args.paths or [default_path()]))
+    return 0
+
+
+def _class_report(args: argparse.Namespace) -> int:
+    """`labkit report --class DIR`: the tables on stdout, CSV and HTML into ``--out``."""
+    from pathlib import Path
+
+    from labkit.course.class_export import csv_text, text
+    from labkit.course.class_folder import class_report
+    from labkit.course.class_report import check_stuck_after
+    from labkit.widgets.dashboard_html import page
+
+    if args.paths:
+        raise LabError(
+            "labkit report takes either progress files or --class DIR, not both.",
+            f"Run `labkit report --class {args.class_dir}` alone.",
+        )
+    report = class_report(args.class_dir, check_stuck_after(args.stuck_after))
+    out = Path(args.out).expanduser()
+    written = {
+        out / "class-report.csv": csv_text(report),
+        out / "class-report.html": page(report, f"from {Path(args.class_dir).expanduser()}"),
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, content in written.items():
+            path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise LabError(
+            f"Cannot write the class report into {out}: {exc.strerror}.",
+            "Pass --out a folder you can write to.",
+        ) from None
+    print(text(report))
+    print(f"labkit: wrote {' and '.join(str(p) for p in written)}.")
     return 0
 
 
 def _cmd_kubectl(args: argparse.Namespace) -> int:
     from labkit.kubectl.run import run
+
+    return run(args.name, args.args)
+
+
+def _cmd_hubble(args: argparse.Namespace) -> int:
+    from labkit.hubble import run
 
     return run(args.name, args.args)
 
@@ -390,6 +462,7 @@ _COMMANDS = {
     "check": _cmd_check,
     "report": _cmd_report,
     "kubectl": _cmd_kubectl,
+    "hubble": _cmd_hubble,
     "shell": _cmd_shell,
 }
 

@@ -82,6 +82,15 @@ class L7Grant:
 
 
 @dataclass(frozen=True)
+class FlowSource:
+    """A namespace whose NFLOG flow rules the agent reads (``{"netns", "node"}`` under
+    ``flow_sources``): what it logs goes to the lab's flow ring, named by ``node``."""
+
+    netns: str
+    node: str
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """Everything ``workloads.json`` says."""
 
@@ -92,6 +101,7 @@ class AgentSpec:
     health_checks: tuple[HealthCheckSpec, ...] = ()
     dns_namespaces: tuple[str, ...] = ()
     l7_grants: tuple[L7Grant, ...] = ()
+    flow_sources: tuple[FlowSource, ...] = ()
 
     def l7_for(self, netns: str, port: int) -> tuple[L7Grant, ...]:
         """The grants on ``port`` in ``netns``: none means the proxy is not in the path."""
@@ -250,6 +260,17 @@ def _parse_l7_grants(data: dict[str, Any], problems: list[str]) -> list[L7Grant]
     return grants
 
 
+def _parse_flow_sources(data: dict[str, Any], problems: list[str]) -> list[FlowSource]:
+    sources: list[FlowSource] = []
+    for i, raw in enumerate(data.get("flow_sources") or []):
+        netns, node = (
+            _need(raw, k, str, f"flow_sources[{i}]", problems) for k in ("netns", "node")
+        )
+        if netns is not None and node is not None:
+            sources.append(FlowSource(netns, node))
+    return sources
+
+
 def parse_spec(data: Any) -> AgentSpec:
     """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem."""
     if not isinstance(data, dict):
@@ -260,6 +281,7 @@ def parse_spec(data: Any) -> AgentSpec:
     rules = _parse_ingress(data, problems)
     checks = _parse_health_checks(data, problems)
     grants = _parse_l7_grants(data, problems)
+    sources = _parse_flow_sources(data, problems)
     tls = data.get("tls_hosts") or []
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
@@ -278,6 +300,7 @@ def parse_spec(data: Any) -> AgentSpec:
         tuple(checks),
         tuple(namespaces),
         tuple(grants),
+        tuple(sources),
     )
 
 
