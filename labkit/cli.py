@@ -13,10 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from labkit.classroom import DEFAULT_PARALLEL
 from labkit.console import show_messages
 from labkit.errors import LabError
 from labkit.inputs import check_learner
-from labkit.lab import BACKENDS, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
+from labkit.lab import BACKENDS, DEFAULT_CNI, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, Lab, validate_cni
 
 log = logging.getLogger("labkit")
 
@@ -32,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="bring a lab up (Kind cluster or sandbox)")
     up.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
-    up.add_argument("--cni", default="flannel", help="flannel (default), calico or cilium")
+    up.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
     up.add_argument("--kube-proxy-mode", default=None, help=f"one of {', '.join(KUBE_PROXY_MODES)}")
     up.add_argument(
         "--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI"
@@ -41,7 +44,29 @@ def _parser() -> argparse.ArgumentParser:
     named(up)
 
     down = sub.add_parser("down", help="remove a lab, whichever backend holds it")
-    named(down)
+    which = down.add_mutually_exclusive_group()
+    which.add_argument(
+        "--name", default=DEFAULT_LAB_NAME, help=f"lab name (default {DEFAULT_LAB_NAME})"
+    )
+    which.add_argument("--all", action="store_true", help="every lab on this machine")
+
+    sub.add_parser("ls", help="every lab on this machine: backend, CNI, status, age, memory")
+
+    klass = sub.add_parser("class", help="a lab per learner: `class up` or `class down`")
+    klass.add_argument("action", choices=("up", "down"))
+    klass.add_argument(
+        "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
+    )
+    klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
+    klass.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
+    klass.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        help=f"labs built at once (default {DEFAULT_PARALLEL})",
+    )
 
     status = sub.add_parser("status", help="nodes and pods of a lab, like kubectl get -o wide")
     named(status)
@@ -51,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}"
     )
     doctor.add_argument("--cni", default=None, help="also check what this CNI needs")
+    form = doctor.add_mutually_exclusive_group()
+    form.add_argument(
+        "--json", action="store_true", help="one JSON object per line: name, status, detail, fix"
+    )
+    form.add_argument(
+        "--checklist", action="store_true", help="a Markdown checklist to print, a box per line"
+    )
 
     deploy = sub.add_parser("deploy", help="deploy a tutorial scenario onto a running lab")
     deploy.add_argument(
@@ -111,6 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     named(kubectl)
     kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
 
+    hubble = sub.add_parser(
+        "hubble",
+        help="Hubble's flows of a Cilium lab: `labkit hubble observe --verdict DROPPED ...`",
+        usage="labkit hubble [--name LAB] observe [--pod P] [--namespace N] [--verdict V] "
+        "[--protocol P] [--port N] [--last N] [-f]",
+    )
+    named(hubble)
+    hubble.add_argument("args", nargs=argparse.REMAINDER, help="hubble's own arguments")
+
     shell = sub.add_parser(
         "shell", help="open your shell with `kubectl` meaning `labkit kubectl --name LAB`"
     )
@@ -151,10 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
-        print(
-            f"labkit: interrupted; run `labkit down --name {name}` if a lab was half built.",
-            file=sys.stderr,
+        undo = (
+            f"labkit class down --learners {args.learners}"
+            if args.command == "class"
+            else f"labkit down --name {name}"
         )
+        print(f"labkit: interrupted; run `{undo}` if a lab was half built.", file=sys.stderr)
         return 130
 
 
@@ -210,14 +253,52 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from labkit.lab import down
+    from labkit.lab import down, down_all
 
+    if args.all:
+        removed = down_all()
+        for lab in removed:
+            print(f"labkit: removed {lab.backend} lab {lab.name!r}.")
+        print(f"labkit: {len(removed)} lab(s) removed; none is left on this machine.")
+        return 0
     holders = down(args.name)
     if not holders:
         print(f"labkit: no lab named {args.name!r} is running; nothing to remove.")
     for backend in holders:
         print(f"labkit: removed {backend} lab {args.name!r}.")
     return 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    import time
+
+    from labkit.lab import list_labs
+    from labkit.lablist import render
+
+    print(render(list_labs(), time.time()))
+    return 0
+
+
+def _cmd_class(args: argparse.Namespace) -> int:
+    import time
+
+    from labkit.classroom import check_parallel, class_down, class_up, summary
+    from labkit.roster import learners
+
+    names = learners(args.learners)  # the whole roster is checked before any lab is touched
+    check_parallel(args.parallel)
+    began = time.perf_counter()
+    if args.action == "up":
+        outcomes = class_up(names, args.cni, args.backend, args.parallel)
+        print(summary(outcomes, time.perf_counter() - began, "up"))
+        print(
+            "Each learner's notebook connects to its own lab with LABKIT_LAB=<name> "
+            "(`labkit ls` lists them; `labkit class down` removes them)."
+        )
+    else:
+        outcomes = class_down(names, args.parallel)
+        print(summary(outcomes, time.perf_counter() - began, "down"))
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -228,8 +309,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if not holders:
         raise LabError(
             f"No lab named {args.name!r} is running.",
-            f"Start one with `labkit up --name {args.name}` "
-            "(add --cni calico to enforce policies).",
+            f"Start one with `labkit up --name {args.name}`.",
         )
     for backend in holders:
         lab = backend_module(backend).attach(args.name)
@@ -244,14 +324,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from labkit.doctor import render_lines, run_doctor, verdict
+    from labkit.doctor import render_checklist, render_json, render_lines, run_doctor, verdict
 
     if args.cni is not None:
         validate_cni(args.cni)
     lines = run_doctor(args.backend, args.cni)
     ready, closing = verdict(lines, args.backend)
-    print(render_lines(lines))
-    print(closing)
+    if args.json:
+        print(render_json(lines))
+    elif args.checklist:
+        print(render_checklist(lines, closing))
+    else:
+        print(render_lines(lines))
+        print(closing)
     return 0 if ready else 1
 
 
@@ -264,8 +349,7 @@ def _attach(lab_name: str) -> Lab:
     if lab is None:
         raise LabError(
             f"No running lab named {lab_name!r}.",
-            f"Start one first: `labkit up --name {lab_name}` "
-            "(add --cni calico to enforce policies).",
+            f"Start one first: `labkit up --name {lab_name}`.",
         )
     return lab
 
@@ -353,6 +437,12 @@ def _cmd_kubectl(args: argparse.Namespace) -> int:
     return run(args.name, args.args)
 
 
+def _cmd_hubble(args: argparse.Namespace) -> int:
+    from labkit.hubble import run
+
+    return run(args.name, args.args)
+
+
 def _cmd_shell(args: argparse.Namespace) -> int:
     from labkit.kubectl.shell import open_shell
 
@@ -362,6 +452,8 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
+    "ls": _cmd_ls,
+    "class": _cmd_class,
     "status": _cmd_status,
     "doctor": _cmd_doctor,
     "deploy": _cmd_deploy,
@@ -369,6 +461,7 @@ _COMMANDS = {
     "check": _cmd_check,
     "report": _cmd_report,
     "kubectl": _cmd_kubectl,
+    "hubble": _cmd_hubble,
     "shell": _cmd_shell,
 }
 

@@ -13,6 +13,9 @@ from labkit.errors import LabError
 
 BACKENDS = ("kind", "sandbox")
 CNIS = ("flannel", "calico", "cilium")
+# The CNI of connect(), labkit up and make lab on every backend: Calico enforces NetworkPolicy,
+# so no lesson meets a policy that silently does nothing.
+DEFAULT_CNI = "calico"
 KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
 DEFAULT_LAB_NAME = "netlab"
 OUTSIDE = "@outside"
@@ -112,6 +115,20 @@ class DoctorLine:
     detail: str
     fix: str = ""
     required: bool = True
+
+
+@dataclass(frozen=True)
+class LabSummary:
+    """One lab on this machine as `labkit ls` lists it: its backend and CNI, whether it is
+    ready, when it was made (``time.time()``) and the memory its processes hold, in MiB (None:
+    not known to this backend)."""
+
+    name: str
+    backend: str
+    cni: str | None
+    status: str
+    created: float | None = None
+    memory_mb: float | None = None
 
 
 def split_pod_ref(ref: str, namespace: str = "default") -> tuple[str, str]:

@@ -10,6 +10,7 @@ from labkit.checks.result import Result
 from labkit.console import show_messages
 from labkit.course import grading
 from labkit.lab import (
+    DEFAULT_CNI,
     DEFAULT_LAB_NAME,
     Capabilities,
     ExecResult,
@@ -172,7 +173,7 @@ class LearnerLab:
 
 def connect(
     backend: str = "auto",
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     name: str = DEFAULT_LAB_NAME,
     kube_proxy_mode: str | None = None,
     quiet: bool = False,

@@ -31,6 +31,18 @@ def detect_cni(daemonsets: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
+LABKIT_NODE_POOLS = frozenset({"apps", "data"})
+"""The `labkit.dev/pool` labels clusters/*.yaml give the two workers: the mark of a labkit lab."""
+
+
+def made_by_labkit(nodes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a cluster's nodes carry the worker labels every labkit Kind config sets."""
+    pools = {
+        ((node.get("metadata") or {}).get("labels") or {}).get("labkit.dev/pool") for node in nodes
+    }
+    return pools >= LABKIT_NODE_POOLS
+
+
 def detect_kube_proxy_mode(
     daemonsets: Sequence[Mapping[str, Any]], kube_proxy_config: Mapping[str, Any] | None
 ) -> str:
@@ -61,8 +73,8 @@ def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
         "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind "
         "on the host to give LoadBalancer Services an external address.",
         LOAD_BALANCER_MODEL,
-        "No Ingress controller is installed; the control-plane node maps ports 80 and 443 on "
-        "127.0.0.1 for one (ingress-ready=true).",
+        "No Ingress controller is installed; no host port is mapped, so Ingress addresses are "
+        "reached on the kind Docker network.",
     ]
     if cni == "flannel":
         notes.insert(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.model.objects import pod_ip
-from labkit.sandbox import fabric, fabric_runner, leftovers, naming, netns_etc
+from labkit.sandbox import fabric, fabric_runner, footprint, leftovers, naming, netns_etc
 from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.doctor import check_machine, machine_checks
 from labkit.sandbox.lab import SandboxLab
@@ -38,7 +38,7 @@ from labkit.sandbox.state import (
     lifecycle_lock,
     wall_clock,
 )
-from labkit.values import DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine, LabSummary
 
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
@@ -112,7 +112,7 @@ class _Background(Generic[T]):
 
 def up(
     lab_name: str = DEFAULT_LAB_NAME,
-    cni: str = "flannel",
+    cni: str = DEFAULT_CNI,
     kube_proxy_mode: str | None = None,
     *,
     quiet: bool = False,
@@ -378,6 +378,44 @@ def names() -> list[str]:
     except FileNotFoundError:
         pass
     return sorted(found)
+
+
+def summaries() -> list[LabSummary]:
+    """Every sandbox lab on this machine with its CNI, status, creation time and the RSS of its
+    processes; read-only (unlike ``attach``, it repairs nothing)."""
+    found = names()
+    memory = footprint.rss_mb(found)
+    present = set(fabric_runner.list_netns())
+    listed = []
+    for lab_name in found:
+        try:
+            state = StateFile(naming.state_dir(lab_name)).read()
+        except LabError:
+            state = {}
+        listed.append(
+            LabSummary(
+                lab_name,
+                "sandbox",
+                state.get("cni"),
+                lab_status(state.get("phase"), set(_fixed_netns(lab_name)) <= present),
+                state.get("created"),
+                memory[lab_name],
+            )
+        )
+    return listed
+
+
+def lab_status(phase: str | None, namespaces_present: bool) -> str:
+    """A lab's one-word status from its state's phase and whether its fixed namespaces exist:
+    Ready; Broken (namespaces gone: ``up`` rebuilds it); Building or Repairing (a command is at
+    it, or died midway); Leftovers (no state: ``down`` clears them)."""
+    if phase == "ready":
+        return "Ready" if namespaces_present else "Broken"
+    if phase == REPAIRING:
+        return "Repairing"
+    if phase == "building":
+        return "Building"
+    return "Leftovers"
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
@@ -89,6 +89,9 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self._loaded: dict[str, _Loaded] = {}
+        """Per node namespace, the rules and ipsets this process last loaded (the text, parsed),
+        so a partial sync parses only the new ruleset while the record still says the same."""
 
     def nodes(self, store: ClusterStore) -> list[NodeNet]:
         """The store's nodes as the data plane knows them (namespace, address, pod range)."""
@@ -309,33 +312,50 @@ class DataPlane:
     def _sync_rules(self, netns: str, text: str, sets: dict[str, list[str]], full: bool) -> None:
         """Load a node's ruleset: its ipsets first (the rules match them), then the rules, whole
         when ``full`` or when what the node holds is unknown, else only the chains that changed
-        since the last load (``iptables-restore --noflush``); stale sets once no rule uses them."""
+        since the last load (``iptables-restore --noflush``), and only the sets whose members
+        changed; stale sets once no rule uses them."""
         record = self.state_dir / RULES_DIR / netns
         set_record = record.with_name(f"{netns}.ipsets")
         use_sets = ipsets.available()
         set_text = ipsets.restore_text(sets) if use_sets else ""
-        if full or not set_record.exists() or set_record.read_text() != set_text:
+        known = self._loaded.pop(netns, None)
+        held = None if full or not set_record.exists() else set_record.read_text()
+        if held != set_text:
             set_record.unlink(missing_ok=True)
             stale = [name for name in ipsets.ours(netns) if name not in sets] if use_sets else []
-            if set_text:
-                ipsets.run(netns, ["restore"], set_text)
+            changed = sets
+            if known is not None and held is not None and known.set_text == held:
+                changed = {name: v for name, v in sets.items() if known.sets.get(name) != v}
+            if use_sets and changed:
+                ipsets.run(netns, ["restore"], ipsets.restore_text(changed))
         else:
             stale = []
         before = None if full or not record.exists() else record.read_text()
+        parsed = rulediff.parse_restore(text)
         if before != text:
             record.unlink(missing_ok=True)  # unknown until this load succeeds
             if before is None:
                 iptables.restore(netns, text)
             else:
-                delta = rulediff.partial_restore(
-                    rulediff.parse_restore(before), rulediff.parse_restore(text)
-                )
+                old = known.rules if known is not None and known.text == before else None
+                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), parsed)
                 iptables.restore(netns, delta, noflush=True)
             _write_record(record, text)
         if stale:
             ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
         if use_sets:
             _write_record(set_record, set_text)
+        self._loaded[netns] = _Loaded(text, parsed, set_text, sets)
+
+
+class _Loaded(NamedTuple):
+    """What this process last loaded into a node: the rules (text and parsed) and the ipsets
+    (``ipset restore`` text and members)."""
+
+    text: str
+    rules: rulediff.Ruleset
+    set_text: str
+    sets: dict[str, list[str]]
 
 
 def _write_record(path: Path, text: str) -> None:

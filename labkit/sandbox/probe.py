@@ -37,6 +37,7 @@ from labkit.sandbox.probe_outcome import (
     connected,
     describe_dns_reply,
     dns_probe_query,
+    http_refusal_words,
 )
 from labkit.values import Probe
 
@@ -284,12 +285,8 @@ async def _ask_http(
             return answers, f"the connection closed during GET {path} ({exc.__class__.__name__})"
         if msg is None:
             return answers, f"the server closed the connection without answering GET {path}"
-        status = msg.status
-        if status != 200:
-            first = msg.body.decode("utf-8", "replace").strip().splitlines()[:1]
-            return answers, f"GET {path} answered {status}" + (
-                f": {first[0][:160]}" if first else ""
-            )
+        if msg.status != 200:
+            return answers, http_refusal_words(path, msg.status, msg.header("server"), msg.body)
         answers[path] = msg.body.decode("utf-8", "replace").strip()
         if not msg.keep_alive:
             return answers, "the server closed the connection after one answer"

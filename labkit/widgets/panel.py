@@ -13,7 +13,7 @@ from labkit.console import reporting_to
 from labkit.errors import LabError
 from labkit.lab import Lab, backend_module, connect_backend, down, find_backends
 from labkit.status import status_view
-from labkit.values import DEFAULT_LAB_NAME
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME
 from labkit.widgets.progress import ProgressBar
 from labkit.widgets.tables import message_html, status_html
 
@@ -34,7 +34,7 @@ class LabPanel(w.VBox):
     def __init__(
         self,
         name: str = DEFAULT_LAB_NAME,
-        cni: str = "flannel",
+        cni: str = DEFAULT_CNI,
         backend: str = "auto",
         *,
         lab: Lab | None = None,
