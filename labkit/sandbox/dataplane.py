@@ -57,7 +57,8 @@ RULES_DIR = "rules"
 
 
 class StoreView:
-    """Read-only lists from a store, fetched once (the store deep-copies on every read).
+    """Read-only lists from a store, fetched once and shared with it (``ClusterStore.peek``):
+    nothing here may change them.
 
     ``refresh()`` after the store changed (e.g. readiness updates)."""
 
@@ -68,7 +69,7 @@ class StoreView:
     def all(self, kind: str) -> list[dict[str, Any]]:
         """Every object of a kind, in all namespaces."""
         if kind not in self._lists:
-            self._lists[kind] = self.store.get(kind, None, None, None)
+            self._lists[kind] = self.store.peek(kind)
         return self._lists[kind]
 
     def pods(self) -> list[dict[str, Any]]:
@@ -89,6 +90,8 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self._served: str | None = None
+        """The workloads.json text the agent last loaded at this process's request."""
         self._loaded: dict[str, _Loaded] = {}
         """Per node namespace, the rules and ipsets this process last loaded (the text, parsed),
         so a partial sync parses only the new ruleset while the record still says the same."""
@@ -194,7 +197,34 @@ class DataPlane:
         previous: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write workloads.json for these pods and make the agent serve exactly that (nothing is
-        sent when the document equals ``previous``); returns the document."""
+        sent when the document equals ``previous``, or when this process last had the agent load
+        this very document and the file still holds it); returns the document."""
+        document = self.workloads(view, nets, outside)
+        if document == previous:
+            return document
+        path = self.state_dir / SPEC_FILE
+        text = json.dumps(document)
+        if text == self._served and path.exists() and path.read_text() == text:
+            return document
+        self._served = None
+        tmp = path.with_name(f".{SPEC_FILE}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        answer = self._reload_agent()
+        if not answer.startswith("ok"):
+            raise LabError(
+                "The workload agent could not serve every pod port.",
+                "Check that no two containers of a pod declare the same port, then apply again.",
+                output=answer,
+            )
+        self._served = text
+        return document
+
+    def workloads(
+        self, view: StoreView, nets: Mapping[str, PodNet], outside: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The agent's document for these pods: what each serves, DNS records, Ingress routes,
+        the outside's workloads and kube-proxy's health checks."""
         from labkit.model.dns.records import records
 
         services = view.all("Service")
@@ -214,19 +244,6 @@ class DataPlane:
         document["health_checks"] = health_check_entries(
             service_health(services, slices), self.nodes(view.store)
         )
-        if document == previous:
-            return document
-        path = self.state_dir / SPEC_FILE
-        tmp = path.with_name(f".{SPEC_FILE}.tmp")
-        tmp.write_text(json.dumps(document))
-        os.replace(tmp, path)
-        answer = self._reload_agent()
-        if not answer.startswith("ok"):
-            raise LabError(
-                "The workload agent could not serve every pod port.",
-                "Check that no two containers of a pod declare the same port, then apply again.",
-                output=answer,
-            )
         return document
 
     def _reload_agent(self) -> str:
