@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -58,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
     )
     klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
-    klass.add_argument("--cni", default="calico", help="calico (default, as the lessons), flannel")
+    klass.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
     klass.add_argument(
         "--parallel",
         type=int,
@@ -111,6 +114,27 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="a learner's progress, or a whole workshop's")
     report.add_argument("paths", nargs="*", help="progress files or folders (default: your own)")
+    report.add_argument(
+        "--class",
+        dest="class_dir",
+        default=None,
+        metavar="DIR",
+        help="a class folder of <learner>.jsonl files: per learner and exercise, who is stuck, "
+        "the hardest exercises; also writes class-report.csv and class-report.html",
+    )
+    report.add_argument(
+        "--stuck-after",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --class: attempts without a pass that count as stuck (default 3)",
+    )
+    report.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="with --class: where the CSV and HTML go (default .)",
+    )
 
     kubectl = sub.add_parser(
         "kubectl",
@@ -169,10 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
-        print(
-            f"labkit: interrupted; run `labkit down --name {name}` if a lab was half built.",
-            file=sys.stderr,
+        undo = (
+            f"labkit class down --learners {shlex.quote(args.learners)}"
+            if args.command == "class"
+            else f"labkit down --name {name}"
         )
+        print(f"labkit: interrupted; run `{undo}` if a lab was half built.", file=sys.stderr)
         return 130
 
 
@@ -366,7 +392,43 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from labkit.checks.progress import default_path, report
 
+    if args.class_dir is not None:
+        return _class_report(args)
     print(report(args.paths or [default_path()]))
+    return 0
+
+
+def _class_report(args: argparse.Namespace) -> int:
+    """`labkit report --class DIR`: the tables on stdout, CSV and HTML into ``--out``."""
+    from pathlib import Path
+
+    from labkit.course.class_export import csv_text, text
+    from labkit.course.class_folder import class_report
+    from labkit.course.class_report import check_stuck_after
+    from labkit.widgets.dashboard_html import page
+
+    if args.paths:
+        raise LabError(
+            "labkit report takes either progress files or --class DIR, not both.",
+            f"Run `labkit report --class {args.class_dir}` alone.",
+        )
+    report = class_report(args.class_dir, check_stuck_after(args.stuck_after))
+    out = Path(args.out).expanduser()
+    written = {
+        out / "class-report.csv": csv_text(report),
+        out / "class-report.html": page(report, f"from {Path(args.class_dir).expanduser()}"),
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, content in written.items():
+            path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise LabError(
+            f"Cannot write the class report into {out}: {exc.strerror}.",
+            "Pass --out a folder you can write to.",
+        ) from None
+    print(text(report))
+    print(f"labkit: wrote {' and '.join(str(p) for p in written)}.")
     return 0
 
 

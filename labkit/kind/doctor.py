@@ -1,5 +1,6 @@
-"""`labkit doctor` lines for the Kind backend: Docker, kind, kubectl, helm, kernel limits and
-memory (no host ports: the configs map none, so a running lab never makes a line fail).
+"""`labkit doctor` lines for the Kind backend: Docker, kind, kubectl, helm, kernel limits, memory
+and the known traps of `traps` (no host ports: the configs map none, so a running lab never makes
+a line fail).
 
 The parsing and thresholds are pure functions; ``kind_checks`` gathers the facts and judges them.
 """
@@ -13,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from labkit.kind import pins, tools
+from labkit.kind import pins, tools, traps
 from labkit.machine import docker_engine_answers
 from labkit.values import DoctorLine
 
@@ -288,5 +289,5 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             required=False,
         )
     )
-
+    lines += traps.trap_lines(traps.gather(), cni)
     return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tarfile
@@ -16,7 +17,7 @@ from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, dockerhost, pins, readiness, tools
+from labkit.kind import cluster, dockerhost, exits, pins, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
 from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
@@ -32,6 +33,20 @@ RESOURCE_NAMES = {
     "crd": "customresourcedefinitions",
 }
 KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
+log = logging.getLogger(__name__)
+
+Creator = Callable[[CreateCluster], None]
+"""Carries out a plan's `kind create cluster` (the Kind test tier hands in pytest-kind-ng's)."""
+
+
+def create_cluster(action: CreateCluster) -> None:
+    """The plan's `kind create cluster`, through ``cluster``."""
+    cluster.create(
+        action.name,
+        config_path=Path(action.config_path),
+        kubeconfig=Path(action.kubeconfig),
+        image=action.image,
+    )
 
 
 # --------------------------------------------------------------------------- preflight
@@ -52,7 +67,7 @@ def preflight(plan: Plan) -> None:
     host = dockerhost.read()
     if host is not None and host.cgroup_version == "1":
         raise LabError(dockerhost.cgroup_v1_problem(), dockerhost.cgroup_v1_fix(host))
-    check_kind_version(tools.run(["kind", "version"], check=False, timeout=60).stdout)
+    check_kind_version(tools.run(cluster.version_argv(), check=False, timeout=60).stdout)
     existing = cluster.cluster_names()
     if plan.name in existing:
         raise LabError(
@@ -205,64 +220,69 @@ def cluster_snapshot(kubeconfig: str) -> str:
 # --------------------------------------------------------------------------- the whole plan
 
 
-def execute(plan: Plan, steps: StepList | None = None, keep_failed: bool | None = None) -> None:
-    """Run ``plan`` after its preflight checks; on failure after creation the cluster is removed
-    (set LABKIT_KIND_KEEP_FAILED=1 to keep it for inspection)."""
+def execute(
+    plan: Plan,
+    steps: StepList | None = None,
+    keep_failed: bool | None = None,
+    create: Creator = create_cluster,
+) -> None:
+    """Run ``plan`` after its preflight checks. Once the cluster exists, any way out short of
+    success removes it: an error, Ctrl-C, a test timeout, SIGTERM or SIGHUP, the interpreter
+    exiting (set LABKIT_KIND_KEEP_FAILED=1 to keep it for inspection)."""
     preflight(plan)
     steps = steps or StepList(total=len(plan.steps))
     keep = keep_failed if keep_failed is not None else os.environ.get(KEEP_FAILED_ENV) == "1"
     kubeconfig = str(plan.paths.lab_kubeconfig)
-    created = False
+    removal_notes: list[str] = []
+    removal = exits.Once(lambda: removal_notes.append(_remove_half_built(plan)))
     try:
-        for number, step in enumerate(plan.steps, 1):
-            with steps.step(step.title, number):
-                for action in step.actions:
-                    if isinstance(action, Fetch):
-                        fetch_and_unpack(action)
-                    elif isinstance(action, WriteFile):
-                        write_file(action)
-                    elif isinstance(action, CreateCluster):
-                        steps.command(action.shell())
-                        created = True
-                        cluster.create(
-                            action.name,
-                            config_path=Path(action.config_path),
-                            kubeconfig=Path(action.kubeconfig),
-                            image=action.image,
-                            state_dir=plan.paths.state_dir,
-                        )
-                    elif isinstance(action, Run):
-                        steps.command(action.shell())
-                        run_command(action)
-                    elif isinstance(action, Wait):
-                        with steps.waiting(action.title) as report:
-                            wait_until_ready(
-                                action,
-                                lambda w: list_objects(w, kubeconfig),
-                                report,
-                                diagnostics=lambda: cluster_snapshot(kubeconfig),
-                            )
-    except LabError as exc:
-        if created and not keep:
-            _remove_after_failure(plan, exc)
+        with exits.signals_as_exit():
+            for number, step in enumerate(plan.steps, 1):
+                with steps.step(step.title, number):
+                    for action in step.actions:
+                        if isinstance(action, Fetch):
+                            fetch_and_unpack(action)
+                        elif isinstance(action, WriteFile):
+                            write_file(action)
+                        elif isinstance(action, CreateCluster):
+                            steps.command(action.shell())
+                            if not keep:
+                                removal.arm()
+                            create(action)
+                        elif isinstance(action, Run):
+                            steps.command(action.shell())
+                            run_command(action)
+                        elif isinstance(action, Wait):
+                            with steps.waiting(action.title) as report:
+                                wait_until_ready(
+                                    action,
+                                    lambda w: list_objects(w, kubeconfig),
+                                    report,
+                                    diagnostics=lambda: cluster_snapshot(kubeconfig),
+                                )
+    except BaseException as exc:
+        removal()  # nothing unless it was armed: the cluster was being created, not kept
+        if removal_notes and isinstance(exc, LabError):
+            exc.fix += removal_notes[0]
+            exc.args = (exc.render(),)
+        elif removal_notes:
+            log.warning("%s.%s", type(exc).__name__, removal_notes[0])
         raise
+    removal.disarm()
     steps.summary()
 
 
-def _remove_after_failure(plan: Plan, exc: LabError) -> None:
-    """Delete a half-built cluster so nothing is left half-applied, and say so in the error."""
+def _remove_half_built(plan: Plan) -> str:
+    """Delete a half-built cluster so nothing is left half-applied; the sentence that says so."""
     try:
         if plan.name in cluster.cluster_names():
-            cluster.delete(
-                plan.name, kubeconfig=plan.paths.user_kubeconfig, state_dir=plan.paths.state_dir
-            )
-        exc.fix += (
+            cluster.delete(plan.name, kubeconfig=plan.paths.user_kubeconfig)
+        return (
             f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
             "to keep it for inspection next time."
         )
     except LabError as cleanup:
-        exc.fix += (
+        return (
             f" Removing the half-built cluster also failed ({cleanup.what}); run "
             f"`labkit down --name {plan.name}`."
         )
-    exc.args = (exc.render(),)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.kind import cluster, pins
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
-from labkit.kind import pins
 from labkit.kind.actions import Action, CreateCluster, Fetch, PlanStep, Run, Wait, WriteFile
 from labkit.kind.dockerhost import platform_arch
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
@@ -108,8 +108,9 @@ class Plan:
             "Checks before anything changes: "
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
             + f"; a Docker engine answers, on cgroup v2; kind is {pins.KIND_VERSION} or newer; "
-            f"no Kind cluster named {self.name!r} exists. The config maps no host port, so labs "
-            "run side by side."
+            f"a running lab named {self.name!r} with {self.cni} is attached to instead (one "
+            "not made by labkit, or with another CNI, is refused). The config maps no host "
+            "port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
@@ -197,7 +198,7 @@ def build_plan(
     )
     steps.append(
         PlanStep(
-            f"Create Kind cluster {name!r} ({NODE_COUNT} nodes) with pytest-kind's KindCluster",
+            f"Create Kind cluster {name!r} ({NODE_COUNT} nodes)",
             (
                 CreateCluster(
                     name, pins.NODE_IMAGE, str(paths.config_file), str(paths.user_kubeconfig)
@@ -209,12 +210,7 @@ def build_plan(
     steps.append(
         PlanStep(
             "Save the lab's own kubeconfig",
-            (
-                Run(
-                    ("kind", "get", "kubeconfig", "--name", name),
-                    stdout_to=str(paths.lab_kubeconfig),
-                ),
-            ),
+            (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
         )
     )
     ctx = cni_installers.InstallContext(

@@ -134,6 +134,19 @@ def test_no_probe_reaches_an_address_only_another_lab_has(labs):
         assert own.outcome == "connected" and own.served_by == name
 
 
+def test_ls_lists_every_lab_with_the_memory_of_its_own_processes(labs):
+    """`labkit ls` (lab.list_labs): each lab Ready on calico with the summed VmRSS (proc(5)) of
+    its agent, which alone serves its pods; lab iso1's figure never takes in iso10's agent."""
+    from labkit.lab import list_labs
+
+    listed = {s.name: s for s in list_labs() if s.name in LABS}
+    assert sorted(listed) == sorted(LABS)
+    for summary in listed.values():
+        assert (summary.backend, summary.cni, summary.status) == ("sandbox", "calico", "Ready")
+        assert summary.memory_mb is not None and 5 < summary.memory_mb < 150
+        assert summary.created is not None and time.time() - summary.created < 600
+
+
 def test_one_labs_down_or_crash_leaves_the_others_answering(labs):
     """`labkit down` removes only lk-<lab>- namespaces matched exactly (sandbox/naming.py
     is_lab_netns); a killed agent or a deleted namespace is that lab's to heal (the next command

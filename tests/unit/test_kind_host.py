@@ -11,7 +11,7 @@ import yaml
 
 from labkit import cli
 from labkit.errors import LabError
-from labkit.kind import backend, dockerhost, pins
+from labkit.kind import backend, cluster, detect, dockerhost, execute, pins
 from labkit.kind.actions import Fetch
 
 CNIS = ("flannel", "calico", "cilium")
@@ -94,6 +94,8 @@ def test_platform_arch(machine, arch):
 
 
 def test_platform_arch_unknown_names_the_way_out():
+    """containernetworking/plugins publishes linux tarballs for amd64 and arm64 among others,
+    but labkit pins checksums for those two only (Flannel's kind e2e pins the same two)."""
     with pytest.raises(LabError) as err:
         dockerhost.platform_arch("s390x")
     assert "s390x" in err.value.what and "calico" in err.value.fix
@@ -110,3 +112,99 @@ def test_flannel_plugins_follow_dockers_architecture_not_pythons(monkeypatch):
     monkeypatch.setattr(dockerhost, "read", lambda: None)  # a dry run without an engine
     fetch = next(a for a in backend.plan("netlab", "flannel").actions() if isinstance(a, Fetch))
     assert "cni-plugins-linux-amd64-" in fetch.url
+
+
+# ------------------------------------------------------------------ `make lab` twice: up attaches
+
+WORKERS = [
+    {"metadata": {"name": "netlab-control-plane", "labels": {"ingress-ready": "true"}}},
+    {"metadata": {"name": "netlab-worker", "labels": {"labkit.dev/pool": "apps"}}},
+    {"metadata": {"name": "netlab-worker2", "labels": {"labkit.dev/pool": "data"}}},
+]
+
+
+class RunningLab:
+    name, backend, kube_proxy_mode = "netlab", "kind", "iptables"
+
+    def __init__(self, cni, nodes):
+        self.cni, self.nodes = cni, nodes
+
+    def get(self, kind, name=None, namespace="default", selector=None):
+        assert (kind, namespace) == ("nodes", None)
+        return self.nodes
+
+
+@pytest.fixture
+def running(monkeypatch):
+    """A Kind cluster `netlab` exists; what KindLab.attach finds in it is set per test."""
+    found = {"lab": RunningLab("calico", WORKERS)}
+    monkeypatch.setattr(cluster, "cluster_names", lambda: ["netlab"])
+    monkeypatch.setattr(backend.KindLab, "attach", classmethod(lambda cls, name: found["lab"]))
+
+    def no_create(plan, steps=None):
+        raise AssertionError("up must not create a cluster that runs already")
+
+    monkeypatch.setattr(execute, "execute", no_create)
+    return found
+
+
+def test_up_twice_attaches_and_says_so(running, capsys):
+    """sandbox/backend.py `up` reuses a lab of the same name and CNI, as lab.Backend.up promises;
+    the Kind backend does the same, so `make lab` goes on to JupyterLab the second time."""
+    assert cli.main(["up", "--backend", "kind", "--cni", "calico", "--name", "netlab"]) == 0
+    out = capsys.readouterr()
+    assert "Kind lab 'netlab' is already running with calico; attaching to it" in out.err
+    assert "lab 'netlab' is up on kind with calico" in out.out
+    assert backend.up("netlab", "calico") is running["lab"]
+    assert (
+        cli.main(["up", "--backend", "kind", "--cni", "calico", "--kube-proxy-mode", "nftables"])
+        == 0
+    )
+    assert "runs kube-proxy mode iptables, not nftables; using it" in capsys.readouterr().err
+
+
+def test_up_refuses_a_cluster_of_that_name_labkit_did_not_make(running):
+    """kind's v1alpha4 Node.Labels (pkg/apis/config/v1alpha4/types.go) put clusters/*.yaml's
+    labkit.dev/pool labels on the workers; a cluster without them, or without the DaemonSet
+    of Flannel/Calico/Cilium's own manifests, is someone else's and is left alone."""
+    running["lab"] = RunningLab("calico", [{"metadata": {"name": "netlab-control-plane"}}])
+    with pytest.raises(LabError) as err:
+        backend.up("netlab", "calico")
+    assert "labkit did not make it" in err.value.what
+    assert "kind delete cluster --name netlab" in err.value.fix and "--name" in err.value.fix
+    running["lab"] = None  # no CNI DaemonSet of ours at all
+    with pytest.raises(LabError) as err:
+        backend.up("netlab", "calico")
+    assert "labkit did not make it" in err.value.what
+
+
+def test_up_refuses_the_same_name_with_another_cni(running):
+    """sandbox/backend.py `_refuse_another_cni` refuses a second CNI under one name; the Kind
+    backend does too, since kind cannot swap a cluster's CNI in place."""
+    running["lab"] = RunningLab("flannel", WORKERS)
+    with pytest.raises(LabError) as err:
+        backend.up("netlab", "calico")
+    assert err.value.what == "Kind lab 'netlab' is already running with flannel, not calico."
+    assert "--cni flannel" in err.value.fix and "labkit down --name netlab" in err.value.fix
+
+
+def test_up_creates_when_no_cluster_has_that_name(running, monkeypatch):
+    """`kind get clusters` (kind's cmd/kind/get/clusters) not listing the name: up creates."""
+    monkeypatch.setattr(cluster, "cluster_names", lambda: ["other"])
+    with pytest.raises(AssertionError, match="must not create"):
+        backend.up("netlab", "calico")  # reached execute: it would create the cluster
+
+
+@pytest.mark.parametrize(
+    "labels,ours",
+    [
+        ([{"labkit.dev/pool": "apps"}, {"labkit.dev/pool": "data"}, {}], True),
+        ([{"labkit.dev/pool": "apps"}, {}], False),
+        ([{}, {}, {}], False),
+        ([], False),
+    ],
+)
+def test_made_by_labkit_reads_the_worker_pools(labels, ours):
+    """Node labels as kind's v1alpha4 Node.Labels writes them: both worker pools must be there."""
+    nodes = [{"metadata": {"name": f"n{i}", "labels": lab}} for i, lab in enumerate(labels)]
+    assert detect.made_by_labkit(nodes) is ours

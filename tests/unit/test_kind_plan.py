@@ -261,6 +261,11 @@ def test_two_labs_planned_side_by_side_share_no_host_port(tmp_path):
                 m["hostPort"] for n in config["nodes"] for m in n.get("extraPortMappings") or []
             ]
             assert "apiServerPort" not in config["networking"]
+            the_plan = build_plan(name, cni, None, paths=paths, arch="amd64")
+            for action in the_plan.actions():
+                argv = getattr(action, "argv", ())
+                if argv[:1] == ("docker",):  # a container of the lab (e.g. a cloud provider)
+                    claimed += [a for a in argv if a in ("-p", "--publish", "-P")]
         assert claimed == [], cni
 
 
