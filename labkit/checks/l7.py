@@ -9,34 +9,9 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.lab import Lab
+from labkit.model.ciliumdbg import selects
 from labkit.model.ciliuml7 import DENIED_STATUS, parse_http_rules
-from labkit.model.objects import labels_of, name_of, namespace_of
-from labkit.model.selectors import selector_matches
-
-PREFIXES = ("k8s:", "any:")
-"""Label sources an endpointSelector may name (``k8s:app: web``); a pod's labels carry none."""
-NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
-
-
-def _plain(selector: Mapping[str, Any] | None, namespace: str) -> dict[str, Any] | None:
-    """An endpointSelector as a pod label selector: sources stripped, the namespace label (which
-    must name the policy's own namespace for a pod in it to match) taken out."""
-    if selector is None:
-        return None
-    labels: dict[str, str] = {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        for prefix in PREFIXES:
-            key = key.removeprefix(prefix)
-        if key == NAMESPACE_LABEL:
-            if value != namespace:
-                return {"matchLabels": {NAMESPACE_LABEL: "\0"}}
-            continue
-        labels[key] = value
-    expressions = [
-        {**e, "key": e.get("key", "").removeprefix("k8s:").removeprefix("any:")}
-        for e in selector.get("matchExpressions") or []
-    ]
-    return {"matchLabels": labels, "matchExpressions": expressions}
+from labkit.model.objects import name_of, namespace_of
 
 
 def _ports(entry: Mapping[str, Any]) -> set[str]:
@@ -51,12 +26,9 @@ def http_rules_on(
     or none)."""
     found: list[str] = []
     for policy in policies:
-        ns = namespace_of(policy)
-        if ns != namespace_of(pod):
+        if not selects(policy, pod):
             continue
-        spec = policy.get("spec") or {}
-        if not selector_matches(_plain(spec.get("endpointSelector"), ns), labels_of(pod)):
-            continue
+        ns, spec = namespace_of(policy), policy.get("spec") or {}
         words: list[str] = []
         for rule in spec.get("ingress") or []:
             for entry in rule.get("toPorts") or []:
