@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -193,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
         undo = (
-            f"labkit class down --learners {args.learners}"
+            f"labkit class down --learners {shlex.quote(args.learners)}"
             if args.command == "class"
             else f"labkit down --name {name}"
         )

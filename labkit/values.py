@@ -71,6 +71,9 @@ class Probe:
     served_by: str | None = None
     client_ip: str | None = None
     detail: str = ""
+    http_status: int | None = None
+    """The status of the probe's HTTP question when it was not 200 (a 403 from Cilium's proxy:
+    an HTTP rule denied the request on a connection L3/L4 policy allowed)."""
 
     @property
     def ok(self) -> bool:

@@ -53,6 +53,15 @@ T = TypeVar("T")
 def check_request(cni: str, kube_proxy_mode: str | None) -> None:
     """Refuse a CNI or kube-proxy mode the sandbox cannot model, saying where to go instead."""
     check_cni(cni)
+    if cni == "cilium":
+        if kube_proxy_mode not in (None, "", "none"):
+            raise LabError(
+                f"The sandbox models Cilium only with its kube-proxy replacement, not with "
+                f"kube-proxy in {kube_proxy_mode} mode.",
+                "Leave out --kube-proxy-mode (or pass none) for --cni cilium on the sandbox; "
+                "Cilium beside kube-proxy runs on the Kind backend.",
+            )
+        return
     mode = kube_proxy_mode or "iptables"
     if mode == "ipvs":
         raise LabError(
@@ -242,7 +251,8 @@ def _build(
     with progress.step("Starting the workload agent"):
         agent.result()
     lab = SandboxLab(lab_name, state_file)
-    with progress.step(f"{pods_step}, kube-proxy rules and cluster DNS"):
+    services = "Cilium's Service translation" if lab.cni == "cilium" else "kube-proxy rules"
+    with progress.step(f"{pods_step}, {services} and cluster DNS"):
         lab.finish_up(store)
     progress.say(_summary(lab, store, progress.started_at))
     return lab
@@ -252,10 +262,12 @@ def _summary(lab: SandboxLab, store: ClusterStore, started: float) -> str:
     """The closing lines of ``up``: time taken, CNI and policy, nodes, pods, outside."""
     running = [p for p in store.pods() if pod_ip(p)]
     node_text = ", ".join(f"{n.name} {n.internal_ip}" for n in store.nodes())
-    policy = "enforced" if lab.capabilities.network_policy else "NOT enforced (Flannel)"
+    policy = "enforced" if lab.capabilities.network_policy else f"NOT enforced ({lab.cni})"
+    mode = lab.capabilities.kube_proxy_mode
+    proxy = "kube-proxy replaced by Cilium" if mode == "none" else f"kube-proxy {mode}"
     return (
         f"Lab {lab.name!r} is up in {time.monotonic() - started:.2f} s: sandbox backend, "
-        f"CNI {lab.cni}, kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
+        f"CNI {lab.cni}, {proxy}, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
         f"  {len(running)} pod(s) running; outside client {fabric.GATEWAY_IP} "
         f"(namespace {naming.outside_netns(lab.name)}); namespaces start with "
         f"{naming.lab_prefix(lab.name)}\n  outside world: {', '.join(world_names())} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.sandbox import fabric_runner, naming
@@ -42,8 +43,18 @@ def vm_rss_kib(status: str) -> int:
     return 0
 
 
-def rss_mb(lab_names: Iterable[str]) -> dict[str, float]:
-    """The summed RSS, in MiB, of each named lab's processes (0.0 for a lab with none)."""
+@dataclass(frozen=True)
+class Process:
+    """One process of a lab: its pid, the program it runs and its RSS."""
+
+    lab: str
+    pid: int
+    program: str
+    rss_kib: int
+
+
+def processes(lab_names: Iterable[str]) -> list[Process]:
+    """Every process of the named labs (their agents, whatever runs in their namespaces)."""
     labs = list(lab_names)
     inodes: dict[int, str] = {}
     for netns in fabric_runner.list_netns():
@@ -52,14 +63,32 @@ def rss_mb(lab_names: Iterable[str]) -> dict[str, float]:
                 with contextlib.suppress(OSError):  # removed meanwhile
                     inodes[os.stat(NETNS_DIR / netns).st_ino] = lab
     folders = {str(naming.state_dir(lab)): lab for lab in labs}
-    totals = dict.fromkeys(labs, 0)
+    found = []
     for pid in filter(str.isdigit, os.listdir(PROC)):
         proc = PROC / pid
         try:
             args = proc.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
-            found = owner(args, os.stat(proc / "ns" / "net").st_ino, inodes, folders)
-            if found is not None:
-                totals[found] += vm_rss_kib(proc.joinpath("status").read_text())
+            holder = owner(args, os.stat(proc / "ns" / "net").st_ino, inodes, folders)
+            if holder is not None:
+                rss = vm_rss_kib(proc.joinpath("status").read_text())
+                found.append(Process(holder, int(pid), program(args), rss))
         except OSError:
             continue  # the process ended meanwhile
+    return found
+
+
+def program(args: list[str]) -> str:
+    """What a process runs, for a person: a Python module's name (``labkit.sandbox.agent``),
+    else the program's file name."""
+    if "-m" in args[:-1]:
+        return args[args.index("-m") + 1]
+    return Path(args[0]).name if args and args[0] else "?"
+
+
+def rss_mb(lab_names: Iterable[str]) -> dict[str, float]:
+    """The summed RSS, in MiB, of each named lab's processes (0.0 for a lab with none)."""
+    labs = list(lab_names)
+    totals = dict.fromkeys(labs, 0)
+    for process in processes(labs):
+        totals[process.lab] += process.rss_kib
     return {lab: kib / 1024 for lab, kib in totals.items()}

@@ -27,6 +27,7 @@ class ConnectAttempt(NamedTuple):
     served_by: str | None = None
     client_ip: str | None = None
     detail: str = ""
+    http_status: int | None = None
 
 
 def client_ip_of(answer: str) -> str | None:
@@ -47,10 +48,16 @@ def classify_os_error(exc: OSError) -> str:
 
 
 def connected(
-    words: str, latency: float, served_by: str | None, seen: str | None, note: str = ""
+    words: str,
+    latency: float,
+    served_by: str | None,
+    seen: str | None,
+    note: str = "",
+    http_status: int | None = None,
 ) -> ConnectAttempt:
     """A made connection: who served it and whom it saw (agnhost's ``hostname`` and ``clientip``
-    answers, when the server gave them) in the outcome and its words."""
+    answers, when the server gave them) in the outcome and its words, and the status of an HTTP
+    answer that was not 200."""
     detail = words
     if served_by is not None:
         detail += f"; served by {served_by}"
@@ -59,7 +66,7 @@ def connected(
     if note:
         detail += f"; {note}"
     return ConnectAttempt(
-        "connected", latency, served_by, client_ip_of(seen) if seen else None, detail
+        "connected", latency, served_by, client_ip_of(seen) if seen else None, detail, http_status
     )
 
 

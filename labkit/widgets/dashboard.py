@@ -86,9 +86,9 @@ class ClassDashboard(w.VBox):
     def stop(self) -> None:
         """End the live refreshing (the button still refreshes)."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
-            self._thread = None
+        self._thread = None
 
     def close(self) -> None:
         """Stop refreshing, then close the widget."""

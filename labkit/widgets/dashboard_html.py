@@ -29,17 +29,18 @@ THEMED = Palette(
     text=TEXT,
     muted="var(--jp-content-font-color2, #57606a)",
     background="transparent",
-    stuck="var(--jp-warn-color3, #fff8c5)",
+    stuck="rgba(212, 167, 44, 0.25)",
     rule="var(--jp-border-color2, #d0d7de)",
 )
-"""In a notebook: JupyterLab's theme colours, light fallbacks."""
+"""In a notebook: JupyterLab's theme colours, light fallbacks; a stuck row is a translucent amber,
+so the theme's own text colour stays readable on it in the light and the dark theme."""
 
 PAGE = Palette(
     text="#1f2328", muted="#57606a", background="#ffffff", stuck="#fff8c5", rule="#d0d7de"
 )
 """On the static page: fixed colours; every text colour is at least 4.5:1 on both backgrounds."""
 
-_CELL = "text-align:left;vertical-align:top;padding:2px 10px 2px 0"
+_CELL = "text-align:left;vertical-align:top;padding:2px 10px 2px 0;overflow-wrap:anywhere"
 
 
 def _table(

@@ -1,5 +1,5 @@
 """The Kind backend against a real cluster: nodes, apply/get/delete, exec, node_exec, probes, DNS,
-NetworkPolicy enforcement per CNI, attach, and the errors a second `up` gives."""
+NetworkPolicy enforcement per CNI, attach, and a second `up` attaching."""
 
 from __future__ import annotations
 
@@ -121,10 +121,10 @@ def test_attach_finds_the_same_lab(lab, cni, name):
     assert name in backend.names()
 
 
-def test_second_up_with_the_same_name_is_refused(lab, cni, name):
-    with pytest.raises(LabError) as err:
-        backend.up(name, cni)
-    assert "already exists" in err.value.what
+def test_second_up_with_the_same_name_attaches(lab, cni, name):
+    """issue 14.2: `make lab` twice attaches to the running lab, as connect() does."""
+    again = backend.up(name, cni)
+    assert again.uid() == lab.uid() and again.cni == cni
 
 
 def test_capabilities_match_the_cni(lab, cni):

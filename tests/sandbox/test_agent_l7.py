@@ -115,6 +115,7 @@ def test_http_rule_denies_with_403_and_a_drop_stays_silent(nets, state_dir: Path
     denied = probe(b, SERVER_B, 80, src_label="default/tiefighter", resolv_conf="")
     dropped = probe(c, SERVER_C, 80, timeout=0.5, src_label="default/xwing", resolv_conf="")
     assert denied.outcome == "connected" and L7_DENIAL in denied.detail
+    assert denied.http_status == 403 and dropped.http_status is None
     assert denied.served_by is None and (denied.latency_s or 1) < 0.5
     assert dropped.outcome == "timeout" and L7_DENIAL not in dropped.detail
 

@@ -204,3 +204,70 @@ def test_spec_carries_grants_and_names_bad_ones() -> None:
     assert "l7_grants[1]: peers must be a list of addresses or null" in text
     assert "l7_grants[2].http[0].path '(' is not a regular expression" in text
     assert "l7_grants[3]: 'netns' is missing" in text
+
+
+RULE1 = {
+    "apiVersion": "cilium.io/v2",
+    "kind": "CiliumNetworkPolicy",
+    "metadata": {"name": "rule1", "namespace": "default"},
+    "spec": {
+        "endpointSelector": {"matchLabels": {"k8s:app": "web"}},
+        "ingress": [
+            {
+                "fromEndpoints": [{"matchLabels": {"app": "client"}}],
+                "toPorts": [
+                    {
+                        "ports": [{"port": "8080", "protocol": "TCP"}],
+                        "rules": {"http": [{"method": "POST", "path": "/v1/request-landing"}]},
+                    }
+                ],
+            }
+        ],
+    },
+}
+
+
+def test_policies_whose_http_rules_guard_a_port() -> None:
+    """A CiliumNetworkPolicy's endpointSelector (labels with or without the ``k8s:`` source,
+    the namespace label naming its own namespace) picks the pods; an ingress ``toPorts`` entry
+    with ``rules.http`` on the port puts Cilium's proxy in front of it (Cilium docs,
+    "Layer 7 Examples")."""
+    from labkit.checks.l7 import http_rules_on
+
+    web = {"metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web"}}}
+    assert http_rules_on([RULE1], web, 8080) == ["default/rule1: POST /v1/request-landing"]
+    assert http_rules_on([RULE1], web, 9090) == []
+    other_ns = {"metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}}}
+    assert http_rules_on([RULE1], other_ns, 8080) == []
+    db = {"metadata": {"name": "db", "namespace": "default", "labels": {"app": "db"}}}
+    assert http_rules_on([RULE1], db, 8080) == []
+    pinned = {
+        **RULE1,
+        "spec": {
+            **RULE1["spec"],
+            "endpointSelector": {
+                "matchLabels": {"app": "web", "k8s:io.kubernetes.pod.namespace": "kube-system"}
+            },
+        },
+    }
+    assert http_rules_on([pinned], web, 8080) == []
+
+
+@pytest.mark.usefixtures("fast_clock")
+def test_pod_to_pod_tells_an_http_denial_from_a_drop(fakes) -> None:
+    """cilium/proxy ``cilium/l7policy.cc``: a request the HTTP rules deny gets 403 on a
+    connection L3/L4 policy allowed; the check fails it as an HTTP failure naming the rule,
+    where a drop would be a timeout."""
+    import dataclasses
+
+    from labkit.checks.pod_reach import pod_to_pod
+
+    lab = fakes.web_cluster()
+    lab.objects.append(RULE1)
+    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(
+        p, served_by=None, client_ip=None, http_status=403
+    )
+    r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=web"}, 8080)
+    assert r.verdict == "fail" and r.failure == "http"
+    assert "403 Access denied" in r.hint and "an L3/L4 drop would time out" in r.hint
+    assert "default/rule1: POST /v1/request-landing" in r.hint

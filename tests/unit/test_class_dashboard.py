@@ -16,8 +16,8 @@ from labkit.checks.result import VERDICT_COLOURS
 from labkit.course import class_folder
 from labkit.errors import LabError
 from labkit.widgets import ClassDashboard
-from labkit.widgets.contrast import AA_TEXT, contrast, parse_colour
-from labkit.widgets.dashboard_html import PAGE, dashboard_html, page
+from labkit.widgets.contrast import AA_TEXT, contrast, flatten, parse_colour
+from labkit.widgets.dashboard_html import PAGE, THEMED, dashboard_html, page
 
 CLASSROOM = Path(__file__).parent / "data" / "classroom"
 
@@ -113,6 +113,16 @@ def test_a_stuck_row_says_so_in_words_not_only_colour():
 def test_page_colours_meet_aa(text, background):
     """WCAG 2.1 1.4.3 (Contrast, Minimum): 4.5:1 for every text colour on every background."""
     assert contrast(parse_colour(text), parse_colour(background)) >= AA_TEXT
+
+
+@pytest.mark.parametrize(
+    ("page_colour", "text"), [("#ffffff", "#000000"), ("#111111", "#ffffff")], ids=["light", "dark"]
+)
+def test_the_widgets_stuck_tint_keeps_the_themes_text_readable(page_colour, text):
+    """WCAG 2.1 1.4.3 in JupyterLab's light and dark themes (their page and text colours): the
+    translucent tint over either page leaves the theme's text at 4.5:1 or better."""
+    seen = flatten([parse_colour(THEMED.stuck)], parse_colour(page_colour))
+    assert contrast(parse_colour(text), seen) >= AA_TEXT
 
 
 @pytest.mark.parametrize("verdict", sorted(VERDICT_COLOURS))

@@ -284,3 +284,12 @@ def test_an_interrupted_class_up_names_the_command_that_undoes_it(fake_backend, 
     fake_backend.up = interrupted
     assert cli.main(["class", "up", "--learners", "2"]) == 130
     assert "`labkit class down --learners 2`" in capsys.readouterr().err
+
+
+def test_a_process_is_named_by_its_module_or_program():
+    """/proc/<pid>/cmdline holds the arguments NUL-separated (proc(5)); `python -m MODULE` is
+    named by its module, as `ps` users know the agent."""
+    agent = ["/venv/bin/python", "-m", "labkit.sandbox.agent", "--state-dir", "/run/labkit/a"]
+    assert footprint.program(agent) == "labkit.sandbox.agent"
+    assert footprint.program(["/usr/bin/bwrap", "--unshare-pid", "ip"]) == "bwrap"
+    assert footprint.program(["python3", "-m"]) == "python3"
