@@ -65,6 +65,11 @@ def test_parse_reads_the_fields_kinds_docker_provider_reads():
     assert host.kernel_version == (6, 8, 0) and not host.wsl2
     assert dockerhost.parse(info(CgroupVersion="1")).cgroup_version == "1"
     assert dockerhost.parse("28.2.2") is None and dockerhost.parse("[]") is None
+    assert host.mem_total is None  # LINUX_INFO leaves MemTotal out
+    assert dockerhost.parse(info(MemTotal=8323567616)).mem_total == 8323567616  # moby's int64
+    assert dockerhost.parse(info(MemTotal="8 GiB")).mem_total is None
+    assert dockerhost.parse(info(MemTotal=True)).mem_total is None
+    assert dockerhost.parse(info(MemTotal=0)).mem_total is None
     bare = dockerhost.parse("{}")
     assert bare is not None and bare.kernel_version is None and bare.cgroup_version == ""
 
