@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import tarfile
 import time
@@ -16,8 +17,8 @@ from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, readiness, tools
-from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
+from labkit.kind import cluster, hostcontainers, readiness, tools
+from labkit.kind.actions import CreateCluster, Fetch, Run, StartContainer, Wait, WriteFile
 from labkit.kind.doctor import port_in_use
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
@@ -30,6 +31,7 @@ RESOURCE_NAMES = {
     "deployment": "deployments",
     "tigerastatus": "tigerastatuses.operator.tigera.io",
     "crd": "customresourcedefinitions",
+    "ingressclass": "ingressclasses.networking.k8s.io",
 }
 KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 
@@ -227,6 +229,13 @@ def execute(plan: Plan, steps: StepList | None = None, keep_failed: bool | None 
                     elif isinstance(action, Run):
                         steps.command(action.shell())
                         run_command(action)
+                    elif isinstance(action, StartContainer):
+                        started = hostcontainers.start(action.name, action.argv)
+                        steps.command(
+                            shlex.join(action.argv)
+                            if started
+                            else f"(container {action.name} already runs: kept)"
+                        )
                     elif isinstance(action, Wait):
                         with steps.waiting(action.title) as report:
                             wait_until_ready(
@@ -249,6 +258,7 @@ def _remove_after_failure(plan: Plan, exc: LabError) -> None:
             cluster.delete(
                 plan.name, kubeconfig=plan.paths.user_kubeconfig, state_dir=plan.paths.state_dir
             )
+        hostcontainers.remove_for_lab(plan.name, cluster.cluster_names())
         exc.fix += (
             f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
             "to keep it for inspection next time."

@@ -3,8 +3,6 @@ NetworkPolicy enforcement per CNI, attach, and the errors a second `up` gives.""
 
 from __future__ import annotations
 
-import platform
-
 import pytest
 
 from labkit.errors import LabError
@@ -200,9 +198,6 @@ def test_invalid_batch_applies_nothing(lab, workload):
     assert lab.get("configmap", "should-not-exist", namespace=NS) == []
 
 
-@pytest.mark.skipif(
-    platform.system() != "Linux", reason="only Linux hosts reach Kind node IPs directly"
-)
 def test_outside_probe_to_a_node_port(lab, workload, name):
     node_port = next(
         p["nodePort"] for p in workload["service"]["spec"]["ports"] if p["name"] == "http"
