@@ -40,7 +40,7 @@ system-tools:
 	  echo "setup: missing$$missing; the sandbox backend and the browser test need them. Run 'sudo make setup' on Debian/Ubuntu, or install: $(APT_PACKAGES)."; \
 	fi
 
-## lab: set up, bring a lab up (Kind when Docker answers, else the sandbox), open JupyterLab on lessons/
+## lab: set up, bring a lab up (Kind when Docker answers, else the sandbox) or attach to the one running under LAB, open JupyterLab on lessons/
 lab: setup
 	$(LABKIT) up --backend $(BACKEND) --cni $(CNI) --name $(LAB)
 	@# The sandbox needs root, and JupyterLab refuses root unless told it is deliberate. Its

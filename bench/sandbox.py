@@ -128,37 +128,12 @@ def reference_workload() -> list[dict]:
 
 def lab_rss_mb(lab_name: str) -> tuple[float, list[str]]:
     """Summed RSS of every process that belongs to the lab (its agent, anything run in its
-    namespaces)."""
-    from labkit.sandbox import fabric_runner, naming
-    from labkit.sandbox.netns import NETNS_DIR
+    namespaces), and a line per process."""
+    from labkit.sandbox import footprint
 
-    inodes = {
-        os.stat(NETNS_DIR / n).st_ino
-        for n in fabric_runner.list_netns()
-        if naming.is_lab_netns(lab_name, n)
-    }
-    state_dir = str(naming.state_dir(lab_name))
-    total, names = 0, []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            proc = Path("/proc") / pid
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            inside = os.stat(proc / "ns" / "net").st_ino in inodes
-            if state_dir not in cmd and not inside:
-                continue
-            rss = next(
-                int(line.split()[1])
-                for line in (proc / "status").read_text().splitlines()
-                if line.startswith("VmRSS:")
-            )
-        except (OSError, StopIteration):
-            continue
-        total += rss
-        names.append(
-            f"pid {pid} ({cmd.split()[2] if len(cmd.split()) > 2 else cmd.strip()}) "
-            f"{rss / 1024:.1f} MB"
-        )
-    return total / 1024, names
+    found = footprint.processes([lab_name])
+    lines = [f"pid {p.pid} ({p.program}) {p.rss_kib / 1024:.1f} MB" for p in found]
+    return sum(p.rss_kib for p in found) / 1024, lines
 
 
 def own_rss_mb() -> float:

@@ -10,9 +10,11 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
+from labkit.classroom import DEFAULT_PARALLEL
 from labkit.console import show_messages
 from labkit.errors import LabError
 from labkit.inputs import check_learner
@@ -43,7 +45,29 @@ def _parser() -> argparse.ArgumentParser:
     named(up)
 
     down = sub.add_parser("down", help="remove a lab, whichever backend holds it")
-    named(down)
+    which = down.add_mutually_exclusive_group()
+    which.add_argument(
+        "--name", default=DEFAULT_LAB_NAME, help=f"lab name (default {DEFAULT_LAB_NAME})"
+    )
+    which.add_argument("--all", action="store_true", help="every lab on this machine")
+
+    sub.add_parser("ls", help="every lab on this machine: backend, CNI, status, age, memory")
+
+    klass = sub.add_parser("class", help="a lab per learner: `class up` or `class down`")
+    klass.add_argument("action", choices=("up", "down"))
+    klass.add_argument(
+        "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
+    )
+    klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
+    klass.add_argument(
+        "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
+    )
+    klass.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        help=f"labs built at once (default {DEFAULT_PARALLEL})",
+    )
 
     status = sub.add_parser("status", help="nodes and pods of a lab, like kubectl get -o wide")
     named(status)
@@ -53,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", default="auto", help=f"auto (default: both), {', '.join(BACKENDS)}"
     )
     doctor.add_argument("--cni", default=None, help="also check what this CNI needs")
+    form = doctor.add_mutually_exclusive_group()
+    form.add_argument(
+        "--json", action="store_true", help="one JSON object per line: name, status, detail, fix"
+    )
+    form.add_argument(
+        "--checklist", action="store_true", help="a Markdown checklist to print, a box per line"
+    )
 
     deploy = sub.add_parser("deploy", help="deploy a tutorial scenario onto a running lab")
     deploy.add_argument(
@@ -83,6 +114,27 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="a learner's progress, or a whole workshop's")
     report.add_argument("paths", nargs="*", help="progress files or folders (default: your own)")
+    report.add_argument(
+        "--class",
+        dest="class_dir",
+        default=None,
+        metavar="DIR",
+        help="a class folder of <learner>.jsonl files: per learner and exercise, who is stuck, "
+        "the hardest exercises; also writes class-report.csv and class-report.html",
+    )
+    report.add_argument(
+        "--stuck-after",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --class: attempts without a pass that count as stuck (default 3)",
+    )
+    report.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="with --class: where the CSV and HTML go (default .)",
+    )
 
     kubectl = sub.add_parser(
         "kubectl",
@@ -91,6 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     named(kubectl)
     kubectl.add_argument("args", nargs="*", help="kubectl's own arguments, e.g. get pods -o wide")
+
+    hubble = sub.add_parser(
+        "hubble",
+        help="Hubble's flows of a Cilium lab: `labkit hubble observe --verdict DROPPED ...`",
+        usage="labkit hubble [--name LAB] observe [--pod P] [--namespace N] [--verdict V] "
+        "[--protocol P] [--port N] [--last N] [-f]",
+    )
+    named(hubble)
+    hubble.add_argument("args", nargs=argparse.REMAINDER, help="hubble's own arguments")
 
     shell = sub.add_parser(
         "shell", help="open your shell with `kubectl` meaning `labkit kubectl --name LAB`"
@@ -132,10 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         name = getattr(args, "name", DEFAULT_LAB_NAME)
-        print(
-            f"labkit: interrupted; run `labkit down --name {name}` if a lab was half built.",
-            file=sys.stderr,
+        undo = (
+            f"labkit class down --learners {shlex.quote(args.learners)}"
+            if args.command == "class"
+            else f"labkit down --name {name}"
         )
+        print(f"labkit: interrupted; run `{undo}` if a lab was half built.", file=sys.stderr)
         return 130
 
 
@@ -191,14 +254,52 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from labkit.lab import down
+    from labkit.lab import down, down_all
 
+    if args.all:
+        removed = down_all()
+        for lab in removed:
+            print(f"labkit: removed {lab.backend} lab {lab.name!r}.")
+        print(f"labkit: {len(removed)} lab(s) removed; none is left on this machine.")
+        return 0
     holders = down(args.name)
     if not holders:
         print(f"labkit: no lab named {args.name!r} is running; nothing to remove.")
     for backend in holders:
         print(f"labkit: removed {backend} lab {args.name!r}.")
     return 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    import time
+
+    from labkit.lab import list_labs
+    from labkit.lablist import render
+
+    print(render(list_labs(), time.time()))
+    return 0
+
+
+def _cmd_class(args: argparse.Namespace) -> int:
+    import time
+
+    from labkit.classroom import check_parallel, class_down, class_up, summary
+    from labkit.roster import learners
+
+    names = learners(args.learners)  # the whole roster is checked before any lab is touched
+    check_parallel(args.parallel)
+    began = time.perf_counter()
+    if args.action == "up":
+        outcomes = class_up(names, args.cni, args.backend, args.parallel)
+        print(summary(outcomes, time.perf_counter() - began, "up"))
+        print(
+            "Each learner's notebook connects to its own lab with LABKIT_LAB=<name> "
+            "(`labkit ls` lists them; `labkit class down` removes them)."
+        )
+    else:
+        outcomes = class_down(names, args.parallel)
+        print(summary(outcomes, time.perf_counter() - began, "down"))
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -224,14 +325,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from labkit.doctor import render_lines, run_doctor, verdict
+    from labkit.doctor import render_checklist, render_json, render_lines, run_doctor, verdict
 
     if args.cni is not None:
         validate_cni(args.cni)
     lines = run_doctor(args.backend, args.cni)
     ready, closing = verdict(lines, args.backend)
-    print(render_lines(lines))
-    print(closing)
+    if args.json:
+        print(render_json(lines))
+    elif args.checklist:
+        print(render_checklist(lines, closing))
+    else:
+        print(render_lines(lines))
+        print(closing)
     return 0 if ready else 1
 
 
@@ -286,12 +392,54 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from labkit.checks.progress import default_path, report
 
+    if args.class_dir is not None:
+        return _class_report(args)
     print(report(args.paths or [default_path()]))
+    return 0
+
+
+def _class_report(args: argparse.Namespace) -> int:
+    """`labkit report --class DIR`: the tables on stdout, CSV and HTML into ``--out``."""
+    from pathlib import Path
+
+    from labkit.course.class_export import csv_text, text
+    from labkit.course.class_folder import class_report
+    from labkit.course.class_report import check_stuck_after
+    from labkit.widgets.dashboard_html import page
+
+    if args.paths:
+        raise LabError(
+            "labkit report takes either progress files or --class DIR, not both.",
+            f"Run `labkit report --class {args.class_dir}` alone.",
+        )
+    report = class_report(args.class_dir, check_stuck_after(args.stuck_after))
+    out = Path(args.out).expanduser()
+    written = {
+        out / "class-report.csv": csv_text(report),
+        out / "class-report.html": page(report, f"from {Path(args.class_dir).expanduser()}"),
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, content in written.items():
+            path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise LabError(
+            f"Cannot write the class report into {out}: {exc.strerror}.",
+            "Pass --out a folder you can write to.",
+        ) from None
+    print(text(report))
+    print(f"labkit: wrote {' and '.join(str(p) for p in written)}.")
     return 0
 
 
 def _cmd_kubectl(args: argparse.Namespace) -> int:
     from labkit.kubectl.run import run
+
+    return run(args.name, args.args)
+
+
+def _cmd_hubble(args: argparse.Namespace) -> int:
+    from labkit.hubble import run
 
     return run(args.name, args.args)
 
@@ -305,6 +453,8 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "up": _cmd_up,
     "down": _cmd_down,
+    "ls": _cmd_ls,
+    "class": _cmd_class,
     "status": _cmd_status,
     "doctor": _cmd_doctor,
     "deploy": _cmd_deploy,
@@ -312,6 +462,7 @@ _COMMANDS = {
     "check": _cmd_check,
     "report": _cmd_report,
     "kubectl": _cmd_kubectl,
+    "hubble": _cmd_hubble,
     "shell": _cmd_shell,
 }
 

@@ -1,6 +1,9 @@
-"""`labkit doctor`: every backend's checks of this machine, each failing line naming its fix."""
+"""`labkit doctor`: every backend's checks of this machine, each failing line naming its fix, as
+text, as JSON lines for scripts, or as a Markdown checklist to print before a workshop."""
 
 from __future__ import annotations
+
+import json
 
 from labkit.errors import LabError
 from labkit.lab import BACKENDS, DoctorLine, backend_module, choose_backend
@@ -39,6 +42,50 @@ def render_lines(lines: list[DoctorLine]) -> str:
         else f"{len(failed)} check(s) failed; apply the fixes above."
     )
     return "\n".join(out)
+
+
+def status_of(line: DoctorLine) -> str:
+    """``ok``, ``fail`` (a required check failed) or ``warn`` (an optional one did)."""
+    if line.ok:
+        return "ok"
+    return "fail" if line.required else "warn"
+
+
+def render_json(lines: list[DoctorLine]) -> str:
+    """One JSON object per finding (name, status, detail, fix), one per line, for scripts; the
+    exit code, not a closing object, says whether the machine is ready."""
+    return "\n".join(
+        json.dumps(
+            {"name": line.name, "status": status_of(line), "detail": line.detail, "fix": line.fix},
+            ensure_ascii=False,
+        )
+        for line in lines
+    )
+
+
+def render_checklist(lines: list[DoctorLine], closing: str) -> str:
+    """A Markdown checklist to print: a section per backend, a box per finding (ticked when it
+    passed) with the fix beneath the open ones, and the verdict."""
+    out = ["# labkit preflight checklist"]
+    section = None
+    for line in lines:
+        backend, sep, name = line.name.partition(": ")
+        if not sep:
+            backend, name = "", line.name
+        if backend != section:
+            section = backend
+            out += ["", f"## {backend} backend" if backend else "## this machine", ""]
+        optional = " (optional)" if not line.required else ""
+        out.append(f"- [{'x' if line.ok else ' '}] {_md(name)}{optional}: {_md(line.detail)}")
+        if not line.ok and line.fix:
+            out.append(f"  - fix: {_md(line.fix)}")
+    out += ["", closing]
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    """One Markdown list item's text: line breaks folded, so a detail never opens a new item."""
+    return " ".join(text.split())
 
 
 def verdict(lines: list[DoctorLine], backend: str = "auto") -> tuple[bool, str]:

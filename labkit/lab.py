@@ -26,6 +26,7 @@ from labkit.values import (
     Capabilities,
     DoctorLine,
     ExecResult,
+    LabSummary,
     ObjectRef,
     Probe,
     split_pod_ref,
@@ -45,6 +46,7 @@ __all__ = [
     "DoctorLine",
     "ExecResult",
     "Lab",
+    "LabSummary",
     "ObjectRef",
     "Probe",
     "backend_module",
@@ -52,7 +54,9 @@ __all__ = [
     "connect_backend",
     "docker_engine_answers",
     "down",
+    "down_all",
     "find_backends",
+    "list_labs",
     "sandbox_possible",
     "split_pod_ref",
     "validate_cni",
@@ -204,6 +208,10 @@ class Backend(Protocol):
         """What this backend needs of the machine, each failing line naming its fix."""
         ...
 
+    def summaries(self) -> list[LabSummary]:
+        """Every lab this backend holds on this machine, as `labkit ls` lists it."""
+        ...
+
 
 # --------------------------------------------------------------------------- backend choice
 
@@ -265,6 +273,29 @@ def connect_backend(
     if not quiet:
         log.info("bringing up %s lab %r with %s; %s.", chosen, lab_name, cni, why)
     return module.up(lab_name, cni, kube_proxy_mode, quiet=quiet)
+
+
+def _usable_backends() -> list[str]:
+    """The backends that can run on this machine, sandbox first."""
+    found = []
+    if sandbox_possible()[0]:
+        found.append("sandbox")
+    if docker_engine_answers()[0]:
+        found.append("kind")
+    return found
+
+
+def list_labs() -> list[LabSummary]:
+    """Every lab on this machine, on every backend that can run here, by backend then name."""
+    return [lab for b in _usable_backends() for lab in backend_module(b).summaries()]
+
+
+def down_all() -> list[LabSummary]:
+    """Remove every lab on this machine, whichever backend holds it; returns those removed."""
+    labs = list_labs()
+    for lab in labs:
+        backend_module(lab.backend).down(lab.name)
+    return labs
 
 
 def find_backends(lab_name: str) -> list[str]:

@@ -71,6 +71,9 @@ class Probe:
     served_by: str | None = None
     client_ip: str | None = None
     detail: str = ""
+    http_status: int | None = None
+    """The status of the probe's HTTP question when it was not 200 (a 403 from Cilium's proxy:
+    an HTTP rule denied the request on a connection L3/L4 policy allowed)."""
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,20 @@ class DoctorLine:
     detail: str
     fix: str = ""
     required: bool = True
+
+
+@dataclass(frozen=True)
+class LabSummary:
+    """One lab on this machine as `labkit ls` lists it: its backend and CNI, whether it is
+    ready, when it was made (``time.time()``) and the memory its processes hold, in MiB (None:
+    not known to this backend)."""
+
+    name: str
+    backend: str
+    cni: str | None
+    status: str
+    created: float | None = None
+    memory_mb: float | None = None
 
 
 def split_pod_ref(ref: str, namespace: str = "default") -> tuple[str, str]:

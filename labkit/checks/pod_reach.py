@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labkit.checks.l7 import l7_denial_hint
 from labkit.checks.pods import missing_pod_hint, one_pod, shown
 from labkit.checks.policy import model_verdict, not_enforced_note
 from labkit.checks.reach import SourcePod, check_port, check_protocol
@@ -32,6 +33,7 @@ from labkit.commands import NAT_RULES, POD_DETAIL, POD_LIST
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.model.addresses import is_ip
+from labkit.model.ciliuml7 import DENIED_STATUS
 from labkit.model.netpol.verdicts import Verdict
 from labkit.model.objects import (
     container_ports,
@@ -360,10 +362,15 @@ def judge_connection(attempt: Connection) -> Result:
 def connected(attempt: Connection) -> Connection | Result:
     """The probe connected; else fail with the hint for how it failed."""
     ask, probe, verdict = attempt.ask, attempt.probe, attempt.verdict
-    ok = probe.outcome == "connected"
+    denied = probe.outcome == "connected" and probe.http_status == DENIED_STATUS
+    ok = probe.outcome == "connected" and not denied
     attempt.report.add(attempt.action, attempt.observed, ok)
     if ok:
         return attempt
+    if denied and attempt.ends.dst is not None:
+        return attempt.report.result(
+            l7_denial_hint(ask.lab, attempt.ends.dst, ask.port), failure="http"
+        )
     failure = failure_class(p.outcome for p in attempt.conv.observations)
     hint = attempt.ends.failure_hint(failure or "error")
     if ask.local and failure == "refused":

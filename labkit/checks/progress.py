@@ -4,7 +4,7 @@ the reports built from it.
 ``record`` appends an attempt; ``record_deploy`` appends that a scenario's state was deployed on
 a lab (``last_deployed`` finds it, so a state is graded only once it was deployed);
 ``record_hint`` appends that an exercise's hint was shown (``exercise_history`` counts attempts
-and hints, for the hint ladder); ``report``
+and hints, for the hint ladder); ``read_log`` reads a file's attempts and hints; ``report``
 reads one file (a learner's table: lesson, exercise, best verdict, points) or several files / a
 folder (a workshop summary, one row per learner).
 """
@@ -204,10 +204,25 @@ def _append(entry: Mapping[str, Any], path: str | Path | None) -> Path:
     return target
 
 
+class ProgressLog(NamedTuple):
+    """What one progress file holds: graded attempts and hint events, in file order, and the
+    number of unreadable lines skipped."""
+
+    attempts: list[dict[str, Any]]
+    hints: list[dict[str, Any]]
+    skipped: int
+
+
 def read(path: str | Path) -> tuple[list[dict[str, Any]], int]:
     """Entries of one progress file and the number of unreadable lines skipped (a learner name
     with control characters makes a line unreadable)."""
-    entries, bad = [], 0
+    log = read_log(path)
+    return log.attempts, log.skipped
+
+
+def read_log(path: str | Path) -> ProgressLog:
+    """One progress file's graded attempts and hint events; deploys and resets are left out."""
+    entries, hints, bad = [], [], 0
     with _text(path) as fh:
         for line in fh:
             if not line.strip():
@@ -218,15 +233,48 @@ def read(path: str | Path) -> tuple[list[dict[str, Any]], int]:
                 bad += 1
                 continue
             if isinstance(entry, dict) and entry.get("event") in EVENTS:
+                if entry["event"] == "hint":
+                    if _valid_hint(entry):
+                        hints.append(entry)
+                    else:
+                        bad += 1
                 continue  # a deploy on record, not a graded attempt
-            if not isinstance(entry, dict) or entry.get("verdict") not in VERDICTS:
+            if isinstance(entry, dict) and _valid_attempt(entry):
+                entries.append(entry)
+            else:
                 bad += 1
-                continue
-            if not str(entry.get("learner") or "?").isprintable():
-                bad += 1
-                continue
-            entries.append(entry)
-    return entries, bad
+    return ProgressLog(entries, hints, bad)
+
+
+_LABELS = ("learner", "lesson", "exercise", "check", "subject", "time")
+
+
+def _valid_attempt(entry: Mapping[str, Any]) -> bool:
+    """A graded attempt as `record` writes it: a verdict, numeric points, printable labels."""
+    return (
+        entry.get("verdict") in VERDICTS
+        and all(_number_or_none(entry.get(k)) for k in ("points", "max_points"))
+        and all(_printable_or_none(entry.get(k)) for k in _LABELS)
+    )
+
+
+def _valid_hint(entry: Mapping[str, Any]) -> bool:
+    """A hint event as `record_hint` writes it: a rung number and printable labels."""
+    rung = entry.get("rung")
+    return (
+        isinstance(rung, int)
+        and not isinstance(rung, bool)
+        and rung >= 0
+        and all(_printable_or_none(entry.get(k)) for k in _LABELS)
+    )
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _printable_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.isprintable())
 
 
 def _text(path: str | Path) -> io.StringIO:
@@ -259,13 +307,14 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per graded item (lesson, exercise label): the best attempt's verdict, points and maximum
-    (all three from that one attempt), and the number of attempts.
+def graded_items(
+    entries: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """The attempts per graded item (lesson, exercise label), in the order given.
 
-    An exercise graded by several checks (a scenario's checks, recorded together) gets one row per
-    check, labelled ``exercise: check`` (plus the subject when one check grades several things),
-    so a passing check never hides a failing one.
+    An exercise graded by several checks (a scenario's checks, recorded together) gets one item
+    per check, labelled ``exercise: check`` (plus the subject when one check grades several
+    things), so a passing check never hides a failing one.
     """
     items: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = {}
     for e in entries:
@@ -281,8 +330,7 @@ def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
     for lesson, exercise, check, subject in items:
         checks_per_exercise.setdefault((lesson, exercise), set()).add(check)
         subjects_per_check.setdefault((lesson, exercise, check), set()).add(subject)
-    rank = {v: i for i, v in enumerate(VERDICTS)}
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    labelled: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for (lesson, exercise, check, subject), group in items.items():
         label = exercise
         if (
@@ -292,14 +340,29 @@ def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
             label = f"{exercise}: {check}" if check != exercise else exercise
             if len(subjects_per_check[(lesson, exercise, check)]) > 1:
                 label += f" ({subject})"
-        top = min(group, key=lambda e: (rank[e["verdict"]], -_share(e)))
-        best[(lesson, label)] = {
+        labelled[(lesson, label)] = group
+    return labelled
+
+
+def best_attempts(entries: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per graded item (`graded_items`): the best attempt's verdict, points and maximum (all
+    three from that one attempt), and the number of attempts."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, group in graded_items(entries).items():
+        top = best_of(group)
+        best[key] = {
             "verdict": top["verdict"],
             "points": top.get("points") or 0,
             "max_points": top.get("max_points") or 0,
             "attempts": len(group),
         }
     return best
+
+
+def best_of(attempts: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The best of an item's attempts: the best verdict, then the largest share of its points."""
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    return min(attempts, key=lambda e: (rank[e["verdict"]], -_share(e)))
 
 
 def _share(entry: Mapping[str, Any]) -> float:

@@ -103,6 +103,12 @@ class ExerciseSpec:
     writes: tuple[ObjectRef, ...] = ()
     build: Build | None = None
 
+    @property
+    def ladder_size(self) -> int:
+        """The rungs ``ex.hint()`` can show: its own, plus a drawn repair's two that
+        `exercise_lab` adds (the failing check's hint and the give-away)."""
+        return len(self.hints) + (2 if isinstance(self.setup, Draw) else 0)
+
 
 def get(exercise_id: str) -> ExerciseSpec:
     """The exercise with this id (e.g. ``"00.1"``), or a LabError listing the ids there are."""

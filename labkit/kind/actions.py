@@ -10,6 +10,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from labkit.kind import cluster
+
 WAIT_KINDS = ("nodes", "daemonset", "deployment", "tigerastatus", "crd", "ingressclass")
 
 
@@ -62,7 +64,7 @@ class Fetch:
 
 @dataclass(frozen=True)
 class CreateCluster:
-    """``kind create cluster`` through pytest-kind's KindCluster (the exact command it runs)."""
+    """``kind create cluster`` from the rendered config and the pinned node image."""
 
     name: str
     image: str
@@ -71,16 +73,9 @@ class CreateCluster:
 
     @property
     def argv(self) -> tuple[str, ...]:
-        """The `kind create cluster` command line KindCluster runs."""
-        return (
-            "kind",
-            "create",
-            "cluster",
-            f"--name={self.name}",
-            f"--kubeconfig={self.kubeconfig}",
-            f"--image={self.image}",
-            "--config",
-            self.config_path,
+        """The `kind create cluster` command line `cluster.create` runs."""
+        return cluster.create_argv(
+            self.name, image=self.image, config_path=self.config_path, kubeconfig=self.kubeconfig
         )
 
     def shell(self) -> str:

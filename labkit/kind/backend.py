@@ -3,18 +3,29 @@ and plan for --dry-run."""
 
 from __future__ import annotations
 
+import logging
+import platform
 import shutil
 
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, execute, hostcontainers, tools
+from labkit.kind import cluster, detect, dockerhost, execute, footprint, hostcontainers, tools
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
-from labkit.kind.options import validate_name
-from labkit.kind.plan import Plan, build_plan, default_paths, host_arch
+from labkit.kind.options import resolve_kube_proxy_mode, validate_name
+from labkit.kind.plan import Plan, build_plan, default_paths
 from labkit.machine import docker_engine_answers
-from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
+
+log = logging.getLogger("labkit")
+
+
+def docker_arch() -> str:
+    """The architecture Kind's nodes run on: Docker's, not this Python's (an x86_64 Python under
+    Rosetta still drives arm64 nodes); this machine's only when no engine answers (a dry run)."""
+    host = dockerhost.read()
+    return dockerhost.platform_arch(host.architecture if host else platform.machine())
 
 
 def plan(
@@ -25,11 +36,13 @@ def plan(
     hubble: bool = False,
     timeout_s: float | None = None,
 ) -> Plan:
-    """Everything `up` would do, without touching Docker; ``plan(...).render()`` is the dry-run
-    text."""
+    """Everything `up` would do, changing nothing (for Flannel it asks Docker its architecture);
+    ``plan(...).render()`` is the dry-run text."""
     if timeout_s is not None:
         check_timeout(timeout_s, "timeout_s")
-    arch = host_arch() if cni == "flannel" else "amd64"
+    validate_name(lab_name)
+    resolve_kube_proxy_mode(cni, kube_proxy_mode)  # refuse bad input before asking Docker
+    arch = docker_arch() if cni == "flannel" else "amd64"
     return build_plan(
         lab_name,
         cni,
@@ -52,8 +65,26 @@ def up(
     timeout_s: float | None = None,
 ) -> KindLab:
     """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return
-    the Lab. ``quiet`` prints no steps."""
+    the Lab. A running lab of that name and CNI is attached to instead, so `make lab` can run
+    twice. ``quiet`` prints no steps."""
     the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
+    running = running_lab(lab_name, cni)
+    if running is not None:
+        if running.kube_proxy_mode != the_plan.kube_proxy_mode:
+            log.warning(
+                "lab %r runs kube-proxy mode %s, not %s; using it (run `labkit down --name %s` "
+                "first to switch).",
+                lab_name,
+                running.kube_proxy_mode,
+                the_plan.kube_proxy_mode,
+                lab_name,
+            )
+        log.info(
+            "Kind lab %r is already running with %s; attaching to it, as connect() does.",
+            lab_name,
+            cni,
+        )
+        return running
     execute.execute(the_plan, StepList(total=len(the_plan.steps), quiet=quiet))
     lab = KindLab.attach(lab_name)
     if lab is None:
@@ -61,6 +92,28 @@ def up(
             f"Kind lab {lab_name!r} was created, but its {cni} DaemonSet cannot be found.",
             f"Look at `kubectl --context kind-{lab_name} get pods -A`; "
             f"`labkit down --name {lab_name}` removes the cluster.",
+        )
+    return lab
+
+
+def running_lab(lab_name: str, cni: str) -> KindLab | None:
+    """The running Kind lab ``lab_name`` when labkit made it with ``cni``; None when no cluster
+    has that name; a LabError naming the fix when the cluster is not ours or runs another CNI."""
+    if lab_name not in cluster.cluster_names():
+        return None
+    lab = KindLab.attach(lab_name)
+    if lab is None or not detect.made_by_labkit(lab.get("nodes", namespace=None)):
+        raise LabError(
+            f"A Kind cluster named {lab_name!r} exists, but labkit did not make it (no Flannel, "
+            "Calico or Cilium DaemonSet, or no labkit.dev/pool labels on its workers).",
+            f"Choose another name (--name, or LAB= for make lab), or delete that cluster with "
+            f"`kind delete cluster --name {lab_name}` if you no longer need it.",
+        )
+    if lab.cni != cni:
+        raise LabError(
+            f"Kind lab {lab_name!r} is already running with {lab.cni}, not {cni}.",
+            f"Use it as it is (--cni {lab.cni}), or remove it first with "
+            f"`labkit down --name {lab_name}` and run `labkit up` again.",
         )
     return lab
 
@@ -89,7 +142,7 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
     paths = default_paths(lab_name)
     existed = lab_name in cluster.cluster_names()
     if existed:
-        cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig, state_dir=paths.state_dir)
+        cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig)
     hostcontainers.remove_for_lab(lab_name, cluster.cluster_names())
     shutil.rmtree(paths.state_dir, ignore_errors=True)
     return existed
@@ -98,6 +151,12 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
 def names() -> list[str]:
     """Names of the Kind clusters that exist (empty without kind or a Docker engine)."""
     return cluster.cluster_names()
+
+
+def summaries() -> list[LabSummary]:
+    """The Kind clusters that exist, with their CNI, state, age and memory as Docker shows
+    them."""
+    return footprint.summaries(names())
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:

@@ -1,65 +1,59 @@
-"""Create, delete and list Kind clusters through pytest-kind's KindCluster, with kind and kubectl
-taken from PATH (never downloaded) and the lab's files kept out of the current folder."""
+"""The one module that drives the `kind` CLI: every `kind ...` command line labkit runs or shows is
+built here (create, delete, list clusters, print a kubeconfig), with kind taken from PATH (never
+downloaded) and its failures turned into LabErrors that carry what Docker shows."""
 
 from __future__ import annotations
 
-import platform
-import subprocess
 from pathlib import Path
-
-from pytest_kind import KindCluster
 
 from labkit.errors import LabError
 from labkit.kind import tools
 
 _NO_CLUSTERS = "No kind clusters found."
+CREATE_TIMEOUT_S = 600.0
+"""`kind create cluster` pulls the node image on first use; kubeadm's own waits end sooner."""
+DELETE_TIMEOUT_S = 180.0
 
 
-class LabKindCluster(KindCluster):  # pytest-kind ships no type hints
-    """KindCluster pointed at labkit's paths and the pinned node image."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        kubeconfig: Path,
-        image: str,
-        state_dir: Path,
-        kind_path: Path,
-        kubectl_path: Path,
-    ) -> None:
-        # KindCluster.__init__ would create ./.pytest-kind/<name> in the current folder (for a
-        # notebook, the lessons folder) and default to downloading kind v0.17 and kubectl 1.25.
-        # Set the attributes it sets, with labkit's folder and the tools found on PATH instead.
-        self.name = name
-        self.image = image
-        self.path = state_dir
-        self.kubeconfig_path = kubeconfig
-        self.kind_path = kind_path
-        self.kubectl_path = kubectl_path
-        self.platform = platform.system().lower()
-
-    def ensure_kind(self) -> None:
-        """Find kind on PATH (pytest-kind would download an old release)."""
-        if not self.kind_path.exists():
-            tools.find("kind")  # raises with the install hint
-
-    def ensure_kubectl(self) -> None:
-        """Find kubectl on PATH (pytest-kind would download an old release)."""
-        if not self.kubectl_path.exists():
-            tools.find("kubectl")
+# --------------------------------------------------------------------------- command lines
 
 
-def open_cluster(name: str, *, kubeconfig: Path, image: str, state_dir: Path) -> LabKindCluster:
-    """A KindCluster handle for lab ``name`` (kind and kubectl must be on PATH)."""
-    return LabKindCluster(
-        name,
-        kubeconfig=Path(kubeconfig),
-        image=image,
-        state_dir=Path(state_dir),
-        kind_path=Path(tools.find("kind")),
-        kubectl_path=Path(tools.find("kubectl")),
+def create_argv(name: str, *, image: str, config_path: str, kubeconfig: str) -> tuple[str, ...]:
+    """`kind create cluster` for lab ``name`` from its rendered config and the pinned image;
+    kind merges the context into ``kubeconfig``."""
+    return (
+        "kind",
+        "create",
+        "cluster",
+        f"--name={name}",
+        f"--kubeconfig={kubeconfig}",
+        f"--image={image}",
+        "--config",
+        config_path,
     )
+
+
+def delete_argv(name: str, *, kubeconfig: str) -> tuple[str, ...]:
+    """`kind delete cluster`, which also removes the lab's context from ``kubeconfig``."""
+    return ("kind", "delete", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig}")
+
+
+def get_clusters_argv() -> tuple[str, ...]:
+    """`kind get clusters`: one name a line."""
+    return ("kind", "get", "clusters")
+
+
+def version_argv() -> tuple[str, ...]:
+    """`kind version` (e.g. "kind v0.32.0 go1.25.5 linux/amd64")."""
+    return ("kind", "version")
+
+
+def kubeconfig_argv(name: str) -> tuple[str, ...]:
+    """`kind get kubeconfig` of lab ``name`` (printed, not merged anywhere)."""
+    return ("kind", "get", "kubeconfig", "--name", name)
+
+
+# --------------------------------------------------------------------------- running them
 
 
 def parse_cluster_names(output: str) -> list[str]:
@@ -74,7 +68,7 @@ def parse_cluster_names(output: str) -> list[str]:
 def cluster_names() -> list[str]:
     """Kind clusters that exist; empty when kind is not installed or no Docker engine answers."""
     try:
-        proc = tools.run(["kind", "get", "clusters"], check=False, timeout=60)
+        proc = tools.run(get_clusters_argv(), check=False, timeout=60)
     except LabError:
         return []
     return parse_cluster_names(proc.stdout) if proc.returncode == 0 else []
@@ -111,47 +105,39 @@ def diagnose(name: str) -> str:
     return "\n".join(lines)
 
 
-def create(name: str, *, config_path: Path, kubeconfig: Path, image: str, state_dir: Path) -> None:
-    """``kind create cluster`` via KindCluster; kind prints its own progress while it works."""
+def create(name: str, *, config_path: Path, kubeconfig: Path, image: str) -> None:
+    """`kind create cluster` (bounded by CREATE_TIMEOUT_S); a failure carries kind's last lines
+    and the node containers' state."""
     Path(kubeconfig).parent.mkdir(parents=True, exist_ok=True)
-    cluster = open_cluster(name, kubeconfig=kubeconfig, image=image, state_dir=state_dir)
-    try:
-        cluster.create(config_file=config_path)
-    except subprocess.CalledProcessError as exc:
+    argv = create_argv(name, image=image, config_path=str(config_path), kubeconfig=str(kubeconfig))
+    proc = tools.run(argv, check=False, timeout=CREATE_TIMEOUT_S)
+    if proc.returncode != 0:
         raise LabError(
-            f"kind could not create cluster {name!r} (exit {exc.returncode}); its messages are "
-            "printed above.",
-            "Run `labkit doctor` (Docker memory, inotify limits, ports 80/443), then "
+            f"kind could not create cluster {name!r} (exit {proc.returncode}).",
+            "Run `labkit doctor` (Docker memory, inotify limits, cgroups), then "
             f"`labkit down --name {name}` and try again.",
-            output=diagnose(name),
-        ) from None
-    except Exception as exc:
-        if name not in cluster_names():
-            raise LabError(
-                f"Creating Kind cluster {name!r} failed: {exc}",
-                "Run `labkit doctor`, then try again.",
-                output=diagnose(name),
-            ) from None
+            output=tools.tail(proc.stdout + "\n" + proc.stderr) + "\n\n" + diagnose(name),
+        )
 
 
-def delete(name: str, *, kubeconfig: Path, state_dir: Path) -> None:
-    """``kind delete cluster`` via KindCluster (also removes its context from ``kubeconfig``)."""
-    cluster = open_cluster(name, kubeconfig=kubeconfig, image="", state_dir=state_dir)
-    try:
-        cluster.delete()
-    except subprocess.CalledProcessError as exc:
+def delete(name: str, *, kubeconfig: Path) -> None:
+    """`kind delete cluster` (also removes its context from ``kubeconfig``)."""
+    proc = tools.run(
+        delete_argv(name, kubeconfig=str(kubeconfig)), check=False, timeout=DELETE_TIMEOUT_S
+    )
+    if proc.returncode != 0:
         raise LabError(
-            f"kind could not delete cluster {name!r} (exit {exc.returncode}).",
+            f"kind could not delete cluster {name!r} (exit {proc.returncode}).",
             f"Check that the Docker engine answers (`docker info`), then run "
             f"`kind delete cluster --name {name}`.",
-            output=diagnose(name),
-        ) from None
+            output=tools.tail(proc.stdout + "\n" + proc.stderr) + "\n\n" + diagnose(name),
+        )
 
 
 def kubeconfig_text(name: str) -> str:
     """The cluster's kubeconfig as printed by `kind get kubeconfig --name`."""
     return tools.run(
-        ["kind", "get", "kubeconfig", "--name", name],
+        kubeconfig_argv(name),
         timeout=60,
         fix=f"Check that cluster {name!r} exists (`kind get clusters`).",
     ).stdout

@@ -33,6 +33,18 @@ def detect_cni(daemonsets: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
+LABKIT_NODE_POOLS = frozenset({"apps", "data"})
+"""The `labkit.dev/pool` labels clusters/*.yaml give the two workers: the mark of a labkit lab."""
+
+
+def made_by_labkit(nodes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a cluster's nodes carry the worker labels every labkit Kind config sets."""
+    pools = {
+        ((node.get("metadata") or {}).get("labels") or {}).get("labkit.dev/pool") for node in nodes
+    }
+    return pools >= LABKIT_NODE_POOLS
+
+
 def detect_kube_proxy_mode(
     daemonsets: Sequence[Mapping[str, Any]], kube_proxy_config: Mapping[str, Any] | None
 ) -> str:

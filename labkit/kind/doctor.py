@@ -1,5 +1,6 @@
 """`labkit doctor` lines for the Kind backend: Docker, kind, kubectl, helm, kernel limits, memory
-and ports.
+and the known traps of `traps` (no host ports: the configs map none, so a running lab never makes
+a line fail).
 
 The parsing and thresholds are pure functions; ``kind_checks`` gathers the facts and judges them.
 """
@@ -10,11 +11,10 @@ import json
 import platform
 import re
 import shutil
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from labkit.kind import pins, tools
+from labkit.kind import pins, tools, traps
 from labkit.machine import docker_engine_answers
 from labkit.values import DoctorLine
 
@@ -25,7 +25,6 @@ MIN_WATCHES = 524288
 MIN_INSTANCES = 512
 MIN_MEMORY_BYTES = 6 * 1024**3
 """Recommended free memory for three nodes plus a CNI (Calico and Cilium are the hungriest)."""
-LAB_PORTS = (80, 443)
 
 INOTIFY_FIX = (
     f"sudo sysctl fs.inotify.max_user_watches={MIN_WATCHES} "
@@ -72,8 +71,8 @@ def judge_kind(version: Version | None) -> tuple[bool, str]:
     if version < pins.KIND_MIN_VERSION:
         return (
             False,
-            f"kind {show(version)} is older than {pins.KIND_VERSION}, "
-            "which the pinned node image needs",
+            f"kind {show(version)} is older than {pins.KIND_VERSION}, the first release "
+            "that supports the pinned node image",
         )
     return True, f"kind {show(version)}"
 
@@ -143,20 +142,6 @@ def module_loaded(name: str, proc_modules: str, sys_module_dir_exists: bool) -> 
 
 
 # --------------------------------------------------------------------------- probes of this host
-
-
-def port_in_use(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Whether something accepts connections on host:port (a refused connection means it is
-    free)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except ConnectionRefusedError:
-        return False
-    except OSError:
-        return (
-            True  # no answer at all: something filters it, so kind could not bind it cleanly either
-        )
 
 
 def _read_int(path: str) -> int | None:
@@ -304,20 +289,5 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             required=False,
         )
     )
-
-    for port in LAB_PORTS:
-        busy = port_in_use("127.0.0.1", port)
-        lines.append(
-            DoctorLine(
-                f"port {port} on 127.0.0.1",
-                not busy,
-                "in use (a running lab or a local web server?)" if busy else "free",
-                ""
-                if not busy
-                else (
-                    f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` "
-                    "names it) or `labkit down` the lab that holds it."
-                ),
-            )
-        )
+    lines += traps.trap_lines(traps.gather(), cni)
     return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -17,9 +18,9 @@ from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, hostcontainers, readiness, tools
+from labkit.kind import cluster, dockerhost, exits, hostcontainers, pins, readiness, tools
 from labkit.kind.actions import CreateCluster, Fetch, Run, StartContainer, Wait, WriteFile
-from labkit.kind.doctor import port_in_use
+from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
 
@@ -34,14 +35,28 @@ RESOURCE_NAMES = {
     "ingressclass": "ingressclasses.networking.k8s.io",
 }
 KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
+log = logging.getLogger(__name__)
+
+Creator = Callable[[CreateCluster], None]
+"""Carries out a plan's `kind create cluster` (the Kind test tier hands in pytest-kind-ng's)."""
+
+
+def create_cluster(action: CreateCluster) -> None:
+    """The plan's `kind create cluster`, through ``cluster``."""
+    cluster.create(
+        action.name,
+        config_path=Path(action.config_path),
+        kubeconfig=Path(action.kubeconfig),
+        image=action.image,
+    )
 
 
 # --------------------------------------------------------------------------- preflight
 
 
 def preflight(plan: Plan) -> None:
-    """Refuse to start when a tool, the Docker engine, the name or the ports would make kind
-    fail."""
+    """Refuse to start when a tool, the Docker engine (cgroup v1), kind's version or the name would
+    make kind fail."""
     for tool in plan.required_tools:
         tools.find(tool)
     ok, why = docker_engine_answers()
@@ -51,6 +66,10 @@ def preflight(plan: Plan) -> None:
             "Start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
             "`docker info` works, or use the sandbox backend (`labkit up --backend sandbox`).",
         )
+    host = dockerhost.read()
+    if host is not None and host.cgroup_version == "1":
+        raise LabError(dockerhost.cgroup_v1_problem(), dockerhost.cgroup_v1_fix(host))
+    check_kind_version(tools.run(cluster.version_argv(), check=False, timeout=60).stdout)
     existing = cluster.cluster_names()
     if plan.name in existing:
         raise LabError(
@@ -58,15 +77,18 @@ def preflight(plan: Plan) -> None:
             f"Use it (labkit.connect(name={plan.name!r}) attaches), remove it with "
             f"`labkit down --name {plan.name}`, or choose another --name.",
         )
-    for port in (80, 443):
-        if port_in_use("127.0.0.1", port):
-            others = f" (running Kind clusters: {', '.join(existing)})" if existing else ""
-            raise LabError(
-                f"Port {port} on 127.0.0.1 is already in use{others}, and the lab maps it to "
-                "its ingress node.",
-                f"Stop what listens there (`sudo ss -ltnp 'sport = :{port}'` names it), or "
-                "remove the other lab with `labkit down --name <name>`.",
-            )
+
+
+def check_kind_version(version_output: str) -> None:
+    """Refuse a kind older than the pinned release: kind v0.30/v0.31 write a kubeadm v1beta3
+    config, and the 1.36 node image then fails inside `kubeadm init` (v0.32.0 writes v1beta4)."""
+    ok, detail = judge_kind(parse_version(version_output))
+    if not ok:
+        raise LabError(
+            f"{detail}. kind v0.30 and v0.31 write a kubeadm v1beta3 config, and the pinned "
+            f"Kubernetes 1.{pins.KUBERNETES_MINOR} node image then fails inside `kubeadm init`.",
+            tools.INSTALL_HINTS["kind"],
+        )
 
 
 # --------------------------------------------------------------------------- actions
@@ -200,72 +222,77 @@ def cluster_snapshot(kubeconfig: str) -> str:
 # --------------------------------------------------------------------------- the whole plan
 
 
-def execute(plan: Plan, steps: StepList | None = None, keep_failed: bool | None = None) -> None:
-    """Run ``plan`` after its preflight checks; on failure after creation the cluster is removed
-    (set LABKIT_KIND_KEEP_FAILED=1 to keep it for inspection)."""
+def execute(
+    plan: Plan,
+    steps: StepList | None = None,
+    keep_failed: bool | None = None,
+    create: Creator = create_cluster,
+) -> None:
+    """Run ``plan`` after its preflight checks. Once the cluster exists, any way out short of
+    success removes it: an error, Ctrl-C, a test timeout, SIGTERM or SIGHUP, the interpreter
+    exiting (set LABKIT_KIND_KEEP_FAILED=1 to keep it for inspection)."""
     preflight(plan)
     steps = steps or StepList(total=len(plan.steps))
     keep = keep_failed if keep_failed is not None else os.environ.get(KEEP_FAILED_ENV) == "1"
     kubeconfig = str(plan.paths.lab_kubeconfig)
-    created = False
+    removal_notes: list[str] = []
+    removal = exits.Once(lambda: removal_notes.append(_remove_half_built(plan)))
     try:
-        for number, step in enumerate(plan.steps, 1):
-            with steps.step(step.title, number):
-                for action in step.actions:
-                    if isinstance(action, Fetch):
-                        fetch_and_unpack(action)
-                    elif isinstance(action, WriteFile):
-                        write_file(action)
-                    elif isinstance(action, CreateCluster):
-                        steps.command(action.shell())
-                        created = True
-                        cluster.create(
-                            action.name,
-                            config_path=Path(action.config_path),
-                            kubeconfig=Path(action.kubeconfig),
-                            image=action.image,
-                            state_dir=plan.paths.state_dir,
-                        )
-                    elif isinstance(action, Run):
-                        steps.command(action.shell())
-                        run_command(action)
-                    elif isinstance(action, StartContainer):
-                        started = hostcontainers.start(action.name, action.argv)
-                        steps.command(
-                            shlex.join(action.argv)
-                            if started
-                            else f"(container {action.name} already runs: kept)"
-                        )
-                    elif isinstance(action, Wait):
-                        with steps.waiting(action.title) as report:
-                            wait_until_ready(
-                                action,
-                                lambda w: list_objects(w, kubeconfig),
-                                report,
-                                diagnostics=lambda: cluster_snapshot(kubeconfig),
+        with exits.signals_as_exit():
+            for number, step in enumerate(plan.steps, 1):
+                with steps.step(step.title, number):
+                    for action in step.actions:
+                        if isinstance(action, Fetch):
+                            fetch_and_unpack(action)
+                        elif isinstance(action, WriteFile):
+                            write_file(action)
+                        elif isinstance(action, CreateCluster):
+                            steps.command(action.shell())
+                            if not keep:
+                                removal.arm()
+                            create(action)
+                        elif isinstance(action, Run):
+                            steps.command(action.shell())
+                            run_command(action)
+                        elif isinstance(action, StartContainer):
+                            started = hostcontainers.start(action.name, action.argv)
+                            steps.command(
+                                shlex.join(action.argv)
+                                if started
+                                else f"(container {action.name} already runs: kept)"
                             )
-    except LabError as exc:
-        if created and not keep:
-            _remove_after_failure(plan, exc)
+                        elif isinstance(action, Wait):
+                            with steps.waiting(action.title) as report:
+                                wait_until_ready(
+                                    action,
+                                    lambda w: list_objects(w, kubeconfig),
+                                    report,
+                                    diagnostics=lambda: cluster_snapshot(kubeconfig),
+                                )
+    except BaseException as exc:
+        removal()  # nothing unless it was armed: the cluster was being created, not kept
+        if removal_notes and isinstance(exc, LabError):
+            exc.fix += removal_notes[0]
+            exc.args = (exc.render(),)
+        elif removal_notes:
+            log.warning("%s.%s", type(exc).__name__, removal_notes[0])
         raise
+    removal.disarm()
     steps.summary()
 
 
-def _remove_after_failure(plan: Plan, exc: LabError) -> None:
-    """Delete a half-built cluster so nothing is left half-applied, and say so in the error."""
+def _remove_half_built(plan: Plan) -> str:
+    """Delete a half-built cluster so nothing is left half-applied; the sentence that says so."""
     try:
         if plan.name in cluster.cluster_names():
-            cluster.delete(
-                plan.name, kubeconfig=plan.paths.user_kubeconfig, state_dir=plan.paths.state_dir
-            )
+            cluster.delete(plan.name, kubeconfig=plan.paths.user_kubeconfig)
         hostcontainers.remove_for_lab(plan.name, cluster.cluster_names())
-        exc.fix += (
+        return (
             f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
             "to keep it for inspection next time."
         )
     except LabError as cleanup:
-        exc.fix += (
+        return (
             f" Removing the half-built cluster also failed ({cleanup.what}); run "
             f"`labkit down --name {plan.name}`."
         )
-    exc.args = (exc.render(),)

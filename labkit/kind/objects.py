@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from kubernetes import client as k8s
@@ -20,9 +21,15 @@ from kubernetes.dynamic.exceptions import (
 
 from labkit import inputs, manifests
 from labkit.errors import LabError
+from labkit.kind import crds, readiness
 from labkit.values import ObjectRef
 
 FIELD_MANAGER = "labkit"
+DELETE_WAIT_S = 120.0
+"""How long `delete` waits for its objects to be gone (a Pod's grace period is 30 s)."""
+CRD_WAIT_S = 60.0
+"""How long `apply` waits for a batch's CRDs to be Established and their kinds served."""
+POLL_S = 0.5
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -59,14 +66,24 @@ def apply_order(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(docs, key=lambda d: first.get(str(d.get("kind")), 2))
 
 
-def with_namespace(docs: Sequence[dict[str, Any]], namespace: str | None) -> list[dict[str, Any]]:
+def with_namespace(
+    docs: Sequence[dict[str, Any]],
+    namespace: str | None,
+    custom: Mapping[crds.KindKey, bool] | None = None,
+) -> list[dict[str, Any]]:
     """Fill in the namespace of namespaced objects that do not name one (``namespace``, or
-    default)."""
+    default); ``custom`` says which kinds a batch's CRDs define are namespaced."""
     out = []
     for doc in docs:
         filled = dict(doc)
         meta = filled.get("metadata") or {}
-        if manifests.is_namespaced(str(filled.get("kind", ""))) and not meta.get("namespace"):
+        key = crds.key_of(filled)
+        namespaced = (
+            custom[key]
+            if custom and key in custom
+            else manifests.is_namespaced(str(filled.get("kind", "")))
+        )
+        if namespaced and not meta.get("namespace"):
             filled["metadata"] = {**meta, "namespace": namespace or "default"}
         out.append(filled)
     return out
@@ -93,6 +110,32 @@ def delete_order(targets: Sequence[DeleteTarget]) -> list[DeleteTarget]:
     """Namespaces (and CRDs) after what lives in them."""
     last = {"Namespace": 2, "CustomResourceDefinition": 1}
     return sorted(targets, key=lambda t: last.get(t.kind, 0))
+
+
+def poll_until(
+    pending: Callable[[], list[str]],
+    timeout_s: float,
+    interval_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Call ``pending`` until it returns nothing or ``timeout_s`` has passed; returns its last
+    answer (empty: done), so a caller can name what never finished."""
+    deadline = clock() + timeout_s
+    while True:
+        left = pending()
+        if not left or clock() >= deadline:
+            return left
+        sleep(interval_s)
+
+
+class Deleted(NamedTuple):
+    """An object a delete was accepted for, still to disappear; ``uid`` tells it from a new
+    object of the same name."""
+
+    resource: Any
+    target: DeleteTarget
+    uid: str
 
 
 # --------------------------------------------------------------------------- the objects
@@ -179,9 +222,24 @@ class KindObjects:
         return data
 
     def apply(self, manifests_source: Any, namespace: str | None = None) -> list[ObjectRef]:
-        """Validate every document, dry-run them all on the server, then server-side apply them."""
-        docs = apply_order(with_namespace(manifests.load(manifests_source), namespace))
-        manifests.validate(docs)
+        """Validate every document, dry-run them all on the server, then server-side apply them.
+        Resources of a kind the batch's own CRDs define follow once those CRDs are Established
+        and their kind is served."""
+        loaded = manifests.load(manifests_source)
+        custom = crds.defined_kinds(loaded)
+        docs = apply_order(with_namespace(loaded, namespace, custom))
+        now, later = crds.split(docs, custom)
+        manifests.validate(now)
+        crds.check_names(later)
+        refs = self._apply_batch(now, [])
+        if later:
+            self._wait_established(crds.crd_names(now), later)
+            refs += self._apply_batch(later, refs)
+        return refs
+
+    def _apply_batch(self, docs: list[dict[str, Any]], done: list[ObjectRef]) -> list[ObjectRef]:
+        """Dry-run every document on the server, then apply them in order; ``done`` names what
+        this apply already changed, for the error."""
         created_namespaces = {d["metadata"]["name"] for d in docs if d.get("kind") == "Namespace"}
         resources = [self.resource(d["kind"], d["apiVersion"]) for d in docs]
         namespaces = [
@@ -203,8 +261,13 @@ class KindObjects:
                     continue  # its namespace is created by this same batch
                 problems.append(f"{manifests.describe(doc)}: {api_reason(exc)}")
         if problems:
+            applied = f" (already applied: {', '.join(str(r) for r in done)})" if done else ""
             raise LabError(
-                "The API server refused these objects, so nothing was applied:\n  - "
+                "The API server refused these objects, so nothing "
+                + ("more " if done else "")
+                + "was applied"
+                + applied
+                + ":\n  - "
                 + "\n  - ".join(problems),
                 "Fix the fields named above and apply again.",
             )
@@ -215,13 +278,36 @@ class KindObjects:
                     body=doc, namespace=ns, field_manager=FIELD_MANAGER, force_conflicts=True
                 )
             except ApiException as exc:
-                done = ", ".join(str(r) for r in refs) or "none"
+                applied = ", ".join(str(r) for r in [*done, *refs]) or "none"
                 raise LabError(
                     f"The API server rejected {manifests.describe(doc)}: {api_reason(exc)}",
-                    f"Fix it and apply again (already applied: {done}).",
+                    f"Fix it and apply again (already applied: {applied}).",
                 ) from None
             refs.append(ObjectRef(doc["kind"], doc["metadata"]["name"], ns))
         return refs
+
+    def _wait_established(self, names: list[str], docs: list[dict[str, Any]]) -> None:
+        """Wait until the CRDs ``names`` are Established and the kinds of ``docs`` are served."""
+
+        definitions = self.resource(crds.CRD_KIND, crds.CRD_API_VERSION)
+
+        def pending() -> list[str]:
+            listed = definitions.get().to_dict().get("items") or []
+            left = readiness.conditions_pending(listed, "crd", names, "Established")
+            for api_version, kind in dict.fromkeys(crds.key_of(d) for d in docs):
+                try:
+                    self.resource(kind, api_version)
+                except LabError:
+                    left.append(f"kind {kind} in {api_version} not served yet")
+            return left
+
+        left = poll_until(pending, CRD_WAIT_S, POLL_S)
+        if left:
+            raise LabError(
+                f"Waited {CRD_WAIT_S:.0f} s for this batch's CRDs, and " + "; ".join(left) + ".",
+                f"Look at `kubectl get crd {' '.join(names)} -o yaml` (status.conditions), "
+                "then apply again.",
+            )
 
     def get(
         self,
@@ -255,7 +341,9 @@ class KindObjects:
         return [self._plain(i, resource.kind, resource.group_version) for i in items]
 
     def delete(self, manifests_or_refs: Any) -> None:
-        """Delete objects named by ObjectRefs or by manifests; objects already gone are fine."""
+        """Delete objects named by ObjectRefs or by manifests (objects already gone are fine), as
+        `kubectl delete --cascade=foreground` does, and return once they are gone: a Pod still
+        terminating would swallow an apply of the same name."""
         items = (
             [manifests_or_refs] if isinstance(manifests_or_refs, ObjectRef) else manifests_or_refs
         )
@@ -277,11 +365,14 @@ class KindObjects:
             ]
         for target in targets:
             inputs.check_ref(target.name, target.namespace)
+        accepted: list[Deleted] = []
         for target in delete_order(targets):
             resource = self.resource(target.kind, target.api_version)
             try:
-                resource.delete(
-                    name=target.name, namespace=target.namespace if resource.namespaced else None
+                reply = resource.delete(
+                    name=target.name,
+                    namespace=target.namespace if resource.namespaced else None,
+                    propagation_policy="Foreground",
                 )
             except NotFoundError:
                 continue
@@ -290,3 +381,41 @@ class KindObjects:
                     f"Deleting {target.kind}/{target.name} failed: {api_reason(exc)}",
                     "Check the name and namespace, then try again.",
                 ) from None
+            uid = _uid(reply)
+            if uid:  # a Status reply: the object went at once
+                accepted.append(Deleted(resource, target, uid))
+        self._wait_gone(accepted)
+
+    def _wait_gone(self, accepted: list[Deleted]) -> None:
+        """Wait until every object a delete was accepted for is gone (or replaced by a new one of
+        that name)."""
+
+        def pending() -> list[str]:
+            left = []
+            for item in accepted:
+                ns = item.target.namespace if item.resource.namespaced else None
+                try:
+                    found = item.resource.get(name=item.target.name, namespace=ns)
+                except NotFoundError:
+                    continue
+                if _uid(found) == item.uid:
+                    shown = f"{ns}/{item.target.name}" if ns else item.target.name
+                    left.append(f"{item.target.kind} {shown}")
+            return left
+
+        left = poll_until(pending, DELETE_WAIT_S, POLL_S)
+        if left:
+            raise LabError(
+                f"Still terminating after {DELETE_WAIT_S:.0f} s: {', '.join(left)}.",
+                "Wait until `kubectl get` no longer lists them (a finalizer or a stuck node can "
+                "hold them: `kubectl get <kind> <name> -o yaml` shows metadata.finalizers), then "
+                "try again.",
+            )
+
+
+def _uid(reply: Any) -> str:
+    """The uid of an object the API returned ("" for a Status, which has none)."""
+    data = reply.to_dict() if hasattr(reply, "to_dict") else dict(reply or {})
+    if data.get("kind") == "Status":
+        return ""
+    return str((data.get("metadata") or {}).get("uid") or "")

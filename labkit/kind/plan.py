@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.kind import cluster, hostcontainers, pins
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
-from labkit.kind import hostcontainers, pins
 from labkit.kind.actions import (
     Action,
     CreateCluster,
@@ -22,6 +21,7 @@ from labkit.kind.actions import (
     Wait,
     WriteFile,
 )
+from labkit.kind.dockerhost import platform_arch
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
 from labkit.values import validate_cni
 
@@ -68,19 +68,6 @@ def default_paths(name: str, env: dict[str, str] | None = None) -> Paths:
     first = (env.get("KUBECONFIG") or "").split(os.pathsep)[0]
     kubeconfig = Path(first) if first else home / ".kube" / "config"
     return Paths(state_dir=state, user_kubeconfig=kubeconfig, cache_dir=cache)
-
-
-def host_arch(machine: str | None = None) -> str:
-    """The Docker platform architecture of this host (kind nodes run the same one)."""
-    machine = (machine or platform.machine()).lower()
-    if machine in ("x86_64", "amd64"):
-        return "amd64"
-    if machine in ("aarch64", "arm64"):
-        return "arm64"
-    raise LabError(
-        f"This host's CPU architecture ({machine}) has no pinned containernetworking plugins.",
-        "Run the Flannel lab on an amd64 or arm64 machine, or choose --cni calico or cilium.",
-    )
 
 
 @dataclass(frozen=True)
@@ -133,8 +120,10 @@ class Plan:
         out.append(
             "Checks before anything changes: "
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
-            + f"; a Docker engine answers; no Kind cluster named {self.name!r} exists; "
-            "ports 80 and 443 are free on 127.0.0.1."
+            + f"; a Docker engine answers, on cgroup v2; kind is {pins.KIND_VERSION} or newer; "
+            f"a running lab named {self.name!r} with {self.cni} is attached to instead (one "
+            "not made by labkit, or with another CNI, is refused). The config maps no host "
+            "port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
@@ -198,7 +187,7 @@ def build_plan(
     steps: list[PlanStep] = []
     if needs_plugins:
         if arch not in pins.CNI_PLUGINS_SHA256:
-            host_arch(arch)  # raises the explanation
+            platform_arch(arch)  # raises the explanation
         tarball = f"cni-plugins-linux-{arch}-{pins.CNI_PLUGINS_VERSION}.tgz"
         steps.append(
             PlanStep(
@@ -223,7 +212,7 @@ def build_plan(
     )
     steps.append(
         PlanStep(
-            f"Create Kind cluster {name!r} ({NODE_COUNT} nodes) with pytest-kind's KindCluster",
+            f"Create Kind cluster {name!r} ({NODE_COUNT} nodes)",
             (
                 CreateCluster(
                     name, pins.NODE_IMAGE, str(paths.config_file), str(paths.user_kubeconfig)
@@ -235,12 +224,7 @@ def build_plan(
     steps.append(
         PlanStep(
             "Save the lab's own kubeconfig",
-            (
-                Run(
-                    ("kind", "get", "kubeconfig", "--name", name),
-                    stdout_to=str(paths.lab_kubeconfig),
-                ),
-            ),
+            (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
         )
     )
     ctx = cni_installers.InstallContext(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def is_ip(text: str) -> bool:
@@ -12,3 +15,11 @@ def is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def parse_ip(text: str) -> IPAddress:
+    """``ipaddress.ip_address(text)``, remembered: a big lab parses the same few hundred
+    addresses thousands of times per change (issue 18); ValueError as ``ip_address`` raises it
+    (never remembered). The address objects are immutable, so sharing them is safe."""
+    return ipaddress.ip_address(text)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.model.objects import pod_ip
-from labkit.sandbox import fabric, fabric_runner, leftovers, naming, netns_etc
+from labkit.sandbox import fabric, fabric_runner, footprint, leftovers, naming, netns_etc
 from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.doctor import check_machine, machine_checks
 from labkit.sandbox.lab import SandboxLab
@@ -38,7 +38,7 @@ from labkit.sandbox.state import (
     lifecycle_lock,
     wall_clock,
 )
-from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine
+from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, KUBE_PROXY_MODES, DoctorLine, LabSummary
 
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
@@ -53,6 +53,15 @@ T = TypeVar("T")
 def check_request(cni: str, kube_proxy_mode: str | None) -> None:
     """Refuse a CNI or kube-proxy mode the sandbox cannot model, saying where to go instead."""
     check_cni(cni)
+    if cni == "cilium":
+        if kube_proxy_mode not in (None, "", "none"):
+            raise LabError(
+                f"The sandbox models Cilium only with its kube-proxy replacement, not with "
+                f"kube-proxy in {kube_proxy_mode} mode.",
+                "Leave out --kube-proxy-mode (or pass none) for --cni cilium on the sandbox; "
+                "Cilium beside kube-proxy runs on the Kind backend.",
+            )
+        return
     mode = kube_proxy_mode or "iptables"
     if mode == "ipvs":
         raise LabError(
@@ -242,7 +251,8 @@ def _build(
     with progress.step("Starting the workload agent"):
         agent.result()
     lab = SandboxLab(lab_name, state_file)
-    with progress.step(f"{pods_step}, kube-proxy rules and cluster DNS"):
+    services = "Cilium's Service translation" if lab.cni == "cilium" else "kube-proxy rules"
+    with progress.step(f"{pods_step}, {services} and cluster DNS"):
         lab.finish_up(store)
     progress.say(_summary(lab, store, progress.started_at))
     return lab
@@ -252,10 +262,12 @@ def _summary(lab: SandboxLab, store: ClusterStore, started: float) -> str:
     """The closing lines of ``up``: time taken, CNI and policy, nodes, pods, outside."""
     running = [p for p in store.pods() if pod_ip(p)]
     node_text = ", ".join(f"{n.name} {n.internal_ip}" for n in store.nodes())
-    policy = "enforced" if lab.capabilities.network_policy else "NOT enforced (Flannel)"
+    policy = "enforced" if lab.capabilities.network_policy else f"NOT enforced ({lab.cni})"
+    mode = lab.capabilities.kube_proxy_mode
+    proxy = "kube-proxy replaced by Cilium" if mode == "none" else f"kube-proxy {mode}"
     return (
         f"Lab {lab.name!r} is up in {time.monotonic() - started:.2f} s: sandbox backend, "
-        f"CNI {lab.cni}, kube-proxy iptables, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
+        f"CNI {lab.cni}, {proxy}, NetworkPolicy {policy}.\n  nodes: {node_text}\n"
         f"  {len(running)} pod(s) running; outside client {fabric.GATEWAY_IP} "
         f"(namespace {naming.outside_netns(lab.name)}); namespaces start with "
         f"{naming.lab_prefix(lab.name)}\n  outside world: {', '.join(world_names())} "
@@ -378,6 +390,44 @@ def names() -> list[str]:
     except FileNotFoundError:
         pass
     return sorted(found)
+
+
+def summaries() -> list[LabSummary]:
+    """Every sandbox lab on this machine with its CNI, status, creation time and the RSS of its
+    processes; read-only (unlike ``attach``, it repairs nothing)."""
+    found = names()
+    memory = footprint.rss_mb(found)
+    present = set(fabric_runner.list_netns())
+    listed = []
+    for lab_name in found:
+        try:
+            state = StateFile(naming.state_dir(lab_name)).read()
+        except LabError:
+            state = {}
+        listed.append(
+            LabSummary(
+                lab_name,
+                "sandbox",
+                state.get("cni"),
+                lab_status(state.get("phase"), set(_fixed_netns(lab_name)) <= present),
+                state.get("created"),
+                memory[lab_name],
+            )
+        )
+    return listed
+
+
+def lab_status(phase: str | None, namespaces_present: bool) -> str:
+    """A lab's one-word status from its state's phase and whether its fixed namespaces exist:
+    Ready; Broken (namespaces gone: ``up`` rebuilds it); Building or Repairing (a command is at
+    it, or died midway); Leftovers (no state: ``down`` clears them)."""
+    if phase == "ready":
+        return "Ready" if namespaces_present else "Broken"
+    if phase == REPAIRING:
+        return "Repairing"
+    if phase == "building":
+        return "Building"
+    return "Leftovers"
 
 
 def doctor_checks(cni: str | None = None) -> list[DoctorLine]:

@@ -14,7 +14,9 @@ from labkit.errors import LabError
 from labkit.sandbox import naming
 from labkit.sandbox.cluster.world import KUBERNETES_VERSION, object_uid
 from labkit.sandbox.fabric import SANDBOX_CNIS
+from labkit.sandbox.fabric_cilium import cilium_host_ip
 from labkit.sandbox.system.addons import coredns_manifests, ingress_manifests
+from labkit.sandbox.system.cilium import cilium_manifests
 from labkit.sandbox.system.cni import calico_manifests, flannel_manifests
 from labkit.sandbox.system.control_plane import control_plane_pods, kube_proxy_manifests
 from labkit.sandbox.system.core import core_manifests
@@ -25,12 +27,6 @@ CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect":
 
 def check_cni(cni: str) -> str:
     """Refuse a CNI the sandbox cannot emulate, saying what to use instead."""
-    if cni == "cilium":
-        raise LabError(
-            "Cilium's eBPF data plane is not modelled by the sandbox.",
-            "Use the Kind backend for Cilium (`labkit up --backend kind --cni cilium`), or pick "
-            "--cni flannel or --cni calico for the sandbox.",
-        )
     if cni not in SANDBOX_CNIS:
         raise LabError(
             f"The sandbox has no CNI called {cni!r}.",
@@ -58,7 +54,7 @@ def kind_nodes(lab_name: str, cni: str) -> list[dict[str, Any]]:
             labels.update({"node-role.kubernetes.io/control-plane": "", "ingress-ready": "true"})
         else:
             labels["labkit.dev/pool"] = "apps" if index == 1 else "data"
-        if cni == "flannel":
+        if cni in ("flannel", "cilium"):
             pod_cidr = block = f"10.244.{index}.0/24"
         else:
             pod_cidr, block = f"192.168.{index}.0/24", f"192.168.{10 * (index + 1)}.0/26"
@@ -99,6 +95,9 @@ def node_object(
         )
     elif cni == "calico":
         annotations["projectcalico.org/IPv4Address"] = f"{node['internal_ip']}/16"
+    elif cni == "cilium":
+        annotations["network.cilium.io/ipv4-cilium-host"] = cilium_host_ip(node["pod_cidr"])
+        annotations["network.cilium.io/ipv4-pod-cidr"] = node["pod_cidr"]
     spec: dict[str, Any] = {
         "podCIDR": node["pod_cidr"],
         "podCIDRs": [node["pod_cidr"]],
@@ -178,8 +177,10 @@ def system_manifests(lab_name: str, cni: str, nodes: list[dict[str, Any]]) -> li
     return [
         *core_manifests(),
         *control_plane_pods(lab_name, cni, control_plane_node),
-        *kube_proxy_manifests(cni),
-        *(flannel_manifests() if cni == "flannel" else calico_manifests()),
+        *(kube_proxy_manifests(cni) if cni != "cilium" else []),
+        *{"flannel": flannel_manifests, "calico": calico_manifests, "cilium": cilium_manifests}[
+            cni
+        ](),
         *coredns_manifests(),
         *ingress_manifests(),
     ]

@@ -5,8 +5,14 @@ from __future__ import annotations
 from ipaddress import ip_interface
 
 from labkit.sandbox import fabric
+from labkit.sandbox.fabric_cilium import (
+    CILIUM_DEVICE_MTU,
+    CILIUM_ROUTE_MTU,
+    CILIUM_VXLAN,
+    CILIUM_VXLAN_PORT,
+)
 from labkit.sandbox.outside_world import RESOLVER_IP, world_names
-from labkit.sandbox.state import KUBE_PROXY_MODE
+from labkit.sandbox.state import KUBE_PROXY_MODE, KUBE_PROXY_REPLACED
 from labkit.values import Capabilities
 
 LOAD_BALANCER_MODEL = (
@@ -37,6 +43,8 @@ def capabilities_for(cni: str, ipsets: bool) -> Capabilities:
         LOAD_BALANCER_MODEL,
         outside_world_note(),
     )
+    if cni == "cilium":
+        return cilium_capabilities()
     if cni == "calico":
         underlay = ip_interface(f"{fabric.GATEWAY_IP}/{fabric.UNDERLAY_PREFIX}").network
         return Capabilities(
@@ -82,5 +90,47 @@ def capabilities_for(cni: str, ipsets: bool) -> Capabilities:
             "block still flows, exactly as on a real Flannel cluster. Use --cni calico to see them "
             "enforced.",
             *common,
+        ),
+    )
+
+
+CILIUM_LOAD_BALANCER_MODEL = (
+    "LoadBalancer addresses (172.18.255.200-250) are VIPs: the outside namespace routes each to "
+    "one worker, whose CILIUM_PRE_nat chain sends it to a backend (SNAT to the node's address "
+    "for a backend elsewhere; with externalTrafficPolicy: Local only local backends, and pods "
+    "see the client's address). From inside the cluster the pod's own socket LB translates it."
+)
+
+
+def cilium_capabilities() -> Capabilities:
+    """What a sandbox lab with Cilium (kube-proxy replacement) models, and what it does not."""
+    return Capabilities(
+        network_policy=False,
+        kube_proxy_mode=KUBE_PROXY_REPLACED,
+        outside_addresses=True,
+        converges_on_apply=True,
+        concurrent_checks=True,
+        load_balancer_model=CILIUM_LOAD_BALANCER_MODEL,
+        notes=(
+            "Cilium 1.20 as Kind runs it with kubeProxyReplacement=true and ipam.mode=kubernetes: "
+            "no kube-proxy DaemonSet, and no node carries kube-proxy's KUBE-* rules (only "
+            "kubelet's empty KUBE-KUBELET-CANARY and KUBE-IPTABLES-HINT chains).",
+            "Modelled: pods on their node's podCIDR with a /32 on eth0 (MTU "
+            f"{CILIUM_DEVICE_MTU}) and a default route via the node's cilium_host address (MTU "
+            f"{CILIUM_ROUTE_MTU}); nodes with cilium_host/cilium_net (a veth pair), "
+            f"{CILIUM_VXLAN} (VXLAN, external, port {CILIUM_VXLAN_PORT}) that pod traffic between "
+            "nodes really crosses, and lxc<12 hex> veths named as Cilium names them.",
+            "Modelled: Services are translated in the client pod's own namespace before the "
+            "packet leaves it (nat OUTPUT chain CILIUM_SOCK_LB, standing in for Cilium's socket "
+            "LB), so backends see the client pod's address; a Service without backends is refused "
+            "(ICMP port unreachable, Cilium's service-no-backend-response: reject). "
+            "The node's own processes get the same translation; NodePorts, LoadBalancer "
+            "addresses and externalIPs from outside are DNATed in CILIUM_PRE_nat.",
+            "Modelled: the agent's iptables chains (CILIUM_INPUT/FORWARD/OUTPUT, CILIUM_PRE_nat, "
+            "CILIUM_POST_nat with 'cilium masquerade non-cluster', the mangle chains).",
+            "Not modelled: eBPF itself (no BPF programs or maps; netfilter and routes do the "
+            "work), security identities in the tunnel header, Hubble and its relay, L7 (HTTP) "
+            "policy, and NetworkPolicy enforcement (policies are stored, not enforced yet).",
+            outside_world_note(),
         ),
     )

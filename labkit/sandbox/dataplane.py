@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
@@ -57,7 +57,8 @@ RULES_DIR = "rules"
 
 
 class StoreView:
-    """Read-only lists from a store, fetched once (the store deep-copies on every read).
+    """Read-only lists from a store, fetched once and shared with it (``ClusterStore.peek``):
+    nothing here may change them.
 
     ``refresh()`` after the store changed (e.g. readiness updates)."""
 
@@ -68,7 +69,7 @@ class StoreView:
     def all(self, kind: str) -> list[dict[str, Any]]:
         """Every object of a kind, in all namespaces."""
         if kind not in self._lists:
-            self._lists[kind] = self.store.get(kind, None, None, None)
+            self._lists[kind] = self.store.peek(kind)
         return self._lists[kind]
 
     def pods(self) -> list[dict[str, Any]]:
@@ -89,6 +90,11 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self._served: str | None = None
+        """The workloads.json text the agent last loaded at this process's request."""
+        self._loaded: dict[str, _Loaded] = {}
+        """Per node namespace, the rules and ipsets this process last loaded (the text, parsed),
+        so a partial sync parses only the new ruleset while the record still says the same."""
 
     def nodes(self, store: ClusterStore) -> list[NodeNet]:
         """The store's nodes as the data plane knows them (namespace, address, pod range)."""
@@ -176,6 +182,9 @@ class DataPlane:
                 f"Run `labkit down --name {self.lab_name}` and bring the lab up again.",
             )
         netns_etc.remove_pod_etc(n.netns for n in gone if not n.host_network)
+        for net in gone:
+            if not net.host_network:  # a pod's rules record (Cilium's socket LB)
+                (self.state_dir / RULES_DIR / net.netns).unlink(missing_ok=True)
         netns_etc.remove_host_network_etc(self.state_dir, (n for n in gone if n.host_network))
         for net in gone:
             built.pop(net.key, None)
@@ -188,7 +197,34 @@ class DataPlane:
         previous: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write workloads.json for these pods and make the agent serve exactly that (nothing is
-        sent when the document equals ``previous``); returns the document."""
+        sent when the document equals ``previous``, or when this process last had the agent load
+        this very document and the file still holds it); returns the document."""
+        document = self.workloads(view, nets, outside)
+        if document == previous:
+            return document
+        path = self.state_dir / SPEC_FILE
+        text = json.dumps(document)
+        if text == self._served and path.exists() and path.read_text() == text:
+            return document
+        self._served = None
+        tmp = path.with_name(f".{SPEC_FILE}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        answer = self._reload_agent()
+        if not answer.startswith("ok"):
+            raise LabError(
+                "The workload agent could not serve every pod port.",
+                "Check that no two containers of a pod declare the same port, then apply again.",
+                output=answer,
+            )
+        self._served = text
+        return document
+
+    def workloads(
+        self, view: StoreView, nets: Mapping[str, PodNet], outside: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The agent's document for these pods: what each serves, DNS records, Ingress routes,
+        the outside's workloads and kube-proxy's health checks."""
         from labkit.model.dns.records import records
 
         services = view.all("Service")
@@ -208,19 +244,6 @@ class DataPlane:
         document["health_checks"] = health_check_entries(
             service_health(services, slices), self.nodes(view.store)
         )
-        if document == previous:
-            return document
-        path = self.state_dir / SPEC_FILE
-        tmp = path.with_name(f".{SPEC_FILE}.tmp")
-        tmp.write_text(json.dumps(document))
-        os.replace(tmp, path)
-        answer = self._reload_agent()
-        if not answer.startswith("ok"):
-            raise LabError(
-                "The workload agent could not serve every pod port.",
-                "Check that no two containers of a pod declare the same port, then apply again.",
-                output=answer,
-            )
         return document
 
     def _reload_agent(self) -> str:
@@ -269,23 +292,50 @@ class DataPlane:
             )
             fragments.append(policy.tables)
             sets = policy.ipsets
-        fragments.append(
-            self.fragments.render(
-                node.name,
-                render_proxy_rules,
-                this_node,
-                node_objects,
-                view.all("Service"),
-                view.all("EndpointSlice"),
-                cluster_cidr,
+        if self.cni == "cilium":
+            from labkit.sandbox.ciliumlb import cilium_node_rules
+
+            fragments.append(self._socket_lb(view, node))
+            fragments.append(
+                cilium_node_rules(
+                    this_node, view.all("Service"), view.all("EndpointSlice"), node.pod_cidr
+                )
             )
-        )
+        else:
+            fragments.append(
+                self.fragments.render(
+                    node.name,
+                    render_proxy_rules,
+                    this_node,
+                    node_objects,
+                    view.all("Service"),
+                    view.all("EndpointSlice"),
+                    cluster_cidr,
+                )
+            )
         if self.cni == "flannel":
             fragments.append(iptables.flannel_rules(node.pod_cidr, cluster_cidr))
-        else:
+        elif self.cni == "calico":
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
         return iptables.compose(fragments), sets
+
+    def _socket_lb(self, view: StoreView, node: NodeNet) -> Mapping[str, Sequence[str]]:
+        """Cilium's client-side Service translation for the pods of ``node`` (and the node)."""
+        from labkit.sandbox.ciliumlb import socket_lb_rules
+
+        return self.fragments.render(
+            node.name,
+            socket_lb_rules,
+            node.name,
+            view.all("Node"),
+            view.all("Service"),
+            view.all("EndpointSlice"),
+        )
+
+    def render_pod_rules(self, view: StoreView, node: NodeNet) -> str:
+        """The iptables-restore input of every pod of ``node`` (Cilium: its socket LB)."""
+        return iptables.compose([self._socket_lb(view, node)])
 
     def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
@@ -305,37 +355,73 @@ class DataPlane:
         (self.state_dir / RULES_DIR).mkdir(exist_ok=True)
         with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
             list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
+        if self.cni == "cilium":
+            per_node = {node.name: self.render_pod_rules(view, node) for node in nodes}
+            pods = {
+                net.netns: per_node[net.node]
+                for net in wanted.values()
+                if not net.host_network and net.node in per_node
+            }
+            with ThreadPoolExecutor(max_workers=min(8, max(1, len(pods)))) as pool:
+                list(pool.map(lambda netns: self._sync_tables(netns, pods[netns], full), pods))
 
     def _sync_rules(self, netns: str, text: str, sets: dict[str, list[str]], full: bool) -> None:
         """Load a node's ruleset: its ipsets first (the rules match them), then the rules, whole
         when ``full`` or when what the node holds is unknown, else only the chains that changed
-        since the last load (``iptables-restore --noflush``); stale sets once no rule uses them."""
+        since the last load (``iptables-restore --noflush``), and only the sets whose members
+        changed; stale sets once no rule uses them."""
         record = self.state_dir / RULES_DIR / netns
         set_record = record.with_name(f"{netns}.ipsets")
         use_sets = ipsets.available()
         set_text = ipsets.restore_text(sets) if use_sets else ""
-        if full or not set_record.exists() or set_record.read_text() != set_text:
+        known = self._loaded.pop(netns, None)
+        held = None if full or not set_record.exists() else set_record.read_text()
+        if held != set_text:
             set_record.unlink(missing_ok=True)
             stale = [name for name in ipsets.ours(netns) if name not in sets] if use_sets else []
-            if set_text:
-                ipsets.run(netns, ["restore"], set_text)
+            changed = sets
+            if known is not None and held is not None and known.set_text == held:
+                changed = {name: v for name, v in sets.items() if known.sets.get(name) != v}
+            if use_sets and changed:
+                ipsets.run(netns, ["restore"], ipsets.restore_text(changed))
         else:
             stale = []
+        parsed = self._sync_tables(netns, text, full, known)
+        if stale:
+            ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
+        if use_sets:
+            _write_record(set_record, set_text)
+        self._loaded[netns] = _Loaded(text, parsed, set_text, sets)
+
+    def _sync_tables(
+        self, netns: str, text: str, full: bool, known: _Loaded | None = None
+    ) -> rulediff.Ruleset:
+        """Load a namespace's iptables rules: whole when ``full`` or when what it holds is
+        unknown, else only the chains that changed since its last load (``known``: what this
+        process last loaded there, which saves parsing the record again)."""
+        record = self.state_dir / RULES_DIR / netns
         before = None if full or not record.exists() else record.read_text()
+        parsed = rulediff.parse_restore(text)
         if before != text:
             record.unlink(missing_ok=True)  # unknown until this load succeeds
             if before is None:
                 iptables.restore(netns, text)
             else:
-                delta = rulediff.partial_restore(
-                    rulediff.parse_restore(before), rulediff.parse_restore(text)
-                )
+                old = known.rules if known is not None and known.text == before else None
+                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), parsed)
                 iptables.restore(netns, delta, noflush=True)
             _write_record(record, text)
-        if stale:
-            ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
-        if use_sets:
-            _write_record(set_record, set_text)
+        return parsed
+
+
+class _Loaded(NamedTuple):
+    """What this process last loaded into a node: the rules (text and parsed) and the ipsets
+    (``ipset restore`` text and members)."""
+
+    text: str
+    rules: rulediff.Ruleset
+    set_text: str
+    sets: dict[str, list[str]]
 
 
 def _write_record(path: Path, text: str) -> None:

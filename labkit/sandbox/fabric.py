@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from labkit.sandbox import naming
+from labkit.sandbox.fabric_cilium import (
+    CILIUM_CLUSTER_CIDR,
+    cilium_node_lines,
+    cilium_pod_lines,
+    cilium_pod_node_lines,
+)
 
 UNDERLAY_PREFIX = 16
 SERVICE_CIDR = "10.96.0.0/12"
@@ -22,7 +28,11 @@ SERVICE_CIDR = "10.96.0.0/12"
 from its first /16)."""
 GATEWAY_IP = "172.18.0.1"
 LB_POOL = ("172.18.255.200", "172.18.255.250")
-CLUSTER_CIDRS = {"flannel": "10.244.0.0/16", "calico": "192.168.0.0/16"}
+CLUSTER_CIDRS = {
+    "flannel": "10.244.0.0/16",
+    "calico": "192.168.0.0/16",
+    "cilium": CILIUM_CLUSTER_CIDR,
+}
 FLANNEL_MTU = 1450
 FLANNEL_VNI = 1
 FLANNEL_PORT = 8472
@@ -43,7 +53,7 @@ CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
 UPLINK_ROUTER = "169.254.0.1"
 UPLINK_ROUTER_MAC = "02:00:00:00:00:01"
 """The outside's default router: an address nobody holds, a MAC no device of the lab has."""
-SANDBOX_CNIS = ("flannel", "calico")
+SANDBOX_CNIS = ("flannel", "calico", "cilium")
 """The CNIs whose data plane the sandbox builds (Kind runs more: ``labkit.values.CNIS``)."""
 # A namespace rate-limits the ICMP errors it sends whose type is in icmp_ratemask: per destination
 # (icmp_ratelimit: a burst of 6, then 1 a second) and in total (icmp_msgs_per_sec/_burst).
@@ -312,6 +322,8 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
                 for o in others
             )
         )
+    elif cni == "cilium":
+        job.ip(*cilium_node_lines(node, nodes))
     else:
         job.ip(*calico_node_lines(node, nodes))
         job.bridge(
@@ -419,6 +431,9 @@ def pods_add_plan(cni: str, pods: Iterable[PodNet], nodes: Sequence[NodeNet]) ->
                     f"route add {CLUSTER_CIDRS['flannel']} via {node.bridge_ip} dev eth0",
                 )
             )
+        elif cni == "cilium":
+            job.ip(*cilium_pod_node_lines(pod, node, iface))
+            pod_jobs.append(Job(pod.netns).sysctl(ICMP_SYSCTLS).ip(*cilium_pod_lines(pod, node)))
         else:
             job.ip(
                 f"link add {iface} mtu {CALICO_MTU} address {CALICO_HOST_MAC} type veth "

@@ -22,7 +22,7 @@ from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
-from labkit.sandbox import fabric, fabric_runner, handmade, naming, netns_etc
+from labkit.sandbox import ciliumdbg, fabric, fabric_runner, handmade, naming, netns_etc
 from labkit.sandbox.componentlogs import coredns_log, kube_proxy_log
 from labkit.sandbox.confine import Confinement, pod_confinement
 from labkit.sandbox.dataplane import StoreView
@@ -157,6 +157,8 @@ class SandboxLab(LabState):
 
         timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
+        if ciliumdbg.is_agent_command(found, _argv(command)):
+            return ciliumdbg.answer(_argv(command), found, self.get)
         self.heal()
         return run_confined(net.netns, self._confinement(found, net), _argv(command), timeout)
 
@@ -175,6 +177,11 @@ class SandboxLab(LabState):
 
         found, net = self._pod(pod, namespace)
         self._container(found, net, container)
+        if ciliumdbg.is_agent_command(found, argv):
+            done = ciliumdbg.answer(argv, found, self.get)
+            sys.stdout.write(done.stdout)
+            sys.stderr.write(done.stderr)
+            return done.returncode
         self.heal()
         confinement = self._confinement(found, net)
         return run_confined_attached(net.netns, confinement, _argv(argv), tty and _stdin_tty())

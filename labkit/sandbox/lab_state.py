@@ -86,13 +86,13 @@ class LabState:
         state = self._state()
         assert self._cache is not None
         if self._cache.store is None:
-            self._cache.store = ClusterStore.from_dict(state["store"], wall_clock)
+            self._cache.store = ClusterStore.adopt(state["store"], wall_clock)
         return self._cache.store
 
     def _save(
         self, state: Mapping[str, Any], store: ClusterStore, built: Mapping[str, PodNet]
     ) -> None:
-        saved = with_data_plane(state, store.to_dict(), built)
+        saved = with_data_plane(state, store.snapshot(), built)
         self._state_file.write(saved)
         end_change(self.state_dir)
         self._cache = _Cached(self._state_file.stamp(), saved, store)
@@ -144,7 +144,7 @@ class LabState:
             if not agent_listens(str(self.state_dir)):
                 start_agent(str(self.state_dir))  # it serves what workloads.json says
             return
-        store = ClusterStore.from_dict(state["store"], wall_clock)
+        store = ClusterStore.adopt(state["store"], wall_clock)
         kept, removed = self._dataplane.restore(store, built, touched, state.get("outside") or {})
         self._save(state, store, kept)
         log.info(
@@ -166,7 +166,9 @@ class LabState:
             outside = state.get("outside") or {}
             built = built_pods(state)
             routed = self._nodes()
-            store = ClusterStore.from_dict(state["store"], wall_clock)  # from_dict copies
+            # the cached state is never changed in place, and neither is a store's (a change
+            # replaces it), so the store may share it
+            store = ClusterStore.adopt(state["store"], wall_clock)
             result = mutate(store)
             try:
                 self._dataplane.converge(store, built, outside, routed)
@@ -185,7 +187,7 @@ class LabState:
     ) -> None:
         from labkit.sandbox.store import ClusterStore
 
-        previous = ClusterStore.from_dict(state["store"], wall_clock)
+        previous = ClusterStore.adopt(state["store"], wall_clock)
         try:
             self._dataplane.converge(previous, built, state.get("outside") or {}, routed)
             self._save(state, previous, built)

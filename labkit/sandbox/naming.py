@@ -87,10 +87,14 @@ def pod_netns(lab_name: str, namespace: str, name: str) -> str:
 
 
 def pod_host_iface(cni: str, namespace: str, name: str) -> str:
-    """Node-side name of a pod's veth: ``veth`` + 8 hex for Flannel's bridge plugin, and
-    ``cali`` + the first 11 hex of sha1(``namespace.name``) as Calico names it."""
+    """Node-side name of a pod's veth: ``veth`` + 8 hex for Flannel's bridge plugin,
+    ``cali`` + the first 11 hex of sha1(``namespace.name``) as Calico names it, and ``lxc`` +
+    the first 12 hex of sha256 of the endpoint's id as Cilium names it (``namespace/name``
+    stands in for the container id)."""
     if cni == "calico":
         return "cali" + _digest(f"{namespace}.{name}")[:11]
+    if cni == "cilium":
+        return "lxc" + hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:12]
     return "veth" + _digest(f"{namespace}/{name}")[:8]
 
 
@@ -111,6 +115,13 @@ def calico_vtep_mac(node_name: str) -> str:
     the byte ``f`` (0x66) and the first 5 bytes of the SHA-1 of the node's name."""
     tail = hashlib.sha1(node_name.encode()).digest()[:5]
     return ":".join(f"{b:02x}" for b in b"f" + tail)
+
+
+def cilium_vxlan_mac(index: int) -> str:
+    """A fixed, locally administered MAC for node ``index``'s ``cilium_vxlan``, so every other
+    node's route to it can name it (Cilium's eBPF sets the inner MAC itself)."""
+    tail = _digest(f"cilium_vxlan/{index}")[:8]
+    return "0e:" + ":".join(tail[i : i + 2] for i in range(0, 8, 2)) + f":{index:02x}"
 
 
 def bridge_mac(label: str) -> str:
@@ -137,7 +148,7 @@ def is_lab_pod_netns(lab_name: str, netns: str) -> bool:
     )
 
 
-_POD_HOST_IFACE = re.compile(r"veth[0-9a-f]{8}|cali[0-9a-f]{11}")
+_POD_HOST_IFACE = re.compile(r"veth[0-9a-f]{8}|cali[0-9a-f]{11}|lxc[0-9a-f]{12}")
 
 
 def is_pod_host_iface(name: str) -> bool:

@@ -57,6 +57,7 @@ from labkit.model.netpol.policies import (
     PortRule,
     Rule,
 )
+from labkit.model.netpol.selection import Selection
 from labkit.model.netpol.verdicts import PolicySet, policy_selects
 from labkit.model.objects import pod_phase
 from labkit.sandbox import felix
@@ -252,6 +253,7 @@ class _Renderer:
             self.iface[ep.label] = name
         # Felix orders dispatch entries by interface name.
         self.local = sorted(local, key=lambda e: self.iface[e.label])
+        self.selection = Selection(self.ps, self.eps)
         self.chains: dict[str, list[str]] = {}
         self.use_ipsets = use_ipsets
         self.sets: dict[str, list[str]] = {}
@@ -315,7 +317,7 @@ class _Renderer:
             "-m conntrack --ctstate INVALID --jump DROP",
             CLEAR_ACCEPT_AND_PASS,
         ]
-        isolating = self.ps.selecting(ep, direction)
+        isolating = self.selection.selecting(ep, direction)
         if isolating:
             rules.append(_join(_comment(f"Start of tier {TIER}"), CLEAR_PASS))
             for policy in isolating:
@@ -518,15 +520,14 @@ class _Renderer:
         return _Target(ipset=name, members=members)
 
     def _pods_of(self, peer: Peer, policy_namespace: str) -> list[Endpoint]:
-        """Pods a selector peer names that have an IPv4 address, in address order."""
+        """Pods a selector peer names that have an IPv4 address, in address order (then in
+        namespace and name order)."""
         found = [
             ep
-            for ep in self.eps
-            if ep.ip is not None
-            and ep.ip.version == 4
-            and self.ps.peer_matches(peer, ep, policy_namespace)
+            for ep in self.selection.peer_pods(peer, policy_namespace)
+            if ep.ip is not None and ep.ip.version == 4
         ]
-        return sorted(found, key=lambda e: int(e.ip) if e.ip else 0)
+        return sorted(found, key=lambda e: (int(e.ip) if e.ip else 0, e.sort_key))
 
     def _outside_note(self, block: IPBlock) -> str:
         covered = [

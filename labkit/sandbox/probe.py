@@ -37,6 +37,7 @@ from labkit.sandbox.probe_outcome import (
     connected,
     describe_dns_reply,
     dns_probe_query,
+    http_refusal_words,
 )
 from labkit.values import Probe
 
@@ -191,6 +192,7 @@ async def _probe_one(req: ProbeRequest, timeout: float) -> Probe:
             attempt.served_by,
             attempt.client_ip,
             attempt.detail,
+            attempt.http_status,
         )
 
     address = req.dst
@@ -247,18 +249,21 @@ async def _probe_tcp(req: ProbeRequest, address: str, timeout: float) -> Connect
             if req.port == DNS_PORT:
                 dns_words = await _ask_dns_tcp(reader, writer, timeout)
                 return ConnectAttempt("connected", latency, detail=f"{words}; {dns_words}")
-            answers, note = await _ask_http(reader, writer, req, timeout)
+            answers, note, status = await _ask_http(reader, writer, req, timeout)
         finally:
             writer.close()
-        return connected(words, latency, answers.get("/hostname"), answers.get("/clientip"), note)
+        return connected(
+            words, latency, answers.get("/hostname"), answers.get("/clientip"), note, status
+        )
     finally:
         sock.close()
 
 
 async def _ask_http(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: ProbeRequest, timeout: float
-) -> tuple[dict[str, str], str]:
-    """GET /hostname then /clientip on one keep-alive connection; answers by path, and a note."""
+) -> tuple[dict[str, str], str, int | None]:
+    """GET /hostname then /clientip on one keep-alive connection; answers by path, a note, and
+    the status of an answer that was not 200."""
     host = req.http_host or (req.dst if req.port == 80 else f"{req.dst}:{req.port}")
     answers: dict[str, str] = {}
     deadline = time.monotonic() + timeout
@@ -277,23 +282,25 @@ async def _ask_http(
             return (
                 answers,
                 f"no HTTP answer to GET {path} within {timeout:g} s (not an HTTP server?)",
+                None,
             )
         except HttpError:
-            return answers, "the server does not speak HTTP"
+            return answers, "the server does not speak HTTP", None
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            return answers, f"the connection closed during GET {path} ({exc.__class__.__name__})"
-        if msg is None:
-            return answers, f"the server closed the connection without answering GET {path}"
-        status = msg.status
-        if status != 200:
-            first = msg.body.decode("utf-8", "replace").strip().splitlines()[:1]
-            return answers, f"GET {path} answered {status}" + (
-                f": {first[0][:160]}" if first else ""
+            return (
+                answers,
+                f"the connection closed during GET {path} ({exc.__class__.__name__})",
+                None,
             )
+        if msg is None:
+            return answers, f"the server closed the connection without answering GET {path}", None
+        if msg.status != 200:
+            words = http_refusal_words(path, msg.status, msg.header("server"), msg.body)
+            return answers, words, msg.status
         answers[path] = msg.body.decode("utf-8", "replace").strip()
         if not msg.keep_alive:
-            return answers, "the server closed the connection after one answer"
-    return answers, ""
+            return answers, "the server closed the connection after one answer", None
+    return answers, "", None
 
 
 async def _ask_dns_tcp(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from labkit.errors import LabError
+from labkit.model.addresses import parse_ip
 from labkit.model.kubeproxy.chains import service_chain, service_port_name
 from labkit.model.objects import SERVICE_NAME_LABEL, labels_of, meta, name_of, namespace_of
 
@@ -120,7 +121,7 @@ def ipv4(value: Any, what: str) -> str | None:
     """An IPv4 address as text, None for an IPv6 one (the proxier is IPv4 only); LabError if
     junk."""
     try:
-        addr = ipaddress.ip_address(str(value).strip())
+        addr = parse_ip(str(value).strip())
     except ValueError:
         raise LabError(
             f"{what} is {value!r}, which is not an IP address.",

@@ -50,7 +50,9 @@ def parse_restore(text: str) -> Ruleset:
             name, policy = line[1:].split()[:2]
             policies[name] = policy
         elif line.startswith("-A "):
-            rules.setdefault(line.split()[1], []).append(line)
+            end = line.find(" ", 3)
+            name = line[3:end] if end > 3 else line.split(None, 2)[1]
+            rules.setdefault(name, []).append(line)
         else:
             raise ValueError(f"line {line!r} of table {table} is neither a chain nor a rule")
     if table is not None:

@@ -38,6 +38,13 @@ REPAIRING = "repairing"
 """The phase of a built lab whose namespaces ``up`` is building again from its state."""
 KUBE_PROXY_MODE = "iptables"
 """The only kube-proxy mode the sandbox models (its kernel has no IPVS)."""
+KUBE_PROXY_REPLACED = "none"
+"""The mode of a lab whose CNI replaces kube-proxy (Cilium with ``kubeProxyReplacement``)."""
+
+
+def kube_proxy_mode_for(cni: str) -> str:
+    """The kube-proxy mode a sandbox lab of this CNI runs: none (replaced) for Cilium."""
+    return KUBE_PROXY_REPLACED if cni == "cilium" else KUBE_PROXY_MODE
 
 
 # --------------------------------------------------------------------------- the state document
@@ -64,7 +71,7 @@ def building_state(
         "format": LAB_STATE_FORMAT,
         "name": lab_name,
         "cni": cni,
-        "kube_proxy_mode": KUBE_PROXY_MODE,
+        "kube_proxy_mode": kube_proxy_mode_for(cni),
         "phase": "building",
         "created": created,
         "store": dict(store),

@@ -1,6 +1,7 @@
 """The widgets in a real JupyterLab in headless Chromium: a notebook of their own
 (data/widgets.ipynb, on lab ``twidgets``) runs from the Run menu with no error output; the lab
-panel, an exercise card and the reachability grid render; "show hint" reveals a hint; every
+panel, an exercise card, the reachability grid and the class dashboard (of the unit tests'
+fixture class folder) render; "show hint" reveals a hint; every
 text in them reaches WCAG AA contrast in the light and the dark theme; nothing is wider than
 its box at 1024 px; screenshots go to build/screenshots/."""
 
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 NOTEBOOK = Path(__file__).parent / "data" / "widgets.ipynb"
+CLASSROOM = Path(__file__).parents[1] / "unit" / "data" / "classroom"
 LAB_NAME = "twidgets"
-WIDGETS = ".lk-panel, .lk-exercise-card, .lk-grid"
+WIDGETS = ".lk-panel, .lk-exercise-card, .lk-grid, .lk-class-dashboard"
 SEEN: dict[str, int] = {}
 """What the notebook's run showed, for the topology test after it."""
 
@@ -83,7 +85,11 @@ def widgets_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
     """A JupyterLab server of this module's own, its kernels on lab ``twidgets`` with a
     temporary progress file, serving data/widgets.ipynb; the lab is taken down afterwards."""
     home = tmp_path_factory.mktemp("widgets")
-    env = {"LABKIT_LAB": LAB_NAME, "LABKIT_PROGRESS": str(home / "progress.jsonl")}
+    env = {
+        "LABKIT_LAB": LAB_NAME,
+        "LABKIT_PROGRESS": str(home / "progress.jsonl"),
+        "LABKIT_CLASS": str(CLASSROOM),
+    }
     _down_lab()
     try:
         with running_jupyterlab(home, env) as server:
@@ -134,7 +140,12 @@ def test_widgets_render_work_and_read_well_in_both_themes(
             timeout=OPEN_MS,
         )
         _run_all_cells(page)
-        for selector in (".lk-panel .lk-status", ".lk-exercise-card .lk-card", ".lk-grid button"):
+        for selector in (
+            ".lk-panel .lk-status",
+            ".lk-exercise-card .lk-card",
+            ".lk-grid button",
+            ".lk-class-dashboard table",
+        ):
             page.wait_for_selector(selector, state="visible")
         topology = page.locator(".jp-OutputArea-output .lk-picture svg").count()
         page.get_by_role("button", name="show hint").click()

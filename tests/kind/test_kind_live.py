@@ -1,10 +1,11 @@
 """The Kind backend against a real cluster: nodes, apply/get/delete, exec, node_exec, probes, DNS,
-NetworkPolicy enforcement per CNI, attach, and the errors a second `up` gives."""
+NetworkPolicy enforcement per CNI, attach, and a second `up` attaching."""
 
 from __future__ import annotations
 
 import pytest
 
+from labkit.checks.result import poll, settle_wait
 from labkit.errors import LabError
 from labkit.kind import backend, pins
 from labkit.lab import OUTSIDE
@@ -12,6 +13,8 @@ from labkit.lab import OUTSIDE
 pytestmark = pytest.mark.kind
 
 NS = "lk-live"
+POLICY_WAIT_S = 5.0
+"""What the policy checks wait by default (checks.pod_reach, wait=5.0)."""
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +119,10 @@ def test_attach_finds_the_same_lab(lab, cni, name):
     assert name in backend.names()
 
 
-def test_second_up_with_the_same_name_is_refused(lab, cni, name):
-    with pytest.raises(LabError) as err:
-        backend.up(name, cni)
-    assert "already exists" in err.value.what
+def test_second_up_with_the_same_name_attaches(lab, cni, name):
+    """issue 14.2: `make lab` twice attaches to the running lab, as connect() does."""
+    again = backend.up(name, cni)
+    assert again.uid() == lab.uid() and again.cni == cni
 
 
 def test_capabilities_match_the_cni(lab, cni):
@@ -156,11 +159,18 @@ def test_resolve_through_the_pods_search_path(lab, workload):
 
 
 def test_network_policy_is_enforced_unless_flannel(lab, workload, cni):
+    """kubernetes test/e2e/network/netpol/network_policy.go: a policy takes effect a moment after
+    it is created, so the outcome is polled with the checks' own bounded wait
+    (checks.result.poll, settle_wait), never judged from one probe."""
+    expected = "connected" if cni == "flannel" else "timeout"
     lab.apply(DENY_WEB)
     try:
-        probe = lab.probe(f"{NS}/client", "web", 80, timeout=2.0)
-        expected = "connected" if cni == "flannel" else "timeout"
-        assert probe.outcome == expected, probe
+        seen = poll(
+            lambda: lab.probe(f"{NS}/client", "web", 80, timeout=2.0).outcome,
+            lambda outcome: outcome == expected,
+            wait=settle_wait(lab, POLICY_WAIT_S),
+        )
+        assert seen.converged, seen.observations
     finally:
         lab.delete(DENY_WEB)
 

@@ -52,9 +52,24 @@ def calico_lab():
     yield from _lab("tc", "calico")
 
 
-@pytest.fixture(params=["flannel", "calico"])
+@pytest.fixture(scope="session")
+def cilium_lab():
+    """Lab ``tci`` with Cilium (kube-proxy replaced), the shared workload applied."""
+    if os.geteuid() != 0:
+        pytest.skip("sandbox labs need root")
+    yield from _lab("tci", "cilium")
+
+
+@pytest.fixture(params=["flannel", "calico", "cilium"])
 def any_lab(request):
     """Each CNI's session lab in turn."""
+    return request.getfixturevalue(f"{request.param}_lab")
+
+
+@pytest.fixture(params=["flannel", "calico"])
+def kube_proxy_lab(request):
+    """Each session lab whose nodes run kube-proxy: Cilium's replaces it, so tests that read
+    kube-proxy's KUBE-* rules leave it out (test_cilium_live.py covers what it does instead)."""
     return request.getfixturevalue(f"{request.param}_lab")
 
 

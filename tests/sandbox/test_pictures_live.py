@@ -50,26 +50,27 @@ def test_topology_draws_the_real_addresses(any_lab) -> None:
             assert svc["spec"]["clusterIP"] in words
 
 
-def test_service_probe_shows_the_endpoint_conntrack_saw(any_lab) -> None:
+def test_service_probe_shows_the_endpoint_conntrack_saw(kube_proxy_lab) -> None:
     """kube-proxy's KUBE-SEP DNAT (pkg/proxy/iptables/proxier.go, syncProxyRules, ``-j DNAT
     --to-destination``) leaves a conntrack entry whose reply source is the chosen endpoint
     (conntrack-tools' ``conntrack -L``): the picture's endpoint is the pod that answered. The
     source side is the CNI's: Flannel's bridge cni0 (flannel's CNI delegates to the bridge
     plugin), Calico's cali veth with proxy ARP for 169.254.1.1 and a /32 per pod (calico
-    cni-plugin pkg/dataplane/linux/dataplane_linux.go, DoNetworking)."""
-    pic = packet_path(any_lab, "demo/client-a", "web", 80, namespace="demo")
-    cluster_ip = any_lab.get("services", "web", namespace="demo")[0]["spec"]["clusterIP"]
-    client = any_lab.get("pods", "client-a", namespace="demo")[0]
+    cni-plugin pkg/dataplane/linux/dataplane_linux.go, DoNetworking). Not on Cilium: its socket
+    LB translates in the client pod, so no node's conntrack holds the DNAT."""
+    pic = packet_path(kube_proxy_lab, "demo/client-a", "web", 80, namespace="demo")
+    cluster_ip = kube_proxy_lab.get("services", "web", namespace="demo")[0]["spec"]["clusterIP"]
+    client = kube_proxy_lab.get("pods", "client-a", namespace="demo")[0]
     chosen = re.search(r"chosen endpoint (\S+):8080 \((\S+)\)", pic.text)
     assert chosen, pic.text
-    server = any_lab.get("pods", chosen.group(2), namespace="demo")[0]
+    server = kube_proxy_lab.get("pods", chosen.group(2), namespace="demo")[0]
     assert chosen.group(1) == pod_ip(server)
     assert f"served by {chosen.group(2)}" in pic.text
     assert "seen in conntrack on" in pic.text
     words = svg_words(pic.svg())
     assert words == text_words(pic.text)
     assert {pod_ip(client), f"{cluster_ip}:80", f"{pod_ip(server)}:8080"} <= words
-    if any_lab.cni == "flannel":
+    if kube_proxy_lab.cni == "flannel":
         assert "bridge cni0" in pic.text  # flannel's CNI delegates to the bridge plugin: cni0
     else:  # Calico's veths (cali + a hash) answer ARP for 169.254.1.1; a /32 per pod
         assert re.search(

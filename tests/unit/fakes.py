@@ -250,6 +250,7 @@ _KINDS = {
     "ingresses": "Ingress",
     "ingress": "Ingress",
     "ingressclasses": "IngressClass",
+    "ciliumnetworkpolicy": "CiliumNetworkPolicy",
 }
 
 

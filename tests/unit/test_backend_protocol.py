@@ -22,6 +22,7 @@ SEAM_CALLS = {
     "down": ("netlab",),
     "names": (),
     "doctor_checks": (None,),
+    "summaries": (),
 }
 
 

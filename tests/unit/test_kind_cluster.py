@@ -1,10 +1,13 @@
-"""Cluster lifecycle through pytest-kind's KindCluster and the whole executor, with stand-in
+"""Cluster lifecycle through labkit's one kind-CLI module and the whole executor, with stand-in
 kind/kubectl/helm/docker scripts on PATH (no Docker): the commands run are the ones the plan
 shows."""
 
 import json
 import os
 import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import yaml
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import backend, cluster, execute
+from labkit.kind import backend, cluster, execute, exits
 from labkit.kind.actions import CreateCluster, Run
 from labkit.kind.plan import Paths, build_plan
 
@@ -36,6 +39,7 @@ KUBECONFIG = {
 
 KIND = r"""#!/bin/sh
 echo "kind $*" >> "$FAKE_LOG"
+if [ "$1" = version ]; then echo "kind v0.32.0 go1.26.1 linux/amd64"; fi
 case "$1 $2" in
   "get clusters") cat "$FAKE_DIR/clusters" 2>/dev/null || echo "No kind clusters found." >&2 ;;
   "create cluster")
@@ -103,7 +107,6 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_DIR", str(data))
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "log"))
-    monkeypatch.setattr(execute, "port_in_use", lambda host, port: False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -120,7 +123,7 @@ def paths(tmp_path):
     )
 
 
-def test_kind_cluster_runs_exactly_the_planned_create_command(fake, paths):
+def test_create_runs_exactly_the_planned_create_command(fake, paths):
     plan = build_plan("netlab", "calico", None, paths=paths)
     create = next(a for a in plan.actions() if isinstance(a, CreateCluster))
     paths.config_file.parent.mkdir(parents=True)
@@ -130,12 +133,10 @@ def test_kind_cluster_runs_exactly_the_planned_create_command(fake, paths):
         config_path=paths.config_file,
         kubeconfig=paths.user_kubeconfig,
         image=create.image,
-        state_dir=paths.state_dir,
     )
     created = [line for line in log(fake) if line.startswith("kind create")]
     assert created == [create.shell()]
     assert yaml.safe_load(paths.user_kubeconfig.read_text())["current-context"] == "kind-netlab"
-    assert not (fake / ".pytest-kind").exists()  # nothing written to the current folder
     assert cluster.cluster_names() == ["netlab"]
 
 
@@ -147,39 +148,25 @@ def test_create_failure_is_a_lab_error_with_docker_state(fake, paths, monkeypatc
             config_path=paths.config_file,
             kubeconfig=paths.user_kubeconfig,
             image="img",
-            state_dir=paths.state_dir,
         )
     assert "kind could not create cluster 'netlab' (exit 1)" in err.value.what
+    assert "port is already allocated" in (err.value.output or "")  # kind's own words
     assert "labkit doctor" in err.value.fix
     assert "docker ps -a" in (err.value.output or "")
 
 
-def test_delete_through_kind_cluster(fake, paths):
+def test_delete_runs_kind_delete_cluster(fake, paths):
     (Path(os.environ["FAKE_DIR"]) / "clusters").write_text("netlab\n")
-    cluster.delete("netlab", kubeconfig=paths.user_kubeconfig, state_dir=paths.state_dir)
+    cluster.delete("netlab", kubeconfig=paths.user_kubeconfig)
     assert f"kind delete cluster --name=netlab --kubeconfig={paths.user_kubeconfig}" in log(fake)
     assert cluster.cluster_names() == []
 
 
-def test_kind_cluster_kubectl_uses_path_tool_and_lab_kubeconfig(fake, paths):
-    handle = cluster.open_cluster(
-        "netlab", kubeconfig=paths.user_kubeconfig, image="img", state_dir=paths.state_dir
-    )
-    assert (
-        handle.kind_path == fake / "bin" / "kind"
-        and handle.kubectl_path == fake / "bin" / "kubectl"
-    )
-    handle.kubectl("get", "pods")
-    assert "kubectl get pods" in log(fake)
-
-
-def test_open_cluster_without_kind(monkeypatch, tmp_path, paths):
+def test_create_without_kind_names_the_install(monkeypatch, tmp_path, paths):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(LabError) as err:
-        cluster.open_cluster(
-            "netlab", kubeconfig=paths.user_kubeconfig, image="i", state_dir=paths.state_dir
-        )
-    assert "kind" in err.value.what
+        cluster.create("netlab", config_path=paths.config_file, kubeconfig=tmp_path, image="i")
+    assert "`kind` is not on PATH" in err.value.what and "releases/tag/" in err.value.fix
 
 
 def test_parse_cluster_names():
@@ -234,7 +221,8 @@ def test_execute_runs_the_plan_in_order(fake, paths, capsys):
     ran = [
         line
         for line in log(fake)
-        if not line.startswith(("docker", "kind get clusters")) and not line.endswith("-o json")
+        if not line.startswith(("docker", "kind get clusters", "kind version"))
+        and not line.endswith("-o json")
     ]  # leave out preflight and the waits' polling
     planned = [shlex.join(a.argv) for a in plan.actions() if isinstance(a, (Run, CreateCluster))]
     assert ran == planned
@@ -268,3 +256,102 @@ def test_execute_can_keep_a_failed_cluster(fake, paths):
     with pytest.raises(LabError):
         execute.execute(plan, StepList(len(plan.steps)), keep_failed=True)
     assert not any(line.startswith("kind delete") for line in log(fake))
+
+
+def _sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _timeout() -> None:
+    pytest.fail("Timeout >300.0s")  # what pytest-timeout's signal method raises
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "way_out,raised",
+    [(_interrupt, KeyboardInterrupt), (_timeout, pytest.fail.Exception), (_sigterm, SystemExit)],
+)
+def test_every_way_out_after_creation_removes_the_cluster(
+    fake, paths, monkeypatch, way_out, raised
+):
+    """pytest-timeout's pytest_timeout.py timeout_sigalrm: the signal method fails the running
+    test with pytest.fail (an exception, so the stack unwinds); Ctrl-C is KeyboardInterrupt;
+    Python's default SIGTERM ends the process without unwinding (docs.python.org, signal), so
+    execute turns it into SystemExit(128 + 15) while it runs, then restores the handler."""
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(execute, "wait_until_ready", lambda *args, **kwargs: way_out())
+    plan = build_plan("netlab", "calico", None, paths=paths)
+    with pytest.raises(raised) as err:
+        execute.execute(plan, StepList(len(plan.steps)))
+    if raised is SystemExit:
+        assert err.value.code == 143
+    assert f"kind delete cluster --name=netlab --kubeconfig={paths.user_kubeconfig}" in log(fake)
+    assert cluster.cluster_names() == []
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_way_out_before_creation_removes_nothing(fake, paths, monkeypatch):
+    """Only what this run created is removed: an interrupt while the config is written leaves any
+    cluster of that name alone (there is none yet)."""
+    monkeypatch.setattr(execute, "write_file", lambda action: _interrupt())
+    plan = build_plan("netlab", "calico", None, paths=paths)
+    with pytest.raises(KeyboardInterrupt):
+        execute.execute(plan, StepList(len(plan.steps)))
+    assert not any(line.startswith(("kind create", "kind delete")) for line in log(fake))
+
+
+def test_the_kind_test_tier_hands_in_its_own_creator(fake, paths):
+    """pytest-kind-ng's README: KindCluster(name).create(config_file) makes the cluster; the rest
+    of the plan (CNI, waits) is labkit's."""
+    plan = build_plan("netlab", "cilium", "none", paths=paths)
+    handed: list[CreateCluster] = []
+
+    def create(action: CreateCluster) -> None:
+        handed.append(action)
+        (Path(os.environ["FAKE_DIR"]) / "clusters").write_text("netlab\n")
+
+    execute.execute(plan, StepList(len(plan.steps)), create=create)
+    assert handed == [a for a in plan.actions() if isinstance(a, CreateCluster)]
+    assert not any(line.startswith("kind create") for line in log(fake))
+
+
+def test_once_runs_only_when_armed_and_only_once():
+    """Python's atexit.register/unregister: an armed cleanup is registered for interpreter exit
+    and unregistered once it ran or the work succeeded."""
+    ran: list[str] = []
+    registered: list[object] = []
+    once = exits.Once(lambda: ran.append("x"), registered.append, registered.remove)
+    once()
+    assert ran == [] and registered == []  # never armed: nothing to clean
+    once.arm()
+    assert registered == [once]
+    once()
+    once()
+    assert ran == ["x"] and registered == []
+    later = exits.Once(lambda: ran.append("y"), registered.append, registered.remove)
+    later.arm()
+    later.disarm()
+    later()
+    assert ran == ["x"] and registered == []
+
+
+@pytest.mark.parametrize("ending", ["sys.exit(0)", "os.kill(os.getpid(), signal.SIGTERM)"])
+def test_an_armed_cleanup_runs_when_the_interpreter_ends(tmp_path, ending):
+    """docs.python.org atexit: registered functions run at normal interpreter termination, not
+    when a signal Python does not handle kills it; under signals_as_exit SIGTERM becomes
+    SystemExit, so they run then too."""
+    marker = tmp_path / "cleaned"
+    script = (
+        "import os, signal, sys, time\n"
+        "from labkit.kind import exits\n"
+        f"once = exits.Once(lambda: open({str(marker)!r}, 'w').write('done'))\n"
+        "once.arm()\n"
+        "with exits.signals_as_exit():\n"
+        f"    {ending}\n"
+        "    time.sleep(5)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], timeout=30, capture_output=True)
+    assert marker.read_text() == "done", proc.stderr

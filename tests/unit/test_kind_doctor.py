@@ -1,7 +1,5 @@
 """The Kind doctor lines: parsing and thresholds (pure), and the lines on a machine we control."""
 
-import socket
-
 import pytest
 
 from labkit.doctor import DoctorLine
@@ -119,15 +117,6 @@ def test_module_loaded(modules, sysdir, loaded):
     assert D.module_loaded("br_netfilter", modules, sysdir) is loaded
 
 
-def test_port_in_use_on_loopback():
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        assert D.port_in_use("127.0.0.1", port) is True
-    assert D.port_in_use("127.0.0.1", port) is False
-
-
 def test_kind_checks_lines_with_nothing_installed(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, kind, kubectl or helm
     lines = D.kind_checks("cilium")
@@ -135,7 +124,7 @@ def test_kind_checks_lines_with_nothing_installed(monkeypatch, tmp_path):
     assert all(isinstance(line, DoctorLine) for line in lines)
     for name in ("Docker engine", "kind on PATH", "kubectl on PATH", "helm on PATH"):
         assert by_name[name].ok is False and by_name[name].fix and by_name[name].required
-    assert "port 80 on 127.0.0.1" in by_name and "port 443 on 127.0.0.1" in by_name
+    assert not any("port" in name for name in by_name)  # a running lab fails no line
     assert {"inotify limits", "br_netfilter module", "free memory"} <= set(by_name)
     for line in lines:
         assert line.ok or line.fix, line  # every failing line names its fix

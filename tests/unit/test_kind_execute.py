@@ -202,6 +202,16 @@ def test_tail_keeps_the_end():
 # ------------------------------------------------------------- preflight with stand-in tools
 
 
+DOCKER = r"""#!/bin/sh
+[ "$1" = info ] || exit 1
+case "$3" in
+  "{{json .}}") echo "{\"CgroupVersion\": \"${FAKE_CGROUP:-2}\", \"Architecture\": \"x86_64\",
+    \"KernelVersion\": \"${FAKE_KERNEL:-6.8.0-45-generic}\", \"OperatingSystem\": \"Ubuntu\"}" ;;
+  *) echo 28.2.2 ;;
+esac
+"""
+
+
 @pytest.fixture
 def fake_tools(tmp_path, monkeypatch):
     """kind, kubectl, helm and docker stand-ins: docker answers, `kind get clusters` lists
@@ -209,10 +219,11 @@ def fake_tools(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     scripts = {
-        "docker": '#!/bin/sh\n[ "$1" = info ] && echo 28.2.2 && exit 0\nexit 1\n',
+        "docker": DOCKER,
         "kind": '#!/bin/sh\nif [ "$1 $2" = "get clusters" ]; then\n'
         '  if [ -n "$FAKE_CLUSTERS" ]; then printf "%s\\n" $FAKE_CLUSTERS;'
-        ' else echo "No kind clusters found." >&2; fi\nfi\n',
+        ' else echo "No kind clusters found." >&2; fi\nfi\n'
+        'if [ "$1" = version ]; then echo "kind ${FAKE_KIND_VERSION:-v0.32.0} go1.26"; fi\n',
         "kubectl": "#!/bin/sh\nexit 0\n",
         "helm": "#!/bin/sh\nexit 0\n",
     }
@@ -220,7 +231,6 @@ def fake_tools(tmp_path, monkeypatch):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    monkeypatch.setattr(execute, "port_in_use", lambda host, port: False)
     return bin_dir
 
 
@@ -242,11 +252,36 @@ def test_preflight_refuses_a_name_clash(fake_tools, paths, monkeypatch):
     assert "labkit down --name netlab" in err.value.fix
 
 
-def test_preflight_refuses_a_busy_port(fake_tools, paths, monkeypatch):
-    monkeypatch.setattr(execute, "port_in_use", lambda host, port: port == 443)
+def test_preflight_refuses_a_cgroup_v1_engine(fake_tools, paths, monkeypatch):
+    """KEP-5573 (kubernetes/enhancements keps/sig-node/5573-remove-cgroup-v1): kubelet's
+    failCgroupV1 defaults to true from 1.35, so the 1.36 node image cannot start on cgroup v1,
+    while kind's create.go `validateProvider` only warns; labkit refuses before creating."""
+    monkeypatch.setenv("FAKE_CGROUP", "1")
     with pytest.raises(LabError) as err:
         execute.preflight(build_plan("netlab", "calico", None, paths=paths))
-    assert "Port 443" in err.value.what
+    assert "cgroup v1" in err.value.what and "failCgroupV1" in err.value.what
+    assert "systemd.unified_cgroup_hierarchy=1" in err.value.fix and "sandbox" in err.value.fix
+    monkeypatch.setenv("FAKE_KERNEL", "5.15.153.1-microsoft-standard-WSL2")
+    with pytest.raises(LabError) as err:
+        execute.preflight(build_plan("netlab", "calico", None, paths=paths))
+    assert "cgroup_no_v1=all" in err.value.fix and ".wslconfig" in err.value.fix
+
+
+@pytest.mark.parametrize("old", ["v0.31.0", "v0.30.0", "v0.17.0"])
+def test_preflight_refuses_a_kind_older_than_the_node_image_needs(
+    fake_tools, paths, monkeypatch, old
+):
+    """kind v0.32.0's pkg/cluster/internal/kubeadm/config.go `Config` picks the v1beta4 template
+    for Kubernetes v1.36.0+ (commit "start using v1beta4 in v1.36.0+"); v0.31.0 only has the
+    v1beta3 one, so an older kind is refused, naming the release to install."""
+    monkeypatch.setenv("FAKE_KIND_VERSION", old)
+    with pytest.raises(LabError) as err:
+        execute.preflight(build_plan("netlab", "cilium", None, paths=paths))
+    assert f"kind {old} is older than v0.32.0" in err.value.what
+    assert "v1beta3" in err.value.what
+    assert "Install kind v0.32.0" in err.value.fix
+    monkeypatch.setenv("FAKE_KIND_VERSION", "v0.33.1")
+    execute.preflight(build_plan("netlab", "cilium", None, paths=paths))
 
 
 def test_preflight_refuses_without_docker_engine(fake_tools, paths):

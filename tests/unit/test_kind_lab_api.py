@@ -45,6 +45,10 @@ RESOURCES: dict[str, tuple[str, list[tuple[str, str, bool, list[str]]]]] = {
         "operator.tigera.io/v1",
         [("tigerastatuses", "TigeraStatus", False, [])],
     ),
+    "/apis/apiextensions.k8s.io/v1": (
+        "apiextensions.k8s.io/v1",
+        [("customresourcedefinitions", "CustomResourceDefinition", False, ["crd"])],
+    ),
 }
 
 
@@ -74,6 +78,12 @@ class FakeAPI:
         self.objects: dict[tuple[str | None, str | None, str | None], dict[str, Any]] = {}
         self.requests: list[Request] = []
         self.reject: set[str] = set()  # names whose apply the server refuses (422)
+        # name -> reads by name an object stays after its DELETE, with a deletionTimestamp (a
+        # Pod in its grace period); an apply meanwhile updates it, and it still goes.
+        self.terminating: dict[str, int] = {}
+        # list reads of CRDs before an applied CRD turns Established and its kind is served
+        self.crd_delay = 0
+        self.served: dict[str, tuple[str, list[tuple[str, str, bool, list[str]]]]] = {}
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -121,14 +131,14 @@ class FakeAPI:
                             "versions": [{"groupVersion": gv, "version": "v1"}],
                             "preferredVersion": {"groupVersion": gv, "version": "v1"},
                         }
-                        for gv, _ in RESOURCES.values()
+                        for gv, _ in [*RESOURCES.values(), *api.served.values()]
                         if "/" in gv
                     ]
                     return self._send(200, {"kind": "APIGroupList", "groups": groups})
                 if path == "/api":
                     return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
-                if path in RESOURCES:
-                    gv, res = RESOURCES[path]
+                if path in RESOURCES or path in api.served:
+                    gv, res = RESOURCES.get(path) or api.served[path]
                     return self._send(
                         200,
                         {
@@ -158,7 +168,14 @@ class FakeAPI:
                     return self.wfile.write(text)
                 if route.name:
                     obj = api.objects.get((plural, ns, route.name))
+                    if obj and "deletionTimestamp" in obj["metadata"]:
+                        api.terminating[route.name] -= 1
+                        if api.terminating[route.name] < 0:  # its grace period is over
+                            del api.objects[(plural, ns, route.name)]
+                            return self._not_found()
                     return self._send(200, obj) if obj else self._not_found()
+                if plural == "customresourcedefinitions":
+                    api.establish()
                 items = [
                     o
                     for (p, n, _), o in api.objects.items()
@@ -201,13 +218,26 @@ class FakeAPI:
                         },
                     )
                 if "dryRun" not in route.query:
-                    api.objects[(plural, ns, name)] = copy.deepcopy(body)
+                    old = api.objects.get((plural, ns, name)) or {"metadata": {}}
+                    stored = copy.deepcopy(body)
+                    stored["metadata"]["uid"] = (
+                        old["metadata"].get("uid") or f"uid-{name}-{len(api.requests)}"
+                    )
+                    if "deletionTimestamp" in old["metadata"]:
+                        stored["metadata"]["deletionTimestamp"] = old["metadata"][
+                            "deletionTimestamp"
+                        ]
+                    api.objects[(plural, ns, name)] = stored
                 return self._send(200, body)
 
             def do_DELETE(self):
                 api.requests.append(Request("DELETE", self.path))
                 route = self._route()
-                if api.objects.pop((route.plural, route.namespace, route.name), None) is None:
+                key = (route.plural, route.namespace, route.name)
+                if route.name in api.terminating and key in api.objects:
+                    api.objects[key]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+                    return self._send(200, api.objects[key])
+                if api.objects.pop(key, None) is None:
                     return self._not_found()
                 return self._send(200, {"kind": "Status", "status": "Success"})
 
@@ -241,6 +271,23 @@ class FakeAPI:
                 if name == plural:
                     obj = {"apiVersion": gv, "kind": kind, **obj}
         self.objects[(plural, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+
+    def establish(self):
+        """One list read of CRDs: after ``crd_delay`` of them, every applied CRD is Established
+        and its kind served."""
+        self.crd_delay -= 1
+        if self.crd_delay >= 0:
+            return
+        for (plural, _, _), crd in self.objects.items():
+            if plural != "customresourcedefinitions":
+                continue
+            spec = crd["spec"]
+            crd["status"] = {"conditions": [{"type": "Established", "status": "True"}]}
+            for version in spec["versions"]:
+                gv = f"{spec['group']}/{version['name']}"
+                names = spec["names"]
+                scoped = spec.get("scope") == "Namespaced"
+                self.served[f"/apis/{gv}"] = (gv, [(names["plural"], names["kind"], scoped, [])])
 
     def writes(self):
         return [r for r in self.requests if r.method in ("PATCH", "DELETE")]
@@ -366,9 +413,9 @@ def test_delete_refs_and_manifests_ignoring_missing(api, lab):
     )
     deletes = [r.path for r in api.writes()]
     assert deletes == [
-        "/api/v1/namespaces/default/configmaps/c1",
-        "/api/v1/namespaces/shop",
-    ]  # namespace last
+        "/api/v1/namespaces/default/configmaps/c1?propagationPolicy=Foreground",
+        "/api/v1/namespaces/shop?propagationPolicy=Foreground",
+    ]  # namespace last, each as `kubectl delete --cascade=foreground`
     lab.delete(ObjectRef("ConfigMap", "c1", "default"))  # already gone: fine
     assert not api.objects
 

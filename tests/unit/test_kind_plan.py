@@ -8,7 +8,7 @@ import yaml
 from labkit.errors import LabError
 from labkit.kind import pins
 from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
-from labkit.kind.plan import Paths, build_plan, default_paths, host_arch
+from labkit.kind.plan import Paths, build_plan, default_paths
 
 COMBOS = [
     (cni, mode)
@@ -245,7 +245,29 @@ def test_render_shows_everything(cni, mode, paths):
         assert wait.title in text and f"timeout {int(wait.timeout_s)} s" in text
         for line in wait.kubectl_equivalent(str(paths.lab_kubeconfig)):
             assert line in text
-    assert "ports 80 and 443" in text and "Docker engine" in text
+    assert "Docker engine" in text and "maps no host port" in text
+    assert "hostPort" not in text and "extraPortMappings" not in text
+
+
+def test_two_labs_planned_side_by_side_share_no_host_port(tmp_path):
+    """kind's v1alpha4 Node.extraPortMappings binds hostPort on the host, and
+    Networking.apiServerPort left unset makes kind pick a free random port
+    (pkg/apis/config/v1alpha4/types.go): two labs' configs claim no host port at all."""
+    for cni in ("flannel", "calico", "cilium"):
+        claimed = []
+        for name in ("netlab", "start-here"):
+            paths = Paths(tmp_path / name, tmp_path / "kube" / "config", tmp_path / "cache")
+            config = build_plan(name, cni, None, paths=paths, arch="amd64").config
+            claimed += [
+                m["hostPort"] for n in config["nodes"] for m in n.get("extraPortMappings") or []
+            ]
+            assert "apiServerPort" not in config["networking"]
+            the_plan = build_plan(name, cni, None, paths=paths, arch="amd64")
+            for action in the_plan.actions():
+                argv = getattr(action, "argv", ())
+                if argv[:1] == ("docker",):  # a container of the lab (e.g. a cloud provider)
+                    claimed += [a for a in argv if a in ("-p", "--publish", "-P")]
+        assert claimed == [], cni
 
 
 def test_render_shows_calico_resources_inline(paths):
@@ -267,16 +289,3 @@ def test_default_paths_follow_xdg_and_kubeconfig():
     bare = default_paths("x", {"HOME": "/home/u"})
     assert bare.user_kubeconfig == Path("/home/u/.kube/config")
     assert bare.state_dir == Path("/home/u/.local/state/labkit/kind/x")
-
-
-@pytest.mark.parametrize(
-    "machine,arch",
-    [("x86_64", "amd64"), ("AMD64", "amd64"), ("aarch64", "arm64"), ("arm64", "arm64")],
-)
-def test_host_arch(machine, arch):
-    assert host_arch(machine) == arch
-
-
-def test_host_arch_unknown():
-    with pytest.raises(LabError):
-        host_arch("s390x")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 
 import pytest
 
-from labkit.model.addresses import is_ip
+from labkit.model.addresses import is_ip, parse_ip
 from labkit.model.dns.records import Record
 from labkit.sandbox.agent.http import (
     HttpError,
@@ -476,3 +477,20 @@ def test_parse_spec_names_each_problem(data, message: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_spec(data)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["10.244.1.7", "fd00::1", "::ffff:10.0.0.1", "10.0.0.256", "x", ""]
+)
+def test_parse_ip_is_ip_address_remembered(text):
+    """parse_ip answers as Python's ipaddress.ip_address (CPython Lib/ipaddress.py ``ip_address``),
+    the same object when asked again, and a bad address raises every time."""
+
+    try:
+        expected = ipaddress.ip_address(text)
+    except ValueError:
+        for _ in range(2):
+            with pytest.raises(ValueError):
+                parse_ip(text)
+        return
+    assert parse_ip(text) == expected and parse_ip(text) is parse_ip(text)

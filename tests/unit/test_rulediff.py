@@ -104,3 +104,29 @@ def test_a_table_the_new_ruleset_does_not_name_is_left_alone():
     partial sync."""
     old = parse_restore("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NOTRACK\nCOMMIT\n")
     assert partial_restore(old, {}) == ""
+
+
+JUMP_PIECES = ["-A", "X", "-j", "-g", "--jump", "--goto", "ACCEPT", "NOPE", "-m", "comment", "a-j"]
+SPACES = [" ", " ", " ", "\t", "\u00a0", "  "]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_jump_prefilter_never_hides_a_jump_the_search_would_find(seed):
+    """compose's reference check skips its regex search only for rules where it cannot match
+    (iptables-restore, iptables/iptables-restore.c via xtables ``do_command4``: ``-j``/``-g``
+    name a target or chain that must exist, so compose refuses an undeclared one first)."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(300):
+        words = [rng.choice(JUMP_PIECES) for _ in range(rng.randint(1, 6))]
+        rule = "".join(w + rng.choice(SPACES) for w in words).rstrip(" ")
+        assert iptables._may_jump(rule) or not iptables._JUMP.findall(rule), rule
+
+
+@pytest.mark.parametrize(
+    "rule", ["-A FORWARD -j NOPE", "-A FORWARD\t-g NOPE", "-A FORWARD -m x -j NOPE"]
+)
+def test_compose_still_refuses_a_jump_to_an_undeclared_chain(rule):
+    with pytest.raises(ValueError, match="jumps to NOPE"):
+        iptables.compose([{"filter": [rule]}])

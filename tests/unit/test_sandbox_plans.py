@@ -581,7 +581,7 @@ def test_capabilities_say_what_is_enforced():
 @pytest.mark.parametrize(
     "cni,mode,words",
     [
-        ("cilium", None, "Cilium"),
+        ("cilium", "iptables", "kube-proxy replacement"),
         ("weave", None, "weave"),
         ("flannel", "ipvs", "IPVS"),
         ("calico", "nftables", "nftables"),

@@ -21,7 +21,9 @@ from labkit.sandbox.store import ClusterStore, NodeSpec, kind_like_nodes
 from labkit.sandbox.system.addons import COREDNS_IMAGE
 
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
-_BOOT = {cni: ClusterStore.bootstrap("netlab", cni).to_dict() for cni in ("flannel", "calico")}
+_BOOT = {
+    cni: ClusterStore.bootstrap("netlab", cni).to_dict() for cni in ("flannel", "calico", "cilium")
+}
 
 
 def fresh(cni: str = "flannel") -> ClusterStore:
@@ -324,29 +326,25 @@ def test_bootstrap_ingress_controller():
     )
 
 
-@pytest.mark.parametrize("cni", ["flannel", "calico"])
+@pytest.mark.parametrize("cni", ["flannel", "calico", "cilium"])
 def test_bootstrap_manifests_are_valid_kubernetes(cni):
     nodes = [n.to_dict() for n in kind_like_nodes("netlab", cni)]
     validate(system_manifests("netlab", cni, nodes))
 
 
-def test_bootstrap_refuses_cilium_and_unknown_cnis():
-    with pytest.raises(LabError) as cilium:
-        ClusterStore.bootstrap("netlab", "cilium")
-    assert "eBPF" in cilium.value.what and "--backend kind" in cilium.value.fix
+def test_bootstrap_refuses_unknown_cnis():
     with pytest.raises(LabError) as unknown:
         ClusterStore.bootstrap("netlab", "weave")
     assert (
         "weave" in unknown.value.what
         and "flannel" in unknown.value.fix
         and "calico" in unknown.value.fix
+        and "cilium" in unknown.value.fix
     )
-    with pytest.raises(LabError):
-        ClusterStore("netlab", "cilium", kind_like_nodes("netlab", "flannel"))
 
 
 def test_every_system_pod_is_running_and_ready():
-    for cni in ("flannel", "calico"):
+    for cni in ("flannel", "calico", "cilium"):
         for p in fresh(cni).pods():
             assert p["status"]["phase"] == "Running", p["metadata"]["name"]
             ready = {c["type"]: c["status"] for c in p["status"]["conditions"]}

@@ -3,11 +3,11 @@ outside the cluster, read from the dicts the API returns; and namespaces' labels
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.model.addresses import parse_ip
 from labkit.model.netpol.policies import (
     NAMESPACE_NAME_LABEL,
     IPAddress,
@@ -130,7 +130,7 @@ def _declared_ports(pod: Mapping[str, Any], ref: str) -> tuple[ContainerPort, ..
 
 def _parse_ip(value: Any, where: str) -> IPAddress:
     try:
-        return ipaddress.ip_address(str(value))
+        return parse_ip(str(value))
     except ValueError:
         raise PolicyError(
             f"{value!r} is not an IP address ({where}).",

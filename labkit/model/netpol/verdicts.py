@@ -164,13 +164,17 @@ class PolicySet:
         """A namespace's labels (at least ``kubernetes.io/metadata.name``, even if unlisted)."""
         return self.namespace_labels.get(name) or {NAMESPACE_NAME_LABEL: name}
 
+    def in_namespace(self, namespace: str) -> tuple[Policy, ...]:
+        """The policies of one namespace, in the set's order (a policy selects only there)."""
+        return tuple(self._by_namespace.get(namespace, ()))
+
     def selecting(self, ep: Endpoint, direction: str) -> tuple[Policy, ...]:
         """Policies that select ``ep`` and isolate it in ``direction`` (ingress/egress)."""
         if not ep.subject:
             return ()
         return tuple(
             p
-            for p in self._by_namespace.get(ep.namespace or "", ())
+            for p in self.in_namespace(ep.namespace or "")
             if p.affects(direction) and policy_selects(p, ep)
         )
 

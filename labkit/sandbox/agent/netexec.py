@@ -10,6 +10,8 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from labkit.sandbox.agent.http import HttpMessage, render_response, serve_requests
+from labkit.sandbox.agent.l7 import render_denied, request_allowed
+from labkit.sandbox.agent.spec import L7Grant
 
 log = logging.getLogger("labkit.agent")
 
@@ -74,6 +76,10 @@ def netexec_udp_log(data: bytes, peer: Any) -> str | None:
 Record = Callable[[str], None]
 """Appends one line to the serving pod's log."""
 
+Grants = Callable[[], tuple[L7Grant, ...]]
+"""The CiliumNetworkPolicy HTTP grants on the port now (read per request, so a reload applies
+to open keep-alive connections too)."""
+
 
 def netexec_udp_answer(hostname: str, data: bytes, peer: Any) -> bytes | None:
     """What agnhost netexec's UDP server answers to one datagram (None: no answer); ``hostname``
@@ -89,12 +95,23 @@ def netexec_udp_answer(hostname: str, data: bytes, peer: Any) -> bytes | None:
 
 
 async def serve_netexec_http(
-    hostname: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: Record
+    hostname: str,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    record: Record,
+    grants: Grants = tuple,
 ) -> None:
     """Answer one HTTP connection to a netexec pod whose hostname is ``hostname`` (keep-alive
-    until the client is done), logging each request as agnhost does."""
+    until the client is done), logging each request as agnhost does; where ``grants`` gives
+    HTTP rules, Cilium's proxy answers a request they deny and the pod never sees it."""
 
     async def answer(request: HttpMessage, peer: Any) -> bytes:
+        on_port = grants()
+        peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if on_port and not request_allowed(
+            on_port, peer_ip, request.method, request.target, request.header_map
+        ):
+            return render_denied(keep_alive=request.keep_alive)
         record(netexec_http_log(request.method, request.target))
         status, body = netexec_http_answer(
             hostname, request.method, request.target, peer, request.header_map

@@ -27,9 +27,11 @@ from labkit.sandbox.agent.listeners import (
 )
 from labkit.sandbox.agent.netexec import UdpNetexec, serve_netexec_http
 from labkit.sandbox.agent.podlog import PodLogs
-from labkit.sandbox.agent.spec import AgentSpec, PortSpec, Workload, load_spec
+from labkit.sandbox.agent.spec import AgentSpec, FlowSource, PortSpec, Workload, load_spec
 from labkit.sandbox.agent.tls import IngressTls
+from labkit.sandbox.flowring import FlowRing
 from labkit.sandbox.netns import describe_socket_error
+from labkit.sandbox.nflog import NflogSocket
 
 log = logging.getLogger("labkit.agent")
 
@@ -53,6 +55,8 @@ class Agent:
         self._lock: asyncio.Lock | None = None
         self._stop: asyncio.Event | None = None
         self._control: asyncio.AbstractServer | None = None
+        self.flow_readers: dict[FlowSource, NflogSocket] = {}
+        self._ring: FlowRing | None = None
 
     # ---- lifecycle
 
@@ -84,6 +88,7 @@ class Agent:
                 os.unlink(os.path.join(self.state_dir, SOCKET_FILE))
         for key in list(self.listeners):
             await self.listeners.pop(key).close()
+        self._read_flows(())
         log.info("agent %d stopped", os.getpid())
 
     # ---- control
@@ -153,7 +158,38 @@ class Agent:
                 ]:
                     await self.listeners.pop(key).close()
             self.spec = spec
-            return await self._bind(listener_keys(spec))
+            flow_errors = self._read_flows(spec.flow_sources)
+            answer = await self._bind(listener_keys(spec))
+            if flow_errors:
+                self.errors += flow_errors
+                return "error " + "; ".join(self.errors)
+            return answer
+
+    def _read_flows(self, sources: tuple[FlowSource, ...]) -> list[str]:
+        """Keep one NFLOG socket per flow source, each read
+        into the lab's flow ring as packets arrive; the errors of those that cannot bind."""
+        loop = asyncio.get_running_loop()
+        for source in [s for s in self.flow_readers if s not in sources]:
+            reader = self.flow_readers.pop(source)
+            loop.remove_reader(reader.fileno())
+            reader.close()
+        errors: list[str] = []
+        for source in sources:
+            if source in self.flow_readers:
+                continue
+            try:
+                reader = NflogSocket(source.netns, source.node)
+            except (OSError, LabError) as exc:
+                errors.append(f"flows of {source.node} ({source.netns}): {exc}")
+                continue
+            self.flow_readers[source] = reader
+            loop.add_reader(reader.fileno(), self._take_flows, reader)
+        return errors
+
+    def _take_flows(self, reader: NflogSocket) -> None:
+        if self._ring is None:
+            self._ring = FlowRing(self.state_dir)
+        self._ring.append(reader.drain())
 
     async def _bind(self, wanted: dict[ListenerKey, WantedListener]) -> str:
         """Close listeners not wanted (or whose namespace was made anew), open the missing ones."""
@@ -274,7 +310,11 @@ class Agent:
                     )
                 else:
                     await serve_netexec_http(
-                        workload.hostname, reader, writer, self.logs.recorder(workload.ref)
+                        workload.hostname,
+                        reader,
+                        writer,
+                        self.logs.recorder(workload.ref),
+                        lambda: self.spec.l7_for(workload.netns, port.port),
                     )
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
                 pass

@@ -1,6 +1,6 @@
 """What ``workloads.json`` asks the agent to serve (pure): pods, their ports and roles, cluster DNS
-records, Ingress rules and kube-proxy's service health checks; ``parse_spec`` checks it all and
-names every problem at once."""
+records, Ingress rules, kube-proxy's service health checks and Cilium's HTTP rules;
+``parse_spec`` checks it all and names every problem at once."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from labkit.model.ciliuml7 import HttpRule, parse_http_rules
 from labkit.model.dns.records import Record
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.agent.ingress import IngressRule, sort_ingress_rules
@@ -65,6 +66,31 @@ class HealthCheckSpec:
 
 
 @dataclass(frozen=True)
+class L7Grant:
+    """One grant of a CiliumNetworkPolicy on a pod's TCP port whose requests Cilium's proxy
+    judges (the port has HTTP rules in some policy): the peers it admits (None: any) and the
+    HTTP rules their requests must match (empty: every request, an L3/L4-only grant).
+
+    ``workloads.json`` spells it ``{"netns", "port", "policy": "ns/name", "peers": [ip...] |
+    null, "http": [{"method", "path", "host", "headers"}...]}`` under ``l7_grants``."""
+
+    netns: str
+    port: int
+    policy: str
+    peers: tuple[str, ...] | None
+    http: tuple[HttpRule, ...]
+
+
+@dataclass(frozen=True)
+class FlowSource:
+    """A namespace whose NFLOG flow rules the agent reads (``{"netns", "node"}`` under
+    ``flow_sources``): what it logs goes to the lab's flow ring, named by ``node``."""
+
+    netns: str
+    node: str
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """Everything ``workloads.json`` says."""
 
@@ -74,6 +100,12 @@ class AgentSpec:
     tls_hosts: tuple[str, ...] = ()
     health_checks: tuple[HealthCheckSpec, ...] = ()
     dns_namespaces: tuple[str, ...] = ()
+    l7_grants: tuple[L7Grant, ...] = ()
+    flow_sources: tuple[FlowSource, ...] = ()
+
+    def l7_for(self, netns: str, port: int) -> tuple[L7Grant, ...]:
+        """The grants on ``port`` in ``netns``: none means the proxy is not in the path."""
+        return tuple(g for g in self.l7_grants if (g.netns, g.port) == (netns, port))
 
     def health_count(self, netns: str, port: int) -> int:
         """The local endpoint count the health check on ``port`` in ``netns`` reports now."""
@@ -201,6 +233,44 @@ def _parse_health_checks(data: dict[str, Any], problems: list[str]) -> list[Heal
     return checks
 
 
+def _parse_l7_grants(data: dict[str, Any], problems: list[str]) -> list[L7Grant]:
+    grants: list[L7Grant] = []
+    for i, raw in enumerate(data.get("l7_grants") or []):
+        where = f"l7_grants[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        netns, policy = (_need(raw, k, str, where, problems) for k in ("netns", "policy"))
+        port = _need(raw, "port", int, where, problems)
+        peers = raw.get("peers")
+        if peers is not None and (
+            not isinstance(peers, list) or not all(isinstance(p, str) for p in peers)
+        ):
+            problems.append(f"{where}: peers must be a list of addresses or null")
+            continue
+        try:
+            http = parse_http_rules(raw.get("http") or [], f"{where}.http")
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if None not in (netns, policy, port):
+            grants.append(
+                L7Grant(netns, port, policy, None if peers is None else tuple(peers), http)
+            )
+    return grants
+
+
+def _parse_flow_sources(data: dict[str, Any], problems: list[str]) -> list[FlowSource]:
+    sources: list[FlowSource] = []
+    for i, raw in enumerate(data.get("flow_sources") or []):
+        netns, node = (
+            _need(raw, k, str, f"flow_sources[{i}]", problems) for k in ("netns", "node")
+        )
+        if netns is not None and node is not None:
+            sources.append(FlowSource(netns, node))
+    return sources
+
+
 def parse_spec(data: Any) -> AgentSpec:
     """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem."""
     if not isinstance(data, dict):
@@ -210,6 +280,8 @@ def parse_spec(data: Any) -> AgentSpec:
     records = _parse_records(data, problems)
     rules = _parse_ingress(data, problems)
     checks = _parse_health_checks(data, problems)
+    grants = _parse_l7_grants(data, problems)
+    sources = _parse_flow_sources(data, problems)
     tls = data.get("tls_hosts") or []
     if not isinstance(tls, list) or not all(isinstance(h, str) for h in tls):
         problems.append("tls_hosts must be a list of host names")
@@ -227,6 +299,8 @@ def parse_spec(data: Any) -> AgentSpec:
         tuple(tls),
         tuple(checks),
         tuple(namespaces),
+        tuple(grants),
+        tuple(sources),
     )
 
 

@@ -110,10 +110,10 @@ def load_balancer_ip(svc: Mapping[str, Any]) -> str | None:
 
 
 def pod_ip_range(block: str, cni: str) -> tuple[int, int]:
-    """First and last pod address of a node's IPAM block (Flannel's cni0 takes .1, Calico starts
-    at .1)."""
+    """First and last pod address of a node's IPAM block (Flannel's cni0 and Cilium's
+    cilium_host take .1, Calico starts at .1)."""
     net = ipaddress.ip_network(block, strict=False)
-    first = int(net.network_address) + (2 if cni == "flannel" else 1)
+    first = int(net.network_address) + (1 if cni == "calico" else 2)
     last = int(net.broadcast_address) - 1
     return first, last
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import ipaddress
 import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypedDict, cast
+
+from labkit.model.addresses import parse_ip
 
 KUBERNETES_VERSION = "v1.36.1"
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -103,7 +104,7 @@ def rfc3339(reading: int) -> str:
 
 def ip_sort_key(ip: str) -> int:
     """Sort key that orders IPv4 addresses numerically."""
-    return int(ipaddress.ip_address(ip))
+    return int(parse_ip(ip))
 
 
 # --------------------------------------------------------------------------- the state
@@ -149,6 +150,9 @@ class World:
     def __init__(self, state: dict[str, Any], now: datetime | None = None) -> None:
         self.state = state
         self.now = now
+        self._children: dict[str, dict[str, dict[str, None]]] = {}
+        """Per kind, built on the first ``owned`` and kept by ``put``/``remove``: the keys of the
+        objects each controller uid owns (the owner index a controller's informer keeps)."""
 
     # ---- identity and time
     @property
@@ -218,18 +222,35 @@ class World:
         return sorted(items, key=lambda o: created.get(f"{kind}/{key_of(o)}", 0))
 
     def owned(self, kind: str, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Objects of ``kind`` whose controller is ``owner``, in creation order."""
+        """Objects of ``kind`` whose controller is ``owner``, in creation order; found through the
+        owner index, not a scan of every object of the kind (issue 18)."""
         uid, namespace = owner["metadata"]["uid"], owner["metadata"].get("namespace")
         created = self.state["created"]
-        # filtered before sorting (a stable sort of a filtered list is the filtered sorted list):
-        # a ReplicaSet's 3 pods are sorted, not its namespace's 300 (issue 18)
+        table = self.state["objects"].get(kind, {})
         items = [
-            o
-            for o in self.state["objects"].get(kind, {}).values()
-            if controller_uid(o) == uid
-            and (namespace is None or o["metadata"].get("namespace") == namespace)
+            table[key]
+            for key in self._owner_index(kind).get(uid, ())
+            if namespace is None or table[key]["metadata"].get("namespace") == namespace
         ]
         return sorted(items, key=lambda o: created.get(f"{kind}/{key_of(o)}", 0))
+
+    def _owner_index(self, kind: str) -> dict[str, dict[str, None]]:
+        """Controller uid -> keys of the ``kind`` objects it owns (built once per World)."""
+        index = self._children.get(kind)
+        if index is None:
+            index = {}
+            for key, obj in self.state["objects"].get(kind, {}).items():
+                uid = controller_uid(obj)
+                if uid is not None:
+                    index.setdefault(uid, {})[key] = None
+            self._children[kind] = index
+        return index
+
+    def _unindex(self, kind: str, key: str, obj: Mapping[str, Any] | None) -> None:
+        index = self._children.get(kind)
+        uid = None if obj is None or index is None else controller_uid(obj)
+        if index is not None and uid is not None:
+            index.get(uid, {}).pop(key, None)
 
     def created_seq(self, kind: str, obj: Mapping[str, Any]) -> int:
         """The object's place in creation order (0 when not stored)."""
@@ -261,6 +282,9 @@ class World:
                 }
                 self.state["pods"][key] = facts
         meta.pop("resourceVersion", None)
+        self._unindex(kind, key, old)
+        if kind in self._children and (uid := controller_uid(obj)) is not None:
+            self._children[kind].setdefault(uid, {})[key] = None
         if old is not None:
             previous = old["metadata"].get("resourceVersion")
             old["metadata"].pop("resourceVersion", None)
@@ -279,6 +303,7 @@ class World:
         """Drop an object (and a pod's facts); returns what was stored, or None."""
         key = object_key(namespace, name)
         obj = self.state["objects"].get(kind, {}).pop(key, None)
+        self._unindex(kind, key, obj)
         self.state["created"].pop(f"{kind}/{key}", None)
         if kind == "Pod":
             self.state["pods"].pop(key, None)

@@ -1,0 +1,243 @@
+"""Cilium's kube-proxy replacement on the sandbox (pure): Services translated at the client's
+side, and the node's own Cilium chains.
+
+Cilium with ``kubeProxyReplacement=true`` translates a Service address when a socket connects
+(its cgroup hooks, ``bpf/bpf_sock.c`` ``cil_sock4_connect``), so the packet leaves the pod
+already addressed to a backend; the backend sees the pod's address and no node holds a DNAT
+rule for it. With no eBPF here, :func:`socket_lb_rules` stands in: ``nat OUTPUT`` DNAT rules in
+each pod's own namespace (``CILIUM_SOCK_LB``, a chain real Cilium does not have), one
+``CILIUM_LB_<hash>`` chain per Service port spreading over its backends, and a filter rule that
+answers a frontend without backends with ICMP port unreachable, "connection refused" (Cilium's
+default ``service-no-backend-response: reject``, ``tail_no_service_ipv4``). The
+same rules sit in the node's ``nat OUTPUT``: Cilium's hooks sit on the root cgroup, so processes
+in the node's namespace (and hostNetwork pods) get their connects translated too; traffic a node
+forwards for its pods never meets them.
+
+From outside, NodePorts, LoadBalancer addresses and externalIPs are served at the node
+(Cilium's ``bpf_host`` on eth0): here ``CILIUM_PRE_nat`` DNATs them, and a backend on another
+node is reached with the node's address as source (KPR's default SNAT mode) unless
+``externalTrafficPolicy: Local``. :func:`cilium_node_rules` also holds what Cilium's agent does
+program with iptables (``pkg/datapath/iptables/iptables.go``): the ``CILIUM_*`` chains and their
+``cilium-feeder`` rules, and "cilium masquerade non-cluster".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from labkit.model.kubeproxy.chains import port_proto_hash, statistic_probability
+from labkit.model.objects import name_of
+from labkit.sandbox.fabric_cilium import CILIUM_VXLAN
+from labkit.sandbox.iptables_save import SaveTables, comment
+from labkit.sandbox.proxyports import (
+    PortEndpoint,
+    ProxiedPort,
+    choose_endpoints,
+    endpoints_by_port,
+    ipv4,
+    service_ports,
+)
+
+SOCK_LB = "CILIUM_SOCK_LB"
+NO_BACKEND = "REJECT --reject-with icmp-port-unreachable"
+"""What Cilium answers for a frontend without backends under its default
+``service-no-backend-response: reject``: ICMP destination (port) unreachable."""
+SNAT_MARK = "0x200/0x200"
+"""Marks outside traffic to a NodePort that may be SNATed to the node's address."""
+FEEDERS = {
+    "filter": (
+        ("INPUT", "CILIUM_INPUT"),
+        ("FORWARD", "CILIUM_FORWARD"),
+        ("OUTPUT", "CILIUM_OUTPUT"),
+    ),
+    "nat": (
+        ("PREROUTING", "CILIUM_PRE_nat"),
+        ("OUTPUT", "CILIUM_OUTPUT_nat"),
+        ("POSTROUTING", "CILIUM_POST_nat"),
+    ),
+    "mangle": (("PREROUTING", "CILIUM_PRE_mangle"), ("POSTROUTING", "CILIUM_POST_mangle")),
+}
+"""The chains Cilium's agent installs, and the built-in chain that feeds each."""
+
+
+def lb_chain(port: ProxiedPort) -> str:
+    """The chain spreading one Service port over its backends."""
+    return "CILIUM_LB_" + port_proto_hash(port.spn, port.protocol)
+
+
+def _match(port: ProxiedPort, number: int) -> tuple[str, ...]:
+    return (f"-m {port.protocol}", f"--dport {number}")
+
+
+def _spread(t: SaveTables, chain: str, port: ProxiedPort, backends: Sequence[PortEndpoint]) -> None:
+    """``chain``: pick one backend at random, kube-proxy's 1/n, 1/(n-1)... cascade."""
+    for index, backend in enumerate(backends):
+        left = len(backends) - index
+        chance = (
+            ()
+            if left == 1
+            else ("-m statistic --mode random", f"--probability {statistic_probability(1 / left)}")
+        )
+        t.add(
+            "nat",
+            chain,
+            proto=port.protocol,
+            matches=(comment(port.spn), f"-m {port.protocol}", *chance),
+            target=f"DNAT --to-destination {backend.address}",
+        )
+
+
+class _Frontends:
+    """Collects frontends (a nat rule each, or a filter refusal) and the chains they lead to."""
+
+    def __init__(self, t: SaveTables, nat_chain: str) -> None:
+        self.t, self.nat_chain = t, nat_chain
+        self.spread: set[str] = set()
+
+    def add(
+        self,
+        port: ProxiedPort,
+        address: str | None,
+        number: int,
+        backends: Sequence[PortEndpoint],
+        what: str,
+        refuse_in: str,
+        chain: str,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        """Frontend ``address:number`` (any local address when None) to ``backends`` through
+        ``chain``; without backends, refused in the filter chain ``refuse_in``."""
+        note = comment(f"{port.spn} {what}")
+        matches = (*extra, note, *_match(port, number))
+        if not backends:
+            self.t.add(
+                "filter",
+                refuse_in,
+                dst=address,
+                proto=port.protocol,
+                matches=matches,
+                target=NO_BACKEND,
+            )
+            return
+        self.t.add(
+            "nat", self.nat_chain, dst=address, proto=port.protocol, matches=matches, target=chain
+        )
+        if chain not in self.spread:
+            self.spread.add(chain)
+            _spread(self.t, chain, port, backends)
+
+
+def _node_ips(nodes: Sequence[Mapping[str, Any]]) -> list[str]:
+    ips = []
+    for node in nodes:
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP":
+                ip = ipv4(address.get("address"), f"Node {name_of(node)} InternalIP")
+                if ip:
+                    ips.append(ip)
+    return ips
+
+
+def socket_lb_rules(
+    node_name: str,
+    nodes: Sequence[Mapping[str, Any]],
+    services: Sequence[Mapping[str, Any]],
+    endpoint_slices: Sequence[Mapping[str, Any]],
+) -> dict[str, list[str]]:
+    """The client-side Service translation for the pods of ``node_name`` (and the node's own
+    processes): every ClusterIP, NodePort (on each node's address), LoadBalancer address and
+    externalIP, as ``nat``/``filter`` lines."""
+    t = SaveTables()
+    t.add(
+        "nat", "OUTPUT", matches=(comment("cilium: socket LB (sandbox stand-in)"),), target=SOCK_LB
+    )
+    t.add("filter", "OUTPUT", matches=(comment("cilium: socket LB, no backends"),), target=SOCK_LB)
+    t.declare("nat", SOCK_LB)
+    t.declare("filter", SOCK_LB)
+    fronts = _Frontends(t, SOCK_LB)
+    found = endpoints_by_port(endpoint_slices)
+    node_ips = _node_ips(nodes)
+    for port in service_ports(services):
+        choice = choose_endpoints(port, found.get(port.key, []), node_name)
+        chain = lb_chain(port)
+        internal = choice.local if port.internal_local else choice.cluster
+        fronts.add(port, port.cluster_ip, port.port, internal, "cluster IP", SOCK_LB, chain + "_I")
+        every = choice.cluster or choice.local
+        frontends = [(ip, port.node_port, "nodePort") for ip in node_ips if port.node_port]
+        frontends += [(ip, port.port, "loadbalancer IP") for ip in port.load_balancer_ips]
+        frontends += [(ip, port.port, "external IP") for ip in port.external_ips]
+        for ip, number, what in frontends:
+            assert number is not None
+            fronts.add(port, ip, number, every, what, SOCK_LB, chain)
+    return {"nat": t.lines("nat"), "filter": t.lines("filter")}
+
+
+def cilium_node_rules(
+    node: Mapping[str, Any],
+    services: Sequence[Mapping[str, Any]],
+    endpoint_slices: Sequence[Mapping[str, Any]],
+    pod_cidr: str,
+) -> dict[str, list[str]]:
+    """A Cilium node's iptables: the agent's ``CILIUM_*`` chains with their feeders, pod
+    masquerading, and NodePort/LoadBalancer/externalIP service for clients outside."""
+    node_name = name_of(node)
+    node_ip = next(iter(_node_ips([node])), None)
+    t = SaveTables()
+    for table, feeders in FEEDERS.items():
+        for builtin, chain in feeders:
+            t.add(table, builtin, matches=(comment(f"cilium-feeder: {chain}"),), target=chain)
+            t.declare(table, chain)
+    for direction, flag in (("any->cluster", "-o"), ("cluster->any", "-i")):
+        for iface in ("cilium_host", "lxc+"):
+            t.add(
+                "filter",
+                "CILIUM_FORWARD",
+                matches=(
+                    f"{flag} {iface}",
+                    comment(f"cilium: {direction} on {iface} forward accept"),
+                ),
+                target="ACCEPT",
+            )
+    t.add(
+        "nat",
+        "CILIUM_POST_nat",
+        src=pod_cidr,
+        matches=(f"! -d {pod_cidr}", "! -o cilium_+", comment("cilium masquerade non-cluster")),
+        target="MASQUERADE",
+    )
+    if node_ip:
+        t.add(
+            "nat",
+            "CILIUM_POST_nat",
+            matches=(
+                f"-o {CILIUM_VXLAN}",
+                f"-m mark --mark {SNAT_MARK}",
+                comment("cilium: nodeport SNAT to a remote backend (sandbox stand-in)"),
+            ),
+            target=f"SNAT --to-source {node_ip}",
+        )
+    fronts = _Frontends(t, "CILIUM_PRE_nat")
+    found = endpoints_by_port(endpoint_slices)
+    local = ("-m addrtype --dst-type LOCAL",)
+    for port in service_ports(services):
+        choice = choose_endpoints(port, found.get(port.key, []), node_name)
+        backends = choice.local if port.external_local else choice.cluster
+        chain = lb_chain(port) + ("_L" if port.external_local else "")
+        frontends: list[tuple[str | None, int, tuple[str, ...], str]] = []
+        if port.node_port:
+            frontends.append((None, port.node_port, local, "CILIUM_INPUT"))
+        frontends += [(ip, port.port, (), "CILIUM_FORWARD") for ip in port.load_balancer_ips]
+        frontends += [(ip, port.port, (), "CILIUM_FORWARD") for ip in port.external_ips]
+        for address, number, extra, refuse_in in frontends:
+            if not port.external_local:
+                t.add(
+                    "mangle",
+                    "CILIUM_PRE_mangle",
+                    dst=address,
+                    proto=port.protocol,
+                    matches=(*extra, *_match(port, number)),
+                    target=f"MARK --set-xmark {SNAT_MARK}",
+                )
+            fronts.add(port, address, number, backends, "external", refuse_in, chain, extra)
+    return {table: t.lines(table) for table in ("filter", "nat", "mangle")}

@@ -1,0 +1,63 @@
+"""cilium-dbg answered in a Cilium agent pod of a real sandbox lab: the commands run through the
+same ``lab.exec`` as ``labkit kubectl exec``, and their tables hold the lab's own Services,
+endpoints and pods."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces"),
+]
+
+AGENT = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "cilium-dbgtest",
+        "namespace": "kube-system",
+        "labels": {"k8s-app": "cilium"},
+    },
+    "spec": {
+        "hostNetwork": True,
+        "nodeName": "tc-worker",
+        "containers": [{"name": "cilium-agent", "image": "quay.io/cilium/cilium:v1.20.0"}],
+    },
+}
+
+
+@pytest.fixture
+def agent_pod(calico_lab):
+    calico_lab.apply([AGENT])
+    yield "kube-system/cilium-dbgtest"
+    calico_lab.delete([AGENT])
+
+
+def test_cilium_dbg_lists_the_labs_services_and_endpoints(calico_lab, agent_pod) -> None:
+    """cilium/cilium ``cilium-dbg/cmd/service_list.go`` and ``endpoint_list.go``, as Cilium's
+    docs run them (``kubectl -n kube-system exec ds/cilium -- cilium-dbg service list``,
+    ``kubeproxy-free.rst``): kube-dns's ClusterIP 10.96.0.10:53/UDP with a backend per CoreDNS
+    pod, and the node's pods as endpoints beside ``reserved:host``."""
+    dns_pods = calico_lab.get("pods", namespace="kube-system", selector="k8s-app=kube-dns")
+    listed = calico_lab.exec(agent_pod, ["cilium-dbg", "service", "list"], namespace="kube-system")
+    assert listed.ok and listed.stdout.startswith("Frontend")
+    rows = listed.stdout.splitlines()
+    first = next(i for i, line in enumerate(rows) if line.startswith("10.96.0.10:53/UDP "))
+    backends = {line.split("=> ")[1].split(":")[0] for line in rows[first : first + len(dns_pods)]}
+    assert backends == {p["status"]["podIP"] for p in dns_pods}
+
+    eps = calico_lab.exec(agent_pod, ["cilium", "endpoint", "list"], namespace="kube-system")
+    on_node = [
+        p["status"]["podIP"]
+        for p in calico_lab.get("pods", namespace=None)
+        if p["spec"].get("nodeName") == "tc-worker" and not p["spec"].get("hostNetwork")
+    ]
+    assert "reserved:host" in eps.stdout and all(ip in eps.stdout for ip in on_node)
+
+    refused = calico_lab.exec(agent_pod, ["cilium-dbg", "monitor"], namespace="kube-system")
+    assert (
+        refused.returncode == 1 and 'unknown command "monitor" for "cilium-dbg"' in refused.stderr
+    )

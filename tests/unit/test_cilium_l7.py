@@ -1,0 +1,273 @@
+"""CiliumNetworkPolicy HTTP rules (``labkit.model.ciliuml7``) and the agent's proxy decision and
+denial (``labkit.sandbox.agent.l7``), against Cilium's own definitions."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from labkit.model.ciliuml7 import (
+    DENIED_BODY,
+    HeaderRule,
+    HttpRule,
+    allows,
+    parse_http_rule,
+    parse_http_rules,
+    rule_allows,
+)
+from labkit.sandbox.agent.http import parse_head
+from labkit.sandbox.agent.l7 import render_denied, request_allowed
+from labkit.sandbox.agent.spec import L7Grant, parse_spec
+
+METHODS = ("GET", "POST", "PUT", "GETX", "get")
+TARGETS = ("/public", "/public/x", "/private", "/v1/request-landing", "/public?x=1", "/")
+HOSTS = ("", "deathstar", "deathstar.default.svc.cluster.local")
+HEADERS = ({}, {"x-my-header": "true"}, {"x-my-header": "false"})
+
+
+def test_layer7_examples_from_ciliums_docs() -> None:
+    """Cilium docs, Layer 7 Examples (``policy/language.rst``, "HTTP"): ``method: GET`` with
+    ``path: "/public"`` allows GET /public only; ``headers: ['X-My-Header: true']`` on
+    ``PUT /public`` needs that header with that value."""
+    (get_public,) = parse_http_rules([{"method": "GET", "path": "/public"}])
+    assert rule_allows(get_public, "GET", "/public", {})
+    assert not rule_allows(get_public, "GET", "/private", {})
+    assert not rule_allows(get_public, "PUT", "/public", {})
+    (put_header,) = parse_http_rules(
+        [{"method": "PUT", "path": "/public", "headers": ["X-My-Header: true"]}]
+    )
+    assert put_header.headers == (HeaderRule("x-my-header", "true"),)
+    assert rule_allows(put_header, "PUT", "/public", {"x-my-header": "true"})
+    assert not rule_allows(put_header, "PUT", "/public", {"x-my-header": "false"})
+    assert not rule_allows(put_header, "PUT", "/public", {})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"method": "GET"},
+        {"path": "/public"},
+        {"method": "GET|POST", "path": "/public(/.*)?"},
+        {"host": "deathstar"},
+        {"headers": ["X-My-Header"]},
+        {"headers": ["X-My-Header: true"]},
+        {"method": "P.*", "headers": ["X-My-Header true"]},
+        {"headerMatches": [{"name": "X-My-Header", "value": "true"}]},
+        {"headerMatches": [{"name": "X-My-Header", "value": "true", "mismatch": "LOG"}]},
+    ],
+)
+def test_every_request_is_decided_as_envoys_header_matchers_do(raw: dict) -> None:
+    """cilium/cilium ``pkg/envoy/server.go`` ``getHTTPRule``: path -> ``:path``, method ->
+    ``:method``, host -> ``:authority`` as RE2 ``safe_regex`` matchers (a whole-value match);
+    ``headers`` split at the first space into name (``:`` trimmed) and exact value, or presence
+    alone; ``headerMatches`` fail only with the default mismatch action. Every combination of
+    method, target, host and header is checked against that reading."""
+    rule = parse_http_rule(raw)
+    for method, target, host, headers in itertools.product(METHODS, TARGETS, HOSTS, HEADERS):
+        fields = {**headers, **({"host": host} if host else {})}
+        expected = (
+            (not raw.get("method") or re.fullmatch(raw["method"], method) is not None)
+            and (not raw.get("path") or re.fullmatch(raw["path"], target) is not None)
+            and (not raw.get("host") or re.fullmatch(raw["host"], host) is not None)
+        )
+        for entry in raw.get("headers", []):
+            name, _, value = entry.partition(" ")
+            got = fields.get(name.rstrip(":").lower())
+            expected = expected and got is not None and (not value or got == value)
+        for match in raw.get("headerMatches", []):
+            if not match.get("mismatch"):
+                expected = expected and fields.get(match["name"].lower()) == match["value"]
+        assert rule_allows(rule, method, target, fields) == expected, (raw, method, target, fields)
+
+
+def test_regexes_are_anchored_both_ends_and_case_sensitive() -> None:
+    """Envoy's ``safe_regex`` matches the whole header value (RE2 FullMatch): no prefix or
+    suffix matches, methods are case-sensitive, and the query is part of ``:path``."""
+    rule = parse_http_rule({"method": "GET", "path": "/public"})
+    assert not rule_allows(rule, "GETX", "/public", {})
+    assert not rule_allows(rule, "get", "/public", {})
+    assert not rule_allows(rule, "GET", "/public/", {})
+    assert not rule_allows(rule, "GET", "/x/public", {})
+    assert not rule_allows(rule, "GET", "/public?x=1", {})
+
+
+def test_the_rules_of_a_port_are_alternatives_and_none_allow_all() -> None:
+    """``GetEnvoyHTTPRules``: one HttpNetworkPolicyRule per entry, any of which allows;
+    ``getPortNetworkPolicyRule``: an L3/L4-only rule (no L7) allows every request."""
+    rules = parse_http_rules([{"method": "GET", "path": "/a"}, {"method": "POST", "path": "/b"}])
+    assert allows(rules, "GET", "/a", {}) and allows(rules, "POST", "/b", {})
+    assert not allows(rules, "POST", "/a", {}) and not allows(rules, "GET", "/b", {})
+    assert allows((), "DELETE", "/anything", {})
+    assert allows((HttpRule(),), "DELETE", "/anything", {})
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("GET /", "must be a list"),
+        (["GET"], "must be an object"),
+        ([{"method": "("}], "http[0].method '(' is not a regular expression"),
+        ([{"path": 3}], "http[0].path must be a string"),
+        ([{"verb": "GET"}], "unknown fields: verb"),
+        ([{"headers": [""]}], "http[0].headers[0] must be a header name"),
+        ([{"headerMatches": [{"value": "x"}]}], "headerMatches[0] needs a name"),
+        ([{"headerMatches": [{"name": "a", "mismatch": "NOPE"}]}], "invalid mismatch action"),
+    ],
+)
+def test_bad_rules_name_the_field(raw: object, problem: str) -> None:
+    """``PortRuleHTTP.Sanitize`` (``pkg/policy/api/http.go``): path and method must compile,
+    a headerMatch needs a name and a known mismatch action."""
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_http_rules(raw)
+
+
+def test_rules_describe_themselves_for_hints() -> None:
+    rule = parse_http_rule({"method": "POST", "path": "/v1/request-landing", "host": "ds"})
+    assert rule.describe() == "POST /v1/request-landing host ds"
+    assert parse_http_rule({"headers": ["X-A: 1"]}).describe() == "* * with x-a: 1"
+
+
+def test_grants_merge_per_peer() -> None:
+    """Cilium merges every policy's rules for a port and peer (``L7DataMap`` per selector): a
+    peer is allowed a request when one grant admits it and allows the request; a peer no grant
+    admits is denied."""
+    landing = parse_http_rules([{"method": "POST", "path": "/v1/request-landing"}])
+    grants = (
+        L7Grant("ns", 80, "default/rule1", ("10.0.0.1",), landing),
+        L7Grant("ns", 80, "default/ops", ("10.0.0.9",), ()),
+    )
+    assert request_allowed(grants, "10.0.0.1", "POST", "/v1/request-landing", {})
+    assert not request_allowed(grants, "10.0.0.1", "PUT", "/v1/exhaust-port", {})
+    assert request_allowed(grants, "10.0.0.9", "PUT", "/v1/exhaust-port", {})
+    assert not request_allowed(grants, "10.0.0.5", "POST", "/v1/request-landing", {})
+    anyone = (L7Grant("ns", 80, "default/rule1", None, landing),)
+    assert request_allowed(anyone, "10.0.0.5", "POST", "/v1/request-landing", {})
+
+
+def test_the_denial_is_envoys_local_reply() -> None:
+    """cilium/proxy ``cilium/l7policy.cc``: ``Config`` defaults ``denied_403_body_`` to "Access
+    denied" plus CRLF and ``AccessFilter::decodeHeaders`` sends it with
+    ``sendLocalReply(Http::Code::Forbidden, ...)``; Envoy's local reply carries
+    ``content-type: text/plain`` and its connection manager adds ``date`` and ``server: envoy``."""
+    data = render_denied(keep_alive=True, now=0.0)
+    head, _, body = data.partition(b"\r\n\r\n")
+    msg = parse_head(head, response=True)
+    assert (msg.status, msg.reason, body) == (403, "Forbidden", DENIED_BODY.encode())
+    assert body == b"Access denied\r\n"
+    assert msg.headers == [
+        ("content-length", "15"),
+        ("content-type", "text/plain"),
+        ("date", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ("server", "envoy"),
+    ]
+    assert msg.keep_alive
+    assert not parse_head(
+        render_denied(keep_alive=False).partition(b"\r\n\r\n")[0], response=True
+    ).keep_alive
+
+
+def test_spec_carries_grants_and_names_bad_ones() -> None:
+    spec = parse_spec(
+        {
+            "l7_grants": [
+                {
+                    "netns": "lk-l-p-1",
+                    "port": 80,
+                    "policy": "default/rule1",
+                    "peers": ["10.244.1.5"],
+                    "http": [{"method": "POST", "path": "/v1/request-landing"}],
+                },
+                {"netns": "lk-l-p-1", "port": 80, "policy": "default/ops", "peers": None},
+            ]
+        }
+    )
+    first, second = spec.l7_for("lk-l-p-1", 80)
+    assert first.peers == ("10.244.1.5",) and first.http[0].method == "POST"
+    assert second.peers is None and second.http == ()
+    assert spec.l7_for("lk-l-p-1", 8080) == ()
+    with pytest.raises(ValueError) as err:
+        parse_spec(
+            {
+                "l7_grants": [
+                    "x",
+                    {"netns": "n", "port": 80, "policy": "p", "peers": "10.0.0.1"},
+                    {"netns": "n", "port": 80, "policy": "p", "http": [{"path": "("}]},
+                    {"port": 80, "policy": "p"},
+                ]
+            }
+        )
+    text = str(err.value)
+    assert "l7_grants[0] is not an object" in text
+    assert "l7_grants[1]: peers must be a list of addresses or null" in text
+    assert "l7_grants[2].http[0].path '(' is not a regular expression" in text
+    assert "l7_grants[3]: 'netns' is missing" in text
+
+
+RULE1 = {
+    "apiVersion": "cilium.io/v2",
+    "kind": "CiliumNetworkPolicy",
+    "metadata": {"name": "rule1", "namespace": "default"},
+    "spec": {
+        "endpointSelector": {"matchLabels": {"k8s:app": "web"}},
+        "ingress": [
+            {
+                "fromEndpoints": [{"matchLabels": {"app": "client"}}],
+                "toPorts": [
+                    {
+                        "ports": [{"port": "8080", "protocol": "TCP"}],
+                        "rules": {"http": [{"method": "POST", "path": "/v1/request-landing"}]},
+                    }
+                ],
+            }
+        ],
+    },
+}
+
+
+def test_policies_whose_http_rules_guard_a_port() -> None:
+    """A CiliumNetworkPolicy's endpointSelector (labels with or without the ``k8s:`` source,
+    the namespace label naming its own namespace) picks the pods; an ingress ``toPorts`` entry
+    with ``rules.http`` on the port puts Cilium's proxy in front of it (Cilium docs,
+    "Layer 7 Examples")."""
+    from labkit.checks.l7 import http_rules_on
+
+    web = {"metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web"}}}
+    assert http_rules_on([RULE1], web, 8080) == ["default/rule1: POST /v1/request-landing"]
+    assert http_rules_on([RULE1], web, 9090) == []
+    other_ns = {"metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}}}
+    assert http_rules_on([RULE1], other_ns, 8080) == []
+    db = {"metadata": {"name": "db", "namespace": "default", "labels": {"app": "db"}}}
+    assert http_rules_on([RULE1], db, 8080) == []
+    pinned = {
+        **RULE1,
+        "spec": {
+            **RULE1["spec"],
+            "endpointSelector": {
+                "matchLabels": {"app": "web", "k8s:io.kubernetes.pod.namespace": "kube-system"}
+            },
+        },
+    }
+    assert http_rules_on([pinned], web, 8080) == []
+
+
+@pytest.mark.usefixtures("fast_clock")
+def test_pod_to_pod_tells_an_http_denial_from_a_drop(fakes) -> None:
+    """cilium/proxy ``cilium/l7policy.cc``: a request the HTTP rules deny gets 403 on a
+    connection L3/L4 policy allowed; the check fails it as an HTTP failure naming the rule,
+    where a drop would be a timeout."""
+    import dataclasses
+
+    from labkit.checks.pod_reach import pod_to_pod
+
+    lab = fakes.web_cluster()
+    lab.objects.append(RULE1)
+    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(
+        p, served_by=None, client_ip=None, http_status=403
+    )
+    r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=web"}, 8080)
+    assert r.verdict == "fail" and r.failure == "http"
+    assert "403 Access denied" in r.hint and "an L3/L4 drop would time out" in r.hint
+    assert "default/rule1: POST /v1/request-landing" in r.hint
