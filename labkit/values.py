@@ -19,8 +19,8 @@ DEFAULT_CNI = "calico"
 KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
 DEFAULT_LAB_NAME = "netlab"
 OUTSIDE = "@outside"
-"""Probe source meaning "a client outside the cluster" (the host on Kind, ``lk-<lab>-outside``
-on the sandbox)."""
+"""Probe source meaning "a client outside the cluster" (the container ``<lab>-outside`` on the
+kind Docker network on Kind, the namespace ``lk-<lab>-outside`` on the sandbox)."""
 
 OUTCOMES = ("connected", "refused", "timeout", "dns", "unreachable", "error")
 

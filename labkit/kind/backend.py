@@ -10,7 +10,7 @@ import shutil
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, detect, dockerhost, execute, footprint, tools
+from labkit.kind import cluster, detect, dockerhost, execute, footprint, hostcontainers, tools
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
@@ -51,6 +51,7 @@ def plan(
         arch=arch,
         hubble=hubble,
         timeout_s=timeout_s,
+        docker_socket=hostcontainers.docker_socket(),
     )
 
 
@@ -124,7 +125,9 @@ def attach(lab_name: str = DEFAULT_LAB_NAME) -> KindLab | None:
 
 
 def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
-    """Delete the Kind cluster ``lab_name`` and its files; False when there was no such cluster."""
+    """Delete the Kind cluster ``lab_name``, its files and the containers beside it (its outside
+    client, its Envoy load balancers, and cloud-provider-kind with the last Kind cluster); False
+    when there was no such cluster."""
     validate_name(lab_name)
     tools.find("kind")
     ok, why = docker_engine_answers()
@@ -140,6 +143,7 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
     existed = lab_name in cluster.cluster_names()
     if existed:
         cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig)
+    hostcontainers.remove_for_lab(lab_name, cluster.cluster_names())
     shutil.rmtree(paths.state_dir, ignore_errors=True)
     return existed
 

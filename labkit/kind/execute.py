@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import tarfile
 import time
@@ -17,8 +18,8 @@ from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, dockerhost, exits, pins, readiness, tools
-from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
+from labkit.kind import cluster, dockerhost, exits, hostcontainers, pins, readiness, tools
+from labkit.kind.actions import CreateCluster, Fetch, Run, StartContainer, Wait, WriteFile
 from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
@@ -31,6 +32,7 @@ RESOURCE_NAMES = {
     "deployment": "deployments",
     "tigerastatus": "tigerastatuses.operator.tigera.io",
     "crd": "customresourcedefinitions",
+    "ingressclass": "ingressclasses.networking.k8s.io",
 }
 KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 log = logging.getLogger(__name__)
@@ -252,6 +254,13 @@ def execute(
                         elif isinstance(action, Run):
                             steps.command(action.shell())
                             run_command(action)
+                        elif isinstance(action, StartContainer):
+                            started = hostcontainers.start(action.name, action.argv)
+                            steps.command(
+                                shlex.join(action.argv)
+                                if started
+                                else f"(container {action.name} already runs: kept)"
+                            )
                         elif isinstance(action, Wait):
                             with steps.waiting(action.title) as report:
                                 wait_until_ready(
@@ -277,6 +286,7 @@ def _remove_half_built(plan: Plan) -> str:
     try:
         if plan.name in cluster.cluster_names():
             cluster.delete(plan.name, kubeconfig=plan.paths.user_kubeconfig)
+        hostcontainers.remove_for_lab(plan.name, cluster.cluster_names())
         return (
             f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
             "to keep it for inspection next time."

@@ -8,16 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.kind import cluster, pins
+from labkit.kind import cluster, hostcontainers, pins
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
-from labkit.kind.actions import Action, CreateCluster, Fetch, PlanStep, Run, Wait, WriteFile
+from labkit.kind.actions import (
+    Action,
+    CreateCluster,
+    Fetch,
+    PlanStep,
+    Run,
+    StartContainer,
+    Wait,
+    WriteFile,
+)
 from labkit.kind.dockerhost import platform_arch
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
 from labkit.values import validate_cni
 
 NODE_COUNT = 3
 NODE_TIMEOUT_S = 300.0
+CLOUD_PROVIDER_TIMEOUT_S = 180.0
+"""cloud-provider-kind finds a new cluster within 30 s; its first start pulls its image."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,9 @@ class Plan:
 
     def commands(self) -> list[str]:
         """Every external command line the plan runs (not the waits, which labkit polls itself)."""
-        return [a.shell() for a in self.actions() if isinstance(a, (Run, CreateCluster))]
+        return [
+            a.shell() for a in self.actions() if isinstance(a, (Run, CreateCluster, StartContainer))
+        ]
 
     def waits(self) -> list[Wait]:
         """Every wait of the plan, in order."""
@@ -152,9 +165,10 @@ def build_plan(
     hubble: bool = False,
     timeout_s: float | None = None,
     clusters_dir: Path = kind_config.CLUSTERS_DIR,
+    docker_socket: str = hostcontainers.DOCKER_SOCKET,
 ) -> Plan:
     """Plan a lab from its name, CNI and kube-proxy mode; pure apart from reading
-    clusters/<cni>.yaml."""
+    clusters/<cni>.yaml. ``docker_socket`` is the host's, mounted into cloud-provider-kind."""
     validate_name(name)
     validate_cni(cni)
     mode = resolve_kube_proxy_mode(cni, kube_proxy_mode)
@@ -252,6 +266,7 @@ def build_plan(
             ),
         )
     )
+    steps += beside_the_cluster(name, docker_socket, timeout_s)
     helm_values = (
         tuple(cni_installers.cilium_helm_values(name, mode, hubble)) if cni == "cilium" else ()
     )
@@ -268,3 +283,35 @@ def build_plan(
         manifest_urls=tuple(cni_installers.manifest_urls(cni)),
         notes=tuple(mode_notes(cni, mode)),
     )
+
+
+def beside_the_cluster(
+    name: str, docker_socket: str, timeout_s: float | None = None
+) -> list[PlanStep]:
+    """The containers on the kind network: the lab's outside client, and cloud-provider-kind (one
+    per host, so started only when none runs) with a wait until it serves this cluster."""
+    outside = hostcontainers.outside_name(name)
+    provider = hostcontainers.CLOUD_PROVIDER
+    return [
+        PlanStep(
+            f"Start the outside client {outside} on the kind network",
+            (StartContainer(outside, hostcontainers.outside_run_argv(name)),),
+            note="probes from OUTSIDE run here, as from a machine beside the nodes, on every "
+            "platform (Docker Desktop's host cannot reach node IPs)",
+        ),
+        PlanStep(
+            f"Run cloud-provider-kind {pins.CLOUD_PROVIDER_KIND_VERSION} for LoadBalancer and "
+            "Ingress",
+            (
+                StartContainer(provider, hostcontainers.cloud_provider_run_argv(docker_socket)),
+                Wait(
+                    "ingressclass",
+                    f"cloud-provider-kind serving lab {name!r}",
+                    CLOUD_PROVIDER_TIMEOUT_S if timeout_s is None else timeout_s,
+                    names=(pins.CLOUD_PROVIDER_KIND_INGRESS_CLASS,),
+                ),
+            ),
+            note="one container serves every Kind cluster on this host; `labkit down` removes "
+            "it with the last one",
+        ),
+    ]

@@ -15,7 +15,10 @@ from labkit.sandbox.cluster.scheduling import daemonset_wants
 from labkit.sandbox.cluster.workload_controllers import REVISION_HASH_LABEL, scaled_value
 from labkit.sandbox.cluster.world import World, template_hash
 
-INGRESS_NAMESPACE, INGRESS_SERVICE, INGRESS_CLASS = "ingress-system", "ingress-controller", "labkit"
+INGRESS_NAMESPACE, INGRESS_SERVICE = "ingress-system", "ingress-controller"
+INGRESS_CLASS = "cloud-provider-kind"
+"""The class the sandbox's ingress controller serves: the one cloud-provider-kind serves on Kind,
+so one Ingress manifest works on both backends."""
 
 
 def _with_times(
@@ -268,7 +271,7 @@ def _statefulset_status(world: World, sts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_ingress_statuses(world: World) -> None:
-    """Ingresses of the ``labkit`` class get the ingress controller's LoadBalancer address."""
+    """Ingresses of the controller's class get the ingress controller's LoadBalancer address."""
     controller = world.find("Service", INGRESS_NAMESPACE, INGRESS_SERVICE)
     ip = load_balancer_ip(controller) if controller else None
     for ing in world.ordered("Ingress"):
