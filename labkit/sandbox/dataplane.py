@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
@@ -51,6 +51,7 @@ from labkit.sandbox.workloads import (
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
+T = TypeVar("T")
 AGENT_RELOAD_TIMEOUT_S = 15.0
 RULES_DIR = "rules"
 """Per node, the iptables-restore input it last loaded: the base of the next partial sync."""
@@ -65,6 +66,7 @@ class StoreView:
     def __init__(self, store: ClusterStore) -> None:
         self.store = store
         self._lists: dict[str, list[dict[str, Any]]] = {}
+        self._derived: dict[str, Any] = {}
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         """Every object of a kind, in all namespaces."""
@@ -76,9 +78,19 @@ class StoreView:
         """Every pod, in all namespaces."""
         return self.all("Pod")
 
+    def derived(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once per view: what every node's render derives alike from
+        the lists (e.g. the policies parsed), shared by the nodes."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        value: T = self._derived[name]
+        return value
+
     def refresh(self) -> None:
-        """Forget the lists, so the next read sees the store's changes."""
+        """Forget the lists and what was derived from them, so the next read sees the store's
+        changes."""
         self._lists.clear()
+        self._derived.clear()
 
 
 class DataPlane:
@@ -274,7 +286,13 @@ class DataPlane:
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
         if self.cni == "calico":
-            from labkit.sandbox.policyrules import render_policy_rules
+            from labkit.sandbox.policyrules import PolicyInputs, render_policy_rules
+
+            def shared() -> PolicyInputs:
+                return view.derived(
+                    "policy inputs",
+                    lambda: PolicyInputs(pods, view.all("Namespace"), view.all("NetworkPolicy")),
+                )
 
             iface_of = {
                 (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
@@ -289,6 +307,7 @@ class DataPlane:
                 iface_of,
                 (),
                 ipsets.available(),
+                shared=shared,
             )
             fragments.append(policy.tables)
             sets = policy.ipsets

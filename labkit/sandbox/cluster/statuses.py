@@ -3,11 +3,11 @@ sets, and the address the ingress controller gives its Ingresses."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from labkit.model.copying import deep_copy
 from labkit.model.objects import pod_node
 from labkit.sandbox.cluster.allocation import load_balancer_ip
 from labkit.sandbox.cluster.podspecs import pod_spec_for
@@ -142,14 +142,14 @@ def write_pod_statuses(world: World) -> None:
     for pod in world.ordered("Pod"):
         status = pod_status(world, pod)
         if status != pod.get("status"):
-            updated = copy.deepcopy(pod)
+            updated = deep_copy(pod)
             updated["status"] = status
             world.put(updated)
 
 
 def _put_status(world: World, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
     if obj.get("status") != status:
-        updated = copy.deepcopy(dict(obj))
+        updated = deep_copy(dict(obj))
         updated["status"] = status
         world.put(updated)
 
