@@ -106,6 +106,9 @@ class Capabilities:
     load_balancer_model: str = ""
     """Which LoadBalancer model the lab shows, and how the other backend's differs (status
     prints it, so nothing a learner sees on one backend is contradicted on the other)."""
+    cni_model: tuple[str, ...] = ()
+    """Which of the CNI's own behaviours the lab models and which not, where the backend imitates
+    a data plane it does not run (Cilium's eBPF on the sandbox); status prints each line."""
 
 
 @dataclass(frozen=True)

@@ -352,9 +352,28 @@ class DataPlane:
             view.all("EndpointSlice"),
         )
 
-    def render_pod_rules(self, view: StoreView, node: NodeNet) -> str:
-        """The iptables-restore input of every pod of ``node`` (Cilium: its socket LB)."""
-        return iptables.compose([self._socket_lb(view, node)])
+    def render_pod_rules(
+        self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
+    ) -> dict[str, str]:
+        """The iptables-restore input of each pod of ``node`` in ``pods``, by namespace: Cilium's
+        socket LB, then the endpoint's policy."""
+        from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
+        from labkit.sandbox.fabric_cilium import cilium_host_ip
+
+        socket_lb = self._socket_lb(view, node)
+        policies = policy_set(
+            view.all("Namespace"), view.all("NetworkPolicy"), view.all("CiliumNetworkPolicy")
+        )
+        every = view.pods()
+        by_key = {ref_of(pod): pod for pod in every}
+        local = (node.ip, cilium_host_ip(node.pod_cidr))
+        return {
+            net.netns: iptables.compose(
+                [socket_lb, endpoint_policy_rules(by_key[key], every, policies, local)]
+            )
+            for key, net in pods.items()
+            if net.node == node.name and not net.host_network and key in by_key
+        }
 
     def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
@@ -375,11 +394,10 @@ class DataPlane:
         with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
             list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
         if self.cni == "cilium":
-            per_node = {node.name: self.render_pod_rules(view, node) for node in nodes}
             pods = {
-                net.netns: per_node[net.node]
-                for net in wanted.values()
-                if not net.host_network and net.node in per_node
+                netns: text
+                for node in nodes
+                for netns, text in self.render_pod_rules(view, node, wanted).items()
             }
             with ThreadPoolExecutor(max_workers=min(8, max(1, len(pods)))) as pool:
                 list(pool.map(lambda netns: self._sync_tables(netns, pods[netns], full), pods))
