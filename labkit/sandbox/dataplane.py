@@ -256,6 +256,9 @@ class DataPlane:
         document["health_checks"] = health_check_entries(
             service_health(services, slices), self.nodes(view.store)
         )
+        if self.cni == "cilium":  # Hubble: the agent reads each node's flow log
+            nodes = self.nodes(view.store)
+            document["flow_sources"] = [{"netns": n.netns, "node": n.name} for n in nodes]
         return document
 
     def _reload_agent(self) -> str:
@@ -313,7 +316,9 @@ class DataPlane:
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
+            from labkit.sandbox.nflog import hubble_flow_rules
 
+            fragments.append(hubble_flow_rules())
             fragments.append(self._socket_lb(view, node))
             fragments.append(
                 cilium_node_rules(
