@@ -85,6 +85,8 @@ class Plan:
     helm_values: tuple[tuple[str, str], ...] = ()
     manifest_urls: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    on_attach: tuple[PlanStep, ...] = ()
+    """The steps `up` runs when the lab already runs (`resume_steps`), each one of ``steps``."""
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -105,6 +107,16 @@ class Plan:
         """Every wait of the plan, in order."""
         return [a for a in self.actions() if isinstance(a, Wait)]
 
+    def _attach_text(self) -> str:
+        """Which numbered steps run for a lab that already runs."""
+        if not self.on_attach:
+            return ""
+        numbers = [str(self.steps.index(step) + 1) for step in self.on_attach]
+        return (
+            f", and then only step{'s' if len(numbers) > 1 else ''} {', '.join(numbers)} run, "
+            "starting what is missing beside it"
+        )
+
     def render(self) -> str:
         """The full dry-run text: pins, checks, the rendered config, each step, URLs and Helm
         values."""
@@ -122,8 +134,9 @@ class Plan:
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
             + f"; a Docker engine answers, on cgroup v2; kind is {pins.KIND_VERSION} or newer; "
             f"a running lab named {self.name!r} with {self.cni} is attached to instead (one "
-            "not made by labkit, or with another CNI, is refused). The config maps no host "
-            "port, so labs run side by side."
+            "not made by labkit, or with another CNI, is refused)"
+            + self._attach_text()
+            + ". The config maps no host port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
@@ -221,12 +234,8 @@ def build_plan(
             note=f"kind also adds context kind-{name} to {paths.user_kubeconfig}",
         )
     )
-    steps.append(
-        PlanStep(
-            "Save the lab's own kubeconfig",
-            (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
-        )
-    )
+    on_attach = resume_steps(name, paths, docker_socket, timeout_s)
+    steps.append(on_attach[0])
     ctx = cni_installers.InstallContext(
         name=name,
         kubeconfig=str(paths.lab_kubeconfig),
@@ -266,7 +275,7 @@ def build_plan(
             ),
         )
     )
-    steps += beside_the_cluster(name, docker_socket, timeout_s)
+    steps += on_attach[1:]
     helm_values = (
         tuple(cni_installers.cilium_helm_values(name, mode, hubble)) if cni == "cilium" else ()
     )
@@ -282,7 +291,21 @@ def build_plan(
         helm_values=helm_values,
         manifest_urls=tuple(cni_installers.manifest_urls(cni)),
         notes=tuple(mode_notes(cni, mode)),
+        on_attach=tuple(on_attach),
     )
+
+
+def resume_steps(
+    name: str, paths: Paths, docker_socket: str, timeout_s: float | None = None
+) -> list[PlanStep]:
+    """What `up` does for a lab that already runs, with a fresh up's waits: the lab's kubeconfig
+    saved afresh, then the containers beside the cluster (Docker restarts kind's nodes after a
+    reboot, and ours only under their restart policy: a `docker stop` or `docker rm` loses them)."""
+    save = PlanStep(
+        "Save the lab's own kubeconfig",
+        (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
+    )
+    return [save, *beside_the_cluster(name, docker_socket, timeout_s)]
 
 
 def beside_the_cluster(
