@@ -386,8 +386,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     elif args.checklist:
         print(render_checklist(lines, closing))
     else:
-        print(render_lines(lines))
-        print(closing)
+        print(render_lines(lines), closing, sep="\n\n")
     return 0 if ready else 1
 
 

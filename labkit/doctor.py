@@ -27,16 +27,14 @@ def run_doctor(backend: str = "auto", cni: str | None = None) -> list[DoctorLine
 
 
 def render_lines(lines: list[DoctorLine]) -> str:
-    """One line per finding, a mark in front, the fix indented beneath failures."""
+    """One line per finding, a mark in front, the fix indented beneath failures; the verdict,
+    printed after, sums them up (one summary, so it never contradicts a count)."""
     out = []
     for line in lines:
         mark = "ok  " if line.ok else ("FAIL" if line.required else "warn")
         out.append(f"[{mark}] {line.name}: {line.detail}")
         if not line.ok and line.fix:
             out.append(f"       fix: {line.fix}")
-    failed = [line for line in lines if not line.ok and line.required]
-    out.append("")
-    out.append("All checks passed." if not failed else f"{len(failed)} check(s) failed.")
     return "\n".join(out)
 
 
@@ -107,11 +105,26 @@ def verdict(lines: list[DoctorLine], backend: str = "auto") -> tuple[bool, str]:
     ]
     picked = " (the one labkit uses on this machine)" if backend == "auto" else ""
     if failed:
-        return False, f"The {chosen} backend{picked} is not ready: apply the fixes above."
-    others = sorted({line.name.split(":", 1)[0] for line in lines if line.required and not line.ok})
+        return False, (
+            f"The {chosen} backend{picked} is not ready: apply the "
+            + (
+                "fix of its failed check"
+                if len(failed) == 1
+                else f"fixes of its {len(failed)} failed checks"
+            )
+            + " above."
+        )
+    others = [line for line in lines if line.required and not line.ok]
     if others:
+        whose = sorted({line.name.split(":", 1)[0] for line in others})
         return True, (
-            f"The {chosen} backend{picked} is ready; the failures above are the "
-            f"{' and '.join(others)} backend's, for when you want it."
+            f"The {chosen} backend{picked} is ready. "
+            + (
+                f"The failed check above is the {whose[0]} backend's: fix it"
+                if len(others) == 1
+                else f"The {len(others)} failed checks above are the {' and '.join(whose)} "
+                "backend's: fix them"
+            )
+            + " only when you want to use it."
         )
     return True, f"The {chosen} backend{picked} is ready."

@@ -17,6 +17,7 @@ import yaml
 from labkit import apirules
 from labkit.errors import LabError
 from labkit.inputs import shown
+from labkit.model.ciliumpolicy import schema as cilium_schema
 
 KUBERNETES_VERSION = "1.36"
 """The Kubernetes minor our pinned Kind node image runs; schemas are checked against it."""
@@ -46,6 +47,7 @@ _register("EndpointSlice", "discovery.k8s.io/v1", True, "endpointslices")
 _register("NetworkPolicy", "networking.k8s.io/v1", True, "networkpolicies", "netpol")
 _register("Ingress", "networking.k8s.io/v1", True, "ingresses", "ing")
 _register("IngressClass", "networking.k8s.io/v1", False, "ingressclasses")
+_register("CiliumNetworkPolicy", "cilium.io/v2", True, "ciliumnetworkpolicies", "cnp")
 
 
 def canonical_kind(spelling: str) -> str:
@@ -250,6 +252,9 @@ def _validator(kind: str, api_version: str) -> Any:
     from kubernetes_validate.utils import schema_contents
     from referencing import Registry, Resource
 
+    if (api_version, kind) == (cilium_schema.API_VERSION, cilium_schema.KIND):
+        # a CRD's schema: Cilium's, which no Kubernetes release bundles
+        return jsonschema.Draft202012Validator(cilium_schema.SCHEMA)
     filename = _schema_files().get((api_version, kind))
     if filename is None:
         return None

@@ -89,6 +89,7 @@ def status_view(lab: Lab) -> StatusView:
     )
     if caps.load_balancer_model:
         header += f"\nLoadBalancer model: {caps.load_balancer_model}"
+    header += "".join(f"\n{lab.cni} model: {line}" for line in caps.cni_model)
     node_objects = lab.get("nodes", namespace=None)
     made = [
         f"{name_of(n)}: {', '.join(found)}"

@@ -19,8 +19,8 @@ DEFAULT_CNI = "calico"
 KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
 DEFAULT_LAB_NAME = "netlab"
 OUTSIDE = "@outside"
-"""Probe source meaning "a client outside the cluster" (the host on Kind, ``lk-<lab>-outside``
-on the sandbox)."""
+"""Probe source meaning "a client outside the cluster" (the container ``<lab>-outside`` on the
+kind Docker network on Kind, the namespace ``lk-<lab>-outside`` on the sandbox)."""
 
 OUTCOMES = ("connected", "refused", "timeout", "dns", "unreachable", "error")
 
@@ -106,6 +106,9 @@ class Capabilities:
     load_balancer_model: str = ""
     """Which LoadBalancer model the lab shows, and how the other backend's differs (status
     prints it, so nothing a learner sees on one backend is contradicted on the other)."""
+    cni_model: tuple[str, ...] = ()
+    """Which of the CNI's own behaviours the lab models and which not, where the backend imitates
+    a data plane it does not run (Cilium's eBPF on the sandbox); status prints each line."""
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,16 @@ def ingress_routes(
     subject = f"http://{host} routes " + ", ".join(f"{r.path} -> {r.ref}" for r in wanted.values())
     report = Report("ingress_routes", subject)
     address = controller_address(view, report, host, via)
+    if isinstance(address, Result) and settle_wait(lab, wait) > 0:
+        # On Kind, cloud-provider-kind writes the address once its Gateway's Envoy runs.
+        def look() -> tuple[ClusterView, Report, Address | Result]:
+            again, fresh = ClusterView(lab), Report("ingress_routes", subject)
+            return again, fresh, controller_address(again, fresh, host, via)
+
+        found = poll(
+            look, lambda seen: not isinstance(seen[2], Result), wait=settle_wait(lab, wait)
+        )
+        view, report, address = found.observation
     if isinstance(address, Result):
         return address
     outside = lab.probe(OUTSIDE, address.ip, address.port, "TCP", 1.0)

@@ -20,15 +20,24 @@ from labkit.checks.reach import (
     send_to_service,
     worst_failure,
 )
-from labkit.checks.result import Result, failure_hint
+from labkit.checks.result import Result, failure_hint, poll, settle_wait
 from labkit.checks.stages import Report, Stages
 from labkit.checks.targets import split_ref
 from labkit.checks.view import ClusterView
 from labkit.errors import LabError
 from labkit.lab import Lab
+from labkit.model.objects import LoadBalancerIngress, load_balancer_ingress
 from labkit.values import OUTSIDE
 
 VIAS = ("nodeport", "loadbalancer")
+IP_MODES = {
+    "VIP": "as a VIP (ipMode VIP): the nodes take packets for the address and kube-proxy "
+    "forwards them like a nodePort's",
+    "Proxy": "through a proxy (ipMode Proxy; on Kind, cloud-provider-kind's Envoy container): "
+    "it opens its own connections to the nodes' nodePorts, so pods see the proxy's address, "
+    "never the client's",
+}
+"""What each ``status.loadBalancer.ingress[].ipMode`` means for the traffic (KEP-1860)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,8 @@ def node_ports(found: Found) -> Entries | Result:
 
 def load_balancer(found: Found) -> Entries | Result:
     """This lab runs a load-balancer implementation, the Service is a LoadBalancer, and it got
-    an external address."""
+    an external address (on Kind, polled while cloud-provider-kind starts its proxy); how the
+    address carries traffic follows its ipMode."""
     ask, target, report = found.ask, found.target, found.ask.report
     if not ask.lab.capabilities.load_balancer:
         report.add("a load-balancer implementation runs", "no")
@@ -174,27 +184,37 @@ def load_balancer(found: Found) -> Entries | Result:
         return report.result(
             f"A {target.type} Service gets no external address. Set `type: LoadBalancer`."
         )
-    ingress = ((target.service.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    address = next(
-        (
-            i.get("ip") or i.get("hostname")
-            for i in ingress or []
-            if i.get("ip") or i.get("hostname")
-        ),
-        None,
-    )
+
+    lb, waited = load_balancer_ingress(target.service), ""
+    if lb is None and settle_wait(ask.lab, ask.wait) > 0:
+        conv = poll(
+            lambda: reread_ingress(ask.lab, target),
+            lambda found: found is not None,
+            wait=settle_wait(ask.lab, ask.wait),
+        )
+        lb, waited = conv.observation, f" ({conv.describe()})"
     report.add(
         "the Service has an external address",
-        address or "no: EXTERNAL-IP <pending>",
-        bool(address),
+        f"{lb.address}" + (f" (ipMode {lb.ip_mode})" if lb.ip_mode else "") + waited
+        if lb
+        else f"no: EXTERNAL-IP <pending>{waited}",
+        lb is not None,
     )
-    if not address:
+    if lb is None:
         return report.result(
             "The LoadBalancer has no address yet (<pending>): the load-balancer "
             "implementation has not assigned one. Check its pods and its address pool."
         )
+    if lb.ip_mode in IP_MODES:
+        report.add("how traffic reaches the pods", IP_MODES[lb.ip_mode])
     ready_endpoints_step(report, ask.view, target)
-    return Entries(ask, target, [Entry("load balancer", str(address), target.number)])
+    return Entries(ask, target, [Entry("load balancer", lb.address, target.number)])
+
+
+def reread_ingress(lab: Lab, target: ServiceTarget) -> LoadBalancerIngress | None:
+    """The Service's load-balancer address as the cluster shows it now."""
+    found = lab.get("service", target.name, namespace=target.namespace)
+    return load_balancer_ingress(found[0]) if found else None
 
 
 def send(entries: Entries) -> OutsideTraffic:

@@ -282,7 +282,9 @@ def detect_cni(pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str,
         name = name_of(pod)
         for cni, ((key, value), prefix) in CNI_PODS.items():
             if labels.get(key) == value or (
-                name.startswith(prefix) and not name.startswith(prefix + "-operator")
+                name.startswith(prefix)
+                and not name.startswith((prefix + "-operator", prefix + "-envoy"))
+                and labels.get(key) is None
             ):
                 found.setdefault(cni, []).append(pod)
                 break

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from labkit.kind import cluster
 
-WAIT_KINDS = ("nodes", "daemonset", "deployment", "tigerastatus", "crd")
+WAIT_KINDS = ("nodes", "daemonset", "deployment", "tigerastatus", "crd", "ingressclass")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,19 @@ class CreateCluster:
 
 
 @dataclass(frozen=True)
+class StartContainer:
+    """``docker run --detach`` a container beside the lab, unless one of that name already runs
+    (a stopped one is replaced): the lab's outside client, the host's cloud-provider-kind."""
+
+    name: str
+    argv: tuple[str, ...]
+
+    def shell(self) -> str:
+        """The command line, and when it is skipped."""
+        return shlex.join(self.argv) + f"\n(skipped while a container {self.name} runs)"
+
+
+@dataclass(frozen=True)
 class Wait:
     """Poll until objects are ready; ``names`` lists the objects, ``count`` the nodes expected."""
 
@@ -112,6 +125,9 @@ class Wait:
                 )
                 for n in self.names
             ]
+        if self.what == "ingressclass":
+            objects = [f"ingressclass/{n}" for n in self.names]
+            return [shlex.join([*base, "wait", "--for=create", *objects, timeout])]
         condition, prefix = (
             ("Available", "tigerastatus") if self.what == "tigerastatus" else ("Established", "crd")
         )
@@ -123,7 +139,7 @@ class Wait:
         return "\n".join(self.kubectl_equivalent(kubeconfig))
 
 
-Action = Run | WriteFile | Fetch | CreateCluster | Wait
+Action = Run | WriteFile | Fetch | CreateCluster | StartContainer | Wait
 
 
 @dataclass(frozen=True)

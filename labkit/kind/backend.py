@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 import platform
 import shutil
+from collections.abc import Sequence
 
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, detect, dockerhost, execute, footprint, tools
+from labkit.kind import cluster, detect, dockerhost, execute, footprint, hostcontainers, tools
+from labkit.kind.actions import PlanStep
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
-from labkit.kind.plan import Plan, build_plan, default_paths
+from labkit.kind.plan import Paths, Plan, build_plan, default_paths, resume_steps
 from labkit.machine import docker_engine_answers
 from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
 
@@ -51,6 +53,7 @@ def plan(
         arch=arch,
         hubble=hubble,
         timeout_s=timeout_s,
+        docker_socket=hostcontainers.docker_socket(),
     )
 
 
@@ -83,7 +86,9 @@ def up(
             lab_name,
             cni,
         )
-        return running
+        if not needs_resume(running):
+            return running
+        return resumed(running, the_plan.on_attach, the_plan.paths, quiet=quiet)
     execute.execute(the_plan, StepList(total=len(the_plan.steps), quiet=quiet))
     lab = KindLab.attach(lab_name)
     if lab is None:
@@ -118,13 +123,36 @@ def running_lab(lab_name: str, cni: str) -> KindLab | None:
 
 
 def attach(lab_name: str = DEFAULT_LAB_NAME) -> KindLab | None:
-    """The running Kind lab ``lab_name``, or None when no Kind cluster of that name runs one of our
-    CNIs."""
-    return KindLab.attach(validate_name(lab_name))
+    """The running Kind lab ``lab_name``, with what runs beside it started when missing (as the
+    sandbox's attach restarts a dead agent); None when no Kind cluster of that name runs one of
+    our CNIs."""
+    lab = KindLab.attach(validate_name(lab_name))
+    if lab is None or not needs_resume(lab):
+        return lab
+    paths = default_paths(lab_name)
+    return resumed(lab, resume_steps(lab_name, paths, hostcontainers.docker_socket()), paths)
+
+
+def needs_resume(lab: KindLab) -> bool:
+    """Whether the lab's outside client or cloud-provider-kind is missing, stopped, or (the
+    latter) not yet serving the lab."""
+    outside = hostcontainers.container_state(hostcontainers.outside_name(lab.name))
+    return outside != "running" or not lab.capabilities.load_balancer
+
+
+def resumed(
+    lab: KindLab, on_attach: Sequence[PlanStep], paths: Paths, *, quiet: bool = False
+) -> KindLab:
+    """The running ``lab`` once what `up` starts beside it runs again (``on_attach``, with a fresh
+    up's waits), attached afresh to see cloud-provider-kind serving it."""
+    execute.resume(on_attach, str(paths.lab_kubeconfig), StepList(len(on_attach), quiet=quiet))
+    return KindLab.attach(lab.name) or lab
 
 
 def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
-    """Delete the Kind cluster ``lab_name`` and its files; False when there was no such cluster."""
+    """Delete the Kind cluster ``lab_name``, its files and the containers beside it (its outside
+    client, its Envoy load balancers, and cloud-provider-kind with the last Kind cluster); False
+    when there was no such cluster."""
     validate_name(lab_name)
     tools.find("kind")
     ok, why = docker_engine_answers()
@@ -140,6 +168,7 @@ def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:
     existed = lab_name in cluster.cluster_names()
     if existed:
         cluster.delete(lab_name, kubeconfig=paths.user_kubeconfig)
+    hostcontainers.remove_for_lab(lab_name, cluster.cluster_names())
     shutil.rmtree(paths.state_dir, ignore_errors=True)
     return existed
 

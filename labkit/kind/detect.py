@@ -3,11 +3,13 @@ so `attach` works for a lab created in an earlier session."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
+from labkit.kind import hostcontainers, pins
 from labkit.values import Capabilities
 
 CNI_DAEMONSETS = {
@@ -67,15 +69,32 @@ LOAD_BALANCER_MODEL = (
 )
 
 
-def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
-    """What a Kind lab with this CNI really enforces and offers."""
-    notes = [
-        "No LoadBalancer implementation runs in a bare Kind cluster: start cloud-provider-kind "
-        "on the host to give LoadBalancer Services an external address.",
-        LOAD_BALANCER_MODEL,
-        "No Ingress controller is installed; no host port is mapped, so Ingress addresses are "
-        "reached on the kind Docker network.",
-    ]
+def cloud_provider_serves(state: str, ingress_classes: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether cloud-provider-kind serves this cluster: its container runs (``state`` from
+    ``docker inspect``) and it has reached the cluster, creating its IngressClass."""
+    names = {_key(c)[1] for c in ingress_classes}
+    return state == "running" and pins.CLOUD_PROVIDER_KIND_INGRESS_CLASS in names
+
+
+def capabilities(cni: str, kube_proxy_mode: str, load_balancer: bool = False) -> Capabilities:
+    """What a Kind lab with this CNI really enforces and offers; ``load_balancer``: whether
+    cloud-provider-kind serves it (LoadBalancer addresses and Ingress)."""
+    if load_balancer:
+        notes = [
+            f"cloud-provider-kind (container {hostcontainers.CLOUD_PROVIDER}, shared by every "
+            "Kind cluster on this host) gives LoadBalancer Services an address on the kind "
+            "network and serves Ingresses of class "
+            f"{pins.CLOUD_PROVIDER_KIND_INGRESS_CLASS}, the default class.",
+            LOAD_BALANCER_MODEL,
+        ]
+    else:
+        start = shlex.join(hostcontainers.cloud_provider_run_argv(hostcontainers.docker_socket()))
+        notes = [
+            "cloud-provider-kind does not serve this cluster, so LoadBalancer Services stay "
+            "<pending> and Ingresses get no address. Start it (it finds the cluster within "
+            f"30 s): {start}",
+            LOAD_BALANCER_MODEL,
+        ]
     if cni == "flannel":
         notes.insert(
             0,
@@ -86,8 +105,8 @@ def capabilities(cni: str, kube_proxy_mode: str) -> Capabilities:
     return Capabilities(
         network_policy=cni != "flannel",
         kube_proxy_mode=kube_proxy_mode,
-        load_balancer=False,
-        ingress=False,
+        load_balancer=load_balancer,
+        ingress=load_balancer,
         notes=tuple(notes),
         load_balancer_model=LOAD_BALANCER_MODEL,
     )

@@ -1,5 +1,6 @@
-"""What the Docker engine that runs Kind's nodes is: cgroup version, CPU architecture, kernel and
-image store, from one `docker info --format '{{json .}}'` (the call kind's docker provider makes).
+"""What the Docker engine that runs Kind's nodes is: cgroup version, CPU architecture, kernel,
+image store and memory, from one `docker info --format '{{json .}}'` (the call kind's docker
+provider makes).
 
 ``parse`` is pure; ``read`` is the only function here that runs anything, so tests fake it.
 """
@@ -31,6 +32,8 @@ class DockerHost:
     kernel: str
     operating_system: str
     containerd_store: bool
+    mem_total: int | None = None
+    """Bytes of memory the engine's host has (Docker Desktop: its VM's); None if not reported."""
 
     @property
     def kernel_version(self) -> Version | None:
@@ -60,12 +63,14 @@ def parse(text: str) -> DockerHost | None:
         isinstance(pair, list) and pair[:2] == ["driver-type", CONTAINERD_SNAPSHOTTER]
         for pair in status
     )
+    mem_total = info.get("MemTotal")
     return DockerHost(
         cgroup_version=str(info.get("CgroupVersion") or ""),
         architecture=str(info.get("Architecture") or ""),
         kernel=str(info.get("KernelVersion") or ""),
         operating_system=str(info.get("OperatingSystem") or ""),
         containerd_store=containerd,
+        mem_total=mem_total if type(mem_total) is int and mem_total > 0 else None,
     )
 
 

@@ -2,7 +2,8 @@
 and the known traps of `traps` (no host ports: the configs map none, so a running lab never makes
 a line fail).
 
-The parsing and thresholds are pure functions; ``kind_checks`` gathers the facts and judges them.
+The parsing and thresholds are pure functions; ``kind_checks`` gathers the facts (the engine's
+from one ``dockerhost.read``) and judges them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from labkit.kind import pins, tools, traps
+from labkit.kind import dockerhost, pins, tools, traps
 from labkit.machine import docker_engine_answers
 from labkit.values import DoctorLine
 
@@ -110,7 +111,7 @@ def judge_inotify(watches: int | None, instances: int | None) -> tuple[bool, str
     if instances < MIN_INSTANCES:
         low.append(f"max_user_instances={instances} (< {MIN_INSTANCES})")
     if low:
-        return False, "inotify limits too low for three nodes: " + ", ".join(low)
+        return False, "too low for three nodes: " + ", ".join(low)
     return True, f"max_user_watches={watches}, max_user_instances={instances}"
 
 
@@ -134,10 +135,14 @@ def judge_memory(available: int | None, where: str = "free") -> tuple[bool, str]
     return True, f"{gib:.1f} GiB {where}"
 
 
-def module_loaded(name: str, proc_modules: str, sys_module_dir_exists: bool) -> bool:
-    """A kernel module is there when /proc/modules lists it or /sys/module has it (built in)."""
-    return sys_module_dir_exists or any(
-        line.split(" ", 1)[0] == name for line in proc_modules.splitlines()
+def br_netfilter_loaded(proc_modules: str, in_sys_module: bool, bridge_sysctls: bool) -> bool:
+    """br_netfilter is there when /proc/modules lists it, /sys/module has it, or its sysctls
+    (/proc/sys/net/bridge) exist: the one sign a built-in br_netfilter, which has no parameter
+    to show in /sys/module, leaves."""
+    return (
+        in_sys_module
+        or bridge_sysctls
+        or any(line.split(" ", 1)[0] == "br_netfilter" for line in proc_modules.splitlines())
     )
 
 
@@ -209,11 +214,16 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             if ok
             else (
                 "Start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and "
-                "make sure `docker info` works for your user; without Docker, use "
-                "`labkit up --backend sandbox`."
+                "make sure `docker info` works for your user; without Docker, use the sandbox "
+                "backend (`sudo labkit up --backend sandbox`)."
             ),
         )
     )
+    host = dockerhost.read() if ok else None
+    if host is not None:
+        lines += traps.engine_lines(host, cni)
+    else:
+        lines.append(traps.skipped_line(traps.ENGINE_NAMES + (() if linux else ("free memory",))))
 
     lines.append(
         _tool_line("kind", ["version"], parse_version, judge_kind, True, "it creates the clusters")
@@ -250,14 +260,18 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             proc_modules = Path("/proc/modules").read_text()
         except OSError:
             proc_modules = ""
-        loaded = module_loaded(
-            "br_netfilter", proc_modules, Path("/sys/module/br_netfilter").is_dir()
+        loaded = br_netfilter_loaded(
+            proc_modules,
+            Path("/sys/module/br_netfilter").is_dir(),
+            Path("/proc/sys/net/bridge").is_dir(),
         )
         lines.append(
             DoctorLine(
                 "br_netfilter module",
                 loaded,
-                "loaded" if loaded else "not loaded (Flannel's bridged pod traffic skips iptables)",
+                "loaded or built in (net.bridge.bridge-nf-call-iptables exists)"
+                if loaded
+                else "not loaded (Flannel's bridged pod traffic skips iptables)",
                 "" if loaded else BR_NETFILTER_FIX,
                 required=cni == "flannel",
             )
@@ -266,28 +280,28 @@ def kind_checks(cni: str | None = None) -> list[DoctorLine]:
             available = parse_meminfo(Path("/proc/meminfo").read_text()).get("MemAvailable")
         except OSError:
             available = None
-        ok, detail = judge_memory(available, "available")
+        lines.append(memory_line(*judge_memory(available, "available")))
     else:
         note = "checked inside Docker Desktop's Linux VM, not visible from here"
         lines.append(DoctorLine("inotify limits", True, note, required=False))
         lines.append(DoctorLine("br_netfilter module", True, note, required=False))
-        out, _ = _tool_version("docker", ["info", "--format", "{{.MemTotal}}"])
-        ok, detail = judge_memory(
-            int(out.strip()) if out and out.strip().isdigit() else None, "given to Docker"
-        )
-    lines.append(
-        DoctorLine(
-            "free memory",
-            ok,
-            detail,
-            ""
-            if ok
-            else (
-                "Close other programs or give Docker more memory "
-                "(Docker Desktop: Settings > Resources); the sandbox backend needs far less."
-            ),
-            required=False,
-        )
-    )
-    lines += traps.trap_lines(traps.gather(), cni)
+        if host is not None:  # without an engine, the skipped line names this check
+            lines.append(memory_line(*judge_memory(host.mem_total, "given to Docker")))
+    lines += traps.host_lines(traps.gather(host), cni)
     return lines
+
+
+def memory_line(ok: bool, detail: str) -> DoctorLine:
+    """The free-memory finding: advice, never a failure (a lab may still fit)."""
+    return DoctorLine(
+        "free memory",
+        ok,
+        detail,
+        ""
+        if ok
+        else (
+            "Close other programs or give Docker more memory "
+            "(Docker Desktop: Settings > Resources); the sandbox backend needs far less."
+        ),
+        required=False,
+    )

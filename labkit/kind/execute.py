@@ -7,18 +7,27 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import tarfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
-from labkit.kind import cluster, dockerhost, exits, pins, readiness, tools
-from labkit.kind.actions import CreateCluster, Fetch, Run, Wait, WriteFile
+from labkit.kind import cluster, dockerhost, exits, hostcontainers, pins, readiness, tools
+from labkit.kind.actions import (
+    CreateCluster,
+    Fetch,
+    PlanStep,
+    Run,
+    StartContainer,
+    Wait,
+    WriteFile,
+)
 from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
@@ -31,6 +40,7 @@ RESOURCE_NAMES = {
     "deployment": "deployments",
     "tigerastatus": "tigerastatuses.operator.tigera.io",
     "crd": "customresourcedefinitions",
+    "ingressclass": "ingressclasses.networking.k8s.io",
 }
 KEEP_FAILED_ENV = "LABKIT_KIND_KEEP_FAILED"
 log = logging.getLogger(__name__)
@@ -220,6 +230,46 @@ def cluster_snapshot(kubeconfig: str) -> str:
 # --------------------------------------------------------------------------- the whole plan
 
 
+def carry_out(
+    action: Fetch | WriteFile | Run | StartContainer | Wait, steps: StepList, kubeconfig: str
+) -> None:
+    """One action of a plan other than creating the cluster, its command shown in ``steps``."""
+    if isinstance(action, Fetch):
+        fetch_and_unpack(action)
+    elif isinstance(action, WriteFile):
+        write_file(action)
+    elif isinstance(action, Run):
+        steps.command(action.shell())
+        run_command(action)
+    elif isinstance(action, StartContainer):
+        started = hostcontainers.start(action.name, action.argv)
+        steps.command(
+            shlex.join(action.argv) if started else f"(container {action.name} already runs: kept)"
+        )
+    else:
+        with steps.waiting(action.title) as report:
+            wait_until_ready(
+                action,
+                lambda w: list_objects(w, kubeconfig),
+                report,
+                diagnostics=lambda: cluster_snapshot(kubeconfig),
+            )
+
+
+def resume(on_attach: Sequence[PlanStep], kubeconfig: str, steps: StepList | None = None) -> None:
+    """Run a plan's ``on_attach`` steps for a lab that already runs: what is missing beside it is
+    started and waited for as in a fresh up; nothing is removed on failure (the lab was there
+    before)."""
+    steps = steps or StepList(total=len(on_attach))
+    for number, step in enumerate(on_attach, 1):
+        with steps.step(step.title, number):
+            for action in step.actions:
+                if isinstance(action, CreateCluster):
+                    raise ValueError("resuming a lab never creates its cluster")
+                carry_out(action, steps, kubeconfig)
+    steps.summary()
+
+
 def execute(
     plan: Plan,
     steps: StepList | None = None,
@@ -240,26 +290,13 @@ def execute(
             for number, step in enumerate(plan.steps, 1):
                 with steps.step(step.title, number):
                     for action in step.actions:
-                        if isinstance(action, Fetch):
-                            fetch_and_unpack(action)
-                        elif isinstance(action, WriteFile):
-                            write_file(action)
-                        elif isinstance(action, CreateCluster):
+                        if isinstance(action, CreateCluster):
                             steps.command(action.shell())
                             if not keep:
                                 removal.arm()
                             create(action)
-                        elif isinstance(action, Run):
-                            steps.command(action.shell())
-                            run_command(action)
-                        elif isinstance(action, Wait):
-                            with steps.waiting(action.title) as report:
-                                wait_until_ready(
-                                    action,
-                                    lambda w: list_objects(w, kubeconfig),
-                                    report,
-                                    diagnostics=lambda: cluster_snapshot(kubeconfig),
-                                )
+                        else:
+                            carry_out(action, steps, kubeconfig)
     except BaseException as exc:
         removal()  # nothing unless it was armed: the cluster was being created, not kept
         if removal_notes and isinstance(exc, LabError):
@@ -277,6 +314,7 @@ def _remove_half_built(plan: Plan) -> str:
     try:
         if plan.name in cluster.cluster_names():
             cluster.delete(plan.name, kubeconfig=plan.paths.user_kubeconfig)
+        hostcontainers.remove_for_lab(plan.name, cluster.cluster_names())
         return (
             f" The half-built cluster {plan.name!r} was removed; set {KEEP_FAILED_ENV}=1 "
             "to keep it for inspection next time."

@@ -1,6 +1,8 @@
 """The Kind Lab: the seam's operations on a real Kind cluster. Objects go through the Kubernetes
 API (`labkit.kind.objects`), commands through the exec API and `docker exec` for nodes, probes
-and lookups through an agnhost container added to the source pod (`labkit.kind.probe`)."""
+and lookups through an agnhost container added to the source pod (`labkit.kind.probe`), and
+probes from OUTSIDE through the lab's outside container on the kind network
+(`labkit.kind.hostcontainers`)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from kubernetes.stream import stream
 
 from labkit import inputs
 from labkit.errors import LabError
-from labkit.kind import cluster, detect, handmade, pins, tools
+from labkit.kind import cluster, detect, handmade, hostcontainers, pins, tools
 from labkit.kind import probe as probes
 from labkit.kind.objects import KindObjects, api_reason
 from labkit.kind.plan import default_paths
@@ -95,12 +97,19 @@ class KindLab:
     backend = "kind"
 
     def __init__(
-        self, name: str, cni: str, kube_proxy_mode: str, kubeconfig: dict[str, Any]
+        self,
+        name: str,
+        cni: str,
+        kube_proxy_mode: str,
+        kubeconfig: dict[str, Any],
+        *,
+        load_balancer: bool = False,
     ) -> None:
         self.name = name
         self.cni = cni
         self.kube_proxy_mode = kube_proxy_mode
-        self.capabilities: Capabilities = detect.capabilities(cni, kube_proxy_mode)
+        self.capabilities: Capabilities = detect.capabilities(cni, kube_proxy_mode, load_balancer)
+        self._outside_ready = False
         self.objects = KindObjects(name, kubeconfig)
         self._lock = threading.Lock()
         self._probe_ready: set[tuple[str, str, str]] = set()
@@ -137,7 +146,11 @@ class KindLab:
             return None
         kube_proxy = probe_lab.get("configmap", "kube-proxy", namespace="kube-system")
         mode = detect.detect_kube_proxy_mode(daemonsets, kube_proxy[0] if kube_proxy else None)
-        return cls(name, cni, mode, kubeconfig)
+        serving = detect.cloud_provider_serves(
+            hostcontainers.container_state(hostcontainers.CLOUD_PROVIDER),
+            probe_lab.get("ingressclasses", namespace=None),
+        )
+        return cls(name, cni, mode, kubeconfig, load_balancer=serving)
 
     # ----------------------------------------------------------------- seam: objects
 
@@ -271,6 +284,10 @@ class KindLab:
             raise LabError(
                 f"Lab {self.name!r} has no node {node!r}.", f"Use one of: {', '.join(names)}."
             )
+        return self._run_docker(argv, timeout)
+
+    def _run_docker(self, argv: list[str], timeout: float) -> ExecResult:
+        """Run a ``docker`` argv, its timeout an exit code 124 as ``timeout`` gives."""
         try:
             proc = subprocess.run(
                 [tools.find("docker"), *argv[1:]], capture_output=True, text=True, timeout=timeout
@@ -336,7 +353,7 @@ class KindLab:
                 raise LabError(
                     f"Probe source pod {ns}/{name} does not exist.",
                     f"Use a pod name from `kubectl get pods -n {ns}` "
-                    f"(or {OUTSIDE!r} for the host).",
+                    f"(or {OUTSIDE!r} for a client outside the cluster).",
                 )
             pod = pods[0]
             key = (ns, name, str(meta(pod).get("uid", "")))
@@ -386,6 +403,15 @@ class KindLab:
                 state = probes.probe_container_state(pods[0]) if pods else "terminated: pod deleted"
             self._probe_ready.add(key)
 
+    def _ensure_outside(self) -> None:
+        """Start the lab's outside container unless it runs (a lab made before it existed, or one
+        whose container was removed, gets it on its first probe from OUTSIDE)."""
+        with self._lock:
+            if not self._outside_ready:
+                name = hostcontainers.outside_name(self.name)
+                hostcontainers.start(name, hostcontainers.outside_run_argv(self.name))
+                self._outside_ready = True
+
     def _destination(self, dst: str) -> str:
         """A pod reference "ns/name" becomes that pod's IP; anything else is used as written."""
         if "/" not in dst:
@@ -403,14 +429,18 @@ class KindLab:
     def probe(
         self, src: str, dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0
     ) -> Probe:
-        """Connect from inside ``src``'s network namespace (or from the host for OUTSIDE) to
-        dst:port."""
+        """Connect from inside ``src``'s network namespace (or from the lab's outside container for
+        OUTSIDE) to dst:port."""
         timeout = inputs.check_timeout(timeout)
         src, dst, port, protocol = inputs.check_probe((src, dst, port, protocol))
         target = self._destination(dst)
         hand = inputs.hand_source(src)
         if src == OUTSIDE:
-            reading = probes.outside_probe(target, port, protocol, timeout)
+            self._ensure_outside()
+            command = probes.probe_command(target, port, protocol, timeout)
+            argv = hostcontainers.outside_exec_argv(self.name, command)
+            result = self._run_docker(argv, timeout=2 * timeout + 15)
+            reading = probes.parse_probe_output(result.stdout + result.stderr, protocol)
         elif hand is not None:
             self._hand_exists(*hand)
             argv = handmade.probe_argv(*hand, target, port, protocol, timeout)
@@ -449,6 +479,8 @@ class KindLab:
             for job in jobs
             if job.src != OUTSIDE and inputs.hand_source(job.src) is None
         }
+        if any(job.src == OUTSIDE for job in jobs):
+            self._ensure_outside()
         with ThreadPoolExecutor(
             max_workers=min(MAX_PROBE_THREADS, max(len(jobs), len(sources)))
         ) as pool:

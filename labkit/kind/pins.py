@@ -14,6 +14,10 @@ these facts when you do:
   `kubeProxyReplacement=true` and the API server's host and port).
 - ingress-nginx is retired (March 2026): Ingress uses a maintained controller
   (cloud-provider-kind's). Multi-node Kind needs raised inotify limits; `labkit doctor` checks.
+- cloud-provider-kind v0.11.1 (its image since v0.4.0 is on registry.k8s.io): one instance
+  watches every Kind cluster on the host (it lists them every 30 s), gives LoadBalancer Services
+  an Envoy container each (status ipMode: Proxy, Envoy dialling the nodes' nodePorts) and serves
+  Ingresses of its IngressClass `cloud-provider-kind` (the default class) through a Gateway.
 """
 
 from __future__ import annotations
@@ -57,6 +61,14 @@ podSubnet."""
 
 CILIUM_VERSION = "1.20.0"
 CILIUM_CHART_REPO = "https://helm.cilium.io/"
+
+CLOUD_PROVIDER_KIND_VERSION = "v0.11.1"
+CLOUD_PROVIDER_KIND_IMAGE = (
+    f"registry.k8s.io/cloud-provider-kind/cloud-controller-manager:{CLOUD_PROVIDER_KIND_VERSION}"
+)
+"""The container its README documents (`docker run --network kind -v /var/run/docker.sock:...`)."""
+CLOUD_PROVIDER_KIND_INGRESS_CLASS = "cloud-provider-kind"
+"""The IngressClass it creates and serves (pkg/ingress/controller.go, IngressClassName)."""
 
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
 """Probe image: curl, dig, bash, and `agnhost connect` (prints TIMEOUT / REFUSED / DNS)."""

@@ -8,16 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.kind import cluster, pins
+from labkit.kind import cluster, hostcontainers, pins
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
-from labkit.kind.actions import Action, CreateCluster, Fetch, PlanStep, Run, Wait, WriteFile
+from labkit.kind.actions import (
+    Action,
+    CreateCluster,
+    Fetch,
+    PlanStep,
+    Run,
+    StartContainer,
+    Wait,
+    WriteFile,
+)
 from labkit.kind.dockerhost import platform_arch
 from labkit.kind.options import mode_notes, resolve_kube_proxy_mode, validate_name
 from labkit.values import validate_cni
 
 NODE_COUNT = 3
 NODE_TIMEOUT_S = 300.0
+CLOUD_PROVIDER_TIMEOUT_S = 180.0
+"""cloud-provider-kind finds a new cluster within 30 s; its first start pulls its image."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,8 @@ class Plan:
     helm_values: tuple[tuple[str, str], ...] = ()
     manifest_urls: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    on_attach: tuple[PlanStep, ...] = ()
+    """The steps `up` runs when the lab already runs (`resume_steps`), each one of ``steps``."""
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -86,11 +99,23 @@ class Plan:
 
     def commands(self) -> list[str]:
         """Every external command line the plan runs (not the waits, which labkit polls itself)."""
-        return [a.shell() for a in self.actions() if isinstance(a, (Run, CreateCluster))]
+        return [
+            a.shell() for a in self.actions() if isinstance(a, (Run, CreateCluster, StartContainer))
+        ]
 
     def waits(self) -> list[Wait]:
         """Every wait of the plan, in order."""
         return [a for a in self.actions() if isinstance(a, Wait)]
+
+    def _attach_text(self) -> str:
+        """Which numbered steps run for a lab that already runs."""
+        if not self.on_attach:
+            return ""
+        numbers = [str(self.steps.index(step) + 1) for step in self.on_attach]
+        return (
+            f", and then only step{'s' if len(numbers) > 1 else ''} {', '.join(numbers)} run, "
+            "starting what is missing beside it"
+        )
 
     def render(self) -> str:
         """The full dry-run text: pins, checks, the rendered config, each step, URLs and Helm
@@ -109,8 +134,9 @@ class Plan:
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
             + f"; a Docker engine answers, on cgroup v2; kind is {pins.KIND_VERSION} or newer; "
             f"a running lab named {self.name!r} with {self.cni} is attached to instead (one "
-            "not made by labkit, or with another CNI, is refused). The config maps no host "
-            "port, so labs run side by side."
+            "not made by labkit, or with another CNI, is refused)"
+            + self._attach_text()
+            + ". The config maps no host port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
@@ -152,9 +178,10 @@ def build_plan(
     hubble: bool = False,
     timeout_s: float | None = None,
     clusters_dir: Path = kind_config.CLUSTERS_DIR,
+    docker_socket: str = hostcontainers.DOCKER_SOCKET,
 ) -> Plan:
     """Plan a lab from its name, CNI and kube-proxy mode; pure apart from reading
-    clusters/<cni>.yaml."""
+    clusters/<cni>.yaml. ``docker_socket`` is the host's, mounted into cloud-provider-kind."""
     validate_name(name)
     validate_cni(cni)
     mode = resolve_kube_proxy_mode(cni, kube_proxy_mode)
@@ -207,12 +234,8 @@ def build_plan(
             note=f"kind also adds context kind-{name} to {paths.user_kubeconfig}",
         )
     )
-    steps.append(
-        PlanStep(
-            "Save the lab's own kubeconfig",
-            (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
-        )
-    )
+    on_attach = resume_steps(name, paths, docker_socket, timeout_s)
+    steps.append(on_attach[0])
     ctx = cni_installers.InstallContext(
         name=name,
         kubeconfig=str(paths.lab_kubeconfig),
@@ -252,6 +275,7 @@ def build_plan(
             ),
         )
     )
+    steps += on_attach[1:]
     helm_values = (
         tuple(cni_installers.cilium_helm_values(name, mode, hubble)) if cni == "cilium" else ()
     )
@@ -267,4 +291,50 @@ def build_plan(
         helm_values=helm_values,
         manifest_urls=tuple(cni_installers.manifest_urls(cni)),
         notes=tuple(mode_notes(cni, mode)),
+        on_attach=tuple(on_attach),
     )
+
+
+def resume_steps(
+    name: str, paths: Paths, docker_socket: str, timeout_s: float | None = None
+) -> list[PlanStep]:
+    """What `up` does for a lab that already runs, with a fresh up's waits: the lab's kubeconfig
+    saved afresh, then the containers beside the cluster (Docker restarts kind's nodes after a
+    reboot, and ours only under their restart policy: a `docker stop` or `docker rm` loses them)."""
+    save = PlanStep(
+        "Save the lab's own kubeconfig",
+        (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
+    )
+    return [save, *beside_the_cluster(name, docker_socket, timeout_s)]
+
+
+def beside_the_cluster(
+    name: str, docker_socket: str, timeout_s: float | None = None
+) -> list[PlanStep]:
+    """The containers on the kind network: the lab's outside client, and cloud-provider-kind (one
+    per host, so started only when none runs) with a wait until it serves this cluster."""
+    outside = hostcontainers.outside_name(name)
+    provider = hostcontainers.CLOUD_PROVIDER
+    return [
+        PlanStep(
+            f"Start the outside client {outside} on the kind network",
+            (StartContainer(outside, hostcontainers.outside_run_argv(name)),),
+            note="probes from OUTSIDE run here, as from a machine beside the nodes, on every "
+            "platform (Docker Desktop's host cannot reach node IPs)",
+        ),
+        PlanStep(
+            f"Run cloud-provider-kind {pins.CLOUD_PROVIDER_KIND_VERSION} for LoadBalancer and "
+            "Ingress",
+            (
+                StartContainer(provider, hostcontainers.cloud_provider_run_argv(docker_socket)),
+                Wait(
+                    "ingressclass",
+                    f"cloud-provider-kind serving lab {name!r}",
+                    CLOUD_PROVIDER_TIMEOUT_S if timeout_s is None else timeout_s,
+                    names=(pins.CLOUD_PROVIDER_KIND_INGRESS_CLASS,),
+                ),
+            ),
+            note="one container serves every Kind cluster on this host; `labkit down` removes "
+            "it with the last one",
+        ),
+    ]

@@ -5,18 +5,15 @@ shares the pod's network namespace and resolv.conf, so it sees exactly what the 
 whatever the pod's own image contains. `agnhost connect` classifies the connection (it prints
 TIMEOUT / REFUSED / DNS / OTHER); then curl asks the server for /hostname and /clientip on one
 keep-alive connection (UDP: datagrams "hostname" and "clientip" from one socket).
-A probe from OUTSIDE runs on this host with plain sockets.
+A probe from OUTSIDE runs the same script with `docker exec` in the lab's outside container on
+the kind network (`labkit.kind.hostcontainers`).
 """
 
 from __future__ import annotations
 
-import errno
-import http.client
 import ipaddress
 import math
 import re
-import socket
-import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -274,70 +271,3 @@ def dig_failed(output: str, returncode: int) -> bool:
         or "no servers could be reached" in output
         or "connection timed out" in output
     )
-
-
-# --------------------------------------------------------------------------- from outside the
-# cluster
-
-
-def classify_exception(exc: BaseException) -> str:
-    """Outcome for a socket error raised while connecting."""
-    if isinstance(exc, socket.gaierror):
-        return "dns"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return "timeout"
-    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return "unreachable"
-    return "error"
-
-
-def outside_probe(dst: str, port: int, protocol: str = "TCP", timeout: float = 1.0) -> Reading:
-    """Probe from this host (the client outside the cluster) with plain sockets."""
-    if protocol.upper() == "UDP":
-        return _outside_udp(dst, port, timeout)
-    conn = http.client.HTTPConnection(dst, int(port), timeout=timeout)
-    began = time.perf_counter()
-    try:
-        conn.connect()
-    except OSError as exc:
-        return Reading(classify_exception(exc), detail=str(exc))
-    latency = time.perf_counter() - began
-    answers: list[str | None] = []
-    try:
-        for path in ("/hostname", "/clientip"):
-            conn.request("GET", path, headers={"Host": dst})
-            response = conn.getresponse()
-            body = response.read().decode("utf-8", "replace")
-            answers.append(body if response.status == 200 else None)
-    except (OSError, http.client.HTTPException) as exc:
-        return Reading("connected", latency, detail=f"connected; no HTTP answer ({exc})")
-    finally:
-        conn.close()
-    served = hostname_answer(answers[0]) if answers[0] is not None else None
-    client = client_host(answers[1]) if len(answers) > 1 and answers[1] is not None else None
-    return Reading("connected", latency, served, client)
-
-
-def _outside_udp(dst: str, port: int, timeout: float) -> Reading:
-    try:
-        family, _, _, _, addr = socket.getaddrinfo(dst, int(port), type=socket.SOCK_DGRAM)[0]
-    except socket.gaierror as exc:
-        return Reading("dns", detail=str(exc))
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(addr)
-            began = time.perf_counter()
-            sock.send(b"hostname")
-            hostname = sock.recv(65535).decode("utf-8", "replace")
-            latency = time.perf_counter() - began
-        except OSError as exc:
-            return Reading(classify_exception(exc), detail=str(exc))
-        try:
-            sock.send(b"clientip")
-            client = client_host(sock.recv(65535).decode("utf-8", "replace"))
-        except OSError:
-            client = None
-    return Reading("connected", latency, hostname_answer(hostname), client)

@@ -102,6 +102,13 @@ def pending(wait: Wait, objects: Sequence[Mapping[str, Any]]) -> list[str]:
     elif wait.what == "deployment":
         for name in wait.names:
             out += deployment_pending(by_name.get(name), wait.namespace or "default", name)
+    elif wait.what == "ingressclass":
+        out += [
+            f"ingressclass {name} not created yet (cloud-provider-kind looks for new Kind "
+            "clusters every 30 s)"
+            for name in wait.names
+            if name not in by_name
+        ]
     elif wait.what == "tigerastatus":
         out += conditions_pending(objects, "tigerastatus", wait.names, "Available")
     else:

@@ -1,9 +1,11 @@
 """The known traps of a Kind host, each a `labkit doctor` line with its fix: cgroup v1 (and WSL2's
-cgroups), kernels too old for Cilium or nftables, IPVS, firewalld's nftables backend, a Calico
-pool over the host's own networks, and loading images offline.
+cgroups), kernels too old for Cilium or nftables, loading images offline (judged on what the
+Docker engine reports, so skipped in one line without one), then IPVS, firewalld's nftables
+backend and a Calico pool over the host's own networks (judged on this host).
 
-``gather`` is the one function that reads the machine (``docker info``, /proc/modules, firewalld's
-config, ``ip -j route``); every judgement below is pure, so tests hand it made-up facts.
+``gather`` is the one function that reads the machine (/proc/modules, /sys/module, firewalld's
+config, ``ip -j route``; the engine's facts come from the caller's one ``dockerhost.read``);
+every judgement below is pure, so tests hand it made-up facts.
 The README's "Known traps" table lists ``NAMES`` one for one (a unit test checks).
 """
 
@@ -23,18 +25,22 @@ from labkit.kind import dockerhost, pins
 from labkit.kind.dockerhost import DockerHost
 from labkit.values import DoctorLine
 
-NAMES = (
+ENGINE_NAMES = (
     "cgroup v2",
     "WSL2 cgroups",
     "kernel for Cilium",
     "kernel for nftables mode",
-    "IPVS modules",
-    "inotify limits",
-    "firewalld backend",
-    "Calico pool and host routes",
     "offline images",
 )
-"""Every trap's line name (inotify's line comes from doctor.py, the others from trap_lines)."""
+"""The traps judged on the Docker engine's own facts (`docker info`), in engine_lines' order."""
+NAMES = (
+    *ENGINE_NAMES,
+    "inotify limits",
+    "IPVS modules",
+    "firewalld backend",
+    "Calico pool and host routes",
+)
+"""Every trap's line name, in doctor's order (inotify's line comes from doctor.py)."""
 
 CILIUM_MIN_KERNEL = (5, 10)
 """Cilium's Documentation/operations/system_requirements.rst: Linux kernel >= 5.10."""
@@ -45,19 +51,23 @@ NFTABLES_MIN_KERNEL = (5, 13)
 """kubernetes/website reference/node/kernel-version-requirements.md: nftables mode needs 5.13+."""
 IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 """kube-proxy's pkg/proxy/ipvs/util/ipvs.go KernelModuleIPVS* and KernelModuleNfConntrack."""
+SYS_MODULE = Path("/sys/module")
 FIREWALLD_CONF = Path("/etc/firewalld/firewalld.conf")
 CALICO_POOL = ipaddress.ip_network(kind_config.POD_SUBNETS["calico"])
 
 
 @dataclass(frozen=True)
 class HostFacts:
-    """What the traps are judged on. ``local`` says whether Docker's kernel is this machine's
-    (Linux, not Docker Desktop's VM), the only case where modules, firewalld and routes seen
-    here are the ones Kind's nodes meet."""
+    """What this host's traps are judged on (the engine's own facts are a DockerHost). ``local``
+    says whether Docker's kernel is this machine's (Linux, not Docker Desktop's VM), the only
+    case where modules, firewalld and routes seen here are the ones Kind's nodes meet."""
 
-    docker: DockerHost | None
     local: bool
     modules: frozenset[str] | None = None
+    """Modules /proc/modules lists plus IPVS ones /sys/module shows; None if neither is readable."""
+    modules_listed: bool = True
+    """Whether /proc/modules was read: without it only /sys/module speaks, where a built-in module
+    shows only if it has a parameter (ip_vs does, its schedulers do not)."""
     firewalld_backend: str | None = None
     routes: tuple[str, ...] | None = None
 
@@ -85,11 +95,16 @@ def parse_routes(json_text: str) -> tuple[str, ...] | None:
     return tuple(str(r.get("dst")) for r in routes if isinstance(r, dict) and r.get("dst"))
 
 
-def loaded_modules(proc_modules: str, sys_module: Path = Path("/sys/module")) -> frozenset[str]:
-    """Modules /proc/modules lists, plus IPVS ones built into the kernel (/sys/module/<name>)."""
-    listed = {line.split(" ", 1)[0] for line in proc_modules.splitlines() if line.strip()}
-    built_in = {name for name in IPVS_MODULES if (sys_module / name).is_dir()}
-    return frozenset(listed | built_in)
+def loaded_modules(
+    proc_modules: str | None, sys_module: Path = SYS_MODULE
+) -> frozenset[str] | None:
+    """Modules /proc/modules lists (None: unreadable), plus IPVS ones /sys/module/<name> shows
+    (loaded or built in); None when neither can be read."""
+    if proc_modules is None and not sys_module.is_dir():
+        return None
+    listed = {line.split(" ", 1)[0] for line in (proc_modules or "").splitlines() if line.strip()}
+    in_sysfs = {name for name in IPVS_MODULES if (sys_module / name).is_dir()}
+    return frozenset(listed | in_sysfs)
 
 
 def _read_routes() -> tuple[str, ...] | None:
@@ -107,35 +122,51 @@ def _read_routes() -> tuple[str, ...] | None:
     return parse_routes(proc.stdout) if proc.returncode == 0 else None
 
 
-def gather() -> HostFacts:
-    """Read every fact the traps need from this machine and its Docker engine."""
-    docker = dockerhost.read()
+def gather(docker: DockerHost | None) -> HostFacts:
+    """Read every fact this host's traps need; ``docker`` (the caller's one read, None: no engine
+    answered) says whether Docker runs on this kernel or in Docker Desktop's VM."""
     local = platform.system() == "Linux" and (
         docker is None or docker.operating_system != "Docker Desktop"
     )
     if not local:
-        return HostFacts(docker=docker, local=False)
-    modules: frozenset[str] | None
+        return HostFacts(local=False)
+    proc_modules: str | None
     try:
-        modules = loaded_modules(Path("/proc/modules").read_text())
+        proc_modules = Path("/proc/modules").read_text()
     except OSError:
-        modules = None
+        proc_modules = None
     try:
         firewalld = parse_firewalld_backend(FIREWALLD_CONF.read_text())
     except OSError:
         firewalld = None
-    return HostFacts(docker, True, modules, firewalld, _read_routes())
+    return HostFacts(
+        True,
+        loaded_modules(proc_modules),
+        proc_modules is not None,
+        firewalld,
+        _read_routes(),
+    )
 
 
 # --------------------------------------------------------------------------- judging them
 
-_NO_ENGINE = "unknown: no Docker engine answered"
-_START_DOCKER = "Start Docker (`docker info` must work), then run `labkit doctor` again."
 _NOT_HERE = "not visible from here: Docker runs in a VM (Docker Desktop), which sets it"
+SKIPPED = "Docker host checks"
+"""The one line that stands for the checks no engine could answer (engine_lines' and others)."""
 
 
-def _unknown(name: str) -> DoctorLine:
-    return DoctorLine(name, False, _NO_ENGINE, _START_DOCKER, required=False)
+def skipped_line(names: tuple[str, ...]) -> DoctorLine:
+    """One warning for every check that judges the engine's own facts, when no engine answered:
+    what was skipped, why, and the way on (start Docker, or stay on the sandbox)."""
+    return DoctorLine(
+        SKIPPED,
+        False,
+        f"skipped: {', '.join(names[:-1])} and {names[-1]} are judged on what a Docker engine "
+        "reports (`docker info`), and none answered",
+        "Start Docker as the Docker engine line says, then run `labkit doctor` again; the "
+        "sandbox backend needs none of these.",
+        required=False,
+    )
 
 
 def show(version: tuple[int, ...]) -> str:
@@ -143,11 +174,9 @@ def show(version: tuple[int, ...]) -> str:
     return ".".join(str(v) for v in version)
 
 
-def cgroup_line(facts: HostFacts) -> DoctorLine:
-    """Kubernetes 1.35+ kubelets refuse cgroup v1 (KEP-5573), and the node image is 1.36."""
-    host = facts.docker
-    if host is None:
-        return _unknown("cgroup v2")
+def cgroup_line(host: DockerHost) -> DoctorLine:
+    """Kubernetes 1.35+ kubelets refuse cgroup v1 (KEP-5573), and the node image is 1.36; on WSL2
+    the fix is wsl2_line's, so this line points there instead of repeating it."""
     if host.cgroup_version == "2":
         return DoctorLine("cgroup v2", True, "Docker runs its containers on cgroup v2")
     if host.cgroup_version != "1":
@@ -162,16 +191,15 @@ def cgroup_line(facts: HostFacts) -> DoctorLine:
         "cgroup v2",
         False,
         dockerhost.cgroup_v1_problem(),
-        dockerhost.cgroup_v1_fix(host),
+        "This is WSL2: the fix is on the `WSL2 cgroups` line just below."
+        if host.wsl2
+        else dockerhost.cgroup_v1_fix(host),
     )
 
 
-def wsl2_line(facts: HostFacts) -> DoctorLine:
+def wsl2_line(host: DockerHost) -> DoctorLine:
     """WSL2 kernels can leave cgroups half v1 (kind's known issue "Failure to Create Cluster on
-    WSL2": `error adding pid ... to cgroups`)."""
-    host = facts.docker
-    if host is None:
-        return _unknown("WSL2 cgroups")
+    WSL2": `error adding pid ... to cgroups`); this line names the WSL2 way to cgroup v2."""
     if not host.wsl2:
         return DoctorLine("WSL2 cgroups", True, "Docker's kernel is not a WSL2 kernel")
     if host.cgroup_version == "2":
@@ -185,14 +213,24 @@ def wsl2_line(facts: HostFacts) -> DoctorLine:
     )
 
 
-def cilium_line(facts: HostFacts, cni: str | None) -> DoctorLine:
+def _no_kernel_version(name: str, host: DockerHost) -> DoctorLine:
+    return DoctorLine(
+        name,
+        False,
+        f"unknown: Docker reported no kernel version labkit can read ({host.kernel or 'none'})",
+        "Run `docker info --format '{{.KernelVersion}}'`: it must print the engine's kernel "
+        "release (like 6.8.0-45-generic); update Docker if it does not.",
+        required=False,
+    )
+
+
+def cilium_line(host: DockerHost, cni: str | None) -> DoctorLine:
     """Cilium needs kernel 5.10+; its kube-proxy-free mode on Kind, cgroup v2 and 5.14+."""
     name = "kernel for Cilium"
     required = cni == "cilium"
-    host = facts.docker
-    kernel = host.kernel_version if host else None
-    if host is None or kernel is None:
-        return _unknown(name)
+    kernel = host.kernel_version
+    if kernel is None:
+        return _no_kernel_version(name, host)
     if kernel < CILIUM_MIN_KERNEL:
         return DoctorLine(
             name,
@@ -214,13 +252,12 @@ def cilium_line(facts: HostFacts, cni: str | None) -> DoctorLine:
     return DoctorLine(name, True, f"kernel {host.kernel}: Cilium and its kube-proxy-free mode run")
 
 
-def nftables_line(facts: HostFacts) -> DoctorLine:
+def nftables_line(host: DockerHost) -> DoctorLine:
     """kube-proxy's nftables mode needs kernel 5.13+ (older ones only with a skip flag)."""
     name = "kernel for nftables mode"
-    host = facts.docker
-    kernel = host.kernel_version if host else None
-    if host is None or kernel is None:
-        return _unknown(name)
+    kernel = host.kernel_version
+    if kernel is None:
+        return _no_kernel_version(name, host)
     if kernel < NFTABLES_MIN_KERNEL:
         return DoctorLine(
             name,
@@ -234,18 +271,40 @@ def nftables_line(facts: HostFacts) -> DoctorLine:
 
 
 def ipvs_line(facts: HostFacts) -> DoctorLine:
-    """IPVS mode is deprecated since 1.35 (KEP-5495) and needs the ip_vs modules on the host."""
+    """IPVS mode is deprecated since 1.35 (KEP-5495) and needs the ip_vs modules on the host;
+    without /proc/modules, /sys/module/ip_vs still shows a loaded or built-in ip_vs."""
     name = "IPVS modules"
     deprecated = "IPVS mode is deprecated since Kubernetes 1.35; nftables is its successor"
+    only = f"only --kube-proxy-mode ipvs needs them, and {deprecated}"
+    modprobe = f"sudo modprobe -a {' '.join(IPVS_MODULES)}"
     if not facts.local:
         return DoctorLine(name, True, f"{_NOT_HERE}; {deprecated}", required=False)
     if facts.modules is None:
         return DoctorLine(
             name,
             False,
-            f"cannot read /proc/modules; {deprecated}",
-            "Prefer --kube-proxy-mode nftables; for IPVS, load the modules: "
-            f"sudo modprobe -a {' '.join(IPVS_MODULES)}.",
+            "unknown: this system shows neither /proc/modules nor /sys/module, so labkit cannot "
+            f"tell whether the IPVS modules are there; {only}",
+            "Nothing to do for the default kube-proxy mode. For IPVS (prefer nftables): check "
+            f"with `lsmod | grep ip_vs`, and load them: {modprobe}.",
+            required=False,
+        )
+    if not facts.modules_listed:
+        if "ip_vs" in facts.modules:
+            return DoctorLine(
+                name,
+                True,
+                "ip_vs is in this kernel (/sys/module/ip_vs); with no /proc/modules here its "
+                f"schedulers cannot be listed; {deprecated}",
+                required=False,
+            )
+        return DoctorLine(
+            name,
+            False,
+            "ip_vs is not in this kernel: there is no /sys/module/ip_vs (a loaded or built-in "
+            f"ip_vs shows there) and no /proc/modules; {only}",
+            "Nothing to do for the default kube-proxy mode. For IPVS (prefer nftables): "
+            f"{modprobe}; a kernel that cannot load modules needs one built with IP_VS.",
             required=False,
         )
     missing = [m for m in IPVS_MODULES if m not in facts.modules]
@@ -253,12 +312,11 @@ def ipvs_line(facts: HostFacts) -> DoctorLine:
         return DoctorLine(
             name,
             False,
-            f"not loaded: {', '.join(missing)} (needed only by --kube-proxy-mode ipvs; "
-            f"{deprecated})",
+            f"not loaded: {', '.join(missing)}; {only}",
             f"Prefer --kube-proxy-mode nftables; for IPVS: sudo modprobe -a {' '.join(missing)}.",
             required=False,
         )
-    return DoctorLine(name, True, f"ip_vs modules loaded; {deprecated}")
+    return DoctorLine(name, True, f"ip_vs modules loaded; {deprecated}", required=False)
 
 
 def firewalld_line(facts: HostFacts) -> DoctorLine:
@@ -316,13 +374,10 @@ def calico_routes_line(facts: HostFacts, cni: str | None) -> DoctorLine:
     return DoctorLine(name, True, f"no host route overlaps Calico's pool {CALICO_POOL}")
 
 
-def offline_line(facts: HostFacts) -> DoctorLine:
+def offline_line(host: DockerHost) -> DoctorLine:
     """Offline images: `kind load` needs --name <lab>, and multi-arch images fail to load from
     Docker's containerd image store (kind#3795), so save one platform first."""
     name = "offline images"
-    host = facts.docker
-    if host is None:
-        return _unknown(name)
     load = "kind load docker-image IMAGE --name <lab> (without --name it loads into `kind`)"
     if host.containerd_store:
         arch = dockerhost.DOCKER_ARCHES.get(host.architecture.lower(), "<arch>")
@@ -338,15 +393,18 @@ def offline_line(facts: HostFacts) -> DoctorLine:
     return DoctorLine(name, True, f"classic image store: {load}")
 
 
-def trap_lines(facts: HostFacts, cni: str | None) -> list[DoctorLine]:
-    """Every trap's line but inotify's (doctor.py reads that limit itself), in NAMES order."""
+def engine_lines(host: DockerHost, cni: str | None) -> list[DoctorLine]:
+    """The traps judged on the engine's facts, in ENGINE_NAMES order (without an engine,
+    skipped_line stands for them all)."""
     return [
-        cgroup_line(facts),
-        wsl2_line(facts),
-        cilium_line(facts, cni),
-        nftables_line(facts),
-        ipvs_line(facts),
-        firewalld_line(facts),
-        calico_routes_line(facts, cni),
-        offline_line(facts),
+        cgroup_line(host),
+        wsl2_line(host),
+        cilium_line(host, cni),
+        nftables_line(host),
+        offline_line(host),
     ]
+
+
+def host_lines(facts: HostFacts, cni: str | None) -> list[DoctorLine]:
+    """The traps judged on this host (IPVS, firewalld, routes), in NAMES order."""
+    return [ipvs_line(facts), firewalld_line(facts), calico_routes_line(facts, cni)]

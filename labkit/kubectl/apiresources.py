@@ -21,23 +21,31 @@ TABLE = (
 )
 SHAPE = "[--namespaced=true|false] [--api-group=GROUP] [-o name] [--no-headers]"
 HEADERS = ("NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND")
-GROUP_ORDER = ("", "apps", "networking.k8s.io", "discovery.k8s.io")
-"""The order the API server's discovery lists the groups the sandbox serves in."""
+GROUP_ORDER = ("", "apps", "networking.k8s.io", "discovery.k8s.io", "cilium.io")
+"""The order the API server's discovery lists the groups the sandbox serves in (CRDs last)."""
+CRD_GROUPS = {"cilium.io": ("cilium", "v2")}
+"""Groups served by a CRD: the CNI that installs it, and its version."""
 
 
-def served(namespaced: bool | None = None, group: str | None = None) -> list[Resource]:
-    """The served types in discovery order, optionally only (non-)namespaced or one group."""
+def served(
+    namespaced: bool | None = None, group: str | None = None, cni: str | None = None
+) -> list[Resource]:
+    """The served types in discovery order, optionally only (non-)namespaced or one group; a
+    CRD's types only where ``cni`` installs them."""
     chosen = [
         r
         for r in resources.RESOURCES
         if (namespaced is None or r.namespaced == namespaced)
         and (group is None or r.group == group)
+        and (r.group not in CRD_GROUPS or CRD_GROUPS[r.group][0] == cni)
     ]
     return sorted(chosen, key=lambda r: (GROUP_ORDER.index(r.group), r.plural))
 
 
 def api_version(resource: Resource) -> str:
-    """``v1`` or ``group/v1`` (every served type is at v1)."""
+    """``v1``, ``group/v1``, or a CRD's ``group/<its version>``."""
+    if resource.group in CRD_GROUPS:
+        return f"{resource.group}/{CRD_GROUPS[resource.group][1]}"
     return f"{resource.group}/v1" if resource.group else "v1"
 
 
@@ -58,7 +66,7 @@ def api_resources(lab: Lab, argv: Sequence[str], stdin: Callable[[], str]) -> Ou
         )
     namespaced = parsed.on("--namespaced") if parsed.given("--namespaced") else None
     group = parsed.last("--api-group") if parsed.given("--api-group") else None
-    chosen = served(namespaced, group)
+    chosen = served(namespaced, group, lab.cni)
     if output == "name":
         text = "".join(f"{r.plural}{'.' + r.group if r.group else ''}\n" for r in chosen)
         return Outcome(text, "", 0)

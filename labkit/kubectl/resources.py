@@ -47,6 +47,7 @@ RESOURCES = (
     Resource("Node", "nodes", "", ("no",), False),
     Resource("Namespace", "namespaces", "", ("ns",), False),
     Resource("NetworkPolicy", "networkpolicies", "networking.k8s.io", ("netpol",), True),
+    Resource("CiliumNetworkPolicy", "ciliumnetworkpolicies", "cilium.io", ("cnp",), True),
     Resource("Ingress", "ingresses", "networking.k8s.io", ("ing",), True),
     Resource("IngressClass", "ingressclasses", "networking.k8s.io", (), False),
     Resource("Deployment", "deployments", "apps", ("deploy",), True),

@@ -132,6 +132,25 @@ def pick_service_port(service: Obj, port: int | str | None) -> dict[str, Any] | 
     return None
 
 
+class LoadBalancerIngress(NamedTuple):
+    """A LoadBalancer Service's external address and how it carries traffic: ``VIP`` (nodes take
+    packets for the address) or ``Proxy`` (a proxy connects to the nodes itself)."""
+
+    address: str
+    ip_mode: str
+
+
+def load_balancer_ingress(service: Obj) -> LoadBalancerIngress | None:
+    """The first address in ``status.loadBalancer.ingress``; an IP without ``ipMode`` counts as
+    ``VIP``, the API server's default, and a hostname carries no ipMode."""
+    for entry in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        if entry.get("ip"):
+            return LoadBalancerIngress(str(entry["ip"]), str(entry.get("ipMode") or "VIP"))
+        if entry.get("hostname"):
+            return LoadBalancerIngress(str(entry["hostname"]), "")
+    return None
+
+
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # ties an EndpointSlice to its Service
 
 

@@ -111,6 +111,19 @@ def _network_policy(policy: Obj, now: datetime, wide: bool) -> list[str]:
     return [cells.format_label_selector(_spec(policy).get("podSelector")), _created(policy, now)]
 
 
+def _cilium_policy(policy: Obj, now: datetime, wide: bool) -> list[str]:
+    """The CRD's printer columns: Age, and Valid from the ``Valid`` condition the agent sets."""
+    valid = next(
+        (
+            str(c.get("status") or "")
+            for c in _status(policy).get("conditions") or []
+            if c.get("type") == "Valid"
+        ),
+        EMPTY,
+    )
+    return [_created(policy, now), valid]
+
+
 def _ingress(ingress: Obj, now: datetime, wide: bool) -> list[str]:
     return [
         str(_spec(ingress).get("ingressClassName") or EMPTY),
@@ -222,6 +235,7 @@ COLUMNS: dict[str, Columns] = {
     ),
     "Namespace": Columns(("NAME", "STATUS", "AGE"), (), _namespace),
     "NetworkPolicy": Columns(("NAME", "POD-SELECTOR", "AGE"), (), _network_policy),
+    "CiliumNetworkPolicy": Columns(("NAME", "AGE", "VALID"), (), _cilium_policy),
     "Ingress": Columns(("NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"), (), _ingress),
     "IngressClass": Columns(("NAME", "CONTROLLER", "PARAMETERS", "AGE"), (), _ingress_class),
     "Deployment": Columns(

@@ -105,13 +105,13 @@ CILIUM_LOAD_BALANCER_MODEL = (
 def cilium_capabilities() -> Capabilities:
     """What a sandbox lab with Cilium (kube-proxy replacement) models, and what it does not."""
     return Capabilities(
-        network_policy=False,
+        network_policy=True,
         kube_proxy_mode=KUBE_PROXY_REPLACED,
         outside_addresses=True,
         converges_on_apply=True,
         concurrent_checks=True,
         load_balancer_model=CILIUM_LOAD_BALANCER_MODEL,
-        notes=(
+        cni_model=(
             "Cilium 1.20 as Kind runs it with kubeProxyReplacement=true and ipam.mode=kubernetes: "
             "no kube-proxy DaemonSet, and no node carries kube-proxy's KUBE-* rules (only "
             "kubelet's empty KUBE-KUBELET-CANARY and KUBE-IPTABLES-HINT chains).",
@@ -126,11 +126,19 @@ def cilium_capabilities() -> Capabilities:
             "(ICMP port unreachable, Cilium's service-no-backend-response: reject). "
             "The node's own processes get the same translation; NodePorts, LoadBalancer "
             "addresses and externalIPs from outside are DNATed in CILIUM_PRE_nat.",
+            "Modelled: NetworkPolicy and CiliumNetworkPolicy (cilium.io/v2, L3/L4: "
+            "endpointSelector, from/toEndpoints, from/toCIDR and CIDRSet, from/toEntities all, "
+            "world, cluster, host, remote-node, toPorts ports) enforced in each pod's own "
+            "namespace, as Cilium's per-endpoint programs do: CILIUM_POL_IN on INPUT, "
+            "CILIUM_POL_OUT on OUTPUT, each ending in one DROP ('cilium: policy denied'); blocked "
+            "packets are dropped. The pod's own node always reaches it (allow-localhost); host "
+            "and remote-node both mean the node network here.",
             "Modelled: the agent's iptables chains (CILIUM_INPUT/FORWARD/OUTPUT, CILIUM_PRE_nat, "
             "CILIUM_POST_nat with 'cilium masquerade non-cluster', the mangle chains).",
             "Not modelled: eBPF itself (no BPF programs or maps; netfilter and routes do the "
-            "work), security identities in the tunnel header, Hubble and its relay, L7 (HTTP) "
-            "policy, and NetworkPolicy enforcement (policies are stored, not enforced yet).",
-            outside_world_note(),
+            "work), security identities (policies are resolved to addresses), the tunnel's "
+            "identity header, Hubble and its relay, L7 (HTTP) rules (toPorts.rules are "
+            "refused), deny policies, toFQDNs, toServices and the other entities.",
         ),
+        notes=(outside_world_note(),),
     )

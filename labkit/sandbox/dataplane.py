@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from labkit.errors import LabError
 from labkit.model.objects import name_of, ref_of
@@ -51,6 +51,7 @@ from labkit.sandbox.workloads import (
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
+T = TypeVar("T")
 AGENT_RELOAD_TIMEOUT_S = 15.0
 RULES_DIR = "rules"
 """Per node, the iptables-restore input it last loaded: the base of the next partial sync."""
@@ -65,6 +66,7 @@ class StoreView:
     def __init__(self, store: ClusterStore) -> None:
         self.store = store
         self._lists: dict[str, list[dict[str, Any]]] = {}
+        self._derived: dict[str, Any] = {}
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         """Every object of a kind, in all namespaces."""
@@ -76,9 +78,19 @@ class StoreView:
         """Every pod, in all namespaces."""
         return self.all("Pod")
 
+    def derived(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once per view: what every node's render derives alike from
+        the lists (e.g. the policies parsed), shared by the nodes."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        value: T = self._derived[name]
+        return value
+
     def refresh(self) -> None:
-        """Forget the lists, so the next read sees the store's changes."""
+        """Forget the lists and what was derived from them, so the next read sees the store's
+        changes."""
         self._lists.clear()
+        self._derived.clear()
 
 
 class DataPlane:
@@ -244,6 +256,9 @@ class DataPlane:
         document["health_checks"] = health_check_entries(
             service_health(services, slices), self.nodes(view.store)
         )
+        if self.cni == "cilium":  # Hubble: the agent reads each node's flow log
+            nodes = self.nodes(view.store)
+            document["flow_sources"] = [{"netns": n.netns, "node": n.name} for n in nodes]
         return document
 
     def _reload_agent(self) -> str:
@@ -274,7 +289,13 @@ class DataPlane:
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
         if self.cni == "calico":
-            from labkit.sandbox.policyrules import render_policy_rules
+            from labkit.sandbox.policyrules import PolicyInputs, render_policy_rules
+
+            def shared() -> PolicyInputs:
+                return view.derived(
+                    "policy inputs",
+                    lambda: PolicyInputs(pods, view.all("Namespace"), view.all("NetworkPolicy")),
+                )
 
             iface_of = {
                 (v.namespace, v.name): v.iface for v in local.values() if not v.host_network
@@ -289,12 +310,15 @@ class DataPlane:
                 iface_of,
                 (),
                 ipsets.available(),
+                shared=shared,
             )
             fragments.append(policy.tables)
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
+            from labkit.sandbox.nflog import hubble_flow_rules
 
+            fragments.append(hubble_flow_rules())
             fragments.append(self._socket_lb(view, node))
             fragments.append(
                 cilium_node_rules(
@@ -333,9 +357,28 @@ class DataPlane:
             view.all("EndpointSlice"),
         )
 
-    def render_pod_rules(self, view: StoreView, node: NodeNet) -> str:
-        """The iptables-restore input of every pod of ``node`` (Cilium: its socket LB)."""
-        return iptables.compose([self._socket_lb(view, node)])
+    def render_pod_rules(
+        self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
+    ) -> dict[str, str]:
+        """The iptables-restore input of each pod of ``node`` in ``pods``, by namespace: Cilium's
+        socket LB, then the endpoint's policy."""
+        from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
+        from labkit.sandbox.fabric_cilium import cilium_host_ip
+
+        socket_lb = self._socket_lb(view, node)
+        policies = policy_set(
+            view.all("Namespace"), view.all("NetworkPolicy"), view.all("CiliumNetworkPolicy")
+        )
+        every = view.pods()
+        by_key = {ref_of(pod): pod for pod in every}
+        local = (node.ip, cilium_host_ip(node.pod_cidr))
+        return {
+            net.netns: iptables.compose(
+                [socket_lb, endpoint_policy_rules(by_key[key], every, policies, local)]
+            )
+            for key, net in pods.items()
+            if net.node == node.name and not net.host_network and key in by_key
+        }
 
     def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
@@ -356,11 +399,10 @@ class DataPlane:
         with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
             list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
         if self.cni == "cilium":
-            per_node = {node.name: self.render_pod_rules(view, node) for node in nodes}
             pods = {
-                net.netns: per_node[net.node]
-                for net in wanted.values()
-                if not net.host_network and net.node in per_node
+                netns: text
+                for node in nodes
+                for netns, text in self.render_pod_rules(view, node, wanted).items()
             }
             with ThreadPoolExecutor(max_workers=min(8, max(1, len(pods)))) as pool:
                 list(pool.map(lambda netns: self._sync_tables(netns, pods[netns], full), pods))

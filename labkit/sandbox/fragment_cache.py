@@ -27,16 +27,18 @@ class FragmentCache:
         self.renders = 0
         """How many calls rendered (the rest reused a fragment): what tests count."""
 
-    def render(self, node: str, renderer: Callable[..., T], *args: Any) -> T:
-        """``renderer(*args)``, reused from the last call for this node and renderer when
-        ``args`` pickle to the same bytes. Callers must not mutate the result."""
+    def render(self, node: str, renderer: Callable[..., T], *args: Any, **derived: Any) -> T:
+        """``renderer(*args, **derived)``, reused from the last call for this node and renderer
+        when ``args`` pickle to the same bytes. ``derived`` is passed on but not compared: only
+        what follows from ``args`` (such as them parsed once for every node). Callers must not
+        mutate the result."""
         key = _content_bytes(args)
         slot = (node, f"{renderer.__module__}.{renderer.__qualname__}")
         cached = self._entries.get(slot)
         if cached is not None and cached[0] == key:
             fragment: T = cached[1]
             return fragment
-        fragment = renderer(*args)
+        fragment = renderer(*args, **derived)
         self.renders += 1
         self._entries[slot] = (key, fragment)
         return fragment

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from labkit.model.hubble import PacketRecord
+from labkit.model.hubble import PacketRecord, nflog_prefix
 from labkit.sandbox.netns import socket_in_netns
 
 FLOW_GROUP = 100
@@ -166,3 +166,23 @@ class NflogSocket:
     def close(self) -> None:
         """Close the socket (the kernel unbinds the group)."""
         self.sock.close()
+
+
+FLOW_CHAIN = "LABKIT-HUBBLE"
+"""The chain a Cilium node logs Hubble's forwarded flows from (the sandbox's stand-in for the
+datapath's trace events; Cilium itself has no such chain)."""
+
+
+def hubble_flow_rules() -> dict[str, list[str]]:
+    """A Cilium node's flow log: each new connection delivered to one of its pods (out of an
+    ``lxc`` veth, after every filter verdict) is logged to FLOW_GROUP as FORWARDED, which
+    Hubble calls ``to-endpoint``."""
+    note = '-m comment --comment "labkit: Hubble to-endpoint flows"'
+    return {
+        "mangle": [
+            f":{FLOW_CHAIN} - [0:0]",
+            f"-A POSTROUTING -o lxc+ {note} -j {FLOW_CHAIN}",
+            f"-A {FLOW_CHAIN} -m conntrack --ctstate NEW -j NFLOG "
+            f"--nflog-prefix {nflog_prefix('FORWARDED')} --nflog-group {FLOW_GROUP}",
+        ]
+    }

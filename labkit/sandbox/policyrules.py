@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -83,18 +82,19 @@ def render_policy_rules(
     iface_of: Mapping[tuple[str, str], str],
     outside_cidrs: Iterable[str] = (),
     use_ipsets: bool = False,
+    shared: Callable[[], PolicyInputs] | None = None,
 ) -> PolicyRules:
     """Filter-table lines enforcing ``policies`` for the pods scheduled on ``node_name``, and
     the ipsets they match (none unless ``use_ipsets``).
 
     ``iface_of[(namespace, name)]`` is the node-side veth of each local pod (``cali...``).
     ``outside_cidrs`` are the lab's address ranges outside the cluster; they only annotate the
-    ipBlock rules that cover them.
+    ipBlock rules that cover them. ``shared`` gives these same pods, namespaces and policies
+    parsed, for a caller rendering every node of a pass from one parse.
     """
     try:
-        renderer = _Renderer(
-            node_name, pods, namespaces, policies, iface_of, outside_cidrs, use_ipsets
-        )
+        inputs = shared() if shared is not None else PolicyInputs(pods, namespaces, policies)
+        renderer = _Renderer(node_name, inputs, iface_of, outside_cidrs, use_ipsets)
         return PolicyRules({"filter": renderer.lines()}, renderer.sets)
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
@@ -190,15 +190,36 @@ def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
     )
 
 
+class PolicyInputs:
+    """Pods, namespaces and policies parsed once, with their selector index, for the render of
+    every node (as one Felix calculation graph feeds all of a node's chains; issue 18)."""
+
+    def __init__(
+        self,
+        pods: Sequence[Mapping[str, Any]],
+        namespaces: Sequence[Mapping[str, Any]],
+        policies: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self.ps = PolicySet(namespaces, policies)
+        self.pods = [(endpoint(pod), pod) for pod in pods]
+        self.eps = sorted((ep for ep, _ in self.pods), key=lambda e: e.sort_key)
+        labels = [e.label for e in self.eps]
+        if len(set(labels)) != len(labels):
+            dup = next(label for label in labels if labels.count(label) > 1)
+            raise LabError(
+                f"Pod {dup} appears twice in the pods given to the policy renderer.",
+                "Pass each pod once.",
+            )
+        self.selection = Selection(self.ps, self.eps)
+
+
 class _Renderer:
     """Collects chains for one node, then prints them in a fixed order."""
 
     def __init__(
         self,
         node_name: str,
-        pods: Sequence[Mapping[str, Any]],
-        namespaces: Sequence[Mapping[str, Any]],
-        policies: Sequence[Mapping[str, Any]],
+        inputs: PolicyInputs,
         iface_of: Mapping[tuple[str, str], str],
         outside_cidrs: Iterable[str],
         use_ipsets: bool,
@@ -209,25 +230,14 @@ class _Renderer:
                 "Pass the node whose pods to enforce.",
             )
         self.node = node_name
-        self.ps = PolicySet(namespaces, policies)
         self.outside = [_outside_cidr(c) for c in outside_cidrs]
-        self.eps: list[Endpoint] = []
+        self.eps = inputs.eps
         self.profiles: dict[str, tuple[str, str]] = {}
         local: list[Endpoint] = []
-        for pod in pods:
-            ep = endpoint(pod)
-            self.eps.append(ep)
+        for ep, pod in inputs.pods:
             if _wired_here(pod, ep, node_name):
                 local.append(ep)
                 self.profiles[ep.label] = pod_profiles(pod)
-        self.eps.sort(key=lambda e: e.sort_key)
-        labels = [e.label for e in self.eps]
-        if len(set(labels)) != len(labels):
-            dup = next(label for label in labels if labels.count(label) > 1)
-            raise LabError(
-                f"Pod {dup} appears twice in the pods given to the policy renderer.",
-                "Pass each pod once.",
-            )
         self.iface: dict[str, str] = {}
         seen: dict[str, str] = {}
         for ep in local:
@@ -253,7 +263,7 @@ class _Renderer:
             self.iface[ep.label] = name
         # Felix orders dispatch entries by interface name.
         self.local = sorted(local, key=lambda e: self.iface[e.label])
-        self.selection = Selection(self.ps, self.eps)
+        self.selection = inputs.selection
         self.chains: dict[str, list[str]] = {}
         self.use_ipsets = use_ipsets
         self.sets: dict[str, list[str]] = {}
@@ -511,9 +521,7 @@ class _Renderer:
         """A selector peer as Felix matches it: one ``hash:net`` set of the selected pods'
         addresses, named ``cali40s:`` and an ID of the selection (Felix's ID is a hash of the
         selector it derives; this one hashes the policy's namespace and the peer's selectors)."""
-        identity = json.dumps(
-            [policy_namespace, peer.namespace_selector, peer.pod_selector], sort_keys=True
-        )
+        identity = self.selection.identity(peer, policy_namespace)
         name = felix.ipset_name(identity)
         members = tuple(self._pods_of(peer, policy_namespace))
         self.sets[name] = [str(ep.ip) for ep in members]

@@ -9,14 +9,14 @@ touched keep their rules and their packet counters. Pure: the texts in, the text
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from labkit.sandbox.iptables import BUILTIN_CHAINS, TABLE_ORDER
 
 
-@dataclass(frozen=True)
-class Chain:
-    """One chain of a table: its policy (``-`` for a user chain) and its rules, in order."""
+class Chain(NamedTuple):
+    """One chain of a table: its policy (``-`` for a user chain) and its rules, in order (a
+    NamedTuple: a node holds thousands, built on every partial sync)."""
 
     policy: str
     rules: tuple[str, ...]
@@ -35,24 +35,25 @@ def parse_restore(text: str) -> Ruleset:
     table = None
     for raw in text.splitlines():
         line = raw.strip()
-        if not line or line.startswith("#"):
+        first = line[:1]
+        if first == "-" and line.startswith("-A ") and table is not None:
+            end = line.find(" ", 3)
+            name = line[3:end] if end > 3 else line.split(None, 2)[1]
+            rules.setdefault(name, []).append(line)
+        elif not line or first == "#":
             continue
-        if line.startswith("*"):
+        elif first == "*":
             table, policies, rules = line[1:], {}, {}
         elif table is None:
             raise ValueError(f"line {line!r} comes before any table")
         elif line == "COMMIT":
             tables[table] = {
-                name: Chain(policy, tuple(rules.get(name, []))) for name, policy in policies.items()
+                name: Chain(policy, tuple(rules.get(name, ()))) for name, policy in policies.items()
             }
             table = None
-        elif line.startswith(":"):
+        elif first == ":":
             name, policy = line[1:].split()[:2]
             policies[name] = policy
-        elif line.startswith("-A "):
-            end = line.find(" ", 3)
-            name = line[3:end] if end > 3 else line.split(None, 2)[1]
-            rules.setdefault(name, []).append(line)
         else:
             raise ValueError(f"line {line!r} of table {table} is neither a chain nor a rule")
     if table is not None:

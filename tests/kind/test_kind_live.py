@@ -3,8 +3,6 @@ NetworkPolicy enforcement per CNI, attach, and a second `up` attaching."""
 
 from __future__ import annotations
 
-import platform
-
 import pytest
 
 from labkit.checks.result import poll, settle_wait
@@ -210,9 +208,6 @@ def test_invalid_batch_applies_nothing(lab, workload):
     assert lab.get("configmap", "should-not-exist", namespace=NS) == []
 
 
-@pytest.mark.skipif(
-    platform.system() != "Linux", reason="only Linux hosts reach Kind node IPs directly"
-)
 def test_outside_probe_to_a_node_port(lab, workload, name):
     node_port = next(
         p["nodePort"] for p in workload["service"]["spec"]["ports"] if p["name"] == "http"

@@ -1,11 +1,11 @@
 """Every check against its known-wrong and fixed states on a real sandbox lab (root only).
 
-Two labs of our own, named after this test process so parallel runs never share one:
-``chk-c<pid>`` (Calico mode, policies enforced) and ``chk-f<pid>`` (Flannel mode, not enforced),
-each brought up on first use and always taken down at the end (labs of runs that died are
-removed first). Each self-test case applies its base, then the wrong overlay (the check must
-reject it with the intended hint), then swaps in the fixed overlay (the check must accept it),
-then removes its overlays.
+Three labs of our own, named after this test process so parallel runs never share one:
+``chk-c<pid>`` (Calico mode, policies enforced), ``chk-f<pid>`` (Flannel mode, not enforced) and
+``chk-i<pid>`` (Cilium, kube-proxy replaced, policies enforced), each brought up on first use
+and always taken down at the end (labs of runs that died are removed first). Each self-test case
+applies its base, then the wrong overlay (the check must reject it with the intended hint), then
+swaps in the fixed overlay (the check must accept it), then removes its overlays.
 """
 
 from __future__ import annotations
@@ -19,12 +19,16 @@ from labkit.checks import progress, run_check, selftest
 
 pytestmark = pytest.mark.sandbox
 
-LAB_NAMES = {"calico": f"chk-c{os.getpid()}", "flannel": f"chk-f{os.getpid()}"}
+LAB_NAMES = {
+    "calico": f"chk-c{os.getpid()}",
+    "flannel": f"chk-f{os.getpid()}",
+    "cilium": f"chk-i{os.getpid()}",
+}
 CASES = selftest.cases()
 PARAMS = [
     pytest.param(case, cni, id=f"{case.name}-{cni}")
     for case in CASES
-    for cni in ("calico", "flannel")
+    for cni in ("calico", "flannel", "cilium")
     if case.runs_on("sandbox", cni)
 ]
 
@@ -56,7 +60,7 @@ def lab_for():
     labs = {}
 
     for stale in backend.names():  # labs of earlier runs that died without their teardown
-        found = re.fullmatch(r"chk-[cf](\d+)", stale)
+        found = re.fullmatch(r"chk-[cfi](\d+)", stale)
         if found and not _alive(int(found.group(1))):
             backend.down(stale)
 

@@ -146,3 +146,89 @@ def test_outside_reaches_a_nodeport_at_the_node(cilium_lab):
         probe = lab.probe("@outside", ip, 30080)
         assert probe.outcome == "connected", probe.detail
         assert probe.served_by.startswith("web-")
+
+
+def _cnp(spec, name="web-from-a"):
+    return {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": name, "namespace": "demo"},
+        "spec": spec,
+    }
+
+
+WEB_FROM_CLIENT_A = _cnp(
+    {
+        "endpointSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [
+            {
+                "fromEndpoints": [{"matchLabels": {"k8s:app": "allowed-client"}}],
+                "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}],
+            }
+        ],
+    }
+)
+ALLOWED_CLIENT = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "allowed", "namespace": "demo", "labels": {"app": "allowed-client"}},
+    "spec": {
+        "containers": [{"name": "c", "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1"}]
+    },
+}
+
+
+def test_a_cilium_network_policy_lets_one_client_in_and_drops_the_other(cilium_lab):
+    """Cilium's "Layer 3 Examples" / "Layer 4 Examples" (docs policy/language): an ingress rule
+    with fromEndpoints and toPorts; what it does not allow is dropped (a timeout, never a
+    refusal), counted by the endpoint's one denial rule, and the backend sees the allowed
+    client's own address through the Service."""
+    lab = cilium_lab
+    lab.apply([ALLOWED_CLIENT, WEB_FROM_CLIENT_A])
+    try:
+        web = next(
+            s for s in lab.get("Service", namespace="demo") if s["metadata"]["name"] == "web"
+        )
+        ip = web["spec"]["clusterIP"]
+        allowed = lab.probe("demo/allowed", ip, 80, timeout=1.0)
+        denied = lab.probe("demo/client-b", ip, 80, timeout=0.5)
+        assert allowed.outcome == "connected", allowed.detail
+        assert allowed.client_ip == _pods(lab, "allowed")[0]["status"]["podIP"]
+        assert denied.outcome == "timeout", denied.detail
+        dropped = 0
+        for server in _pods(lab, "web-"):
+            name = server["metadata"]["name"]
+            saved = lab.exec(name, ["iptables-save", "-c", "-t", "filter"], namespace="demo")
+            drop = next(
+                line for line in saved.stdout.splitlines() if "policy denied (ingress)" in line
+            )
+            assert drop.endswith("-j DROP")
+            dropped += int(re.match(r"\[(\d+):", drop).group(1))
+        assert dropped >= 1
+        assert len(lab.get("CiliumNetworkPolicy", namespace="demo")) == 1
+    finally:
+        lab.delete([WEB_FROM_CLIENT_A, ALLOWED_CLIENT])
+    assert lab.probe("demo/client-b", ip, 80, timeout=1.0).outcome == "connected"
+
+
+def test_cilium_policies_the_lab_cannot_enforce_are_refused(cilium_lab, calico_lab):
+    """Cilium's CRD is served only where Cilium runs (kubectl: no matches for kind); an L7 rule
+    (toPorts.rules) is refused on the sandbox, never stored unenforced."""
+    import pytest
+
+    from labkit.errors import LabError
+
+    with pytest.raises(LabError, match="no matches for kind"):
+        calico_lab.apply([WEB_FROM_CLIENT_A])
+    l7 = _cnp(
+        {
+            "endpointSelector": {"matchLabels": {"app": "web"}},
+            "ingress": [
+                {"toPorts": [{"ports": [{"port": "8080"}], "rules": {"http": [{"method": "GET"}]}}]}
+            ],
+        },
+        name="l7",
+    )
+    with pytest.raises(LabError, match="L7"):
+        cilium_lab.apply([l7])
+    assert cilium_lab.get("CiliumNetworkPolicy", namespace="demo") == []

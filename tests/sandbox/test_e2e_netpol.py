@@ -74,11 +74,11 @@ def model() -> list[dict[str, Any]]:
     return docs
 
 
-@pytest.fixture(scope="module")
-def model_lab():
-    """A Calico lab (it enforces NetworkPolicy) with the model applied; the cluster IP of each
-    pod's Service by ``ns/pod``."""
-    for lab in module_lab("enp", "calico"):
+@pytest.fixture(scope="module", params=["calico", "cilium"])
+def model_lab(request):
+    """A lab of each CNI that enforces NetworkPolicy (Calico, Cilium) with the model applied;
+    the cluster IP of each pod's Service by ``ns/pod``."""
+    for lab in module_lab({"calico": "enp", "cilium": "enpc"}[request.param], request.param):
         lab.apply(model())
         ips = {
             f"{ns}/{pod}": lab.get("service", f"s-{ns}-{pod}", ns)[0]["spec"]["clusterIP"]

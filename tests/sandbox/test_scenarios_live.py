@@ -164,17 +164,18 @@ def _alive(pid: int) -> bool:
 
 
 def _session_lab(cni: str) -> Iterator[LiveLab]:
-    """A lab named after this test process (``scn-c<pid>``, ``scn-f<pid>``), so two runs at once
-    never take each other's lab down; labs of runs that died are removed first."""
+    """A lab named after this test process (``scn-c<pid>``, ``scn-f<pid>``, ``scn-i<pid>`` for
+    Cilium), so two runs at once never take each other's lab down; labs of runs that died are
+    removed first."""
     from labkit.sandbox import backend
 
     if os.geteuid() != 0:
         pytest.skip("sandbox labs need root")
     for stale in backend.names():
-        found = re.fullmatch(r"scn-[cf](\d+)", stale)
+        found = re.fullmatch(r"scn-[cfi](\d+)", stale)
         if found and not _alive(int(found.group(1))):
             backend.down(stale)
-    lab_name = f"scn-{cni[0]}{os.getpid()}"
+    lab_name = f"scn-{ {'calico': 'c', 'flannel': 'f', 'cilium': 'i'}[cni] }{os.getpid()}"
     backend.down(lab_name)
     try:
         lab = backend.up(lab_name, cni, quiet=True)
@@ -198,6 +199,32 @@ def _clean(live: LiveLab) -> Iterator[Any]:
         sweep(live)  # an earlier test failed half-way: start clean anyway
     yield live.lab
     sweep(live)
+
+
+@pytest.fixture(scope="session")
+def cilium_session() -> Iterator[LiveLab]:
+    yield from _session_lab("cilium")
+
+
+CILIUM_LEFT_OUT = {
+    "10-kube-proxy-rules": "its check reads kube-proxy's KUBE-* rules, which Cilium's kube-proxy "
+    "replacement never writes (the check says so, partial: selftest kube-proxy-rules-replaced)",
+}
+"""Scenarios the Cilium lab leaves out of the enforcing tests, each with its reason."""
+
+
+def skip_left_out(lab: Any, name: str) -> None:
+    """Skip, with its reason, a scenario this lab's CNI leaves out."""
+    if lab.cni == "cilium" and name in CILIUM_LEFT_OUT:
+        pytest.skip(f"{name} on cilium: {CILIUM_LEFT_OUT[name]}")
+
+
+@pytest.fixture(params=["calico", "cilium"])
+def enforcing(request: Any) -> Iterator[Any]:
+    """A lab of each CNI that enforces NetworkPolicy (Calico; Cilium, with kube-proxy replaced),
+    clean before and after the test: the scenarios' starting states and their broken variants
+    grade alike on both."""
+    yield from _clean(request.getfixturevalue(f"{request.param}_session"))
 
 
 @pytest.fixture
@@ -261,19 +288,20 @@ def variant_ids(role: str, names: Sequence[str] = NAMES) -> list[Any]:
     ]
 
 
-# ---------------------------------------------------------------------- every scenario on calico
+# --------------------------------------------- every scenario on calico (and cilium where noted)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_scenario_deploys_and_its_checks_pass(calico, name):
+def test_scenario_deploys_and_its_checks_pass(enforcing, name):
     scenario = SCENARIOS[name]
-    require_sandbox(scenario, calico)
-    refs = scenarios.deploy(calico, name)
+    skip_left_out(enforcing, name)
+    require_sandbox(scenario, enforcing)
+    refs = scenarios.deploy(enforcing, name)
     assert refs, f"{name}: deploy applied nothing"
-    present = snapshot(calico)
+    present = snapshot(enforcing)
     missing = [k for k in declared_objects(scenario) if k not in present]
     assert not missing, f"{name}: deployed objects not in the lab: {missing}"
-    assert_all_pass(scenarios.run_checks(calico, name), f"{name} (starting state)")
+    assert_all_pass(scenarios.run_checks(enforcing, name), f"{name} (starting state)")
 
 
 @pytest.mark.parametrize(("name", "variant"), variant_ids("step"))
@@ -285,12 +313,13 @@ def test_step_checks_pass(calico, name, variant):
 
 
 @pytest.mark.parametrize(("name", "variant"), variant_ids("broken"))
-def test_broken_variant_fails_with_its_hint_then_fix_passes(calico, name, variant):
+def test_broken_variant_fails_with_its_hint_then_fix_passes(enforcing, name, variant):
     scenario = SCENARIOS[name]
-    require_sandbox(scenario, calico)
+    skip_left_out(enforcing, name)
+    require_sandbox(scenario, enforcing)
     chosen = scenario.variant(variant)
-    scenarios.deploy(calico, name, variant)
-    results = scenarios.run_checks(calico, name, variant)
+    scenarios.deploy(enforcing, name, variant)
+    results = scenarios.run_checks(enforcing, name, variant)
     assert results, f"{name}/{variant}: no check ran"
     passed = [r for r in results if r.verdict == "pass"]
     assert not passed, f"{name}/{variant} is broken, yet these checks pass:\n\n{report(passed)}"
@@ -303,8 +332,10 @@ def test_broken_variant_fails_with_its_hint_then_fix_passes(calico, name, varian
         f"{name}/{variant}: the failing checks should say {chosen.hint_contains!r}:"
         f"\n\n{report(unhinted)}"
     )
-    scenarios.fix(calico, name, variant)
-    assert_all_pass(scenarios.run_checks(calico, name, variant), f"{name}/{variant} after its fix")
+    scenarios.fix(enforcing, name, variant)
+    assert_all_pass(
+        scenarios.run_checks(enforcing, name, variant), f"{name}/{variant} after its fix"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -15,10 +15,9 @@ from labkit.kubectl import args as kubectl_args
 from labkit.kubectl import flags, podexec, podlogs, podrun
 from labkit.lab import Lab
 
-NOT_ON_SANDBOX = re.compile(
-    r"(?<!labkit )\bkubectl\b|\b(docker|crictl|nsenter|cloud-provider-kind)\b"
-)
-"""Tools a sandbox learner does not have (kubectl only as `labkit kubectl`)."""
+NOT_ON_SANDBOX = re.compile(r"(?<!labkit )\bkubectl\b|\b(docker|crictl|nsenter)\b")
+"""Tools a sandbox learner does not have (kubectl only as `labkit kubectl`); cloud-provider-kind
+is not one of them, as it is also the IngressClass the sandbox's controller serves."""
 
 NOT_ON_KIND = re.compile(r"ip netns|\blk-|/run/labkit|labkit kubectl|add_outside_address")
 """Things only a sandbox lab has."""

@@ -505,7 +505,7 @@ def test_load_balancer_pass_and_spread(fakes):
     assert r.verdict == "pass" and "3 of 3 answered" in str(r)
 
 
-def test_pending_load_balancer(fakes):
+def test_pending_load_balancer(fakes, fast_clock):
     lb = fakes.service("pub", "10.96.50.50", selector={"app": "web"}, type_="LoadBalancer")
     r = external_to_service(fakes.web_cluster(extra=[lb]), "pub", via="loadbalancer")
     assert r.verdict == "fail" and "<pending>" in r.hint
@@ -534,3 +534,57 @@ def test_outside_source_is_used(fakes):
     lab = fakes.web_cluster(extra=[nodeport_service(fakes)])
     external_to_service(lab, "web-np", requests=3)
     assert {c[1] for c in lab.calls if c[0] == "probe"} == {OUTSIDE}
+
+
+def _load_balancer(fakes, ingress: list[dict]) -> dict:
+    svc = fakes.service(
+        "pub",
+        "10.96.50.50",
+        selector={"app": "web"},
+        type_="LoadBalancer",
+        ports=({"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31000},),
+    )
+    svc["status"] = {"loadBalancer": {"ingress": ingress}}
+    return svc
+
+
+@pytest.mark.parametrize(
+    "ingress,mode,says",
+    [
+        ([{"ip": "172.18.0.9", "ipMode": "Proxy"}], "Proxy", "pods see the proxy's address"),
+        ([{"ip": "172.18.255.200", "ipMode": "VIP"}], "VIP", "kube-proxy forwards them"),
+        ([{"ip": "172.18.255.200"}], "VIP", "kube-proxy forwards them"),
+    ],
+)
+def test_load_balancer_names_how_its_ip_mode_carries_traffic(fakes, ingress, mode, says):
+    """KEP-1860 status.loadBalancer.ingress[].ipMode (defaulted to VIP for an IP by the API
+    server, pkg/apis/core/v1/defaults.go SetDefaults_Service): cloud-provider-kind reports Proxy
+    (pkg/loadbalancer/server.go GetLoadBalancer), its Envoy dialling the nodePorts (proxy.go)."""
+    r = external_to_service(fakes.web_cluster(extra=[_load_balancer(fakes, ingress)]), "pub",
+                            via="loadbalancer")  # fmt: skip
+    assert r.verdict == "pass"
+    assert f"{ingress[0]['ip']} (ipMode {mode})" in str(r) and says in str(r)
+
+
+def test_load_balancer_address_is_awaited_on_kind(fakes, fast_clock):
+    """cloud-provider-kind fills the address only once its Envoy container runs
+    (pkg/loadbalancer/server.go EnsureLoadBalancer, then GetLoadBalancer), so on a lab that
+    converges after apply the check polls for it instead of failing at first sight."""
+    lab = fakes.web_cluster(extra=[_load_balancer(fakes, [])])
+    [pending] = [o for o in lab.objects if o["metadata"]["name"] == "pub"]
+    looks = [0]
+    read = lab.get
+
+    def get(kind, name=None, namespace="default", selector=None):
+        if kind == "service" and name == "pub":
+            looks[0] += 1
+            if looks[0] == 2:
+                pending["status"] = {
+                    "loadBalancer": {"ingress": [{"ip": "172.18.0.9", "ipMode": "Proxy"}]}
+                }
+        return read(kind, name, namespace, selector)
+
+    lab.get = get
+    r = external_to_service(lab, "pub", via="loadbalancer", wait=5.0)
+    assert r.verdict == "pass", str(r)
+    assert "172.18.0.9 (ipMode Proxy) (converged after 2 attempts)" in str(r)

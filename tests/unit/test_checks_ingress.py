@@ -16,7 +16,9 @@ LB = "172.18.255.200"
 ROUTES = {"/api": "default/api", "/dashboard": "dashboard"}
 
 
-def ingress(paths: dict[str, str], cls: str = "labkit", address: str | None = LB) -> dict:
+def ingress(
+    paths: dict[str, str], cls: str = "cloud-provider-kind", address: str | None = LB
+) -> dict:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -75,7 +77,7 @@ def lab_with(fakes, ing: dict, answers: dict[str, str]):
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "IngressClass",
-            "metadata": {"name": "labkit"},
+            "metadata": {"name": "cloud-provider-kind"},
         },
         ing,
     ]
@@ -188,11 +190,11 @@ def test_unknown_host(fakes):
     assert r.verdict == "fail" and "No Ingress has a rule for host 'other.example.com'" in r.hint
 
 
-def test_ingress_without_address_names_the_classes(fakes):
+def test_ingress_without_address_names_the_classes(fakes, fast_clock):
     r = ingress_routes(
         lab_with(fakes, ingress({"/api": "api"}, cls="nginx", address=None), GOOD), HOST, ROUTES
     )
-    assert "has no address" in r.hint and "(nginx)" in r.hint and "(labkit)" in r.hint
+    assert "has no address" in r.hint and "(nginx)" in r.hint and "(cloud-provider-kind)" in r.hint
 
 
 def test_controller_unreachable_from_outside(fakes):
@@ -236,3 +238,25 @@ def test_answering_pod_reads_netexec_bodies():
     assert answering_pod(HttpAnswer(200, {}, "api-2"), names) == "api-2"
     assert answering_pod(HttpAnswer(200, {}, "NOW: 2026-01-01"), names) is None
     assert answering_pod(HttpAnswer(200, {}, ""), names) is None
+
+
+def test_ingress_address_is_awaited_on_kind(fakes, fast_clock):
+    """cloud-provider-kind writes an Ingress's address only once the Gateway it made has one
+    (pkg/ingress/controller.go, updateIngressStatus), so on a lab that converges after apply the
+    check looks again instead of failing at first sight."""
+    lab = lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}, address=None), GOOD)
+    [ing] = [o for o in lab.objects if o["kind"] == "Ingress"]
+    looks = [0]
+    read = lab.get
+
+    def get(kind, name=None, namespace="default", selector=None):
+        if kind in ("ingresses", "ingress"):
+            looks[0] += 1
+            if looks[0] == 2:
+                ing["status"] = {"loadBalancer": {"ingress": [{"ip": LB}]}}
+        return read(kind, name, namespace, selector)
+
+    lab.get = get
+    r = ingress_routes(lab, HOST, ROUTES)
+    assert r.verdict == "pass", str(r)
+    assert looks[0] >= 2

@@ -345,3 +345,22 @@ def test_missing_pod_for_identity(fakes):
 def test_fingerprint_rules(cni, addrs, routes, ok):
     judged = fingerprint(cni, None, addrs, routes, "10.244.1.0/24")
     assert [s.ok for s, _ in judged][:2] == ok
+
+
+def test_ciliums_agents_are_told_from_its_operator_and_envoy():
+    """Cilium 1.20's chart runs DaemonSets ``cilium`` (k8s-app: cilium) and ``cilium-envoy``
+    (k8s-app: cilium-envoy) and Deployment ``cilium-operator``: only the agent names the CNI."""
+    from labkit.checks.podnet import detect_cni
+
+    def named(name, labels):
+        return {"metadata": {"name": name, "namespace": "kube-system", "labels": labels}}
+
+    pods = [
+        named("cilium-abcde", {"k8s-app": "cilium"}),
+        named("cilium-envoy-fghij", {"k8s-app": "cilium-envoy"}),
+        named("cilium-operator-5d8f9-klmno", {"io.cilium/app": "operator"}),
+        named("cilium-pqrst", {}),
+    ]
+    found = detect_cni(pods)
+    assert list(found) == ["cilium"]
+    assert [p["metadata"]["name"] for p in found["cilium"]] == ["cilium-abcde", "cilium-pqrst"]

@@ -158,7 +158,7 @@ def test_sandbox_cilium_always_replaces_kube_proxy():
     assert kube_proxy_mode_for("cilium") == "none" and kube_proxy_mode_for("calico") == "iptables"
     caps = capabilities_for("cilium", ipsets=True)
     assert caps.kube_proxy_mode == "none"
-    text = " ".join(caps.notes)
+    text = " ".join(caps.cni_model)
     for said in ("Not modelled: eBPF", "Hubble", "CILIUM_SOCK_LB", "cilium_vxlan"):
         assert said in text
 
@@ -287,3 +287,14 @@ def test_node_rules_are_ciliums_chains_with_the_non_cluster_masquerade():
     every = [r for table in rules.values() for r in table]
     assert not any("KUBE-" in r for r in every)
     iptables.compose([iptables.kubelet_rules(), rules])
+
+
+def test_status_says_what_of_cilium_is_modelled(fakes):
+    """`labkit status` prints each line of the CNI model under the lab's header."""
+    from labkit.status import status_view
+
+    lab = fakes.FakeLab([], cni="cilium")
+    lab.capabilities = capabilities_for("cilium", ipsets=True)
+    header = status_view(lab).header
+    assert "kube-proxy none" in header and "NetworkPolicy enforced" in header
+    assert "cilium model: Not modelled: eBPF itself" in header

@@ -63,6 +63,7 @@ case "$*" in
   *"nodes -o json"*) cat "$FAKE_DIR/nodes.json" ;;
   *"daemonsets -o json"*) cat "$FAKE_DIR/daemonsets.json" ;;
   *"deployments -o json"*) cat "$FAKE_DIR/deployments.json" ;;
+  *"ingressclasses"*) echo '{"items": [{"metadata": {"name": "cloud-provider-kind"}}]}' ;;
   *) cat > /dev/null ;;
 esac
 """
@@ -231,7 +232,8 @@ def test_execute_runs_the_plan_in_order(fake, paths, capsys):
     assert yaml.safe_load(paths.lab_kubeconfig.read_text()) == KUBECONFIG
     assert oct(paths.lab_kubeconfig.stat().st_mode & 0o777) == "0o600"
     err = capsys.readouterr().err
-    assert f"[{len(plan.steps)}/{len(plan.steps)}] Wait for cluster DNS" in err and "Done in" in err
+    assert f"[{len(plan.steps)}/{len(plan.steps)}] Run cloud-provider-kind" in err
+    assert "Done in" in err
 
 
 def test_execute_timeout_removes_the_half_built_cluster(fake, paths, monkeypatch):

@@ -1,5 +1,8 @@
 """The Kind doctor lines: parsing and thresholds (pure), and the lines on a machine we control."""
 
+import json
+import platform
+
 import pytest
 
 from labkit.doctor import DoctorLine
@@ -105,16 +108,27 @@ def test_parse_meminfo_and_memory_threshold():
 
 
 @pytest.mark.parametrize(
-    "modules,sysdir,loaded",
+    "modules,sysdir,sysctls,loaded",
     [
-        ("br_netfilter 32768 0 - Live 0x0\nbridge 311296 1 br_netfilter, Live 0x0\n", False, True),
-        ("bridge 311296 0 - Live 0x0\n", False, False),
-        ("", True, True),
-        ("br_netfilterx 1 0 - Live\n", False, False),
+        (
+            "br_netfilter 32768 0 - Live 0x0\nbridge 311296 1 br_netfilter, Live 0x0\n",
+            False,
+            False,
+            True,
+        ),
+        ("bridge 311296 0 - Live 0x0\n", False, False, False),
+        ("", True, False, True),
+        ("", False, True, True),
+        ("", False, False, False),
+        ("br_netfilterx 1 0 - Live\n", False, False, False),
     ],
 )
-def test_module_loaded(modules, sysdir, loaded):
-    assert D.module_loaded("br_netfilter", modules, sysdir) is loaded
+def test_br_netfilter_loaded(modules, sysdir, sysctls, loaded):
+    """kubeadm's cmd/kubeadm/app/preflight/checks.go reads br_netfilter's presence from its
+    sysctl (FileContentCheck on bridgenf, /proc/sys/net/bridge/bridge-nf-call-iptables): the one
+    sign a built-in br_netfilter leaves, as it has no parameter to show in /sys/module (the
+    kernel's Documentation/ABI/stable/sysfs-module)."""
+    assert D.br_netfilter_loaded(modules, sysdir, sysctls) is loaded
 
 
 def test_kind_checks_lines_with_nothing_installed(monkeypatch, tmp_path):
@@ -124,8 +138,10 @@ def test_kind_checks_lines_with_nothing_installed(monkeypatch, tmp_path):
     assert all(isinstance(line, DoctorLine) for line in lines)
     for name in ("Docker engine", "kind on PATH", "kubectl on PATH", "helm on PATH"):
         assert by_name[name].ok is False and by_name[name].fix and by_name[name].required
+    assert "sudo labkit up --backend sandbox" in by_name["Docker engine"].fix
     assert not any("port" in name for name in by_name)  # a running lab fails no line
     assert {"inotify limits", "br_netfilter module", "free memory"} <= set(by_name)
+    assert {"Docker host checks", "IPVS modules", "firewalld backend"} <= set(by_name)
     for line in lines:
         assert line.ok or line.fix, line  # every failing line names its fix
 
@@ -140,6 +156,47 @@ def test_helm_and_br_netfilter_are_required_only_for_their_cni(monkeypatch, tmp_
         by_name["helm on PATH"].required is False
         and by_name["br_netfilter module"].required is False
     )
+
+
+DESKTOP_INFO = {
+    "ServerVersion": "28.3.2",
+    "CgroupVersion": "2",
+    "KernelVersion": "6.10.14-linuxkit",
+    "OperatingSystem": "Docker Desktop",
+    "Architecture": "aarch64",
+    "MemTotal": 4 * 1024**3,
+}
+
+
+def test_docker_desktop_memory_comes_from_the_one_docker_info_read(monkeypatch, tmp_path):
+    """moby's api/types/system/info.go: `docker info` reports MemTotal, the engine host's memory
+    (on Docker Desktop, its VM's), in the same `{{json .}}` answer kind's docker provider reads
+    (pkg/cluster/internal/providers/docker/provider.go `info()`): the free-memory line judges it
+    from that one read, so doctor runs `docker info` once for the facts (plus the short
+    engine-answers probe), not once more for memory."""
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        'case "$*" in\n'
+        "  *ServerVersion*) echo 28.3.2 ;;\n"
+        f"  *) echo '{json.dumps(DESKTOP_INFO)}' ;;\n"
+        "esac\n"
+    )
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setattr(platform, "system", lambda: "Darwin")
+    by_name = {line.name: line for line in D.kind_checks(None)}
+    memory = by_name["free memory"]
+    assert not memory.ok and not memory.required
+    assert memory.detail == "4.0 GiB given to Docker; 6 GiB is recommended for three nodes"
+    assert "Settings > Resources" in memory.fix
+    assert calls.read_text().splitlines() == [
+        "info --format {{.ServerVersion}}",
+        "info --format {{json .}}",
+    ]
+    assert by_name["cgroup v2"].ok and "Docker host checks" not in by_name
 
 
 def test_tool_versions_are_read_from_the_tools(monkeypatch, tmp_path):

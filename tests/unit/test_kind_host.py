@@ -65,6 +65,11 @@ def test_parse_reads_the_fields_kinds_docker_provider_reads():
     assert host.kernel_version == (6, 8, 0) and not host.wsl2
     assert dockerhost.parse(info(CgroupVersion="1")).cgroup_version == "1"
     assert dockerhost.parse("28.2.2") is None and dockerhost.parse("[]") is None
+    assert host.mem_total is None  # LINUX_INFO leaves MemTotal out
+    assert dockerhost.parse(info(MemTotal=8323567616)).mem_total == 8323567616  # moby's int64
+    assert dockerhost.parse(info(MemTotal="8 GiB")).mem_total is None
+    assert dockerhost.parse(info(MemTotal=True)).mem_total is None
+    assert dockerhost.parse(info(MemTotal=0)).mem_total is None
     bare = dockerhost.parse("{}")
     assert bare is not None and bare.kernel_version is None and bare.cgroup_version == ""
 
@@ -128,6 +133,7 @@ class RunningLab:
 
     def __init__(self, cni, nodes):
         self.cni, self.nodes = cni, nodes
+        self.capabilities = detect.capabilities(cni, "iptables", load_balancer=True)
 
     def get(self, kind, name=None, namespace="default", selector=None):
         assert (kind, namespace) == ("nodes", None)
@@ -140,6 +146,8 @@ def running(monkeypatch):
     found = {"lab": RunningLab("calico", WORKERS)}
     monkeypatch.setattr(cluster, "cluster_names", lambda: ["netlab"])
     monkeypatch.setattr(backend.KindLab, "attach", classmethod(lambda cls, name: found["lab"]))
+    # its outside client and cloud-provider-kind run (test_kind_resume covers them missing)
+    monkeypatch.setattr(backend.hostcontainers, "container_state", lambda name: "running")
 
     def no_create(plan, steps=None):
         raise AssertionError("up must not create a cluster that runs already")

@@ -1,13 +1,16 @@
 """The Kind Lab's pure helpers, and what it refuses before touching any cluster (no Docker)."""
 
 import http.server
+import os
+import shlex
+import shutil
 import socketserver
 import threading
 
 import pytest
 
 from labkit.errors import LabError
-from labkit.kind import detect
+from labkit.kind import detect, hostcontainers, pins
 from labkit.kind.lab import KindLab, as_argv, exit_code
 from labkit.kind.objects import apply_order, selector_string, with_namespace
 from labkit.lab import OUTSIDE, Lab
@@ -180,7 +183,41 @@ class _Agent(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_probe_from_outside_builds_a_probe_without_the_api(lab):
+FAKE_DOCKER = r"""#!/bin/sh
+echo "docker $*" >> "$FAKE_LOG"
+case "$1" in
+  inspect) [ -f "$FAKE_RUNNING" ] && echo true || exit 1 ;;
+  run) : > "$FAKE_RUNNING" ;;
+  exec) shift 2; exec "$@" ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_docker(tmp_path, monkeypatch):
+    """A `docker` on PATH that logs its calls, starts containers on paper and runs `exec`'s
+    command here, with a stand-in `agnhost connect` that says connected."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in {"docker": FAKE_DOCKER, "agnhost": "#!/bin/sh\nexit 0\n"}.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("AGNHOST", str(bin_dir / "agnhost"))
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "log"))
+    monkeypatch.setenv("FAKE_RUNNING", str(tmp_path / "running"))
+    return tmp_path / "log"
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("bash", "curl", "dd", "timeout")),
+    reason="needs bash, curl, dd and timeout",
+)
+def test_probe_from_outside_runs_in_the_outside_container(lab, fake_docker):
+    """Issue 14.4: OUTSIDE on Kind is a container on the kind network (as the sandbox's outside
+    namespace): started once when missing, then each probe is the pod probe script through
+    `docker exec <lab>-outside`, so Docker Desktop's unreachable node IPs do not matter
+    (cloud-provider-kind README, "Mac, Windows and WSL2 support")."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Agent)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -196,6 +233,11 @@ def test_probe_from_outside_builds_a_probe_without_the_api(lab):
     assert [p.outcome for p in probes] == ["connected", "connected"]
     assert probes[0].src == OUTSIDE and probes[0].port == port and probes[0].protocol == "TCP"
     assert probes[0].served_by == "ingress-pod" and probes[0].client_ip == "127.0.0.1"
+    calls = fake_docker.read_text().splitlines()
+    runs = [c for c in calls if c.startswith("docker run ")]
+    assert runs == [shlex.join(hostcontainers.outside_run_argv("t"))]
+    execs = [c for c in calls if c.startswith("docker exec ")]
+    assert len(execs) == 2 and all(c.startswith("docker exec t-outside bash -c ") for c in execs)
 
 
 def test_probe_many_of_nothing(lab):
@@ -243,10 +285,34 @@ def test_no_kube_proxy_means_none():
 
 
 @pytest.mark.parametrize("cni,policy", [("flannel", False), ("calico", True), ("cilium", True)])
-def test_capabilities(cni, policy):
-    caps = detect.capabilities(cni, "nftables")
+@pytest.mark.parametrize("serving", [False, True])
+def test_capabilities(cni, policy, serving):
+    """LoadBalancer and Ingress follow whether cloud-provider-kind serves the lab (issue 14.5);
+    without it the note names the `docker run` its README documents."""
+    caps = detect.capabilities(cni, "nftables", serving)
     assert caps.network_policy is policy
     assert caps.kube_proxy_mode == "nftables"
-    assert caps.load_balancer is False and caps.ingress is False
+    assert caps.load_balancer is serving and caps.ingress is serving
     assert any("NetworkPolicy" in n for n in caps.notes) is (cni == "flannel")
     assert any("cloud-provider-kind" in n for n in caps.notes)
+    start = [n for n in caps.notes if "docker run" in n]
+    assert bool(start) is not serving
+    assert all(pins.CLOUD_PROVIDER_KIND_IMAGE in n and "--network kind" in n for n in start)
+
+
+@pytest.mark.parametrize(
+    "state,classes,serves",
+    [
+        ("running", ["cloud-provider-kind"], True),
+        ("running", [], False),  # started, but has not reached this cluster yet
+        ("stopped", ["cloud-provider-kind"], False),  # the class outlives the controller
+        ("absent", ["cloud-provider-kind", "nginx"], False),
+        ("running", ["nginx"], False),
+    ],
+)
+def test_cloud_provider_serves_only_when_running_and_its_class_exists(state, classes, serves):
+    """cloud-provider-kind creates IngressClass `cloud-provider-kind` once it serves a cluster
+    (pkg/ingress/controller.go, Controller.Init), so a running container plus that class means
+    it answers this cluster."""
+    objects = [{"metadata": {"name": n}} for n in classes]
+    assert detect.cloud_provider_serves(state, objects) is serves

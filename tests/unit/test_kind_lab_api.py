@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from labkit.errors import LabError
-from labkit.kind import cluster, handmade, probe, tools
+from labkit.kind import cluster, handmade, hostcontainers, probe, tools
 from labkit.kind import lab as kind_lab
 from labkit.kind.lab import KindLab
 from labkit.lab import ObjectRef
@@ -36,6 +36,10 @@ RESOURCES: dict[str, tuple[str, list[tuple[str, str, bool, list[str]]]]] = {
             ("daemonsets", "DaemonSet", True, ["ds"]),
             ("deployments", "Deployment", True, ["deploy"]),
         ],
+    ),
+    "/apis/networking.k8s.io/v1": (
+        "networking.k8s.io/v1",
+        [("ingressclasses", "IngressClass", False, [])],
     ),
     "/apis/operator.tigera.io/v1": (
         "operator.tigera.io/v1",
@@ -492,6 +496,7 @@ def test_attach_detects_cni_and_mode(api, monkeypatch, daemonsets, config, cni, 
         )
     monkeypatch.setattr(cluster, "cluster_names", lambda: ["t"])
     monkeypatch.setattr(cluster, "kubeconfig_text", lambda name: yaml.safe_dump(api.kubeconfig))
+    monkeypatch.setattr(hostcontainers, "container_state", lambda name: "absent")
     lab = KindLab.attach("t")
     if cni is None:
         assert lab is None
@@ -499,6 +504,24 @@ def test_attach_detects_cni_and_mode(api, monkeypatch, daemonsets, config, cni, 
         assert lab is not None
         assert (lab.cni, lab.kube_proxy_mode) == (cni, mode)
         assert lab.capabilities.network_policy is (cni != "flannel")
+        assert lab.capabilities.load_balancer is False
+
+
+@pytest.mark.parametrize("state,serves", [("running", True), ("stopped", False)])
+def test_attach_detects_cloud_provider_kind(api, monkeypatch, state, serves):
+    """Issue 14.5: capabilities come from the running cloud-provider-kind container and the
+    IngressClass it creates in the cluster it serves (pkg/ingress/controller.go, Init)."""
+    import yaml
+
+    api.add("daemonsets", {"metadata": {"name": "calico-node", "namespace": "calico-system"}})
+    api.add("ingressclasses", {"metadata": {"name": "cloud-provider-kind"}})
+    monkeypatch.setattr(cluster, "cluster_names", lambda: ["t"])
+    monkeypatch.setattr(cluster, "kubeconfig_text", lambda name: yaml.safe_dump(api.kubeconfig))
+    asked: list[str] = []
+    monkeypatch.setattr(hostcontainers, "container_state", lambda name: asked.append(name) or state)
+    lab = KindLab.attach("t")
+    assert lab is not None and asked == [hostcontainers.CLOUD_PROVIDER]
+    assert lab.capabilities.load_balancer is serves and lab.capabilities.ingress is serves
 
 
 def test_attach_of_an_unknown_cluster(monkeypatch):

@@ -60,7 +60,8 @@ def test_every_plan_writes_config_creates_cluster_saves_kubeconfig_and_waits(cni
     assert save.argv == ("kind", "get", "kubeconfig", "--name", "netlab")
     assert save.stdout_to == str(paths.lab_kubeconfig)
     waits = plan.waits()
-    assert waits[-1].what == "deployment" and waits[-1].names == ("coredns",)
+    assert waits[-2].what == "deployment" and waits[-2].names == ("coredns",)
+    assert waits[-1].what == "ingressclass" and waits[-1].names == ("cloud-provider-kind",)
     node_wait = [w for w in waits if w.what == "nodes"]
     assert len(node_wait) == 1 and node_wait[0].count == 3
     assert all(w.timeout_s > 0 for w in waits)

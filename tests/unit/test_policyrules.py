@@ -25,7 +25,12 @@ import pytest
 from labkit.errors import LabError
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.sandbox import felix, ipsets
-from labkit.sandbox.policyrules import policy_chain, render_policy_rules, workload_chain
+from labkit.sandbox.policyrules import (
+    PolicyInputs,
+    policy_chain,
+    render_policy_rules,
+    workload_chain,
+)
 
 # --------------------------------------------------------------------------- builders
 
@@ -926,6 +931,22 @@ def test_rendered_rules_enforce_exactly_the_model(seed, use_ipsets):
     ]
     assert any(sets) is use_ipsets
     assert checked > 1500 and 0 < blocked < checked
+
+
+@pytest.mark.parametrize("use_ipsets", [False, True])
+@pytest.mark.parametrize("seed", range(8))
+def test_every_node_rendered_from_one_parse_renders_as_alone(seed, use_ipsets):
+    """One PolicyInputs shared by the three nodes' renders (as one Felix calculation graph feeds
+    every chain: projectcalico/calico felix/calc/calc_graph.go ``NewCalculationGraph``) gives
+    each node exactly the rules and ipsets it gets parsed on its own."""
+    nss, pods, pols = random_cluster(seed)
+    shared = PolicyInputs(pods, nss, pols)
+    for node in ("cp", "w1", "w2"):
+        alone = render_policy_rules(node, pods, nss, pols, ifaces(pods), use_ipsets=use_ipsets)
+        together = render_policy_rules(
+            node, pods, nss, pols, ifaces(pods), use_ipsets=use_ipsets, shared=lambda: shared
+        )
+        assert together == alone
 
 
 # --------------------------------------------------------------------------- the real iptables

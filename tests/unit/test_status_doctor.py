@@ -55,8 +55,8 @@ def test_doctor_report_names_fixes_and_counts_only_required_failures():
     assert "[ok  ] root: running as root" in text
     assert "[FAIL] Docker engine: no engine answers\n       fix: start Docker" in text
     assert "[warn] helm" in text
-    assert text.endswith("1 check(s) failed.")
-    assert render_lines([DoctorLine("root", True, "ok")]).endswith("All checks passed.")
+    assert text.endswith("       fix: install Helm")  # the verdict, printed after, sums up
+    assert render_lines([DoctorLine("root", True, "ok")]) == "[ok  ] root: ok"
 
 
 class _DoctorBackend:
@@ -80,14 +80,16 @@ def test_doctor_exits_0_when_the_backend_labkit_will_use_is_ready(monkeypatch, c
     out = capsys.readouterr().out
     assert "[FAIL] kind: tool" in out
     assert out.rstrip().endswith(
-        "The sandbox backend (the one labkit uses on this machine) is ready; the failures above "
-        "are the kind backend's, for when you want it."
+        "[FAIL] kind: tool: x\n       fix: fix\n\n"
+        "The sandbox backend (the one labkit uses on this machine) is ready. The failed check "
+        "above is the kind backend's: fix it only when you want to use it."
     )
+    assert "check(s) failed" not in out  # one summary, not a count that reads as "not ready"
     assert cli.main(["doctor", "--backend", "kind"]) == 1
     assert (
         capsys.readouterr()
         .out.rstrip()
-        .endswith("The kind backend is not ready: apply the fixes above.")
+        .endswith("The kind backend is not ready: apply the fix of its failed check above.")
     )
 
 
@@ -112,6 +114,27 @@ def test_doctor_for_one_backend_judges_only_its_lines():
     assert doctor.verdict(lines, "sandbox")[0] is False
     optional = [DoctorLine("sandbox: getent", False, "not found", "fix", required=False)]
     assert doctor.verdict(optional, "sandbox") == (True, "The sandbox backend is ready.")
+
+
+def test_doctor_verdict_counts_the_failures_it_speaks_of():
+    """Like kubeadm's preflight (cmd/kubeadm/app/preflight/checks.go RunChecks: each check's
+    line, then the fatal ones gathered into one closing report), the closing sentence is the one
+    summary: it counts the failures it names and says whose they are."""
+    from labkit import doctor
+
+    kind = [DoctorLine(f"kind: {n}", False, "x", "fix") for n in ("a", "b", "c")]
+    ok_sandbox = [DoctorLine("sandbox: root", True, "root")]
+    assert doctor.verdict(ok_sandbox + kind, "sandbox") == (
+        True,
+        "The sandbox backend is ready. The 3 failed checks above are the kind backend's: fix "
+        "them only when you want to use it.",
+    )
+    assert doctor.verdict(ok_sandbox + kind, "kind") == (
+        False,
+        "The kind backend is not ready: apply the fixes of its 3 failed checks above.",
+    )
+    optional = DoctorLine("kind: helm", False, "not found", "install Helm", required=False)
+    assert doctor.verdict([*ok_sandbox, optional], "sandbox")[1] == "The sandbox backend is ready."
 
 
 def test_status_lists_the_namespaces_made_by_hand(fakes):

@@ -319,7 +319,7 @@ def test_bootstrap_ingress_controller():
         443,
     ]
     ingress_class = store.get("ingressclass", namespace=None)
-    assert names(ingress_class) == ["labkit"]
+    assert names(ingress_class) == ["cloud-provider-kind"]
     assert (
         ingress_class[0]["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"]
         == "true"

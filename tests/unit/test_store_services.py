@@ -719,7 +719,7 @@ def test_ingress_gets_the_default_class_and_the_controllers_address():
     store = fresh()
     store.apply([ingress("site")])
     ing = store.get("ing", "site")[0]
-    assert ing["spec"]["ingressClassName"] == "labkit"
+    assert ing["spec"]["ingressClassName"] == "cloud-provider-kind"
     assert ing["status"]["loadBalancer"]["ingress"] == [{"ip": "172.18.255.200"}]
 
 
@@ -750,7 +750,7 @@ def test_ingress_class_is_kept_on_update():
     store.apply([copy.deepcopy(doc)])
     ing = store.get("ing", "site")[0]
     assert (
-        ing["spec"]["ingressClassName"] == "labkit"
+        ing["spec"]["ingressClassName"] == "cloud-provider-kind"
         and ing["spec"]["rules"][0]["host"] == "other.company.com"
     )
 

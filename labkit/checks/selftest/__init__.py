@@ -43,7 +43,8 @@ class SelfTestCase:
     base: tuple[str, ...]
     wrong: Expectation
     fixed: Expectation
-    cni: str | None = None
+    cnis: tuple[str, ...] = ()
+    """The CNIs whose labs the case applies to (every CNI when empty)."""
     backends: tuple[str, ...] = field(default_factory=tuple)
 
     def expectation(self, state: str) -> Expectation:
@@ -62,7 +63,7 @@ class SelfTestCase:
 
     def runs_on(self, backend: str, cni: str) -> bool:
         """Whether the case applies to a lab of this backend and CNI."""
-        return (self.cni is None or self.cni == cni) and (
+        return (not self.cnis or cni in self.cnis) and (
             not self.backends or backend in self.backends
         )
 
@@ -105,11 +106,18 @@ def cases(path: Path = INDEX) -> list[SelfTestCase]:
                 base=tuple(raw.get("base") or ()),
                 wrong=_expectation(raw.get("wrong") or {}, f"{where} wrong"),
                 fixed=_expectation(raw.get("fixed") or {}, f"{where} fixed"),
-                cni=raw.get("cni"),
+                cnis=_names(raw.get("cni")),
                 backends=tuple(raw.get("backends") or ()),
             )
         )
     return out
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A case's ``cni``: one name or a list of them."""
+    if value is None:
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def judge(case: SelfTestCase, state: str, result: Result) -> list[str]:

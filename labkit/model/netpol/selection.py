@@ -36,6 +36,7 @@ class Selection:
             for key, value in ep.labels.items():
                 self._by_label[(namespace, key, value)].append(ep)
         self._peers: dict[str, list[Endpoint]] = {}
+        self._identities: dict[tuple[int, str], tuple[Peer, str]] = {}
         self._selecting: dict[tuple[str, str], dict[str, list[Policy]]] = {}
 
     def in_namespace(
@@ -57,9 +58,7 @@ class Selection:
         namespace order as they were given; an ipBlock peer names none here."""
         if peer.ip_block is not None:
             return []
-        key = json.dumps(
-            [policy_namespace, peer.namespace_selector, peer.pod_selector], sort_keys=True
-        )
+        key = self.identity(peer, policy_namespace)
         found = self._peers.get(key)
         if found is None:
             if peer.namespace_selector is None:
@@ -75,6 +74,20 @@ class Selection:
             found = [ep for ns in namespaces for ep in self.in_namespace(ns, peer.pod_selector)]
             self._peers[key] = found
         return found
+
+    def identity(self, peer: Peer, policy_namespace: str) -> str:
+        """A selector peer's selection as one string: the policy's namespace and the peer's
+        selectors in canonical JSON (equal strings pick the same pods; Felix-style ipset names
+        hash it). Remembered per peer object, which the memo keeps alive."""
+        slot = (id(peer), policy_namespace)
+        known = self._identities.get(slot)
+        if known is None or known[0] is not peer:
+            text = json.dumps(
+                [policy_namespace, peer.namespace_selector, peer.pod_selector], sort_keys=True
+            )
+            known = (peer, text)
+            self._identities[slot] = known
+        return known[1]
 
     def selecting(self, ep: Endpoint, direction: str) -> tuple[Policy, ...]:
         """:meth:`PolicySet.selecting`: the policies isolating ``ep`` in ``direction``, in the

@@ -37,6 +37,7 @@ MODELLED_KINDS = (
     "ConfigMap",
     "Secret",
     "ServiceAccount",
+    "CiliumNetworkPolicy",
 )
 """Kinds ``apply`` accepts; anything else is refused with a pointer to the Kind backend."""
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
@@ -331,6 +332,37 @@ def _admit_network_policy(
     obj["spec"] = spec
 
 
+def _admit_cilium_policy(
+    world: World,
+    doc: Mapping[str, Any],
+    obj: dict[str, Any],
+    existing: dict[str, Any] | None,
+    where: str,
+) -> None:
+    """Cilium's CRD is served only where Cilium runs; a policy the lab cannot enforce is
+    refused rather than stored unenforced."""
+    from labkit.sandbox.ciliumpolicy import policy_documents
+
+    if world.cni != "cilium":
+        raise LabError(
+            f'no matches for kind "CiliumNetworkPolicy" in version "cilium.io/v2" ({where}): '
+            f"this lab runs {world.cni}, which installs no Cilium CRDs.",
+            "Use a NetworkPolicy, or a lab with --cni cilium.",
+        )
+    obj.update(_body(doc))
+    policy_documents([], [obj])
+    obj["status"] = {
+        "conditions": [
+            {
+                "type": "Valid",
+                "status": "True",
+                "message": "Policy validation succeeded",
+                "lastTransitionTime": world.timestamp(),
+            }
+        ]
+    }
+
+
 def _delete(world: World, kind: str, meta: Mapping[str, Any]) -> str:
     """How a learner deletes one object of this lab (to re-create it)."""
     shell = Shell("sandbox", world.lab_name)
@@ -389,6 +421,7 @@ _ADMITTERS: dict[str, Admitter] = {
     "StatefulSet": _admit_workload,
     "Service": admit_service,
     "NetworkPolicy": _admit_network_policy,
+    "CiliumNetworkPolicy": _admit_cilium_policy,
     "Ingress": _admit_ingress,
     "Secret": _admit_secret,
 }

@@ -3,11 +3,11 @@ sets, and the address the ingress controller gives its Ingresses."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from labkit.model.copying import deep_copy
 from labkit.model.objects import pod_node
 from labkit.sandbox.cluster.allocation import load_balancer_ip
 from labkit.sandbox.cluster.podspecs import pod_spec_for
@@ -15,7 +15,10 @@ from labkit.sandbox.cluster.scheduling import daemonset_wants
 from labkit.sandbox.cluster.workload_controllers import REVISION_HASH_LABEL, scaled_value
 from labkit.sandbox.cluster.world import World, template_hash
 
-INGRESS_NAMESPACE, INGRESS_SERVICE, INGRESS_CLASS = "ingress-system", "ingress-controller", "labkit"
+INGRESS_NAMESPACE, INGRESS_SERVICE = "ingress-system", "ingress-controller"
+INGRESS_CLASS = "cloud-provider-kind"
+"""The class the sandbox's ingress controller serves: the one cloud-provider-kind serves on Kind,
+so one Ingress manifest works on both backends."""
 
 
 def _with_times(
@@ -139,14 +142,14 @@ def write_pod_statuses(world: World) -> None:
     for pod in world.ordered("Pod"):
         status = pod_status(world, pod)
         if status != pod.get("status"):
-            updated = copy.deepcopy(pod)
+            updated = deep_copy(pod)
             updated["status"] = status
             world.put(updated)
 
 
 def _put_status(world: World, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
     if obj.get("status") != status:
-        updated = copy.deepcopy(dict(obj))
+        updated = deep_copy(dict(obj))
         updated["status"] = status
         world.put(updated)
 
@@ -268,7 +271,7 @@ def _statefulset_status(world: World, sts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_ingress_statuses(world: World) -> None:
-    """Ingresses of the ``labkit`` class get the ingress controller's LoadBalancer address."""
+    """Ingresses of the controller's class get the ingress controller's LoadBalancer address."""
     controller = world.find("Service", INGRESS_NAMESPACE, INGRESS_SERVICE)
     ip = load_balancer_ip(controller) if controller else None
     for ing in world.ordered("Ingress"):

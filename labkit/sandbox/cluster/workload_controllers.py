@@ -3,11 +3,11 @@ StatefulSets make pods, and the garbage collector removes what lost its owner.""
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from labkit.model.copying import deep_copy
 from labkit.model.objects import labels_of, pod_node
 from labkit.sandbox.cluster.podspecs import pod_spec_for
 from labkit.sandbox.cluster.scheduling import daemonset_wants
@@ -63,7 +63,7 @@ def _surge(spec: Mapping[str, Any], replicas: int) -> int:
 
 
 def _template_with_labels(template: Mapping[str, Any], extra: Mapping[str, str]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(template))
+    out = deep_copy(dict(template))
     meta = out.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), **extra}
     return out
@@ -91,7 +91,7 @@ def sync_deployments(world: World) -> None:
         revision = (
             _revision(current) if current is not None and _revision(current) == top else top + 1
         )
-        selector = copy.deepcopy(spec["selector"])
+        selector = deep_copy(spec["selector"])
         selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
         replicas = spec.get("replicas", 1)
         rs: dict[str, Any] = {
@@ -116,7 +116,7 @@ def sync_deployments(world: World) -> None:
                 "selector": selector,
                 "template": _template_with_labels(template, {"pod-template-hash": pod_hash}),
             },
-            "status": copy.deepcopy((current or {}).get("status") or {"replicas": 0}),
+            "status": deep_copy((current or {}).get("status") or {"replicas": 0}),
         }
         if current is not None:
             rs["metadata"]["generation"] = current["metadata"].get("generation", 1) + (
@@ -127,7 +127,7 @@ def sync_deployments(world: World) -> None:
         world.put(rs)
         for old in owned:
             if old["metadata"]["name"] != rs_name and old["spec"].get("replicas", 1) != 0:
-                scaled = copy.deepcopy(old)
+                scaled = deep_copy(old)
                 scaled["spec"]["replicas"] = 0
                 scaled["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
                 scaled["metadata"].setdefault("annotations", {})[DESIRED_ANNOTATION] = str(replicas)
@@ -139,7 +139,7 @@ def sync_deployments(world: World) -> None:
         limit = spec.get("revisionHistoryLimit", 10)
         for old in history[: max(0, len(history) - limit)]:
             world.remove("ReplicaSet", ns, old["metadata"]["name"])
-        annotated = copy.deepcopy(deploy)
+        annotated = deep_copy(deploy)
         annotated["metadata"].setdefault("annotations", {})[REVISION_ANNOTATION] = str(revision)
         world.put(annotated)
 
@@ -165,7 +165,7 @@ def new_pod(
     if generate_name:
         meta["generateName"] = generate_name
     if tmeta.get("annotations"):
-        meta["annotations"] = copy.deepcopy(tmeta["annotations"])
+        meta["annotations"] = deep_copy(tmeta["annotations"])
     meta["ownerReferences"] = [owner_reference(owner)]
     return world.put({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
 
@@ -220,7 +220,7 @@ def _deletion_order(world: World, pods: list[dict[str, Any]]) -> list[dict[str, 
 
 def _pin_to_node(spec: Mapping[str, Any], node_name: str) -> dict[str, Any]:
     """The pod's affinity with a required matchFields term for one node (as DaemonSets do)."""
-    affinity = copy.deepcopy(spec.get("affinity") or {})
+    affinity = deep_copy(spec.get("affinity") or {})
     term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}
     affinity.setdefault("nodeAffinity", {})["requiredDuringSchedulingIgnoredDuringExecution"] = {
         "nodeSelectorTerms": [term]

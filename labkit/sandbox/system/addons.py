@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labkit.sandbox.cluster.statuses import INGRESS_CLASS
 from labkit.sandbox.system.core import cluster_critical, namespace, service_account
 
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.14.2"
@@ -121,7 +122,7 @@ def coredns_manifests() -> list[dict[str, Any]]:
 
 def ingress_manifests() -> list[dict[str, Any]]:
     """The lab's ingress controller: namespace, Deployment on the ``ingress-ready`` node,
-    LoadBalancer Service and the default IngressClass ``labkit``."""
+    LoadBalancer Service and the default IngressClass, named as cloud-provider-kind's on Kind."""
     labels = {"app.kubernetes.io/name": "ingress-controller", "app.kubernetes.io/part-of": "labkit"}
     selector = {"app.kubernetes.io/name": "ingress-controller"}
     return [
@@ -154,7 +155,7 @@ def ingress_manifests() -> list[dict[str, Any]]:
                             {
                                 "name": "controller",
                                 "image": INGRESS_IMAGE,
-                                "args": ["--ingress-class=labkit"],
+                                "args": [f"--ingress-class={INGRESS_CLASS}"],
                                 "ports": [
                                     {"name": "http", "containerPort": 80, "protocol": "TCP"},
                                     {"name": "https", "containerPort": 443, "protocol": "TCP"},
@@ -186,7 +187,7 @@ def ingress_manifests() -> list[dict[str, Any]]:
             "apiVersion": "networking.k8s.io/v1",
             "kind": "IngressClass",
             "metadata": {
-                "name": "labkit",
+                "name": INGRESS_CLASS,
                 "labels": labels,
                 "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
             },
