@@ -304,7 +304,7 @@ def down_all() -> list[LabSummary]:
         began = time.perf_counter()
         backend_module(lab.backend).down(lab.name)
         log.info(
-            "[%d/%d] %s lab %s down (%.2f s)",
+            "[%d/%d] %s lab %s down (%.2fs)",
             number,
             len(labs),
             lab.backend,
