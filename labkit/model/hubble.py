@@ -51,6 +51,8 @@ TCP_FLAGS = (
 VERDICTS = ("FORWARDED", "DROPPED")
 PROTOCOLS = {6: "TCP", 17: "UDP", 1: "ICMPv4"}
 PREFIX_DROPPED, PREFIX_FORWARDED = "D", "F"
+FLOW_GROUP = 100
+"""The NFLOG group the data plane's flow rules log to."""
 
 
 def identity_labels(namespace: str, labels: Mapping[str, str], service_account: str) -> list[str]:

@@ -135,10 +135,17 @@ def cilium_capabilities() -> Capabilities:
             "and remote-node both mean the node network here.",
             "Modelled: the agent's iptables chains (CILIUM_INPUT/FORWARD/OUTPUT, CILIUM_PRE_nat, "
             "CILIUM_POST_nat with 'cilium masquerade non-cluster', the mangle chains).",
+            "Modelled: HTTP rules (toPorts.rules.http: method, path, host, headers) judged by "
+            "the workload agent in front of the pod's port, a denied request answered 403 "
+            "'Access denied' as Cilium's Envoy does; Hubble's flows (labkit hubble observe) from "
+            "NFLOG rules: each node logs new connections to its pods (LABKIT-HUBBLE), each "
+            "policy DROP logs first, with security identities computed from label sets; "
+            "cilium-dbg status, service list, endpoint list and bpf lb list in the agent pods.",
             "Not modelled: eBPF itself (no BPF programs or maps; netfilter and routes do the "
-            "work), security identities (policies are resolved to addresses), the tunnel's "
-            "identity header, Hubble and its relay, L7 (HTTP) rules (toPorts.rules are "
-            "refused), deny policies, toFQDNs, toServices and the other entities.",
+            "work), identities in enforcement (policies are resolved to addresses), the "
+            "tunnel's identity header, Hubble's relay and L7 flow records, L7 rules other than "
+            "HTTP (toPorts.rules kafka/dns are refused), deny policies, toFQDNs, toServices and "
+            "the other entities.",
         ),
         notes=(outside_world_note(),),
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.model.ciliumpolicy.translate import as_network_policies
+from labkit.model.hubble import FLOW_GROUP, nflog_prefix
 from labkit.model.netpol.endpoints import Endpoint, endpoint
 from labkit.model.netpol.policies import EGRESS, INGRESS, Peer, Policy, PolicyError, Rule
 from labkit.model.netpol.verdicts import PolicySet
@@ -36,6 +37,22 @@ NODE_NETWORK = str(ipaddress.ip_interface(f"{GATEWAY_IP}/{UNDERLAY_PREFIX}").net
 def denied_comment(direction: str) -> str:
     """The comment of the one DROP rule of a direction's chain (where denials are counted)."""
     return f"cilium: policy denied ({direction})"
+
+
+def policy_ref(policy: Policy) -> str:
+    """``ns/name`` of the object a learner applied: a CiliumNetworkPolicy's own name for its
+    translated ``cnp:<name>#<n>`` parts."""
+    name = policy.name
+    if name.startswith("cnp:"):
+        name = name.removeprefix("cnp:").split("#", 1)[0]
+    return f"{policy.namespace}/{name}"
+
+
+def drop_log(direction: str, policies: Sequence[str]) -> str:
+    """The rule before the DROP that logs each denied packet for Hubble (NFLOG group 100), its
+    prefix naming the direction and the policies isolating the pod."""
+    prefix = nflog_prefix("DROPPED", direction.upper(), policies)
+    return f'-j NFLOG --nflog-prefix "{prefix}" --nflog-group {FLOW_GROUP}'
 
 
 def policy_documents(
@@ -129,6 +146,7 @@ def endpoint_policy_rules(
         for policy in isolating:
             for rule in policy.rules(direction):
                 _allow(chains, chain, policy, rule, direction, me, others, policies)
+        chains.add(chain, drop_log(direction, [policy_ref(p) for p in isolating]))
         chains.add(chain, comment(denied_comment(direction)), "-j DROP")
     return {"filter": chains.lines()}
 

@@ -256,9 +256,13 @@ class DataPlane:
         document["health_checks"] = health_check_entries(
             service_health(services, slices), self.nodes(view.store)
         )
-        if self.cni == "cilium":  # Hubble: the agent reads each node's flow log
-            nodes = self.nodes(view.store)
-            document["flow_sources"] = [{"netns": n.netns, "node": n.name} for n in nodes]
+        if self.cni == "cilium":  # Hubble's flow logs (nodes and pods), Cilium's HTTP rules
+            from labkit.sandbox.l7grants import l7_grants
+
+            sources = [(n.netns, n.name) for n in self.nodes(view.store)]
+            sources += [(net.netns, net.node) for net in nets.values() if not net.host_network]
+            document["flow_sources"] = [{"netns": ns, "node": node} for ns, node in sources]
+            document["l7_grants"] = l7_grants(view.all("CiliumNetworkPolicy"), pods, nets)
         return document
 
     def _reload_agent(self) -> str:

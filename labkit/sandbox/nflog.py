@@ -16,11 +16,9 @@ import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from labkit.model.hubble import PacketRecord, nflog_prefix
+from labkit.model.hubble import FLOW_GROUP, PacketRecord, nflog_prefix
 from labkit.sandbox.netns import socket_in_netns
 
-FLOW_GROUP = 100
-"""The NFLOG group the data plane's flow rules log to."""
 COPY_RANGE = 64
 """Bytes of each packet copied: an IPv4 header and the TCP or UDP ports and flags."""
 
@@ -183,6 +181,6 @@ def hubble_flow_rules() -> dict[str, list[str]]:
             f":{FLOW_CHAIN} - [0:0]",
             f"-A POSTROUTING -o lxc+ {note} -j {FLOW_CHAIN}",
             f"-A {FLOW_CHAIN} -m conntrack --ctstate NEW -j NFLOG "
-            f"--nflog-prefix {nflog_prefix('FORWARDED')} --nflog-group {FLOW_GROUP}",
+            f'--nflog-prefix "{nflog_prefix("FORWARDED")}" --nflog-group {FLOW_GROUP}',
         ]
     }

@@ -26,6 +26,7 @@ import time  # noqa: E402
 from datetime import timezone  # noqa: E402
 
 from labkit.model.hubble import (  # noqa: E402
+    FLOW_GROUP,
     FlowFilter,
     Peer,
     compact_line,
@@ -37,7 +38,6 @@ from labkit.model.hubble import (  # noqa: E402
 from labkit.sandbox.agent.client import agent_command, agent_pids, start_agent, stop_agent  # noqa: E402
 from labkit.sandbox.flowring import read_records  # noqa: E402
 from labkit.sandbox.netns import run_in_netns  # noqa: E402
-from labkit.sandbox.nflog import FLOW_GROUP  # noqa: E402
 from labkit.sandbox.probe import probe_many  # noqa: E402
 
 SERVER_B, SERVER_C, B_IP, C_IP = "10.98.1.1", "10.98.2.1", "10.98.1.2", "10.98.2.2"

@@ -236,8 +236,9 @@ def test_cidr_sets_ports_ranges_any_and_named_ports():
 
 
 def test_specs_are_each_a_policy_and_unmodelled_fields_are_refused():
-    """``specs`` holds several rules (each its own policy); L7 rules and entities the lab does
-    not model are refused with the fix, never stored unenforced."""
+    """``specs`` holds several rules (each its own policy); HTTP rules admit the port at L3/L4
+    (the agent's proxy judges the requests); other L7 rules and entities the lab does not model
+    are refused with the fix, never stored unenforced."""
     doc = cnp(
         None,
         specs=[
@@ -247,16 +248,17 @@ def test_specs_are_each_a_policy_and_unmodelled_fields_are_refused():
     )
     names = [d["metadata"]["name"] for d in as_network_policies(doc, POD_CIDR, NODE_CIDR)]
     assert names == ["cnp:p#0", "cnp:p#1"]
-    l7 = cnp(
-        {
-            "endpointSelector": {},
-            "ingress": [
-                {"toPorts": [{"ports": [{"port": "80"}], "rules": {"http": [{"method": "GET"}]}}]}
-            ],
-        }
-    )
-    with pytest.raises(PolicyError, match="L7"):
-        as_network_policies(l7, POD_CIDR, NODE_CIDR)
+
+    def l7(rules: dict) -> dict:
+        to_ports = [{"ports": [{"port": "80"}], "rules": rules}]
+        return cnp({"endpointSelector": {}, "ingress": [{"toPorts": to_ports}]})
+
+    (http,) = as_network_policies(l7({"http": [{"method": "GET"}]}), POD_CIDR, NODE_CIDR)
+    assert {p["protocol"] for p in http["spec"]["ingress"][0]["ports"]} == {"TCP", "UDP"}
+    with pytest.raises(PolicyError, match="only HTTP rules"):
+        as_network_policies(l7({"kafka": [{"topic": "t"}]}), POD_CIDR, NODE_CIDR)
+    with pytest.raises(PolicyError, match=r"rules.http\[0\].method '\(' is not a regular"):
+        as_network_policies(l7({"http": [{"method": "("}]}), POD_CIDR, NODE_CIDR)
     apiserver = cnp({"endpointSelector": {}, "egress": [{"toEntities": ["kube-apiserver"]}]})
     with pytest.raises(LabError, match="kube-apiserver"):
         policy_set(NAMESPACES, [], [apiserver])

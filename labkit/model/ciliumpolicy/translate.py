@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from labkit.model.ciliuml7 import parse_http_rules
 from labkit.model.netpol.policies import PolicyError
 
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -87,11 +88,17 @@ def _entity_peers(entity: str, pod_cidr: str, node_cidr: str, where: str) -> lis
 def _ports(rules: Iterable[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for index, rule in enumerate(rules):
-        if rule.get("rules"):
+        l7 = rule.get("rules") or {}
+        if set(l7) - {"http"}:
             raise PolicyError(
-                f"{where}.toPorts[{index}].rules: L7 rules are not modelled on the sandbox yet.",
-                "Leave out toPorts.rules (L3/L4 only), or use the Kind backend for L7 policy.",
+                f"{where}.toPorts[{index}].rules: only HTTP rules are modelled on the sandbox.",
+                "Use rules.http (method, path, host, headers), or the Kind backend for "
+                f"{', '.join(sorted(set(l7) - {'http'}))} rules.",
             )
+        try:  # the agent's proxy enforces them; L3/L4 here admits the port
+            parse_http_rules(l7.get("http") or [], f"{where}.toPorts[{index}].rules.http")
+        except ValueError as exc:
+            raise PolicyError(str(exc), "Give method and path as regular expressions.") from None
         for port in rule.get("ports") or []:
             text = str(port.get("port", "0"))
             protocols = (
