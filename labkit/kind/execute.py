@@ -19,7 +19,15 @@ from typing import Any
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.kind import cluster, dockerhost, exits, hostcontainers, pins, readiness, tools
-from labkit.kind.actions import CreateCluster, Fetch, Run, StartContainer, Wait, WriteFile
+from labkit.kind.actions import (
+    CreateCluster,
+    Fetch,
+    Run,
+    StartContainer,
+    Unpack,
+    Wait,
+    WriteFile,
+)
 from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
@@ -128,7 +136,11 @@ def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.
                 "(proxy) or upstream changed the file: do not use it.",
             )
         part.replace(cache)
-    dest = Path(action.extract_to)
+    unpack(cache, Path(action.extract_to))
+
+
+def unpack(cache: Path, dest: Path) -> None:
+    """Unpack the CNI plugins tarball into ``dest``; a LabError when it holds no `bridge`."""
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(cache, "r:gz") as archive:
         try:
@@ -244,6 +256,8 @@ def execute(
                     for action in step.actions:
                         if isinstance(action, Fetch):
                             fetch_and_unpack(action)
+                        elif isinstance(action, Unpack):
+                            unpack(Path(action.archive), Path(action.extract_to))
                         elif isinstance(action, WriteFile):
                             write_file(action)
                         elif isinstance(action, CreateCluster):
