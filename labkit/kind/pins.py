@@ -19,9 +19,10 @@ these facts when you do:
   an Envoy container each (status ipMode: Proxy, Envoy dialling the nodes' nodePorts) and serves
   Ingresses of its IngressClass `cloud-provider-kind` (the default class) through a Gateway.
 - Each CNI's images (what `labkit pack` saves): kube-flannel.yml at v0.28.9 (flannel and
-  flannel-cni-plugin); Calico v3.32.1's tigera-operator.yaml (operator v1.42.3) and the images
-  that operator runs; Cilium chart 1.20.0's values.yaml (agent, operator-generic, Envoy, with
-  the digests its release notes give).
+  flannel-cni-plugin); Calico v3.32.1's tigera-operator.yaml runs operator v1.42.3, whose
+  pkg/components/calico.go pins the v3.32.1 images on quay.io (images.go CalicoRegistry); with
+  the v1 CRDs it runs the aggregated apiserver, not the webhooks; Cilium chart 1.20.0 renders
+  the agent, operator-generic and the Envoy DaemonSet, each by tag and digest.
 """
 
 from __future__ import annotations

@@ -317,3 +317,57 @@ def test_up_pack_plan_installs_from_local_manifests_and_chart(paths):
     )
     with pytest.raises(LabError, match="Hubble"):
         build_plan("offline", "cilium", paths=paths, pack="/p", hubble=True)
+
+
+def test_up_pack_checks_the_pack_against_dockers_platform_first(cilium_pack, monkeypatch):
+    """kind's docker provider runs nodes on the engine's architecture (`docker info` .Architecture):
+    `labkit up --pack` of an amd64 pack on an arm64 engine stops at the check, with the fix."""
+    from labkit.kind import backend
+
+    monkeypatch.setattr(backend, "docker_arch", lambda: "arm64")
+    with pytest.raises(LabError, match="Docker here runs linux/arm64") as err:
+        backend.plan("offline", "cilium", pack=cilium_pack)
+    assert "labkit pack" in err.value.fix
+    monkeypatch.setattr(backend, "docker_arch", lambda: "amd64")
+    assert backend.plan("offline", "cilium", pack=cilium_pack).pack == str(cilium_pack)
+
+
+def test_pack_needs_docker_before_it_creates_anything(tmp_path, monkeypatch):
+    """`docker image save` and `helm pull` do the work: without them on PATH nothing is made."""
+    from labkit.kind import backend, tools
+
+    def missing(tool):
+        raise LabError(f"`{tool}` is not on PATH.", "Install it.")
+
+    monkeypatch.setattr(tools, "find", missing)
+    with pytest.raises(LabError, match="docker"):
+        backend.make_pack(tmp_path / "new", ["cilium"], "linux/amd64")
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_pack_and_up_pack(tmp_path, monkeypatch, capsys):
+    """`labkit pack DIR --all` packs every CNI; `--cni` may repeat; `up --pack` is Kind's only."""
+    from labkit import cli
+    from labkit.kind import backend
+
+    seen = []
+
+    def fake(folder, cnis, platform=None):
+        seen.append((folder, tuple(cnis), platform))
+        return {
+            "cnis": list(cnis),
+            "platform": platform or "linux/amd64",
+            "images": [],
+            "files": [],
+        }
+
+    monkeypatch.setattr(backend, "make_pack", fake)
+    assert cli.main(["pack", str(tmp_path), "--all", "--platform", "linux/arm64"]) == 0
+    assert cli.main(["pack", str(tmp_path), "--cni", "calico", "--cni", "cilium"]) == 0
+    assert seen == [
+        (tmp_path, CNIS, "linux/arm64"),
+        (tmp_path, ("calico", "cilium"), None),
+    ]
+    assert f"--pack {tmp_path}" in capsys.readouterr().out
+    assert cli.main(["up", "--backend", "sandbox", "--pack", str(tmp_path)]) == 1
+    assert "for the Kind backend" in capsys.readouterr().err
