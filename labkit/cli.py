@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from labkit.classroom import DEFAULT_PARALLEL
 from labkit.console import show_messages
@@ -47,7 +48,21 @@ def _parser() -> argparse.ArgumentParser:
         "--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI"
     )
     up.add_argument("--dry-run", action="store_true", help="print the whole plan, change nothing")
+    up.add_argument(
+        "--pack", default=None, help="Kind only: install from this offline pack (`labkit pack`)"
+    )
     named(up)
+
+    pack = sub.add_parser("pack", help="save everything a Kind lab needs into DIR, for offline use")
+    pack.add_argument("dir", help="a new or empty folder, or an existing pack to add to")
+    chosen = pack.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--cni", action="append", default=None, help="flannel, calico or cilium (repeatable)"
+    )
+    chosen.add_argument("--all", action="store_true", help="every CNI")
+    pack.add_argument(
+        "--platform", default=None, help="linux/amd64 or linux/arm64 (default: Docker's)"
+    )
 
     down = sub.add_parser("down", help="remove a lab, whichever backend holds it")
     which = down.add_mutually_exclusive_group()
@@ -253,18 +268,26 @@ def _cmd_up(args: argparse.Namespace) -> int:
             f"Unknown kube-proxy mode {args.kube_proxy_mode!r}.",
             f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).",
         )
-    if args.dry_run:
+    pack = Path(args.pack) if args.pack else None
+    if args.dry_run or pack is not None:
         backend = "kind" if args.backend == "auto" else args.backend
+        if backend != "kind" and pack is not None:
+            raise LabError(
+                "An offline pack is for the Kind backend; the sandbox needs no images.",
+                "Use --backend kind --pack DIR, or drop --pack.",
+            )
         if backend != "kind":
             raise LabError(
                 "--dry-run prints the Kind plan; the sandbox has no separate plan to print.",
                 "Use --backend kind --dry-run, or drop --dry-run to build the sandbox.",
             )
+    if args.dry_run:
         from labkit.kind.backend import plan
 
-        print(plan(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble).render())
+        the_plan = plan(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble, pack=pack)
+        print(the_plan.render())
         return 0
-    backend, why = choose_backend(args.backend)
+    backend, why = ("kind", "--pack") if pack is not None else choose_backend(args.backend)
     if args.hubble and (backend != "kind" or args.cni != "cilium"):
         raise LabError(
             "--hubble needs Cilium on Kind: Hubble is Cilium's flow observer.",
@@ -272,15 +295,29 @@ def _cmd_up(args: argparse.Namespace) -> int:
         )
     log.info("using the %s backend (%s).", backend, why)
     lab: Lab
-    if args.hubble:
+    if args.hubble or pack is not None:
         from labkit.kind.backend import up as kind_up
 
-        lab = kind_up(args.name, args.cni, args.kube_proxy_mode, hubble=True)
+        lab = kind_up(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble, pack=pack)
     else:
         lab = backend_module(backend).up(args.name, args.cni, args.kube_proxy_mode)
     print(
         f"labkit: lab {lab.name!r} is up on {lab.backend} with {lab.cni}. "
         f"Next: `labkit status --name {lab.name}`."
+    )
+    return 0
+
+
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from labkit.kind.backend import make_pack
+    from labkit.lab import CNIS
+
+    cnis = CNIS if args.all else tuple(args.cni or (DEFAULT_CNI,))
+    data = make_pack(Path(args.dir), cnis, args.platform)
+    print(
+        f"labkit: pack {args.dir} holds {', '.join(data['cnis'])} for {data['platform']} "
+        f"({len(data['images'])} images, {len(data['files'])} files). "
+        f"Offline: `labkit up --backend kind --pack {args.dir} --cni <cni>`."
     )
     return 0
 
@@ -502,6 +539,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "up": _cmd_up,
+    "pack": _cmd_pack,
     "down": _cmd_down,
     "ls": _cmd_ls,
     "class": _cmd_class,

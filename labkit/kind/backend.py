@@ -7,11 +7,23 @@ import logging
 import platform
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, detect, dockerhost, execute, footprint, hostcontainers, tools
+from labkit.kind import (
+    cluster,
+    detect,
+    dockerhost,
+    execute,
+    footprint,
+    hostcontainers,
+    packfile,
+    packrun,
+    tools,
+)
 from labkit.kind.actions import PlanStep
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
@@ -37,14 +49,18 @@ def plan(
     *,
     hubble: bool = False,
     timeout_s: float | None = None,
+    pack: Path | None = None,
 ) -> Plan:
-    """Everything `up` would do, changing nothing (for Flannel it asks Docker its architecture);
-    ``plan(...).render()`` is the dry-run text."""
+    """Everything `up` would do, changing nothing (for Flannel or a pack it asks Docker its
+    architecture; a pack is checked against its pack.json first); ``plan(...).render()`` is the
+    dry-run text."""
     if timeout_s is not None:
         check_timeout(timeout_s, "timeout_s")
     validate_name(lab_name)
     resolve_kube_proxy_mode(cni, kube_proxy_mode)  # refuse bad input before asking Docker
-    arch = docker_arch() if cni == "flannel" else "amd64"
+    arch = docker_arch() if cni == "flannel" or pack is not None else "amd64"
+    if pack is not None:
+        packfile.check(pack, cni, f"linux/{arch}")
     return build_plan(
         lab_name,
         cni,
@@ -54,6 +70,7 @@ def plan(
         hubble=hubble,
         timeout_s=timeout_s,
         docker_socket=hostcontainers.docker_socket(),
+        pack=str(pack) if pack is not None else None,
     )
 
 
@@ -65,11 +82,12 @@ def up(
     quiet: bool = False,
     hubble: bool = False,
     timeout_s: float | None = None,
+    pack: Path | None = None,
 ) -> KindLab:
     """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return
     the Lab. A running lab of that name and CNI is attached to instead, so `make lab` can run
-    twice. ``quiet`` prints no steps."""
-    the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
+    twice. ``quiet`` prints no steps; ``pack`` installs from an offline pack only."""
+    the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s, pack=pack)
     running = running_lab(lab_name, cni)
     if running is not None:
         if running.kube_proxy_mode != the_plan.kube_proxy_mode:
@@ -98,6 +116,17 @@ def up(
             f"`labkit down --name {lab_name}` removes the cluster.",
         )
     return lab
+
+
+def make_pack(
+    folder: Path, cnis: Sequence[str], platform_name: str | None = None
+) -> dict[str, Any]:
+    """`labkit pack`: everything a Kind lab with ``cnis`` needs, for one platform (default:
+    Docker's architecture), saved into ``folder`` with its pack.json."""
+    for tool in ("docker", "helm") if "cilium" in cnis else ("docker",):
+        tools.find(tool)
+    chosen = platform_name or f"linux/{docker_arch()}"
+    return packrun.make_pack(folder, cnis, chosen, say=lambda line: log.info("%s", line))
 
 
 def running_lab(lab_name: str, cni: str) -> KindLab | None:

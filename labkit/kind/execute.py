@@ -25,6 +25,7 @@ from labkit.kind.actions import (
     PlanStep,
     Run,
     StartContainer,
+    Unpack,
     Wait,
     WriteFile,
 )
@@ -136,7 +137,11 @@ def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.
                 "(proxy) or upstream changed the file: do not use it.",
             )
         part.replace(cache)
-    dest = Path(action.extract_to)
+    unpack(cache, Path(action.extract_to))
+
+
+def unpack(cache: Path, dest: Path) -> None:
+    """Unpack the CNI plugins tarball into ``dest``; a LabError when it holds no `bridge`."""
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(cache, "r:gz") as archive:
         try:
@@ -231,11 +236,15 @@ def cluster_snapshot(kubeconfig: str) -> str:
 
 
 def carry_out(
-    action: Fetch | WriteFile | Run | StartContainer | Wait, steps: StepList, kubeconfig: str
+    action: Fetch | Unpack | WriteFile | Run | StartContainer | Wait,
+    steps: StepList,
+    kubeconfig: str,
 ) -> None:
     """One action of a plan other than creating the cluster, its command shown in ``steps``."""
     if isinstance(action, Fetch):
         fetch_and_unpack(action)
+    elif isinstance(action, Unpack):
+        unpack(Path(action.archive), Path(action.extract_to))
     elif isinstance(action, WriteFile):
         write_file(action)
     elif isinstance(action, Run):
