@@ -21,6 +21,7 @@ from labkit.errors import LabError
 from labkit.kind import cluster, dockerhost, exits, hostcontainers, pins, readiness, tools
 from labkit.kind.actions import (
     CreateCluster,
+    Download,
     Fetch,
     PlanStep,
     Run,
@@ -236,11 +237,13 @@ def cluster_snapshot(kubeconfig: str) -> str:
 
 
 def carry_out(
-    action: Fetch | Unpack | WriteFile | Run | StartContainer | Wait,
+    action: Fetch | Unpack | Download | WriteFile | Run | StartContainer | Wait,
     steps: StepList,
     kubeconfig: str,
 ) -> None:
     """One action of a plan other than creating the cluster, its command shown in ``steps``."""
+    if isinstance(action, Download):
+        raise ValueError("downloads into a pack belong to `labkit pack`'s plan, never to up's")
     if isinstance(action, Fetch):
         fetch_and_unpack(action)
     elif isinstance(action, Unpack):
