@@ -10,7 +10,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from labkit.errors import LabError
-from labkit.lab import backend_module, choose_backend, find_backends, validate_cni
+from labkit.lab import (
+    SeenLabs,
+    backend_module,
+    choose_backend,
+    find_backends,
+    labs_needing_root,
+    root_only_error,
+    validate_cni,
+)
 from labkit.tables import render_table
 
 log = logging.getLogger("labkit")
@@ -21,14 +29,24 @@ DEFAULT_PARALLEL = 3
 PARALLEL_MAX = 16
 
 
+FAILED = "Failed"
+HEADERS = ("NAME", "STATUS", "DURATION", "MESSAGE")
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one learner's lab."""
+    """What became of one learner's lab: its status (``Ready`` after up, ``Removed`` or
+    ``NotFound`` after down, else ``Failed``), how long it took and what to know (None: nothing)."""
 
     name: str
-    ok: bool
+    status: str
     seconds: float
-    detail: str
+    message: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the lab is as the command wanted it."""
+        return self.status != FAILED
 
 
 def check_parallel(parallel: int) -> int:
@@ -42,18 +60,18 @@ def check_parallel(parallel: int) -> int:
 
 
 def _each(
-    names: Sequence[str], parallel: int, verb: str, action: Callable[[str], str]
+    names: Sequence[str], parallel: int, action: Callable[[str], tuple[str, str | None]]
 ) -> list[Outcome]:
-    """Run ``action`` for every name, ``parallel`` at once, logging a line as each ends; a
-    LabError becomes that lab's failed outcome."""
+    """Run ``action`` (a lab's status and message) for every name, ``parallel`` at once, logging
+    a line as each ends; a LabError becomes that lab's failed outcome."""
 
     def one(name: str) -> Outcome:
         began = time.perf_counter()
         try:
-            detail, ok = action(name), True
+            status, message = action(name)
         except LabError as exc:
-            detail, ok = f"{exc.what} Fix: {exc.fix}", False
-        return Outcome(name, ok, time.perf_counter() - began, detail)
+            status, message = FAILED, f"{exc.what} Fix: {exc.fix}"
+        return Outcome(name, status, time.perf_counter() - began, message)
 
     outcomes: dict[str, Outcome] = {}
     with ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -61,17 +79,21 @@ def _each(
         for done, future in enumerate(as_completed(futures), start=1):
             outcome = future.result()
             outcomes[outcome.name] = outcome
-            word = verb if outcome.ok else "FAILED"
             log.info(
-                "[%d/%d] %s %s (%.2f s)%s",
+                "[%d/%d] %s %s (%s)%s",
                 done,
                 len(names),
                 outcome.name,
-                word,
-                outcome.seconds,
-                "" if outcome.ok else f": {outcome.detail}",
+                outcome.status,
+                duration(outcome.seconds),
+                "" if outcome.ok else f": {outcome.message}",
             )
     return [outcomes[name] for name in names]
+
+
+def duration(seconds: float) -> str:
+    """``1.31s``: a lab's time to the hundredth, in Go's time.Duration units."""
+    return f"{seconds:.2f}s"
 
 
 def class_up(
@@ -86,34 +108,49 @@ def class_up(
         "bringing up %d %s labs with %s, %d at a time (%s).", len(names), chosen, cni, parallel, why
     )
 
-    def up(name: str) -> str:
+    def up(name: str) -> tuple[str, str | None]:
         lab = module.up(name, cni, None, quiet=True)
-        return f"{lab.backend}, {lab.cni}"
+        return "Ready", f"{lab.backend}, {lab.cni}"
 
-    return _each(names, parallel, "up", up)
+    return _each(names, parallel, up)
 
 
 def class_down(names: Sequence[str], parallel: int = DEFAULT_PARALLEL) -> list[Outcome]:
     """Remove each named lab from whichever backend holds it (none is fine)."""
     check_parallel(parallel)
 
-    def down(name: str) -> str:
+    def down(name: str) -> tuple[str, str | None]:
         holders = find_backends(name)
         for holder in holders:
             backend_module(holder).down(name)
-        return f"removed from {', '.join(holders)}" if holders else "was not running"
+        return ("Removed", f"from {', '.join(holders)}") if holders else ("NotFound", None)
 
-    return _each(names, parallel, "down", down)
+    return _each(names, parallel, down)
+
+
+def refuse_root_only(names: Sequence[str], command: str) -> None:
+    """Refuse, before anything is touched, a roster whose sandbox labs only root can use (or
+    see), naming ``sudo command``: as another user those labs would look absent."""
+    seen = labs_needing_root()
+    if seen is None:
+        return
+    ours = SeenLabs(tuple(name for name in seen.names if name in names), seen.complete)
+    refused = root_only_error(ours, command)
+    if refused is not None:
+        raise refused
 
 
 def summary(outcomes: Sequence[Outcome], seconds: float, verb: str) -> str:
-    """A table of every lab's outcome and a closing line: how many, how long, what next."""
+    """A kubectl-style table of every lab's outcome and a closing line: how many, how long,
+    what next."""
     table = render_table(
-        ("NAME", "RESULT", "SECONDS", "DETAIL"),
-        [[o.name, "ok" if o.ok else "FAILED", f"{o.seconds:.2f}", o.detail] for o in outcomes],
+        HEADERS, [[o.name, o.status, duration(o.seconds), o.message] for o in outcomes]
     )
     failed = [o.name for o in outcomes if not o.ok]
     closing = f"{len(outcomes) - len(failed)} of {len(outcomes)} labs {verb} in {seconds:.1f} s."
     if failed:
-        closing += f" Failed: {', '.join(failed)}; run the same command again to retry them."
+        closing += (
+            f" Failed: {', '.join(failed)}; apply the fix in each one's MESSAGE, then run the "
+            "same command again to retry them."
+        )
     return f"{table}\n\n{closing}"

@@ -13,6 +13,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from labkit.classroom import DEFAULT_PARALLEL
 from labkit.console import show_messages
@@ -24,7 +25,12 @@ log = logging.getLogger("labkit")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labkit", description="Kubernetes Networking Labs")
+    parser = argparse.ArgumentParser(
+        prog="labkit",
+        description="Kubernetes Networking Labs",
+        epilog="first steps: `labkit doctor`, then `labkit up`; a class on one machine: "
+        "`labkit class up --learners N|FILE`. `labkit COMMAND --help` tells more.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def named(p: argparse.ArgumentParser) -> None:
@@ -42,7 +48,21 @@ def _parser() -> argparse.ArgumentParser:
         "--hubble", action="store_true", help="Kind + Cilium: also enable Hubble relay and UI"
     )
     up.add_argument("--dry-run", action="store_true", help="print the whole plan, change nothing")
+    up.add_argument(
+        "--pack", default=None, help="Kind only: install from this offline pack (`labkit pack`)"
+    )
     named(up)
+
+    pack = sub.add_parser("pack", help="save everything a Kind lab needs into DIR, for offline use")
+    pack.add_argument("dir", help="a new or empty folder, or an existing pack to add to")
+    chosen = pack.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--cni", action="append", default=None, help="flannel, calico or cilium (repeatable)"
+    )
+    chosen.add_argument("--all", action="store_true", help="every CNI")
+    pack.add_argument(
+        "--platform", default=None, help="linux/amd64 or linux/arm64 (default: Docker's)"
+    )
 
     down = sub.add_parser("down", help="remove a lab, whichever backend holds it")
     which = down.add_mutually_exclusive_group()
@@ -53,20 +73,46 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("ls", help="every lab on this machine: backend, CNI, status, age, memory")
 
-    klass = sub.add_parser("class", help="a lab per learner: `class up` or `class down`")
-    klass.add_argument("action", choices=("up", "down"))
-    klass.add_argument(
-        "--learners", required=True, help="a count (learner01..N) or a file, one name per line"
+    klass = sub.add_parser(
+        "class",
+        help="a lab per learner on this machine: `class up` or `class down`",
+        description="A lab per learner on this machine, named after the learner.",
     )
-    klass.add_argument("--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}")
-    klass.add_argument(
+    actions = klass.add_subparsers(dest="action", required=True, metavar="ACTION")
+    class_up = actions.add_parser(
+        "up",
+        help="bring up a lab per learner, a few at a time",
+        description="Bring up (or reuse) a lab per learner, a few at a time: a line per lab as\n"
+        "it is up, then a table. One lab's failure never stops the others.",
+        epilog="examples:\n"
+        "  labkit class up --learners 30           labs learner01 .. learner30\n"
+        "  labkit class up --learners roster.txt   a lab per name, one name a line (# comments)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    class_down = actions.add_parser(
+        "down",
+        help="remove the roster's labs (other labs stay)",
+        description="Remove each learner's lab, whichever backend holds it; other labs stay.",
+    )
+    for action in (class_up, class_down):
+        action.add_argument(
+            "--learners",
+            required=True,
+            metavar="N|FILE",
+            help="a count (learner01 .. learnerN, N at most 100) or a file, one name per line",
+        )
+        action.add_argument(
+            "--parallel",
+            type=int,
+            default=DEFAULT_PARALLEL,
+            metavar="N",
+            help=f"labs handled at once, 1 to 16 (default {DEFAULT_PARALLEL})",
+        )
+    class_up.add_argument(
+        "--backend", default="auto", help=f"auto (default), {', '.join(BACKENDS)}"
+    )
+    class_up.add_argument(
         "--cni", default=DEFAULT_CNI, help=f"flannel, calico or cilium (default {DEFAULT_CNI})"
-    )
-    klass.add_argument(
-        "--parallel",
-        type=int,
-        default=DEFAULT_PARALLEL,
-        help=f"labs built at once (default {DEFAULT_PARALLEL})",
     )
 
     status = sub.add_parser("status", help="nodes and pods of a lab, like kubectl get -o wide")
@@ -182,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = argparse.Namespace(command="kubectl", name=kubectl[0], args=kubectl[1])
     else:
         args = _parser().parse_args(argv)
+    args.line = shlex.join(["labkit", *argv])  # what to run again, e.g. as root
     show_messages()
     try:
         return _COMMANDS[args.command](args)
@@ -221,18 +268,26 @@ def _cmd_up(args: argparse.Namespace) -> int:
             f"Unknown kube-proxy mode {args.kube_proxy_mode!r}.",
             f"Use one of: {', '.join(KUBE_PROXY_MODES)} (iptables is the default).",
         )
-    if args.dry_run:
+    pack = Path(args.pack) if args.pack else None
+    if args.dry_run or pack is not None:
         backend = "kind" if args.backend == "auto" else args.backend
+        if backend != "kind" and pack is not None:
+            raise LabError(
+                "An offline pack is for the Kind backend; the sandbox needs no images.",
+                "Use --backend kind --pack DIR, or drop --pack.",
+            )
         if backend != "kind":
             raise LabError(
                 "--dry-run prints the Kind plan; the sandbox has no separate plan to print.",
                 "Use --backend kind --dry-run, or drop --dry-run to build the sandbox.",
             )
+    if args.dry_run:
         from labkit.kind.backend import plan
 
-        print(plan(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble).render())
+        the_plan = plan(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble, pack=pack)
+        print(the_plan.render())
         return 0
-    backend, why = choose_backend(args.backend)
+    backend, why = ("kind", "--pack") if pack is not None else choose_backend(args.backend)
     if args.hubble and (backend != "kind" or args.cni != "cilium"):
         raise LabError(
             "--hubble needs Cilium on Kind: Hubble is Cilium's flow observer.",
@@ -240,10 +295,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
         )
     log.info("using the %s backend (%s).", backend, why)
     lab: Lab
-    if args.hubble:
+    if args.hubble or pack is not None:
         from labkit.kind.backend import up as kind_up
 
-        lab = kind_up(args.name, args.cni, args.kube_proxy_mode, hubble=True)
+        lab = kind_up(args.name, args.cni, args.kube_proxy_mode, hubble=args.hubble, pack=pack)
     else:
         lab = backend_module(backend).up(args.name, args.cni, args.kube_proxy_mode)
     print(
@@ -253,17 +308,39 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from labkit.kind.backend import make_pack
+    from labkit.lab import CNIS
+
+    cnis = CNIS if args.all else tuple(args.cni or (DEFAULT_CNI,))
+    data = make_pack(Path(args.dir), cnis, args.platform)
+    print(
+        f"labkit: pack {args.dir} holds {', '.join(data['cnis'])} for {data['platform']} "
+        f"({len(data['images'])} images, {len(data['files'])} files). "
+        f"Offline: `labkit up --backend kind --pack {args.dir} --cni <cni>`."
+    )
+    return 0
+
+
 def _cmd_down(args: argparse.Namespace) -> int:
-    from labkit.lab import down, down_all
+    from labkit.lab import down, down_all, hidden_lab_error, labs_needing_root, root_only_error
 
     if args.all:
         removed = down_all()
-        for lab in removed:
-            print(f"labkit: removed {lab.backend} lab {lab.name!r}.")
-        print(f"labkit: {len(removed)} lab(s) removed; none is left on this machine.")
+        seen = labs_needing_root()
+        left = None if seen is None else root_only_error(seen, args.line)
+        if left is not None:
+            raise LabError(f"{len(removed)} lab(s) removed. {left.what}", left.fix)
+        if not removed:
+            print("labkit: no lab is on this machine; nothing to remove.")
+        else:
+            print(f"labkit: {len(removed)} lab(s) removed; none is left on this machine.")
         return 0
     holders = down(args.name)
     if not holders:
+        hidden = hidden_lab_error(args.name, args.line)
+        if hidden is not None:
+            raise hidden
         print(f"labkit: no lab named {args.name!r} is running; nothing to remove.")
     for backend in holders:
         print(f"labkit: removed {backend} lab {args.name!r}.")
@@ -273,17 +350,25 @@ def _cmd_down(args: argparse.Namespace) -> int:
 def _cmd_ls(args: argparse.Namespace) -> int:
     import time
 
-    from labkit.lab import list_labs
-    from labkit.lablist import render
+    from labkit.lab import labs_needing_root, list_labs, root_only_error
+    from labkit.lablist import NO_LABS, render
 
-    print(render(list_labs(), time.time()))
+    labs = list_labs()
+    seen = labs_needing_root()
+    unseen = None if seen is None else root_only_error(seen, args.line)
+    if labs:
+        print(render(labs, time.time()))
+    elif unseen is None:
+        print(NO_LABS, file=sys.stderr)  # as kubectl's "No resources found", not a row
+    if unseen is not None:
+        print(f"labkit: {unseen.what} {unseen.fix}", file=sys.stderr)
     return 0
 
 
 def _cmd_class(args: argparse.Namespace) -> int:
     import time
 
-    from labkit.classroom import check_parallel, class_down, class_up, summary
+    from labkit.classroom import check_parallel, class_down, class_up, refuse_root_only, summary
     from labkit.roster import learners
 
     names = learners(args.learners)  # the whole roster is checked before any lab is touched
@@ -292,23 +377,25 @@ def _cmd_class(args: argparse.Namespace) -> int:
     if args.action == "up":
         outcomes = class_up(names, args.cni, args.backend, args.parallel)
         print(summary(outcomes, time.perf_counter() - began, "up"))
-        print(
-            "Each learner's notebook connects to its own lab with LABKIT_LAB=<name> "
-            "(`labkit ls` lists them; `labkit class down` removes them)."
-        )
+        if any(o.ok for o in outcomes):
+            print(
+                "Each learner's notebook connects to its own lab with LABKIT_LAB=<name> "
+                "(`labkit ls` lists them; `labkit class down` removes them)."
+            )
     else:
+        refuse_root_only(names, args.line)
         outcomes = class_down(names, args.parallel)
         print(summary(outcomes, time.perf_counter() - began, "down"))
     return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from labkit.lab import backend_module, find_backends
+    from labkit.lab import backend_module, find_backends, hidden_lab_error
     from labkit.status import render_status
 
     holders = find_backends(args.name)
     if not holders:
-        raise LabError(
+        raise hidden_lab_error(args.name, args.line) or LabError(
             f"No lab named {args.name!r} is running.",
             f"Start one with `labkit up --name {args.name}`.",
         )
@@ -340,16 +427,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ready else 1
 
 
-def _attach(lab_name: str) -> Lab:
-    """The running lab of this name, on whichever backend holds it."""
-    from labkit.lab import backend_module, find_backends
+def _attach(args: argparse.Namespace) -> Lab:
+    """The running lab ``--name`` names, on whichever backend holds it."""
+    from labkit.lab import backend_module, find_backends, hidden_lab_error
 
-    holders = find_backends(lab_name)
-    lab = backend_module(holders[0]).attach(lab_name) if holders else None
+    holders = find_backends(args.name)
+    lab = backend_module(holders[0]).attach(args.name) if holders else None
     if lab is None:
-        raise LabError(
-            f"No running lab named {lab_name!r}.",
-            f"Start one first: `labkit up --name {lab_name}`.",
+        hidden = None if holders else hidden_lab_error(args.name, args.line)
+        raise hidden or LabError(
+            f"No running lab named {args.name!r}.",
+            f"Start one first: `labkit up --name {args.name}`.",
         )
     return lab
 
@@ -363,7 +451,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             scenario = scenarios.get(name)
             print(f"{name:32} {scenario.title}")
         return 0
-    refs = deploy(_attach(args.name), args.scenario, variant=args.variant)
+    refs = deploy(_attach(args), args.scenario, variant=args.variant)
     print("\n".join(f"{ref} applied" for ref in refs))
     return 0
 
@@ -371,7 +459,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 def _cmd_reset(args: argparse.Namespace) -> int:
     from labkit.course.grading import reset
 
-    refs = reset(_attach(args.name), args.scenario)
+    refs = reset(_attach(args), args.scenario)
     print(f"labkit: {args.scenario} is back at its starting state ({len(refs)} objects applied).")
     return 0
 
@@ -381,7 +469,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     if args.learner is not None:
         check_learner(args.learner)  # before attaching: the name is wrong whatever the lab
-    results = grade(_attach(args.name), args.scenario, args.variant, args.learner)
+    results = grade(_attach(args), args.scenario, args.variant, args.learner)
     for result in results:
         print(result)
         print()
@@ -451,6 +539,7 @@ def _cmd_shell(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "up": _cmd_up,
+    "pack": _cmd_pack,
     "down": _cmd_down,
     "ls": _cmd_ls,
     "class": _cmd_class,

@@ -47,10 +47,16 @@ def status_of(line: DoctorLine) -> str:
 
 def render_json(lines: list[DoctorLine]) -> str:
     """One JSON object per finding (name, status, detail, fix), one per line, for scripts; the
-    exit code, not a closing object, says whether the machine is ready."""
+    fix only where there is something to fix (``""`` on an ok line); the exit code, not a
+    closing object, says whether the machine is ready."""
     return "\n".join(
         json.dumps(
-            {"name": line.name, "status": status_of(line), "detail": line.detail, "fix": line.fix},
+            {
+                "name": line.name,
+                "status": status_of(line),
+                "detail": line.detail,
+                "fix": "" if line.ok else line.fix,
+            },
             ensure_ascii=False,
         )
         for line in lines

@@ -7,6 +7,7 @@ server does and prints Hubble's compact lines.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from labkit.errors import LabError
 from labkit.kubectl.kind import kind_argv
-from labkit.lab import Lab, backend_module, find_backends
+from labkit.lab import Lab, backend_module, find_backends, hidden_lab_error
 from labkit.model.hubble import VERDICTS, Flow, FlowFilter, compact_line
 from labkit.sandbox.flowring import lab_flows
 from labkit.sandbox.lab import SandboxLab
@@ -142,7 +143,8 @@ def run(lab_name: str, argv: Sequence[str]) -> int:
     """``hubble ARGS`` against lab ``lab_name``; returns hubble's exit code."""
     holders = find_backends(lab_name)
     if not holders:
-        raise LabError(
+        again = shlex.join(["labkit", "hubble", "--name", lab_name, *argv])
+        raise hidden_lab_error(lab_name, again) or LabError(
             f"No running lab named {lab_name!r}.",
             f"Start one first: `labkit up --cni cilium --name {lab_name}`.",
         )

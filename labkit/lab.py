@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
 from labkit.errors import LabError
-from labkit.machine import docker_engine_answers, sandbox_possible
+from labkit.machine import docker_engine_answers, sandbox_needs_root, sandbox_possible
 from labkit.values import (
     BACKENDS,
     CNIS,
@@ -29,6 +30,7 @@ from labkit.values import (
     LabSummary,
     ObjectRef,
     Probe,
+    SeenLabs,
     split_pod_ref,
     validate_cni,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "LabSummary",
     "ObjectRef",
     "Probe",
+    "SeenLabs",
     "backend_module",
     "choose_backend",
     "connect_backend",
@@ -56,7 +59,10 @@ __all__ = [
     "down",
     "down_all",
     "find_backends",
+    "hidden_lab_error",
+    "labs_needing_root",
     "list_labs",
+    "root_only_error",
     "sandbox_possible",
     "split_pod_ref",
     "validate_cni",
@@ -291,10 +297,20 @@ def list_labs() -> list[LabSummary]:
 
 
 def down_all() -> list[LabSummary]:
-    """Remove every lab on this machine, whichever backend holds it; returns those removed."""
+    """Remove every lab on this machine that a backend usable here holds, logging a line as each
+    goes (30 labs take a while); returns those removed."""
     labs = list_labs()
-    for lab in labs:
+    for number, lab in enumerate(labs, start=1):
+        began = time.perf_counter()
         backend_module(lab.backend).down(lab.name)
+        log.info(
+            "[%d/%d] %s lab %s down (%.2fs)",
+            number,
+            len(labs),
+            lab.backend,
+            lab.name,
+            time.perf_counter() - began,
+        )
     return labs
 
 
@@ -306,6 +322,53 @@ def find_backends(lab_name: str) -> list[str]:
     if docker_engine_answers()[0] and lab_name in backend_module("kind").names():
         found.append("kind")
     return found
+
+
+def labs_needing_root() -> SeenLabs | None:
+    """The sandbox labs a user who is not root can tell are on this Linux machine (their names
+    can be read without root, but only root can use them); None as root, or off Linux."""
+    if not sandbox_needs_root():
+        return None
+    from labkit.sandbox.labnames import scan
+
+    return scan()
+
+
+def root_only_error(seen: SeenLabs, command: str) -> LabError | None:
+    """What a user who is not root is not shown: the sandbox labs ``seen`` (or that some may be
+    hidden), with ``sudo command`` as the fix; None when there is nothing unseen."""
+    if seen.names:
+        more = "" if seen.complete else " (and maybe others)"
+        return LabError(
+            f"Sandbox labs on this machine that only root can use: {', '.join(seen.names)}{more}.",
+            f"Run it as root: `sudo {command}`.",
+        )
+    if not seen.complete:
+        return LabError(
+            "Sandbox labs may be on this machine, but only root can see them.",
+            f"Run it as root: `sudo {command}`.",
+        )
+    return None
+
+
+def hidden_lab_error(lab_name: str, command: str) -> LabError | None:
+    """Why lab ``lab_name``, held by no backend usable here, may still be on this machine: as a
+    user who is not root, a sandbox lab that only root can use (or see), ``sudo command`` being
+    the fix; None when it is truly not there."""
+    seen = labs_needing_root()
+    if seen is None:
+        return None
+    if lab_name in seen.names:
+        return LabError(
+            f"Lab {lab_name!r} is a sandbox lab, and only root can use sandbox labs.",
+            f"Run it as root: `sudo {command}`.",
+        )
+    if not seen.complete:
+        return LabError(
+            f"No lab named {lab_name!r} that this user can see; sandbox labs need root to be seen.",
+            f"If it is a sandbox lab, run it as root: `sudo {command}`.",
+        )
+    return None
 
 
 def down(lab_name: str = DEFAULT_LAB_NAME) -> list[str]:

@@ -10,11 +10,13 @@ from labkit.tables import render_table
 from labkit.values import LabSummary
 
 HEADERS = ("NAME", "BACKEND", "CNI", "STATUS", "AGE", "MEMORY")
+NO_LABS = "No labs on this machine. Start one with `labkit up --name NAME`."
 
 
-def memory_cell(mb: float | None) -> str | None:
-    """MiB as `kubectl top` prints memory (``31Mi``); None (``<none>``) when not known."""
-    return None if mb is None else f"{round(mb)}Mi"
+def memory_cell(mb: float | None) -> str:
+    """MiB as `kubectl top` prints memory (``31Mi``); ``<unknown>`` when not known, as kubectl
+    prints a value it cannot tell (``<none>`` is for one that is absent)."""
+    return UNKNOWN if mb is None else f"{round(mb)}Mi"
 
 
 def rows(labs: Sequence[LabSummary], now: float) -> list[list[str | None]]:
@@ -33,9 +35,8 @@ def rows(labs: Sequence[LabSummary], now: float) -> list[list[str | None]]:
 
 
 def render(labs: Sequence[LabSummary], now: float) -> str:
-    """The table, or a sentence when there is no lab; two or more labs add their total memory."""
-    if not labs:
-        return "No labs on this machine. Start one with `labkit up --name NAME`."
+    """The table of one lab or more (none: NO_LABS, on stderr, as kubectl's "No resources
+    found"); two or more labs add their total memory."""
     text = render_table(HEADERS, rows(labs, now))
     known = [lab.memory_mb for lab in labs if lab.memory_mb is not None]
     if len(labs) > 1 and known:

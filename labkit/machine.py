@@ -37,3 +37,8 @@ def sandbox_possible() -> tuple[bool, str]:
     if os.geteuid() != 0:
         return False, "the sandbox creates network namespaces, which needs root"
     return True, "Linux and running as root"
+
+
+def sandbox_needs_root() -> bool:
+    """Whether this is Linux but not root: sandbox labs may be here, usable only with sudo."""
+    return platform.system() == "Linux" and os.geteuid() != 0

@@ -68,9 +68,14 @@ def parse(text: str, source: str) -> list[str]:
 
 
 def learners(spec: str) -> list[str]:
-    """The lab names a ``--learners`` value stands for: digits are a count, anything else a
-    roster file (``./30`` for a file named 30)."""
-    if spec.isdigit():
+    """The lab names a ``--learners`` value stands for: a whole number is a count, anything
+    else a roster file (``./30`` for a file named 30)."""
+    if not spec.strip():
+        raise LabError(
+            "--learners is empty.",
+            "Pass a number of learners (--learners 30) or a file with one name per line.",
+        )
+    if spec.strip().lstrip("+-").isdigit():
         return numbered(int(spec))
     path = Path(spec)
     try:

@@ -137,6 +137,16 @@ class LabSummary:
     memory_mb: float | None = None
 
 
+@dataclass(frozen=True)
+class SeenLabs:
+    """Sandbox labs a user who is not root can tell are on this machine (only root can use
+    them): the names read without root, and whether every place a lab leaves its name could be
+    read (if not, others may be hidden)."""
+
+    names: tuple[str, ...]
+    complete: bool
+
+
 def split_pod_ref(ref: str, namespace: str = "default") -> tuple[str, str]:
     """``"ns/name"`` or ``"name"`` -> ``(namespace, name)``."""
     if "/" in ref:

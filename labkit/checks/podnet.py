@@ -282,7 +282,9 @@ def detect_cni(pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str,
         name = name_of(pod)
         for cni, ((key, value), prefix) in CNI_PODS.items():
             if labels.get(key) == value or (
-                name.startswith(prefix) and not name.startswith(prefix + "-operator")
+                name.startswith(prefix)
+                and not name.startswith((prefix + "-operator", prefix + "-envoy"))
+                and labels.get(key) is None
             ):
                 found.setdefault(cni, []).append(pod)
                 break
@@ -349,16 +351,25 @@ def fingerprint(
         )
     else:
         prefix = ipaddress.ip_interface(cidr).network.prefixlen if cidr else None
+        network = ipaddress.ip_network(pod_cidr, strict=False) if pod_cidr else None
         out.append(
             (
                 Step("eth0's address", cidr or "none", prefix == 32),
-                "Cilium gives each pod a /32 and routes through cilium_host.",
+                "Cilium gives each pod a /32 from its node's podCIDR (ipam.mode=kubernetes) and "
+                "routes through the node's cilium_host.",
             )
+        )
+        via_host = bool(
+            gateway
+            and network
+            and ipaddress.ip_address(gateway) in network
+            and f"{gateway} dev eth0 scope link" in routes
         )
         out.append(
             (
-                Step("default route", default or "none", gateway is not None),
-                "A pod needs a default route.",
+                Step("default route", default or "none", via_host),
+                "Cilium points the pod's default route at its node's cilium_host address (from "
+                "the node's podCIDR), reached by a scope-link route on eth0.",
             )
         )
     return out

@@ -154,6 +154,14 @@ def kube_proxy_rules(
     )
     mode = lab.capabilities.kube_proxy_mode
     nodes = [n.name for n in view.node_addresses()] if node is None else [node]
+    if mode == "none":
+        report.add("kube-proxy mode", "none: replaced by the CNI")
+        return report.result(
+            f"No kube-proxy runs here: {lab.cni}'s kube-proxy replacement serves Services, so no "
+            "node has KUBE-* rules for this check to read. Cannot grade here; a probe to the "
+            "Service (service_reach) still shows whether it answers.",
+            verdict="partial",
+        )
     if mode != "iptables":
         report.add("kube-proxy mode", mode)
         rules = {"ipvs": IPVS_RULES, "nftables": NFT_RULES}.get(mode)

@@ -25,6 +25,10 @@ CSV_HEADERS = (
     "stuck",
     "last_attempt",
 )
+NO_FILES = (
+    "No progress files yet: each learner's notebook writes one when LABKIT_PROGRESS is "
+    "<this folder>/<learner>.jsonl."
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """A spreadsheet reads a cell starting so as a formula (OWASP's CSV injection)."""
 
@@ -91,7 +95,7 @@ def skipped_note(report: ClassReport) -> str:
 def text(report: ClassReport) -> str:
     """The report for a terminal: the rows, who is stuck, the hardest exercises."""
     if not report.learners:
-        return f"{headline(report)}\nNo progress files yet."
+        return f"{headline(report)}\n{NO_FILES}"
     lines = [headline(report)]
     if report.rows:
         lines.append(render_table(ROW_HEADERS, [row_cells(r) for r in report.rows], rule=True))

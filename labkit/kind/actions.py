@@ -63,6 +63,32 @@ class Fetch:
 
 
 @dataclass(frozen=True)
+class Unpack:
+    """Unpack a tarball already on disk (an offline pack's CNI plugins) into a folder."""
+
+    archive: str
+    extract_to: str
+
+    def shell(self) -> str:
+        """What the dry run shows for it."""
+        return f"unpack {self.archive}\n  into {self.extract_to}"
+
+
+@dataclass(frozen=True)
+class Download:
+    """Download a file into an offline pack (checked against ``sha256`` when one is pinned)."""
+
+    url: str
+    path: str
+    sha256: str | None = None
+
+    def shell(self) -> str:
+        """What the dry run shows for it."""
+        check = f" (sha256 {self.sha256})" if self.sha256 else ""
+        return f"download {self.url}\n  -> {self.path}{check}"
+
+
+@dataclass(frozen=True)
 class CreateCluster:
     """``kind create cluster`` from the rendered config and the pinned node image."""
 
@@ -139,7 +165,7 @@ class Wait:
         return "\n".join(self.kubectl_equivalent(kubeconfig))
 
 
-Action = Run | WriteFile | Fetch | CreateCluster | StartContainer | Wait
+Action = Run | WriteFile | Fetch | Unpack | Download | CreateCluster | StartContainer | Wait
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,29 @@ from __future__ import annotations
 import logging
 import platform
 import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.inputs import check_timeout
-from labkit.kind import cluster, detect, dockerhost, execute, footprint, hostcontainers, tools
+from labkit.kind import (
+    cluster,
+    detect,
+    dockerhost,
+    execute,
+    footprint,
+    hostcontainers,
+    packfile,
+    packrun,
+    tools,
+)
+from labkit.kind.actions import PlanStep
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
-from labkit.kind.plan import Plan, build_plan, default_paths
+from labkit.kind.plan import Paths, Plan, build_plan, default_paths, resume_steps
 from labkit.machine import docker_engine_answers
 from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
 
@@ -35,14 +49,18 @@ def plan(
     *,
     hubble: bool = False,
     timeout_s: float | None = None,
+    pack: Path | None = None,
 ) -> Plan:
-    """Everything `up` would do, changing nothing (for Flannel it asks Docker its architecture);
-    ``plan(...).render()`` is the dry-run text."""
+    """Everything `up` would do, changing nothing (for Flannel or a pack it asks Docker its
+    architecture; a pack is checked against its pack.json first); ``plan(...).render()`` is the
+    dry-run text."""
     if timeout_s is not None:
         check_timeout(timeout_s, "timeout_s")
     validate_name(lab_name)
     resolve_kube_proxy_mode(cni, kube_proxy_mode)  # refuse bad input before asking Docker
-    arch = docker_arch() if cni == "flannel" else "amd64"
+    arch = docker_arch() if cni == "flannel" or pack is not None else "amd64"
+    if pack is not None:
+        packfile.check(pack, cni, f"linux/{arch}")
     return build_plan(
         lab_name,
         cni,
@@ -52,6 +70,7 @@ def plan(
         hubble=hubble,
         timeout_s=timeout_s,
         docker_socket=hostcontainers.docker_socket(),
+        pack=str(pack) if pack is not None else None,
     )
 
 
@@ -63,11 +82,12 @@ def up(
     quiet: bool = False,
     hubble: bool = False,
     timeout_s: float | None = None,
+    pack: Path | None = None,
 ) -> KindLab:
     """Create the Kind cluster, install the CNI, wait until nodes and CNI pods are Ready; return
     the Lab. A running lab of that name and CNI is attached to instead, so `make lab` can run
-    twice. ``quiet`` prints no steps."""
-    the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s)
+    twice. ``quiet`` prints no steps; ``pack`` installs from an offline pack only."""
+    the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s, pack=pack)
     running = running_lab(lab_name, cni)
     if running is not None:
         if running.kube_proxy_mode != the_plan.kube_proxy_mode:
@@ -84,7 +104,9 @@ def up(
             lab_name,
             cni,
         )
-        return running
+        if not needs_resume(running):
+            return running
+        return resumed(running, the_plan.on_attach, the_plan.paths, quiet=quiet)
     execute.execute(the_plan, StepList(total=len(the_plan.steps), quiet=quiet))
     lab = KindLab.attach(lab_name)
     if lab is None:
@@ -94,6 +116,17 @@ def up(
             f"`labkit down --name {lab_name}` removes the cluster.",
         )
     return lab
+
+
+def make_pack(
+    folder: Path, cnis: Sequence[str], platform_name: str | None = None
+) -> dict[str, Any]:
+    """`labkit pack`: everything a Kind lab with ``cnis`` needs, for one platform (default:
+    Docker's architecture), saved into ``folder`` with its pack.json."""
+    for tool in ("docker", "helm") if "cilium" in cnis else ("docker",):
+        tools.find(tool)
+    chosen = platform_name or f"linux/{docker_arch()}"
+    return packrun.make_pack(folder, cnis, chosen, say=lambda line: log.info("%s", line))
 
 
 def running_lab(lab_name: str, cni: str) -> KindLab | None:
@@ -119,9 +152,30 @@ def running_lab(lab_name: str, cni: str) -> KindLab | None:
 
 
 def attach(lab_name: str = DEFAULT_LAB_NAME) -> KindLab | None:
-    """The running Kind lab ``lab_name``, or None when no Kind cluster of that name runs one of our
-    CNIs."""
-    return KindLab.attach(validate_name(lab_name))
+    """The running Kind lab ``lab_name``, with what runs beside it started when missing (as the
+    sandbox's attach restarts a dead agent); None when no Kind cluster of that name runs one of
+    our CNIs."""
+    lab = KindLab.attach(validate_name(lab_name))
+    if lab is None or not needs_resume(lab):
+        return lab
+    paths = default_paths(lab_name)
+    return resumed(lab, resume_steps(lab_name, paths, hostcontainers.docker_socket()), paths)
+
+
+def needs_resume(lab: KindLab) -> bool:
+    """Whether the lab's outside client or cloud-provider-kind is missing, stopped, or (the
+    latter) not yet serving the lab."""
+    outside = hostcontainers.container_state(hostcontainers.outside_name(lab.name))
+    return outside != "running" or not lab.capabilities.load_balancer
+
+
+def resumed(
+    lab: KindLab, on_attach: Sequence[PlanStep], paths: Paths, *, quiet: bool = False
+) -> KindLab:
+    """The running ``lab`` once what `up` starts beside it runs again (``on_attach``, with a fresh
+    up's waits), attached afresh to see cloud-provider-kind serving it."""
+    execute.resume(on_attach, str(paths.lab_kubeconfig), StepList(len(on_attach), quiet=quiet))
+    return KindLab.attach(lab.name) or lab
 
 
 def down(lab_name: str = DEFAULT_LAB_NAME) -> bool:

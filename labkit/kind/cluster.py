@@ -53,6 +53,11 @@ def kubeconfig_argv(name: str) -> tuple[str, ...]:
     return ("kind", "get", "kubeconfig", "--name", name)
 
 
+def load_archive_argv(name: str, archive: str) -> tuple[str, ...]:
+    """`kind load image-archive` of one saved image into every node of lab ``name``."""
+    return ("kind", "load", "image-archive", "--name", name, archive)
+
+
 # --------------------------------------------------------------------------- running them
 
 

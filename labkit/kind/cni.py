@@ -7,7 +7,8 @@ cluster's podSubnet. Cilium: the Helm chart with the values kind needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -40,9 +41,17 @@ class InstallContext:
     pod_subnet: str
     hubble: bool = False
     timeout_s: float | None = None
+    local: Mapping[str, str] = field(default_factory=dict)
+    """Manifest URL -> its copy in an offline pack (`up --pack`); empty: read the URLs."""
+    chart: str | None = None
+    """The Cilium chart's file in an offline pack; None: the pinned chart from its repository."""
 
     def timeout(self, default: float) -> float:
         return self.timeout_s if self.timeout_s is not None else default
+
+    def source(self, url: str) -> str:
+        """Where a manifest is read from: the pack's copy when there is one, else its URL."""
+        return self.local.get(url, url)
 
 
 def kubectl(ctx: InstallContext, *args: str) -> tuple[str, ...]:
@@ -59,7 +68,7 @@ def flannel_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     install = [
         PlanStep(
             f"Install Flannel {pins.FLANNEL_VERSION} (VXLAN overlay)",
-            (Run(kubectl(ctx, "apply", "-f", pins.FLANNEL_MANIFEST_URL)),),
+            (Run(kubectl(ctx, "apply", "-f", ctx.source(pins.FLANNEL_MANIFEST_URL))),),
             note="The manifest's net-conf.json uses 10.244.0.0/16, the cluster's podSubnet.",
         )
     ]
@@ -134,7 +143,7 @@ def calico_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     install = [
         PlanStep(
             f"Install the Calico {pins.CALICO_VERSION} CRDs",
-            (Run(kubectl(ctx, "create", "-f", pins.CALICO_CRDS_URL)),),
+            (Run(kubectl(ctx, "create", "-f", ctx.source(pins.CALICO_CRDS_URL))),),
             note=(
                 "`create`, not `apply`: the CRDs are too large for apply's last-applied annotation."
             ),
@@ -142,7 +151,7 @@ def calico_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
         PlanStep(
             "Install the Tigera operator",
             (
-                Run(kubectl(ctx, "create", "-f", pins.CALICO_OPERATOR_URL)),
+                Run(kubectl(ctx, "create", "-f", ctx.source(pins.CALICO_OPERATOR_URL))),
                 Wait(
                     "deployment",
                     "tigera-operator available",
@@ -182,11 +191,22 @@ def calico_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
 # --------------------------------------------------------------------------- Cilium
 
 
+OFFLINE_HELM_VALUES = [
+    ("image.useDigest", "false"),
+    ("operator.image.useDigest", "false"),
+    ("envoy.image.useDigest", "false"),
+]
+"""From a pack the images are loaded by tag: a one-platform archive lacks the index digest the
+chart would ask for (kind#2394: loading by digest does not work)."""
+
+
 def cilium_helm_values(
-    name: str, kube_proxy_mode: str, hubble: bool = False
+    name: str, kube_proxy_mode: str, hubble: bool = False, offline: bool = False
 ) -> list[tuple[str, str]]:
     """Helm ``--set`` values for Cilium on Kind, in the order they are passed."""
     values = [("image.pullPolicy", "IfNotPresent"), ("ipam.mode", "kubernetes")]
+    if offline:
+        values += OFFLINE_HELM_VALUES
     if kube_proxy_mode == "none":
         values += [
             ("kubeProxyReplacement", "true"),
@@ -200,21 +220,15 @@ def cilium_helm_values(
 
 def cilium_steps(ctx: InstallContext) -> tuple[list[PlanStep], list[PlanStep]]:
     """``helm install`` the pinned chart into kube-system; then wait for the agent and operator."""
-    argv = [
-        "helm",
-        "install",
-        "cilium",
-        "cilium",
-        "--repo",
-        pins.CILIUM_CHART_REPO,
-        "--version",
-        pins.CILIUM_VERSION,
-        "--namespace",
-        "kube-system",
-        "--kubeconfig",
-        ctx.kubeconfig,
-    ]
-    for key, value in cilium_helm_values(ctx.name, ctx.kube_proxy_mode, ctx.hubble):
+    chart = (
+        [ctx.chart]
+        if ctx.chart
+        else ["cilium", "--repo", pins.CILIUM_CHART_REPO, "--version", pins.CILIUM_VERSION]
+    )
+    argv = ["helm", "install", "cilium", *chart, "--namespace", "kube-system"]
+    argv += ["--kubeconfig", ctx.kubeconfig]
+    offline = ctx.chart is not None
+    for key, value in cilium_helm_values(ctx.name, ctx.kube_proxy_mode, ctx.hubble, offline):
         argv += ["--set", f"{key}={value}"]
     timeout = ctx.timeout(DEFAULT_TIMEOUT_S)
     deployments = ("cilium-operator",) + (("hubble-relay", "hubble-ui") if ctx.hubble else ())

@@ -12,14 +12,24 @@ import shutil
 import tarfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.kind import cluster, dockerhost, exits, hostcontainers, pins, readiness, tools
-from labkit.kind.actions import CreateCluster, Fetch, Run, StartContainer, Wait, WriteFile
+from labkit.kind.actions import (
+    CreateCluster,
+    Download,
+    Fetch,
+    PlanStep,
+    Run,
+    StartContainer,
+    Unpack,
+    Wait,
+    WriteFile,
+)
 from labkit.kind.doctor import judge_kind, parse_version
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
@@ -128,7 +138,11 @@ def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.
                 "(proxy) or upstream changed the file: do not use it.",
             )
         part.replace(cache)
-    dest = Path(action.extract_to)
+    unpack(cache, Path(action.extract_to))
+
+
+def unpack(cache: Path, dest: Path) -> None:
+    """Unpack the CNI plugins tarball into ``dest``; a LabError when it holds no `bridge`."""
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(cache, "r:gz") as archive:
         try:
@@ -222,6 +236,52 @@ def cluster_snapshot(kubeconfig: str) -> str:
 # --------------------------------------------------------------------------- the whole plan
 
 
+def carry_out(
+    action: Fetch | Unpack | Download | WriteFile | Run | StartContainer | Wait,
+    steps: StepList,
+    kubeconfig: str,
+) -> None:
+    """One action of a plan other than creating the cluster, its command shown in ``steps``."""
+    if isinstance(action, Download):
+        raise ValueError("downloads into a pack belong to `labkit pack`'s plan, never to up's")
+    if isinstance(action, Fetch):
+        fetch_and_unpack(action)
+    elif isinstance(action, Unpack):
+        unpack(Path(action.archive), Path(action.extract_to))
+    elif isinstance(action, WriteFile):
+        write_file(action)
+    elif isinstance(action, Run):
+        steps.command(action.shell())
+        run_command(action)
+    elif isinstance(action, StartContainer):
+        started = hostcontainers.start(action.name, action.argv)
+        steps.command(
+            shlex.join(action.argv) if started else f"(container {action.name} already runs: kept)"
+        )
+    else:
+        with steps.waiting(action.title) as report:
+            wait_until_ready(
+                action,
+                lambda w: list_objects(w, kubeconfig),
+                report,
+                diagnostics=lambda: cluster_snapshot(kubeconfig),
+            )
+
+
+def resume(on_attach: Sequence[PlanStep], kubeconfig: str, steps: StepList | None = None) -> None:
+    """Run a plan's ``on_attach`` steps for a lab that already runs: what is missing beside it is
+    started and waited for as in a fresh up; nothing is removed on failure (the lab was there
+    before)."""
+    steps = steps or StepList(total=len(on_attach))
+    for number, step in enumerate(on_attach, 1):
+        with steps.step(step.title, number):
+            for action in step.actions:
+                if isinstance(action, CreateCluster):
+                    raise ValueError("resuming a lab never creates its cluster")
+                carry_out(action, steps, kubeconfig)
+    steps.summary()
+
+
 def execute(
     plan: Plan,
     steps: StepList | None = None,
@@ -242,33 +302,13 @@ def execute(
             for number, step in enumerate(plan.steps, 1):
                 with steps.step(step.title, number):
                     for action in step.actions:
-                        if isinstance(action, Fetch):
-                            fetch_and_unpack(action)
-                        elif isinstance(action, WriteFile):
-                            write_file(action)
-                        elif isinstance(action, CreateCluster):
+                        if isinstance(action, CreateCluster):
                             steps.command(action.shell())
                             if not keep:
                                 removal.arm()
                             create(action)
-                        elif isinstance(action, Run):
-                            steps.command(action.shell())
-                            run_command(action)
-                        elif isinstance(action, StartContainer):
-                            started = hostcontainers.start(action.name, action.argv)
-                            steps.command(
-                                shlex.join(action.argv)
-                                if started
-                                else f"(container {action.name} already runs: kept)"
-                            )
-                        elif isinstance(action, Wait):
-                            with steps.waiting(action.title) as report:
-                                wait_until_ready(
-                                    action,
-                                    lambda w: list_objects(w, kubeconfig),
-                                    report,
-                                    diagnostics=lambda: cluster_snapshot(kubeconfig),
-                                )
+                        else:
+                            carry_out(action, steps, kubeconfig)
     except BaseException as exc:
         removal()  # nothing unless it was armed: the cluster was being created, not kept
         if removal_notes and isinstance(exc, LabError):

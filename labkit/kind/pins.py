@@ -18,6 +18,11 @@ these facts when you do:
   watches every Kind cluster on the host (it lists them every 30 s), gives LoadBalancer Services
   an Envoy container each (status ipMode: Proxy, Envoy dialling the nodes' nodePorts) and serves
   Ingresses of its IngressClass `cloud-provider-kind` (the default class) through a Gateway.
+- Each CNI's images (what `labkit pack` saves): kube-flannel.yml at v0.28.9 (flannel and
+  flannel-cni-plugin); Calico v3.32.1's tigera-operator.yaml runs operator v1.42.3, whose
+  pkg/components/calico.go pins the v3.32.1 images on quay.io (images.go CalicoRegistry); with
+  the v1 CRDs it runs the aggregated apiserver, not the webhooks; Cilium chart 1.20.0 renders
+  the agent, operator-generic and the Envoy DaemonSet, each by tag and digest.
 """
 
 from __future__ import annotations
@@ -72,3 +77,42 @@ CLOUD_PROVIDER_KIND_INGRESS_CLASS = "cloud-provider-kind"
 
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
 """Probe image: curl, dig, bash, and `agnhost connect` (prints TIMEOUT / REFUSED / DNS)."""
+
+
+# --------------------------------------------------------------------------- images (labkit pack)
+
+FLANNEL_IMAGES = (
+    f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
+    "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3",
+)
+"""The images kube-flannel.yml at the pinned tag runs (the DaemonSet and its install-cni-plugin
+init container)."""
+
+TIGERA_OPERATOR_IMAGE = "quay.io/tigera/operator:v1.42.3"
+"""The operator tigera-operator.yaml of Calico v3.32.1 deploys."""
+CALICO_COMPONENT_IMAGES = (
+    "node", "cni", "pod2daemon-flexvol", "kube-controllers", "typha", "apiserver", "goldmane",
+    "whisker", "whisker-backend", "csi", "node-driver-registrar",
+)  # fmt: skip
+"""The quay.io/calico images the operator runs for the Installation, APIServer, Goldmane and
+Whisker resources labkit creates (what `operator --print-images=list` lists for Calico OSS)."""
+CALICO_IMAGES = (
+    TIGERA_OPERATOR_IMAGE,
+    *(f"quay.io/calico/{name}:{CALICO_VERSION}" for name in CALICO_COMPONENT_IMAGES),
+)
+
+CILIUM_IMAGES = (
+    "quay.io/cilium/cilium:v1.20.0"
+    "@sha256:383968cd5e8873f7976fa76aa6196045643558f4cc9518a207b9335cb24a0e93",
+    "quay.io/cilium/operator-generic:v1.20.0"
+    "@sha256:80744a8cc7c91c2f9e6347629406844eb35d79b30a732c6d41c15b17232a74f3",
+    "quay.io/cilium/cilium-envoy:v1.37.5-1782911245-7cffc778c923f68a77954a53b1a98d6b5353f004"
+    "@sha256:583057dd4f7d54cd41efff3c413aa0b148ac201f522e2c3336851fa89c78b039",
+)
+"""The agent, the generic operator and the Envoy DaemonSet (envoy.enabled defaults to true) of
+chart 1.20.0's values.yaml (image, operator.image, envoy.image), as its release notes list them."""
+CILIUM_CHART_FILE = f"cilium-{CILIUM_VERSION}.tgz"
+"""The file `helm pull cilium --repo ... --version` writes."""
+
+CNI_IMAGES = {"flannel": FLANNEL_IMAGES, "calico": CALICO_IMAGES, "cilium": CILIUM_IMAGES}
+"""Every image a CNI's pods run, per CNI: what `labkit pack` saves and `up --pack` loads."""

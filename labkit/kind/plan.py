@@ -11,6 +11,7 @@ from labkit.errors import LabError
 from labkit.kind import cluster, hostcontainers, pins
 from labkit.kind import cni as cni_installers
 from labkit.kind import config as kind_config
+from labkit.kind import pack as pack_contents
 from labkit.kind.actions import (
     Action,
     CreateCluster,
@@ -18,6 +19,7 @@ from labkit.kind.actions import (
     PlanStep,
     Run,
     StartContainer,
+    Unpack,
     Wait,
     WriteFile,
 )
@@ -85,6 +87,10 @@ class Plan:
     helm_values: tuple[tuple[str, str], ...] = ()
     manifest_urls: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    on_attach: tuple[PlanStep, ...] = ()
+    """The steps `up` runs when the lab already runs (`resume_steps`), each one of ``steps``."""
+    pack: str | None = None
+    """The offline pack the plan installs from (`up --pack`); None: downloads."""
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -105,6 +111,16 @@ class Plan:
         """Every wait of the plan, in order."""
         return [a for a in self.actions() if isinstance(a, Wait)]
 
+    def _attach_text(self) -> str:
+        """Which numbered steps run for a lab that already runs."""
+        if not self.on_attach:
+            return ""
+        numbers = [str(self.steps.index(step) + 1) for step in self.on_attach]
+        return (
+            f", and then only step{'s' if len(numbers) > 1 else ''} {', '.join(numbers)} run, "
+            "starting what is missing beside it"
+        )
+
     def render(self) -> str:
         """The full dry-run text: pins, checks, the rendered config, each step, URLs and Helm
         values."""
@@ -114,6 +130,8 @@ class Plan:
             f"kube-proxy {self.kube_proxy_mode}" + (", Hubble" if self.hubble else ""),
             f"Pinned: kind {pins.KIND_VERSION}, node image {pins.NODE_IMAGE}",
         ]
+        if self.pack:
+            out.append(f"Offline: every image, manifest and chart from the pack in {self.pack}")
         if self.notes:
             out.append("Notes:")
             out += [f"  - {n}" for n in self.notes]
@@ -122,8 +140,9 @@ class Plan:
             + ", ".join(f"`{t}` on PATH" for t in self.required_tools)
             + f"; a Docker engine answers, on cgroup v2; kind is {pins.KIND_VERSION} or newer; "
             f"a running lab named {self.name!r} with {self.cni} is attached to instead (one "
-            "not made by labkit, or with another CNI, is refused). The config maps no host "
-            "port, so labs run side by side."
+            "not made by labkit, or with another CNI, is refused)"
+            + self._attach_text()
+            + ". The config maps no host port, so labs run side by side."
         )
         out += ["", f"Kind config -> {self.paths.config_file}"]
         out += [f"  | {line}" for line in self.config_yaml.rstrip("\n").splitlines()]
@@ -141,7 +160,7 @@ class Plan:
                     text = action.shell(kubeconfig)
                 else:
                     text = action.shell()
-                prefix = "" if isinstance(action, (WriteFile, Fetch)) else "$ "
+                prefix = "" if isinstance(action, (WriteFile, Fetch, Unpack)) else "$ "
                 for i, line in enumerate(text.splitlines()):
                     out.append(("       " + prefix if i == 0 else "         ") + line)
         if self.manifest_urls:
@@ -149,7 +168,8 @@ class Plan:
         if self.helm_values:
             out += [
                 "",
-                f"Helm values (chart cilium {pins.CILIUM_VERSION} from {pins.CILIUM_CHART_REPO}):",
+                f"Helm values (chart cilium {pins.CILIUM_VERSION} from "
+                f"{self.pack or pins.CILIUM_CHART_REPO}):",
             ]
             out += [f"  {k}={v}" for k, v in self.helm_values]
         return "\n".join(out) + "\n"
@@ -166,9 +186,11 @@ def build_plan(
     timeout_s: float | None = None,
     clusters_dir: Path = kind_config.CLUSTERS_DIR,
     docker_socket: str = hostcontainers.DOCKER_SOCKET,
+    pack: str | None = None,
 ) -> Plan:
     """Plan a lab from its name, CNI and kube-proxy mode; pure apart from reading
-    clusters/<cni>.yaml. ``docker_socket`` is the host's, mounted into cloud-provider-kind."""
+    clusters/<cni>.yaml. ``docker_socket`` is the host's, mounted into cloud-provider-kind;
+    ``pack`` a checked offline pack to take every image, manifest and chart from."""
     validate_name(name)
     validate_cni(cni)
     mode = resolve_kube_proxy_mode(cni, kube_proxy_mode)
@@ -176,6 +198,11 @@ def build_plan(
         raise LabError(
             f"Hubble is part of Cilium, and this lab uses {cni}.",
             "Drop the Hubble option, or choose --cni cilium.",
+        )
+    if hubble and pack:
+        raise LabError(
+            "An offline pack holds no Hubble relay or UI images.",
+            "Drop --hubble for the offline lab, or run it where images can be pulled.",
         )
     template = kind_config.load(cni, clusters_dir)
     needs_plugins = kind_config.mounts_cni_plugins(template)
@@ -189,18 +216,21 @@ def build_plan(
         if arch not in pins.CNI_PLUGINS_SHA256:
             platform_arch(arch)  # raises the explanation
         tarball = f"cni-plugins-linux-{arch}-{pins.CNI_PLUGINS_VERSION}.tgz"
+        plugins: Action = (
+            Unpack(f"{pack}/cni-plugins/{tarball}", str(paths.cni_bin))
+            if pack
+            else Fetch(
+                pins.cni_plugins_url(arch),
+                pins.CNI_PLUGINS_SHA256[arch],
+                str(paths.cache_dir / tarball),
+                str(paths.cni_bin),
+            )
+        )
         steps.append(
             PlanStep(
                 f"Prepare the containernetworking plugins {pins.CNI_PLUGINS_VERSION} for "
                 "Flannel's `bridge`",
-                (
-                    Fetch(
-                        pins.cni_plugins_url(arch),
-                        pins.CNI_PLUGINS_SHA256[arch],
-                        str(paths.cache_dir / tarball),
-                        str(paths.cni_bin),
-                    ),
-                ),
+                (plugins,),
                 note=(
                     "kind nodes lack the bridge plugin; this folder is mounted over /opt/cni/bin "
                     "on every node"
@@ -210,23 +240,47 @@ def build_plan(
     steps.append(
         PlanStep("Write the Kind config", (WriteFile(str(paths.config_file), config_yaml),))
     )
+    pack_images = pack_contents.images((cni,))
+    if pack:
+        steps.append(
+            PlanStep(
+                "Load the pack's node image and host containers' images into Docker",
+                tuple(
+                    Run(("docker", "load", "--input", f"{pack}/{i.file}"))
+                    for i in pack_images
+                    if i.host
+                ),
+            )
+        )
+    node_image = pack_contents.PackImage(pins.NODE_IMAGE, True, False).tag if pack else None
     steps.append(
         PlanStep(
             f"Create Kind cluster {name!r} ({NODE_COUNT} nodes)",
             (
                 CreateCluster(
-                    name, pins.NODE_IMAGE, str(paths.config_file), str(paths.user_kubeconfig)
+                    name,
+                    node_image or pins.NODE_IMAGE,
+                    str(paths.config_file),
+                    str(paths.user_kubeconfig),
                 ),
             ),
             note=f"kind also adds context kind-{name} to {paths.user_kubeconfig}",
         )
     )
-    steps.append(
-        PlanStep(
-            "Save the lab's own kubeconfig",
-            (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
+    on_attach = resume_steps(name, paths, docker_socket, timeout_s)
+    steps.append(on_attach[0])
+    if pack:
+        steps.append(
+            PlanStep(
+                "Load the pack's images into every node",
+                tuple(
+                    Run(cluster.load_archive_argv(name, f"{pack}/{i.file}"))
+                    for i in pack_images
+                    if i.nodes
+                ),
+                note="one platform per archive, so containerd's import finds every blob",
+            )
         )
-    )
     ctx = cni_installers.InstallContext(
         name=name,
         kubeconfig=str(paths.lab_kubeconfig),
@@ -234,6 +288,8 @@ def build_plan(
         pod_subnet=kind_config.pod_subnet(config),
         hubble=hubble,
         timeout_s=timeout_s,
+        local=pack_contents.local_sources(pack, cni, arch) if pack else {},
+        chart=f"{pack}/{pack_contents.chart_file()}" if pack else None,
     )
     install, cni_waits = cni_installers.install_steps(cni, ctx)
     steps += install
@@ -266,9 +322,11 @@ def build_plan(
             ),
         )
     )
-    steps += beside_the_cluster(name, docker_socket, timeout_s)
+    steps += on_attach[1:]
     helm_values = (
-        tuple(cni_installers.cilium_helm_values(name, mode, hubble)) if cni == "cilium" else ()
+        tuple(cni_installers.cilium_helm_values(name, mode, hubble, offline=pack is not None))
+        if cni == "cilium"
+        else ()
     )
     return Plan(
         name=name,
@@ -280,9 +338,24 @@ def build_plan(
         config_yaml=config_yaml,
         steps=tuple(steps),
         helm_values=helm_values,
-        manifest_urls=tuple(cni_installers.manifest_urls(cni)),
+        manifest_urls=() if pack else tuple(cni_installers.manifest_urls(cni)),
         notes=tuple(mode_notes(cni, mode)),
+        on_attach=tuple(on_attach),
+        pack=pack,
     )
+
+
+def resume_steps(
+    name: str, paths: Paths, docker_socket: str, timeout_s: float | None = None
+) -> list[PlanStep]:
+    """What `up` does for a lab that already runs, with a fresh up's waits: the lab's kubeconfig
+    saved afresh, then the containers beside the cluster (Docker restarts kind's nodes after a
+    reboot, and ours only under their restart policy: a `docker stop` or `docker rm` loses them)."""
+    save = PlanStep(
+        "Save the lab's own kubeconfig",
+        (Run(cluster.kubeconfig_argv(name), stdout_to=str(paths.lab_kubeconfig)),),
+    )
+    return [save, *beside_the_cluster(name, docker_socket, timeout_s)]
 
 
 def beside_the_cluster(

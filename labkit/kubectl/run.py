@@ -3,6 +3,7 @@ serve the command from the lab's objects (sandbox)."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,14 +14,15 @@ from labkit.kubectl.kind import kind_argv
 from labkit.kubectl.pods import Terminal
 from labkit.kubectl.podverbs import serve_pod_verb
 from labkit.kubectl.serve import serve
-from labkit.lab import backend_module, find_backends
+from labkit.lab import backend_module, find_backends, hidden_lab_error
 
 
 def run(lab_name: str, argv: Sequence[str]) -> int:
     """Run ``kubectl ARGS`` against lab ``lab_name``; returns kubectl's exit code."""
     holders = find_backends(lab_name)
     if not holders:
-        raise LabError(
+        again = shlex.join(["labkit", "kubectl", "--name", lab_name, *argv])
+        raise hidden_lab_error(lab_name, again) or LabError(
             f"No running lab named {lab_name!r}.",
             f"Start one first: `labkit up --name {lab_name}`, or name yours with --name.",
         )

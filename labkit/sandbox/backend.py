@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from labkit.console import StepList
 from labkit.errors import LabError
 from labkit.model.objects import pod_ip
-from labkit.sandbox import fabric, fabric_runner, footprint, leftovers, naming, netns_etc
+from labkit.sandbox import (
+    fabric,
+    fabric_runner,
+    footprint,
+    labnames,
+    leftovers,
+    naming,
+    netns_etc,
+)
 from labkit.sandbox.bootstrap import check_cni
 from labkit.sandbox.doctor import check_machine, machine_checks
 from labkit.sandbox.lab import SandboxLab
@@ -379,17 +387,7 @@ def _clear_data_plane(lab_name: str) -> bool:
 
 def names() -> list[str]:
     """Every sandbox lab on this machine: those with state, and those with leftover namespaces."""
-    found = set(naming.labs_of(fabric_runner.list_netns())) | set(
-        naming.labs_of(_etc_netns_entries())
-    )
-    try:
-        for entry in naming.STATE_ROOT.iterdir():
-            if entry.is_dir():
-                with contextlib.suppress(LabError):
-                    found.add(naming.check_lab_name(entry.name))
-    except FileNotFoundError:
-        pass
-    return sorted(found)
+    return list(labnames.scan().names)
 
 
 def summaries() -> list[LabSummary]:

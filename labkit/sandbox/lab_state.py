@@ -64,11 +64,17 @@ class LabState:
         """This lab's identity (new whenever the lab is built again under the same name)."""
         return lab_uid(self._state())
 
-    def _state(self) -> dict[str, Any]:
+    def _cached(self) -> _Cached:
+        """The state as last read, read again when the file changed. Callers keep what this
+        returns: ``self._cache`` may be replaced meanwhile by another thread using this lab."""
         stamp = self._state_file.stamp()
-        if self._cache is None or self._cache.stamp != stamp or stamp is None:
-            self._cache = _Cached(stamp, self._state_file.read())
-        return self._cache.state
+        cached = self._cache
+        if cached is None or cached.stamp != stamp or stamp is None:
+            cached = self._cache = _Cached(stamp, self._state_file.read())
+        return cached
+
+    def _state(self) -> dict[str, Any]:
+        return self._cached().state
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -83,11 +89,10 @@ class LabState:
         """The cluster store as last saved (parsed once per state version)."""
         from labkit.sandbox.store import ClusterStore
 
-        state = self._state()
-        assert self._cache is not None
-        if self._cache.store is None:
-            self._cache.store = ClusterStore.adopt(state["store"], wall_clock)
-        return self._cache.store
+        cached = self._cached()  # the store is parsed from, and kept with, this one version
+        if cached.store is None:
+            cached.store = ClusterStore.adopt(cached.state["store"], wall_clock)
+        return cached.store
 
     def _save(
         self, state: Mapping[str, Any], store: ClusterStore, built: Mapping[str, PodNet]

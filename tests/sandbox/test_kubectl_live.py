@@ -110,7 +110,7 @@ def test_describe_svc_and_ingress_name_the_endpoints(lab):
     line = next(x for x in done.stdout.splitlines() if x.startswith("Endpoints:"))
     assert sorted(e.split(":")[0] for e in line.split()[1].split(",")) == sorted(ips)
     done = kubectl("describe", "ingress", "company-apps")
-    assert "Ingress Class:    labkit" in done.stdout and "/dashboard" in done.stdout
+    assert "Ingress Class:    cloud-provider-kind" in done.stdout and "/dashboard" in done.stdout
 
 
 def test_get_pods_yaml_is_the_labs_objects(lab):

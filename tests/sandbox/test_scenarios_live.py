@@ -206,6 +206,19 @@ def cilium_session() -> Iterator[LiveLab]:
     yield from _session_lab("cilium")
 
 
+CILIUM_LEFT_OUT = {
+    "10-kube-proxy-rules": "its check reads kube-proxy's KUBE-* rules, which Cilium's kube-proxy "
+    "replacement never writes (the check says so, partial: selftest kube-proxy-rules-replaced)",
+}
+"""Scenarios the Cilium lab leaves out of the enforcing tests, each with its reason."""
+
+
+def skip_left_out(lab: Any, name: str) -> None:
+    """Skip, with its reason, a scenario this lab's CNI leaves out."""
+    if lab.cni == "cilium" and name in CILIUM_LEFT_OUT:
+        pytest.skip(f"{name} on cilium: {CILIUM_LEFT_OUT[name]}")
+
+
 @pytest.fixture(params=["calico", "cilium"])
 def enforcing(request: Any) -> Iterator[Any]:
     """A lab of each CNI that enforces NetworkPolicy (Calico; Cilium, with kube-proxy replaced),
@@ -281,6 +294,7 @@ def variant_ids(role: str, names: Sequence[str] = NAMES) -> list[Any]:
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario_deploys_and_its_checks_pass(enforcing, name):
     scenario = SCENARIOS[name]
+    skip_left_out(enforcing, name)
     require_sandbox(scenario, enforcing)
     refs = scenarios.deploy(enforcing, name)
     assert refs, f"{name}: deploy applied nothing"
@@ -301,6 +315,7 @@ def test_step_checks_pass(calico, name, variant):
 @pytest.mark.parametrize(("name", "variant"), variant_ids("broken"))
 def test_broken_variant_fails_with_its_hint_then_fix_passes(enforcing, name, variant):
     scenario = SCENARIOS[name]
+    skip_left_out(enforcing, name)
     require_sandbox(scenario, enforcing)
     chosen = scenario.variant(variant)
     scenarios.deploy(enforcing, name, variant)

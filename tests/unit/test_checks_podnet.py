@@ -339,9 +339,43 @@ def test_missing_pod_for_identity(fakes):
         ("flannel", ["10.244.2.3/24"], ["default via 10.244.2.1 dev eth0"], [False, False]),
         ("calico", ["192.168.20.2/32"], ["default via 169.254.1.1 dev eth0"], [True, True]),
         ("calico", ["192.168.20.2/26"], ["default via 192.168.20.1 dev eth0"], [False, False]),
-        ("cilium", ["10.0.1.5/32"], ["default via 10.0.1.1 dev eth0 mtu 1450"], [True, True]),
+        (
+            "cilium",
+            ["10.244.1.5/32"],
+            ["default via 10.244.1.1 dev eth0 mtu 1450", "10.244.1.1 dev eth0 scope link"],
+            [True, True],
+        ),
+        ("cilium", ["10.244.1.5/32"], ["default via 10.244.1.1 dev eth0 mtu 1450"], [True, False]),
+        (
+            "cilium",
+            ["10.0.1.5/32"],
+            ["default via 10.0.1.1 dev eth0 mtu 1450", "10.0.1.1 dev eth0 scope link"],
+            [True, False],
+        ),
     ],
 )
 def test_fingerprint_rules(cni, addrs, routes, ok):
+    """Each CNI's pod wiring: Flannel's bridge plugin (a /24, default via cni0), Calico's
+    cni-plugin (a /32 via 169.254.1.1), Cilium's plugins/cilium-cni (a /32 from the node's
+    podCIDR, default via cilium_host with a scope-link route to it)."""
     judged = fingerprint(cni, None, addrs, routes, "10.244.1.0/24")
     assert [s.ok for s, _ in judged][:2] == ok
+
+
+def test_ciliums_agents_are_told_from_its_operator_and_envoy():
+    """Cilium 1.20's chart runs DaemonSets ``cilium`` (k8s-app: cilium) and ``cilium-envoy``
+    (k8s-app: cilium-envoy) and Deployment ``cilium-operator``: only the agent names the CNI."""
+    from labkit.checks.podnet import detect_cni
+
+    def named(name, labels):
+        return {"metadata": {"name": name, "namespace": "kube-system", "labels": labels}}
+
+    pods = [
+        named("cilium-abcde", {"k8s-app": "cilium"}),
+        named("cilium-envoy-fghij", {"k8s-app": "cilium-envoy"}),
+        named("cilium-operator-5d8f9-klmno", {"io.cilium/app": "operator"}),
+        named("cilium-pqrst", {}),
+    ]
+    found = detect_cni(pods)
+    assert list(found) == ["cilium"]
+    assert [p["metadata"]["name"] for p in found["cilium"]] == ["cilium-abcde", "cilium-pqrst"]

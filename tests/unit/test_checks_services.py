@@ -315,3 +315,15 @@ def test_rules_on_one_node_and_other_modes(fakes):
 )
 def test_chained_statistics(chances, stats):
     assert chained_statistics(chances) == pytest.approx(stats)
+
+
+def test_rules_cannot_be_graded_where_kube_proxy_is_replaced(fakes):
+    """Cilium's kube-proxy replacement (kubeProxyReplacement=true) writes no KUBE-* rules: the
+    check says why it cannot grade, and reads no node."""
+    lab = rules_lab(fakes)
+    lab.cni = "cilium"
+    lab.capabilities = dataclasses.replace(lab.capabilities, kube_proxy_mode="none")
+    lab.exec_outputs.clear()
+    r = kube_proxy_rules(lab, "selftest/web")
+    assert r.verdict == "partial" and "cilium's kube-proxy replacement" in r.hint
+    assert "no node has KUBE-* rules" in r.hint

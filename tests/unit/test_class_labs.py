@@ -3,6 +3,7 @@ over fake backends (no root, no namespaces)."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -24,12 +25,22 @@ def test_a_count_names_learners_that_sort():
     assert roster.learners("100")[-1] == "learner100" and roster.learners("100")[0] == "learner001"
 
 
-@pytest.mark.parametrize("spec", ["0", "101"])
+@pytest.mark.parametrize("spec", ["0", "101", "-1", "+0", "1000"])
 def test_a_count_out_of_range_is_refused(spec):
-    """A class of none, or past CLASS_MAX, is one LabError line with the range."""
+    """A class of none, or past CLASS_MAX, is one LabError line with the range; a signed
+    number is a count too (Python's int() reads it), never a file named "-1"."""
     with pytest.raises(LabError, match="out of range") as err:
         roster.learners(spec)
     assert "1 to 100" in err.value.fix
+
+
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_learners_value_is_refused_as_empty(spec):
+    """Not "Cannot read the roster : Is a directory" (an empty path is the current folder,
+    pathlib's Path("")): the value itself is named."""
+    with pytest.raises(LabError, match="--learners is empty") as err:
+        roster.learners(spec)
+    assert "--learners 30" in err.value.fix
 
 
 def test_a_roster_file_skips_blanks_and_comments(tmp_path):
@@ -152,23 +163,33 @@ def test_class_up_builds_every_lab_a_few_at_a_time_and_reports_each(fake_backend
     assert "4 of 5 labs up in" in out and "Failed: learner03;" in out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:6]}
     assert rows == {
-        "learner01": "ok",
-        "learner02": "ok",
-        "learner03": "FAILED",
-        "learner04": "ok",
-        "learner05": "ok",
+        "learner01": "Ready",
+        "learner02": "Ready",
+        "learner03": "Failed",
+        "learner04": "Ready",
+        "learner05": "Ready",
     }
     assert "LABKIT_LAB=<name>" in out
-    assert err.count("labkit: [") == 5 and "learner03 FAILED" in err
+    assert err.count("labkit: [") == 5 and "learner03 Failed" in err
 
 
 def test_class_down_removes_only_the_rosters_labs(fake_backend, capsys):
-    """Labs not on the roster stay; a learner without a lab is no error."""
+    """Labs not on the roster stay; a learner without a lab is no error. The table is
+    kubectl's style: upper-case headers, CamelCase statuses (NotFound as apimachinery's
+    StatusReasonNotFound), ``<none>`` for no value (k8s.io/kubectl/pkg/cmd/get
+    customcolumn's "<none>")."""
     fake_backend.labs |= {"learner01", "learner02", "other"}
     assert cli.main(["class", "down", "--learners", "3"]) == 0
     out = capsys.readouterr().out
     assert fake_backend.labs == {"other"}
-    assert "learner03   ok       " in out and "was not running" in out
+    rows = [line.split() for line in out.splitlines()[:4]]
+    assert rows[0] == ["NAME", "STATUS", "DURATION", "MESSAGE"]
+    assert [row[:2] + row[3:] for row in rows[1:]] == [
+        ["learner01", "Removed", "from", "sandbox"],
+        ["learner02", "Removed", "from", "sandbox"],
+        ["learner03", "NotFound", "<none>"],
+    ]
+    assert all(re.fullmatch(r"\d+\.\d\ds", row[2]) for row in rows[1:])
 
 
 @pytest.mark.parametrize(
@@ -202,11 +223,10 @@ def test_ls_is_a_kubectl_table_with_the_total():
         "NAME     BACKEND   CNI       STATUS   AGE         MEMORY",
         "alice    sandbox   flannel   Broken   62m         0Mi",
         "bob      sandbox   calico    Ready    2m5s        30Mi",
-        "netlab   kind      <none>    Exists   <unknown>   <none>",
+        "netlab   kind      <none>    Exists   <unknown>   <unknown>",
         "",
         "3 labs, 30Mi in total (memory of 1 not known)",
     ]
-    assert lablist.render([], now=0).startswith("No labs on this machine.")
 
 
 def test_ls_and_down_all_cover_every_lab(fake_backend, capsys):
@@ -215,9 +235,29 @@ def test_ls_and_down_all_cover_every_lab(fake_backend, capsys):
     assert cli.main(["ls"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("a ")
     assert cli.main(["down", "--all"]) == 0
-    out = capsys.readouterr().out
-    assert "removed sandbox lab 'a'" in out and "2 lab(s) removed" in out
+    out, err = capsys.readouterr()
+    assert "[1/2] sandbox lab a down (" in err and "[2/2] sandbox lab b down (" in err
+    assert out == "labkit: 2 lab(s) removed; none is left on this machine.\n"
     assert fake_backend.labs == set()
+
+
+def test_class_up_and_down_each_have_their_own_help(capsys):
+    """As each kubectl command has its own usage, flags and Examples (cobra's Command.Example,
+    printed by `kubectl COMMAND --help`): `class up --help` shows N|FILE and examples, `class
+    down` takes no --cni (a usage error, exit code 2, as argparse gives)."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["class", "up", "--help"])
+    assert stop.value.code == 0
+    up_help = capsys.readouterr().out
+    assert "--learners N|FILE" in up_help and "labkit class up --learners roster.txt" in up_help
+    assert "--cni CNI" in up_help and "--parallel N" in up_help
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["class", "down", "--help"])
+    down_help = capsys.readouterr().out
+    assert "--learners N|FILE" in down_help and "--cni" not in down_help
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["class", "down", "--learners", "3", "--cni", "calico"])
+    assert stop.value.code == 2
 
 
 def test_down_takes_a_name_or_all_not_both(capsys):

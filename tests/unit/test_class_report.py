@@ -152,8 +152,9 @@ def test_an_empty_class():
     assert report.rows == () and report.hardest == () and report.stuck == ()
     assert class_export.text(report) == (
         "Class report: 0 learners, 0 stuck (no pass in 3 attempts, or every hint shown)\n"
-        "No progress files yet."
+        + class_export.NO_FILES
     )
+    assert "LABKIT_PROGRESS" in class_export.NO_FILES  # the fix, in the same line
 
 
 @pytest.mark.parametrize("spec", exercise_data.load().values(), ids=lambda s: s.id)

@@ -42,6 +42,20 @@ def test_json_is_one_object_per_finding_with_its_status():
     assert rows[3]["detail"] == "too low:\n128"  # kept whole, escaped inside its one line
 
 
+def test_json_gives_a_fix_only_where_there_is_something_to_fix():
+    """An ok line's fix is "" (its would-be fix is no advice, as kubeadm's preflight prints
+    no remedy for a check that passed: cmd/kubeadm/app/preflight/checks.go RunChecks), so
+    `jq 'select(.fix != "")'` lists exactly what to do."""
+    rows = [json.loads(line) for line in doctor.render_json(LINES).splitlines()]
+    assert rows[0] == {
+        "name": "sandbox: root",
+        "status": "ok",
+        "detail": "running as root",
+        "fix": "",
+    }
+    assert [row["fix"] != "" for row in rows] == [False, True, True, True]
+
+
 def test_checklist_has_a_box_per_finding_and_the_fix_under_the_open_ones():
     """Ticked boxes for what passed, open ones for the rest with their fix (GitHub Flavored
     Markdown's task list items, spec section 5.3)."""

@@ -73,7 +73,7 @@ def test_every_kind_command_line_is_built_in_one_module():
             ):
                 found.append((path.relative_to(ROOT).as_posix(), second.value))
     assert {where for where, _ in found} == {"labkit/kind/cluster.py"}
-    assert {sub for _, sub in found} == {"create", "delete", "get", "version"}
+    assert {sub for _, sub in found} == {"create", "delete", "get", "load", "version"}
     assert cluster.create_argv("a", image="i", config_path="c", kubeconfig="k")[:3] == (
         "kind",
         "create",

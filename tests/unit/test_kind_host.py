@@ -133,6 +133,7 @@ class RunningLab:
 
     def __init__(self, cni, nodes):
         self.cni, self.nodes = cni, nodes
+        self.capabilities = detect.capabilities(cni, "iptables", load_balancer=True)
 
     def get(self, kind, name=None, namespace="default", selector=None):
         assert (kind, namespace) == ("nodes", None)
@@ -145,6 +146,8 @@ def running(monkeypatch):
     found = {"lab": RunningLab("calico", WORKERS)}
     monkeypatch.setattr(cluster, "cluster_names", lambda: ["netlab"])
     monkeypatch.setattr(backend.KindLab, "attach", classmethod(lambda cls, name: found["lab"]))
+    # its outside client and cloud-provider-kind run (test_kind_resume covers them missing)
+    monkeypatch.setattr(backend.hostcontainers, "container_state", lambda name: "running")
 
     def no_create(plan, steps=None):
         raise AssertionError("up must not create a cluster that runs already")
