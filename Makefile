@@ -6,8 +6,8 @@ PY := $(VENV)/bin/python
 LABKIT := $(VENV)/bin/labkit
 LAB ?= netlab
 CNI ?= calico
-# The lab nbval runs the lessons on (taken down afterwards, with the Flannel lab lesson 04 brings
-# up beside it as $(NBVAL_LAB)-flannel; a learner's lab is left alone).
+# The lab nbval runs the lessons on (taken down afterwards, with the labs lessons 04 and 05 bring
+# up beside it as $(NBVAL_LAB)-flannel and $(NBVAL_LAB)-cilium; a learner's lab is left alone).
 NBVAL_LAB ?= nbval
 # The notebooks nbval runs (the Kind workflow's Flannel job leaves out those that need policies).
 NBVAL_LESSONS ?= lessons
@@ -84,7 +84,7 @@ nbval: setup
 	@if ls lessons/*.ipynb >/dev/null 2>&1; then \
 	  progress=$$(mktemp --suffix=.jsonl); start=$$(date +%s); \
 	  LABKIT_LAB=$(NBVAL_LAB) LABKIT_PROGRESS=$$progress $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg $(NBVAL_LESSONS) -q -p no:cacheprovider; \
-	  status=$$?; for lab in $(NBVAL_LAB) $(NBVAL_LAB)-flannel; do $(LABKIT) down --name $$lab >/dev/null; done; \
+	  status=$$?; for lab in $(NBVAL_LAB) $(NBVAL_LAB)-flannel $(NBVAL_LAB)-cilium; do $(LABKIT) down --name $$lab >/dev/null; done; \
 	  rm -f $$progress; \
 	  echo "nbval: $$(( $$(date +%s) - start )) s wall time"; exit $$status; \
 	else echo "nbval: no lessons yet, nothing to validate"; fi

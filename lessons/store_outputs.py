@@ -18,8 +18,9 @@ from nbclient import NotebookClient
 
 MARK = "# NBVAL_CHECK_OUTPUT"
 LAB = "lkstore"
-LABS = (LAB, LAB + "-flannel")
-"""The lab the lessons run on, and the Flannel lab lesson 04 brings up beside it (named from it)."""
+LABS = (LAB, LAB + "-flannel", LAB + "-cilium")
+"""The lab the lessons run on, and the Flannel and Cilium labs lessons 04 and 05 bring up beside
+it (named from it)."""
 
 
 def store(path: Path) -> list[str]:
@@ -42,8 +43,8 @@ def store(path: Path) -> list[str]:
 
 
 def main(paths: list[str]) -> int:
-    """Store every named lesson's compared outputs, on lab ``lkstore`` (and lesson 04's
-    ``lkstore-flannel``), taken down afterwards."""
+    """Store every named lesson's compared outputs, on lab ``lkstore`` (and lessons 04's and 05's
+    ``lkstore-flannel`` and ``lkstore-cilium``), taken down afterwards."""
     from labkit.lab import down
 
     os.environ["LABKIT_LAB"] = LAB

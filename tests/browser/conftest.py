@@ -22,11 +22,11 @@ SETUP_HINT = (
 
 
 def _down_lab() -> None:
-    """Take the test's lab down on whichever backend holds it, with the Flannel lab lesson 04
-    brings up beside it (named from it)."""
+    """Take the test's lab down on whichever backend holds it, with the Flannel and Cilium labs
+    lessons 04 and 05 bring up beside it (named from it)."""
     from labkit.lab import down
 
-    for name in (LAB_NAME, LAB_NAME + "-flannel"):
+    for name in (LAB_NAME, LAB_NAME + "-flannel", LAB_NAME + "-cilium"):
         down(name)
 
 

@@ -19,8 +19,9 @@ from labkit.course import exercise_data
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 LAB = "tlearn"
-LABS = (LAB, LAB + "-flannel")
-"""The lab the lessons run on, and the Flannel lab lesson 04 brings up beside it (named from it)."""
+LABS = (LAB, LAB + "-flannel", LAB + "-cilium")
+"""The lab the lessons run on, and the Flannel and Cilium labs lessons 04 and 05 bring up beside
+it (named from it)."""
 VERDICT_LINE = re.compile(r"^exercise (\d{2}\.\d{1,2}): (pass|partial|fail) \(", re.MULTILINE)
 
 
