@@ -1,10 +1,13 @@
 """Fixtures the unit tests share: the checks' lab double and object builders (``fakes``), an
 instant clock for polling checks (``fast_clock``), the fake Kubernetes API server of
-fake_apiserver.py and a Kind Lab against it (``fake_api``, ``fake_api_lab``)."""
+fake_apiserver.py and a Kind Lab against it (``fake_api``, ``fake_api_lab``), and a copy of the
+class folder in data/classroom (``classroom``)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import fakes as fakes_module
@@ -68,3 +71,11 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAPI]:
 def fake_api_lab(fake_api: FakeAPI) -> KindLab:
     """A calico, iptables-mode Kind Lab named t whose kubeconfig points at ``fake_api``."""
     return KindLab("t", "calico", "iptables", fake_api.kubeconfig)
+
+
+@pytest.fixture
+def classroom(tmp_path: Path) -> Path:
+    """A copy of the class folder of progress files in data/classroom, which a test may change."""
+    folder = tmp_path / "class"
+    shutil.copytree(Path(__file__).parent / "data" / "classroom", folder)
+    return folder
