@@ -213,7 +213,8 @@ def test_a_cilium_network_policy_lets_one_client_in_and_drops_the_other(cilium_l
 
 def test_cilium_policies_the_lab_cannot_enforce_are_refused(cilium_lab, calico_lab):
     """Cilium's CRD is served only where Cilium runs (kubectl: no matches for kind); an L7 rule
-    (toPorts.rules) is refused on the sandbox, never stored unenforced."""
+    other than HTTP (toPorts.rules.kafka) is refused on the sandbox, never stored unenforced
+    (HTTP rules are enforced by the agent: test_cilium_l7_live.py)."""
     import pytest
 
     from labkit.errors import LabError
@@ -224,11 +225,11 @@ def test_cilium_policies_the_lab_cannot_enforce_are_refused(cilium_lab, calico_l
         {
             "endpointSelector": {"matchLabels": {"app": "web"}},
             "ingress": [
-                {"toPorts": [{"ports": [{"port": "8080"}], "rules": {"http": [{"method": "GET"}]}}]}
+                {"toPorts": [{"ports": [{"port": "8080"}], "rules": {"kafka": [{"topic": "t"}]}}]}
             ],
         },
         name="l7",
     )
-    with pytest.raises(LabError, match="L7"):
+    with pytest.raises(LabError, match="only HTTP rules"):
         cilium_lab.apply([l7])
     assert cilium_lab.get("CiliumNetworkPolicy", namespace="demo") == []
