@@ -3,12 +3,10 @@ that time out with a list of what is still not ready."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shlex
-import shutil
 import tarfile
 import time
 import urllib.request
@@ -31,6 +29,7 @@ from labkit.kind.actions import (
     WriteFile,
 )
 from labkit.kind.doctor import judge_kind, parse_version
+from labkit.kind.download import download, sha256_of
 from labkit.kind.plan import Plan
 from labkit.machine import docker_engine_answers
 
@@ -104,40 +103,11 @@ def check_kind_version(version_output: str) -> None:
 # --------------------------------------------------------------------------- actions
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch_and_unpack(action: Fetch, opener: Callable[..., Any] = urllib.request.urlopen) -> None:
     """Download the tarball unless the cache already holds it intact, verify it, and unpack it."""
     cache = Path(action.cache_file)
     if not cache.is_file() or sha256_of(cache) != action.sha256:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        part = cache.with_name(cache.name + ".part")
-        try:
-            with opener(action.url, timeout=120) as response, open(part, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            part.unlink(missing_ok=True)
-            raise LabError(
-                f"Could not download {action.url}: {exc}.",
-                "Check the internet connection (or proxy settings), then try again.",
-            ) from None
-        got = sha256_of(part)
-        if got != action.sha256:
-            part.unlink(missing_ok=True)
-            raise LabError(
-                f"The file downloaded from {action.url} does not match its pinned SHA-256 "
-                f"(got {got}).",
-                "Try again; if it keeps failing, the download is being altered on the way "
-                "(proxy) or upstream changed the file: do not use it.",
-            )
-        part.replace(cache)
+        download(action.url, cache, action.sha256, "try again", opener)
     unpack(cache, Path(action.extract_to))
 
 

@@ -3,24 +3,15 @@ digest and platform; checked before `labkit up --pack` changes anything."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
 from labkit.kind import pack as contents
+from labkit.kind.download import sha256_of
 
 FORMAT = 1
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _repack_fix(folder: Path, cni: str, platform: str) -> str:

@@ -3,7 +3,6 @@ each image's digest, and write pack.json. Needs Docker and the network; tests fa
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -14,33 +13,11 @@ from labkit.errors import LabError
 from labkit.kind import pack as contents
 from labkit.kind import packfile, tools
 from labkit.kind.actions import Download, Run
+from labkit.kind.download import download
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 PACK_TIMEOUT_S = 1800.0
 """One `docker pull` of the ~1 GB node image on a slow link."""
-
-
-def download(action: Download, opener: Callable[..., Any] = urllib.request.urlopen) -> None:
-    """Download one file into the pack; a pinned sha256 that differs removes it and raises."""
-    target = Path(action.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    try:
-        with opener(action.url, timeout=120) as response, open(part, "wb") as out:
-            shutil.copyfileobj(response, out)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise LabError(
-            f"Could not download {action.url}: {exc}.",
-            "Check the internet connection (or proxy settings), then run `labkit pack` again.",
-        ) from None
-    if action.sha256 and packfile.sha256_of(part) != action.sha256:
-        part.unlink(missing_ok=True)
-        raise LabError(
-            f"The file downloaded from {action.url} does not match its pinned SHA-256.",
-            "Run `labkit pack` again; if it keeps failing, a proxy alters the download.",
-        )
-    part.replace(target)
 
 
 def make_pack(
@@ -68,7 +45,9 @@ def make_pack(
         say(step.title)
         for action in step.actions:
             if isinstance(action, Download):
-                download(action, opener)
+                download(
+                    action.url, Path(action.path), action.sha256, "run `labkit pack` again", opener
+                )
             elif isinstance(action, Run):
                 run(list(action.argv), timeout=PACK_TIMEOUT_S)
     digests = {}

@@ -4,10 +4,8 @@ WCAG AA colours), the live notebook widget reading the folder again when a learn
 
 from __future__ import annotations
 
-import shutil
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +16,6 @@ from labkit.errors import LabError
 from labkit.widgets import ClassDashboard
 from labkit.widgets.contrast import AA_TEXT, contrast, flatten, parse_colour
 from labkit.widgets.dashboard_html import PAGE, THEMED, dashboard_html, page
-
-CLASSROOM = Path(__file__).parent / "data" / "classroom"
-
-
-@pytest.fixture
-def classroom(tmp_path: Path) -> Path:
-    folder = tmp_path / "class"
-    shutil.copytree(CLASSROOM, folder)
-    return folder
 
 
 class _Page(HTMLParser):
@@ -66,10 +55,10 @@ def parsed(markup: str) -> _Page:
     return p
 
 
-def test_page_is_self_contained_and_its_tables_accessible():
+def test_page_is_self_contained_and_its_tables_accessible(classroom):
     """WCAG 2.1 technique H63 (``scope`` on header cells) and H39 (``caption``); 3.1.1 (the
     page's ``lang``); no script, stylesheet link, image or frame: one file that opens anywhere."""
-    report = class_folder.class_report(CLASSROOM)
+    report = class_folder.class_report(classroom)
     markup = page(report, "from /srv/class")
     assert markup.startswith("<!DOCTYPE html>\n<html lang='en'>")
     p = parsed(markup)
@@ -100,9 +89,9 @@ def test_page_is_self_contained_and_its_tables_accessible():
     assert "(1 unreadable line skipped: dee 1)" in words and "from /srv/class" in words
 
 
-def test_a_stuck_row_says_so_in_words_not_only_colour():
+def test_a_stuck_row_says_so_in_words_not_only_colour(classroom):
     """WCAG 1.4.1 (Use of Color): the tinted rows are exactly those whose cell says "stuck:"."""
-    p = parsed(page(class_folder.class_report(CLASSROOM), ""))
+    p = parsed(page(class_folder.class_report(classroom), ""))
     tinted = [i for i, (t, a) in enumerate([x for x in p.tags if x[0] == "tr"]) if a.get("style")]
     worded = [i for i, row in enumerate(p.rows) if row[-1].startswith("stuck:")]
     assert tinted == worded == [3, 4]
@@ -142,8 +131,8 @@ def test_learner_written_text_is_escaped(classroom):
     assert "&lt;b&gt;src&lt;/b&gt;" in markup
 
 
-def test_the_widget_fragment_uses_the_notebook_theme():
-    markup = dashboard_html(class_folder.class_report(CLASSROOM))
+def test_the_widget_fragment_uses_the_notebook_theme(classroom):
+    markup = dashboard_html(class_folder.class_report(classroom))
     assert "var(--jp-content-font-color1" in markup and "<!DOCTYPE" not in markup
 
 

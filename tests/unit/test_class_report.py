@@ -9,7 +9,6 @@ import csv
 import io
 import itertools
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -28,16 +27,6 @@ from labkit.course.exercise_draw import Draw
 from labkit.course.exercise_lab import Exercise
 from labkit.errors import LabError
 
-CLASSROOM = Path(__file__).parent / "data" / "classroom"
-
-
-@pytest.fixture
-def classroom(tmp_path: Path) -> Path:
-    """A copy of the fixture class folder a test may change."""
-    folder = tmp_path / "class"
-    shutil.copytree(CLASSROOM, folder)
-    return folder
-
 
 def cells(report):
     return [
@@ -55,10 +44,10 @@ def cells(report):
     ]
 
 
-def test_rows_per_learner_and_exercise_from_the_fixture_folder():
+def test_rows_per_learner_and_exercise_from_the_fixture_folder(classroom):
     """One row per learner and graded item, as `progress.best_attempts` labels them (a scenario's
     checks one item each); the learner is the file's name, never the records' ``jovyan``."""
-    report = class_folder.class_report(CLASSROOM)
+    report = class_folder.class_report(classroom)
     assert report.learners == ("ada", "bo", "cy", "dee")
     assert cells(report) == [
         ("ada", "00.1", "pass", 2, 2, 1, 3, ""),
@@ -74,9 +63,9 @@ def test_rows_per_learner_and_exercise_from_the_fixture_folder():
     assert [(r.learner, r.exercise) for r in report.stuck] == [("bo", "00.1"), ("bo", "11.1")]
 
 
-def test_hardest_first_by_share_passed_then_stuck_then_attempts():
+def test_hardest_first_by_share_passed_then_stuck_then_attempts(classroom):
     """11.1 and pod_to_pod: nobody passed, 11.1 has a stuck learner; then 00.1 (1 of 3)."""
-    report = class_folder.class_report(CLASSROOM)
+    report = class_folder.class_report(classroom)
     assert [
         (h.exercise, h.learners, h.passed, h.stuck, h.mean_attempts) for h in report.hardest
     ] == [
@@ -87,9 +76,9 @@ def test_hardest_first_by_share_passed_then_stuck_then_attempts():
     ]
 
 
-def test_a_lower_threshold_flags_more():
+def test_a_lower_threshold_flags_more(classroom):
     """``--stuck-after 1``: any failing exercise without a pass is stuck."""
-    report = class_folder.class_report(CLASSROOM, stuck_after=1)
+    report = class_folder.class_report(classroom, stuck_after=1)
     assert [(r.learner, r.exercise, r.stuck) for r in report.stuck] == [
         ("ada", "11.1", "1 attempts without a pass"),
         ("bo", "00.1", "3 attempts without a pass"),
@@ -272,9 +261,9 @@ def test_signature_changes_when_a_learner_writes(classroom):
 # --------------------------------------------------------------------------- text and CSV
 
 
-def test_text_form():
+def test_text_form(classroom):
     """kubectl-style tables (`tables.render_table`), then who is stuck and the hardest."""
-    out = class_export.text(class_folder.class_report(CLASSROOM)).splitlines()
+    out = class_export.text(class_folder.class_report(classroom)).splitlines()
     assert (
         out[0] == "Class report: 4 learners, 1 stuck (no pass in 3 attempts, or every hint shown)"
     )
@@ -331,10 +320,10 @@ def test_text_form():
     assert out[-1] == "(1 unreadable line skipped: dee 1)"
 
 
-def test_csv_form():
+def test_csv_form(classroom):
     """One row per learner and exercise under a header; numbers as numbers, no ladder empty."""
     rows = list(
-        csv.reader(io.StringIO(class_export.csv_text(class_folder.class_report(CLASSROOM))))
+        csv.reader(io.StringIO(class_export.csv_text(class_folder.class_report(classroom))))
     )
     assert rows[0] == list(class_export.CSV_HEADERS)
     assert rows[3] == [

@@ -8,14 +8,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_kind_lab_api import FakeAPI
 
 from labkit import inputs
 from labkit.checks import CHECKS, check_arguments, progress, run_check
 from labkit.checks.result import Step, make_result
 from labkit.cli import main
 from labkit.errors import LabError
-from labkit.kind.lab import KindLab
 from labkit.sandbox.fabric import outside_range_problem
 from labkit.scenarios import load_scenario
 from labkit.values import ObjectRef
@@ -54,27 +52,18 @@ LAB_CALLS: list[tuple[str, str, tuple[object, ...], dict[str, object]]] = [
 ]
 
 
-@pytest.fixture
-def kind_lab():
-    fake = FakeAPI()
-    yield KindLab("t", "calico", "iptables", fake.kubeconfig), fake
-    fake.server.shutdown()
-    fake.server.server_close()
-
-
 @pytest.mark.parametrize(
     ("argument", "method", "args", "kwargs"),
     LAB_CALLS,
     ids=[f"{m}-{a}-{i}" for i, (a, m, _, _) in enumerate(LAB_CALLS)],
 )
 def test_kind_lab_refuses_bad_arguments_before_any_request(
-    kind_lab, argument, method, args, kwargs
+    fake_api, fake_api_lab, argument, method, args, kwargs
 ):
-    lab, api = kind_lab
     with pytest.raises(LabError) as err:
-        getattr(lab, method)(*args, **kwargs)
+        getattr(fake_api_lab, method)(*args, **kwargs)
     assert argument in err.value.what and "\n" not in err.value.what
-    assert api.requests == [], "a refused call reached the API server"
+    assert fake_api.requests == [], "a refused call reached the API server"
 
 
 CHECK_CALLS = [

@@ -1,6 +1,7 @@
 """The offline pack for Kind (issue 15.2): the pack plan per CNI, `labkit pack` with faked docker,
 helm and downloads, pack.json's check (good pack, each kind of damage), and `up --pack`'s plan."""
 
+import hashlib
 import io
 import json
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabError
-from labkit.kind import pack, packfile, packrun, pins
+from labkit.kind import download, pack, packfile, packrun, pins
 from labkit.kind.actions import CreateCluster, Download, Fetch, Run, Unpack
 from labkit.kind.plan import Paths, build_plan
 
@@ -111,9 +112,7 @@ def _fake_run(calls):
 @pytest.fixture
 def plugins_payload(monkeypatch):
     payload = b"plugins tarball"
-    monkeypatch.setitem(
-        pins.CNI_PLUGINS_SHA256, "amd64", packfile.hashlib.sha256(payload).hexdigest()
-    )
+    monkeypatch.setitem(pins.CNI_PLUGINS_SHA256, "amd64", hashlib.sha256(payload).hexdigest())
     return {pins.cni_plugins_url("amd64"): payload}
 
 
@@ -132,7 +131,7 @@ def test_make_pack_writes_pack_json_with_every_file_and_image(tmp_path, plugins_
     on_disk = json.loads((folder / "pack.json").read_text())
     assert on_disk == data
     for entry in data["files"]:
-        assert packfile.sha256_of(folder / entry["path"]) == entry["sha256"]
+        assert download.sha256_of(folder / entry["path"]) == entry["sha256"]
     assert {i["tag"] for i in data["images"]} == {i.tag for i in pack.images(("flannel",))}
     assert all(
         i["platform"] == "linux/amd64" and i["digest"].startswith("sha256:") for i in data["images"]
