@@ -30,6 +30,7 @@ from labkit.sandbox import (
     rulediff,
 )
 from labkit.sandbox.agent.files import SPEC_FILE
+from labkit.sandbox.dns_record_cache import ServiceRecordCache
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.healthchecks import (
@@ -102,6 +103,8 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self.dns_records = ServiceRecordCache()
+        """Each Service's DNS records, derived again only when it or its slices change."""
         self._served: str | None = None
         """The workloads.json text the agent last loaded at this process's request."""
         self._loaded: dict[str, _Loaded] = {}
@@ -237,8 +240,6 @@ class DataPlane:
     ) -> dict[str, Any]:
         """The agent's document for these pods: what each serves, DNS records, Ingress routes,
         the outside's workloads and kube-proxy's health checks."""
-        from labkit.model.dns.records import records
-
         services = view.all("Service")
         slices = view.all("EndpointSlice")
         pods = view.pods()
@@ -246,7 +247,7 @@ class DataPlane:
         document = workloads_document(
             pods,
             nets,
-            records(services, slices, pods),
+            self.dns_records.records(services, slices, pods),
             routes.rules,
             routes.tls_hosts,
             [name_of(ns) for ns in view.all("Namespace")],
