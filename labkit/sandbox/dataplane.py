@@ -280,7 +280,7 @@ class DataPlane:
     ) -> tuple[str, dict[str, list[str]]]:
         """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
         hostPorts), and the ipsets its policy rules match."""
-        from labkit.sandbox.proxyrules import render_proxy_rules
+        from labkit.sandbox.proxyrules import ProxyInputs, proxy_inputs, render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
@@ -327,6 +327,13 @@ class DataPlane:
                 )
             )
         else:
+
+            def proxied() -> ProxyInputs:
+                return view.derived(
+                    "proxy inputs",
+                    lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice")),
+                )
+
             fragments.append(
                 self.fragments.render(
                     node.name,
@@ -336,6 +343,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     cluster_cidr,
+                    shared=proxied,
                 )
             )
         if self.cni == "flannel":

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.kubeproxy.chains import endpoint_chain, statistic_probability
@@ -30,6 +30,7 @@ from labkit.sandbox.iptables_save import SaveTables, comment
 from labkit.sandbox.proxyports import (
     PortChains,
     PortEndpoint,
+    PortKey,
     ProxiedPort,
     choose_endpoints,
     endpoints_by_port,
@@ -38,9 +39,31 @@ from labkit.sandbox.proxyports import (
     service_ports,
 )
 
-__all__ = ["MASQUERADE_MARK", "render_proxy_rules", "restore_text"]
+__all__ = [
+    "MASQUERADE_MARK",
+    "ProxyInputs",
+    "proxy_inputs",
+    "render_proxy_rules",
+    "restore_text",
+]
 
 MASQUERADE_MARK = "0x4000"  # kube-proxy's default: 1 << masqueradeBit (14)
+
+
+class ProxyInputs(NamedTuple):
+    """What every node's kube-proxy proxies alike: the Service ports and each one's endpoints,
+    read once for all the nodes of a pass (as one ``ServiceChangeTracker`` and
+    ``EndpointsChangeTracker`` feed a proxier; issue 18)."""
+
+    ports: list[ProxiedPort]
+    endpoints: dict[PortKey, list[PortEndpoint]]
+
+
+def proxy_inputs(
+    services: Sequence[Mapping[str, Any]], endpoint_slices: Sequence[Mapping[str, Any]]
+) -> ProxyInputs:
+    """The proxied ports of ``services`` and their endpoints from ``endpoint_slices``."""
+    return ProxyInputs(service_ports(services), endpoints_by_port(endpoint_slices))
 
 
 def render_proxy_rules(
@@ -49,12 +72,15 @@ def render_proxy_rules(
     services: Sequence[Mapping[str, Any]],
     endpoint_slices: Sequence[Mapping[str, Any]],
     cluster_cidr: str,
+    shared: Callable[[], ProxyInputs] | None = None,
 ) -> dict[str, list[str]]:
     """kube-proxy's ``nat``, ``filter`` and ``mangle`` rules for ``node``, as iptables-restore lines
     per table.
 
     ``cluster_cidr`` is the pod network (kube-proxy's --cluster-cidr): clients outside it are
     masqueraded on the way to a cluster IP. Output is deterministic and sorted like iptables-save.
+    ``shared`` gives ``proxy_inputs(services, endpoint_slices)``, for a caller rendering every
+    node of a pass from one read.
     """
     node_name = name_of(node)
     if not node_name:
@@ -80,8 +106,7 @@ def render_proxy_rules(
             f"The cluster CIDR {cluster_cidr!r} is not a network like 10.244.0.0/16.",
             "Pass the pod network of the lab's CNI.",
         ) from None
-    ports = service_ports(services)
-    endpoints = endpoints_by_port(endpoint_slices)
+    ports, endpoints = shared() if shared is not None else proxy_inputs(services, endpoint_slices)
     tables = SaveTables()
     _base_rules(tables)
     for port in ports:
