@@ -38,6 +38,7 @@ from labkit.sandbox.healthchecks import (
     load_balancer_targets,
     service_health,
 )
+from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
@@ -255,7 +256,7 @@ class DataPlane:
         scenario_ports = outside.get("ports") if outside.get("addresses") else None
         document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
         document["health_checks"] = health_check_entries(
-            service_health(services, slices), self.nodes(view.store)
+            service_health(services, slices, lambda: _proxied(view)), self.nodes(view.store)
         )
         if self.cni == "cilium":  # Hubble: the agent reads each node's flow log
             nodes = self.nodes(view.store)
@@ -280,7 +281,7 @@ class DataPlane:
     ) -> tuple[str, dict[str, list[str]]]:
         """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
         hostPorts), and the ipsets its policy rules match."""
-        from labkit.sandbox.proxyrules import ProxyInputs, proxy_inputs, render_proxy_rules
+        from labkit.sandbox.proxyrules import render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
@@ -327,13 +328,6 @@ class DataPlane:
                 )
             )
         else:
-
-            def proxied() -> ProxyInputs:
-                return view.derived(
-                    "proxy inputs",
-                    lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice")),
-                )
-
             fragments.append(
                 self.fragments.render(
                     node.name,
@@ -343,7 +337,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     cluster_cidr,
-                    shared=proxied,
+                    shared=lambda: _proxied(view),
                 )
             )
         if self.cni == "flannel":
@@ -393,7 +387,9 @@ class DataPlane:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
         balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
         answers 200)."""
-        checks = service_health(view.all("Service"), view.all("EndpointSlice"))
+        checks = service_health(
+            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view)
+        )
         targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
         job = Job(naming.outside_netns(self.lab_name)).ip(
             *(f"route replace {a}/32 via {node.ip} dev eth0" for a, node in targets.items())
@@ -480,3 +476,11 @@ def _write_record(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _proxied(view: StoreView) -> ProxyInputs:
+    """The Service ports and endpoints kube-proxy reads, once per view for every node's rules
+    and health checks."""
+    return view.derived(
+        "proxy inputs", lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice"))
+    )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from labkit.errors import LabError
 from labkit.model.kubeproxy.chains import endpoint_chain, statistic_probability
@@ -30,40 +30,17 @@ from labkit.sandbox.iptables_save import SaveTables, comment
 from labkit.sandbox.proxyports import (
     PortChains,
     PortEndpoint,
-    PortKey,
     ProxiedPort,
+    ProxyInputs,
     choose_endpoints,
-    endpoints_by_port,
     ipv4,
     port_chains,
-    service_ports,
+    proxy_inputs,
 )
 
-__all__ = [
-    "MASQUERADE_MARK",
-    "ProxyInputs",
-    "proxy_inputs",
-    "render_proxy_rules",
-    "restore_text",
-]
+__all__ = ["MASQUERADE_MARK", "render_proxy_rules", "restore_text"]
 
 MASQUERADE_MARK = "0x4000"  # kube-proxy's default: 1 << masqueradeBit (14)
-
-
-class ProxyInputs(NamedTuple):
-    """What every node's kube-proxy proxies alike: the Service ports and each one's endpoints,
-    read once for all the nodes of a pass (as one ``ServiceChangeTracker`` and
-    ``EndpointsChangeTracker`` feed a proxier; issue 18)."""
-
-    ports: list[ProxiedPort]
-    endpoints: dict[PortKey, list[PortEndpoint]]
-
-
-def proxy_inputs(
-    services: Sequence[Mapping[str, Any]], endpoint_slices: Sequence[Mapping[str, Any]]
-) -> ProxyInputs:
-    """The proxied ports of ``services`` and their endpoints from ``endpoint_slices``."""
-    return ProxyInputs(service_ports(services), endpoints_by_port(endpoint_slices))
 
 
 def render_proxy_rules(

@@ -19,7 +19,9 @@ import pytest
 
 from labkit import scenarios
 from labkit.sandbox.dataplane import DataPlane, StoreView
-from labkit.sandbox.proxyrules import proxy_inputs, render_proxy_rules
+from labkit.sandbox.healthchecks import service_health
+from labkit.sandbox.proxyports import proxy_inputs
+from labkit.sandbox.proxyrules import render_proxy_rules
 from labkit.sandbox.store import ClusterStore
 from labkit.sandbox.workloads import pod_nets
 
@@ -67,7 +69,8 @@ def test_every_node_proxied_from_one_read_renders_as_alone(name):
     """One ProxyInputs shared by the nodes' kube-proxy renders gives each node the rules it gets
     on its own, as every proxier syncs from one service map and one endpoints map
     (kubernetes/kubernetes pkg/proxy/iptables/proxier.go ``syncProxyRules`` over
-    ``proxier.svcPortMap`` and ``proxier.endpointsMap``)."""
+    ``proxier.svcPortMap`` and ``proxier.endpointsMap``); the health checks read from the same
+    maps (pkg/proxy/healthcheck/service_health.go, fed by ``LocalReadyEndpoints``)."""
     store = _store(name)
     nodes, services = store.peek("Node"), store.peek("Service")
     slices = store.peek("EndpointSlice")
@@ -78,3 +81,4 @@ def test_every_node_proxied_from_one_read_renders_as_alone(name):
             node, nodes, services, slices, "10.244.0.0/16", shared=lambda: shared
         )
         assert together == alone
+    assert service_health(services, slices, lambda: shared) == service_health(services, slices)
