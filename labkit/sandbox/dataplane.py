@@ -30,6 +30,7 @@ from labkit.sandbox import (
     rulediff,
 )
 from labkit.sandbox.agent.files import SPEC_FILE
+from labkit.sandbox.dns_record_cache import ServiceRecordCache
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.healthchecks import (
@@ -37,6 +38,7 @@ from labkit.sandbox.healthchecks import (
     load_balancer_targets,
     service_health,
 )
+from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
@@ -102,6 +104,8 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self.dns_records = ServiceRecordCache()
+        """Each Service's DNS records, derived again only when it or its slices change."""
         self._served: str | None = None
         """The workloads.json text the agent last loaded at this process's request."""
         self._loaded: dict[str, _Loaded] = {}
@@ -237,8 +241,6 @@ class DataPlane:
     ) -> dict[str, Any]:
         """The agent's document for these pods: what each serves, DNS records, Ingress routes,
         the outside's workloads and kube-proxy's health checks."""
-        from labkit.model.dns.records import records
-
         services = view.all("Service")
         slices = view.all("EndpointSlice")
         pods = view.pods()
@@ -246,7 +248,7 @@ class DataPlane:
         document = workloads_document(
             pods,
             nets,
-            records(services, slices, pods),
+            self.dns_records.records(services, slices, pods),
             routes.rules,
             routes.tls_hosts,
             [name_of(ns) for ns in view.all("Namespace")],
@@ -254,7 +256,7 @@ class DataPlane:
         scenario_ports = outside.get("ports") if outside.get("addresses") else None
         document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
         document["health_checks"] = health_check_entries(
-            service_health(services, slices), self.nodes(view.store)
+            service_health(services, slices, lambda: _proxied(view)), self.nodes(view.store)
         )
         if self.cni == "cilium":  # Hubble's flow logs (nodes and pods), Cilium's HTTP rules
             from labkit.sandbox.l7grants import l7_grants
@@ -339,6 +341,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     cluster_cidr,
+                    shared=lambda: _proxied(view),
                 )
             )
         if self.cni == "flannel":
@@ -388,7 +391,9 @@ class DataPlane:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
         balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
         answers 200)."""
-        checks = service_health(view.all("Service"), view.all("EndpointSlice"))
+        checks = service_health(
+            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view)
+        )
         targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
         job = Job(naming.outside_netns(self.lab_name)).ip(
             *(f"route replace {a}/32 via {node.ip} dev eth0" for a, node in targets.items())
@@ -475,3 +480,11 @@ def _write_record(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _proxied(view: StoreView) -> ProxyInputs:
+    """The Service ports and endpoints kube-proxy reads, once per view for every node's rules
+    and health checks."""
+    return view.derived(
+        "proxy inputs", lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice"))
+    )

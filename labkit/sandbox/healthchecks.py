@@ -9,11 +9,11 @@ sends the Service's traffic only to nodes whose check answers 200. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from labkit.sandbox.fabric import NodeNet, lb_route_node
-from labkit.sandbox.proxyports import endpoints_by_port, service_ports
+from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
 
 Obj = Mapping[str, Any]
 
@@ -32,11 +32,16 @@ class ServiceHealth(NamedTuple):
         return self.local_endpoints.get(node, 0)
 
 
-def service_health(services: Sequence[Obj], slices: Sequence[Obj]) -> list[ServiceHealth]:
-    """Every Service kube-proxy serves a health check for, with its local endpoint counts."""
-    endpoints = endpoints_by_port(slices)
+def service_health(
+    services: Sequence[Obj],
+    slices: Sequence[Obj],
+    shared: Callable[[], ProxyInputs] | None = None,
+) -> list[ServiceHealth]:
+    """Every Service kube-proxy serves a health check for, with its local endpoint counts;
+    ``shared`` gives ``proxy_inputs(services, slices)`` already read for the nodes' rules."""
+    ports, endpoints = shared() if shared is not None else proxy_inputs(services, slices)
     found: dict[tuple[str, str], tuple[int, tuple[str, ...], dict[str, set[str]]]] = {}
-    for port in service_ports(services):
+    for port in ports:
         if port.health_check_node_port is None:
             continue
         entry = found.setdefault(

@@ -11,6 +11,7 @@ nobody declared, which ``iptables-restore`` would reject with a cryptic message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import subprocess
@@ -114,19 +115,25 @@ def compose(fragments: Iterable[Fragment]) -> str:
 def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str]) -> None:
     known = set(chains) | set(BUILTIN_CHAINS[table])
     for rule in rules:
-        chain = rule.split(None, 2)[1]
+        chain, targets = _references(rule)
         if chain not in known:
             raise ValueError(
                 f"rule {rule!r} appends to chain {chain} of table {table}, "
                 "which no fragment declares"
             )
-        if not _may_jump(rule):
-            continue
-        for target in _JUMP.findall(rule):
+        for target in targets:
             if target not in known and target not in TARGETS:
                 raise ValueError(
                     f"rule {rule!r} jumps to {target}, which no fragment declares in table {table}"
                 )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _references(rule: str) -> tuple[str, tuple[str, ...]]:
+    """The chain an ``-A`` rule appends to and the chains it jumps to, parsed once per distinct
+    rule: a node's rules are mostly the same from one sync to the next and across nodes."""
+    targets = tuple(_JUMP.findall(rule)) if _may_jump(rule) else ()
+    return rule.split(None, 2)[1], targets
 
 
 def _may_jump(rule: str) -> bool:

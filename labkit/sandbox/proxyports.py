@@ -392,3 +392,19 @@ def port_chains(port: ProxiedPort, endpoints: EndpointChoice) -> PortChains:
         internal_refusal=internal_refusal,
         external_refusal=external_refusal,
     )
+
+
+class ProxyInputs(NamedTuple):
+    """What every node's kube-proxy proxies alike: the Service ports and each one's endpoints,
+    read once for all the nodes of a pass (as one ``ServiceChangeTracker`` and
+    ``EndpointsChangeTracker`` feed a proxier; issue 18)."""
+
+    ports: list[ProxiedPort]
+    endpoints: dict[PortKey, list[PortEndpoint]]
+
+
+def proxy_inputs(
+    services: Sequence[Mapping[str, Any]], endpoint_slices: Sequence[Mapping[str, Any]]
+) -> ProxyInputs:
+    """The proxied ports of ``services`` and their endpoints from ``endpoint_slices``."""
+    return ProxyInputs(service_ports(services), endpoints_by_port(endpoint_slices))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labkit.errors import LabError
@@ -31,11 +31,11 @@ from labkit.sandbox.proxyports import (
     PortChains,
     PortEndpoint,
     ProxiedPort,
+    ProxyInputs,
     choose_endpoints,
-    endpoints_by_port,
     ipv4,
     port_chains,
-    service_ports,
+    proxy_inputs,
 )
 
 __all__ = ["MASQUERADE_MARK", "render_proxy_rules", "restore_text"]
@@ -49,12 +49,15 @@ def render_proxy_rules(
     services: Sequence[Mapping[str, Any]],
     endpoint_slices: Sequence[Mapping[str, Any]],
     cluster_cidr: str,
+    shared: Callable[[], ProxyInputs] | None = None,
 ) -> dict[str, list[str]]:
     """kube-proxy's ``nat``, ``filter`` and ``mangle`` rules for ``node``, as iptables-restore lines
     per table.
 
     ``cluster_cidr`` is the pod network (kube-proxy's --cluster-cidr): clients outside it are
     masqueraded on the way to a cluster IP. Output is deterministic and sorted like iptables-save.
+    ``shared`` gives ``proxy_inputs(services, endpoint_slices)``, for a caller rendering every
+    node of a pass from one read.
     """
     node_name = name_of(node)
     if not node_name:
@@ -80,8 +83,7 @@ def render_proxy_rules(
             f"The cluster CIDR {cluster_cidr!r} is not a network like 10.244.0.0/16.",
             "Pass the pod network of the lab's CNI.",
         ) from None
-    ports = service_ports(services)
-    endpoints = endpoints_by_port(endpoint_slices)
+    ports, endpoints = shared() if shared is not None else proxy_inputs(services, endpoint_slices)
     tables = SaveTables()
     _base_rules(tables)
     for port in ports:

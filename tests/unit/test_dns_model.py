@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from labkit.model.dns.lookup import Answer, RecordIndex, ResolverQuery, explain_lookup
 from labkit.model.dns.names import dashed, fqdn, reverse_name
 from labkit.model.dns.poddns import pod_resolv_conf
-from labkit.model.dns.records import SCHEMA_VERSION, Record, records
+from labkit.model.dns.records import RECORD_ORDER, SCHEMA_VERSION, Record, records
 from labkit.model.dns.resolver import (
     ResolvConf,
     cluster_search_path,
@@ -993,3 +995,21 @@ def test_explain_srv_and_external_name():
     assert explain_lookup("ext", SEARCH, 5, INDEX) == [
         ResolverQuery("ext.default.svc.cluster.local.", "NOERROR")
     ]
+
+
+def test_record_order_is_the_dataclass_order() -> None:
+    """RECORD_ORDER sorts as Record's own ``order=True`` comparison does (Python's dataclasses
+    documentation, ``order``: fields compared as a tuple, in definition order), so the sorted
+    records and the SOA serial CoreDNS derives from them stay what they were."""
+    rng = random.Random(18)
+    pool = [
+        Record(
+            rng.choice(["a.", "b.", "a.b.", "_http._tcp.a."]),
+            rng.choice(["A", "AAAA", "SRV", "PTR"]),
+            rng.choice(["10.0.0.1", "10.0.0.10", "0 100 80 a."]),
+            rng.choice([5, 30, 300]),
+        )
+        for _ in range(300)
+    ]
+    assert sorted(pool, key=RECORD_ORDER) == sorted(pool)
+    assert RecordIndex(pool).records == tuple(sorted(set(pool)))

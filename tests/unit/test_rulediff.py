@@ -130,3 +130,18 @@ def test_the_jump_prefilter_never_hides_a_jump_the_search_would_find(seed):
 def test_compose_still_refuses_a_jump_to_an_undeclared_chain(rule):
     with pytest.raises(ValueError, match="jumps to NOPE"):
         iptables.compose([{"filter": [rule]}])
+
+
+def test_a_rule_accepted_once_is_refused_when_its_chain_is_gone():
+    """compose parses each distinct rule once, yet checks its references on every call:
+    iptables-restore refuses a jump to a chain the input does not declare however often the same
+    rule was loaded before (iptables/iptables-restore.c via xtables ``do_command4``)."""
+    rule = "-A FORWARD -m comment --comment x -j KUBE-SEEN"
+    assert rule in iptables.compose([{"filter": [":KUBE-SEEN - [0:0]", rule]}])
+    with pytest.raises(ValueError, match="jumps to KUBE-SEEN"):
+        iptables.compose([{"filter": [rule]}])
+    with pytest.raises(ValueError, match="appends to chain KUBE-GONE"):
+        iptables.compose([{"filter": ["-A KUBE-GONE -j ACCEPT"]}])
+    assert "-A KUBE-GONE -j ACCEPT" in iptables.compose(
+        [{"filter": [":KUBE-GONE - [0:0]", "-A KUBE-GONE -j ACCEPT"]}]
+    )

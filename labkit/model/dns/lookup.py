@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from labkit.model.dns.names import CLUSTER_DOMAIN, address_type, cluster_zone, fqdn
-from labkit.model.dns.records import DEFAULT_TTL, Record, records
+from labkit.model.dns.records import DEFAULT_TTL, RECORD_ORDER, Record, records
 from labkit.model.dns.resolver import query_order
 from labkit.model.objects import name_of
 
@@ -72,7 +72,7 @@ class RecordIndex:
             raise ValueError(f"pod_mode must be 'insecure' or 'verified', not {pod_mode!r}.")
         self.zone = cluster_zone(cluster_domain)
         self.pod_mode = pod_mode
-        self.records: tuple[Record, ...] = tuple(sorted(set(records)))
+        self.records: tuple[Record, ...] = tuple(sorted(set(records), key=RECORD_ORDER))
         self._by_name: dict[str, list[Record]] = defaultdict(list)
         for record in self.records:
             self._by_name[fqdn(record.name)].append(record)

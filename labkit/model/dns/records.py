@@ -8,6 +8,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from labkit.model.dns.names import (
@@ -52,6 +53,11 @@ class Record:
         return f"{self.name}\t{self.ttl}\tIN\t{self.rtype}\t{value}"
 
 
+RECORD_ORDER = attrgetter("name", "rtype", "value", "ttl")
+"""The sort key of Record's own field order (dataclass order), built in C: sorting thousands of
+records with it is several times faster than with the generated ``__lt__``."""
+
+
 def records(
     services: Iterable[Mapping[str, Any]],
     endpoint_slices: Iterable[Mapping[str, Any]],
@@ -79,28 +85,50 @@ def records(
     ``publishNotReadyAddresses`` and the tolerate-unready annotation.
     """
     zone = cluster_zone(cluster_domain)
-    out: set[Record] = {Record(f"dns-version.{zone}", "TXT", SCHEMA_VERSION, SCHEMA_TTL)}
-    backends = _endpoints_by_service(endpoint_slices)
+    out: set[Record] = {version_record(zone)}
+    groups = slices_by_service(endpoint_slices)
     for svc in services:
-        name, ns = _dns_names_of(svc, "Service")
-        spec = svc.get("spec") or {}
-        base = f"{name}.{ns}.svc.{zone}"
-        if spec.get("type") == "ExternalName":
-            target = spec.get("externalName")
-            if not target:
-                raise ValueError(
-                    f"Service {ns}/{name} has type ExternalName but no spec.externalName."
-                )
-            out.add(Record(base, "CNAME", check_name(str(target), "externalName"), ttl))
-            continue
-        ips = [str(ip) for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip]
-        if not ips:
-            continue  # no address allocated yet: nothing to publish
-        headless = ips[0] == "None"
-        if not headless:
-            out.update(_cluster_ip_records(svc, f"{ns}/{name}", base, ips, ttl))
-        published = _published(svc, backends.get((ns, name), []))
-        out.update(_endpoint_records(base, published, ttl, headless=headless))
+        out.update(service_records(svc, groups.get(service_key(svc), []), zone, ttl))
+    out.update(pod_records(pods, zone, ttl))
+    return sorted(out, key=RECORD_ORDER)
+
+
+def version_record(zone: str) -> Record:
+    """``dns-version.<zone>`` TXT: the schema version CoreDNS answers."""
+    return Record(f"dns-version.{zone}", "TXT", SCHEMA_VERSION, SCHEMA_TTL)
+
+
+def service_key(svc: Mapping[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of a Service, lowercase: how ``slices_by_service`` groups its slices."""
+    return namespace_of(svc).lower(), name_of(svc).lower()
+
+
+def service_records(
+    svc: Mapping[str, Any], slices: Iterable[Mapping[str, Any]], zone: str, ttl: int = DEFAULT_TTL
+) -> list[Record]:
+    """One Service's records (see ``records``) from its own EndpointSlices (or Endpoints)."""
+    name, ns = _dns_names_of(svc, "Service")
+    spec = svc.get("spec") or {}
+    base = f"{name}.{ns}.svc.{zone}"
+    if spec.get("type") == "ExternalName":
+        target = spec.get("externalName")
+        if not target:
+            raise ValueError(f"Service {ns}/{name} has type ExternalName but no spec.externalName.")
+        return [Record(base, "CNAME", check_name(str(target), "externalName"), ttl)]
+    ips = [str(ip) for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")]) if ip]
+    if not ips:
+        return []  # no address allocated yet: nothing to publish
+    headless = ips[0] == "None"
+    out = [] if headless else _cluster_ip_records(svc, f"{ns}/{name}", base, ips, ttl)
+    published = _published(svc, _endpoints_of(slices))
+    return out + _endpoint_records(base, published, ttl, headless=headless)
+
+
+def pod_records(
+    pods: Iterable[Mapping[str, Any]], zone: str, ttl: int = DEFAULT_TTL
+) -> list[Record]:
+    """``a-b-c-d.ns.pod.<zone>`` A (AAAA) for every pod address."""
+    out: list[Record] = []
     for pod in pods:
         ns = namespace_of(pod).lower()
         if not DNS_LABEL.match(ns):
@@ -108,8 +136,8 @@ def records(
         status = pod.get("status") or {}
         pod_ips = [entry.get("ip") for entry in status.get("podIPs") or []]
         for ip in filter(None, pod_ips or [status.get("podIP")]):
-            out.add(Record(f"{dashed(ip)}.{ns}.pod.{zone}", address_type(ip), str(ip), ttl))
-    return sorted(out)
+            out.append(Record(f"{dashed(ip)}.{ns}.pod.{zone}", address_type(ip), str(ip), ttl))
+    return out
 
 
 def _dns_names_of(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
@@ -128,24 +156,34 @@ def _dns_names_of(obj: Mapping[str, Any], kind: str) -> tuple[str, str]:
     return name, namespace
 
 
-def _endpoints_by_service(
+def slices_by_service(
     objects: Iterable[Mapping[str, Any]],
-) -> dict[tuple[str, str], list[ServiceEndpoint]]:
-    """Endpoints of EndpointSlices (or legacy Endpoints objects) grouped by (namespace, service
-    name); an endpoint of unknown readiness counts as ready."""
-    groups: dict[tuple[str, str], list[ServiceEndpoint]] = defaultdict(list)
+) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """EndpointSlices (or legacy Endpoints objects) grouped by (namespace, service name),
+    lowercase; FQDN slices (names, not addresses) and slices no Service owns are left out."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for obj in objects:
         namespace = namespace_of(obj).lower()
         if "subsets" in obj or obj.get("kind") == "Endpoints":
-            groups[(namespace, name_of(obj).lower())].extend(endpoints_from_endpoints(obj))
+            groups[(namespace, name_of(obj).lower())].append(obj)
             continue
         if str(obj.get("addressType") or "IPv4") == "FQDN":
             continue  # FQDN slices carry names, not addresses; cluster DNS ignores them
         service = labels_of(obj).get(SERVICE_NAME_LABEL)
-        if not service:
-            continue  # a slice no Service owns publishes nothing
-        groups[(namespace, service.lower())].extend(endpoints_from_slices([obj]))
+        if service:
+            groups[(namespace, service.lower())].append(obj)
     return groups
+
+
+def _endpoints_of(slices: Iterable[Mapping[str, Any]]) -> list[ServiceEndpoint]:
+    """The endpoints of one Service's slices; an endpoint of unknown readiness counts as ready."""
+    out: list[ServiceEndpoint] = []
+    for obj in slices:
+        if "subsets" in obj or obj.get("kind") == "Endpoints":
+            out.extend(endpoints_from_endpoints(obj))
+        else:
+            out.extend(endpoints_from_slices([obj]))
+    return out
 
 
 def srv_weight(offers: int) -> int:

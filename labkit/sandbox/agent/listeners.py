@@ -144,14 +144,20 @@ def default_dns_backend() -> DnsBackend:
             output=str(exc),
         ) from None
 
+    encoded: set[Record] = set()  # the last index's records, known to encode
+
     def build_index(records: list[Record], namespaces: list[str]) -> RecordIndex:
-        for record in records:  # encode each once now, so a bad one is named at reload time
+        for record in records:  # encode each new one now, so a bad one is named at reload time
+            if record in encoded:
+                continue
             try:
                 dns.to_rr(record)
             except Exception as exc:
                 raise ValueError(
                     f"record {record.name} {record.rtype} {record.value!r}: {exc}"
                 ) from None
+        encoded.clear()
+        encoded.update(records)
         return RecordIndex(records, namespaces=namespaces)
 
     world = dns.fixed_responder(outside_dns.resolve)
