@@ -23,7 +23,7 @@ from labkit.model.objects import meta, name_of, namespace_of
 from labkit.values import OUTSIDE
 
 VIAS = ("loadbalancer", "nodeport")
-BACKEND_HEADER = "x-labkit-ingress-backend"
+UNNAMED = "a backend whose answer names no pod of the lab"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def parse_curl_i(text: str) -> HttpAnswer:
 
 
 def answering_pod(answer: HttpAnswer, pod_names: set[str]) -> str | None:
-    """The pod that served the request, read from the body (netexec answers start with its name)."""
+    """The pod that served the request, read from the body's first line: the pod's name alone
+    (serve-hostname, netexec's /hostname) or before a colon."""
     first = answer.body.strip().splitlines()[0] if answer.body.strip() else ""
     token = first.split(":", 1)[0].strip() if ":" in first else first.strip()
     return token if token in pod_names else None
@@ -148,15 +149,11 @@ class Route:
         return f"{self.namespace}/{self.service}"
 
     def reached(self, answer: HttpAnswer, all_pods: set[str]) -> bool:
-        """A 2xx answer from one of the Service's endpoints (or, when the body names no pod, from
-        the backend the controller's header names)."""
+        """A 2xx answer whose body names one of the Service's endpoint pods: a status alone
+        cannot tell which Service's pod answered."""
         if answer.status is None or not 200 <= answer.status < 300:
             return False
-        pod = answering_pod(answer, all_pods)
-        if pod is not None:
-            return pod in self.endpoint_pods
-        backend = answer.headers.get(BACKEND_HEADER)
-        return backend is None or backend == self.ref
+        return answering_pod(answer, all_pods) in self.endpoint_pods
 
 
 class RouteProblem(NamedTuple):
@@ -193,6 +190,13 @@ def route_problem(route: Route, host: str, answer: HttpAnswer, who: str) -> Rout
             "http",
             f"{path}: the backend answered {status}; the route works but the "
             "application refused the request.",
+        )
+    if who == UNNAMED:
+        return RouteProblem(
+            None,
+            f"{path}: HTTP {status}, but the body names no pod, so nothing shows that "
+            f"{route.ref} answered: its pods must answer with their own name at every path "
+            "(as agnhost serve-hostname does).",
         )
     return RouteProblem(
         None,
@@ -278,7 +282,6 @@ def ingress_routes(
     for route in wanted.values():
         answer = conv.observation[route.path]
         pod = answering_pod(answer, all_pods)
-        backend = answer.headers.get(BACKEND_HEADER)
         if pod:
             who = (
                 f"an endpoint of {service_of[pod]}"
@@ -286,10 +289,12 @@ def ingress_routes(
                 else view.names.by_name(pod, route.namespace)
             )
         else:
-            who = f"service {backend}" if backend else "an unnamed backend"
+            who = UNNAMED
         ok = route.reached(answer, all_pods)
         if answer.status is None:
             seen = f"no HTTP answer ({answer.error or 'curl failed'})"
+        elif pod is None and not 200 <= answer.status < 300:
+            seen = f"HTTP {answer.status}"  # the controller's own answer, or an error page
         else:
             seen = f"HTTP {answer.status} from {who}"
         report.add(

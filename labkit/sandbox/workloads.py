@@ -39,14 +39,39 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
 # --------------------------------------------------------------------------- pods
 
 
+def _bool_flag(args: Sequence[str], name: str, default: bool) -> bool:
+    """A Go boolean flag's value as pflag reads it: ``--name``, ``--name=true|false``; the last
+    one given wins."""
+    value = default
+    for arg in args:
+        if arg == f"--{name}":
+            value = True
+        elif arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1].lower() in ("true", "1", "t")
+    return value
+
+
+def serves_hostname_over_http(args: Sequence[str]) -> bool:
+    """Whether agnhost args run ``serve-hostname`` in its HTTP mode (``--http`` defaults to true
+    and excludes ``--tcp`` and ``--udp``)."""
+    if not args or args[0] != "serve-hostname":
+        return False
+    rest = args[1:]
+    raw = _bool_flag(rest, "tcp", False) or _bool_flag(rest, "udp", False)
+    return _bool_flag(rest, "http", True) and not raw
+
+
 def pod_role(pod: Mapping[str, Any]) -> str:
-    """How the agent emulates a pod, judged by its images: cluster DNS, ingress controller or
-    netexec."""
-    images = [str(c.get("image") or "") for c in (pod.get("spec") or {}).get("containers") or []]
+    """How the agent emulates a pod, judged by its images and args: cluster DNS, ingress
+    controller, agnhost serve-hostname over HTTP, or netexec."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    images = [str(c.get("image") or "") for c in containers]
     if any(DNS_IMAGE_MARK in image for image in images):
         return "dns"
     if any(INGRESS_IMAGE_MARK in image for image in images):
         return "ingress"
+    if any(serves_hostname_over_http([str(a) for a in c.get("args") or []]) for c in containers):
+        return "serve-hostname"
     return "netexec"
 
 
@@ -209,14 +234,18 @@ def workloads_document(
         if net is None or net.netns in used_netns or (net.host_network and not pod_ports(pod)):
             continue
         used_netns.add(net.netns)
+        role = pod_role(pod)
+        ports = pod_ports(pod)
+        if role == "serve-hostname":  # its HTTP mode listens on TCP only
+            ports = [p for p in ports if p["protocol"] == "TCP"]
         workloads.append(
             {
                 "namespace": ns,
                 "name": name,
                 "netns": net.netns,
                 "ip": net.ip,
-                "role": pod_role(pod),
-                "ports": pod_ports(pod),
+                "role": role,
+                "ports": ports,
                 "hostname": net.node
                 if net.host_network
                 else pod_hostname(name, (pod.get("spec") or {}).get("hostname")),

@@ -45,11 +45,8 @@ def ingress(
     }
 
 
-def http(status: int, body: str, backend: str | None = None) -> str:
-    head = f"HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n"
-    if backend:
-        head += f"X-Labkit-Ingress-Backend: {backend}\r\n"
-    return head + "\r\n" + body
+def http(status: int, body: str) -> str:
+    return f"HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n\r\n" + body
 
 
 def lab_with(fakes, ing: dict, answers: dict[str, str]):
@@ -100,13 +97,10 @@ def lab_with(fakes, ing: dict, answers: dict[str, str]):
     return lab
 
 
+# agnhost serve-hostname's answer at every path: the pod's name, no newline.
 GOOD = {
-    "/api": http(200, "api-6c8d9f7b5c-aaaaa: labkit netexec answered GET /api\n", "default/api"),
-    "/dashboard": http(
-        200,
-        "dashboard-7d9f8c6b4d-bbbbb: labkit netexec answered GET /dashboard\n",
-        "default/dashboard",
-    ),
+    "/api": http(200, "api-6c8d9f7b5c-aaaaa"),
+    "/dashboard": http(200, "dashboard-7d9f8c6b4d-bbbbb"),
 }
 
 
@@ -156,12 +150,13 @@ def test_no_rule_gives_404_hint(fakes):
     answers = {**GOOD, "/dashboard": http(404, "default backend - 404: no Ingress rule matches")}
     r = ingress_routes(lab_with(fakes, ingress({"/api": "api"}), answers), HOST, ROUTES, wait=1)
     assert r.failure == "http" and "no Ingress rule matches host" in r.hint and "pathType" in r.hint
+    assert "(from lab-control-plane): HTTP 404; wanted an endpoint of default/dashboard" in str(r)
 
 
 def test_backend_errors_point_at_service_health(fakes):
     answers = {
         **GOOD,
-        "/api": http(503, "ingress: service default/api did not answer", "default/api"),
+        "/api": http(503, "ingress: service default/api did not answer"),
     }
     r = ingress_routes(
         lab_with(fakes, ingress({"/api": "api", "/dashboard": "dashboard"}), answers),
@@ -170,6 +165,22 @@ def test_backend_errors_point_at_service_health(fakes):
         wait=1,
     )
     assert r.failure == "http" and "service_health(lab, 'api'" in r.hint
+
+
+def test_a_2xx_that_names_no_pod_is_not_a_route(fakes):
+    """agnhost netexec answers any path it has no handler for from its "/" handler with the time
+    (test/images/agnhost/netexec/netexec.go, rootHandler: ``NOW: <time>``), so a 200 alone does
+    not show which Service answered: the route fails and the hint says what the backend lacks."""
+    answers = {**GOOD, "/api": http(200, "NOW: 2026-12-06 19:40:49.1 +0000 UTC")}
+    r = ingress_routes(
+        lab_with(fakes, ingress({"/api": "dashboard", "/dashboard": "dashboard"}), answers),
+        HOST,
+        ROUTES,
+        wait=1,
+    )
+    assert r.verdict == "fail" and r.failure is None
+    assert "HTTP 200 from a backend whose answer names no pod of the lab" in str(r)
+    assert "/api: HTTP 200, but the body names no pod" in r.hint and "serve-hostname" in r.hint
 
 
 def test_no_http_answer(fakes):

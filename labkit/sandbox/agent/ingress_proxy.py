@@ -98,7 +98,7 @@ async def forward(
     502/504 that says what went wrong) for the client."""
     keep = request.keep_alive
     target = f"{rule.backend_ip}:{rule.backend_port}"
-    route = [("X-Labkit-Ingress", "routed"), ("X-Labkit-Ingress-Backend", rule.service)]
+    route = [("X-Labkit-Ingress", "routed")]
 
     def failure(status: int, what: str) -> bytes:
         text = f"ingress: service {rule.service} ({target}) {what}\n"

@@ -69,7 +69,7 @@ class Listener:
 
     workload: Workload
     port: PortSpec
-    kind: str  # dns, udp-netexec, http-netexec, ingress or healthcheck
+    kind: str  # dns, udp-netexec, http-netexec, http-serve-hostname, ingress or healthcheck
     server: asyncio.AbstractServer | None = None
     transport: asyncio.BaseTransport | None = None
     task: asyncio.Task[None] | None = None

@@ -27,6 +27,7 @@ from labkit.sandbox.agent.listeners import (
 )
 from labkit.sandbox.agent.netexec import UdpNetexec, serve_netexec_http
 from labkit.sandbox.agent.podlog import PodLogs
+from labkit.sandbox.agent.servehostname import serve_hostname_http, serve_hostname_started
 from labkit.sandbox.agent.spec import AgentSpec, FlowSource, PortSpec, Workload, load_spec
 from labkit.sandbox.agent.tls import IngressTls
 from labkit.sandbox.flowring import FlowRing
@@ -282,15 +283,19 @@ class Agent:
         return Listener(workload, port, "resolver", task=task, sock=sock)
 
     async def _open_http(self, workload: Workload, port: PortSpec) -> Listener:
-        """A TCP port of a netexec pod, of an ingress pod (TLS on 443), or a node's service
-        health check."""
+        """A TCP port of a netexec or serve-hostname pod, of an ingress pod (TLS on 443), or a
+        node's service health check."""
         ingress = workload.role == "ingress"
         ssl_ctx = None
         if ingress and port.port == HTTPS_PORT:
             ssl_ctx = await self._tls.context(self.spec.tls_hosts)
         scheme = "https" if ssl_ctx else "http"
         sock = bound_socket(workload, port)
-        kind = {"ingress": "ingress", "healthcheck": "healthcheck"}.get(workload.role)
+        kind = {
+            "ingress": "ingress",
+            "healthcheck": "healthcheck",
+            "serve-hostname": "http-serve-hostname",
+        }.get(workload.role)
         listener = Listener(workload, port, kind or "http-netexec", sock=sock)
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -307,6 +312,14 @@ class Agent:
                 elif ingress:
                     await serve_ingress(
                         workload.netns, lambda: self.spec.ingress, reader, writer, scheme
+                    )
+                elif workload.role == "serve-hostname":
+                    await serve_hostname_http(
+                        workload.hostname,
+                        reader,
+                        writer,
+                        self.logs.recorder(workload.ref),
+                        lambda: self.spec.l7_for(workload.netns, port.port),
                     )
                 else:
                     await serve_netexec_http(
@@ -327,6 +340,8 @@ class Agent:
         listener.server = await asyncio.start_server(on_client, sock=sock, ssl=ssl_ctx)
         if workload.role == "netexec":
             self.logs.record(workload.ref, f"Started HTTP server on port {port.port}")
+        elif workload.role == "serve-hostname":
+            self.logs.record(workload.ref, serve_hostname_started(port.port))
         return listener
 
 

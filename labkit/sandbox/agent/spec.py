@@ -14,7 +14,7 @@ from labkit.model.dns.records import Record
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.agent.ingress import IngressRule, sort_ingress_rules
 
-ROLES = ("netexec", "dns", "ingress", "resolver")
+ROLES = ("netexec", "serve-hostname", "dns", "ingress", "resolver")
 PROTOCOLS = ("TCP", "UDP")
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
 
