@@ -90,6 +90,102 @@ def test_the_schema_takes_a_documented_policy_and_refuses_unknown_fields():
         assert len(problems(doc)) == 1, doc
 
 
+KIND_ONLY = [
+    ({"ingressDeny": [{"fromEntities": ["world"]}]}, "spec.ingressDeny", "ingressDeny"),
+    (
+        {"egress": [{"toFQDNs": [{"matchName": "example.com"}]}]},
+        r"spec.egress\[0\].toFQDNs",
+        "toFQDNs",
+    ),
+    (
+        {
+            "egress": [
+                {
+                    "toEndpoints": [{}],
+                    "toPorts": [
+                        {
+                            "ports": [{"port": "53", "protocol": "UDP"}],
+                            "rules": {"dns": [{"matchPattern": "*"}]},
+                        }
+                    ],
+                }
+            ]
+        },
+        r"spec.egress\[0\].toPorts\[0\].rules.dns",
+        "dns rules",
+    ),
+    (
+        {"egressDeny": [{"toServices": [{"k8sService": {"serviceName": "db"}}]}]},
+        "spec.egressDeny",
+        "egressDeny",
+    ),
+    ({"ingress": [{"icmps": [{"fields": [{"type": 8}]}]}]}, r"spec.ingress\[0\].icmps", "icmps"),
+    (
+        {"ingress": [{"fromCIDRSet": [{"cidrGroupRef": "office"}]}]},
+        r"spec.ingress\[0\].fromCIDRSet\[0\].cidrGroupRef",
+        "fromCIDRSet.cidrGroupRef",
+    ),
+    (
+        {"ingress": [{"toPorts": [{"ports": [{"port": "0", "protocol": "VRRP"}]}]}]},
+        r"toPorts\[0\].ports\[0\].protocol VRRP",
+        "protocol VRRP",
+    ),
+    (
+        {"ingress": [{"toPorts": [{"ports": [{"port": "443"}], "serverNames": ["a.io"]}]}]},
+        r"toPorts\[0\].serverNames",
+        "serverNames",
+    ),
+    (
+        {"enableDefaultDeny": {"egress": False}, "egress": [{}]},
+        "spec.enableDefaultDeny",
+        "enableDefaultDeny",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "path", "field"), KIND_ONLY)
+def test_cilium_crd_fields_the_sandbox_does_not_model_validate_and_are_refused_on_apply(
+    spec, path, field
+):
+    """Cilium 1.20's CRD (pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml)
+    accepts deny rules, toFQDNs, DNS rules (PortRuleDNS), icmps, CIDR groups, VRRP, SNI and
+    enableDefaultDeny, so the shared schema (used on Kind too) takes them; the sandbox, which
+    does not enforce them, refuses the policy naming the field and the Kind fix."""
+    doc = cnp({"endpointSelector": {"matchLabels": {"app": "web"}}, **spec})
+    assert problems(doc) == []
+    with pytest.raises(LabError, match=path) as err:
+        policy_set(NAMESPACES, [], [doc])
+    assert err.value.fix.startswith(
+        f"Use a Kind lab with Cilium (make lab CNI=cilium BACKEND=kind) for {field},"
+    )
+
+
+def test_the_crds_structure_refuses_what_cilium_would_refuse():
+    """The CRD's anyOf/oneOf: a spec needs one of ingress, ingressDeny, egress, egressDeny and
+    exactly one of endpointSelector and nodeSelector; a deny rule's toPorts holds only ports,
+    a CIDR set entry exactly one of cidr, cidrGroupRef, cidrGroupSelector, toFQDNs one of
+    matchName and matchPattern, and toRequires is deprecated to an empty list."""
+    sel = {"endpointSelector": {}}
+    bad = [
+        cnp(sel),
+        cnp({"endpointSelector": {}, "nodeSelector": {}, "ingress": [{}]}),
+        cnp({**sel, "egressDeny": [{"toPorts": [{"rules": {"http": [{}]}}]}]}),
+        cnp({**sel, "ingress": [{"fromCIDRSet": [{"cidr": "10.0.0.0/8", "cidrGroupRef": "g"}]}]}),
+        cnp({**sel, "egress": [{"toFQDNs": [{"matchName": "a.io", "matchPattern": "*.a.io"}]}]}),
+        cnp({**sel, "egress": [{"toFQDNs": [{"matchName": "a b"}]}]}),
+        cnp({**sel, "egress": [{"toRequires": ["x"]}]}),
+        cnp({**sel, "ingressDeny": [{"authentication": {"mode": "required"}}]}),
+        cnp(
+            {
+                **sel,
+                "egress": [{"toPorts": [{"rules": {"http": [{}], "dns": [{"matchName": "a"}]}}]}],
+            }
+        ),
+    ]
+    for doc in bad:
+        assert problems(doc), doc
+
+
 # --------------------------------------------------------------------------- semantics
 
 
@@ -255,8 +351,8 @@ def test_specs_are_each_a_policy_and_unmodelled_fields_are_refused():
 
     (http,) = as_network_policies(l7({"http": [{"method": "GET"}]}), POD_CIDR, NODE_CIDR)
     assert {p["protocol"] for p in http["spec"]["ingress"][0]["ports"]} == {"TCP", "UDP"}
-    with pytest.raises(PolicyError, match="only HTTP rules"):
-        as_network_policies(l7({"kafka": [{"topic": "t"}]}), POD_CIDR, NODE_CIDR)
+    with pytest.raises(PolicyError, match=r"spec.ingress\[0\].toPorts\[0\].rules.dns is not"):
+        as_network_policies(l7({"dns": [{"matchPattern": "*"}]}), POD_CIDR, NODE_CIDR)
     with pytest.raises(PolicyError, match=r"rules.http\[0\].method '\(' is not a regular"):
         as_network_policies(l7({"http": [{"method": "("}]}), POD_CIDR, NODE_CIDR)
     apiserver = cnp({"endpointSelector": {}, "egress": [{"toEntities": ["kube-apiserver"]}]})
