@@ -8,6 +8,7 @@ import pytest
 from labkit.errors import LabError
 from labkit.manifests import problems
 from labkit.model.ciliumpolicy.translate import as_network_policies
+from labkit.model.netpol.endpoints import endpoint
 from labkit.model.netpol.policies import PolicyError
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.sandbox.ciliumpolicy import (
@@ -48,6 +49,7 @@ NAMESPACES = [
     {"metadata": {"name": "prod", "labels": {"kubernetes.io/metadata.name": "prod"}}},
     {"metadata": {"name": "dev", "labels": {"kubernetes.io/metadata.name": "dev", "env": "dev"}}},
 ]
+EVERY = [endpoint(p) for p in (WEB, API, OTHER)]
 OUTSIDE = {"ip": "192.0.2.10"}
 NODE = {"ip": "172.18.0.3"}
 
@@ -380,9 +382,7 @@ def test_endpoint_rules_accept_what_the_model_allows_and_end_in_one_drop():
         }
     )
     ps = policy_set(NAMESPACES, [], [doc])
-    rules = endpoint_policy_rules(WEB, [WEB, API, OTHER], ps, ("172.18.0.3", "10.244.1.1"))[
-        "filter"
-    ]
+    rules = endpoint_policy_rules(WEB, EVERY, ps, ("172.18.0.3", "10.244.1.1"))["filter"]
     assert "-A INPUT -j CILIUM_POL_IN" in rules and "-A OUTPUT -j CILIUM_POL_OUT" in rules
     accept = (
         "-A CILIUM_POL_IN -s 10.244.2.11/32 -p tcp -m tcp --dport 8080 "
@@ -399,9 +399,7 @@ def test_endpoint_rules_accept_what_the_model_allows_and_end_in_one_drop():
     sub = block.split("-j ")[-1]
     assert f"-A {sub} -s 192.0.2.10/32 -j RETURN" in rules and f"-A {sub} -j ACCEPT" in rules
     assert not any(r.startswith("-A CILIUM_POL_OUT") for r in rules)
-    quiet = endpoint_policy_rules(API, [WEB, API, OTHER], ps, ("172.18.0.4", "10.244.2.1"))[
-        "filter"
-    ]
+    quiet = endpoint_policy_rules(API, EVERY, ps, ("172.18.0.4", "10.244.2.1"))["filter"]
     assert not any(r.startswith("-A CILIUM_POL") for r in quiet)
 
 
@@ -420,7 +418,7 @@ def test_egress_to_a_named_port_without_peers_is_resolved_at_each_destination():
         },
     }
     ps = policy_set(NAMESPACES, [np], [])
-    rules = endpoint_policy_rules(WEB, [WEB, API, OTHER], ps, ())["filter"]
+    rules = endpoint_policy_rules(WEB, EVERY, ps, ())["filter"]
     allowed = [r for r in rules if r.startswith("-A CILIUM_POL_OUT -d")]
     assert sorted(r.split()[3] for r in allowed) == ["10.244.2.11/32", "10.244.2.12/32"]
     assert all("--dport 8080" in r for r in allowed)
