@@ -9,7 +9,8 @@ the 2-core machine at 300 pods + 500 Services + 300 policies: one more object <=
 <= 5 ms, the lab's RSS <= 150 MB.
 
 Run as root, under the sandbox lock:
-``sudo flock /tmp/sandbox.lock .venv/bin/python bench/scale.py [--cni calico] [--only combined]``.
+``sudo flock /tmp/sandbox.lock .venv/bin/python bench/scale.py [--cni calico|flannel|cilium]
+[--only combined]``.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def one_size(cni: str, pods: int, services: int, policies: int) -> dict[str, Any
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cni", default="calico", choices=["calico", "flannel"])
+    parser.add_argument("--cni", default="calico", choices=["calico", "flannel", "cilium"])
     parser.add_argument(
         "--only", default="", help="run only the sizes whose label contains this text"
     )

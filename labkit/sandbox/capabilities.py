@@ -143,9 +143,11 @@ def cilium_capabilities() -> Capabilities:
             "cilium-dbg status, service list, endpoint list and bpf lb list in the agent pods.",
             "Not modelled: eBPF itself (no BPF programs or maps; netfilter and routes do the "
             "work), identities in enforcement (policies are resolved to addresses), the "
-            "tunnel's identity header, Hubble's relay and L7 flow records, L7 rules other than "
-            "HTTP (toPorts.rules kafka/dns are refused), deny policies, toFQDNs, toServices and "
-            "the other entities.",
+            "tunnel's identity header, Hubble's relay and L7 flow records; DNS rules, deny "
+            "rules (ingressDeny/egressDeny), toFQDNs, toServices, from/toNodes, from/toGroups, "
+            "icmps, authentication, nodeSelector, enableDefaultDeny, TLS and listener fields and "
+            "the other entities: the schema takes them as Cilium's CRD does (a Kind lab with "
+            "Cilium enforces them), the sandbox refuses them on apply naming the field.",
         ),
         notes=(outside_world_note(),),
     )

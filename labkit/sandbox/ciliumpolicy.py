@@ -121,14 +121,14 @@ class _Chains:
 
 def endpoint_policy_rules(
     pod: Mapping[str, Any],
-    pods: Sequence[Mapping[str, Any]],
+    others: Sequence[Endpoint],
     policies: PolicySet,
     node_addresses: Sequence[str],
 ) -> dict[str, list[str]]:
-    """The filter lines enforcing ``policies`` in ``pod``'s own namespace; ``node_addresses``
-    are its node's (its InternalIP and cilium_host), which always reach it."""
+    """The filter lines enforcing ``policies`` in ``pod``'s own namespace, ``others`` the
+    endpoints of every pod (parsed once for all pods, not once per pod: that was O(pods^2));
+    ``node_addresses`` are its node's (its InternalIP and cilium_host), which always reach it."""
     me = endpoint(pod)
-    others = [endpoint(p) for p in pods]
     chains = _Chains()
     for direction in (INGRESS, EGRESS):
         isolating = policies.selecting(me, direction)

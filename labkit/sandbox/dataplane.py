@@ -369,6 +369,7 @@ class DataPlane:
     ) -> dict[str, str]:
         """The iptables-restore input of each pod of ``node`` in ``pods``, by namespace: Cilium's
         socket LB, then the endpoint's policy."""
+        from labkit.model.netpol.endpoints import endpoint
         from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
         from labkit.sandbox.fabric_cilium import cilium_host_ip
 
@@ -378,10 +379,11 @@ class DataPlane:
         )
         every = view.pods()
         by_key = {ref_of(pod): pod for pod in every}
+        peers = [endpoint(pod) for pod in every]
         local = (node.ip, cilium_host_ip(node.pod_cidr))
         return {
             net.netns: iptables.compose(
-                [socket_lb, endpoint_policy_rules(by_key[key], every, policies, local)]
+                [socket_lb, endpoint_policy_rules(by_key[key], peers, policies, local)]
             )
             for key, net in pods.items()
             if net.node == node.name and not net.host_network and key in by_key

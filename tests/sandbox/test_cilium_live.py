@@ -212,24 +212,22 @@ def test_a_cilium_network_policy_lets_one_client_in_and_drops_the_other(cilium_l
 
 
 def test_cilium_policies_the_lab_cannot_enforce_are_refused(cilium_lab, calico_lab):
-    """Cilium's CRD is served only where Cilium runs (kubectl: no matches for kind); an L7 rule
-    other than HTTP (toPorts.rules.kafka) is refused on the sandbox, never stored unenforced
-    (HTTP rules are enforced by the agent: test_cilium_l7_live.py)."""
+    """Cilium's CRD is served only where Cilium runs (kubectl: no matches for kind); fields
+    Cilium 1.20's CRD accepts (pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml:
+    toFQDNs, ingressDeny) but the sandbox does not enforce are refused on apply naming the
+    field and the Kind fix, never stored unenforced."""
     import pytest
 
     from labkit.errors import LabError
 
     with pytest.raises(LabError, match="no matches for kind"):
         calico_lab.apply([WEB_FROM_CLIENT_A])
-    l7 = _cnp(
-        {
-            "endpointSelector": {"matchLabels": {"app": "web"}},
-            "ingress": [
-                {"toPorts": [{"ports": [{"port": "8080"}], "rules": {"kafka": [{"topic": "t"}]}}]}
-            ],
-        },
-        name="l7",
-    )
-    with pytest.raises(LabError, match="only HTTP rules"):
-        cilium_lab.apply([l7])
+    selector = {"endpointSelector": {"matchLabels": {"app": "web"}}}
+    fqdn = _cnp({**selector, "egress": [{"toFQDNs": [{"matchName": "example.com"}]}]}, "fqdn")
+    deny = _cnp({**selector, "ingressDeny": [{"fromEntities": ["world"]}]}, "deny")
+    with pytest.raises(LabError, match=r"spec.egress\[0\].toFQDNs is not modelled") as err:
+        cilium_lab.apply([fqdn])
+    assert "Kind lab with Cilium" in err.value.fix
+    with pytest.raises(LabError, match=r"spec\.ingressDeny is not modelled"):
+        cilium_lab.apply([deny])
     assert cilium_lab.get("CiliumNetworkPolicy", namespace="demo") == []

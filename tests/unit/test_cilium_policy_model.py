@@ -8,6 +8,7 @@ import pytest
 from labkit.errors import LabError
 from labkit.manifests import problems
 from labkit.model.ciliumpolicy.translate import as_network_policies
+from labkit.model.netpol.endpoints import endpoint
 from labkit.model.netpol.policies import PolicyError
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.sandbox.ciliumpolicy import (
@@ -48,6 +49,7 @@ NAMESPACES = [
     {"metadata": {"name": "prod", "labels": {"kubernetes.io/metadata.name": "prod"}}},
     {"metadata": {"name": "dev", "labels": {"kubernetes.io/metadata.name": "dev", "env": "dev"}}},
 ]
+EVERY = [endpoint(p) for p in (WEB, API, OTHER)]
 OUTSIDE = {"ip": "192.0.2.10"}
 NODE = {"ip": "172.18.0.3"}
 
@@ -88,6 +90,102 @@ def test_the_schema_takes_a_documented_policy_and_refuses_unknown_fields():
     ]
     for doc in bad:
         assert len(problems(doc)) == 1, doc
+
+
+KIND_ONLY = [
+    ({"ingressDeny": [{"fromEntities": ["world"]}]}, "spec.ingressDeny", "ingressDeny"),
+    (
+        {"egress": [{"toFQDNs": [{"matchName": "example.com"}]}]},
+        r"spec.egress\[0\].toFQDNs",
+        "toFQDNs",
+    ),
+    (
+        {
+            "egress": [
+                {
+                    "toEndpoints": [{}],
+                    "toPorts": [
+                        {
+                            "ports": [{"port": "53", "protocol": "UDP"}],
+                            "rules": {"dns": [{"matchPattern": "*"}]},
+                        }
+                    ],
+                }
+            ]
+        },
+        r"spec.egress\[0\].toPorts\[0\].rules.dns",
+        "dns rules",
+    ),
+    (
+        {"egressDeny": [{"toServices": [{"k8sService": {"serviceName": "db"}}]}]},
+        "spec.egressDeny",
+        "egressDeny",
+    ),
+    ({"ingress": [{"icmps": [{"fields": [{"type": 8}]}]}]}, r"spec.ingress\[0\].icmps", "icmps"),
+    (
+        {"ingress": [{"fromCIDRSet": [{"cidrGroupRef": "office"}]}]},
+        r"spec.ingress\[0\].fromCIDRSet\[0\].cidrGroupRef",
+        "fromCIDRSet.cidrGroupRef",
+    ),
+    (
+        {"ingress": [{"toPorts": [{"ports": [{"port": "0", "protocol": "VRRP"}]}]}]},
+        r"toPorts\[0\].ports\[0\].protocol VRRP",
+        "protocol VRRP",
+    ),
+    (
+        {"ingress": [{"toPorts": [{"ports": [{"port": "443"}], "serverNames": ["a.io"]}]}]},
+        r"toPorts\[0\].serverNames",
+        "serverNames",
+    ),
+    (
+        {"enableDefaultDeny": {"egress": False}, "egress": [{}]},
+        "spec.enableDefaultDeny",
+        "enableDefaultDeny",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "path", "field"), KIND_ONLY)
+def test_cilium_crd_fields_the_sandbox_does_not_model_validate_and_are_refused_on_apply(
+    spec, path, field
+):
+    """Cilium 1.20's CRD (pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml)
+    accepts deny rules, toFQDNs, DNS rules (PortRuleDNS), icmps, CIDR groups, VRRP, SNI and
+    enableDefaultDeny, so the shared schema (used on Kind too) takes them; the sandbox, which
+    does not enforce them, refuses the policy naming the field and the Kind fix."""
+    doc = cnp({"endpointSelector": {"matchLabels": {"app": "web"}}, **spec})
+    assert problems(doc) == []
+    with pytest.raises(LabError, match=path) as err:
+        policy_set(NAMESPACES, [], [doc])
+    assert err.value.fix.startswith(
+        f"Use a Kind lab with Cilium (make lab CNI=cilium BACKEND=kind) for {field},"
+    )
+
+
+def test_the_crds_structure_refuses_what_cilium_would_refuse():
+    """The CRD's anyOf/oneOf: a spec needs one of ingress, ingressDeny, egress, egressDeny and
+    exactly one of endpointSelector and nodeSelector; a deny rule's toPorts holds only ports,
+    a CIDR set entry exactly one of cidr, cidrGroupRef, cidrGroupSelector, toFQDNs one of
+    matchName and matchPattern, and toRequires is deprecated to an empty list."""
+    sel = {"endpointSelector": {}}
+    bad = [
+        cnp(sel),
+        cnp({"endpointSelector": {}, "nodeSelector": {}, "ingress": [{}]}),
+        cnp({**sel, "egressDeny": [{"toPorts": [{"rules": {"http": [{}]}}]}]}),
+        cnp({**sel, "ingress": [{"fromCIDRSet": [{"cidr": "10.0.0.0/8", "cidrGroupRef": "g"}]}]}),
+        cnp({**sel, "egress": [{"toFQDNs": [{"matchName": "a.io", "matchPattern": "*.a.io"}]}]}),
+        cnp({**sel, "egress": [{"toFQDNs": [{"matchName": "a b"}]}]}),
+        cnp({**sel, "egress": [{"toRequires": ["x"]}]}),
+        cnp({**sel, "ingressDeny": [{"authentication": {"mode": "required"}}]}),
+        cnp(
+            {
+                **sel,
+                "egress": [{"toPorts": [{"rules": {"http": [{}], "dns": [{"matchName": "a"}]}}]}],
+            }
+        ),
+    ]
+    for doc in bad:
+        assert problems(doc), doc
 
 
 # --------------------------------------------------------------------------- semantics
@@ -255,8 +353,8 @@ def test_specs_are_each_a_policy_and_unmodelled_fields_are_refused():
 
     (http,) = as_network_policies(l7({"http": [{"method": "GET"}]}), POD_CIDR, NODE_CIDR)
     assert {p["protocol"] for p in http["spec"]["ingress"][0]["ports"]} == {"TCP", "UDP"}
-    with pytest.raises(PolicyError, match="only HTTP rules"):
-        as_network_policies(l7({"kafka": [{"topic": "t"}]}), POD_CIDR, NODE_CIDR)
+    with pytest.raises(PolicyError, match=r"spec.ingress\[0\].toPorts\[0\].rules.dns is not"):
+        as_network_policies(l7({"dns": [{"matchPattern": "*"}]}), POD_CIDR, NODE_CIDR)
     with pytest.raises(PolicyError, match=r"rules.http\[0\].method '\(' is not a regular"):
         as_network_policies(l7({"http": [{"method": "("}]}), POD_CIDR, NODE_CIDR)
     apiserver = cnp({"endpointSelector": {}, "egress": [{"toEntities": ["kube-apiserver"]}]})
@@ -284,9 +382,7 @@ def test_endpoint_rules_accept_what_the_model_allows_and_end_in_one_drop():
         }
     )
     ps = policy_set(NAMESPACES, [], [doc])
-    rules = endpoint_policy_rules(WEB, [WEB, API, OTHER], ps, ("172.18.0.3", "10.244.1.1"))[
-        "filter"
-    ]
+    rules = endpoint_policy_rules(WEB, EVERY, ps, ("172.18.0.3", "10.244.1.1"))["filter"]
     assert "-A INPUT -j CILIUM_POL_IN" in rules and "-A OUTPUT -j CILIUM_POL_OUT" in rules
     accept = (
         "-A CILIUM_POL_IN -s 10.244.2.11/32 -p tcp -m tcp --dport 8080 "
@@ -303,9 +399,7 @@ def test_endpoint_rules_accept_what_the_model_allows_and_end_in_one_drop():
     sub = block.split("-j ")[-1]
     assert f"-A {sub} -s 192.0.2.10/32 -j RETURN" in rules and f"-A {sub} -j ACCEPT" in rules
     assert not any(r.startswith("-A CILIUM_POL_OUT") for r in rules)
-    quiet = endpoint_policy_rules(API, [WEB, API, OTHER], ps, ("172.18.0.4", "10.244.2.1"))[
-        "filter"
-    ]
+    quiet = endpoint_policy_rules(API, EVERY, ps, ("172.18.0.4", "10.244.2.1"))["filter"]
     assert not any(r.startswith("-A CILIUM_POL") for r in quiet)
 
 
@@ -324,7 +418,7 @@ def test_egress_to_a_named_port_without_peers_is_resolved_at_each_destination():
         },
     }
     ps = policy_set(NAMESPACES, [np], [])
-    rules = endpoint_policy_rules(WEB, [WEB, API, OTHER], ps, ())["filter"]
+    rules = endpoint_policy_rules(WEB, EVERY, ps, ())["filter"]
     allowed = [r for r in rules if r.startswith("-A CILIUM_POL_OUT -d")]
     assert sorted(r.split()[3] for r in allowed) == ["10.244.2.11/32", "10.244.2.12/32"]
     assert all("--dport 8080" in r for r in allowed)

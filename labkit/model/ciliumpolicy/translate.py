@@ -17,8 +17,8 @@ Cilium's semantics (docs: "Layer 3 Examples", "Layer 4 Examples"; pkg/policy/api
   every pod and node, ``host`` and ``remote-node`` the nodes (here both the whole node network,
   the sandbox does not tell its own node from the others in a policy), ``all`` everything.
 
-What the lab does not model is refused with :class:`~..netpol.policies.PolicyError`: L7 rules
-(``toPorts.rules``), the other entities, ``specs`` with deny rules (not in the schema).
+What the lab does not model is refused with :class:`~..netpol.policies.PolicyError`, naming the
+field (:mod:`.modelled`: deny rules, toFQDNs, toServices, DNS rules, ...) and the other entities.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from labkit.model.ciliuml7 import parse_http_rules
+from labkit.model.ciliumpolicy.modelled import KIND_FIX, unmodelled_field
 from labkit.model.netpol.policies import PolicyError
 
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -89,12 +90,6 @@ def _ports(rules: Iterable[Mapping[str, Any]], where: str) -> list[dict[str, Any
     out: list[dict[str, Any]] = []
     for index, rule in enumerate(rules):
         l7 = rule.get("rules") or {}
-        if set(l7) - {"http"}:
-            raise PolicyError(
-                f"{where}.toPorts[{index}].rules: only HTTP rules are modelled on the sandbox.",
-                "Use rules.http (method, path, host, headers), or the Kind backend for "
-                f"{', '.join(sorted(set(l7) - {'http'}))} rules.",
-            )
         try:  # the agent's proxy enforces them; L3/L4 here admits the port
             parse_http_rules(l7.get("http") or [], f"{where}.toPorts[{index}].rules.http")
         except ValueError as exc:
@@ -156,6 +151,15 @@ def as_network_policies(
     out = []
     for index, spec in enumerate(specs):
         where = f"CiliumNetworkPolicy {namespace}/{name}"
+        path = (
+            "spec" if index == 0 and doc.get("spec") else f"specs[{index - bool(doc.get('spec'))}]"
+        )
+        if (found := unmodelled_field(spec, path)) is not None:
+            raise PolicyError(
+                f"{where}: {found[0]} is not modelled on the sandbox's Cilium.",
+                KIND_FIX.format(field=found[1])
+                + ", or keep to what the sandbox enforces (labkit status lists it).",
+            )
         pod, _ = _split_selector(spec.get("endpointSelector") or {})
         types, body = [], {}
         for direction, peer in (("ingress", "from"), ("egress", "to")):
