@@ -257,8 +257,9 @@ def connect_backend(
     *,
     quiet: bool = False,
 ) -> Lab:
-    """Attach to lab ``lab_name``, bringing it up first if it is not running; logs which
-    backend it picked and why, and shows the bring-up's progress, unless ``quiet``."""
+    """Attach to lab ``lab_name``, bringing it up first if it is not running (on Kind, starting
+    what runs beside a running cluster, as `labkit up` does); logs which backend it picked and
+    why, and shows the bring-up's progress, unless ``quiet``."""
     validate_cni(cni)
     chosen, why = choose_backend(backend)
     module = backend_module(chosen)
@@ -273,6 +274,10 @@ def connect_backend(
                 lab_name,
                 cni,
             )
+        if chosen == "kind":
+            # A read never starts what runs beside a Kind cluster (its outside client,
+            # cloud-provider-kind); connect() does, as `labkit up` does, and says so.
+            return module.up(lab_name, lab.cni, kube_proxy_mode, quiet=quiet)
         if not quiet:
             log.info("attached to running %s lab %r (%s); %s.", chosen, lab_name, lab.cni, why)
         return lab

@@ -28,7 +28,7 @@ from labkit.kind.actions import PlanStep
 from labkit.kind.doctor import kind_checks
 from labkit.kind.lab import KindLab
 from labkit.kind.options import resolve_kube_proxy_mode, validate_name
-from labkit.kind.plan import Paths, Plan, build_plan, default_paths, resume_steps
+from labkit.kind.plan import Paths, Plan, build_plan, default_paths
 from labkit.machine import docker_engine_answers
 from labkit.values import DEFAULT_CNI, DEFAULT_LAB_NAME, DoctorLine, LabSummary
 
@@ -90,7 +90,7 @@ def up(
     the_plan = plan(lab_name, cni, kube_proxy_mode, hubble=hubble, timeout_s=timeout_s, pack=pack)
     running = running_lab(lab_name, cni)
     if running is not None:
-        if running.kube_proxy_mode != the_plan.kube_proxy_mode:
+        if kube_proxy_mode is not None and running.kube_proxy_mode != the_plan.kube_proxy_mode:
             log.warning(
                 "lab %r runs kube-proxy mode %s, not %s; using it (run `labkit down --name %s` "
                 "first to switch).",
@@ -99,12 +99,13 @@ def up(
                 the_plan.kube_proxy_mode,
                 lab_name,
             )
-        log.info(
-            "Kind lab %r is already running with %s; attaching to it, as connect() does.",
-            lab_name,
-            cni,
-        )
-        if not needs_resume(running):
+        if not quiet:
+            log.info(
+                "Kind lab %r is already running with %s; attaching to it, as connect() does.",
+                lab_name,
+                cni,
+            )
+        if not missing_beside(running):
             return running
         return resumed(running, the_plan.on_attach, the_plan.paths, quiet=quiet)
     execute.execute(the_plan, StepList(total=len(the_plan.steps), quiet=quiet))
@@ -152,21 +153,35 @@ def running_lab(lab_name: str, cni: str) -> KindLab | None:
 
 
 def attach(lab_name: str = DEFAULT_LAB_NAME) -> KindLab | None:
-    """The running Kind lab ``lab_name``, with what runs beside it started when missing (as the
-    sandbox's attach restarts a dead agent); None when no Kind cluster of that name runs one of
-    our CNIs."""
+    """The running Kind lab ``lab_name`` as it is (a read: `labkit status`, `labkit kubectl`,
+    the widget panel and hubble start nothing and never wait); one warning line names what is
+    missing beside it and that `labkit up` starts it. None when no Kind cluster of that name runs
+    one of our CNIs."""
     lab = KindLab.attach(validate_name(lab_name))
-    if lab is None or not needs_resume(lab):
-        return lab
-    paths = default_paths(lab_name)
-    return resumed(lab, resume_steps(lab_name, paths, hostcontainers.docker_socket()), paths)
+    missing = missing_beside(lab) if lab is not None else []
+    if missing:
+        log.warning(
+            "Kind lab %r: %s; `labkit up --name %s` starts %s.",
+            lab_name,
+            " and ".join(missing),
+            lab_name,
+            "them" if len(missing) > 1 else "it",
+        )
+    return lab
 
 
-def needs_resume(lab: KindLab) -> bool:
-    """Whether the lab's outside client or cloud-provider-kind is missing, stopped, or (the
-    latter) not yet serving the lab."""
-    outside = hostcontainers.container_state(hostcontainers.outside_name(lab.name))
-    return outside != "running" or not lab.capabilities.load_balancer
+def missing_beside(lab: KindLab) -> list[str]:
+    """What `up` starts beside the cluster that does not run now: the lab's outside client
+    (missing or stopped) and cloud-provider-kind (not yet serving the lab)."""
+    outside = hostcontainers.outside_name(lab.name)
+    missing = []
+    if hostcontainers.container_state(outside) != "running":
+        missing.append(f"its outside client {outside} is not running")
+    if not lab.capabilities.load_balancer:
+        missing.append(
+            f"cloud-provider-kind (container {hostcontainers.CLOUD_PROVIDER}) does not serve it"
+        )
+    return missing
 
 
 def resumed(

@@ -1,7 +1,8 @@
 """Attaching to a Kind lab that already runs (issue 14 follow-up): `labkit up` a second time,
 `make lab` a second time and `connect()` start the lab's outside client and the host's
-cloud-provider-kind when they are missing, with a fresh up's waits, against fakes of `docker`,
-`kind` and `kubectl`."""
+cloud-provider-kind when they are missing, with a fresh up's waits; reads (`labkit status`,
+`labkit kubectl`, the widget panel, hubble) start nothing and say what is missing; against fakes
+of `docker`, `kind` and `kubectl`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from labkit.console import StepList
 from labkit.kind import backend, cluster, detect, execute, hostcontainers, pins, tools
 from labkit.kind.actions import CreateCluster, PlanStep, Run, StartContainer, Wait
 from labkit.kind.plan import Paths, build_plan, resume_steps
+from labkit.lab import connect_backend
 
 CPK = hostcontainers.CLOUD_PROVIDER
 WORKERS = [
@@ -121,29 +123,53 @@ def test_both_containers_keep_a_restart_policy():
         assert argv[argv.index("--restart") + 1] == "unless-stopped"
 
 
-@pytest.mark.parametrize(
-    "states,started",
-    [
-        ({"netlab-outside": "running", CPK: "running"}, 0),
-        ({"netlab-outside": "stopped", CPK: "running"}, 1),
-        ({CPK: "running"}, 1),
-        ({"netlab-outside": "running"}, 1),
-        ({}, 2),
-    ],
-)
+STATES = [
+    ({"netlab-outside": "running", CPK: "running"}, 0),
+    ({"netlab-outside": "stopped", CPK: "running"}, 1),
+    ({CPK: "running"}, 1),
+    ({"netlab-outside": "running"}, 1),
+    ({}, 2),
+]
+
+
+@pytest.mark.parametrize("states,started", STATES)
 def test_connect_starts_what_is_missing_beside_a_running_lab(host, states, started):
-    """connect() goes through the backend's attach, which (like sandbox/backend.py `attach`
+    """connect() on a running Kind lab goes through `up`, which (like sandbox/backend.py `attach`
     restarting a dead agent) starts a missing or stopped outside client or cloud-provider-kind
     and waits for cloud-provider-kind's IngressClass (pkg/ingress/controller.go, Init); a lab
-    with both running costs one more `docker inspect` (the outside client's; KindLab.attach
-    already asks for cloud-provider-kind's) and starts nothing."""
+    with both running starts nothing."""
     host.states.update(states)
-    lab = backend.attach("netlab")
+    lab = connect_backend("kind", "calico", "netlab", quiet=True)
     assert len(host.started()) == started
     assert host.states == {"netlab-outside": "running", CPK: "running"}
-    assert lab is not None and lab.capabilities.load_balancer
+    assert lab.capabilities.load_balancer
     if not started:
-        assert host.commands == ["docker inspect"]
+        assert "docker run" not in host.commands and "kind get" not in host.commands
+
+
+@pytest.mark.parametrize("states,missing", STATES)
+def test_a_read_starts_nothing_and_names_what_is_missing(host, states, missing, caplog):
+    """`labkit status`, `labkit kubectl`, the widget panel and hubble attach through the
+    backend's attach: a read (kubectl get never changes what it reads) that starts no container
+    and waits for nothing, so it costs one `docker inspect` (the outside client's; KindLab.attach
+    already asks for cloud-provider-kind's); what is missing is named in one line with the fix."""
+    host.states.update(states)
+    before = dict(host.states)
+    lab = backend.attach("netlab")
+    assert lab is not None and host.states == before
+    assert host.commands == ["docker inspect"]
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if not missing:
+        assert lines == []
+        return
+    [line] = lines
+    assert line.endswith(f"`labkit up --name netlab` starts {'them' if missing > 1 else 'it'}.")
+    if states.get("netlab-outside") != "running":
+        assert "its outside client netlab-outside is not running" in line
+    if states.get(CPK) != "running":
+        assert (
+            "cloud-provider-kind (container labkit-cloud-provider-kind) does not serve it" in line
+        )
 
 
 def test_up_twice_resumes_with_the_plans_steps_and_waits(host, capsys):
