@@ -8,6 +8,7 @@ Kind and on the sandbox alike; a step a lab cannot show is drawn with the reason
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -144,6 +145,14 @@ def snapshot(lab: Lab, nodes: Sequence[str], ip: str, protocol: str) -> Snapshot
             drop_rules(save.stdout) if save.ok else None,
         )
     return out
+
+
+def pod_flows(lab: Lab, pod_ref: str, ip: str, protocol: str) -> list[Flow] | None:
+    """The conntrack flows to ``ip`` in a pod's own namespace, where Cilium's socket LB
+    translates a Service (None where the pod cannot run ``conntrack``)."""
+    ns, name = split_pod_ref(pod_ref)
+    ct = lab.exec(name, ["conntrack", "-L", "-p", protocol.lower(), "--orig-dst", ip], namespace=ns)
+    return parse_conntrack(ct.stdout) if ct.ok else None
 
 
 def find_dnat(
@@ -305,9 +314,12 @@ def packet_path(
     source, probe_src = source_place(view, src)
     ip, svc = service_target(view, target, port, protocol, namespace)
     nodes = [name_of(n) for n in view.nodes]
+    in_pod = svc is not None and source.kind == "pod" and lab.cni == "cilium"
     before = snapshot(lab, nodes, ip, protocol)
+    pod_before = pod_flows(lab, probe_src, ip, protocol) if in_pod else None
     probe = lab.probe(probe_src, ip, port, protocol, timeout)
     after = snapshot(lab, nodes, ip, protocol)
+    pod_after = pod_flows(lab, probe_src, ip, protocol) if in_pod else None
     seen = {
         n: new_flows(before[n][0] or [], after[n][0] or [])
         for n in nodes
@@ -320,6 +332,18 @@ def packet_path(
         for rule in counted_drops(before[n][1] or [], after[n][1] or [])
     )
     dnat = find_dnat(view, svc, ip, port, probe.served_by, seen) if svc is not None else None
+    if svc is not None and pod_after is not None and source.node:
+        in_client = find_dnat(
+            view,
+            svc,
+            ip,
+            port,
+            probe.served_by,
+            {source.node: new_flows(pod_before or [], pod_after)},
+        )
+        if isinstance(in_client, Dnat) and in_client.evidence.startswith("seen in conntrack"):
+            why = f"seen in conntrack in pod {probe_src} (Cilium's socket LB translates there)"
+            dnat = dataclasses.replace(in_client, evidence=why)
     if svc is not None and isinstance(dnat, str):
         dnat = dnat_from_drop(lab, view, svc, ip, port, drops) or dnat
     final_ip, dest_port = ip, port

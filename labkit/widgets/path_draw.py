@@ -27,8 +27,8 @@ class Place:
 
 @dataclass(frozen=True)
 class Dnat:
-    """Where a Service address was translated to, and how that is known (conntrack on a node,
-    or the pod that answered)."""
+    """Where a Service address was translated to, and how that is known (conntrack on a node or
+    in the client pod, or the pod that answered)."""
 
     service: str
     address: str

@@ -102,3 +102,18 @@ def test_policy_drop_names_the_chain_and_the_policy(calico_lab) -> None:
         r"seen in conntrack on \S+|the dropping chain cali-tw-\S+ polices the veth", pic.text
     )
     assert svg_words(pic.svg()) == text_words(pic.text)
+
+
+def test_cilium_service_probe_shows_the_endpoint_its_socket_lb_chose(cilium_lab) -> None:
+    """Cilium's socket LB translates a ClusterIP at the client's connect()
+    (bpf/bpf_sock.c, __sock4_xlate_fwd; on the sandbox the client pod's own nat OUTPUT chain
+    CILIUM_SOCK_LB), so no node's conntrack holds the DNAT: the picture reads the client pod's
+    own conntrack (conntrack-tools' ``conntrack -L``) and names the pod that answered."""
+    pic = packet_path(cilium_lab, "demo/client-a", "web", 80, namespace="demo")
+    chosen = re.search(r"chosen endpoint (\S+):8080 \((\S+)\)", pic.text)
+    assert chosen, pic.text
+    server = cilium_lab.get("pods", chosen.group(2), namespace="demo")[0]
+    assert chosen.group(1) == pod_ip(server)
+    assert f"served by {chosen.group(2)}" in pic.text
+    assert "seen in conntrack in pod demo/client-a" in pic.text
+    assert svg_words(pic.svg()) == text_words(pic.text)
