@@ -14,6 +14,8 @@ from labkit.checks.targets import PodNames, Target, TargetSpec, choose_pods, par
 from labkit.commands import Shell
 from labkit.errors import LabError
 from labkit.lab import Lab
+from labkit.model.addresses import covering
+from labkit.model.ciliumpolicy.translate import as_network_policies
 from labkit.model.objects import (
     SERVICE_NAME_LABEL,
     ServiceEndpoint,
@@ -23,6 +25,7 @@ from labkit.model.objects import (
     name_of,
     namespace_of,
     node_internal_ip,
+    node_pod_cidr,
 )
 
 Obj = dict[str, Any]
@@ -82,10 +85,21 @@ class ClusterView:
         """Every Namespace (the policy model reads their labels)."""
         return self.listing("namespaces")
 
-    @property
+    @cached_property
     def policies(self) -> list[Obj]:
-        """Every NetworkPolicy."""
-        return self.listing("networkpolicies")
+        """Every NetworkPolicy and, on a Cilium lab, every CiliumNetworkPolicy as the
+        NetworkPolicy documents it amounts to at L3/L4, so a check judges what Cilium enforces
+        (PolicyError for one the model cannot express)."""
+        found = self.listing("networkpolicies")
+        if self.lab.cni != "cilium":
+            return found
+        nodes = self.nodes
+        pod_cidr = covering([c for c in map(node_pod_cidr, nodes) if c])
+        node_cidr = covering([ip for ip in map(node_internal_ip, nodes) if ip])
+        cilium = self.optional_listing("ciliumnetworkpolicies") or []
+        if not cilium or pod_cidr is None or node_cidr is None:
+            return found
+        return found + [d for cnp in cilium for d in as_network_policies(cnp, pod_cidr, node_cidr)]
 
     # ---- pods
 

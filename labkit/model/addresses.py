@@ -23,3 +23,16 @@ def parse_ip(text: str) -> IPAddress:
     addresses thousands of times per change (issue 18); ValueError as ``ip_address`` raises it
     (never remembered). The address objects are immutable, so sharing them is safe."""
     return ipaddress.ip_address(text)
+
+
+def covering(cidrs: list[str]) -> str | None:
+    """The smallest network holding every address or network in ``cidrs`` (the first one's IP
+    version; None for none): a cluster's pod range from its nodes' podCIDRs."""
+    nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    if not nets:
+        return None
+    same = [n for n in nets if n.version == nets[0].version]
+    net = same[0]
+    while not all(n.subnet_of(net) for n in same):  # type: ignore[arg-type]
+        net = net.supernet()
+    return str(net)

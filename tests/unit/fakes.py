@@ -251,6 +251,7 @@ _KINDS = {
     "ingress": "Ingress",
     "ingressclasses": "IngressClass",
     "ciliumnetworkpolicy": "CiliumNetworkPolicy",
+    "ciliumnetworkpolicies": "CiliumNetworkPolicy",
 }
 
 

@@ -121,3 +121,61 @@ def test_a_report_passes_when_every_graded_step_passed():
     report.elapsed_s = 0.25
     r = Stages(report).finish(lambda rep: rep.result())
     assert (r.verdict, r.points, r.max_points, r.elapsed_s, r.hint) == ("pass", 1, 1, 0.25, "")
+
+
+WEB_FROM_CLIENT = {
+    "apiVersion": "cilium.io/v2",
+    "kind": "CiliumNetworkPolicy",
+    "metadata": {"name": "web-allow-client", "namespace": "default"},
+    "spec": {
+        "endpointSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [
+            {
+                "fromEndpoints": [{"matchLabels": {"app": "client"}}],
+                "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}],
+            }
+        ],
+    },
+}
+DENY_WEB = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "web-deny-all", "namespace": "default"},
+    "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]},
+}
+
+
+@pytest.mark.parametrize(("cni", "allowed"), [("cilium", True), ("calico", False)])
+def test_a_cilium_lab_judges_cilium_network_policies_too(fakes, cni, allowed):
+    """Cilium's policy repository (``pkg/policy/repository.go``, ``AllowsIngressRLocked``) sums
+    NetworkPolicies and CiliumNetworkPolicies selecting an endpoint: web-deny-all isolates web and
+    the CiliumNetworkPolicy admits the client on 8080, only there. Calico ignores cilium.io
+    objects, so there web-deny-all alone decides."""
+    from labkit.checks.policy import model_verdict
+
+    lab = fakes.web_cluster(cni=cni, extra=[DENY_WEB, WEB_FROM_CLIENT])
+    view = ClusterView(lab)
+    client, web = view.pod("client", "default"), view.pods_in("default")[1]
+    assert model_verdict(view, client, web, 8080).allowed is allowed
+    assert model_verdict(view, client, web, 9090).allowed is False
+    names = [p["metadata"]["name"] for p in view.policies]
+    assert ("cnp:web-allow-client" in names) is allowed and "web-deny-all" in names
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "covering_net"),
+    [
+        (["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"], "10.244.0.0/22"),
+        (["172.18.0.2", "172.18.0.3", "172.18.0.4"], "172.18.0.0/29"),
+        (["10.244.5.0/24"], "10.244.5.0/24"),
+        (["10.0.0.1", "192.168.0.1"], "0.0.0.0/0"),
+        (["10.244.0.0/24", "fd00::/64"], "10.244.0.0/24"),
+        ([], None),
+    ],
+)
+def test_covering_is_the_smallest_network_holding_them_all(cidrs, covering_net):
+    """Python's ``ipaddress`` (``_BaseNetwork.supernet``, ``subnet_of``): widening the first
+    network one bit at a time until it holds every other of its IP version."""
+    from labkit.model.addresses import covering
+
+    assert covering(cidrs) == covering_net
