@@ -282,9 +282,9 @@ class DataPlane:
 
     def render_rules(
         self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
-    ) -> tuple[str, dict[str, list[str]]]:
-        """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
-        hostPorts), and the ipsets its policy rules match."""
+    ) -> tuple[iptables.Ruleset, dict[str, list[str]]]:
+        """The complete ruleset of one node (policy (Calico), kube-proxy, CNI, hostPorts), and
+        the ipsets its policy rules match."""
         from labkit.sandbox.proxyrules import render_proxy_rules
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
@@ -349,7 +349,7 @@ class DataPlane:
         elif self.cni == "calico":
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
-        return iptables.compose(fragments), sets
+        return iptables.compose_ruleset(fragments), sets
 
     def _socket_lb(self, view: StoreView, node: NodeNet) -> Mapping[str, Sequence[str]]:
         """Cilium's client-side Service translation for the pods of ``node`` (and the node)."""
@@ -366,9 +366,9 @@ class DataPlane:
 
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
-    ) -> dict[str, str]:
-        """The iptables-restore input of each pod of ``node`` in ``pods``, by namespace: Cilium's
-        socket LB, then the endpoint's policy."""
+    ) -> dict[str, iptables.Ruleset]:
+        """The ruleset of each pod of ``node`` in ``pods``, by namespace: Cilium's socket LB,
+        then the endpoint's policy."""
         from labkit.model.netpol.endpoints import endpoint
         from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
         from labkit.sandbox.fabric_cilium import cilium_host_ip
@@ -382,7 +382,7 @@ class DataPlane:
         peers = [endpoint(pod) for pod in every]
         local = (node.ip, cilium_host_ip(node.pod_cidr))
         return {
-            net.netns: iptables.compose(
+            net.netns: iptables.compose_ruleset(
                 [socket_lb, endpoint_policy_rules(by_key[key], peers, policies, local)]
             )
             for key, net in pods.items()
@@ -411,14 +411,16 @@ class DataPlane:
             list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
         if self.cni == "cilium":
             pods = {
-                netns: text
+                netns: rules
                 for node in nodes
-                for netns, text in self.render_pod_rules(view, node, wanted).items()
+                for netns, rules in self.render_pod_rules(view, node, wanted).items()
             }
             with ThreadPoolExecutor(max_workers=min(8, max(1, len(pods)))) as pool:
                 list(pool.map(lambda netns: self._sync_tables(netns, pods[netns], full), pods))
 
-    def _sync_rules(self, netns: str, text: str, sets: dict[str, list[str]], full: bool) -> None:
+    def _sync_rules(
+        self, netns: str, rules: iptables.Ruleset, sets: dict[str, list[str]], full: bool
+    ) -> None:
         """Load a node's ruleset: its ipsets first (the rules match them), then the rules, whole
         when ``full`` or when what the node holds is unknown, else only the chains that changed
         since the last load (``iptables-restore --noflush``), and only the sets whose members
@@ -439,32 +441,33 @@ class DataPlane:
                 ipsets.run(netns, ["restore"], ipsets.restore_text(changed))
         else:
             stale = []
-        parsed = self._sync_tables(netns, text, full, known)
+        text = self._sync_tables(netns, rules, full, known)
         if stale:
             ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
         if use_sets:
             _write_record(set_record, set_text)
-        self._loaded[netns] = _Loaded(text, parsed, set_text, sets)
+        self._loaded[netns] = _Loaded(text, rules, set_text, sets)
 
     def _sync_tables(
-        self, netns: str, text: str, full: bool, known: _Loaded | None = None
-    ) -> rulediff.Ruleset:
+        self, netns: str, rules: iptables.Ruleset, full: bool, known: _Loaded | None = None
+    ) -> str:
         """Load a namespace's iptables rules: whole when ``full`` or when what it holds is
         unknown, else only the chains that changed since its last load (``known``: what this
-        process last loaded there, which saves parsing the record again)."""
+        process last loaded there, which saves parsing the record again). The record keeps the
+        complete input (what a full sync or a crash's recovery reads); returns it."""
         record = self.state_dir / RULES_DIR / netns
         before = None if full or not record.exists() else record.read_text()
-        parsed = rulediff.parse_restore(text)
+        text = iptables.restore_input(rules)
         if before != text:
             record.unlink(missing_ok=True)  # unknown until this load succeeds
             if before is None:
                 iptables.restore(netns, text)
             else:
                 old = known.rules if known is not None and known.text == before else None
-                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), parsed)
+                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), rules)
                 iptables.restore(netns, delta, noflush=True)
             _write_record(record, text)
-        return parsed
+        return text
 
 
 class _Loaded(NamedTuple):
@@ -472,7 +475,7 @@ class _Loaded(NamedTuple):
     (``ipset restore`` text and members)."""
 
     text: str
-    rules: rulediff.Ruleset
+    rules: iptables.Ruleset
     set_text: str
     sets: dict[str, list[str]]
 
