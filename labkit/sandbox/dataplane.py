@@ -30,6 +30,7 @@ from labkit.sandbox import (
     rulediff,
 )
 from labkit.sandbox.agent.files import SPEC_FILE
+from labkit.sandbox.ciliumpods import CiliumPods
 from labkit.sandbox.dns_record_cache import ServiceRecordCache
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.fragment_cache import FragmentCache
@@ -111,6 +112,8 @@ class DataPlane:
         self._loaded: dict[str, _Loaded] = {}
         """Per node namespace, the rules and ipsets this process last loaded (the text, parsed),
         so a partial sync parses only the new ruleset while the record still says the same."""
+        self.cilium_pods = CiliumPods(state_dir / RULES_DIR)
+        """On Cilium, each pod's socket LB and policy: what it holds, loaded as deltas."""
 
     def nodes(self, store: ClusterStore) -> list[NodeNet]:
         """The store's nodes as the data plane knows them (namespace, address, pod range)."""
@@ -366,24 +369,36 @@ class DataPlane:
 
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
-    ) -> dict[str, iptables.Ruleset]:
-        """The ruleset of each pod of ``node`` in ``pods``, by namespace: Cilium's socket LB,
-        then the endpoint's policy."""
+    ) -> dict[str, Mapping[str, Sequence[str]]]:
+        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace (each with
+        Cilium's socket LB, ``_socket_lb``, makes the pod's ruleset); a pod's is rendered again
+        only when the endpoints, policies or namespaces changed."""
         from labkit.model.netpol.endpoints import endpoint
+        from labkit.sandbox.ciliumpods import content_key
         from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
         from labkit.sandbox.fabric_cilium import cilium_host_ip
 
-        socket_lb = self._socket_lb(view, node)
-        policies = policy_set(
-            view.all("Namespace"), view.all("NetworkPolicy"), view.all("CiliumNetworkPolicy")
-        )
         every = view.pods()
         by_key = {ref_of(pod): pod for pod in every}
-        peers = [endpoint(pod) for pod in every]
+        peers = view.derived("cilium peers", lambda: [endpoint(pod) for pod in every])
+        documents = ("Namespace", "NetworkPolicy", "CiliumNetworkPolicy")
+        world = view.derived(
+            "cilium policy key", lambda: content_key(peers, *(view.all(k) for k in documents))
+        )
         local = (node.ip, cilium_host_ip(node.pod_cidr))
+
+        def render(key: str) -> Callable[[], Mapping[str, Sequence[str]]]:
+            def policy() -> Mapping[str, Sequence[str]]:
+                policies = view.derived(
+                    "cilium policies", lambda: policy_set(*(view.all(k) for k in documents))
+                )
+                return endpoint_policy_rules(by_key[key], peers, policies, local)
+
+            return policy
+
         return {
-            net.netns: iptables.compose_ruleset(
-                [socket_lb, endpoint_policy_rules(by_key[key], peers, policies, local)]
+            net.netns: self.cilium_pods.policy(
+                net.netns, content_key(world, key, local), render(key)
             )
             for key, net in pods.items()
             if net.node == node.name and not net.host_network and key in by_key
@@ -410,13 +425,13 @@ class DataPlane:
         with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
             list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
         if self.cni == "cilium":
-            pods = {
-                netns: rules
-                for node in nodes
-                for netns, rules in self.render_pod_rules(view, node, wanted).items()
-            }
-            with ThreadPoolExecutor(max_workers=min(8, max(1, len(pods)))) as pool:
-                list(pool.map(lambda netns: self._sync_tables(netns, pods[netns], full), pods))
+            for node in nodes:
+                self.cilium_pods.sync(
+                    node.netns,
+                    self._socket_lb(view, node),
+                    self.render_pod_rules(view, node, wanted),
+                    full,
+                )
 
     def _sync_rules(
         self, netns: str, rules: iptables.Ruleset, sets: dict[str, list[str]], full: bool
