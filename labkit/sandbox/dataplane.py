@@ -322,9 +322,7 @@ class DataPlane:
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
-            from labkit.sandbox.nflog import hubble_flow_rules
 
-            fragments.append(hubble_flow_rules())
             fragments.append(self._socket_lb(view, node))
             fragments.append(
                 cilium_node_rules(
@@ -368,10 +366,11 @@ class DataPlane:
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
     ) -> dict[str, str]:
         """The iptables-restore input of each pod of ``node`` in ``pods``, by namespace: Cilium's
-        socket LB, then the endpoint's policy."""
+        socket LB, the endpoint's policy, then Hubble's log of what the policy let in."""
         from labkit.model.netpol.endpoints import endpoint
         from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
         from labkit.sandbox.fabric_cilium import cilium_host_ip
+        from labkit.sandbox.nflog import hubble_flow_rules
 
         socket_lb = self._socket_lb(view, node)
         policies = policy_set(
@@ -383,7 +382,11 @@ class DataPlane:
         local = (node.ip, cilium_host_ip(node.pod_cidr))
         return {
             net.netns: iptables.compose(
-                [socket_lb, endpoint_policy_rules(by_key[key], peers, policies, local)]
+                [
+                    socket_lb,
+                    endpoint_policy_rules(by_key[key], peers, policies, local),
+                    hubble_flow_rules(),
+                ]
             )
             for key, net in pods.items()
             if net.node == node.name and not net.host_network and key in by_key
