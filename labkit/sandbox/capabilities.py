@@ -139,8 +139,8 @@ def cilium_capabilities() -> Capabilities:
             "Modelled: HTTP rules (toPorts.rules.http: method, path, host, headers) judged by "
             "the workload agent in front of the pod's port, a denied request answered 403 "
             "'Access denied' as Cilium's Envoy does; Hubble's flows (labkit hubble observe) from "
-            "NFLOG rules: each node logs new connections to its pods (LABKIT-HUBBLE), each "
-            "policy DROP logs first, with security identities computed from label sets; "
+            "NFLOG rules: each pod logs the new connections its policy let in (LABKIT-HUBBLE), "
+            "each policy DROP logs first, with security identities computed from label sets; "
             "cilium-dbg status, service list, endpoint list and bpf lb list in the agent pods.",
             "Not modelled: eBPF itself (no BPF programs or maps; netfilter and routes do the "
             "work), identities in enforcement (policies are resolved to addresses), the "

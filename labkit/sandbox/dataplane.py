@@ -325,9 +325,7 @@ class DataPlane:
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
-            from labkit.sandbox.nflog import hubble_flow_rules
 
-            fragments.append(hubble_flow_rules())
             fragments.append(self._socket_lb(view, node))
             fragments.append(
                 cilium_node_rules(
@@ -370,13 +368,15 @@ class DataPlane:
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
     ) -> dict[str, Mapping[str, Sequence[str]]]:
-        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace (each with
-        Cilium's socket LB, ``_socket_lb``, makes the pod's ruleset); a pod's is rendered again
-        only when the endpoints, policies or namespaces changed."""
+        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace, with Hubble's
+        log of what the policy let in (each with Cilium's socket LB, ``_socket_lb``, makes the
+        pod's ruleset); a pod's is rendered again only when the endpoints, policies or
+        namespaces changed."""
         from labkit.model.netpol.endpoints import endpoint
         from labkit.sandbox.ciliumpods import content_key
         from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
         from labkit.sandbox.fabric_cilium import cilium_host_ip
+        from labkit.sandbox.nflog import hubble_flow_rules
 
         every = view.pods()
         by_key = {ref_of(pod): pod for pod in every}
@@ -392,7 +392,8 @@ class DataPlane:
                 policies = view.derived(
                     "cilium policies", lambda: policy_set(*(view.all(k) for k in documents))
                 )
-                return endpoint_policy_rules(by_key[key], peers, policies, local)
+                rules = endpoint_policy_rules(by_key[key], peers, policies, local)
+                return {**rules, **hubble_flow_rules()}  # the flow log: the security table
 
             return policy
 

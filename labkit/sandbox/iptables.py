@@ -27,6 +27,7 @@ BUILTIN_CHAINS = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
     "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
     "raw": ("PREROUTING", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
 ALWAYS_TABLES = ("filter", "nat", "mangle")
 """Tables every restore rewrites, so rules from an earlier state never linger."""
@@ -58,7 +59,7 @@ TARGETS = {
     "TOS",
     "TTL",
 }
-TABLE_ORDER = ("raw", "mangle", "nat", "filter")
+TABLE_ORDER = ("raw", "mangle", "nat", "filter", "security")
 
 _JUMP = re.compile(r"(?:^|\s)-[jg]\s+(\S+)")
 _DECL = re.compile(r":(\S+)\s+(\S+)")
