@@ -288,12 +288,12 @@ class DataPlane:
     ) -> tuple[iptables.Ruleset, dict[str, list[str]]]:
         """The complete ruleset of one node (policy (Calico), kube-proxy, CNI, hostPorts), and
         the ipsets its policy rules match."""
-        from labkit.sandbox.proxyrules import render_proxy_rules
+        from labkit.sandbox.proxyrules import render_proxy_chains
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
-        fragments: list[Mapping[str, Sequence[str]]] = [iptables.kubelet_rules()]
+        fragments: list[iptables.Fragment | iptables.Chains] = [iptables.kubelet_rules()]
         sets: dict[str, list[str]] = {}
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
@@ -321,7 +321,7 @@ class DataPlane:
                 ipsets.available(),
                 shared=shared,
             )
-            fragments.append(policy.tables)
+            fragments.append(policy.chains)
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
@@ -336,7 +336,7 @@ class DataPlane:
             fragments.append(
                 self.fragments.render(
                     node.name,
-                    render_proxy_rules,
+                    render_proxy_chains,
                     this_node,
                     node_objects,
                     view.all("Service"),

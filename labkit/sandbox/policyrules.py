@@ -1,9 +1,9 @@
 """NetworkPolicy enforcement for one sandbox node, rendered as Felix renders it (iptables mode).
 
-Pure: objects in, ``iptables-restore`` lines out (filter table only; the caller adds ``*filter``
-and ``COMMIT`` and loads them into the node's namespace). Rules are written in Felix's own
-syntax (``--jump``, ``--source``, ``-m multiport --destination-ports``) and each carries
-``-m comment --comment "cali:<hash>"`` computed with Felix's rule-hash scheme
+Pure: objects in, filter-table chains out (:class:`labkit.sandbox.iptables.Chains`, or as
+``iptables-restore`` lines; the caller composes them into the node's ruleset). Rules are
+written in Felix's own syntax (``--jump``, ``--source``, ``-m multiport --destination-ports``)
+and each carries ``-m comment --comment "cali:<hash>"`` computed with Felix's rule-hash scheme
 (:mod:`labkit.sandbox.felix`), so ``iptables-save`` on a node reads like a real Calico node:
 
 * ``FORWARD -> cali-FORWARD`` sends packets leaving a local pod (``--in-interface cali+``) to
@@ -48,6 +48,7 @@ from labkit.model.netpol.selection import Selection
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.model.objects import pod_phase
 from labkit.sandbox import felix
+from labkit.sandbox.iptables import Chains, chain_names
 from labkit.sandbox.policylines import (
     IF_ACCEPTED,
     KINDS,
@@ -88,7 +89,7 @@ def render_policy_rules(
     try:
         inputs = shared() if shared is not None else PolicyInputs(pods, namespaces, policies)
         renderer = _Renderer(node_name, inputs, iface_of, outside_cidrs, use_ipsets)
-        return PolicyRules({"filter": renderer.lines()}, renderer.sets)
+        return PolicyRules(renderer.chains_read(), renderer.sets)
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
 
@@ -114,11 +115,19 @@ def pod_profiles(pod: Mapping[str, Any]) -> tuple[str, str]:
 
 
 class PolicyRules(NamedTuple):
-    """A node's policy rules: ``{"filter": [declarations..., -A rules...]}``, and the members
-    of each ipset they match (``cali40s:<id>`` -> addresses)."""
+    """A node's policy rules as chains (the filter table's), and the members of each ipset they
+    match (``cali40s:<id>`` -> addresses)."""
 
-    tables: dict[str, list[str]]
+    chains: Chains
     ipsets: dict[str, list[str]]
+
+    @property
+    def tables(self) -> dict[str, list[str]]:
+        """The rules as lines: ``{"filter": [declarations..., -A rules (hooks first)...]}``."""
+        out = [f":{name} - [0:0]" for name in self.chains.declared["filter"]]
+        for lines in self.chains.rules["filter"].values():
+            out.extend(lines)
+        return {"filter": out}
 
 
 def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
@@ -215,8 +224,8 @@ class _Renderer:
 
     # ------------------------------------------------------------------ output
 
-    def lines(self) -> list[str]:
-        """Chain declarations, the hooks, then every chain's rules, in a fixed order."""
+    def chains_read(self) -> Chains:
+        """The chains declared and their rules (the hooks first), in a fixed order."""
         self.chains = {
             "cali-FORWARD": [
                 "--in-interface cali+ --jump cali-from-wl-dispatch",
@@ -256,12 +265,17 @@ class _Renderer:
         order = base + sorted(workload) + policy_chains + profile_chains + except_chains
         for name in order:
             assert len(name) <= MAX_CHAIN, name
-        out = [f":{name} - [0:0]" for name in order]
-        for hook in ("INPUT", "FORWARD", "OUTPUT"):
-            out.extend(felix.render_chain(hook, [f"--jump cali-{hook}"]))
+        rules = {
+            hook: felix.render_chain(hook, [f"--jump cali-{hook}"])
+            for hook in ("INPUT", "FORWARD", "OUTPUT")
+        }
         for name in order:
-            out.extend(felix.render_chain(name, self.chains[name]))
-        return out
+            rules[name] = felix.render_chain(name, self.chains[name])
+        return Chains(
+            {"filter": dict.fromkeys(order, "-")},
+            {"filter": rules},
+            {"filter": chain_names(rules)},
+        )
 
     # ------------------------------------------------------------------ workload chains
 

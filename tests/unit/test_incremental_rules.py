@@ -21,6 +21,7 @@ import pytest
 from labkit.sandbox import felix, ipsets, iptables, proxyrules
 from labkit.sandbox.dataplane import DataPlane, StoreView
 from labkit.sandbox.iptables import BUILTIN_CHAINS, Chain, Ruleset
+from labkit.sandbox.policyrules import render_policy_rules
 from labkit.sandbox.rulediff import partial_restore
 from labkit.sandbox.store import ClusterStore
 from labkit.sandbox.workloads import pod_nets
@@ -28,6 +29,7 @@ from labkit.sandbox.workloads import pod_nets
 LAB = "inc"
 NAMESPACES = ("alpha", "beta")
 GROUPS = ("g0", "g1", "g2")
+CIDR = "192.168.0.0/16"
 
 
 def _deployment(ns: str, name: str, replicas: int, group: str) -> dict[str, Any]:
@@ -174,6 +176,40 @@ def _same_chains(a: Ruleset, b: Ruleset) -> bool:
     return {t: dict(c) for t, c in a.items()} == {t: dict(c) for t, c in b.items()}
 
 
+def _ordered(chains: iptables.Chains) -> list[Any]:
+    """A fragment's chains with their order (declaration order is the ruleset's)."""
+    return [
+        [(t, list(d.items())) for t, d in chains.declared.items()],
+        [(t, list(r.items())) for t, r in chains.rules.items()],
+        chains.names,
+    ]
+
+
+def _check_built_chains_read_as_their_lines(store: ClusterStore, use_ipsets: bool) -> None:
+    """The chains the renderers build equal their lines read back, so composing either gives
+    the same ruleset (kube-proxy's and Felix's rules as the golden and Felix tests read them)."""
+    view = StoreView(store)
+    nodes = DataPlane(LAB, "calico", Path()).nodes(store)
+    wanted = pod_nets(LAB, "calico", view.pods(), nodes)
+    for node in nodes:
+        this = next(n for n in view.all("Node") if n["metadata"]["name"] == node.name)
+        args = (this, view.all("Node"), view.all("Service"), view.all("EndpointSlice"), CIDR)
+        built = proxyrules.render_proxy_chains(*args)
+        assert _ordered(built) == _ordered(
+            iptables.read_fragment(proxyrules.render_proxy_rules(*args))
+        )
+        iface_of = {(n.namespace, n.name): n.iface for n in wanted.values() if n.node == node.name}
+        policy = render_policy_rules(
+            node.name,
+            view.pods(),
+            view.all("Namespace"),
+            view.all("NetworkPolicy"),
+            iface_of,
+            use_ipsets=use_ipsets,
+        )
+        assert _ordered(policy.chains) == _ordered(iptables.read_fragment(policy.tables))
+
+
 @pytest.mark.parametrize("use_ipsets", [True, False], ids=["ipsets", "inline"])
 @pytest.mark.parametrize("seed", range(6))
 def test_incremental_render_equals_a_fresh_one_after_every_change(
@@ -195,4 +231,5 @@ def test_incremental_render_equals_a_fresh_one_after_every_change(
             assert sets == fresh[netns][1]
             old = before[netns][0]
             assert _same_chains(_apply_restore(old, partial_restore(old, rules)), rules)
+        _check_built_chains_read_as_their_lines(store, use_ipsets)
         before = now
