@@ -1,10 +1,11 @@
 """``SandboxLab``: the Lab seam over the namespace data plane.
 
 Objects go into the cluster store; the data plane is then reconciled to match it
-(:mod:`labkit.sandbox.dataplane`). State lives in ``/run/labkit/<lab>/state.json``
-(:mod:`labkit.sandbox.state`); changes hold the lab's lifecycle lock and the state file's lock,
-so a CLI and a notebook can share one lab. A change that fails midway is rolled back to the
-previous state; one whose process died is finished by the next call (:meth:`SandboxLab.heal`).
+(:mod:`labkit.sandbox.dataplane`). State lives in ``/run/labkit/<lab>/state.json`` and
+its journal (:mod:`labkit.sandbox.state`); changes hold the lab's lifecycle lock and the state
+file's lock, so a CLI and a notebook can share one lab. A change that fails midway is rolled
+back to the previous state; one whose process died is finished by the next call
+(:meth:`SandboxLab.heal`).
 """
 
 from __future__ import annotations

@@ -214,7 +214,12 @@ class ClusterStore:
         is all namespaces; ``selector`` is a ``-l`` string or a LabelSelector. Missing objects give
         []."""
         canonical = canonical_kind(kind)
-        items = self.peek(canonical)
+        if name is not None and namespace is not None and is_namespaced(canonical):
+            # one object by its key, not a sorted list of the kind (a probe's source pod)
+            found = World(self._state).find(canonical, namespace, name)
+            items = [] if found is None else [found]
+        else:
+            items = self.peek(canonical)
         if is_namespaced(canonical) and namespace is not None:
             items = [o for o in items if o["metadata"].get("namespace") == namespace]
         if name is not None:
