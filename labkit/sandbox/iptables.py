@@ -27,6 +27,7 @@ BUILTIN_CHAINS = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
     "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
     "raw": ("PREROUTING", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
 ALWAYS_TABLES = ("filter", "nat", "mangle")
 """Tables every restore rewrites, so rules from an earlier state never linger."""
@@ -58,27 +59,53 @@ TARGETS = {
     "TOS",
     "TTL",
 }
-TABLE_ORDER = ("raw", "mangle", "nat", "filter")
+TABLE_ORDER = ("raw", "mangle", "nat", "filter", "security")
 
 _JUMP = re.compile(r"(?:^|\s)-[jg]\s+(\S+)")
 _DECL = re.compile(r":(\S+)\s+(\S+)")
 
 
+class Chain(NamedTuple):
+    """One chain of a table: its policy (``-`` for a user chain) and its rules, in order (a
+    NamedTuple: a node holds thousands, built on every sync)."""
+
+    policy: str
+    rules: tuple[str, ...]
+
+
+Ruleset = dict[str, dict[str, Chain]]
+"""Table name to its chains (built-in chains first, then user chains in declaration order)."""
+
+
 def compose(fragments: Iterable[Fragment]) -> str:
     """One ``iptables-restore`` input from fragments, in order; ValueError names a bad line."""
+    return restore_input(compose_ruleset(fragments))
+
+
+def compose_ruleset(fragments: Iterable[Fragment]) -> Ruleset:
+    """The chains of fragments composed in order (each chain's rules in fragment order), as
+    :func:`compose` writes them: kept structured so a partial sync compares chains without
+    parsing a text back (issue 18); ValueError names a bad line."""
     declared: dict[str, dict[str, str]] = {}
-    rules: dict[str, list[str]] = {}
+    rules: dict[str, dict[str, list[str]]] = {}
     for fragment in fragments:
         for table, lines in fragment.items():
             if table not in BUILTIN_CHAINS:
                 raise ValueError(f"unknown iptables table {table!r}")
             chains = declared.setdefault(table, {})
-            table_rules = rules.setdefault(table, [])
+            table_rules = rules.setdefault(table, {})
             for raw in lines:
                 line = raw.strip()
-                if not line or line.startswith("#"):
+                if line[:3] == "-A ":
+                    chain = _references(line)[0]
+                    found = table_rules.get(chain)
+                    if found is None:
+                        table_rules[chain] = [line]
+                    else:
+                        found.append(line)
+                elif not line or line.startswith("#"):
                     continue
-                if line.startswith(":"):
+                elif line.startswith(":"):
                     match = _DECL.match(line)
                     if not match:
                         raise ValueError(f"bad chain declaration {line!r} in table {table}")
@@ -90,42 +117,59 @@ def compose(fragments: Iterable[Fragment]) -> str:
                         chains[name] = policy
                     else:
                         chains.setdefault(name, "-")
-                elif line.startswith("-A "):
-                    table_rules.append(line)
                 else:
                     raise ValueError(
                         f"only ':' declarations and '-A' rules may be composed, not {line!r}"
                     )
     for table in ALWAYS_TABLES:
         declared.setdefault(table, {})
-        rules.setdefault(table, [])
-    out: list[str] = []
+        rules.setdefault(table, {})
+    out: Ruleset = {}
     for table in sorted(declared, key=lambda t: TABLE_ORDER.index(t)):
         chains = declared[table]
-        _check_references(table, chains, rules[table])
+        by_chain = rules[table]
+        _check_references(table, chains, by_chain)
+        composed = {
+            name: Chain(chains.get(name, "ACCEPT"), tuple(by_chain.get(name, ())))
+            for name in BUILTIN_CHAINS[table]
+        }
+        for name in chains:
+            if name not in composed:
+                composed[name] = Chain("-", tuple(by_chain.get(name, ())))
+        out[table] = composed
+    return out
+
+
+def restore_input(ruleset: Ruleset) -> str:
+    """The complete ``iptables-restore`` input of a ruleset: per table its chain declarations,
+    then each chain's rules."""
+    out: list[str] = []
+    for table, chains in ruleset.items():
         out.append(f"*{table}")
-        for name in BUILTIN_CHAINS[table]:
-            out.append(f":{name} {chains.get(name, 'ACCEPT')} [0:0]")
-        out.extend(f":{name} - [0:0]" for name in chains if name not in BUILTIN_CHAINS[table])
-        out.extend(rules[table])
+        out.extend(f":{name} {chain.policy} [0:0]" for name, chain in chains.items())
+        for chain in chains.values():
+            out.extend(chain.rules)
         out.append("COMMIT")
     return "\n".join(out) + "\n"
 
 
-def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str]) -> None:
+def _check_references(
+    table: str, chains: Mapping[str, str], rules: Mapping[str, Sequence[str]]
+) -> None:
     known = set(chains) | set(BUILTIN_CHAINS[table])
-    for rule in rules:
-        chain, targets = _references(rule)
+    for chain, lines in rules.items():
         if chain not in known:
             raise ValueError(
-                f"rule {rule!r} appends to chain {chain} of table {table}, "
+                f"rule {lines[0]!r} appends to chain {chain} of table {table}, "
                 "which no fragment declares"
             )
-        for target in targets:
-            if target not in known and target not in TARGETS:
-                raise ValueError(
-                    f"rule {rule!r} jumps to {target}, which no fragment declares in table {table}"
-                )
+        for rule in lines:
+            for target in _references(rule)[1]:
+                if target not in known and target not in TARGETS:
+                    raise ValueError(
+                        f"rule {rule!r} jumps to {target}, "
+                        f"which no fragment declares in table {table}"
+                    )
 
 
 @functools.lru_cache(maxsize=1 << 16)

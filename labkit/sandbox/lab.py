@@ -158,8 +158,9 @@ class SandboxLab(LabState):
 
         timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
-        if ciliumdbg.is_agent_command(found, _argv(command)):
-            return ciliumdbg.answer(_argv(command), found, self.get)
+        agent = ciliumdbg.agent_argv(found, command)
+        if agent is not None:
+            return ciliumdbg.answer(agent, found, self.get)
         self.heal()
         return run_confined(net.netns, self._confinement(found, net), _argv(command), timeout)
 
