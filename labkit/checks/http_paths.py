@@ -230,7 +230,9 @@ def mismatch_hint(aim: Aimed, reply: HttpReply, expected: int) -> str:
         elif rules:
             why = f"HTTP rules in force on port {pod_port}: {'; '.join(rules)}; none denies it."
         else:
-            why = f"No CiliumNetworkPolicy gives port {pod_port} of the pod HTTP rules."
+            why = (
+                f"No CiliumNetworkPolicy gives port {pod_port} of {ask.view.names(pod)} HTTP rules."
+            )
         return (
             f"The application answered {reply.request} with {reply.status}: no HTTP rule stood "
             f"in its way. {why} List only the requests to allow under toPorts.rules.http; "
