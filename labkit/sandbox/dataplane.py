@@ -421,10 +421,19 @@ class DataPlane:
     def _load_rules(
         self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet], full: bool
     ) -> None:
-        rendered = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
+        """Render each node's rules and load them; a node's load (``iptables-restore`` and
+        ``ipset``, processes of their own) starts as soon as its rules are rendered, beside the
+        render of the next node."""
         (self.state_dir / RULES_DIR).mkdir(exist_ok=True)
-        with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
-            list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
+        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+            loads = [
+                pool.submit(
+                    self._sync_rules, node.netns, *self.render_rules(view, node, wanted), full
+                )
+                for node in nodes
+            ]
+            for load in loads:
+                load.result()
         if self.cni == "cilium":
             for node in nodes:
                 self.cilium_pods.sync(
