@@ -106,7 +106,8 @@ class DataPlane:
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
         self.dns_records = ServiceRecordCache()
-        """Each Service's DNS records, derived again only when it or its slices change."""
+        """Each Service's and pod's DNS records, derived again only when it (a Service: or its
+        slices) changes."""
         self._served: str | None = None
         """The workloads.json text the agent last loaded at this process's request."""
         self._loaded: dict[str, _Loaded] = {}
@@ -251,7 +252,7 @@ class DataPlane:
         document = workloads_document(
             pods,
             nets,
-            self.dns_records.records(services, slices, pods),
+            self.dns_records.rows(services, slices, pods),
             routes.rules,
             routes.tls_hosts,
             [name_of(ns) for ns in view.all("Namespace")],
