@@ -23,12 +23,11 @@ LABS = (LAB, LAB + "-flannel", LAB + "-cilium")
 it (named from it)."""
 
 
-def store(path: Path) -> list[str]:
-    """Execute one notebook and keep only its marked cells' outputs; returns what they printed."""
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(
-        notebook, timeout=300, resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+def keep_compared(notebook: nbformat.NotebookNode) -> list[str]:
+    """Empty every cell nbval does not compare, drop execution timings and the ipywidgets state
+    (``metadata.widgets``: every widget model the kernel made, hundreds of KB that nbval never
+    reads); returns what the marked cells printed."""
+    notebook.metadata.pop("widgets", None)
     kept = []
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
@@ -38,6 +37,19 @@ def store(path: Path) -> list[str]:
             kept += [str(out.get("text", "")).strip() for out in cell.outputs]
         else:
             cell.outputs, cell.execution_count = [], None
+    return kept
+
+
+def store(path: Path) -> list[str]:
+    """Execute one notebook and keep only its marked cells' outputs; returns what they printed."""
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=300,
+        store_widget_state=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    kept = keep_compared(notebook)
     nbformat.write(notebook, path)
     return kept
 

@@ -57,11 +57,10 @@ def parse_curl_i(text: str) -> HttpAnswer:
 
 
 def answering_pod(answer: HttpAnswer, pod_names: set[str]) -> str | None:
-    """The pod that served the request, read from the body's first line: the pod's name alone
-    (serve-hostname, netexec's /hostname) or before a colon."""
-    first = answer.body.strip().splitlines()[0] if answer.body.strip() else ""
-    token = first.split(":", 1)[0].strip() if ":" in first else first.strip()
-    return token if token in pod_names else None
+    """The pod that served the request: a body that is a pod's name alone, as agnhost
+    serve-hostname answers at every path (and netexec at /hostname)."""
+    body = answer.body.strip()
+    return body if body in pod_names else None
 
 
 class Address(NamedTuple):

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -128,6 +129,10 @@ def rss_kb(pid: int) -> int:
 
 
 def test_netexec_http_answers_like_agnhost(topo: Topo, state_dir: Path) -> None:
+    """agnhost netexec's handlers (test/images/agnhost/netexec/netexec.go, addRoutes):
+    hostnameHandler and hostNameHandler, clientIPHandler, echoHandler (with its code),
+    healthzHandler (200, no body), headerHandler, and rootHandler's ``NOW: <time>`` for "/" and
+    any path without a handler."""
     write_spec(state_dir, [workload("default", "web-7d9f", topo.b, topo.b_ip)])
     pid = start_agent(str(state_dir))
     assert agent_command(str(state_dir), "reload") == "ok 1"
@@ -139,10 +144,19 @@ def test_netexec_http_answers_like_agnhost(topo: Topo, state_dir: Path) -> None:
         status == 200 and seen.rsplit(":", 1)[0] == topo.a_to_b and seen.rsplit(":", 1)[1].isdigit()
     )
     assert http(topo.a, f"{url}/echo?msg=hello%20there")[2] == "hello there"
-    assert http(topo.a, f"{url}/healthz")[2] == "ok"
+    assert http(topo.a, f"{url}/hostName")[::2] == (200, "web-7d9f")
+    assert http(topo.a, f"{url}/echo?msg=gone&code=410")[::2] == (410, "gone")
+    status, fields, body = http(topo.a, f"{url}/healthz")
+    assert (status, body) == (200, "") and "content-type" not in fields
     assert http(topo.a, f"{url}/header?key=X-Lab", "X-Lab: yes")[2] == "yes"
-    status, fields, body = http(topo.a, f"{url}/")
-    assert status == 200 and "web-7d9f" in body and fields["connection"] == "keep-alive"
+    for path in ("/", "/api/orders"):
+        status, fields, body = http(topo.a, f"{url}{path}")
+        assert status == 200 and fields["connection"] == "keep-alive"
+        assert re.fullmatch(
+            r"NOW: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC m=\+\d+\.\d{9}", body
+        )
+    log = json.loads(agent_command(str(state_dir), "logs default/web-7d9f"))
+    assert [line.split(" ", 2)[2] for line in log[-2:]] == ["GET /", "GET /"]
     # from c the request crosses a's forwarding and still shows c's own address (no NAT here)
     assert http(topo.c, f"{url}/clientip")[2].startswith(topo.c_ip + ":")
 
@@ -226,8 +240,8 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(
             role="ingress",
             ports=((80, "TCP"), (443, "TCP")),
         ),
-        workload("shop", "api-1", topo.b, topo.b_ip),
-        workload("shop", "dash-1", topo.c, topo.c_ip),
+        workload("shop", "api-1", topo.b, topo.b_ip, "serve-hostname"),
+        workload("shop", "dash-1", topo.c, topo.c_ip, "serve-hostname"),
         workload("shop", "wild-1", topo.c, topo.c_ip, ports=((8081, "TCP"),)),
     ]
     rules = [
@@ -262,21 +276,20 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(
     ing = f"http://{topo.a_to_b}"
 
     def routed(host: str, path: str) -> tuple[int, str, str]:
-        """Status, the pod that answered (the body's first word) and the body."""
+        """Status, who answered (a serve-hostname pod's name, or netexec for wild-1's
+        ``NOW: ...`` at any path but its handlers') and the body."""
         status, _, body = http(topo.b, f"{ing}{path}", f"Host: {host}")
-        return status, body.split(":", 1)[0], body
+        return status, "wild-1" if body.startswith("NOW: ") else body, body
 
     status, pod, body = routed("shop.example", "/api/orders")
     assert (status, pod) == (200, "api-1")
     assert routed("shop.example", "/api")[1] == "api-1"
-    assert routed("shop.example", "/dashboard")[1:] == (
-        "dash-1",
-        "dash-1: labkit netexec answered GET /dashboard\n",
-    )
+    assert routed("shop.example", "/dashboard")[1:] == ("dash-1", "dash-1")
     # Exact does not take a sub-path, and /apix is not under /api: both fall to the wildcard
     # host rule
     assert routed("shop.example", "/dashboard/x")[1] == "wild-1"
     assert routed("shop.example", "/apix")[1] == "wild-1"
+    assert routed("shop.example", "/hostname")[2] == "wild-1"
     status, fields, body = http(topo.b, f"{ing}/api", "Host: other.test")
     assert status == 404 and body.startswith("default backend - 404")
     assert fields["x-labkit-ingress"] == "default-backend"
@@ -304,7 +317,7 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(
             "https://shop.example/api/x",
         ],
     )
-    assert res.ok and res.stdout.startswith("api-1:"), res.stderr
+    assert res.ok and res.stdout == "api-1", res.stderr
     res = run_in_netns(
         topo.b,
         [
@@ -317,7 +330,7 @@ def test_ingress_routes_by_host_and_path_from_its_own_namespace(
             "https://shop.example/dashboard/x?",
         ],
     )
-    assert res.ok and res.stdout.startswith("wild-1:"), res.stderr
+    assert res.ok and res.stdout.startswith("NOW: "), res.stderr
 
 
 def test_ingress_rules_change_on_reload_without_rebinding(topo: Topo, state_dir: Path) -> None:
@@ -325,7 +338,7 @@ def test_ingress_rules_change_on_reload_without_rebinding(topo: Topo, state_dir:
         workload(
             "ingress", "ingress-ctrl", topo.a, topo.a_to_b, role="ingress", ports=((80, "TCP"),)
         ),
-        workload("shop", "api-1", topo.b, topo.b_ip),
+        workload("shop", "api-1", topo.b, topo.b_ip, "serve-hostname"),
     ]
     write_spec(state_dir, pods)
     start_agent(str(state_dir))
@@ -344,7 +357,7 @@ def test_ingress_rules_change_on_reload_without_rebinding(topo: Topo, state_dir:
     )
     assert agent_command(str(state_dir), "reload") == "ok 2"
     status, _, body = http(topo.c, f"http://{topo.a_to_c}/api/v1")
-    assert status == 200 and body.startswith("api-1:")
+    assert (status, body) == (200, "api-1")
 
 
 # --------------------------------------------------------------------------- control and lifecycle

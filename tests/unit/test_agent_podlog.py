@@ -1,18 +1,11 @@
-"""The agent's per-pod log (pure): agnhost netexec's lines for HTTP and UDP requests, Go's
-date stamp, the bound on lines per pod, and forgetting deleted pods."""
+"""The agent's per-pod log (pure): agnhost netexec's lines for UDP requests (HTTP's are in
+test_agnhost_netexec.py), Go's date stamp, the bound on lines per pod, and forgetting deleted
+pods."""
 
 from __future__ import annotations
 
-from labkit.sandbox.agent.netexec import netexec_http_log, netexec_udp_log
+from labkit.sandbox.agent.netexec import netexec_udp_log
 from labkit.sandbox.agent.podlog import LINES_PER_POD, PodLogs, go_log_stamp
-
-
-def test_http_requests_are_logged_as_agnhost_netexec_logs_them():
-    assert netexec_http_log("GET", "/hostname") == "GET /hostname"
-    assert netexec_http_log("HEAD", "/clientip?x=1") == "GET /clientip"
-    assert netexec_http_log("GET", "/echo?msg=hi") == "GET /echo?msg=hi&code="
-    assert netexec_http_log("GET", "") == "GET /"
-    assert netexec_http_log("POST", "/api/orders") == "POST /api/orders"
 
 
 def test_udp_datagrams_are_logged_as_agnhost_netexec_logs_them():

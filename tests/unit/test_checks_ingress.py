@@ -240,14 +240,17 @@ def test_parse_curl_i():
     assert parse_curl_i("garbage").status is None
 
 
-def test_answering_pod_reads_netexec_bodies():
+def test_answering_pod_is_a_body_naming_a_pod_alone():
+    """agnhost serve-hostname answers ``os.Hostname()`` at every path
+    (test/images/agnhost/serve-hostname/servehostname.go, main's "/" handler), netexec at
+    /hostname only (netexec.go, hostnameHandler); netexec's rootHandler answers ``NOW: <time>``,
+    which names no pod, and nothing after a colon counts."""
     names = {"web-1", "api-2"}
-    assert (
-        answering_pod(HttpAnswer(200, {}, "web-1: labkit netexec answered GET /x"), names)
-        == "web-1"
-    )
     assert answering_pod(HttpAnswer(200, {}, "api-2"), names) == "api-2"
-    assert answering_pod(HttpAnswer(200, {}, "NOW: 2026-01-01"), names) is None
+    assert answering_pod(HttpAnswer(200, {}, "web-1\n"), names) == "web-1"
+    assert answering_pod(HttpAnswer(200, {}, "NOW: 2026-01-01 10:00:00 +0000 UTC"), names) is None
+    assert answering_pod(HttpAnswer(200, {}, "web-1: something"), names) is None
+    assert answering_pod(HttpAnswer(200, {}, "web-9"), names) is None
     assert answering_pod(HttpAnswer(200, {}, ""), names) is None
 
 

@@ -15,7 +15,8 @@ from labkit.model.podidentity import (
     pod_hosts_file,
 )
 from labkit.sandbox import netns_etc
-from labkit.sandbox.agent.netexec import netexec_http_answer, netexec_udp_answer
+from labkit.sandbox.agent.http import HttpMessage
+from labkit.sandbox.agent.netexec import netexec_http_reply, netexec_udp_answer
 from labkit.sandbox.agent.spec import parse_spec
 from labkit.sandbox.confine import Confinement, bwrap_argv, pod_confinement
 from labkit.sandbox.fabric import PodNet
@@ -145,10 +146,9 @@ def test_the_agent_serves_each_pod_with_its_hostname(pod_spec, host_network, hos
     spec = parse_spec(_document(pod, _net("web", host_network)))
     (workload,) = spec.workloads
     assert workload.hostname == hostname
-    assert netexec_http_answer(workload.hostname, "GET", "/hostname", ("1.2.3.4", 1), {}) == (
-        200,
-        hostname,
-    )
+    request = HttpMessage(("GET", "/hostname", "HTTP/1.1"), [])
+    reply = netexec_http_reply(workload.hostname, request, ("1.2.3.4", 1), lambda: "")
+    assert (reply.status, reply.body) == (200, hostname)
     assert netexec_udp_answer(workload.hostname, b"hostname", ("1.2.3.4", 1)) == hostname.encode()
 
 

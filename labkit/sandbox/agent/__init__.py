@@ -2,8 +2,8 @@
 
 It reads ``<state-dir>/workloads.json`` and, for each declared pod port, binds a listening socket
 inside that pod's network namespace, all served by one asyncio loop (no thread or process per pod):
-``netexec`` pods answer like agnhost netexec (HTTP /hostname, /clientip, /echo, /header, /healthz;
-UDP ``hostname``/``clientip``/``echo x``), ``dns`` pods answer cluster DNS on port 53, and
+``netexec`` pods answer like agnhost netexec (HTTP /, /hostname, /clientip, /echo, /header,
+/healthz; UDP ``hostname``/``clientip``/``echo x``), ``dns`` pods answer cluster DNS on port 53, and
 ``ingress`` pods proxy HTTP by Ingress rules to Service ClusterIPs from inside their own namespace,
 so requests cross kube-proxy's rules as they would behind a real controller.
 A unix socket ``<state-dir>/agent.sock`` takes ``ping``, ``reload``, ``status`` and ``stop``.

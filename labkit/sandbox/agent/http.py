@@ -12,13 +12,25 @@ IDLE_TIMEOUT_S = 60.0  # a keep-alive connection silent this long is closed
 MAX_BODY = 8 * 1024 * 1024
 REASONS = {
     200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    304: "Not Modified",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
     502: "Bad Gateway",
+    503: "Service Unavailable",
     504: "Gateway Timeout",
     505: "HTTP Version Not Supported",
 }
@@ -183,7 +195,7 @@ def render_response(
 ) -> bytes:
     """Serialise an HTTP/1.1 response with a Content-Length, so keep-alive works."""
     data = body.encode() if isinstance(body, str) else body
-    lines = [f"HTTP/1.1 {status} {reason or REASONS.get(status, 'Status')}"]
+    lines = [f"HTTP/1.1 {status} {reason or REASONS.get(status, f'status code {status}')}"]
     extra = list(headers)
     if content_type and not any(k.lower() == "content-type" for k, _ in extra):
         lines.append(f"Content-Type: {content_type}")

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 from labkit.errors import LabError
@@ -297,6 +298,7 @@ class Agent:
             "serve-hostname": "http-serve-hostname",
         }.get(workload.role)
         listener = Listener(workload, port, kind or "http-netexec", sock=sock)
+        started_ns = time.monotonic_ns()  # the server's start, for netexec's NOW: m=+...
 
         async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             listener.connections.add(writer)
@@ -328,6 +330,7 @@ class Agent:
                         writer,
                         self.logs.recorder(workload.ref),
                         lambda: self.spec.l7_for(workload.netns, port.port),
+                        started_ns,
                     )
             except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
                 pass
