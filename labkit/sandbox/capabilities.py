@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import ip_interface
 
-from labkit.sandbox import fabric
+from labkit.sandbox import fabric, fabric_calico
 from labkit.sandbox.fabric_cilium import (
     CILIUM_DEVICE_MTU,
     CILIUM_ROUTE_MTU,
@@ -68,13 +68,14 @@ def capabilities_for(cni: str, ipsets: bool) -> Capabilities:
                 "a policy are inline addresses (one rule per address), where Felix matches "
                 "cali40s: ipsets.",
                 "Calico as Kind installs it: an IP pool with VXLANCrossSubnet, so every node has "
-                f"{fabric.CALICO_VXLAN_DEV} (VNI {fabric.CALICO_VXLAN_VNI}) and pods and their "
-                f"cali veths have MTU {fabric.CALICO_MTU} ({fabric.HOST_MTU} minus VXLAN's "
-                f"{fabric.HOST_MTU - fabric.CALICO_MTU}). All nodes share one subnet "
+                f"{fabric_calico.CALICO_VXLAN_DEV} (VNI {fabric_calico.CALICO_VXLAN_VNI}) and pods "
+                f"and their cali veths have MTU {fabric_calico.CALICO_MTU} ({fabric.HOST_MTU} "
+                f"minus VXLAN's {fabric.HOST_MTU - fabric_calico.CALICO_MTU}). All nodes share one "
+                "subnet "
                 f"({underlay}, like Kind's Docker network), so "
                 "Felix routes other nodes' blocks directly via their node IPs (proto "
-                f"{fabric.CALICO_ROUTE_PROTO}) and no packet takes the tunnel; across subnets "
-                "it would.",
+                f"{fabric_calico.CALICO_ROUTE_PROTO}) and no packet takes the tunnel; across "
+                "subnets it would.",
                 *common,
             ),
         )

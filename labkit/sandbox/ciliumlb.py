@@ -19,16 +19,25 @@ node is reached with the node's address as source (KPR's default SNAT mode) unle
 ``externalTrafficPolicy: Local``. :func:`cilium_node_rules` also holds what Cilium's agent does
 program with iptables (``pkg/datapath/iptables/iptables.go``): the ``CILIUM_*`` chains and their
 ``cilium-feeder`` rules, and "cilium masquerade non-cluster".
+
+A Service change reaches every pod's namespace, so :func:`socket_lb_delta` writes it as a small
+``iptables-restore --noflush`` input computed once per node and loaded into each of its pods:
+the changed frontends deleted (``-D``) and appended (``-A``) one by one, the changed spread
+chains rewritten, and nothing else touched (the other Services' rules keep their counters).
+``CILIUM_SOCK_LB``'s rules each match their own frontend address, protocol and port, so their
+order does not matter and appending keeps them equivalent to a from-scratch load.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.model.kubeproxy.chains import port_proto_hash, statistic_probability
 from labkit.model.objects import name_of
 from labkit.sandbox.fabric_cilium import CILIUM_VXLAN
+from labkit.sandbox.iptables import BUILTIN_CHAINS, TABLE_ORDER
 from labkit.sandbox.iptables_save import SaveTables, comment
 from labkit.sandbox.proxyports import (
     PortEndpoint,
@@ -38,6 +47,7 @@ from labkit.sandbox.proxyports import (
     ipv4,
     service_ports,
 )
+from labkit.sandbox.rulediff import Ruleset
 
 SOCK_LB = "CILIUM_SOCK_LB"
 NO_BACKEND = "REJECT --reject-with icmp-port-unreachable"
@@ -241,3 +251,37 @@ def cilium_node_rules(
                 )
             fronts.add(port, address, number, backends, "external", refuse_in, chain, extra)
     return {table: t.lines(table) for table in ("filter", "nat", "mangle")}
+
+
+def socket_lb_delta(old: Ruleset, new: Ruleset) -> str | None:
+    """The ``iptables-restore --noflush`` input that turns a pod namespace holding the socket LB
+    ``old`` into ``new`` ('' when equal): per table, the spread chains that are new or changed
+    (declared, so flushed, then written), ``-D`` for each ``CILIUM_SOCK_LB`` rule no longer
+    wanted, ``-A`` for each new one, then ``-X`` for spread chains gone (declared first: only an
+    empty chain can be deleted). None when ``old`` and
+    ``new`` differ elsewhere (a built-in chain's hooks, or no ``CILIUM_SOCK_LB``): then only a
+    whole load is right."""
+    out: list[str] = []
+    for table in sorted(old.keys() | new.keys(), key=TABLE_ORDER.index):
+        before, after = old.get(table, {}), new.get(table, {})
+        if any(before.get(name) != after.get(name) for name in BUILTIN_CHAINS[table]):
+            return None
+        if (SOCK_LB in before) != (SOCK_LB in after):
+            return None
+        ours = [name for name in after if name not in BUILTIN_CHAINS[table] and name != SOCK_LB]
+        changed = [name for name in ours if before.get(name) != after[name]]
+        gone = [n for n in before if n not in after and n not in BUILTIN_CHAINS[table]]
+        held = Counter(before[SOCK_LB].rules if SOCK_LB in before else ())
+        wanted = Counter(after[SOCK_LB].rules if SOCK_LB in after else ())
+        removed, added = held - wanted, wanted - held
+        if not (changed or gone or removed or added):
+            continue
+        out.append(f"*{table}")
+        out += [f":{name} - [0:0]" for name in (*changed, *gone)]
+        for name in changed:
+            out += after[name].rules
+        out += ["-D" + rule[2:] for rule in removed.elements()]
+        out += list(added.elements())
+        out += [f"-X {name}" for name in gone]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n" if out else ""

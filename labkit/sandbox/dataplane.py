@@ -30,6 +30,7 @@ from labkit.sandbox import (
     rulediff,
 )
 from labkit.sandbox.agent.files import SPEC_FILE
+from labkit.sandbox.ciliumpods import CiliumPods
 from labkit.sandbox.dns_record_cache import ServiceRecordCache
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.fragment_cache import FragmentCache
@@ -111,6 +112,8 @@ class DataPlane:
         self._loaded: dict[str, _Loaded] = {}
         """Per node namespace, the rules and ipsets this process last loaded (the text, parsed),
         so a partial sync parses only the new ruleset while the record still says the same."""
+        self.cilium_pods = CiliumPods(state_dir / RULES_DIR)
+        """On Cilium, each pod's socket LB and policy: what it holds, loaded as deltas."""
 
     def nodes(self, store: ClusterStore) -> list[NodeNet]:
         """The store's nodes as the data plane knows them (namespace, address, pod range)."""
@@ -282,15 +285,15 @@ class DataPlane:
 
     def render_rules(
         self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
-    ) -> tuple[str, dict[str, list[str]]]:
-        """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
-        hostPorts), and the ipsets its policy rules match."""
-        from labkit.sandbox.proxyrules import render_proxy_rules
+    ) -> tuple[iptables.Ruleset, dict[str, list[str]]]:
+        """The complete ruleset of one node (policy (Calico), kube-proxy, CNI, hostPorts), and
+        the ipsets its policy rules match."""
+        from labkit.sandbox.proxyrules import render_proxy_chains
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
-        fragments: list[Mapping[str, Sequence[str]]] = [iptables.kubelet_rules()]
+        fragments: list[iptables.Fragment | iptables.Chains] = [iptables.kubelet_rules()]
         sets: dict[str, list[str]] = {}
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
@@ -318,7 +321,7 @@ class DataPlane:
                 ipsets.available(),
                 shared=shared,
             )
-            fragments.append(policy.tables)
+            fragments.append(policy.chains)
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
@@ -333,7 +336,7 @@ class DataPlane:
             fragments.append(
                 self.fragments.render(
                     node.name,
-                    render_proxy_rules,
+                    render_proxy_chains,
                     this_node,
                     node_objects,
                     view.all("Service"),
@@ -347,7 +350,7 @@ class DataPlane:
         elif self.cni == "calico":
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
-        return iptables.compose(fragments), sets
+        return iptables.compose_ruleset(fragments), sets
 
     def _socket_lb(self, view: StoreView, node: NodeNet) -> Mapping[str, Sequence[str]]:
         """Cilium's client-side Service translation for the pods of ``node`` (and the node)."""
@@ -364,29 +367,39 @@ class DataPlane:
 
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
-    ) -> dict[str, str]:
-        """The iptables-restore input of each pod of ``node`` in ``pods``, by namespace: Cilium's
-        socket LB, the endpoint's policy, then Hubble's log of what the policy let in."""
+    ) -> dict[str, Mapping[str, Sequence[str]]]:
+        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace, with Hubble's
+        log of what the policy let in (each with Cilium's socket LB, ``_socket_lb``, makes the
+        pod's ruleset); a pod's is rendered again only when the endpoints, policies or
+        namespaces changed."""
         from labkit.model.netpol.endpoints import endpoint
+        from labkit.sandbox.ciliumpods import content_key
         from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
         from labkit.sandbox.fabric_cilium import cilium_host_ip
         from labkit.sandbox.nflog import hubble_flow_rules
 
-        socket_lb = self._socket_lb(view, node)
-        policies = policy_set(
-            view.all("Namespace"), view.all("NetworkPolicy"), view.all("CiliumNetworkPolicy")
-        )
         every = view.pods()
         by_key = {ref_of(pod): pod for pod in every}
-        peers = [endpoint(pod) for pod in every]
+        peers = view.derived("cilium peers", lambda: [endpoint(pod) for pod in every])
+        documents = ("Namespace", "NetworkPolicy", "CiliumNetworkPolicy")
+        world = view.derived(
+            "cilium policy key", lambda: content_key(peers, *(view.all(k) for k in documents))
+        )
         local = (node.ip, cilium_host_ip(node.pod_cidr))
+
+        def render(key: str) -> Callable[[], Mapping[str, Sequence[str]]]:
+            def policy() -> Mapping[str, Sequence[str]]:
+                policies = view.derived(
+                    "cilium policies", lambda: policy_set(*(view.all(k) for k in documents))
+                )
+                rules = endpoint_policy_rules(by_key[key], peers, policies, local)
+                return {**rules, **hubble_flow_rules()}  # the flow log: the security table
+
+            return policy
+
         return {
-            net.netns: iptables.compose(
-                [
-                    socket_lb,
-                    endpoint_policy_rules(by_key[key], peers, policies, local),
-                    hubble_flow_rules(),
-                ]
+            net.netns: self.cilium_pods.policy(
+                net.netns, content_key(world, key, local), render(key)
             )
             for key, net in pods.items()
             if net.node == node.name and not net.host_network and key in by_key
@@ -413,15 +426,17 @@ class DataPlane:
         with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
             list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
         if self.cni == "cilium":
-            pods = {
-                netns: text
-                for node in nodes
-                for netns, text in self.render_pod_rules(view, node, wanted).items()
-            }
-            with ThreadPoolExecutor(max_workers=min(8, max(1, len(pods)))) as pool:
-                list(pool.map(lambda netns: self._sync_tables(netns, pods[netns], full), pods))
+            for node in nodes:
+                self.cilium_pods.sync(
+                    node.netns,
+                    self._socket_lb(view, node),
+                    self.render_pod_rules(view, node, wanted),
+                    full,
+                )
 
-    def _sync_rules(self, netns: str, text: str, sets: dict[str, list[str]], full: bool) -> None:
+    def _sync_rules(
+        self, netns: str, rules: iptables.Ruleset, sets: dict[str, list[str]], full: bool
+    ) -> None:
         """Load a node's ruleset: its ipsets first (the rules match them), then the rules, whole
         when ``full`` or when what the node holds is unknown, else only the chains that changed
         since the last load (``iptables-restore --noflush``), and only the sets whose members
@@ -442,32 +457,33 @@ class DataPlane:
                 ipsets.run(netns, ["restore"], ipsets.restore_text(changed))
         else:
             stale = []
-        parsed = self._sync_tables(netns, text, full, known)
+        text = self._sync_tables(netns, rules, full, known)
         if stale:
             ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
         if use_sets:
             _write_record(set_record, set_text)
-        self._loaded[netns] = _Loaded(text, parsed, set_text, sets)
+        self._loaded[netns] = _Loaded(text, rules, set_text, sets)
 
     def _sync_tables(
-        self, netns: str, text: str, full: bool, known: _Loaded | None = None
-    ) -> rulediff.Ruleset:
+        self, netns: str, rules: iptables.Ruleset, full: bool, known: _Loaded | None = None
+    ) -> str:
         """Load a namespace's iptables rules: whole when ``full`` or when what it holds is
         unknown, else only the chains that changed since its last load (``known``: what this
-        process last loaded there, which saves parsing the record again)."""
+        process last loaded there, which saves parsing the record again). The record keeps the
+        complete input (what a full sync or a crash's recovery reads); returns it."""
         record = self.state_dir / RULES_DIR / netns
         before = None if full or not record.exists() else record.read_text()
-        parsed = rulediff.parse_restore(text)
+        text = iptables.restore_input(rules)
         if before != text:
             record.unlink(missing_ok=True)  # unknown until this load succeeds
             if before is None:
                 iptables.restore(netns, text)
             else:
                 old = known.rules if known is not None and known.text == before else None
-                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), parsed)
+                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), rules)
                 iptables.restore(netns, delta, noflush=True)
             _write_record(record, text)
-        return parsed
+        return text
 
 
 class _Loaded(NamedTuple):
@@ -475,7 +491,7 @@ class _Loaded(NamedTuple):
     (``ipset restore`` text and members)."""
 
     text: str
-    rules: rulediff.Ruleset
+    rules: iptables.Ruleset
     set_text: str
     sets: dict[str, list[str]]
 
