@@ -181,6 +181,7 @@ class CiliumPods:
             ),
         )
         all_key = view.derived("cilium peers key", lambda: content_key(peers))
+        self.peers = {k: v for k, v in self.peers.items() if v[0] == all_key}  # the rest: stale
         labels_key = view.derived(
             "cilium namespace labels key", lambda: content_key(policies.namespace_labels)
         )

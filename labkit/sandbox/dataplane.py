@@ -202,8 +202,9 @@ class DataPlane:
             )
         netns_etc.remove_pod_etc(n.netns for n in gone if not n.host_network)
         for net in gone:
-            if not net.host_network:  # a pod's rules record (Cilium's socket LB)
+            if not net.host_network:  # a pod's rules record and policy (Cilium's)
                 (self.state_dir / RULES_DIR / net.netns).unlink(missing_ok=True)
+                self.cilium_pods.policies.pop(net.netns, None)
         netns_etc.remove_host_network_etc(self.state_dir, (n for n in gone if n.host_network))
         for net in gone:
             built.pop(net.key, None)
