@@ -22,6 +22,13 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
+# jsonschema (under kubernetes-validate and the Kubernetes client) imports rfc3987_syntax when it is
+# installed (Jupyter's extras install it) to check "iri" formats; that import builds a grammar and
+# costs every `labkit kubectl apply` over a second. No Kubernetes schema uses those formats and
+# labkit validates without format checks, so the import is declined: None in sys.modules makes
+# it fail at once, as if the module were not installed (a process that already has it keeps it).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
 
 def _widgets_in_jupyter() -> None:
     """In a Jupyter kernel, show every Result with its widget (labkit.widgets) beside its text;

@@ -35,6 +35,11 @@ HAND_NETNS_PATTERN = r"[a-z][a-z0-9-]{0,14}"
 """A hand-made network namespace's name (``ip netns add NAME`` on a node): short, plain, never
 an option or a path."""
 _HAND_NETNS = re.compile(HAND_NETNS_PATTERN)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+PATH_MAX = 200
+_HTTP_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
+"""An origin-form request target (RFC 9112 section 3.2.1): an absolute path and an optional
+query, printable characters only, never a space or an option."""
 
 _NAME_RULE = (
     "lower case letters, digits and '-', starting and ending with a letter or digit (e.g. "
@@ -271,6 +276,22 @@ def check_probe(item: object) -> tuple[str, str, int, str]:
         )
     hand_source(src)  # a 'node:netns' source is refused here when its name is not one
     return src, check_destination(dst), check_port(port), check_protocol(protocol)
+
+
+def check_http_request(method: object, path: object) -> tuple[str, str]:
+    """An HTTP method and an origin-form target (``GET``, ``/hostname``) safe to send."""
+    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+        raise LabError(
+            f"method {shown(method)} is not an HTTP method labkit sends.",
+            f"Use one of: {', '.join(HTTP_METHODS)}.",
+        )
+    if not isinstance(path, str) or len(path) > PATH_MAX or not _HTTP_PATH.fullmatch(path):
+        raise LabError(
+            f"path {shown(path)} is not a request path.",
+            f"Give a path that starts with '/', without spaces, at most {PATH_MAX} characters "
+            "(e.g. '/hostname' or '/echo?msg=hi').",
+        )
+    return method.upper(), path
 
 
 def check_hand_netns(name: object) -> str:

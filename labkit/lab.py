@@ -27,6 +27,7 @@ from labkit.values import (
     Capabilities,
     DoctorLine,
     ExecResult,
+    HttpReply,
     LabSummary,
     ObjectRef,
     Probe,
@@ -47,6 +48,7 @@ __all__ = [
     "Capabilities",
     "DoctorLine",
     "ExecResult",
+    "HttpReply",
     "Lab",
     "LabSummary",
     "ObjectRef",
@@ -171,6 +173,19 @@ class Lab(Protocol):
 
     def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:
         """Many probes at once; ``pairs`` are ``(src, dst, port[, protocol])``."""
+        ...
+
+    def http_request(
+        self,
+        src: str,
+        dst: str,
+        port: int,
+        method: str = "GET",
+        path: str = "/",
+        timeout: float = 1.0,
+    ) -> HttpReply:
+        """One HTTP request (``method`` ``path``) from inside pod ``src`` to ``dst:port``: how the
+        connection ended and the status and body answered (a proxy's 403 is an answer)."""
         ...
 
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:

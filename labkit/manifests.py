@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -287,10 +286,6 @@ def validate(docs: Iterable[Mapping[str, Any]]) -> None:
 def problems(doc: Mapping[str, Any]) -> list[str]:
     """What is wrong with one document, each as ``<Kind/name>: at <field>: <why>`` (``[]``:
     the API server would take it)."""
-    # jsonschema imports the optional IRI grammar (rfc3987_syntax) when it is installed, which
-    # costs about 1.5 s; Kubernetes schemas use no IRI formats and we check no formats at all.
-    # None in sys.modules makes that import fail at once, as if the module were not installed.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     where = describe(doc)
     kind, api_version, meta = doc.get("kind"), doc.get("apiVersion"), doc.get("metadata")
     if not isinstance(kind, str) or not kind or not isinstance(api_version, str) or not api_version:

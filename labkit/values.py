@@ -86,6 +86,32 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class HttpReply:
+    """One HTTP request from inside ``src``'s network namespace: how the connection ended
+    (``outcome``, one of OUTCOMES) and, once connected, the answer's status and body (None when
+    no answer came: a connection made but never answered, or one the server closed)."""
+
+    src: str
+    dst: str
+    port: int
+    method: str
+    path: str
+    outcome: str
+    status: int | None = None
+    body: str = ""
+    detail: str = ""
+
+    @property
+    def request(self) -> str:
+        """``GET /hostname``: the request line's method and target."""
+        return f"{self.method} {self.path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as plain data (progress files, JSON)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What this backend and CNI really enforce and offer, so checks never report a false
     verdict and scenarios never reach for a method a backend lacks."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from labkit.checks.diagnose import diagnose
 from labkit.checks.dns import dns_resolves
+from labkit.checks.http_paths import http_paths
 from labkit.checks.ingress import ingress_routes
 from labkit.checks.matrix import policy_matrix
 from labkit.checks.outside_reach import external_to_service
@@ -38,6 +39,7 @@ CHECKS: dict[str, Callable[..., Result]] = {
     "pod_netns": pod_netns,
     "cni_identity": cni_identity,
     "diagnose": diagnose,
+    "http_paths": http_paths,
 }
 
 

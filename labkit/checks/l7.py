@@ -44,18 +44,24 @@ def http_rules_on(
     return found
 
 
-def l7_denial_hint(lab: Lab, pod: Mapping[str, Any], port: int) -> str:
+def cilium_policies(lab: Lab, namespace: str) -> list[dict[str, Any]]:
+    """The CiliumNetworkPolicies of ``namespace`` ([] where the lab has no such kind)."""
+    try:
+        return lab.get("CiliumNetworkPolicy", namespace=namespace)
+    except LabError:
+        return []
+
+
+def l7_denial_hint(
+    lab: Lab, pod: Mapping[str, Any], port: int, request: str = "GET /hostname"
+) -> str:
     """The hint for a request Cilium's proxy denied: the connection is allowed, an HTTP rule is
     not; it names the policies and the requests they allow."""
-    try:
-        policies = lab.get("CiliumNetworkPolicy", namespace=namespace_of(pod))
-    except LabError:
-        policies = []
-    rules = http_rules_on(policies, pod, port)
+    rules = http_rules_on(cilium_policies(lab, namespace_of(pod)), pod, port)
     named = "; ".join(rules) if rules else "a CiliumNetworkPolicy's toPorts.rules.http"
     return (
         f"Cilium's proxy answered {DENIED_STATUS} Access denied: the connection was allowed (an "
         "L3/L4 drop would time out), but no HTTP rule on this port allows the request "
-        f"(GET /hostname). Rules in force: {named}. Allow the method and path in the rule, or "
+        f"({request}). Rules in force: {named}. Allow the method and path in the rule, or "
         "send a request it allows."
     )

@@ -14,6 +14,7 @@ from labkit.lab import (
     DEFAULT_LAB_NAME,
     Capabilities,
     ExecResult,
+    HttpReply,
     Lab,
     ObjectRef,
     PortSpec,
@@ -136,6 +137,18 @@ class LearnerLab:
     def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:
         """Many probes at once."""
         return self.lab.probe_many(pairs, timeout)
+
+    def http_request(
+        self,
+        src: str,
+        dst: str,
+        port: int,
+        method: str = "GET",
+        path: str = "/",
+        timeout: float = 1.0,
+    ) -> HttpReply:
+        """One HTTP request from inside pod ``src`` to ``dst:port``."""
+        return self.lab.http_request(src, dst, port, method, path, timeout)
 
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
         """Resolve ``name`` through ``src``'s resolver."""

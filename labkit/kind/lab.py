@@ -26,7 +26,15 @@ from labkit.kind import probe as probes
 from labkit.kind.objects import KindObjects, api_reason
 from labkit.kind.plan import default_paths
 from labkit.model.objects import meta, name_of, pod_ip, pod_phase
-from labkit.values import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe, split_pod_ref
+from labkit.values import (
+    OUTSIDE,
+    Capabilities,
+    ExecResult,
+    HttpReply,
+    ObjectRef,
+    Probe,
+    split_pod_ref,
+)
 
 PROBE_START_TIMEOUT_S = 180.0
 """First probe from a pod waits for the agnhost image to be pulled onto its node."""
@@ -467,6 +475,36 @@ class KindLab:
             client_ip=reading.client_ip,
             detail=reading.detail,
         )
+
+    def http_request(
+        self,
+        src: str,
+        dst: str,
+        port: int,
+        method: str = "GET",
+        path: str = "/",
+        timeout: float = 1.0,
+    ) -> HttpReply:
+        """One HTTP request from the probe container of pod ``src`` to ``dst:port`` (curl, after
+        `agnhost connect` classified the connection)."""
+        timeout = inputs.check_timeout(timeout)
+        src, dst, port, _ = inputs.check_probe((src, dst, port))
+        method, path = inputs.check_http_request(method, path)
+        if src == OUTSIDE or inputs.hand_source(src) is not None:
+            raise LabError(
+                f"HTTP requests start from a pod, not {src!r}.",
+                'Send the request from a pod ("namespace/name").',
+            )
+        ns, name = split_pod_ref(src)
+        self._ensure_probe_container(ns, name)
+        result = self.exec(
+            f"{ns}/{name}",
+            probes.request_command(self._destination(dst), port, method, path, timeout),
+            container=probes.PROBE_CONTAINER,
+            timeout=2 * timeout + 15,
+        )
+        reading = probes.parse_request_output(result.stdout + result.stderr)
+        return HttpReply(src, dst, port, method, path, *reading)
 
     def probe_many(self, pairs: Iterable[tuple[Any, ...]], timeout: float = 1.0) -> list[Probe]:
         """Run many probes at once; each pair is (src, dst, port) or (src, dst, port, protocol)."""

@@ -50,6 +50,21 @@ exit 0
 """.strip()
 
 
+REQUEST_SCRIPT = r"""
+dst=$1 port=$2 t=$3 maxt=$4 method=$5 path=$6
+agn=${AGNHOST:-/agnhost}
+case $dst in *:*) hp="[$dst]:$port" ;; *) hp="$dst:$port" ;; esac
+msg=$("$agn" connect --timeout="${t}s" "$hp" 2>&1); rc=$?
+printf '@@CONNECT %s %s\n' "$rc" "$(printf %s "$msg" | tr '\n' ' ')"
+[ "$rc" -eq 0 ] || exit 0
+curl -sS -g --noproxy '*' --connect-timeout "$t" --max-time "$maxt" -X "$method" \
+  -w '\n@@HTTP %{exitcode} %{time_connect} %{http_code}\n' "http://$hp$path" 2>&1
+exit 0
+""".strip()
+"""One request with a method and path of the caller's choosing: `agnhost connect` classifies the
+connection as the probe does, then curl sends the request and prints the status it got."""
+
+
 @dataclass(frozen=True)
 class Reading:
     """The part of a Probe that comes from running it: outcome, latency, who answered, what it
@@ -122,6 +137,23 @@ def probe_command(dst: str, port: int, protocol: str = "TCP", timeout: float = 1
         str(max(1, math.ceil(timeout))),
         whole,
         protocol,
+    ]
+
+
+def request_command(dst: str, port: int, method: str, path: str, timeout: float) -> list[str]:
+    """argv run in the probe container for one HTTP request (``method`` and ``path`` already
+    checked by ``labkit.inputs.check_http_request``: they are arguments, never options)."""
+    return [
+        "bash",
+        "-c",
+        REQUEST_SCRIPT,
+        "labkit-request",
+        dst,
+        str(int(port)),
+        f"{timeout:g}",
+        f"{timeout + 1:g}",
+        method,
+        path,
     ]
 
 
@@ -271,3 +303,34 @@ def dig_failed(output: str, returncode: int) -> bool:
         or "no servers could be reached" in output
         or "connection timed out" in output
     )
+
+
+class RequestReading(NamedTuple):
+    """What the request script printed, read: the connection's end, the status and the body
+    (None and "" when no answer came), and words for anything unusual."""
+
+    outcome: str
+    status: int | None = None
+    body: str = ""
+    detail: str = ""
+
+
+def parse_request_output(text: str) -> RequestReading:
+    """Read the request script's output: `agnhost connect`'s verdict, then curl's answer (status
+    000 means the connection was made but nothing answered in time)."""
+    match = _CONNECT.search(text)
+    if not match:
+        first = (text.strip().splitlines() or ["the request printed nothing"])[0]
+        return RequestReading("error", detail=f"request did not run: {first}")
+    if int(match.group(1)) != 0:
+        message = match.group(2).strip()
+        return RequestReading(classify_connect(message), detail=message)
+    parts = _HTTP.split(text[match.end() :].lstrip("\n"))
+    if len(parts) < 5:
+        return RequestReading("connected", detail="connected; curl reported no answer")
+    body, curl_exit, code = parts[0].strip(), int(parts[1]), parts[3]
+    if code == "000":
+        return RequestReading(
+            "connected", detail=f"connected; no HTTP answer (curl exit {curl_exit})"
+        )
+    return RequestReading("connected", int(code), body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import ip_interface
 
-from labkit.sandbox import fabric
+from labkit.sandbox import fabric, fabric_calico
 from labkit.sandbox.fabric_cilium import (
     CILIUM_DEVICE_MTU,
     CILIUM_ROUTE_MTU,
@@ -68,13 +68,14 @@ def capabilities_for(cni: str, ipsets: bool) -> Capabilities:
                 "a policy are inline addresses (one rule per address), where Felix matches "
                 "cali40s: ipsets.",
                 "Calico as Kind installs it: an IP pool with VXLANCrossSubnet, so every node has "
-                f"{fabric.CALICO_VXLAN_DEV} (VNI {fabric.CALICO_VXLAN_VNI}) and pods and their "
-                f"cali veths have MTU {fabric.CALICO_MTU} ({fabric.HOST_MTU} minus VXLAN's "
-                f"{fabric.HOST_MTU - fabric.CALICO_MTU}). All nodes share one subnet "
+                f"{fabric_calico.CALICO_VXLAN_DEV} (VNI {fabric_calico.CALICO_VXLAN_VNI}) and pods "
+                f"and their cali veths have MTU {fabric_calico.CALICO_MTU} ({fabric.HOST_MTU} "
+                f"minus VXLAN's {fabric.HOST_MTU - fabric_calico.CALICO_MTU}). All nodes share one "
+                "subnet "
                 f"({underlay}, like Kind's Docker network), so "
                 "Felix routes other nodes' blocks directly via their node IPs (proto "
-                f"{fabric.CALICO_ROUTE_PROTO}) and no packet takes the tunnel; across subnets "
-                "it would.",
+                f"{fabric_calico.CALICO_ROUTE_PROTO}) and no packet takes the tunnel; across "
+                "subnets it would.",
                 *common,
             ),
         )
@@ -138,8 +139,8 @@ def cilium_capabilities() -> Capabilities:
             "Modelled: HTTP rules (toPorts.rules.http: method, path, host, headers) judged by "
             "the workload agent in front of the pod's port, a denied request answered 403 "
             "'Access denied' as Cilium's Envoy does; Hubble's flows (labkit hubble observe) from "
-            "NFLOG rules: each node logs new connections to its pods (LABKIT-HUBBLE), each "
-            "policy DROP logs first, with security identities computed from label sets; "
+            "NFLOG rules: each pod logs the new connections its policy let in (LABKIT-HUBBLE), "
+            "each policy DROP logs first, with security identities computed from label sets; "
             "cilium-dbg status, service list, endpoint list and bpf lb list in the agent pods.",
             "Not modelled: eBPF itself (no BPF programs or maps; netfilter and routes do the "
             "work), identities in enforcement (policies are resolved to addresses), the "

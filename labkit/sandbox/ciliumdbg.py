@@ -4,6 +4,7 @@ cilium-dbg's shapes, and refuses the others in cobra's words naming the ones it 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,35 @@ def is_agent_command(pod: Mapping[str, Any], argv: Sequence[str]) -> bool:
         and namespace_of(pod) == "kube-system"
         and labels_of(pod).get(key) == value
     )
+
+
+SHELL_SYNTAX = frozenset("();<>|&")
+"""What ``shlex``'s punctuation tokens are made of: a pipe, list, subshell or redirection."""
+
+
+def agent_argv(pod: Mapping[str, Any], command: str | Sequence[str]) -> list[str] | None:
+    """The cilium-dbg words ``command`` (an argv, or a shell string as ``sh -c`` would split it)
+    runs in ``pod`` when it is an agent pod, so both forms reach the answers; None otherwise.
+    A string wrapping cilium-dbg in shell syntax raises LabError: no shell runs it here."""
+    if not isinstance(command, str):
+        argv = [str(word) for word in command]
+        return argv if is_agent_command(pod, argv) else None
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:
+        return None  # unbalanced quotes: sh says so in its own words
+    if not is_agent_command(pod, words):
+        return None
+    if any(set(word) <= SHELL_SYNTAX for word in words) or any(c in command for c in "$`"):
+        raise LabError(
+            f"The sandbox answers {words[0]} itself, without a shell, so {command!r} cannot run "
+            "here: pipes, lists, redirections and substitutions need one.",
+            f"Run the {words[0]} command alone (e.g. '{words[0]} status') and filter its output "
+            "in Python.",
+        )
+    return words
 
 
 def _objects(get: Get, kind: str) -> list[dict[str, Any]]:

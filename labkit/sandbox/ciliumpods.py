@@ -19,14 +19,15 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labkit.model.netpol.endpoints import Endpoint, endpoint
 from labkit.model.netpol.policies import EGRESS, INGRESS
+from labkit.model.netpol.verdicts import PolicySet
 from labkit.model.objects import ref_of
 from labkit.sandbox import iptables, rulediff
 from labkit.sandbox.ciliumlb import socket_lb_delta
@@ -34,6 +35,7 @@ from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, peers_read, polic
 from labkit.sandbox.fabric import NodeNet, PodNet
 from labkit.sandbox.fabric_cilium import cilium_host_ip
 from labkit.sandbox.iptables import Fragment
+from labkit.sandbox.nflog import hubble_flow_rules
 
 if TYPE_CHECKING:
     from labkit.sandbox.dataplane import StoreView
@@ -114,6 +116,14 @@ def pod_load(held: Held | None, lb: NodeLB, lb_fragment: Fragment, policy: Fragm
         )
     text = "".join(parts)
     return Load(text, noflush=True) if text else None
+
+
+def pod_policy(
+    pod: Mapping[str, Any], peers: Sequence[Endpoint], policies: PolicySet, local: Sequence[str]
+) -> Fragment:
+    """A pod's own rules: its endpoint policy, and Hubble's log of what that policy let in (the
+    ``security`` table, which runs after filter's)."""
+    return {**endpoint_policy_rules(pod, peers, policies, local), **hubble_flow_rules()}
 
 
 def content_key(*values: object) -> bytes:
@@ -215,7 +225,7 @@ class CiliumPods:
                 net.netns,
                 content_key(world, key, local),
                 partial(depends, me),
-                partial(endpoint_policy_rules, pod, peers, policies, local),
+                partial(pod_policy, pod, peers, policies, local),
             )
         return out
 

@@ -24,7 +24,15 @@ from labkit.errors import LabError
 from labkit.model.ciliumpolicy.translate import as_network_policies
 from labkit.model.hubble import FLOW_GROUP, nflog_prefix
 from labkit.model.netpol.endpoints import Endpoint, endpoint
-from labkit.model.netpol.policies import EGRESS, INGRESS, Peer, Policy, PolicyError, Rule
+from labkit.model.netpol.policies import (
+    CNP_PREFIX,
+    EGRESS,
+    INGRESS,
+    Peer,
+    Policy,
+    PolicyError,
+    Rule,
+)
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.sandbox.fabric import CLUSTER_CIDRS, GATEWAY_IP, UNDERLAY_PREFIX
 from labkit.sandbox.iptables_save import comment
@@ -43,8 +51,8 @@ def policy_ref(policy: Policy) -> str:
     """``ns/name`` of the object a learner applied: a CiliumNetworkPolicy's own name for its
     translated ``cnp:<name>#<n>`` parts."""
     name = policy.name
-    if name.startswith("cnp:"):
-        name = name.removeprefix("cnp:").split("#", 1)[0]
+    if name.startswith(CNP_PREFIX):
+        name = name.removeprefix(CNP_PREFIX).split("#", 1)[0]
     return f"{policy.namespace}/{name}"
 
 

@@ -286,15 +286,15 @@ class DataPlane:
 
     def render_rules(
         self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
-    ) -> tuple[str, dict[str, list[str]]]:
-        """The complete iptables-restore input for one node (policy (Calico), kube-proxy, CNI,
-        hostPorts), and the ipsets its policy rules match."""
-        from labkit.sandbox.proxyrules import render_proxy_rules
+    ) -> tuple[iptables.Ruleset, dict[str, list[str]]]:
+        """The complete ruleset of one node (policy (Calico), kube-proxy, CNI, hostPorts), and
+        the ipsets its policy rules match."""
+        from labkit.sandbox.proxyrules import render_proxy_chains
 
         cluster_cidr = fabric.CLUSTER_CIDRS[self.cni]
         node_objects = view.all("Node")
         this_node = next(n for n in node_objects if name_of(n) == node.name)
-        fragments: list[Mapping[str, Sequence[str]]] = [iptables.kubelet_rules()]
+        fragments: list[iptables.Fragment | iptables.Chains] = [iptables.kubelet_rules()]
         sets: dict[str, list[str]] = {}
         local = {k: v for k, v in wanted.items() if v.node == node.name}
         pods = view.pods()
@@ -322,13 +322,11 @@ class DataPlane:
                 ipsets.available(),
                 shared=shared,
             )
-            fragments.append(policy.tables)
+            fragments.append(policy.chains)
             sets = policy.ipsets
         if self.cni == "cilium":
             from labkit.sandbox.ciliumlb import cilium_node_rules
-            from labkit.sandbox.nflog import hubble_flow_rules
 
-            fragments.append(hubble_flow_rules())
             fragments.append(self._socket_lb(view, node))
             fragments.append(
                 cilium_node_rules(
@@ -339,7 +337,7 @@ class DataPlane:
             fragments.append(
                 self.fragments.render(
                     node.name,
-                    render_proxy_rules,
+                    render_proxy_chains,
                     this_node,
                     node_objects,
                     view.all("Service"),
@@ -353,7 +351,7 @@ class DataPlane:
         elif self.cni == "calico":
             fragments.append(iptables.calico_nat_rules(cluster_cidr))
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
-        return iptables.compose(fragments), sets
+        return iptables.compose_ruleset(fragments), sets
 
     def _socket_lb(self, view: StoreView, node: NodeNet) -> Mapping[str, Sequence[str]]:
         """Cilium's client-side Service translation for the pods of ``node`` (and the node)."""
@@ -371,8 +369,9 @@ class DataPlane:
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
     ) -> dict[str, Mapping[str, Sequence[str]]]:
-        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace (with Cilium's
-        socket LB, ``_socket_lb``, the pod's ruleset), rendered again only where it changed."""
+        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace, with Hubble's log
+        of what it let in (with Cilium's socket LB, ``_socket_lb``, the pod's ruleset), rendered
+        again only where it changed."""
         return self.cilium_pods.render(view, node, pods)
 
     def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
@@ -404,7 +403,9 @@ class DataPlane:
                     full,
                 )
 
-    def _sync_rules(self, netns: str, text: str, sets: dict[str, list[str]], full: bool) -> None:
+    def _sync_rules(
+        self, netns: str, rules: iptables.Ruleset, sets: dict[str, list[str]], full: bool
+    ) -> None:
         """Load a node's ruleset: its ipsets first (the rules match them), then the rules, whole
         when ``full`` or when what the node holds is unknown, else only the chains that changed
         since the last load (``iptables-restore --noflush``), and only the sets whose members
@@ -425,32 +426,33 @@ class DataPlane:
                 ipsets.run(netns, ["restore"], ipsets.restore_text(changed))
         else:
             stale = []
-        parsed = self._sync_tables(netns, text, full, known)
+        text = self._sync_tables(netns, rules, full, known)
         if stale:
             ipsets.run(netns, ["restore"], ipsets.restore_text({}, stale))
         if use_sets:
             _write_record(set_record, set_text)
-        self._loaded[netns] = _Loaded(text, parsed, set_text, sets)
+        self._loaded[netns] = _Loaded(text, rules, set_text, sets)
 
     def _sync_tables(
-        self, netns: str, text: str, full: bool, known: _Loaded | None = None
-    ) -> rulediff.Ruleset:
+        self, netns: str, rules: iptables.Ruleset, full: bool, known: _Loaded | None = None
+    ) -> str:
         """Load a namespace's iptables rules: whole when ``full`` or when what it holds is
         unknown, else only the chains that changed since its last load (``known``: what this
-        process last loaded there, which saves parsing the record again)."""
+        process last loaded there, which saves parsing the record again). The record keeps the
+        complete input (what a full sync or a crash's recovery reads); returns it."""
         record = self.state_dir / RULES_DIR / netns
         before = None if full or not record.exists() else record.read_text()
-        parsed = rulediff.parse_restore(text)
+        text = iptables.restore_input(rules)
         if before != text:
             record.unlink(missing_ok=True)  # unknown until this load succeeds
             if before is None:
                 iptables.restore(netns, text)
             else:
                 old = known.rules if known is not None and known.text == before else None
-                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), parsed)
+                delta = rulediff.partial_restore(old or rulediff.parse_restore(before), rules)
                 iptables.restore(netns, delta, noflush=True)
             _write_record(record, text)
-        return parsed
+        return text
 
 
 class _Loaded(NamedTuple):
@@ -458,7 +460,7 @@ class _Loaded(NamedTuple):
     (``ipset restore`` text and members)."""
 
     text: str
-    rules: rulediff.Ruleset
+    rules: iptables.Ruleset
     set_text: str
     sets: dict[str, list[str]]
 

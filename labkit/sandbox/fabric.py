@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from labkit.sandbox import naming
+from labkit.sandbox.fabric_calico import (
+    CALICO_GATEWAY,
+    CALICO_HOST_MAC,
+    CALICO_MTU,
+    calico_block_routes,
+    calico_fdb_lines,
+    calico_node_lines,
+)
 from labkit.sandbox.fabric_cilium import (
     CILIUM_CLUSTER_CIDR,
     cilium_node_lines,
@@ -40,16 +48,6 @@ FLANNEL_DEV = "flannel.1"
 FLANNEL_BRIDGE = "cni0"
 HOST_MTU = 1500
 """The MTU of every node's ``eth0`` (a Kind node's, on Docker's bridge network)."""
-CALICO_MTU = HOST_MTU - 50
-"""Felix's MTU auto-detection with VXLAN on: the host MTU minus VXLAN's 50 bytes
-(``vxlanMTUOverhead`` in felix/dataplane/linux/int_dataplane.go); pods and their veths get it."""
-CALICO_VXLAN_DEV = "vxlan.calico"
-CALICO_VXLAN_VNI = 4096
-CALICO_VXLAN_PORT = 4789
-CALICO_ROUTE_PROTO = "80"
-"""The protocol Felix marks its blackhole and same-subnet routes with (``DefaultRouteProto``)."""
-CALICO_GATEWAY = "169.254.1.1"
-CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
 UPLINK_ROUTER = "169.254.0.1"
 UPLINK_ROUTER_MAC = "02:00:00:00:00:01"
 """The outside's default router: an address nobody holds, a MAC no device of the lab has."""
@@ -326,62 +324,8 @@ def node_job(cni: str, node: NodeNet, nodes: Sequence[NodeNet]) -> Job:
         job.ip(*cilium_node_lines(node, nodes))
     else:
         job.ip(*calico_node_lines(node, nodes))
-        job.bridge(
-            *(
-                f"fdb add {naming.calico_vtep_mac(o.name)} dev {CALICO_VXLAN_DEV} dst {o.ip} "
-                "self permanent"
-                for o in others
-            )
-        )
+        job.bridge(*calico_fdb_lines(others))
     return job
-
-
-def calico_node_lines(node: NodeNet, nodes: Sequence[NodeNet]) -> list[str]:
-    """What Felix programs on a node of a VXLANCrossSubnet pool (felix/dataplane/linux/
-    vxlan_mgr.go, route_mgr.go): ``vxlan.calico`` with its VTEP (the first block's first
-    address), every other VTEP's neighbour entry, and the block routes."""
-    lines = [
-        f"link add {CALICO_VXLAN_DEV} address {naming.calico_vtep_mac(node.name)} "
-        f"mtu {CALICO_MTU} type vxlan id {CALICO_VXLAN_VNI} local {node.ip} dev eth0 "
-        f"dstport {CALICO_VXLAN_PORT} nolearning",
-        f"addr add {calico_vtep_ip(node)}/32 dev {CALICO_VXLAN_DEV}",
-        f"link set {CALICO_VXLAN_DEV} up",
-    ]
-    lines += [
-        f"neigh add {calico_vtep_ip(other)} lladdr {naming.calico_vtep_mac(other.name)} "
-        f"dev {CALICO_VXLAN_DEV} nud permanent"
-        for other in nodes
-        if other.name != node.name
-    ]
-    return lines + calico_block_routes(node, nodes, "add")
-
-
-def calico_vtep_ip(node: NodeNet) -> str:
-    """A node's ``vxlan.calico`` address: Calico's IPAM gives the tunnel the first address of
-    the node's first block (pods start at the next one)."""
-    return str(ipaddress.ip_network(node.blocks[0], strict=False).network_address)
-
-
-def calico_block_routes(
-    node: NodeNet, nodes: Sequence[NodeNet], verb: str, skip: frozenset[str] = frozenset()
-) -> list[str]:
-    """The routes Felix's route manager programs on ``node``, one per IPAM block: a blackhole
-    for each block affine to it (its pods get /32 routes), and every other node's block routed
-    directly via the owner's IP (the nodes share one underlay subnet, so no block needs the
-    tunnel); blocks in ``skip`` are left out."""
-    lines = [
-        f"route {verb} blackhole {b} proto {CALICO_ROUTE_PROTO}"
-        for b in node.blocks
-        if b not in skip
-    ]
-    for other in nodes:
-        if other.name != node.name:
-            lines += [
-                f"route {verb} {b} via {other.ip} dev eth0 proto {CALICO_ROUTE_PROTO} onlink"
-                for b in other.blocks
-                if b not in skip
-            ]
-    return lines
 
 
 def block_routes_plan(before: Sequence[NodeNet] | None, after: Sequence[NodeNet]) -> list[Job]:

@@ -7,6 +7,7 @@ tests check them against hashes and names from Calico's own tests and iptables d
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -76,10 +77,16 @@ def rule_hashes(chain: str, bodies: Sequence[str]) -> list[str]:
     return out
 
 
-def render_chain(chain: str, bodies: Sequence[str]) -> list[str]:
+def render_chain(chain: str, bodies: Sequence[str]) -> tuple[str, ...]:
     """``-A`` lines of one chain, each with its ``cali:<hash>`` comment first, as Felix appends
-    them (felix/iptables/renderer.go ``RenderAppend``)."""
-    return [
+    them (felix/iptables/renderer.go ``RenderAppend``); hashed once per distinct chain: from one
+    change to the next a node's chains are mostly the same, and many are alike on every node."""
+    return _rendered(chain, tuple(bodies))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _rendered(chain: str, bodies: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(
         f'-A {chain} -m comment --comment "{HASH_COMMENT_PREFIX}{h}" {body}'.rstrip()
         for h, body in zip(rule_hashes(chain, bodies), bodies, strict=True)
-    ]
+    )

@@ -27,6 +27,7 @@ BUILTIN_CHAINS = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
     "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
     "raw": ("PREROUTING", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
 ALWAYS_TABLES = ("filter", "nat", "mangle")
 """Tables every restore rewrites, so rules from an earlier state never linger."""
@@ -58,74 +59,155 @@ TARGETS = {
     "TOS",
     "TTL",
 }
-TABLE_ORDER = ("raw", "mangle", "nat", "filter")
+TABLE_ORDER = ("raw", "mangle", "nat", "filter", "security")
 
 _JUMP = re.compile(r"(?:^|\s)-[jg]\s+(\S+)")
 _DECL = re.compile(r":(\S+)\s+(\S+)")
 
 
-def compose(fragments: Iterable[Fragment]) -> str:
+class Chain(NamedTuple):
+    """One chain of a table: its policy (``-`` for a user chain) and its rules, in order (a
+    NamedTuple: a node holds thousands, built on every sync)."""
+
+    policy: str
+    rules: tuple[str, ...]
+
+
+Ruleset = dict[str, dict[str, Chain]]
+"""Table name to its chains (built-in chains first, then user chains in declaration order)."""
+
+
+class Chains(NamedTuple):
+    """A fragment read into chains: per table the chains it declares (a built-in one with its
+    policy, a user one with ``-``), each chain's rules in order, and every chain its rules append
+    to or jump to (checked when composed). A renderer may build one directly, and a cache keep
+    it, so composing a node's ruleset reads no line twice (issue 18)."""
+
+    declared: dict[str, dict[str, str]]
+    rules: dict[str, dict[str, tuple[str, ...]]]
+    names: dict[str, frozenset[str]]
+
+
+def compose(fragments: Iterable[Fragment | Chains]) -> str:
     """One ``iptables-restore`` input from fragments, in order; ValueError names a bad line."""
-    declared: dict[str, dict[str, str]] = {}
-    rules: dict[str, list[str]] = {}
-    for fragment in fragments:
-        for table, lines in fragment.items():
-            if table not in BUILTIN_CHAINS:
-                raise ValueError(f"unknown iptables table {table!r}")
-            chains = declared.setdefault(table, {})
-            table_rules = rules.setdefault(table, [])
-            for raw in lines:
-                line = raw.strip()
-                if not line or line.startswith("#"):
-                    continue
-                if line.startswith(":"):
-                    match = _DECL.match(line)
-                    if not match:
-                        raise ValueError(f"bad chain declaration {line!r} in table {table}")
-                    name, policy = match.groups()
-                    builtin = name in BUILTIN_CHAINS[table]
-                    if builtin and policy == "-":
-                        raise ValueError(f"built-in chain {name} needs a policy, not '-'")
-                    if builtin:
-                        chains[name] = policy
-                    else:
-                        chains.setdefault(name, "-")
-                elif line.startswith("-A "):
-                    table_rules.append(line)
+    return restore_input(compose_ruleset(fragments))
+
+
+def compose_ruleset(fragments: Iterable[Fragment | Chains]) -> Ruleset:
+    """The chains of fragments composed in order (each chain's rules in fragment order, a
+    built-in chain's policy from the last fragment that declares it), as :func:`compose` writes
+    them: kept structured so a partial sync compares chains without parsing a text back;
+    ValueError names a bad line or a rule naming a chain nobody declares."""
+    read = [f if isinstance(f, Chains) else read_fragment(f) for f in fragments]
+    out: Ruleset = {}
+    tables = {table for chains in read for table in chains.declared} | set(ALWAYS_TABLES)
+    for table in sorted(tables, key=TABLE_ORDER.index):
+        builtins = BUILTIN_CHAINS[table]
+        policies = dict.fromkeys(builtins, "ACCEPT")
+        parts: dict[str, list[tuple[str, ...]]] = {}
+        names: set[str] = set()
+        for chains in read:
+            for name, policy in chains.declared.get(table, {}).items():
+                if name in builtins:
+                    policies[name] = policy
                 else:
+                    policies.setdefault(name, "-")
+            for name, rules in chains.rules.get(table, {}).items():
+                parts.setdefault(name, []).append(rules)
+            names |= chains.names.get(table, frozenset())
+        unknown = names - policies.keys() - TARGETS
+        if unknown:
+            _refuse(table, unknown, parts)
+        out[table] = {
+            name: Chain(policy, _joined(parts.get(name, ()))) for name, policy in policies.items()
+        }
+    return out
+
+
+def _joined(parts: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(rule for rules in parts for rule in rules)
+
+
+def _refuse(table: str, unknown: set[str], parts: Mapping[str, list[tuple[str, ...]]]) -> None:
+    """The ValueError for rules naming chains nobody declared: the first such rule, and how."""
+    for chain, pieces in parts.items():
+        for rule in (r for rules in pieces for r in rules):
+            if chain in unknown:
+                raise ValueError(
+                    f"rule {rule!r} appends to chain {chain} of table {table}, "
+                    "which no fragment declares"
+                )
+            for target in _references(rule)[1]:
+                if target in unknown:
                     raise ValueError(
-                        f"only ':' declarations and '-A' rules may be composed, not {line!r}"
+                        f"rule {rule!r} jumps to {target}, "
+                        f"which no fragment declares in table {table}"
                     )
-    for table in ALWAYS_TABLES:
-        declared.setdefault(table, {})
-        rules.setdefault(table, [])
+    raise ValueError(f"chains {sorted(unknown)} of table {table} are named but never declared")
+
+
+def read_fragment(fragment: Fragment) -> Chains:
+    """A fragment's lines read into chains; ValueError names a line ``iptables-restore`` would
+    refuse or compose never writes."""
+    declared: dict[str, dict[str, str]] = {}
+    rules: dict[str, dict[str, tuple[str, ...]]] = {}
+    names: dict[str, frozenset[str]] = {}
+    for table, lines in fragment.items():
+        if table not in BUILTIN_CHAINS:
+            raise ValueError(f"unknown iptables table {table!r}")
+        chains = declared.setdefault(table, {})
+        by_chain: dict[str, list[str]] = {}
+        for raw in lines:
+            line = raw.strip()
+            if line[:3] == "-A ":
+                by_chain.setdefault(_references(line)[0], []).append(line)
+            elif not line or line.startswith("#"):
+                continue
+            elif line.startswith(":"):
+                match = _DECL.match(line)
+                if not match:
+                    raise ValueError(f"bad chain declaration {line!r} in table {table}")
+                name, policy = match.groups()
+                builtin = name in BUILTIN_CHAINS[table]
+                if builtin and policy == "-":
+                    raise ValueError(f"built-in chain {name} needs a policy, not '-'")
+                chains[name] = policy if builtin else chains.get(name, "-")
+            else:
+                raise ValueError(
+                    f"only ':' declarations and '-A' rules may be composed, not {line!r}"
+                )
+        rules[table] = {name: tuple(found) for name, found in by_chain.items()}
+        names[table] = chain_names(rules[table])
+    return Chains(declared, rules, names)
+
+
+def chain_names(rules: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    """Every chain that rules (by chain) append to or jump to."""
+    found = set(rules)
+    for chain_rules in rules.values():
+        found |= _jump_targets(chain_rules)
+    return frozenset(found)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _jump_targets(rules: tuple[str, ...]) -> frozenset[str]:
+    """The chains one chain's rules jump to, read once per distinct chain."""
+    return frozenset(target for rule in rules for target in _references(rule)[1])
+
+
+def restore_input(ruleset: Ruleset) -> str:
+    """The complete ``iptables-restore`` input of a ruleset: per table its chain declarations,
+    then each chain's rules."""
     out: list[str] = []
-    for table in sorted(declared, key=lambda t: TABLE_ORDER.index(t)):
-        chains = declared[table]
-        _check_references(table, chains, rules[table])
+    for table, chains in ruleset.items():
         out.append(f"*{table}")
-        for name in BUILTIN_CHAINS[table]:
-            out.append(f":{name} {chains.get(name, 'ACCEPT')} [0:0]")
-        out.extend(f":{name} - [0:0]" for name in chains if name not in BUILTIN_CHAINS[table])
-        out.extend(rules[table])
+        out.extend(f":{name} {chain.policy} [0:0]" for name, chain in chains.items())
+        for chain in chains.values():
+            out.extend(chain.rules)
         out.append("COMMIT")
     return "\n".join(out) + "\n"
-
-
-def _check_references(table: str, chains: Mapping[str, str], rules: Sequence[str]) -> None:
-    known = set(chains) | set(BUILTIN_CHAINS[table])
-    for rule in rules:
-        chain, targets = _references(rule)
-        if chain not in known:
-            raise ValueError(
-                f"rule {rule!r} appends to chain {chain} of table {table}, "
-                "which no fragment declares"
-            )
-        for target in targets:
-            if target not in known and target not in TARGETS:
-                raise ValueError(
-                    f"rule {rule!r} jumps to {target}, which no fragment declares in table {table}"
-                )
 
 
 @functools.lru_cache(maxsize=1 << 16)

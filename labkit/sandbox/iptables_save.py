@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from labkit.model.kubeproxy.chains import iptables_comment
+from labkit.sandbox.iptables import Chains, chain_names
 
 BUILTIN_CHAINS = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
@@ -95,3 +96,15 @@ class SaveTables:
         for chain in (*builtins, *user):
             out.extend(self.rules[table].get(chain, []))
         return out
+
+    def read(self) -> Chains:
+        """The tables as chains, as :meth:`lines` lists them (for composing a node's ruleset
+        without reading the lines back)."""
+        declared: dict[str, dict[str, str]] = {}
+        rules: dict[str, dict[str, tuple[str, ...]]] = {}
+        for table, builtins in BUILTIN_CHAINS.items():
+            user = sorted(self.chains[table] - set(builtins))
+            declared[table] = {**dict.fromkeys(builtins, "ACCEPT"), **dict.fromkeys(user, "-")}
+            found = self.rules[table]
+            rules[table] = {c: tuple(found[c]) for c in (*builtins, *user) if c in found}
+        return Chains(declared, rules, {t: chain_names(r) for t, r in rules.items()})

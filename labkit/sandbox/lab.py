@@ -1,10 +1,11 @@
 """``SandboxLab``: the Lab seam over the namespace data plane.
 
 Objects go into the cluster store; the data plane is then reconciled to match it
-(:mod:`labkit.sandbox.dataplane`). State lives in ``/run/labkit/<lab>/state.json``
-(:mod:`labkit.sandbox.state`); changes hold the lab's lifecycle lock and the state file's lock,
-so a CLI and a notebook can share one lab. A change that fails midway is rolled back to the
-previous state; one whose process died is finished by the next call (:meth:`SandboxLab.heal`).
+(:mod:`labkit.sandbox.dataplane`). State lives in ``/run/labkit/<lab>/state.json`` and
+its journal (:mod:`labkit.sandbox.state`); changes hold the lab's lifecycle lock and the state
+file's lock, so a CLI and a notebook can share one lab. A change that fails midway is rolled
+back to the previous state; one whose process died is finished by the next call
+(:meth:`SandboxLab.heal`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -37,7 +39,7 @@ from labkit.sandbox.state import (
 from labkit.sandbox.system.addons import COREFILE
 from labkit.sandbox.system.control_plane import KUBE_PROXY_IMAGE
 from labkit.sandbox.workloads import pod_role
-from labkit.values import OUTSIDE, ExecResult, ObjectRef, Probe, split_pod_ref
+from labkit.values import OUTSIDE, ExecResult, HttpReply, ObjectRef, Probe, split_pod_ref
 
 OUTSIDE_HOSTNAME = "outside"
 """The hostname of commands run in the outside client (the internet, the learner's laptop)."""
@@ -157,8 +159,9 @@ class SandboxLab(LabState):
 
         timeout = inputs.check_timeout(timeout)
         found, net = self._pod(pod, namespace)
-        if ciliumdbg.is_agent_command(found, _argv(command)):
-            return ciliumdbg.answer(_argv(command), found, self.get)
+        agent = ciliumdbg.agent_argv(found, command)
+        if agent is not None:
+            return ciliumdbg.answer(agent, found, self.get)
         self.heal()
         return run_confined(net.netns, self._confinement(found, net), _argv(command), timeout)
 
@@ -349,6 +352,37 @@ class SandboxLab(LabState):
                 ProbeRequest(source.netns, dst, port, protocol, source.label, source.resolv_conf)
             )
         return probe_many(requests, timeout)
+
+    def http_request(
+        self,
+        src: str,
+        dst: str,
+        port: int,
+        method: str = "GET",
+        path: str = "/",
+        timeout: float = 1.0,
+    ) -> HttpReply:
+        """One HTTP request from inside ``src`` (a pod, a node or OUTSIDE) to ``dst:port`` (an
+        address, a name, or a pod as ``ns/name``)."""
+        from labkit.sandbox.http_request import http_request
+
+        timeout = inputs.check_timeout(timeout)
+        src, dst, port, _ = inputs.check_probe((src, dst, port))
+        method, path = inputs.check_http_request(method, path)
+        self.heal()
+        source = self._source(src)
+        address = self._pod(dst)[1].ip if "/" in dst else dst
+        answer = http_request(
+            source.netns,
+            address,
+            port,
+            method,
+            path,
+            timeout,
+            src_label=source.label,
+            resolv_conf=source.resolv_conf,
+        )
+        return replace(answer, dst=dst)
 
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
         """Answers for ``name`` through the source pod's own resolver (resolv.conf search path,

@@ -44,6 +44,8 @@ class _Cached:
     stamp: StateStamp | None
     state: dict[str, Any]
     store: ClusterStore | None = None
+    built: Mapping[str, PodNet] | None = None
+    """The pod networks the state records (read-only: a change works on its own copy)."""
 
 
 class LabState:
@@ -121,10 +123,13 @@ class LabState:
         nothing is wrong: two directory listings and a connect)."""
         from labkit.sandbox.agent.client import agent_listens
 
-        state = self._state()
+        cached = self._cached()
+        if cached.built is None:
+            cached.built = built_pods(cached.state)
+        state = cached.state
         if (
             pending_change(self.state_dir) is None
-            and not leftovers.untracked(self.name, built_pods(state))
+            and not leftovers.untracked(self.name, cached.built)
             and handmade.present(self.name)
             == handmade.wanted(self.name, self._nodes(), handmade.recorded(state))
             and agent_listens(str(self.state_dir))

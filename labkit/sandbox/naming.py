@@ -7,6 +7,7 @@ are matched exactly: lab ``a`` never claims lab ``a-b``'s. Interface names fit t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -142,10 +143,14 @@ def is_lab_netns(lab_name: str, netns: str) -> bool:
 
 def is_lab_pod_netns(lab_name: str, netns: str) -> bool:
     """Whether ``netns`` is the namespace of one of lab ``lab_name``'s pods."""
-    return (
-        re.fullmatch(rf"{re.escape(lab_prefix(lab_name))}p-[0-9a-f]{{{POD_HASH_LEN}}}", netns)
-        is not None
-    )
+    return _pod_pattern(lab_name).fullmatch(netns) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _pod_pattern(lab_name: str) -> re.Pattern[str]:
+    """Lab ``lab_name``'s pod namespace names, compiled once: every command lists the machine's
+    namespaces to find what a killed one left (hundreds of names at 300 pods, issue 18)."""
+    return re.compile(rf"{re.escape(lab_prefix(lab_name))}p-[0-9a-f]{{{POD_HASH_LEN}}}")
 
 
 _POD_HOST_IFACE = re.compile(r"veth[0-9a-f]{8}|cali[0-9a-f]{11}|lxc[0-9a-f]{12}")
@@ -169,8 +174,14 @@ def _netns_pattern(lab_name: str) -> re.Pattern[str]:
 
 def is_lab_hand_netns(lab_name: str, netns: str) -> bool:
     """Whether ``netns`` is a namespace a learner made on one of lab ``lab_name``'s nodes."""
+    return _hand_pattern(lab_name).fullmatch(netns) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _hand_pattern(lab_name: str) -> re.Pattern[str]:
+    """Lab ``lab_name``'s hand-made namespace names, compiled once (see ``_pod_pattern``)."""
     pattern = rf"{re.escape(lab_prefix(lab_name))}h\.(?:{'|'.join(NODE_SHORTS)})\."
-    return re.fullmatch(pattern + HAND_NETNS_PATTERN, netns) is not None
+    return re.compile(pattern + HAND_NETNS_PATTERN)
 
 
 def labs_of(netns_names: list[str]) -> set[str]:

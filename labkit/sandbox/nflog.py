@@ -167,19 +167,20 @@ class NflogSocket:
 
 
 FLOW_CHAIN = "LABKIT-HUBBLE"
-"""The chain a Cilium node logs Hubble's forwarded flows from (the sandbox's stand-in for the
+"""The chain a Cilium pod logs Hubble's forwarded flows from (the sandbox's stand-in for the
 datapath's trace events; Cilium itself has no such chain)."""
 
 
 def hubble_flow_rules() -> dict[str, list[str]]:
-    """A Cilium node's flow log: each new connection delivered to one of its pods (out of an
-    ``lxc`` veth, after every filter verdict) is logged to FLOW_GROUP as FORWARDED, which
-    Hubble calls ``to-endpoint``."""
+    """A Cilium pod's flow log: each new connection delivered to it (in at ``eth0``) is logged
+    to FLOW_GROUP as FORWARDED, which Hubble calls ``to-endpoint``. The ``security`` table's
+    INPUT runs after filter's, so only what the pod's policy (CILIUM_POL_IN) accepted is logged;
+    a dropped packet gets its DROPPED record alone."""
     note = '-m comment --comment "labkit: Hubble to-endpoint flows"'
     return {
-        "mangle": [
+        "security": [
             f":{FLOW_CHAIN} - [0:0]",
-            f"-A POSTROUTING -o lxc+ {note} -j {FLOW_CHAIN}",
+            f"-A INPUT -i eth0 {note} -j {FLOW_CHAIN}",
             f"-A {FLOW_CHAIN} -m conntrack --ctstate NEW -j NFLOG "
             f'--nflog-prefix "{nflog_prefix("FORWARDED")}" --nflog-group {FLOW_GROUP}',
         ]

@@ -1,9 +1,9 @@
 """NetworkPolicy enforcement for one sandbox node, rendered as Felix renders it (iptables mode).
 
-Pure: objects in, ``iptables-restore`` lines out (filter table only; the caller adds ``*filter``
-and ``COMMIT`` and loads them into the node's namespace). Rules are written in Felix's own
-syntax (``--jump``, ``--source``, ``-m multiport --destination-ports``) and each carries
-``-m comment --comment "cali:<hash>"`` computed with Felix's rule-hash scheme
+Pure: objects in, filter-table chains out (:class:`labkit.sandbox.iptables.Chains`, or as
+``iptables-restore`` lines; the caller composes them into the node's ruleset). Rules are
+written in Felix's own syntax (``--jump``, ``--source``, ``-m multiport --destination-ports``)
+and each carries ``-m comment --comment "cali:<hash>"`` computed with Felix's rule-hash scheme
 (:mod:`labkit.sandbox.felix`), so ``iptables-save`` on a node reads like a real Calico node:
 
 * ``FORWARD -> cali-FORWARD`` sends packets leaving a local pod (``--in-interface cali+``) to
@@ -28,7 +28,8 @@ syntax (``--jump``, ``--source``, ``-m multiport --destination-ports``) and each
   ``--source``/``--destination <podIP>/32`` (selectors resolved now; the runtime re-renders on
   every change); an ``ipBlock`` is its CIDR, with a ``cali-ex-<hash>`` sub-chain (the
   sandbox's own) that RETURNs the ``except`` ranges; ports are ``-m multiport
-  --destination-ports``; named ports are resolved per destination pod.
+  --destination-ports``; named ports are resolved per destination pod. Policy chains are
+  written by :mod:`labkit.sandbox.policylines`, once per pass for every node.
 
 Semantics are exactly :mod:`labkit.model.netpol`'s (tests compare the two). IPv4 only: IPv6
 addresses and CIDRs are left out, with a comment saying so.
@@ -36,34 +37,28 @@ addresses and CIDRs are left out, with a comment saying so.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.netpol.endpoints import Endpoint, endpoint
-from labkit.model.netpol.policies import (
-    EGRESS,
-    INGRESS,
-    IPBlock,
-    IPNetwork,
-    Peer,
-    Policy,
-    PolicyError,
-    PortRule,
-    Rule,
-)
+from labkit.model.netpol.policies import EGRESS, INGRESS, Policy, PolicyError
 from labkit.model.netpol.selection import Selection
-from labkit.model.netpol.verdicts import PolicySet, policy_selects
+from labkit.model.netpol.verdicts import PolicySet
 from labkit.model.objects import pod_phase
 from labkit.sandbox import felix
+from labkit.sandbox.iptables import Chains, chain_names
+from labkit.sandbox.policylines import (
+    IF_ACCEPTED,
+    KINDS,
+    SET_ACCEPT,
+    PolicyChains,
+    comment,
+    join,
+    outside_cidr,
+)
 
-ACCEPT_MARK = "0x10000/0x10000"
-SET_ACCEPT = f"--jump MARK --set-mark {ACCEPT_MARK}"
-IF_ACCEPTED = f"-m mark --mark {ACCEPT_MARK}"
 CLEAR_ACCEPT_AND_PASS = "--jump MARK --set-mark 0/0x30000"
 CLEAR_PASS = "--jump MARK --set-mark 0/0x20000"
 IF_NOT_PASSED = "-m mark --mark 0/0x20000"
@@ -71,7 +66,6 @@ IF_NOT_PASSED = "-m mark --mark 0/0x20000"
 TIER = "default"
 MAX_CHAIN = felix.MAX_CHAIN
 _IFACE = re.compile(r"^cali[A-Za-z0-9._-]{1,11}$")
-_KINDS = {INGRESS: "ingress", EGRESS: "egress"}
 
 
 def render_policy_rules(
@@ -95,7 +89,7 @@ def render_policy_rules(
     try:
         inputs = shared() if shared is not None else PolicyInputs(pods, namespaces, policies)
         renderer = _Renderer(node_name, inputs, iface_of, outside_cidrs, use_ipsets)
-        return PolicyRules({"filter": renderer.lines()}, renderer.sets)
+        return PolicyRules(renderer.chains_read(), renderer.sets)
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
 
@@ -120,63 +114,20 @@ def pod_profiles(pod: Mapping[str, Any]) -> tuple[str, str]:
     return f"kns.{namespace}", f"ksa.{namespace}.{account}"
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _comment(text: str) -> str:
-    return f'-m comment --comment "{felix.escape_comment(text)}"'
-
-
-class _Ports(NamedTuple):
-    """One ports entry as Felix writes it: the protocol goes first in a rule, the ports last."""
-
-    proto: str = ""
-    ports: str = ""
-
-
-def _port_args(port: PortRule | None, number: int | None = None) -> _Ports:
-    """Felix's matches for one ports entry (``number`` overrides it, for a resolved named
-    port)."""
-    if port is None:
-        return _Ports()
-    proto = f"-p {port.protocol.lower()}"
-    if number is not None:
-        return _Ports(proto, f"-m multiport --destination-ports {number}")
-    if port.port is None:
-        return _Ports(proto)
-    if port.end_port is not None:
-        return _Ports(proto, f"-m multiport --destination-ports {port.port}:{port.end_port}")
-    return _Ports(proto, f"-m multiport --destination-ports {port.port}")
-
-
-def _set_side(direction: str) -> str:
-    return "src" if direction == INGRESS else "dst"
-
-
-def _join(*parts: str) -> str:
-    return " ".join(p for p in parts if p)
-
-
 class PolicyRules(NamedTuple):
-    """A node's policy rules: ``{"filter": [declarations..., -A rules...]}``, and the members
-    of each ipset they match (``cali40s:<id>`` -> addresses)."""
+    """A node's policy rules as chains (the filter table's), and the members of each ipset they
+    match (``cali40s:<id>`` -> addresses)."""
 
-    tables: dict[str, list[str]]
+    chains: Chains
     ipsets: dict[str, list[str]]
 
-
-@dataclass(frozen=True)
-class _Target:
-    """One peer of a rule as rule lines are written for it: one selected pod, the ipBlock that is
-    the rule's ``index``-th peer, the ipset of a selector peer's pods, or (none of them) every
-    address, for a rule without peers."""
-
-    pod: Endpoint | None = None
-    block: IPBlock | None = None
-    index: int = 0
-    ipset: str = ""
-    members: tuple[Endpoint, ...] = ()
+    @property
+    def tables(self) -> dict[str, list[str]]:
+        """The rules as lines: ``{"filter": [declarations..., -A rules (hooks first)...]}``."""
+        out = [f":{name} - [0:0]" for name in self.chains.declared["filter"]]
+        for lines in self.chains.rules["filter"].values():
+            out.extend(lines)
+        return {"filter": out}
 
 
 def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
@@ -211,6 +162,8 @@ class PolicyInputs:
                 "Pass each pod once.",
             )
         self.selection = Selection(self.ps, self.eps)
+        self.chains = PolicyChains(self.selection, self.eps)
+        """Each policy's chain, written once for every node of the pass."""
 
 
 class _Renderer:
@@ -230,7 +183,7 @@ class _Renderer:
                 "Pass the node whose pods to enforce.",
             )
         self.node = node_name
-        self.outside = [_outside_cidr(c) for c in outside_cidrs]
+        self.outside = [outside_cidr(c) for c in outside_cidrs]
         self.eps = inputs.eps
         self.profiles: dict[str, tuple[str, str]] = {}
         local: list[Endpoint] = []
@@ -264,14 +217,15 @@ class _Renderer:
         # Felix orders dispatch entries by interface name.
         self.local = sorted(local, key=lambda e: self.iface[e.label])
         self.selection = inputs.selection
+        self.policy_chains = inputs.chains
         self.chains: dict[str, list[str]] = {}
         self.use_ipsets = use_ipsets
         self.sets: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ output
 
-    def lines(self) -> list[str]:
-        """Chain declarations, the hooks, then every chain's rules, in a fixed order."""
+    def chains_read(self) -> Chains:
+        """The chains declared and their rules (the hooks first), in a fixed order."""
         self.chains = {
             "cali-FORWARD": [
                 "--in-interface cali+ --jump cali-from-wl-dispatch",
@@ -286,7 +240,7 @@ class _Renderer:
             "cali-to-wl-dispatch": [],
             "cali-wl-to-host": [
                 "--jump cali-from-wl-dispatch",
-                _join(_comment("Configured DefaultEndpointToHostAction"), "--jump ACCEPT"),
+                join(comment("Configured DefaultEndpointToHostAction"), "--jump ACCEPT"),
             ],
         }
         base = list(self.chains)
@@ -311,12 +265,17 @@ class _Renderer:
         order = base + sorted(workload) + policy_chains + profile_chains + except_chains
         for name in order:
             assert len(name) <= MAX_CHAIN, name
-        out = [f":{name} - [0:0]" for name in order]
-        for hook in ("INPUT", "FORWARD", "OUTPUT"):
-            out.extend(felix.render_chain(hook, [f"--jump cali-{hook}"]))
+        rules = {
+            hook: felix.render_chain(hook, [f"--jump cali-{hook}"])
+            for hook in ("INPUT", "FORWARD", "OUTPUT")
+        }
         for name in order:
-            out.extend(felix.render_chain(name, self.chains[name]))
-        return out
+            rules[name] = felix.render_chain(name, self.chains[name])
+        return Chains(
+            {"filter": dict.fromkeys(order, "-")},
+            {"filter": rules},
+            {"filter": chain_names(rules)},
+        )
 
     # ------------------------------------------------------------------ workload chains
 
@@ -329,16 +288,16 @@ class _Renderer:
         ]
         isolating = self.selection.selecting(ep, direction)
         if isolating:
-            rules.append(_join(_comment(f"Start of tier {TIER}"), CLEAR_PASS))
+            rules.append(join(comment(f"Start of tier {TIER}"), CLEAR_PASS))
             for policy in isolating:
                 chain = self._policy_chain(policy, direction)
                 rules.append(f"{IF_NOT_PASSED} --jump {chain}")
                 rules.append(
-                    _join(_comment("Return if policy accepted"), IF_ACCEPTED, "--jump RETURN")
+                    join(comment("Return if policy accepted"), IF_ACCEPTED, "--jump RETURN")
                 )
             rules.append(
-                _join(
-                    _comment(f"End of tier {TIER}. Drop if no policies passed packet"),
+                join(
+                    comment(f"End of tier {TIER}. Drop if no policies passed packet"),
                     IF_NOT_PASSED,
                     "--jump DROP",
                 )
@@ -346,10 +305,8 @@ class _Renderer:
         for profile in self.profiles[ep.label]:
             chain = self._profile_chain(profile, direction)
             rules.append(f"--jump {chain}")
-            rules.append(
-                _join(_comment("Return if profile accepted"), IF_ACCEPTED, "--jump RETURN")
-            )
-        rules.append(_join(_comment("Drop if no profiles matched"), "--jump DROP"))
+            rules.append(join(comment("Return if profile accepted"), IF_ACCEPTED, "--jump RETURN"))
+        rules.append(join(comment("Drop if no profiles matched"), "--jump DROP"))
         return rules
 
     def _profile_chain(self, profile: str, direction: str) -> str:
@@ -357,208 +314,22 @@ class _Renderer:
         allow rule per direction); a ServiceAccount profile only carries labels."""
         name = felix.profile_chain(profile, direction == INGRESS)
         if name not in self.chains:
-            comment = _comment(f"Profile {profile} {_KINDS[direction]}")
+            note = comment(f"Profile {profile} {KINDS[direction]}")
             if profile.startswith("kns."):
-                self.chains[name] = [_join(comment, SET_ACCEPT), f"{IF_ACCEPTED} --jump RETURN"]
+                self.chains[name] = [join(note, SET_ACCEPT), f"{IF_ACCEPTED} --jump RETURN"]
             else:
-                self.chains[name] = [comment]
+                self.chains[name] = [note]
         return name
-
-    # ------------------------------------------------------------------ policy chains
 
     def _policy_chain(self, policy: Policy, direction: str) -> str:
+        """The policy's chain in ``direction``, with the sub-chains and ipsets it needs."""
         name = policy_chain(policy.ref, direction)
-        if name in self.chains:
-            return name
-        rules: list[str] = []
-        for rule in policy.rules(direction):
-            where = f"{policy.ref} {direction} rule {rule.index}"
-            body = self._rule_lines(policy, rule, direction, where)
-            if body:
-                rules.extend(body)
-                rules.append(f"{IF_ACCEPTED} --jump RETURN")
-        # Felix drops trailing RETURNs (the chain's end returns anyway) and puts the policy's
-        # name on the first rule (felix/rules/policy.go ``ProtoRulesToIptablesRules``).
-        while rules and rules[-1].endswith("--jump RETURN"):
-            rules.pop()
-        title = _comment(f"KubernetesNetworkPolicy {policy.ref} {_KINDS[direction]}")
-        rules[:1] = [_join(title, rules[0]) if rules else title]
-        self.chains[name] = rules
+        if name not in self.chains:
+            written = self.policy_chains.chain(
+                policy, direction, self.local, self.use_ipsets, self.outside, self.node
+            )
+            self.chains[name] = written.rules
+            for sub, rules in written.subchains.items():
+                self.chains.setdefault(sub, rules)
+            self.sets.update(written.sets)
         return name
-
-    def _rule_lines(self, policy: Policy, rule: Rule, direction: str, where: str) -> list[str]:
-        """Every (peer, port) combination of one rule as a rule line, duplicates dropped."""
-        peer_flag = "--source" if direction == INGRESS else "--destination"
-        lines: dict[str, None] = {}
-        targets: list[_Target] = [_Target()] if not rule.peers else []
-        for index, peer in enumerate(rule.peers):
-            if peer.ip_block is not None:
-                targets.append(_Target(block=peer.ip_block, index=index))
-            elif self.use_ipsets:
-                targets.append(self._ipset_target(peer, policy.namespace))
-            else:
-                targets.extend(_Target(pod=ep) for ep in self._pods_of(peer, policy.namespace))
-        ports: list[PortRule | None] = list(rule.ports) or [None]
-        for target in targets:
-            for port in ports:
-                if port is not None and port.named:
-                    for line in self._named_port_lines(
-                        policy, rule, direction, target, port, where
-                    ):
-                        lines[line] = None
-                    continue
-                pa = _port_args(port)
-                if target.ipset:
-                    match = f"-m set --match-set {target.ipset} {_set_side(direction)}"
-                    line = _join(pa.proto, match, pa.ports, SET_ACCEPT)
-                elif target.pod is not None:
-                    line = _join(pa.proto, f"{peer_flag} {target.pod.ip}/32", pa.ports, SET_ACCEPT)
-                elif target.block is not None:
-                    line = self._block_line(
-                        policy, rule, direction, target.index, target.block, pa, where
-                    )
-                else:
-                    line = _join(pa.proto, pa.ports, SET_ACCEPT)
-                lines[line] = None
-        return list(lines)
-
-    def _block_line(
-        self,
-        policy: Policy,
-        rule: Rule,
-        direction: str,
-        index: int,
-        block: IPBlock,
-        pa: _Ports,
-        where: str,
-        extra: str = "",
-    ) -> str:
-        """The rule line for an ipBlock peer (the ``index``-th of its rule); with excepts, it
-        jumps to a sub-chain that returns for them first."""
-        flag = "--source" if direction == INGRESS else "--destination"
-        if block.cidr.version != 4:
-            return _comment(f"{where} ipBlock {block} is IPv6: not rendered in this IPv4 table")
-        outside = self._outside_note(block)
-        note = _comment(f"{where} ipBlock{outside}") if outside else ""
-        excepts = [n for n in block.excepts if n.version == 4]
-        if not excepts:
-            return _join(note, pa.proto, f"{flag} {block.cidr}", extra, pa.ports, SET_ACCEPT)
-        chain = "cali-ex-" + _digest(f"{policy.ref}|{direction}|{rule.index}|{index}")
-        if chain not in self.chains:
-            self.chains[chain] = [
-                _join(_comment(f"{where} except {net}"), f"{flag} {net}", "--jump RETURN")
-                for net in excepts
-            ]
-            self.chains[chain].append(SET_ACCEPT)
-        return _join(note, pa.proto, f"{flag} {block.cidr}", extra, pa.ports, f"--jump {chain}")
-
-    def _named_port_lines(
-        self,
-        policy: Policy,
-        rule: Rule,
-        direction: str,
-        target: _Target,
-        port: PortRule,
-        where: str,
-    ) -> list[str]:
-        """A named port resolved at each destination pod: ``--destination <podIP>/32`` and its
-        number there."""
-        out = []
-        if direction == INGRESS:
-            # The destination is the protected pod itself: every local pod this policy selects.
-            for dst in self.local:
-                resolved = dst.named_port(str(port.port), port.protocol)
-                if (
-                    resolved is None
-                    or dst.ip is None
-                    or dst.ip.version != 4
-                    or not policy_selects(policy, dst)
-                ):
-                    continue
-                dst_args = f"--destination {dst.ip}/32"
-                pa = _port_args(port, resolved.number)
-                if target.ipset:
-                    src_args = f"-m set --match-set {target.ipset} src"
-                    out.append(_join(pa.proto, src_args, dst_args, pa.ports, SET_ACCEPT))
-                elif target.pod is not None:
-                    src_args = f"--source {target.pod.ip}/32"
-                    out.append(_join(pa.proto, src_args, dst_args, pa.ports, SET_ACCEPT))
-                elif target.block is not None:
-                    out.append(
-                        self._block_line(
-                            policy,
-                            rule,
-                            direction,
-                            target.index,
-                            target.block,
-                            pa,
-                            where,
-                            dst_args,
-                        )
-                    )
-                else:
-                    out.append(_join(pa.proto, dst_args, pa.ports, SET_ACCEPT))
-            return out
-        # Egress: the destination is the peer; only pods declare named ports.
-        if target.ipset:
-            candidates = list(target.members)
-        elif target.pod is not None:
-            candidates = [target.pod]
-        elif target.block is not None:
-            block = target.block
-            candidates = [ep for ep in self.eps if ep.is_pod and block.contains(ep.ip)]
-        else:
-            candidates = [ep for ep in self.eps if ep.is_pod]
-        for dst in candidates:
-            resolved = dst.named_port(str(port.port), port.protocol)
-            if resolved is None or dst.ip is None or dst.ip.version != 4:
-                continue
-            pa = _port_args(port, resolved.number)
-            out.append(_join(pa.proto, f"--destination {dst.ip}/32", pa.ports, SET_ACCEPT))
-        return out
-
-    def _ipset_target(self, peer: Peer, policy_namespace: str) -> _Target:
-        """A selector peer as Felix matches it: one ``hash:net`` set of the selected pods'
-        addresses, named ``cali40s:`` and an ID of the selection (Felix's ID is a hash of the
-        selector it derives; this one hashes the policy's namespace and the peer's selectors)."""
-        identity = self.selection.identity(peer, policy_namespace)
-        name = felix.ipset_name(identity)
-        members = tuple(self._pods_of(peer, policy_namespace))
-        self.sets[name] = [str(ep.ip) for ep in members]
-        return _Target(ipset=name, members=members)
-
-    def _pods_of(self, peer: Peer, policy_namespace: str) -> list[Endpoint]:
-        """Pods a selector peer names that have an IPv4 address, in address order (then in
-        namespace and name order)."""
-        found = [
-            ep
-            for ep in self.selection.peer_pods(peer, policy_namespace)
-            if ep.ip is not None and ep.ip.version == 4
-        ]
-        return sorted(found, key=lambda e: (int(e.ip) if e.ip else 0, e.sort_key))
-
-    def _outside_note(self, block: IPBlock) -> str:
-        covered = [
-            str(net)
-            for net in self.outside
-            if _within(net, block.cidr) and not any(net.overlaps(x) for x in block.excepts)
-        ]
-        return f" (covers outside {', '.join(covered)})" if covered else ""
-
-
-def _within(inner: IPNetwork, outer: IPNetwork) -> bool:
-    """Whether ``inner`` lies inside ``outer`` (never across IP versions)."""
-    return (
-        inner.version == outer.version
-        and int(outer.network_address) <= int(inner.network_address)
-        and int(inner.broadcast_address) <= int(outer.broadcast_address)
-    )
-
-
-def _outside_cidr(text: str) -> IPNetwork:
-    try:
-        return ipaddress.ip_network(str(text), strict=False)
-    except ValueError:
-        raise LabError(
-            f"Outside range {text!r} is not a CIDR.", "Write it like 203.0.113.0/24."
-        ) from None

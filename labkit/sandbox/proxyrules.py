@@ -26,6 +26,7 @@ from typing import Any
 from labkit.errors import LabError
 from labkit.model.kubeproxy.chains import endpoint_chain, statistic_probability
 from labkit.model.objects import name_of
+from labkit.sandbox.iptables import Chains
 from labkit.sandbox.iptables_save import SaveTables, comment
 from labkit.sandbox.proxyports import (
     PortChains,
@@ -38,7 +39,7 @@ from labkit.sandbox.proxyports import (
     proxy_inputs,
 )
 
-__all__ = ["MASQUERADE_MARK", "render_proxy_rules", "restore_text"]
+__all__ = ["MASQUERADE_MARK", "render_proxy_chains", "render_proxy_rules", "restore_text"]
 
 MASQUERADE_MARK = "0x4000"  # kube-proxy's default: 1 << masqueradeBit (14)
 
@@ -59,6 +60,31 @@ def render_proxy_rules(
     ``shared`` gives ``proxy_inputs(services, endpoint_slices)``, for a caller rendering every
     node of a pass from one read.
     """
+    tables = _node_tables(node, nodes, services, endpoint_slices, cluster_cidr, shared)
+    return {table: tables.lines(table) for table in ("filter", "nat", "mangle")}
+
+
+def render_proxy_chains(
+    node: Mapping[str, Any],
+    nodes: Sequence[Mapping[str, Any]],
+    services: Sequence[Mapping[str, Any]],
+    endpoint_slices: Sequence[Mapping[str, Any]],
+    cluster_cidr: str,
+    shared: Callable[[], ProxyInputs] | None = None,
+) -> Chains:
+    """The rules of :func:`render_proxy_rules` as chains, for composing a node's ruleset without
+    reading lines back (issue 18)."""
+    return _node_tables(node, nodes, services, endpoint_slices, cluster_cidr, shared).read()
+
+
+def _node_tables(
+    node: Mapping[str, Any],
+    nodes: Sequence[Mapping[str, Any]],
+    services: Sequence[Mapping[str, Any]],
+    endpoint_slices: Sequence[Mapping[str, Any]],
+    cluster_cidr: str,
+    shared: Callable[[], ProxyInputs] | None,
+) -> SaveTables:
     node_name = name_of(node)
     if not node_name:
         raise LabError(
@@ -97,7 +123,7 @@ def render_proxy_rules(
         ),
         target="KUBE-NODEPORTS",
     )
-    return {table: tables.lines(table) for table in ("filter", "nat", "mangle")}
+    return tables
 
 
 def restore_text(tables: Mapping[str, list[str]]) -> str:

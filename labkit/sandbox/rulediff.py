@@ -4,26 +4,13 @@ one wanted now, chain by chain, as an ``iptables-restore --noflush`` input.
 kube-proxy has synced this way since 1.28 (pkg/proxy/iptables/proxier.go ``syncProxyRules``: a
 partial sync writes only the chains of Services that changed, declaring each chain it rewrites,
 which flushes it under ``--noflush``, and ``-X`` for chains no longer wanted); chains nobody
-touched keep their rules and their packet counters. Pure: the texts in, the text out.
+touched keep their rules and their packet counters. Pure: the rulesets in (as
+``iptables.compose_ruleset`` builds them, or a record parsed back), the text out.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from labkit.sandbox.iptables import BUILTIN_CHAINS, TABLE_ORDER
-
-
-class Chain(NamedTuple):
-    """One chain of a table: its policy (``-`` for a user chain) and its rules, in order (a
-    NamedTuple: a node holds thousands, built on every partial sync)."""
-
-    policy: str
-    rules: tuple[str, ...]
-
-
-Ruleset = dict[str, dict[str, Chain]]
-"""Table name to its chains, in declaration order."""
+from labkit.sandbox.iptables import BUILTIN_CHAINS, TABLE_ORDER, Chain, Ruleset
 
 
 def parse_restore(text: str) -> Ruleset:

@@ -1,9 +1,12 @@
 """A sandbox lab's state on disk and its locks.
 
 ``/run/labkit/<lab>/state.json`` holds everything a lab is (its CNI, phase, the cluster store,
-the pods' networks, the outside addresses). Writers hold two locks: the lab's lifecycle lock
-(one ``up``, ``down`` or change at a time, across processes and threads) and an ``fcntl`` lock on
-the state folder; readers need neither, since every write replaces the file atomically.
+the pods' networks, the outside addresses), and ``state.journal`` what changed since
+(``statejournal``): a change appends what it changed, and the whole state is rewritten when the
+journal has grown to a quarter of it. Writers hold two locks: the lab's lifecycle lock (one
+``up``, ``down`` or change at a time, across processes and threads) and an ``fcntl`` lock on the
+state folder; readers need neither, since the whole state is replaced atomically and a journal
+line counts only once complete.
 
 A change first records which pods it is about to touch (``changing.json``, the intent), and the
 save that ends it removes that record: one found later means a command died midway and the data
@@ -27,11 +30,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from labkit.errors import LabError
+from labkit.sandbox import statejournal
 from labkit.sandbox.fabric import PodNet
 
 LAB_STATE_FORMAT = 1
 """The version of ``state.json``'s layout; a file of another version is refused."""
 STATE_FILE = "state.json"
+JOURNAL_FILE = "state.journal"
+COMPACT_AT = 4
+"""The journal is folded into a new ``state.json`` once it is a 1/COMPACT_AT of its size."""
 LOCK_FILE = "lock"
 CHANGE_FILE = "changing.json"
 REPAIRING = "repairing"
@@ -209,25 +216,45 @@ def _bind_lock_socket(lab_name: str, timeout: float) -> socket.socket:
 
 
 class StateStamp(NamedTuple):
-    """Which version of the state file is on disk (any write changes it)."""
+    """Which version of the state is on disk (any write changes it): the whole state's file and
+    the journal's length."""
 
     mtime_ns: int
     inode: int
+    journal_size: int
+    journal_inode: int
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The state this process last read or wrote, as it is on disk (``stamp``): a write whose
+    stamp still matches appends only what differs from ``data``."""
+
+    stamp: StateStamp | None
+    data: Mapping[str, Any]
+    generation: str
+    base_size: int
+    appendable: bool
+    """False when the journal ends in an unfinished line (a killed write): rewrite it whole."""
 
 
 class StateFile:
-    """``/run/labkit/<lab>/state.json`` with an exclusive ``fcntl`` lock for writers.
+    """``/run/labkit/<lab>/state.json`` and its journal, with an exclusive ``fcntl`` lock for
+    writers.
 
-    Writes replace the file atomically, so readers never need the lock. The lock is re-entrant
-    within a process (a thread lock plus a depth count around one ``flock``).
+    Readers never need the lock: the whole state is replaced atomically, and a reader that finds
+    it replaced while it read the journal reads again. The lock is re-entrant within a process
+    (a thread lock plus a depth count around one ``flock``).
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / STATE_FILE
+        self.journal = directory / JOURNAL_FILE
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
+        self._known: _Known | None = None
 
     def exists(self) -> bool:
         """Whether the state file is there (a lab was built, or is being built)."""
@@ -235,36 +262,91 @@ class StateFile:
 
     def read(self) -> dict[str, Any]:
         """The state, refused with a fix when it is gone, damaged or of another format."""
-        try:
-            data: dict[str, Any] = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            raise LabError(
-                f"Lab state {self.path} is gone: the lab was taken down.",
-                "Bring it up again with `labkit up` (or `labkit.connect()` in a notebook).",
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise LabError(
-                f"Lab state {self.path} is damaged ({exc}).",
-                "Run `labkit down` then `labkit up` to rebuild the lab.",
-            ) from None
-        if data.get("format") != LAB_STATE_FORMAT:
+        while True:
+            stamp = self.stamp()
+            try:
+                text = self.path.read_text()
+                data: dict[str, Any] = json.loads(text)
+                generation = str(data.get(statejournal.GENERATION_KEY))
+                journal = self._journal_text()
+                current, complete = statejournal.replay(data, journal)
+            except FileNotFoundError:
+                raise LabError(
+                    f"Lab state {self.path} is gone: the lab was taken down.",
+                    "Bring it up again with `labkit up` (or `labkit.connect()` in a notebook).",
+                ) from None
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+                raise LabError(
+                    f"Lab state {self.path} is damaged ({exc}).",
+                    "Run `labkit down` then `labkit up` to rebuild the lab.",
+                ) from None
+            if stamp is not None and self._base_stamp() == stamp[:2]:
+                break  # else the whole state was replaced while the journal was read
+        if not isinstance(data, dict) or data.get("format") != LAB_STATE_FORMAT:
             raise LabError(
                 f"Lab state {self.path} has an unknown format.",
                 "It was written by another labkit version: `labkit down` then `labkit up`.",
             )
+        appendable = current and complete == len(journal)
+        self._known = _Known(stamp, data, generation, len(text), appendable)
         return data
 
-    def stamp(self) -> StateStamp | None:
-        """The version on disk (None when there is no file), to tell when a cache is stale."""
+    def _journal_text(self) -> str:
+        try:
+            return self.journal.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def _base_stamp(self) -> tuple[int, int] | None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        return StateStamp(st.st_mtime_ns, st.st_ino)
+        return st.st_mtime_ns, st.st_ino
+
+    def stamp(self) -> StateStamp | None:
+        """The version on disk (None when there is no file), to tell when a cache is stale."""
+        base = self._base_stamp()
+        if base is None:
+            return None
+        try:
+            st = os.stat(self.journal)
+            journal = st.st_size, st.st_ino
+        except FileNotFoundError:
+            journal = 0, 0
+        return StateStamp(*base, *journal)
 
     def write(self, data: Mapping[str, Any]) -> None:
-        """Replace the state atomically (callers hold ``locked()``)."""
-        _write_atomic(self.path, json.dumps(data, separators=(",", ":")))
+        """Record ``data`` as the state (callers hold ``locked()``): one journal line with what
+        differs from the state this process last knew, or the whole state when that is stale or
+        the journal has grown large."""
+        known = self._known
+        stamp = self.stamp()
+        if (
+            known is None
+            or not known.appendable
+            or stamp is None
+            or known.stamp != stamp
+            or stamp.journal_size * COMPACT_AT > known.base_size
+        ):
+            self._rewrite(data)
+            return
+        text = statejournal.line(known.generation, statejournal.delta(known.data, data))
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        self._known = _Known(self.stamp(), data, known.generation, known.base_size, True)
+
+    def _rewrite(self, data: Mapping[str, Any]) -> None:
+        """The whole state as a new generation, then its empty journal (a reader finding the
+        older journal beside it reads the whole state alone)."""
+        generation = uuid.uuid4().hex
+        text = json.dumps({**data, statejournal.GENERATION_KEY: generation}, separators=(",", ":"))
+        _write_atomic(self.path, text)
+        _write_atomic(self.journal, statejournal.header(generation))
+        self._known = _Known(self.stamp(), data, generation, len(text), True)
 
     @contextlib.contextmanager
     def locked(self, timeout: float = 60.0) -> Iterator[None]:

@@ -4,9 +4,11 @@
 admits them like the API server (``labkit.sandbox.cluster.admission``: defaults, immutable fields,
 address allocation), then lets the controllers (``labkit.sandbox.cluster.reconcile``) settle the
 cluster. It never touches the system: the sandbox backend builds real namespaces from what
-``pods()``, ``get()`` and ``nodes()`` say. Every change works on a copy that replaces the state
-only when the whole batch succeeded (so the state is replaced, never edited in place, and
-``peek``, ``snapshot`` and ``adopt`` share it without copying), and the state is one JSON-ready
+``pods()``, ``get()`` and ``nodes()`` say. Every change works on a fork that shares the state's
+objects (``World.fork``; a controller puts new objects, never edits stored ones) and replaces the
+state only when the whole batch succeeded (so the state is replaced, never edited in place, and
+``peek``, ``snapshot`` and ``adopt`` share it without copying); its controllers sync only what the
+change touched. The state is one JSON-ready
 dict, so ``to_dict``/``from_dict`` round-trip exactly. Each change is stamped with its
 ``clock``'s reading (the sandbox lab gives the wall clock, so ages are true); a store without one
 keeps the model's logical clock, and two such stores fed the same inputs are equal.
@@ -187,6 +189,11 @@ class ClusterStore:
         """The time of a change starting now: the clock's reading (None: the logical clock)."""
         return None if self._clock is None else self._clock()
 
+    def _change(self, now: datetime | None) -> World:
+        """A World for one change made at ``now``: it shares the settled state's objects, and its
+        controllers work on what the change touched (``World.fork``)."""
+        return World.fork(self._state, now)
+
     # ------------------------------------------------------------------ reads
     def nodes(self) -> list[NodeSpec]:
         """The lab's nodes, control plane first."""
@@ -207,7 +214,12 @@ class ClusterStore:
         is all namespaces; ``selector`` is a ``-l`` string or a LabelSelector. Missing objects give
         []."""
         canonical = canonical_kind(kind)
-        items = self.peek(canonical)
+        if name is not None and namespace is not None and is_namespaced(canonical):
+            # one object by its key, not a sorted list of the kind (a probe's source pod)
+            found = World(self._state).find(canonical, namespace, name)
+            items = [] if found is None else [found]
+        else:
+            items = self.peek(canonical)
         if is_namespaced(canonical) and namespace is not None:
             items = [o for o in items if o["metadata"].get("namespace") == namespace]
         if name is not None:
@@ -252,7 +264,7 @@ class ClusterStore:
         docs = list(docs)
         if not docs:
             return []
-        world = World(deep_copy(self._state), now)
+        world = self._change(now)
         world.tick()
         try:
             refs = [admit(world, doc, namespace) for doc in docs]
@@ -272,7 +284,7 @@ class ClusterStore:
         Deployment, everything in a Namespace, a Service's Endpoints and EndpointSlices).
         Controllers then do their job: a deleted Deployment pod is replaced under a new name.
         """
-        world = World(deep_copy(self._state), self._now())
+        world = self._change(self._now())
         targets: list[ObjectRef] = []
         for ref in refs:
             target = _deletion_target(ref)
@@ -322,7 +334,7 @@ class ClusterStore:
         wanted_reason = "" if ready else reason
         if facts["ready"] == bool(ready) and facts["readyReason"] == wanted_reason:
             return
-        world = World(deep_copy(self._state), self._now())
+        world = self._change(self._now())
         world.tick()
         facts = world.facts(pod)
         facts["ready"], facts["readyReason"] = bool(ready), wanted_reason

@@ -12,10 +12,8 @@ import contextlib
 import dataclasses
 import json
 import os
-import secrets
 import signal
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +25,8 @@ pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces"),
 ]
+
+from agent_nets import agent_state, fresh_netns, ip  # noqa: E402
 
 from labkit.errors import LabError  # noqa: E402
 from labkit.sandbox.agent.client import (  # noqa: E402
@@ -43,10 +43,6 @@ from labkit.sandbox.probe import probe, resolve  # noqa: E402
 # --------------------------------------------------------------------------- topology
 
 
-def ip(*argv: str) -> None:
-    subprocess.run(["ip", *argv], check=True, capture_output=True, text=True)
-
-
 @dataclass
 class Topo:
     a: str
@@ -60,15 +56,7 @@ class Topo:
 
 @pytest.fixture
 def topo():
-    tag = f"lk-t{secrets.token_hex(3)}"
-    names = [f"{tag}-a", f"{tag}-b", f"{tag}-c"]
-    created: list[str] = []
-    try:
-        for ns in names:
-            ip("netns", "add", ns)
-            created.append(ns)
-            ip("-n", ns, "link", "set", "lo", "up")
-        a, b, c = names
+    with fresh_netns(("a", "b", "c")) as (a, b, c):
         t = Topo(a, b, c)
         ip("-n", a, "link", "add", "vab", "type", "veth", "peer", "name", "vba", "netns", b)
         ip("-n", a, "link", "add", "vac", "type", "veth", "peer", "name", "vca", "netns", c)
@@ -84,16 +72,12 @@ def topo():
         ip("-n", c, "route", "add", "default", "via", t.a_to_c)
         assert run_in_netns(a, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]).ok
         yield t
-    finally:
-        for ns in created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path):
-    yield tmp_path
-    stop_agent(str(tmp_path))
-    assert agent_pids(str(tmp_path)) == []
+    with agent_state(tmp_path) as path:
+        yield path
 
 
 def workload(
@@ -658,14 +642,7 @@ def test_dns_hook_passes_bound_sockets_and_a_live_index(topo: Topo, tmp_path: Pa
 
 
 def test_agent_memory_with_twelve_pods_of_two_ports(state_dir: Path) -> None:
-    tag = f"lk-t{secrets.token_hex(3)}"
-    names = [f"{tag}-p{i}" for i in range(12)]
-    created: list[str] = []
-    try:
-        for ns in names:
-            ip("netns", "add", ns)
-            created.append(ns)
-            ip("-n", ns, "link", "set", "lo", "up")
+    with fresh_netns(tuple(f"p{i}" for i in range(12))) as names:
         pods = [
             workload("default", f"pod-{i}", ns, "127.0.0.1", ports=((8080, "TCP"), (8081, "UDP")))
             for i, ns in enumerate(names[2:], start=2)
@@ -717,7 +694,3 @@ def test_agent_memory_with_twelve_pods_of_two_ports(state_dir: Path) -> None:
         assert kb < 150 * 1024
         # the loop's thread, plus at most asyncio's executor thread (used once to make the TLS cert)
         assert len(os.listdir(f"/proc/{pid}/task")) <= 2
-    finally:
-        stop_agent(str(state_dir))
-        for ns in created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)

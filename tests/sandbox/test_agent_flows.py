@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,8 @@ pytestmark = [
 import time  # noqa: E402
 from datetime import timezone  # noqa: E402
 
+from agent_nets import B_IP, C_IP, SERVER_B, SERVER_C, agent_state, router_nets  # noqa: E402
+
 from labkit.model.hubble import (  # noqa: E402
     FLOW_GROUP,
     FlowFilter,
@@ -35,47 +35,22 @@ from labkit.model.hubble import (  # noqa: E402
     identity_of,
     nflog_prefix,
 )
-from labkit.sandbox.agent.client import agent_command, agent_pids, start_agent, stop_agent  # noqa: E402
+from labkit.sandbox.agent.client import agent_command, start_agent  # noqa: E402
 from labkit.sandbox.flowring import read_records  # noqa: E402
 from labkit.sandbox.netns import run_in_netns  # noqa: E402
 from labkit.sandbox.probe import probe_many  # noqa: E402
 
-SERVER_B, SERVER_C, B_IP, C_IP = "10.98.1.1", "10.98.2.1", "10.98.1.2", "10.98.2.2"
-
-
-def ip(*argv: str) -> None:
-    subprocess.run(["ip", *argv], check=True, capture_output=True, text=True)
-
 
 @pytest.fixture
 def nets():
-    tag = f"lk-t{secrets.token_hex(3)}"
-    names = [f"{tag}-r", f"{tag}-b", f"{tag}-c"]
-    created: list[str] = []
-    try:
-        for ns in names:
-            ip("netns", "add", ns)
-            created.append(ns)
-            ip("-n", ns, "link", "set", "lo", "up")
-        r, b, c = names
-        ip("-n", r, "link", "add", "vrb", "type", "veth", "peer", "name", "vbr", "netns", b)
-        ip("-n", r, "link", "add", "vrc", "type", "veth", "peer", "name", "vcr", "netns", c)
-        for ns, dev, addr in ((r, "vrb", SERVER_B), (r, "vrc", SERVER_C), (b, "vbr", B_IP)):
-            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-        ip("-n", c, "addr", "add", f"{C_IP}/24", "dev", "vcr")
-        for ns, dev in ((r, "vrb"), (r, "vrc"), (b, "vbr"), (c, "vcr")):
-            ip("-n", ns, "link", "set", dev, "up")
-        yield r, b, c
-    finally:
-        for ns in created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    with router_nets() as names:
+        yield names
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path):
-    yield tmp_path
-    stop_agent(str(tmp_path))
-    assert agent_pids(str(tmp_path)) == []
+    with agent_state(tmp_path) as path:
+        yield path
 
 
 def peer(ip: str, pod: str, app: str) -> Peer:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from labkit.sandbox import fabric, ipsets, naming
+from labkit.sandbox import fabric_calico, ipsets, naming
 
 NS = "felix-hooks"
 
@@ -52,7 +52,8 @@ def test_same_subnet_blocks_are_routed_directly_and_pods_have_vxlan_mtu(calico_l
     assert probe.ok and probe.client_ip == lab.get("pod", "client-a", "demo")[0]["status"]["podIP"]
     assert tunnel_tx() == before, "same-subnet traffic does not take vxlan.calico"
     assert any(
-        str(fabric.CALICO_MTU) in n and "VXLANCrossSubnet" in n for n in lab.capabilities.notes
+        str(fabric_calico.CALICO_MTU) in n and "VXLANCrossSubnet" in n
+        for n in lab.capabilities.notes
     )
 
 

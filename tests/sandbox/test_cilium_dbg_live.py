@@ -61,3 +61,24 @@ def test_cilium_dbg_lists_the_labs_services_and_endpoints(calico_lab, agent_pod)
     assert (
         refused.returncode == 1 and 'unknown command "monitor" for "cilium-dbg"' in refused.stderr
     )
+
+
+def test_a_shell_string_is_answered_as_the_argv_form(cilium_lab) -> None:
+    """``kubectl -n kube-system exec ds/cilium -- sh -c 'cilium-dbg status'`` runs the agent
+    image's ``/usr/bin/cilium-dbg`` (cilium/cilium ``images/cilium/Dockerfile``), the same as the
+    argv form: ``lab.exec`` given the string answers alike in the lab's own agent pod, and a
+    pipeline around it is refused in one line instead of ``sh: cilium-dbg: not found``."""
+    from labkit.errors import LabError
+
+    agent = cilium_lab.get("pods", namespace="kube-system", selector="k8s-app=cilium")[0]
+    ref = agent["metadata"]["name"]
+    for command, shown in (
+        ("cilium-dbg status", "KubeProxyReplacement:    True"),
+        ("cilium-dbg service list", "Frontend"),
+    ):
+        as_string = cilium_lab.exec(ref, command, namespace="kube-system")
+        as_argv = cilium_lab.exec(ref, command.split(), namespace="kube-system")
+        assert as_string.ok and shown in as_string.stdout, as_string
+        assert as_string.stdout == as_argv.stdout
+    with pytest.raises(LabError, match="without a shell"):
+        cilium_lab.exec(ref, "cilium-dbg status | grep KubeProxy", namespace="kube-system")

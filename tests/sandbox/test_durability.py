@@ -5,7 +5,6 @@ whose namespaces are gone from its state."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import labkit
 from labkit import scenarios
 from labkit.course import grading
 from labkit.sandbox import backend, naming
+from labkit.sandbox.state import StateFile
 
 SCENARIO = "01-web-across-nodes"
 VARIANT = "unschedulable-database"  # takes the two database pods away again
@@ -113,7 +113,7 @@ def _assert_consistent(lab_name: str) -> None:
     """The lab's pod namespaces, /etc/netns folders and node-side veths are exactly those its
     state records, and no change is pending."""
     directory = Path(f"/run/labkit/{lab_name}")
-    state = json.loads((directory / "state.json").read_text())
+    state = StateFile(directory).read()  # the whole state and its journal
     nets = [net for net in state["pods"].values() if not net.get("host_network")]
     recorded = {net["netns"] for net in nets}
     netns = {n for n in os.listdir("/run/netns") if naming.is_lab_pod_netns(lab_name, n)}

@@ -1,6 +1,7 @@
-"""Hubble on a sandbox Cilium lab: the flows ``labkit hubble observe`` prints come from each node's
-flow log, one ``to-endpoint FORWARDED`` flow per connection made, and cilium-dbg answers in the
-lab's own agent pods (``ds/cilium``)."""
+"""Hubble on a sandbox Cilium lab: the flows ``labkit hubble observe`` prints come from each pod's
+flow log, one ``to-endpoint FORWARDED`` flow per connection made (none for one a policy dropped,
+which shows only its DROPPED flow), and cilium-dbg answers in the lab's own agent pods
+(``ds/cilium``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ pytestmark = [
 ]
 
 from labkit.hubble import Observe, render, sandbox_reader  # noqa: E402
+from labkit.lab import ObjectRef  # noqa: E402
 from labkit.model.hubble import FlowFilter, compact_line  # noqa: E402
 
 
@@ -61,3 +63,51 @@ def test_cilium_dbg_answers_in_the_labs_agent_pods(cilium_lab) -> None:
     assert listed.ok and f"{web['spec']['clusterIP']}:80/TCP" in listed.stdout
     status = cilium_lab.exec(ref, ["cilium-dbg", "status"], namespace="kube-system").stdout
     assert "KubeProxyReplacement:    True" in status
+
+
+def test_a_dropped_syn_shows_only_its_dropped_flow(cilium_lab) -> None:
+    """cilium/cilium ``bpf/bpf_lxc.c`` ``ipv4_policy``: a new connection's policy verdict comes
+    first; a denial returns the drop (``send_drop_notify``, Hubble's ``Policy denied DROPPED``)
+    and only an allowed packet reaches ``send_trace_notify4(ctx, TRACE_TO_LXC, ...)``, the
+    ``to-endpoint FORWARDED`` flow. One probe a CiliumNetworkPolicy drops: one DROPPED flow
+    naming that policy, no FORWARDED one; after the policy is gone the same probe is FORWARDED."""
+    dashboard = cilium_lab.get("pods", namespace="demo", selector="app=dashboard")[0]
+    name, address = dashboard["metadata"]["name"], dashboard["status"]["podIP"]
+    policy = {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": "dashboard-from-nobody", "namespace": "demo"},
+        "spec": {
+            "endpointSelector": {"matchLabels": {"app": "dashboard"}},
+            "ingress": [{"fromEndpoints": [{"matchLabels": {"role": "nobody"}}]}],
+        },
+    }
+    read = sandbox_reader(cilium_lab)
+
+    def flows_after(start: int, wanted: int) -> list:
+        ask = FlowFilter(pod=f"demo/{name}", port=8080)
+        deadline = time.monotonic() + 3
+        while True:
+            flows = [f for f in read()[start:] if ask.matches(f) and f.dst.pod == name]
+            if len(flows) >= wanted or time.monotonic() > deadline:
+                time.sleep(0.3)  # a FORWARDED record logged late would show now
+                return [f for f in read()[start:] if ask.matches(f) and f.dst.pod == name]
+            time.sleep(0.05)
+
+    cilium_lab.apply([policy])
+    try:
+        before = len(read())
+        # under one SYN retransmission timeout (1 s), so exactly one SYN is sent
+        blocked = cilium_lab.probe("demo/client-a", address, 8080, timeout=0.5)
+        assert not blocked.ok, blocked
+        flows = flows_after(before, 1)
+        assert [(f.verdict, f.event, f.src.pod) for f in flows] == [
+            ("DROPPED", "Policy denied", "client-a")
+        ], [compact_line(f, timezone.utc) for f in flows]
+        assert flows[0].policies == ("demo/dashboard-from-nobody",)
+    finally:
+        cilium_lab.delete([ObjectRef("CiliumNetworkPolicy", "dashboard-from-nobody", "demo")])
+    before = len(read())
+    assert cilium_lab.probe("demo/client-a", address, 8080).ok
+    flows = flows_after(before, 1)
+    assert [(f.verdict, f.event) for f in flows] == [("FORWARDED", "to-endpoint")], flows

@@ -20,7 +20,7 @@ from typing import Any
 
 from labkit import manifests
 from labkit.errors import LabError
-from labkit.lab import OUTSIDE, Capabilities, ExecResult, ObjectRef, Probe
+from labkit.lab import OUTSIDE, Capabilities, ExecResult, HttpReply, ObjectRef, Probe
 from labkit.model.dns.lookup import RecordIndex
 from labkit.model.dns.poddns import pod_resolv_conf
 from labkit.model.dns.resolver import DNS_SERVICE_IP, cluster_search_path, query_order
@@ -314,6 +314,7 @@ class FakeLab(HandMade):
         self.scripts: dict[tuple, list[str]] = {}
         self.exec_outputs: dict[tuple, ExecResult] = {}
         self.resolve_overrides: dict[tuple[str, str, str], list[str]] = {}
+        self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}
         self.calls: list[tuple] = []
         self.reads: Counter[str] = Counter()
         self._rr = itertools.count()
@@ -513,6 +514,24 @@ class FakeLab(HandMade):
             src, dst, port, *rest = item
             out.append(self.probe(src, dst, port, rest[0] if rest else "TCP", timeout))
         return out
+
+    def http_request(
+        self,
+        src: str,
+        dst: str,
+        port: int,
+        method: str = "GET",
+        path: str = "/",
+        timeout: float = 1.0,
+    ) -> HttpReply:
+        """The connection as ``probe`` simulates it; once connected, the answer set in
+        ``http_answers[(method, path)]``, else 200 with the answering pod's name."""
+        self.calls.append(("http_request", src, dst, port, method, path))
+        probe = self._one(src, dst, port, "TCP")
+        if not probe.ok:
+            return HttpReply(src, dst, port, method, path, probe.outcome)
+        status, body = self.http_answers.get((method, path), (200, probe.served_by or ""))
+        return HttpReply(src, dst, port, method, path, "connected", status, body)
 
     def resolve(self, src: str, name: str, rtype: str = "A") -> list[str]:
         self.calls.append(("resolve", src, name, rtype))

@@ -10,7 +10,7 @@ import ast
 import inspect
 import re
 
-from labkit import cli
+from labkit import cliparser
 from labkit.kubectl import args as kubectl_args
 from labkit.kubectl import flags, podexec, podlogs, podrun
 from labkit.lab import Lab
@@ -73,7 +73,7 @@ def _parse_kubectl(argv: list[str]) -> None:
 def labkit_problems(command: str) -> list[str]:
     """Why a `labkit ...` command line is not one the CLI takes (or leaves the lab out)."""
     argv = command.split()[1:]
-    split = cli._kubectl_split(argv)
+    split = cliparser.kubectl_split(argv)
     if split is not None:  # kubectl's own flags are for labkit.kubectl, not argparse
         try:
             _parse_kubectl(split[1])
@@ -81,7 +81,7 @@ def labkit_problems(command: str) -> list[str]:
             return [f"`{command}` is refused by labkit kubectl: {exc.text}"]
     else:
         try:
-            cli._parser().parse_args(argv)
+            cliparser.parser().parse_args(argv)
         except SystemExit:
             return [f"`{command}` is not a labkit command line"]
     if argv and argv[0] in NAMED_VERBS and "--name" not in argv:

@@ -22,6 +22,7 @@ def test_registry_names_every_check():
         "diagnose",
         "dns_resolves",
         "external_to_service",
+        "http_paths",
         "ingress_routes",
         "kube_proxy_rules",
         "pod_netns",

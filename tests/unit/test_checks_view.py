@@ -162,6 +162,45 @@ def test_a_cilium_lab_judges_cilium_network_policies_too(fakes, cni, allowed):
     assert ("cnp:web-allow-client" in names) is allowed and "web-deny-all" in names
 
 
+def test_explanations_name_a_cilium_network_policy_as_it_was_written(fakes):
+    """Cilium's docs (``network/kubernetes/policy.rst``, "CiliumNetworkPolicy"): a
+    CiliumNetworkPolicy is its own kind beside NetworkPolicy, written ``kind:
+    CiliumNetworkPolicy`` with its name; ``kubectl get cnp -n default web-allow-client`` finds it.
+    The reasons of a check on a Cilium lab name it so, never by its internal translation."""
+    from labkit.checks.policy import model_verdict
+    from labkit.model.netpol.verdicts import why
+
+    client_out = {
+        **WEB_FROM_CLIENT,
+        "metadata": {"name": "client-egress", "namespace": "default"},
+        "spec": {
+            "endpointSelector": {"matchLabels": {"app": "client"}},
+            "egress": [{"toEndpoints": [{}]}],
+        },
+    }
+    lab = fakes.web_cluster(cni="cilium", extra=[DENY_WEB, WEB_FROM_CLIENT, client_out])
+    view = ClusterView(lab)
+    client, web = view.pod("client", "default"), view.pods_in("default")[1]
+    allowed, blocked = (
+        model_verdict(view, client, web, 8080),
+        model_verdict(view, client, web, 9090),
+    )
+    assert allowed.allowed and not blocked.allowed
+    assert "ingress allowed by CiliumNetworkPolicy default/web-allow-client ingress[0]" in (
+        allowed.reason
+    )
+    assert (
+        "is isolated for ingress by policies CiliumNetworkPolicy default/web-allow-client, "
+        "default/web-deny-all and no ingress rule of them matches" in blocked.reason
+    )
+    lines = why(blocked) + why(allowed)
+    assert (
+        "egress at default/client: allowed by rule CiliumNetworkPolicy default/client-egress "
+        "egress[0] (the pod is selected by CiliumNetworkPolicy default/client-egress)" in lines
+    )
+    assert not any("cnp:" in text for text in (allowed.reason, blocked.reason, *lines))
+
+
 @pytest.mark.parametrize(
     ("cidrs", "covering_net"),
     [

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from labkit.errors import LabError
 from labkit.model.ciliumdbg import Endpoint, Frontend, endpoint_id, endpoints, frontends
 from labkit.model.hubble import identity_labels, identity_of
@@ -296,3 +298,48 @@ def test_commands_not_served_are_refused_in_cobras_words() -> None:
         == 1
     )
     assert ciliumdbg.answer(["cilium"], AGENT, lab_get()).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("cilium-dbg status", ["cilium-dbg", "status"]),
+        ("  cilium-dbg   service list ", ["cilium-dbg", "service", "list"]),
+        ("'cilium' 'endpoint' list", ["cilium", "endpoint", "list"]),
+        ("/usr/bin/cilium-dbg bpf lb list", ["/usr/bin/cilium-dbg", "bpf", "lb", "list"]),
+        (["cilium-dbg", "status"], ["cilium-dbg", "status"]),
+        ("ip route", None),
+        (["ip", "route"], None),
+        ("echo cilium-dbg status", None),
+        ("'cilium-dbg status", None),
+        ("", None),
+    ],
+)
+def test_a_shell_string_reaches_cilium_dbg_as_its_words_would(command, argv) -> None:
+    """``sh -c 'cilium-dbg status'`` in Cilium's agent image runs the same ``/usr/bin/cilium-dbg``
+    as ``kubectl exec ds/cilium -- cilium-dbg status`` (cilium/cilium ``images/cilium/Dockerfile``
+    puts it on PATH), so a string splits into the words POSIX sh would give it (``shlex`` in
+    POSIX mode) and is answered alike; a string that is no cilium-dbg command goes to sh."""
+    assert ciliumdbg.agent_argv(AGENT, command) == argv
+    assert ciliumdbg.agent_argv(pod("web-1", "w1", {"app": "web"}), command) is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cilium-dbg status | grep KubeProxy",
+        "cilium-dbg status > /tmp/x",
+        "cilium-dbg status; ip route",
+        "cilium-dbg status && echo ok",
+        "cilium-dbg service list $(echo -o json)",
+        "cilium-dbg status `true`",
+    ],
+)
+def test_cilium_dbg_in_shell_syntax_is_refused_plainly(command) -> None:
+    """POSIX ``sh`` (Shell Command Language, 2.9 "Shell Commands"): pipelines, lists,
+    redirections and substitutions are the shell's work, and no shell runs the sandbox's
+    cilium-dbg: one LabError naming the command and what to do instead."""
+    with pytest.raises(LabError) as refused:
+        ciliumdbg.agent_argv(AGENT, command)
+    assert repr(command) in refused.value.what and "without a shell" in refused.value.what
+    assert "alone" in refused.value.fix

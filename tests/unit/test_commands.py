@@ -17,6 +17,7 @@ from labkit.checks import (
     diagnose,
     dns_resolves,
     external_to_service,
+    http_paths,
     ingress_routes,
     kube_proxy_rules,
     pod_netns,
@@ -163,6 +164,9 @@ def _broken(fakes):
         "pod_netns": lambda: pod_netns(lab, "default/ghost"),
         "cni_identity": lambda: cni_identity(fakes.FakeLab([]), "default/ghost"),
         "diagnose": lambda: diagnose(lab, "default/client", "shop/nosuch"),
+        "http_paths": lambda: http_paths(
+            lab, "default/ghost", "default/web-5d4f8c7b9d-abcde", 8080, {"GET /": 200}, wait=0
+        ),
     }
 
 

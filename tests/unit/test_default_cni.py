@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit import cli
+from labkit import cliparser
 from labkit.kind import backend as kind_backend
 from labkit.lab import Backend, connect_backend
 from labkit.sandbox import backend as sandbox_backend
@@ -46,7 +46,7 @@ def test_every_entry_point_defaults_to_it(function):
 
 def test_labkit_up_and_make_lab_default_to_it():
     """`labkit up` with no --cni, and the Makefile's `CNI ?=` that `make lab` passes on."""
-    args = cli._parser().parse_args(["up"])
+    args = cliparser.parser().parse_args(["up"])
     assert args.cni == DEFAULT_CNI
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^CNI \?= (\S+)$", makefile, re.M)[1] == DEFAULT_CNI

@@ -50,12 +50,12 @@ def test_render_chain_puts_the_hash_comment_first():
             "--jump cali-from-wl-dispatch",
             '-m comment --comment "Configured DefaultEndpointToHostAction" --jump ACCEPT',
         ],
-    ) == [
+    ) == (
         '-A cali-wl-to-host -m comment --comment "cali:Ee9Sbo10IpVujdIY" '
         "--jump cali-from-wl-dispatch",
         '-A cali-wl-to-host -m comment --comment "cali:nSZbcOoG1xPONxb8" '
         '-m comment --comment "Configured DefaultEndpointToHostAction" --jump ACCEPT',
-    ]
+    )
     assert felix.escape_comment("x" * 300) == "x" * felix.MAX_COMMENT
 
 

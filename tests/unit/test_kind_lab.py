@@ -11,9 +11,10 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.kind import detect, hostcontainers, pins
+from labkit.kind import probe as probes
 from labkit.kind.lab import KindLab, as_argv, exit_code
 from labkit.kind.objects import apply_order, selector_string, with_namespace
-from labkit.lab import OUTSIDE, Lab
+from labkit.lab import OUTSIDE, ExecResult, HttpReply, Lab
 
 # A kubeconfig whose API server does not exist: any call that reaches the network fails loudly.
 UNREACHABLE = {
@@ -238,6 +239,38 @@ def test_probe_from_outside_runs_in_the_outside_container(lab, fake_docker):
     assert runs == [shlex.join(hostcontainers.outside_run_argv("t"))]
     execs = [c for c in calls if c.startswith("docker exec ")]
     assert len(execs) == 2 and all(c.startswith("docker exec t-outside bash -c ") for c in execs)
+
+
+def test_http_request_runs_the_request_script_in_the_probe_container(lab, monkeypatch):
+    """A pod's HTTP request on Kind runs in its agnhost probe container (the same ephemeral
+    container the probes use), and Cilium's 403 "Access denied" comes back as an answer."""
+    seen = []
+    monkeypatch.setattr(lab, "_ensure_probe_container", lambda ns, name: seen.append((ns, name)))
+
+    def fake_exec(pod, command, container=None, timeout=10.0):
+        seen.append((pod, tuple(command), container))
+        return ExecResult(
+            tuple(command), 0, "@@CONNECT 0 \nAccess denied\r\n\n@@HTTP 0 0.0004 403\n"
+        )
+
+    monkeypatch.setattr(lab, "exec", fake_exec)
+    reply = lab.http_request("shop/client", "10.96.0.10", 80, "get", "/clientip", 1.0)
+    assert reply == HttpReply(
+        "shop/client", "10.96.0.10", 80, "GET", "/clientip", "connected", 403, "Access denied"
+    )
+    argv = tuple(probes.request_command("10.96.0.10", 80, "GET", "/clientip", 1.0))
+    assert seen == [("shop", "client"), ("shop/client", argv, probes.PROBE_CONTAINER)]
+
+
+@pytest.mark.parametrize(
+    ("src", "method", "path"),
+    [(OUTSIDE, "GET", "/"), ("shop/client", "GET", "-o/tmp/x"), ("shop/client", "TRACE", "/")],
+)
+def test_http_request_refuses_what_it_cannot_send_before_any_call(lab, src, method, path):
+    """Requests start from a pod; the method is one labkit sends and the path an origin-form
+    target (RFC 9112 section 3.2.1), so neither can become a curl option."""
+    with pytest.raises(LabError):
+        lab.http_request(src, "10.96.0.10", 80, method, path)
 
 
 def test_probe_many_of_nothing(lab):

@@ -33,6 +33,44 @@ def test_probe_script_uses_agnhost_connect_and_one_curl_for_both_paths():
     assert "--noproxy" in P.PROBE_SCRIPT
 
 
+def test_request_command_passes_method_and_path_as_arguments():
+    """The method and path reach curl as ``-X METHOD`` and the URL's path (never as options of
+    their own), with URL globbing off (curl ``-g``: ``[]{}`` stay literal)."""
+    argv = P.request_command("10.96.0.10", 80, "POST", "/echo?msg=a&code=1", 1.5)
+    assert argv[:3] == ["bash", "-c", P.REQUEST_SCRIPT]
+    assert argv[3:] == ["labkit-request", "10.96.0.10", "80", "1.5", "2.5", "POST",
+                        "/echo?msg=a&code=1"]  # fmt: skip
+    assert '-X "$method"' in P.REQUEST_SCRIPT and '"http://$hp$path"' in P.REQUEST_SCRIPT
+    assert " -g " in P.REQUEST_SCRIPT
+
+
+@pytest.mark.parametrize(
+    ("text", "reading"),
+    [
+        ("@@CONNECT 1 TIMEOUT\n", P.RequestReading("timeout", detail="TIMEOUT")),
+        ("@@CONNECT 1 REFUSED\n", P.RequestReading("refused", detail="REFUSED")),
+        (
+            "@@CONNECT 0 \nAccess denied\r\n\n@@HTTP 0 0.000412 403\n",
+            P.RequestReading("connected", 403, "Access denied"),
+        ),
+        ("@@CONNECT 0 \nweb-1\n@@HTTP 0 0.0004 200\n", P.RequestReading("connected", 200, "web-1")),
+        (
+            "@@CONNECT 0 \ncurl: (28) Operation timed out\n@@HTTP 28 0.0004 000\n",
+            P.RequestReading("connected", detail="connected; no HTTP answer (curl exit 28)"),
+        ),
+        (
+            "OCI runtime exec failed\n",
+            P.RequestReading("error", detail="request did not run: OCI runtime exec failed"),
+        ),
+    ],
+)
+def test_parse_request_output(text, reading):
+    """curl's ``%{http_code}`` is the last response code, ``000`` when none came (curl(1),
+    --write-out ``http_code``); `agnhost connect` prints TIMEOUT/REFUSED before its error
+    (test/images/agnhost/connect/connect.go)."""
+    assert P.parse_request_output(text) == reading
+
+
 def test_ephemeral_container_is_agnhost_pause():
     spec = P.ephemeral_container()
     assert spec["name"] == P.PROBE_CONTAINER == "labkit-probe"
@@ -234,6 +272,14 @@ class _Agent(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        """Cilium's proxy denying the request (cilium/proxy ``cilium/l7policy.cc``)."""
+        body = b"Access denied\r\n"
+        self.send_response(403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args):
         pass
 
@@ -298,3 +344,25 @@ def test_probe_script_end_to_end_on_loopback(agent, tmp_path, protocol):
     assert r.outcome == "connected", proc.stdout + proc.stderr
     assert r.served_by == ("web-abc12" if protocol == "TCP" else "udp-abc12")
     assert r.client_ip == "127.0.0.1"
+
+
+@pytest.mark.skipif(not (shutil.which("bash") and shutil.which("curl")), reason="needs bash, curl")
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [("GET", "/hostname", 200, "web-abc12"), ("POST", "/hostname", 403, "Access denied")],
+)
+def test_request_script_end_to_end_on_loopback(agent, tmp_path, method, path, status, body):
+    """The real request script with real curl; `agnhost connect` is a stand-in that says
+    "connected". A 403 "Access denied" (Cilium's proxy, cilium/proxy ``cilium/l7policy.cc``)
+    reads as an answer on a connection that was made."""
+    fake = tmp_path / "agnhost"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    proc = subprocess.run(
+        P.request_command("127.0.0.1", agent[0], method, path, 1.0),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AGNHOST": str(fake)},
+        timeout=20,
+    )
+    assert P.parse_request_output(proc.stdout) == P.RequestReading("connected", status, body)

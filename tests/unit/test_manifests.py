@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from labkit import manifests
@@ -132,3 +135,28 @@ def test_containers_need_an_image_as_the_api_server_says():
     }
     with pytest.raises(LabError, match="has no image"):
         manifests.validate([deployment])
+
+
+def test_validating_does_not_build_the_iri_grammar() -> None:
+    """jsonschema ``_format.py`` imports ``rfc3987_syntax`` (when installed) only for the "iri"
+    and "iri-reference" formats, and that import builds a Lark grammar (over a second); the
+    bundled Kubernetes schemas use no such format (byte, date-time, double, int32, int64), so
+    labkit declines the import: a fresh process validates a Service and loads the Kubernetes
+    client without it, and the schema's own rules still apply."""
+    script = (
+        "import sys, labkit.manifests as m\n"
+        "m.validate([{'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'a'},"
+        " 'spec': {'ports': [{'port': 80}]}}])\n"
+        "import kubernetes\n"
+        "try:\n"
+        "    m.validate([{'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'a'},"
+        " 'spec': {'ports': [{'port': 'eighty'}]}}])\n"
+        "except Exception as exc:\n"
+        "    print('refused:', type(exc).__name__)\n"
+        "print('loaded:', sys.modules.get('rfc3987_syntax') is not None)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "refused: LabError" in out
+    assert "loaded: False" in out

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labkit.sandbox import iptables
-from labkit.sandbox.rulediff import Chain, parse_restore, partial_restore
+from labkit.sandbox.iptables import Chain
+from labkit.sandbox.rulediff import parse_restore, partial_restore
 
 
 def _ruleset(services: dict[str, str]) -> str:

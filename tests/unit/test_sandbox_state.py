@@ -79,7 +79,7 @@ def test_state_file_reads_what_it_wrote_and_its_stamp_changes(tmp_path):
     assert state_file.read()["name"] == "lab" and first is not None
     state_file.write({**state_file.read(), "phase": "ready"})
     assert state_file.stamp() != first and state_file.read()["phase"] == "ready"
-    assert sorted(os.listdir(tmp_path / "lab")) == ["lock", "state.json"]
+    assert sorted(os.listdir(tmp_path / "lab")) == ["lock", "state.journal", "state.json"]
 
 
 @pytest.mark.parametrize(
@@ -104,11 +104,11 @@ def test_a_failed_write_leaves_the_previous_state_whole_and_no_temporary_file(
         raise KeyboardInterrupt  # as if the process stopped between writing and renaming
 
     monkeypatch.setattr(os, "replace", killed)
-    with pytest.raises(KeyboardInterrupt):
-        state_file.write({**state_file.read(), "phase": "ready"})
+    with pytest.raises(KeyboardInterrupt):  # another process: it rewrites the whole state
+        StateFile(tmp_path).write({**state_file.read(), "phase": "ready"})
     monkeypatch.undo()
     assert state_file.read()["phase"] == "building"
-    assert os.listdir(tmp_path) == ["state.json"]
+    assert sorted(os.listdir(tmp_path)) == ["state.journal", "state.json"]
 
 
 def test_a_change_is_recorded_before_it_acts_and_forgotten_when_saved(tmp_path):

@@ -17,7 +17,7 @@ from labkit.console import StepList, show_messages
 from labkit.course import LearnerLab
 from labkit.errors import LabError
 from labkit.tables import render_table
-from labkit.values import Capabilities, ExecResult, ObjectRef, Probe, validate_cni
+from labkit.values import Capabilities, ExecResult, HttpReply, ObjectRef, Probe, validate_cni
 
 
 class RecordingLab:
@@ -83,6 +83,10 @@ class RecordingLab:
         self._record("probe_many", tuple(pairs), timeout)
         return []
 
+    def http_request(self, src, dst, port, method="GET", path="/", timeout=1.0):
+        self._record("http_request", src, dst, port, method, path, timeout)
+        return HttpReply(src, dst, port, method, path, "connected", 200, "web-1")
+
     def resolve(self, src, name, rtype="A"):
         self._record("resolve", src, name, rtype)
         return ["10.96.0.10"]
@@ -117,15 +121,17 @@ def test_learner_lab_passes_every_seam_call_through_unchanged():
     lab.netns_delete("cp", "hand")
     assert lab.probe("a", "b", 80).ok
     lab.probe_many([("a", "b", 80)])
+    assert lab.http_request("a", "b", 80, "POST", "/x", 2.0).status == 200
     assert lab.resolve("a", "kube-dns.kube-system") == ["10.96.0.10"]
     lab.add_outside_address("203.0.113.0/24", [443])
     assert lab.uid() == "uid-of-t"
     assert [c[0] for c in inner.calls] == [
         "apply", "delete", "get", "exec", "node_exec", "exec_interactive", "logs", "netns_add",
-        "netns_list", "netns_exec", "netns_delete", "probe", "probe_many", "resolve",
-        "add_outside_address", "uid",
+        "netns_list", "netns_exec", "netns_delete", "probe", "probe_many", "http_request",
+        "resolve", "add_outside_address", "uid",
     ]  # fmt: skip
     assert inner.calls[9] == ("netns_exec", ("cp", "hand", "ip a", 3.0))
+    assert inner.calls[13] == ("http_request", ("a", "b", 80, "POST", "/x", 2.0))
     assert inner.calls[5] == ("exec_interactive", ("ns/p", ("sh",), "default", "c", False))
     assert inner.calls[3] == ("exec", ("ns/p", "ip a", "default", 2.0))
     # What a backend offers beyond the seam is still reachable.

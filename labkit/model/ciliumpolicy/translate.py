@@ -28,7 +28,7 @@ from typing import Any
 
 from labkit.model.ciliuml7 import parse_http_rules
 from labkit.model.ciliumpolicy.modelled import KIND_FIX, unmodelled_field
-from labkit.model.netpol.policies import PolicyError
+from labkit.model.netpol.policies import CNP_PREFIX, PolicyError
 
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
@@ -175,7 +175,7 @@ def as_network_policies(
             {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
-                "metadata": {"name": f"cnp:{name}{suffix}", "namespace": namespace},
+                "metadata": {"name": f"{CNP_PREFIX}{name}{suffix}", "namespace": namespace},
                 "spec": {"podSelector": pod, "policyTypes": types, **body},
             }
         )

@@ -129,6 +129,11 @@ class Rule:
     ports: tuple[PortRule, ...] = ()
 
 
+CNP_PREFIX = "cnp:"
+"""The name prefix of the NetworkPolicy documents a CiliumNetworkPolicy translates to (a
+NetworkPolicy's own name, a DNS label, cannot hold the colon)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """A NetworkPolicy with defaults applied and every field checked."""
@@ -142,8 +147,17 @@ class Policy:
 
     @property
     def ref(self) -> str:
-        """``ns/name``, how verdicts name the policy."""
+        """``ns/name``, unique in a policy set."""
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def label(self) -> str:
+        """How verdicts name the policy as a learner wrote it: ``ns/name``, or for a part of a
+        CiliumNetworkPolicy (translated as ``cnp:<name>#<n>``) ``CiliumNetworkPolicy ns/name``."""
+        if self.name.startswith(CNP_PREFIX):
+            name = self.name.removeprefix(CNP_PREFIX).split("#", 1)[0]
+            return f"CiliumNetworkPolicy {self.namespace}/{name}"
+        return self.ref
 
     def affects(self, direction: str) -> bool:
         """Whether this policy isolates the pods it selects in ``direction`` (ingress/egress)."""

@@ -113,6 +113,7 @@ class SideVerdict:
     subject: str
     applies: bool
     isolated_by: tuple[str, ...] = ()
+    """The isolating policies, each by its ``Policy.label``."""
     allowed_by: tuple[RuleRef, ...] = ()
 
     @property
@@ -207,13 +208,14 @@ class PolicySet:
         if not subject.subject:
             return SideVerdict(direction, subject.label, applies=False)
         isolating = self.selecting(subject, direction)
-        allowed = tuple(
-            RuleRef(p.ref, direction, r.index)
+        allowed = dict.fromkeys(
+            RuleRef(p.label, direction, r.index)
             for p in isolating
             for r in p.rules(direction)
             if self.rule_allows(p, r, peer, number, protocol, dst)
         )
-        return SideVerdict(direction, subject.label, True, tuple(p.ref for p in isolating), allowed)
+        by = tuple(dict.fromkeys(p.label for p in isolating))
+        return SideVerdict(direction, subject.label, True, by, tuple(allowed))
 
     def verdict(
         self,

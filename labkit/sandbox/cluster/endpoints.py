@@ -154,12 +154,14 @@ def _group_by_ports(entries: list[ServedAddress]) -> list[PortGroup]:
 
 
 def sync_endpoints(world: World) -> None:
-    """Endpoints (v1) and EndpointSlices for every Service: selected pods with an IP, grouped by
-    port mapping, ready or not; selector-less Services get their user Endpoints mirrored."""
+    """Endpoints (v1) and EndpointSlices for every Service the change touched (every Service on
+    a full pass): selected pods with an IP, grouped by port mapping, ready or not; selector-less
+    Services get their user Endpoints mirrored."""
+    touched = services_to_sync(world)
     wanted_slices: set[str] = set()
     wanted_endpoints: set[str] = set()
     pods = pod_index(world)  # the controllers below write only Endpoints and slices
-    for svc in world.ordered("Service"):
+    for svc in world.ordered_among("Service", touched):
         meta, spec = svc["metadata"], svc["spec"]
         ns, name = meta["namespace"], meta["name"]
         if spec.get("type") == "ExternalName":
@@ -187,16 +189,57 @@ def sync_endpoints(world: World) -> None:
             slice_name = f"{name}-{short_hash(identity, 5)}"
             _write_slice(world, svc, slice_name, group, SLICE_CONTROLLER)
             wanted_slices.add(object_key(ns, slice_name))
-    _remove_unwanted(world, wanted_slices, wanted_endpoints)
+    _remove_unwanted(world, wanted_slices, wanted_endpoints, touched)
 
 
-def _remove_unwanted(world: World, wanted_slices: set[str], wanted_endpoints: set[str]) -> None:
-    """Drop the slices and Endpoints the controllers made for Services that no longer want them."""
-    for sl in world.ordered("EndpointSlice"):
+def services_to_sync(world: World) -> set[str] | None:
+    """Keys of the Services whose endpoints the change may have moved, as the EndpointSlice
+    controller's informers queue them: changed Services, those with changed Endpoints or slices,
+    and those whose selector picks a changed pod as it was or as it is (None: all, a full
+    pass)."""
+    changed_pods = world.changed("Pod")
+    services = world.changed("Service")
+    if changed_pods is None or services is None:
+        return None
+    services |= world.changed("Endpoints") or set()
+    for key in world.changed("EndpointSlice") or set():
+        for sl in world.versions("EndpointSlice", key):
+            owner = labels_of(sl).get(SERVICE_NAME_LABEL)
+            if not owner:
+                return None  # a slice of no Service: only a full pass judges it
+            services.add(object_key(sl["metadata"]["namespace"], owner))
+    if not changed_pods:
+        return services
+    by_pair: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for svc in world.table("Service").values():
+        selector = svc["spec"].get("selector")
+        if selector:
+            first, value = next(iter(selector.items()))
+            pair = (svc["metadata"]["namespace"], first, str(value))
+            by_pair.setdefault(pair, []).append(svc)
+    for key in changed_pods:
+        for pod in world.versions("Pod", key):
+            namespace, labels = pod["metadata"]["namespace"], labels_of(pod)
+            for label, value in labels.items():
+                for svc in by_pair.get((namespace, label, value), ()):
+                    if equality_selector_matches(svc["spec"]["selector"], labels):
+                        services.add(key_of(svc))
+    return services
+
+
+def _remove_unwanted(
+    world: World, wanted_slices: set[str], wanted_endpoints: set[str], touched: set[str] | None
+) -> None:
+    """Drop the slices and Endpoints the controllers made for Services (those ``touched``, None:
+    all) that no longer want them."""
+    for sl in list(world.table("EndpointSlice").values()):
+        service = object_key(sl["metadata"]["namespace"], labels_of(sl).get(SERVICE_NAME_LABEL, ""))
+        if touched is not None and service not in touched:
+            continue
         managed = labels_of(sl).get(MANAGED_BY_LABEL) in (SLICE_CONTROLLER, SLICE_MIRROR)
         if (managed or _is_system(sl)) and key_of(sl) not in wanted_slices:
             world.remove("EndpointSlice", sl["metadata"]["namespace"], sl["metadata"]["name"])
-    for ep in world.ordered("Endpoints"):
+    for ep in world.ordered_among("Endpoints", touched):
         mine = labels_of(ep).get(SKIP_MIRROR_LABEL) == "true"
         if mine and key_of(ep) not in wanted_endpoints:
             world.remove("Endpoints", ep["metadata"]["namespace"], ep["metadata"]["name"])

@@ -12,7 +12,11 @@ from labkit.model.objects import pod_node
 from labkit.sandbox.cluster.allocation import load_balancer_ip
 from labkit.sandbox.cluster.podspecs import pod_spec_for
 from labkit.sandbox.cluster.scheduling import daemonset_wants
-from labkit.sandbox.cluster.workload_controllers import REVISION_HASH_LABEL, scaled_value
+from labkit.sandbox.cluster.workload_controllers import (
+    REVISION_HASH_LABEL,
+    scaled_value,
+    touched_with_pods,
+)
 from labkit.sandbox.cluster.world import World, template_hash
 
 INGRESS_NAMESPACE, INGRESS_SERVICE = "ingress-system", "ingress-controller"
@@ -138,8 +142,9 @@ def _container_status(
 
 
 def write_pod_statuses(world: World) -> None:
-    """Refresh every pod's status from what the scheduler, IPAM and readiness say."""
-    for pod in world.ordered("Pod"):
+    """Refresh the status of every pod the change touched (all on a full pass) from what the
+    scheduler, IPAM and readiness say."""
+    for pod in world.ordered_among("Pod", world.changed("Pod")):
         status = pod_status(world, pod)
         if status != pod.get("status"):
             updated = deep_copy(pod)
@@ -160,14 +165,19 @@ def _counts(world: World, pods: list[dict[str, Any]]) -> tuple[int, int]:
 
 
 def write_workload_statuses(world: World) -> None:
-    """status of ReplicaSets, Deployments, DaemonSets and StatefulSets from their pods."""
-    for rs in world.ordered("ReplicaSet"):
+    """status of ReplicaSets, Deployments, DaemonSets and StatefulSets from their pods: of those
+    the change touched or whose pods (a Deployment: whose ReplicaSets) it touched."""
+    sets = touched_with_pods(world, "ReplicaSet")
+    for rs in world.ordered_among("ReplicaSet", sets):
         _put_status(world, rs, _replicaset_status(world, rs))
-    for deploy in world.ordered("Deployment"):
+    owners = world.owners_of("Deployment", "ReplicaSet", sets)
+    deployments = world.changed("Deployment")
+    wanted = None if owners is None or deployments is None else owners | deployments
+    for deploy in world.ordered_among("Deployment", wanted):
         _put_status(world, deploy, _deployment_status(world, deploy))
-    for ds in world.ordered("DaemonSet"):
+    for ds in world.ordered_among("DaemonSet", touched_with_pods(world, "DaemonSet")):
         _put_status(world, ds, _daemonset_status(world, ds))
-    for sts in world.ordered("StatefulSet"):
+    for sts in world.ordered_among("StatefulSet", touched_with_pods(world, "StatefulSet")):
         _put_status(world, sts, _statefulset_status(world, sts))
 
 

@@ -49,6 +49,16 @@ def collect_garbage(world: World) -> list[ObjectRef]:
         removed.extend(doomed)
 
 
+def touched_with_pods(world: World, kind: str) -> set[str] | None:
+    """Keys of the ``kind`` objects the change touched, or whose pods it touched (None: all)."""
+    return _union(world.changed(kind), world.owners_of(kind, "Pod", world.changed("Pod")))
+
+
+def _union(first: set[str] | None, second: set[str] | None) -> set[str] | None:
+    """Both sets of keys together; None (all) when either is."""
+    return None if first is None or second is None else first | second
+
+
 def scaled_value(value: Any, replicas: int, round_up: bool) -> int:
     """An int-or-percent field (maxSurge, maxUnavailable) as a pod count of ``replicas``."""
     if isinstance(value, str) and value.endswith("%"):
@@ -78,8 +88,11 @@ def _revision(obj: Mapping[str, Any]) -> int:
 
 def sync_deployments(world: World) -> None:
     """One ReplicaSet per pod template: the current one runs ``replicas`` pods, older ones are
-    scaled to 0 and pruned to ``revisionHistoryLimit``."""
-    for deploy in world.ordered("Deployment"):
+    scaled to 0 and pruned to ``revisionHistoryLimit``; for the Deployments the change touched,
+    or that own a touched ReplicaSet (all on a full pass)."""
+    touched = world.changed("Deployment")
+    owners = world.owners_of("Deployment", "ReplicaSet", world.changed("ReplicaSet"))
+    for deploy in world.ordered_among("Deployment", _union(touched, owners)):
         meta, spec = deploy["metadata"], deploy["spec"]
         ns = meta["namespace"]
         template = spec["template"]
@@ -180,8 +193,9 @@ def _generated_name(world: World, owner: Mapping[str, Any], prefix: str) -> str:
 
 
 def sync_replicasets(world: World) -> None:
-    """Keep exactly ``replicas`` pods per ReplicaSet, named ``<rs>-<5 chars>``."""
-    for rs in world.ordered("ReplicaSet"):
+    """Keep exactly ``replicas`` pods per ReplicaSet, named ``<rs>-<5 chars>``; for the
+    ReplicaSets the change touched, or that own a touched pod (all on a full pass)."""
+    for rs in world.ordered_among("ReplicaSet", touched_with_pods(world, "ReplicaSet")):
         pods = world.owned("Pod", rs)
         want = rs["spec"].get("replicas", 1)
         for _ in range(want - len(pods)):
@@ -229,8 +243,9 @@ def _pin_to_node(spec: Mapping[str, Any], node_name: str) -> dict[str, Any]:
 
 
 def sync_daemonsets(world: World) -> None:
-    """One pod per eligible node, ``<ds>-<5 chars>``; a changed template replaces them."""
-    for ds in world.ordered("DaemonSet"):
+    """One pod per eligible node, ``<ds>-<5 chars>``; a changed template replaces them (for the
+    DaemonSets the change or their pods' changes touched; all on a full pass)."""
+    for ds in world.ordered_among("DaemonSet", touched_with_pods(world, "DaemonSet")):
         meta = ds["metadata"]
         template = ds["spec"]["template"]
         revision = template_hash(template)
@@ -265,8 +280,8 @@ def sync_daemonsets(world: World) -> None:
 
 def sync_statefulsets(world: World) -> None:
     """Pods ``<name>-0`` .. ``<name>-(n-1)`` with hostname and subdomain; a changed template
-    replaces them."""
-    for sts in world.ordered("StatefulSet"):
+    replaces them (for the StatefulSets the change or their pods' changes touched)."""
+    for sts in world.ordered_among("StatefulSet", touched_with_pods(world, "StatefulSet")):
         meta, spec = sts["metadata"], sts["spec"]
         ns, name = meta["namespace"], meta["name"]
         revision = f"{name}-{template_hash(spec['template'])}"

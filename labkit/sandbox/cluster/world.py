@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypedDict, cast
 
 from labkit.model.addresses import parse_ip
+from labkit.model.copying import deep_copy
 
 KUBERNETES_VERSION = "v1.36.1"
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -143,16 +144,94 @@ def empty_state(
     }
 
 
+def _same_but_version(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a stored object equals a new one but for its resourceVersion (read, not edited:
+    the stored object may be shared with the state the change started from)."""
+    if old.keys() != new.keys():
+        return False
+    meta = {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}
+    return meta == new["metadata"] and all(old[k] == new[k] for k in new if k != "metadata")
+
+
 class World:
     """The cluster's state (one JSON-ready dict) with the accessors controllers need; ``now`` is
     the time a change made through it happens at (None: the logical clock)."""
 
-    def __init__(self, state: dict[str, Any], now: datetime | None = None) -> None:
+    def __init__(
+        self, state: dict[str, Any], now: datetime | None = None, base: dict[str, Any] | None = None
+    ) -> None:
         self.state = state
         self.now = now
+        self.base = base
+        """The settled state this change started from, whose objects ``state`` shares (``fork``);
+        None: the controllers make full passes."""
         self._children: dict[str, dict[str, dict[str, None]]] = {}
         """Per kind, built on the first ``owned`` and kept by ``put``/``remove``: the keys of the
         objects each controller uid owns (the owner index a controller's informer keeps)."""
+
+    @classmethod
+    def fork(cls, state: dict[str, Any], now: datetime | None = None) -> World:
+        """A change to the settled ``state`` that shares its objects (never edited in place: a
+        controller puts a new object) and copies only the tables, counters, nodes and pod facts,
+        so a change costs what it touches, not a deep copy of the cluster (issue 18)."""
+        copied = {
+            **state,
+            "nodes": deep_copy(state["nodes"]),
+            "objects": {kind: dict(table) for kind, table in state["objects"].items()},
+            "created": dict(state["created"]),
+            "counters": dict(state["counters"]),
+            "ipamCursor": dict(state["ipamCursor"]),
+            "pods": {key: cast(PodFacts, dict(f)) for key, f in state["pods"].items()},
+        }
+        return cls(copied, now, base=state)
+
+    def changed(self, kind: str) -> set[str] | None:
+        """Keys of the ``kind`` objects made, replaced or removed since ``base`` (Pods: also those
+        whose facts moved), what a controller's informer would queue; None without a base."""
+        if self.base is None:
+            return None
+        before = self.base["objects"].get(kind, {})
+        now = self.state["objects"].get(kind, {})
+        keys = {key for key, obj in now.items() if before.get(key) is not obj}
+        keys |= before.keys() - now.keys()
+        if kind == "Pod":
+            facts = self.base["pods"]
+            keys |= {key for key, f in self.state["pods"].items() if facts.get(key) != f}
+        return keys
+
+    def versions(self, kind: str, key: str) -> list[dict[str, Any]]:
+        """The object under ``key`` as ``base`` held it and as it is now (those that exist)."""
+        found = [self.state["objects"].get(kind, {}).get(key)]
+        if self.base is not None:
+            found.insert(0, self.base["objects"].get(kind, {}).get(key))
+        return [obj for obj in found if obj is not None]
+
+    def owners_of(self, kind: str, child_kind: str, child_keys: set[str] | None) -> set[str] | None:
+        """Keys of the ``kind`` objects controlling a ``child_kind`` object under ``child_keys``,
+        before or now (None: ``child_keys`` is None, a full pass)."""
+        if child_keys is None:
+            return None
+        uids = {
+            uid
+            for key in child_keys
+            for obj in self.versions(child_kind, key)
+            if (uid := controller_uid(obj)) is not None
+        }
+        if not uids:
+            return set()
+        table = self.state["objects"].get(kind, {})
+        return {key for key, obj in table.items() if obj["metadata"]["uid"] in uids}
+
+    def ordered_among(self, kind: str, keys: set[str] | None) -> list[dict[str, Any]]:
+        """``ordered(kind)`` restricted to ``keys`` (None: all of them)."""
+        if keys is None:
+            return self.ordered(kind)
+        created = self.state["created"]
+        table = self.state["objects"].get(kind, {})
+        return sorted(
+            (table[key] for key in keys if key in table),
+            key=lambda o: created.get(f"{kind}/{key_of(o)}", 0),
+        )
 
     # ---- identity and time
     @property
@@ -258,7 +337,7 @@ class World:
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create or replace an object; keeps uid and creationTimestamp, bumps resourceVersion
-        only when the object changed."""
+        only when the object changed (an unchanged one stays stored, and is returned)."""
         kind, meta = obj["kind"], obj["metadata"]
         key = object_key(meta.get("namespace"), meta["name"])
         table = self.table(kind)
@@ -282,18 +361,11 @@ class World:
                 }
                 self.state["pods"][key] = facts
         meta.pop("resourceVersion", None)
+        if old is not None and _same_but_version(old, obj):
+            return old  # kept as it is: the change did not touch it
         self._unindex(kind, key, old)
         if kind in self._children and (uid := controller_uid(obj)) is not None:
             self._children[kind].setdefault(uid, {})[key] = None
-        if old is not None:
-            previous = old["metadata"].get("resourceVersion")
-            old["metadata"].pop("resourceVersion", None)
-            unchanged = old == obj
-            old["metadata"]["resourceVersion"] = previous
-            if unchanged:
-                meta["resourceVersion"] = previous
-                table[key] = obj
-                return obj
         self.state["resourceVersion"] += 1
         meta["resourceVersion"] = str(self.state["resourceVersion"])
         table[key] = obj

@@ -1,10 +1,11 @@
 """Run ``labkit ARGS...`` in this process and ``kill -9`` it right after its Nth action.
 
 Usage: ``python kill_after.py N ARGS...``. An action is a finished subprocess (``ip``,
-``iptables-restore``), file replacement (state, intent, workloads.json, /etc/netns files) or
-agent reload; the kill lands between two of them, wherever they run. With N = 0 nothing is
-killed and the actions are printed on stderr after labkit's own output, one per line, then
-their count.
+``iptables-restore``), state write (a journal line, or the whole state: one action either way,
+so the count does not depend on when the journal is folded), file replacement (intent,
+workloads.json, /etc/netns files) or agent reload; the kill lands between two of them,
+wherever they run. With N = 0 nothing is killed and the actions are printed on stderr after
+labkit's own output, one per line, then their count.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 
 from labkit import cli
 from labkit.sandbox.agent import client
+from labkit.sandbox.state import JOURNAL_FILE, STATE_FILE, StateFile
 
 kill_at = int(sys.argv[1])
 actions: list[str] = []
@@ -31,6 +33,7 @@ def done(what: str) -> None:
 
 
 real_run, real_replace, real_command = subprocess.run, os.replace, client.agent_command
+real_write = StateFile.write
 
 
 def run(*args, **kwargs):
@@ -41,7 +44,13 @@ def run(*args, **kwargs):
 
 def replace(src, dst):
     real_replace(src, dst)
-    done(f"replace {dst}")
+    if os.path.basename(dst) not in (STATE_FILE, JOURNAL_FILE):
+        done(f"replace {dst}")
+
+
+def write(self, data):
+    real_write(self, data)
+    done(f"write {self.path}")
 
 
 def command(state_dir, cmd, timeout=10.0):
@@ -52,6 +61,7 @@ def command(state_dir, cmd, timeout=10.0):
 
 
 subprocess.run, os.replace, client.agent_command = run, replace, command
+StateFile.write = write
 code = cli.main(sys.argv[2:])
 print("\n".join([*actions, str(len(actions))]), file=sys.stderr)
 sys.exit(code)
