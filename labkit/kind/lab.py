@@ -474,6 +474,7 @@ class KindLab:
             served_by=reading.served_by,
             client_ip=reading.client_ip,
             detail=reading.detail,
+            http_status=reading.http_status,
         )
 
     def http_request(

@@ -273,6 +273,33 @@ def test_pod_to_pod_tells_an_http_denial_from_a_drop(fakes) -> None:
     assert "default/rule1: POST /v1/request-landing" in r.hint
 
 
+@pytest.mark.usefixtures("fast_clock")
+def test_pod_to_pod_hints_the_same_from_a_kind_probe(fakes) -> None:
+    """The Kind probe's curl reports the 403 of Cilium's proxy (labkit/kind/probe.py reads
+    %{http_code}; cilium/proxy cilium/l7policy.cc answers "Access denied"), so the check fails
+    it as an HTTP failure naming the rule, with the sandbox's hint."""
+    import dataclasses
+
+    from labkit.checks.pod_reach import pod_to_pod
+    from labkit.kind import probe as kind_probe
+
+    out = "@@CONNECT 0 \nAccess denied\r\n\n@@HTTP 0 0.0004 403\n"
+    reading = kind_probe.parse_probe_output(out, "TCP")
+    lab = fakes.web_cluster()
+    lab.objects.append(RULE1)
+    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(
+        p,
+        served_by=reading.served_by,
+        client_ip=reading.client_ip,
+        detail=reading.detail,
+        http_status=reading.http_status,
+    )
+    r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=web"}, 8080)
+    assert r.verdict == "fail" and r.failure == "http"
+    assert "403 Access denied" in r.hint and "an L3/L4 drop would time out" in r.hint
+    assert "default/rule1: POST /v1/request-landing" in r.hint
+
+
 def test_grants_published_for_the_agent() -> None:
     """Cilium redirects a port to its proxy when any rule gives it HTTP rules, and merges the
     other rules on that port per peer (``pkg/policy/l4.go``): the deathstar's port 80 gets
