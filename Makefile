@@ -19,7 +19,7 @@ BACKEND ?= auto
 APT_PACKAGES := iproute2 iptables ipset bubblewrap tcpdump dnsutils iputils-ping conntrack procps openssl graphviz chromium
 SYSTEM_TOOLS := ip iptables iptables-save iptables-restore ipset bwrap tcpdump dig ping conntrack openssl dot chromium
 
-.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests browser-tests nbval student bench clean
+.PHONY: setup system-tools lab test lint format unit sandbox-tests kind-tests browser-tests nbval nbval-cilium student bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,7 @@ lab: setup
 test: setup lint
 	$(PY) -m pytest tests -q
 	@$(MAKE) --no-print-directory nbval
+	@$(MAKE) --no-print-directory nbval-cilium
 
 ## lint: formatting, lint rules, types and layers (configured in pyproject.toml and .importlinter)
 lint: setup
@@ -88,6 +89,15 @@ nbval: setup
 	  rm -f $$progress; \
 	  echo "nbval: $$(( $$(date +%s) - start )) s wall time"; exit $$status; \
 	else echo "nbval: no lessons yet, nothing to validate"; fi
+
+## nbval-cilium: the same lessons on a Cilium lab $(NBVAL_LAB)ci (kube-proxy replaced), brought up first and taken down after; tests/nbval_cilium.py lists the cells it skips, with reasons
+nbval-cilium: setup
+	@progress=$$(mktemp --suffix=.jsonl); start=$$(date +%s); lab=$(NBVAL_LAB)ci; \
+	  $(LABKIT) up --backend $(BACKEND) --cni cilium --name $$lab >/dev/null && \
+	  LABKIT_LAB=$$lab LABKIT_PROGRESS=$$progress $(PY) -m pytest -p tests.nbval_cilium --nbval-lax --nbval-current-env --nbval-sanitize-with lessons/sanitize.cfg $(NBVAL_LESSONS) -q -rs -p no:cacheprovider; \
+	  status=$$?; for name in $$lab $$lab-flannel $$lab-cilium; do $(LABKIT) down --name $$name >/dev/null; done; \
+	  rm -f $$progress; \
+	  echo "nbval-cilium: $$(( $$(date +%s) - start )) s wall time"; exit $$status
 
 ## student: learner copies of the lessons in build/student/ (solutions and outputs removed)
 student: setup

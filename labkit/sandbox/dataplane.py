@@ -106,7 +106,8 @@ class DataPlane:
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
         self.dns_records = ServiceRecordCache()
-        """Each Service's DNS records, derived again only when it or its slices change."""
+        """Each Service's and pod's DNS records, derived again only when it (a Service: or its
+        slices) changes."""
         self._served: str | None = None
         """The workloads.json text the agent last loaded at this process's request."""
         self._loaded: dict[str, _Loaded] = {}
@@ -202,8 +203,9 @@ class DataPlane:
             )
         netns_etc.remove_pod_etc(n.netns for n in gone if not n.host_network)
         for net in gone:
-            if not net.host_network:  # a pod's rules record (Cilium's socket LB)
+            if not net.host_network:  # a pod's rules record and policy (Cilium's)
                 (self.state_dir / RULES_DIR / net.netns).unlink(missing_ok=True)
+                self.cilium_pods.policies.pop(net.netns, None)
         netns_etc.remove_host_network_etc(self.state_dir, (n for n in gone if n.host_network))
         for net in gone:
             built.pop(net.key, None)
@@ -251,7 +253,7 @@ class DataPlane:
         document = workloads_document(
             pods,
             nets,
-            self.dns_records.records(services, slices, pods),
+            self.dns_records.rows(services, slices, pods),
             routes.rules,
             routes.tls_hosts,
             [name_of(ns) for ns in view.all("Namespace")],
@@ -369,42 +371,10 @@ class DataPlane:
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
     ) -> dict[str, Mapping[str, Sequence[str]]]:
-        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace, with Hubble's
-        log of what the policy let in (each with Cilium's socket LB, ``_socket_lb``, makes the
-        pod's ruleset); a pod's is rendered again only when the endpoints, policies or
-        namespaces changed."""
-        from labkit.model.netpol.endpoints import endpoint
-        from labkit.sandbox.ciliumpods import content_key
-        from labkit.sandbox.ciliumpolicy import endpoint_policy_rules, policy_set
-        from labkit.sandbox.fabric_cilium import cilium_host_ip
-        from labkit.sandbox.nflog import hubble_flow_rules
-
-        every = view.pods()
-        by_key = {ref_of(pod): pod for pod in every}
-        peers = view.derived("cilium peers", lambda: [endpoint(pod) for pod in every])
-        documents = ("Namespace", "NetworkPolicy", "CiliumNetworkPolicy")
-        world = view.derived(
-            "cilium policy key", lambda: content_key(peers, *(view.all(k) for k in documents))
-        )
-        local = (node.ip, cilium_host_ip(node.pod_cidr))
-
-        def render(key: str) -> Callable[[], Mapping[str, Sequence[str]]]:
-            def policy() -> Mapping[str, Sequence[str]]:
-                policies = view.derived(
-                    "cilium policies", lambda: policy_set(*(view.all(k) for k in documents))
-                )
-                rules = endpoint_policy_rules(by_key[key], peers, policies, local)
-                return {**rules, **hubble_flow_rules()}  # the flow log: the security table
-
-            return policy
-
-        return {
-            net.netns: self.cilium_pods.policy(
-                net.netns, content_key(world, key, local), render(key)
-            )
-            for key, net in pods.items()
-            if net.node == node.name and not net.host_network and key in by_key
-        }
+        """The endpoint policy of each pod of ``node`` in ``pods``, by namespace, with Hubble's log
+        of what it let in (with Cilium's socket LB, ``_socket_lb``, the pod's ruleset), rendered
+        again only where it changed."""
+        return self.cilium_pods.render(view, node, pods)
 
     def _route_load_balancers(self, view: StoreView, nodes: list[NodeNet]) -> None:
         """Point each LoadBalancer address, in the outside namespace, at the node its load
@@ -422,10 +392,19 @@ class DataPlane:
     def _load_rules(
         self, view: StoreView, nodes: list[NodeNet], wanted: Mapping[str, PodNet], full: bool
     ) -> None:
-        rendered = {node.netns: self.render_rules(view, node, wanted) for node in nodes}
+        """Render each node's rules and load them; a node's load (``iptables-restore`` and
+        ``ipset``, processes of their own) starts as soon as its rules are rendered, beside the
+        render of the next node."""
         (self.state_dir / RULES_DIR).mkdir(exist_ok=True)
-        with ThreadPoolExecutor(max_workers=len(rendered)) as pool:
-            list(pool.map(lambda netns: self._sync_rules(netns, *rendered[netns], full), rendered))
+        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+            loads = [
+                pool.submit(
+                    self._sync_rules, node.netns, *self.render_rules(view, node, wanted), full
+                )
+                for node in nodes
+            ]
+            for load in loads:
+                load.result()
         if self.cni == "cilium":
             for node in nodes:
                 self.cilium_pods.sync(

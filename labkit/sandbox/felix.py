@@ -39,6 +39,7 @@ def length_limited_id(prefix: str, suffix: str, max_length: int = MAX_CHAIN) -> 
     return prefix + suffix
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def policy_chain(namespace: str, name: str, inbound: bool) -> str:
     """``cali-pi-``/``cali-po-`` chain of a Kubernetes NetworkPolicy: the prefix and its ID
     ``knp/<namespace>/<name>`` (felix/rules/policy.go ``PolicyChainName``,

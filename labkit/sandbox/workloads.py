@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from labkit.model.dns.records import Record
 from labkit.model.objects import (
     container_ports,
     is_host_network,
@@ -215,13 +214,14 @@ def served_ingresses(ingresses: Iterable[Mapping[str, Any]]) -> list[Mapping[str
 def workloads_document(
     pods: Iterable[Mapping[str, Any]],
     nets: Mapping[str, PodNet],
-    records: Iterable[Record],
+    dns_rows: list[list[Any]],
     ingress: list[dict[str, Any]],
     tls_hosts: list[str],
     namespaces: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The agent's ``workloads.json``: who serves which ports where, DNS records and the
-    namespaces (an empty one still answers NODATA, as in CoreDNS), Ingress routes.
+    """The agent's ``workloads.json``: who serves which ports where, DNS records (rows
+    ``[name, type, value, ttl]``, in any order) and the namespaces (an empty one still answers
+    NODATA, as in CoreDNS), Ingress routes.
 
     Host-network pods serve in their node's namespace: only those that declare ports are listed,
     and only the first of them per node, since the agent gives each namespace to one pod.
@@ -253,7 +253,7 @@ def workloads_document(
         )
     return {
         "workloads": workloads,
-        "dns_records": [[r.name, r.rtype, r.value, int(r.ttl)] for r in records],
+        "dns_records": dns_rows,
         "ingress": ingress,
         "tls_hosts": tls_hosts,
         "dns_namespaces": sorted(namespaces),

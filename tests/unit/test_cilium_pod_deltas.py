@@ -88,7 +88,11 @@ def deployment(name: str, group: int, replicas: int) -> dict[str, object]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "containers": [
-                        {"name": "c", "image": "agnhost", "ports": [{"containerPort": 8080}]}
+                        {
+                            "name": "c",
+                            "image": "agnhost",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        }
                     ]
                 },
             },
@@ -109,7 +113,10 @@ def service(name: str, group: int, node_port: bool) -> dict[str, object]:
     }
 
 
-def policy(name: str, group: int, peer: int) -> dict[str, object]:
+def policy(name: str, group: int, peer: int, named: bool) -> dict[str, object]:
+    """Ingress and egress with pods of group ``peer``; ``named``: egress to the named port
+    ``http`` of any pod instead (resolved at each destination)."""
+    to = {"ports": [{"port": "http"}]} if named else {"to": [_group(peer)]}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -117,10 +124,14 @@ def policy(name: str, group: int, peer: int) -> dict[str, object]:
         "spec": {
             "podSelector": {"matchLabels": {"group": f"g{group}"}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [{"podSelector": {"matchLabels": {"group": f"g{peer}"}}}]}],
-            "egress": [{"to": [{"podSelector": {"matchLabels": {"group": f"g{peer}"}}}]}],
+            "ingress": [{"from": [_group(peer)]}],
+            "egress": [to],
         },
     }
+
+
+def _group(group: int) -> dict[str, object]:
+    return {"podSelector": {"matchLabels": {"group": f"g{group}"}}}
 
 
 def change(store: ClusterStore, rng: random.Random, step: int) -> None:
@@ -146,14 +157,14 @@ def change(store: ClusterStore, rng: random.Random, step: int) -> None:
     elif kind == "Deployment":
         store.apply([deployment(name, group, rng.randrange(0, 4))])
     else:
-        store.apply([policy(name, group, rng.randrange(GROUPS))])
+        store.apply([policy(name, group, rng.randrange(GROUPS), rng.random() < 0.3)])
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_pods_loaded_piece_by_piece_hold_what_a_whole_load_gives(seed, tmp_path: Path) -> None:
-    """A seeded run of 25 changes; after each, every pod of every node is brought up to date as
-    ``CiliumPods.sync`` does (records, node socket LB, ``pod_load``) and compared with its
-    rules loaded whole; most pods must be left alone by a Service's change."""
+    """A seeded run of 60 changes; after each, every pod of every node is brought up to date as
+    ``CiliumPods.sync`` does (records, node socket LB, ``pod_load``, policies reused by their
+    keys) and compared with its rules rendered from scratch and loaded whole."""
     rng = random.Random(seed)
     store = ClusterStore.bootstrap("lab", "cilium")
     plane = DataPlane("lab", "cilium", tmp_path)
@@ -161,12 +172,14 @@ def test_pods_loaded_piece_by_piece_hold_what_a_whole_load_gives(seed, tmp_path:
     records: dict[str, str] = {}
     node_records: dict[str, str] = {}
     partial = 0
-    for step in range(25):
+    for step in range(60):
         change(store, rng, step)
         view = StoreView(store)
         nodes = plane.nodes(store)
         wanted = pod_nets("lab", "cilium", view.pods(), nodes)
+        scratch = DataPlane("lab", "cilium", tmp_path)  # no fragment or policy reused
         for node in nodes:
+            fresh = scratch.render_pod_rules(view, node, wanted)
             lb_fragment = plane._socket_lb(view, node)
             target = node_lb(lb_fragment, node_records.get(node.netns))
             node_records[node.netns] = target.text
@@ -179,7 +192,8 @@ def test_pods_loaded_piece_by_piece_hold_what_a_whole_load_gives(seed, tmp_path:
                     held[netns] = restore(held.get(netns, {}), load.text, load.noflush)
                     partial += load.noflush
                     records[netns] = record_text(Held(target.digest, iptables.compose([fragment])))
-                whole = rulediff.parse_restore(iptables.compose([lb_fragment, fragment]))
+                expected = [scratch._socket_lb(view, node), fresh[netns]]
+                whole = rulediff.parse_restore(iptables.compose(expected))
                 assert comparable(held[netns]) == comparable(whole), (seed, step, netns)
     assert partial, "no change was loaded piece by piece"
 

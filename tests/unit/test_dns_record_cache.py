@@ -1,8 +1,9 @@
-"""Per-Service DNS records kept between syncs give exactly the full recompute's records. A
-Service whose object and slices kept their resourceVersions is unchanged, as CoreDNS's
-plugin/kubernetes/controller.go (dnsControl.detectChanges: "If both objects have the same
-resource version, they are identical") and the API's resource versions (Kubernetes docs,
-API concepts, "Resource versions": changed on every modification) have it."""
+"""Per-Service and per-pod DNS records kept between syncs give exactly the full recompute's
+records, each once (as rows, in the objects' order: the agent's index sorts them). A Service
+whose object and slices kept their resourceVersions is unchanged, and so is a pod that kept its
+own, as CoreDNS's plugin/kubernetes/controller.go (dnsControl.detectChanges: "If both objects
+have the same resource version, they are identical") and the API's resource versions (Kubernetes
+docs, API concepts, "Resource versions": changed on every modification) have it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from labkit.model.dns.records import records
+from labkit.model.dns.records import RECORD_ORDER, Record, records
 from labkit.sandbox import dns_record_cache
 from labkit.sandbox.dns_record_cache import ServiceRecordCache
 
@@ -75,7 +76,17 @@ class World:
             del self.slices[self.rng.choice(sorted(self.slices))]
         elif what == "pod":
             ip = f"10.244.1.{self.rng.randint(2, 250)}"
-            self.pods = [{"metadata": {"namespace": "default"}, "status": {"podIP": ip}}]
+            name = f"pod{self.rng.randint(0, 3)}"
+            meta = {"namespace": "default", "name": name, "uid": f"uid-{name}"}
+            pod = self.stamp({"metadata": meta, "status": {"podIP": ip}})
+            self.pods = [p for p in self.pods if p["metadata"]["name"] != name] + [pod]
+
+
+def _records(rows: list[list[Any]]) -> list[Record]:
+    """Rows as the sorted records the agent's index holds; each row must be there once."""
+    found = [Record(*row) for row in rows]
+    assert len(set(found)) == len(found), "a record is listed twice"
+    return sorted(found, key=RECORD_ORDER)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -85,7 +96,8 @@ def test_kept_records_equal_a_full_recompute(seed: int) -> None:
     for _ in range(60):
         world.change()
         services, slices = list(world.services.values()), list(world.slices.values())
-        assert cache.records(services, slices, world.pods) == records(services, slices, world.pods)
+        rows = cache.rows(services, slices, world.pods)
+        assert _records(rows) == records(services, slices, world.pods)
 
 
 def test_only_a_changed_service_is_derived_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,17 +114,41 @@ def test_only_a_changed_service_is_derived_again(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(dns_record_cache, "service_records", counting)
     cache = ServiceRecordCache()
-    cache.records(list(world.services.values()), list(world.slices.values()), [])
+    cache.rows(list(world.services.values()), list(world.slices.values()), [])
     world.endpoint_slice("b")
-    cache.records(list(world.services.values()), list(world.slices.values()), [])
+    cache.rows(list(world.services.values()), list(world.slices.values()), [])
     world.service("c")
-    cache.records(list(world.services.values()), list(world.slices.values()), [])
+    cache.rows(list(world.services.values()), list(world.slices.values()), [])
     assert derived == ["a", "b", "c", "b", "c"]
 
 
 def test_objects_without_resource_versions_are_always_derived() -> None:
     svc = {"metadata": {"name": "web", "namespace": "default"}, "spec": {"clusterIP": "10.96.0.9"}}
     cache = ServiceRecordCache()
-    first = cache.records([svc], [], [])
+    first = cache.rows([svc], [], [])
     svc["spec"]["clusterIP"] = "10.96.0.10"
-    assert cache.records([svc], [], []) == records([svc], [], []) != first
+    assert _records(cache.rows([svc], [], [])) == records([svc], [], []) != _records(first)
+
+
+def test_only_a_changed_pod_is_derived_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(random.Random(3))
+    for _ in range(12):
+        world.change()
+    derived: list[str] = []
+    real = dns_record_cache.pod_records
+
+    def counting(pods: list[Obj], *args: Any) -> Any:
+        derived.extend(p["metadata"]["name"] for p in pods)
+        return real(pods, *args)
+
+    monkeypatch.setattr(dns_record_cache, "pod_records", counting)
+    cache = ServiceRecordCache()
+    pods = [
+        world.stamp({"metadata": {"namespace": "default", "name": n, "uid": n}, "status": {}})
+        for n in ("a", "b")
+    ]
+    cache.rows([], [], pods)
+    pods[1] = world.stamp({**pods[1], "status": {"podIP": "10.244.2.9"}})
+    rows = cache.rows([], [], pods)
+    assert derived == ["a", "b", "b"]
+    assert ["10-244-2-9.default.pod.cluster.local.", "A", "10.244.2.9", 30] in rows

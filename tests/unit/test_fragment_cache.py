@@ -197,3 +197,38 @@ def test_sharing_does_not_matter_only_content() -> None:
     cache.render("n1", lambda x: calls.append(x) or len(calls), [inner, inner])
     cache.render("n1", lambda x: calls.append(x) or len(calls), [dict(inner), dict(inner)])
     assert len(calls) == 1
+
+
+def _versioned(name: str, version: str, port: int = 80) -> dict[str, Any]:
+    svc = copy.deepcopy(SERVICE)
+    svc["metadata"].update({"name": name, "uid": f"uid-{name}", "resourceVersion": version})
+    svc["spec"]["ports"][0]["port"] = port
+    return svc
+
+
+def test_api_objects_compare_by_uid_and_resource_version() -> None:
+    """Kubernetes API conventions (community contributors/devel/sig-architecture/
+    api-conventions.md, "Concurrency Control and Consistency"): an object's resourceVersion
+    changes whenever the object does, and a new object gets a new uid; so objects with the same
+    uid and resourceVersion are the same, and the cache looks no further, as kube-controller-
+    manager's handlers skip an update whose resourceVersion did not change
+    (kubernetes/kubernetes pkg/controller/daemon/daemon_controller.go ``updatePod``: "Two
+    different versions of the same pod will always have different RVs")."""
+    calls: list[Any] = []
+    cache = FragmentCache()
+
+    def renderer(services: list[dict[str, Any]]) -> int:
+        calls.append(services)
+        return len(calls)
+
+    assert cache.render("n1", renderer, [_versioned("a", "5"), _versioned("b", "6")]) == 1
+    # The same versions: reused, whatever the copies hold.
+    assert cache.render("n1", renderer, [_versioned("a", "5"), _versioned("b", "6", 81)]) == 1
+    assert cache.render("n1", renderer, [_versioned("a", "5"), _versioned("b", "7", 81)]) == 2
+    recreated = _versioned("a", "5")
+    recreated["metadata"]["uid"] = "uid-a-again"
+    assert cache.render("n1", renderer, [recreated, _versioned("b", "7", 81)]) == 3
+    unversioned = _versioned("a", "5")
+    del unversioned["metadata"]["resourceVersion"]
+    assert cache.render("n1", renderer, [unversioned, _versioned("b", "7", 81)]) == 4
+    assert cache.render("n1", renderer, [copy.deepcopy(unversioned), _versioned("b", "7", 81)]) == 4

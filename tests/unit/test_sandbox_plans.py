@@ -478,10 +478,8 @@ def test_workloads_document_lists_pods_records_and_ingress():
         ),
     ]
     nets = pod_nets("lab", "flannel", pods, nodes)
-    record = SimpleNamespace(
-        name="a.default.svc.cluster.local.", rtype="A", value="10.96.0.5", ttl=30
-    )
-    doc = workloads_document(pods, nets, [record], [], [], ["team-b", "default"])
+    row = ["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]
+    doc = workloads_document(pods, nets, [row], [], [], ["team-b", "default"])
     assert doc["dns_records"] == [["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]]
     assert doc["dns_namespaces"] == ["default", "team-b"]
     roles = {w["name"]: w["role"] for w in doc["workloads"]}

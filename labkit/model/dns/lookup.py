@@ -5,6 +5,7 @@ name."""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 import zlib
@@ -72,12 +73,53 @@ class RecordIndex:
             raise ValueError(f"pod_mode must be 'insecure' or 'verified', not {pod_mode!r}.")
         self.zone = cluster_zone(cluster_domain)
         self.pod_mode = pod_mode
-        self.records: tuple[Record, ...] = tuple(sorted(set(records), key=RECORD_ORDER))
+        self._set = frozenset(records)
+        self._sorted: tuple[Record, ...] | None = None
         self._by_name: dict[str, list[Record]] = defaultdict(list)
-        for record in self.records:
+        for record in sorted(self._set, key=RECORD_ORDER):
             self._by_name[fqdn(record.name)].append(record)
         self.namespaces = {ns.lower() for ns in namespaces} | self._namespaces_in_records()
-        self.serial = zlib.crc32("\n".join(map(str, self.records)).encode()) & 0x7FFFFFFF
+        self._crc_sum = sum(_crc(r) for r in self._set)
+
+    @property
+    def records(self) -> tuple[Record, ...]:
+        """Every record once, sorted (RECORD_ORDER)."""
+        if self._sorted is None:
+            self._sorted = tuple(sorted(self._set, key=RECORD_ORDER))
+        return self._sorted
+
+    @property
+    def record_set(self) -> frozenset[Record]:
+        """Every record once, unordered."""
+        return self._set
+
+    @property
+    def serial(self) -> int:
+        """The SOA serial: follows the record set (equal sets, equal serials), whatever order
+        the records came in."""
+        return self._crc_sum & 0x7FFFFFFF
+
+    def updated(self, records: Iterable[Record], namespaces: Iterable[str] = ()) -> RecordIndex:
+        """The index of another record set (same zone and pod mode), reusing this one: only the
+        names whose records were added or removed are indexed again, so an agent's reload after
+        one change costs what changed (issue 18). Answers as ``RecordIndex(records, ...)`` does."""
+        new = frozenset(records)
+        added, removed = new - self._set, self._set - new
+        index = copy.copy(self)
+        index._set, index._sorted = new, None
+        index._by_name = by_name = defaultdict(list, self._by_name)
+        arrived: dict[str, list[Record]] = defaultdict(list)
+        for record in added:
+            arrived[fqdn(record.name)].append(record)
+        for name in arrived.keys() | {fqdn(r.name) for r in removed}:
+            kept = [r for r in by_name.get(name, []) if r not in removed] + arrived.get(name, [])
+            if kept:
+                by_name[name] = sorted(kept, key=RECORD_ORDER)
+            else:
+                by_name.pop(name, None)
+        index.namespaces = {ns.lower() for ns in namespaces} | index._namespaces_in_records()
+        index._crc_sum = self._crc_sum + sum(map(_crc, added)) - sum(map(_crc, removed))
+        return index
 
     @classmethod
     def from_objects(
@@ -100,7 +142,7 @@ class RecordIndex:
         )
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._set)
 
     def soa(self, zone: str) -> Record:
         """The SOA record of one of our zones as CoreDNS's ``plugin.SOA`` writes it, spelled as
@@ -295,6 +337,11 @@ class RecordIndex:
                 if len(labels) >= 2 and labels[-1] in ("svc", "pod"):
                     found.add(labels[-2])
         return found
+
+
+def _crc(record: Record) -> int:
+    """A record's share of the serial."""
+    return zlib.crc32(str(record).encode())
 
 
 def _spelled(name: str) -> str:

@@ -144,9 +144,10 @@ def default_dns_backend() -> DnsBackend:
             output=str(exc),
         ) from None
 
-    encoded: set[Record] = set()  # the last index's records, known to encode
+    last: list[RecordIndex] = []  # the last index built: its records are known to encode
 
     def build_index(records: list[Record], namespaces: list[str]) -> RecordIndex:
+        encoded = last[0].record_set if last else frozenset()
         for record in records:  # encode each new one now, so a bad one is named at reload time
             if record in encoded:
                 continue
@@ -156,9 +157,14 @@ def default_dns_backend() -> DnsBackend:
                 raise ValueError(
                     f"record {record.name} {record.rtype} {record.value!r}: {exc}"
                 ) from None
-        encoded.clear()
-        encoded.update(records)
-        return RecordIndex(records, namespaces=namespaces)
+        # the last index updated with what changed (issue 18), else a new one
+        index = (
+            last[0].updated(records, namespaces)
+            if last
+            else RecordIndex(records, namespaces=namespaces)
+        )
+        last[:] = [index]
+        return index
 
     world = dns.fixed_responder(outside_dns.resolve)
     return DnsBackend(

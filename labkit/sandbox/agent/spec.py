@@ -168,10 +168,12 @@ def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload
 def _parse_records(data: dict[str, Any], problems: list[str]) -> list[Record]:
     records: list[Record] = []
     for i, row in enumerate(data.get("dns_records") or []):
-        if (
+        if (  # spelled out, not all(...): thousands of rows per reload (issue 18)
             not isinstance(row, (list, tuple))
             or len(row) != 4
-            or not all(isinstance(x, str) for x in row[:3])
+            or not isinstance(row[0], str)
+            or not isinstance(row[1], str)
+            or not isinstance(row[2], str)
             or not isinstance(row[3], int)
         ):
             problems.append(f"dns_records[{i}] is not [name, type, value, ttl]")
