@@ -12,7 +12,8 @@ import pytest
 from labkit.errors import LabError
 from labkit.kind import detect, hostcontainers, pins
 from labkit.kind import probe as probes
-from labkit.kind.lab import KindLab, as_argv, exit_code
+from labkit.kind.lab import KindLab
+from labkit.kind.lab_access import as_argv, exit_code
 from labkit.kind.objects import apply_order, selector_string, with_namespace
 from labkit.lab import OUTSIDE, ExecResult, HttpReply, Lab
 
