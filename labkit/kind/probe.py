@@ -4,7 +4,9 @@ A probe from a pod runs in a long-lived ephemeral container (agnhost) added to t
 shares the pod's network namespace and resolv.conf, so it sees exactly what the pod sees,
 whatever the pod's own image contains. `agnhost connect` classifies the connection (it prints
 TIMEOUT / REFUSED / DNS / OTHER); then curl asks the server for /hostname and /clientip on one
-keep-alive connection (UDP: datagrams "hostname" and "clientip" from one socket).
+keep-alive connection (UDP: datagrams "hostname" and "clientip" from one socket); an answer
+other than 200 is kept as the probe's HTTP status, so a 403 from Cilium's proxy reads as the
+sandbox's does.
 A probe from OUTSIDE runs the same script with `docker exec` in the lab's outside container on
 the kind network (`labkit.kind.hostcontainers`).
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from labkit.kind import pins
+from labkit.model.ciliuml7 import refusal_words
 
 PROBE_CONTAINER = "labkit-probe"
 DIG_TIMEOUT_S = 2
@@ -75,6 +78,7 @@ class Reading:
     served_by: str | None = None
     client_ip: str | None = None
     detail: str = ""
+    http_status: int | None = None
 
 
 # --------------------------------------------------------------------------- the probe container
@@ -257,6 +261,10 @@ def _parse_tcp(rest: str) -> Reading:
     if others and others[0].http_status == "200":
         client_ip = client_host(others[0].body)
     code = hostname.curl_exit
+    if code == 0 and hostname.http_status not in ("200", "000"):
+        status = int(hostname.http_status)
+        words = refusal_words("/hostname", status, hostname.body)
+        return Reading("connected", latency, None, None, f"connected; {words}", status)
     detail = "" if code == 0 else f"connected; the server did not answer HTTP (curl exit {code})"
     return Reading("connected", latency, served_by, client_ip, detail)
 

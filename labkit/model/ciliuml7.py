@@ -24,6 +24,21 @@ DENIED_BODY = "Access denied\r\n"
 default ``denied_403_body_`` "Access denied", given a trailing CRLF, sent as a local reply with
 ``Http::Code::Forbidden``)."""
 
+L7_DENIAL = "denied by Cilium's HTTP proxy (403 Access denied)"
+"""How a probe's detail names an L7 denial, so checks tell it from an L3/L4 drop (a timeout)."""
+
+
+def refusal_words(path: str, status: int, body: str, server: str | None = None) -> str:
+    """Words for a non-200 answer to a probe's GET: Cilium's proxy denying it (403 with "Access
+    denied", and ``server: envoy`` where the prober saw the headers), or the status and the
+    first line of the body."""
+    denied = status == DENIED_STATUS and body.strip() == DENIED_BODY.strip()
+    if denied and server in (None, "envoy"):
+        return f"GET {path} {L7_DENIAL}: a CiliumNetworkPolicy HTTP rule, not an L3/L4 drop"
+    first = body.strip().splitlines()[:1]
+    return f"GET {path} answered {status}" + (f": {first[0][:160]}" if first else "")
+
+
 FAILING_MISMATCH = ("", "FAIL")
 """``headerMatches[].mismatch`` values that make a mismatch deny (LOG, ADD, DELETE, REPLACE
 only act on the header)."""

@@ -13,7 +13,7 @@ root layout.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,3 +169,14 @@ def pod_confinement(pod: Mapping[str, Any], net: PodNet, etc_dir: str = "") -> C
         files = tuple((f"{etc_dir}/{name}", name) for name in ETC_FILES) if etc_dir else ()
         return Confinement(net.node, etc=files)
     return Confinement(pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")))
+
+
+def command_argv(command: str | Sequence[str]) -> list[str]:
+    """A shell string runs through ``sh -c`` (pipes work); a list runs as given."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise LabError(
+                "No command was given to run.", "Pass a command, e.g. 'ip addr' or ['ip', 'addr']."
+            )
+        return ["sh", "-c", command]
+    return [str(c) for c in command]

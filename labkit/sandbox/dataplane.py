@@ -269,7 +269,8 @@ class DataPlane:
             sources = [(n.netns, n.name) for n in self.nodes(view.store)]
             sources += [(net.netns, net.node) for net in nets.values() if not net.host_network]
             document["flow_sources"] = [{"netns": ns, "node": node} for ns, node in sources]
-            document["l7_grants"] = l7_grants(view.all("CiliumNetworkPolicy"), pods, nets)
+            policies = [*view.all("CiliumNetworkPolicy"), *view.all("NetworkPolicy")]
+            document["l7_grants"] = l7_grants(policies, pods, nets, view.all("Namespace"))
         return document
 
     def _reload_agent(self) -> str:

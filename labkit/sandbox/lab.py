@@ -10,11 +10,9 @@ back to the previous state; one whose process died is finished by the next call
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -24,18 +22,13 @@ from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
 from labkit.model.objects import name_of
-from labkit.sandbox import ciliumdbg, fabric, fabric_runner, handmade, naming, netns_etc
+from labkit.sandbox import ciliumdbg, handmade, naming, netns_etc
 from labkit.sandbox.componentlogs import coredns_log, kube_proxy_log
-from labkit.sandbox.confine import Confinement, pod_confinement
-from labkit.sandbox.dataplane import StoreView
-from labkit.sandbox.fabric import NodeNet, PodNet
-from labkit.sandbox.lab_state import LabState
+from labkit.sandbox.confine import Confinement, command_argv, pod_confinement
+from labkit.sandbox.fabric import PodNet
+from labkit.sandbox.lab_handmade import HandMadeNetns
+from labkit.sandbox.lab_outside import OutsideAddresses
 from labkit.sandbox.outside_world import node_resolv_conf
-from labkit.sandbox.state import (
-    begin_change,
-    built_pods,
-    end_change,
-)
 from labkit.sandbox.system.addons import COREFILE
 from labkit.sandbox.system.control_plane import KUBE_PROXY_IMAGE
 from labkit.sandbox.workloads import pod_role
@@ -60,8 +53,9 @@ class ProbeSource(NamedTuple):
     confinement: Confinement
 
 
-class SandboxLab(LabState):
-    """A running sandbox lab (implements ``labkit.lab.Lab``)."""
+class SandboxLab(HandMadeNetns, OutsideAddresses):
+    """A running sandbox lab (implements ``labkit.lab.Lab``); namespaces made by hand on its
+    nodes and the outside's addresses come from the two classes it builds on."""
 
     backend = "sandbox"
 
@@ -163,7 +157,9 @@ class SandboxLab(LabState):
         if agent is not None:
             return ciliumdbg.answer(agent, found, self.get)
         self.heal()
-        return run_confined(net.netns, self._confinement(found, net), _argv(command), timeout)
+        return run_confined(
+            net.netns, self._confinement(found, net), command_argv(command), timeout
+        )
 
     def exec_interactive(
         self,
@@ -187,7 +183,9 @@ class SandboxLab(LabState):
             return done.returncode
         self.heal()
         confinement = self._confinement(found, net)
-        return run_confined_attached(net.netns, confinement, _argv(argv), tty and _stdin_tty())
+        return run_confined_attached(
+            net.netns, confinement, command_argv(argv), tty and _stdin_tty()
+        )
 
     def logs(self, pod: str, namespace: str = "default", container: str | None = None) -> str:
         """What the pod's server saw, as the agent logged it (agnhost netexec's lines); CoreDNS's
@@ -243,62 +241,7 @@ class SandboxLab(LabState):
         made = handmade.recorded(self._state()).get(n.name, [])
         shown = tuple((naming.hand_netns(self.name, n.short, m), m) for m in made)
         confinement = Confinement(n.name, node=True, netns=shown)
-        return run_confined(n.netns, confinement, _argv(command), timeout)
-
-    # ---- Lab seam: namespaces made by hand on a node
-
-    def netns_add(self, node: str, name: str) -> None:
-        """Create an empty network namespace on a node, as ``ip netns add NAME`` there does."""
-        name, n = inputs.check_hand_netns(name), self._node(node)
-        with self._writing():
-            self._heal_locked()
-            made = handmade.recorded(self._state())
-            if name in made.get(n.name, []):
-                raise LabError(
-                    f"Node {n.name} already has a network namespace {name!r}.",
-                    f"Remove it first with lab.netns_delete({n.name!r}, {name!r}), or pick "
-                    "another name.",
-                )
-            handmade.create(naming.hand_netns(self.name, n.short, name))
-            self._record_hand({**made, n.name: sorted([*made.get(n.name, []), name])})
-
-    def netns_delete(self, node: str, name: str) -> None:
-        """Remove a namespace made by hand (its veth ends go with it); none there is fine."""
-        name, n = inputs.check_hand_netns(name), self._node(node)
-        with self._writing():
-            self._heal_locked()
-            made = handmade.recorded(self._state())
-            if name in made.get(n.name, []):
-                handmade.remove([naming.hand_netns(self.name, n.short, name)])
-                self._record_hand({**made, n.name: [m for m in made[n.name] if m != name]})
-
-    def netns_list(self, node: str) -> list[str]:
-        """The namespaces made by hand on a node (what ``ip netns list`` shows there)."""
-        n = self._node(node)
-        self.heal()
-        return handmade.recorded(self._state()).get(n.name, [])
-
-    def netns_exec(
-        self, node: str, name: str, command: str | Sequence[str], timeout: float = 10.0
-    ) -> ExecResult:
-        """Run a command in a namespace made by hand on a node, as ``ip netns exec NAME`` there
-        would, confined like a pod's shell with the node's hostname."""
-        from labkit.sandbox.netns import run_confined
-
-        timeout = inputs.check_timeout(timeout)
-        n, netns = self._hand_netns(node, name)
-        return run_confined(netns, Confinement(n.name), _argv(command), timeout)
-
-    def _hand_netns(self, node: str, name: str) -> tuple[NodeNet, str]:
-        """A node and the lab namespace of its hand-made namespace ``name``, which must exist."""
-        name, n = inputs.check_hand_netns(name), self._node(node)
-        self.heal()
-        if name not in handmade.recorded(self._state()).get(n.name, []):
-            raise LabError(
-                f"Node {n.name} has no network namespace {name!r}.",
-                f"Create it with lab.netns_add({n.name!r}, {name!r}).",
-            )
-        return n, naming.hand_netns(self.name, n.short, name)
+        return run_confined(n.netns, confinement, command_argv(command), timeout)
 
     def _source(self, src: str) -> ProbeSource:
         """Where a probe from ``src`` starts: a pod, a node, or OUTSIDE."""
@@ -417,86 +360,6 @@ class SandboxLab(LabState):
             if line.strip() and not line.startswith(";")
         ]
 
-    # ---- addresses outside the cluster
-
-    def outside_addresses(self) -> list[str]:
-        """Ranges that answer in the outside namespace (besides the gateway 172.18.0.1)."""
-        return list((self._state().get("outside") or {}).get("addresses") or [])
-
-    def add_outside_address(self, cidr: str, ports: Iterable[int | tuple[int, str]] = ()) -> None:
-        """Give the outside namespace a whole address range (e.g. a payment gateway's
-        ``192.168.5.0/24``) and, optionally, ports it serves there like netexec (``served_by`` is
-        ``outside``). Pods reach it through their node's default route, as they would reach an
-        external service; nothing leaves the lab."""
-        self._change_outside(cidr, present=True, ports=ports)
-
-    def remove_outside_address(self, cidr: str) -> None:
-        """Take an address range added with ``add_outside_address`` away again."""
-        self._change_outside(cidr, present=False, ports=())
-
-    def _change_outside(
-        self, cidr: str, present: bool, ports: Iterable[int | tuple[int, str]]
-    ) -> None:
-        try:
-            network = str(ipaddress.ip_network(cidr, strict=False))
-            lines = fabric.outside_address_lines(network, present)
-        except (TypeError, ValueError) as exc:
-            raise LabError(
-                f"{inputs.shown(cidr)} is not an IPv4 address or range ({exc}).",
-                "Give an address like 203.0.113.10 or a range like 198.51.100.0/24.",
-            ) from None
-        pod_cidrs = [n.pod_cidr for n in self._store().nodes()]
-        problem = fabric.outside_range_problem(network, self.cni, pod_cidrs) if present else None
-        if problem is not None:
-            raise LabError(
-                f"The outside cannot take {network}: {problem}.",
-                "Use a range the cluster does not use, such as 203.0.113.0/24 or 198.51.100.0/24.",
-            )
-        served_ports = [_served_port(p) for p in ports]
-        with self._writing():
-            self._heal_locked()
-            state = dict(self._state())
-            outside = dict(state.get("outside") or {"addresses": [], "ports": []})
-            addresses = [a for a in outside.get("addresses") or [] if a != network]
-            if present:
-                addresses.append(network)
-                served = list(outside.get("ports") or [])
-                for entry in served_ports:
-                    if entry not in served:
-                        served.append(entry)
-                outside["ports"] = served
-            elif network not in (outside.get("addresses") or []):
-                raise LabError(
-                    f"{network} is not one of the outside addresses of lab {self.name!r}.",
-                    f"Remove one that is there: {', '.join(outside['addresses'])}."
-                    if outside.get("addresses")
-                    else "Nothing needs removing: no outside address was added to this lab.",
-                )
-            outside["addresses"] = addresses
-            begin_change(self.state_dir, ())
-            fabric_runner.run_stages(
-                [[fabric.Job(naming.outside_netns(self.name)).ip(*lines)]],
-                f"{'add' if present else 'remove'} outside address {network}",
-            )
-            state["outside"] = outside
-            store = self._store()
-            self._state_file.write({**state, "updated": time.time()})
-            self._cache = None
-            self._dataplane.publish(StoreView(store), built_pods(state), outside)
-            end_change(self.state_dir)
-
-
-def _served_port(item: object) -> dict[str, Any]:
-    """A port the outside serves, as the agent lists it: a number is TCP."""
-    if isinstance(item, (tuple, list)) and len(item) == 2:
-        port, protocol = item
-    else:
-        port, protocol = item, "TCP"
-    return {
-        "port": inputs.check_port(port, "an outside port"),
-        "protocol": inputs.check_protocol(protocol),
-    }
-
 
 def _stdin_tty() -> bool:
     """Whether this process's stdin is a terminal."""
@@ -515,14 +378,3 @@ def _is_kube_proxy(pod: dict[str, Any]) -> bool:
     """A kube-proxy pod: one whose container runs kube-proxy's image (the DaemonSet's)."""
     containers = (pod.get("spec") or {}).get("containers") or []
     return any(str(c.get("image") or "").startswith(f"{KUBE_PROXY_IMAGE}:") for c in containers)
-
-
-def _argv(command: str | Sequence[str]) -> list[str]:
-    """A shell string runs through ``sh -c`` (pipes work); a list runs as given."""
-    if isinstance(command, str):
-        if not command.strip():
-            raise LabError(
-                "No command was given to run.", "Pass a command, e.g. 'ip addr' or ['ip', 'addr']."
-            )
-        return ["sh", "-c", command]
-    return [str(c) for c in command]

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from labkit.errors import LabError
 from labkit.model.addresses import is_ip
+from labkit.model.ciliuml7 import refusal_words
 from labkit.sandbox.agent.http import HttpError, read_message, render_request
 from labkit.sandbox.netns import (
     check_netns_name,
@@ -37,7 +38,6 @@ from labkit.sandbox.probe_outcome import (
     connected,
     describe_dns_reply,
     dns_probe_query,
-    http_refusal_words,
 )
 from labkit.values import Probe
 
@@ -295,7 +295,8 @@ async def _ask_http(
         if msg is None:
             return answers, f"the server closed the connection without answering GET {path}", None
         if msg.status != 200:
-            words = http_refusal_words(path, msg.status, msg.header("server"), msg.body)
+            body = msg.body.decode("utf-8", "replace")
+            words = refusal_words(path, msg.status, body, msg.header("server"))
             return answers, words, msg.status
         answers[path] = msg.body.decode("utf-8", "replace").strip()
         if not msg.keep_alive:

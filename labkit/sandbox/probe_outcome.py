@@ -11,7 +11,6 @@ import random
 from typing import NamedTuple
 
 from labkit.model.addresses import is_ip
-from labkit.model.ciliuml7 import DENIED_BODY, DENIED_STATUS
 from labkit.model.objects import strip_port
 
 DNS_PORT = 53
@@ -68,19 +67,6 @@ def connected(
     return ConnectAttempt(
         "connected", latency, served_by, client_ip_of(seen) if seen else None, detail, http_status
     )
-
-
-L7_DENIAL = "denied by Cilium's HTTP proxy (403 Access denied)"
-"""How a probe's detail names an L7 denial, so checks tell it from an L3/L4 drop (a timeout)."""
-
-
-def http_refusal_words(path: str, status: int, server: str, body: bytes) -> str:
-    """Words for a non-200 answer to a probe's GET: Cilium's proxy denying it (403, ``server:
-    envoy``, "Access denied"), or the status and the first line of the body."""
-    if (status, server, body) == (DENIED_STATUS, "envoy", DENIED_BODY.encode()):
-        return f"GET {path} {L7_DENIAL}: a CiliumNetworkPolicy HTTP rule, not an L3/L4 drop"
-    first = body.decode("utf-8", "replace").strip().splitlines()[:1]
-    return f"GET {path} answered {status}" + (f": {first[0][:160]}" if first else "")
 
 
 class DnsQuestion(NamedTuple):

@@ -21,10 +21,10 @@ pytestmark = [
 
 from agent_nets import B_IP, C_IP, SERVER_B, SERVER_C, agent_state, router_nets  # noqa: E402
 
+from labkit.model.ciliuml7 import L7_DENIAL  # noqa: E402
 from labkit.sandbox.agent.client import agent_command, start_agent  # noqa: E402
 from labkit.sandbox.netns import run_in_netns  # noqa: E402
 from labkit.sandbox.probe import probe  # noqa: E402
-from labkit.sandbox.probe_outcome import L7_DENIAL  # noqa: E402
 
 
 @pytest.fixture

@@ -81,3 +81,37 @@ def test_http_rule_allows_denies_with_403_and_drops_the_rest(cilium_lab, l7_poli
     line = compact_line(flows[0])
     assert f"demo/{api}:" in line and f" <> demo/{web['metadata']['name']}:8080 (ID:" in line
     assert line.endswith("Policy denied DROPPED (TCP Flags: SYN; denied by demo/web-l7)")
+
+
+FROM_API = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "web-from-api", "namespace": "demo"},
+    "spec": {
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [
+            {"from": [{"podSelector": {"matchLabels": {"app": "api"}}}], "ports": [{"port": 8080}]}
+        ],
+    },
+}
+
+
+def test_a_networkpolicy_beside_the_http_rule_lets_its_peer_make_any_request(
+    cilium_lab, l7_policy
+) -> None:
+    """Cilium merges a Kubernetes NetworkPolicy (pkg/k8s/network_policy.go, ParseNetworkPolicy)
+    with the CiliumNetworkPolicy's HTTP rule on the same port per peer: its L3/L4 allow becomes
+    an L7 wildcard for its peers (pkg/policy/rules.go, wildcardL3L4Rules), so the api pod gets
+    every path answered while client-a keeps the HTTP rule's 403; deleting the NetworkPolicy
+    makes the api pod's request a drop again."""
+    web = cilium_lab.get("pods", namespace="demo", selector="app=web")[0]
+    url = f"http://{web['status']['podIP']}:8080"
+    api = cilium_lab.get("pods", namespace="demo", selector="app=api")[0]["metadata"]["name"]
+    cilium_lab.apply([FROM_API])
+    try:
+        assert curl(cilium_lab, api, f"{url}/echo?msg=hi") == ("200", "hi")
+        assert curl(cilium_lab, api, f"{url}/hostname") == ("200", web["metadata"]["name"])
+        assert curl(cilium_lab, "client-a", f"{url}/echo?msg=hi") == ("403", "Access denied")
+    finally:
+        cilium_lab.delete([FROM_API])
+    assert curl(cilium_lab, api, f"{url}/echo?msg=hi")[0] == "000"

@@ -273,6 +273,33 @@ def test_pod_to_pod_tells_an_http_denial_from_a_drop(fakes) -> None:
     assert "default/rule1: POST /v1/request-landing" in r.hint
 
 
+@pytest.mark.usefixtures("fast_clock")
+def test_pod_to_pod_hints_the_same_from_a_kind_probe(fakes) -> None:
+    """The Kind probe's curl reports the 403 of Cilium's proxy (labkit/kind/probe.py reads
+    %{http_code}; cilium/proxy cilium/l7policy.cc answers "Access denied"), so the check fails
+    it as an HTTP failure naming the rule, with the sandbox's hint."""
+    import dataclasses
+
+    from labkit.checks.pod_reach import pod_to_pod
+    from labkit.kind import probe as kind_probe
+
+    out = "@@CONNECT 0 \nAccess denied\r\n\n@@HTTP 0 0.0004 403\n"
+    reading = kind_probe.parse_probe_output(out, "TCP")
+    lab = fakes.web_cluster()
+    lab.objects.append(RULE1)
+    lab.overrides[("default/client", "10.244.1.3", 8080)] = lambda p: dataclasses.replace(
+        p,
+        served_by=reading.served_by,
+        client_ip=reading.client_ip,
+        detail=reading.detail,
+        http_status=reading.http_status,
+    )
+    r = pod_to_pod(lab, "default/client", {"namespace": "default", "selector": "app=web"}, 8080)
+    assert r.verdict == "fail" and r.failure == "http"
+    assert "403 Access denied" in r.hint and "an L3/L4 drop would time out" in r.hint
+    assert "default/rule1: POST /v1/request-landing" in r.hint
+
+
 def test_grants_published_for_the_agent() -> None:
     """Cilium redirects a port to its proxy when any rule gives it HTTP rules, and merges the
     other rules on that port per peer (``pkg/policy/l4.go``): the deathstar's port 80 gets
@@ -351,3 +378,162 @@ def test_grants_published_for_the_agent() -> None:
         ("10.244.2.9",),
     ]
     assert l7_grants([{**rule1, "kind": "NetworkPolicy"}], pods, nets) == []
+
+
+def _lab() -> tuple[list[dict], dict, dict]:
+    """The deathstar, two ships, an ops pod; rule1 gives port 80 HTTP rules for the empire."""
+    from types import SimpleNamespace
+
+    def pod(name: str, labels: dict, ip: str, ns: str = "default") -> dict:
+        return {
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]},
+            "status": {"podIP": ip},
+        }
+
+    pods = [
+        pod("deathstar-1", {"class": "deathstar", "org": "empire"}, "10.244.1.5"),
+        pod("tiefighter", {"class": "tiefighter", "org": "empire"}, "10.244.1.6"),
+        pod("xwing", {"class": "xwing", "org": "alliance"}, "10.244.2.7"),
+        pod("ops-1", {"team": "ops"}, "10.244.2.9", ns="ops"),
+    ]
+    nets = {
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}": SimpleNamespace(
+            netns=f"lk-l-{p['metadata']['name']}"
+        )
+        for p in pods
+    }
+    rule1 = {
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": "rule1", "namespace": "default"},
+        "spec": {
+            "endpointSelector": {"matchLabels": {"class": "deathstar"}},
+            "ingress": [
+                {
+                    "fromEndpoints": [{"matchLabels": {"org": "empire"}}],
+                    "toPorts": [
+                        {
+                            "ports": [{"port": "80"}],
+                            "rules": {"http": [{"method": "POST", "path": "/v1/request-landing"}]},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    return pods, nets, rule1
+
+
+def _netpol(name: str, rule: dict, selector: dict | None = None) -> dict:
+    return {
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "podSelector": selector
+            if selector is not None
+            else {"matchLabels": {"class": "deathstar"}},
+            "ingress": [rule],
+        },
+    }
+
+
+def _allowed(grants: list[dict], peer: str, method: str, path: str) -> bool:
+    from labkit.sandbox.agent.l7 import request_allowed
+    from labkit.sandbox.agent.spec import parse_spec
+
+    on_port = parse_spec({"l7_grants": grants}).l7_for("lk-l-deathstar-1", 80)
+    return request_allowed(on_port, peer, method, path, {})
+
+
+def test_a_networkpolicy_on_the_port_wildcards_l7_for_its_peers() -> None:
+    """Cilium reads a Kubernetes NetworkPolicy as a rule of its own (pkg/k8s/network_policy.go,
+    ParseNetworkPolicy) and merges it per peer on the port (pkg/policy/l4.go); an L3/L4 allow
+    for a peer on a port the proxy guards wildcards L7 for that peer (pkg/policy/rules.go,
+    wildcardL3L4Rules: "Duplicate L3-only rules into wildcard L7 rules"): ops' pod may make any
+    request, the x-wing none, the tiefighter only rule1's."""
+    from labkit.sandbox.l7grants import l7_grants
+
+    pods, nets, rule1 = _lab()
+    ops = _netpol(
+        "from-ops",
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}
+            ],
+            "ports": [{"port": 80}],
+        },
+    )
+    namespaces = [{"metadata": {"name": n}} for n in ("default", "ops")]
+    grants = l7_grants([rule1, ops], pods, nets, namespaces)
+    assert grants[1:] == [
+        {
+            "netns": "lk-l-deathstar-1",
+            "port": 80,
+            "policy": "default/from-ops",
+            "peers": ["10.244.2.9"],
+            "http": [],
+        }
+    ]
+    assert _allowed(grants, "10.244.2.9", "DELETE", "/anything")
+    assert not _allowed(grants, "10.244.2.7", "POST", "/v1/request-landing")
+    assert _allowed(grants, "10.244.1.6", "POST", "/v1/request-landing")
+    assert not _allowed(grants, "10.244.1.6", "GET", "/v1/exhaust-port")
+    # without the NetworkPolicy, ops' pod has no grant: the proxy denies it
+    assert not _allowed(l7_grants([rule1], pods, nets, namespaces), "10.244.2.9", "GET", "/")
+
+
+@pytest.mark.parametrize(
+    "rule, selector, peers",
+    [
+        ({}, None, None),  # no from, no ports: every peer, every port
+        ({"ports": [{"port": 80, "protocol": "TCP"}]}, None, None),
+        (
+            {"from": [{"podSelector": {"matchLabels": {"org": "empire"}}}]},
+            None,
+            ["10.244.1.5", "10.244.1.6"],
+        ),
+        ({"from": [{"ipBlock": {"cidr": "10.244.2.0/24"}}]}, None, ["10.244.2.7", "10.244.2.9"]),
+        ({"ports": [{"port": 8080}]}, None, "none"),  # another port
+        ({"ports": [{"port": 80, "protocol": "UDP"}]}, None, "none"),
+        ({}, {"matchLabels": {"class": "xwing"}}, "none"),  # selects another pod
+    ],
+)
+def test_which_networkpolicy_rules_wildcard_the_guarded_port(rule, selector, peers) -> None:
+    """ParseNetworkPolicy: an empty ``from`` admits every peer, empty ``ports`` every port; only
+    a rule covering TCP 80 of the deathstar wildcards its L7 (pkg/policy/rules.go,
+    wildcardL3L4Rules)."""
+    from labkit.sandbox.l7grants import l7_grants
+
+    pods, nets, rule1 = _lab()
+    grants = l7_grants([rule1, _netpol("np", rule, selector)], pods, nets)
+    wildcards = [g["peers"] for g in grants if g["policy"] == "default/np"]
+    assert wildcards == ([] if peers == "none" else [peers])
+
+
+def test_an_l3_only_cnp_rule_wildcards_every_guarded_port() -> None:
+    """A CiliumNetworkPolicy ingress rule without toPorts allows its peers on every port, and on
+    a port the proxy guards that is an L7 wildcard (pkg/policy/rules.go, wildcardL3L4Rules,
+    "L3-only rule")."""
+    from labkit.sandbox.l7grants import l7_grants
+
+    pods, nets, rule1 = _lab()
+    l3 = {
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": "xwing-l3", "namespace": "default"},
+        "spec": {
+            "endpointSelector": {"matchLabels": {"class": "deathstar"}},
+            "ingress": [{"fromEndpoints": [{"matchLabels": {"class": "xwing"}}]}],
+        },
+    }
+    grants = l7_grants([rule1, l3], pods, nets)
+    assert grants[1] == {
+        "netns": "lk-l-deathstar-1",
+        "port": 80,
+        "policy": "default/xwing-l3",
+        "peers": ["10.244.2.7"],
+        "http": [],
+    }
+    assert _allowed(grants, "10.244.2.7", "PUT", "/v1/exhaust-port")
+    # no CiliumNetworkPolicy gives HTTP rules: nothing is guarded, NetworkPolicies add nothing
+    assert l7_grants([l3, _netpol("np", {})], pods, nets) == []

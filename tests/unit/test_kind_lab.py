@@ -12,7 +12,8 @@ import pytest
 from labkit.errors import LabError
 from labkit.kind import detect, hostcontainers, pins
 from labkit.kind import probe as probes
-from labkit.kind.lab import KindLab, as_argv, exit_code
+from labkit.kind.lab import KindLab
+from labkit.kind.lab_access import as_argv, exit_code
 from labkit.kind.objects import apply_order, selector_string, with_namespace
 from labkit.lab import OUTSIDE, ExecResult, HttpReply, Lab
 
@@ -239,6 +240,22 @@ def test_probe_from_outside_runs_in_the_outside_container(lab, fake_docker):
     assert runs == [shlex.join(hostcontainers.outside_run_argv("t"))]
     execs = [c for c in calls if c.startswith("docker exec ")]
     assert len(execs) == 2 and all(c.startswith("docker exec t-outside bash -c ") for c in execs)
+
+
+def test_a_probe_from_a_pod_carries_the_http_status(lab, monkeypatch):
+    """lab.probe on Kind hands the status of a non-200 answer to the Probe (Probe.http_status),
+    as the sandbox's probe does: Cilium's 403 on a connection L3/L4 policy allowed."""
+    monkeypatch.setattr(lab, "_ensure_probe_container", lambda ns, name: None)
+    denied = "Access denied\r\n\n@@HTTP 0 0.0004 403\n"
+    out = "@@CONNECT 0 \n" + denied + denied
+    monkeypatch.setattr(
+        lab,
+        "exec",
+        lambda pod, command, container=None, timeout=10.0: ExecResult(tuple(command), 0, out),
+    )
+    probe = lab.probe("shop/client", "10.244.1.7", 8080)
+    assert (probe.outcome, probe.http_status, probe.served_by) == ("connected", 403, None)
+    assert "denied by Cilium's HTTP proxy" in probe.detail
 
 
 def test_http_request_runs_the_request_script_in_the_probe_container(lab, monkeypatch):

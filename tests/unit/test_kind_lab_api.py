@@ -8,7 +8,7 @@ import pytest
 
 from labkit.errors import LabError
 from labkit.kind import cluster, handmade, hostcontainers, probe, tools
-from labkit.kind import lab as kind_lab
+from labkit.kind import lab_access as kind_lab
 from labkit.kind.lab import KindLab
 from labkit.lab import ObjectRef
 

@@ -150,6 +150,28 @@ def test_parse_tcp_connected_with_answers_from_one_connection():
     assert r == P.Reading("connected", 0.000812, "web-6d4b-x2k9q", "10.244.1.7", "")
 
 
+def test_parse_tcp_keeps_a_status_other_than_200():
+    """curl without --fail prints the body and %{http_code} of a 403 and goes on (curl's
+    --fail-early only stops after a failed transfer); Cilium's proxy answers a request its HTTP
+    rules deny with 403 "Access denied" (cilium/proxy cilium/l7policy.cc), which the probe
+    names as an L7 denial, as the sandbox's probe does; another status is named as it came."""
+    out = (
+        "@@CONNECT 0 \nAccess denied\r\n\n@@HTTP 0 0.000412 403\n"
+        "Access denied\r\n\n@@HTTP 0 0.000000 403\n"
+    )
+    r = P.parse_probe_output(out, "TCP")
+    assert (r.outcome, r.http_status, r.served_by, r.client_ip) == ("connected", 403, None, None)
+    assert r.detail == (
+        "connected; GET /hostname denied by Cilium's HTTP proxy (403 Access denied): "
+        "a CiliumNetworkPolicy HTTP rule, not an L3/L4 drop"
+    )
+    out = "@@CONNECT 0 \noops\nmore\n@@HTTP 0 0.0004 500\noops\n@@HTTP 0 0.0 500\n"
+    r = P.parse_probe_output(out, "TCP")
+    assert (r.http_status, r.detail) == (500, "connected; GET /hostname answered 500: oops")
+    ok = "@@CONNECT 0 \nweb-1\n@@HTTP 0 0.0004 200\n10.0.0.1:5\n@@HTTP 0 0.0 200\n"
+    assert P.parse_probe_output(ok, "TCP").http_status is None
+
+
 def test_parse_tcp_connected_non_agnhost_server():
     html = "<html>\n<body>hello world</body>\n</html>"
     out = f"@@CONNECT 0 \n{html}\n@@HTTP 0 0.0012 200\n{html}\n@@HTTP 0 0.0 200\n"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from labkit.errors import LabError
-from labkit.kind.lab import exec_interactive_argv
+from labkit.kind.lab_access import exec_interactive_argv
 from labkit.kubectl import podrun, shell
 from labkit.kubectl.flags import Flag, KubectlError, parse
 from labkit.kubectl.pods import Terminal
