@@ -331,8 +331,13 @@ class DataPlane:
 
             fragments.append(self._socket_lb(view, node))
             fragments.append(
-                cilium_node_rules(
-                    this_node, view.all("Service"), view.all("EndpointSlice"), node.pod_cidr
+                self.fragments.render(
+                    node.name,
+                    cilium_node_rules,
+                    this_node,
+                    view.all("Service"),
+                    view.all("EndpointSlice"),
+                    node.pod_cidr,
                 )
             )
         else:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from labkit.sandbox.ciliumlb import cilium_node_rules
 from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.proxyrules import render_proxy_rules
 
@@ -232,3 +233,31 @@ def test_api_objects_compare_by_uid_and_resource_version() -> None:
     del unversioned["metadata"]["resourceVersion"]
     assert cache.render("n1", renderer, [unversioned, _versioned("b", "7", 81)]) == 4
     assert cache.render("n1", renderer, [copy.deepcopy(unversioned), _versioned("b", "7", 81)]) == 4
+
+
+def test_cilium_node_rules_reused_until_a_service_changes() -> None:
+    """Cilium's node chains (NodePort/LoadBalancer service for outside clients, the agent's
+    CILIUM_* chains; cilium ``bpf/bpf_host.c`` serves them from the same lb4 maps) depend only on
+    the node, Services, EndpointSlices and podCIDR: equal copies reuse the fragment, a Service
+    added renders again exactly what an uncached render gives."""
+    cache = FragmentCache()
+
+    def args() -> list[Any]:
+        return [
+            copy.deepcopy(NODE),
+            [copy.deepcopy(SERVICE)],
+            [copy.deepcopy(SLICE)],
+            "10.244.1.0/24",
+        ]
+
+    first = cache.render("n1", cilium_node_rules, *args())
+    assert cache.render("n1", cilium_node_rules, *args()) is first and cache.renders == 1
+    changed = args()
+    node_port = copy.deepcopy(SERVICE)
+    node_port["metadata"]["name"] = "shop"
+    node_port["spec"] |= {"type": "NodePort", "clusterIP": "10.96.0.12"}
+    node_port["spec"]["ports"][0]["nodePort"] = 30080
+    changed[1].append(node_port)
+    got = cache.render("n1", cilium_node_rules, *changed)
+    assert cache.renders == 2
+    assert got == cilium_node_rules(*changed) and got != first
