@@ -305,55 +305,22 @@ def test_grants_published_for_the_agent() -> None:
     other rules on that port per peer (``pkg/policy/l4.go``): the deathstar's port 80 gets
     rule1's HTTP grant for the empire's ships and an L3/L4-only grant for ops' pods; a port
     without HTTP rules gets no grant; ``fromEndpoints`` become the selected pods' addresses."""
-    from types import SimpleNamespace
-
     from labkit.sandbox.agent.spec import parse_spec
     from labkit.sandbox.l7grants import l7_grants
 
-    def pod(name: str, labels: dict, ip: str, ns: str = "default") -> dict:
-        return {
-            "metadata": {"name": name, "namespace": ns, "labels": labels},
-            "status": {"podIP": ip},
-        }
-
-    pods = [
-        pod("deathstar-1", {"class": "deathstar", "org": "empire"}, "10.244.1.5"),
-        pod("tiefighter", {"class": "tiefighter", "org": "empire"}, "10.244.1.6"),
-        pod("xwing", {"class": "xwing", "org": "alliance"}, "10.244.2.7"),
-        pod("ops-1", {"team": "ops"}, "10.244.2.9", ns="ops"),
-    ]
-    nets = {
-        f"{p['metadata']['namespace']}/{p['metadata']['name']}": SimpleNamespace(
-            netns=f"lk-l-{p['metadata']['name']}"
-        )
-        for p in pods
+    pods, nets, empire = _lab()
+    from_ops = {
+        "fromEndpoints": [
+            {"matchLabels": {"team": "ops", "k8s:io.kubernetes.pod.namespace": "ops"}}
+        ],
+        "toPorts": [
+            {"ports": [{"port": "80"}]},
+            {"ports": [{"port": "9090"}, {"port": "http"}]},
+        ],
     }
     rule1 = {
-        "kind": "CiliumNetworkPolicy",
-        "metadata": {"name": "rule1", "namespace": "default"},
-        "spec": {
-            "endpointSelector": {"matchLabels": {"class": "deathstar"}},
-            "ingress": [
-                {
-                    "fromEndpoints": [{"matchLabels": {"org": "empire"}}],
-                    "toPorts": [
-                        {
-                            "ports": [{"port": "80"}],
-                            "rules": {"http": [{"method": "POST", "path": "/v1/request-landing"}]},
-                        }
-                    ],
-                },
-                {
-                    "fromEndpoints": [
-                        {"matchLabels": {"team": "ops", "k8s:io.kubernetes.pod.namespace": "ops"}}
-                    ],
-                    "toPorts": [
-                        {"ports": [{"port": "80"}]},
-                        {"ports": [{"port": "9090"}, {"port": "http"}]},
-                    ],
-                },
-            ],
-        },
+        **empire,
+        "spec": {**empire["spec"], "ingress": [*empire["spec"]["ingress"], from_ops]},
     }
     grants = l7_grants([rule1], pods, nets)
     assert grants == [
