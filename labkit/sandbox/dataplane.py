@@ -439,10 +439,13 @@ class DataPlane:
         held = None if full or not set_record.exists() else set_record.read_text()
         if held != set_text:
             set_record.unlink(missing_ok=True)
-            stale = [name for name in ipsets.ours(netns) if name not in sets] if use_sets else []
             changed = sets
             if known is not None and held is not None and known.set_text == held:
+                # The node holds what this process last loaded: no need to ask ipset.
                 changed = {name: v for name, v in sets.items() if known.sets.get(name) != v}
+                stale = [name for name in known.sets if name not in sets]
+            else:
+                stale = [n for n in ipsets.ours(netns) if n not in sets] if use_sets else []
             if use_sets and changed:
                 ipsets.run(netns, ["restore"], ipsets.restore_text(changed))
         else:
