@@ -39,6 +39,7 @@ from labkit.sandbox.healthchecks import (
     load_balancer_targets,
     service_health,
 )
+from labkit.sandbox.policycache import PolicyCache
 from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
@@ -105,6 +106,8 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self.policy_cache = PolicyCache()
+        """On Calico, parsed policies and pods and written Felix chains, kept across passes."""
         self.dns_records = ServiceRecordCache()
         """Each Service's and pod's DNS records, derived again only when it (a Service: or its
         slices) changes."""
@@ -306,7 +309,9 @@ class DataPlane:
             def shared() -> PolicyInputs:
                 return view.derived(
                     "policy inputs",
-                    lambda: PolicyInputs(pods, view.all("Namespace"), view.all("NetworkPolicy")),
+                    lambda: PolicyInputs(
+                        pods, view.all("Namespace"), view.all("NetworkPolicy"), self.policy_cache
+                    ),
                 )
 
             iface_of = {
