@@ -162,11 +162,16 @@ class DataPlane:
             fabric_runner.run_stages(
                 fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces"
             )
-        published = self.publish(view, wanted, outside)
-        if update_readiness(store, view.pods(), wanted, nodes):
-            view.refresh()
-            self.publish(view, wanted, outside, previous=published)
-        self._load_rules(view, nodes, wanted, full=routed is None)
+        # the agent reloads while the rules are rendered and loaded (readiness probes wait for
+        # it); its failure is raised first, as if it had been awaited at once
+        reload = self._send_workloads(view, wanted, outside)
+        try:
+            if update_readiness(store, view.pods(), wanted, nodes, reload.wait):
+                view.refresh()
+                reload = self._send_workloads(view, wanted, outside, previous=reload.document)
+            self._load_rules(view, nodes, wanted, full=routed is None)
+        finally:
+            reload.wait()
         self._route_load_balancers(view, nodes)
 
     def restore(
@@ -223,26 +228,44 @@ class DataPlane:
         """Write workloads.json for these pods and make the agent serve exactly that (nothing is
         sent when the document equals ``previous``, or when this process last had the agent load
         this very document and the file still holds it); returns the document."""
+        reload = self._send_workloads(view, nets, outside, previous)
+        reload.wait()
+        return reload.document
+
+    def _send_workloads(
+        self,
+        view: StoreView,
+        nets: Mapping[str, PodNet],
+        outside: Mapping[str, Any],
+        previous: dict[str, Any] | None = None,
+    ) -> _Reload:
+        """``publish`` up to asking the agent: the returned reload's ``wait()`` takes its answer
+        and raises what ``publish`` would."""
         document = self.workloads(view, nets, outside)
         if document == previous:
-            return document
+            return _Reload(document)
         path = self.state_dir / SPEC_FILE
         text = json.dumps(document)
         if text == self._served and path.exists() and path.read_text() == text:
-            return document
+            return _Reload(document)
         self._served = None
         tmp = path.with_name(f".{SPEC_FILE}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
-        answer = self._reload_agent()
-        if not answer.startswith("ok"):
-            raise LabError(
-                "The workload agent could not serve every pod port.",
-                "Check that no two containers of a pod declare the same port, then apply again.",
-                output=answer,
-            )
-        self._served = text
-        return document
+        answer = self._ask_reload()
+
+        def served() -> None:
+            reply = answer()
+            if not reply.startswith("ok"):
+                raise LabError(
+                    "The workload agent could not serve every pod port.",
+                    "Check that no two containers of a pod declare the same port, then apply "
+                    "again.",
+                    output=reply,
+                )
+            self._served = text
+
+        return _Reload(document, served)
 
     def workloads(
         self, view: StoreView, nets: Mapping[str, PodNet], outside: Mapping[str, Any]
@@ -276,18 +299,27 @@ class DataPlane:
             document["l7_grants"] = l7_grants(policies, pods, nets, view.all("Namespace"))
         return document
 
-    def _reload_agent(self) -> str:
-        """Ask the agent to re-read workloads.json; its answer."""
-        from labkit.sandbox.agent.client import agent_command, start_agent
+    def _ask_reload(self) -> Callable[[], str]:
+        """Ask the agent to re-read workloads.json; returns what waits for its answer."""
+        from labkit.sandbox.agent.client import AgentRequest, agent_command, start_agent
 
         directory = str(self.state_dir)
         try:
-            return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
+            request = AgentRequest(directory, "reload", AGENT_RELOAD_TIMEOUT_S)
         except LabError:
             # The agent died (killed, or the machine ran out of memory): start a new one, which
             # reads workloads.json as it starts, and ask again.
             start_agent(directory)
-            return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
+            return AgentRequest(directory, "reload", AGENT_RELOAD_TIMEOUT_S).answer
+
+        def answer() -> str:
+            try:
+                return request.answer()
+            except LabError:  # it died while reloading: as above
+                start_agent(directory)
+                return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
+
+        return answer
 
     def render_rules(
         self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
@@ -477,6 +509,21 @@ class DataPlane:
                 iptables.restore(netns, delta, noflush=True)
             _write_record(record, text)
         return text
+
+
+class _Reload:
+    """A workloads document published, and the agent's reload of it (when one was asked for):
+    ``wait()`` takes the agent's answer, once."""
+
+    def __init__(self, document: dict[str, Any], answer: Callable[[], None] | None = None) -> None:
+        self.document = document
+        self._answer = answer
+
+    def wait(self) -> None:
+        """Return once the agent serves the document; a LabError when it could not."""
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            answer()
 
 
 class _Loaded(NamedTuple):
