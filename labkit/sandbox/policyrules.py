@@ -133,15 +133,12 @@ class PolicyRules(NamedTuple):
         return {"filter": out}
 
 
-def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
-    """Whether the pod is a workload endpoint of this node: its own namespace, wired by the CNI
-    (an address) and not finished, as Felix only programs endpoints the CNI plugin created."""
-    return (
-        ep.subject
-        and ep.ip is not None
-        and pod_phase(pod) not in ("Succeeded", "Failed")
-        and (pod.get("spec") or {}).get("nodeName") == node_name
-    )
+def _wired_at(pod: Mapping[str, Any], ep: Endpoint) -> str:
+    """The node the pod is a workload endpoint of ("" for none): its own namespace, wired by the
+    CNI (an address) and not finished, as Felix only programs endpoints the CNI plugin created."""
+    if not ep.subject or ep.ip is None or pod_phase(pod) in ("Succeeded", "Failed"):
+        return ""
+    return str((pod.get("spec") or {}).get("nodeName") or "")
 
 
 class PolicyInputs:
@@ -162,6 +159,11 @@ class PolicyInputs:
         self.ps = PolicySet(namespaces, [self.cache.policy(doc) for doc in policies])
         self.pods = [(self.cache.endpoint(pod), pod) for pod in pods]
         self.eps = sorted((ep for ep, _ in self.pods), key=lambda e: e.sort_key)
+        self.wired: dict[str, list[tuple[Endpoint, Mapping[str, Any]]]] = {}
+        """The workload endpoints of each node, with their pods."""
+        for ep, pod in self.pods:
+            if node := _wired_at(pod, ep):
+                self.wired.setdefault(node, []).append((ep, pod))
         labels = [e.label for e in self.eps]
         if len(set(labels)) != len(labels):
             dup = next(label for label in labels if labels.count(label) > 1)
@@ -195,10 +197,9 @@ class _Renderer:
         self.eps = inputs.eps
         self.profiles: dict[str, tuple[str, str]] = {}
         local: list[Endpoint] = []
-        for ep, pod in inputs.pods:
-            if _wired_here(pod, ep, node_name):
-                local.append(ep)
-                self.profiles[ep.label] = pod_profiles(pod)
+        for ep, pod in inputs.wired.get(node_name, []):
+            local.append(ep)
+            self.profiles[ep.label] = pod_profiles(pod)
         self.iface: dict[str, str] = {}
         seen: dict[str, str] = {}
         for ep in local:
