@@ -7,6 +7,7 @@ the proxier: IPv6 addresses are left out, junk addresses raise a LabError naming
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,9 +78,9 @@ class ProxiedPort:
     source_ranges: tuple[str, ...]
     health_check_node_port: int | None
 
-    @property
+    @functools.cached_property
     def key(self) -> PortKey:
-        """The key its endpoints are filed under."""
+        """The key its endpoints are filed under (kept: the rules look it up for every node)."""
         return PortKey(self.namespace, self.name, self.port_name, self.protocol)
 
     @property
