@@ -40,7 +40,8 @@ from labkit.sandbox.healthchecks import (
     service_health,
 )
 from labkit.sandbox.policycache import PolicyCache
-from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
+from labkit.sandbox.proxy_input_cache import ProxyInputCache
+from labkit.sandbox.proxyports import ProxyInputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
@@ -108,6 +109,9 @@ class DataPlane:
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
         self.policy_cache = PolicyCache()
         """On Calico, parsed policies and pods and written Felix chains, kept across passes."""
+        self.proxied = ProxyInputCache()
+        """kube-proxy's Service ports and endpoints, read again per Service only when it (or its
+        slices) changes."""
         self.dns_records = ServiceRecordCache()
         """Each Service's and pod's DNS records, derived again only when it (a Service: or its
         slices) changes."""
@@ -287,7 +291,8 @@ class DataPlane:
         scenario_ports = outside.get("ports") if outside.get("addresses") else None
         document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
         document["health_checks"] = health_check_entries(
-            service_health(services, slices, lambda: _proxied(view)), self.nodes(view.store)
+            service_health(services, slices, lambda: _proxied(view, self.proxied)),
+            self.nodes(view.store),
         )
         if self.cni == "cilium":  # Hubble's flow logs (nodes and pods), Cilium's HTTP rules
             from labkit.sandbox.l7grants import l7_grants
@@ -387,7 +392,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     cluster_cidr,
-                    shared=lambda: _proxied(view),
+                    shared=lambda: _proxied(view, self.proxied),
                 )
             )
         if self.cni == "flannel":
@@ -423,7 +428,7 @@ class DataPlane:
         balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
         answers 200)."""
         checks = service_health(
-            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view)
+            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view, self.proxied)
         )
         targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
         job = Job(naming.outside_netns(self.lab_name)).ip(
@@ -543,9 +548,9 @@ def _write_record(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _proxied(view: StoreView) -> ProxyInputs:
+def _proxied(view: StoreView, cache: ProxyInputCache) -> ProxyInputs:
     """The Service ports and endpoints kube-proxy reads, once per view for every node's rules
-    and health checks."""
+    and health checks (from ``cache``: only changed Services are read again)."""
     return view.derived(
-        "proxy inputs", lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice"))
+        "proxy inputs", lambda: cache.inputs(view.all("Service"), view.all("EndpointSlice"))
     )
