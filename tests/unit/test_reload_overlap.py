@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from labkit.errors import LabError
-from labkit.sandbox import fabric_runner, netns_etc, readiness
+from labkit.sandbox import fabric_runner, netns_etc, readiness, workloads_publish
 from labkit.sandbox.agent.client import AgentRequest
 from labkit.sandbox.agent.files import SOCKET_FILE
 from labkit.sandbox.dataplane import DataPlane
@@ -152,7 +152,7 @@ def _converging_plane(
     monkeypatch.setattr(netns_etc, "write_pod_etc", lambda *a, **k: None)
     plane = DataPlane("ov", "calico", tmp_path)
 
-    def ask() -> Any:
+    def ask(directory: str) -> Any:
         events.append("ask")
 
         def answer() -> str:
@@ -161,7 +161,7 @@ def _converging_plane(
 
         return answer
 
-    monkeypatch.setattr(plane, "_ask_reload", ask)
+    monkeypatch.setattr(workloads_publish, "ask_reload", ask)
     monkeypatch.setattr(plane, "_load_rules", lambda *a, **k: events.append("rules"))
     monkeypatch.setattr(plane, "_route_load_balancers", lambda *a: events.append("routes"))
     store = ClusterStore.bootstrap("ov", "calico")
