@@ -57,15 +57,22 @@ def _deployment(ns: str, name: str, replicas: int, group: str) -> dict[str, Any]
     }
 
 
-def _service(ns: str, name: str, group: str, port: int) -> dict[str, Any]:
+def _service(ns: str, name: str, group: str, port: int, kind: str) -> dict[str, Any]:
+    """A Service of type ``kind``; a LoadBalancer's external traffic stays on the node (its
+    KUBE-EXT, KUBE-SVL and health check node port; KUBE-NODEPORTS and KUBE-EXTERNAL-SERVICES
+    shared with the other ports)."""
+    spec: dict[str, Any] = {
+        "type": kind,
+        "selector": {"group": group},
+        "ports": [{"name": "http", "port": port, "targetPort": "http"}],
+    }
+    if kind == "LoadBalancer":
+        spec["externalTrafficPolicy"] = "Local"
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "selector": {"group": group},
-            "ports": [{"name": "http", "port": port, "targetPort": "http"}],
-        },
+        "spec": spec,
     }
 
 
@@ -107,7 +114,8 @@ def _change(rng: random.Random, store: ClusterStore, step: int) -> None:
         name = f"d{rng.randrange(4)}"
         store.apply([_deployment(ns, name, rng.randrange(0, 4), rng.choice(GROUPS))])
     elif kind == "service":
-        store.apply([_service(ns, f"s{rng.randrange(4)}", rng.choice(GROUPS), 80 + step % 3)])
+        kind = rng.choice(("ClusterIP", "NodePort", "LoadBalancer"))
+        store.apply([_service(ns, f"s{rng.randrange(4)}", rng.choice(GROUPS), 80 + step % 3, kind)])
     elif kind == "policy":
         store.apply([_policy(rng, ns, f"p{rng.randrange(5)}")])
     elif kind == "namespace":
@@ -132,15 +140,23 @@ def _render(plane: DataPlane, store: ClusterStore) -> dict[str, tuple[Ruleset, A
 
 
 def _render_alone(store: ClusterStore, tmp_path: Path) -> dict[str, tuple[Ruleset, Any]]:
-    """Every node's ruleset from scratch: a new data plane and view per node, nothing reused."""
+    """Every node's ruleset from scratch: a new data plane (so new fragment and proxy input
+    caches) and view per node, no port's rules and no node's merge kept; the kept ones are put
+    back after, so the incremental renders go on from their own last pass."""
     out = {}
+    ports, merged = dict(proxyrules._PORT_CACHE), dict(proxyrules._MERGED)
     for node in DataPlane(LAB, "calico", tmp_path).nodes(store):
         proxyrules._PORT_CACHE.clear()
+        proxyrules._MERGED.clear()
         felix._rendered.cache_clear()
         view = StoreView(store)
         plane = DataPlane(LAB, "calico", tmp_path)
         wanted = pod_nets(LAB, "calico", view.pods(), plane.nodes(store))
         out[node.netns] = plane.render_rules(view, node, wanted)
+    proxyrules._PORT_CACHE.clear()
+    proxyrules._PORT_CACHE.update(ports)
+    proxyrules._MERGED.clear()
+    proxyrules._MERGED.update(merged)
     return out
 
 
