@@ -11,7 +11,10 @@ endpoint's chain only when the policies selecting it or its profiles do (felix/c
   whether ipsets are used, the outside ranges, and (without ipsets) the addresses of the pods its
   selector peers pick;
 * a workload chain (``cali-tw-``/``cali-fw-``) is kept by its name and the chains it jumps to,
-  the isolating policies' and the profiles', which are all its rules read.
+  the isolating policies' and the profiles', which are all its rules read;
+* a node's whole render is reused while its workload endpoints (the same parses, interfaces
+  and profiles) and the policies of their namespaces (the same parses) are, with ipsets and
+  no named port among those policies: only its ipsets' members are found again.
 
 Kept values are reused only by the lab that rendered them, and what a pass did not use is
 forgotten at the end of the next one. Pure: no I/O.
@@ -19,11 +22,12 @@ forgotten at the end of the next one. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from labkit.model.netpol.endpoints import Endpoint, endpoint
-from labkit.model.netpol.policies import Policy, parse_policy
+from labkit.model.netpol.policies import Peer, Policy, parse_policy
+from labkit.sandbox.iptables import Chains
 
 if TYPE_CHECKING:
     from labkit.sandbox.policylines import WrittenChain
@@ -57,6 +61,13 @@ class Recent(Generic[K, V]):
         """Start a pass: values the last pass did not use are dropped."""
         self._before, self._now = self._now, {}
 
+    def keep(self, keys: Iterable[K]) -> None:
+        """Count these keys' values as used by this pass (a reused render still holds them)."""
+        for key in keys:
+            found = self._before.pop(key, None)
+            if found is not None:
+                self._now[key] = found
+
 
 def _stamp(obj: object) -> tuple[str, str] | None:
     """An API object's uid and resourceVersion, or None when it lacks one (or is no object)."""
@@ -85,6 +96,35 @@ class _Parsed(Generic[V]):
         self._kept.turn()
 
 
+class NodeRender(NamedTuple):
+    """A node's last render and what it was rendered from: its workload endpoints and the
+    policies of their namespaces (compared by identity: the parses), the rest (compared by
+    value), and the keys of the kept chains it used."""
+
+    endpoints: tuple[Endpoint, ...]
+    policies: tuple[Policy, ...]
+    values: tuple[object, ...]
+    chains: Chains
+    set_peers: dict[str, tuple[Peer, str]]
+    workload_keys: tuple[tuple[object, ...], ...]
+    chain_keys: tuple[tuple[object, ...], ...]
+
+    def rendered_from(
+        self,
+        endpoints: Sequence[Endpoint],
+        policies: Sequence[Policy],
+        values: tuple[object, ...],
+    ) -> bool:
+        """Whether this render came from these very inputs."""
+        return (
+            self.values == values
+            and len(self.endpoints) == len(endpoints)
+            and len(self.policies) == len(policies)
+            and all(a is b for a, b in zip(self.endpoints, endpoints, strict=True))
+            and all(a is b for a, b in zip(self.policies, policies, strict=True))
+        )
+
+
 class PolicyCache:
     """One lab's parsed policies and pods and its written policy and workload chains, kept
     across passes (a pass: one :class:`labkit.sandbox.policyrules.PolicyInputs`)."""
@@ -98,6 +138,10 @@ class PolicyCache:
         """Policy chains by what they are written from (``PolicyChains.chain``)."""
         self.workloads: Recent[tuple[object, ...], tuple[str, ...]] = Recent()
         """Workload chains' ``-A`` lines by their name and the chains they jump to."""
+        self.nodes: dict[str, NodeRender] = {}
+        """Each node's last render that may be reused."""
+        self.node_renders = 0
+        """How many node renders were not reused: what tests count."""
 
     def turn(self) -> None:
         """Start a pass: what the last pass did not use is dropped."""

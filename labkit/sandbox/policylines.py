@@ -64,6 +64,9 @@ class PolicyChains:
         self._kept = kept
         self._shared: dict[tuple[object, ...], WrittenChain] = {}
         self._per_node: dict[tuple[object, ...], WrittenChain] = {}
+        self.kept_keys: dict[str, tuple[object, ...]] = {}
+        """The key each chain kept across passes has (by chain name), for a node's reused render
+        to keep them too."""
         self._members: dict[str, list[Endpoint]] = {}
         self._sets: dict[str, list[str]] = {}
 
@@ -100,6 +103,7 @@ class PolicyChains:
         picked = () if use_ipsets else self._addresses(rules, policy.namespace)
         key = (_Same(policy), direction, use_ipsets, tuple(outside), picked)
         found = self._shared[slot] = self._kept.get(key, write)
+        self.kept_keys[found.name] = key
         return found
 
     def _addresses(self, rules: Sequence[Rule], namespace: str) -> tuple[object, ...]:

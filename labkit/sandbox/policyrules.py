@@ -45,13 +45,13 @@ from typing import Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.netpol.endpoints import Endpoint
-from labkit.model.netpol.policies import EGRESS, INGRESS, Policy, PolicyError
+from labkit.model.netpol.policies import EGRESS, INGRESS, Peer, Policy, PolicyError
 from labkit.model.netpol.selection import Selection
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.model.objects import pod_phase
 from labkit.sandbox import felix
 from labkit.sandbox.iptables import Chains, chain_names
-from labkit.sandbox.policycache import PolicyCache
+from labkit.sandbox.policycache import NodeRender, PolicyCache
 from labkit.sandbox.policylines import (
     IF_ACCEPTED,
     KINDS,
@@ -91,8 +91,7 @@ def render_policy_rules(
     """
     try:
         inputs = shared() if shared is not None else PolicyInputs(pods, namespaces, policies)
-        renderer = _Renderer(node_name, inputs, iface_of, outside_cidrs, use_ipsets)
-        return PolicyRules(renderer.chains_read(), renderer.sets)
+        return _Renderer(node_name, inputs, iface_of, outside_cidrs, use_ipsets).rules()
     except PolicyError as err:
         raise LabError(err.what, err.fix) from None
 
@@ -174,6 +173,13 @@ class PolicyInputs:
         self.selection = Selection(self.ps, self.eps)
         self.chains = PolicyChains(self.selection, self.eps, self.cache.chains)
         """Each policy's chain, written once for every node of the pass."""
+        self.named = {
+            policy.namespace
+            for policy in self.ps.policies
+            for rule in (*policy.ingress, *policy.egress)
+            if any(port.named for port in rule.ports)
+        }
+        """The namespaces with a policy naming a port (resolved at pods, every pass)."""
 
 
 class _Renderer:
@@ -225,17 +231,55 @@ class _Renderer:
             self.iface[ep.label] = name
         # Felix orders dispatch entries by interface name.
         self.local = sorted(local, key=lambda e: self.iface[e.label])
+        self.inputs = inputs
         self.selection = inputs.selection
         self.policy_chains = inputs.chains
         self.workloads = inputs.cache.workloads
+        self.workload_keys: list[tuple[object, ...]] = []
         self.chains: dict[str, tuple[str, ...]] = {}
         """Each chain's ``-A`` lines, as Felix renders them (``cali:`` hashes first)."""
         self.profile_names: dict[tuple[str, str], str] = {}
         """Each profile's chain per direction, once declared."""
         self.use_ipsets = use_ipsets
-        self.sets: dict[str, list[str]] = {}
+        self.set_peers: dict[str, tuple[Peer, str]] = {}
+        """The selector peer (and its policy's namespace) of each ipset the rules match."""
 
     # ------------------------------------------------------------------ output
+
+    def rules(self) -> PolicyRules:
+        """The node's rules and ipsets; its last render reused when it came from these same
+        workload endpoints and policies (only the ipsets' members are found again)."""
+        cache = self.inputs.cache
+        namespaces = sorted({ep.namespace or "" for ep in self.local})
+        reusable = self.use_ipsets and not self.inputs.named.intersection(namespaces)
+        policies = tuple(p for ns in namespaces for p in self.inputs.ps.in_namespace(ns))
+        # The same parses are the same pods (so the same profiles); their interfaces are given.
+        values = (tuple(self.iface.items()), tuple(self.outside), self.use_ipsets)
+        kept = cache.nodes.get(self.node)
+        if reusable and kept is not None and kept.rendered_from(self.local, policies, values):
+            cache.workloads.keep(kept.workload_keys)
+            cache.chains.keep(kept.chain_keys)
+            chains, set_peers = kept.chains, kept.set_peers
+        else:
+            chains, set_peers = self.chains_read(), self.set_peers
+            cache.node_renders += 1
+            cache.nodes.pop(self.node, None)
+            if reusable:
+                kept_keys = self.policy_chains.kept_keys
+                cache.nodes[self.node] = NodeRender(
+                    tuple(self.local),
+                    policies,
+                    values,
+                    chains,
+                    set_peers,
+                    tuple(self.workload_keys),
+                    tuple(kept_keys[name] for name in self.chains if name in kept_keys),
+                )
+        sets = {
+            name: self.policy_chains.set_members(name, peer, namespace)
+            for name, (peer, namespace) in set_peers.items()
+        }
+        return PolicyRules(chains, sets)
 
     def chains_read(self) -> Chains:
         """The chains declared and their rules (the hooks first), in a fixed order."""
@@ -308,9 +352,10 @@ class _Renderer:
             self._profile_chain(profiles[0], direction),
             self._profile_chain(profiles[1], direction),
         )
+        key = (chain, policies, jumps)
+        self.workload_keys.append(key)
         return self.workloads.get(
-            (chain, policies, jumps),
-            lambda: felix.render_chain(chain, _workload_rules(policies, jumps)),
+            key, lambda: felix.render_chain(chain, _workload_rules(policies, jumps))
         )
 
     def _profile_chain(self, profile: str, direction: str) -> str:
@@ -339,9 +384,7 @@ class _Renderer:
             for sub, lines in written.subchains.items():
                 self.chains.setdefault(sub, lines)
             for set_name, peer in written.set_peers.items():
-                self.sets[set_name] = self.policy_chains.set_members(
-                    set_name, peer, policy.namespace
-                )
+                self.set_peers[set_name] = (peer, policy.namespace)
         return written.name
 
 

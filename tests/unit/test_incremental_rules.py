@@ -276,9 +276,9 @@ def test_a_change_writes_only_the_felix_chains_it_changes(
     use_ipsets: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One more pod writes its own two workload chains and, inline, the chains of the policies
-    whose peers pick it (with ipsets only that set's members change); one more policy writes its
-    chain and the ingress chains of the pods it selects. As Felix: a policy's chains are
-    rendered on that policy's update (felix/dataplane/linux/policy_mgr.go
+    whose peers pick it (with ipsets only that set's members change, and only its node renders);
+    one more policy writes its chain and the ingress chains of the pods it selects. As Felix: a
+    policy's chains are rendered on that policy's update (felix/dataplane/linux/policy_mgr.go
     ``policyManager.OnUpdate``), an endpoint's when it or a policy matching it changes
     (felix/calc/policy_resolver.go ``OnUpdate``, ``markEndpointsMatchingPolicyDirty``)."""
     monkeypatch.setattr(ipsets, "available", lambda: use_ipsets)
@@ -294,18 +294,25 @@ def test_a_change_writes_only_the_felix_chains_it_changes(
     plane = DataPlane(LAB, "calico", tmp_path)
     cache = plane.policy_cache
 
-    def written(change: list[dict[str, Any]]) -> tuple[int, int]:
-        """The workload and policy chains a change had written, its rules checked against a
-        render from scratch."""
-        before = (cache.workloads.made, cache.chains.made)
+    def written(change: list[dict[str, Any]]) -> tuple[int, int, int]:
+        """The workload and policy chains a change had written and the nodes it rendered, its
+        rules checked against a render from scratch."""
+        before = (cache.workloads.made, cache.chains.made, cache.node_renders)
         store.apply(change)
         now = _render(plane, store)
         fresh = _render_alone(store, tmp_path)
         for netns, (rules, sets) in now.items():
             assert iptables.restore_input(rules) == iptables.restore_input(fresh[netns][0])
             assert sets == fresh[netns][1]
-        return cache.workloads.made - before[0], cache.chains.made - before[1]
+        now_made = (cache.workloads.made, cache.chains.made, cache.node_renders)
+        return now_made[0] - before[0], now_made[1] - before[1], now_made[2] - before[2]
 
     _render(plane, store)
-    assert written([_deployment("alpha", "d1", 3, "g1")]) == (2, 0 if use_ipsets else 1)
-    assert written([_group_policy("in-g2", "ingress", "g2", "g1")]) == (2, 1)
+    nodes = len(plane.nodes(store))
+    one_more = written([_deployment("alpha", "d1", 3, "g1")])
+    assert one_more == ((2, 0, 1) if use_ipsets else (2, 1, nodes))
+    alpha = {
+        p["spec"]["nodeName"] for p in store.peek("Pod") if p["metadata"]["namespace"] == "alpha"
+    }
+    one_policy = written([_group_policy("in-g2", "ingress", "g2", "g1")])
+    assert one_policy == (2, 1, (len(alpha) if use_ipsets else nodes))

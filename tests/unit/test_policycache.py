@@ -17,7 +17,7 @@ import random
 from typing import Any
 
 import pytest
-from test_policyrules import ifaces, namespace, pod, random_cluster
+from test_policyrules import ifaces, namespace, pod, policy, random_cluster
 
 from labkit.sandbox.policycache import PolicyCache, Recent
 from labkit.sandbox.policyrules import PolicyInputs, render_policy_rules
@@ -29,8 +29,9 @@ class _Cluster:
     """Namespaces, pods and policies with uids and resourceVersions as the store gives them: a
     change replaces an object by a changed copy with the next version, never edits it."""
 
-    def __init__(self, seed: int) -> None:
-        nss, pods, pols = random_cluster(seed)
+    def __init__(
+        self, nss: list[dict[str, Any]], pods: list[dict[str, Any]], pols: list[dict[str, Any]]
+    ) -> None:
         self.version = 0
         self.objects: dict[str, dict[str, dict[str, Any]]] = {
             "Namespace": {},
@@ -97,7 +98,13 @@ def _change(rng: random.Random, cluster: _Cluster, step: int) -> None:
         cluster.put("Namespace", namespace(f"n{rng.randrange(3)}", team=rng.choice("ab")))
 
 
-def _rendered(cluster: _Cluster, use_ipsets: bool, cache: PolicyCache | None) -> list[Any]:
+def _rendered(
+    cluster: _Cluster,
+    use_ipsets: bool,
+    cache: PolicyCache | None,
+    iface_of: dict[tuple[str, str], str] | None = None,
+    outside: tuple[str, ...] = ("203.0.113.0/24",),
+) -> list[Any]:
     """Every node's rules as lines and its ipsets, rendered from one pass's inputs."""
     pods, nss, pols = cluster.lists()
     inputs = PolicyInputs(pods, nss, pols, cache)
@@ -108,8 +115,8 @@ def _rendered(cluster: _Cluster, use_ipsets: bool, cache: PolicyCache | None) ->
             pods,
             nss,
             pols,
-            ifaces(pods),
-            ["203.0.113.0/24"],
+            iface_of or ifaces(pods),
+            outside,
             use_ipsets=use_ipsets,
             shared=lambda: inputs,
         )
@@ -123,12 +130,13 @@ def test_a_lab_cache_renders_every_pass_as_from_scratch(seed: int, use_ipsets: b
     """After every random change, the rules rendered with the lab's cache equal a render from
     scratch (policy_mgr.go ``OnUpdate`` and policy_resolver.go ``OnUpdate`` recompute what a
     change touched, and what they leave must be what a full recompute gives), and the cache
-    is used: most chains come from it."""
+    is used: most chains come from it, and with ipsets whole nodes' renders do."""
     rng = random.Random(seed)
-    cluster = _Cluster(seed)
+    cluster = _Cluster(*random_cluster(seed))
     cache = PolicyCache()
     rendered = made = 0
-    for step in range(30):
+    steps = 30
+    for step in range(steps):
         before = (cache.workloads.made, cache.chains.made)
         got = _rendered(cluster, use_ipsets, cache)
         assert got == _rendered(cluster, use_ipsets, None), step
@@ -136,13 +144,14 @@ def test_a_lab_cache_renders_every_pass_as_from_scratch(seed: int, use_ipsets: b
         made += cache.workloads.made + cache.chains.made - sum(before)
         _change(rng, cluster, step)
     assert 0 < made < rendered / 10
+    assert (cache.node_renders < len(NODES) * steps) is use_ipsets
 
 
 def test_a_new_version_of_an_object_is_parsed_again_and_a_pass_unused_is_forgotten() -> None:
     """A policy is parsed again when its resourceVersion changes (felix/calc/policy_resolver.go
     ``OnUpdate`` stores each update's value), and a policy no longer used loses its kept chain
     (policy_mgr.go ``ActivePolicyRemove``): kept values live while a pass uses them."""
-    cluster = _Cluster(3)
+    cluster = _Cluster(*random_cluster(3))
     cache = PolicyCache()
     pods, nss, pols = cluster.lists()
     first = PolicyInputs(pods, nss, pols, cache)
@@ -164,3 +173,54 @@ def test_a_new_version_of_an_object_is_parsed_again_and_a_pass_unused_is_forgott
     recent.turn()
     recent.turn()
     assert recent.get("a", lambda: ["three"]) == ["three"] and recent.made == 2
+
+
+def test_a_node_left_alone_keeps_its_chains_for_its_next_change() -> None:
+    """A node whose pods and policies did not change keeps its render, and the chains in it stay
+    kept however many passes go by, so its next change writes only what that change touched
+    (policy_mgr.go renders a policy's chains on its update only, and policy_resolver.go
+    recomputes only the endpoints marked dirty)."""
+    nss = [namespace("n0", team="a")]
+    pods = [
+        pod("n0", "web", "192.168.10.1", "w1", {"app": "web"}),
+        pod("n0", "db", "192.168.20.1", "w2", {"app": "db"}),
+        pod("n0", "db2", "192.168.20.2", "w2", {"app": "db"}),
+    ]
+    to_db = policy(
+        "to-db",
+        "n0",
+        podSelector={"matchLabels": {"app": "db"}},
+        ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}],
+    )
+    cluster = _Cluster(nss, pods, [to_db])
+    cache = PolicyCache()
+
+    def change(name: str, address: str, node: str, app: str) -> tuple[int, int, int]:
+        """Add a pod; the workload chains, policy chains and node renders it had made."""
+        before = (cache.workloads.made, cache.chains.made, cache.node_renders)
+        cluster.put("Pod", pod("n0", name, address, node, {"app": app}))
+        assert _rendered(cluster, True, cache) == _rendered(cluster, True, None)
+        after = (cache.workloads.made, cache.chains.made, cache.node_renders)
+        return after[0] - before[0], after[1] - before[1], after[2] - before[2]
+
+    _rendered(cluster, True, cache)
+    for i in range(3):  # to-db's ipset grows; w2's chains stay as they were
+        assert change(f"web{i}", f"192.168.10.{i + 2}", "w1", "web") == (2, 0, 1)
+    assert change("cache", "192.168.20.3", "w2", "cache") == (2, 0, 1)
+
+
+def test_a_node_render_is_not_reused_for_other_interfaces_or_outside_ranges() -> None:
+    """The same pods wired through other veths get chains named after those (Felix names
+    ``cali-tw-``/``cali-fw-`` and dispatches by the workload's interface:
+    felix/rules/endpoints.go ``WorkloadEndpointToIptablesChains``, ``WorkloadDispatchChains``),
+    and other outside ranges other notes on the ipBlock rules that cover them."""
+    cluster = _Cluster(*random_cluster(2))
+    cache = PolicyCache()
+    renamed = {key: name[:-1] + "z" for key, name in ifaces(cluster.lists()[0]).items()}
+    for iface_of, outside in (
+        (None, ("203.0.113.0/24",)),
+        (renamed, ("203.0.113.0/26",)),
+        (renamed, ("192.168.5.0/24",)),
+    ):
+        got = _rendered(cluster, True, cache, iface_of, outside)
+        assert got == _rendered(cluster, True, None, iface_of, outside)
