@@ -38,7 +38,7 @@ LAB_STATE_FORMAT = 1
 STATE_FILE = "state.json"
 JOURNAL_FILE = "state.journal"
 COMPACT_AT = 4
-"""The journal is folded into a new ``state.json`` once it is a 1/COMPACT_AT of its size."""
+"""The journal is folded into a new ``state.json`` rather than grow past 1/COMPACT_AT of it."""
 LOCK_FILE = "lock"
 CHANGE_FILE = "changing.json"
 REPAIRING = "repairing"
@@ -319,19 +319,17 @@ class StateFile:
     def write(self, data: Mapping[str, Any]) -> None:
         """Record ``data`` as the state (callers hold ``locked()``): one journal line with what
         differs from the state this process last knew, or the whole state when that is stale or
-        the journal has grown large."""
+        the line would grow the journal past its share. So the change that makes the journal
+        large (a bulk apply) pays for the rewrite, not the small change after it."""
         known = self._known
         stamp = self.stamp()
-        if (
-            known is None
-            or not known.appendable
-            or stamp is None
-            or known.stamp != stamp
-            or stamp.journal_size * COMPACT_AT > known.base_size
-        ):
+        if known is None or not known.appendable or stamp is None or known.stamp != stamp:
             self._rewrite(data)
             return
         text = statejournal.line(known.generation, statejournal.delta(known.data, data))
+        if (stamp.journal_size + len(text)) * COMPACT_AT > known.base_size:
+            self._rewrite(data)
+            return
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
             os.write(fd, text.encode())

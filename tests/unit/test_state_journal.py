@@ -125,10 +125,22 @@ def test_the_journal_is_folded_into_the_whole_state_once_it_has_grown(tmp_path):
         writer.write(state)
         lines = writer.journal.read_text().splitlines(keepends=True)
         generations.add(lines[0])
-        before_last = sum(len(text) for text in lines[:-1])
-        assert before_last * COMPACT_AT <= writer.path.stat().st_size
+        assert sum(len(text) for text in lines) * COMPACT_AT <= writer.path.stat().st_size
     assert len(generations) > 1
     assert StateFile(tmp_path).read() == state
+
+
+def test_a_change_too_big_for_the_journal_rewrites_the_state_and_the_next_one_appends(tmp_path):
+    """A bulk apply pays for the rewrite it causes; the small change after it is one line."""
+    writer = StateFile(tmp_path)
+    writer.write(_state(5))
+    bulk = _state(500)
+    writer.write(bulk)
+    assert len(writer.journal.read_text().splitlines()) == 1  # a new generation's header only
+    after = _changed(bulk, 7)
+    writer.write(after)
+    assert len(writer.journal.read_text().splitlines()) == 2
+    assert StateFile(tmp_path).read() == after
 
 
 def test_a_reader_reads_again_when_the_whole_state_is_replaced_under_it(tmp_path, monkeypatch):
