@@ -36,7 +36,9 @@ from labkit.sandbox.healthchecks import (
     load_balancer_targets,
     service_health,
 )
-from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
+from labkit.sandbox.policycache import PolicyCache
+from labkit.sandbox.proxy_input_cache import ProxyInputCache
+from labkit.sandbox.proxyports import ProxyInputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
@@ -102,6 +104,11 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
+        self.policy_cache = PolicyCache()
+        """On Calico, parsed policies and pods and written Felix chains, kept across passes."""
+        self.proxied = ProxyInputCache()
+        """kube-proxy's Service ports and endpoints, read again per Service only when it (or its
+        slices) changes."""
         self.agent_document = WorkloadsJson()
         """The agent's workloads.json, each pod's entry and each Service's and pod's DNS records
         derived and encoded again only when it (a Service: or its slices) changes."""
@@ -234,7 +241,8 @@ class DataPlane:
             "tls_hosts": routes.tls_hosts,
             "dns_namespaces": sorted(name_of(ns) for ns in view.all("Namespace")),
             "health_checks": health_check_entries(
-                service_health(services, slices, lambda: _proxied(view)), self.nodes(view.store)
+                service_health(services, slices, lambda: _proxied(view, self.proxied)),
+                self.nodes(view.store),
             ),
         }
         if self.cni == "cilium":  # Hubble's flow logs (nodes and pods), Cilium's HTTP rules
@@ -274,7 +282,9 @@ class DataPlane:
             def shared() -> PolicyInputs:
                 return view.derived(
                     "policy inputs",
-                    lambda: PolicyInputs(pods, view.all("Namespace"), view.all("NetworkPolicy")),
+                    lambda: PolicyInputs(
+                        pods, view.all("Namespace"), view.all("NetworkPolicy"), self.policy_cache
+                    ),
                 )
 
             iface_of = {
@@ -318,7 +328,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     cluster_cidr,
-                    shared=lambda: _proxied(view),
+                    shared=lambda: _proxied(view, self.proxied),
                 )
             )
         if self.cni == "flannel":
@@ -354,7 +364,7 @@ class DataPlane:
         balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
         answers 200)."""
         checks = service_health(
-            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view)
+            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view, self.proxied)
         )
         targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
         job = Job(naming.outside_netns(self.lab_name)).ip(
@@ -459,9 +469,9 @@ def _write_record(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _proxied(view: StoreView) -> ProxyInputs:
+def _proxied(view: StoreView, cache: ProxyInputCache) -> ProxyInputs:
     """The Service ports and endpoints kube-proxy reads, once per view for every node's rules
-    and health checks."""
+    and health checks (from ``cache``: only changed Services are read again)."""
     return view.derived(
-        "proxy inputs", lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice"))
+        "proxy inputs", lambda: cache.inputs(view.all("Service"), view.all("EndpointSlice"))
     )
