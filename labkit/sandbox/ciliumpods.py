@@ -143,10 +143,10 @@ def pod_policy(
 
 
 @functools.cache
-def _loader() -> ThreadPoolExecutor:
+def _loader(pid: int) -> ThreadPoolExecutor:
     """The threads pods are loaded on, started once per process (starting them for every sync
-    cost more than some loads)."""
-    return ThreadPoolExecutor(max_workers=LOAD_THREADS, thread_name_prefix="cilium-pod-load")
+    cost more than some loads); by process id, as a forked child has none of its parent's."""
+    return ThreadPoolExecutor(max_workers=LOAD_THREADS, thread_name_prefix=f"cilium-load-{pid}")
 
 
 class CiliumPods:
@@ -216,7 +216,7 @@ class CiliumPods:
             load = pod_load(held, target, lb, policy)
             if load is not None:
                 loads.append((netns, load, Held(target.digest, policy.text)))
-        list(_loader().map(lambda job: self._load(*job), loads))
+        list(_loader(os.getpid()).map(lambda job: self._load(*job), loads))
         if previous != target.text:
             _write(node_record, target.text)
         self.lbs[node_netns] = target

@@ -12,6 +12,7 @@ loading its rules whole gives.
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,7 @@ from labkit.sandbox.ciliumlb import SOCK_LB, socket_lb_delta
 from labkit.sandbox.ciliumpods import (
     Held,
     PodPolicy,
+    _loader,
     node_lb,
     parse_record,
     pod_load,
@@ -264,3 +266,18 @@ def test_a_changed_hook_or_a_foreign_record_means_a_whole_load() -> None:
     target = node_lb(other, iptables.compose([lb]))
     load = pod_load(Held(target.previous_digest or "", ""), target, other, PodPolicy({}, ""))
     assert load is not None and not load.noflush
+
+
+def test_a_forked_child_loads_pods_on_threads_of_its_own() -> None:
+    """POSIX fork(): "A process shall be created with a single thread", so the pool kept for the
+    process (its threads started in the parent) cannot serve a child: the child gets its own."""
+    assert _loader(os.getpid()).submit(os.getpid).result(timeout=5) == os.getpid()
+    child = os.fork()
+    if child == 0:  # the child: exit 0 only when its own pool ran the job
+        try:
+            ran = _loader(os.getpid()).submit(os.getpid).result(timeout=5)
+            os._exit(0 if ran == os.getpid() else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
