@@ -10,7 +10,6 @@ inputs did not change is reused), loading only the chains that changed since the
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +28,7 @@ from labkit.sandbox import (
     netns_etc,
     rulediff,
 )
-from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.ciliumpods import CiliumPods, PodPolicy
-from labkit.sandbox.dns_record_cache import ServiceRecordCache
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.healthchecks import (
@@ -39,7 +36,9 @@ from labkit.sandbox.healthchecks import (
     load_balancer_targets,
     service_health,
 )
-from labkit.sandbox.proxyports import ProxyInputs, proxy_inputs
+from labkit.sandbox.policycache import PolicyCache
+from labkit.sandbox.proxy_input_cache import ProxyInputCache
+from labkit.sandbox.proxyports import ProxyInputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
 from labkit.sandbox.workloads import (
@@ -48,14 +47,14 @@ from labkit.sandbox.workloads import (
     outside_workloads,
     pod_nets,
     served_ingresses,
-    workloads_document,
 )
+from labkit.sandbox.workloads_json import WorkloadsJson
+from labkit.sandbox.workloads_publish import Publisher
 
 if TYPE_CHECKING:
     from labkit.sandbox.store import ClusterStore
 
 T = TypeVar("T")
-AGENT_RELOAD_TIMEOUT_S = 15.0
 RULES_DIR = "rules"
 """Per node, the iptables-restore input it last loaded: the base of the next partial sync."""
 
@@ -105,11 +104,16 @@ class DataPlane:
         self.state_dir = state_dir
         self.fragments = FragmentCache()
         """Each node's policy and kube-proxy rules, rendered again only when their inputs change."""
-        self.dns_records = ServiceRecordCache()
-        """Each Service's and pod's DNS records, derived again only when it (a Service: or its
+        self.policy_cache = PolicyCache()
+        """On Calico, parsed policies and pods and written Felix chains, kept across passes."""
+        self.proxied = ProxyInputCache()
+        """kube-proxy's Service ports and endpoints, read again per Service only when it (or its
         slices) changes."""
-        self._served: str | None = None
-        """The workloads.json text the agent last loaded at this process's request."""
+        self.agent_document = WorkloadsJson()
+        """The agent's workloads.json, each pod's entry and each Service's and pod's DNS records
+        derived and encoded again only when it (a Service: or its slices) changes."""
+        self.publisher = Publisher(state_dir)
+        """workloads.json and the agent's reloads of it."""
         self._loaded: dict[str, _Loaded] = {}
         """Per node namespace, the rules and ipsets this process last loaded (the text, parsed),
         so a partial sync parses only the new ruleset while the record still says the same."""
@@ -159,11 +163,16 @@ class DataPlane:
             fabric_runner.run_stages(
                 fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces"
             )
-        published = self.publish(view, wanted, outside)
-        if update_readiness(store, view.pods(), wanted, nodes):
-            view.refresh()
-            self.publish(view, wanted, outside, previous=published)
-        self._load_rules(view, nodes, wanted, full=routed is None)
+        # the agent reloads while the rules are rendered and loaded (readiness probes wait for
+        # it); its failure is raised first, as if it had been awaited at once
+        reload = self.publisher.send(self.workloads(view, wanted, outside))
+        try:
+            if update_readiness(store, view.pods(), wanted, nodes, reload.wait):
+                view.refresh()
+                reload = self.publisher.send(self.workloads(view, wanted, outside), reload.text)
+            self._load_rules(view, nodes, wanted, full=routed is None)
+        finally:
+            reload.wait()
         self._route_load_balancers(view, nodes)
 
     def restore(
@@ -211,80 +220,47 @@ class DataPlane:
             built.pop(net.key, None)
 
     def publish(
-        self,
-        view: StoreView,
-        nets: Mapping[str, PodNet],
-        outside: Mapping[str, Any],
-        previous: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Write workloads.json for these pods and make the agent serve exactly that (nothing is
-        sent when the document equals ``previous``, or when this process last had the agent load
-        this very document and the file still holds it); returns the document."""
-        document = self.workloads(view, nets, outside)
-        if document == previous:
-            return document
-        path = self.state_dir / SPEC_FILE
-        text = json.dumps(document)
-        if text == self._served and path.exists() and path.read_text() == text:
-            return document
-        self._served = None
-        tmp = path.with_name(f".{SPEC_FILE}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        answer = self._reload_agent()
-        if not answer.startswith("ok"):
-            raise LabError(
-                "The workload agent could not serve every pod port.",
-                "Check that no two containers of a pod declare the same port, then apply again.",
-                output=answer,
-            )
-        self._served = text
-        return document
+        self, view: StoreView, nets: Mapping[str, PodNet], outside: Mapping[str, Any]
+    ) -> None:
+        """Write workloads.json for these pods and make the agent serve exactly that
+        (``Publisher.send``), waiting for its answer."""
+        self.publisher.send(self.workloads(view, nets, outside)).wait()
 
     def workloads(
         self, view: StoreView, nets: Mapping[str, PodNet], outside: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """The agent's document for these pods: what each serves, DNS records, Ingress routes,
-        the outside's workloads and kube-proxy's health checks."""
+    ) -> str:
+        """The agent's document for these pods, as ``workloads.json``'s text: what each serves,
+        DNS records, Ingress routes, the outside's workloads and kube-proxy's health checks."""
         services = view.all("Service")
         slices = view.all("EndpointSlice")
         pods = view.pods()
         routes = ingress_rules(served_ingresses(view.all("Ingress")), services)
-        document = workloads_document(
-            pods,
-            nets,
-            self.dns_records.rows(services, slices, pods),
-            routes.rules,
-            routes.tls_hosts,
-            [name_of(ns) for ns in view.all("Namespace")],
-        )
         scenario_ports = outside.get("ports") if outside.get("addresses") else None
-        document["workloads"].extend(outside_workloads(self.lab_name, scenario_ports or []))
-        document["health_checks"] = health_check_entries(
-            service_health(services, slices, lambda: _proxied(view)), self.nodes(view.store)
-        )
+        sections: dict[str, Any] = {
+            "ingress": routes.rules,
+            "tls_hosts": routes.tls_hosts,
+            "dns_namespaces": sorted(name_of(ns) for ns in view.all("Namespace")),
+            "health_checks": health_check_entries(
+                service_health(services, slices, lambda: _proxied(view, self.proxied)),
+                self.nodes(view.store),
+            ),
+        }
         if self.cni == "cilium":  # Hubble's flow logs (nodes and pods), Cilium's HTTP rules
             from labkit.sandbox.l7grants import l7_grants
 
             sources = [(n.netns, n.name) for n in self.nodes(view.store)]
             sources += [(net.netns, net.node) for net in nets.values() if not net.host_network]
-            document["flow_sources"] = [{"netns": ns, "node": node} for ns, node in sources]
+            sections["flow_sources"] = [{"netns": ns, "node": node} for ns, node in sources]
             policies = [*view.all("CiliumNetworkPolicy"), *view.all("NetworkPolicy")]
-            document["l7_grants"] = l7_grants(policies, pods, nets, view.all("Namespace"))
-        return document
-
-    def _reload_agent(self) -> str:
-        """Ask the agent to re-read workloads.json; its answer."""
-        from labkit.sandbox.agent.client import agent_command, start_agent
-
-        directory = str(self.state_dir)
-        try:
-            return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
-        except LabError:
-            # The agent died (killed, or the machine ran out of memory): start a new one, which
-            # reads workloads.json as it starts, and ask again.
-            start_agent(directory)
-            return agent_command(directory, "reload", timeout=AGENT_RELOAD_TIMEOUT_S)
+            sections["l7_grants"] = l7_grants(policies, pods, nets, view.all("Namespace"))
+        return self.agent_document.text(
+            pods,
+            nets,
+            services,
+            slices,
+            outside_workloads(self.lab_name, scenario_ports or []),
+            sections,
+        )
 
     def render_rules(
         self, view: StoreView, node: NodeNet, wanted: Mapping[str, PodNet]
@@ -306,7 +282,9 @@ class DataPlane:
             def shared() -> PolicyInputs:
                 return view.derived(
                     "policy inputs",
-                    lambda: PolicyInputs(pods, view.all("Namespace"), view.all("NetworkPolicy")),
+                    lambda: PolicyInputs(
+                        pods, view.all("Namespace"), view.all("NetworkPolicy"), self.policy_cache
+                    ),
                 )
 
             iface_of = {
@@ -338,7 +316,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     node.pod_cidr,
-                    shared=lambda: _proxied(view),
+                    shared=lambda: _proxied(view, self.proxied),
                 )
             )
         else:
@@ -351,7 +329,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     cluster_cidr,
-                    shared=lambda: _proxied(view),
+                    shared=lambda: _proxied(view, self.proxied),
                 )
             )
         if self.cni == "flannel":
@@ -373,7 +351,7 @@ class DataPlane:
             view.all("Node"),
             view.all("Service"),
             view.all("EndpointSlice"),
-            shared=lambda: _proxied(view),
+            shared=lambda: _proxied(view, self.proxied),
             cache=self.cilium_pods.lb_ports,
         )
 
@@ -390,7 +368,7 @@ class DataPlane:
         balancer sends traffic to (for externalTrafficPolicy Local: one whose health check
         answers 200)."""
         checks = service_health(
-            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view)
+            view.all("Service"), view.all("EndpointSlice"), lambda: _proxied(view, self.proxied)
         )
         targets = load_balancer_targets(checks, nodes, fabric.lb_addresses())
         job = Job(naming.outside_netns(self.lab_name)).ip(
@@ -495,9 +473,9 @@ def _write_record(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _proxied(view: StoreView) -> ProxyInputs:
+def _proxied(view: StoreView, cache: ProxyInputCache) -> ProxyInputs:
     """The Service ports and endpoints kube-proxy reads, once per view for every node's rules
-    and health checks."""
+    and health checks (from ``cache``: only changed Services are read again)."""
     return view.derived(
-        "proxy inputs", lambda: proxy_inputs(view.all("Service"), view.all("EndpointSlice"))
+        "proxy inputs", lambda: cache.inputs(view.all("Service"), view.all("EndpointSlice"))
     )

@@ -1,9 +1,11 @@
-"""Cluster DNS records kept per Service and per pod between syncs, as the agent's rows: a
-Service whose object and slices kept their resourceVersions keeps its rows, and so does a pod
-that kept its own, so one change re-derives one Service's or pod's records (issue 18)."""
+"""Cluster DNS records kept per Service and per pod between syncs, as the agent's rows encoded
+for ``workloads.json``: a Service whose object and slices kept their resourceVersions keeps its
+rows, and so does a pod that kept its own, so one change re-derives and re-encodes one Service's
+or pod's records (issue 18)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,8 +22,6 @@ from labkit.model.dns.records import (
 from labkit.model.objects import meta, name_of, namespace_of
 
 Stamp = tuple[str, tuple[str, ...]]
-Row = list[Any]
-"""A record as ``workloads.json`` holds it: ``[name, type, value, ttl]``."""
 
 
 def _stamp(svc: Mapping[str, Any], slices: list[Mapping[str, Any]]) -> Stamp | None:
@@ -30,38 +30,42 @@ def _stamp(svc: Mapping[str, Any], slices: list[Mapping[str, Any]]) -> Stamp | N
     return None if not all(versions) else (versions[0], tuple(versions[1:]))
 
 
-def _pod_stamp(pod: Mapping[str, Any]) -> Stamp | None:
+def pod_stamp(pod: Mapping[str, Any]) -> Stamp | None:
     """A pod's uid and resourceVersion (its addresses are in its status); None when missing."""
     uid, version = str(meta(pod).get("uid") or ""), str(meta(pod).get("resourceVersion") or "")
     return (uid, (version,)) if uid and version else None
 
 
-def _rows(records: Iterable[Record]) -> list[Row]:
-    """Records as rows, each once."""
-    return [[r.name, r.rtype, r.value, int(r.ttl)] for r in dict.fromkeys(records)]
+def _encoded(records: Iterable[Record]) -> str:
+    """Records as rows, each once, encoded as ``json.dumps`` writes a list's items ("" when
+    there are none)."""
+    return json.dumps([[r.name, r.rtype, r.value, int(r.ttl)] for r in dict.fromkeys(records)])[
+        1:-1
+    ]
 
 
 class ServiceRecordCache:
-    """``labkit.model.dns.records.records`` as rows, each Service's and pod's remembered by
-    stamp."""
+    """``labkit.model.dns.records.records`` as encoded rows, each Service's and pod's remembered
+    by stamp."""
 
     def __init__(self) -> None:
-        self._by_service: dict[tuple[str, str], tuple[Stamp, list[Row]]] = {}
-        self._by_pod: dict[tuple[str, str], tuple[Stamp, list[Row]]] = {}
+        self._by_service: dict[tuple[str, str], tuple[Stamp, str]] = {}
+        self._by_pod: dict[tuple[str, str], tuple[Stamp, str]] = {}
 
-    def rows(
+    def encoded(
         self,
         services: Iterable[Mapping[str, Any]],
         endpoint_slices: Iterable[Mapping[str, Any]],
         pods: Iterable[Mapping[str, Any]],
-    ) -> list[Row]:
-        """The records ``records()`` gives for these objects as rows, in the objects' order and
-        unsorted (the agent's index sorts them; sorting thousands here cost a change more than
-        deriving its own records)."""
+    ) -> list[str]:
+        """The records ``records()`` gives for these objects as rows (``[name, type, value,
+        ttl]``), one text per object that has any: its rows as ``json.dumps`` writes a list's
+        items. In the objects' order and unsorted (the agent's index sorts them; sorting
+        thousands here cost a change more than deriving its own records)."""
         zone = cluster_zone(CLUSTER_DOMAIN)
-        out = _rows([version_record(zone)])
+        out = [_encoded([version_record(zone)])]
         groups = slices_by_service(endpoint_slices)
-        kept: dict[tuple[str, str], tuple[Stamp, list[Row]]] = {}
+        kept: dict[tuple[str, str], tuple[Stamp, str]] = {}
         for svc in services:
             key = service_key(svc)
             slices = groups.get(key, [])
@@ -70,21 +74,23 @@ class ServiceRecordCache:
             if stamp is not None and known is not None and known[0] == stamp:
                 derived = known[1]
             else:
-                derived = _rows(service_records(svc, slices, zone, DEFAULT_TTL))
+                derived = _encoded(service_records(svc, slices, zone, DEFAULT_TTL))
             if stamp is not None:
                 kept[key] = (stamp, derived)
-            out.extend(derived)
+            if derived:
+                out.append(derived)
         self._by_service = kept
-        kept_pods: dict[tuple[str, str], tuple[Stamp, list[Row]]] = {}
+        kept_pods: dict[tuple[str, str], tuple[Stamp, str]] = {}
         for pod in pods:
-            pod_key, pod_stamp = (namespace_of(pod), name_of(pod)), _pod_stamp(pod)
+            pod_key, stamp = (namespace_of(pod), name_of(pod)), pod_stamp(pod)
             known = self._by_pod.get(pod_key)
-            if pod_stamp is not None and known is not None and known[0] == pod_stamp:
+            if stamp is not None and known is not None and known[0] == stamp:
                 derived = known[1]
             else:
-                derived = _rows(pod_records([pod], zone, DEFAULT_TTL))
-            if pod_stamp is not None:
-                kept_pods[pod_key] = (pod_stamp, derived)
-            out.extend(derived)
+                derived = _encoded(pod_records([pod], zone, DEFAULT_TTL))
+            if stamp is not None:
+                kept_pods[pod_key] = (stamp, derived)
+            if derived:
+                out.append(derived)
         self._by_pod = kept_pods
         return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -104,36 +105,36 @@ def compose_ruleset(fragments: Iterable[Fragment | Chains]) -> Ruleset:
     for table in sorted(tables, key=TABLE_ORDER.index):
         builtins = BUILTIN_CHAINS[table]
         policies = dict.fromkeys(builtins, "ACCEPT")
-        parts: dict[str, list[tuple[str, ...]]] = {}
+        joined: dict[str, tuple[str, ...]] = {}
+        pieces: dict[str, list[tuple[str, ...]]] = {}  # chains of more than one fragment
         names: set[str] = set()
-        for chains in read:
-            for name, policy in chains.declared.get(table, {}).items():
-                if name in builtins:
-                    policies[name] = policy
-                else:
-                    policies.setdefault(name, "-")
-            for name, rules in chains.rules.get(table, {}).items():
-                parts.setdefault(name, []).append(rules)
+        for chains in read:  # whole dicts at a time: a fragment holds thousands of chains
+            declared = chains.declared.get(table)
+            if declared:
+                kept = {name: declared.get(name, policies[name]) for name in builtins}
+                policies.update(dict.fromkeys(declared, "-"))  # a chain keeps its first place
+                policies.update(kept)
+            rules = chains.rules.get(table)
+            if rules:
+                for name in rules.keys() & joined.keys():
+                    pieces.setdefault(name, [joined[name]]).append(rules[name])
+                joined.update(rules)
             names |= chains.names.get(table, frozenset())
+        for name, found in pieces.items():
+            joined[name] = tuple(itertools.chain.from_iterable(found))
         unknown = names - policies.keys() - TARGETS
         if unknown:
-            _refuse(table, unknown, parts)
+            _refuse(table, unknown, joined)
         out[table] = {
-            name: Chain(policy, _joined(parts.get(name, ()))) for name, policy in policies.items()
+            name: Chain(policy, joined.get(name, ())) for name, policy in policies.items()
         }
     return out
 
 
-def _joined(parts: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(rule for rules in parts for rule in rules)
-
-
-def _refuse(table: str, unknown: set[str], parts: Mapping[str, list[tuple[str, ...]]]) -> None:
+def _refuse(table: str, unknown: set[str], rules: Mapping[str, tuple[str, ...]]) -> None:
     """The ValueError for rules naming chains nobody declared: the first such rule, and how."""
-    for chain, pieces in parts.items():
-        for rule in (r for rules in pieces for r in rules):
+    for chain, chain_rules in rules.items():
+        for rule in chain_rules:
             if chain in unknown:
                 raise ValueError(
                     f"rule {rule!r} appends to chain {chain} of table {table}, "

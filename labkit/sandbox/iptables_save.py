@@ -7,6 +7,7 @@ rendered, line for line. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from labkit.model.kubeproxy.chains import iptables_comment
@@ -20,10 +21,14 @@ BUILTIN_CHAINS = {
 """The tables these writers fill, with their built-in chains in iptables-save's order."""
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _cidr(value: str) -> str:
+    """An address or network as iptables-save prints it (``10.0.0.1/32``), parsed once per
+    text: a changed Service's rules name the same endpoints again (issue 18)."""
     return str(ipaddress.ip_network(value, strict=False))
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def comment(text: str) -> str:
     """A ``-m comment`` match, quoted as iptables-save quotes it."""
     return f"-m comment --comment {iptables_comment(text)}"

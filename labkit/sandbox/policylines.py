@@ -1,11 +1,11 @@
-"""One NetworkPolicy's Felix chain in one direction (``cali-pi-``/``cali-po-``): the rule bodies,
-the ``cali-ex-`` sub-chains its ipBlock excepts need and the ipsets its selector peers match.
+"""One NetworkPolicy's Felix chain in one direction (``cali-pi-``/``cali-po-``): its rules, the
+``cali-ex-`` sub-chains its ipBlock excepts need and the ipsets its selector peers match.
 
-Pure, before Felix's ``cali:<hash>`` comments are added (:func:`labkit.sandbox.felix.render_chain`).
-A policy's chain is the same on every node unless an ingress rule names a port (resolved at each
-local pod), so :class:`PolicyChains` writes it once per pass for every node (as Felix's
+Pure. A policy's chain is the same on every node unless a rule names a port (resolved at each
+destination pod), so :class:`PolicyChains` writes it once per pass for every node (as Felix's
 calculation graph computes one policy's rules once; felix/rules/policy.go
-``PolicyToIptablesChains``).
+``PolicyToIptablesChains``), and keeps it for the next passes while what it is written from is
+the same (:mod:`labkit.sandbox.policycache`): only the members of its ipsets are found again.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from labkit.model.netpol.policies import (
 from labkit.model.netpol.selection import Selection
 from labkit.model.netpol.verdicts import policy_selects
 from labkit.sandbox import felix
+from labkit.sandbox.policycache import Recent
 
 ACCEPT_MARK = "0x10000/0x10000"
 SET_ACCEPT = f"--jump MARK --set-mark {ACCEPT_MARK}"
@@ -37,23 +38,34 @@ IF_ACCEPTED = f"-m mark --mark {ACCEPT_MARK}"
 KINDS = {INGRESS: "ingress", "egress": "egress"}
 
 
-class PolicyChain(NamedTuple):
-    """A policy's chain in one direction: its rule bodies (the policy's name on the first), the
-    ``cali-ex-`` sub-chains they jump to, and the members of the ipsets they match."""
+class WrittenChain(NamedTuple):
+    """A policy's chain in one direction as Felix loads it: its name, its ``-A`` lines (each with
+    its ``cali:`` hash, the policy's name on the first), its ``cali-ex-`` sub-chains' lines, and
+    the selector peer each ipset it matches holds the pods of (set name -> peer)."""
 
-    rules: list[str]
-    subchains: dict[str, list[str]]
-    sets: dict[str, list[str]]
+    name: str
+    lines: tuple[str, ...]
+    subchains: dict[str, tuple[str, ...]]
+    set_peers: dict[str, Peer]
 
 
 class PolicyChains:
-    """Policy chains of one pass, written once and shared by every node's render."""
+    """Policy chains of one pass, written once and shared by every node's render; those not
+    resolved at pods are kept across passes in ``kept``."""
 
-    def __init__(self, selection: Selection, eps: Sequence[Endpoint]) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        eps: Sequence[Endpoint],
+        kept: Recent[tuple[object, ...], WrittenChain],
+    ) -> None:
         self.selection = selection
         self.eps = eps
-        self._written: dict[tuple[object, ...], PolicyChain] = {}
+        self._kept = kept
+        self._shared: dict[tuple[object, ...], WrittenChain] = {}
+        self._per_node: dict[tuple[object, ...], WrittenChain] = {}
         self._members: dict[str, list[Endpoint]] = {}
+        self._sets: dict[str, list[str]] = {}
 
     def chain(
         self,
@@ -63,17 +75,41 @@ class PolicyChains:
         use_ipsets: bool,
         outside: Sequence[IPNetwork],
         node: str,
-    ) -> PolicyChain:
+    ) -> WrittenChain:
         """The chain of ``policy`` in ``direction`` on ``node`` (whose pods are ``local``)."""
-        per_node = direction == INGRESS and any(
-            port.named for rule in policy.rules(direction) for port in rule.ports
-        )
-        key = (policy.ref, direction, use_ipsets, tuple(outside), node if per_node else "")
-        found = self._written.get(key)
-        if found is None:
-            writer = _Writer(self, local, use_ipsets, outside)
-            found = self._written[key] = writer.policy_chain(policy, direction)
+        slot: tuple[object, ...] = (policy.ref, direction, use_ipsets, tuple(outside))
+        found = self._shared.get(slot)
+        if found is not None:
+            return found
+        rules = policy.rules(direction)
+
+        def write() -> WrittenChain:
+            return _Writer(self, local, use_ipsets, outside).policy_chain(policy, direction)
+
+        if any(port.named for rule in rules for port in rule.ports):
+            # Resolved at pods (ingress: at this node's), so written again every pass.
+            if direction != INGRESS:
+                found = self._shared[slot] = write()
+                return found
+            found = self._per_node.get((*slot, node))
+            if found is None:
+                found = self._per_node[(*slot, node)] = write()
+            return found
+        # Written from the policy (this very parse, reused while its version is) and, inline,
+        # the addresses its selector peers pick; with ipsets those are the sets' members.
+        picked = () if use_ipsets else self._addresses(rules, policy.namespace)
+        key = (_Same(policy), direction, use_ipsets, tuple(outside), picked)
+        found = self._shared[slot] = self._kept.get(key, write)
         return found
+
+    def _addresses(self, rules: Sequence[Rule], namespace: str) -> tuple[object, ...]:
+        """The addresses each selector peer of ``rules`` picks, as inline rules name them."""
+        return tuple(
+            tuple(ep.ip for ep in self.pods_of(peer, namespace))
+            for rule in rules
+            for peer in rule.peers
+            if peer.ip_block is None
+        )
 
     def pods_of(self, peer: Peer, policy_namespace: str) -> list[Endpoint]:
         """Pods a selector peer names that have an IPv4 address, in address order (then in
@@ -90,6 +126,29 @@ class PolicyChains:
                 key=lambda e: (int(e.ip) if e.ip else 0, e.sort_key),
             )
         return found
+
+    def set_members(self, name: str, peer: Peer, policy_namespace: str) -> list[str]:
+        """The addresses in the ipset ``name`` of a selector peer, found once per pass."""
+        found = self._sets.get(name)
+        if found is None:
+            found = self._sets[name] = [str(ep.ip) for ep in self.pods_of(peer, policy_namespace)]
+        return found
+
+
+class _Same:
+    """An object in a key compared by identity, not by value: a parse is reused while its
+    object's version is, and comparing it by identity is exact and costs nothing."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
 
 
 def comment(text: str) -> str:
@@ -172,9 +231,9 @@ class _Writer:
         self.use_ipsets = use_ipsets
         self.outside = outside
         self.subchains: dict[str, list[str]] = {}
-        self.sets: dict[str, list[str]] = {}
+        self.set_peers: dict[str, Peer] = {}
 
-    def policy_chain(self, policy: Policy, direction: str) -> PolicyChain:
+    def policy_chain(self, policy: Policy, direction: str) -> WrittenChain:
         rules: list[str] = []
         for rule in policy.rules(direction):
             where = f"{policy.ref} {direction} rule {rule.index}"
@@ -188,7 +247,13 @@ class _Writer:
             rules.pop()
         title = comment(f"KubernetesNetworkPolicy {policy.ref} {KINDS[direction]}")
         rules[:1] = [join(title, rules[0]) if rules else title]
-        return PolicyChain(rules, self.subchains, self.sets)
+        name = felix.policy_chain(policy.namespace, policy.name, direction == INGRESS)
+        return WrittenChain(
+            name,
+            felix.render_chain(name, rules),
+            {sub: felix.render_chain(sub, lines) for sub, lines in self.subchains.items()},
+            self.set_peers,
+        )
 
     def _rule_lines(self, policy: Policy, rule: Rule, direction: str, where: str) -> list[str]:
         """Every (peer, port) combination of one rule as a rule line, duplicates dropped."""
@@ -330,9 +395,8 @@ class _Writer:
         selector it derives; this one hashes the policy's namespace and the peer's selectors)."""
         identity = self.selection.identity(peer, policy_namespace)
         name = felix.ipset_name(identity)
-        members = tuple(self.shared.pods_of(peer, policy_namespace))
-        self.sets[name] = [str(ep.ip) for ep in members]
-        return _Target(ipset=name, members=members)
+        self.set_peers[name] = peer
+        return _Target(ipset=name, members=tuple(self.shared.pods_of(peer, policy_namespace)))
 
     def _outside_note(self, block: IPBlock) -> str:
         covered = [

@@ -29,7 +29,9 @@ and each carries ``-m comment --comment "cali:<hash>"`` computed with Felix's ru
   every change); an ``ipBlock`` is its CIDR, with a ``cali-ex-<hash>`` sub-chain (the
   sandbox's own) that RETURNs the ``except`` ranges; ports are ``-m multiport
   --destination-ports``; named ports are resolved per destination pod. Policy chains are
-  written by :mod:`labkit.sandbox.policylines`, once per pass for every node.
+  written by :mod:`labkit.sandbox.policylines`, once per pass for every node; with a lab's
+  :class:`labkit.sandbox.policycache.PolicyCache`, policy and workload chains are written again
+  only when what they are written from changed (issue 18).
 
 Semantics are exactly :mod:`labkit.model.netpol`'s (tests compare the two). IPv4 only: IPv6
 addresses and CIDRs are left out, with a comment saying so.
@@ -42,13 +44,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from labkit.errors import LabError
-from labkit.model.netpol.endpoints import Endpoint, endpoint
+from labkit.model.netpol.endpoints import Endpoint
 from labkit.model.netpol.policies import EGRESS, INGRESS, Policy, PolicyError
 from labkit.model.netpol.selection import Selection
 from labkit.model.netpol.verdicts import PolicySet
 from labkit.model.objects import pod_phase
 from labkit.sandbox import felix
 from labkit.sandbox.iptables import Chains, chain_names
+from labkit.sandbox.policycache import PolicyCache
 from labkit.sandbox.policylines import (
     IF_ACCEPTED,
     KINDS,
@@ -130,30 +133,37 @@ class PolicyRules(NamedTuple):
         return {"filter": out}
 
 
-def _wired_here(pod: Mapping[str, Any], ep: Endpoint, node_name: str) -> bool:
-    """Whether the pod is a workload endpoint of this node: its own namespace, wired by the CNI
-    (an address) and not finished, as Felix only programs endpoints the CNI plugin created."""
-    return (
-        ep.subject
-        and ep.ip is not None
-        and pod_phase(pod) not in ("Succeeded", "Failed")
-        and (pod.get("spec") or {}).get("nodeName") == node_name
-    )
+def _wired_at(pod: Mapping[str, Any], ep: Endpoint) -> str:
+    """The node the pod is a workload endpoint of ("" for none): its own namespace, wired by the
+    CNI (an address) and not finished, as Felix only programs endpoints the CNI plugin created."""
+    if not ep.subject or ep.ip is None or pod_phase(pod) in ("Succeeded", "Failed"):
+        return ""
+    return str((pod.get("spec") or {}).get("nodeName") or "")
 
 
 class PolicyInputs:
     """Pods, namespaces and policies parsed once, with their selector index, for the render of
-    every node (as one Felix calculation graph feeds all of a node's chains; issue 18)."""
+    every node (as one Felix calculation graph feeds all of a node's chains; issue 18). With a
+    lab's ``cache``, one pass of it: parses and chains are reused from earlier passes while what
+    they come from is the same."""
 
     def __init__(
         self,
         pods: Sequence[Mapping[str, Any]],
         namespaces: Sequence[Mapping[str, Any]],
         policies: Sequence[Mapping[str, Any]],
+        cache: PolicyCache | None = None,
     ) -> None:
-        self.ps = PolicySet(namespaces, policies)
-        self.pods = [(endpoint(pod), pod) for pod in pods]
+        self.cache = cache if cache is not None else PolicyCache()
+        self.cache.turn()
+        self.ps = PolicySet(namespaces, [self.cache.policy(doc) for doc in policies])
+        self.pods = [(self.cache.endpoint(pod), pod) for pod in pods]
         self.eps = sorted((ep for ep, _ in self.pods), key=lambda e: e.sort_key)
+        self.wired: dict[str, list[tuple[Endpoint, Mapping[str, Any]]]] = {}
+        """The workload endpoints of each node, with their pods."""
+        for ep, pod in self.pods:
+            if node := _wired_at(pod, ep):
+                self.wired.setdefault(node, []).append((ep, pod))
         labels = [e.label for e in self.eps]
         if len(set(labels)) != len(labels):
             dup = next(label for label in labels if labels.count(label) > 1)
@@ -162,7 +172,7 @@ class PolicyInputs:
                 "Pass each pod once.",
             )
         self.selection = Selection(self.ps, self.eps)
-        self.chains = PolicyChains(self.selection, self.eps)
+        self.chains = PolicyChains(self.selection, self.eps, self.cache.chains)
         """Each policy's chain, written once for every node of the pass."""
 
 
@@ -187,10 +197,9 @@ class _Renderer:
         self.eps = inputs.eps
         self.profiles: dict[str, tuple[str, str]] = {}
         local: list[Endpoint] = []
-        for ep, pod in inputs.pods:
-            if _wired_here(pod, ep, node_name):
-                local.append(ep)
-                self.profiles[ep.label] = pod_profiles(pod)
+        for ep, pod in inputs.wired.get(node_name, []):
+            local.append(ep)
+            self.profiles[ep.label] = pod_profiles(pod)
         self.iface: dict[str, str] = {}
         seen: dict[str, str] = {}
         for ep in local:
@@ -218,7 +227,11 @@ class _Renderer:
         self.local = sorted(local, key=lambda e: self.iface[e.label])
         self.selection = inputs.selection
         self.policy_chains = inputs.chains
-        self.chains: dict[str, list[str]] = {}
+        self.workloads = inputs.cache.workloads
+        self.chains: dict[str, tuple[str, ...]] = {}
+        """Each chain's ``-A`` lines, as Felix renders them (``cali:`` hashes first)."""
+        self.profile_names: dict[tuple[str, str], str] = {}
+        """Each profile's chain per direction, once declared."""
         self.use_ipsets = use_ipsets
         self.sets: dict[str, list[str]] = {}
 
@@ -226,7 +239,20 @@ class _Renderer:
 
     def chains_read(self) -> Chains:
         """The chains declared and their rules (the hooks first), in a fixed order."""
-        self.chains = {
+        dispatch: dict[str, list[str]] = {"cali-from-wl-dispatch": [], "cali-to-wl-dispatch": []}
+        workload: list[str] = []
+        for ep in self.local:
+            label = ep.label
+            iface, profiles = self.iface[label], self.profiles[label]
+            for direction, chains, flag in (
+                (EGRESS, "cali-from-wl-dispatch", "--in-interface"),
+                (INGRESS, "cali-to-wl-dispatch", "--out-interface"),
+            ):
+                chain = workload_chain(iface, direction)
+                dispatch[chains].append(f"{flag} {iface} --goto {chain}")
+                self.chains[chain] = self._workload_chain(ep, direction, chain, profiles)
+                workload.append(chain)
+        bodies = {
             "cali-FORWARD": [
                 "--in-interface cali+ --jump cali-from-wl-dispatch",
                 "--out-interface cali+ --jump cali-to-wl-dispatch",
@@ -236,25 +262,15 @@ class _Renderer:
                 f"{IF_ACCEPTED} --jump ACCEPT",
                 "--out-interface cali+ --jump RETURN",
             ],
-            "cali-from-wl-dispatch": [],
-            "cali-to-wl-dispatch": [],
+            **dispatch,
             "cali-wl-to-host": [
                 "--jump cali-from-wl-dispatch",
                 join(comment("Configured DefaultEndpointToHostAction"), "--jump ACCEPT"),
             ],
         }
-        base = list(self.chains)
-        workload: list[str] = []
-        for ep in self.local:
-            iface = self.iface[ep.label]
-            for direction, dispatch, flag in (
-                (EGRESS, "cali-from-wl-dispatch", "--in-interface"),
-                (INGRESS, "cali-to-wl-dispatch", "--out-interface"),
-            ):
-                chain = workload_chain(iface, direction)
-                self.chains[dispatch].append(f"{flag} {iface} --goto {chain}")
-                self.chains[chain] = self._workload_rules(ep, direction)
-                workload.append(chain)
+        base = list(bodies)
+        for name, lines in bodies.items():
+            self.chains[name] = felix.render_chain(name, lines)
         policy_chains = sorted(
             name for name in self.chains if name.startswith(("cali-pi-", "cali-po-"))
         )
@@ -270,7 +286,7 @@ class _Renderer:
             for hook in ("INPUT", "FORWARD", "OUTPUT")
         }
         for name in order:
-            rules[name] = felix.render_chain(name, self.chains[name])
+            rules[name] = self.chains[name]
         return Chains(
             {"filter": dict.fromkeys(order, "-")},
             {"filter": rules},
@@ -279,57 +295,78 @@ class _Renderer:
 
     # ------------------------------------------------------------------ workload chains
 
-    def _workload_rules(self, ep: Endpoint, direction: str) -> list[str]:
-        """Felix's endpoint chain (felix/rules/endpoints.go ``endpointIptablesChain``)."""
-        rules = [
-            "-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT",
-            "-m conntrack --ctstate INVALID --jump DROP",
-            CLEAR_ACCEPT_AND_PASS,
-        ]
-        isolating = self.selection.selecting(ep, direction)
-        if isolating:
-            rules.append(join(comment(f"Start of tier {TIER}"), CLEAR_PASS))
-            for policy in isolating:
-                chain = self._policy_chain(policy, direction)
-                rules.append(f"{IF_NOT_PASSED} --jump {chain}")
-                rules.append(
-                    join(comment("Return if policy accepted"), IF_ACCEPTED, "--jump RETURN")
-                )
-            rules.append(
-                join(
-                    comment(f"End of tier {TIER}. Drop if no policies passed packet"),
-                    IF_NOT_PASSED,
-                    "--jump DROP",
-                )
-            )
-        for profile in self.profiles[ep.label]:
-            chain = self._profile_chain(profile, direction)
-            rules.append(f"--jump {chain}")
-            rules.append(join(comment("Return if profile accepted"), IF_ACCEPTED, "--jump RETURN"))
-        rules.append(join(comment("Drop if no profiles matched"), "--jump DROP"))
-        return rules
+    def _workload_chain(
+        self, ep: Endpoint, direction: str, chain: str, profiles: tuple[str, str]
+    ) -> tuple[str, ...]:
+        """Felix's endpoint chain (felix/rules/endpoints.go ``endpointIptablesChain``), its
+        lines kept by what they read: its name and the policy and profile chains it jumps to."""
+        policies = tuple(
+            self._policy_chain(policy, direction)
+            for policy in self.selection.selecting(ep, direction)
+        )
+        jumps = (
+            self._profile_chain(profiles[0], direction),
+            self._profile_chain(profiles[1], direction),
+        )
+        return self.workloads.get(
+            (chain, policies, jumps),
+            lambda: felix.render_chain(chain, _workload_rules(policies, jumps)),
+        )
 
     def _profile_chain(self, profile: str, direction: str) -> str:
         """A namespace profile allows everything (Calico's Kubernetes driver gives ``kns.*`` one
         allow rule per direction); a ServiceAccount profile only carries labels."""
-        name = felix.profile_chain(profile, direction == INGRESS)
-        if name not in self.chains:
-            note = comment(f"Profile {profile} {KINDS[direction]}")
-            if profile.startswith("kns."):
-                self.chains[name] = [join(note, SET_ACCEPT), f"{IF_ACCEPTED} --jump RETURN"]
-            else:
-                self.chains[name] = [note]
+        name = self.profile_names.get((profile, direction))
+        if name is None:
+            name = felix.profile_chain(profile, direction == INGRESS)
+            self.profile_names[(profile, direction)] = name
+            if name not in self.chains:
+                note = comment(f"Profile {profile} {KINDS[direction]}")
+                if profile.startswith("kns."):
+                    bodies = [join(note, SET_ACCEPT), f"{IF_ACCEPTED} --jump RETURN"]
+                else:
+                    bodies = [note]
+                self.chains[name] = felix.render_chain(name, bodies)
         return name
 
     def _policy_chain(self, policy: Policy, direction: str) -> str:
         """The policy's chain in ``direction``, with the sub-chains and ipsets it needs."""
-        name = policy_chain(policy.ref, direction)
-        if name not in self.chains:
-            written = self.policy_chains.chain(
-                policy, direction, self.local, self.use_ipsets, self.outside, self.node
+        written = self.policy_chains.chain(
+            policy, direction, self.local, self.use_ipsets, self.outside, self.node
+        )
+        if written.name not in self.chains:
+            self.chains[written.name] = written.lines
+            for sub, lines in written.subchains.items():
+                self.chains.setdefault(sub, lines)
+            for set_name, peer in written.set_peers.items():
+                self.sets[set_name] = self.policy_chains.set_members(
+                    set_name, peer, policy.namespace
+                )
+        return written.name
+
+
+def _workload_rules(policies: Sequence[str], profiles: Sequence[str]) -> list[str]:
+    """A workload chain's rules: conntrack, the marks cleared, the tier's policy chains (when
+    any isolates the pod) and then its profile chains."""
+    rules = [
+        "-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT",
+        "-m conntrack --ctstate INVALID --jump DROP",
+        CLEAR_ACCEPT_AND_PASS,
+    ]
+    if policies:
+        rules.append(join(comment(f"Start of tier {TIER}"), CLEAR_PASS))
+        for chain in policies:
+            rules.append(f"{IF_NOT_PASSED} --jump {chain}")
+            rules.append(join(comment("Return if policy accepted"), IF_ACCEPTED, "--jump RETURN"))
+        rules.append(
+            join(
+                comment(f"End of tier {TIER}. Drop if no policies passed packet"),
+                IF_NOT_PASSED,
+                "--jump DROP",
             )
-            self.chains[name] = written.rules
-            for sub, rules in written.subchains.items():
-                self.chains.setdefault(sub, rules)
-            self.sets.update(written.sets)
-        return name
+        )
+    for chain in profiles:
+        rules.append(f"--jump {chain}")
+        rules.append(join(comment("Return if profile accepted"), IF_ACCEPTED, "--jump RETURN"))
+    rules.append(join(comment("Drop if no profiles matched"), "--jump DROP"))
+    return rules

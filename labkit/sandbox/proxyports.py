@@ -7,6 +7,7 @@ the proxier: IPv6 addresses are left out, junk addresses raise a LabError naming
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,9 +78,9 @@ class ProxiedPort:
     source_ranges: tuple[str, ...]
     health_check_node_port: int | None
 
-    @property
+    @functools.cached_property
     def key(self) -> PortKey:
-        """The key its endpoints are filed under."""
+        """The key its endpoints are filed under (kept: the rules look it up for every node)."""
         return PortKey(self.namespace, self.name, self.port_name, self.protocol)
 
     @property
@@ -239,9 +240,9 @@ def service_ports(services: Sequence[Obj]) -> list[ProxiedPort]:
     return ports
 
 
-def endpoints_by_port(slices: Sequence[Obj]) -> dict[PortKey, list[PortEndpoint]]:
+def endpoints_by_port(slices: Sequence[Obj]) -> dict[PortKey, tuple[PortEndpoint, ...]]:
     """Each Service port's endpoints from EndpointSlices, ordered by ``ip:port`` like kube-proxy;
-    an address listed twice counts once."""
+    an address listed twice counts once (tuples: a cache may hold them)."""
     found: dict[PortKey, dict[str, PortEndpoint]] = {}
     for eps in slices:
         service = labels_of(eps).get(SERVICE_NAME_LABEL)
@@ -279,7 +280,7 @@ def endpoints_by_port(slices: Sequence[Obj]) -> dict[PortKey, list[PortEndpoint]
                     terminating=bool(cond.get("terminating")),
                 )
                 bucket.setdefault(ep.address, ep)
-    return {key: [eps[a] for a in sorted(eps)] for key, eps in found.items()}
+    return {key: tuple(eps[a] for a in sorted(eps)) for key, eps in found.items()}
 
 
 def choose_endpoints(
@@ -400,7 +401,7 @@ class ProxyInputs(NamedTuple):
     ``EndpointsChangeTracker`` feed a proxier; issue 18)."""
 
     ports: list[ProxiedPort]
-    endpoints: dict[PortKey, list[PortEndpoint]]
+    endpoints: dict[PortKey, tuple[PortEndpoint, ...]]
 
 
 def proxy_inputs(

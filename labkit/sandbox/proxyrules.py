@@ -8,7 +8,8 @@ REJECT for a service port without endpoints (the "connection refused" a learner 
 line is written in the canonical form ``iptables-save`` prints, chains sorted like it sorts them,
 so ``iptables-save | grep my-service`` on a sandbox node reads like a real node and equals what
 was rendered. Pure: no I/O; each port's rules are kept, keyed by everything they are rendered
-from, so a change re-renders only the ports it touches. What is proxied (ports, endpoints, the
+from, and so is each node's merge of them (:mod:`labkit.sandbox.chainmerge`): a change
+re-renders and re-merges only the ports it touches. What is proxied (ports, endpoints, the
 endpoints each node picks) is read by :mod:`labkit.sandbox.proxyports`.
 
 Each table's lines declare its built-in chains too, so ``restore_text()`` output can be loaded
@@ -18,14 +19,16 @@ adds its own rules to the same table (e.g. policy enforcement) appends them to t
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from labkit.errors import LabError
 from labkit.model.kubeproxy.chains import endpoint_chain, statistic_probability
 from labkit.model.objects import name_of
+from labkit.sandbox.chainmerge import MergedChains
 from labkit.sandbox.iptables import Chains
 from labkit.sandbox.iptables_save import SaveTables, comment
 from labkit.sandbox.proxyports import (
@@ -60,8 +63,13 @@ def render_proxy_rules(
     ``shared`` gives ``proxy_inputs(services, endpoint_slices)``, for a caller rendering every
     node of a pass from one read.
     """
-    tables = _node_tables(node, nodes, services, endpoint_slices, cluster_cidr, shared)
-    return {table: tables.lines(table) for table in ("filter", "nat", "mangle")}
+    chains = render_proxy_chains(node, nodes, services, endpoint_slices, cluster_cidr, shared)
+    out: dict[str, list[str]] = {}
+    for table in ("filter", "nat", "mangle"):
+        declared, rules = chains.declared[table], chains.rules[table]
+        out[table] = [f":{chain} {policy} [0:0]" for chain, policy in declared.items()]
+        out[table] += [line for chain in declared for line in rules.get(chain, ())]
+    return out
 
 
 def render_proxy_chains(
@@ -73,18 +81,8 @@ def render_proxy_chains(
     shared: Callable[[], ProxyInputs] | None = None,
 ) -> Chains:
     """The rules of :func:`render_proxy_rules` as chains, for composing a node's ruleset without
-    reading lines back (issue 18)."""
-    return _node_tables(node, nodes, services, endpoint_slices, cluster_cidr, shared).read()
-
-
-def _node_tables(
-    node: Mapping[str, Any],
-    nodes: Sequence[Mapping[str, Any]],
-    services: Sequence[Mapping[str, Any]],
-    endpoint_slices: Sequence[Mapping[str, Any]],
-    cluster_cidr: str,
-    shared: Callable[[], ProxyInputs] | None,
-) -> SaveTables:
+    reading lines back (issue 18): each port's chains from the port cache, merged with the
+    node's last merge by what changed."""
     node_name = name_of(node)
     if not node_name:
         raise LabError(
@@ -110,20 +108,16 @@ def _node_tables(
             "Pass the pod network of the lab's CNI.",
         ) from None
     ports, endpoints = shared() if shared is not None else proxy_inputs(services, endpoint_slices)
-    tables = SaveTables()
-    _base_rules(tables)
-    for port in ports:
-        _merge(tables, _port_rules(port, endpoints.get(port.key, []), node_name, node_ip, cidr))
-    tables.add(
-        "nat",
-        "KUBE-SERVICES",
-        matches=(
-            comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
-            "-m addrtype --dst-type LOCAL",
-        ),
-        target="KUBE-NODEPORTS",
-    )
-    return tables
+    head, tail = _node_wide()
+    parts = [head]
+    parts += (_port_rules(p, endpoints.get(p.key, ()), node_name, node_ip, cidr) for p in ports)
+    parts.append(tail)
+    with _MERGED_LOCK:  # labs of one process may render at once
+        merged = _MERGED.pop(node_name, None) or MergedChains()
+        _MERGED[node_name] = merged  # most recently used last
+        while len(_MERGED) > MERGED_NODES:
+            del _MERGED[next(iter(_MERGED))]
+        return merged.update(parts)
 
 
 def restore_text(tables: Mapping[str, list[str]]) -> str:
@@ -134,50 +128,76 @@ def restore_text(tables: Mapping[str, list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-# --------------------------------------------------------------------------- per-port cache
+@functools.cache
+def _node_wide() -> tuple[Chains, Chains]:
+    """The chains around the ports' on every node: node-wide ones first, nodeports' jump last."""
+    head, tail = SaveTables(), SaveTables()
+    _base_rules(head)
+    tail.add(
+        "nat",
+        "KUBE-SERVICES",
+        matches=(
+            comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
+            "-m addrtype --dst-type LOCAL",
+        ),
+        target="KUBE-NODEPORTS",
+    )
+    return head.read(), tail.read()
 
-_PORT_CACHE: dict[str, SaveTables] = {}
+
+# --------------------------------------------------------------------------- caches
+
+_MERGED: dict[str, MergedChains] = {}
+_MERGED_LOCK = threading.Lock()
+MERGED_NODES = 64
+"""Nodes whose last merge is kept (by name); past it the least recently used go."""
+
+_PORT_CACHE: dict[tuple[str | None, ...], _Part] = {}
 _PORT_CACHE_LOCK = threading.Lock()
 PORT_CACHE_SIZE = 10_000
 """Ports' rendered rules kept (one per port and node, a few kB each): past it the least recently
 used go, which costs only a render."""
 
 
+class _Part(NamedTuple):
+    """One port's rules on a node, with the inputs they were rendered from."""
+
+    port: ProxiedPort
+    endpoints: tuple[PortEndpoint, ...]
+    inputs: str
+    """``repr((port, endpoints))``: tells 1 from True, as ``==`` would not."""
+    chains: Chains
+
+
 def _port_rules(
     port: ProxiedPort,
-    endpoints: Sequence[PortEndpoint],
+    endpoints: tuple[PortEndpoint, ...],
     node_name: str,
     node_ip: str | None,
     cidr: str,
-) -> SaveTables:
-    """One Service port's rules on a node, rendered again only when one of these inputs differs:
-    one more object re-renders the ports it touches, not all 500 (issue 18). The key is the
-    inputs' repr (frozen dataclasses of strings, numbers and tuples), which tells 1 from True."""
-    key = repr((port, tuple(endpoints), node_name, node_ip, cidr))
+) -> Chains:
+    """One Service port's rules on a node, rendered again only when one of these inputs differs
+    (issue 18). The same port and endpoint objects as last time (an unchanged Service's, from
+    ``ProxyInputCache``) cost a lookup; others are compared by their repr."""
+    key = (*port.key, node_name, node_ip, cidr)
     with _PORT_CACHE_LOCK:  # labs of one process may render at once
         cached = _PORT_CACHE.pop(key, None)
-    if cached is None:
-        cached = SaveTables()
-        chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
-        _entry_rules(cached, chains)
-        _service_and_external_chains(cached, chains, cidr)
-        _firewall_chain(cached, chains, node_ip)
-        _endpoint_chains(cached, chains)
-    with _PORT_CACHE_LOCK:
+        if cached is None or not (cached.port is port and cached.endpoints is endpoints):
+            inputs = repr((port, endpoints))
+            if cached is None or cached.inputs != inputs:
+                tables = SaveTables()
+                chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
+                _entry_rules(tables, chains)
+                _service_and_external_chains(tables, chains, cidr)
+                _firewall_chain(tables, chains, node_ip)
+                _endpoint_chains(tables, chains)
+                cached = _Part(port, endpoints, inputs, tables.read())
+            else:
+                cached = cached._replace(port=port, endpoints=endpoints)
         _PORT_CACHE[key] = cached  # most recently used last
         while len(_PORT_CACHE) > PORT_CACHE_SIZE:
             del _PORT_CACHE[next(iter(_PORT_CACHE))]
-    return cached
-
-
-def _merge(tables: SaveTables, part: SaveTables) -> None:
-    """Append one port's chains and rules to the node's (each chain's rules stay in the order
-    the ports were rendered, as when rendered straight into ``tables``)."""
-    for table, chains in part.chains.items():
-        tables.chains[table] |= chains
-    for table, rules in part.rules.items():
-        for chain, lines in rules.items():
-            tables.rules[table].setdefault(chain, []).extend(lines)
+    return cached.chains
 
 
 # --------------------------------------------------------------------------- node-wide chains

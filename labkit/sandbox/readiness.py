@@ -9,7 +9,7 @@ not run and count as passing.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -148,9 +148,11 @@ def update_readiness(
     pods: Iterable[Mapping[str, Any]],
     nets: Mapping[str, PodNet],
     nodes: Sequence[NodeNet],
+    serving: Callable[[], None],
 ) -> bool:
     """Run every readinessProbe of the pods in ``nets`` at once and record each pod's Ready
-    condition in ``store``; True if any pod's readiness changed."""
+    condition in ``store``; True if any pod's readiness changed. ``serving()`` returns once the
+    agent serves the pods (called only when there is a probe to run: it may still be reloading)."""
     by_node = {n.name: n for n in nodes}
     jobs = []
     for pod in pods:
@@ -160,6 +162,7 @@ def update_readiness(
             jobs.append(_Job(pod, net, by_node[net.node], checks))
     if not jobs:
         return False
+    serving()
 
     def run(job: _Job) -> list[ProbeAnswer]:
         return [try_readiness(job.node.netns, job.net.ip, check) for check in job.checks]

@@ -211,22 +211,15 @@ def served_ingresses(ingresses: Iterable[Mapping[str, Any]]) -> list[Mapping[str
 # --------------------------------------------------------------------------- the agent's document
 
 
-def workloads_document(
-    pods: Iterable[Mapping[str, Any]],
-    nets: Mapping[str, PodNet],
-    dns_rows: list[list[Any]],
-    ingress: list[dict[str, Any]],
-    tls_hosts: list[str],
-    namespaces: Iterable[str] = (),
-) -> dict[str, Any]:
-    """The agent's ``workloads.json``: who serves which ports where, DNS records (rows
-    ``[name, type, value, ttl]``, in any order) and the namespaces (an empty one still answers
-    NODATA, as in CoreDNS), Ingress routes.
+def served_pods(
+    pods: Iterable[Mapping[str, Any]], nets: Mapping[str, PodNet]
+) -> list[tuple[Mapping[str, Any], PodNet]]:
+    """The pods the agent serves, by namespace and name, with their networks: those with one.
 
     Host-network pods serve in their node's namespace: only those that declare ports are listed,
     and only the first of them per node, since the agent gives each namespace to one pod.
     """
-    workloads = []
+    served = []
     used_netns: set[str] = set()
     for pod in sorted(pods, key=_key):
         ns, name = _key(pod)
@@ -234,29 +227,27 @@ def workloads_document(
         if net is None or net.netns in used_netns or (net.host_network and not pod_ports(pod)):
             continue
         used_netns.add(net.netns)
-        role = pod_role(pod)
-        ports = pod_ports(pod)
-        if role == "serve-hostname":  # its HTTP mode listens on TCP only
-            ports = [p for p in ports if p["protocol"] == "TCP"]
-        workloads.append(
-            {
-                "namespace": ns,
-                "name": name,
-                "netns": net.netns,
-                "ip": net.ip,
-                "role": role,
-                "ports": ports,
-                "hostname": net.node
-                if net.host_network
-                else pod_hostname(name, (pod.get("spec") or {}).get("hostname")),
-            }
-        )
+        served.append((pod, net))
+    return served
+
+
+def workload_entry(pod: Mapping[str, Any], net: PodNet) -> dict[str, Any]:
+    """One pod's entry in the agent's ``workloads.json``: where it serves, its role and ports,
+    and its hostname."""
+    role = pod_role(pod)
+    ports = pod_ports(pod)
+    if role == "serve-hostname":  # its HTTP mode listens on TCP only
+        ports = [p for p in ports if p["protocol"] == "TCP"]
     return {
-        "workloads": workloads,
-        "dns_records": dns_rows,
-        "ingress": ingress,
-        "tls_hosts": tls_hosts,
-        "dns_namespaces": sorted(namespaces),
+        "namespace": net.namespace,
+        "name": net.name,
+        "netns": net.netns,
+        "ip": net.ip,
+        "role": role,
+        "ports": ports,
+        "hostname": net.node
+        if net.host_network
+        else pod_hostname(net.name, (pod.get("spec") or {}).get("hostname")),
     }
 
 

@@ -13,7 +13,12 @@ from labkit.sandbox.agent.servehostname import (
 )
 from labkit.sandbox.agent.spec import parse_spec
 from labkit.sandbox.fabric import PodNet
-from labkit.sandbox.workloads import pod_role, serves_hostname_over_http, workloads_document
+from labkit.sandbox.workloads import (
+    pod_role,
+    served_pods,
+    serves_hostname_over_http,
+    workload_entry,
+)
 
 
 def test_the_answer_is_the_hostname_without_a_newline():
@@ -82,5 +87,5 @@ def test_its_http_mode_serves_tcp_ports_only():
         {"containerPort": 9376, "protocol": "UDP"},
     ]
     net = PodNet("d", "web", "lab-worker", "10.244.1.5", "lk-x-p-1", "cali1", False)
-    [row] = workloads_document([spec], {net.key: net}, [], [], [])["workloads"]
+    [row] = [workload_entry(p, n) for p, n in served_pods([spec], {net.key: net})]
     assert row["role"] == "serve-hostname" and row["ports"] == [{"port": 9376, "protocol": "TCP"}]

@@ -57,15 +57,22 @@ def _deployment(ns: str, name: str, replicas: int, group: str) -> dict[str, Any]
     }
 
 
-def _service(ns: str, name: str, group: str, port: int) -> dict[str, Any]:
+def _service(ns: str, name: str, group: str, port: int, kind: str) -> dict[str, Any]:
+    """A Service of type ``kind``; a LoadBalancer's external traffic stays on the node (its
+    KUBE-EXT, KUBE-SVL and health check node port; KUBE-NODEPORTS and KUBE-EXTERNAL-SERVICES
+    shared with the other ports)."""
+    spec: dict[str, Any] = {
+        "type": kind,
+        "selector": {"group": group},
+        "ports": [{"name": "http", "port": port, "targetPort": "http"}],
+    }
+    if kind == "LoadBalancer":
+        spec["externalTrafficPolicy"] = "Local"
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "selector": {"group": group},
-            "ports": [{"name": "http", "port": port, "targetPort": "http"}],
-        },
+        "spec": spec,
     }
 
 
@@ -107,7 +114,8 @@ def _change(rng: random.Random, store: ClusterStore, step: int) -> None:
         name = f"d{rng.randrange(4)}"
         store.apply([_deployment(ns, name, rng.randrange(0, 4), rng.choice(GROUPS))])
     elif kind == "service":
-        store.apply([_service(ns, f"s{rng.randrange(4)}", rng.choice(GROUPS), 80 + step % 3)])
+        kind = rng.choice(("ClusterIP", "NodePort", "LoadBalancer"))
+        store.apply([_service(ns, f"s{rng.randrange(4)}", rng.choice(GROUPS), 80 + step % 3, kind)])
     elif kind == "policy":
         store.apply([_policy(rng, ns, f"p{rng.randrange(5)}")])
     elif kind == "namespace":
@@ -132,15 +140,23 @@ def _render(plane: DataPlane, store: ClusterStore) -> dict[str, tuple[Ruleset, A
 
 
 def _render_alone(store: ClusterStore, tmp_path: Path) -> dict[str, tuple[Ruleset, Any]]:
-    """Every node's ruleset from scratch: a new data plane and view per node, nothing reused."""
+    """Every node's ruleset from scratch: a new data plane (so new fragment and proxy input
+    caches) and view per node, no port's rules and no node's merge kept; the kept ones are put
+    back after, so the incremental renders go on from their own last pass."""
     out = {}
+    ports, merged = dict(proxyrules._PORT_CACHE), dict(proxyrules._MERGED)
     for node in DataPlane(LAB, "calico", tmp_path).nodes(store):
         proxyrules._PORT_CACHE.clear()
+        proxyrules._MERGED.clear()
         felix._rendered.cache_clear()
         view = StoreView(store)
         plane = DataPlane(LAB, "calico", tmp_path)
         wanted = pod_nets(LAB, "calico", view.pods(), plane.nodes(store))
         out[node.netns] = plane.render_rules(view, node, wanted)
+    proxyrules._PORT_CACHE.clear()
+    proxyrules._PORT_CACHE.update(ports)
+    proxyrules._MERGED.clear()
+    proxyrules._MERGED.update(merged)
     return out
 
 
@@ -233,3 +249,63 @@ def test_incremental_render_equals_a_fresh_one_after_every_change(
             assert _same_chains(_apply_restore(old, partial_restore(old, rules)), rules)
         _check_built_chains_read_as_their_lines(store, use_ipsets)
         before = now
+
+
+def _group_policy(name: str, direction: str, selected: str, peer: str) -> dict[str, Any]:
+    """A policy on the pods of group ``selected``, open in ``direction`` to group ``peer`` on
+    8080."""
+    rule = {
+        "from" if direction == "ingress" else "to": [
+            {"podSelector": {"matchLabels": {"group": peer}}}
+        ]
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "alpha"},
+        "spec": {
+            "podSelector": {"matchLabels": {"group": selected}},
+            "policyTypes": [direction.capitalize()],
+            direction: [{**rule, "ports": [{"port": 8080}]}],
+        },
+    }
+
+
+@pytest.mark.parametrize("use_ipsets", [True, False], ids=["ipsets", "inline"])
+def test_a_change_writes_only_the_felix_chains_it_changes(
+    use_ipsets: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One more pod writes its own two workload chains and, inline, the chains of the policies
+    whose peers pick it (with ipsets only that set's members change); one more policy writes its
+    chain and the ingress chains of the pods it selects. As Felix: a policy's chains are
+    rendered on that policy's update (felix/dataplane/linux/policy_mgr.go
+    ``policyManager.OnUpdate``), an endpoint's when it or a policy matching it changes
+    (felix/calc/policy_resolver.go ``OnUpdate``, ``markEndpointsMatchingPolicyDirty``)."""
+    monkeypatch.setattr(ipsets, "available", lambda: use_ipsets)
+    store = ClusterStore.bootstrap(LAB, "calico")
+    store.apply([_namespace("alpha", "red")])
+    store.apply([_deployment("alpha", f"d{i}", 2, group) for i, group in enumerate(GROUPS)])
+    store.apply(
+        [
+            _group_policy("in-g0", "ingress", "g0", "g1"),
+            _group_policy("out-g2", "egress", "g2", "g0"),
+        ]
+    )
+    plane = DataPlane(LAB, "calico", tmp_path)
+    cache = plane.policy_cache
+
+    def written(change: list[dict[str, Any]]) -> tuple[int, int]:
+        """The workload and policy chains a change had written, its rules checked against a
+        render from scratch."""
+        before = (cache.workloads.made, cache.chains.made)
+        store.apply(change)
+        now = _render(plane, store)
+        fresh = _render_alone(store, tmp_path)
+        for netns, (rules, sets) in now.items():
+            assert iptables.restore_input(rules) == iptables.restore_input(fresh[netns][0])
+            assert sets == fresh[netns][1]
+        return cache.workloads.made - before[0], cache.chains.made - before[1]
+
+    _render(plane, store)
+    assert written([_deployment("alpha", "d1", 3, "g1")]) == (2, 0 if use_ipsets else 1)
+    assert written([_group_policy("in-g2", "ingress", "g2", "g1")]) == (2, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from labkit.sandbox.agent.netexec import netexec_http_reply, netexec_udp_answer
 from labkit.sandbox.agent.spec import parse_spec
 from labkit.sandbox.confine import Confinement, bwrap_argv, pod_confinement
 from labkit.sandbox.fabric import PodNet
-from labkit.sandbox.workloads import workloads_document
+from labkit.sandbox.workloads_json import WorkloadsJson
 
 HEADER = (
     "# Kubernetes-managed hosts file.\n"
@@ -119,7 +120,7 @@ def test_a_statefulset_pods_hosts_file_has_its_fqdn():
 
 
 def _document(pod: dict, net: PodNet) -> dict:
-    return workloads_document([pod], {net.key: net}, [], [], [])
+    return json.loads(WorkloadsJson().text([pod], {net.key: net}, [], [], [], {}))
 
 
 def _net(name: str, host_network: bool = False) -> PodNet:

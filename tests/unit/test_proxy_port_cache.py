@@ -2,7 +2,9 @@
 only while every input of the port's chains is unchanged: the ServicePort's fields, its
 endpoints with their conditions, the node, its IP and the cluster CIDR, all of which
 pkg/proxy/iptables/proxier.go syncProxyRules reads for one port's chains
-(svcInfo, CategorizeEndpoints' ready/serving/terminating/nodeName, nodeIP, localDetector)."""
+(svcInfo, CategorizeEndpoints' ready/serving/terminating/nodeName, nodeIP, localDetector).
+The same port and endpoint objects again (an unchanged Service's, from the proxy input cache)
+are a lookup; equal new ones are compared by their repr."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from labkit.sandbox import proxyrules
-from labkit.sandbox.iptables_save import SaveTables
+from labkit.sandbox.iptables import Chains
 from labkit.sandbox.proxyports import PortEndpoint, ProxiedPort
 
 PORT = ProxiedPort(
@@ -65,8 +67,9 @@ ENDPOINT_CHANGES: dict[str, Any] = {
 }
 
 
-def rendered(part: SaveTables) -> tuple[Any, Any]:
-    return ({t: sorted(c) for t, c in part.chains.items()}, part.rules)
+def rendered(part: Chains) -> list[Any]:
+    """The part's chains with their order."""
+    return [[(t, list(d.items())) for t, d in field.items()] for field in part[:2]] + [part[2]]
 
 
 def fresh(port: ProxiedPort, endpoints: tuple[PortEndpoint, ...], inputs: dict[str, Any]) -> Any:
@@ -144,11 +147,23 @@ def test_unchanged_inputs_reuse_and_equal_a_render() -> None:
     assert rendered(first) == fresh(PORT, ENDPOINTS, INPUTS)
 
 
+def test_the_same_objects_reuse_and_a_repr_difference_renders_again() -> None:
+    """The objects cached are a hit; 1 where True was (equal under ``==``) is not."""
+    proxyrules._PORT_CACHE.clear()
+    first = proxyrules._port_rules(PORT, ENDPOINTS, *INPUTS.values())
+    assert proxyrules._port_rules(PORT, ENDPOINTS, *INPUTS.values()) is first
+    one = dataclasses.replace(PORT, external_local=1)
+    assert one == PORT
+    assert proxyrules._port_rules(one, ENDPOINTS, *INPUTS.values()) is not first
+
+
 def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past PORT_CACHE_SIZE entries the least recently used go."""
+    """Past PORT_CACHE_SIZE entries the least recently used go; a port keeps one entry per
+    node."""
     monkeypatch.setattr(proxyrules, "PORT_CACHE_SIZE", 2)
     proxyrules._PORT_CACHE.clear()
-    for port in (80, 81, 82):
-        proxyrules._port_rules(dataclasses.replace(PORT, port=port), ENDPOINTS, *INPUTS.values())
-    assert len(proxyrules._PORT_CACHE) == 2
-    assert not any("port=80," in key for key in proxyrules._PORT_CACHE)
+    for name in ("a", "b", "c"):
+        for number in (80, 81):
+            port = dataclasses.replace(PORT, name=name, port=number)
+            proxyrules._port_rules(port, ENDPOINTS, *INPUTS.values())
+    assert [key[1] for key in proxyrules._PORT_CACHE] == ["b", "c"]

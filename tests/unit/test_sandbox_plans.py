@@ -3,6 +3,7 @@ documents. No namespace is created here."""
 
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace
 
@@ -18,8 +19,8 @@ from labkit.sandbox.workloads import (
     pod_nets,
     pod_ports,
     pod_role,
-    workloads_document,
 )
+from labkit.sandbox.workloads_json import WorkloadsJson
 
 # --------------------------------------------------------------------------- naming
 
@@ -478,9 +479,11 @@ def test_workloads_document_lists_pods_records_and_ingress():
         ),
     ]
     nets = pod_nets("lab", "flannel", pods, nodes)
-    row = ["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]
-    doc = workloads_document(pods, nets, [row], [], [], ["team-b", "default"])
-    assert doc["dns_records"] == [["a.default.svc.cluster.local.", "A", "10.96.0.5", 30]]
+    svc = {"metadata": {"name": "a", "namespace": "default"}, "spec": {"clusterIP": "10.96.0.5"}}
+    sections = {"ingress": [], "dns_namespaces": ["default", "team-b"]}
+    doc = json.loads(WorkloadsJson().text(pods, nets, [svc], [], [], sections))
+    assert ["a.default.svc.cluster.local.", "A", "10.96.0.5", 30] in doc["dns_records"]
+    assert list(doc) == ["workloads", "dns_records", "ingress", "dns_namespaces"]
     assert doc["dns_namespaces"] == ["default", "team-b"]
     roles = {w["name"]: w["role"] for w in doc["workloads"]}
     assert roles == {"a": "netexec", "dns": "dns"}

@@ -4,6 +4,7 @@ base32), the probabilities of its statistic rules as iptables prints them, quote
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import re
@@ -21,7 +22,10 @@ def service_port_name(namespace: str, name: str, port_name: str | None = "") -> 
     return f"{base}:{port_name}" if port_name else base
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _hash16(text: str) -> str:
+    """sha256, base32, 16 characters; kept per text, as a changed Service hashes its same
+    endpoints again (issue 18)."""
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from labkit.errors import LabError
@@ -21,35 +22,66 @@ PING_TIMEOUT_S = 0.5
 
 def agent_command(state_dir: str, cmd: str, timeout: float = 10.0) -> str:
     """Send one control command to the lab's agent and return its one-line answer."""
-    path = os.path.join(os.path.abspath(state_dir), SOCKET_FILE)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-            sock.sendall(cmd.strip().encode() + b"\n")
-            data = b""
+    return AgentRequest(state_dir, cmd, timeout).answer()
+
+
+class AgentRequest:
+    """One control command sent to the lab's agent now, its answer read by ``answer()`` later:
+    the caller works meanwhile (a change loads its rules while the agent reloads, issue 18).
+    Both steps raise the LabError ``agent_command`` names the failure with."""
+
+    def __init__(self, state_dir: str, cmd: str, timeout: float = 10.0) -> None:
+        self._state_dir = state_dir
+        self._cmd = cmd.strip()
+        self._timeout = timeout
+        self._path = os.path.join(os.path.abspath(state_dir), SOCKET_FILE)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        with self._failures(close=False):
+            self._sock.connect(self._path)
+            self._sock.sendall(self._cmd.encode() + b"\n")
+
+    def answer(self) -> str:
+        """The agent's one-line answer (waits for it; the socket is closed afterwards)."""
+        data = b""
+        with self._failures(close=True):
             while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
+                chunk = self._sock.recv(65536)
                 if not chunk:
                     break
                 data += chunk
-        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
+        if not data:
             raise LabError(
-                f"The lab's workload agent is not running (nothing answers on {path}).",
+                f"The lab's workload agent closed the connection without answering {self._cmd!r}.",
+                f"Look at {os.path.join(self._state_dir, LOG_FILE)} for the reason.",
+            )
+        return data.decode("utf-8", "replace").strip()
+
+    @contextlib.contextmanager
+    def _failures(self, close: bool) -> Iterator[None]:
+        """Name an agent that is gone or silent as a LabError; close the socket on any failure
+        (and always when ``close``)."""
+        try:
+            yield
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
+            self._sock.close()
+            raise LabError(
+                f"The lab's workload agent is not running (nothing answers on {self._path}).",
                 "Run `labkit down` and `labkit up` to restart the lab.",
             ) from None
         except TimeoutError:
+            self._sock.close()
             raise LabError(
-                f"The lab's workload agent did not answer {cmd!r} within {timeout:g} s.",
-                f"Look at {os.path.join(state_dir, LOG_FILE)}; `labkit down` then `labkit up` "
-                "restarts it.",
+                f"The lab's workload agent did not answer {self._cmd!r} within "
+                f"{self._timeout:g} s.",
+                f"Look at {os.path.join(self._state_dir, LOG_FILE)}; `labkit down` then "
+                "`labkit up` restarts it.",
             ) from None
-    if not data:
-        raise LabError(
-            f"The lab's workload agent closed the connection without answering {cmd!r}.",
-            f"Look at {os.path.join(state_dir, LOG_FILE)} for the reason.",
-        )
-    return data.decode("utf-8", "replace").strip()
+        except BaseException:
+            self._sock.close()
+            raise
+        if close:
+            self._sock.close()
 
 
 def answers_ping(state_dir: str) -> bool:

@@ -147,21 +147,24 @@ def default_dns_backend() -> DnsBackend:
     last: list[RecordIndex] = []  # the last index built: its records are known to encode
 
     def build_index(records: list[Record], namespaces: list[str]) -> RecordIndex:
+        wanted = frozenset(records)  # hashed once: the index takes the set as it is
         encoded = last[0].record_set if last else frozenset()
-        for record in records:  # encode each new one now, so a bad one is named at reload time
-            if record in encoded:
-                continue
+        failed: dict[Record, Exception] = {}
+        for record in wanted - encoded:  # encode each new one now: a bad one is named at reload
             try:
                 dns.to_rr(record)
             except Exception as exc:
-                raise ValueError(
-                    f"record {record.name} {record.rtype} {record.value!r}: {exc}"
-                ) from None
+                failed[record] = exc
+        if failed:  # the first bad one as the records list them
+            record = next(r for r in records if r in failed)
+            raise ValueError(
+                f"record {record.name} {record.rtype} {record.value!r}: {failed[record]}"
+            )
         # the last index updated with what changed (issue 18), else a new one
         index = (
-            last[0].updated(records, namespaces)
+            last[0].updated(wanted, namespaces)
             if last
-            else RecordIndex(records, namespaces=namespaces)
+            else RecordIndex(wanted, namespaces=namespaces)
         )
         last[:] = [index]
         return index

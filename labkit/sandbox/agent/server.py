@@ -137,7 +137,7 @@ class Agent:
         assert self._lock is not None
         async with self._lock:
             try:
-                spec = load_spec(self.state_dir)
+                spec = load_spec(self.state_dir, self.spec)
             except (OSError, ValueError) as exc:
                 return f"error workloads.json: {exc}"
             changed = (spec.dns_records, spec.dns_namespaces) != (

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from labkit.model.ciliuml7 import HttpRule, parse_http_rules
@@ -14,6 +15,8 @@ from labkit.model.dns.records import Record
 from labkit.sandbox.agent.files import SPEC_FILE
 from labkit.sandbox.agent.ingress import IngressRule, sort_ingress_rules
 
+RowKey = tuple[str, str, str, int]
+"""A DNS record's row in ``workloads.json``: ``(name, type, value, ttl)``."""
 ROLES = ("netexec", "serve-hostname", "dns", "ingress", "resolver")
 PROTOCOLS = ("TCP", "UDP")
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
@@ -102,6 +105,8 @@ class AgentSpec:
     dns_namespaces: tuple[str, ...] = ()
     l7_grants: tuple[L7Grant, ...] = ()
     flow_sources: tuple[FlowSource, ...] = ()
+    record_rows: Mapping[RowKey, Record] = field(default_factory=dict, compare=False, repr=False)
+    """Each of ``dns_records`` by its row, for the next reload to reuse (``parse_spec``)."""
 
     def l7_for(self, netns: str, port: int) -> tuple[L7Grant, ...]:
         """The grants on ``port`` in ``netns``: none means the proxy is not in the path."""
@@ -165,8 +170,12 @@ def _parse_workloads(data: dict[str, Any], problems: list[str]) -> list[Workload
     return workloads
 
 
-def _parse_records(data: dict[str, Any], problems: list[str]) -> list[Record]:
+def _parse_records(
+    data: dict[str, Any], problems: list[str], known: Mapping[RowKey, Record]
+) -> tuple[list[Record], dict[RowKey, Record]]:
+    """The rows as records, and each by its row; a row ``known`` holds is that very record."""
     records: list[Record] = []
+    by_row: dict[RowKey, Record] = {}
     for i, row in enumerate(data.get("dns_records") or []):
         if (  # spelled out, not all(...): thousands of rows per reload (issue 18)
             not isinstance(row, (list, tuple))
@@ -178,9 +187,13 @@ def _parse_records(data: dict[str, Any], problems: list[str]) -> list[Record]:
         ):
             problems.append(f"dns_records[{i}] is not [name, type, value, ttl]")
             continue
-        name, rtype, value, ttl = row
-        records.append(Record(name, rtype, value, ttl))
-    return records
+        key: RowKey = (row[0], row[1], row[2], row[3])
+        record = known.get(key)
+        if record is None:
+            record = Record(*key)
+        records.append(record)
+        by_row[key] = record
+    return records, by_row
 
 
 def _parse_ingress(data: dict[str, Any], problems: list[str]) -> list[IngressRule]:
@@ -273,13 +286,15 @@ def _parse_flow_sources(data: dict[str, Any], problems: list[str]) -> list[FlowS
     return sources
 
 
-def parse_spec(data: Any) -> AgentSpec:
-    """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem."""
+def parse_spec(data: Any, previous: AgentSpec | None = None) -> AgentSpec:
+    """Check and convert the JSON of ``workloads.json``; a ValueError lists every problem. DNS
+    records the ``previous`` spec holds are its very objects, so comparing and indexing the
+    thousands that one change leaves alone cost identity checks (issue 18)."""
     if not isinstance(data, dict):
         raise ValueError("workloads.json must hold a JSON object")
     problems: list[str] = []
     workloads = _parse_workloads(data, problems)
-    records = _parse_records(data, problems)
+    records, by_row = _parse_records(data, problems, previous.record_rows if previous else {})
     rules = _parse_ingress(data, problems)
     checks = _parse_health_checks(data, problems)
     grants = _parse_l7_grants(data, problems)
@@ -303,11 +318,13 @@ def parse_spec(data: Any) -> AgentSpec:
         tuple(namespaces),
         tuple(grants),
         tuple(sources),
+        by_row,
     )
 
 
-def load_spec(state_dir: str) -> AgentSpec:
-    """Read ``<state_dir>/workloads.json``; a missing file means nothing to serve yet."""
+def load_spec(state_dir: str, previous: AgentSpec | None = None) -> AgentSpec:
+    """Read ``<state_dir>/workloads.json`` (``parse_spec``, reusing ``previous``'s records); a
+    missing file means nothing to serve yet."""
     path = os.path.join(state_dir, SPEC_FILE)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -316,4 +333,4 @@ def load_spec(state_dir: str) -> AgentSpec:
         return AgentSpec()
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    return parse_spec(data)
+    return parse_spec(data, previous)
