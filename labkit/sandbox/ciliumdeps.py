@@ -61,7 +61,7 @@ class PolicyDeps:
 
     def update(self, pods: Sequence[Mapping[str, Any]], policies: PolicySet) -> None:
         """Take the cluster's pods and policies as they are now (nothing to do when they are
-        the very lists of the last call)."""
+        the very objects of the last call)."""
         if self._seen is not None and self._seen[0] is pods and self._seen[1] is policies:
             return
         self._seen = (pods, policies)
