@@ -31,21 +31,22 @@ order does not matter and appending keeps them equivalent to a from-scratch load
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from functools import partial
+from typing import Any, NamedTuple
 
 from labkit.model.kubeproxy.chains import port_proto_hash, statistic_probability
 from labkit.model.objects import name_of
 from labkit.sandbox.fabric_cilium import CILIUM_VXLAN
-from labkit.sandbox.iptables import BUILTIN_CHAINS, TABLE_ORDER
-from labkit.sandbox.iptables_save import SaveTables, comment
+from labkit.sandbox.iptables import BUILTIN_CHAINS, TABLE_ORDER, Chains, chain_names
+from labkit.sandbox.iptables_save import SaveTables, comment, rule
 from labkit.sandbox.proxyports import (
     PortEndpoint,
     ProxiedPort,
+    ProxyInputs,
     choose_endpoints,
-    endpoints_by_port,
     ipv4,
-    service_ports,
+    proxy_inputs,
 )
 from labkit.sandbox.rulediff import Ruleset
 
@@ -149,38 +150,112 @@ def _node_ips(nodes: Sequence[Mapping[str, Any]]) -> list[str]:
     return ips
 
 
+class PortRules(NamedTuple):
+    """One Service port's share of a node's socket LB."""
+
+    nat: tuple[str, ...]
+    """Its frontends in nat's ``CILIUM_SOCK_LB``."""
+    refused: tuple[str, ...]
+    """Its frontends without backends, in filter's ``CILIUM_SOCK_LB``."""
+    chains: tuple[tuple[str, tuple[str, ...]], ...]
+    """Its spread chains, each with its rules."""
+
+
+class PortCache:
+    """Each node's socket LB share per Service port, kept while what it is rendered from (the
+    port, its endpoints, the nodes' addresses) is equal: one change renders the ports it touched,
+    as kube-proxy's partial sync writes only the chains of changed Services (issue 18)."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, dict[Hashable, PortRules]] = {}
+
+    def rules(
+        self, node: str, wanted: Sequence[tuple[Hashable, Callable[[], PortRules]]]
+    ) -> list[PortRules]:
+        """Each port's rules on ``node``, in order: kept for an equal key, else rendered; only
+        these are kept for the next call."""
+        kept, now = self._nodes.get(node, {}), {}
+        out = []
+        for key, render in wanted:
+            found = kept.get(key)
+            if found is None:
+                found = render()
+            now[key] = found
+            out.append(found)
+        self._nodes[node] = now
+        return out
+
+
 def socket_lb_rules(
     node_name: str,
     nodes: Sequence[Mapping[str, Any]],
     services: Sequence[Mapping[str, Any]],
     endpoint_slices: Sequence[Mapping[str, Any]],
-) -> dict[str, list[str]]:
+    shared: Callable[[], ProxyInputs] | None = None,
+    cache: PortCache | None = None,
+) -> Chains:
     """The client-side Service translation for the pods of ``node_name`` (and the node's own
     processes): every ClusterIP, NodePort (on each node's address), LoadBalancer address and
-    externalIP, as ``nat``/``filter`` lines."""
+    externalIP, as ``nat``/``filter`` chains. ``shared`` gives the Service ports and endpoints
+    read once for every node; ``cache`` keeps each port's rules from one call to the next."""
+    found = shared() if shared is not None else proxy_inputs(services, endpoint_slices)
+    node_ips = tuple(_node_ips(nodes))
+    wanted = []
+    for port in found.ports:
+        backends = tuple(found.endpoints.get(port.key, ()))
+        render = partial(_port_socket_lb, node_name, node_ips, port, backends)
+        wanted.append(((port, backends, node_ips), render))
+    pieces = (cache or PortCache()).rules(node_name, wanted)
+    spread = dict(sorted(chain for piece in pieces for chain in piece.chains))
+    frontends = tuple(line for piece in pieces for line in piece.nat)
+    refused = tuple(line for piece in pieces for line in piece.refused)
+    nat: dict[str, tuple[str, ...]] = {"OUTPUT": (_hook("cilium: socket LB (sandbox stand-in)"),)}
+    filt: dict[str, tuple[str, ...]] = {"OUTPUT": (_hook("cilium: socket LB, no backends"),)}
+    if frontends:
+        nat[SOCK_LB] = frontends
+    if refused:
+        filt[SOCK_LB] = refused
+    nat.update(spread)
+    users = sorted({SOCK_LB, *spread})
+    declared = {
+        "nat": {**dict.fromkeys(BUILTIN_CHAINS["nat"], "ACCEPT"), **dict.fromkeys(users, "-")},
+        "filter": {**dict.fromkeys(BUILTIN_CHAINS["filter"], "ACCEPT"), SOCK_LB: "-"},
+    }
+    rules = {"nat": nat, "filter": filt}
+    return Chains(declared, rules, {t: chain_names(r) for t, r in rules.items()})
+
+
+def _hook(note: str) -> str:
+    """The ``OUTPUT`` rule that sends a table's traffic through ``CILIUM_SOCK_LB``."""
+    return rule("OUTPUT", matches=(comment(note),), target=SOCK_LB)
+
+
+def _port_socket_lb(
+    node_name: str,
+    node_ips: Sequence[str],
+    port: ProxiedPort,
+    backends: Sequence[PortEndpoint],
+) -> PortRules:
+    """One Service port's frontends in the socket LB of ``node_name`` and its spread chains."""
     t = SaveTables()
-    t.add(
-        "nat", "OUTPUT", matches=(comment("cilium: socket LB (sandbox stand-in)"),), target=SOCK_LB
-    )
-    t.add("filter", "OUTPUT", matches=(comment("cilium: socket LB, no backends"),), target=SOCK_LB)
-    t.declare("nat", SOCK_LB)
-    t.declare("filter", SOCK_LB)
     fronts = _Frontends(t, SOCK_LB)
-    found = endpoints_by_port(endpoint_slices)
-    node_ips = _node_ips(nodes)
-    for port in service_ports(services):
-        choice = choose_endpoints(port, found.get(port.key, []), node_name)
-        chain = lb_chain(port)
-        internal = choice.local if port.internal_local else choice.cluster
-        fronts.add(port, port.cluster_ip, port.port, internal, "cluster IP", SOCK_LB, chain + "_I")
-        every = choice.cluster or choice.local
-        frontends = [(ip, port.node_port, "nodePort") for ip in node_ips if port.node_port]
-        frontends += [(ip, port.port, "loadbalancer IP") for ip in port.load_balancer_ips]
-        frontends += [(ip, port.port, "external IP") for ip in port.external_ips]
-        for ip, number, what in frontends:
-            assert number is not None
-            fronts.add(port, ip, number, every, what, SOCK_LB, chain)
-    return {"nat": t.lines("nat"), "filter": t.lines("filter")}
+    choice = choose_endpoints(port, backends, node_name)
+    chain = lb_chain(port)
+    internal = choice.local if port.internal_local else choice.cluster
+    fronts.add(port, port.cluster_ip, port.port, internal, "cluster IP", SOCK_LB, chain + "_I")
+    every = choice.cluster or choice.local
+    frontends = [(ip, port.node_port, "nodePort") for ip in node_ips if port.node_port]
+    frontends += [(ip, port.port, "loadbalancer IP") for ip in port.load_balancer_ips]
+    frontends += [(ip, port.port, "external IP") for ip in port.external_ips]
+    for ip, number, what in frontends:
+        assert number is not None
+        fronts.add(port, ip, number, every, what, SOCK_LB, chain)
+    nat, filt = t.rules["nat"], t.rules["filter"]
+    return PortRules(
+        tuple(nat.get(SOCK_LB, ())),
+        tuple(filt.get(SOCK_LB, ())),
+        tuple((name, tuple(nat[name])) for name in sorted(fronts.spread)),
+    )
 
 
 def cilium_node_rules(
@@ -188,9 +263,11 @@ def cilium_node_rules(
     services: Sequence[Mapping[str, Any]],
     endpoint_slices: Sequence[Mapping[str, Any]],
     pod_cidr: str,
+    shared: Callable[[], ProxyInputs] | None = None,
 ) -> dict[str, list[str]]:
     """A Cilium node's iptables: the agent's ``CILIUM_*`` chains with their feeders, pod
-    masquerading, and NodePort/LoadBalancer/externalIP service for clients outside."""
+    masquerading, and NodePort/LoadBalancer/externalIP service for clients outside (``shared``:
+    the Service ports and endpoints read once for every node)."""
     node_name = name_of(node)
     node_ip = next(iter(_node_ips([node])), None)
     t = SaveTables()
@@ -228,10 +305,12 @@ def cilium_node_rules(
             target=f"SNAT --to-source {node_ip}",
         )
     fronts = _Frontends(t, "CILIUM_PRE_nat")
-    found = endpoints_by_port(endpoint_slices)
+    found = shared() if shared is not None else proxy_inputs(services, endpoint_slices)
     local = ("-m addrtype --dst-type LOCAL",)
-    for port in service_ports(services):
-        choice = choose_endpoints(port, found.get(port.key, []), node_name)
+    for port in found.ports:
+        if not port.externally_accessible:
+            continue  # a ClusterIP alone: served by the socket LB, nothing at the node
+        choice = choose_endpoints(port, found.endpoints.get(port.key, []), node_name)
         backends = choice.local if port.external_local else choice.cluster
         chain = lb_chain(port) + ("_L" if port.external_local else "")
         frontends: list[tuple[str | None, int, tuple[str, ...], str]] = []

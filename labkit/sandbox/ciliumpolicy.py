@@ -159,22 +159,24 @@ def endpoint_policy_rules(
     return {"filter": chains.lines()}
 
 
-def peers_read(
-    policy: Policy, direction: str, others: Sequence[Endpoint], policies: PolicySet
-) -> tuple[Endpoint, ...]:
-    """The endpoints among ``others`` whose rules :func:`endpoint_policy_rules` writes for one
-    isolating policy in ``direction``: those its peers select, or every one when an egress rule
-    of named ports has no peers (they are resolved at each destination). With the endpoint, the
-    policies isolating it and the namespace labels, they are all its rules depend on."""
+def peer_selectors(policy: Policy, direction: str) -> tuple[Peer, ...] | None:
+    """The selector peers (ipBlocks aside) of one isolating policy's rules in ``direction``: the
+    endpoints they select are those :func:`endpoint_policy_rules` writes rules for; None when
+    every endpoint is (an egress rule of named ports without peers: they are resolved at each
+    destination)."""
     rules = policy.rules(direction)
     if direction == EGRESS and any(not r.peers and any(p.named for p in r.ports) for r in rules):
-        return tuple(others)
-    selectors = [peer for rule in rules for peer in rule.peers if peer.ip_block is None]
-    return tuple(
-        other
-        for other in others
-        if other.ip is not None
-        and any(policies.peer_matches(peer, other, policy.namespace) for peer in selectors)
+        return None
+    return tuple(peer for rule in rules for peer in rule.peers if peer.ip_block is None)
+
+
+def peer_selected(
+    selectors: Sequence[Peer], other: Endpoint, policies: PolicySet, namespace: str
+) -> bool:
+    """Whether ``other`` is among the endpoints ``selectors`` (a policy's in ``namespace``, as
+    :func:`peer_selectors` lists them) select, as rules are written for it: with an address."""
+    return other.ip is not None and any(
+        policies.peer_matches(peer, other, namespace) for peer in selectors
     )
 
 

@@ -28,7 +28,7 @@ from labkit.sandbox import (
     netns_etc,
     rulediff,
 )
-from labkit.sandbox.ciliumpods import CiliumPods
+from labkit.sandbox.ciliumpods import CiliumPods, PodPolicy
 from labkit.sandbox.fabric import Job, NodeNet, PodNet
 from labkit.sandbox.fragment_cache import FragmentCache
 from labkit.sandbox.healthchecks import (
@@ -316,6 +316,7 @@ class DataPlane:
                     view.all("Service"),
                     view.all("EndpointSlice"),
                     node.pod_cidr,
+                    shared=lambda: _proxied(view, self.proxied),
                 )
             )
         else:
@@ -338,8 +339,9 @@ class DataPlane:
         fragments.append(iptables.hostport_rules(host_ports(pods, local)))
         return iptables.compose_ruleset(fragments), sets
 
-    def _socket_lb(self, view: StoreView, node: NodeNet) -> Mapping[str, Sequence[str]]:
-        """Cilium's client-side Service translation for the pods of ``node`` (and the node)."""
+    def _socket_lb(self, view: StoreView, node: NodeNet) -> iptables.Chains:
+        """Cilium's client-side Service translation for the pods of ``node`` (and the node),
+        rendered again only for the Service ports that changed."""
         from labkit.sandbox.ciliumlb import socket_lb_rules
 
         return self.fragments.render(
@@ -349,11 +351,13 @@ class DataPlane:
             view.all("Node"),
             view.all("Service"),
             view.all("EndpointSlice"),
+            shared=lambda: _proxied(view, self.proxied),
+            cache=self.cilium_pods.lb_ports,
         )
 
     def render_pod_rules(
         self, view: StoreView, node: NodeNet, pods: Mapping[str, PodNet]
-    ) -> dict[str, Mapping[str, Sequence[str]]]:
+    ) -> dict[str, PodPolicy]:
         """The endpoint policy of each pod of ``node`` in ``pods``, by namespace, with Hubble's log
         of what it let in (with Cilium's socket LB, ``_socket_lb``, the pod's ruleset), rendered
         again only where it changed."""

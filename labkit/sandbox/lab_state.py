@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from labkit.errors import LabError
-from labkit.sandbox import handmade, ipsets, leftovers, naming
+from labkit.sandbox import collection, handmade, ipsets, leftovers, naming
 from labkit.sandbox.capabilities import capabilities_for
 from labkit.sandbox.dataplane import DataPlane
 from labkit.sandbox.fabric import NodeNet, PodNet
@@ -102,7 +102,8 @@ class LabState:
         saved = with_data_plane(state, store.snapshot(), built)
         self._state_file.write(saved)
         end_change(self.state_dir)
-        self._cache = _Cached(self._state_file.stamp(), saved, store)
+        self._cache = _Cached(self._state_file.stamp(), saved, store, dict(built))
+        collection.after_change()  # the state kept from here on is left out of collections
 
     def _nodes(self) -> list[NodeNet]:
         return self._dataplane.nodes(self._store())
@@ -172,9 +173,12 @@ class LabState:
 
         with self._writing():
             self._heal_locked()
-            state = self._state()  # never mutated: _save writes a new dict
+            cached = self._cached()
+            state = cached.state  # never mutated: _save writes a new dict
             outside = state.get("outside") or {}
-            built = built_pods(state)
+            if cached.built is None:
+                cached.built = built_pods(state)
+            built = dict(cached.built)
             routed = self._nodes()
             # the cached state is never changed in place, and neither is a store's (a change
             # replaces it), so the store may share it

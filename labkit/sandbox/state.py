@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -97,13 +97,16 @@ def lab_uid(state: Mapping[str, Any]) -> str:
 def with_data_plane(
     state: Mapping[str, Any], store: Mapping[str, Any], built: Mapping[str, PodNet]
 ) -> dict[str, Any]:
-    """A copy of ``state`` recording a store and the pod networks built for it."""
-    return {
-        **state,
-        "store": dict(store),
-        "pods": {key: asdict(net) for key, net in sorted(built.items())},
-        "updated": time.time(),
-    }
+    """A copy of ``state`` recording a store and the pod networks built for it; a pod whose
+    network ``state`` already records keeps that very record, which the journal then passes
+    over by identity (issue 18)."""
+    recorded = state.get("pods") or {}
+    pods = {}
+    for key, net in sorted(built.items()):
+        fields = dict(vars(net))  # ``asdict`` of its flat fields, without the deep copy
+        before = recorded.get(key)
+        pods[key] = before if before == fields else fields
+    return {**state, "store": dict(store), "pods": pods, "updated": time.time()}
 
 
 def built_pods(state: Mapping[str, Any]) -> dict[str, PodNet]:

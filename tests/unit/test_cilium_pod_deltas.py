@@ -12,6 +12,7 @@ loading its rules whole gives.
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -20,13 +21,23 @@ import pytest
 
 from labkit.sandbox import iptables, rulediff
 from labkit.sandbox.ciliumlb import SOCK_LB, socket_lb_delta
-from labkit.sandbox.ciliumpods import Held, node_lb, parse_record, pod_load, record_text
+from labkit.sandbox.ciliumpods import (
+    Held,
+    PodPolicy,
+    _loader,
+    node_lb,
+    parse_record,
+    pod_load,
+    record_text,
+)
 from labkit.sandbox.dataplane import DataPlane, StoreView
 from labkit.sandbox.rulediff import Chain, Ruleset
 from labkit.sandbox.store import ClusterStore
 from labkit.sandbox.workloads import pod_nets
 
 NS = "default"
+OTHER = "other"
+"""A second namespace, whose labels (``team``) change and which policies select across."""
 GROUPS = 4
 
 
@@ -75,12 +86,12 @@ def comparable(rules: Ruleset) -> dict[str, dict[str, object]]:
     }
 
 
-def deployment(name: str, group: int, replicas: int) -> dict[str, object]:
+def deployment(name: str, group: int, replicas: int, namespace: str = NS) -> dict[str, object]:
     labels = {"app": name, "group": f"g{group}"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
@@ -113,31 +124,49 @@ def service(name: str, group: int, node_port: bool) -> dict[str, object]:
     }
 
 
-def policy(name: str, group: int, peer: int, named: bool) -> dict[str, object]:
+def policy(
+    name: str, group: int, peer: int, named: bool, namespace: str = NS, team: str | None = None
+) -> dict[str, object]:
     """Ingress and egress with pods of group ``peer``; ``named``: egress to the named port
-    ``http`` of any pod instead (resolved at each destination)."""
-    to = {"ports": [{"port": "http"}]} if named else {"to": [_group(peer)]}
+    ``http`` of any pod instead (resolved at each destination); ``team``: the peers are in the
+    namespaces labelled so (else in the policy's own)."""
+    to = {"ports": [{"port": "http"}]} if named else {"to": [_group(peer, team)]}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "podSelector": {"matchLabels": {"group": f"g{group}"}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [_group(peer)]}],
+            "ingress": [{"from": [_group(peer, team)], "ports": [{"port": "http"}]}],
             "egress": [to],
         },
     }
 
 
-def _group(group: int) -> dict[str, object]:
-    return {"podSelector": {"matchLabels": {"group": f"g{group}"}}}
+def _group(group: int, team: str | None = None) -> dict[str, object]:
+    peer: dict[str, object] = {"podSelector": {"matchLabels": {"group": f"g{group}"}}}
+    if team is not None:
+        peer["namespaceSelector"] = {"matchLabels": {"team": team}}
+    return peer
+
+
+def namespace(name: str, team: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"team": team}},
+    }
 
 
 def change(store: ClusterStore, rng: random.Random, step: int) -> None:
-    """One random change: a Service, Deployment or policy added, deleted or changed, or a pod's
+    """One random change: a Service, Deployment (in either namespace) or policy (some selecting
+    peers by namespace labels) added, deleted or changed, a namespace relabelled, or a pod's
     readiness flipped."""
-    kind = rng.choice(["Service", "Deployment", "NetworkPolicy", "ready"])
+    kind = rng.choice(["Service", "Deployment", "NetworkPolicy", "ready", "Namespace"])
+    if kind == "Namespace":
+        store.apply([namespace(rng.choice([NS, OTHER]), rng.choice(["red", "blue"]))])
+        return
     if kind == "ready":
         pods = store.pods()
         if pods:
@@ -152,12 +181,15 @@ def change(store: ClusterStore, rng: random.Random, step: int) -> None:
         return
     name = f"{prefix}{rng.randrange(6)}"
     group = rng.randrange(GROUPS)
+    where = OTHER if rng.random() < 0.3 else NS
     if kind == "Service":
         store.apply([service(name, group, rng.random() < 0.4)])
     elif kind == "Deployment":
-        store.apply([deployment(name, group, rng.randrange(0, 4))])
+        store.apply([deployment(name, group, rng.randrange(0, 4), where)])
     else:
-        store.apply([policy(name, group, rng.randrange(GROUPS), rng.random() < 0.3)])
+        team = rng.choice([None, "red", "blue"])
+        peer = rng.randrange(GROUPS)
+        store.apply([policy(name, group, peer, rng.random() < 0.3, where, team)])
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -167,6 +199,7 @@ def test_pods_loaded_piece_by_piece_hold_what_a_whole_load_gives(seed, tmp_path:
     keys) and compared with its rules rendered from scratch and loaded whole."""
     rng = random.Random(seed)
     store = ClusterStore.bootstrap("lab", "cilium")
+    store.apply([namespace(OTHER, "red")])
     plane = DataPlane("lab", "cilium", tmp_path)
     held: dict[str, Ruleset] = {}
     records: dict[str, str] = {}
@@ -191,8 +224,8 @@ def test_pods_loaded_piece_by_piece_hold_what_a_whole_load_gives(seed, tmp_path:
                 if load is not None:
                     held[netns] = restore(held.get(netns, {}), load.text, load.noflush)
                     partial += load.noflush
-                    records[netns] = record_text(Held(target.digest, iptables.compose([fragment])))
-                expected = [scratch._socket_lb(view, node), fresh[netns]]
+                    records[netns] = record_text(Held(target.digest, fragment.text))
+                expected = [scratch._socket_lb(view, node), fresh[netns].fragment]
                 whole = rulediff.parse_restore(iptables.compose(expected))
                 assert comparable(held[netns]) == comparable(whole), (seed, step, netns)
     assert partial, "no change was loaded piece by piece"
@@ -231,5 +264,20 @@ def test_a_changed_hook_or_a_foreign_record_means_a_whole_load() -> None:
     assert socket_lb_delta(parse(iptables.compose([lb])), parse(iptables.compose([other]))) is None
     assert parse_record(iptables.compose([lb])) is None
     target = node_lb(other, iptables.compose([lb]))
-    load = pod_load(Held(target.previous_digest or "", ""), target, other, {})
+    load = pod_load(Held(target.previous_digest or "", ""), target, other, PodPolicy({}, ""))
     assert load is not None and not load.noflush
+
+
+def test_a_forked_child_loads_pods_on_threads_of_its_own() -> None:
+    """POSIX fork(): "A process shall be created with a single thread", so the pool kept for the
+    process (its threads started in the parent) cannot serve a child: the child gets its own."""
+    assert _loader(os.getpid()).submit(os.getpid).result(timeout=5) == os.getpid()
+    child = os.fork()
+    if child == 0:  # the child: exit 0 only when its own pool ran the job
+        try:
+            ran = _loader(os.getpid()).submit(os.getpid).result(timeout=5)
+            os._exit(0 if ran == os.getpid() else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -217,7 +217,7 @@ def test_socket_lb_translates_every_frontend_in_the_clients_namespace():
     empty = _svc("empty", [{"name": "http", "port": 80}], ip="10.96.0.30")
     slices = [_slice("web", [("10.244.1.5", "lab-worker"), ("10.244.2.5", "lab-worker2")])]
     rules = socket_lb_rules("lab-worker", NODES, [web, empty], slices)
-    nat, filt = rules["nat"], rules["filter"]
+    nat, filt = _rules(rules, "nat"), _rules(rules, "filter")
     port = next(p for p in service_ports([web]) if p.name == "web")
     chain = lb_chain(port)
     assert any("-A OUTPUT" in r and f"-j {SOCK_LB}" in r for r in nat)
@@ -245,9 +245,14 @@ def test_internal_traffic_policy_local_uses_only_this_nodes_backends():
     slices = [_slice("local", [("10.244.2.5", "lab-worker2")])]
     here = socket_lb_rules("lab-worker", NODES, [svc], slices)
     there = socket_lb_rules("lab-worker2", NODES, [svc], slices)
-    assert any(r.endswith(NO_BACKEND) for r in here["filter"])
-    assert not any("DNAT" in r for r in here["nat"])
-    assert any(r.endswith("DNAT --to-destination 10.244.2.5:8080") for r in there["nat"])
+    assert any(r.endswith(NO_BACKEND) for r in _rules(here, "filter"))
+    assert not any("DNAT" in r for r in _rules(here, "nat"))
+    assert any(r.endswith("DNAT --to-destination 10.244.2.5:8080") for r in _rules(there, "nat"))
+
+
+def _rules(chains: iptables.Chains, table: str) -> list[str]:
+    """Every rule of one table of a socket LB."""
+    return [rule for rules in chains.rules[table].values() for rule in rules]
 
 
 def test_node_rules_are_ciliums_chains_with_the_non_cluster_masquerade():
