@@ -212,7 +212,8 @@ def test_a_node_left_alone_keeps_its_chains_for_its_next_change() -> None:
 def test_a_node_render_is_not_reused_for_other_interfaces_or_outside_ranges() -> None:
     """The same pods wired through other veths get chains named after those (Felix names
     ``cali-tw-``/``cali-fw-`` and dispatches by the workload's interface:
-    felix/rules/endpoints.go ``WorkloadEndpointToIptablesChains``, ``WorkloadDispatchChains``),
+    felix/rules/endpoints.go ``WorkloadEndpointToIptablesChains``, felix/rules/dispatch.go
+    ``WorkloadDispatchChains``),
     and other outside ranges other notes on the ipBlock rules that cover them."""
     cluster = _Cluster(*random_cluster(2))
     cache = PolicyCache()
