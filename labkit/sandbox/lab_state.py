@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from labkit.errors import LabError
-from labkit.sandbox import collection, handmade, ipsets, leftovers, naming
+from labkit.sandbox import handmade, ipsets, leftovers, naming
 from labkit.sandbox.capabilities import capabilities_for
 from labkit.sandbox.dataplane import DataPlane
 from labkit.sandbox.fabric import NodeNet, PodNet
@@ -103,7 +103,6 @@ class LabState:
         self._state_file.write(saved)
         end_change(self.state_dir)
         self._cache = _Cached(self._state_file.stamp(), saved, store, dict(built))
-        collection.after_change()  # the state kept from here on is left out of collections
 
     def _nodes(self) -> list[NodeNet]:
         return self._dataplane.nodes(self._store())
