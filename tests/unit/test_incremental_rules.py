@@ -25,36 +25,12 @@ from labkit.sandbox.policyrules import render_policy_rules
 from labkit.sandbox.rulediff import partial_restore
 from labkit.sandbox.store import ClusterStore
 from labkit.sandbox.workloads import pod_nets
+from tests.unit.workload_docs import deployment
 
 LAB = "inc"
 NAMESPACES = ("alpha", "beta")
 GROUPS = ("g0", "g1", "g2")
 CIDR = "192.168.0.0/16"
-
-
-def _deployment(ns: str, name: str, replicas: int, group: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name, "group": group}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "web",
-                            "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
-                            "args": ["netexec", "--http-port=8080"],
-                            "ports": [{"name": "http", "containerPort": 8080}],
-                        }
-                    ]
-                },
-            },
-        },
-    }
 
 
 def _service(ns: str, name: str, group: str, port: int, kind: str) -> dict[str, Any]:
@@ -112,7 +88,7 @@ def _change(rng: random.Random, store: ClusterStore, step: int) -> None:
     kind = rng.choice(("deploy", "deploy", "service", "policy", "policy", "namespace", "delete"))
     if kind == "deploy":
         name = f"d{rng.randrange(4)}"
-        store.apply([_deployment(ns, name, rng.randrange(0, 4), rng.choice(GROUPS))])
+        store.apply([deployment(ns, name, rng.randrange(0, 4), rng.choice(GROUPS))])
     elif kind == "service":
         kind = rng.choice(("ClusterIP", "NodePort", "LoadBalancer"))
         store.apply([_service(ns, f"s{rng.randrange(4)}", rng.choice(GROUPS), 80 + step % 3, kind)])
@@ -235,7 +211,7 @@ def test_incremental_render_equals_a_fresh_one_after_every_change(
     rng = random.Random(seed)
     store = ClusterStore.bootstrap(LAB, "calico")
     store.apply([_namespace(ns, "red") for ns in NAMESPACES])
-    store.apply([_deployment(ns, f"d{i}", 2, GROUPS[i]) for ns in NAMESPACES for i in range(2)])
+    store.apply([deployment(ns, f"d{i}", 2, GROUPS[i]) for ns in NAMESPACES for i in range(2)])
     plane = DataPlane(LAB, "calico", tmp_path)
     before = _render(plane, store)
     for step in range(25):
@@ -284,7 +260,7 @@ def test_a_change_writes_only_the_felix_chains_it_changes(
     monkeypatch.setattr(ipsets, "available", lambda: use_ipsets)
     store = ClusterStore.bootstrap(LAB, "calico")
     store.apply([_namespace("alpha", "red")])
-    store.apply([_deployment("alpha", f"d{i}", 2, group) for i, group in enumerate(GROUPS)])
+    store.apply([deployment("alpha", f"d{i}", 2, group) for i, group in enumerate(GROUPS)])
     store.apply(
         [
             _group_policy("in-g0", "ingress", "g0", "g1"),
@@ -309,7 +285,7 @@ def test_a_change_writes_only_the_felix_chains_it_changes(
 
     _render(plane, store)
     nodes = len(plane.nodes(store))
-    one_more = written([_deployment("alpha", "d1", 3, "g1")])
+    one_more = written([deployment("alpha", "d1", 3, "g1")])
     assert one_more == ((2, 0, 1) if use_ipsets else (2, 1, nodes))
     alpha = {
         p["spec"]["nodeName"] for p in store.peek("Pod") if p["metadata"]["namespace"] == "alpha"

@@ -17,35 +17,12 @@ from typing import Any
 from labkit.sandbox.proxy_input_cache import ProxyInputCache
 from labkit.sandbox.proxyports import proxy_inputs
 from labkit.sandbox.store import ClusterStore
+from tests.unit.workload_docs import deployment
 
 LAB = "pic"
 NAMESPACES = ("alpha", "beta")
 GROUPS = ("g0", "g1", "g2")
 SERVICE = "kubernetes.io/service-name"
-
-
-def _deployment(ns: str, name: str, replicas: int, group: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name, "group": group}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "web",
-                            "image": "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
-                            "ports": [{"name": "http", "containerPort": 8080}],
-                        }
-                    ]
-                },
-            },
-        },
-    }
 
 
 def _service(rng: random.Random, ns: str, name: str) -> dict[str, Any]:
@@ -83,7 +60,7 @@ def _change(rng: random.Random, store: ClusterStore) -> None:
     ns = rng.choice(NAMESPACES)
     kind = rng.choice(("deploy", "service", "service", "ready", "delete"))
     if kind == "deploy":
-        store.apply([_deployment(ns, f"d{rng.randrange(3)}", rng.randrange(4), rng.choice(GROUPS))])
+        store.apply([deployment(ns, f"d{rng.randrange(3)}", rng.randrange(4), rng.choice(GROUPS))])
     elif kind == "service":
         store.apply([_service(rng, ns, f"s{rng.randrange(4)}")])
     elif kind == "ready":
@@ -119,11 +96,11 @@ def test_one_more_pod_reads_again_only_the_slices_it_joined() -> None:
     objects); the pod's group's slices are read again, and nothing else."""
     store = _store()
     store.apply([_service_on(f"s{i}", group) for i, group in enumerate(GROUPS * 3)])
-    store.apply([_deployment("alpha", "web", 2, "g0")])
+    store.apply([deployment("alpha", "web", 2, "g0")])
     cache = ProxyInputCache()
     before = cache.inputs(store.peek("Service"), store.peek("EndpointSlice"))
     read = cache.reads
-    store.apply([_deployment("alpha", "more", 1, "g1")])
+    store.apply([deployment("alpha", "more", 1, "g1")])
     after = cache.inputs(store.peek("Service"), store.peek("EndpointSlice"))
     assert cache.reads - read == 3  # the slices of s1, s4 and s7, which select g1
     assert after == proxy_inputs(store.peek("Service"), store.peek("EndpointSlice"))
@@ -163,7 +140,7 @@ def test_objects_without_versions_and_services_named_twice_are_read_every_time()
     """Without a uid and resourceVersion nothing tells an object changed; two Services of one
     name are read as the full read orders them."""
     store = _store()
-    store.apply([_service_on("a", "g0"), _deployment("alpha", "web", 1, "g0")])
+    store.apply([_service_on("a", "g0"), deployment("alpha", "web", 1, "g0")])
     services = copy.deepcopy(store.peek("Service"))
     slices = copy.deepcopy(store.peek("EndpointSlice"))
     for obj in (*services, *slices):
