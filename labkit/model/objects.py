@@ -34,6 +34,17 @@ def labels_of(obj: Obj) -> dict[str, str]:
     return {str(k): str(v) for k, v in (meta(obj).get("labels") or {}).items()}
 
 
+def stamp_of(obj: object) -> tuple[str, str] | None:
+    """An object's (uid, resourceVersion), None without both or for a non-object: the API server
+    bumps resourceVersion on every change and gives a new incarnation a new uid, so equal stamps
+    mean equal content (what render caches compare instead of whole objects)."""
+    fields = obj.get("metadata") if isinstance(obj, dict) else None  # a dict test is cheap
+    if not isinstance(fields, dict):
+        return None
+    uid, version = fields.get("uid"), fields.get("resourceVersion")
+    return (str(uid), str(version)) if uid and version else None
+
+
 def ref_of(obj: Obj) -> str:
     """``"ns/name"``: how probes, exec and results name a namespaced object."""
     return f"{namespace_of(obj)}/{meta(obj).get('name')}"

@@ -26,7 +26,7 @@ from typing import Any
 from labkit.model.netpol.endpoints import Endpoint, endpoint
 from labkit.model.netpol.policies import EGRESS, INGRESS, Policy
 from labkit.model.netpol.verdicts import PolicySet, policy_selects
-from labkit.model.objects import meta, ref_of
+from labkit.model.objects import ref_of, stamp_of
 from labkit.sandbox.ciliumpolicy import peer_selected, peer_selectors
 
 DIRECTIONS = (INGRESS, EGRESS)
@@ -68,7 +68,7 @@ class PolicyDeps:
         before, old_policies = self.pods, self.policies
         self.pods, self.endpoints, stamps = {}, [], {}
         for pod in pods:
-            ref, stamp = ref_of(pod), _stamp(pod)
+            ref, stamp = ref_of(pod), stamp_of(pod)
             known = before.get(ref)
             if known is not None and stamp is not None and self._stamps.get(ref) == stamp:
                 me = known[1]
@@ -177,12 +177,6 @@ class PolicyDeps:
                     peers.members.discard(ref)
         if moved:
             peers.generation = next(_generations)
-
-
-def _stamp(pod: Mapping[str, Any]) -> tuple[str, str] | None:
-    """A pod's uid and resourceVersion (None without both): equal stamps, equal pods."""
-    uid, version = meta(pod).get("uid"), meta(pod).get("resourceVersion")
-    return (str(uid), str(version)) if uid and version else None
 
 
 def _same(a: Endpoint, b: Endpoint) -> bool:

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -216,7 +216,11 @@ class CiliumPods:
             load = pod_load(held, target, lb, policy)
             if load is not None:
                 loads.append((netns, load, Held(target.digest, policy.text)))
-        list(_loader(os.getpid()).map(lambda job: self._load(*job), loads))
+        pool = _loader(os.getpid())
+        jobs = [pool.submit(self._load, *job) for job in loads]
+        wait(jobs)  # every load ends before a failure is raised: no record is written after it
+        for job in jobs:
+            job.result()
         if previous != target.text:
             _write(node_record, target.text)
         self.lbs[node_netns] = target

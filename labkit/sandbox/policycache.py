@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from labkit.model.netpol.endpoints import Endpoint, endpoint
 from labkit.model.netpol.policies import Peer, Policy, parse_policy
+from labkit.model.objects import stamp_of
 from labkit.sandbox.iptables import Chains
 
 if TYPE_CHECKING:
@@ -69,16 +70,6 @@ class Recent(Generic[K, V]):
                 self._now[key] = found
 
 
-def _stamp(obj: object) -> tuple[str, str] | None:
-    """An API object's uid and resourceVersion, or None when it lacks one or is not a dict
-    (the store's objects are; testing for ``dict`` costs far less than for ``Mapping``)."""
-    fields = obj.get("metadata") if isinstance(obj, dict) else None
-    if not isinstance(fields, dict):
-        return None
-    uid, version = fields.get("uid"), fields.get("resourceVersion")
-    return (str(uid), str(version)) if uid and version else None
-
-
 class _Parsed(Generic[V]):
     """Each API object parsed once per (uid, resourceVersion); an object without both is parsed
     on every pass."""
@@ -88,7 +79,7 @@ class _Parsed(Generic[V]):
         self._kept: Recent[tuple[str, str], V] = Recent()
 
     def __call__(self, obj: Any) -> V:
-        stamp = _stamp(obj)
+        stamp = stamp_of(obj)
         if stamp is None:
             return self._parse(obj)
         return self._kept.get(stamp, lambda: self._parse(obj))

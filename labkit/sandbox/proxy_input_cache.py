@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from labkit.model.objects import SERVICE_NAME_LABEL, meta
+from labkit.model.objects import SERVICE_NAME_LABEL, meta, stamp_of
 from labkit.sandbox.proxyports import (
     PortEndpoint,
     PortKey,
@@ -29,13 +29,6 @@ Obj = Mapping[str, Any]
 Stamp = tuple[str, str]
 """An object's (uid, resourceVersion)."""
 Endpoints = dict[PortKey, tuple[PortEndpoint, ...]]
-
-
-def _stamp(obj: Obj) -> Stamp | None:
-    """What identifies an object's content; None without a uid or a resourceVersion."""
-    found = meta(obj)
-    uid, version = found.get("uid"), found.get("resourceVersion")
-    return (str(uid), str(version)) if uid and version else None
 
 
 def _group_slices(slices: Sequence[Obj]) -> dict[tuple[str, str], list[Obj]]:
@@ -72,7 +65,7 @@ class _Kept(NamedTuple):
 
 def _stamps(objects: Sequence[Obj]) -> tuple[Stamp, ...] | None:
     """Every object's stamp; None when one has none."""
-    stamps = tuple(stamp for obj in objects if (stamp := _stamp(obj)) is not None)
+    stamps = tuple(stamp for obj in objects if (stamp := stamp_of(obj)) is not None)
     return stamps if len(stamps) == len(objects) else None
 
 

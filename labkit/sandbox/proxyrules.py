@@ -182,18 +182,19 @@ def _port_rules(
     key = (*port.key, node_name, node_ip, cidr)
     with _PORT_CACHE_LOCK:  # labs of one process may render at once
         cached = _PORT_CACHE.pop(key, None)
-        if cached is None or not (cached.port is port and cached.endpoints is endpoints):
-            inputs = repr((port, endpoints))
-            if cached is None or cached.inputs != inputs:
-                tables = SaveTables()
-                chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
-                _entry_rules(tables, chains)
-                _service_and_external_chains(tables, chains, cidr)
-                _firewall_chain(tables, chains, node_ip)
-                _endpoint_chains(tables, chains)
-                cached = _Part(port, endpoints, inputs, tables.read())
-            else:
-                cached = cached._replace(port=port, endpoints=endpoints)
+    if cached is None or not (cached.port is port and cached.endpoints is endpoints):
+        inputs = repr((port, endpoints))
+        if cached is None or cached.inputs != inputs:
+            tables = SaveTables()
+            chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
+            _entry_rules(tables, chains)
+            _service_and_external_chains(tables, chains, cidr)
+            _firewall_chain(tables, chains, node_ip)
+            _endpoint_chains(tables, chains)
+            cached = _Part(port, endpoints, inputs, tables.read())
+        else:
+            cached = cached._replace(port=port, endpoints=endpoints)
+    with _PORT_CACHE_LOCK:
         _PORT_CACHE[key] = cached  # most recently used last
         while len(_PORT_CACHE) > PORT_CACHE_SIZE:
             del _PORT_CACHE[next(iter(_PORT_CACHE))]

@@ -326,7 +326,13 @@ class StateFile:
         large (a bulk apply) pays for the rewrite, not the small change after it."""
         known = self._known
         stamp = self.stamp()
-        if known is None or not known.appendable or stamp is None or known.stamp != stamp:
+        if (
+            known is None
+            or not known.appendable
+            or stamp is None
+            or known.stamp != stamp
+            or stamp.journal_size * COMPACT_AT > known.base_size  # full already: skip the delta
+        ):
             self._rewrite(data)
             return
         text = statejournal.line(known.generation, statejournal.delta(known.data, data))

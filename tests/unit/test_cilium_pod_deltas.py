@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from labkit.errors import LabError
 from labkit.sandbox import iptables, rulediff
 from labkit.sandbox.ciliumlb import SOCK_LB, socket_lb_delta
 from labkit.sandbox.ciliumpods import (
+    CiliumPods,
     Held,
     PodPolicy,
     _loader,
@@ -281,3 +285,26 @@ def test_a_forked_child_loads_pods_on_threads_of_its_own() -> None:
             os._exit(2)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_failed_pod_load_is_raised_only_after_every_other_load_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """concurrent.futures ``wait``: when one pod's restore is refused, the loads running beside it
+    finish (and write their records) before the error reaches the change's roll-back, which
+    reads those records; none is left running behind it."""
+    refused = threading.Event()
+
+    def fake_restore(netns: str, text: str, timeout: float = 30.0, noflush: bool = False) -> None:
+        if netns == "pod-a":
+            refused.set()
+            raise LabError("refused", "fix")
+        refused.wait(5)
+        time.sleep(0.2)  # still loading when pod-a's error is known
+
+    monkeypatch.setattr(iptables, "restore", fake_restore)
+    lb = {"nat": [f":{SOCK_LB} - [0:0]", f"-A OUTPUT -j {SOCK_LB}"]}
+    pods = {name: PodPolicy({}, "") for name in ("pod-a", "pod-b", "pod-c")}
+    with pytest.raises(LabError):
+        CiliumPods(tmp_path).sync("node", lb, pods, full=True)
+    assert (tmp_path / "pod-b").exists() and (tmp_path / "pod-c").exists()

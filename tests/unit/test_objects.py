@@ -25,6 +25,7 @@ from labkit.model.objects import (
     pod_phase,
     pod_ready,
     ref_of,
+    stamp_of,
     strip_port,
 )
 
@@ -299,3 +300,23 @@ def test_node_internal_ip() -> None:
 )
 def test_node_internal_ip_when_missing(node: dict) -> None:
     assert node_internal_ip(node) is None
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        ({"metadata": {"uid": "u1", "resourceVersion": "7"}}, ("u1", "7")),
+        ({"metadata": {"uid": "u1", "resourceVersion": 7}}, ("u1", "7")),
+        ({"metadata": {"uid": "u1"}}, None),
+        ({"metadata": {"resourceVersion": "7"}}, None),
+        ({"metadata": {"uid": "", "resourceVersion": "7"}}, None),
+        ({"metadata": None}, None),
+        ({}, None),
+        ("not an object", None),
+        (None, None),
+    ],
+)
+def test_an_objects_stamp_is_its_uid_and_resource_version_or_none(obj, expected):
+    """API concepts, "Resource versions": the server changes resourceVersion whenever the object
+    changes, so (uid, resourceVersion) names one content; without both there is no stamp."""
+    assert stamp_of(obj) == expected
