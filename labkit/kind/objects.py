@@ -22,6 +22,7 @@ from kubernetes.dynamic.exceptions import (
 from labkit import inputs, manifests
 from labkit.errors import LabError
 from labkit.kind import crds, readiness
+from labkit.kind.discovery import InMemoryDiscoverer
 from labkit.values import ObjectRef
 
 FIELD_MANAGER = "labkit"
@@ -165,7 +166,7 @@ class KindObjects:
             if self._dynamic is None:
                 make_client: Any = DynamicClient  # unannotated upstream
                 try:
-                    self._dynamic = make_client(self.client)
+                    self._dynamic = make_client(self.client, discoverer=InMemoryDiscoverer)
                 except Exception as exc:
                     raise LabError(
                         f"Cannot reach the API server of Kind lab {self.lab_name!r}: {exc}",
