@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.line = shlex.join(["labkit", *argv])  # what to run again, e.g. as root
     show_messages()
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, not at exit, so a reader that left is met by the handler below
+        return code
     except LabError as exc:
         print(f"labkit: {exc.render()}", file=sys.stderr)
         return 1

@@ -58,17 +58,21 @@ def open_shell(lab_name: str, environ: Mapping[str, str] = os.environ) -> int:
         script.write_text(wrapper_script(sys.executable, lab_name), encoding="utf-8")
         script.chmod(0o755)
         print(banner(lab_name), file=sys.stderr, flush=True)
-        proc = subprocess.Popen(shell_argv(environ), env=shell_env(environ, folder, lab_name))
+        # A closed terminal (JupyterLab's, or a window) hangs up: end the shell, then tidy up.
+        # Caught before the shell starts, so no hang-up can kill labkit around the cleanup (an
+        # exec resets a caught signal, so the shell gets its own default).
         previous = {
-            signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),  # Ctrl-C is the shell's
-            # a closed terminal (JupyterLab's, or a window) hangs up: end the shell, then tidy up
             signal.SIGHUP: signal.signal(signal.SIGHUP, _end),
             signal.SIGTERM: signal.signal(signal.SIGTERM, _end),
         }
+        proc: subprocess.Popen[bytes] | None = None
         try:
+            proc = subprocess.Popen(shell_argv(environ), env=shell_env(environ, folder, lab_name))
+            # Ctrl-C is the shell's; ignored only now, as an ignored signal passes to a child.
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
             return proc.wait()
         finally:
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait()
             for number, handler in previous.items():

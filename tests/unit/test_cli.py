@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -51,13 +52,19 @@ def test_up_says_which_backend_on_stderr_and_the_result_on_stdout(monkeypatch, c
     assert "using the" not in captured.out
 
 
-def test_a_reader_that_closed_the_pipe_ends_the_command_quietly():
-    # `head -0` exits at once: every line labkit prints meets a closed pipe.
+@pytest.mark.parametrize("unbuffered", [True, False])
+def test_a_reader_that_closed_the_pipe_ends_the_command_quietly(unbuffered):
+    # `head -0` exits at once: every line labkit prints meets a closed pipe. Buffered (a
+    # terminal's default), the lines reach the pipe only when stdout is flushed.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     run = subprocess.run(
         ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m labkit.cli deploy | head -0"],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert run.returncode == 0 and run.stderr == ""
 

@@ -120,8 +120,11 @@ def _wait_until_serving(port: int) -> None:
 
 
 @pytest.fixture
-def server():
-    """serve_udp and serve_tcp on one asyncio loop in a thread; the index comes from ``holder``."""
+def server(request):
+    """serve_udp and serve_tcp on one asyncio loop in a thread; the index comes from ``holder``.
+    Its TCP idle timeout is 5 s (a loaded machine may stall a test between two queries), or
+    what the test passes as the fixture's parameter."""
+    idle_timeout = getattr(request, "param", 5.0)
     holder = {"index": build_index(), "calls": 0}
 
     def get_index():
@@ -138,7 +141,7 @@ def server():
         control["loop"], control["stop"] = asyncio.get_running_loop(), asyncio.Event()
         tasks = [
             asyncio.create_task(serve_udp(udp, get_index)),
-            asyncio.create_task(serve_tcp(tcp, get_index, idle_timeout=0.5)),
+            asyncio.create_task(serve_tcp(tcp, get_index, idle_timeout=idle_timeout)),
         ]
         await control["stop"].wait()
         for task in tasks:
@@ -248,6 +251,7 @@ def test_tcp_several_queries_on_one_connection(server):
             assert rdata(DNSRecord.parse(_recv_exact(conn, length))) == expected
 
 
+@pytest.mark.parametrize("server", [0.5], indirect=True)
 def test_tcp_idle_connection_is_closed(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=3) as conn:
         assert conn.recv(10) == b""  # the server hangs up after its 0.5 s idle timeout

@@ -356,7 +356,7 @@ def test_probe_script_end_to_end_on_loopback(agent, tmp_path, protocol):
     fake.chmod(0o755)
     port = agent[0] if protocol == "TCP" else agent[1]
     proc = subprocess.run(
-        P.probe_command("127.0.0.1", port, protocol, 1.0),
+        P.probe_command("127.0.0.1", port, protocol, 5.0),  # room for a loaded machine
         capture_output=True,
         text=True,
         env={**os.environ, "AGNHOST": str(fake)},

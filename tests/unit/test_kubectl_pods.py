@@ -403,6 +403,25 @@ def test_a_hung_up_labkit_shell_still_removes_its_kubectl(tmp_path):
     assert not folder.exists()
 
 
+def test_a_hang_up_as_the_shell_starts_still_ends_labkit_shell_through_its_cleanup(tmp_path):
+    """A hang-up that arrives before the shell has started (the terminal closed at once) is
+    caught like a later one: exit 129 and the script's folder removed, not a killed labkit."""
+    env = {**os.environ, "SHELL": "/bin/true", "TMPDIR": str(tmp_path)}
+    code = (
+        "import os, signal, subprocess\n"
+        "from labkit.kubectl import shell\n"
+        "start = subprocess.Popen\n"
+        "def hung_up(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    return start(*args, **kwargs)\n"
+        "shell.subprocess.Popen = hung_up\n"
+        "shell.open_shell('netlab')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    assert run.returncode == 128 + signal.SIGHUP
+    assert not list(tmp_path.glob("labkit-shell-*"))
+
+
 def test_labkit_shell_refuses_a_name_that_is_not_a_lab_name():
     with pytest.raises(LabError, match="is not a lab name"):
         shell.open_shell("x; rm -rf /", {"SHELL": "/bin/false"})
