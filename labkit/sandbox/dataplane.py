@@ -38,6 +38,7 @@ from labkit.sandbox.healthchecks import (
 )
 from labkit.sandbox.policycache import PolicyCache
 from labkit.sandbox.proxy_input_cache import ProxyInputCache
+from labkit.sandbox.proxy_rule_cache import ProxyRuleCache
 from labkit.sandbox.proxyports import ProxyInputs
 from labkit.sandbox.readiness import update_readiness
 from labkit.sandbox.state import begin_change
@@ -109,6 +110,8 @@ class DataPlane:
         self.proxied = ProxyInputCache()
         """kube-proxy's Service ports and endpoints, read again per Service only when it (or its
         slices) changes."""
+        self.proxy_rules = ProxyRuleCache()
+        """kube-proxy's rules per Service port and node, and each node's merge of them."""
         self.agent_document = WorkloadsJson()
         """The agent's workloads.json, each pod's entry and each Service's and pod's DNS records
         derived and encoded again only when it (a Service: or its slices) changes."""
@@ -330,6 +333,7 @@ class DataPlane:
                     view.all("EndpointSlice"),
                     cluster_cidr,
                     shared=lambda: _proxied(view, self.proxied),
+                    cache=self.proxy_rules,
                 )
             )
         if self.cni == "flannel":
@@ -392,6 +396,7 @@ class DataPlane:
             ]
             for load in loads:
                 load.result()
+        self.proxy_rules.keep_nodes([node.name for node in nodes])
         if self.cni == "cilium":
             for node in nodes:
                 self.cilium_pods.sync(

@@ -7,9 +7,10 @@ masquerading, KUBE-EXT / KUBE-SVL chains for ``externalTrafficPolicy: Local``, a
 REJECT for a service port without endpoints (the "connection refused" a learner meets). Each
 line is written in the canonical form ``iptables-save`` prints, chains sorted like it sorts them,
 so ``iptables-save | grep my-service`` on a sandbox node reads like a real node and equals what
-was rendered. Pure: no I/O; each port's rules are kept, keyed by everything they are rendered
-from, and so is each node's merge of them (:mod:`labkit.sandbox.chainmerge`): a change
-re-renders and re-merges only the ports it touches. What is proxied (ports, endpoints, the
+was rendered. Pure: no I/O; with the lab's :class:`~labkit.sandbox.proxy_rule_cache.ProxyRuleCache`,
+each port's rules are kept, keyed by everything they are rendered from, and so is each node's
+merge of them (:mod:`labkit.sandbox.chainmerge`): a change re-renders and re-merges only the
+ports it touches. What is proxied (ports, endpoints, the
 endpoints each node picks) is read by :mod:`labkit.sandbox.proxyports`.
 
 Each table's lines declare its built-in chains too, so ``restore_text()`` output can be loaded
@@ -21,16 +22,16 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any
 
 from labkit.errors import LabError
 from labkit.model.kubeproxy.chains import endpoint_chain, statistic_probability
 from labkit.model.objects import name_of
-from labkit.sandbox.chainmerge import MergedChains
 from labkit.sandbox.iptables import Chains
 from labkit.sandbox.iptables_save import SaveTables, comment
+from labkit.sandbox.proxy_rule_cache import ProxyRuleCache
 from labkit.sandbox.proxyports import (
     PortChains,
     PortEndpoint,
@@ -54,6 +55,7 @@ def render_proxy_rules(
     endpoint_slices: Sequence[Mapping[str, Any]],
     cluster_cidr: str,
     shared: Callable[[], ProxyInputs] | None = None,
+    cache: ProxyRuleCache | None = None,
 ) -> dict[str, list[str]]:
     """kube-proxy's ``nat``, ``filter`` and ``mangle`` rules for ``node``, as iptables-restore lines
     per table.
@@ -61,9 +63,11 @@ def render_proxy_rules(
     ``cluster_cidr`` is the pod network (kube-proxy's --cluster-cidr): clients outside it are
     masqueraded on the way to a cluster IP. Output is deterministic and sorted like iptables-save.
     ``shared`` gives ``proxy_inputs(services, endpoint_slices)``, for a caller rendering every
-    node of a pass from one read.
+    node of a pass from one read; ``cache`` keeps rules from one call to the next.
     """
-    chains = render_proxy_chains(node, nodes, services, endpoint_slices, cluster_cidr, shared)
+    chains = render_proxy_chains(
+        node, nodes, services, endpoint_slices, cluster_cidr, shared, cache
+    )
     out: dict[str, list[str]] = {}
     for table in ("filter", "nat", "mangle"):
         declared, rules = chains.declared[table], chains.rules[table]
@@ -79,10 +83,11 @@ def render_proxy_chains(
     endpoint_slices: Sequence[Mapping[str, Any]],
     cluster_cidr: str,
     shared: Callable[[], ProxyInputs] | None = None,
+    cache: ProxyRuleCache | None = None,
 ) -> Chains:
     """The rules of :func:`render_proxy_rules` as chains, for composing a node's ruleset without
-    reading lines back (issue 18): each port's chains from the port cache, merged with the
-    node's last merge by what changed."""
+    reading lines back (issue 18): with a ``cache`` (the lab's), each port's chains are kept and
+    merged with the node's last merge by what changed; without one, all rendered afresh."""
     node_name = name_of(node)
     if not node_name:
         raise LabError(
@@ -110,14 +115,13 @@ def render_proxy_chains(
     ports, endpoints = shared() if shared is not None else proxy_inputs(services, endpoint_slices)
     head, tail = _node_wide()
     parts = [head]
-    parts += (_port_rules(p, endpoints.get(p.key, ()), node_name, node_ip, cidr) for p in ports)
+    cache = cache or ProxyRuleCache()
+    at = (node_name, node_ip, cidr)
+    for port in ports:
+        found = endpoints.get(port.key, ())
+        parts.append(cache.port_rules(port, found, at, partial(_port_rules, port, found, *at)))
     parts.append(tail)
-    with _MERGED_LOCK:  # labs of one process may render at once
-        merged = _MERGED.pop(node_name, None) or MergedChains()
-        _MERGED[node_name] = merged  # most recently used last
-        while len(_MERGED) > MERGED_NODES:
-            del _MERGED[next(iter(_MERGED))]
-        return merged.update(parts)
+    return cache.merge(node_name, parts)
 
 
 def restore_text(tables: Mapping[str, list[str]]) -> str:
@@ -145,28 +149,7 @@ def _node_wide() -> tuple[Chains, Chains]:
     return head.read(), tail.read()
 
 
-# --------------------------------------------------------------------------- caches
-
-_MERGED: dict[str, MergedChains] = {}
-_MERGED_LOCK = threading.Lock()
-MERGED_NODES = 64
-"""Nodes whose last merge is kept (by name); past it the least recently used go."""
-
-_PORT_CACHE: dict[tuple[str | None, ...], _Part] = {}
-_PORT_CACHE_LOCK = threading.Lock()
-PORT_CACHE_SIZE = 10_000
-"""Ports' rendered rules kept (one per port and node, a few kB each): past it the least recently
-used go, which costs only a render."""
-
-
-class _Part(NamedTuple):
-    """One port's rules on a node, with the inputs they were rendered from."""
-
-    port: ProxiedPort
-    endpoints: tuple[PortEndpoint, ...]
-    inputs: str
-    """``repr((port, endpoints))``: tells 1 from True, as ``==`` would not."""
-    chains: Chains
+# --------------------------------------------------------------------------- one port
 
 
 def _port_rules(
@@ -176,29 +159,14 @@ def _port_rules(
     node_ip: str | None,
     cidr: str,
 ) -> Chains:
-    """One Service port's rules on a node, rendered again only when one of these inputs differs
-    (issue 18). The same port and endpoint objects as last time (an unchanged Service's, from
-    ``ProxyInputCache``) cost a lookup; others are compared by their repr."""
-    key = (*port.key, node_name, node_ip, cidr)
-    with _PORT_CACHE_LOCK:  # labs of one process may render at once
-        cached = _PORT_CACHE.pop(key, None)
-    if cached is None or not (cached.port is port and cached.endpoints is endpoints):
-        inputs = repr((port, endpoints))
-        if cached is None or cached.inputs != inputs:
-            tables = SaveTables()
-            chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
-            _entry_rules(tables, chains)
-            _service_and_external_chains(tables, chains, cidr)
-            _firewall_chain(tables, chains, node_ip)
-            _endpoint_chains(tables, chains)
-            cached = _Part(port, endpoints, inputs, tables.read())
-        else:
-            cached = cached._replace(port=port, endpoints=endpoints)
-    with _PORT_CACHE_LOCK:
-        _PORT_CACHE[key] = cached  # most recently used last
-        while len(_PORT_CACHE) > PORT_CACHE_SIZE:
-            del _PORT_CACHE[next(iter(_PORT_CACHE))]
-    return cached.chains
+    """One Service port's rules on a node."""
+    tables = SaveTables()
+    chains = port_chains(port, choose_endpoints(port, endpoints, node_name))
+    _entry_rules(tables, chains)
+    _service_and_external_chains(tables, chains, cidr)
+    _firewall_chain(tables, chains, node_ip)
+    _endpoint_chains(tables, chains)
+    return tables.read()
 
 
 # --------------------------------------------------------------------------- node-wide chains

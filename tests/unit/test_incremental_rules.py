@@ -116,23 +116,15 @@ def _render(plane: DataPlane, store: ClusterStore) -> dict[str, tuple[Ruleset, A
 
 
 def _render_alone(store: ClusterStore, tmp_path: Path) -> dict[str, tuple[Ruleset, Any]]:
-    """Every node's ruleset from scratch: a new data plane (so new fragment and proxy input
-    caches) and view per node, no port's rules and no node's merge kept; the kept ones are put
-    back after, so the incremental renders go on from their own last pass."""
+    """Every node's ruleset from scratch: a new data plane (so new fragment, proxy input and
+    proxy rule caches) and view per node, and Felix's chain render cache emptied."""
     out = {}
-    ports, merged = dict(proxyrules._PORT_CACHE), dict(proxyrules._MERGED)
     for node in DataPlane(LAB, "calico", tmp_path).nodes(store):
-        proxyrules._PORT_CACHE.clear()
-        proxyrules._MERGED.clear()
         felix._rendered.cache_clear()
         view = StoreView(store)
         plane = DataPlane(LAB, "calico", tmp_path)
         wanted = pod_nets(LAB, "calico", view.pods(), plane.nodes(store))
         out[node.netns] = plane.render_rules(view, node, wanted)
-    proxyrules._PORT_CACHE.clear()
-    proxyrules._PORT_CACHE.update(ports)
-    proxyrules._MERGED.clear()
-    proxyrules._MERGED.update(merged)
     return out
 
 

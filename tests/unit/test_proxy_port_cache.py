@@ -1,4 +1,4 @@
-"""kube-proxy's per-port rules are cached (labkit.sandbox.proxyrules._port_rules) and reused
+"""kube-proxy's per-port rules are cached (labkit.sandbox.proxy_rule_cache, one per lab) and reused
 only while every input of the port's chains is unchanged: the ServicePort's fields, its
 endpoints with their conditions, the node, its IP and the cluster CIDR, all of which
 pkg/proxy/iptables/proxier.go syncProxyRules reads for one port's chains
@@ -9,12 +9,14 @@ are a lookup; equal new ones are compared by their repr."""
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import pytest
 
 from labkit.sandbox import proxyrules
 from labkit.sandbox.iptables import Chains
+from labkit.sandbox.proxy_rule_cache import ProxyRuleCache
 from labkit.sandbox.proxyports import PortEndpoint, ProxiedPort
 
 PORT = ProxiedPort(
@@ -72,10 +74,22 @@ def rendered(part: Chains) -> list[Any]:
     return [[(t, list(d.items())) for t, d in field.items()] for field in part[:2]] + [part[2]]
 
 
+def through(
+    cache: ProxyRuleCache,
+    port: ProxiedPort,
+    endpoints: tuple[PortEndpoint, ...],
+    inputs: dict[str, Any],
+) -> Chains:
+    """The port's rules on the node of ``inputs``, as kube-proxy's render asks ``cache``."""
+    at = tuple(inputs.values())
+    return cache.port_rules(
+        port, endpoints, at, partial(proxyrules._port_rules, port, endpoints, *at)
+    )
+
+
 def fresh(port: ProxiedPort, endpoints: tuple[PortEndpoint, ...], inputs: dict[str, Any]) -> Any:
     """The port's rules with an empty cache: what rendering without a cache gives."""
-    proxyrules._PORT_CACHE.clear()
-    return rendered(proxyrules._port_rules(port, endpoints, *inputs.values()))
+    return rendered(through(ProxyRuleCache(), port, endpoints, inputs))
 
 
 def warm(
@@ -85,9 +99,9 @@ def warm(
     base: tuple[PortEndpoint, ...],
 ) -> Any:
     """The port's rules right after the unchanged port (endpoints ``base``) was cached."""
-    proxyrules._PORT_CACHE.clear()
-    proxyrules._port_rules(PORT, base, *INPUTS.values())
-    return rendered(proxyrules._port_rules(port, endpoints, *inputs.values()))
+    cache = ProxyRuleCache()
+    through(cache, PORT, base, INPUTS)
+    return rendered(through(cache, port, endpoints, inputs))
 
 
 Case = tuple[str, ProxiedPort, tuple[PortEndpoint, ...], dict[str, Any], tuple[PortEndpoint, ...]]
@@ -136,12 +150,10 @@ def test_a_changed_input_renders_again(
 
 def test_unchanged_inputs_reuse_and_equal_a_render() -> None:
     """Equal inputs (new objects) reuse the cached part, which equals a fresh render."""
-    proxyrules._PORT_CACHE.clear()
-    first = proxyrules._port_rules(PORT, ENDPOINTS, *INPUTS.values())
-    again = proxyrules._port_rules(
-        dataclasses.replace(PORT),
-        tuple(dataclasses.replace(e) for e in ENDPOINTS),
-        *INPUTS.values(),
+    cache = ProxyRuleCache()
+    first = through(cache, PORT, ENDPOINTS, INPUTS)
+    again = through(
+        cache, dataclasses.replace(PORT), tuple(dataclasses.replace(e) for e in ENDPOINTS), INPUTS
     )
     assert again is first
     assert rendered(first) == fresh(PORT, ENDPOINTS, INPUTS)
@@ -149,21 +161,42 @@ def test_unchanged_inputs_reuse_and_equal_a_render() -> None:
 
 def test_the_same_objects_reuse_and_a_repr_difference_renders_again() -> None:
     """The objects cached are a hit; 1 where True was (equal under ``==``) is not."""
-    proxyrules._PORT_CACHE.clear()
-    first = proxyrules._port_rules(PORT, ENDPOINTS, *INPUTS.values())
-    assert proxyrules._port_rules(PORT, ENDPOINTS, *INPUTS.values()) is first
+    cache = ProxyRuleCache()
+    first = through(cache, PORT, ENDPOINTS, INPUTS)
+    assert through(cache, PORT, ENDPOINTS, INPUTS) is first
     one = dataclasses.replace(PORT, external_local=1)
     assert one == PORT
-    assert proxyrules._port_rules(one, ENDPOINTS, *INPUTS.values()) is not first
+    assert through(cache, one, ENDPOINTS, INPUTS) is not first
 
 
-def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past PORT_CACHE_SIZE entries the least recently used go; a port keeps one entry per
+def test_the_cache_is_bounded() -> None:
+    """Past ``ports_kept`` entries the least recently used go; a port keeps one entry per
     node."""
-    monkeypatch.setattr(proxyrules, "PORT_CACHE_SIZE", 2)
-    proxyrules._PORT_CACHE.clear()
+    cache = ProxyRuleCache(ports_kept=2)
     for name in ("a", "b", "c"):
         for number in (80, 81):
-            port = dataclasses.replace(PORT, name=name, port=number)
-            proxyrules._port_rules(port, ENDPOINTS, *INPUTS.values())
-    assert [key[1] for key in proxyrules._PORT_CACHE] == ["b", "c"]
+            through(cache, dataclasses.replace(PORT, name=name, port=number), ENDPOINTS, INPUTS)
+    assert [key[1] for key in cache._ports] == ["b", "c"]
+
+
+def test_two_labs_keep_their_own_rules() -> None:
+    """Each lab's data plane holds its own cache: one lab's renders never evict or serve the
+    other's, even for nodes of the same name."""
+    one, other = ProxyRuleCache(ports_kept=1), ProxyRuleCache(ports_kept=1)
+    first = through(one, PORT, ENDPOINTS, INPUTS)
+    through(other, dataclasses.replace(PORT, name="api"), ENDPOINTS, INPUTS)
+    assert through(one, PORT, ENDPOINTS, INPUTS) is first
+    assert through(other, PORT, ENDPOINTS, INPUTS) is not first
+
+
+def test_a_node_gone_from_the_lab_is_forgotten() -> None:
+    """keep_nodes drops the ports and the merge of nodes no longer in the lab, and keeps the
+    others' (a deleted node's entries would otherwise stay until the cache fills)."""
+    cache = ProxyRuleCache()
+    kept = through(cache, PORT, ENDPOINTS, INPUTS)
+    through(cache, PORT, ENDPOINTS, {**INPUTS, "node": "n2"})
+    cache.merge("n1", [kept])
+    cache.merge("n2", [kept])
+    cache.keep_nodes(["n1"])
+    assert {key[-3] for key in cache._ports} == {"n1"} and set(cache._merged) == {"n1"}
+    assert through(cache, PORT, ENDPOINTS, INPUTS) is kept
