@@ -396,7 +396,6 @@ class DataPlane:
             ]
             for load in loads:
                 load.result()
-        self.proxy_rules.keep_nodes([node.name for node in nodes])
         if self.cni == "cilium":
             for node in nodes:
                 self.cilium_pods.sync(

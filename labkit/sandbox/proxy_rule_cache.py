@@ -6,7 +6,7 @@ Pure: no I/O."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import NamedTuple
 
 from labkit.sandbox.chainmerge import MergedChains
@@ -67,14 +67,3 @@ class ProxyRuleCache:
         with self._lock:
             merged = self._merged.setdefault(node_name, MergedChains())
             return merged.update(parts)
-
-    def keep_nodes(self, names: Collection[str]) -> None:
-        """Forget what nodes not in ``names`` left (a node deleted from the lab)."""
-        with self._lock:
-            gone = {n for n in self._merged if n not in names}
-            if not gone:
-                return  # every pass but one after a node went: a look at a few names
-            for name in gone:
-                del self._merged[name]
-            for key in [k for k in self._ports if k[-3] in gone]:
-                del self._ports[key]

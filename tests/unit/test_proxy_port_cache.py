@@ -187,16 +187,3 @@ def test_two_labs_keep_their_own_rules() -> None:
     through(other, dataclasses.replace(PORT, name="api"), ENDPOINTS, INPUTS)
     assert through(one, PORT, ENDPOINTS, INPUTS) is first
     assert through(other, PORT, ENDPOINTS, INPUTS) is not first
-
-
-def test_a_node_gone_from_the_lab_is_forgotten() -> None:
-    """keep_nodes drops the ports and the merge of nodes no longer in the lab, and keeps the
-    others' (a deleted node's entries would otherwise stay until the cache fills)."""
-    cache = ProxyRuleCache()
-    kept = through(cache, PORT, ENDPOINTS, INPUTS)
-    through(cache, PORT, ENDPOINTS, {**INPUTS, "node": "n2"})
-    cache.merge("n1", [kept])
-    cache.merge("n2", [kept])
-    cache.keep_nodes(["n1"])
-    assert {key[-3] for key in cache._ports} == {"n1"} and set(cache._merged) == {"n1"}
-    assert through(cache, PORT, ENDPOINTS, INPUTS) is kept
