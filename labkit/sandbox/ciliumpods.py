@@ -42,8 +42,10 @@ if TYPE_CHECKING:
     from labkit.sandbox.dataplane import StoreView
 
 RECORD_HEAD = "# socket-lb "
-LOAD_THREADS = 8
-"""Pods loaded at once: each load is one short ``iptables-restore`` process."""
+LOAD_THREADS = 32
+"""Pods loaded at once: each load is one short ``iptables-restore`` process, about 1.4 ms of CPU
+but 14 ms of wall, most of it waiting in the kernel's commit; more loads in flight overlap those
+waits (300 pods, 2 CPUs: one more pod 0.8 s with 8, 0.53 s with 32)."""
 
 
 class Held(NamedTuple):
