@@ -37,8 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_messages()
     try:
         code = _COMMANDS[args.command](args)
-        sys.stdout.flush()  # here, not at exit, so a reader that left is met by the handler below
-        return code
+        try:
+            sys.stdout.flush()  # here, not at exit: a reader that left early is no error
+        except BrokenPipeError:
+            _discard_output()
+        return code  # the command's own status, even when the reader left
     except LabError as exc:
         print(f"labkit: {exc.render()}", file=sys.stderr)
         return 1

@@ -200,6 +200,16 @@ class KindObjects:
         """A kind labkit does not list (a CRD such as TigeraStatus): match its kind, plural,
         singular or short name."""
         wanted = spelling.strip().lower()
+        found = self._search(wanted)
+        if found is None:  # a CRD applied since discovery ran (maybe by another process)
+            self.dynamic.resources.invalidate_cache()
+            found = self._search(wanted)
+        if found is None:
+            raise ResourceNotFoundError(spelling)
+        return found
+
+    def _search(self, wanted: str) -> Any:
+        """The discovered resource whose kind, plural, singular or short name is ``wanted``."""
         for resource in self.dynamic.resources.search():
             if getattr(resource, "subresource", None) or "/" in (
                 getattr(resource, "name", "") or "/"
@@ -213,7 +223,7 @@ class KindObjects:
             }
             if wanted in names:
                 return resource
-        raise ResourceNotFoundError(spelling)
+        return None
 
     @staticmethod
     def _plain(obj: Any, kind: str, api_version: str) -> dict[str, Any]:

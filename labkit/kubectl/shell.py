@@ -17,6 +17,9 @@ from pathlib import Path
 from labkit.errors import LabError
 from labkit.inputs import dns1123_label, shown
 
+HANG_UP_WAIT_S = 5.0
+"""How long a hung-up shell may take to end before it is killed."""
+
 
 def wrapper_script(python: str, lab_name: str) -> str:
     """The ``kubectl`` script: this Python's ``labkit kubectl`` aimed at the lab."""
@@ -59,24 +62,39 @@ def open_shell(lab_name: str, environ: Mapping[str, str] = os.environ) -> int:
         script.chmod(0o755)
         print(banner(lab_name), file=sys.stderr, flush=True)
         # A closed terminal (JupyterLab's, or a window) hangs up: end the shell, then tidy up.
-        # Caught before the shell starts, so no hang-up can kill labkit around the cleanup (an
-        # exec resets a caught signal, so the shell gets its own default).
+        # While the shell starts, a hang-up is only noted (raised once ``proc`` is known, so the
+        # shell is ended too); an exec resets a caught signal, so the shell gets its default.
+        pending: list[int] = []
         previous = {
-            signal.SIGHUP: signal.signal(signal.SIGHUP, _end),
-            signal.SIGTERM: signal.signal(signal.SIGTERM, _end),
+            number: signal.signal(number, lambda n, _f: pending.append(n))
+            for number in (signal.SIGHUP, signal.SIGTERM)
         }
         proc: subprocess.Popen[bytes] | None = None
         try:
             proc = subprocess.Popen(shell_argv(environ), env=shell_env(environ, folder, lab_name))
             # Ctrl-C is the shell's; ignored only now, as an ignored signal passes to a child.
             previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for number in (signal.SIGHUP, signal.SIGTERM):
+                signal.signal(number, _end)
+            if pending:
+                raise SystemExit(128 + pending[0])
             return proc.wait()
         finally:
             if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait()
+                _hang_up(proc)
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def _hang_up(proc: subprocess.Popen[bytes]) -> None:
+    """End the shell as a closed terminal would: SIGHUP (an interactive bash ignores SIGTERM),
+    then SIGKILL if it is still there after 5 s."""
+    proc.send_signal(signal.SIGHUP)
+    try:
+        proc.wait(HANG_UP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _end(number: int, _frame: object) -> None:

@@ -69,6 +69,29 @@ def test_a_reader_that_closed_the_pipe_ends_the_command_quietly(unbuffered):
     assert run.returncode == 0 and run.stderr == ""
 
 
+def test_a_reader_that_left_early_keeps_the_commands_exit_status():
+    """Output still buffered when the reader leaves: the status is the command's (a failed
+    grading stays a failure under ``pipefail``), and nothing complains on stderr."""
+    code = (
+        "import sys\n"
+        "from labkit import cli\n"
+        "def fails(args):\n"
+        "    print('x' * 1000)  # stays in the buffer until main flushes it\n"
+        "    return 3\n"
+        "cli._COMMANDS['deploy'] = fails\n"
+        "sys.exit(cli.main(['deploy']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    run = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f'{sys.executable} -c "$0" | head -0', code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert run.returncode == 3 and run.stderr == ""
+
+
 def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fly"])

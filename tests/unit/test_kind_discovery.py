@@ -23,3 +23,17 @@ def test_a_recreated_lab_on_the_same_address_does_not_see_the_old_clusters_kinds
         fresh.objects.resource("Widget", "example.com/v1")
     assert "This cluster serves no kind 'Widget' in example.com/v1" in err.value.what
     assert not list(tmp_path.iterdir())
+
+
+def test_a_crd_served_after_discovery_is_found_by_any_of_its_names(fake_api, fake_api_lab):
+    """A kind spelled as kubectl accepts it (plural, singular, short name) that discovery has not
+    seen yet, e.g. a CRD another process applied, is looked up again before it is refused."""
+    fake_api_lab.objects.resource("Deployment")  # discovery runs
+    fake_api.served["/apis/example.com/v1"] = (
+        "example.com/v1",
+        [("widgets", "Widget", True, ["wd"])],
+    )
+    for spelling in ("widgets", "Widget", "wd"):
+        assert fake_api_lab.objects.resource(spelling).kind == "Widget"
+    with pytest.raises(LabError, match="This cluster serves no kind 'gadgets'"):
+        fake_api_lab.objects.resource("gadgets")
