@@ -215,3 +215,34 @@ def test_a_rules_failure_still_waits_for_the_agent_whose_error_comes_first(
     with pytest.raises(LabError, match=first):
         plane.converge(store, {}, {}, plane.nodes(store))
     assert events == ["ask", "rules", "answer"]
+
+
+def test_a_render_failure_after_a_node_began_loading_raises_only_once_that_load_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each node's load starts as soon as its rules are rendered: when the next node's render
+    fails, the load already running ends (its record written) before the error is raised, and
+    no later node is rendered or loaded."""
+    plane = DataPlane("x", "calico", tmp_path)
+    nodes = [
+        NodeNet(f"n{i}", i, f"lk-x-n{i}", f"172.18.0.{i + 2}", "", (f"10.244.{i}.0/26",))
+        for i in range(3)
+    ]
+    rendered: list[str] = []
+    loaded: list[str] = []
+
+    def render(view: Any, node: NodeNet, wanted: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        rendered.append(node.name)
+        if node.name == "n1":
+            raise LabError("render failed", "fix it")
+        return {}, {}
+
+    def sync(netns: str, rules: Any, sets: Any, full: bool) -> None:
+        threading.Event().wait(0.2)  # still loading when n1's render fails
+        loaded.append(netns)
+
+    monkeypatch.setattr(plane, "render_rules", render)
+    monkeypatch.setattr(plane, "_sync_rules", sync)
+    with pytest.raises(LabError, match="render failed"):
+        plane._load_rules(None, nodes, {}, full=False)
+    assert rendered == ["n0", "n1"] and loaded == ["lk-x-n0"]
