@@ -381,78 +381,13 @@ def test_labkit_shell_puts_a_kubectl_for_the_lab_first_on_path(tmp_path, capsys)
     assert capsys.readouterr().err == shell.banner("netlab") + "\n"
 
 
-def test_a_hung_up_labkit_shell_still_removes_its_kubectl(tmp_path):
-    """A closed JupyterLab terminal hangs up: the shell ends and the script's folder goes."""
-    probe = tmp_path / "probe-shell"
-    probe.write_text(
-        '#!/bin/sh\ndirname "$(command -v kubectl)" > '
-        + str(tmp_path / "where")
-        + "\nexec sleep 30\n"
-    )
-    probe.chmod(0o755)
-    env = {**os.environ, "SHELL": str(probe)}
-    code = "from labkit.kubectl.shell import open_shell; open_shell('netlab')"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
-    where = tmp_path / "where"
-    for _ in range(100):
-        if where.exists() and where.read_text().strip():
-            break
-        time.sleep(0.05)
-    folder = Path(where.read_text().strip())
-    assert folder.is_dir()
-    proc.send_signal(signal.SIGHUP)
-    assert proc.wait(timeout=10) == 128 + signal.SIGHUP
-    assert not folder.exists()
-
-
-def test_a_hang_up_as_the_shell_starts_still_ends_labkit_shell_through_its_cleanup(tmp_path):
-    """A hang-up that arrives before the shell has started (the terminal closed at once) is
-    caught like a later one: exit 129 and the script's folder removed, not a killed labkit."""
-    env = {**os.environ, "SHELL": "/bin/true", "TMPDIR": str(tmp_path)}
-    code = (
-        "import os, signal, subprocess\n"
-        "from labkit.kubectl import shell\n"
-        "start = subprocess.Popen\n"
-        "def hung_up(*args, **kwargs):\n"
-        "    os.kill(os.getpid(), signal.SIGHUP)\n"
-        "    return start(*args, **kwargs)\n"
-        "shell.subprocess.Popen = hung_up\n"
-        "shell.open_shell('netlab')\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
-    assert run.returncode == 128 + signal.SIGHUP
-    assert not list(tmp_path.glob("labkit-shell-*"))
-
-
-def test_a_hang_up_while_the_shell_starts_ends_the_shell_too(tmp_path):
-    """A hang-up that arrives once the shell exists but before labkit holds it is noted and
-    raised as soon as it does: exit 129, and the shell is ended, not left running."""
-    sleeper = tmp_path / "sleeper"
-    sleeper.write_text("#!/bin/sh\nexec sleep 30\n")
-    sleeper.chmod(0o755)
-    child = tmp_path / "child"
-    env = {**os.environ, "SHELL": str(sleeper), "TMPDIR": str(tmp_path)}
-    code = (
-        "import os, signal, subprocess\n"
-        "from labkit.kubectl import shell\n"
-        "start = subprocess.Popen\n"
-        "def hung_up(*args, **kwargs):\n"
-        "    proc = start(*args, **kwargs)\n"
-        f"    open({str(child)!r}, 'w').write(str(proc.pid))\n"
-        "    os.kill(os.getpid(), signal.SIGHUP)\n"
-        "    return proc\n"
-        "shell.subprocess.Popen = hung_up\n"
-        "shell.open_shell('netlab')\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
-    assert run.returncode == 128 + signal.SIGHUP
-    assert not Path(f"/proc/{child.read_text()}").exists()  # ended and reaped
-    assert not list(tmp_path.glob("labkit-shell-*"))
-
-
-def test_an_interactive_bash_that_ignores_sigterm_still_ends_on_hang_up(tmp_path):
-    """labkit shell's own cleanup hangs the shell up (SIGHUP), as a closed terminal does: an
-    interactive bash ignores SIGTERM, so a terminate would wait for it for ever."""
+@pytest.mark.parametrize("sent", [signal.SIGHUP, signal.SIGTERM])
+def test_a_hung_up_or_terminated_labkit_shell_ends_its_shell_and_removes_its_kubectl(
+    tmp_path, sent
+):
+    """A closed JupyterLab terminal hangs up; a stop terminates. Either way labkit hangs its
+    shell up, as a closed terminal does (an interactive bash ignores SIGTERM, as this shell
+    does), and the script's folder goes."""
     probe = tmp_path / "probe-shell"
     probe.write_text(
         "#!/bin/bash\ntrap '' TERM\n"
@@ -470,9 +405,41 @@ def test_an_interactive_bash_that_ignores_sigterm_still_ends_on_hang_up(tmp_path
             break
         time.sleep(0.05)
     folder = Path(where.read_text().strip())
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert folder.is_dir()
+    proc.send_signal(sent)
+    assert proc.wait(timeout=20) == 128 + sent
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_hang_up_as_the_shell_starts_ends_labkit_shell_and_the_shell(tmp_path, when):
+    """A hang-up that arrives just before the shell is started, or once it exists but before
+    labkit holds it (the terminal closed at once), is noted and raised as soon as labkit holds
+    the shell: exit 129, the shell ended, not left running, and the script's folder removed."""
+    sleeper = tmp_path / "sleeper"
+    sleeper.write_text("#!/bin/sh\nexec sleep 30\n")
+    sleeper.chmod(0o755)
+    child = tmp_path / "child"
+    env = {**os.environ, "SHELL": str(sleeper), "TMPDIR": str(tmp_path)}
+    code = (
+        "import os, signal, subprocess\n"
+        "from labkit.kubectl import shell\n"
+        "start = subprocess.Popen\n"
+        "def hung_up(*args, **kwargs):\n"
+        f"    if {when!r} == 'before':\n"
+        "        os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    proc = start(*args, **kwargs)\n"
+        f"    open({str(child)!r}, 'w').write(str(proc.pid))\n"
+        f"    if {when!r} == 'after':\n"
+        "        os.kill(os.getpid(), signal.SIGHUP)\n"
+        "    return proc\n"
+        "shell.subprocess.Popen = hung_up\n"
+        "shell.open_shell('netlab')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    assert run.returncode == 128 + signal.SIGHUP
+    assert not Path(f"/proc/{child.read_text()}").exists()  # ended and reaped
+    assert not list(tmp_path.glob("labkit-shell-*"))
 
 
 def test_labkit_shell_refuses_a_name_that_is_not_a_lab_name():
