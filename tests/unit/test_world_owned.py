@@ -5,26 +5,9 @@ every pod of the namespace sorted by creation would give."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from labkit.sandbox.cluster.world import World, controller_uid
 from labkit.sandbox.store import ClusterStore
-
-
-def deployment(name: str, ns: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "c", "image": "x"}]},
-            },
-        },
-    }
+from tests.unit.workload_docs import deployment
 
 
 def test_owned_equals_a_scan_of_the_namespace_in_creation_order() -> None:
@@ -34,7 +17,11 @@ def test_owned_equals_a_scan_of_the_namespace_in_creation_order() -> None:
     store.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "b"}}])
     for replicas in (2, 5, 1, 4):
         store.apply(
-            [deployment(f"d{i}", ns, replicas + i) for ns in ("default", "b") for i in range(3)]
+            [
+                deployment(ns, f"d{i}", replicas + i, "g")
+                for ns in ("default", "b")
+                for i in range(3)
+            ]
         )
     world = World(store.to_dict())
     for kind in ("ReplicaSet", "Pod"):

@@ -1,4 +1,4 @@
-"""Workload documents the seeded incremental-vs-full unit tests share."""
+"""Workload documents unit tests share."""
 
 from __future__ import annotations
 
