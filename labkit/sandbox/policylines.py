@@ -1,11 +1,12 @@
 """One NetworkPolicy's Felix chain in one direction (``cali-pi-``/``cali-po-``): its rules, the
 ``cali-ex-`` sub-chains its ipBlock excepts need and the ipsets its selector peers match.
 
-Pure. A policy's chain is the same on every node unless a rule names a port (resolved at each
-destination pod), so :class:`PolicyChains` writes it once per pass for every node (as Felix's
-calculation graph computes one policy's rules once; felix/rules/policy.go
-``PolicyToIptablesChains``), and keeps it for the next passes while what it is written from is
-the same (:mod:`labkit.sandbox.policycache`): only the members of its ipsets are found again.
+Pure. A policy's chain is the same on every node unless it is an ingress chain whose rules name a
+port (resolved at this node's destination pods), so :class:`PolicyChains` writes it once per pass
+for every node (as Felix's calculation graph computes one policy's rules once;
+felix/rules/policy.go ``PolicyToIptablesChains``), and keeps it for the next passes while what it
+is written from is the same (:mod:`labkit.sandbox.policycache`): only the members of its ipsets are
+found again.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class ProxyRuleCache:
         self.ports_kept = ports_kept
         self._ports: dict[tuple[str | None, ...], _Part] = {}
         self._merged: dict[str, MergedChains] = {}
-        self._lock = threading.Lock()  # a lab may be driven from several threads
+        self._lock = threading.Lock()  # renders hold the lab's lifecycle lock; this is insurance
 
     def port_rules(
         self,
