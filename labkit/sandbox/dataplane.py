@@ -1,11 +1,11 @@
 """Making a lab's data plane match its cluster store.
 
 After every change the store says which pods exist where; :meth:`DataPlane.converge` then
-records which pods it is about to touch, adds and removes pod namespaces and veths, tells the
-workload agent who serves what (``workloads.json``), runs the readiness probes, and renders every
-node's iptables rules (policy, kube-proxy, CNI, host ports; a policy or kube-proxy fragment whose
-inputs did not change is reused), loading only the chains that changed since the node's last load
-(a full sync after a crash).
+records which pods it is about to touch, adds and removes pod namespaces and veths, and tells the
+workload agent who serves what (``workloads.json``). While the agent reloads, it runs the
+readiness probes (which wait for the agent) and renders every node's iptables rules (policy,
+kube-proxy, CNI, host ports; a fragment whose inputs did not change is reused), loading only the
+chains that changed since the node's last load (a full sync after a crash).
 """
 
 from __future__ import annotations
@@ -167,7 +167,8 @@ class DataPlane:
                 fabric.pods_add_plan(self.cni, new, nodes), "add pod network namespaces"
             )
         # the agent reloads while the rules are rendered and loaded (readiness probes wait for
-        # it); its failure is raised first, as if it had been awaited at once
+        # it); a reload failure is the error raised, as if it had been awaited at once (a rules
+        # failure beside it stays as that error's context)
         reload = self.publisher.send(self.workloads(view, wanted, outside))
         try:
             if update_readiness(store, view.pods(), wanted, nodes, reload.wait):

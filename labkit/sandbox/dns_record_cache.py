@@ -19,7 +19,7 @@ from labkit.model.dns.records import (
     slices_by_service,
     version_record,
 )
-from labkit.model.objects import meta, name_of, namespace_of
+from labkit.model.objects import meta, name_of, namespace_of, stamp_of
 
 Stamp = tuple[str, tuple[str, ...]]
 
@@ -31,9 +31,10 @@ def _stamp(svc: Mapping[str, Any], slices: list[Mapping[str, Any]]) -> Stamp | N
 
 
 def pod_stamp(pod: Mapping[str, Any]) -> Stamp | None:
-    """A pod's uid and resourceVersion (its addresses are in its status); None when missing."""
-    uid, version = str(meta(pod).get("uid") or ""), str(meta(pod).get("resourceVersion") or "")
-    return (uid, (version,)) if uid and version else None
+    """A pod's uid and resourceVersion (its addresses are in its status), in the shape of a
+    Service's stamp; None when missing."""
+    stamp = stamp_of(pod)
+    return (stamp[0], (stamp[1],)) if stamp is not None else None
 
 
 def _encoded(records: Iterable[Record]) -> str:
